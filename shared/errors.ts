@@ -1,0 +1,61 @@
+/** The JSON error shape of DESIGN §3, and the stable codes every part answers with. */
+
+/** Every stable error code a cellsim HTTP endpoint may answer with, with its status and meaning. */
+export const ERROR_CODES = {
+  missing_market: { status: 400, doc: 'market-scoped path without an x-market-id header' },
+  invalid_market: { status: 400, doc: 'x-market-id does not match the market ID rules, or appears twice' },
+  unknown_market: { status: 404, doc: 'no cell owns this market' },
+  market_migrating: { status: 503, doc: 'the market is frozen by a migration past the hold bound' },
+  cell_unavailable: { status: 503, doc: 'the owning cell has no healthy endpoint or its breaker is open' },
+  market_frozen: { status: 409, doc: 'the cell refuses writes to a market frozen for migration' },
+  invalid_request: { status: 400, doc: 'the body or query failed validation' },
+  invalid_json: { status: 400, doc: 'the body is not valid JSON' },
+  unsupported_media_type: { status: 415, doc: 'the body is not application/json' },
+  payload_too_large: { status: 413, doc: 'the body is over the size limit' },
+  headers_too_large: { status: 431, doc: 'request headers are over the size limit' },
+  not_found: { status: 404, doc: 'no such resource or route' },
+  idempotency_key_required: { status: 400, doc: 'POST /v1/orders without an Idempotency-Key' },
+  idempotency_conflict: { status: 422, doc: 'Idempotency-Key reused with another body' },
+  conflict: { status: 409, doc: 'the resource is in a state that forbids this action' },
+  unauthorized: { status: 401, doc: 'missing or wrong bearer token' },
+  upstream_timeout: { status: 504, doc: 'the cell did not answer in time' },
+  bad_gateway: { status: 502, doc: 'the cell connection failed after the request was sent' },
+  overloaded: { status: 503, doc: 'a concurrency bound is full' },
+  injected_fault: { status: 500, doc: 'an error injected by the fault API' },
+  internal: { status: 500, doc: 'an unexpected error (logged)' },
+} as const;
+
+/** A stable error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The JSON body of every error answer. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+/** Builds the contract's JSON error body. */
+export function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorBody {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+/** An error that carries its HTTP status and stable code; the edge turns it into the JSON shape. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, message: string, opts: { details?: unknown; headers?: Record<string, string>; status?: number } = {}) {
+    super(message);
+    this.name = 'HttpError';
+    this.code = code;
+    this.status = opts.status ?? ERROR_CODES[code].status;
+    this.details = opts.details;
+    this.headers = opts.headers ?? {};
+  }
+
+  /** The JSON body for this error. */
+  body(): ErrorBody {
+    return errorBody(this.code, this.message, this.details);
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The routing model both data planes share: market → cell → endpoints, built from Consul KV
+ * (cells/, markets/) and the passing `cellsim-cell` instances. Invalid values never replace
+ * a last good entry; they are reported so callers can log and count them.
+ */
+import { CellRecordSchema, MarketRecordSchema, decodeJson, type CellRecord, type KvLayout, type MarketRecord } from './kv.js';
+
+/** One passing instance of a cell. */
+export interface Endpoint {
+  /** Consul service ID. */
+  id: string;
+  cell: string;
+  address: string;
+  port: number;
+  version: string;
+  color: 'blue' | 'green';
+}
+
+/** A KV entry as Consul returns it (Value base64-decoded to text). */
+export interface KvEntry {
+  key: string;
+  value: string | null;
+  modifyIndex: number;
+}
+
+/** A value that failed validation and was ignored. */
+export interface InvalidEntry {
+  key: string;
+  problems: string[];
+}
+
+/** An immutable routing table. */
+export interface RoutingTable {
+  readonly markets: ReadonlyMap<string, MarketRecord>;
+  readonly cells: ReadonlyMap<string, CellRecord>;
+  /** Passing endpoints of each cell's active color. */
+  readonly endpoints: ReadonlyMap<string, readonly Endpoint[]>;
+  /** The cell serving `/v1/global/`, if any cell is marked global. */
+  readonly globalCell: string | undefined;
+}
+
+/** An empty table. */
+export const EMPTY_TABLE: RoutingTable = {
+  markets: new Map(),
+  cells: new Map(),
+  endpoints: new Map(),
+  globalCell: undefined,
+};
+
+/**
+ * Decodes a full listing of one KV prefix into records. A key whose value is invalid keeps
+ * its entry from `previous` (the last good value) and is reported in `invalid`.
+ */
+export function decodeRecords<T>(
+  entries: readonly KvEntry[],
+  keyToId: (key: string) => string | undefined,
+  decode: (text: string | null) => ReturnType<typeof decodeJson<T>>,
+  previous: ReadonlyMap<string, T>,
+): { records: Map<string, T>; invalid: InvalidEntry[] } {
+  const records = new Map<string, T>();
+  const invalid: InvalidEntry[] = [];
+  for (const entry of entries) {
+    const id = keyToId(entry.key);
+    if (id === undefined) {
+      if (!entry.key.endsWith('/')) invalid.push({ key: entry.key, problems: ['(key): not a valid id'] });
+      continue;
+    }
+    const decoded = decode(entry.value);
+    if (decoded.ok) {
+      records.set(id, decoded.value);
+    } else {
+      invalid.push({ key: entry.key, problems: decoded.problems });
+      const last = previous.get(id);
+      if (last !== undefined) records.set(id, last);
+    }
+  }
+  return { records, invalid };
+}
+
+/** Decodes `cells/` entries (see {@link decodeRecords}); also checks that the record's id matches its key. */
+export function decodeCells(layout: KvLayout, entries: readonly KvEntry[], previous: ReadonlyMap<string, CellRecord>) {
+  return decodeRecords<CellRecord>(
+    entries,
+    (k) => layout.cellFromKey(k),
+    (text) => decodeJson(CellRecordSchema, text),
+    previous,
+  );
+}
+
+/** Decodes `markets/` entries (see {@link decodeRecords}). */
+export function decodeMarkets(layout: KvLayout, entries: readonly KvEntry[], previous: ReadonlyMap<string, MarketRecord>) {
+  return decodeRecords<MarketRecord>(
+    entries,
+    (k) => layout.marketFromKey(k),
+    (text) => decodeJson(MarketRecordSchema, text),
+    previous,
+  );
+}
+
+/** Keeps only the endpoints a cell should receive traffic on: its active color (or all, when none is set). */
+export function activeEndpoints(cells: ReadonlyMap<string, CellRecord>, all: readonly Endpoint[]): Map<string, Endpoint[]> {
+  const byCell = new Map<string, Endpoint[]>();
+  for (const ep of all) {
+    const cell = cells.get(ep.cell);
+    if (cell?.activeColor !== undefined && cell.activeColor !== ep.color) continue;
+    let list = byCell.get(ep.cell);
+    if (!list) byCell.set(ep.cell, (list = []));
+    list.push(ep);
+  }
+  for (const list of byCell.values()) list.sort((a, b) => a.id.localeCompare(b.id));
+  return byCell;
+}
+
+/** The cell marked global (the lowest ID if several are), or undefined. */
+export function findGlobalCell(cells: ReadonlyMap<string, CellRecord>): string | undefined {
+  let found: string | undefined;
+  for (const [id, rec] of cells) if (rec.global && (found === undefined || id < found)) found = id;
+  return found;
+}
