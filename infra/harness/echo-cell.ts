@@ -1,0 +1,159 @@
+/**
+ * A real HTTP upstream that stands in for a cell in router and xDS tests: answers every path
+ * with JSON naming its cell and echoing what it received, registers itself in Consul as
+ * `cellsim-cell` (meta cell/version/color) with an HTTP check on /readyz, and can be made
+ * unhealthy, slow, hanging or dead on demand.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { AddressInfo } from 'node:net';
+import { SERVICE_CELL } from '../../shared/consul.js';
+
+/** What an echo cell answers. */
+export interface EchoReply {
+  cell: string;
+  color: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A running echo cell. */
+export interface EchoCell {
+  cell: string;
+  port: number;
+  serviceId: string;
+  /** Requests received so far. */
+  readonly received: EchoReply[];
+  /** Makes /readyz answer 503 (Consul's check turns critical) or 200. */
+  setHealthy(ok: boolean): void;
+  /** Adds latency to every non-health request. */
+  setDelayMs(ms: number): void;
+  /** Answers every non-health request with this status (0 = normal). */
+  setFailStatus(status: number): void;
+  /** Closes the server at once, dropping open connections (a crash). */
+  kill(): Promise<void>;
+  /** Deregisters from Consul and closes. */
+  close(): Promise<void>;
+}
+
+/** Starts an echo cell on a free port; registers it in Consul when `consulUrl` is given. */
+export async function startEchoCell(opts: {
+  cell: string;
+  consulUrl?: string;
+  color?: 'blue' | 'green';
+  version?: string;
+  checkInterval?: string;
+}): Promise<EchoCell> {
+  const color = opts.color ?? 'blue';
+  let healthy = true;
+  let delayMs = 0;
+  let failStatus = 0;
+  const received: EchoReply[] = [];
+  const app = new Hono();
+  app.get('/readyz', (c) => (healthy ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.all('*', async (c) => {
+    const headers: Record<string, string> = {};
+    c.req.raw.headers.forEach((v, k) => (headers[k] = v));
+    const reply: EchoReply = {
+      cell: opts.cell,
+      color,
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      headers,
+      body: await c.req.text(),
+    };
+    received.push(reply);
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (failStatus > 0) return c.json({ error: { code: 'internal', message: 'echo cell told to fail' } }, failStatus as 500);
+    return c.json(reply, 200, { 'x-upstream-cell': opts.cell });
+  });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const serviceId = `${SERVICE_CELL}-${opts.cell}-${color}-${port}`;
+  if (opts.consulUrl) {
+    const res = await fetch(`${opts.consulUrl}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({
+        ID: serviceId,
+        Name: SERVICE_CELL,
+        Address: '127.0.0.1',
+        Port: port,
+        Meta: { cell: opts.cell, version: opts.version ?? 'v1', color },
+        Check: {
+          HTTP: `http://127.0.0.1:${port}/readyz`,
+          Interval: opts.checkInterval ?? '1s',
+          Timeout: '1s',
+          DeregisterCriticalServiceAfter: '1m',
+        },
+      }),
+    });
+    if (!res.ok) throw new Error(`consul register failed: ${res.status} ${await res.text()}`);
+  }
+  const closeServer = () =>
+    new Promise<void>((resolve) => {
+      const s = server as unknown as { closeAllConnections?: () => void; close: (cb: () => void) => void };
+      s.close(() => resolve());
+      s.closeAllConnections?.();
+    });
+  return {
+    cell: opts.cell,
+    port,
+    serviceId,
+    received,
+    setHealthy: (ok) => void (healthy = ok),
+    setDelayMs: (ms) => void (delayMs = ms),
+    setFailStatus: (s) => void (failStatus = s),
+    kill: closeServer,
+    async close() {
+      if (opts.consulUrl)
+        await fetch(`${opts.consulUrl}/v1/agent/service/deregister/${serviceId}`, { method: 'PUT' }).catch(() => undefined);
+      await closeServer();
+    },
+  };
+}
+
+/** Writes a cell record and market records straight into Consul KV (as an operator script would). */
+export async function seedKv(
+  consulUrl: string,
+  data: {
+    cells?: Record<
+      string,
+      { canary?: boolean; global?: boolean; capacity?: number; version?: string; state?: string; activeColor?: string }
+    >;
+    markets?: Record<string, { cell: string; state?: string; epoch?: number }>;
+  },
+  prefix = 'cellsim/',
+): Promise<void> {
+  const ops: { KV: { Verb: string; Key: string; Value: string } }[] = [];
+  for (const [id, c] of Object.entries(data.cells ?? {})) {
+    const rec = {
+      id,
+      state: c.state ?? 'active',
+      canary: c.canary ?? false,
+      global: c.global ?? false,
+      capacity: c.capacity ?? 100,
+      version: c.version ?? 'v1',
+      ...(c.activeColor ? { activeColor: c.activeColor } : {}),
+    };
+    ops.push({ KV: { Verb: 'set', Key: `${prefix}cells/${id}`, Value: Buffer.from(JSON.stringify(rec)).toString('base64') } });
+  }
+  for (const [m, r] of Object.entries(data.markets ?? {})) {
+    ops.push({
+      KV: {
+        Verb: 'set',
+        Key: `${prefix}markets/${m}`,
+        Value: Buffer.from(JSON.stringify({ cell: r.cell, state: r.state ?? 'active', epoch: r.epoch ?? 1 })).toString('base64'),
+      },
+    });
+  }
+  // Consul transactions take at most 64 operations.
+  for (let i = 0; i < ops.length; i += 64) {
+    const res = await fetch(`${consulUrl}/v1/txn`, { method: 'PUT', body: JSON.stringify(ops.slice(i, i + 64)) });
+    if (!res.ok) throw new Error(`consul txn failed: ${res.status} ${await res.text()}`);
+  }
+}
