@@ -1,0 +1,294 @@
+/**
+ * The routing contract suite (DESIGN §3), one set of node:test cases run against every data
+ * plane — the Node router and Envoy configured by the xDS server — in the manner of hono's
+ * router/common.case.test.ts.
+ *
+ * API (stable; other parts depend on it):
+ *
+ * ```ts
+ * import { describe } from 'node:test';
+ * import { routingContract } from '../infra/harness/routing-contract.js';
+ *
+ * describe('routing contract: node router', () => {
+ *   routingContract({
+ *     // Start Consul and the data plane pointed at it; the suite writes the KV records and
+ *     // starts the echo cells itself (after start() resolves), then waits for routing.
+ *     async start() {
+ *       const consul = await startConsul();
+ *       const plane = await startMyDataPlane(consul.url);
+ *       return { baseUrl: plane.url, consulUrl: consul.url, stop: async () => { await plane.stop(); await consul.proc.stop(); } };
+ *     },
+ *     holdMs: 2000, // the hold bound the data plane was started with
+ *     // skip: { frozen: 'not supported by this plane' },
+ *   });
+ * });
+ * ```
+ *
+ * Consul state the suite creates (under `prefix`, default `cellsim/`): cells `cell-a`,
+ * `cell-b`, `cell-g` (global) and `cell-x` (killed by the dead-cell case), each one echo
+ * cell registered as `cellsim-cell`; markets `m-a`→a, `m-b`→b, `m-flip`→a (moved to b),
+ * `m-frozen`→a frozen (stays frozen), `m-hold`→a frozen (released to b), `m-x`→x.
+ * Cases (names usable in `skip`): routing, global, badInput, unknownMarket, stripCellId,
+ * flip, frozen, deadCell. Cases run in order; deadCell runs last.
+ */
+import assert from 'node:assert/strict';
+import { after, before, it } from 'node:test';
+import { request } from 'undici';
+import { seedKv, startEchoCell, type EchoCell, type EchoReply } from './echo-cell.js';
+
+/** A data plane started for the suite. */
+export interface ContractDataPlane {
+  /** Where requests go, e.g. `http://127.0.0.1:18080` (no trailing slash). */
+  baseUrl: string;
+  /** The Consul the data plane reads. */
+  consulUrl: string;
+  /** KV prefix the data plane reads (default `cellsim/`). */
+  prefix?: string;
+  /** Stops the data plane and Consul. */
+  stop(): Promise<void>;
+}
+
+/** The names of the suite's cases. */
+export type ContractCase = 'routing' | 'global' | 'badInput' | 'unknownMarket' | 'stripCellId' | 'flip' | 'frozen' | 'deadCell';
+
+/** Options of {@link routingContract}. */
+export interface RoutingContractOptions {
+  /** Starts Consul and the data plane (called once, in `before`). */
+  start(): Promise<ContractDataPlane>;
+  /** The hold bound of frozen markets the plane was started with, in ms (default 2000). */
+  holdMs?: number;
+  /** How long a Consul change may take to show in the plane, in ms (default 10000). */
+  propagationTimeoutMs?: number;
+  /** Upper bound for one fast-failed answer of a dead cell, in ms (default 250). */
+  fastFailMs?: number;
+  /** Cases to skip, with the reason. */
+  skip?: Partial<Record<ContractCase, string>>;
+}
+
+/** One answer as the suite sees it. */
+export interface ContractAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: unknown;
+  ms: number;
+}
+
+/**
+ * Sends one request with exactly these header lines (repeats allowed: two `x-market-id`
+ * lines stay two lines on the wire).
+ */
+export async function send(baseUrl: string, path: string, headers: [string, string][] = [], method = 'GET'): Promise<ContractAnswer> {
+  const t0 = performance.now();
+  const res = await request(`${baseUrl}${path}`, { method: method as 'GET', headers: headers.flat(), headersTimeout: 15_000 });
+  const text = await res.body.text();
+  const ms = performance.now() - t0;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers, text, json, ms };
+}
+
+function header(a: ContractAnswer, name: string): string | undefined {
+  const v = a.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Asserts the DESIGN §3 error shape with this status and code. */
+export function assertError(a: ContractAnswer, status: number, code: string): void {
+  assert.equal(a.status, status, `expected ${status} ${code}, got ${a.status}: ${a.text.slice(0, 300)}`);
+  const body = a.json as { error?: { code?: unknown; message?: unknown } } | undefined;
+  assert.equal(body?.error?.code, code, `error code in ${a.text.slice(0, 300)}`);
+  assert.equal(typeof body?.error?.message, 'string', 'error.message is a string');
+}
+
+/** Asserts a routed 200 served by `cell`, with `x-cell-id: <cell>`; returns the echo. */
+export function assertRouted(a: ContractAnswer, cell: string): EchoReply {
+  assert.equal(a.status, 200, `expected 200 from ${cell}, got ${a.status}: ${a.text.slice(0, 300)}`);
+  assert.equal(header(a, 'x-cell-id'), cell, 'x-cell-id names the serving cell');
+  const echo = a.json as EchoReply;
+  assert.equal(echo.cell, cell, 'the request reached the owning cell');
+  return echo;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it returns true or `timeoutMs` passes; returns the elapsed ms. */
+async function until(timeoutMs: number, what: string, probe: () => Promise<boolean>): Promise<number> {
+  const t0 = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await probe()) return Date.now() - t0;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    await sleep(25);
+  }
+}
+
+/** Registers the contract's test cases in the current `describe`. */
+export function routingContract(opts: RoutingContractOptions): void {
+  const holdMs = opts.holdMs ?? 2000;
+  const propagation = opts.propagationTimeoutMs ?? 10_000;
+  const fastFailMs = opts.fastFailMs ?? 250;
+  let plane: ContractDataPlane | undefined;
+  const cells = new Map<string, EchoCell>();
+  const base = () => plane!.baseUrl;
+  const totalReceived = () => [...cells.values()].reduce((n, c) => n + c.received.length, 0);
+  const market = (m: string, path = '/v1/orders'): Promise<ContractAnswer> => send(base(), path, [['x-market-id', m]]);
+  const caseIt = (name: ContractCase, title: string, fn: () => Promise<void>) => {
+    const reason = opts.skip?.[name];
+    if (reason !== undefined) it(title, { skip: reason }, () => undefined);
+    else it(title, fn);
+  };
+
+  before(async () => {
+    plane = await opts.start();
+    const prefix = plane.prefix ?? 'cellsim/';
+    for (const id of ['cell-a', 'cell-b', 'cell-g', 'cell-x']) {
+      cells.set(id, await startEchoCell({ cell: id, consulUrl: plane.consulUrl }));
+    }
+    await seedKv(
+      plane.consulUrl,
+      {
+        cells: { 'cell-a': {}, 'cell-b': {}, 'cell-g': { global: true }, 'cell-x': {} },
+        markets: {
+          'm-a': { cell: 'cell-a' },
+          'm-b': { cell: 'cell-b' },
+          'm-flip': { cell: 'cell-a' },
+          'm-frozen': { cell: 'cell-a', state: 'frozen' },
+          'm-hold': { cell: 'cell-a', state: 'frozen' },
+          'm-x': { cell: 'cell-x' },
+        },
+      },
+      prefix,
+    );
+    await until(propagation, 'the data plane to route m-a, m-b, m-x and /v1/global/', async () => {
+      const answers = await Promise.all([market('m-a'), market('m-b'), market('m-x'), send(base(), '/v1/global/ping')]);
+      return answers.every((a) => a.status === 200);
+    });
+  });
+
+  after(async () => {
+    for (const c of cells.values()) await c.close().catch(() => undefined);
+    await plane?.stop();
+  });
+
+  caseIt('routing', 'routes each market to its owning cell and names it in x-cell-id', async () => {
+    for (const [m, cell] of [
+      ['m-a', 'cell-a'],
+      ['m-b', 'cell-b'],
+      ['m-a', 'cell-a'],
+    ] as const) {
+      const echo = assertRouted(await market(m, '/v1/orders?status=new'), cell);
+      assert.equal(echo.path, '/v1/orders');
+      assert.equal(echo.headers['x-market-id'], m, 'the market header reaches the cell');
+    }
+    const post = await send(base(), '/v1/orders', [
+      ['x-market-id', 'm-b'],
+      ['content-type', 'application/json'],
+    ]);
+    assertRouted(post, 'cell-b');
+  });
+
+  caseIt('global', 'routes /v1/global/ to the global cell without a market, whatever market is named', async () => {
+    assertRouted(await send(base(), '/v1/global/ping'), 'cell-g');
+    assertRouted(await send(base(), '/v1/global/markets', [['x-market-id', 'm-b']]), 'cell-g');
+  });
+
+  caseIt('badInput', 'answers 400 missing_market or invalid_market to every bad x-market-id and reaches no cell', async () => {
+    const cases: [string, [string, string][], string][] = [
+      ['missing', [], 'missing_market'],
+      ['empty', [['x-market-id', '']], 'missing_market'],
+      ['malformed', [['x-market-id', 'm_a']], 'invalid_market'],
+      ['space inside', [['x-market-id', 'm a']], 'invalid_market'],
+      ['leading dash', [['x-market-id', '-ma']], 'invalid_market'],
+      ['overlong', [['x-market-id', `m${'a'.repeat(63)}`]], 'invalid_market'],
+      ['upper case', [['x-market-id', 'M-A']], 'invalid_market'],
+      ['comma-joined', [['x-market-id', 'm-a,m-b']], 'invalid_market'],
+      [
+        'several headers',
+        [
+          ['x-market-id', 'm-a'],
+          ['x-market-id', 'm-b'],
+        ],
+        'invalid_market',
+      ],
+    ];
+    const before = totalReceived();
+    for (const [what, headers, code] of cases) {
+      const a = await send(base(), '/v1/orders', headers);
+      assert.doesNotThrow(() => assertError(a, 400, code), `${what}: ${a.status} ${a.text.slice(0, 200)}`);
+    }
+    assert.equal(totalReceived(), before, 'no bad request reached a cell');
+  });
+
+  caseIt('unknownMarket', 'answers 404 unknown_market for a market no cell owns', async () => {
+    const before = totalReceived();
+    assertError(await market('m-nobody'), 404, 'unknown_market');
+    assert.equal(totalReceived(), before);
+  });
+
+  caseIt('stripCellId', 'strips a client-sent x-cell-id: the owner serves and the header cannot pick a cell', async () => {
+    const a = await send(base(), '/v1/orders', [
+      ['x-market-id', 'm-a'],
+      ['x-cell-id', 'cell-b'],
+    ]);
+    const echo = assertRouted(a, 'cell-a');
+    assert.ok(echo.headers['x-cell-id'] === undefined || echo.headers['x-cell-id'] === 'cell-a', 'the client value never reaches the cell');
+    assert.equal(
+      cells.get('cell-b')!.received.some((r) => r.headers['x-market-id'] === 'm-a'),
+      false,
+    );
+  });
+
+  caseIt('flip', 'applies a KV move: requests go to the new owner and stay there', async () => {
+    assertRouted(await market('m-flip'), 'cell-a');
+    await seedKv(plane!.consulUrl, { markets: { 'm-flip': { cell: 'cell-b', epoch: 2 } } }, plane!.prefix);
+    await until(propagation, 'm-flip to route to cell-b', async () => header(await market('m-flip'), 'x-cell-id') === 'cell-b');
+    for (let i = 0; i < 20; i++) assertRouted(await market('m-flip'), 'cell-b');
+  });
+
+  caseIt(
+    'frozen',
+    'holds a frozen market: 503 market_migrating with Retry-After past the bound, released to the new owner on flip',
+    async () => {
+      const held = await market('m-frozen');
+      assertError(held, 503, 'market_migrating');
+      assert.ok(header(held, 'retry-after'), 'Retry-After is set');
+      assert.ok(held.ms >= holdMs * 0.9, `held ${held.ms.toFixed(0)} ms, bound ${holdMs} ms`);
+      assert.ok(held.ms < holdMs + 3000, `answered soon after the bound (${held.ms.toFixed(0)} ms)`);
+
+      const pending = market('m-hold');
+      await sleep(Math.min(300, holdMs / 4));
+      await seedKv(plane!.consulUrl, { markets: { 'm-hold': { cell: 'cell-b', epoch: 2 } } }, plane!.prefix);
+      const released = await pending;
+      assertRouted(released, 'cell-b');
+      assert.ok(released.ms < holdMs, `released before the bound (${released.ms.toFixed(0)} ms)`);
+    },
+  );
+
+  caseIt('deadCell', 'answers 503 cell_unavailable with Retry-After, fast, for a dead cell while other cells are unaffected', async () => {
+    assertRouted(await market('m-x'), 'cell-x');
+    await cells.get('cell-x')!.kill();
+    await until(propagation, 'm-x to answer 503 cell_unavailable', async () => {
+      const a = await market('m-x');
+      return a.status === 503 && (a.json as { error?: { code?: string } } | undefined)?.error?.code === 'cell_unavailable';
+    });
+    for (let i = 0; i < 10; i++) {
+      const a = await market('m-x');
+      assertError(a, 503, 'cell_unavailable');
+      assert.ok(header(a, 'retry-after'), 'Retry-After is set');
+      assert.ok(a.ms < fastFailMs, `answered in ${a.ms.toFixed(1)} ms (bound ${fastFailMs} ms)`);
+      const ok = await market('m-a');
+      assertRouted(ok, 'cell-a');
+      assert.ok(ok.ms < fastFailMs, `a healthy cell answered in ${ok.ms.toFixed(1)} ms`);
+    }
+  });
+}
