@@ -112,3 +112,121 @@ export function decodeJson<T>(schema: z.ZodType<T>, text: string | null | undefi
 export function encodeJson<T>(schema: z.ZodType<T>, value: T): string {
   return JSON.stringify(schema.parse(value));
 }
+
+/** The steps of a market migration (issue 6), in order; the last three are terminal. */
+export const MIGRATION_STATES = [
+  'validating',
+  'copying',
+  'draining',
+  'freezing',
+  'delta',
+  'verifying',
+  'flipping',
+  'flipped',
+  'cleanup-wait',
+  'rolling-back',
+  'done',
+  'rolled-back',
+  'failed',
+] as const;
+export type MigrationState = (typeof MIGRATION_STATES)[number];
+
+/** One step of a migration's history. */
+export const MigrationEventSchema = z.object({ at: z.string(), state: z.enum(MIGRATION_STATES), note: z.string().optional() }).strict();
+
+/** `cellsim/migrations/<market>`: a migration's persisted state machine. */
+export const MigrationRecordSchema = z
+  .object({
+    id: z.string().min(1),
+    market: z.string().regex(MARKET_ID_RE),
+    from: CellIdSchema,
+    to: CellIdSchema,
+    state: z.enum(MIGRATION_STATES),
+    /** The market's epoch when the migration started; the flip writes epoch + 1. */
+    epoch: z.number().int().nonnegative(),
+    /** The source's change cursor after the last copy. */
+    cursor: z.union([z.string(), z.number()]).optional(),
+    rows: z.object({ snapshot: z.number().int().nonnegative(), delta: z.number().int().nonnegative() }).strict(),
+    by: z.string(),
+    owner: z.string(),
+    startedAt: z.string(),
+    updatedAt: z.string(),
+    frozenAt: z.string().optional(),
+    /** Freeze window (KV frozen → flip written), in ms. */
+    freezeMs: z.number().nonnegative().optional(),
+    /** Total time from start to the flip, in ms. */
+    moveMs: z.number().nonnegative().optional(),
+    cleanupAt: z.string().optional(),
+    abortRequested: z.boolean().optional(),
+    summary: z.object({ orders: z.number(), deliveries: z.number(), checksum: z.string() }).strict().optional(),
+    error: z.string().optional(),
+    history: z.array(MigrationEventSchema),
+  })
+  .strict();
+export type MigrationRecord = z.infer<typeof MigrationRecordSchema>;
+
+/** SLO verdict of one rollout wave. */
+export const WaveVerdictSchema = z
+  .object({
+    pass: z.boolean(),
+    reason: z.string(),
+    requests: z.number().nonnegative(),
+    errorRate: z.number().nonnegative(),
+    p99Ms: z.number().nonnegative().nullable(),
+    baseline: z.object({ requests: z.number(), errorRate: z.number(), p99Ms: z.number().nullable() }).strict(),
+    at: z.string(),
+  })
+  .strict();
+export type WaveVerdict = z.infer<typeof WaveVerdictSchema>;
+
+/** `cellsim/rollouts/<id>`: a rollout's waves, state and verdicts. */
+export const RolloutRecordSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+    version: z.string().min(1).max(64),
+    defect: z.record(z.unknown()).optional(),
+    state: z.enum(['running', 'succeeded', 'rolling-back', 'rolled-back', 'aborted', 'failed']),
+    /** Each cell's version and color before the rollout. */
+    previous: z.record(z.object({ version: z.string(), color: z.enum(['blue', 'green']) }).strict()),
+    waves: z.array(
+      z
+        .object({
+          cells: z.array(CellIdSchema),
+          state: z.enum(['pending', 'staging', 'baking', 'passed', 'breached', 'rolled-back', 'skipped']),
+          verdict: WaveVerdictSchema.optional(),
+        })
+        .strict(),
+    ),
+    bakeMs: z.number().int().nonnegative(),
+    by: z.string(),
+    startedAt: z.string(),
+    updatedAt: z.string(),
+    breachAt: z.string().optional(),
+    rolledBackAt: z.string().optional(),
+    /** Breach → every touched cell back on its old color, in ms. */
+    rollbackMs: z.number().nonnegative().optional(),
+    report: z.string().optional(),
+  })
+  .strict();
+export type RolloutRecord = z.infer<typeof RolloutRecordSchema>;
+
+/** `cellsim/audit/<time>-<id>`: one operator action. */
+export const AuditRecordSchema = z
+  .object({
+    at: z.string(),
+    who: z.string(),
+    action: z.string(),
+    target: z.string(),
+    params: z.unknown().optional(),
+    before: z.unknown().optional(),
+    after: z.unknown().optional(),
+    result: z.enum(['ok', 'dry-run', 'refused', 'failed', 'started']),
+    error: z.string().optional(),
+  })
+  .strict();
+export type AuditRecord = z.infer<typeof AuditRecordSchema>;
+
+/** The audit key of a record written at `at` (sortable by time). */
+export function auditKey(layout: KvLayout, at: Date, id: string): string {
+  return `${layout.auditPrefix}${at.toISOString().replace(/[:.]/g, '-')}-${id}`;
+}

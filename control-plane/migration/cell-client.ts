@@ -1,0 +1,139 @@
+/**
+ * The migration's view of a cell: the cell admin API of docs/contracts (export, changes,
+ * import, freeze, summary, purge), reached through the cell's passing `cellsim-cell`
+ * instances in Consul. Freeze and unfreeze go to every instance (blue and green may both run).
+ */
+import { SERVICE_CELL } from '../../shared/consul.js';
+
+/** What a market looks like in one cell (GET /admin/markets/:m/summary). */
+export interface MarketSummary {
+  market: string;
+  orders: number;
+  deliveries: number;
+  checksum: string;
+  pending: { outbox: number; log: number; sagas: number };
+}
+
+/** The result of one copy (export or changes → import). */
+export interface CopyResult {
+  rows: number;
+  cursor: string | number;
+}
+
+/** Everything a migration asks of cells; the real one speaks HTTP, tests may fake it. */
+export interface CellAdmin {
+  /** True when the cell has at least one passing instance. */
+  healthy(cell: string): Promise<boolean>;
+  /** Streams the market's snapshot (since = undefined) or its changes since a cursor from one cell into another. */
+  copy(market: string, from: string, to: string, since?: string | number): Promise<CopyResult>;
+  freeze(cell: string, market: string): Promise<void>;
+  unfreeze(cell: string, market: string): Promise<void>;
+  summary(cell: string, market: string): Promise<MarketSummary>;
+  purge(cell: string, market: string): Promise<void>;
+}
+
+interface HealthEntry {
+  Service: { Address: string; Port: number; Meta?: Record<string, string> | null };
+}
+
+/** The HTTP implementation against real cells found in Consul. */
+export class HttpCellAdmin implements CellAdmin {
+  constructor(
+    private readonly consulUrl: string,
+    private readonly token: string,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  /** Base URLs of every passing instance of `cell`. */
+  async instances(cell: string): Promise<string[]> {
+    const res = await fetch(`${this.consulUrl}/v1/health/service/${SERVICE_CELL}?passing=true`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`consul health query failed: ${res.status}`);
+    const entries = (await res.json()) as HealthEntry[];
+    return entries
+      .filter((e) => e.Service.Meta?.cell === cell)
+      .map((e) => `http://${e.Service.Address || '127.0.0.1'}:${e.Service.Port}`)
+      .sort();
+  }
+
+  private async one(cell: string): Promise<string> {
+    const [url] = await this.instances(cell);
+    if (!url) throw new Error(`cell ${cell} has no passing instance`);
+    return url;
+  }
+
+  private async call(url: string, method: string, path: string, init: RequestInit = {}): Promise<Response> {
+    const res = await fetch(`${url}${path}`, {
+      ...init,
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(init.headers as Record<string, string> | undefined) },
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    if (!res.ok) throw new Error(`${method} ${url}${path} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    return res;
+  }
+
+  async healthy(cell: string): Promise<boolean> {
+    return (await this.instances(cell)).length > 0;
+  }
+
+  async copy(market: string, from: string, to: string, since?: string | number): Promise<CopyResult> {
+    const src = await this.one(from);
+    const dst = await this.one(to);
+    const m = encodeURIComponent(market);
+    const path =
+      since === undefined ? `/admin/markets/${m}/export` : `/admin/markets/${m}/changes?since=${encodeURIComponent(String(since))}`;
+    const exp = await this.call(src, 'GET', path);
+    if (!exp.body) throw new Error(`export of ${market} from ${from} had no body`);
+    const tail = new TailCapture();
+    await this.call(dst, 'POST', `/admin/markets/${m}/import`, {
+      body: exp.body.pipeThrough(tail.stream),
+      headers: { 'content-type': 'application/x-ndjson' },
+      duplex: 'half',
+    });
+    return tail.end();
+  }
+
+  async freeze(cell: string, market: string): Promise<void> {
+    const urls = await this.instances(cell);
+    if (urls.length === 0) throw new Error(`cell ${cell} has no passing instance to freeze`);
+    await Promise.all(urls.map((u) => this.call(u, 'POST', `/admin/markets/${encodeURIComponent(market)}/freeze`)));
+  }
+
+  async unfreeze(cell: string, market: string): Promise<void> {
+    const urls = await this.instances(cell);
+    await Promise.all(urls.map((u) => this.call(u, 'DELETE', `/admin/markets/${encodeURIComponent(market)}/freeze`)));
+  }
+
+  async summary(cell: string, market: string): Promise<MarketSummary> {
+    const res = await this.call(await this.one(cell), 'GET', `/admin/markets/${encodeURIComponent(market)}/summary`);
+    return (await res.json()) as MarketSummary;
+  }
+
+  async purge(cell: string, market: string): Promise<void> {
+    await this.call(await this.one(cell), 'DELETE', `/admin/markets/${encodeURIComponent(market)}`);
+  }
+}
+
+/** Passes an NDJSON stream through unchanged and remembers its `end` line (cursor and row count). */
+class TailCapture {
+  private tail = '';
+  readonly stream = new TransformStream<Uint8Array, Uint8Array>({
+    transform: (chunk, controller) => {
+      this.tail = (this.tail + Buffer.from(chunk).toString('utf8')).slice(-4096);
+      controller.enqueue(chunk);
+    },
+  });
+
+  end(): CopyResult {
+    const lines = this.tail.trim().split('\n');
+    const last = lines[lines.length - 1] ?? '';
+    let parsed: { type?: string; cursor?: string | number; rows?: number };
+    try {
+      parsed = JSON.parse(last) as typeof parsed;
+    } catch {
+      throw new Error('export stream did not end with a JSON end line (truncated?)');
+    }
+    if (parsed.type !== 'end' || parsed.cursor === undefined) throw new Error('export stream did not end with {"type":"end",...}');
+    return { rows: parsed.rows ?? 0, cursor: parsed.cursor };
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * One migration's state machine (issue 6 §3): copying → draining → freezing → delta →
+ * verifying → flipping → flipped → cleanup-wait → done, or rolling-back → rolled-back on any
+ * failure before the flip. Every step is persisted in `cellsim/migrations/<market>` (held
+ * with the control plane's session) before its effects, so a restarted control plane can
+ * tell what may be half done: before the flip it rolls back, after it resumes.
+ */
+import { MarketRecordSchema, MigrationRecordSchema, type KvLayout, type MigrationRecord, type MigrationState } from '../../shared/kv.js';
+import type { Logger } from '../../shared/logger.js';
+import type { KvStore } from '../admin/kv-store.js';
+import type { CellAdmin, MarketSummary } from './cell-client.js';
+import { BEFORE_FLIP, TERMINAL, type MigrationOptions } from './options.js';
+
+/** What a run needs from the control plane. */
+export interface MachineDeps {
+  kv: KvStore;
+  layout: KvLayout;
+  cells: CellAdmin;
+  session: () => string;
+  log: Logger;
+  opts: MigrationOptions;
+  /** True when an operator asked this process to abort the market's migration. */
+  aborted?: (market: string) => boolean;
+}
+
+/** Raised when this control plane lost the record's lock: another one owns the migration now. */
+export class LostLockError extends Error {}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs one migration from its persisted state to a terminal state. */
+export class MigrationRun {
+  private rec: MigrationRecord;
+  private frozenAtMs: number | undefined;
+  private readonly startMs = Date.now();
+
+  constructor(
+    private readonly deps: MachineDeps,
+    record: MigrationRecord,
+  ) {
+    this.rec = record;
+  }
+
+  get record(): MigrationRecord {
+    return this.rec;
+  }
+
+  /** Persists the record with the lock held; a lost lock stops the run. */
+  private async save(patch: Partial<MigrationRecord>, state?: MigrationState, note?: string): Promise<void> {
+    const at = new Date().toISOString();
+    const next: MigrationRecord = { ...this.rec, ...patch, updatedAt: at };
+    // Keep an abort request written meanwhile through the admin API.
+    if (!next.abortRequested && (await this.abortRequested())) next.abortRequested = true;
+    if (state) {
+      next.state = state;
+      next.history = [...this.rec.history, { at, state, ...(note ? { note } : {}) }];
+    }
+    const ok = await this.deps.kv.putJson(MigrationRecordSchema, this.deps.layout.migrationKey(this.rec.market), next, {
+      acquire: this.deps.session(),
+    });
+    if (!ok) throw new LostLockError(`lost the lock on migration of ${this.rec.market}`);
+    this.rec = next;
+    if (state) this.deps.log.info({ market: next.market, from: next.from, to: next.to, state, note }, `migration ${next.market}: ${state}`);
+  }
+
+  /** Re-reads abort requests written through the admin API. */
+  private async abortRequested(): Promise<boolean> {
+    if (this.deps.aborted?.(this.rec.market)) return true;
+    const cur = await this.deps.kv.getJson(MigrationRecordSchema, this.deps.layout.migrationKey(this.rec.market));
+    return cur?.value.abortRequested === true;
+  }
+
+  /** Drives the record to a terminal state; returns it. */
+  async run(): Promise<MigrationRecord> {
+    while (!TERMINAL.has(this.rec.state)) {
+      const state = this.rec.state;
+      if (BEFORE_FLIP.has(state) && (await this.abortRequested())) {
+        await this.save({ abortRequested: true, error: 'aborted by operator' }, 'rolling-back', 'aborted by operator');
+        continue;
+      }
+      try {
+        await this.step(state);
+      } catch (err) {
+        if (err instanceof LostLockError) throw err;
+        const msg = (err as Error).message;
+        if (BEFORE_FLIP.has(state)) {
+          await this.save({ error: msg }, 'rolling-back', `failed in ${state}: ${msg}`);
+        } else if (state === 'rolling-back') {
+          await this.save({ error: `rollback failed: ${msg}` }, 'failed', msg);
+        } else if (state === 'flipping') {
+          // The flip's outcome is unknown: read it back to decide.
+          await this.resolveFlip(msg);
+        } else {
+          this.deps.log.warn({ market: this.rec.market, state, err: msg }, 'post-flip step failed; retrying');
+          await sleep(1000);
+        }
+      }
+    }
+    await this.deps.kv
+      .putJson(MigrationRecordSchema, this.deps.layout.migrationKey(this.rec.market), this.rec, { release: this.deps.session() })
+      .catch(() => undefined);
+    return this.rec;
+  }
+
+  private async step(state: MigrationState): Promise<void> {
+    const { cells, opts } = this.deps;
+    const { market, from, to } = this.rec;
+    switch (state) {
+      case 'validating':
+        return this.save({}, 'copying');
+      case 'copying': {
+        await cells.purge(to, market); // a clean target: leftovers of an earlier attempt go
+        const copy = await cells.copy(market, from, to);
+        return this.save({ cursor: copy.cursor, rows: { ...this.rec.rows, snapshot: copy.rows } }, 'draining', `${copy.rows} rows`);
+      }
+      case 'draining': {
+        const s = await this.waitPending(from, opts.preDrainThreshold, opts.preDrainMs, false);
+        return this.save({}, 'freezing', `pending ${pendingOf(s)}`);
+      }
+      case 'freezing': {
+        await this.setMarket((m) => (m.cell === from && m.state === 'active' ? { ...m, state: 'frozen' } : undefined), 'freeze');
+        this.frozenAtMs = Date.now();
+        await this.save({ frozenAt: new Date().toISOString() }, 'delta');
+        await sleep(opts.settleMs);
+        await cells.freeze(from, market);
+        return;
+      }
+      case 'delta': {
+        await this.waitPending(from, 0, opts.finalDrainMs, true);
+        const copy = await cells.copy(market, from, to, this.rec.cursor);
+        return this.save({ cursor: copy.cursor, rows: { ...this.rec.rows, delta: this.rec.rows.delta + copy.rows } }, 'verifying');
+      }
+      case 'verifying': {
+        const [a, b] = await Promise.all([cells.summary(from, market), cells.summary(to, market)]);
+        if (a.orders !== b.orders || a.deliveries !== b.deliveries || a.checksum !== b.checksum) {
+          throw new Error(`verify failed: source ${describe(a)} vs target ${describe(b)}`);
+        }
+        return this.save({ summary: { orders: a.orders, deliveries: a.deliveries, checksum: a.checksum } }, 'flipping', describe(a));
+      }
+      case 'flipping': {
+        await this.setMarket(
+          (m) => (m.cell === from && m.state === 'frozen' ? { cell: to, state: 'active', epoch: this.rec.epoch + 1 } : undefined),
+          'flip',
+        );
+        const freezeMs = this.frozenAtMs === undefined ? undefined : Date.now() - this.frozenAtMs;
+        return this.save(
+          { ...(freezeMs !== undefined ? { freezeMs } : {}), moveMs: Date.now() - this.startMs },
+          'flipped',
+          `epoch ${this.rec.epoch + 1}, market active on ${to}`,
+        );
+      }
+      case 'flipped': {
+        // The source stays frozen (a stale router's write is refused there) until cleanup.
+        const s = await cells.summary(from, market);
+        const same = this.rec.summary && s.checksum === this.rec.summary.checksum && s.orders === this.rec.summary.orders;
+        const cleanupAt = new Date(Date.now() + opts.cleanupGraceMs).toISOString();
+        return this.save(
+          { cleanupAt },
+          'cleanup-wait',
+          same ? 'source unchanged since the flip' : `source changed after the flip: ${describe(s)}`,
+        );
+      }
+      case 'cleanup-wait': {
+        const wait = Date.parse(this.rec.cleanupAt ?? '') - Date.now();
+        if (wait > 0) await sleep(wait);
+        await cells.purge(from, market);
+        await cells.unfreeze(from, market);
+        return this.save({}, 'done', `source ${from} purged`);
+      }
+      case 'rolling-back':
+        return this.rollback();
+      default:
+        return;
+    }
+  }
+
+  /** Undo everything before the flip; when the flip did happen after all, continue forward. */
+  private async rollback(): Promise<void> {
+    const { kv, layout, cells } = this.deps;
+    const { market, from, to } = this.rec;
+    const cur = await kv.getJson(MarketRecordSchema, layout.marketKey(market));
+    if (cur && cur.value.cell === to && cur.value.epoch === this.rec.epoch + 1) {
+      return this.save({}, 'flipped', 'flip found written; continuing forward');
+    }
+    if (cur && cur.value.cell === from && cur.value.state === 'frozen') {
+      await this.setMarket((m) => (m.cell === from && m.state === 'frozen' ? { ...m, state: 'active' } : undefined), 'unfreeze');
+    }
+    await cells.unfreeze(from, market);
+    await cells.purge(to, market);
+    return this.save({}, 'rolled-back', `market active on ${from}; target ${to} purged`);
+  }
+
+  /** After an unknown flip outcome: continue if written, else roll back. */
+  private async resolveFlip(msg: string): Promise<void> {
+    const cur = await this.deps.kv.getJson(MarketRecordSchema, this.deps.layout.marketKey(this.rec.market));
+    if (cur && cur.value.cell === this.rec.to && cur.value.epoch === this.rec.epoch + 1) await this.save({}, 'flipped', 'flip confirmed');
+    else await this.save({ error: msg }, 'rolling-back', `flip failed: ${msg}`);
+  }
+
+  /** CAS-updates the market record; `change` returns undefined when the current value forbids the change. */
+  private async setMarket(change: (m: { cell: string; state: 'active' | 'frozen'; epoch: number }) => typeof m | undefined, what: string) {
+    const { kv, layout } = this.deps;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await kv.getJson(MarketRecordSchema, layout.marketKey(this.rec.market));
+      if (!cur) throw new Error(`market ${this.rec.market} disappeared from Consul`);
+      const next = change(cur.value);
+      if (!next) throw new Error(`cannot ${what} market ${this.rec.market}: it is ${JSON.stringify(cur.value)}`);
+      if (await kv.putJson(MarketRecordSchema, layout.marketKey(this.rec.market), next, { cas: cur.item.modifyIndex })) return;
+    }
+    throw new Error(`cannot ${what} market ${this.rec.market}: it kept changing under us`);
+  }
+
+  /** Polls the source until its pending work is at most `max`; throws past `timeoutMs` when `strict`. */
+  private async waitPending(cell: string, max: number, timeoutMs: number, strict: boolean): Promise<MarketSummary> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.deps.cells.summary(cell, this.rec.market);
+      if (pendingOf(s) <= max) return s;
+      if (Date.now() > deadline) {
+        if (strict)
+          throw new Error(`pending work of ${this.rec.market} in ${cell} did not drain in ${timeoutMs} ms (${pendingOf(s)} left)`);
+        return s;
+      }
+      await sleep(this.deps.opts.pollMs);
+    }
+  }
+}
+
+function pendingOf(s: MarketSummary): number {
+  return s.pending.outbox + s.pending.log + s.pending.sagas;
+}
+
+function describe(s: MarketSummary): string {
+  return `${s.orders} orders, ${s.deliveries} deliveries, checksum ${s.checksum}`;
+}

@@ -1,0 +1,216 @@
+/**
+ * The migration state machine against a real Consul and fake cells (unit level: the real
+ * cells are exercised by the integration tests in control-plane/operators.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { HttpError } from '../../shared/errors.js';
+import { KvLayout, MarketRecordSchema, MigrationRecordSchema, type MigrationRecord } from '../../shared/kv.js';
+import { createLogger } from '../../shared/logger.js';
+import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
+import { seedKv } from '../../infra/harness/echo-cell.js';
+import { KvStore } from '../admin/kv-store.js';
+import { openSession, type ControlPlaneSession } from '../admin/session.js';
+import { FakeCells } from './fake-cells.test-helper.js';
+import { Migrator } from './migrator.js';
+
+const log = createLogger('test', {});
+log.level = 'silent';
+
+describe('migration state machine (real Consul, fake cells)', () => {
+  let consul: ConsulAgent;
+  let kv: KvStore;
+  let session: ControlPlaneSession;
+  let prefix = '';
+  let n = 0;
+  let layout: KvLayout;
+  let cells: FakeCells;
+  let migrator: Migrator;
+
+  before(async () => {
+    consul = await startConsul();
+    kv = new KvStore(consul.url);
+    session = await openSession(kv, 'cp-test', log);
+  });
+  after(async () => {
+    await session.close();
+    await consul.proc.stop();
+  });
+  beforeEach(async () => {
+    prefix = `t${++n}/`;
+    layout = new KvLayout(prefix);
+    await seedKv(
+      consul.url,
+      {
+        cells: { 'cell-0': { canary: true, capacity: 2 }, 'cell-1': {}, 'cell-2': { state: 'draining' } },
+        markets: { sf: { cell: 'cell-1', epoch: 3 }, nyc: { cell: 'cell-1' }, la: { cell: 'cell-0' }, bos: { cell: 'cell-0' } },
+      },
+      prefix,
+    );
+    cells = new FakeCells(['cell-0', 'cell-1', 'cell-2']);
+    cells.write('cell-1', 'sf', ['o1', 'o2', 'o3']);
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5, finalDrainMs: 300 });
+  });
+
+  const market = async (m: string) => (await kv.getJson(MarketRecordSchema, layout.marketKey(m)))?.value;
+  const finish = async (m: string) => (await migrator.wait(m)) as MigrationRecord;
+
+  it('moves a market: copy, freeze, delta, flip with epoch+1, then purges the source', async () => {
+    cells.cells.get('cell-1')!.pending = 3;
+    cells.hook = (op) => {
+      if (op === 'delta') assert.throws(() => cells.write('cell-1', 'sf', ['late']), /market_frozen/); // source frozen before the delta
+    };
+    await migrator.start('sf', 'cell-0', 'tester').catch(async (e: unknown) => {
+      // cell-0 is full (capacity 2): the move is refused before anything changes.
+      assert.ok(e instanceof HttpError && /full/.test(e.message));
+    });
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+    assert.deepEqual(await market('sf'), { cell: 'cell-0', state: 'active', epoch: 4 });
+    assert.deepEqual(cells.orders('cell-0', 'sf'), ['o1', 'o2', 'o3']);
+    assert.deepEqual(cells.orders('cell-1', 'sf'), []);
+    assert.equal(cells.cells.get('cell-1')!.frozen.has('sf'), false);
+    assert.ok(rec.freezeMs !== undefined && rec.freezeMs >= 0);
+    assert.deepEqual(
+      rec.history.map((h) => h.state),
+      ['validating', 'copying', 'draining', 'freezing', 'delta', 'verifying', 'flipping', 'flipped', 'cleanup-wait', 'done'],
+    );
+    const stored = await kv.get(layout.migrationKey('sf'));
+    assert.equal(stored?.session, undefined, 'the lock is released at the end');
+  });
+
+  it('rolls back a failure before the flip: market active on its source, target purged, source unfrozen', async () => {
+    cells.hook = (op) => {
+      if (op === 'delta') throw new Error('target import broke');
+    };
+    await migrator.start('sf', 'cell-0', 'tester').catch(() => undefined);
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'rolled-back');
+    assert.match(rec.error ?? '', /target import broke/);
+    assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 });
+    assert.deepEqual(cells.orders('cell-0', 'sf'), []);
+    assert.deepEqual(cells.orders('cell-1', 'sf'), ['o1', 'o2', 'o3']);
+    assert.equal(cells.cells.get('cell-1')!.frozen.has('sf'), false);
+  });
+
+  it('rolls back when the checksums differ', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    cells.hook = (op, cell) => {
+      if (op === 'summary' && cell === 'cell-0' && cells.orders('cell-0', 'sf').length === 3)
+        cells.cells.get('cell-0')!.orders.get('sf')!.add('ghost');
+    };
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'rolled-back');
+    assert.match(rec.error ?? '', /verify failed/);
+    assert.equal((await market('sf'))?.cell, 'cell-1');
+  });
+
+  it('refuses a second migration of the same market while one runs', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    cells.hook = async (op) => {
+      if (op === 'copy') await gate;
+    };
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    await migrator.start('sf', 'cell-0', 'tester');
+    await assert.rejects(
+      migrator.start('sf', 'cell-0', 'other'),
+      (e: unknown) => e instanceof HttpError && e.code === 'conflict' && /already migrating/.test(e.message),
+    );
+    // A second control plane (another session) cannot take the lock either.
+    const other = await openSession(kv, 'cp-other', log);
+    try {
+      const m2 = new Migrator(kv, layout, cells, () => other.id, log, 'cp-other');
+      await assert.rejects(m2.start('sf', 'cell-0', 'other'), /already migrating/);
+    } finally {
+      await other.close();
+    }
+    release();
+    assert.equal((await finish('sf')).state, 'done');
+  });
+
+  it('refuses bad input with a clear message and changes nothing', async () => {
+    const before = JSON.stringify(await kv.list(prefix));
+    const cases: [string, string, RegExp][] = [
+      ['nowhere', 'cell-0', /unknown market 'nowhere'/],
+      ['sf', 'cell-9', /unknown cell 'cell-9'/],
+      ['sf', 'cell-1', /already on cell-1/],
+      ['sf', 'cell-2', /cell-2 is draining/],
+      ['Bad Market', 'cell-0', /not a market id/],
+    ];
+    for (const [m, to, re] of cases) await assert.rejects(migrator.start(m, to, 'tester'), re);
+    assert.equal(JSON.stringify(await kv.list(prefix)), before);
+  });
+
+  it('rolls back on operator abort before the flip', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    cells.hook = async (op) => {
+      if (op === 'copy') await gate;
+    };
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    await migrator.start('sf', 'cell-0', 'tester');
+    await migrator.abort('sf');
+    release();
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'rolled-back');
+    assert.equal((await market('sf'))?.cell, 'cell-1');
+  });
+
+  it('after a restart, rolls back a migration left frozen before the flip and resumes one left after it', async () => {
+    const now = new Date().toISOString();
+    const base = { rows: { snapshot: 3, delta: 0 }, by: 't', owner: 'cp-dead', startedAt: now, updatedAt: now, history: [] };
+    // sf: crashed in the delta step, market frozen in KV and in the source cell.
+    await kv.put(layout.marketKey('sf'), JSON.stringify({ cell: 'cell-1', state: 'frozen', epoch: 3 }));
+    cells.cells.get('cell-1')!.frozen.add('sf');
+    cells.write('cell-0', 'sf', ['o1']);
+    await kv.putJson(MigrationRecordSchema, layout.migrationKey('sf'), {
+      ...base,
+      id: 'm1',
+      market: 'sf',
+      from: 'cell-1',
+      to: 'cell-0',
+      state: 'delta',
+      epoch: 3,
+    });
+    // nyc: crashed mid-flip after the CAS was written.
+    await kv.put(layout.marketKey('nyc'), JSON.stringify({ cell: 'cell-0', state: 'active', epoch: 2 }));
+    await kv.putJson(MigrationRecordSchema, layout.migrationKey('nyc'), {
+      ...base,
+      id: 'm2',
+      market: 'nyc',
+      from: 'cell-1',
+      to: 'cell-0',
+      state: 'flipping',
+      epoch: 1,
+    });
+    const picked = await migrator.recover();
+    assert.deepEqual(picked.map((p) => `${p.market}:${p.state}`).sort(), ['nyc:flipping', 'sf:rolling-back']);
+    assert.equal((await finish('sf')).state, 'rolled-back');
+    assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 });
+    assert.equal(cells.cells.get('cell-1')!.frozen.has('sf'), false);
+    assert.deepEqual(cells.orders('cell-0', 'sf'), []);
+    assert.equal((await finish('nyc')).state, 'done');
+    assert.deepEqual(await market('nyc'), { cell: 'cell-0', state: 'active', epoch: 2 });
+  });
+});

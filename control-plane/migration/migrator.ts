@@ -1,0 +1,196 @@
+/**
+ * Starts, aborts, lists and recovers migrations. `start` validates (market known and active,
+ * target known, active, not the source, under capacity, both cells healthy), takes the
+ * market's lock (the migration record, acquired with the control plane's session) and runs
+ * the state machine in the background. `recover` picks up unfinished records after a restart.
+ */
+import { randomBytes } from 'node:crypto';
+import { CellRecordSchema, MarketRecordSchema, MigrationRecordSchema, type KvLayout, type MigrationRecord } from '../../shared/kv.js';
+import { HttpError } from '../../shared/errors.js';
+import { isMarketId } from '../../shared/market.js';
+import type { Logger } from '../../shared/logger.js';
+import type { KvStore } from '../admin/kv-store.js';
+import type { CellAdmin } from './cell-client.js';
+import { LostLockError, MigrationRun } from './machine.js';
+import { BEFORE_FLIP, TERMINAL, migrationOptions, type MigrationOptions } from './options.js';
+
+/** What `plan` returns: the checked move, without doing it. */
+export interface MigrationPlan {
+  market: string;
+  from: string;
+  to: string;
+  epoch: number;
+  steps: string[];
+}
+
+/** The migration service of one control plane. */
+export class Migrator {
+  readonly opts: MigrationOptions;
+  private readonly running = new Map<string, Promise<MigrationRecord>>();
+  private readonly aborts = new Set<string>();
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly layout: KvLayout,
+    private readonly cells: CellAdmin,
+    private readonly session: () => string,
+    private readonly log: Logger,
+    private readonly owner: string,
+    opts: Partial<MigrationOptions> = {},
+  ) {
+    this.opts = migrationOptions(opts);
+  }
+
+  /** Validates a move and returns its plan; throws an HttpError naming the problem. */
+  async plan(market: string, to: string): Promise<MigrationPlan> {
+    if (!isMarketId(market)) throw new HttpError('invalid_market', `'${String(market)}' is not a market id`);
+    const m = await this.kv.getJson(MarketRecordSchema, this.layout.marketKey(market));
+    if (!m) throw new HttpError('unknown_market', `unknown market '${market}'`);
+    const target = await this.kv.getJson(CellRecordSchema, this.layout.cellKey(to)).catch(() => undefined);
+    if (!target) throw new HttpError('not_found', `unknown cell '${to}'`);
+    if (m.value.cell === to) throw new HttpError('invalid_request', `market ${market} is already on ${to}`);
+    await this.refuseIfBusy(market);
+    if (m.value.state !== 'active') throw new HttpError('conflict', `market ${market} is ${m.value.state}`);
+    if (target.value.state !== 'active') throw new HttpError('conflict', `cell ${to} is ${target.value.state}: it takes no new markets`);
+    const owned = (await this.kv.listJson(MarketRecordSchema, this.layout.marketsPrefix)).values.filter((v) => v.value.cell === to).length;
+    if (owned >= target.value.capacity)
+      throw new HttpError('conflict', `cell ${to} is full (${owned} of ${target.value.capacity} markets)`);
+    for (const cell of [m.value.cell, to]) {
+      if (!(await this.cells.healthy(cell))) throw new HttpError('conflict', `cell ${cell} has no healthy instance`);
+    }
+    return {
+      market,
+      from: m.value.cell,
+      to,
+      epoch: m.value.epoch,
+      steps: [
+        `copy the snapshot of ${market} from ${m.value.cell} to ${to}`,
+        `drain pending work of ${market} in ${m.value.cell}`,
+        `freeze ${market} (routers hold its requests; ${m.value.cell} refuses writes)`,
+        'copy the delta, compare counts and checksum',
+        `flip ${market} to ${to} with epoch ${m.value.epoch + 1} (CAS) and release held requests`,
+        `purge ${market} from ${m.value.cell} after ${this.opts.cleanupGraceMs} ms`,
+      ],
+    };
+  }
+
+  private async refuseIfBusy(market: string): Promise<void> {
+    const cur = await this.kv.getJson(MigrationRecordSchema, this.layout.migrationKey(market)).catch(() => undefined);
+    if (this.running.has(market) || (cur && !TERMINAL.has(cur.value.state))) {
+      const what = cur ? `to ${cur.value.to} (state ${cur.value.state}, id ${cur.value.id})` : '';
+      throw new HttpError('conflict', `market ${market} is already migrating ${what}`.trim());
+    }
+  }
+
+  /** Validates, takes the lock and starts the migration; resolves with the first persisted record. */
+  async start(market: string, to: string, by: string): Promise<MigrationRecord> {
+    const plan = await this.plan(market, to);
+    if (this.running.has(market)) throw new HttpError('conflict', `market ${market} is already migrating`);
+    const now = new Date().toISOString();
+    const rec: MigrationRecord = {
+      id: `mig-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
+      market,
+      from: plan.from,
+      to,
+      state: 'validating',
+      epoch: plan.epoch,
+      rows: { snapshot: 0, delta: 0 },
+      by,
+      owner: this.owner,
+      startedAt: now,
+      updatedAt: now,
+      history: [{ at: now, state: 'validating' }],
+    };
+    const locked = await this.kv.putJson(MigrationRecordSchema, this.layout.migrationKey(market), rec, { acquire: this.session() });
+    if (!locked) throw new HttpError('conflict', `market ${market} is locked by another control plane's migration`);
+    this.launch(rec);
+    return rec;
+  }
+
+  private launch(rec: MigrationRecord): void {
+    const run = new MigrationRun(
+      {
+        kv: this.kv,
+        layout: this.layout,
+        cells: this.cells,
+        session: this.session,
+        log: this.log,
+        opts: this.opts,
+        aborted: (m) => this.aborts.has(m),
+      },
+      rec,
+    );
+    const p = run
+      .run()
+      .catch((err: Error) => {
+        this.log.error({ market: rec.market, err: err.message, lostLock: err instanceof LostLockError }, 'migration run stopped');
+        return run.record;
+      })
+      .finally(() => {
+        this.running.delete(rec.market);
+        this.aborts.delete(rec.market);
+      });
+    this.running.set(rec.market, p);
+  }
+
+  /** Resolves when the market's migration (run by this process) ends. */
+  async wait(market: string): Promise<MigrationRecord | undefined> {
+    return this.running.get(market) ?? (await this.get(market));
+  }
+
+  /** The market's migration record. */
+  async get(market: string): Promise<MigrationRecord | undefined> {
+    return (await this.kv.getJson(MigrationRecordSchema, this.layout.migrationKey(market)))?.value;
+  }
+
+  /** Every migration record, newest first. */
+  async list(): Promise<MigrationRecord[]> {
+    const { values } = await this.kv.listJson(MigrationRecordSchema, this.layout.migrationsPrefix);
+    return values.map((v) => v.value).sort((a, b) => (a.startedAt < b.startedAt ? 1 : -1));
+  }
+
+  /** Asks a running migration to roll back; refused once the flip happened. */
+  async abort(market: string): Promise<MigrationRecord> {
+    const cur = await this.kv.getJson(MigrationRecordSchema, this.layout.migrationKey(market));
+    if (!cur || TERMINAL.has(cur.value.state)) throw new HttpError('conflict', `no migration of ${market} is running`);
+    if (!BEFORE_FLIP.has(cur.value.state)) {
+      throw new HttpError('conflict', `migration of ${market} is past the flip (${cur.value.state}); it can only finish`);
+    }
+    if (this.running.has(market)) this.aborts.add(market);
+    const next = { ...cur.value, abortRequested: true };
+    // Writing with our session keeps the lock with its holder (same session) or fails for another holder's lock.
+    const ok = await this.kv.putJson(MigrationRecordSchema, this.layout.migrationKey(market), next, { cas: cur.item.modifyIndex });
+    if (!ok && !this.running.has(market)) throw new HttpError('conflict', `migration of ${market} changed; retry the abort`);
+    return next;
+  }
+
+  /** Picks up every unfinished, unlocked migration: rolls back before the flip, resumes after it. */
+  async recover(): Promise<MigrationRecord[]> {
+    const picked: MigrationRecord[] = [];
+    for (const { value, item } of (await this.kv.listJson(MigrationRecordSchema, this.layout.migrationsPrefix)).values) {
+      if (TERMINAL.has(value.state) || this.running.has(value.market)) continue;
+      if (item.session && item.session !== this.session()) continue; // a live control plane holds it
+      let rec: MigrationRecord = { ...value, owner: this.owner };
+      if (BEFORE_FLIP.has(value.state)) {
+        const at = new Date().toISOString();
+        rec = {
+          ...rec,
+          state: 'rolling-back',
+          error: `control plane restarted during ${value.state}`,
+          history: [...value.history, { at, state: 'rolling-back', note: `recovered after restart during ${value.state}` }],
+        };
+      }
+      if (!(await this.kv.putJson(MigrationRecordSchema, this.layout.migrationKey(value.market), rec, { acquire: this.session() })))
+        continue;
+      this.log.warn({ market: value.market, state: value.state, next: rec.state }, 'recovering unfinished migration');
+      this.launch(rec);
+      picked.push(rec);
+    }
+    return picked;
+  }
+
+  /** Waits for every migration this process runs (for shutdown and tests). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.running.values()]);
+  }
+}

@@ -1,0 +1,37 @@
+/** Tunables of a migration, merged with defaults once. */
+
+/** Timing knobs of the migration state machine. */
+export interface MigrationOptions {
+  /** Best-effort wait for the source's pending work to shrink before the freeze (ms). */
+  preDrainMs: number;
+  /** Pending work at or under this count is "drained enough" before the freeze. */
+  preDrainThreshold: number;
+  /** Bound on the wait for pending work to reach zero once frozen (ms); past it the migration rolls back. */
+  finalDrainMs: number;
+  /** Pause between the KV freeze and the cell freeze so routers see the frozen state first (ms). */
+  settleMs: number;
+  /** Grace between the flip and purging the market from the source (ms). */
+  cleanupGraceMs: number;
+  /** Poll interval while waiting on a cell (ms). */
+  pollMs: number;
+}
+
+/** Defaults: a short freeze, and the source kept for 30 s after the flip. */
+export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
+  preDrainMs: 3000,
+  preDrainThreshold: 20,
+  finalDrainMs: 3000,
+  settleMs: 100,
+  cleanupGraceMs: 30_000,
+  pollMs: 20,
+};
+
+/** Fills missing options with defaults. */
+export function migrationOptions(partial: Partial<MigrationOptions> = {}): MigrationOptions {
+  return { ...DEFAULT_MIGRATION_OPTIONS, ...partial };
+}
+
+/** States a migration can be rolled back from (the flip has not happened). */
+export const BEFORE_FLIP = new Set(['validating', 'copying', 'draining', 'freezing', 'delta', 'verifying']);
+/** Terminal states. */
+export const TERMINAL = new Set(['done', 'rolled-back', 'failed']);
