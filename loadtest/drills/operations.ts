@@ -1,0 +1,137 @@
+/**
+ * Operator drills under load: several markets migrated during the run (no request may fail),
+ * and a rollout of a defective version (it must stop at the canary cell and roll back; the
+ * defect must never reach another cell's markets).
+ */
+import type { CommandResult } from '../env/types.js';
+import type { Verdict } from '../verdicts.js';
+import type { Drill, DrillContext } from './types.js';
+
+/** The defective version `cellctl up` declares for drills (issue 6). */
+export const BAD_VERSION = 'v2-bad';
+
+interface MigrationState {
+  moves: { market: string; from: string; to: string }[];
+  results: CommandResult[];
+  running?: Promise<void>;
+}
+const migrations = new WeakMap<DrillContext, MigrationState>();
+
+/** Picks `n` markets of different non-canary cells and a destination for each. */
+export function planMoves(owners: Record<string, string>, cells: string[], canary: string, n: number): MigrationState['moves'] {
+  const targets = cells.filter((c) => c !== canary);
+  const moves: MigrationState['moves'] = [];
+  const markets = Object.keys(owners).sort();
+  for (const market of markets) {
+    const from = owners[market];
+    if (!from || from === canary || moves.length >= n) continue;
+    if (moves.some((m) => m.from === from) && moves.length < targets.length) continue;
+    const to = targets[(targets.indexOf(from) + 1) % targets.length];
+    if (to && to !== from) moves.push({ market, from, to });
+  }
+  return moves;
+}
+
+const migration: Drill = {
+  name: 'migration-under-load',
+  description: 'Migrate several markets between cells while traffic flows: no request may fail.',
+  faultCells: () => [],
+  expectations: () => ({ zeroFailed: true, spillZero: true }),
+  thresholds: () => ({ cellsim_failed: ['rate==0'] }),
+  async inject(ctx) {
+    const moves = planMoves(await ctx.env.owners(), ctx.env.cells(), ctx.env.canaryCell(), 3);
+    const state: MigrationState = { moves, results: [] };
+    migrations.set(ctx, state);
+    state.running = (async () => {
+      for (const m of moves) {
+        ctx.mark(`migrate ${m.market} ${m.from} -> ${m.to}`);
+        const r = await ctx.env.cellctl(['migrate', m.market, '--to', m.to], 60_000);
+        state.results.push(r);
+        ctx.mark(`migrate ${m.market} exit ${r.code}`);
+      }
+    })();
+    return undefined;
+  },
+  async heal(ctx) {
+    await migrations.get(ctx)?.running;
+  },
+  async verify(ctx) {
+    const state = migrations.get(ctx);
+    if (!state) return [{ name: 'migrations ran', pass: false, measured: 'no migration started', threshold: '3 moves' }];
+    const owners = await ctx.env.owners();
+    return state.moves.map((m, i): Verdict => {
+      const r = state.results[i];
+      const ok = r?.code === 0 && owners[m.market] === m.to;
+      return {
+        name: `migrate ${m.market} ${m.from} -> ${m.to}`,
+        pass: ok,
+        measured: `exit ${r?.code ?? 'not run'}, now on ${owners[m.market] ?? '?'}${r && r.code !== 0 ? `: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? ''}` : ''}`,
+        threshold: `exit 0, owned by ${m.to}`,
+      };
+    });
+  },
+};
+
+interface RolloutState {
+  result?: CommandResult;
+  running?: Promise<void>;
+  /** Cells other than the canary seen running the bad version. */
+  leaked: Set<string>;
+  timer?: NodeJS.Timeout;
+  polls: number;
+}
+const rollouts = new WeakMap<DrillContext, RolloutState>();
+
+const badRollout: Drill = {
+  name: 'bad-rollout',
+  description: `Roll out the defective version ${BAD_VERSION} under load: it must stop at the canary cell and roll back; no other cell may ever run it.`,
+  faultCells: (env) => [env.canaryCell()],
+  expectations: () => ({ spillZero: true, blastWithinPoints: 2 }),
+  thresholds: () => ({ 'cellsim_failed{scope:other}': ['rate==0'] }),
+  async inject(ctx) {
+    const state: RolloutState = { leaked: new Set(), polls: 0 };
+    rollouts.set(ctx, state);
+    const canary = ctx.env.canaryCell();
+    state.timer = setInterval(() => {
+      void ctx.env
+        .cellVersions()
+        .then((v) => {
+          state.polls++;
+          for (const [cell, versions] of Object.entries(v)) if (cell !== canary && versions.includes(BAD_VERSION)) state.leaked.add(cell);
+        })
+        .catch(() => undefined);
+    }, 250);
+    ctx.mark(`rollout ${BAD_VERSION} started`);
+    state.running = ctx.env.cellctl(['rollout', BAD_VERSION], 120_000).then((r) => {
+      state.result = r;
+      ctx.mark(`rollout ${BAD_VERSION} ended, exit ${r.code}`);
+    });
+    return undefined;
+  },
+  async heal(ctx) {
+    const state = rollouts.get(ctx);
+    await state?.running;
+    if (state?.timer) clearInterval(state.timer);
+  },
+  async verify(ctx) {
+    const state = rollouts.get(ctx);
+    const out = (state?.result?.stdout ?? '') + (state?.result?.stderr ?? '');
+    return [
+      {
+        name: `${BAD_VERSION} never ran outside ${ctx.env.canaryCell()}`,
+        pass: state !== undefined && state.polls > 0 && state.leaked.size === 0,
+        measured: state?.leaked.size ? `seen on ${[...state.leaked].join(', ')}` : `not seen (${state?.polls ?? 0} polls of the catalog)`,
+        threshold: 'never',
+      },
+      {
+        name: 'rollout stopped and rolled back',
+        pass: state?.result !== undefined && state.result.code !== 0 && /roll(ed)?[ -]?back/i.test(out),
+        measured: `exit ${state?.result?.code ?? 'none'}: ${out.trim().split('\n').slice(-1)[0] ?? ''}`.slice(0, 200),
+        threshold: 'non-zero exit, rolled back',
+      },
+    ];
+  },
+};
+
+/** Migration and rollout drills. */
+export const OPERATION_DRILLS: Drill[] = [migration, badRollout];

@@ -1,0 +1,56 @@
+/** The shape of a drill: what it aims at, what it does at fault start and end, what it is held to. */
+import type { DrillEnv } from '../env/types.js';
+import type { Plane } from '../plan.js';
+import type { Expectations, Verdict } from '../verdicts.js';
+
+/** Options every drill takes (`cellctl drill <name> [...]`). */
+export interface DrillOptions {
+  planes: Plane[];
+  durationMs: number;
+  /** Arrivals per second. */
+  rate: number;
+  /** The cell to fault (cell drills), default cell-1. */
+  cell?: string;
+  /** Sabotage for tests: inject the cell fault into every cell; the verdict must then fail. */
+  faultEveryCell?: boolean;
+  /** Per-request timeout of the load generator, ms. */
+  requestTimeoutMs?: number;
+}
+
+/** Passed to a drill's actions. */
+export interface DrillContext {
+  env: DrillEnv;
+  opts: DrillOptions;
+  /** Cells whose markets the fault is aimed at. */
+  faultCells: string[];
+  /** Planned fault window length, ms. */
+  windowMs: number;
+  /** Records a timeline event for the report. */
+  mark(what: string): void;
+}
+
+/** What an injection reports back. */
+export interface Injected {
+  /** The replica name (as in the traffic targets) that was killed. */
+  killedReplica?: string;
+}
+
+/** One drill. */
+export interface Drill {
+  name: string;
+  description: string;
+  /** The cells whose markets are expected to suffer (empty for infrastructure faults). */
+  faultCells(env: DrillEnv, opts: DrillOptions): string[];
+  /** Targets (issue 7) this drill is held to. */
+  expectations(opts: DrillOptions): Expectations;
+  /** k6 thresholds on the tagged sub-metrics (`cellsim_failed{scope:other}` ...). */
+  thresholds(opts: DrillOptions): Record<string, string[]>;
+  /** Starts the fault (called at the window start). */
+  inject(ctx: DrillContext): Promise<Injected | undefined>;
+  /** Ends the fault (called at the window end); may wait for the operation it started. */
+  heal(ctx: DrillContext): Promise<void>;
+  /** Extra verdicts checked after the run (e.g. the rollout stopped at cell-0). */
+  verify?(ctx: DrillContext): Promise<Verdict[]>;
+  /** Planes used when --plane is not given. */
+  defaultPlanes?: Plane[];
+}

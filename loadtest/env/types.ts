@@ -1,0 +1,52 @@
+/**
+ * What a drill needs from the topology it runs against: where to send traffic, who owns which
+ * market, and the levers to pull (cell faults, stopping and restarting a component, operator
+ * commands). `cellctl up` topologies implement it in up-env.ts; tests can implement it too.
+ */
+import type { Plane, Target } from '../plan.js';
+
+/** A fault for a cell's fault API (contracts.md, `POST /admin/faults`). */
+export interface CellFault {
+  kind: 'latency' | 'errors' | 'hang' | 'crash' | 'slow-db';
+  durationMs: number;
+  latencyMs?: number;
+  jitterMs?: number;
+  errorRate?: number;
+  status?: number;
+  route?: string;
+}
+
+/** The result of an operator command. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The topology a drill acts on. */
+export interface DrillEnv {
+  /** Every replica of the given planes. */
+  targets(planes: Plane[]): Target[];
+  /** Cell IDs, cell-0 (the canary) first. */
+  cells(): string[];
+  /** The canary cell (takes every rollout first). */
+  canaryCell(): string;
+  /** market → owning cell, as Consul says now. */
+  owners(): Promise<Record<string, string>>;
+  /** cell → the versions its passing instances run (Consul catalog meta). */
+  cellVersions(): Promise<Record<string, string[]>>;
+  /** Injects a fault through the cell's admin API. */
+  injectFault(cell: string, fault: CellFault): Promise<void>;
+  /** Clears every fault of a cell. */
+  clearFaults(cell: string): Promise<void>;
+  /** Component names the supervisor knows (e.g. `cell-1`, `router-0`, `envoy-1`, `consul`, `control-plane`). */
+  components(): string[];
+  /** Kills a component (SIGKILL) and keeps it down until {@link DrillEnv.restart}. */
+  killAndHold(component: string): Promise<void>;
+  /** Lets the supervisor start a held component again; resolves when it is ready. */
+  restart(component: string): Promise<void>;
+  /** Runs a `cellctl` operator command against this topology. */
+  cellctl(args: string[], timeoutMs?: number): Promise<CommandResult>;
+  /** Stops what this env started (a topology it found running is left alone). */
+  close(): Promise<void>;
+}
