@@ -7,7 +7,7 @@ describe('error codes', () => {
   const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
   for (const [code, { status }] of Object.entries(ERROR_CODES)) {
     it(`documents ${code} with status ${status} in docs/errors.md`, () => {
-      assert.match(doc, new RegExp(`\\| \`${code}\` \\| ${status} \\|`));
+      assert.match(doc, new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${status}\\s*\\|`));
     });
   }
   it('turns an HttpError into the contract body', () => {
