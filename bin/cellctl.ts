@@ -13,6 +13,8 @@ interface Entry {
 /** Every subcommand, the part that owns it, and a one-line summary for `cellctl --help`. */
 const COMMANDS: Record<string, Entry> = {
   doctor: { summary: 'check that consul, envoy, k6 and node are installed', load: () => import('../infra/doctor.js') },
+  cell: { summary: 'run one cell (orders, outbox, log, delivery, saga, faults, market export/import)', load: () => import('../cells/cli.js') },
+  router: { summary: 'run the Node router (market → cell through Consul)', load: () => import('../router/cli.js') },
 };
 
 function topLevel(): Command {

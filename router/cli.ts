@@ -1,0 +1,124 @@
+/**
+ * `cellctl router`: the Node data plane. With `--workers n` (n > 1) the primary process
+ * forks n workers that share one listening port (node:cluster, SCHED_NONE: the kernel
+ * spreads connections), re-forks a worker that dies, and registers the router in Consul
+ * once; each worker follows Consul and serves on its own.
+ */
+import cluster from 'node:cluster';
+import { Command, Option } from 'commander';
+import { parseDurationMs, parsePort, parsePositiveInt, parseUrl } from '../shared/cli.js';
+import { DEFAULT_PREFIX } from '../shared/kv.js';
+import { createLogger } from '../shared/logger.js';
+import { keepRegistered } from './registration.js';
+import { startRouter } from './main.js';
+
+interface Flags {
+  port: number;
+  host: string;
+  consul: string;
+  snapshot?: string;
+  workers: number;
+  prefix: string;
+  holdMs: number;
+  id?: string;
+  upstreamTimeout: number;
+  maxInflightPerCell: number;
+}
+
+function onSignals(handler: () => Promise<void>): void {
+  let once = false;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      if (once) return;
+      once = true;
+      handler().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
+}
+
+async function runPrimary(f: Flags, id: string): Promise<void> {
+  const logger = createLogger('router', { router: id, role: 'primary' });
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  let stopping = false;
+  const fork = (index: number) => {
+    const w = cluster.fork({ CELLSIM_ROUTER_WORKER: String(index) });
+    w.once('exit', (code, signal) => {
+      if (stopping) return;
+      logger.error({ worker: index, code, signal }, 'router worker died; starting a new one');
+      setTimeout(() => fork(index), 200);
+    });
+  };
+  for (let i = 0; i < f.workers; i++) fork(i);
+  const registration = keepRegistered({ consulUrl: f.consul, id, host: f.host, port: f.port, logger });
+  logger.info({ workers: f.workers, port: f.port }, 'router primary started');
+  onSignals(async () => {
+    stopping = true;
+    await registration.stop();
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve();
+            w.once('exit', () => resolve());
+            w.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  });
+}
+
+async function runServer(f: Flags, id: string, register: boolean): Promise<void> {
+  const worker = process.env.CELLSIM_ROUTER_WORKER;
+  const logger = createLogger('router', { router: id, ...(worker !== undefined ? { worker: Number(worker) } : {}) });
+  const router = await startRouter({
+    port: f.port,
+    host: f.host,
+    consulUrl: f.consul,
+    prefix: f.prefix,
+    snapshotPath: f.snapshot,
+    holdMs: f.holdMs,
+    id,
+    register,
+    upstreamTimeoutMs: f.upstreamTimeout,
+    maxInflightPerCell: f.maxInflightPerCell,
+    logger,
+  });
+  onSignals(() => router.close());
+}
+
+/** The `cellctl router` command. */
+export function command(): Command {
+  return new Command('router')
+    .description('run the Node router: routes each request by x-market-id to the cell that owns it, as recorded in Consul')
+    .requiredOption('--port <port>', 'port to listen on', parsePort)
+    .requiredOption('--consul <url>', 'Consul HTTP address, e.g. http://127.0.0.1:8500', parseUrl)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--snapshot <file>', 'last good routing table on disk: written after every change, read at start (static stability)')
+    .addOption(new Option('--workers <n>', 'processes sharing the port (node:cluster)').argParser(parsePositiveInt).default(1))
+    .option('--prefix <prefix>', 'Consul KV prefix', DEFAULT_PREFIX)
+    .addOption(new Option('--hold-ms <ms>', 'how long a frozen market is held (e.g. 2000, 2s)').argParser(parseDurationMs).default(2000))
+    .option('--id <router-id>', 'router id (Consul service cellsim-router-<id>; default router-<port>)')
+    .addOption(
+      new Option('--upstream-timeout <ms>', 'time to the cell answer headers before 504 upstream_timeout')
+        .argParser(parseDurationMs)
+        .default(15_000),
+    )
+    .addOption(
+      new Option('--max-inflight-per-cell <n>', 'requests in flight to one cell at most (503 overloaded above)')
+        .argParser(parsePositiveInt)
+        .default(256),
+    )
+    .addHelpText(
+      'after',
+      '\nEndpoints: /healthz (alive), /readyz (200 once a table is loaded from Consul or the snapshot; detail says degraded),\n/metrics (Prometheus), /v1/* routed. See docs/router.md.',
+    )
+    .action(async (f: Flags) => {
+      const id = f.id ?? `router-${f.port}`;
+      if (f.workers > 1 && cluster.isPrimary) await runPrimary(f, id);
+      else await runServer(f, id, f.workers <= 1);
+    });
+}

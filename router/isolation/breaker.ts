@@ -1,0 +1,157 @@
+/**
+ * A per-cell circuit breaker: closed → open → half-open → closed. Written here rather than
+ * taken from cockatiel because the router needs a synchronous admission check on the hot
+ * path (no promise wrapper per request), two trip rules (consecutive transport failures for a
+ * dead cell; a failure ratio over a sliding window for a sick one, so a 20 % error rate does
+ * not trip it by chance streaks), a Retry-After derived from the remaining open time, and an
+ * injectable clock for tests.
+ */
+
+/** The breaker's state. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** Admission result: rejected, a normal request, or a half-open probe. */
+export const Permit = { Rejected: 0, Normal: 1, Probe: 2 } as const;
+/** One of {@link Permit}'s values. */
+export type Permit = (typeof Permit)[keyof typeof Permit];
+
+/** Options (defaults in brackets). */
+export interface BreakerOptions {
+  /** Consecutive transport failures (refused, reset, timeout) that open it [5]. */
+  consecutiveFailures?: number;
+  /** Failure ratio over the window that opens it [0.5]... */
+  failureRatio?: number;
+  /** ...once the window holds at least this many requests [20]. */
+  minRequests?: number;
+  /** Sliding window, ms, in 10 buckets [10,000]. */
+  windowMs?: number;
+  /** First open period, ms; doubles after each failed probe [1,000]. */
+  openMs?: number;
+  /** Longest open period, ms [30,000]. */
+  maxOpenMs?: number;
+  /** Probes allowed at once when half-open [1]. */
+  halfOpenProbes?: number;
+  now?: () => number;
+}
+
+const BUCKETS = 10;
+
+/** One cell's breaker. */
+export class CircuitBreaker {
+  state: BreakerState = 'closed';
+  private consecutive = 0;
+  private openUntil = 0;
+  private openFor: number;
+  private probes = 0;
+  private readonly total = new Array<number>(BUCKETS).fill(0);
+  private readonly failed = new Array<number>(BUCKETS).fill(0);
+  private bucketAt = 0;
+  private readonly o: Required<Omit<BreakerOptions, 'now'>>;
+  private readonly now: () => number;
+
+  constructor(
+    opts: BreakerOptions = {},
+    private readonly onState: (s: BreakerState) => void = () => undefined,
+  ) {
+    this.o = {
+      consecutiveFailures: opts.consecutiveFailures ?? 5,
+      failureRatio: opts.failureRatio ?? 0.5,
+      minRequests: opts.minRequests ?? 20,
+      windowMs: opts.windowMs ?? 10_000,
+      openMs: opts.openMs ?? 1000,
+      maxOpenMs: opts.maxOpenMs ?? 30_000,
+      halfOpenProbes: opts.halfOpenProbes ?? 1,
+    };
+    this.now = opts.now ?? Date.now;
+    this.openFor = this.o.openMs;
+  }
+
+  /** May a request go now? In half-open state only a bounded number of probes may. */
+  acquire(): Permit {
+    if (this.state === 'closed') return Permit.Normal;
+    if (this.state === 'open') {
+      if (this.now() < this.openUntil) return Permit.Rejected;
+      this.set('half-open');
+      this.probes = 0;
+    }
+    if (this.probes >= this.o.halfOpenProbes) return Permit.Rejected;
+    this.probes += 1;
+    return Permit.Probe;
+  }
+
+  /** Records a success (a non-5xx answer). */
+  success(permit: Permit): void {
+    this.count(false);
+    this.consecutive = 0;
+    if (permit === Permit.Probe && this.state === 'half-open') {
+      this.openFor = this.o.openMs;
+      this.total.fill(0);
+      this.failed.fill(0);
+      this.set('closed');
+    }
+  }
+
+  /** Records a failure: `transport` (no answer) or `status` (a 5xx answer). */
+  failure(permit: Permit, kind: 'transport' | 'status'): void {
+    this.count(true);
+    if (kind === 'transport') this.consecutive += 1;
+    if (permit === Permit.Probe && this.state === 'half-open') {
+      this.openFor = Math.min(this.openFor * 2, this.o.maxOpenMs);
+      this.trip();
+      return;
+    }
+    if (this.state !== 'closed') return;
+    if (this.consecutive >= this.o.consecutiveFailures) {
+      this.trip();
+      return;
+    }
+    const total = this.sum(this.total);
+    if (total >= this.o.minRequests && this.sum(this.failed) / total >= this.o.failureRatio) this.trip();
+  }
+
+  /** A probe that ended without a verdict (client gone): lets another probe go. */
+  release(permit: Permit): void {
+    if (permit === Permit.Probe && this.probes > 0) this.probes -= 1;
+  }
+
+  /** Seconds a client should wait before retrying (at least 1). */
+  retryAfterSeconds(): number {
+    return Math.max(1, Math.ceil((this.openUntil - this.now()) / 1000));
+  }
+
+  private trip(): void {
+    this.openUntil = this.now() + this.openFor;
+    this.consecutive = 0;
+    this.probes = 0;
+    this.set('open');
+  }
+
+  private set(s: BreakerState): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.onState(s);
+  }
+
+  private count(failed: boolean): void {
+    const width = this.o.windowMs / BUCKETS;
+    const slot = Math.floor(this.now() / width);
+    if (slot !== this.bucketAt) {
+      const steps = Math.min(BUCKETS, slot - this.bucketAt);
+      for (let i = 1; i <= steps; i++) {
+        const b = (this.bucketAt + i) % BUCKETS;
+        this.total[b] = 0;
+        this.failed[b] = 0;
+      }
+      this.bucketAt = slot;
+    }
+    const b = slot % BUCKETS;
+    this.total[b] = (this.total[b] ?? 0) + 1;
+    if (failed) this.failed[b] = (this.failed[b] ?? 0) + 1;
+  }
+
+  private sum(a: number[]): number {
+    let s = 0;
+    for (const v of a) s += v;
+    return s;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The wiring map of one router process: store, table source (worker thread), resolver, hold,
+ * isolation, proxy, hono app, HTTP server, Consul registration, graceful shutdown.
+ */
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { serve } from '@hono/node-server';
+import { errorBody } from '../shared/errors.js';
+import { DEFAULT_PREFIX } from '../shared/kv.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { createRegistry } from '../shared/metrics.js';
+import { RoutingStore } from '../shared/routing-store.js';
+import { HoldQueue } from './hold/index.js';
+import { Isolation, type IsolationOptions } from './isolation/index.js';
+import { createRouterMetrics } from './metrics.js';
+import { PoolSet, Proxy } from './proxy/index.js';
+import { keepRegistered, type Registration } from './registration.js';
+import { createRouterApp } from './server.js';
+import { Resolver } from './table/resolver.js';
+import { TableSource } from './table/source.js';
+
+/** Options of {@link startRouter} (CLI flags map onto these). */
+export interface RouterOptions {
+  port: number;
+  host?: string;
+  consulUrl: string;
+  prefix?: string;
+  snapshotPath?: string;
+  holdMs?: number;
+  id?: string;
+  /** Register in Consul from this process (false in cluster workers: the primary does). */
+  register?: boolean;
+  upstreamTimeoutMs?: number;
+  maxInflightPerCell?: number;
+  /** Max cached routes. */
+  routeCacheMax?: number;
+  /** Max request header bytes (431 headers_too_large above it) [16384]. */
+  maxHeaderBytes?: number;
+  isolation?: IsolationOptions;
+  logger?: Logger;
+}
+
+/** A running router. */
+export interface RunningRouter {
+  port: number;
+  url: string;
+  /** Drains in-flight requests (up to `graceMs`) and stops everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+function rawAnswer(status: string, body: string): string {
+  return `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/** Starts one router process's server; resolves once it listens (readiness follows the table). */
+export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
+  const id = opts.id ?? `router-${opts.port}`;
+  const host = opts.host ?? '127.0.0.1';
+  const logger = opts.logger ?? createLogger('router', { router: id });
+  const registry = createRegistry('router');
+  const metrics = createRouterMetrics(registry);
+  const store = new RoutingStore();
+  const resolver = new Resolver(store, metrics, { max: opts.routeCacheMax });
+  const hold = new HoldQueue({ holdMs: opts.holdMs ?? 2000 });
+  const pools = new PoolSet();
+  const isolation = new Isolation({ maxInflightPerCell: opts.maxInflightPerCell, ...opts.isolation }, metrics);
+  store.onChange((change) => {
+    if (change.kind === 'markets') for (const m of change.ids) hold.release(m);
+    else pools.retain(store.allEndpoints);
+  });
+  const table = new TableSource(store, {
+    consulUrl: opts.consulUrl,
+    prefix: opts.prefix ?? DEFAULT_PREFIX,
+    snapshotPath: opts.snapshotPath,
+    logger,
+    metrics,
+  });
+  table.start();
+  const proxy = new Proxy(pools, metrics, { headersTimeoutMs: opts.upstreamTimeoutMs });
+  let draining = false;
+  const app = createRouterApp({ id, resolver, table, proxy, isolation, hold, registry, metrics, logger, draining: () => draining });
+
+  let inflight = 0;
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve(
+      {
+        fetch: app.fetch,
+        port: opts.port,
+        hostname: host,
+        serverOptions: { maxHeaderSize: opts.maxHeaderBytes ?? 16_384, keepAliveTimeout: 65_000, requestTimeout: 0 },
+      },
+      () => resolve(s),
+    ) as Server;
+    s.once('error', reject);
+  });
+  server.on('request', (_req, res) => {
+    inflight += 1;
+    res.once('close', () => (inflight -= 1));
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      socket.end(
+        rawAnswer('431 Request Header Fields Too Large', JSON.stringify(errorBody('headers_too_large', 'request headers are too large'))),
+      );
+    } else {
+      socket.end(rawAnswer('400 Bad Request', JSON.stringify(errorBody('invalid_request', 'malformed HTTP request'))));
+    }
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  logger.info({ port, host, consul: opts.consulUrl, snapshot: opts.snapshotPath }, 'router listening');
+
+  let registration: Registration | undefined;
+  if (opts.register !== false) registration = keepRegistered({ consulUrl: opts.consulUrl, id, host, port, logger });
+
+  let closed: Promise<void> | undefined;
+  return {
+    port,
+    url: `http://${host}:${port}`,
+    close(graceMs = 10_000) {
+      closed ??= (async () => {
+        draining = true;
+        await registration?.stop();
+        const stoppedListening = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        const deadline = Date.now() + graceMs;
+        while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        hold.releaseAll();
+        server.closeAllConnections();
+        await stoppedListening;
+        await table.close();
+        await pools.close(1000);
+        logger.info({ leftInflight: inflight }, 'router stopped');
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Header handling of the proxy. Hop-by-hop fields are dropped in both directions, with every
+ * field the Connection header names (RFC 9110 §7.6.1,
+ * https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1). Internal routing headers sent by a
+ * client (`x-cell-id`, `x-cellsim-*`, `x-envoy-*`) are dropped so no client can pick a cell
+ * (DESIGN §3); `x-forwarded-for`, `x-forwarded-host`, `x-forwarded-proto` and `x-request-id`
+ * are set.
+ */
+import { randomUUID } from 'node:crypto';
+import { CELL_HEADER } from '../../shared/market.js';
+
+/** Hop-by-hop fields of RFC 9110 §7.6.1 (and `proxy-connection`, a common non-standard one). */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** The request-id header. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** True for client headers that must never reach a cell. */
+export function isInternalHeader(name: string): boolean {
+  return name === CELL_HEADER || name.startsWith('x-cellsim-') || name.startsWith('x-envoy-');
+}
+
+/** The client's request id when it is well-formed, else a new one. */
+export function requestIdFrom(value: string | undefined | null): string {
+  return value && REQUEST_ID_RE.test(value) ? value : randomUUID();
+}
+
+function connectionTokens(value: string | undefined): Set<string> {
+  const out = new Set<string>();
+  if (!value) return out;
+  for (const t of value.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (token) out.add(token);
+  }
+  return out;
+}
+
+/** Request fields for the upstream: hop-by-hop, internal, `host` and `expect` dropped; forwarding fields set. */
+export function upstreamRequestHeaders(
+  headers: Headers,
+  ctx: { clientIp: string | undefined; requestId: string; proto: string },
+): Record<string, string> {
+  const named = connectionTokens(headers.get('connection') ?? undefined);
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    if (HOP_BY_HOP.has(name) || named.has(name) || isInternalHeader(name)) return;
+    if (name === 'host' || name === 'expect' || name === REQUEST_ID_HEADER || name === 'x-forwarded-for') return;
+    out[name] = value;
+  });
+  const host = headers.get('host');
+  if (host) out['x-forwarded-host'] = host;
+  out['x-forwarded-proto'] = ctx.proto;
+  const prior = headers.get('x-forwarded-for');
+  if (ctx.clientIp) out['x-forwarded-for'] = prior ? `${prior}, ${ctx.clientIp}` : ctx.clientIp;
+  else if (prior) out['x-forwarded-for'] = prior;
+  out[REQUEST_ID_HEADER] = ctx.requestId;
+  return out;
+}
+
+/** Response fields for the client: hop-by-hop dropped, `x-cell-id` and `x-request-id` set by the router. */
+export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>, cell: string, requestId: string): Headers {
+  const conn = upstream.connection;
+  const named = connectionTokens(Array.isArray(conn) ? conn.join(',') : conn);
+  const out = new Headers();
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name === CELL_HEADER) continue;
+    if (Array.isArray(value)) for (const v of value) out.append(name, v);
+    else out.set(name, value);
+  }
+  out.set(CELL_HEADER, cell);
+  out.set(REQUEST_ID_HEADER, requestId);
+  return out;
+}

@@ -1,0 +1,175 @@
+/**
+ * Forwards one request to the cell of its route: endpoint choice (least-request, power of
+ * two choices, ejected endpoints skipped), the cell's breaker and in-flight bound, timeouts,
+ * streaming both ways, and retries on another endpoint only when safe: the request was never
+ * sent (connection refused), or it is idempotent and bodiless — always within the cell's
+ * retry budget (DESIGN §3: non-idempotent requests are never retried once sent).
+ */
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { errors as undiciErrors } from 'undici';
+import { HttpError } from '../../shared/errors.js';
+import type { Endpoint } from '../../shared/routing-table.js';
+import { Permit, type CellGuard } from '../isolation/index.js';
+import type { RouterMetrics } from '../metrics.js';
+import type { Route } from '../table/resolver.js';
+import { clientResponseHeaders } from './headers.js';
+import type { PoolSet } from './pools.js';
+
+export { PoolSet } from './pools.js';
+
+/** Timeouts (defaults in brackets). */
+export interface ProxyOptions {
+  /** Until the response headers arrive, ms [15,000]. */
+  headersTimeoutMs?: number;
+  /** Between two body chunks, ms [30,000]. */
+  bodyTimeoutMs?: number;
+}
+
+/** What the proxy needs of a request. */
+export interface ForwardRequest {
+  method: string;
+  /** Path and query, as sent upstream. */
+  path: string;
+  headers: Record<string, string>;
+  /** Request body; null when there is none. */
+  body: Readable | null;
+  requestId: string;
+  signal?: AbortSignal;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const NULL_BODY = new Set([101, 204, 205, 304]);
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+function errCode(err: unknown): string {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e.cause?.code ?? e.code ?? '';
+}
+
+/** Forwards requests to cells. */
+export class Proxy {
+  private readonly headersTimeoutMs: number;
+  private readonly bodyTimeoutMs: number;
+
+  constructor(
+    private readonly pools: PoolSet,
+    private readonly metrics: RouterMetrics,
+    opts: ProxyOptions = {},
+  ) {
+    this.headersTimeoutMs = opts.headersTimeoutMs ?? 15_000;
+    this.bodyTimeoutMs = opts.bodyTimeoutMs ?? 30_000;
+  }
+
+  private pick(endpoints: readonly Endpoint[], guard: CellGuard, tried: ReadonlySet<string>): Endpoint | undefined {
+    let fresh: Endpoint[] = [];
+    for (const ep of endpoints) if (!tried.has(ep.id)) fresh.push(ep);
+    if (fresh.length === 0) return undefined;
+    const healthy = fresh.filter((ep) => !guard.outliers.isEjected(ep.id));
+    if (healthy.length > 0) fresh = healthy; // all ejected: panic mode, use them anyway
+    if (fresh.length === 1) return fresh[0];
+    const a = fresh[Math.floor(Math.random() * fresh.length)]!;
+    let b = fresh[Math.floor(Math.random() * (fresh.length - 1))]!;
+    if (b === a) b = fresh[fresh.length - 1]!;
+    const load = (ep: Endpoint) => guard.endpointInflight.get(ep.id) ?? 0;
+    return load(b) < load(a) ? b : a;
+  }
+
+  /** Forwards `req` along `route`; throws {@link HttpError} for answers the router gives itself. */
+  async forward(req: ForwardRequest, route: Route, guard: CellGuard): Promise<Response> {
+    if (route.endpoints.length === 0) {
+      throw new HttpError('cell_unavailable', `cell ${route.cell} has no healthy endpoint`, { headers: { 'retry-after': '1' } });
+    }
+    const permit = guard.breaker.acquire();
+    if (permit === Permit.Rejected) {
+      throw new HttpError('cell_unavailable', `cell ${route.cell} is failing (circuit open)`, {
+        headers: { 'retry-after': String(guard.breaker.retryAfterSeconds()) },
+      });
+    }
+    if (guard.inflight >= guard.maxInflight) {
+      guard.breaker.release(permit);
+      throw new HttpError('overloaded', `cell ${route.cell} has ${guard.inflight} requests in flight`, { headers: { 'retry-after': '1' } });
+    }
+    guard.inflight += 1;
+    guard.retries.deposit();
+    const inflightGauge = this.metrics.inflight.labels(route.cell);
+    inflightGauge.inc();
+    let handedOff = false;
+    const finish = () => {
+      guard.inflight -= 1;
+      inflightGauge.dec();
+    };
+    const tried = new Set<string>();
+    const bodiless = req.body === null;
+    try {
+      for (;;) {
+        const ep = this.pick(route.endpoints, guard, tried);
+        if (ep === undefined) throw new Error('unreachable: no endpoint left');
+        tried.add(ep.id);
+        guard.endpointInflight.set(ep.id, (guard.endpointInflight.get(ep.id) ?? 0) + 1);
+        const epDone = () => guard.endpointInflight.set(ep.id, (guard.endpointInflight.get(ep.id) ?? 1) - 1);
+        let res: Dispatcher.ResponseData;
+        try {
+          res = await this.pools.get(ep).request({
+            method: req.method,
+            path: req.path,
+            headers: req.headers,
+            body: req.body,
+            signal: req.signal,
+            headersTimeout: this.headersTimeoutMs,
+            bodyTimeout: this.bodyTimeoutMs,
+          });
+        } catch (err) {
+          epDone();
+          if (err instanceof undiciErrors.RequestAbortedError || req.signal?.aborted) {
+            guard.breaker.release(permit);
+            throw err;
+          }
+          const code = errCode(err);
+          const notSent = NOT_SENT_CODES.has(code);
+          const timeout = err instanceof undiciErrors.HeadersTimeoutError;
+          guard.breaker.failure(permit, 'transport');
+          if (guard.outliers.record(ep.id, 'transport', route.endpoints.length)) this.metrics.ejections.inc({ cell: route.cell });
+          const safe = bodiless && (notSent || (!timeout && IDEMPOTENT.has(req.method)));
+          const another = route.endpoints.some((e) => !tried.has(e.id));
+          if (safe && another && permit !== Permit.Probe && guard.retries.withdraw()) {
+            this.metrics.retries.inc({ cell: route.cell });
+            continue;
+          }
+          if (timeout) throw new HttpError('upstream_timeout', `cell ${route.cell} did not answer within ${this.headersTimeoutMs} ms`);
+          if (notSent || guard.breaker.state === 'open') {
+            throw new HttpError('cell_unavailable', `cell ${route.cell} is unreachable (${code || 'connection failed'})`, {
+              headers: { 'retry-after': '1' },
+            });
+          }
+          throw new HttpError('bad_gateway', `cell ${route.cell} connection failed (${code || (err as Error).message})`);
+        }
+        const failed = res.statusCode >= 500;
+        if (failed) guard.breaker.failure(permit, 'status');
+        else guard.breaker.success(permit);
+        if (guard.outliers.record(ep.id, failed ? 'status' : 'ok', route.endpoints.length))
+          this.metrics.ejections.inc({ cell: route.cell });
+        const headers = clientResponseHeaders(res.headers, route.cell, req.requestId);
+        const body = res.body;
+        let done = false;
+        const end = () => {
+          if (done) return;
+          done = true;
+          epDone();
+          finish();
+        };
+        handedOff = true;
+        if (NULL_BODY.has(res.statusCode) || req.method === 'HEAD') {
+          body.on('error', () => undefined);
+          void body.dump().finally(end);
+          return new Response(null, { status: res.statusCode, headers });
+        }
+        body.once('close', end);
+        body.once('error', end);
+        return new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status: res.statusCode, headers });
+      }
+    } finally {
+      if (!handedOff) finish();
+    }
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * One undici connection pool per cell endpoint (keep-alive, bounded sockets), created on
+ * first use and closed when the endpoint leaves the passing set.
+ */
+import { Pool } from 'undici';
+import type { Endpoint } from '../../shared/routing-table.js';
+
+/** Pool options (defaults in brackets). */
+export interface PoolOptions {
+  /** Sockets per endpoint at most [128]. */
+  connections?: number;
+  /** TCP connect timeout, ms [1000]. */
+  connectTimeoutMs?: number;
+  /** Idle keep-alive, ms [4000] (below Node's 5 s server default, to avoid reuse races). */
+  keepAliveMs?: number;
+}
+
+/** The pools of every endpoint in use. */
+export class PoolSet {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(private readonly opts: PoolOptions = {}) {}
+
+  private static key(ep: Endpoint): string {
+    return `${ep.address}:${ep.port}`;
+  }
+
+  /** The pool of `ep`. */
+  get(ep: Endpoint): Pool {
+    const key = PoolSet.key(ep);
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new Pool(`http://${key}`, {
+        connections: this.opts.connections ?? 128,
+        pipelining: 1,
+        connect: { timeout: this.opts.connectTimeoutMs ?? 1000 },
+        keepAliveTimeout: this.opts.keepAliveMs ?? 4000,
+        keepAliveMaxTimeout: this.opts.keepAliveMs ?? 4000,
+      });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** Closes (after their in-flight requests) the pools of endpoints not in `endpoints`. */
+  retain(endpoints: readonly Endpoint[]): void {
+    const keep = new Set(endpoints.map((ep) => PoolSet.key(ep)));
+    for (const [key, pool] of this.pools) {
+      if (keep.has(key)) continue;
+      this.pools.delete(key);
+      void pool.close().catch(() => undefined);
+    }
+  }
+
+  /** Closes every pool; after `graceMs`, destroys what is left. */
+  async close(graceMs = 5000): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    const timer = setTimeout(() => all.forEach((p) => void p.destroy().catch(() => undefined)), graceMs);
+    await Promise.allSettled(all.map((p) => p.close()));
+    clearTimeout(timer);
+  }
+}

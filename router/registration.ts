@@ -1,0 +1,89 @@
+/**
+ * Registers the router in Consul as `cellsim-router` with an HTTP check on its /readyz, and
+ * keeps the registration alive: re-registers every few seconds (cheap and idempotent), so a
+ * Consul that was down at start, or restarted without state, learns about the router again.
+ */
+import { request } from 'undici';
+import { SERVICE_ROUTER } from '../shared/consul.js';
+import type { Logger } from '../shared/logger.js';
+
+/** Options of {@link keepRegistered}. */
+export interface RegistrationOptions {
+  consulUrl: string;
+  id: string;
+  host: string;
+  port: number;
+  /** Re-registration period, ms [10,000]. */
+  everyMs?: number;
+  logger: Logger;
+}
+
+/** A kept registration; `stop()` deregisters. */
+export interface Registration {
+  readonly serviceId: string;
+  stop(): Promise<void>;
+}
+
+/** Registers now and keeps the registration alive until stopped. */
+export function keepRegistered(opts: RegistrationOptions): Registration {
+  const serviceId = `${SERVICE_ROUTER}-${opts.id}`;
+  const checkHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
+  const body = JSON.stringify({
+    ID: serviceId,
+    Name: SERVICE_ROUTER,
+    Address: checkHost,
+    Port: opts.port,
+    Meta: { id: opts.id },
+    Check: {
+      HTTP: `http://${checkHost}:${opts.port}/readyz`,
+      Interval: '1s',
+      Timeout: '1s',
+      DeregisterCriticalServiceAfter: '1m',
+    },
+  });
+  let stopped = false;
+  let failing = false;
+  let timer: NodeJS.Timeout | undefined;
+  const once = async () => {
+    try {
+      const res = await request(`${opts.consulUrl}/v1/agent/service/register`, {
+        method: 'PUT',
+        body,
+        headersTimeout: 3000,
+        bodyTimeout: 3000,
+      });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${text.slice(0, 200)}`);
+      if (failing) opts.logger.info({ serviceId }, 'registered in consul again');
+      failing = false;
+    } catch (err) {
+      if (!failing) opts.logger.warn({ serviceId, err: (err as Error).message }, 'consul registration failed; retrying');
+      failing = true;
+    }
+  };
+  const loop = async () => {
+    await once();
+    if (!stopped) {
+      timer = setTimeout(() => void loop(), failing ? 1000 : (opts.everyMs ?? 10_000));
+      timer.unref();
+    }
+  };
+  void loop();
+  return {
+    serviceId,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      try {
+        const res = await request(`${opts.consulUrl}/v1/agent/service/deregister/${serviceId}`, {
+          method: 'PUT',
+          headersTimeout: 2000,
+          bodyTimeout: 2000,
+        });
+        await res.body.dump();
+      } catch {
+        /* Consul down: its DeregisterCriticalServiceAfter cleans up */
+      }
+    },
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * The router's hono app: /healthz, /readyz, /metrics, and the routing handler for /v1/*
+ * (market → cell, global paths → the global cell, frozen markets held, then the proxy).
+ * Every answer the router gives itself has the DESIGN §3 JSON error shape.
+ */
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { Hono, type Context } from 'hono';
+import type { Registry } from 'prom-client';
+import { HttpError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { GLOBAL_PATH_PREFIX, MARKET_HEADER, extractMarket } from '../shared/market.js';
+import type { HoldQueue } from './hold/index.js';
+import type { Isolation } from './isolation/index.js';
+import type { RouterMetrics } from './metrics.js';
+import { REQUEST_ID_HEADER, requestIdFrom, upstreamRequestHeaders } from './proxy/headers.js';
+import type { Proxy } from './proxy/index.js';
+import type { Resolver, Route } from './table/resolver.js';
+import type { TableStatus } from './table/source.js';
+
+/** What the app needs; built once by router/main.ts. */
+export interface RouterDeps {
+  id: string;
+  resolver: Resolver;
+  table: { status(): TableStatus };
+  proxy: Proxy;
+  isolation: Isolation;
+  hold: HoldQueue;
+  registry: Registry;
+  metrics: RouterMetrics;
+  logger: Logger;
+  /** True while the process drains for shutdown (/readyz then answers 503). */
+  draining?: () => boolean;
+}
+
+type Env = { Bindings: { incoming?: IncomingMessage } };
+
+/** Dot segments, encoded dots/slashes and backslashes: paths that try to escape their prefix. */
+const ESCAPING_PATH = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\/i;
+
+function rawPathOf(c: Context<Env>): string {
+  const raw = c.env?.incoming?.url;
+  if (raw !== undefined) return raw;
+  const u = new URL(c.req.url);
+  return `${u.pathname}${u.search}`;
+}
+
+function hasBody(method: string, headers: Headers): boolean {
+  if (method === 'GET' || method === 'HEAD') return false;
+  if (headers.has('transfer-encoding')) return true;
+  const len = Number(headers.get('content-length') ?? '0');
+  return Number.isFinite(len) && len > 0;
+}
+
+/** Builds the router app. */
+export function createRouterApp(deps: RouterDeps): Hono<Env> {
+  const { resolver, hold, metrics, logger, isolation, proxy } = deps;
+  const app = new Hono<Env>();
+
+  const errorAnswer = (c: Context<Env>, err: HttpError, cell: string, requestId?: string) => {
+    metrics.rejected.inc({ reason: err.code });
+    metrics.requests.inc({ cell, status: String(err.status) });
+    for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+    if (requestId) c.header(REQUEST_ID_HEADER, requestId);
+    if (err.status >= 500 && err.code !== 'cell_unavailable' && err.code !== 'market_migrating' && err.code !== 'overloaded') {
+      logger.warn({ requestId, cell, code: err.code, msg: err.message }, 'router answered an error');
+    }
+    return c.json(err.body(), err.status as 400);
+  };
+
+  app.get('/healthz', (c) => c.json({ ok: true, id: deps.id }));
+  app.get('/readyz', (c) => {
+    const t = deps.table.status();
+    const draining = deps.draining?.() ?? false;
+    const ready = t.ready && !draining;
+    return c.json(
+      {
+        ready,
+        id: deps.id,
+        degraded: t.degraded,
+        draining,
+        source: t.source,
+        table: t,
+        breakers: isolation.states(),
+        held: hold.size,
+        routeCache: resolver.size,
+      },
+      ready ? 200 : 503,
+    );
+  });
+  app.get('/metrics', async (c) => {
+    deps.table.status(); // refreshes table age and degraded gauges
+    return c.body(await deps.registry.metrics(), 200, { 'content-type': deps.registry.contentType });
+  });
+
+  app.all('/v1/*', async (c) => {
+    const t0 = performance.now();
+    const requestId = requestIdFrom(c.req.header(REQUEST_ID_HEADER));
+    const rawPath = rawPathOf(c);
+    const q = rawPath.indexOf('?');
+    const pathname = q >= 0 ? rawPath.slice(0, q) : rawPath;
+    let cell = '-';
+    try {
+      if (ESCAPING_PATH.test(pathname)) throw new HttpError('invalid_request', 'path must not contain dot segments or encoded separators');
+      let route: Route | undefined;
+      if (pathname.startsWith(GLOBAL_PATH_PREFIX)) {
+        route = resolver.resolveGlobal();
+        if (!route) throw new HttpError('cell_unavailable', 'no cell is marked global', { headers: { 'retry-after': '1' } });
+      } else {
+        const ex = extractMarket(c.req.raw.headers.get(MARKET_HEADER));
+        if (!ex.ok) throw new HttpError(ex.code, ex.message);
+        route = resolver.resolve(ex.market);
+        if (!route) throw new HttpError('unknown_market', `no cell owns market ${ex.market}`);
+        if (route.state === 'frozen') route = await holdFrozen(ex.market, route, c.req.raw.signal);
+      }
+      cell = route.cell;
+      if (route.cellRecord === undefined) {
+        logger.warn({ requestId, market: route.market, cell }, 'market points to a cell missing from cells/');
+        throw new HttpError('cell_unavailable', `cell ${cell} is not a known cell`, { headers: { 'retry-after': '1' } });
+      }
+      if (route.cellRecord.state === 'down') {
+        throw new HttpError('cell_unavailable', `cell ${cell} is down`, { headers: { 'retry-after': '5' } });
+      }
+      const headers = c.req.raw.headers;
+      const incoming = c.env?.incoming;
+      let body: Readable | null = null;
+      if (hasBody(c.req.method, headers)) {
+        if (incoming) body = incoming;
+        else if (c.req.raw.body) body = Readable.fromWeb(c.req.raw.body as never);
+      }
+      const res = await proxy.forward(
+        {
+          method: c.req.method,
+          path: rawPath,
+          headers: upstreamRequestHeaders(headers, { clientIp: incoming?.socket.remoteAddress, requestId, proto: 'http' }),
+          body,
+          requestId,
+          signal: c.req.raw.signal,
+        },
+        route,
+        isolation.cell(cell),
+      );
+      metrics.requests.inc({ cell, status: String(res.status) });
+      metrics.duration.observe({ cell }, (performance.now() - t0) / 1000);
+      return res;
+    } catch (err) {
+      if (err instanceof HttpError) return errorAnswer(c, err, cell, requestId);
+      if ((err as Error).name === 'AbortError' || (err as { code?: string }).code === 'UND_ERR_ABORTED') {
+        return errorAnswer(c, new HttpError('bad_gateway', 'client went away', { status: 499 }), cell, requestId);
+      }
+      logger.error({ err, requestId, cell }, 'routing failed');
+      return errorAnswer(c, new HttpError('internal', 'internal error'), cell, requestId);
+    }
+  });
+
+  app.all('*', (c) => c.json(new HttpError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`).body(), 404));
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) return errorAnswer(c, err, '-');
+    logger.error({ err }, 'unhandled error');
+    return c.json(new HttpError('internal', 'internal error').body(), 500);
+  });
+
+  /** Holds a frozen market's request until the flip or the bound; returns the new route. */
+  async function holdFrozen(market: string, first: Route, signal: AbortSignal): Promise<Route> {
+    const deadline = performance.now() + hold.holdMs;
+    let route: Route | undefined = first;
+    metrics.holdWaiting.inc();
+    try {
+      while (route?.state === 'frozen') {
+        const result = await hold.wait(market, deadline - performance.now(), signal);
+        if (result !== 'released') {
+          metrics.hold.inc({ result });
+          throw new HttpError('market_migrating', `market ${market} is being migrated; retry shortly`, { headers: { 'retry-after': '1' } });
+        }
+        route = resolver.resolve(market);
+      }
+      metrics.hold.inc({ result: 'released' });
+      if (!route) throw new HttpError('unknown_market', `no cell owns market ${market}`);
+      return route;
+    } finally {
+      metrics.holdWaiting.dec();
+    }
+  }
+
+  return app;
+}

@@ -1,0 +1,99 @@
+/**
+ * Resolution market → route (cell, state, epoch, active-color endpoints) in O(1), held in a
+ * bounded lru-cache. An entry is stale when the store's generation moved (a cell record or
+ * the endpoint set changed) and is recomputed; a moved market's entry is dropped at once.
+ * Hit/miss/stale counts go to metrics.
+ */
+import { LRUCache } from 'lru-cache';
+import type { CellRecord } from '../../shared/kv.js';
+import type { RoutingStore } from '../../shared/routing-store.js';
+import type { Endpoint } from '../../shared/routing-table.js';
+import type { RouterMetrics } from '../metrics.js';
+
+/** Where a request goes. */
+export interface Route {
+  /** The market (or `""` for the global route). */
+  market: string;
+  cell: string;
+  state: 'active' | 'frozen';
+  epoch: number;
+  /** The cell's record; undefined when the market names a cell that `cells/` does not know. */
+  cellRecord: CellRecord | undefined;
+  /** Passing endpoints of the cell's active color (empty: the cell has no healthy instance). */
+  endpoints: readonly Endpoint[];
+  /** The store generation this route was computed at. */
+  generation: number;
+}
+
+/** Options of {@link Resolver}. */
+export interface ResolverOptions {
+  /** Max cached routes (default 10,000). */
+  max?: number;
+}
+
+/** Cached route lookups in front of a {@link RoutingStore}. */
+export class Resolver {
+  private readonly cache: LRUCache<string, Route>;
+  private readonly hits;
+  private readonly misses;
+  private readonly stale;
+
+  constructor(
+    private readonly store: RoutingStore,
+    metrics: RouterMetrics,
+    opts: ResolverOptions = {},
+  ) {
+    this.cache = new LRUCache<string, Route>({ max: opts.max ?? 10_000 });
+    this.hits = metrics.cache.labels('hit');
+    this.misses = metrics.cache.labels('miss');
+    this.stale = metrics.cache.labels('stale');
+    store.onChange((change) => {
+      if (change.kind === 'markets') for (const id of change.ids) this.cache.delete(id);
+    });
+  }
+
+  /** The route of `market`, or undefined when no cell owns it. */
+  resolve(market: string): Route | undefined {
+    const cached = this.cache.get(market);
+    if (cached !== undefined) {
+      if (cached.generation === this.store.generation) {
+        this.hits.inc();
+        return cached;
+      }
+      this.stale.inc();
+    } else {
+      this.misses.inc();
+    }
+    const rec = this.store.markets.get(market);
+    if (rec === undefined) {
+      if (cached !== undefined) this.cache.delete(market);
+      return undefined;
+    }
+    const route = this.build(market, rec.cell, rec.state, rec.epoch);
+    this.cache.set(market, route);
+    return route;
+  }
+
+  /** The route of `/v1/global/` (not cached: one entry), or undefined when no cell is global. */
+  resolveGlobal(): Route | undefined {
+    const cell = this.store.globalCell;
+    return cell === undefined ? undefined : this.build('', cell, 'active', 0);
+  }
+
+  private build(market: string, cell: string, state: 'active' | 'frozen', epoch: number): Route {
+    return {
+      market,
+      cell,
+      state,
+      epoch,
+      cellRecord: this.store.cells.get(cell),
+      endpoints: this.store.endpoints.get(cell) ?? [],
+      generation: this.store.generation,
+    };
+  }
+
+  /** Cached routes right now. */
+  get size(): number {
+    return this.cache.size;
+  }
+}

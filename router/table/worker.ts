@@ -1,0 +1,230 @@
+/**
+ * The table worker thread: follows Consul (markets/, cells/, passing cellsim-cell) with
+ * blocking queries, turns each full listing into a diff, and posts only the diff to the main
+ * thread. A recursive KV blocking query returns the whole prefix on every change (about
+ * 10 MB at 100,000 markets): reading and parsing that here keeps request handling on the main
+ * thread from stalling. Also loads the snapshot at start and writes it after changes.
+ */
+import { EventEmitter } from 'node:events';
+import { parentPort, workerData } from 'node:worker_threads';
+import { request } from 'undici';
+import { watch, endpointFromHealth, SERVICE_CELL, type Watch } from '../../shared/consul.js';
+import { KvPrefixDiff, type RawKvItem } from '../../shared/kv-diff.js';
+import { CellRecordSchema, KvLayout, MarketRecordSchema, decodeJson, type CellRecord, type MarketRecord } from '../../shared/kv.js';
+import type { Endpoint } from '../../shared/routing-table.js';
+import { readSnapshot, writeSnapshot } from '../snapshot/index.js';
+import type { ListingStats, WatchName, WorkerConfig, WorkerMessage } from './messages.js';
+
+const cfg = (workerData as { config: WorkerConfig }).config;
+const port = parentPort!;
+const post = (m: WorkerMessage) => port.postMessage(m);
+const layout = new KvLayout(cfg.prefix);
+const markets = new KvPrefixDiff<MarketRecord>(
+  (k) => layout.marketFromKey(k),
+  (t) => decodeJson(MarketRecordSchema, t),
+);
+const cells = new KvPrefixDiff<CellRecord>(
+  (k) => layout.cellFromKey(k),
+  (t) => decodeJson(CellRecordSchema, t),
+);
+let endpoints: Endpoint[] = [];
+let endpointsKey = '';
+const waitMs = Number(/^(\d+)s$/.exec(cfg.wait)?.[1] ?? 30) * 1000;
+
+interface Answer<T> {
+  value: T;
+  bytes: number;
+  fetchMs: number;
+  parseMs: number;
+  receivedAt: number;
+}
+
+/** One blocking GET against Consul; 404 on a KV prefix means "no keys" and still carries an index. */
+async function consulGet<T>(watchName: WatchName, path: string, index: number, ctx: EventEmitter, empty: T) {
+  const ac = new AbortController();
+  ctx.once('cancel', () => ac.abort());
+  const sep = path.includes('?') ? '&' : '?';
+  const t0 = performance.now();
+  const res = await request(`${cfg.consulUrl}${path}${sep}index=${index}&wait=${cfg.wait}`, {
+    signal: ac.signal,
+    headersTimeout: waitMs + waitMs / 16 + 5000,
+    bodyTimeout: 30_000,
+  });
+  const text = await res.body.text();
+  const receivedAt = Date.now();
+  const fetchMs = performance.now() - t0;
+  if (res.statusCode !== 200 && res.statusCode !== 404) throw new Error(`consul ${path}: ${res.statusCode} ${text.slice(0, 200)}`);
+  const t1 = performance.now();
+  const value = res.statusCode === 404 ? empty : (JSON.parse(text) as T);
+  const parseMs = performance.now() - t1;
+  const raw = res.headers['x-consul-index'];
+  const headers = { 'x-consul-index': Array.isArray(raw) ? raw[0] : raw };
+  post({ type: 'watch-ok', watch: watchName, index: Number(headers['x-consul-index'] ?? 0) });
+  const answer: Answer<T> = { value, bytes: Buffer.byteLength(text), fetchMs, parseMs, receivedAt };
+  return [{ headers }, answer] as [{ headers: Record<string, string | undefined> }, Answer<T>];
+}
+
+const onError = (w: WatchName) => (err: Error, attempt: number, retryInMs: number) =>
+  post({ type: 'watch-error', watch: w, message: err.message, attempt, retryInMs });
+
+function postMarkets(
+  source: 'consul' | 'snapshot',
+  upserts: [string, MarketRecord][],
+  removed: string[],
+  invalid: { key: string; problems: string[] }[],
+  index: number,
+  receivedAt: number,
+  stats?: ListingStats,
+) {
+  if (upserts.length <= cfg.chunk) {
+    post({ type: 'markets', source, upserts, removed, invalid, last: true, index, stats, receivedAt });
+    return;
+  }
+  for (let i = 0; i < upserts.length; i += cfg.chunk) {
+    const last = i + cfg.chunk >= upserts.length;
+    post({
+      type: 'markets',
+      source,
+      upserts: upserts.slice(i, i + cfg.chunk),
+      removed: last ? removed : [],
+      invalid: last ? invalid : [],
+      last,
+      index,
+      stats: last ? stats : undefined,
+      receivedAt,
+    });
+  }
+}
+
+let snapshotTimer: NodeJS.Timeout | undefined;
+let writing = false;
+let dirty = false;
+function scheduleSnapshot() {
+  if (!cfg.snapshotPath) return;
+  dirty = true;
+  if (snapshotTimer || writing) return;
+  snapshotTimer = setTimeout(() => void saveSnapshot(), cfg.snapshotDebounceMs);
+}
+async function saveSnapshot() {
+  snapshotTimer = undefined;
+  if (!cfg.snapshotPath || !dirty) return;
+  dirty = false;
+  writing = true;
+  const t0 = performance.now();
+  try {
+    const bytes = await writeSnapshot(cfg.snapshotPath, {
+      version: 1,
+      savedAt: new Date().toISOString(),
+      cells: cells.records(),
+      markets: markets.records(),
+      endpoints,
+    });
+    post({ type: 'snapshot-saved', bytes, ms: performance.now() - t0 });
+  } catch (err) {
+    post({ type: 'snapshot-error', op: 'write', message: (err as Error).message });
+  } finally {
+    writing = false;
+    if (dirty) scheduleSnapshot();
+  }
+}
+
+async function loadSnapshot() {
+  if (!cfg.snapshotPath) return;
+  try {
+    const snap = await readSnapshot(cfg.snapshotPath);
+    if (!snap) {
+      post({ type: 'snapshot-missing' });
+      return;
+    }
+    cells.seed((id) => layout.cellKey(id), snap.cells);
+    markets.seed((id) => layout.marketKey(id), snap.markets);
+    endpoints = snap.endpoints;
+    endpointsKey = JSON.stringify(endpoints);
+    post({ type: 'cells', source: 'snapshot', cells: snap.cells.map(([id, rec]) => [id, rec]), invalid: [], index: 0 });
+    post({ type: 'endpoints', source: 'snapshot', endpoints, index: 0 });
+    const all = snap.markets.map(([id, rec]): [string, MarketRecord] => [id, rec]);
+    postMarkets('snapshot', all, [], [], 0, Date.now());
+    post({
+      type: 'snapshot-loaded',
+      savedAt: snap.savedAt,
+      markets: snap.markets.length,
+      cells: snap.cells.length,
+      endpoints: endpoints.length,
+    });
+  } catch (err) {
+    post({ type: 'snapshot-error', op: 'read', message: (err as Error).message });
+  }
+}
+
+const watches: Watch[] = [];
+function startWatches() {
+  const opts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
+  watches.push(
+    watch<Answer<RawKvItem[]>>(
+      (index, _wait, ctx) => consulGet('markets', `/v1/kv/${layout.marketsPrefix}?recurse=true`, index, ctx, []),
+      {
+        onChange: ({ value: a, index }) => {
+          const t0 = performance.now();
+          const diff = markets.apply(a.value);
+          const diffMs = performance.now() - t0;
+          const stats: ListingStats = {
+            bytes: a.bytes,
+            fetchMs: a.fetchMs,
+            parseMs: a.parseMs,
+            diffMs,
+            entries: a.value.length,
+            examined: diff.examined,
+            cpuMs: 0,
+          };
+          stats.cpuMs = a.parseMs + diffMs;
+          postMarkets('consul', diff.upserts, diff.removed, diff.invalid, index, a.receivedAt, stats);
+          scheduleSnapshot();
+        },
+        onError: onError('markets'),
+      },
+      opts,
+    ),
+    watch<Answer<RawKvItem[]>>(
+      (index, _wait, ctx) => consulGet('cells', `/v1/kv/${layout.cellsPrefix}?recurse=true`, index, ctx, []),
+      {
+        onChange: ({ value: a, index }) => {
+          const diff = cells.apply(a.value);
+          post({ type: 'cells', source: 'consul', cells: cells.records().map(([id, rec]) => [id, rec]), invalid: diff.invalid, index });
+          scheduleSnapshot();
+        },
+        onError: onError('cells'),
+      },
+      opts,
+    ),
+    watch<Answer<Parameters<typeof endpointFromHealth>[0][]>>(
+      (index, _wait, ctx) => consulGet('endpoints', `/v1/health/service/${SERVICE_CELL}?passing=true`, index, ctx, []),
+      {
+        onChange: ({ value: a, index }) => {
+          const next = (a.value ?? [])
+            .map(endpointFromHealth)
+            .filter((e): e is Endpoint => e !== undefined)
+            .sort((x, y) => x.id.localeCompare(y.id));
+          const key = JSON.stringify(next);
+          if (key === endpointsKey) return; // unchanged (watch-ok already confirmed it)
+          endpoints = next;
+          endpointsKey = key;
+          post({ type: 'endpoints', source: 'consul', endpoints, index });
+          scheduleSnapshot();
+        },
+        onError: onError('endpoints'),
+      },
+      opts,
+    ),
+  );
+}
+
+port.on('message', (m: { type: string }) => {
+  if (m.type === 'stop') {
+    for (const w of watches) w.stop();
+    if (snapshotTimer) clearTimeout(snapshotTimer);
+    void (dirty && !writing ? saveSnapshot() : Promise.resolve()).finally(() => port.close());
+  }
+});
+
+await loadSnapshot();
+startWatches();
