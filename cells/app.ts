@@ -1,0 +1,61 @@
+/**
+ * The cell's HTTP app (hono): health and metrics, the bearer-protected admin API, and the /v1
+ * order API behind the fault middleware. A map of every route of a cell.
+ */
+import { Hono } from 'hono';
+import type { CellContext } from './context.js';
+import { DELIVERY_GROUP } from './context.js';
+import { faultMiddleware } from './faults/middleware.js';
+import { faultRoutes } from './faults/routes.js';
+import { bearerAuth } from './http/auth.js';
+import { errorHandler, notFoundHandler } from './http/errors.js';
+import { observe, type InFlight } from './http/observe.js';
+import { migrationRoutes } from './migration/routes.js';
+import { orderRoutes } from './orders/routes.js';
+import { stmt } from './db/stmt.js';
+
+/** Builds the app of one cell process. */
+export function createApp(ctx: CellContext, inflight: InFlight): Hono {
+  const { config } = ctx;
+  const app = new Hono();
+  app.use('*', observe({ cell: config.id, metrics: ctx.metrics, logger: ctx.logger, inflight }));
+
+  app.get('/healthz', (c) => c.json({ ok: true, cell: config.id }));
+  app.get('/readyz', (c) =>
+    ctx.isReady() ? c.json({ ready: true, cell: config.id, color: config.color }) : c.json({ ready: false, cell: config.id }, 503),
+  );
+  app.get('/metrics', async (c) => c.text(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }));
+
+  app.use('/admin/*', bearerAuth(config.adminToken));
+  app.get('/admin/status', (c) =>
+    c.json({
+      cell: config.id,
+      version: config.version,
+      color: config.color,
+      pid: process.pid,
+      leader: ctx.isLeader(),
+      ready: ctx.isReady(),
+    }),
+  );
+  app.route(
+    '/admin/faults',
+    faultRoutes(ctx.faults, () => ctx.onCrash()),
+  );
+  app.post('/admin/reconcile', (c) => c.json(ctx.reconcileNow()));
+  app.route(
+    '/admin/markets',
+    migrationRoutes({ db: ctx.db, dataDir: config.dataDir, log: ctx.log, group: DELIVERY_GROUP, importHoldMs: config.importHoldMs }),
+  );
+
+  app.use('/v1/*', faultMiddleware(ctx.faults));
+  app.route('/v1/orders', orderRoutes(ctx));
+  app.get('/v1/global/ping', (c) => c.json({ ok: true, cell: config.id, global: true }));
+  app.get('/v1/global/markets', (c) => {
+    const rows = stmt(ctx.db, 'SELECT market, COUNT(*) AS orders FROM orders GROUP BY market ORDER BY market').all();
+    return c.json({ cell: config.id, markets: rows });
+  });
+
+  app.onError(errorHandler(ctx.logger));
+  app.notFound(notFoundHandler);
+  return app;
+}

@@ -1,0 +1,144 @@
+/**
+ * One cell, wired: database, log, faults, metrics, the delivery dependency and its guard,
+ * relay, consumer, saga, reconciler, background lease and the HTTP app. The map of a cell;
+ * `server.ts` adds the socket, Consul and signals.
+ */
+import { hostname } from 'node:os';
+import type { Hono } from 'hono';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { createApp } from './app.js';
+import { Background } from './background.js';
+import type { CellConfig } from './config.js';
+import { KeyOrderedConsumer } from './consumer/consumer.js';
+import { DELIVERY_GROUP, type CellContext } from './context.js';
+import { openDb, type Db } from './db/open.js';
+import { DependencyGuard } from './delivery/breaker.js';
+import { CourierService } from './delivery/courier.js';
+import { deliveryHandler } from './delivery/handler.js';
+import { FaultRegistry } from './faults/registry.js';
+import { InFlight } from './http/observe.js';
+import { SqliteLog } from './log/sqlite-log.js';
+import { PollLoop } from './loop.js';
+import { CellMetrics } from './metrics.js';
+import { relayOnce } from './outbox/relay.js';
+import { reconcile } from './reconcile/reconcile.js';
+import { SagaOrchestrator } from './saga/orchestrator.js';
+
+/** A wired cell (not yet listening). */
+export interface Cell {
+  config: CellConfig;
+  app: Hono;
+  ctx: CellContext;
+  db: Db;
+  inflight: InFlight;
+  background: Background;
+  /** Marks the cell ready (after listening) or not (shutting down). */
+  setReady(ready: boolean): void;
+  /** Stops background work (lease released) and closes the database. */
+  close(): Promise<void>;
+}
+
+/** Builds a cell from its config; `start` begins competing for the background lease. */
+export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?: () => void } = {}): Cell {
+  const logger = opts.logger ?? createLogger('cell', { cell: config.id, color: config.color, version: config.version });
+  const db = openDb(config.dataDir);
+  const log = new SqliteLog(db, config.partitions);
+  const faults = new FaultRegistry(config.defect);
+  const metrics = new CellMetrics(config.id);
+  metrics.bindStorage(db, log, DELIVERY_GROUP);
+  const guard = new DependencyGuard({
+    name: 'delivery',
+    onStateChange: (open) => metrics.breakerState.set({ dependency: 'delivery' }, open ? 1 : 0),
+  });
+  const courier = new CourierService(faults, config.assignDelayMs);
+  const orchestrator = new SagaOrchestrator({
+    db,
+    courier,
+    guard,
+    faults,
+    metrics,
+    logger,
+    pickupAfterMs: config.pickupAfterMs,
+    deliverAfterMs: config.deliverAfterMs,
+  });
+  const sagaLoop = new PollLoop('saga', () => orchestrator.tick(), config.pollMs, logger);
+  const consumer = new KeyOrderedConsumer({
+    log,
+    group: DELIVERY_GROUP,
+    workers: config.workers,
+    handler: deliveryHandler({ db, faults, metrics, assignDeadlineMs: config.assignDeadlineMs }),
+    pollMs: config.pollMs,
+    logger,
+    onProcessed: () => sagaLoop.wake(),
+  });
+  const relay = new PollLoop(
+    'relay',
+    async () => {
+      const n = await relayOnce(db, log);
+      if (n > 0) {
+        metrics.relayed.inc(n);
+        consumer.wake();
+      }
+      return n;
+    },
+    config.pollMs,
+    logger,
+  );
+  const runReconcile = () => {
+    const report = reconcile(db, { staleMs: config.reconcileStaleMs, assignDeadlineMs: config.assignDeadlineMs });
+    const found = Object.values(report.found).reduce((a, b) => a + b, 0);
+    if (found > 0) {
+      logger.info(report, 'reconciliation repaired mismatches');
+      relay.wake();
+    }
+    return report;
+  };
+  const reconcileLoop = new PollLoop(
+    'reconcile',
+    async () => {
+      runReconcile();
+      log.trim([DELIVERY_GROUP]);
+      return 0;
+    },
+    config.reconcileIntervalMs,
+    logger,
+  );
+  const holder = `${hostname()}:${process.pid}:${config.color}:${config.port}:${Math.random().toString(36).slice(2, 8)}`;
+  const background = new Background(
+    db,
+    { relay, consumer, saga: sagaLoop, orchestrator, reconcile: reconcileLoop },
+    holder,
+    config.leaseTtlMs,
+    logger,
+  );
+  let ready = false;
+  const ctx: CellContext = {
+    config,
+    db,
+    log,
+    faults,
+    metrics,
+    logger,
+    notifyOutbox: () => relay.wake(),
+    isReady: () => ready,
+    isLeader: () => background.isLeader,
+    reconcileNow: runReconcile,
+    onCrash: opts.onCrash ?? (() => process.exit(70)),
+  };
+  const inflight = new InFlight();
+  const app = createApp(ctx, inflight);
+  return {
+    config,
+    app,
+    ctx,
+    db,
+    inflight,
+    background,
+    setReady: (r) => void (ready = r),
+    async close() {
+      ready = false;
+      await background.stop();
+      db.close();
+    },
+  };
+}

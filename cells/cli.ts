@@ -1,0 +1,123 @@
+/** `cellctl cell`: runs one cell process. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseDurationMs, parsePort, parsePositiveInt, parseUrl } from '../shared/cli.js';
+import { CellIdSchema } from '../shared/kv.js';
+import { DEFAULTS, DefectSchema, makeConfig, type Defect } from './config.js';
+import { runCell } from './server.js';
+
+function parseCellId(v: string): string {
+  const r = CellIdSchema.safeParse(v);
+  if (!r.success) throw new InvalidArgumentError(`'${v}' is not a cell id (^[a-z0-9][a-z0-9-]{0,62}$)`);
+  return v;
+}
+
+function parseDefect(v: string): Defect {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(v);
+  } catch {
+    throw new InvalidArgumentError(`--defect is not JSON: ${v}`);
+  }
+  const r = DefectSchema.safeParse(raw);
+  if (!r.success)
+    throw new InvalidArgumentError(`--defect: ${r.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
+
+interface Opts {
+  id: string;
+  port: number;
+  data: string;
+  host: string;
+  consul?: string | false;
+  version: string;
+  color: 'blue' | 'green';
+  adminToken?: string;
+  partitions: number;
+  workers: number;
+  defect?: Defect;
+  prefix: string;
+  assignDelay: number;
+  pickupAfter: number;
+  deliverAfter: number;
+  assignDeadline: number;
+  leaseTtl: number;
+  reconcileInterval: number;
+  reconcileStale: number;
+  shutdownTimeout: number;
+  importHold: number;
+}
+
+/** The `cell` command module. */
+export function command(): Command {
+  const ms = (n: number) => `${n}ms`;
+  return new Command('cell')
+    .description('run one cell: order API, outbox, log, delivery consumer, saga, reconciliation, faults, market export/import')
+    .requiredOption('--id <cell>', 'cell id (e.g. cell-1)', parseCellId)
+    .requiredOption('--port <port>', 'HTTP port (0 = any free port)', parsePort)
+    .requiredOption('--data <dir>', "the cell's own data directory (SQLite file inside)")
+    .option('--host <host>', 'address to listen on and register', DEFAULTS.host)
+    .option('--consul <url>', 'Consul HTTP URL to register with (omit to not register)', parseUrl)
+    .option('--no-consul', 'do not register in Consul')
+    .option('--version <version>', 'version label (Consul meta)', DEFAULTS.version)
+    .addOption(new Option('--color <color>', 'blue/green color (Consul meta)').choices(['blue', 'green']).default(DEFAULTS.color))
+    .option('--admin-token <token>', 'bearer token of the /admin API (admin API refused without one)')
+    .option('--partitions <n>', 'log partitions (fixed at first start of a data dir)', parsePositiveInt, DEFAULTS.partitions)
+    .option('--workers <n>', 'delivery consumer concurrency', parsePositiveInt, DEFAULTS.workers)
+    .option('--defect <json>', 'a deliberate defect of this version, e.g. {"route":"POST /v1/orders","errorRate":0.2}', parseDefect)
+    .option('--prefix <prefix>', 'Consul KV prefix', DEFAULTS.prefix)
+    .option('--assign-delay <duration>', 'simulated courier assignment time', parseDurationMs, DEFAULTS.assignDelayMs)
+    .option('--pickup-after <duration>', 'CONFIRMED → DELIVERING after', parseDurationMs, DEFAULTS.pickupAfterMs)
+    .option('--deliver-after <duration>', 'DELIVERING → DELIVERED after', parseDurationMs, DEFAULTS.deliverAfterMs)
+    .option(
+      '--assign-deadline <duration>',
+      'compensate when delivery stays unavailable this long',
+      parseDurationMs,
+      DEFAULTS.assignDeadlineMs,
+    )
+    .option('--lease-ttl <duration>', 'background-work lease TTL (takeover time after a crash)', parseDurationMs, DEFAULTS.leaseTtlMs)
+    .option('--reconcile-interval <duration>', 'scheduled reconciliation interval', parseDurationMs, DEFAULTS.reconcileIntervalMs)
+    .option(
+      '--reconcile-stale <duration>',
+      'age before a PENDING order without delivery is repaired',
+      parseDurationMs,
+      DEFAULTS.reconcileStaleMs,
+    )
+    .option('--shutdown-timeout <duration>', 'graceful shutdown bound', parseDurationMs, DEFAULTS.shutdownTimeoutMs)
+    .option(
+      '--import-hold <duration>',
+      'pause of an imported market’s background work after each import',
+      parseDurationMs,
+      DEFAULTS.importHoldMs,
+    )
+    .addHelpText(
+      'after',
+      `\nDefaults: ${ms(DEFAULTS.assignDelayMs)} assign, ${ms(DEFAULTS.pickupAfterMs)} pickup, ${ms(DEFAULTS.deliverAfterMs)} deliver.`,
+    )
+    .action(async (o: Opts) => {
+      const config = makeConfig({
+        id: o.id,
+        port: o.port,
+        dataDir: o.data,
+        host: o.host,
+        consul: typeof o.consul === 'string' ? o.consul : undefined,
+        version: o.version,
+        color: o.color,
+        adminToken: o.adminToken,
+        partitions: o.partitions,
+        workers: o.workers,
+        defect: o.defect,
+        prefix: o.prefix,
+        assignDelayMs: o.assignDelay,
+        pickupAfterMs: o.pickupAfter,
+        deliverAfterMs: o.deliverAfter,
+        assignDeadlineMs: o.assignDeadline,
+        leaseTtlMs: o.leaseTtl,
+        reconcileIntervalMs: o.reconcileInterval,
+        reconcileStaleMs: o.reconcileStale,
+        shutdownTimeoutMs: o.shutdownTimeout,
+        importHoldMs: o.importHold,
+      });
+      await runCell(config);
+    });
+}

@@ -1,0 +1,74 @@
+/** The cell's configuration: every knob with its default, in one place. */
+import { z } from 'zod';
+import { CellIdSchema } from '../shared/kv.js';
+
+/** A deliberate defect a "bad version" carries for its whole life (`--defect <json>`). */
+export const DefectSchema = z
+  .object({
+    route: z.string().min(1).max(200).optional(),
+    errorRate: z.number().min(0).max(1).optional(),
+    status: z.number().int().min(500).max(599).optional(),
+    latencyMs: z.number().int().min(0).max(600_000).optional(),
+  })
+  .strict();
+export type Defect = z.infer<typeof DefectSchema>;
+
+/** Everything a cell process needs. */
+export interface CellConfig {
+  id: string;
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Consul HTTP URL; undefined = do not register. */
+  consul?: string;
+  version: string;
+  color: 'blue' | 'green';
+  adminToken?: string;
+  partitions: number;
+  workers: number;
+  defect?: Defect;
+  prefix: string;
+  /** Simulated courier assignment time. */
+  assignDelayMs: number;
+  /** CONFIRMED → DELIVERING after this long. */
+  pickupAfterMs: number;
+  /** DELIVERING → DELIVERED after this long. */
+  deliverAfterMs: number;
+  /** How long the saga keeps retrying an unavailable delivery dependency before compensating. */
+  assignDeadlineMs: number;
+  leaseTtlMs: number;
+  reconcileIntervalMs: number;
+  /** A PENDING order without a delivery is repaired only after this age. */
+  reconcileStaleMs: number;
+  shutdownTimeoutMs: number;
+  pollMs: number;
+  /** After an import, the market's background work waits this long (until the delta copy is done). */
+  importHoldMs: number;
+}
+
+/** Defaults for every optional knob. */
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  version: 'v1',
+  color: 'blue',
+  partitions: 8,
+  workers: 16,
+  prefix: 'cellsim/',
+  assignDelayMs: 20,
+  pickupAfterMs: 2000,
+  deliverAfterMs: 3000,
+  assignDeadlineMs: 120_000,
+  leaseTtlMs: 3000,
+  reconcileIntervalMs: 15_000,
+  reconcileStaleMs: 10_000,
+  shutdownTimeoutMs: 10_000,
+  pollMs: 10,
+  importHoldMs: 10_000,
+} as const;
+
+/** A config from the required fields and any overrides. */
+export function makeConfig(req: { id: string; port: number; dataDir: string } & Partial<CellConfig>): CellConfig {
+  CellIdSchema.parse(req.id);
+  const config: CellConfig = { ...DEFAULTS, ...req };
+  return config;
+}

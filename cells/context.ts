@@ -1,0 +1,31 @@
+/** What the HTTP routes of a cell share: its config, database, log, faults, metrics and hooks. */
+import type Database from 'better-sqlite3';
+import type { Logger } from '../shared/logger.js';
+import type { CellConfig } from './config.js';
+import type { FaultRegistry } from './faults/registry.js';
+import type { EventLog } from './log/types.js';
+import type { CellMetrics } from './metrics.js';
+import type { ReconcileReport } from './reconcile/reconcile.js';
+
+/** The consumer group of the delivery service. */
+export const DELIVERY_GROUP = 'delivery';
+
+/** Shared state of one cell process. */
+export interface CellContext {
+  config: CellConfig;
+  db: Database.Database;
+  log: EventLog;
+  faults: FaultRegistry;
+  metrics: CellMetrics;
+  logger: Logger;
+  /** Wakes the outbox relay after an order write (when this process runs the background work). */
+  notifyOutbox(): void;
+  /** True while the process should receive traffic. */
+  isReady(): boolean;
+  /** True while this process holds the background-work lease. */
+  isLeader(): boolean;
+  /** Runs reconciliation now. */
+  reconcileNow(): ReconcileReport;
+  /** What a `crash` fault does (exit by default; tests replace it). */
+  onCrash(): void;
+}

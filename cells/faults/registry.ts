@@ -1,0 +1,150 @@
+/**
+ * Injected faults of this cell process: each with a kind, a duration and an optional route,
+ * listed until it expires or is cleared. The permanent `--defect` of a bad version lives here too.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Defect } from '../config.js';
+
+/** Fault kinds. `no-courier` (an extension) makes the simulated courier service find no courier. */
+export const FAULT_KINDS = ['latency', 'errors', 'hang', 'crash', 'slow-db', 'no-courier'] as const;
+
+/** The route value that targets the delivery dependency (the courier service) instead of HTTP traffic. */
+export const DELIVERY_ROUTE = 'delivery';
+
+/** `POST /admin/faults` body. */
+export const FaultInputSchema = z
+  .object({
+    kind: z.enum(FAULT_KINDS),
+    durationMs: z.number().int().positive().max(86_400_000),
+    latencyMs: z.number().int().min(0).max(600_000).optional(),
+    jitterMs: z.number().int().min(0).max(600_000).optional(),
+    errorRate: z.number().min(0).max(1).optional(),
+    status: z.number().int().min(500).max(599).optional(),
+    route: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+export type FaultInput = z.infer<typeof FaultInputSchema>;
+
+/** An active fault. */
+export interface Fault extends FaultInput {
+  id: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+interface Entry {
+  fault: Fault;
+  expires: number;
+  match?: (method: string, path: string) => boolean;
+}
+
+/** `"POST /v1/orders/:id"` or `"/v1/orders"` → a matcher of (method, concrete path). */
+export function routeMatcher(route: string): (method: string, path: string) => boolean {
+  const m = /^([A-Z]+)\s+(\S+)$/.exec(route.trim());
+  const method = m ? m[1]! : undefined;
+  const pattern = m ? m[2]! : route.trim();
+  const re = new RegExp(
+    `^${pattern
+      .split('/')
+      .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/')}/?$`,
+  );
+  return (meth, path) => (method === undefined || method === meth) && re.test(path);
+}
+
+/** The fault table of one process. */
+export class FaultRegistry {
+  private readonly entries = new Map<string, Entry>();
+  readonly defect: Defect | undefined;
+  private readonly defectMatch: ((method: string, path: string) => boolean) | undefined;
+
+  constructor(defect?: Defect) {
+    this.defect = defect;
+    this.defectMatch = defect?.route ? routeMatcher(defect.route) : undefined;
+  }
+
+  /** Adds a fault that ends `durationMs` from now. */
+  add(input: FaultInput, now = Date.now()): Fault {
+    const expires = now + input.durationMs;
+    const fault: Fault = { id: randomUUID(), ...input, createdAt: new Date(now).toISOString(), expiresAt: new Date(expires).toISOString() };
+    const routed = input.route !== undefined && input.route !== DELIVERY_ROUTE;
+    this.entries.set(fault.id, { fault, expires, match: routed ? routeMatcher(input.route!) : undefined });
+    return fault;
+  }
+
+  /** Active faults (expired ones dropped). */
+  list(now = Date.now()): Fault[] {
+    this.expire(now);
+    return [...this.entries.values()].map((e) => e.fault);
+  }
+
+  /** Removes every fault; returns how many. */
+  clear(): number {
+    const n = this.entries.size;
+    this.entries.clear();
+    return n;
+  }
+
+  /** Removes one fault; false when unknown. */
+  remove(id: string): boolean {
+    return this.entries.delete(id);
+  }
+
+  /** True while fault `id` is active. */
+  isActive(id: string, now = Date.now()): boolean {
+    const e = this.entries.get(id);
+    return e !== undefined && e.expires > now;
+  }
+
+  /** The HTTP faults (latency, errors, hang) that apply to a /v1 request. */
+  forRequest(method: string, path: string, now = Date.now()): Fault[] {
+    this.expire(now);
+    const out: Fault[] = [];
+    for (const e of this.entries.values()) {
+      const k = e.fault.kind;
+      if (k !== 'latency' && k !== 'errors' && k !== 'hang') continue;
+      if (e.fault.route === DELIVERY_ROUTE) continue;
+      if (e.match === undefined || e.match(method, path)) out.push(e.fault);
+    }
+    return out;
+  }
+
+  /** True when the permanent defect applies to this request. */
+  defectApplies(method: string, path: string): boolean {
+    return this.defect !== undefined && (this.defectMatch === undefined || this.defectMatch(method, path));
+  }
+
+  /** Faults aimed at the delivery dependency: `route: "delivery"` latency/errors/hang, and `no-courier`. */
+  forDelivery(now = Date.now()): Fault[] {
+    this.expire(now);
+    return [...this.entries.values()]
+      .map((e) => e.fault)
+      .filter((f) => f.kind === 'no-courier' || (f.route === DELIVERY_ROUTE && ['latency', 'errors', 'hang'].includes(f.kind)));
+  }
+
+  /** Extra milliseconds every database transaction of this process waits while `slow-db` is active (default 200 per fault). */
+  dbDelayMs(now = Date.now()): number {
+    if (this.entries.size === 0) return 0;
+    this.expire(now);
+    let ms = 0;
+    for (const e of this.entries.values())
+      if (e.fault.kind === 'slow-db') ms += (e.fault.latencyMs ?? 200) + Math.random() * (e.fault.jitterMs ?? 0);
+    return ms;
+  }
+
+  private expire(now: number): void {
+    for (const [id, e] of this.entries) if (e.expires <= now) this.entries.delete(id);
+  }
+}
+
+/** Sleeps the latency a fault asks for: `latencyMs` plus a uniform jitter in [0, jitterMs]. */
+export function faultDelay(f: { latencyMs?: number; jitterMs?: number }): Promise<void> {
+  const ms = (f.latencyMs ?? 0) + Math.random() * (f.jitterMs ?? 0);
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+}
+
+/** Resolves when fault `id` has ended (expired or cleared). */
+export async function waitUntilOver(registry: FaultRegistry, id: string): Promise<void> {
+  while (registry.isActive(id)) await new Promise((r) => setTimeout(r, 50));
+}

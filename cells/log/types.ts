@@ -1,0 +1,50 @@
+/**
+ * The cell's partitioned log, behind an interface so a Kafka-backed implementation can replace
+ * the SQLite one. Semantics are Kafka's: records of one key go to one partition and keep their
+ * order there; offsets grow per partition; consumers commit the next offset they need;
+ * delivery is at least once (a record may be read again after a crash, or appended twice).
+ */
+
+/** A record to append. */
+export interface AppendRecord {
+  key: string;
+  market: string;
+  eventId: string;
+  type: string;
+  payload: string;
+  createdAt: number;
+}
+
+/** A record read back, with its place in the log. */
+export interface LogRecord extends AppendRecord {
+  partition: number;
+  offset: number;
+}
+
+/** A partitioned, offset-addressed log with committed consumer offsets. */
+export interface EventLog {
+  /** Number of partitions (fixed for the life of the log). */
+  readonly partitions: number;
+  /** The partition a key goes to. */
+  partitionFor(key: string): number;
+  /** Appends records; each lands in its key's partition after that partition's earlier records. */
+  append(records: readonly AppendRecord[]): Promise<void>;
+  /** Up to `max` records of `partition` with offset ≥ `from`, in offset order. */
+  read(partition: number, from: number, max: number): Promise<LogRecord[]>;
+  /** The next offset `group` needs from `partition` (0 when it never committed). */
+  committed(group: string, partition: number): Promise<number>;
+  /** Commits `next` for `group` on `partition`; never moves a committed offset backwards. */
+  commit(group: string, partition: number, next: number): Promise<void>;
+  /** The offset the next appended record of `partition` will get. */
+  endOffset(partition: number): Promise<number>;
+}
+
+/** FNV-1a 32-bit hash: the stable key → partition mapping (partition = hash(key) mod P). */
+export function fnv1a(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

@@ -1,0 +1,56 @@
+/**
+ * Market export: a consistent snapshot (one read transaction on a dedicated connection, so
+ * writers go on meanwhile) streamed as NDJSON, with the change cursor of the snapshot. With
+ * `since`, only rows changed after that cursor (the delta of a migration).
+ */
+import Database from 'better-sqlite3';
+import { dbFile } from '../db/open.js';
+import { currentSeq } from '../db/stmt.js';
+import { ROW_TYPES, TABLES } from './rows.js';
+
+/** Yields NDJSON text chunks: header, every row of the market (changed after `since`), end. */
+export async function* exportMarket(dataDir: string, market: string, since?: number): AsyncGenerator<string> {
+  const db = new Database(dbFile(dataDir), { readonly: true, timeout: 10_000 });
+  try {
+    db.exec('BEGIN');
+    const cursor = currentSeq(db); // first read fixes the snapshot
+    yield `${JSON.stringify({ type: 'header', market, cursor, ...(since === undefined ? {} : { since }) })}\n`;
+    let rows = 0;
+    let buf = '';
+    for (const type of ROW_TYPES) {
+      const { table } = TABLES[type];
+      const sql = `SELECT * FROM ${table} WHERE market = ?${since === undefined ? '' : ' AND seq > ?'} ORDER BY seq`;
+      const args: unknown[] = since === undefined ? [market] : [market, since];
+      for (const row of db.prepare(sql).iterate(...args) as IterableIterator<Record<string, unknown>>) {
+        const rest: Record<string, unknown> = { ...row };
+        delete rest.seq;
+        buf += `${JSON.stringify({ type, ...rest })}\n`;
+        rows++;
+        if (buf.length > 64 * 1024) {
+          yield buf;
+          buf = '';
+        }
+      }
+    }
+    db.exec('COMMIT');
+    yield `${buf}${JSON.stringify({ type: 'end', cursor, rows })}\n`;
+  } finally {
+    db.close();
+  }
+}
+
+/** The export as a web stream (for an HTTP response); cancelling it closes the snapshot. */
+export function exportStream(dataDir: string, market: string, since?: number): ReadableStream<Uint8Array> {
+  const it = exportMarket(dataDir, market, since);
+  const enc = new TextEncoder();
+  return new ReadableStream({
+    async pull(ctrl) {
+      const next: IteratorResult<string, void> = await it.next();
+      if (next.done) ctrl.close();
+      else ctrl.enqueue(enc.encode(next.value));
+    },
+    async cancel() {
+      await it.return(undefined);
+    },
+  });
+}

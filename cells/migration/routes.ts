@@ -1,0 +1,68 @@
+/** `/admin/markets/:m/...`: export, changes, import, freeze, summary, purge. */
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { HttpError } from '../../shared/errors.js';
+import { isMarketId } from '../../shared/market.js';
+import { invalid, readLimited } from '../http/body.js';
+import type { EventLog } from '../log/types.js';
+import type Database from 'better-sqlite3';
+import { exportStream } from './export.js';
+import { importRows, parseExport } from './import.js';
+import { marketSummary, purgeMarket, setFrozen } from './summary.js';
+
+/** What the migration routes need. */
+export interface MigrationDeps {
+  db: Database.Database;
+  dataDir: string;
+  log: EventLog;
+  group: string;
+  importHoldMs: number;
+}
+
+/** Largest import body accepted (256 MiB). */
+export const IMPORT_LIMIT_BYTES = 256 * 1024 * 1024;
+
+const SinceSchema = z.object({ since: z.coerce.number().int().nonnegative() }).strict();
+
+function market(c: Context): string {
+  const m = c.req.param('m');
+  if (!isMarketId(m)) throw new HttpError('invalid_market', `market id must match ^[a-z0-9][a-z0-9-]{0,62}$`);
+  return m;
+}
+
+function ndjson(body: ReadableStream<Uint8Array>): Response {
+  return new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson' } });
+}
+
+/** The market admin routes. */
+export function migrationRoutes(d: MigrationDeps): Hono {
+  const app = new Hono();
+  app.get('/:m/export', (c) => ndjson(exportStream(d.dataDir, market(c))));
+  app.get('/:m/changes', (c) => {
+    const m = market(c);
+    const q = SinceSchema.safeParse(c.req.query());
+    if (!q.success) invalid(q.error.issues, 'query');
+    return ndjson(exportStream(d.dataDir, m, q.data.since));
+  });
+  app.post('/:m/import', async (c) => {
+    const m = market(c);
+    const text = Buffer.from(await readLimited(c.req.raw, IMPORT_LIMIT_BYTES)).toString('utf8');
+    return c.json(importRows(d.db, m, parseExport(text, m), d.importHoldMs));
+  });
+  app.get('/:m/summary', async (c) => c.json(await marketSummary(d.db, d.log, d.group, market(c))));
+  app.post('/:m/freeze', (c) => {
+    const m = market(c);
+    setFrozen(d.db, m, true);
+    return c.json({ market: m, frozen: true });
+  });
+  app.delete('/:m/freeze', (c) => {
+    const m = market(c);
+    setFrozen(d.db, m, false);
+    return c.json({ market: m, frozen: false });
+  });
+  app.delete('/:m', (c) => {
+    const m = market(c);
+    return c.json({ market: m, purged: purgeMarket(d.db, m) });
+  });
+  return app;
+}

@@ -1,0 +1,102 @@
+/**
+ * Consul registration of a cell process: service `cellsim-cell`, ID
+ * `cellsim-cell-<cell>-<color>-<port>`, meta {cell, version, color}, an HTTP check on /readyz
+ * every second, deregistered after a minute critical. Retries until Consul answers, and
+ * registers again if the agent forgot the service (e.g. a restarted dev agent).
+ */
+import { SERVICE_CELL } from '../shared/consul.js';
+import type { Logger } from '../shared/logger.js';
+
+/** Where and what to register. */
+export interface RegistrationSpec {
+  consul: string;
+  cell: string;
+  color: string;
+  version: string;
+  host: string;
+  port: number;
+}
+
+/** The service ID of a cell process. */
+export function serviceId(s: { cell: string; color: string; port: number }): string {
+  return `${SERVICE_CELL}-${s.cell}-${s.color}-${s.port}`;
+}
+
+/** A live registration; `stop()` stops maintaining it and deregisters. */
+export interface Registration {
+  readonly id: string;
+  /** Resolves after the first successful registration. */
+  readonly registered: Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function put(url: string, body?: unknown): Promise<void> {
+  const res = await fetch(url, {
+    method: 'PUT',
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(3000),
+  });
+  if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+}
+
+/** Registers and keeps the registration alive (checked every `checkMs`, default 10 s). */
+export function registerCell(spec: RegistrationSpec, logger: Logger, checkMs = 10_000): Registration {
+  const id = serviceId(spec);
+  const base = spec.consul.replace(/\/$/, '');
+  const definition = {
+    ID: id,
+    Name: SERVICE_CELL,
+    Address: spec.host,
+    Port: spec.port,
+    Meta: { cell: spec.cell, version: spec.version, color: spec.color },
+    Check: {
+      HTTP: `http://${spec.host}:${spec.port}/readyz`,
+      Interval: '1s',
+      Timeout: '1s',
+      DeregisterCriticalServiceAfter: '1m',
+    },
+  };
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let resolveFirst: () => void = () => undefined;
+  const registered = new Promise<void>((r) => (resolveFirst = r));
+  let ok = false;
+
+  const attempt = async () => {
+    if (stopped) return;
+    try {
+      const known = ok
+        ? (await fetch(`${base}/v1/agent/service/${encodeURIComponent(id)}`, { signal: AbortSignal.timeout(3000) })).ok
+        : false;
+      if (!known) {
+        await put(`${base}/v1/agent/service/register`, definition);
+        if (ok) logger.warn({ serviceId: id }, 'consul had forgotten the service; registered again');
+        else logger.info({ serviceId: id, consul: base }, 'registered in consul');
+        ok = true;
+        resolveFirst();
+      }
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, consul: base }, 'consul registration failed; retrying');
+    }
+    if (!stopped) {
+      timer = setTimeout(() => void attempt(), ok ? checkMs : 2000);
+      timer.unref();
+    }
+  };
+  void attempt();
+
+  return {
+    id,
+    registered,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      try {
+        await put(`${base}/v1/agent/service/deregister/${encodeURIComponent(id)}`);
+        logger.info({ serviceId: id }, 'deregistered from consul');
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, 'consul deregistration failed');
+      }
+    },
+  };
+}

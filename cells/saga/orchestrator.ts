@@ -1,0 +1,137 @@
+/**
+ * The order saga, orchestrated: ASSIGNING (ask the courier service through its guard) →
+ * CONFIRMED (order CONFIRMED) → DELIVERING → DONE (order DELIVERED); no courier, or the
+ * dependency unavailable past the deadline → COMPENSATED (order CANCELLED with the reason).
+ * State lives in the `sagas` table, so every step resumes after a crash; each step is a
+ * compare-and-set transaction, so running it twice changes nothing the second time.
+ */
+import type Database from 'better-sqlite3';
+import type { Logger } from '../../shared/logger.js';
+import type { CourierService } from '../delivery/courier.js';
+import type { DependencyGuard } from '../delivery/breaker.js';
+import { CANCELLABLE_DELIVERY, transitionDelivery } from '../delivery/repo.js';
+import type { FaultRegistry } from '../faults/registry.js';
+import { pause } from '../loop.js';
+import type { CellMetrics } from '../metrics.js';
+import { getOrder, transitionOrder } from '../orders/repo.js';
+import { ACTIVE_SAGA_STATES, deferSaga, dueSagas, moveSaga, type SagaRow } from './repo.js';
+
+/** What the orchestrator needs. */
+export interface SagaDeps {
+  db: Database.Database;
+  courier: CourierService;
+  guard: DependencyGuard;
+  faults: FaultRegistry;
+  metrics: CellMetrics;
+  logger: Logger;
+  pickupAfterMs: number;
+  deliverAfterMs: number;
+}
+
+/** Cancels an order's saga and delivery (order already cancelled or gone). */
+export function cancelSagaAndDelivery(db: Database.Database, orderId: string, reason: string | null): boolean {
+  const moved = moveSaga(db, orderId, ACTIVE_SAGA_STATES, 'CANCELLED', { lastError: reason });
+  transitionDelivery(db, orderId, CANCELLABLE_DELIVERY, 'CANCELLED', { reason });
+  return moved;
+}
+
+/** Runs due saga steps; at most `maxInFlight` at once, never two steps of one saga at once. */
+export class SagaOrchestrator {
+  private readonly inflight = new Set<string>();
+
+  constructor(
+    private readonly d: SagaDeps,
+    private readonly maxInFlight = 256,
+  ) {}
+
+  /** Starts every due step not already running; returns how many started. */
+  async tick(now = Date.now()): Promise<number> {
+    const room = this.maxInFlight - this.inflight.size;
+    if (room <= 0) return 0;
+    let started = 0;
+    for (const s of dueSagas(this.d.db, now, room + this.inflight.size)) {
+      if (this.inflight.has(s.order_id) || this.inflight.size >= this.maxInFlight) continue;
+      this.inflight.add(s.order_id);
+      started++;
+      void this.step(s)
+        .catch((err: unknown) => this.d.logger.warn({ err, orderId: s.order_id }, 'saga step failed; will retry'))
+        .finally(() => this.inflight.delete(s.order_id));
+    }
+    return started;
+  }
+
+  /** Resolves when no step is running. */
+  async drain(): Promise<void> {
+    while (this.inflight.size > 0) await pause(10);
+  }
+
+  /** Runs the step the saga is due for. */
+  async step(s: SagaRow): Promise<void> {
+    await pause(this.d.faults.dbDelayMs());
+    if (s.state === 'ASSIGNING') return this.assign(s);
+    const { db } = this.d;
+    const now = Date.now();
+    db.transaction(() => {
+      const o = getOrder(db, s.order_id);
+      if (o === undefined || o.status === 'CANCELLED') {
+        if (cancelSagaAndDelivery(db, s.order_id, o?.cancel_reason ?? 'order gone'))
+          this.d.metrics.sagaOutcomes.inc({ outcome: 'cancelled' });
+        return;
+      }
+      if (s.state === 'CONFIRMED') {
+        transitionOrder(db, s.order_id, ['CONFIRMED'], 'DELIVERING', null, now);
+        transitionDelivery(db, s.order_id, ['ASSIGNED'], 'PICKED_UP', {}, now);
+        moveSaga(db, s.order_id, ['CONFIRMED'], 'DELIVERING', { nextAt: now + this.d.deliverAfterMs }, now);
+      } else if (s.state === 'DELIVERING') {
+        transitionOrder(db, s.order_id, ['DELIVERING'], 'DELIVERED', null, now);
+        transitionDelivery(db, s.order_id, ['PICKED_UP', 'ASSIGNED'], 'DELIVERED', {}, now);
+        if (moveSaga(db, s.order_id, ['DELIVERING'], 'DONE', {}, now)) this.d.metrics.sagaOutcomes.inc({ outcome: 'delivered' });
+      }
+    }).immediate();
+  }
+
+  private async assign(s: SagaRow): Promise<void> {
+    const { db } = this.d;
+    const order = getOrder(db, s.order_id);
+    if (order === undefined || order.status === 'CANCELLED') {
+      db.transaction(() => cancelSagaAndDelivery(db, s.order_id, order?.cancel_reason ?? 'order gone')).immediate();
+      this.d.metrics.sagaOutcomes.inc({ outcome: 'cancelled' });
+      return;
+    }
+    let outcome;
+    try {
+      outcome = await this.d.guard.execute((signal) => this.d.courier.assign(order, signal));
+    } catch (err) {
+      const now = Date.now();
+      const msg = `delivery unavailable: ${(err as Error).message}`;
+      if (now >= s.deadline_at) return this.compensate(s, 'delivery unavailable');
+      const backoff = Math.min(100 * 2 ** Math.min(s.attempts, 6), 5000);
+      db.transaction(() => deferSaga(db, s.order_id, msg, now + backoff, now)).immediate();
+      return;
+    }
+    if (!outcome.ok) return this.compensate(s, outcome.reason);
+    const now = Date.now();
+    db.transaction(() => {
+      if (!moveSaga(db, s.order_id, ['ASSIGNING'], 'CONFIRMED', { nextAt: now + this.d.pickupAfterMs, lastError: null }, now)) return;
+      transitionDelivery(db, s.order_id, ['REQUESTED'], 'ASSIGNED', { courier: outcome.courier }, now);
+      if (transitionOrder(db, s.order_id, ['PENDING'], 'CONFIRMED', null, now)) {
+        this.d.metrics.acceptToConfirmed.observe((now - order.created_at) / 1000);
+      } else if (getOrder(db, s.order_id)?.status === 'CANCELLED') {
+        cancelSagaAndDelivery(db, s.order_id, 'cancelled during assignment');
+      }
+    }).immediate();
+  }
+
+  private compensate(s: SagaRow, reason: string): void {
+    const { db } = this.d;
+    const done = db
+      .transaction(() => {
+        if (!moveSaga(db, s.order_id, ['ASSIGNING'], 'COMPENSATED', { lastError: reason })) return false;
+        transitionDelivery(db, s.order_id, ['REQUESTED', 'ASSIGNED'], 'FAILED', { reason });
+        transitionOrder(db, s.order_id, ['PENDING', 'CONFIRMED'], 'CANCELLED', reason);
+        return true;
+      })
+      .immediate();
+    if (done) this.d.metrics.sagaOutcomes.inc({ outcome: 'compensated' });
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * A cell process: the wired cell on a socket, registered in Consul, with graceful shutdown on
+ * SIGTERM/SIGINT — not ready, deregister, stop accepting, finish in-flight requests, finish the
+ * consumer's current batch, release the background lease, close the database.
+ */
+import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createCell, type Cell } from './cell.js';
+import type { CellConfig } from './config.js';
+import { registerCell, type Registration } from './register.js';
+
+/** A running cell process. */
+export interface RunningCell {
+  cell: Cell;
+  port: number;
+  registration?: Registration;
+  /** Graceful shutdown; resolves when everything is closed. */
+  stop(): Promise<void>;
+}
+
+/** Starts a cell: listen, become ready, start background work, register in Consul. */
+export async function runCell(config: CellConfig, opts: { handleSignals?: boolean } = {}): Promise<RunningCell> {
+  const cell = createCell(config);
+  const { logger } = cell.ctx;
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: cell.app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server));
+    (s as Server).once('error', reject);
+  });
+  server.keepAliveTimeout = 5000;
+  const port = (server.address() as AddressInfo).port;
+  cell.background.start();
+  cell.setReady(true);
+  const registration = config.consul
+    ? registerCell(
+        { consul: config.consul, cell: config.id, color: config.color, version: config.version, host: config.host, port },
+        logger,
+      )
+    : undefined;
+  logger.info({ port, host: config.host, dataDir: config.dataDir, consul: config.consul ?? null }, 'cell listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info('shutting down');
+      cell.setReady(false);
+      await registration?.stop();
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      const drained = await cell.inflight.drained(config.shutdownTimeoutMs);
+      if (!drained) logger.warn({ inflight: cell.inflight.count }, 'shutdown timeout: dropping requests still in flight');
+      server.closeAllConnections();
+      await closed;
+      await cell.close();
+      logger.info('stopped');
+    })());
+
+  if (opts.handleSignals !== false) {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        void stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      });
+    }
+  }
+  return { cell, port, registration, stop };
+}
