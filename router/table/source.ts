@@ -199,7 +199,7 @@ export class TableSource {
     const now = Date.now();
     const oks = WATCHES.map((w) => this.watches[w].lastOkAt);
     const consulOk = WATCHES.every((w) => this.watches[w].ok);
-    const oldestOk = oks.every((t) => t !== undefined) ? Math.min(...(oks)) : undefined;
+    const oldestOk = oks.every((t) => t !== undefined) ? Math.min(...oks) : undefined;
     const since = oldestOk ?? this.snapshotSavedAt;
     const ageSeconds = since === undefined ? undefined : (now - since) / 1000;
     const source = !this.ready ? 'none' : WATCHES.every((w) => this.loaded[w] === 'consul') ? 'consul' : 'snapshot';
