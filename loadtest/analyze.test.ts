@@ -1,0 +1,137 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyze, timeToIsolate, timeToRecover, DEFAULT_ANALYSIS, type FaultWindow } from './analyze.js';
+import { toRequestPoint, type RequestPoint } from './points.js';
+import { judge } from './verdicts.js';
+
+const T0 = 1_800_000_000_000;
+
+function req(p: Partial<RequestPoint> & { start: number }): RequestPoint {
+  const ms = p.ms ?? 5;
+  return {
+    end: p.start + ms,
+    ms,
+    market: 'm1',
+    owner: 'cell-1',
+    cell: p.owner ?? 'cell-1',
+    plane: 'router',
+    replica: 'router-0',
+    op: 'get',
+    status: p.failed ? 503 : 200,
+    code: p.failed ? 'cell_unavailable' : 'none',
+    scope: 'other',
+    attempt: 'first',
+    failed: false,
+    ...p,
+  };
+}
+
+/** 10 s of traffic, 20 requests/s alternating between cell-1 and cell-2; `f` shapes cell-1's requests. */
+function traffic(f: (t: number) => Partial<RequestPoint>): RequestPoint[] {
+  const out: RequestPoint[] = [];
+  for (let t = 0; t < 10_000; t += 50) {
+    const owner = (t / 50) % 2 === 0 ? 'cell-1' : 'cell-2';
+    out.push(req({ start: T0 + t, owner, market: owner === 'cell-1' ? 'a' : 'b', ...(owner === 'cell-1' ? f(t) : {}) }));
+  }
+  return out;
+}
+
+const W: FaultWindow = { start: T0 + 3000, end: T0 + 6000, cells: ['cell-1'] };
+
+describe('drill analysis', () => {
+  it('counts failures of the faulted cell in the blast radius and none as spill', () => {
+    const a = analyze({ requests: traffic((t) => ({ failed: t >= 3000 && t < 6000 })), failovers: [] }, W);
+    assert.equal(a.spill.failed, 0);
+    assert.equal(a.blastRadius.windowRequests, 60);
+    assert.equal(a.blastRadius.windowFailed, 30);
+    assert.equal(a.blastRadius.failedShare, 0.5);
+    assert.equal(a.blastRadius.faultedTrafficShare, 0.5);
+    assert.equal(a.perCell['cell-1']?.during.failed, 30);
+    assert.equal(a.perCell['cell-1']?.before.failed, 0);
+    assert.equal(a.perCell['cell-1']?.during.codes.cell_unavailable, 30);
+    const v = judge(a, { spillZero: true, blastWithinPoints: 2 });
+    assert.ok(
+      v.every((x) => x.pass),
+      JSON.stringify(v),
+    );
+  });
+
+  it('reports a failure in another cell as spill and fails the verdict', () => {
+    const reqs = traffic(() => ({}));
+    const victim = reqs.find((r) => r.owner === 'cell-2' && r.start > W.start);
+    assert.ok(victim);
+    victim.failed = true;
+    victim.code = 'upstream_timeout';
+    const a = analyze({ requests: reqs, failovers: [] }, W);
+    assert.equal(a.spill.failed, 1);
+    assert.deepEqual(a.spill.byCode, { upstream_timeout: 1 });
+    const v = judge(a, { spillZero: true });
+    assert.equal(v.find((x) => x.name.startsWith('spill'))?.pass, false);
+  });
+
+  it('counts failures in flight on a killed replica apart from spill', () => {
+    const w: FaultWindow = { start: T0 + 3000, end: T0 + 6000, cells: [], killedReplica: 'router-1' };
+    const reqs = traffic(() => ({}));
+    // In flight at the kill: started before, ended at it.
+    reqs.push(req({ start: T0 + 2990, ms: 12, replica: 'router-1', owner: 'cell-2', failed: true, status: 0, code: 'k6_1000' }));
+    // Sent to the dead replica long after the kill: a real failure.
+    reqs.push(req({ start: T0 + 4000, ms: 1, replica: 'router-1', owner: 'cell-2', failed: true, status: 0, code: 'k6_1000' }));
+    const a = analyze({ requests: reqs, failovers: [] }, w);
+    assert.equal(a.inFlight.failed, 1);
+    assert.equal(a.spill.failed, 1);
+    const v = judge(a, { zeroFailed: true });
+    assert.equal(v.find((x) => x.name === 'failed requests')?.measured.startsWith('1'), true);
+  });
+
+  it('measures time to isolate as the first bin from which the faulted cell answers fast', () => {
+    // Slow (hung) for the first 800 ms of the fault, fast 503s afterwards.
+    const reqs = traffic((t) =>
+      t >= 3000 && t < 3800 ? { ms: 2000, failed: true } : t >= 3800 && t < 6000 ? { ms: 2, failed: true } : {},
+    );
+    const faulted = reqs.filter((r) => r.owner === 'cell-1');
+    assert.equal(timeToIsolate(faulted, W, DEFAULT_ANALYSIS), 750);
+    assert.equal(timeToIsolate(faulted, W, { ...DEFAULT_ANALYSIS, binMs: 100 }), 800);
+    // Never fast: null.
+    const hung = traffic((t) => (t >= 3000 && t < 6000 ? { ms: 3000, failed: true } : {})).filter((r) => r.owner === 'cell-1');
+    assert.equal(timeToIsolate(hung, W, DEFAULT_ANALYSIS), null);
+  });
+
+  it('measures time to recover as the first bin after the fault with normal errors and latency', () => {
+    const reqs = traffic((t) => (t >= 3000 && t < 7500 ? { failed: true } : {}));
+    const faulted = reqs.filter((r) => r.owner === 'cell-1');
+    assert.equal(timeToRecover(faulted, W, T0 + 10_000, DEFAULT_ANALYSIS), 1500);
+    const never = traffic((t) => (t >= 3000 ? { failed: true } : {})).filter((r) => r.owner === 'cell-1');
+    assert.equal(timeToRecover(never, W, T0 + 10_000, DEFAULT_ANALYSIS), null);
+  });
+
+  it('reads a k6 JSON point of the traffic model', () => {
+    const p = toRequestPoint({
+      type: 'Point',
+      metric: 'cellsim_req',
+      data: {
+        time: '2026-11-23T19:09:47.312833169Z',
+        value: 12.5,
+        tags: {
+          market: 'nyc',
+          owner: 'cell-1',
+          cell: 'cell-1',
+          plane: 'envoy',
+          replica: 'envoy-0',
+          op: 'create',
+          status: '503',
+          code: 'cell_unavailable',
+          scope: 'faulted',
+          attempt: 'first',
+          ok: 'false',
+        },
+      },
+    });
+    assert.ok(p);
+    assert.equal(p.end, Date.parse('2026-11-23T19:09:47.312Z'));
+    assert.equal(p.start, p.end - 12.5);
+    assert.equal(p.failed, true);
+    assert.equal(p.scope, 'faulted');
+    assert.equal(p.status, 503);
+    assert.equal(toRequestPoint({ type: 'Point', metric: 'http_reqs', data: { time: 'x', value: 1 } }), undefined);
+  });
+});

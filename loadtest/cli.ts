@@ -1,0 +1,83 @@
+/**
+ * `cellctl drill <name>`: runs one k6 blast-radius drill against the local topology (started
+ * with `cellctl up` when none is running), prints a one-screen summary, writes
+ * reports/<drill>-<timestamp>/ and exits non-zero when a verdict fails.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseDurationMs, parsePositiveInt } from '../shared/cli.js';
+import { createLogger } from '../shared/logger.js';
+import { DRILLS, findDrill } from './drills/index.js';
+import type { DrillOptions } from './drills/types.js';
+import { openUpEnv } from './env/up-env.js';
+import { runDrill } from './engine.js';
+import type { Plane } from './plan.js';
+import { renderSummary } from './report/summary.js';
+
+interface CliOptions {
+  plane?: 'router' | 'envoy' | 'both';
+  duration: number;
+  rate: number;
+  cell?: string;
+  json?: boolean;
+  data: string;
+  reports: string;
+  faultEveryCell?: boolean;
+  timeout: number;
+}
+
+function planesOf(opt: CliOptions['plane'], fallback: Plane[] | undefined): Plane[] {
+  if (opt === 'both') return ['router', 'envoy'];
+  if (opt) return [opt];
+  return fallback ?? ['router', 'envoy'];
+}
+
+/** The `drill` command module. */
+export function command(): Command {
+  const list = DRILLS.map((d) => `  ${d.name.padEnd(22)}${d.description}`).join('\n');
+  return new Command('drill')
+    .description('run a k6 blast-radius drill, write reports/<drill>-<timestamp>/, exit 1 when a verdict fails')
+    .argument('<name>', 'the drill (see the list below)', (v: string) => {
+      if (!findDrill(v)) throw new InvalidArgumentError(`unknown drill '${v}'; one of: ${DRILLS.map((d) => d.name).join(', ')}`);
+      return v;
+    })
+    .addOption(
+      new Option('--plane <plane>', 'data plane(s) to drive (default: both, or the plane a replica drill kills)').choices([
+        'router',
+        'envoy',
+        'both',
+      ]),
+    )
+    .option('--duration <d>', 'whole run: baseline 30%, fault 35%, recovery 35%', parseDurationMs, 60_000)
+    .option('--rate <n>', 'arrivals per second (open model)', parsePositiveInt, 100)
+    .option('--cell <id>', 'the cell to fault (cell drills; default cell-1)')
+    .option('--json', 'print the report JSON instead of the summary')
+    .option('--data <dir>', 'topology data directory (cellctl up)', './.cellsim')
+    .option('--reports <dir>', 'where reports go', './reports')
+    .option('--timeout <d>', 'per-request timeout of the load generator', parseDurationMs, 10_000)
+    .option('--fault-every-cell', 'sabotage: inject the cell fault into every cell (the verdict must then FAIL)')
+    .addHelpText('after', `\nDrills:\n${list}\n\nExit codes: 0 every verdict passed, 1 a verdict failed, 2 bad usage.`)
+    .action(async (name: string, o: CliOptions) => {
+      const log = createLogger('drill');
+      const drill = findDrill(name);
+      if (!drill) throw new Error(`unknown drill ${name}`);
+      const opts: DrillOptions = {
+        planes: planesOf(o.plane, drill.defaultPlanes),
+        durationMs: o.duration,
+        rate: o.rate,
+        cell: o.cell,
+        faultEveryCell: o.faultEveryCell,
+        requestTimeoutMs: o.timeout,
+      };
+      const env = await openUpEnv({ dataDir: o.data, progress: (l) => log.info(l) });
+      try {
+        const report = await runDrill(drill, env, opts, {
+          reportsDir: o.reports,
+          progress: (l) => (o.json ? log.info(l) : process.stderr.write(`${l}\n`)),
+        });
+        process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderSummary(report)}\n`);
+        if (!report.pass) process.exitCode = 1;
+      } finally {
+        await env.close();
+      }
+    });
+}

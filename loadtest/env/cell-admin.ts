@@ -1,0 +1,24 @@
+/** A client of a cell's fault API (contracts.md: `/admin/faults`, bearer token). */
+import type { CellFault } from './types.js';
+
+async function call(url: string, token: string, method: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text.slice(0, 300)}`);
+  return text ? (JSON.parse(text) as unknown) : undefined;
+}
+
+/** Injects `fault` into the cell at `cellUrl`; resolves with the fault the cell recorded. */
+export function injectFault(cellUrl: string, token: string, fault: CellFault): Promise<unknown> {
+  return call(`${cellUrl}/admin/faults`, token, 'POST', fault);
+}
+
+/** Clears every fault of the cell at `cellUrl`. */
+export function clearFaults(cellUrl: string, token: string): Promise<unknown> {
+  return call(`${cellUrl}/admin/faults`, token, 'DELETE');
+}

@@ -1,0 +1,31 @@
+/**
+ * The control channel of `cellctl up`'s supervisor, as a drill uses it: kill a child and keep
+ * it down, then let it start again and wait until it is ready.
+ */
+import type { Topology } from './topology-file.js';
+
+/** Kill/hold/restart of supervised children. */
+export interface SupervisorClient {
+  killAndHold(component: string): Promise<void>;
+  restart(component: string): Promise<void>;
+}
+
+async function post(url: string, token: string): Promise<unknown> {
+  const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`POST ${url}: ${res.status} ${text.slice(0, 300)}`);
+  return text ? (JSON.parse(text) as unknown) : undefined;
+}
+
+/** A client of the supervisor of the topology in `dataDir`. */
+export function supervisorClient(_dataDir: string, t: Topology, token: string): SupervisorClient {
+  const base = t.supervisor?.url;
+  const need = () => {
+    if (!base) throw new Error('this topology has no supervisor control channel (topology.json has no supervisor.url)');
+    return base;
+  };
+  return {
+    killAndHold: async (c) => void (await post(`${need()}/children/${encodeURIComponent(c)}/kill?hold=true`, token)),
+    restart: async (c) => void (await post(`${need()}/children/${encodeURIComponent(c)}/start?wait=ready`, token)),
+  };
+}

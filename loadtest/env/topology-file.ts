@@ -1,0 +1,51 @@
+/**
+ * Reads `<data>/topology.json`, written by `cellctl up` once every component is ready
+ * (contracts.md "Local topology"), into what a drill needs: each component's URL and pid.
+ * Validated with zod; unknown fields are ignored so the file can grow.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { formatIssues } from '../../shared/kv.js';
+
+const Component = z.object({ id: z.string().min(1), url: z.string().url(), pid: z.number().int().optional() }).passthrough();
+
+/** The parts of topology.json a drill reads. */
+export const TopologySchema = z
+  .object({
+    consul: z.object({ url: z.string().url(), pid: z.number().int().optional() }).passthrough(),
+    controlPlane: z.object({ url: z.string().url(), pid: z.number().int().optional() }).passthrough(),
+    routers: z.array(Component),
+    envoys: z.array(Component),
+    cells: z.array(Component.extend({ canary: z.boolean().optional() })),
+    supervisor: z.object({ url: z.string().url() }).passthrough().optional(),
+    prefix: z.string().optional(),
+  })
+  .passthrough();
+/** A parsed topology.json. */
+export type Topology = z.infer<typeof TopologySchema>;
+
+/** The topology file of a data directory. */
+export function topologyPath(dataDir: string): string {
+  return join(dataDir, 'topology.json');
+}
+
+/** Reads and validates topology.json; undefined when there is none; throws listing every problem. */
+export function readTopology(dataDir: string): Topology | undefined {
+  const path = topologyPath(dataDir);
+  if (!existsSync(path)) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path}: not JSON (${(err as Error).message})`);
+  }
+  const parsed = TopologySchema.safeParse(raw);
+  if (!parsed.success) throw new Error(`${path}: ${formatIssues(parsed.error).join('; ')}`);
+  return parsed.data;
+}
+
+/** Reads the admin token `cellctl up` stored in the data directory. */
+export function readAdminToken(dataDir: string): string {
+  return readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+}

@@ -1,0 +1,118 @@
+/**
+ * The drill environment of a `cellctl up` topology: attaches to the one described by
+ * `<data>/topology.json` when it answers, or starts `cellctl up --data <data>` itself (and stops
+ * it again on close). Faults go through each cell's admin API, kills and restarts through the
+ * supervisor's control channel, operator actions through `cellctl` with the same data directory.
+ */
+import { execFile } from 'node:child_process';
+import { unlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startProcess, type ManagedProcess } from '../../infra/harness/process.js';
+import type { Plane, Target } from '../plan.js';
+import { clearFaults, injectFault } from './cell-admin.js';
+import { readCellVersions, readOwners } from './consul-read.js';
+import { supervisorClient } from './supervisor-client.js';
+import { readAdminToken, readTopology, topologyPath, type Topology } from './topology-file.js';
+import type { CommandResult, DrillEnv } from './types.js';
+
+const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1500) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** True when the topology's Consul and at least one router answer. */
+export async function topologyAlive(t: Topology): Promise<boolean> {
+  const router = t.routers[0];
+  return (await answers(`${t.consul.url}/v1/status/leader`)) && router !== undefined && (await answers(`${router.url}/healthz`));
+}
+
+const byNumber = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
+
+/** Options of {@link openUpEnv}. */
+export interface UpEnvOptions {
+  dataDir: string;
+  /** Extra `cellctl up` arguments when it has to be started (e.g. `--base-port`). */
+  upArgs?: string[];
+  progress?: (line: string) => void;
+  startTimeoutMs?: number;
+}
+
+/** Attaches to (or starts) the topology of `dataDir`. */
+export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
+  let topology = readTopology(o.dataDir);
+  let up: ManagedProcess | undefined;
+  if (!topology || !(await topologyAlive(topology))) {
+    o.progress?.(`no running topology in ${o.dataDir}: starting cellctl up`);
+    try {
+      unlinkSync(topologyPath(o.dataDir));
+    } catch {
+      /* none */
+    }
+    up = await startProcess({
+      name: 'cellctl-up',
+      command: process.execPath,
+      args: [CELLCTL, 'up', '--data', o.dataDir, ...(o.upArgs ?? [])],
+      env: { CELLSIM_LOG_LEVEL: process.env.CELLSIM_LOG_LEVEL ?? 'warn' },
+      ready: {
+        check: async () => {
+          const t = readTopology(o.dataDir);
+          return t !== undefined && (await topologyAlive(t));
+        },
+      },
+      readyTimeoutMs: o.startTimeoutMs ?? 180_000,
+    });
+    topology = readTopology(o.dataDir);
+    if (!topology) throw new Error('cellctl up wrote no topology.json');
+  }
+  const t = topology;
+  const token = readAdminToken(o.dataDir);
+  const supervisor = supervisorClient(o.dataDir, t, token);
+  const cellUrl = (cell: string) => {
+    const c = t.cells.find((x) => x.id === cell);
+    if (!c) throw new Error(`unknown cell '${cell}' (cells: ${t.cells.map((x) => x.id).join(', ')})`);
+    return c.url;
+  };
+  const cellctl = (args: string[], timeoutMs = 120_000) =>
+    new Promise<CommandResult>((resolve) => {
+      execFile(
+        process.execPath,
+        [CELLCTL, ...args],
+        { env: { ...process.env, CELLSIM_DATA: o.dataDir }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+  return {
+    targets(planes: Plane[]): Target[] {
+      const out: Target[] = [];
+      if (planes.includes('router')) out.push(...t.routers.map((r) => ({ plane: 'router' as const, replica: r.id, url: r.url })));
+      if (planes.includes('envoy')) out.push(...t.envoys.map((e) => ({ plane: 'envoy' as const, replica: e.id, url: e.url })));
+      return out;
+    },
+    cells: () => t.cells.map((c) => c.id).sort(byNumber),
+    canaryCell: () => t.cells.find((c) => c.canary)?.id ?? 'cell-0',
+    owners: () => readOwners(t.consul.url, t.prefix),
+    cellVersions: () => readCellVersions(t.consul.url),
+    injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault)),
+    clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token)),
+    components: () => ['consul', 'control-plane', ...t.cells.map((c) => c.id), ...t.routers.map((r) => r.id), ...t.envoys.map((e) => e.id)],
+    killAndHold: (component) => supervisor.killAndHold(component),
+    restart: (component) => supervisor.restart(component),
+    cellctl,
+    async close() {
+      if (up) {
+        o.progress?.('stopping the topology this drill started');
+        await up.stop(20_000);
+      }
+    },
+  };
+}
