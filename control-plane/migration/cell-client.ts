@@ -44,13 +44,18 @@ export class HttpCellAdmin implements CellAdmin {
     private readonly timeoutMs = 30_000,
   ) {}
 
-  /** Base URLs of every passing instance of `cell`. */
-  async instances(cell: string): Promise<string[]> {
+  /** Base URLs of every passing instance of `cell` (of one color, and version, when given). */
+  async instances(cell: string, color?: string, version?: string): Promise<string[]> {
     const res = await fetch(`${this.consulUrl}/v1/health/service/${SERVICE_CELL}?passing=true`, { signal: AbortSignal.timeout(5000) });
     if (!res.ok) throw new Error(`consul health query failed: ${res.status}`);
     const entries = (await res.json()) as HealthEntry[];
     return entries
-      .filter((e) => e.Service.Meta?.cell === cell)
+      .filter(
+        (e) =>
+          e.Service.Meta?.cell === cell &&
+          (color === undefined || e.Service.Meta.color === color) &&
+          (version === undefined || e.Service.Meta.version === version),
+      )
       .map((e) => `http://${e.Service.Address || '127.0.0.1'}:${e.Service.Port}`)
       .sort();
   }

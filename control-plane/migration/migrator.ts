@@ -138,6 +138,16 @@ export class Migrator {
     return this.running.get(market) ?? (await this.get(market));
   }
 
+  /** Resolves once the market is moved (cleanup may still be pending) or the migration ended. */
+  async moved(market: string, timeoutMs = 120_000): Promise<MigrationRecord | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rec = await this.get(market);
+      if (!rec || TERMINAL.has(rec.state) || rec.state === 'cleanup-wait' || Date.now() > deadline) return rec;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** The market's migration record. */
   async get(market: string): Promise<MigrationRecord | undefined> {
     return (await this.kv.getJson(MigrationRecordSchema, this.layout.migrationKey(market)))?.value;

@@ -1,0 +1,119 @@
+/**
+ * The operator side of the control plane, as one unit control-plane/main.ts mounts:
+ * `const ops = createOperators({...}); app.route('/admin', ops.routes); await ops.start();`.
+ * `start` opens the control plane's Consul session (retrying until Consul answers) and then
+ * recovers unfinished migrations and rollouts; `close` releases the session.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Hono } from 'hono';
+import { HttpError } from '../../shared/errors.js';
+import { KvLayout } from '../../shared/kv.js';
+import type { Logger } from '../../shared/logger.js';
+import { HttpCellAdmin } from '../migration/cell-client.js';
+import { Migrator } from '../migration/migrator.js';
+import type { MigrationOptions } from '../migration/options.js';
+import { RolloutManager } from '../rollout/manager.js';
+import type { RolloutOptions } from '../rollout/options.js';
+import { SupervisorClient, type CellProcesses } from '../rollout/supervisor-client.js';
+import { AuditLog } from './audit.js';
+import { Evacuator } from './evacuation.js';
+import { KvStore } from './kv-store.js';
+import { adminRoutes } from './routes.js';
+import { openSession, type ControlPlaneSession } from './session.js';
+
+/** Options of {@link createOperators}. */
+export interface OperatorOptions {
+  consulUrl: string;
+  prefix: string;
+  /** The bearer token for mutations; without it every mutation answers 401. */
+  adminToken: string | undefined;
+  /** The control plane's id (`--id`), naming its Consul session. */
+  id: string;
+  log: Logger;
+  /** The topology data directory (`--data`): where `topology.json` names the supervisor. */
+  dataDir?: string;
+  /** The `cellctl up` supervisor's control URL (default: CELLSIM_SUPERVISOR_URL, then topology.json). */
+  supervisorUrl?: string;
+  migration?: Partial<MigrationOptions>;
+  rollout?: Partial<RolloutOptions>;
+}
+
+/** The mounted operator unit. */
+export interface Operators {
+  routes: Hono;
+  migrator: Migrator;
+  rollouts: RolloutManager;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Environment knobs, read here only: CELLSIM_CLEANUP_GRACE_MS (migration source purge delay). */
+function envMigrationOptions(): Partial<MigrationOptions> {
+  const grace = Number(process.env.CELLSIM_CLEANUP_GRACE_MS);
+  return Number.isFinite(grace) && grace >= 0 && process.env.CELLSIM_CLEANUP_GRACE_MS ? { cleanupGraceMs: grace } : {};
+}
+
+/** Finds the supervisor's control URL now (it may appear after the control plane started). */
+function supervisorUrl(o: OperatorOptions): string | undefined {
+  if (o.supervisorUrl) return o.supervisorUrl;
+  if (process.env.CELLSIM_SUPERVISOR_URL) return process.env.CELLSIM_SUPERVISOR_URL;
+  if (!o.dataDir) return undefined;
+  const file = join(o.dataDir, 'topology.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { supervisor?: { url?: string } }).supervisor?.url;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Builds the operator unit (routes usable at once; state-changing ones wait for `start`). */
+export function createOperators(o: OperatorOptions): Operators {
+  const log = o.log.child({ part: 'operators' });
+  const kv = new KvStore(o.consulUrl);
+  const layout = new KvLayout(o.prefix);
+  const cells = new HttpCellAdmin(o.consulUrl, o.adminToken ?? '');
+  let session: ControlPlaneSession | undefined;
+  const sessionId = () => {
+    if (!session)
+      throw new HttpError('overloaded', 'the control plane is still connecting to Consul; retry', { headers: { 'retry-after': '1' } });
+    return session.id;
+  };
+  const procs = (): CellProcesses | undefined => {
+    const url = supervisorUrl(o);
+    return url ? new SupervisorClient(url, o.adminToken ?? '') : undefined;
+  };
+  const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, { ...envMigrationOptions(), ...o.migration });
+  const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout);
+  const evacuator = new Evacuator(kv, layout, migrator, log);
+  const audit = new AuditLog(kv, layout, log);
+  const routes = adminRoutes({ kv, layout, consulUrl: o.consulUrl, token: o.adminToken, migrator, rollouts, evacuator, audit, log });
+  let closed = false;
+
+  return {
+    routes,
+    migrator,
+    rollouts,
+    async start() {
+      for (let delay = 200; !session && !closed; delay = Math.min(delay * 2, 5000)) {
+        try {
+          session = await openSession(kv, o.id, log);
+        } catch (err) {
+          log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot open a Consul session yet');
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+      if (closed) return;
+      const migrations = await migrator.recover();
+      const rolled = await rollouts.recover();
+      if (migrations.length || rolled.length) {
+        log.warn({ migrations: migrations.map((m) => m.market), rollouts: rolled.map((r) => r.id) }, 'recovered unfinished operator work');
+      }
+    },
+    async close() {
+      closed = true;
+      await session?.close();
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/** The admin API through app.request(): auth, bad input, dry runs and audit (real Consul, fake cells). */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { AuditRecordSchema, KvLayout } from '../../shared/kv.js';
+import { createLogger } from '../../shared/logger.js';
+import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
+import { seedKv } from '../../infra/harness/echo-cell.js';
+import { FakeCells } from '../migration/fake-cells.test-helper.js';
+import { Migrator } from '../migration/migrator.js';
+import { RolloutManager } from '../rollout/manager.js';
+import { AuditLog } from './audit.js';
+import { Evacuator } from './evacuation.js';
+import { KvStore } from './kv-store.js';
+import { adminRoutes } from './routes.js';
+import { openSession, type ControlPlaneSession } from './session.js';
+
+const log = createLogger('test');
+log.level = 'silent';
+const TOKEN = 'secret-token';
+
+describe('admin API', () => {
+  let consul: ConsulAgent;
+  let kv: KvStore;
+  let session: ControlPlaneSession;
+  let app: ReturnType<typeof adminRoutes>;
+  const layout = new KvLayout('adm/');
+
+  before(async () => {
+    consul = await startConsul();
+    kv = new KvStore(consul.url);
+    session = await openSession(kv, 'cp-admin-test', log);
+    await seedKv(
+      consul.url,
+      { cells: { 'cell-0': { canary: true }, 'cell-1': {}, 'cell-2': {} }, markets: { sf: { cell: 'cell-1' }, nyc: { cell: 'cell-2' } } },
+      layout.prefix,
+    );
+    const cells = new FakeCells(['cell-0', 'cell-1', 'cell-2']);
+    const migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp', { cleanupGraceMs: 10, settleMs: 1 });
+    const rollouts = new RolloutManager(
+      kv,
+      layout,
+      () => undefined,
+      { instances: async () => [] },
+      () => session.id,
+      log,
+    );
+    app = adminRoutes({
+      kv,
+      layout,
+      consulUrl: consul.url,
+      token: TOKEN,
+      migrator,
+      rollouts,
+      evacuator: new Evacuator(kv, layout, migrator, log),
+      audit: new AuditLog(kv, layout, log),
+      log,
+    });
+  });
+  after(async () => {
+    await session.close();
+    await consul.proc.stop();
+  });
+
+  const state = async () =>
+    JSON.stringify((await kv.list(layout.prefix)).filter((i) => !i.key.startsWith(layout.auditPrefix)).map((i) => [i.key, i.value]));
+  const post = (path: string, body: unknown, token: string | null = TOKEN) =>
+    app.request(path, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-cellsim-operator': 'alice',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+
+  it('refuses mutations without the token or with a wrong one, and changes nothing', async () => {
+    const before = await state();
+    for (const token of [null, 'wrong']) {
+      const res = await post('/migrations', { market: 'sf', to: 'cell-2' }, token);
+      assert.equal(res.status, 401);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'unauthorized');
+      assert.match(body.error.message, token ? /wrong admin token/ : /missing bearer token/);
+    }
+    assert.equal(await state(), before);
+  });
+
+  it('answers bad operator input with a clear JSON error, changes nothing, and audits the refusal', async () => {
+    const before = await state();
+    const cases: [string, unknown, number, string, RegExp][] = [
+      ['/migrations', { market: 'atlantis', to: 'cell-2' }, 404, 'unknown_market', /unknown market 'atlantis'/],
+      ['/migrations', { market: 'sf', to: 'cell-9' }, 404, 'not_found', /unknown cell 'cell-9'/],
+      ['/migrations', { market: 'sf', to: 'cell-1' }, 400, 'invalid_request', /already on cell-1/],
+      ['/migrations', { market: 'sf' }, 400, 'invalid_request', /to: Required/],
+      ['/markets/sf/assign', { cell: 'cell-7' }, 404, 'not_found', /unknown cell 'cell-7'/],
+      ['/cells/cell-9/drain', {}, 404, 'not_found', /unknown cell 'cell-9'/],
+      ['/rollouts', { version: 'v2' }, 409, 'conflict', /no process supervisor/],
+      ['/rollouts', { version: 'v2', defect: { errorRate: 7 } }, 400, 'invalid_request', /defect/],
+    ];
+    for (const [path, body, status, code, re] of cases) {
+      const res = await post(path, body);
+      const json = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(res.status, status, `${path} ${JSON.stringify(body)}: ${JSON.stringify(json)}`);
+      assert.equal(json.error.code, code);
+      assert.match(json.error.message, re);
+    }
+    assert.equal(await state(), before);
+    const audit = (await kv.listJson(AuditRecordSchema, layout.auditPrefix)).values.map((v) => v.value);
+    assert.ok(audit.some((a) => a.result === 'refused' && a.who === 'alice' && /unknown market/.test(a.error ?? '')));
+  });
+
+  it('dry runs print the plan and change nothing', async () => {
+    const before = await state();
+    const res = await post('/migrations', { market: 'sf', to: 'cell-2', dryRun: true });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { plan: { from: string; to: string; steps: string[] } };
+    assert.equal(body.plan.from, 'cell-1');
+    assert.ok(body.plan.steps.length >= 5);
+    assert.equal((await post('/cells/cell-1/drain', { dryRun: true })).status, 200);
+    assert.equal((await post('/cells/cell-1/evacuate', { dryRun: true })).status, 200);
+    assert.equal(await state(), before);
+  });
+
+  it('assigns a new market, migrates an existing one, and audits who, what, before and after', async () => {
+    const created = await post('/markets/denver/assign', { cell: 'cell-2' });
+    assert.equal(created.status, 200);
+    const moved = await post('/migrations', { market: 'sf', to: 'cell-2' });
+    assert.equal(moved.status, 202);
+    const again = await post('/migrations', { market: 'sf', to: 'cell-2' });
+    assert.equal(again.status, 409);
+    for (let i = 0; i < 100; i++) {
+      const rec = (await (await app.request('/migrations/sf')).json()) as { migration: { state: string } };
+      if (rec.migration.state === 'done') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const markets = (await (await app.request('/markets')).json()) as { markets: { market: string; cell: string; epoch: number }[] };
+    assert.deepEqual(
+      markets.markets.map((m) => `${m.market}@${m.cell}#${m.epoch}`),
+      ['denver@cell-2#1', 'nyc@cell-2#1', 'sf@cell-2#2'],
+    );
+    const audit = (await kv.listJson(AuditRecordSchema, layout.auditPrefix)).values.map((v) => v.value);
+    const assign = audit.find((a) => a.action === 'assign' && a.target === 'denver');
+    assert.deepEqual(assign?.after, { cell: 'cell-2', state: 'active', epoch: 1 });
+    assert.equal(assign?.before, null);
+    const mig = audit.find((a) => a.action === 'migrate' && a.result === 'started');
+    assert.deepEqual(mig?.before, { cell: 'cell-1', state: 'active', epoch: 1 });
+    assert.equal(mig?.who, 'alice');
+  });
+});

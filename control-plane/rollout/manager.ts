@@ -1,0 +1,199 @@
+/**
+ * Starts, aborts, lists and recovers rollouts. One rollout at a time, held by a session lock
+ * on `<prefix>locks/rollout`; the record of each lives in `<prefix>rollouts/<id>`.
+ */
+import { CellRecordSchema, RolloutRecordSchema, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
+import { HttpError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { KvStore } from '../admin/kv-store.js';
+import type { HttpCellAdmin } from '../migration/cell-client.js';
+import { planWaves, rolloutOptions, type RolloutOptions } from './options.js';
+import { RolloutRun } from './runner.js';
+import type { CellProcesses } from './supervisor-client.js';
+import { DefectSchema } from './versions.js';
+
+/** A rollout request, as the admin API receives it. */
+export interface RolloutRequest {
+  version: string;
+  defect?: unknown;
+  bakeMs?: number;
+  waveSizes?: number[];
+  by: string;
+}
+
+/** The rollout service of one control plane. */
+export class RolloutManager {
+  private current: { run: RolloutRun; done: Promise<RolloutRecord>; aborted: boolean } | undefined;
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly layout: KvLayout,
+    private readonly procs: () => CellProcesses | undefined,
+    private readonly cells: Pick<HttpCellAdmin, 'instances'>,
+    private readonly session: () => string,
+    private readonly log: Logger,
+    private readonly defaults: Partial<RolloutOptions> = {},
+  ) {}
+
+  private get lockKey(): string {
+    return `${this.layout.prefix}locks/rollout`;
+  }
+
+  /** Validates and builds the record of a rollout, without starting it. */
+  async plan(req: RolloutRequest): Promise<{ record: RolloutRecord; opts: RolloutOptions }> {
+    if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(req.version)) throw new HttpError('invalid_request', `'${req.version}' is not a version name`);
+    const defect = req.defect === undefined ? undefined : DefectSchema.safeParse(req.defect);
+    if (defect && !defect.success)
+      throw new HttpError('invalid_request', `invalid defect: ${defect.error.issues.map((i) => i.message).join('; ')}`);
+    const opts = rolloutOptions({
+      ...this.defaults,
+      ...(req.bakeMs !== undefined ? { bakeMs: req.bakeMs } : {}),
+      ...(req.waveSizes ? { waveSizes: req.waveSizes } : {}),
+    });
+    const cells = (await this.kv.listJson(CellRecordSchema, this.layout.cellsPrefix)).values
+      .map((v) => v.value)
+      .filter((c) => c.state !== 'down');
+    const canary = cells.find((c) => c.canary);
+    if (!canary) throw new HttpError('conflict', 'no canary cell (cells/<id>.canary) to start the rollout on');
+    if (cells.every((c) => c.version === req.version)) throw new HttpError('conflict', `every cell already runs ${req.version}`);
+    const others = cells
+      .filter((c) => !c.canary)
+      .map((c) => c.id)
+      .sort();
+    const now = new Date().toISOString();
+    const record: RolloutRecord = {
+      id: `ro-${Date.now().toString(36)}-${req.version.replace(/[^a-z0-9-]/g, '-')}`.slice(0, 63),
+      version: req.version,
+      ...(defect?.success ? { defect: defect.data } : {}),
+      state: 'running',
+      previous: Object.fromEntries(cells.map((c) => [c.id, { version: c.version, color: c.activeColor ?? 'blue' }])),
+      waves: planWaves(canary.id, others, opts.waveSizes).map((w) => ({ cells: w, state: 'pending' as const })),
+      bakeMs: opts.bakeMs,
+      by: req.by,
+      startedAt: now,
+      updatedAt: now,
+    };
+    return { record, opts };
+  }
+
+  /** Starts a rollout in the background; refused while another runs. */
+  async start(req: RolloutRequest): Promise<RolloutRecord> {
+    if (this.current)
+      throw new HttpError('conflict', `rollout ${this.current.run.record.id} (${this.current.run.record.version}) is running`);
+    const { record, opts } = await this.plan(req);
+    const procs = this.procs();
+    if (!procs)
+      throw new HttpError('conflict', 'this control plane has no process supervisor to start cells with (run it under cellctl up)');
+    if (!(await this.kv.put(this.lockKey, record.id, { acquire: this.session() }))) {
+      throw new HttpError('conflict', 'another control plane is running a rollout');
+    }
+    await this.kv.putJson(RolloutRecordSchema, this.layout.rolloutKey(record.id), record);
+    const state = { aborted: false } as { run: RolloutRun; done: Promise<RolloutRecord>; aborted: boolean };
+    state.run = new RolloutRun(
+      { kv: this.kv, layout: this.layout, procs, cells: this.cells, log: this.log, opts, aborted: () => state.aborted },
+      record,
+    );
+    state.done = state.run.run().finally(async () => {
+      this.current = undefined;
+      await this.kv.put(this.lockKey, '', { release: this.session() }).catch(() => undefined);
+    });
+    this.current = state;
+    return record;
+  }
+
+  /** Asks the running rollout to stop and roll back. */
+  async abort(): Promise<RolloutRecord> {
+    if (!this.current) throw new HttpError('conflict', 'no rollout is running');
+    this.current.aborted = true;
+    return this.current.run.record;
+  }
+
+  /** Resolves when the running rollout (if any) ends. */
+  async wait(): Promise<RolloutRecord | undefined> {
+    return this.current?.done;
+  }
+
+  /** One rollout record. */
+  async get(id: string): Promise<RolloutRecord | undefined> {
+    return (await this.kv.getJson(RolloutRecordSchema, this.layout.rolloutKey(id)).catch(() => undefined))?.value;
+  }
+
+  /** Every rollout, newest first. */
+  async list(): Promise<RolloutRecord[]> {
+    const { values } = await this.kv.listJson(RolloutRecordSchema, this.layout.rolloutsPrefix);
+    return values.map((v) => v.value).sort((a, b) => (a.startedAt < b.startedAt ? 1 : -1));
+  }
+
+  /** The running rollout's record, if any. */
+  running(): RolloutRecord | undefined {
+    return this.current?.run.record;
+  }
+
+  /**
+   * Puts one cell back on the version it ran before the latest rollout that changed it: starts
+   * that version on the idle color, switches to it, stops the other color.
+   */
+  async rollbackCell(cell: string): Promise<{ cell: string; from: string; to: string; color: 'blue' | 'green' }> {
+    const procs = this.procs();
+    if (!procs) throw new HttpError('conflict', 'this control plane has no process supervisor to start cells with');
+    if (this.current) throw new HttpError('conflict', `rollout ${this.current.run.record.id} is running: use 'cellctl rollout --abort'`);
+    const cur = await this.kv.getJson(CellRecordSchema, this.layout.cellKey(cell)).catch(() => undefined);
+    if (!cur) throw new HttpError('not_found', `unknown cell '${cell}'`);
+    const last = (await this.list()).find((r) => r.state === 'succeeded' && r.previous[cell] && r.version === cur.value.version);
+    const prev = last?.previous[cell];
+    if (!prev || prev.version === cur.value.version)
+      throw new HttpError('conflict', `cell ${cell} runs ${cur.value.version}; no earlier version to roll back to`);
+    const live = cur.value.activeColor ?? 'blue';
+    const idle = live === 'blue' ? 'green' : 'blue';
+    await procs.startCell(cell, idle, prev.version);
+    const deadline = Date.now() + 60_000;
+    while ((await this.cells.instances(cell, idle, prev.version)).length === 0) {
+      if (Date.now() > deadline) throw new HttpError('internal', `${cell} ${prev.version} did not become healthy`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const ok = await this.kv.putJson(
+      CellRecordSchema,
+      this.layout.cellKey(cell),
+      { ...cur.value, activeColor: idle, version: prev.version },
+      { cas: cur.item.modifyIndex },
+    );
+    if (!ok) throw new HttpError('conflict', `cell ${cell} changed meanwhile; retry`);
+    await procs.stopCell(cell, live);
+    return { cell, from: cur.value.version, to: prev.version, color: idle };
+  }
+
+  /**
+   * After a restart: a rollout left `running` (its control plane died) is rolled back — every
+   * cell whose record shows the rollout's version goes back to its previous color and version.
+   */
+  async recover(): Promise<RolloutRecord[]> {
+    const out: RolloutRecord[] = [];
+    const lock = await this.kv.get(this.lockKey);
+    if (lock?.session && lock.session !== this.session()) return out; // a live control plane runs it
+    for (const rec of await this.list()) {
+      if (rec.state !== 'running' && rec.state !== 'rolling-back') continue;
+      for (const [cell, prev] of Object.entries(rec.previous)) {
+        const cur = await this.kv.getJson(CellRecordSchema, this.layout.cellKey(cell)).catch(() => undefined);
+        if (cur && cur.value.version === rec.version && cur.value.version !== prev.version) {
+          await this.kv.putJson(
+            CellRecordSchema,
+            this.layout.cellKey(cell),
+            { ...cur.value, activeColor: prev.color, version: prev.version },
+            { cas: cur.item.modifyIndex },
+          );
+        }
+        const procs = this.procs();
+        if (procs) await procs.stopCell(cell, prev.color === 'blue' ? 'green' : 'blue').catch(() => undefined);
+      }
+      const next: RolloutRecord = {
+        ...rec,
+        state: 'rolled-back',
+        updatedAt: new Date().toISOString(),
+        report: 'control plane restarted during the rollout; rolled back',
+      };
+      await this.kv.putJson(RolloutRecordSchema, this.layout.rolloutKey(rec.id), next);
+      out.push(next);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,43 @@
+/** Tunables of a rollout, merged with defaults once. */
+import { DEFAULT_SLO, type SloOptions } from './slo.js';
+
+/** How a rollout proceeds. */
+export interface RolloutOptions {
+  /** Bake time of each wave (ms). */
+  bakeMs: number;
+  /** Sizes of the waves after the canary; the last size repeats (default [2]: two cells a wave). */
+  waveSizes: number[];
+  /** How often the SLO is checked while baking (ms). */
+  checkIntervalMs: number;
+  /** Bound on a new instance becoming healthy (ms). */
+  stageTimeoutMs: number;
+  slo: SloOptions;
+}
+
+/** Defaults: a 30 s bake per wave, checked every second. */
+export const DEFAULT_ROLLOUT: RolloutOptions = {
+  bakeMs: 30_000,
+  waveSizes: [2],
+  checkIntervalMs: 1000,
+  stageTimeoutMs: 60_000,
+  slo: DEFAULT_SLO,
+};
+
+/** Fills missing options with defaults. */
+export function rolloutOptions(p: Partial<RolloutOptions> = {}): RolloutOptions {
+  return { ...DEFAULT_ROLLOUT, ...p, slo: { ...DEFAULT_SLO, ...p.slo } };
+}
+
+/** Splits the cells after the canary into waves of the given sizes (the last size repeats). */
+export function planWaves(canary: string, others: string[], sizes: number[]): string[][] {
+  const waves: string[][] = [[canary]];
+  let i = 0;
+  let w = 0;
+  while (i < others.length) {
+    const size = Math.max(1, sizes[Math.min(w, sizes.length - 1)] ?? 1);
+    waves.push(others.slice(i, i + size));
+    i += size;
+    w++;
+  }
+  return waves;
+}

@@ -1,0 +1,194 @@
+/**
+ * One rollout's waves (issue 6 §4): per wave, stage the new version on each cell's idle color
+ * (health-checked, no user traffic), switch `cells/<id>.activeColor` to it, bake while checking
+ * the SLO every second against the other cells; on a breach, switch every touched cell back
+ * to its old color (one CAS write each: traffic moves at once), stop the new instances, and
+ * record the verdict. After the last wave, the old instances stop.
+ */
+import { CellRecordSchema, RolloutRecordSchema, type CellRecord, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
+import type { Logger } from '../../shared/logger.js';
+import type { KvStore } from '../admin/kv-store.js';
+import type { HttpCellAdmin } from '../migration/cell-client.js';
+import type { RolloutOptions } from './options.js';
+import { diff, parsePrometheus, sum, trafficOf, type Traffic } from './prom.js';
+import { judge } from './slo.js';
+import type { CellProcesses } from './supervisor-client.js';
+
+/** What a rollout run needs. */
+export interface RunnerDeps {
+  kv: KvStore;
+  layout: KvLayout;
+  procs: CellProcesses;
+  cells: Pick<HttpCellAdmin, 'instances'>;
+  log: Logger;
+  opts: RolloutOptions;
+  aborted: () => boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const other = (c: 'blue' | 'green'): 'blue' | 'green' => (c === 'blue' ? 'green' : 'blue');
+
+/** Runs a rollout record to its end. */
+export class RolloutRun {
+  private rec: RolloutRecord;
+  private readonly touched = new Set<string>();
+
+  constructor(
+    private readonly deps: RunnerDeps,
+    rec: RolloutRecord,
+  ) {
+    this.rec = rec;
+  }
+
+  get record(): RolloutRecord {
+    return this.rec;
+  }
+
+  private async save(patch: Partial<RolloutRecord>): Promise<void> {
+    this.rec = { ...this.rec, ...patch, updatedAt: new Date().toISOString() };
+    await this.deps.kv.putJson(RolloutRecordSchema, this.deps.layout.rolloutKey(this.rec.id), this.rec);
+  }
+
+  private async setWave(i: number, patch: Partial<RolloutRecord['waves'][number]>): Promise<void> {
+    await this.save({ waves: this.rec.waves.map((w, j) => (j === i ? { ...w, ...patch } : w)) });
+  }
+
+  /** CAS-updates a cell record. */
+  private async setCell(cell: string, change: (c: CellRecord) => CellRecord): Promise<void> {
+    const { kv, layout } = this.deps;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await kv.getJson(CellRecordSchema, layout.cellKey(cell));
+      if (!cur) throw new Error(`cell ${cell} disappeared from Consul`);
+      if (await kv.putJson(CellRecordSchema, layout.cellKey(cell), change(cur.value), { cas: cur.item.modifyIndex })) return;
+    }
+    throw new Error(`cell ${cell} kept changing under the rollout`);
+  }
+
+  private newColor(cell: string): 'blue' | 'green' {
+    return other(this.rec.previous[cell]?.color ?? 'blue');
+  }
+
+  /** Drives every wave; never throws (a failure rolls back and is recorded). */
+  async run(): Promise<RolloutRecord> {
+    try {
+      for (let i = 0; i < this.rec.waves.length; i++) {
+        if (this.deps.aborted()) return await this.rollback('aborted by operator', 'aborted');
+        const ok = await this.wave(i);
+        if (!ok) return this.rec;
+      }
+      for (const cell of this.touched)
+        await this.deps.procs.stopCell(cell, this.rec.previous[cell]?.color ?? 'blue').catch(() => undefined);
+      await this.save({ state: 'succeeded', report: `${this.rec.version} runs on ${[...this.touched].join(', ')}` });
+      this.deps.log.info({ rollout: this.rec.id }, `rollout ${this.rec.version} succeeded`);
+    } catch (err) {
+      await this.rollback(`failed: ${(err as Error).message}`, 'failed');
+    }
+    return this.rec;
+  }
+
+  private async wave(i: number): Promise<boolean> {
+    const { procs, opts, log } = this.deps;
+    const wave = this.rec.waves[i]!;
+    await this.setWave(i, { state: 'staging' });
+    await Promise.all(
+      wave.cells.map(async (cell) => {
+        const color = this.newColor(cell);
+        await procs.startCell(cell, color, this.rec.version, this.rec.defect);
+        await this.waitPassing(cell, color);
+      }),
+    );
+    const before = await this.scrape(wave.cells, true);
+    const baseCells = Object.keys(this.rec.previous).filter((c) => !wave.cells.includes(c));
+    const baseBefore = await this.scrape(baseCells, false);
+    for (const cell of wave.cells) {
+      this.touched.add(cell);
+      await this.setCell(cell, (c) => ({ ...c, activeColor: this.newColor(cell), version: this.rec.version }));
+    }
+    await this.setWave(i, { state: 'baking' });
+    log.info({ rollout: this.rec.id, wave: wave.cells }, `wave ${i}: ${wave.cells.join(', ')} switched to ${this.rec.version}; baking`);
+    const end = Date.now() + opts.bakeMs;
+    for (;;) {
+      await sleep(Math.min(opts.checkIntervalMs, Math.max(0, end - Date.now())));
+      if (this.deps.aborted()) {
+        await this.rollback('aborted by operator', 'aborted');
+        return false;
+      }
+      const now = await this.scrape(wave.cells, true);
+      const base = await this.scrape(baseCells, false);
+      const verdict = judge(diff(now, before), diff(base, baseBefore), opts.slo);
+      if (!verdict.pass) {
+        const breachAt = new Date().toISOString();
+        await this.setWave(i, { state: 'breached', verdict });
+        await this.save({ breachAt });
+        await this.rollback(`SLO breach in wave ${i} (${wave.cells.join(', ')}): ${verdict.reason}`, 'rolled-back', Date.parse(breachAt));
+        return false;
+      }
+      if (Date.now() >= end) {
+        await this.setWave(i, { state: 'passed', verdict });
+        return true;
+      }
+    }
+  }
+
+  /** Sum of the traffic of the cells' new-color instances (`fresh`) or their active instances. */
+  private async scrape(cells: string[], fresh: boolean): Promise<Traffic> {
+    const parts: Traffic[] = [];
+    for (const cell of cells) {
+      const color = fresh ? this.newColor(cell) : await this.activeColor(cell);
+      for (const url of await this.deps.cells.instances(cell, color)) {
+        try {
+          const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) });
+          parts.push(trafficOf(parsePrometheus(await res.text())));
+        } catch (err) {
+          this.deps.log.warn({ cell, err: (err as Error).message }, 'metrics scrape failed');
+        }
+      }
+    }
+    return sum(parts);
+  }
+
+  private async activeColor(cell: string): Promise<'blue' | 'green' | undefined> {
+    return (await this.deps.kv.getJson(CellRecordSchema, this.deps.layout.cellKey(cell)))?.value.activeColor;
+  }
+
+  private async waitPassing(cell: string, color: 'blue' | 'green'): Promise<void> {
+    const deadline = Date.now() + this.deps.opts.stageTimeoutMs;
+    while ((await this.deps.cells.instances(cell, color, this.rec.version)).length === 0) {
+      if (Date.now() > deadline)
+        throw new Error(`${cell} ${color} ${this.rec.version} not healthy in Consul after ${this.deps.opts.stageTimeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
+  /** Every touched cell back on its old color and version, then the new instances stopped. */
+  private async rollback(report: string, state: 'rolled-back' | 'aborted' | 'failed', breachMs = Date.now()): Promise<RolloutRecord> {
+    await this.save({ state: 'rolling-back', report });
+    const cells = Object.keys(this.rec.previous).filter(
+      (c) => this.touched.has(c) || this.rec.waves.some((w) => w.state === 'staging' && w.cells.includes(c)),
+    );
+    await Promise.all(
+      cells.map(async (cell) => {
+        const prev = this.rec.previous[cell]!;
+        if (this.touched.has(cell)) await this.setCell(cell, (c) => ({ ...c, activeColor: prev.color, version: prev.version }));
+      }),
+    );
+    const rolledBackAt = new Date().toISOString();
+    const rollbackMs = Date.now() - breachMs;
+    await Promise.all(cells.map((cell) => this.deps.procs.stopCell(cell, this.newColor(cell)).catch(() => undefined)));
+    await this.save({
+      state,
+      rolledBackAt,
+      rollbackMs,
+      waves: this.rec.waves.map((w) =>
+        w.state === 'pending'
+          ? { ...w, state: 'skipped' }
+          : w.state === 'baking' || w.state === 'staging'
+            ? { ...w, state: 'rolled-back' }
+            : w,
+      ),
+      report: `${report}; ${cells.length ? `${cells.join(', ')} back on ${cells.map((c) => this.rec.previous[c]!.version).join(', ')} in ${rollbackMs} ms` : 'no cell was switched'}`,
+    });
+    this.deps.log.warn({ rollout: this.rec.id, report: this.rec.report }, `rollout ${this.rec.version} ${state}`);
+    return this.rec;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The control plane's handle on cell processes: the `cellctl up` supervisor's control channel
+ * (docs/operators.md, "Supervisor control API"). Rollouts start a cell's idle color with a
+ * new version beside the live one, and stop the old color when done.
+ */
+
+/** One child as the supervisor reports it. */
+export interface ChildStatus {
+  name: string;
+  kind: string;
+  state: 'starting' | 'running' | 'backoff' | 'stopped' | 'down';
+  pid: number | null;
+  restarts: number;
+  keepDown: boolean;
+  port?: number;
+  cell?: string;
+  color?: 'blue' | 'green';
+  version?: string;
+}
+
+/** What rollouts need from a process supervisor. */
+export interface CellProcesses {
+  /** Starts (or replaces) the `color` instance of `cell` running `version`; resolves once it is ready. */
+  startCell(cell: string, color: 'blue' | 'green', version: string, defect?: unknown): Promise<ChildStatus>;
+  /** Stops and forgets the `color` instance of `cell` (no-op when absent). */
+  stopCell(cell: string, color: 'blue' | 'green'): Promise<void>;
+  /** Every child. */
+  children(): Promise<ChildStatus[]>;
+}
+
+/** HTTP client of the supervisor's control API. */
+export class SupervisorClient implements CellProcesses {
+  constructor(
+    private readonly url: string,
+    private readonly token: string,
+  ) {}
+
+  private async call(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<unknown> {
+    const res = await fetch(`${this.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`supervisor ${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
+    return text ? (JSON.parse(text) as unknown) : undefined;
+  }
+
+  async startCell(cell: string, color: 'blue' | 'green', version: string, defect?: unknown): Promise<ChildStatus> {
+    return (await this.call('PUT', `/cells/${cell}/${color}`, { version, ...(defect ? { defect } : {}) })) as ChildStatus;
+  }
+
+  async stopCell(cell: string, color: 'blue' | 'green'): Promise<void> {
+    await this.call('DELETE', `/cells/${cell}/${color}`);
+  }
+
+  async children(): Promise<ChildStatus[]> {
+    return (await this.call('GET', '/children')) as ChildStatus[];
+  }
+}
