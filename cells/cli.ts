@@ -86,7 +86,7 @@ export function command(): Command {
     .option('--shutdown-timeout <duration>', 'graceful shutdown bound', parseDurationMs, DEFAULTS.shutdownTimeoutMs)
     .option(
       '--import-hold <duration>',
-      'pause of an imported market’s background work after each import',
+      'after an import, imported sagas and reconciliation of the market wait this long',
       parseDurationMs,
       DEFAULTS.importHoldMs,
     )

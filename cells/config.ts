@@ -42,7 +42,7 @@ export interface CellConfig {
   reconcileStaleMs: number;
   shutdownTimeoutMs: number;
   pollMs: number;
-  /** After an import, the market's background work waits this long (until the delta copy is done). */
+  /** After an import, imported sagas and reconciliation of the market wait this long (the delta copy comes meanwhile). */
   importHoldMs: number;
 }
 
@@ -63,7 +63,7 @@ export const DEFAULTS = {
   reconcileStaleMs: 10_000,
   shutdownTimeoutMs: 10_000,
   pollMs: 10,
-  importHoldMs: 10_000,
+  importHoldMs: 30_000,
 } as const;
 
 /** A config from the required fields and any overrides. */

@@ -45,8 +45,7 @@ export function setMeta(db: Database.Database, key: string, value: string): void
 }
 
 /**
- * SQL sub-select of the markets whose background work is paused: frozen for a migration, or
- * held for a while after an import (so an imported copy stays equal to its source until the
- * migration's delta copy is done).
+ * SQL sub-select of the markets held after an import: reconciliation leaves them alone for a
+ * while, so an imported copy is not "repaired" before the migration's delta copy arrives.
  */
-export const PAUSED_MARKETS = `(SELECT market FROM frozen_markets UNION SELECT market FROM market_holds WHERE until > unixepoch('subsec') * 1000)`;
+export const HELD_MARKETS = `(SELECT market FROM market_holds WHERE until > unixepoch('subsec') * 1000)`;

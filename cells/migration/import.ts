@@ -50,15 +50,21 @@ export function parseExport(text: string, market: string): { rows: DataLine[]; c
   return { rows, cursor: end.cursor };
 }
 
-/** Upserts the rows of a parsed export; holds the market's background work for `holdMs` afterwards. */
+/**
+ * Upserts the rows of a parsed export. Imported active sagas wait at least `holdMs` before their
+ * next step, and reconciliation leaves the market alone as long: the copy stays equal to its
+ * source until the migration's delta copy (the source keeps running them meanwhile).
+ */
 export function importRows(
   db: Database.Database,
   market: string,
   parsed: { rows: DataLine[]; cursor: number },
   holdMs: number,
 ): ImportResult {
+  const holdUntil = Date.now() + holdMs;
   db.transaction(() => {
-    for (const row of parsed.rows) {
+    for (const line of parsed.rows) {
+      const row = line.type === 'saga' && line.active === 1 ? { ...line, next_at: Math.max(line.next_at, holdUntil) } : line;
       const { type, ...cols } = row;
       const { table, keys } = TABLES[type];
       const names = [...Object.keys(cols), 'seq'];
@@ -69,7 +75,7 @@ export function importRows(
     }
     stmt(db, 'INSERT INTO market_holds (market, until) VALUES (?, ?) ON CONFLICT (market) DO UPDATE SET until = excluded.until').run(
       market,
-      Date.now() + holdMs,
+      holdUntil,
     );
   }).immediate();
   return { rows: parsed.rows.length, cursor: parsed.cursor };

@@ -50,7 +50,7 @@ export async function marketSummary(db: Database.Database, log: EventLog, group:
   };
 }
 
-/** Freezes (writes answer 409 market_frozen, background work pauses) or unfreezes a market. */
+/** Freezes (new writes answer 409 market_frozen; background work drains on) or unfreezes a market. */
 export function setFrozen(db: Database.Database, market: string, frozen: boolean): void {
   if (frozen) stmt(db, 'INSERT INTO frozen_markets (market, at) VALUES (?, ?) ON CONFLICT (market) DO NOTHING').run(market, Date.now());
   else stmt(db, 'DELETE FROM frozen_markets WHERE market = ?').run(market);

@@ -5,7 +5,7 @@
  * delivery whose status disagrees with its order, and cancels deliveries that have no order.
  */
 import type Database from 'better-sqlite3';
-import { PAUSED_MARKETS, stmt } from '../db/stmt.js';
+import { HELD_MARKETS, stmt } from '../db/stmt.js';
 import { insertDelivery, transitionDelivery, CANCELLABLE_DELIVERY, type DeliveryStatus } from '../delivery/repo.js';
 import { insertOutbox, type OrderRow } from '../orders/repo.js';
 import type { OrderStatus } from '../orders/schemas.js';
@@ -38,11 +38,11 @@ export function reconcile(db: Database.Database, opts: { staleMs: number; assign
   const found = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<ReconcileKind, number>;
   const fixed = { ...found };
   db.transaction(() => {
-    const frozen = `market NOT IN ${PAUSED_MARKETS}`;
+    const notHeld = `market NOT IN ${HELD_MARKETS}`;
     // 1. PENDING, old, no delivery, no event waiting in the outbox: the event was lost → emit again.
     const stale = stmt(
       db,
-      `SELECT o.* FROM orders o WHERE o.status = 'PENDING' AND o.created_at < ? AND o.${frozen}
+      `SELECT o.* FROM orders o WHERE o.status = 'PENDING' AND o.created_at < ? AND o.${notHeld}
        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.order_id = o.id)
        AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.key = o.id)`,
     ).all(now - opts.staleMs) as OrderRow[];
@@ -54,7 +54,7 @@ export function reconcile(db: Database.Database, opts: { staleMs: number; assign
     // 2. Past PENDING but no delivery: recreate it in the state the order implies.
     const lost = stmt(
       db,
-      `SELECT o.* FROM orders o WHERE o.status <> 'PENDING' AND o.${frozen}
+      `SELECT o.* FROM orders o WHERE o.status <> 'PENDING' AND o.${notHeld}
        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.order_id = o.id)`,
     ).all() as OrderRow[];
     for (const o of lost) {
@@ -71,7 +71,7 @@ export function reconcile(db: Database.Database, opts: { staleMs: number; assign
     const pairs = stmt(
       db,
       `SELECT o.id, o.status AS order_status, o.cancel_reason, d.status AS delivery_status FROM orders o JOIN deliveries d ON d.order_id = o.id
-       WHERE o.status <> 'PENDING' AND o.${frozen}`,
+       WHERE o.status <> 'PENDING' AND o.${notHeld}`,
     ).all() as {
       id: string;
       order_status: Exclude<OrderStatus, 'PENDING'>;
@@ -102,7 +102,7 @@ export function reconcile(db: Database.Database, opts: { staleMs: number; assign
     const stuck = stmt(
       db,
       `SELECT o.* FROM orders o JOIN deliveries d ON d.order_id = o.id
-       WHERE o.status IN ('PENDING', 'CONFIRMED', 'DELIVERING') AND d.status IN ('REQUESTED', 'ASSIGNED', 'PICKED_UP') AND o.${frozen}
+       WHERE o.status IN ('PENDING', 'CONFIRMED', 'DELIVERING') AND d.status IN ('REQUESTED', 'ASSIGNED', 'PICKED_UP') AND o.${notHeld}
        AND NOT EXISTS (SELECT 1 FROM sagas s WHERE s.order_id = o.id AND s.active = 1)`,
     ).all() as OrderRow[];
     for (const o of stuck) {
