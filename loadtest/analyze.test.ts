@@ -94,6 +94,9 @@ describe('drill analysis', () => {
     // Never fast: null.
     const hung = traffic((t) => (t >= 3000 && t < 6000 ? { ms: 3000, failed: true } : {})).filter((r) => r.owner === 'cell-1');
     assert.equal(timeToIsolate(hung, W, DEFAULT_ANALYSIS), null);
+    // Hung until the fault ends: the last requests look fast only because the hang was released.
+    const released = traffic((t) => (t >= 3000 && t < 6000 ? { ms: 6000 - t } : {})).filter((r) => r.owner === 'cell-1');
+    assert.equal(timeToIsolate(released, W, DEFAULT_ANALYSIS), null);
   });
 
   it('measures time to recover as the first bin after the fault with normal errors and latency', () => {

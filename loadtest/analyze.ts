@@ -77,9 +77,13 @@ function settledFrom(series: Bin[], ok: (b: Bin) => boolean): number {
   return from;
 }
 
-/** Time to isolate: from fault start, the first bin after which every bin's p95 is fast. */
+/**
+ * Time to isolate: from fault start, the first bin after which every bin's p95 is fast. The last
+ * `fastMs` of the window are left out: a request started there may look fast only because the
+ * fault ended (a hang released), which proves nothing about isolation.
+ */
 export function timeToIsolate(faulted: RequestPoint[], w: FaultWindow, o: AnalysisOptions): number | null {
-  const series = bins(faulted, w.start, w.end, o.binMs);
+  const series = bins(faulted, w.start, w.end - o.fastMs, o.binMs);
   if (series.every((b) => b.requests === 0)) return null;
   const i = settledFrom(series, (b) => b.p95 <= o.fastMs);
   return i < 0 ? null : i * o.binMs;

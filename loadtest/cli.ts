@@ -23,6 +23,22 @@ interface CliOptions {
   reports: string;
   faultEveryCell?: boolean;
   timeout: number;
+  mix?: DrillOptions['mix'];
+}
+
+/** Parses `create=35,get=30,list=25,cancel=10` (missing operations get 0). */
+export function parseMix(value: string): NonNullable<DrillOptions['mix']> {
+  const mix = { create: 0, get: 0, list: 0, cancel: 0 };
+  for (const part of value.split(',')) {
+    const [k, v] = part.split('=');
+    const n = Number(v);
+    if (!k || !(k in mix) || !Number.isFinite(n) || n < 0) {
+      throw new InvalidArgumentError(`'${part}' is not op=weight (ops: create, get, list, cancel)`);
+    }
+    mix[k as keyof typeof mix] = n;
+  }
+  if (mix.create + mix.get + mix.list + mix.cancel <= 0) throw new InvalidArgumentError('the mix needs a positive weight');
+  return mix;
 }
 
 function planesOf(opt: CliOptions['plane'], fallback: Plane[] | undefined): Plane[] {
@@ -54,6 +70,7 @@ export function command(): Command {
     .option('--data <dir>', 'topology data directory (cellctl up)', './.cellsim')
     .option('--reports <dir>', 'where reports go', './reports')
     .option('--timeout <d>', 'per-request timeout of the load generator', parseDurationMs, 10_000)
+    .option('--mix <ops>', 'operation mix, e.g. create=35,get=30,list=25,cancel=10', parseMix)
     .option('--fault-every-cell', 'sabotage: inject the cell fault into every cell (the verdict must then FAIL)')
     .addHelpText('after', `\nDrills:\n${list}\n\nExit codes: 0 every verdict passed, 1 a verdict failed, 2 bad usage.`)
     .action(async (name: string, o: CliOptions) => {
@@ -67,6 +84,7 @@ export function command(): Command {
         cell: o.cell,
         faultEveryCell: o.faultEveryCell,
         requestTimeoutMs: o.timeout,
+        mix: o.mix,
       };
       const env = await openUpEnv({ dataDir: o.data, progress: (l) => log.info(l) });
       try {

@@ -57,6 +57,7 @@ export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, 
     faultCells,
     thresholds: drill.thresholds(opts),
     timeout: `${opts.requestTimeoutMs ?? 10_000}ms`,
+    ...(opts.mix ? { mix: opts.mix } : {}),
   });
   const cfgPath = join(dir, 'traffic-config.json');
   writeTrafficConfig(cfgPath, cfg);

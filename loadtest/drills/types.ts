@@ -15,6 +15,8 @@ export interface DrillOptions {
   faultEveryCell?: boolean;
   /** Per-request timeout of the load generator, ms. */
   requestTimeoutMs?: number;
+  /** Operation mix (relative weights); default create 35, get 30, list 25, cancel 10. */
+  mix?: Record<'create' | 'get' | 'list' | 'cancel', number>;
 }
 
 /** Passed to a drill's actions. */
