@@ -14,6 +14,8 @@ export interface MigrationOptions {
   cleanupGraceMs: number;
   /** Poll interval while waiting on a cell (ms). */
   pollMs: number;
+  /** Delta copies tried (within the freeze) until source and target summaries agree. */
+  verifyAttempts: number;
 }
 
 /** Defaults: a short freeze, and the source kept for 30 s after the flip. */
@@ -23,7 +25,8 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   finalDrainMs: 3000,
   settleMs: 100,
   cleanupGraceMs: 30_000,
-  pollMs: 20,
+  pollMs: 10,
+  verifyAttempts: 8,
 };
 
 /** Fills missing options with defaults. */
