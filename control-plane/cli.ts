@@ -1,0 +1,43 @@
+/** `cellctl control-plane`: runs the control plane in the foreground until SIGTERM/SIGINT. */
+import { Command, Option } from 'commander';
+import { DEFAULT_PREFIX } from '../shared/kv.js';
+import { parseDurationMs, parsePort, parseUrl } from '../shared/cli.js';
+import { start } from './main.js';
+
+interface Flags {
+  port: number;
+  xdsPort: number;
+  consul: string;
+  host: string;
+  prefix: string;
+  id: string;
+  data?: string;
+  adminToken?: string;
+  holdMs: number;
+  testHooks: boolean;
+}
+
+/** Builds the command. */
+export function command(): Command {
+  return new Command('control-plane')
+    .description('run the control plane: xDS server for Envoy (ADS, SotW and delta) fed from Consul, with its HTTP API')
+    .requiredOption('--port <port>', 'HTTP port: /healthz /readyz /metrics /xds/status and the admin API', parsePort)
+    .requiredOption('--xds-port <port>', 'xDS gRPC port Envoys connect to', parsePort)
+    .requiredOption('--consul <url>', 'Consul HTTP address', parseUrl)
+    .option('--host <ip>', 'address to bind and announce', '127.0.0.1')
+    .option('--prefix <prefix>', 'Consul KV prefix', DEFAULT_PREFIX)
+    .option('--id <id>', 'control-plane id (sent to Envoys, used in Consul)', 'cp-1')
+    .option('--data <dir>', 'data directory')
+    .option('--admin-token <token>', 'bearer token of the admin API')
+    .option('--hold-ms <duration>', 'how long Envoy holds a request to a frozen market (0 = 503 at once)', parseDurationMs, 2000)
+    .addOption(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp())
+    .action(async (f: Flags) => {
+      const cp = await start({ ...f });
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await cp.stop();
+    });
+}

@@ -1,0 +1,89 @@
+/**
+ * `cellctl envoy`: writes an Envoy bootstrap (ADS over gRPC to the control plane, node id,
+ * admin on loopback) and runs the real Envoy in the foreground; SIGTERM/SIGINT are passed
+ * on and the command exits with Envoy's exit code.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parsePort, parsePositiveInt } from '../shared/cli.js';
+import { requireBinary } from '../infra/binaries.js';
+import { envoyBootstrap, parseHostPort } from './xds/bootstrap.js';
+
+interface Flags {
+  listen: number;
+  listenAddress: string;
+  admin: number;
+  xds: { host: string; port: number };
+  id: string;
+  data?: string;
+  api: 'delta' | 'sotw';
+  concurrency: number;
+  logLevel: string;
+}
+
+function parseXds(value: string): { host: string; port: number } {
+  try {
+    return parseHostPort(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function parseNodeId(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(value))
+    throw new InvalidArgumentError(`'${value}' is not a node id (letters, digits, . _ -)`);
+  return value;
+}
+
+/** Writes the bootstrap for `f` and returns its path. */
+export function writeBootstrap(f: Omit<Flags, 'concurrency' | 'logLevel'>): string {
+  const dir = f.data ? join(f.data, 'envoy', f.id) : mkdtempSync(join(tmpdir(), `cellsim-envoy-${f.id}-`));
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'bootstrap.json');
+  const bootstrap = envoyBootstrap({
+    nodeId: f.id,
+    listen: { address: f.listenAddress, port: f.listen },
+    adminPort: f.admin,
+    xds: f.xds,
+    api: f.api,
+  });
+  writeFileSync(path, `${JSON.stringify(bootstrap, null, 2)}\n`);
+  return path;
+}
+
+/** Builds the command. */
+export function command(): Command {
+  return new Command('envoy')
+    .description('write an Envoy bootstrap (ADS to the cellsim control plane) and run the real Envoy in the foreground')
+    .requiredOption('--listen <port>', 'edge listener port (announced to the control plane in the node metadata)', parsePort)
+    .requiredOption('--admin <port>', 'Envoy admin port (loopback only)', parsePort)
+    .requiredOption('--xds <host:port>', 'the control plane xDS address', parseXds)
+    .requiredOption('--id <node-id>', 'Envoy node id', parseNodeId)
+    .option('--listen-address <ip>', 'edge listener address', '127.0.0.1')
+    .option('--data <dir>', 'data directory (bootstrap written to <data>/envoy/<id>/bootstrap.json)')
+    .addOption(
+      new Option('--api <kind>', 'xDS flavour: delta (incremental) or sotw (state of the world)')
+        .choices(['delta', 'sotw'])
+        .default('delta'),
+    )
+    .option('--concurrency <n>', 'Envoy worker threads', parsePositiveInt, 1)
+    .option('--log-level <level>', 'Envoy log level', 'warn')
+    .action(async (f: Flags) => {
+      const path = writeBootstrap(f);
+      const child = spawn(
+        requireBinary('envoy'),
+        ['-c', path, '--use-dynamic-base-id', '--log-level', f.logLevel, '--concurrency', String(f.concurrency)],
+        {
+          stdio: 'inherit',
+        },
+      );
+      const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+      process.on('SIGTERM', forward('SIGTERM'));
+      process.on('SIGINT', forward('SIGINT'));
+      const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
+      process.exitCode = code === 0 || code === 143 ? 0 : code;
+    });
+}

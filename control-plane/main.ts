@@ -1,0 +1,88 @@
+/**
+ * The control-plane process, wired in one place (the map of the program): each numbered
+ * step starts one subsystem. `stop()` undoes them in reverse order.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { createConsulClient } from '../shared/consul.js';
+import { KvLayout } from '../shared/kv.js';
+import { createLogger } from '../shared/logger.js';
+import { createRegistry } from '../shared/metrics.js';
+import { createOperators } from './admin/index.js';
+import { createHttpApp, mountRoutes } from './http.js';
+import { startXds } from './xds/index.js';
+import { registerControlPlane } from './xds/registration.js';
+
+/** Options of {@link start} (the `cellctl control-plane` flags). */
+export interface ControlPlaneOptions {
+  /** HTTP port (health, metrics, /xds/status, admin API, hold endpoint); 0 = any. */
+  port: number;
+  /** xDS gRPC port; 0 = any. */
+  xdsPort: number;
+  consul: string;
+  host: string;
+  prefix: string;
+  id: string;
+  data?: string;
+  adminToken?: string;
+  /** Hold bound of frozen markets at the edge, ms (0 = 503 at once). */
+  holdMs: number;
+  /** Mount the test-only NACK injection (never in production). */
+  testHooks: boolean;
+  /** Register in Consul as cellsim-xds (default true). */
+  register?: boolean;
+}
+
+/** A running control plane. */
+export interface ControlPlane {
+  httpPort: number;
+  xdsPort: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the control plane: every subsystem, in order. */
+export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = createLogger('control-plane', { id: o.id });
+  const registry = createRegistry('control-plane');
+  const consul = createConsulClient(o.consul);
+  const layout = new KvLayout(o.prefix);
+
+  // 1. xDS: Consul → snapshots → Envoy (ADS, SotW and delta).
+  const xds = await startXds({ consul, layout, log, registry, id: o.id, host: o.host, port: o.xdsPort, holdMs: o.holdMs });
+
+  // 2. HTTP: /healthz /readyz /metrics /xds/status and the hold endpoint.
+  const app = createHttpApp({ registry, xds, log, testHooks: o.testHooks });
+
+  // 3. Operator admin API (control-plane/admin/) and migration/rollout recovery.
+  const operators = createOperators({ consulUrl: o.consul, prefix: o.prefix, adminToken: o.adminToken, id: o.id, log, dataDir: o.data });
+  mountRoutes(app, '/admin', operators.routes);
+  void operators.start();
+
+  // 4. Serve HTTP.
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, () => resolve(s));
+  });
+  const httpPort = (server.address() as AddressInfo).port;
+
+  // 5. Announce in Consul as cellsim-xds (the hold cluster of every Envoy lists these).
+  const registration =
+    o.register === false
+      ? undefined
+      : await registerControlPlane({ consulUrl: o.consul, id: o.id, host: o.host, httpPort, xdsPort: xds.port });
+
+  log.info({ httpPort, xdsPort: xds.port, consul: o.consul, prefix: layout.prefix }, 'control plane started');
+  return {
+    httpPort,
+    xdsPort: xds.port,
+    async stop() {
+      await registration?.deregister();
+      await operators.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      await xds.stop();
+      log.info('control plane stopped');
+    },
+  };
+}

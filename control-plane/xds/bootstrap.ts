@@ -1,0 +1,78 @@
+/**
+ * The Envoy bootstrap `cellctl envoy` writes: node identity (with its listen address in the
+ * metadata, from which the control plane builds the node's own listener), admin on loopback,
+ * one static cluster to the control plane (HTTP/2), and ADS over gRPC (delta by default,
+ * state of the world on request) for clusters and listeners; everything else follows by ADS.
+ */
+import { isIP } from 'node:net';
+import { XDS_CLUSTER } from './resources/names.js';
+import { META_LISTEN_ADDRESS, META_LISTEN_PORT } from './publisher.js';
+
+/** Options of {@link envoyBootstrap}. */
+export interface BootstrapOptions {
+  nodeId: string;
+  listen: { address: string; port: number };
+  adminPort: number;
+  xds: { host: string; port: number };
+  /** `delta` (incremental xDS, the default) or `sotw` (state of the world). */
+  api: 'delta' | 'sotw';
+  /** Envoy node cluster (default `cellsim-edge`). */
+  cluster?: string;
+}
+
+const ADS = { ads: {}, resource_api_version: 'V3' };
+
+/** Builds the bootstrap object (JSON-able). */
+export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
+  const xdsIsIp = isIP(o.xds.host) !== 0;
+  return {
+    node: {
+      id: o.nodeId,
+      cluster: o.cluster ?? 'cellsim-edge',
+      metadata: { [META_LISTEN_ADDRESS]: o.listen.address, [META_LISTEN_PORT]: o.listen.port },
+    },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort } } },
+    dynamic_resources: {
+      ads_config: {
+        api_type: o.api === 'delta' ? 'DELTA_GRPC' : 'GRPC',
+        transport_api_version: 'V3',
+        set_node_on_first_message_only: true,
+        grpc_services: [
+          {
+            envoy_grpc: { cluster_name: XDS_CLUSTER },
+            retry_policy: { retry_back_off: { base_interval: '0.25s', max_interval: '2s' } },
+          },
+        ],
+      },
+      cds_config: ADS,
+      lds_config: ADS,
+    },
+    static_resources: {
+      clusters: [
+        {
+          name: XDS_CLUSTER,
+          type: xdsIsIp ? 'STATIC' : 'STRICT_DNS',
+          connect_timeout: '1s',
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '10s', timeout: '5s' } } },
+            },
+          },
+          load_assignment: {
+            cluster_name: XDS_CLUSTER,
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xds.host, port_value: o.xds.port } } } }] }],
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** Parses `host:port` (IPv6 as `[::1]:18000`); throws with a clear message. */
+export function parseHostPort(value: string): { host: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(value.trim());
+  const port = Number(m?.[2]);
+  if (!m?.[1] || !Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`'${value}' is not host:port (e.g. 127.0.0.1:18000)`);
+  return { host: m[1], port };
+}

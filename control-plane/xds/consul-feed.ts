@@ -1,0 +1,237 @@
+/**
+ * The xDS server's view of Consul: cells/ and markets/ KV (blocking queries, decoded with the
+ * shared zod codecs, an invalid value logged and ignored while the last good one stays), the
+ * passing `cellsim-cell` instances, and the passing `cellsim-xds` instances (the hold
+ * endpoints). Changes are debounced briefly (a burst becomes one snapshot) and delivered
+ * with the time the first change of the burst was seen.
+ */
+import { CellRecordSchema, MarketRecordSchema, decodeJson, type CellRecord, type KvLayout, type MarketRecord } from '../../shared/kv.js';
+import type { Logger } from '../../shared/logger.js';
+import {
+  SERVICE_CELL,
+  SERVICE_XDS,
+  watch,
+  watchKvPrefix,
+  watchPassingService,
+  type ConsulClient,
+  type Watch,
+} from '../../shared/consul.js';
+import { activeEndpoints, findGlobalCell, type Endpoint, type KvEntry } from '../../shared/routing-table.js';
+import type { BuildInput } from './resources/build.js';
+
+/** Options of {@link startConsulFeed}. */
+export interface ConsulFeedOptions {
+  consul: ConsulClient;
+  layout: KvLayout;
+  log: Logger;
+  /** Debounce window after the first change of a burst, ms (default 10). */
+  debounceMs?: number;
+  /** Called for each debounced change. */
+  onChange(input: BuildInput, firstChangeAt: number): void;
+  /** Called per invalid value or endpoint (kind: `cell`, `market`, `key`). */
+  onInvalid?(kind: string, key: string, problems: string[]): void;
+  /** Consul blocking wait per query (default `30s`). */
+  wait?: string;
+}
+
+/** A running feed. */
+export interface ConsulFeed {
+  /** True once every watch answered once. */
+  readonly ready: boolean;
+  /** The latest input (undefined before ready). */
+  readonly current: BuildInput | undefined;
+  stop(): void;
+}
+
+interface Decoded<T> {
+  modifyIndex: number;
+  value: T | undefined;
+}
+
+/**
+ * Decodes a KV listing incrementally: entries whose ModifyIndex did not move keep their
+ * decoded value (100,000 markets are not re-parsed for one move). Invalid values keep the
+ * last good one and are reported once per ModifyIndex.
+ */
+export class IncrementalDecoder<T> {
+  private known = new Map<string, Decoded<T>>();
+  constructor(
+    private readonly idOf: (key: string) => string | undefined,
+    private readonly decode: (text: string | null) => { ok: true; value: T } | { ok: false; problems: string[] },
+    private readonly report: (key: string, problems: string[]) => void,
+  ) {}
+
+  /** The records of the listing, by id. */
+  apply(entries: readonly KvEntry[]): Map<string, T> {
+    const next = new Map<string, Decoded<T>>();
+    const out = new Map<string, T>();
+    for (const e of entries) {
+      if (e.key.endsWith('/')) continue;
+      const id = this.idOf(e.key);
+      if (id === undefined) {
+        if (!this.known.has(e.key)) this.report(e.key, ['(key): not a valid id']);
+        next.set(e.key, { modifyIndex: e.modifyIndex, value: undefined });
+        continue;
+      }
+      const old = this.known.get(e.key);
+      let d: Decoded<T>;
+      if (old !== undefined && old.modifyIndex === e.modifyIndex) d = old;
+      else {
+        const r = this.decode(e.value);
+        if (r.ok) d = { modifyIndex: e.modifyIndex, value: r.value };
+        else {
+          this.report(e.key, r.problems);
+          d = { modifyIndex: e.modifyIndex, value: old?.value };
+        }
+      }
+      next.set(e.key, d);
+      if (d.value !== undefined) out.set(id, d.value);
+    }
+    this.known = next;
+    return out;
+  }
+}
+
+/** Starts the watches; `onChange` fires once all have answered, then on every debounced change. */
+export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
+  const debounceMs = o.debounceMs ?? 10;
+  const invalid = (kind: string) => (key: string, problems: string[]) => {
+    o.log.warn({ key, problems }, `invalid ${kind} value in Consul ignored; last good value kept`);
+    o.onInvalid?.(kind, key, problems);
+  };
+  const cellsDec = new IncrementalDecoder<CellRecord>(
+    (k) => o.layout.cellFromKey(k),
+    (t) => decodeJson(CellRecordSchema, t),
+    invalid('cell'),
+  );
+  const marketsDec = new IncrementalDecoder<MarketRecord>(
+    (k) => o.layout.marketFromKey(k),
+    (t) => decodeJson(MarketRecordSchema, t),
+    invalid('market'),
+  );
+  let cells: Map<string, CellRecord> | undefined;
+  let markets: Map<string, MarketRecord> | undefined;
+  let endpoints: Endpoint[] | undefined;
+  let holdEndpoints: Endpoint[] | undefined;
+  let firstChangeAt: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let current: BuildInput | undefined;
+  let stopped = false;
+
+  const emit = () => {
+    timer = undefined;
+    if (stopped || !cells || !markets || !endpoints || !holdEndpoints) return;
+    const at = firstChangeAt ?? performance.now();
+    firstChangeAt = undefined;
+    current = {
+      cells,
+      markets,
+      endpoints: activeEndpoints(cells, endpoints),
+      globalCell: findGlobalCell(cells),
+      holdEndpoints,
+    };
+    o.onChange(current, at);
+  };
+  const changed = () => {
+    firstChangeAt ??= performance.now();
+    if (timer === undefined) timer = setTimeout(emit, debounceMs);
+  };
+  const onError = (what: string) => (err: Error, attempt: number, retryInMs: number) =>
+    o.log.warn({ err: err.message, attempt, retryInMs }, `consul watch of ${what} failed; serving the last good state`);
+  const opts = { wait: o.wait ?? '30s' };
+
+  const watches: Watch[] = [
+    watchKvPrefix(
+      o.consul,
+      o.layout.cellsPrefix,
+      {
+        onChange: ({ value }) => {
+          cells = cellsDec.apply(value);
+          changed();
+        },
+        onError: onError('cells'),
+      },
+      opts,
+    ),
+    watchKvPrefix(
+      o.consul,
+      o.layout.marketsPrefix,
+      {
+        onChange: ({ value }) => {
+          markets = marketsDec.apply(value);
+          changed();
+        },
+        onError: onError('markets'),
+      },
+      opts,
+    ),
+    watchPassingService(
+      o.consul,
+      SERVICE_CELL,
+      {
+        onChange: ({ value }) => {
+          endpoints = value;
+          changed();
+        },
+        onError: onError(SERVICE_CELL),
+      },
+      opts,
+    ),
+    watchControlPlanes(
+      o.consul,
+      {
+        onChange: ({ value }) => {
+          holdEndpoints = value;
+          changed();
+        },
+        onError: onError(SERVICE_XDS),
+      },
+      opts,
+    ),
+  ];
+
+  return {
+    get ready() {
+      return current !== undefined;
+    },
+    get current() {
+      return current;
+    },
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      for (const w of watches) w.stop();
+    },
+  };
+}
+
+interface RawXdsEntry {
+  Service: { ID: string; Address: string; Port: number; Meta?: Record<string, string> | null };
+  Node: { Address: string };
+}
+
+/** Watches the passing `cellsim-xds` instances (control planes), as hold endpoints (their HTTP port). */
+function watchControlPlanes(consul: ConsulClient, handlers: Parameters<typeof watchPassingService>[2], opts: { wait: string }): Watch {
+  return watch<Endpoint[]>(
+    async (index, wait, ctx) => {
+      const [res, entries] = (await consul.health.service({
+        service: SERVICE_XDS,
+        passing: true,
+        index: String(index),
+        wait,
+        ctx,
+      } as never)) as unknown as [{ headers: Record<string, string | undefined> }, RawXdsEntry[]];
+      const eps = (entries ?? []).map((e): Endpoint => ({
+        id: e.Service.ID,
+        cell: 'hold',
+        address: e.Service.Address || e.Node.Address,
+        port: e.Service.Port,
+        version: e.Service.Meta?.version ?? 'unknown',
+        color: 'blue',
+      }));
+      return [res, eps];
+    },
+    handlers,
+    opts,
+  );
+}

@@ -1,0 +1,97 @@
+/**
+ * CDS: one cluster per cell, endpoints by EDS over ADS, with connect timeout, circuit-breaker
+ * thresholds, outlier detection and an active HTTP health check on the cell's /readyz. The
+ * panic threshold is 0 so a cell with no healthy host fails fast (503 cell_unavailable)
+ * instead of spraying traffic over unhealthy hosts.
+ */
+import { clusterName } from './names.js';
+import { duration } from './proto.js';
+import { makeResource, type Resource } from './resource.js';
+import { CLUSTER, ENDPOINT } from './type-urls.js';
+
+/** Tunables of every cell cluster (defaults in {@link DEFAULT_CLUSTER_OPTIONS}). */
+export interface ClusterOptions {
+  connectTimeoutMs: number;
+  maxConnections: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+  maxRetries: number;
+  healthCheckIntervalMs: number;
+  healthCheckPath: string;
+  consecutive5xx: number;
+  baseEjectionMs: number;
+}
+
+/** The defaults: fail fast on a dead cell, generous limits for a healthy one. */
+export const DEFAULT_CLUSTER_OPTIONS: ClusterOptions = {
+  connectTimeoutMs: 1000,
+  maxConnections: 1024,
+  maxPendingRequests: 1024,
+  maxRequests: 1024,
+  maxRetries: 3,
+  healthCheckIntervalMs: 1000,
+  healthCheckPath: '/readyz',
+  consecutive5xx: 5,
+  baseEjectionMs: 5000,
+};
+
+const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
+
+/** Builds the cluster object of a cell (plain proto-shaped object). */
+export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUSTER_OPTIONS): Record<string, unknown> {
+  const name = clusterName(cell);
+  return {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: ADS_SOURCE, service_name: name },
+    connect_timeout: duration(o.connectTimeoutMs),
+    lb_policy: 'ROUND_ROBIN',
+    circuit_breakers: {
+      thresholds: [
+        {
+          priority: 'DEFAULT',
+          max_connections: { value: o.maxConnections },
+          max_pending_requests: { value: o.maxPendingRequests },
+          max_requests: { value: o.maxRequests },
+          max_retries: { value: o.maxRetries },
+        },
+      ],
+    },
+    outlier_detection: {
+      consecutive_5xx: { value: o.consecutive5xx },
+      consecutive_gateway_failure: { value: 3 },
+      enforcing_consecutive_gateway_failure: { value: 100 },
+      interval: duration(1000),
+      base_ejection_time: duration(o.baseEjectionMs),
+      max_ejection_percent: { value: 100 },
+    },
+    health_checks: [
+      {
+        timeout: duration(Math.min(1000, o.healthCheckIntervalMs)),
+        interval: duration(o.healthCheckIntervalMs),
+        no_traffic_interval: duration(o.healthCheckIntervalMs),
+        unhealthy_threshold: { value: 1 },
+        healthy_threshold: { value: 1 },
+        http_health_check: { path: o.healthCheckPath, host: 'cellsim-health-check' },
+      },
+    ],
+    common_lb_config: { healthy_panic_threshold: { value: 0 } },
+  };
+}
+
+/** Checks the options; returns every problem (empty when valid). */
+export function validateClusterOptions(o: ClusterOptions): string[] {
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'healthCheckPath') continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) problems.push(`cluster.${k}: must be a positive integer`);
+  }
+  if (!o.healthCheckPath.startsWith('/')) problems.push('cluster.healthCheckPath: must start with /');
+  return problems;
+}
+
+/** The CDS resource of a cell. */
+export function cellCluster(cell: string, o: ClusterOptions = DEFAULT_CLUSTER_OPTIONS): Resource {
+  const name = clusterName(cell);
+  return makeResource(CLUSTER, name, cellClusterObject(cell, o), [{ type: ENDPOINT, name }]);
+}

@@ -1,0 +1,45 @@
+/**
+ * EDS: the passing `cellsim-cell` instances of a cell's active color, as one
+ * ClusterLoadAssignment per cell. An endpoint Envoy would reject (an address that is not an
+ * IP literal, a port out of range) is dropped and reported, never published.
+ */
+import { isIP } from 'node:net';
+import type { Endpoint } from '../../../shared/routing-table.js';
+import { clusterName } from './names.js';
+import { makeResource, type Resource } from './resource.js';
+import { ENDPOINT } from './type-urls.js';
+
+/** Why an endpoint was left out. */
+export interface DroppedEndpoint {
+  id: string;
+  problem: string;
+}
+
+/** Returns the problem that makes an endpoint unpublishable, or undefined. */
+export function endpointProblem(ep: Endpoint): string | undefined {
+  if (isIP(ep.address) === 0) return `address '${ep.address}' is not an IP literal`;
+  if (!Number.isInteger(ep.port) || ep.port < 1 || ep.port > 65535) return `port ${ep.port} is out of range`;
+  return undefined;
+}
+
+/** The EDS resource of a cell from its endpoints; `dropped` collects the endpoints left out. */
+export function cellLoadAssignment(cell: string, endpoints: readonly Endpoint[], dropped: DroppedEndpoint[] = []): Resource {
+  return loadAssignment(clusterName(cell), endpoints, dropped);
+}
+
+/** The EDS resource named `name` (a cluster's EDS service name) from endpoints. */
+export function loadAssignment(name: string, endpoints: readonly Endpoint[], dropped: DroppedEndpoint[] = []): Resource {
+  const lbEndpoints = [];
+  for (const ep of [...endpoints].sort((a, b) => a.id.localeCompare(b.id))) {
+    const problem = endpointProblem(ep);
+    if (problem !== undefined) {
+      dropped.push({ id: ep.id, problem });
+      continue;
+    }
+    lbEndpoints.push({
+      endpoint: { address: { socket_address: { address: ep.address, port_value: ep.port } }, hostname: ep.id },
+      health_status: 'HEALTHY',
+    });
+  }
+  return makeResource(ENDPOINT, name, { cluster_name: name, endpoints: [{ lb_endpoints: lbEndpoints }] });
+}

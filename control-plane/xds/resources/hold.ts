@@ -1,0 +1,27 @@
+/**
+ * The hold cluster: the HTTP endpoints of the control plane(s) (`cellsim-xds` instances in
+ * Consul), where requests to a frozen market wait for the market's flip. Every replica
+ * builds it from the same Consul data, so replicas publish identical snapshots.
+ */
+import type { Endpoint } from '../../../shared/routing-table.js';
+import { cellClusterObject, type ClusterOptions } from './cluster.js';
+import { loadAssignment, type DroppedEndpoint } from './endpoint.js';
+import { HOLD_CLUSTER } from './names.js';
+import { makeResource, type Resource } from './resource.js';
+import { CLUSTER, ENDPOINT } from './type-urls.js';
+
+/** The hold cluster: EDS like a cell, health-checked on the control plane's /readyz, no outlier ejection. */
+export function holdCluster(o: ClusterOptions): Resource {
+  const { outlier_detection: _unused, ...base } = cellClusterObject('hold', o);
+  const obj = {
+    ...base,
+    name: HOLD_CLUSTER,
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: HOLD_CLUSTER },
+  };
+  return makeResource(CLUSTER, HOLD_CLUSTER, obj, [{ type: ENDPOINT, name: HOLD_CLUSTER }]);
+}
+
+/** The hold cluster's endpoints. */
+export function holdLoadAssignment(endpoints: readonly Endpoint[], dropped: DroppedEndpoint[]): Resource {
+  return loadAssignment(HOLD_CLUSTER, endpoints, dropped);
+}

@@ -1,0 +1,45 @@
+/** Resource names and internal header names, in one place (every builder and test reads them). */
+
+/** The cluster (and EDS service) of a cell. */
+export function clusterName(cell: string): string {
+  return `cell:${cell}`;
+}
+
+/** The route configuration that sends everything to a cell. */
+export function cellRouteName(cell: string): string {
+  return `cell:${cell}`;
+}
+
+/** The route configuration of frozen markets (503 market_migrating, or held until the flip). */
+export const FROZEN_ROUTE = 'frozen';
+
+/** The scoped route configuration of a market. */
+export function marketScopeName(market: string): string {
+  return `market:${market}`;
+}
+
+/** The scoped route configuration of `/v1/global/`. */
+export const GLOBAL_SCOPE = 'global';
+
+/** The listener of the edge. */
+export const LISTENER_NAME = 'edge';
+
+/** The internal header the Lua filter sets and the scope key builder reads; never forwarded. */
+export const SCOPE_HEADER = 'x-cellsim-scope';
+
+/** The internal header the Lua filter sets on a malformed market (read by the invalid_market mapper). */
+export const INVALID_HEADER = 'x-cellsim-invalid-market';
+
+/** The scope key of a market: prefixed so no client-chosen market can name the global scope. */
+export function marketScopeKey(market: string): string {
+  return `m/${market}`;
+}
+
+/** The scope key of `/v1/global/` requests. */
+export const GLOBAL_SCOPE_KEY = 'g';
+
+/** The statically configured cluster (in the bootstrap) that reaches the control plane. */
+export const XDS_CLUSTER = 'cellsim_xds';
+
+/** The cluster of the control plane's hold endpoint (frozen markets wait there for their flip). */
+export const HOLD_CLUSTER = 'cellsim:hold';

@@ -1,0 +1,60 @@
+/**
+ * One encoded xDS resource: its name, its content version (a hash of its bytes, so two
+ * control-plane replicas give the same resource the same version), the Any that goes on the
+ * wire, and the names of other resources it depends on (for the snapshot consistency check).
+ */
+import { createHash } from 'node:crypto';
+import { encodeAny, type AnyMessage } from './proto.js';
+import { messageName, type TypeUrl } from './type-urls.js';
+
+/** A reference from one resource to another (a route naming a cluster, a scope naming a route). */
+export interface ResourceRef {
+  type: TypeUrl;
+  name: string;
+}
+
+/** An immutable, encoded resource. */
+export interface Resource {
+  readonly type: TypeUrl;
+  readonly name: string;
+  /** Content version: first 16 hex digits of sha256 over the encoded bytes. */
+  readonly version: string;
+  readonly any: AnyMessage;
+  readonly refs: readonly ResourceRef[];
+  /** 128 bits of hash(name, version), combined by XOR into the version of a whole type. */
+  readonly mix: Uint32Array;
+}
+
+/** Encodes `object` as a resource of `type`; throws when the object does not fit the proto. */
+export function makeResource(type: TypeUrl, name: string, object: Record<string, unknown>, refs: ResourceRef[] = []): Resource {
+  const any = encodeAny(messageName(type), object);
+  return fromAny(type, name, any, refs);
+}
+
+/** Wraps an already encoded Any (used by the test-only injection of a resource Envoy rejects). */
+export function fromAny(type: TypeUrl, name: string, any: AnyMessage, refs: ResourceRef[] = []): Resource {
+  const version = createHash('sha256').update(any.value).digest('hex').slice(0, 16);
+  const mixBuf = createHash('sha256').update(name).update('\0').update(version).digest();
+  const mix = new Uint32Array([mixBuf.readUInt32BE(0), mixBuf.readUInt32BE(4), mixBuf.readUInt32BE(8), mixBuf.readUInt32BE(12)]);
+  return Object.freeze({ type, name, version, any, refs: Object.freeze(refs), mix });
+}
+
+/**
+ * The content version of a set of resources: order-independent (XOR of each resource's mix),
+ * so it is computed in one pass without sorting 100,000 names, and equal across replicas.
+ */
+export function combinedVersion(resources: Iterable<Resource>): string {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  let n = 0;
+  for (const r of resources) {
+    a ^= r.mix[0]!;
+    b ^= r.mix[1]!;
+    c ^= r.mix[2]!;
+    d ^= r.mix[3]!;
+    n += 1;
+  }
+  return `${n.toString(16)}-${[a, b, c, d].map((x) => (x >>> 0).toString(16).padStart(8, '0')).join('')}`;
+}

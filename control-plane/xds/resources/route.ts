@@ -1,0 +1,101 @@
+/**
+ * RDS: one route configuration per cell (everything to the cell's cluster, internal headers
+ * stripped, `x-cell-id` set on the answer), one for frozen markets, and a cell marked `down`
+ * answers 503 cell_unavailable by itself. Markets do not appear here: the scoped routes
+ * (scoped-route.ts) map each market to one of these few configurations, so a market move
+ * never resends a route table.
+ */
+import { CELL_HEADER } from '../../../shared/market.js';
+import { directError, setHeader } from './errors.js';
+import { FROZEN_ROUTE, HOLD_CLUSTER, INVALID_HEADER, SCOPE_HEADER, cellRouteName, clusterName } from './names.js';
+import { duration } from './proto.js';
+import { makeResource, type Resource, type ResourceRef } from './resource.js';
+import { CLUSTER, ROUTE } from './type-urls.js';
+
+/** The header the frozen route adds: marks a request for the control plane's hold endpoint, with the bound in ms. */
+export const HOLD_MS_HEADER = 'x-cellsim-hold-ms';
+
+/** Headers a client may not send to a cell (DESIGN §3: no client may pick a cell). */
+export const STRIPPED_REQUEST_HEADERS = [CELL_HEADER, SCOPE_HEADER, INVALID_HEADER, HOLD_MS_HEADER];
+
+/** Request timeout of a routed request. */
+export const ROUTE_TIMEOUT_MS = 15_000;
+
+function virtualHost(
+  name: string,
+  routes: unknown[],
+  cellHeader: string | undefined,
+  strip = STRIPPED_REQUEST_HEADERS,
+): Record<string, unknown> {
+  return {
+    name,
+    domains: ['*'],
+    routes,
+    request_headers_to_remove: strip,
+    response_headers_to_add: cellHeader === undefined ? [] : [setHeader(CELL_HEADER, cellHeader)],
+  };
+}
+
+/**
+ * The route configuration of a cell. Retries only where the request was never sent
+ * (connect failure, refused stream), so non-idempotent requests are never sent twice.
+ */
+export function cellRoutes(cell: string, state: 'active' | 'draining' | 'down'): Resource {
+  const name = cellRouteName(cell);
+  const refs: ResourceRef[] = [];
+  let route: Record<string, unknown>;
+  if (state === 'down') {
+    route = { name: 'down', match: { prefix: '/' }, ...directError('cell_unavailable', `cell ${cell} is down`) };
+  } else {
+    refs.push({ type: CLUSTER, name: clusterName(cell) });
+    route = {
+      name: 'cell',
+      match: { prefix: '/' },
+      route: {
+        cluster: clusterName(cell),
+        timeout: duration(ROUTE_TIMEOUT_MS),
+        retry_policy: { retry_on: 'connect-failure,refused-stream', num_retries: { value: 2 } },
+      },
+    };
+  }
+  return makeResource(ROUTE, name, { name, virtual_hosts: [virtualHost(cell, [route], cell)] }, refs);
+}
+
+/**
+ * The route configuration of frozen markets. With `holdMs` > 0 the request waits at the
+ * control plane's hold endpoint (marked by the hold header, original path kept) until the
+ * market's flip has reached this Envoy, which then answers 307 back to the same URL: Envoy follows it internally (the route is looked up
+ * again, now to the new owner) and the client never sees the redirect. Past the bound the
+ * hold endpoint answers 503 market_migrating. With `holdMs` 0, 503 at once.
+ */
+export function frozenRoutes(holdMs: number): Resource {
+  const refs: ResourceRef[] = [];
+  let route: Record<string, unknown>;
+  if (holdMs > 0) {
+    refs.push({ type: CLUSTER, name: HOLD_CLUSTER });
+    route = {
+      name: 'hold',
+      match: { prefix: '/' },
+      route: {
+        cluster: HOLD_CLUSTER,
+        timeout: duration(holdMs + 5000),
+        internal_redirect_policy: {
+          redirect_response_codes: [307],
+          max_internal_redirects: { value: 3 },
+          allow_cross_scheme_redirect: false,
+        },
+      },
+      request_headers_to_add: [
+        { header: { key: 'x-cellsim-hold-ms', value: String(holdMs) }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+      ],
+    };
+  } else {
+    route = { name: 'frozen', match: { prefix: '/' }, ...directError('market_migrating', 'market is being migrated; retry shortly') };
+  }
+  return makeResource(
+    ROUTE,
+    FROZEN_ROUTE,
+    { name: FROZEN_ROUTE, virtual_hosts: [virtualHost('frozen', [route], undefined, [CELL_HEADER, SCOPE_HEADER])] },
+    refs,
+  );
+}

@@ -1,0 +1,71 @@
+/**
+ * The gRPC ADS server: the AggregatedDiscoveryService of the Envoy API (loaded with
+ * @grpc/proto-loader from the protos @grpc/grpc-js-xds ships), both methods on one server:
+ * StreamAggregatedResources (state of the world) and DeltaAggregatedResources (incremental).
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { PROTO_DIRS } from '../resources/proto.js';
+import type { StreamContext } from './context.js';
+import { serveDelta } from './delta.js';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse } from './messages.js';
+import { serveSotw } from './sotw.js';
+
+let service: grpc.ServiceDefinition | undefined;
+
+/** The ADS service definition (loaded once). */
+export function adsService(): grpc.ServiceDefinition {
+  if (service) return service;
+  const def = protoLoader.loadSync('envoy/service/discovery/v3/ads.proto', {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
+    includeDirs: [...PROTO_DIRS],
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
+  };
+  service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  return service;
+}
+
+/** A client constructor for the ADS service (for tests and scripted clients). */
+export function adsClientConstructor(): grpc.ServiceClientConstructor {
+  return grpc.makeGenericClientConstructor(adsService(), 'AggregatedDiscoveryService');
+}
+
+/** A running ADS server. */
+export interface AdsServer {
+  port: number;
+  /** Stops accepting streams and cancels the open ones. */
+  stop(): Promise<void>;
+}
+
+/** Starts the ADS server on `host:port` (port 0 = any free port). */
+export async function startAdsServer(ctx: StreamContext, host: string, port: number): Promise<AdsServer> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.max_send_message_length': -1,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  server.addService(adsService(), {
+    StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => serveSotw(call, ctx),
+    DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => serveDelta(call, ctx),
+  });
+  const bound = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    );
+  });
+  return {
+    port: bound,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.forceShutdown();
+        resolve();
+      }),
+  };
+}

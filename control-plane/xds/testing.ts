@@ -1,0 +1,97 @@
+/**
+ * Test and benchmark helpers: start the real control plane (`cellctl control-plane`) and
+ * real Envoys (`cellctl envoy`) as processes on free ports, against a real Consul.
+ */
+import { fileURLToPath } from 'node:url';
+import { freePorts } from '../../infra/harness/ports.js';
+import type { ManagedProcess, ProcessScope } from '../../infra/harness/process.js';
+
+const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
+
+/** A control plane started for a test. */
+export interface TestControlPlane {
+  proc: ManagedProcess;
+  httpUrl: string;
+  httpPort: number;
+  xdsPort: number;
+  /** Restarts it on the same ports (after a kill or stop). */
+  restart(): Promise<TestControlPlane>;
+}
+
+/** Starts `cellctl control-plane` and waits for /readyz. */
+export async function startControlPlane(
+  scope: ProcessScope,
+  o: { consulUrl: string; id?: string; holdMs?: number; ports?: { http: number; xds: number }; testHooks?: boolean; logLevel?: string },
+): Promise<TestControlPlane> {
+  const [http, xds] = o.ports ? [o.ports.http, o.ports.xds] : ((await freePorts(2)) as [number, number]);
+  const args = [
+    CELLCTL,
+    'control-plane',
+    '--port',
+    String(http),
+    '--xds-port',
+    String(xds),
+    '--consul',
+    o.consulUrl,
+    '--id',
+    o.id ?? 'cp-test',
+  ];
+  args.push('--hold-ms', String(o.holdMs ?? 2000));
+  if (o.testHooks !== false) args.push('--test-hooks');
+  const proc = await scope.start({
+    name: `control-plane-${o.id ?? 'cp-test'}`,
+    command: process.execPath,
+    args,
+    env: { CELLSIM_LOG_LEVEL: o.logLevel ?? 'info' },
+    ready: { http: `http://127.0.0.1:${http}/readyz`, status: 200 },
+    readyTimeoutMs: 30_000,
+  });
+  const cp: TestControlPlane = {
+    proc,
+    httpUrl: `http://127.0.0.1:${http}`,
+    httpPort: http,
+    xdsPort: xds,
+    restart: () => startControlPlane(scope, { ...o, ports: { http, xds } }),
+  };
+  return cp;
+}
+
+/** An Envoy started for a test. */
+export interface TestEnvoy {
+  proc: ManagedProcess;
+  id: string;
+  url: string;
+  adminUrl: string;
+  listenPort: number;
+}
+
+/** Starts `cellctl envoy` pointed at `xdsPort` and waits until its admin says it is ready (listener warmed). */
+export async function startTestEnvoy(
+  scope: ProcessScope,
+  o: { xdsPort: number; id: string; api?: 'delta' | 'sotw'; readyTimeoutMs?: number; concurrency?: number },
+): Promise<TestEnvoy> {
+  const [listen, admin] = (await freePorts(2)) as [number, number];
+  const proc = await scope.start({
+    name: `envoy-${o.id}`,
+    command: process.execPath,
+    args: [
+      CELLCTL,
+      'envoy',
+      '--listen',
+      String(listen),
+      '--admin',
+      String(admin),
+      '--xds',
+      `127.0.0.1:${o.xdsPort}`,
+      '--id',
+      o.id,
+      '--api',
+      o.api ?? 'delta',
+      '--concurrency',
+      String(o.concurrency ?? 1),
+    ],
+    ready: { http: `http://127.0.0.1:${admin}/ready`, status: 200 },
+    readyTimeoutMs: o.readyTimeoutMs ?? 30_000,
+  });
+  return { proc, id: o.id, url: `http://127.0.0.1:${listen}`, adminUrl: `http://127.0.0.1:${admin}`, listenPort: listen };
+}
