@@ -15,8 +15,14 @@ const COMMANDS: Record<string, Entry> = {
   doctor: { summary: 'check that consul, envoy, k6 and node are installed', load: () => import('../infra/doctor.js') },
   cell: { summary: 'run one cell (orders, outbox, log, delivery, saga, faults, market export/import)', load: () => import('../cells/cli.js') },
   router: { summary: 'run the Node router (market → cell through Consul)', load: () => import('../router/cli.js') },
-  'control-plane': { summary: 'run the control plane: xDS server for Envoy fed from Consul, admin API', load: () => import('../control-plane/cli.js') },
-  envoy: { summary: 'run the real Envoy with a bootstrap pointing at the control plane (ADS)', load: () => import('../control-plane/envoy-cli.js') },
+  'control-plane': {
+    summary: 'run the control plane: xDS server for Envoy fed from Consul, admin API',
+    load: () => import('../control-plane/cli.js'),
+  },
+  envoy: {
+    summary: 'run the real Envoy with a bootstrap pointing at the control plane (ADS)',
+    load: () => import('../control-plane/envoy-cli.js'),
+  },
   drill: { summary: 'run a k6 blast-radius drill (cell-crash, cell-hang, router-replica-kill, ...), write its report', load: () => import('../loadtest/cli.js') },
 };
 
