@@ -68,7 +68,17 @@ export function createRouterApp(deps: RouterDeps): Hono<Env> {
     return c.json(err.body(), err.status as 400);
   };
 
-  app.get('/healthz', (c) => c.json({ ok: true, id: deps.id }));
+  // Checked on the raw path, before routing: URL parsing would remove the dot segments.
+  app.use('*', async (c: Context<Env>, next): Promise<Response | undefined> => {
+    const raw = rawPathOf(c);
+    const q = raw.indexOf('?');
+    if (ESCAPING_PATH.test(q >= 0 ? raw.slice(0, q) : raw)) {
+      return errorAnswer(c, new HttpError('invalid_request', 'path must not contain dot segments or encoded separators'), '-');
+    }
+    await next();
+    return undefined;
+  });
+  app.get('/healthz', (c) => c.json({ ok: true, id: deps.id, pid: process.pid }));
   app.get('/readyz', (c) => {
     const t = deps.table.status();
     const draining = deps.draining?.() ?? false;
@@ -101,7 +111,6 @@ export function createRouterApp(deps: RouterDeps): Hono<Env> {
     const pathname = q >= 0 ? rawPath.slice(0, q) : rawPath;
     let cell = '-';
     try {
-      if (ESCAPING_PATH.test(pathname)) throw new HttpError('invalid_request', 'path must not contain dot segments or encoded separators');
       let route: Route | undefined;
       if (pathname.startsWith(GLOBAL_PATH_PREFIX)) {
         route = resolver.resolveGlobal();

@@ -1,0 +1,180 @@
+/**
+ * Integration: failure isolation and bad input against the router as a real process, with
+ * real Consul and real upstream cells. Latency is asserted, not only status.
+ */
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { startConsul, type ConsulAgent } from '../infra/harness/consul.js';
+import { seedKv, startEchoCell, type EchoCell } from '../infra/harness/echo-cell.js';
+import { ProcessScope, waitFor } from '../infra/harness/process.js';
+import { send, type ContractAnswer } from '../infra/harness/routing-contract.js';
+import { startRouterProcess, type RouterProcess } from './testing.js';
+
+const market = (url: string, m: string) => send(url, '/v1/orders', [['x-market-id', m]]);
+const code = (a: ContractAnswer) => (a.json as { error?: { code?: string } } | undefined)?.error?.code;
+
+function p(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+
+/** Sends requests for `m` from `conc` loops until `stop()`; returns the latencies and statuses. */
+function load(url: string, m: string, conc: number) {
+  const lat: number[] = [];
+  const statuses: number[] = [];
+  let running = true;
+  const loops = Array.from({ length: conc }, async () => {
+    while (running) {
+      const a = await market(url, m);
+      lat.push(a.ms);
+      statuses.push(a.status);
+    }
+  });
+  return {
+    lat,
+    statuses,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+/** A raw HTTP request (the path is sent as is, headers as given). */
+function raw(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('router failure isolation and bad input (real Consul, real processes)', () => {
+  const scope = new ProcessScope();
+  let consul: ConsulAgent;
+  let router: RouterProcess;
+  const echo = new Map<string, EchoCell>();
+
+  before(async () => {
+    consul = await startConsul();
+    scope.adopt(consul.proc);
+    for (const cell of ['cell-a', 'cell-b', 'cell-h']) echo.set(cell, await startEchoCell({ cell, consulUrl: consul.url }));
+    await seedKv(consul.url, {
+      cells: { 'cell-a': {}, 'cell-b': {}, 'cell-h': {}, 'cell-empty': {} },
+      markets: { 'm-a': { cell: 'cell-a' }, 'm-b': { cell: 'cell-b' }, 'm-h': { cell: 'cell-h' }, 'm-empty': { cell: 'cell-empty' } },
+    });
+    router = await startRouterProcess(scope, {
+      consulUrl: consul.url,
+      extraArgs: ['--max-inflight-per-cell', '20', '--upstream-timeout', '1500'],
+    });
+    await waitFor(
+      async () => (await market(router.url, 'm-h')).status === 200,
+      10_000,
+      () => 'routing to be ready',
+    );
+  });
+
+  after(async () => {
+    for (const e of echo.values()) await e.close().catch(() => undefined);
+    await scope.close();
+  });
+
+  it('answers 503 cell_unavailable fast for a cell with zero instances', async () => {
+    const a = await market(router.url, 'm-empty');
+    assert.equal(a.status, 503);
+    assert.equal(code(a), 'cell_unavailable');
+    assert.ok(a.headers['retry-after']);
+    assert.ok(a.ms < 100, `${a.ms.toFixed(1)} ms`);
+  });
+
+  it('refuses a path escaping with dot segments, oversized headers, and never reaches a cell', async () => {
+    const before = [...echo.values()].reduce((n, e) => n + e.received.length, 0);
+    for (const path of ['/v1/../admin/faults', '/v1/global/../orders', '/v1/orders/%2e%2e/x']) {
+      const r = await raw(router.port, path, { 'x-market-id': 'm-a' });
+      assert.equal(r.status, 400, path);
+      assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'invalid_request');
+    }
+    const big = await raw(router.port, '/v1/orders', { 'x-market-id': 'm-a', 'x-filler': 'x'.repeat(20_000) });
+    assert.equal(big.status, 431);
+    assert.equal((JSON.parse(big.body) as { error: { code: string } }).error.code, 'headers_too_large');
+    assert.equal(
+      [...echo.values()].reduce((n, e) => n + e.received.length, 0),
+      before,
+    );
+  });
+
+  it('bounds a hanging cell: excess requests get 503 overloaded at once, other cells see no change in latency', async () => {
+    const baseline = load(router.url, 'm-b', 4);
+    await new Promise((r) => setTimeout(r, 500));
+    await baseline.stop();
+    echo.get('cell-h')!.setDelayMs(5000);
+    const hung = Array.from({ length: 40 }, () => market(router.url, 'm-h'));
+    await new Promise((r) => setTimeout(r, 100));
+    const during = load(router.url, 'm-b', 4);
+    const extra = await market(router.url, 'm-h');
+    assert.equal(extra.status, 503);
+    assert.equal(code(extra), 'overloaded');
+    assert.ok(extra.ms < 100, `overloaded answer took ${extra.ms.toFixed(1)} ms (the cell hangs for 5 s)`);
+    await new Promise((r) => setTimeout(r, 500));
+    await during.stop();
+    const answers = await Promise.all(hung);
+    echo.get('cell-h')!.setDelayMs(0);
+    const timeouts = answers.filter((a) => a.status === 504).length;
+    const rejected = answers.filter((a) => code(a) === 'overloaded').length;
+    assert.equal(timeouts, 20, 'the cell bound (20) let 20 through, they timed out');
+    assert.equal(rejected, 20);
+    assert.ok(during.statuses.every((s) => s === 200));
+    const p99b = p(baseline.lat, 0.99);
+    const p99d = p(during.lat, 0.99);
+    assert.ok(p99d < 3 * p99b + 20, `m-b p99 ${p99d.toFixed(2)} ms during vs ${p99b.toFixed(2)} ms before`);
+  });
+
+  it('kills a cell: its markets answer 503 cell_unavailable in a few ms, other cells unaffected', async () => {
+    // The machine is shared (2 cores): latencies are compared with a healthy cell's, measured interleaved.
+    const baseline = load(router.url, 'm-b', 2);
+    await new Promise((r) => setTimeout(r, 500));
+    await baseline.stop();
+    const during = load(router.url, 'm-b', 2);
+    await echo.get('cell-a')!.kill();
+    const dead: ContractAnswer[] = [];
+    const healthy: ContractAnswer[] = [];
+    for (let i = 0; i < 150; i++) {
+      dead.push(await market(router.url, 'm-a'));
+      healthy.push(await market(router.url, 'm-b'));
+    }
+    await during.stop();
+    assert.ok(dead.every((a) => a.status === 503 && code(a) === 'cell_unavailable' && a.headers['retry-after']));
+    assert.ok(healthy.every((a) => a.status === 200) && during.statuses.every((s) => s === 200), 'no error on the other cell');
+    const deadMs = dead.slice(10).map((a) => a.ms);
+    const okMs = healthy.slice(10).map((a) => a.ms);
+    assert.ok(
+      p(deadMs, 0.5) <= p(okMs, 0.5) + 1,
+      `dead-cell p50 ${p(deadMs, 0.5).toFixed(2)} ms, healthy p50 ${p(okMs, 0.5).toFixed(2)} ms`,
+    );
+    assert.ok(
+      p(deadMs, 0.95) <= p(okMs, 0.95) + 5,
+      `dead-cell p95 ${p(deadMs, 0.95).toFixed(2)} ms vs healthy ${p(okMs, 0.95).toFixed(2)} ms`,
+    );
+    assert.ok(Math.max(...deadMs) < 500, 'no dead-cell answer waited on the dead cell');
+    const p99b = p(baseline.lat, 0.99);
+    const p99d = p(during.lat, 0.99);
+    assert.ok(p99d < 3 * p99b + 20, `m-b p99 ${p99d.toFixed(2)} ms during vs ${p99b.toFixed(2)} ms before`);
+  });
+
+  it('closes the breaker again when the cell comes back (half-open probe)', async () => {
+    const back = await startEchoCell({ cell: 'cell-a', consulUrl: consul.url });
+    echo.set('cell-a2', back);
+    await waitFor(
+      async () => (await market(router.url, 'm-a')).status === 200,
+      15_000,
+      () => 'cell-a to serve again',
+    );
+    const metrics = await (await fetch(`${router.url}/metrics`)).text();
+    assert.match(metrics, /cellsim_router_breaker_state\{cell="cell-a"[^}]*\} 0/);
+  });
+});

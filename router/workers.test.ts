@@ -1,0 +1,84 @@
+/**
+ * Integration: `--workers 2` (node:cluster on one port), Consul registration as
+ * cellsim-router, a worker killed under load, graceful shutdown with deregistration.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Agent, request } from 'undici';
+import { startConsul } from '../infra/harness/consul.js';
+import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
+import { ProcessScope, waitFor } from '../infra/harness/process.js';
+import { startRouterProcess } from './testing.js';
+
+interface HealthEntry {
+  Service: { ID: string };
+  Checks: { Status: string }[];
+}
+
+describe('router --workers (real processes)', () => {
+  it('serves from two workers on one port, registers in Consul, survives a killed worker and deregisters on SIGTERM', async () => {
+    const scope = new ProcessScope();
+    await scope.run(async () => {
+      const consul = await startConsul();
+      scope.adopt(consul.proc);
+      const cell = await startEchoCell({ cell: 'cell-a', consulUrl: consul.url });
+      try {
+        await seedKv(consul.url, { cells: { 'cell-a': {} }, markets: { 'm-a': { cell: 'cell-a' } } });
+        const router = await startRouterProcess(scope, { consulUrl: consul.url, workers: 2 });
+        const pids = new Set<number>();
+        const agent = new Agent();
+        await waitFor(
+          async () => {
+            // a new connection each time: the kernel spreads them over the workers
+            const res = await request(`${router.url}/healthz`, { dispatcher: agent, reset: true });
+            pids.add(((await res.body.json()) as { pid: number }).pid);
+            return pids.size === 2;
+          },
+          10_000,
+          () => `two worker pids (saw ${[...pids].join(',')})`,
+          5,
+        );
+        await agent.close();
+        const health = async () => (await (await fetch(`${consul.url}/v1/health/service/cellsim-router`)).json()) as HealthEntry[];
+        await waitFor(
+          async () => (await health()).some((e) => e.Checks.every((c) => c.Status === 'passing')),
+          10_000,
+          () => 'cellsim-router passing in Consul',
+        );
+
+        // Kill one worker under load: requests keep succeeding (only its in-flight ones may fail).
+        let ok = 0;
+        let failed = 0;
+        let running = true;
+        const loops = Array.from({ length: 4 }, async () => {
+          while (running) {
+            try {
+              const r = await fetch(`${router.url}/v1/orders`, { headers: { 'x-market-id': 'm-a' } });
+              await r.arrayBuffer();
+              if (r.status === 200) ok += 1;
+              else failed += 1;
+            } catch {
+              failed += 1;
+            }
+          }
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        process.kill([...pids][0]!, 'SIGKILL');
+        await new Promise((r) => setTimeout(r, 1500));
+        const okBefore = ok;
+        await new Promise((r) => setTimeout(r, 500));
+        running = false;
+        await Promise.all(loops);
+        assert.ok(ok > okBefore, 'requests keep succeeding after the kill');
+        assert.ok(failed <= 4, `only in-flight requests of the killed worker may fail (failed ${failed})`);
+
+        // SIGTERM: the primary deregisters and the workers drain.
+        await router.proc.stop();
+        assert.equal(router.proc.exitCode, 0);
+        assert.equal((await health()).length, 0, 'deregistered from Consul');
+      } finally {
+        await cell.close();
+      }
+    });
+  });
+});
