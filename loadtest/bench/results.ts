@@ -26,8 +26,8 @@ export function renderMarkdown(
   meta: { command: string; date: string; cpus: number; k6Cpu: string; durationS: number },
 ): string {
   const lines = [
-    '| rate/s | plane | achieved/s | failed | p50 ms | p99 ms | added p50 ms | added p99 ms | plane CPU ms/1k req | cell CPU ms/1k req | k6 CPU ms/1k req |',
-    '| -----: | ----- | ---------: | -----: | -----: | -----: | -----------: | -----------: | ------------------: | -----------------: | ---------------: |',
+    '| rate/s | plane | achieved/s | failed | dropped | p50 ms | p99 ms | added p50 ms | added p99 ms | plane CPU ms/1k req | cell CPU ms/1k req | k6 CPU ms/1k req |',
+    '| -----: | ----- | ---------: | -----: | ------: | -----: | -----: | -----------: | -----------: | ------------------: | -----------------: | ---------------: |',
   ];
   const ratios = [
     '| rate/s | added p50 router/Envoy | added p99 router/Envoy | CPU/1k router/Envoy |',
@@ -39,7 +39,7 @@ export function renderMarkdown(
     for (const r of at) {
       const added = (x: number, y: number | undefined) => (r.plane === 'direct' || y === undefined ? '-' : f(x - y));
       lines.push(
-        `| ${rate} | ${r.plane} | ${f(r.achieved, 0)} | ${f(r.failedRate * 100, 2)}% | ${f(r.p50)} | ${f(r.p99)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.plane === 'direct' ? '-' : f(r.planeCpuPer1k, 0)} | ${f(r.cellCpuPer1k, 0)} | ${f(r.k6CpuPer1k, 0)} |`,
+        `| ${rate} | ${r.plane} | ${f(r.achieved, 0)} | ${f(r.failedRate * 100, 2)}% | ${r.dropped} | ${f(r.p50)} | ${f(r.p99)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.plane === 'direct' ? '-' : f(r.planeCpuPer1k, 0)} | ${f(r.cellCpuPer1k, 0)} | ${f(r.k6CpuPer1k, 0)} |`,
       );
     }
     const router = at.find((r) => r.plane === 'router');
@@ -51,7 +51,7 @@ export function renderMarkdown(
     }
   }
   return [
-    `Measured ${meta.date} with \`${meta.command}\` on this ${meta.cpus}-core machine: the same \`GET /v1/orders/:id\` of one order in one cell, ${meta.durationS} s per row at a fixed arrival rate (k6 constant-arrival-rate after a 2 s warm-up), k6 pinned to CPU ${meta.k6Cpu} with GOMAXPROCS=1. Router: one worker. Envoy: one worker thread (\`--concurrency 1\`), configured by the xDS control plane. "added" is the plane's latency minus direct-to-cell at the same rate; CPU is user+system time of the process tree (from /proc/<pid>/stat) per 1,000 requests.`,
+    `Measured ${meta.date} with \`${meta.command}\` on this ${meta.cpus}-core machine: the same \`GET /v1/orders/:id\` of one order in one cell, ${meta.durationS} s per row at a fixed arrival rate (k6 constant-arrival-rate after a 2 s warm-up), k6 pinned to CPU ${meta.k6Cpu} with GOMAXPROCS=1. Router: one worker. Envoy: one worker thread (\`--concurrency 1\`), configured by the xDS control plane. "dropped" counts arrivals k6 could not start (no free VU: the plane could not keep up). "added" is the plane's latency minus direct-to-cell at the same rate; CPU is user+system time of the process tree (from /proc/<pid>/stat) per 1,000 requests.`,
     '',
     ...lines,
     '',
