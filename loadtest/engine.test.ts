@@ -1,0 +1,55 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findDrill } from './drills/index.js';
+import { runDrill } from './engine.js';
+import { startEchoEnv } from './env/echo-env.test-helper.js';
+import type { DrillEnv } from './env/types.js';
+import { assertReportFiles } from './report/assert-report.test-helper.js';
+import { renderSummary } from './report/summary.js';
+
+describe('drill engine with real k6 against real HTTP echo cells (direct plane)', { timeout: 120_000 }, () => {
+  let env: DrillEnv & { echo: { received: unknown[] }[] };
+  const reportsDir = mkdtempSync(join(tmpdir(), 'cellsim-reports-'));
+  before(async () => {
+    env = await startEchoEnv(3, 4);
+  });
+  after(async () => {
+    await env.close();
+  });
+
+  it('cell-errors in one cell passes: failures stay in that cell, report files written', async () => {
+    const drill = findDrill('cell-errors')!;
+    const r = await runDrill(drill, env, { planes: ['direct'], durationMs: 7000, rate: 40, cell: 'cell-1' }, { reportsDir });
+    assert.ok(r.pass, renderSummary(r));
+    assert.equal(r.analysis.spill.failed, 0);
+    const during = r.analysis.perCell['cell-1']!.during;
+    assert.ok(during.failed > 0 && during.failed === during.requests, `cell-1 failed ${during.failed}/${during.requests} in the window`);
+    assert.equal(during.codes.internal, during.failed);
+    assert.equal(r.analysis.perCell['cell-1']!.before.failed, 0);
+    assert.equal(r.analysis.perCell['cell-0']!.during.failed, 0);
+    // Uneven weights: cell-0 owns the biggest markets.
+    assert.ok(r.plannedShares['cell-0']! > r.plannedShares['cell-2']!);
+    assert.ok(r.k6.thresholds['cellsim_failed{scope:other}: rate==0']);
+    assertReportFiles(r);
+    assert.ok(r.files.dashboard && existsSync(r.files.dashboard), "k6's own dashboard export is kept next to the report");
+  });
+
+  it('the same fault injected into every cell FAILS: the drill catches a real spill', async () => {
+    const drill = findDrill('cell-errors')!;
+    const r = await runDrill(
+      drill,
+      env,
+      { planes: ['direct'], durationMs: 5000, rate: 40, cell: 'cell-1', faultEveryCell: true },
+      { reportsDir },
+    );
+    assert.equal(r.pass, false);
+    assert.ok(r.analysis.spill.failed > 0);
+    assert.equal(r.verdicts.find((v) => v.name.startsWith('spill'))?.pass, false);
+    assert.equal(r.verdicts.find((v) => v.name === 'blast radius')?.pass, false);
+    assert.equal(r.k6.exitCode, 99, 'k6 itself fails the tagged threshold');
+    assertReportFiles(r);
+  });
+});
