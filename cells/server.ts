@@ -56,8 +56,9 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
     })());
 
   if (opts.handleSignals !== false) {
+    // `on`, not `once`: a second signal (a supervisor repeating it) must not kill the shutdown under way.
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-      process.once(sig, () => {
+      process.on(sig, () => {
         void stop().then(
           () => process.exit(0),
           (err: unknown) => {
