@@ -9,7 +9,7 @@ import { analyze, type FaultWindow } from './analyze.js';
 import type { Drill, DrillContext, DrillOptions } from './drills/types.js';
 import type { DrillEnv } from './env/types.js';
 import { K6_DIR, startK6 } from './k6-run.js';
-import { cellShares, trafficConfig, writeTrafficConfig, zipfWeights } from './plan.js';
+import { cellShares, givenWeights, trafficConfig, writeTrafficConfig, zipfWeights } from './plan.js';
 import { readPoints } from './points.js';
 import { thresholdResults, writeReport, type DrillEvent, type DrillReport } from './report/report.js';
 import { allPass, judge, type Verdict } from './verdicts.js';
@@ -43,7 +43,8 @@ export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, 
   };
   const faultCells = drill.faultCells(env, opts);
   const owners = await env.owners();
-  const markets = zipfWeights(owners);
+  const weights = env.marketWeights?.();
+  const markets = weights && Object.keys(weights).length ? givenWeights(owners, weights) : zipfWeights(owners);
   const targets = env.targets(opts.planes);
   if (targets.length === 0) throw new Error(`no ${opts.planes.join('/')} replicas in the topology`);
   const dir = resolve(eo.reportsDir, `${drill.name}-${stamp(started)}`);

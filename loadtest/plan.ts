@@ -59,6 +59,14 @@ export function zipfWeights(owners: Record<string, string>, exponent = 0.9): Mar
     .map((id, rank) => ({ id, cell: owners[id] ?? '', weight: Number((1 / Math.pow(rank + 1, exponent)).toFixed(6)) }));
 }
 
+/** The markets of `owners` with the given weights (a market without one gets the smallest weight given). */
+export function givenWeights(owners: Record<string, string>, weights: Record<string, number>): MarketWeight[] {
+  const min = Math.min(...Object.values(weights));
+  return Object.keys(owners)
+    .sort()
+    .map((id) => ({ id, cell: owners[id] ?? '', weight: weights[id] ?? min }));
+}
+
 /** Each cell's share of the traffic, from the market weights (0..1). */
 export function cellShares(markets: MarketWeight[]): Record<string, number> {
   const total = markets.reduce((s, m) => s + m.weight, 0);

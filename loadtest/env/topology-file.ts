@@ -8,18 +8,21 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { formatIssues } from '../../shared/kv.js';
 
-const Component = z.object({ id: z.string().min(1), url: z.string().url(), pid: z.number().int().optional() }).passthrough();
+const Pid = z.number().int().nullable().optional();
+const Component = z.object({ id: z.string().min(1), url: z.string().url(), pid: Pid }).passthrough();
 
 /** The parts of topology.json a drill reads. */
 export const TopologySchema = z
   .object({
-    consul: z.object({ url: z.string().url(), pid: z.number().int().optional() }).passthrough(),
-    controlPlane: z.object({ url: z.string().url(), pid: z.number().int().optional() }).passthrough(),
+    consul: z.object({ url: z.string().url(), pid: Pid }).passthrough(),
+    controlPlane: z.object({ url: z.string().url(), pid: Pid }).passthrough(),
     routers: z.array(Component),
     envoys: z.array(Component),
     cells: z.array(Component.extend({ canary: z.boolean().optional() })),
     supervisor: z.object({ url: z.string().url() }).passthrough().optional(),
     prefix: z.string().optional(),
+    /** The seeded markets with their traffic weights. */
+    markets: z.array(z.object({ id: z.string(), weight: z.number().positive() }).passthrough()).optional(),
   })
   .passthrough();
 /** A parsed topology.json. */

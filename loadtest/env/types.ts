@@ -31,6 +31,8 @@ export interface DrillEnv {
   cells(): string[];
   /** The canary cell (takes every rollout first). */
   canaryCell(): string;
+  /** market → relative traffic weight, when the topology defines them (else the drill uses a Zipf curve). */
+  marketWeights?(): Record<string, number> | undefined;
   /** market → owning cell, as Consul says now. */
   owners(): Promise<Record<string, string>>;
   /** cell → the versions its passing instances run (Consul catalog meta). */

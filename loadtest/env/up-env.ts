@@ -100,6 +100,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     },
     cells: () => t.cells.map((c) => c.id).sort(byNumber),
     canaryCell: () => t.cells.find((c) => c.canary)?.id ?? 'cell-0',
+    marketWeights: () => (t.markets ? Object.fromEntries(t.markets.map((m) => [m.id, m.weight])) : undefined),
     owners: () => readOwners(t.consul.url, t.prefix),
     cellVersions: () => readCellVersions(t.consul.url),
     injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault)),
