@@ -67,7 +67,8 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
     group: DELIVERY_GROUP,
     workers: config.workers,
     handler: deliveryHandler({ db, faults, metrics, assignDeadlineMs: config.assignDeadlineMs }),
-    pollMs: config.pollMs,
+    // The relay wakes the consumer after each move, so its idle poll (one query per partition) can be slower.
+    pollMs: config.pollMs * 5,
     logger,
     onProcessed: () => sagaLoop.wake(),
   });

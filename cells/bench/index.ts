@@ -1,0 +1,73 @@
+/**
+ * `npm run bench:cell`: the key-ordered consumer at 1, 4 and 16 workers (one partition, 1,000
+ * keys, 5 ms simulated I/O per event), then one real cell process end to end. Prints tables.
+ */
+import Table from 'cli-table3';
+import { cpus } from 'node:os';
+import { benchConsumer, type ConsumerRun } from './consumer.js';
+import { benchEndToEnd } from './end-to-end.js';
+
+const EVENTS = Number(process.env.CELLSIM_BENCH_EVENTS ?? 2000);
+const E2E_SECONDS = Number(process.env.CELLSIM_BENCH_SECONDS ?? 10);
+const E2E_CONCURRENCY = Number(process.env.CELLSIM_BENCH_CONCURRENCY ?? 32);
+
+async function main(): Promise<void> {
+  process.env.CELLSIM_LOG_LEVEL ??= 'warn';
+  process.stdout.write(`cellsim cell benchmark — node ${process.version}, ${cpus().length} cores, ${new Date().toISOString()}\n\n`);
+  const runs: ConsumerRun[] = [];
+  for (const workers of [1, 4, 16]) runs.push(await benchConsumer(workers, { events: EVENTS, keys: 1000, ioMs: 5 }));
+  const base = runs[0]!.perSecond;
+  const t1 = new Table({
+    head: ['consumer workers', 'events', 'seconds', 'events/s', 'speed-up vs 1', 'peak concurrent', 'per-key order violations'],
+  });
+  for (const r of runs) {
+    t1.push([
+      r.workers,
+      r.events,
+      r.seconds.toFixed(2),
+      r.perSecond.toFixed(0),
+      `${(r.perSecond / base).toFixed(1)}×`,
+      r.peakConcurrency,
+      r.violations,
+    ]);
+  }
+  process.stdout.write(`Key-ordered consumer: 1 partition, 1,000 keys, 5 ms simulated I/O per event\n${t1.toString()}\n`);
+  const ratio = runs[2]!.perSecond / base;
+  process.stdout.write(`target 16 workers ≥ 8× 1 worker: ${ratio >= 8 ? 'met' : 'NOT met'} (${ratio.toFixed(1)}×)\n\n`);
+
+  const e = await benchEndToEnd({ concurrency: E2E_CONCURRENCY, seconds: E2E_SECONDS });
+  const t2 = new Table({
+    head: [
+      'clients',
+      'seconds',
+      'orders accepted',
+      'accepted/s',
+      'errors',
+      'POST p50 ms',
+      'POST p99 ms',
+      'accept→CONFIRMED p50 ms',
+      'p99 ms',
+      'cell RSS MiB',
+    ],
+  });
+  t2.push([
+    e.concurrency,
+    e.seconds.toFixed(1),
+    e.accepted,
+    e.acceptedPerSecond.toFixed(0),
+    e.errors,
+    e.postP50.toFixed(1),
+    e.postP99.toFixed(1),
+    e.confirmP50.toFixed(0),
+    e.confirmP99.toFixed(0),
+    e.rssMiB.toFixed(0),
+  ]);
+  process.stdout.write(`End to end: one cell process (defaults: 8 partitions, 16 workers, 20 ms courier assignment)\n${t2.toString()}\n`);
+  if (e.confirmed < e.accepted)
+    process.stdout.write(`warning: only ${e.confirmed} of ${e.accepted} orders reached CONFIRMED within 30 s\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:cell failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
