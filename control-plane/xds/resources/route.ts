@@ -95,7 +95,7 @@ export function frozenRoutes(holdMs: number): Resource {
   return makeResource(
     ROUTE,
     FROZEN_ROUTE,
-    { name: FROZEN_ROUTE, virtual_hosts: [virtualHost('frozen', [route], undefined, [CELL_HEADER, SCOPE_HEADER])] },
+    { name: FROZEN_ROUTE, virtual_hosts: [virtualHost('frozen', [route], undefined, [CELL_HEADER])] },
     refs,
   );
 }

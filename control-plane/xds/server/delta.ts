@@ -85,12 +85,12 @@ export function serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, 
     const version = snap.type(type).version;
     if (!st.force && version === st.parkedVersion) return;
     const { add, remove, changes } = diff(st, snap, type);
+    if (st.parkedVersion !== undefined) ctx.status.unparked(node.id, type, 'delta');
+    st.parkedVersion = undefined;
     if (add.length === 0 && remove.length === 0 && st.everSent) {
       st.force = false; // nothing the client lacks (the first response is always sent: it ends the client's init wait)
       return;
     }
-    if (st.parkedVersion !== undefined) ctx.status.unparked(node.id, type, 'delta');
-    st.parkedVersion = undefined;
     const nonce = nonces.next();
     const response: DeltaDiscoveryResponse = {
       system_version_info: version,

@@ -1,0 +1,287 @@
+/**
+ * The xDS control plane driving real Envoy, against real Consul and real upstream cells:
+ * routing with x-cell-id, every contract error, a KV flip, a sick cell failing fast while
+ * others are unaffected, bad Consul values never reaching Envoy, a deliberately rejected
+ * config (NACK recorded, last good config still serving), the control plane killed (Envoy
+ * keeps routing) and restarted (resync), and a second replica publishing the same content.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
+import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
+import { ProcessScope, waitFor } from '../../infra/harness/process.js';
+import { assertError, assertRouted, send } from '../../infra/harness/routing-contract.js';
+import type { NodeStatus } from './cache/status.js';
+import { startControlPlane, startTestEnvoy, type TestControlPlane, type TestEnvoy } from './testing.js';
+
+const HOLD_MS = 600;
+
+interface Status {
+  id: string;
+  snapshots: Record<string, Record<string, { version: string; resources: number }>>;
+  nodes: NodeStatus[];
+}
+
+describe('xDS control plane with real Envoy and Consul', () => {
+  const scope = new ProcessScope();
+  let consul: ConsulAgent;
+  let cp: TestControlPlane;
+  let envoy: TestEnvoy;
+  const cells = new Map<string, EchoCell>();
+  const market = (m: string, base?: string) => send(base ?? envoy.url, '/v1/orders', [['x-market-id', m]]);
+  const status = async (c: TestControlPlane = cp): Promise<Status> => (await fetch(`${c.httpUrl}/xds/status`)).json() as Promise<Status>;
+  const routedTo = async (m: string, cell: string, base?: string) => {
+    const a = await market(m, base);
+    return a.status === 200 && a.headers['x-cell-id'] === cell;
+  };
+  const node = async (id: string, c: TestControlPlane = cp) => (await status(c)).nodes.find((n) => n.id === id);
+
+  before(async () => {
+    consul = await startConsul();
+    scope.adopt(consul.proc);
+    for (const id of ['cell-a', 'cell-b', 'cell-g']) cells.set(id, await startEchoCell({ cell: id, consulUrl: consul.url }));
+    await seedKv(consul.url, {
+      cells: { 'cell-a': {}, 'cell-b': {}, 'cell-g': { global: true } },
+      markets: {
+        'm-a': { cell: 'cell-a' },
+        'm-b': { cell: 'cell-b' },
+        'm-flip': { cell: 'cell-a' },
+        'm-frozen': { cell: 'cell-a', state: 'frozen' },
+      },
+    });
+    cp = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-1', holdMs: HOLD_MS });
+    envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'edge-1' });
+    await waitFor(
+      async () => (await routedTo('m-a', 'cell-a')) && (await routedTo('m-b', 'cell-b')),
+      15_000,
+      () => 'Envoy to route m-a and m-b',
+    );
+  });
+
+  after(async () => {
+    for (const c of cells.values()) await c.close().catch(() => undefined);
+    await scope.close();
+  });
+
+  it('routes each market to its owning cell with x-cell-id, /v1/global/ to the global cell, and strips client x-cell-id', async () => {
+    for (const [m, cell] of [
+      ['m-a', 'cell-a'],
+      ['m-b', 'cell-b'],
+    ] as const) {
+      const echo = assertRouted(await market(m), cell);
+      assert.equal(echo.headers['x-market-id'], m);
+      assert.equal(echo.headers['x-cellsim-scope'], undefined, 'internal scope header never reaches a cell');
+    }
+    assertRouted(await send(envoy.url, '/v1/global/ping'), 'cell-g');
+    const spoof = await send(envoy.url, '/v1/orders', [
+      ['x-market-id', 'm-a'],
+      ['x-cell-id', 'cell-b'],
+      ['x-cellsim-scope', 'm/m-b'],
+    ]);
+    const echo = assertRouted(spoof, 'cell-a');
+    assert.equal(echo.headers['x-cell-id'], undefined, 'client x-cell-id stripped');
+  });
+
+  it('answers every contract error as JSON without reaching a cell', async () => {
+    const before = [...cells.values()].reduce((n, c) => n + c.received.length, 0);
+    assertError(await send(envoy.url, '/v1/orders'), 400, 'missing_market');
+    assertError(await send(envoy.url, '/v1/orders', [['x-market-id', '']]), 400, 'missing_market');
+    for (const bad of ['M-A', 'm_a', '-ma', `m${'a'.repeat(63)}`, 'm-a,m-b', '_global']) {
+      assertError(await send(envoy.url, '/v1/orders', [['x-market-id', bad]]), 400, 'invalid_market');
+    }
+    assertError(
+      await send(envoy.url, '/v1/orders', [
+        ['x-market-id', 'm-a'],
+        ['x-market-id', 'm-b'],
+      ]),
+      400,
+      'invalid_market',
+    );
+    const unknown = await market('m-nobody');
+    assertError(unknown, 404, 'unknown_market');
+    assert.match(String(unknown.headers['content-type']), /application\/json/);
+    const frozen = await market('m-frozen');
+    assertError(frozen, 503, 'market_migrating');
+    assert.equal(frozen.headers['retry-after'], '1');
+    assert.ok(frozen.ms >= HOLD_MS * 0.9, `held ${frozen.ms.toFixed(0)} ms before 503 (bound ${HOLD_MS})`);
+    assert.equal(
+      [...cells.values()].reduce((n, c) => n + c.received.length, 0),
+      before,
+      'no error request reached a cell',
+    );
+  });
+
+  it('applies a KV flip: the market moves to its new cell', async () => {
+    assertRouted(await market('m-flip'), 'cell-a');
+    const t0 = Date.now();
+    await seedKv(consul.url, { markets: { 'm-flip': { cell: 'cell-b', epoch: 2 } } });
+    await waitFor(
+      () => routedTo('m-flip', 'cell-b'),
+      5000,
+      () => 'm-flip on cell-b',
+      10,
+    );
+    const ms = Date.now() - t0;
+    assert.ok(ms < 2000, `flip reached Envoy in ${ms} ms`);
+    for (let i = 0; i < 10; i++) assertRouted(await market('m-flip'), 'cell-b');
+  });
+
+  it('releases a held request for a frozen market to the new owner when it flips', async () => {
+    await seedKv(consul.url, { markets: { 'm-hold': { cell: 'cell-a', state: 'frozen' } } });
+    await waitFor(
+      async () => (await market('m-hold')).status === 503,
+      5000,
+      () => 'm-hold frozen',
+    );
+    const pending = market('m-hold');
+    await new Promise((r) => setTimeout(r, 150));
+    await seedKv(consul.url, { markets: { 'm-hold': { cell: 'cell-b', epoch: 2 } } });
+    const a = await pending;
+    assertRouted(a, 'cell-b');
+    assert.ok(a.ms < HOLD_MS, `released in ${a.ms.toFixed(0)} ms`);
+  });
+
+  it('fails a sick cell fast with 503 cell_unavailable while other cells are unaffected, and recovers', async () => {
+    const b = cells.get('cell-b')!;
+    b.setHealthy(false);
+    try {
+      await waitFor(
+        async () => (await market('m-b')).status === 503,
+        8000,
+        () => 'm-b to fail',
+      );
+      for (let i = 0; i < 5; i++) {
+        const a = await market('m-b');
+        assertError(a, 503, 'cell_unavailable');
+        assert.equal(a.headers['retry-after'], '1');
+        assert.ok(a.ms < 250, `failed in ${a.ms.toFixed(1)} ms`);
+        assertRouted(await market('m-a'), 'cell-a');
+      }
+    } finally {
+      b.setHealthy(true);
+    }
+    await waitFor(
+      () => routedTo('m-b', 'cell-b'),
+      8000,
+      () => 'm-b to recover',
+    );
+  });
+
+  it('never publishes a bad Consul value: invalid JSON and an unroutable endpoint are left out, no NACK', async () => {
+    const nacksBefore = (await node('edge-1'))!.types;
+    await fetch(`${consul.url}/v1/kv/cellsim/markets/m-a`, { method: 'PUT', body: '{not json' });
+    await fetch(`${consul.url}/v1/kv/cellsim/markets/Bad_Key`, { method: 'PUT', body: '{"cell":"cell-b","state":"active","epoch":1}' });
+    const reg = await fetch(`${consul.url}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({
+        ID: 'cellsim-cell-cell-b-bogus',
+        Name: 'cellsim-cell',
+        Address: 'not-an-ip',
+        Port: 1,
+        Meta: { cell: 'cell-b', color: 'blue', version: 'v1' },
+      }),
+    });
+    assert.ok(reg.ok);
+    try {
+      await seedKv(consul.url, { markets: { 'm-after-bad': { cell: 'cell-b' } } });
+      await waitFor(
+        () => routedTo('m-after-bad', 'cell-b'),
+        5000,
+        () => 'a later good change to apply',
+      );
+      assertRouted(await market('m-a'), 'cell-a'); // last good value kept
+      assertError(await send(envoy.url, '/v1/orders', [['x-market-id', 'Bad_Key']]), 400, 'invalid_market');
+      for (const [type, t] of Object.entries((await node('edge-1'))!.types)) {
+        assert.equal(t.nacks, nacksBefore[type]?.nacks ?? 0, `${type}: no NACK`);
+      }
+      const metrics = await (await fetch(`${cp.httpUrl}/metrics`)).text();
+      assert.match(metrics, /cellsim_xds_invalid_inputs_total\{kind="market"[^}]*\} [1-9]/);
+      assert.match(metrics, /cellsim_xds_invalid_inputs_total\{kind="endpoint"[^}]*\} [1-9]/);
+    } finally {
+      await fetch(`${consul.url}/v1/agent/service/deregister/cellsim-cell-cell-b-bogus`, { method: 'PUT' });
+      await fetch(`${consul.url}/v1/kv/cellsim/markets/Bad_Key`, { method: 'DELETE' });
+      await seedKv(consul.url, { markets: { 'm-a': { cell: 'cell-a' } } });
+    }
+  });
+
+  it('records a rejected config as a NACK, keeps serving the last good config, and recovers when the snapshot changes', async () => {
+    const before = (await node('edge-1'))!.types.cds!;
+    const inject = await fetch(`${cp.httpUrl}/xds/test/invalid`, { method: 'POST' });
+    assert.equal(inject.status, 201);
+    await waitFor(
+      async () => ((await node('edge-1'))!.types.cds!.nacks ?? 0) > before.nacks,
+      5000,
+      () => 'a CDS NACK',
+    );
+    const cds = (await node('edge-1'))!.types.cds!;
+    assert.equal(cds.lastAckedVersion, before.lastAckedVersion, 'last ACKed version kept');
+    assert.notEqual(cds.lastNack?.version, before.lastAckedVersion);
+    assert.match(cds.lastNack?.error ?? '', /connect_timeout|Proto constraint|duration/i);
+    assert.equal(cds.parked, true);
+    const pushes = cds.pushes;
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await node('edge-1'))!.types.cds!.pushes, pushes, 'the rejected version is not resent');
+    assertRouted(await market('m-a'), 'cell-a');
+    assertRouted(await market('m-b'), 'cell-b');
+    // Routing changes of other types still flow while CDS is parked.
+    await seedKv(consul.url, { markets: { 'm-during-nack': { cell: 'cell-a' } } });
+    await waitFor(
+      () => routedTo('m-during-nack', 'cell-a'),
+      5000,
+      () => 'a scope change during the NACK',
+    );
+    assert.match(await (await fetch(`${cp.httpUrl}/metrics`)).text(), /cellsim_xds_nacks_total\{type="cds"[^}]*\} [1-9]/);
+    await fetch(`${cp.httpUrl}/xds/test/invalid`, { method: 'DELETE' });
+    // Back to the good content: Envoy already holds it (delta sends nothing), the NACK is unparked.
+    await waitFor(
+      async () => {
+        const t = (await node('edge-1'))!.types.cds!;
+        return t.parked === false && (await status()).snapshots['edge-1']?.cds?.version === before.lastAckedVersion;
+      },
+      5000,
+      () => 'CDS back to the good version, unparked',
+    );
+    assertRouted(await market('m-a'), 'cell-a');
+  });
+
+  it('keeps routing while the control plane is down, and resyncs when it returns', async () => {
+    await cp.proc.kill();
+    for (let i = 0; i < 5; i++) assertRouted(await market('m-a'), 'cell-a');
+    await seedKv(consul.url, { markets: { 'm-while-down': { cell: 'cell-b' } } });
+    assertError(await market('m-while-down'), 404, 'unknown_market');
+    assertRouted(await market('m-b'), 'cell-b');
+    cp = await cp.restart();
+    await waitFor(
+      () => routedTo('m-while-down', 'cell-b'),
+      10_000,
+      () => 'Envoy to resync after the restart',
+    );
+    assert.equal((await node('edge-1'))!.connected, true);
+    assertRouted(await market('m-a'), 'cell-a');
+  });
+
+  it('lets a second replica serve the same content versions, to a state-of-the-world Envoy', async () => {
+    const cp2 = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-2', holdMs: HOLD_MS });
+    const envoy2 = await startTestEnvoy(scope, { xdsPort: cp2.xdsPort, id: 'edge-2', api: 'sotw' });
+    await waitFor(
+      () => routedTo('m-b', 'cell-b', envoy2.url),
+      15_000,
+      () => 'the SotW Envoy to route',
+    );
+    assertRouted(await market('m-a', envoy2.url), 'cell-a');
+    assertError(await market('m-nobody', envoy2.url), 404, 'unknown_market');
+    await waitFor(
+      async () => {
+        const [s1, s2] = [await status(cp), await status(cp2)];
+        const a = s1.snapshots['edge-1'];
+        const b = s2.snapshots['edge-2'];
+        return !!a && !!b && (['cds', 'eds', 'rds', 'srds'] as const).every((t) => a[t]?.version === b[t]?.version);
+      },
+      8000,
+      () => 'equal cds/eds/rds/srds versions on both replicas',
+    );
+    const n2 = await node('edge-2', cp2);
+    assert.equal(n2?.types.srds?.mode, 'sotw');
+    assert.equal(n2?.types.srds?.lastAckedVersion, (await status(cp2)).snapshots['edge-2']?.srds?.version);
+  });
+});
