@@ -94,7 +94,7 @@ describe('ADS conformance (scripted client)', () => {
   let server: AdsServer;
   let cache: SnapshotCache;
   let status: StatusStore;
-  let client: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+  let client: grpc.Client & { StreamAggregatedResources(): unknown; DeltaAggregatedResources(): unknown };
 
   before(async () => {
     cache = new SnapshotCache();
@@ -107,7 +107,7 @@ describe('ADS conformance (scripted client)', () => {
       0,
     );
     const Ctor = adsClientConstructor();
-    client = new Ctor(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as typeof client;
+    client = new Ctor(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as typeof client;
   });
   after(async () => {
     client.close();
