@@ -49,7 +49,8 @@ describe('drill engine with real k6 against real HTTP echo cells (direct plane)'
     assert.ok(r.analysis.spill.failed > 0);
     assert.equal(r.verdicts.find((v) => v.name.startsWith('spill'))?.pass, false);
     assert.equal(r.verdicts.find((v) => v.name === 'blast radius')?.pass, false);
-    assert.equal(r.k6.exitCode, 99, 'k6 itself fails the tagged threshold');
+    assert.equal(r.k6.thresholds['cellsim_failed{scope:other}: rate==0'], false, 'k6 itself fails the tagged threshold');
+    assert.equal(r.verdicts.find((v) => v.name === 'k6 thresholds')?.pass, false);
     assertReportFiles(r);
   });
 });
