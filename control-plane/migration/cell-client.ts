@@ -60,8 +60,19 @@ export class HttpCellAdmin implements CellAdmin {
       .sort();
   }
 
+  private readonly cache = new Map<string, { at: number; urls: string[] }>();
+
+  /** {@link instances}, remembered for a second (a migration calls the same cells many times in its freeze window). */
+  private async cached(cell: string): Promise<string[]> {
+    const hit = this.cache.get(cell);
+    if (hit && Date.now() - hit.at < 1000 && hit.urls.length > 0) return hit.urls;
+    const urls = await this.instances(cell);
+    this.cache.set(cell, { at: Date.now(), urls });
+    return urls;
+  }
+
   private async one(cell: string): Promise<string> {
-    const [url] = await this.instances(cell);
+    const [url] = await this.cached(cell);
     if (!url) throw new Error(`cell ${cell} has no passing instance`);
     return url;
   }
@@ -99,7 +110,7 @@ export class HttpCellAdmin implements CellAdmin {
   }
 
   async freeze(cell: string, market: string): Promise<void> {
-    const urls = await this.instances(cell);
+    const urls = await this.cached(cell);
     if (urls.length === 0) throw new Error(`cell ${cell} has no passing instance to freeze`);
     await Promise.all(urls.map((u) => this.call(u, 'POST', `/admin/markets/${encodeURIComponent(market)}/freeze`)));
   }

@@ -46,14 +46,18 @@ export class MigrationRun {
   }
 
   /** Persists the record with the lock held; a lost lock stops the run. */
-  private async save(patch: Partial<MigrationRecord>, state?: MigrationState, note?: string): Promise<void> {
+  private async save(
+    patch: Partial<MigrationRecord>,
+    state?: MigrationState,
+    note?: string,
+    events: MigrationRecord['history'] = [],
+  ): Promise<void> {
     const at = new Date().toISOString();
     const next: MigrationRecord = { ...this.rec, ...patch, updatedAt: at };
-    // Keep an abort request written meanwhile through the admin API.
-    if (!next.abortRequested && (await this.abortRequested())) next.abortRequested = true;
+    if (!next.abortRequested && this.deps.aborted?.(this.rec.market)) next.abortRequested = true;
     if (state) {
       next.state = state;
-      next.history = [...this.rec.history, { at, state, ...(note ? { note } : {}) }];
+      next.history = [...this.rec.history, ...events, { at, state, ...(note ? { note } : {}) }];
     }
     const ok = await this.deps.kv.putJson(MigrationRecordSchema, this.deps.layout.migrationKey(this.rec.market), next, {
       acquire: this.deps.session(),
@@ -118,42 +122,18 @@ export class MigrationRun {
         return this.save({}, 'freezing', `pending ${pendingOf(s)}`);
       }
       case 'freezing': {
+        // The freeze window: KV frozen (routers hold) … flip written. Nothing is persisted in
+        // between but the intent to flip; a crash leaves 'freezing', which recovery rolls back.
         await this.setMarket((m) => (m.cell === from && m.state === 'active' ? { ...m, state: 'frozen' } : undefined), 'freeze');
         this.frozenAtMs = Date.now();
-        await this.save({ frozenAt: new Date().toISOString() }, 'delta');
+        const frozenAt = new Date().toISOString();
         await sleep(opts.settleMs);
         await cells.freeze(from, market);
-        return;
+        return this.deltaAndVerify(frozenAt);
       }
-      case 'delta': {
-        // Sagas keep stepping in the frozen source (the cell's design), so a status may change
-        // between a delta copy and the comparison: copy again until both sides agree.
-        let rows = 0;
-        let cursor = this.rec.cursor;
-        let last = '';
-        for (let attempt = 1; attempt <= opts.verifyAttempts; attempt++) {
-          await this.waitPending(from, 0, opts.finalDrainMs, true);
-          const copy = await cells.copy(market, from, to, cursor);
-          rows += copy.rows;
-          cursor = copy.cursor;
-          const [a, b] = await Promise.all([cells.summary(from, market), cells.summary(to, market)]);
-          if (a.orders === b.orders && a.deliveries === b.deliveries && a.checksum === b.checksum) {
-            return this.save(
-              {
-                cursor,
-                rows: { ...this.rec.rows, delta: this.rec.rows.delta + rows },
-                summary: { orders: a.orders, deliveries: a.deliveries, checksum: a.checksum },
-              },
-              'verifying',
-              `${describe(a)} on both sides after ${attempt} delta cop${attempt === 1 ? 'y' : 'ies'}`,
-            );
-          }
-          last = `source ${describe(a)} vs target ${describe(b)}`;
-        }
-        throw new Error(`verify failed after ${opts.verifyAttempts} delta copies: ${last}`);
-      }
+      case 'delta':
       case 'verifying':
-        return this.save({}, 'flipping');
+        return this.deltaAndVerify(this.rec.frozenAt ?? new Date().toISOString());
       case 'flipping': {
         await this.setMarket(
           (m) => (m.cell === from && m.state === 'frozen' ? { cell: to, state: 'active', epoch: this.rec.epoch + 1 } : undefined),
@@ -189,6 +169,45 @@ export class MigrationRun {
       default:
         return;
     }
+  }
+
+  /**
+   * Copies the delta and compares both sides, until they agree (sagas keep stepping in the
+   * frozen source, the cell's design, so a status may change between a copy and the
+   * comparison); then records the intent to flip.
+   */
+  private async deltaAndVerify(frozenAt: string): Promise<void> {
+    const { cells, opts } = this.deps;
+    const { market, from, to } = this.rec;
+    let rows = 0;
+    let cursor = this.rec.cursor;
+    let last = '';
+    for (let attempt = 1; attempt <= opts.verifyAttempts; attempt++) {
+      await this.waitPending(from, 0, opts.finalDrainMs, true);
+      const copy = await cells.copy(market, from, to, cursor);
+      rows += copy.rows;
+      cursor = copy.cursor;
+      const [a, b] = await Promise.all([cells.summary(from, market), cells.summary(to, market)]);
+      if (a.orders === b.orders && a.deliveries === b.deliveries && a.checksum === b.checksum) {
+        const at = new Date().toISOString();
+        return this.save(
+          {
+            frozenAt,
+            cursor,
+            rows: { ...this.rec.rows, delta: this.rec.rows.delta + rows },
+            summary: { orders: a.orders, deliveries: a.deliveries, checksum: a.checksum },
+          },
+          'flipping',
+          undefined,
+          [
+            { at: frozenAt, state: 'delta', note: `frozen; ${rows} delta rows` },
+            { at, state: 'verifying', note: `${describe(a)} on both sides after ${attempt} delta cop${attempt === 1 ? 'y' : 'ies'}` },
+          ],
+        );
+      }
+      last = `source ${describe(a)} vs target ${describe(b)}`;
+    }
+    throw new Error(`verify failed after ${opts.verifyAttempts} delta copies: ${last}`);
   }
 
   /** Undo everything before the flip; when the flip did happen after all, continue forward. */

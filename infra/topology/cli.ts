@@ -1,0 +1,109 @@
+/** `cellctl up`: the whole cellsim topology on one machine, supervised, until Ctrl-C or SIGTERM. */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { DEFAULT_PREFIX } from '../../shared/kv.js';
+import { parseDurationMs, parsePort, parsePositiveInt } from '../../shared/cli.js';
+import { createLogger } from '../../shared/logger.js';
+import { DEFAULT_VERSIONS } from '../../control-plane/rollout/versions.js';
+import { TOPOLOGY_DEFAULTS, type TopologyConfig } from './config.js';
+import { freePortPlan, portPlan } from './ports.js';
+import { statusTable, firstSteps } from './status.js';
+import { Supervisor } from './supervisor.js';
+
+interface Flags {
+  data: string;
+  cells: number;
+  basePort: number;
+  anyPorts?: boolean;
+  persist?: boolean;
+  prefix: string;
+  holdMs: number;
+  logLevel: string;
+}
+
+/** Reads `<data>/admin-token`, or creates it (mode 0600); `created` tells whether to print it. */
+export function ensureAdminToken(dataDir: string): { token: string; created: boolean } {
+  const file = join(dataDir, 'admin-token');
+  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), created: false };
+  const token = randomBytes(24).toString('hex');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { token, created: true };
+}
+
+/** Builds the command. */
+export function command(): Command {
+  return new Command('up')
+    .description('start the whole topology (Consul, cells, 2 routers, control plane, 2 Envoys), supervised, until Ctrl-C')
+    .option('--data <dir>', 'data directory: cell databases, logs, admin-token, topology.json', TOPOLOGY_DEFAULTS.dataDir)
+    .option('--cells <n>', 'number of cells (cell-0 is the small canary)', parsePositiveInt, TOPOLOGY_DEFAULTS.cells)
+    .option('--base-port <port>', 'shift every default port: 8000 maps to this port (Consul 8500 → base+500, ...)', parsePort, 8000)
+    .option('--any-ports', 'take a free port for every component instead (tests, side-by-side runs)')
+    .option('--persist', 'persistent Consul under <data>/consul (default: a dev agent, fresh each time)')
+    .option('--prefix <prefix>', 'Consul KV prefix', DEFAULT_PREFIX)
+    .option(
+      '--hold-ms <duration>',
+      'how long routers and Envoys hold requests to a frozen market',
+      parseDurationMs,
+      TOPOLOGY_DEFAULTS.holdMs,
+    )
+    .option('--log-level <level>', "children's log level (their logs go to <data>/logs/)", TOPOLOGY_DEFAULTS.logLevel)
+    .addHelpText(
+      'after',
+      '\nDefault ports: Consul 8500, routers 8080 8081, Envoys 10000 10001 (admin 9901 9902), control plane 8090,\nxDS 18000, supervisor control 8099, cells from 9100 (green instances +50).\nSee docs/operators.md.',
+    )
+    .action(async (f: Flags) => {
+      const dataDir = resolve(f.data);
+      mkdirSync(dataDir, { recursive: true });
+      const { token, created } = ensureAdminToken(dataDir);
+      const versionsFile = join(dataDir, 'versions.json');
+      if (!existsSync(versionsFile)) writeFileSync(versionsFile, `${JSON.stringify(DEFAULT_VERSIONS, null, 2)}\n`);
+      const cfg: TopologyConfig = {
+        dataDir,
+        cells: f.cells,
+        ports: f.anyPorts ? await freePortPlan(f.cells) : portPlan(f.basePort),
+        persist: f.persist === true,
+        prefix: f.prefix,
+        adminToken: token,
+        holdMs: f.holdMs,
+        initialVersion: TOPOLOGY_DEFAULTS.initialVersion,
+        logLevel: f.logLevel,
+      };
+      const log = createLogger('supervisor');
+      const out = (line: string) => process.stdout.write(`${line}\n`);
+      const sup = new Supervisor(cfg, log, (line) => out(`cellctl up: ${line}`));
+      let stopping: Promise<void> | undefined;
+      const shutdown = () => {
+        if (stopping) {
+          out('cellctl up: stopping already; Ctrl-C again in a moment forces exit');
+          process.once('SIGINT', () => process.exit(130));
+          return;
+        }
+        out('cellctl up: stopping every component');
+        stopping = sup.stop().then(() => void out('cellctl up: stopped'));
+      };
+      process.on('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
+      try {
+        await sup.start();
+      } catch (err) {
+        out(`cellctl up: failed to start: ${(err as Error).message}`);
+        process.exitCode = 1;
+        return;
+      }
+      if (stopping) return void (await stopping);
+      out(statusTable(sup.describe()));
+      if (created) out(`Admin token (printed once; stored in ${join(dataDir, 'admin-token')}, mode 0600):\n  ${token}\n`);
+      out(firstSteps(sup.describe(), dataDir));
+      out('cellsim is up. Ctrl-C stops everything.');
+      await new Promise<void>((r) => {
+        const wait = setInterval(() => {
+          if (stopping) {
+            clearInterval(wait);
+            void stopping.then(r);
+          }
+        }, 100);
+      });
+    });
+}

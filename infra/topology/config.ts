@@ -1,0 +1,43 @@
+/** The configuration of a local topology (`cellctl up` flags), with defaults in one place. */
+import type { PortPlan } from './ports.js';
+
+/** Everything `cellctl up` needs to build its children. */
+export interface TopologyConfig {
+  dataDir: string;
+  /** Number of cells: cell-0 (the small canary) … cell-(n-1). */
+  cells: number;
+  ports: PortPlan;
+  /** Persistent Consul (data under <data>/consul) instead of a dev agent. */
+  persist: boolean;
+  prefix: string;
+  adminToken: string;
+  /** Router hold bound for frozen markets (ms). */
+  holdMs: number;
+  /** Version a cell runs when Consul has no record of it yet. */
+  initialVersion: string;
+  /** Log level of every child. */
+  logLevel: string;
+}
+
+/** Defaults for every optional setting. */
+export const TOPOLOGY_DEFAULTS = {
+  dataDir: '.cellsim',
+  cells: 4,
+  prefix: 'cellsim/',
+  holdMs: 2000,
+  initialVersion: 'v1',
+  logLevel: 'info',
+  /** cell-0 is small: it owns a few markets and has room for few. */
+  canaryCapacity: 8,
+  capacity: 40,
+} as const;
+
+/** The cell marked global: cell-1 when there is one (the canary stays small), else cell-0. */
+export function globalCell(cells: number): string {
+  return cells > 1 ? 'cell-1' : 'cell-0';
+}
+
+/** The ids of the cells, cell-0 first. */
+export function cellIds(cells: number): string[] {
+  return Array.from({ length: cells }, (_, i) => `cell-${i}`);
+}

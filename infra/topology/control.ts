@@ -1,0 +1,120 @@
+/**
+ * The supervisor's control channel (loopback HTTP, bearer admin token on every route), for
+ * drills and for the control plane's rollouts. Routes are documented in docs/operators.md.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { HttpError, errorBody } from '../../shared/errors.js';
+import { formatIssues } from '../../shared/kv.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Child } from './child.js';
+import type { Supervisor } from './supervisor.js';
+
+/** A running control server. */
+export interface ControlServer {
+  close(): Promise<void>;
+}
+
+const StartCellBody = z
+  .object({ version: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/), defect: z.record(z.unknown()).optional() })
+  .strict();
+
+/** One child as the control channel reports it. */
+export function childView(c: Child) {
+  const s = c.spec;
+  return {
+    name: s.name,
+    kind: s.kind,
+    state: c.state,
+    pid: c.pid,
+    restarts: c.restarts,
+    keepDown: c.keepDown,
+    url: s.url,
+    port: s.port,
+    ...(s.cell ? { cell: s.cell, color: s.color, version: s.version } : {}),
+    log: c.logFile,
+  };
+}
+
+/** Builds the control app (exported for tests through app.request()). */
+export function controlApp(sup: Supervisor, token: string): Hono {
+  const app = new Hono();
+  app.onError((err, c) =>
+    err instanceof HttpError ? c.json(err.body(), err.status as 400) : c.json(errorBody('internal', err.message), 500),
+  );
+  app.use('*', async (c, next) => {
+    const given = Buffer.from(/^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1] ?? '');
+    const want = Buffer.from(token);
+    if (given.length !== want.length || !timingSafeEqual(given, want)) throw new HttpError('unauthorized', 'missing or wrong bearer token');
+    return next();
+  });
+  const children = (name: string) => {
+    const found = sup.resolve(name);
+    if (found.length === 0) throw new HttpError('not_found', `no child '${name}' (GET /children lists them)`);
+    return found;
+  };
+  const color = (v: string) => {
+    if (v !== 'blue' && v !== 'green') throw new HttpError('invalid_request', `color must be blue or green, not '${v}'`);
+    return v;
+  };
+
+  app.get('/children', (c) => c.json([...sup.children.values()].map(childView)));
+  app.get('/topology', (c) => c.json(sup.describe()));
+  app.post('/children/:name/kill', async (c) => {
+    const hold = ['1', 'true', 'yes'].includes(c.req.query('hold') ?? '');
+    const list = children(c.req.param('name'));
+    await Promise.all(list.map((k) => k.kill(hold)));
+    sup.scheduleWrite();
+    return c.json(list.map(childView));
+  });
+  app.post('/children/:name/stop', async (c) => {
+    const list = children(c.req.param('name'));
+    await Promise.all(list.map((k) => k.stop()));
+    sup.scheduleWrite();
+    return c.json(list.map(childView));
+  });
+  app.post('/children/:name/start', async (c) => {
+    const list = children(c.req.param('name'));
+    const wait = c.req.query('wait') !== 'none';
+    const started = Promise.all(list.map((k) => k.start(90_000)));
+    if (wait) await started;
+    else started.catch(() => undefined);
+    sup.scheduleWrite();
+    return c.json(list.map(childView));
+  });
+  app.put('/cells/:cell/:color', async (c) => {
+    const parsed = StartCellBody.safeParse(await c.req.json().catch(() => undefined));
+    if (!parsed.success) throw new HttpError('invalid_request', formatIssues(parsed.error).join('; '));
+    try {
+      const child = await sup.startCell(c.req.param('cell'), color(c.req.param('color')), parsed.data.version, parsed.data.defect);
+      return c.json(childView(child));
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new HttpError(/unknown cell/.test((err as Error).message) ? 'not_found' : 'internal', (err as Error).message);
+    }
+  });
+  app.delete('/cells/:cell/:color', async (c) => {
+    await sup.stopCell(c.req.param('cell'), color(c.req.param('color')));
+    return c.json({ stopped: `${c.req.param('cell')}.${c.req.param('color')}` });
+  });
+  return app;
+}
+
+/** Serves the control app on 127.0.0.1:`port`. */
+export async function startControlServer(sup: Supervisor, port: number, token: string, log: Logger): Promise<ControlServer> {
+  const app = controlApp(sup, token);
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
+    s.once('error', reject);
+  });
+  log.info({ port }, 'supervisor control channel listening');
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }),
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The port plan of a local topology (docs/contracts "Local topology"): the defaults, shifted
+ * as a whole by `--base-port` (an offset from 8000), or every port taken free (`--any-ports`,
+ * for tests and side-by-side runs).
+ */
+import { freePorts } from '../harness/ports.js';
+
+/** Every port a topology binds. */
+export interface PortPlan {
+  consul: { http: number; serfLan: number; serfWan: number; server: number; grpc: number };
+  routers: number[];
+  envoys: { listen: number; admin: number }[];
+  controlPlane: number;
+  xds: number;
+  supervisor: number;
+  /** Blue port of cell i is cellBase + i, green is cellBase + greenOffset + i. */
+  cellBase: number;
+  greenOffset: number;
+  /** Explicit per-cell ports (any-ports mode), blue and green. */
+  cells?: { blue: number; green: number }[];
+}
+
+/** The default plan shifted so that 8000 maps to `base`. */
+export function portPlan(base = 8000, routers = 2, envoys = 2): PortPlan {
+  const s = (p: number) => p - 8000 + base;
+  return {
+    consul: { http: s(8500), serfLan: s(8301), serfWan: s(8302), server: s(8300), grpc: s(8502) },
+    routers: Array.from({ length: routers }, (_, i) => s(8080 + i)),
+    envoys: Array.from({ length: envoys }, (_, i) => ({ listen: s(10000 + i), admin: s(9901 + i) })),
+    controlPlane: s(8090),
+    xds: s(18000),
+    supervisor: s(8099),
+    cellBase: s(9100),
+    greenOffset: 50,
+  };
+}
+
+/** A plan of free ports for `cells` cells. */
+export async function freePortPlan(cells: number, routers = 2, envoys = 2): Promise<PortPlan> {
+  const p = await freePorts(5 + routers + envoys * 2 + 3 + cells * 2);
+  let i = 0;
+  const next = () => p[i++]!;
+  return {
+    consul: { http: next(), serfLan: next(), serfWan: next(), server: next(), grpc: next() },
+    routers: Array.from({ length: routers }, next),
+    envoys: Array.from({ length: envoys }, () => ({ listen: next(), admin: next() })),
+    controlPlane: next(),
+    xds: next(),
+    supervisor: next(),
+    cellBase: 0,
+    greenOffset: 0,
+    cells: Array.from({ length: cells }, () => ({ blue: next(), green: next() })),
+  };
+}
+
+/** The port of cell `index`'s `color` instance. */
+export function cellPort(plan: PortPlan, index: number, color: 'blue' | 'green'): number {
+  const explicit = plan.cells?.[index];
+  if (explicit) return explicit[color];
+  return plan.cellBase + index + (color === 'green' ? plan.greenOffset : 0);
+}

@@ -1,0 +1,194 @@
+/**
+ * The `cellctl up` supervisor: starts the children of {@link register} group by group (Consul,
+ * then Consul is seeded, cells, control plane, routers, Envoys), keeps them running, serves the
+ * control channel, writes `<data>/topology.json`, and stops everything in reverse order.
+ */
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../shared/logger.js';
+import { Child, type ChildSpec } from './child.js';
+import { globalCell, type TopologyConfig } from './config.js';
+import { startControlServer, type ControlServer } from './control.js';
+import { DEFAULT_MARKETS } from './markets.js';
+import { seedConsul, type Seeded } from './seed.js';
+import { cellChildName, cellSpec, consulSpec, consulUrl, register } from './wiring.js';
+
+/** The running topology. */
+export class Supervisor {
+  readonly children = new Map<string, Child>();
+  private control: ControlServer | undefined;
+  private seeded: Seeded | undefined;
+  private stopping = false;
+  private writeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly cfg: TopologyConfig,
+    private readonly log: Logger,
+    private readonly progress: (line: string) => void = () => undefined,
+  ) {}
+
+  private get logDir(): string {
+    return join(this.cfg.dataDir, 'logs');
+  }
+
+  private add(spec: ChildSpec): Child {
+    const child = new Child(spec, this.logDir, this.log);
+    this.children.set(spec.name, child);
+    return child;
+  }
+
+  /** Starts every child, group by group; on failure stops what started and throws. */
+  async start(): Promise<void> {
+    for (const d of ['logs', 'cells', 'routers', 'envoy']) mkdirSync(join(this.cfg.dataDir, d), { recursive: true });
+    rmSync(join(this.cfg.dataDir, 'topology.json'), { force: true });
+    try {
+      this.control = await startControlServer(this, this.cfg.ports.supervisor, this.cfg.adminToken, this.log);
+      const consul = this.add(consulSpec(this.cfg));
+      this.progress(`starting consul (${this.cfg.persist ? 'persistent' : 'dev mode'}) on ${consulUrl(this.cfg)}`);
+      await consul.start(60_000);
+      await this.waitKvWritable();
+      this.seeded = await seedConsul(this.cfg, consulUrl(this.cfg), DEFAULT_MARKETS);
+      this.progress(`seeded consul: ${this.seeded.cells.size} cells, ${this.seeded.markets.size} markets`);
+      const live = new Map([...this.seeded.cells].map(([id, c]) => [id, { color: c.activeColor ?? 'blue', version: c.version }] as const));
+      const [, ...groups] = register(this.cfg, live);
+      for (const group of groups) {
+        this.progress(`starting ${group.map((s) => s.name).join(', ')}`);
+        await Promise.all(group.map((spec) => this.add(spec).start(90_000)));
+      }
+      this.writeTopology();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async waitKvWritable(): Promise<void> {
+    const url = `${consulUrl(this.cfg)}/v1/kv/_cellsim_ready`;
+    for (let i = 0; i < 150; i++) {
+      const ok = await fetch(url, { method: 'PUT', body: '1' }).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) {
+        await fetch(url, { method: 'DELETE' });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('consul KV does not accept writes');
+  }
+
+  /** Starts (or replaces) a cell instance; used by rollouts through the control channel. */
+  async startCell(cell: string, color: 'blue' | 'green', version: string, defect?: unknown): Promise<Child> {
+    if (!this.seeded?.cells.has(cell)) throw new Error(`unknown cell '${cell}'`);
+    const name = cellChildName(cell, color);
+    await this.children.get(name)?.stop();
+    this.children.delete(name);
+    const child = this.add(cellSpec(this.cfg, cell, color, version, defect));
+    try {
+      await child.start(60_000);
+    } finally {
+      this.scheduleWrite();
+    }
+    return child;
+  }
+
+  /** Stops and forgets a cell instance. */
+  async stopCell(cell: string, color: 'blue' | 'green'): Promise<void> {
+    const name = cellChildName(cell, color);
+    const child = this.children.get(name);
+    if (!child) return;
+    await child.stop();
+    child.close();
+    this.children.delete(name);
+    this.scheduleWrite();
+  }
+
+  /** The children a control-channel name means: one child, or every instance of a cell. */
+  resolve(name: string): Child[] {
+    const one = this.children.get(name);
+    if (one) return [one];
+    return [...this.children.values()].filter((c) => c.spec.cell === name);
+  }
+
+  /** Rewrites topology.json soon (pids and cell instances change after restarts and rollouts). */
+  scheduleWrite(): void {
+    if (this.writeTimer || this.stopping) return;
+    this.writeTimer = setTimeout(() => {
+      this.writeTimer = undefined;
+      if (!this.stopping) this.writeTopology();
+    }, 200);
+    this.writeTimer.unref();
+  }
+
+  /** The topology.json document. */
+  describe(): Record<string, unknown> {
+    const c = this.cfg;
+    const kids = [...this.children.values()];
+    const of = (kind: string) => kids.filter((k) => k.spec.kind === kind);
+    const cells = [...new Set(of('cell').map((k) => k.spec.cell!))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    return {
+      version: 1,
+      startedAt: new Date().toISOString(),
+      dataDir: c.dataDir,
+      prefix: c.prefix,
+      adminTokenFile: join(c.dataDir, 'admin-token'),
+      logs: this.logDir,
+      supervisor: { url: `http://127.0.0.1:${c.ports.supervisor}`, pid: process.pid },
+      consul: { url: consulUrl(c), pid: this.children.get('consul')?.pid ?? null, persist: c.persist },
+      controlPlane: {
+        url: `http://127.0.0.1:${c.ports.controlPlane}`,
+        xds: `127.0.0.1:${c.ports.xds}`,
+        pid: this.children.get('control-plane')?.pid ?? null,
+      },
+      routers: of('router').map((k) => ({ id: k.spec.name, url: k.spec.url, pid: k.pid })),
+      envoys: of('envoy').map((k, i) => ({
+        id: k.spec.name,
+        url: k.spec.url,
+        admin: `http://127.0.0.1:${c.ports.envoys[i]!.admin}`,
+        pid: k.pid,
+      })),
+      cells: cells.map((cell) => {
+        const inst = of('cell').filter((k) => k.spec.cell === cell);
+        const main = inst.find((k) => k.state === 'running') ?? inst[0]!;
+        return {
+          id: cell,
+          url: main.spec.url,
+          pid: main.pid,
+          canary: cell === 'cell-0',
+          global: cell === globalCell(c.cells),
+          instances: inst.map((k) => ({
+            name: k.spec.name,
+            color: k.spec.color,
+            version: k.spec.version,
+            url: k.spec.url,
+            pid: k.pid,
+            state: k.state,
+          })),
+        };
+      }),
+      markets: DEFAULT_MARKETS.map((m) => ({ id: m.id, weight: m.weight, cell: this.seeded?.markets.get(m.id) ?? null })),
+    };
+  }
+
+  private writeTopology(): void {
+    const file = join(this.cfg.dataDir, 'topology.json');
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(this.describe(), null, 2)}\n`);
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /** Stops every child in reverse start order, then the control channel; removes topology.json. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    rmSync(join(this.cfg.dataDir, 'topology.json'), { force: true });
+    const order: ChildSpec['kind'][] = ['envoy', 'router', 'control-plane', 'cell', 'consul'];
+    for (const kind of order) {
+      const group = [...this.children.values()].filter((c) => c.spec.kind === kind);
+      if (group.length) this.progress(`stopping ${group.map((g) => g.spec.name).join(', ')}`);
+      await Promise.all(group.map((c) => c.stop(kind === 'cell' ? 15_000 : 10_000)));
+      for (const c of group) c.close();
+    }
+    await this.control?.close();
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The map of `cellctl up`: {@link register} lists every child the topology runs, in start
+ * order, with its command line and readiness check (in the style of grpc-js-xds's one
+ * `register()`). Cell instances of other colors/versions are built with {@link cellSpec}.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { requireBinary } from '../binaries.js';
+import type { ChildSpec } from './child.js';
+import { cellIds, type TopologyConfig } from './config.js';
+import { cellPort } from './ports.js';
+
+const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
+const node = (args: string[]) => ({ command: process.execPath, args: [CELLCTL, ...args] });
+
+async function ok(url: string): Promise<boolean> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+  await res.arrayBuffer();
+  return res.ok;
+}
+
+/** The arguments of a loopback-only Consul agent: dev mode, or a persistent single server. */
+export function consulArgs(ports: TopologyConfig['ports']['consul'], dataDir?: string): string[] {
+  const common = [
+    ...['-bind=127.0.0.1', '-client=127.0.0.1', `-http-port=${ports.http}`, '-dns-port=-1', `-serf-lan-port=${ports.serfLan}`],
+    ...[`-serf-wan-port=${ports.serfWan}`, `-server-port=${ports.server}`, `-grpc-port=${ports.grpc}`, '-grpc-tls-port=-1'],
+    ...['-node=cellsim', '-log-level=warn', '-log-json'],
+  ];
+  return dataDir
+    ? ['agent', '-server', '-bootstrap-expect=1', `-data-dir=${dataDir}`, '-ui=false', ...common]
+    : ['agent', '-dev', ...common];
+}
+
+/** Consul's HTTP URL. */
+export function consulUrl(cfg: TopologyConfig): string {
+  return `http://127.0.0.1:${cfg.ports.consul.http}`;
+}
+
+/** The Consul agent: dev mode, or a single persistent server under <data>/consul. */
+export function consulSpec(cfg: TopologyConfig): ChildSpec {
+  const url = consulUrl(cfg);
+  return {
+    name: 'consul',
+    kind: 'consul',
+    command: requireBinary('consul'),
+    args: consulArgs(cfg.ports.consul, cfg.persist ? join(cfg.dataDir, 'consul') : undefined),
+    url,
+    port: cfg.ports.consul.http,
+    ready: async () => {
+      const res = await fetch(`${url}/v1/status/leader`, { signal: AbortSignal.timeout(1000) });
+      return res.ok && (await res.text()).replace(/"/g, '').length > 0;
+    },
+  };
+}
+
+/** The child name of a cell instance: `cell-1.blue`. */
+export function cellChildName(cell: string, color: 'blue' | 'green'): string {
+  return `${cell}.${color}`;
+}
+
+/** One cell instance (`cellctl cell`), on its color's port, sharing the cell's data directory. */
+export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'green', version: string, defect?: unknown): ChildSpec {
+  const index = Number(cell.replace(/^cell-/, ''));
+  const port = cellPort(cfg.ports, index, color);
+  const url = `http://127.0.0.1:${port}`;
+  const args = ['cell', '--id', cell, '--port', String(port), '--data', join(cfg.dataDir, 'cells', cell), '--consul', consulUrl(cfg)];
+  args.push('--version', version, '--color', color, '--admin-token', cfg.adminToken, '--prefix', cfg.prefix);
+  // Imported sagas wait this long on a migration target: long enough for the delta copy, short
+  // enough that moved orders go on soon after the flip.
+  args.push('--import-hold', '10s');
+  if (defect !== undefined) args.push('--defect', JSON.stringify(defect));
+  return {
+    name: cellChildName(cell, color),
+    kind: 'cell',
+    ...node(args),
+    env: { CELLSIM_LOG_LEVEL: cfg.logLevel },
+    url,
+    port,
+    cell,
+    color,
+    version,
+    canary: cell === 'cell-0',
+    ready: () => ok(`${url}/readyz`),
+  };
+}
+
+/** Router `i` (router-1, router-2, …). */
+export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
+  const port = cfg.ports.routers[i]!;
+  const id = `router-${i + 1}`;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    name: id,
+    kind: 'router',
+    ...node([
+      ...['router', '--port', String(port), '--consul', consulUrl(cfg), '--id', id, '--prefix', cfg.prefix],
+      ...['--hold-ms', String(cfg.holdMs), '--snapshot', join(cfg.dataDir, 'routers', `${id}.snapshot.json`)],
+    ]),
+    env: { CELLSIM_LOG_LEVEL: cfg.logLevel },
+    url,
+    port,
+    ready: () => ok(`${url}/readyz`),
+  };
+}
+
+/** The control plane (admin API + xDS); it reaches the supervisor through CELLSIM_SUPERVISOR_URL. */
+export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
+  const url = `http://127.0.0.1:${cfg.ports.controlPlane}`;
+  const args = ['control-plane', '--port', String(cfg.ports.controlPlane), '--xds-port', String(cfg.ports.xds), '--consul', consulUrl(cfg)];
+  args.push(
+    '--data',
+    cfg.dataDir,
+    '--admin-token',
+    cfg.adminToken,
+    '--prefix',
+    cfg.prefix,
+    '--id',
+    'cp-1',
+    '--hold-ms',
+    String(cfg.holdMs),
+  );
+  return {
+    name: 'control-plane',
+    kind: 'control-plane',
+    ...node(args),
+    env: { CELLSIM_LOG_LEVEL: cfg.logLevel, CELLSIM_SUPERVISOR_URL: `http://127.0.0.1:${cfg.ports.supervisor}` },
+    url,
+    port: cfg.ports.controlPlane,
+    ready: () => ok(`${url}/readyz`),
+  };
+}
+
+/** Envoy `i` (envoy-1, envoy-2, …), configured only by the control plane's xDS. */
+export function envoySpec(cfg: TopologyConfig, i: number): ChildSpec {
+  const { listen, admin } = cfg.ports.envoys[i]!;
+  const id = `envoy-${i + 1}`;
+  return {
+    name: id,
+    kind: 'envoy',
+    ...node([
+      'envoy',
+      '--listen',
+      String(listen),
+      '--admin',
+      String(admin),
+      '--xds',
+      `127.0.0.1:${cfg.ports.xds}`,
+      '--id',
+      id,
+      '--data',
+      cfg.dataDir,
+    ]),
+    env: { CELLSIM_LOG_LEVEL: cfg.logLevel },
+    url: `http://127.0.0.1:${listen}`,
+    port: listen,
+    ready: async () => {
+      const res = await fetch(`http://127.0.0.1:${admin}/ready`, { signal: AbortSignal.timeout(1000) });
+      return res.ok && (await res.text()).trim() === 'LIVE';
+    },
+  };
+}
+
+/** Every child in start order, grouped: each group starts together once the previous is ready. */
+export function register(cfg: TopologyConfig, live: Map<string, { color: 'blue' | 'green'; version: string }>): ChildSpec[][] {
+  return [
+    [consulSpec(cfg)],
+    cellIds(cfg.cells).map((c) => cellSpec(cfg, c, live.get(c)?.color ?? 'blue', live.get(c)?.version ?? cfg.initialVersion)),
+    [controlPlaneSpec(cfg)],
+    cfg.ports.routers.map((_, i) => routerSpec(cfg, i)),
+    cfg.ports.envoys.map((_, i) => envoySpec(cfg, i)),
+  ];
+}
