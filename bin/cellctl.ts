@@ -23,7 +23,7 @@ const COMMANDS: Record<string, Entry> = {
     summary: 'run the real Envoy with a bootstrap pointing at the control plane (ADS)',
     load: () => import('../control-plane/envoy-cli.js'),
   },
-  up: { summary: 'start the whole topology locally (Consul, cells, routers, control plane, Envoys), supervised', load: () => import('../infra/topology/cli.js') },
+  up: { summary: 'run the whole topology locally, supervised', load: () => import('../infra/topology/cli.js') },
   drill: { summary: 'run a k6 blast-radius drill (cell-crash, cell-hang, router-replica-kill, ...), write its report', load: () => import('../loadtest/cli.js') },
 };
 
