@@ -67,6 +67,18 @@ export function givenWeights(owners: Record<string, string>, weights: Record<str
     .map((id) => ({ id, cell: owners[id] ?? '', weight: weights[id] ?? min }));
 }
 
+/**
+ * Raises one cell's markets so the cell carries at least `share` (0..1) of the traffic, keeping
+ * the proportions inside and outside it. Used where a judgement needs volume (a canary bake).
+ */
+export function withMinShare(markets: MarketWeight[], cell: string, share: number): MarketWeight[] {
+  const inside = markets.filter((m) => m.cell === cell).reduce((s, m) => s + m.weight, 0);
+  const outside = markets.filter((m) => m.cell !== cell).reduce((s, m) => s + m.weight, 0);
+  if (inside === 0 || outside === 0 || inside / (inside + outside) >= share) return markets;
+  const factor = (share * outside) / ((1 - share) * inside);
+  return markets.map((m) => (m.cell === cell ? { ...m, weight: Number((m.weight * factor).toFixed(6)) } : m));
+}
+
 /** Each cell's share of the traffic, from the market weights (0..1). */
 export function cellShares(markets: MarketWeight[]): Record<string, number> {
   const total = markets.reduce((s, m) => s + m.weight, 0);

@@ -86,6 +86,8 @@ const badRollout: Drill = {
   name: 'bad-rollout',
   description: `Roll out the defective version ${BAD_VERSION} under load: it must stop at the canary cell and roll back; no other cell may ever run it.`,
   faultCells: (env) => [env.canaryCell()],
+  // The canary's markets are small; the rollout's SLO check needs requests to judge the bake.
+  minShare: (env) => ({ cell: env.canaryCell(), share: 0.15 }),
   expectations: () => ({ spillZero: true, blastWithinPoints: 2 }),
   thresholds: () => ({ 'cellsim_failed{scope:other}': ['rate==0'] }),
   async inject(ctx) {
