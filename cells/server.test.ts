@@ -76,6 +76,24 @@ describe('cell process', () => {
       .finally(tmp.cleanup);
   });
 
+  it('on SIGTERM finishes the request in flight before exiting 0', async () => {
+    const tmp = tempDir();
+    await new ProcessScope()
+      .run(async (scope) => {
+        const cell = await startCellProcess(scope, { id: 'cell-g', dataDir: tmp.dir });
+        const c = client(cell.url);
+        const fault = { kind: 'latency', latencyMs: 800, durationMs: 60_000, route: 'POST /v1/orders' };
+        await c('/admin/faults', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fault) });
+        const inflight = postOrder(c, 'm1', 'slow');
+        await new Promise((r) => setTimeout(r, 200));
+        cell.proc.signal('SIGTERM');
+        const res = await inflight;
+        assert.equal(res.status, 201);
+        assert.equal(await cell.proc.exited, 0);
+      })
+      .finally(tmp.cleanup);
+  });
+
   it('has --help, and refuses a bad --defect with a clear message', () => {
     const help = spawnSync(process.execPath, ['bin/cellctl.js', 'cell', '--help'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(help.status, 0);

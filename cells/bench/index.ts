@@ -1,6 +1,6 @@
 /**
  * `npm run bench:cell`: the key-ordered consumer at 1, 4 and 16 workers (one partition, 1,000
- * keys, 5 ms simulated I/O per event), then one real cell process end to end. Prints tables.
+ * keys, 5 ms simulated I/O per event), then a real cell process end to end at light and heavy load. Prints tables.
  */
 import Table from 'cli-table3';
 import { cpus } from 'node:os';
@@ -8,8 +8,8 @@ import { benchConsumer, type ConsumerRun } from './consumer.js';
 import { benchEndToEnd } from './end-to-end.js';
 
 const EVENTS = Number(process.env.CELLSIM_BENCH_EVENTS ?? 2000);
-const E2E_SECONDS = Number(process.env.CELLSIM_BENCH_SECONDS ?? 10);
-const E2E_CONCURRENCY = Number(process.env.CELLSIM_BENCH_CONCURRENCY ?? 32);
+const E2E_SECONDS = Number(process.env.CELLSIM_BENCH_SECONDS ?? 8);
+const E2E_CONCURRENCY = (process.env.CELLSIM_BENCH_CONCURRENCY ?? '4,32').split(',').map(Number);
 
 async function main(): Promise<void> {
   process.env.CELLSIM_LOG_LEVEL ??= 'warn';
@@ -35,7 +35,6 @@ async function main(): Promise<void> {
   const ratio = runs[2]!.perSecond / base;
   process.stdout.write(`target 16 workers ≥ 8× 1 worker: ${ratio >= 8 ? 'met' : 'NOT met'} (${ratio.toFixed(1)}×)\n\n`);
 
-  const e = await benchEndToEnd({ concurrency: E2E_CONCURRENCY, seconds: E2E_SECONDS });
   const t2 = new Table({
     head: [
       'clients',
@@ -50,21 +49,28 @@ async function main(): Promise<void> {
       'cell RSS MiB',
     ],
   });
-  t2.push([
-    e.concurrency,
-    e.seconds.toFixed(1),
-    e.accepted,
-    e.acceptedPerSecond.toFixed(0),
-    e.errors,
-    e.postP50.toFixed(1),
-    e.postP99.toFixed(1),
-    e.confirmP50.toFixed(0),
-    e.confirmP99.toFixed(0),
-    e.rssMiB.toFixed(0),
-  ]);
-  process.stdout.write(`End to end: one cell process (defaults: 8 partitions, 16 workers, 20 ms courier assignment)\n${t2.toString()}\n`);
-  if (e.confirmed < e.accepted)
-    process.stdout.write(`warning: only ${e.confirmed} of ${e.accepted} orders reached CONFIRMED within 30 s\n`);
+  const warnings: string[] = [];
+  for (const concurrency of E2E_CONCURRENCY) {
+    const e = await benchEndToEnd({ concurrency, seconds: E2E_SECONDS });
+    if (e.confirmed < e.accepted)
+      warnings.push(`${concurrency} clients: only ${e.confirmed} of ${e.accepted} orders reached CONFIRMED within 30 s`);
+    t2.push([
+      e.concurrency,
+      e.seconds.toFixed(1),
+      e.accepted,
+      e.acceptedPerSecond.toFixed(0),
+      e.errors,
+      e.postP50.toFixed(1),
+      e.postP99.toFixed(1),
+      e.confirmP50.toFixed(0),
+      e.confirmP99.toFixed(0),
+      e.rssMiB.toFixed(0),
+    ]);
+  }
+  process.stdout.write(
+    `End to end: one cell process per row (defaults: 8 partitions, 16 workers, 20 ms courier assignment), clients in the bench process\n${t2.toString()}\n`,
+  );
+  for (const w of warnings) process.stdout.write(`warning: ${w}\n`);
 }
 
 main().catch((err: unknown) => {
