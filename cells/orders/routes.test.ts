@@ -122,6 +122,7 @@ describe('order API', () => {
       const res = await t.request('POST', '/v1/orders', make());
       assert.equal(res.status, status);
       assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+      assert.equal(res.headers.get('x-cell-id'), 'cell-t');
       assert.equal((await errorOf(res)).code, code);
       assert.deepEqual(rowCounts(t), before);
     });

@@ -54,7 +54,17 @@ export class SagaOrchestrator {
       this.inflight.add(s.order_id);
       started++;
       void this.step(s)
-        .catch((err: unknown) => this.d.logger.warn({ err, orderId: s.order_id }, 'saga step failed; will retry'))
+        .catch((err: unknown) => {
+          // Push the saga back a little so a step that keeps failing cannot spin the loop.
+          this.d.logger.warn({ err, orderId: s.order_id }, 'saga step failed; retrying in 1 s');
+          try {
+            this.d.db
+              .transaction(() => deferSaga(this.d.db, s.order_id, `step failed: ${(err as Error).message}`, Date.now() + 1000))
+              .immediate();
+          } catch {
+            /* the database itself is failing: the next tick tries again */
+          }
+        })
         .finally(() => this.inflight.delete(s.order_id));
     }
     return started;
