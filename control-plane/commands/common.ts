@@ -1,0 +1,148 @@
+/**
+ * What every operator command shares: finding the control plane and the admin token (from
+ * `--control-plane`/`--token`, else the topology of `--data`), calling the admin API, printing
+ * errors in one clear line, and showing progress (a bar on a terminal, plain lines otherwise).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { Command } from 'commander';
+import { parseUrl } from '../../shared/cli.js';
+
+/** Connection flags every operator command takes. */
+export interface ConnFlags {
+  data: string;
+  controlPlane?: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** A failure to report as `cellctl <cmd>: <message>` with an exit code. */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Adds --data, --control-plane, --token (and --json when asked) to a command. */
+export function withConnection(cmd: Command, json = true): Command {
+  cmd
+    .option('--data <dir>', 'data directory of the topology (its topology.json and admin-token)', '.cellsim')
+    .option('--control-plane <url>', 'control plane URL (default: from <data>/topology.json)', parseUrl)
+    .option('--token <token>', 'admin token (default: <data>/admin-token)');
+  if (json) cmd.option('--json', 'print JSON for scripts');
+  return cmd;
+}
+
+/** The admin API client of one command run. */
+export interface Api {
+  get<T>(path: string): Promise<T>;
+  post<T>(path: string, body?: unknown): Promise<T>;
+  url: string;
+}
+
+/** Resolves the control plane and token, and builds the client. */
+export function connect(f: ConnFlags): Api {
+  const dir = resolve(f.data);
+  let url = f.controlPlane;
+  if (!url) {
+    const file = join(dir, 'topology.json');
+    if (!existsSync(file))
+      throw new CommandError(`no running topology in ${dir} (start one with 'cellctl up --data ${f.data}', or pass --control-plane)`);
+    url = (JSON.parse(readFileSync(file, 'utf8')) as { controlPlane?: { url?: string } }).controlPlane?.url;
+    if (!url) throw new CommandError(`${file} names no control plane`);
+  }
+  const tokenFile = join(dir, 'admin-token');
+  const token = f.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+  const who = `${safeUser()}@${hostname()}`;
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    let res: Response;
+    try {
+      res = await fetch(`${url}/admin${path}`, {
+        method,
+        headers: {
+          'content-type': 'application/json',
+          'x-cellsim-operator': who,
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(120_000),
+      });
+    } catch (err) {
+      throw new CommandError(`cannot reach the control plane at ${url}: ${(err as Error).message}`);
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new CommandError(`control plane answered ${res.status} with a non-JSON body`);
+    }
+    if (!res.ok) {
+      const e = (json as { error?: { code?: string; message?: string } }).error;
+      throw new CommandError(`${e?.message ?? `HTTP ${res.status}`} (${e?.code ?? res.status})`, res.status === 401 ? 3 : 1);
+    }
+    return json as T;
+  };
+  return { url, get: (p) => call('GET', p), post: (p, b) => call('POST', p, b ?? {}) };
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'operator';
+  }
+}
+
+/** Wraps an action: CommandError → one line on stderr and its exit code. */
+export function run<A extends unknown[]>(name: string, action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await action(...args);
+    } catch (err) {
+      process.stderr.write(`cellctl ${name}: ${(err as Error).message}\n`);
+      process.exitCode = err instanceof CommandError ? err.exitCode : 1;
+    }
+  };
+}
+
+/** Prints JSON. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Live progress: a bar on a terminal, one line per change otherwise; silent with --json. */
+export class Progress {
+  private bar: SingleBar | undefined;
+  private last = '';
+
+  constructor(
+    private readonly total: number,
+    private readonly quiet: boolean,
+  ) {
+    if (!quiet && process.stdout.isTTY) {
+      this.bar = new SingleBar({ format: ' {bar} {value}/{total} {step}', hideCursor: true, clearOnComplete: false });
+      this.bar.start(total, 0, { step: '' });
+    }
+  }
+
+  /** Shows `step` at position `value`. */
+  update(value: number, step: string): void {
+    if (this.quiet || step === this.last) return;
+    this.last = step;
+    if (this.bar) this.bar.update(Math.min(value, this.total), { step });
+    else process.stdout.write(`  ${step}\n`);
+  }
+
+  stop(): void {
+    this.bar?.stop();
+  }
+}
+
+/** Sleeps `ms`. */
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,36 @@
+/** Following a migration to its end with live progress, and the one-line result (migrate, assign). */
+import type { MigrationRecord } from '../../shared/kv.js';
+import { CommandError, Progress, sleep, type Api } from './common.js';
+
+const STEPS = ['validating', 'copying', 'draining', 'freezing', 'delta', 'verifying', 'flipping', 'flipped', 'cleanup-wait', 'done'];
+
+/** One line saying how a migration ended. */
+export function describeMigration(m: MigrationRecord): string {
+  if (m.state === 'rolled-back' || m.state === 'failed') {
+    return `migration of ${m.market} ${m.state}: ${m.error ?? 'no reason recorded'}; ${m.market} stays on ${m.from}`;
+  }
+  const rows = `${m.rows.snapshot} snapshot + ${m.rows.delta} delta rows`;
+  const sum = m.summary ? `, ${m.summary.orders} orders, checksum ${m.summary.checksum.slice(0, 12)} equal on both sides` : '';
+  const when = m.state === 'done' ? `${m.from} purged` : `${m.from} purged at ${m.cleanupAt ?? '?'}`;
+  return `moved ${m.market} ${m.from} → ${m.to} (epoch ${m.epoch + 1}) in ${m.moveMs ?? '?'} ms; freeze window ${m.freezeMs ?? '?'} ms; ${rows}${sum}; ${when}`;
+}
+
+/** Polls the migration of `market` until it has moved (or ended); throws when it rolled back. */
+export async function follow(api: Api, market: string, quiet: boolean, untilDone = false): Promise<MigrationRecord> {
+  const progress = new Progress(STEPS.length - 1, quiet);
+  try {
+    for (;;) {
+      const { migration: m } = await api.get<{ migration: MigrationRecord }>(`/migrations/${market}`);
+      for (const h of m.history) progress.update(STEPS.indexOf(h.state) + 1, h.note ? `${h.state}: ${h.note}` : h.state);
+      if (m.state === 'done' || m.state === 'rolled-back' || m.state === 'failed' || (!untilDone && m.state === 'cleanup-wait')) return m;
+      await sleep(100);
+    }
+  } finally {
+    progress.stop();
+  }
+}
+
+/** Throws a CommandError when the migration did not move the market. */
+export function requireMoved(m: MigrationRecord): void {
+  if (m.state === 'rolled-back' || m.state === 'failed') throw new CommandError(describeMigration(m));
+}

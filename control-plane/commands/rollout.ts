@@ -1,0 +1,115 @@
+/**
+ * `cellctl rollout <version>`: cell-0 first (stage green beside blue, switch, bake, SLO check),
+ * then the other cells in waves; automatic rollback on a breach. `--status`, `--abort`.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { parseDurationMs } from '../../shared/cli.js';
+import type { RolloutRecord } from '../../shared/kv.js';
+import { DEFAULT_VERSIONS, loadVersions } from '../rollout/versions.js';
+import { CommandError, connect, printJson, run, sleep, withConnection, type ConnFlags } from './common.js';
+
+interface Flags extends ConnFlags {
+  versionsFile?: string;
+  bake?: number;
+  waves?: number[];
+  dryRun?: boolean;
+  status?: boolean;
+  abort?: boolean;
+  wait: boolean;
+}
+
+function parseWaves(v: string): number[] {
+  const sizes = v.split(',').map(Number);
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1))
+    throw new InvalidArgumentError(`'${v}' is not a list of wave sizes (e.g. 1,2)`);
+  return sizes;
+}
+
+/** One line per wave: cells, state, verdict. */
+export function describeRollout(r: RolloutRecord): string {
+  const waves = r.waves.map(
+    (w, i) => `  wave ${i} [${w.cells.join(', ')}]: ${w.state}${w.verdict ? ` (${w.verdict.reason}; ${w.verdict.requests} requests)` : ''}`,
+  );
+  return [`rollout ${r.id} of ${r.version}: ${r.state}${r.report ? ` (${r.report})` : ''}`, ...waves].join('\n');
+}
+
+/** The command module. */
+export function command(): Command {
+  return withConnection(
+    new Command('rollout')
+      .description(
+        'roll a cell version out: canary cell-0 first (bake, SLO check), then the other cells in waves; automatic rollback on a breach',
+      )
+      .argument('[version]', 'version to roll out (listed in the versions file)')
+      .option('--versions-file <file>', 'versions file (default: <data>/versions.json, else the built-in list)')
+      .option('--bake <duration>', 'bake time of each wave (e.g. 30s)', parseDurationMs)
+      .option('--waves <sizes>', 'sizes of the waves after the canary, e.g. 1,2 (the last repeats)', parseWaves)
+      .option('--dry-run', 'print the waves; change nothing')
+      .option('--status', 'show the running (or last) rollout')
+      .option('--abort', 'stop the running rollout and roll every touched cell back')
+      .option('--no-wait', 'return once the rollout started'),
+  ).action(
+    run('rollout', async (version: string | undefined, f: Flags) => {
+      const api = connect(f);
+      if (f.status) {
+        const { running, rollouts } = await api.get<{ running: RolloutRecord | null; rollouts: RolloutRecord[] }>('/rollouts');
+        const r = running ?? rollouts[0];
+        if (f.json) return printJson(r ?? null);
+        return void process.stdout.write(r ? `${describeRollout(r)}\n` : 'no rollout yet\n');
+      }
+      if (f.abort) {
+        const { rollout } = await api.post<{ rollout: RolloutRecord }>('/rollouts/abort');
+        if (!f.json) process.stdout.write(`abort requested for rollout ${rollout.id} (${rollout.version}); rolling back\n`);
+        const end = await watch(api, rollout.id, true);
+        return f.json ? printJson(end) : void process.stdout.write(`${describeRollout(end)}\n`);
+      }
+      if (!version) throw new CommandError('missing <version> (or use --status / --abort)', 2);
+      const file = f.versionsFile ? resolve(f.versionsFile) : join(resolve(f.data), 'versions.json');
+      const versions = f.versionsFile || existsSync(file) ? loadVersions(file).versions : DEFAULT_VERSIONS.versions;
+      const spec = versions[version];
+      if (!spec) throw new CommandError(`unknown version '${version}' (the versions file lists: ${Object.keys(versions).join(', ')})`, 2);
+      const body = {
+        version,
+        ...(spec.defect ? { defect: spec.defect } : {}),
+        ...(f.bake !== undefined ? { bakeMs: f.bake } : {}),
+        ...(f.waves ? { waveSizes: f.waves } : {}),
+      };
+      if (f.dryRun) {
+        const { plan } = await api.post<{ plan: RolloutRecord }>('/rollouts', { ...body, dryRun: true });
+        if (f.json) return printJson(plan);
+        process.stdout.write(
+          `plan (dry run, nothing changed): ${version}${spec.defect ? ` (defect ${JSON.stringify(spec.defect)})` : ''}, bake ${plan.bakeMs} ms per wave\n`,
+        );
+        plan.waves.forEach((w, i) => process.stdout.write(`  wave ${i}: ${w.cells.join(', ')}\n`));
+        return;
+      }
+      const { rollout } = await api.post<{ rollout: RolloutRecord }>('/rollouts', body);
+      if (!f.json)
+        process.stdout.write(
+          `rollout ${rollout.id}: ${version} to ${rollout.waves.map((w) => w.cells.join('+')).join(' → ')}, bake ${rollout.bakeMs} ms\n`,
+        );
+      if (!f.wait) return f.json ? printJson(rollout) : undefined;
+      const end = await watch(api, rollout.id, f.json === true);
+      if (f.json) printJson(end);
+      else process.stdout.write(`${describeRollout(end)}\n`);
+      if (end.state !== 'succeeded') throw new CommandError(`rollout of ${version} ${end.state}`);
+    }),
+  );
+}
+
+/** Polls a rollout to its end, printing each wave change. */
+async function watch(api: ReturnType<typeof connect>, id: string, quiet: boolean): Promise<RolloutRecord> {
+  const seen = new Set<string>();
+  for (;;) {
+    const { rollout: r } = await api.get<{ rollout: RolloutRecord }>(`/rollouts/${id}`);
+    r.waves.forEach((w, i) => {
+      const line = `  wave ${i} [${w.cells.join(', ')}]: ${w.state}${w.verdict && w.state !== 'baking' ? ` — ${w.verdict.reason}` : ''}`;
+      if (!quiet && !seen.has(line)) process.stdout.write(`${line}\n`);
+      seen.add(line);
+    });
+    if (!['running', 'rolling-back'].includes(r.state)) return r;
+    await sleep(250);
+  }
+}

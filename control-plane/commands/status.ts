@@ -1,0 +1,48 @@
+/** `cellctl status`: cells (state, flags, version, color, health, markets), routers, xDS, running work. */
+import Table from 'cli-table3';
+import { Command } from 'commander';
+import type { MigrationRecord, RolloutRecord } from '../../shared/kv.js';
+import type { CellView, InstanceView } from '../admin/views.js';
+import { connect, printJson, run, withConnection, type ConnFlags } from './common.js';
+
+interface Status {
+  cells: CellView[];
+  markets: { total: number; frozen: number };
+  routers: InstanceView[];
+  xds: InstanceView[];
+  migrations: MigrationRecord[];
+  rollout: RolloutRecord | null;
+}
+
+/** The cells table (shared with `cellctl cells`). */
+export function cellsTable(cells: CellView[]): string {
+  const t = new Table({ head: ['cell', 'state', 'flags', 'version', 'color', 'health', 'markets', 'instances'] });
+  for (const c of cells) {
+    const flags = [c.canary ? 'canary' : '', c.global ? 'global' : ''].filter(Boolean).join(',') || '-';
+    const inst = c.instances.map((i) => `${i.meta.color ?? '?'} ${i.meta.version ?? '?'} :${i.port} ${i.status}`).join('\n') || 'none';
+    t.push([c.id, c.state, flags, c.version, c.activeColor, c.health, `${c.markets}/${c.capacity}`, inst]);
+  }
+  return t.toString();
+}
+
+/** The command module. */
+export function command(): Command {
+  return withConnection(
+    new Command('status').description('what runs where: cells with health and versions, routers, xDS, running migrations and rollout'),
+  ).action(
+    run('status', async (f: ConnFlags) => {
+      const s = await connect(f).get<Status>('/status');
+      if (f.json) return printJson(s);
+      const out: string[] = [cellsTable(s.cells)];
+      const plane = (name: string, list: InstanceView[]) =>
+        `${name}: ${list.length ? list.map((i) => `${i.meta.id ?? i.id} :${i.port} ${i.status}`).join(', ') : 'none registered'}`;
+      out.push(plane('routers', s.routers), plane('xds', s.xds), `markets: ${s.markets.total} (${s.markets.frozen} frozen)`);
+      out.push(
+        `migrations running: ${s.migrations.length ? s.migrations.map((m) => `${m.market} ${m.from}→${m.to} ${m.state}`).join(', ') : 'none'}`,
+      );
+      const r = s.rollout;
+      out.push(`rollout: ${r ? `${r.id} ${r.version} ${r.state}${r.report ? ` (${r.report})` : ''}` : 'none yet'}`);
+      process.stdout.write(`${out.join('\n')}\n`);
+    }),
+  );
+}
