@@ -17,7 +17,14 @@ export function bindEnv(cmd: Command): Command {
   for (const opt of cmd.options) {
     if (opt.envVar || opt.negate || opt.long === '--help' || opt.long === '--version') continue;
     const env = envNameFor(opt);
-    if (env) opt.env(env);
+    if (env && opt.envVar === undefined) {
+      opt.env(env);
+      // commander only listens for an option's env value when the option is added with it
+      // already set; an option bound afterwards needs the listener here (same path as the CLI).
+      cmd.on(`optionEnv:${opt.name()}`, (val?: string) => {
+        (cmd as unknown as NodeJS.EventEmitter).emit(`option:${opt.name()}`, val);
+      });
+    }
   }
   for (const sub of cmd.commands) bindEnv(sub);
   return cmd;
