@@ -49,7 +49,7 @@ describe('KeyOrderedExecutor', () => {
     );
     assert.equal(peak, 4);
     const took = Date.now() - start;
-    assert.ok(took >= 110 && took < 400, `16 tasks of 30 ms on 4 workers took ${took} ms`);
+    assert.ok(took >= 110, `16 tasks of 30 ms on 4 workers took ${took} ms: more than 4 ran at once`);
   });
 
   it('rejects the failing task only and keeps going with the key', async () => {

@@ -47,13 +47,13 @@ describe('fault injection', () => {
   it('latency and errors hit /v1 routes (only the named route when scoped), never /healthz or /admin', async () => {
     const t = testCell();
     try {
-      await t.request('POST', '/admin/faults', { body: { kind: 'latency', latencyMs: 150, durationMs: 60_000 } });
+      await t.request('POST', '/admin/faults', { body: { kind: 'latency', latencyMs: 400, durationMs: 60_000 } });
       const [, slow] = await timed(t.request('GET', '/v1/global/ping'));
-      assert.ok(slow >= 140, `latency ${slow} ms`);
+      assert.ok(slow >= 390, `latency ${slow} ms`);
       const [, health] = await timed(t.request('GET', '/healthz'));
-      assert.ok(health < 100, `healthz ${health} ms`);
+      assert.ok(health < 300, `healthz ${health} ms`);
       const [, admin] = await timed(t.request('GET', '/admin/faults'));
-      assert.ok(admin < 100);
+      assert.ok(admin < 300, `admin ${admin} ms`);
       await t.request('DELETE', '/admin/faults');
       await t.request('POST', '/admin/faults', { body: { kind: 'errors', status: 503, durationMs: 60_000, route: 'POST /v1/orders' } });
       const failed = await t.request('POST', '/v1/orders', { headers: post('e1'), body: orderBody() });
