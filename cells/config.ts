@@ -11,6 +11,7 @@ export const DefectSchema = z
     latencyMs: z.number().int().min(0).max(600_000).optional(),
   })
   .strict();
+/** A parsed `--defect`. */
 export type Defect = z.infer<typeof DefectSchema>;
 
 /** Everything a cell process needs. */

@@ -24,6 +24,7 @@ export const FaultInputSchema = z
     route: z.string().min(1).max(200).optional(),
   })
   .strict();
+/** A validated fault request. */
 export type FaultInput = z.infer<typeof FaultInputSchema>;
 
 /** An active fault. */

@@ -69,7 +69,9 @@ export const LineSchema = z.discriminatedUnion('type', [
     })
     .strict(),
 ]);
+/** Any line of an export. */
 export type Line = z.infer<typeof LineSchema>;
+/** A line that carries a row (not header or end). */
 export type DataLine = Exclude<Line, { type: 'header' } | { type: 'end' }>;
 
 /** Table and key columns of each row type. */

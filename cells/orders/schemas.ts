@@ -7,6 +7,7 @@ export const MAX_ITEMS = 50;
 
 /** Every order status; PENDING → CONFIRMED → DELIVERING → DELIVERED, or CANCELLED. */
 export const ORDER_STATUSES = ['PENDING', 'CONFIRMED', 'DELIVERING', 'DELIVERED', 'CANCELLED'] as const;
+/** An order status. */
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
 /** One order line. */
@@ -17,6 +18,7 @@ export const ItemSchema = z
     priceCents: z.number().int().nonnegative().max(100_000_000),
   })
   .strict();
+/** A validated order line. */
 export type Item = z.infer<typeof ItemSchema>;
 
 /** `POST /v1/orders` body. */
@@ -27,6 +29,7 @@ export const CreateOrderSchema = z
     address: z.string().min(1).max(500),
   })
   .strict();
+/** A validated `POST /v1/orders` body. */
 export type CreateOrder = z.infer<typeof CreateOrderSchema>;
 
 /** `POST /v1/orders/:id/cancel` body (optional). */

@@ -4,6 +4,7 @@ import { nextSeq, stmt } from '../db/stmt.js';
 
 /** Saga states; the first three are active (work remains), the rest are final. */
 export type SagaState = 'ASSIGNING' | 'CONFIRMED' | 'DELIVERING' | 'DONE' | 'COMPENSATED' | 'CANCELLED';
+/** States in which a saga still has work to do. */
 export const ACTIVE_SAGA_STATES: readonly SagaState[] = ['ASSIGNING', 'CONFIRMED', 'DELIVERING'];
 
 /** A saga row. */
