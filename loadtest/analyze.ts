@@ -136,10 +136,11 @@ export function analyze(
 
   const timeToIsolateMs: Record<string, number | null> = {};
   const timeToRecoverMs: Record<string, number | null> = {};
-  for (const [plane, ps] of groupBy(reqs, (p) => p.plane)) {
+  // Only a cell fault has a faulted cell to isolate and recover.
+  for (const [plane, ps] of w.cells.length ? groupBy(reqs, (p) => p.plane) : new Map<string, RequestPoint[]>()) {
     const f = ps.filter(faulted);
-    timeToIsolateMs[plane] = w.cells.length ? timeToIsolate(f, w, o) : null;
-    timeToRecoverMs[plane] = w.cells.length ? timeToRecover(f, w, runEnd, o) : null;
+    timeToIsolateMs[plane] = timeToIsolate(f, w, o);
+    timeToRecoverMs[plane] = timeToRecover(f, w, runEnd, o);
   }
   const chartBin = Math.max(o.binMs, Math.ceil((runEnd - runStart) / 120 / 250) * 250);
   const series: Record<string, Bin[]> = {};

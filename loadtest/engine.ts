@@ -89,8 +89,9 @@ export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, 
     const start = Date.now();
     injected = await drill.inject(ctx);
     await sleep(start + windowMs - Date.now());
-    const end = Date.now();
+    const healFrom = Date.now();
     await drill.heal(ctx);
+    const end = drill.windowUntilHealed ? Date.now() : healFrom;
     window = { start, end, cells: faultCells, killedReplica: injected?.killedReplica };
     // The recovery phase starts when the heal is done (a restart may take seconds).
     await Promise.race([sleep(afterMs), k6.done]);

@@ -137,11 +137,16 @@ export async function startBenchStack(): Promise<BenchStack> {
     const path = `/v1/orders/${order.id}`;
     const urls = { router: `http://127.0.0.1:${routerPort}`, envoy: `http://127.0.0.1:${envoyPort}` };
     // Both planes must route the market before measuring.
-    for (const url of Object.values(urls)) {
+    for (const [plane, url] of Object.entries(urls)) {
+      let last = 'no answer';
       await waitFor(
-        async () => (await fetch(`${url}${path}`, { headers: { 'x-market-id': market } })).status === 200,
+        async () => {
+          const res = await fetch(`${url}${path}`, { headers: { 'x-market-id': market } });
+          last = `${res.status} ${(await res.text()).slice(0, 200)}`;
+          return res.status === 200;
+        },
         30_000,
-        () => `${url} to route ${market}`,
+        () => `the ${plane} (${url}) to route ${market}; last answer: ${last}`,
         200,
       );
     }

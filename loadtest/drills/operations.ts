@@ -17,11 +17,20 @@ interface MigrationState {
 }
 const migrations = new WeakMap<DrillContext, MigrationState>();
 
-/** Picks `n` markets of different non-canary cells and a destination for each. */
-export function planMoves(owners: Record<string, string>, cells: string[], canary: string, n: number): MigrationState['moves'] {
+/**
+ * Picks `n` markets of different non-canary cells (the busiest first, when weights are known,
+ * so the moves happen under real traffic) and a destination for each.
+ */
+export function planMoves(
+  owners: Record<string, string>,
+  cells: string[],
+  canary: string,
+  n: number,
+  weights: Record<string, number> = {},
+): MigrationState['moves'] {
   const targets = cells.filter((c) => c !== canary);
   const moves: MigrationState['moves'] = [];
-  const markets = Object.keys(owners).sort();
+  const markets = Object.keys(owners).sort((a, b) => (weights[b] ?? 0) - (weights[a] ?? 0) || a.localeCompare(b));
   for (const market of markets) {
     const from = owners[market];
     if (!from || from === canary || moves.length >= n) continue;
@@ -38,8 +47,9 @@ const migration: Drill = {
   faultCells: () => [],
   expectations: () => ({ zeroFailed: true, spillZero: true }),
   thresholds: () => ({ cellsim_failed: ['rate==0'] }),
+  windowUntilHealed: true,
   async inject(ctx) {
-    const moves = planMoves(await ctx.env.owners(), ctx.env.cells(), ctx.env.canaryCell(), 3);
+    const moves = planMoves(await ctx.env.owners(), ctx.env.cells(), ctx.env.canaryCell(), 3, ctx.env.marketWeights?.());
     const state: MigrationState = { moves, results: [] };
     migrations.set(ctx, state);
     state.running = (async () => {
@@ -87,9 +97,10 @@ const badRollout: Drill = {
   description: `Roll out the defective version ${BAD_VERSION} under load: it must stop at the canary cell and roll back; no other cell may ever run it.`,
   faultCells: (env) => [env.canaryCell()],
   // The canary's markets are small; the rollout's SLO check needs requests to judge the bake.
-  minShare: (env) => ({ cell: env.canaryCell(), share: 0.15 }),
+  minShare: (env) => ({ cell: env.canaryCell(), share: 0.25 }),
   expectations: () => ({ spillZero: true, blastWithinPoints: 2 }),
   thresholds: () => ({ 'cellsim_failed{scope:other}': ['rate==0'] }),
+  windowUntilHealed: true,
   async inject(ctx) {
     const state: RolloutState = { leaked: new Set(), polls: 0 };
     rollouts.set(ctx, state);
@@ -104,7 +115,9 @@ const badRollout: Drill = {
         .catch(() => undefined);
     }, 250);
     ctx.mark(`rollout ${BAD_VERSION} started`);
-    state.running = ctx.env.cellctl(['rollout', BAD_VERSION], 120_000).then((r) => {
+    // Bake about as long as the planned window: enough canary requests to judge at the drill's rate.
+    const bake = `${Math.max(10, Math.round(ctx.windowMs / 1000))}s`;
+    state.running = ctx.env.cellctl(['rollout', BAD_VERSION, '--bake', bake], 180_000).then((r) => {
       state.result = r;
       ctx.mark(`rollout ${BAD_VERSION} ended, exit ${r.code}`);
     });

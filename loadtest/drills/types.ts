@@ -53,6 +53,8 @@ export interface Drill {
   heal(ctx: DrillContext): Promise<void>;
   /** Extra verdicts checked after the run (e.g. the rollout stopped at cell-0). */
   verify?(ctx: DrillContext): Promise<Verdict[]>;
+  /** The fault window lasts until the heal is done (an operation that runs its own course). */
+  windowUntilHealed?: boolean;
   /** Traffic shaping: this cell carries at least this share (a canary bake needs volume to judge). */
   minShare?(env: DrillEnv): { cell: string; share: number };
   /** Planes used when --plane is not given. */

@@ -33,6 +33,12 @@ export async function topologyAlive(t: Topology): Promise<boolean> {
   return (await answers(`${t.consul.url}/v1/status/leader`)) && router !== undefined && (await answers(`${router.url}/healthz`));
 }
 
+/** The environment for operator commands: no CELLSIM_* option of the drill may leak into them. */
+function operatorEnv(): NodeJS.ProcessEnv {
+  const keep = new Set(['CELLSIM_LOG_LEVEL', 'CELLSIM_CACHE', 'CELLSIM_TEST_RUN']);
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CELLSIM_') || keep.has(k)));
+}
+
 const byNumber = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 /** Options of {@link openUpEnv}. */
@@ -84,7 +90,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
       execFile(
         process.execPath,
         [CELLCTL, ...args],
-        { env: { ...process.env, CELLSIM_DATA: o.dataDir }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+        { env: { ...operatorEnv(), CELLSIM_DATA: o.dataDir }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
         (err, stdout, stderr) => {
           const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
           resolve({ code, stdout, stderr });
