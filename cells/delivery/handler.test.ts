@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { openDb } from '../db/open.js';
 import { stmt } from '../db/stmt.js';
 import { cancelOrder, createOrder } from '../orders/domain.js';
-import { tempDir } from '../testing.js';
+import { eventually, orderBody, tempDir, testCell } from '../testing.js';
+import { SqliteLog } from '../log/sqlite-log.js';
 import type { LogRecord } from '../log/types.js';
 import { applyOrderEvent } from './handler.js';
 import { getDelivery } from './repo.js';
@@ -74,6 +75,51 @@ describe('delivery handler (duplicate and reordered log deliveries)', () => {
     } finally {
       db.close();
       tmp.cleanup();
+    }
+  });
+
+  it('through the running cell: redelivered and reordered log records change nothing, the saga completes once', async () => {
+    const t = testCell({ partitions: 2 }, { background: true });
+    try {
+      const res = await t.request('POST', '/v1/orders', {
+        headers: { 'content-type': 'application/json', 'x-market-id': 'm1', 'idempotency-key': 'dup' },
+        body: orderBody(),
+      });
+      const { id } = (await res.json()) as { id: string };
+      const log = t.cell.ctx.log as SqliteLog;
+      const event = (type: string, n: number) => ({
+        key: id,
+        market: 'm1',
+        eventId: `${id}:${type}:again${n}`,
+        type,
+        payload: '{}',
+        createdAt: Date.now(),
+      });
+      // The broker hands the create over three more times.
+      await log.append([event('order.created', 1), event('order.created', 2), event('order.created', 3)]);
+      const done = await eventually(
+        async () => {
+          const v = (await (await t.request('GET', `/v1/orders/${id}`)).json()) as { status: string; history: { status: string }[] };
+          return v.status === 'DELIVERED' ? v : undefined;
+        },
+        8000,
+        'delivered',
+      );
+      assert.deepEqual(
+        done.history.map((h) => h.status),
+        ['PENDING', 'CONFIRMED', 'DELIVERING', 'DELIVERED'],
+      );
+      await eventually(
+        async () => {
+          const m = await (await t.request('GET', '/metrics')).text();
+          return /cellsim_consumer_events_total\{type="order.created",outcome="duplicate"[^}]*\} 3/.test(m) ? true : undefined;
+        },
+        5000,
+        'three duplicates counted',
+      );
+      assert.equal((stmt(t.cell.db, 'SELECT COUNT(*) AS n FROM deliveries').get() as { n: number }).n, 1);
+    } finally {
+      await t.close();
     }
   });
 });
