@@ -3,8 +3,10 @@
  * (market → cell, global paths → the global cell, frozen markets held, then the proxy).
  * Every answer the router gives itself has the DESIGN §3 JSON error shape.
  */
-import type { IncomingMessage } from 'node:http';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import type { Registry } from 'prom-client';
 import { HttpError } from '../shared/errors.js';
@@ -13,8 +15,8 @@ import { GLOBAL_PATH_PREFIX, MARKET_HEADER, extractMarket } from '../shared/mark
 import type { HoldQueue } from './hold/index.js';
 import type { Isolation } from './isolation/index.js';
 import type { RouterMetrics } from './metrics.js';
-import { REQUEST_ID_HEADER, requestIdFrom, upstreamRequestHeaders } from './proxy/headers.js';
-import type { Proxy } from './proxy/index.js';
+import { REQUEST_ID_HEADER, headerRecord, requestIdFrom, toHeaders, upstreamRequestHeaders, type HeaderRecord } from './proxy/headers.js';
+import type { Proxy, Upstream } from './proxy/index.js';
 import type { Resolver, Route } from './table/resolver.js';
 import type { TableStatus } from './table/source.js';
 
@@ -33,7 +35,7 @@ export interface RouterDeps {
   draining?: () => boolean;
 }
 
-type Env = { Bindings: { incoming?: IncomingMessage } };
+type Env = { Bindings: { incoming?: IncomingMessage; outgoing?: ServerResponse } };
 
 /** Dot segments, encoded dots/slashes and backslashes: paths that try to escape their prefix. */
 const ESCAPING_PATH = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\/i;
@@ -45,11 +47,39 @@ function rawPathOf(c: Context<Env>): string {
   return `${u.pathname}${u.search}`;
 }
 
-function hasBody(method: string, headers: Headers): boolean {
+function hasBody(method: string, headers: HeaderRecord): boolean {
   if (method === 'GET' || method === 'HEAD') return false;
-  if (headers.has('transfer-encoding')) return true;
-  const len = Number(headers.get('content-length') ?? '0');
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const len = Number(headers['content-length'] ?? '0');
   return Number.isFinite(len) && len > 0;
+}
+
+function one(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Streams the cell's answer straight into node's response (the hot path under @hono/node-server). */
+function writeNode(up: Upstream, outgoing: ServerResponse): Response {
+  outgoing.writeHead(up.status, up.headers);
+  const body = up.body;
+  if (!body) {
+    outgoing.end();
+    return RESPONSE_ALREADY_SENT;
+  }
+  body.pipe(outgoing);
+  body.once('error', () => outgoing.destroy());
+  outgoing.once('close', () => {
+    if (!outgoing.writableFinished) body.destroy();
+  });
+  return RESPONSE_ALREADY_SENT;
+}
+
+/** The cell's answer as a web Response (the app.request() path). */
+function toResponse(up: Upstream): Response {
+  return new Response(up.body ? (Readable.toWeb(up.body) as ReadableStream<Uint8Array>) : null, {
+    status: up.status,
+    headers: toHeaders(up.headers),
+  });
 }
 
 /** Builds the router app. */
@@ -105,10 +135,16 @@ export function createRouterApp(deps: RouterDeps): Hono<Env> {
 
   app.all('/v1/*', async (c) => {
     const t0 = performance.now();
-    const requestId = requestIdFrom(c.req.header(REQUEST_ID_HEADER));
+    const incoming = c.env?.incoming;
+    const outgoing = c.env?.outgoing;
+    // Under node, read the request from node's own objects: materialising a web Request
+    // (Headers, AbortSignal, streams) costs more than the rest of the routing together.
+    const headers: HeaderRecord = incoming ? incoming.headers : headerRecord(c.req.raw.headers);
+    const requestId = requestIdFrom(one(headers[REQUEST_ID_HEADER]));
     const rawPath = rawPathOf(c);
     const q = rawPath.indexOf('?');
     const pathname = q >= 0 ? rawPath.slice(0, q) : rawPath;
+    const method = incoming?.method ?? c.req.method;
     let cell = '-';
     try {
       let route: Route | undefined;
@@ -116,11 +152,11 @@ export function createRouterApp(deps: RouterDeps): Hono<Env> {
         route = resolver.resolveGlobal();
         if (!route) throw new HttpError('cell_unavailable', 'no cell is marked global', { headers: { 'retry-after': '1' } });
       } else {
-        const ex = extractMarket(c.req.raw.headers.get(MARKET_HEADER));
+        const ex = extractMarket(headers[MARKET_HEADER]);
         if (!ex.ok) throw new HttpError(ex.code, ex.message);
         route = resolver.resolve(ex.market);
         if (!route) throw new HttpError('unknown_market', `no cell owns market ${ex.market}`);
-        if (route.state === 'frozen') route = await holdFrozen(ex.market, route, c.req.raw.signal);
+        if (route.state === 'frozen') route = await holdFrozen(ex.market, route, incoming ? undefined : c.req.raw.signal);
       }
       cell = route.cell;
       if (route.cellRecord === undefined) {
@@ -130,28 +166,36 @@ export function createRouterApp(deps: RouterDeps): Hono<Env> {
       if (route.cellRecord.state === 'down') {
         throw new HttpError('cell_unavailable', `cell ${cell} is down`, { headers: { 'retry-after': '5' } });
       }
-      const headers = c.req.raw.headers;
-      const incoming = c.env?.incoming;
       let body: Readable | null = null;
-      if (hasBody(c.req.method, headers)) {
+      if (hasBody(method, headers)) {
         if (incoming) body = incoming;
         else if (c.req.raw.body) body = Readable.fromWeb(c.req.raw.body as never);
       }
-      const res = await proxy.forward(
+      let signal: AbortSignal | EventEmitter;
+      if (outgoing) {
+        const ee = new EventEmitter();
+        outgoing.once('close', () => {
+          if (!outgoing.writableFinished) ee.emit('abort');
+        });
+        signal = ee;
+      } else {
+        signal = c.req.raw.signal;
+      }
+      const up = await proxy.forward(
         {
-          method: c.req.method,
+          method,
           path: rawPath,
           headers: upstreamRequestHeaders(headers, { clientIp: incoming?.socket.remoteAddress, requestId, proto: 'http' }),
           body,
           requestId,
-          signal: c.req.raw.signal,
+          signal,
         },
         route,
         isolation.cell(cell),
       );
-      metrics.requests.inc({ cell, status: String(res.status) });
+      metrics.requests.inc({ cell, status: String(up.status) });
       metrics.duration.observe({ cell }, (performance.now() - t0) / 1000);
-      return res;
+      return outgoing ? writeNode(up, outgoing) : toResponse(up);
     } catch (err) {
       if (err instanceof HttpError) return errorAnswer(c, err, cell, requestId);
       if ((err as Error).name === 'AbortError' || (err as { code?: string }).code === 'UND_ERR_ABORTED') {
@@ -171,7 +215,7 @@ export function createRouterApp(deps: RouterDeps): Hono<Env> {
   });
 
   /** Holds a frozen market's request until the flip or the bound; returns the new route. */
-  async function holdFrozen(market: string, first: Route, signal: AbortSignal): Promise<Route> {
+  async function holdFrozen(market: string, first: Route, signal: AbortSignal | undefined): Promise<Route> {
     const deadline = performance.now() + hold.holdMs;
     let route: Route | undefined = first;
     metrics.holdWaiting.inc();

@@ -62,3 +62,144 @@ describe('KV prefix diff', () => {
     );
   });
 });
+
+describe('KV listing scan', () => {
+  it('reads Consul listing text like JSON.parse does, and falls back on anything unusual', () => {
+    const items = [item('a', rec('c1'), 11), item('b', rec('c2'), 12)];
+    const withNull = [...items, { Key: layout.marketKey('c'), Value: null, ModifyIndex: 13 }];
+    const text = JSON.stringify(
+      withNull.map((i) => ({ LockIndex: 0, Key: i.Key, Flags: 0, Value: i.Value, CreateIndex: 1, ModifyIndex: i.ModifyIndex })),
+    );
+    const viaText = differ().applyText(text);
+    const viaJson = differ().apply(withNull);
+    assert.deepEqual(viaText, viaJson);
+    assert.equal(viaText.upserts.length, 2);
+    assert.equal(viaText.invalid.length, 1, 'the null value is reported');
+    const escaped = JSON.stringify([{ LockIndex: 0, Key: 'cellsim/markets/a"b', Flags: 0, Value: null, CreateIndex: 1, ModifyIndex: 2 }]);
+    assert.equal(differ().applyText(escaped).invalid.length, 1, 'escaped key handled through JSON.parse');
+    assert.deepEqual(differ().applyText('[]'), { upserts: [], removed: [], invalid: [], examined: 0 });
+  });
+});
+
+describe('KV listing fast path', () => {
+  const listing = (entries: [string, string | null, number][]) =>
+    JSON.stringify(
+      entries.map(([m, v, idx]) => ({
+        LockIndex: 0,
+        Key: layout.marketKey(m),
+        Flags: 0,
+        Value: v === null ? null : Buffer.from(v).toString('base64'),
+        CreateIndex: 1,
+        ModifyIndex: idx,
+      })),
+    );
+
+  it('finds a move, a new key, a deletion and an index reset like the full scan does', () => {
+    const d = differ();
+    d.applyText(
+      listing([
+        ['a', rec('c1'), 5],
+        ['b', rec('c1'), 6],
+        ['c', rec('c1'), 7],
+      ]),
+      7,
+    );
+    const move = d.applyText(
+      listing([
+        ['a', rec('c1'), 5],
+        ['b', rec('c2', 2), 9],
+        ['c', rec('c1'), 7],
+      ]),
+      9,
+    );
+    assert.deepEqual(move.upserts, [['b', { cell: 'c2', state: 'active', epoch: 2 }]]);
+    assert.equal(move.examined, 1);
+    const added = d.applyText(
+      listing([
+        ['a', rec('c1'), 5],
+        ['b', rec('c2', 2), 9],
+        ['c', rec('c1'), 7],
+        ['d', rec('c3'), 10],
+      ]),
+      10,
+    );
+    assert.deepEqual(
+      added.upserts.map(([id]) => id),
+      ['d'],
+    );
+    const deleted = d.applyText(
+      listing([
+        ['a', rec('c1'), 5],
+        ['b', rec('c2', 2), 9],
+        ['d', rec('c3'), 10],
+      ]),
+      11,
+    );
+    assert.deepEqual(deleted.removed, ['c']);
+    const addAndDelete = d.applyText(
+      listing([
+        ['b', rec('c2', 2), 9],
+        ['d', rec('c3'), 10],
+        ['e', rec('c1'), 12],
+      ]),
+      12,
+    );
+    assert.deepEqual(addAndDelete.removed, ['a']);
+    assert.deepEqual(
+      addAndDelete.upserts.map(([id]) => id),
+      ['e'],
+    );
+    // A Consul reset: indexes restart low, values differ; the full scan catches it.
+    const reset = d.applyText(
+      listing([
+        ['b', rec('c9', 1), 3],
+        ['d', rec('c3'), 10],
+        ['e', rec('c1'), 12],
+      ]),
+      4,
+    );
+    assert.deepEqual(
+      reset.upserts.map(([id]) => id),
+      ['b'],
+    );
+    assert.deepEqual(
+      d.records().map(([id, r]) => [id, r.cell]),
+      [
+        ['b', 'c9'],
+        ['d', 'c3'],
+        ['e', 'c1'],
+      ],
+    );
+  });
+});
+
+describe('KV listing scan of pretty-printed JSON (Consul dev mode)', () => {
+  it('reads the same entries as JSON.parse', () => {
+    const items = [item('a', rec('c1'), 11), { Key: layout.marketKey('b'), Value: null, ModifyIndex: 12 }];
+    const text = JSON.stringify(
+      items.map((i) => ({ LockIndex: 0, Key: i.Key, Flags: 0, Value: i.Value, CreateIndex: 1, ModifyIndex: i.ModifyIndex })),
+      null,
+      4,
+    );
+    const d = differ();
+    assert.deepEqual(d.applyText(text, 12), differ().apply(items));
+    const moved = JSON.stringify(
+      [
+        {
+          LockIndex: 0,
+          Key: layout.marketKey('a'),
+          Flags: 0,
+          Value: Buffer.from(rec('c2', 2)).toString('base64'),
+          CreateIndex: 1,
+          ModifyIndex: 20,
+        },
+        JSON.parse(text)[1],
+      ],
+      null,
+      4,
+    );
+    const diff = d.applyText(moved, 20);
+    assert.deepEqual(diff.upserts, [['a', { cell: 'c2', state: 'active', epoch: 2 }]]);
+    assert.equal(diff.examined, 1);
+  });
+});

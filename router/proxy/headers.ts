@@ -34,9 +34,12 @@ export function requestIdFrom(value: string | undefined | null): string {
   return value && REQUEST_ID_RE.test(value) ? value : randomUUID();
 }
 
-function connectionTokens(value: string | undefined): Set<string> {
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+function connectionTokens(value: string | undefined): ReadonlySet<string> {
+  // the common values name only hop-by-hop fields that are dropped anyway
+  if (!value || value === 'keep-alive' || value === 'close') return NO_TOKENS;
   const out = new Set<string>();
-  if (!value) return out;
   for (const t of value.split(',')) {
     const token = t.trim().toLowerCase();
     if (token) out.add(token);
@@ -44,22 +47,37 @@ function connectionTokens(value: string | undefined): Set<string> {
   return out;
 }
 
+/** Header fields as node gives them (lower-case names; repeated fields joined or listed). */
+export type HeaderRecord = Record<string, string | string[] | undefined>;
+
+/** A web `Headers` as a {@link HeaderRecord} (for the app.request() path). */
+export function headerRecord(headers: Headers): HeaderRecord {
+  const out: HeaderRecord = {};
+  headers.forEach((value, name) => (out[name] = value));
+  return out;
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
 /** Request fields for the upstream: hop-by-hop, internal, `host` and `expect` dropped; forwarding fields set. */
 export function upstreamRequestHeaders(
-  headers: Headers,
+  headers: HeaderRecord,
   ctx: { clientIp: string | undefined; requestId: string; proto: string },
-): Record<string, string> {
-  const named = connectionTokens(headers.get('connection') ?? undefined);
-  const out: Record<string, string> = {};
-  headers.forEach((value, name) => {
-    if (HOP_BY_HOP.has(name) || named.has(name) || isInternalHeader(name)) return;
-    if (name === 'host' || name === 'expect' || name === REQUEST_ID_HEADER || name === 'x-forwarded-for') return;
+): Record<string, string | string[]> {
+  const named = connectionTokens(first(headers.connection));
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || isInternalHeader(name)) continue;
+    if (name === 'host' || name === 'expect' || name === REQUEST_ID_HEADER || name === 'x-forwarded-for') continue;
     out[name] = value;
-  });
-  const host = headers.get('host');
+  }
+  const host = first(headers.host);
   if (host) out['x-forwarded-host'] = host;
   out['x-forwarded-proto'] = ctx.proto;
-  const prior = headers.get('x-forwarded-for');
+  const prior = first(headers['x-forwarded-for']);
   if (ctx.clientIp) out['x-forwarded-for'] = prior ? `${prior}, ${ctx.clientIp}` : ctx.clientIp;
   else if (prior) out['x-forwarded-for'] = prior;
   out[REQUEST_ID_HEADER] = ctx.requestId;
@@ -67,16 +85,25 @@ export function upstreamRequestHeaders(
 }
 
 /** Response fields for the client: hop-by-hop dropped, `x-cell-id` and `x-request-id` set by the router. */
-export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>, cell: string, requestId: string): Headers {
-  const conn = upstream.connection;
-  const named = connectionTokens(Array.isArray(conn) ? conn.join(',') : conn);
-  const out = new Headers();
-  for (const [name, value] of Object.entries(upstream)) {
+export function clientResponseHeaders(upstream: HeaderRecord, cell: string, requestId: string): Record<string, string | string[]> {
+  const named = connectionTokens(first(upstream.connection));
+  const out: Record<string, string | string[]> = {};
+  for (const name in upstream) {
+    const value = upstream[name];
     if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name === CELL_HEADER) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(name, v);
-    else out.set(name, value);
+    out[name] = value;
   }
-  out.set(CELL_HEADER, cell);
-  out.set(REQUEST_ID_HEADER, requestId);
+  out[CELL_HEADER] = cell;
+  out[REQUEST_ID_HEADER] = requestId;
   return out;
+}
+
+/** A header record as web `Headers` (repeated fields appended). */
+export function toHeaders(record: Record<string, string | string[]>): Headers {
+  const h = new Headers();
+  for (const [name, value] of Object.entries(record)) {
+    if (Array.isArray(value)) for (const v of value) h.append(name, v);
+    else h.set(name, value);
+  }
+  return h;
 }

@@ -5,7 +5,8 @@
  * sent (connection refused), or it is idempotent and bodiless — always within the cell's
  * retry budget (DESIGN §3: non-idempotent requests are never retried once sent).
  */
-import { Readable } from 'node:stream';
+import type { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { errors as undiciErrors } from 'undici';
 import { HttpError } from '../../shared/errors.js';
@@ -31,11 +32,20 @@ export interface ForwardRequest {
   method: string;
   /** Path and query, as sent upstream. */
   path: string;
-  headers: Record<string, string>;
+  headers: Record<string, string | string[]>;
   /** Request body; null when there is none. */
   body: Readable | null;
   requestId: string;
-  signal?: AbortSignal;
+  /** Aborts the upstream request (the client went away). */
+  signal?: AbortSignal | EventEmitter;
+}
+
+/** The cell's answer, ready for the client: headers already rewritten, body streaming. */
+export interface Upstream {
+  status: number;
+  headers: Record<string, string | string[]>;
+  /** Null for HEAD and null-body statuses. In-flight accounting ends when it closes. */
+  body: Readable | null;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -76,7 +86,7 @@ export class Proxy {
   }
 
   /** Forwards `req` along `route`; throws {@link HttpError} for answers the router gives itself. */
-  async forward(req: ForwardRequest, route: Route, guard: CellGuard): Promise<Response> {
+  async forward(req: ForwardRequest, route: Route, guard: CellGuard): Promise<Upstream> {
     if (route.endpoints.length === 0) {
       throw new HttpError('cell_unavailable', `cell ${route.cell} has no healthy endpoint`, { headers: { 'retry-after': '1' } });
     }
@@ -121,7 +131,7 @@ export class Proxy {
           });
         } catch (err) {
           epDone();
-          if (err instanceof undiciErrors.RequestAbortedError || req.signal?.aborted) {
+          if (err instanceof undiciErrors.RequestAbortedError) {
             guard.breaker.release(permit);
             throw err;
           }
@@ -162,11 +172,11 @@ export class Proxy {
         if (NULL_BODY.has(res.statusCode) || req.method === 'HEAD') {
           body.on('error', () => undefined);
           void body.dump().finally(end);
-          return new Response(null, { status: res.statusCode, headers });
+          return { status: res.statusCode, headers, body: null };
         }
         body.once('close', end);
         body.once('error', end);
-        return new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status: res.statusCode, headers });
+        return { status: res.statusCode, headers, body };
       }
     } finally {
       if (!handedOff) finish();

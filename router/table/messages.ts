@@ -14,9 +14,9 @@ export interface ListingStats {
   bytes: number;
   /** Request to last byte, ms. */
   fetchMs: number;
-  /** JSON.parse, ms. */
+  /** JSON.parse, ms (0 for KV listings: they are scanned, see shared/kv-diff.ts). */
   parseMs: number;
-  /** Diff and validation, ms. */
+  /** Scan, diff and validation, ms. */
   diffMs: number;
   /** Entries in the listing. */
   entries: number;

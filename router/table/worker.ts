@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import { request } from 'undici';
 import { watch, endpointFromHealth, SERVICE_CELL, type Watch } from '../../shared/consul.js';
-import { KvPrefixDiff, type RawKvItem } from '../../shared/kv-diff.js';
+import { KvPrefixDiff } from '../../shared/kv-diff.js';
 import { CellRecordSchema, KvLayout, MarketRecordSchema, decodeJson, type CellRecord, type MarketRecord } from '../../shared/kv.js';
 import type { Endpoint } from '../../shared/routing-table.js';
 import { readSnapshot, writeSnapshot } from '../snapshot/index.js';
@@ -39,8 +39,8 @@ interface Answer<T> {
   receivedAt: number;
 }
 
-/** One blocking GET against Consul; 404 on a KV prefix means "no keys" and still carries an index. */
-async function consulGet<T>(watchName: WatchName, path: string, index: number, ctx: EventEmitter, empty: T) {
+/** One blocking GET against Consul, answering the raw text; 404 on a KV prefix means "no keys" and still carries an index. */
+async function consulGet(watchName: WatchName, path: string, index: number, ctx: EventEmitter, empty: string) {
   const ac = new AbortController();
   ctx.once('cancel', () => ac.abort());
   const sep = path.includes('?') ? '&' : '?';
@@ -54,14 +54,17 @@ async function consulGet<T>(watchName: WatchName, path: string, index: number, c
   const receivedAt = Date.now();
   const fetchMs = performance.now() - t0;
   if (res.statusCode !== 200 && res.statusCode !== 404) throw new Error(`consul ${path}: ${res.statusCode} ${text.slice(0, 200)}`);
-  const t1 = performance.now();
-  const value = res.statusCode === 404 ? empty : (JSON.parse(text) as T);
-  const parseMs = performance.now() - t1;
   const raw = res.headers['x-consul-index'];
   const headers = { 'x-consul-index': Array.isArray(raw) ? raw[0] : raw };
   post({ type: 'watch-ok', watch: watchName, index: Number(headers['x-consul-index'] ?? 0) });
-  const answer: Answer<T> = { value, bytes: Buffer.byteLength(text), fetchMs, parseMs, receivedAt };
-  return [{ headers }, answer] as [{ headers: Record<string, string | undefined> }, Answer<T>];
+  const answer: Answer<string> = {
+    value: res.statusCode === 404 ? empty : text,
+    bytes: Buffer.byteLength(text),
+    fetchMs,
+    parseMs: 0,
+    receivedAt,
+  };
+  return [{ headers }, answer] as [{ headers: Record<string, string | undefined> }, Answer<string>];
 }
 
 const onError = (w: WatchName) => (err: Error, attempt: number, retryInMs: number) =>
@@ -160,19 +163,19 @@ const watches: Watch[] = [];
 function startWatches() {
   const opts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
   watches.push(
-    watch<Answer<RawKvItem[]>>(
-      (index, _wait, ctx) => consulGet('markets', `/v1/kv/${layout.marketsPrefix}?recurse=true`, index, ctx, []),
+    watch<Answer<string>>(
+      (index, _wait, ctx) => consulGet('markets', `/v1/kv/${layout.marketsPrefix}?recurse=true`, index, ctx, '[]'),
       {
         onChange: ({ value: a, index }) => {
           const t0 = performance.now();
-          const diff = markets.apply(a.value);
+          const diff = markets.applyText(a.value, index);
           const diffMs = performance.now() - t0;
           const stats: ListingStats = {
             bytes: a.bytes,
             fetchMs: a.fetchMs,
             parseMs: a.parseMs,
             diffMs,
-            entries: a.value.length,
+            entries: markets.size,
             examined: diff.examined,
             cpuMs: 0,
           };
@@ -184,11 +187,11 @@ function startWatches() {
       },
       opts,
     ),
-    watch<Answer<RawKvItem[]>>(
-      (index, _wait, ctx) => consulGet('cells', `/v1/kv/${layout.cellsPrefix}?recurse=true`, index, ctx, []),
+    watch<Answer<string>>(
+      (index, _wait, ctx) => consulGet('cells', `/v1/kv/${layout.cellsPrefix}?recurse=true`, index, ctx, '[]'),
       {
         onChange: ({ value: a, index }) => {
-          const diff = cells.apply(a.value);
+          const diff = cells.applyText(a.value, index);
           post({ type: 'cells', source: 'consul', cells: cells.records().map(([id, rec]) => [id, rec]), invalid: diff.invalid, index });
           scheduleSnapshot();
         },
@@ -196,11 +199,11 @@ function startWatches() {
       },
       opts,
     ),
-    watch<Answer<Parameters<typeof endpointFromHealth>[0][]>>(
-      (index, _wait, ctx) => consulGet('endpoints', `/v1/health/service/${SERVICE_CELL}?passing=true`, index, ctx, []),
+    watch<Answer<string>>(
+      (index, _wait, ctx) => consulGet('endpoints', `/v1/health/service/${SERVICE_CELL}?passing=true`, index, ctx, '[]'),
       {
         onChange: ({ value: a, index }) => {
-          const next = (a.value ?? [])
+          const next = ((JSON.parse(a.value) as Parameters<typeof endpointFromHealth>[0][] | null) ?? [])
             .map(endpointFromHealth)
             .filter((e): e is Endpoint => e !== undefined)
             .sort((x, y) => x.id.localeCompare(y.id));

@@ -1,0 +1,308 @@
+/**
+ * `npm run bench:router`: the router measured side by side in one run on this machine, with
+ * real Consul, a bare upstream cell process and k6 (open model, pinned to CPU 1).
+ *  1. direct to the cell vs through the router at 1k and 5k req/s (added p50/p99);
+ *  2. max throughput of one worker (closed model), at 10 and at 100,000 markets, and RSS;
+ *  3. propagation KV write → first request routed to the new cell, 100 moves, at 10k and 100k
+ *     markets, with the cost of one move (bytes, Consul CPU, worker parse/diff, main-thread apply);
+ *  4. fast-fail answer time for a dead cell with its breaker open.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Table from 'cli-table3';
+import { request } from 'undici';
+import { startConsul } from '../../infra/harness/consul.js';
+import { freePorts } from '../../infra/harness/ports.js';
+import { ProcessScope, waitFor } from '../../infra/harness/process.js';
+import { SERVICE_CELL } from '../../shared/consul.js';
+import { childOf, cpuSeconds, k6, pct, rssMb, type K6Figures } from './measure.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const SCRIPT = join(import.meta.dirname, 'rate.js');
+const DUR = process.env.BENCH_DURATION ?? '8s';
+const log = (msg: string) => process.stderr.write(`[bench:router ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
+const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
+
+async function putMarkets(consul: string, from: number, to: number, cellOf: (i: number) => string, epoch = 1): Promise<void> {
+  const batches: { KV: { Verb: string; Key: string; Value: string } }[][] = [];
+  for (let i = from; i < to; i += 64) {
+    const ops = [];
+    for (let j = i; j < Math.min(to, i + 64); j++) {
+      const value = Buffer.from(JSON.stringify({ cell: cellOf(j), state: 'active', epoch })).toString('base64');
+      ops.push({ KV: { Verb: 'set', Key: `cellsim/markets/m-${j}`, Value: value } });
+    }
+    batches.push(ops);
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < batches.length) {
+        const b = batches[next++]!;
+        const res = await request(`${consul}/v1/txn`, { method: 'PUT', body: JSON.stringify(b) });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`txn ${res.statusCode}: ${text.slice(0, 200)}`);
+      }
+    }),
+  );
+}
+
+async function registerCell(consul: string, cell: string, port: number): Promise<void> {
+  const res = await fetch(`${consul}/v1/agent/service/register`, {
+    method: 'PUT',
+    body: JSON.stringify({
+      ID: `${SERVICE_CELL}-${cell}-blue-${port}`,
+      Name: SERVICE_CELL,
+      Address: '127.0.0.1',
+      Port: port,
+      Meta: { cell, version: 'v1', color: 'blue' },
+    }),
+  });
+  if (!res.ok) throw new Error(`register ${cell}: ${res.status}`);
+}
+
+interface ReadyDetail {
+  table: {
+    markets: number;
+    lastMarketsChange?: { bytes: number; fetchMs: number; parseMs: number; diffMs: number; applyMs: number; receiptToAppliedMs: number };
+  };
+}
+const readyz = async (url: string) => (await (await fetch(`${url}/readyz`)).json()) as ReadyDetail;
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const scope = new ProcessScope();
+  await scope.run(async () => {
+    const consul = await startConsul();
+    scope.adopt(consul.proc);
+    const consulPid = childOf(consul.proc.pid);
+    const [upA, upB, deadPort, routerPort] = await freePorts(4);
+    for (const [port, cell] of [
+      [upA!, 'cell-a'],
+      [upB!, 'cell-b'],
+    ] as const) {
+      await scope.start({
+        name: `upstream-${cell}`,
+        command: process.execPath,
+        args: ['--import', 'tsx', join(import.meta.dirname, 'upstream.ts'), String(port), cell],
+        ready: { logLine: /upstream listening/ },
+      });
+      await registerCell(consul.url, cell, port);
+    }
+    await registerCell(consul.url, 'cell-dead', deadPort!); // nothing listens there: every connect is refused
+    const cells = ['cell-a', 'cell-b', 'cell-dead'];
+    const ops = cells.map((id) => ({
+      KV: {
+        Verb: 'set',
+        Key: `cellsim/cells/${id}`,
+        Value: Buffer.from(JSON.stringify({ id, state: 'active', canary: false, global: false, capacity: 100, version: 'v1' })).toString(
+          'base64',
+        ),
+      },
+    }));
+    ops.push({
+      KV: {
+        Verb: 'set',
+        Key: 'cellsim/markets/m-dead',
+        Value: Buffer.from(JSON.stringify({ cell: 'cell-dead', state: 'active', epoch: 1 })).toString('base64'),
+      },
+    });
+    await fetch(`${consul.url}/v1/txn`, { method: 'PUT', body: JSON.stringify(ops) });
+    await putMarkets(consul.url, 0, 10, () => 'cell-a');
+
+    const routerUrl = `http://127.0.0.1:${routerPort}`;
+    const router = await scope.start({
+      name: 'router',
+      command: process.execPath,
+      args: [
+        join(ROOT, 'bin', 'cellctl.js'),
+        'router',
+        '--port',
+        String(routerPort),
+        '--consul',
+        consul.url,
+        '--snapshot',
+        join(mkdtempSync(join(tmpdir(), 'router-bench-')), 'table.json'),
+      ],
+      env: { CELLSIM_LOG_LEVEL: 'warn' },
+      ready: { http: `${routerUrl}/readyz`, status: 200 },
+    });
+    const routerPid = childOf(router.pid);
+    await waitFor(
+      async () => (await readyz(routerUrl)).table.markets === 11,
+      10_000,
+      () => 'router table',
+    );
+
+    const directUrl = `http://127.0.0.1:${upA}`;
+    const timed = async (env: Record<string, string>): Promise<K6Figures & { routerCores: number }> => {
+      const c0 = cpuSeconds(routerPid);
+      const w0 = Date.now();
+      const r = await k6(SCRIPT, { DURATION: DUR, ...env });
+      return { ...r, routerCores: (cpuSeconds(routerPid) - c0) / ((Date.now() - w0) / 1000) };
+    };
+
+    // 1. added latency
+    log('warm-up');
+    await k6(SCRIPT, { URL: routerUrl, RATE: '1000', DURATION: '3s', MARKETS: '10' });
+    const rate: Record<string, { direct: K6Figures; router: K6Figures & { routerCores: number } }> = {};
+    for (const r of ['1000', '5000']) {
+      log(`${r} req/s direct`);
+      const direct = await timed({ URL: directUrl, RATE: r, MARKETS: '10' });
+      log(`${r} req/s through the router`);
+      const routed = await timed({ URL: routerUrl, RATE: r, MARKETS: '10' });
+      rate[r] = { direct, router: routed };
+    }
+
+    // 2. max throughput, 10 markets
+    log('max throughput, 10 markets');
+    const max10 = await timed({ URL: routerUrl, MODE: 'max', VUS: '48', MARKETS: '10' });
+    const rss10 = rssMb(routerPid);
+
+    // 3a. propagation at 10k
+    const move = async (n: number, count: number, epochBase: number) => {
+      const lat: number[] = [];
+      const polls: number[] = [];
+      const costs: NonNullable<ReadyDetail['table']['lastMarketsChange']>[] = [];
+      const c0 = cpuSeconds(consulPid);
+      for (let i = 0; i < count; i++) {
+        const m = `m-${Math.floor((i * n) / count) + 7}`;
+        const to = i % 2 === 0 ? 'cell-b' : 'cell-a';
+        const cur = (await request(`${routerUrl}/v1/orders`, { headers: { 'x-market-id': m } })).headers['x-cell-id'];
+        const target = cur === to ? (to === 'cell-a' ? 'cell-b' : 'cell-a') : to;
+        const start = performance.now();
+        await request(`${consul.url}/v1/kv/cellsim/markets/${m}`, {
+          method: 'PUT',
+          body: JSON.stringify({ cell: target, state: 'active', epoch: epochBase + i }),
+        }).then((r) => r.body.dump());
+        for (;;) {
+          const p0 = performance.now();
+          const res = await request(`${routerUrl}/v1/orders`, { headers: { 'x-market-id': m } });
+          await res.body.dump();
+          polls.push(performance.now() - p0);
+          if (res.headers['x-cell-id'] === target) break;
+          if (performance.now() - start > 10_000) throw new Error(`move of ${m} not seen in 10 s`);
+        }
+        lat.push(performance.now() - start);
+        const lc = (await readyz(routerUrl)).table.lastMarketsChange;
+        if (lc) costs.push(lc);
+      }
+      const consulCpuMs = ((cpuSeconds(consulPid) - c0) * 1000) / count;
+      const med = (k: keyof (typeof costs)[number]) =>
+        pct(
+          costs.map((c) => c[k]),
+          0.5,
+        );
+      return {
+        p50: pct(lat, 0.5),
+        p99: pct(lat, 0.99),
+        pollP99: pct(polls, 0.99),
+        bytes: med('bytes'),
+        fetchMs: med('fetchMs'),
+        parseMs: med('parseMs'),
+        diffMs: med('diffMs'),
+        applyMs: med('applyMs'),
+        consulCpuMs,
+      };
+    };
+    log('seeding 10,000 markets');
+    await putMarkets(consul.url, 10, 10_000, (i) => (i % 2 ? 'cell-a' : 'cell-b'));
+    await waitFor(
+      async () => (await readyz(routerUrl)).table.markets === 10_001,
+      60_000,
+      () => 'router to hold 10k markets',
+      200,
+    );
+    log('propagation, 100 moves at 10,000 markets');
+    const prop10k = await move(10_000, 100, 100);
+
+    // 3b. 100k: throughput, RSS, propagation
+    log('seeding 100,000 markets');
+    await putMarkets(consul.url, 10_000, 100_000, (i) => (i % 2 ? 'cell-a' : 'cell-b'));
+    await waitFor(
+      async () => (await readyz(routerUrl)).table.markets === 100_001,
+      180_000,
+      () => 'router to hold 100k markets',
+      500,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    log('max throughput, 100,000 markets');
+    const max100k = await timed({ URL: routerUrl, MODE: 'max', VUS: '48', MARKETS: '100000' });
+    const rss100k = rssMb(routerPid);
+    log('propagation, 100 moves at 100,000 markets');
+    const prop100k = await move(100_000, 100, 1000);
+
+    // 4. fast fail
+    log('fast-fail, dead cell');
+    for (let i = 0; i < 20; i++) await (await request(`${routerUrl}/v1/orders`, { headers: { 'x-market-id': 'm-dead' } })).body.dump();
+    const dead = await timed({ URL: routerUrl, RATE: '1000', DURATION: '5s', MARKET: 'm-dead', EXPECT: '503' });
+    const directDead = await k6(SCRIPT, { URL: directUrl, RATE: '1000', DURATION: '5s', MARKETS: '10' });
+
+    const t = new Table({ head: ['measure', 'direct', 'router', 'router − direct / result', 'target'] });
+    for (const r of ['1000', '5000']) {
+      const { direct, router: rt } = rate[r]!;
+      const label = `${Number(r) / 1000}k req/s`;
+      t.push([`${label} p50 ms`, f2(direct.p50), f2(rt.p50), f2(rt.p50 - direct.p50), '']);
+      t.push([`${label} p99 ms`, f2(direct.p99), f2(rt.p99), f2(rt.p99 - direct.p99), r === '1000' ? 'added ≤ 1 ms' : '']);
+      t.push([
+        `${label} achieved / failed / dropped`,
+        `${f1(direct.rps)} / ${direct.failedChecks} / ${direct.dropped}`,
+        `${f1(rt.rps)} / ${rt.failedChecks} / ${rt.dropped}`,
+        `router ${f2(rt.routerCores)} cores; k6 ${f2(rt.k6Cores)} cores (direct run k6 ${f2(direct.k6Cores)})`,
+        '',
+      ]);
+    }
+    const perCore = (m: typeof max10) => m.rps / Math.max(m.routerCores, 0.01);
+    t.push([
+      'max throughput, 1 worker, 10 markets',
+      '',
+      `${f1(max10.rps)} req/s`,
+      `router ${f2(max10.routerCores)} cores → ${f1(perCore(max10))} req/s per router core; p99 ${f2(max10.p99)} ms; k6 ${f2(max10.k6Cores)} cores`,
+      '',
+    ]);
+    t.push([
+      'max throughput, 1 worker, 100,000 markets (random)',
+      '',
+      `${f1(max100k.rps)} req/s`,
+      `router ${f2(max100k.routerCores)} cores → ${f1(perCore(max100k))} req/s per core (${f1((100 * perCore(max100k)) / perCore(max10) - 100)}% vs 10)`,
+      'within 10%',
+    ]);
+    t.push(['router RSS MB, 10 / 100,000 markets', '', `${f1(rss10)} / ${f1(rss100k)}`, '', '≤ 150 MB at 100k']);
+    for (const [n, p] of [
+      ['10,000', prop10k],
+      ['100,000', prop100k],
+    ] as const) {
+      t.push([
+        `propagation KV write → routed, ${n} markets, ms`,
+        '',
+        `p50 ${f1(p.p50)} / p99 ${f1(p.p99)}`,
+        `router request p99 during moves ${f2(p.pollP99)} ms`,
+        n === '10,000' ? 'p99 ≤ 100 ms' : '',
+      ]);
+      t.push([
+        `one move at ${n} markets (median)`,
+        '',
+        `${f1(p.bytes / 1024)} KiB read`,
+        `Consul CPU ${f1(p.consulCpuMs)} ms; fetch ${f1(p.fetchMs)} ms, parse ${f1(p.parseMs)} ms, diff ${f2(p.diffMs)} ms (worker thread); apply ${f2(p.applyMs)} ms (main thread)`,
+        '',
+      ]);
+    }
+    t.push([
+      'fast-fail, dead cell, breaker open (1k req/s), ms',
+      `healthy p99 ${f2(directDead.p99)}`,
+      `p50 ${f2(dead.p50)} / p99 ${f2(dead.p99)}`,
+      `${dead.failedChecks} answers not 503 of ${dead.requests}`,
+      'p99 ≤ 5 ms',
+    ]);
+    process.stdout.write(`${t.toString()}\n`);
+    process.stdout.write(
+      `node ${process.version}, ${DUR} per k6 run, k6 pinned to CPU 1 (GOMAXPROCS=1), router and upstream unpinned; load average at end ${(await import('node:os')).loadavg().map(f2).join(' ')}; total ${f1((Date.now() - t0) / 1000)} s\n`,
+    );
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:router failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});
