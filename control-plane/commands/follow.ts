@@ -18,10 +18,12 @@ export function describeMigration(m: MigrationRecord): string {
 /** Polls the migration of `market` until it has moved (or ended); throws when it rolled back. */
 export async function follow(api: Api, market: string, quiet: boolean, untilDone = false): Promise<MigrationRecord> {
   const progress = new Progress(STEPS.length - 1, quiet);
+  let shown = 0;
   try {
     for (;;) {
       const { migration: m } = await api.get<{ migration: MigrationRecord }>(`/migrations/${market}`);
-      for (const h of m.history) progress.update(STEPS.indexOf(h.state) + 1, h.note ? `${h.state}: ${h.note}` : h.state);
+      for (const h of m.history.slice(shown)) progress.update(STEPS.indexOf(h.state) + 1, h.note ? `${h.state}: ${h.note}` : h.state);
+      shown = m.history.length;
       if (m.state === 'done' || m.state === 'rolled-back' || m.state === 'failed' || (!untilDone && m.state === 'cleanup-wait')) return m;
       await sleep(100);
     }
