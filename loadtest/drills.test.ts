@@ -30,7 +30,7 @@ describe('drills against a real cellctl up topology (short CI mode)', { timeout:
   const reportsDir = mkdtempSync(join(tmpdir(), 'cellsim-drill-reports-'));
 
   before(async () => {
-    env = await openUpEnv({ dataDir, upArgs: ['--any-ports', '--cells', '3'], startTimeoutMs: 180_000 });
+    env = await openUpEnv({ dataDir, upArgs: ['--any-ports', '--cells', '3'] /* openUpEnv adds --persist */, startTimeoutMs: 180_000 });
   });
   after(async () => {
     await env?.close();

@@ -45,6 +45,7 @@ export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, 
     events.push({ t: Date.now(), what });
     eo.progress?.(`[${drill.name}] ${what}`);
   };
+  drill.preflight?.(env);
   const faultCells = drill.faultCells(env, opts);
   const owners = await env.owners();
   const weights = env.marketWeights?.();

@@ -43,6 +43,11 @@ function outage(component: 'consul' | 'control-plane', description: string): Dri
     faultCells: () => [],
     expectations: () => ({ zeroFailed: true, spillZero: true }),
     thresholds: () => ({ cellsim_failed: ['rate==0'] }),
+    preflight(env) {
+      if (component === 'consul' && env.consulPersistent?.() === false) {
+        throw new Error('consul-outage needs a persistent Consul (cellctl up --persist): a dev agent restarts with an empty KV store');
+      }
+    },
     async inject(ctx) {
       await ctx.env.killAndHold(component);
       ctx.mark(`${component} killed and held down`);

@@ -47,6 +47,8 @@ export interface Drill {
   expectations(opts: DrillOptions): Expectations;
   /** k6 thresholds on the tagged sub-metrics (`cellsim_failed{scope:other}` ...). */
   thresholds(opts: DrillOptions): Record<string, string[]>;
+  /** Refuses to run on a topology the drill cannot work on (before any traffic). */
+  preflight?(env: DrillEnv): void;
   /** Starts the fault (called at the window start). */
   inject(ctx: DrillContext): Promise<Injected | undefined>;
   /** Ends the fault (called at the window end); may wait for the operation it started. */

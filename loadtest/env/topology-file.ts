@@ -14,7 +14,7 @@ const Component = z.object({ id: z.string().min(1), url: z.string().url(), pid: 
 /** The parts of topology.json a drill reads. */
 export const TopologySchema = z
   .object({
-    consul: z.object({ url: z.string().url(), pid: Pid }).passthrough(),
+    consul: z.object({ url: z.string().url(), pid: Pid, persist: z.boolean().optional() }).passthrough(),
     controlPlane: z.object({ url: z.string().url(), pid: Pid }).passthrough(),
     routers: z.array(Component),
     envoys: z.array(Component),

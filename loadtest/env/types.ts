@@ -41,6 +41,8 @@ export interface DrillEnv {
   injectFault(cell: string, fault: CellFault): Promise<void>;
   /** Clears every fault of a cell. */
   clearFaults(cell: string): Promise<void>;
+  /** False when Consul is a dev agent that restarts empty (its KV lost). */
+  consulPersistent?(): boolean;
   /** Component names the supervisor knows (e.g. `cell-1`, `router-0`, `envoy-1`, `consul`, `control-plane`). */
   components(): string[];
   /** Kills a component (SIGKILL) and keeps it down until {@link DrillEnv.restart}. */

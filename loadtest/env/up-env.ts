@@ -64,7 +64,8 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     up = await startProcess({
       name: 'cellctl-up',
       command: process.execPath,
-      args: [CELLCTL, 'up', '--data', o.dataDir, ...(o.upArgs ?? [])],
+      // A persistent Consul: a dev agent would restart empty after the consul-outage drill.
+      args: [CELLCTL, 'up', '--data', o.dataDir, '--persist', ...(o.upArgs ?? [])],
       env: { CELLSIM_LOG_LEVEL: process.env.CELLSIM_LOG_LEVEL ?? 'warn' },
       ready: {
         check: async () => {
@@ -111,6 +112,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     cellVersions: () => readCellVersions(t.consul.url),
     injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault)),
     clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token)),
+    consulPersistent: () => t.consul.persist !== false,
     components: () => ['consul', 'control-plane', ...t.cells.map((c) => c.id), ...t.routers.map((r) => r.id), ...t.envoys.map((e) => e.id)],
     killAndHold: (component) => supervisor.killAndHold(component),
     restart: (component) => supervisor.restart(component),
