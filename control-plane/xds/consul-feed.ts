@@ -1,11 +1,11 @@
 /**
- * The xDS server's view of Consul: cells/ and markets/ KV (blocking queries, decoded with the
- * shared zod codecs, an invalid value logged and ignored while the last good one stays), the
+ * The xDS server's view of Consul: cells/ KV and markets/ KV (market-watch.ts: sharded blocking
+ * queries), decoded with the shared zod codecs, an invalid value logged and ignored while the last good one stays), the
  * passing `cellsim-cell` instances, and the passing `cellsim-xds` instances (the hold
  * endpoints). Changes are debounced briefly (a burst becomes one snapshot) and delivered
  * with the time the first change of the burst was seen.
  */
-import { CellRecordSchema, MarketRecordSchema, decodeJson, type CellRecord, type KvLayout, type MarketRecord } from '../../shared/kv.js';
+import { CellRecordSchema, decodeJson, type CellRecord, type KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import {
   SERVICE_CELL,
@@ -17,6 +17,7 @@ import {
   type Watch,
 } from '../../shared/consul.js';
 import { activeEndpoints, findGlobalCell, type Endpoint, type KvEntry } from '../../shared/routing-table.js';
+import { MarketWatch } from './market-watch.js';
 import type { BuildInput } from './resources/build.js';
 
 /** Options of {@link startConsulFeed}. */
@@ -32,6 +33,8 @@ export interface ConsulFeedOptions {
   onInvalid?(kind: string, key: string, problems: string[]): void;
   /** Consul blocking wait per query (default `30s`). */
   wait?: string;
+  /** Most shard watches of markets/ (see market-watch.ts). */
+  maxShards?: number;
 }
 
 /** A running feed. */
@@ -104,13 +107,23 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     (t) => decodeJson(CellRecordSchema, t),
     invalid('cell'),
   );
-  const marketsDec = new IncrementalDecoder<MarketRecord>(
-    (k) => o.layout.marketFromKey(k),
-    (t) => decodeJson(MarketRecordSchema, t),
-    invalid('market'),
-  );
   let cells: Map<string, CellRecord> | undefined;
-  let markets: Map<string, MarketRecord> | undefined;
+  /** Markets changed since the last emit (the builder re-encodes only these). */
+  let changedMarkets = new Set<string>();
+  let firstBuild = true;
+  const marketWatch = new MarketWatch({
+    consul: o.consul,
+    layout: o.layout,
+    log: o.log,
+    onChange: (ids) => {
+      for (const id of ids) changedMarkets.add(id);
+      changed();
+    },
+    onInvalid: invalid('market'),
+    onError: (what, err, attempt, retryInMs) => onError(what)(err, attempt, retryInMs),
+    wait: o.wait,
+    maxShards: o.maxShards,
+  });
   let endpoints: Endpoint[] | undefined;
   let holdEndpoints: Endpoint[] | undefined;
   let firstChangeAt: number | undefined;
@@ -120,12 +133,16 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
 
   const emit = () => {
     timer = undefined;
-    if (stopped || !cells || !markets || !endpoints || !holdEndpoints) return;
+    if (stopped || !cells || !marketWatch.ready || !endpoints || !holdEndpoints) return;
     const at = firstChangeAt ?? performance.now();
     firstChangeAt = undefined;
+    const changedSet = firstBuild ? undefined : changedMarkets;
+    firstBuild = false;
+    changedMarkets = new Set();
     current = {
       cells,
-      markets,
+      markets: marketWatch.records,
+      changedMarkets: changedSet,
       endpoints: activeEndpoints(cells, endpoints),
       globalCell: findGlobalCell(cells),
       holdEndpoints,
@@ -140,6 +157,7 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     o.log.warn({ err: err.message, attempt, retryInMs }, `consul watch of ${what} failed; serving the last good state`);
   const opts = { wait: o.wait ?? '30s' };
 
+  marketWatch.start();
   const watches: Watch[] = [
     watchKvPrefix(
       o.consul,
@@ -150,18 +168,6 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
           changed();
         },
         onError: onError('cells'),
-      },
-      opts,
-    ),
-    watchKvPrefix(
-      o.consul,
-      o.layout.marketsPrefix,
-      {
-        onChange: ({ value }) => {
-          markets = marketsDec.apply(value);
-          changed();
-        },
-        onError: onError('markets'),
       },
       opts,
     ),
@@ -201,6 +207,7 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       stopped = true;
       if (timer) clearTimeout(timer);
       for (const w of watches) w.stop();
+      marketWatch.stop();
     },
   };
 }

@@ -26,7 +26,7 @@ export class SnapshotCache {
   /** Publishes `snapshot` for `node`; unchanged versions are not re-announced. */
   setSnapshot(node: string, snapshot: Snapshot, opts: { skipCheck?: boolean } = {}): void {
     if (!opts.skipCheck) {
-      const problems = snapshot.consistencyProblems();
+      const problems = snapshot.consistencyProblems(this.snapshots.get(node));
       if (problems.length > 0) throw new InconsistentSnapshotError(node, problems);
     }
     const previous = this.snapshots.get(node);

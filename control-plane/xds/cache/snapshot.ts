@@ -5,8 +5,23 @@
  * resource refers to exists (a scope's route configuration, a route's cluster, a cluster's
  * endpoints). Scope keys are unique by construction (one per market name).
  */
-import { combinedVersion, type Resource } from '../resources/resource.js';
-import { SEND_ORDER, SHORT_NAME, type TypeUrl } from '../resources/type-urls.js';
+import { mixOf, mixVersion, toggle, type Mix, type Resource } from '../resources/resource.js';
+import {
+  CLUSTER,
+  ENDPOINT,
+  LISTENER as LISTENER_TYPE,
+  ROUTE,
+  SCOPED_ROUTE,
+  SEND_ORDER,
+  SHORT_NAME,
+  type TypeUrl,
+} from '../resources/type-urls.js';
+
+/** What changed from a base map (set by the builder): lets versions, checks and delta diffs touch only these names. */
+export interface ChangeHint {
+  base: ReadonlyMap<string, Resource>;
+  names: ReadonlySet<string>;
+}
 
 /** One type's resources in a snapshot. */
 export interface TypeSnapshot {
@@ -14,19 +29,55 @@ export interface TypeSnapshot {
   readonly items: ReadonlyMap<string, Resource>;
   /** Encoded size of all resources of the type. */
   readonly bytes: number;
+  readonly mix: Readonly<Mix>;
+  /** The previous TypeSnapshot and the names changed since it (one step only; cleared on the next step to bound memory). */
+  delta: { base: TypeSnapshot; names: ReadonlySet<string> } | undefined;
 }
 
 const typeCache = new WeakMap<ReadonlyMap<string, Resource>, TypeSnapshot>();
+const hints = new WeakMap<ReadonlyMap<string, Resource>, ChangeHint>();
 
-/** The TypeSnapshot of a resource map (computed once per map: shared maps are shared by every node). */
+/** Records that `items` is `hint.base` with `hint.names` changed (called by the builder). */
+export function hintChanges(items: ReadonlyMap<string, Resource>, hint: ChangeHint): void {
+  hints.set(items, hint);
+}
+
+/**
+ * The TypeSnapshot of a resource map, computed once per map (shared maps are shared by every
+ * node). With a change hint whose base is known, the version and size are updated from the
+ * base for the changed names only.
+ */
 export function typeSnapshot(items: ReadonlyMap<string, Resource>): TypeSnapshot {
   let t = typeCache.get(items);
-  if (t === undefined) {
+  if (t !== undefined) return t;
+  const hint = hints.get(items);
+  const base = hint ? typeCache.get(hint.base) : undefined;
+  if (hint && base) {
+    const mix = { ...base.mix };
+    let bytes = base.bytes;
+    for (const name of hint.names) {
+      const old = hint.base.get(name);
+      const now = items.get(name);
+      if (old === now) continue;
+      if (old) {
+        toggle(mix, old, -1);
+        bytes -= old.any.value.length;
+      }
+      if (now) {
+        toggle(mix, now, 1);
+        bytes += now.any.value.length;
+      }
+    }
+    base.delta = undefined; // keep at most one step of history alive
+    t = { version: mixVersion(mix), items, bytes, mix, delta: { base, names: hint.names } };
+  } else {
     let bytes = 0;
     for (const r of items.values()) bytes += r.any.value.length;
-    t = Object.freeze({ version: combinedVersion(items.values()), items, bytes });
-    typeCache.set(items, t);
+    const mix = mixOf(items.values());
+    t = { version: mixVersion(mix), items, bytes, mix, delta: undefined };
   }
+  hints.delete(items);
+  typeCache.set(items, t);
   return t;
 }
 
@@ -51,18 +102,36 @@ export class Snapshot {
     return this.types.get(t)!;
   }
 
-  /** Every broken reference; empty when the snapshot may be published. */
-  consistencyProblems(): string[] {
+  /**
+   * Every broken reference; empty when the snapshot may be published. Against `previous`
+   * (the node's last snapshot), when only scopes changed, only the changed scopes are checked.
+   */
+  consistencyProblems(previous?: Snapshot): string[] {
     const problems: string[] = [];
+    const check = (t: TypeUrl, r: Resource) => {
+      for (const ref of r.refs) {
+        if (ref.name === '*') continue; // a wildcard subscription (the listener's scoped routes)
+        if (!this.type(ref.type).items.has(ref.name))
+          problems.push(`${SHORT_NAME[t]} ${r.name}: refers to missing ${SHORT_NAME[ref.type]} ${ref.name}`);
+      }
+    };
+    const scopes = this.type(SCOPED_ROUTE);
+    const onlyScopes =
+      previous !== undefined &&
+      ([CLUSTER, ENDPOINT, ROUTE] as TypeUrl[]).every((t) => this.type(t).items === previous.type(t).items) &&
+      scopes.delta?.base === previous.type(SCOPED_ROUTE);
     for (const [t, ts] of this.types) {
-      for (const r of ts.items.values()) {
-        for (const ref of r.refs) {
-          if (ref.name === '*') continue; // a wildcard subscription (the listener's scoped routes)
-          if (!this.type(ref.type).items.has(ref.name)) {
-            problems.push(`${SHORT_NAME[t]} ${r.name}: refers to missing ${SHORT_NAME[ref.type]} ${ref.name}`);
-            if (problems.length >= 20) return problems;
-          }
+      if (onlyScopes && t === SCOPED_ROUTE) {
+        for (const name of scopes.delta!.names) {
+          const r = ts.items.get(name);
+          if (r) check(t, r);
         }
+        continue;
+      }
+      if (onlyScopes && t !== LISTENER_TYPE) continue;
+      for (const r of ts.items.values()) {
+        check(t, r);
+        if (problems.length >= 20) return problems;
       }
     }
     return problems;

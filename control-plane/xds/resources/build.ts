@@ -9,7 +9,9 @@ import type { Endpoint } from '../../../shared/routing-table.js';
 import { cellCluster, DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './cluster.js';
 import { cellLoadAssignment, type DroppedEndpoint } from './endpoint.js';
 import { holdCluster, holdLoadAssignment } from './hold.js';
-import { FROZEN_ROUTE, cellRouteName } from './names.js';
+import { FROZEN_ROUTE, GLOBAL_SCOPE, cellRouteName, marketScopeName } from './names.js';
+import { OverlayMap } from '../cache/overlay-map.js';
+import { hintChanges } from '../cache/snapshot.js';
 import type { Resource } from './resource.js';
 import { cellRoutes, frozenRoutes } from './route.js';
 import { globalScope, marketScope } from './scoped-route.js';
@@ -22,6 +24,11 @@ export interface BuildInput {
   /** Passing endpoints of each cell's active color. */
   readonly endpoints: ReadonlyMap<string, readonly Endpoint[]>;
   readonly globalCell: string | undefined;
+  /**
+   * Markets whose record changed since the previous build; undefined = unknown (every market
+   * is rescanned). With it, a build at 100,000 markets touches only the moved ones.
+   */
+  readonly changedMarkets?: ReadonlySet<string>;
   /** Control-plane HTTP endpoints that hold requests to frozen markets (used when holdMs > 0). */
   readonly holdEndpoints?: readonly Endpoint[];
 }
@@ -39,10 +46,16 @@ export interface SharedResources {
   dropped: DroppedEndpoint[];
 }
 
+function scopeTarget(rec: MarketRecord): string {
+  return rec.state === 'frozen' ? FROZEN_ROUTE : cellRouteName(rec.cell);
+}
+
 /** Builds shared resources, keeping encoded market scopes between builds. */
 export class ResourceBuilder {
   private readonly opts: BuildOptions;
-  private scopes = new Map<string, Resource>();
+  /** The scopes of the last build (immutable once returned: a change copies it). */
+  private scopes: ReadonlyMap<string, Resource> | undefined;
+  private readonly last = new Map<TypeUrl, ReadonlyMap<string, Resource>>();
   private readonly cellCache = new Map<string, { key: string; res: Resource[] }>();
 
   constructor(opts: Partial<BuildOptions> = {}) {
@@ -55,7 +68,6 @@ export class ResourceBuilder {
     const clusters = new Map<string, Resource>();
     const endpoints = new Map<string, Resource>();
     const routes = new Map<string, Resource>();
-    const scopes = new Map<string, Resource>();
 
     const cellIds = new Set<string>(input.cells.keys());
     for (const m of input.markets.values()) cellIds.add(m.cell);
@@ -84,27 +96,76 @@ export class ResourceBuilder {
       endpoints.set(he.name, he);
     }
 
-    const previous = this.scopes;
-    for (const [market, rec] of input.markets) {
-      const target = rec.state === 'frozen' ? FROZEN_ROUTE : cellRouteName(rec.cell);
-      const old = previous.get(market);
-      const res = old !== undefined && old.refs[0]?.name === target ? old : marketScope(market, target);
-      scopes.set(market, res);
-    }
-    this.scopes = scopes;
-    const byName = new Map<string, Resource>();
-    for (const r of scopes.values()) byName.set(r.name, r);
-    if (input.globalCell !== undefined) {
-      const g = globalScope(cellRouteName(input.globalCell));
-      byName.set(g.name, g);
-    }
-
+    const byName = this.buildScopes(input);
     const types = new Map<TypeUrl, ReadonlyMap<string, Resource>>([
-      [CLUSTER, clusters],
-      [ENDPOINT, endpoints],
-      [ROUTE, routes],
+      [CLUSTER, this.keep(CLUSTER, clusters)],
+      [ENDPOINT, this.keep(ENDPOINT, endpoints)],
+      [ROUTE, this.keep(ROUTE, routes)],
       [SCOPED_ROUTE, byName],
     ]);
     return { types, dropped };
+  }
+
+  /** The previous map of `type` when `next` has the same content (so snapshots can tell nothing changed). */
+  private keep(type: TypeUrl, next: Map<string, Resource>): ReadonlyMap<string, Resource> {
+    const prev = this.last.get(type);
+    if (prev !== undefined && prev.size === next.size && [...next].every(([n, r]) => prev.get(n)?.version === r.version)) return prev;
+    this.last.set(type, next);
+    return next;
+  }
+
+  /**
+   * The SRDS resources. With `changedMarkets`, only those markets are looked at and the new
+   * map is the previous one plus the changes (an OverlayMap: no copy of 100,000 entries; no
+   * change at all returns the very same map, so every node's snapshot shares it). Without,
+   * every market is checked (encoded resources of unchanged markets are reused).
+   */
+  private buildScopes(input: BuildInput): ReadonlyMap<string, Resource> {
+    const previous = this.scopes;
+    const changes = new Map<string, Resource | undefined>();
+    let full: Map<string, Resource> | undefined;
+    const current = (name: string) => (changes.has(name) ? changes.get(name) : (full ?? previous)?.get(name));
+    if (previous !== undefined && input.changedMarkets !== undefined) {
+      for (const market of input.changedMarkets) {
+        const name = marketScopeName(market);
+        const rec = input.markets.get(market);
+        const old = previous.get(name);
+        if (rec === undefined) {
+          if (old !== undefined) changes.set(name, undefined);
+          continue;
+        }
+        const target = scopeTarget(rec);
+        if (old?.refs[0]?.name !== target) changes.set(name, marketScope(market, target));
+      }
+    } else {
+      full = new Map<string, Resource>();
+      for (const [market, rec] of input.markets) {
+        const name = marketScopeName(market);
+        const target = scopeTarget(rec);
+        const old = previous?.get(name);
+        full.set(name, old !== undefined && old.refs[0]?.name === target ? old : marketScope(market, target));
+      }
+    }
+    const g = input.globalCell === undefined ? undefined : globalScope(cellRouteName(input.globalCell));
+    const oldG = current(GLOBAL_SCOPE);
+    if (g === undefined) {
+      if (oldG !== undefined) changes.set(GLOBAL_SCOPE, undefined);
+    } else if (oldG?.version !== g.version) changes.set(GLOBAL_SCOPE, g);
+
+    let scopes: ReadonlyMap<string, Resource>;
+    if (full !== undefined) {
+      for (const [n, r] of changes) {
+        if (r === undefined) full.delete(n);
+        else full.set(n, r);
+      }
+      scopes = full;
+    } else if (changes.size === 0) {
+      scopes = previous!;
+    } else {
+      scopes = OverlayMap.of(previous!, changes);
+      hintChanges(scopes, { base: previous!, names: new Set(changes.keys()) });
+    }
+    this.scopes = scopes;
+    return scopes;
   }
 }

@@ -39,22 +39,41 @@ export function fromAny(type: TypeUrl, name: string, any: AnyMessage, refs: Reso
   return Object.freeze({ type, name, version, any, refs: Object.freeze(refs), mix });
 }
 
+/** An order-independent digest of a set of resources: count and XOR of their mixes. */
+export interface Mix {
+  n: number;
+  a: number;
+  b: number;
+  c: number;
+  d: number;
+}
+
+/** The mix of `resources`. */
+export function mixOf(resources: Iterable<Resource>): Mix {
+  const m: Mix = { n: 0, a: 0, b: 0, c: 0, d: 0 };
+  for (const r of resources) toggle(m, r, 1);
+  return m;
+}
+
+/** Adds (`sign` 1) or removes (-1) one resource from a mix in place (XOR is its own inverse). */
+export function toggle(m: Mix, r: Resource, sign: 1 | -1): void {
+  m.a ^= r.mix[0]!;
+  m.b ^= r.mix[1]!;
+  m.c ^= r.mix[2]!;
+  m.d ^= r.mix[3]!;
+  m.n += sign;
+}
+
+/** The version string of a mix. */
+export function mixVersion(m: Mix): string {
+  return `${m.n.toString(16)}-${[m.a, m.b, m.c, m.d].map((x) => (x >>> 0).toString(16).padStart(8, '0')).join('')}`;
+}
+
 /**
  * The content version of a set of resources: order-independent (XOR of each resource's mix),
- * so it is computed in one pass without sorting 100,000 names, and equal across replicas.
+ * so it is computed in one pass without sorting 100,000 names, updated per changed resource,
+ * and equal across replicas.
  */
 export function combinedVersion(resources: Iterable<Resource>): string {
-  let a = 0;
-  let b = 0;
-  let c = 0;
-  let d = 0;
-  let n = 0;
-  for (const r of resources) {
-    a ^= r.mix[0]!;
-    b ^= r.mix[1]!;
-    c ^= r.mix[2]!;
-    d ^= r.mix[3]!;
-    n += 1;
-  }
-  return `${n.toString(16)}-${[a, b, c, d].map((x) => (x >>> 0).toString(16).padStart(8, '0')).join('')}`;
+  return mixVersion(mixOf(resources));
 }

@@ -8,7 +8,7 @@
  * Protocol: https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { Snapshot } from '../cache/snapshot.js';
+import type { TypeSnapshot } from '../cache/snapshot.js';
 import { SEND_ORDER, SHORT_NAME, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from '../resources/type-urls.js';
 import { NonceSource, nextStreamId, type StreamContext } from './context.js';
 import {
@@ -24,6 +24,8 @@ interface Pending {
   nonce: string;
   version: string;
   changedAt: number;
+  /** The type snapshot the response brought the client fully up to (undefined when truncated). */
+  completes: TypeSnapshot | undefined;
   /** name → version sent, or null for a removal. */
   changes: Map<string, string | null>;
 }
@@ -37,6 +39,8 @@ interface TypeState {
   parkedVersion: string | undefined;
   everSent: boolean;
   force: boolean;
+  /** A type snapshot whose subscribed content the client holds exactly (enables a diff of only the changed names). */
+  synced: TypeSnapshot | undefined;
 }
 
 /** Serves one delta ADS stream until it ends. */
@@ -49,12 +53,8 @@ export function serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, 
   let closed = false;
   const log = ctx.log.child({ stream: streamId, mode: 'delta' });
 
-  const diff = (
-    st: TypeState,
-    snap: Snapshot,
-    type: TypeUrl,
-  ): { add: DeltaResource[]; remove: string[]; changes: Map<string, string | null> } => {
-    const items = snap.type(type).items;
+  const diff = (st: TypeState, ts: TypeSnapshot) => {
+    const items = ts.items;
     const add: DeltaResource[] = [];
     const remove: string[] = [];
     const changes = new Map<string, string | null>();
@@ -66,15 +66,25 @@ export function serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, 
         changes.set(name, r.version);
       }
     };
-    if (st.wildcard) for (const name of items.keys()) consider(name);
-    for (const name of st.names) if (!st.wildcard || !items.has(name)) consider(name);
-    for (const name of st.held.keys()) {
-      if (!items.has(name) && remove.length < max) {
+    const gone = (name: string) => {
+      if (!items.has(name) && st.held.has(name) && remove.length < max) {
         remove.push(name);
         changes.set(name, null);
       }
+    };
+    if (!st.force && st.synced !== undefined && ts.delta?.base === st.synced) {
+      // The client holds the base exactly: only the changed names can differ.
+      for (const name of ts.delta.names) {
+        if (st.wildcard || st.names.has(name)) consider(name);
+        gone(name);
+      }
+    } else {
+      if (st.wildcard) for (const name of items.keys()) consider(name);
+      for (const name of st.names) if (!st.wildcard || !items.has(name)) consider(name);
+      for (const name of st.held.keys()) gone(name);
     }
-    return { add, remove, changes };
+    const complete = add.length < max && remove.length < max;
+    return { add, remove, changes, complete };
   };
 
   const maybeSend = (type: TypeUrl) => {
@@ -82,13 +92,15 @@ export function serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, 
     if (closed || node === undefined || st === undefined || st.pending !== undefined) return;
     const snap = ctx.cache.getSnapshot(node.id);
     if (snap === undefined) return;
-    const version = snap.type(type).version;
+    const ts = snap.type(type);
+    const version = ts.version;
     if (!st.force && version === st.parkedVersion) return;
-    const { add, remove, changes } = diff(st, snap, type);
+    const { add, remove, changes, complete } = diff(st, ts);
     if (st.parkedVersion !== undefined) ctx.status.unparked(node.id, type, 'delta');
     st.parkedVersion = undefined;
     if (add.length === 0 && remove.length === 0 && st.everSent) {
       st.force = false; // nothing the client lacks (the first response is always sent: it ends the client's init wait)
+      st.synced = ts;
       return;
     }
     const nonce = nonces.next();
@@ -100,7 +112,7 @@ export function serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, 
       nonce,
       control_plane: { identifier: ctx.identifier },
     };
-    st.pending = { nonce, version, changedAt: snap.changedAt, changes };
+    st.pending = { nonce, version, changedAt: snap.changedAt, changes, completes: complete ? ts : undefined };
     st.everSent = true;
     st.force = false;
     let bytes = 0;
@@ -148,6 +160,7 @@ export function serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, 
         parkedVersion: undefined,
         everSent: false,
         force: true,
+        synced: undefined,
       };
       types.set(type, st);
     }
@@ -172,11 +185,13 @@ export function serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, 
             if (v === null) st.held.delete(name);
             else st.held.set(name, v);
           }
+          st.synced = p.completes;
           ctx.status.acked(node.id, type, 'delta', p.version);
           if (p.changedAt > 0) ctx.metrics.pushLatency.observe({ type: SHORT_NAME[type] }, (performance.now() - p.changedAt) / 1000);
         }
       }
     }
+    if (subscribe.length > 0 || unsubscribe.length > 0) st.synced = undefined;
     for (const name of subscribe) {
       if (name === '*') st.wildcard = true;
       else if (!st.names.has(name)) st.names.add(name);

@@ -1,0 +1,182 @@
+/**
+ * `npm run bench:xds`: the xDS control plane and Envoy measured in one run on this machine,
+ * with real Consul, the real control plane and Envoy processes, a bare upstream and k6:
+ *  1. KV write → Envoy routes the market to its new cell: p50/p99 over 100 moves, at 1,000
+ *     and at 100,000 markets, with the xDS bytes sent per move;
+ *  2. Envoy throughput (k6, closed model, capped) at 10 and at 100,000 markets;
+ *  3. Envoy RSS at 10 and 100,000 markets, and the initial sync of 100,000 markets.
+ */
+import { fileURLToPath } from 'node:url';
+import Table from 'cli-table3';
+import { request } from 'undici';
+import { startConsul } from '../../../infra/harness/consul.js';
+import { runK6 } from '../../../infra/harness/k6.js';
+import { freePorts } from '../../../infra/harness/ports.js';
+import { ProcessScope, waitFor } from '../../../infra/harness/process.js';
+import { seedKv } from '../../../infra/harness/echo-cell.js';
+import { startControlPlane, startTestEnvoy, type TestControlPlane, type TestEnvoy } from '../testing.js';
+import { findDescendant, metricSum, pct, putMarkets, rssMb } from './measure.js';
+
+const MOVES = Number(process.env.BENCH_MOVES ?? 100);
+const BIG = Number(process.env.BENCH_MARKETS ?? 100_000);
+const K6_DURATION = process.env.BENCH_DURATION ?? '6s';
+const UPSTREAM = fileURLToPath(new URL('./upstream.ts', import.meta.url));
+const K6_SCRIPT = fileURLToPath(new URL('./markets.js', import.meta.url));
+const log = (msg: string) => process.stderr.write(`[bench:xds ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '-');
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
+const cellOf = (i: number) => (i % 2 === 0 ? 'cell-a' : 'cell-b');
+
+async function routedCell(url: string, market: string): Promise<string | undefined> {
+  const res = await request(`${url}/v1/orders`, { headers: { 'x-market-id': market } });
+  await res.body.dump();
+  const h = res.headers['x-cell-id'];
+  return res.statusCode === 200 && typeof h === 'string' ? h : undefined;
+}
+
+async function metrics(cp: TestControlPlane): Promise<string> {
+  return (await fetch(`${cp.httpUrl}/metrics`)).text();
+}
+
+interface MoveFigures {
+  markets: number;
+  p50: number;
+  p99: number;
+  max: number;
+  bytesPerMove: number;
+  pushesPerMove: number;
+  buildMs: number;
+}
+
+/** 100 sequential moves of random markets among `n`: KV write → first request routed to the new cell. */
+async function moves(consul: string, cp: TestControlPlane, envoy: TestEnvoy, n: number, owner: Map<number, string>): Promise<MoveFigures> {
+  const before = await metrics(cp);
+  const times: number[] = [];
+  for (let k = 0; k < MOVES; k++) {
+    const i = Math.floor(Math.random() * n);
+    const market = `m-${i}`;
+    const to = (owner.get(i) ?? cellOf(i)) === 'cell-a' ? 'cell-b' : 'cell-a';
+    const t0 = performance.now();
+    const res = await request(`${consul}/v1/kv/cellsim/markets/${market}`, {
+      method: 'PUT',
+      body: JSON.stringify({ cell: to, state: 'active', epoch: k + 2 }),
+    });
+    await res.body.dump();
+    for (;;) {
+      if ((await routedCell(envoy.url, market)) === to) break;
+      if (performance.now() - t0 > 30_000) throw new Error(`move of ${market} to ${to} not seen in 30 s`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    times.push(performance.now() - t0);
+    owner.set(i, to);
+  }
+  const after = await metrics(cp);
+  const d = (name: string) => metricSum(after, name) - metricSum(before, name);
+  return {
+    markets: n,
+    p50: pct(times, 0.5),
+    p99: pct(times, 0.99),
+    max: Math.max(...times),
+    bytesPerMove: d('cellsim_xds_response_bytes_total') / MOVES,
+    pushesPerMove: d('cellsim_xds_pushes_total') / MOVES,
+    buildMs: (d('cellsim_xds_snapshot_build_seconds_sum') / Math.max(1, d('cellsim_xds_snapshot_build_seconds_count'))) * 1000,
+  };
+}
+
+async function throughput(envoy: TestEnvoy, markets: number): Promise<{ rps: number; p50: number; p99: number; failed: number }> {
+  const r = await runK6(K6_SCRIPT, {
+    env: { URL: envoy.url, MARKETS: String(markets), VUS: '8', DURATION: K6_DURATION },
+    timeoutMs: 60_000,
+  });
+  const m = r.summary.metrics;
+  const num = (x: unknown) => (typeof x === 'number' ? x : NaN);
+  return {
+    rps: num(m.http_reqs?.rate),
+    p50: num(m.http_req_duration?.med),
+    p99: num(m.http_req_duration?.['p(99)']),
+    failed: num((m.checks as Record<string, unknown> | undefined)?.fails),
+  };
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const scope = new ProcessScope();
+  await scope.run(async () => {
+    log('starting consul, upstream, control plane, envoy');
+    const consul = await startConsul();
+    scope.adopt(consul.proc);
+    const [pa, pb] = (await freePorts(2)) as [number, number];
+    await scope.start({
+      name: 'upstream',
+      command: process.execPath,
+      args: ['--import', 'tsx', UPSTREAM, consul.url, `cell-a=${pa}`, `cell-b=${pb}`],
+      ready: { logLine: /upstream ready/ },
+    });
+    await seedKv(consul.url, { cells: { 'cell-a': {}, 'cell-b': {} } });
+    await putMarkets(consul.url, 0, 10, cellOf);
+    const cp = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-bench', holdMs: 0, testHooks: false, logLevel: 'warn' });
+    const envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'bench-edge', readyTimeoutMs: 120_000 });
+    const envoyPid = findDescendant(envoy.proc.pid, 'envoy');
+    await waitFor(
+      async () => (await routedCell(envoy.url, 'm-9')) === 'cell-b',
+      30_000,
+      () => 'm-9 routed',
+    );
+    const rss10 = envoyPid ? rssMb(envoyPid) : NaN;
+    log('throughput at 10 markets');
+    const tp10 = await throughput(envoy, 10);
+
+    const owner = new Map<number, string>();
+    log('1,000 markets');
+    await putMarkets(consul.url, 10, 1000, cellOf);
+    await waitFor(
+      async () => (await routedCell(envoy.url, 'm-999')) === 'cell-b',
+      30_000,
+      () => 'm-999 routed',
+    );
+    const mv1k = await moves(consul.url, cp, envoy, 1000, owner);
+
+    log(`${BIG.toLocaleString('en')} markets: writing to Consul`);
+    await putMarkets(consul.url, 1000, BIG, cellOf);
+    const syncT0 = performance.now();
+    const last = `m-${BIG - 1}`;
+    await waitFor(
+      async () => (await routedCell(envoy.url, last)) === cellOf(BIG - 1),
+      300_000,
+      () => `${last} routed`,
+      200,
+    );
+    const syncMs = performance.now() - syncT0;
+    await new Promise((r) => setTimeout(r, 1000));
+    const rssBig = envoyPid ? rssMb(envoyPid) : NaN;
+    log(`${BIG} markets in Envoy after ${f0(syncMs)} ms; moves`);
+    const mvBig = await moves(consul.url, cp, envoy, BIG, owner);
+    log(`throughput at ${BIG} markets`);
+    const tpBig = await throughput(envoy, BIG);
+    const cpMetrics = await metrics(cp);
+
+    const table = new Table({ head: ['measure', '10 markets', '1,000 markets', `${BIG.toLocaleString('en')} markets`] });
+    table.push(
+      [
+        'move: KV write → Envoy routes to the new cell, p50 / p99 / max (ms)',
+        '',
+        `${f1(mv1k.p50)} / ${f1(mv1k.p99)} / ${f1(mv1k.max)}`,
+        `${f1(mvBig.p50)} / ${f1(mvBig.p99)} / ${f1(mvBig.max)}`,
+      ],
+      ['xDS bytes sent per move (resource bytes, 1 Envoy, delta)', '', f0(mv1k.bytesPerMove), f0(mvBig.bytesPerMove)],
+      ['xDS responses per move', '', f1(mv1k.pushesPerMove), f1(mvBig.pushesPerMove)],
+      ['snapshot build per change (ms, control plane)', '', f1(mv1k.buildMs), f1(mvBig.buildMs)],
+      [`Envoy throughput, k6 8 VUs ${K6_DURATION} (req/s)`, f0(tp10.rps), '', f0(tpBig.rps)],
+      ['  latency p50 / p99 (ms)', `${f1(tp10.p50)} / ${f1(tp10.p99)}`, '', `${f1(tpBig.p50)} / ${f1(tpBig.p99)}`],
+      ['  failed checks', f0(tp10.failed), '', f0(tpBig.failed)],
+      ['Envoy RSS (MB)', f1(rss10), '', f1(rssBig)],
+      ['initial sync of the new markets into Envoy (ms)', '', '', f0(syncMs)],
+    );
+    process.stdout.write(`\nxDS control plane + Envoy 1.40 (delta ADS, scoped routes), ${MOVES} moves per size\n${table.toString()}\n`);
+    process.stdout.write(
+      `throughput ratio ${BIG} vs 10 markets: ${f1((tpBig.rps / tp10.rps) * 100)} %; snapshot size ${f0(metricSum(cpMetrics, 'cellsim_xds_snapshot_bytes') / 1024)} KiB; total ${f0((Date.now() - t0) / 1000)} s\n`,
+    );
+  });
+}
+
+await main();

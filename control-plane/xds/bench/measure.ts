@@ -1,0 +1,73 @@
+/** Measuring helpers of the xDS benchmark: RSS of a process tree member, Prometheus text sums, percentiles, KV writes. */
+import { readFileSync } from 'node:fs';
+import { request } from 'undici';
+
+/** Resident set size of `pid`, MB. */
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** The first descendant of `root` whose command name is `comm` (e.g. the envoy under cellctl under the watchdog). */
+export function findDescendant(root: number, comm: string): number | undefined {
+  const children = (pid: number): number[] => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const queue = [root];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    try {
+      if (pid !== root && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm) return pid;
+    } catch {
+      continue;
+    }
+    queue.push(...children(pid));
+  }
+  return undefined;
+}
+
+/** Sum of every sample of a metric (all label sets) in Prometheus text. */
+export function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** Percentile of `values` (q in 0..1). */
+export function pct(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+}
+
+/** Writes market records m-<from>..m-<to-1> in Consul transactions (64 ops each, 8 in parallel). */
+export async function putMarkets(consul: string, from: number, to: number, cellOf: (i: number) => string): Promise<void> {
+  const batches: { KV: { Verb: string; Key: string; Value: string } }[][] = [];
+  for (let i = from; i < to; i += 64) {
+    const ops = [];
+    for (let j = i; j < Math.min(to, i + 64); j++) {
+      const value = Buffer.from(JSON.stringify({ cell: cellOf(j), state: 'active', epoch: 1 })).toString('base64');
+      ops.push({ KV: { Verb: 'set', Key: `cellsim/markets/m-${j}`, Value: value } });
+    }
+    batches.push(ops);
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < batches.length) {
+        const b = batches[next++]!;
+        const res = await request(`${consul}/v1/txn`, { method: 'PUT', body: JSON.stringify(b) });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`txn ${res.statusCode}: ${text.slice(0, 200)}`);
+      }
+    }),
+  );
+}
