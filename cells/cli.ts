@@ -45,6 +45,7 @@ interface Opts {
   reconcileInterval: number;
   reconcileStale: number;
   shutdownTimeout: number;
+  drainDelay: number;
   importHold: number;
 }
 
@@ -84,6 +85,7 @@ export function command(): Command {
       DEFAULTS.reconcileStaleMs,
     )
     .option('--shutdown-timeout <duration>', 'graceful shutdown bound', parseDurationMs, DEFAULTS.shutdownTimeoutMs)
+    .option('--drain-delay <duration>', 'on shutdown, keep serving this long after deregistering', parseDurationMs, DEFAULTS.drainDelayMs)
     .option(
       '--import-hold <duration>',
       'after an import, imported sagas and reconciliation of the market wait this long',
@@ -116,6 +118,7 @@ export function command(): Command {
         reconcileIntervalMs: o.reconcileInterval,
         reconcileStaleMs: o.reconcileStale,
         shutdownTimeoutMs: o.shutdownTimeout,
+        drainDelayMs: o.drainDelay,
         importHoldMs: o.importHold,
       });
       await runCell(config);

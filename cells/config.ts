@@ -42,6 +42,8 @@ export interface CellConfig {
   /** A PENDING order without a delivery is repaired only after this age. */
   reconcileStaleMs: number;
   shutdownTimeoutMs: number;
+  /** On shutdown, keep serving this long after deregistering, so routers stop choosing this process first. */
+  drainDelayMs: number;
   pollMs: number;
   /** After an import, imported sagas and reconciliation of the market wait this long (the delta copy comes meanwhile). */
   importHoldMs: number;
@@ -63,13 +65,15 @@ export const DEFAULTS = {
   reconcileIntervalMs: 15_000,
   reconcileStaleMs: 10_000,
   shutdownTimeoutMs: 10_000,
+  drainDelayMs: 1000,
   pollMs: 10,
   importHoldMs: 30_000,
 } as const;
 
-/** A config from the required fields and any overrides. */
+/** A config from the required fields and any overrides (an `undefined` override keeps the default). */
 export function makeConfig(req: { id: string; port: number; dataDir: string } & Partial<CellConfig>): CellConfig {
   CellIdSchema.parse(req.id);
-  const config: CellConfig = { ...DEFAULTS, ...req };
+  const given = Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined)) as typeof req;
+  const config: CellConfig = { ...DEFAULTS, ...given };
   return config;
 }

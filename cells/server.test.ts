@@ -76,7 +76,7 @@ describe('cell process', () => {
       .finally(tmp.cleanup);
   });
 
-  it('on SIGTERM finishes the request in flight before exiting 0', async () => {
+  it('on SIGTERM turns unready, keeps serving through the drain delay, finishes the request in flight, exits 0', async () => {
     const tmp = tempDir();
     await new ProcessScope()
       .run(async (scope) => {
@@ -87,6 +87,9 @@ describe('cell process', () => {
         const inflight = postOrder(c, 'm1', 'slow');
         await new Promise((r) => setTimeout(r, 200));
         cell.proc.signal('SIGTERM');
+        // During the drain delay: not ready (routers and Consul move away) but still serving.
+        await eventually(async () => ((await c('/readyz')).status === 503 ? true : undefined), 900, 'readyz 503 while draining');
+        assert.equal((await postOrder(c, 'm2', 'during-drain')).status, 201);
         const res = await inflight;
         assert.equal(res.status, 201);
         assert.equal(await cell.proc.exited, 0);

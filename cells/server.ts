@@ -1,7 +1,8 @@
 /**
  * A cell process: the wired cell on a socket, registered in Consul, with graceful shutdown on
- * SIGTERM/SIGINT — not ready, deregister, stop accepting, finish in-flight requests, finish the
- * consumer's current batch, release the background lease, close the database.
+ * SIGTERM/SIGINT — not ready, deregister, keep serving for the drain delay, stop accepting, finish
+ * in-flight requests, finish the consumer's current batch, release the background lease, close
+ * the database.
  */
 import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
@@ -45,6 +46,8 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
       logger.info('shutting down');
       cell.setReady(false);
       await registration?.stop();
+      // Routers follow Consul: give them a moment to stop choosing us before the listener closes.
+      if (config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainDelayMs));
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
       const drained = await cell.inflight.drained(config.shutdownTimeoutMs);
