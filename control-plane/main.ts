@@ -54,7 +54,15 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   const app = createHttpApp({ registry, xds, log, testHooks: o.testHooks });
 
   // 3. Operator admin API (control-plane/admin/) and migration/rollout recovery.
-  const operators = createOperators({ consulUrl: o.consul, prefix: o.prefix, adminToken: o.adminToken, id: o.id, log, dataDir: o.data });
+  const operators = createOperators({
+    consulUrl: o.consul,
+    prefix: o.prefix,
+    adminToken: o.adminToken,
+    id: o.id,
+    log,
+    dataDir: o.data,
+    edge: xds,
+  });
   mountRoutes(app, '/admin', operators.routes);
   void operators.start();
 

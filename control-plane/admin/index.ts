@@ -37,6 +37,24 @@ export interface OperatorOptions {
   supervisorUrl?: string;
   migration?: Partial<MigrationOptions>;
   rollout?: Partial<RolloutOptions>;
+  /** The xDS server of this process: a freeze waits until its Envoys serve the frozen market. */
+  edge?: EdgeView;
+}
+
+/** What the operators read from the xDS server (control-plane/xds). */
+export interface EdgeView {
+  current(): { markets: ReadonlyMap<string, { state: string }> } | undefined;
+  nodesInSync(): boolean;
+}
+
+/** Resolves once the edge's input shows `market` in `state` and every Envoy ACKed the routes built from it. */
+function edgeBarrier(edge: EdgeView): (market: string, state: 'frozen' | 'active') => Promise<void> {
+  return async (market, state) => {
+    for (let i = 0; i < 400; i++) {
+      if (edge.current()?.markets.get(market)?.state === state && edge.nodesInSync()) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
 }
 
 /** The mounted operator unit. */
@@ -84,7 +102,11 @@ export function createOperators(o: OperatorOptions): Operators {
     const url = supervisorUrl(o);
     return url ? new SupervisorClient(url, o.adminToken ?? '') : undefined;
   };
-  const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, { ...envMigrationOptions(), ...o.migration });
+  const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, {
+    ...envMigrationOptions(),
+    ...(o.edge ? { edgeBarrier: edgeBarrier(o.edge) } : {}),
+    ...o.migration,
+  });
   const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout);
   const evacuator = new Evacuator(kv, layout, migrator, log);
   const audit = new AuditLog(kv, layout, log);

@@ -127,7 +127,8 @@ export class MigrationRun {
         await this.setMarket((m) => (m.cell === from && m.state === 'active' ? { ...m, state: 'frozen' } : undefined), 'freeze');
         this.frozenAtMs = Date.now();
         const frozenAt = new Date().toISOString();
-        await sleep(opts.settleMs);
+        const barrier = opts.edgeBarrier?.(market, 'frozen') ?? Promise.resolve();
+        await Promise.all([sleep(opts.settleMs), Promise.race([barrier, sleep(opts.barrierMs)])]);
         await cells.freeze(from, market);
         return this.deltaAndVerify(frozenAt);
       }

@@ -16,6 +16,12 @@ export interface MigrationOptions {
   pollMs: number;
   /** Delta copies tried (within the freeze) until source and target summaries agree. */
   verifyAttempts: number;
+  /**
+   * Resolves once the edge (the xDS server's Envoys) serves the market in `state`; the freeze
+   * waits for it (bounded by `barrierMs`) next to `settleMs`, so Envoy holds before the cell refuses.
+   */
+  edgeBarrier?: (market: string, state: 'frozen' | 'active') => Promise<void>;
+  barrierMs: number;
 }
 
 /** Defaults: a short freeze, and the source kept for 30 s after the flip. */
@@ -27,6 +33,7 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   cleanupGraceMs: 30_000,
   pollMs: 10,
   verifyAttempts: 8,
+  barrierMs: 1000,
 };
 
 /** Fills missing options with defaults. */
