@@ -60,7 +60,9 @@ export class DependencyGuard {
 
   /** Runs `fn` through the guard; rejects at once when the breaker is open or the bulkhead is full. */
   execute<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return this.policy.execute(({ signal }) => fn(signal)) as Promise<T>;
+    // A fresh parent signal per call: cockatiel's default is one shared signal that every
+    // concurrent call hangs a listener on (MaxListenersExceededWarning past 10).
+    return this.policy.execute(({ signal }) => fn(signal), new AbortController().signal) as Promise<T>;
   }
 }
 
