@@ -203,3 +203,36 @@ describe('KV listing scan of pretty-printed JSON (Consul dev mode)', () => {
     assert.equal(diff.examined, 1);
   });
 });
+
+describe('KV listing reader', () => {
+  it('gives the same diff whatever the chunking', () => {
+    const text = JSON.stringify(
+      [item('a', rec('c1'), 11), item('b', rec('c2'), 12), item('c', rec('c3'), 13)].map((i) => ({
+        LockIndex: 0,
+        Key: i.Key,
+        Flags: 0,
+        Value: i.Value,
+        CreateIndex: 1,
+        ModifyIndex: i.ModifyIndex,
+      })),
+      null,
+      2,
+    );
+    const whole = differ().applyText(text, 13);
+    for (const size of [1, 7, 64]) {
+      const d = differ();
+      const r = d.reader(13);
+      for (let i = 0; i < text.length; i += size) r.push(text.slice(i, i + size));
+      assert.deepEqual(r.end(), whole, `chunks of ${size}`);
+    }
+  });
+
+  it('reads the first listing after a snapshot seed in full, so indexes of another Consul cannot hide a change', () => {
+    const d = differ();
+    d.seed((id) => layout.marketKey(id), [['a', { cell: 'c1', state: 'active', epoch: 1 }, 50]]);
+    const text = JSON.stringify([
+      { LockIndex: 0, Key: layout.marketKey('a'), Flags: 0, Value: item('a', rec('c2', 2), 3).Value, CreateIndex: 1, ModifyIndex: 3 },
+    ]);
+    assert.deepEqual(d.applyText(text, 3).upserts, [['a', { cell: 'c2', state: 'active', epoch: 2 }]]);
+  });
+});

@@ -4,10 +4,16 @@
  * validated, so a move at 100,000 markets validates one value, not 100,000. An invalid value
  * is reported and the key keeps its last good record (DESIGN §4).
  *
- * {@link KvPrefixDiff.applyText} reads the listing's JSON text directly (Key, Value and
- * ModifyIndex of each entry, in Consul's field order) instead of JSON.parse-ing 100,000
- * objects: at 100,000 markets that is the difference between ~20 MB of short-lived objects per
- * move and none. Any text not in that shape falls back to JSON.parse.
+ * Listings are read as a stream of text chunks ({@link KvPrefixDiff.reader}), never as one
+ * string nor as `JSON.parse`d objects: at 100,000 markets a listing is 12–23 MB, and holding it
+ * (twice: bytes and string) per move is what made a router's memory grow. Only Key, Value and
+ * ModifyIndex of each entry are read, relying on Consul's field order.
+ *
+ * Fast path: a key written since the previous listing has a ModifyIndex above every index that
+ * listing held (Raft indexes only grow), so entries at or below the previous maximum are only
+ * counted; when the count then matches, nothing was deleted. Otherwise (first listing,
+ * deletions, an index that went backwards — a Consul reset — or text not in the usual shape)
+ * the reader answers `undefined` and the caller reads the listing again in full mode.
  */
 import type { Decoded } from './kv.js';
 import type { InvalidEntry } from './routing-table.js';
@@ -26,6 +32,13 @@ export interface KvDiff<T> {
   invalid: InvalidEntry[];
   /** Entries whose ModifyIndex moved (decoded and validated). */
   examined: number;
+}
+
+/** Reads one listing chunk by chunk (see {@link KvPrefixDiff.reader}). */
+export interface ListingReader<T> {
+  push(chunk: string): void;
+  /** The diff, or undefined when the listing must be read again in full mode. */
+  end(): KvDiff<T> | undefined;
 }
 
 interface Held<T> {
@@ -56,86 +69,92 @@ export class KvPrefixDiff<T> {
       this.byKey.set(key(id), { id, value, modifyIndex, seen: this.generation });
       if (modifyIndex > this.maxIndex) this.maxIndex = modifyIndex;
     }
+    // Seeded indexes may come from another Consul (a snapshot): read the next listing in full.
+    this.lastListingIndex = Number.MAX_SAFE_INTEGER;
   }
 
   /** Applies a full listing of the prefix and returns what changed. */
   apply(items: readonly RawKvItem[]): KvDiff<T> {
     const diff = this.begin();
     for (const item of items) this.entry(diff, item.Key, item.ModifyIndex, () => item.Value);
+    this.lastListingIndex = 0;
     return this.end(diff);
   }
 
   /**
-   * Applies a listing given as Consul's JSON text (see the module comment); same result as
-   * `apply(JSON.parse(text))`. `listingIndex` is the answer's X-Consul-Index.
-   *
-   * Fast path: a key written since the previous listing has a ModifyIndex above every index
-   * of that listing (Raft indexes only grow), so only ModifyIndex numbers are scanned and
-   * only entries above the previous maximum are read; when the entry count then matches,
-   * nothing was deleted. Otherwise (first listing, deletions, an index that went backwards —
-   * a Consul reset) the full scan runs.
+   * Applies a listing given as Consul's JSON text; same result as `apply(JSON.parse(text))`.
+   * `listingIndex` is the answer's X-Consul-Index.
    */
   applyText(text: string, listingIndex = 0): KvDiff<T> {
-    if (this.maxIndex > 0 && listingIndex >= this.lastListingIndex) {
-      const fast = this.applyChanged(text);
-      if (fast !== undefined) {
-        this.lastListingIndex = listingIndex;
-        return fast;
-      }
-    }
-    this.lastListingIndex = listingIndex;
-    const entries = scanListing(text);
-    if (entries === undefined) return this.apply(JSON.parse(text) as RawKvItem[]);
-    const diff = this.begin();
-    for (let i = 0; i < entries.length; i += 4) {
-      const vs = entries[i + 2] as number;
-      const ve = entries[i + 3] as number;
-      this.entry(diff, entries[i] as string, entries[i + 1] as number, () => (vs < 0 ? null : text.slice(vs, ve)));
-    }
-    return this.end(diff);
+    const fast = this.reader(listingIndex);
+    fast.push(text);
+    const diff = fast.end();
+    if (diff !== undefined) return diff;
+    const full = this.reader(listingIndex, 'full');
+    full.push(text);
+    return full.end() ?? this.apply(JSON.parse(text) as RawKvItem[]);
   }
 
-  /** The fast path of {@link applyText}; undefined when the full scan is needed. */
-  private applyChanged(text: string): KvDiff<T> | undefined {
-    const diff: KvDiff<T> = { upserts: [], removed: [], invalid: [], examined: 0 };
-    const marker = '"ModifyIndex":';
+  /**
+   * A reader for one listing arriving in chunks. `mode` `auto` takes the fast path when it
+   * can (see the module comment); its `end()` answers undefined when the listing must be read
+   * again in `full` mode. A `full` reader answers undefined only for text it cannot read
+   * (then use {@link apply} on the parsed JSON).
+   */
+  reader(listingIndex: number, mode: 'auto' | 'full' = 'auto'): ListingReader<T> {
+    const fast = mode === 'auto' && this.maxIndex > 0 && listingIndex >= this.lastListingIndex;
+    const floor = this.maxIndex;
+    const diff = this.begin(fast);
     let count = 0;
-    let pos = 0;
-    let max = this.maxIndex;
-    const changed: number[] = [];
-    for (;;) {
-      const m = text.indexOf(marker, pos);
-      if (m < 0) break;
-      let i = skipWs(text, m + marker.length);
-      let n = 0;
-      for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) n = n * 10 + (c - 48);
-      count += 1;
-      if (n > this.maxIndex) {
-        changed.push(m, n);
-        if (n > max) max = n;
-      }
-      pos = i;
-    }
+    let failed = false;
     const pending: [string, number, string | null][] = [];
-    for (let j = 0; j < changed.length; j += 2) {
-      const m = changed[j]!;
-      const k = text.lastIndexOf('"Key":', m);
-      const e = k < 0 ? undefined : readEntry(text, k);
-      if (e === undefined || e.end < m) return undefined;
-      pending.push([e.key, e.modifyIndex, e.vs < 0 ? null : text.slice(e.vs, e.ve)]);
-    }
-    let created = 0;
-    for (const [key] of pending) if (!this.byKey.has(key)) created += 1;
-    if (count !== this.byKey.size + created) return undefined; // something was deleted
-    this.generation += 1;
-    for (const [key, idx, value] of pending) this.entry(diff, key, idx, () => value);
-    this.maxIndex = max;
-    return diff;
+    let carry = '';
+    return {
+      push: (chunk: string) => {
+        if (failed) return;
+        const buf = carry + chunk;
+        let pos = 0;
+        for (;;) {
+          const k = buf.indexOf('"Key":', pos);
+          if (k < 0) {
+            pos = Math.max(pos, buf.length - 6);
+            break;
+          }
+          const e = readEntry(buf, k);
+          if (e === 'incomplete') {
+            pos = k;
+            break;
+          }
+          if (e === undefined) {
+            failed = true;
+            return;
+          }
+          count += 1;
+          if (!fast) this.entry(diff, e.key, e.modifyIndex, () => (e.vs < 0 ? null : buf.slice(e.vs, e.ve)));
+          else if (e.modifyIndex > floor) pending.push([e.key, e.modifyIndex, e.vs < 0 ? null : buf.slice(e.vs, e.ve)]);
+          pos = e.end;
+        }
+        carry = buf.slice(pos);
+      },
+      end: () => {
+        if (failed) return undefined;
+        if (fast) {
+          let created = 0;
+          for (const [key] of pending) if (!this.byKey.has(key)) created += 1;
+          if (count !== this.byKey.size + created) return undefined; // something was deleted: read it in full
+          for (const [key, idx, value] of pending) this.entry(diff, key, idx, () => value);
+          this.lastListingIndex = listingIndex;
+          return diff;
+        }
+        this.lastListingIndex = listingIndex;
+        return this.end(diff);
+      },
+    };
   }
 
-  private begin(): KvDiff<T> {
+  private begin(fast = false): KvDiff<T> {
     this.generation += 1;
-    this.maxIndex = 0;
+    if (!fast) this.maxIndex = 0;
     return { upserts: [], removed: [], invalid: [], examined: 0 };
   }
 
@@ -146,22 +165,31 @@ export class KvPrefixDiff<T> {
       old.seen = this.generation;
       return;
     }
-    const id = this.keyToId(key);
-    if (id === undefined) {
+    const parsedId = this.keyToId(key);
+    if (parsedId === undefined) {
       if (!key.endsWith('/') && !old) diff.invalid.push({ key, problems: ['(key): not a valid id'] });
-      this.byKey.set(key, { id: key, modifyIndex, value: undefined, seen: this.generation });
+      if (old) {
+        old.modifyIndex = modifyIndex;
+        old.seen = this.generation;
+      } else {
+        const k = detach(key);
+        this.byKey.set(k, { id: k, modifyIndex, value: undefined, seen: this.generation });
+      }
       return;
     }
     diff.examined += 1;
     const raw = value();
     const text = raw === null ? null : Buffer.from(raw, 'base64').toString('utf8');
     const decoded = this.decode(text);
+    const held = old ?? { id: detach(parsedId), modifyIndex, value: undefined, seen: this.generation };
+    if (!old) this.byKey.set(detach(key), held);
+    held.modifyIndex = modifyIndex;
+    held.seen = this.generation;
     if (decoded.ok) {
-      this.byKey.set(key, { id, modifyIndex, value: decoded.value, seen: this.generation });
-      diff.upserts.push([id, decoded.value]);
+      held.value = decoded.value;
+      diff.upserts.push([held.id, decoded.value]);
     } else {
       diff.invalid.push({ key, problems: decoded.problems });
-      this.byKey.set(key, { id, modifyIndex, value: old?.value, seen: this.generation });
     }
   }
 
@@ -190,28 +218,12 @@ export class KvPrefixDiff<T> {
 }
 
 /**
- * Scans Consul's `?recurse` JSON text into a flat array of
- * `[key, modifyIndex, valueStart, valueEnd]` quadruples (valueStart −1 for a null value),
- * relying on Consul's field order (Key, Flags, Value, [Session], CreateIndex, ModifyIndex).
- * Returns undefined when the text is not in that shape (escaped keys included): the caller
- * then uses JSON.parse.
+ * A copy of `s` that does not keep its parent alive: V8 makes `slice()` of a long string a view
+ * on it, so a key sliced from a listing chunk would retain the whole chunk for as long as the
+ * key lives.
  */
-export function scanListing(text: string): (string | number)[] | undefined {
-  const out: (string | number)[] = [];
-  const t = text.trim();
-  if (t === '[]' || t === '') return out;
-  let pos = 0;
-  for (;;) {
-    const k = text.indexOf('"Key":', pos);
-    if (k < 0) break;
-    const entry = readEntry(text, k);
-    if (entry === undefined) return undefined;
-    const next = text.indexOf('"Key":', k + 6);
-    if (next >= 0 && next < entry.end) return undefined;
-    out.push(entry.key, entry.modifyIndex, entry.vs, entry.ve);
-    pos = entry.end;
-  }
-  return out;
+function detach(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }
 
 function skipWs(text: string, i: number): number {
@@ -219,33 +231,47 @@ function skipWs(text: string, i: number): number {
   return i;
 }
 
-/** Reads the entry whose `"Key":` starts at `k` (Consul pretty-prints in dev mode: whitespace allowed). */
-function readEntry(text: string, k: number): { key: string; modifyIndex: number; vs: number; ve: number; end: number } | undefined {
+/**
+ * Reads the entry whose `"Key":` starts at `k`: Key, Value (base64 or null) and ModifyIndex, in
+ * Consul's field order (Key, Flags, Value, [Session], CreateIndex, ModifyIndex), whitespace
+ * allowed (Consul pretty-prints in dev mode). `incomplete` when the text ends inside the entry;
+ * undefined when it is not in that shape (an escaped key, say).
+ */
+function readEntry(
+  text: string,
+  k: number,
+): { key: string; modifyIndex: number; vs: number; ve: number; end: number } | 'incomplete' | undefined {
   const ks = skipWs(text, k + 6);
+  if (ks >= text.length) return 'incomplete';
   if (text.charCodeAt(ks) !== 34) return undefined;
   const ke = text.indexOf('"', ks + 1);
-  const v = ke < 0 ? -1 : text.indexOf('"Value":', ke);
-  const m = v < 0 ? -1 : text.indexOf('"ModifyIndex":', v);
-  if (m < 0) return undefined;
+  if (ke < 0) return 'incomplete';
   const key = text.slice(ks + 1, ke);
   if (key.includes('\\')) return undefined;
+  const v = text.indexOf('"Value":', ke);
+  if (v < 0) return 'incomplete';
   let vs = skipWs(text, v + 8);
+  if (vs + 4 > text.length) return 'incomplete';
   let ve = -1;
   if (text.charCodeAt(vs) === 34) {
     vs += 1;
     ve = text.indexOf('"', vs);
-    if (ve < 0 || ve > m) return undefined;
+    if (ve < 0) return 'incomplete';
   } else if (text.startsWith('null', vs)) {
     vs = -1;
   } else {
     return undefined;
   }
+  const m = text.indexOf('"ModifyIndex":', ve < 0 ? v : ve);
+  if (m < 0) return 'incomplete';
+  const next = text.indexOf('"Key":', ks);
+  if (next >= 0 && next < m) return undefined;
   let i = skipWs(text, m + 14);
   const d0 = i;
   let n = 0;
   for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) n = n * 10 + (c - 48);
-  if (i === d0) return undefined;
   i = skipWs(text, i);
-  if (text.charCodeAt(i) !== 125 /* } */) return undefined;
+  if (i >= text.length) return 'incomplete';
+  if (i === d0 || text.charCodeAt(i) !== 125 /* } */) return undefined;
   return { key, modifyIndex: n, vs, ve, end: i };
 }

@@ -20,7 +20,7 @@ import { childOf, cpuSeconds, k6, pct, rssMb, type K6Figures } from './measure.j
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SCRIPT = join(import.meta.dirname, 'rate.js');
-const DUR = process.env.BENCH_DURATION ?? '8s';
+const DUR = process.env.BENCH_DURATION ?? '6s';
 const log = (msg: string) => process.stderr.write(`[bench:router ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');

@@ -24,6 +24,8 @@ export interface ListingStats {
   examined: number;
   /** Synchronous (CPU-bound) time on the worker thread for this listing: parse + diff + post, ms. */
   cpuMs: number;
+  /** The worker isolate's heap after the listing (used / total), MB. */
+  workerHeapMb: [number, number];
 }
 
 /** One message of the worker. Markets may arrive in several chunks; `last` marks the final one. */

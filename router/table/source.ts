@@ -78,6 +78,8 @@ export class TableSource {
     this.worker = new Worker(new URL('./boot.mjs', import.meta.url), {
       workerData: { __entry: new URL('./worker.ts', import.meta.url).href, config },
       env: process.env,
+      // A small young generation: the worker's garbage is per-listing text, short-lived.
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
     this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
     this.worker.on('error', (err) => this.opts.logger.error({ err }, 'table worker failed'));

@@ -9,7 +9,9 @@ import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import { request } from 'undici';
 import { watch, endpointFromHealth, SERVICE_CELL, type Watch } from '../../shared/consul.js';
-import { KvPrefixDiff } from '../../shared/kv-diff.js';
+import { StringDecoder } from 'node:string_decoder';
+import { getHeapStatistics } from 'node:v8';
+import { KvPrefixDiff, type KvDiff, type ListingReader, type RawKvItem } from '../../shared/kv-diff.js';
 import { CellRecordSchema, KvLayout, MarketRecordSchema, decodeJson, type CellRecord, type MarketRecord } from '../../shared/kv.js';
 import type { Endpoint } from '../../shared/routing-table.js';
 import { readSnapshot, writeSnapshot } from '../snapshot/index.js';
@@ -65,6 +67,82 @@ async function consulGet(watchName: WatchName, path: string, index: number, ctx:
     receivedAt,
   };
   return [{ headers }, answer] as [{ headers: Record<string, string | undefined> }, Answer<string>];
+}
+
+/** A KV prefix listing read as a stream into its diff (see shared/kv-diff.ts). */
+interface KvListing<T> {
+  diff: KvDiff<T>;
+  index: number;
+  bytes: number;
+  fetchMs: number;
+  diffMs: number;
+  receivedAt: number;
+}
+
+async function streamInto<T>(body: AsyncIterable<Buffer>, reader: ListingReader<T>): Promise<{ bytes: number; ms: number }> {
+  const dec = new StringDecoder('utf8');
+  let bytes = 0;
+  let ms = 0;
+  for await (const chunk of body) {
+    bytes += chunk.length;
+    const t = performance.now();
+    reader.push(dec.write(chunk));
+    ms += performance.now() - t;
+  }
+  reader.push(dec.end());
+  return { bytes, ms };
+}
+
+/**
+ * One blocking read of a KV prefix, streamed chunk by chunk into `prefixDiff` (never held as
+ * one string). When the fast path cannot decide (a deletion, an index reset), reads the prefix
+ * again at once in full mode; text the scanner cannot read falls back to JSON.parse.
+ */
+async function kvListing<T>(watchName: WatchName, prefixDiff: KvPrefixDiff<T>, prefix: string, index: number, ctx: EventEmitter) {
+  const ac = new AbortController();
+  ctx.once('cancel', () => ac.abort());
+  const url = `${cfg.consulUrl}/v1/kv/${prefix}?recurse=true`;
+  const t0 = performance.now();
+  const res = await request(`${url}&index=${index}&wait=${cfg.wait}`, {
+    signal: ac.signal,
+    headersTimeout: waitMs + waitMs / 16 + 5000,
+    bodyTimeout: 30_000,
+  });
+  const rawIndex = res.headers['x-consul-index'];
+  const headers = { 'x-consul-index': Array.isArray(rawIndex) ? rawIndex[0] : rawIndex };
+  const listingIndex = Number(headers['x-consul-index'] ?? 0) || 0;
+  if (res.statusCode !== 200 && res.statusCode !== 404) {
+    throw new Error(`consul ${prefix}: ${res.statusCode} ${(await res.body.text()).slice(0, 200)}`);
+  }
+  let bytes: number;
+  let diffMs: number;
+  let diff: KvDiff<T> | undefined;
+  if (res.statusCode === 404) {
+    await res.body.dump();
+    const t = performance.now();
+    diff = prefixDiff.applyText('[]', listingIndex);
+    bytes = 0;
+    diffMs = performance.now() - t;
+  } else {
+    const reader = prefixDiff.reader(listingIndex);
+    ({ bytes, ms: diffMs } = await streamInto(res.body, reader));
+    diff = reader.end();
+    if (diff === undefined) {
+      const again = await request(url, { signal: ac.signal, headersTimeout: 30_000, bodyTimeout: 30_000 });
+      const full = prefixDiff.reader(listingIndex, 'full');
+      const r = await streamInto(again.body, full);
+      bytes += r.bytes;
+      diffMs += r.ms;
+      diff = full.end();
+      if (diff === undefined) {
+        const last = await request(url, { signal: ac.signal, headersTimeout: 30_000, bodyTimeout: 30_000 });
+        diff = prefixDiff.apply(JSON.parse(await last.body.text()) as RawKvItem[]);
+      }
+    }
+  }
+  post({ type: 'watch-ok', watch: watchName, index: listingIndex });
+  const listing: KvListing<T> = { diff, index: listingIndex, bytes, fetchMs: performance.now() - t0, diffMs, receivedAt: Date.now() };
+  return [{ headers }, listing] as [{ headers: Record<string, string | undefined> }, KvListing<T>];
 }
 
 const onError = (w: WatchName) => (err: Error, attempt: number, retryInMs: number) =>
@@ -159,44 +237,61 @@ async function loadSnapshot() {
   }
 }
 
+function workerHeap(): [number, number] {
+  const h = getHeapStatistics();
+  return [Math.round(h.used_heap_size / 1048576), Math.round(h.total_heap_size / 1048576)];
+}
+
 const watches: Watch[] = [];
+const first = { markets: true, cells: true };
 function startWatches() {
   const opts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
   watches.push(
-    watch<Answer<string>>(
-      (index, _wait, ctx) => consulGet('markets', `/v1/kv/${layout.marketsPrefix}?recurse=true`, index, ctx, '[]'),
-      {
-        onChange: ({ value: a, index }) => {
-          const t0 = performance.now();
-          const diff = markets.applyText(a.value, index);
-          const diffMs = performance.now() - t0;
+    // Diffs are delivered from inside the query: the prefix diff has already moved on, so an
+    // answer must never be dropped (watch() suppresses answers whose index did not move).
+    watch<KvListing<MarketRecord>>(
+      async (index, _wait, ctx) => {
+        const answer = await kvListing('markets', markets, layout.marketsPrefix, index, ctx);
+        const l = answer[1];
+        const d = l.diff;
+        if (first.markets || d.upserts.length > 0 || d.removed.length > 0 || d.invalid.length > 0) {
+          first.markets = false;
           const stats: ListingStats = {
-            bytes: a.bytes,
-            fetchMs: a.fetchMs,
-            parseMs: a.parseMs,
-            diffMs,
+            bytes: l.bytes,
+            fetchMs: l.fetchMs,
+            parseMs: 0,
+            diffMs: l.diffMs,
             entries: markets.size,
-            examined: diff.examined,
-            cpuMs: 0,
+            examined: d.examined,
+            cpuMs: l.diffMs,
+            workerHeapMb: workerHeap(),
           };
-          stats.cpuMs = a.parseMs + diffMs;
-          postMarkets('consul', diff.upserts, diff.removed, diff.invalid, index, a.receivedAt, stats);
+          postMarkets('consul', d.upserts, d.removed, d.invalid, l.index, l.receivedAt, stats);
           scheduleSnapshot();
-        },
-        onError: onError('markets'),
+        }
+        return answer;
       },
+      { onChange: () => undefined, onError: onError('markets') },
       opts,
     ),
-    watch<Answer<string>>(
-      (index, _wait, ctx) => consulGet('cells', `/v1/kv/${layout.cellsPrefix}?recurse=true`, index, ctx, '[]'),
-      {
-        onChange: ({ value: a, index }) => {
-          const diff = cells.applyText(a.value, index);
-          post({ type: 'cells', source: 'consul', cells: cells.records().map(([id, rec]) => [id, rec]), invalid: diff.invalid, index });
+    watch<KvListing<CellRecord>>(
+      async (index, _wait, ctx) => {
+        const answer = await kvListing('cells', cells, layout.cellsPrefix, index, ctx);
+        const d = answer[1].diff;
+        if (first.cells || d.upserts.length > 0 || d.removed.length > 0 || d.invalid.length > 0) {
+          first.cells = false;
+          post({
+            type: 'cells',
+            source: 'consul',
+            cells: cells.records().map(([id, rec]) => [id, rec]),
+            invalid: d.invalid,
+            index: answer[1].index,
+          });
           scheduleSnapshot();
-        },
-        onError: onError('cells'),
+        }
+        return answer;
       },
+      { onChange: () => undefined, onError: onError('cells') },
       opts,
     ),
     watch<Answer<string>>(
