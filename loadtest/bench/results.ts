@@ -23,7 +23,7 @@ const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '-'
 /** Renders the markdown of bench/results.md (also pasted into the README). */
 export function renderMarkdown(
   rows: PlaneRow[],
-  meta: { command: string; date: string; cpus: number; k6Cpu: string; durationS: number },
+  meta: { command: string; date: string; cpus: number; k6Cpu: string; durationS: number; repeats: number; load: string },
 ): string {
   const lines = [
     '| rate/s | plane | achieved/s | failed | dropped | p50 ms | p99 ms | added p50 ms | added p99 ms | plane CPU ms/1k req | cell CPU ms/1k req | k6 CPU ms/1k req |',
@@ -51,7 +51,7 @@ export function renderMarkdown(
     }
   }
   return [
-    `Measured ${meta.date} with \`${meta.command}\` on this ${meta.cpus}-core machine: the same \`GET /v1/orders/:id\` of one order in one cell, ${meta.durationS} s per row at a fixed arrival rate (k6 constant-arrival-rate after a 2 s warm-up), k6 pinned to CPU ${meta.k6Cpu} with GOMAXPROCS=1. Router: one worker. Envoy: one worker thread (\`--concurrency 1\`), configured by the xDS control plane. "dropped" counts arrivals k6 could not start (no free VU: the plane could not keep up). "added" is the plane's latency minus direct-to-cell at the same rate; CPU is user+system time of the process tree (from /proc/<pid>/stat) per 1,000 requests.`,
+    `Measured ${meta.date} with \`${meta.command}\` on this ${meta.cpus}-core machine: the same \`GET /v1/orders/:id\` of one order in one cell, ${meta.durationS} s per row at a fixed arrival rate (k6 constant-arrival-rate after a 2 s warm-up), k6 pinned to CPU ${meta.k6Cpu} with GOMAXPROCS=1; best (lowest p99) of ${meta.repeats} runs per row, planes in rotating order; 1-minute load average ${meta.load}. Router: one worker. Envoy: one worker thread (\`--concurrency 1\`), configured by the xDS control plane. "dropped" counts arrivals k6 could not start (no free VU: the plane could not keep up). "added" is the plane's latency minus direct-to-cell at the same rate; CPU is user+system time of the process tree (from /proc/<pid>/stat) per 1,000 requests.`,
     '',
     ...lines,
     '',
