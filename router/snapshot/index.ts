@@ -61,14 +61,27 @@ export async function readSnapshot(path: string): Promise<Snapshot | undefined> 
   return parsed.data;
 }
 
-/** Writes a snapshot atomically: readers see the old file or the new one, never a torn one. Returns the byte size. */
+/**
+ * Writes a snapshot atomically: readers see the old file or the new one, never a torn one.
+ * Markets are written in slices, so 100,000 of them never become one string. Returns the byte size.
+ */
 export async function writeSnapshot(path: string, snap: Snapshot): Promise<number> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
-  const data = JSON.stringify(snap);
   const fh = await open(tmp, 'w', 0o644);
+  let bytes = 0;
+  const write = async (text: string) => {
+    bytes += Buffer.byteLength(text);
+    await fh.writeFile(text, 'utf8');
+  };
   try {
-    await fh.writeFile(data, 'utf8');
+    const head = { version: snap.version, savedAt: snap.savedAt, cells: snap.cells, endpoints: snap.endpoints };
+    await write(`${JSON.stringify(head).slice(0, -1)},"markets":[`);
+    for (let i = 0; i < snap.markets.length; i += 5000) {
+      const part = JSON.stringify(snap.markets.slice(i, i + 5000)).slice(1, -1);
+      if (part) await write(i === 0 ? part : `,${part}`);
+    }
+    await write(']}');
     await fh.sync();
   } finally {
     await fh.close();
@@ -79,5 +92,5 @@ export async function writeSnapshot(path: string, snap: Snapshot): Promise<numbe
     await rm(tmp, { force: true });
     throw err;
   }
-  return Buffer.byteLength(data);
+  return bytes;
 }

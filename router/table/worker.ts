@@ -180,11 +180,15 @@ function postMarkets(
 let snapshotTimer: NodeJS.Timeout | undefined;
 let writing = false;
 let dirty = false;
+let lastWriteAt = 0;
 function scheduleSnapshot() {
   if (!cfg.snapshotPath) return;
   dirty = true;
   if (snapshotTimer || writing) return;
-  snapshotTimer = setTimeout(() => void saveSnapshot(), cfg.snapshotDebounceMs);
+  // debounce, and at least a second between writes: during a bulk load of 100,000 markets
+  // every listing would otherwise rewrite the whole file
+  const wait = Math.max(cfg.snapshotDebounceMs, lastWriteAt + 1000 - Date.now());
+  snapshotTimer = setTimeout(() => void saveSnapshot(), wait);
 }
 async function saveSnapshot() {
   snapshotTimer = undefined;
@@ -200,6 +204,7 @@ async function saveSnapshot() {
       markets: markets.records(),
       endpoints,
     });
+    lastWriteAt = Date.now();
     post({ type: 'snapshot-saved', bytes, ms: performance.now() - t0 });
   } catch (err) {
     post({ type: 'snapshot-error', op: 'write', message: (err as Error).message });
