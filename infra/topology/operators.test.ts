@@ -1,0 +1,339 @@
+/**
+ * Operator workflows on one real topology (`cellctl up --any-ports`: real Consul, cells, two
+ * routers, the control plane, two Envoys), shared by every test of this file: migration under
+ * load through both data planes, refusals, a control-plane crash mid-migration, a bad and a
+ * good rollout, bad operator input, and a clean stop leaving no process.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startProcess, waitFor, type ManagedProcess } from '../harness/process.js';
+import { startLoad, type LoadResult } from './load.js';
+
+const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
+
+interface Topo {
+  consul: { url: string };
+  controlPlane: { url: string };
+  supervisor: { url: string };
+  routers: { id: string; url: string; pid: number }[];
+  envoys: { id: string; url: string; pid: number }[];
+  cells: { id: string; url: string; pid: number; instances: { pid: number | null }[] }[];
+}
+
+describe('operator workflows on a real topology (cellctl up)', () => {
+  let data: string;
+  let up: ManagedProcess;
+  let topo: Topo;
+  let token: string;
+
+  const cellctl = (args: string[], env: Record<string, string> = {}) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [CELLCTL, ...args],
+        { env: { ...process.env, CELLSIM_DATA: data, ...env }, timeout: 120_000 },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      );
+    });
+  const json = async <T>(args: string[]): Promise<T> => {
+    const r = await cellctl([...args, '--json']);
+    assert.equal(r.code, 0, `cellctl ${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  };
+  const markets = () => json<{ market: string; cell: string; state: string; epoch: number }[]>(['markets']);
+  const owner = async (m: string) => (await markets()).find((x) => x.market === m)!;
+  const supervisor = async (method: string, path: string) => {
+    const res = await fetch(`${topo.supervisor.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+    const text = await res.text();
+    assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+    return JSON.parse(text) as unknown;
+  };
+  /** A non-canary cell other than `cell`. */
+  const other = (cell: string) => (cell === 'cell-1' ? 'cell-2' : 'cell-1');
+  const planes = () => [...topo.routers.map((r) => r.url), ...topo.envoys.map((e) => e.url)];
+  const listOrders = async (market: string): Promise<string[]> => {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const url: string = `${topo.envoys[0]!.url}/v1/orders?limit=200${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await fetch(url, { headers: { 'x-market-id': market } });
+      assert.equal(res.status, 200);
+      const page = (await res.json()) as { orders: { id: string }[]; nextCursor: string | null };
+      ids.push(...page.orders.map((o) => o.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    return ids;
+  };
+
+  before(async () => {
+    data = mkdtempSync(join(tmpdir(), 'cellsim-ops-'));
+    up = await startProcess({
+      name: 'cellctl-up',
+      command: process.execPath,
+      args: [CELLCTL, 'up', '--data', data, '--any-ports', '--cells', '3', '--log-level', 'warn'],
+      // Cleanup waits 3 s after a flip, so a crash can land in it (resume after restart).
+      env: { CELLSIM_CLEANUP_GRACE_MS: '3000' },
+      ready: { logLine: /cellsim is up/ },
+      readyTimeoutMs: 150_000,
+    });
+    topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
+    token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+  });
+  after(async () => {
+    await up?.stop(30_000);
+  });
+
+  it('comes up ready: every cell healthy, cell-0 the canary, one global cell, an order through a router and through Envoy', async () => {
+    const status = await json<{ cells: { id: string; health: string; canary: boolean; global: boolean; version: string }[] }>(['status']);
+    assert.deepEqual(
+      status.cells.map((c) => c.id),
+      ['cell-0', 'cell-1', 'cell-2'],
+    );
+    assert.ok(status.cells.every((c) => c.health === 'healthy' && c.version === 'v1'));
+    assert.deepEqual(
+      status.cells.filter((c) => c.canary).map((c) => c.id),
+      ['cell-0'],
+    );
+    assert.equal(status.cells.filter((c) => c.global).length, 1);
+    const { stat } = await import('node:fs/promises');
+    assert.equal((await stat(join(data, 'admin-token'))).mode & 0o777, 0o600);
+    for (const base of [topo.routers[0]!.url, topo.envoys[0]!.url]) {
+      const res = await fetch(`${base}/v1/orders`, {
+        method: 'POST',
+        headers: { 'x-market-id': 'sf', 'idempotency-key': `first-${base}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ customerId: 'c-1', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
+      });
+      assert.equal(res.status, 201, `${base}: ${await res.text()}`);
+      assert.equal(res.headers.get('x-cell-id'), (await owner('sf')).cell);
+    }
+  });
+
+  it('migrates a market under steady load through both data planes: no failed request, no lost or duplicated order', async () => {
+    const market = 'chicago';
+    const before = await owner(market);
+    const to = other(before.cell);
+    const load = startLoad({ targets: planes(), markets: [market, 'nyc', 'boise'], rps: 40, maxMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 2000));
+    const mig = await cellctl(['migrate', market, '--to', to, '--json']);
+    await new Promise((r) => setTimeout(r, 1500));
+    const results: LoadResult[] = await load.stop();
+    assert.equal(mig.code, 0, mig.stderr);
+    const rec = JSON.parse(mig.stdout) as { state: string; freezeMs: number; rows: { snapshot: number } };
+    assert.equal(rec.state, 'cleanup-wait');
+    assert.deepEqual(await owner(market), { market, cell: to, state: 'active', epoch: before.epoch + 1 });
+    const failed = results.filter((r) => r.status !== 201);
+    assert.deepEqual(failed, [], 'every request succeeded (held requests included)');
+    const mine = results.filter((r) => r.market === market);
+    assert.ok(mine.length > 30, `${mine.length} orders in the migrated market`);
+    assert.ok(mine.some((r) => r.cell === before.cell) && mine.some((r) => r.cell === to), 'traffic saw both owners');
+    const created = new Set(mine.map((r) => r.orderId!));
+    assert.equal(created.size, mine.length, 'one order per idempotency key');
+    const listed = await listOrders(market);
+    assert.equal(listed.length, new Set(listed).size, 'no duplicate in the new owner');
+    for (const id of created) assert.ok(listed.includes(id), `order ${id} lost`);
+    process.stdout.write(
+      `# migration under load: ${results.length} requests, freeze ${rec.freezeMs} ms, ${rec.rows.snapshot} snapshot rows\n`,
+    );
+  });
+
+  it('refuses a second migration of a market while one runs', async () => {
+    const market = 'houston';
+    const from = (await owner(market)).cell;
+    const to = other(from);
+    const first = await cellctl(['migrate', market, '--to', to, '--no-wait']);
+    assert.equal(first.code, 0, first.stderr);
+    // Running, or in its cleanup grace (the source not purged yet): either way locked.
+    const second = await cellctl(['migrate', market, '--to', 'cell-0']);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /already migrating/);
+    await waitFor(
+      async () => ['cleanup-wait', 'done'].includes((await json<{ state: string }>(['migrate', market, '--status'])).state),
+      20_000,
+      () => 'first migration to finish',
+    );
+    assert.equal((await owner(market)).cell, to);
+  });
+
+  it('answers bad operator input with a clear message and changes nothing', async () => {
+    const snapshot = async () =>
+      JSON.stringify([
+        await markets(),
+        (await json<{ id: string; state: string; version: string }[]>(['cells'])).map((c) => [c.id, c.state, c.version]),
+      ]);
+    const before = await snapshot();
+    const from = (await owner('dallas')).cell;
+    const badFile = join(data, 'bad-versions.json');
+    writeFileSync(badFile, JSON.stringify({ versions: { v9: { defect: { errorRate: 3 } } } }));
+    const cases: [string[], RegExp, Record<string, string>?][] = [
+      [['migrate', 'atlantis', '--to', 'cell-1'], /unknown market 'atlantis'/],
+      [['migrate', 'dallas', '--to', 'cell-9'], /unknown cell 'cell-9'/],
+      [['migrate', 'dallas', '--to', from], new RegExp(`already on ${from}`)],
+      [['assign', 'dallas', 'cell-7'], /unknown cell 'cell-7'/],
+      [['drain', 'cell-9'], /unknown cell 'cell-9'/],
+      [['migrate', 'dallas', '--to', 'cell-1', '--token', 'wrong'], /wrong admin token/],
+      [
+        ['migrate', 'dallas', '--to', 'cell-1', '--data', join(data, 'nowhere'), '--control-plane', topo.controlPlane.url],
+        /missing bearer token/,
+      ],
+      [['rollout', 'v9', '--versions-file', badFile], /malformed versions file[\s\S]*errorRate/],
+      [['rollout', 'v7'], /unknown version 'v7'/],
+    ];
+    for (const [args, re, env] of cases) {
+      const r = await cellctl(args, env);
+      assert.notEqual(r.code, 0, `cellctl ${args.join(' ')} should fail`);
+      assert.match(r.stderr, re, `cellctl ${args.join(' ')}`);
+      assert.equal(r.stderr.trim().split('\n').length <= 3, true, `one clear message, got: ${r.stderr}`);
+    }
+    assert.equal(await snapshot(), before);
+  });
+
+  it('after a control-plane crash mid-migration, the restarted control plane rolls back or resumes it', async () => {
+    // Crash 1: at once after the start (before the flip, or just after): rolled back or finished.
+    const m1 = 'seattle';
+    const b1 = await owner(m1);
+    const to1 = other(b1.cell);
+    const load = startLoad({ targets: planes(), markets: [m1], rps: 40, maxMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await cellctl(['migrate', m1, '--to', to1, '--no-wait'])).code, 0);
+    await supervisor('POST', '/children/control-plane/kill');
+    // Crash 2: during cleanup-wait (after the flip): resumed and finished after the restart.
+    await waitFor(
+      async () => (await fetch(`${topo.controlPlane.url}/readyz`)).ok,
+      60_000,
+      () => 'control plane restarted',
+    );
+    const m2 = 'atlanta';
+    const b2 = await owner(m2);
+    const to2 = other(b2.cell);
+    const r2 = await json<{ state: string }>(['migrate', m2, '--to', to2]);
+    assert.equal(r2.state, 'cleanup-wait');
+    await supervisor('POST', '/children/control-plane/kill');
+    await waitFor(
+      async () => (await fetch(`${topo.controlPlane.url}/readyz`)).ok,
+      60_000,
+      () => 'control plane restarted',
+    );
+    const done = async (m: string) => (await json<{ state: string }>(['migrate', m, '--status'])).state;
+    await waitFor(
+      async () => ['done', 'rolled-back'].includes(await done(m1)) && (await done(m2)) === 'done',
+      60_000,
+      () => 'recovery',
+    );
+    const results = await load.stop();
+    const rec1 = await json<{ state: string; history: { note?: string }[] }>(['migrate', m1, '--status']);
+    const o1 = await owner(m1);
+    if (rec1.state === 'rolled-back') assert.deepEqual(o1, { ...b1, state: 'active' });
+    else assert.deepEqual(o1, { market: m1, cell: to1, state: 'active', epoch: b1.epoch + 1 });
+    assert.deepEqual(await owner(m2), { market: m2, cell: to2, state: 'active', epoch: b2.epoch + 1 });
+    const rec2 = await json<{ history: { state: string }[] }>(['migrate', m2, '--status']);
+    assert.equal(rec2.history.at(-1)?.state, 'done');
+    const ok = results.filter((r) => r.status === 201);
+    const listed = new Set(await listOrders(m1));
+    for (const r of ok) assert.ok(listed.has(r.orderId!), `order ${r.orderId} of ${m1} lost`);
+    process.stdout.write(`# crash mid-migration: ${m1} ${rec1.state}; ${m2} resumed to done\n`);
+  });
+
+  it('stops a bad rollout at cell-0 and rolls it back within 10 s; the other cells never run the bad version', async () => {
+    const seen = new Set<string>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        for (const c of (await supervisor('GET', '/children')) as { cell?: string; version?: string; state: string }[]) {
+          if (c.cell && c.version === 'v2-bad') seen.add(c.cell);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const load = startLoad({
+      targets: planes(),
+      markets: ['boise', 'honolulu', 'anchorage', 'nyc', 'la', 'sf'],
+      rps: 60,
+      maxMs: 60_000,
+      retries: 0,
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await cellctl(['rollout', 'v2-bad', '--bake', '10s', '--json']);
+    await new Promise((res) => setTimeout(res, 1000));
+    const results = await load.stop();
+    watching = false;
+    await watcher;
+    assert.notEqual(r.code, 0);
+    const rec = JSON.parse(r.stdout) as {
+      state: string;
+      waves: { state: string }[];
+      breachAt: string;
+      rolledBackAt: string;
+      rollbackMs: number;
+    };
+    assert.equal(rec.state, 'rolled-back');
+    assert.deepEqual(
+      rec.waves.map((w) => w.state),
+      ['breached', 'skipped'],
+    );
+    assert.ok(rec.rollbackMs <= 10_000, `rollback took ${rec.rollbackMs} ms`);
+    assert.deepEqual([...seen], ['cell-0'], 'only cell-0 ever ran v2-bad');
+    const cells = await json<{ id: string; version: string }[]>(['cells']);
+    assert.ok(
+      cells.every((c) => c.version === 'v1'),
+      JSON.stringify(cells),
+    );
+    const faulted = results.filter((x) => /defect of this version/.test(x.error ?? ''));
+    assert.ok(faulted.length > 0 && faulted.every((x) => x.cell === 'cell-0'), 'the defect only showed in cell-0');
+    process.stdout.write(
+      `# bad rollout: rolled back ${rec.rollbackMs} ms after the breach; ${faulted.length} faulted requests, all in cell-0\n`,
+    );
+  });
+
+  it('takes a good rollout through every cell', async () => {
+    const load = startLoad({ targets: planes(), markets: ['boise', 'nyc', 'la', 'sf', 'dallas'], rps: 30, maxMs: 90_000, retries: 0 });
+    const r = await cellctl(['rollout', 'v2', '--bake', '3s', '--waves', '2', '--json']);
+    const results = await load.stop();
+    assert.equal(r.code, 0, r.stderr);
+    const rec = JSON.parse(r.stdout) as { state: string; waves: { cells: string[]; state: string }[] };
+    assert.equal(rec.state, 'succeeded');
+    assert.deepEqual(
+      rec.waves.map((w) => w.cells.join('+')),
+      ['cell-0', 'cell-1+cell-2'],
+    );
+    const cells = await json<{ id: string; version: string; health: string; instances: { meta: { version: string } }[] }[]>(['cells']);
+    for (const c of cells) {
+      assert.equal(c.version, 'v2', c.id);
+      assert.equal(c.health, 'healthy', c.id);
+      assert.ok(
+        c.instances.every((i) => i.meta.version === 'v2'),
+        `${c.id} old instance stopped`,
+      );
+    }
+    assert.deepEqual(
+      results.filter((x) => x.status !== 201),
+      [],
+      'no request failed during the good rollout',
+    );
+  });
+
+  it('stops cleanly on SIGTERM, leaving no process', async () => {
+    const pids = [
+      ...topo.routers.map((r) => r.pid),
+      ...topo.envoys.map((e) => e.pid),
+      ...((await supervisor('GET', '/children')) as { pid: number | null }[]).map((c) => c.pid).filter((p): p is number => p !== null),
+    ];
+    up.signal('SIGTERM');
+    const code = await up.exited;
+    assert.equal(code, 0);
+    assert.match(up.output(), /cellctl up: stopped/);
+    const alive = pids.filter((p) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(alive, []);
+  });
+});
