@@ -72,7 +72,10 @@ export function command(): Command {
     .option('--timeout <d>', 'per-request timeout of the load generator', parseDurationMs, 10_000)
     .option('--mix <ops>', 'operation mix, e.g. create=35,get=30,list=25,cancel=10', parseMix)
     .option('--fault-every-cell', 'sabotage: inject the cell fault into every cell (the verdict must then FAIL)')
-    .addHelpText('after', `\nDrills:\n${list}\n\nExit codes: 0 every verdict passed, 1 a verdict failed, 2 bad usage.`)
+    .addHelpText(
+      'after',
+      `\nDrills:\n${list}\n\nExit code 0 when every verdict passed; 1 when one failed, or on bad usage (the message says which).`,
+    )
     .action(async (name: string, o: CliOptions) => {
       const log = createLogger('drill');
       const drill = findDrill(name);
