@@ -65,13 +65,22 @@ async function registerCell(consul: string, cell: string, port: number): Promise
 interface ReadyDetail {
   table: {
     markets: number;
-    lastMarketsChange?: { bytes: number; fetchMs: number; parseMs: number; diffMs: number; applyMs: number; receiptToAppliedMs: number };
+    lastMarketsChange?: {
+      bytes: number;
+      fetchMs: number;
+      parseMs: number;
+      diffMs: number;
+      applyMs: number;
+      receiptToAppliedMs: number;
+      workerHeapMb: [number, number];
+    };
   };
 }
 const readyz = async (url: string) => (await (await fetch(`${url}/readyz`)).json()) as ReadyDetail;
 
 async function main(): Promise<void> {
   const t0 = Date.now();
+  const loadAtStart = (await import('node:os')).loadavg();
   const scope = new ProcessScope();
   await scope.run(async () => {
     const consul = await startConsul();
@@ -189,7 +198,7 @@ async function main(): Promise<void> {
         if (lc) costs.push(lc);
       }
       const consulCpuMs = ((cpuSeconds(consulPid) - c0) * 1000) / count;
-      const med = (k: keyof (typeof costs)[number]) =>
+      const med = (k: 'bytes' | 'fetchMs' | 'parseMs' | 'diffMs' | 'applyMs') =>
         pct(
           costs.map((c) => c[k]),
           0.5,
@@ -204,6 +213,7 @@ async function main(): Promise<void> {
         diffMs: med('diffMs'),
         applyMs: med('applyMs'),
         consulCpuMs,
+        workerHeap: costs.at(-1)?.workerHeapMb ?? [NaN, NaN],
       };
     };
     log('seeding 10,000 markets');
@@ -249,7 +259,7 @@ async function main(): Promise<void> {
         `${label} achieved / failed / dropped`,
         `${f1(direct.rps)} / ${direct.failedChecks} / ${direct.dropped}`,
         `${f1(rt.rps)} / ${rt.failedChecks} / ${rt.dropped}`,
-        `router ${f2(rt.routerCores)} cores; k6 ${f2(rt.k6Cores)} cores (direct run k6 ${f2(direct.k6Cores)})`,
+        `router ${f2(rt.routerCores)} cores = ${f1((rt.routerCores / rt.rps) * 1e6)} µs CPU/req; k6 ${f2(rt.k6Cores)} cores (direct run k6 ${f2(direct.k6Cores)})`,
         '',
       ]);
     }
@@ -268,7 +278,13 @@ async function main(): Promise<void> {
       `router ${f2(max100k.routerCores)} cores → ${f1(perCore(max100k))} req/s per core (${f1((100 * perCore(max100k)) / perCore(max10) - 100)}% vs 10)`,
       'within 10%',
     ]);
-    t.push(['router RSS MB, 10 / 100,000 markets', '', `${f1(rss10)} / ${f1(rss100k)}`, '', '≤ 150 MB at 100k']);
+    t.push([
+      'router RSS MB, 10 / 100,000 markets',
+      '',
+      `${f1(rss10)} / ${f1(rss100k)}`,
+      `table worker heap at 100k: ${prop100k.workerHeap[0]} MB used / ${prop100k.workerHeap[1]} MB`,
+      '≤ 150 MB at 100k',
+    ]);
     for (const [n, p] of [
       ['10,000', prop10k],
       ['100,000', prop100k],
@@ -284,7 +300,7 @@ async function main(): Promise<void> {
         `one move at ${n} markets (median)`,
         '',
         `${f1(p.bytes / 1024)} KiB read`,
-        `Consul CPU ${f1(p.consulCpuMs)} ms; fetch ${f1(p.fetchMs)} ms, parse ${f1(p.parseMs)} ms, diff ${f2(p.diffMs)} ms (worker thread); apply ${f2(p.applyMs)} ms (main thread)`,
+        `Consul CPU ${f1(p.consulCpuMs)} ms; worker thread: query to last byte ${f1(p.fetchMs)} ms, of which scan+diff ${f1(p.diffMs)} ms; main thread apply ${f2(p.applyMs)} ms`,
         '',
       ]);
     }
@@ -297,7 +313,7 @@ async function main(): Promise<void> {
     ]);
     process.stdout.write(`${t.toString()}\n`);
     process.stdout.write(
-      `node ${process.version}, ${DUR} per k6 run, k6 pinned to CPU 1 (GOMAXPROCS=1), router and upstream unpinned; load average at end ${(await import('node:os')).loadavg().map(f2).join(' ')}; total ${f1((Date.now() - t0) / 1000)} s\n`,
+      `node ${process.version}, ${DUR} per k6 run, k6 pinned to CPU 1 (GOMAXPROCS=1), router and upstream unpinned; load average at start ${loadAtStart.map(f2).join(' ')}, at end ${(await import('node:os')).loadavg().map(f2).join(' ')}; total ${f1((Date.now() - t0) / 1000)} s\n`,
     );
   });
 }
