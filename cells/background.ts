@@ -51,8 +51,12 @@ export class Background {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.transition;
-    if (this.leader) await this.stopParts();
-    releaseLease(this.db, BACKGROUND_LEASE, this.holder);
+    if (this.leader) await this.safely('stop', () => this.stopParts());
+    try {
+      releaseLease(this.db, BACKGROUND_LEASE, this.holder);
+    } catch (err) {
+      this.logger.warn({ err }, 'could not release the background lease; it will expire');
+    }
   }
 
   private check(): void {
@@ -65,11 +69,19 @@ export class Background {
     if (held && !this.leader) {
       this.leader = true;
       this.logger.info({ holder: this.holder }, 'took the background lease: running relay, consumer, saga, reconciler');
-      this.transition = this.transition.then(() => this.startParts());
+      this.transition = this.transition.then(() => this.safely('start', () => this.startParts()));
     } else if (!held && this.leader) {
       this.leader = false;
       this.logger.warn({ holder: this.holder }, 'lost the background lease: stopping background work');
-      this.transition = this.transition.then(() => this.stopParts());
+      this.transition = this.transition.then(() => this.safely('stop', () => this.stopParts()));
+    }
+  }
+
+  private async safely(what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.logger.error({ err }, `background ${what} failed`);
     }
   }
 

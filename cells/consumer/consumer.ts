@@ -78,9 +78,16 @@ export class KeyOrderedConsumer {
 
   private async run(): Promise<void> {
     const { log } = this.opts;
-    for (let p = 0; p < log.partitions; p++) {
-      const c = await log.committed(this.opts.group, p);
-      this.states.set(p, { next: c, committed: c, inflight: [] });
+    while (!this.stopped && this.states.size < log.partitions) {
+      try {
+        for (let p = this.states.size; p < log.partitions; p++) {
+          const c = await log.committed(this.opts.group, p);
+          this.states.set(p, { next: c, committed: c, inflight: [] });
+        }
+      } catch (err) {
+        this.opts.logger?.warn({ err }, 'consumer could not read committed offsets; retrying');
+        await this.sleep(500);
+      }
     }
     while (!this.stopped) {
       let fetched = 0;
@@ -102,7 +109,9 @@ export class KeyOrderedConsumer {
       const slot: Slot = { offset: rec.offset, done: false };
       s.inflight.push(slot);
       s.next = rec.offset + 1;
-      void this.executor.submit(rec.key, () => this.handle(rec, slot, s));
+      void this.executor
+        .submit(rec.key, () => this.handle(rec, slot, s))
+        .catch((err: unknown) => this.opts.logger?.error({ err, offset: rec.offset }, 'consumer bookkeeping failed'));
     }
     return records.length;
   }
