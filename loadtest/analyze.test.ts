@@ -89,22 +89,35 @@ describe('drill analysis', () => {
       t >= 3000 && t < 3800 ? { ms: 2000, failed: true } : t >= 3800 && t < 6000 ? { ms: 2, failed: true } : {},
     );
     const faulted = reqs.filter((r) => r.owner === 'cell-1');
-    assert.equal(timeToIsolate(faulted, W, DEFAULT_ANALYSIS), 750);
-    assert.equal(timeToIsolate(faulted, W, { ...DEFAULT_ANALYSIS, binMs: 100 }), 800);
+    const others = reqs.filter((r) => r.owner !== 'cell-1');
+    assert.equal(timeToIsolate(faulted, others, W, DEFAULT_ANALYSIS), 750);
+    assert.equal(timeToIsolate(faulted, others, W, { ...DEFAULT_ANALYSIS, binMs: 100 }), 800);
     // Never fast: null.
     const hung = traffic((t) => (t >= 3000 && t < 6000 ? { ms: 3000, failed: true } : {})).filter((r) => r.owner === 'cell-1');
-    assert.equal(timeToIsolate(hung, W, DEFAULT_ANALYSIS), null);
+    assert.equal(timeToIsolate(hung, others, W, DEFAULT_ANALYSIS), null);
     // Hung until the fault ends: the last requests look fast only because the hang was released.
     const released = traffic((t) => (t >= 3000 && t < 6000 ? { ms: 6000 - t } : {})).filter((r) => r.owner === 'cell-1');
-    assert.equal(timeToIsolate(released, W, DEFAULT_ANALYSIS), null);
+    assert.equal(timeToIsolate(released, others, W, DEFAULT_ANALYSIS), null);
+  });
+
+  it('does not mistake a busy machine (every cell slow at once) for a cell that is not isolated', () => {
+    // From 4.5 s to 5 s every answer takes 400 ms, fast 503s of the faulted cell included.
+    const busy = (t: number) => t >= 4500 && t < 5000;
+    const reqs = traffic((t) => (t >= 3000 && t < 6000 ? { ms: busy(t) ? 400 : 2, failed: true } : {}));
+    for (const r of reqs) if (r.owner === 'cell-2' && busy(r.start - T0)) r.ms = 400;
+    const faulted = reqs.filter((r) => r.owner === 'cell-1');
+    const others = reqs.filter((r) => r.owner !== 'cell-1');
+    assert.equal(timeToIsolate(faulted, others, W, DEFAULT_ANALYSIS), 0);
+    assert.equal(timeToIsolate(faulted, [], W, DEFAULT_ANALYSIS), 2000, 'without the reference, the slow bins count');
   });
 
   it('measures time to recover as the first bin after the fault with normal errors and latency', () => {
     const reqs = traffic((t) => (t >= 3000 && t < 7500 ? { failed: true } : {}));
     const faulted = reqs.filter((r) => r.owner === 'cell-1');
-    assert.equal(timeToRecover(faulted, W, T0 + 10_000, DEFAULT_ANALYSIS), 1500);
+    const others = reqs.filter((r) => r.owner !== 'cell-1');
+    assert.equal(timeToRecover(faulted, others, W, T0 + 10_000, DEFAULT_ANALYSIS), 1500);
     const never = traffic((t) => (t >= 3000 ? { failed: true } : {})).filter((r) => r.owner === 'cell-1');
-    assert.equal(timeToRecover(never, W, T0 + 10_000, DEFAULT_ANALYSIS), null);
+    assert.equal(timeToRecover(never, [], W, T0 + 10_000, DEFAULT_ANALYSIS), null);
   });
 
   it('reads a k6 JSON point of the traffic model', () => {

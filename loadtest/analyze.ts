@@ -64,40 +64,96 @@ function phased(points: RequestPoint[], w: FaultWindow): Phased {
   return { before: summarize(g.get('before') ?? []), during: summarize(g.get('during') ?? []), after: summarize(g.get('after') ?? []) };
 }
 
-/** First bin index from which every non-empty bin up to `last` satisfies `ok`; -1 if none. */
-function settledFrom(series: Bin[], ok: (b: Bin) => boolean): number {
-  let from = -1;
-  for (let i = 0; i < series.length; i++) {
-    const b = series[i];
-    if (!b || b.requests === 0) continue;
-    if (ok(b)) {
-      if (from < 0) from = i;
-    } else from = -1;
+/**
+ * The first bin from which the rest of the period is settled: that bin itself passes `okBin`,
+ * and at most `maxBadShare` of the requests from its start to `to` are `bad` (so one slow
+ * answer among thousands does not move the figure, but a hang that lasts does). -1 if none.
+ */
+function settledFrom(
+  points: RequestPoint[],
+  series: Bin[],
+  okBin: (b: Bin, index: number) => boolean,
+  bad: (p: RequestPoint, index: number) => boolean,
+  from: number,
+  binMs: number,
+  maxBadShare: number,
+): number {
+  const idx = (p: RequestPoint) => Math.floor((p.start - from) / binMs);
+  const inRange = points.filter((p) => idx(p) >= 0 && idx(p) < series.length);
+  // Suffix counts per bin: requests and bad requests from bin k to the end.
+  const total = new Array<number>(series.length + 1).fill(0);
+  const badCount = new Array<number>(series.length + 1).fill(0);
+  for (const p of inRange) {
+    const k = idx(p);
+    total[k] = (total[k] ?? 0) + 1;
+    if (bad(p, k)) badCount[k] = (badCount[k] ?? 0) + 1;
   }
-  return from;
+  for (let k = series.length - 1; k >= 0; k--) {
+    total[k] = (total[k] ?? 0) + (total[k + 1] ?? 0);
+    badCount[k] = (badCount[k] ?? 0) + (badCount[k + 1] ?? 0);
+  }
+  for (let k = 0; k < series.length; k++) {
+    const b = series[k];
+    if (!b || b.requests === 0 || !okBin(b, k)) continue;
+    if ((badCount[k] ?? 0) <= maxBadShare * (total[k] ?? 0)) return k;
+  }
+  return -1;
+}
+
+/** Share of the remaining requests allowed to be slow or failed once a period is "settled". */
+const SETTLED_BAD_SHARE = 0.05;
+
+/**
+ * Time to isolate: from fault start, the first bin whose p95 for the faulted cell is "fast" and
+ * after which at most 5% of its requests are slow. Fast: at most `fastMs`, or no slower than the
+ * other cells' p95 in the same bin (a busy machine slows every answer; that is not a cell that
+ * is not isolated). The last `fastMs` of the window are left out: a request started there may
+ * look fast only because the fault ended (a hang released), which proves nothing.
+ */
+export function timeToIsolate(faulted: RequestPoint[], others: RequestPoint[], w: FaultWindow, o: AnalysisOptions): number | null {
+  const to = w.end - o.fastMs;
+  const series = bins(faulted, w.start, to, o.binMs);
+  const reference = bins(others, w.start, to, o.binMs);
+  if (series.every((b) => b.requests === 0)) return null;
+  const limit = (k: number) => Math.max(o.fastMs, reference[k]?.p95 ?? 0);
+  const i = settledFrom(
+    faulted,
+    series,
+    (b, k) => b.p95 <= limit(k),
+    (p, k) => p.ms > limit(k),
+    w.start,
+    o.binMs,
+    SETTLED_BAD_SHARE,
+  );
+  return i < 0 ? null : i * o.binMs;
 }
 
 /**
- * Time to isolate: from fault start, the first bin after which every bin's p95 is fast. The last
- * `fastMs` of the window are left out: a request started there may look fast only because the
- * fault ended (a hang released), which proves nothing about isolation.
+ * Time to recover: from fault end, the first bin where the faulted cell's error rate is back to
+ * its before-level (+1 point) and its p95 within max(2× before, before + 50 ms, 1.5× the other
+ * cells' p95 in that bin), after which the failed share stays within the before-level (+1 point)
+ * and at most 5% of requests are slow.
  */
-export function timeToIsolate(faulted: RequestPoint[], w: FaultWindow, o: AnalysisOptions): number | null {
-  const series = bins(faulted, w.start, w.end - o.fastMs, o.binMs);
-  if (series.every((b) => b.requests === 0)) return null;
-  const i = settledFrom(series, (b) => b.p95 <= o.fastMs);
-  return i < 0 ? null : i * o.binMs;
-}
-
-/** Time to recover: from fault end, the first bin after which errors and p95 are back to the before-levels. */
-export function timeToRecover(faulted: RequestPoint[], w: FaultWindow, runEnd: number, o: AnalysisOptions): number | null {
+export function timeToRecover(
+  faulted: RequestPoint[],
+  others: RequestPoint[],
+  w: FaultWindow,
+  runEnd: number,
+  o: AnalysisOptions,
+): number | null {
   const before = summarize(faulted.filter((p) => p.start < w.start));
   const errLimit = Math.max(before.errorRate + 0.01, 0.01);
-  const p95Limit = Math.max(before.p95 * 2, before.p95 + 50, o.fastMs);
-  const series = bins(faulted, w.end, runEnd, o.binMs);
+  const p95Base = Math.max(before.p95 * 2, before.p95 + 50, o.fastMs);
+  const series = bins(faulted, w.end, runEnd + 1, o.binMs);
+  const reference = bins(others, w.end, runEnd + 1, o.binMs);
   if (series.every((b) => b.requests === 0)) return null;
-  const i = settledFrom(series, (b) => b.errorRate <= errLimit && b.p95 <= p95Limit);
-  return i < 0 ? null : i * o.binMs;
+  const limit = (k: number) => Math.max(p95Base, (reference[k]?.p95 ?? 0) * 1.5);
+  const okBin = (b: Bin, k: number) => b.errorRate <= errLimit && b.p95 <= limit(k);
+  const tail = faulted.filter((p) => p.start >= w.end);
+  const slow = settledFrom(tail, series, okBin, (p, k) => p.ms > limit(k), w.end, o.binMs, SETTLED_BAD_SHARE);
+  const failing = settledFrom(tail, series, okBin, (p) => p.failed, w.end, o.binMs, errLimit);
+  const i = Math.max(slow, failing);
+  return slow < 0 || failing < 0 ? null : i * o.binMs;
 }
 
 /** Is this failure a request in flight on the killed replica at the moment of the kill? */
@@ -139,8 +195,9 @@ export function analyze(
   // Only a cell fault has a faulted cell to isolate and recover.
   for (const [plane, ps] of w.cells.length ? groupBy(reqs, (p) => p.plane) : new Map<string, RequestPoint[]>()) {
     const f = ps.filter(faulted);
-    timeToIsolateMs[plane] = timeToIsolate(f, w, o);
-    timeToRecoverMs[plane] = timeToRecover(f, w, runEnd, o);
+    const others = ps.filter((p) => !faulted(p));
+    timeToIsolateMs[plane] = timeToIsolate(f, others, w, o);
+    timeToRecoverMs[plane] = timeToRecover(f, others, w, runEnd, o);
   }
   const chartBin = Math.max(o.binMs, Math.ceil((runEnd - runStart) / 120 / 250) * 250);
   const series: Record<string, Bin[]> = {};
