@@ -43,6 +43,8 @@ export interface ConsulFeed {
   readonly ready: boolean;
   /** The latest input (undefined before ready). */
   readonly current: BuildInput | undefined;
+  /** The market watch's shards and full-read interval (for /xds/status). */
+  marketWatch(): ReturnType<MarketWatch['info']>;
   stop(): void;
 }
 
@@ -203,6 +205,7 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     get current() {
       return current;
     },
+    marketWatch: () => marketWatch.info(),
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

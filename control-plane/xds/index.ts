@@ -38,7 +38,7 @@ export interface XdsOptions {
 export interface Xds {
   port: number;
   readonly ready: boolean;
-  status(): { id: string; ready: boolean; snapshots: Record<string, unknown>; nodes: NodeStatus[] };
+  status(): { id: string; ready: boolean; consul: Record<string, unknown>; snapshots: Record<string, unknown>; nodes: NodeStatus[] };
   /** The latest Consul input (undefined before ready). */
   current(): BuildInput | undefined;
   /** True when every node connected here holds the current routes (RDS and SRDS ACKed). */
@@ -91,7 +91,7 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
         const s = cache.getSnapshot(n);
         if (s) snapshots[n] = s.summary();
       }
-      return { id: o.id, ready: feed.ready, snapshots, nodes: status.list() };
+      return { id: o.id, ready: feed.ready, consul: { marketWatch: feed.marketWatch() }, snapshots, nodes: status.list() };
     },
     nodesInSync() {
       for (const n of status.list()) {

@@ -23,7 +23,7 @@ export interface MarketWatchOptions {
   onChange(changed: ReadonlySet<string>): void;
   onInvalid(key: string, problems: string[]): void;
   onError(what: string, err: Error, attempt: number, retryInMs: number): void;
-  /** Most shard watches (each holds one HTTP connection to Consul; default 64). */
+  /** Most shard watches (each holds one HTTP connection to Consul, whose default limit is 200 per client address; default 96). */
   maxShards?: number;
   /** Shards are split while larger than this many keys (default 1000). */
   shardTarget?: number;
@@ -78,6 +78,7 @@ export class MarketWatch {
   private full: Watch | undefined;
   private fullIntervalMs = 0;
   private partitionedAt = 0;
+  private lastUncovered = 0;
   private stopped = false;
   /** True once the full listing answered once. */
   ready = false;
@@ -117,6 +118,16 @@ export class MarketWatch {
     this.full?.stop();
     for (const w of this.shards.values()) w.stop();
     this.shards.clear();
+  }
+
+  /** What /xds/status shows about the watch. */
+  info(): { markets: number; shards: number; uncovered: number; fullReadIntervalMs: number } {
+    return {
+      markets: this.records.size,
+      shards: this.shards.size,
+      uncovered: this.lastUncovered,
+      fullReadIntervalMs: Math.round(this.fullIntervalMs),
+    };
   }
 
   /** Shard prefixes in use (relative to the markets prefix). */
@@ -178,14 +189,30 @@ export class MarketWatch {
     if (changed.size > 0 && !this.stopped) this.o.onChange(changed);
   }
 
+  /** How many of `ids` no shard covers (0 when there are no shards). */
+  private uncovered(ids: readonly string[]): number {
+    if (this.shards.size === 0) return 0;
+    const lengths = [...new Set([...this.shards.keys()].map((p) => p.length))];
+    let n = 0;
+    for (const id of ids) if (!lengths.some((l) => this.shards.has(id.slice(0, l)))) n += 1;
+    return n;
+  }
+
   private reshard(): void {
     if (this.stopped) return;
     const ids = [...this.records.keys()];
-    // Re-partition only when the key count moved by more than 10% since the last partition.
-    if (this.partitionedAt > 0 && Math.abs(ids.length - this.partitionedAt) <= this.partitionedAt * 0.1) return;
+    // Re-partition when the key count moved by more than 10% since the last partition, or when
+    // more than 1% of the keys fall outside every shard (they would wait for the full read).
+    this.lastUncovered = this.uncovered(ids);
+    if (
+      this.partitionedAt > 0 &&
+      Math.abs(ids.length - this.partitionedAt) <= this.partitionedAt * 0.1 &&
+      this.lastUncovered <= Math.max(50, ids.length * 0.01)
+    )
+      return;
     this.partitionedAt = Math.max(1, ids.length);
     const wanted =
-      ids.length < (this.o.shardFrom ?? 5000) ? [] : partitionPrefixes(ids, this.o.shardTarget ?? 1000, this.o.maxShards ?? 64);
+      ids.length < (this.o.shardFrom ?? 5000) ? [] : partitionPrefixes(ids, this.o.shardTarget ?? 1000, this.o.maxShards ?? 96);
     const want = new Set(wanted);
     for (const [p, w] of this.shards) {
       if (!want.has(p)) {
@@ -208,6 +235,7 @@ export class MarketWatch {
         ),
       );
     }
-    if (wanted.length) this.o.log.debug({ shards: wanted.length }, 'market shard watches');
+    this.lastUncovered = this.uncovered(ids);
+    this.o.log.info({ shards: this.shards.size, markets: ids.length, uncovered: this.lastUncovered }, 'market shard watches');
   }
 }

@@ -6,6 +6,7 @@
  *  2. Envoy throughput (k6, closed model, capped) at 10 and at 100,000 markets;
  *  3. Envoy RSS at 10 and 100,000 markets, and the initial sync of 100,000 markets.
  */
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { request } from 'undici';
@@ -46,6 +47,8 @@ interface MoveFigures {
   bytesPerMove: number;
   pushesPerMove: number;
   buildMs: number;
+  /** Control plane: from the Consul answer to the ACK of the scope push (mean). */
+  pushMs: number;
 }
 
 /** 100 sequential moves of random markets among `n`: KV write → first request routed to the new cell. */
@@ -80,6 +83,7 @@ async function moves(consul: string, cp: TestControlPlane, envoy: TestEnvoy, n: 
     bytesPerMove: d('cellsim_xds_response_bytes_total') / MOVES,
     pushesPerMove: d('cellsim_xds_pushes_total') / MOVES,
     buildMs: (d('cellsim_xds_snapshot_build_seconds_sum') / Math.max(1, d('cellsim_xds_snapshot_build_seconds_count'))) * 1000,
+    pushMs: (d('cellsim_xds_push_latency_seconds_sum') / Math.max(1, d('cellsim_xds_push_latency_seconds_count'))) * 1000,
   };
 }
 
@@ -147,6 +151,19 @@ async function main(): Promise<void> {
       200,
     );
     const syncMs = performance.now() - syncT0;
+    // Steady state: the control plane has split the markets into shard watches covering them all.
+    await waitFor(
+      async () => {
+        const s = (await (await fetch(`${cp.httpUrl}/xds/status`)).json()) as {
+          consul: { marketWatch: { markets: number; shards: number; uncovered: number } };
+        };
+        const w = s.consul.marketWatch;
+        return w.markets === BIG && w.shards > 0 && w.uncovered <= BIG * 0.01;
+      },
+      60_000,
+      () => 'market shard watches to cover the markets',
+      500,
+    );
     await new Promise((r) => setTimeout(r, 1000));
     const rssBig = envoyPid ? rssMb(envoyPid) : NaN;
     log(`${BIG} markets in Envoy after ${f0(syncMs)} ms; moves`);
@@ -166,6 +183,7 @@ async function main(): Promise<void> {
       ['xDS bytes sent per move (resource bytes, 1 Envoy, delta)', '', f0(mv1k.bytesPerMove), f0(mvBig.bytesPerMove)],
       ['xDS responses per move', '', f1(mv1k.pushesPerMove), f1(mvBig.pushesPerMove)],
       ['snapshot build per change (ms, control plane)', '', f1(mv1k.buildMs), f1(mvBig.buildMs)],
+      ['Consul answer → Envoy ACK, mean (ms)', '', f1(mv1k.pushMs), f1(mvBig.pushMs)],
       [`Envoy throughput, k6 8 VUs ${K6_DURATION} (req/s)`, f0(tp10.rps), '', f0(tpBig.rps)],
       ['  latency p50 / p99 (ms)', `${f1(tp10.p50)} / ${f1(tp10.p99)}`, '', `${f1(tpBig.p50)} / ${f1(tpBig.p99)}`],
       ['  failed checks', f0(tp10.failed), '', f0(tpBig.failed)],
@@ -174,7 +192,10 @@ async function main(): Promise<void> {
     );
     process.stdout.write(`\nxDS control plane + Envoy 1.40 (delta ADS, scoped routes), ${MOVES} moves per size\n${table.toString()}\n`);
     process.stdout.write(
-      `throughput ratio ${BIG} vs 10 markets: ${f1((tpBig.rps / tp10.rps) * 100)} %; snapshot size ${f0(metricSum(cpMetrics, 'cellsim_xds_snapshot_bytes') / 1024)} KiB; total ${f0((Date.now() - t0) / 1000)} s\n`,
+      `throughput ratio ${BIG} vs 10 markets: ${f1((tpBig.rps / tp10.rps) * 100)} %; snapshot size ${f0(metricSum(cpMetrics, 'cellsim_xds_snapshot_bytes') / 1024)} KiB; ` +
+        `node ${process.version}, ${cpus().length} cores, load average at end ${loadavg()
+          .map((x) => x.toFixed(1))
+          .join(' ')}; total ${f0((Date.now() - t0) / 1000)} s\n`,
     );
   });
 }

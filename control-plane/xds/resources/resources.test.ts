@@ -1,0 +1,143 @@
+/** Resource builders: encodings Envoy accepts in shape, content versions, incremental scopes, validation. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CellRecord, MarketRecord } from '../../../shared/kv.js';
+import type { Endpoint } from '../../../shared/routing-table.js';
+import { typeSnapshot } from '../cache/snapshot.js';
+import { ResourceBuilder, type BuildInput } from './build.js';
+import { cellLoadAssignment } from './endpoint.js';
+import { edgeListener, localReplyMappers, SCOPE_LUA } from './listener.js';
+import { decodeAny } from './proto.js';
+import { cellRoutes, frozenRoutes } from './route.js';
+import { marketScope } from './scoped-route.js';
+import { CLUSTER, ENDPOINT, ROUTE, SCOPED_ROUTE } from './type-urls.js';
+
+/** The value at a dotted path of a decoded resource (numbers index arrays). */
+function at(o: unknown, path: string): unknown {
+  let cur = o;
+  for (const part of path.split('.')) cur = (cur as Record<string, unknown> | undefined)?.[part];
+  return cur;
+}
+
+const cell = (id: string, extra: Partial<CellRecord> = {}): CellRecord => ({
+  id,
+  state: 'active',
+  canary: false,
+  global: false,
+  capacity: 1,
+  version: 'v1',
+  ...extra,
+});
+const ep = (cellId: string, address = '127.0.0.1', port = 9000): Endpoint => ({
+  id: `${cellId}-${port}`,
+  cell: cellId,
+  address,
+  port,
+  version: 'v1',
+  color: 'blue',
+});
+
+function input(markets: Record<string, MarketRecord>, changed?: string[]): BuildInput {
+  return {
+    cells: new Map([
+      ['cell-a', cell('cell-a')],
+      ['cell-b', cell('cell-b', { global: true })],
+    ]),
+    markets: new Map(Object.entries(markets)),
+    endpoints: new Map([
+      ['cell-a', [ep('cell-a')]],
+      ['cell-b', [ep('cell-b', '127.0.0.1', 9001)]],
+    ]),
+    globalCell: 'cell-b',
+    changedMarkets: changed ? new Set(changed) : undefined,
+  };
+}
+
+describe('xDS resources', () => {
+  it('builds one cluster, one load assignment and one route configuration per cell, and a scope per market', () => {
+    const r = new ResourceBuilder().build(
+      input({ 'm-1': { cell: 'cell-a', state: 'active', epoch: 1 }, 'm-2': { cell: 'cell-b', state: 'frozen', epoch: 3 } }),
+    );
+    assert.deepEqual([...r.types.get(CLUSTER)!.keys()].sort(), ['cell:cell-a', 'cell:cell-b']);
+    assert.deepEqual([...r.types.get(ENDPOINT)!.keys()].sort(), ['cell:cell-a', 'cell:cell-b']);
+    assert.deepEqual([...r.types.get(ROUTE)!.keys()].sort(), ['cell:cell-a', 'cell:cell-b', 'frozen']);
+    const scopes = r.types.get(SCOPED_ROUTE)!;
+    assert.deepEqual([...scopes.keys()].sort(), ['global', 'market:m-1', 'market:m-2']);
+    const m2 = decodeAny(scopes.get('market:m-2')!.any);
+    assert.equal(m2.route_configuration_name, 'frozen');
+    assert.deepEqual(m2.key, { fragments: [{ string_key: 'm/m-2' }] });
+    const cluster = decodeAny(r.types.get(CLUSTER)!.get('cell:cell-a')!.any);
+    assert.equal(at(cluster, 'type'), 'EDS');
+    assert.equal(at(cluster, 'health_checks.0.http_health_check.path'), '/readyz');
+    assert.equal(at(cluster, 'common_lb_config.healthy_panic_threshold.value'), 0, 'no panic routing to unhealthy hosts');
+    assert.ok(at(cluster, 'outlier_detection') !== undefined);
+    assert.ok(Number(at(cluster, 'circuit_breakers.thresholds.0.max_requests.value')) > 0);
+  });
+
+  it('gives equal content equal versions (two replicas agree) and a change a new version', () => {
+    const a = new ResourceBuilder().build(input({ 'm-1': { cell: 'cell-a', state: 'active', epoch: 1 } }));
+    const b = new ResourceBuilder().build(input({ 'm-1': { cell: 'cell-a', state: 'active', epoch: 7 } }));
+    for (const t of [CLUSTER, ENDPOINT, ROUTE, SCOPED_ROUTE] as const)
+      assert.equal(typeSnapshot(a.types.get(t)!).version, typeSnapshot(b.types.get(t)!).version);
+    const c = new ResourceBuilder().build(input({ 'm-1': { cell: 'cell-b', state: 'active', epoch: 1 } }));
+    assert.notEqual(typeSnapshot(a.types.get(SCOPED_ROUTE)!).version, typeSnapshot(c.types.get(SCOPED_ROUTE)!).version);
+  });
+
+  it('re-encodes only changed markets, and the incremental version equals a full rebuild', () => {
+    const markets: Record<string, MarketRecord> = {};
+    for (let i = 0; i < 500; i++) markets[`m-${i}`] = { cell: i % 2 ? 'cell-a' : 'cell-b', state: 'active', epoch: 1 };
+    const builder = new ResourceBuilder();
+    const first = builder.build(input(markets)).types.get(SCOPED_ROUTE)!;
+    typeSnapshot(first);
+    const unchanged = builder.build(input(markets, [])).types.get(SCOPED_ROUTE)!;
+    assert.equal(unchanged, first, 'no change: the very same map');
+    markets['m-3'] = { cell: 'cell-b', state: 'active', epoch: 2 };
+    delete markets['m-4'];
+    const next = builder.build(input(markets, ['m-3', 'm-4'])).types.get(SCOPED_ROUTE)!;
+    assert.equal(next.get('market:m-5'), first.get('market:m-5'), 'unchanged market keeps its encoded resource');
+    assert.notEqual(next.get('market:m-3'), first.get('market:m-3'));
+    assert.equal(next.has('market:m-4'), false);
+    assert.equal(next.size, first.size - 1);
+    const full = new ResourceBuilder().build(input(markets)).types.get(SCOPED_ROUTE)!;
+    assert.equal(typeSnapshot(next).version, typeSnapshot(full).version);
+    assert.equal(typeSnapshot(next).delta?.names.size, 2);
+  });
+
+  it('leaves out endpoints Envoy would reject and reports them', () => {
+    const dropped: { id: string; problem: string }[] = [];
+    const r = cellLoadAssignment('cell-a', [ep('cell-a'), ep('cell-a', 'cell-a.example', 9100), ep('cell-a', '127.0.0.1', 0)], dropped);
+    const cla = decodeAny(r.any) as { endpoints: { lb_endpoints: unknown[] }[] };
+    assert.equal(cla.endpoints[0]!.lb_endpoints.length, 1);
+    assert.deepEqual(dropped.map((d) => d.problem).sort(), ["address 'cell-a.example' is not an IP literal", 'port 0 is out of range']);
+  });
+
+  it('refuses a market ID the contract forbids', () => {
+    assert.throws(() => marketScope('Bad_Market', 'cell:cell-a'), /not a valid market id/);
+  });
+
+  it('answers contract errors from Envoy itself: JSON local replies and direct responses with Retry-After on 503', () => {
+    const mappers = localReplyMappers() as { status_code: { value: number }; headers_to_add: unknown[] }[];
+    assert.deepEqual(
+      mappers.map((m) => m.status_code.value),
+      [503, 400, 400, 400, 404, 503, 504, 502],
+    );
+    for (const m of mappers.filter((x) => x.status_code.value === 503)) assert.equal(m.headers_to_add.length, 1);
+    const listener = decodeAny(edgeListener({ address: '127.0.0.1', port: 10000 }).any);
+    assert.equal(at(listener, 'filter_chains.0.filters.0.name'), 'envoy.filters.network.http_connection_manager');
+    const route = at(decodeAny(frozenRoutes(0).any), 'virtual_hosts.0.routes.0');
+    assert.equal(at(route, 'direct_response.status'), 503);
+    assert.deepEqual(JSON.parse(String(at(route, 'direct_response.body.inline_string'))), {
+      error: { code: 'market_migrating', message: 'market is being migrated; retry shortly' },
+    });
+    const down = decodeAny(cellRoutes('cell-a', 'down').any);
+    assert.match(String(at(down, 'virtual_hosts.0.routes.0.direct_response.body.inline_string')), /"code":"cell_unavailable"/);
+    assert.match(SCOPE_LUA, /getNumValues/);
+  });
+
+  it('sends held requests for frozen markets to the hold cluster with an internal redirect policy', () => {
+    const route = at(decodeAny(frozenRoutes(2000).any), 'virtual_hosts.0.routes.0');
+    assert.equal(at(route, 'route.cluster'), 'cellsim:hold');
+    assert.deepEqual(at(route, 'route.internal_redirect_policy.redirect_response_codes'), [307]);
+    assert.equal(frozenRoutes(2000).refs[0]?.name, 'cellsim:hold');
+  });
+});
