@@ -156,6 +156,8 @@ export const MigrationRecordSchema = z
     freezeMs: z.number().nonnegative().optional(),
     /** Total time from start to the flip, in ms. */
     moveMs: z.number().nonnegative().optional(),
+    /** Where the freeze window went, in ms (edge barrier, cell freeze, delta copies, checks, flip). */
+    phases: z.record(z.number()).optional(),
     cleanupAt: z.string().optional(),
     abortRequested: z.boolean().optional(),
     summary: z.object({ orders: z.number(), deliveries: z.number(), checksum: z.string() }).strict().optional(),

@@ -41,12 +41,28 @@ export class HttpCellAdmin implements CellAdmin {
   constructor(
     private readonly consulUrl: string,
     private readonly token: string,
-    private readonly timeoutMs = 30_000,
+    private readonly timeoutMs = 120_000,
   ) {}
 
   /** Base URLs of every passing instance of `cell` (of one color, and version, when given). */
   async instances(cell: string, color?: string, version?: string): Promise<string[]> {
-    const res = await fetch(`${this.consulUrl}/v1/health/service/${SERVICE_CELL}?passing=true`, { signal: AbortSignal.timeout(5000) });
+    return this.lookup(true, cell, color, version);
+  }
+
+  /**
+   * Every registered instance of `cell`, passing ones first: a cell busy with a large import
+   * may miss a health check, and a migration still needs to reach it.
+   */
+  async registered(cell: string): Promise<string[]> {
+    const passing = await this.lookup(true, cell);
+    const all = await this.lookup(false, cell);
+    return [...passing, ...all.filter((u) => !passing.includes(u))];
+  }
+
+  private async lookup(passing: boolean, cell: string, color?: string, version?: string): Promise<string[]> {
+    const res = await fetch(`${this.consulUrl}/v1/health/service/${SERVICE_CELL}${passing ? '?passing=true' : ''}`, {
+      signal: AbortSignal.timeout(5000),
+    });
     if (!res.ok) throw new Error(`consul health query failed: ${res.status}`);
     const entries = (await res.json()) as HealthEntry[];
     return entries
@@ -66,7 +82,7 @@ export class HttpCellAdmin implements CellAdmin {
   private async cached(cell: string): Promise<string[]> {
     const hit = this.cache.get(cell);
     if (hit && Date.now() - hit.at < 1000 && hit.urls.length > 0) return hit.urls;
-    const urls = await this.instances(cell);
+    const urls = await this.registered(cell);
     this.cache.set(cell, { at: Date.now(), urls });
     return urls;
   }
@@ -116,7 +132,7 @@ export class HttpCellAdmin implements CellAdmin {
   }
 
   async unfreeze(cell: string, market: string): Promise<void> {
-    const urls = await this.instances(cell);
+    const urls = await this.registered(cell);
     await Promise.all(urls.map((u) => this.call(u, 'DELETE', `/admin/markets/${encodeURIComponent(market)}/freeze`)));
   }
 

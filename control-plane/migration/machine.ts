@@ -32,6 +32,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class MigrationRun {
   private rec: MigrationRecord;
   private frozenAtMs: number | undefined;
+  private rollbackAttempts = 0;
+  private readonly phases: Record<string, number> = {};
+  private mark = 0;
+  /** Adds the time since the last mark to phase `name`. */
+  private lap(name: string): void {
+    const now = performance.now();
+    this.phases[name] = Math.round((this.phases[name] ?? 0) + now - this.mark);
+    this.mark = now;
+  }
   private readonly startMs = Date.now();
 
   constructor(
@@ -90,6 +99,12 @@ export class MigrationRun {
         if (BEFORE_FLIP.has(state)) {
           await this.save({ error: msg }, 'rolling-back', `failed in ${state}: ${msg}`);
         } else if (state === 'rolling-back') {
+          // Undo steps are idempotent: retry a sick cell for a while before giving up.
+          if (++this.rollbackAttempts < 10) {
+            this.deps.log.warn({ market: this.rec.market, err: msg, attempt: this.rollbackAttempts }, 'rollback step failed; retrying');
+            await sleep(Math.min(5000, 250 * 2 ** this.rollbackAttempts));
+            continue;
+          }
           await this.save({ error: `rollback failed: ${msg}` }, 'failed', msg);
         } else if (state === 'flipping') {
           // The flip's outcome is unknown: read it back to decide.
@@ -126,10 +141,13 @@ export class MigrationRun {
         // between but the intent to flip; a crash leaves 'freezing', which recovery rolls back.
         await this.setMarket((m) => (m.cell === from && m.state === 'active' ? { ...m, state: 'frozen' } : undefined), 'freeze');
         this.frozenAtMs = Date.now();
+        this.mark = performance.now();
         const frozenAt = new Date().toISOString();
         const barrier = opts.edgeBarrier?.(market, 'frozen') ?? Promise.resolve();
         await Promise.all([sleep(opts.settleMs), Promise.race([barrier, sleep(opts.barrierMs)])]);
+        this.lap('edge');
         await cells.freeze(from, market);
+        this.lap('cellFreeze');
         return this.deltaAndVerify(frozenAt);
       }
       case 'delta':
@@ -141,8 +159,9 @@ export class MigrationRun {
           'flip',
         );
         const freezeMs = this.frozenAtMs === undefined ? undefined : Date.now() - this.frozenAtMs;
+        if (this.mark) this.lap('flip');
         return this.save(
-          { ...(freezeMs !== undefined ? { freezeMs } : {}), moveMs: Date.now() - this.startMs },
+          { ...(freezeMs !== undefined ? { freezeMs, phases: { ...this.phases } } : {}), moveMs: Date.now() - this.startMs },
           'flipped',
           `epoch ${this.rec.epoch + 1}, market active on ${to}`,
         );
@@ -185,10 +204,13 @@ export class MigrationRun {
     let last = '';
     for (let attempt = 1; attempt <= opts.verifyAttempts; attempt++) {
       await this.waitPending(from, 0, opts.finalDrainMs, true);
+      this.lap('drain');
       const copy = await cells.copy(market, from, to, cursor);
       rows += copy.rows;
       cursor = copy.cursor;
+      this.lap('delta');
       const [a, b] = await Promise.all([cells.summary(from, market), cells.summary(to, market)]);
+      this.lap('verify');
       if (a.orders === b.orders && a.deliveries === b.deliveries && a.checksum === b.checksum) {
         const at = new Date().toISOString();
         return this.save(

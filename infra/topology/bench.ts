@@ -28,6 +28,7 @@ interface Rec {
   freezeMs?: number;
   moveMs?: number;
   rows: { snapshot: number; delta: number };
+  phases?: Record<string, number>;
 }
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)] ?? NaN;
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
     // 1. Freeze windows: move sf and la back and forth between cell-1 and cell-2.
     const freezes: number[] = [];
     const moves: number[] = [];
+    const phases = new Map<string, number[]>();
     for (let i = 0; i < MIGRATIONS; i++) {
       const market = i % 2 === 0 ? 'sf' : 'la';
       const owner = (JSON.parse(await cellctl(['markets', '--json'])) as { market: string; cell: string }[]).find(
@@ -124,6 +126,7 @@ async function main(): Promise<void> {
       const rec = JSON.parse(await cellctl(['migrate', market, '--to', to, '--json', '--wait-cleanup'])) as Rec;
       if (rec.freezeMs !== undefined) freezes.push(rec.freezeMs);
       if (rec.moveMs !== undefined) moves.push(rec.moveMs);
+      for (const [k, v] of Object.entries(rec.phases ?? {})) phases.set(k, [...(phases.get(k) ?? []), v]);
       process.stdout.write(`  migration ${i + 1}/${MIGRATIONS}: ${market} → ${to} ${rec.state}, freeze ${rec.freezeMs} ms\n`);
     }
 
@@ -149,6 +152,7 @@ async function main(): Promise<void> {
       ['freeze window p99', `${quantile(freezes, 0.99)} ms`],
       ['freeze window max', `${Math.max(...freezes)} ms`],
       ['move time p50 (start → flip)', `${quantile(moves, 0.5)} ms`],
+      ['freeze window parts, p50 each', [...phases].map(([k, v]) => `${k} ${quantile(v, 0.5)}`).join(', ')],
       [`move of ${bigRec.summary?.orders ?? '?'} orders: start → flip`, `${bigRec.moveMs} ms`],
       [`move of ${BIG} orders: freeze window`, `${bigRec.freezeMs} ms`],
       [`move of ${BIG} orders: cellctl migrate wall time`, `${wall} ms`],
