@@ -29,7 +29,7 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   preDrainMs: 3000,
   preDrainThreshold: 20,
   finalDrainMs: 3000,
-  settleMs: 100,
+  settleMs: 50,
   cleanupGraceMs: 30_000,
   pollMs: 10,
   verifyAttempts: 8,
