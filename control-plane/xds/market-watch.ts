@@ -4,10 +4,10 @@
  * whole prefix; one query over every market costs Consul ~1 s and 23 MB at 100,000 keys.
  * So the keys are split into shards by key prefix (a trie split of the known market IDs,
  * largest shard first, at most `maxShards` watches) and each shard has its own blocking
- * query: a move wakes one shard of a few thousand keys. One throttled query over the whole
- * prefix stays as the source of completeness (new keys outside every shard, deletions,
- * anything missed); its interval grows with its own cost. Every answer is merged by
- * ModifyIndex, so an older answer never undoes a newer one.
+ * query: a move wakes one shard of about a thousand keys. A full read of the prefix stays for
+ * completeness (new keys outside every shard prefix, deletions a shard could not tell), paced
+ * at ten times its own cost (1–15 s) so it cannot crowd out the moves. Every answer is merged
+ * by ModifyIndex, so an older answer never undoes a newer one.
  */
 import { MarketRecordSchema, decodeJson, type KvLayout, type MarketRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
@@ -43,8 +43,6 @@ interface RawKvItem {
   ModifyIndex: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
-
 /**
  * Splits `ids` into key prefixes: the largest group is replaced by its children (one more
  * character) while it is above `target` and the count stays within `max`. IDs equal to a
@@ -76,6 +74,10 @@ export class MarketWatch {
   private readonly known = new Map<string, Known>();
   private readonly shards = new Map<string, Watch>();
   private full: Watch | undefined;
+  private fullCostMs = 0;
+  private wakeFull: (() => void) | undefined;
+  /** Keys in each shard's last answer (fewer now = something was deleted). */
+  private readonly shardCounts = new Map<string, number>();
   private fullIntervalMs = 0;
   private partitionedAt = 0;
   private lastUncovered = 0;
@@ -91,13 +93,11 @@ export class MarketWatch {
     let first = true;
     this.full = watch<KvEntry[]>(
       async (index, wait, ctx) => {
-        if (!first && this.fullIntervalMs > 0) await sleep(this.fullIntervalMs);
+        if (!first && this.fullIntervalMs > 0) await this.fullPause();
         first = false;
         const t0 = performance.now();
         const r = await this.list(prefix, index, wait, ctx);
-        // A slow full read is repeated less often (shards carry the fast path).
-        const cost = performance.now() - t0;
-        this.fullIntervalMs = this.known.size >= (this.o.shardFrom ?? 5000) ? Math.min(15_000, Math.max(1000, cost * 10)) : 0;
+        this.fullCostMs = performance.now() - t0;
         return r;
       },
       {
@@ -105,6 +105,9 @@ export class MarketWatch {
           this.merge('', value, index);
           this.ready = true;
           this.reshard();
+          // With shards, the full read (new keys outside every shard, missed deletions) is
+          // repeated at ten times its own cost, between 1 and 15 s, so it cannot crowd out moves.
+          this.fullIntervalMs = this.shards.size > 0 ? Math.min(15_000, Math.max(1000, this.fullCostMs * 10)) : 0;
         },
         onError: (err, attempt, retry) => this.o.onError('markets', err, attempt, retry),
       },
@@ -112,10 +115,26 @@ export class MarketWatch {
     );
   }
 
+  private fullPause(): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, this.fullIntervalMs);
+      t.unref();
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeFull = () => {
+        this.wakeFull = undefined;
+        done();
+      };
+    });
+  }
+
   /** Stops every watch. */
   stop(): void {
     this.stopped = true;
     this.full?.stop();
+    this.wakeFull?.();
     for (const w of this.shards.values()) w.stop();
     this.shards.clear();
   }
@@ -177,11 +196,15 @@ export class MarketWatch {
         changed.add(id);
       }
     }
-    // Keys gone from the full answer were deleted, unless a newer answer (index above this one)
-    // saw them. Shard answers only add and update: deletions are the full watch's job.
-    if (sub === '') {
+    // Keys gone from an answer were deleted, unless a newer answer (index above this one) saw
+    // them. A shard is scanned only when its answer shrank (a delete and an add in one wake
+    // are left to the full read).
+    const shrank = sub !== '' && entries.length < (this.shardCounts.get(sub) ?? 0);
+    if (sub !== '') this.shardCounts.set(sub, entries.length);
+    if (sub === '' || shrank) {
+      const prefix = this.o.layout.marketsPrefix + sub;
       for (const [key, cur] of [...this.known]) {
-        if (seen.has(key) || cur.modifyIndex > index) continue;
+        if (seen.has(key) || cur.modifyIndex > index || !key.startsWith(prefix)) continue;
         this.known.delete(key);
         if (cur.id !== undefined && this.records.delete(cur.id)) changed.add(cur.id);
       }
@@ -218,6 +241,7 @@ export class MarketWatch {
       if (!want.has(p)) {
         w.stop();
         this.shards.delete(p);
+        this.shardCounts.delete(p);
       }
     }
     for (const p of wanted) {

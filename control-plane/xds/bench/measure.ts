@@ -42,10 +42,10 @@ export function metricSum(text: string, name: string): number {
   return sum;
 }
 
-/** Percentile of `values` (q in 0..1). */
+/** Percentile of `values` by nearest rank (q in 0..1; p99 of 100 values is the 99th smallest). */
 export function pct(values: number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
 }
 
 /** Writes market records m-<from>..m-<to-1> in Consul transactions (64 ops each, 8 in parallel). */
