@@ -23,6 +23,7 @@ interface Flags {
   id?: string;
   upstreamTimeout: number;
   maxInflightPerCell: number;
+  stallTimeout: number;
 }
 
 function onSignals(handler: () => Promise<void>): void {
@@ -85,6 +86,7 @@ async function runServer(f: Flags, id: string, register: boolean): Promise<void>
     register,
     upstreamTimeoutMs: f.upstreamTimeout,
     maxInflightPerCell: f.maxInflightPerCell,
+    isolation: { stallMs: f.stallTimeout },
     logger,
   });
   onSignals(() => router.close());
@@ -106,6 +108,14 @@ export function command(): Command {
       new Option('--upstream-timeout <ms>', 'time to the cell answer headers before 504 upstream_timeout')
         .argParser(parseDurationMs)
         .default(15_000),
+    )
+    .addOption(
+      new Option(
+        '--stall-timeout <ms>',
+        'a cell with requests waiting and no answer for this long is hung: its breaker opens (keep it above the slowest answer of a working cell; 0: off)',
+      )
+        .argParser(parseDurationMs)
+        .default(750),
     )
     .addOption(
       new Option('--max-inflight-per-cell <n>', 'requests in flight to one cell at most (503 overloaded above)')

@@ -114,6 +114,16 @@ export class CircuitBreaker {
     if (permit === Permit.Probe && this.probes > 0) this.probes -= 1;
   }
 
+  /**
+   * Opens the breaker on outside evidence (a stalled cell, see stall.ts). From half-open it
+   * counts as a failed probe (longer open period); when already open, nothing changes.
+   */
+  forceOpen(): void {
+    if (this.state === 'open') return;
+    if (this.state === 'half-open') this.openFor = Math.min(this.openFor * 2, this.o.maxOpenMs);
+    this.trip();
+  }
+
   /** Seconds a client should wait before retrying (at least 1). */
   retryAfterSeconds(): number {
     return Math.max(1, Math.ceil((this.openUntil - this.now()) / 1000));

@@ -7,6 +7,7 @@ import type { RouterMetrics } from '../metrics.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import { OutlierDetector, type OutlierOptions } from './outlier.js';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+import { StallDetector } from './stall.js';
 
 export { CircuitBreaker, Permit, type BreakerState } from './breaker.js';
 
@@ -17,6 +18,8 @@ export interface IsolationOptions {
   retry?: RetryBudgetOptions;
   /** Requests in flight to one cell at most [256]. */
   maxInflightPerCell?: number;
+  /** A cell silent this long with requests waiting is stalled: breaker opens, ms [750] (stall.ts). */
+  stallMs?: number;
 }
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -26,6 +29,7 @@ export class CellGuard {
   readonly breaker: CircuitBreaker;
   readonly outliers: OutlierDetector;
   readonly retries: RetryBudget;
+  readonly stall: StallDetector;
   inflight = 0;
   /** In-flight requests per endpoint id (for least-request choice). */
   readonly endpointInflight = new Map<string, number>();
@@ -41,6 +45,7 @@ export class CellGuard {
     this.breaker = new CircuitBreaker(opts.breaker, (s) => gauge.set(STATE_VALUE[s]));
     this.outliers = new OutlierDetector(opts.outlier);
     this.retries = new RetryBudget(opts.retry);
+    this.stall = new StallDetector({ stallMs: opts.stallMs });
   }
 }
 

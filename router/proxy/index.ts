@@ -90,6 +90,14 @@ export class Proxy {
     if (route.endpoints.length === 0) {
       throw new HttpError('cell_unavailable', `cell ${route.cell} has no healthy endpoint`, { headers: { 'retry-after': '1' } });
     }
+    if (guard.stall.stalled()) {
+      // A hung cell: nothing failed, nothing answered. Open the breaker and send nothing more
+      // (not even a half-open probe) until the cell answers again or its waiting requests end.
+      guard.breaker.forceOpen();
+      throw new HttpError('cell_unavailable', `cell ${route.cell} is not answering (${guard.stall.waitingCount} requests waiting)`, {
+        headers: { 'retry-after': String(guard.breaker.retryAfterSeconds()) },
+      });
+    }
     const permit = guard.breaker.acquire();
     if (permit === Permit.Rejected) {
       throw new HttpError('cell_unavailable', `cell ${route.cell} is failing (circuit open)`, {
@@ -119,6 +127,7 @@ export class Proxy {
         guard.endpointInflight.set(ep.id, (guard.endpointInflight.get(ep.id) ?? 0) + 1);
         const epDone = () => guard.endpointInflight.set(ep.id, (guard.endpointInflight.get(ep.id) ?? 1) - 1);
         let res: Dispatcher.ResponseData;
+        const waiting = guard.stall.begin();
         try {
           res = await this.pools.get(ep).request({
             method: req.method,
@@ -132,12 +141,14 @@ export class Proxy {
         } catch (err) {
           epDone();
           if (err instanceof undiciErrors.RequestAbortedError) {
+            guard.stall.settle(waiting, false);
             guard.breaker.release(permit);
             throw err;
           }
           const code = errCode(err);
           const notSent = NOT_SENT_CODES.has(code);
           const timeout = err instanceof undiciErrors.HeadersTimeoutError;
+          guard.stall.settle(waiting, !timeout);
           guard.breaker.failure(permit, 'transport');
           if (guard.outliers.record(ep.id, 'transport', route.endpoints.length)) this.metrics.ejections.inc({ cell: route.cell });
           const safe = bodiless && (notSent || (!timeout && IDEMPOTENT.has(req.method)));
@@ -154,6 +165,7 @@ export class Proxy {
           }
           throw new HttpError('bad_gateway', `cell ${route.cell} connection failed (${code || (err as Error).message})`);
         }
+        guard.stall.settle(waiting, true);
         const failed = res.statusCode >= 500;
         if (failed) guard.breaker.failure(permit, 'status');
         else guard.breaker.success(permit);
