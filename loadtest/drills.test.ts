@@ -22,10 +22,10 @@ import { renderSummary } from './report/summary.js';
  * run and print their summary (node:test `todo`); delete the entry once the part is fixed.
  */
 const KNOWN: Record<string, string> = {
-  'cell-hang':
-    'a hung cell is not answered fast: router isolates after ~3 s (target 1 s), Envoy never (no timeout/outlier on hangs; target 5 s)',
+  'cell-hang': 'Envoy never answers a hung cell fast (no timeout/outlier detection on hangs; target 5 s); the router isolates in ~1 s',
   'router-replica-kill': 'a restarted router answers 404 unknown_market for a moment after the supervisor sees it ready',
-  'migration-under-load': 'Envoy plane: 404 unknown_market on the moved market and a 502 bad_gateway on another one during the xDS update',
+  'migration-under-load':
+    'intermittent, Envoy plane: a 404 unknown_market on the moved market and a 502 bad_gateway on another one during the xDS update',
 };
 
 /** Short CI runs: seconds, low rate; longer where the lever itself takes time. */

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { analyze, type FaultWindow } from './analyze.js';
 import type { Drill, DrillContext, DrillOptions } from './drills/types.js';
+import { assertReachable } from './env/reachable.js';
 import type { DrillEnv } from './env/types.js';
 import { K6_DIR, startK6 } from './k6-run.js';
 import { cellShares, givenWeights, trafficConfig, withMinShare, writeTrafficConfig, zipfWeights } from './plan.js';
@@ -54,6 +55,7 @@ export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, 
   const markets = boost ? withMinShare(weighted, boost.cell, boost.share) : weighted;
   const targets = env.targets(opts.planes);
   if (targets.length === 0) throw new Error(`no ${opts.planes.join('/')} replicas in the topology`);
+  await assertReachable(targets);
   const dir = resolve(eo.reportsDir, `${drill.name}-${stamp(started)}`);
   mkdirSync(dir, { recursive: true });
   const cfg = trafficConfig({
