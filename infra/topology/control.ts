@@ -109,7 +109,7 @@ export async function startControlServer(sup: Supervisor, port: number, token: s
     const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
     s.once('error', reject);
   });
-  log.info({ port }, 'supervisor control channel listening');
+  log.debug({ port }, 'supervisor control channel listening');
   return {
     close: () =>
       new Promise<void>((resolve) => {
