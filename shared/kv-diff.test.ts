@@ -236,3 +236,31 @@ describe('KV listing reader', () => {
     assert.deepEqual(d.applyText(text, 3).upserts, [['a', { cell: 'c2', state: 'active', epoch: 2 }]]);
   });
 });
+
+describe('KV listing reader, fast path in chunks', () => {
+  it('finds the moved entry whatever the chunking, and detects a deletion', () => {
+    const entries = (moved: boolean, drop = false) =>
+      JSON.stringify(
+        [
+          item('a', rec('c1'), 11),
+          item('b', moved ? rec('c9', 2) : rec('c2'), moved ? 20 : 12),
+          ...(drop ? [] : [item('c', rec('c3'), 13)]),
+        ].map((i) => ({ LockIndex: 0, Key: i.Key, Flags: 0, Value: i.Value, CreateIndex: 1, ModifyIndex: i.ModifyIndex })),
+        null,
+        4,
+      );
+    for (const size of [1, 5, 33, 10_000]) {
+      const d = differ();
+      d.applyText(entries(false), 13);
+      const r = d.reader(20);
+      const text = entries(true);
+      for (let i = 0; i < text.length; i += size) r.push(text.slice(i, i + size));
+      const diff = r.end();
+      assert.deepEqual(diff?.upserts, [['b', { cell: 'c9', state: 'active', epoch: 2 }]], `chunks of ${size}`);
+      assert.equal(diff?.examined, 1);
+      const gone = d.reader(21);
+      gone.push(entries(true, true));
+      assert.equal(gone.end(), undefined, 'a deletion asks for a full read');
+    }
+  });
+});

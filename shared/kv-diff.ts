@@ -114,6 +114,32 @@ export class KvPrefixDiff<T> {
         if (failed) return;
         const buf = carry + chunk;
         let pos = 0;
+        if (fast) {
+          // Only ModifyIndex numbers are read; an entry above the floor is read backwards from it.
+          for (;;) {
+            const m = buf.indexOf(MODIFY_INDEX, pos);
+            if (m < 0) break;
+            let i = skipWs(buf, m + MODIFY_INDEX.length);
+            let n = 0;
+            for (let c = buf.charCodeAt(i); c >= 48 && c <= 57; c = buf.charCodeAt(++i)) n = n * 10 + (c - 48);
+            if (skipWs(buf, i) >= buf.length) break; // the number may go on in the next chunk
+            count += 1;
+            if (n > floor) {
+              const k = buf.lastIndexOf('"Key":', m);
+              const e = k < 0 ? undefined : readEntry(buf, k);
+              if (e === undefined || e === 'incomplete' || e.modifyIndex !== n || e.end < m) {
+                failed = true;
+                return;
+              }
+              pending.push([detach(e.key), n, e.vs < 0 ? null : buf.slice(e.vs, e.ve)]);
+            }
+            pos = i;
+          }
+          // keep the entry in progress (from its Key) for the next chunk
+          const lastKey = buf.lastIndexOf('"Key":');
+          carry = buf.slice(lastKey >= pos ? lastKey : Math.max(pos, buf.length - MODIFY_INDEX.length));
+          return;
+        }
         for (;;) {
           const k = buf.indexOf('"Key":', pos);
           if (k < 0) {
@@ -130,8 +156,7 @@ export class KvPrefixDiff<T> {
             return;
           }
           count += 1;
-          if (!fast) this.entry(diff, e.key, e.modifyIndex, () => (e.vs < 0 ? null : buf.slice(e.vs, e.ve)));
-          else if (e.modifyIndex > floor) pending.push([e.key, e.modifyIndex, e.vs < 0 ? null : buf.slice(e.vs, e.ve)]);
+          this.entry(diff, e.key, e.modifyIndex, () => (e.vs < 0 ? null : buf.slice(e.vs, e.ve)));
           pos = e.end;
         }
         carry = buf.slice(pos);
@@ -216,6 +241,8 @@ export class KvPrefixDiff<T> {
     return n;
   }
 }
+
+const MODIFY_INDEX = '"ModifyIndex":';
 
 /**
  * A copy of `s` that does not keep its parent alive: V8 makes `slice()` of a long string a view

@@ -181,13 +181,16 @@ let snapshotTimer: NodeJS.Timeout | undefined;
 let writing = false;
 let dirty = false;
 let lastWriteAt = 0;
+let lastWriteMs = 0;
 function scheduleSnapshot() {
   if (!cfg.snapshotPath) return;
   dirty = true;
   if (snapshotTimer || writing) return;
-  // debounce, and at least a second between writes: during a bulk load of 100,000 markets
-  // every listing would otherwise rewrite the whole file
-  const wait = Math.max(cfg.snapshotDebounceMs, lastWriteAt + 1000 - Date.now());
+  // debounce, and leave 5× the last write's duration (at most 1 s) between writes: during a
+  // bulk load of 100,000 markets every listing would otherwise rewrite the whole file, while a
+  // small table is still written within the debounce
+  const gap = Math.min(1000, 5 * lastWriteMs);
+  const wait = Math.max(cfg.snapshotDebounceMs, lastWriteAt + gap - Date.now());
   snapshotTimer = setTimeout(() => void saveSnapshot(), wait);
 }
 async function saveSnapshot() {
@@ -205,7 +208,8 @@ async function saveSnapshot() {
       endpoints,
     });
     lastWriteAt = Date.now();
-    post({ type: 'snapshot-saved', bytes, ms: performance.now() - t0 });
+    lastWriteMs = performance.now() - t0;
+    post({ type: 'snapshot-saved', bytes, ms: lastWriteMs });
   } catch (err) {
     post({ type: 'snapshot-error', op: 'write', message: (err as Error).message });
   } finally {
