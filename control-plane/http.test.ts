@@ -19,6 +19,7 @@ function fakeXds(ready: boolean, markets: Record<string, 'active' | 'frozen'> = 
       endpoints: new Map(),
       globalCell: undefined,
     }),
+    publishedMarket: (m: string) => (markets[m] === undefined ? 'absent' : markets[m] === 'frozen' ? 'frozen' : 'routed'),
     nodesInSync: () => true,
     injectInvalid: (node = '*') => void injected.push(node),
     clearInjected: () => void injected.push('cleared'),

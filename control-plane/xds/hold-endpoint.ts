@@ -1,8 +1,8 @@
 /**
  * The hold endpoint: a middleware catching every request that carries the hold header (added
  * by Envoy's frozen route, which sends requests for frozen markets here with their original
- * path). It waits until the market is no longer frozen in Consul and every Envoy connected
- * here has ACKed the routes that say so, then answers 307 to the original URL; Envoy follows
+ * path). It waits until the published snapshot no longer has the market frozen and every
+ * Envoy connected here has ACKed the routes that say so, then answers 307 to the original URL; Envoy follows
  * it internally and routes to the new owner, so the client sees one answer. Past the bound:
  * 503 market_migrating with Retry-After (DESIGN §3).
  */
@@ -34,8 +34,9 @@ export function holdMiddleware(xds: Xds): MiddlewareHandler {
     const t0 = Date.now();
     let releasedAt: number | undefined;
     for (;;) {
-      const rec = xds.current()?.markets.get(market);
-      if (rec?.state !== 'frozen') {
+      // The published snapshot, not the live Consul view: a redirect before the new routes are
+      // published (and ACKed) would land on the frozen route again.
+      if (xds.publishedMarket(market) !== 'frozen') {
         releasedAt ??= Date.now();
         if (xds.nodesInSync() || Date.now() - releasedAt >= SYNC_GRACE_MS) {
           return c.body(null, 307, { location, 'cache-control': 'no-store' });

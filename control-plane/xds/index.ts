@@ -41,6 +41,8 @@ export interface Xds {
   status(): { id: string; ready: boolean; consul: Record<string, unknown>; snapshots: Record<string, unknown>; nodes: NodeStatus[] };
   /** The latest Consul input (undefined before ready). */
   current(): BuildInput | undefined;
+  /** Where the last published snapshot sends `market` (what the hold endpoint waits on). */
+  publishedMarket(market: string): 'frozen' | 'routed' | 'absent';
   /** True when every node connected here holds the current routes (RDS and SRDS ACKed). */
   nodesInSync(): boolean;
   /** Test-only: publish a resource Envoy rejects to `node` (or every node); clear it. */
@@ -85,6 +87,7 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
       return feed.ready;
     },
     current: () => feed.current,
+    publishedMarket: (market) => publisher.publishedMarket(market),
     status() {
       const snapshots: Record<string, unknown> = {};
       for (const n of cache.nodes()) {

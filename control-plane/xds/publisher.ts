@@ -14,7 +14,8 @@ import { ResourceBuilder, type BuildInput, type BuildOptions, type SharedResourc
 import { edgeListener, listenProblems, type ListenAddress } from './resources/listener.js';
 import { encodeAny } from './resources/proto.js';
 import { fromAny, type Resource } from './resources/resource.js';
-import { CLUSTER, LISTENER, SHORT_NAME, type TypeUrl } from './resources/type-urls.js';
+import { FROZEN_ROUTE, marketScopeName } from './resources/names.js';
+import { CLUSTER, LISTENER, SCOPED_ROUTE, SHORT_NAME, type TypeUrl } from './resources/type-urls.js';
 import type { NodeInfo } from './server/messages.js';
 
 /** Node metadata keys written by `cellctl envoy`. */
@@ -51,6 +52,16 @@ export class Publisher {
     opts: Partial<BuildOptions> = {},
   ) {
     this.builder = new ResourceBuilder(opts);
+  }
+
+  /**
+   * Where the last published build sends `market`: `frozen`, `routed`, or `absent` (no scope;
+   * unknown market). Unlike the live Consul view, this is what Envoys are being given.
+   */
+  publishedMarket(market: string): 'frozen' | 'routed' | 'absent' {
+    const scope = this.shared?.types.get(SCOPED_ROUTE)?.get(marketScopeName(market));
+    if (scope === undefined) return 'absent';
+    return scope.refs[0]?.name === FROZEN_ROUTE ? 'frozen' : 'routed';
   }
 
   /** True once a first input was built. */

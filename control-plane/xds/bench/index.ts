@@ -127,7 +127,8 @@ async function main(): Promise<void> {
       () => 'm-9 routed',
     );
     const rss10 = envoyPid ? rssMb(envoyPid) : NaN;
-    log('throughput at 10 markets');
+    log('throughput at 10 markets (after a warm-up run)');
+    await runK6(K6_SCRIPT, { env: { URL: envoy.url, MARKETS: '10', VUS: '8', DURATION: '3s' }, timeoutMs: 60_000 });
     const tp10 = await throughput(envoy, 10);
 
     const owner = new Map<number, string>();
