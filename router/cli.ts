@@ -24,6 +24,7 @@ interface Flags {
   upstreamTimeout: number;
   maxInflightPerCell: number;
   stallTimeout: number;
+  readyWait: number;
 }
 
 function onSignals(handler: () => Promise<void>): void {
@@ -87,6 +88,7 @@ async function runServer(f: Flags, id: string, register: boolean): Promise<void>
     upstreamTimeoutMs: f.upstreamTimeout,
     maxInflightPerCell: f.maxInflightPerCell,
     isolation: { stallMs: f.stallTimeout },
+    readyWaitMs: f.readyWait,
     logger,
   });
   onSignals(() => router.close());
@@ -111,6 +113,14 @@ export function command(): Command {
     )
     .addOption(
       new Option(
+        '--ready-wait <ms>',
+        'at start, wait this long for a complete routing table before listening (connections are refused meanwhile)',
+      )
+        .argParser(parseDurationMs)
+        .default(30_000),
+    )
+    .addOption(
+      new Option(
         '--stall-timeout <ms>',
         'a cell with requests waiting and no answer for this long is hung: its breaker opens (keep it above the slowest answer of a working cell; 0: off)',
       )
@@ -124,7 +134,7 @@ export function command(): Command {
     )
     .addHelpText(
       'after',
-      '\nEndpoints: /healthz (alive), /readyz (200 once a table is loaded from Consul or the snapshot; detail says degraded),\n/metrics (Prometheus), /v1/* routed. See docs/router.md.',
+      '\nListens once a complete table is loaded (or after --ready-wait). Endpoints: /healthz (alive), /readyz (200 once a table is\nloaded from Consul or the snapshot; detail says degraded), /metrics (Prometheus), /v1/* routed. See docs/router.md.',
     )
     .action(async (f: Flags) => {
       const id = f.id ?? `router-${f.port}`;

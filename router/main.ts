@@ -36,6 +36,14 @@ export interface RouterOptions {
   routeCacheMax?: number;
   /** Max request header bytes (431 headers_too_large above it) [16384]. */
   maxHeaderBytes?: number;
+  /**
+   * At start, how long to wait for a complete table before listening, ms [30,000]. Until then
+   * connections are refused, so a load balancer sends them to another replica instead of this
+   * one answering from a partial table; past it the router listens anyway (/readyz 503).
+   */
+  readyWaitMs?: number;
+  /** How long a /v1 request waits for the table when it is still not loaded, ms [5000]. */
+  readyHoldMs?: number;
   isolation?: IsolationOptions;
   logger?: Logger;
 }
@@ -76,9 +84,29 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     metrics,
   });
   table.start();
+  // Listen once the table is complete (see readyWaitMs); the timer also keeps the process alive meanwhile.
+  let readyTimer: NodeJS.Timeout | undefined;
+  const waited = await Promise.race([
+    table.whenReady().then(() => true),
+    new Promise<boolean>((r) => (readyTimer = setTimeout(() => r(false), opts.readyWaitMs ?? 30_000))),
+  ]);
+  clearTimeout(readyTimer);
+  if (!waited) logger.warn({ waitedMs: opts.readyWaitMs ?? 30_000 }, 'no complete routing table yet; listening anyway (not ready)');
   const proxy = new Proxy(pools, metrics, { headersTimeoutMs: opts.upstreamTimeoutMs });
   let draining = false;
-  const app = createRouterApp({ id, resolver, table, proxy, isolation, hold, registry, metrics, logger, draining: () => draining });
+  const app = createRouterApp({
+    id,
+    resolver,
+    table,
+    readyHoldMs: opts.readyHoldMs,
+    proxy,
+    isolation,
+    hold,
+    registry,
+    metrics,
+    logger,
+    draining: () => draining,
+  });
 
   let inflight = 0;
   const server = await new Promise<Server>((resolve, reject) => {

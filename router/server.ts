@@ -24,7 +24,10 @@ import type { TableStatus } from './table/source.js';
 export interface RouterDeps {
   id: string;
   resolver: Resolver;
-  table: { status(): TableStatus };
+  /** `ready` (router/table/source.ts): false until a complete table is loaded; /v1 requests wait for it. */
+  table: { status(): TableStatus; readonly ready?: boolean };
+  /** How long a /v1 request arriving before the table is loaded waits for it, ms [5000]. */
+  readyHoldMs?: number;
   proxy: Proxy;
   isolation: Isolation;
   hold: HoldQueue;
@@ -86,13 +89,36 @@ function toResponse(up: Upstream): Response {
 export function createRouterApp(deps: RouterDeps): Hono<Env> {
   const { resolver, hold, metrics, logger, isolation, proxy } = deps;
   const app = new Hono<Env>();
+  const readyHoldMs = deps.readyHoldMs ?? 5000;
+
+  /**
+   * A request that arrives before the table is complete (a router just started: it listens
+   * before the snapshot or Consul is read) waits for it instead of being told `unknown_market`
+   * about a market that exists; past `readyHoldMs`, `503 not_ready` with Retry-After. Polled
+   * (20 ms): nothing is left registered if the table never comes.
+   */
+  const untilReady = async (): Promise<void> => {
+    const deadline = performance.now() + readyHoldMs;
+    while (deps.table.ready === false) {
+      if (performance.now() >= deadline) {
+        throw new HttpError('not_ready', 'the router has not loaded its routing table yet', { headers: { 'retry-after': '1' } });
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
 
   const errorAnswer = (c: Context<Env>, err: HttpError, cell: string, requestId?: string) => {
     metrics.rejected.inc({ reason: err.code });
     metrics.requests.inc({ cell, status: String(err.status) });
     for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
     if (requestId) c.header(REQUEST_ID_HEADER, requestId);
-    if (err.status >= 500 && err.code !== 'cell_unavailable' && err.code !== 'market_migrating' && err.code !== 'overloaded') {
+    if (
+      err.status >= 500 &&
+      err.code !== 'cell_unavailable' &&
+      err.code !== 'market_migrating' &&
+      err.code !== 'overloaded' &&
+      err.code !== 'not_ready'
+    ) {
       logger.warn({ requestId, cell, code: err.code, msg: err.message }, 'router answered an error');
     }
     return c.json(err.body(), err.status as 400);
@@ -147,6 +173,7 @@ export function createRouterApp(deps: RouterDeps): Hono<Env> {
     const method = incoming?.method ?? c.req.method;
     let cell = '-';
     try {
+      if (deps.table.ready === false) await untilReady(); // no await on the hot path once ready
       let route: Route | undefined;
       if (pathname.startsWith(GLOBAL_PATH_PREFIX)) {
         route = resolver.resolveGlobal();

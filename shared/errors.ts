@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   upstream_timeout: { status: 504, doc: 'the cell did not answer in time' },
   bad_gateway: { status: 502, doc: 'the cell connection failed after the request was sent' },
   overloaded: { status: 503, doc: 'a concurrency bound is full' },
+  not_ready: { status: 503, doc: 'the router has not loaded a complete routing table yet' },
   injected_fault: { status: 500, doc: 'an error injected by the fault API' },
   internal: { status: 500, doc: 'an unexpected error (logged)' },
 } as const;
