@@ -146,6 +146,18 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.equal((await finish('sf')).state, 'done');
   });
 
+  it('lets exactly one of two simultaneous starts of the same market win', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    const results = await Promise.allSettled([migrator.start('sf', 'cell-0', 'a'), migrator.start('sf', 'cell-0', 'b')]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    const refused = results.find((r) => r.status === 'rejected');
+    assert.match(String(refused?.reason), /already migrating/);
+    assert.equal((await finish('sf')).state, 'done');
+  });
+
   it('refuses bad input with a clear message and changes nothing', async () => {
     const before = JSON.stringify(await kv.list(prefix));
     const cases: [string, string, RegExp][] = [

@@ -28,6 +28,7 @@ export class Migrator {
   readonly opts: MigrationOptions;
   private readonly running = new Map<string, Promise<MigrationRecord>>();
   private readonly aborts = new Set<string>();
+  private readonly starting = new Set<string>();
 
   constructor(
     private readonly kv: KvStore,
@@ -84,8 +85,19 @@ export class Migrator {
 
   /** Validates, takes the lock and starts the migration; resolves with the first persisted record. */
   async start(market: string, to: string, by: string): Promise<MigrationRecord> {
+    // Reserve the market before the first await: two requests in this process cannot both pass
+    // the checks (they share one session, so the Consul lock alone would not tell them apart).
+    if (this.starting.has(market) || this.running.has(market)) throw new HttpError('conflict', `market ${market} is already migrating`);
+    this.starting.add(market);
+    try {
+      return await this.reserveAndLaunch(market, to, by);
+    } finally {
+      this.starting.delete(market);
+    }
+  }
+
+  private async reserveAndLaunch(market: string, to: string, by: string): Promise<MigrationRecord> {
     const plan = await this.plan(market, to);
-    if (this.running.has(market)) throw new HttpError('conflict', `market ${market} is already migrating`);
     const now = new Date().toISOString();
     const rec: MigrationRecord = {
       id: `mig-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,

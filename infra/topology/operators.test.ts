@@ -76,8 +76,8 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       name: 'cellctl-up',
       command: process.execPath,
       args: [CELLCTL, 'up', '--data', data, '--any-ports', '--cells', '3', '--log-level', 'warn'],
-      // Cleanup waits 3 s after a flip, so a crash can land in it (resume after restart).
-      env: { CELLSIM_CLEANUP_GRACE_MS: '3000' },
+      // Cleanup waits 8 s after a flip, so a crash can land in it (resume after restart).
+      env: { CELLSIM_CLEANUP_GRACE_MS: '8000' },
       ready: { logLine: /cellsim is up/ },
       readyTimeoutMs: 150_000,
     });
@@ -145,18 +145,29 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     const market = 'houston';
     const from = (await owner(market)).cell;
     const to = other(from);
-    const first = await cellctl(['migrate', market, '--to', to, '--no-wait']);
-    assert.equal(first.code, 0, first.stderr);
-    // Running, or in its cleanup grace (the source not purged yet): either way locked.
-    const second = await cellctl(['migrate', market, '--to', 'cell-0']);
-    assert.equal(second.code, 1);
+    // Two operators at the same moment (the admin API the CLI calls): exactly one wins.
+    const post = (cell: string) =>
+      fetch(`${topo.controlPlane.url}/admin/migrations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-cellsim-operator': `op-${cell}` },
+        body: JSON.stringify({ market, to: cell }),
+      });
+    const answers = await Promise.all([post(to), post('cell-0')]);
+    const bodies = await Promise.all(answers.map((r) => r.text()));
+    assert.deepEqual(answers.map((r) => r.status).sort(), [202, 409], bodies.join('\n'));
+    const refused = bodies[answers.findIndex((r) => r.status === 409)]!;
+    assert.match(refused, /already migrating/);
+    const winner = answers[0].status === 202 ? to : 'cell-0';
+    // While the winner runs or waits for its cleanup, the CLI is refused too.
+    const second = await cellctl(['migrate', market, '--to', winner === to ? 'cell-0' : to]);
+    assert.equal(second.code, 1, second.stdout);
     assert.match(second.stderr, /already migrating/);
     await waitFor(
       async () => ['cleanup-wait', 'done'].includes((await json<{ state: string }>(['migrate', market, '--status'])).state),
       20_000,
       () => 'first migration to finish',
     );
-    assert.equal((await owner(market)).cell, to);
+    assert.equal((await owner(market)).cell, winner);
   });
 
   it('answers bad operator input with a clear message and changes nothing', async () => {
@@ -199,7 +210,8 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     const to1 = other(b1.cell);
     const load = startLoad({ targets: planes(), markets: [m1], rps: 40, maxMs: 30_000 });
     await new Promise((r) => setTimeout(r, 1500));
-    assert.equal((await cellctl(['migrate', m1, '--to', to1, '--no-wait'])).code, 0);
+    const started = await cellctl(['migrate', m1, '--to', to1, '--no-wait']);
+    assert.equal(started.code, 0, started.stderr);
     await supervisor('POST', '/children/control-plane/kill');
     // Crash 2: during cleanup-wait (after the flip): resumed and finished after the restart.
     await waitFor(
