@@ -24,6 +24,17 @@ interface CliOptions {
   faultEveryCell?: boolean;
   timeout: number;
   mix?: DrillOptions['mix'];
+  stages?: DrillOptions['stages'];
+}
+
+/** Parses `100:10s,300:20s` (ramp to 100/s over 10 s, then to 300/s over 20 s). */
+export function parseStages(value: string): NonNullable<DrillOptions['stages']> {
+  return value.split(',').map((part) => {
+    const [target, duration] = part.split(':');
+    const t = Number(target);
+    if (!Number.isInteger(t) || t < 0 || !duration) throw new InvalidArgumentError(`'${part}' is not rate:duration (e.g. 200:10s)`);
+    return { target: t, durationMs: parseDurationMs(duration) };
+  });
 }
 
 /** Parses `create=35,get=30,list=25,cancel=10` (missing operations get 0). */
@@ -70,6 +81,11 @@ export function command(): Command {
     .option('--data <dir>', 'topology data directory (cellctl up)', './.cellsim')
     .option('--reports <dir>', 'where reports go', './reports')
     .option('--timeout <d>', 'per-request timeout of the load generator', parseDurationMs, 10_000)
+    .option(
+      '--stages <ramp>',
+      'ramping arrival rate from --rate: target:duration,... (e.g. 200:10s,200:20s); sets the run length',
+      parseStages,
+    )
     .option('--mix <ops>', 'operation mix, e.g. create=35,get=30,list=25,cancel=10', parseMix)
     .option('--fault-every-cell', 'sabotage: inject the cell fault into every cell (the verdict must then FAIL)')
     .addHelpText(
@@ -82,7 +98,8 @@ export function command(): Command {
       if (!drill) throw new Error(`unknown drill ${name}`);
       const opts: DrillOptions = {
         planes: planesOf(o.plane, drill.defaultPlanes),
-        durationMs: o.duration,
+        durationMs: o.stages ? o.stages.reduce((sum, st) => sum + st.durationMs, 0) : o.duration,
+        stages: o.stages,
         rate: o.rate,
         cell: o.cell,
         faultEveryCell: o.faultEveryCell,

@@ -69,6 +69,15 @@ export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, 
     thresholds: drill.thresholds(opts),
     timeout: `${opts.requestTimeoutMs ?? 10_000}ms`,
     ...(opts.mix ? { mix: opts.mix } : {}),
+    ...(opts.stages?.length
+      ? {
+          // The last target is held after the stages, until the drill stops k6.
+          stages: [
+            ...opts.stages.map((st) => ({ target: st.target, duration: `${st.durationMs}ms` })),
+            { target: opts.stages[opts.stages.length - 1]!.target, duration: `${MAX_HEAL_S}s` },
+          ],
+        }
+      : {}),
   });
   const cfgPath = join(dir, 'traffic-config.json');
   writeTrafficConfig(cfgPath, cfg);

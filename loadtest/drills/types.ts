@@ -7,8 +7,10 @@ import type { Expectations, Verdict } from '../verdicts.js';
 export interface DrillOptions {
   planes: Plane[];
   durationMs: number;
-  /** Arrivals per second. */
+  /** Arrivals per second (the start rate when `stages` ramp it). */
   rate: number;
+  /** Ramping arrival rate: k6 stages (target arrivals/s reached over duration ms); their total is the run length. */
+  stages?: { target: number; durationMs: number }[];
   /** The cell to fault (cell drills), default cell-1. */
   cell?: string;
   /** Sabotage for tests: inject the cell fault into every cell; the verdict must then fail. */
