@@ -5,7 +5,7 @@
  * endpoints). Changes are debounced briefly (a burst becomes one snapshot) and delivered
  * with the time the first change of the burst was seen.
  */
-import { CellRecordSchema, decodeJson, type CellRecord, type KvLayout } from '../../shared/kv.js';
+import { CellRecordSchema, decodeJson, type CellRecord, type KvLayout, type MarketRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import {
   SERVICE_CELL,
@@ -17,6 +17,7 @@ import {
   type Watch,
 } from '../../shared/consul.js';
 import { activeEndpoints, findGlobalCell, type Endpoint, type KvEntry } from '../../shared/routing-table.js';
+import { OverlayMap } from './cache/overlay-map.js';
 import { MarketWatch } from './market-watch.js';
 import type { BuildInput } from './resources/build.js';
 
@@ -113,6 +114,7 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
   /** Markets changed since the last emit (the builder re-encodes only these). */
   let changedMarkets = new Set<string>();
   let firstBuild = true;
+  let published: ReadonlyMap<string, MarketRecord> = new Map();
   const marketWatch = new MarketWatch({
     consul: o.consul,
     layout: o.layout,
@@ -139,11 +141,20 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     const at = firstChangeAt ?? performance.now();
     firstChangeAt = undefined;
     const changedSet = firstBuild ? undefined : changedMarkets;
+    // The markets as of this emit (the live watch map moves on): a copy once, then the
+    // previous view plus the changed records, so readers of `current` (the hold endpoint, the
+    // migration barrier) see exactly what was built and published.
+    if (changedSet === undefined) published = new Map(marketWatch.records);
+    else if (changedSet.size > 0) {
+      const changes = new Map<string, MarketRecord | undefined>();
+      for (const id of changedSet) changes.set(id, marketWatch.records.get(id));
+      published = OverlayMap.of(published, changes);
+    }
     firstBuild = false;
     changedMarkets = new Set();
     current = {
       cells,
-      markets: marketWatch.records,
+      markets: published,
       changedMarkets: changedSet,
       endpoints: activeEndpoints(cells, endpoints),
       globalCell: findGlobalCell(cells),

@@ -21,7 +21,15 @@ export interface TestControlPlane {
 /** Starts `cellctl control-plane` and waits for /readyz. */
 export async function startControlPlane(
   scope: ProcessScope,
-  o: { consulUrl: string; id?: string; holdMs?: number; ports?: { http: number; xds: number }; testHooks?: boolean; logLevel?: string },
+  o: {
+    consulUrl: string;
+    id?: string;
+    holdMs?: number;
+    ports?: { http: number; xds: number };
+    testHooks?: boolean;
+    logLevel?: string;
+    prefix?: string;
+  },
 ): Promise<TestControlPlane> {
   const [http, xds] = o.ports ? [o.ports.http, o.ports.xds] : ((await freePorts(2)) as [number, number]);
   const args = [
@@ -37,6 +45,7 @@ export async function startControlPlane(
     o.id ?? 'cp-test',
   ];
   args.push('--hold-ms', String(o.holdMs ?? 2000));
+  if (o.prefix) args.push('--prefix', o.prefix);
   if (o.testHooks !== false) args.push('--test-hooks');
   const proc = await scope.start({
     name: `control-plane-${o.id ?? 'cp-test'}`,

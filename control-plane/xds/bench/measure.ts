@@ -49,13 +49,19 @@ export function pct(values: number[], q: number): number {
 }
 
 /** Writes market records m-<from>..m-<to-1> in Consul transactions (64 ops each, 8 in parallel). */
-export async function putMarkets(consul: string, from: number, to: number, cellOf: (i: number) => string): Promise<void> {
+export async function putMarkets(
+  consul: string,
+  from: number,
+  to: number,
+  cellOf: (i: number) => string,
+  prefix = 'cellsim/',
+): Promise<void> {
   const batches: { KV: { Verb: string; Key: string; Value: string } }[][] = [];
   for (let i = from; i < to; i += 64) {
     const ops = [];
     for (let j = i; j < Math.min(to, i + 64); j++) {
       const value = Buffer.from(JSON.stringify({ cell: cellOf(j), state: 'active', epoch: 1 })).toString('base64');
-      ops.push({ KV: { Verb: 'set', Key: `cellsim/markets/m-${j}`, Value: value } });
+      ops.push({ KV: { Verb: 'set', Key: `${prefix}markets/m-${j}`, Value: value } });
     }
     batches.push(ops);
   }
