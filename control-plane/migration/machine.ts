@@ -160,6 +160,9 @@ export class MigrationRun {
         );
         const freezeMs = this.frozenAtMs === undefined ? undefined : Date.now() - this.frozenAtMs;
         if (this.mark) this.lap('flip');
+        if (freezeMs !== undefined && freezeMs > 500) {
+          this.deps.log.warn({ market, freezeMs, phases: this.phases }, `migration ${market}: long freeze window`);
+        }
         return this.save(
           { ...(freezeMs !== undefined ? { freezeMs, phases: { ...this.phases } } : {}), moveMs: Date.now() - this.startMs },
           'flipped',
