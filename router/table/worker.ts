@@ -193,9 +193,20 @@ function scheduleSnapshot() {
   const wait = Math.max(cfg.snapshotDebounceMs, lastWriteAt + gap - Date.now());
   snapshotTimer = setTimeout(() => void saveSnapshot(), wait);
 }
+/**
+ * True once markets, cells and endpoints are all held in full (from the snapshot, or one first
+ * Consul answer each). Before that a snapshot would persist a partial table (say, cells but no
+ * markets yet) that a restart would then load as complete and answer 404 unknown_market from.
+ */
+function complete(): boolean {
+  return fromSnapshot || (!first.markets && !first.cells && endpointsKey !== '');
+}
+let fromSnapshot = false;
+
 async function saveSnapshot() {
   snapshotTimer = undefined;
   if (!cfg.snapshotPath || !dirty) return;
+  if (!complete()) return; // still dirty: the answer that completes the table schedules the write
   dirty = false;
   writing = true;
   const t0 = performance.now();
@@ -230,6 +241,7 @@ async function loadSnapshot() {
     markets.seed((id) => layout.marketKey(id), snap.markets);
     endpoints = snap.endpoints;
     endpointsKey = JSON.stringify(endpoints);
+    fromSnapshot = true;
     post({ type: 'cells', source: 'snapshot', cells: snap.cells.map(([id, rec]) => [id, rec]), invalid: [], index: 0 });
     post({ type: 'endpoints', source: 'snapshot', endpoints, index: 0 });
     const all = snap.markets.map(([id, rec]): [string, MarketRecord] => [id, rec]);
