@@ -1,6 +1,6 @@
 /** report.html: one self-contained page (inline CSS and SVG, no script, no network). */
 import type { GroupStats } from '../stats.js';
-import type { DrillReport } from './report.js';
+import type { DrillReport } from './types.js';
 import { barChart, palette, timeChart } from './svg.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
