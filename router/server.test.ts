@@ -159,12 +159,17 @@ describe('router app (app.request)', () => {
       await res.arrayBuffer();
     }
     assert.equal(t.isolation.states().dead?.breaker, 'open');
-    const t0 = performance.now();
-    const res = await t.app.request('/v1/orders', { headers: { 'x-market-id': 'mdead' } });
-    const ms = performance.now() - t0;
-    assert.equal((await json(res)).error?.code, 'cell_unavailable');
-    assert.ok(Number(res.headers.get('retry-after')) >= 1);
-    assert.ok(ms < 5, `fast fail took ${ms.toFixed(2)} ms`);
+    // median of 21 (the machine is shared: one sample can be preempted)
+    const times: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      const t0 = performance.now();
+      const res = await t.app.request('/v1/orders', { headers: { 'x-market-id': 'mdead' } });
+      times.push(performance.now() - t0);
+      assert.equal((await json(res)).error?.code, 'cell_unavailable');
+      assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    }
+    const median = times.sort((a, b) => a - b)[10]!;
+    assert.ok(median < 5, `fast fail took ${median.toFixed(2)} ms (median)`);
   });
 
   it('holds a frozen market until the bound, then 503 market_migrating; a flip releases it to the new owner', async () => {
