@@ -8,7 +8,6 @@ describe('routing contract: node router', () => {
   const scope = new ProcessScope();
   routingContract({
     holdMs: 1000,
-    fastFailMs: 100,
     async start() {
       const consul = await startConsul();
       scope.adopt(consul.proc);
