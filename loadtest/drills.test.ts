@@ -23,7 +23,6 @@ import { renderSummary } from './report/summary.js';
  */
 const KNOWN: Record<string, string> = {
   'cell-hang': 'Envoy never answers a hung cell fast (no timeout/outlier detection on hangs; target 5 s); the router isolates in ~1 s',
-  'router-replica-kill': 'a restarted router answers 404 unknown_market for a moment after the supervisor sees it ready',
   'migration-under-load':
     'cells answer 503 cell_unavailable while a busy market moves (source/target cells), and now and then a 404 unknown_market or a 502 via Envoy during the flip',
 };
