@@ -57,7 +57,13 @@ export class Migrator {
     if (owned >= target.value.capacity)
       throw new HttpError('conflict', `cell ${to} is full (${owned} of ${target.value.capacity} markets)`);
     for (const cell of [m.value.cell, to]) {
-      if (!(await this.cells.healthy(cell))) throw new HttpError('conflict', `cell ${cell} has no healthy instance`);
+      // A busy cell can miss a check or two: give it a few seconds before refusing.
+      let ok = await this.cells.healthy(cell);
+      for (let i = 0; !ok && i < this.opts.healthWaitMs / 250; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        ok = await this.cells.healthy(cell);
+      }
+      if (!ok) throw new HttpError('conflict', `cell ${cell} has no healthy instance`);
     }
     return {
       market,

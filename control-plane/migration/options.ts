@@ -22,6 +22,8 @@ export interface MigrationOptions {
    */
   edgeBarrier?: (market: string, state: 'frozen' | 'active') => Promise<void>;
   barrierMs: number;
+  /** How long validation waits for an unhealthy source or target to pass its checks again (ms). */
+  healthWaitMs: number;
 }
 
 /** Defaults: a short freeze, and the source kept for 30 s after the flip. */
@@ -34,6 +36,7 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   pollMs: 10,
   verifyAttempts: 8,
   barrierMs: 1000,
+  healthWaitMs: 5000,
 };
 
 /** Fills missing options with defaults. */
