@@ -10,7 +10,16 @@ import { HttpError, errorBody } from '../../shared/errors.js';
 import { formatIssues } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Child } from './child.js';
-import type { Supervisor } from './supervisor.js';
+
+/** What the control channel drives (the Supervisor; an interface here so the two modules do not import each other). */
+export interface Supervisor {
+  readonly children: ReadonlyMap<string, Child>;
+  resolve(name: string): Child[];
+  describe(): Record<string, unknown>;
+  startCell(cell: string, color: 'blue' | 'green', version: string, defect?: unknown): Promise<Child>;
+  stopCell(cell: string, color: 'blue' | 'green'): Promise<void>;
+  scheduleWrite(): void;
+}
 
 /** A running control server. */
 export interface ControlServer {
