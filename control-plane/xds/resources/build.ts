@@ -14,7 +14,7 @@ import { OverlayMap } from '../cache/overlay-map.js';
 import { hintChanges } from '../cache/snapshot.js';
 import type { Resource } from './resource.js';
 import { cellRoutes, frozenRoutes } from './route.js';
-import { globalScope, marketScope } from './scoped-route.js';
+import { anchorScope, globalScope, marketScope } from './scoped-route.js';
 import { CLUSTER, ENDPOINT, ROUTE, SCOPED_ROUTE, type TypeUrl } from './type-urls.js';
 
 /** What the resources are built from (a routing table plus the hold endpoints). */
@@ -55,6 +55,8 @@ export class ResourceBuilder {
   private readonly opts: BuildOptions;
   /** The scopes of the last build (immutable once returned: a change copies it). */
   private scopes: ReadonlyMap<string, Resource> | undefined;
+  /** Names of the anchor scopes of the last build (one per route configuration). */
+  private anchors = new Set<string>();
   private readonly last = new Map<TypeUrl, ReadonlyMap<string, Resource>>();
   private readonly cellCache = new Map<string, { key: string; res: Resource[] }>();
 
@@ -96,7 +98,7 @@ export class ResourceBuilder {
       endpoints.set(he.name, he);
     }
 
-    const byName = this.buildScopes(input);
+    const byName = this.buildScopes(input, [...routes.keys()]);
     const types = new Map<TypeUrl, ReadonlyMap<string, Resource>>([
       [CLUSTER, this.keep(CLUSTER, clusters)],
       [ENDPOINT, this.keep(ENDPOINT, endpoints)],
@@ -120,7 +122,7 @@ export class ResourceBuilder {
    * change at all returns the very same map, so every node's snapshot shares it). Without,
    * every market is checked (encoded resources of unchanged markets are reused).
    */
-  private buildScopes(input: BuildInput): ReadonlyMap<string, Resource> {
+  private buildScopes(input: BuildInput, routeNames: string[]): ReadonlyMap<string, Resource> {
     const previous = this.scopes;
     const changes = new Map<string, Resource | undefined>();
     let full: Map<string, Resource> | undefined;
@@ -151,6 +153,15 @@ export class ResourceBuilder {
     if (g === undefined) {
       if (oldG !== undefined) changes.set(GLOBAL_SCOPE, undefined);
     } else if (oldG?.version !== g.version) changes.set(GLOBAL_SCOPE, g);
+    // Anchors: one scope per route configuration, so every configuration stays loaded in Envoy.
+    const anchors = new Set<string>();
+    for (const rc of routeNames) {
+      const a = anchorScope(rc);
+      anchors.add(a.name);
+      if (current(a.name)?.version !== a.version) changes.set(a.name, a);
+    }
+    for (const name of this.anchors) if (!anchors.has(name) && current(name) !== undefined) changes.set(name, undefined);
+    this.anchors = anchors;
 
     let scopes: ReadonlyMap<string, Resource>;
     if (full !== undefined) {

@@ -3,6 +3,13 @@
  * thresholds, outlier detection and an active HTTP health check on the cell's /readyz. The
  * panic threshold is 0 so a cell with no healthy host fails fast (503 cell_unavailable)
  * instead of spraying traffic over unhealthy hosts.
+ *
+ * A hung cell (its /readyz still answers, its /v1 requests never do) is caught by the route
+ * timeout (route.ts) plus outlier detection: three consecutive gateway failures (the timeouts'
+ * 504s) eject the cell's host, and the passing /readyz check must not put it back (it would
+ * within a second), so only the ejection time does. Errors are not split into local/external
+ * origin: with the split, every request that gets a connection resets the local-origin count,
+ * so timeouts interleaved with new requests would never add up.
  */
 import { clusterName } from './names.js';
 import { duration } from './proto.js';
@@ -19,7 +26,11 @@ export interface ClusterOptions {
   healthCheckIntervalMs: number;
   healthCheckPath: string;
   consecutive5xx: number;
+  /** Consecutive 502/503/504 (route timeouts included) that eject a host. */
+  consecutiveGatewayFailures: number;
   baseEjectionMs: number;
+  /** Upstream connections idle this long are closed by Envoy: below the cells' keep-alive (5 s). */
+  upstreamIdleMs: number;
 }
 
 /** The defaults: fail fast on a dead cell, generous limits for a healthy one. */
@@ -32,10 +43,15 @@ export const DEFAULT_CLUSTER_OPTIONS: ClusterOptions = {
   healthCheckIntervalMs: 1000,
   healthCheckPath: '/readyz',
   consecutive5xx: 5,
-  baseEjectionMs: 5000,
+  consecutiveGatewayFailures: 3,
+  // Short: the ejection time is also how long a healed cell waits (the passing /readyz does not
+  // uneject), and max_ejection_time = base keeps it from growing while a crashed cell is down.
+  baseEjectionMs: 2000,
+  upstreamIdleMs: 3000,
 };
 
 const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
+const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 /** Builds the cluster object of a cell (plain proto-shaped object). */
 export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUSTER_OPTIONS): Record<string, unknown> {
@@ -59,11 +75,22 @@ export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUS
     },
     outlier_detection: {
       consecutive_5xx: { value: o.consecutive5xx },
-      consecutive_gateway_failure: { value: 3 },
+      consecutive_gateway_failure: { value: o.consecutiveGatewayFailures },
       enforcing_consecutive_gateway_failure: { value: 100 },
       interval: duration(1000),
       base_ejection_time: duration(o.baseEjectionMs),
+      max_ejection_time: duration(o.baseEjectionMs),
       max_ejection_percent: { value: 100 },
+      successful_active_health_check_uneject_host: { value: false },
+    },
+    // Envoy closes idle upstream connections before the cell does (Node keepAliveTimeout 5 s):
+    // otherwise a request sent as the cell closes the connection is reset (502 bad_gateway).
+    typed_extension_protocol_options: {
+      [HTTP_OPTIONS]: {
+        '@type': `type.googleapis.com/${HTTP_OPTIONS}`,
+        common_http_protocol_options: { idle_timeout: duration(o.upstreamIdleMs) },
+        explicit_http_config: { http_protocol_options: {} },
+      },
     },
     health_checks: [
       {

@@ -38,6 +38,20 @@ export function marketScopeKey(market: string): string {
 /** The scope key of `/v1/global/` requests. */
 export const GLOBAL_SCOPE_KEY = 'g';
 
+/**
+ * The anchor scope of a route configuration: a scope no request can select (the Lua filter
+ * only makes `g` and `m/<market>` keys) that keeps Envoy subscribed to every route
+ * configuration, so a market scope switched to it never meets an unloaded one (404).
+ */
+export function anchorScopeName(routeConfig: string): string {
+  return `route:${routeConfig}`;
+}
+
+/** The scope key of an anchor scope (`r/` prefix: never produced from a request). */
+export function anchorScopeKey(routeConfig: string): string {
+  return `r/${routeConfig}`;
+}
+
 /** The statically configured cluster (in the bootstrap) that reaches the control plane. */
 export const XDS_CLUSTER = 'cellsim_xds';
 

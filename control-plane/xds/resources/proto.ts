@@ -26,6 +26,7 @@ const FILES = [
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/lua/v3/lua.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/service/discovery/v3/discovery.proto',
 ];
 

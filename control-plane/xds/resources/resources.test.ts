@@ -62,7 +62,16 @@ describe('xDS resources', () => {
     assert.deepEqual([...r.types.get(ENDPOINT)!.keys()].sort(), ['cell:cell-a', 'cell:cell-b']);
     assert.deepEqual([...r.types.get(ROUTE)!.keys()].sort(), ['cell:cell-a', 'cell:cell-b', 'frozen']);
     const scopes = r.types.get(SCOPED_ROUTE)!;
-    assert.deepEqual([...scopes.keys()].sort(), ['global', 'market:m-1', 'market:m-2']);
+    // Anchor scopes keep every route configuration loaded in Envoy (make-before-break).
+    assert.deepEqual([...scopes.keys()].sort(), [
+      'global',
+      'market:m-1',
+      'market:m-2',
+      'route:cell:cell-a',
+      'route:cell:cell-b',
+      'route:frozen',
+    ]);
+    assert.deepEqual(decodeAny(scopes.get('route:frozen')!.any).key, { fragments: [{ string_key: 'r/frozen' }] });
     const m2 = decodeAny(scopes.get('market:m-2')!.any);
     assert.equal(m2.route_configuration_name, 'frozen');
     assert.deepEqual(m2.key, { fragments: [{ string_key: 'm/m-2' }] });

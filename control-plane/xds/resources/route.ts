@@ -18,8 +18,12 @@ export const HOLD_MS_HEADER = 'x-cellsim-hold-ms';
 /** Headers a client may not send to a cell (DESIGN §3: no client may pick a cell). */
 export const STRIPPED_REQUEST_HEADERS = [CELL_HEADER, SCOPE_HEADER, INVALID_HEADER, HOLD_MS_HEADER];
 
-/** Request timeout of a routed request. */
-export const ROUTE_TIMEOUT_MS = 15_000;
+/**
+ * Request timeout of a routed request: a hung cell's requests end as 504 upstream_timeout,
+ * which outlier detection counts (cluster.ts) to eject the cell. Well above a slow cell's
+ * answers (the cell-latency drill adds 600 ± 100 ms), so a slow cell is not ejected.
+ */
+export const ROUTE_TIMEOUT_MS = 2_000;
 
 function virtualHost(
   name: string,

@@ -5,7 +5,7 @@
  * resources, which delta xDS sends alone.
  */
 import { MARKET_ID_RE } from '../../../shared/market.js';
-import { GLOBAL_SCOPE, GLOBAL_SCOPE_KEY, marketScopeKey, marketScopeName } from './names.js';
+import { GLOBAL_SCOPE, GLOBAL_SCOPE_KEY, anchorScopeKey, anchorScopeName, marketScopeKey, marketScopeName } from './names.js';
 import { makeResource, type Resource } from './resource.js';
 import { ROUTE, SCOPED_ROUTE } from './type-urls.js';
 
@@ -24,4 +24,14 @@ export function marketScope(market: string, routeConfig: string): Resource {
 /** The scope of `/v1/global/` requests, pointing at the global cell's route configuration. */
 export function globalScope(routeConfig: string): Resource {
   return scope(GLOBAL_SCOPE, GLOBAL_SCOPE_KEY, routeConfig);
+}
+
+/**
+ * The anchor scope of a route configuration (make-before-break): Envoy subscribes to a route
+ * configuration only while some scope names it, and a scope switched to a configuration it
+ * has not loaded yet matches no route (404) until RDS delivers it. Anchors keep every route
+ * configuration (each cell's, and `frozen`) subscribed and loaded before any market needs it.
+ */
+export function anchorScope(routeConfig: string): Resource {
+  return scope(anchorScopeName(routeConfig), anchorScopeKey(routeConfig), routeConfig);
 }
