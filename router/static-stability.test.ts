@@ -94,6 +94,16 @@ describe('router static stability (real Consul, real processes)', () => {
         );
         for (let i = 0; i < 20; i++) assert.equal(await cellOf(router.url, i % 2 ? 'm-1' : 'm-3'), i % 2 ? 'cell-b' : 'cell-a');
 
+        // The snapshot is written asynchronously (debounced, fsync'd): wait until it holds the
+        // flip and the endpoints, as a real restart can only route from what reached the disk.
+        await waitFor(
+          () => {
+            const snap = JSON.parse(readFileSync(snapshot, 'utf8')) as { endpoints: unknown[]; markets: [string, { cell: string }][] };
+            return snap.endpoints.length === 2 && snap.markets.some(([m, r]) => m === 'm-1' && r.cell === 'cell-b');
+          },
+          15_000,
+          () => `snapshot to hold the flip and both endpoints: ${readFileSync(snapshot, 'utf8').slice(-300)}`,
+        );
         // Router restarted (killed) while Consul is down: routes from the snapshot.
         const saved = readFileSync(snapshot, 'utf8');
         await router.proc.kill();
