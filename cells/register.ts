@@ -54,6 +54,9 @@ export function registerCell(spec: RegistrationSpec, logger: Logger, checkMs = 1
       Interval: '1s',
       Timeout: '1s',
       DeregisterCriticalServiceAfter: '1m',
+      // The cell registers only once it is ready, so it starts passing: a re-registration after
+      // a Consul restart must not drop it from the passing set until the first check runs.
+      Status: 'passing',
     },
   };
   let stopped = false;
