@@ -10,7 +10,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { TypeSnapshot } from '../cache/snapshot.js';
 import { SEND_ORDER, SHORT_NAME, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from '../resources/type-urls.js';
-import { NonceSource, nextStreamId, type StreamContext } from './context.js';
+import { NonceSource, nextStreamId, type StreamContext, wireStream } from './context.js';
 import {
   nackError,
   nodeOf,
@@ -207,32 +207,14 @@ export function serveDelta(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, 
     maybeSend(type);
   };
 
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    unwatch?.();
-    if (node !== undefined) {
-      ctx.status.streamClosed(node.id);
-      ctx.metrics.connectedNodes.set(ctx.status.connectedNodes());
-      log.info({ node: node.id }, 'xds stream closed');
-    }
-    ctx.metrics.streams.dec({ mode: 'delta' });
-  };
-
-  ctx.metrics.streams.inc({ mode: 'delta' });
-  call.on('data', (req: DeltaDiscoveryRequest) => {
-    try {
-      onRequest(req);
-    } catch (err) {
-      log.error({ err }, 'xds request failed');
-      call.destroy(err as Error);
-    }
+  wireStream(call, ctx, {
+    mode: 'delta',
+    log,
+    node: () => node,
+    onRequest,
+    onClose: () => {
+      closed = true;
+      unwatch?.();
+    },
   });
-  call.on('end', () => {
-    close();
-    call.end();
-  });
-  call.on('error', close);
-  call.on('close', close);
-  call.on('cancelled', close);
 }

@@ -10,7 +10,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Snapshot } from '../cache/snapshot.js';
 import { SEND_ORDER, SHORT_NAME, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from '../resources/type-urls.js';
-import { NonceSource, nextStreamId, type StreamContext } from './context.js';
+import { NonceSource, nextStreamId, type StreamContext, wireStream } from './context.js';
 import { nackError, nodeOf, type DiscoveryRequest, type DiscoveryResponse, type NodeInfo } from './messages.js';
 
 interface TypeState {
@@ -141,34 +141,16 @@ export function serveSotw(call: grpc.ServerDuplexStream<DiscoveryRequest, Discov
     maybeSend(type);
   };
 
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    unwatch?.();
-    if (node !== undefined) {
-      ctx.status.streamClosed(node.id);
-      ctx.metrics.connectedNodes.set(ctx.status.connectedNodes());
-      log.info({ node: node.id }, 'xds stream closed');
-    }
-    ctx.metrics.streams.dec({ mode: 'sotw' });
-  };
-
-  ctx.metrics.streams.inc({ mode: 'sotw' });
-  call.on('data', (req: DiscoveryRequest) => {
-    try {
-      onRequest(req);
-    } catch (err) {
-      log.error({ err }, 'xds request failed');
-      call.destroy(err as Error);
-    }
+  wireStream(call, ctx, {
+    mode: 'sotw',
+    log,
+    node: () => node,
+    onRequest,
+    onClose: () => {
+      closed = true;
+      unwatch?.();
+    },
   });
-  call.on('end', () => {
-    close();
-    call.end();
-  });
-  call.on('error', close);
-  call.on('close', close);
-  call.on('cancelled', close);
 }
 
 function sameNames(a: Set<string> | undefined, b: Set<string> | undefined): boolean {
