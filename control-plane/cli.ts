@@ -2,20 +2,10 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { parseDurationMs, parsePort, parseUrl } from '../shared/cli.js';
-import { start } from './main.js';
+import { start, type ControlPlaneOptions } from './main.js';
 
-interface Flags {
-  port: number;
-  xdsPort: number;
-  consul: string;
-  host: string;
-  prefix: string;
-  id: string;
-  data?: string;
-  adminToken?: string;
-  holdMs: number;
-  testHooks: boolean;
-}
+/** The parsed flags: the control plane's options, all but the test-only `register`. */
+type Flags = Omit<ControlPlaneOptions, 'register'>;
 
 /** Builds the command. */
 export function command(): Command {
