@@ -49,3 +49,13 @@ export function setMeta(db: Database.Database, key: string, value: string): void
  * while, so an imported copy is not "repaired" before the migration's delta copy arrives.
  */
 export const HELD_MARKETS = `(SELECT market FROM market_holds WHERE until > unixepoch('subsec') * 1000)`;
+
+/**
+ * SQL sub-select of the markets frozen for a migration: their sagas and reconciliation pause
+ * (the outbox relay and the consumer drain on), so the source stops changing once its pending
+ * work is drained and one delta copy leaves both sides equal.
+ */
+export const FROZEN_MARKETS = `(SELECT market FROM frozen_markets)`;
+
+/** SQL sub-select of the markets reconciliation leaves alone: held after an import, or frozen. */
+export const PAUSED_MARKETS = `(SELECT market FROM market_holds WHERE until > unixepoch('subsec') * 1000 UNION SELECT market FROM frozen_markets)`;

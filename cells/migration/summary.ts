@@ -1,7 +1,7 @@
 /** Market summary (counts, checksum, pending work), freeze and purge. */
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { stmt } from '../db/stmt.js';
+import { currentSeq, stmt } from '../db/stmt.js';
 import type { EventLog } from '../log/types.js';
 
 /** `GET /admin/markets/:m/summary`. */
@@ -16,16 +16,68 @@ export interface MarketSummary {
 
 const count = (db: Database.Database, sql: string, ...args: unknown[]) => (stmt(db, sql).get(...args) as { n: number }).n;
 
-/** Counts, a sha256 over the market's orders (id, status, total, sorted by id), and unfinished work. */
-export async function marketSummary(db: Database.Database, log: EventLog, group: string, market: string): Promise<MarketSummary> {
-  const hash = createHash('sha256');
-  for (const o of stmt(db, 'SELECT id, status, total_cents FROM orders WHERE market = ? ORDER BY id').iterate(market) as IterableIterator<{
-    id: string;
-    status: string;
-    total_cents: number;
-  }>) {
-    hash.update(`${o.id}:${o.status}:${o.total_cents}\n`);
+/** What a process remembers of one market's orders: a hash per order, their sum, and the last seq folded in. */
+interface ChecksumState {
+  seq: number;
+  hashes: Map<string, bigint>;
+  sum: bigint;
+}
+
+const MOD = 1n << 128n;
+const checksums = new WeakMap<Database.Database, Map<string, ChecksumState>>();
+
+function orderHash(o: { id: string; status: string; total_cents: number }): bigint {
+  return BigInt(`0x${createHash('sha256').update(`${o.id}:${o.status}:${o.total_cents}`).digest('hex').slice(0, 32)}`);
+}
+
+/**
+ * The market's order checksum: the sum (mod 2^128) of a sha256 per order over (id, status,
+ * total), so it does not depend on order and is kept up to date incrementally: each call folds
+ * in only the orders whose seq grew since the last one (one indexed range read; the freeze
+ * window of a migration compares both sides with it). Rebuilt from scratch when rows vanished
+ * (a purge, possibly by the other process on this database), seen as a count mismatch.
+ */
+export function ordersChecksum(db: Database.Database, market: string): { orders: number; checksum: string } {
+  let perDb = checksums.get(db);
+  if (!perDb) checksums.set(db, (perDb = new Map<string, ChecksumState>()));
+  const read = db.transaction(() => {
+    let st = perDb.get(market) ?? { seq: 0, hashes: new Map<string, bigint>(), sum: 0n };
+    const seq = currentSeq(db);
+    const fold = (since: number) => {
+      for (const o of stmt(db, 'SELECT id, status, total_cents FROM orders WHERE market = ? AND seq > ?').iterate(
+        market,
+        since,
+      ) as IterableIterator<{
+        id: string;
+        status: string;
+        total_cents: number;
+      }>) {
+        const h = orderHash(o);
+        st.sum = (st.sum - (st.hashes.get(o.id) ?? 0n) + h + MOD) % MOD;
+        st.hashes.set(o.id, h);
+      }
+    };
+    fold(st.seq);
+    const orders = count(db, 'SELECT COUNT(*) AS n FROM orders WHERE market = ?', market);
+    if (st.hashes.size !== orders) {
+      st = { seq: 0, hashes: new Map(), sum: 0n };
+      fold(0);
+    }
+    st.seq = seq;
+    perDb.set(market, st);
+    return { orders, checksum: st.sum.toString(16).padStart(32, '0') };
+  });
+  try {
+    return read.deferred();
+  } catch (err) {
+    perDb.delete(market); // possibly half folded: start over next time
+    throw err;
   }
+}
+
+/** Counts, the incremental order checksum ({@link ordersChecksum}), and unfinished work. */
+export async function marketSummary(db: Database.Database, log: EventLog, group: string, market: string): Promise<MarketSummary> {
+  const { orders, checksum } = ordersChecksum(db, market);
   let logPending = 0;
   for (let p = 0; p < log.partitions; p++) {
     logPending += count(
@@ -38,9 +90,9 @@ export async function marketSummary(db: Database.Database, log: EventLog, group:
   }
   return {
     market,
-    orders: count(db, 'SELECT COUNT(*) AS n FROM orders WHERE market = ?', market),
+    orders,
     deliveries: count(db, 'SELECT COUNT(*) AS n FROM deliveries WHERE market = ?', market),
-    checksum: hash.digest('hex'),
+    checksum,
     frozen: stmt(db, 'SELECT 1 FROM frozen_markets WHERE market = ?').get(market) !== undefined,
     pending: {
       outbox: count(db, 'SELECT COUNT(*) AS n FROM outbox WHERE market = ?', market),

@@ -5,7 +5,7 @@
  * delivery whose status disagrees with its order, and cancels deliveries that have no order.
  */
 import type Database from 'better-sqlite3';
-import { HELD_MARKETS, stmt } from '../db/stmt.js';
+import { PAUSED_MARKETS, stmt } from '../db/stmt.js';
 import { insertDelivery, transitionDelivery, CANCELLABLE_DELIVERY, type DeliveryStatus } from '../delivery/repo.js';
 import { insertOutbox, type OrderRow } from '../orders/repo.js';
 import type { OrderStatus } from '../orders/schemas.js';
@@ -38,7 +38,8 @@ export function reconcile(db: Database.Database, opts: { staleMs: number; assign
   const found = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<ReconcileKind, number>;
   const fixed = { ...found };
   db.transaction(() => {
-    const notHeld = `market NOT IN ${HELD_MARKETS}`;
+    // Held (just imported) and frozen (being migrated) markets are left alone.
+    const notHeld = `market NOT IN ${PAUSED_MARKETS}`;
     // 1. PENDING, old, no delivery, no event waiting in the outbox: the event was lost → emit again.
     const stale = stmt(
       db,

@@ -13,7 +13,7 @@ import { CANCELLABLE_DELIVERY, transitionDelivery } from '../delivery/repo.js';
 import type { FaultRegistry } from '../faults/registry.js';
 import { pause } from '../loop.js';
 import type { CellMetrics } from '../metrics.js';
-import { getOrder, transitionOrder } from '../orders/repo.js';
+import { getOrder, isFrozen, transitionOrder } from '../orders/repo.js';
 import { ACTIVE_SAGA_STATES, deferSaga, dueSagas, moveSaga, type SagaRow } from './repo.js';
 
 /** What the orchestrator needs. */
@@ -59,7 +59,10 @@ export class SagaOrchestrator {
           this.d.logger.warn({ err, orderId: s.order_id }, 'saga step failed; retrying in 1 s');
           try {
             this.d.db
-              .transaction(() => deferSaga(this.d.db, s.order_id, `step failed: ${(err as Error).message}`, Date.now() + 1000))
+              .transaction(() => {
+                if (!isFrozen(this.d.db, s.market))
+                  deferSaga(this.d.db, s.order_id, `step failed: ${(err as Error).message}`, Date.now() + 1000);
+              })
               .immediate();
           } catch {
             /* the database itself is failing: the next tick tries again */
@@ -75,13 +78,18 @@ export class SagaOrchestrator {
     while (this.inflight.size > 0) await pause(10);
   }
 
-  /** Runs the step the saga is due for. */
+  /**
+   * Runs the step the saga is due for. Every write re-checks the freeze in its transaction: a
+   * step that started before its market froze changes nothing (it runs again where the market
+   * lives next), so a frozen source stays equal to its copy.
+   */
   async step(s: SagaRow): Promise<void> {
     await pause(this.d.faults.dbDelayMs());
     if (s.state === 'ASSIGNING') return this.assign(s);
     const { db } = this.d;
     const now = Date.now();
     db.transaction(() => {
+      if (isFrozen(db, s.market)) return;
       const o = getOrder(db, s.order_id);
       if (o === undefined || o.status === 'CANCELLED') {
         if (cancelSagaAndDelivery(db, s.order_id, o?.cancel_reason ?? 'order gone'))
@@ -104,8 +112,10 @@ export class SagaOrchestrator {
     const { db } = this.d;
     const order = getOrder(db, s.order_id);
     if (order === undefined || order.status === 'CANCELLED') {
-      db.transaction(() => cancelSagaAndDelivery(db, s.order_id, order?.cancel_reason ?? 'order gone')).immediate();
-      this.d.metrics.sagaOutcomes.inc({ outcome: 'cancelled' });
+      const cancelled = db
+        .transaction(() => !isFrozen(db, s.market) && cancelSagaAndDelivery(db, s.order_id, order?.cancel_reason ?? 'order gone'))
+        .immediate();
+      if (cancelled) this.d.metrics.sagaOutcomes.inc({ outcome: 'cancelled' });
       return;
     }
     let outcome;
@@ -116,12 +126,15 @@ export class SagaOrchestrator {
       const msg = `delivery unavailable: ${(err as Error).message}`;
       if (now >= s.deadline_at) return this.compensate(s, 'delivery unavailable');
       const backoff = Math.min(100 * 2 ** Math.min(s.attempts, 6), 5000);
-      db.transaction(() => deferSaga(db, s.order_id, msg, now + backoff, now)).immediate();
+      db.transaction(() => {
+        if (!isFrozen(db, s.market)) deferSaga(db, s.order_id, msg, now + backoff, now);
+      }).immediate();
       return;
     }
     if (!outcome.ok) return this.compensate(s, outcome.reason);
     const now = Date.now();
     db.transaction(() => {
+      if (isFrozen(db, s.market)) return; // assigned again where the market lives next
       if (!moveSaga(db, s.order_id, ['ASSIGNING'], 'CONFIRMED', { nextAt: now + this.d.pickupAfterMs, lastError: null }, now)) return;
       transitionDelivery(db, s.order_id, ['REQUESTED'], 'ASSIGNED', { courier: outcome.courier }, now);
       if (transitionOrder(db, s.order_id, ['PENDING'], 'CONFIRMED', null, now)) {
@@ -136,6 +149,7 @@ export class SagaOrchestrator {
     const { db } = this.d;
     const done = db
       .transaction(() => {
+        if (isFrozen(db, s.market)) return false;
         if (!moveSaga(db, s.order_id, ['ASSIGNING'], 'COMPENSATED', { lastError: reason })) return false;
         transitionDelivery(db, s.order_id, ['REQUESTED', 'ASSIGNED'], 'FAILED', { reason });
         transitionOrder(db, s.order_id, ['PENDING', 'CONFIRMED'], 'CANCELLED', reason);

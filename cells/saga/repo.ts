@@ -1,6 +1,6 @@
 /** SQL of sagas: one row per order, its state, next due time and retry bookkeeping. */
 import type Database from 'better-sqlite3';
-import { nextSeq, stmt } from '../db/stmt.js';
+import { FROZEN_MARKETS, nextSeq, stmt } from '../db/stmt.js';
 
 /** Saga states; the first three are active (work remains), the rest are final. */
 export type SagaState = 'ASSIGNING' | 'CONFIRMED' | 'DELIVERING' | 'DONE' | 'COMPENSATED' | 'CANCELLED';
@@ -90,9 +90,13 @@ export function deferSaga(db: Database.Database, orderId: string, error: string,
 }
 
 /**
- * Active sagas due by `now`. A frozen market's sagas keep running: freezing stops new writes,
- * and a migration waits for the market's pending work to drain before its delta copy.
+ * Active sagas due by `now`, except those of frozen markets: a market frozen for a migration
+ * must stop changing in its source (its sagas move with their rows and resume in the target,
+ * or here again when the migration rolls back and unfreezes it).
  */
 export function dueSagas(db: Database.Database, now: number, limit: number): SagaRow[] {
-  return stmt(db, `SELECT * FROM sagas WHERE active = 1 AND next_at <= ? ORDER BY next_at LIMIT ?`).all(now, limit) as SagaRow[];
+  return stmt(db, `SELECT * FROM sagas WHERE active = 1 AND next_at <= ? AND market NOT IN ${FROZEN_MARKETS} ORDER BY next_at LIMIT ?`).all(
+    now,
+    limit,
+  ) as SagaRow[];
 }

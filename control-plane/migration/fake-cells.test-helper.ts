@@ -45,8 +45,10 @@ export class FakeCells implements CellAdmin {
   }
 
   async copy(market: string, from: string, to: string, since?: string | number): Promise<CopyResult> {
-    this.calls.push(`copy ${from}->${to}${since === undefined ? '' : ' delta'}`);
-    await this.hook(since === undefined ? 'copy' : 'delta', from);
+    // A change copy is a 'precopy' while the source still takes writes, a 'delta' once it is frozen.
+    const op = since === undefined ? 'copy' : this.cell(from).frozen.has(market) ? 'delta' : 'precopy';
+    this.calls.push(`copy ${from}->${to}${since === undefined ? '' : ` ${op}`}`);
+    await this.hook(op, from);
     const rows = this.orders(from, market);
     const dst = this.cell(to);
     const set = dst.orders.get(market) ?? new Set<string>();
@@ -57,7 +59,7 @@ export class FakeCells implements CellAdmin {
       n++;
     }
     dst.orders.set(market, set);
-    return { rows: n, cursor: rows.length };
+    return { rows: since === undefined ? rows.length : n, cursor: rows.length };
   }
 
   async freeze(cell: string, market: string): Promise<void> {

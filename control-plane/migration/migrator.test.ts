@@ -84,6 +84,42 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.equal(stored?.session, undefined, 'the lock is released at the end');
   });
 
+  it('pre-copies changes until a round is small, then copies the delta once inside the freeze', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5, preCopyRows: 2 });
+    // Writes keep arriving while the source is live: 10, then 5, then 1 order per pre-copy round.
+    const bursts = [10, 5, 1];
+    let written = 0;
+    cells.hook = (op) => {
+      if (op !== 'precopy') return;
+      const n = bursts.shift() ?? 0;
+      cells.write(
+        'cell-1',
+        'sf',
+        Array.from({ length: n }, () => `late-${++written}`),
+      );
+    };
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+    assert.deepEqual(
+      cells.calls.filter((c) => c.startsWith('copy')),
+      [
+        'copy cell-1->cell-0',
+        'copy cell-1->cell-0 precopy',
+        'copy cell-1->cell-0 precopy',
+        'copy cell-1->cell-0 precopy',
+        'copy cell-1->cell-0 delta',
+      ],
+    );
+    assert.equal(cells.orders('cell-0', 'sf').length, 3 + 16);
+    assert.match(rec.history.find((h) => h.state === 'freezing')?.note ?? '', /16 rows pre-copied in 3 rounds/);
+    assert.match(rec.history.find((h) => h.state === 'verifying')?.note ?? '', /after 1 delta copy$/);
+  });
+
   it('rolls back a failure before the flip: market active on its source, target purged, source unfrozen', async () => {
     cells.hook = (op) => {
       if (op === 'delta') throw new Error('target import broke');

@@ -6,6 +6,12 @@ export interface MigrationOptions {
   preDrainMs: number;
   /** Pending work at or under this count is "drained enough" before the freeze. */
   preDrainThreshold: number;
+  /**
+   * Before the freeze, delta copies repeat until one carries at most this many rows (or
+   * `preCopyRounds` ran), so the one delta copy inside the freeze window is small.
+   */
+  preCopyRows: number;
+  preCopyRounds: number;
   /** Bound on the wait for pending work to reach zero once frozen (ms); past it the migration rolls back. */
   finalDrainMs: number;
   /** Pause between the KV freeze and the cell freeze so routers see the frozen state first (ms). */
@@ -14,7 +20,10 @@ export interface MigrationOptions {
   cleanupGraceMs: number;
   /** Poll interval while waiting on a cell (ms). */
   pollMs: number;
-  /** Delta copies tried (within the freeze) until source and target summaries agree. */
+  /**
+   * Delta copies tried (within the freeze) until source and target summaries agree. One is
+   * enough with cells that pause a frozen market's sagas; more only cover a cell that does not.
+   */
   verifyAttempts: number;
   /**
    * Resolves once the edge (the xDS server's Envoys) serves the market in `state`; the freeze
@@ -30,6 +39,8 @@ export interface MigrationOptions {
 export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   preDrainMs: 3000,
   preDrainThreshold: 20,
+  preCopyRows: 20,
+  preCopyRounds: 5,
   finalDrainMs: 3000,
   settleMs: 50,
   cleanupGraceMs: 30_000,
