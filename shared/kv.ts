@@ -200,6 +200,8 @@ export const RolloutRecordSchema = z
         .strict(),
     ),
     bakeMs: z.number().int().nonnegative(),
+    /** True when the operator accepted waves whose bake saw too little traffic to judge (`--allow-idle`). */
+    allowIdle: z.boolean().optional(),
     by: z.string(),
     startedAt: z.string(),
     updatedAt: z.string(),

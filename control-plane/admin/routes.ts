@@ -41,6 +41,7 @@ const RolloutBody = z
     defect: z.unknown().optional(),
     bakeMs: z.number().int().min(0).max(3_600_000).optional(),
     waveSizes: z.array(z.number().int().min(1)).min(1).optional(),
+    allowIdle: z.boolean().optional(),
     ...DryRun,
   })
   .strict();
@@ -257,10 +258,10 @@ export function adminRoutes(d: AdminDeps): Hono {
       c,
       b.dryRun ? 'rollout (dry run)' : 'rollout',
       b.version,
-      { defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes },
+      { defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes, allowIdle: b.allowIdle },
       undefined,
       async () => {
-        const req = { version: b.version, defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes, by: who(c) };
+        const req = { version: b.version, defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes, allowIdle: b.allowIdle, by: who(c) };
         if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan: (await d.rollouts.plan(req)).record } };
         const rec = await d.rollouts.start(req);
         return { result: 'started', after: { rollout: rec.id }, out: { rollout: rec } };

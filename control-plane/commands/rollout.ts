@@ -14,6 +14,7 @@ interface Flags extends ConnFlags {
   versionsFile?: string;
   bake?: number;
   waves?: number[];
+  allowIdle?: boolean;
   dryRun?: boolean;
   status?: boolean;
   abort?: boolean;
@@ -46,6 +47,10 @@ export function command(): Command {
       .option('--versions-file <file>', 'versions file (default: <data>/versions.json, else the built-in list)')
       .option('--bake <duration>', 'bake time of each wave (e.g. 30s)', parseDurationMs)
       .option('--waves <sizes>', 'sizes of the waves after the canary, e.g. 1,2 (the last repeats)', parseWaves)
+      .option(
+        '--allow-idle',
+        'accept a wave whose bake saw fewer than 20 requests (default: such a wave fails and rolls back, since it proves nothing)',
+      )
       .option('--dry-run', 'print the waves; change nothing')
       .option('--status', 'show the running (or last) rollout')
       .option('--abort', 'stop the running rollout and roll every touched cell back')
@@ -75,12 +80,13 @@ export function command(): Command {
         ...(spec.defect ? { defect: spec.defect } : {}),
         ...(f.bake !== undefined ? { bakeMs: f.bake } : {}),
         ...(f.waves ? { waveSizes: f.waves } : {}),
+        ...(f.allowIdle ? { allowIdle: true } : {}),
       };
       if (f.dryRun) {
         const { plan } = await api.post<{ plan: RolloutRecord }>('/rollouts', { ...body, dryRun: true });
         if (f.json) return printJson(plan);
         process.stdout.write(
-          `plan (dry run, nothing changed): ${version}${spec.defect ? ` (defect ${JSON.stringify(spec.defect)})` : ''}, bake ${plan.bakeMs} ms per wave\n`,
+          `plan (dry run, nothing changed): ${version}${spec.defect ? ` (defect ${JSON.stringify(spec.defect)})` : ''}, bake ${plan.bakeMs} ms per wave${plan.allowIdle ? ' (idle waves accepted)' : ''}\n`,
         );
         plan.waves.forEach((w, i) => process.stdout.write(`  wave ${i}: ${w.cells.join(', ')}\n`));
         return;

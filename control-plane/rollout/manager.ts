@@ -18,6 +18,8 @@ export interface RolloutRequest {
   defect?: unknown;
   bakeMs?: number;
   waveSizes?: number[];
+  /** Accept waves whose bake saw too little traffic to judge. */
+  allowIdle?: boolean;
   by: string;
 }
 
@@ -49,6 +51,7 @@ export class RolloutManager {
       ...this.defaults,
       ...(req.bakeMs !== undefined ? { bakeMs: req.bakeMs } : {}),
       ...(req.waveSizes ? { waveSizes: req.waveSizes } : {}),
+      ...(req.allowIdle !== undefined ? { allowIdle: req.allowIdle } : {}),
     });
     const cells = (await this.kv.listJson(CellRecordSchema, this.layout.cellsPrefix)).values
       .map((v) => v.value)
@@ -69,6 +72,7 @@ export class RolloutManager {
       previous: Object.fromEntries(cells.map((c) => [c.id, { version: c.version, color: c.activeColor ?? 'blue' }])),
       waves: planWaves(canary.id, others, opts.waveSizes).map((w) => ({ cells: w, state: 'pending' as const })),
       bakeMs: opts.bakeMs,
+      ...(opts.allowIdle ? { allowIdle: true } : {}),
       by: req.by,
       startedAt: now,
       updatedAt: now,

@@ -11,6 +11,11 @@ export interface RolloutOptions {
   checkIntervalMs: number;
   /** Bound on a new instance becoming healthy (ms). */
   stageTimeoutMs: number;
+  /**
+   * Accept a wave whose bake saw fewer than `slo.minRequests` requests on its new instances.
+   * Off by default: a canary nobody used proves nothing, so such a wave fails and rolls back.
+   */
+  allowIdle: boolean;
   slo: SloOptions;
 }
 
@@ -20,6 +25,7 @@ export const DEFAULT_ROLLOUT: RolloutOptions = {
   waveSizes: [2],
   checkIntervalMs: 1000,
   stageTimeoutMs: 60_000,
+  allowIdle: false,
   slo: DEFAULT_SLO,
 };
 

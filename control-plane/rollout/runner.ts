@@ -115,12 +115,22 @@ export class RolloutRun {
       }
       const now = await this.scrape(wave.cells, true);
       const base = await this.scrape(baseCells, false);
-      const verdict = judge(diff(now, before), diff(base, baseBefore), opts.slo);
+      let verdict = judge(diff(now, before), diff(base, baseBefore), opts.slo);
+      const idle = verdict.requests < opts.slo.minRequests;
+      if (Date.now() >= end && idle && !opts.allowIdle) {
+        // Too little traffic to judge by the end of the bake: fail closed.
+        verdict = {
+          ...verdict,
+          pass: false,
+          reason: `no traffic to judge: ${verdict.requests} requests (< ${opts.slo.minRequests}) on the new instances during the ${opts.bakeMs} ms bake (send traffic, or pass --allow-idle to accept an idle wave)`,
+        };
+      }
       if (!verdict.pass) {
         const breachAt = new Date().toISOString();
         await this.setWave(i, { state: 'breached', verdict });
         await this.save({ breachAt });
-        await this.rollback(`SLO breach in wave ${i} (${wave.cells.join(', ')}): ${verdict.reason}`, 'rolled-back', Date.parse(breachAt));
+        const what = idle && !opts.allowIdle ? 'idle bake' : 'SLO breach';
+        await this.rollback(`${what} in wave ${i} (${wave.cells.join(', ')}): ${verdict.reason}`, 'rolled-back', Date.parse(breachAt));
         return false;
       }
       if (Date.now() >= end) {

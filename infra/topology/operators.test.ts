@@ -302,8 +302,15 @@ describe('operator workflows on a real topology (cellctl up)', () => {
   });
 
   it('takes a good rollout through every cell', async () => {
-    const load = startLoad({ targets: planes(), markets: ['boise', 'nyc', 'la', 'sf', 'dallas'], rps: 30, maxMs: 90_000, retries: 0 });
-    const r = await cellctl(['rollout', 'v2', '--bake', '3s', '--waves', '2', '--json']);
+    // cell-0's own markets are in the load: a wave's bake must see traffic (an idle bake fails).
+    const load = startLoad({
+      targets: planes(),
+      markets: ['boise', 'anchorage', 'honolulu', 'nyc', 'la', 'sf', 'dallas'],
+      rps: 30,
+      maxMs: 90_000,
+      retries: 0,
+    });
+    const r = await cellctl(['rollout', 'v2', '--bake', '4s', '--waves', '2', '--json']);
     const results = await load.stop();
     assert.equal(r.code, 0, r.stderr);
     const rec = JSON.parse(r.stdout) as { state: string; waves: { cells: string[]; state: string }[] };

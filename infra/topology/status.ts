@@ -55,7 +55,7 @@ export function firstSteps(t: Record<string, unknown>, dataDir: string): string 
     `Then (export CELLSIM_DATA=${dataDir} in another shell):`,
     '  npx cellctl status',
     `  npx cellctl migrate ${market} --to ${d.cells.find((c) => !c.canary && c.id !== d.markets.find((m) => m.id === market)?.cell)?.id ?? 'cell-1'}`,
-    '  npx cellctl rollout v2 --bake 20s',
+    '  npx cellctl rollout v2 --bake 20s --allow-idle   # --allow-idle: no traffic yet (an idle bake fails otherwise)',
     '',
   ].join('\n');
 }

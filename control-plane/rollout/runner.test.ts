@@ -1,0 +1,150 @@
+/**
+ * Rollout waves against a real Consul, with the cell processes and their /metrics stood in by
+ * a local HTTP server (unit level: real cells and the supervisor are exercised by
+ * infra/topology/operators.test.ts). Covers the idle-bake rule: a wave whose bake saw too little
+ * traffic fails and rolls back unless the operator passed `--allow-idle`.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
+import { seedKv } from '../../infra/harness/echo-cell.js';
+import { CellRecordSchema, KvLayout, type RolloutRecord } from '../../shared/kv.js';
+import { createLogger } from '../../shared/logger.js';
+import { KvStore } from '../admin/kv-store.js';
+import { openSession, type ControlPlaneSession } from '../admin/session.js';
+import { RolloutManager } from './manager.js';
+import type { CellProcesses } from './supervisor-client.js';
+
+const log = createLogger('test', {});
+log.level = 'silent';
+
+describe('rollout waves (real Consul, stand-in cell metrics)', () => {
+  let consul: ConsulAgent;
+  let kv: KvStore;
+  let session: ControlPlaneSession;
+  let server: Server;
+  let base = '';
+  let n = 0;
+  let layout: KvLayout;
+  /** Requests served so far per `<cell>/<color>` instance, as its /metrics reports them. */
+  const served = new Map<string, number>();
+  const calls: string[] = [];
+
+  const procs: CellProcesses = {
+    async startCell(cell, color, version) {
+      calls.push(`start ${cell} ${color} ${version}`);
+      return { name: `${cell}-${color}`, kind: 'cell', state: 'running', pid: 1, restarts: 0, keepDown: false };
+    },
+    async stopCell(cell, color) {
+      calls.push(`stop ${cell} ${color}`);
+    },
+    async children() {
+      return [];
+    },
+  };
+
+  before(async () => {
+    consul = await startConsul();
+    kv = new KvStore(consul.url);
+    session = await openSession(kv, 'cp-rollout-test', log);
+    server = createServer((req, res) => {
+      const key = (req.url ?? '').replace(/^\//, '').replace(/\/metrics$/, '');
+      res.setHeader('content-type', 'text/plain');
+      res.end(
+        [
+          `cellsim_http_requests_total{route="POST /v1/orders",status="201"} ${served.get(key) ?? 0}`,
+          `cellsim_http_request_duration_seconds_bucket{route="POST /v1/orders",le="0.05"} ${served.get(key) ?? 0}`,
+          `cellsim_http_request_duration_seconds_bucket{route="POST /v1/orders",le="+Inf"} ${served.get(key) ?? 0}`,
+          '',
+        ].join('\n'),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await session.close();
+    await new Promise((r) => server.close(r));
+    await consul.proc.stop();
+  });
+  beforeEach(async () => {
+    layout = new KvLayout(`r${++n}/`);
+    served.clear();
+    calls.length = 0;
+    await seedKv(consul.url, { cells: { 'cell-0': { canary: true }, 'cell-1': {} } }, layout.prefix);
+  });
+
+  const manager = () =>
+    new RolloutManager(
+      kv,
+      layout,
+      () => procs,
+      { instances: async (cell: string, color?: string) => [`${base}/${cell}/${color ?? 'blue'}`] },
+      () => session.id,
+      log,
+      { bakeMs: 400, checkIntervalMs: 100 },
+    );
+  const cell = async (id: string) => (await kv.getJson(CellRecordSchema, layout.cellKey(id)))?.value;
+  const rollout = async (req: { allowIdle?: boolean }, traffic = false): Promise<RolloutRecord> => {
+    const m = manager();
+    const timer = traffic
+      ? setInterval(() => {
+          for (const c of ['cell-0', 'cell-1']) served.set(`${c}/green`, (served.get(`${c}/green`) ?? 0) + 10);
+        }, 50)
+      : undefined;
+    try {
+      await m.start({ version: 'v2', by: 'tester', ...req });
+      return (await m.wait())!;
+    } finally {
+      clearInterval(timer);
+    }
+  };
+
+  it('fails a canary whose bake saw no traffic and rolls it back; later waves are skipped', async () => {
+    const rec = await rollout({});
+    assert.equal(rec.state, 'rolled-back', rec.report);
+    assert.deepEqual(
+      rec.waves.map((w) => w.state),
+      ['breached', 'skipped'],
+    );
+    assert.equal(rec.waves[0]!.verdict?.pass, false);
+    assert.match(rec.waves[0]!.verdict?.reason ?? '', /no traffic to judge: 0 requests \(< 20\).*--allow-idle/);
+    assert.match(rec.report ?? '', /^idle bake in wave 0 \(cell-0\)/);
+    assert.deepEqual(await cell('cell-0'), {
+      id: 'cell-0',
+      state: 'active',
+      canary: true,
+      global: false,
+      capacity: 100,
+      version: 'v1',
+      activeColor: 'blue',
+    });
+    assert.equal((await cell('cell-1'))?.version, 'v1');
+    assert.deepEqual(calls, ['start cell-0 green v2', 'stop cell-0 green'], 'cell-1 was never touched');
+  });
+
+  it('accepts idle waves with allowIdle, and says so in the record', async () => {
+    const rec = await rollout({ allowIdle: true });
+    assert.equal(rec.state, 'succeeded', rec.report);
+    assert.equal(rec.allowIdle, true);
+    assert.deepEqual(
+      rec.waves.map((w) => w.state),
+      ['passed', 'passed'],
+    );
+    assert.match(rec.waves[0]!.verdict?.reason ?? '', /^inconclusive: 0 requests/);
+    assert.equal((await cell('cell-1'))?.version, 'v2');
+  });
+
+  it('passes waves that saw traffic without allowIdle', async () => {
+    const rec = await rollout({}, true);
+    assert.equal(rec.state, 'succeeded', rec.report);
+    assert.equal(rec.allowIdle, undefined);
+    assert.ok(
+      rec.waves.every((w) => w.state === 'passed' && (w.verdict?.requests ?? 0) >= 20),
+      JSON.stringify(rec.waves),
+    );
+    assert.deepEqual([(await cell('cell-0'))?.version, (await cell('cell-1'))?.version], ['v2', 'v2']);
+  });
+});
