@@ -17,6 +17,8 @@ export interface HttpDeps {
   log: Logger;
   /** Mounts POST/DELETE /xds/test/invalid (never in production). */
   testHooks: boolean;
+  /** False until the control plane's first Consul registration attempt finished (default: always true). */
+  announced?: () => boolean;
 }
 
 /** Builds the app. */
@@ -31,7 +33,11 @@ export function createHttpApp(d: HttpDeps): Hono {
 
   app.use('*', holdMiddleware(d.xds));
   app.get('/healthz', (c) => c.json({ ok: true }));
-  app.get('/readyz', (c) => (d.xds.ready ? c.json({ ready: true }) : c.json({ ready: false, reason: 'no Consul state yet' }, 503)));
+  app.get('/readyz', (c) => {
+    if (!d.xds.ready) return c.json({ ready: false, reason: 'no Consul state yet' }, 503);
+    if (d.announced?.() === false) return c.json({ ready: false, reason: 'registering in Consul' }, 503);
+    return c.json({ ready: true });
+  });
   app.get('/metrics', async (c) => c.text(await d.registry.metrics(), 200, { 'content-type': d.registry.contentType }));
   app.get('/xds/status', (c) => c.json(d.xds.status()));
 

@@ -11,7 +11,7 @@ import { createRegistry } from '../shared/metrics.js';
 import { createOperators } from './admin/index.js';
 import { createHttpApp, mountRoutes } from './http.js';
 import { startXds } from './xds/index.js';
-import { registerControlPlane } from './xds/registration.js';
+import { announceControlPlane, type Announcement } from './xds/registration.js';
 
 /** Options of {@link start} (the `cellctl control-plane` flags). */
 export interface ControlPlaneOptions {
@@ -51,7 +51,14 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   const xds = await startXds({ consul, layout, log, registry, id: o.id, host: o.host, port: o.xdsPort, holdMs: o.holdMs });
 
   // 2. HTTP: /healthz /readyz /metrics /xds/status and the hold endpoint.
-  const app = createHttpApp({ registry, xds, log, testHooks: o.testHooks });
+  let registration: Announcement | undefined;
+  const app = createHttpApp({
+    registry,
+    xds,
+    log,
+    testHooks: o.testHooks,
+    announced: () => registration?.attempted ?? o.register === false,
+  });
 
   // 3. Operator admin API (control-plane/admin/) and migration/rollout recovery.
   const operators = createOperators({
@@ -72,18 +79,26 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   });
   const httpPort = (server.address() as AddressInfo).port;
 
-  // 5. Announce in Consul as cellsim-xds (the hold cluster of every Envoy lists these).
-  const registration =
-    o.register === false
-      ? undefined
-      : await registerControlPlane({ consulUrl: o.consul, id: o.id, host: o.host, httpPort, xdsPort: xds.port });
+  // 5. Announce in Consul as cellsim-xds (the hold cluster of every Envoy lists these), once
+  //    the routing view is ready, check passing from the start; retried while Consul is away.
+  if (o.register !== false) {
+    registration = announceControlPlane({
+      consulUrl: o.consul,
+      id: o.id,
+      host: o.host,
+      httpPort,
+      xdsPort: xds.port,
+      ready: () => xds.ready,
+      log,
+    });
+  }
 
   log.info({ httpPort, xdsPort: xds.port, consul: o.consul, prefix: layout.prefix }, 'control plane started');
   return {
     httpPort,
     xdsPort: xds.port,
     async stop() {
-      await registration?.deregister();
+      await registration?.stop();
       await operators.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

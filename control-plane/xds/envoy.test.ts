@@ -35,6 +35,15 @@ describe('xDS control plane with real Envoy and Consul', () => {
     return a.status === 200 && a.headers['x-cell-id'] === cell;
   };
   const node = async (id: string, c: TestControlPlane = cp) => (await status(c)).nodes.find((n) => n.id === id);
+  const passingIds = async (service: string, meta: string) => {
+    const entries = (await (await fetch(`${consul.url}/v1/health/service/${service}?passing=true`)).json()) as {
+      Service: { Meta: Record<string, string> };
+    }[];
+    return entries.map((e) => e.Service.Meta[meta]);
+  };
+  const passingControlPlanes = () => passingIds('cellsim-xds', 'id');
+  /** The passing cellsim-xds instances the moment cp-1 answered /readyz 200. */
+  let passingAtReady: (string | undefined)[] = [];
 
   before(async () => {
     consul = await startConsul();
@@ -50,6 +59,7 @@ describe('xDS control plane with real Envoy and Consul', () => {
       },
     });
     cp = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-1', holdMs: HOLD_MS });
+    passingAtReady = await passingControlPlanes();
     envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'edge-1' });
     await waitFor(
       async () => (await routedTo('m-a', 'cell-a')) && (await routedTo('m-b', 'cell-b')),
@@ -80,6 +90,10 @@ describe('xDS control plane with real Envoy and Consul', () => {
     ]);
     const echo = assertRouted(spoof, 'cell-a');
     assert.equal(echo.headers['x-cell-id'], undefined, 'client x-cell-id stripped');
+  });
+
+  it("is a passing hold endpoint in Consul as soon as it is ready (no wait for Consul's first check)", () => {
+    assert.deepEqual(passingAtReady, ['cp-1']);
   });
 
   it('answers every contract error as JSON without reaching a cell', async () => {
@@ -165,6 +179,34 @@ describe('xDS control plane with real Envoy and Consul', () => {
       8000,
       () => 'm-b to recover',
     );
+  });
+
+  it('routes a brand-new cell as soon as its first instance passes (health changes not merged for a second)', async () => {
+    await seedKv(consul.url, { cells: { 'cell-n': {} }, markets: { 'm-new-cell': { cell: 'cell-n' } } });
+    await waitFor(
+      async () => (await market('m-new-cell')).status === 503,
+      5000,
+      () => 'm-new-cell routed to a cell without instances',
+    );
+    cells.set('cell-n', await startEchoCell({ cell: 'cell-n', consulUrl: consul.url }));
+    await waitFor(
+      async () => (await passingIds('cellsim-cell', 'cell')).includes('cell-n'),
+      5000,
+      () => 'cell-n passing in Consul',
+      5,
+    );
+    const t0 = performance.now();
+    await waitFor(
+      () => routedTo('m-new-cell', 'cell-n'),
+      5000,
+      () => 'Envoy to route m-new-cell',
+      5,
+    );
+    const ms = performance.now() - t0;
+    // Consul → control plane → EDS → Envoy's first check: tens of ms; Envoy's default update
+    // merge window alone kept the healthy host out for up to 1 s.
+    assert.ok(ms < 600, `routed ${ms.toFixed(0)} ms after Consul listed the instance as passing`);
+    for (let i = 0; i < 10; i++) assertRouted(await market('m-new-cell'), 'cell-n');
   });
 
   it('never publishes a bad Consul value: invalid JSON and an unroutable endpoint are left out, no NACK', async () => {

@@ -102,7 +102,10 @@ export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUS
         http_health_check: { path: o.healthCheckPath, host: 'cellsim-health-check' },
       },
     ],
-    common_lb_config: { healthy_panic_threshold: { value: 0 } },
+    // update_merge_window 0: a host's health change reaches the workers at once. Envoy's default
+    // (1 s) merges health changes, so a brand-new host that passed its first check stayed out
+    // of the load balancer for up to a second (503 cell_unavailable), and a failed one stayed in.
+    common_lb_config: { healthy_panic_threshold: { value: 0 }, update_merge_window: duration(0) },
   };
 }
 

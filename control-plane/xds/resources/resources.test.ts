@@ -5,7 +5,9 @@ import type { CellRecord, MarketRecord } from '../../../shared/kv.js';
 import type { Endpoint } from '../../../shared/routing-table.js';
 import { typeSnapshot } from '../cache/snapshot.js';
 import { ResourceBuilder, type BuildInput } from './build.js';
+import { DEFAULT_CLUSTER_OPTIONS } from './cluster.js';
 import { cellLoadAssignment } from './endpoint.js';
+import { holdCluster } from './hold.js';
 import { edgeListener, localReplyMappers, SCOPE_LUA } from './listener.js';
 import { decodeAny } from './proto.js';
 import { cellRoutes, frozenRoutes } from './route.js';
@@ -148,5 +150,14 @@ describe('xDS resources', () => {
     assert.equal(at(route, 'route.cluster'), 'cellsim:hold');
     assert.deepEqual(at(route, 'route.internal_redirect_policy.redirect_response_codes'), [307]);
     assert.equal(frozenRoutes(2000).refs[0]?.name, 'cellsim:hold');
+    assert.match(String(at(route, 'route.retry_policy.retry_on')), /connect-failure/, 'a dead replica is retried on another');
+  });
+
+  it('builds the hold cluster without active health checks or outlier ejection (a new host is usable at once)', () => {
+    const hold = decodeAny(holdCluster(DEFAULT_CLUSTER_OPTIONS).any);
+    assert.equal(at(hold, 'name'), 'cellsim:hold');
+    assert.equal(at(hold, 'type'), 'EDS');
+    assert.deepEqual(at(hold, 'health_checks') ?? [], []);
+    assert.equal(at(hold, 'outlier_detection'), undefined);
   });
 });

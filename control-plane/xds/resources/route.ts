@@ -83,6 +83,8 @@ export function frozenRoutes(holdMs: number): Resource {
       route: {
         cluster: HOLD_CLUSTER,
         timeout: duration(holdMs + 5000),
+        // A replica that died since Consul's last check refuses the connection: try another.
+        retry_policy: { retry_on: 'connect-failure,refused-stream', num_retries: { value: 2 } },
         internal_redirect_policy: {
           redirect_response_codes: [307],
           max_internal_redirects: { value: 3 },
