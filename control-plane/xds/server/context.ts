@@ -4,7 +4,7 @@ import type { Logger } from '../../../shared/logger.js';
 import type { SnapshotCache } from '../cache/snapshot-cache.js';
 import type { StatusStore } from '../cache/status.js';
 import type { XdsMetrics } from '../metrics.js';
-import type { NodeInfo } from './messages.js';
+import { nodeOf, type NodeInfo, type NodeMessage } from './messages.js';
 
 /** The shared context of the ADS server. */
 export interface StreamContext {
@@ -89,4 +89,35 @@ export function wireStream<Req, Res>(call: grpc.ServerDuplexStream<Req, Res>, ct
   call.on('error', close);
   call.on('close', close);
   call.on('cancelled', close);
+}
+
+/** A stream's node once opened, and how to stop watching its snapshot. */
+export interface OpenedNode {
+  node: NodeInfo;
+  unwatch: () => void;
+}
+
+/**
+ * Opens the node named by a stream's first request, the same for SotW and delta: marks its
+ * stream open (status, connected-nodes gauge, log), hands it to `ctx.onNode` (which publishes
+ * its snapshot) and only then watches that snapshot with `onSnapshot`. A first request
+ * without a node id ends the stream with an error and returns undefined.
+ */
+export function openNode(
+  call: { destroy(err: Error): void },
+  ctx: StreamContext,
+  log: Logger,
+  msg: NodeMessage | undefined,
+  onSnapshot: () => void,
+): OpenedNode | undefined {
+  const node = nodeOf(msg);
+  if (node === undefined) {
+    call.destroy(new Error('the first request of a stream must carry node.id'));
+    return undefined;
+  }
+  ctx.status.streamOpened(node.id, node.cluster);
+  ctx.metrics.connectedNodes.set(ctx.status.connectedNodes());
+  log.info({ node: node.id }, 'xds stream opened');
+  ctx.onNode(node);
+  return { node, unwatch: ctx.cache.watch(node.id, onSnapshot) };
 }

@@ -10,8 +10,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Snapshot } from '../cache/snapshot.js';
 import { SEND_ORDER, SHORT_NAME, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from '../resources/type-urls.js';
-import { NonceSource, nextStreamId, type StreamContext, wireStream } from './context.js';
-import { nackError, nodeOf, type DiscoveryRequest, type DiscoveryResponse, type NodeInfo } from './messages.js';
+import { NonceSource, nextStreamId, openNode, type StreamContext, wireStream } from './context.js';
+import { nackError, type DiscoveryRequest, type DiscoveryResponse, type NodeInfo } from './messages.js';
 
 interface TypeState {
   /** undefined = wildcard (every resource of the type). */
@@ -77,16 +77,9 @@ export function serveSotw(call: grpc.ServerDuplexStream<DiscoveryRequest, Discov
 
   const onRequest = (req: DiscoveryRequest) => {
     if (node === undefined) {
-      node = nodeOf(req.node);
-      if (node === undefined) {
-        call.destroy(new Error('the first request of a stream must carry node.id'));
-        return;
-      }
-      ctx.status.streamOpened(node.id, node.cluster);
-      ctx.metrics.connectedNodes.set(ctx.status.connectedNodes());
-      log.info({ node: node.id }, 'xds stream opened');
-      ctx.onNode(node);
-      unwatch = ctx.cache.watch(node.id, onSnapshot);
+      const opened = openNode(call, ctx, log, req.node, onSnapshot);
+      if (opened === undefined) return;
+      ({ node, unwatch } = opened);
     }
     const type = req.type_url ?? '';
     if (!isTypeUrl(type)) {
