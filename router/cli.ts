@@ -25,6 +25,7 @@ interface Flags {
   maxInflightPerCell: number;
   stallTimeout: number;
   readyWait: number;
+  marketShards: number;
 }
 
 function onSignals(handler: () => Promise<void>): void {
@@ -82,6 +83,7 @@ async function runServer(f: Flags, id: string, register: boolean): Promise<void>
     consulUrl: f.consul,
     prefix: f.prefix,
     snapshotPath: f.snapshot,
+    marketShards: f.marketShards,
     holdMs: f.holdMs,
     id,
     register,
@@ -104,6 +106,14 @@ export function command(): Command {
     .option('--snapshot <file>', 'last good routing table on disk: written after every change, read at start (static stability)')
     .addOption(new Option('--workers <n>', 'processes sharing the port (node:cluster)').argParser(parsePositiveInt).default(1))
     .option('--prefix <prefix>', 'Consul KV prefix', DEFAULT_PREFIX)
+    .addOption(
+      new Option(
+        '--market-shards <n>',
+        'most blocking queries over markets/ (each one Consul connection): from 2,000 markets the prefix is split so a move re-reads ~500 markets, not all; 1: one query for the whole prefix',
+      )
+        .argParser(parsePositiveInt)
+        .default(64),
+    )
     .addOption(new Option('--hold-ms <ms>', 'how long a frozen market is held (e.g. 2000, 2s)').argParser(parseDurationMs).default(2000))
     .option('--id <router-id>', 'router id (Consul service cellsim-router-<id>; default router-<port>)')
     .addOption(

@@ -26,6 +26,8 @@ export interface RouterOptions {
   consulUrl: string;
   prefix?: string;
   snapshotPath?: string;
+  /** Most blocking queries over markets/ [64]; 1: one for the whole prefix (see table/market-shards.ts). */
+  marketShards?: number;
   holdMs?: number;
   id?: string;
   /** Register in Consul from this process (false in cluster workers: the primary does). */
@@ -80,6 +82,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     consulUrl: opts.consulUrl,
     prefix: opts.prefix ?? DEFAULT_PREFIX,
     snapshotPath: opts.snapshotPath,
+    marketShards: opts.marketShards,
     logger,
     metrics,
   });

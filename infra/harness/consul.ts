@@ -2,6 +2,7 @@
 import { requireBinary } from '../binaries.js';
 import { freePorts } from './ports.js';
 import { startProcess, waitFor, type ManagedProcess } from './process.js';
+import { consulArgs } from '../topology/wiring.js';
 
 /** A running Consul agent. */
 export interface ConsulAgent {
@@ -28,27 +29,6 @@ export async function consulPorts(): Promise<ConsulPorts> {
   return { http: http!, serfLan: serfLan!, serfWan: serfWan!, server: server!, grpc: grpc! };
 }
 
-/** The arguments of a loopback-only dev agent on `ports` (`dataDir` makes it persistent: not -dev). */
-export function consulArgs(ports: ConsulPorts, opts: { dataDir?: string; nodeName?: string } = {}): string[] {
-  const common = [
-    '-bind=127.0.0.1',
-    '-client=127.0.0.1',
-    `-http-port=${ports.http}`,
-    '-dns-port=-1',
-    `-serf-lan-port=${ports.serfLan}`,
-    `-serf-wan-port=${ports.serfWan}`,
-    `-server-port=${ports.server}`,
-    `-grpc-port=${ports.grpc}`,
-    '-grpc-tls-port=-1',
-    `-node=${opts.nodeName ?? 'cellsim'}`,
-    '-log-level=warn',
-    '-log-json',
-  ];
-  return opts.dataDir
-    ? ['agent', '-server', '-bootstrap-expect=1', `-data-dir=${opts.dataDir}`, '-ui=false', ...common]
-    : ['agent', '-dev', ...common];
-}
-
 /** Starts a Consul dev agent and waits until it has a leader and accepts KV writes. */
 export async function startConsul(opts: { ports?: ConsulPorts; dataDir?: string; name?: string } = {}): Promise<ConsulAgent> {
   const ports = opts.ports ?? (await consulPorts());
@@ -56,7 +36,7 @@ export async function startConsul(opts: { ports?: ConsulPorts; dataDir?: string;
   const proc = await startProcess({
     name: opts.name ?? 'consul',
     command: requireBinary('consul'),
-    args: consulArgs(ports, { dataDir: opts.dataDir }),
+    args: consulArgs(ports, opts.dataDir),
     ready: {
       check: async () => {
         const res = await fetch(`${url}/v1/status/leader`, { signal: AbortSignal.timeout(1000) });

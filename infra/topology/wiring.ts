@@ -19,12 +19,17 @@ async function ok(url: string): Promise<boolean> {
   return res.ok;
 }
 
-/** The arguments of a loopback-only Consul agent: dev mode, or a persistent single server. */
+/**
+ * The arguments of a loopback-only Consul agent: dev mode, or a persistent single server.
+ * Every process here reaches Consul from 127.0.0.1, and Consul limits HTTP connections per
+ * client address (default 200): each router process holds up to 67 blocking queries (64 market
+ * shards, cells, endpoints, discovery) and the xDS server up to 98, so the limit is raised.
+ */
 export function consulArgs(ports: TopologyConfig['ports']['consul'], dataDir?: string): string[] {
   const common = [
     ...['-bind=127.0.0.1', '-client=127.0.0.1', `-http-port=${ports.http}`, '-dns-port=-1', `-serf-lan-port=${ports.serfLan}`],
     ...[`-serf-wan-port=${ports.serfWan}`, `-server-port=${ports.server}`, `-grpc-port=${ports.grpc}`, '-grpc-tls-port=-1'],
-    ...['-node=cellsim', '-log-level=warn', '-log-json'],
+    ...['-node=cellsim', '-log-level=warn', '-log-json', '-hcl=limits { http_max_conns_per_client = 2000 }'],
   ];
   return dataDir
     ? ['agent', '-server', '-bootstrap-expect=1', `-data-dir=${dataDir}`, '-ui=false', ...common]

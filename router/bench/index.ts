@@ -4,7 +4,9 @@
  *  1. direct to the cell vs through the router at 1k and 5k req/s (added p50/p99);
  *  2. max throughput of one worker (closed model), at 10 and at 100,000 markets, and RSS;
  *  3. propagation KV write → first request routed to the new cell, 100 moves, at 10k and 100k
- *     markets, with the cost of one move (bytes, Consul CPU, worker parse/diff, main-thread apply);
+ *     markets, with the cost of one move (bytes, Consul CPU, worker parse/diff, main-thread apply),
+ *     for the router's sharded markets/ watch and, alone afterwards, a router with one query over
+ *     the whole prefix (`--market-shards 1`);
  *  4. fast-fail answer time for a dead cell with its breaker open.
  */
 import { mkdtempSync } from 'node:fs';
@@ -65,6 +67,7 @@ async function registerCell(consul: string, cell: string, port: number): Promise
 interface ReadyDetail {
   table: {
     markets: number;
+    marketShards: number;
     lastMarketsChange?: {
       bytes: number;
       fetchMs: number;
@@ -121,22 +124,26 @@ async function main(): Promise<void> {
     await putMarkets(consul.url, 0, 10, () => 'cell-a');
 
     const routerUrl = `http://127.0.0.1:${routerPort}`;
-    const router = await scope.start({
-      name: 'router',
-      command: process.execPath,
-      args: [
-        join(ROOT, 'bin', 'cellctl.js'),
-        'router',
-        '--port',
-        String(routerPort),
-        '--consul',
-        consul.url,
-        '--snapshot',
-        join(mkdtempSync(join(tmpdir(), 'router-bench-')), 'table.json'),
-      ],
-      env: { CELLSIM_LOG_LEVEL: 'warn' },
-      ready: { http: `${routerUrl}/readyz`, status: 200 },
-    });
+    const startRouter = (name: string, port: number, extra: string[] = []) =>
+      scope.start({
+        name,
+        command: process.execPath,
+        args: [
+          join(ROOT, 'bin', 'cellctl.js'),
+          'router',
+          '--port',
+          String(port),
+          '--consul',
+          consul.url,
+          '--snapshot',
+          join(mkdtempSync(join(tmpdir(), 'router-bench-')), 'table.json'),
+          ...extra,
+        ],
+        env: { CELLSIM_LOG_LEVEL: 'warn' },
+        ready: { http: `http://127.0.0.1:${port}/readyz`, status: 200 },
+        readyTimeoutMs: 120_000,
+      });
+    const router = await startRouter('router', routerPort!);
     const routerPid = childOf(router.pid);
     await waitFor(
       async () => (await readyz(routerUrl)).table.markets === 11,
@@ -170,7 +177,7 @@ async function main(): Promise<void> {
     const rss10 = rssMb(routerPid);
 
     // 3a. propagation at 10k
-    const move = async (n: number, count: number, epochBase: number) => {
+    const move = async (routerUrl: string, n: number, count: number, epochBase: number) => {
       const lat: number[] = [];
       const polls: number[] = [];
       const costs: NonNullable<ReadyDetail['table']['lastMarketsChange']>[] = [];
@@ -224,8 +231,28 @@ async function main(): Promise<void> {
       () => 'router to hold 10k markets',
       200,
     );
+    /** The same moves through a router with one query over markets/, started alone for them. */
+    const singleQuery = async (n: number, epochBase: number) => {
+      const [port] = await freePorts(1);
+      const single = await startRouter('router-single-query', port!, ['--market-shards', '1']);
+      const url = `http://127.0.0.1:${port}`;
+      try {
+        await waitFor(
+          async () => (await readyz(url)).table.markets === n + 1,
+          180_000,
+          () => 'single-query router table',
+          500,
+        );
+        return await move(url, n, 100, epochBase);
+      } finally {
+        await single.stop();
+      }
+    };
     log('propagation, 100 moves at 10,000 markets');
-    const prop10k = await move(10_000, 100, 100);
+    const prop10k = await move(routerUrl, 10_000, 100, 100);
+    const shards10k = (await readyz(routerUrl)).table.marketShards;
+    log('propagation, 100 moves at 10,000 markets, one-query router');
+    const single10k = await singleQuery(10_000, 300);
 
     // 3b. 100k: throughput, RSS, propagation
     log('seeding 100,000 markets');
@@ -241,7 +268,10 @@ async function main(): Promise<void> {
     const max100k = await timed({ URL: routerUrl, MODE: 'max', VUS: '48', MARKETS: '100000' });
     const rss100k = rssMb(routerPid);
     log('propagation, 100 moves at 100,000 markets');
-    const prop100k = await move(100_000, 100, 1000);
+    const prop100k = await move(routerUrl, 100_000, 100, 1000);
+    const shards100k = (await readyz(routerUrl)).table.marketShards;
+    log('propagation, 100 moves at 100,000 markets, one-query router');
+    const single100k = await singleQuery(100_000, 3000);
 
     // 4. fast fail
     log('fast-fail, dead cell');
@@ -285,19 +315,21 @@ async function main(): Promise<void> {
       `table worker heap at 100k: ${prop100k.workerHeap[0]} MB used / ${prop100k.workerHeap[1]} MB`,
       '≤ 150 MB at 100k',
     ]);
-    for (const [n, p] of [
-      ['10,000', prop10k],
-      ['100,000', prop100k],
+    for (const [n, p, how] of [
+      ['10,000', prop10k, `${shards10k} shard queries`],
+      ['10,000', single10k, 'one query (--market-shards 1)'],
+      ['100,000', prop100k, `${shards100k} shard queries`],
+      ['100,000', single100k, 'one query (--market-shards 1)'],
     ] as const) {
       t.push([
-        `propagation KV write → routed, ${n} markets, ms`,
+        `propagation KV write → routed, ${n} markets, ${how}, ms`,
         '',
         `p50 ${f1(p.p50)} / p99 ${f1(p.p99)}`,
         `router request p99 during moves ${f2(p.pollP99)} ms`,
-        n === '10,000' ? 'p99 ≤ 100 ms' : '',
+        n === '10,000' && !how.startsWith('one') ? 'p99 ≤ 100 ms' : '',
       ]);
       t.push([
-        `one move at ${n} markets (median)`,
+        `one move at ${n} markets, ${how} (median)`,
         '',
         `${f1(p.bytes / 1024)} KiB read`,
         `Consul CPU ${f1(p.consulCpuMs)} ms; worker thread: query to last byte ${f1(p.fetchMs)} ms, of which scan+diff ${f1(p.diffMs)} ms; main thread apply ${f2(p.applyMs)} ms`,

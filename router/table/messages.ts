@@ -49,13 +49,17 @@ export type WorkerMessage =
   | { type: 'snapshot-loaded'; savedAt: string; markets: number; cells: number; endpoints: number }
   | { type: 'snapshot-missing' }
   | { type: 'snapshot-error'; op: 'read' | 'write'; message: string }
-  | { type: 'snapshot-saved'; bytes: number; ms: number };
+  | { type: 'snapshot-saved'; bytes: number; ms: number }
+  | { type: 'market-shards'; shards: number }
+  | { type: 'log'; level: 'info' | 'warn'; msg: string; detail: Record<string, unknown> };
 
 /** The worker's start parameters (workerData). */
 export interface WorkerConfig {
   consulUrl: string;
   prefix: string;
   snapshotPath?: string;
+  /** Most blocking queries over markets/ (1: one for the whole prefix; see market-shards.ts). */
+  marketShards: number;
   /** Blocking-query wait, Consul duration syntax. */
   wait: string;
   /** Upserts per markets message. */

@@ -23,6 +23,8 @@ export interface TableSourceOptions {
   consulUrl: string;
   prefix: string;
   snapshotPath?: string;
+  /** Most blocking queries over markets/ [64] (1: one for the whole prefix; see market-shards.ts). */
+  marketShards?: number;
   wait?: string;
   chunk?: number;
   snapshotDebounceMs?: number;
@@ -41,6 +43,8 @@ export interface TableStatus {
   ageSeconds: number | undefined;
   snapshot: { loadedFrom?: string; savedAt?: string; lastWriteError?: string };
   watches: Record<WatchName, WatchStatus>;
+  /** Blocking queries following markets/ (see market-shards.ts). */
+  marketShards: number;
   lastMarketsChange: (ListingStats & { applyMs: number; receiptToAppliedMs: number; at: string }) | undefined;
 }
 
@@ -56,6 +60,7 @@ export class TableSource {
   private lastChange: TableStatus['lastMarketsChange'];
   private readyWaiters: (() => void)[] = [];
   private pendingMarkets: Record<TableSourceKind, boolean> = { consul: false, snapshot: false };
+  private marketShards = 0;
 
   constructor(
     private readonly store: RoutingStore,
@@ -71,6 +76,7 @@ export class TableSource {
       consulUrl: this.opts.consulUrl,
       prefix: this.opts.prefix,
       snapshotPath: this.opts.snapshotPath,
+      marketShards: this.opts.marketShards ?? 64,
       wait: this.opts.wait ?? '30s',
       chunk: this.opts.chunk ?? 5000,
       snapshotDebounceMs: this.opts.snapshotDebounceMs ?? 100,
@@ -187,6 +193,12 @@ export class TableSource {
         if (m.op === 'write') this.snapshotInfo.lastWriteError = m.message;
         logger.error({ op: m.op, err: m.message }, m.op === 'read' ? 'snapshot unreadable; ignored' : 'snapshot write failed');
         return;
+      case 'market-shards':
+        this.marketShards = m.shards;
+        return;
+      case 'log':
+        logger[m.level](m.detail, m.msg);
+        return;
       case 'snapshot-saved':
         metrics.snapshotWrites.inc({ result: 'ok' });
         this.snapshotSavedAt = Date.now();
@@ -218,6 +230,7 @@ export class TableSource {
       ageSeconds,
       snapshot: this.snapshotInfo,
       watches: this.watches,
+      marketShards: this.marketShards,
       lastMarketsChange: this.lastChange,
     };
   }

@@ -1,9 +1,10 @@
 /**
  * The table worker thread: follows Consul (markets/, cells/, passing cellsim-cell) with
  * blocking queries, turns each full listing into a diff, and posts only the diff to the main
- * thread. A recursive KV blocking query returns the whole prefix on every change (about
- * 10 MB at 100,000 markets): reading and parsing that here keeps request handling on the main
- * thread from stalling. Also loads the snapshot at start and writes it after changes.
+ * thread. A recursive KV blocking query returns the whole prefix on every change: markets/ is
+ * followed in shards (market-shards.ts) so a move re-reads a thirty-sixth of it, and reading
+ * and diffing here keeps request handling on the main thread from stalling. Also loads the
+ * snapshot at start and writes it after changes.
  */
 import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -12,19 +13,17 @@ import { watch, endpointFromHealth, SERVICE_CELL, type Watch } from '../../share
 import { StringDecoder } from 'node:string_decoder';
 import { getHeapStatistics } from 'node:v8';
 import { KvPrefixDiff, type KvDiff, type ListingReader, type RawKvItem } from '../../shared/kv-diff.js';
-import { CellRecordSchema, KvLayout, MarketRecordSchema, decodeJson, type CellRecord, type MarketRecord } from '../../shared/kv.js';
+import { CellRecordSchema, KvLayout, decodeJson, type CellRecord, type MarketRecord } from '../../shared/kv.js';
 import type { Endpoint } from '../../shared/routing-table.js';
 import { readSnapshot, writeSnapshot } from '../snapshot/index.js';
+import { MarketShards, type MarketShard } from './market-shards.js';
 import type { ListingStats, WatchName, WorkerConfig, WorkerMessage } from './messages.js';
 
 const cfg = (workerData as { config: WorkerConfig }).config;
 const port = parentPort!;
 const post = (m: WorkerMessage) => port.postMessage(m);
 const layout = new KvLayout(cfg.prefix);
-const markets = new KvPrefixDiff<MarketRecord>(
-  (k) => layout.marketFromKey(k),
-  (t) => decodeJson(MarketRecordSchema, t),
-);
+const markets = new MarketShards({ layout, max: cfg.marketShards, follow: (s) => watchMarketShard(s) });
 const cells = new KvPrefixDiff<CellRecord>(
   (k) => layout.cellFromKey(k),
   (t) => decodeJson(CellRecordSchema, t),
@@ -98,12 +97,19 @@ async function streamInto<T>(body: AsyncIterable<Buffer>, reader: ListingReader<
  * one string). When the fast path cannot decide (a deletion, an index reset), reads the prefix
  * again at once in full mode; text the scanner cannot read falls back to JSON.parse.
  */
-async function kvListing<T>(watchName: WatchName, prefixDiff: KvPrefixDiff<T>, prefix: string, index: number, ctx: EventEmitter) {
+async function kvListing<T>(
+  onOk: (index: number) => void,
+  prefixDiff: KvPrefixDiff<T>,
+  prefix: string,
+  index: number,
+  ctx: EventEmitter,
+  exact = false,
+) {
   const ac = new AbortController();
   ctx.once('cancel', () => ac.abort());
-  const url = `${cfg.consulUrl}/v1/kv/${prefix}?recurse=true`;
+  const url = `${cfg.consulUrl}/v1/kv/${prefix}${exact ? '' : '?recurse=true'}`;
   const t0 = performance.now();
-  const res = await request(`${url}&index=${index}&wait=${cfg.wait}`, {
+  const res = await request(`${url}${exact ? '?' : '&'}index=${index}&wait=${cfg.wait}`, {
     signal: ac.signal,
     headersTimeout: waitMs + waitMs / 16 + 5000,
     bodyTimeout: 30_000,
@@ -140,7 +146,7 @@ async function kvListing<T>(watchName: WatchName, prefixDiff: KvPrefixDiff<T>, p
       }
     }
   }
-  post({ type: 'watch-ok', watch: watchName, index: listingIndex });
+  onOk(listingIndex);
   const listing: KvListing<T> = { diff, index: listingIndex, bytes, fetchMs: performance.now() - t0, diffMs, receivedAt: Date.now() };
   return [{ headers }, listing] as [{ headers: Record<string, string | undefined> }, KvListing<T>];
 }
@@ -156,19 +162,20 @@ function postMarkets(
   index: number,
   receivedAt: number,
   stats?: ListingStats,
+  complete = true,
 ) {
   if (upserts.length <= cfg.chunk) {
-    post({ type: 'markets', source, upserts, removed, invalid, last: true, index, stats, receivedAt });
+    post({ type: 'markets', source, upserts, removed, invalid, last: complete, index, stats, receivedAt });
     return;
   }
   for (let i = 0; i < upserts.length; i += cfg.chunk) {
-    const last = i + cfg.chunk >= upserts.length;
+    const last = complete && i + cfg.chunk >= upserts.length;
     post({
       type: 'markets',
       source,
       upserts: upserts.slice(i, i + cfg.chunk),
-      removed: last ? removed : [],
-      invalid: last ? invalid : [],
+      removed: i + cfg.chunk >= upserts.length ? removed : [],
+      invalid: i + cfg.chunk >= upserts.length ? invalid : [],
       last,
       index,
       stats: last ? stats : undefined,
@@ -199,7 +206,7 @@ function scheduleSnapshot() {
  * markets yet) that a restart would then load as complete and answer 404 unknown_market from.
  */
 function complete(): boolean {
-  return fromSnapshot || (!first.markets && !first.cells && endpointsKey !== '');
+  return fromSnapshot || (markets.complete && !firstCells && endpointsKey !== '');
 }
 let fromSnapshot = false;
 
@@ -264,43 +271,144 @@ function workerHeap(): [number, number] {
 }
 
 const watches: Watch[] = [];
-const first = { markets: true, cells: true };
-function startWatches() {
-  const opts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
-  watches.push(
-    // Diffs are delivered from inside the query: the prefix diff has already moved on, so an
-    // answer must never be dropped (watch() suppresses answers whose index did not move).
-    watch<KvListing<MarketRecord>>(
-      async (index, _wait, ctx) => {
-        const answer = await kvListing('markets', markets, layout.marketsPrefix, index, ctx);
-        const l = answer[1];
-        const d = l.diff;
-        if (first.markets || d.upserts.length > 0 || d.removed.length > 0 || d.invalid.length > 0) {
-          first.markets = false;
-          const stats: ListingStats = {
-            bytes: l.bytes,
-            fetchMs: l.fetchMs,
-            parseMs: 0,
-            diffMs: l.diffMs,
-            entries: markets.size,
-            examined: d.examined,
-            cpuMs: l.diffMs,
-            workerHeapMb: workerHeap(),
-          };
-          postMarkets('consul', d.upserts, d.removed, d.invalid, l.index, l.receivedAt, stats);
-          scheduleSnapshot();
-        }
-        return answer;
+let firstCells = true;
+const watchOpts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
+
+/**
+ * The blocking query of one markets shard. Diffs are delivered from inside the query: the
+ * prefix diff has already moved on, so an answer must never be dropped (watch() suppresses
+ * answers whose index did not move). The table counts as complete (`last`) once every shard
+ * answered; `markets` counts as ok while no shard is failing.
+ */
+function watchMarketShard(shard: MarketShard): Watch {
+  const onOk = (index: number) => {
+    shard.ok = true;
+    if (markets.ok) post({ type: 'watch-ok', watch: 'markets', index });
+  };
+  return watch<KvListing<MarketRecord>>(
+    async (index, _wait, ctx) => {
+      const answer = await kvListing(onOk, shard.diff, shard.key, index, ctx, shard.exact);
+      const l = answer[1];
+      const d = l.diff;
+      const firstAnswer = !shard.answered;
+      shard.answered = true;
+      if (firstAnswer || d.upserts.length > 0 || d.removed.length > 0 || d.invalid.length > 0) {
+        const stats: ListingStats = {
+          bytes: l.bytes,
+          fetchMs: l.fetchMs,
+          parseMs: 0,
+          diffMs: l.diffMs,
+          entries: shard.diff.size,
+          examined: d.examined,
+          cpuMs: l.diffMs,
+          workerHeapMb: workerHeap(),
+        };
+        postMarkets('consul', d.upserts, d.removed, d.invalid, l.index, l.receivedAt, stats, markets.complete);
+        scheduleSnapshot();
+      }
+      // a table grown past the shard threshold (the first answer of a big table, say) is split
+      if (!markets.sharded && markets.drifted(markets.size)) setImmediate(reshard);
+      return answer;
+    },
+    {
+      onChange: () => undefined,
+      onError: (err, attempt, retryInMs) => {
+        shard.ok = false;
+        // One report per failure, not one per shard: the first failing shard speaks for all.
+        if (markets.list().find((s) => !s.ok) === shard) onError('markets')(err, attempt, retryInMs);
       },
-      { onChange: () => undefined, onError: onError('markets') },
-      opts,
-    ),
+    },
+    watchOpts,
+  );
+}
+
+/** Moves to a new market partition when it differs; logs the change. */
+function reshard(extra: readonly string[] = []) {
+  if (stopped) return;
+  const before = markets.list().length;
+  if (markets.reshard(extra)) {
+    const detail = { shards: markets.list().length, before, markets: markets.size, foundOutside: extra.length };
+    post({ type: 'log', level: 'info', msg: 'markets/ watch re-partitioned', detail });
+    post({ type: 'market-shards', shards: detail.shards });
+  }
+}
+
+let stopped = false;
+let wakeDiscovery: (() => void) | undefined;
+const discoveryAbort = new AbortController();
+const invalidReported = new Set<string>();
+
+/**
+ * While markets/ is sharded: a paced keys-only blocking read of the whole prefix finds markets
+ * created outside every shard (and keys that are not market IDs), and re-partitions when the
+ * table grew or shrank by 10 %. Paced at ten times its own cost, 1–15 s, so it cannot crowd out
+ * the shards' moves.
+ */
+async function discoverMarkets() {
+  let index = 0;
+  let pauseMs = 1000;
+  while (!stopped) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, pauseMs);
+      function done() {
+        clearTimeout(t);
+        wakeDiscovery = undefined;
+        resolve();
+      }
+      wakeDiscovery = done;
+    });
+    if (stopped || !markets.sharded) continue;
+    try {
+      const res = await request(`${cfg.consulUrl}/v1/kv/${layout.marketsPrefix}?keys=true&index=${index}&wait=${cfg.wait}`, {
+        signal: discoveryAbort.signal,
+        headersTimeout: waitMs + waitMs / 16 + 5000,
+        bodyTimeout: 30_000,
+      });
+      const t0 = performance.now(); // cost after the answer started (the blocking wait excluded)
+      const text = await res.body.text();
+      if (res.statusCode !== 200 && res.statusCode !== 404) throw new Error(`consul keys ${res.statusCode} ${text.slice(0, 200)}`);
+      const next = Number(res.headers['x-consul-index'] ?? 0) || 0;
+      index = next < index ? 0 : next;
+      const keys = res.statusCode === 404 ? [] : (JSON.parse(text) as string[]);
+      const outside: string[] = [];
+      const invalid: { key: string; problems: string[] }[] = [];
+      let count = 0;
+      for (const key of keys) {
+        const id = layout.marketFromKey(key);
+        if (id === undefined) {
+          if (!key.endsWith('/') && !invalidReported.has(key)) {
+            invalidReported.add(key);
+            invalid.push({ key, problems: ['(key): not a valid id'] });
+          }
+          continue;
+        }
+        count += 1;
+        if (markets.shardOf(id) === undefined) outside.push(id);
+      }
+      if (invalid.length > 0) postMarkets('consul', [], [], invalid, index, Date.now());
+      if (outside.length > 0 || markets.drifted(count)) reshard(outside);
+      pauseMs = Math.min(15_000, Math.max(1000, 10 * (performance.now() - t0)));
+    } catch (err) {
+      if (stopped) return;
+      pauseMs = 2000;
+      post({ type: 'log', level: 'warn', msg: 'market discovery read failed', detail: { err: (err as Error).message } });
+    }
+  }
+}
+
+function startWatches() {
+  const opts = watchOpts;
+  markets.start();
+  post({ type: 'market-shards', shards: markets.list().length });
+  void discoverMarkets();
+  const ok = (w: WatchName) => (index: number) => post({ type: 'watch-ok', watch: w, index });
+  watches.push(
     watch<KvListing<CellRecord>>(
       async (index, _wait, ctx) => {
-        const answer = await kvListing('cells', cells, layout.cellsPrefix, index, ctx);
+        const answer = await kvListing(ok('cells'), cells, layout.cellsPrefix, index, ctx);
         const d = answer[1].diff;
-        if (first.cells || d.upserts.length > 0 || d.removed.length > 0 || d.invalid.length > 0) {
-          first.cells = false;
+        if (firstCells || d.upserts.length > 0 || d.removed.length > 0 || d.invalid.length > 0) {
+          firstCells = false;
           post({
             type: 'cells',
             source: 'consul',
@@ -339,6 +447,10 @@ function startWatches() {
 
 port.on('message', (m: { type: string }) => {
   if (m.type === 'stop') {
+    stopped = true;
+    wakeDiscovery?.();
+    discoveryAbort.abort();
+    markets.stop();
     for (const w of watches) w.stop();
     if (snapshotTimer) clearTimeout(snapshotTimer);
     void (dirty && !writing ? saveSnapshot() : Promise.resolve()).finally(() => port.close());
