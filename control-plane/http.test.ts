@@ -12,7 +12,15 @@ function fakeXds(ready: boolean, markets: Record<string, 'active' | 'frozen'> = 
     injected,
     port: 0,
     ready,
-    status: () => ({ id: 'cp-t', ready, consul: {}, snapshots: {}, nodes: [] }),
+    health: () => ({ ready, source: ready ? 'snapshot' : 'none', consulReachable: false, degraded: true }),
+    status: () => ({
+      id: 'cp-t',
+      ready,
+      health: { ready, source: ready ? 'snapshot' : 'none', consulReachable: false, degraded: true },
+      consul: {},
+      snapshots: {},
+      nodes: [],
+    }),
     current: () => ({
       markets: new Map(Object.entries(markets).map(([m, state]) => [m, { cell: 'cell-a', state, epoch: 1 }])),
       cells: new Map(),
@@ -35,10 +43,11 @@ describe('control-plane HTTP app', () => {
     const app = createHttpApp({ registry: new Registry(), xds: fakeXds(false), log, testHooks: false });
     assert.equal((await app.request('/healthz')).status, 200);
     assert.equal((await app.request('/readyz')).status, 503);
-    assert.equal(
-      (await createHttpApp({ registry: new Registry(), xds: fakeXds(true), log, testHooks: false }).request('/readyz')).status,
-      200,
-    );
+    const ready = await createHttpApp({ registry: new Registry(), xds: fakeXds(true), log, testHooks: false }).request('/readyz');
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { ready: true, source: 'snapshot', degraded: true, consulReachable: false });
+    const registering = createHttpApp({ registry: new Registry(), xds: fakeXds(true), log, testHooks: false, announced: () => false });
+    assert.equal((await registering.request('/readyz')).status, 503);
     assert.equal((await app.request('/metrics')).status, 200);
     assert.deepEqual(((await (await app.request('/xds/status')).json()) as { id: string }).id, 'cp-t');
   });

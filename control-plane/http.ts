@@ -33,12 +33,20 @@ export function createHttpApp(d: HttpDeps): Hono {
 
   app.use('*', holdMiddleware(d.xds));
   app.get('/healthz', (c) => c.json({ ok: true }));
+  // Ready = a routing view to serve (from Consul, or the last good view on disk while Consul is
+  // away: then `degraded` and `source: snapshot`). 503 before any view and before the first
+  // cellsim-xds registration attempt.
   app.get('/readyz', (c) => {
-    if (!d.xds.ready) return c.json({ ready: false, reason: 'no Consul state yet' }, 503);
-    if (d.announced?.() === false) return c.json({ ready: false, reason: 'registering in Consul' }, 503);
-    return c.json({ ready: true });
+    const { source, degraded, consulReachable } = d.xds.health();
+    const body = { source, degraded, consulReachable };
+    if (!d.xds.ready) return c.json({ ready: false, reason: 'no routing view yet (Consul has not answered)', ...body }, 503);
+    if (d.announced?.() === false) return c.json({ ready: false, reason: 'registering in Consul', ...body }, 503);
+    return c.json({ ready: true, ...body });
   });
-  app.get('/metrics', async (c) => c.text(await d.registry.metrics(), 200, { 'content-type': d.registry.contentType }));
+  app.get('/metrics', async (c) => {
+    d.xds.health(); // refreshes the source/degraded gauges
+    return c.text(await d.registry.metrics(), 200, { 'content-type': d.registry.contentType });
+  });
   app.get('/xds/status', (c) => c.json(d.xds.status()));
 
   if (d.testHooks) {

@@ -48,7 +48,8 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   const layout = new KvLayout(o.prefix);
 
   // 1. xDS: Consul → snapshots → Envoy (ADS, SotW and delta).
-  const xds = await startXds({ consul, layout, log, registry, id: o.id, host: o.host, port: o.xdsPort, holdMs: o.holdMs });
+  //    With --data, the last good routing view is kept on disk and served until Consul answers.
+  const xds = await startXds({ consul, layout, log, registry, id: o.id, host: o.host, port: o.xdsPort, holdMs: o.holdMs, dataDir: o.data });
 
   // 2. HTTP: /healthz /readyz /metrics /xds/status and the hold endpoint.
   let registration: Announcement | undefined;

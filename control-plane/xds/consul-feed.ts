@@ -4,6 +4,12 @@
  * passing `cellsim-cell` instances, and the passing `cellsim-xds` instances (the hold
  * endpoints). Changes are debounced briefly (a burst becomes one snapshot) and delivered
  * with the time the first change of the burst was seen.
+ *
+ * With an `initial` view (the last good view from disk, last-good.ts) the feed is ready at
+ * once: every part Consul has not answered yet (cells, markets, instances, hold endpoints)
+ * comes from that view, so a control plane started while Consul is down still serves a full
+ * table. `source` says which: `snapshot` until every watch has answered, then `consul`. A
+ * failing watch marks Consul unreachable until a watch answers again or a probe finds a leader.
  */
 import { CellRecordSchema, decodeJson, type CellRecord, type KvLayout, type MarketRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
@@ -18,6 +24,7 @@ import {
 } from '../../shared/consul.js';
 import { activeEndpoints, findGlobalCell, type Endpoint, type KvEntry } from '../../shared/routing-table.js';
 import { OverlayMap } from './cache/overlay-map.js';
+import type { RoutingView } from './last-good.js';
 import { MarketWatch } from './market-watch.js';
 import type { BuildInput } from './resources/build.js';
 
@@ -36,7 +43,14 @@ export interface ConsulFeedOptions {
   wait?: string;
   /** Most shard watches of markets/ (see market-watch.ts). */
   maxShards?: number;
+  /** The last good view to serve until Consul answers (from disk). */
+  initial?: RoutingView;
+  /** How often an unreachable Consul is probed, ms (default 1000). */
+  probeMs?: number;
 }
+
+/** Where the served view comes from: nothing yet, the last good view on disk, or Consul. */
+export type FeedSource = 'none' | 'snapshot' | 'consul';
 
 /** A running feed. */
 export interface ConsulFeed {
@@ -44,6 +58,12 @@ export interface ConsulFeed {
   readonly ready: boolean;
   /** The latest input (undefined before ready). */
   readonly current: BuildInput | undefined;
+  /** `consul` once every watch has answered; `snapshot` while parts still come from the initial view. */
+  readonly source: FeedSource;
+  /** False from a failed watch until Consul answers again. */
+  readonly consulReachable: boolean;
+  /** The view of the latest emit, complete from Consul (undefined while any part is from the snapshot). */
+  consulView(): RoutingView | undefined;
   /** The market watch's shards and full-read interval (for /xds/status). */
   marketWatch(): ReturnType<MarketWatch['info']>;
   stop(): void;
@@ -123,13 +143,26 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       for (const id of ids) changedMarkets.add(id);
       changed();
     },
+    onAnswer: () => {
+      answeredNow();
+      changed();
+    },
     onInvalid: invalid('market'),
     onError: (what, err, attempt, retryInMs) => onError(what)(err, attempt, retryInMs),
     wait: o.wait,
     maxShards: o.maxShards,
   });
-  let endpoints: Endpoint[] | undefined;
-  let holdEndpoints: Endpoint[] | undefined;
+  const initial = o.initial;
+  if (initial !== undefined) cells = new Map(initial.cells);
+  let endpoints: readonly Endpoint[] | undefined = initial?.endpoints;
+  let holdEndpoints: readonly Endpoint[] | undefined = initial?.holdEndpoints;
+  /** Which parts Consul has answered (the others come from `initial`). */
+  const answered = { cells: false, endpoints: false, hold: false };
+  let marketsFrom: FeedSource = 'none';
+  /** The complete Consul view of the latest emit (undefined while any part came from `initial`). */
+  let emittedConsulView: RoutingView | undefined;
+  let reachable = true;
+  let probe: NodeJS.Timeout | undefined;
   let firstChangeAt: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   let current: BuildInput | undefined;
@@ -137,18 +170,29 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
 
   const emit = () => {
     timer = undefined;
-    if (stopped || !cells || !marketWatch.ready || !endpoints || !holdEndpoints) return;
+    if (stopped || !cells || !endpoints || !holdEndpoints) return;
+    if (!marketWatch.ready && initial === undefined) return;
     const at = firstChangeAt ?? performance.now();
     firstChangeAt = undefined;
-    const changedSet = firstBuild ? undefined : changedMarkets;
-    // The markets as of this emit (the live watch map moves on): a copy once, then the
-    // previous view plus the changed records, so readers of `current` (the hold endpoint, the
-    // migration barrier) see exactly what was built and published.
-    if (changedSet === undefined) published = new Map(marketWatch.records);
-    else if (changedSet.size > 0) {
-      const changes = new Map<string, MarketRecord | undefined>();
-      for (const id of changedSet) changes.set(id, marketWatch.records.get(id));
-      published = OverlayMap.of(published, changes);
+    let changedSet: ReadonlySet<string> | undefined;
+    if (!marketWatch.ready) {
+      // Consul has not listed the markets yet: the last good view's, built in full once.
+      changedSet = marketsFrom === 'snapshot' ? new Set() : undefined;
+      if (marketsFrom !== 'snapshot') published = initial!.markets;
+      marketsFrom = 'snapshot';
+    } else {
+      // First Consul listing (or first build): in full; then only the changed records.
+      changedSet = firstBuild || marketsFrom !== 'consul' ? undefined : changedMarkets;
+      marketsFrom = 'consul';
+      // The markets as of this emit (the live watch map moves on): a copy once, then the
+      // previous view plus the changed records, so readers of `current` (the hold endpoint, the
+      // migration barrier) see exactly what was built and published.
+      if (changedSet === undefined) published = new Map(marketWatch.records);
+      else if (changedSet.size > 0) {
+        const changes = new Map<string, MarketRecord | undefined>();
+        for (const id of changedSet) changes.set(id, marketWatch.records.get(id));
+        published = OverlayMap.of(published, changes);
+      }
     }
     firstBuild = false;
     changedMarkets = new Set();
@@ -160,14 +204,41 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       globalCell: findGlobalCell(cells),
       holdEndpoints,
     };
+    emittedConsulView =
+      marketsFrom === 'consul' && answered.cells && answered.endpoints && answered.hold
+        ? { cells, markets: published, endpoints, holdEndpoints }
+        : undefined;
     o.onChange(current, at);
   };
   const changed = () => {
     firstChangeAt ??= performance.now();
     if (timer === undefined) timer = setTimeout(emit, debounceMs);
   };
-  const onError = (what: string) => (err: Error, attempt: number, retryInMs: number) =>
+  const onError = (what: string) => (err: Error, attempt: number, retryInMs: number) => {
     o.log.warn({ err: err.message, attempt, retryInMs }, `consul watch of ${what} failed; serving the last good state`);
+    unreachable();
+  };
+  const answeredNow = () => {
+    reachable = true;
+    if (probe) clearTimeout(probe);
+    probe = undefined;
+  };
+  // A watch that failed answers again only when its index moves (up to its 30 s wait), so an
+  // unreachable Consul is probed for a leader to tell when it is back.
+  const unreachable = () => {
+    reachable = false;
+    if (probe !== undefined || stopped) return;
+    const tick = () => {
+      probe = setTimeout(() => {
+        o.consul.status.leader({ timeout: 1000 } as never).then(
+          (leader: unknown) => (typeof leader === 'string' && leader !== '' ? answeredNow() : tick()),
+          () => tick(),
+        );
+      }, o.probeMs ?? 1000);
+      probe.unref();
+    };
+    tick();
+  };
   const opts = { wait: o.wait ?? '30s' };
 
   marketWatch.start();
@@ -178,6 +249,8 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       {
         onChange: ({ value }) => {
           cells = cellsDec.apply(value);
+          answered.cells = true;
+          answeredNow();
           changed();
         },
         onError: onError('cells'),
@@ -190,6 +263,8 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       {
         onChange: ({ value }) => {
           endpoints = value;
+          answered.endpoints = true;
+          answeredNow();
           changed();
         },
         onError: onError(SERVICE_CELL),
@@ -201,6 +276,8 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       {
         onChange: ({ value }) => {
           holdEndpoints = value;
+          answered.hold = true;
+          answeredNow();
           changed();
         },
         onError: onError(SERVICE_XDS),
@@ -209,6 +286,9 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     ),
   ];
 
+  const source = (): FeedSource => (current === undefined ? 'none' : emittedConsulView !== undefined ? 'consul' : 'snapshot');
+  if (initial !== undefined) changed();
+
   return {
     get ready() {
       return current !== undefined;
@@ -216,10 +296,18 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     get current() {
       return current;
     },
+    get source() {
+      return source();
+    },
+    get consulReachable() {
+      return reachable;
+    },
+    consulView: () => emittedConsulView,
     marketWatch: () => marketWatch.info(),
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      if (probe) clearTimeout(probe);
       for (const w of watches) w.stop();
       marketWatch.stop();
     },

@@ -1,15 +1,18 @@
 /**
  * The xDS subsystem of the control plane, wired in one place: Consul feed → publisher
  * (resources + per-node snapshots) → snapshot cache → ADS server (SotW and delta), with the
- * status store and metrics they share.
+ * status store and metrics they share. With a data directory, the last good routing view is
+ * kept on disk (last-good.ts) and served at start until Consul answers.
  */
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { ConsulClient } from '../../shared/consul.js';
 import type { KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import { SnapshotCache } from './cache/snapshot-cache.js';
 import { StatusStore, type NodeStatus } from './cache/status.js';
-import { startConsulFeed, type ConsulFeed } from './consul-feed.js';
+import { startConsulFeed, type ConsulFeed, type FeedSource } from './consul-feed.js';
+import { LastGoodWriter, readLastGood, type LoadedView } from './last-good.js';
 import { XdsMetrics } from './metrics.js';
 import { Publisher } from './publisher.js';
 import type { BuildInput } from './resources/build.js';
@@ -32,13 +35,40 @@ export interface XdsOptions {
   debounceMs?: number;
   cluster?: Partial<ClusterOptions>;
   maxDeltaResources?: number;
+  /** Data directory: the last good view is kept in `<dataDir>/xds/last-good.json`. */
+  dataDir?: string;
+}
+
+/** Where the served view comes from and whether it is live (for /readyz, /xds/status, metrics). */
+export interface XdsHealth {
+  ready: boolean;
+  /** `snapshot`: (parts of) the view are the last good view from disk; `consul`: all from Consul. */
+  source: FeedSource;
+  consulReachable: boolean;
+  /** True while the view is not a live Consul view. */
+  degraded: boolean;
+  /** The last good view file, when a data directory is set. */
+  lastGood?: { path: string; loadedSavedAt?: string; savedAt?: string };
+}
+
+/** The file of the last good view under a data directory. */
+export function lastGoodPath(dataDir: string): string {
+  return join(dataDir, 'xds', 'last-good.json');
 }
 
 /** The running xDS subsystem. */
 export interface Xds {
   port: number;
   readonly ready: boolean;
-  status(): { id: string; ready: boolean; consul: Record<string, unknown>; snapshots: Record<string, unknown>; nodes: NodeStatus[] };
+  health(): XdsHealth;
+  status(): {
+    id: string;
+    ready: boolean;
+    health: XdsHealth;
+    consul: Record<string, unknown>;
+    snapshots: Record<string, unknown>;
+    nodes: NodeStatus[];
+  };
   /** The latest Consul input (undefined before ready). */
   current(): BuildInput | undefined;
   /** Where the last published snapshot sends `market` (what the hold endpoint waits on). */
@@ -58,6 +88,24 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
   const metrics = new XdsMetrics(o.registry);
   const log = o.log.child({ subsystem: 'xds' });
   const publisher = new Publisher(cache, metrics, log, { holdMs: o.holdMs, cluster: { ...DEFAULT_CLUSTER_OPTIONS, ...o.cluster } });
+  const path = o.dataDir === undefined ? undefined : lastGoodPath(o.dataDir);
+  let loaded: LoadedView | undefined;
+  if (path !== undefined) {
+    try {
+      loaded = await readLastGood(path);
+      if (loaded)
+        log.info({ path, savedAt: loaded.savedAt, markets: loaded.markets.size, cells: loaded.cells.size }, 'last good view loaded');
+    } catch (err) {
+      log.error({ err: (err as Error).message, path }, 'last good view unreadable; ignored (waiting for Consul)');
+    }
+  }
+  const writer =
+    path === undefined
+      ? undefined
+      : new LastGoodWriter(path, log, (r) => {
+          metrics.lastGoodWrites.inc({ result: r.ok ? 'ok' : 'failed' });
+          if (r.ok) metrics.lastGoodBytes.set(r.bytes);
+        });
   const ads: AdsServer = await startAdsServer(
     {
       cache,
@@ -71,21 +119,47 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
     o.host,
     o.port,
   );
+  // The feed's callbacks run from timers and watches, never during this call: `feed` is set by then.
   const feed: ConsulFeed = startConsulFeed({
     consul: o.consul,
     layout: o.layout,
     log,
     debounceMs: o.debounceMs,
-    onChange: (input, at) => publisher.update(input, at),
+    onChange: (input, at) => {
+      publisher.update(input, at);
+      const view = feed.consulView();
+      if (view !== undefined) writer?.save(view);
+      health();
+    },
     onInvalid: (kind) => metrics.invalidInputs.inc({ kind }),
+    initial: loaded,
   });
-  log.info({ port: ads.port }, 'xds server listening');
+  log.info({ port: ads.port, source: feed.source }, 'xds server listening');
+
+  let lastSource: FeedSource = 'none';
+  const health = (): XdsHealth => {
+    const source = feed.source;
+    const degraded = source !== 'consul' || !feed.consulReachable;
+    metrics.setHealth(source, degraded);
+    if (source !== lastSource) {
+      log.info({ from: lastSource, to: source, consulReachable: feed.consulReachable }, 'routing view source changed');
+      lastSource = source;
+    }
+    return {
+      ready: feed.ready,
+      source,
+      consulReachable: feed.consulReachable,
+      degraded,
+      lastGood: path === undefined ? undefined : { path, loadedSavedAt: loaded?.savedAt, savedAt: writer?.savedAt },
+    };
+  };
 
   return {
     port: ads.port,
     get ready() {
       return feed.ready;
     },
+    health,
     current: () => feed.current,
     publishedMarket: (market) => publisher.publishedMarket(market),
     status() {
@@ -94,7 +168,14 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
         const s = cache.getSnapshot(n);
         if (s) snapshots[n] = s.summary();
       }
-      return { id: o.id, ready: feed.ready, consul: { marketWatch: feed.marketWatch() }, snapshots, nodes: status.list() };
+      return {
+        id: o.id,
+        ready: feed.ready,
+        health: health(),
+        consul: { marketWatch: feed.marketWatch() },
+        snapshots,
+        nodes: status.list(),
+      };
     },
     nodesInSync() {
       for (const n of status.list()) {
@@ -115,6 +196,7 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
     clearInjected: () => publisher.clearInjected(),
     async stop() {
       feed.stop();
+      await writer?.flush();
       await ads.stop();
     },
   };

@@ -21,6 +21,8 @@ export interface MarketWatchOptions {
   log: Logger;
   /** Called with the IDs whose record changed (added, changed or removed) after each answer. */
   onChange(changed: ReadonlySet<string>): void;
+  /** Called after every answer of the full listing (changed or not). */
+  onAnswer?(): void;
   onInvalid(key: string, problems: string[]): void;
   onError(what: string, err: Error, attempt: number, retryInMs: number): void;
   /** Most shard watches (each holds one HTTP connection to Consul, whose default limit is 200 per client address; default 96). */
@@ -104,6 +106,7 @@ export class MarketWatch {
         onChange: ({ value, index }) => {
           this.merge('', value, index);
           this.ready = true;
+          this.o.onAnswer?.();
           this.reshard();
           // With shards, the full read (new keys outside every shard, missed deletions) is
           // repeated at ten times its own cost, between 1 and 15 s, so it cannot crowd out moves.

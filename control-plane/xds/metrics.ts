@@ -15,6 +15,10 @@ export class XdsMetrics {
   readonly snapshotResources: Gauge<'type'>;
   readonly publishes: Counter<'result'>;
   readonly invalidInputs: Counter<'kind'>;
+  readonly source: Gauge<'source'>;
+  readonly degraded: Gauge;
+  readonly lastGoodWrites: Counter<'result'>;
+  readonly lastGoodBytes: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -76,5 +80,29 @@ export class XdsMetrics {
       labelNames: ['kind'],
       registers,
     });
+    this.source = new Gauge({
+      name: 'cellsim_xds_source',
+      help: 'where the served routing view comes from (1 on the current one): none, snapshot (last good view on disk), consul',
+      labelNames: ['source'],
+      registers,
+    });
+    this.degraded = new Gauge({
+      name: 'cellsim_xds_degraded',
+      help: '1 while serving without a live Consul view (Consul unreachable, or parts still from the last good view on disk)',
+      registers,
+    });
+    this.lastGoodWrites = new Counter({
+      name: 'cellsim_xds_last_good_writes_total',
+      help: 'writes of the last good routing view to disk, by result (ok, failed)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.lastGoodBytes = new Gauge({ name: 'cellsim_xds_last_good_bytes', help: 'size of the last good view file written', registers });
+  }
+
+  /** Sets the source and degraded gauges (called on every scrape and status read). */
+  setHealth(source: 'none' | 'snapshot' | 'consul', degraded: boolean): void {
+    for (const s of ['none', 'snapshot', 'consul'] as const) this.source.set({ source: s }, s === source ? 1 : 0);
+    this.degraded.set(degraded ? 1 : 0);
   }
 }

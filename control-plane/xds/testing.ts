@@ -29,6 +29,8 @@ export async function startControlPlane(
     testHooks?: boolean;
     logLevel?: string;
     prefix?: string;
+    /** --data: the last good view is kept under it. */
+    data?: string;
   },
 ): Promise<TestControlPlane> {
   const [http, xds] = o.ports ? [o.ports.http, o.ports.xds] : ((await freePorts(2)) as [number, number]);
@@ -46,6 +48,7 @@ export async function startControlPlane(
   ];
   args.push('--hold-ms', String(o.holdMs ?? 2000));
   if (o.prefix) args.push('--prefix', o.prefix);
+  if (o.data) args.push('--data', o.data);
   if (o.testHooks !== false) args.push('--test-hooks');
   const proc = await scope.start({
     name: `control-plane-${o.id ?? 'cp-test'}`,
