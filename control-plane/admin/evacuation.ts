@@ -1,24 +1,44 @@
 /**
  * `evacuate <cell>`: drain the cell, then migrate every market off it, a few at a time, each to
  * the active cell with the most room (the canary only when nothing else has room). Progress is
- * kept in memory for `GET /admin/cells/:cell/evacuation`.
+ * persisted in Consul at `<prefix>audit/evacuations/<cell>` (the evacuate action's own record
+ * beside its audit entry, held with the control plane's session), so `GET
+ * /admin/cells/:cell/evacuation` answers after a restart and a restarted control plane resumes
+ * an evacuation its predecessor left running.
  */
+import { z } from 'zod';
+import { HttpError } from '../../shared/errors.js';
 import { CellRecordSchema, MarketRecordSchema, type CellRecord, type KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Migrator } from '../migration/migrator.js';
+import { TERMINAL } from '../migration/options.js';
 import type { KvStore } from './kv-store.js';
 
+const MoveSchema = z.object({ market: z.string(), to: z.string() }).strict();
+
+/** Progress of one evacuation, as stored in Consul. */
+export const EvacuationSchema = z
+  .object({
+    cell: z.string(),
+    state: z.enum(['running', 'done', 'failed']),
+    total: z.number().int().nonnegative(),
+    /** The plan as made at the start (a resumed evacuation re-picks the target of what is left). */
+    plan: z.array(MoveSchema),
+    concurrency: z.number().int().positive(),
+    by: z.string(),
+    moved: z.array(z.string()),
+    failed: z.array(z.object({ market: z.string(), error: z.string() }).strict()),
+    running: z.array(z.string()),
+    startedAt: z.string(),
+    updatedAt: z.string(),
+    finishedAt: z.string().optional(),
+    /** Control planes that ran it (a restart appends its id) and when it was last resumed. */
+    owners: z.array(z.string()),
+    resumedAt: z.string().optional(),
+  })
+  .strict();
 /** Progress of one evacuation. */
-export interface Evacuation {
-  cell: string;
-  state: 'running' | 'done' | 'failed';
-  total: number;
-  moved: string[];
-  failed: { market: string; error: string }[];
-  running: string[];
-  startedAt: string;
-  finishedAt?: string;
-}
+export type Evacuation = z.infer<typeof EvacuationSchema>;
 
 /** Picks a target for each market: the active cell (not `from`) with the most free capacity. */
 export function planEvacuation(
@@ -42,16 +62,25 @@ export function planEvacuation(
   return plan;
 }
 
-/** Runs evacuations. */
+/** Runs evacuations and keeps their progress in Consul. */
 export class Evacuator {
+  /** Evacuations this process runs (the freshest view; Consul has the same after each change). */
   readonly jobs = new Map<string, Evacuation>();
+  private readonly writes = new Map<string, Promise<void>>();
 
   constructor(
     private readonly kv: KvStore,
     private readonly layout: KvLayout,
     private readonly migrator: Migrator,
     private readonly log: Logger,
+    private readonly session: () => string,
+    private readonly owner: string,
   ) {}
+
+  /** The Consul key of `cell`'s evacuation record. */
+  key(cell: string): string {
+    return `${this.layout.auditPrefix}evacuations/${cell}`;
+  }
 
   /** The plan for evacuating `cell` (throws when impossible). */
   async plan(cell: string): Promise<{ market: string; to: string }[]> {
@@ -67,44 +96,133 @@ export class Evacuator {
     return planEvacuation(cell, cells, owned, mine);
   }
 
-  /** Starts moving every market of `cell` away, `concurrency` at a time. */
-  start(cell: string, plan: { market: string; to: string }[], concurrency: number, by: string): Evacuation {
+  /** `cell`'s evacuation: this process's live view, else the record in Consul. */
+  async get(cell: string): Promise<Evacuation | undefined> {
+    return this.jobs.get(cell) ?? (await this.kv.getJson(EvacuationSchema, this.key(cell)).catch(() => undefined))?.value;
+  }
+
+  /** Starts moving every market of `cell` away, `concurrency` at a time; resolves once the record is stored and held. */
+  async start(cell: string, plan: { market: string; to: string }[], concurrency: number, by: string): Promise<Evacuation> {
+    const now = new Date().toISOString();
     const job: Evacuation = {
       cell,
       state: 'running',
       total: plan.length,
+      plan,
+      concurrency: Math.max(1, concurrency),
+      by,
       moved: [],
       failed: [],
       running: [],
-      startedAt: new Date().toISOString(),
+      startedAt: now,
+      updatedAt: now,
+      owners: [this.owner],
     };
-    this.jobs.set(cell, job);
-    const queue = [...plan];
-    const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        job.running.push(next.market);
-        try {
-          await this.migrator.start(next.market, next.to, by);
-          const rec = await this.migrator.moved(next.market);
-          if (rec?.state === 'rolled-back' || rec?.state === 'failed') throw new Error(rec.error ?? rec.state);
-          job.moved.push(next.market);
-        } catch (err) {
-          job.failed.push({ market: next.market, error: (err as Error).message });
-        } finally {
-          job.running = job.running.filter((m) => m !== next.market);
-        }
-      }
-    };
-    void Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker)).then(() => {
-      job.state = job.failed.length ? 'failed' : 'done';
-      job.finishedAt = new Date().toISOString();
-      this.log.info({ evacuation: job }, `evacuation of ${cell} ${job.state}`);
-    });
+    if (!(await this.kv.putJson(EvacuationSchema, this.key(cell), job, { acquire: this.session() })))
+      throw new HttpError('conflict', `the evacuation of ${cell} is held by another control plane`);
+    this.run(job, [...plan]);
     return job;
   }
 
-  /** A running evacuation of `cell`, if any. */
-  busy(cell: string): boolean {
-    return this.jobs.get(cell)?.state === 'running';
+  /** Stores the job (writes of one job in order; a failed write is logged, the next one catches up). */
+  private persist(job: Evacuation): Promise<void> {
+    job.updatedAt = new Date().toISOString();
+    const snapshot = structuredClone(job);
+    const next = (this.writes.get(job.cell) ?? Promise.resolve())
+      .then(async () => {
+        const release = snapshot.state !== 'running';
+        const opts = release ? { release: this.session() } : { acquire: this.session() };
+        if (!(await this.kv.putJson(EvacuationSchema, this.key(job.cell), snapshot, opts)))
+          this.log.warn({ cell: job.cell }, 'evacuation record is held by another control plane; not updated');
+      })
+      .catch((err: unknown) => this.log.warn({ cell: job.cell, err: (err as Error).message }, 'evacuation record write failed'));
+    this.writes.set(job.cell, next);
+    return next;
+  }
+
+  /** Works through `queue` with the job's concurrency, persisting every change. */
+  private run(job: Evacuation, queue: { market: string; to: string }[]): void {
+    this.jobs.set(job.cell, job);
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const { market } = next;
+        job.running.push(market);
+        void this.persist(job);
+        try {
+          await this.moveOne(job.cell, next);
+          job.moved.push(market);
+        } catch (err) {
+          job.failed.push({ market, error: (err as Error).message });
+        } finally {
+          job.running = job.running.filter((m) => m !== market);
+          void this.persist(job);
+        }
+      }
+    };
+    void Promise.all(Array.from({ length: job.concurrency }, worker)).then(async () => {
+      job.state = job.failed.length ? 'failed' : 'done';
+      job.finishedAt = new Date().toISOString();
+      await this.persist(job);
+      this.jobs.delete(job.cell);
+      this.log.info({ evacuation: job }, `evacuation of ${job.cell} ${job.state}`);
+    });
+  }
+
+  /** Moves one market off `cell` (or confirms that it already left, e.g. moved before a restart). */
+  private async moveOne(cell: string, move: { market: string; to: string }): Promise<void> {
+    const { market } = move;
+    // A migration recovered after a restart finishes (or rolls back) first.
+    const cur = await this.migrator.get(market);
+    if (cur && !TERMINAL.has(cur.state)) await this.migrator.moved(market);
+    const owner = await this.kv.getJson(MarketRecordSchema, this.layout.marketKey(market));
+    if (!owner) throw new Error(`market ${market} disappeared`);
+    if (owner.value.cell !== cell) return;
+    await this.migrator.start(market, move.to, this.jobs.get(cell)?.by ?? 'evacuation');
+    const rec = await this.migrator.moved(market);
+    if (rec?.state === 'rolled-back' || rec?.state === 'failed') throw new Error(rec.error ?? rec.state);
+  }
+
+  /**
+   * After a restart: resumes every evacuation left `running` whose record no live control plane
+   * holds. Markets already moved count as moved; the others (including those whose migration the
+   * crash rolled back) are moved again, each to the cell with the most room now.
+   */
+  async recover(): Promise<Evacuation[]> {
+    const out: Evacuation[] = [];
+    const { values } = await this.kv.listJson(EvacuationSchema, `${this.layout.auditPrefix}evacuations/`);
+    for (const { value, item } of values) {
+      if (value.state !== 'running' || this.jobs.has(value.cell)) continue;
+      if (item.session && item.session !== this.session()) continue; // a live control plane runs it
+      const job: Evacuation = {
+        ...value,
+        running: [],
+        owners: [...value.owners, this.owner],
+        resumedAt: new Date().toISOString(),
+      };
+      if (!(await this.kv.putJson(EvacuationSchema, this.key(job.cell), job, { acquire: this.session() }))) continue;
+      const done = new Set([...job.moved, ...job.failed.map((f) => f.market)]);
+      let queue = job.plan.filter((p) => !done.has(p.market));
+      try {
+        const fresh = new Map((await this.plan(job.cell)).map((p) => [p.market, p.to]));
+        queue = queue.map((p) => ({ market: p.market, to: fresh.get(p.market) ?? p.to }));
+      } catch (err) {
+        this.log.warn({ cell: job.cell, err: (err as Error).message }, 'evacuation: keeping the original targets');
+      }
+      this.log.warn({ cell: job.cell, left: queue.length, moved: job.moved.length }, 'resuming an evacuation after a restart');
+      this.run(job, queue);
+      out.push(job);
+    }
+    return out;
+  }
+
+  /** True while an evacuation of `cell` runs here, or is recorded running in Consul. */
+  async busy(cell: string): Promise<boolean> {
+    return (await this.get(cell))?.state === 'running';
+  }
+
+  /** Resolves when `cell`'s evacuation run by this process ends (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.jobs.size > 0) await new Promise((r) => setTimeout(r, 50));
+    await Promise.all([...this.writes.values()]);
   }
 }

@@ -108,7 +108,7 @@ export function createOperators(o: OperatorOptions): Operators {
     ...o.migration,
   });
   const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout);
-  const evacuator = new Evacuator(kv, layout, migrator, log);
+  const evacuator = new Evacuator(kv, layout, migrator, log, sessionId, o.id);
   const audit = new AuditLog(kv, layout, log);
   const routes = adminRoutes({ kv, layout, consulUrl: o.consulUrl, token: o.adminToken, migrator, rollouts, evacuator, audit, log });
   let closed = false;
@@ -128,9 +128,13 @@ export function createOperators(o: OperatorOptions): Operators {
       }
       if (closed) return;
       const migrations = await migrator.recover();
+      const evacuations = await evacuator.recover();
       const rolled = await rollouts.recover();
-      if (migrations.length || rolled.length) {
-        log.warn({ migrations: migrations.map((m) => m.market), rollouts: rolled.map((r) => r.id) }, 'recovered unfinished operator work');
+      if (migrations.length || rolled.length || evacuations.length) {
+        log.warn(
+          { migrations: migrations.map((m) => m.market), evacuations: evacuations.map((e) => e.cell), rollouts: rolled.map((r) => r.id) },
+          'recovered unfinished operator work',
+        );
       }
     },
     async close() {

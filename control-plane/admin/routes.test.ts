@@ -51,7 +51,7 @@ describe('admin API', () => {
       token: TOKEN,
       migrator,
       rollouts,
-      evacuator: new Evacuator(kv, layout, migrator, log),
+      evacuator: new Evacuator(kv, layout, migrator, log, () => session.id, 'cp'),
       audit: new AuditLog(kv, layout, log),
       log,
     });

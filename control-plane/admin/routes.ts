@@ -154,8 +154,8 @@ export function adminRoutes(d: AdminDeps): Hono {
     if (!rec) throw new HttpError('not_found', `no rollout '${c.req.param('id')}'`);
     return c.json({ rollout: rec });
   });
-  app.get('/cells/:cell/evacuation', (c) => {
-    const job = d.evacuator.jobs.get(c.req.param('cell'));
+  app.get('/cells/:cell/evacuation', async (c) => {
+    const job = await d.evacuator.get(c.req.param('cell'));
     if (!job) throw new HttpError('not_found', `no evacuation of '${c.req.param('cell')}'`);
     return c.json({ evacuation: job });
   });
@@ -234,7 +234,7 @@ export function adminRoutes(d: AdminDeps): Hono {
       { concurrency: b.concurrency },
       cur.value,
       async () => {
-        if (d.evacuator.busy(cell)) throw new HttpError('conflict', `cell ${cell} is already being evacuated`);
+        if (await d.evacuator.busy(cell)) throw new HttpError('conflict', `cell ${cell} is already being evacuated`);
         let plan;
         try {
           plan = await d.evacuator.plan(cell);
@@ -245,7 +245,7 @@ export function adminRoutes(d: AdminDeps): Hono {
         if (cur.value.state === 'active') {
           await d.kv.putJson(CellRecordSchema, d.layout.cellKey(cell), { ...cur.value, state: 'draining' }, { cas: cur.item.modifyIndex });
         }
-        const job = d.evacuator.start(cell, plan, b.concurrency ?? 2, who(c));
+        const job = await d.evacuator.start(cell, plan, b.concurrency ?? 2, who(c));
         return { result: 'started', after: { state: 'draining', markets: plan.length }, out: { evacuation: job, plan } };
       },
     );

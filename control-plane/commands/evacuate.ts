@@ -1,4 +1,7 @@
-/** `cellctl evacuate <cell>`: drain the cell and migrate every market off it, a few at a time, with progress. */
+/**
+ * `cellctl evacuate <cell>`: drain the cell and migrate every market off it, a few at a time, with
+ * progress; `--status` shows the evacuation's record (kept in Consul, so it survives a restart).
+ */
 import { Command } from 'commander';
 import { parsePositiveInt } from '../../shared/cli.js';
 import type { Evacuation } from '../admin/evacuation.js';
@@ -14,10 +17,15 @@ export function command(): Command {
       .argument('<cell>', 'cell id')
       .option('--concurrency <n>', 'migrations at a time', parsePositiveInt, 2)
       .option('--dry-run', 'print which market goes where; change nothing')
+      .option('--status', "show the cell's evacuation (running or last), also after a control-plane restart")
       .option('--no-wait', 'return once the evacuation started'),
   ).action(
-    run('evacuate', async (cell: string, f: ConnFlags & { concurrency: number; dryRun?: boolean; wait: boolean }) => {
+    run('evacuate', async (cell: string, f: ConnFlags & { concurrency: number; dryRun?: boolean; status?: boolean; wait: boolean }) => {
       const api = connect(f);
+      if (f.status) {
+        const { evacuation: e } = await api.get<{ evacuation: Evacuation }>(`/cells/${cell}/evacuation`);
+        return f.json ? printJson(e) : void process.stdout.write(`${describeEvacuation(e)}\n`);
+      }
       const a = await api.post<{ plan: Plan; evacuation?: Evacuation }>(`/cells/${cell}/evacuate`, {
         concurrency: f.concurrency,
         ...(f.dryRun ? { dryRun: true } : {}),
@@ -49,4 +57,15 @@ export function command(): Command {
       if (job.state === 'failed') throw new CommandError(`${job.failed.length} market(s) could not be moved off ${cell}`);
     }),
   );
+}
+
+/** The evacuation in a few lines: state, counts, what moves now, who ran it. */
+export function describeEvacuation(e: Evacuation): string {
+  const lines = [
+    `evacuation of ${e.cell}: ${e.state}, ${e.moved.length}/${e.total} moved, ${e.failed.length} failed${e.running.length ? `, moving ${e.running.join(', ')}` : ''}`,
+    `  started ${e.startedAt} by ${e.by}${e.finishedAt ? `, finished ${e.finishedAt}` : ''}; control plane${e.owners.length > 1 ? 's' : ''} ${e.owners.join(' → ')}`,
+  ];
+  if (e.resumedAt) lines.push(`  resumed after a control-plane restart at ${e.resumedAt}`);
+  for (const x of e.failed) lines.push(`  ${x.market}: ${x.error}`);
+  return lines.join('\n');
 }

@@ -335,6 +335,63 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     );
   });
 
+  it('an evacuation survives a control-plane kill: its status after the restart, then resumed to the end', async () => {
+    const cell = 'cell-2';
+    const mine = (await markets()).filter((m) => m.cell === cell).map((m) => m.market);
+    assert.ok(mine.length >= 4, `${cell} owns ${mine.length} markets`);
+    const loaded = mine.slice(0, 2);
+    const load = startLoad({ targets: planes(), markets: loaded, rps: 20, maxMs: 120_000 });
+    const started = await cellctl(['evacuate', cell, '--concurrency', '1', '--no-wait']);
+    assert.equal(started.code, 0, started.stderr);
+    type Evac = { state: string; total: number; moved: string[]; failed: unknown[]; owners: string[]; resumedAt?: string };
+    const status = () => json<Evac>(['evacuate', cell, '--status']);
+    await waitFor(
+      async () => (await status()).moved.length >= 2,
+      60_000,
+      () => 'two markets moved',
+    );
+    await supervisor('POST', '/children/control-plane/kill');
+    await waitFor(
+      async () => (await fetch(`${topo.controlPlane.url}/readyz`)).ok,
+      60_000,
+      () => 'control plane restarted',
+    );
+    // The restarted control plane shows the evacuation from Consul, with what had moved.
+    const after = await status();
+    assert.ok(after.moved.length >= 2, JSON.stringify(after));
+    assert.equal(after.total, mine.length);
+    const text = await cellctl(['evacuate', cell, '--status']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`evacuation of ${cell}: (running|done), \\d+/${mine.length} moved`));
+    await waitFor(
+      async () => (await status()).state !== 'running',
+      120_000,
+      () => 'evacuation finished',
+    );
+    const end = await status();
+    const results = await load.stop();
+    assert.equal(end.state, 'done', JSON.stringify(end));
+    assert.deepEqual([...end.moved].sort(), [...mine].sort());
+    assert.equal(end.owners.length, 2, 'resumed by the restarted control plane');
+    assert.ok(end.resumedAt);
+    assert.deepEqual(
+      (await markets()).filter((m) => m.cell === cell),
+      [],
+      `nothing left on ${cell}`,
+    );
+    assert.equal((await json<{ id: string; state: string }[]>(['cells'])).find((c) => c.id === cell)?.state, 'draining');
+    const ok = results.filter((r) => r.status === 201);
+    for (const m of loaded) {
+      const ids = await listOrders(m);
+      const listed = new Set(ids);
+      assert.equal(listed.size, ids.length, `no order of ${m} listed twice`);
+      for (const r of ok.filter((x) => x.market === m)) assert.ok(listed.has(r.orderId!), `order ${r.orderId} of ${m} lost`);
+    }
+    process.stdout.write(
+      `# evacuation: ${end.moved.length} markets off ${cell}, control plane killed after ${after.moved.length}; ${results.length} requests, ${results.length - ok.length} not 201\n`,
+    );
+  });
+
   it('stops cleanly on SIGTERM, leaving no process', async () => {
     const pids = [
       ...topo.routers.map((r) => r.pid),
