@@ -168,7 +168,11 @@ export class RolloutManager {
 
   /**
    * After a restart: a rollout left `running` (its control plane died) is rolled back — every
-   * cell whose record shows the rollout's version goes back to its previous color and version.
+   * cell whose record shows the rollout's version goes back to its previous color and version —
+   * rather than resumed: the bake that was cut short judged nothing (its SLO baseline, the
+   * metrics scraped at the switch, died with the process, and a breach during the outage went
+   * unseen), so the safe state is the last known-good version; the operator runs the rollout
+   * again. The record's report says where it stopped and what was switched back.
    */
   async recover(): Promise<RolloutRecord[]> {
     const out: RolloutRecord[] = [];
@@ -176,6 +180,7 @@ export class RolloutManager {
     if (lock?.session && lock.session !== this.session()) return out; // a live control plane runs it
     for (const rec of await this.list()) {
       if (rec.state !== 'running' && rec.state !== 'rolling-back') continue;
+      const back: string[] = [];
       for (const [cell, prev] of Object.entries(rec.previous)) {
         const cur = await this.kv.getJson(CellRecordSchema, this.layout.cellKey(cell)).catch(() => undefined);
         if (cur && cur.value.version === rec.version && cur.value.version !== prev.version) {
@@ -185,17 +190,38 @@ export class RolloutManager {
             { ...cur.value, activeColor: prev.color, version: prev.version },
             { cas: cur.item.modifyIndex },
           );
+          back.push(`${cell} back on ${prev.version}`);
         }
         const procs = this.procs();
         if (procs) await procs.stopCell(cell, prev.color === 'blue' ? 'green' : 'blue').catch(() => undefined);
       }
+      const i = rec.waves.findIndex((w) => w.state === 'staging' || w.state === 'baking');
+      const where =
+        rec.state === 'rolling-back'
+          ? 'while rolling back'
+          : i >= 0
+            ? `during wave ${i} (${rec.waves[i]!.cells.join(', ')}, ${rec.waves[i]!.state})`
+            : 'between waves';
+      const now = new Date().toISOString();
       const next: RolloutRecord = {
         ...rec,
         state: 'rolled-back',
-        updatedAt: new Date().toISOString(),
-        report: 'control plane restarted during the rollout; rolled back',
+        updatedAt: now,
+        rolledBackAt: now,
+        waves: rec.waves.map((w) =>
+          w.state === 'pending'
+            ? { ...w, state: 'skipped' }
+            : w.state === 'baking' || w.state === 'staging'
+              ? { ...w, state: 'rolled-back' }
+              : w,
+        ),
+        report:
+          `control plane restarted ${where}; rolled back, not resumed: a bake cut short proves nothing (its SLO baseline died ` +
+          `with the process) (${back.length ? back.join(', ') : 'no cell was switched'}); run 'cellctl rollout ${rec.version}' again` +
+          (rec.report ? ` [before the restart: ${rec.report}]` : ''),
       };
       await this.kv.putJson(RolloutRecordSchema, this.layout.rolloutKey(rec.id), next);
+      this.log.warn({ rollout: rec.id, report: next.report }, `rollout ${rec.version} rolled back after a restart`);
       out.push(next);
     }
     return out;

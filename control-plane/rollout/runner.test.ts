@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
-import { CellRecordSchema, KvLayout, type RolloutRecord } from '../../shared/kv.js';
+import { CellRecordSchema, KvLayout, RolloutRecordSchema, type RolloutRecord } from '../../shared/kv.js';
 import { createLogger } from '../../shared/logger.js';
 import { KvStore } from '../admin/kv-store.js';
 import { openSession, type ControlPlaneSession } from '../admin/session.js';
@@ -146,5 +146,45 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
       JSON.stringify(rec.waves),
     );
     assert.deepEqual([(await cell('cell-0'))?.version, (await cell('cell-1'))?.version], ['v2', 'v2']);
+  });
+
+  it('after a restart, rolls back a rollout cut short mid-bake and says why in the record', async () => {
+    // The dead control plane had switched cell-0 to v2 (green) and was baking wave 0.
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 100, version: 'v2', activeColor: 'green' }),
+    );
+    const now = new Date().toISOString();
+    const rec: RolloutRecord = {
+      id: 'ro-dead-v2',
+      version: 'v2',
+      state: 'running',
+      previous: { 'cell-0': { version: 'v1', color: 'blue' }, 'cell-1': { version: 'v1', color: 'blue' } },
+      waves: [
+        { cells: ['cell-0'], state: 'baking' },
+        { cells: ['cell-1'], state: 'pending' },
+      ],
+      bakeMs: 30_000,
+      by: 'tester',
+      startedAt: now,
+      updatedAt: now,
+    };
+    await kv.putJson(RolloutRecordSchema, layout.rolloutKey(rec.id), rec);
+    const [out] = await manager().recover();
+    assert.equal(out?.state, 'rolled-back');
+    const stored = (await kv.getJson(RolloutRecordSchema, layout.rolloutKey(rec.id)))!.value;
+    assert.equal(stored.state, 'rolled-back');
+    assert.deepEqual(
+      stored.waves.map((w) => w.state),
+      ['rolled-back', 'skipped'],
+    );
+    assert.ok(stored.rolledBackAt);
+    assert.match(
+      stored.report ?? '',
+      /^control plane restarted during wave 0 \(cell-0, baking\); rolled back, not resumed: a bake cut short proves nothing .*\(cell-0 back on v1\); run 'cellctl rollout v2' again$/,
+    );
+    assert.deepEqual([(await cell('cell-0'))?.version, (await cell('cell-0'))?.activeColor], ['v1', 'blue']);
+    assert.ok(calls.includes('stop cell-0 green'));
+    assert.deepEqual(await manager().recover(), [], 'nothing is recovered twice');
   });
 });
