@@ -148,7 +148,12 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       changed();
     },
     onInvalid: invalid('market'),
-    onError: (what, err, attempt, retryInMs) => onError(what)(err, attempt, retryInMs),
+    // A shard failing alone (e.g. Consul's per-client connection limit) is covered by the full
+    // read; only the full read failing says Consul is unreachable.
+    onError: (what, err, attempt, retryInMs) =>
+      what === 'markets'
+        ? onError(what)(err, attempt, retryInMs)
+        : o.log.warn({ err: err.message, attempt, retryInMs }, `consul watch of ${what} failed; the full read covers it`),
     wait: o.wait,
     maxShards: o.maxShards,
   });

@@ -4,10 +4,12 @@
  * whole prefix; one query over every market costs Consul ~1 s and 23 MB at 100,000 keys.
  * So the keys are split into shards by key prefix (a trie split of the known market IDs,
  * largest shard first, at most `maxShards` watches) and each shard has its own blocking
- * query: a move wakes one shard of about a thousand keys. A full read of the prefix stays for
- * completeness (new keys outside every shard prefix, deletions a shard could not tell), paced
- * at ten times its own cost (1–15 s) so it cannot crowd out the moves. Every answer is merged
- * by ModifyIndex, so an older answer never undoes a newer one.
+ * query: a move wakes one shard of about a thousand keys. The shard prefixes cover the whole
+ * market ID grammar (a split group gets every possible child, empty ones too), so a new market
+ * is seen by its shard at once. A full read of the prefix stays for completeness (IDs equal to
+ * a split prefix, invalid keys, a delete and an add in one shard wake), paced at ten times its
+ * own cost (1–15 s) so it cannot crowd out the moves. Every answer is merged by ModifyIndex, so
+ * an older answer never undoes a newer one.
  */
 import { MarketRecordSchema, decodeJson, type KvLayout, type MarketRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
@@ -25,13 +27,19 @@ export interface MarketWatchOptions {
   onAnswer?(): void;
   onInvalid(key: string, problems: string[]): void;
   onError(what: string, err: Error, attempt: number, retryInMs: number): void;
-  /** Most shard watches (each holds one HTTP connection to Consul, whose default limit is 200 per client address; default 96). */
+  /**
+   * Most shard watches (default 448). Each holds one HTTP connection to Consul, whose default
+   * limit is 200 per client address: `cellctl up` and the test harness raise it to 2,000
+   * (`http_max_conns_per_client`); against a Consul with the default, pass fewer.
+   */
   maxShards?: number;
   /** Shards are split while larger than this many keys (default 1000). */
   shardTarget?: number;
   /** Below this many keys no shards are used (default 5000). */
   shardFrom?: number;
   wait?: string;
+  /** Shortest pause between full reads once sharded, ms (default 1000). */
+  fullReadMinMs?: number;
 }
 
 interface Known {
@@ -45,29 +53,38 @@ interface RawKvItem {
   ModifyIndex: number;
 }
 
+/** Characters a market ID may start with (`^[a-z0-9]`). */
+export const FIRST_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789';
+/** Characters a market ID may continue with (`[a-z0-9-]`). */
+export const NEXT_CHARS = `${FIRST_CHARS}-`;
+/** Longest market ID (`{0,62}` after the first character). */
+const MAX_ID_LENGTH = 63;
+
 /**
- * Splits `ids` into key prefixes: the largest group is replaced by its children (one more
- * character) while it is above `target` and the count stays within `max`. IDs equal to a
- * split prefix are left to the full watch.
+ * Splits `ids` into key prefixes that together cover **every** valid market ID, present or
+ * future: the largest group is replaced by all its possible children (36 first characters
+ * for the root, 37 later characters below it), empty ones included, while it is above
+ * `target` and the count stays within `max`. A market created later therefore falls into a
+ * shard at once, whatever its ID. The only IDs no shard covers are those equal to a split
+ * prefix (e.g. `m` once `m` was split into `ma`…`m-`): those, and invalid keys, are left to
+ * the full read. Returns [] when the keys fit `target` or the root split does not fit `max`.
  */
 export function partitionPrefixes(ids: readonly string[], target: number, max: number): string[] {
   let groups: { prefix: string; ids: string[] }[] = [{ prefix: '', ids: [...ids] }];
   for (;;) {
-    groups.sort((a, b) => b.ids.length - a.ids.length);
+    groups.sort((a, b) => b.ids.length - a.ids.length || (a.prefix < b.prefix ? -1 : 1));
     const big = groups[0];
-    if (big === undefined || big.ids.length <= target) break;
-    const children = new Map<string, string[]>();
+    if (big === undefined || big.ids.length <= target || big.prefix.length >= MAX_ID_LENGTH) break;
+    const alphabet = big.prefix === '' ? FIRST_CHARS : NEXT_CHARS;
+    if (groups.length - 1 + alphabet.length > max) break;
+    const children = new Map<string, string[]>([...alphabet].map((c) => [big.prefix + c, []]));
     for (const id of big.ids) {
-      if (id.length <= big.prefix.length) continue;
-      const p = id.slice(0, big.prefix.length + 1);
-      let list = children.get(p);
-      if (!list) children.set(p, (list = []));
-      list.push(id);
+      if (id.length <= big.prefix.length) continue; // equal to the prefix: the full read's
+      children.get(id.slice(0, big.prefix.length + 1))?.push(id); // an invalid ID: the full read's
     }
-    if (groups.length - 1 + children.size > max) break;
     groups = [...groups.slice(1), ...[...children].map(([prefix, list]) => ({ prefix, ids: list }))];
   }
-  return groups.filter((g) => g.ids.length > 0 && g.prefix !== '').map((g) => g.prefix);
+  return groups.filter((g) => g.prefix !== '').map((g) => g.prefix);
 }
 
 /** The market watch: `records` is always the merged, validated view. */
@@ -84,6 +101,7 @@ export class MarketWatch {
   private partitionedAt = 0;
   private lastUncovered = 0;
   private stopped = false;
+  private fullReads = 0;
   /** True once the full listing answered once. */
   ready = false;
 
@@ -104,13 +122,15 @@ export class MarketWatch {
       },
       {
         onChange: ({ value, index }) => {
+          this.fullReads += 1;
           this.merge('', value, index);
           this.ready = true;
           this.o.onAnswer?.();
           this.reshard();
           // With shards, the full read (new keys outside every shard, missed deletions) is
           // repeated at ten times its own cost, between 1 and 15 s, so it cannot crowd out moves.
-          this.fullIntervalMs = this.shards.size > 0 ? Math.min(15_000, Math.max(1000, this.fullCostMs * 10)) : 0;
+          const min = this.o.fullReadMinMs ?? 1000;
+          this.fullIntervalMs = this.shards.size > 0 ? Math.max(min, Math.min(15_000, Math.max(1000, this.fullCostMs * 10))) : 0;
         },
         onError: (err, attempt, retry) => this.o.onError('markets', err, attempt, retry),
       },
@@ -143,12 +163,13 @@ export class MarketWatch {
   }
 
   /** What /xds/status shows about the watch. */
-  info(): { markets: number; shards: number; uncovered: number; fullReadIntervalMs: number } {
+  info(): { markets: number; shards: number; uncovered: number; fullReadIntervalMs: number; fullReads: number } {
     return {
       markets: this.records.size,
       shards: this.shards.size,
       uncovered: this.lastUncovered,
       fullReadIntervalMs: Math.round(this.fullIntervalMs),
+      fullReads: this.fullReads,
     };
   }
 
@@ -238,7 +259,7 @@ export class MarketWatch {
       return;
     this.partitionedAt = Math.max(1, ids.length);
     const wanted =
-      ids.length < (this.o.shardFrom ?? 5000) ? [] : partitionPrefixes(ids, this.o.shardTarget ?? 1000, this.o.maxShards ?? 96);
+      ids.length < (this.o.shardFrom ?? 5000) ? [] : partitionPrefixes(ids, this.o.shardTarget ?? 1000, this.o.maxShards ?? 448);
     const want = new Set(wanted);
     for (const [p, w] of this.shards) {
       if (!want.has(p)) {
