@@ -127,6 +127,9 @@ export function watch<T>(
         if (stopped) return;
         backoff = (backoff ?? backoffFactory).next(undefined);
         attempt += 1;
+        // The next answer may come from a Consul that restarted or lost its data: ask without an
+        // index (a blocking query with an index the agent has not reached waits out `wait`).
+        index = 0;
         const delay = backoff.duration;
         handlers.onError?.(err, attempt, delay);
         schedule(delay);

@@ -234,6 +234,11 @@ export class KvPrefixDiff<T> {
     return out;
   }
 
+  /** The highest ModifyIndex held (0 before the first listing). */
+  get highestModifyIndex(): number {
+    return this.maxIndex;
+  }
+
   /** Number of keys with a good record. */
   get size(): number {
     let n = 0;

@@ -74,6 +74,11 @@ export class MarketShards {
     this.install(this.partition(records.map((r) => r[0])), records, key);
   }
 
+  /** Partitions for the market IDs `ids` (known from a keys-only listing) before {@link start}. */
+  plan(ids: readonly string[]): void {
+    this.install(this.partition(ids), [], (id) => this.o.layout.marketKey(id));
+  }
+
   /** Starts the blocking queries (one query over the whole prefix when nothing was seeded). */
   start(): void {
     this.started = true;

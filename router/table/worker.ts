@@ -125,6 +125,14 @@ async function kvListing<T>(
   let diff: KvDiff<T> | undefined;
   if (res.statusCode === 404) {
     await res.body.dump();
+    // An empty prefix at an index below a ModifyIndex already held is no deletion (that would
+    // have moved the index past it) but a Consul that lost its data: keep the last good records
+    // (the watch reports the error, the router stays degraded) until the prefix is written again.
+    if (prefixDiff.size > 0 && listingIndex < prefixDiff.highestModifyIndex) {
+      throw new Error(
+        `consul answered ${prefix} empty at index ${listingIndex}, below records held at index ${prefixDiff.highestModifyIndex}: Consul lost its data? the last good records stay until the prefix is written again (or Consul's index passes theirs)`,
+      );
+    }
     const t = performance.now();
     diff = prefixDiff.applyText('[]', listingIndex);
     bytes = 0;
@@ -344,6 +352,37 @@ const invalidReported = new Set<string>();
  * table grew or shrank by 10 %. Paced at ten times its own cost, 1–15 s, so it cannot crowd out
  * the shards' moves.
  */
+/** The keys under markets/ (a keys-only listing: no values), blocking from `index` when > 0. */
+async function readMarketKeys(index: number): Promise<{ keys: string[]; index: number; costMs: number }> {
+  const blocking = index > 0 ? `&index=${index}&wait=${cfg.wait}` : '';
+  const res = await request(`${cfg.consulUrl}/v1/kv/${layout.marketsPrefix}?keys=true${blocking}`, {
+    signal: discoveryAbort.signal,
+    headersTimeout: index > 0 ? waitMs + waitMs / 16 + 5000 : 5000,
+    bodyTimeout: 30_000,
+  });
+  const t0 = performance.now(); // cost after the answer started (the blocking wait excluded)
+  const text = await res.body.text();
+  if (res.statusCode !== 200 && res.statusCode !== 404) throw new Error(`consul keys ${res.statusCode} ${text.slice(0, 200)}`);
+  const next = Number(res.headers['x-consul-index'] ?? 0) || 0;
+  const keys = res.statusCode === 404 ? [] : (JSON.parse(text) as string[]);
+  return { keys, index: next < index ? 0 : next, costMs: performance.now() - t0 };
+}
+
+/**
+ * Before the first market queries, without a snapshot: partitions from a keys-only listing, so
+ * a big table is read shard by shard from the start (never as one listing that is then split).
+ * Consul unreachable: one query over the prefix, split once it answers.
+ */
+async function planMarketShards(): Promise<void> {
+  if (markets.list().length > 0) return; // seeded from the snapshot
+  try {
+    const { keys } = await readMarketKeys(0);
+    markets.plan(keys.map((k) => layout.marketFromKey(k)).filter((id): id is string => id !== undefined));
+  } catch {
+    // left to the query over the whole prefix (its errors are reported by the watch)
+  }
+}
+
 async function discoverMarkets() {
   let index = 0;
   let pauseMs = 1000;
@@ -359,17 +398,9 @@ async function discoverMarkets() {
     });
     if (stopped || !markets.sharded) continue;
     try {
-      const res = await request(`${cfg.consulUrl}/v1/kv/${layout.marketsPrefix}?keys=true&index=${index}&wait=${cfg.wait}`, {
-        signal: discoveryAbort.signal,
-        headersTimeout: waitMs + waitMs / 16 + 5000,
-        bodyTimeout: 30_000,
-      });
-      const t0 = performance.now(); // cost after the answer started (the blocking wait excluded)
-      const text = await res.body.text();
-      if (res.statusCode !== 200 && res.statusCode !== 404) throw new Error(`consul keys ${res.statusCode} ${text.slice(0, 200)}`);
-      const next = Number(res.headers['x-consul-index'] ?? 0) || 0;
-      index = next < index ? 0 : next;
-      const keys = res.statusCode === 404 ? [] : (JSON.parse(text) as string[]);
+      const answer = await readMarketKeys(Math.max(index, 1));
+      index = answer.index;
+      const keys = answer.keys;
       const outside: string[] = [];
       const invalid: { key: string; problems: string[] }[] = [];
       let count = 0;
@@ -387,7 +418,7 @@ async function discoverMarkets() {
       }
       if (invalid.length > 0) postMarkets('consul', [], [], invalid, index, Date.now());
       if (outside.length > 0 || markets.drifted(count)) reshard(outside);
-      pauseMs = Math.min(15_000, Math.max(1000, 10 * (performance.now() - t0)));
+      pauseMs = Math.min(15_000, Math.max(1000, 10 * answer.costMs));
     } catch (err) {
       if (stopped) return;
       pauseMs = 2000;
@@ -398,9 +429,12 @@ async function discoverMarkets() {
 
 function startWatches() {
   const opts = watchOpts;
-  markets.start();
-  post({ type: 'market-shards', shards: markets.list().length });
-  void discoverMarkets();
+  void planMarketShards().then(() => {
+    if (stopped) return;
+    markets.start();
+    post({ type: 'market-shards', shards: markets.list().length });
+    void discoverMarkets();
+  });
   const ok = (w: WatchName) => (index: number) => post({ type: 'watch-ok', watch: w, index });
   watches.push(
     watch<KvListing<CellRecord>>(
