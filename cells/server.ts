@@ -28,7 +28,9 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
     const s = serve({ fetch: cell.app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server));
     (s as Server).once('error', reject);
   });
-  server.keepAliveTimeout = 5000;
+  // Idle keep-alive well above its clients' (router 2 s, Envoy 3 s): the client closes an idle
+  // connection first, so a request is not sent on a socket the cell is closing (reset → 502).
+  server.keepAliveTimeout = 10_000;
   const port = (server.address() as AddressInfo).port;
   cell.background.start();
   cell.setReady(true);

@@ -55,7 +55,7 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
     }),
     retries: new Counter({
       name: 'cellsim_router_retries_total',
-      help: 'Idempotent requests retried on another endpoint.',
+      help: 'Requests retried when safe: never sent, idempotent on another endpoint, or idempotent after a stale keep-alive connection.',
       labelNames: ['cell'],
       registers,
     }),

@@ -1,9 +1,11 @@
 /**
  * Forwards one request to the cell of its route: endpoint choice (least-request, power of
  * two choices, ejected endpoints skipped), the cell's breaker and in-flight bound, timeouts,
- * streaming both ways, and retries on another endpoint only when safe: the request was never
- * sent (connection refused), or it is idempotent and bodiless — always within the cell's
- * retry budget (DESIGN §3: non-idempotent requests are never retried once sent).
+ * streaming both ways, and retries only when safe: on another endpoint when the request was
+ * never sent (connection refused) or is idempotent and bodiless; on a fresh connection, the
+ * same endpoint included, when an idempotent request died on a reused keep-alive connection
+ * before any response byte (attempts.ts) — always within the cell's retry budget (DESIGN §3:
+ * non-idempotent requests are never retried once sent).
  */
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -15,6 +17,7 @@ import { Permit, type CellGuard } from '../isolation/index.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { Route } from '../table/resolver.js';
 import { clientResponseHeaders } from './headers.js';
+import { diedOnStaleConnection, evidenceOf, trackAttempts } from './attempts.js';
 import type { PoolSet } from './pools.js';
 
 export { PoolSet } from './pools.js';
@@ -50,6 +53,8 @@ export interface Upstream {
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const NULL_BODY = new Set([101, 204, 205, 304]);
+/** Retries per request after dying on a stale keep-alive connection (several idle sockets can close at once). */
+const STALE_RETRIES = 2;
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
 function errCode(err: unknown): string {
@@ -69,6 +74,7 @@ export class Proxy {
   ) {
     this.headersTimeoutMs = opts.headersTimeoutMs ?? 15_000;
     this.bodyTimeoutMs = opts.bodyTimeoutMs ?? 30_000;
+    trackAttempts();
   }
 
   private pick(endpoints: readonly Endpoint[], guard: CellGuard, tried: ReadonlySet<string>): Endpoint | undefined {
@@ -119,6 +125,7 @@ export class Proxy {
     };
     const tried = new Set<string>();
     const bodiless = req.body === null;
+    let staleRetries = STALE_RETRIES;
     try {
       for (;;) {
         const ep = this.pick(route.endpoints, guard, tried);
@@ -146,12 +153,25 @@ export class Proxy {
             throw err;
           }
           const code = errCode(err);
-          const notSent = NOT_SENT_CODES.has(code);
           const timeout = err instanceof undiciErrors.HeadersTimeoutError;
+          const evidence = evidenceOf(err);
+          const replayable = req.body === null || (!req.body.destroyed && !req.body.readableDidRead);
+          // Never processed, by undici's own account: the request was never written (connect
+          // failed), or it died on a reused keep-alive socket before any response byte (the
+          // cell closed that idle socket as we sent). The latter is no sign of a sick cell:
+          // not counted against it, and retried on a fresh connection, the same endpoint included.
+          const notSent = NOT_SENT_CODES.has(code) || evidence?.sent === false;
+          const stale = !timeout && diedOnStaleConnection(evidence);
           guard.stall.settle(waiting, !timeout);
+          if (stale && replayable && staleRetries > 0 && IDEMPOTENT.has(req.method) && guard.retries.withdraw()) {
+            staleRetries -= 1;
+            tried.delete(ep.id);
+            this.metrics.retries.inc({ cell: route.cell });
+            continue;
+          }
           guard.breaker.failure(permit, 'transport');
           if (guard.outliers.record(ep.id, 'transport', route.endpoints.length)) this.metrics.ejections.inc({ cell: route.cell });
-          const safe = bodiless && (notSent || (!timeout && IDEMPOTENT.has(req.method)));
+          const safe = replayable && (notSent || (bodiless && !timeout && IDEMPOTENT.has(req.method)));
           const another = route.endpoints.some((e) => !tried.has(e.id));
           if (safe && another && permit !== Permit.Probe && guard.retries.withdraw()) {
             this.metrics.retries.inc({ cell: route.cell });

@@ -11,7 +11,13 @@ export interface PoolOptions {
   connections?: number;
   /** TCP connect timeout, ms [1000]. */
   connectTimeoutMs?: number;
-  /** Idle keep-alive, ms [4000] (below Node's 5 s server default, to avoid reuse races). */
+  /**
+   * Longest idle keep-alive, ms [2000]. undici takes the upstream's `Keep-Alive: timeout=`
+   * hint minus 2 s, capped by this (cells advertise 10 s: sockets idle 2 s at most), and this
+   * when there is no hint. Well under the upstream's own timeout, so an idle socket is
+   * normally closed by the router first; the race that remains (a cell whose event loop was
+   * blocked runs its idle timer before reading a request) is retried (proxy/attempts.ts).
+   */
   keepAliveMs?: number;
 }
 
@@ -34,8 +40,9 @@ export class PoolSet {
         connections: this.opts.connections ?? 128,
         pipelining: 1,
         connect: { timeout: this.opts.connectTimeoutMs ?? 1000 },
-        keepAliveTimeout: this.opts.keepAliveMs ?? 4000,
-        keepAliveMaxTimeout: this.opts.keepAliveMs ?? 4000,
+        keepAliveTimeout: this.opts.keepAliveMs ?? 2000,
+        keepAliveMaxTimeout: this.opts.keepAliveMs ?? 2000,
+        keepAliveTimeoutThreshold: 2000,
       });
       this.pools.set(key, pool);
     }
