@@ -332,7 +332,7 @@ async function main(): Promise<void> {
         `one move at ${n} markets, ${how} (median)`,
         '',
         `${f1(p.bytes / 1024)} KiB read`,
-        `Consul CPU ${f1(p.consulCpuMs)} ms; worker thread: query to last byte ${f1(p.fetchMs)} ms, of which scan+diff ${f1(p.diffMs)} ms; main thread apply ${f2(p.applyMs)} ms`,
+        `Consul CPU ${f1(p.consulCpuMs)} ms; worker thread: answer headers to last byte ${f1(p.fetchMs)} ms, of which scan+diff ${f1(p.diffMs)} ms; main thread apply ${f2(p.applyMs)} ms`,
         '',
       ]);
     }

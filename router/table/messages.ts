@@ -12,7 +12,7 @@ export type TableSourceKind = 'consul' | 'snapshot';
 export interface ListingStats {
   /** Bytes of the Consul answer. */
   bytes: number;
-  /** Request to last byte, ms. */
+  /** Answer headers to last byte (the blocking wait excluded), ms. */
   fetchMs: number;
   /** JSON.parse, ms (0 for KV listings: they are scanned, see shared/kv-diff.ts). */
   parseMs: number;

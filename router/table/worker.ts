@@ -108,12 +108,12 @@ async function kvListing<T>(
   const ac = new AbortController();
   ctx.once('cancel', () => ac.abort());
   const url = `${cfg.consulUrl}/v1/kv/${prefix}${exact ? '' : '?recurse=true'}`;
-  const t0 = performance.now();
   const res = await request(`${url}${exact ? '?' : '&'}index=${index}&wait=${cfg.wait}`, {
     signal: ac.signal,
     headersTimeout: waitMs + waitMs / 16 + 5000,
     bodyTimeout: 30_000,
   });
+  const t0 = performance.now(); // the answer started: the blocking wait is not part of its cost
   const rawIndex = res.headers['x-consul-index'];
   const headers = { 'x-consul-index': Array.isArray(rawIndex) ? rawIndex[0] : rawIndex };
   const listingIndex = Number(headers['x-consul-index'] ?? 0) || 0;
@@ -349,7 +349,7 @@ const invalidReported = new Set<string>();
 /**
  * While markets/ is sharded: a paced keys-only blocking read of the whole prefix finds markets
  * created outside every shard (and keys that are not market IDs), and re-partitions when the
- * table grew or shrank by 10 %. Paced at ten times its own cost, 1–15 s, so it cannot crowd out
+ * table grew or shrank by 10 %. Paced at twenty times its own cost, 3–15 s, so it cannot crowd out
  * the shards' moves.
  */
 /** The keys under markets/ (a keys-only listing: no values), blocking from `index` when > 0. */
@@ -418,7 +418,7 @@ async function discoverMarkets() {
       }
       if (invalid.length > 0) postMarkets('consul', [], [], invalid, index, Date.now());
       if (outside.length > 0 || markets.drifted(count)) reshard(outside);
-      pauseMs = Math.min(15_000, Math.max(1000, 10 * answer.costMs));
+      pauseMs = Math.min(15_000, Math.max(3000, 20 * answer.costMs));
     } catch (err) {
       if (stopped) return;
       pauseMs = 2000;
