@@ -1,7 +1,8 @@
 /**
  * Blast radius through real Envoy, real Consul and real upstream cells (the drill findings):
  * a hung cell (its /readyz still answers) is isolated within 5 s with fast 503 cell_unavailable
- * while another cell is unaffected; a merely slow cell is not ejected; a market moved back and
+ * while another cell is unaffected, and stays isolated for as long as it hangs (the liveness
+ * probe fails; no re-probe with real requests), then recovers within seconds; a merely slow cell is not ejected; a market moved back and
  * forth (freeze → flip) under steady traffic loses no request; Envoy closes idle upstream
  * connections before the cell's keep-alive does (no reset on a reused connection).
  */
@@ -67,7 +68,7 @@ describe('xDS isolation and moves with real Envoy and Consul', () => {
   it('isolates a hung cell within 5 s (fast 503 cell_unavailable, Retry-After) while another cell is unaffected', async () => {
     const c = cells.get('cell-c')!;
     const t0 = Date.now();
-    c.setDelayMs(120_000); // hangs: /readyz still answers, every other request never does
+    c.setDelayMs(10_000); // hangs (beyond the 6 s window): /readyz still answers, every other request does not
     try {
       const [hung, other] = await Promise.all([stream('m-c', 100, 6000, t0), stream('m-a', 100, 6000, t0)]);
       for (const s of other) assert.equal(s.a.status, 200, `m-a at ${s.at} ms: ${s.a.status} ${s.a.text.slice(0, 200)}`);
@@ -92,6 +93,40 @@ describe('xDS isolation and moves with real Envoy and Consul', () => {
       10_000,
       () => 'm-c to recover',
     );
+  });
+
+  it('keeps a hung cell isolated while it hangs: fast 503s for the rest of a 10 s window, others unaffected, back soon after', async () => {
+    const c = cells.get('cell-c')!;
+    const t0 = Date.now();
+    c.setDelayMs(20_000); // hangs beyond the 14 s window (a longer delay only keeps the test process alive)
+    let hung: Shot[];
+    let other: Shot[];
+    try {
+      [hung, other] = await Promise.all([stream('m-c', 100, 14_000, t0), stream('m-a', 100, 14_000, t0)]);
+    } finally {
+      c.setDelayMs(0);
+    }
+    const healedAt = Date.now();
+    for (const s of other) assert.equal(s.a.status, 200, `m-a at ${s.at} ms: ${s.a.status} ${s.a.text.slice(0, 200)}`);
+    const timeline = hung.map((s) => `${s.at}:${s.a.status}/${s.a.ms.toFixed(0)}`).join(' ');
+    const first = hung.find((s) => s.a.status === 503);
+    assert.ok(first !== undefined && first.at <= 5000, `isolated within 5 s: ${timeline}`);
+    const isolated = hung.filter((s) => s.at >= first.at);
+    assert.ok(isolated.at(-1)!.at - first.at >= 8500, `a window of at least 8.5 s after isolation: ${timeline}`);
+    // Outlier ejection alone let real requests re-probe the hung host after each 2 s ejection
+    // (each waiting the 2 s route timeout); the failed liveness probe keeps it out.
+    for (const s of isolated) {
+      assertError(s.a, 503, 'cell_unavailable');
+      assert.ok(s.a.ms < 250, `m-c at ${s.at} ms answered in ${s.a.ms.toFixed(0)} ms: ${timeline}`);
+    }
+    await waitFor(
+      () => ok('m-c', 'cell-c'),
+      10_000,
+      () => 'm-c to recover',
+      20,
+    );
+    // One probe interval plus a possible outlier ejection (2 s) of the first seconds' timeouts.
+    assert.ok(Date.now() - healedAt < 4000, `recovered ${Date.now() - healedAt} ms after the hang ended`);
   });
 
   it('does not eject a slow cell (700 ms answers stay 200)', async () => {

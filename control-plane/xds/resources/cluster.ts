@@ -1,15 +1,25 @@
 /**
  * CDS: one cluster per cell, endpoints by EDS over ADS, with connect timeout, circuit-breaker
- * thresholds, outlier detection and an active HTTP health check on the cell's /readyz. The
- * panic threshold is 0 so a cell with no healthy host fails fast (503 cell_unavailable)
- * instead of spraying traffic over unhealthy hosts.
+ * thresholds, outlier detection and an active HTTP health check. The panic threshold is 0 so a
+ * cell with no healthy host fails fast (503 cell_unavailable) instead of spraying traffic over
+ * unhealthy hosts.
  *
- * A hung cell (its /readyz still answers, its /v1 requests never do) is caught by the route
- * timeout (route.ts) plus outlier detection: three consecutive gateway failures (the timeouts'
- * 504s) eject the cell's host, and the passing /readyz check must not put it back (it would
- * within a second), so only the ejection time does. Errors are not split into local/external
- * origin: with the split, every request that gets a connection resets the local-origin count,
- * so timeouts interleaved with new requests would never add up.
+ * The health check is a liveness probe of the cell's **data path**: `GET /v1/_edge-probe`
+ * (no such route: the cell answers 404 after its /v1 middleware, faults included; counted under
+ * route `unmatched`, which the rollout SLO leaves out), where any answer within 1.5 s is
+ * healthy and only no answer (a hang, a crash, a refused connection) is not. Readiness is
+ * Consul's job: its check on /readyz decides which instances are in EDS at all. A cell whose
+ * /readyz answers but whose /v1 hangs — the cell-hang drill — fails this probe and stays
+ * unhealthy while hung (fast 503s), and is healthy again one probe after the hang ends. An
+ * /readyz probe could not see that hang: outlier ejection alone re-tried the hung host after
+ * every ejection, and each retry cost its requests the 2 s route timeout.
+ *
+ * Outlier detection stays for what the probe does not see (a hang of one route only): three
+ * consecutive gateway failures (the route timeouts' 504s) eject the host, and a passing probe
+ * must not put it back (it would within a second while another route still hangs), so only the
+ * ejection time does. Errors are not split into local/external origin: with the split, every
+ * request that gets a connection resets the local-origin count, so timeouts interleaved with
+ * new requests would never add up.
  */
 import { clusterName } from './names.js';
 import { duration } from './proto.js';
@@ -24,6 +34,9 @@ export interface ClusterOptions {
   maxRequests: number;
   maxRetries: number;
   healthCheckIntervalMs: number;
+  /** A probe without an answer after this long fails (below the 2 s route timeout, above a slow cell's answers). */
+  healthCheckTimeoutMs: number;
+  /** Path of the liveness probe (under /v1, so a /v1 hang fails it). */
   healthCheckPath: string;
   consecutive5xx: number;
   /** Consecutive 502/503/504 (route timeouts included) that eject a host. */
@@ -41,7 +54,8 @@ export const DEFAULT_CLUSTER_OPTIONS: ClusterOptions = {
   maxRequests: 1024,
   maxRetries: 3,
   healthCheckIntervalMs: 1000,
-  healthCheckPath: '/readyz',
+  healthCheckTimeoutMs: 1500,
+  healthCheckPath: '/v1/_edge-probe',
   consecutive5xx: 5,
   consecutiveGatewayFailures: 3,
   // Short: the ejection time is also how long a healed cell waits (the passing /readyz does not
@@ -94,17 +108,23 @@ export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUS
     },
     health_checks: [
       {
-        timeout: duration(Math.min(1000, o.healthCheckIntervalMs)),
+        timeout: duration(o.healthCheckTimeoutMs),
         interval: duration(o.healthCheckIntervalMs),
         no_traffic_interval: duration(o.healthCheckIntervalMs),
         unhealthy_threshold: { value: 1 },
         healthy_threshold: { value: 1 },
-        http_health_check: { path: o.healthCheckPath, host: 'cellsim-health-check' },
+        // Any HTTP answer means the data path is alive (a 500 of an erroring cell is the
+        // client's to see, not a reason to take the cell out).
+        http_health_check: { path: o.healthCheckPath, host: 'cellsim-health-check', expected_statuses: [{ start: 100, end: 600 }] },
       },
     ],
     // update_merge_window 0: a host's health change reaches the workers at once. Envoy's default
     // (1 s) merges health changes, so a brand-new host that passed its first check stayed out
     // of the load balancer for up to a second (503 cell_unavailable), and a failed one stayed in.
+    // A host EDS drops (not passing in Consul, or not the active color) leaves at once. Envoy's
+    // default keeps a removed host until it fails its own health check, which the liveness probe
+    // of a live-but-unready (or drained, or other-color) cell never does.
+    ignore_health_on_host_removal: true,
     common_lb_config: { healthy_panic_threshold: { value: 0 }, update_merge_window: duration(0) },
   };
 }

@@ -79,7 +79,10 @@ describe('xDS resources', () => {
     assert.deepEqual(m2.key, { fragments: [{ string_key: 'm/m-2' }] });
     const cluster = decodeAny(r.types.get(CLUSTER)!.get('cell:cell-a')!.any);
     assert.equal(at(cluster, 'type'), 'EDS');
-    assert.equal(at(cluster, 'health_checks.0.http_health_check.path'), '/readyz');
+    assert.equal(at(cluster, 'health_checks.0.http_health_check.path'), '/v1/_edge-probe', 'a liveness probe of the /v1 data path');
+    assert.deepEqual(at(cluster, 'health_checks.0.http_health_check.expected_statuses'), [{ start: 100, end: 600 }]);
+    assert.deepEqual(at(cluster, 'health_checks.0.timeout'), { seconds: 1, nanos: 500_000_000 });
+    assert.equal(at(cluster, 'ignore_health_on_host_removal'), true, 'a host EDS drops leaves at once');
     assert.equal(at(cluster, 'common_lb_config.healthy_panic_threshold.value'), 0, 'no panic routing to unhealthy hosts');
     assert.ok(at(cluster, 'outlier_detection') !== undefined);
     assert.ok(Number(at(cluster, 'circuit_breakers.thresholds.0.max_requests.value')) > 0);
