@@ -32,6 +32,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class MigrationRun {
   private rec: MigrationRecord;
   private frozenAtMs: number | undefined;
+  /** The market record as frozen (read while the edge settles), so the flip is one CAS write. */
+  private frozenItem: { modifyIndex: number } | undefined;
   private rollbackAttempts = 0;
   private readonly phases: Record<string, number> = {};
   private mark = 0;
@@ -145,6 +147,9 @@ export class MigrationRun {
           rows += copy.rows;
           last = copy.rows;
         }
+        // Warm the target's incremental checksum (a first summary hashes every order; inside the
+        // freeze only the delta's orders are hashed). The source's is warm from the polls above.
+        await cells.summary(to, market);
         return this.save(
           { cursor, rows: { ...this.rec.rows, delta: this.rec.rows.delta + rows } },
           'freezing',
@@ -159,7 +164,11 @@ export class MigrationRun {
         this.mark = performance.now();
         const frozenAt = new Date().toISOString();
         const barrier = opts.edgeBarrier?.(market, 'frozen') ?? Promise.resolve();
-        await Promise.all([sleep(opts.settleMs), Promise.race([barrier, sleep(opts.barrierMs)])]);
+        const readFrozen = async () => {
+          const cur = await this.deps.kv.getJson(MarketRecordSchema, this.deps.layout.marketKey(market)).catch(() => undefined);
+          this.frozenItem = cur && cur.value.cell === from && cur.value.state === 'frozen' ? cur.item : undefined;
+        };
+        await Promise.all([sleep(opts.settleMs), Promise.race([barrier, sleep(opts.barrierMs)]), readFrozen()]);
         this.lap('edge');
         await cells.freeze(from, market);
         this.lap('cellFreeze');
@@ -169,10 +178,13 @@ export class MigrationRun {
       case 'verifying':
         return this.deltaAndVerify(this.rec.frozenAt ?? new Date().toISOString());
       case 'flipping': {
-        await this.setMarket(
-          (m) => (m.cell === from && m.state === 'frozen' ? { cell: to, state: 'active', epoch: this.rec.epoch + 1 } : undefined),
-          'flip',
-        );
+        const flipped = { cell: to, state: 'active' as const, epoch: this.rec.epoch + 1 };
+        const { kv, layout } = this.deps;
+        // One CAS on the index read at the freeze; if the record moved since, read and check it again.
+        const fast =
+          this.frozenItem !== undefined &&
+          (await kv.putJson(MarketRecordSchema, layout.marketKey(market), flipped, { cas: this.frozenItem.modifyIndex }));
+        if (!fast) await this.setMarket((m) => (m.cell === from && m.state === 'frozen' ? flipped : undefined), 'flip');
         const freezeMs = this.frozenAtMs === undefined ? undefined : Date.now() - this.frozenAtMs;
         if (this.mark) this.lap('flip');
         if (freezeMs !== undefined && freezeMs > 500) {

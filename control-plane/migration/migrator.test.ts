@@ -120,6 +120,26 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.match(rec.history.find((h) => h.state === 'verifying')?.note ?? '', /after 1 delta copy$/);
   });
 
+  it('flips with a fresh read when the market record changed after the freeze (the one-CAS flip missed)', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    let bumps = 0;
+    cells.hook = async (op) => {
+      if (op !== 'delta') return;
+      // Same value, new ModifyIndex: the index read at the freeze no longer matches.
+      const cur = await kv.get(layout.marketKey('sf'));
+      await kv.put(layout.marketKey('sf'), cur!.value);
+      bumps++;
+    };
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(bumps, 1);
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+    assert.deepEqual(await market('sf'), { cell: 'cell-0', state: 'active', epoch: 4 });
+  });
+
   it('rolls back a failure before the flip: market active on its source, target purged, source unfrozen', async () => {
     cells.hook = (op) => {
       if (op === 'delta') throw new Error('target import broke');

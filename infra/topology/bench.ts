@@ -29,7 +29,12 @@ interface Rec {
   moveMs?: number;
   rows: { snapshot: number; delta: number };
   phases?: Record<string, number>;
+  history?: { state: string; note?: string }[];
 }
+
+/** How many delta copies the freeze window needed (from the `verifying` history note). */
+const deltaCopies = (rec: Rec) =>
+  Number(/after (\d+) delta cop/.exec(rec.history?.find((h) => h.state === 'verifying')?.note ?? '')?.[1] ?? NaN);
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)] ?? NaN;
 
@@ -117,6 +122,7 @@ async function main(): Promise<void> {
     const freezes: number[] = [];
     const moves: number[] = [];
     const phases = new Map<string, number[]>();
+    const copies: number[] = [];
     for (let i = 0; i < MIGRATIONS; i++) {
       const market = i % 2 === 0 ? 'sf' : 'la';
       const owner = (JSON.parse(await cellctl(['markets', '--json'])) as { market: string; cell: string }[]).find(
@@ -126,8 +132,11 @@ async function main(): Promise<void> {
       const rec = JSON.parse(await cellctl(['migrate', market, '--to', to, '--json', '--wait-cleanup'])) as Rec;
       if (rec.freezeMs !== undefined) freezes.push(rec.freezeMs);
       if (rec.moveMs !== undefined) moves.push(rec.moveMs);
+      if (!Number.isNaN(deltaCopies(rec))) copies.push(deltaCopies(rec));
       for (const [k, v] of Object.entries(rec.phases ?? {})) phases.set(k, [...(phases.get(k) ?? []), v]);
-      process.stdout.write(`  migration ${i + 1}/${MIGRATIONS}: ${market} → ${to} ${rec.state}, freeze ${rec.freezeMs} ms\n`);
+      process.stdout.write(
+        `  migration ${i + 1}/${MIGRATIONS}: ${market} → ${to} ${rec.state}, freeze ${rec.freezeMs} ms, ${deltaCopies(rec)} delta cop${deltaCopies(rec) === 1 ? 'y' : 'ies'}\n`,
+      );
     }
 
     // 2. A market with 10,000 orders: bulk-loaded into cell-1, then moved to cell-2 under the same load.
@@ -153,6 +162,10 @@ async function main(): Promise<void> {
       ['freeze window max', `${Math.max(...freezes)} ms`],
       ['move time p50 (start → flip)', `${quantile(moves, 0.5)} ms`],
       ['freeze window parts, p50 each', [...phases].map(([k, v]) => `${k} ${quantile(v, 0.5)}`).join(', ')],
+      [
+        'delta copies inside the freeze: mean / max',
+        `${(copies.reduce((a, b) => a + b, 0) / copies.length).toFixed(2)} / ${Math.max(...copies)}`,
+      ],
       [`move of ${bigRec.summary?.orders ?? '?'} orders: start → flip`, `${bigRec.moveMs} ms`],
       [`move of ${BIG} orders: freeze window`, `${bigRec.freezeMs} ms`],
       [`move of ${BIG} orders: cellctl migrate wall time`, `${wall} ms`],
@@ -160,7 +173,15 @@ async function main(): Promise<void> {
       ['requests retried after 503 + Retry-After', `${results.filter((r) => r.attempts > 1).length}`],
     );
     process.stdout.write(`${t.toString()}\n`);
-    if (failed.length) process.stdout.write(`failed samples: ${JSON.stringify(failed.slice(0, 3))}\n`);
+    if (failed.length) {
+      const kinds = new Map<string, number>();
+      for (const f of failed) {
+        const key = `${f.status} ${/"code":"([a-z_]+)"/.exec(f.error ?? '')?.[1] ?? ''} via ${topo.routers.some((r) => r.url === f.target) ? 'router' : 'envoy'}`;
+        kinds.set(key, (kinds.get(key) ?? 0) + 1);
+      }
+      process.stdout.write(`failed by kind: ${JSON.stringify(Object.fromEntries(kinds))}\n`);
+      process.stdout.write(`failed samples: ${JSON.stringify(failed.slice(0, 3))}\n`);
+    }
   } finally {
     await up.stop(30_000);
   }
