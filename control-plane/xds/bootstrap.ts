@@ -39,8 +39,10 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
         set_node_on_first_message_only: true,
         grpc_services: [
           {
-            envoy_grpc: { cluster_name: XDS_CLUSTER },
-            retry_policy: { retry_back_off: { base_interval: '0.25s', max_interval: '2s' } },
+            // The reconnect backoff of an xDS stream is EnvoyGrpc.retry_policy; GrpcService.retry_policy
+            // (where it was) is ignored for it, so Envoy used its default 0.5 s → 30 s and came back
+            // up to ~16 s after a control plane restart.
+            envoy_grpc: { cluster_name: XDS_CLUSTER, retry_policy: { retry_back_off: { base_interval: '0.25s', max_interval: '2s' } } },
           },
         ],
       },
