@@ -95,7 +95,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   ]);
   clearTimeout(readyTimer);
   if (!waited) logger.warn({ waitedMs: opts.readyWaitMs ?? 30_000 }, 'no complete routing table yet; listening anyway (not ready)');
-  const proxy = new Proxy(pools, metrics, { headersTimeoutMs: opts.upstreamTimeoutMs });
+  const proxy = new Proxy(pools, metrics, { headersTimeoutMs: opts.upstreamTimeoutMs, logger });
   let draining = false;
   const app = createRouterApp({
     id,

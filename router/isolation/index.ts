@@ -3,8 +3,10 @@
  * bound and retry budget, so a dead or hanging cell costs the others nothing (no shared
  * queue, no shared socket pool, no shared budget).
  */
+import type { Endpoint } from '../../shared/routing-table.js';
 import type { RouterMetrics } from '../metrics.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
+import { Liveness } from './liveness.js';
 import { OutlierDetector, type OutlierOptions } from './outlier.js';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 import { StallDetector } from './stall.js';
@@ -20,6 +22,10 @@ export interface IsolationOptions {
   maxInflightPerCell?: number;
   /** A cell silent this long with requests waiting is stalled: breaker opens, ms [750] (stall.ts). */
   stallMs?: number;
+  /** A stalled cell whose process answers nothing (a blocked event loop, liveness.ts) is waited for this long, ms [3000]. */
+  busyMs?: number;
+  /** With no passing instance, the last passing ones are still used this long, ms [60,000] (see {@link CellGuard.endpoints}). */
+  panicMs?: number;
 }
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -30,6 +36,13 @@ export class CellGuard {
   readonly outliers: OutlierDetector;
   readonly retries: RetryBudget;
   readonly stall: StallDetector;
+  readonly liveness = new Liveness();
+  readonly busyMs: number;
+  private readonly panicMs: number;
+  private known: readonly Endpoint[] = [];
+  private knownAt = -Infinity;
+  /** True while the last answer of {@link endpoints} was the remembered set. */
+  panicking = false;
   inflight = 0;
   /** In-flight requests per endpoint id (for least-request choice). */
   readonly endpointInflight = new Map<string, number>();
@@ -46,6 +59,25 @@ export class CellGuard {
     this.outliers = new OutlierDetector(opts.outlier);
     this.retries = new RetryBudget(opts.retry);
     this.stall = new StallDetector({ stallMs: opts.stallMs });
+    this.busyMs = opts.busyMs ?? 3000;
+    this.panicMs = opts.panicMs ?? 60_000;
+  }
+
+  /**
+   * The endpoints to send to: the passing ones; when none passes, the last passing set for up to
+   * `panicMs` (Envoy's panic routing). A cell busy for a second fails its 1 s Consul check
+   * while it still serves; routing around it would answer 503 for every one of its markets.
+   * A dead cell refuses the connection and still gets `503 cell_unavailable` (and its breaker).
+   */
+  endpoints(passing: readonly Endpoint[], now = Date.now()): readonly Endpoint[] {
+    if (passing.length > 0) {
+      this.known = passing;
+      this.knownAt = now;
+      this.panicking = false;
+      return passing;
+    }
+    this.panicking = now - this.knownAt <= this.panicMs && this.known.length > 0;
+    return this.panicking ? this.known : passing;
   }
 }
 

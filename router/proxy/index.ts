@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { errors as undiciErrors } from 'undici';
 import { HttpError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
 import type { Endpoint } from '../../shared/routing-table.js';
 import { Permit, type CellGuard } from '../isolation/index.js';
 import type { RouterMetrics } from '../metrics.js';
@@ -28,6 +29,8 @@ export interface ProxyOptions {
   headersTimeoutMs?: number;
   /** Between two body chunks, ms [30,000]. */
   bodyTimeoutMs?: number;
+  /** Where stall and panic-routing events are logged. */
+  logger?: Logger;
 }
 
 /** What the proxy needs of a request. */
@@ -66,6 +69,7 @@ function errCode(err: unknown): string {
 export class Proxy {
   private readonly headersTimeoutMs: number;
   private readonly bodyTimeoutMs: number;
+  private readonly logger: Logger | undefined;
 
   constructor(
     private readonly pools: PoolSet,
@@ -74,7 +78,24 @@ export class Proxy {
   ) {
     this.headersTimeoutMs = opts.headersTimeoutMs ?? 15_000;
     this.bodyTimeoutMs = opts.bodyTimeoutMs ?? 30_000;
+    this.logger = opts.logger;
     trackAttempts();
+  }
+
+  /** Liveness probe of a stalled cell: does any of its processes answer `GET /healthz`? */
+  private async probe(endpoints: readonly Endpoint[]): Promise<boolean> {
+    const answers = await Promise.all(
+      endpoints.map(async (ep) => {
+        try {
+          const res = await this.pools.get(ep).request({ method: 'GET', path: '/healthz', headersTimeout: 1000, bodyTimeout: 1000 });
+          await res.body.dump();
+          return res.statusCode < 500;
+        } catch {
+          return false;
+        }
+      }),
+    );
+    return answers.some(Boolean);
   }
 
   private pick(endpoints: readonly Endpoint[], guard: CellGuard, tried: ReadonlySet<string>): Endpoint | undefined {
@@ -93,16 +114,33 @@ export class Proxy {
 
   /** Forwards `req` along `route`; throws {@link HttpError} for answers the router gives itself. */
   async forward(req: ForwardRequest, route: Route, guard: CellGuard): Promise<Upstream> {
-    if (route.endpoints.length === 0) {
+    const wasPanicking = guard.panicking;
+    const endpoints = guard.endpoints(route.endpoints);
+    if (endpoints.length === 0) {
       throw new HttpError('cell_unavailable', `cell ${route.cell} has no healthy endpoint`, { headers: { 'retry-after': '1' } });
     }
+    if (guard.panicking && !wasPanicking) {
+      this.logger?.warn({ cell: route.cell, endpoints: endpoints.map((e) => e.id) }, 'no passing instance: using the last passing ones');
+    }
     if (guard.stall.stalled()) {
-      // A hung cell: nothing failed, nothing answered. Open the breaker and send nothing more
-      // (not even a half-open probe) until the cell answers again or its waiting requests end.
-      guard.breaker.forceOpen();
-      throw new HttpError('cell_unavailable', `cell ${route.cell} is not answering (${guard.stall.waitingCount} requests waiting)`, {
-        headers: { 'retry-after': String(guard.breaker.retryAfterSeconds()) },
-      });
+      // Nothing answered for far longer than this cell takes. If its process still answers its
+      // health endpoint, the requests are hung: open the breaker and send nothing more (not even
+      // a half-open probe) until the cell answers again or its waiting requests end. If nothing
+      // answers at all, its event loop is blocked (busy): wait up to busyMs (liveness.ts).
+      const silentMs = guard.stall.silentMs();
+      const verdict = guard.liveness.check(Date.now() - silentMs, () => this.probe(endpoints));
+      if (verdict === 'alive' || silentMs >= guard.busyMs) {
+        if (guard.breaker.state !== 'open') {
+          this.logger?.warn(
+            { cell: route.cell, silentMs, waiting: guard.stall.waitingCount, process: verdict },
+            'cell stalled: breaker opened',
+          );
+        }
+        guard.breaker.forceOpen();
+        throw new HttpError('cell_unavailable', `cell ${route.cell} is not answering (${guard.stall.waitingCount} requests waiting)`, {
+          headers: { 'retry-after': String(guard.breaker.retryAfterSeconds()) },
+        });
+      }
     }
     const permit = guard.breaker.acquire();
     if (permit === Permit.Rejected) {
@@ -128,7 +166,7 @@ export class Proxy {
     let staleRetries = STALE_RETRIES;
     try {
       for (;;) {
-        const ep = this.pick(route.endpoints, guard, tried);
+        const ep = this.pick(endpoints, guard, tried);
         if (ep === undefined) throw new Error('unreachable: no endpoint left');
         tried.add(ep.id);
         guard.endpointInflight.set(ep.id, (guard.endpointInflight.get(ep.id) ?? 0) + 1);
@@ -170,9 +208,9 @@ export class Proxy {
             continue;
           }
           guard.breaker.failure(permit, 'transport');
-          if (guard.outliers.record(ep.id, 'transport', route.endpoints.length)) this.metrics.ejections.inc({ cell: route.cell });
+          if (guard.outliers.record(ep.id, 'transport', endpoints.length)) this.metrics.ejections.inc({ cell: route.cell });
           const safe = replayable && (notSent || (bodiless && !timeout && IDEMPOTENT.has(req.method)));
-          const another = route.endpoints.some((e) => !tried.has(e.id));
+          const another = endpoints.some((e) => !tried.has(e.id));
           if (safe && another && permit !== Permit.Probe && guard.retries.withdraw()) {
             this.metrics.retries.inc({ cell: route.cell });
             continue;
@@ -189,8 +227,7 @@ export class Proxy {
         const failed = res.statusCode >= 500;
         if (failed) guard.breaker.failure(permit, 'status');
         else guard.breaker.success(permit);
-        if (guard.outliers.record(ep.id, failed ? 'status' : 'ok', route.endpoints.length))
-          this.metrics.ejections.inc({ cell: route.cell });
+        if (guard.outliers.record(ep.id, failed ? 'status' : 'ok', endpoints.length)) this.metrics.ejections.inc({ cell: route.cell });
         const headers = clientResponseHeaders(res.headers, route.cell, req.requestId);
         const body = res.body;
         let done = false;

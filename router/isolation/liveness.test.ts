@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Liveness } from './liveness.js';
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('liveness of a stalled cell', () => {
+  it('says alive once a probe sent after the cell went silent is answered', async () => {
+    const c = { t: 10_000 };
+    const l = new Liveness({ probeTimeoutMs: 250, now: () => c.t });
+    let probes = 0;
+    const probe = async () => (probes++, true);
+    assert.equal(l.check(9_000, probe), 'pending');
+    assert.equal(l.check(9_000, probe), 'pending', 'one probe at a time');
+    await tick();
+    assert.equal(l.check(9_000, probe), 'alive');
+    assert.equal(probes, 1);
+    assert.equal(l.check(10_001, probe), 'pending', 'a probe from before the new silence does not count');
+  });
+
+  it('says silent when the probe goes unanswered for probeTimeoutMs (a blocked event loop)', async () => {
+    const c = { t: 10_000 };
+    const l = new Liveness({ probeTimeoutMs: 250, now: () => c.t });
+    let answer: (v: boolean) => void = () => undefined;
+    const probe = () => new Promise<boolean>((r) => (answer = r));
+    assert.equal(l.check(9_000, probe), 'pending');
+    c.t += 249;
+    assert.equal(l.check(9_000, probe), 'pending');
+    c.t += 1;
+    assert.equal(l.check(9_000, probe), 'silent');
+    answer(false);
+    await tick();
+    assert.equal(l.check(9_000, probe), 'silent', 'a failed probe is no sign of life; another one is started');
+  });
+});
+
+describe('panic routing (CellGuard.endpoints)', () => {
+  it('keeps the last passing endpoints for panicMs when none passes, then gives up', async () => {
+    const { CellGuard } = await import('./index.js');
+    const { createRouterMetrics } = await import('../metrics.js');
+    const { Registry } = await import('prom-client');
+    const g = new CellGuard('cell-x', 10, { panicMs: 1000 }, createRouterMetrics(new Registry()));
+    const ep = { id: 'e1', address: '127.0.0.1', port: 1, cell: 'cell-x', color: 'blue', version: 'v1' } as never;
+    assert.deepEqual(g.endpoints([], 0), [], 'never had one: none');
+    assert.deepEqual(g.endpoints([ep], 100), [ep]);
+    assert.deepEqual(g.endpoints([], 1100), [ep], 'no passing instance: the last ones');
+    assert.equal(g.panicking, true);
+    assert.deepEqual(g.endpoints([], 1101), [], 'past panicMs');
+    assert.equal(g.panicking, false);
+  });
+});
