@@ -2,7 +2,9 @@
  * The canary verdict: a wave's cells against the other cells as baseline, over the same window.
  * Breach when the wave's error rate is over the baseline by more than `maxErrorRateDelta`, or
  * its p99 is over both `p99Factor` × baseline and baseline + `p99SlackMs`. Too little traffic
- * to judge is not a breach (the verdict says so).
+ * to judge is not a breach (the verdict says so). With fewer than 100 requests the "p99" is taken
+ * at the second-slowest request ({@link latencyQuantile}): one slow request alone (a fresh
+ * process's first request, a lock wait) is no latency breach, two are.
  */
 import type { WaveVerdict } from '../../shared/kv.js';
 import { quantileMs, type Traffic } from './prom.js';
@@ -21,11 +23,16 @@ export const DEFAULT_SLO: SloOptions = { maxErrorRateDelta: 0.02, p99Factor: 2, 
 
 const rate = (t: Traffic) => (t.requests > 0 ? t.errors / t.requests : 0);
 
+/** The latency quantile judged for `n` requests: p99, but never above the second-slowest request. */
+export function latencyQuantile(n: number): number {
+  return n > 1 ? Math.min(0.99, 1 - 1 / n) : 0.99;
+}
+
 /** Judges a window; `pass: false` is a breach. */
 export function judge(wave: Traffic, baseline: Traffic, slo: SloOptions = DEFAULT_SLO): WaveVerdict {
   const errorRate = rate(wave);
-  const p99Ms = quantileMs(wave, 0.99);
-  const base = { requests: baseline.requests, errorRate: rate(baseline), p99Ms: quantileMs(baseline, 0.99) };
+  const p99Ms = quantileMs(wave, latencyQuantile(wave.requests));
+  const base = { requests: baseline.requests, errorRate: rate(baseline), p99Ms: quantileMs(baseline, latencyQuantile(baseline.requests)) };
   const at = new Date().toISOString();
   const v = (pass: boolean, reason: string): WaveVerdict => ({
     pass,
