@@ -6,7 +6,11 @@
  * largest shard first, at most `maxShards` watches) and each shard has its own blocking
  * query: a move wakes one shard of about a thousand keys. The shard prefixes cover the whole
  * market ID grammar (a split group gets every possible child, empty ones too), so a new market
- * is seen by its shard at once. A full read of the prefix stays for completeness (IDs equal to
+ * is seen by its shard at once. Empty shards are not watched one by one: Consul wakes a blocking
+ * query on a prefix with no keys on *every* KV write (hundreds of them per move at 100,000
+ * markets), so one such query (on a prefix no market can have) serves as the wake-up for all of
+ * them, and on each wake, at most every 250 ms, one transaction reads every empty shard
+ * (`get-tree`, 64 per transaction); a shard that got a key gets its own watch. A full read of the prefix stays for completeness (IDs equal to
  * a split prefix, invalid keys, a delete and an add in one shard wake), paced at ten times its
  * own cost (1–15 s) so it cannot crowd out the moves. Every answer is merged by ModifyIndex, so
  * an older answer never undoes a newer one.
@@ -92,6 +96,12 @@ export class MarketWatch {
   readonly records = new Map<string, MarketRecord>();
   private readonly known = new Map<string, Known>();
   private readonly shards = new Map<string, Watch>();
+  /** Shards with no key at the last partition: read together on every KV write (see the module comment). */
+  private readonly emptyShards = new Set<string>();
+  private emptyWake: Watch | undefined;
+  private emptyReading = false;
+  private emptyDirty = false;
+  private emptyLastAt = 0;
   private full: Watch | undefined;
   private fullCostMs = 0;
   private wakeFull: (() => void) | undefined;
@@ -157,16 +167,18 @@ export class MarketWatch {
   stop(): void {
     this.stopped = true;
     this.full?.stop();
+    this.emptyWake?.stop();
     this.wakeFull?.();
     for (const w of this.shards.values()) w.stop();
     this.shards.clear();
   }
 
   /** What /xds/status shows about the watch. */
-  info(): { markets: number; shards: number; uncovered: number; fullReadIntervalMs: number; fullReads: number } {
+  info(): { markets: number; shards: number; emptyShards: number; uncovered: number; fullReadIntervalMs: number; fullReads: number } {
     return {
       markets: this.records.size,
       shards: this.shards.size,
+      emptyShards: this.emptyShards.size,
       uncovered: this.lastUncovered,
       fullReadIntervalMs: Math.round(this.fullIntervalMs),
       fullReads: this.fullReads,
@@ -261,6 +273,9 @@ export class MarketWatch {
     const wanted =
       ids.length < (this.o.shardFrom ?? 5000) ? [] : partitionPrefixes(ids, this.o.shardTarget ?? 1000, this.o.maxShards ?? 448);
     const want = new Set(wanted);
+    const lengths = [...new Set(wanted.map((p) => p.length))];
+    const used = new Set<string>();
+    for (const id of ids) for (const l of lengths) if (want.has(id.slice(0, l))) used.add(id.slice(0, l));
     for (const [p, w] of this.shards) {
       if (!want.has(p)) {
         w.stop();
@@ -268,22 +283,91 @@ export class MarketWatch {
         this.shardCounts.delete(p);
       }
     }
+    this.emptyShards.clear();
     for (const p of wanted) {
       if (this.shards.has(p)) continue;
-      const prefix = this.o.layout.marketsPrefix + p;
-      this.shards.set(
-        p,
-        watch<KvEntry[]>(
-          (index, wait, ctx) => this.list(prefix, index, wait, ctx),
-          {
-            onChange: ({ value, index }) => this.merge(p, value, index),
-            onError: (err, attempt, retry) => this.o.onError(`markets/${p}*`, err, attempt, retry),
-          },
-          { wait: this.o.wait ?? '30s' },
-        ),
-      );
+      if (used.has(p)) this.watchShard(p);
+      else this.emptyShards.add(p);
     }
+    if (this.emptyShards.size > 0 && this.emptyWake === undefined) this.startEmptyWake();
     this.lastUncovered = this.uncovered(ids);
-    this.o.log.info({ shards: this.shards.size, markets: ids.length, uncovered: this.lastUncovered }, 'market shard watches');
+    this.o.log.info(
+      { shards: this.shards.size, emptyShards: this.emptyShards.size, markets: ids.length, uncovered: this.lastUncovered },
+      'market shard watches',
+    );
+  }
+
+  private watchShard(p: string): void {
+    const prefix = this.o.layout.marketsPrefix + p;
+    this.shards.set(
+      p,
+      watch<KvEntry[]>(
+        (index, wait, ctx) => this.list(prefix, index, wait, ctx),
+        {
+          onChange: ({ value, index }) => this.merge(p, value, index),
+          onError: (err, attempt, retry) => this.o.onError(`markets/${p}*`, err, attempt, retry),
+        },
+        { wait: this.o.wait ?? '30s' },
+      ),
+    );
+  }
+
+  /** One blocking query on a prefix no market ID can have ('~'): Consul answers it on every KV write. */
+  private startEmptyWake(): void {
+    const prefix = `${this.o.layout.marketsPrefix}~`;
+    this.emptyWake = watch<KvEntry[]>(
+      (index, wait, ctx) => this.list(prefix, index, wait, ctx),
+      {
+        onChange: () => this.readEmpty(),
+        onError: (err, attempt, retry) => this.o.onError('markets/(empty shards)', err, attempt, retry),
+      },
+      { wait: this.o.wait ?? '30s' },
+    );
+  }
+
+  /** Reads every empty shard in transactions of 64 get-tree operations, at most every 250 ms. */
+  private readEmpty(): void {
+    if (this.stopped || this.emptyShards.size === 0) return;
+    if (this.emptyReading) {
+      this.emptyDirty = true;
+      return;
+    }
+    this.emptyReading = true;
+    const wait = Math.max(0, this.emptyLastAt + 250 - performance.now());
+    setTimeout(() => void this.readEmptyNow(), wait).unref();
+  }
+
+  private async readEmptyNow(): Promise<void> {
+    const shards = [...this.emptyShards];
+    const found = new Map<string, KvEntry[]>();
+    try {
+      for (let i = 0; i < shards.length && !this.stopped; i += 64) {
+        const ops = shards.slice(i, i + 64).map((p) => ({ KV: { Verb: 'get-tree', Key: this.o.layout.marketsPrefix + p } }));
+        const res = (await this.o.consul.transaction.create(ops as never)) as { Results?: { KV?: RawKvItem }[] | null } | null;
+        for (const r of res?.Results ?? []) {
+          const kv = r.KV;
+          if (!kv) continue;
+          const p = shards.find((s) => kv.Key.startsWith(this.o.layout.marketsPrefix + s));
+          if (p === undefined) continue;
+          const value = kv.Value === null ? null : Buffer.from(kv.Value, 'base64').toString('utf8');
+          let list = found.get(p);
+          if (!list) found.set(p, (list = []));
+          list.push({ key: kv.Key, value, modifyIndex: kv.ModifyIndex });
+        }
+      }
+    } catch (err) {
+      this.o.onError('markets/(empty shards)', err as Error, 1, 250);
+    }
+    for (const [p, entries] of found) {
+      if (this.stopped || !this.emptyShards.delete(p)) continue;
+      this.merge(p, entries, Math.max(...entries.map((e) => e.modifyIndex)));
+      this.watchShard(p); // it has keys now: its own watch from here on
+    }
+    this.emptyLastAt = performance.now();
+    this.emptyReading = false;
+    if (this.emptyDirty) {
+      this.emptyDirty = false;
+      this.readEmpty();
+    }
   }
 }
