@@ -43,6 +43,8 @@ export class CircuitBreaker {
   private openUntil = 0;
   private openFor: number;
   private probes = 0;
+  /** Open because of a stall (forceOpen), not because of failures. */
+  private forced = false;
   private readonly total = new Array<number>(BUCKETS).fill(0);
   private readonly failed = new Array<number>(BUCKETS).fill(0);
   private bucketAt = 0;
@@ -83,6 +85,14 @@ export class CircuitBreaker {
   success(permit: Permit): void {
     this.count(false);
     this.consecutive = 0;
+    if (this.forced && this.state !== 'closed') {
+      // Forced open by a stall, and now an answer: the cell was slow, not hung.
+      this.forced = false;
+      this.probes = 0;
+      this.openFor = this.o.openMs;
+      this.set('closed');
+      return;
+    }
     if (permit === Permit.Probe && this.state === 'half-open') {
       this.openFor = this.o.openMs;
       this.total.fill(0);
@@ -116,12 +126,14 @@ export class CircuitBreaker {
 
   /**
    * Opens the breaker on outside evidence (a stalled cell, see stall.ts). From half-open it
-   * counts as a failed probe (longer open period); when already open, nothing changes.
+   * counts as a failed probe (longer open period); when already open, nothing changes. The
+   * first success recorded afterwards (a waiting request answered after all) closes it again.
    */
   forceOpen(): void {
     if (this.state === 'open') return;
     if (this.state === 'half-open') this.openFor = Math.min(this.openFor * 2, this.o.maxOpenMs);
     this.trip();
+    this.forced = true;
   }
 
   /** Seconds a client should wait before retrying (at least 1). */
@@ -130,6 +142,7 @@ export class CircuitBreaker {
   }
 
   private trip(): void {
+    this.forced = false;
     this.openUntil = this.now() + this.openFor;
     this.consecutive = 0;
     this.probes = 0;

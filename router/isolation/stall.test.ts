@@ -92,3 +92,80 @@ describe('circuit breaker forced open (stalled cell)', () => {
     assert.equal(b.acquire(), Permit.Probe);
   });
 });
+
+describe('stall threshold follows the cell latency', () => {
+  /** Feeds `n` answers of `ms` each into `s`. */
+  function answers(s: StallDetector, c: { t: number }, n: number, ms: number) {
+    for (let i = 0; i < n; i++) {
+      const t = s.begin();
+      c.t += ms;
+      s.settle(t, true);
+    }
+  }
+
+  it('uses stallMs until the cell has answered enough to judge, then factor × p90 (at least minStallMs)', () => {
+    const c = clock();
+    const s = new StallDetector({ stallMs: 750, minStallMs: 400, factor: 3, now: c.now });
+    assert.equal(s.thresholdMs(), 750, 'no answers yet');
+    answers(s, c, 7, 20);
+    assert.equal(s.thresholdMs(), 750, '7 answers are not enough');
+    answers(s, c, 1, 20);
+    assert.equal(s.thresholdMs(), 400, 'a fast cell: the lowest bound');
+    answers(s, c, 64, 200);
+    assert.equal(s.thresholdMs(), 600, 'a slower cell (200 ms): 3 × p90');
+    answers(s, c, 64, 400);
+    assert.equal(s.thresholdMs(), 750, 'never above stallMs');
+  });
+
+  it('calls a normally fast cell that stops answering stalled after minStallMs, not stallMs', () => {
+    const c = clock();
+    const s = new StallDetector({ stallMs: 750, minStallMs: 400, now: c.now });
+    answers(s, c, 32, 25);
+    s.begin();
+    c.t += 399;
+    assert.equal(s.stalled(), false);
+    c.t += 1;
+    assert.equal(s.stalled(), true, 'hung for 400 ms');
+  });
+
+  it('never calls a steadily slow cell stalled while it keeps answering (600 ± 100 ms answers, a request every 100 ms)', () => {
+    const c = clock(0);
+    const s = new StallDetector({ stallMs: 750, minStallMs: 400, now: c.now });
+    const open: { token: number; at: number }[] = [];
+    let seed = 7;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 200 - 100;
+    for (let t = 0; t < 20_000; t += 10) {
+      c.t = t;
+      open.sort((a, b) => a.at - b.at);
+      while (open.length > 0 && open[0]!.at <= t) s.settle(open.shift()!.token, true);
+      if (t >= 3000) assert.equal(s.stalled(), false, `stalled at ${t} ms (threshold ${s.thresholdMs()})`);
+      if (t % 100 === 0) open.push({ token: s.begin(), at: t + 600 + rand() });
+    }
+    assert.equal(s.thresholdMs(), 750, 'a slow cell is judged by stallMs');
+  });
+});
+
+describe('circuit breaker forced open by a stall', () => {
+  it('closes on the first answer after all (a slow cell, not a hung one)', () => {
+    const c = clock();
+    const b = new CircuitBreaker({ openMs: 1000, now: c.now });
+    const permit = b.acquire();
+    b.forceOpen();
+    assert.equal(b.acquire(), Permit.Rejected);
+    c.t += 200;
+    b.success(permit);
+    assert.equal(b.state, 'closed');
+    assert.equal(b.acquire(), Permit.Normal);
+  });
+
+  it('stays open when opened by failures, whatever answers come late', () => {
+    const c = clock();
+    const b = new CircuitBreaker({ consecutiveFailures: 2, openMs: 1000, now: c.now });
+    const p = b.acquire();
+    b.failure(p, 'transport');
+    b.failure(p, 'transport');
+    assert.equal(b.state, 'open');
+    b.success(p);
+    assert.equal(b.state, 'open');
+  });
+});

@@ -122,24 +122,28 @@ export class Proxy {
     if (guard.panicking && !wasPanicking) {
       this.logger?.warn({ cell: route.cell, endpoints: endpoints.map((e) => e.id) }, 'no passing instance: using the last passing ones');
     }
-    if (guard.stall.stalled()) {
+    const silentMs = guard.stall.silentMs();
+    if (silentMs > 0 && silentMs >= guard.stall.minStallMs / 2 && guard.stall.stallMs > 0) {
       // Nothing answered for far longer than this cell takes. If its process still answers its
       // health endpoint, the requests are hung: open the breaker and send nothing more (not even
       // a half-open probe) until the cell answers again or its waiting requests end. If nothing
-      // answers at all, its event loop is blocked (busy): wait up to busyMs (liveness.ts).
-      const silentMs = guard.stall.silentMs();
-      const verdict = guard.liveness.check(Date.now() - silentMs, () => this.probe(endpoints));
-      if (verdict === 'alive' || silentMs >= guard.busyMs) {
-        if (guard.breaker.state !== 'open') {
-          this.logger?.warn(
-            { cell: route.cell, silentMs, waiting: guard.stall.waitingCount, process: verdict },
-            'cell stalled: breaker opened',
-          );
+      // answers at all, its event loop is blocked (busy): wait up to busyMs (liveness.ts). The
+      // probe goes out at half the threshold, so its answer is there when the threshold is.
+      const threshold = guard.stall.thresholdMs();
+      if (silentMs >= threshold / 2) {
+        const verdict = guard.liveness.check(Date.now() - silentMs, () => this.probe(endpoints));
+        if (silentMs >= threshold && (verdict === 'alive' || silentMs >= guard.busyMs)) {
+          if (guard.breaker.state !== 'open') {
+            this.logger?.warn(
+              { cell: route.cell, silentMs, thresholdMs: threshold, waiting: guard.stall.waitingCount, process: verdict },
+              'cell stalled: breaker opened',
+            );
+          }
+          guard.breaker.forceOpen();
+          throw new HttpError('cell_unavailable', `cell ${route.cell} is not answering (${guard.stall.waitingCount} requests waiting)`, {
+            headers: { 'retry-after': String(guard.breaker.retryAfterSeconds()) },
+          });
         }
-        guard.breaker.forceOpen();
-        throw new HttpError('cell_unavailable', `cell ${route.cell} is not answering (${guard.stall.waitingCount} requests waiting)`, {
-          headers: { 'retry-after': String(guard.breaker.retryAfterSeconds()) },
-        });
       }
     }
     const permit = guard.breaker.acquire();
