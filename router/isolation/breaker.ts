@@ -136,6 +136,15 @@ export class CircuitBreaker {
     this.forced = true;
   }
 
+  /**
+   * Ends the open period now (the next request is a half-open probe) and forgets its doubling:
+   * new evidence that the cell may be back (its instance passes its health check again).
+   */
+  expire(): void {
+    this.openFor = this.o.openMs;
+    if (this.state === 'open') this.openUntil = this.now();
+  }
+
   /** Seconds a client should wait before retrying (at least 1). */
   retryAfterSeconds(): number {
     return Math.max(1, Math.ceil((this.openUntil - this.now()) / 1000));

@@ -71,6 +71,9 @@ export class CellGuard {
    */
   endpoints(passing: readonly Endpoint[], now = Date.now()): readonly Endpoint[] {
     if (passing.length > 0) {
+      // Back from panic routing: an instance passes again, so probe the cell now rather than
+      // wait out an open period doubled while it was down.
+      if (this.panicking) this.breaker.expire();
       this.known = passing;
       this.knownAt = now;
       this.panicking = false;

@@ -48,4 +48,18 @@ describe('panic routing (CellGuard.endpoints)', () => {
     assert.deepEqual(g.endpoints([], 1101), [], 'past panicMs');
     assert.equal(g.panicking, false);
   });
+
+  it('probes the cell at once when an instance passes again after panic routing', async () => {
+    const { CellGuard, Permit } = await import('./index.js');
+    const { createRouterMetrics } = await import('../metrics.js');
+    const { Registry } = await import('prom-client');
+    const g = new CellGuard('cell-y', 10, {}, createRouterMetrics(new Registry()));
+    const ep = { id: 'e1', address: '127.0.0.1', port: 1, cell: 'cell-y', color: 'blue', version: 'v1' } as never;
+    g.endpoints([ep]);
+    g.endpoints([]);
+    g.breaker.forceOpen();
+    assert.equal(g.breaker.acquire(), Permit.Rejected, 'open while the cell is down');
+    g.endpoints([ep]);
+    assert.equal(g.breaker.acquire(), Permit.Probe, 'half-open at once');
+  });
 });
