@@ -19,6 +19,24 @@ function differ() {
 }
 
 describe('KV prefix diff', () => {
+  it('leaves the held records untouched by a listing cut short, so the next listing still reports its keys', () => {
+    const d = differ();
+    d.apply([item('a', rec('c1'), 1)]);
+    const text = JSON.stringify([item('a', rec('c1'), 1), item('b', rec('c2'), 5), item('c', rec('c2'), 6)]);
+    const cut = d.reader(7, 'full');
+    cut.push(text.slice(0, text.lastIndexOf('"Key":'))); // a and b arrived, then the query was aborted
+    assert.deepEqual(
+      d.records().map((r) => r[0]),
+      ['a'],
+      'b is not held before its listing ended',
+    );
+    const again = d.applyText(text, 7);
+    assert.deepEqual(
+      again.upserts.map((u) => u[0]),
+      ['b', 'c'],
+    );
+  });
+
   it('examines only entries whose ModifyIndex moved, and reports moves and removals', () => {
     const d = differ();
     const first = d.apply([item('a', rec('c1'), 1), item('b', rec('c1'), 2), item('c', rec('c2'), 3)]);

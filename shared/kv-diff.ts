@@ -156,7 +156,13 @@ export class KvPrefixDiff<T> {
             return;
           }
           count += 1;
-          this.entry(diff, e.key, e.modifyIndex, () => (e.vs < 0 ? null : buf.slice(e.vs, e.ve)));
+          // Only unchanged keys are marked while the listing streams in; changed and new ones
+          // are applied at end(): a listing cut short (an aborted query) must leave the held
+          // records as they were, or a key would count as known without ever being reported.
+          const old = this.byKey.get(e.key);
+          if (e.modifyIndex > this.maxIndex) this.maxIndex = e.modifyIndex;
+          if (old && old.modifyIndex === e.modifyIndex) old.seen = this.generation;
+          else pending.push([detach(e.key), e.modifyIndex, e.vs < 0 ? null : detach(buf.slice(e.vs, e.ve))]);
           pos = e.end;
         }
         carry = buf.slice(pos);
@@ -171,6 +177,7 @@ export class KvPrefixDiff<T> {
           this.lastListingIndex = listingIndex;
           return diff;
         }
+        for (const [key, idx, value] of pending) this.entry(diff, key, idx, () => value);
         this.lastListingIndex = listingIndex;
         return this.end(diff);
       },

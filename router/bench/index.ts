@@ -81,6 +81,22 @@ interface ReadyDetail {
 }
 const readyz = async (url: string) => (await (await fetch(`${url}/readyz`)).json()) as ReadyDetail;
 
+/** Waits until the router's market partition stopped changing after a bulk load (3 s unchanged). */
+async function shardsSettled(url: string): Promise<void> {
+  let last = -1;
+  let since = Date.now();
+  await waitFor(
+    async () => {
+      const n = (await readyz(url)).table.marketShards;
+      if (n !== last) [last, since] = [n, Date.now()];
+      return Date.now() - since >= 3000;
+    },
+    60_000,
+    () => 'market shards settled',
+    250,
+  );
+}
+
 async function main(): Promise<void> {
   const t0 = Date.now();
   const loadAtStart = (await import('node:os')).loadavg();
@@ -231,6 +247,7 @@ async function main(): Promise<void> {
       () => 'router to hold 10k markets',
       200,
     );
+    await shardsSettled(routerUrl);
     /** The same moves through a router with one query over markets/, started alone for them. */
     const singleQuery = async (n: number, epochBase: number) => {
       const [port] = await freePorts(1);
@@ -263,6 +280,7 @@ async function main(): Promise<void> {
       () => 'router to hold 100k markets',
       500,
     );
+    await shardsSettled(routerUrl);
     await new Promise((r) => setTimeout(r, 1000));
     log('max throughput, 100,000 markets');
     const max100k = await timed({ URL: routerUrl, MODE: 'max', VUS: '48', MARKETS: '100000' });

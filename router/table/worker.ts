@@ -314,8 +314,9 @@ function watchMarketShard(shard: MarketShard): Watch {
         postMarkets('consul', d.upserts, d.removed, d.invalid, l.index, l.receivedAt, stats, markets.complete);
         scheduleSnapshot();
       }
-      // a table grown past the shard threshold (the first answer of a big table, say) is split
-      if (!markets.sharded && markets.drifted(markets.size)) setImmediate(reshard);
+      // A table that grew or shrank by 10 % under the followed prefixes (a bulk load, say) is
+      // re-partitioned at once; markets outside every shard are the discovery's to find.
+      if (markets.drifted(markets.size)) setImmediate(() => markets.drifted(markets.size) && reshard());
       return answer;
     },
     {
