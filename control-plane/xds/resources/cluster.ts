@@ -42,7 +42,7 @@ export interface ClusterOptions {
   /** Consecutive 502/503/504 (route timeouts included) that eject a host. */
   consecutiveGatewayFailures: number;
   baseEjectionMs: number;
-  /** Upstream connections idle this long are closed by Envoy: below the cells' keep-alive (5 s). */
+  /** Upstream connections idle this long are closed by Envoy: below the cells' keep-alive (10 s, cells/server.ts). */
   upstreamIdleMs: number;
 }
 
@@ -97,7 +97,7 @@ export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUS
       max_ejection_percent: { value: 100 },
       successful_active_health_check_uneject_host: { value: false },
     },
-    // Envoy closes idle upstream connections before the cell does (Node keepAliveTimeout 5 s):
+    // Envoy closes idle upstream connections before the cell does (Node keepAliveTimeout 10 s):
     // otherwise a request sent as the cell closes the connection is reset (502 bad_gateway).
     typed_extension_protocol_options: {
       [HTTP_OPTIONS]: {
