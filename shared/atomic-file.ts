@@ -5,8 +5,10 @@
  * torn one. The text comes as chunks, so a large table never has to be one string.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { z } from 'zod';
+import { formatIssues } from './kv.js';
 
 /**
  * Replaces `path` with the concatenated `chunks` atomically (temp file + fsync + rename +
@@ -46,4 +48,28 @@ export async function writeFileAtomic(
     await dh.close();
   }
   return bytes;
+}
+
+/**
+ * Reads a JSON state file written by {@link writeFileAtomic} and validates it with `schema`;
+ * undefined when the file does not exist. Throws, naming `what` and the path, when it is not
+ * JSON or not valid (the caller logs it and ignores the file).
+ */
+export async function readJsonFile<S extends z.ZodTypeAny>(path: string, schema: S, what: string): Promise<z.infer<S> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${what} ${path} is not JSON: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new Error(`${what} ${path} is invalid: ${formatIssues(parsed.error).slice(0, 5).join('; ')}`);
+  return parsed.data as z.infer<S>;
 }

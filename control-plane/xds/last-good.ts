@@ -7,9 +7,8 @@
  * down still gives a fresh Envoy a full routing table. Validated on read like any Consul value.
  */
 import { z } from 'zod';
-import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../../shared/atomic-file.js';
-import { CellIdSchema, CellRecordSchema, MarketRecordSchema, formatIssues, type CellRecord, type MarketRecord } from '../../shared/kv.js';
+import { readJsonFile, writeFileAtomic } from '../../shared/atomic-file.js';
+import { CellIdSchema, CellRecordSchema, MarketRecordSchema, type CellRecord, type MarketRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import { MARKET_ID_PATTERN } from '../../shared/market.js';
 import type { Endpoint } from '../../shared/routing-table.js';
@@ -53,22 +52,8 @@ export interface LoadedView extends RoutingView {
 
 /** Reads the last good view; undefined when there is none. Throws on a corrupt or invalid file. */
 export async function readLastGood(path: string): Promise<LoadedView | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`last good view ${path} is not JSON: ${(err as Error).message}`);
-  }
-  const parsed = LastGoodSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`last good view ${path} is invalid: ${formatIssues(parsed.error).slice(0, 5).join('; ')}`);
-  const d = parsed.data;
+  const d = await readJsonFile(path, LastGoodSchema, 'last good view');
+  if (d === undefined) return undefined;
   return {
     savedAt: d.savedAt,
     cells: new Map(d.cells),
