@@ -9,6 +9,7 @@ import { Command, Option } from 'commander';
 import { parseDurationMs, parsePort, parsePositiveInt, parseUrl } from '../shared/cli.js';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { createLogger } from '../shared/logger.js';
+import { serveClusterMetrics } from './cluster-metrics.js';
 import { keepRegistered } from './registration.js';
 import { startRouter } from './main.js';
 
@@ -55,6 +56,7 @@ async function runPrimary(f: Flags, id: string): Promise<void> {
     });
   };
   for (let i = 0; i < f.workers; i++) fork(i);
+  serveClusterMetrics();
   const registration = keepRegistered({ consulUrl: f.consul, id, host: f.host, port: f.port, logger });
   logger.info({ workers: f.workers, port: f.port }, 'router primary started');
   onSignals(async () => {
@@ -84,6 +86,7 @@ async function runServer(f: Flags, id: string, register: boolean): Promise<void>
     prefix: f.prefix,
     snapshotPath: f.snapshot,
     marketShards: f.marketShards,
+    clusterWorker: cluster.isWorker,
     holdMs: f.holdMs,
     id,
     register,

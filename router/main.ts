@@ -18,6 +18,7 @@ import { keepRegistered, type Registration } from './registration.js';
 import { createRouterApp } from './server.js';
 import { Resolver } from './table/resolver.js';
 import { TableSource } from './table/source.js';
+import { clusterMetricsText } from './cluster-metrics.js';
 
 /** Options of {@link startRouter} (CLI flags map onto these). */
 export interface RouterOptions {
@@ -30,6 +31,8 @@ export interface RouterOptions {
   marketShards?: number;
   holdMs?: number;
   id?: string;
+  /** A node:cluster worker of `--workers n`: /metrics answers for every worker (cluster-metrics.ts). */
+  clusterWorker?: boolean;
   /** Register in Consul from this process (false in cluster workers: the primary does). */
   register?: boolean;
   upstreamTimeoutMs?: number;
@@ -87,6 +90,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     metrics,
   });
   table.start();
+  // cluster workers: keep the table gauges current for scrapes answered by another worker
+  if (opts.clusterWorker) setInterval(() => table.status(), 1000).unref();
   // Listen once the table is complete (see readyWaitMs); the timer also keeps the process alive meanwhile.
   let readyTimer: NodeJS.Timeout | undefined;
   const waited = await Promise.race([
@@ -106,6 +111,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     isolation,
     hold,
     registry,
+    clusterMetrics: opts.clusterWorker ? clusterMetricsText(registry) : undefined,
     metrics,
     logger,
     draining: () => draining,

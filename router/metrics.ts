@@ -1,4 +1,8 @@
-/** The router's Prometheus metrics, created once per process on its registry. */
+/**
+ * The router's Prometheus metrics, created once per process on its registry. With --workers n the
+ * workers' registries are aggregated (cluster-metrics.ts): counters and histograms add up, gauges
+ * about the table take the worst worker's value.
+ */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Every metric the router exports. */
@@ -42,6 +46,7 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
     }),
     breakerState: new Gauge({
       name: 'cellsim_router_breaker_state',
+      aggregator: 'max', // --workers n: each worker holds the whole table; the worst one counts
       help: 'Circuit breaker of each cell: 0 closed, 1 half-open, 2 open.',
       labelNames: ['cell'],
       registers,
@@ -73,17 +78,20 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
     }),
     tableAge: new Gauge({
       name: 'cellsim_router_table_age_seconds',
+      aggregator: 'max', // --workers n: each worker holds the whole table; the worst one counts
       help: 'Seconds since every Consul watch last answered (or since the snapshot was saved).',
       registers,
     }),
     tableSize: new Gauge({
       name: 'cellsim_router_table_entries',
+      aggregator: 'max', // --workers n: each worker holds the whole table; the worst one counts
       help: 'Entries in the routing table.',
       labelNames: ['kind'],
       registers,
     }),
     degraded: new Gauge({
       name: 'cellsim_router_degraded',
+      aggregator: 'max', // --workers n: each worker holds the whole table; the worst one counts
       help: '1 while Consul is unreachable or the table is from the snapshot.',
       registers,
     }),
@@ -101,6 +109,7 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
     }),
     listingBytes: new Gauge({
       name: 'cellsim_router_consul_listing_bytes',
+      aggregator: 'max', // --workers n: each worker holds the whole table; the worst one counts
       help: 'Size of the last Consul answer of each watch.',
       labelNames: ['watch'],
       registers,

@@ -32,6 +32,8 @@ export interface RouterDeps {
   isolation: Isolation;
   hold: HoldQueue;
   registry: Registry;
+  /** With --workers n: every worker's metrics, aggregated (cluster-metrics.ts); else this registry's. */
+  clusterMetrics?: () => Promise<string>;
   metrics: RouterMetrics;
   logger: Logger;
   /** True while the process drains for shutdown (/readyz then answers 503). */
@@ -156,7 +158,14 @@ export function createRouterApp(deps: RouterDeps): Hono<Env> {
   });
   app.get('/metrics', async (c) => {
     deps.table.status(); // refreshes table age and degraded gauges
-    return c.body(await deps.registry.metrics(), 200, { 'content-type': deps.registry.contentType });
+    let text: string | undefined;
+    if (deps.clusterMetrics) {
+      text = await deps.clusterMetrics().catch((err: Error) => {
+        deps.logger.warn({ err: err.message }, "aggregated worker metrics unavailable; answering with this worker's own");
+        return undefined;
+      });
+    }
+    return c.body(text ?? (await deps.registry.metrics()), 200, { 'content-type': deps.registry.contentType });
   });
 
   app.all('/v1/*', async (c) => {

@@ -38,6 +38,24 @@ describe('router --workers (real processes)', () => {
           () => `two worker pids (saw ${[...pids].join(',')})`,
           5,
         );
+
+        // /metrics answers for both workers: every scrape (new connections reach either worker)
+        // counts all 20 requests, spread by the kernel over both
+        for (let i = 0; i < 20; i++) {
+          const res = await request(`${router.url}/v1/orders`, { headers: { 'x-market-id': 'm-a' }, dispatcher: agent, reset: true });
+          await res.body.dump();
+        }
+        const counted = new Set<number>();
+        for (let i = 0; i < 6; i++) {
+          const res = await request(`${router.url}/metrics`, { dispatcher: agent, reset: true });
+          const text = await res.body.text();
+          const line = text
+            .split('\n')
+            .find((l) => l.startsWith('cellsim_router_requests_total{') && l.includes('cell="cell-a"') && l.includes('status="200"'));
+          counted.add(Number(line?.split(' ').at(-1)));
+          assert.match(text, /cellsim_router_table_entries\{[^}]*kind="markets"[^}]*\} 1\n/, 'table gauges are not summed over workers');
+        }
+        assert.deepEqual([...counted], [20], `every scrape counts the 20 requests of both workers (saw ${[...counted].join(', ')})`);
         await agent.close();
         const health = async () => (await (await fetch(`${consul.url}/v1/health/service/cellsim-router`)).json()) as HealthEntry[];
         await waitFor(
