@@ -73,7 +73,9 @@ describe('router keep-alive reuse race (real upstream closing idle sockets, real
     });
     assert.ok(reg.ok, `consul register: ${reg.status}`);
     await seedKv(consul.url, { cells: { 'cell-k': {} }, markets: { 'm-k': { cell: 'cell-k' } } });
-    router = await startRouterProcess(scope, { consulUrl: consul.url });
+    // Stall detection off: this upstream blocks its event loop on purpose, which is the hang
+    // detector's business (router/isolation/busy.test.ts); here only the keep-alive race is under test.
+    router = await startRouterProcess(scope, { consulUrl: consul.url, extraArgs: ['--stall-timeout', '0'] });
     await waitFor(
       async () => (await send(router.url, '/v1/orders/o-1', [['x-market-id', 'm-k']])).status === 200,
       15_000,
