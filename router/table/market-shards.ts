@@ -97,11 +97,11 @@ export class MarketShards {
    * and moves to it when it differs. Answers true when the shards changed.
    */
   reshard(extra: readonly string[] = []): boolean {
-    const ids = this.records().map((r) => r[0]);
-    const want = this.partition([...ids, ...extra]);
+    const records = this.records();
+    const want = this.partition([...records.map((r) => r[0]), ...extra]);
     const names = new Set(want.map(shardName));
     if (names.size === this.shards.size && [...names].every((n) => this.shards.has(n))) return false;
-    this.install(want, this.records(), (id) => this.o.layout.marketKey(id));
+    this.install(want, records, (id) => this.o.layout.marketKey(id));
     return true;
   }
 
