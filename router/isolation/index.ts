@@ -10,8 +10,10 @@ import { Liveness } from './liveness.js';
 import { OutlierDetector, type OutlierOptions } from './outlier.js';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 import { StallDetector } from './stall.js';
+import { StallWatch } from './stall-watch.js';
 
 export { CircuitBreaker, Permit, type BreakerState } from './breaker.js';
+export { judgeStall, type StallCut } from './stall-watch.js';
 
 /** Options of {@link Isolation}. */
 export interface IsolationOptions {
@@ -37,6 +39,8 @@ export class CellGuard {
   readonly retries: RetryBudget;
   readonly stall: StallDetector;
   readonly liveness = new Liveness();
+  /** Cuts the cell off on a timer once it is stalled (not only when the next request comes). */
+  readonly watch = new StallWatch(this);
   readonly busyMs: number;
   private readonly panicMs: number;
   private known: readonly Endpoint[] = [];

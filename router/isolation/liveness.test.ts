@@ -13,9 +13,13 @@ describe('liveness of a stalled cell', () => {
     assert.equal(l.check(9_000, probe), 'pending');
     assert.equal(l.check(9_000, probe), 'pending', 'one probe at a time');
     await tick();
+    assert.equal(l.check(9_000, probe), 'pending', 'an answer counts once it is settleMs old');
+    c.t += 99;
+    assert.equal(l.check(9_000, probe), 'pending');
+    c.t += 1;
     assert.equal(l.check(9_000, probe), 'alive');
     assert.equal(probes, 1);
-    assert.equal(l.check(10_001, probe), 'pending', 'a probe from before the new silence does not count');
+    assert.equal(l.check(10_101, probe), 'pending', 'a probe from before the new silence does not count');
   });
 
   it('says silent when the probe goes unanswered for probeTimeoutMs (a blocked event loop)', async () => {

@@ -8,7 +8,10 @@
  *   long synchronous write, a starved CPU). Its requests are queued in the socket and will be
  *   answered when the loop is free, so the router waits up to `busyMs` before calling it hung
  *   rather than failing requests a working cell is about to answer.
- * Only a probe sent after the cell went silent counts; one probe at a time per cell.
+ * Only a probe sent after the cell went silent counts; one probe at a time per cell. An answer
+ * counts only once it is `settleMs` old with the cell still silent: when a blocked loop frees
+ * up, it may answer the probe a moment before the requests queued ahead of it, and that is a
+ * busy cell catching up, not a hung one (any answer to a request ends the silence).
  */
 
 /** What a probe round says about the cell's process. */
@@ -18,12 +21,15 @@ export type LivenessVerdict = 'alive' | 'silent' | 'pending';
 export interface LivenessOptions {
   /** A probe unanswered this long means the process is not answering, ms [250]. */
   probeTimeoutMs?: number;
+  /** A probe's answer counts once it is this old, ms [100]. */
+  settleMs?: number;
   now?: () => number;
 }
 
 /** The liveness state of one cell (no timers; the proxy drives it). */
 export class Liveness {
   readonly probeTimeoutMs: number;
+  readonly settleMs: number;
   private readonly now: () => number;
   private probeStartedAt = -Infinity;
   private probing = false;
@@ -31,17 +37,18 @@ export class Liveness {
 
   constructor(opts: LivenessOptions = {}) {
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 250;
+    this.settleMs = opts.settleMs ?? 100;
     this.now = opts.now ?? Date.now;
   }
 
   /**
    * The verdict about the process since `silentSince` (when the cell went silent): `alive` when a
-   * probe sent since then was answered; `silent` when one went unanswered for `probeTimeoutMs`;
+   * probe sent since then was answered at least `settleMs` ago; `silent` when one went unanswered for `probeTimeoutMs`;
    * else `pending` — and a probe is started with `probe` (resolves true when answered) if none runs.
    */
   check(silentSince: number, probe: () => Promise<boolean>): LivenessVerdict {
     const now = this.now();
-    if (this.aliveAt >= silentSince && this.probeStartedAt >= silentSince) return 'alive';
+    if (this.aliveAt >= silentSince && this.probeStartedAt >= silentSince) return now - this.aliveAt >= this.settleMs ? 'alive' : 'pending';
     if (this.probeStartedAt >= silentSince) {
       if (now - this.probeStartedAt >= this.probeTimeoutMs) {
         if (!this.probing) this.start(now, probe); // the last one ended unanswered: ask again

@@ -14,7 +14,7 @@ import { errors as undiciErrors } from 'undici';
 import { HttpError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Endpoint } from '../../shared/routing-table.js';
-import { Permit, type CellGuard } from '../isolation/index.js';
+import { judgeStall, Permit, type CellGuard, type StallCut } from '../isolation/index.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { Route } from '../table/resolver.js';
 import { clientResponseHeaders } from './headers.js';
@@ -122,29 +122,20 @@ export class Proxy {
     if (guard.panicking && !wasPanicking) {
       this.logger?.warn({ cell: route.cell, endpoints: endpoints.map((e) => e.id) }, 'no passing instance: using the last passing ones');
     }
-    const silentMs = guard.stall.silentMs();
-    if (silentMs > 0 && silentMs >= guard.stall.minStallMs / 2 && guard.stall.stallMs > 0) {
-      // Nothing answered for far longer than this cell takes. If its process still answers its
-      // health endpoint, the requests are hung: open the breaker and send nothing more (not even
-      // a half-open probe) until the cell answers again or its waiting requests end. If nothing
-      // answers at all, its event loop is blocked (busy): wait up to busyMs (liveness.ts). The
-      // probe goes out at half the threshold, so its answer is there when the threshold is.
-      const threshold = guard.stall.thresholdMs();
-      if (silentMs >= threshold / 2) {
-        const verdict = guard.liveness.check(Date.now() - silentMs, () => this.probe(endpoints));
-        if (silentMs >= threshold && (verdict === 'alive' || silentMs >= guard.busyMs)) {
-          if (guard.breaker.state !== 'open') {
-            this.logger?.warn(
-              { cell: route.cell, silentMs, thresholdMs: threshold, waiting: guard.stall.waitingCount, process: verdict },
-              'cell stalled: breaker opened',
-            );
-          }
-          guard.breaker.forceOpen();
-          throw new HttpError('cell_unavailable', `cell ${route.cell} is not answering (${guard.stall.waitingCount} requests waiting)`, {
-            headers: { 'retry-after': String(guard.breaker.retryAfterSeconds()) },
-          });
-        }
-      }
+    // Nothing answered for far longer than this cell takes. If its process still answers its
+    // health endpoint, the requests are hung: open the breaker and send nothing more (not even a
+    // half-open probe) until the cell answers again or its waiting requests end. If nothing
+    // answers at all, its event loop is blocked (busy): wait up to busyMs (liveness.ts). Judged
+    // here for each request and on a timer while requests wait (stall-watch.ts).
+    const probe = () => this.probe(endpoints);
+    const onCut = (cut: StallCut) => this.logger?.warn({ cell: route.cell, ...cut }, 'cell stalled: breaker opened');
+    const cut = judgeStall(guard, probe);
+    if (cut) {
+      if (guard.breaker.state !== 'open') onCut(cut);
+      guard.breaker.forceOpen();
+      throw new HttpError('cell_unavailable', `cell ${route.cell} is not answering (${cut.waiting} requests waiting)`, {
+        headers: { 'retry-after': String(guard.breaker.retryAfterSeconds()) },
+      });
     }
     const permit = guard.breaker.acquire();
     if (permit === Permit.Rejected) {
@@ -177,6 +168,7 @@ export class Proxy {
         const epDone = () => guard.endpointInflight.set(ep.id, (guard.endpointInflight.get(ep.id) ?? 1) - 1);
         let res: Dispatcher.ResponseData;
         const waiting = guard.stall.begin();
+        guard.watch.arm(probe, onCut);
         try {
           res = await this.pools.get(ep).request({
             method: req.method,
