@@ -20,6 +20,12 @@ export function command(): Command {
     .option('--data <dir>', 'data directory')
     .option('--admin-token <token>', 'bearer token of the admin API')
     .option('--hold-ms <duration>', 'how long Envoy holds a request to a frozen market (0 = 503 at once)', parseDurationMs, 2000)
+    .option(
+      '--panic-ms <duration>',
+      'a cell with no passing instance in Consul keeps its last passing ones in Envoy this long (0 = drop them at once)',
+      parseDurationMs,
+      60_000,
+    )
     .addOption(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp())
     .action(async (f: Flags) => {
       const cp = await start({ ...f });

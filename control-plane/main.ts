@@ -27,6 +27,8 @@ export interface ControlPlaneOptions {
   adminToken?: string;
   /** Hold bound of frozen markets at the edge, ms (0 = 503 at once). */
   holdMs: number;
+  /** A cell with no passing instance keeps its last passing ones in Envoy this long, ms [60,000]. */
+  panicMs?: number;
   /** Mount the test-only NACK injection (never in production). */
   testHooks: boolean;
   /** Register in Consul as cellsim-xds (default true). */
@@ -49,7 +51,18 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
 
   // 1. xDS: Consul → snapshots → Envoy (ADS, SotW and delta).
   //    With --data, the last good routing view is kept on disk and served until Consul answers.
-  const xds = await startXds({ consul, layout, log, registry, id: o.id, host: o.host, port: o.xdsPort, holdMs: o.holdMs, dataDir: o.data });
+  const xds = await startXds({
+    consul,
+    layout,
+    log,
+    registry,
+    id: o.id,
+    host: o.host,
+    port: o.xdsPort,
+    holdMs: o.holdMs,
+    panicMs: o.panicMs,
+    dataDir: o.data,
+  });
 
   // 2. HTTP: /healthz /readyz /metrics /xds/status and the hold endpoint.
   let registration: Announcement | undefined;

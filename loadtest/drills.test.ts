@@ -21,10 +21,7 @@ import { renderSummary } from './report/summary.js';
  * Drills that currently FAIL because of a finding in another part, with the finding. They still
  * run and print their summary (node:test `todo`); delete the entry once the part is fixed.
  */
-const KNOWN: Record<string, string> = {
-  'consul-outage':
-    "after Consul returned, the router plane answered 5 x 503 cell_unavailable for one cell (CI run 20:58 UTC); not reproduced in 3 CI-mode runs at 22:58-23:01 UTC (0 failed of 927, 936, 925); the router now keeps a cell's last passing instances when none passes (panic routing), which covers a passing set emptied while Consul restarts — if that was the cause",
-};
+const KNOWN: Record<string, string> = {};
 
 /** Short CI runs: seconds, low rate; longer where the lever itself takes time. */
 const CI: Record<string, Partial<DrillOptions>> = {

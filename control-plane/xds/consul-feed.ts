@@ -26,6 +26,7 @@ import { activeEndpoints, findGlobalCell, type Endpoint, type KvEntry } from '..
 import { OverlayMap } from './cache/overlay-map.js';
 import type { RoutingView } from './last-good.js';
 import { MarketWatch } from './market-watch.js';
+import { PanicEndpoints, type PanicResult } from './panic-endpoints.js';
 import type { BuildInput } from './resources/build.js';
 
 /** Options of {@link startConsulFeed}. */
@@ -47,6 +48,8 @@ export interface ConsulFeedOptions {
   initial?: RoutingView;
   /** How often an unreachable Consul is probed, ms (default 1000). */
   probeMs?: number;
+  /** A cell with no passing instance keeps its last passing ones this long, ms (default 60 s; panic-endpoints.ts). */
+  panicMs?: number;
 }
 
 /** Where the served view comes from: nothing yet, the last good view on disk, or Consul. */
@@ -172,6 +175,24 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
   let timer: NodeJS.Timeout | undefined;
   let current: BuildInput | undefined;
   let stopped = false;
+  const panic = new PanicEndpoints(o.panicMs);
+  let panicking = '';
+  let panicTimer: NodeJS.Timeout | undefined;
+  /** Logs cells entering or leaving panic routing, and emits again when a remembered set expires. */
+  const notePanic = (r: PanicResult) => {
+    const now = r.panicking.join(',');
+    if (now !== panicking) {
+      if (r.panicking.length > 0) o.log.warn({ cells: r.panicking }, 'no passing instance: publishing the last passing ones');
+      else o.log.info('every cell has passing instances again');
+      panicking = now;
+    }
+    clearTimeout(panicTimer);
+    panicTimer = undefined;
+    if (r.nextExpiry !== undefined) {
+      panicTimer = setTimeout(changed, Math.max(0, r.nextExpiry - Date.now()) + 1);
+      panicTimer.unref();
+    }
+  };
 
   const emit = () => {
     timer = undefined;
@@ -201,11 +222,13 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     }
     firstBuild = false;
     changedMarkets = new Set();
+    const served = panic.apply(cells, activeEndpoints(cells, endpoints));
+    notePanic(served);
     current = {
       cells,
       markets: published,
       changedMarkets: changedSet,
-      endpoints: activeEndpoints(cells, endpoints),
+      endpoints: served.endpoints,
       globalCell: findGlobalCell(cells),
       holdEndpoints,
     };
@@ -313,6 +336,7 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       stopped = true;
       if (timer) clearTimeout(timer);
       if (probe) clearTimeout(probe);
+      clearTimeout(panicTimer);
       for (const w of watches) w.stop();
       marketWatch.stop();
     },

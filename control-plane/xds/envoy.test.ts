@@ -16,6 +16,8 @@ import { DEFAULT_CLUSTER_OPTIONS } from './resources/cluster.js';
 import { startControlPlane, startTestEnvoy, type TestControlPlane, type TestEnvoy } from './testing.js';
 
 const HOLD_MS = 600;
+/** --panic-ms of the control plane under test (short, so the test sees it run out). */
+const PANIC_MS = 2000;
 
 interface Status {
   id: string;
@@ -59,7 +61,7 @@ describe('xDS control plane with real Envoy and Consul', () => {
         'm-frozen': { cell: 'cell-a', state: 'frozen' },
       },
     });
-    cp = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-1', holdMs: HOLD_MS });
+    cp = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-1', holdMs: HOLD_MS, panicMs: PANIC_MS });
     passingAtReady = await passingControlPlanes();
     envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'edge-1' });
     await waitFor(
@@ -156,14 +158,30 @@ describe('xDS control plane with real Envoy and Consul', () => {
     assert.ok(a.ms < HOLD_MS, `released in ${a.ms.toFixed(0)} ms`);
   });
 
-  it('fails a sick cell fast with 503 cell_unavailable while other cells are unaffected, and recovers', async () => {
+  it('keeps a cell Consul calls critical routed for --panic-ms, then fails it fast with 503 cell_unavailable while other cells are unaffected, and recovers', async () => {
     const b = cells.get('cell-b')!;
     b.setHealthy(false);
     try {
       await waitFor(
-        async () => (await market('m-b')).status === 503,
+        async () => {
+          const res = await fetch(`${consul.url}/v1/health/service/cellsim-cell?passing=true`);
+          const passing = (await res.json()) as { Service: { Meta?: { cell?: string } } }[];
+          return passing.every((e) => e.Service.Meta?.cell !== 'cell-b');
+        },
         8000,
-        () => 'm-b to fail',
+        () => 'Consul to call cell-b critical',
+      );
+      const criticalAt = Date.now();
+      // Panic routing: the last passing instance stays in EDS (a Consul restart or a missed 1 s
+      // check must not fail every market of a serving cell).
+      while (Date.now() - criticalAt < PANIC_MS / 2) {
+        assertRouted(await market('m-b'), 'cell-b');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await waitFor(
+        async () => (await market('m-b')).status === 503,
+        PANIC_MS + 5000,
+        () => 'm-b to fail once --panic-ms has passed',
       );
       for (let i = 0; i < 5; i++) {
         const a = await market('m-b');

@@ -37,6 +37,8 @@ export interface XdsOptions {
   maxDeltaResources?: number;
   /** Data directory: the last good view is kept in `<dataDir>/xds/last-good.json`. */
   dataDir?: string;
+  /** A cell with no passing instance keeps its last passing ones this long, ms (consul-feed.ts; default 60 s). */
+  panicMs?: number;
 }
 
 /** Where the served view comes from and whether it is live (for /readyz, /xds/status, metrics). */
@@ -125,6 +127,7 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
     layout: o.layout,
     log,
     debounceMs: o.debounceMs,
+    panicMs: o.panicMs,
     onChange: (input, at) => {
       publisher.update(input, at);
       const view = feed.consulView();

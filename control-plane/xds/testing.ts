@@ -25,6 +25,8 @@ export async function startControlPlane(
     consulUrl: string;
     id?: string;
     holdMs?: number;
+    /** --panic-ms (default: the control plane's, 60 s). */
+    panicMs?: number;
     ports?: { http: number; xds: number };
     testHooks?: boolean;
     logLevel?: string;
@@ -47,6 +49,7 @@ export async function startControlPlane(
     o.id ?? 'cp-test',
   ];
   args.push('--hold-ms', String(o.holdMs ?? 2000));
+  if (o.panicMs !== undefined) args.push('--panic-ms', String(o.panicMs));
   if (o.prefix) args.push('--prefix', o.prefix);
   if (o.data) args.push('--data', o.data);
   if (o.testHooks !== false) args.push('--test-hooks');

@@ -3,6 +3,7 @@
  * bound and retry budget, so a dead or hanging cell costs the others nothing (no shared
  * queue, no shared socket pool, no shared budget).
  */
+import { LastPassing } from '../../shared/last-passing.js';
 import type { Endpoint } from '../../shared/routing-table.js';
 import type { RouterMetrics } from '../metrics.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
@@ -42,9 +43,7 @@ export class CellGuard {
   /** Cuts the cell off on a timer once it is stalled (not only when the next request comes). */
   readonly watch = new StallWatch(this);
   readonly busyMs: number;
-  private readonly panicMs: number;
-  private known: readonly Endpoint[] = [];
-  private knownAt = -Infinity;
+  private readonly lastPassing: LastPassing;
   /** True while the last answer of {@link endpoints} was the remembered set. */
   panicking = false;
   inflight = 0;
@@ -64,7 +63,7 @@ export class CellGuard {
     this.retries = new RetryBudget(opts.retry);
     this.stall = new StallDetector({ stallMs: opts.stallMs });
     this.busyMs = opts.busyMs ?? 3000;
-    this.panicMs = opts.panicMs ?? 60_000;
+    this.lastPassing = new LastPassing(opts.panicMs ?? 60_000);
   }
 
   /**
@@ -74,17 +73,12 @@ export class CellGuard {
    * A dead cell refuses the connection and still gets `503 cell_unavailable` (and its breaker).
    */
   endpoints(passing: readonly Endpoint[], now = Date.now()): readonly Endpoint[] {
-    if (passing.length > 0) {
-      // Back from panic routing: an instance passes again, so probe the cell now rather than
-      // wait out an open period doubled while it was down.
-      if (this.panicking) this.breaker.expire();
-      this.known = passing;
-      this.knownAt = now;
-      this.panicking = false;
-      return passing;
-    }
-    this.panicking = now - this.knownAt <= this.panicMs && this.known.length > 0;
-    return this.panicking ? this.known : passing;
+    const r = this.lastPassing.endpoints(this.cell, passing, now);
+    // Back from panic routing: an instance passes again, so probe the cell now rather than
+    // wait out an open period doubled while it was down.
+    if (this.panicking && passing.length > 0) this.breaker.expire();
+    this.panicking = r.panicking;
+    return r.endpoints;
   }
 }
 
