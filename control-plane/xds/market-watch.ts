@@ -123,10 +123,15 @@ export class MarketWatch {
     let first = true;
     this.full = watch<KvEntry[]>(
       async (index, wait, ctx) => {
-        if (!first && this.fullIntervalMs > 0) await this.fullPause();
+        const paced = !first && this.fullIntervalMs > 0;
+        if (paced) await this.fullPause();
         first = false;
         const t0 = performance.now();
-        const r = await this.list(prefix, index, wait, ctx);
+        // Once sharded, the paced full read asks for the prefix as it is now (no index), not as a
+        // blocking query: a blocking query would be answered by the next KV write, i.e. exactly
+        // when a move also wakes its shard, and Consul would build the 23 MB listing (100,000
+        // markets) at the moment the move's answer is due.
+        const r = await this.list(prefix, paced ? 0 : index, wait, ctx);
         this.fullCostMs = performance.now() - t0;
         return r;
       },
