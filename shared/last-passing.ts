@@ -19,16 +19,16 @@ interface Remembered {
 /** The last passing endpoints per key (a cell, or a cell and color), kept for `panicMs`. */
 export class LastPassing {
   private readonly known = new Map<string, Remembered>();
-  private lastAnswer: { endpoints: readonly Endpoint[]; panicking: boolean } = { endpoints: [], panicking: false };
 
   /** @param panicMs how long the last passing set stands in for an empty one, ms (default 60 s). */
   constructor(readonly panicMs = 60_000) {}
 
   /**
    * The endpoints to use for `key`: `passing` when it is not empty (and it is remembered);
-   * otherwise the last non-empty set, if seen within `panicMs`; otherwise none.
+   * otherwise the last non-empty set, if seen within `panicMs`; otherwise `passing` (none).
+   * The answer is a stand-in (panic routing) exactly when it is not `passing` itself.
    */
-  endpoints(key: string, passing: readonly Endpoint[], now = Date.now()): { endpoints: readonly Endpoint[]; panicking: boolean } {
+  endpoints(key: string, passing: readonly Endpoint[], now = Date.now()): readonly Endpoint[] {
     const last = this.known.get(key);
     if (passing.length > 0) {
       // Called per request by the router: update in place, allocate nothing.
@@ -37,22 +37,14 @@ export class LastPassing {
         last.endpoints = passing;
         last.at = now;
       }
-      return passing === this.lastAnswer.endpoints && !this.lastAnswer.panicking
-        ? this.lastAnswer
-        : (this.lastAnswer = { endpoints: passing, panicking: false });
+      return passing;
     }
-    if (last !== undefined && now - last.at <= this.panicMs) return { endpoints: last.endpoints, panicking: true };
-    return { endpoints: passing, panicking: false };
+    return last !== undefined && now - last.at <= this.panicMs ? last.endpoints : passing;
   }
 
   /** When the set remembered for `key` stops standing in (undefined when none is). */
   expiresAt(key: string): number | undefined {
     const last = this.known.get(key);
     return last === undefined ? undefined : last.at + this.panicMs;
-  }
-
-  /** Forgets `key` (the cell is gone). */
-  forget(key: string): void {
-    this.known.delete(key);
   }
 }

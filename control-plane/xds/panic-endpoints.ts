@@ -33,9 +33,10 @@ export class PanicEndpoints {
     let nextExpiry: number | undefined;
     for (const [cell, record] of cells) {
       const key = `${cell}/${record.activeColor ?? '*'}`;
-      const r = this.last.endpoints(key, active.get(cell) ?? [], now);
-      if (!r.panicking) continue;
-      active.set(cell, [...r.endpoints]);
+      const passing = active.get(cell) ?? [];
+      const endpoints = this.last.endpoints(key, passing, now);
+      if (endpoints === passing) continue;
+      active.set(cell, [...endpoints]);
       panicking.push(cell);
       const expiry = this.last.expiresAt(key);
       if (expiry !== undefined && (nextExpiry === undefined || expiry < nextExpiry)) nextExpiry = expiry;

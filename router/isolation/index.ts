@@ -73,12 +73,12 @@ export class CellGuard {
    * A dead cell refuses the connection and still gets `503 cell_unavailable` (and its breaker).
    */
   endpoints(passing: readonly Endpoint[], now = Date.now()): readonly Endpoint[] {
-    const r = this.lastPassing.endpoints(this.cell, passing, now);
+    const endpoints = this.lastPassing.endpoints(this.cell, passing, now);
     // Back from panic routing: an instance passes again, so probe the cell now rather than
     // wait out an open period doubled while it was down.
     if (this.panicking && passing.length > 0) this.breaker.expire();
-    this.panicking = r.panicking;
-    return r.endpoints;
+    this.panicking = endpoints !== passing;
+    return endpoints;
   }
 }
 
