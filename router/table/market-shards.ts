@@ -7,7 +7,8 @@
  *
  * Each shard owns a {@link KvPrefixDiff} of its own keys, so deletions, index resets and the
  * ModifyIndex fast path stay exact per shard. A market created outside every shard is found by
- * the worker's paced keys-only read of the whole prefix, which calls {@link MarketShards.reshard}.
+ * the worker's paced keys-only read of the whole prefix, which calls {@link MarketShards.reshard}
+ * with every listed ID.
  * A reshard keeps the shards that stay, seeds new shards with the records they take over (their
  * first answer is read in full and diffed against them), and stops the shards that go.
  */
@@ -93,12 +94,17 @@ export class MarketShards {
   }
 
   /**
-   * Recomputes the partition over the held markets plus `extra` (IDs found outside every shard)
-   * and moves to it when it differs. Answers true when the shards changed.
+   * Recomputes the partition and moves to it when it differs. Answers true when the shards
+   * changed. The partition covers the held records plus `listed`, every market ID of a keys-only
+   * listing of the whole prefix. Without a listing, a reshard is refused (false) until every
+   * current shard has answered: a partition over a half-loaded table would drop the shards not
+   * yet read, and their markets would vanish until the discovery read found them again.
    */
-  reshard(extra: readonly string[] = []): boolean {
+  reshard(listed?: readonly string[]): boolean {
+    if (listed === undefined && !this.settled) return false;
     const records = this.records();
-    const want = this.partition([...records.map((r) => r[0]), ...extra]);
+    const ids = records.map((r) => r[0]);
+    const want = this.partition(listed === undefined ? ids : [...new Set([...listed, ...ids])]);
     const names = new Set(want.map(shardName));
     if (names.size === this.shards.size && [...names].every((n) => this.shards.has(n))) return false;
     this.install(want, records, (id) => this.o.layout.marketKey(id));
@@ -114,6 +120,12 @@ export class MarketShards {
   get complete(): boolean {
     if (!this.completeOnce && this.shards.size > 0 && [...this.shards.values()].every((s) => s.answered)) this.completeOnce = true;
     return this.completeOnce;
+  }
+
+  /** True while every current shard has answered from Consul (false again after a reshard adds shards). */
+  get settled(): boolean {
+    for (const s of this.shards.values()) if (!s.answered) return false;
+    return this.shards.size > 0;
   }
 
   /** True while no shard's watch is failing. */

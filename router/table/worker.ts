@@ -316,7 +316,9 @@ function watchMarketShard(shard: MarketShard): Watch {
       }
       // A table that grew or shrank by 10 % under the followed prefixes (a bulk load, say) is
       // re-partitioned at once; markets outside every shard are the discovery's to find.
-      if (markets.drifted(markets.size)) setImmediate(() => markets.drifted(markets.size) && reshard());
+      // Only once every shard answered: a half-loaded table is not a shrunken one.
+      if (markets.settled && markets.drifted(markets.size))
+        setImmediate(() => markets.settled && markets.drifted(markets.size) && reshard());
       return answer;
     },
     {
@@ -331,12 +333,15 @@ function watchMarketShard(shard: MarketShard): Watch {
   );
 }
 
-/** Moves to a new market partition when it differs; logs the change. */
-function reshard(extra: readonly string[] = []) {
+/**
+ * Moves to a new market partition when it differs; logs the change. `listed`: every market ID of
+ * the discovery's listing (`outside` of them in no shard); without it, the held records.
+ */
+function reshard(listed?: readonly string[], outside = 0) {
   if (stopped) return;
   const before = markets.list().length;
-  if (markets.reshard(extra)) {
-    const detail = { shards: markets.list().length, before, markets: markets.size, foundOutside: extra.length };
+  if (markets.reshard(listed)) {
+    const detail = { shards: markets.list().length, before, markets: markets.size, listed: listed?.length, foundOutside: outside };
     post({ type: 'log', level: 'info', msg: 'markets/ watch re-partitioned', detail });
     post({ type: 'market-shards', shards: detail.shards });
   }
@@ -404,7 +409,7 @@ async function discoverMarkets() {
       const keys = answer.keys;
       const outside: string[] = [];
       const invalid: { key: string; problems: string[] }[] = [];
-      let count = 0;
+      const listed: string[] = [];
       for (const key of keys) {
         const id = layout.marketFromKey(key);
         if (id === undefined) {
@@ -414,11 +419,11 @@ async function discoverMarkets() {
           }
           continue;
         }
-        count += 1;
+        listed.push(id);
         if (markets.shardOf(id) === undefined) outside.push(id);
       }
       if (invalid.length > 0) postMarkets('consul', [], [], invalid, index, Date.now());
-      if (outside.length > 0 || markets.drifted(count)) reshard(outside);
+      if (outside.length > 0 || markets.drifted(listed.length)) reshard(listed, outside.length);
       pauseMs = Math.min(15_000, Math.max(3000, 20 * answer.costMs));
     } catch (err) {
       if (stopped) return;
