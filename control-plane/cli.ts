@@ -26,6 +26,12 @@ export function command(): Command {
       parseDurationMs,
       60_000,
     )
+    .option(
+      '--flip-grace-ms <duration>',
+      "after a cell's blue/green flip, Envoy keeps the previous color as a fallback (EDS priority 1) this long (0 = off)",
+      parseDurationMs,
+      10_000,
+    )
     .addOption(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp())
     .action(async (f: Flags) => {
       const cp = await start({ ...f });

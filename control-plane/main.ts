@@ -29,6 +29,8 @@ export interface ControlPlaneOptions {
   holdMs: number;
   /** A cell with no passing instance keeps its last passing ones in Envoy this long, ms [60,000]. */
   panicMs?: number;
+  /** After a color flip the previous color stays in Envoy's EDS at priority 1 this long, ms [10,000]. */
+  flipGraceMs?: number;
   /** Mount the test-only NACK injection (never in production). */
   testHooks: boolean;
   /** Register in Consul as cellsim-xds (default true). */
@@ -61,6 +63,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     port: o.xdsPort,
     holdMs: o.holdMs,
     panicMs: o.panicMs,
+    flipGraceMs: o.flipGraceMs,
     dataDir: o.data,
   });
 

@@ -26,6 +26,7 @@ import { activeEndpoints, findGlobalCell, type Endpoint, type KvEntry } from '..
 import { OverlayMap } from './cache/overlay-map.js';
 import type { RoutingView } from './last-good.js';
 import { MarketWatch } from './market-watch.js';
+import { FlipFallback } from './flip-fallback.js';
 import { PanicEndpoints, type PanicResult } from './panic-endpoints.js';
 import type { BuildInput } from './resources/build.js';
 
@@ -50,6 +51,8 @@ export interface ConsulFeedOptions {
   probeMs?: number;
   /** A cell with no passing instance keeps its last passing ones this long, ms (default 60 s; panic-endpoints.ts). */
   panicMs?: number;
+  /** After a color flip the previous color stays in EDS at priority 1 this long, ms (default 10 s; flip-fallback.ts). */
+  flipGraceMs?: number;
 }
 
 /** Where the served view comes from: nothing yet, the last good view on disk, or Consul. */
@@ -176,9 +179,10 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
   let current: BuildInput | undefined;
   let stopped = false;
   const panic = new PanicEndpoints(o.panicMs);
+  const flips = new FlipFallback(o.flipGraceMs);
   let panicking = '';
-  let panicTimer: NodeJS.Timeout | undefined;
-  /** Logs cells entering or leaving panic routing, and emits again when a remembered set expires. */
+  let expiryTimer: NodeJS.Timeout | undefined;
+  /** Logs cells entering or leaving panic routing. */
   const notePanic = (r: PanicResult) => {
     const now = r.panicking.join(',');
     if (now !== panicking) {
@@ -186,11 +190,15 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       else o.log.info('every cell has passing instances again');
       panicking = now;
     }
-    clearTimeout(panicTimer);
-    panicTimer = undefined;
-    if (r.nextExpiry !== undefined) {
-      panicTimer = setTimeout(changed, Math.max(0, r.nextExpiry - Date.now()) + 1);
-      panicTimer.unref();
+  };
+  /** Emits again when the first stand-in set or flip fallback runs out. */
+  const emitAt = (...expiries: (number | undefined)[]) => {
+    clearTimeout(expiryTimer);
+    expiryTimer = undefined;
+    const next = Math.min(...expiries.filter((e): e is number => e !== undefined));
+    if (Number.isFinite(next)) {
+      expiryTimer = setTimeout(changed, Math.max(0, next - Date.now()) + 1);
+      expiryTimer.unref();
     }
   };
 
@@ -224,11 +232,14 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     changedMarkets = new Set();
     const served = panic.apply(cells, activeEndpoints(cells, endpoints));
     notePanic(served);
+    const flipped = flips.apply(cells, endpoints);
+    emitAt(served.nextExpiry, flipped.nextExpiry);
     current = {
       cells,
       markets: published,
       changedMarkets: changedSet,
       endpoints: served.endpoints,
+      fallbackEndpoints: flipped.fallback,
       globalCell: findGlobalCell(cells),
       holdEndpoints,
     };
@@ -336,7 +347,7 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       stopped = true;
       if (timer) clearTimeout(timer);
       if (probe) clearTimeout(probe);
-      clearTimeout(panicTimer);
+      clearTimeout(expiryTimer);
       for (const w of watches) w.stop();
       marketWatch.stop();
     },

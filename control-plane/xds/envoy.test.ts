@@ -18,6 +18,8 @@ import { startControlPlane, startTestEnvoy, type TestControlPlane, type TestEnvo
 const HOLD_MS = 600;
 /** --panic-ms of the control plane under test (short, so the test sees it run out). */
 const PANIC_MS = 2000;
+/** --flip-grace-ms of the control plane under test (short, so the test sees the fallback leave). */
+const FLIP_GRACE_MS = 3000;
 
 interface Status {
   id: string;
@@ -61,7 +63,13 @@ describe('xDS control plane with real Envoy and Consul', () => {
         'm-frozen': { cell: 'cell-a', state: 'frozen' },
       },
     });
-    cp = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-1', holdMs: HOLD_MS, panicMs: PANIC_MS });
+    cp = await startControlPlane(scope, {
+      consulUrl: consul.url,
+      id: 'cp-1',
+      holdMs: HOLD_MS,
+      panicMs: PANIC_MS,
+      flipGraceMs: FLIP_GRACE_MS,
+    });
     passingAtReady = await passingControlPlanes();
     envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'edge-1' });
     await waitFor(
@@ -226,6 +234,51 @@ describe('xDS control plane with real Envoy and Consul', () => {
     // merge window alone kept the healthy host out for up to 1 s.
     assert.ok(ms < 600, `routed ${ms.toFixed(0)} ms after Consul listed the instance as passing`);
     for (let i = 0; i < 10; i++) assertRouted(await market('m-new-cell'), 'cell-n');
+  });
+
+  it('keeps a cell served through a blue/green flip while Envoy has not checked the new color yet (old color at priority 1 for --flip-grace-ms)', async () => {
+    cells.set('cell-c', await startEchoCell({ cell: 'cell-c', consulUrl: consul.url, color: 'blue' }));
+    const green = await startEchoCell({ cell: 'cell-c', consulUrl: consul.url, color: 'green' });
+    cells.set('cell-c-green', green);
+    // Every green answer, Envoy's first active check of it included, takes 700 ms: for that long
+    // after the flip reaches Envoy, the green host is not healthy yet.
+    green.setDelayMs(700);
+    await seedKv(consul.url, { cells: { 'cell-c': { activeColor: 'blue' } }, markets: { 'm-c': { cell: 'cell-c' } } });
+    const colorOf = (a: Awaited<ReturnType<typeof market>>) => (a.json as { color?: string } | undefined)?.color;
+    await waitFor(
+      async () => colorOf(await market('m-c')) === 'blue',
+      10_000,
+      () => 'Envoy to route m-c to blue',
+    );
+    await seedKv(consul.url, { cells: { 'cell-c': { activeColor: 'green' } } });
+    const answers: { status: number; color: string | undefined }[] = [];
+    const deadline = performance.now() + 10_000;
+    while (answers.filter((a) => a.color === 'green').length < 2 && performance.now() < deadline) {
+      const a = await market('m-c');
+      answers.push({ status: a.status, color: colorOf(a) });
+    }
+    const failed = answers.filter((a) => a.status !== 200);
+    assert.deepEqual(failed, [], `${failed.length} of ${answers.length} requests failed during the flip`);
+    assert.equal(answers.filter((a) => a.color === 'green').length, 2, 'green took the traffic');
+    assert.ok(
+      answers.some((a) => a.color === 'blue'),
+      'blue answered after the flip was written',
+    );
+    // After the grace, the old color is gone from Envoy's cluster for cell-c.
+    const hostsOfCellC = async () => {
+      const body = (await (await fetch(`${envoy.adminUrl}/clusters?format=json`)).json()) as {
+        cluster_statuses: { name: string; host_statuses?: unknown[] }[];
+      };
+      return body.cluster_statuses.find((c) => c.name.includes('cell-c'))?.host_statuses?.length ?? 0;
+    };
+    assert.equal(await hostsOfCellC(), 2, 'both colors in the cluster during the grace');
+    await waitFor(
+      async () => (await hostsOfCellC()) === 1,
+      FLIP_GRACE_MS + 5000,
+      () => 'the old color to leave the cluster after --flip-grace-ms',
+    );
+    green.setDelayMs(0);
+    assert.equal(colorOf(await market('m-c')), 'green');
   });
 
   it('never publishes a bad Consul value: invalid JSON and an unroutable endpoint are left out, no NACK', async () => {

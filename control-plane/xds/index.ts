@@ -39,6 +39,8 @@ export interface XdsOptions {
   dataDir?: string;
   /** A cell with no passing instance keeps its last passing ones this long, ms (consul-feed.ts; default 60 s). */
   panicMs?: number;
+  /** After a color flip the previous color stays in EDS at priority 1 this long, ms (flip-fallback.ts; default 10 s). */
+  flipGraceMs?: number;
 }
 
 /** Where the served view comes from and whether it is live (for /readyz, /xds/status, metrics). */
@@ -128,6 +130,7 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
     log,
     debounceMs: o.debounceMs,
     panicMs: o.panicMs,
+    flipGraceMs: o.flipGraceMs,
     onChange: (input, at) => {
       publisher.update(input, at);
       const view = feed.consulView();

@@ -27,6 +27,8 @@ export async function startControlPlane(
     holdMs?: number;
     /** --panic-ms (default: the control plane's, 60 s). */
     panicMs?: number;
+    /** --flip-grace-ms (default: the control plane's, 10 s). */
+    flipGraceMs?: number;
     ports?: { http: number; xds: number };
     testHooks?: boolean;
     logLevel?: string;
@@ -50,6 +52,7 @@ export async function startControlPlane(
   ];
   args.push('--hold-ms', String(o.holdMs ?? 2000));
   if (o.panicMs !== undefined) args.push('--panic-ms', String(o.panicMs));
+  if (o.flipGraceMs !== undefined) args.push('--flip-grace-ms', String(o.flipGraceMs));
   if (o.prefix) args.push('--prefix', o.prefix);
   if (o.data) args.push('--data', o.data);
   if (o.testHooks !== false) args.push('--test-hooks');

@@ -23,6 +23,8 @@ export interface BuildInput {
   readonly cells: ReadonlyMap<string, CellRecord>;
   /** Passing endpoints of each cell's active color. */
   readonly endpoints: ReadonlyMap<string, readonly Endpoint[]>;
+  /** Passing endpoints of the color a cell just flipped away from (EDS priority 1; ../flip-fallback.ts). */
+  readonly fallbackEndpoints?: ReadonlyMap<string, readonly Endpoint[]>;
   readonly globalCell: string | undefined;
   /**
    * Markets whose record changed since the previous build; undefined = unknown (every market
@@ -86,7 +88,7 @@ export class ResourceBuilder {
       }
       clusters.set(cl.name, cl);
       routes.set(rc.name, rc);
-      const eds = cellLoadAssignment(cell, input.endpoints.get(cell) ?? [], dropped);
+      const eds = cellLoadAssignment(cell, input.endpoints.get(cell) ?? [], dropped, input.fallbackEndpoints?.get(cell));
       endpoints.set(eds.name, eds);
     }
     const frozen = frozenRoutes(this.opts.holdMs);

@@ -1,7 +1,9 @@
 /**
  * EDS: the passing `cellsim-cell` instances of a cell's active color, as one
- * ClusterLoadAssignment per cell. An endpoint Envoy would reject (an address that is not an
- * IP literal, a port out of range) is dropped and reported, never published.
+ * ClusterLoadAssignment per cell (priority 0). Right after a color flip the previous color's
+ * instances are added at priority 1 (../flip-fallback.ts says why). An endpoint Envoy would
+ * reject (an address that is not an IP literal, a port out of range) is dropped and reported,
+ * never published.
  */
 import { isIP } from 'node:net';
 import type { Endpoint } from '../../../shared/routing-table.js';
@@ -22,24 +24,43 @@ export function endpointProblem(ep: Endpoint): string | undefined {
   return undefined;
 }
 
-/** The EDS resource of a cell from its endpoints; `dropped` collects the endpoints left out. */
-export function cellLoadAssignment(cell: string, endpoints: readonly Endpoint[], dropped: DroppedEndpoint[] = []): Resource {
-  return loadAssignment(clusterName(cell), endpoints, dropped);
+/**
+ * The EDS resource of a cell from its endpoints, and `fallback` ones at priority 1 (used by Envoy
+ * only while no priority-0 host is healthy); `dropped` collects the endpoints left out.
+ */
+export function cellLoadAssignment(
+  cell: string,
+  endpoints: readonly Endpoint[],
+  dropped: DroppedEndpoint[] = [],
+  fallback: readonly Endpoint[] = [],
+): Resource {
+  return loadAssignment(clusterName(cell), endpoints, dropped, fallback);
 }
 
-/** The EDS resource named `name` (a cluster's EDS service name) from endpoints. */
-export function loadAssignment(name: string, endpoints: readonly Endpoint[], dropped: DroppedEndpoint[] = []): Resource {
-  const lbEndpoints = [];
+/** The EDS resource named `name` (a cluster's EDS service name) from endpoints, plus priority-1 `fallback` ones. */
+export function loadAssignment(
+  name: string,
+  endpoints: readonly Endpoint[],
+  dropped: DroppedEndpoint[] = [],
+  fallback: readonly Endpoint[] = [],
+): Resource {
+  const localities: object[] = [{ lb_endpoints: lbEndpoints(endpoints, dropped) }];
+  if (fallback.length > 0) localities.push({ lb_endpoints: lbEndpoints(fallback, dropped), priority: 1 });
+  return makeResource(ENDPOINT, name, { cluster_name: name, endpoints: localities });
+}
+
+function lbEndpoints(endpoints: readonly Endpoint[], dropped: DroppedEndpoint[]): object[] {
+  const out = [];
   for (const ep of [...endpoints].sort((a, b) => a.id.localeCompare(b.id))) {
     const problem = endpointProblem(ep);
     if (problem !== undefined) {
       dropped.push({ id: ep.id, problem });
       continue;
     }
-    lbEndpoints.push({
+    out.push({
       endpoint: { address: { socket_address: { address: ep.address, port_value: ep.port } }, hostname: ep.id },
       health_status: 'HEALTHY',
     });
   }
-  return makeResource(ENDPOINT, name, { cluster_name: name, endpoints: [{ lb_endpoints: lbEndpoints }] });
+  return out;
 }
