@@ -336,9 +336,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       [],
       'no request failed during the good rollout',
     );
-    process.stdout.write(
-      `# good rollout: ${results.length} requests, none failed\n`,
-    );
+    process.stdout.write(`# good rollout: ${results.length} requests, none failed\n`);
   });
 
   it('an evacuation survives a control-plane kill: its status after the restart, then resumed to the end', async () => {
