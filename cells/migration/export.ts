@@ -1,8 +1,12 @@
 /**
  * Market export: a consistent snapshot (one read transaction on a dedicated connection, so
  * writers go on meanwhile) streamed as NDJSON, with the change cursor of the snapshot. With
- * `since`, only rows changed after that cursor (the delta of a migration).
+ * `since`, only rows changed after that cursor (the delta of a migration). The snapshot is read
+ * 64 KB at a time with a turn of the event loop between chunks: the HTTP response's reader pulls
+ * the next chunk in a microtask, so without it a 10,000-order export ran as one ~0.6 s stall of
+ * the cell's request handling.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { dbFile } from '../db/open.js';
 import { currentSeq } from '../db/stmt.js';
@@ -29,6 +33,7 @@ export async function* exportMarket(dataDir: string, market: string, since?: num
         if (buf.length > 64 * 1024) {
           yield buf;
           buf = '';
+          await nextTurn();
         }
       }
     }

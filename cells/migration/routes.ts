@@ -47,7 +47,7 @@ export function migrationRoutes(d: MigrationDeps): Hono {
   app.post('/:m/import', async (c) => {
     const m = market(c);
     const text = Buffer.from(await readLimited(c.req.raw, IMPORT_LIMIT_BYTES)).toString('utf8');
-    return c.json(importRows(d.db, m, parseExport(text, m), d.importHoldMs));
+    return c.json(await importRows(d.db, m, await parseExport(text, m), d.importHoldMs));
   });
   app.get('/:m/summary', async (c) => c.json(await marketSummary(d.db, d.log, d.group, market(c))));
   app.post('/:m/freeze', (c) => {

@@ -38,6 +38,15 @@ const deltaCopies = (rec: Rec) =>
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)] ?? NaN;
 
+/**
+ * The longest event-loop stall of a cell since the previous call, ms: prom-client's
+ * `nodejs_eventloop_lag_max_seconds`, whose histogram resets at every scrape.
+ */
+async function stallMs(cellUrl: string): Promise<number> {
+  const text = await (await fetch(`${cellUrl}/metrics`)).text();
+  return Math.round(Number(/^nodejs_eventloop_lag_max_seconds(?:{[^}]*})? (\S+)$/m.exec(text)?.[1] ?? NaN) * 1000);
+}
+
 /** NDJSON of `n` delivered orders of `market`, in the cells' export format. */
 function syntheticExport(market: string, n: number): string {
   const now = Date.now();
@@ -143,17 +152,26 @@ async function main(): Promise<void> {
     const big = 'bench-10k';
     await cellctl(['assign', big, 'cell-1']);
     const cell1 = topo.cells.find((c) => c.id === 'cell-1')!.url;
+    const cell2 = topo.cells.find((c) => c.id === 'cell-2')!.url;
+    await Promise.all([stallMs(cell1), stallMs(cell2)]); // resets both histograms
+    const bulkAt = Date.now();
     const res = await fetch(`${cell1}/admin/markets/${big}/import`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' },
       body: syntheticExport(big, BIG),
     });
     if (!res.ok) throw new Error(`bulk import failed: ${res.status} ${await res.text()}`);
+    const bulkStall = await stallMs(cell1);
+    await stallMs(cell2);
     const t0 = Date.now();
     const bigRec = JSON.parse(await cellctl(['migrate', big, '--to', 'cell-2', '--json'])) as Rec & { summary?: { orders: number } };
     const wall = Date.now() - t0;
+    const moveStall = [await stallMs(cell1), await stallMs(cell2)];
     const results = await load.stop();
     const failed = results.filter((r) => r.status !== 201);
+    /** The part of the run a request was sent in. */
+    const phaseOf = (at: number) =>
+      at < bulkAt ? 'migrations' : at < t0 ? `bulk import of ${BIG} orders into cell-1` : `move of ${BIG} orders`;
 
     const t = new Table({ head: ['figure (load: 40 orders/s through 2 routers + 2 Envoys)', 'value'] });
     t.push(
@@ -169,6 +187,8 @@ async function main(): Promise<void> {
       [`move of ${bigRec.summary?.orders ?? '?'} orders: start → flip`, `${bigRec.moveMs} ms`],
       [`move of ${BIG} orders: freeze window`, `${bigRec.freezeMs} ms`],
       [`move of ${BIG} orders: cellctl migrate wall time`, `${wall} ms`],
+      [`longest event-loop stall: cell-1 during the bulk import of ${BIG} orders`, `${bulkStall} ms`],
+      [`longest event-loop stall during the move: cell-1 (source) / cell-2 (target)`, `${moveStall[0]} / ${moveStall[1]} ms`],
       ['requests during the run / failed', `${results.length} / ${failed.length}`],
       ['requests retried after 503 + Retry-After', `${results.filter((r) => r.attempts > 1).length}`],
     );
@@ -176,7 +196,7 @@ async function main(): Promise<void> {
     if (failed.length) {
       const kinds = new Map<string, number>();
       for (const f of failed) {
-        const key = `${f.status} ${/"code":"([a-z_]+)"/.exec(f.error ?? '')?.[1] ?? ''} via ${topo.routers.some((r) => r.url === f.target) ? 'router' : 'envoy'}`;
+        const key = `${f.status} ${/"code":"([a-z_]+)"/.exec(f.error ?? '')?.[1] ?? ''} via ${topo.routers.some((r) => r.url === f.target) ? 'router' : 'envoy'} to ${f.cell ?? '?'} during ${phaseOf(f.sentAt)}`;
         kinds.set(key, (kinds.get(key) ?? 0) + 1);
       }
       process.stdout.write(`failed by kind: ${JSON.stringify(Object.fromEntries(kinds))}\n`);

@@ -18,6 +18,8 @@ export interface LoadResult {
   cell?: string;
   attempts: number;
   ms: number;
+  /** When the first attempt was sent (epoch ms). */
+  sentAt: number;
   error?: string;
 }
 
@@ -51,6 +53,7 @@ function assertLoopback(url: string): void {
 
 async function once(target: string, market: string, key: string, retries: number, readBack: boolean): Promise<LoadResult> {
   const started = performance.now();
+  const sentAt = Date.now();
   const body = JSON.stringify({
     customerId: `cust-${key.slice(-4)}`,
     items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }],
@@ -80,6 +83,7 @@ async function once(target: string, market: string, key: string, retries: number
         status: res.status,
         attempts,
         ms: performance.now() - started,
+        sentAt,
         cell: res.headers.get('x-cell-id') ?? undefined,
       };
       if (res.status === 201 || res.status === 200) out.orderId = (JSON.parse(text) as { id: string }).id;
@@ -98,7 +102,7 @@ async function once(target: string, market: string, key: string, retries: number
         await sleep(200);
         continue;
       }
-      return { market, target, key, status: 0, attempts, ms: performance.now() - started, error: (err as Error).message };
+      return { market, target, key, status: 0, attempts, ms: performance.now() - started, sentAt, error: (err as Error).message };
     }
   }
 }
