@@ -77,6 +77,7 @@ export async function importRows(
   parsed: { rows: DataLine[]; cursor: number },
   holdMs: number,
 ): Promise<ImportResult> {
+  await refuseForeignRows(db, market, parsed.rows);
   const holdUntil = Date.now() + holdMs;
   const write = db.transaction((chunk: readonly DataLine[]) => {
     for (const line of chunk) {
@@ -100,4 +101,37 @@ export async function importRows(
     write.immediate(parsed.rows.slice(i, i + IMPORT_CHUNK_ROWS));
   }
   return { rows: parsed.rows.length, cursor: parsed.cursor };
+}
+
+/**
+ * Refuses (`409 conflict`, nothing written) a stream whose rows would take over another market's
+ * rows in this cell: orders, their history, deliveries and sagas are keyed by order ID alone, so
+ * an upsert would move the row to this market.
+ */
+async function refuseForeignRows(db: Database.Database, market: string, rows: readonly DataLine[]): Promise<void> {
+  const ids = [...new Set(rows.map((r) => (r.type === 'order' ? r.id : r.type === 'idempotency' ? undefined : r.order_id)))].filter(
+    (id): id is string => id !== undefined,
+  );
+  const checks = [
+    ['orders', 'id'],
+    ['order_history', 'order_id'],
+    ['deliveries', 'order_id'],
+    ['sagas', 'order_id'],
+  ] as const;
+  for (let i = 0; i < ids.length; i += IMPORT_CHUNK_ROWS) {
+    if (i > 0) await nextTurn();
+    const chunk = ids.slice(i, i + IMPORT_CHUNK_ROWS);
+    const marks = chunk.map(() => '?').join(', ');
+    for (const [table, key] of checks) {
+      const hit = db
+        .prepare(`SELECT ${key} AS id, market FROM ${table} WHERE ${key} IN (${marks}) AND market != ? LIMIT 1`)
+        .get(...chunk, market) as { id: string; market: string } | undefined;
+      if (hit !== undefined) {
+        throw new HttpError(
+          'conflict',
+          `order ${hit.id} belongs to market ${hit.market} in this cell, not ${market}; nothing was imported`,
+        );
+      }
+    }
+  }
 }

@@ -60,9 +60,9 @@ export function migrationRoutes(d: MigrationDeps): Hono {
     setFrozen(d.db, m, false);
     return c.json({ market: m, frozen: false });
   });
-  app.delete('/:m', (c) => {
+  app.delete('/:m', async (c) => {
     const m = market(c);
-    return c.json({ market: m, purged: purgeMarket(d.db, m) });
+    return c.json({ market: m, purged: await purgeMarket(d.db, m) });
   });
   return app;
 }

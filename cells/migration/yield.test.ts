@@ -10,7 +10,7 @@ import { stmt } from '../db/stmt.js';
 import { tempDir } from '../testing.js';
 import { exportMarket } from './export.js';
 import { IMPORT_CHUNK_ROWS, importRows, parseExport } from './import.js';
-import { ordersChecksum, warmOrdersChecksum } from './summary.js';
+import { ordersChecksum, purgeMarket, warmOrdersChecksum } from './summary.js';
 
 const ORDERS = 2500;
 
@@ -20,7 +20,7 @@ function exportText(market: string, n: number): string {
     lines.push(
       JSON.stringify({
         type: 'order',
-        id: `ord_${i}`,
+        id: `ord_${market}_${i}`,
         market,
         customer_id: `c-${i}`,
         items: '[]',
@@ -53,11 +53,18 @@ describe('big market work yields to the event loop', () => {
       assert.equal(parsed.rows.length, ORDERS);
       assert.ok(turnsDuringParse >= 1, `the loop turned ${turnsDuringParse} times during the parse`);
 
-      let seenMidway = -1;
-      setImmediate(() => (seenMidway = orders(db, 'big')));
+      // counts seen by a callback at every turn of the loop while the import runs
+      const seen: number[] = [];
+      let done = false;
+      const look = () => {
+        seen.push(orders(db, 'big'));
+        if (!done) setImmediate(look);
+      };
+      setImmediate(look);
       const res = await importRows(db, 'big', parsed, 1000);
+      done = true;
       assert.deepEqual(res, { rows: ORDERS, cursor: 7 });
-      assert.equal(seenMidway, IMPORT_CHUNK_ROWS, 'the callback ran after the first chunk, before the rest');
+      assert.ok(seen.includes(IMPORT_CHUNK_ROWS), `the loop turned after the first chunk, before the rest (seen ${seen.join(',')})`);
       assert.equal(orders(db, 'big'), ORDERS);
       assert.ok(stmt(db, 'SELECT until FROM market_holds WHERE market = ?').get('big'), 'the hold was written');
 
@@ -65,6 +72,27 @@ describe('big market work yields to the event loop', () => {
       const before = ordersChecksum(db, 'big');
       await importRows(db, 'big', await parseExport(text, 'big'), 1000);
       assert.deepEqual(ordersChecksum(db, 'big'), before);
+    } finally {
+      db.close();
+      tmp.cleanup();
+    }
+  });
+
+  it("refuses a stream that would take over another market's orders, writing nothing", async () => {
+    const tmp = tempDir();
+    const db = openDb(tmp.dir);
+    try {
+      await importRows(db, 'big', await parseExport(exportText('big', 3), 'big'), 1000);
+      const stolen = exportText('big', 3).replaceAll('"market":"big"', '"market":"thief"');
+      const before = ordersChecksum(db, 'big');
+      await assert.rejects(importRows(db, 'thief', await parseExport(stolen, 'thief'), 1000), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'conflict');
+        assert.match(err.message, /order ord_big_0 belongs to market big/);
+        return true;
+      });
+      assert.deepEqual(ordersChecksum(db, 'big'), before);
+      assert.equal(orders(db, 'thief'), 0);
+      assert.equal(stmt(db, 'SELECT 1 FROM market_holds WHERE market = ?').get('thief'), undefined, 'no hold written');
     } finally {
       db.close();
       tmp.cleanup();
@@ -90,6 +118,29 @@ describe('big market work yields to the event loop', () => {
       } finally {
         db2.close();
       }
+    } finally {
+      db.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('purges a big market a chunk at a time, its hold last', async () => {
+    const tmp = tempDir();
+    const db = openDb(tmp.dir);
+    try {
+      await importRows(db, 'big', await parseExport(exportText('big', ORDERS), 'big'), 60_000);
+      await importRows(db, 'other', await parseExport(exportText('other', 3), 'other'), 60_000);
+      let midway: { orders: number; held: boolean } | undefined;
+      setImmediate(() => {
+        midway = { orders: orders(db, 'big'), held: stmt(db, 'SELECT 1 FROM market_holds WHERE market = ?').get('big') !== undefined };
+      });
+      const purged = await purgeMarket(db, 'big');
+      assert.deepEqual(midway, { orders: ORDERS - 1000, held: true }, 'a callback ran after the first chunk; the hold was still there');
+      assert.equal(purged.orders, ORDERS);
+      assert.equal(purged.market_holds, 1);
+      assert.equal(orders(db, 'big'), 0);
+      assert.equal(orders(db, 'other'), 3, 'another market is untouched');
+      assert.deepEqual(await purgeMarket(db, 'big'), { ...Object.fromEntries(Object.keys(purged).map((k) => [k, 0])) }, 'idempotent');
     } finally {
       db.close();
       tmp.cleanup();
