@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
@@ -102,6 +102,7 @@ function syntheticExport(market: string, n: number): string {
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg()[0]!;
   const data = mkdtempSync(join(tmpdir(), 'cellsim-bench-ops-'));
   const env = { ...process.env, CELLSIM_DATA: data };
   const cellctl = (args: string[]) =>
@@ -191,6 +192,7 @@ async function main(): Promise<void> {
       [`longest event-loop stall during the move: cell-1 (source) / cell-2 (target)`, `${moveStall[0]} / ${moveStall[1]} ms`],
       ['requests during the run / failed', `${results.length} / ${failed.length}`],
       ['requests retried after 503 + Retry-After', `${results.filter((r) => r.attempts > 1).length}`],
+      ['machine load average (1 min), start → end', `${loadAtStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}`],
     );
     process.stdout.write(`${t.toString()}\n`);
     if (failed.length) {
