@@ -196,7 +196,7 @@ export function createRouterApp(deps: RouterDeps): Hono<Env> {
       }
       cell = route.cell;
       if (route.cellRecord === undefined) {
-        logger.warn({ requestId, market: route.market, cell }, 'market points to a cell missing from cells/');
+        logger.warn({ requestId, market: headers[MARKET_HEADER], cell }, 'market points to a cell missing from cells/');
         throw new HttpError('cell_unavailable', `cell ${cell} is not a known cell`, { headers: { 'retry-after': '1' } });
       }
       if (route.cellRecord.state === 'down') {

@@ -43,13 +43,33 @@ export class RoutingStore implements RoutingTable {
     for (const l of this.listeners) l(change);
   }
 
+  /**
+   * Market records are interned: markets with the same cell, state and epoch share one frozen
+   * record object. At 100,000 markets that saves an object and its strings per market, and lets a
+   * reader key per-record work by identity (router/table/resolver.ts). The table of shared
+   * records is bounded: past the number of markets held (at least 1,024) it starts over, which
+   * only costs sharing, never correctness.
+   */
+  private readonly interned = new Map<string, MarketRecord>();
+
+  private intern(rec: MarketRecord): MarketRecord {
+    const key = `${rec.cell}\n${rec.state}\n${rec.epoch}`;
+    let shared = this.interned.get(key);
+    if (shared === undefined) {
+      if (this.interned.size >= Math.max(1024, this.markets.size)) this.interned.clear();
+      shared = Object.freeze({ cell: rec.cell, state: rec.state, epoch: rec.epoch });
+      this.interned.set(key, shared);
+    }
+    return shared;
+  }
+
   /** Applies market upserts and removals (one diff); unchanged records are not announced. */
   applyMarkets(upserts: readonly (readonly [string, MarketRecord])[], removed: readonly string[] = []): string[] {
     const changed: string[] = [];
     for (const [id, rec] of upserts) {
       const old = this.markets.get(id);
       if (old && old.cell === rec.cell && old.state === rec.state && old.epoch === rec.epoch) continue;
-      this.markets.set(id, rec);
+      this.markets.set(id, this.intern(rec));
       changed.push(id);
     }
     for (const id of removed) if (this.markets.delete(id)) changed.push(id);
