@@ -2,9 +2,9 @@
  * cellctl: the one CLI of cellsim. This file only dispatches: each subcommand lives in its
  * part's own command module, loaded on demand so `cellctl router` never loads control-plane code.
  */
-import { Command, CommanderError } from 'commander';
-import { bindEnv } from '../shared/cli.js';
+import { Command } from 'commander';
 import { COMMANDS } from './commands.js';
+import { reportFailure, runCommand } from './run-command.js';
 
 function topLevel(): Command {
   const program = new Command('cellctl')
@@ -22,11 +22,6 @@ function topLevel(): Command {
   return program;
 }
 
-function exitOverrideAll(cmd: Command): void {
-  cmd.exitOverride();
-  for (const sub of cmd.commands) exitOverrideAll(sub);
-}
-
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   const entry = name === undefined ? undefined : COMMANDS[name];
@@ -40,21 +35,7 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const mod = await entry.load();
-  const cmd = bindEnv(mod.command().name(`cellctl ${name}`));
-  exitOverrideAll(cmd);
-  try {
-    await cmd.parseAsync(rest, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode;
-      return;
-    }
-    throw err;
-  }
+  await runCommand(name, await entry.load(), rest);
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`cellctl: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
-});
+main(process.argv.slice(2)).catch(reportFailure);

@@ -17,7 +17,7 @@ import { PoolSet, Proxy } from './proxy/index.js';
 import { keepRegistered, type Registration } from './registration.js';
 import { createRouterApp } from './server.js';
 import { Resolver } from './table/resolver.js';
-import { TableSource } from './table/source.js';
+import { TableSource, runsBundled } from './table/source.js';
 import { clusterMetricsText } from './cluster-metrics.js';
 
 /** Options of {@link startRouter} (CLI flags map onto these). */
@@ -149,7 +149,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
-  logger.info({ port, host, consul: opts.consulUrl, snapshot: opts.snapshotPath }, 'router listening');
+  logger.info({ port, host, consul: opts.consulUrl, snapshot: opts.snapshotPath, bundled: runsBundled() }, 'router listening');
 
   let registration: Registration | undefined;
   if (opts.register !== false) registration = keepRegistered({ consulUrl: opts.consulUrl, id, host, port, logger });

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
 import { freePort } from '../infra/harness/ports.js';
-import { ProcessScope } from '../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../infra/harness/process.js';
 import { startRouterProcess } from './testing.js';
 
 interface Answer {
@@ -45,6 +45,14 @@ describe('router readiness: no answer from a partial table (real Consul, real pr
       const echo = await startEchoCell({ cell: 'cell-a', consulUrl: consul.url });
       try {
         await seedKv(consul.url, { cells: { 'cell-a': {} }, markets: { 'm-1': { cell: 'cell-a' }, 'm-2': { cell: 'cell-a' } } });
+        // The cell passes its Consul check first: a router whose table lists it with no passing
+        // instance rightly answers 503 cell_unavailable (a race the bundled router, quicker to
+        // start, lost one run in three).
+        await waitFor(
+          async () => ((await (await fetch(`${consul.url}/v1/health/service/cellsim-cell?passing=true`)).json()) as unknown[]).length > 0,
+          10_000,
+          () => 'cell-a passing in Consul',
+        );
         // Traffic starts the moment the process is spawned, as a load balancer would send.
         const port = await freePort();
         const url = `http://127.0.0.1:${port}`;

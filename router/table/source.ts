@@ -48,6 +48,14 @@ export interface TableStatus {
   lastMarketsChange: (ListingStats & { applyMs: number; receiptToAppliedMs: number; at: string }) | undefined;
 }
 
+/** Defined as `true` by esbuild when the router runs from its bundle (bin/router-bundle.mjs). */
+declare const __CELLSIM_BUNDLED__: boolean | undefined;
+
+/** True when this code runs from the router bundle (bin/router-bundle.mjs), not through tsx. */
+export function runsBundled(): boolean {
+  return typeof __CELLSIM_BUNDLED__ !== 'undefined' && __CELLSIM_BUNDLED__;
+}
+
 const WATCHES: WatchName[] = ['markets', 'cells', 'endpoints'];
 
 /** Follows Consul through the worker thread and keeps `store` current. */
@@ -81,7 +89,9 @@ export class TableSource {
       chunk: this.opts.chunk ?? 5000,
       snapshotDebounceMs: this.opts.snapshotDebounceMs ?? 100,
     };
-    this.worker = new Worker(new URL('./boot.mjs', import.meta.url), {
+    // Bundled (bin/router-bundle.mjs), the worker is `worker.js` beside the bundle's entry;
+    // otherwise boot.mjs registers tsx in the worker and loads worker.ts.
+    this.worker = new Worker(runsBundled() ? new URL('./worker.js', import.meta.url) : new URL('./boot.mjs', import.meta.url), {
       workerData: { __entry: new URL('./worker.ts', import.meta.url).href, config },
       env: process.env,
       // A small young generation: the worker's garbage is per-listing text, short-lived.
