@@ -53,6 +53,13 @@ interface Held<T> {
 /** Diffs successive listings of one prefix; holds the last good record of every key. */
 export class KvPrefixDiff<T> {
   private readonly byKey = new Map<string, Held<T>>();
+  /**
+   * Decoded values by their text: keys with the same value share one decoded object (at
+   * 100,000 markets most records repeat a few cell/state/epoch values; a heap snapshot of the
+   * router's table worker held two strings and an object per market for them). Values are never
+   * mutated. Bounded: past the number of keys held (at least 1,024) it starts over.
+   */
+  private readonly decodedByText = new Map<string, T>();
   private generation = 0;
   /** Highest ModifyIndex held (0 before the first listing). */
   private maxIndex = 0;
@@ -212,7 +219,7 @@ export class KvPrefixDiff<T> {
     diff.examined += 1;
     const raw = value();
     const text = raw === null ? null : Buffer.from(raw, 'base64').toString('utf8');
-    const decoded = this.decode(text);
+    const decoded = this.decodeShared(text);
     const held = old ?? { id: detach(parsedId), modifyIndex, value: undefined, seen: this.generation };
     if (!old) this.byKey.set(detach(key), held);
     held.modifyIndex = modifyIndex;
@@ -223,6 +230,18 @@ export class KvPrefixDiff<T> {
     } else {
       diff.invalid.push({ key, problems: decoded.problems });
     }
+  }
+
+  private decodeShared(text: string | null): Decoded<T> {
+    if (text === null) return this.decode(text);
+    const known = this.decodedByText.get(text);
+    if (known !== undefined) return { ok: true, value: known };
+    const decoded = this.decode(text);
+    if (decoded.ok) {
+      if (this.decodedByText.size >= Math.max(1024, this.byKey.size)) this.decodedByText.clear();
+      this.decodedByText.set(text, decoded.value);
+    }
+    return decoded;
   }
 
   private end(diff: KvDiff<T>): KvDiff<T> {
