@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
-import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
+import { seedKv, startEchoCell, waitForPassing } from '../infra/harness/echo-cell.js';
 import { freePort } from '../infra/harness/ports.js';
-import { ProcessScope, waitFor } from '../infra/harness/process.js';
+import { ProcessScope } from '../infra/harness/process.js';
 import { startRouterProcess } from './testing.js';
 
 interface Answer {
@@ -48,11 +48,7 @@ describe('router readiness: no answer from a partial table (real Consul, real pr
         // The cell passes its Consul check first: a router whose table lists it with no passing
         // instance rightly answers 503 cell_unavailable (a race the bundled router, quicker to
         // start, lost one run in three).
-        await waitFor(
-          async () => ((await (await fetch(`${consul.url}/v1/health/service/cellsim-cell?passing=true`)).json()) as unknown[]).length > 0,
-          10_000,
-          () => 'cell-a passing in Consul',
-        );
+        await waitForPassing(consul.url, ['cell-a']);
         // Traffic starts the moment the process is spawned, as a load balancer would send.
         const port = await freePort();
         const url = `http://127.0.0.1:${port}`;

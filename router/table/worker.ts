@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
+import { bulkhead } from 'cockatiel';
 import { request } from 'undici';
 import { watch, endpointFromHealth, SERVICE_CELL, type Watch } from '../../shared/consul.js';
 import { StringDecoder } from 'node:string_decoder';
@@ -288,6 +289,14 @@ const watchOpts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
  * answers whose index did not move). The table counts as complete (`last`) once every shard
  * answered; `markets` counts as ok while no shard is failing.
  */
+/**
+ * First reads of market shards, at most 4 at a time: at start (or after a reshard) every shard's
+ * first answer is its whole part of the table, and 61 of them in flight at once at 100,000
+ * markets grew the worker's heap to a high-water mark it kept afterwards. Later answers (one
+ * shard's change) are not queued.
+ */
+const firstReads = bulkhead(4, Infinity);
+
 function watchMarketShard(shard: MarketShard): Watch {
   const onOk = (index: number) => {
     shard.ok = true;
@@ -295,7 +304,8 @@ function watchMarketShard(shard: MarketShard): Watch {
   };
   return watch<KvListing<MarketRecord>>(
     async (index, _wait, ctx) => {
-      const answer = await kvListing(onOk, shard.diff, shard.key, index, ctx, shard.exact);
+      const read = () => kvListing(onOk, shard.diff, shard.key, index, ctx, shard.exact);
+      const answer = shard.answered ? await read() : await firstReads.execute(read);
       const l = answer[1];
       const d = l.diff;
       const firstAnswer = !shard.answered;
@@ -404,33 +414,41 @@ async function discoverMarkets() {
     });
     if (stopped || !markets.sharded) continue;
     try {
-      const answer = await readMarketKeys(Math.max(index, 1));
-      index = answer.index;
-      const keys = answer.keys;
-      const outside: string[] = [];
-      const invalid: { key: string; problems: string[] }[] = [];
-      const listed: string[] = [];
-      for (const key of keys) {
-        const id = layout.marketFromKey(key);
-        if (id === undefined) {
-          if (!key.endsWith('/') && !invalidReported.has(key)) {
-            invalidReported.add(key);
-            invalid.push({ key, problems: ['(key): not a valid id'] });
-          }
-          continue;
-        }
-        listed.push(id);
-        if (markets.shardOf(id) === undefined) outside.push(id);
-      }
-      if (invalid.length > 0) postMarkets('consul', [], [], invalid, index, Date.now());
-      if (outside.length > 0 || markets.drifted(listed.length)) reshard(listed, outside.length);
-      pauseMs = Math.min(15_000, Math.max(3000, 20 * answer.costMs));
+      ({ index, pauseMs } = await discoverOnce(index));
     } catch (err) {
       if (stopped) return;
       pauseMs = 2000;
       post({ type: 'log', level: 'warn', msg: 'market discovery read failed', detail: { err: (err as Error).message } });
     }
   }
+}
+
+/**
+ * One discovery read: the listing's key and ID arrays (100,000 strings each at 100,000 markets)
+ * live only in this call's frame. In the loop's own frame V8 kept them alive while the loop
+ * waited for the next read (a suspended async function keeps its registers): a heap snapshot of
+ * the worker found every market's key and ID held twice.
+ */
+async function discoverOnce(since: number): Promise<{ index: number; pauseMs: number }> {
+  const answer = await readMarketKeys(Math.max(since, 1));
+  const outside: string[] = [];
+  const invalid: { key: string; problems: string[] }[] = [];
+  const listed: string[] = [];
+  for (const key of answer.keys) {
+    const id = layout.marketFromKey(key);
+    if (id === undefined) {
+      if (!key.endsWith('/') && !invalidReported.has(key)) {
+        invalidReported.add(key);
+        invalid.push({ key, problems: ['(key): not a valid id'] });
+      }
+      continue;
+    }
+    listed.push(id);
+    if (markets.shardOf(id) === undefined) outside.push(id);
+  }
+  if (invalid.length > 0) postMarkets('consul', [], [], invalid, answer.index, Date.now());
+  if (outside.length > 0 || markets.drifted(listed.length)) reshard(listed, outside.length);
+  return { index: answer.index, pauseMs: Math.min(15_000, Math.max(3000, 20 * answer.costMs)) };
 }
 
 function startWatches() {
