@@ -37,14 +37,24 @@ function exportText(market: string, n: number): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Runs `fn` with a fresh cell database in a temporary directory, then closes and removes both. */
+async function withDb(fn: (db: ReturnType<typeof openDb>, dir: string) => Promise<void>): Promise<void> {
+  const tmp = tempDir();
+  const db = openDb(tmp.dir);
+  try {
+    await fn(db, tmp.dir);
+  } finally {
+    db.close();
+    tmp.cleanup();
+  }
+}
+
 const orders = (db: ReturnType<typeof openDb>, market: string) =>
   (stmt(db, 'SELECT COUNT(*) AS n FROM orders WHERE market = ?').get(market) as { n: number }).n;
 
 describe('big market work yields to the event loop', () => {
   it('parses and writes an import a chunk at a time (a queued callback sees a part of the rows)', async () => {
-    const tmp = tempDir();
-    const db = openDb(tmp.dir);
-    try {
+    await withDb(async (db) => {
       const text = exportText('big', ORDERS);
       let turnsDuringParse = 0;
       const ticking = setInterval(() => (turnsDuringParse += 1), 0);
@@ -72,16 +82,11 @@ describe('big market work yields to the event loop', () => {
       const before = ordersChecksum(db, 'big');
       await importRows(db, 'big', await parseExport(text, 'big'), 1000);
       assert.deepEqual(ordersChecksum(db, 'big'), before);
-    } finally {
-      db.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it("refuses a stream that would take over another market's orders, writing nothing", async () => {
-    const tmp = tempDir();
-    const db = openDb(tmp.dir);
-    try {
+    await withDb(async (db) => {
       await importRows(db, 'big', await parseExport(exportText('big', 3), 'big'), 1000);
       const stolen = exportText('big', 3).replaceAll('"market":"big"', '"market":"thief"');
       const before = ordersChecksum(db, 'big');
@@ -93,16 +98,11 @@ describe('big market work yields to the event loop', () => {
       assert.deepEqual(ordersChecksum(db, 'big'), before);
       assert.equal(orders(db, 'thief'), 0);
       assert.equal(stmt(db, 'SELECT 1 FROM market_holds WHERE market = ?').get('thief'), undefined, 'no hold written');
-    } finally {
-      db.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('warms the checksum a chunk at a time, to the same value as one consistent read', async () => {
-    const tmp = tempDir();
-    const db = openDb(tmp.dir);
-    try {
+    await withDb(async (db, dir) => {
       await importRows(db, 'big', await parseExport(exportText('big', ORDERS), 'big'), 1000);
       let ranDuring = false;
       setImmediate(() => (ranDuring = true));
@@ -111,23 +111,18 @@ describe('big market work yields to the event loop', () => {
       await warm;
       assert.equal(ranDuring, true, 'the warm-up gave the loop a turn');
       const warmed = ordersChecksum(db, 'big');
-      const db2 = openDb(tmp.dir); // a fresh connection: no state, one consistent read
+      const db2 = openDb(dir); // a fresh connection: no state, one consistent read
       try {
         assert.deepEqual(ordersChecksum(db2, 'big'), warmed);
         assert.equal(warmed.orders, ORDERS);
       } finally {
         db2.close();
       }
-    } finally {
-      db.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('purges a big market a chunk at a time, its hold last', async () => {
-    const tmp = tempDir();
-    const db = openDb(tmp.dir);
-    try {
+    await withDb(async (db) => {
       await importRows(db, 'big', await parseExport(exportText('big', ORDERS), 'big'), 60_000);
       await importRows(db, 'other', await parseExport(exportText('other', 3), 'other'), 60_000);
       let midway: { orders: number; held: boolean } | undefined;
@@ -141,27 +136,19 @@ describe('big market work yields to the event loop', () => {
       assert.equal(orders(db, 'big'), 0);
       assert.equal(orders(db, 'other'), 3, 'another market is untouched');
       assert.deepEqual(await purgeMarket(db, 'big'), { ...Object.fromEntries(Object.keys(purged).map((k) => [k, 0])) }, 'idempotent');
-    } finally {
-      db.close();
-      tmp.cleanup();
-    }
+    });
   });
 
   it('exports a big market in chunks with turns of the loop between them', async () => {
-    const tmp = tempDir();
-    const db = openDb(tmp.dir);
-    try {
+    await withDb(async (db, dir) => {
       await importRows(db, 'big', await parseExport(exportText('big', ORDERS), 'big'), 1000);
       let turns = 0;
       const ticking = setInterval(() => (turns += 1), 0);
       let text = '';
-      for await (const chunk of exportMarket(tmp.dir, 'big')) text += chunk;
+      for await (const chunk of exportMarket(dir, 'big')) text += chunk;
       clearInterval(ticking);
       assert.ok(turns >= 1, `the loop turned ${turns} times during the export`);
       assert.equal((await parseExport(text, 'big')).rows.length, ORDERS);
-    } finally {
-      db.close();
-      tmp.cleanup();
-    }
+    });
   });
 });
