@@ -17,7 +17,8 @@ import { PoolSet, Proxy } from './proxy/index.js';
 import { keepRegistered, type Registration } from './registration.js';
 import { createRouterApp } from './server.js';
 import { Resolver } from './table/resolver.js';
-import { TableSource, runsBundled } from './table/source.js';
+import { TableSource } from './table/source.js';
+import { runsBundled } from './bundled.js';
 import { clusterMetricsText } from './cluster-metrics.js';
 
 /** Options of {@link startRouter} (CLI flags map onto these). */

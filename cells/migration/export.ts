@@ -6,11 +6,11 @@
  * the next chunk in a microtask, so without it a 10,000-order export ran as one ~0.6 s stall of
  * the cell's request handling.
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { dbFile } from '../db/open.js';
 import { currentSeq } from '../db/stmt.js';
 import { ROW_TYPES, TABLES } from './rows.js';
+import { nextTurn } from './turns.js';
 
 /** Yields NDJSON text chunks: header, every row of the market (changed after `since`), end. */
 export async function* exportMarket(dataDir: string, market: string, since?: number): AsyncGenerator<string> {

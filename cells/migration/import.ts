@@ -3,7 +3,7 @@
  * twice leaves the same state); every line is validated before the first write, so a bad stream
  * writes nothing.
  *
- * Both steps give the event loop a turn every {@link IMPORT_CHUNK_ROWS} rows, and the rows are
+ * Both steps give the event loop a turn every {@link ROWS_PER_TURN} rows, and the rows are
  * written in transactions of that many: the cell keeps answering its own markets while a big
  * market arrives (one transaction of a 10,000-order market stalled the cell's requests for
  * ~1.1 s, and Envoy's 2 s route timeout answered 504 on a loaded machine). A target cell does
@@ -12,21 +12,18 @@
  * import cut short (a crash) leaves rows the migration's rollback purges, or the retried import
  * overwrites.
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { HttpError } from '../../shared/errors.js';
 import { nextSeq, stmt } from '../db/stmt.js';
 import { issuesDetails } from '../http/body.js';
 import { LineSchema, TABLES, type DataLine } from './rows.js';
+import { ROWS_PER_TURN, nextTurn } from './turns.js';
 
 /** Result of an import: rows written and the cursor the stream carried. */
 export interface ImportResult {
   rows: number;
   cursor: number;
 }
-
-/** Rows validated or written per turn of the event loop (and per write transaction). */
-export const IMPORT_CHUNK_ROWS = 1000;
 
 /** Parses and checks an NDJSON export of `market`: header first, end last with the right row count, every row of the market. */
 export async function parseExport(text: string, market: string): Promise<{ rows: DataLine[]; cursor: number }> {
@@ -35,7 +32,7 @@ export async function parseExport(text: string, market: string): Promise<{ rows:
   let header = false;
   let end: { cursor: number; rows: number } | undefined;
   for (const [i, raw] of lines.entries()) {
-    if (i > 0 && i % IMPORT_CHUNK_ROWS === 0) await nextTurn();
+    if (i > 0 && i % ROWS_PER_TURN === 0) await nextTurn();
     let value: unknown;
     try {
       value = JSON.parse(raw);
@@ -66,7 +63,7 @@ export async function parseExport(text: string, market: string): Promise<{ rows:
 }
 
 /**
- * Upserts the rows of a parsed export, {@link IMPORT_CHUNK_ROWS} per transaction. Imported active
+ * Upserts the rows of a parsed export, {@link ROWS_PER_TURN} per transaction. Imported active
  * sagas wait at least `holdMs` before their next step, and reconciliation leaves the market alone
  * as long: the copy stays equal to its source until the migration's delta copy (the source keeps
  * running them meanwhile).
@@ -96,9 +93,9 @@ export async function importRows(
     market,
     holdUntil,
   );
-  for (let i = 0; i < parsed.rows.length; i += IMPORT_CHUNK_ROWS) {
+  for (let i = 0; i < parsed.rows.length; i += ROWS_PER_TURN) {
     if (i > 0) await nextTurn();
-    write.immediate(parsed.rows.slice(i, i + IMPORT_CHUNK_ROWS));
+    write.immediate(parsed.rows.slice(i, i + ROWS_PER_TURN));
   }
   return { rows: parsed.rows.length, cursor: parsed.cursor };
 }
@@ -118,9 +115,9 @@ async function refuseForeignRows(db: Database.Database, market: string, rows: re
     ['deliveries', 'order_id'],
     ['sagas', 'order_id'],
   ] as const;
-  for (let i = 0; i < ids.length; i += IMPORT_CHUNK_ROWS) {
+  for (let i = 0; i < ids.length; i += ROWS_PER_TURN) {
     if (i > 0) await nextTurn();
-    const chunk = ids.slice(i, i + IMPORT_CHUNK_ROWS);
+    const chunk = ids.slice(i, i + ROWS_PER_TURN);
     const marks = chunk.map(() => '?').join(', ');
     for (const [table, key] of checks) {
       const hit = db

@@ -1,9 +1,9 @@
 /** Market summary (counts, checksum, pending work), freeze and purge. */
 import { createHash } from 'node:crypto';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { currentSeq, stmt } from '../db/stmt.js';
 import type { EventLog } from '../log/types.js';
+import { ROWS_PER_TURN, nextTurn } from './turns.js';
 
 /** `GET /admin/markets/:m/summary`. */
 export interface MarketSummary {
@@ -56,11 +56,8 @@ function fold(db: Database.Database, st: ChecksumState, market: string, limit = 
   return n;
 }
 
-/** Orders hashed per turn of the event loop by {@link warmOrdersChecksum}. */
-const WARM_CHUNK = 1000;
-
 /**
- * Folds the market's changed orders into its checksum state {@link WARM_CHUNK} at a time, with a
+ * Folds the market's changed orders into its checksum state {@link ROWS_PER_TURN} at a time, with a
  * turn of the event loop between chunks, so the consistent read of {@link ordersChecksum} that
  * follows has little left to do. Hashing a market's 10,000 orders in one go stalled the cell's
  * requests for ~0.6 s at the first summary of a migration. Each chunk is one read transaction,
@@ -69,9 +66,9 @@ const WARM_CHUNK = 1000;
 export async function warmOrdersChecksum(db: Database.Database, market: string): Promise<void> {
   const { perDb, st } = stateOf(db, market);
   perDb.set(market, st);
-  const chunk = db.transaction(() => fold(db, st, market, WARM_CHUNK));
+  const chunk = db.transaction(() => fold(db, st, market, ROWS_PER_TURN));
   try {
-    while (chunk.deferred() === WARM_CHUNK) await nextTurn();
+    while (chunk.deferred() === ROWS_PER_TURN) await nextTurn();
   } catch (err) {
     perDb.delete(market); // possibly half folded: start over next time
     throw err;
@@ -86,9 +83,9 @@ export async function warmOrdersChecksum(db: Database.Database, market: string):
  * (a purge, possibly by the other process on this database), seen as a count mismatch.
  */
 export function ordersChecksum(db: Database.Database, market: string): { orders: number; checksum: string } {
-  const { perDb } = stateOf(db, market);
+  const { perDb, st: held } = stateOf(db, market);
   const read = db.transaction(() => {
-    let { st } = stateOf(db, market);
+    let st = held;
     const seq = currentSeq(db);
     fold(db, st, market);
     const orders = count(db, 'SELECT COUNT(*) AS n FROM orders WHERE market = ?', market);
@@ -142,12 +139,9 @@ export function setFrozen(db: Database.Database, market: string, frozen: boolean
   else stmt(db, 'DELETE FROM frozen_markets WHERE market = ?').run(market);
 }
 
-/** Rows deleted per transaction (and per turn of the event loop) by {@link purgeMarket}. */
-const PURGE_CHUNK = 1000;
-
 /**
  * Deletes every row of a market from this cell (idempotent); returns rows deleted per table.
- * {@link PURGE_CHUNK} rows per transaction with a turn of the event loop between them, like the
+ * {@link ROWS_PER_TURN} rows per transaction with a turn of the event loop between them, like the
  * import: a market of 10,000 orders is ~50,000 rows. The market's freeze and hold rows go last,
  * so a purge cut short leaves a market that is still frozen or held, and the next purge finishes it.
  */
@@ -155,12 +149,12 @@ export async function purgeMarket(db: Database.Database, market: string): Promis
   const tables = ['orders', 'order_history', 'idempotency', 'deliveries', 'sagas', 'outbox', 'log', 'frozen_markets', 'market_holds'];
   const purged: Record<string, number> = {};
   for (const t of tables) {
-    const del = stmt(db, `DELETE FROM ${t} WHERE rowid IN (SELECT rowid FROM ${t} WHERE market = ? LIMIT ${PURGE_CHUNK})`);
+    const del = stmt(db, `DELETE FROM ${t} WHERE rowid IN (SELECT rowid FROM ${t} WHERE market = ? LIMIT ${ROWS_PER_TURN})`);
     purged[t] = 0;
     for (;;) {
       const n = db.transaction(() => del.run(market).changes).immediate();
       purged[t] += n;
-      if (n < PURGE_CHUNK) break;
+      if (n < ROWS_PER_TURN) break;
       await nextTurn();
     }
   }

@@ -9,8 +9,9 @@ import { openDb } from '../db/open.js';
 import { stmt } from '../db/stmt.js';
 import { tempDir } from '../testing.js';
 import { exportMarket } from './export.js';
-import { IMPORT_CHUNK_ROWS, importRows, parseExport } from './import.js';
+import { importRows, parseExport } from './import.js';
 import { ordersChecksum, purgeMarket, warmOrdersChecksum } from './summary.js';
+import { ROWS_PER_TURN } from './turns.js';
 
 const ORDERS = 2500;
 
@@ -74,7 +75,7 @@ describe('big market work yields to the event loop', () => {
       const res = await importRows(db, 'big', parsed, 1000);
       done = true;
       assert.deepEqual(res, { rows: ORDERS, cursor: 7 });
-      assert.ok(seen.includes(IMPORT_CHUNK_ROWS), `the loop turned after the first chunk, before the rest (seen ${seen.join(',')})`);
+      assert.ok(seen.includes(ROWS_PER_TURN), `the loop turned after the first chunk, before the rest (seen ${seen.join(',')})`);
       assert.equal(orders(db, 'big'), ORDERS);
       assert.ok(stmt(db, 'SELECT until FROM market_holds WHERE market = ?').get('big'), 'the hold was written');
 

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { CellRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RoutingStore } from '../../shared/routing-store.js';
+import { runsBundled } from '../bundled.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { ListingStats, TableSourceKind, WatchName, WorkerConfig, WorkerMessage } from './messages.js';
 
@@ -46,14 +47,6 @@ export interface TableStatus {
   /** Blocking queries following markets/ (see market-shards.ts). */
   marketShards: number;
   lastMarketsChange: (ListingStats & { applyMs: number; receiptToAppliedMs: number; at: string }) | undefined;
-}
-
-/** Defined as `true` by esbuild when the router runs from its bundle (bin/router-bundle.mjs). */
-declare const __CELLSIM_BUNDLED__: boolean | undefined;
-
-/** True when this code runs from the router bundle (bin/router-bundle.mjs), not through tsx. */
-export function runsBundled(): boolean {
-  return typeof __CELLSIM_BUNDLED__ !== 'undefined' && __CELLSIM_BUNDLED__;
 }
 
 const WATCHES: WatchName[] = ['markets', 'cells', 'endpoints'];

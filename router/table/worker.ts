@@ -284,12 +284,6 @@ let firstCells = true;
 const watchOpts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
 
 /**
- * The blocking query of one markets shard. Diffs are delivered from inside the query: the
- * prefix diff has already moved on, so an answer must never be dropped (watch() suppresses
- * answers whose index did not move). The table counts as complete (`last`) once every shard
- * answered; `markets` counts as ok while no shard is failing.
- */
-/**
  * First reads of market shards, at most 4 at a time: at start (or after a reshard) every shard's
  * first answer is its whole part of the table, and 61 of them in flight at once at 100,000
  * markets grew the worker's heap to a high-water mark it kept afterwards. Later answers (one
@@ -297,6 +291,12 @@ const watchOpts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
  */
 const firstReads = bulkhead(4, Infinity);
 
+/**
+ * The blocking query of one markets shard. Diffs are delivered from inside the query: the
+ * prefix diff has already moved on, so an answer must never be dropped (watch() suppresses
+ * answers whose index did not move). The table counts as complete (`last`) once every shard
+ * answered; `markets` counts as ok while no shard is failing.
+ */
 function watchMarketShard(shard: MarketShard): Watch {
   const onOk = (index: number) => {
     shard.ok = true;
