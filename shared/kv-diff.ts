@@ -17,6 +17,7 @@
  */
 import type { Decoded } from './kv.js';
 import type { InvalidEntry } from './routing-table.js';
+import { SharedValues } from './shared-values.js';
 
 /** One item of Consul's `GET /v1/kv/<prefix>?recurse` answer (Value is base64). */
 export interface RawKvItem {
@@ -57,9 +58,9 @@ export class KvPrefixDiff<T> {
    * Decoded values by their text: keys with the same value share one decoded object (at
    * 100,000 markets most records repeat a few cell/state/epoch values; a heap snapshot of the
    * router's table worker held two strings and an object per market for them). Values are never
-   * mutated. Bounded: past the number of keys held (at least 1,024) it starts over.
+   * mutated.
    */
-  private readonly decodedByText = new Map<string, T>();
+  private readonly decodedByText = new SharedValues<T>(() => this.byKey.size);
   private generation = 0;
   /** Highest ModifyIndex held (0 before the first listing). */
   private maxIndex = 0;
@@ -237,10 +238,7 @@ export class KvPrefixDiff<T> {
     const known = this.decodedByText.get(text);
     if (known !== undefined) return { ok: true, value: known };
     const decoded = this.decode(text);
-    if (decoded.ok) {
-      if (this.decodedByText.size >= Math.max(1024, this.byKey.size)) this.decodedByText.clear();
-      this.decodedByText.set(text, decoded.value);
-    }
+    if (decoded.ok) this.decodedByText.add(text, decoded.value);
     return decoded;
   }
 

@@ -10,6 +10,7 @@
  */
 import type { CellRecord, MarketRecord } from './kv.js';
 import { activeEndpoints, findGlobalCell, type Endpoint, type RoutingTable } from './routing-table.js';
+import { SharedValues } from './shared-values.js';
 
 /** What changed in one update. */
 export type StoreChange = { kind: 'markets'; ids: readonly string[] } | { kind: 'cells' } | { kind: 'endpoints' };
@@ -46,21 +47,13 @@ export class RoutingStore implements RoutingTable {
   /**
    * Market records are interned: markets with the same cell, state and epoch share one frozen
    * record object. At 100,000 markets that saves an object and its strings per market, and lets a
-   * reader key per-record work by identity (router/table/resolver.ts). The table of shared
-   * records is bounded: past the number of markets held (at least 1,024) it starts over, which
-   * only costs sharing, never correctness.
+   * reader key per-record work by identity (router/table/resolver.ts).
    */
-  private readonly interned = new Map<string, MarketRecord>();
+  private readonly interned = new SharedValues<MarketRecord>(() => this.markets.size);
 
   private intern(rec: MarketRecord): MarketRecord {
     const key = `${rec.cell}\n${rec.state}\n${rec.epoch}`;
-    let shared = this.interned.get(key);
-    if (shared === undefined) {
-      if (this.interned.size >= Math.max(1024, this.markets.size)) this.interned.clear();
-      shared = Object.freeze({ cell: rec.cell, state: rec.state, epoch: rec.epoch });
-      this.interned.set(key, shared);
-    }
-    return shared;
+    return this.interned.get(key) ?? this.interned.add(key, Object.freeze({ cell: rec.cell, state: rec.state, epoch: rec.epoch }));
   }
 
   /** Applies market upserts and removals (one diff); unchanged records are not announced. */
