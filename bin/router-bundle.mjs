@@ -66,7 +66,7 @@ async function buildBundle() {
     try {
       renameSync(tmp, dir);
     } catch {
-      rmSync(tmp, { recursive: true, force: true }); // built meanwhile by another router
+      // built meanwhile by another router: use that one (`finally` removes ours)
     }
     const list = join(CACHE, `inputs-${process.pid}.json`);
     writeFileSync(list, JSON.stringify(inputs));
