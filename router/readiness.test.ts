@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
-import { seedKv, startEchoCell, waitForPassing } from '../infra/harness/echo-cell.js';
+import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
 import { freePort } from '../infra/harness/ports.js';
 import { ProcessScope } from '../infra/harness/process.js';
 import { startRouterProcess } from './testing.js';
@@ -45,10 +45,6 @@ describe('router readiness: no answer from a partial table (real Consul, real pr
       const echo = await startEchoCell({ cell: 'cell-a', consulUrl: consul.url });
       try {
         await seedKv(consul.url, { cells: { 'cell-a': {} }, markets: { 'm-1': { cell: 'cell-a' }, 'm-2': { cell: 'cell-a' } } });
-        // The cell passes its Consul check first: a router whose table lists it with no passing
-        // instance rightly answers 503 cell_unavailable (a race the bundled router, quicker to
-        // start, lost one run in three).
-        await waitForPassing(consul.url, ['cell-a']);
         // Traffic starts the moment the process is spawned, as a load balancer would send.
         const port = await freePort();
         const url = `http://127.0.0.1:${port}`;

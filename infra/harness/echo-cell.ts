@@ -89,6 +89,9 @@ export async function startEchoCell(opts: {
           Interval: opts.checkInterval ?? '1s',
           Timeout: '1s',
           DeregisterCriticalServiceAfter: '1m',
+          // Listening already, so passing from the start, as a real cell registers
+          // (cells/register.ts): no window in which a data plane sees the cell with no instance.
+          Status: 'passing',
         },
       }),
     });
@@ -156,21 +159,4 @@ export async function seedKv(
     const res = await fetch(`${consulUrl}/v1/txn`, { method: 'PUT', body: JSON.stringify(ops.slice(i, i + 64)) });
     if (!res.ok) throw new Error(`consul txn failed: ${res.status} ${await res.text()}`);
   }
-}
-
-/**
- * Waits until Consul lists a passing `cellsim-cell` instance of every cell in `cells`: a data
- * plane started before that rightly answers `503 cell_unavailable` for their markets.
- */
-export async function waitForPassing(consulUrl: string, cells: readonly string[], timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let passing = new Set<string>();
-  while (Date.now() < deadline) {
-    const res = await fetch(`${consulUrl}/v1/health/service/${SERVICE_CELL}?passing=true`);
-    const entries = (await res.json()) as { Service: { Meta?: Record<string, string> } }[];
-    passing = new Set(entries.map((e) => e.Service.Meta?.cell ?? ''));
-    if (cells.every((c) => passing.has(c))) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`cells not passing in Consul after ${timeoutMs} ms: ${cells.filter((c) => !passing.has(c)).join(', ')}`);
 }
