@@ -30,6 +30,8 @@ export interface RouterOptions {
   snapshotPath?: string;
   /** Most blocking queries over markets/ [64]; 1: one for the whole prefix (see table/market-shards.ts). */
   marketShards?: number;
+  /** Old-generation heap limit of the table worker, MB [512] (see table/source.ts). */
+  tableHeapMb?: number;
   holdMs?: number;
   id?: string;
   /** A node:cluster worker of `--workers n`: /metrics answers for every worker (cluster-metrics.ts). */
@@ -87,6 +89,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     prefix: opts.prefix ?? DEFAULT_PREFIX,
     snapshotPath: opts.snapshotPath,
     marketShards: opts.marketShards,
+    tableHeapMb: opts.tableHeapMb,
     logger,
     metrics,
   });

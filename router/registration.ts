@@ -4,7 +4,7 @@
  * Consul that was down at start, or restarted without state, learns about the router again.
  */
 import { request } from 'undici';
-import { SERVICE_ROUTER } from '../shared/consul.js';
+import { SERVICE_ROUTER } from '../shared/consul-watch.js';
 import type { Logger } from '../shared/logger.js';
 
 /** Options of {@link keepRegistered}. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KvPrefixDiff, type RawKvItem } from './kv-diff.js';
+import { isMarketId } from './market.js';
 import { KvLayout, MarketRecordSchema, decodeJson, type MarketRecord } from './kv.js';
 
 const layout = new KvLayout();
@@ -12,10 +13,7 @@ const item = (m: string, value: string, idx: number): RawKvItem => ({
 const rec = (cell: string, epoch = 1) => JSON.stringify({ cell, state: 'active', epoch });
 
 function differ() {
-  return new KvPrefixDiff<MarketRecord>(
-    (k) => layout.marketFromKey(k),
-    (t) => decodeJson(MarketRecordSchema, t),
-  );
+  return new KvPrefixDiff<MarketRecord>(layout.marketsPrefix, isMarketId, (t) => decodeJson(MarketRecordSchema, t));
 }
 
 describe('KV prefix diff', () => {
@@ -71,7 +69,7 @@ describe('KV prefix diff', () => {
 
   it('treats seeded (snapshot) records as last good and diffs the first listing against them', () => {
     const d = differ();
-    d.seed((id) => layout.marketKey(id), [['a', { cell: 'c1', state: 'active', epoch: 1 }, 5]]);
+    d.seed([['a', { cell: 'c1', state: 'active', epoch: 1 }, 5]]);
     const r = d.apply([item('a', rec('c1'), 5), item('b', rec('c2'), 6)]);
     assert.equal(r.examined, 1);
     assert.deepEqual(
@@ -247,7 +245,7 @@ describe('KV listing reader', () => {
 
   it('reads the first listing after a snapshot seed in full, so indexes of another Consul cannot hide a change', () => {
     const d = differ();
-    d.seed((id) => layout.marketKey(id), [['a', { cell: 'c1', state: 'active', epoch: 1 }, 50]]);
+    d.seed([['a', { cell: 'c1', state: 'active', epoch: 1 }, 50]]);
     const text = JSON.stringify([
       { LockIndex: 0, Key: layout.marketKey('a'), Flags: 0, Value: item('a', rec('c2', 2), 3).Value, CreateIndex: 1, ModifyIndex: 3 },
     ]);
@@ -280,5 +278,73 @@ describe('KV listing reader, fast path in chunks', () => {
       gone.push(entries(true, true));
       assert.equal(gone.end(), undefined, 'a deletion asks for a full read');
     }
+  });
+});
+
+describe('KV prefix diff, keys that name no valid ID', () => {
+  const listing = (entries: [string, string | null, number][]) =>
+    JSON.stringify(
+      entries.map(([k, v, idx]) => ({
+        LockIndex: 0,
+        Key: k,
+        Flags: 0,
+        Value: v === null ? null : Buffer.from(v).toString('base64'),
+        CreateIndex: 1,
+        ModifyIndex: idx,
+      })),
+    );
+  const a = layout.marketKey('a');
+  const odd = layout.marketKey('Bad_Key');
+
+  it('counts them on the fast path, never reports them as markets, and reports one again once it was deleted and re-added', () => {
+    const d = differ();
+    const first = d.applyText(
+      listing([
+        [a, rec('c1'), 5],
+        [odd, rec('c1'), 6],
+      ]),
+      6,
+    );
+    assert.deepEqual(
+      first.invalid.map((i) => i.key),
+      [odd],
+    );
+    assert.equal(d.size, 1);
+    const fast = d.reader(9);
+    fast.push(
+      listing([
+        [a, rec('c2', 2), 9],
+        [odd, rec('c1'), 6],
+      ]),
+    );
+    const moved = fast.end();
+    assert.ok(moved, 'the fast path decides: the odd key is counted as held');
+    assert.deepEqual(moved.upserts, [['a', { cell: 'c2', state: 'active', epoch: 2 }]]);
+    assert.deepEqual(moved.invalid, [], 'reported once, not on every listing');
+    const gone = d.applyText(listing([[a, rec('c2', 2), 9]]), 10);
+    assert.deepEqual(gone.removed, [], 'an odd key is no market: its deletion removes none');
+    const back = d.applyText(
+      listing([
+        [a, rec('c2', 2), 9],
+        [odd, rec('c1'), 11],
+      ]),
+      11,
+    );
+    assert.deepEqual(
+      back.invalid.map((i) => i.key),
+      [odd],
+    );
+  });
+
+  it('holds records seeded by ID and diffs a listing of their keys against them', () => {
+    const d = differ();
+    d.seed([
+      ['a', { cell: 'c1', state: 'active', epoch: 1 }, 5],
+      ['b', { cell: 'c1', state: 'active', epoch: 1 }, 6],
+    ]);
+    const r = d.applyText(listing([[a, rec('c1'), 5]]), 7);
+    assert.deepEqual(r.upserts, []);
+    assert.deepEqual(r.removed, ['b']);
+    assert.deepEqual(d.records(), [['a', { cell: 'c1', state: 'active', epoch: 1 }, 5]]);
   });
 });

@@ -43,7 +43,6 @@ export interface ListingReader<T> {
 }
 
 interface Held<T> {
-  id: string;
   modifyIndex: number;
   /** The listing generation that last contained the key. */
   seen: number;
@@ -53,28 +52,55 @@ interface Held<T> {
 
 /** Diffs successive listings of one prefix; holds the last good record of every key. */
 export class KvPrefixDiff<T> {
-  private readonly byKey = new Map<string, Held<T>>();
+  /**
+   * Keys that name a valid ID, held by that ID alone: a key is `idPrefix` + ID, so holding the
+   * key too would keep a second string per entry (at 100,000 markets, a heap snapshot of the
+   * router's table worker held the key, the ID and a concatenated copy of the key per market).
+   */
+  private readonly byId = new Map<string, Held<T>>();
+  /** Keys under the prefix that name no valid ID (reported once, then only counted), by key. */
+  private readonly odd = new Map<string, Held<T>>();
   /**
    * Decoded values by their text: keys with the same value share one decoded object (at
    * 100,000 markets most records repeat a few cell/state/epoch values; a heap snapshot of the
    * router's table worker held two strings and an object per market for them). Values are never
    * mutated.
    */
-  private readonly decodedByText = new SharedValues<T>(() => this.byKey.size);
+  private readonly decodedByText = new SharedValues<T>(() => this.byId.size);
   private generation = 0;
   /** Highest ModifyIndex held (0 before the first listing). */
   private maxIndex = 0;
   private lastListingIndex = 0;
 
+  /**
+   * @param idPrefix what every key of an ID starts with (`cellsim/markets/`); the rest is the ID
+   * @param isId whether the rest of a key is a valid ID
+   * @param decode validates a value's text (null: a key without a value)
+   */
   constructor(
-    private readonly keyToId: (key: string) => string | undefined,
+    private readonly idPrefix: string,
+    private readonly isId: (id: string) => boolean,
     private readonly decode: (text: string | null) => Decoded<T>,
   ) {}
 
-  /** Loads records known from elsewhere (a snapshot) as the last good state. */
-  seed(key: (id: string) => string, records: readonly (readonly [string, T, number])[]): void {
+  /** The held entry of `key`, if any (no validation: only valid IDs are ever held by ID). */
+  private held(key: string): Held<T> | undefined {
+    if (key.startsWith(this.idPrefix)) {
+      const byId = this.byId.get(key.slice(this.idPrefix.length));
+      if (byId !== undefined) return byId;
+    }
+    return this.odd.size === 0 ? undefined : this.odd.get(key);
+  }
+
+  /** Keys held, with or without a good value. */
+  private get keys(): number {
+    return this.byId.size + this.odd.size;
+  }
+
+  /** Loads records known from elsewhere (a snapshot, another shard) as the last good state. */
+  seed(records: readonly (readonly [string, T, number])[]): void {
     for (const [id, value, modifyIndex] of records) {
-      this.byKey.set(key(id), { id, value, modifyIndex, seen: this.generation });
+      this.byId.set(id, { value, modifyIndex, seen: this.generation });
       if (modifyIndex > this.maxIndex) this.maxIndex = modifyIndex;
     }
     // Seeded indexes may come from another Consul (a snapshot): read the next listing in full.
@@ -139,7 +165,7 @@ export class KvPrefixDiff<T> {
                 failed = true;
                 return;
               }
-              pending.push([detach(e.key), n, e.vs < 0 ? null : buf.slice(e.vs, e.ve)]);
+              pending.push([detachString(e.key), n, e.vs < 0 ? null : buf.slice(e.vs, e.ve)]);
             }
             pos = i;
           }
@@ -167,10 +193,10 @@ export class KvPrefixDiff<T> {
           // Only unchanged keys are marked while the listing streams in; changed and new ones
           // are applied at end(): a listing cut short (an aborted query) must leave the held
           // records as they were, or a key would count as known without ever being reported.
-          const old = this.byKey.get(e.key);
+          const old = this.held(e.key);
           if (e.modifyIndex > this.maxIndex) this.maxIndex = e.modifyIndex;
           if (old && old.modifyIndex === e.modifyIndex) old.seen = this.generation;
-          else pending.push([detach(e.key), e.modifyIndex, e.vs < 0 ? null : detach(buf.slice(e.vs, e.ve))]);
+          else pending.push([detachString(e.key), e.modifyIndex, e.vs < 0 ? null : detachString(buf.slice(e.vs, e.ve))]);
           pos = e.end;
         }
         carry = buf.slice(pos);
@@ -179,8 +205,8 @@ export class KvPrefixDiff<T> {
         if (failed) return undefined;
         if (fast) {
           let created = 0;
-          for (const [key] of pending) if (!this.byKey.has(key)) created += 1;
-          if (count !== this.byKey.size + created) return undefined; // something was deleted: read it in full
+          for (const [key] of pending) if (this.held(key) === undefined) created += 1;
+          if (count !== this.keys + created) return undefined; // something was deleted: read it in full
           for (const [key, idx, value] of pending) this.entry(diff, key, idx, () => value);
           this.lastListingIndex = listingIndex;
           return diff;
@@ -200,20 +226,19 @@ export class KvPrefixDiff<T> {
 
   private entry(diff: KvDiff<T>, key: string, modifyIndex: number, value: () => string | null): void {
     if (modifyIndex > this.maxIndex) this.maxIndex = modifyIndex;
-    const old = this.byKey.get(key);
+    const old = this.held(key);
     if (old && old.modifyIndex === modifyIndex) {
       old.seen = this.generation;
       return;
     }
-    const parsedId = this.keyToId(key);
-    if (parsedId === undefined) {
+    const rest = key.startsWith(this.idPrefix) ? key.slice(this.idPrefix.length) : undefined;
+    if (rest === undefined || !this.isId(rest)) {
       if (!key.endsWith('/') && !old) diff.invalid.push({ key, problems: ['(key): not a valid id'] });
       if (old) {
         old.modifyIndex = modifyIndex;
         old.seen = this.generation;
       } else {
-        const k = detach(key);
-        this.byKey.set(k, { id: k, modifyIndex, value: undefined, seen: this.generation });
+        this.odd.set(detachString(key), { modifyIndex, value: undefined, seen: this.generation });
       }
       return;
     }
@@ -221,13 +246,18 @@ export class KvPrefixDiff<T> {
     const raw = value();
     const text = raw === null ? null : Buffer.from(raw, 'base64').toString('utf8');
     const decoded = this.decodeShared(text);
-    const held = old ?? { id: detach(parsedId), modifyIndex, value: undefined, seen: this.generation };
-    if (!old) this.byKey.set(detach(key), held);
+    let id = rest;
+    let held = old;
+    if (held === undefined) {
+      id = detachString(rest);
+      held = { modifyIndex, value: undefined, seen: this.generation };
+      this.byId.set(id, held);
+    }
     held.modifyIndex = modifyIndex;
     held.seen = this.generation;
     if (decoded.ok) {
       held.value = decoded.value;
-      diff.upserts.push([held.id, decoded.value]);
+      diff.upserts.push([id, decoded.value]);
     } else {
       diff.invalid.push({ key, problems: decoded.problems });
     }
@@ -243,18 +273,19 @@ export class KvPrefixDiff<T> {
   }
 
   private end(diff: KvDiff<T>): KvDiff<T> {
-    for (const [key, held] of this.byKey) {
+    for (const [id, held] of this.byId) {
       if (held.seen === this.generation) continue;
-      this.byKey.delete(key);
-      if (held.value !== undefined) diff.removed.push(held.id);
+      this.byId.delete(id);
+      if (held.value !== undefined) diff.removed.push(id);
     }
+    for (const [key, held] of this.odd) if (held.seen !== this.generation) this.odd.delete(key);
     return diff;
   }
 
   /** Every key's last good record, with its ModifyIndex. */
   records(): [string, T, number][] {
     const out: [string, T, number][] = [];
-    for (const held of this.byKey.values()) if (held.value !== undefined) out.push([held.id, held.value, held.modifyIndex]);
+    for (const [id, held] of this.byId) if (held.value !== undefined) out.push([id, held.value, held.modifyIndex]);
     return out;
   }
 
@@ -266,7 +297,7 @@ export class KvPrefixDiff<T> {
   /** Number of keys with a good record. */
   get size(): number {
     let n = 0;
-    for (const held of this.byKey.values()) if (held.value !== undefined) n += 1;
+    for (const held of this.byId.values()) if (held.value !== undefined) n += 1;
     return n;
   }
 }
@@ -278,7 +309,7 @@ const MODIFY_INDEX = '"ModifyIndex":';
  * on it, so a key sliced from a listing chunk would retain the whole chunk for as long as the
  * key lives.
  */
-function detach(s: string): string {
+export function detachString(s: string): string {
   return Buffer.from(s, 'utf8').toString('utf8');
 }
 

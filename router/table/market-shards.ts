@@ -13,9 +13,10 @@
  * first answer is read in full and diffed against them), and stops the shards that go.
  */
 import { KvPrefixDiff } from '../../shared/kv-diff.js';
+import { isMarketId } from '../../shared/market.js';
 import { partitionKeys, shardName, ShardIndex, type KeyShard } from '../../shared/key-partition.js';
 import { MarketRecordSchema, decodeJson, type KvLayout, type MarketRecord } from '../../shared/kv.js';
-import type { Watch } from '../../shared/consul.js';
+import type { Watch } from '../../shared/consul-watch.js';
 
 /** One followed part of `markets/`. */
 export interface MarketShard extends KeyShard {
@@ -71,19 +72,19 @@ export class MarketShards {
   }
 
   /** Loads records known from a snapshot, partitioned as a table of that size would be. */
-  seed(key: (id: string) => string, records: readonly Rec[]): void {
-    this.install(this.partition(records.map((r) => r[0])), records, key);
+  seed(records: readonly Rec[]): void {
+    this.install(this.partition(records.map((r) => r[0])), records);
   }
 
   /** Partitions for the market IDs `ids` (known from a keys-only listing) before {@link start}. */
   plan(ids: readonly string[]): void {
-    this.install(this.partition(ids), [], (id) => this.o.layout.marketKey(id));
+    this.install(this.partition(ids), []);
   }
 
   /** Starts the blocking queries (one query over the whole prefix when nothing was seeded). */
   start(): void {
     this.started = true;
-    if (this.shards.size === 0) this.install([{ lead: '', exact: false }], [], (id) => this.o.layout.marketKey(id));
+    if (this.shards.size === 0) this.install([{ lead: '', exact: false }], []);
     for (const s of this.shards.values()) s.watch ??= this.o.follow(s);
   }
 
@@ -107,7 +108,7 @@ export class MarketShards {
     const want = this.partition(listed === undefined ? ids : [...new Set([...listed, ...ids])]);
     const names = new Set(want.map(shardName));
     if (names.size === this.shards.size && [...names].every((n) => this.shards.has(n))) return false;
-    this.install(want, records, (id) => this.o.layout.marketKey(id));
+    this.install(want, records);
     return true;
   }
 
@@ -151,7 +152,7 @@ export class MarketShards {
   }
 
   /** Replaces the shard set with `want`; new shards are seeded with the records they cover. */
-  private install(want: readonly KeyShard[], records: readonly Rec[], key: (id: string) => string): void {
+  private install(want: readonly KeyShard[], records: readonly Rec[]): void {
     const next = new Map<string, MarketShard>();
     for (const k of want) {
       const name = shardName(k);
@@ -160,10 +161,7 @@ export class MarketShards {
         this.shards.get(name) ?? {
           ...k,
           key: this.o.layout.marketsPrefix + k.lead,
-          diff: new KvPrefixDiff<MarketRecord>(
-            (kvKey) => this.o.layout.marketFromKey(kvKey),
-            (t) => decodeJson(MarketRecordSchema, t),
-          ),
+          diff: new KvPrefixDiff<MarketRecord>(this.o.layout.marketsPrefix, isMarketId, (t) => decodeJson(MarketRecordSchema, t)),
           answered: false,
           ok: false,
           watch: undefined,
@@ -174,7 +172,7 @@ export class MarketShards {
     const fresh = [...next.values()].filter((s) => this.shards.get(shardName(s)) !== s);
     const seeds = new Map<MarketShard, Rec[]>(fresh.map((s) => [s, []]));
     for (const r of records) seeds.get(index.find(r[0])!)?.push(r);
-    for (const s of fresh) s.diff.seed(key, seeds.get(s) ?? []);
+    for (const s of fresh) s.diff.seed(seeds.get(s) ?? []);
     for (const [name, s] of this.shards) if (!next.has(name)) s.watch?.stop();
     this.shards = next;
     this.index = index;

@@ -26,6 +26,13 @@ export interface TableSourceOptions {
   snapshotPath?: string;
   /** Most blocking queries over markets/ [64] (1: one for the whole prefix; see market-shards.ts). */
   marketShards?: number;
+  /**
+   * The worker's old-generation heap limit, MB [512]. V8 lets a heap grow to up to 4x its live size
+   * between collections when the limit is large (the default of several GB); at 512 MB or less the
+   * factor stays near 1.3-1.4 (V8's heap controller scales it with the limit). At 100,000 markets
+   * the worker holds ~30 MB: with the default limit its heap reached 63-111 MB after a bulk load.
+   */
+  tableHeapMb?: number;
   wait?: string;
   chunk?: number;
   snapshotDebounceMs?: number;
@@ -88,11 +95,41 @@ export class TableSource {
       workerData: { __entry: new URL('./worker.ts', import.meta.url).href, config },
       env: process.env,
       // A small young generation: the worker's garbage is per-listing text, short-lived.
-      resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: this.opts.tableHeapMb ?? 512 },
     });
-    this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
-    this.worker.on('error', (err) => this.opts.logger.error({ err }, 'table worker failed'));
-    this.worker.unref();
+    const worker = this.worker;
+    worker.on('message', (m: WorkerMessage) => this.onMessage(m));
+    let failure: NodeJS.ErrnoException | undefined;
+    worker.on('error', (err) => {
+      failure = err;
+      this.opts.logger.error({ err }, 'table worker failed');
+    });
+    worker.once('exit', (code) => {
+      if (this.worker !== worker) return; // closed
+      this.worker = undefined;
+      this.workerFailed(failure, code);
+    });
+    worker.unref();
+  }
+
+  /**
+   * The worker ended on its own (out of heap, a bug): nothing follows Consul any more. The last
+   * table stays in force (static stability) and every watch reports the failure, so /readyz and
+   * cellsim_router_degraded say so until the router is restarted.
+   */
+  private workerFailed(err: NodeJS.ErrnoException | undefined, code: number): void {
+    const outOfHeap = err?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    const message = outOfHeap
+      ? `table worker ran out of heap (--table-heap-mb ${this.opts.tableHeapMb ?? 512}): serving the last table; restart the router with a larger --table-heap-mb`
+      : `table worker exited (code ${code}${err ? `: ${err.message}` : ''}): serving the last table; restart the router`;
+    for (const w of WATCHES) {
+      const watch = this.watches[w];
+      watch.ok = false;
+      watch.errors += 1;
+      watch.lastError = message;
+      this.opts.metrics.watchErrors.inc({ watch: w });
+    }
+    this.opts.logger.error({ code, outOfHeap }, message);
   }
 
   /** True once markets, cells and endpoints are loaded (from Consul or the snapshot). */

@@ -9,14 +9,15 @@
 import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import { bulkhead } from 'cockatiel';
-import { request } from 'undici';
-import { watch, endpointFromHealth, SERVICE_CELL, type Watch } from '../../shared/consul.js';
+import { watch, endpointFromHealth, SERVICE_CELL, type Watch } from '../../shared/consul-watch.js';
 import { StringDecoder } from 'node:string_decoder';
 import { getHeapStatistics } from 'node:v8';
-import { KvPrefixDiff, type KvDiff, type ListingReader, type RawKvItem } from '../../shared/kv-diff.js';
-import { CellRecordSchema, KvLayout, decodeJson, type CellRecord, type MarketRecord } from '../../shared/kv.js';
-import type { Endpoint } from '../../shared/routing-table.js';
+import { KvPrefixDiff, detachString, type KvDiff, type ListingReader, type RawKvItem } from '../../shared/kv-diff.js';
+import { CellIdSchema, CellRecordSchema, KvLayout, decodeJson, type CellRecord, type MarketRecord } from '../../shared/kv.js';
+import { byEndpointId, type Endpoint } from '../../shared/routing-table.js';
 import { readSnapshot, writeSnapshot } from '../snapshot/index.js';
+import { consulGet } from './consul-get.js';
+import { KeyListScanner } from './key-scan.js';
 import { MarketShards, type MarketShard } from './market-shards.js';
 import type { ListingStats, WatchName, WorkerConfig, WorkerMessage } from './messages.js';
 
@@ -26,7 +27,8 @@ const post = (m: WorkerMessage) => port.postMessage(m);
 const layout = new KvLayout(cfg.prefix);
 const markets = new MarketShards({ layout, max: cfg.marketShards, follow: (s) => watchMarketShard(s) });
 const cells = new KvPrefixDiff<CellRecord>(
-  (k) => layout.cellFromKey(k),
+  layout.cellsPrefix,
+  (id) => CellIdSchema.safeParse(id).success,
   (t) => decodeJson(CellRecordSchema, t),
 );
 let endpoints: Endpoint[] = [];
@@ -42,12 +44,12 @@ interface Answer<T> {
 }
 
 /** One blocking GET against Consul, answering the raw text; 404 on a KV prefix means "no keys" and still carries an index. */
-async function consulGet(watchName: WatchName, path: string, index: number, ctx: EventEmitter, empty: string) {
+async function blockingGet(watchName: WatchName, path: string, index: number, ctx: EventEmitter, empty: string) {
   const ac = new AbortController();
   ctx.once('cancel', () => ac.abort());
   const sep = path.includes('?') ? '&' : '?';
   const t0 = performance.now();
-  const res = await request(`${cfg.consulUrl}${path}${sep}index=${index}&wait=${cfg.wait}`, {
+  const res = await consulGet(`${cfg.consulUrl}${path}${sep}index=${index}&wait=${cfg.wait}`, {
     signal: ac.signal,
     headersTimeout: waitMs + waitMs / 16 + 5000,
     bodyTimeout: 30_000,
@@ -109,7 +111,7 @@ async function kvListing<T>(
   const ac = new AbortController();
   ctx.once('cancel', () => ac.abort());
   const url = `${cfg.consulUrl}/v1/kv/${prefix}${exact ? '' : '?recurse=true'}`;
-  const res = await request(`${url}${exact ? '?' : '&'}index=${index}&wait=${cfg.wait}`, {
+  const res = await consulGet(`${url}${exact ? '?' : '&'}index=${index}&wait=${cfg.wait}`, {
     signal: ac.signal,
     headersTimeout: waitMs + waitMs / 16 + 5000,
     bodyTimeout: 30_000,
@@ -143,14 +145,14 @@ async function kvListing<T>(
     ({ bytes, ms: diffMs } = await streamInto(res.body, reader));
     diff = reader.end();
     if (diff === undefined) {
-      const again = await request(url, { signal: ac.signal, headersTimeout: 30_000, bodyTimeout: 30_000 });
+      const again = await consulGet(url, { signal: ac.signal, headersTimeout: 30_000, bodyTimeout: 30_000 });
       const full = prefixDiff.reader(listingIndex, 'full');
       const r = await streamInto(again.body, full);
       bytes += r.bytes;
       diffMs += r.ms;
       diff = full.end();
       if (diff === undefined) {
-        const last = await request(url, { signal: ac.signal, headersTimeout: 30_000, bodyTimeout: 30_000 });
+        const last = await consulGet(url, { signal: ac.signal, headersTimeout: 30_000, bodyTimeout: 30_000 });
         diff = prefixDiff.apply(JSON.parse(await last.body.text()) as RawKvItem[]);
       }
     }
@@ -253,8 +255,8 @@ async function loadSnapshot() {
       post({ type: 'snapshot-missing' });
       return;
     }
-    cells.seed((id) => layout.cellKey(id), snap.cells);
-    markets.seed((id) => layout.marketKey(id), snap.markets);
+    cells.seed(snap.cells);
+    markets.seed(snap.markets);
     endpoints = snap.endpoints;
     endpointsKey = JSON.stringify(endpoints);
     fromSnapshot = true;
@@ -362,26 +364,16 @@ let wakeDiscovery: (() => void) | undefined;
 const discoveryAbort = new AbortController();
 const invalidReported = new Set<string>();
 
-/**
- * While markets/ is sharded: a paced keys-only blocking read of the whole prefix finds markets
- * created outside every shard (and keys that are not market IDs), and re-partitions when the
- * table grew or shrank by 10 %. Paced at twenty times its own cost, 3–15 s, so it cannot crowd out
- * the shards' moves.
- */
-/** The keys under markets/ (a keys-only listing: no values), blocking from `index` when > 0. */
-async function readMarketKeys(index: number): Promise<{ keys: string[]; index: number; costMs: number }> {
-  const blocking = index > 0 ? `&index=${index}&wait=${cfg.wait}` : '';
-  const res = await request(`${cfg.consulUrl}/v1/kv/${layout.marketsPrefix}?keys=true${blocking}`, {
+/** Every key under markets/ now (a keys-only listing, read whole: for a partition). */
+async function readMarketKeys(): Promise<{ keys: string[] }> {
+  const res = await consulGet(`${cfg.consulUrl}/v1/kv/${layout.marketsPrefix}?keys=true`, {
     signal: discoveryAbort.signal,
-    headersTimeout: index > 0 ? waitMs + waitMs / 16 + 5000 : 5000,
+    headersTimeout: 5000,
     bodyTimeout: 30_000,
   });
-  const t0 = performance.now(); // cost after the answer started (the blocking wait excluded)
   const text = await res.body.text();
   if (res.statusCode !== 200 && res.statusCode !== 404) throw new Error(`consul keys ${res.statusCode} ${text.slice(0, 200)}`);
-  const next = Number(res.headers['x-consul-index'] ?? 0) || 0;
-  const keys = res.statusCode === 404 ? [] : (JSON.parse(text) as string[]);
-  return { keys, index: next < index ? 0 : next, costMs: performance.now() - t0 };
+  return { keys: res.statusCode === 404 ? [] : (JSON.parse(text) as string[]) };
 }
 
 /**
@@ -392,13 +384,19 @@ async function readMarketKeys(index: number): Promise<{ keys: string[]; index: n
 async function planMarketShards(): Promise<void> {
   if (markets.list().length > 0) return; // seeded from the snapshot
   try {
-    const { keys } = await readMarketKeys(0);
+    const { keys } = await readMarketKeys();
     markets.plan(keys.map((k) => layout.marketFromKey(k)).filter((id): id is string => id !== undefined));
   } catch {
     // left to the query over the whole prefix (its errors are reported by the watch)
   }
 }
 
+/**
+ * While markets/ is sharded: a paced keys-only blocking read of the whole prefix finds markets
+ * created outside every shard (and keys that are not market IDs), and re-partitions when the
+ * table grew or shrank by 10 %. Paced at twenty times its own cost, 3–15 s, so it cannot crowd out
+ * the shards' moves.
+ */
 async function discoverMarkets() {
   let index = 0;
   let pauseMs = 1000;
@@ -424,30 +422,71 @@ async function discoverMarkets() {
 }
 
 /**
- * One discovery read: the listing's key and ID arrays (100,000 strings each at 100,000 markets)
- * live only in this call's frame. In the loop's own frame V8 kept them alive while the loop
- * waited for the next read (a suspended async function keeps its registers): a heap snapshot of
- * the worker found every market's key and ID held twice.
+ * Streams one keys-only listing of markets/ into `onKey` (router/table/key-scan.ts), blocking from
+ * `index` when > 0. A listing with an escaped key is read again whole (`restart` first).
+ */
+async function scanMarketKeys(
+  index: number,
+  onKey: (key: string) => void,
+  restart: () => void,
+): Promise<{ index: number; costMs: number }> {
+  const blocking = index > 0 ? `&index=${index}&wait=${cfg.wait}` : '';
+  const res = await consulGet(`${cfg.consulUrl}/v1/kv/${layout.marketsPrefix}?keys=true${blocking}`, {
+    signal: discoveryAbort.signal,
+    headersTimeout: index > 0 ? waitMs + waitMs / 16 + 5000 : 5000,
+    bodyTimeout: 30_000,
+  });
+  const t0 = performance.now(); // cost after the answer started (the blocking wait excluded)
+  if (res.statusCode !== 200 && res.statusCode !== 404)
+    throw new Error(`consul keys ${res.statusCode} ${(await res.body.text()).slice(0, 200)}`);
+  const next = Number(res.headers['x-consul-index'] ?? 0) || 0;
+  if (res.statusCode === 404) {
+    await res.body.dump();
+  } else {
+    const scanner = new KeyListScanner(onKey);
+    const dec = new StringDecoder('utf8');
+    for await (const chunk of res.body) scanner.push(dec.write(chunk));
+    scanner.push(dec.end());
+    if (!scanner.end()) {
+      restart();
+      for (const key of (await readMarketKeys()).keys) onKey(key);
+    }
+  }
+  return { index: next < index ? 0 : next, costMs: performance.now() - t0 };
+}
+
+/**
+ * One discovery read, streamed: it counts the listed markets and those outside every shard and
+ * notes keys that are no market ID, holding no key of the listing. Only when it must re-partition
+ * does it read the listing whole (the partition needs every ID). Parsing the whole listing on every
+ * read (100,000 strings at 100,000 markets, every 3-15 s) grew the worker's heap between
+ * collections.
  */
 async function discoverOnce(since: number): Promise<{ index: number; pauseMs: number }> {
-  const answer = await readMarketKeys(Math.max(since, 1));
-  const outside: string[] = [];
-  const invalid: { key: string; problems: string[] }[] = [];
-  const listed: string[] = [];
-  for (const key of answer.keys) {
-    const id = layout.marketFromKey(key);
-    if (id === undefined) {
-      if (!key.endsWith('/') && !invalidReported.has(key)) {
-        invalidReported.add(key);
-        invalid.push({ key, problems: ['(key): not a valid id'] });
+  const fresh = () => ({ listed: 0, outside: 0, invalid: [] as { key: string; problems: string[] }[] });
+  let found = fresh();
+  const answer = await scanMarketKeys(
+    Math.max(since, 1),
+    (key) => {
+      const id = layout.marketFromKey(key);
+      if (id === undefined) {
+        if (!key.endsWith('/') && !invalidReported.has(key)) {
+          const copy = detachString(key);
+          invalidReported.add(copy);
+          found.invalid.push({ key: copy, problems: ['(key): not a valid id'] });
+        }
+        return;
       }
-      continue;
-    }
-    listed.push(id);
-    if (markets.shardOf(id) === undefined) outside.push(id);
+      found.listed += 1;
+      if (markets.shardOf(id) === undefined) found.outside += 1;
+    },
+    () => (found = fresh()),
+  );
+  if (found.invalid.length > 0) postMarkets('consul', [], [], found.invalid, answer.index, Date.now());
+  if (found.outside > 0 || markets.drifted(found.listed)) {
+    const listed = (await readMarketKeys()).keys.map((k) => layout.marketFromKey(k)).filter((id): id is string => id !== undefined);
+    reshard(listed, found.outside);
   }
-  if (invalid.length > 0) postMarkets('consul', [], [], invalid, answer.index, Date.now());
-  if (outside.length > 0 || markets.drifted(listed.length)) reshard(listed, outside.length);
   return { index: answer.index, pauseMs: Math.min(15_000, Math.max(3000, 20 * answer.costMs)) };
 }
 
@@ -482,13 +521,13 @@ function startWatches() {
       opts,
     ),
     watch<Answer<string>>(
-      (index, _wait, ctx) => consulGet('endpoints', `/v1/health/service/${SERVICE_CELL}?passing=true`, index, ctx, '[]'),
+      (index, _wait, ctx) => blockingGet('endpoints', `/v1/health/service/${SERVICE_CELL}?passing=true`, index, ctx, '[]'),
       {
         onChange: ({ value: a, index }) => {
           const next = ((JSON.parse(a.value) as Parameters<typeof endpointFromHealth>[0][] | null) ?? [])
             .map(endpointFromHealth)
             .filter((e): e is Endpoint => e !== undefined)
-            .sort((x, y) => x.id.localeCompare(y.id));
+            .sort(byEndpointId);
           const key = JSON.stringify(next);
           if (key === endpointsKey) return; // unchanged (watch-ok already confirmed it)
           endpoints = next;

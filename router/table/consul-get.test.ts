@@ -1,0 +1,69 @@
+/**
+ * The table worker's HTTP client against a real local HTTP server: status, headers and a streamed
+ * body; the headers timeout, the timeout between body chunks, and cancellation.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { consulGet } from './consul-get.js';
+
+let server: Server;
+let base: string;
+
+before(async () => {
+  server = createServer((req, res) => {
+    if (req.url === '/ok') {
+      res.writeHead(200, { 'x-consul-index': '42', 'content-type': 'application/json' });
+      res.write('["a",');
+      setTimeout(() => res.end('"b"]'), 20);
+    } else if (req.url === '/silent') {
+      // never answers
+    } else if (req.url === '/stalls') {
+      res.writeHead(200);
+      res.write('["a"'); // and nothing more
+    } else {
+      res.writeHead(404);
+      res.end('not here');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+describe('consulGet', () => {
+  it('answers status, headers and the body in chunks, and reuses the connection', async () => {
+    const res = await consulGet(`${base}/ok`, { headersTimeout: 1000, bodyTimeout: 1000 });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['x-consul-index'], '42');
+    const chunks: string[] = [];
+    for await (const c of res.body) chunks.push(c.toString());
+    assert.equal(chunks.join(''), '["a","b"]');
+    assert.ok(chunks.length >= 2, 'streamed as it arrived');
+    const again = await consulGet(`${base}/missing`, { headersTimeout: 1000, bodyTimeout: 1000 });
+    assert.equal(again.statusCode, 404);
+    assert.equal(await again.body.text(), 'not here');
+  });
+
+  it('fails when no headers come within the headers timeout', async () => {
+    const t0 = performance.now();
+    await assert.rejects(consulGet(`${base}/silent`, { headersTimeout: 150, bodyTimeout: 1000 }), /no answer within 150 ms/);
+    assert.ok(performance.now() - t0 < 1000);
+  });
+
+  it('fails a body that stalls longer than the body timeout', async () => {
+    const res = await consulGet(`${base}/stalls`, { headersTimeout: 1000, bodyTimeout: 150 });
+    await assert.rejects(res.body.text(), /stalled for 150 ms/);
+  });
+
+  it('is cancelled by its signal while it waits', async () => {
+    const ac = new AbortController();
+    const pending = consulGet(`${base}/silent`, { signal: ac.signal, headersTimeout: 5000, bodyTimeout: 5000 });
+    setTimeout(() => ac.abort(), 50);
+    await assert.rejects(pending, (err: Error) => err.name === 'AbortError');
+  });
+});
