@@ -9,10 +9,12 @@ import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import type { Command } from 'commander';
 import { COMMANDS } from '../../bin/commands.js';
+import { ROUTER_NODE_OPTIONS } from '../../router/node-options.js';
 
 interface Container {
   name: string;
   args?: string[];
+  env?: { name: string; value?: string }[];
   ports?: { name?: string; containerPort: number }[];
 }
 interface Manifest {
@@ -46,6 +48,12 @@ describe('deployment manifests', () => {
   });
 
   const workloads = manifests.filter((m) => m.kind === 'Deployment' || m.kind === 'StatefulSet');
+
+  it("launches every router container with the router's V8 options (router/node-options.ts)", () => {
+    const routers = workloads.flatMap((w) => w.spec?.template?.spec.containers ?? []).filter((c) => c.args?.[0] === 'router');
+    assert.ok(routers.length > 0, 'a router workload');
+    for (const c of routers) assert.equal(c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, ROUTER_NODE_OPTIONS, c.name);
+  });
   it('has cells, routers, control plane and Envoy workloads', () => {
     assert.ok(workloads.length >= 5, `found ${workloads.length}`);
   });

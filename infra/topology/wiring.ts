@@ -9,6 +9,7 @@ import { requireBinary } from '../binaries.js';
 import type { ChildSpec } from './child.js';
 import { cellIds, type TopologyConfig } from './config.js';
 import { cellPort } from './ports.js';
+import { routerNodeOptions } from '../../router/node-options.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 const node = (args: string[]) => ({ command: process.execPath, args: [CELLCTL, ...args] });
@@ -101,7 +102,7 @@ export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
       ...['router', '--port', String(port), '--consul', consulUrl(cfg), '--id', id, '--prefix', cfg.prefix],
       ...['--hold-ms', String(cfg.holdMs), '--snapshot', join(cfg.dataDir, 'routers', `${id}.snapshot.json`)],
     ]),
-    env: { CELLSIM_LOG_LEVEL: cfg.logLevel },
+    env: { CELLSIM_LOG_LEVEL: cfg.logLevel, NODE_OPTIONS: routerNodeOptions() },
     url,
     port,
     ready: () => ok(`${url}/readyz`),

@@ -20,6 +20,7 @@ import { freePorts } from '../../infra/harness/ports.js';
 import { ProcessScope, waitFor } from '../../infra/harness/process.js';
 import { SERVICE_CELL } from '../../shared/consul.js';
 import { childOf, cpuSeconds, k6, pct, rssMb, type K6Figures } from './measure.js';
+import { ROUTER_NODE_OPTIONS } from '../node-options.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SCRIPT = join(import.meta.dirname, 'rate.js');
@@ -162,7 +163,9 @@ async function main(): Promise<void> {
     await putMarkets(consul.url, 0, 10, (i) => (i % 2 ? 'cell-a' : 'cell-b'), 1, SMALL_PREFIX);
 
     const routerUrl = `http://127.0.0.1:${routerPort}`;
-    const startRouter = (name: string, port: number, extra: string[] = []) =>
+    // Routers run with the V8 options they are deployed with (router/node-options.ts); one more
+    // 100,000-market router runs with Node's defaults, to show what those options cost and save.
+    const startRouter = (name: string, port: number, extra: string[] = [], nodeOptions = ROUTER_NODE_OPTIONS) =>
       scope.start({
         name,
         command: process.execPath,
@@ -177,7 +180,7 @@ async function main(): Promise<void> {
           join(mkdtempSync(join(tmpdir(), 'router-bench-')), 'table.json'),
           ...extra,
         ],
-        env: { CELLSIM_LOG_LEVEL: 'warn' },
+        env: { CELLSIM_LOG_LEVEL: 'warn', NODE_OPTIONS: nodeOptions },
         ready: { http: `http://127.0.0.1:${port}/readyz`, status: 200 },
         readyTimeoutMs: 120_000,
       });
@@ -186,6 +189,10 @@ async function main(): Promise<void> {
     const [smallPort] = await freePorts(1);
     const smallUrl = `http://127.0.0.1:${smallPort}`;
     const smallPid = childOf((await startRouter('router-10', smallPort!, ['--prefix', `${SMALL_PREFIX}/`])).pid);
+    const [defaultsPort] = await freePorts(1);
+    const defaultsUrl = `http://127.0.0.1:${defaultsPort}`;
+    const defaults = await startRouter('router-node-defaults', defaultsPort!, [], '');
+    const defaultsPid = childOf(defaults.pid);
     await waitFor(
       async () => (await readyz(routerUrl)).table.markets === 11,
       10_000,
@@ -308,7 +315,7 @@ async function main(): Promise<void> {
     log('seeding 100,000 markets');
     await putMarkets(consul.url, 10_000, 100_000, (i) => (i % 2 ? 'cell-a' : 'cell-b'));
     await waitFor(
-      async () => (await readyz(routerUrl)).table.markets === 100_001,
+      async () => (await readyz(routerUrl)).table.markets === 100_001 && (await readyz(defaultsUrl)).table.markets === 100_001,
       180_000,
       () => 'router to hold 100k markets',
       500,
@@ -322,30 +329,38 @@ async function main(): Promise<void> {
     const runs100k: (K6Figures & { routerCores: number })[] = [];
     const at10 = () => timed({ URL: smallUrl, MODE: 'max', VUS: '48', MARKETS: '10' }, smallPid);
     const at100k = () => timed({ URL: routerUrl, MODE: 'max', VUS: '48', MARKETS: '100000' });
+    const runsDefaults: (K6Figures & { routerCores: number })[] = [];
+    const atDefaults = () => timed({ URL: defaultsUrl, MODE: 'max', VUS: '48', MARKETS: '100000' }, defaultsPid);
     // The 100,000-market router served the whole latency section; the 10-market one gets as much
     // load before the rounds (a cold router is slower: its JIT has not seen the request path).
     log('warm-up of the 10-market router');
     await k6(SCRIPT, { URL: smallUrl, RATE: '1000', DURATION: '20s', MARKETS: '10' });
     await k6(SCRIPT, { URL: smallUrl, MODE: 'max', VUS: '48', MARKETS: '10', DURATION: '10s' });
+    log('warm-up of the 100,000-market router with Node defaults');
+    await k6(SCRIPT, { URL: defaultsUrl, RATE: '1000', DURATION: '20s', MARKETS: '100000' });
+    await k6(SCRIPT, { URL: defaultsUrl, MODE: 'max', VUS: '48', MARKETS: '100000', DURATION: '10s' });
     await k6(SCRIPT, { URL: routerUrl, MODE: 'max', VUS: '48', MARKETS: '100000', DURATION: '2s' });
+    const sides = [
+      async () => runs10.push(await at10()),
+      async () => runs100k.push(await at100k()),
+      async () => runsDefaults.push(await atDefaults()),
+    ];
     for (let round = 1; round <= THROUGHPUT_ROUNDS; round++) {
-      log(`max throughput, 10 and 100,000 markets, round ${round}/${THROUGHPUT_ROUNDS}`);
-      if (round % 2) {
-        runs10.push(await at10());
-        runs100k.push(await at100k());
-      } else {
-        runs100k.push(await at100k());
-        runs10.push(await at10());
-      }
+      log(`max throughput, 10 and 100,000 markets (and 100,000 with Node defaults), round ${round}/${THROUGHPUT_ROUNDS}`);
+      // each router goes first, second and third in turn
+      for (let i = 0; i < sides.length; i++) await sides[(i + round) % sides.length]!();
     }
     const byRps = <T extends K6Figures>(runs: T[]): T => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)]!;
     const max10 = byRps(runs10);
     const max100k = byRps(runs100k);
+    const maxDefaults = byRps(runsDefaults);
     log(
-      `max throughput per round: 10 markets ${runs10.map((r) => f1(r.rps)).join(' ')}; 100,000 ${runs100k.map((r) => f1(r.rps)).join(' ')}`,
+      `max throughput per round: 10 markets ${runs10.map((r) => f1(r.rps)).join(' ')}; 100,000 ${runs100k.map((r) => f1(r.rps)).join(' ')}; 100,000 with Node defaults ${runsDefaults.map((r) => f1(r.rps)).join(' ')}`,
     );
     const rss10 = rssMb(smallPid);
     const rss100k = rssMb(routerPid);
+    const rssDefaults = rssMb(defaultsPid);
+    await defaults.stop(); // its watches would add to Consul's load during the propagation runs
     log('propagation, 100 moves at 100,000 markets');
     const prop100k = await move(routerUrl, 100_000, 100, 1000);
     const shards100k = (await readyz(routerUrl)).table.marketShards;
@@ -388,11 +403,18 @@ async function main(): Promise<void> {
       'within 10%',
     ]);
     t.push([
-      'router RSS MB, 10 / 100,000 markets',
+      `router RSS MB, 10 / 100,000 markets (NODE_OPTIONS=${ROUTER_NODE_OPTIONS}, as deployed)`,
       '',
       `${f1(rss10)} / ${f1(rss100k)}`,
       `table worker heap at 100k: ${prop100k.workerHeap[0]} MB used / ${prop100k.workerHeap[1]} MB`,
       '≤ 150 MB at 100k',
+    ]);
+    t.push([
+      "100,000 markets, Node's default V8 options: RSS MB / max throughput",
+      '',
+      `${f1(rssDefaults)} / ${f1(maxDefaults.rps)} req/s`,
+      `${f1(rssDefaults - rss100k)} MB more RSS, ${f1((100 * maxDefaults.rps) / max100k.rps - 100)}% req/s vs ${ROUTER_NODE_OPTIONS} (${f1((100 * perCore(maxDefaults)) / perCore(max100k) - 100)}% per core)`,
+      '',
     ]);
     for (const [n, p, how] of [
       ['10,000', prop10k, `${shards10k} shard queries`],
