@@ -69,6 +69,12 @@ export class TableSource {
   private readyWaiters: (() => void)[] = [];
   private pendingMarkets: Record<TableSourceKind, boolean> = { consul: false, snapshot: false };
   private marketShards = 0;
+  /** Worker restarts in a row without a complete table in between (the backoff's exponent). */
+  private restarts = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** After a restart, until the new worker's table is complete: every market ID it reported. */
+  private reloadSeen: Set<string> | undefined;
 
   constructor(
     private readonly store: RoutingStore,
@@ -113,15 +119,27 @@ export class TableSource {
   }
 
   /**
-   * The worker ended on its own (out of heap, a bug): nothing follows Consul any more. The last
-   * table stays in force (static stability) and every watch reports the failure, so /readyz and
-   * cellsim_router_degraded say so until the router is restarted.
+   * The worker ended on its own (out of heap, a bug): nothing follows Consul until a new one runs.
+   * The last table stays in force (static stability), every watch reports the failure (/readyz and
+   * cellsim_router_degraded say so), and a new worker starts after a backoff (1 s, doubling up to
+   * 60 s while no restart completes a table). The new worker reads the table afresh; once it is
+   * complete, markets the store holds that it never reported are removed (deleted meanwhile).
    */
   private workerFailed(err: NodeJS.ErrnoException | undefined, code: number): void {
     const outOfHeap = err?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    const delayMs = Math.min(60_000, 1000 * 2 ** this.restarts);
+    this.restarts += 1;
     const message = outOfHeap
-      ? `table worker ran out of heap (--table-heap-mb ${this.opts.tableHeapMb ?? 512}): serving the last table; restart the router with a larger --table-heap-mb`
-      : `table worker exited (code ${code}${err ? `: ${err.message}` : ''}): serving the last table; restart the router`;
+      ? `table worker ran out of heap (--table-heap-mb ${this.opts.tableHeapMb ?? 512}): serving the last table, a new worker in ${delayMs / 1000} s; if this repeats, restart the router with a larger --table-heap-mb`
+      : `table worker exited (code ${code}${err ? `: ${err.message}` : ''}): serving the last table, a new worker in ${delayMs / 1000} s`;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.closed) return;
+      this.reloadSeen = new Set();
+      this.pendingMarkets = { consul: false, snapshot: false };
+      this.start();
+    }, delayMs);
+    this.restartTimer.unref();
     for (const w of WATCHES) {
       const watch = this.watches[w];
       watch.ok = false;
@@ -166,6 +184,7 @@ export class TableSource {
         const t0 = performance.now();
         this.store.applyMarkets(m.upserts, m.removed);
         const applyMs = performance.now() - t0;
+        if (this.reloadSeen) this.reloaded(m.upserts, m.last && m.source === 'consul');
         this.logInvalid('markets', m.invalid);
         this.pendingMarkets[m.source] = !m.last;
         if (m.last) {
@@ -248,6 +267,19 @@ export class TableSource {
     }
   }
 
+  /** Tracks a new worker's first table; once complete, removes the markets it never reported. */
+  private reloaded(upserts: readonly (readonly [string, unknown])[], complete: boolean): void {
+    const seen = this.reloadSeen!;
+    for (const [id] of upserts) seen.add(id);
+    if (!complete) return;
+    const gone: string[] = [];
+    for (const id of this.store.markets.keys()) if (!seen.has(id)) gone.push(id);
+    this.store.applyMarkets([], gone);
+    this.reloadSeen = undefined;
+    this.restarts = 0;
+    this.opts.logger.info({ markets: this.store.markets.size, removed: gone.length }, 'table worker restarted; table complete again');
+  }
+
   /** The table's status for /readyz and the metrics gauges. */
   status(): TableStatus {
     const now = Date.now();
@@ -277,6 +309,8 @@ export class TableSource {
 
   /** Stops the watches, flushes a pending snapshot write, and ends the worker. */
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.restartTimer);
     const w = this.worker;
     if (!w) return;
     this.worker = undefined;
