@@ -12,6 +12,7 @@ import { createLogger } from '../shared/logger.js';
 import { serveClusterMetrics } from './cluster-metrics.js';
 import { keepRegistered } from './registration.js';
 import { startRouter } from './main.js';
+import { DEFAULT_TABLE_HEAP_MB } from './table/source.js';
 
 interface Flags {
   port: number;
@@ -125,7 +126,7 @@ export function command(): Command {
         "old-generation heap limit of the routing table's worker thread; also keeps its heap within ~1.4x of what it holds (~30 MB at 100,000 markets); past it the worker stops and the router serves its last table, degraded",
       )
         .argParser(parsePositiveInt)
-        .default(512),
+        .default(DEFAULT_TABLE_HEAP_MB),
     )
     .addOption(new Option('--hold-ms <ms>', 'how long a frozen market is held (e.g. 2000, 2s)').argParser(parseDurationMs).default(2000))
     .option('--id <router-id>', 'router id (Consul service cellsim-router-<id>; default router-<port>)')

@@ -83,12 +83,16 @@ export class KvPrefixDiff<T> {
     private readonly decode: (text: string | null) => Decoded<T>,
   ) {}
 
+  /** What follows `idPrefix` in `key` (not validated), or undefined for a key outside it. */
+  private idPart(key: string): string | undefined {
+    return key.startsWith(this.idPrefix) ? key.slice(this.idPrefix.length) : undefined;
+  }
+
   /** The held entry of `key`, if any (no validation: only valid IDs are ever held by ID). */
   private held(key: string): Held<T> | undefined {
-    if (key.startsWith(this.idPrefix)) {
-      const byId = this.byId.get(key.slice(this.idPrefix.length));
-      if (byId !== undefined) return byId;
-    }
+    const id = this.idPart(key);
+    const byId = id === undefined ? undefined : this.byId.get(id);
+    if (byId !== undefined) return byId;
     return this.odd.size === 0 ? undefined : this.odd.get(key);
   }
 
@@ -231,7 +235,7 @@ export class KvPrefixDiff<T> {
       old.seen = this.generation;
       return;
     }
-    const rest = key.startsWith(this.idPrefix) ? key.slice(this.idPrefix.length) : undefined;
+    const rest = this.idPart(key);
     if (rest === undefined || !this.isId(rest)) {
       if (!key.endsWith('/') && !old) diff.invalid.push({ key, problems: ['(key): not a valid id'] });
       if (old) {

@@ -40,6 +40,9 @@ export interface TableSourceOptions {
   metrics: RouterMetrics;
 }
 
+/** Default of `--table-heap-mb` (see {@link TableSourceOptions.tableHeapMb}). */
+export const DEFAULT_TABLE_HEAP_MB = 512;
+
 /** What /readyz reports about the table. */
 export interface TableStatus {
   ready: boolean;
@@ -76,10 +79,13 @@ export class TableSource {
   /** After a restart, until the new worker's table is complete: every market ID it reported. */
   private reloadSeen: Set<string> | undefined;
 
+  private readonly heapMb: number;
+
   constructor(
     private readonly store: RoutingStore,
     private readonly opts: TableSourceOptions,
   ) {
+    this.heapMb = opts.tableHeapMb ?? DEFAULT_TABLE_HEAP_MB;
     const w = (): WatchStatus => ({ ok: false, lastOkAt: undefined, errors: 0, lastError: undefined });
     this.watches = { markets: w(), cells: w(), endpoints: w() };
   }
@@ -101,7 +107,7 @@ export class TableSource {
       workerData: { __entry: new URL('./worker.ts', import.meta.url).href, config },
       env: process.env,
       // A small young generation: the worker's garbage is per-listing text, short-lived.
-      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: this.opts.tableHeapMb ?? 512 },
+      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: this.heapMb },
     });
     const worker = this.worker;
     worker.on('message', (m: WorkerMessage) => this.onMessage(m));
@@ -130,7 +136,7 @@ export class TableSource {
     const delayMs = Math.min(60_000, 1000 * 2 ** this.restarts);
     this.restarts += 1;
     const message = outOfHeap
-      ? `table worker ran out of heap (--table-heap-mb ${this.opts.tableHeapMb ?? 512}): serving the last table, a new worker in ${delayMs / 1000} s; if this repeats, restart the router with a larger --table-heap-mb`
+      ? `table worker ran out of heap (--table-heap-mb ${this.heapMb}): serving the last table, a new worker in ${delayMs / 1000} s; if this repeats, restart the router with a larger --table-heap-mb`
       : `table worker exited (code ${code}${err ? `: ${err.message}` : ''}): serving the last table, a new worker in ${delayMs / 1000} s`;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
@@ -184,7 +190,7 @@ export class TableSource {
         const t0 = performance.now();
         this.store.applyMarkets(m.upserts, m.removed);
         const applyMs = performance.now() - t0;
-        if (this.reloadSeen) this.reloaded(m.upserts, m.last && m.source === 'consul');
+        if (this.reloadSeen) this.reloaded(this.reloadSeen, m.upserts, m.last && m.source === 'consul');
         this.logInvalid('markets', m.invalid);
         this.pendingMarkets[m.source] = !m.last;
         if (m.last) {
@@ -268,8 +274,7 @@ export class TableSource {
   }
 
   /** Tracks a new worker's first table; once complete, removes the markets it never reported. */
-  private reloaded(upserts: readonly (readonly [string, unknown])[], complete: boolean): void {
-    const seen = this.reloadSeen!;
+  private reloaded(seen: Set<string>, upserts: readonly (readonly [string, unknown])[], complete: boolean): void {
     for (const [id] of upserts) seen.add(id);
     if (!complete) return;
     const gone: string[] = [];

@@ -364,6 +364,11 @@ let wakeDiscovery: (() => void) | undefined;
 const discoveryAbort = new AbortController();
 const invalidReported = new Set<string>();
 
+/** The market IDs among `keys` (keys that name no market left out). */
+function marketIds(keys: readonly string[]): string[] {
+  return keys.map((k) => layout.marketFromKey(k)).filter((id): id is string => id !== undefined);
+}
+
 /** Every key under markets/ now (a keys-only listing, read whole: for a partition). */
 async function readMarketKeys(): Promise<{ keys: string[] }> {
   const res = await consulGet(`${cfg.consulUrl}/v1/kv/${layout.marketsPrefix}?keys=true`, {
@@ -385,7 +390,7 @@ async function planMarketShards(): Promise<void> {
   if (markets.list().length > 0) return; // seeded from the snapshot
   try {
     const { keys } = await readMarketKeys();
-    markets.plan(keys.map((k) => layout.marketFromKey(k)).filter((id): id is string => id !== undefined));
+    markets.plan(marketIds(keys));
   } catch {
     // left to the query over the whole prefix (its errors are reported by the watch)
   }
@@ -484,8 +489,7 @@ async function discoverOnce(since: number): Promise<{ index: number; pauseMs: nu
   );
   if (found.invalid.length > 0) postMarkets('consul', [], [], found.invalid, answer.index, Date.now());
   if (found.outside > 0 || markets.drifted(found.listed)) {
-    const listed = (await readMarketKeys()).keys.map((k) => layout.marketFromKey(k)).filter((id): id is string => id !== undefined);
-    reshard(listed, found.outside);
+    reshard(marketIds((await readMarketKeys()).keys), found.outside);
   }
   return { index: answer.index, pauseMs: Math.min(15_000, Math.max(3000, 20 * answer.costMs)) };
 }
