@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyze, timeToIsolate, timeToRecover, DEFAULT_ANALYSIS, type FaultWindow } from './analyze.js';
-import { toRequestPoint, type RequestPoint } from './points.js';
+import { parseResult } from '../infra/vegeta/index.js';
+import { requestPoint, type RequestPoint } from './points.js';
 import { judge } from './verdicts.js';
 
 const T0 = 1_800_000_000_000;
@@ -73,9 +74,9 @@ describe('drill analysis', () => {
     const w: FaultWindow = { start: T0 + 3000, end: T0 + 6000, cells: [], killedReplica: 'router-1' };
     const reqs = traffic(() => ({}));
     // In flight at the kill: started before, ended at it.
-    reqs.push(req({ start: T0 + 2990, ms: 12, replica: 'router-1', owner: 'cell-2', failed: true, status: 0, code: 'k6_1000' }));
+    reqs.push(req({ start: T0 + 2990, ms: 12, replica: 'router-1', owner: 'cell-2', failed: true, status: 0, code: 'net_timeout' }));
     // Sent to the dead replica long after the kill: a real failure.
-    reqs.push(req({ start: T0 + 4000, ms: 1, replica: 'router-1', owner: 'cell-2', failed: true, status: 0, code: 'k6_1000' }));
+    reqs.push(req({ start: T0 + 4000, ms: 1, replica: 'router-1', owner: 'cell-2', failed: true, status: 0, code: 'net_timeout' }));
     const a = analyze({ requests: reqs, failovers: [] }, w);
     assert.equal(a.inFlight.failed, 1);
     assert.equal(a.spill.failed, 1);
@@ -120,34 +121,57 @@ describe('drill analysis', () => {
     assert.equal(timeToRecover(never, [], W, T0 + 10_000, DEFAULT_ANALYSIS), null);
   });
 
-  it('reads a k6 JSON point of the traffic model', () => {
-    const p = toRequestPoint({
-      type: 'Point',
-      metric: 'cellsim_req',
-      data: {
-        time: '2026-11-23T19:09:47.312833169Z',
-        value: 12.5,
-        tags: {
-          market: 'nyc',
-          owner: 'cell-1',
-          cell: 'cell-1',
-          plane: 'envoy',
-          replica: 'envoy-0',
-          op: 'create',
-          status: '503',
-          code: 'cell_unavailable',
-          scope: 'faulted',
-          attempt: 'first',
-          ok: 'false',
-        },
-      },
+  it('turns a tagged vegeta result into a request point', () => {
+    const line = JSON.stringify({
+      seq: 7,
+      code: 503,
+      timestamp: '2026-11-23T19:09:47.312833169Z',
+      latency: 12_500_000,
+      bytes_out: 0,
+      bytes_in: 60,
+      error: '503 Service Unavailable',
+      body: Buffer.from('{"error":{"code":"cell_unavailable","message":"no endpoint"}}').toString('base64'),
+      method: 'POST',
+      url: 'http://127.0.0.1:1/v1/orders#n=3&m=nyc&o=cell-1&p=envoy&r=envoy-0&op=create&a=first',
+      headers: { 'X-Cell-Id': ['cell-1'], 'Retry-After': ['1'] },
     });
-    assert.ok(p);
-    assert.equal(p.end, Date.parse('2026-11-23T19:09:47.312Z'));
-    assert.equal(p.start, p.end - 12.5);
-    assert.equal(p.failed, true);
-    assert.equal(p.scope, 'faulted');
-    assert.equal(p.status, 503);
-    assert.equal(toRequestPoint({ type: 'Point', metric: 'http_reqs', data: { time: 'x', value: 1 } }), undefined);
+    const r = parseResult(line);
+    assert.ok(r);
+    const p = requestPoint(r, ['cell-1']);
+    assert.equal(p.start, Date.parse('2026-11-23T19:09:47.312Z') + 0.833169);
+    assert.equal(p.ms, 12.5);
+    assert.equal(p.end, p.start + 12.5);
+    assert.deepEqual(
+      [p.market, p.owner, p.cell, p.plane, p.replica, p.op, p.attempt, p.status, p.code, p.scope, p.failed],
+      ['nyc', 'cell-1', 'cell-1', 'envoy', 'envoy-0', 'create', 'first', 503, 'cell_unavailable', 'faulted', true],
+    );
+    assert.equal(requestPoint(r, ['cell-2']).scope, 'other');
+    const ok = parseResult(line.replace('"code":503', '"code":201'));
+    assert.ok(ok);
+    assert.equal(requestPoint(ok, []).failed, false, 'a 201 create succeeded');
+  });
+
+  it('names a request that got no HTTP answer by its transport failure', () => {
+    const base = {
+      seq: 1,
+      code: 0,
+      timestamp: '2026-11-23T19:09:47Z',
+      latency: 1,
+      bytes_out: 0,
+      bytes_in: 0,
+      body: null,
+      method: 'GET',
+      headers: null,
+    };
+    const point = (error: string) =>
+      requestPoint(parseResult(JSON.stringify({ ...base, error, url: 'http://x/#m=a&o=cell-1&op=get' }))!, []);
+    assert.equal(point('Get "http://x/": dial tcp 127.0.0.1:9: connect: connection refused').code, 'net_refused');
+    assert.equal(point('Get "http://x/": context deadline exceeded (Client.Timeout exceeded while awaiting headers)').code, 'net_timeout');
+    assert.equal(point('Get "http://x/": EOF').code, 'net_eof');
+    assert.equal(point('Get "http://x/": read: connection reset by peer').code, 'net_reset');
+    assert.ok(point('boom').failed);
+    assert.equal(point('x').cell, 'cell-1', 'no x-cell-id: the owner stands in');
+    assert.equal(parseResult(JSON.stringify({ ...base, method: '', url: '', error: 'no targets to attack' })), undefined);
+    assert.throws(() => parseResult(JSON.stringify({ ...base, url: 'x', error: '', latency: -1 })), /latency/);
   });
 });

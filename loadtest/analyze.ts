@@ -1,10 +1,10 @@
 /**
- * The drill figures, computed from k6's per-request points: per cell and per plane, before /
+ * The drill figures, computed from vegeta's per-request results: per cell and per plane, before /
  * during / after the fault window; blast radius next to the faulted cells' traffic share; spill
  * (failures outside the faulted cells, with in-flight failures on a killed replica counted
- * apart); time to isolate and time to recover.
+ * apart); the model's failovers and retries; time to isolate and time to recover.
  */
-import type { FailoverPoint, RequestPoint } from './points.js';
+import type { FailoverPoint, RequestPoint, RetryPoint } from './points.js';
 import { bins, groupBy, summarize, type Bin, type GroupStats } from './stats.js';
 
 /** When the fault was active, and what it hit (epoch ms, as the drill runner saw it). */
@@ -47,6 +47,8 @@ export interface Analysis {
   spill: { failed: number; byCode: Record<string, number>; byCell: Record<string, number>; examples: RequestPoint[] };
   inFlight: { failed: number; replica?: string };
   failovers: number;
+  /** `503 market_migrating` answers the model sent again after their Retry-After (not in the request figures). */
+  retries: { count: number; byCell: Record<string, number>; byPlane: Record<string, number> };
   /** ms from fault start until the faulted cells' requests are answered fast, per plane; null = never. */
   timeToIsolateMs: Record<string, number | null>;
   /** ms from fault end until error rate and latency are back to their before-levels, per plane; null = never. */
@@ -161,9 +163,15 @@ export function inFlightOnKill(p: RequestPoint, w: FaultWindow, slackMs: number)
   return w.killedReplica !== undefined && p.replica === w.killedReplica && p.start <= w.start + slackMs && p.end >= w.start - slackMs;
 }
 
+function tally<T>(xs: readonly T[], key: (x: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[key(x)] = (out[key(x)] ?? 0) + 1;
+  return out;
+}
+
 /** Computes every drill figure from the points of one run. */
 export function analyze(
-  points: { requests: RequestPoint[]; failovers: FailoverPoint[] },
+  points: { requests: RequestPoint[]; failovers: FailoverPoint[]; retries?: RetryPoint[] },
   w: FaultWindow,
   opts: Partial<AnalysisOptions> = {},
 ): Analysis {
@@ -224,6 +232,11 @@ export function analyze(
     },
     inFlight: { failed: inFlight.length, replica: w.killedReplica },
     failovers: points.failovers.length,
+    retries: {
+      count: points.retries?.length ?? 0,
+      byCell: tally(points.retries ?? [], (r) => r.owner),
+      byPlane: tally(points.retries ?? [], (r) => r.plane),
+    },
     timeToIsolateMs,
     timeToRecoverMs,
     series,

@@ -1,5 +1,5 @@
 /**
- * `cellctl drill <name>`: runs one k6 blast-radius drill against the local topology (started
+ * `cellctl drill <name>`: runs one blast-radius drill under vegeta load against the local topology (started
  * with `cellctl up` when none is running), prints a one-screen summary, writes
  * reports/<drill>-<timestamp>/ and exits non-zero when a verdict fails.
  */
@@ -24,17 +24,6 @@ interface CliOptions {
   faultEveryCell?: boolean;
   timeout: number;
   mix?: DrillOptions['mix'];
-  stages?: DrillOptions['stages'];
-}
-
-/** Parses `100:10s,300:20s` (ramp to 100/s over 10 s, then to 300/s over 20 s). */
-export function parseStages(value: string): NonNullable<DrillOptions['stages']> {
-  return value.split(',').map((part) => {
-    const [target, duration] = part.split(':');
-    const t = Number(target);
-    if (!Number.isInteger(t) || t < 0 || !duration) throw new InvalidArgumentError(`'${part}' is not rate:duration (e.g. 200:10s)`);
-    return { target: t, durationMs: parseDurationMs(duration) };
-  });
 }
 
 /** Parses `create=35,get=30,list=25,cancel=10` (missing operations get 0). */
@@ -62,7 +51,7 @@ function planesOf(opt: CliOptions['plane'], fallback: Plane[] | undefined): Plan
 export function command(): Command {
   const list = DRILLS.map((d) => `  ${d.name.padEnd(22)}${d.description}`).join('\n');
   return new Command('drill')
-    .description('run a k6 blast-radius drill, write reports/<drill>-<timestamp>/, exit 1 when a verdict fails')
+    .description('run a blast-radius drill under vegeta load, write reports/<drill>-<timestamp>/, exit 1 when a verdict fails')
     .argument('<name>', 'the drill (see the list below)', (v: string) => {
       if (!findDrill(v)) throw new InvalidArgumentError(`unknown drill '${v}'; one of: ${DRILLS.map((d) => d.name).join(', ')}`);
       return v;
@@ -75,17 +64,12 @@ export function command(): Command {
       ]),
     )
     .option('--duration <d>', 'whole run: baseline 30%, fault 35%, recovery 35%', parseDurationMs, 60_000)
-    .option('--rate <n>', 'arrivals per second (open model)', parsePositiveInt, 100)
+    .option('--rate <n>', 'requests per second (open model, vegeta -rate)', parsePositiveInt, 100)
     .option('--cell <id>', 'the cell to fault (cell drills; default cell-1)')
     .option('--json', 'print the report JSON instead of the summary')
     .option('--data <dir>', 'topology data directory (cellctl up)', './.cellsim')
     .option('--reports <dir>', 'where reports go', './reports')
     .option('--timeout <d>', 'per-request timeout of the load generator', parseDurationMs, 10_000)
-    .option(
-      '--stages <ramp>',
-      'ramping arrival rate from --rate: target:duration,... (e.g. 200:10s,200:20s); sets the run length',
-      parseStages,
-    )
     .option('--mix <ops>', 'operation mix, e.g. create=35,get=30,list=25,cancel=10', parseMix)
     .option('--fault-every-cell', 'sabotage: inject the cell fault into every cell (the verdict must then FAIL)')
     .addHelpText(
@@ -98,8 +82,7 @@ export function command(): Command {
       if (!drill) throw new Error(`unknown drill ${name}`);
       const opts: DrillOptions = {
         planes: planesOf(o.plane, drill.defaultPlanes),
-        durationMs: o.stages ? o.stages.reduce((sum, st) => sum + st.durationMs, 0) : o.duration,
-        stages: o.stages,
+        durationMs: o.duration,
         rate: o.rate,
         cell: o.cell,
         faultEveryCell: o.faultEveryCell,

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from 'commander';
-import { parseMix, parseStages } from './cli.js';
+import { parseMix } from './cli.js';
 import { planMoves } from './drills/operations.js';
 import { cellShares, givenWeights, withMinShare, zipfWeights } from './plan.js';
 
@@ -52,14 +52,5 @@ describe('drill planning', () => {
     assert.throws(() => parseMix('delete=1'), InvalidArgumentError);
     assert.throws(() => parseMix('create=-1'), InvalidArgumentError);
     assert.throws(() => parseMix('create=0'), InvalidArgumentError);
-  });
-
-  it('parses ramp stages and refuses bad ones', () => {
-    assert.deepEqual(parseStages('100:10s,300:500ms'), [
-      { target: 100, durationMs: 10_000 },
-      { target: 300, durationMs: 500 },
-    ]);
-    assert.throws(() => parseStages('fast:10s'), InvalidArgumentError);
-    assert.throws(() => parseStages('100'), InvalidArgumentError);
   });
 });

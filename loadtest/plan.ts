@@ -1,9 +1,8 @@
 /**
- * The traffic plan handed to loadtest/k6/traffic.js: which replicas to spread over, which
- * markets with which weights and owners, the operation mix, the arrival rate and k6 thresholds.
- * Written as one JSON file that the k6 script opens in its init context.
+ * The traffic plan of a drill: which replicas to spread over, which markets with which weights
+ * and owners, the operation mix and the arrival rate. The engine writes it next to the report
+ * (traffic-config.json) and hands it to the traffic model.
  */
-import { writeFileSync } from 'node:fs';
 
 /** A data-plane replica the load generator sends to. */
 export interface Target {
@@ -24,26 +23,25 @@ export interface MarketWeight {
   weight: number;
 }
 
-/** Everything traffic.js reads from CONFIG. */
+/** Everything the traffic model (loadtest/traffic/) is driven by. */
 export interface TrafficConfig {
   runId: string;
   targets: Target[];
   markets: MarketWeight[];
   mix: Record<'create' | 'get' | 'list' | 'cancel', number>;
-  /** Arrivals per second (constant-arrival-rate), or the start rate with `stages`. */
+  /** Requests per second (open model: vegeta's constant pacer). Read-backs, retries and failovers are requests too. */
   rate: number;
-  duration: string;
-  stages?: { target: number; duration: string }[];
-  preAllocatedVUs: number;
-  maxVUs: number;
-  /** Per-request timeout, a k6 duration (`10s`). */
-  timeout: string;
+  /** Per-request timeout, ms. */
+  timeoutMs: number;
   /** Cells whose markets are tagged scope=faulted. */
   faultCells: string[];
+  /** Send a `503 market_migrating` again after its Retry-After (counted as a retry in the report). */
   honourRetryAfter: boolean;
   maxRetryAfterS: number;
+  /** Most retries of one request. */
+  maxRetries: number;
+  /** How long a replica that refused a connection is avoided. */
   replicaDownMs: number;
-  thresholds: Record<string, string[]>;
 }
 
 /** The default operation mix: writes, read-backs, lists, occasional cancels. */
@@ -88,27 +86,18 @@ export function cellShares(markets: MarketWeight[]): Record<string, number> {
 }
 
 /** Builds a traffic config with defaults for everything not given. */
-export function trafficConfig(
-  p: Pick<TrafficConfig, 'runId' | 'targets' | 'markets' | 'rate' | 'duration'> & Partial<TrafficConfig>,
-): TrafficConfig {
+export function trafficConfig(p: Pick<TrafficConfig, 'runId' | 'targets' | 'markets' | 'rate'> & Partial<TrafficConfig>): TrafficConfig {
   if (p.targets.length === 0) throw new Error('traffic plan: no targets');
   if (p.markets.length === 0) throw new Error('traffic plan: no markets');
-  const vus = Math.max(10, Math.ceil(p.rate * 0.5));
+  if (!Number.isInteger(p.rate) || p.rate < 1) throw new Error(`traffic plan: rate must be a positive integer, got ${p.rate}`);
   return {
     mix: DEFAULT_MIX,
-    preAllocatedVUs: vus,
-    maxVUs: Math.max(50, p.rate * 4),
-    timeout: '10s',
+    timeoutMs: 10_000,
     faultCells: [],
     honourRetryAfter: true,
     maxRetryAfterS: 1,
+    maxRetries: 3,
     replicaDownMs: 2000,
-    thresholds: {},
     ...p,
   };
-}
-
-/** Writes the config where k6 can open it. */
-export function writeTrafficConfig(path: string, cfg: TrafficConfig): void {
-  writeFileSync(path, JSON.stringify(cfg, null, 2));
 }

@@ -1,14 +1,15 @@
 /**
- * Reads k6's `--out json` file (one JSON object per line) and keeps the per-request points of
- * the traffic model (`cellsim_req`) and its failovers (`cellsim_failovers`). Streamed line by
- * line, so a long run's file is never held in memory whole.
+ * What the drill analysis reads: one point per request the traffic model sent, as vegeta
+ * reported it, plus the failovers and retries the model made (explicit, counted, never hidden).
+ * A vegeta result becomes a point through {@link requestPoint}, which needs only the result: the
+ * traffic model tags every target's URL fragment (never sent on the wire) with the market, its
+ * owner, the plane, the replica, the operation and the attempt.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { transportCode, urlTags, type VegetaResult } from '../infra/vegeta/index.js';
 
-/** One request as k6 recorded it. Times are epoch milliseconds. */
+/** One request as vegeta recorded it. Times are epoch milliseconds. */
 export interface RequestPoint {
-  /** When the request started (answer time minus latency). */
+  /** When the request was sent. */
   start: number;
   /** When the answer (or the error) came. */
   end: number;
@@ -23,75 +24,78 @@ export interface RequestPoint {
   replica: string;
   op: string;
   status: number;
+  /** The JSON error code, `net_*` when no HTTP answer came, `http_<status>` otherwise, `none` on success. */
   code: string;
   scope: 'faulted' | 'other';
+  /** first, failover (sent again to another replica after a refused connection) or retry (after a 503 with Retry-After). */
   attempt: string;
   failed: boolean;
 }
 
-/** A connection refused by a replica that the client sent to another replica instead. */
+/** A connection refused by a replica that the model sent to another replica instead. */
 export interface FailoverPoint {
   time: number;
   plane: string;
   replica: string;
 }
 
-/** Everything the analysis needs from one k6 run. */
-export interface K6Points {
+/** A `503 market_migrating` that the model sent again after its Retry-After. */
+export interface RetryPoint {
+  time: number;
+  market: string;
+  owner: string;
+  plane: string;
+  code: string;
+}
+
+/** Everything the analysis needs from one run. */
+export interface TrafficPoints {
   requests: RequestPoint[];
   failovers: FailoverPoint[];
+  retries: RetryPoint[];
 }
 
-interface RawLine {
-  type?: string;
-  metric?: string;
-  data?: { time?: string; value?: number; tags?: Record<string, string> };
-}
+/** The statuses each operation expects; anything else is a failed request. */
+export const EXPECTED: Record<string, readonly number[]> = {
+  create: [200, 201],
+  read: [200],
+  get: [200],
+  list: [200],
+  cancel: [200, 409],
+};
 
-/** Turns one parsed line into a request point, or undefined for other metrics. */
-export function toRequestPoint(line: RawLine): RequestPoint | undefined {
-  if (line.type !== 'Point' || line.metric !== 'cellsim_req' || !line.data?.time) return undefined;
-  const tags = line.data.tags ?? {};
-  const end = Date.parse(line.data.time);
-  const ms = Number(line.data.value ?? 0);
-  return {
-    start: end - ms,
-    end,
-    ms,
-    market: tags.market ?? '',
-    owner: tags.owner ?? '',
-    cell: tags.cell ?? tags.owner ?? '',
-    plane: tags.plane ?? '',
-    replica: tags.replica ?? '',
-    op: tags.op ?? '',
-    status: Number(tags.status ?? 0),
-    code: tags.code ?? 'none',
-    scope: tags.scope === 'faulted' ? 'faulted' : 'other',
-    attempt: tags.attempt ?? 'first',
-    failed: tags.ok === 'false',
-  };
-}
-
-/** Reads every request and failover point of a k6 JSON output file, sorted by start time. */
-export async function readPoints(file: string): Promise<K6Points> {
-  const requests: RequestPoint[] = [];
-  const failovers: FailoverPoint[] = [];
-  const rl = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
-  for await (const text of rl) {
-    // Cheap filter before JSON.parse: most lines are k6's built-in http_* metrics.
-    if (!text.includes('"cellsim_')) continue;
-    let line: RawLine;
-    try {
-      line = JSON.parse(text) as RawLine;
-    } catch {
-      continue;
-    }
-    const req = toRequestPoint(line);
-    if (req) requests.push(req);
-    else if (line.type === 'Point' && line.metric === 'cellsim_failovers' && line.data?.time) {
-      failovers.push({ time: Date.parse(line.data.time), plane: line.data.tags?.plane ?? '', replica: line.data.tags?.replica ?? '' });
-    }
+/** The error code of an answer: the contract's JSON code when there is one. */
+export function errorCode(r: VegetaResult): string {
+  if (r.code === 0) return transportCode(r);
+  if (r.code < 400) return 'none';
+  try {
+    const body = JSON.parse(r.body.toString('utf8')) as { error?: { code?: unknown } };
+    if (typeof body.error?.code === 'string') return body.error.code;
+  } catch {
+    /* not JSON */
   }
-  requests.sort((a, b) => a.start - b.start);
-  return { requests, failovers };
+  return `http_${r.code}`;
+}
+
+/** Turns a tagged vegeta result into a request point; `faultCells` decide its scope. */
+export function requestPoint(r: VegetaResult, faultCells: readonly string[]): RequestPoint {
+  const tags = urlTags(r.url);
+  const owner = tags.o ?? '';
+  const op = tags.op ?? '';
+  return {
+    start: r.start,
+    end: r.start + r.latencyMs,
+    ms: Math.round(r.latencyMs * 1000) / 1000,
+    market: tags.m ?? '',
+    owner,
+    cell: r.headers['x-cell-id'] || owner,
+    plane: tags.p ?? '',
+    replica: tags.r ?? '',
+    op,
+    status: r.code,
+    code: errorCode(r),
+    scope: faultCells.includes(owner) ? 'faulted' : 'other',
+    attempt: tags.a ?? 'first',
+    failed: !(EXPECTED[op] ?? [200]).includes(r.code),
+  };
 }

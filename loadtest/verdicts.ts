@@ -103,6 +103,39 @@ export function judge(a: Analysis, e: Expectations, extra: Verdict[] = []): Verd
   return [...out, ...extra];
 }
 
+/**
+ * A limit on the share of failed requests, over all requests or those outside the faulted cells.
+ * Kept apart from the expectations: a drill that allows in-flight failures still caps the total.
+ */
+export interface FailureGate {
+  scope: 'all' | 'other';
+  /** Highest failed share allowed (0..1); 0 = none may fail. */
+  maxShare: number;
+}
+
+/** Judges the failure gates over every request of the run. */
+export function gateVerdicts(a: Analysis, gates: readonly FailureGate[]): Verdict[] {
+  return gates.map((g) => {
+    const outside = (cell: string) => !a.window.cells.includes(cell);
+    const phases = Object.entries(a.perCell).filter(([cell]) => g.scope === 'all' || outside(cell));
+    let requests = 0;
+    let failed = 0;
+    for (const [, ph] of phases) {
+      for (const s of [ph.before, ph.during, ph.after]) {
+        requests += s.requests;
+        failed += s.failed;
+      }
+    }
+    const share = requests ? failed / requests : 0;
+    return {
+      name: `failed share (${g.scope === 'all' ? 'all requests' : 'outside the faulted cells'})`,
+      pass: requests > 0 && share <= g.maxShare,
+      measured: `${pct(share)} (${failed} of ${requests})`,
+      threshold: g.maxShare === 0 ? '0' : `<= ${pct(g.maxShare)}`,
+    };
+  });
+}
+
 /** True when every verdict passed. */
 export function allPass(verdicts: Verdict[]): boolean {
   return verdicts.every((v) => v.pass);

@@ -124,7 +124,7 @@ export class FaultRegistry {
       .filter((f) => f.kind === 'no-courier' || (f.route === DELIVERY_ROUTE && ['latency', 'errors', 'hang'].includes(f.kind)));
   }
 
-  /** Extra milliseconds every database transaction of this process waits while `slow-db` is active (default 200 per fault). */
+  /** Milliseconds a /v1 request, a saga step or a delivery step pauses before its database work while `slow-db` is active (default 200 per fault); the queries themselves are not slowed. */
   dbDelayMs(now = Date.now()): number {
     if (this.entries.size === 0) return 0;
     this.expire(now);

@@ -107,7 +107,7 @@ export function startAttack(o: AttackOptions): Attack {
   if (timed) cmd = [TIME, '-f', 'VEGETA_CPU %U %S %e', ...cmd];
   const attack = spawn(cmd[0]!, cmd.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const encode = spawn(vegeta, ['encode', '--to', 'json'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  attack.stdout?.pipe(encode.stdin!);
+  attack.stdout?.pipe(encode.stdin);
   // A target pipe closed by an exiting vegeta is not an error of the caller's.
   attack.stdin?.on('error', () => undefined);
   encode.stdin?.on('error', () => undefined);
@@ -121,7 +121,7 @@ export function startAttack(o: AttackOptions): Attack {
   const file = createWriteStream(o.resultsFile);
   let count = 0;
   let parseError: Error | undefined;
-  const lines = createInterface({ input: encode.stdout!, crlfDelay: Infinity });
+  const lines = createInterface({ input: encode.stdout, crlfDelay: Infinity });
   lines.on('line', (text) => {
     if (!text) return;
     try {

@@ -4,7 +4,7 @@
  * it down for the window; the others use the cell's own fault API.
  */
 import type { CellFault } from '../env/types.js';
-import type { Expectations } from '../verdicts.js';
+import type { Expectations, FailureGate } from '../verdicts.js';
 import type { Drill, DrillContext, DrillOptions } from './types.js';
 
 /** Isolation targets of issue 7: ≤ 1 s through the router, ≤ 5 s through Envoy. */
@@ -35,7 +35,7 @@ const slowExpectations = (): Expectations => ({
   otherCellsLatency: { factor: 3, addMs: 250 },
 });
 
-const spillThreshold = () => ({ 'cellsim_failed{scope:other}': ['rate==0'] });
+const spillGate = (): FailureGate[] => [{ scope: 'other', maxShare: 0 }];
 
 function apiDrill(name: string, description: string, fault: (windowMs: number) => CellFault, fastFail: boolean): Drill {
   return {
@@ -43,7 +43,7 @@ function apiDrill(name: string, description: string, fault: (windowMs: number) =
     description,
     faultCells: (env, opts) => [defaultCell(env.cells(), opts)],
     expectations: fastFail ? fastFailExpectations : slowExpectations,
-    thresholds: spillThreshold,
+    gates: spillGate,
     async inject(ctx) {
       for (const cell of targetCells(ctx)) {
         const f = fault(ctx.windowMs);
@@ -68,7 +68,7 @@ export const CELL_DRILLS: Drill[] = [
     description: 'Kill one cell process (SIGKILL), keep it down for the window, bring it back.',
     faultCells: (env, opts) => [defaultCell(env.cells(), opts)],
     expectations: fastFailExpectations,
-    thresholds: spillThreshold,
+    gates: spillGate,
     async inject(ctx) {
       for (const cell of targetCells(ctx)) {
         await ctx.env.killAndHold(cell);
@@ -100,7 +100,7 @@ export const CELL_DRILLS: Drill[] = [
   apiDrill('cell-hang', 'One cell never answers /v1 requests for the window.', (w) => ({ kind: 'hang', durationMs: w + 5000 }), true),
   apiDrill(
     'cell-slow-db',
-    "One cell's database becomes slow (every query delayed).",
+    "One cell's database work is delayed: every /v1 request and each saga and delivery step pauses before it.",
     (w) => ({ kind: 'slow-db', durationMs: w + 5000, latencyMs: 200 }),
     false,
   ),

@@ -19,8 +19,8 @@ function replicaKill(plane: Exclude<Plane, 'direct'>): Drill {
     defaultPlanes: [plane],
     faultCells: () => [],
     expectations: () => ({ zeroFailed: true, spillZero: true }),
-    // In-flight failures are allowed, so k6 only gates the total; the analysis separates them.
-    thresholds: () => ({ cellsim_failed: ['rate<0.05'] }),
+    // In-flight failures are allowed, so the gate caps only the total; the analysis separates them.
+    gates: () => [{ scope: 'all', maxShare: 0.05 }],
     async inject(ctx) {
       const victim = pickReplica(ctx);
       await ctx.env.killAndHold(victim);
@@ -42,7 +42,7 @@ function outage(component: 'consul' | 'control-plane', description: string): Dri
     description,
     faultCells: () => [],
     expectations: () => ({ zeroFailed: true, spillZero: true }),
-    thresholds: () => ({ cellsim_failed: ['rate==0'] }),
+    gates: () => [{ scope: 'all', maxShare: 0 }],
     preflight(env) {
       if (component === 'consul' && env.consulPersistent?.() === false) {
         throw new Error('consul-outage needs a persistent Consul (cellctl up --persist): a dev agent restarts with an empty KV store');

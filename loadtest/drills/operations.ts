@@ -46,7 +46,7 @@ const migration: Drill = {
   description: 'Migrate several markets between cells while traffic flows: no request may fail.',
   faultCells: () => [],
   expectations: () => ({ zeroFailed: true, spillZero: true }),
-  thresholds: () => ({ cellsim_failed: ['rate==0'] }),
+  gates: () => [{ scope: 'all', maxShare: 0 }],
   windowUntilHealed: true,
   async inject(ctx) {
     const moves = planMoves(await ctx.env.owners(), ctx.env.cells(), ctx.env.canaryCell(), 3, ctx.env.marketWeights?.());
@@ -99,7 +99,7 @@ const badRollout: Drill = {
   // The canary's markets are small; the rollout's SLO check needs requests to judge the bake.
   minShare: (env) => ({ cell: env.canaryCell(), share: 0.25 }),
   expectations: () => ({ spillZero: true, blastWithinPoints: 2 }),
-  thresholds: () => ({ 'cellsim_failed{scope:other}': ['rate==0'] }),
+  gates: () => [{ scope: 'other', maxShare: 0 }],
   windowUntilHealed: true,
   async inject(ctx) {
     const state: RolloutState = { leaked: new Set(), polls: 0 };

@@ -1,16 +1,14 @@
 /** The shape of a drill: what it aims at, what it does at fault start and end, what it is held to. */
 import type { DrillEnv } from '../env/types.js';
 import type { Plane } from '../plan.js';
-import type { Expectations, Verdict } from '../verdicts.js';
+import type { Expectations, FailureGate, Verdict } from '../verdicts.js';
 
 /** Options every drill takes (`cellctl drill <name> [...]`). */
 export interface DrillOptions {
   planes: Plane[];
   durationMs: number;
-  /** Arrivals per second (the start rate when `stages` ramp it). */
+  /** Requests per second (open model). */
   rate: number;
-  /** Ramping arrival rate: k6 stages (target arrivals/s reached over duration ms); their total is the run length. */
-  stages?: { target: number; durationMs: number }[];
   /** The cell to fault (cell drills), default cell-1. */
   cell?: string;
   /** Sabotage for tests: inject the cell fault into every cell; the verdict must then fail. */
@@ -47,8 +45,8 @@ export interface Drill {
   faultCells(env: DrillEnv, opts: DrillOptions): string[];
   /** Targets (issue 7) this drill is held to. */
   expectations(opts: DrillOptions): Expectations;
-  /** k6 thresholds on the tagged sub-metrics (`cellsim_failed{scope:other}` ...). */
-  thresholds(opts: DrillOptions): Record<string, string[]>;
+  /** Caps on the failed share of requests, judged over the whole run. */
+  gates(opts: DrillOptions): FailureGate[];
   /** Refuses to run on a topology the drill cannot work on (before any traffic). */
   preflight?(env: DrillEnv): void;
   /** Starts the fault (called at the window start). */

@@ -13,7 +13,8 @@ export function assertReportFiles(r: DrillReport): void {
   assert.match(html, /<svg[\s\S]*fault window[\s\S]*<\/svg>/);
   assert.match(html, r.pass ? /class="verdict pass">PASS/ : /class="verdict fail">FAIL/);
   assert.doesNotMatch(html, /<script|src="http|href="http/, 'report.html must open offline');
-  assert.ok(existsSync(r.files.points));
-  const summary = JSON.parse(readFileSync(r.files.summary, 'utf8')) as { metrics: Record<string, unknown> };
-  assert.ok('cellsim_req' in summary.metrics, 'k6 summary has the traffic model metric');
+  const lines = readFileSync(r.files.results, 'utf8').split('\n').filter(Boolean);
+  assert.ok(lines.length >= json.analysis.total.requests, `vegeta's results file holds every request (${lines.length} lines)`);
+  assert.ok(r.files.plot && existsSync(r.files.plot), "vegeta's own plot is written next to the report");
+  assert.match(html, /href="vegeta-plot\.html"/, 'the report links the vegeta plot');
 }

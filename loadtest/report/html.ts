@@ -1,4 +1,5 @@
 /** report.html: one self-contained page (inline CSS and SVG, no script, no network). */
+import { basename } from 'node:path';
 import type { GroupStats } from '../stats.js';
 import type { DrillReport } from './types.js';
 import { barChart, palette, timeChart } from './svg.js';
@@ -64,9 +65,6 @@ export function renderHtml(r: DrillReport): string {
         `<tr class="${v.pass ? 'ok' : 'bad'}"><td>${v.pass ? 'PASS' : 'FAIL'}</td><td>${esc(v.name)}</td><td>${esc(v.measured)}</td><td>${esc(v.threshold)}</td></tr>`,
     )
     .join('');
-  const k6Rows = Object.entries(r.k6.thresholds)
-    .map(([k, ok]) => `<tr class="${ok ? 'ok' : 'bad'}"><td>${ok ? 'PASS' : 'FAIL'}</td><td>${esc(k)}</td></tr>`)
-    .join('');
   const events = r.events.map((e) => `<li>+${((e.t - a.run.start) / 1000).toFixed(2)} s: ${esc(e.what)}</li>`).join('');
   const iso = (m: Record<string, number | null>) =>
     Object.entries(m)
@@ -80,15 +78,14 @@ export function renderHtml(r: DrillReport): string {
 <p>Started ${esc(r.startedAt)}; planes ${esc(r.planes.join(', '))}; ${r.rate} arrivals/s for ${(r.durationMs / 1000).toFixed(0)} s; faulted cell(s): ${esc(r.faultCells.join(', ') || 'none')};
 fault window +${((a.window.start - a.run.start) / 1000).toFixed(2)} s to +${((a.window.end - a.run.start) / 1000).toFixed(2)} s (shaded).</p>
 <h2>Verdicts</h2><table><thead><tr><th></th><th>check</th><th>measured</th><th>threshold</th></tr></thead><tbody>${verdictRows}</tbody></table>
-<h2>k6 thresholds (exit ${r.k6.exitCode})</h2><table><tbody>${k6Rows || '<tr><td>none</td></tr>'}</tbody></table>
 <h2>Blast radius</h2>${blast}
-<p>${a.blastRadius.windowFailed} of ${a.blastRadius.windowRequests} requests in the window failed. Spill: <b>${a.spill.failed}</b> failed requests outside the faulted cell(s)${a.window.killedReplica ? `; in flight on killed ${esc(a.window.killedReplica)}: <b>${a.inFlight.failed}</b>` : ''}; failovers to the other replica: ${a.failovers}.<br>
+<p>${a.blastRadius.windowFailed} of ${a.blastRadius.windowRequests} requests in the window failed. Spill: <b>${a.spill.failed}</b> failed requests outside the faulted cell(s)${a.window.killedReplica ? `; in flight on killed ${esc(a.window.killedReplica)}: <b>${a.inFlight.failed}</b>` : ''}; failovers to the other replica: ${a.failovers}; retries after <code>503 market_migrating</code>: ${a.retries.count}${a.retries.count ? ` (${esc(JSON.stringify(a.retries.byCell))})` : ''}.<br>
 Time to isolate: ${iso(a.timeToIsolateMs)}. Time to recover: ${iso(a.timeToRecoverMs)}.</p>
 <h2>Over time</h2>${errChart}${p99Chart}
 ${table('Per cell (by owning cell)', a.perCell)}
 ${table('Per plane', a.perPlane)}
 <h2>Timeline</h2><ul>${events}</ul>
-<p>Files: report.json (every figure), points.json (k6 --out json), summary.json (k6 --summary-export)${r.files.dashboard ? ', k6-dashboard.html (k6 web dashboard export)' : ''}.</p>
+<p>Files: report.json (every figure), results.json (vegeta's per-request results; <code>vegeta report results.json</code>)${r.files.plot ? `, <a href="${esc(basename(r.files.plot))}">vegeta-plot.html</a> (vegeta's own latency plot)` : ''}.</p>
 </body></html>
 `;
 }

@@ -16,13 +16,3 @@ export function writeReport(
   writeFileSync(full.files.html, renderHtml(full));
   return full;
 }
-
-/** Reads k6's summary export and returns each threshold's pass/fail (k6 records `true` when it failed). */
-export function thresholdResults(summary: unknown): Record<string, boolean> {
-  const out: Record<string, boolean> = {};
-  const metrics = (summary as { metrics?: Record<string, { thresholds?: Record<string, boolean> }> }).metrics ?? {};
-  for (const [name, m] of Object.entries(metrics)) {
-    for (const [expr, failed] of Object.entries(m.thresholds ?? {})) out[`${name}: ${expr}`] = !failed;
-  }
-  return out;
-}

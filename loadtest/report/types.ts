@@ -19,11 +19,12 @@ export interface DrillReport {
   faultCells: string[];
   pass: boolean;
   verdicts: Verdict[];
-  /** k6's own verdicts: exit code and each threshold's result. */
-  k6: { exitCode: number; thresholds: Record<string, boolean> };
+  /** How the load generator ended, and read-backs the model could not queue. */
+  vegeta: { exitCode: number; droppedFollowUps: number };
   /** Planned traffic share per cell (from market weights). */
   plannedShares: Record<string, number>;
   events: DrillEvent[];
   analysis: Analysis;
-  files: { points: string; summary: string; dashboard?: string; html: string; json: string };
+  /** results.json: vegeta's per-request results (JSON lines); plot: `vegeta plot` HTML of them. */
+  files: { results: string; plot?: string; html: string; json: string };
 }

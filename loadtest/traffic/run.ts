@@ -1,0 +1,90 @@
+/**
+ * Drives real vegeta with the traffic model: vegeta's constant pacer sets the arrival rate
+ * (`-rate`, open model) and reads targets lazily from a pipe that this runner keeps a little ahead
+ * of it (vegeta stamps a request's start before reading its target, so the pipe must never run
+ * dry); every result streams back into the model, which turns it into a point for the analysis.
+ */
+import { startAttack } from '../../infra/vegeta/index.js';
+import type { TrafficConfig } from '../plan.js';
+import type { TrafficPoints } from '../points.js';
+import { TrafficModel } from './model.js';
+
+/** Options of {@link startTraffic}. */
+export interface TrafficRunOptions {
+  /** vegeta's JSON results (kept for `vegeta report` and `vegeta plot`). */
+  resultsFile: string;
+  /** How far ahead of vegeta's pacer targets are written, ms. */
+  leadMs?: number;
+  /** Hard cap on the run, ms. */
+  maxMs: number;
+}
+
+/** What a finished run gives the analysis. */
+export interface TrafficOutcome extends TrafficPoints {
+  /** vegeta's exit code (0 when it ended because the targets ended). */
+  exitCode: number;
+  /** vegeta's stderr tail. */
+  output: string;
+  /** Read-backs not made because the follow-up queue was full. */
+  droppedFollowUps: number;
+}
+
+/** A run in progress. */
+export interface TrafficRun {
+  pid: number;
+  startedAt: number;
+  /** Ends the targets: vegeta finishes what is in flight and exits. */
+  stop(): void;
+  done: Promise<TrafficOutcome>;
+}
+
+const TICK_MS = 20;
+
+/** Starts vegeta on the model's targets at `cfg.rate` per second until `stop()` (or `maxMs`). */
+export function startTraffic(cfg: TrafficConfig, o: TrafficRunOptions): TrafficRun {
+  const model = new TrafficModel(cfg);
+  const points: TrafficPoints = { requests: [], failovers: [], retries: [] };
+  const attack = startAttack({
+    rate: cfg.rate,
+    timeoutMs: cfg.timeoutMs,
+    // Enough of a body for an order's ID and an error's code; lists are cut.
+    maxBody: 8192,
+    // Enough workers for every request of the timeout at the rate (a hung cell holds its own).
+    maxWorkers: Math.max(100, Math.ceil((cfg.rate * cfg.timeoutMs) / 1000) + 50),
+    resultsFile: o.resultsFile,
+    killAfterMs: o.maxMs + 60_000,
+    onResult: (r) => {
+      const out = model.onResult(r, Date.now());
+      if (out.kind === 'request') points.requests.push(out.point);
+      else if (out.kind === 'failover') points.failovers.push(out.point);
+      else if (out.kind === 'retry') points.retries.push(out.point);
+    },
+  });
+  const leadMs = o.leadMs ?? 250;
+  let written = 0;
+  let stopped = false;
+  const feed = () => {
+    if (stopped) return;
+    const due = Math.ceil((cfg.rate * (Date.now() - attack.startedAt + leadMs)) / 1000);
+    while (written < due) {
+      attack.send(model.next(Date.now()));
+      written++;
+    }
+  };
+  feed();
+  const ticker = setInterval(feed, TICK_MS);
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(ticker);
+    attack.end();
+  };
+  const cap = setTimeout(stop, o.maxMs);
+  const done = attack.done.then((outcome) => {
+    stop();
+    clearTimeout(cap);
+    points.requests.sort((a, b) => a.start - b.start);
+    return { ...points, exitCode: outcome.exitCode, output: outcome.output, droppedFollowUps: model.droppedFollowUps };
+  });
+  return { pid: attack.pid, startedAt: attack.startedAt, stop, done };
+}
