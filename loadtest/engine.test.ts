@@ -61,4 +61,20 @@ describe('drill engine with real vegeta against real HTTP echo cells (direct pla
     assert.equal(r.verdicts.find((v) => v.name === 'failed share (outside the faulted cells)')?.pass, false, 'the gate fails too');
     assertReportFiles(r);
   });
+
+  it('a load generator that does not run FAILS the drill (vegeta ran, traffic sent)', async () => {
+    const drill = findDrill('cell-errors')!;
+    const saved = process.env.VEGETA_BIN;
+    process.env.VEGETA_BIN = '/bin/false';
+    try {
+      const r = await runDrill(drill, env, { planes: ['direct'], durationMs: 2000, rate: 20, cell: 'cell-1' }, { reportsDir });
+      assert.equal(r.pass, false);
+      assert.equal(r.verdicts.find((v) => v.name === 'vegeta ran')?.pass, false);
+      assert.equal(r.verdicts.find((v) => v.name === 'traffic sent')?.pass, false);
+      assert.equal(r.verdicts.find((v) => v.name.startsWith('failed share'))?.pass, false, 'a gate over no request does not pass');
+    } finally {
+      if (saved === undefined) delete process.env.VEGETA_BIN;
+      else process.env.VEGETA_BIN = saved;
+    }
+  });
 });
