@@ -4,6 +4,8 @@
  * but vegeta keeps it in each result's `url`, so a caller can tag a request (market, plane, op)
  * without touching what the server sees.
  */
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
 
 /** One request for vegeta. */
 export interface VegetaTarget {
@@ -33,4 +35,15 @@ export function taggedUrl(url: string, tags: Record<string, string>): string {
 export function urlTags(url: string): Record<string, string> {
   const i = url.indexOf('#');
   return i < 0 ? {} : Object.fromEntries(new URLSearchParams(url.slice(i + 1)));
+}
+
+/** Writes targets to a file in vegeta's JSON format (for `targetsFile`), streamed: any number in constant memory. */
+export async function writeTargets(file: string, targets: Iterable<VegetaTarget>): Promise<void> {
+  const out = createWriteStream(file);
+  try {
+    for (const t of targets) if (!out.write(encodeTarget(t))) await once(out, 'drain');
+  } finally {
+    out.end();
+  }
+  await once(out, 'finish');
 }

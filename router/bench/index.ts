@@ -1,6 +1,7 @@
 /**
  * `npm run bench:router`: the router measured side by side in one run on this machine, with
- * real Consul, a bare upstream cell process and k6 (open model, pinned to CPU 1).
+ * real Consul, a bare upstream cell process and vegeta (open model at fixed rates, pinned to CPU 1
+ * with GOMAXPROCS=1; a closed model of 48 workers for maximum throughput). Results: bench/router.md.
  *  1. direct to the cell vs through the router at 1k and 5k req/s (added p50/p99), interleaved,
  *     3 rounds each after a 2 s warm-up, the median-p99 run shown;
  *  2. max throughput of one worker (closed model), at 10 and at 100,000 markets, and RSS;
@@ -10,21 +11,37 @@
  *     the whole prefix (`--market-shards 1`);
  *  4. fast-fail answer time for a dead cell with its breaker open.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import { request } from 'undici';
+import { benchCommand, loadAverage, writeResults } from '../../infra/harness/bench-results.js';
 import { startConsul } from '../../infra/harness/consul.js';
+import { measureLoad, parseDurationMs, type LoadFigures, type LoadOptions } from '../../infra/harness/market-load.js';
 import { freePorts } from '../../infra/harness/ports.js';
 import { ProcessScope, waitFor } from '../../infra/harness/process.js';
 import { SERVICE_CELL } from '../../shared/consul.js';
-import { childOf, cpuSeconds, k6, pct, rssMb, type K6Figures } from './measure.js';
+import { childOf, cpuSeconds, pct, rssMb } from './measure.js';
 import { ROUTER_NODE_OPTIONS } from '../node-options.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const SCRIPT = join(import.meta.dirname, 'rate.js');
+const RESULTS = join(ROOT, 'bench', 'router.md');
+/** Length of each measured vegeta run. */
 const DUR = process.env.BENCH_DURATION ?? '6s';
+const DUR_MS = parseDurationMs(DUR);
+/** Warm-up of the routers that did not serve the latency section, at 1k req/s (then half as long at max throughput). */
+const WARMUP_MS = parseDurationMs(process.env.BENCH_WARMUP ?? '20s');
+/** KV write → routed moves per table size. */
+const MOVES = Number(process.env.BENCH_MOVES ?? 100);
+/** vegeta's CPU and GOMAXPROCS, and its worker pool in the closed-model (max throughput) runs. */
+const VEGETA_CPU = '1';
+const MAX_WORKERS = 48;
+/** The open model's initial and most workers: arrivals vegeta cannot send for want of a free worker are late, counted as "not sent". */
+const RATE_WORKERS = 64;
+const RATE_MAX_WORKERS = 512;
+/** The run's temporary files (routers' snapshots, vegeta's targets and results), removed however the run ends. */
+const WORK_DIR = mkdtempSync(join(tmpdir(), 'router-bench-'));
 /** Interleaved direct/routed runs per rate in the added-latency section (the median p99 run is shown). */
 const LATENCY_ROUNDS = Number(process.env.BENCH_LATENCY_ROUNDS ?? 3);
 const log = (msg: string) => process.stderr.write(`[bench:router ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -115,8 +132,17 @@ async function shardsSettled(url: string): Promise<void> {
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  const loadAtStart = (await import('node:os')).loadavg();
+  const loadAtStart = loadAverage();
   const scope = new ProcessScope();
+  /** One vegeta run pinned to VEGETA_CPU with GOMAXPROCS=1, so the generator cannot take the router's core. */
+  const load = async (o: Omit<LoadOptions, 'dir' | 'cpus' | 'maxProcs'>) => {
+    const open = o.rate > 0 ? { workers: RATE_WORKERS, maxWorkers: RATE_MAX_WORKERS } : {};
+    const r = await measureLoad({ ...open, ...o, dir: WORK_DIR, cpus: VEGETA_CPU, maxProcs: 1 });
+    if (r.failed > 0) log(`${r.failed} of ${r.requests} answers not ${o.expect ?? 200} from ${o.url}: ${r.errors.join('; ')}`);
+    return r;
+  };
+  /** A closed-model run: MAX_WORKERS workers as fast as they go. */
+  const max = (url: string, markets: number, durationMs = DUR_MS) => ({ url, markets, rate: 0, workers: MAX_WORKERS, durationMs });
   await scope.run(async () => {
     const consul = await startConsul();
     scope.adopt(consul.proc);
@@ -177,7 +203,7 @@ async function main(): Promise<void> {
           '--consul',
           consul.url,
           '--snapshot',
-          join(mkdtempSync(join(tmpdir(), 'router-bench-')), 'table.json'),
+          join(mkdtempSync(join(WORK_DIR, `${name}-`)), 'table.json'),
           ...extra,
         ],
         env: { CELLSIM_LOG_LEVEL: 'warn', NODE_OPTIONS: nodeOptions },
@@ -200,31 +226,35 @@ async function main(): Promise<void> {
     );
 
     const directUrl = `http://127.0.0.1:${upA}`;
-    const timed = async (env: Record<string, string>, pid = routerPid): Promise<K6Figures & { routerCores: number }> => {
+    type Timed = LoadFigures & { routerCores: number };
+    const timed = async (
+      o: Omit<LoadOptions, 'dir' | 'cpus' | 'maxProcs' | 'durationMs'> & { durationMs?: number },
+      pid = routerPid,
+    ): Promise<Timed> => {
       const c0 = cpuSeconds(pid);
       const w0 = Date.now();
-      const r = await k6(SCRIPT, { DURATION: DUR, ...env });
+      const r = await load({ durationMs: DUR_MS, ...o });
       return { ...r, routerCores: (cpuSeconds(pid) - c0) / ((Date.now() - w0) / 1000) };
     };
 
     // 1. added latency
     log('warm-up');
-    await k6(SCRIPT, { URL: routerUrl, RATE: '1000', DURATION: '3s', MARKETS: '10' });
+    await load({ url: routerUrl, rate: 1000, durationMs: 3000, markets: 10 });
     // Direct and routed runs interleaved, ROUNDS each, every run right after a 2 s warm-up at
     // the same rate (warm connections and JIT); the run with the median p99 of each side is
     // reported: one 6 s run's p99 on this shared 2-core VM moves by tens of ms between runs.
-    const rate: Record<string, { direct: K6Figures; router: K6Figures & { routerCores: number } }> = {};
-    const byP99 = <T extends K6Figures>(runs: T[]): T => [...runs].sort((a, b) => a.p99 - b.p99)[Math.floor(runs.length / 2)]!;
+    const rate: Record<string, { direct: LoadFigures; router: Timed }> = {};
+    const byP99 = <T extends LoadFigures>(runs: T[]): T => [...runs].sort((a, b) => a.p99 - b.p99)[Math.floor(runs.length / 2)]!;
     for (const r of ['1000', '5000']) {
-      const directRuns: K6Figures[] = [];
-      const routedRuns: (K6Figures & { routerCores: number })[] = [];
+      const directRuns: LoadFigures[] = [];
+      const routedRuns: Timed[] = [];
       for (let round = 1; round <= LATENCY_ROUNDS; round++) {
         log(`${r} req/s direct, round ${round}/${LATENCY_ROUNDS}`);
-        await k6(SCRIPT, { URL: directUrl, RATE: r, DURATION: '2s', MARKETS: '10' });
-        directRuns.push(await timed({ URL: directUrl, RATE: r, MARKETS: '10' }));
+        await load({ url: directUrl, rate: Number(r), durationMs: 2000, markets: 10 });
+        directRuns.push(await timed({ url: directUrl, rate: Number(r), markets: 10 }));
         log(`${r} req/s through the router, round ${round}/${LATENCY_ROUNDS}`);
-        await k6(SCRIPT, { URL: routerUrl, RATE: r, DURATION: '2s', MARKETS: '10' });
-        routedRuns.push(await timed({ URL: routerUrl, RATE: r, MARKETS: '10' }));
+        await load({ url: routerUrl, rate: Number(r), durationMs: 2000, markets: 10 });
+        routedRuns.push(await timed({ url: routerUrl, rate: Number(r), markets: 10 }));
       }
       rate[r] = { direct: byP99(directRuns), router: byP99(routedRuns) };
       log(
@@ -300,16 +330,16 @@ async function main(): Promise<void> {
           () => 'single-query router table',
           500,
         );
-        return await move(url, n, 100, epochBase);
+        return await move(url, n, MOVES, epochBase);
       } finally {
         await single.stop();
       }
     };
-    log('propagation, 100 moves at 10,000 markets');
-    const prop10k = await move(routerUrl, 10_000, 100, 100);
+    log(`propagation, ${MOVES} moves at 10,000 markets`);
+    const prop10k = await move(routerUrl, 10_000, MOVES, MOVES);
     const shards10k = (await readyz(routerUrl)).table.marketShards;
-    log('propagation, 100 moves at 10,000 markets, one-query router');
-    const single10k = await singleQuery(10_000, 300);
+    log(`propagation, ${MOVES} moves at 10,000 markets, one-query router`);
+    const single10k = await singleQuery(10_000, 3 * MOVES);
 
     // 3b. 100k: throughput, RSS, propagation
     log('seeding 100,000 markets');
@@ -325,21 +355,21 @@ async function main(): Promise<void> {
     // 2. max throughput, 10 vs 100,000 markets: two routers (prefixes small/ and cellsim/), runs
     // interleaved, the order swapped every round, the median of each shown. Measured one after
     // the other minutes apart, the two differed by 20 % on this VM with the same code.
-    const runs10: (K6Figures & { routerCores: number })[] = [];
-    const runs100k: (K6Figures & { routerCores: number })[] = [];
-    const at10 = () => timed({ URL: smallUrl, MODE: 'max', VUS: '48', MARKETS: '10' }, smallPid);
-    const at100k = () => timed({ URL: routerUrl, MODE: 'max', VUS: '48', MARKETS: '100000' });
-    const runsDefaults: (K6Figures & { routerCores: number })[] = [];
-    const atDefaults = () => timed({ URL: defaultsUrl, MODE: 'max', VUS: '48', MARKETS: '100000' }, defaultsPid);
+    const runs10: Timed[] = [];
+    const runs100k: Timed[] = [];
+    const at10 = () => timed(max(smallUrl, 10), smallPid);
+    const at100k = () => timed(max(routerUrl, 100_000));
+    const runsDefaults: Timed[] = [];
+    const atDefaults = () => timed(max(defaultsUrl, 100_000), defaultsPid);
     // The 100,000-market router served the whole latency section; the 10-market one gets as much
     // load before the rounds (a cold router is slower: its JIT has not seen the request path).
     log('warm-up of the 10-market router');
-    await k6(SCRIPT, { URL: smallUrl, RATE: '1000', DURATION: '20s', MARKETS: '10' });
-    await k6(SCRIPT, { URL: smallUrl, MODE: 'max', VUS: '48', MARKETS: '10', DURATION: '10s' });
+    await load({ url: smallUrl, rate: 1000, durationMs: WARMUP_MS, markets: 10 });
+    await load(max(smallUrl, 10, WARMUP_MS / 2));
     log('warm-up of the 100,000-market router with Node defaults');
-    await k6(SCRIPT, { URL: defaultsUrl, RATE: '1000', DURATION: '20s', MARKETS: '100000' });
-    await k6(SCRIPT, { URL: defaultsUrl, MODE: 'max', VUS: '48', MARKETS: '100000', DURATION: '10s' });
-    await k6(SCRIPT, { URL: routerUrl, MODE: 'max', VUS: '48', MARKETS: '100000', DURATION: '2s' });
+    await load({ url: defaultsUrl, rate: 1000, durationMs: WARMUP_MS, markets: 100_000 });
+    await load(max(defaultsUrl, 100_000, WARMUP_MS / 2));
+    await load(max(routerUrl, 100_000, 2000));
     const sides = [
       async () => runs10.push(await at10()),
       async () => runs100k.push(await at100k()),
@@ -350,7 +380,7 @@ async function main(): Promise<void> {
       // each router goes first, second and third in turn
       for (let i = 0; i < sides.length; i++) await sides[(i + round) % sides.length]!();
     }
-    const byRps = <T extends K6Figures>(runs: T[]): T => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)]!;
+    const byRps = <T extends LoadFigures>(runs: T[]): T => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)]!;
     const max10 = byRps(runs10);
     const max100k = byRps(runs100k);
     const maxDefaults = byRps(runsDefaults);
@@ -361,55 +391,56 @@ async function main(): Promise<void> {
     const rss100k = rssMb(routerPid);
     const rssDefaults = rssMb(defaultsPid);
     await defaults.stop(); // its watches would add to Consul's load during the propagation runs
-    log('propagation, 100 moves at 100,000 markets');
-    const prop100k = await move(routerUrl, 100_000, 100, 1000);
+    log(`propagation, ${MOVES} moves at 100,000 markets`);
+    const prop100k = await move(routerUrl, 100_000, MOVES, 10 * MOVES);
     const shards100k = (await readyz(routerUrl)).table.marketShards;
-    log('propagation, 100 moves at 100,000 markets, one-query router');
-    const single100k = await singleQuery(100_000, 3000);
+    log(`propagation, ${MOVES} moves at 100,000 markets, one-query router`);
+    const single100k = await singleQuery(100_000, 30 * MOVES);
 
     // 4. fast fail
     log('fast-fail, dead cell');
     for (let i = 0; i < 20; i++) await (await request(`${routerUrl}/v1/orders`, { headers: { 'x-market-id': 'm-dead' } })).body.dump();
-    const dead = await timed({ URL: routerUrl, RATE: '1000', DURATION: '5s', MARKET: 'm-dead', EXPECT: '503' });
-    const directDead = await k6(SCRIPT, { URL: directUrl, RATE: '1000', DURATION: '5s', MARKETS: '10' });
+    const dead = await timed({ url: routerUrl, rate: 1000, durationMs: 5000, market: 'm-dead', expect: 503 });
+    const directDead = await load({ url: directUrl, rate: 1000, durationMs: 5000, markets: 10 });
 
-    const t = new Table({ head: ['measure', 'direct', 'router', 'router − direct / result', 'target'] });
+    const head = ['measure', 'direct', 'router', 'router − direct / result', 'target'];
+    const rows: string[][] = [];
     for (const r of ['1000', '5000']) {
       const { direct, router: rt } = rate[r]!;
       const label = `${Number(r) / 1000}k req/s`;
-      t.push([`${label} p50 ms (median-p99 run of ${LATENCY_ROUNDS})`, f2(direct.p50), f2(rt.p50), f2(rt.p50 - direct.p50), '']);
-      t.push([`${label} p99 ms`, f2(direct.p99), f2(rt.p99), f2(rt.p99 - direct.p99), r === '1000' ? 'added ≤ 1 ms' : '']);
-      t.push([
-        `${label} achieved / failed / dropped`,
-        `${f1(direct.rps)} / ${direct.failedChecks} / ${direct.dropped}`,
-        `${f1(rt.rps)} / ${rt.failedChecks} / ${rt.dropped}`,
-        `router ${f2(rt.routerCores)} cores = ${f1((rt.routerCores / rt.rps) * 1e6)} µs CPU/req; k6 ${f2(rt.k6Cores)} cores (direct run k6 ${f2(direct.k6Cores)})`,
+      rows.push([`${label} p50 ms (median-p99 run of ${LATENCY_ROUNDS})`, f2(direct.p50), f2(rt.p50), f2(rt.p50 - direct.p50), '']);
+      rows.push([`${label} p99 ms`, f2(direct.p99), f2(rt.p99), f2(rt.p99 - direct.p99), r === '1000' ? 'added ≤ 1 ms' : '']);
+      rows.push([
+        `${label} achieved req/s / failed / not sent`,
+        `${f1(direct.rps)} / ${direct.failed} / ${direct.missing}`,
+        `${f1(rt.rps)} / ${rt.failed} / ${rt.missing}`,
+        `router ${f2(rt.routerCores)} cores = ${f1((rt.routerCores / rt.rps) * 1e6)} µs CPU/req; vegeta ${f2(rt.generatorCores)} cores (direct run vegeta ${f2(direct.generatorCores)})`,
         '',
       ]);
     }
     const perCore = (m: typeof max10) => m.rps / Math.max(m.routerCores, 0.01);
-    t.push([
-      `max throughput, 1 worker, 10 markets (median of ${THROUGHPUT_ROUNDS}, interleaved with the next row)`,
+    rows.push([
+      `max throughput, 1 router worker, ${MAX_WORKERS} vegeta workers, 10 markets (median of ${THROUGHPUT_ROUNDS}, interleaved with the next row)`,
       '',
       `${f1(max10.rps)} req/s`,
-      `router ${f2(max10.routerCores)} cores → ${f1(perCore(max10))} req/s per router core; p99 ${f2(max10.p99)} ms; k6 ${f2(max10.k6Cores)} cores`,
+      `router ${f2(max10.routerCores)} cores → ${f1(perCore(max10))} req/s per router core; p99 ${f2(max10.p99)} ms; vegeta ${f2(max10.generatorCores)} cores`,
       '',
     ]);
-    t.push([
-      'max throughput, 1 worker, 100,000 markets (random)',
+    rows.push([
+      'max throughput, 1 router worker, 100,000 markets (random)',
       '',
       `${f1(max100k.rps)} req/s`,
       `${f1((100 * max100k.rps) / max10.rps - 100)}% req/s vs 10; router ${f2(max100k.routerCores)} cores → ${f1(perCore(max100k))} req/s per core (${f1((100 * perCore(max100k)) / perCore(max10) - 100)}% vs 10)`,
       'within 10%',
     ]);
-    t.push([
+    rows.push([
       `router RSS MB, 10 / 100,000 markets (NODE_OPTIONS=${ROUTER_NODE_OPTIONS}, as deployed)`,
       '',
       `${f1(rss10)} / ${f1(rss100k)}`,
       `table worker heap at 100k: ${prop100k.workerHeap[0]} MB used / ${prop100k.workerHeap[1]} MB`,
       '≤ 150 MB at 100k',
     ]);
-    t.push([
+    rows.push([
       "100,000 markets, Node's default V8 options: RSS MB / max throughput",
       '',
       `${f1(rssDefaults)} / ${f1(maxDefaults.rps)} req/s`,
@@ -422,14 +453,14 @@ async function main(): Promise<void> {
       ['100,000', prop100k, `${shards100k} shard queries`],
       ['100,000', single100k, 'one query (--market-shards 1)'],
     ] as const) {
-      t.push([
+      rows.push([
         `propagation KV write → routed, ${n} markets, ${how}, ms`,
         '',
         `p50 ${f1(p.p50)} / p99 ${f1(p.p99)}`,
         `router request p99 during moves ${f2(p.pollP99)} ms`,
         n === '10,000' && !how.startsWith('one') ? 'p99 ≤ 100 ms' : '',
       ]);
-      t.push([
+      rows.push([
         `one move at ${n} markets, ${how} (median)`,
         '',
         `${f1(p.bytes / 1024)} KiB read`,
@@ -437,21 +468,45 @@ async function main(): Promise<void> {
         '',
       ]);
     }
-    t.push([
+    rows.push([
       'fast-fail, dead cell, breaker open (1k req/s), ms',
       `healthy p99 ${f2(directDead.p99)}`,
       `p50 ${f2(dead.p50)} / p99 ${f2(dead.p99)}`,
-      `${dead.failedChecks} answers not 503 of ${dead.requests}`,
+      `${dead.failed} answers not 503 of ${dead.requests}`,
       'p99 ≤ 5 ms',
     ]);
+    const t = new Table({ head });
+    t.push(...rows);
     process.stdout.write(`${t.toString()}\n`);
+    const settings =
+      `vegeta attack (JSON targets file, GET /v1/orders with x-market-id drawn at random among the markets), pinned to CPU ${VEGETA_CPU} with GOMAXPROCS=1 (taskset), router and upstream unpinned; ` +
+      `fixed rates -rate=N/1s -workers=${RATE_WORKERS} -max-workers=${RATE_MAX_WORKERS} for ${DUR} per measured run (open model), max throughput -rate=0 -workers=${MAX_WORKERS} -max-workers=${MAX_WORKERS} (closed model); ` +
+      `latency rounds ${LATENCY_ROUNDS}, throughput rounds ${THROUGHPUT_ROUNDS}, warm-up ${WARMUP_MS / 1000} s, ${MOVES} moves per table size`;
+    writeResults(
+      RESULTS,
+      {
+        title: 'bench:router',
+        command: benchCommand('bench:router'),
+        loadBefore: loadAtStart,
+        settings,
+        notes: [
+          `Total ${f1((Date.now() - t0) / 1000)} s. Latencies are vegeta's (\`vegeta report\`): from the request's start to its answer. ` +
+            '"not sent" counts arrivals of the fixed rate vegeta did not send within the run (rate × duration − requests); ' +
+            "achieved req/s is vegeta's throughput (successful answers per second). Router CPU is from /proc/<pid>/stat; vegeta CPU from /usr/bin/time.",
+        ],
+      },
+      head,
+      rows,
+    );
     process.stdout.write(
-      `node ${process.version}, ${DUR} per k6 run, k6 pinned to CPU 1 (GOMAXPROCS=1), router and upstream unpinned; load average at start ${loadAtStart.map(f2).join(' ')}, at end ${(await import('node:os')).loadavg().map(f2).join(' ')}; total ${f1((Date.now() - t0) / 1000)} s\n`,
+      `${settings}\nload average at start ${loadAtStart.map(f2).join(' ')}, at end ${loadAverage().map(f2).join(' ')}; node ${process.version}; total ${f1((Date.now() - t0) / 1000)} s; written to ${RESULTS}\n`,
     );
   });
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench:router failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exitCode = 1;
-});
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`bench:router failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(WORK_DIR, { recursive: true, force: true }));

@@ -1,18 +1,22 @@
 /**
  * `npm run bench:xds`: the xDS control plane and Envoy measured in one run on this machine,
- * with real Consul, the real control plane and Envoy processes, a bare upstream and k6:
+ * with real Consul, the real control plane and Envoy processes, a bare upstream and vegeta:
  *  1. KV write → Envoy routes the market to its new cell: p50/p99 over 100 moves, at 1,000
  *     and at 100,000 markets, with the xDS bytes sent per move;
- *  2. Envoy throughput (k6, closed model, capped) with a 10-market table (a second control
+ *  2. Envoy throughput (vegeta, closed model: 8 workers) with a 10-market table (a second control
  *     plane and Envoy on another KV prefix) and with the 100,000-market table, interleaved;
  *  3. Envoy RSS at 10 and 100,000 markets, and the initial sync of 100,000 markets.
+ * Results: bench/xds.md.
  */
-import { cpus, loadavg } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { request } from 'undici';
+import { benchCommand, loadAverage, writeResults } from '../../../infra/harness/bench-results.js';
 import { startConsul } from '../../../infra/harness/consul.js';
-import { runK6 } from '../../../infra/harness/k6.js';
+import { measureLoad, parseDurationMs, type LoadFigures } from '../../../infra/harness/market-load.js';
 import { freePorts } from '../../../infra/harness/ports.js';
 import { ProcessScope, waitFor } from '../../../infra/harness/process.js';
 import { seedKv } from '../../../infra/harness/echo-cell.js';
@@ -21,10 +25,16 @@ import { findDescendant, metricSum, pct, putMarkets, rssMb } from './measure.js'
 
 const MOVES = Number(process.env.BENCH_MOVES ?? 100);
 const BIG = Number(process.env.BENCH_MARKETS ?? 100_000);
-const K6_DURATION = process.env.BENCH_DURATION ?? '4s';
+/** Length of each throughput run. */
+const DURATION = process.env.BENCH_DURATION ?? '4s';
+const DURATION_MS = parseDurationMs(DURATION);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** vegeta's worker pool in the throughput runs (closed model: each worker waits for its answer). */
+const WORKERS = 8;
 const UPSTREAM = fileURLToPath(new URL('./upstream.ts', import.meta.url));
-const K6_SCRIPT = fileURLToPath(new URL('./markets.js', import.meta.url));
+const RESULTS = fileURLToPath(new URL('../../../bench/xds.md', import.meta.url));
+/** vegeta's targets and results files, removed however the run ends. */
+const VEGETA_DIR = mkdtempSync(join(tmpdir(), 'xds-bench-vegeta-'));
 const log = (msg: string) => process.stderr.write(`[bench:xds ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '-');
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
@@ -89,23 +99,14 @@ async function moves(consul: string, cp: TestControlPlane, envoy: TestEnvoy, n: 
   };
 }
 
-async function throughput(envoy: TestEnvoy, markets: number): Promise<{ rps: number; p50: number; p99: number; failed: number }> {
-  const r = await runK6(K6_SCRIPT, {
-    env: { URL: envoy.url, MARKETS: String(markets), VUS: '8', DURATION: K6_DURATION },
-    timeoutMs: 60_000,
-  });
-  const m = r.summary.metrics;
-  const num = (x: unknown) => (typeof x === 'number' ? x : NaN);
-  return {
-    rps: num(m.http_reqs?.rate),
-    p50: num(m.http_req_duration?.med),
-    p99: num(m.http_req_duration?.['p(99)']),
-    failed: num((m.checks as Record<string, unknown> | undefined)?.fails),
-  };
+/** Envoy's throughput with WORKERS vegeta workers, each request naming a random market of m-0..m-(markets-1). */
+function throughput(envoy: TestEnvoy, markets: number): Promise<LoadFigures> {
+  return measureLoad({ url: envoy.url, markets, rate: 0, workers: WORKERS, durationMs: DURATION_MS, dir: VEGETA_DIR });
 }
 
 async function main(): Promise<void> {
   const t0 = Date.now();
+  const loadBefore = loadAverage();
   const scope = new ProcessScope();
   await scope.run(async () => {
     log('starting consul, upstream, control plane, envoy');
@@ -189,8 +190,8 @@ async function main(): Promise<void> {
     log(`throughput: 10 vs ${BIG} markets, ${ROUNDS} interleaved rounds`);
     await throughput(envoySmall, 10); // warm-up of both paths
     await throughput(envoy, BIG);
-    const small: Awaited<ReturnType<typeof throughput>>[] = [];
-    const big: Awaited<ReturnType<typeof throughput>>[] = [];
+    const small: LoadFigures[] = [];
+    const big: LoadFigures[] = [];
     // The order is swapped every round: the second run of a pair was measured after the first
     // one's garbage and Consul work, a bias that always fell on the 100,000-market Envoy.
     for (let r = 0; r < ROUNDS; r++) {
@@ -203,17 +204,17 @@ async function main(): Promise<void> {
       }
     }
     log(`throughput per round: 10 markets ${small.map((x) => f0(x.rps)).join(' ')}; ${BIG} ${big.map((x) => f0(x.rps)).join(' ')}`);
-    const median = (xs: Awaited<ReturnType<typeof throughput>>[]) => {
+    const median = (xs: LoadFigures[]) => {
       const byRps = [...xs].sort((a, b) => a.rps - b.rps);
       return byRps[Math.floor(byRps.length / 2)]!;
     };
     const tp10 = median(small);
     const tpBig = median(big);
-    const failed = (xs: Awaited<ReturnType<typeof throughput>>[]) => xs.reduce((n, x) => n + (Number.isFinite(x.failed) ? x.failed : 0), 0);
+    const failed = (xs: LoadFigures[]) => xs.reduce((n, x) => n + x.failed, 0);
     const cpMetrics = await metrics(cp);
 
-    const table = new Table({ head: ['measure', '10 markets', '1,000 markets', `${BIG.toLocaleString('en')} markets`] });
-    table.push(
+    const head = ['measure', '10 markets', '1,000 markets', `${BIG.toLocaleString('en')} markets`];
+    const rows: string[][] = [
       [
         'move: KV write → Envoy routes to the new cell, p50 / p99 / max (ms)',
         '',
@@ -224,20 +225,51 @@ async function main(): Promise<void> {
       ['xDS responses per move', '', f1(mv1k.pushesPerMove), f1(mvBig.pushesPerMove)],
       ['snapshot build per change (ms, control plane)', '', f1(mv1k.buildMs), f1(mvBig.buildMs)],
       ['Consul answer → Envoy ACK, mean (ms)', '', f1(mv1k.pushMs), f1(mvBig.pushMs)],
-      [`Envoy throughput, k6 8 VUs ${K6_DURATION}, median of ${ROUNDS} interleaved runs (req/s)`, f0(tp10.rps), '', f0(tpBig.rps)],
+      [
+        `Envoy throughput, vegeta ${WORKERS} workers ${DURATION}, median of ${ROUNDS} interleaved runs (req/s)`,
+        f0(tp10.rps),
+        '',
+        f0(tpBig.rps),
+      ],
       ['  latency p50 / p99 of that run (ms)', `${f1(tp10.p50)} / ${f1(tp10.p99)}`, '', `${f1(tpBig.p50)} / ${f1(tpBig.p99)}`],
-      ['  failed checks, all runs', f0(failed(small)), '', f0(failed(big))],
+      ['  answers not 200, all runs', f0(failed(small)), '', f0(failed(big))],
       ['Envoy RSS (MB)', f1(rss10), '', f1(rssBig)],
       ['initial sync of the new markets into Envoy (ms)', '', '', f0(syncMs)],
+      [`Envoy throughput, ${BIG.toLocaleString('en')} vs 10 markets (%)`, '', '', f1((tpBig.rps / tp10.rps) * 100)],
+      ['control-plane snapshot size (KiB)', '', '', f0(metricSum(cpMetrics, 'cellsim_xds_snapshot_bytes') / 1024)],
+    ];
+    const title = `xDS control plane + Envoy 1.40 (delta ADS, scoped routes), ${MOVES} moves per size`;
+    const table = new Table({ head });
+    table.push(...rows);
+    process.stdout.write(`\n${title}\n${table.toString()}\n`);
+    const settings =
+      `vegeta attack (JSON targets file, GET /v1/orders with x-market-id drawn at random among the markets), ` +
+      `-rate=0 -workers=${WORKERS} -max-workers=${WORKERS} (closed model) for ${DURATION} per run, unpinned; ${ROUNDS} interleaved rounds after one warm-up run per Envoy`;
+    writeResults(
+      RESULTS,
+      {
+        title: `bench:xds — ${title}`,
+        command: benchCommand('bench:xds'),
+        loadBefore,
+        settings,
+        notes: [
+          `Total ${f0((Date.now() - t0) / 1000)} s. A move is timed from the KV write to the first request Envoy routes to the new cell (polled through Envoy). ` +
+            "Throughput is vegeta's (successful answers per second), latencies from `vegeta report`.",
+        ],
+      },
+      head,
+      rows,
     );
-    process.stdout.write(`\nxDS control plane + Envoy 1.40 (delta ADS, scoped routes), ${MOVES} moves per size\n${table.toString()}\n`);
     process.stdout.write(
-      `throughput ratio ${BIG} vs 10 markets: ${f1((tpBig.rps / tp10.rps) * 100)} %; snapshot size ${f0(metricSum(cpMetrics, 'cellsim_xds_snapshot_bytes') / 1024)} KiB; ` +
-        `node ${process.version}, ${cpus().length} cores, load average at end ${loadavg()
-          .map((x) => x.toFixed(1))
-          .join(' ')}; total ${f0((Date.now() - t0) / 1000)} s\n`,
+      `${settings}\nload average at start ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, at end ${loadAverage()
+        .map((x) => x.toFixed(2))
+        .join(' ')}; node ${process.version}; total ${f0((Date.now() - t0) / 1000)} s; written to ${RESULTS}\n`,
     );
   });
 }
 
-await main();
+try {
+  await main();
+} finally {
+  rmSync(VEGETA_DIR, { recursive: true, force: true });
+}
