@@ -12,7 +12,10 @@ export interface Entry {
 
 /** Every subcommand, the part that owns it, and a one-line summary for `cellctl --help`. */
 export const COMMANDS: Record<string, Entry> = {
-  doctor: { summary: 'check that consul, envoy, k6 and node are installed', load: () => import('../infra/doctor.js') },
+  doctor: {
+    summary: 'check that consul, envoy, vegeta and node are installed, their versions and licences',
+    load: () => import('../infra/doctor.js'),
+  },
   cell: {
     summary: 'run one cell (orders, outbox, log, delivery, saga, faults, market export/import)',
     load: () => import('../cells/cli.js'),
@@ -37,7 +40,7 @@ export const COMMANDS: Record<string, Entry> = {
   rollback: { summary: 'put a cell back on its previous version', load: () => import('../control-plane/commands/rollback.js') },
   up: { summary: 'run the whole topology locally, supervised', load: () => import('../infra/topology/cli.js') },
   drill: {
-    summary: 'run a k6 blast-radius drill (cell-crash, cell-hang, router-replica-kill, ...), write its report',
+    summary: 'run a blast-radius drill under vegeta load (cell-crash, cell-hang, router-replica-kill, ...), write its report',
     load: () => import('../loadtest/cli.js'),
   },
 };

