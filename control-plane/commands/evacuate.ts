@@ -52,8 +52,10 @@ export function command(): Command {
         progress.stop();
       }
       if (f.json) printJson(job);
-      else process.stdout.write(`evacuation of ${cell} ${job.state}: ${job.moved.length} moved, ${job.failed.length} failed\n`);
-      for (const x of job.failed) process.stdout.write(`  ${x.market}: ${x.error}\n`);
+      else {
+        process.stdout.write(`evacuation of ${cell} ${job.state}: ${job.moved.length} moved, ${job.failed.length} failed\n`);
+        for (const x of job.failed) process.stdout.write(`  ${x.market}: ${x.error}\n`);
+      }
       if (job.state === 'failed') throw new CommandError(`${job.failed.length} market(s) could not be moved off ${cell}`);
     }),
   );
