@@ -10,6 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import type { Command } from 'commander';
 import { COMMANDS } from '../../bin/commands.js';
 import { ROUTER_NODE_OPTIONS } from '../../router/node-options.js';
+import { pinnedVersions } from '../binaries.js';
 
 interface Container {
   name: string;
@@ -53,6 +54,10 @@ describe('deployment manifests', () => {
     const routers = workloads.flatMap((w) => w.spec?.template?.spec.containers ?? []).filter((c) => c.args?.[0] === 'router');
     assert.ok(routers.length > 0, 'a router workload');
     for (const c of routers) assert.equal(c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, ROUTER_NODE_OPTIONS, c.name);
+  });
+  it('tells a cluster to run the pinned open-source Consul image (infra/versions.env), not the chart default', () => {
+    const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+    assert.ok(readme.includes(`global.image=hashicorp/consul:${pinnedVersions().consul}`), 'infra/deploy/README.md names the pinned image');
   });
   it('has cells, routers, control plane and Envoy workloads', () => {
     assert.ok(workloads.length >= 5, `found ${workloads.length}`);

@@ -29,9 +29,27 @@ export async function consulPorts(): Promise<ConsulPorts> {
   return { http: http!, serfLan: serfLan!, serfWan: serfWan!, server: server!, grpc: grpc! };
 }
 
-/** Starts a Consul dev agent and waits until it has a leader and accepts KV writes. */
+/** Attempts at fresh ports when one of the picked ports was taken before Consul bound it. */
+const PORT_ATTEMPTS = 3;
+
+/**
+ * Starts a Consul dev agent and waits until it has a leader and accepts KV writes. Ports picked
+ * here are free when picked, not reserved: when another process takes one before Consul binds
+ * it, the agent is started again on fresh ports (never when the caller chose the ports).
+ */
 export async function startConsul(opts: { ports?: ConsulPorts; dataDir?: string; name?: string } = {}): Promise<ConsulAgent> {
-  const ports = opts.ports ?? (await consulPorts());
+  for (let attempt = 1; ; attempt++) {
+    const ports = opts.ports ?? (await consulPorts());
+    try {
+      return await startOn(ports, opts);
+    } catch (err) {
+      const raced = opts.ports === undefined && /address already in use/.test((err as Error).message);
+      if (!raced || attempt >= PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startOn(ports: ConsulPorts, opts: { dataDir?: string; name?: string }): Promise<ConsulAgent> {
   const url = `http://127.0.0.1:${ports.http}`;
   const proc = await startProcess({
     name: opts.name ?? 'consul',
