@@ -1,11 +1,18 @@
 /**
  * `npm run bench:cell`: the key-ordered consumer at 1, 4 and 16 workers (one partition, 1,000
- * keys, 5 ms simulated I/O per event), then a real cell process end to end at light and heavy load. Prints tables.
+ * keys, 5 ms simulated I/O per event), then a real cell process end to end at light and heavy
+ * load. Prints tables and writes them to bench/cell.md with the date, command and load average.
  */
 import Table from 'cli-table3';
-import { cpus } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { benchConsumer, type ConsumerRun } from './consumer.js';
 import { benchEndToEnd } from './end-to-end.js';
+import { markdownTable } from './markdown.js';
+
+const OUT = fileURLToPath(new URL('../../bench/cell.md', import.meta.url));
 
 const EVENTS = Number(process.env.CELLSIM_BENCH_EVENTS ?? 2000);
 const E2E_SECONDS = Number(process.env.CELLSIM_BENCH_SECONDS ?? 8);
@@ -13,15 +20,16 @@ const E2E_CONCURRENCY = (process.env.CELLSIM_BENCH_CONCURRENCY ?? '4,32').split(
 
 async function main(): Promise<void> {
   process.env.CELLSIM_LOG_LEVEL ??= 'warn';
-  process.stdout.write(`cellsim cell benchmark — node ${process.version}, ${cpus().length} cores, ${new Date().toISOString()}\n\n`);
+  const load0 = loadavg()[0]!.toFixed(2);
+  const started = new Date();
+  process.stdout.write(`cellsim cell benchmark — node ${process.version}, ${cpus().length} cores, ${started.toISOString()}\n\n`);
   const runs: ConsumerRun[] = [];
   for (const workers of [1, 4, 16]) runs.push(await benchConsumer(workers, { events: EVENTS, keys: 1000, ioMs: 5 }));
   const base = runs[0]!.perSecond;
-  const t1 = new Table({
-    head: ['consumer workers', 'events', 'seconds', 'events/s', 'speed-up vs 1', 'peak concurrent', 'per-key order violations'],
-  });
+  const head1 = ['consumer workers', 'events', 'seconds', 'events/s', 'speed-up vs 1', 'peak concurrent', 'per-key order violations'];
+  const rows1: (string | number)[][] = [];
   for (const r of runs) {
-    t1.push([
+    rows1.push([
       r.workers,
       r.events,
       r.seconds.toFixed(2),
@@ -31,30 +39,33 @@ async function main(): Promise<void> {
       r.violations,
     ]);
   }
-  process.stdout.write(`Key-ordered consumer: 1 partition, 1,000 keys, 5 ms simulated I/O per event\n${t1.toString()}\n`);
+  const title1 = 'Key-ordered consumer: 1 partition, 1,000 keys, 5 ms simulated I/O per event';
+  const t1 = new Table({ head: head1 });
+  t1.push(...rows1);
+  process.stdout.write(`${title1}\n${t1.toString()}\n`);
   const ratio = runs[2]!.perSecond / base;
-  process.stdout.write(`target 16 workers ≥ 8× 1 worker: ${ratio >= 8 ? 'met' : 'NOT met'} (${ratio.toFixed(1)}×)\n\n`);
+  const target = `target 16 workers ≥ 8× 1 worker: ${ratio >= 8 ? 'met' : 'NOT met'} (${ratio.toFixed(1)}×)`;
+  process.stdout.write(`${target}\n\n`);
 
-  const t2 = new Table({
-    head: [
-      'clients',
-      'seconds',
-      'orders accepted',
-      'accepted/s',
-      'errors',
-      'POST p50 ms',
-      'POST p99 ms',
-      'accept→CONFIRMED p50 ms',
-      'p99 ms',
-      'cell RSS MiB',
-    ],
-  });
+  const head2 = [
+    'clients',
+    'seconds',
+    'orders accepted',
+    'accepted/s',
+    'errors',
+    'POST p50 ms',
+    'POST p99 ms',
+    'accept→CONFIRMED p50 ms',
+    'p99 ms',
+    'cell RSS MiB',
+  ];
+  const rows2: (string | number)[][] = [];
   const warnings: string[] = [];
   for (const concurrency of E2E_CONCURRENCY) {
     const e = await benchEndToEnd({ concurrency, seconds: E2E_SECONDS });
     if (e.confirmed < e.accepted)
       warnings.push(`${concurrency} clients: only ${e.confirmed} of ${e.accepted} orders reached CONFIRMED within 30 s`);
-    t2.push([
+    rows2.push([
       e.concurrency,
       e.seconds.toFixed(1),
       e.accepted,
@@ -67,10 +78,38 @@ async function main(): Promise<void> {
       e.rssMiB.toFixed(0),
     ]);
   }
-  process.stdout.write(
-    `End to end: one cell process per row (defaults: 8 partitions, 16 workers, 20 ms courier assignment), clients in the bench process\n${t2.toString()}\n`,
-  );
+  const title2 =
+    'End to end: one cell process per row (defaults: 8 partitions, 16 workers, 20 ms courier assignment), clients in the bench process';
+  const t2 = new Table({ head: head2 });
+  t2.push(...rows2);
+  process.stdout.write(`${title2}\n${t2.toString()}\n`);
   for (const w of warnings) process.stdout.write(`warning: ${w}\n`);
+
+  const settings = Object.entries(process.env)
+    .filter(([k]) => ['CELLSIM_BENCH_EVENTS', 'CELLSIM_BENCH_SECONDS', 'CELLSIM_BENCH_CONCURRENCY'].includes(k))
+    .map(([k, v]) => `${k}=${v} `)
+    .sort()
+    .join('');
+  const md = [
+    '# Cell benchmark',
+    '',
+    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${settings}npm run bench:cell\` (node ${process.version}, ${cpus().length} cores); 1-minute load average ${load0} before, ${loadavg()[0]!.toFixed(2)} after. ${EVENTS} events per consumer run; ${E2E_SECONDS} s per end-to-end row.`,
+    '',
+    `${title1}.`,
+    '',
+    markdownTable(head1, rows1),
+    '',
+    `${target}.`,
+    '',
+    `${title2}.`,
+    '',
+    markdownTable(head2, rows2),
+    '',
+    ...warnings.map((w) => `Warning: ${w}.\n`),
+  ].join('\n');
+  mkdirSync(join(OUT, '..'), { recursive: true });
+  writeFileSync(OUT, md);
+  process.stdout.write(`written to ${OUT}\n`);
 }
 
 main().catch((err: unknown) => {

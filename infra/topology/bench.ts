@@ -1,22 +1,28 @@
 /**
  * `npm run bench:operators`: on one real topology (`cellctl up --any-ports --cells 3`), under a
- * steady order load through both routers and both Envoys: the freeze window of repeated
- * migrations (p50/p99/max), and the time to move a market holding 10,000 orders. Prints one
- * table; loopback only, bounded in count and time.
+ * steady order load sent by vegeta through both routers and both Envoys: the freeze window of
+ * repeated migrations (p50/p99/max), the time to move a market holding 10,000 orders, and the
+ * rollback time of a rollout whose canary breaches its SLO. Prints one table and writes
+ * bench/operators.md; loopback only, bounded in count and time.
  */
-import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { startProcess } from '../harness/process.js';
-import { startLoad } from './load.js';
+import { syntheticExport } from './bench-export.js';
+import { startOrderLoad, type OrderLoad, type OrderOutcome } from './order-load.js';
 
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 const MIGRATIONS = Number(process.env.BENCH_MIGRATIONS ?? 20);
 const BIG = Number(process.env.BENCH_ORDERS ?? 10_000);
+const RATE = Number(process.env.BENCH_RATE ?? 40);
+const RETRIES = Number(process.env.BENCH_RETRIES ?? 5);
+const BAD_VERSION = 'v2-bad';
+const BAD_BAKE = '10s';
 
 interface Topo {
   routers: { url: string }[];
@@ -30,6 +36,12 @@ interface Rec {
   rows: { snapshot: number; delta: number };
   phases?: Record<string, number>;
   history?: { state: string; note?: string }[];
+}
+interface RolloutRec {
+  state: string;
+  rollbackMs?: number;
+  waves: { cells: string[]; state: string }[];
+  report?: string;
 }
 
 /** How many delta copies the freeze window needed (from the `verifying` history note). */
@@ -47,70 +59,41 @@ async function stallMs(cellUrl: string): Promise<number> {
   return Math.round(Number(/^nodejs_eventloop_lag_max_seconds(?:{[^}]*})? (\S+)$/m.exec(text)?.[1] ?? NaN) * 1000);
 }
 
-/** NDJSON of `n` delivered orders of `market`, in the cells' export format. */
-function syntheticExport(market: string, n: number): string {
-  const now = Date.now();
-  const lines: string[] = [JSON.stringify({ type: 'header', market, cursor: 0 })];
-  for (let i = 0; i < n; i++) {
-    const id = `ord_${randomUUID()}`;
-    const at = now - (n - i) * 10;
-    const items = JSON.stringify([{ sku: 'burrito', qty: 1, priceCents: 1299 }]);
-    lines.push(
-      JSON.stringify({
-        type: 'order',
-        id,
-        market,
-        customer_id: `c-${i}`,
-        items,
-        address: '1 Market St',
-        total_cents: 1299,
-        status: 'DELIVERED',
-        cancel_reason: null,
-        created_at: at,
-        updated_at: at,
-      }),
-      JSON.stringify({ type: 'history', order_id: id, n: 1, market, status: 'PENDING', reason: null, at }),
-      JSON.stringify({ type: 'history', order_id: id, n: 2, market, status: 'DELIVERED', reason: null, at }),
-      JSON.stringify({ type: 'idempotency', market, key: `bulk-${i}`, body_hash: 'x'.repeat(64), order_id: id, created_at: at }),
-      JSON.stringify({
-        type: 'delivery',
-        order_id: id,
-        market,
-        status: 'DELIVERED',
-        courier: 'courier-1',
-        reason: null,
-        created_at: at,
-        updated_at: at,
-      }),
-      JSON.stringify({
-        type: 'saga',
-        order_id: id,
-        market,
-        state: 'DONE',
-        active: 0,
-        attempts: 1,
-        last_error: null,
-        next_at: at,
-        deadline_at: at,
-        created_at: at,
-        updated_at: at,
-      }),
-    );
+/** The settings given in the environment, then the command. */
+function commandLine(): string {
+  const set = Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_'))
+    .map(([k, v]) => `${k}=${v}`)
+    .sort();
+  return [...set, 'npm run bench:operators'].join(' ');
+}
+
+/** Failed orders grouped by status, error code, plane, cell and part of the run. */
+function failureKinds(failed: OrderOutcome[], isRouter: (url: string) => boolean, phaseOf: (at: number) => string): Record<string, number> {
+  const kinds: Record<string, number> = {};
+  for (const f of failed) {
+    const key = `${f.status} ${f.error ?? ''}${f.givenUp ? ' (retry not sent: load ended)' : ''} via ${isRouter(f.target) ? 'router' : 'envoy'} to ${f.cell ?? '?'} during ${phaseOf(f.sentAt)}`;
+    kinds[key] = (kinds[key] ?? 0) + 1;
   }
-  lines.push(JSON.stringify({ type: 'end', cursor: 0, rows: lines.length - 1 }));
-  return `${lines.join('\n')}\n`;
+  return kinds;
 }
 
 async function main(): Promise<void> {
   const loadAtStart = loadavg()[0]!;
   const data = mkdtempSync(join(tmpdir(), 'cellsim-bench-ops-'));
   const env = { ...process.env, CELLSIM_DATA: data };
-  const cellctl = (args: string[]) =>
-    new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [CELLCTL, ...args], { env, timeout: 120_000 }, (err, out, errOut) =>
-        err ? reject(new Error(errOut || err.message)) : resolve(out),
+  /** Runs cellctl; resolves with its exit code and output whatever the code. */
+  const cellctlRun = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [CELLCTL, ...args], { env, timeout: 180_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
       ),
     );
+  const cellctl = async (args: string[]) => {
+    const r = await cellctlRun(args);
+    if (r.code !== 0) throw new Error(`cellctl ${args.join(' ')}: ${r.stderr || `exit ${r.code}`}`);
+    return r.stdout;
+  };
   process.stdout.write(`starting a topology in ${data} ...\n`);
   const up = await startProcess({
     name: 'bench-up',
@@ -120,12 +103,18 @@ async function main(): Promise<void> {
     ready: { logLine: /cellsim is up/ },
     readyTimeoutMs: 180_000,
   });
+  let load: OrderLoad | undefined;
   try {
     const topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
     const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
     const targets = [...topo.routers.map((r) => r.url), ...topo.envoys.map((e) => e.url)];
+    // boise is one of the canary cell-0's markets: the bad rollout's bake needs its traffic.
     const markets = ['sf', 'la', 'nyc', 'boise', 'chicago'];
-    const load = startLoad({ targets, markets, rps: 40, maxMs: 280_000 });
+    const big = 'bench-10k';
+    // Built before the load starts: building it stalls this process, and the load's writer with it.
+    const bulk = syntheticExport(big, BIG);
+    const resultsFile = join(data, 'load-results.json');
+    load = startOrderLoad({ targets, markets, rate: RATE, maxMs: 600_000, retries: RETRIES, resultsFile });
     await new Promise((r) => setTimeout(r, 2000));
 
     // 1. Freeze windows: move sf and la back and forth between cell-1 and cell-2.
@@ -150,7 +139,6 @@ async function main(): Promise<void> {
     }
 
     // 2. A market with 10,000 orders: bulk-loaded into cell-1, then moved to cell-2 under the same load.
-    const big = 'bench-10k';
     await cellctl(['assign', big, 'cell-1']);
     const cell1 = topo.cells.find((c) => c.id === 'cell-1')!.url;
     const cell2 = topo.cells.find((c) => c.id === 'cell-2')!.url;
@@ -159,7 +147,7 @@ async function main(): Promise<void> {
     const res = await fetch(`${cell1}/admin/markets/${big}/import`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' },
-      body: syntheticExport(big, BIG),
+      body: bulk,
     });
     if (!res.ok) throw new Error(`bulk import failed: ${res.status} ${await res.text()}`);
     const bulkStall = await stallMs(cell1);
@@ -168,14 +156,42 @@ async function main(): Promise<void> {
     const bigRec = JSON.parse(await cellctl(['migrate', big, '--to', 'cell-2', '--json'])) as Rec & { summary?: { orders: number } };
     const wall = Date.now() - t0;
     const moveStall = [await stallMs(cell1), await stallMs(cell2)];
-    const results = await load.stop();
-    const failed = results.filter((r) => r.status !== 201);
+    process.stdout.write(`  move of ${BIG} orders: ${bigRec.state} in ${wall} ms\n`);
+
+    // 3. A rollout of a defective version: the canary breaches, every touched cell goes back.
+    const rolloutAt = Date.now();
+    const ro = await cellctlRun(['rollout', BAD_VERSION, '--bake', BAD_BAKE, '--json']);
+    let rollout: Partial<RolloutRec> = {};
+    try {
+      rollout = JSON.parse(ro.stdout) as Partial<RolloutRec>;
+    } catch {
+      process.stdout.write(`  rollout ${BAD_VERSION}: no record (exit ${ro.code}): ${ro.stderr.slice(-500)}\n`);
+    }
+    process.stdout.write(`  rollout ${BAD_VERSION}: exit ${ro.code}, ${rollout.state}, rolled back in ${rollout.rollbackMs} ms\n`);
+    const rolloutEnd = Date.now();
+
+    const summary = await load.stop();
+    const orders = summary.orders;
     /** The part of the run a request was sent in. */
     const phaseOf = (at: number) =>
-      at < bulkAt ? 'migrations' : at < t0 ? `bulk import of ${BIG} orders into cell-1` : `move of ${BIG} orders`;
+      at < bulkAt
+        ? 'migrations'
+        : at < t0
+          ? `bulk import of ${BIG} orders into cell-1`
+          : at < rolloutAt
+            ? `move of ${BIG} orders`
+            : at < rolloutEnd
+              ? `rollout of ${BAD_VERSION}`
+              : 'end of the load';
+    const ok = (o: OrderOutcome) => o.status === 201 || o.status === 200;
+    const inRollout = (o: OrderOutcome) => o.sentAt >= rolloutAt && o.sentAt < rolloutEnd;
+    const failed = orders.filter((o) => !ok(o) && !inRollout(o));
+    const rolloutFailed = orders.filter((o) => !ok(o) && inRollout(o));
+    const retried = orders.filter((o) => o.attempts > 1);
+    const waves = rollout.waves?.map((w) => `${w.cells.join('+')} ${w.state}`).join(', ') ?? '?';
 
-    const t = new Table({ head: ['figure (load: 40 orders/s through 2 routers + 2 Envoys)', 'value'] });
-    t.push(
+    const head = `figure (load: vegeta, ${RATE} requests/s through 2 routers + 2 Envoys)`;
+    const rows: [string, string][] = [
       [`freeze window p50 (${freezes.length} migrations)`, `${quantile(freezes, 0.5)} ms`],
       ['freeze window p99', `${quantile(freezes, 0.99)} ms`],
       ['freeze window max', `${Math.max(...freezes)} ms`],
@@ -190,21 +206,46 @@ async function main(): Promise<void> {
       [`move of ${BIG} orders: cellctl migrate wall time`, `${wall} ms`],
       [`longest event-loop stall: cell-1 during the bulk import of ${BIG} orders`, `${bulkStall} ms`],
       [`longest event-loop stall during the move: cell-1 (source) / cell-2 (target)`, `${moveStall[0]} / ${moveStall[1]} ms`],
-      ['requests during the run / failed', `${results.length} / ${failed.length}`],
-      ['requests retried after 503 + Retry-After', `${results.filter((r) => r.attempts > 1).length}`],
+      [
+        `rollout of ${BAD_VERSION} (20% errors on POST, bake ${BAD_BAKE}): rollback time (record's rollbackMs: breach → every touched cell's active colour and version back in Consul)`,
+        `${rollout.rollbackMs ?? '?'} ms (${rollout.state ?? `exit ${ro.code}`}; waves: ${waves})`,
+      ],
+      ['orders sent / failed (outside the bad rollout)', `${orders.length} / ${failed.length}`],
+      [`orders failed during the bad rollout (its injected errors; expected)`, `${rolloutFailed.length}`],
+      [
+        `orders retried after 503 + Retry-After (up to ${RETRIES} times) / retries sent`,
+        `${retried.length} / ${summary.retries} (${retried.filter(ok).length} of those orders then succeeded)`,
+      ],
+      [
+        'requests sent by vegeta (orders + retries): p50 / p99 / max',
+        `${summary.requests}: ${summary.report.p50.toFixed(1)} / ${summary.report.p99.toFixed(1)} / ${summary.report.max.toFixed(0)} ms`,
+      ],
       ['machine load average (1 min), start → end', `${loadAtStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}`],
-    );
+    ];
+    const t = new Table({ head: [head, 'value'] });
+    t.push(...rows);
     process.stdout.write(`${t.toString()}\n`);
-    if (failed.length) {
-      const kinds = new Map<string, number>();
-      for (const f of failed) {
-        const key = `${f.status} ${/"code":"([a-z_]+)"/.exec(f.error ?? '')?.[1] ?? ''} via ${topo.routers.some((r) => r.url === f.target) ? 'router' : 'envoy'} to ${f.cell ?? '?'} during ${phaseOf(f.sentAt)}`;
-        kinds.set(key, (kinds.get(key) ?? 0) + 1);
-      }
-      process.stdout.write(`failed by kind: ${JSON.stringify(Object.fromEntries(kinds))}\n`);
-      process.stdout.write(`failed samples: ${JSON.stringify(failed.slice(0, 3))}\n`);
-    }
+    const isRouter = (url: string) => topo.routers.some((r) => r.url === url);
+    const kinds = failureKinds([...failed, ...rolloutFailed], isRouter, phaseOf);
+    if (Object.keys(kinds).length) process.stdout.write(`failed by kind: ${JSON.stringify(kinds)}\n`);
+    if (failed.length) process.stdout.write(`failed samples: ${JSON.stringify(failed.slice(0, 3))}\n`);
+    const md = [
+      '# Operator workflows under load',
+      '',
+      `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${commandLine()}\`: one topology (\`cellctl up --any-ports --cells 3\`: real Consul, 3 cells, 2 routers, 2 Envoys, the control plane) on this machine, 1-minute load average ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end. Load: vegeta at a fixed ${RATE} requests/s (live targets), \`POST /v1/orders\` round-robin over the 2 routers and 2 Envoys and the markets ${markets.join(', ')}, each order with its own Idempotency-Key; a 503 with Retry-After is sent again with the same key after the advertised delay (at most 2 s, up to ${RETRIES} times), and retries take slots of the fixed rate. ${MIGRATIONS} migrations of sf and la between cell-1 and cell-2, then a market of ${BIG} bulk-imported orders moved from cell-1 to cell-2, then \`cellctl rollout ${BAD_VERSION} --bake ${BAD_BAKE}\` (the canary cell-0 breaches, the rollout rolls back).`,
+      '',
+      `| ${head} | value |`,
+      '| --- | --- |',
+      ...rows.map(([k, v]) => `| ${k} | ${v} |`),
+      '',
+      ...(Object.keys(kinds).length ? [`Failed orders by kind: \`${JSON.stringify(kinds)}\``, ''] : []),
+    ].join('\n');
+    const out = join(ROOT, 'bench', 'operators.md');
+    mkdirSync(join(ROOT, 'bench'), { recursive: true });
+    writeFileSync(out, md);
+    process.stdout.write(`written to ${out}\n`);
   } finally {
+    await load?.stop().catch(() => undefined);
     await up.stop(30_000);
   }
 }

@@ -1,9 +1,9 @@
 /**
- * A bounded, loopback-only order load for tests and benchmarks: POST /v1/orders round-robin over
- * data-plane URLs (routers and Envoys) and markets, each with its own Idempotency-Key. A client
- * that honours `Retry-After`: a 503 with it is retried with the same key (at most `retries`
- * times), so a held or refused request during a migration only counts as failed if it never
- * succeeds.
+ * A bounded, loopback-only order load for the operator tests (operators.test.ts; the benchmark
+ * uses vegeta through order-load.ts): POST /v1/orders round-robin over data-plane URLs (routers
+ * and Envoys) and markets, each with its own Idempotency-Key. A client that honours
+ * `Retry-After`: a 503 with it is retried with the same key (at most `retries` times), so a held
+ * or refused request during a migration only counts as failed if it never succeeds.
  */
 import { Agent, fetch } from 'undici';
 

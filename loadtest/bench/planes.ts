@@ -1,139 +1,139 @@
 /**
- * The side-by-side benchmark (`npm run bench`, after the parts' own benchmarks): the same read
- * of the same order from the same cell, direct vs through the Node router vs through Envoy, at
- * the same fixed arrival rates. k6 is pinned to one CPU with GOMAXPROCS=1 and its own CPU is
- * reported. Prints one table and writes bench/results.md.
+ * `npm run bench:planes` (last of `npm run bench`): the same read of the same order from the same
+ * cell, direct vs through the Node router vs through Envoy, first at fixed arrival rates, then at
+ * maximum throughput (vegeta at rate 0 with a bounded worker pool) for the req/s each plane
+ * carries per core. vegeta is pinned to the last CPU with GOMAXPROCS=1 and its own CPU is
+ * reported. Prints the page and writes bench/planes.md.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { K6_DIR, startK6 } from '../k6-run.js';
-import { treeCpuMs } from './cpu.js';
-import { renderMarkdown, type PlaneRow } from './results.js';
-import { startBenchStack, type BenchStack } from './stack.js';
+import { planeRow, renderMarkdown, type PlaneRow } from './results.js';
+import { LATE_MS, measure, type Measurement, type Plane } from './run.js';
+import { startBenchStack } from './stack.js';
 
-/** The 1-minute load average (the machine is shared: the table says how busy it was). */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PLANES: readonly Plane[] = ['direct', 'router', 'envoy'];
+
+/** The 1-minute load average (the machine is shared: the page says how busy it was). */
 function loadAverage(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?';
 }
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The planes in round `r`'s order: rotated so no plane always runs first or after the heaviest. */
+const rotated = (r: number) => PLANES.map((_, i) => PLANES[(i + r) % PLANES.length]!);
 
-interface Metric {
-  count?: number;
-  rate?: number;
-  med?: number;
-  'p(99)'?: number;
-  value?: number;
-}
+/** The failures of a run for the log ('' when none). */
+const failures = (m: Measurement) => (m.failed ? `, ${m.failed} failed ${JSON.stringify(m.failures)}` : '');
 
-async function runOne(stack: BenchStack, plane: PlaneRow['plane'], rate: number, durationS: number, k6Cpu: string): Promise<PlaneRow> {
-  const url = plane === 'direct' ? stack.cell.url : plane === 'router' ? stack.router.url : stack.envoy.url;
-  const planePid = plane === 'router' ? stack.router.proc.pid : plane === 'envoy' ? stack.envoy.proc.pid : undefined;
-  const outDir = mkdtempSync(join(tmpdir(), 'cellsim-bench-k6-'));
-  const cpu0 = { plane: planePid ? treeCpuMs(planePid) : 0, cell: treeCpuMs(stack.cell.proc.pid) };
-  const run = startK6({
-    script: join(K6_DIR, 'bench.js'),
-    outDir,
-    points: false,
-    cpus: k6Cpu,
-    maxProcs: 1,
-    env: { URL: url, REQ_PATH: stack.path, MARKET: stack.market, RATE: String(rate), DURATION: `${durationS}s`, PLANE: plane },
-  });
-  // Sample k6's own CPU just before it exits (its /proc entry is gone afterwards).
-  let k6CpuMs = 0;
-  const sampler = setInterval(() => {
-    const v = treeCpuMs(run.pid);
-    if (v > 0) k6CpuMs = v;
-  }, 200);
-  const done = await run.done;
-  clearInterval(sampler);
-  const cpu1 = { plane: planePid ? treeCpuMs(planePid) : 0, cell: treeCpuMs(stack.cell.proc.pid) };
-  if (done.exitCode !== 0) throw new Error(`k6 failed on ${plane} at ${rate}/s (exit ${done.exitCode}): ${done.output.slice(-800)}`);
-  const summary = JSON.parse(readFileSync(run.summaryFile, 'utf8')) as { metrics: Record<string, Metric> };
-  const m = (name: string) => summary.metrics[name] ?? {};
-  const total = m('http_reqs').count ?? 0;
-  const measured = m('http_reqs{phase:measure}').count ?? 0;
-  const per1k = (ms: number) => (total ? (ms / total) * 1000 : 0);
-  return {
-    rate,
-    plane,
-    achieved: measured / durationS,
-    failedRate: m('http_req_failed{phase:measure}').value ?? m('http_req_failed{phase:measure}').rate ?? 0,
-    dropped: m('dropped_iterations').count ?? 0,
-    p50: m('http_req_duration{phase:measure}').med ?? 0,
-    p99: m('http_req_duration{phase:measure}')['p(99)'] ?? 0,
-    planeCpuPer1k: per1k(cpu1.plane - cpu0.plane),
-    cellCpuPer1k: per1k(cpu1.cell - cpu0.cell),
-    k6CpuPer1k: per1k(k6CpuMs),
-  };
-}
-
-/** Runs the whole comparison; returns the markdown written to bench/results.md. */
-export async function benchPlanes(opts: {
+/** Settings of {@link benchPlanes}. */
+export interface PlanesOptions {
   rates: number[];
+  warmS: number;
   durationS: number;
   /** Runs per plane and rate; the least disturbed (lowest p99) is kept. */
   repeats: number;
+  /** Measured seconds of each maximum-throughput run (0 = skip that part). */
+  maxSeconds: number;
+  maxRounds: number;
+  maxWorkers: number;
   out: string;
+  command: string;
   log: (l: string) => void;
-}): Promise<string> {
-  const k6Cpu = String(Math.max(0, cpus().length - 1));
-  opts.log(`starting the stack (cell, router, control plane, Envoy, Consul); k6 pinned to CPU ${k6Cpu}, GOMAXPROCS=1`);
+}
+
+/** Runs the whole comparison; returns the markdown written to `out`. */
+export async function benchPlanes(o: PlanesOptions): Promise<string> {
+  const vegetaCpus = String(Math.max(0, cpus().length - 1));
+  o.log(`starting the stack (cell, router, control plane, Envoy, Consul); vegeta pinned to CPU ${vegetaCpus}, GOMAXPROCS=1`);
+  const load0 = loadAverage();
   const stack = await startBenchStack();
   const rows: PlaneRow[] = [];
-  const load0 = loadAverage();
+  const maxRuns: Measurement[] = [];
+  const base = { warmS: o.warmS, vegetaCpus };
   try {
-    for (const rate of opts.rates) {
-      const best = new Map<PlaneRow['plane'], PlaneRow>();
-      for (let r = 0; r < opts.repeats; r++) {
-        // Rotate the order so no plane always runs first (or right after the heaviest one).
-        const planes = (['direct', 'router', 'envoy'] as const).map((_, i, a) => a[(i + r) % a.length]!);
-        for (const plane of planes) {
-          const row = await runOne(stack, plane, rate, opts.durationS, k6Cpu);
-          opts.log(
-            `${plane} at ${rate}/s (run ${r + 1}): ${row.achieved.toFixed(0)}/s, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms`,
+    for (const rate of o.rates) {
+      const best = new Map<Plane, PlaneRow>();
+      for (let r = 0; r < o.repeats; r++) {
+        for (const plane of rotated(r)) {
+          const m = await measure(stack, plane, { ...base, pace: { rate }, durationS: o.durationS });
+          const row = planeRow(rate, m);
+          o.log(
+            `${plane} at ${rate}/s (run ${r + 1}): ${row.achieved.toFixed(0)}/s, ${row.late} late, p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms${failures(m)}`,
           );
           const kept = best.get(plane);
           if (!kept || row.p99 < kept.p99) best.set(plane, row);
         }
       }
-      for (const plane of ['direct', 'router', 'envoy'] as const) rows.push(best.get(plane)!);
+      for (const plane of PLANES) rows.push(best.get(plane)!);
+    }
+    for (let r = 0; o.maxSeconds > 0 && r < o.maxRounds; r++) {
+      for (const plane of rotated(r)) {
+        const m = await measure(stack, plane, { ...base, pace: { maxWorkers: o.maxWorkers }, durationS: o.maxSeconds });
+        maxRuns.push(m);
+        const cores = m.planeCpuMs / 1000 / m.cpuWindowSec;
+        o.log(
+          `${plane} at maximum (round ${r + 1}): ${m.okPerSec.toFixed(0)} req/s, plane ${cores.toFixed(2)} cores, cell ${(m.cellCpuMs / 1000 / m.cpuWindowSec).toFixed(2)} cores${failures(m)}`,
+        );
+      }
     }
   } finally {
     await stack.close();
   }
-  const load1 = loadAverage();
-  const md = renderMarkdown(rows, {
-    command: 'npm run bench',
-    date: new Date().toISOString().slice(0, 10),
+  const md = renderMarkdown(rows, maxRuns, {
+    command: o.command,
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     cpus: cpus().length,
-    k6Cpu,
-    durationS: opts.durationS,
-    repeats: opts.repeats,
-    load: `${load0} before, ${load1} after`,
+    vegetaCpu: vegetaCpus,
+    warmS: o.warmS,
+    durationS: o.durationS,
+    repeats: o.repeats,
+    maxSeconds: o.maxSeconds,
+    maxRounds: o.maxRounds,
+    maxWorkers: o.maxWorkers,
+    load: `${load0} before, ${loadAverage()} after`,
+    lateMs: LATE_MS,
   });
-  mkdirSync(dirname(opts.out), { recursive: true });
-  writeFileSync(opts.out, md);
+  mkdirSync(dirname(o.out), { recursive: true });
+  writeFileSync(o.out, md);
   return md;
 }
 
+/** The command line as run, with the settings given in the environment. */
+function commandLine(): string {
+  const set = Object.entries(process.env)
+    .filter(([k]) => k.startsWith('CELLSIM_BENCH_'))
+    .map(([k, v]) => `${k}=${v}`)
+    .sort();
+  return [...set, 'npm run bench:planes'].join(' ');
+}
+
 async function main(): Promise<void> {
+  const num = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
   const rates = (process.env.CELLSIM_BENCH_RATES ?? '200,500,1000')
     .split(',')
     .map(Number)
     .filter((n) => n > 0);
-  const durationS = Number(process.env.CELLSIM_BENCH_SECONDS ?? 10);
-  const out = join(ROOT, 'bench', 'results.md');
-  const repeats = Math.max(1, Number(process.env.CELLSIM_BENCH_REPEAT ?? 2));
-  const md = await benchPlanes({ rates, durationS, repeats, out, log: (l) => process.stderr.write(`${l}\n`) });
+  const out = join(ROOT, 'bench', 'planes.md');
+  const md = await benchPlanes({
+    rates,
+    warmS: num('CELLSIM_BENCH_WARM_SECONDS', 2),
+    durationS: num('CELLSIM_BENCH_SECONDS', 10),
+    repeats: Math.max(1, num('CELLSIM_BENCH_REPEAT', 2)),
+    maxSeconds: num('CELLSIM_BENCH_MAX_SECONDS', 10),
+    maxRounds: Math.max(1, num('CELLSIM_BENCH_MAX_ROUNDS', 3)),
+    maxWorkers: Math.max(1, num('CELLSIM_BENCH_MAX_WORKERS', 48)),
+    out,
+    command: commandLine(),
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
   process.stdout.write(`${md}\nwritten to ${out}\n`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   main().catch((err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`bench:planes: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   });
 }

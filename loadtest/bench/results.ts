@@ -1,33 +1,88 @@
-/** The side-by-side table: one row per plane and rate, added latency against direct, ratios router/Envoy. */
+/**
+ * The tables of bench/planes.md: one row per plane and fixed rate (added latency against direct,
+ * ratios router/Envoy), and the maximum-throughput rounds of each plane with req/s per plane core.
+ */
+import type { Measurement, Plane } from './run.js';
 
-/** One measured cell of the comparison. */
+/** One measured cell of the fixed-rate comparison. */
 export interface PlaneRow {
   rate: number;
-  plane: 'direct' | 'router' | 'envoy';
-  /** Requests per second completed in the measured phase. */
+  plane: Plane;
+  /** Requests per second vegeta started in the measured window. */
   achieved: number;
   failedRate: number;
-  /** Arrivals k6 could not start (load generator short of VUs). */
-  dropped: number;
+  /** Requests vegeta started more than LATE_MS after their slot (the generator or the plane fell behind). */
+  late: number;
   p50: number;
   p99: number;
   /** CPU ms of the plane's process tree per 1,000 requests (0 for direct). */
   planeCpuPer1k: number;
   cellCpuPer1k: number;
-  k6CpuPer1k: number;
+  vegetaCpuPer1k: number;
+}
+
+/** Everything the page says about how it was measured. */
+export interface BenchMeta {
+  command: string;
+  date: string;
+  cpus: number;
+  vegetaCpu: string;
+  warmS: number;
+  durationS: number;
+  repeats: number;
+  maxSeconds: number;
+  maxRounds: number;
+  maxWorkers: number;
+  load: string;
+  lateMs: number;
+}
+
+/** The fixed-rate row of a measurement at `rate`. */
+export function planeRow(rate: number, m: Measurement): PlaneRow {
+  const per1k = (ms: number, n: number) => (n ? (ms / n) * 1000 : 0);
+  return {
+    rate,
+    plane: m.plane,
+    achieved: m.sentPerSec,
+    failedRate: m.requests ? m.failed / m.requests : 0,
+    late: m.late,
+    p50: m.p50,
+    p99: m.p99,
+    planeCpuPer1k: per1k(m.planeCpuMs, m.requests),
+    cellCpuPer1k: per1k(m.cellCpuMs, m.requests),
+    vegetaCpuPer1k: per1k(m.vegetaCpuMs, m.vegetaRequests),
+  };
 }
 
 const f = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-');
-const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '-');
+const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}×` : '-');
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
 
-/** Renders the markdown of bench/results.md (also pasted into the README). */
-export function renderMarkdown(
-  rows: PlaneRow[],
-  meta: { command: string; date: string; cpus: number; k6Cpu: string; durationS: number; repeats: number; load: string },
-): string {
+/** Plane cores used, req/s per plane core and the other figures of one max-throughput round. */
+function perCore(m: Measurement) {
+  const cores = (ms: number) => ms / 1000 / m.cpuWindowSec;
+  return {
+    okPerSec: m.okPerSec,
+    planeCores: cores(m.planeCpuMs),
+    cellCores: cores(m.cellCpuMs),
+    vegetaCores: m.vegetaWallSec > 0 ? m.vegetaCpuMs / 1000 / m.vegetaWallSec : Number.NaN,
+    // Requests answered per CPU-second of the plane = req/s per fully used core.
+    perPlaneCore: m.planeCpuMs > 0 ? m.ok / (m.planeCpuMs / 1000) : Number.NaN,
+    failed: m.failed,
+    p50: m.p50,
+    p99: m.p99,
+  };
+}
+
+/** The fixed-rate tables. */
+function fixedRateTables(rows: PlaneRow[]): string[] {
   const lines = [
-    '| rate/s | plane | achieved/s | failed | dropped | p50 ms | p99 ms | added p50 ms | added p99 ms | plane CPU ms/1k req | cell CPU ms/1k req | k6 CPU ms/1k req |',
-    '| -----: | ----- | ---------: | -----: | ------: | -----: | -----: | -----------: | -----------: | ------------------: | -----------------: | ---------------: |',
+    '| rate/s | plane | achieved/s | failed | sent late | p50 ms | p99 ms | added p50 ms | added p99 ms | plane CPU ms/1k req | cell CPU ms/1k req | vegeta CPU ms/1k req |',
+    '| -----: | ----- | ---------: | -----: | --------: | -----: | -----: | -----------: | -----------: | ------------------: | -----------------: | -------------------: |',
   ];
   const ratios = [
     '| rate/s | added p50 router/Envoy | added p99 router/Envoy | CPU/1k router/Envoy |',
@@ -39,7 +94,7 @@ export function renderMarkdown(
     for (const r of at) {
       const added = (x: number, y: number | undefined) => (r.plane === 'direct' || y === undefined ? '-' : f(x - y));
       lines.push(
-        `| ${rate} | ${r.plane} | ${f(r.achieved, 0)} | ${f(r.failedRate * 100, 2)}% | ${r.dropped} | ${f(r.p50)} | ${f(r.p99)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.plane === 'direct' ? '-' : f(r.planeCpuPer1k, 0)} | ${f(r.cellCpuPer1k, 0)} | ${f(r.k6CpuPer1k, 0)} |`,
+        `| ${rate} | ${r.plane} | ${f(r.achieved, 0)} | ${f(r.failedRate * 100, 2)}% | ${r.late} | ${f(r.p50)} | ${f(r.p99)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.plane === 'direct' ? '-' : f(r.planeCpuPer1k, 0)} | ${f(r.cellCpuPer1k, 0)} | ${f(r.vegetaCpuPer1k, 0)} |`,
       );
     }
     const router = at.find((r) => r.plane === 'router');
@@ -50,12 +105,68 @@ export function renderMarkdown(
       );
     }
   }
+  return [...lines, '', ...ratios];
+}
+
+/** The maximum-throughput table: medians over the rounds of each plane, then the router/Envoy ratios. */
+function maxTables(rounds: Measurement[]): string[] {
+  const lines = [
+    '| plane | answered req/s | plane cores used | req/s per plane core | per-core of each round | cell cores used | vegeta cores used | failed | p50 ms | p99 ms |',
+    '| ----- | -------------: | ---------------: | -------------------: | ---------------------- | --------------: | ----------------: | -----: | -----: | -----: |',
+  ];
+  const med = new Map<Plane, ReturnType<typeof perCore>>();
+  for (const plane of ['direct', 'router', 'envoy'] as const) {
+    const runs = rounds.filter((m) => m.plane === plane).map(perCore);
+    if (!runs.length) continue;
+    const m = (k: keyof ReturnType<typeof perCore>) => median(runs.map((r) => r[k]));
+    const row = {
+      okPerSec: m('okPerSec'),
+      planeCores: m('planeCores'),
+      cellCores: m('cellCores'),
+      vegetaCores: m('vegetaCores'),
+      perPlaneCore: m('perPlaneCore'),
+      failed: runs.reduce((a, r) => a + r.failed, 0),
+      p50: m('p50'),
+      p99: m('p99'),
+    };
+    med.set(plane, row);
+    const direct = plane === 'direct';
+    lines.push(
+      `| ${plane} | ${f(row.okPerSec, 0)} | ${direct ? '-' : f(row.planeCores)} | ${direct ? '-' : f(row.perPlaneCore, 0)} | ${direct ? '-' : runs.map((r) => f(r.perPlaneCore, 0)).join(', ')} | ${f(row.cellCores)} | ${f(row.vegetaCores)} | ${row.failed} | ${f(row.p50)} | ${f(row.p99)} |`,
+    );
+  }
+  const router = med.get('router');
+  const envoy = med.get('envoy');
+  const out = [...lines];
+  if (router && envoy) {
+    out.push(
+      '',
+      '| router/Envoy | answered req/s | req/s per plane core |',
+      '| ------------ | -------------: | -------------------: |',
+      `| ratio | ${ratio(router.okPerSec, envoy.okPerSec)} | ${ratio(router.perPlaneCore, envoy.perPlaneCore)} |`,
+    );
+  }
+  return out;
+}
+
+/** Renders bench/planes.md. */
+export function renderMarkdown(rows: PlaneRow[], maxRounds: Measurement[], meta: BenchMeta): string {
   return [
-    `Measured ${meta.date} with \`${meta.command}\` on this ${meta.cpus}-core machine: the same \`GET /v1/orders/:id\` of one order in one cell, ${meta.durationS} s per row at a fixed arrival rate (k6 constant-arrival-rate after a 2 s warm-up), k6 pinned to CPU ${meta.k6Cpu} with GOMAXPROCS=1; best (lowest p99) of ${meta.repeats} runs per row, planes in rotating order; 1-minute load average ${meta.load}. Router: one worker. Envoy: one worker thread (\`--concurrency 1\`), configured by the xDS control plane. "dropped" counts arrivals k6 could not start (no free VU: the plane could not keep up). "added" is the plane's latency minus direct-to-cell at the same rate; CPU is user+system time of the process tree (from /proc/<pid>/stat) per 1,000 requests.`,
+    '# Data planes side by side',
     '',
-    ...lines,
+    `Measured ${meta.date} with \`${meta.command}\` on this ${meta.cpus}-core machine; 1-minute load average ${meta.load}. The same \`GET /v1/orders/:id\` of one order in one cell, straight to the cell (direct), through the Node router (one worker) and through Envoy (one worker thread, \`--concurrency 1\`, configured by the xDS control plane). vegeta 12 is the load generator, pinned to CPU ${meta.vegetaCpu} with GOMAXPROCS=1; its own CPU comes from /usr/bin/time, the planes' and the cell's from /proc/<pid>/stat (user+system of the process tree).`,
     '',
-    ...ratios,
+    `## Fixed arrival rates`,
+    '',
+    `\`vegeta attack -rate=N/1s\` for ${meta.warmS} s of warm-up then ${meta.durationS} s measured per row; best (lowest p99) of ${meta.repeats} runs per row, planes in rotating order. "achieved" is requests started per second in the measured window; "sent late" counts requests vegeta started more than ${meta.lateMs} ms after their slot on its schedule (the generator, or a plane holding all its workers, fell behind). "added" is the plane's latency minus direct at the same rate. CPU per 1,000 requests: planes and cell over the measured window, vegeta over its whole run.`,
+    '',
+    ...fixedRateTables(rows),
+    '',
+    '## Maximum throughput per core',
+    '',
+    `\`vegeta attack -rate=0 -max-workers=${meta.maxWorkers}\` (as fast as ${meta.maxWorkers} workers go) for ${meta.warmS} s of warm-up then ${meta.maxSeconds} s measured, per plane, ${meta.maxRounds} interleaved round(s) in rotating order; medians over the rounds. "plane cores used" is the plane's CPU seconds per wall second; "req/s per plane core" is 2xx answers per CPU-second of the plane, what one fully used core would carry. Direct shows the ceiling of the cell itself. Only vegeta is pinned: the plane, the cell and the rest share the machine's cores, so a plane using less than one core was held back by the cell, the generator or the machine, not by itself, and its per-core figure is the cost of a request at that load.`,
+    '',
+    ...maxTables(maxRounds),
     '',
   ].join('\n');
 }

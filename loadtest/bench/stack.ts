@@ -28,7 +28,7 @@ export interface BenchStack {
   close(): Promise<void>;
 }
 
-/** Starts the stack; `cpus` pins the system under test (taskset CPU list) when given. */
+/** Starts the stack: every process ready, the order created and routed by both planes. */
 export async function startBenchStack(): Promise<BenchStack> {
   const scope = new ProcessScope();
   const data = mkdtempSync(join(tmpdir(), 'cellsim-bench-'));
