@@ -1,7 +1,7 @@
 /**
  * `npm run bench:xds`: the xDS control plane and Envoy measured in one run on this machine,
  * with real Consul, the real control plane and Envoy processes, a bare upstream and vegeta:
- *  1. KV write → Envoy routes the market to its new cell: p50/p99 over 100 moves, at 1,000
+ *  1. KV write → Envoy routes the market to its new cell: p50/p99 over 100 moves, at 10,000
  *     and at 100,000 markets, with the xDS bytes sent per move;
  *  2. Envoy throughput (vegeta, closed model: 8 workers) with a 10-market table (a second control
  *     plane and Envoy on another KV prefix) and with the 100,000-market table, interleaved;
@@ -25,6 +25,8 @@ import { findDescendant, metricSum, pct, putMarkets, rssMb } from './measure.js'
 
 const MOVES = Number(process.env.BENCH_MOVES ?? 100);
 const BIG = Number(process.env.BENCH_MARKETS ?? 100_000);
+/** The mid-size table the first moves are timed on (the router benchmark's 10k as well). */
+const MID = 10_000;
 /** Length of each throughput run. */
 const DURATION = process.env.BENCH_DURATION ?? '4s';
 const DURATION_MS = parseDurationMs(DURATION);
@@ -150,17 +152,17 @@ async function main(): Promise<void> {
     );
 
     const owner = new Map<number, string>();
-    log('1,000 markets');
-    await putMarkets(consul.url, 10, 1000, cellOf);
+    log(`${MID.toLocaleString('en')} markets`);
+    await putMarkets(consul.url, 10, MID, cellOf);
     await waitFor(
-      async () => (await routedCell(envoy.url, 'm-999')) === 'cell-b',
+      async () => (await routedCell(envoy.url, `m-${MID - 1}`)) === cellOf(MID - 1),
       30_000,
-      () => 'm-999 routed',
+      () => `m-${MID - 1} routed`,
     );
-    const mv1k = await moves(consul.url, cp, envoy, 1000, owner);
+    const mvMid = await moves(consul.url, cp, envoy, MID, owner);
 
     log(`${BIG.toLocaleString('en')} markets: writing to Consul`);
-    await putMarkets(consul.url, 1000, BIG, cellOf);
+    await putMarkets(consul.url, MID, BIG, cellOf);
     const syncT0 = performance.now();
     const last = `m-${BIG - 1}`;
     await waitFor(
@@ -213,18 +215,18 @@ async function main(): Promise<void> {
     const failed = (xs: LoadFigures[]) => xs.reduce((n, x) => n + x.failed, 0);
     const cpMetrics = await metrics(cp);
 
-    const head = ['measure', '10 markets', '1,000 markets', `${BIG.toLocaleString('en')} markets`];
+    const head = ['measure', '10 markets', `${MID.toLocaleString('en')} markets`, `${BIG.toLocaleString('en')} markets`];
     const rows: string[][] = [
       [
         'move: KV write → Envoy routes to the new cell, p50 / p99 / max (ms)',
         '',
-        `${f1(mv1k.p50)} / ${f1(mv1k.p99)} / ${f1(mv1k.max)}`,
+        `${f1(mvMid.p50)} / ${f1(mvMid.p99)} / ${f1(mvMid.max)}`,
         `${f1(mvBig.p50)} / ${f1(mvBig.p99)} / ${f1(mvBig.max)}`,
       ],
-      ['xDS bytes sent per move (resource bytes, 1 Envoy, delta)', '', f0(mv1k.bytesPerMove), f0(mvBig.bytesPerMove)],
-      ['xDS responses per move', '', f1(mv1k.pushesPerMove), f1(mvBig.pushesPerMove)],
-      ['snapshot build per change (ms, control plane)', '', f1(mv1k.buildMs), f1(mvBig.buildMs)],
-      ['Consul answer → Envoy ACK, mean (ms)', '', f1(mv1k.pushMs), f1(mvBig.pushMs)],
+      ['xDS bytes sent per move (resource bytes, 1 Envoy, delta)', '', f0(mvMid.bytesPerMove), f0(mvBig.bytesPerMove)],
+      ['xDS responses per move', '', f1(mvMid.pushesPerMove), f1(mvBig.pushesPerMove)],
+      ['snapshot build per change (ms, control plane)', '', f1(mvMid.buildMs), f1(mvBig.buildMs)],
+      ['Consul answer → Envoy ACK, mean (ms)', '', f1(mvMid.pushMs), f1(mvBig.pushMs)],
       [
         `Envoy throughput, vegeta ${WORKERS} workers ${DURATION}, median of ${ROUNDS} interleaved runs (req/s)`,
         f0(tp10.rps),
