@@ -7,7 +7,16 @@
  * sent). Loopback only, bounded in time.
  */
 import { randomBytes } from 'node:crypto';
-import { startAttack, taggedUrl, transportCode, urlTags, vegetaReport, type VegetaReport, type VegetaResult } from '../vegeta/index.js';
+import {
+  startPacedAttack,
+  taggedUrl,
+  transportCode,
+  urlTags,
+  vegetaReport,
+  type VegetaReport,
+  type VegetaResult,
+  type VegetaTarget,
+} from '../vegeta/index.js';
 
 /** One order: its last answer and how many times it was sent. */
 export interface OrderOutcome {
@@ -96,8 +105,10 @@ export function startOrderLoad(o: OrderLoadOptions): OrderLoad {
   let stopAt = Date.now() + maxMs;
   /** The target stream is closed: no retry can be sent any more. */
   let ended = false;
-  const attack = startAttack({
+  const attack = startPacedAttack({
     rate,
+    next: () => target(next()),
+    leadMs: LEAD_MS,
     resultsFile: o.resultsFile,
     maxBody: 512,
     timeoutMs: 15_000,
@@ -105,19 +116,19 @@ export function startOrderLoad(o: OrderLoadOptions): OrderLoad {
     onResult,
   });
 
-  function send(key: string): boolean {
+  function target(key: string): VegetaTarget {
     const ord = orders.get(key)!;
     const body = JSON.stringify({
       customerId: `cust-${key.slice(-4)}`,
       items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }],
       address: '1 Market St',
     });
-    return attack.send({
+    return {
       method: 'POST',
       url: taggedUrl(`${ord.target}/v1/orders`, { k: key }),
       header: { 'x-market-id': ord.market, 'idempotency-key': key, 'content-type': 'application/json' },
       body,
-    });
+    };
   }
   function next(): string {
     const key = due.shift();
@@ -165,22 +176,17 @@ export function startOrderLoad(o: OrderLoadOptions): OrderLoad {
   }
 
   let exited = false;
-  const gone = attack.done.then(
+  attack.done.then(
     () => void (exited = true),
     () => void (exited = true),
   );
+  // Feeding ends when the load is over and no retry is due or waiting (or DRAIN_MS after it).
   const writer = (async () => {
-    const t0 = Date.now();
-    let n = 0;
     while (!exited) {
       const now = Date.now();
       if (now >= stopAt && waiting.size === 0 && due.length === 0) break;
       if (now >= stopAt + DRAIN_MS) break;
-      while (t0 + (n * 1000) / rate - LEAD_MS <= Date.now()) {
-        n++;
-        if (!send(next())) await Promise.race([attack.drain(), gone]);
-      }
-      await sleep(Math.max(1, t0 + (n * 1000) / rate - LEAD_MS - Date.now()));
+      await sleep(20);
     }
     // Retries still due (or waiting for their delay) when the load ended are never sent.
     for (const key of [...due, ...waiting]) orders.get(key)!.givenUp = true;

@@ -1,10 +1,9 @@
 /**
  * Drives real vegeta with the traffic model: vegeta's constant pacer sets the arrival rate
- * (`-rate`, open model) and reads targets lazily from a pipe that this runner keeps a little ahead
- * of it (vegeta stamps a request's start before reading its target, so the pipe must never run
- * dry); every result streams back into the model, which turns it into a point for the analysis.
+ * (`-rate`, open model) and asks the model for each next request (infra/vegeta's paced attack);
+ * every result streams back into the model, which turns it into a point for the analysis.
  */
-import { startAttack } from '../../infra/vegeta/index.js';
+import { startPacedAttack } from '../../infra/vegeta/index.js';
 import type { TrafficConfig } from '../plan.js';
 import type { TrafficPoints } from '../points.js';
 import { TrafficModel } from './model.js';
@@ -38,14 +37,14 @@ export interface TrafficRun {
   done: Promise<TrafficOutcome>;
 }
 
-const TICK_MS = 20;
-
 /** Starts vegeta on the model's targets at `cfg.rate` per second until `stop()` (or `maxMs`). */
 export function startTraffic(cfg: TrafficConfig, o: TrafficRunOptions): TrafficRun {
   const model = new TrafficModel(cfg);
   const points: TrafficPoints = { requests: [], failovers: [], retries: [] };
-  const attack = startAttack({
+  const attack = startPacedAttack({
     rate: cfg.rate,
+    next: () => model.next(Date.now()),
+    leadMs: o.leadMs ?? 250,
     timeoutMs: cfg.timeoutMs,
     // Enough of a body for an order's ID and an error's code; lists are cut.
     maxBody: 8192,
@@ -60,25 +59,7 @@ export function startTraffic(cfg: TrafficConfig, o: TrafficRunOptions): TrafficR
       else if (out.kind === 'retry') points.retries.push(out.point);
     },
   });
-  const leadMs = o.leadMs ?? 250;
-  let written = 0;
-  let stopped = false;
-  const feed = () => {
-    if (stopped) return;
-    const due = Math.ceil((cfg.rate * (Date.now() - attack.startedAt + leadMs)) / 1000);
-    while (written < due) {
-      attack.send(model.next(Date.now()));
-      written++;
-    }
-  };
-  feed();
-  const ticker = setInterval(feed, TICK_MS);
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    clearInterval(ticker);
-    attack.end();
-  };
+  const stop = () => attack.end();
   const cap = setTimeout(stop, o.maxMs);
   const done = attack.done.then((outcome) => {
     stop();
