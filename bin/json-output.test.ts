@@ -20,14 +20,25 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `cellctl args` to its end, or until `stopWhen` holds (then SIGTERM), keeping stdout and stderr apart. */
-function cellctl(args: string[], env: NodeJS.ProcessEnv = {}, stopWhen?: (r: Run) => boolean): Promise<Run> {
+/**
+ * Runs `cellctl args` to its end, keeping stdout and stderr apart. With `stopWhen`, once it
+ * holds and `beforeStop` has resolved, the process is sent SIGTERM.
+ */
+function cellctl(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  stopWhen?: (r: Run) => boolean,
+  beforeStop?: () => Promise<unknown>,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CELLCTL, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const run: Run = { code: null, stdout: '', stderr: '' };
     const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    let stopping = false;
     const check = () => {
-      if (stopWhen?.(run) && child.exitCode === null) child.kill('SIGTERM');
+      if (stopping || !stopWhen?.(run)) return;
+      stopping = true;
+      void (beforeStop?.() ?? Promise.resolve()).finally(() => child.kill('SIGTERM'));
     };
     child.stdout.on('data', (b: Buffer) => {
       run.stdout += b.toString('utf8');
@@ -71,6 +82,8 @@ describe('cellctl output: one JSON document on stdout, logs on stderr', () => {
         ['cell', '--id', 'cell-9', '--port', String(port), '--data', data, '--no-consul', '--drain-delay', '0'],
         { CELLSIM_LOG_LEVEL: 'info' },
         (x) => x.stderr.includes('cell listening'),
+        // Its signal handlers are in place once it answers HTTP: the stop is then the graceful one.
+        () => fetch(`http://127.0.0.1:${port}/healthz`),
       );
       assert.equal(r.stdout, '', 'stdout stays empty');
       const logs = logLines(r.stderr);
