@@ -1,16 +1,15 @@
 /**
  * `npm run bench:cell`: the key-ordered consumer at 1, 4 and 16 workers (one partition, 1,000
  * keys, 5 ms simulated I/O per event), then a real cell process end to end at light and heavy
- * load. Prints tables and writes them to bench/cell.md with the date, command and load average.
+ * load. Prints tables and writes them to bench/cell.md (infra/harness/bench-results.ts) with the
+ * date, command and load average.
  */
 import Table from 'cli-table3';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { benchCommand, loadAverage, writeResults } from '../../infra/harness/bench-results.js';
 import { benchConsumer, type ConsumerRun } from './consumer.js';
 import { benchEndToEnd } from './end-to-end.js';
-import { markdownTable } from './markdown.js';
 
 const OUT = fileURLToPath(new URL('../../bench/cell.md', import.meta.url));
 
@@ -20,7 +19,7 @@ const E2E_CONCURRENCY = (process.env.CELLSIM_BENCH_CONCURRENCY ?? '4,32').split(
 
 async function main(): Promise<void> {
   process.env.CELLSIM_LOG_LEVEL ??= 'warn';
-  const load0 = loadavg()[0]!.toFixed(2);
+  const loadBefore = loadAverage();
   const started = new Date();
   process.stdout.write(`cellsim cell benchmark — node ${process.version}, ${cpus().length} cores, ${started.toISOString()}\n\n`);
   const runs: ConsumerRun[] = [];
@@ -85,30 +84,21 @@ async function main(): Promise<void> {
   process.stdout.write(`${title2}\n${t2.toString()}\n`);
   for (const w of warnings) process.stdout.write(`warning: ${w}\n`);
 
-  const settings = Object.entries(process.env)
-    .filter(([k]) => ['CELLSIM_BENCH_EVENTS', 'CELLSIM_BENCH_SECONDS', 'CELLSIM_BENCH_CONCURRENCY'].includes(k))
-    .map(([k, v]) => `${k}=${v} `)
-    .sort()
-    .join('');
-  const md = [
-    '# Cell benchmark',
-    '',
-    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${settings}npm run bench:cell\` (node ${process.version}, ${cpus().length} cores); 1-minute load average ${load0} before, ${loadavg()[0]!.toFixed(2)} after. ${EVENTS} events per consumer run; ${E2E_SECONDS} s per end-to-end row.`,
-    '',
-    `${title1}.`,
-    '',
-    markdownTable(head1, rows1),
-    '',
-    `${target}.`,
-    '',
-    `${title2}.`,
-    '',
-    markdownTable(head2, rows2),
-    '',
-    ...warnings.map((w) => `Warning: ${w}.\n`),
-  ].join('\n');
-  mkdirSync(join(OUT, '..'), { recursive: true });
-  writeFileSync(OUT, md);
+  writeResults(
+    OUT,
+    {
+      title: 'Cell benchmark',
+      command: benchCommand('bench:cell'),
+      loadBefore,
+      settings:
+        `consumer: ${EVENTS} events per run, appended and consumed in process; end to end: ${E2E_CONCURRENCY.join(', ')} closed-loop clients ` +
+        `(undici, as many keep-alive connections as clients, each client posting /v1/orders back to back) in the bench process, ${E2E_SECONDS} s per row`,
+    },
+    [
+      { title: title1, head: head1, rows: rows1, notes: [`${target}.`] },
+      { title: title2, head: head2, rows: rows2, notes: warnings.map((w) => `Warning: ${w}.`) },
+    ],
+  );
   process.stdout.write(`written to ${OUT}\n`);
 }
 

@@ -3,14 +3,15 @@
  * steady order load sent by vegeta through both routers and both Envoys: the freeze window of
  * repeated migrations (p50/p99/max), the time to move a market holding 10,000 orders, and the
  * rollback time of a rollout whose canary breaches its SLO. Prints one table and writes
- * bench/operators.md; loopback only, bounded in count and time.
+ * bench/operators.md (infra/harness/bench-results.ts); loopback only, bounded in count and time.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
+import { benchCommand, loadAverage, writeResults } from '../harness/bench-results.js';
 import { startProcess } from '../harness/process.js';
 import { syntheticExport } from './bench-export.js';
 import { startOrderLoad, type OrderLoad, type OrderOutcome } from './order-load.js';
@@ -59,15 +60,6 @@ async function stallMs(cellUrl: string): Promise<number> {
   return Math.round(Number(/^nodejs_eventloop_lag_max_seconds(?:{[^}]*})? (\S+)$/m.exec(text)?.[1] ?? NaN) * 1000);
 }
 
-/** The settings given in the environment, then the command. */
-function commandLine(): string {
-  const set = Object.entries(process.env)
-    .filter(([k]) => k.startsWith('BENCH_'))
-    .map(([k, v]) => `${k}=${v}`)
-    .sort();
-  return [...set, 'npm run bench:operators'].join(' ');
-}
-
 /** Failed orders grouped by status, error code, plane, cell and part of the run. */
 function failureKinds(failed: OrderOutcome[], isRouter: (url: string) => boolean, phaseOf: (at: number) => string): Record<string, number> {
   const kinds: Record<string, number> = {};
@@ -79,7 +71,7 @@ function failureKinds(failed: OrderOutcome[], isRouter: (url: string) => boolean
 }
 
 async function main(): Promise<void> {
-  const loadAtStart = loadavg()[0]!;
+  const loadBefore = loadAverage();
   const data = mkdtempSync(join(tmpdir(), 'cellsim-bench-ops-'));
   const env = { ...process.env, CELLSIM_DATA: data };
   /** Runs cellctl; resolves with its exit code and output whatever the code. */
@@ -220,7 +212,7 @@ async function main(): Promise<void> {
         'requests sent by vegeta (orders + retries): p50 / p99 / max',
         `${summary.requests}: ${summary.report.p50.toFixed(1)} / ${summary.report.p99.toFixed(1)} / ${summary.report.max.toFixed(0)} ms`,
       ],
-      ['machine load average (1 min), start → end', `${loadAtStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}`],
+      ['machine load average (1 min), start → end', `${loadBefore[0]!.toFixed(1)} → ${loadAverage()[0]!.toFixed(1)}`],
     ];
     const t = new Table({ head: [head, 'value'] });
     t.push(...rows);
@@ -229,20 +221,20 @@ async function main(): Promise<void> {
     const kinds = failureKinds([...failed, ...rolloutFailed], isRouter, phaseOf);
     if (Object.keys(kinds).length) process.stdout.write(`failed by kind: ${JSON.stringify(kinds)}\n`);
     if (failed.length) process.stdout.write(`failed samples: ${JSON.stringify(failed.slice(0, 3))}\n`);
-    const md = [
-      '# Operator workflows under load',
-      '',
-      `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${commandLine()}\`: one topology (\`cellctl up --any-ports --cells 3\`: real Consul, 3 cells, 2 routers, 2 Envoys, the control plane) on this machine, 1-minute load average ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0]!.toFixed(1)} at the end. Load: vegeta at a fixed ${RATE} requests/s (live targets), \`POST /v1/orders\` round-robin over the 2 routers and 2 Envoys and the markets ${markets.join(', ')}, each order with its own Idempotency-Key; a 503 with Retry-After is sent again with the same key after the advertised delay (at most 2 s, up to ${RETRIES} times), and retries take slots of the fixed rate. ${MIGRATIONS} migrations of sf and la between cell-1 and cell-2, then a market of ${BIG} bulk-imported orders moved from cell-1 to cell-2, then \`cellctl rollout ${BAD_VERSION} --bake ${BAD_BAKE}\` (the canary cell-0 breaches, the rollout rolls back).`,
-      '',
-      `| ${head} | value |`,
-      '| --- | --- |',
-      ...rows.map(([k, v]) => `| ${k} | ${v} |`),
-      '',
-      ...(Object.keys(kinds).length ? [`Failed orders by kind: \`${JSON.stringify(kinds)}\``, ''] : []),
-    ].join('\n');
     const out = join(ROOT, 'bench', 'operators.md');
-    mkdirSync(join(ROOT, 'bench'), { recursive: true });
-    writeFileSync(out, md);
+    writeResults(
+      out,
+      {
+        title: 'Operator workflows under load',
+        command: benchCommand('bench:operators'),
+        loadBefore,
+        settings: `vegeta at a fixed ${RATE} requests/s (live targets), \`POST /v1/orders\` round-robin over the 2 routers and 2 Envoys and the markets ${markets.join(', ')}, each order with its own Idempotency-Key; a 503 with Retry-After is sent again with the same key after the advertised delay (at most 2 s, up to ${RETRIES} times), and retries take slots of the fixed rate`,
+        about: [
+          `One topology (\`cellctl up --any-ports --cells 3\`: real Consul, 3 cells, 2 routers, 2 Envoys, the control plane) on this machine. ${MIGRATIONS} migrations of sf and la between cell-1 and cell-2, then a market of ${BIG} bulk-imported orders moved from cell-1 to cell-2, then \`cellctl rollout ${BAD_VERSION} --bake ${BAD_BAKE}\` (the canary cell-0 breaches, the rollout rolls back).`,
+        ],
+      },
+      [{ head: [head, 'value'], rows, notes: Object.keys(kinds).length ? [`Failed orders by kind: \`${JSON.stringify(kinds)}\``] : [] }],
+    );
     process.stdout.write(`written to ${out}\n`);
   } finally {
     await load?.stop().catch(() => undefined);

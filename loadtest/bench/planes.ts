@@ -3,23 +3,18 @@
  * cell, direct vs through the Node router vs through Envoy, first at fixed arrival rates, then at
  * maximum throughput (vegeta at rate 0 with a bounded worker pool) for the req/s each plane
  * carries per core. vegeta is pinned to the last CPU with GOMAXPROCS=1 and its own CPU is
- * reported. Prints the page and writes bench/planes.md.
+ * reported. Prints the page and writes bench/planes.md (infra/harness/bench-results.ts).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { planeRow, renderMarkdown, type PlaneRow } from './results.js';
+import { benchCommand, loadAverage, writeResults } from '../../infra/harness/bench-results.js';
+import { planeRow, planeSections, type PlaneRow } from './results.js';
 import { LATE_MS, measure, type Measurement, type Plane } from './run.js';
 import { startBenchStack } from './stack.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PLANES: readonly Plane[] = ['direct', 'router', 'envoy'];
-
-/** The 1-minute load average (the machine is shared: the page says how busy it was). */
-function loadAverage(): string {
-  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?';
-}
 
 /** The planes in round `r`'s order: rotated so no plane always runs first or after the heaviest. */
 const rotated = (r: number) => PLANES.map((_, i) => PLANES[(i + r) % PLANES.length]!);
@@ -47,7 +42,7 @@ export interface PlanesOptions {
 export async function benchPlanes(o: PlanesOptions): Promise<string> {
   const vegetaCpus = String(Math.max(0, cpus().length - 1));
   o.log(`starting the stack (cell, router, control plane, Envoy, Consul); vegeta pinned to CPU ${vegetaCpus}, GOMAXPROCS=1`);
-  const load0 = loadAverage();
+  const loadBefore = loadAverage();
   const stack = await startBenchStack();
   const rows: PlaneRow[] = [];
   const maxRuns: Measurement[] = [];
@@ -81,32 +76,31 @@ export async function benchPlanes(o: PlanesOptions): Promise<string> {
   } finally {
     await stack.close();
   }
-  const md = renderMarkdown(rows, maxRuns, {
-    command: o.command,
-    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-    cpus: cpus().length,
-    vegetaCpu: vegetaCpus,
-    warmS: o.warmS,
-    durationS: o.durationS,
-    repeats: o.repeats,
-    maxSeconds: o.maxSeconds,
-    maxRounds: o.maxRounds,
-    maxWorkers: o.maxWorkers,
-    load: `${load0} before, ${loadAverage()} after`,
-    lateMs: LATE_MS,
-  });
-  mkdirSync(dirname(o.out), { recursive: true });
-  writeFileSync(o.out, md);
-  return md;
-}
-
-/** The command line as run, with the settings given in the environment. */
-function commandLine(): string {
-  const set = Object.entries(process.env)
-    .filter(([k]) => k.startsWith('CELLSIM_BENCH_'))
-    .map(([k, v]) => `${k}=${v}`)
-    .sort();
-  return [...set, 'npm run bench:planes'].join(' ');
+  return writeResults(
+    o.out,
+    {
+      title: 'Data planes side by side',
+      command: o.command,
+      loadBefore,
+      settings:
+        `vegeta 12, pinned to CPU ${vegetaCpus} with GOMAXPROCS=1; fixed rates ${o.rates.join(', ')}/s (-rate=N/1s), ${o.warmS} s warm-up + ${o.durationS} s measured, best of ${o.repeats}; ` +
+        (o.maxSeconds > 0
+          ? `maximum throughput -rate=0 -max-workers=${o.maxWorkers}, ${o.warmS} s warm-up + ${o.maxSeconds} s measured, ${o.maxRounds} round(s)`
+          : 'maximum throughput not measured'),
+      about: [
+        `The same \`GET /v1/orders/:id\` of one order in one cell, straight to the cell (direct), through the Node router (one worker) and through Envoy (one worker thread, \`--concurrency 1\`, configured by the xDS control plane). vegeta 12 is the load generator, pinned to CPU ${vegetaCpus} with GOMAXPROCS=1; its own CPU comes from /usr/bin/time, the planes' and the cell's from /proc/<pid>/stat (user+system of the process tree).`,
+      ],
+    },
+    planeSections(rows, maxRuns, {
+      warmS: o.warmS,
+      durationS: o.durationS,
+      repeats: o.repeats,
+      maxSeconds: o.maxSeconds,
+      maxRounds: o.maxRounds,
+      maxWorkers: o.maxWorkers,
+      lateMs: LATE_MS,
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -125,7 +119,7 @@ async function main(): Promise<void> {
     maxRounds: Math.max(1, num('CELLSIM_BENCH_MAX_ROUNDS', 3)),
     maxWorkers: Math.max(1, num('CELLSIM_BENCH_MAX_WORKERS', 48)),
     out,
-    command: commandLine(),
+    command: benchCommand('bench:planes'),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   process.stdout.write(`${md}\nwritten to ${out}\n`);

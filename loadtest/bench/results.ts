@@ -1,7 +1,9 @@
 /**
  * The tables of bench/planes.md: one row per plane and fixed rate (added latency against direct,
  * ratios router/Envoy), and the maximum-throughput rounds of each plane with req/s per plane core.
+ * The page itself (header, load averages) is written by infra/harness/bench-results.ts.
  */
+import type { ResultsSection } from '../../infra/harness/bench-results.js';
 import type { Measurement, Plane } from './run.js';
 
 /** One measured cell of the fixed-rate comparison. */
@@ -21,19 +23,14 @@ export interface PlaneRow {
   vegetaCpuPer1k: number;
 }
 
-/** Everything the page says about how it was measured. */
+/** What the tables' notes say about how they were measured. */
 export interface BenchMeta {
-  command: string;
-  date: string;
-  cpus: number;
-  vegetaCpu: string;
   warmS: number;
   durationS: number;
   repeats: number;
   maxSeconds: number;
   maxRounds: number;
   maxWorkers: number;
-  load: string;
   lateMs: number;
 }
 
@@ -78,42 +75,70 @@ function perCore(m: Measurement) {
   };
 }
 
-/** The fixed-rate tables. */
-function fixedRateTables(rows: PlaneRow[]): string[] {
-  const lines = [
-    '| rate/s | plane | achieved/s | failed | sent late | p50 ms | p99 ms | added p50 ms | added p99 ms | plane CPU ms/1k req | cell CPU ms/1k req | vegeta CPU ms/1k req |',
-    '| -----: | ----- | ---------: | -----: | --------: | -----: | -----: | -----------: | -----------: | ------------------: | -----------------: | -------------------: |',
-  ];
-  const ratios = [
-    '| rate/s | added p50 router/Envoy | added p99 router/Envoy | CPU/1k router/Envoy |',
-    '| -----: | ---------------------: | ---------------------: | ------------------: |',
-  ];
+/** The fixed-rate tables: every plane at every rate, then the router/Envoy ratios per rate. */
+function fixedRateSections(rows: PlaneRow[], meta: BenchMeta): ResultsSection[] {
+  const table: string[][] = [];
+  const ratios: string[][] = [];
   for (const rate of [...new Set(rows.map((r) => r.rate))]) {
     const at = rows.filter((r) => r.rate === rate);
     const direct = at.find((r) => r.plane === 'direct');
     for (const r of at) {
       const added = (x: number, y: number | undefined) => (r.plane === 'direct' || y === undefined ? '-' : f(x - y));
-      lines.push(
-        `| ${rate} | ${r.plane} | ${f(r.achieved, 0)} | ${f(r.failedRate * 100, 2)}% | ${r.late} | ${f(r.p50)} | ${f(r.p99)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.plane === 'direct' ? '-' : f(r.planeCpuPer1k, 0)} | ${f(r.cellCpuPer1k, 0)} | ${f(r.vegetaCpuPer1k, 0)} |`,
-      );
+      table.push([
+        String(rate),
+        r.plane,
+        f(r.achieved, 0),
+        `${f(r.failedRate * 100, 2)}%`,
+        String(r.late),
+        f(r.p50),
+        f(r.p99),
+        added(r.p50, direct?.p50),
+        added(r.p99, direct?.p99),
+        r.plane === 'direct' ? '-' : f(r.planeCpuPer1k, 0),
+        f(r.cellCpuPer1k, 0),
+        f(r.vegetaCpuPer1k, 0),
+      ]);
     }
     const router = at.find((r) => r.plane === 'router');
     const envoy = at.find((r) => r.plane === 'envoy');
     if (router && envoy && direct) {
-      ratios.push(
-        `| ${rate} | ${ratio(router.p50 - direct.p50, envoy.p50 - direct.p50)} | ${ratio(router.p99 - direct.p99, envoy.p99 - direct.p99)} | ${ratio(router.planeCpuPer1k, envoy.planeCpuPer1k)} |`,
-      );
+      ratios.push([
+        String(rate),
+        ratio(router.p50 - direct.p50, envoy.p50 - direct.p50),
+        ratio(router.p99 - direct.p99, envoy.p99 - direct.p99),
+        ratio(router.planeCpuPer1k, envoy.planeCpuPer1k),
+      ]);
     }
   }
-  return [...lines, '', ...ratios];
+  const head = [
+    'rate/s',
+    'plane',
+    'achieved/s',
+    'failed',
+    'sent late',
+    'p50 ms',
+    'p99 ms',
+    'added p50 ms',
+    'added p99 ms',
+    'plane CPU ms/1k req',
+    'cell CPU ms/1k req',
+    'vegeta CPU ms/1k req',
+  ];
+  const notes = [
+    `\`vegeta attack -rate=N/1s\` for ${meta.warmS} s of warm-up then ${meta.durationS} s measured per row; best (lowest p99) of ${meta.repeats} runs per row, planes in rotating order. "achieved" is requests started per second in the measured window; "sent late" counts requests vegeta started more than ${meta.lateMs} ms after their slot on its schedule (the generator, or a plane holding all its workers, fell behind). "added" is the plane's latency minus direct at the same rate. CPU per 1,000 requests: planes and cell over the measured window, vegeta over its whole run.`,
+  ];
+  const ratioHead = ['rate/s', 'added p50 router/Envoy', 'added p99 router/Envoy', 'CPU/1k router/Envoy'];
+  return ratios.length
+    ? [
+        { title: 'Fixed arrival rates', head, rows: table },
+        { head: ratioHead, rows: ratios, notes },
+      ]
+    : [{ title: 'Fixed arrival rates', head, rows: table, notes }];
 }
 
-/** The maximum-throughput table: medians over the rounds of each plane, then the router/Envoy ratios. */
-function maxTables(rounds: Measurement[]): string[] {
-  const lines = [
-    '| plane | answered req/s | plane cores used | req/s per plane core | per-core of each round | cell cores used | vegeta cores used | failed | p50 ms | p99 ms |',
-    '| ----- | -------------: | ---------------: | -------------------: | ---------------------- | --------------: | ----------------: | -----: | -----: | -----: |',
-  ];
+/** The maximum-throughput tables: medians over the rounds of each plane, then the router/Envoy ratios. */
+function maxSections(rounds: Measurement[], meta: BenchMeta): ResultsSection[] {
+  const table: string[][] = [];
   const med = new Map<Plane, ReturnType<typeof perCore>>();
   for (const plane of ['direct', 'router', 'envoy'] as const) {
     const runs = rounds.filter((m) => m.plane === plane).map(perCore);
@@ -131,42 +156,49 @@ function maxTables(rounds: Measurement[]): string[] {
     };
     med.set(plane, row);
     const direct = plane === 'direct';
-    lines.push(
-      `| ${plane} | ${f(row.okPerSec, 0)} | ${direct ? '-' : f(row.planeCores)} | ${direct ? '-' : f(row.perPlaneCore, 0)} | ${direct ? '-' : runs.map((r) => f(r.perPlaneCore, 0)).join(', ')} | ${f(row.cellCores)} | ${f(row.vegetaCores)} | ${row.failed} | ${f(row.p50)} | ${f(row.p99)} |`,
-    );
+    table.push([
+      plane,
+      f(row.okPerSec, 0),
+      direct ? '-' : f(row.planeCores),
+      direct ? '-' : f(row.perPlaneCore, 0),
+      direct ? '-' : runs.map((r) => f(r.perPlaneCore, 0)).join(', '),
+      f(row.cellCores),
+      f(row.vegetaCores),
+      String(row.failed),
+      f(row.p50),
+      f(row.p99),
+    ]);
   }
+  const head = [
+    'plane',
+    'answered req/s',
+    'plane cores used',
+    'req/s per plane core',
+    'per-core of each round',
+    'cell cores used',
+    'vegeta cores used',
+    'failed',
+    'p50 ms',
+    'p99 ms',
+  ];
+  const notes = [
+    `\`vegeta attack -rate=0 -max-workers=${meta.maxWorkers}\` (as fast as ${meta.maxWorkers} workers go) for ${meta.warmS} s of warm-up then ${meta.maxSeconds} s measured, per plane, ${meta.maxRounds} interleaved round(s) in rotating order; medians over the rounds. "plane cores used" is the plane's CPU seconds per wall second; "req/s per plane core" is 2xx answers per CPU-second of the plane, what one fully used core would carry. Direct shows the ceiling of the cell itself. Only vegeta is pinned: the plane, the cell and the rest share the machine's cores, so a plane using less than one core was held back by the cell, the generator or the machine, not by itself, and its per-core figure is the cost of a request at that load.`,
+  ];
   const router = med.get('router');
   const envoy = med.get('envoy');
-  const out = [...lines];
-  if (router && envoy) {
-    out.push(
-      '',
-      '| router/Envoy | answered req/s | req/s per plane core |',
-      '| ------------ | -------------: | -------------------: |',
-      `| ratio | ${ratio(router.okPerSec, envoy.okPerSec)} | ${ratio(router.perPlaneCore, envoy.perPlaneCore)} |`,
-    );
-  }
-  return out;
+  const title = 'Maximum throughput per core';
+  if (!router || !envoy) return [{ title, head, rows: table, notes }];
+  return [
+    { title, head, rows: table },
+    {
+      head: ['router/Envoy', 'answered req/s', 'req/s per plane core'],
+      rows: [['ratio', ratio(router.okPerSec, envoy.okPerSec), ratio(router.perPlaneCore, envoy.perPlaneCore)]],
+      notes,
+    },
+  ];
 }
 
-/** Renders bench/planes.md. */
-export function renderMarkdown(rows: PlaneRow[], maxRounds: Measurement[], meta: BenchMeta): string {
-  return [
-    '# Data planes side by side',
-    '',
-    `Measured ${meta.date} with \`${meta.command}\` on this ${meta.cpus}-core machine; 1-minute load average ${meta.load}. The same \`GET /v1/orders/:id\` of one order in one cell, straight to the cell (direct), through the Node router (one worker) and through Envoy (one worker thread, \`--concurrency 1\`, configured by the xDS control plane). vegeta 12 is the load generator, pinned to CPU ${meta.vegetaCpu} with GOMAXPROCS=1; its own CPU comes from /usr/bin/time, the planes' and the cell's from /proc/<pid>/stat (user+system of the process tree).`,
-    '',
-    `## Fixed arrival rates`,
-    '',
-    `\`vegeta attack -rate=N/1s\` for ${meta.warmS} s of warm-up then ${meta.durationS} s measured per row; best (lowest p99) of ${meta.repeats} runs per row, planes in rotating order. "achieved" is requests started per second in the measured window; "sent late" counts requests vegeta started more than ${meta.lateMs} ms after their slot on its schedule (the generator, or a plane holding all its workers, fell behind). "added" is the plane's latency minus direct at the same rate. CPU per 1,000 requests: planes and cell over the measured window, vegeta over its whole run.`,
-    '',
-    ...fixedRateTables(rows),
-    '',
-    '## Maximum throughput per core',
-    '',
-    `\`vegeta attack -rate=0 -max-workers=${meta.maxWorkers}\` (as fast as ${meta.maxWorkers} workers go) for ${meta.warmS} s of warm-up then ${meta.maxSeconds} s measured, per plane, ${meta.maxRounds} interleaved round(s) in rotating order; medians over the rounds. "plane cores used" is the plane's CPU seconds per wall second; "req/s per plane core" is 2xx answers per CPU-second of the plane, what one fully used core would carry. Direct shows the ceiling of the cell itself. Only vegeta is pinned: the plane, the cell and the rest share the machine's cores, so a plane using less than one core was held back by the cell, the generator or the machine, not by itself, and its per-core figure is the cost of a request at that load.`,
-    '',
-    ...maxTables(maxRounds),
-    '',
-  ].join('\n');
+/** The tables of bench/planes.md with their notes: fixed rates, then maximum throughput (when measured). */
+export function planeSections(rows: PlaneRow[], maxRounds: Measurement[], meta: BenchMeta): ResultsSection[] {
+  return [...fixedRateSections(rows, meta), ...(maxRounds.length ? maxSections(maxRounds, meta) : [])];
 }

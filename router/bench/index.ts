@@ -489,14 +489,18 @@ async function main(): Promise<void> {
         command: benchCommand('bench:router'),
         loadBefore: loadAtStart,
         settings,
-        notes: [
-          `Total ${f1((Date.now() - t0) / 1000)} s. Latencies are vegeta's (\`vegeta report\`): from the request's start to its answer. ` +
-            '"not sent" counts arrivals of the fixed rate vegeta did not send within the run (rate × duration − requests); ' +
-            "achieved req/s is vegeta's throughput (successful answers per second). Router CPU is from /proc/<pid>/stat; vegeta CPU from /usr/bin/time.",
-        ],
       },
-      head,
-      rows,
+      [
+        {
+          head,
+          rows,
+          notes: [
+            `Total ${f1((Date.now() - t0) / 1000)} s. Latencies are vegeta's (\`vegeta report\`): from the request's start to its answer. ` +
+              '"not sent" counts arrivals of the fixed rate vegeta did not send within the run (rate × duration − requests); ' +
+              "achieved req/s is vegeta's throughput (successful answers per second). Router CPU is from /proc/<pid>/stat; vegeta CPU from /usr/bin/time.",
+          ],
+        },
+      ],
     );
     process.stdout.write(
       `${settings}\nload average at start ${loadAtStart.map(f2).join(' ')}, at end ${loadAverage().map(f2).join(' ')}; node ${process.version}; total ${f1((Date.now() - t0) / 1000)} s; written to ${RESULTS}\n`,

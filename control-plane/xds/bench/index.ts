@@ -254,13 +254,17 @@ async function main(): Promise<void> {
         command: benchCommand('bench:xds'),
         loadBefore,
         settings,
-        notes: [
-          `Total ${f0((Date.now() - t0) / 1000)} s. A move is timed from the KV write to the first request Envoy routes to the new cell (polled through Envoy). ` +
-            "Throughput is vegeta's (successful answers per second), latencies from `vegeta report`.",
-        ],
       },
-      head,
-      rows,
+      [
+        {
+          head,
+          rows,
+          notes: [
+            `Total ${f0((Date.now() - t0) / 1000)} s. A move is timed from the KV write to the first request Envoy routes to the new cell (polled through Envoy). ` +
+              "Throughput is vegeta's (successful answers per second), latencies from `vegeta report`.",
+          ],
+        },
+      ],
     );
     process.stdout.write(
       `${settings}\nload average at start ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, at end ${loadAverage()
