@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'reports/**', 'bench/**', 'loadtest/k6/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['node_modules/**', 'reports/**', 'bench/**', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -5,9 +5,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { findDrill } from './drills/index.js';
 import type { DrillOptions } from './drills/types.js';
 import { runDrill } from './engine.js';
@@ -22,6 +24,8 @@ import { renderSummary } from './report/summary.js';
  * run and print their summary (node:test `todo`); delete the entry once the part is fixed.
  */
 const KNOWN: Record<string, string> = {};
+
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
 /** Short CI runs: seconds, low rate; longer where the lever itself takes time. */
 const CI: Record<string, Partial<DrillOptions>> = {
@@ -90,5 +94,20 @@ describe('drills against a real cellctl up topology (short CI mode)', { timeout:
     assert.equal(r.pass, false, renderSummary(r));
     assert.ok(r.analysis.spill.failed > 0);
     assert.equal(r.verdicts.find((v) => v.name.startsWith('spill'))?.pass, false);
+  });
+
+  it('cellctl drill --json prints exactly one JSON document on stdout, progress on stderr', async () => {
+    const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [CELLCTL, 'drill', 'cell-errors', '--data', dataDir, '--reports', reportsDir, '--duration', '6s', '--rate', '20', '--json'],
+        { timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
+        (err, out, errOut) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout: out, stderr: errOut }),
+      );
+    });
+    const report = JSON.parse(stdout) as DrillReport;
+    assert.equal(report.drill, 'cell-errors');
+    assert.equal(code, report.pass ? 0 : 1, 'the exit code follows the verdict');
+    assert.match(stderr, /vegeta started/, 'progress goes to stderr');
   });
 });

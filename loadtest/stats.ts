@@ -7,7 +7,7 @@ export interface GroupStats {
   failed: number;
   /** failed / requests (0 when there are no requests). */
   errorRate: number;
-  /** Count of answers per error code (`none` = a success, `k6_1050` = a k6 timeout, ...), failures and successes. */
+  /** Count of answers per error code (`none` = a success, `net_timeout` = no answer in time, ...), failures and successes. */
   codes: Record<string, number>;
   /** Count per HTTP status (0 = no answer). */
   statuses: Record<string, number>;

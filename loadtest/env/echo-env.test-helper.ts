@@ -1,7 +1,7 @@
 /**
  * A drill environment made of real HTTP echo cells (infra/harness/echo-cell.ts) driven
- * directly (plane `direct`): lets the engine, k6 script, analysis and reports be tested with
- * real k6 traffic without the whole topology. Faults map onto the echo cell's controls.
+ * directly (plane `direct`): lets the engine, traffic model, analysis and reports be tested with
+ * real vegeta traffic without the whole topology. Faults map onto the echo cell's controls.
  */
 import { startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
 import type { Target } from '../plan.js';
