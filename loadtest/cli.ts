@@ -93,7 +93,8 @@ export function command(): Command {
       try {
         const report = await runDrill(drill, env, opts, {
           reportsDir: o.reports,
-          progress: (l) => (o.json ? log.info(l) : process.stderr.write(`${l}\n`)),
+          // Progress is for the person watching: plain lines on stderr, with or without --json.
+          progress: (l) => process.stderr.write(`${l}\n`),
         });
         process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderSummary(report)}\n`);
         if (!report.pass) process.exitCode = 1;
