@@ -9,7 +9,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCommand, loadAverage, writeResults } from '../../infra/harness/bench-results.js';
-import { planeRow, planeSections, type PlaneRow } from './results.js';
+import { planeRow, planeSections, type BenchMeta, type PlaneRow } from './results.js';
 import { LATE_MS, measure, type Measurement, type Plane } from './run.js';
 import { startBenchStack } from './stack.js';
 
@@ -22,17 +22,12 @@ const rotated = (r: number) => PLANES.map((_, i) => PLANES[(i + r) % PLANES.leng
 /** The failures of a run for the log ('' when none). */
 const failures = (m: Measurement) => (m.failed ? `, ${m.failed} failed ${JSON.stringify(m.failures)}` : '');
 
-/** Settings of {@link benchPlanes}. */
-export interface PlanesOptions {
+/**
+ * Settings of {@link benchPlanes}: the page's measuring settings (`repeats`: runs per plane and
+ * rate, the least disturbed kept; `maxSeconds` 0 skips the maximum-throughput part), and more.
+ */
+export interface PlanesOptions extends Omit<BenchMeta, 'lateMs'> {
   rates: number[];
-  warmS: number;
-  durationS: number;
-  /** Runs per plane and rate; the least disturbed (lowest p99) is kept. */
-  repeats: number;
-  /** Measured seconds of each maximum-throughput run (0 = skip that part). */
-  maxSeconds: number;
-  maxRounds: number;
-  maxWorkers: number;
   out: string;
   command: string;
   log: (l: string) => void;
