@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyze, timeToIsolate, timeToRecover, DEFAULT_ANALYSIS, type FaultWindow } from './analyze.js';
+import { analyze, isWrongCell, ownersWhenSent, timeToIsolate, timeToRecover, DEFAULT_ANALYSIS, type FaultWindow } from './analyze.js';
 import { parseResult } from '../infra/vegeta/index.js';
 import { requestPoint, type RequestPoint } from './points.js';
 import { judge } from './verdicts.js';
@@ -90,26 +90,25 @@ describe('drill analysis', () => {
       t >= 3000 && t < 3800 ? { ms: 2000, failed: true } : t >= 3800 && t < 6000 ? { ms: 2, failed: true } : {},
     );
     const faulted = reqs.filter((r) => r.owner === 'cell-1');
-    const others = reqs.filter((r) => r.owner !== 'cell-1');
-    assert.equal(timeToIsolate(faulted, others, W, DEFAULT_ANALYSIS), 750);
-    assert.equal(timeToIsolate(faulted, others, W, { ...DEFAULT_ANALYSIS, binMs: 100 }), 800);
+    assert.equal(timeToIsolate(faulted, W, DEFAULT_ANALYSIS), 750);
+    assert.equal(timeToIsolate(faulted, W, { ...DEFAULT_ANALYSIS, binMs: 100 }), 800);
     // Never fast: null.
     const hung = traffic((t) => (t >= 3000 && t < 6000 ? { ms: 3000, failed: true } : {})).filter((r) => r.owner === 'cell-1');
-    assert.equal(timeToIsolate(hung, others, W, DEFAULT_ANALYSIS), null);
+    assert.equal(timeToIsolate(hung, W, DEFAULT_ANALYSIS), null);
     // Hung until the fault ends: the last requests look fast only because the hang was released.
     const released = traffic((t) => (t >= 3000 && t < 6000 ? { ms: 6000 - t } : {})).filter((r) => r.owner === 'cell-1');
-    assert.equal(timeToIsolate(released, others, W, DEFAULT_ANALYSIS), null);
+    assert.equal(timeToIsolate(released, W, DEFAULT_ANALYSIS), null);
   });
 
-  it('does not mistake a busy machine (every cell slow at once) for a cell that is not isolated', () => {
+  it('holds "fast" to a fixed 250 ms: a busy machine (every cell slow at once) does not loosen it', () => {
     // From 4.5 s to 5 s every answer takes 400 ms, fast 503s of the faulted cell included.
     const busy = (t: number) => t >= 4500 && t < 5000;
     const reqs = traffic((t) => (t >= 3000 && t < 6000 ? { ms: busy(t) ? 400 : 2, failed: true } : {}));
     for (const r of reqs) if (r.owner === 'cell-2' && busy(r.start - T0)) r.ms = 400;
     const faulted = reqs.filter((r) => r.owner === 'cell-1');
-    const others = reqs.filter((r) => r.owner !== 'cell-1');
-    assert.equal(timeToIsolate(faulted, others, W, DEFAULT_ANALYSIS), 0);
-    assert.equal(timeToIsolate(faulted, [], W, DEFAULT_ANALYSIS), 2000, 'without the reference, the slow bins count');
+    assert.equal(timeToIsolate(faulted, W, DEFAULT_ANALYSIS), 2000, 'isolated only once the slow bins are over');
+    const a = analyze({ requests: reqs, failovers: [], planes: ['router'] }, W);
+    assert.equal(a.timeToIsolateMs.router, 2000, 'the other cells being slow too changes nothing');
   });
 
   it('measures time to recover as the first bin after the fault with normal errors and latency', () => {
@@ -170,8 +169,68 @@ describe('drill analysis', () => {
     assert.equal(point('Get "http://x/": EOF').code, 'net_eof');
     assert.equal(point('Get "http://x/": read: connection reset by peer').code, 'net_reset');
     assert.ok(point('boom').failed);
-    assert.equal(point('x').cell, 'cell-1', 'no x-cell-id: the owner stands in');
+    assert.equal(point('x').cell, '', 'no answer: no cell named');
     assert.equal(parseResult(JSON.stringify({ ...base, method: '', url: '', error: 'no targets to attack' })), undefined);
     assert.throws(() => parseResult(JSON.stringify({ ...base, url: 'x', error: '', latency: -1 })), /latency/);
+  });
+
+  it('counts a 2xx answer from a cell that did not own the market as a wrong-cell failure, per cell and plane', () => {
+    const reqs = traffic(() => ({}));
+    // Two successes of cell-1's market answered by cell-2 (one per plane), one with no x-cell-id at all.
+    const [a1, a2, a3] = reqs.filter((r) => r.owner === 'cell-1' && r.start > W.start);
+    assert.ok(a1 && a2 && a3);
+    a1.cell = 'cell-2';
+    a2.cell = 'cell-2';
+    a2.plane = 'envoy';
+    a3.cell = '';
+    // A failure naming another cell is not a wrong-cell answer (only successes are checked).
+    const failed = reqs.find((r) => r.owner === 'cell-2' && r.start > W.end);
+    assert.ok(failed);
+    Object.assign(failed, { cell: 'cell-1', status: 503, failed: true, code: 'cell_unavailable' });
+    const a = analyze({ requests: reqs, failovers: [], planes: ['router', 'envoy'] }, W);
+    assert.equal(a.wrongCell.count, 3);
+    assert.deepEqual(a.wrongCell.byPlane, { router: 2, envoy: 1 });
+    assert.deepEqual(a.wrongCell.byCell, { 'cell-1': { router: 2, envoy: 1 } });
+    assert.equal(a.wrongCell.checkedByPlane.envoy, 1);
+    assert.equal(a.wrongCell.checkedByPlane.router, 200 - 2, 'every 2xx: all but the 503 and the envoy one');
+    assert.equal(a.perCell['cell-1']?.during.codes.wrong_cell, 3, 'counted as failures with their own code');
+    assert.equal(a.perCell['cell-1']?.during.failed, 3);
+    assert.deepEqual(
+      a.wrongCell.examples.map((e) => e.answered),
+      ['cell-2', 'cell-2', ''],
+    );
+  });
+
+  it('accepts either owner of a moved market inside the window only, the new one after it', () => {
+    const moved: FaultWindow = { ...W, cells: [], moved: { a: 'cell-3' } };
+    const at = (t: number, cell: string) => req({ start: T0 + t, market: 'a', owner: 'cell-1', cell });
+    assert.deepEqual(ownersWhenSent(at(1000, 'x'), moved), ['cell-1']);
+    assert.deepEqual(ownersWhenSent(at(4000, 'x'), moved), ['cell-1', 'cell-3']);
+    assert.deepEqual(ownersWhenSent(at(7000, 'x'), moved), ['cell-3']);
+    const cases: [number, string, boolean][] = [
+      [1000, 'cell-1', false],
+      [1000, 'cell-3', true], // the new owner before the move started
+      [4000, 'cell-1', false],
+      [4000, 'cell-3', false],
+      [4000, 'cell-2', true],
+      [7000, 'cell-3', false],
+      [7000, 'cell-1', true], // the old owner after the move ended
+    ];
+    for (const [t, cell, wrong] of cases) assert.equal(isWrongCell(at(t, cell), moved), wrong, `${cell} at +${t} ms`);
+    assert.equal(isWrongCell(at(1000, 'cell-3'), { ...moved, moved: {} }), true, 'a market not moved has one owner');
+    assert.equal(isWrongCell({ ...at(7000, 'cell-1'), status: 409 }, moved), false, 'only 2xx answers are checked');
+  });
+
+  it('lists every plane and planned cell, with or without requests', () => {
+    const a = analyze(
+      { requests: traffic(() => ({})), failovers: [], planes: ['router', 'envoy'], cells: ['cell-1', 'cell-2', 'cell-9'] },
+      W,
+    );
+    assert.deepEqual(a.planes, ['router', 'envoy']);
+    assert.deepEqual(a.cells, ['cell-1', 'cell-2', 'cell-9']);
+    assert.equal(a.faultedPerPlane.envoy?.during.requests, 0);
+    assert.equal(a.faultedPerPlane.router?.during.requests, 30);
+    assert.equal(a.timeToIsolateMs.envoy, null);
+    assert.deepEqual(a.wrongCell.byPlane, { router: 0, envoy: 0 });
   });
 });

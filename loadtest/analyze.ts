@@ -2,7 +2,9 @@
  * The drill figures, computed from vegeta's per-request results: per cell and per plane, before /
  * during / after the fault window; blast radius next to the faulted cells' traffic share; spill
  * (failures outside the faulted cells, with in-flight failures on a killed replica counted
- * apart); the model's failovers and retries; time to isolate and time to recover.
+ * apart); wrong-cell answers (a success from a cell that did not own the market when the request
+ * was sent, counted as a failure); the model's failovers and retries; time to isolate and time
+ * to recover.
  */
 import type { FailoverPoint, RequestPoint, RetryPoint } from './points.js';
 import { bins, groupBy, summarize, type Bin, type GroupStats } from './stats.js';
@@ -15,13 +17,29 @@ export interface FaultWindow {
   cells: string[];
   /** A data-plane replica that was killed at `start`. */
   killedReplica?: string;
+  /**
+   * Markets whose owner changed during the run (market → owner at the end): inside the window
+   * either owner may answer them, after it only the new one.
+   */
+  moved?: Record<string, string>;
+}
+
+/** What one run gives the analysis: the model's points and what the run set out to cover. */
+export interface RunPoints {
+  requests: RequestPoint[];
+  failovers: FailoverPoint[];
+  retries?: RetryPoint[];
+  /** The planes driven: one with no request shows as "no data" instead of vanishing. */
+  planes?: string[];
+  /** The cells with planned traffic: one with no request shows as "no data" instead of vanishing. */
+  cells?: string[];
 }
 
 /** How the analysis judges "fast" and "recovered". */
 export interface AnalysisOptions {
   /** Time-bin width for isolation/recovery and the charts. */
   binMs: number;
-  /** A faulted cell's request counts as answered fast at or under this many ms (p95 of a bin). */
+  /** A faulted cell's request counts as answered fast at or under this many ms (p95 of a bin); a fixed number. */
   fastMs: number;
   /** Slack around a replica kill within which its failures count as in flight. */
   inFlightSlackMs: number;
@@ -34,13 +52,36 @@ type Phase = 'before' | 'during' | 'after';
 /** Stats before, during and after the fault window. */
 export type Phased = Record<Phase, GroupStats>;
 
+/** 2xx answers from a cell that did not own the market when the request was sent. */
+export interface WrongCell {
+  /** Wrong-cell answers in the run (each also counted as a failed request, code `wrong_cell`). */
+  count: number;
+  /** By owning cell (the plan's owner), then by plane. */
+  byCell: Record<string, Record<string, number>>;
+  /** By plane; every plane driven is listed. */
+  byPlane: Record<string, number>;
+  /** 2xx answers checked, by plane (0 = no data to judge). */
+  checkedByPlane: Record<string, number>;
+  /** The first few, as sent and answered. */
+  examples: { start: number; market: string; owner: string; answered: string; plane: string; replica: string }[];
+}
+
 /** Everything a drill measured. */
 export interface Analysis {
   window: FaultWindow;
   run: { start: number; end: number };
+  /** The planes driven (and any other plane seen in the results). */
+  planes: string[];
+  /** The cells with planned traffic (and any other owner seen in the results). */
+  cells: string[];
   total: GroupStats;
   perCell: Record<string, Phased>;
   perPlane: Record<string, Phased>;
+  /** The faulted cells' requests over every plane (empty without a faulted cell). */
+  faulted: Phased;
+  /** The faulted cells' requests, per plane (every plane driven; none without a faulted cell). */
+  faultedPerPlane: Record<string, Phased>;
+  wrongCell: WrongCell;
   perReplica: Record<string, GroupStats>;
   /** Share (0..1) of requests started in the window that failed, vs the faulted cells' share of them. */
   blastRadius: { failedShare: number; faultedTrafficShare: number; windowRequests: number; windowFailed: number };
@@ -106,23 +147,20 @@ function settledFrom(
 const SETTLED_BAD_SHARE = 0.05;
 
 /**
- * Time to isolate: from fault start, the first bin whose p95 for the faulted cell is "fast" and
- * after which at most 5% of its requests are slow. Fast: at most `fastMs`, or no slower than the
- * other cells' p95 in the same bin (a busy machine slows every answer; that is not a cell that
- * is not isolated). The last `fastMs` of the window are left out: a request started there may
- * look fast only because the fault ended (a hang released), which proves nothing.
+ * Time to isolate: from fault start, the first bin whose p95 for the faulted cell is fast (at most
+ * `fastMs`, a fixed number: a busy machine does not loosen it) and after which at most 5% of its
+ * requests are slower than that. The last `fastMs` of the window are left out: a request started
+ * there may look fast only because the fault ended (a hang released), which proves nothing.
  */
-export function timeToIsolate(faulted: RequestPoint[], others: RequestPoint[], w: FaultWindow, o: AnalysisOptions): number | null {
+export function timeToIsolate(faulted: RequestPoint[], w: FaultWindow, o: AnalysisOptions): number | null {
   const to = w.end - o.fastMs;
   const series = bins(faulted, w.start, to, o.binMs);
-  const reference = bins(others, w.start, to, o.binMs);
   if (series.every((b) => b.requests === 0)) return null;
-  const limit = (k: number) => Math.max(o.fastMs, reference[k]?.p95 ?? 0);
   const i = settledFrom(
     faulted,
     series,
-    (b, k) => b.p95 <= limit(k),
-    (p, k) => p.ms > limit(k),
+    (b) => b.p95 <= o.fastMs,
+    (p) => p.ms > o.fastMs,
     w.start,
     o.binMs,
     SETTLED_BAD_SHARE,
@@ -169,22 +207,58 @@ function tally<T>(xs: readonly T[], key: (x: T) => string): Record<string, numbe
   return out;
 }
 
+/** The cells that may answer `p`: its owner when it was sent (either owner of a market moved in the window). */
+export function ownersWhenSent(p: RequestPoint, w: FaultWindow): string[] {
+  const now = w.moved?.[p.market];
+  if (now === undefined || now === p.owner || p.start < w.start) return [p.owner];
+  return p.start < w.end ? [p.owner, now] : [now];
+}
+
+/** A 2xx answer whose `x-cell-id` is not a cell that owned the market when the request was sent. */
+export function isWrongCell(p: RequestPoint, w: FaultWindow): boolean {
+  return p.status >= 200 && p.status < 300 && !ownersWhenSent(p, w).includes(p.cell);
+}
+
+const union = (given: readonly string[] | undefined, seen: Iterable<string>) => [...new Set([...(given ?? []), ...[...seen].sort()])];
+
 /** Computes every drill figure from the points of one run. */
-export function analyze(
-  points: { requests: RequestPoint[]; failovers: FailoverPoint[]; retries?: RetryPoint[] },
-  w: FaultWindow,
-  opts: Partial<AnalysisOptions> = {},
-): Analysis {
+export function analyze(points: RunPoints, w: FaultWindow, opts: Partial<AnalysisOptions> = {}): Analysis {
   const o = { ...DEFAULT_ANALYSIS, ...opts };
-  const reqs = points.requests;
+  // A success from the wrong cell is a failure like any other (it counts in spill, blast and gates).
+  const wrong: RequestPoint[] = [];
+  const reqs = points.requests.map((p) => {
+    if (!isWrongCell(p, w)) return p;
+    const q: RequestPoint = { ...p, failed: true, code: 'wrong_cell' };
+    wrong.push(q);
+    return q;
+  });
   const runStart = reqs.reduce((m, p) => Math.min(m, p.start), reqs[0]?.start ?? w.start);
   const runEnd = reqs.reduce((m, p) => Math.max(m, p.start), w.end);
   const faulted = (p: RequestPoint) => w.cells.includes(p.owner);
 
+  const byPlane = groupBy(reqs, (p) => p.plane);
+  const planes = union(points.planes, byPlane.keys());
+  const byOwner = groupBy(reqs, (p) => p.owner);
+  const cells = union(points.cells, byOwner.keys());
   const perCell: Record<string, Phased> = {};
-  for (const [cell, ps] of groupBy(reqs, (p) => p.owner)) perCell[cell] = phased(ps, w);
+  for (const [cell, ps] of byOwner) perCell[cell] = phased(ps, w);
   const perPlane: Record<string, Phased> = {};
-  for (const [plane, ps] of groupBy(reqs, (p) => p.plane)) perPlane[plane] = phased(ps, w);
+  for (const [plane, ps] of byPlane) perPlane[plane] = phased(ps, w);
+  const faultedPerPlane: Record<string, Phased> = {};
+  if (w.cells.length) for (const plane of planes) faultedPerPlane[plane] = phased((byPlane.get(plane) ?? []).filter(faulted), w);
+  const wrongCell: WrongCell = { count: wrong.length, byCell: {}, byPlane: {}, checkedByPlane: {}, examples: [] };
+  for (const plane of planes) {
+    wrongCell.byPlane[plane] = 0;
+    wrongCell.checkedByPlane[plane] = (byPlane.get(plane) ?? []).filter((p) => p.status >= 200 && p.status < 300).length;
+  }
+  for (const p of wrong) {
+    wrongCell.byPlane[p.plane] = (wrongCell.byPlane[p.plane] ?? 0) + 1;
+    const cell = (wrongCell.byCell[p.owner] ??= {});
+    cell[p.plane] = (cell[p.plane] ?? 0) + 1;
+    if (wrongCell.examples.length < 5) {
+      wrongCell.examples.push({ start: p.start, market: p.market, owner: p.owner, answered: p.cell, plane: p.plane, replica: p.replica });
+    }
+  }
   const perReplica: Record<string, GroupStats> = {};
   for (const [r, ps] of groupBy(reqs, (p) => p.replica)) perReplica[r] = summarize(ps);
 
@@ -201,22 +275,28 @@ export function analyze(
   const timeToIsolateMs: Record<string, number | null> = {};
   const timeToRecoverMs: Record<string, number | null> = {};
   // Only a cell fault has a faulted cell to isolate and recover.
-  for (const [plane, ps] of w.cells.length ? groupBy(reqs, (p) => p.plane) : new Map<string, RequestPoint[]>()) {
+  for (const plane of w.cells.length ? planes : []) {
+    const ps = byPlane.get(plane) ?? [];
     const f = ps.filter(faulted);
     const others = ps.filter((p) => !faulted(p));
-    timeToIsolateMs[plane] = timeToIsolate(f, others, w, o);
+    timeToIsolateMs[plane] = timeToIsolate(f, w, o);
     timeToRecoverMs[plane] = timeToRecover(f, others, w, runEnd, o);
   }
   const chartBin = Math.max(o.binMs, Math.ceil((runEnd - runStart) / 120 / 250) * 250);
   const series: Record<string, Bin[]> = {};
-  for (const [cell, ps] of groupBy(reqs, (p) => p.owner)) series[cell] = bins(ps, runStart, runEnd + 1, chartBin);
+  for (const [cell, ps] of byOwner) series[cell] = bins(ps, runStart, runEnd + 1, chartBin);
 
   return {
     window: w,
     run: { start: runStart, end: runEnd },
+    planes,
+    cells,
     total: summarize(reqs),
     perCell,
     perPlane,
+    faulted: phased(reqs.filter(faulted), w),
+    faultedPerPlane,
+    wrongCell,
     perReplica,
     blastRadius: {
       failedShare: inWindow.length ? windowFailed / inWindow.length : 0,

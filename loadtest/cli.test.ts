@@ -31,6 +31,11 @@ describe('cellctl drill command line', () => {
       [['cell-crash', '--duration', '10x'], /'10x' is not a duration/],
       [['cell-crash', '--mix', 'delete=1'], /'delete=1' is not op=weight/],
       [[], /missing required argument 'name'/],
+      // A sabotage switch that does not apply is refused, never ignored.
+      [['consul-outage', '--fault-every-cell'], /cellctl: --fault-every-cell does not apply to drill consul-outage/],
+      [['router-replica-kill', '--fault-never-starts'], /--fault-never-starts does not apply to drill router-replica-kill/],
+      [['migration-under-load', '--fault-every-cell'], /--fault-every-cell does not apply to drill migration-under-load/],
+      [['bad-rollout', '--fault-every-cell'], /--fault-every-cell does not apply to drill bad-rollout \(it takes --fault-never-starts\)/],
     ];
     for (const [args, message] of cases) {
       const r = run(...args, '--data', '/nonexistent/cellsim-data');

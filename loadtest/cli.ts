@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDurationMs, parsePositiveInt } from '../shared/cli.js';
 import { createLogger } from '../shared/logger.js';
 import { DRILLS, findDrill } from './drills/index.js';
+import { assertSabotageApplies } from './drills/sabotage.js';
 import type { DrillOptions } from './drills/types.js';
 import { openUpEnv } from './env/up-env.js';
 import { runDrill } from './engine.js';
@@ -22,6 +23,7 @@ interface CliOptions {
   data: string;
   reports: string;
   faultEveryCell?: boolean;
+  faultNeverStarts?: boolean;
   timeout: number;
   mix?: DrillOptions['mix'];
 }
@@ -71,7 +73,11 @@ export function command(): Command {
     .option('--reports <dir>', 'where reports go', './reports')
     .option('--timeout <d>', 'per-request timeout of the load generator', parseDurationMs, 10_000)
     .option('--mix <ops>', 'operation mix, e.g. create=35,get=30,list=25,cancel=10', parseMix)
-    .option('--fault-every-cell', 'sabotage: inject the cell fault into every cell (the verdict must then FAIL)')
+    .option('--fault-every-cell', 'sabotage (cell drills): inject the cell fault into every cell (the spill verdicts must then FAIL)')
+    .option(
+      '--fault-never-starts',
+      'sabotage (cell drills, bad-rollout): go through the steps but inject nothing ("fault observed" must then FAIL)',
+    )
     .addHelpText(
       'after',
       `\nDrills:\n${list}\n\nExit code 0 when every verdict passed; 1 when one failed, or on bad usage (the message says which).`,
@@ -86,9 +92,12 @@ export function command(): Command {
         rate: o.rate,
         cell: o.cell,
         faultEveryCell: o.faultEveryCell,
+        faultNeverStarts: o.faultNeverStarts,
         requestTimeoutMs: o.timeout,
         mix: o.mix,
       };
+      // Before any topology is touched: a switch that does not apply is an error, not a no-op.
+      assertSabotageApplies(drill, opts);
       const env = await openUpEnv({ dataDir: o.data, progress: (l) => log.info(l) });
       try {
         const report = await runDrill(drill, env, opts, {

@@ -1,7 +1,7 @@
 /**
  * Every drill in a short CI mode against one real `cellctl up` topology (real Consul, cells,
- * routers, control plane and Envoys), its verdict asserted and its report files parsed; and a
- * drill against deliberately broken isolation, which must fail.
+ * routers, control plane and Envoys), its verdict asserted and its report files parsed; and
+ * sabotaged runs (the fault in every cell, the fault never started), which must fail.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -94,6 +94,21 @@ describe('drills against a real cellctl up topology (short CI mode)', { timeout:
     assert.equal(r.pass, false, renderSummary(r));
     assert.ok(r.analysis.spill.failed > 0);
     assert.equal(r.verdicts.find((v) => v.name.startsWith('spill'))?.pass, false);
+  });
+
+  it('cell-errors with the fault never started fails "fault observed" on each plane (the positive control)', async (t) => {
+    const r = await drill('cell-errors', { faultNeverStarts: true });
+    for (const line of renderSummary(r)
+      .split('\n')
+      .filter((l) => l.includes('fault observed')))
+      t.diagnostic(line);
+    assert.equal(r.pass, false, renderSummary(r));
+    const observed = r.verdicts.filter((v) => v.name.startsWith('fault observed'));
+    assert.deepEqual(
+      observed.map((v) => [v.name, v.pass]),
+      r.planes.map((p) => [`fault observed (${p})`, false]),
+      renderSummary(r),
+    );
   });
 
   it('cellctl drill --json prints exactly one JSON document on stdout, progress on stderr', async () => {

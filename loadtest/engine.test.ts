@@ -1,8 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EchoCell } from '../infra/harness/echo-cell.js';
 import { findDrill } from './drills/index.js';
 import { runDrill } from './engine.js';
 import { startEchoEnv } from './env/echo-env.test-helper.js';
@@ -11,7 +12,7 @@ import { assertReportFiles } from './report/assert-report.test-helper.js';
 import { renderSummary } from './report/summary.js';
 
 describe('drill engine with real vegeta against real HTTP echo cells (direct plane)', { timeout: 120_000 }, () => {
-  let env: DrillEnv & { echo: { received: unknown[] }[] };
+  let env: DrillEnv & { echo: EchoCell[] };
   const reportsDir = mkdtempSync(join(tmpdir(), 'cellsim-reports-'));
   before(async () => {
     env = await startEchoEnv(3, 4);
@@ -38,6 +39,8 @@ describe('drill engine with real vegeta against real HTTP echo cells (direct pla
     // Uneven weights: cell-0 owns the biggest markets.
     assert.ok(r.plannedShares['cell-0']! > r.plannedShares['cell-2']!);
     assert.equal(r.verdicts.find((v) => v.name === 'failed share (outside the faulted cells)')?.pass, true);
+    assert.match(r.verdicts.find((v) => v.name === 'fault observed (direct)')?.measured ?? '', /failed/);
+    assert.match(r.verdicts.find((v) => v.name === 'wrong-cell answers (direct)')?.measured ?? '', /^0 of \d+ 2xx answers$/);
     assert.equal(r.vegeta.exitCode, 0);
     // The model's read-back of every created order: reads follow creates.
     const ops = r.analysis.total.requests;
@@ -60,6 +63,66 @@ describe('drill engine with real vegeta against real HTTP echo cells (direct pla
     assert.equal(r.verdicts.find((v) => v.name === 'blast radius')?.pass, false);
     assert.equal(r.verdicts.find((v) => v.name === 'failed share (outside the faulted cells)')?.pass, false, 'the gate fails too');
     assertReportFiles(r);
+  });
+
+  it('the same drill with the fault never started FAILS on "fault observed" alone (the positive control)', async (t) => {
+    const drill = findDrill('cell-errors')!;
+    const r = await runDrill(
+      drill,
+      env,
+      { planes: ['direct'], durationMs: 5000, rate: 40, cell: 'cell-1', faultNeverStarts: true },
+      { reportsDir },
+    );
+    for (const line of renderSummary(r)
+      .split('\n')
+      .filter((l) => l.startsWith('  FAIL')))
+      t.diagnostic(line);
+    assert.equal(r.pass, false, renderSummary(r));
+    assert.deepEqual(
+      r.verdicts.filter((v) => !v.pass).map((v) => v.name),
+      ['fault observed (direct)'],
+      renderSummary(r),
+    );
+    assert.match(r.verdicts.find((v) => v.name === 'fault observed (direct)')!.measured, /^0\.00% failed/);
+    assert.ok(
+      r.events.some((e) => /NOT injected into cell-1/.test(e.what)),
+      'the timeline says the fault was skipped',
+    );
+    assertReportFiles(r);
+  });
+
+  it('a cell answering for markets it does not own FAILS the drill as wrong-cell answers, counted per cell and plane', async (t) => {
+    const drill = findDrill('cell-errors')!;
+    // cell-2 answers its own markets naming cell-0: a mis-routed success.
+    env.echo[2]!.setCellId('cell-0');
+    t.after(() => env.echo[2]!.setCellId('cell-2'));
+    const r = await runDrill(drill, env, { planes: ['direct'], durationMs: 5000, rate: 40, cell: 'cell-1' }, { reportsDir });
+    for (const line of renderSummary(r)
+      .split('\n')
+      .filter((l) => l.startsWith('  FAIL')))
+      t.diagnostic(line);
+    assert.equal(r.pass, false, renderSummary(r));
+    const v = r.verdicts.find((x) => x.name === 'wrong-cell answers (direct)');
+    assert.equal(v?.pass, false);
+    assert.match(v.measured, /\(cell-2: \d+\)/);
+    const w = r.analysis.wrongCell;
+    assert.ok(w.count > 0 && w.byCell['cell-2']?.direct === w.count && w.byPlane.direct === w.count, JSON.stringify(w));
+    assert.equal(w.examples[0]?.answered, 'cell-0');
+    assert.ok(r.analysis.spill.byCode.wrong_cell! > 0, 'a wrong-cell answer is a failure: spill outside the faulted cell');
+    assert.match(renderSummary(r), new RegExp(`wrong-cell answers ${w.count} \\(direct ${w.count}\\)`));
+    assertReportFiles(r);
+    assert.match(readFileSync(r.files.html, 'utf8'), /<h2>Wrong-cell answers<\/h2>/);
+  });
+
+  it('refuses a sabotage switch the drill does not apply, before any traffic', async () => {
+    await assert.rejects(
+      runDrill(findDrill('consul-outage')!, env, { planes: ['direct'], durationMs: 2000, rate: 20, faultEveryCell: true }, { reportsDir }),
+      /--fault-every-cell does not apply to drill consul-outage \(it takes no sabotage switch\)/,
+    );
+    await assert.rejects(
+      runDrill(findDrill('bad-rollout')!, env, { planes: ['direct'], durationMs: 2000, rate: 20, faultEveryCell: true }, { reportsDir }),
+      /--fault-every-cell does not apply to drill bad-rollout \(it takes --fault-never-starts\)/,
+    );
   });
 
   it('a load generator that does not run FAILS the drill (vegeta ran, traffic sent)', async () => {

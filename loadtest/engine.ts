@@ -7,10 +7,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { vegetaPlot } from '../infra/vegeta/index.js';
 import { analyze, type FaultWindow } from './analyze.js';
+import { assertSabotageApplies } from './drills/sabotage.js';
 import type { Drill, DrillContext, DrillOptions } from './drills/types.js';
 import { assertReachable } from './env/reachable.js';
 import type { DrillEnv } from './env/types.js';
-import { cellShares, givenWeights, trafficConfig, withMinShare, zipfWeights } from './plan.js';
+import { cellShares, givenWeights, trafficConfig, withCellFloor, withMinShare, zipfWeights } from './plan.js';
 import { writeReport, type DrillEvent, type DrillReport } from './report/report.js';
 import { startTraffic } from './traffic/run.js';
 import { allPass, gateVerdicts, judge, type Verdict } from './verdicts.js';
@@ -32,12 +33,30 @@ const WARMUP_MS = 500;
 /** Longest a heal (a restart, a rollout) may take before the traffic's own cap ends it. */
 const MAX_HEAL_MS = 180_000;
 
+/**
+ * Markets whose owner changed during the run (market → owner now). Unreadable owners leave the
+ * plan's owners in force: a moved market's answers then count as wrong-cell (a FAIL, never a pass).
+ */
+async function movedMarkets(env: DrillEnv, planned: Record<string, string>, mark: (what: string) => void): Promise<Record<string, string>> {
+  let now: Record<string, string>;
+  try {
+    now = await env.owners();
+  } catch (err) {
+    mark(`market owners unreadable after the run (${(err as Error).message.split('\n')[0]}); answers judged against the plan's owners`);
+    return {};
+  }
+  const moved = Object.fromEntries(Object.entries(now).filter(([m, cell]) => planned[m] !== undefined && planned[m] !== cell));
+  if (Object.keys(moved).length) mark(`markets moved during the run: ${JSON.stringify(moved)}`);
+  return moved;
+}
+
 function stamp(d: Date): string {
   return d.toISOString().replace(/[:.]/g, '-').replace('Z', '');
 }
 
 /** Runs `drill` against `env`; resolves with the written report (never throws for a failed verdict). */
 export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: EngineOptions): Promise<DrillReport> {
+  assertSabotageApplies(drill, opts);
   const started = new Date();
   const events: DrillEvent[] = [];
   const mark = (what: string) => {
@@ -48,7 +67,9 @@ export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, 
   const faultCells = drill.faultCells(env, opts);
   const owners = await env.owners();
   const weights = env.marketWeights?.();
-  const weighted = weights && Object.keys(weights).length ? givenWeights(owners, weights) : zipfWeights(owners);
+  const uneven = weights && Object.keys(weights).length ? givenWeights(owners, weights) : zipfWeights(owners);
+  // Every cell carries at least half an even share, so each has requests to judge in every phase.
+  const weighted = withCellFloor(uneven, 1 / (2 * Object.keys(cellShares(uneven)).length));
   const boost = drill.minShare?.(env);
   const markets = boost ? withMinShare(weighted, boost.cell, boost.share) : weighted;
   const targets = env.targets(opts.planes);
@@ -95,8 +116,9 @@ export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, 
     `vegeta stopped, exit ${outcome.exitCode}, ${outcome.requests.length} requests, ${outcome.retries.length} retries, ${outcome.failovers.length} failovers`,
   );
   const extra: Verdict[] = drill.verify ? await drill.verify(ctx) : [];
+  window.moved = await movedMarkets(env, owners, mark);
 
-  const analysis = analyze(outcome, window);
+  const analysis = analyze({ ...outcome, planes: opts.planes, cells: Object.keys(cellShares(markets)) }, window);
   const plotFile = join(dir, 'vegeta-plot.html');
   let plot: string | undefined;
   try {

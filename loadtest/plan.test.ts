@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { InvalidArgumentError } from 'commander';
 import { parseMix } from './cli.js';
 import { planMoves } from './drills/operations.js';
-import { cellShares, givenWeights, withMinShare, zipfWeights } from './plan.js';
+import { cellShares, givenWeights, withCellFloor, withMinShare, zipfWeights } from './plan.js';
 
 const owners = { a: 'cell-0', b: 'cell-1', c: 'cell-1', d: 'cell-2', e: 'cell-2', f: 'cell-2' };
 
@@ -22,6 +22,21 @@ describe('traffic plan', () => {
       w.map((m) => m.weight),
       [10, 2, 2, 2, 2, 2],
     );
+  });
+
+  it('raises every cell under a floor share to it, markets in proportion, the others paying in proportion', () => {
+    // cell-0 1%, cell-1 ~33%, cell-2 ~66% of the traffic.
+    const w = withCellFloor(givenWeights(owners, { a: 1, b: 16, c: 17, d: 22, e: 22, f: 22 }), 1 / 6);
+    const shares = cellShares(w);
+    assert.ok(Math.abs(shares['cell-0']! - 1 / 6) < 1e-6, JSON.stringify(shares));
+    assert.ok(Math.abs(shares['cell-1']! / shares['cell-2']! - 33 / 66) < 1e-4, 'the others keep their proportions');
+    assert.ok(Math.abs(w[1]!.weight / w[2]!.weight - 16 / 17) < 1e-4, "a cell's markets keep theirs");
+    // A raise that takes another cell under the floor raises it too.
+    const chained = cellShares(withCellFloor(givenWeights(owners, { a: 1, b: 14, c: 14, d: 300, e: 300, f: 300 }), 0.3));
+    assert.ok(Math.abs(chained['cell-0']! - 0.3) < 1e-6 && Math.abs(chained['cell-1']! - 0.3) < 1e-6, JSON.stringify(chained));
+    assert.ok(Math.abs(chained['cell-2']! - 0.4) < 1e-6);
+    const even = givenWeights(owners, { a: 3, b: 1.5, c: 1.5, d: 1, e: 1, f: 1 });
+    assert.deepEqual(withCellFloor(even, 0.2), even, 'nothing under the floor: unchanged');
   });
 
   it('raises a cell to a minimum share and keeps the others in proportion', () => {

@@ -77,6 +77,32 @@ export function withMinShare(markets: MarketWeight[], cell: string, share: numbe
   return markets.map((m) => (m.cell === cell ? { ...m, weight: Number((m.weight * factor).toFixed(6)) } : m));
 }
 
+/**
+ * Raises every cell carrying less than `share` (0..1) of the traffic to that share, its markets
+ * keeping their proportions; the other cells give it up in proportion to theirs. Used so that
+ * every cell has requests to judge (a cell with none fails its verdicts as "no data").
+ */
+export function withCellFloor(markets: MarketWeight[], share: number): MarketWeight[] {
+  const before = cellShares(markets);
+  const cells = Object.keys(before);
+  if (cells.length === 0 || share * cells.length > 1) return markets;
+  const after = { ...before };
+  const raised = new Set<string>();
+  // Raising one cell lowers the others, which may take another under the floor: repeat until none is.
+  for (;;) {
+    const low = cells.filter((c) => !raised.has(c) && (after[c] ?? 0) < share);
+    if (low.length === 0) break;
+    for (const c of low) raised.add(c);
+    const rest = cells.filter((c) => !raised.has(c));
+    const restTotal = rest.reduce((t, c) => t + (before[c] ?? 0), 0);
+    const left = 1 - share * raised.size;
+    for (const c of raised) after[c] = share;
+    for (const c of rest) after[c] = ((before[c] ?? 0) / restTotal) * left;
+  }
+  if (raised.size === 0) return markets;
+  return markets.map((m) => ({ ...m, weight: Number((m.weight * ((after[m.cell] ?? 0) / (before[m.cell] ?? 1))).toFixed(6)) }));
+}
+
 /** Each cell's share of the traffic, from the market weights (0..1). */
 export function cellShares(markets: MarketWeight[]): Record<string, number> {
   const total = markets.reduce((s, m) => s + m.weight, 0);

@@ -18,13 +18,16 @@ export interface RequestPoint {
   market: string;
   /** The cell that owned the market when the plan was made. */
   owner: string;
-  /** The cell that answered (x-cell-id), or the owner when no cell answered. */
+  /** The cell that answered (its `x-cell-id`); empty when the answer named none (or no answer came). */
   cell: string;
   plane: string;
   replica: string;
   op: string;
   status: number;
-  /** The JSON error code, `net_*` when no HTTP answer came, `http_<status>` otherwise, `none` on success. */
+  /**
+   * The JSON error code, `net_*` when no HTTP answer came, `http_<status>` otherwise, `none` on
+   * success; the analysis turns a success from the wrong cell into `wrong_cell`.
+   */
   code: string;
   scope: 'faulted' | 'other';
   /** first, failover (sent again to another replica after a refused connection) or retry (after a 503 with Retry-After). */
@@ -88,7 +91,7 @@ export function requestPoint(r: VegetaResult, faultCells: readonly string[]): Re
     ms: Math.round(r.latencyMs * 1000) / 1000,
     market: tags.m ?? '',
     owner,
-    cell: r.headers['x-cell-id'] || owner,
+    cell: r.headers['x-cell-id'] ?? '',
     plane: tags.p ?? '',
     replica: tags.r ?? '',
     op,

@@ -32,6 +32,8 @@ export interface EchoCell {
   setDelayMs(ms: number): void;
   /** Answers every non-health request with this status (0 = normal). */
   setFailStatus(status: number): void;
+  /** Names this cell in an `x-cell-id` answer header, as a real cell does (undefined = no header, the default). */
+  setCellId(id: string | undefined): void;
   /** Closes the server at once, dropping open connections (a crash). */
   kill(): Promise<void>;
   /** Deregisters from Consul and closes. */
@@ -50,6 +52,7 @@ export async function startEchoCell(opts: {
   let healthy = true;
   let delayMs = 0;
   let failStatus = 0;
+  let cellId: string | undefined;
   const received: EchoReply[] = [];
   const app = new Hono();
   app.get('/readyz', (c) => (healthy ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
@@ -67,6 +70,7 @@ export async function startEchoCell(opts: {
     };
     received.push(reply);
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (cellId !== undefined) c.header('x-cell-id', cellId);
     if (failStatus > 0) return c.json({ error: { code: 'internal', message: 'echo cell told to fail' } }, failStatus as 500);
     return c.json(reply, 200, { 'x-upstream-cell': opts.cell });
   });
@@ -111,6 +115,7 @@ export async function startEchoCell(opts: {
     setHealthy: (ok) => void (healthy = ok),
     setDelayMs: (ms) => void (delayMs = ms),
     setFailStatus: (s) => void (failStatus = s),
+    setCellId: (id) => void (cellId = id),
     kill: closeServer,
     async close() {
       if (opts.consulUrl)

@@ -4,7 +4,7 @@
  * defect must never reach another cell's markets).
  */
 import type { CommandResult } from '../env/types.js';
-import type { Verdict } from '../verdicts.js';
+import type { FaultObserved, Verdict } from '../verdicts.js';
 import type { Drill, DrillContext } from './types.js';
 
 /** The defective version `cellctl up` declares for drills (issue 6). */
@@ -92,15 +92,24 @@ interface RolloutState {
 }
 const rollouts = new WeakMap<DrillContext, RolloutState>();
 
+/**
+ * Positive control of the bad rollout: the canary's markets saw failures in the window. The
+ * rollout stops itself one SLO check after the first failures (more than 2% errors over at least
+ * 20 requests), so its defect shows in a handful of answers that land on either plane by round
+ * robin: judged over all planes together, at least one failure (the canary fails none before).
+ */
+export const ROLLOUT_OBSERVED: FaultObserved = { minFailed: 1, pooled: true };
+
 const badRollout: Drill = {
   name: 'bad-rollout',
   description: `Roll out the defective version ${BAD_VERSION} under load: it must stop at the canary cell and roll back; no other cell may ever run it.`,
   faultCells: (env) => [env.canaryCell()],
   // The canary's markets are small; the rollout's SLO check needs requests to judge the bake.
   minShare: (env) => ({ cell: env.canaryCell(), share: 0.25 }),
-  expectations: () => ({ spillZero: true, blastWithinPoints: 2 }),
+  expectations: () => ({ faultObserved: ROLLOUT_OBSERVED, spillZero: true, blastWithinPoints: 2 }),
   gates: () => [{ scope: 'other', maxShare: 0 }],
   windowUntilHealed: true,
+  sabotage: ['faultNeverStarts'],
   async inject(ctx) {
     const state: RolloutState = { leaked: new Set(), polls: 0 };
     rollouts.set(ctx, state);
@@ -114,6 +123,10 @@ const badRollout: Drill = {
         })
         .catch(() => undefined);
     }, 250);
+    if (ctx.opts.faultNeverStarts) {
+      ctx.mark(`sabotage (--fault-never-starts): rollout ${BAD_VERSION} NOT started`);
+      return undefined;
+    }
     ctx.mark(`rollout ${BAD_VERSION} started`);
     // Bake about as long as the planned window: enough canary requests to judge at the drill's rate.
     const bake = `${Math.max(10, Math.round(ctx.windowMs / 1000))}s`;

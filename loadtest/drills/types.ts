@@ -11,13 +11,18 @@ export interface DrillOptions {
   rate: number;
   /** The cell to fault (cell drills), default cell-1. */
   cell?: string;
-  /** Sabotage for tests: inject the cell fault into every cell; the verdict must then fail. */
+  /** Sabotage: inject the cell fault into every cell; the spill verdicts must then fail. */
   faultEveryCell?: boolean;
+  /** Sabotage: go through the drill's steps but inject nothing; the "fault observed" verdict must then fail. */
+  faultNeverStarts?: boolean;
   /** Per-request timeout of the load generator, ms. */
   requestTimeoutMs?: number;
   /** Operation mix (relative weights); default create 35, get 30, list 25, cancel 10. */
   mix?: Record<'create' | 'get' | 'list' | 'cancel', number>;
 }
+
+/** Sabotage switches (`--fault-every-cell`, `--fault-never-starts`), as {@link DrillOptions} keys: a run broken on purpose. */
+export type Sabotage = 'faultEveryCell' | 'faultNeverStarts';
 
 /** Passed to a drill's actions. */
 export interface DrillContext {
@@ -61,4 +66,6 @@ export interface Drill {
   minShare?(env: DrillEnv): { cell: string; share: number };
   /** Planes used when --plane is not given. */
   defaultPlanes?: Plane[];
+  /** The sabotage switches this drill applies (others are refused); none when absent. */
+  sabotage?: readonly Sabotage[];
 }

@@ -7,10 +7,14 @@ import { startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
 import type { Target } from '../plan.js';
 import type { CellFault, DrillEnv } from './types.js';
 
-/** Starts `n` echo cells (cell-0 …) each owning `marketsPerCell` markets. */
+/**
+ * Starts `n` echo cells (cell-0 …) each owning `marketsPerCell` markets; each names itself in
+ * `x-cell-id` as a real cell does (`echo[i].setCellId` makes one answer as another cell).
+ */
 export async function startEchoEnv(n: number, marketsPerCell: number): Promise<DrillEnv & { echo: EchoCell[] }> {
   const echo: EchoCell[] = [];
   for (let i = 0; i < n; i++) echo.push(await startEchoCell({ cell: `cell-${i}` }));
+  for (const e of echo) e.setCellId(e.cell);
   const owners: Record<string, string> = {};
   echo.forEach((e, i) => {
     for (let m = 0; m < marketsPerCell; m++) owners[`m${i}-${m}`] = e.cell;

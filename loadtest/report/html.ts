@@ -23,6 +23,24 @@ function table(title: string, groups: Record<string, Record<'before' | 'during' 
   return `<h2>${esc(title)}</h2><table><thead><tr><th></th><th>phase</th><th>requests</th><th>failed</th><th>error rate</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>errors by code</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** Wrong-cell answers per owning cell and plane (2xx answers from a cell that did not own the market). */
+function wrongCellTable(a: DrillReport['analysis']): string {
+  const w = a.wrongCell;
+  const head = a.planes.map((p) => `<th>${esc(p)}</th>`).join('');
+  const rows = a.cells
+    .map((c) => `<tr><td>${esc(c)}</td>${a.planes.map((p) => `<td>${w.byCell[c]?.[p] ?? 0}</td>`).join('')}</tr>`)
+    .join('');
+  const checked = a.planes.map((p) => `<td>${w.checkedByPlane[p] ?? 0}</td>`).join('');
+  const examples = w.examples
+    .map(
+      (e) =>
+        `<li>+${((e.start - a.run.start) / 1000).toFixed(2)} s: market ${esc(e.market)} (owner ${esc(e.owner)}) answered by ${esc(e.answered || '(no x-cell-id)')} via ${esc(e.replica)}</li>`,
+    )
+    .join('');
+  return `<h2>Wrong-cell answers</h2><p>2xx answers whose <code>x-cell-id</code> was not the market's owner when the request was sent (either owner of a market moved inside the window): <b>${w.count}</b>. Each counts as a failed request (code <code>wrong_cell</code>).</p>
+<table><thead><tr><th>owning cell</th>${head}</tr></thead><tbody>${rows}<tr><td>2xx answers checked</td>${checked}</tr></tbody></table>${examples ? `<ul>${examples}</ul>` : ''}`;
+}
+
 /** Renders the whole report page. */
 export function renderHtml(r: DrillReport): string {
   const a = r.analysis;
@@ -82,6 +100,8 @@ fault window +${((a.window.start - a.run.start) / 1000).toFixed(2)} s to +${((a.
 <p>${a.blastRadius.windowFailed} of ${a.blastRadius.windowRequests} requests in the window failed. Spill: <b>${a.spill.failed}</b> failed requests outside the faulted cell(s)${a.window.killedReplica ? `; in flight on killed ${esc(a.window.killedReplica)}: <b>${a.inFlight.failed}</b>` : ''}; failovers to the other replica: ${a.failovers}; retries after <code>503 market_migrating</code>: ${a.retries.count}${a.retries.count ? ` (${esc(JSON.stringify(a.retries.byCell))})` : ''}.<br>
 Time to isolate: ${iso(a.timeToIsolateMs)}. Time to recover: ${iso(a.timeToRecoverMs)}.</p>
 <h2>Over time</h2>${errChart}${p99Chart}
+${wrongCellTable(a)}
+${Object.keys(a.faultedPerPlane).length ? table(`Faulted cell(s) ${r.faultCells.join(', ')}, per plane`, a.faultedPerPlane) : ''}
 ${table('Per cell (by owning cell)', a.perCell)}
 ${table('Per plane', a.perPlane)}
 <h2>Timeline</h2><ul>${events}</ul>
