@@ -39,7 +39,11 @@ export function createApp(ctx: CellContext, inflight: InFlight): Hono {
   );
   app.route(
     '/admin/faults',
-    faultRoutes(ctx.faults, () => ctx.onCrash()),
+    faultRoutes(
+      ctx.faults,
+      () => ctx.onCrash(),
+      (f) => (f.kind === 'slow-db' ? ctx.slowDb.started() : Promise.resolve()),
+    ),
   );
   app.post('/admin/reconcile', (c) => c.json(ctx.reconcileNow()));
   app.route(

@@ -11,11 +11,12 @@ import { Background } from './background.js';
 import type { CellConfig } from './config.js';
 import { KeyOrderedConsumer } from './consumer/consumer.js';
 import { DELIVERY_GROUP, type CellContext } from './context.js';
-import { openDb, type Db } from './db/open.js';
+import { dbFile, openDb, type Db } from './db/open.js';
 import { DependencyGuard } from './delivery/breaker.js';
 import { CourierService } from './delivery/courier.js';
 import { deliveryHandler } from './delivery/handler.js';
 import { FaultRegistry } from './faults/registry.js';
+import { SlowDatabase } from './faults/slow-db.js';
 import { InFlight } from './http/observe.js';
 import { SqliteLog } from './log/sqlite-log.js';
 import { PollLoop } from './loop.js';
@@ -34,7 +35,7 @@ export interface Cell {
   background: Background;
   /** Marks the cell ready (after listening) or not (shutting down). */
   setReady(ready: boolean): void;
-  /** Stops background work (lease released) and closes the database. */
+  /** Stops the slow-db lock holder and background work (lease released), then closes the database. */
   close(): Promise<void>;
 }
 
@@ -44,6 +45,8 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
   const db = openDb(config.dataDir);
   const log = new SqliteLog(db, config.partitions);
   const faults = new FaultRegistry(config.defect);
+  const slowDb = new SlowDatabase(dbFile(config.dataDir), logger);
+  faults.onChange(() => slowDb.set(faults.lockBurst()));
   const metrics = new CellMetrics(config.id);
   metrics.bindStorage(db, log, DELIVERY_GROUP);
   const guard = new DependencyGuard({
@@ -55,7 +58,6 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
     db,
     courier,
     guard,
-    faults,
     metrics,
     logger,
     pickupAfterMs: config.pickupAfterMs,
@@ -66,7 +68,7 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
     log,
     group: DELIVERY_GROUP,
     workers: config.workers,
-    handler: deliveryHandler({ db, faults, metrics, assignDeadlineMs: config.assignDeadlineMs }),
+    handler: deliveryHandler({ db, metrics, assignDeadlineMs: config.assignDeadlineMs }),
     // The relay wakes the consumer after each move, so its idle poll (one query per partition) can be slower.
     pollMs: config.pollMs * 5,
     logger,
@@ -118,6 +120,7 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
     db,
     log,
     faults,
+    slowDb,
     metrics,
     logger,
     notifyOutbox: () => relay.wake(),
@@ -138,6 +141,7 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
     setReady: (r) => void (ready = r),
     async close() {
       ready = false;
+      await slowDb.close();
       await background.stop();
       db.close();
     },

@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from '../shared/logger.js';
 import type { CellConfig } from './config.js';
 import type { FaultRegistry } from './faults/registry.js';
+import type { SlowDatabase } from './faults/slow-db.js';
 import type { EventLog } from './log/types.js';
 import type { CellMetrics } from './metrics.js';
 import type { ReconcileReport } from './reconcile/reconcile.js';
@@ -16,6 +17,8 @@ export interface CellContext {
   db: Database.Database;
   log: EventLog;
   faults: FaultRegistry;
+  /** The `slow-db` fault's lock holder on this cell's database file. */
+  slowDb: SlowDatabase;
   metrics: CellMetrics;
   logger: Logger;
   /** Wakes the outbox relay after an order write (when this process runs the background work). */

@@ -60,7 +60,7 @@ export class PollLoop {
   }
 }
 
-/** Waits `ms` (used to apply the slow-db fault to background work). */
+/** Waits `ms`. */
 export function pause(ms: number): Promise<void> {
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }

@@ -4,9 +4,7 @@
  * create leaves a CANCELLED delivery, so the late create is absorbed.
  */
 import type Database from 'better-sqlite3';
-import type { FaultRegistry } from '../faults/registry.js';
 import type { LogRecord } from '../log/types.js';
-import { pause } from '../loop.js';
 import type { CellMetrics } from '../metrics.js';
 import { getOrder } from '../orders/repo.js';
 import { cancelSagaAndDelivery } from '../saga/orchestrator.js';
@@ -51,10 +49,9 @@ export function applyOrderEvent(db: Database.Database, rec: LogRecord, assignDea
     .immediate();
 }
 
-/** The consumer handler: applies the event (after any slow-db fault) and counts the outcome. */
-export function deliveryHandler(deps: { db: Database.Database; faults: FaultRegistry; metrics: CellMetrics; assignDeadlineMs: number }) {
+/** The consumer handler: applies the event and counts the outcome. */
+export function deliveryHandler(deps: { db: Database.Database; metrics: CellMetrics; assignDeadlineMs: number }) {
   return async (rec: LogRecord): Promise<void> => {
-    await pause(deps.faults.dbDelayMs());
     const outcome = applyOrderEvent(deps.db, rec, deps.assignDeadlineMs);
     deps.metrics.eventsProcessed.inc({ type: rec.type, outcome });
   };

@@ -1,8 +1,35 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { orderBody, testCell } from '../testing.js';
+import Database from 'better-sqlite3';
+import { dbFile } from '../db/open.js';
+import { eventually, orderBody, testCell } from '../testing.js';
 
 const post = (key: string) => ({ 'content-type': 'application/json', 'x-market-id': 'm1', 'idempotency-key': key });
+
+/** True when another connection holds the write lock of `probe`'s file (probe's busy timeout is 0). */
+function lockHeld(probe: Database.Database): boolean {
+  try {
+    probe.exec('BEGIN IMMEDIATE');
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') return true;
+    throw err;
+  }
+  probe.exec('ROLLBACK');
+  return false;
+}
+
+/** Resolves right after the write lock goes from free to held (a burst begins), within about a millisecond. */
+async function burstBegins(probe: Database.Database, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let free = false;
+  while (Date.now() < deadline) {
+    const held = lockHeld(probe);
+    if (held && free) return;
+    free = !held;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  throw new Error(`no burst of the write lock began within ${timeoutMs} ms`);
+}
 
 async function timed(p: Promise<Response>): Promise<[Response, number]> {
   const t0 = Date.now();
@@ -67,21 +94,100 @@ describe('fault injection', () => {
     }
   });
 
-  it('hang holds requests until the fault ends; slow-db slows them; crash calls the crash hook', async () => {
+  it('hang holds requests until the fault ends; crash calls the crash hook', async () => {
     const t = testCell();
     try {
       await t.request('POST', '/admin/faults', { body: { kind: 'hang', durationMs: 400 } });
       const [hung, took] = await timed(t.request('GET', '/v1/global/ping'));
       assert.equal(hung.status, 200);
       assert.ok(took >= 350, `hang released after ${took} ms`);
-      await t.request('POST', '/admin/faults', { body: { kind: 'slow-db', latencyMs: 120, durationMs: 60_000 } });
-      const [created, dbTook] = await timed(t.request('POST', '/v1/orders', { headers: post('s1'), body: orderBody() }));
-      assert.equal(created.status, 201);
-      assert.ok(dbTook >= 110, `slow-db ${dbTook} ms`);
-      await t.request('DELETE', '/admin/faults');
       assert.equal((await t.request('POST', '/admin/faults', { body: { kind: 'crash', durationMs: 1000 } })).status, 201);
       await new Promise((r) => setTimeout(r, 60));
       assert.equal(t.crashes, 1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('slow-db holds the database write lock in bursts: a write waits out the burst, a read does not; the end of the fault frees the lock and stops the holder', async () => {
+    const t = testCell();
+    // A connection of its own to the cell's file, never waiting: tells whether the write lock is taken.
+    const probe = new Database(dbFile(t.cell.config.dataDir), { timeout: 0 });
+    try {
+      const first = await t.request('POST', '/v1/orders', { headers: post('s0'), body: orderBody() });
+      const id = ((await first.json()) as { id: string }).id;
+      assert.equal(lockHeld(probe), false, 'no lock before the fault');
+      const added = await t.request('POST', '/admin/faults', { body: { kind: 'slow-db', latencyMs: 300, durationMs: 2500 } });
+      const expiresAt = Date.parse(((await added.json()) as { expiresAt: string }).expiresAt);
+
+      // Right after a burst begins, a write waits (busy_timeout) for nearly all of it.
+      await burstBegins(probe, 3000);
+      const [created, writeMs] = await timed(t.request('POST', '/v1/orders', { headers: post('s1'), body: orderBody() }));
+      assert.equal(created.status, 201);
+      assert.ok(writeMs >= 250, `a write in a 300 ms burst took ${writeMs} ms`);
+      // WAL: a reader never waits for the writer (none of this cell's writers is waiting now).
+      await burstBegins(probe, 3000);
+      const [read, readMs] = await timed(t.request('GET', `/v1/orders/${id}`, { headers: { 'x-market-id': 'm1' } }));
+      assert.equal(read.status, 200);
+      assert.ok(readMs < 150, `a read in a 300 ms burst took ${readMs} ms`);
+      assert.ok(t.cell.ctx.slowDb.running);
+
+      // The fault ends on its own: the holder commits, closes its connection and exits.
+      await eventually(() => (t.cell.ctx.slowDb.running ? undefined : true), 3000, 'the lock holder to exit');
+      assert.ok(Date.now() >= expiresAt - 5, 'not before the fault ends');
+      assert.ok(Date.now() - expiresAt < 1000, `holder gone ${Date.now() - expiresAt} ms after the end`);
+      for (let i = 0; i < 20; i++) {
+        assert.equal(lockHeld(probe), false, 'no lock left behind');
+        await new Promise((r) => setTimeout(r, 15));
+      }
+      const [, afterMs] = await timed(t.request('POST', '/v1/orders', { headers: post('s2'), body: orderBody() }));
+      assert.ok(afterMs < 150, `a write after the fault took ${afterMs} ms`);
+
+      // A fault is answered once the lock is held; clearing the faults stops the holder at once, mid-burst.
+      await t.request('POST', '/admin/faults', { body: { kind: 'slow-db', latencyMs: 5000, durationMs: 60_000 } });
+      assert.equal(lockHeld(probe), true, 'held when the fault is answered');
+      await t.request('DELETE', '/admin/faults');
+      await eventually(() => (t.cell.ctx.slowDb.running ? undefined : true), 1000, 'the lock holder to exit after DELETE');
+      assert.equal(lockHeld(probe), false);
+
+      // Closing the cell stops a running holder too.
+      await t.request('POST', '/admin/faults', { body: { kind: 'slow-db', latencyMs: 5000, durationMs: 60_000 } });
+      assert.equal(lockHeld(probe), true);
+    } finally {
+      await t.close();
+      assert.equal(t.cell.ctx.slowDb.running, false, 'no holder after close');
+      probe.close();
+    }
+  });
+
+  it('under slow-db the background writers wait instead of failing: orders still go all the way to DELIVERED', async () => {
+    const t = testCell({}, { background: true });
+    try {
+      await t.request('POST', '/admin/faults', { body: { kind: 'slow-db', latencyMs: 100, durationMs: 60_000 } });
+      const ids: string[] = [];
+      for (const key of ['b1', 'b2', 'b3']) {
+        const res = await t.request('POST', '/v1/orders', { headers: post(key), body: orderBody() });
+        assert.equal(res.status, 201);
+        ids.push(((await res.json()) as { id: string }).id);
+      }
+      for (const id of ids) {
+        const order = await eventually(
+          async () => {
+            const o = (await (await t.request('GET', `/v1/orders/${id}`, { headers: { 'x-market-id': 'm1' } })).json()) as {
+              status: string;
+              history: unknown[];
+            };
+            return o.status === 'DELIVERED' ? o : undefined;
+          },
+          10_000,
+          `${id} DELIVERED`,
+        );
+        assert.equal(order.history.length, 4, 'PENDING, CONFIRMED, DELIVERING, DELIVERED once each');
+      }
+      assert.ok(t.cell.ctx.slowDb.bursts >= 2, `${t.cell.ctx.slowDb.bursts} bursts`);
+      // A step that failed (SQLITE_BUSY, say) would have left its error on the saga.
+      const errors = t.cell.db.prepare('SELECT last_error FROM sagas WHERE last_error IS NOT NULL').all();
+      assert.deepEqual(errors, []);
     } finally {
       await t.close();
     }

@@ -7,7 +7,7 @@ function injected(status: number | undefined, what: string): HttpError {
   return new HttpError('injected_fault', `injected fault: ${what}`, { status: status ?? 500 });
 }
 
-/** Latency first, then hang (held until the fault ends), then the error rate; also awaits `slow-db`. */
+/** Latency first, then hang (held until the fault ends), then the error rate. `slow-db` slows the database instead (slow-db.ts). */
 export function faultMiddleware(registry: FaultRegistry): MiddlewareHandler {
   return async (c, next) => {
     const method = c.req.method;
@@ -22,8 +22,6 @@ export function faultMiddleware(registry: FaultRegistry): MiddlewareHandler {
       else if (f.kind === 'hang') await waitUntilOver(registry, f.id);
       else if (f.kind === 'errors' && Math.random() < (f.errorRate ?? 1)) throw injected(f.status, `errors ${f.id}`);
     }
-    const dbDelay = registry.dbDelayMs();
-    if (dbDelay > 0) await new Promise((r) => setTimeout(r, dbDelay));
     await next();
   };
 }

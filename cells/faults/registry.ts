@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Defect } from '../config.js';
+import type { LockBurst } from './slow-db.js';
 
 /** Fault kinds. `no-courier` (an extension) makes the simulated courier service find no courier. */
 export const FAULT_KINDS = ['latency', 'errors', 'hang', 'crash', 'slow-db', 'no-courier'] as const;
@@ -38,6 +39,7 @@ interface Entry {
   fault: Fault;
   expires: number;
   match?: (method: string, path: string) => boolean;
+  timer: NodeJS.Timeout;
 }
 
 /** `"POST /v1/orders/:id"` or `"/v1/orders"` → a matcher of (method, concrete path). */
@@ -57,6 +59,7 @@ export function routeMatcher(route: string): (method: string, path: string) => b
 /** The fault table of one process. */
 export class FaultRegistry {
   private readonly entries = new Map<string, Entry>();
+  private readonly listeners = new Set<() => void>();
   readonly defect: Defect | undefined;
   private readonly defectMatch: ((method: string, path: string) => boolean) | undefined;
 
@@ -65,12 +68,21 @@ export class FaultRegistry {
     this.defectMatch = defect?.route ? routeMatcher(defect.route) : undefined;
   }
 
+  /** Calls `listener` after every change of the table: a fault added, removed, cleared or expired. Returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
   /** Adds a fault that ends `durationMs` from now. */
   add(input: FaultInput, now = Date.now()): Fault {
     const expires = now + input.durationMs;
     const fault: Fault = { id: randomUUID(), ...input, createdAt: new Date(now).toISOString(), expiresAt: new Date(expires).toISOString() };
     const routed = input.route !== undefined && input.route !== DELIVERY_ROUTE;
-    this.entries.set(fault.id, { fault, expires, match: routed ? routeMatcher(input.route!) : undefined });
+    const timer = setTimeout(() => this.expired(fault.id), Math.max(0, expires - Date.now()));
+    timer.unref();
+    this.entries.set(fault.id, { fault, expires, match: routed ? routeMatcher(input.route!) : undefined, timer });
+    this.changed();
     return fault;
   }
 
@@ -83,13 +95,20 @@ export class FaultRegistry {
   /** Removes every fault; returns how many. */
   clear(): number {
     const n = this.entries.size;
+    for (const e of this.entries.values()) clearTimeout(e.timer);
     this.entries.clear();
+    if (n > 0) this.changed();
     return n;
   }
 
   /** Removes one fault; false when unknown. */
   remove(id: string): boolean {
-    return this.entries.delete(id);
+    const e = this.entries.get(id);
+    if (e === undefined) return false;
+    clearTimeout(e.timer);
+    this.entries.delete(id);
+    this.changed();
+    return true;
   }
 
   /** True while fault `id` is active. */
@@ -124,18 +143,33 @@ export class FaultRegistry {
       .filter((f) => f.kind === 'no-courier' || (f.route === DELIVERY_ROUTE && ['latency', 'errors', 'hang'].includes(f.kind)));
   }
 
-  /** Milliseconds a /v1 request, a saga step or a delivery step pauses before its database work while `slow-db` is active (default 200 per fault); the queries themselves are not slowed. */
-  dbDelayMs(now = Date.now()): number {
-    if (this.entries.size === 0) return 0;
+  /**
+   * How the database's write lock is held while `slow-db` faults are active (slow-db.ts): bursts
+   * of the sum of their `latencyMs` (default 200 each) plus up to the sum of their `jitterMs`;
+   * undefined when none is active.
+   */
+  lockBurst(now = Date.now()): LockBurst | undefined {
     this.expire(now);
-    let ms = 0;
-    for (const e of this.entries.values())
-      if (e.fault.kind === 'slow-db') ms += (e.fault.latencyMs ?? 200) + Math.random() * (e.fault.jitterMs ?? 0);
-    return ms;
+    const slow = [...this.entries.values()].filter((e) => e.fault.kind === 'slow-db');
+    if (slow.length === 0) return undefined;
+    return {
+      holdMs: slow.reduce((ms, e) => ms + (e.fault.latencyMs ?? 200), 0),
+      jitterMs: slow.reduce((ms, e) => ms + (e.fault.jitterMs ?? 0), 0),
+    };
   }
 
+  /** Drops expired faults; listeners hear of each from its own timer (`expired`). */
   private expire(now: number): void {
     for (const [id, e] of this.entries) if (e.expires <= now) this.entries.delete(id);
+  }
+
+  private expired(id: string): void {
+    this.entries.delete(id);
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
   }
 }
 

@@ -2,16 +2,24 @@
 import { Hono } from 'hono';
 import { HttpError } from '../../shared/errors.js';
 import { readJson } from '../http/body.js';
-import { FaultInputSchema, type FaultRegistry } from './registry.js';
+import { FaultInputSchema, type Fault, type FaultRegistry } from './registry.js';
 
-/** The fault admin routes; `crash` calls `onCrash` right after answering (default: exit code 70). */
-export function faultRoutes(registry: FaultRegistry, onCrash: () => void = () => process.exit(70)): Hono {
+/**
+ * The fault admin routes; `crash` calls `onCrash` right after answering (default: exit code 70).
+ * A new fault is answered once `inEffect(fault)` resolves (a `slow-db` once its lock holder holds the lock).
+ */
+export function faultRoutes(
+  registry: FaultRegistry,
+  onCrash: () => void = () => process.exit(70),
+  inEffect: (fault: Fault) => Promise<void> = async () => {},
+): Hono {
   const app = new Hono();
   app.get('/', (c) => c.json({ faults: registry.list(), defect: registry.defect ?? null }));
   app.post('/', async (c) => {
     const input = await readJson(c, FaultInputSchema);
     const fault = registry.add(input);
     if (input.kind === 'crash') setTimeout(onCrash, 20);
+    await inEffect(fault);
     return c.json(fault, 201);
   });
   app.delete('/', (c) => c.json({ cleared: registry.clear() }));

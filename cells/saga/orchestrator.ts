@@ -10,7 +10,6 @@ import type { Logger } from '../../shared/logger.js';
 import type { CourierService } from '../delivery/courier.js';
 import type { DependencyGuard } from '../delivery/breaker.js';
 import { CANCELLABLE_DELIVERY, transitionDelivery } from '../delivery/repo.js';
-import type { FaultRegistry } from '../faults/registry.js';
 import { pause } from '../loop.js';
 import type { CellMetrics } from '../metrics.js';
 import { getOrder, isFrozen, transitionOrder } from '../orders/repo.js';
@@ -21,7 +20,6 @@ export interface SagaDeps {
   db: Database.Database;
   courier: CourierService;
   guard: DependencyGuard;
-  faults: FaultRegistry;
   metrics: CellMetrics;
   logger: Logger;
   pickupAfterMs: number;
@@ -84,7 +82,6 @@ export class SagaOrchestrator {
    * lives next), so a frozen source stays equal to its copy.
    */
   async step(s: SagaRow): Promise<void> {
-    await pause(this.d.faults.dbDelayMs());
     if (s.state === 'ASSIGNING') return this.assign(s);
     const { db } = this.d;
     const now = Date.now();

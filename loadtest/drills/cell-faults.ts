@@ -135,7 +135,7 @@ export const CELL_DRILLS: Drill[] = [
   // it on the cell's event loop with it: the p99 floor is half of that (docs/drills.md says why).
   apiDrill(
     'cell-slow-db',
-    "One cell's database work is delayed: every /v1 request and each saga and delivery step pauses before it.",
+    "One cell's database is write-locked in 200 ms bursts by another connection: its writers wait, and its event loop with them.",
     (w) => ({ kind: 'slow-db', durationMs: w + 5000, latencyMs: 200 }),
     { minP99Ms: 100 },
   ),
