@@ -91,6 +91,24 @@ export function connect(f: ConnFlags): Api {
   return { url, get: (p) => call('GET', p), post: (p, b) => call('POST', p, b ?? {}) };
 }
 
+/**
+ * The `cellctl up` supervisor of the topology in `--data` (its control channel URL from
+ * topology.json, and the admin token), or undefined when there is none.
+ */
+export function supervisorOf(f: ConnFlags): { url: string; token: string } | undefined {
+  const dir = resolve(f.data);
+  const file = join(dir, 'topology.json');
+  const tokenFile = join(dir, 'admin-token');
+  const token = f.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+  if (!existsSync(file) || !token) return undefined;
+  try {
+    const url = (JSON.parse(readFileSync(file, 'utf8')) as { supervisor?: { url?: string } }).supervisor?.url;
+    return url ? { url, token } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function safeUser(): string {
   try {
     return userInfo().username;

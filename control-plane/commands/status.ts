@@ -1,9 +1,13 @@
-/** `cellctl status`: cells (state, flags, version, color, health, markets), routers, xDS, running work. */
+/**
+ * `cellctl status`: cells (state, flags, version, color, health, markets), routers, xDS, running
+ * work, and — when `cellctl up` supervises the topology — every process with the pid that listens.
+ */
 import Table from 'cli-table3';
 import { Command } from 'commander';
 import type { MigrationRecord, RolloutRecord } from '../../shared/kv.js';
 import type { CellView, InstanceView } from '../admin/views.js';
-import { connect, printJson, run, withConnection, type ConnFlags } from './common.js';
+import { SupervisorClient, type ChildStatus } from '../rollout/supervisor-client.js';
+import { connect, printJson, run, supervisorOf, withConnection, type ConnFlags } from './common.js';
 
 interface Status {
   cells: CellView[];
@@ -12,6 +16,26 @@ interface Status {
   xds: InstanceView[];
   migrations: MigrationRecord[];
   rollout: RolloutRecord | null;
+}
+
+/** A supervised process as status shows it. */
+type Process = ChildStatus & { wrapperPid?: number | null; problem?: string };
+
+/** The supervisor's processes, or null when the topology has no supervisor or it does not answer. */
+async function processes(f: ConnFlags): Promise<Process[] | null> {
+  const sup = supervisorOf(f);
+  if (!sup) return null;
+  return new SupervisorClient(sup.url, sup.token).children().then(
+    (list) => list as Process[],
+    () => null,
+  );
+}
+
+/** The processes table: name, state, the pid that listens, its watchdog, restarts, the last problem. */
+export function processTable(list: Process[]): string {
+  const t = new Table({ head: ['process', 'state', 'pid', 'wrapper', 'restarts', 'problem'] });
+  for (const p of list) t.push([p.name, p.state, String(p.pid ?? '-'), String(p.wrapperPid ?? '-'), String(p.restarts), p.problem ?? '']);
+  return t.toString();
 }
 
 /** The cells table (shared with `cellctl cells`). */
@@ -31,8 +55,8 @@ export function command(): Command {
     new Command('status').description('what runs where: cells with health and versions, routers, xDS, running migrations and rollout'),
   ).action(
     run('status', async (f: ConnFlags) => {
-      const s = await connect(f).get<Status>('/status');
-      if (f.json) return printJson(s);
+      const [s, procs] = await Promise.all([connect(f).get<Status>('/status'), processes(f)]);
+      if (f.json) return printJson({ ...s, processes: procs });
       const out: string[] = [cellsTable(s.cells)];
       const plane = (name: string, list: InstanceView[]) =>
         `${name}: ${list.length ? list.map((i) => `${i.meta.id ?? i.id} :${i.port} ${i.status}`).join(', ') : 'none registered'}`;
@@ -42,6 +66,7 @@ export function command(): Command {
       );
       const r = s.rollout;
       out.push(`rollout: ${r ? `${r.id} ${r.version} ${r.state}${r.report ? ` (${r.report})` : ''}` : 'none yet'}`);
+      if (procs) out.push(processTable(procs));
       process.stdout.write(`${out.join('\n')}\n`);
     }),
   );

@@ -8,7 +8,8 @@
 export interface ChildStatus {
   name: string;
   kind: string;
-  state: 'starting' | 'running' | 'backoff' | 'stopped' | 'down';
+  state: 'starting' | 'running' | 'backoff' | 'stopped' | 'down' | 'hung' | 'port-taken' | 'failed';
+  /** The process that listens. */
   pid: number | null;
   restarts: number;
   keepDown: boolean;

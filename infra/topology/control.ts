@@ -37,13 +37,18 @@ export function childView(c: Child) {
     name: s.name,
     kind: s.kind,
     state: c.state,
+    /** The process that listens (null while it does not). */
     pid: c.pid,
+    /** Its shell watchdog, the leader of its process group. */
+    wrapperPid: c.wrapperPid,
     restarts: c.restarts,
+    readyAt: c.readyAt ?? null,
     keepDown: c.keepDown,
     url: s.url,
     port: s.port,
     ...(s.cell ? { cell: s.cell, color: s.color, version: s.version } : {}),
     log: c.logFile,
+    ...(c.problem ? { problem: c.problem, problemAt: c.problemAt } : {}),
   };
 }
 

@@ -3,6 +3,7 @@
  * as a whole by `--base-port` (an offset from 8000), or every port taken free (`--any-ports`,
  * for tests and side-by-side runs).
  */
+import { createServer } from 'node:net';
 import { freePorts } from '../harness/ports.js';
 
 /** Every port a topology binds. */
@@ -58,4 +59,17 @@ export function cellPort(plan: PortPlan, index: number, color: 'blue' | 'green')
   const explicit = plan.cells?.[index];
   if (explicit) return explicit[color];
   return plan.cellBase + index + (color === 'green' ? plan.greenOffset : 0);
+}
+
+/**
+ * True when `port` can be bound on `host` right now, tried the way a child binds it (a Node
+ * listener, SO_REUSEADDR): false while another socket listens on it or is bound to it.
+ */
+export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
 }

@@ -6,6 +6,8 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/logger.js';
+import { serviceId } from '../../cells/register.js';
+import { freePorts } from '../harness/ports.js';
 import { Child, type ChildSpec } from './child.js';
 import { globalCell, type TopologyConfig } from './config.js';
 import { startControlServer, type ControlServer } from './control.js';
@@ -19,6 +21,8 @@ export class Supervisor {
   private control: ControlServer | undefined;
   private seeded: Seeded | undefined;
   private stopping = false;
+  /** topology.json is written once everything started, then kept current. */
+  private started = false;
   private writeTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -32,7 +36,11 @@ export class Supervisor {
   }
 
   private add(spec: ChildSpec): Child {
-    const child = new Child(spec, this.logDir, this.log);
+    const child = new Child(spec, this.logDir, this.log, {
+      changed: () => this.scheduleWrite(),
+      portTaken: (s) => this.movePort(s),
+      report: this.progress,
+    });
     this.children.set(spec.name, child);
     return child;
   }
@@ -55,6 +63,7 @@ export class Supervisor {
         this.progress(`starting ${group.map((s) => s.name).join(', ')}`);
         await Promise.all(group.map((spec) => this.add(spec).start(90_000)));
       }
+      this.started = true;
       this.writeTopology();
     } catch (err) {
       await this.stop();
@@ -76,6 +85,28 @@ export class Supervisor {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error('consul KV does not accept writes');
+  }
+
+  /**
+   * Under `--any-ports`, a cell instance whose port another process took gets a fresh one: the
+   * cell registers its new address in Consul itself, so routers and the xDS server follow, and
+   * topology.json is rewritten. The registration of the old port is removed first: whatever
+   * answers there now must not pass its health check as the cell. Other children keep their
+   * ports (their peers are configured with them).
+   */
+  private async movePort(spec: ChildSpec): Promise<ChildSpec | undefined> {
+    const plan = this.cfg.ports.cells;
+    if (spec.kind !== 'cell' || !plan || !spec.cell || !spec.color || spec.port === undefined) return undefined;
+    const entry = plan[Number(spec.cell.replace(/^cell-/, ''))];
+    if (!entry) return undefined;
+    const old = serviceId({ cell: spec.cell, color: spec.color, port: spec.port });
+    await fetch(`${consulUrl(this.cfg)}/v1/agent/service/deregister/${encodeURIComponent(old)}`, {
+      method: 'PUT',
+      signal: AbortSignal.timeout(2000),
+    }).catch(() => undefined);
+    const [port] = await freePorts(1);
+    entry[spec.color] = port!;
+    return cellSpec(this.cfg, spec.cell, spec.color, spec.version ?? this.cfg.initialVersion, spec.defect);
   }
 
   /** Starts (or replaces) a cell instance; used by rollouts through the control channel. */
@@ -113,7 +144,7 @@ export class Supervisor {
 
   /** Rewrites topology.json soon (pids and cell instances change after restarts and rollouts). */
   scheduleWrite(): void {
-    if (this.writeTimer || this.stopping) return;
+    if (this.writeTimer || this.stopping || !this.started) return;
     this.writeTimer = setTimeout(() => {
       this.writeTimer = undefined;
       if (!this.stopping) this.writeTopology();
@@ -126,6 +157,13 @@ export class Supervisor {
     const c = this.cfg;
     const kids = [...this.children.values()];
     const of = (kind: string) => kids.filter((k) => k.spec.kind === kind);
+    /** pid: the process that listens; wrapperPid: its watchdog (the process group). */
+    const proc = (k: Child | undefined) => ({
+      pid: k?.pid ?? null,
+      wrapperPid: k?.wrapperPid ?? null,
+      state: k?.state ?? 'stopped',
+      ...(k?.problem ? { problem: k.problem, problemAt: k.problemAt } : {}),
+    });
     const cells = [...new Set(of('cell').map((k) => k.spec.cell!))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     return {
       version: 1,
@@ -135,18 +173,18 @@ export class Supervisor {
       adminTokenFile: join(c.dataDir, 'admin-token'),
       logs: this.logDir,
       supervisor: { url: `http://127.0.0.1:${c.ports.supervisor}`, pid: process.pid },
-      consul: { url: consulUrl(c), pid: this.children.get('consul')?.pid ?? null, persist: c.persist },
+      consul: { url: consulUrl(c), ...proc(this.children.get('consul')), persist: c.persist },
       controlPlane: {
         url: `http://127.0.0.1:${c.ports.controlPlane}`,
         xds: `127.0.0.1:${c.ports.xds}`,
-        pid: this.children.get('control-plane')?.pid ?? null,
+        ...proc(this.children.get('control-plane')),
       },
-      routers: of('router').map((k) => ({ id: k.spec.name, url: k.spec.url, pid: k.pid })),
+      routers: of('router').map((k) => ({ id: k.spec.name, url: k.spec.url, ...proc(k) })),
       envoys: of('envoy').map((k, i) => ({
         id: k.spec.name,
         url: k.spec.url,
         admin: `http://127.0.0.1:${c.ports.envoys[i]!.admin}`,
-        pid: k.pid,
+        ...proc(k),
       })),
       cells: cells.map((cell) => {
         const inst = of('cell').filter((k) => k.spec.cell === cell);
@@ -154,7 +192,7 @@ export class Supervisor {
         return {
           id: cell,
           url: main.spec.url,
-          pid: main.pid,
+          ...proc(main),
           canary: cell === 'cell-0',
           global: cell === globalCell(c.cells),
           instances: inst.map((k) => ({
@@ -162,8 +200,7 @@ export class Supervisor {
             color: k.spec.color,
             version: k.spec.version,
             url: k.spec.url,
-            pid: k.pid,
-            state: k.state,
+            ...proc(k),
           })),
         };
       }),

@@ -20,17 +20,28 @@ async function ok(url: string): Promise<boolean> {
   return res.ok;
 }
 
+/** Liveness: `url` answers with any status within 2 s (a child that is not ready still lives). */
+async function answers(url: string): Promise<boolean> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  await res.arrayBuffer();
+  return true;
+}
+
 /**
  * The arguments of a loopback-only Consul agent: dev mode, or a persistent single server.
  * Every process here reaches Consul from 127.0.0.1, and Consul limits HTTP connections per
  * client address (default 200): each router process holds up to 67 blocking queries (64 market
- * shards, cells, endpoints, discovery) and the xDS server up to 98, so the limit is raised.
+ * shards, cells, endpoints, discovery) and the xDS server up to 98, so the limit is raised. Raft
+ * runs at production timing, so a killed Consul is back (a leader again) within seconds.
  */
 export function consulArgs(ports: TopologyConfig['ports']['consul'], dataDir?: string): string[] {
   const common = [
     ...['-bind=127.0.0.1', '-client=127.0.0.1', `-http-port=${ports.http}`, '-dns-port=-1', `-serf-lan-port=${ports.serfLan}`],
     ...[`-serf-wan-port=${ports.serfWan}`, `-server-port=${ports.server}`, `-grpc-port=${ports.grpc}`, '-grpc-tls-port=-1'],
     ...['-node=cellsim', '-log-level=warn', '-log-json', '-hcl=limits { http_max_conns_per_client = 2000 }'],
+    // Raft timing at production speed (HashiCorp's recommended multiplier, not the default 5 for
+    // tiny cloud instances): a restarted single server elects itself in ~1 s, not ~7 s.
+    '-hcl=performance { raft_multiplier = 1 }',
   ];
   return dataDir
     ? ['agent', '-server', '-bootstrap-expect=1', `-data-dir=${dataDir}`, '-ui=false', ...common]
@@ -52,6 +63,8 @@ export function consulSpec(cfg: TopologyConfig): ChildSpec {
     args: consulArgs(cfg.ports.consul, cfg.persist ? join(cfg.dataDir, 'consul') : undefined),
     url,
     port: cfg.ports.consul.http,
+    binds: [cfg.ports.consul.http, cfg.ports.consul.serfLan, cfg.ports.consul.serfWan, cfg.ports.consul.server, cfg.ports.consul.grpc],
+    alive: () => answers(`${url}/v1/status/leader`),
     ready: async () => {
       const res = await fetch(`${url}/v1/status/leader`, { signal: AbortSignal.timeout(1000) });
       return res.ok && (await res.text()).replace(/"/g, '').length > 0;
@@ -86,7 +99,9 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
     color,
     version,
     canary: cell === 'cell-0',
+    defect,
     ready: () => ok(`${url}/readyz`),
+    alive: () => answers(`${url}/healthz`),
   };
 }
 
@@ -106,6 +121,7 @@ export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
     url,
     port,
     ready: () => ok(`${url}/readyz`),
+    alive: () => answers(`${url}/healthz`),
   };
 }
 
@@ -132,7 +148,9 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
     env: { CELLSIM_LOG_LEVEL: cfg.logLevel, CELLSIM_SUPERVISOR_URL: `http://127.0.0.1:${cfg.ports.supervisor}` },
     url,
     port: cfg.ports.controlPlane,
+    binds: [cfg.ports.controlPlane, cfg.ports.xds],
     ready: () => ok(`${url}/readyz`),
+    alive: () => answers(`${url}/healthz`),
   };
 }
 
@@ -159,6 +177,8 @@ export function envoySpec(cfg: TopologyConfig, i: number): ChildSpec {
     env: { CELLSIM_LOG_LEVEL: cfg.logLevel },
     url: `http://127.0.0.1:${listen}`,
     port: listen,
+    binds: [listen, admin],
+    alive: () => answers(`http://127.0.0.1:${admin}/ready`),
     ready: async () => {
       const res = await fetch(`http://127.0.0.1:${admin}/ready`, { signal: AbortSignal.timeout(1000) });
       return res.ok && (await res.text()).trim() === 'LIVE';

@@ -1,11 +1,12 @@
 /** Every drill, by name. */
 import { CELL_DRILLS } from './cell-faults.js';
 import { COMPONENT_DRILLS } from './components.js';
+import { EXTERNAL_KILL } from './external-kill.js';
 import { OPERATION_DRILLS } from './operations.js';
 import type { Drill } from './types.js';
 
 /** The drills in the order `cellctl drill --help` lists them. */
-export const DRILLS: Drill[] = [...CELL_DRILLS, ...COMPONENT_DRILLS, ...OPERATION_DRILLS];
+export const DRILLS: Drill[] = [...CELL_DRILLS, ...COMPONENT_DRILLS, EXTERNAL_KILL, ...OPERATION_DRILLS];
 
 /** The drill called `name`, or undefined. */
 export function findDrill(name: string): Drill | undefined {

@@ -1,0 +1,187 @@
+/**
+ * What the supervisor reads from Linux's /proc about its children: the members of a process
+ * group (with their run state, so a SIGSTOPped one shows), which of them holds the listening
+ * socket of a port, and who else holds a port the supervisor wants (for a one-line report).
+ * Every reader tolerates processes vanishing under it and answers "nothing" off Linux.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+/** One process as /proc/<pid>/stat describes it. */
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  /** R running, S sleeping, D disk, T stopped (SIGSTOP), t traced, Z zombie, ... */
+  state: string;
+  comm: string;
+}
+
+/** /proc/<pid>/stat parsed, or undefined when the process is gone. */
+export function readProc(pid: number): ProcInfo | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // comm is in parentheses and may itself contain spaces and parentheses: split at the last ')'.
+  const close = text.lastIndexOf(')');
+  const rest = text.slice(close + 2).split(' ');
+  return {
+    pid,
+    comm: text.slice(text.indexOf('(') + 1, close),
+    state: rest[0] ?? '?',
+    ppid: Number(rest[1]),
+    pgid: Number(rest[2]),
+  };
+}
+
+function allPids(): number[] {
+  try {
+    return readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The live (not zombie) members of process group `pgid`, leader first when it lives. */
+export function groupMembers(pgid: number): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const pid of allPids()) {
+    const p = readProc(pid);
+    if (p && p.pgid === pgid && p.state !== 'Z' && p.state !== 'X') out.push(p);
+  }
+  return out.sort((a, b) => (a.pid === pgid ? -1 : b.pid === pgid ? 1 : a.pid - b.pid));
+}
+
+/** The command line of `pid`, spaces for NULs, or '' when unreadable. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+const LISTEN = '0A';
+
+/** Socket inodes bound to local `port` (TCP, IPv4 and IPv6); only LISTEN ones when `listening`. */
+export function socketInodes(port: number, listening: boolean): Set<string> {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const out = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const local = f[1];
+      if (!local?.endsWith(`:${hex}`) || (listening && f[3] !== LISTEN)) continue;
+      if (f[9] && f[9] !== '0') out.add(f[9]);
+    }
+  }
+  return out;
+}
+
+/** The pids among `candidates` (default: every process) with an open fd on one of `inodes`. */
+export function socketHolders(inodes: Set<string>, candidates?: number[]): number[] {
+  if (inodes.size === 0) return [];
+  const out: number[] = [];
+  for (const pid of candidates ?? allPids()) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link: string;
+      try {
+        link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m && inodes.has(m[1]!)) {
+        out.push(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The member of group `pgid` that listens on `port`: the one nearest the group leader when
+ * several hold the socket (a node:cluster primary and its workers), undefined when none does.
+ */
+export function listenerIn(pgid: number, port: number): number | undefined {
+  const members = groupMembers(pgid);
+  const holders = new Set(
+    socketHolders(
+      socketInodes(port, true),
+      members.map((m) => m.pid),
+    ),
+  );
+  if (holders.size === 0) return undefined;
+  const byPid = new Map(members.map((m) => [m.pid, m]));
+  const depth = (pid: number) => {
+    let d = 0;
+    for (let p = byPid.get(pid); p && p.pid !== pgid && d < 64; p = byPid.get(p.ppid)) d++;
+    return d;
+  };
+  return [...holders].sort((a, b) => depth(a) - depth(b) || a - b)[0];
+}
+
+const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0A': 'LISTEN',
+  '0B': 'CLOSING',
+};
+
+/** The states of the TCP sockets bound to local `port` that no process holds (left by a killed one). */
+function orphanSocketStates(port: number): string[] {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const out: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(`:${hex}`) && f[9] === '0') out.push(TCP_STATES[f[3] ?? ''] ?? `state ${f[3]}`);
+    }
+  }
+  return out;
+}
+
+/** Who holds `port` (listening first, else any socket bound to it), for a report: `pid 123 (python3 -m http.server 9102)`. */
+export function describePortHolders(port: number): string {
+  const holders = socketHolders(socketInodes(port, true));
+  const any = holders.length ? holders : socketHolders(socketInodes(port, false));
+  if (any.length === 0) {
+    const orphans = orphanSocketStates(port);
+    if (orphans.length) return `no process: ${orphans.length} kernel socket(s) still closing (${[...new Set(orphans)].join(', ')})`;
+    return 'a process this user cannot see (or a socket of another network namespace)';
+  }
+  return any
+    .slice(0, 3)
+    .map((pid) => `pid ${pid} (${commandLine(pid).slice(0, 80) || readProc(pid)?.comm || '?'})`)
+    .join(', ');
+}
