@@ -86,6 +86,7 @@ describe('drills against a real cellctl up topology (short CI mode)', { timeout:
     'consul-outage',
     'migration-under-load',
     'bad-rollout',
+    'external-kill',
   ]) {
     it(`${name} passes its verdicts`, { todo: KNOWN[name] }, async (t) => {
       const r = await drill(name);
