@@ -84,6 +84,29 @@ describe('drill analysis', () => {
     assert.equal(v.find((x) => x.name === 'failed requests')?.measured.startsWith('1'), true);
   });
 
+  it('counts failures in flight on a replica killed later in the window, at its own kill time', () => {
+    const w: FaultWindow = {
+      start: T0 + 3000,
+      end: T0 + 6000,
+      cells: [],
+      killedReplica: 'router-1',
+      laterKills: [{ replica: 'envoy-2', at: T0 + 5000 }],
+    };
+    const reqs = traffic(() => ({}));
+    // In flight on envoy-2 at its own kill (not at the window start).
+    reqs.push(
+      req({ start: T0 + 4995, ms: 8, replica: 'envoy-2', plane: 'envoy', owner: 'cell-2', failed: true, status: 0, code: 'net_reset' }),
+    );
+    // On envoy-2 at the window start, when only router-1 died: spill.
+    reqs.push(
+      req({ start: T0 + 2995, ms: 8, replica: 'envoy-2', plane: 'envoy', owner: 'cell-2', failed: true, status: 0, code: 'net_reset' }),
+    );
+    const a = analyze({ requests: reqs, failovers: [] }, w);
+    assert.equal(a.inFlight.failed, 1);
+    assert.equal(a.inFlight.replica, 'router-1, envoy-2');
+    assert.equal(a.spill.failed, 1);
+  });
+
   it('measures time to isolate as the first bin from which the faulted cell answers fast', () => {
     // Slow (hung) for the first 800 ms of the fault, fast 503s afterwards.
     const reqs = traffic((t) =>

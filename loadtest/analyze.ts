@@ -17,6 +17,8 @@ export interface FaultWindow {
   cells: string[];
   /** A data-plane replica that was killed at `start`. */
   killedReplica?: string;
+  /** Data-plane replicas killed later in the window, each at its own time. */
+  laterKills?: { replica: string; at: number }[];
   /**
    * Markets whose owner changed during the run (market → owner at the end): inside the window
    * either owner may answer them, after it only the new one.
@@ -196,9 +198,14 @@ export function timeToRecover(
   return slow < 0 || failing < 0 ? null : i * o.binMs;
 }
 
-/** Is this failure a request in flight on the killed replica at the moment of the kill? */
+/** Every data-plane replica kill of the window, with its time. */
+export function replicaKills(w: FaultWindow): { replica: string; at: number }[] {
+  return [...(w.killedReplica !== undefined ? [{ replica: w.killedReplica, at: w.start }] : []), ...(w.laterKills ?? [])];
+}
+
+/** Is this failure a request in flight on a killed replica at the moment of its kill? */
 export function inFlightOnKill(p: RequestPoint, w: FaultWindow, slackMs: number): boolean {
-  return w.killedReplica !== undefined && p.replica === w.killedReplica && p.start <= w.start + slackMs && p.end >= w.start - slackMs;
+  return replicaKills(w).some((k) => p.replica === k.replica && p.start <= k.at + slackMs && p.end >= k.at - slackMs);
 }
 
 function tally<T>(xs: readonly T[], key: (x: T) => string): Record<string, number> {
@@ -310,7 +317,13 @@ export function analyze(points: RunPoints, w: FaultWindow, opts: Partial<Analysi
       byCell: count(spilled, (p) => p.owner),
       examples: spilled.slice(0, 5),
     },
-    inFlight: { failed: inFlight.length, replica: w.killedReplica },
+    inFlight: {
+      failed: inFlight.length,
+      replica:
+        replicaKills(w)
+          .map((k) => k.replica)
+          .join(', ') || undefined,
+    },
     failovers: points.failovers.length,
     retries: {
       count: points.retries?.length ?? 0,

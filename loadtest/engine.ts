@@ -105,7 +105,7 @@ export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, 
     const healFrom = Date.now();
     await drill.heal(ctx);
     const end = drill.windowUntilHealed ? Date.now() : healFrom;
-    window = { start, end, cells: faultCells, killedReplica: injected?.killedReplica };
+    window = { start, end, cells: faultCells, killedReplica: injected?.killedReplica, laterKills: injected?.laterKills };
     // The recovery phase starts when the heal is done (a restart may take seconds).
     await Promise.race([sleep(afterMs), traffic.done]);
   } finally {

@@ -168,14 +168,6 @@ export function judge(a: Analysis, e: Expectations, extra: Verdict[] = []): Verd
       threshold: '0',
     });
   }
-  if (a.window.killedReplica !== undefined) {
-    out.push({
-      name: `in-flight failures on ${a.window.killedReplica} (shown, not counted as spill)`,
-      pass: true,
-      measured: String(a.inFlight.failed),
-      threshold: 'any',
-    });
-  }
   if (e.otherCellsLatency) {
     const { factor, addMs } = e.otherCellsLatency;
     for (const cell of a.cells) {

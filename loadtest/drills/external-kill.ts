@@ -144,7 +144,11 @@ export const EXTERNAL_KILL: Drill = {
       if ((kind === 'router' || kind === 'envoy') && replica === undefined) replica = p.name;
       done.push(await killAndWatch(ctx, p));
     }
-    return { killedReplica: replica };
+    // Data-plane replicas killed after the first: their in-flight requests count as in flight too.
+    const laterKills = done
+      .filter((k) => (k.kind === 'router' || k.kind === 'envoy') && k.name !== replica)
+      .map((k) => ({ replica: k.name, at: k.at }));
+    return { killedReplica: replica, laterKills };
   },
   async heal(ctx) {
     ctx.mark(`every kind of child killed once (${(kills.get(ctx) ?? []).map((k) => k.name).join(', ')})`);

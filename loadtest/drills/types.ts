@@ -38,8 +38,10 @@ export interface DrillContext {
 
 /** What an injection reports back. */
 export interface Injected {
-  /** The replica name (as in the traffic targets) that was killed. */
+  /** The replica name (as in the traffic targets) that was killed at the window start. */
   killedReplica?: string;
+  /** Replicas killed later in the window, each at its time (epoch ms). */
+  laterKills?: { replica: string; at: number }[];
 }
 
 /** One drill. */

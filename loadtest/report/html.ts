@@ -97,7 +97,7 @@ export function renderHtml(r: DrillReport): string {
 fault window +${((a.window.start - a.run.start) / 1000).toFixed(2)} s to +${((a.window.end - a.run.start) / 1000).toFixed(2)} s (shaded).</p>
 <h2>Verdicts</h2><table><thead><tr><th></th><th>check</th><th>measured</th><th>threshold</th></tr></thead><tbody>${verdictRows}</tbody></table>
 <h2>Blast radius</h2>${blast}
-<p>${a.blastRadius.windowFailed} of ${a.blastRadius.windowRequests} requests in the window failed. Spill: <b>${a.spill.failed}</b> failed requests outside the faulted cell(s)${a.window.killedReplica ? `; in flight on killed ${esc(a.window.killedReplica)}: <b>${a.inFlight.failed}</b>` : ''}; failovers to the other replica: ${a.failovers}; retries after <code>503 market_migrating</code>: ${a.retries.count}${a.retries.count ? ` (${esc(JSON.stringify(a.retries.byCell))})` : ''}.<br>
+<p>${a.blastRadius.windowFailed} of ${a.blastRadius.windowRequests} requests in the window failed. Spill: <b>${a.spill.failed}</b> failed requests outside the faulted cell(s)${a.inFlight.replica ? `; in flight on killed ${esc(a.inFlight.replica)}: <b>${a.inFlight.failed}</b>` : ''}; failovers to the other replica: ${a.failovers}; retries after <code>503 market_migrating</code>: ${a.retries.count}${a.retries.count ? ` (${esc(JSON.stringify(a.retries.byCell))})` : ''}.<br>
 Time to isolate: ${iso(a.timeToIsolateMs)}. Time to recover: ${iso(a.timeToRecoverMs)}.</p>
 <h2>Over time</h2>${errChart}${p99Chart}
 ${wrongCellTable(a)}

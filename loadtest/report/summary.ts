@@ -33,7 +33,7 @@ export function renderSummary(r: DrillReport): string {
     .join(', ');
   return [
     `drill ${r.drill}: ${r.pass ? 'PASS' : 'FAIL'}   (${r.planes.join('+')}, ${r.rate}/s, ${(r.durationMs / 1000).toFixed(0)} s, faulted: ${r.faultCells.join(',') || 'none'})`,
-    `requests ${a.total.requests}, failed ${a.total.failed}; blast radius ${pct(a.blastRadius.failedShare)} vs faulted share ${pct(a.blastRadius.faultedTrafficShare)}; spill ${a.spill.failed}${a.window.killedReplica ? `; in flight on ${a.window.killedReplica}: ${a.inFlight.failed}` : ''}; failovers ${a.failovers}, retries ${a.retries.count}`,
+    `requests ${a.total.requests}, failed ${a.total.failed}; blast radius ${pct(a.blastRadius.failedShare)} vs faulted share ${pct(a.blastRadius.faultedTrafficShare)}; spill ${a.spill.failed}${a.inFlight.replica ? `; in flight on ${a.inFlight.replica}: ${a.inFlight.failed}` : ''}; failovers ${a.failovers}, retries ${a.retries.count}`,
     `time to isolate: ${iso || 'n/a'}; time to recover: ${rec || 'n/a'}; wrong-cell answers ${a.wrongCell.count}${wrong ? ` (${wrong})` : ''}; vegeta exit ${r.vegeta.exitCode}`,
     cells.toString(),
     ...verdicts,
