@@ -67,10 +67,10 @@ export function commandLine(pid: number): string {
 
 const LISTEN = '0A';
 
-/** Socket inodes bound to local `port` (TCP, IPv4 and IPv6); only LISTEN ones when `listening`. */
-export function socketInodes(port: number, listening: boolean): Set<string> {
+/** The TCP sockets (IPv4 and IPv6) bound to local `port`: state code and inode ('0' when no process holds it). */
+function socketsOnPort(port: number): { state: string; inode: string }[] {
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const out = new Set<string>();
+  const out: { state: string; inode: string }[] = [];
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
@@ -80,12 +80,19 @@ export function socketInodes(port: number, listening: boolean): Set<string> {
     }
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      const local = f[1];
-      if (!local?.endsWith(`:${hex}`) || (listening && f[3] !== LISTEN)) continue;
-      if (f[9] && f[9] !== '0') out.add(f[9]);
+      if (f[1]?.endsWith(`:${hex}`)) out.push({ state: f[3] ?? '', inode: f[9] ?? '0' });
     }
   }
   return out;
+}
+
+/** Socket inodes bound to local `port` (TCP, IPv4 and IPv6); only LISTEN ones when `listening`. */
+export function socketInodes(port: number, listening: boolean): Set<string> {
+  return new Set(
+    socketsOnPort(port)
+      .filter((s) => s.inode !== '0' && (!listening || s.state === LISTEN))
+      .map((s) => s.inode),
+  );
 }
 
 /** The pids among `candidates` (default: every process) with an open fd on one of `inodes`. */
@@ -154,21 +161,9 @@ const TCP_STATES: Record<string, string> = {
 
 /** The states of the TCP sockets bound to local `port` that no process holds (left by a killed one). */
 function orphanSocketStates(port: number): string[] {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const out: string[] = [];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f[1]?.endsWith(`:${hex}`) && f[9] === '0') out.push(TCP_STATES[f[3] ?? ''] ?? `state ${f[3]}`);
-    }
-  }
-  return out;
+  return socketsOnPort(port)
+    .filter((s) => s.inode === '0')
+    .map((s) => TCP_STATES[s.state] ?? `state ${s.state}`);
 }
 
 /** Who holds `port` (listening first, else any socket bound to it), for a report: `pid 123 (python3 -m http.server 9102)`. */
