@@ -22,6 +22,13 @@ function topLevel(): Command {
   return program;
 }
 
+// A reader that stops early (`cellctl markets | head`) closes the pipe: that ends the output, not the
+// program with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   const entry = name === undefined ? undefined : COMMANDS[name];

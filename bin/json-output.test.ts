@@ -99,4 +99,15 @@ describe('cellctl output: one JSON document on stdout, logs on stderr', () => {
       rmSync(data, { recursive: true, force: true });
     }
   });
+
+  it('a reader that closes the pipe early ends the output quietly (exit 0, no EPIPE trace)', async () => {
+    const child = spawn(process.execPath, [CELLCTL, 'drill', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    // Like `| head -0`: the reader is gone before the command writes.
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE/);
+  });
 });
