@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { analyze, isWrongCell, ownersWhenSent, timeToIsolate, timeToRecover, DEFAULT_ANALYSIS, type FaultWindow } from './analyze.js';
 import { parseResult } from '../infra/vegeta/index.js';
 import { requestPoint, type RequestPoint } from './points.js';
-import { judge } from './verdicts.js';
+import { gateVerdicts, judge } from './verdicts.js';
 
 const T0 = 1_800_000_000_000;
 
@@ -105,6 +105,9 @@ describe('drill analysis', () => {
     assert.equal(a.inFlight.failed, 1);
     assert.equal(a.inFlight.replica, 'router-1, envoy-2');
     assert.equal(a.spill.failed, 1);
+    // The gate outside the faulted cells sets in-flight failures apart as spill does: the one real spill fails it.
+    const [gate] = gateVerdicts(a, [{ scope: 'other', maxShare: 0 }]);
+    assert.ok(gate && !gate.pass && gate.measured.includes('(1 of'), gate?.measured);
   });
 
   it('measures time to isolate as the first bin from which the faulted cell answers fast', () => {

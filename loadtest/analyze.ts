@@ -88,7 +88,8 @@ export interface Analysis {
   /** Share (0..1) of requests started in the window that failed, vs the faulted cells' share of them. */
   blastRadius: { failedShare: number; faultedTrafficShare: number; windowRequests: number; windowFailed: number };
   spill: { failed: number; byCode: Record<string, number>; byCell: Record<string, number>; examples: RequestPoint[] };
-  inFlight: { failed: number; replica?: string };
+  /** Failures in flight on a killed replica at its kill, apart from spill; per owning cell too. */
+  inFlight: { failed: number; replica?: string; byCell?: Record<string, number> };
   failovers: number;
   /** `503 market_migrating` answers the model sent again after their Retry-After (not in the request figures). */
   retries: { count: number; byCell: Record<string, number>; byPlane: Record<string, number> };
@@ -319,6 +320,7 @@ export function analyze(points: RunPoints, w: FaultWindow, opts: Partial<Analysi
     },
     inFlight: {
       failed: inFlight.length,
+      byCell: tally(inFlight, (p) => p.owner),
       replica:
         replicaKills(w)
           .map((k) => k.replica)

@@ -214,6 +214,8 @@ export function gateVerdicts(a: Analysis, gates: readonly FailureGate[]): Verdic
         failed += s.failed;
       }
     }
+    // Outside the faulted cells, as for spill, failures in flight on a killed replica at its kill are apart.
+    if (g.scope === 'other') for (const [cell] of phases) failed -= a.inFlight.byCell?.[cell] ?? 0;
     const share = requests ? failed / requests : 0;
     return {
       name: `failed share (${g.scope === 'all' ? 'all requests' : 'outside the faulted cells'})`,
