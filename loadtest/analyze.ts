@@ -68,6 +68,16 @@ export interface WrongCell {
   examples: { start: number; market: string; owner: string; answered: string; plane: string; replica: string }[];
 }
 
+/** A market whose owner changed during the run, and how often its new owner answered it. */
+export interface MovedMarket {
+  /** The owner when the drill started (the plan's). */
+  from: string;
+  /** The owner in Consul after the run. */
+  to: string;
+  /** 2xx answers from the new owner to requests started from the window on, per plane (every plane driven listed). */
+  answeredByNewOwner: Record<string, number>;
+}
+
 /** Everything a drill measured. */
 export interface Analysis {
   window: FaultWindow;
@@ -84,6 +94,8 @@ export interface Analysis {
   /** The faulted cells' requests, per plane (every plane driven; none without a faulted cell). */
   faultedPerPlane: Record<string, Phased>;
   wrongCell: WrongCell;
+  /** Markets moved during the run (market → its move); empty when none moved. */
+  moved: Record<string, MovedMarket>;
   perReplica: Record<string, GroupStats>;
   /** Share (0..1) of requests started in the window that failed, vs the faulted cells' share of them. */
   blastRadius: { failedShare: number; faultedTrafficShare: number; windowRequests: number; windowFailed: number };
@@ -267,6 +279,18 @@ export function analyze(points: RunPoints, w: FaultWindow, opts: Partial<Analysi
       wrongCell.examples.push({ start: p.start, market: p.market, owner: p.owner, answered: p.cell, plane: p.plane, replica: p.replica });
     }
   }
+  const moved: Record<string, MovedMarket> = {};
+  for (const [market, to] of Object.entries(w.moved ?? {})) {
+    const from = reqs.find((p) => p.market === market)?.owner ?? '';
+    const answeredByNewOwner = Object.fromEntries(planes.map((plane) => [plane, 0]));
+    moved[market] = { from, to, answeredByNewOwner };
+  }
+  for (const p of reqs) {
+    const m = moved[p.market];
+    if (m && p.start >= w.start && p.status >= 200 && p.status < 300 && p.cell === m.to) {
+      m.answeredByNewOwner[p.plane] = (m.answeredByNewOwner[p.plane] ?? 0) + 1;
+    }
+  }
   const perReplica: Record<string, GroupStats> = {};
   for (const [r, ps] of groupBy(reqs, (p) => p.replica)) perReplica[r] = summarize(ps);
 
@@ -305,6 +329,7 @@ export function analyze(points: RunPoints, w: FaultWindow, opts: Partial<Analysi
     faulted: phased(reqs.filter(faulted), w),
     faultedPerPlane,
     wrongCell,
+    moved,
     perReplica,
     blastRadius: {
       failedShare: inWindow.length ? windowFailed / inWindow.length : 0,

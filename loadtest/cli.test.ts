@@ -33,7 +33,10 @@ describe('cellctl drill command line', () => {
       [[], /missing required argument 'name'/],
       // A sabotage switch that does not apply is refused, never ignored.
       [['consul-outage', '--fault-every-cell'], /cellctl: --fault-every-cell does not apply to drill consul-outage/],
-      [['router-replica-kill', '--fault-never-starts'], /--fault-never-starts does not apply to drill router-replica-kill/],
+      [
+        ['router-replica-kill', '--fault-every-cell'],
+        /--fault-every-cell does not apply to drill router-replica-kill \(it takes --fault-never-starts\)/,
+      ],
       [['migration-under-load', '--fault-every-cell'], /--fault-every-cell does not apply to drill migration-under-load/],
       [['bad-rollout', '--fault-every-cell'], /--fault-every-cell does not apply to drill bad-rollout \(it takes --fault-never-starts\)/],
     ];

@@ -52,6 +52,8 @@ function planesOf(opt: CliOptions['plane'], fallback: Plane[] | undefined): Plan
 /** The `drill` command module. */
 export function command(): Command {
   const list = DRILLS.map((d) => `  ${d.name.padEnd(22)}${d.description}`).join('\n');
+  const refuse = DRILLS.filter((d) => !d.sabotage?.includes('faultNeverStarts')).map((d) => d.name);
+  const neverStarts = refuse.length ? `every drill but ${refuse.join(', ')}` : 'every drill';
   return new Command('drill')
     .description('run a blast-radius drill under vegeta load, write reports/<drill>-<timestamp>/, exit 1 when a verdict fails')
     .argument('<name>', 'the drill (see the list below)', (v: string) => {
@@ -76,7 +78,7 @@ export function command(): Command {
     .option('--fault-every-cell', 'sabotage (cell drills): inject the cell fault into every cell (the spill verdicts must then FAIL)')
     .option(
       '--fault-never-starts',
-      'sabotage (cell drills, bad-rollout): go through the steps but inject nothing ("fault observed" must then FAIL)',
+      `sabotage (${neverStarts}): go through the steps but inject nothing: no fault, kill, outage, migration or rollout ("fault observed" must then FAIL)`,
     )
     .addHelpText(
       'after',

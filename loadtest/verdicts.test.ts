@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyze, type FaultWindow } from './analyze.js';
 import type { RequestPoint } from './points.js';
-import { judge, NO_DATA, type Expectations, type Verdict } from './verdicts.js';
+import type { Probe } from './env/probe.js';
+import { DOWN_MIN_PROBES, downObserved, judge, NO_DATA, type Expectations, type Verdict } from './verdicts.js';
 
 const T0 = 1_800_000_000_000;
 /** Fault window +3 s to +6 s of a 10 s run, cell-1 faulted. */
@@ -74,6 +75,14 @@ interface Case {
 const failFast: Expectations = { faultObserved: { minFailedShare: 0.5 } };
 const latency: Expectations = { faultObserved: { minP99Ms: 600 } };
 const pooled: Expectations = { faultObserved: { minFailed: 1, pooled: true } };
+const moves: Expectations = { movesObserved: true };
+/** Market `a` moved from cell-1 to cell-2 during the window (no faulted cell). */
+const MOVED: FaultWindow = { ...W, cells: [], moved: { a: 'cell-2' } };
+/** Market `a` answered by cell-2 from `from` ms on. */
+const movedAt =
+  (from: number): Shape =>
+  (p, t) =>
+    p.market === 'a' && t >= from ? { cell: 'cell-2' } : {};
 const droppedOn =
   (plane: string, also: Shape = fails): Shape =>
   (p, t) =>
@@ -240,6 +249,48 @@ const CASES: Case[] = [
     e: { zeroFailed: true },
     expect: { 'failed requests': [false, /no data/], 'traffic sent': false },
   },
+  {
+    what: 'moves observed: a market moved in Consul and answered by its new owner passes on each plane',
+    shape: movedAt(4000),
+    e: moves,
+    opts: { window: MOVED },
+    expect: { 'fault observed (router)': [true, /a cell-1 -> cell-2: [1-9]\d*/], 'fault observed (envoy)': true },
+  },
+  {
+    what: 'moves observed: no market moved in Consul (the migration never ran) fails as no data on each plane',
+    shape: () => ({}),
+    e: moves,
+    opts: { window: { ...W, cells: [] } },
+    expect: { 'fault observed (router)': [false, /no data \(no market moved/], 'fault observed (envoy)': false },
+  },
+  {
+    what: 'moves observed: moved in Consul but never answered by the new owner fails',
+    shape: () => ({}),
+    e: moves,
+    opts: { window: MOVED },
+    expect: { 'fault observed (router)': [false, /a cell-1 -> cell-2: 0/], 'fault observed (envoy)': false },
+  },
+  {
+    what: 'moves observed: the new owner answering on one plane only fails the other',
+    shape: (p, t) => (p.plane === 'router' ? movedAt(4000)(p, t) : {}),
+    e: moves,
+    opts: { window: MOVED },
+    expect: { 'fault observed (router)': true, 'fault observed (envoy)': [false, /: 0$/] },
+  },
+  {
+    what: 'moves observed: failed answers from the new owner do not count',
+    shape: (p, t) => (p.market === 'a' && t >= 4000 ? { cell: 'cell-2', status: 503, code: 'cell_unavailable', failed: true } : {}),
+    e: moves,
+    opts: { window: MOVED },
+    expect: { 'fault observed (router)': false, 'fault observed (envoy)': false },
+  },
+  {
+    what: 'moves observed: answers from the new owner before the window do not count',
+    shape: (p, t) => (p.market === 'a' && t < 3000 ? { cell: 'cell-2' } : {}),
+    e: moves,
+    opts: { window: MOVED },
+    expect: { 'fault observed (router)': false, 'fault observed (envoy)': false },
+  },
 ];
 
 describe('drill verdicts', () => {
@@ -264,5 +315,38 @@ describe('drill verdicts', () => {
       verdicts(fails, {}).some((v) => v.name.startsWith('wrong-cell answers')),
       'no expectation needed',
     );
+  });
+});
+
+describe("component drills: fault observed (down) from the drill's probes", () => {
+  const probes = (...answered: boolean[]): Probe[] =>
+    answered.map((a, i) => ({ at: T0 + i * 250, answered: a, detail: a ? 'HTTP 200' : 'ECONNREFUSED' }));
+
+  it('passes when every probe in the window went unanswered', () => {
+    const v = downObserved('router-1', probes(false, false, false, false));
+    assert.equal(v.name, 'fault observed (router-1 down)');
+    assert.equal(v.pass, true, JSON.stringify(v));
+    assert.match(v.measured, /^4 of 4 probes unanswered over 750 ms \(ECONNREFUSED 4\)$/);
+  });
+
+  it('fails when the component answered every probe (the fault never started)', () => {
+    const v = downObserved('consul', probes(true, true, true));
+    assert.equal(v.pass, false);
+    assert.match(v.measured, /^0 of 3 probes unanswered .*answered at \+0 ms \(HTTP 200\)/);
+  });
+
+  it('fails when the component came back inside the window (one answer is enough)', () => {
+    const v = downObserved('control-plane', probes(false, false, true, false));
+    assert.equal(v.pass, false);
+    assert.match(v.measured, /3 of 4 .*answered at \+500 ms/);
+  });
+
+  it(`fails with fewer than ${DOWN_MIN_PROBES} probes, and as no data with none`, () => {
+    assert.equal(downObserved('envoy-1', probes(false)).pass, false);
+    for (const none of [undefined, []]) {
+      const v = downObserved('envoy-1', none);
+      assert.equal(v.pass, false);
+      assert.equal(v.measured, `${NO_DATA} (no probe)`);
+    }
   });
 });

@@ -4,6 +4,7 @@
  * plane or cells have no request to judge fails as "no data": it is never left out.
  */
 import type { Analysis } from './analyze.js';
+import type { Probe } from './env/probe.js';
 import type { GroupStats } from './stats.js';
 
 /** One pass/fail check. */
@@ -48,6 +49,11 @@ export interface Expectations {
   otherCellsLatency?: { factor: number; addMs: number };
   /** At least this many requests were sent (a run that sent nothing proves nothing). */
   minRequests?: number;
+  /**
+   * The positive control of a migration: at least one market moved in Consul, and each moved
+   * market was answered by its new owner (2xx, `x-cell-id`) from the window on, on each plane.
+   */
+  movesObserved?: boolean;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -91,12 +97,57 @@ function observedVerdicts(a: Analysis, f: FaultObserved): Verdict[] {
   });
 }
 
+/** The migration's positive control, one verdict per plane driven. */
+function movesVerdicts(a: Analysis): Verdict[] {
+  const moved = Object.entries(a.moved);
+  return a.planes.map((plane): Verdict => {
+    const silent = moved.filter(([, m]) => !m.answeredByNewOwner[plane]).map(([market]) => market);
+    const show = moved.map(([market, m]) => `${market} ${m.from} -> ${m.to}: ${m.answeredByNewOwner[plane] ?? 0}`).join(', ');
+    return {
+      name: `fault observed (${plane})`,
+      pass: moved.length > 0 && silent.length === 0,
+      measured: moved.length === 0 ? `${NO_DATA} (no market moved in Consul)` : `answers from the new owner: ${show}`,
+      threshold: '>= 1 market moved in Consul, each answered by its new owner (2xx) after the move',
+    };
+  });
+}
+
+/** Fewest probes a component's "fault observed" needs: fewer prove nothing about the window. */
+export const DOWN_MIN_PROBES = 2;
+
+/**
+ * The positive control of a component drill (a replica killed, Consul or the control plane
+ * stopped): the drill's own probes of the component's HTTP port during the window. The drill
+ * holds the component down for the whole window, so every probe must go unanswered, and there
+ * must be at least `minProbes` of them; no probe at all fails as "no data".
+ */
+export function downObserved(component: string, probes: readonly Probe[] | undefined, minProbes = DOWN_MIN_PROBES): Verdict {
+  const name = `fault observed (${component} down)`;
+  const threshold = `every probe of its port in the window unanswered, >= ${minProbes} probes`;
+  if (!probes?.length) return { name, pass: false, measured: `${NO_DATA} (no probe)`, threshold };
+  const unanswered = probes.filter((p) => !p.answered);
+  const answered = probes.filter((p) => p.answered);
+  const reasons = Object.entries(
+    unanswered.reduce<Record<string, number>>((n, p) => ({ ...n, [p.detail]: (n[p.detail] ?? 0) + 1 }), {}),
+  ).map(([why, n]) => `${why} ${n}`);
+  const first = probes[0]!.at;
+  const span = probes[probes.length - 1]!.at - first;
+  const up = answered[0] ? `; answered at +${answered[0].at - first} ms (${answered[0].detail})` : '';
+  return {
+    name,
+    pass: probes.length >= minProbes && answered.length === 0,
+    measured: `${unanswered.length} of ${probes.length} probes unanswered over ${span} ms${reasons.length ? ` (${reasons.join(', ')})` : ''}${up}`,
+    threshold,
+  };
+}
+
 /** Judges an analysis against a drill's expectations; extra verdicts come from the drill itself. */
 export function judge(a: Analysis, e: Expectations, extra: Verdict[] = []): Verdict[] {
   const out: Verdict[] = [];
   const min = e.minRequests ?? 1;
   out.push({ name: 'traffic sent', pass: a.total.requests >= min, measured: `${a.total.requests} requests`, threshold: `>= ${min}` });
   if (e.faultObserved) out.push(...observedVerdicts(a, e.faultObserved));
+  if (e.movesObserved) out.push(...movesVerdicts(a));
   if (e.spillZero) {
     const outside = Object.entries(a.perCell)
       .filter(([cell]) => !a.window.cells.includes(cell))

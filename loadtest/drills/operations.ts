@@ -1,7 +1,8 @@
 /**
- * Operator drills under load: several markets migrated during the run (no request may fail),
- * and a rollout of a defective version (it must stop at the canary cell and roll back; the
- * defect must never reach another cell's markets).
+ * Operator drills under load: several markets migrated during the run (no request may fail, and
+ * the moved markets must be seen answered by their new owner), and a rollout of a defective
+ * version (it must stop at the canary cell and roll back; the defect must never reach another
+ * cell's markets).
  */
 import type { CommandResult } from '../env/types.js';
 import type { FaultObserved, Verdict } from '../verdicts.js';
@@ -45,13 +46,19 @@ const migration: Drill = {
   name: 'migration-under-load',
   description: 'Migrate several markets between cells while traffic flows: no request may fail.',
   faultCells: () => [],
-  expectations: () => ({ zeroFailed: true, spillZero: true }),
+  // The positive control: the moved markets' owner changed in Consul and their new owner answered them.
+  expectations: () => ({ movesObserved: true, zeroFailed: true, spillZero: true }),
   gates: () => [{ scope: 'all', maxShare: 0 }],
   windowUntilHealed: true,
+  sabotage: ['faultNeverStarts'],
   async inject(ctx) {
     const moves = planMoves(await ctx.env.owners(), ctx.env.cells(), ctx.env.canaryCell(), 3, ctx.env.marketWeights?.());
     const state: MigrationState = { moves, results: [] };
     migrations.set(ctx, state);
+    if (ctx.opts.faultNeverStarts) {
+      for (const m of moves) ctx.mark(`sabotage (--fault-never-starts): ${m.market} NOT migrated (${m.from} -> ${m.to})`);
+      return undefined;
+    }
     state.running = (async () => {
       for (const m of moves) {
         ctx.mark(`migrate ${m.market} ${m.from} -> ${m.to}`);

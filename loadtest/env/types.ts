@@ -45,6 +45,8 @@ export interface DrillEnv {
   consulPersistent?(): boolean;
   /** Component names the supervisor knows (e.g. `cell-1`, `router-0`, `envoy-1`, `consul`, `control-plane`). */
   components(): string[];
+  /** The HTTP URL a component listens on (a drill probes it to see it down); undefined when unknown. */
+  componentUrl?(component: string): string | undefined;
   /** Kills a component (SIGKILL) and keeps it down until {@link DrillEnv.restart}. */
   killAndHold(component: string): Promise<void>;
   /** Lets the supervisor start a held component again; resolves when it is ready. */

@@ -114,6 +114,11 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token)),
     consulPersistent: () => t.consul.persist !== false,
     components: () => ['consul', 'control-plane', ...t.cells.map((c) => c.id), ...t.routers.map((r) => r.id), ...t.envoys.map((e) => e.id)],
+    componentUrl(component) {
+      if (component === 'consul') return t.consul.url;
+      if (component === 'control-plane') return t.controlPlane.url;
+      return [...t.routers, ...t.envoys, ...t.cells].find((c) => c.id === component)?.url;
+    },
     killAndHold: (component) => supervisor.killAndHold(component),
     restart: (component) => supervisor.restart(component),
     cellctl,

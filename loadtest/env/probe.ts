@@ -1,0 +1,74 @@
+/**
+ * A drill's own look at a component during its fault window: an HTTP GET of the component's
+ * port every 250 ms, recording whether anything answered. A killed replica or a stopped Consul
+ * must show as unanswered probes (the positive control of the component drills).
+ */
+
+/** One probe of a component's HTTP port. */
+export interface Probe {
+  /** When the probe was sent (epoch ms). */
+  at: number;
+  /** An HTTP answer came (any status): the component was up. */
+  answered: boolean;
+  /** The status when answered; else why not (`ECONNREFUSED`, `timeout`, ...). */
+  detail: string;
+}
+
+/** How often and how patiently to probe. */
+export interface ProbeOptions {
+  intervalMs?: number;
+  /** A probe with no answer by then counts as unanswered. */
+  timeoutMs?: number;
+}
+
+/** A running probe loop. */
+export interface ProbeWatch {
+  /** Stops probing; resolves with every probe made once the one in flight is done. */
+  stop(): Promise<Probe[]>;
+}
+
+/** Why a fetch got no answer: the socket error's code when there is one. */
+function reason(err: unknown): string {
+  const e = err as { name?: string; cause?: { code?: string } };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'timeout';
+  return e.cause?.code ?? e.name ?? 'error';
+}
+
+/** Sends one probe: a GET of `url`, any HTTP status counts as answered. */
+export async function probeOnce(url: string, timeoutMs = 500): Promise<Probe> {
+  const at = Date.now();
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer().catch(() => undefined);
+    return { at, answered: true, detail: `HTTP ${res.status}` };
+  } catch (err) {
+    return { at, answered: false, detail: reason(err) };
+  }
+}
+
+/** Probes `url` every `intervalMs` (default 250) until stopped; one probe starts at once. */
+export function watchReachable(url: string, o: ProbeOptions = {}): ProbeWatch {
+  const intervalMs = o.intervalMs ?? 250;
+  const probes: Probe[] = [];
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const loop = (async () => {
+    while (!stopped) {
+      const next = Date.now() + intervalMs;
+      probes.push(await probeOnce(url, o.timeoutMs ?? 500));
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, Math.max(0, next - Date.now())).unref();
+      });
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+      return probes;
+    },
+  };
+}
