@@ -5,13 +5,14 @@
  * once; each worker follows Consul and serves on its own.
  */
 import cluster from 'node:cluster';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDurationMs, parsePort, parsePositiveInt, parseUrl } from '../shared/cli.js';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { createLogger } from '../shared/logger.js';
 import { serveClusterMetrics } from './cluster-metrics.js';
 import { keepRegistered } from './registration.js';
-import { startRouter } from './main.js';
+import { startRouter, type RouterOptions } from './main.js';
+import { parseDrillSabotage, withDrillSabotage, type DrillSabotage } from './sabotage.js';
 import { DEFAULT_TABLE_HEAP_MB } from './table/source.js';
 
 interface Flags {
@@ -29,6 +30,7 @@ interface Flags {
   readyWait: number;
   marketShards: number;
   tableHeapMb: number;
+  drillSabotage?: DrillSabotage;
 }
 
 function onSignals(handler: () => Promise<void>): void {
@@ -81,7 +83,7 @@ async function runPrimary(f: Flags, id: string): Promise<void> {
 async function runServer(f: Flags, id: string, register: boolean): Promise<void> {
   const worker = process.env.CELLSIM_ROUTER_WORKER;
   const logger = createLogger('router', { router: id, ...(worker !== undefined ? { worker: Number(worker) } : {}) });
-  const router = await startRouter({
+  const opts: RouterOptions = {
     port: f.port,
     host: f.host,
     consulUrl: f.consul,
@@ -98,11 +100,16 @@ async function runServer(f: Flags, id: string, register: boolean): Promise<void>
     isolation: { stallMs: f.stallTimeout },
     readyWaitMs: f.readyWait,
     logger,
-  });
+  };
+  if (f.drillSabotage) logger.warn({ sabotage: f.drillSabotage }, 'drill sabotage: this router misroutes on purpose and is not registered');
+  const router = await startRouter(f.drillSabotage ? withDrillSabotage(opts, f.drillSabotage) : opts);
   onSignals(() => router.close());
 }
 
-/** The `cellctl router` command. */
+/**
+ * The `cellctl router` command. `--drill-sabotage` (router/sabotage.ts) is hidden: for the extra
+ * router `cellctl drill` starts itself, never read from the environment, one process only.
+ */
 export function command(): Command {
   return new Command('router')
     .description('run the Node router: routes each request by x-market-id to the cell that owns it, as recorded in Consul')
@@ -156,12 +163,16 @@ export function command(): Command {
         .argParser(parsePositiveInt)
         .default(256),
     )
+    .addOption(
+      new Option('--drill-sabotage <kind>', 'drills only: one-cell=<cell> | isolation-off').argParser(parseDrillSabotage).hideHelp(),
+    )
     .addHelpText(
       'after',
       '\nListens once a complete table is loaded (or after --ready-wait). Endpoints: /healthz (alive), /readyz (200 once a table is\nloaded from Consul or the snapshot; detail says degraded), /metrics (Prometheus), /v1/* routed. See docs/router.md.',
     )
     .action(async (f: Flags) => {
       const id = f.id ?? `router-${f.port}`;
+      if (f.drillSabotage && f.workers > 1) throw new InvalidArgumentError('--drill-sabotage runs in one process (--workers 1)');
       if (f.workers > 1 && cluster.isPrimary) await runPrimary(f, id);
       else await runServer(f, id, f.workers <= 1);
     });

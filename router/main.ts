@@ -53,6 +53,8 @@ export interface RouterOptions {
   /** How long a /v1 request waits for the table when it is still not loaded, ms [5000]. */
   readyHoldMs?: number;
   isolation?: IsolationOptions;
+  /** Drill sabotage only (router/sabotage.ts): route every market to this cell. */
+  routeEveryMarketTo?: string;
   logger?: Logger;
 }
 
@@ -76,7 +78,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const registry = createRegistry('router');
   const metrics = createRouterMetrics(registry);
   const store = new RoutingStore();
-  const resolver = new Resolver(store, metrics, { max: opts.routeCacheMax });
+  const resolver = new Resolver(store, metrics, { max: opts.routeCacheMax, everyMarketTo: opts.routeEveryMarketTo });
   const hold = new HoldQueue({ holdMs: opts.holdMs ?? 2000 });
   const pools = new PoolSet();
   const isolation = new Isolation({ maxInflightPerCell: opts.maxInflightPerCell, ...opts.isolation }, metrics);

@@ -12,10 +12,13 @@ export function envNameFor(option: Option): string | undefined {
   return `CELLSIM_${long.replace(/-/g, '_').toUpperCase()}`;
 }
 
-/** Binds every option of `cmd` (and its subcommands) to its CELLSIM_* variable, and shows it in --help. */
+/**
+ * Binds every option of `cmd` (and its subcommands) to its CELLSIM_* variable, and shows it in --help.
+ * Hidden options (test hooks, drill sabotage) are left unbound: no exported variable can switch them on.
+ */
 export function bindEnv(cmd: Command): Command {
   for (const opt of cmd.options) {
-    if (opt.envVar || opt.negate || opt.long === '--help' || opt.long === '--version') continue;
+    if (opt.envVar || opt.negate || opt.hidden || opt.long === '--help' || opt.long === '--version') continue;
     const env = envNameFor(opt);
     if (env && opt.envVar === undefined) {
       opt.env(env);

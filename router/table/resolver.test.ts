@@ -52,6 +52,14 @@ describe('Resolver', () => {
     assert.equal(resolver.resolve('m-5'), undefined);
   });
 
+  it('routes every market to one cell under the drill sabotage everyMarketTo (and only then)', () => {
+    const { store } = setup();
+    const sabotaged = new Resolver(store, createRouterMetrics(createRegistry('test')), { everyMarketTo: 'cell-b' });
+    for (let i = 0; i < 10; i++) assert.equal(sabotaged.resolve(`m-${i}`)!.cell, 'cell-b', `m-${i}`);
+    assert.equal(sabotaged.resolve('m-1')!.epoch, 1, "the market's own record otherwise");
+    assert.equal(sabotaged.resolve('nope'), undefined, 'an unknown market stays unknown');
+  });
+
   it('recomputes routes when the endpoints or cells change', () => {
     const { store, resolver } = setup();
     assert.equal(resolver.resolve('m-2')!.endpoints.length, 0);

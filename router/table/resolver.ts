@@ -32,6 +32,8 @@ export interface Route {
 export interface ResolverOptions {
   /** Max cached routes (default 10,000; one per distinct market record in use). */
   max?: number;
+  /** Drill sabotage only (router/sabotage.ts): every market resolves to this cell, whoever owns it. */
+  everyMarketTo?: string;
 }
 
 /** Cached route lookups in front of a {@link RoutingStore}. */
@@ -40,6 +42,7 @@ export class Resolver {
   private readonly hits;
   private readonly misses;
   private readonly stale;
+  private readonly everyMarketTo: string | undefined;
 
   constructor(
     private readonly store: RoutingStore,
@@ -50,6 +53,7 @@ export class Resolver {
     this.hits = metrics.cache.labels('hit');
     this.misses = metrics.cache.labels('miss');
     this.stale = metrics.cache.labels('stale');
+    this.everyMarketTo = opts.everyMarketTo;
   }
 
   /** The route of `market`, or undefined when no cell owns it. */
@@ -66,7 +70,7 @@ export class Resolver {
     } else {
       this.misses.inc();
     }
-    const route = this.build(rec.cell, rec.state, rec.epoch);
+    const route = this.build(this.everyMarketTo ?? rec.cell, rec.state, rec.epoch);
     this.cache.set(rec, route);
     return route;
   }
