@@ -144,7 +144,8 @@ export class Evacuator {
   private run(job: Evacuation, queue: { market: string; to: string }[]): void {
     this.jobs.set(job.cell, job);
     const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
+      // A shutdown stops taking moves; the record stays `running` for the next control plane.
+      for (let next = queue.shift(); next && !this.migrator.closed; next = queue.shift()) {
         const { market } = next;
         job.running.push(market);
         void this.persist(job);
@@ -152,7 +153,7 @@ export class Evacuator {
           await this.moveOne(job.cell, next);
           job.moved.push(market);
         } catch (err) {
-          job.failed.push({ market, error: (err as Error).message });
+          if (!this.migrator.closed) job.failed.push({ market, error: (err as Error).message });
         } finally {
           job.running = job.running.filter((m) => m !== market);
           void this.persist(job);
@@ -160,6 +161,14 @@ export class Evacuator {
       }
     };
     void Promise.all(Array.from({ length: job.concurrency }, worker)).then(async () => {
+      if (this.migrator.closed) {
+        this.jobs.delete(job.cell);
+        this.log.info(
+          { cell: job.cell, moved: job.moved.length, total: job.total },
+          'evacuation left for the next control plane to resume',
+        );
+        return;
+      }
       job.state = job.failed.length ? 'failed' : 'done';
       job.finishedAt = new Date().toISOString();
       await this.persist(job);

@@ -139,6 +139,8 @@ export function createOperators(o: OperatorOptions): Operators {
     },
     async close() {
       closed = true;
+      // Walks stop between steps before the session goes: a write after it would fail forever.
+      await migrator.close();
       await session?.close();
     },
   };

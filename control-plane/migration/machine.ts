@@ -21,10 +21,19 @@ export interface MachineDeps {
   opts: MigrationOptions;
   /** True when an operator asked this process to abort the market's migration. */
   aborted?: (market: string) => boolean;
+  /** True once this control plane shuts down: the run stops before its next step. */
+  closing?: () => boolean;
 }
 
 /** Raised when this control plane lost the record's lock: another one owns the migration now. */
 export class LostLockError extends Error {}
+
+/**
+ * Raised when the control plane shuts down mid-migration: the run stops between steps and
+ * leaves its persisted record to the next control plane's recovery (roll back before the flip,
+ * resume after it).
+ */
+export class ShutdownError extends Error {}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -89,6 +98,7 @@ export class MigrationRun {
   async run(): Promise<MigrationRecord> {
     while (!TERMINAL.has(this.rec.state)) {
       const state = this.rec.state;
+      if (this.deps.closing?.()) throw new ShutdownError(`control plane shutting down; migration of ${this.rec.market} left in ${state}`);
       if (BEFORE_FLIP.has(state) && (await this.abortRequested())) {
         await this.save({ abortRequested: true, error: 'aborted by operator' }, 'rolling-back', 'aborted by operator');
         continue;
@@ -96,7 +106,7 @@ export class MigrationRun {
       try {
         await this.step(state);
       } catch (err) {
-        if (err instanceof LostLockError) throw err;
+        if (err instanceof LostLockError || this.deps.closing?.()) throw err;
         const msg = (err as Error).message;
         if (BEFORE_FLIP.has(state)) {
           await this.save({ error: msg }, 'rolling-back', `failed in ${state}: ${msg}`);
@@ -208,8 +218,15 @@ export class MigrationRun {
         );
       }
       case 'cleanup-wait': {
-        const wait = Date.parse(this.rec.cleanupAt ?? '') - Date.now();
-        if (wait > 0) await sleep(wait);
+        // Waits in slices so that a shutdown need not sit out the whole grace.
+        for (
+          let wait = Date.parse(this.rec.cleanupAt ?? '') - Date.now();
+          wait > 0;
+          wait = Date.parse(this.rec.cleanupAt ?? '') - Date.now()
+        ) {
+          if (this.deps.closing?.()) throw new ShutdownError(`control plane shutting down; cleanup of ${market} left for recovery`);
+          await sleep(Math.min(wait, 200));
+        }
         await cells.purge(from, market);
         await cells.unfreeze(from, market);
         return this.save({}, 'done', `source ${from} purged`);

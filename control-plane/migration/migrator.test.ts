@@ -281,4 +281,34 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.equal((await finish('nyc')).state, 'done');
     assert.deepEqual(await market('nyc'), { cell: 'cell-0', state: 'active', epoch: 2 });
   });
+
+  it('on shutdown stops a run between steps and leaves its record for the next control plane, which finishes it', async () => {
+    const slow = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 60_000,
+      settleMs: 5,
+      finalDrainMs: 300,
+    });
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    await slow.start('sf', 'cell-0', 'tester');
+    assert.equal((await slow.moved('sf'))?.state, 'cleanup-wait');
+    const began = Date.now();
+    await slow.close(10_000);
+    assert.ok(Date.now() - began < 2000, `close waited ${Date.now() - began} ms: the cleanup grace was sat out`);
+    const left = await slow.wait('sf');
+    assert.equal(left?.state, 'cleanup-wait', 'left as it was, not purged, not failed');
+    assert.equal((await kv.getJson(MigrationRecordSchema, layout.migrationKey('sf')))?.value.state, 'cleanup-wait');
+    assert.deepEqual(cells.orders('cell-1', 'sf'), ['o1', 'o2', 'o3'], 'the source is not purged by a stopping control plane');
+    // The next control plane (short grace) resumes it to the end.
+    await kv.put(layout.migrationKey('sf'), JSON.stringify({ ...left, cleanupAt: new Date().toISOString() }));
+    const picked = await migrator.recover();
+    assert.deepEqual(
+      picked.map((p) => p.market),
+      ['sf'],
+    );
+    assert.equal((await finish('sf')).state, 'done');
+    assert.deepEqual(cells.orders('cell-1', 'sf'), []);
+  });
 });

@@ -29,6 +29,7 @@ export class Migrator {
   private readonly running = new Map<string, Promise<MigrationRecord>>();
   private readonly aborts = new Set<string>();
   private readonly starting = new Set<string>();
+  private closing = false;
 
   constructor(
     private readonly kv: KvStore,
@@ -135,13 +136,21 @@ export class Migrator {
         log: this.log,
         opts: this.opts,
         aborted: (m) => this.aborts.has(m),
+        closing: () => this.closing,
       },
       rec,
     );
     const p = run
       .run()
       .catch((err: Error) => {
-        this.log.error({ market: rec.market, err: err.message, lostLock: err instanceof LostLockError }, 'migration run stopped');
+        if (this.closing) {
+          this.log.info(
+            { market: rec.market, state: run.record.state, err: err.message },
+            'migration left for the next control plane to recover',
+          );
+        } else {
+          this.log.error({ market: rec.market, err: err.message, lostLock: err instanceof LostLockError }, 'migration run stopped');
+        }
         return run.record;
       })
       .finally(() => {
@@ -149,6 +158,27 @@ export class Migrator {
         this.aborts.delete(rec.market);
       });
     this.running.set(rec.market, p);
+  }
+
+  /**
+   * Shutdown: every run stops before its next step (a step under way finishes), at most
+   * `timeoutMs`; the records stay in Consul for the next control plane's recovery.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.closing = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.running.values()]),
+      new Promise((r) => {
+        timer = setTimeout(r, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.closing;
   }
 
   /** Resolves when the market's migration (run by this process) ends. */
@@ -161,7 +191,7 @@ export class Migrator {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const rec = await this.get(market);
-      if (!rec || TERMINAL.has(rec.state) || rec.state === 'cleanup-wait' || Date.now() > deadline) return rec;
+      if (!rec || TERMINAL.has(rec.state) || rec.state === 'cleanup-wait' || Date.now() > deadline || this.closing) return rec;
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -413,7 +413,10 @@ export class Child {
     if (this.proc) {
       const began = Date.now();
       this.signal('SIGTERM');
-      const t = setTimeout(() => this.signal('SIGKILL'), graceMs);
+      const t = setTimeout(() => {
+        this.tell('warn', { graceMs }, `${this.spec.name} still runs ${graceMs} ms after SIGTERM; killing it`);
+        this.signal('SIGKILL');
+      }, graceMs);
       await this.exited;
       clearTimeout(t);
       await this.reap(Math.max(0, graceMs - (Date.now() - began)));

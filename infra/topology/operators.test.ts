@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startProcess, waitFor, type ManagedProcess } from '../harness/process.js';
 import { startLoad, type LoadResult } from './load.js';
+import { commandLine, readProc } from './procs.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 
@@ -406,14 +407,10 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     const code = await up.exited;
     assert.equal(code, 0);
     assert.match(up.output(), /cellctl up: stopped/);
-    const alive = pids.filter((p) => {
-      try {
-        process.kill(p, 0);
-        return true;
-      } catch {
-        return false;
-      }
+    const alive = pids.flatMap((pid) => {
+      const p = readProc(pid);
+      return p ? [`${pid} ${p.comm} state ${p.state} parent ${p.ppid}: ${commandLine(pid)}`] : [];
     });
-    assert.deepEqual(alive, []);
+    assert.deepEqual(alive, [], `left after the stop (a zombie counts: nobody reaps it here):\n${up.output()}`);
   });
 });
