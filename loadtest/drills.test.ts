@@ -118,6 +118,60 @@ describe('drills against a real cellctl up topology (short CI mode)', { timeout:
     );
   });
 
+  /**
+   * One never-started run per other drill kind: it must fail on its positive control, for the
+   * reason the sabotage gives (`why`), and on nothing but the verdicts the missing fault takes
+   * down with it (`alsoFail`: a migration or kill that never ran cannot report its outcome).
+   */
+  const NEVER_STARTS: { name: string; control: RegExp; why: RegExp; alsoFail?: RegExp[] }[] = [
+    // A replica kill (envoy-replica-kill is the same code on the other plane).
+    { name: 'router-replica-kill', control: /^fault observed \(router-\d+ down\)$/, why: /^0 of \d+ probes unanswered/ },
+    // An outage (control-plane-outage is the same code on another component).
+    { name: 'consul-outage', control: /^fault observed \(consul down\)$/, why: /^0 of \d+ probes unanswered/ },
+    {
+      name: 'migration-under-load',
+      control: /^fault observed \((router|envoy)\)$/,
+      why: /no data \(no market moved in Consul\)/,
+      alsoFail: [/^migrate /],
+    },
+    {
+      name: 'bad-rollout',
+      control: /^fault observed \(router\+envoy\)$/,
+      why: /^0\.00% failed \(0 of [1-9]\d*\)/,
+      alsoFail: [/^rollout stopped and rolled back$/],
+    },
+    {
+      name: 'external-kill',
+      control: /^fault observed \(router\+envoy\)$/,
+      why: /^0\.00% failed \(0 of [1-9]\d*\)/,
+      alsoFail: [/ back after SIGKILL of its listed pid$/, /^nothing orphaned/],
+    },
+  ];
+  for (const { name, control, why, alsoFail = [] } of NEVER_STARTS) {
+    it(`${name} with the fault never started fails its "fault observed" (the positive control)`, async (t) => {
+      const r = await drill(name, { faultNeverStarts: true, durationMs: 10_000, rate: 30 });
+      const failed = r.verdicts.filter((v) => !v.pass);
+      for (const v of failed) t.diagnostic(`FAIL ${v.name}: ${v.measured}`);
+      assert.equal(r.pass, false, renderSummary(r));
+      const controls = r.verdicts.filter((v) => control.test(v.name));
+      assert.ok(controls.length > 0, `no verdict named ${String(control)}: ${renderSummary(r)}`);
+      for (const v of controls) {
+        assert.equal(v.pass, false, `${v.name} passed with nothing injected: ${v.measured}`);
+        assert.match(v.measured, why, v.name);
+      }
+      const unexpected = failed.filter((v) => !control.test(v.name) && !alsoFail.some((re) => re.test(v.name)));
+      assert.deepEqual(
+        unexpected.map((v) => `${v.name}: ${v.measured}`),
+        [],
+        'only the positive control (and what the missing fault takes with it) fails',
+      );
+      assert.ok(
+        r.events.some((e) => e.what.includes('--fault-never-starts')),
+        'the timeline says what was not injected',
+      );
+    });
+  }
+
   it('cellctl drill --json prints exactly one JSON document on stdout, progress on stderr', async () => {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
