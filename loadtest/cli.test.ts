@@ -21,6 +21,16 @@ describe('cellctl drill command line', () => {
     ]) {
       assert.match(r.stdout, new RegExp(`\\n  ${name} `));
     }
+    for (const flag of ['--fault-every-cell', '--fault-never-starts', '--router-one-cell', '--router-isolation-off']) {
+      assert.match(r.stdout, new RegExp(`${flag} +sabotage`), flag);
+    }
+  });
+
+  it("keeps the router's drill sabotage out of `cellctl router --help`", () => {
+    const r = spawnSync(process.execPath, [CELLCTL, 'router', '--help'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /--stall-timeout/);
+    assert.doesNotMatch(r.stdout, /sabotage/);
   });
 
   it('refuses bad input with a clear message and a non-zero exit, before touching any topology', () => {
@@ -39,6 +49,16 @@ describe('cellctl drill command line', () => {
       ],
       [['migration-under-load', '--fault-every-cell'], /--fault-every-cell does not apply to drill migration-under-load/],
       [['bad-rollout', '--fault-every-cell'], /--fault-every-cell does not apply to drill bad-rollout \(it takes --fault-never-starts\)/],
+      [['consul-outage', '--router-one-cell'], /--router-one-cell does not apply to drill consul-outage/],
+      [
+        ['cell-errors', '--router-isolation-off'],
+        /--router-isolation-off does not apply to drill cell-errors \(it takes --fault-every-cell, --fault-never-starts, --router-one-cell\)/,
+      ],
+      [
+        ['cell-hang', '--router-isolation-off', '--plane', 'envoy'],
+        /--router-isolation-off sabotages the router plane: the run must drive it/,
+      ],
+      [['cell-hang', '--router-one-cell', '--router-isolation-off'], /--router-one-cell and --router-isolation-off are separate runs/],
     ];
     for (const [args, message] of cases) {
       const r = run(...args, '--data', '/nonexistent/cellsim-data');

@@ -24,6 +24,8 @@ interface CliOptions {
   reports: string;
   faultEveryCell?: boolean;
   faultNeverStarts?: boolean;
+  routerOneCell?: boolean;
+  routerIsolationOff?: boolean;
   timeout: number;
   mix?: DrillOptions['mix'];
 }
@@ -80,6 +82,14 @@ export function command(): Command {
       '--fault-never-starts',
       `sabotage (${neverStarts}): go through the steps but inject nothing: no fault, kill, outage, migration or rollout ("fault observed" must then FAIL)`,
     )
+    .option(
+      '--router-one-cell',
+      'sabotage (cell drills, router plane): drive the router plane through an extra router that sends every market to one healthy cell ("wrong-cell answers (router)" must then FAIL)',
+    )
+    .option(
+      '--router-isolation-off',
+      'sabotage (cell-hang, router plane): drive the router plane through an extra router with hang isolation off ("time to isolate (router)" must then FAIL)',
+    )
     .addHelpText(
       'after',
       `\nDrills:\n${list}\n\nExit code 0 when every verdict passed; 1 when one failed, or on bad usage (the message says which).`,
@@ -95,6 +105,8 @@ export function command(): Command {
         cell: o.cell,
         faultEveryCell: o.faultEveryCell,
         faultNeverStarts: o.faultNeverStarts,
+        routerOneCell: o.routerOneCell,
+        routerIsolationOff: o.routerIsolationOff,
         requestTimeoutMs: o.timeout,
         mix: o.mix,
       };

@@ -1,7 +1,8 @@
 /**
  * Every drill in a short CI mode against one real `cellctl up` topology (real Consul, cells,
  * routers, control plane and Envoys), its verdict asserted and its report files parsed; and
- * sabotaged runs (the fault in every cell, the fault never started), which must fail.
+ * sabotaged runs (the fault in every cell, the fault never started, a router answering every
+ * market from one cell, a router with its hang isolation off), which must fail.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -171,6 +172,41 @@ describe('drills against a real cellctl up topology (short CI mode)', { timeout:
       );
     });
   }
+
+  it('cell-errors through a router that answers every market from one cell fails "wrong-cell answers" on that plane only', async (t) => {
+    const r = await drill('cell-errors', { routerOneCell: true });
+    for (const line of renderSummary(r)
+      .split('\n')
+      .filter((l) => l.includes('wrong-cell')))
+      t.diagnostic(line);
+    assert.equal(r.pass, false, renderSummary(r));
+    const wrong = r.verdicts.filter((v) => v.name.startsWith('wrong-cell answers'));
+    assert.deepEqual(
+      wrong.map((v) => [v.name, v.pass]),
+      [
+        ['wrong-cell answers (router)', false],
+        ['wrong-cell answers (envoy)', true],
+      ],
+      renderSummary(r),
+    );
+    assert.ok(
+      r.events.some((e) => e.what.includes('drill-sabotage-router')),
+      'the timeline names the sabotaged router',
+    );
+  });
+
+  it('cell-hang through a router with its hang isolation off fails "time to isolate (router)"', async (t) => {
+    const r = await drill('cell-hang', { routerIsolationOff: true });
+    for (const line of renderSummary(r)
+      .split('\n')
+      .filter((l) => l.includes('time to isolate')))
+      t.diagnostic(line);
+    assert.equal(r.pass, false, renderSummary(r));
+    // Envoy's own figure is the plain cell-hang test's to judge; this run is about the router's.
+    const router = r.verdicts.find((v) => v.name === 'time to isolate (router)');
+    assert.equal(router?.pass, false, renderSummary(r));
+    assert.equal(router.measured, 'never', 'the hung cell is never cut off (data there, not "no data")');
+  });
 
   it('cellctl drill --json prints exactly one JSON document on stdout, progress on stderr', async () => {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { vegetaPlot } from '../infra/vegeta/index.js';
 import { analyze, type FaultWindow } from './analyze.js';
+import { startSabotagedRouter } from './drills/router-sabotage.js';
 import { assertSabotageApplies } from './drills/sabotage.js';
 import type { Drill, DrillContext, DrillOptions } from './drills/types.js';
 import { assertReachable } from './env/reachable.js';
@@ -54,16 +55,31 @@ function stamp(d: Date): string {
   return d.toISOString().replace(/[:.]/g, '-').replace('Z', '');
 }
 
-/** Runs `drill` against `env`; resolves with the written report (never throws for a failed verdict). */
+/**
+ * Runs `drill` against `env`; resolves with the written report (never throws for a failed verdict).
+ * A router sabotage switch runs it on a sabotaged extra router (drills/router-sabotage.ts), stopped
+ * afterwards whatever happens.
+ */
 export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: EngineOptions): Promise<DrillReport> {
   assertSabotageApplies(drill, opts);
+  drill.preflight?.(env);
+  const sabotaged = await startSabotagedRouter(env, opts, drill.faultCells(env, opts));
+  if (!sabotaged) return runOnce(drill, env, opts, eo);
+  try {
+    return await runOnce(drill, sabotaged.env, opts, eo, [sabotaged.note]);
+  } finally {
+    await sabotaged.stop();
+  }
+}
+
+async function runOnce(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: EngineOptions, notes: string[] = []): Promise<DrillReport> {
   const started = new Date();
   const events: DrillEvent[] = [];
   const mark = (what: string) => {
     events.push({ t: Date.now(), what });
     eo.progress?.(`[${drill.name}] ${what}`);
   };
-  drill.preflight?.(env);
+  for (const note of notes) mark(note);
   const faultCells = drill.faultCells(env, opts);
   const owners = await env.owners();
   const weights = env.marketWeights?.();

@@ -18,7 +18,7 @@ export const ISOLATE_MS = { router: 1000, envoy: 5000 };
 export const FAILS_OBSERVED: FaultObserved = { minFailedShare: 0.5 };
 
 /** The sabotage switches every cell drill applies. */
-const CELL_SABOTAGE: readonly Sabotage[] = ['faultEveryCell', 'faultNeverStarts'];
+const CELL_SABOTAGE: readonly Sabotage[] = ['faultEveryCell', 'faultNeverStarts', 'routerOneCell'];
 
 function targetCells(ctx: DrillContext): string[] {
   return ctx.opts.faultEveryCell ? ctx.env.cells() : ctx.faultCells;
@@ -130,7 +130,17 @@ export const CELL_DRILLS: Drill[] = [
     (w) => ({ kind: 'errors', durationMs: w + 5000, errorRate: 1, status: 500 }),
     'fails',
   ),
-  apiDrill('cell-hang', 'One cell never answers /v1 requests for the window.', (w) => ({ kind: 'hang', durationMs: w + 5000 }), 'fails'),
+  // The one cell drill whose isolation is the router's own doing (errors and refused connections
+  // are fast anyway): --router-isolation-off applies here only.
+  {
+    ...apiDrill(
+      'cell-hang',
+      'One cell never answers /v1 requests for the window.',
+      (w) => ({ kind: 'hang', durationMs: w + 5000 }),
+      'fails',
+    ),
+    sabotage: [...CELL_SABOTAGE, 'routerIsolationOff'],
+  },
   // A write waits out the rest of the 200 ms slow-down it lands in, and the requests queued behind
   // it on the cell's event loop with it: the p99 floor is half of that (docs/drills.md says why).
   apiDrill(

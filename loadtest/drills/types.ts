@@ -15,14 +15,21 @@ export interface DrillOptions {
   faultEveryCell?: boolean;
   /** Sabotage: go through the drill's steps but inject nothing; the "fault observed" verdict must then fail. */
   faultNeverStarts?: boolean;
+  /** Sabotage: the router plane is an extra router that sends every market to one cell; "wrong-cell answers (router)" must then fail. */
+  routerOneCell?: boolean;
+  /** Sabotage: the router plane is an extra router with hang isolation off; "time to isolate (router)" must then fail. */
+  routerIsolationOff?: boolean;
   /** Per-request timeout of the load generator, ms. */
   requestTimeoutMs?: number;
   /** Operation mix (relative weights); default create 35, get 30, list 25, cancel 10. */
   mix?: Record<'create' | 'get' | 'list' | 'cancel', number>;
 }
 
-/** Sabotage switches (`--fault-every-cell`, `--fault-never-starts`), as {@link DrillOptions} keys: a run broken on purpose. */
-export type Sabotage = 'faultEveryCell' | 'faultNeverStarts';
+/**
+ * Sabotage switches (`--fault-every-cell`, `--fault-never-starts`, `--router-one-cell`,
+ * `--router-isolation-off`), as {@link DrillOptions} keys: a run broken on purpose.
+ */
+export type Sabotage = 'faultEveryCell' | 'faultNeverStarts' | 'routerOneCell' | 'routerIsolationOff';
 
 /** Passed to a drill's actions. */
 export interface DrillContext {

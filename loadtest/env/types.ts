@@ -23,6 +23,14 @@ export interface CommandResult {
   stderr: string;
 }
 
+/** A router replica a drill started itself, outside the topology (router sabotage). */
+export interface ExtraRouter {
+  /** Its traffic target (plane `router`). */
+  target: Target;
+  /** Stops it (SIGTERM, then SIGKILL) and waits until it is gone. */
+  stop(): Promise<void>;
+}
+
 /** The topology a drill acts on. */
 export interface DrillEnv {
   /** Every replica of the given planes. */
@@ -51,6 +59,11 @@ export interface DrillEnv {
   killAndHold(component: string): Promise<void>;
   /** Lets the supervisor start a held component again; resolves when it is ready. */
   restart(component: string): Promise<void>;
+  /**
+   * Starts one more router on a free port against this topology's Consul, with extra `cellctl
+   * router` arguments; it is not registered in Consul nor listed anywhere (router sabotage).
+   */
+  startExtraRouter?(id: string, args: string[]): Promise<ExtraRouter>;
   /** Runs a `cellctl` operator command against this topology. */
   cellctl(args: string[], timeoutMs?: number): Promise<CommandResult>;
   /** Stops what this env started (a topology it found running is left alone). */

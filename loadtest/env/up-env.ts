@@ -7,13 +7,15 @@
 import { execFile } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../infra/harness/ports.js';
 import { startProcess, type ManagedProcess } from '../../infra/harness/process.js';
+import { routerNodeOptions } from '../../router/node-options.js';
 import type { Plane, Target } from '../plan.js';
 import { clearFaults, injectFault } from './cell-admin.js';
 import { readCellVersions, readOwners } from './consul-read.js';
 import { supervisorClient } from './supervisor-client.js';
 import { readAdminToken, readTopology, topologyPath, type Topology } from './topology-file.js';
-import type { CommandResult, DrillEnv } from './types.js';
+import type { CommandResult, DrillEnv, ExtraRouter } from './types.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 
@@ -121,6 +123,36 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     },
     killAndHold: (component) => supervisor.killAndHold(component),
     restart: (component) => supervisor.restart(component),
+    async startExtraRouter(id, args): Promise<ExtraRouter> {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      // The drill's own CELLSIM_* options must not become the router's (every option reads one).
+      const unset = Object.fromEntries(
+        Object.keys(process.env)
+          .filter((k) => !(k in operatorEnv()))
+          .map((k) => [k, undefined]),
+      );
+      const proc = await startProcess({
+        name: id,
+        command: process.execPath,
+        args: [
+          CELLCTL,
+          'router',
+          '--port',
+          String(port),
+          '--consul',
+          t.consul.url,
+          '--id',
+          id,
+          ...(t.prefix ? ['--prefix', t.prefix] : []),
+          ...args,
+        ],
+        env: { ...unset, CELLSIM_LOG_LEVEL: process.env.CELLSIM_LOG_LEVEL ?? 'warn', NODE_OPTIONS: routerNodeOptions() },
+        ready: { http: `${url}/readyz` },
+        readyTimeoutMs: 60_000,
+      });
+      return { target: { plane: 'router', replica: id, url }, stop: async () => void (await proc.stop(10_000)) };
+    },
     cellctl,
     async close() {
       if (up) {
