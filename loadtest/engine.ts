@@ -9,6 +9,7 @@ import { vegetaPlot } from '../infra/vegeta/index.js';
 import { analyze, type FaultWindow } from './analyze.js';
 import { startSabotagedRouter } from './drills/router-sabotage.js';
 import { assertSabotageApplies } from './drills/sabotage.js';
+import type { DrillHooks } from './drills/hooks.js';
 import type { Drill, DrillContext, DrillOptions } from './drills/types.js';
 import { assertReachable } from './env/reachable.js';
 import type { DrillEnv } from './env/types.js';
@@ -104,8 +105,9 @@ async function runOnce(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: Engi
   });
   writeFileSync(join(dir, 'traffic-config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
 
-  const beforeMs = opts.durationMs * (eo.beforeShare ?? 0.3);
-  const windowMs = Math.round(opts.durationMs * (eo.windowShare ?? 0.35));
+  const hooks = drill as Drill & DrillHooks;
+  const beforeMs = opts.durationMs * (eo.beforeShare ?? hooks.phases?.before ?? 0.3);
+  const windowMs = Math.round(opts.durationMs * (eo.windowShare ?? hooks.phases?.window ?? 0.35));
   const afterMs = Math.max(0, opts.durationMs - beforeMs - windowMs);
   const ctx: DrillContext = { env, opts, faultCells, windowMs, mark };
   const resultsFile = join(dir, 'results.json');
@@ -132,9 +134,13 @@ async function runOnce(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: Engi
     `vegeta stopped, exit ${outcome.exitCode}, ${outcome.requests.length} requests, ${outcome.retries.length} retries, ${outcome.failovers.length} failovers`,
   );
   const extra: Verdict[] = drill.verify ? await drill.verify(ctx) : [];
-  window.moved = await movedMarkets(env, owners, mark);
+  // A drill that plays its own timeline judges its points and re-attributes them to the owner of the moment.
+  const after = await hooks.afterTraffic?.(ctx, { resultsFile, reportDir: dir, requests: outcome.requests });
+  extra.push(...(after?.verdicts ?? []));
+  const requests = after?.requests ?? outcome.requests;
+  if (!after?.requests) window.moved = await movedMarkets(env, owners, mark);
 
-  const analysis = analyze({ ...outcome, planes: opts.planes, cells: Object.keys(cellShares(markets)) }, window);
+  const analysis = analyze({ ...outcome, requests, planes: opts.planes, cells: Object.keys(cellShares(markets)) }, window);
   const plotFile = join(dir, 'vegeta-plot.html');
   let plot: string | undefined;
   try {

@@ -3,10 +3,11 @@ import { CELL_DRILLS } from './cell-faults.js';
 import { COMPONENT_DRILLS } from './components.js';
 import { EXTERNAL_KILL } from './external-kill.js';
 import { OPERATION_DRILLS } from './operations.js';
+import { SOAK } from './soak.js';
 import type { Drill } from './types.js';
 
 /** The drills in the order `cellctl drill --help` lists them. */
-export const DRILLS: Drill[] = [...CELL_DRILLS, ...COMPONENT_DRILLS, EXTERNAL_KILL, ...OPERATION_DRILLS];
+export const DRILLS: Drill[] = [...CELL_DRILLS, ...COMPONENT_DRILLS, EXTERNAL_KILL, ...OPERATION_DRILLS, SOAK];
 
 /** The drill called `name`, or undefined. */
 export function findDrill(name: string): Drill | undefined {

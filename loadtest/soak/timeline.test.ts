@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyze } from '../analyze.js';
 import type { RequestPoint } from '../points.js';
-import { failuresOutsideCrashes, ownersAt, reattribute, type PlayedCrash, type PlayedMove } from './timeline.js';
+import { failuresOutsideCrashes, ownersAt, reattribute, servedAgainMs, type PlayedCrash, type PlayedMove } from './timeline.js';
 
 const T0 = 1_800_000_000_000;
 
@@ -92,5 +92,18 @@ describe('soak timeline', () => {
     );
     // A crash that never came back explains all that follows.
     assert.deepEqual(failuresOutsideCrashes(points, 'cell-1', [{ ...crashes[0]!, ready: null }], 5000), []);
+  });
+
+  it('a crashed cell serves again: the first success of its markets after ready, or null', () => {
+    const crash: PlayedCrash = { cell: 'cell-1', start: T0 + 10_000, ready: T0 + 13_000 };
+    const points = [
+      req({ start: T0 + 12_000, failed: true, status: 503 }),
+      req({ start: T0 + 13_100, failed: true, status: 503 }),
+      req({ start: T0 + 13_150, owner: 'cell-2', cell: 'cell-2' }),
+      req({ start: T0 + 13_400 }),
+    ];
+    assert.equal(servedAgainMs(points, 'cell-1', crash), 400);
+    assert.equal(servedAgainMs(points.slice(0, 3), 'cell-1', crash), null);
+    assert.equal(servedAgainMs(points, 'cell-1', { ...crash, ready: null }), null);
   });
 });

@@ -80,3 +80,15 @@ export function failuresOutsideCrashes(
       !crashes.some((c) => c.cell === cell && p.end >= c.start && (c.ready === null || p.start <= c.ready + graceMs)),
   );
 }
+
+/**
+ * ms from `crash`'s ready until the first successful request of `cell`'s markets (by owner at
+ * send time) started after it: proof the cell serves again. Null when none came (or it never
+ * came back).
+ */
+export function servedAgainMs(points: readonly RequestPoint[], cell: string, crash: PlayedCrash): number | null {
+  if (crash.ready === null) return null;
+  const ready = crash.ready;
+  const first = points.find((p) => !p.failed && p.owner === cell && p.start >= ready);
+  return first ? Math.round(first.start - ready) : null;
+}

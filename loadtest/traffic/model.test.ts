@@ -70,6 +70,19 @@ describe('drill traffic model', () => {
     );
   });
 
+  it('tags a create with its Idempotency-Key (k), kept when the create is sent again', () => {
+    const m = new TrafficModel(config({ mix: { create: 1, get: 0, list: 0, cancel: 0 } }));
+    const t = m.next(NOW);
+    const key = t.header?.['Idempotency-Key'];
+    assert.ok(typeof key === 'string' && key.length > 0);
+    assert.equal(urlTags(t.url).k, key);
+    const out = m.onResult(answer(t, { code: 0, error: `dial tcp 127.0.0.1:1: connect: connection refused` }), NOW);
+    assert.equal(out.kind, 'failover');
+    const again = m.next(NOW);
+    assert.equal(urlTags(again.url).a, 'failover');
+    assert.equal(urlTags(again.url).k, key);
+  });
+
   it('sends a refused request to the other replica of the plane and counts a failover, not a request', () => {
     const m = new TrafficModel(config({ mix: { create: 0, get: 0, list: 1, cancel: 0 } }));
     const t = m.next(NOW);

@@ -205,7 +205,18 @@ export class TrafficModel {
   }
 
   private toTarget(p: Planned): VegetaTarget {
-    const tags = { n: String(p.n), m: p.market.id, o: p.market.cell, p: p.target.plane, r: p.target.replica, op: p.op, a: p.attempt };
+    const tags: Record<string, string> = {
+      n: String(p.n),
+      m: p.market.id,
+      o: p.market.cell,
+      p: p.target.plane,
+      r: p.target.replica,
+      op: p.op,
+      a: p.attempt,
+    };
+    // A create's Idempotency-Key, so that two orders answered for one key can be found afterwards (the soak).
+    const key = p.headers['Idempotency-Key'];
+    if (key !== undefined) tags.k = key;
     return { method: p.method, url: taggedUrl(`${p.target.url}${p.path}`, tags), header: p.headers, body: p.body };
   }
 }
