@@ -15,7 +15,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/logger.js';
 import { portFree } from './ports.js';
-import { describePortHolders, groupMembers, listenerIn, readProc } from './procs.js';
+import { describePortHolders, groupMembers, killGroupLeavesFirst, listenerIn, readProc } from './procs.js';
 
 /** How to start one child and tell that it is ready. */
 export interface ChildSpec {
@@ -304,11 +304,7 @@ export class Child {
         { child: this.spec.name, pids: left.map((p) => p.pid) },
         `${this.spec.name}: killing what is left of its process group (${left.map((p) => `${p.pid} ${p.comm}`).join(', ')})`,
       );
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        /* gone meanwhile */
-      }
+      await killGroupLeavesFirst(pgid);
       if (!(await gone(LIMITS.reapMs)))
         this.logger.error({ child: this.spec.name, pgid }, `${this.spec.name}: process group ${pgid} survives SIGKILL`);
     }
@@ -395,6 +391,7 @@ export class Child {
   private signal(sig: NodeJS.Signals): void {
     const pid = this.pgid;
     if (pid === undefined) return;
+    if (sig === 'SIGKILL') return void killGroupLeavesFirst(pid);
     try {
       process.kill(-pid, sig);
     } catch {

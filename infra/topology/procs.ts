@@ -56,6 +56,43 @@ export function groupMembers(pgid: number): ProcInfo[] {
   return out.sort((a, b) => (a.pid === pgid ? -1 : b.pid === pgid ? 1 : a.pid - b.pid));
 }
 
+/**
+ * SIGKILL to every member of process group `pgid`, children before their parents: each level
+ * is given up to `levelMs` to be reaped by its still-living parent before the parents die.
+ * Killed all at once, a child that outlives its parent by a moment is orphaned to PID 1, and
+ * where PID 1 reaps nothing (some containers and microVMs) it stays a zombie for good. A last
+ * SIGKILL to the group takes whatever was forked meanwhile.
+ */
+export async function killGroupLeavesFirst(pgid: number, levelMs = 200): Promise<void> {
+  const members = groupMembers(pgid);
+  const byPid = new Map(members.map((p) => [p.pid, p]));
+  const depth = (p: ProcInfo): number => {
+    let d = 0;
+    for (let q = byPid.get(p.ppid); q && d < 64; q = byPid.get(q.ppid)) d++;
+    return d;
+  };
+  const levels = new Map<number, number[]>();
+  for (const p of members) levels.set(depth(p), [...(levels.get(depth(p)) ?? []), p.pid]);
+  for (const level of [...levels.keys()].sort((a, b) => b - a)) {
+    const pids = levels.get(level)!;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    for (const until = Date.now() + levelMs; Date.now() < until && pids.some((pid) => readProc(pid));) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    /* nothing left */
+  }
+}
+
 /** The command line of `pid`, spaces for NULs, or '' when unreadable. */
 export function commandLine(pid: number): string {
   try {
