@@ -5,7 +5,7 @@
  * traffic model tags every target's URL fragment (never sent on the wire) with the market, its
  * owner, the plane, the replica, the operation and the attempt.
  */
-import { transportCode, urlTags, type VegetaResult } from '../infra/vegeta/index.js';
+import { answerCode, urlTags, type VegetaResult } from '../infra/vegeta/index.js';
 
 /** One request as vegeta recorded it. Times are epoch milliseconds. */
 export interface RequestPoint {
@@ -67,19 +67,6 @@ export const EXPECTED: Record<string, readonly number[]> = {
   cancel: [200, 409],
 };
 
-/** The error code of an answer: the contract's JSON code when there is one. */
-export function errorCode(r: VegetaResult): string {
-  if (r.code === 0) return transportCode(r);
-  if (r.code < 400) return 'none';
-  try {
-    const body = JSON.parse(r.body.toString('utf8')) as { error?: { code?: unknown } };
-    if (typeof body.error?.code === 'string') return body.error.code;
-  } catch {
-    /* not JSON */
-  }
-  return `http_${r.code}`;
-}
-
 /** Turns a tagged vegeta result into a request point; `faultCells` decide its scope. */
 export function requestPoint(r: VegetaResult, faultCells: readonly string[]): RequestPoint {
   const tags = urlTags(r.url);
@@ -96,7 +83,7 @@ export function requestPoint(r: VegetaResult, faultCells: readonly string[]): Re
     replica: tags.r ?? '',
     op,
     status: r.code,
-    code: errorCode(r),
+    code: answerCode(r),
     scope: faultCells.includes(owner) ? 'faulted' : 'other',
     attempt: tags.a ?? 'first',
     failed: !(EXPECTED[op] ?? [200]).includes(r.code),

@@ -78,13 +78,6 @@ async function targetsFile(o: LoadOptions): Promise<string> {
   return file;
 }
 
-/** Parses a duration like `6s`, `500ms` or `1m` to ms; throws on anything else. */
-export function parseDurationMs(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text.trim());
-  if (!m) throw new Error(`not a duration (e.g. 6s, 500ms, 1m): ${text}`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
-}
-
 /** Runs one vegeta attack and reads its figures; rejects when vegeta itself fails. */
 export async function measureLoad(o: LoadOptions): Promise<LoadFigures> {
   const resultsFile = join(o.dir, `results-${runs++}.json`);

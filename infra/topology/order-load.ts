@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import {
   startPacedAttack,
+  answerCode,
   taggedUrl,
-  transportCode,
   urlTags,
   vegetaReport,
   type VegetaReport,
@@ -83,12 +83,6 @@ function assertLoopback(url: string): void {
   if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) throw new Error(`load goes to loopback only, not ${host}`);
 }
 
-/** The error code of a JSON error answer (`{"error":{"code":...}}`), if any. */
-function errorCode(r: VegetaResult): string | undefined {
-  if (r.code === 0) return transportCode(r);
-  return /"code"\s*:\s*"([a-z_]+)"/.exec(r.body.toString('utf8'))?.[1];
-}
-
 /** Starts the load; it runs until `stop()` or `maxMs`. */
 export function startOrderLoad(o: OrderLoadOptions): OrderLoad {
   o.targets.forEach(assertLoopback);
@@ -156,7 +150,7 @@ export function startOrderLoad(o: OrderLoadOptions): OrderLoad {
     ord.status = r.code;
     const cell = r.headers['x-cell-id'];
     if (cell) ord.cell = cell;
-    const code = r.code === 200 || r.code === 201 ? undefined : (errorCode(r) ?? (r.error || String(r.code)));
+    const code = r.code === 200 || r.code === 201 ? undefined : answerCode(r);
     if (code) ord.error = code;
     else delete ord.error;
     const retryAfter = r.headers['retry-after'];

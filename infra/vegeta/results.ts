@@ -105,6 +105,22 @@ export function notSent(r: VegetaResult): boolean {
   return r.code === 0 && /connection refused|no such host|network is unreachable/i.test(r.error);
 }
 
+/**
+ * The error code of an answer: the contract's JSON code (`{"error":{"code":...}}`) when there is
+ * one, `http_<status>` otherwise, a transport code when nothing answered, `none` below 400.
+ */
+export function answerCode(r: VegetaResult): string {
+  if (r.code === 0) return transportCode(r);
+  if (r.code < 400) return 'none';
+  try {
+    const body = JSON.parse(r.body.toString('utf8')) as { error?: { code?: unknown } };
+    if (typeof body.error?.code === 'string') return body.error.code;
+  } catch {
+    /* not JSON */
+  }
+  return `http_${r.code}`;
+}
+
 /** A short stable code for a request that got no HTTP answer ('' when it got one). */
 export function transportCode(r: VegetaResult): string {
   if (r.code !== 0) return '';

@@ -13,9 +13,9 @@
  * Memory is bounded whatever the run's length: at most 50 known orders per market, follow-ups
  * capped, and a request is forgotten once its answer came.
  */
-import { notSent, taggedUrl, urlTags, type VegetaResult, type VegetaTarget } from '../../infra/vegeta/index.js';
+import { answerCode, notSent, taggedUrl, urlTags, type VegetaResult, type VegetaTarget } from '../../infra/vegeta/index.js';
 import type { MarketWeight, Target, TrafficConfig } from '../plan.js';
-import { errorCode, requestPoint, type FailoverPoint, type RequestPoint, type RetryPoint } from '../points.js';
+import { requestPoint, type FailoverPoint, type RequestPoint, type RetryPoint } from '../points.js';
 
 type Op = 'create' | 'read' | 'get' | 'list' | 'cancel';
 
@@ -114,7 +114,7 @@ export class TrafficModel {
         return { kind: 'failover', point: { time: r.start, plane: p.target.plane, replica: p.target.replica } };
       }
     }
-    const code = errorCode(r);
+    const code = answerCode(r);
     if (r.code === 503 && code === 'market_migrating' && this.cfg.honourRetryAfter && p.retries < this.cfg.maxRetries) {
       const after = Number(r.headers['retry-after'] ?? 1);
       const waitS = Math.min(Math.max(Number.isFinite(after) ? after : 1, 0.05), this.cfg.maxRetryAfterS);
