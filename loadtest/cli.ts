@@ -69,7 +69,7 @@ export function command(): Command {
         'both',
       ]),
     )
-    .option('--duration <d>', 'whole run: baseline 30%, fault 35%, recovery 35%', parseDurationMs, 60_000)
+    .option('--duration <d>', 'whole run: baseline 30%, fault 35%, recovery 35% (soak: all of it)', parseDurationMs, 60_000)
     .option('--rate <n>', 'requests per second (open model, vegeta -rate)', parsePositiveInt, 100)
     .option('--cell <id>', 'the cell to fault (cell drills; default cell-1)')
     .option('--json', 'print the report JSON instead of the summary')
