@@ -20,7 +20,9 @@ describe('component probes', () => {
   it('counts any HTTP status as answered, a closed port as unanswered (ECONNREFUSED)', async () => {
     const server = await listen();
     const url = urlOf(server);
-    assert.deepEqual((({ answered, detail }) => ({ answered, detail }))(await probeOnce(url)), { answered: true, detail: 'HTTP 404' });
+    // A generous bound: the first fetch of a process on a loaded machine can take a while.
+    const up = await probeOnce(url, 5000);
+    assert.deepEqual([up.answered, up.detail], [true, 'HTTP 404']);
     await close(server);
     const down = await probeOnce(url);
     assert.equal(down.answered, false);
@@ -39,13 +41,14 @@ describe('component probes', () => {
 
   it('watches until stopped: answered while up, unanswered once the server is gone', async () => {
     const server = await listen();
-    const watch = watchReachable(urlOf(server), { intervalMs: 50, timeoutMs: 200 });
-    await new Promise((r) => setTimeout(r, 180));
+    await probeOnce(urlOf(server), 5000); // the process's first fetch, out of the timed loop
+    const watch = watchReachable(urlOf(server), { intervalMs: 50, timeoutMs: 1000 });
+    await new Promise((r) => setTimeout(r, 500));
     await close(server);
-    await new Promise((r) => setTimeout(r, 180));
+    await new Promise((r) => setTimeout(r, 300));
     const probes = await watch.stop();
     const answered = probes.map((p) => p.answered);
-    assert.ok(answered.length >= 4, JSON.stringify(probes));
+    assert.ok(answered.length >= 2, JSON.stringify(probes));
     assert.equal(answered[0], true);
     assert.equal(answered.at(-1), false);
     assert.ok(

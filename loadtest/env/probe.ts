@@ -4,6 +4,12 @@
  * must show as unanswered probes (the positive control of the component drills).
  */
 
+/**
+ * A probe with no answer by then counts as unanswered. A killed component refuses at once; the
+ * bound only has to outlast an up component's answer on a busy machine.
+ */
+export const PROBE_TIMEOUT_MS = 1000;
+
 /** One probe of a component's HTTP port. */
 export interface Probe {
   /** When the probe was sent (epoch ms). */
@@ -35,7 +41,7 @@ function reason(err: unknown): string {
 }
 
 /** Sends one probe: a GET of `url`, any HTTP status counts as answered. */
-export async function probeOnce(url: string, timeoutMs = 500): Promise<Probe> {
+export async function probeOnce(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<Probe> {
   const at = Date.now();
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
@@ -55,7 +61,7 @@ export function watchReachable(url: string, o: ProbeOptions = {}): ProbeWatch {
   const loop = (async () => {
     while (!stopped) {
       const next = Date.now() + intervalMs;
-      probes.push(await probeOnce(url, o.timeoutMs ?? 500));
+      probes.push(await probeOnce(url, o.timeoutMs ?? PROBE_TIMEOUT_MS));
       if (stopped) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
