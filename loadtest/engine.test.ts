@@ -117,7 +117,7 @@ describe('drill engine with real vegeta against real HTTP echo cells (direct pla
   it('refuses a sabotage switch the drill does not apply, before any traffic', async () => {
     await assert.rejects(
       runDrill(findDrill('consul-outage')!, env, { planes: ['direct'], durationMs: 2000, rate: 20, faultEveryCell: true }, { reportsDir }),
-      /--fault-every-cell does not apply to drill consul-outage \(it takes no sabotage switch\)/,
+      /--fault-every-cell does not apply to drill consul-outage \(it takes --fault-never-starts\)/,
     );
     await assert.rejects(
       runDrill(findDrill('bad-rollout')!, env, { planes: ['direct'], durationMs: 2000, rate: 20, faultEveryCell: true }, { reportsDir }),
