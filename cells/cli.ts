@@ -2,7 +2,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDurationMs, parsePort, parsePositiveInt, parseUrl } from '../shared/cli.js';
 import { CellIdSchema } from '../shared/kv.js';
-import { DEFAULTS, DefectSchema, makeConfig, type Defect } from './config.js';
+import { DefectSchema, type Defect } from '../shared/defect.js';
+import { DEFAULTS, makeConfig } from './config.js';
 import { runCell } from './server.js';
 
 function parseCellId(v: string): string {

@@ -1,18 +1,6 @@
 /** The cell's configuration: every knob with its default, in one place. */
-import { z } from 'zod';
+import type { Defect } from '../shared/defect.js';
 import { CellIdSchema } from '../shared/kv.js';
-
-/** A deliberate defect a "bad version" carries for its whole life (`--defect <json>`). */
-export const DefectSchema = z
-  .object({
-    route: z.string().min(1).max(200).optional(),
-    errorRate: z.number().min(0).max(1).optional(),
-    status: z.number().int().min(500).max(599).optional(),
-    latencyMs: z.number().int().min(0).max(600_000).optional(),
-  })
-  .strict();
-/** A parsed `--defect`. */
-export type Defect = z.infer<typeof DefectSchema>;
 
 /** Everything a cell process needs. */
 export interface CellConfig {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Defect } from '../config.js';
+import type { Defect } from '../../shared/defect.js';
 import type { LockBurst } from './slow-db.js';
 
 /** Fault kinds. `no-courier` (an extension) makes the simulated courier service find no courier. */

@@ -10,7 +10,7 @@ import type { HttpCellAdmin } from '../migration/cell-client.js';
 import { planWaves, rolloutOptions, type RolloutOptions } from './options.js';
 import { RolloutRun } from './runner.js';
 import type { CellProcesses } from './supervisor-client.js';
-import { DefectSchema } from './versions.js';
+import { DefectSchema } from '../../shared/defect.js';
 
 /** A rollout request, as the admin API receives it. */
 export interface RolloutRequest {

@@ -5,19 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DefectSchema } from '../../shared/defect.js';
 import { formatIssues } from '../../shared/kv.js';
-
-/** A deliberate defect (the cell's `--defect` contract). */
-export const DefectSchema = z
-  .object({
-    route: z.string().min(1).max(200).optional(),
-    errorRate: z.number().min(0).max(1).optional(),
-    status: z.number().int().min(500).max(599).optional(),
-    latencyMs: z.number().int().min(0).max(600_000).optional(),
-  })
-  .strict()
-  .refine((d) => d.errorRate !== undefined || d.latencyMs !== undefined, { message: 'a defect needs errorRate or latencyMs' });
-export type Defect = z.infer<typeof DefectSchema>;
 
 const VersionName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'version names match ^[a-z0-9][a-z0-9._-]{0,63}$');
 
