@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePorts } from '../infra/harness/ports.js';
+import { freePorts } from '../infra/ports.js';
 
 const CELLCTL = join(dirname(fileURLToPath(import.meta.url)), 'cellctl.js');
 

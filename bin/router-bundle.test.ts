@@ -8,8 +8,8 @@ import { existsSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
-import { freePort } from '../infra/harness/ports.js';
-import { ProcessScope } from '../infra/harness/process.js';
+import { freePort } from '../infra/ports.js';
+import { ProcessScope } from '../infra/process.js';
 import { routerBundle } from './router-bundle.mjs';
 
 const ROOT = join(import.meta.dirname, '..');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ProcessScope } from '../infra/harness/process.js';
+import { ProcessScope } from '../infra/process.js';
 import { client, eventually, orderBody, postOrder, startCellProcess, tempDir } from './testing.js';
 
 const TIMERS = ['--assign-delay', '5ms', '--pickup-after', '80ms', '--deliver-after', '80ms', '--lease-ttl', '1s'];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { ProcessScope } from '../infra/harness/process.js';
+import { ProcessScope } from '../infra/process.js';
 import { dbFile } from './db/open.js';
 import { client, eventually, orderBody, postOrder, startCellProcess, tempDir } from './testing.js';
 

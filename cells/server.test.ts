@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
-import { ProcessScope } from '../infra/harness/process.js';
+import { ProcessScope } from '../infra/process.js';
 import { client, eventually, postOrder, startCellProcess, tempDir } from './testing.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;

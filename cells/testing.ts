@@ -2,8 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../infra/harness/ports.js';
-import type { ManagedProcess, ProcessScope } from '../infra/harness/process.js';
+import { freePort } from '../infra/ports.js';
+import type { ManagedProcess, ProcessScope } from '../infra/process.js';
 import { createLogger } from '../shared/logger.js';
 import { createCell, type Cell } from './cell.js';
 import { makeConfig, type CellConfig } from './config.js';

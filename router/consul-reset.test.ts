@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from './testing.js';
 
 interface Ready {

@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startConsul, type ConsulAgent } from '../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../infra/process.js';
 import { send, type ContractAnswer } from '../infra/harness/routing-contract.js';
 import { startRouterProcess, type RouterProcess } from './testing.js';
 

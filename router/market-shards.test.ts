@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from './testing.js';
 
 const MARKETS = 3000;

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
-import { freePort } from '../infra/harness/ports.js';
-import { ProcessScope } from '../infra/harness/process.js';
+import { freePort } from '../infra/ports.js';
+import { ProcessScope } from '../infra/process.js';
 import { startRouterProcess } from './testing.js';
 
 interface Answer {

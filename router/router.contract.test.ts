@@ -1,6 +1,6 @@
 import { describe } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
-import { ProcessScope } from '../infra/harness/process.js';
+import { ProcessScope } from '../infra/process.js';
 import { routingContract } from '../infra/harness/routing-contract.js';
 import { startRouterProcess } from './testing.js';
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess, type RouterProcess } from './testing.js';
 
 interface Answer {

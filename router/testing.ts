@@ -3,8 +3,8 @@
  * wait until its /readyz answers 200 (or only until it listens).
  */
 import { join } from 'node:path';
-import { freePort } from '../infra/harness/ports.js';
-import type { ProcessScope, ManagedProcess } from '../infra/harness/process.js';
+import { freePort } from '../infra/ports.js';
+import type { ProcessScope, ManagedProcess } from '../infra/process.js';
 
 const CELLCTL = join(import.meta.dirname, '..', 'bin', 'cellctl.js');
 

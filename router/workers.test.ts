@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { startConsul } from '../infra/harness/consul.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from './testing.js';
 
 interface HealthEntry {

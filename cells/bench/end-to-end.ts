@@ -2,7 +2,7 @@
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { ProcessScope } from '../../infra/harness/process.js';
+import { ProcessScope } from '../../infra/process.js';
 import { dbFile } from '../db/open.js';
 import { orderBody, startCellProcess, tempDir } from '../testing.js';
 

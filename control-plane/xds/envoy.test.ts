@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../../infra/process.js';
 import { assertError, assertRouted, send } from '../../infra/harness/routing-contract.js';
 import type { NodeStatus } from './cache/status.js';
 import { DEFAULT_CLUSTER_OPTIONS } from './resources/cluster.js';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../../infra/process.js';
 import { assertError, send, type ContractAnswer } from '../../infra/harness/routing-contract.js';
 import { startControlPlane, startTestEnvoy, type TestEnvoy } from './testing.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../../infra/process.js';
 import { assertError, assertRouted, send } from '../../infra/harness/routing-contract.js';
 import { createLogger } from '../../shared/logger.js';
 import { lastGoodPath } from './index.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startConsul } from '../../infra/harness/consul.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../../infra/process.js';
 import { createConsulClient } from '../../shared/consul.js';
 import { KvLayout } from '../../shared/kv.js';
 import { createLogger } from '../../shared/logger.js';

@@ -1,7 +1,7 @@
 /** The shared DESIGN §3 routing contract suite, run against Envoy configured by the xDS control plane. */
 import { describe } from 'node:test';
 import { startConsul } from '../../infra/harness/consul.js';
-import { ProcessScope } from '../../infra/harness/process.js';
+import { ProcessScope } from '../../infra/process.js';
 import { routingContract } from '../../infra/harness/routing-contract.js';
 import { startControlPlane, startTestEnvoy } from './testing.js';
 

@@ -3,8 +3,8 @@
  * real Envoys (`cellctl envoy`) as processes on free ports, against a real Consul.
  */
 import { fileURLToPath } from 'node:url';
-import { freePorts } from '../../infra/harness/ports.js';
-import type { ManagedProcess, ProcessScope } from '../../infra/harness/process.js';
+import { freePorts } from '../../infra/ports.js';
+import type { ManagedProcess, ProcessScope } from '../../infra/process.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 

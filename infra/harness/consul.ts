@@ -1,7 +1,7 @@
 /** A real Consul dev agent on free ports, for tests and the local topology. */
 import { requireBinary } from '../binaries.js';
-import { freePorts } from './ports.js';
-import { startProcess, waitFor, type ManagedProcess } from './process.js';
+import { freePorts } from '../ports.js';
+import { startProcess, waitFor, type ManagedProcess } from '../process.js';
 import { consulArgs } from '../topology/wiring.js';
 
 /** A running Consul agent. */

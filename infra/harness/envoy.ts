@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireBinary } from '../binaries.js';
-import { startProcess, type ManagedProcess } from './process.js';
+import { startProcess, type ManagedProcess } from '../process.js';
 
 /** A running Envoy. */
 export interface EnvoyProcess {

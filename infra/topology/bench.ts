@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { benchCommand, loadAverage, writeResults } from '../harness/bench-results.js';
-import { startProcess } from '../harness/process.js';
+import { startProcess } from '../process.js';
 import { syntheticExport } from './bench-export.js';
 import { startOrderLoad, type OrderLoad, type OrderOutcome } from './order-load.js';
 

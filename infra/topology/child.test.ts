@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createLogger } from '../../shared/logger.js';
-import { freePort } from '../harness/ports.js';
+import { freePort } from '../ports.js';
 import { Child, LIMITS, type ChildSpec } from './child.js';
 import { groupMembers, readProc } from './procs.js';
 

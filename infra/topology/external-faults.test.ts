@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startProcess, waitFor, type ManagedProcess } from '../harness/process.js';
+import { startProcess, waitFor, type ManagedProcess } from '../process.js';
 import { groupMembers, readProc } from './procs.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));

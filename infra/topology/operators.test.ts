@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startProcess, waitFor, type ManagedProcess } from '../harness/process.js';
+import { startProcess, waitFor, type ManagedProcess } from '../process.js';
 import { startLoad, type LoadResult } from './load.js';
 import { commandLine, readProc } from './procs.js';
 

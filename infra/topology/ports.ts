@@ -4,7 +4,7 @@
  * for tests and side-by-side runs).
  */
 import { createServer } from 'node:net';
-import { freePorts } from '../harness/ports.js';
+import { freePorts } from '../ports.js';
 
 /** Every port a topology binds. */
 export interface PortPlan {

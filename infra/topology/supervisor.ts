@@ -7,7 +7,7 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/logger.js';
 import { serviceId } from '../../cells/register.js';
-import { freePorts } from '../harness/ports.js';
+import { freePorts } from '../ports.js';
 import { Child, type ChildSpec } from './child.js';
 import { globalCell, type TopologyConfig } from './config.js';
 import { startControlServer, type ControlServer } from './control.js';

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
-import { freePorts } from '../../infra/harness/ports.js';
-import { ProcessScope, waitFor, type ManagedProcess } from '../../infra/harness/process.js';
+import { freePorts } from '../../infra/ports.js';
+import { ProcessScope, waitFor, type ManagedProcess } from '../../infra/process.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 

@@ -7,8 +7,8 @@
 import { execFile } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../infra/harness/ports.js';
-import { startProcess, type ManagedProcess } from '../../infra/harness/process.js';
+import { freePort } from '../../infra/ports.js';
+import { startProcess, type ManagedProcess } from '../../infra/process.js';
 import { routerNodeOptions } from '../../router/node-options.js';
 import type { Plane, Target } from '../plan.js';
 import { clearFaults, injectFault } from './cell-admin.js';

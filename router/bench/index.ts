@@ -20,8 +20,8 @@ import { benchCommand, loadAverage, writeResults } from '../../infra/harness/ben
 import { startConsul } from '../../infra/harness/consul.js';
 import { measureLoad, type LoadFigures, type LoadOptions } from '../../infra/harness/market-load.js';
 import { parseDurationMs } from '../../shared/cli.js';
-import { freePorts } from '../../infra/harness/ports.js';
-import { ProcessScope, waitFor } from '../../infra/harness/process.js';
+import { freePorts } from '../../infra/ports.js';
+import { ProcessScope, waitFor } from '../../infra/process.js';
 import { SERVICE_CELL } from '../../shared/consul.js';
 import { childOf, cpuSeconds, pct, rssMb } from './measure.js';
 import { ROUTER_NODE_OPTIONS } from '../node-options.js';

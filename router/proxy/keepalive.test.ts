@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startConsul } from '../../infra/harness/consul.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
-import { ProcessScope, waitFor } from '../../infra/harness/process.js';
+import { ProcessScope, waitFor } from '../../infra/process.js';
 import { send } from '../../infra/harness/routing-contract.js';
 import { SERVICE_CELL } from '../../shared/consul.js';
 import { startRouterProcess, type RouterProcess } from '../testing.js';

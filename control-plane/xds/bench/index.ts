@@ -18,8 +18,8 @@ import { benchCommand, loadAverage, writeResults } from '../../../infra/harness/
 import { startConsul } from '../../../infra/harness/consul.js';
 import { measureLoad, type LoadFigures } from '../../../infra/harness/market-load.js';
 import { parseDurationMs } from '../../../shared/cli.js';
-import { freePorts } from '../../../infra/harness/ports.js';
-import { ProcessScope, waitFor } from '../../../infra/harness/process.js';
+import { freePorts } from '../../../infra/ports.js';
+import { ProcessScope, waitFor } from '../../../infra/process.js';
 import { seedKv } from '../../../infra/harness/echo-cell.js';
 import { startControlPlane, startTestEnvoy, type TestControlPlane, type TestEnvoy } from '../testing.js';
 import { findDescendant, metricSum, pct, putMarkets, rssMb } from './measure.js';

@@ -1,8 +1,9 @@
 /**
- * Real processes for tests: start on free ports, wait for readiness, keep their output for
- * failure reports, and always clean up. Every child runs in its own process group under a
- * tiny shell watchdog that kills it if the test process dies (even by SIGKILL), so no child
- * can outlive a test run. Children carry CELLSIM_TEST_RUN so a run can check for strays.
+ * Real child processes for tests, benchmarks and drills: start on free ports, wait for
+ * readiness, keep their output for failure reports, and always clean up. Every child runs in
+ * its own process group under a tiny shell watchdog that kills it if the parent dies (even by
+ * SIGKILL), so no child can outlive a test run or a drill. Children carry
+ * CELLSIM_TEST_RUN so a test run can check for strays.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, createWriteStream, type WriteStream } from 'node:fs';

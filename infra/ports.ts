@@ -1,4 +1,4 @@
-/** Free TCP ports for tests and local topologies (never fixed ports in tests). */
+/** Free TCP ports for tests, drills and local topologies (never fixed ports in tests). */
 import { createServer } from 'node:net';
 
 /** Asks the kernel for a free port on 127.0.0.1. */
