@@ -2,7 +2,7 @@
 import { requireBinary } from '../binaries.js';
 import { freePorts } from '../ports.js';
 import { startProcess, waitFor, type ManagedProcess } from '../process.js';
-import { consulArgs } from '../topology/wiring.js';
+import { consulArgs, type ConsulPorts } from '../consul-agent.js';
 
 /** A running Consul agent. */
 export interface ConsulAgent {
@@ -12,15 +12,6 @@ export interface ConsulAgent {
   httpPort: number;
   /** The ports the agent binds, so a restart can reuse them. */
   ports: ConsulPorts;
-}
-
-/** Every port a dev agent binds. */
-export interface ConsulPorts {
-  http: number;
-  serfLan: number;
-  serfWan: number;
-  server: number;
-  grpc: number;
 }
 
 /** Picks free ports for an agent. */

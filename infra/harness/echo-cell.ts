@@ -7,7 +7,12 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
-import { SERVICE_CELL } from '../../shared/consul.js';
+
+/**
+ * The cells' Consul service name (DESIGN §4), stated here as the contract says it: the test
+ * kit imports no product code (echo-cell.test.ts checks it against shared/'s constant).
+ */
+export const CELL_SERVICE = 'cellsim-cell';
 
 /** What an echo cell answers. */
 export interface EchoReply {
@@ -78,13 +83,13 @@ export async function startEchoCell(opts: {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
   const port = (server.address() as AddressInfo).port;
-  const serviceId = `${SERVICE_CELL}-${opts.cell}-${color}-${port}`;
+  const serviceId = `${CELL_SERVICE}-${opts.cell}-${color}-${port}`;
   if (opts.consulUrl) {
     const res = await fetch(`${opts.consulUrl}/v1/agent/service/register`, {
       method: 'PUT',
       body: JSON.stringify({
         ID: serviceId,
-        Name: SERVICE_CELL,
+        Name: CELL_SERVICE,
         Address: '127.0.0.1',
         Port: port,
         Meta: { cell: opts.cell, version: opts.version ?? 'v1', color },

@@ -4,11 +4,12 @@
  * for tests and side-by-side runs).
  */
 import { createServer } from 'node:net';
+import type { ConsulPorts } from '../consul-agent.js';
 import { freePorts } from '../ports.js';
 
 /** Every port a topology binds. */
 export interface PortPlan {
-  consul: { http: number; serfLan: number; serfWan: number; server: number; grpc: number };
+  consul: ConsulPorts;
   routers: number[];
   envoys: { listen: number; admin: number }[];
   controlPlane: number;

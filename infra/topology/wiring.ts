@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireBinary } from '../binaries.js';
+import { consulArgs } from '../consul-agent.js';
 import type { ChildSpec } from './child.js';
 import { cellIds, type TopologyConfig } from './config.js';
 import { cellPort } from './ports.js';
@@ -25,27 +26,6 @@ async function answers(url: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   await res.arrayBuffer();
   return true;
-}
-
-/**
- * The arguments of a loopback-only Consul agent: dev mode, or a persistent single server.
- * Every process here reaches Consul from 127.0.0.1, and Consul limits HTTP connections per
- * client address (default 200): each router process holds up to 67 blocking queries (64 market
- * shards, cells, endpoints, discovery) and the xDS server up to 98, so the limit is raised. Raft
- * runs at production timing, so a killed Consul is back (a leader again) within seconds.
- */
-export function consulArgs(ports: TopologyConfig['ports']['consul'], dataDir?: string): string[] {
-  const common = [
-    ...['-bind=127.0.0.1', '-client=127.0.0.1', `-http-port=${ports.http}`, '-dns-port=-1', `-serf-lan-port=${ports.serfLan}`],
-    ...[`-serf-wan-port=${ports.serfWan}`, `-server-port=${ports.server}`, `-grpc-port=${ports.grpc}`, '-grpc-tls-port=-1'],
-    ...['-node=cellsim', '-log-level=warn', '-log-json', '-hcl=limits { http_max_conns_per_client = 2000 }'],
-    // Raft timing at production speed (HashiCorp's recommended multiplier, not the default 5 for
-    // tiny cloud instances): a restarted single server elects itself in ~1 s, not ~7 s.
-    '-hcl=performance { raft_multiplier = 1 }',
-  ];
-  return dataDir
-    ? ['agent', '-server', '-bootstrap-expect=1', `-data-dir=${dataDir}`, '-ui=false', ...common]
-    : ['agent', '-dev', ...common];
 }
 
 /** Consul's HTTP URL. */
