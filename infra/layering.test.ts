@@ -1,5 +1,5 @@
 /**
- * Data flows one way (DESIGN §1): the router never imports control-plane code, cells import
+ * Import rules (docs/contracts.md §Parts and layering): the router never imports control-plane code, cells import
  * neither the router nor the control plane, and shared/ imports no part. Checked on the
  * source text of every module.
  */

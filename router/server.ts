@@ -1,7 +1,7 @@
 /**
  * The router's hono app: /healthz, /readyz, /metrics, and the routing handler for /v1/*
  * (market → cell, global paths → the global cell, frozen markets held, then the proxy).
- * Every answer the router gives itself has the DESIGN §3 JSON error shape.
+ * Every answer the router gives itself has the JSON error shape of docs/contracts.md §Error answers.
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,7 +1,7 @@
 /**
  * Helpers for `cellctl` command modules (commander). Every option of every command can also
  * come from a `CELLSIM_*` environment variable named after its long flag
- * (`--data` ↔ CELLSIM_DATA, `--xds-port` ↔ CELLSIM_XDS_PORT), per DESIGN §6.
+ * (`--data` ↔ CELLSIM_DATA, `--xds-port` ↔ CELLSIM_XDS_PORT), per docs/contracts.md §CLI.
  */
 import { Command, InvalidArgumentError, type Option } from 'commander';
 

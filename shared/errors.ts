@@ -1,4 +1,4 @@
-/** The JSON error shape of DESIGN §3, and the stable codes every part answers with. */
+/** The JSON error shape (docs/contracts.md §Error answers), and the stable codes every part answers with. */
 
 /** Every stable error code a cellsim HTTP endpoint may answer with, with its status and meaning. */
 export const ERROR_CODES = {

@@ -2,7 +2,7 @@
  * Turns full listings of one Consul KV prefix (what a recursive blocking query returns on
  * every change) into diffs. Only entries whose ModifyIndex moved are base64-decoded and
  * validated, so a move at 100,000 markets validates one value, not 100,000. An invalid value
- * is reported and the key keeps its last good record (DESIGN §4).
+ * is reported and the key keeps its last good record (docs/contracts.md §Following Consul).
  *
  * Listings are read as a stream of text chunks ({@link KvPrefixDiff.reader}), never as one
  * string nor as `JSON.parse`d objects: at 100,000 markets a listing is 12–23 MB, and holding it

@@ -1,5 +1,5 @@
 /**
- * The Consul KV schema of DESIGN §4: key layout under a configurable prefix, and a zod codec
+ * The Consul KV schema (docs/contracts.md §Consul keys): key layout under a configurable prefix, and a zod codec
  * per value. Every value read from Consul is `unknown` until one of these decoders passed it.
  */
 import { z } from 'zod';

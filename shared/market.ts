@@ -1,4 +1,4 @@
-/** Market ID rules (DESIGN §3): the one place both data planes and the operators read them. */
+/** Market ID rules (docs/contracts.md §Request contract): the one place both data planes and the operators read them. */
 
 /** A market ID: lower-case letters, digits and dashes, starting with a letter or digit, 1–63 chars. */
 export const MARKET_ID_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';

@@ -1,4 +1,4 @@
-/** The edge's error handling: every error becomes the DESIGN §3 JSON shape; unknown ones are logged 500s. */
+/** The edge's error handling: every error becomes the JSON shape of docs/contracts.md §Error answers; unknown ones are logged 500s. */
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { HttpError, errorBody } from '../../shared/errors.js';

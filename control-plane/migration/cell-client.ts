@@ -1,5 +1,5 @@
 /**
- * The migration's view of a cell: the cell admin API of docs/contracts (export, changes,
+ * The migration's view of a cell: the cell admin API (docs/contracts.md §Cell admin API: export, changes,
  * import, freeze, summary, purge), reached through the cell's passing `cellsim-cell`
  * instances in Consul. Freeze and unfreeze go to every instance (blue and green may both run).
  */

@@ -4,7 +4,7 @@
  * path). It waits until the published snapshot no longer has the market frozen and every
  * Envoy connected here has ACKed the routes that say so, then answers 307 to the original URL; Envoy follows
  * it internally and routes to the new owner, so the client sees one answer. Past the bound:
- * 503 market_migrating with Retry-After (DESIGN §3).
+ * 503 market_migrating with Retry-After (docs/contracts.md §Request contract).
  */
 import type { MiddlewareHandler } from 'hono';
 import { HttpError } from '../../shared/errors.js';

@@ -1,5 +1,5 @@
 /**
- * The xDS server's last good routing view on disk (DESIGN §4: keep serving from the last good
+ * The xDS server's last good routing view on disk (docs/contracts.md §Following Consul: keep serving from the last good
  * table, also persisted, while Consul is down): cells, markets, the passing cell instances and
  * the hold endpoints, as they were last built from a complete Consul view. Written atomically
  * (shared/atomic-file.ts) after changes, at most once per `minIntervalMs` and never more often

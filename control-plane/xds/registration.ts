@@ -1,5 +1,5 @@
 /**
- * Announces a control plane in Consul as `cellsim-xds` (DESIGN §4): its HTTP port (health,
+ * Announces a control plane in Consul as `cellsim-xds` (docs/contracts.md §Consul services): its HTTP port (health,
  * status, admin, hold endpoint) with an HTTP check on /readyz, and its xDS port in the meta.
  *
  * The announcement waits until the control plane has a routing view (so the hold endpoint it

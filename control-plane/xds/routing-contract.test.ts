@@ -1,4 +1,4 @@
-/** The shared DESIGN §3 routing contract suite, run against Envoy configured by the xDS control plane. */
+/** The shared routing contract suite (docs/contracts.md §Request contract), run against Envoy configured by the xDS control plane. */
 import { describe } from 'node:test';
 import { startConsul } from '../../infra/harness/consul.js';
 import { ProcessScope } from '../../infra/process.js';

@@ -1,5 +1,5 @@
 /**
- * The routing contract suite (DESIGN §3), one set of node:test cases run against every data
+ * The routing contract suite (docs/contracts.md §Request contract), one set of node:test cases run against every data
  * plane — the Node router and Envoy configured by the xDS server — in the manner of hono's
  * router/common.case.test.ts.
  *
@@ -97,7 +97,7 @@ function header(a: ContractAnswer, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-/** Asserts the DESIGN §3 error shape with this status and code. */
+/** Asserts the error shape of docs/contracts.md §Error answers with this status and code. */
 export function assertError(a: ContractAnswer, status: number, code: string): void {
   assert.equal(a.status, status, `expected ${status} ${code}, got ${a.status}: ${a.text.slice(0, 300)}`);
   const body = a.json as { error?: { code?: unknown; message?: unknown } } | undefined;

@@ -1,5 +1,5 @@
 /**
- * The port plan of a local topology (docs/contracts "Local topology"): the defaults, shifted
+ * The port plan of a local topology (docs/contracts.md §Ports): the defaults, shifted
  * as a whole by `--base-port` (an offset from 8000), or every port taken free (`--any-ports`,
  * for tests and side-by-side runs).
  */

@@ -1,4 +1,4 @@
-/** A client of a cell's fault API (contracts.md: `/admin/faults`, bearer token). */
+/** A client of a cell's fault API (docs/contracts.md §Cell admin API: `/admin/faults`, bearer token). */
 import type { CellFault } from './types.js';
 
 async function call(url: string, token: string, method: string, body?: unknown): Promise<unknown> {

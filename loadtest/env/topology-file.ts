@@ -1,6 +1,6 @@
 /**
  * Reads `<data>/topology.json`, written by `cellctl up` once every component is ready
- * (contracts.md "Local topology"), into what a drill needs: each component's URL and pid.
+ * (docs/contracts.md §Data directory), into what a drill needs: each component's URL and pid.
  * Validated with zod; unknown fields are ignored so the file can grow.
  */
 import { existsSync, readFileSync } from 'node:fs';

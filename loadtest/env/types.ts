@@ -5,7 +5,7 @@
  */
 import type { Plane, Target } from '../plan.js';
 
-/** A fault for a cell's fault API (contracts.md, `POST /admin/faults`). */
+/** A fault for a cell's fault API (docs/contracts.md §Cell admin API, `POST /admin/faults`). */
 export interface CellFault {
   kind: 'latency' | 'errors' | 'hang' | 'crash' | 'slow-db';
   durationMs: number;

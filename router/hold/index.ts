@@ -1,5 +1,5 @@
 /**
- * The migration hold (DESIGN §3): requests for a frozen market wait here until the market's
+ * The migration hold (docs/contracts.md §Request contract): requests for a frozen market wait here until the market's
  * record changes (the flip) or the hold bound passes. Bounded per market and in total, so a
  * long freeze cannot take the router's memory; a full queue answers at once.
  */

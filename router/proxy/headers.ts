@@ -3,7 +3,7 @@
  * field the Connection header names (RFC 9110 §7.6.1,
  * https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1). Internal routing headers sent by a
  * client (`x-cell-id`, `x-cellsim-*`, `x-envoy-*`) are dropped so no client can pick a cell
- * (DESIGN §3); `x-forwarded-for`, `x-forwarded-host`, `x-forwarded-proto` and `x-request-id`
+ * (docs/contracts.md §Request contract); `x-forwarded-for`, `x-forwarded-host`, `x-forwarded-proto` and `x-request-id`
  * are set.
  */
 import { randomUUID } from 'node:crypto';

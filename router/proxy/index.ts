@@ -4,7 +4,7 @@
  * streaming both ways, and retries only when safe: on another endpoint when the request was
  * never sent (connection refused) or is idempotent and bodiless; on a fresh connection, the
  * same endpoint included, when an idempotent request died on a reused keep-alive connection
- * before any response byte (attempts.ts) — always within the cell's retry budget (DESIGN §3:
+ * before any response byte (attempts.ts) — always within the cell's retry budget (docs/contracts.md §Request contract:
  * non-idempotent requests are never retried once sent).
  */
 import type { EventEmitter } from 'node:events';

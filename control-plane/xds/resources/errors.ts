@@ -1,5 +1,5 @@
 /**
- * The DESIGN §3 error answers Envoy gives by itself, built from shared/errors.ts so the two
+ * The error answers (docs/contracts.md §Error answers) Envoy gives by itself, built from shared/errors.ts so the two
  * data planes cannot drift: JSON bodies for direct responses and local-reply mappers.
  */
 import { ERROR_CODES, errorBody, type ErrorCode } from '../../../shared/errors.js';

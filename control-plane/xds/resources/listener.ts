@@ -1,6 +1,6 @@
 /**
  * LDS: the edge listener of one Envoy (its address comes from the node's metadata, so the
- * listener is per node) with an HTTP connection manager that implements DESIGN §3:
+ * listener is per node) with an HTTP connection manager that implements docs/contracts.md §Request contract:
  * - a tiny Lua filter derives the internal scope header from the request: `g` for
  *   `/v1/global/` paths, `m/<market>` from a well-formed `x-market-id` otherwise (never a
  *   client value), or flags a malformed market;

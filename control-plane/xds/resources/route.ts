@@ -15,7 +15,7 @@ import { CLUSTER, ROUTE } from './type-urls.js';
 /** The header the frozen route adds: marks a request for the control plane's hold endpoint, with the bound in ms. */
 export const HOLD_MS_HEADER = 'x-cellsim-hold-ms';
 
-/** Headers a client may not send to a cell (DESIGN §3: no client may pick a cell). */
+/** Headers a client may not send to a cell (docs/contracts.md §Request contract: no client may pick a cell). */
 export const STRIPPED_REQUEST_HEADERS = [CELL_HEADER, SCOPE_HEADER, INVALID_HEADER, HOLD_MS_HEADER];
 
 /**
