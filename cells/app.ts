@@ -11,7 +11,7 @@ import { bearerAuth } from './http/auth.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { observe, type InFlight } from './http/observe.js';
 import { migrationRoutes } from './migration/routes.js';
-import { orderRoutes } from './orders/routes.js';
+import { orderRoutes } from './order-routes.js';
 import { stmt } from './db/stmt.js';
 
 /** Builds the app of one cell process. */

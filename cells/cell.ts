@@ -14,7 +14,7 @@ import { DELIVERY_GROUP, type CellContext } from './context.js';
 import { dbFile, openDb, type Db } from './db/open.js';
 import { DependencyGuard } from './delivery/breaker.js';
 import { CourierService } from './delivery/courier.js';
-import { deliveryHandler } from './delivery/handler.js';
+import { deliveryHandler } from './saga/handler.js';
 import { FaultRegistry } from './faults/registry.js';
 import { SlowDatabase } from './faults/slow-db.js';
 import { InFlight } from './http/observe.js';

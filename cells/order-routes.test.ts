@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { stmt } from '../db/stmt.js';
-import { orderBody, testCell, type TestCell } from '../testing.js';
+import { stmt } from './db/stmt.js';
+import { orderBody, testCell, type TestCell } from './testing.js';
 
 const TABLES = ['orders', 'order_history', 'idempotency', 'outbox', 'deliveries', 'sagas'];
 

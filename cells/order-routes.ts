@@ -1,14 +1,18 @@
-/** `/v1/orders`: create (idempotent), get, list (keyset-paginated), cancel. */
+/**
+ * `/v1/orders`: create (idempotent), get, list (keyset-paginated), cancel. An order is shown with
+ * its delivery and saga, so these routes sit above orders/, delivery/ and saga/ (which import
+ * none of them).
+ */
 import { Hono, type Context } from 'hono';
-import { HttpError } from '../../shared/errors.js';
-import { MARKET_HEADER, extractMarket } from '../../shared/market.js';
-import type { CellContext } from '../context.js';
-import { getDelivery } from '../delivery/repo.js';
-import { invalid, readJson } from '../http/body.js';
-import { getSaga, sagaView } from '../saga/repo.js';
-import { cancelOrder, createOrder } from './domain.js';
-import { getHistory, getOrder, listOrders, toView } from './repo.js';
-import { CancelSchema, CreateOrderSchema, IdempotencyKeySchema, ListQuerySchema } from './schemas.js';
+import { HttpError } from '../shared/errors.js';
+import { MARKET_HEADER, extractMarket } from '../shared/market.js';
+import type { CellContext } from './context.js';
+import { getDelivery } from './delivery/repo.js';
+import { invalid, readJson } from './http/body.js';
+import { getSaga, sagaView } from './saga/repo.js';
+import { cancelOrder, createOrder } from './orders/domain.js';
+import { getHistory, getOrder, listOrders, toView } from './orders/repo.js';
+import { CancelSchema, CreateOrderSchema, IdempotencyKeySchema, ListQuerySchema } from './orders/schemas.js';
 
 /** The market named by the request's header (400 missing_market / invalid_market). */
 export function requireMarket(c: Context): string {

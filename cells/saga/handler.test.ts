@@ -7,7 +7,7 @@ import { eventually, orderBody, tempDir, testCell } from '../testing.js';
 import { SqliteLog } from '../log/sqlite-log.js';
 import type { LogRecord } from '../log/types.js';
 import { applyOrderEvent } from './handler.js';
-import { getDelivery } from './repo.js';
+import { getDelivery } from '../delivery/repo.js';
 
 function rec(orderId: string, type: string, offset: number): LogRecord {
   return { partition: 0, offset, key: orderId, market: 'm1', eventId: `${orderId}:${type}`, type, payload: '{}', createdAt: Date.now() };

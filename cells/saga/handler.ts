@@ -1,15 +1,17 @@
 /**
- * The delivery service's log handler. Idempotent and order-tolerant: a duplicated event creates
- * nothing new (the delivery's primary key is the order ID); a cancel that arrives before its
- * create leaves a CANCELLED delivery, so the late create is absorbed.
+ * The delivery consumer's log handler, where a saga starts and is cancelled: an order's create
+ * requests its delivery and starts its saga, its cancel ends both. Idempotent and
+ * order-tolerant: a duplicated event creates nothing new (the delivery's primary key is the
+ * order ID); a cancel that arrives before its create leaves a CANCELLED delivery, so the late
+ * create is absorbed.
  */
 import type Database from 'better-sqlite3';
 import type { LogRecord } from '../log/types.js';
 import type { CellMetrics } from '../metrics.js';
 import { getOrder } from '../orders/repo.js';
-import { cancelSagaAndDelivery } from '../saga/orchestrator.js';
-import { insertSaga } from '../saga/repo.js';
-import { getDelivery, insertDelivery } from './repo.js';
+import { cancelSagaAndDelivery } from './orchestrator.js';
+import { insertSaga } from './repo.js';
+import { getDelivery, insertDelivery } from '../delivery/repo.js';
 
 /** What handling one event did. */
 export type HandleOutcome = 'applied' | 'duplicate' | 'skipped';
