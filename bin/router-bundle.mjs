@@ -2,8 +2,8 @@
  * `cellctl router` without tsx: the router's TypeScript (bin/router-entry.ts and the table
  * worker, router/table/worker.ts) bundled by esbuild into node_modules/.cache/cellsim-router/,
  * packages left external. tsx compiles on the fly through a module-loader thread, and the table
- * worker registers its own: at 100,000 markets those loaders were ~37 MB of the router's RSS
- * (measured 2026-11-24: a bare process 42.5 MB, with tsx 74 MB; a worker +9.6 MB, with tsx +17 MB).
+ * worker registers its own: those loaders cost the router tens of MB of RSS (the measurement:
+ * docs/router.md §Running without tsx).
  *
  * The bundle is keyed by a fingerprint of its inputs (path, size and mtime of every bundled
  * source file, listed by the last build's metafile), so an edited source is rebuilt at the next

@@ -54,16 +54,15 @@ interface Held<T> {
 export class KvPrefixDiff<T> {
   /**
    * Keys that name a valid ID, held by that ID alone: a key is `idPrefix` + ID, so holding the
-   * key too would keep a second string per entry (at 100,000 markets, a heap snapshot of the
-   * router's table worker held the key, the ID and a concatenated copy of the key per market).
+   * key too would keep a second string per entry, and a key built by concatenation a third
+   * (docs/router.md §Memory).
    */
   private readonly byId = new Map<string, Held<T>>();
   /** Keys under the prefix that name no valid ID (reported once, then only counted), by key. */
   private readonly odd = new Map<string, Held<T>>();
   /**
-   * Decoded values by their text: keys with the same value share one decoded object (at
-   * 100,000 markets most records repeat a few cell/state/epoch values; a heap snapshot of the
-   * router's table worker held two strings and an object per market for them). Values are never
+   * Decoded values by their text: keys with the same value share one decoded object (most market
+   * records repeat a few cell/state/epoch values; docs/router.md §Memory). Values are never
    * mutated.
    */
   private readonly decodedByText = new SharedValues<T>(() => this.byId.size);

@@ -1,8 +1,8 @@
 /**
  * Unit: MarketShards re-partitions only from a whole view of markets/. A table whose shards have
  * not all answered yet is half-loaded, not shrunken; a partition over it would drop the unread
- * shards (the CI flake of 2026-11-24: a router oscillated between 21 and 30 shards and never held
- * all 3,000 markets). The queries are stand-ins here; router/market-shards.test.ts runs them for real.
+ * shards (the failure this guards against: docs/router.md §Routing table). The queries are
+ * stand-ins here; router/market-shards.test.ts runs them for real.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

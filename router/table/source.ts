@@ -29,8 +29,8 @@ export interface TableSourceOptions {
   /**
    * The worker's old-generation heap limit, MB [512]. V8 lets a heap grow to up to 4x its live size
    * between collections when the limit is large (the default of several GB); at 512 MB or less the
-   * factor stays near 1.3-1.4 (V8's heap controller scales it with the limit). At 100,000 markets
-   * the worker holds ~30 MB: with the default limit its heap reached 63-111 MB after a bulk load.
+   * factor stays near 1.3-1.4 (V8's heap controller scales it with the limit). What the worker holds
+   * at 100,000 markets and what its heap reached with the default limit: docs/router.md §Memory.
    */
   tableHeapMb?: number;
   wait?: string;
