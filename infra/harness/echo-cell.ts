@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
 
 /**
- * The cells' Consul service name (DESIGN §4), stated here as the contract says it: the test
+ * The cells' Consul service name (docs/contracts.md §Consul services), stated here as the contract says it: the test
  * kit imports no product code (echo-cell.test.ts checks it against shared/'s constant).
  */
 export const CELL_SERVICE = 'cellsim-cell';
