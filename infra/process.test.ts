@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ProcessScope, startProcess } from './process.js';
+import { ProcessScope, ProcessStartError, startProcess } from './process.js';
 
 function alive(pid: number): boolean {
   try {
@@ -38,6 +39,21 @@ describe('process harness', () => {
       }),
       /failing did not start[\s\S]*no-such-config/,
     );
+  });
+
+  it('rejects a failed start with a ProcessStartError holding the code, the exit code and the output', async () => {
+    await assert.rejects(
+      startProcess({ name: 'exits', command: 'bash', args: ['-c', 'echo bind: address taken >&2; exit 4'], readyTimeoutMs: 3000 }),
+      (err: unknown) =>
+        err instanceof ProcessStartError &&
+        err.code === 'process_start_failed' &&
+        err.exitCode === 4 &&
+        err.output.includes('bind: address taken'),
+    );
+  });
+
+  it('documents the code process_start_failed in docs/errors.md', () => {
+    assert.match(readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8'), /\|\s*`process_start_failed`\s*\|/);
   });
 
   it('kills the child when the test process dies without cleaning up', async () => {

@@ -150,7 +150,26 @@ async function httpOk(url: string, status?: number): Promise<boolean> {
   return status === undefined ? res.ok : res.status === status;
 }
 
-/** Starts a process and waits until it is ready; on a failed start, stops it and throws with its output. */
+/**
+ * A child that exited or did not become ready (code `process_start_failed`, docs/errors.md).
+ * `output` is the child's own last output, for callers that must read what the child said.
+ */
+export class ProcessStartError extends Error {
+  readonly code = 'process_start_failed';
+  readonly output: string;
+  readonly exitCode: number | null | undefined;
+  readonly logFile: string;
+
+  constructor(message: string, proc: Pick<ManagedProcess, 'output' | 'exitCode' | 'logFile'>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ProcessStartError';
+    this.output = proc.output();
+    this.exitCode = proc.exitCode;
+    this.logFile = proc.logFile;
+  }
+}
+
+/** Starts a process and waits until it is ready; on a failed start, stops it and throws a {@link ProcessStartError}. */
 export async function startProcess(opts: StartOptions): Promise<ManagedProcess> {
   const proc = new ManagedProcess(opts);
   const ready = opts.ready ?? { none: true };
@@ -170,8 +189,10 @@ export async function startProcess(opts: StartOptions): Promise<ManagedProcess> 
     if (!proc.running) throw new Error('exited');
   } catch (err) {
     await proc.stop(1000);
-    throw new Error(
+    throw new ProcessStartError(
       `${opts.name} did not start (${(err as Error).message}; exit ${String(proc.exitCode)}); log ${proc.logFile}:\n${proc.output().slice(-4000)}`,
+      proc,
+      { cause: err },
     );
   }
   return proc;

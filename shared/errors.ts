@@ -39,17 +39,75 @@ export function errorBody(code: ErrorCode, message: string, details?: unknown): 
   return { error: details === undefined ? { code, message } : { code, message, details } };
 }
 
+/**
+ * Stable codes of the errors a caller inside cellsim branches on (in the style of undici's
+ * `UND_ERR_*`). They stay inside the processes: an HTTP edge maps them to a contract code above.
+ */
+export const DOMAIN_ERROR_CODES = {
+  unknown_cell: 'no cell of that id in this topology',
+  no_capacity: 'no active cell has room for a market',
+  courier_unavailable: 'the simulated courier service failed, or the call to it was aborted',
+  inconsistent_snapshot: 'an xDS snapshot failed its consistency check and was not published',
+  command_failed: 'an operator command failed; the error carries its exit code',
+} as const;
+
+/** A stable domain error code. */
+export type DomainErrorCode = keyof typeof DOMAIN_ERROR_CODES;
+
+/** Every code a {@link CellsimError} carries: a contract code (an {@link HttpError}) or a domain code. */
+export type CellsimErrorCode = ErrorCode | DomainErrorCode;
+
+/**
+ * The base of cellsim's error family: `code` is stable and is what callers branch on; the
+ * message is for people and may change. Each kind is a subclass that fixes its code.
+ */
+export class CellsimError extends Error {
+  readonly code: CellsimErrorCode;
+
+  constructor(code: CellsimErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'CellsimError';
+    this.code = code;
+  }
+}
+
+/** True when `err` is a {@link CellsimError}, and when `codes` are given, one with one of them. */
+export function isCellsimError<C extends CellsimErrorCode>(err: unknown, ...codes: C[]): err is CellsimError & { code: C } {
+  return err instanceof CellsimError && (codes.length === 0 || (codes as CellsimErrorCode[]).includes(err.code));
+}
+
+/** No cell of that id exists (code `unknown_cell`). */
+export class UnknownCellError extends CellsimError {
+  readonly cell: string;
+
+  constructor(cell: string, message = `unknown cell '${cell}'`) {
+    super('unknown_cell', message);
+    this.name = 'UnknownCellError';
+    this.cell = cell;
+  }
+}
+
+/** No active cell has room for a market (code `no_capacity`). */
+export class NoCapacityError extends CellsimError {
+  readonly market: string;
+
+  constructor(market: string, message = `no active cell has room for ${market}`) {
+    super('no_capacity', message);
+    this.name = 'NoCapacityError';
+    this.market = market;
+  }
+}
+
 /** An error that carries its HTTP status and stable code; the edge turns it into the JSON shape. */
-export class HttpError extends Error {
+export class HttpError extends CellsimError {
   readonly status: number;
-  readonly code: ErrorCode;
+  declare readonly code: ErrorCode;
   readonly details: unknown;
   readonly headers: Record<string, string>;
 
   constructor(code: ErrorCode, message: string, opts: { details?: unknown; headers?: Record<string, string>; status?: number } = {}) {
-    super(message);
+    super(code, message);
     this.name = 'HttpError';
-    this.code = code;
     this.status = opts.status ?? ERROR_CODES[code].status;
     this.details = opts.details;
     this.headers = opts.headers ?? {};

@@ -3,15 +3,19 @@
  * after a short delay with a courier, or "no courier" (address containing `no-courier`, or an
  * active `no-courier` fault); faults with `route: "delivery"` make it slow, hang or fail.
  */
+import { CellsimError } from '../../shared/errors.js';
 import { fnv1a } from '../log/types.js';
 import { faultDelay, waitUntilOver, type FaultRegistry } from '../faults/registry.js';
 
 /** The answer of a courier assignment. */
 export type AssignOutcome = { ok: true; courier: string } | { ok: false; reason: string };
 
-/** An error of the courier service (a failed call, not a "no courier" answer). */
-export class CourierUnavailableError extends Error {
-  override readonly name = 'CourierUnavailableError';
+/** An error of the courier service (a failed call, not a "no courier" answer; code `courier_unavailable`). */
+export class CourierUnavailableError extends CellsimError {
+  constructor(message: string) {
+    super('courier_unavailable', message);
+    this.name = 'CourierUnavailableError';
+  }
 }
 
 /** Addresses containing this marker never get a courier (to exercise the compensation path). */

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { parseUrl } from '../../shared/cli.js';
+import { CellsimError } from '../../shared/errors.js';
 
 /** Connection flags every operator command takes. */
 export interface ConnFlags {
@@ -18,13 +19,14 @@ export interface ConnFlags {
   json?: boolean;
 }
 
-/** A failure to report as `cellctl <cmd>: <message>` with an exit code. */
-export class CommandError extends Error {
+/** A failure to report as `cellctl <cmd>: <message>` with an exit code (code `command_failed`). */
+export class CommandError extends CellsimError {
   constructor(
     message: string,
     readonly exitCode = 1,
   ) {
-    super(message);
+    super('command_failed', message);
+    this.name = 'CommandError';
   }
 }
 

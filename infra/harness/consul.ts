@@ -1,7 +1,7 @@
 /** A real Consul dev agent on free ports, for tests and the local topology. */
 import { requireBinary } from '../binaries.js';
 import { freePorts } from '../ports.js';
-import { startProcess, waitFor, type ManagedProcess } from '../process.js';
+import { ProcessStartError, startProcess, waitFor, type ManagedProcess } from '../process.js';
 import { consulArgs, type ConsulPorts } from '../consul-agent.js';
 
 /** A running Consul agent. */
@@ -20,6 +20,14 @@ export async function consulPorts(): Promise<ConsulPorts> {
   return { http: http!, serfLan: serfLan!, serfWan: serfWan!, server: server!, grpc: grpc! };
 }
 
+/**
+ * True when Consul failed to start because one of its ports was taken: it says so only in its
+ * own output, so that output is read, never the error's message.
+ */
+export function portTaken(err: unknown): boolean {
+  return err instanceof ProcessStartError && /address already in use/.test(err.output);
+}
+
 /** Attempts at fresh ports when one of the picked ports was taken before Consul bound it. */
 const PORT_ATTEMPTS = 3;
 
@@ -34,8 +42,7 @@ export async function startConsul(opts: { ports?: ConsulPorts; dataDir?: string;
     try {
       return await startOn(ports, opts);
     } catch (err) {
-      const raced = opts.ports === undefined && /address already in use/.test((err as Error).message);
-      if (!raced || attempt >= PORT_ATTEMPTS) throw err;
+      if (opts.ports !== undefined || !portTaken(err) || attempt >= PORT_ATTEMPTS) throw err;
     }
   }
 }

@@ -3,16 +3,17 @@
  * snapshot for one node after its consistency check, and every stream of that node watching
  * the cache is told. A snapshot that fails the check is refused; the node keeps its last one.
  */
+import { CellsimError } from '../../../shared/errors.js';
 import type { Snapshot } from './snapshot.js';
 
 /** Called with a node's new snapshot. */
 export type SnapshotListener = (snapshot: Snapshot) => void;
 
-/** Thrown by {@link SnapshotCache.setSnapshot} for an inconsistent snapshot. */
-export class InconsistentSnapshotError extends Error {
+/** Thrown by {@link SnapshotCache.setSnapshot} for an inconsistent snapshot (code `inconsistent_snapshot`). */
+export class InconsistentSnapshotError extends CellsimError {
   readonly problems: string[];
   constructor(node: string, problems: string[]) {
-    super(`snapshot for node ${node} is inconsistent: ${problems.slice(0, 5).join('; ')}`);
+    super('inconsistent_snapshot', `snapshot for node ${node} is inconsistent: ${problems.slice(0, 5).join('; ')}`);
     this.name = 'InconsistentSnapshotError';
     this.problems = problems;
   }

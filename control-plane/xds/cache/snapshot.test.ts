@@ -39,7 +39,10 @@ describe('snapshots', () => {
     const cache = new SnapshotCache();
     const good = snap({});
     cache.setSnapshot('n', good);
-    assert.throws(() => cache.setSnapshot('n', snap({ scopes: [['m-1', 'cell:zz']] })), InconsistentSnapshotError);
+    assert.throws(
+      () => cache.setSnapshot('n', snap({ scopes: [['m-1', 'cell:zz']] })),
+      (err: unknown) => err instanceof InconsistentSnapshotError && err.code === 'inconsistent_snapshot',
+    );
     assert.equal(cache.getSnapshot('n'), good);
   });
 
