@@ -14,7 +14,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { createLogger } from '../../shared/logger.js';
 import { freePort } from '../ports.js';
 import { Child, LIMITS, type ChildSpec } from './child.js';
-import { groupMembers, readProc } from './procs.js';
+import { groupMembers, readProc } from '../procs.js';
 
 const SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.argv[1]), '127.0.0.1')`;
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startProcess, waitFor, type ManagedProcess } from '../process.js';
-import { groupMembers, readProc } from './procs.js';
+import { groupMembers, readProc } from '../procs.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 

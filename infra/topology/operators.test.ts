@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startProcess, waitFor, type ManagedProcess } from '../process.js';
 import { startLoad, type LoadResult } from './load.js';
-import { commandLine, readProc } from './procs.js';
+import { commandLine, readProc } from '../procs.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 

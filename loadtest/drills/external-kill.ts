@@ -5,7 +5,7 @@
  * supervisor must notice on its own, leave nothing orphaned, and have each child back, ready,
  * within 5 s; the other cells' markets must not notice (spill 0).
  */
-import { groupMembers, readProc } from '../../infra/topology/procs.js';
+import { groupMembers, readProc } from '../../infra/procs.js';
 import type { DrillEnv } from '../env/types.js';
 import type { Verdict } from '../verdicts.js';
 import type { Drill, DrillContext } from './types.js';

@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readProc } from '../../infra/topology/procs.js';
+import { readProc } from '../../infra/procs.js';
 import type { DrillEnv } from '../env/types.js';
 import { countOrders, createdOrders, listMarket, orderVerdicts, type MarketListing } from '../soak/orders.js';
 import { judgeRss, readRssKb, rssVerdicts, RSS_RULE, type RssSample } from '../soak/rss.js';

@@ -1,5 +1,5 @@
 /**
- * What the supervisor reads from Linux's /proc about its children: the members of a process
+ * What the supervisor and the drills read from Linux's /proc about processes: the members of a process
  * group (with their run state, so a SIGSTOPped one shows), which of them holds the listening
  * socket of a port, and who else holds a port the supervisor wants (for a one-line report).
  * Every reader tolerates processes vanishing under it and answers "nothing" off Linux.
