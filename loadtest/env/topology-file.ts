@@ -19,7 +19,7 @@ export const TopologySchema = z
     routers: z.array(Component),
     envoys: z.array(Component),
     cells: z.array(Component.extend({ canary: z.boolean().optional() })),
-    supervisor: z.object({ url: z.string().url() }).passthrough().optional(),
+    supervisor: z.object({ url: z.string().url(), pid: z.number().int().positive().optional() }).passthrough().optional(),
     prefix: z.string().optional(),
     /** The seeded markets with their traffic weights. */
     markets: z.array(z.object({ id: z.string(), weight: z.number().positive() }).passthrough()).optional(),

@@ -35,6 +35,35 @@ export async function topologyAlive(t: Topology): Promise<boolean> {
   return (await answers(`${t.consul.url}/v1/status/leader`)) && router !== undefined && (await answers(`${router.url}/healthz`));
 }
 
+/** True while the `cellctl up` that wrote topology.json still runs (its pid lives). */
+export function supervisorRuns(t: Topology): boolean {
+  const pid = t.supervisor?.pid;
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True once the topology answers, within `ms` while its supervisor runs: right after a crash
+ * drill, a router or Consul may still be restarting, and a second `cellctl up` must never be
+ * started over a live one (it would fight it for the data directory and the ports).
+ */
+async function answersWhileSupervised(t: Topology, ms: number): Promise<boolean> {
+  for (const until = Date.now() + ms; ; await new Promise((r) => setTimeout(r, 500))) {
+    if (await topologyAlive(t)) return true;
+    if (!supervisorRuns(t)) return false;
+    if (Date.now() > until) {
+      throw new Error(
+        `the topology in its data directory is supervised (cellctl up, pid ${t.supervisor?.pid}) but its Consul or routers have not answered for ${Math.round(ms / 1000)} s: see cellctl status`,
+      );
+    }
+  }
+}
+
 /** The environment for operator commands: no CELLSIM_* option of the drill may leak into them. */
 function operatorEnv(): NodeJS.ProcessEnv {
   const keep = new Set(['CELLSIM_LOG_LEVEL', 'CELLSIM_CACHE', 'CELLSIM_TEST_RUN']);
@@ -50,13 +79,15 @@ export interface UpEnvOptions {
   upArgs?: string[];
   progress?: (line: string) => void;
   startTimeoutMs?: number;
+  /** How long a topology whose supervisor runs may take to answer before the drill gives up (default 30 s). */
+  attachWaitMs?: number;
 }
 
 /** Attaches to (or starts) the topology of `dataDir`. */
 export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
   let topology = readTopology(o.dataDir);
   let up: ManagedProcess | undefined;
-  if (!topology || !(await topologyAlive(topology))) {
+  if (!topology || !(await answersWhileSupervised(topology, o.attachWaitMs ?? 30_000))) {
     o.progress?.(`no running topology in ${o.dataDir}: starting cellctl up`);
     try {
       unlinkSync(topologyPath(o.dataDir));
