@@ -75,4 +75,25 @@ describe('soak against a real cellctl up topology (short CI mode)', { timeout: 6
     assert.ok((soakFile.orders?.created ?? 0) > 100, `orders created: ${soakFile.orders?.created}`);
     assert.ok(r.pass, renderSummary(r));
   });
+
+  it('with --fault-never-starts (no move, no crash) fails what the soak must show: the crashes bit, moves and crashes played', async () => {
+    const soak = findDrill('soak')!;
+    assert.ok(env, 'topology started');
+    const r = await runDrill(
+      soak,
+      env,
+      { planes: ['router', 'envoy'], durationMs: 20_000, rate: 30, requestTimeoutMs: 5000, faultNeverStarts: true },
+      { reportsDir },
+    );
+    const failed = r.verdicts.filter((v) => !v.pass).map((v) => v.name);
+    assert.equal(r.pass, false, renderSummary(r));
+    for (const re of [/^fault observed/, /^markets moved /, /^cell-1 crashed and back /, /^cell-1 serves again after each crash /])
+      assert.ok(
+        failed.some((n) => re.test(n)),
+        `${re} should fail: failed ${failed.join(' | ')}`,
+      );
+    // Nothing else: no spill, no wrong cell, no order lost, RSS judged.
+    for (const re of [/^spill /, /^wrong-cell answers/, /^orders lost /, /^orders duplicated /])
+      assert.ok(!failed.some((n) => re.test(n)), `${re} should pass: failed ${failed.join(' | ')}`);
+  });
 });

@@ -162,6 +162,10 @@ async function play(ctx: DrillContext, state: SoakState): Promise<void> {
     await sleep(state.start + step.at - Date.now());
     if (state.stopped) break;
     const n = ++done[step.kind];
+    if (ctx.opts.faultNeverStarts) {
+      ctx.mark(`sabotage (--fault-never-starts): ${step.kind} ${n}/${total[step.kind]} NOT played`);
+      continue;
+    }
     try {
       await (step.kind === 'move' ? move(ctx, state, n, total.move) : crash(ctx, state, n, total.crash));
     } catch (err) {
@@ -230,6 +234,7 @@ export const SOAK: Drill & DrillHooks = {
   // The whole run is the soak: no baseline, no recovery phase.
   phases: { before: 0, window: 1 },
   windowUntilHealed: true,
+  sabotage: ['faultNeverStarts'],
   preflight(env) {
     const others = env.cells().filter((c) => c !== env.canaryCell());
     if (others.length < 2) throw new Error(`soak moves markets between two non-canary cells; this topology has ${others.length}`);
