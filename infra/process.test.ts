@@ -43,7 +43,14 @@ describe('process harness', () => {
 
   it('rejects a failed start with a ProcessStartError holding the code, the exit code and the output', async () => {
     await assert.rejects(
-      startProcess({ name: 'exits', command: 'bash', args: ['-c', 'echo bind: address taken >&2; exit 4'], readyTimeoutMs: 3000 }),
+      startProcess({
+        name: 'exits',
+        command: 'bash',
+        args: ['-c', 'echo bind: address taken >&2; exit 4'],
+        // A readiness that never comes: the start must see the exit (with none, it resolves at once).
+        ready: { http: 'http://127.0.0.1:1/' },
+        readyTimeoutMs: 3000,
+      }),
       (err: unknown) =>
         err instanceof ProcessStartError &&
         err.code === 'process_start_failed' &&
