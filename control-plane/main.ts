@@ -80,6 +80,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   // 3. Operator admin API (control-plane/admin/) and migration/rollout recovery.
   const operators = createOperators({
     consulUrl: o.consul,
+    consul,
     prefix: o.prefix,
     adminToken: o.adminToken,
     id: o.id,
@@ -101,6 +102,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   if (o.register !== false) {
     registration = announceControlPlane({
       consulUrl: o.consul,
+      consul,
       id: o.id,
       host: o.host,
       httpPort,

@@ -1,6 +1,6 @@
 /**
  * Proves the real components work on this machine: Consul (KV and a blocking query through
- * the consul npm client), Envoy (a static config proxying to a hono server), vegeta (a short
+ * the Consul client, shared/consul/), Envoy (a static config proxying to a hono server), vegeta (a short
  * attack whose per-request results are read back) and `cellctl doctor` over the installed
  * binaries (pinned versions, open-source licences). No mocks; a missing binary fails these tests.
  */
@@ -41,16 +41,16 @@ describe('real Consul dev agent', () => {
     await consul.proc.stop();
   });
 
-  it('stores and reads back a KV value through the consul npm client', async () => {
+  it('stores and reads back a KV value through the Consul client', async () => {
     const client = createConsulClient(consul.url);
-    await client.kv.set('cellsim/test/hello', JSON.stringify({ v: 1 }));
-    const got = (await client.kv.get('cellsim/test/hello')) as { Value: string } | null;
-    assert.equal(got?.Value, '{"v":1}');
+    await client.kv.put('cellsim/test/hello', JSON.stringify({ v: 1 }));
+    const got = await client.kv.get('cellsim/test/hello');
+    assert.equal(got.value?.value, '{"v":1}');
   });
 
   it('wakes a blocking query on change, not before', async () => {
     const client = createConsulClient(consul.url);
-    await client.kv.set('cellsim/watch/a', '1');
+    await client.kv.put('cellsim/watch/a', '1');
     const seen: KvEntry[][] = [];
     let wake: (() => void) | undefined;
     const w = watchKvPrefix(
@@ -78,7 +78,7 @@ describe('real Consul dev agent', () => {
         wake = r;
       });
       const t0 = Date.now();
-      await client.kv.set('cellsim/watch/b', '2');
+      await client.kv.put('cellsim/watch/b', '2');
       await changed;
       assert.ok(Date.now() - t0 < 2000, 'woke promptly on change');
       assert.deepEqual(

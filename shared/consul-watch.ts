@@ -1,33 +1,18 @@
 /**
  * The blocking-query loop every Consul follower uses (index handling per Consul's blocking-query
  * rules, exponential backoff with decorrelated jitter on errors, reset on first success), the
- * service names of DESIGN §4 and the health-entry decoder. Kept apart from the consul npm client
- * (shared/consul.ts) so the router's table worker, which queries Consul with node:http, does not
- * load that client into its heap.
+ * service names of docs/contracts.md §Consul services and the health-entry decoder. The queries
+ * themselves go through the Consul client (shared/consul/client.ts) with whatever transport the
+ * caller chose: the router's table worker uses node:http there.
  * https://developer.hashicorp.com/consul/api-docs/features/blocking
  */
-import { EventEmitter } from 'node:events';
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { Endpoint } from './routing-table.js';
 
-/** The service names of DESIGN §4. */
+/** The service names of docs/contracts.md §Consul services. */
 export const SERVICE_CELL = 'cellsim-cell';
 export const SERVICE_ROUTER = 'cellsim-router';
 export const SERVICE_XDS = 'cellsim-xds';
-
-/** A cancellation context understood by the consul client (`ctx` option), which also asks for the raw response. */
-class RequestContext extends EventEmitter {
-  readonly includeResponse = true;
-  cancel(): void {
-    this.emit('cancel');
-  }
-}
-
-/** What a query answers besides its value: the response headers (X-Consul-Index). */
-export interface RawResponse {
-  headers: Record<string, string | undefined>;
-  statusCode?: number;
-}
 
 /** One blocking-query result. */
 export interface WatchResult<T> {
@@ -59,13 +44,13 @@ export interface Watch {
 }
 
 /**
- * Runs `query(index, wait, ctx)` in a blocking loop. Index rules: an index of 0 or going
- * backwards resets to 0 (full read) without a busy loop (Consul docs: "reset the index if it
- * goes backwards"; "sanity check index is greater than zero"). The first answer is always
- * delivered; later answers are delivered only when the index moved.
+ * Runs `query(index, wait, signal)` in a blocking loop; `signal` fires when the watch stops.
+ * Index rules: an index of 0 or going backwards resets to 0 (full read) without a busy loop
+ * (Consul docs: "reset the index if it goes backwards"; "sanity check index is greater than
+ * zero"). The first answer is always delivered; later answers only when the index moved.
  */
 export function watch<T>(
-  query: (index: number, wait: string, ctx: EventEmitter) => Promise<[RawResponse, T]>,
+  query: (index: number, wait: string, signal: AbortSignal) => Promise<WatchResult<T>>,
   handlers: WatchHandlers<T>,
   opts: WatchOptions = {},
 ): Watch {
@@ -77,7 +62,7 @@ export function watch<T>(
   let index = 0;
   let delivered = false;
   let stopped = false;
-  let ctx: RequestContext | undefined;
+  let ctx: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
   let backoff: IBackoff<unknown> | undefined;
   let attempt = 0;
@@ -89,13 +74,12 @@ export function watch<T>(
 
   const run = () => {
     if (stopped) return;
-    ctx = new RequestContext();
-    query(index, wait, ctx).then(
-      ([res, value]) => {
+    ctx = new AbortController();
+    query(index, wait, ctx.signal).then(
+      ({ index: raw, value }) => {
         if (stopped) return;
         backoff = undefined;
         attempt = 0;
-        const raw = Number(res.headers['x-consul-index']);
         let next = Number.isFinite(raw) && raw > 0 ? raw : 0;
         if (next < index) next = 0; // index went backwards: Consul state was reset; read fresh
         const changed = !delivered || next !== index || next === 0;
@@ -131,7 +115,7 @@ export function watch<T>(
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      ctx?.cancel();
+      ctx?.abort();
     },
     get index() {
       return index;

@@ -1,20 +1,13 @@
 /**
- * Consul access shared by the xDS server, cells and operators: a client built from a URL, and
- * watches of a KV prefix and of a service's passing instances on the blocking-query loop of
- * shared/consul-watch.ts (re-exported here).
+ * Consul access shared by the xDS server, cells and operators: the one client (shared/consul/,
+ * re-exported here), and watches of a KV prefix and of a service's passing instances on the
+ * blocking-query loop of shared/consul-watch.ts (re-exported here).
  */
-import Consul from 'consul';
-import {
-  endpointFromHealth,
-  watch,
-  type RawHealthEntry,
-  type RawResponse,
-  type Watch,
-  type WatchHandlers,
-  type WatchOptions,
-} from './consul-watch.js';
+import { ConsulClient, type ConsulClientOptions } from './consul/client.js';
+import { endpointFromHealth, watch, type Watch, type WatchHandlers, type WatchOptions } from './consul-watch.js';
 import type { Endpoint, KvEntry } from './routing-table.js';
 
+export * from './consul/client.js';
 export {
   SERVICE_CELL,
   SERVICE_ROUTER,
@@ -27,35 +20,17 @@ export {
   type WatchResult,
 } from './consul-watch.js';
 
-/** The consul npm client's type. */
-export type ConsulClient = InstanceType<typeof Consul>;
-
-/** Creates a client for `http://host:port`. */
-export function createConsulClient(url: string): ConsulClient {
-  const u = new URL(url);
-  return new Consul({
-    host: u.hostname,
-    port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
-    secure: u.protocol === 'https:',
-  });
-}
-
-interface RawKvItem {
-  Key: string;
-  Value: string | null;
-  ModifyIndex: number;
+/** Creates a client for `http://host:port` (a URL alone, or the client's whole options). */
+export function createConsulClient(o: string | ConsulClientOptions): ConsulClient {
+  return new ConsulClient(typeof o === 'string' ? { url: o } : o);
 }
 
 /** Watches every key under `prefix` (recursive), delivering decoded entries. */
 export function watchKvPrefix(consul: ConsulClient, prefix: string, handlers: WatchHandlers<KvEntry[]>, opts?: WatchOptions): Watch {
   return watch<KvEntry[]>(
-    async (index, wait, ctx) => {
-      const [res, items] = (await consul.kv.get({ key: prefix, recurse: true, index: String(index), wait, ctx } as never)) as unknown as [
-        RawResponse,
-        RawKvItem[] | RawKvItem | null | undefined,
-      ];
-      const list = items == null ? [] : Array.isArray(items) ? items : [items];
-      return [res, list.map((i) => ({ key: i.Key, value: i.Value, modifyIndex: i.ModifyIndex }))];
+    async (index, wait, signal) => {
+      const r = await consul.kv.list(prefix, { index, wait, signal });
+      return { index: r.index, value: r.value.map((i) => ({ key: i.key, value: i.value, modifyIndex: i.modifyIndex })) };
     },
     handlers,
     opts,
@@ -70,16 +45,9 @@ export function watchPassingService(
   opts?: WatchOptions,
 ): Watch {
   return watch<Endpoint[]>(
-    async (index, wait, ctx) => {
-      const [res, entries] = (await consul.health.service({
-        service,
-        passing: true,
-        index: String(index),
-        wait,
-        ctx,
-      } as never)) as unknown as [RawResponse, RawHealthEntry[]];
-      const endpoints = (entries ?? []).map(endpointFromHealth).filter((e): e is Endpoint => e !== undefined);
-      return [res, endpoints];
+    async (index, wait, signal) => {
+      const r = await consul.health.service(service, { passing: true, index, wait, signal });
+      return { index: r.index, value: r.value.map(endpointFromHealth).filter((e): e is Endpoint => e !== undefined) };
     },
     handlers,
     opts,

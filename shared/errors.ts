@@ -49,6 +49,10 @@ export const DOMAIN_ERROR_CODES = {
   courier_unavailable: 'the simulated courier service failed, or the call to it was aborted',
   inconsistent_snapshot: 'an xDS snapshot failed its consistency check and was not published',
   command_failed: 'an operator command failed; the error carries its exit code',
+  consul_unavailable: 'no answer from Consul: refused, reset, or not within the timeout',
+  consul_http: 'Consul answered with an unexpected HTTP status (`status` holds it)',
+  consul_invalid_answer: 'Consul answered with a body of an unexpected shape',
+  consul_aborted: "the caller's signal cancelled a Consul request",
 } as const;
 
 /** A stable domain error code. */

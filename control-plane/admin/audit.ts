@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { AuditRecordSchema, auditKey, type AuditRecord, type KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
-import type { KvStore } from './kv-store.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
 
 /** Writes audit records; a failed write is logged, never fails the action it describes. */
 export class AuditLog {

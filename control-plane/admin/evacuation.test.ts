@@ -11,7 +11,7 @@ import { createLogger } from '../../shared/logger.js';
 import { FakeCells } from '../migration/fake-cells.test-helper.js';
 import { Migrator } from '../migration/migrator.js';
 import { EvacuationSchema, Evacuator } from './evacuation.js';
-import { KvStore } from './kv-store.js';
+import { KvStore } from '../../shared/consul/kv-store.js';
 import { openSession } from './session.js';
 
 const log = createLogger('test', {});

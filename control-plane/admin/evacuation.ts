@@ -12,7 +12,7 @@ import { CellRecordSchema, MarketRecordSchema, type CellRecord, type KvLayout } 
 import type { Logger } from '../../shared/logger.js';
 import type { Migrator } from '../migration/migrator.js';
 import { TERMINAL } from '../migration/options.js';
-import type { KvStore } from './kv-store.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
 
 const MoveSchema = z.object({ market: z.string(), to: z.string() }).strict();
 

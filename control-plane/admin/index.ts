@@ -7,6 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
+import { ConsulClient } from '../../shared/consul/client.js';
+import { KvStore } from '../../shared/consul/kv-store.js';
 import { HttpError } from '../../shared/errors.js';
 import { KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
@@ -18,13 +20,14 @@ import type { RolloutOptions } from '../rollout/options.js';
 import { SupervisorClient, type CellProcesses } from '../rollout/supervisor-client.js';
 import { AuditLog } from './audit.js';
 import { Evacuator } from './evacuation.js';
-import { KvStore } from './kv-store.js';
 import { adminRoutes } from './routes.js';
 import { openSession, type ControlPlaneSession } from './session.js';
 
 /** Options of {@link createOperators}. */
 export interface OperatorOptions {
   consulUrl: string;
+  /** The process's Consul client (default: one on `consulUrl`). */
+  consul?: ConsulClient;
   prefix: string;
   /** The bearer token for mutations; without it every mutation answers 401. */
   adminToken: string | undefined;
@@ -89,9 +92,10 @@ function supervisorUrl(o: OperatorOptions): string | undefined {
 /** Builds the operator unit (routes usable at once; state-changing ones wait for `start`). */
 export function createOperators(o: OperatorOptions): Operators {
   const log = o.log.child({ part: 'operators' });
-  const kv = new KvStore(o.consulUrl);
+  const consul = o.consul ?? new ConsulClient({ url: o.consulUrl });
+  const kv = new KvStore(consul);
   const layout = new KvLayout(o.prefix);
-  const cells = new HttpCellAdmin(o.consulUrl, o.adminToken ?? '');
+  const cells = new HttpCellAdmin(consul, o.adminToken ?? '');
   let session: ControlPlaneSession | undefined;
   const sessionId = () => {
     if (!session)
@@ -110,7 +114,7 @@ export function createOperators(o: OperatorOptions): Operators {
   const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout);
   const evacuator = new Evacuator(kv, layout, migrator, log, sessionId, o.id);
   const audit = new AuditLog(kv, layout, log);
-  const routes = adminRoutes({ kv, layout, consulUrl: o.consulUrl, token: o.adminToken, migrator, rollouts, evacuator, audit, log });
+  const routes = adminRoutes({ kv, layout, token: o.adminToken, migrator, rollouts, evacuator, audit, log });
   let closed = false;
 
   return {

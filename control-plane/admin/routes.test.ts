@@ -10,7 +10,7 @@ import { Migrator } from '../migration/migrator.js';
 import { RolloutManager } from '../rollout/manager.js';
 import { AuditLog } from './audit.js';
 import { Evacuator } from './evacuation.js';
-import { KvStore } from './kv-store.js';
+import { KvStore } from '../../shared/consul/kv-store.js';
 import { adminRoutes } from './routes.js';
 import { openSession, type ControlPlaneSession } from './session.js';
 
@@ -47,7 +47,6 @@ describe('admin API', () => {
     app = adminRoutes({
       kv,
       layout,
-      consulUrl: consul.url,
       token: TOKEN,
       migrator,
       rollouts,

@@ -15,14 +15,13 @@ import type { Migrator } from '../migration/migrator.js';
 import type { RolloutManager } from '../rollout/manager.js';
 import type { AuditLog } from './audit.js';
 import type { Evacuator } from './evacuation.js';
-import type { KvStore } from './kv-store.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
 import { cellViews, marketViews, planeViews } from './views.js';
 
 /** What the routes act on. */
 export interface AdminDeps {
   kv: KvStore;
   layout: KvLayout;
-  consulUrl: string;
   token: string | undefined;
   migrator: Migrator;
   rollouts: RolloutManager;
@@ -125,9 +124,9 @@ export function adminRoutes(d: AdminDeps): Hono {
 
   app.get('/status', async (c) => {
     const [cells, markets, planes, migrations, rollouts] = await Promise.all([
-      cellViews(d.kv, d.layout, d.consulUrl),
+      cellViews(d.kv, d.layout),
       marketViews(d.kv, d.layout),
-      planeViews(d.consulUrl),
+      planeViews(d.kv.consul),
       d.migrator.list(),
       d.rollouts.list(),
     ]);
@@ -140,7 +139,7 @@ export function adminRoutes(d: AdminDeps): Hono {
       rollout: d.rollouts.running() ?? rollouts[0] ?? null,
     });
   });
-  app.get('/cells', async (c) => c.json({ cells: await cellViews(d.kv, d.layout, d.consulUrl) }));
+  app.get('/cells', async (c) => c.json({ cells: await cellViews(d.kv, d.layout) }));
   app.get('/markets', async (c) => c.json({ markets: await marketViews(d.kv, d.layout) }));
   app.get('/migrations', async (c) => c.json({ migrations: await d.migrator.list() }));
   app.get('/migrations/:market', async (c) => {

@@ -5,7 +5,7 @@
  * left by an earlier run of the same id are destroyed: that run is dead, since we are it now.
  */
 import type { Logger } from '../../shared/logger.js';
-import type { KvStore } from './kv-store.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
 
 /** A live session and its renewal loop. */
 export interface ControlPlaneSession {

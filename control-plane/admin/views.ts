@@ -1,7 +1,7 @@
 /** Read models of the admin API: cells with health and markets, the market map, the status summary. */
-import { SERVICE_CELL, SERVICE_ROUTER, SERVICE_XDS } from '../../shared/consul.js';
+import { SERVICE_CELL, SERVICE_ROUTER, SERVICE_XDS, type ConsulClient } from '../../shared/consul.js';
 import { CellRecordSchema, MarketRecordSchema, type KvLayout } from '../../shared/kv.js';
-import type { KvStore } from './kv-store.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
 
 /** One instance of a service with its health. */
 export interface InstanceView {
@@ -34,16 +34,10 @@ export interface MarketView {
   epoch: number;
 }
 
-interface HealthEntry {
-  Service: { ID: string; Address: string; Port: number; Meta?: Record<string, string> | null };
-  Checks: { Status: string }[];
-}
-
 /** Every instance of a service, passing or not. */
-export async function serviceInstances(consulUrl: string, service: string): Promise<InstanceView[]> {
-  const res = await fetch(`${consulUrl}/v1/health/service/${service}`, { signal: AbortSignal.timeout(5000) });
-  if (!res.ok) throw new Error(`consul health query failed: ${res.status}`);
-  return ((await res.json()) as HealthEntry[]).map((e) => {
+export async function serviceInstances(consul: ConsulClient, service: string): Promise<InstanceView[]> {
+  const { value } = await consul.health.service(service, { timeoutMs: 5000 });
+  return value.map((e) => {
     const statuses = e.Checks.map((c) => c.Status);
     const status = statuses.includes('critical') ? 'critical' : statuses.includes('warning') ? 'warning' : 'passing';
     return { id: e.Service.ID, address: e.Service.Address, port: e.Service.Port, status, meta: e.Service.Meta ?? {} };
@@ -57,11 +51,11 @@ export async function marketViews(kv: KvStore, layout: KvLayout): Promise<Market
 }
 
 /** Every cell with its market count and health (healthy = a passing instance of its active color). */
-export async function cellViews(kv: KvStore, layout: KvLayout, consulUrl: string): Promise<CellView[]> {
+export async function cellViews(kv: KvStore, layout: KvLayout): Promise<CellView[]> {
   const [{ values }, markets, instances] = await Promise.all([
     kv.listJson(CellRecordSchema, layout.cellsPrefix),
     marketViews(kv, layout),
-    serviceInstances(consulUrl, SERVICE_CELL),
+    serviceInstances(kv.consul, SERVICE_CELL),
   ]);
   return values
     .map(({ value: c }) => {
@@ -85,7 +79,7 @@ export async function cellViews(kv: KvStore, layout: KvLayout, consulUrl: string
 }
 
 /** The services besides cells: routers and xDS servers with their health. */
-export async function planeViews(consulUrl: string): Promise<{ routers: InstanceView[]; xds: InstanceView[] }> {
-  const [routers, xds] = await Promise.all([serviceInstances(consulUrl, SERVICE_ROUTER), serviceInstances(consulUrl, SERVICE_XDS)]);
+export async function planeViews(consul: ConsulClient): Promise<{ routers: InstanceView[]; xds: InstanceView[] }> {
+  const [routers, xds] = await Promise.all([serviceInstances(consul, SERVICE_ROUTER), serviceInstances(consul, SERVICE_XDS)]);
   return { routers, xds };
 }

@@ -3,7 +3,7 @@
  * import, freeze, summary, purge), reached through the cell's passing `cellsim-cell`
  * instances in Consul. Freeze and unfreeze go to every instance (blue and green may both run).
  */
-import { SERVICE_CELL } from '../../shared/consul.js';
+import { SERVICE_CELL, type ConsulClient } from '../../shared/consul.js';
 
 /** What a market looks like in one cell (GET /admin/markets/:m/summary). */
 export interface MarketSummary {
@@ -32,14 +32,10 @@ export interface CellAdmin {
   purge(cell: string, market: string): Promise<void>;
 }
 
-interface HealthEntry {
-  Service: { Address: string; Port: number; Meta?: Record<string, string> | null };
-}
-
 /** The HTTP implementation against real cells found in Consul. */
 export class HttpCellAdmin implements CellAdmin {
   constructor(
-    private readonly consulUrl: string,
+    private readonly consul: ConsulClient,
     private readonly token: string,
     private readonly timeoutMs = 120_000,
   ) {}
@@ -60,11 +56,7 @@ export class HttpCellAdmin implements CellAdmin {
   }
 
   private async lookup(passing: boolean, cell: string, color?: string, version?: string): Promise<string[]> {
-    const res = await fetch(`${this.consulUrl}/v1/health/service/${SERVICE_CELL}${passing ? '?passing=true' : ''}`, {
-      signal: AbortSignal.timeout(5000),
-    });
-    if (!res.ok) throw new Error(`consul health query failed: ${res.status}`);
-    const entries = (await res.json()) as HealthEntry[];
+    const { value: entries } = await this.consul.health.service(SERVICE_CELL, { passing, timeoutMs: 5000 });
     return entries
       .filter(
         (e) =>

@@ -7,7 +7,7 @@
  */
 import { MarketRecordSchema, MigrationRecordSchema, type KvLayout, type MigrationRecord, type MigrationState } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
-import type { KvStore } from '../admin/kv-store.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { CellAdmin, MarketSummary } from './cell-client.js';
 import { BEFORE_FLIP, TERMINAL, type MigrationOptions } from './options.js';
 

@@ -9,7 +9,7 @@ import { KvLayout, MarketRecordSchema, MigrationRecordSchema, type MigrationReco
 import { createLogger } from '../../shared/logger.js';
 import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
-import { KvStore } from '../admin/kv-store.js';
+import { KvStore } from '../../shared/consul/kv-store.js';
 import { openSession, type ControlPlaneSession } from '../admin/session.js';
 import { FakeCells } from './fake-cells.test-helper.js';
 import { Migrator } from './migrator.js';

@@ -9,7 +9,7 @@ import { CellRecordSchema, MarketRecordSchema, MigrationRecordSchema, type KvLay
 import { HttpError } from '../../shared/errors.js';
 import { isMarketId } from '../../shared/market.js';
 import type { Logger } from '../../shared/logger.js';
-import type { KvStore } from '../admin/kv-store.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { CellAdmin } from './cell-client.js';
 import { LostLockError, MigrationRun } from './machine.js';
 import { BEFORE_FLIP, TERMINAL, migrationOptions, type MigrationOptions } from './options.js';

@@ -5,7 +5,7 @@
 import { CellRecordSchema, RolloutRecordSchema, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
 import { HttpError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { KvStore } from '../admin/kv-store.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { HttpCellAdmin } from '../migration/cell-client.js';
 import { planWaves, rolloutOptions, type RolloutOptions } from './options.js';
 import { RolloutRun } from './runner.js';

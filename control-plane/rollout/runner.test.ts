@@ -12,7 +12,7 @@ import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
 import { CellRecordSchema, KvLayout, RolloutRecordSchema, type RolloutRecord } from '../../shared/kv.js';
 import { createLogger } from '../../shared/logger.js';
-import { KvStore } from '../admin/kv-store.js';
+import { KvStore } from '../../shared/consul/kv-store.js';
 import { openSession, type ControlPlaneSession } from '../admin/session.js';
 import { RolloutManager } from './manager.js';
 import type { CellProcesses } from './supervisor-client.js';

@@ -7,7 +7,7 @@
  */
 import { CellRecordSchema, RolloutRecordSchema, type CellRecord, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
-import type { KvStore } from '../admin/kv-store.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { HttpCellAdmin } from '../migration/cell-client.js';
 import type { RolloutOptions } from './options.js';
 import { diff, parsePrometheus, sum, trafficOf, type Traffic } from './prom.js';

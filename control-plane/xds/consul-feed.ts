@@ -269,8 +269,8 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     if (probe !== undefined || stopped) return;
     const tick = () => {
       probe = setTimeout(() => {
-        o.consul.status.leader({ timeout: 1000 } as never).then(
-          (leader: unknown) => (typeof leader === 'string' && leader !== '' ? answeredNow() : tick()),
+        o.consul.status.leader({ timeoutMs: 1000 }).then(
+          (leader) => (leader !== '' ? answeredNow() : tick()),
           () => tick(),
         );
       }, o.probeMs ?? 1000);
@@ -354,23 +354,12 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
   };
 }
 
-interface RawXdsEntry {
-  Service: { ID: string; Address: string; Port: number; Meta?: Record<string, string> | null };
-  Node: { Address: string };
-}
-
 /** Watches the passing `cellsim-xds` instances (control planes), as hold endpoints (their HTTP port). */
 function watchControlPlanes(consul: ConsulClient, handlers: Parameters<typeof watchPassingService>[2], opts: { wait: string }): Watch {
   return watch<Endpoint[]>(
-    async (index, wait, ctx) => {
-      const [res, entries] = (await consul.health.service({
-        service: SERVICE_XDS,
-        passing: true,
-        index: String(index),
-        wait,
-        ctx,
-      } as never)) as unknown as [{ headers: Record<string, string | undefined> }, RawXdsEntry[]];
-      const eps = (entries ?? []).map((e): Endpoint => ({
+    async (index, wait, signal) => {
+      const res = await consul.health.service(SERVICE_XDS, { passing: true, index, wait, signal });
+      const eps = res.value.map((e): Endpoint => ({
         id: e.Service.ID,
         cell: 'hold',
         address: e.Service.Address || e.Node.Address,
@@ -378,7 +367,7 @@ function watchControlPlanes(consul: ConsulClient, handlers: Parameters<typeof wa
         version: e.Service.Meta?.version ?? 'unknown',
         color: 'blue',
       }));
-      return [res, eps];
+      return { index: res.index, value: eps };
     },
     handlers,
     opts,

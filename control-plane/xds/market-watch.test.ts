@@ -129,14 +129,14 @@ describe('market watch with real Consul', () => {
           () => 'a new market in a shard no existing market used',
         );
 
-        await fetch(`${consul.url}/v1/kv/cellsim/markets/b-7`, { method: 'DELETE' });
+        await createConsulClient(consul.url).kv.delete('cellsim/markets/b-7');
         await waitFor(
           () => !w.records.has('b-7'),
           5000,
           () => 'the deletion of b-7',
         );
 
-        await fetch(`${consul.url}/v1/kv/cellsim/markets/a-4`, { method: 'PUT', body: '{"cell":' });
+        await createConsulClient(consul.url).kv.put('cellsim/markets/a-4', '{"cell":');
         await waitFor(
           () => invalid.includes('cellsim/markets/a-4'),
           5000,

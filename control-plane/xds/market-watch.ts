@@ -17,7 +17,7 @@
  */
 import { MarketRecordSchema, decodeJson, type KvLayout, type MarketRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
-import { watch, type ConsulClient, type Watch } from '../../shared/consul.js';
+import { watch, type ConsulClient, type TxnKvOp, type Watch, type WatchResult } from '../../shared/consul.js';
 import type { KvEntry } from '../../shared/routing-table.js';
 
 /** Options of {@link MarketWatch}. */
@@ -49,12 +49,6 @@ export interface MarketWatchOptions {
 interface Known {
   modifyIndex: number;
   id: string | undefined;
-}
-
-interface RawKvItem {
-  Key: string;
-  Value: string | null;
-  ModifyIndex: number;
 }
 
 /** Characters a market ID may start with (`^[a-z0-9]`). */
@@ -122,7 +116,7 @@ export class MarketWatch {
     const prefix = this.o.layout.marketsPrefix;
     let first = true;
     this.full = watch<KvEntry[]>(
-      async (index, wait, ctx) => {
+      async (index, wait, signal) => {
         const paced = !first && this.fullIntervalMs > 0;
         if (paced) await this.fullPause();
         first = false;
@@ -131,7 +125,7 @@ export class MarketWatch {
         // blocking query: a blocking query would be answered by the next KV write, i.e. exactly
         // when a move also wakes its shard, and Consul would build the 23 MB listing (100,000
         // markets) at the moment the move's answer is due.
-        const r = await this.list(prefix, paced ? 0 : index, wait, ctx);
+        const r = await this.list(prefix, paced ? 0 : index, wait, signal);
         this.fullCostMs = performance.now() - t0;
         return r;
       },
@@ -195,21 +189,9 @@ export class MarketWatch {
     return [...this.shards.keys()];
   }
 
-  private async list(
-    prefix: string,
-    index: number,
-    wait: string,
-    ctx: unknown,
-  ): Promise<[{ headers: Record<string, string | undefined> }, KvEntry[]]> {
-    const [res, items] = (await this.o.consul.kv.get({
-      key: prefix,
-      recurse: true,
-      index: String(index),
-      wait,
-      ctx,
-    } as never)) as unknown as [{ headers: Record<string, string | undefined> }, RawKvItem[] | RawKvItem | null | undefined];
-    const list = items == null ? [] : Array.isArray(items) ? items : [items];
-    return [res, list.map((i) => ({ key: i.Key, value: i.Value, modifyIndex: i.ModifyIndex }))];
+  private async list(prefix: string, index: number, wait: string, signal: AbortSignal): Promise<WatchResult<KvEntry[]>> {
+    const r = await this.o.consul.kv.list(prefix, { index, wait, signal });
+    return { index: r.index, value: r.value.map((i) => ({ key: i.key, value: i.value, modifyIndex: i.modifyIndex })) };
   }
 
   /** Merges one answer for keys under `sub` (relative prefix; '' = all) at Consul index `index`. */
@@ -307,7 +289,7 @@ export class MarketWatch {
     this.shards.set(
       p,
       watch<KvEntry[]>(
-        (index, wait, ctx) => this.list(prefix, index, wait, ctx),
+        (index, wait, signal) => this.list(prefix, index, wait, signal),
         {
           onChange: ({ value, index }) => this.merge(p, value, index),
           onError: (err, attempt, retry) => this.o.onError(`markets/${p}*`, err, attempt, retry),
@@ -321,7 +303,7 @@ export class MarketWatch {
   private startEmptyWake(): void {
     const prefix = `${this.o.layout.marketsPrefix}~`;
     this.emptyWake = watch<KvEntry[]>(
-      (index, wait, ctx) => this.list(prefix, index, wait, ctx),
+      (index, wait, signal) => this.list(prefix, index, wait, signal),
       {
         onChange: () => this.readEmpty(),
         onError: (err, attempt, retry) => this.o.onError('markets/(empty shards)', err, attempt, retry),
@@ -347,17 +329,15 @@ export class MarketWatch {
     const found = new Map<string, KvEntry[]>();
     try {
       for (let i = 0; i < shards.length && !this.stopped; i += 64) {
-        const ops = shards.slice(i, i + 64).map((p) => ({ KV: { Verb: 'get-tree', Key: this.o.layout.marketsPrefix + p } }));
-        const res = (await this.o.consul.transaction.create(ops as never)) as { Results?: { KV?: RawKvItem }[] | null } | null;
-        for (const r of res?.Results ?? []) {
-          const kv = r.KV;
-          if (!kv) continue;
-          const p = shards.find((s) => kv.Key.startsWith(this.o.layout.marketsPrefix + s));
+        const ops = shards.slice(i, i + 64).map((p): TxnKvOp => ({ KV: { Verb: 'get-tree', Key: this.o.layout.marketsPrefix + p } }));
+        const res = await this.o.consul.kv.txn(ops);
+        if (!res.ok) throw new Error(`transaction rolled back: ${res.errors.map((e) => e.what).join('; ')}`);
+        for (const kv of res.results) {
+          const p = shards.find((s) => kv.key.startsWith(this.o.layout.marketsPrefix + s));
           if (p === undefined) continue;
-          const value = kv.Value === null ? null : Buffer.from(kv.Value, 'base64').toString('utf8');
           let list = found.get(p);
           if (!list) found.set(p, (list = []));
-          list.push({ key: kv.Key, value, modifyIndex: kv.ModifyIndex });
+          list.push({ key: kv.key, value: kv.value, modifyIndex: kv.modifyIndex });
         }
       }
     } catch (err) {

@@ -8,7 +8,7 @@
  * interval), during which a frozen market had no hold endpoint. While Consul is unreachable
  * it retries every second.
  */
-import { SERVICE_XDS } from '../../shared/consul.js';
+import { ConsulClient, SERVICE_XDS, type ServiceDefinition } from '../../shared/consul.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** A registration that can be withdrawn. */
@@ -20,6 +20,8 @@ export interface Registration {
 /** What identifies the control plane in Consul. */
 export interface RegistrationOptions {
   consulUrl: string;
+  /** The process's Consul client (default: one on `consulUrl`). */
+  consul?: ConsulClient;
   id: string;
   host: string;
   httpPort: number;
@@ -31,32 +33,29 @@ export interface RegistrationOptions {
 /** Registers the control plane; throws when Consul refuses or cannot be reached. */
 export async function registerControlPlane(o: RegistrationOptions): Promise<Registration> {
   const serviceId = `${SERVICE_XDS}-${o.id}-${o.httpPort}`;
-  const check: Record<string, unknown> = {
+  const consul = o.consul ?? new ConsulClient({ url: o.consulUrl });
+  const check: ServiceDefinition['Check'] = {
     HTTP: `http://${o.host}:${o.httpPort}/readyz`,
     Interval: '1s',
     Timeout: '1s',
     DeregisterCriticalServiceAfter: '1m',
+    ...(o.passing ? { Status: 'passing' as const } : {}),
   };
-  if (o.passing) check.Status = 'passing';
-  const res = await fetch(`${o.consulUrl}/v1/agent/service/register`, {
-    method: 'PUT',
-    body: JSON.stringify({
+  await consul.agent.register(
+    {
       ID: serviceId,
       Name: SERVICE_XDS,
       Address: o.host,
       Port: o.httpPort,
       Meta: { id: o.id, xds_port: String(o.xdsPort) },
       Check: check,
-    }),
-    signal: AbortSignal.timeout(5000),
-  });
-  if (!res.ok) throw new Error(`consul refused the ${SERVICE_XDS} registration: ${res.status} ${await res.text()}`);
+    },
+    { timeoutMs: 5000 },
+  );
   return {
     serviceId,
     async deregister() {
-      await fetch(`${o.consulUrl}/v1/agent/service/deregister/${serviceId}`, { method: 'PUT', signal: AbortSignal.timeout(3000) }).catch(
-        () => undefined,
-      );
+      await consul.agent.deregister(serviceId, { timeoutMs: 3000 }).catch(() => undefined);
     },
   };
 }

@@ -6,17 +6,17 @@
  * and diffing here keeps request handling on the main thread from stalling. Also loads the
  * snapshot at start and writes it after changes.
  */
-import { EventEmitter } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import { bulkhead } from 'cockatiel';
-import { watch, endpointFromHealth, SERVICE_CELL, type Watch } from '../../shared/consul-watch.js';
+import { ConsulClient } from '../../shared/consul/client.js';
+import { nodeHttpTransport } from '../../shared/consul/node-http.js';
+import { watch, endpointFromHealth, SERVICE_CELL, type Watch, type WatchResult } from '../../shared/consul-watch.js';
 import { StringDecoder } from 'node:string_decoder';
 import { getHeapStatistics } from 'node:v8';
 import { KvPrefixDiff, detachString, type KvDiff, type ListingReader, type RawKvItem } from '../../shared/kv-diff.js';
 import { CellIdSchema, CellRecordSchema, KvLayout, decodeJson, type CellRecord, type MarketRecord } from '../../shared/kv.js';
 import { byEndpointId, type Endpoint } from '../../shared/routing-table.js';
 import { readSnapshot, writeSnapshot } from '../snapshot/index.js';
-import { consulGet } from './consul-get.js';
 import { KeyListScanner } from './key-scan.js';
 import { MarketShards, type MarketShard } from './market-shards.js';
 import type { ListingStats, WatchName, WorkerConfig, WorkerMessage } from './messages.js';
@@ -25,6 +25,8 @@ const cfg = (workerData as { config: WorkerConfig }).config;
 const port = parentPort!;
 const post = (m: WorkerMessage) => port.postMessage(m);
 const layout = new KvLayout(cfg.prefix);
+/** The worker's Consul client: on node:http, which keeps undici out of the worker's heap (shared/consul/node-http.ts). */
+const consul = new ConsulClient({ url: cfg.consulUrl, transport: nodeHttpTransport() });
 const markets = new MarketShards({ layout, max: cfg.marketShards, follow: (s) => watchMarketShard(s) });
 const cells = new KvPrefixDiff<CellRecord>(
   layout.cellsPrefix,
@@ -34,41 +36,18 @@ const cells = new KvPrefixDiff<CellRecord>(
 let endpoints: Endpoint[] = [];
 let endpointsKey = '';
 const waitMs = Number(/^(\d+)s$/.exec(cfg.wait)?.[1] ?? 30) * 1000;
+/** Until a blocking query's headers arrive: its wait, Consul's jitter (wait/16) and a margin. */
+const blockingTimeoutMs = waitMs + waitMs / 16 + 5000;
 
-interface Answer<T> {
-  value: T;
-  bytes: number;
-  fetchMs: number;
-  parseMs: number;
-  receivedAt: number;
-}
-
-/** One blocking GET against Consul, answering the raw text; 404 on a KV prefix means "no keys" and still carries an index. */
-async function blockingGet(watchName: WatchName, path: string, index: number, ctx: EventEmitter, empty: string) {
-  const ac = new AbortController();
-  ctx.once('cancel', () => ac.abort());
-  const sep = path.includes('?') ? '&' : '?';
-  const t0 = performance.now();
-  const res = await consulGet(`${cfg.consulUrl}${path}${sep}index=${index}&wait=${cfg.wait}`, {
-    signal: ac.signal,
-    headersTimeout: waitMs + waitMs / 16 + 5000,
-    bodyTimeout: 30_000,
-  });
-  const text = await res.body.text();
-  const receivedAt = Date.now();
-  const fetchMs = performance.now() - t0;
-  if (res.statusCode !== 200 && res.statusCode !== 404) throw new Error(`consul ${path}: ${res.statusCode} ${text.slice(0, 200)}`);
-  const raw = res.headers['x-consul-index'];
-  const headers = { 'x-consul-index': Array.isArray(raw) ? raw[0] : raw };
-  post({ type: 'watch-ok', watch: watchName, index: Number(headers['x-consul-index'] ?? 0) });
-  const answer: Answer<string> = {
-    value: res.statusCode === 404 ? empty : text,
-    bytes: Buffer.byteLength(text),
-    fetchMs,
-    parseMs: 0,
-    receivedAt,
-  };
-  return [{ headers }, answer] as [{ headers: Record<string, string | undefined> }, Answer<string>];
+/** One blocking read of the passing `cellsim-cell` instances, as endpoints. */
+async function passingCells(index: number, signal: AbortSignal): Promise<WatchResult<Endpoint[]>> {
+  const res = await consul.health.service(SERVICE_CELL, { passing: true, index, wait: cfg.wait, signal, timeoutMs: blockingTimeoutMs });
+  post({ type: 'watch-ok', watch: 'endpoints', index: res.index });
+  const value = res.value
+    .map(endpointFromHealth)
+    .filter((e): e is Endpoint => e !== undefined)
+    .sort(byEndpointId);
+  return { index: res.index, value };
 }
 
 /** A KV prefix listing read as a stream into its diff (see shared/kv-diff.ts). */
@@ -81,7 +60,7 @@ interface KvListing<T> {
   receivedAt: number;
 }
 
-async function streamInto<T>(body: AsyncIterable<Buffer>, reader: ListingReader<T>): Promise<{ bytes: number; ms: number }> {
+async function streamInto<T>(body: AsyncIterable<Uint8Array>, reader: ListingReader<T>): Promise<{ bytes: number; ms: number }> {
   const dec = new StringDecoder('utf8');
   let bytes = 0;
   let ms = 0;
@@ -105,28 +84,17 @@ async function kvListing<T>(
   prefixDiff: KvPrefixDiff<T>,
   prefix: string,
   index: number,
-  ctx: EventEmitter,
+  signal: AbortSignal,
   exact = false,
-) {
-  const ac = new AbortController();
-  ctx.once('cancel', () => ac.abort());
-  const url = `${cfg.consulUrl}/v1/kv/${prefix}${exact ? '' : '?recurse=true'}`;
-  const res = await consulGet(`${url}${exact ? '?' : '&'}index=${index}&wait=${cfg.wait}`, {
-    signal: ac.signal,
-    headersTimeout: waitMs + waitMs / 16 + 5000,
-    bodyTimeout: 30_000,
-  });
+): Promise<WatchResult<KvListing<T>>> {
+  const mode = exact ? 'exact' : 'recurse';
+  const res = await consul.kv.stream(prefix, mode, { index, wait: cfg.wait, signal, timeoutMs: blockingTimeoutMs });
   const t0 = performance.now(); // the answer started: the blocking wait is not part of its cost
-  const rawIndex = res.headers['x-consul-index'];
-  const headers = { 'x-consul-index': Array.isArray(rawIndex) ? rawIndex[0] : rawIndex };
-  const listingIndex = Number(headers['x-consul-index'] ?? 0) || 0;
-  if (res.statusCode !== 200 && res.statusCode !== 404) {
-    throw new Error(`consul ${prefix}: ${res.statusCode} ${(await res.body.text()).slice(0, 200)}`);
-  }
+  const listingIndex = res.index;
   let bytes: number;
   let diffMs: number;
   let diff: KvDiff<T> | undefined;
-  if (res.statusCode === 404) {
+  if (res.status === 404) {
     await res.body.dump();
     // An empty prefix at an index below a ModifyIndex already held is no deletion (that would
     // have moved the index past it) but a Consul that lost its data: keep the last good records
@@ -145,21 +113,21 @@ async function kvListing<T>(
     ({ bytes, ms: diffMs } = await streamInto(res.body, reader));
     diff = reader.end();
     if (diff === undefined) {
-      const again = await consulGet(url, { signal: ac.signal, headersTimeout: 30_000, bodyTimeout: 30_000 });
+      const again = await consul.kv.stream(prefix, mode, { signal, timeoutMs: 30_000 });
       const full = prefixDiff.reader(listingIndex, 'full');
       const r = await streamInto(again.body, full);
       bytes += r.bytes;
       diffMs += r.ms;
       diff = full.end();
       if (diff === undefined) {
-        const last = await consulGet(url, { signal: ac.signal, headersTimeout: 30_000, bodyTimeout: 30_000 });
+        const last = await consul.kv.stream(prefix, mode, { signal, timeoutMs: 30_000 });
         diff = prefixDiff.apply(JSON.parse(await last.body.text()) as RawKvItem[]);
       }
     }
   }
   onOk(listingIndex);
   const listing: KvListing<T> = { diff, index: listingIndex, bytes, fetchMs: performance.now() - t0, diffMs, receivedAt: Date.now() };
-  return [{ headers }, listing] as [{ headers: Record<string, string | undefined> }, KvListing<T>];
+  return { index: listingIndex, value: listing };
 }
 
 const onError = (w: WatchName) => (err: Error, attempt: number, retryInMs: number) =>
@@ -305,10 +273,10 @@ function watchMarketShard(shard: MarketShard): Watch {
     if (markets.ok) post({ type: 'watch-ok', watch: 'markets', index });
   };
   return watch<KvListing<MarketRecord>>(
-    async (index, _wait, ctx) => {
-      const read = () => kvListing(onOk, shard.diff, shard.key, index, ctx, shard.exact);
+    async (index, _wait, signal) => {
+      const read = () => kvListing(onOk, shard.diff, shard.key, index, signal, shard.exact);
       const answer = shard.answered ? await read() : await firstReads.execute(read);
-      const l = answer[1];
+      const l = answer.value;
       const d = l.diff;
       const firstAnswer = !shard.answered;
       shard.answered = true;
@@ -371,14 +339,8 @@ function marketIds(keys: readonly string[]): string[] {
 
 /** Every key under markets/ now (a keys-only listing, read whole: for a partition). */
 async function readMarketKeys(): Promise<{ keys: string[] }> {
-  const res = await consulGet(`${cfg.consulUrl}/v1/kv/${layout.marketsPrefix}?keys=true`, {
-    signal: discoveryAbort.signal,
-    headersTimeout: 5000,
-    bodyTimeout: 30_000,
-  });
-  const text = await res.body.text();
-  if (res.statusCode !== 200 && res.statusCode !== 404) throw new Error(`consul keys ${res.statusCode} ${text.slice(0, 200)}`);
-  return { keys: res.statusCode === 404 ? [] : (JSON.parse(text) as string[]) };
+  const res = await consul.kv.keys(layout.marketsPrefix, { signal: discoveryAbort.signal, timeoutMs: 5000 });
+  return { keys: res.value };
 }
 
 /**
@@ -435,17 +397,14 @@ async function scanMarketKeys(
   onKey: (key: string) => void,
   restart: () => void,
 ): Promise<{ index: number; costMs: number }> {
-  const blocking = index > 0 ? `&index=${index}&wait=${cfg.wait}` : '';
-  const res = await consulGet(`${cfg.consulUrl}/v1/kv/${layout.marketsPrefix}?keys=true${blocking}`, {
+  const res = await consul.kv.stream(layout.marketsPrefix, 'keys', {
+    ...(index > 0 ? { index, wait: cfg.wait } : {}),
     signal: discoveryAbort.signal,
-    headersTimeout: index > 0 ? waitMs + waitMs / 16 + 5000 : 5000,
-    bodyTimeout: 30_000,
+    timeoutMs: index > 0 ? blockingTimeoutMs : 5000,
   });
   const t0 = performance.now(); // cost after the answer started (the blocking wait excluded)
-  if (res.statusCode !== 200 && res.statusCode !== 404)
-    throw new Error(`consul keys ${res.statusCode} ${(await res.body.text()).slice(0, 200)}`);
-  const next = Number(res.headers['x-consul-index'] ?? 0) || 0;
-  if (res.statusCode === 404) {
+  const next = res.index;
+  if (res.status === 404) {
     await res.body.dump();
   } else {
     const scanner = new KeyListScanner(onKey);
@@ -505,9 +464,9 @@ function startWatches() {
   const ok = (w: WatchName) => (index: number) => post({ type: 'watch-ok', watch: w, index });
   watches.push(
     watch<KvListing<CellRecord>>(
-      async (index, _wait, ctx) => {
-        const answer = await kvListing(ok('cells'), cells, layout.cellsPrefix, index, ctx);
-        const d = answer[1].diff;
+      async (index, _wait, signal) => {
+        const answer = await kvListing(ok('cells'), cells, layout.cellsPrefix, index, signal);
+        const d = answer.value.diff;
         if (firstCells || d.upserts.length > 0 || d.removed.length > 0 || d.invalid.length > 0) {
           firstCells = false;
           post({
@@ -515,7 +474,7 @@ function startWatches() {
             source: 'consul',
             cells: cells.records().map(([id, rec]) => [id, rec]),
             invalid: d.invalid,
-            index: answer[1].index,
+            index: answer.value.index,
           });
           scheduleSnapshot();
         }
@@ -524,14 +483,10 @@ function startWatches() {
       { onChange: () => undefined, onError: onError('cells') },
       opts,
     ),
-    watch<Answer<string>>(
-      (index, _wait, ctx) => blockingGet('endpoints', `/v1/health/service/${SERVICE_CELL}?passing=true`, index, ctx, '[]'),
+    watch<Endpoint[]>(
+      (index, _wait, signal) => passingCells(index, signal),
       {
-        onChange: ({ value: a, index }) => {
-          const next = ((JSON.parse(a.value) as Parameters<typeof endpointFromHealth>[0][] | null) ?? [])
-            .map(endpointFromHealth)
-            .filter((e): e is Endpoint => e !== undefined)
-            .sort(byEndpointId);
+        onChange: ({ value: next, index }) => {
           const key = JSON.stringify(next);
           if (key === endpointsKey) return; // unchanged (watch-ok already confirmed it)
           endpoints = next;

@@ -1,15 +1,19 @@
 /**
- * The table worker's HTTP client against a real local HTTP server: status, headers and a streamed
- * body; the headers timeout, the timeout between body chunks, and cancellation.
+ * The node:http transport against a real local HTTP server: status, headers and a streamed body;
+ * the headers timeout, the timeout between body chunks, and cancellation.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { consulGet } from './consul-get.js';
+import { nodeHttpTransport } from './node-http.js';
+import type { ConsulRequest } from './transport.js';
 
 let server: Server;
 let base: string;
+const send = nodeHttpTransport();
+const get = (path: string, o: Partial<ConsulRequest>) =>
+  send({ method: 'GET', url: `${base}${path}`, headers: {}, headersTimeoutMs: 1000, bodyTimeoutMs: 1000, ...o });
 
 before(async () => {
   server = createServer((req, res) => {
@@ -35,34 +39,34 @@ after(() => {
   server.close();
 });
 
-describe('consulGet', () => {
+describe('nodeHttpTransport', () => {
   it('answers status, headers and the body as it streams in', async () => {
-    const res = await consulGet(`${base}/ok`, { headersTimeout: 1000, bodyTimeout: 1000 });
-    assert.equal(res.statusCode, 200);
-    assert.equal(res.headers['x-consul-index'], '42');
+    const res = await get('/ok', {});
+    assert.equal(res.status, 200);
+    assert.equal(res.header('x-consul-index'), '42');
     const chunks: string[] = [];
-    for await (const c of res.body) chunks.push(c.toString());
+    for await (const c of res.body) chunks.push(Buffer.from(c).toString());
     assert.equal(chunks.join(''), '["a","b"]');
     assert.ok(chunks.length >= 2, 'streamed as it arrived');
-    const again = await consulGet(`${base}/missing`, { headersTimeout: 1000, bodyTimeout: 1000 });
-    assert.equal(again.statusCode, 404);
+    const again = await get('/missing', {});
+    assert.equal(again.status, 404);
     assert.equal(await again.body.text(), 'not here');
   });
 
   it('fails when no headers come within the headers timeout', async () => {
     const t0 = performance.now();
-    await assert.rejects(consulGet(`${base}/silent`, { headersTimeout: 150, bodyTimeout: 1000 }), /no answer within 150 ms/);
+    await assert.rejects(get('/silent', { headersTimeoutMs: 150 }), /no answer within 150 ms/);
     assert.ok(performance.now() - t0 < 1000);
   });
 
   it('fails a body that stalls longer than the body timeout', async () => {
-    const res = await consulGet(`${base}/stalls`, { headersTimeout: 1000, bodyTimeout: 150 });
+    const res = await get('/stalls', { bodyTimeoutMs: 150 });
     await assert.rejects(res.body.text(), /stalled for 150 ms/);
   });
 
   it('is cancelled by its signal while it waits', async () => {
     const ac = new AbortController();
-    const pending = consulGet(`${base}/silent`, { signal: ac.signal, headersTimeout: 5000, bodyTimeout: 5000 });
+    const pending = get('/silent', { signal: ac.signal, headersTimeoutMs: 5000, bodyTimeoutMs: 5000 });
     setTimeout(() => ac.abort(), 50);
     await assert.rejects(pending, (err: Error) => err.name === 'AbortError');
   });

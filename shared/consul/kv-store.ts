@@ -1,12 +1,14 @@
 /**
- * The control plane's Consul KV access: reads with ModifyIndex, check-and-set writes, and
- * session locks (https://developer.hashicorp.com/consul/docs/dynamic-app-config/sessions).
- * Plain HTTP against Consul's API so every CAS and `acquire` is explicit.
+ * The operators' view of Consul KV (migrations, rollouts, evacuations, audit): reads with their
+ * ModifyIndex, check-and-set writes, JSON values checked by the shared zod codecs, and the
+ * session locks of docs/contracts.md §Consul keys (https://developer.hashicorp.com/consul/docs/dynamic-app-config/sessions).
+ * Every CAS and `acquire` stays explicit at the call site. Built on the one Consul client.
  */
 import type { z } from 'zod';
-import { decodeJson, encodeJson } from '../../shared/kv.js';
+import { decodeJson, encodeJson } from '../kv.js';
+import { ConsulClient } from './client.js';
 
-/** One key with its raw value, ModifyIndex and lock holder. */
+/** One key with its raw value ('' when stored without one), ModifyIndex and lock holder. */
 export interface KvItem {
   key: string;
   value: string;
@@ -24,59 +26,38 @@ export interface PutOptions {
   release?: string;
 }
 
-interface RawItem {
-  Key: string;
-  Value: string | null;
-  ModifyIndex: number;
-  Session?: string;
-}
-
-/** A small Consul KV + session client. */
+/** Consul KV and sessions for operator workflows. */
 export class KvStore {
+  /** The Consul client underneath. */
+  readonly consul: ConsulClient;
+  /** Consul's base URL. */
   readonly url: string;
 
-  constructor(url: string) {
-    this.url = url.replace(/\/$/, '');
-  }
-
-  private async call(method: string, path: string, body?: string): Promise<Response> {
-    const res = await fetch(`${this.url}${path}`, { method, body, signal: AbortSignal.timeout(10_000) });
-    if (!res.ok && res.status !== 404) {
-      throw new Error(`consul ${method} ${path.split('?')[0]} failed: ${res.status} ${(await res.text()).slice(0, 200)}`);
-    }
-    return res;
+  /** A store on `consul` (a client, or a URL for a client with default options). */
+  constructor(consul: ConsulClient | string) {
+    this.consul = typeof consul === 'string' ? new ConsulClient({ url: consul }) : consul;
+    this.url = this.consul.url;
   }
 
   /** The key, or undefined when absent. */
   async get(key: string): Promise<KvItem | undefined> {
-    const res = await this.call('GET', `/v1/kv/${key}`);
-    if (res.status === 404) return undefined;
-    const [item] = (await res.json()) as RawItem[];
-    return item ? toItem(item) : undefined;
+    const { value } = await this.consul.kv.get(key);
+    return value ? toItem(value) : undefined;
   }
 
   /** Every key under `prefix`. */
   async list(prefix: string): Promise<KvItem[]> {
-    const res = await this.call('GET', `/v1/kv/${prefix}?recurse=true`);
-    if (res.status === 404) return [];
-    return ((await res.json()) as RawItem[]).map(toItem);
+    return (await this.consul.kv.list(prefix)).value.map(toItem);
   }
 
   /** Writes a value; false when a CAS or acquire condition failed. */
   async put(key: string, value: string, opts: PutOptions = {}): Promise<boolean> {
-    const q = new URLSearchParams();
-    if (opts.cas !== undefined) q.set('cas', String(opts.cas));
-    if (opts.acquire) q.set('acquire', opts.acquire);
-    if (opts.release) q.set('release', opts.release);
-    const qs = q.toString();
-    const res = await this.call('PUT', `/v1/kv/${key}${qs ? `?${qs}` : ''}`, value);
-    return ((await res.json()) as boolean) === true;
+    return this.consul.kv.put(key, value, opts);
   }
 
   /** Deletes a key (optionally CAS); false when the CAS failed. */
   async delete(key: string, cas?: number): Promise<boolean> {
-    const res = await this.call('DELETE', `/v1/kv/${key}${cas !== undefined ? `?cas=${cas}` : ''}`);
-    return res.status === 404 || ((await res.json()) as boolean) === true;
+    return this.consul.kv.delete(key, { cas });
   }
 
   /** Reads and decodes a JSON value; undefined when absent, throws with every problem when invalid. */
@@ -111,37 +92,25 @@ export class KvStore {
 
   /** Creates a session (behaviour `release`, so a dead holder leaves its record for recovery). */
   async createSession(name: string, ttl = '15s'): Promise<string> {
-    const res = await this.call(
-      'PUT',
-      '/v1/session/create',
-      JSON.stringify({ Name: name, TTL: ttl, Behavior: 'release', LockDelay: '0s' }),
-    );
-    return ((await res.json()) as { ID: string }).ID;
+    return this.consul.session.create({ name, ttl, behavior: 'release', lockDelay: '0s' });
   }
 
   /** Renews a session; false when it no longer exists. */
   async renewSession(id: string): Promise<boolean> {
-    const res = await this.call('PUT', `/v1/session/renew/${id}`);
-    return res.status !== 404;
+    return this.consul.session.renew(id);
   }
 
   /** Destroys a session, releasing its locks. */
   async destroySession(id: string): Promise<void> {
-    await this.call('PUT', `/v1/session/destroy/${id}`);
+    await this.consul.session.destroy(id);
   }
 
   /** Every session with its name. */
   async listSessions(): Promise<{ id: string; name: string }[]> {
-    const res = await this.call('GET', '/v1/session/list');
-    return ((await res.json()) as { ID: string; Name: string }[]).map((s) => ({ id: s.ID, name: s.Name }));
+    return this.consul.session.list();
   }
 }
 
-function toItem(raw: RawItem): KvItem {
-  return {
-    key: raw.Key,
-    value: raw.Value === null ? '' : Buffer.from(raw.Value, 'base64').toString('utf8'),
-    modifyIndex: raw.ModifyIndex,
-    ...(raw.Session ? { session: raw.Session } : {}),
-  };
+function toItem(p: { key: string; value: string | null; modifyIndex: number; session?: string }): KvItem {
+  return { key: p.key, value: p.value ?? '', modifyIndex: p.modifyIndex, ...(p.session ? { session: p.session } : {}) };
 }
