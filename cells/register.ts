@@ -4,7 +4,7 @@
  * every second, deregistered after a minute critical. Retries until Consul answers, and
  * registers again if the agent forgot the service (e.g. a restarted dev agent).
  */
-import { SERVICE_CELL } from '../shared/consul.js';
+import { ConsulClient, SERVICE_CELL, type ServiceDefinition } from '../shared/consul.js';
 import type { Logger } from '../shared/logger.js';
 
 /** Where and what to register. */
@@ -30,20 +30,12 @@ export interface Registration {
   stop(): Promise<void>;
 }
 
-async function put(url: string, body?: unknown): Promise<void> {
-  const res = await fetch(url, {
-    method: 'PUT',
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(3000),
-  });
-  if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
-}
-
 /** Registers and keeps the registration alive (checked every `checkMs`, default 10 s). */
 export function registerCell(spec: RegistrationSpec, logger: Logger, checkMs = 10_000): Registration {
   const id = serviceId(spec);
-  const base = spec.consul.replace(/\/$/, '');
-  const definition = {
+  const consul = new ConsulClient({ url: spec.consul });
+  const base = consul.url;
+  const definition: ServiceDefinition = {
     ID: id,
     Name: SERVICE_CELL,
     Address: spec.host,
@@ -68,11 +60,9 @@ export function registerCell(spec: RegistrationSpec, logger: Logger, checkMs = 1
   const attempt = async () => {
     if (stopped) return;
     try {
-      const known = ok
-        ? (await fetch(`${base}/v1/agent/service/${encodeURIComponent(id)}`, { signal: AbortSignal.timeout(3000) })).ok
-        : false;
+      const known = ok ? (await consul.agent.service(id, { timeoutMs: 3000 })) !== undefined : false;
       if (!known) {
-        await put(`${base}/v1/agent/service/register`, definition);
+        await consul.agent.register(definition, { timeoutMs: 3000 });
         if (ok) logger.warn({ serviceId: id }, 'consul had forgotten the service; registered again');
         else logger.info({ serviceId: id, consul: base }, 'registered in consul');
         ok = true;
@@ -95,7 +85,7 @@ export function registerCell(spec: RegistrationSpec, logger: Logger, checkMs = 1
       stopped = true;
       if (timer) clearTimeout(timer);
       try {
-        await put(`${base}/v1/agent/service/deregister/${encodeURIComponent(id)}`);
+        await consul.agent.deregister(id, { timeoutMs: 3000 });
         logger.info({ serviceId: id }, 'deregistered from consul');
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'consul deregistration failed');

@@ -3,7 +3,8 @@
  * keeps the registration alive: re-registers every few seconds (cheap and idempotent), so a
  * Consul that was down at start, or restarted without state, learns about the router again.
  */
-import { request } from 'undici';
+import { ConsulClient } from '../shared/consul/client.js';
+import { undiciTransport } from '../shared/consul/undici.js';
 import { SERVICE_ROUTER } from '../shared/consul-watch.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -28,7 +29,8 @@ export interface Registration {
 export function keepRegistered(opts: RegistrationOptions): Registration {
   const serviceId = `${SERVICE_ROUTER}-${opts.id}`;
   const checkHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
-  const body = JSON.stringify({
+  const consul = new ConsulClient({ url: opts.consulUrl, transport: undiciTransport() });
+  const definition = {
     ID: serviceId,
     Name: SERVICE_ROUTER,
     Address: checkHost,
@@ -40,20 +42,13 @@ export function keepRegistered(opts: RegistrationOptions): Registration {
       Timeout: '1s',
       DeregisterCriticalServiceAfter: '1m',
     },
-  });
+  };
   let stopped = false;
   let failing = false;
   let timer: NodeJS.Timeout | undefined;
   const once = async () => {
     try {
-      const res = await request(`${opts.consulUrl}/v1/agent/service/register`, {
-        method: 'PUT',
-        body,
-        headersTimeout: 3000,
-        bodyTimeout: 3000,
-      });
-      const text = await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${text.slice(0, 200)}`);
+      await consul.agent.register(definition, { timeoutMs: 3000 });
       if (failing) opts.logger.info({ serviceId }, 'registered in consul again');
       failing = false;
     } catch (err) {
@@ -75,12 +70,7 @@ export function keepRegistered(opts: RegistrationOptions): Registration {
       stopped = true;
       if (timer) clearTimeout(timer);
       try {
-        const res = await request(`${opts.consulUrl}/v1/agent/service/deregister/${serviceId}`, {
-          method: 'PUT',
-          headersTimeout: 2000,
-          bodyTimeout: 2000,
-        });
-        await res.body.dump();
+        await consul.agent.deregister(serviceId, { timeoutMs: 2000 });
       } catch {
         /* Consul down: its DeregisterCriticalServiceAfter cleans up */
       }

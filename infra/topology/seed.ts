@@ -2,21 +2,18 @@
  * Seeds Consul with the cell records and the market map. Create-only (CAS index 0), so a
  * persistent Consul keeps what operators changed since; returns what is in Consul afterwards.
  */
+import { ConsulClient } from '../../shared/consul/client.js';
 import { CellRecordSchema, KvLayout, MarketRecordSchema, decodeJson, encodeJson, type CellRecord } from '../../shared/kv.js';
 import { TOPOLOGY_DEFAULTS, cellIds, globalCell, type TopologyConfig } from './config.js';
 import { assignMarkets, type SeedMarket } from './markets.js';
 
-async function createOnly(url: string, key: string, value: string): Promise<boolean> {
-  const res = await fetch(`${url}/v1/kv/${key}?cas=0`, { method: 'PUT', body: value, signal: AbortSignal.timeout(5000) });
-  if (!res.ok) throw new Error(`consul PUT ${key} failed: ${res.status} ${await res.text()}`);
-  return (await res.json()) === true;
+async function createOnly(consul: ConsulClient, key: string, value: string): Promise<boolean> {
+  return consul.kv.put(key, value, { cas: 0, timeoutMs: 5000 });
 }
 
-async function readPrefix(url: string, prefix: string): Promise<{ key: string; value: string }[]> {
-  const res = await fetch(`${url}/v1/kv/${prefix}?recurse=true`, { signal: AbortSignal.timeout(5000) });
-  if (res.status === 404) return [];
-  const items = (await res.json()) as { Key: string; Value: string | null }[];
-  return items.map((i) => ({ key: i.Key, value: i.Value === null ? '' : Buffer.from(i.Value, 'base64').toString('utf8') }));
+async function readPrefix(consul: ConsulClient, prefix: string): Promise<{ key: string; value: string }[]> {
+  const { value } = await consul.kv.list(prefix, { timeoutMs: 5000 });
+  return value.map((i) => ({ key: i.key, value: i.value ?? '' }));
 }
 
 /** What Consul holds after seeding. */
@@ -29,6 +26,7 @@ export interface Seeded {
 
 /** Writes cells/ and markets/ records that do not exist yet. */
 export async function seedConsul(cfg: TopologyConfig, url: string, markets: SeedMarket[]): Promise<Seeded> {
+  const consul = new ConsulClient({ url });
   const layout = new KvLayout(cfg.prefix);
   const ids = cellIds(cfg.cells);
   const global = globalCell(cfg.cells);
@@ -43,22 +41,23 @@ export async function seedConsul(cfg: TopologyConfig, url: string, markets: Seed
       version: cfg.initialVersion,
       activeColor: 'blue',
     };
-    if (await createOnly(url, layout.cellKey(id), encodeJson(CellRecordSchema, rec))) created++;
+    if (await createOnly(consul, layout.cellKey(id), encodeJson(CellRecordSchema, rec))) created++;
   }
-  const existing = new Set((await readPrefix(url, layout.marketsPrefix)).map((e) => layout.marketFromKey(e.key)));
+  const existing = new Set((await readPrefix(consul, layout.marketsPrefix)).map((e) => layout.marketFromKey(e.key)));
   const plan = assignMarkets(markets, ids, 'cell-0');
   if (existing.size === 0) {
     for (const [market, cell] of plan) {
-      if (await createOnly(url, layout.marketKey(market), encodeJson(MarketRecordSchema, { cell, state: 'active', epoch: 1 }))) created++;
+      if (await createOnly(consul, layout.marketKey(market), encodeJson(MarketRecordSchema, { cell, state: 'active', epoch: 1 })))
+        created++;
     }
   }
   const cells = new Map<string, CellRecord>();
-  for (const e of await readPrefix(url, layout.cellsPrefix)) {
+  for (const e of await readPrefix(consul, layout.cellsPrefix)) {
     const d = decodeJson(CellRecordSchema, e.value);
     if (d.ok) cells.set(d.value.id, d.value);
   }
   const owners = new Map<string, string>();
-  for (const e of await readPrefix(url, layout.marketsPrefix)) {
+  for (const e of await readPrefix(consul, layout.marketsPrefix)) {
     const m = layout.marketFromKey(e.key);
     const d = decodeJson(MarketRecordSchema, e.value);
     if (m && d.ok) owners.set(m, d.value.cell);

@@ -5,6 +5,8 @@
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConsulClient } from '../../shared/consul/client.js';
+import { UnknownCellError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { serviceId } from '../../cells/register.js';
 import { freePorts } from '../ports.js';
@@ -72,14 +74,14 @@ export class Supervisor {
   }
 
   private async waitKvWritable(): Promise<void> {
-    const url = `${consulUrl(this.cfg)}/v1/kv/_cellsim_ready`;
+    const consul = new ConsulClient({ url: consulUrl(this.cfg) });
     for (let i = 0; i < 150; i++) {
-      const ok = await fetch(url, { method: 'PUT', body: '1' }).then(
-        (r) => r.ok,
+      const ok = await consul.kv.put('_cellsim_ready', '1').then(
+        () => true,
         () => false,
       );
       if (ok) {
-        await fetch(url, { method: 'DELETE' });
+        await consul.kv.delete('_cellsim_ready');
         return;
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -100,10 +102,7 @@ export class Supervisor {
     const entry = plan[Number(spec.cell.replace(/^cell-/, ''))];
     if (!entry) return undefined;
     const old = serviceId({ cell: spec.cell, color: spec.color, port: spec.port });
-    await fetch(`${consulUrl(this.cfg)}/v1/agent/service/deregister/${encodeURIComponent(old)}`, {
-      method: 'PUT',
-      signal: AbortSignal.timeout(2000),
-    }).catch(() => undefined);
+    await new ConsulClient({ url: consulUrl(this.cfg) }).agent.deregister(old, { timeoutMs: 2000 }).catch(() => undefined);
     const [port] = await freePorts(1);
     entry[spec.color] = port!;
     return cellSpec(this.cfg, spec.cell, spec.color, spec.version ?? this.cfg.initialVersion, spec.defect);
@@ -111,7 +110,7 @@ export class Supervisor {
 
   /** Starts (or replaces) a cell instance; used by rollouts through the control channel. */
   async startCell(cell: string, color: 'blue' | 'green', version: string, defect?: unknown): Promise<Child> {
-    if (!this.seeded?.cells.has(cell)) throw new Error(`unknown cell '${cell}'`);
+    if (!this.seeded?.cells.has(cell)) throw new UnknownCellError(cell);
     const name = cellChildName(cell, color);
     await this.children.get(name)?.stop();
     this.children.delete(name);

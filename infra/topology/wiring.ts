@@ -11,6 +11,7 @@ import type { ChildSpec } from './child.js';
 import { cellIds, type TopologyConfig } from './config.js';
 import { cellPort } from './ports.js';
 import { routerNodeOptions } from '../../router/node-options.js';
+import { ConsulClient } from '../../shared/consul/client.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 const node = (args: string[]) => ({ command: process.execPath, args: [CELLCTL, ...args] });
@@ -45,10 +46,7 @@ export function consulSpec(cfg: TopologyConfig): ChildSpec {
     port: cfg.ports.consul.http,
     binds: [cfg.ports.consul.http, cfg.ports.consul.serfLan, cfg.ports.consul.serfWan, cfg.ports.consul.server, cfg.ports.consul.grpc],
     alive: () => answers(`${url}/v1/status/leader`),
-    ready: async () => {
-      const res = await fetch(`${url}/v1/status/leader`, { signal: AbortSignal.timeout(1000) });
-      return res.ok && (await res.text()).replace(/"/g, '').length > 0;
-    },
+    ready: async () => (await new ConsulClient({ url }).status.leader({ timeoutMs: 1000 })) !== '',
   };
 }
 

@@ -1,37 +1,25 @@
 /** What a drill reads from Consul: the market → cell map and the versions cells run. */
-import { SERVICE_CELL } from '../../shared/consul.js';
+import { ConsulClient, SERVICE_CELL } from '../../shared/consul.js';
 import { decodeJson, KvLayout, MarketRecordSchema } from '../../shared/kv.js';
-
-interface RawKv {
-  Key: string;
-  Value: string | null;
-}
 
 /** market → owning cell, from `<prefix>markets/` (invalid values skipped, as the routers do). */
 export async function readOwners(consulUrl: string, prefix = 'cellsim/'): Promise<Record<string, string>> {
   const layout = new KvLayout(prefix);
-  const res = await fetch(`${consulUrl}/v1/kv/${layout.marketsPrefix}?recurse=true`, { signal: AbortSignal.timeout(5000) });
-  if (res.status === 404) return {};
-  if (!res.ok) throw new Error(`consul ${res.status} reading ${layout.marketsPrefix}`);
+  const { value: items } = await new ConsulClient({ url: consulUrl }).kv.list(layout.marketsPrefix, { timeoutMs: 5000 });
   const owners: Record<string, string> = {};
-  for (const kv of (await res.json()) as RawKv[]) {
-    const market = layout.marketFromKey(kv.Key);
-    const rec = decodeJson(MarketRecordSchema, kv.Value === null ? null : Buffer.from(kv.Value, 'base64').toString('utf8'));
+  for (const kv of items) {
+    const market = layout.marketFromKey(kv.key);
+    const rec = decodeJson(MarketRecordSchema, kv.value);
     if (market && rec.ok) owners[market] = rec.value.cell;
   }
   return owners;
 }
 
-interface RawHealth {
-  Service: { Meta?: Record<string, string> | null };
-}
-
 /** cell → versions of its passing `cellsim-cell` instances. */
 export async function readCellVersions(consulUrl: string): Promise<Record<string, string[]>> {
-  const res = await fetch(`${consulUrl}/v1/health/service/${SERVICE_CELL}?passing=true`, { signal: AbortSignal.timeout(2000) });
-  if (!res.ok) throw new Error(`consul ${res.status} reading ${SERVICE_CELL} health`);
+  const { value: entries } = await new ConsulClient({ url: consulUrl }).health.service(SERVICE_CELL, { passing: true, timeoutMs: 2000 });
   const out: Record<string, string[]> = {};
-  for (const e of (await res.json()) as RawHealth[]) {
+  for (const e of entries) {
     const cell = e.Service.Meta?.cell;
     const version = e.Service.Meta?.version;
     if (!cell || !version) continue;

@@ -22,7 +22,8 @@ import { measureLoad, type LoadFigures, type LoadOptions } from '../../infra/har
 import { parseDurationMs } from '../../shared/cli.js';
 import { freePorts } from '../../infra/ports.js';
 import { ProcessScope, waitFor } from '../../infra/process.js';
-import { SERVICE_CELL } from '../../shared/consul.js';
+import { ConsulClient, SERVICE_CELL, txnSet, type TxnKvOp } from '../../shared/consul.js';
+import { undiciTransport } from '../../shared/consul/undici.js';
 import { childOf, cpuSeconds, pct, rssMb } from './measure.js';
 import { ROUTER_NODE_OPTIONS } from '../node-options.js';
 
@@ -62,40 +63,37 @@ async function putMarkets(
   epoch = 1,
   prefix = 'cellsim',
 ): Promise<void> {
-  const batches: { KV: { Verb: string; Key: string; Value: string } }[][] = [];
+  const batches: TxnKvOp[][] = [];
   for (let i = from; i < to; i += 64) {
     const ops = [];
     for (let j = i; j < Math.min(to, i + 64); j++) {
-      const value = Buffer.from(JSON.stringify({ cell: cellOf(j), state: 'active', epoch })).toString('base64');
-      ops.push({ KV: { Verb: 'set', Key: `${prefix}/markets/m-${j}`, Value: value } });
+      ops.push(txnSet(`${prefix}/markets/m-${j}`, JSON.stringify({ cell: cellOf(j), state: 'active', epoch })));
     }
     batches.push(ops);
   }
+  const client = benchConsul(consul);
   let next = 0;
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (next < batches.length) {
-        const b = batches[next++]!;
-        const res = await request(`${consul}/v1/txn`, { method: 'PUT', body: JSON.stringify(b) });
-        const text = await res.body.text();
-        if (res.statusCode !== 200) throw new Error(`txn ${res.statusCode}: ${text.slice(0, 200)}`);
+        const r = await client.kv.txn(batches[next++]!);
+        if (!r.ok) throw new Error(`txn rolled back: ${r.errors.map((e) => e.what).join('; ')}`);
       }
     }),
   );
 }
 
+/** A Consul client on undici (the bench loads it anyway). */
+const benchConsul = (url: string) => new ConsulClient({ url, transport: undiciTransport() });
+
 async function registerCell(consul: string, cell: string, port: number): Promise<void> {
-  const res = await fetch(`${consul}/v1/agent/service/register`, {
-    method: 'PUT',
-    body: JSON.stringify({
-      ID: `${SERVICE_CELL}-${cell}-blue-${port}`,
-      Name: SERVICE_CELL,
-      Address: '127.0.0.1',
-      Port: port,
-      Meta: { cell, version: 'v1', color: 'blue' },
-    }),
+  await benchConsul(consul).agent.register({
+    ID: `${SERVICE_CELL}-${cell}-blue-${port}`,
+    Name: SERVICE_CELL,
+    Address: '127.0.0.1',
+    Port: port,
+    Meta: { cell, version: 'v1', color: 'blue' },
   });
-  if (!res.ok) throw new Error(`register ${cell}: ${res.status}`);
 }
 
 interface ReadyDetail {
@@ -163,29 +161,15 @@ async function main(): Promise<void> {
     }
     await registerCell(consul.url, 'cell-dead', deadPort!); // nothing listens there: every connect is refused
     const cells = ['cell-a', 'cell-b', 'cell-dead'];
-    const ops = cells.map((id) => ({
-      KV: {
-        Verb: 'set',
-        Key: `cellsim/cells/${id}`,
-        Value: Buffer.from(JSON.stringify({ id, state: 'active', canary: false, global: false, capacity: 100, version: 'v1' })).toString(
-          'base64',
-        ),
-      },
-    }));
-    ops.push({
-      KV: {
-        Verb: 'set',
-        Key: 'cellsim/markets/m-dead',
-        Value: Buffer.from(JSON.stringify({ cell: 'cell-dead', state: 'active', epoch: 1 })).toString('base64'),
-      },
-    });
-    await fetch(`${consul.url}/v1/txn`, { method: 'PUT', body: JSON.stringify(ops) });
+    const cellRecord = (id: string) => JSON.stringify({ id, state: 'active', canary: false, global: false, capacity: 100, version: 'v1' });
+    const kv = benchConsul(consul.url).kv;
+    await kv.txn([
+      ...cells.map((id) => txnSet(`cellsim/cells/${id}`, cellRecord(id))),
+      txnSet('cellsim/markets/m-dead', JSON.stringify({ cell: 'cell-dead', state: 'active', epoch: 1 })),
+    ]);
     // The 10-market table of the throughput comparison lives under its own prefix, followed by
     // its own router for the whole run, so both table sizes are measured in interleaved rounds.
-    await fetch(`${consul.url}/v1/txn`, {
-      method: 'PUT',
-      body: JSON.stringify(ops.slice(0, 2).map((o) => ({ KV: { ...o.KV, Key: o.KV.Key.replace(/^cellsim\//, `${SMALL_PREFIX}/`) } }))),
-    });
+    await kv.txn(cells.slice(0, 2).map((id) => txnSet(`${SMALL_PREFIX}/cells/${id}`, cellRecord(id))));
     await putMarkets(consul.url, 0, 10, () => 'cell-a');
     await putMarkets(consul.url, 0, 10, (i) => (i % 2 ? 'cell-a' : 'cell-b'), 1, SMALL_PREFIX);
 
@@ -275,10 +259,7 @@ async function main(): Promise<void> {
         const cur = (await request(`${routerUrl}/v1/orders`, { headers: { 'x-market-id': m } })).headers['x-cell-id'];
         const target = cur === to ? (to === 'cell-a' ? 'cell-b' : 'cell-a') : to;
         const start = performance.now();
-        await request(`${consul.url}/v1/kv/cellsim/markets/${m}`, {
-          method: 'PUT',
-          body: JSON.stringify({ cell: target, state: 'active', epoch: epochBase + i }),
-        }).then((r) => r.body.dump());
+        await kv.put(`cellsim/markets/${m}`, JSON.stringify({ cell: target, state: 'active', epoch: epochBase + i }));
         for (;;) {
           const p0 = performance.now();
           const res = await request(`${routerUrl}/v1/orders`, { headers: { 'x-market-id': m } });

@@ -18,6 +18,8 @@ import { benchCommand, loadAverage, writeResults } from '../../../infra/harness/
 import { startConsul } from '../../../infra/harness/consul.js';
 import { measureLoad, type LoadFigures } from '../../../infra/harness/market-load.js';
 import { parseDurationMs } from '../../../shared/cli.js';
+import { ConsulClient } from '../../../shared/consul/client.js';
+import { undiciTransport } from '../../../shared/consul/undici.js';
 import { freePorts } from '../../../infra/ports.js';
 import { ProcessScope, waitFor } from '../../../infra/process.js';
 import { seedKv } from '../../../infra/harness/echo-cell.js';
@@ -69,17 +71,14 @@ interface MoveFigures {
 /** 100 sequential moves of random markets among `n`: KV write → first request routed to the new cell. */
 async function moves(consul: string, cp: TestControlPlane, envoy: TestEnvoy, n: number, owner: Map<number, string>): Promise<MoveFigures> {
   const before = await metrics(cp);
+  const kv = new ConsulClient({ url: consul, transport: undiciTransport() }).kv;
   const times: number[] = [];
   for (let k = 0; k < MOVES; k++) {
     const i = Math.floor(Math.random() * n);
     const market = `m-${i}`;
     const to = (owner.get(i) ?? cellOf(i)) === 'cell-a' ? 'cell-b' : 'cell-a';
     const t0 = performance.now();
-    const res = await request(`${consul}/v1/kv/cellsim/markets/${market}`, {
-      method: 'PUT',
-      body: JSON.stringify({ cell: to, state: 'active', epoch: k + 2 }),
-    });
-    await res.body.dump();
+    await kv.put(`cellsim/markets/${market}`, JSON.stringify({ cell: to, state: 'active', epoch: k + 2 }));
     for (;;) {
       if ((await routedCell(envoy.url, market)) === to) break;
       if (performance.now() - t0 > 30_000) throw new Error(`move of ${market} to ${to} not seen in 30 s`);

@@ -1,6 +1,7 @@
 /** Measuring helpers of the xDS benchmark: RSS of a process tree member, Prometheus text sums, percentiles, KV writes. */
 import { readFileSync } from 'node:fs';
-import { request } from 'undici';
+import { ConsulClient, txnSet, type TxnKvOp } from '../../../shared/consul/client.js';
+import { undiciTransport } from '../../../shared/consul/undici.js';
 
 /** Resident set size of `pid`, MB. */
 export function rssMb(pid: number): number {
@@ -56,23 +57,21 @@ export async function putMarkets(
   cellOf: (i: number) => string,
   prefix = 'cellsim/',
 ): Promise<void> {
-  const batches: { KV: { Verb: string; Key: string; Value: string } }[][] = [];
+  const batches: TxnKvOp[][] = [];
   for (let i = from; i < to; i += 64) {
     const ops = [];
     for (let j = i; j < Math.min(to, i + 64); j++) {
-      const value = Buffer.from(JSON.stringify({ cell: cellOf(j), state: 'active', epoch: 1 })).toString('base64');
-      ops.push({ KV: { Verb: 'set', Key: `${prefix}markets/m-${j}`, Value: value } });
+      ops.push(txnSet(`${prefix}markets/m-${j}`, JSON.stringify({ cell: cellOf(j), state: 'active', epoch: 1 })));
     }
     batches.push(ops);
   }
+  const client = new ConsulClient({ url: consul, transport: undiciTransport() });
   let next = 0;
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (next < batches.length) {
-        const b = batches[next++]!;
-        const res = await request(`${consul}/v1/txn`, { method: 'PUT', body: JSON.stringify(b) });
-        const text = await res.body.text();
-        if (res.statusCode !== 200) throw new Error(`txn ${res.statusCode}: ${text.slice(0, 200)}`);
+        const r = await client.kv.txn(batches[next++]!);
+        if (!r.ok) throw new Error(`txn rolled back: ${r.errors.map((e) => e.what).join('; ')}`);
       }
     }),
   );

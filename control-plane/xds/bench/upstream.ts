@@ -6,12 +6,14 @@
  * Usage: tsx upstream.ts <consul-url> <cell>=<port> [<cell>=<port> ...]
  */
 import { createServer } from 'node:http';
+import { ConsulClient, SERVICE_CELL } from '../../../shared/consul.js';
 
 const [consul, ...pairs] = process.argv.slice(2);
 if (!consul || pairs.length === 0) {
   process.stderr.write('usage: upstream.ts <consul-url> <cell>=<port> ...\n');
   process.exit(2);
 }
+const client = new ConsulClient({ url: consul });
 const ids: string[] = [];
 for (const pair of pairs) {
   const [cell, portText] = pair.split('=');
@@ -26,22 +28,18 @@ for (const pair of pairs) {
   }).listen(port, '127.0.0.1');
   const id = `cellsim-cell-${cell}-blue-${port}`;
   ids.push(id);
-  const r = await fetch(`${consul}/v1/agent/service/register`, {
-    method: 'PUT',
-    body: JSON.stringify({
-      ID: id,
-      Name: 'cellsim-cell',
-      Address: '127.0.0.1',
-      Port: port,
-      Meta: { cell, version: 'v1', color: 'blue' },
-      Check: { HTTP: `http://127.0.0.1:${port}/readyz`, Interval: '1s', Timeout: '1s' },
-    }),
+  await client.agent.register({
+    ID: id,
+    Name: SERVICE_CELL,
+    Address: '127.0.0.1',
+    Port: port,
+    Meta: { cell: cell ?? '', version: 'v1', color: 'blue' },
+    Check: { HTTP: `http://127.0.0.1:${port}/readyz`, Interval: '1s', Timeout: '1s' },
   });
-  if (!r.ok) throw new Error(`register ${id}: ${r.status}`);
 }
 process.stdout.write('upstream ready\n');
 const stop = async () => {
-  for (const id of ids) await fetch(`${consul}/v1/agent/service/deregister/${id}`, { method: 'PUT' }).catch(() => undefined);
+  for (const id of ids) await client.agent.deregister(id).catch(() => undefined);
   process.exit(0);
 };
 process.once('SIGTERM', () => void stop());
