@@ -2,14 +2,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
+import { ConsulClient } from '../shared/consul/client.js';
 import { ProcessScope } from '../infra/process.js';
 import { client, eventually, postOrder, startCellProcess, tempDir } from './testing.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-
-interface HealthEntry {
-  Service: { ID: string; Address: string; Port: number; Meta: Record<string, string> };
-}
 
 describe('cell process', () => {
   it('registers in Consul with meta and a passing /readyz check, and deregisters on SIGTERM (exit 0)', async () => {
@@ -27,8 +24,7 @@ describe('cell process', () => {
         });
         const entries = await eventually(
           async () => {
-            const res = await fetch(`${consul.url}/v1/health/service/cellsim-cell?passing=true`);
-            const list = (await res.json()) as HealthEntry[];
+            const { value: list } = await new ConsulClient({ url: consul.url }).health.service('cellsim-cell', { passing: true });
             return list.length > 0 ? list : undefined;
           },
           15_000,
@@ -45,7 +41,7 @@ describe('cell process', () => {
         assert.equal(res.headers.get('x-cell-id'), 'cell-r');
         cell.proc.signal('SIGTERM');
         assert.equal(await cell.proc.exited, 0);
-        const services = (await (await fetch(`${consul.url}/v1/agent/services`)).json()) as Record<string, unknown>;
+        const services = await new ConsulClient({ url: consul.url }).agent.services();
         assert.equal(Object.keys(services).filter((k) => k.startsWith('cellsim-cell-')).length, 0);
       })
       .finally(tmp.cleanup);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
+import { ConsulClient } from '../shared/consul/client.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from './testing.js';
@@ -31,7 +32,8 @@ describe('router and a Consul that lost its data (real Consul, real processes)',
           markets: { sf: { cell: 'cell-a' }, ny: { cell: 'cell-a' }, la: { cell: 'cell-b' } },
         });
         // raise the index well above what a fresh agent will reach during the test
-        for (let i = 0; i < 40; i++) await fetch(`${consul.url}/v1/kv/scratch/${i}`, { method: 'PUT', body: 'x' });
+        const kv = new ConsulClient({ url: consul.url }).kv;
+        for (let i = 0; i < 40; i++) await kv.put(`scratch/${i}`, 'x');
         const router = await startRouterProcess(scope, { consulUrl: consul.url });
         await waitFor(
           async () => (await readyz(router.url)).table.markets === 3,

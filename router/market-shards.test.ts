@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
+import { ConsulClient } from '../shared/consul/client.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from './testing.js';
@@ -61,9 +62,9 @@ describe('router markets/ shards (real Consul, real processes)', { timeout: 180_
         assert.ok(shards > 1 && shards <= 64, `${shards} shards`);
         assert.equal((await table(single.url)).marketShards, 1);
 
+        const kv = new ConsulClient({ url: consul.url }).kv;
         const put = async (market: string, value: string) => {
-          const res = await fetch(`${consul.url}/v1/kv/cellsim/markets/${market}`, { method: 'PUT', body: value });
-          assert.equal(res.status, 200);
+          assert.equal(await kv.put(`cellsim/markets/${market}`, value), true);
         };
         const both = async (market: string, want: string, ms = 5000) => {
           for (const [name, url] of [
@@ -91,8 +92,7 @@ describe('router markets/ shards (real Consul, real processes)', { timeout: 180_
         await both('zz-new', 'cell-b', 20_000);
 
         // a deletion, and a garbage value (the last good record stays)
-        const del = await fetch(`${consul.url}/v1/kv/cellsim/markets/m-2000`, { method: 'DELETE' });
-        assert.equal(del.status, 200);
+        assert.equal(await kv.delete('cellsim/markets/m-2000'), true);
         await both('m-2000', '404 unknown_market');
         await put('m-5', '{not json');
         await put('m-6', JSON.stringify({ cell: 'cell-b', state: 'active', epoch: 2 })); // a later change proves m-5's answer was read

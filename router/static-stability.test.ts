@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
+import { ConsulClient } from '../shared/consul/client.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { send } from '../infra/harness/routing-contract.js';
@@ -64,11 +65,9 @@ describe('router static stability (real Consul, real processes)', () => {
         for (let i = 0; i < 10; i++) assert.equal(await cellOf(router.url, 'm-1'), 'cell-b');
 
         // Garbage JSON, a record of the wrong shape, and a market pointing to an unknown cell.
-        await fetch(`${consul.url}/v1/kv/cellsim/markets/m-2`, { method: 'PUT', body: '{garbage' });
-        await fetch(`${consul.url}/v1/kv/cellsim/markets/m-3`, {
-          method: 'PUT',
-          body: JSON.stringify({ cell: 'cell-b', state: 'moving', epoch: 1 }),
-        });
+        const kv = new ConsulClient({ url: consul.url }).kv;
+        await kv.put('cellsim/markets/m-2', '{garbage');
+        await kv.put('cellsim/markets/m-3', JSON.stringify({ cell: 'cell-b', state: 'moving', epoch: 1 }));
         await seedKv(consul.url, { markets: { 'm-ghost': { cell: 'cell-nowhere' } } });
         await waitFor(
           async () => (await send(router.url, '/v1/orders', [['x-market-id', 'm-ghost']])).status === 503,

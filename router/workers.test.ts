@@ -6,14 +6,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { startConsul } from '../infra/harness/consul.js';
+import { ConsulClient } from '../shared/consul/client.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from './testing.js';
-
-interface HealthEntry {
-  Service: { ID: string };
-  Checks: { Status: string }[];
-}
 
 describe('router --workers (real processes)', () => {
   it('serves from two workers on one port, registers in Consul, survives a killed worker and deregisters on SIGTERM', async () => {
@@ -57,7 +53,7 @@ describe('router --workers (real processes)', () => {
         }
         assert.deepEqual([...counted], [20], `every scrape counts the 20 requests of both workers (saw ${[...counted].join(', ')})`);
         await agent.close();
-        const health = async () => (await (await fetch(`${consul.url}/v1/health/service/cellsim-router`)).json()) as HealthEntry[];
+        const health = async () => (await new ConsulClient({ url: consul.url }).health.service('cellsim-router')).value;
         await waitFor(
           async () => (await health()).some((e) => e.Checks.every((c) => c.Status === 'passing')),
           10_000,

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
+import { ConsulClient } from '../../shared/consul/client.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../../infra/process.js';
 import { assertError, assertRouted, send } from '../../infra/harness/routing-contract.js';
@@ -41,10 +42,8 @@ describe('xDS control plane with real Envoy and Consul', () => {
   };
   const node = async (id: string, c: TestControlPlane = cp) => (await status(c)).nodes.find((n) => n.id === id);
   const passingIds = async (service: string, meta: string) => {
-    const entries = (await (await fetch(`${consul.url}/v1/health/service/${service}?passing=true`)).json()) as {
-      Service: { Meta: Record<string, string> };
-    }[];
-    return entries.map((e) => e.Service.Meta[meta]);
+    const { value: entries } = await new ConsulClient({ url: consul.url }).health.service(service, { passing: true });
+    return entries.map((e) => e.Service.Meta?.[meta]);
   };
   const passingControlPlanes = () => passingIds('cellsim-xds', 'id');
   /** The passing cellsim-xds instances the moment cp-1 answered /readyz 200. */
@@ -172,8 +171,7 @@ describe('xDS control plane with real Envoy and Consul', () => {
     try {
       await waitFor(
         async () => {
-          const res = await fetch(`${consul.url}/v1/health/service/cellsim-cell?passing=true`);
-          const passing = (await res.json()) as { Service: { Meta?: { cell?: string } } }[];
+          const { value: passing } = await new ConsulClient({ url: consul.url }).health.service('cellsim-cell', { passing: true });
           return passing.every((e) => e.Service.Meta?.cell !== 'cell-b');
         },
         8000,
@@ -283,19 +281,16 @@ describe('xDS control plane with real Envoy and Consul', () => {
 
   it('never publishes a bad Consul value: invalid JSON and an unroutable endpoint are left out, no NACK', async () => {
     const nacksBefore = (await node('edge-1'))!.types;
-    await fetch(`${consul.url}/v1/kv/cellsim/markets/m-a`, { method: 'PUT', body: '{not json' });
-    await fetch(`${consul.url}/v1/kv/cellsim/markets/Bad_Key`, { method: 'PUT', body: '{"cell":"cell-b","state":"active","epoch":1}' });
-    const reg = await fetch(`${consul.url}/v1/agent/service/register`, {
-      method: 'PUT',
-      body: JSON.stringify({
-        ID: 'cellsim-cell-cell-b-bogus',
-        Name: 'cellsim-cell',
-        Address: 'not-an-ip',
-        Port: 1,
-        Meta: { cell: 'cell-b', color: 'blue', version: 'v1' },
-      }),
+    const client = new ConsulClient({ url: consul.url });
+    await client.kv.put('cellsim/markets/m-a', '{not json');
+    await client.kv.put('cellsim/markets/Bad_Key', '{"cell":"cell-b","state":"active","epoch":1}');
+    await client.agent.register({
+      ID: 'cellsim-cell-cell-b-bogus',
+      Name: 'cellsim-cell',
+      Address: 'not-an-ip',
+      Port: 1,
+      Meta: { cell: 'cell-b', color: 'blue', version: 'v1' },
     });
-    assert.ok(reg.ok);
     try {
       await seedKv(consul.url, { markets: { 'm-after-bad': { cell: 'cell-b' } } });
       await waitFor(
@@ -312,8 +307,8 @@ describe('xDS control plane with real Envoy and Consul', () => {
       assert.match(metrics, /cellsim_xds_invalid_inputs_total\{kind="market"[^}]*\} [1-9]/);
       assert.match(metrics, /cellsim_xds_invalid_inputs_total\{kind="endpoint"[^}]*\} [1-9]/);
     } finally {
-      await fetch(`${consul.url}/v1/agent/service/deregister/cellsim-cell-cell-b-bogus`, { method: 'PUT' });
-      await fetch(`${consul.url}/v1/kv/cellsim/markets/Bad_Key`, { method: 'DELETE' });
+      await client.agent.deregister('cellsim-cell-cell-b-bogus');
+      await client.kv.delete('cellsim/markets/Bad_Key');
       await seedKv(consul.url, { markets: { 'm-a': { cell: 'cell-a' } } });
     }
   });

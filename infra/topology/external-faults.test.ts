@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startProcess, waitFor, type ManagedProcess } from '../process.js';
 import { groupMembers, readProc } from '../procs.js';
+import { ConsulClient } from '../../shared/consul/client.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 
@@ -284,10 +285,8 @@ describe('the supervisor survives faults from outside (cellctl up)', () => {
       let ports: number[] = [];
       await waitFor(
         async () => {
-          const entries = (await (await fetch(`${t.consul.url}/v1/health/service/cellsim-cell?passing=true`)).json()) as {
-            Service: { Port: number; Meta: { cell?: string } };
-          }[];
-          ports = entries.filter((e) => e.Service.Meta.cell === 'cell-0').map((e) => e.Service.Port);
+          const { value: entries } = await new ConsulClient({ url: t.consul.url }).health.service('cellsim-cell', { passing: true });
+          ports = entries.filter((e) => e.Service.Meta?.cell === 'cell-0').map((e) => e.Service.Port);
           return ports.length === 1 && ports[0] === after.port;
         },
         15_000,

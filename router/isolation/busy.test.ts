@@ -12,7 +12,7 @@ import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-c
 import { freePort } from '../../infra/ports.js';
 import { ProcessScope, waitFor } from '../../infra/process.js';
 import { send, type ContractAnswer } from '../../infra/harness/routing-contract.js';
-import { SERVICE_CELL } from '../../shared/consul.js';
+import { ConsulClient, SERVICE_CELL } from '../../shared/consul.js';
 import { startRouterProcess, type RouterProcess } from '../testing.js';
 
 const BLOCK_MS = 2500;
@@ -55,18 +55,14 @@ describe('busy cell vs hung cell through the router (real Consul, real processes
       args: ['-e', BUSY_CELL, String(busyPort)],
       ready: { http: `http://127.0.0.1:${busyPort}/healthz`, status: 200 },
     });
-    const reg = await fetch(`${consul.url}/v1/agent/service/register`, {
-      method: 'PUT',
-      body: JSON.stringify({
-        ID: `${SERVICE_CELL}-cell-b-blue-${busyPort}`,
-        Name: SERVICE_CELL,
-        Address: '127.0.0.1',
-        Port: busyPort,
-        Meta: { cell: 'cell-b', version: 'v1', color: 'blue' },
-        Check: { HTTP: `http://127.0.0.1:${busyPort}/healthz`, Interval: '1s', Timeout: '1s', Status: 'passing' },
-      }),
+    await new ConsulClient({ url: consul.url }).agent.register({
+      ID: `${SERVICE_CELL}-cell-b-blue-${busyPort}`,
+      Name: SERVICE_CELL,
+      Address: '127.0.0.1',
+      Port: busyPort,
+      Meta: { cell: 'cell-b', version: 'v1', color: 'blue' },
+      Check: { HTTP: `http://127.0.0.1:${busyPort}/healthz`, Interval: '1s', Timeout: '1s', Status: 'passing' },
     });
-    assert.ok(reg.ok, `consul register: ${reg.status}`);
     hung = await startEchoCell({ cell: 'cell-h', consulUrl: consul.url });
     await seedKv(consul.url, { cells: { 'cell-b': {}, 'cell-h': {} }, markets: { 'm-b': { cell: 'cell-b' }, 'm-h': { cell: 'cell-h' } } });
     router = await startRouterProcess(scope, { consulUrl: consul.url });
@@ -90,10 +86,7 @@ describe('busy cell vs hung cell through the router (real Consul, real processes
     let watching = true;
     const watch = (async () => {
       while (watching) {
-        const checks = (await (await fetch(`${consul.url}/v1/health/checks/${SERVICE_CELL}`)).json()) as {
-          ServiceID: string;
-          Status: string;
-        }[];
+        const { value: checks } = await new ConsulClient({ url: consul.url }).health.checks(SERVICE_CELL);
         for (const c of checks) if (c.ServiceID.includes('cell-b') && c.Status === 'critical') critical.push(c.Status);
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -13,7 +13,7 @@ import { startConsul } from '../../infra/harness/consul.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../../infra/process.js';
 import { send } from '../../infra/harness/routing-contract.js';
-import { SERVICE_CELL } from '../../shared/consul.js';
+import { ConsulClient, SERVICE_CELL } from '../../shared/consul.js';
 import { startRouterProcess, type RouterProcess } from '../testing.js';
 
 const IDLE_MS = 250;
@@ -60,18 +60,14 @@ describe('router keep-alive reuse race (real upstream closing idle sockets, real
     const consul = await startConsul();
     scope.adopt(consul.proc);
     upstream = await startAggressiveUpstream(IDLE_MS);
-    const reg = await fetch(`${consul.url}/v1/agent/service/register`, {
-      method: 'PUT',
-      body: JSON.stringify({
-        ID: `${SERVICE_CELL}-cell-k-blue-${upstream.port}`,
-        Name: SERVICE_CELL,
-        Address: '127.0.0.1',
-        Port: upstream.port,
-        Meta: { cell: 'cell-k', version: 'v1', color: 'blue' },
-        Check: { HTTP: `http://127.0.0.1:${upstream.port}/readyz`, Interval: '1s', Timeout: '1s' },
-      }),
+    await new ConsulClient({ url: consul.url }).agent.register({
+      ID: `${SERVICE_CELL}-cell-k-blue-${upstream.port}`,
+      Name: SERVICE_CELL,
+      Address: '127.0.0.1',
+      Port: upstream.port,
+      Meta: { cell: 'cell-k', version: 'v1', color: 'blue' },
+      Check: { HTTP: `http://127.0.0.1:${upstream.port}/readyz`, Interval: '1s', Timeout: '1s' },
     });
-    assert.ok(reg.ok, `consul register: ${reg.status}`);
     await seedKv(consul.url, { cells: { 'cell-k': {} }, markets: { 'm-k': { cell: 'cell-k' } } });
     // Stall detection off: this upstream blocks its event loop on purpose, which is the hang
     // detector's business (router/isolation/busy.test.ts); here only the keep-alive race is under test.

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { startConsul } from '../../infra/harness/consul.js';
+import { ConsulClient } from '../../shared/consul/client.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../../infra/process.js';
 import { freePort } from '../../infra/ports.js';
@@ -85,7 +86,7 @@ describe('TableSource', () => {
         assert.match(table.status().watches.cells.lastError ?? '', /table worker exited.*a new worker in 1 s/);
         assert.equal(store.markets.size, 2, 'the last table stays');
         // while no worker runs: one market deleted, one added
-        await fetch(`${consul.url}/v1/kv/cellsim/markets/m-2`, { method: 'DELETE' });
+        await new ConsulClient({ url: consul.url }).kv.delete('cellsim/markets/m-2');
         await seedKv(consul.url, { markets: { 'm-3': { cell: 'cell-a' } } });
         await waitFor(
           async () => !table.status().degraded && store.markets.has('m-3') && !store.markets.has('m-2'),
