@@ -6,7 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { HttpError, errorBody } from '../../shared/errors.js';
+import { HttpError, errorBody, isCellsimError } from '../../shared/errors.js';
 import { formatIssues } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Child } from './child.js';
@@ -106,7 +106,7 @@ export function controlApp(sup: Supervisor, token: string): Hono {
       return c.json(childView(child));
     } catch (err) {
       if (err instanceof HttpError) throw err;
-      throw new HttpError(/unknown cell/.test((err as Error).message) ? 'not_found' : 'internal', (err as Error).message);
+      throw new HttpError(isCellsimError(err, 'unknown_cell') ? 'not_found' : 'internal', (err as Error).message);
     }
   });
   app.delete('/cells/:cell/:color', async (c) => {

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { UnknownCellError } from '../../shared/errors.js';
+import { controlApp, type Supervisor } from './control.js';
+
+/** A supervisor whose startCell fails with `err`. */
+function failingSupervisor(err: Error): Supervisor {
+  return {
+    children: new Map(),
+    resolve: () => [],
+    describe: () => ({}),
+    startCell: () => Promise.reject(err),
+    stopCell: () => Promise.resolve(),
+    scheduleWrite: () => undefined,
+  };
+}
+
+async function startCell(sup: Supervisor): Promise<{ status: number; code: string }> {
+  const res = await controlApp(sup, 't0ken').request('/cells/cell-9/blue', {
+    method: 'PUT',
+    headers: { authorization: 'Bearer t0ken', 'content-type': 'application/json' },
+    body: JSON.stringify({ version: 'v2' }),
+  });
+  const body = (await res.json()) as { error: { code: string } };
+  return { status: res.status, code: body.error.code };
+}
+
+describe('control channel: starting a cell', () => {
+  it('answers 404 not_found for an unknown cell (the unknown_cell code)', async () => {
+    assert.deepEqual(await startCell(failingSupervisor(new UnknownCellError('cell-9'))), { status: 404, code: 'not_found' });
+  });
+
+  it('answers 500 internal for any other failure, whatever its message says', async () => {
+    assert.deepEqual(await startCell(failingSupervisor(new Error("unknown cell 'cell-9'"))), { status: 500, code: 'internal' });
+  });
+});
