@@ -28,7 +28,7 @@ import type { RoutingView } from './last-good.js';
 import { MarketWatch } from './market-watch.js';
 import { FlipFallback } from './flip-fallback.js';
 import { PanicEndpoints, type PanicResult } from './panic-endpoints.js';
-import type { BuildInput } from './resources/build.js';
+import type { BuildInput } from './build.js';
 
 /** Options of {@link startConsulFeed}. */
 export interface ConsulFeedOptions {

@@ -15,7 +15,7 @@ import { startConsulFeed, type ConsulFeed, type FeedSource } from './consul-feed
 import { LastGoodWriter, readLastGood, type LoadedView } from './last-good.js';
 import { XdsMetrics } from './metrics.js';
 import { Publisher } from './publisher.js';
-import type { BuildInput } from './resources/build.js';
+import type { BuildInput } from './build.js';
 import { DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './resources/cluster.js';
 import { ROUTE, SCOPED_ROUTE } from './resources/type-urls.js';
 import { startAdsServer, type AdsServer } from './server/ads.js';

@@ -10,7 +10,7 @@ import type { Logger } from '../../shared/logger.js';
 import { InconsistentSnapshotError, type SnapshotCache } from './cache/snapshot-cache.js';
 import { Snapshot } from './cache/snapshot.js';
 import type { XdsMetrics } from './metrics.js';
-import { ResourceBuilder, type BuildInput, type BuildOptions, type SharedResources } from './resources/build.js';
+import { ResourceBuilder, type BuildInput, type BuildOptions, type SharedResources } from './build.js';
 import { edgeListener, listenProblems, type ListenAddress } from './resources/listener.js';
 import { encodeAny } from './resources/proto.js';
 import { fromAny, type Resource } from './resources/resource.js';

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { CellRecord, MarketRecord } from '../../../shared/kv.js';
 import type { Endpoint } from '../../../shared/routing-table.js';
 import { typeSnapshot } from '../cache/snapshot.js';
-import { ResourceBuilder, type BuildInput } from './build.js';
+import { ResourceBuilder, type BuildInput } from '../build.js';
 import { DEFAULT_CLUSTER_OPTIONS } from './cluster.js';
 import { cellLoadAssignment } from './endpoint.js';
 import { holdCluster } from './hold.js';

@@ -4,18 +4,18 @@
  * route configuration changed, so a rebuild at 100,000 markets costs a map walk, not
  * 100,000 encodings.
  */
-import type { CellRecord, MarketRecord } from '../../../shared/kv.js';
-import type { Endpoint } from '../../../shared/routing-table.js';
-import { cellCluster, DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './cluster.js';
-import { cellLoadAssignment, type DroppedEndpoint } from './endpoint.js';
-import { holdCluster, holdLoadAssignment } from './hold.js';
-import { FROZEN_ROUTE, GLOBAL_SCOPE, cellRouteName, marketScopeName } from './names.js';
-import { OverlayMap } from '../cache/overlay-map.js';
-import { hintChanges } from '../cache/snapshot.js';
-import type { Resource } from './resource.js';
-import { cellRoutes, frozenRoutes } from './route.js';
-import { anchorScope, globalScope, marketScope } from './scoped-route.js';
-import { CLUSTER, ENDPOINT, ROUTE, SCOPED_ROUTE, type TypeUrl } from './type-urls.js';
+import type { CellRecord, MarketRecord } from '../../shared/kv.js';
+import type { Endpoint } from '../../shared/routing-table.js';
+import { cellCluster, DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './resources/cluster.js';
+import { cellLoadAssignment, type DroppedEndpoint } from './resources/endpoint.js';
+import { holdCluster, holdLoadAssignment } from './resources/hold.js';
+import { FROZEN_ROUTE, GLOBAL_SCOPE, cellRouteName, marketScopeName } from './resources/names.js';
+import { OverlayMap } from './cache/overlay-map.js';
+import { hintChanges } from './cache/snapshot.js';
+import type { Resource } from './resources/resource.js';
+import { cellRoutes, frozenRoutes } from './resources/route.js';
+import { anchorScope, globalScope, marketScope } from './resources/scoped-route.js';
+import { CLUSTER, ENDPOINT, ROUTE, SCOPED_ROUTE, type TypeUrl } from './resources/type-urls.js';
 
 /** What the resources are built from (a routing table plus the hold endpoints). */
 export interface BuildInput {
@@ -23,7 +23,7 @@ export interface BuildInput {
   readonly cells: ReadonlyMap<string, CellRecord>;
   /** Passing endpoints of each cell's active color. */
   readonly endpoints: ReadonlyMap<string, readonly Endpoint[]>;
-  /** Passing endpoints of the color a cell just flipped away from (EDS priority 1; ../flip-fallback.ts). */
+  /** Passing endpoints of the color a cell just flipped away from (EDS priority 1; ./flip-fallback.ts). */
   readonly fallbackEndpoints?: ReadonlyMap<string, readonly Endpoint[]>;
   readonly globalCell: string | undefined;
   /**
