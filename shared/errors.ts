@@ -46,6 +46,8 @@ export function errorBody(code: ErrorCode, message: string, details?: unknown): 
 export const DOMAIN_ERROR_CODES = {
   unknown_cell: 'no cell of that id in this topology',
   no_capacity: 'no active cell has room for a market',
+  lost_lock: "a migration's Consul session lock was lost: another control plane may hold it now",
+  shutting_down: 'the process is shutting down: the work stops where it is and resumes after a restart',
   courier_unavailable: 'the simulated courier service failed, or the call to it was aborted',
   inconsistent_snapshot: 'an xDS snapshot failed its consistency check and was not published',
   command_failed: 'an operator command failed; the error carries its exit code',

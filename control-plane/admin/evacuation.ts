@@ -7,7 +7,7 @@
  * an evacuation its predecessor left running.
  */
 import { z } from 'zod';
-import { HttpError } from '../../shared/errors.js';
+import { HttpError, NoCapacityError } from '../../shared/errors.js';
 import { CellRecordSchema, MarketRecordSchema, type CellRecord, type KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Migrator } from '../migration/migrator.js';
@@ -40,7 +40,10 @@ export const EvacuationSchema = z
 /** Progress of one evacuation. */
 export type Evacuation = z.infer<typeof EvacuationSchema>;
 
-/** Picks a target for each market: the active cell (not `from`) with the most free capacity. */
+/**
+ * Picks a target for each market: the active cell (not `from`) with the most free capacity.
+ * Throws a {@link NoCapacityError} when a market has nowhere to go.
+ */
 export function planEvacuation(
   from: string,
   cells: CellRecord[],
@@ -55,7 +58,7 @@ export function planEvacuation(
     const best = candidates
       .filter((c) => room(c) > 0)
       .sort((a, b) => Number(a.canary) - Number(b.canary) || room(b) - room(a) || a.id.localeCompare(b.id))[0];
-    if (!best) throw new Error(`no active cell has room for ${market}`);
+    if (!best) throw new NoCapacityError(market);
     load.set(best.id, (load.get(best.id) ?? 0) + 1);
     plan.push({ market, to: best.id });
   }

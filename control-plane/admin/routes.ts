@@ -7,7 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { HttpError, errorBody } from '../../shared/errors.js';
+import { HttpError, errorBody, isCellsimError } from '../../shared/errors.js';
 import { CellIdSchema, CellRecordSchema, MarketRecordSchema, formatIssues, type KvLayout } from '../../shared/kv.js';
 import { isMarketId } from '../../shared/market.js';
 import type { Logger } from '../../shared/logger.js';
@@ -238,7 +238,9 @@ export function adminRoutes(d: AdminDeps): Hono {
         try {
           plan = await d.evacuator.plan(cell);
         } catch (err) {
-          throw new HttpError('conflict', (err as Error).message);
+          // No room for a market is a conflict with the cells' state; any other failure (Consul) is not.
+          if (isCellsimError(err, 'no_capacity')) throw new HttpError('conflict', err.message);
+          throw err;
         }
         if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan } };
         if (cur.value.state === 'active') {

@@ -6,6 +6,7 @@
  * tell what may be half done: before the flip it rolls back, after it resumes.
  */
 import { MarketRecordSchema, MigrationRecordSchema, type KvLayout, type MigrationRecord, type MigrationState } from '../../shared/kv.js';
+import { CellsimError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { CellAdmin, MarketSummary } from './cell-client.js';
@@ -25,15 +26,25 @@ export interface MachineDeps {
   closing?: () => boolean;
 }
 
-/** Raised when this control plane lost the record's lock: another one owns the migration now. */
-export class LostLockError extends Error {}
+/** Raised when this control plane lost the record's lock: another one owns the migration now (code `lost_lock`). */
+export class LostLockError extends CellsimError {
+  constructor(message: string) {
+    super('lost_lock', message);
+    this.name = 'LostLockError';
+  }
+}
 
 /**
  * Raised when the control plane shuts down mid-migration: the run stops between steps and
  * leaves its persisted record to the next control plane's recovery (roll back before the flip,
- * resume after it).
+ * resume after it). Code `shutting_down`.
  */
-export class ShutdownError extends Error {}
+export class ShutdownError extends CellsimError {
+  constructor(message: string) {
+    super('shutting_down', message);
+    this.name = 'ShutdownError';
+  }
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
