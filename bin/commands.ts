@@ -38,7 +38,7 @@ export const COMMANDS: Record<string, Entry> = {
   evacuate: { summary: 'move every market off a cell, a few at a time', load: () => import('../control-plane/commands/evacuate.js') },
   rollout: { summary: 'roll a version out: canary cell-0, bake, SLO, waves', load: () => import('../control-plane/commands/rollout.js') },
   rollback: { summary: 'put a cell back on its previous version', load: () => import('../control-plane/commands/rollback.js') },
-  up: { summary: 'run the whole topology locally, supervised', load: () => import('../infra/topology/cli.js') },
+  up: { summary: 'run the whole topology locally, supervised', load: () => import('../topology/cli.js') },
   drill: {
     summary: 'run a blast-radius drill under vegeta load (cell-crash, cell-hang, router-replica-kill, ...), write its report',
     load: () => import('../loadtest/cli.js'),

@@ -43,13 +43,13 @@ interface Import {
 }
 
 /**
- * The part a file belongs to. infra/ is two parts: its topology (`cellctl up`, the top floor,
- * which may import every part) and the ground below everything (the rest of infra/).
+ * The part a file belongs to: infra/ is the ground below everything (install, binaries, processes,
+ * the test harness, vegeta, deploy); topology/ (`cellctl up`) is the top floor, which may import
+ * every part.
  */
 function partOf(file: string): string {
-  const [top, sub] = file.split('/');
-  if (top === 'infra') return sub === 'topology' ? 'topology' : 'ground';
-  return top!;
+  const top = file.split('/')[0]!;
+  return top === 'infra' ? 'ground' : top;
 }
 
 /** Test kit inside a part: tests, their helpers and the benchmarks, which may use the harness. */
@@ -67,13 +67,9 @@ function importsUnder(imports: Import[], folders: string[]): string[] {
   return imports.filter((i) => folders.some((f) => i.to.startsWith(`${f}/`))).map((i) => `${i.from} → ${i.to}`);
 }
 
-/** The folder of a file as a path, with infra/'s two parts named as parts (`ground/harness`, `topology`). */
+/** The folder of a file as a path of folder names. */
 function folderOf(file: string): string[] {
-  const dirs = file.split('/').slice(0, -1);
-  const part = partOf(file);
-  if (part === 'ground') return ['ground', ...dirs.slice(1)];
-  if (part === 'topology') return ['topology', ...dirs.slice(2)];
-  return dirs;
+  return file.split('/').slice(0, -1);
 }
 
 /**
@@ -102,7 +98,7 @@ function folderCycles(imports: Import[]): string[] {
   return out.sort();
 }
 
-const PARTS = ['bin', 'cells', 'control-plane', 'infra', 'loadtest', 'router', 'shared'];
+const PARTS = ['bin', 'cells', 'control-plane', 'infra', 'loadtest', 'router', 'shared', 'topology'];
 const PRODUCT = ['router', 'cells', 'control-plane', 'shared', 'loadtest', 'bin'];
 
 /** Every relative import of every module of every part, test kit left out. */
@@ -115,7 +111,7 @@ function productImports(): Import[] {
 const FORBIDDEN: Record<string, string[]> = {
   router: ['control-plane', 'cells', 'loadtest'],
   cells: ['router', 'control-plane', 'loadtest'],
-  shared: ['router', 'cells', 'control-plane', 'loadtest', 'infra'],
+  shared: ['router', 'cells', 'control-plane', 'loadtest', 'infra', 'topology'],
 };
 
 describe('layering', () => {
@@ -132,7 +128,7 @@ describe('layering', () => {
   });
 
   it("no product part imports the topology (bin/'s dispatcher alone loads `cellctl up`)", () => {
-    assert.deepEqual(importsUnder(of(...PRODUCT.filter((p) => p !== 'bin')), ['infra/topology']), []);
+    assert.deepEqual(importsUnder(of(...PRODUCT.filter((p) => p !== 'bin')), ['topology']), []);
   });
 
   it('no two folders import each other', () => {
@@ -157,29 +153,28 @@ describe('layering checker', () => {
   it('tells the ground from the topology, and test kit from product code', () => {
     assert.equal(partOf('infra/harness/consul.ts'), 'ground');
     assert.equal(partOf('infra/binaries.ts'), 'ground');
-    assert.equal(partOf('infra/topology/supervisor.ts'), 'topology');
+    assert.equal(partOf('topology/supervisor.ts'), 'topology');
     assert.equal(partOf('cells/saga/handler.ts'), 'cells');
     const kit = [
       'router/testing.ts',
       'cells/saga/saga.test.ts',
       'loadtest/env/echo-env.test-helper.ts',
       'router/bench/index.ts',
-      'infra/topology/bench.ts',
+      'topology/bench.ts',
     ];
     for (const f of kit) assert.equal(isTestKit(f), true, f);
-    for (const f of ['loadtest/env/up-env.ts', 'infra/topology/ports.ts', 'router/table/benchmark.ts'])
-      assert.equal(isTestKit(f), false, f);
+    for (const f of ['loadtest/env/up-env.ts', 'topology/ports.ts', 'router/table/benchmark.ts']) assert.equal(isTestKit(f), false, f);
   });
 
   it('finds a ground module that imports a product part or the topology', () => {
     const crafted: Import[] = [
       { from: 'infra/harness/echo-cell.ts', to: 'shared/consul-watch.js' },
-      { from: 'infra/harness/consul.ts', to: 'infra/topology/wiring.js' },
+      { from: 'infra/harness/consul.ts', to: 'topology/wiring.js' },
       { from: 'infra/harness/consul.ts', to: 'infra/process.js' },
     ];
     assert.deepEqual(bannedImports(crafted, [...PRODUCT, 'topology']), [
       'infra/harness/echo-cell.ts → shared/consul-watch.js',
-      'infra/harness/consul.ts → infra/topology/wiring.js',
+      'infra/harness/consul.ts → topology/wiring.js',
     ]);
   });
 
@@ -187,10 +182,10 @@ describe('layering checker', () => {
     const crafted: Import[] = [
       { from: 'loadtest/env/up-env.ts', to: 'infra/harness/process.js' },
       { from: 'control-plane/envoy-cli.ts', to: 'infra/binaries.js' },
-      { from: 'router/main.ts', to: 'infra/topology/ports.js' },
+      { from: 'router/main.ts', to: 'topology/ports.js' },
     ];
     assert.deepEqual(importsUnder(crafted, ['infra/harness']), ['loadtest/env/up-env.ts → infra/harness/process.js']);
-    assert.deepEqual(importsUnder(crafted, ['infra/topology']), ['router/main.ts → infra/topology/ports.js']);
+    assert.deepEqual(importsUnder(crafted, ['topology']), ['router/main.ts → topology/ports.js']);
   });
 
   it('finds two folders that import each other at any depth, and lets a folder wire its own subfolders', () => {
@@ -200,12 +195,12 @@ describe('layering checker', () => {
       { from: 'cells/cell.ts', to: 'cells/saga/orchestrator.js' },
       { from: 'cells/saga/orchestrator.ts', to: 'cells/metrics.js' },
       { from: 'control-plane/xds/cache/snapshot.ts', to: 'control-plane/xds/resources/type-urls.js' },
-      { from: 'infra/harness/consul.ts', to: 'infra/topology/wiring.js' },
-      { from: 'infra/topology/ports.ts', to: 'infra/harness/ports.js' },
+      { from: 'infra/harness/consul.ts', to: 'topology/wiring.js' },
+      { from: 'topology/ports.ts', to: 'infra/harness/ports.js' },
     ];
     assert.deepEqual(folderCycles(crafted), [
       'cells/delivery ↔ cells/saga: cells/delivery/handler.ts → cells/saga/orchestrator.js, cells/saga/orchestrator.ts → cells/delivery/courier.js',
-      'ground ↔ topology: infra/harness/consul.ts → infra/topology/wiring.js, infra/topology/ports.ts → infra/harness/ports.js',
+      'infra ↔ topology: infra/harness/consul.ts → topology/wiring.js, topology/ports.ts → infra/harness/ports.js',
     ]);
     assert.deepEqual(folderCycles(crafted.slice(2, 5)), []);
   });

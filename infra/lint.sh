@@ -6,5 +6,5 @@ tsc -p .
 eslint .
 prettier --check .
 dirs=()
-for d in bin shared router cells control-plane infra loadtest; do [[ -d $d ]] && dirs+=("$d"); done
+for d in bin shared router cells control-plane infra topology loadtest; do [[ -d $d ]] && dirs+=("$d"); done
 madge --circular --extensions ts --ts-config tsconfig.json "${dirs[@]}"

@@ -1,6 +1,6 @@
 /**
  * Evacuation progress in Consul, against a real Consul and fake cells (unit level: the real
- * control plane killed mid-evacuation is in infra/topology/operators.test.ts).
+ * control plane killed mid-evacuation is in topology/operators.test.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

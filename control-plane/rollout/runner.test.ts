@@ -1,7 +1,7 @@
 /**
  * Rollout waves against a real Consul, with the cell processes and their /metrics stood in by
  * a local HTTP server (unit level: real cells and the supervisor are exercised by
- * infra/topology/operators.test.ts). Covers the idle-bake rule: a wave whose bake saw too little
+ * topology/operators.test.ts). Covers the idle-bake rule: a wave whose bake saw too little
  * traffic fails and rolls back unless the operator passed `--allow-idle`.
  */
 import assert from 'node:assert/strict';

@@ -13,7 +13,7 @@ const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..', '..');
 const PARTS = ['bin', 'shared', 'router', 'cells', 'control-plane', 'infra', 'loadtest'];
 const OUTSIDE = [/^shared\/consul\//, /^infra\/harness\//];
 /** Port probes: any HTTP answer from the agent counts, whatever its status. */
-const PROBES = ['infra/topology/wiring.ts', 'loadtest/env/up-env.ts'];
+const PROBES = ['topology/wiring.ts', 'loadtest/env/up-env.ts'];
 /** A proxy between a router and Consul that holds the answers of one path. */
 const PROXIES = ['router/snapshot-complete.test.ts'];
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { UnknownCellError } from '../../shared/errors.js';
+import { UnknownCellError } from '../shared/errors.js';
 import { controlApp, type Supervisor } from './control.js';
 
 /** A supervisor whose startCell fails with `err`. */

@@ -2,8 +2,8 @@
  * Seeds Consul with the cell records and the market map. Create-only (CAS index 0), so a
  * persistent Consul keeps what operators changed since; returns what is in Consul afterwards.
  */
-import { ConsulClient } from '../../shared/consul/client.js';
-import { CellRecordSchema, KvLayout, MarketRecordSchema, decodeJson, encodeJson, type CellRecord } from '../../shared/kv.js';
+import { ConsulClient } from '../shared/consul/client.js';
+import { CellRecordSchema, KvLayout, MarketRecordSchema, decodeJson, encodeJson, type CellRecord } from '../shared/kv.js';
 import { TOPOLOGY_DEFAULTS, cellIds, globalCell, type TopologyConfig } from './config.js';
 import { assignMarkets, type SeedMarket } from './markets.js';
 

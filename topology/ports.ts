@@ -4,8 +4,8 @@
  * for tests and side-by-side runs).
  */
 import { createServer } from 'node:net';
-import type { ConsulPorts } from '../consul-agent.js';
-import { freePorts } from '../ports.js';
+import type { ConsulPorts } from '../infra/consul-agent.js';
+import { freePorts } from '../infra/ports.js';
 
 /** Every port a topology binds. */
 export interface PortPlan {

@@ -6,9 +6,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { HttpError, errorBody, isCellsimError } from '../../shared/errors.js';
-import { formatIssues } from '../../shared/kv.js';
-import type { Logger } from '../../shared/logger.js';
+import { HttpError, errorBody, isCellsimError } from '../shared/errors.js';
+import { formatIssues } from '../shared/kv.js';
+import type { Logger } from '../shared/logger.js';
 import type { Child } from './child.js';
 
 /** What the control channel drives (the Supervisor; an interface here so the two modules do not import each other). */

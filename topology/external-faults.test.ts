@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startProcess, waitFor, type ManagedProcess } from '../process.js';
-import { groupMembers, readProc } from '../procs.js';
-import { ConsulClient } from '../../shared/consul/client.js';
+import { startProcess, waitFor, type ManagedProcess } from '../infra/process.js';
+import { groupMembers, readProc } from '../infra/procs.js';
+import { ConsulClient } from '../shared/consul/client.js';
 
-const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
 /** A child as the control channel (GET /children) lists it. */
 interface ChildView {

@@ -5,15 +5,15 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requireBinary } from '../binaries.js';
-import { consulArgs } from '../consul-agent.js';
+import { requireBinary } from '../infra/binaries.js';
+import { consulArgs } from '../infra/consul-agent.js';
 import type { ChildSpec } from './child.js';
 import { cellIds, type TopologyConfig } from './config.js';
 import { cellPort } from './ports.js';
-import { routerNodeOptions } from '../../router/node-options.js';
-import { ConsulClient } from '../../shared/consul/client.js';
+import { routerNodeOptions } from '../router/node-options.js';
+import { ConsulClient } from '../shared/consul/client.js';
 
-const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 const node = (args: string[]) => ({ command: process.execPath, args: [CELLCTL, ...args] });
 
 async function ok(url: string): Promise<boolean> {

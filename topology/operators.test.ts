@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startProcess, waitFor, type ManagedProcess } from '../process.js';
+import { startProcess, waitFor, type ManagedProcess } from '../infra/process.js';
 import { startLoad, type LoadResult } from './load.js';
-import { commandLine, readProc } from '../procs.js';
+import { commandLine, readProc } from '../infra/procs.js';
 
-const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
 interface Topo {
   consul: { url: string };

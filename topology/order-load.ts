@@ -16,7 +16,7 @@ import {
   type VegetaReport,
   type VegetaResult,
   type VegetaTarget,
-} from '../vegeta/index.js';
+} from '../infra/vegeta/index.js';
 
 /** One order: its last answer and how many times it was sent. */
 export interface OrderOutcome {

@@ -11,10 +11,10 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { createLogger } from '../../shared/logger.js';
-import { freePort } from '../ports.js';
+import { createLogger } from '../shared/logger.js';
+import { freePort } from '../infra/ports.js';
 import { Child, LIMITS, type ChildSpec } from './child.js';
-import { groupMembers, readProc } from '../procs.js';
+import { groupMembers, readProc } from '../infra/procs.js';
 
 const SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.argv[1]), '127.0.0.1')`;
 

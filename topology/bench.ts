@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
-import { benchCommand, loadAverage, writeResults } from '../harness/bench-results.js';
-import { startProcess } from '../process.js';
+import { benchCommand, loadAverage, writeResults } from '../infra/harness/bench-results.js';
+import { startProcess } from '../infra/process.js';
 import { syntheticExport } from './bench-export.js';
 import { startOrderLoad, type OrderLoad, type OrderOutcome } from './order-load.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 const MIGRATIONS = Number(process.env.BENCH_MIGRATIONS ?? 20);
 const BIG = Number(process.env.BENCH_ORDERS ?? 10_000);
 const RATE = Number(process.env.BENCH_RATE ?? 40);

@@ -13,9 +13,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from '../../shared/logger.js';
+import type { Logger } from '../shared/logger.js';
 import { portFree } from './ports.js';
-import { describePortHolders, groupMembers, killGroupLeavesFirst, listenerIn, readProc } from '../procs.js';
+import { describePortHolders, groupMembers, killGroupLeavesFirst, listenerIn, readProc } from '../infra/procs.js';
 
 /** How to start one child and tell that it is ready. */
 export interface ChildSpec {

@@ -5,11 +5,11 @@
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConsulClient } from '../../shared/consul/client.js';
-import { UnknownCellError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
-import { serviceId } from '../../cells/register.js';
-import { freePorts } from '../ports.js';
+import { ConsulClient } from '../shared/consul/client.js';
+import { UnknownCellError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { serviceId } from '../cells/register.js';
+import { freePorts } from '../infra/ports.js';
 import { Child, type ChildSpec } from './child.js';
 import { globalCell, type TopologyConfig } from './config.js';
 import { startControlServer, type ControlServer } from './control.js';
