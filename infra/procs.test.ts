@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { groupMembers, killGroupLeavesFirst, readProc } from './procs.js';
+import { groupMembers, killGroupLeavesFirst, readProc, readRssKb } from './procs.js';
 
 describe('killGroupLeavesFirst', () => {
   it('kills a three-level group (shell → shell → sleep) leaving no process and no zombie', async () => {
@@ -22,5 +22,13 @@ describe('killGroupLeavesFirst', () => {
     // Every member is gone from /proc: a zombie (state Z) would still be listed there.
     const left = before.map((pid) => readProc(pid)).filter((p) => p !== undefined);
     assert.deepEqual(left, []);
+  });
+});
+
+describe('readRssKb', () => {
+  it('reads VmRSS of a live process and nothing of a gone one', () => {
+    const kb = readRssKb(process.pid);
+    assert.ok(kb !== undefined && kb > 1000, String(kb));
+    assert.equal(readRssKb(2 ** 22 + 12345), undefined);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * What the supervisor and the drills read from Linux's /proc about processes: the members of a process
  * group (with their run state, so a SIGSTOPped one shows), which of them holds the listening
- * socket of a port, and who else holds a port the supervisor wants (for a one-line report).
+ * socket of a port, who else holds a port the supervisor wants (for a one-line report), and a
+ * process's resident memory (the soak samples it).
  * Every reader tolerates processes vanishing under it and answers "nothing" off Linux.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -91,6 +92,18 @@ export async function killGroupLeavesFirst(pgid: number, levelMs = 200): Promise
   } catch {
     /* nothing left */
   }
+}
+
+/** VmRSS of `pid` in kB, or undefined when the process is gone (or has no memory of its own). */
+export function readRssKb(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(text);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** The command line of `pid`, spaces for NULs, or '' when unreadable. */

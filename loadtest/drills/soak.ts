@@ -7,10 +7,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readProc } from '../../infra/procs.js';
+import { readProc, readRssKb } from '../../infra/procs.js';
 import type { DrillEnv } from '../env/types.js';
 import { countOrders, createdOrders, listMarket, orderVerdicts, type MarketListing } from '../soak/orders.js';
-import { judgeRss, readRssKb, rssVerdicts, RSS_RULE, type RssSample } from '../soak/rss.js';
+import { judgeRss, rssVerdicts, RSS_RULE, type RssSample } from '../soak/rss.js';
 import { formatMs, soakSchedule, type SoakSchedule } from '../soak/schedule.js';
 import { failuresOutsideCrashes, reattribute, servedAgainMs, type PlayedCrash, type PlayedMove } from '../soak/timeline.js';
 import { NO_DATA, type Verdict } from '../verdicts.js';

@@ -4,7 +4,6 @@
  * crash) starts a new life with its own series; each life is judged on its own (see
  * {@link judgeRss}), never joined to the one before.
  */
-import { readFileSync } from 'node:fs';
 import type { Verdict } from '../verdicts.js';
 
 /** One reading of one process. */
@@ -17,18 +16,6 @@ export interface RssSample {
   t: number;
   /** Resident set size, kB (VmRSS). */
   kb: number;
-}
-
-/** VmRSS of `pid` in kB, or undefined when the process is gone (or has no memory of its own). */
-export function readRssKb(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(text);
-  return m ? Number(m[1]) : undefined;
 }
 
 /** How flatness is judged. */
