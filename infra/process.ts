@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, createWriteStream, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { watchdogArgs } from './watchdog.js';
 
 /** How to tell that a started process is ready. */
 export type Readiness = { http: string; status?: number } | { check: () => Promise<boolean> } | { logLine: RegExp } | { none: true };
@@ -28,17 +29,6 @@ const RUN_ID = process.env.CELLSIM_TEST_RUN ?? `run-${process.pid}-${Date.now()}
 const LOG_DIR = join(tmpdir(), 'cellsim-test-logs', RUN_ID);
 const live = new Set<ManagedProcess>();
 
-// Watchdog: runs "$@" in the background, waits while both its parent (the test process)
-// and the child live; if the parent is gone, kills the child's whole group.
-const WATCHDOG = `
-"$@" &
-child=$!
-trap 'kill -TERM $child 2>/dev/null; wait $child; exit $?' TERM INT
-while kill -0 "$CELLSIM_WATCH_PID" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done
-if ! kill -0 "$CELLSIM_WATCH_PID" 2>/dev/null; then kill -KILL 0; fi
-wait $child
-`;
-
 /** A started process with its captured output. */
 export class ManagedProcess {
   readonly name: string;
@@ -54,9 +44,9 @@ export class ManagedProcess {
     mkdirSync(LOG_DIR, { recursive: true });
     this.logFile = join(LOG_DIR, `${opts.name.replace(/[^a-zA-Z0-9_.-]/g, '_')}-${Date.now()}.log`);
     this.logStream = createWriteStream(this.logFile);
-    this.child = spawn('bash', ['-c', WATCHDOG, 'watchdog', opts.command, ...(opts.args ?? [])], {
+    this.child = spawn('bash', watchdogArgs(opts.command, opts.args ?? []), {
       cwd: opts.cwd,
-      env: { ...process.env, ...opts.env, CELLSIM_WATCH_PID: String(process.pid), CELLSIM_TEST_RUN: RUN_ID },
+      env: { ...process.env, ...opts.env, CELLSIM_TEST_RUN: RUN_ID },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

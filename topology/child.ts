@@ -15,6 +15,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../shared/logger.js';
 import { portFree } from './ports.js';
+import { watchdogArgs } from '../infra/watchdog.js';
 import { describePortHolders, groupMembers, killGroupLeavesFirst, listenerIn, readProc } from '../infra/procs.js';
 
 /** How to start one child and tell that it is ready. */
@@ -83,15 +84,6 @@ async function waitPortFree(port: number, ms: number): Promise<boolean> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const WATCHDOG = `
-"$@" &
-child=$!
-trap 'kill -TERM $child 2>/dev/null; wait $child; exit $?' TERM INT
-while kill -0 "$CELLSIM_SUPERVISOR_PID" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done
-if ! kill -0 "$CELLSIM_SUPERVISOR_PID" 2>/dev/null; then kill -KILL 0; fi
-wait $child
-`;
 
 /** A supervised child. */
 export class Child {
@@ -241,8 +233,8 @@ export class Child {
     this.log ??= createWriteStream(this.logFile, { flags: 'a' });
     this.state = 'starting';
     this.startedAt = Date.now();
-    const proc = spawn('bash', ['-c', WATCHDOG, 'watchdog', this.spec.command, ...this.spec.args], {
-      env: { ...process.env, ...this.spec.env, CELLSIM_SUPERVISOR_PID: String(process.pid) },
+    const proc = spawn('bash', watchdogArgs(this.spec.command, this.spec.args), {
+      env: { ...process.env, ...this.spec.env },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
