@@ -205,7 +205,9 @@ describe('drills against a real cellctl up topology (short CI mode)', { timeout:
     // Envoy's own figure is the plain cell-hang test's to judge; this run is about the router's.
     const router = r.verdicts.find((v) => v.name === 'time to isolate (router)');
     assert.equal(router?.pass, false, renderSummary(r));
-    assert.equal(router.measured, 'never', 'the hung cell is never cut off (data there, not "no data")');
+    // Without stall detection the cell is cut off late or never: a CI run here saw 3250 ms, when
+    // the upstream timeouts at last opened the breaker. Either way a measured figure, not "no data".
+    assert.match(router.measured, /^(never|\d+ ms)$/, 'the hung cell is cut off late or never (data there, not "no data")');
   });
 
   it('cellctl drill --json prints exactly one JSON document on stdout, progress on stderr', async () => {
