@@ -28,7 +28,7 @@ interface Flags {
   maxInflightPerCell: number;
   stallTimeout: number;
   readyWait: number;
-  marketShards: number;
+  marketShards?: number;
   tableHeapMb: number;
   drillSabotage?: DrillSabotage;
 }
@@ -83,13 +83,14 @@ async function runPrimary(f: Flags, id: string): Promise<void> {
 async function runServer(f: Flags, id: string, register: boolean): Promise<void> {
   const worker = process.env.CELLSIM_ROUTER_WORKER;
   const logger = createLogger('router', { router: id, ...(worker !== undefined ? { worker: Number(worker) } : {}) });
+  if (f.marketShards !== undefined)
+    logger.warn({ marketShards: f.marketShards }, '--market-shards is ignored: markets are followed through their change log');
   const opts: RouterOptions = {
     port: f.port,
     host: f.host,
     consulUrl: f.consul,
     prefix: f.prefix,
     snapshotPath: f.snapshot,
-    marketShards: f.marketShards,
     tableHeapMb: f.tableHeapMb,
     clusterWorker: cluster.isWorker,
     holdMs: f.holdMs,
@@ -120,12 +121,8 @@ export function command(): Command {
     .addOption(new Option('--workers <n>', 'processes sharing the port (node:cluster)').argParser(parsePositiveInt).default(1))
     .option('--prefix <prefix>', 'Consul KV prefix', DEFAULT_PREFIX)
     .addOption(
-      new Option(
-        '--market-shards <n>',
-        'most blocking queries over markets/ (each one Consul connection): from 2,000 markets the prefix is split so a move re-reads ~500 markets, not all; 1: one query for the whole prefix',
-      )
-        .argParser(parsePositiveInt)
-        .default(64),
+      // Ignored since markets are followed through their change log (shared/markets/follower.ts); accepted so that scripts keep working.
+      new Option('--market-shards <n>', 'ignored (markets are followed through their change log)').argParser(parsePositiveInt).hideHelp(),
     )
     .addOption(
       new Option(

@@ -28,8 +28,6 @@ export interface RouterOptions {
   consulUrl: string;
   prefix?: string;
   snapshotPath?: string;
-  /** Most blocking queries over markets/ [64]; 1: one for the whole prefix (see table/market-shards.ts). */
-  marketShards?: number;
   /** Old-generation heap limit of the table worker, MB [512] (see table/source.ts). */
   tableHeapMb?: number;
   holdMs?: number;
@@ -90,7 +88,6 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     consulUrl: opts.consulUrl,
     prefix: opts.prefix ?? DEFAULT_PREFIX,
     snapshotPath: opts.snapshotPath,
-    marketShards: opts.marketShards,
     tableHeapMb: opts.tableHeapMb,
     logger,
     metrics,

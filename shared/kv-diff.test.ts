@@ -348,3 +348,50 @@ describe('KV prefix diff, keys that name no valid ID', () => {
     assert.deepEqual(d.records(), [['a', { cell: 'c1', state: 'active', epoch: 1 }, 5]]);
   });
 });
+
+describe('KV prefix diff: point reads (shared/markets/follower.ts)', () => {
+  const b64 = (v: string) => Buffer.from(v).toString('base64');
+  const text = (items: RawKvItem[]) =>
+    JSON.stringify(items.map((i) => ({ Key: i.Key, Flags: 0, Value: i.Value, CreateIndex: 1, ModifyIndex: i.ModifyIndex })));
+
+  it('a listing older than a point read neither undoes it nor brings back a key it found deleted', () => {
+    const d = differ();
+    d.applyText(text([item('a', rec('c1'), 5), item('b', rec('c1'), 6)]), 6);
+    assert.deepEqual(d.applyPoint('a', b64(rec('c2', 2)), 10).upserts, [['a', { cell: 'c2', state: 'active', epoch: 2 }]]);
+    assert.deepEqual(d.applyPoint('b', undefined, 11).removed, ['b']);
+    assert.deepEqual(d.applyPoint('c', b64(rec('c3')), 12).upserts, [['c', { cell: 'c3', state: 'active', epoch: 1 }]]);
+    // a listing taken at index 9, before the three reads, arrives afterwards
+    const stale = d.applyText(text([item('a', rec('c1'), 5), item('b', rec('c1'), 6)]), 9);
+    assert.deepEqual(stale, { upserts: [], removed: [], invalid: [], examined: 0 });
+    assert.equal(d.get('a')?.cell, 'c2');
+    assert.equal(d.get('b'), undefined);
+    assert.equal(d.get('c')?.cell, 'c3', 'a key created after the listing is no deletion');
+    // a listing at least as new as the reads is the truth again
+    const fresh = d.applyText(text([item('a', rec('c4', 3), 13)]), 13);
+    assert.deepEqual(fresh.upserts, [['a', { cell: 'c4', state: 'active', epoch: 3 }]]);
+    assert.deepEqual(fresh.removed, ['c']);
+  });
+
+  it('a point read older than what is held changes nothing; after a seed it replaces', () => {
+    const d = differ();
+    d.applyText(text([item('a', rec('c1', 4), 20)]), 20);
+    assert.deepEqual(d.applyPoint('a', b64(rec('c9')), 15).upserts, [], 'older than the listing');
+    assert.equal(d.get('a')?.epoch, 4);
+    const seeded = differ();
+    seeded.seed([['a', { cell: 'c1', state: 'active', epoch: 4 }, 900]]);
+    assert.deepEqual(
+      seeded.applyPoint('a', b64(rec('c9')), 15).upserts,
+      [['a', { cell: 'c9', state: 'active', epoch: 1 }]],
+      'indexes of a snapshot may come from another Consul',
+    );
+  });
+
+  it('the fast path floor is the last listing, not a point read: a direct write below a later point read is still seen', () => {
+    const d = differ();
+    d.applyText(text([item('a', rec('c1'), 5), item('b', rec('c1'), 6)]), 6);
+    d.applyPoint('b', b64(rec('c2', 2)), 30); // a logged write at 30
+    // a write without the log at 20 (below the point read), seen by the next listing
+    const next = d.applyText(text([item('a', rec('c3', 2), 20), item('b', rec('c2', 2), 30)]), 30);
+    assert.deepEqual(next.upserts, [['a', { cell: 'c3', state: 'active', epoch: 2 }]]);
+  });
+});

@@ -14,6 +14,12 @@
  * counted; when the count then matches, nothing was deleted. Otherwise (first listing,
  * deletions, an index that went backwards — a Consul reset — or text not in the usual shape)
  * the reader answers `undefined` and the caller reads the listing again in full mode.
+ *
+ * Point updates: a follower that knows which keys changed (shared/markets/follower.ts) reads them
+ * one by one and applies them with {@link KvPrefixDiff.applyPoint}. A listing in flight at that
+ * moment may be older than such a read; until a listing at least as new as the read arrives, the
+ * key keeps the read's record (a listing never undoes a newer point read, nor brings back a key a
+ * point read found deleted).
  */
 import type { Decoded } from './kv.js';
 import type { InvalidEntry } from './routing-table.js';
@@ -69,7 +75,16 @@ export class KvPrefixDiff<T> {
   private generation = 0;
   /** Highest ModifyIndex held (0 before the first listing). */
   private maxIndex = 0;
+  /** Highest ModifyIndex of the last listing: the fast path's floor (point updates excluded). */
+  private listingMax = 0;
   private lastListingIndex = 0;
+  /** The next listing replaces whatever is held, whatever its indexes (after a seed). */
+  private resetNext = false;
+  /**
+   * Keys (by ID) a point read applied since the last listing at least as new, with the index of
+   * that read: a listing older than it leaves them alone.
+   */
+  private readonly pointReads = new Map<string, number>();
 
   /**
    * @param idPrefix what every key of an ID starts with (`cellsim/markets/`); the rest is the ID
@@ -106,16 +121,55 @@ export class KvPrefixDiff<T> {
       this.byId.set(id, { value, modifyIndex, seen: this.generation });
       if (modifyIndex > this.maxIndex) this.maxIndex = modifyIndex;
     }
-    // Seeded indexes may come from another Consul (a snapshot): read the next listing in full.
+    // Seeded indexes may come from another Consul (a snapshot): the next listing is read in full
+    // and replaces them, whatever its indexes.
     this.lastListingIndex = Number.MAX_SAFE_INTEGER;
+    this.resetNext = true;
+    this.pointReads.clear();
   }
 
-  /** Applies a full listing of the prefix and returns what changed. */
-  apply(items: readonly RawKvItem[]): KvDiff<T> {
+  /** Applies a full listing of the prefix (answered at `listingIndex`, 0 = unknown) and returns what changed. */
+  apply(items: readonly RawKvItem[], listingIndex = 0): KvDiff<T> {
+    this.startListing(listingIndex);
     const diff = this.begin();
-    for (const item of items) this.entry(diff, item.Key, item.ModifyIndex, () => item.Value);
+    for (const item of items) this.entry(diff, item.Key, item.ModifyIndex, () => item.Value, true);
     this.lastListingIndex = 0;
-    return this.end(diff);
+    this.listingMax = items.reduce((m, i) => Math.max(m, i.ModifyIndex), 0);
+    return this.end(diff, listingIndex);
+  }
+
+  /**
+   * Applies one key read on its own (a follower's point read): its value as Consul sends it
+   * (base64; null for a key without one) at `modifyIndex`, or `value` undefined when the read found
+   * no key (then `modifyIndex` is the read's X-Consul-Index).
+   * A read older than what is held changes nothing.
+   */
+  applyPoint(id: string, value: string | null | undefined, modifyIndex: number): KvDiff<T> {
+    const diff: KvDiff<T> = { upserts: [], removed: [], invalid: [], examined: 0 };
+    const held = this.byId.get(id);
+    if (held !== undefined && held.modifyIndex > modifyIndex && !this.resetNext) return diff;
+    this.pointReads.set(id, Math.max(modifyIndex, this.pointReads.get(id) ?? 0));
+    if (modifyIndex > this.maxIndex) this.maxIndex = modifyIndex;
+    if (value === undefined) {
+      if (held === undefined) return diff;
+      this.byId.delete(id);
+      if (held.value !== undefined) diff.removed.push(id);
+      return diff;
+    }
+    this.entry(diff, this.idPrefix + id, modifyIndex, () => value, false);
+    return diff;
+  }
+
+  /** The record held for `id`. */
+  get(id: string): T | undefined {
+    return this.byId.get(id)?.value;
+  }
+
+  /** Starts a listing: an index that went back (Consul lost its data) voids the point reads' protection. */
+  private startListing(listingIndex: number): void {
+    const backwards = listingIndex > 0 && listingIndex < this.lastListingIndex && this.lastListingIndex !== Number.MAX_SAFE_INTEGER;
+    if (backwards) this.pointReads.clear();
+    this.resetNext = false;
   }
 
   /**
@@ -129,7 +183,7 @@ export class KvPrefixDiff<T> {
     if (diff !== undefined) return diff;
     const full = this.reader(listingIndex, 'full');
     full.push(text);
-    return full.end() ?? this.apply(JSON.parse(text) as RawKvItem[]);
+    return full.end() ?? this.apply(JSON.parse(text) as RawKvItem[], listingIndex);
   }
 
   /**
@@ -139,12 +193,13 @@ export class KvPrefixDiff<T> {
    * (then use {@link apply} on the parsed JSON).
    */
   reader(listingIndex: number, mode: 'auto' | 'full' = 'auto'): ListingReader<T> {
-    const fast = mode === 'auto' && this.maxIndex > 0 && listingIndex >= this.lastListingIndex;
-    const floor = this.maxIndex;
+    const fast = mode === 'auto' && !this.resetNext && this.listingMax > 0 && listingIndex >= this.lastListingIndex;
+    const floor = this.listingMax;
     const diff = this.begin(fast);
     let count = 0;
     let failed = false;
     const pending: [string, number, string | null][] = [];
+    let listingMax = fast ? floor : 0;
     let carry = '';
     return {
       push: (chunk: string) => {
@@ -169,6 +224,7 @@ export class KvPrefixDiff<T> {
                 return;
               }
               pending.push([detachString(e.key), n, e.vs < 0 ? null : buf.slice(e.vs, e.ve)]);
+              if (n > listingMax) listingMax = n;
             }
             pos = i;
           }
@@ -198,6 +254,7 @@ export class KvPrefixDiff<T> {
           // records as they were, or a key would count as known without ever being reported.
           const old = this.held(e.key);
           if (e.modifyIndex > this.maxIndex) this.maxIndex = e.modifyIndex;
+          if (e.modifyIndex > listingMax) listingMax = e.modifyIndex;
           if (old && old.modifyIndex === e.modifyIndex) old.seen = this.generation;
           else pending.push([detachString(e.key), e.modifyIndex, e.vs < 0 ? null : detachString(buf.slice(e.vs, e.ve))]);
           pos = e.end;
@@ -210,13 +267,18 @@ export class KvPrefixDiff<T> {
           let created = 0;
           for (const [key] of pending) if (this.held(key) === undefined) created += 1;
           if (count !== this.keys + created) return undefined; // something was deleted: read it in full
-          for (const [key, idx, value] of pending) this.entry(diff, key, idx, () => value);
+          this.startListing(listingIndex);
+          for (const [key, idx, value] of pending) this.entry(diff, key, idx, () => value, true);
           this.lastListingIndex = listingIndex;
+          this.listingMax = listingMax;
+          this.forgetPointReads(listingIndex);
           return diff;
         }
-        for (const [key, idx, value] of pending) this.entry(diff, key, idx, () => value);
+        this.startListing(listingIndex);
+        for (const [key, idx, value] of pending) this.entry(diff, key, idx, () => value, true);
         this.lastListingIndex = listingIndex;
-        return this.end(diff);
+        this.listingMax = listingMax;
+        return this.end(diff, listingIndex);
       },
     };
   }
@@ -227,7 +289,8 @@ export class KvPrefixDiff<T> {
     return { upserts: [], removed: [], invalid: [], examined: 0 };
   }
 
-  private entry(diff: KvDiff<T>, key: string, modifyIndex: number, value: () => string | null): void {
+  /** Applies one entry (`value` gives its base64 text) of a listing, or of a point read (`fromListing` false). */
+  private entry(diff: KvDiff<T>, key: string, modifyIndex: number, value: () => string | null, fromListing: boolean): void {
     if (modifyIndex > this.maxIndex) this.maxIndex = modifyIndex;
     const old = this.held(key);
     if (old && old.modifyIndex === modifyIndex) {
@@ -235,6 +298,12 @@ export class KvPrefixDiff<T> {
       return;
     }
     const rest = this.idPart(key);
+    const pointRead = fromListing && rest !== undefined && this.pointReads.size > 0 ? this.pointReads.get(rest) : undefined;
+    if (pointRead !== undefined && modifyIndex < pointRead) {
+      // a listing older than a point read of this key: the read's record (or deletion) stands
+      if (old) old.seen = this.generation;
+      return;
+    }
     if (rest === undefined || !this.isId(rest)) {
       if (!key.endsWith('/') && !old) diff.invalid.push({ key, problems: ['(key): not a valid id'] });
       if (old) {
@@ -275,14 +344,23 @@ export class KvPrefixDiff<T> {
     return decoded;
   }
 
-  private end(diff: KvDiff<T>): KvDiff<T> {
+  /** Removes what a full listing at `listingIndex` no longer holds (keys a newer point read found stay). */
+  private end(diff: KvDiff<T>, listingIndex: number): KvDiff<T> {
     for (const [id, held] of this.byId) {
       if (held.seen === this.generation) continue;
+      if (listingIndex > 0 && (this.pointReads.get(id) ?? 0) > listingIndex) continue;
       this.byId.delete(id);
       if (held.value !== undefined) diff.removed.push(id);
     }
     for (const [key, held] of this.odd) if (held.seen !== this.generation) this.odd.delete(key);
+    this.forgetPointReads(listingIndex);
     return diff;
+  }
+
+  /** Point reads a listing at `listingIndex` has caught up with no longer need protecting. */
+  private forgetPointReads(listingIndex: number): void {
+    if (listingIndex <= 0) return;
+    for (const [id, index] of this.pointReads) if (index <= listingIndex) this.pointReads.delete(id);
   }
 
   /** Every key's last good record, with its ModifyIndex. */

@@ -71,6 +71,10 @@ export class KvLayout {
   rolloutKey(id: string): string {
     return `${this.rolloutsPrefix}${id}`;
   }
+  /** The markets' change log (shared/markets/change-log.ts), outside `markets/` so no listing of it holds it. */
+  get marketChangesKey(): string {
+    return `${this.prefix}changes/markets`;
+  }
 
   /** The market ID in a `markets/` key, or undefined when the key is not a valid market key. */
   marketFromKey(key: string): string | undefined {

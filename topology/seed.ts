@@ -6,6 +6,7 @@ import { ConsulClient } from '../shared/consul/client.js';
 import { CellRecordSchema, KvLayout, MarketRecordSchema, decodeJson, encodeJson, type CellRecord } from '../shared/kv.js';
 import { TOPOLOGY_DEFAULTS, cellIds, globalCell, type TopologyConfig } from './config.js';
 import { assignMarkets, type SeedMarket } from './markets.js';
+import { MarketWriter } from '../shared/markets/writer.js';
 
 async function createOnly(consul: ConsulClient, key: string, value: string): Promise<boolean> {
   return consul.kv.put(key, value, { cas: 0, timeoutMs: 5000 });
@@ -46,10 +47,8 @@ export async function seedConsul(cfg: TopologyConfig, url: string, markets: Seed
   const existing = new Set((await readPrefix(consul, layout.marketsPrefix)).map((e) => layout.marketFromKey(e.key)));
   const plan = assignMarkets(markets, ids, 'cell-0');
   if (existing.size === 0) {
-    for (const [market, cell] of plan) {
-      if (await createOnly(consul, layout.marketKey(market), encodeJson(MarketRecordSchema, { cell, state: 'active', epoch: 1 })))
-        created++;
-    }
+    const records = [...plan].map(([market, cell]) => [market, { cell, state: 'active' as const, epoch: 1 }] as const);
+    created += await new MarketWriter(consul, layout).createMany(records);
   }
   const cells = new Map<string, CellRecord>();
   for (const e of await readPrefix(consul, layout.cellsPrefix)) {

@@ -9,6 +9,7 @@ import { MarketRecordSchema, MigrationRecordSchema, type KvLayout, type Migratio
 import { CellsimError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
+import { MarketWriter } from '../../shared/markets/writer.js';
 import type { CellAdmin, MarketSummary } from './cell-client.js';
 import { BEFORE_FLIP, TERMINAL, type MigrationOptions } from './options.js';
 
@@ -65,11 +66,15 @@ export class MigrationRun {
   }
   private readonly startMs = Date.now();
 
+  /** Market records are written with their change-log entry (shared/markets/writer.ts). */
+  private readonly markets: MarketWriter;
+
   constructor(
     private readonly deps: MachineDeps,
     record: MigrationRecord,
   ) {
     this.rec = record;
+    this.markets = new MarketWriter(deps.kv.consul, deps.layout);
   }
 
   get record(): MigrationRecord {
@@ -200,11 +205,8 @@ export class MigrationRun {
         return this.deltaAndVerify(this.rec.frozenAt ?? new Date().toISOString());
       case 'flipping': {
         const flipped = { cell: to, state: 'active' as const, epoch: this.rec.epoch + 1 };
-        const { kv, layout } = this.deps;
         // One CAS on the index read at the freeze; if the record moved since, read and check it again.
-        const fast =
-          this.frozenItem !== undefined &&
-          (await kv.putJson(MarketRecordSchema, layout.marketKey(market), flipped, { cas: this.frozenItem.modifyIndex }));
+        const fast = this.frozenItem !== undefined && (await this.markets.put(market, flipped, { cas: this.frozenItem.modifyIndex }));
         if (!fast) await this.setMarket((m) => (m.cell === from && m.state === 'frozen' ? flipped : undefined), 'flip');
         const freezeMs = this.frozenAtMs === undefined ? undefined : Date.now() - this.frozenAtMs;
         if (this.mark) this.lap('flip');
@@ -326,7 +328,7 @@ export class MigrationRun {
       if (!cur) throw new Error(`market ${this.rec.market} disappeared from Consul`);
       const next = change(cur.value);
       if (!next) throw new Error(`cannot ${what} market ${this.rec.market}: it is ${JSON.stringify(cur.value)}`);
-      if (await kv.putJson(MarketRecordSchema, layout.marketKey(this.rec.market), next, { cas: cur.item.modifyIndex })) return;
+      if (await this.markets.put(this.rec.market, next, { cas: cur.item.modifyIndex })) return;
     }
     throw new Error(`cannot ${what} market ${this.rec.market}: it kept changing under us`);
   }

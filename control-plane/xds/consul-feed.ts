@@ -1,17 +1,17 @@
 /**
- * The xDS server's view of Consul: cells/ KV and markets/ KV (market-watch.ts: sharded blocking
- * queries), decoded with the shared zod codecs, an invalid value logged and ignored while the last good one stays), the
- * passing `cellsim-cell` instances, and the passing `cellsim-xds` instances (the hold
- * endpoints). Changes are debounced briefly (a burst becomes one snapshot) and delivered
- * with the time the first change of the burst was seen.
+ * The xDS server's view of Consul: cells/ KV, markets/ (through the shared market follower,
+ * shared/markets/follower.ts), the passing `cellsim-cell` instances, and the passing
+ * `cellsim-xds` instances (the hold endpoints). Values are decoded with the shared zod codecs; an
+ * invalid value is logged and ignored while the last good one stays. Changes are debounced briefly
+ * (a burst becomes one snapshot) and delivered with the time the first change of the burst was
+ * seen; feed-view.ts assembles each emit.
  *
  * With an `initial` view (the last good view from disk, last-good.ts) the feed is ready at
- * once: every part Consul has not answered yet (cells, markets, instances, hold endpoints)
- * comes from that view, so a control plane started while Consul is down still serves a full
- * table. `source` says which: `snapshot` until every watch has answered, then `consul`. A
- * failing watch marks Consul unreachable until a watch answers again or a probe finds a leader.
+ * once: every part Consul has not answered yet comes from that view. `source` says which:
+ * `snapshot` until every watch has answered, then `consul`. A failing watch marks Consul
+ * unreachable until a watch answers again or a probe finds a leader (consul-probe.ts).
  */
-import { CellRecordSchema, decodeJson, type CellRecord, type KvLayout, type MarketRecord } from '../../shared/kv.js';
+import { CellRecordSchema, decodeJson, type CellRecord, type KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import {
   SERVICE_CELL,
@@ -22,13 +22,15 @@ import {
   type ConsulClient,
   type Watch,
 } from '../../shared/consul.js';
-import { activeEndpoints, findGlobalCell, type Endpoint, type KvEntry } from '../../shared/routing-table.js';
-import { OverlayMap } from './cache/overlay-map.js';
-import type { RoutingView } from './last-good.js';
-import { MarketWatch } from './market-watch.js';
-import { FlipFallback } from './flip-fallback.js';
-import { PanicEndpoints, type PanicResult } from './panic-endpoints.js';
+import { MarketFollower, type FollowerInfo } from '../../shared/markets/follower.js';
+import type { Endpoint } from '../../shared/routing-table.js';
 import type { BuildInput } from './build.js';
+import { ConsulProbe } from './consul-probe.js';
+import { FeedView, type FeedSource } from './feed-view.js';
+import { IncrementalDecoder } from './kv-decoder.js';
+import type { RoutingView } from './last-good.js';
+
+export type { FeedSource } from './feed-view.js';
 
 /** Options of {@link startConsulFeed}. */
 export interface ConsulFeedOptions {
@@ -43,8 +45,6 @@ export interface ConsulFeedOptions {
   onInvalid?(kind: string, key: string, problems: string[]): void;
   /** Consul blocking wait per query (default `30s`). */
   wait?: string;
-  /** Most shard watches of markets/ (see market-watch.ts). */
-  maxShards?: number;
   /** The last good view to serve until Consul answers (from disk). */
   initial?: RoutingView;
   /** How often an unreachable Consul is probed, ms (default 1000). */
@@ -54,9 +54,6 @@ export interface ConsulFeedOptions {
   /** After a color flip the previous color stays in EDS at priority 1 this long, ms (default 10 s; flip-fallback.ts). */
   flipGraceMs?: number;
 }
-
-/** Where the served view comes from: nothing yet, the last good view on disk, or Consul. */
-export type FeedSource = 'none' | 'snapshot' | 'consul';
 
 /** A running feed. */
 export interface ConsulFeed {
@@ -70,58 +67,9 @@ export interface ConsulFeed {
   readonly consulReachable: boolean;
   /** The view of the latest emit, complete from Consul (undefined while any part is from the snapshot). */
   consulView(): RoutingView | undefined;
-  /** The market watch's shards and full-read interval (for /xds/status). */
-  marketWatch(): ReturnType<MarketWatch['info']>;
+  /** The market follower's counters (for /xds/status). */
+  marketFollower(): FollowerInfo;
   stop(): void;
-}
-
-interface Decoded<T> {
-  modifyIndex: number;
-  value: T | undefined;
-}
-
-/**
- * Decodes a KV listing incrementally: entries whose ModifyIndex did not move keep their
- * decoded value (100,000 markets are not re-parsed for one move). Invalid values keep the
- * last good one and are reported once per ModifyIndex.
- */
-export class IncrementalDecoder<T> {
-  private known = new Map<string, Decoded<T>>();
-  constructor(
-    private readonly idOf: (key: string) => string | undefined,
-    private readonly decode: (text: string | null) => { ok: true; value: T } | { ok: false; problems: string[] },
-    private readonly report: (key: string, problems: string[]) => void,
-  ) {}
-
-  /** The records of the listing, by id. */
-  apply(entries: readonly KvEntry[]): Map<string, T> {
-    const next = new Map<string, Decoded<T>>();
-    const out = new Map<string, T>();
-    for (const e of entries) {
-      if (e.key.endsWith('/')) continue;
-      const id = this.idOf(e.key);
-      if (id === undefined) {
-        if (!this.known.has(e.key)) this.report(e.key, ['(key): not a valid id']);
-        next.set(e.key, { modifyIndex: e.modifyIndex, value: undefined });
-        continue;
-      }
-      const old = this.known.get(e.key);
-      let d: Decoded<T>;
-      if (old !== undefined && old.modifyIndex === e.modifyIndex) d = old;
-      else {
-        const r = this.decode(e.value);
-        if (r.ok) d = { modifyIndex: e.modifyIndex, value: r.value };
-        else {
-          this.report(e.key, r.problems);
-          d = { modifyIndex: e.modifyIndex, value: old?.value };
-        }
-      }
-      next.set(e.key, d);
-      if (d.value !== undefined) out.set(id, d.value);
-    }
-    this.known = next;
-    return out;
-  }
 }
 
 /** Starts the watches; `onChange` fires once all have answered, then on every debounced change. */
@@ -136,161 +84,78 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     (t) => decodeJson(CellRecordSchema, t),
     invalid('cell'),
   );
-  let cells: Map<string, CellRecord> | undefined;
-  /** Markets changed since the last emit (the builder re-encodes only these). */
-  let changedMarkets = new Set<string>();
-  let firstBuild = true;
-  let published: ReadonlyMap<string, MarketRecord> = new Map();
-  const marketWatch = new MarketWatch({
-    consul: o.consul,
-    layout: o.layout,
-    log: o.log,
-    onChange: (ids) => {
-      for (const id of ids) changedMarkets.add(id);
-      changed();
-    },
-    onAnswer: () => {
-      answeredNow();
-      changed();
-    },
-    onInvalid: invalid('market'),
-    // A shard failing alone (e.g. Consul's per-client connection limit) is covered by the full
-    // read; only the full read failing says Consul is unreachable.
-    onError: (what, err, attempt, retryInMs) =>
-      what === 'markets'
-        ? onError(what)(err, attempt, retryInMs)
-        : o.log.warn({ err: err.message, attempt, retryInMs }, `consul watch of ${what} failed; the full read covers it`),
-    wait: o.wait,
-    maxShards: o.maxShards,
-  });
-  const initial = o.initial;
-  if (initial !== undefined) cells = new Map(initial.cells);
-  let endpoints: readonly Endpoint[] | undefined = initial?.endpoints;
-  let holdEndpoints: readonly Endpoint[] | undefined = initial?.holdEndpoints;
-  /** Which parts Consul has answered (the others come from `initial`). */
-  const answered = { cells: false, endpoints: false, hold: false };
-  let marketsFrom: FeedSource = 'none';
-  /** The complete Consul view of the latest emit (undefined while any part came from `initial`). */
-  let emittedConsulView: RoutingView | undefined;
-  let reachable = true;
-  let probe: NodeJS.Timeout | undefined;
+  const view = new FeedView({ log: o.log, initial: o.initial, panicMs: o.panicMs, flipGraceMs: o.flipGraceMs });
+  const probe = new ConsulProbe(o.consul, o.probeMs);
+  let current: BuildInput | undefined;
+  let consulView: RoutingView | undefined;
   let firstChangeAt: number | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let current: BuildInput | undefined;
-  let stopped = false;
-  const panic = new PanicEndpoints(o.panicMs);
-  const flips = new FlipFallback(o.flipGraceMs);
-  let panicking = '';
   let expiryTimer: NodeJS.Timeout | undefined;
-  /** Logs cells entering or leaving panic routing. */
-  const notePanic = (r: PanicResult) => {
-    const now = r.panicking.join(',');
-    if (now !== panicking) {
-      if (r.panicking.length > 0) o.log.warn({ cells: r.panicking }, 'no passing instance: publishing the last passing ones');
-      else o.log.info('every cell has passing instances again');
-      panicking = now;
-    }
-  };
-  /** Emits again when the first stand-in set or flip fallback runs out. */
-  const emitAt = (...expiries: (number | undefined)[]) => {
-    clearTimeout(expiryTimer);
-    expiryTimer = undefined;
-    const next = Math.min(...expiries.filter((e): e is number => e !== undefined));
-    if (Number.isFinite(next)) {
-      expiryTimer = setTimeout(changed, Math.max(0, next - Date.now()) + 1);
-      expiryTimer.unref();
-    }
+  let stopped = false;
+
+  const follower = new MarketFollower({
+    consul: o.consul,
+    layout: o.layout,
+    wait: o.wait,
+    onDiff: (d, step) => {
+      for (const i of d.invalid) invalid('market')(i.key, i.problems);
+      view.marketsChanged(d.upserts.map(([id]) => id));
+      view.marketsChanged(d.removed);
+      if (step.via === 'listing' || d.upserts.length > 0 || d.removed.length > 0) changed();
+    },
+    onOk: () => probe.answered(),
+    onError: (what, err, attempt, retryInMs) => onError(`markets (${what})`)(err, attempt, retryInMs),
+  });
+  const markets = {
+    get ready() {
+      return follower.ready;
+    },
+    get: (id: string) => follower.records.get(id),
+    entries: () => follower.records.records().map(([id, rec]) => [id, rec] as const),
   };
 
   const emit = () => {
     timer = undefined;
-    if (stopped || !cells || !endpoints || !holdEndpoints) return;
-    if (!marketWatch.ready && initial === undefined) return;
+    if (stopped) return;
     const at = firstChangeAt ?? performance.now();
+    const built = view.assemble(markets);
+    if (built === undefined) return;
     firstChangeAt = undefined;
-    let changedSet: ReadonlySet<string> | undefined;
-    if (!marketWatch.ready) {
-      // Consul has not listed the markets yet: the last good view's, built in full once.
-      changedSet = marketsFrom === 'snapshot' ? new Set() : undefined;
-      if (marketsFrom !== 'snapshot') published = initial!.markets;
-      marketsFrom = 'snapshot';
-    } else {
-      // First Consul listing (or first build): in full; then only the changed records.
-      changedSet = firstBuild || marketsFrom !== 'consul' ? undefined : changedMarkets;
-      marketsFrom = 'consul';
-      // The markets as of this emit (the live watch map moves on): a copy once, then the
-      // previous view plus the changed records, so readers of `current` (the hold endpoint, the
-      // migration barrier) see exactly what was built and published.
-      if (changedSet === undefined) published = new Map(marketWatch.records);
-      else if (changedSet.size > 0) {
-        const changes = new Map<string, MarketRecord | undefined>();
-        for (const id of changedSet) changes.set(id, marketWatch.records.get(id));
-        published = OverlayMap.of(published, changes);
-      }
+    current = built.input;
+    consulView = built.consulView;
+    clearTimeout(expiryTimer);
+    expiryTimer = undefined;
+    if (built.nextExpiry !== undefined) {
+      expiryTimer = setTimeout(changed, Math.max(0, built.nextExpiry - Date.now()) + 1);
+      expiryTimer.unref();
     }
-    firstBuild = false;
-    changedMarkets = new Set();
-    const served = panic.apply(cells, activeEndpoints(cells, endpoints));
-    notePanic(served);
-    const flipped = flips.apply(cells, endpoints);
-    emitAt(served.nextExpiry, flipped.nextExpiry);
-    current = {
-      cells,
-      markets: published,
-      changedMarkets: changedSet,
-      endpoints: served.endpoints,
-      fallbackEndpoints: flipped.fallback,
-      globalCell: findGlobalCell(cells),
-      holdEndpoints,
-    };
-    emittedConsulView =
-      marketsFrom === 'consul' && answered.cells && answered.endpoints && answered.hold
-        ? { cells, markets: published, endpoints, holdEndpoints }
-        : undefined;
     o.onChange(current, at);
   };
-  const changed = () => {
+  function changed() {
     firstChangeAt ??= performance.now();
     if (timer === undefined) timer = setTimeout(emit, debounceMs);
-  };
+  }
   const onError = (what: string) => (err: Error, attempt: number, retryInMs: number) => {
     o.log.warn({ err: err.message, attempt, retryInMs }, `consul watch of ${what} failed; serving the last good state`);
-    unreachable();
+    probe.failed();
   };
-  const answeredNow = () => {
-    reachable = true;
-    if (probe) clearTimeout(probe);
-    probe = undefined;
-  };
-  // A watch that failed answers again only when its index moves (up to its 30 s wait), so an
-  // unreachable Consul is probed for a leader to tell when it is back.
-  const unreachable = () => {
-    reachable = false;
-    if (probe !== undefined || stopped) return;
-    const tick = () => {
-      probe = setTimeout(() => {
-        o.consul.status.leader({ timeoutMs: 1000 }).then(
-          (leader) => (leader !== '' ? answeredNow() : tick()),
-          () => tick(),
-        );
-      }, o.probeMs ?? 1000);
-      probe.unref();
-    };
-    tick();
+  /** A part answered from Consul. */
+  const answered = (part: keyof FeedView['answered']) => {
+    view.answered[part] = true;
+    probe.answered();
+    changed();
   };
   const opts = { wait: o.wait ?? '30s' };
 
-  marketWatch.start();
+  follower.start();
   const watches: Watch[] = [
     watchKvPrefix(
       o.consul,
       o.layout.cellsPrefix,
       {
         onChange: ({ value }) => {
-          cells = cellsDec.apply(value);
-          answered.cells = true;
-          answeredNow();
-          changed();
+          view.cells = cellsDec.apply(value);
+          answered('cells');
         },
         onError: onError('cells'),
       },
@@ -301,10 +166,8 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       SERVICE_CELL,
       {
         onChange: ({ value }) => {
-          endpoints = value;
-          answered.endpoints = true;
-          answeredNow();
-          changed();
+          view.endpoints = value;
+          answered('endpoints');
         },
         onError: onError(SERVICE_CELL),
       },
@@ -314,10 +177,8 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       o.consul,
       {
         onChange: ({ value }) => {
-          holdEndpoints = value;
-          answered.hold = true;
-          answeredNow();
-          changed();
+          view.holdEndpoints = value;
+          answered('hold');
         },
         onError: onError(SERVICE_XDS),
       },
@@ -325,8 +186,7 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     ),
   ];
 
-  const source = (): FeedSource => (current === undefined ? 'none' : emittedConsulView !== undefined ? 'consul' : 'snapshot');
-  if (initial !== undefined) changed();
+  if (o.initial !== undefined) changed();
 
   return {
     get ready() {
@@ -335,21 +195,21 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     get current() {
       return current;
     },
-    get source() {
-      return source();
+    get source(): FeedSource {
+      return current === undefined ? 'none' : consulView !== undefined ? 'consul' : 'snapshot';
     },
     get consulReachable() {
-      return reachable;
+      return probe.reachable;
     },
-    consulView: () => emittedConsulView,
-    marketWatch: () => marketWatch.info(),
+    consulView: () => consulView,
+    marketFollower: () => follower.info(),
     stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
-      if (probe) clearTimeout(probe);
+      clearTimeout(timer);
       clearTimeout(expiryTimer);
+      probe.stop();
       for (const w of watches) w.stop();
-      marketWatch.stop();
+      follower.stop();
     },
   };
 }

@@ -178,7 +178,7 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
         id: o.id,
         ready: feed.ready,
         health: health(),
-        consul: { marketWatch: feed.marketWatch() },
+        consul: { marketFollower: feed.marketFollower() },
         snapshots,
         nodes: status.list(),
       };

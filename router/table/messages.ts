@@ -1,5 +1,6 @@
 /** Messages from the table worker thread (Consul watches, diffs, snapshot) to the main thread. */
 import type { CellRecord, MarketRecord } from '../../shared/kv.js';
+import type { FollowerInfo } from '../../shared/markets/follower.js';
 import type { Endpoint, InvalidEntry } from '../../shared/routing-table.js';
 
 /** The three things the router follows in Consul. */
@@ -50,7 +51,7 @@ export type WorkerMessage =
   | { type: 'snapshot-missing' }
   | { type: 'snapshot-error'; op: 'read' | 'write'; message: string }
   | { type: 'snapshot-saved'; bytes: number; ms: number }
-  | { type: 'market-shards'; shards: number }
+  | { type: 'follower'; info: FollowerInfo; via: 'listing' | 'changes' }
   | { type: 'log'; level: 'info' | 'warn'; msg: string; detail: Record<string, unknown> };
 
 /** The worker's start parameters (workerData). */
@@ -58,8 +59,6 @@ export interface WorkerConfig {
   consulUrl: string;
   prefix: string;
   snapshotPath?: string;
-  /** Most blocking queries over markets/ (1: one for the whole prefix; see market-shards.ts). */
-  marketShards: number;
   /** Blocking-query wait, Consul duration syntax. */
   wait: string;
   /** Upserts per markets message. */

@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CellRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
+import type { FollowerInfo } from '../../shared/markets/follower.js';
 import type { RoutingStore } from '../../shared/routing-store.js';
 import { runsBundled } from '../bundled.js';
 import type { RouterMetrics } from '../metrics.js';
@@ -24,8 +25,6 @@ export interface TableSourceOptions {
   consulUrl: string;
   prefix: string;
   snapshotPath?: string;
-  /** Most blocking queries over markets/ [64] (1: one for the whole prefix; see market-shards.ts). */
-  marketShards?: number;
   /**
    * The worker's old-generation heap limit, MB [512]. V8 lets a heap grow to up to 4x its live size
    * between collections when the limit is large (the default of several GB); at 512 MB or less the
@@ -54,8 +53,8 @@ export interface TableStatus {
   ageSeconds: number | undefined;
   snapshot: { loadedFrom?: string; savedAt?: string; lastWriteError?: string };
   watches: Record<WatchName, WatchStatus>;
-  /** Blocking queries following markets/ (see market-shards.ts). */
-  marketShards: number;
+  /** The market follower's counters (shared/markets/follower.ts): change-log position, listings, key reads. */
+  marketFollower: FollowerInfo | undefined;
   lastMarketsChange: (ListingStats & { applyMs: number; receiptToAppliedMs: number; at: string }) | undefined;
 }
 
@@ -71,7 +70,7 @@ export class TableSource {
   private lastChange: TableStatus['lastMarketsChange'];
   private readyWaiters: (() => void)[] = [];
   private pendingMarkets: Record<TableSourceKind, boolean> = { consul: false, snapshot: false };
-  private marketShards = 0;
+  private follower: FollowerInfo | undefined;
   /** Worker restarts in a row without a complete table in between (the backoff's exponent). */
   private restarts = 0;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -96,7 +95,6 @@ export class TableSource {
       consulUrl: this.opts.consulUrl,
       prefix: this.opts.prefix,
       snapshotPath: this.opts.snapshotPath,
-      marketShards: this.opts.marketShards ?? 64,
       wait: this.opts.wait ?? '30s',
       chunk: this.opts.chunk ?? 5000,
       snapshotDebounceMs: this.opts.snapshotDebounceMs ?? 100,
@@ -258,8 +256,8 @@ export class TableSource {
         if (m.op === 'write') this.snapshotInfo.lastWriteError = m.message;
         logger.error({ op: m.op, err: m.message }, m.op === 'read' ? 'snapshot unreadable; ignored' : 'snapshot write failed');
         return;
-      case 'market-shards':
-        this.marketShards = m.shards;
+      case 'follower':
+        this.follower = m.info;
         return;
       case 'log':
         logger[m.level](m.detail, m.msg);
@@ -307,7 +305,7 @@ export class TableSource {
       ageSeconds,
       snapshot: this.snapshotInfo,
       watches: this.watches,
-      marketShards: this.marketShards,
+      marketFollower: this.follower,
       lastMarketsChange: this.lastChange,
     };
   }
