@@ -7,6 +7,7 @@ import type { Resource } from '../resources/resource.js';
 import { cellRoutes, frozenRoutes } from '../resources/route.js';
 import { marketScope } from '../resources/scoped-route.js';
 import { CLUSTER, ENDPOINT, ROUTE, SCOPED_ROUTE, type TypeUrl } from '../resources/type-urls.js';
+import { countVisits } from '../bench/visits.js';
 import { OverlayMap } from './overlay-map.js';
 import { InconsistentSnapshotError, SnapshotCache } from './snapshot-cache.js';
 import { Snapshot } from './snapshot.js';
@@ -60,6 +61,13 @@ describe('snapshots', () => {
     assert.notEqual(seen[0], seen[1]);
   });
 
+  it('against the previous snapshot, still checks every scope when the routes changed', () => {
+    const before = snap({ routes: ['a', 'b'], scopes: [['m-1', 'cell:b']] });
+    const after = snap({ routes: ['a'], scopes: [['m-1', 'cell:b']] });
+    assert.deepEqual(after.consistencyProblems(before), ['srds market:m-1: refers to missing rds cell:b']);
+    assert.deepEqual(before.consistencyProblems(before), [], 'the same content again: nothing new to check');
+  });
+
   it('versions by content, whatever the insertion order', () => {
     const x = snap({ clusters: ['a', 'b'], eds: ['a', 'b'], routes: ['a', 'b'] });
     const y = snap({ clusters: ['b', 'a'], eds: ['b', 'a'], routes: ['b', 'a'] });
@@ -111,5 +119,71 @@ describe('overlay map', () => {
     );
     const compacted = OverlayMap.of(base, new Map([['x', 9]]), 0);
     assert.ok(compacted instanceof Map);
+  });
+
+  it('keeps every version readable: older overlays, and a line forked from an older one', () => {
+    const base = new Map([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    const v1 = OverlayMap.of(base, new Map([['a', 10]]));
+    const v2 = OverlayMap.of(v1, new Map<string, number | undefined>([['b', undefined]]));
+    const v3 = OverlayMap.of(v2, new Map([['a', 30]]));
+    const fork = OverlayMap.of(v1, new Map([['c', 3]]));
+    const v4 = OverlayMap.of(v3, new Map([['b', 40]]));
+    const read = (m: ReadonlyMap<string, number>) => [m.size, [...m].sort()];
+    assert.deepEqual(read(v1), [
+      2,
+      [
+        ['a', 10],
+        ['b', 2],
+      ],
+    ]);
+    assert.deepEqual(read(v2), [1, [['a', 10]]]);
+    assert.deepEqual(read(v3), [1, [['a', 30]]]);
+    assert.deepEqual(read(fork), [
+      3,
+      [
+        ['a', 10],
+        ['b', 2],
+        ['c', 3],
+      ],
+    ]);
+    assert.deepEqual(read(v4), [
+      2,
+      [
+        ['a', 30],
+        ['b', 40],
+      ],
+    ]);
+    assert.equal(v2.get('b'), undefined);
+    assert.equal(v1.has('b'), true);
+    assert.equal(fork.has('c') && !v4.has('c'), true);
+  });
+
+  it('makes a new version at the cost of its own changes, not of the changes since the last compaction', () => {
+    const base = new Map(Array.from({ length: 20_000 }, (_, i): [string, number] => [`k-${i}`, i]));
+    let m: ReadonlyMap<string, number> = base;
+    for (let i = 0; i < 3000; i++) m = OverlayMap.of(m, new Map([[`k-${i}`, -i]]));
+    assert.ok(m instanceof OverlayMap, 'not compacted yet');
+    const { result, visits } = countVisits(() => OverlayMap.of(m, new Map([['k-7', 7]])));
+    assert.ok(visits.entries <= 2, `one change visited ${visits.entries} entries`);
+    assert.equal(result.get('k-7'), 7);
+    assert.equal(result.get('k-8'), -8);
+    assert.equal(result.get('k-5000'), 5000);
+    assert.equal(result.size, 20_000);
+  });
+
+  it('compacts once the changes outgrow a quarter of the root: a walk of the map per n/4 changes at most', () => {
+    const base = new Map(Array.from({ length: 40 }, (_, i): [number, number] => [i, i]));
+    let m: ReadonlyMap<number, number> = base;
+    let compactedAt = 0;
+    for (let i = 1; i <= 40 && compactedAt === 0; i++) {
+      m = OverlayMap.of(m, new Map([[i % 40, -i]]), 0);
+      if (!(m instanceof OverlayMap)) compactedAt = i;
+    }
+    assert.equal(compactedAt, 11, 'the 11th change passes 40 / 4');
+    assert.equal(m.get(5), -5);
+    assert.equal(m.size, 40);
   });
 });

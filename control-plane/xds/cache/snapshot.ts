@@ -104,7 +104,11 @@ export class Snapshot {
 
   /**
    * Every broken reference; empty when the snapshot may be published. Against `previous`
-   * (the node's last snapshot), when only scopes changed, only the changed scopes are checked.
+   * (the node's last snapshot, which passed this check), when clusters, endpoints and routes
+   * have the same content, only what could have broken is checked: the listener, and the
+   * scopes changed since `previous` (none when the scopes are the same too). A market move
+   * thus checks one scope, and a change that alters nothing checks no scope at all, however
+   * many markets there are.
    */
   consistencyProblems(previous?: Snapshot): string[] {
     const problems: string[] = [];
@@ -116,12 +120,14 @@ export class Snapshot {
       }
     };
     const scopes = this.type(SCOPED_ROUTE);
+    const prevScopes = previous?.type(SCOPED_ROUTE);
     const onlyScopes =
       previous !== undefined &&
-      ([CLUSTER, ENDPOINT, ROUTE] as TypeUrl[]).every((t) => this.type(t).items === previous.type(t).items) &&
-      scopes.delta?.base === previous.type(SCOPED_ROUTE);
+      ([CLUSTER, ENDPOINT, ROUTE] as TypeUrl[]).every((t) => this.type(t).version === previous.type(t).version) &&
+      (scopes.version === prevScopes!.version || scopes.delta?.base === prevScopes);
     for (const [t, ts] of this.types) {
       if (onlyScopes && t === SCOPED_ROUTE) {
+        if (scopes.version === prevScopes!.version) continue;
         for (const name of scopes.delta!.names) {
           const r = ts.items.get(name);
           if (r) check(t, r);
