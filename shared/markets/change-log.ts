@@ -1,6 +1,6 @@
 /**
- * The markets' change log: one Consul key (`cellsim/changes/markets`, docs/contracts.md §Consul
- * keys) holding a sequence number and the IDs of the last {@link CHANGE_LOG_SIZE} markets written,
+ * The markets' change log (docs/contracts.md §Consul keys): one Consul key,
+ * `cellsim/changes/markets`, holding a sequence number and the IDs of the last {@link CHANGE_LOG_SIZE} markets written,
  * oldest first. Every product write of a market record updates it in the same transaction
  * (./writer.ts), so a follower (./follower.ts) learns which markets changed from one small
  * blocking read and reads only those: a move costs the same at 10 markets as at 100,000.

@@ -79,6 +79,10 @@ export interface FollowerInfo {
   keyReads: number;
   /** Current pause between listings, ms. */
   listingIntervalMs: number;
+  /** Bytes read in all: by listings, and for changes (the log and the keys it named). */
+  bytes: { listings: number; changes: number };
+  /** The last applied change (a move): how it came and what it cost. */
+  lastChange: FollowStep | undefined;
 }
 
 /** Follows `markets/`: the change log for each write, a paced listing for everything else. */
@@ -99,7 +103,8 @@ export class MarketFollower {
   private listingDue = false;
   private baseline: Promise<void>;
   private baselineKnown: () => void = () => undefined;
-  private readonly stats = { listings: 0, forcedListings: 0, keyReads: 0, intervalMs: 0 };
+  private readonly stats = { listings: 0, forcedListings: 0, keyReads: 0, intervalMs: 0, listingBytes: 0, changeBytes: 0 };
+  private lastChange: FollowStep | undefined;
 
   constructor(o: MarketFollowerOptions) {
     this.o = o;
@@ -154,18 +159,20 @@ export class MarketFollower {
       forcedListings: this.stats.forcedListings,
       keyReads: this.stats.keyReads,
       listingIntervalMs: Math.round(this.stats.intervalMs),
+      bytes: { listings: this.stats.listingBytes, changes: this.stats.changeBytes },
+      lastChange: this.lastChange,
     };
   }
 
   /** One blocking read of the change log, then the key reads it calls for. Returns the log's index. */
   private async readChanges(index: number, wait: string, signal: AbortSignal): Promise<number> {
     const key = this.o.layout.marketChangesKey;
-    const t0 = performance.now();
     const res = await this.o.consul.kv.stream(key, 'exact', { index, wait, signal, timeoutMs: this.headersTimeoutMs });
     const receivedAt = Date.now();
     const t1 = performance.now();
     const text = res.status === 404 ? (await res.body.dump(), '') : await res.body.text();
     let bytes = Buffer.byteLength(text);
+    this.stats.changeBytes += bytes;
     this.o.onOk?.(res.index);
     const log = res.status === 404 ? EMPTY_CHANGE_LOG : parseLog(text);
     if (log === undefined) {
@@ -196,6 +203,7 @@ export class MarketFollower {
       const reads = await Promise.all(since.markets.slice(i, i + n).map((id) => this.readKey(id, signal)));
       for (const r of reads) {
         bytes += r.bytes;
+        this.stats.changeBytes += r.bytes;
         const t = performance.now();
         const d = this.records.applyPoint(r.id, r.value, r.modifyIndex);
         diffMs += performance.now() - t;
@@ -209,7 +217,7 @@ export class MarketFollower {
     this.seq = log.seq;
     this.stats.keyReads += since.markets.length;
     const step: FollowStep = { via: 'changes', index: res.index, bytes, fetchMs: performance.now() - t1 - diffMs, diffMs, receivedAt };
-    void t0;
+    this.lastChange = step;
     this.o.onDiff(diff, step, this.listed);
     return res.index;
   }
@@ -259,6 +267,7 @@ export class MarketFollower {
         index = l.index > 0 ? l.index : 0;
         this.listed = true;
         this.stats.listings += 1;
+        this.stats.listingBytes += l.bytes;
         this.o.onOk?.(l.index);
         this.o.onDiff(
           l.diff,
