@@ -1,0 +1,59 @@
+/** `POST /cells/:cell/drain`, `/activate` (the cell record's state, CAS) and `/evacuate` (every market moved off it). */
+import type { Hono } from 'hono';
+import { HttpError, isCellsimError } from '../../../shared/errors.js';
+import { CellRecordSchema } from '../../../shared/kv.js';
+import { audited } from './audited.js';
+import { who, type AdminDeps } from './deps.js';
+import { CellActionBody, body, cellOr404 } from './input.js';
+
+/** Registers the cell mutations on `app`. */
+export function cellRoutes(app: Hono, d: AdminDeps): void {
+  const setCellState = (action: 'drain' | 'activate', state: 'draining' | 'active') =>
+    app.post(`/cells/:cell/${action}`, async (c) => {
+      const cell = c.req.param('cell');
+      const b = await body(c, CellActionBody);
+      const cur = await cellOr404(d, cell);
+      const next = { ...cur.value, state };
+      const out = await audited(d, c, b.dryRun ? `${action} (dry run)` : action, cell, {}, cur.value, async () => {
+        if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, cell: next } };
+        if (!(await d.kv.putJson(CellRecordSchema, d.layout.cellKey(cell), next, { cas: cur.item.modifyIndex })))
+          throw new HttpError('conflict', `cell ${cell} changed meanwhile; retry`);
+        return { after: next, out: { cell: next } };
+      });
+      return c.json(out);
+    });
+  setCellState('drain', 'draining');
+  setCellState('activate', 'active');
+
+  app.post('/cells/:cell/evacuate', async (c) => {
+    const cell = c.req.param('cell');
+    const b = await body(c, CellActionBody);
+    const cur = await cellOr404(d, cell);
+    const out = await audited(
+      d,
+      c,
+      b.dryRun ? 'evacuate (dry run)' : 'evacuate',
+      cell,
+      { concurrency: b.concurrency },
+      cur.value,
+      async () => {
+        if (await d.evacuator.busy(cell)) throw new HttpError('conflict', `cell ${cell} is already being evacuated`);
+        let plan;
+        try {
+          plan = await d.evacuator.plan(cell);
+        } catch (err) {
+          // No room for a market is a conflict with the cells' state; any other failure (Consul) is not.
+          if (isCellsimError(err, 'no_capacity')) throw new HttpError('conflict', err.message);
+          throw err;
+        }
+        if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan } };
+        if (cur.value.state === 'active') {
+          await d.kv.putJson(CellRecordSchema, d.layout.cellKey(cell), { ...cur.value, state: 'draining' }, { cas: cur.item.modifyIndex });
+        }
+        const job = await d.evacuator.start(cell, plan, b.concurrency ?? 2, who(c));
+        return { result: 'started', after: { state: 'draining', markets: plan.length }, out: { evacuation: job, plan } };
+      },
+    );
+    return c.json(out, 'evacuation' in out ? 202 : 200);
+  });
+}

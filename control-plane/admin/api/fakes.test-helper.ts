@@ -1,0 +1,151 @@
+/**
+ * Fake dependencies of the admin API's route modules, for unit tests without Consul: a KV in a
+ * Map (CAS as Consul does it: 0 = create only, N = only at ModifyIndex N), an audit log in an
+ * array, and a migrator, rollout manager and evacuator whose methods a test replaces.
+ */
+import { Hono } from 'hono';
+import type { z } from 'zod';
+import type { KvStore, KvItem, PutOptions } from '../../../shared/consul/kv-store.js';
+import { KvLayout, type AuditRecord, type CellRecord, type MarketRecord } from '../../../shared/kv.js';
+import type { Logger } from '../../../shared/logger.js';
+import type { Migrator } from '../../migration/migrator.js';
+import type { RolloutManager } from '../../rollout/manager.js';
+import type { AuditLog } from '../audit.js';
+import type { Evacuator } from '../evacuation.js';
+import type { AdminDeps } from './deps.js';
+import { installGuards } from './guards.js';
+
+export const TOKEN = 'test-token';
+
+/** A KV in memory with the calls the routes make; `puts` lists every accepted or refused write. */
+export class FakeKv {
+  readonly items = new Map<string, KvItem>();
+  readonly puts: { key: string; value: unknown; cas?: number; ok: boolean }[] = [];
+  private index = 10;
+  readonly consul = { health: { service: async () => ({ index: 1, value: [] }) } };
+
+  set(key: string, value: unknown): void {
+    this.items.set(key, { key, value: JSON.stringify(value), modifyIndex: ++this.index });
+  }
+  value(key: string): unknown {
+    const it = this.items.get(key);
+    return it ? JSON.parse(it.value) : undefined;
+  }
+  async getJson<T>(schema: z.ZodType<T>, key: string): Promise<{ value: T; item: KvItem } | undefined> {
+    const item = this.items.get(key);
+    return item ? { value: schema.parse(JSON.parse(item.value)), item } : undefined;
+  }
+  async listJson<T>(schema: z.ZodType<T>, prefix: string) {
+    const values = [...this.items.values()]
+      .filter((i) => i.key.startsWith(prefix))
+      .map((item) => ({ key: item.key, value: schema.parse(JSON.parse(item.value)), item }));
+    return { values, invalid: [] as string[] };
+  }
+  async putJson<T>(schema: z.ZodType<T>, key: string, value: T, opts: PutOptions = {}): Promise<boolean> {
+    schema.parse(value);
+    const cur = this.items.get(key);
+    const ok = opts.cas === undefined || (opts.cas === 0 ? !cur : cur?.modifyIndex === opts.cas);
+    this.puts.push({ key, value, cas: opts.cas, ok });
+    if (ok) this.set(key, value);
+    return ok;
+  }
+}
+
+/** A fake's method; a test replaces it with one taking the real method's arguments. */
+export type Fake = (...args: never[]) => Promise<unknown>;
+
+/** Errors logged by the code under test. */
+export interface LoggedErrors {
+  errors: { obj: unknown; msg: string }[];
+}
+
+/** Every fake, and `deps` built from them; `fn` replaces a method of one fake. */
+export function fakeDeps() {
+  const layout = new KvLayout('t/');
+  const kv = new FakeKv();
+  const audit: Omit<AuditRecord, 'at'>[] = [];
+  const logged: LoggedErrors = { errors: [] };
+  const log = { error: (obj: unknown, msg: string) => logged.errors.push({ obj, msg }), warn: () => {}, info: () => {} };
+  const unset =
+    (name: string): Fake =>
+    async () => {
+      throw new Error(`fake ${name} not set`);
+    };
+  const none: Fake = async () => undefined;
+  const empty: Fake = async () => [];
+  const migrator: Record<'plan' | 'start' | 'get' | 'list' | 'abort', Fake> = {
+    plan: unset('plan'),
+    start: unset('start'),
+    get: none,
+    list: empty,
+    abort: unset('abort'),
+  };
+  const rollouts: Record<'plan' | 'start' | 'abort' | 'get' | 'list' | 'rollbackCell', Fake> & { running: () => unknown } = {
+    plan: unset('plan'),
+    start: unset('start'),
+    abort: unset('abort'),
+    get: none,
+    list: empty,
+    running: () => undefined,
+    rollbackCell: unset('rollbackCell'),
+  };
+  const evacuator: Record<'plan' | 'start' | 'get' | 'busy', Fake> = {
+    plan: unset('plan'),
+    start: unset('start'),
+    get: none,
+    busy: async () => false,
+  };
+  const auditLog = {
+    record: async (r: Omit<AuditRecord, 'at'>) => void audit.push(r),
+    latest: async (limit: number) => audit.slice(0, limit),
+  };
+  const deps: AdminDeps = {
+    kv: kv as unknown as KvStore,
+    layout,
+    token: TOKEN,
+    migrator: migrator as unknown as Migrator,
+    rollouts: rollouts as unknown as RolloutManager,
+    evacuator: evacuator as unknown as Evacuator,
+    audit: auditLog as unknown as AuditLog,
+    log: log as unknown as Logger,
+  };
+  return { deps, kv, layout, audit, logged, migrator, rollouts, evacuator };
+}
+
+/** A cell record with defaults. */
+export function cell(id: string, extra: Partial<CellRecord> = {}): CellRecord {
+  return { id, state: 'active', canary: false, global: false, capacity: 10, version: 'v1', ...extra };
+}
+
+/** A market record with defaults. */
+export function market(cellId: string, extra: Partial<MarketRecord> = {}): MarketRecord {
+  return { cell: cellId, state: 'active', epoch: 1, ...extra };
+}
+
+/** An app with the guards and the routes `register` adds, as adminRoutes builds it. */
+export function appWith(deps: AdminDeps, register: (app: Hono, d: AdminDeps) => void): Hono {
+  const app = new Hono();
+  installGuards(app, deps);
+  register(app, deps);
+  return app;
+}
+
+/** A POST as cellctl sends it: JSON body, operator `alice`, the token. */
+export function post(app: Hono, path: string, body?: unknown, token: string | null = TOKEN): Promise<Response> {
+  return Promise.resolve(
+    app.request(path, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-cellsim-operator': 'alice',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
+  );
+}
+
+/** The JSON body of an answer. */
+export async function json<T = Record<string, unknown>>(res: Response): Promise<T> {
+  return (await res.json()) as T;
+}

@@ -1,0 +1,47 @@
+/**
+ * `POST /markets/:market/assign`: a new market is created on the cell (an active one); an
+ * existing market assigned elsewhere is migrated there online. The new market's record is
+ * written in one place, {@link createMarketRecord}.
+ */
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import { HttpError } from '../../../shared/errors.js';
+import { MarketRecordSchema, type MarketRecord } from '../../../shared/kv.js';
+import { isMarketId } from '../../../shared/market.js';
+import { audited } from './audited.js';
+import { who, type AdminDeps } from './deps.js';
+import { DryRun, body, cellOr404 } from './input.js';
+
+const AssignBody = z.object({ cell: z.string(), ...DryRun }).strict();
+
+/** Writes a new market's record, create-only (CAS 0); false when the market was created meanwhile. */
+export async function createMarketRecord(d: Pick<AdminDeps, 'kv' | 'layout'>, market: string, record: MarketRecord): Promise<boolean> {
+  return d.kv.putJson(MarketRecordSchema, d.layout.marketKey(market), record, { cas: 0 });
+}
+
+/** Registers the assign route on `app`. */
+export function marketRoutes(app: Hono, d: AdminDeps): void {
+  app.post('/markets/:market/assign', async (c) => {
+    const market = c.req.param('market');
+    const b = await body(c, AssignBody);
+    if (!isMarketId(market)) throw new HttpError('invalid_market', `'${String(market)}' is not a market id`);
+    const before = await d.kv.getJson(MarketRecordSchema, d.layout.marketKey(market));
+    const out = await audited(d, c, b.dryRun ? 'assign (dry run)' : 'assign', market, { cell: b.cell }, before?.value ?? null, async () => {
+      const cell = await cellOr404(d, b.cell);
+      if (before) {
+        // An existing market: assigning it elsewhere is an online migration.
+        if (before.value.cell === b.cell)
+          return { result: b.dryRun ? 'dry-run' : 'ok', out: { market, unchanged: true, record: before.value } };
+        if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan: await d.migrator.plan(market, b.cell) } };
+        const rec = await d.migrator.start(market, b.cell, who(c));
+        return { result: 'started', after: { migration: rec.id }, out: { migration: rec } };
+      }
+      if (cell.value.state !== 'active') throw new HttpError('conflict', `cell ${b.cell} is ${cell.value.state}: it takes no new markets`);
+      const record = { cell: b.cell, state: 'active' as const, epoch: 1 };
+      if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan: { market, create: record } } };
+      if (!(await createMarketRecord(d, market, record))) throw new HttpError('conflict', `market ${market} was created meanwhile; retry`);
+      return { after: record, out: { market, record } };
+    });
+    return c.json(out, 'migration' in out ? 202 : 200);
+  });
+}

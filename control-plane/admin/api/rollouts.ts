@@ -1,0 +1,58 @@
+/** `POST /rollouts` (start one, or its plan with `dryRun`), `POST /rollouts/abort` and `POST /cells/:cell/rollback`. */
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import { audited } from './audited.js';
+import { who, type AdminDeps } from './deps.js';
+import { CellActionBody, DryRun, body, cellOr404 } from './input.js';
+
+const RolloutBody = z
+  .object({
+    version: z.string().min(1).max(64),
+    defect: z.unknown().optional(),
+    bakeMs: z.number().int().min(0).max(3_600_000).optional(),
+    waveSizes: z.array(z.number().int().min(1)).min(1).optional(),
+    allowIdle: z.boolean().optional(),
+    ...DryRun,
+  })
+  .strict();
+
+/** Registers the rollout mutations on `app`. */
+export function rolloutRoutes(app: Hono, d: AdminDeps): void {
+  app.post('/rollouts', async (c) => {
+    const b = await body(c, RolloutBody);
+    const out = await audited(
+      d,
+      c,
+      b.dryRun ? 'rollout (dry run)' : 'rollout',
+      b.version,
+      { defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes, allowIdle: b.allowIdle },
+      undefined,
+      async () => {
+        const req = { version: b.version, defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes, allowIdle: b.allowIdle, by: who(c) };
+        if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan: (await d.rollouts.plan(req)).record } };
+        const rec = await d.rollouts.start(req);
+        return { result: 'started', after: { rollout: rec.id }, out: { rollout: rec } };
+      },
+    );
+    return c.json(out, 'rollout' in out ? 202 : 200);
+  });
+
+  app.post('/rollouts/abort', async (c) => {
+    const out = await audited(d, c, 'rollout --abort', 'rollout', {}, d.rollouts.running(), async () => ({
+      out: { rollout: await d.rollouts.abort() },
+    }));
+    return c.json(out, 202);
+  });
+
+  app.post('/cells/:cell/rollback', async (c) => {
+    const cell = c.req.param('cell');
+    const b = await body(c, CellActionBody);
+    const cur = await cellOr404(d, cell);
+    const out = await audited(d, c, b.dryRun ? 'rollback (dry run)' : 'rollback', cell, {}, cur.value, async () => {
+      if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, cell: cur.value } };
+      const r = await d.rollouts.rollbackCell(cell);
+      return { after: r, out: { rollback: r } };
+    });
+    return c.json(out);
+  });
+}
