@@ -1,0 +1,77 @@
+/** /healthz, /readyz and /metrics without Consul: readiness from the table and draining, metrics from the workers or this registry. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Hono } from 'hono';
+import type { Env } from './deps.js';
+import { fakeRouterDeps } from './fakes.test-helper.js';
+import { opsRoutes } from './ops-routes.js';
+
+function setup(opts: { ready?: boolean } = {}) {
+  const t = fakeRouterDeps(opts);
+  const app = new Hono<Env>();
+  opsRoutes(app, t.deps);
+  return { ...t, app };
+}
+
+describe('router ops endpoints', () => {
+  it('/healthz answers alive with the id and pid', async () => {
+    const t = setup();
+    assert.deepEqual(await (await t.app.request('/healthz')).json(), { ok: true, id: 'r-test', pid: process.pid });
+  });
+
+  it('/readyz answers 200 with a loaded table, 503 without one or while draining', async () => {
+    const t = setup();
+    const ready = await t.app.request('/readyz');
+    assert.equal(ready.status, 200);
+    const body = (await ready.json()) as Record<string, unknown>;
+    assert.deepEqual(
+      { ...body, table: undefined },
+      {
+        ready: true,
+        id: 'r-test',
+        degraded: false,
+        draining: false,
+        source: 'consul',
+        table: undefined,
+        breakers: {},
+        held: 0,
+        routeCache: 0,
+      },
+    );
+    assert.deepEqual(body.table, t.status);
+    let draining = true;
+    t.deps.draining = () => draining;
+    const drained = await t.app.request('/readyz');
+    assert.equal(drained.status, 503);
+    assert.deepEqual(((await drained.json()) as { ready: boolean; draining: boolean }).draining, true);
+    draining = false;
+    t.status.ready = false;
+    const notLoaded = await t.app.request('/readyz');
+    assert.equal(notLoaded.status, 503);
+    assert.equal(((await notLoaded.json()) as { ready: boolean }).ready, false);
+  });
+
+  it("/metrics answers this registry's text, or the workers' aggregate, falling back to its own when that fails", async () => {
+    const t = setup();
+    let statusCalls = 0;
+    t.deps.table.status = () => {
+      statusCalls++;
+      return t.status;
+    };
+    const own = await t.app.request('/metrics');
+    assert.equal(own.status, 200);
+    assert.equal(own.headers.get('content-type'), t.registry.contentType);
+    assert.match(await own.text(), /cellsim_router_requests_total/);
+    assert.equal(statusCalls, 1, 'the table status is read to refresh its gauges');
+    t.deps.clusterMetrics = async () => 'all_workers 3\n';
+    assert.equal(await (await t.app.request('/metrics')).text(), 'all_workers 3\n');
+    t.deps.clusterMetrics = async () => {
+      throw new Error('primary gone');
+    };
+    assert.match(await (await t.app.request('/metrics')).text(), /cellsim_router_requests_total/);
+    assert.deepEqual(
+      t.lines.map((l) => [l.level, l.obj, l.msg]),
+      [['warn', { err: 'primary gone' }, "aggregated worker metrics unavailable; answering with this worker's own"]],
+    );
+  });
+});

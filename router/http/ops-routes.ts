@@ -1,0 +1,38 @@
+/** The router's own endpoints: `/healthz` (alive), `/readyz` (table loaded and not draining), `/metrics` (Prometheus). */
+import type { Hono } from 'hono';
+import type { Env, RouterDeps } from './deps.js';
+
+/** Registers the three endpoints on `app`. */
+export function opsRoutes(app: Hono<Env>, deps: RouterDeps): void {
+  app.get('/healthz', (c) => c.json({ ok: true, id: deps.id, pid: process.pid }));
+  app.get('/readyz', (c) => {
+    const t = deps.table.status();
+    const draining = deps.draining?.() ?? false;
+    const ready = t.ready && !draining;
+    return c.json(
+      {
+        ready,
+        id: deps.id,
+        degraded: t.degraded,
+        draining,
+        source: t.source,
+        table: t,
+        breakers: deps.isolation.states(),
+        held: deps.hold.size,
+        routeCache: deps.resolver.size,
+      },
+      ready ? 200 : 503,
+    );
+  });
+  app.get('/metrics', async (c) => {
+    deps.table.status(); // refreshes table age and degraded gauges
+    let text: string | undefined;
+    if (deps.clusterMetrics) {
+      text = await deps.clusterMetrics().catch((err: Error) => {
+        deps.logger.warn({ err: err.message }, "aggregated worker metrics unavailable; answering with this worker's own");
+        return undefined;
+      });
+    }
+    return c.body(text ?? (await deps.registry.metrics()), 200, { 'content-type': deps.registry.contentType });
+  });
+}
