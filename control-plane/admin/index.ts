@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { ConsulClient } from '../../shared/consul/client.js';
 import { KvStore } from '../../shared/consul/kv-store.js';
+import { MarketWriter } from '../../shared/markets/writer.js';
 import { HttpError } from '../../shared/errors.js';
 import { KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
@@ -114,7 +115,8 @@ export function createOperators(o: OperatorOptions): Operators {
   const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout);
   const evacuator = new Evacuator(kv, layout, migrator, log, sessionId, o.id);
   const audit = new AuditLog(kv, layout, log);
-  const routes = adminRoutes({ kv, layout, token: o.adminToken, migrator, rollouts, evacuator, audit, log });
+  const markets = new MarketWriter(consul, layout);
+  const routes = adminRoutes({ kv, markets, layout, token: o.adminToken, migrator, rollouts, evacuator, audit, log });
   let closed = false;
 
   return {

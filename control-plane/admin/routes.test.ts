@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AuditRecordSchema, KvLayout } from '../../shared/kv.js';
+import { MarketWriter } from '../../shared/markets/writer.js';
 import { createLogger } from '../../shared/logger.js';
 import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
@@ -46,6 +47,7 @@ describe('admin API', () => {
     );
     app = adminRoutes({
       kv,
+      markets: new MarketWriter(kv.consul, layout),
       layout,
       token: TOKEN,
       migrator,

@@ -14,9 +14,9 @@ import { DryRun, body, cellOr404 } from './input.js';
 
 const AssignBody = z.object({ cell: z.string(), ...DryRun }).strict();
 
-/** Writes a new market's record, create-only (CAS 0); false when the market was created meanwhile. */
-export async function createMarketRecord(d: Pick<AdminDeps, 'kv' | 'layout'>, market: string, record: MarketRecord): Promise<boolean> {
-  return d.kv.putJson(MarketRecordSchema, d.layout.marketKey(market), record, { cas: 0 });
+/** Writes a new market's record with its change-log entry, create-only (CAS 0); false when the market was created meanwhile. */
+export async function createMarketRecord(d: Pick<AdminDeps, 'markets'>, market: string, record: MarketRecord): Promise<boolean> {
+  return d.markets.put(market, record, { cas: 0 });
 }
 
 /** Registers the assign route on `app`. */
