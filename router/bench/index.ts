@@ -4,12 +4,11 @@
  * with GOMAXPROCS=1; a closed model of 48 workers for maximum throughput). Results: bench/router.md.
  *  1. direct to the cell vs through the router at 1k and 5k req/s (added p50/p99), interleaved,
  *     3 rounds each after a 2 s warm-up, the median-p99 run shown;
- *  2. max throughput of one worker (closed model), at 10 and at 100,000 markets, and RSS;
- *  3. propagation KV write → first request routed to the new cell, 100 moves, at 10k and 100k
- *     markets, with the cost of one move (bytes, Consul CPU, worker parse/diff, main-thread apply),
- *     for the router's sharded markets/ watch and, alone afterwards, a router with one query over
- *     the whole prefix (`--market-shards 1`);
- *  4. fast-fail answer time for a dead cell with its breaker open.
+ *  2. max throughput of one worker (closed model), at 10 and at 100,000 markets, RSS and the
+ *     table worker's heap;
+ *  3. fast-fail answer time for a dead cell with its breaker open.
+ * A move's propagation to the router (and to Envoy) is measured by `npm run bench:propagation`
+ * (loadtest/bench/propagation.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +23,7 @@ import { freePorts } from '../../infra/ports.js';
 import { ProcessScope, waitFor } from '../../infra/process.js';
 import { ConsulClient, SERVICE_CELL, txnSet, type TxnKvOp } from '../../shared/consul.js';
 import { undiciTransport } from '../../shared/consul/undici.js';
-import { childOf, cpuSeconds, pct, rssMb } from './measure.js';
+import { childOf, cpuSeconds, rssMb } from './measure.js';
 import { ROUTER_NODE_OPTIONS } from '../node-options.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -34,8 +33,6 @@ const DUR = process.env.BENCH_DURATION ?? '6s';
 const DUR_MS = parseDurationMs(DUR);
 /** Warm-up of the routers that did not serve the latency section, at 1k req/s (then half as long at max throughput). */
 const WARMUP_MS = parseDurationMs(process.env.BENCH_WARMUP ?? '20s');
-/** KV write → routed moves per table size. */
-const MOVES = Number(process.env.BENCH_MOVES ?? 100);
 /** vegeta's CPU and GOMAXPROCS, and its worker pool in the closed-model (max throughput) runs. */
 const VEGETA_CPU = '1';
 const MAX_WORKERS = 48;
@@ -99,35 +96,11 @@ async function registerCell(consul: string, cell: string, port: number): Promise
 interface ReadyDetail {
   table: {
     markets: number;
-    marketShards: number;
-    lastMarketsChange?: {
-      bytes: number;
-      fetchMs: number;
-      parseMs: number;
-      diffMs: number;
-      applyMs: number;
-      receiptToAppliedMs: number;
-      workerHeapMb: [number, number];
-    };
+    /** The last markets change the table worker posted (the worker's heap after it). */
+    lastMarketsChange?: { workerHeapMb: [number, number] };
   };
 }
 const readyz = async (url: string) => (await (await fetch(`${url}/readyz`)).json()) as ReadyDetail;
-
-/** Waits until the router's market partition stopped changing after a bulk load (3 s unchanged). */
-async function shardsSettled(url: string): Promise<void> {
-  let last = -1;
-  let since = Date.now();
-  await waitFor(
-    async () => {
-      const n = (await readyz(url)).table.marketShards;
-      if (n !== last) [last, since] = [n, Date.now()];
-      return Date.now() - since >= 3000;
-    },
-    60_000,
-    () => 'market shards settled',
-    250,
-  );
-}
 
 async function main(): Promise<void> {
   const t0 = Date.now();
@@ -145,7 +118,6 @@ async function main(): Promise<void> {
   await scope.run(async () => {
     const consul = await startConsul();
     scope.adopt(consul.proc);
-    const consulPid = childOf(consul.proc.pid);
     const [upA, upB, deadPort, routerPort] = await freePorts(4);
     for (const [port, cell] of [
       [upA!, 'cell-a'],
@@ -247,92 +219,15 @@ async function main(): Promise<void> {
       );
     }
 
-    // 3a. propagation at 10k
-    const move = async (routerUrl: string, n: number, count: number, epochBase: number) => {
-      const lat: number[] = [];
-      const polls: number[] = [];
-      const costs: NonNullable<ReadyDetail['table']['lastMarketsChange']>[] = [];
-      const c0 = cpuSeconds(consulPid);
-      for (let i = 0; i < count; i++) {
-        const m = `m-${Math.floor((i * n) / count) + 7}`;
-        const to = i % 2 === 0 ? 'cell-b' : 'cell-a';
-        const cur = (await request(`${routerUrl}/v1/orders`, { headers: { 'x-market-id': m } })).headers['x-cell-id'];
-        const target = cur === to ? (to === 'cell-a' ? 'cell-b' : 'cell-a') : to;
-        const start = performance.now();
-        await kv.put(`cellsim/markets/${m}`, JSON.stringify({ cell: target, state: 'active', epoch: epochBase + i }));
-        for (;;) {
-          const p0 = performance.now();
-          const res = await request(`${routerUrl}/v1/orders`, { headers: { 'x-market-id': m } });
-          await res.body.dump();
-          polls.push(performance.now() - p0);
-          if (res.headers['x-cell-id'] === target) break;
-          if (performance.now() - start > 10_000) throw new Error(`move of ${m} not seen in 10 s`);
-        }
-        lat.push(performance.now() - start);
-        const lc = (await readyz(routerUrl)).table.lastMarketsChange;
-        if (lc) costs.push(lc);
-      }
-      const consulCpuMs = ((cpuSeconds(consulPid) - c0) * 1000) / count;
-      const med = (k: 'bytes' | 'fetchMs' | 'parseMs' | 'diffMs' | 'applyMs') =>
-        pct(
-          costs.map((c) => c[k]),
-          0.5,
-        );
-      return {
-        p50: pct(lat, 0.5),
-        p99: pct(lat, 0.99),
-        pollP99: pct(polls, 0.99),
-        bytes: med('bytes'),
-        fetchMs: med('fetchMs'),
-        parseMs: med('parseMs'),
-        diffMs: med('diffMs'),
-        applyMs: med('applyMs'),
-        consulCpuMs,
-        workerHeap: costs.at(-1)?.workerHeapMb ?? [NaN, NaN],
-      };
-    };
-    log('seeding 10,000 markets');
-    await putMarkets(consul.url, 10, 10_000, (i) => (i % 2 ? 'cell-a' : 'cell-b'));
-    await waitFor(
-      async () => (await readyz(routerUrl)).table.markets === 10_001,
-      60_000,
-      () => 'router to hold 10k markets',
-      200,
-    );
-    await shardsSettled(routerUrl);
-    /** The same moves through a router with one query over markets/, started alone for them. */
-    const singleQuery = async (n: number, epochBase: number) => {
-      const [port] = await freePorts(1);
-      const single = await startRouter('router-single-query', port!, ['--market-shards', '1']);
-      const url = `http://127.0.0.1:${port}`;
-      try {
-        await waitFor(
-          async () => (await readyz(url)).table.markets === n + 1,
-          180_000,
-          () => 'single-query router table',
-          500,
-        );
-        return await move(url, n, MOVES, epochBase);
-      } finally {
-        await single.stop();
-      }
-    };
-    log(`propagation, ${MOVES} moves at 10,000 markets`);
-    const prop10k = await move(routerUrl, 10_000, MOVES, MOVES);
-    const shards10k = (await readyz(routerUrl)).table.marketShards;
-    log(`propagation, ${MOVES} moves at 10,000 markets, one-query router`);
-    const single10k = await singleQuery(10_000, 3 * MOVES);
-
-    // 3b. 100k: throughput, RSS, propagation
+    // the 100,000-market table of section 2
     log('seeding 100,000 markets');
-    await putMarkets(consul.url, 10_000, 100_000, (i) => (i % 2 ? 'cell-a' : 'cell-b'));
+    await putMarkets(consul.url, 10, 100_000, (i) => (i % 2 ? 'cell-a' : 'cell-b'));
     await waitFor(
       async () => (await readyz(routerUrl)).table.markets === 100_001 && (await readyz(defaultsUrl)).table.markets === 100_001,
       180_000,
       () => 'router to hold 100k markets',
       500,
     );
-    await shardsSettled(routerUrl);
     await new Promise((r) => setTimeout(r, 1000));
     // 2. max throughput, 10 vs 100,000 markets: two routers (prefixes small/ and cellsim/), runs
     // interleaved, the order swapped every round, the median of each shown. Measured one after
@@ -372,14 +267,10 @@ async function main(): Promise<void> {
     const rss10 = rssMb(smallPid);
     const rss100k = rssMb(routerPid);
     const rssDefaults = rssMb(defaultsPid);
-    await defaults.stop(); // its watches would add to Consul's load during the propagation runs
-    log(`propagation, ${MOVES} moves at 100,000 markets`);
-    const prop100k = await move(routerUrl, 100_000, MOVES, 10 * MOVES);
-    const shards100k = (await readyz(routerUrl)).table.marketShards;
-    log(`propagation, ${MOVES} moves at 100,000 markets, one-query router`);
-    const single100k = await singleQuery(100_000, 30 * MOVES);
+    const workerHeap = (await readyz(routerUrl)).table.lastMarketsChange?.workerHeapMb ?? [NaN, NaN];
+    await defaults.stop(); // no longer needed: its watches would only add to Consul's load
 
-    // 4. fast fail
+    // 3. fast fail
     log('fast-fail, dead cell');
     for (let i = 0; i < 20; i++) await (await request(`${routerUrl}/v1/orders`, { headers: { 'x-market-id': 'm-dead' } })).body.dump();
     const dead = await timed({ url: routerUrl, rate: 1000, durationMs: 5000, market: 'm-dead', expect: 503 });
@@ -419,7 +310,7 @@ async function main(): Promise<void> {
       `router RSS MB, 10 / 100,000 markets (NODE_OPTIONS=${ROUTER_NODE_OPTIONS}, as deployed)`,
       '',
       `${f1(rss10)} / ${f1(rss100k)}`,
-      `table worker heap at 100k: ${prop100k.workerHeap[0]} MB used / ${prop100k.workerHeap[1]} MB`,
+      `table worker heap at 100k: ${workerHeap[0]} MB used / ${workerHeap[1]} MB`,
       '≤ 150 MB at 100k',
     ]);
     rows.push([
@@ -429,27 +320,6 @@ async function main(): Promise<void> {
       `${f1(rssDefaults - rss100k)} MB more RSS, ${f1((100 * maxDefaults.rps) / max100k.rps - 100)}% req/s vs ${ROUTER_NODE_OPTIONS} (${f1((100 * perCore(maxDefaults)) / perCore(max100k) - 100)}% per core)`,
       '',
     ]);
-    for (const [n, p, how] of [
-      ['10,000', prop10k, `${shards10k} shard queries`],
-      ['10,000', single10k, 'one query (--market-shards 1)'],
-      ['100,000', prop100k, `${shards100k} shard queries`],
-      ['100,000', single100k, 'one query (--market-shards 1)'],
-    ] as const) {
-      rows.push([
-        `propagation KV write → routed, ${n} markets, ${how}, ms`,
-        '',
-        `p50 ${f1(p.p50)} / p99 ${f1(p.p99)}`,
-        `router request p99 during moves ${f2(p.pollP99)} ms`,
-        n === '10,000' && !how.startsWith('one') ? 'p99 ≤ 100 ms' : '',
-      ]);
-      rows.push([
-        `one move at ${n} markets, ${how} (median)`,
-        '',
-        `${f1(p.bytes / 1024)} KiB read`,
-        `Consul CPU ${f1(p.consulCpuMs)} ms; worker thread: answer headers to last byte ${f1(p.fetchMs)} ms, of which scan+diff ${f1(p.diffMs)} ms; main thread apply ${f2(p.applyMs)} ms`,
-        '',
-      ]);
-    }
     rows.push([
       'fast-fail, dead cell, breaker open (1k req/s), ms',
       `healthy p99 ${f2(directDead.p99)}`,
@@ -463,7 +333,7 @@ async function main(): Promise<void> {
     const settings =
       `vegeta attack (JSON targets file, GET /v1/orders with x-market-id drawn at random among the markets), pinned to CPU ${VEGETA_CPU} with GOMAXPROCS=1 (taskset), router and upstream unpinned; ` +
       `fixed rates -rate=N/1s -workers=${RATE_WORKERS} -max-workers=${RATE_MAX_WORKERS} for ${DUR} per measured run (open model), max throughput -rate=0 -workers=${MAX_WORKERS} -max-workers=${MAX_WORKERS} (closed model); ` +
-      `latency rounds ${LATENCY_ROUNDS}, throughput rounds ${THROUGHPUT_ROUNDS}, warm-up ${WARMUP_MS / 1000} s, ${MOVES} moves per table size`;
+      `latency rounds ${LATENCY_ROUNDS}, throughput rounds ${THROUGHPUT_ROUNDS}, warm-up ${WARMUP_MS / 1000} s`;
     writeResults(
       RESULTS,
       {

@@ -1,12 +1,12 @@
 /**
  * `npm run bench:xds`: the xDS control plane and Envoy measured in one run on this machine,
  * with real Consul, the real control plane and Envoy processes, a bare upstream and vegeta:
- *  1. KV write → Envoy routes the market to its new cell: p50/p99 over 100 moves, at 10,000
- *     and at 100,000 markets, with the xDS bytes sent per move;
- *  2. Envoy throughput (vegeta, closed model: 8 workers) with a 10-market table (a second control
+ *  1. Envoy throughput (vegeta, closed model: 8 workers) with a 10-market table (a second control
  *     plane and Envoy on another KV prefix) and with the 100,000-market table, interleaved;
- *  3. Envoy RSS at 10 and 100,000 markets, and the initial sync of 100,000 markets.
- * Results: bench/xds.md.
+ *  2. Envoy RSS at 10 and 100,000 markets, and the initial sync of 100,000 markets.
+ * Results: bench/xds.md. A move's propagation to Envoy (and to the router), the xDS bytes and
+ * the snapshot build per move are measured by `npm run bench:propagation`
+ * (loadtest/bench/propagation.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,18 +18,13 @@ import { benchCommand, loadAverage, writeResults } from '../../../infra/harness/
 import { startConsul } from '../../../infra/harness/consul.js';
 import { measureLoad, type LoadFigures } from '../../../infra/harness/market-load.js';
 import { parseDurationMs } from '../../../shared/cli.js';
-import { ConsulClient } from '../../../shared/consul/client.js';
-import { undiciTransport } from '../../../shared/consul/undici.js';
 import { freePorts } from '../../../infra/ports.js';
 import { ProcessScope, waitFor } from '../../../infra/process.js';
 import { seedKv } from '../../../infra/harness/echo-cell.js';
 import { startControlPlane, startTestEnvoy, type TestControlPlane, type TestEnvoy } from '../testing.js';
-import { findDescendant, metricSum, pct, putMarkets, rssMb } from './measure.js';
+import { findDescendant, metricSum, putMarkets, rssMb } from './measure.js';
 
-const MOVES = Number(process.env.BENCH_MOVES ?? 100);
 const BIG = Number(process.env.BENCH_MARKETS ?? 100_000);
-/** The mid-size table the first moves are timed on (the router benchmark's 10k as well). */
-const MID = 10_000;
 /** Length of each throughput run. */
 const DURATION = process.env.BENCH_DURATION ?? '4s';
 const DURATION_MS = parseDurationMs(DURATION);
@@ -54,51 +49,6 @@ async function routedCell(url: string, market: string): Promise<string | undefin
 
 async function metrics(cp: TestControlPlane): Promise<string> {
   return (await fetch(`${cp.httpUrl}/metrics`)).text();
-}
-
-interface MoveFigures {
-  markets: number;
-  p50: number;
-  p99: number;
-  max: number;
-  bytesPerMove: number;
-  pushesPerMove: number;
-  buildMs: number;
-  /** Control plane: from the Consul answer to the ACK of the scope push (mean). */
-  pushMs: number;
-}
-
-/** 100 sequential moves of random markets among `n`: KV write → first request routed to the new cell. */
-async function moves(consul: string, cp: TestControlPlane, envoy: TestEnvoy, n: number, owner: Map<number, string>): Promise<MoveFigures> {
-  const before = await metrics(cp);
-  const kv = new ConsulClient({ url: consul, transport: undiciTransport() }).kv;
-  const times: number[] = [];
-  for (let k = 0; k < MOVES; k++) {
-    const i = Math.floor(Math.random() * n);
-    const market = `m-${i}`;
-    const to = (owner.get(i) ?? cellOf(i)) === 'cell-a' ? 'cell-b' : 'cell-a';
-    const t0 = performance.now();
-    await kv.put(`cellsim/markets/${market}`, JSON.stringify({ cell: to, state: 'active', epoch: k + 2 }));
-    for (;;) {
-      if ((await routedCell(envoy.url, market)) === to) break;
-      if (performance.now() - t0 > 30_000) throw new Error(`move of ${market} to ${to} not seen in 30 s`);
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    times.push(performance.now() - t0);
-    owner.set(i, to);
-  }
-  const after = await metrics(cp);
-  const d = (name: string) => metricSum(after, name) - metricSum(before, name);
-  return {
-    markets: n,
-    p50: pct(times, 0.5),
-    p99: pct(times, 0.99),
-    max: Math.max(...times),
-    bytesPerMove: d('cellsim_xds_response_bytes_total') / MOVES,
-    pushesPerMove: d('cellsim_xds_pushes_total') / MOVES,
-    buildMs: (d('cellsim_xds_snapshot_build_seconds_sum') / Math.max(1, d('cellsim_xds_snapshot_build_seconds_count'))) * 1000,
-    pushMs: (d('cellsim_xds_push_latency_seconds_sum') / Math.max(1, d('cellsim_xds_push_latency_seconds_count'))) * 1000,
-  };
 }
 
 /** Envoy's throughput with WORKERS vegeta workers, each request naming a random market of m-0..m-(markets-1). */
@@ -151,18 +101,8 @@ async function main(): Promise<void> {
       () => 'm-9 routed by the small Envoy',
     );
 
-    const owner = new Map<number, string>();
-    log(`${MID.toLocaleString('en')} markets`);
-    await putMarkets(consul.url, 10, MID, cellOf);
-    await waitFor(
-      async () => (await routedCell(envoy.url, `m-${MID - 1}`)) === cellOf(MID - 1),
-      30_000,
-      () => `m-${MID - 1} routed`,
-    );
-    const mvMid = await moves(consul.url, cp, envoy, MID, owner);
-
     log(`${BIG.toLocaleString('en')} markets: writing to Consul`);
-    await putMarkets(consul.url, MID, BIG, cellOf);
+    await putMarkets(consul.url, 10, BIG, cellOf);
     const syncT0 = performance.now();
     const last = `m-${BIG - 1}`;
     await waitFor(
@@ -172,23 +112,19 @@ async function main(): Promise<void> {
       200,
     );
     const syncMs = performance.now() - syncT0;
-    // Steady state: the control plane has split the markets into shard watches covering them all.
+    // The control plane's market follower holds the whole table.
     await waitFor(
       async () => {
-        const s = (await (await fetch(`${cp.httpUrl}/xds/status`)).json()) as {
-          consul: { marketWatch: { markets: number; shards: number; uncovered: number } };
-        };
-        const w = s.consul.marketWatch;
-        return w.markets === BIG && w.shards > 0 && w.uncovered <= BIG * 0.01;
+        const s = (await (await fetch(`${cp.httpUrl}/xds/status`)).json()) as { consul: { marketFollower: { markets: number } } };
+        return s.consul.marketFollower.markets === BIG;
       },
       60_000,
-      () => 'market shard watches to cover the markets',
+      () => 'the market follower to hold the markets',
       500,
     );
     await new Promise((r) => setTimeout(r, 1000));
     const rssBig = envoyPid ? rssMb(envoyPid) : NaN;
-    log(`${BIG} markets in Envoy after ${f0(syncMs)} ms; moves`);
-    const mvBig = await moves(consul.url, cp, envoy, BIG, owner);
+    log(`${BIG} markets in Envoy after ${f0(syncMs)} ms`);
     log(`throughput: 10 vs ${BIG} markets, ${ROUNDS} interleaved rounds`);
     await throughput(envoySmall, 10); // warm-up of both paths
     await throughput(envoy, BIG);
@@ -215,32 +151,21 @@ async function main(): Promise<void> {
     const failed = (xs: LoadFigures[]) => xs.reduce((n, x) => n + x.failed, 0);
     const cpMetrics = await metrics(cp);
 
-    const head = ['measure', '10 markets', `${MID.toLocaleString('en')} markets`, `${BIG.toLocaleString('en')} markets`];
+    const head = ['measure', '10 markets', `${BIG.toLocaleString('en')} markets`];
     const rows: string[][] = [
-      [
-        'move: KV write → Envoy routes to the new cell, p50 / p99 / max (ms)',
-        '',
-        `${f1(mvMid.p50)} / ${f1(mvMid.p99)} / ${f1(mvMid.max)}`,
-        `${f1(mvBig.p50)} / ${f1(mvBig.p99)} / ${f1(mvBig.max)}`,
-      ],
-      ['xDS bytes sent per move (resource bytes, 1 Envoy, delta)', '', f0(mvMid.bytesPerMove), f0(mvBig.bytesPerMove)],
-      ['xDS responses per move', '', f1(mvMid.pushesPerMove), f1(mvBig.pushesPerMove)],
-      ['snapshot build per change (ms, control plane)', '', f1(mvMid.buildMs), f1(mvBig.buildMs)],
-      ['Consul answer → Envoy ACK, mean (ms)', '', f1(mvMid.pushMs), f1(mvBig.pushMs)],
       [
         `Envoy throughput, vegeta ${WORKERS} workers ${DURATION}, median of ${ROUNDS} interleaved runs (req/s)`,
         f0(tp10.rps),
-        '',
         f0(tpBig.rps),
       ],
-      ['  latency p50 / p99 of that run (ms)', `${f1(tp10.p50)} / ${f1(tp10.p99)}`, '', `${f1(tpBig.p50)} / ${f1(tpBig.p99)}`],
-      ['  answers not 200, all runs', f0(failed(small)), '', f0(failed(big))],
-      ['Envoy RSS (MB)', f1(rss10), '', f1(rssBig)],
-      ['initial sync of the new markets into Envoy (ms)', '', '', f0(syncMs)],
-      [`Envoy throughput, ${BIG.toLocaleString('en')} vs 10 markets (%)`, '', '', f1((tpBig.rps / tp10.rps) * 100)],
-      ['control-plane snapshot size (KiB)', '', '', f0(metricSum(cpMetrics, 'cellsim_xds_snapshot_bytes') / 1024)],
+      ['  latency p50 / p99 of that run (ms)', `${f1(tp10.p50)} / ${f1(tp10.p99)}`, `${f1(tpBig.p50)} / ${f1(tpBig.p99)}`],
+      ['  answers not 200, all runs', f0(failed(small)), f0(failed(big))],
+      ['Envoy RSS (MB)', f1(rss10), f1(rssBig)],
+      ['initial sync of the new markets into Envoy (ms)', '', f0(syncMs)],
+      [`Envoy throughput, ${BIG.toLocaleString('en')} vs 10 markets (%)`, '', f1((tpBig.rps / tp10.rps) * 100)],
+      ['control-plane snapshot size (KiB)', '', f0(metricSum(cpMetrics, 'cellsim_xds_snapshot_bytes') / 1024)],
     ];
-    const title = `xDS control plane + Envoy 1.40 (delta ADS, scoped routes), ${MOVES} moves per size`;
+    const title = 'xDS control plane + Envoy 1.40 (delta ADS, scoped routes)';
     const table = new Table({ head });
     table.push(...rows);
     process.stdout.write(`\n${title}\n${table.toString()}\n`);
@@ -260,8 +185,9 @@ async function main(): Promise<void> {
           head,
           rows,
           notes: [
-            `Total ${f0((Date.now() - t0) / 1000)} s. A move is timed from the KV write to the first request Envoy routes to the new cell (polled through Envoy). ` +
-              "Throughput is vegeta's (successful answers per second), latencies from `vegeta report`.",
+            `Total ${f0((Date.now() - t0) / 1000)} s. ` +
+              "Throughput is vegeta's (successful answers per second), latencies from `vegeta report`. " +
+              'Move propagation, bytes per move and the snapshot build per change: `npm run bench:propagation` (bench/propagation.md).',
           ],
         },
       ],
