@@ -29,13 +29,20 @@ export class ConsulProbe {
     if (this.probe !== undefined || this.stopped) return;
     const tick = () => {
       if (this.stopped) return;
-      this.probe = setTimeout(() => {
+      const probe = setTimeout(() => {
+        // A watch that answered meanwhile (answered()) ends this chain; a failure after it started another.
+        const next = (found: boolean) => {
+          if (this.probe !== probe) return;
+          if (found) this.answered();
+          else tick();
+        };
         this.consul.status.leader({ timeoutMs: 1000 }).then(
-          (leader) => (leader !== '' ? this.answered() : tick()),
-          () => tick(),
+          (leader) => next(leader !== ''),
+          () => next(false),
         );
       }, this.probeMs);
-      this.probe.unref();
+      probe.unref();
+      this.probe = probe;
     };
     tick();
   }

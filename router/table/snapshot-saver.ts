@@ -52,6 +52,7 @@ export class SnapshotSaver {
   }
 
   private save(): Promise<void> {
+    clearTimeout(this.timer); // flush() after a write in progress: the write's own reschedule is replaced by this save
     this.timer = undefined;
     if (!this.dirty || !this.o.complete()) return Promise.resolve(); // still dirty: the answer that completes the table schedules the write
     this.dirty = false;
