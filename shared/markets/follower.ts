@@ -8,7 +8,8 @@
  *   number of markets.
  * - **Listing**: the whole prefix, streamed into a {@link KvPrefixDiff}, at start and then as a
  *   reconcile: a blocking read paced at `costFactor` times its own cost (between `minMs` and
- *   `maxMs`), so writes made without the log (an operator's `consul kv put`, a lost wake-up) are
+ *   `maxMs`; `minMs` after a listing that found writes the log did not name, as during a bulk
+ *   load), so writes made without the log (an operator's `consul kv put`, a lost wake-up) are
  *   still seen, later. A gap in the log (more changes than it holds), a log that went backwards (a
  *   Consul that lost its data) or an unreadable log wakes the listing at once.
  *
@@ -275,7 +276,10 @@ export class MarketFollower {
           true,
         );
         const min = pacing.minMs ?? 250;
-        this.stats.intervalMs = Math.min(pacing.maxMs ?? 30_000, Math.max(min, (pacing.costFactor ?? 20) * l.fetchMs));
+        // A listing that found changes the log did not name (a bulk load with plain KV writes, say):
+        // more may be on their way, so the next one follows soon; otherwise the pause of its cost.
+        const unlogged = l.diff.upserts.length + l.diff.removed.length + l.diff.invalid.length > 0;
+        this.stats.intervalMs = unlogged ? min : Math.min(pacing.maxMs ?? 30_000, Math.max(min, (pacing.costFactor ?? 20) * l.fetchMs));
         await this.pause(this.stats.intervalMs);
       } catch (err) {
         if (this.stopped) return;
