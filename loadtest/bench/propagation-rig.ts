@@ -6,6 +6,7 @@
  * the bench's market table (IDs of one width, so a move reads the same bytes at every size) and
  * the readers of both planes' follower counters.
  */
+import type { FollowerInfo } from '../../shared/markets/follower.js';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,17 +38,8 @@ export const seededCell = (i: number): Cell => (i % 2 === 0 ? 'cell-a' : 'cell-b
 /** Epoch of the seeded records: three digits, so a move's record keeps its length. */
 export const SEED_EPOCH = 100;
 
-/** The follower's counters as both planes report them (shared/markets/follower.ts FollowerInfo). */
-export interface FollowerCounters {
-  markets: number;
-  changeSeq: number | undefined;
-  listings: number;
-  forcedListings: number;
-  keyReads: number;
-  listingIntervalMs: number;
-  bytes: { listings: number; changes: number };
-  lastChange: { via: string; bytes: number; fetchMs: number; diffMs: number; receivedAt: number } | undefined;
-}
+/** The follower's counters as both planes report them (JSON of shared/markets/follower.ts's FollowerInfo). */
+export type FollowerCounters = FollowerInfo;
 
 /** What the bench reads of the router's /readyz. */
 export interface RouterTable {
