@@ -9,7 +9,7 @@
  * - **Listing**: the whole prefix, streamed into a {@link KvPrefixDiff}, at start and then as a
  *   reconcile: a blocking read paced at `costFactor` times its own cost (between `minMs` and
  *   `maxMs`; `minMs` after a listing that found writes the log did not name, as during a bulk
- *   load), so writes made without the log (an operator's `consul kv put`, a lost wake-up) are
+ *   load; blocking only while a listing is cheap), so writes made without the log (an operator's `consul kv put`, a lost wake-up) are
  *   still seen, later. A gap in the log (more changes than it holds), a log that went backwards (a
  *   Consul that lost its data) or an unreadable log wakes the listing at once.
  *
@@ -25,6 +25,9 @@ import { readKvListing } from '../kv-listing.js';
 import { MarketRecordSchema, decodeJson, type KvLayout, type MarketRecord } from '../kv.js';
 import { isMarketId } from '../market.js';
 import { ChangeLogSchema, EMPTY_CHANGE_LOG, changesSince, type ChangeLog } from './change-log.js';
+
+/** A listing that cost more than this (ms, headers to last byte) is next read without blocking (see listLoop). */
+const BLOCKING_MAX_MS = 20;
 
 /** How the listing (the reconcile) is paced. */
 export interface ReconcilePacing {
@@ -254,16 +257,22 @@ export class MarketFollower {
     const pacing = this.o.pacing ?? {};
     let index = 0;
     let attempt = 0;
+    let lastCostMs = 0;
     while (!this.stopped) {
       try {
         const due = this.listingDue;
         this.listingDue = false;
+        // A blocking listing is answered by the next write under the prefix: the very moment a
+        // move is due. Past BLOCKING_MAX_MS of cost, the listing asks for the prefix as it is now,
+        // so Consul builds it at a time of its own, not while a move's reads wait.
+        const blocking = !due && index > 0 && lastCostMs < BLOCKING_MAX_MS;
         const l = await readKvListing(this.o.consul, this.records, this.o.layout.marketsPrefix, {
-          index: due ? 0 : index,
+          index: blocking ? index : 0,
           wait: this.wait,
           signal: this.abort.signal,
-          timeoutMs: index > 0 && !due ? this.headersTimeoutMs : 30_000,
+          timeoutMs: blocking ? this.headersTimeoutMs : 30_000,
         });
+        lastCostMs = l.fetchMs;
         attempt = 0;
         index = l.index > 0 ? l.index : 0;
         this.listed = true;
