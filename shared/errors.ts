@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   idempotency_conflict: { status: 422, doc: 'Idempotency-Key reused with another body' },
   conflict: { status: 409, doc: 'the resource is in a state that forbids this action' },
   unauthorized: { status: 401, doc: 'missing or wrong bearer token' },
+  forbidden: { status: 403, doc: "the bearer token is valid but its scope does not allow this action (a read token's mutation)" },
   upstream_timeout: { status: 504, doc: 'the cell did not answer in time' },
   bad_gateway: { status: 502, doc: 'the cell connection failed after the request was sent' },
   overloaded: { status: 503, doc: 'a concurrency bound is full' },
@@ -45,6 +46,7 @@ export function errorBody(code: ErrorCode, message: string, details?: unknown): 
  */
 export const DOMAIN_ERROR_CODES = {
   unknown_cell: 'no cell of that id in this topology',
+  invalid_key: 'a Consul key segment (market, cell or rollout ID) is not a valid ID: refused before any read or write',
   no_capacity: 'no active cell has room for a market',
   lost_lock: "a migration's Consul session lock was lost: another control plane may hold it now",
   shutting_down: 'the process is shutting down: the work stops where it is and resumes after a restart',
@@ -101,6 +103,17 @@ export class NoCapacityError extends CellsimError {
     super('no_capacity', message);
     this.name = 'NoCapacityError';
     this.market = market;
+  }
+}
+
+/** A Consul key segment that is not a valid ID (code `invalid_key`): KvLayout builds no key from it. */
+export class InvalidKeyError extends CellsimError {
+  readonly segment: string;
+
+  constructor(kind: string, segment: string) {
+    super('invalid_key', `'${segment.slice(0, 80)}' is not a ${kind} id (^[a-z0-9][a-z0-9-]{0,62}$)`);
+    this.name = 'InvalidKeyError';
+    this.segment = segment;
   }
 }
 

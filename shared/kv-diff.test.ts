@@ -5,8 +5,9 @@ import { isMarketId } from './market.js';
 import { KvLayout, MarketRecordSchema, decodeJson, type MarketRecord } from './kv.js';
 
 const layout = new KvLayout();
+/** A raw Consul item: its key may be anything Consul holds (KvLayout builds keys of valid IDs only). */
 const item = (m: string, value: string, idx: number): RawKvItem => ({
-  Key: layout.marketKey(m),
+  Key: `${layout.marketsPrefix}${m}`,
   Value: Buffer.from(value).toString('base64'),
   ModifyIndex: idx,
 });
@@ -294,7 +295,7 @@ describe('KV prefix diff, keys that name no valid ID', () => {
       })),
     );
   const a = layout.marketKey('a');
-  const odd = layout.marketKey('Bad_Key');
+  const odd = `${layout.marketsPrefix}Bad_Key`; // KvLayout builds no key from an invalid ID
 
   it('counts them on the fast path, never reports them as markets, and reports one again once it was deleted and re-added', () => {
     const d = differ();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { isCellsimError } from './errors.js';
 import { KvLayout, MarketRecordSchema, CellRecordSchema, decodeJson, encodeJson } from './kv.js';
 import { activeEndpoints, decodeMarkets, findGlobalCell, type Endpoint } from './routing-table.js';
 
@@ -35,6 +36,36 @@ describe('KV codecs', () => {
     assert.equal(l.marketFromKey('custom/markets/sf'), 'sf');
     assert.equal(l.marketFromKey('custom/markets/SF'), undefined);
     assert.equal(l.cellFromKey('custom/cells/cell-0'), 'cell-0');
+  });
+  it('builds no key from a segment that is not an ID: no parameter can name another key', () => {
+    const l = new KvLayout('cellsim/');
+    const bad = ['../cells/cell-0', '..', '.', 'a/b', '%2F', '..%2Fcells%2Fcell-0', '', 'SF', 'sf ', 'a\u0000', '-x', 'x'.repeat(64)];
+    const builders: [string, (id: string) => string][] = [
+      ['cellKey', (id) => l.cellKey(id)],
+      ['marketKey', (id) => l.marketKey(id)],
+      ['migrationKey', (id) => l.migrationKey(id)],
+      ['rolloutKey', (id) => l.rolloutKey(id)],
+      ['evacuationKey', (id) => l.evacuationKey(id)],
+    ];
+    for (const [name, build] of builders) {
+      for (const id of bad) {
+        assert.throws(
+          () => build(id),
+          (err) => isCellsimError(err, 'invalid_key'),
+          `${name}(${JSON.stringify(id)})`,
+        );
+      }
+    }
+    assert.deepEqual(
+      builders.map(([, build]) => build('cell-0')),
+      [
+        'cellsim/cells/cell-0',
+        'cellsim/markets/cell-0',
+        'cellsim/migrations/cell-0',
+        'cellsim/rollouts/cell-0',
+        'cellsim/audit/evacuations/cell-0',
+      ],
+    );
   });
 });
 

@@ -3,13 +3,29 @@
  * per value. Every value read from Consul is `unknown` until one of these decoders passed it.
  */
 import { z } from 'zod';
-import { MARKET_ID_RE } from './market.js';
+import { InvalidKeyError } from './errors.js';
+import { MARKET_ID_PATTERN, MARKET_ID_RE } from './market.js';
 
 /** The default KV prefix; override with `--prefix` / CELLSIM_PREFIX. */
 export const DEFAULT_PREFIX = 'cellsim/';
 
+/** The alphabet of every ID that names a Consul key (market, cell, rollout): no `/`, no dot, no `%`. */
+const KEY_ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** A market ID (the rules of shared/market.ts) as a zod schema: admin API paths and bodies. */
+export const MarketIdSchema = z.string().regex(MARKET_ID_RE, `market id must match ${MARKET_ID_PATTERN}`);
+
 /** A cell ID: same alphabet as market IDs. */
-export const CellIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'cell id must match ^[a-z0-9][a-z0-9-]{0,62}$');
+export const CellIdSchema = z.string().regex(KEY_ID_RE, 'cell id must match ^[a-z0-9][a-z0-9-]{0,62}$');
+
+/** A rollout ID (`ro-<time>-<version>`): same alphabet. */
+export const RolloutIdSchema = z.string().regex(KEY_ID_RE, 'rollout id must match ^[a-z0-9][a-z0-9-]{0,62}$');
+
+/** `id` when it may name a key segment; else throws {@link InvalidKeyError} (no key is built from it). */
+function segment(kind: string, id: string): string {
+  if (typeof id !== 'string' || !KEY_ID_RE.test(id)) throw new InvalidKeyError(kind, String(id));
+  return id;
+}
 
 /** `cellsim/cells/<cell>` */
 export const CellRecordSchema = z
@@ -36,7 +52,11 @@ export const MarketRecordSchema = z
   .strict();
 export type MarketRecord = z.infer<typeof MarketRecordSchema>;
 
-/** Key builders and parsers for one prefix. */
+/**
+ * Key builders and parsers for one prefix. Every builder takes one ID segment and refuses
+ * (throws {@link InvalidKeyError}) any that is not a valid ID, so no parameter can name
+ * another key (`../cells/cell-0`, `a/b`, `%2F`).
+ */
 export class KvLayout {
   readonly prefix: string;
 
@@ -59,17 +79,24 @@ export class KvLayout {
   get auditPrefix(): string {
     return `${this.prefix}audit/`;
   }
+  /** Evacuation records (control-plane/admin/evacuation.ts), kept beside the audit trail. */
+  get evacuationsPrefix(): string {
+    return `${this.auditPrefix}evacuations/`;
+  }
   cellKey(cell: string): string {
-    return `${this.cellsPrefix}${cell}`;
+    return `${this.cellsPrefix}${segment('cell', cell)}`;
   }
   marketKey(market: string): string {
-    return `${this.marketsPrefix}${market}`;
+    return `${this.marketsPrefix}${segment('market', market)}`;
   }
   migrationKey(market: string): string {
-    return `${this.migrationsPrefix}${market}`;
+    return `${this.migrationsPrefix}${segment('market', market)}`;
   }
   rolloutKey(id: string): string {
-    return `${this.rolloutsPrefix}${id}`;
+    return `${this.rolloutsPrefix}${segment('rollout', id)}`;
+  }
+  evacuationKey(cell: string): string {
+    return `${this.evacuationsPrefix}${segment('cell', cell)}`;
   }
   /** The markets' change log (shared/markets/change-log.ts), outside `markets/` so no listing of it holds it. */
   get marketChangesKey(): string {
@@ -222,7 +249,10 @@ export type RolloutRecord = z.infer<typeof RolloutRecordSchema>;
 export const AuditRecordSchema = z
   .object({
     at: z.string(),
+    /** The name of the token the action was made with (`operator`, `read`, a tokens-file name). */
     who: z.string(),
+    /** What the caller said of itself (`x-cellsim-operator`, e.g. `alice@host`): unverified. */
+    claimed: z.string().optional(),
     action: z.string(),
     target: z.string(),
     params: z.unknown().optional(),

@@ -82,7 +82,7 @@ export class Evacuator {
 
   /** The Consul key of `cell`'s evacuation record. */
   key(cell: string): string {
-    return `${this.layout.auditPrefix}evacuations/${cell}`;
+    return this.layout.evacuationKey(cell);
   }
 
   /** The plan for evacuating `cell` (throws when impossible). */
@@ -201,7 +201,7 @@ export class Evacuator {
    */
   async recover(): Promise<Evacuation[]> {
     const out: Evacuation[] = [];
-    const { values } = await this.kv.listJson(EvacuationSchema, `${this.layout.auditPrefix}evacuations/`);
+    const { values } = await this.kv.listJson(EvacuationSchema, this.layout.evacuationsPrefix);
     for (const { value, item } of values) {
       if (value.state !== 'running' || this.jobs.has(value.cell)) continue;
       if (item.session && item.session !== this.session()) continue; // a live control plane runs it
