@@ -17,7 +17,7 @@ function topLevel(): Command {
         .map(([name, e]) => `  ${name.padEnd(16)}${e.summary}`)
         .join(
           '\n',
-        )}\n\nRun 'cellctl <command> --help' for a command's options. Every option can also be set\nwith a CELLSIM_* environment variable (--data <dir> ↔ CELLSIM_DATA).`,
+        )}\n\nRun 'cellctl <command> --help' for a command's options. Every option can also be set\nwith a CELLSIM_* environment variable (--data <dir> ↔ CELLSIM_DATA); a flag's variable takes\ntrue, false, 1 or 0 (--dry-run ↔ CELLSIM_DRY_RUN=1).`,
     );
   return program;
 }

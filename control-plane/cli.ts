@@ -1,7 +1,7 @@
 /** `cellctl control-plane`: runs the control plane in the foreground until SIGTERM/SIGINT. */
 import { Command, Option } from 'commander';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
-import { parseDurationMs, parsePort, parseUrl } from '../shared/cli.js';
+import { neverFromEnv, parseDurationMs, parsePort, parseUrl } from '../shared/cli.js';
 import { start, type ControlPlaneOptions } from './main.js';
 
 /** The parsed flags: the control plane's options, all but the test-only `register`. */
@@ -32,7 +32,9 @@ export function command(): Command {
       parseDurationMs,
       10_000,
     )
-    .addOption(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp())
+    .addOption(
+      neverFromEnv(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp()),
+    )
     .action(async (f: Flags) => {
       const cp = await start({ ...f });
       await new Promise<void>((resolve) => {

@@ -4,7 +4,7 @@
  * reports/<drill>-<timestamp>/ and exits non-zero when a verdict fails.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDurationMs, parsePositiveInt } from '../shared/cli.js';
+import { neverFromEnv, parseDurationMs, parsePositiveInt } from '../shared/cli.js';
 import { createLogger } from '../shared/logger.js';
 import { DRILLS, findDrill } from './drills/index.js';
 import { assertSabotageApplies } from './drills/sabotage.js';
@@ -51,6 +51,9 @@ function planesOf(opt: CliOptions['plane'], fallback: Plane[] | undefined): Plan
   return fallback ?? ['router', 'envoy'];
 }
 
+/** A sabotage switch: a flag no CELLSIM_* variable can set, so only an explicit flag fails a drill on purpose. */
+const sabotage = (flags: string, description: string): Option => neverFromEnv(new Option(flags, description));
+
 /** The `drill` command module. */
 export function command(): Command {
   const list = DRILLS.map((d) => `  ${d.name.padEnd(22)}${d.description}`).join('\n');
@@ -77,18 +80,26 @@ export function command(): Command {
     .option('--reports <dir>', 'where reports go', './reports')
     .option('--timeout <d>', 'per-request timeout of the load generator', parseDurationMs, 10_000)
     .option('--mix <ops>', 'operation mix, e.g. create=35,get=30,list=25,cancel=10', parseMix)
-    .option('--fault-every-cell', 'sabotage (cell drills): inject the cell fault into every cell (the spill verdicts must then FAIL)')
-    .option(
-      '--fault-never-starts',
-      `sabotage (${neverStarts}): go through the steps but inject nothing: no fault, kill, outage, migration or rollout ("fault observed" must then FAIL)`,
+    .addOption(
+      sabotage('--fault-every-cell', 'sabotage (cell drills): inject the cell fault into every cell (the spill verdicts must then FAIL)'),
     )
-    .option(
-      '--router-one-cell',
-      'sabotage (cell drills, router plane): drive the router plane through an extra router that sends every market to one healthy cell ("wrong-cell answers (router)" must then FAIL)',
+    .addOption(
+      sabotage(
+        '--fault-never-starts',
+        `sabotage (${neverStarts}): go through the steps but inject nothing: no fault, kill, outage, migration or rollout ("fault observed" must then FAIL)`,
+      ),
     )
-    .option(
-      '--router-isolation-off',
-      'sabotage (cell-hang, router plane): drive the router plane through an extra router with hang isolation off ("time to isolate (router)" must then FAIL)',
+    .addOption(
+      sabotage(
+        '--router-one-cell',
+        'sabotage (cell drills, router plane): drive the router plane through an extra router that sends every market to one healthy cell ("wrong-cell answers (router)" must then FAIL)',
+      ),
+    )
+    .addOption(
+      sabotage(
+        '--router-isolation-off',
+        'sabotage (cell-hang, router plane): drive the router plane through an extra router with hang isolation off ("time to isolate (router)" must then FAIL)',
+      ),
     )
     .addHelpText(
       'after',

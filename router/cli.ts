@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDurationMs, parsePort, parsePositiveInt, parseUrl } from '../shared/cli.js';
+import { neverFromEnv, parseDurationMs, parsePort, parsePositiveInt, parseUrl } from '../shared/cli.js';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { createLogger } from '../shared/logger.js';
 import { serveClusterMetrics } from './cluster-metrics.js';
@@ -161,7 +161,9 @@ export function command(): Command {
         .default(256),
     )
     .addOption(
-      new Option('--drill-sabotage <kind>', 'drills only: one-cell=<cell> | isolation-off').argParser(parseDrillSabotage).hideHelp(),
+      neverFromEnv(
+        new Option('--drill-sabotage <kind>', 'drills only: one-cell=<cell> | isolation-off').argParser(parseDrillSabotage).hideHelp(),
+      ),
     )
     .addHelpText(
       'after',

@@ -12,23 +12,96 @@ export function envNameFor(option: Option): string | undefined {
   return `CELLSIM_${long.replace(/-/g, '_').toUpperCase()}`;
 }
 
+/** The only values a boolean option accepts from its CELLSIM_* variable (exact, lower case, no blanks). */
+export const ENV_BOOLEANS: Readonly<Record<string, boolean>> = Object.freeze({ true: true, false: false, 1: true, 0: false });
+
+/** Exit code of a CELLSIM_* boolean that is none of {@link ENV_BOOLEANS}: commander's usage-error code (docs/contracts.md §CLI). */
+export const ENV_USAGE_EXIT_CODE = 1;
+
+/**
+ * Reads a boolean option's variable: `true`/`1` → true, `false`/`0` → false, exactly (case and blanks
+ * count: `TRUE`, ` 1`, `yes` and the empty string are refused). Throws InvalidArgumentError naming the
+ * variable, its value, the option and the accepted values.
+ */
+export function parseEnvBoolean(name: string, value: string | undefined, flag?: string): boolean {
+  if (value !== undefined && Object.hasOwn(ENV_BOOLEANS, value)) return ENV_BOOLEANS[value] === true;
+  const of = flag ? `the variable of ${flag} ` : '';
+  throw new InvalidArgumentError(`${name}=${JSON.stringify(value ?? '')} is not a boolean: ${of}takes true, false, 1 or 0`);
+}
+
+const ENVLESS = new WeakSet<Option>();
+
+/**
+ * Marks an option that no CELLSIM_* variable may set (test hooks, drill sabotage): `bindEnv` leaves
+ * it unbound even when it is visible in --help. Returns the option, for `.addOption(neverFromEnv(...))`.
+ */
+export function neverFromEnv<T extends Option>(option: T): T {
+  ENVLESS.add(option);
+  return option;
+}
+
+/** A flag: an option without a value, `--x` or `--no-x` (commander's isBoolean() leaves out `--no-x`). */
+function isFlag(opt: Option): boolean {
+  return !opt.required && !opt.optional;
+}
+
+/** Whether `bindEnv` binds `opt` of `cmd` to a variable (see bindEnv for the options it leaves out). */
+function bindable(cmd: Command, opt: Option): boolean {
+  if (ENVLESS.has(opt) || opt.hidden || opt.long === undefined || opt.long === '--help' || opt.long === '--version') return false;
+  // `--no-x` beside `--x`: the variable CELLSIM_X belongs to `--x` (e.g. cell's --consul <url> / --no-consul).
+  if (opt.negate) return !cmd.options.some((o) => o !== opt && o.long === opt.long?.replace(/^--no-/, '--'));
+  return true;
+}
+
 /**
  * Binds every option of `cmd` (and its subcommands) to its CELLSIM_* variable, and shows it in --help.
- * Hidden options (test hooks, drill sabotage) are left unbound: no exported variable can switch them on.
+ * A boolean option's variable sets its value strictly ({@link parseEnvBoolean}): `CELLSIM_DRY_RUN=0`
+ * leaves dry-run off, `CELLSIM_WAIT=false` is `--no-wait`; any other value fails the command with a
+ * usage error before its action runs. The command line wins over the variable, which is then not read.
+ * Never bound: hidden options and those marked {@link neverFromEnv} (test hooks, drill sabotage),
+ * `--help`, every `--version`, and `--no-x` when `--x` exists.
  */
 export function bindEnv(cmd: Command): Command {
+  let flags = false;
   for (const opt of cmd.options) {
-    if (opt.envVar || opt.negate || opt.hidden || opt.long === '--help' || opt.long === '--version') continue;
-    const env = envNameFor(opt);
-    if (env && opt.envVar === undefined) {
-      opt.env(env);
-      // commander only listens for an option's env value when the option is added with it
-      // already set; an option bound afterwards needs the listener here (same path as the CLI).
-      cmd.on(`optionEnv:${opt.name()}`, (val?: string) => {
+    const event = `optionEnv:${opt.name()}`;
+    if (!bindable(cmd, opt)) {
+      if (opt.envVar !== undefined) {
+        // even one given `.env()` by its command stays unbound
+        (cmd as unknown as NodeJS.EventEmitter).removeAllListeners(event);
+        delete opt.envVar;
+      }
+      continue;
+    }
+    // a value option given `.env()` by its command keeps commander's own handling
+    if (opt.envVar !== undefined && !isFlag(opt)) continue;
+    const env = opt.envVar ?? envNameFor(opt);
+    if (!env) continue;
+    opt.env(env);
+    // commander only listens for an option's env value when the option is added with it
+    // already set; an option bound afterwards needs the listener here.
+    if (isFlag(opt)) {
+      flags = true;
+      // commander would take any set variable for true: this listener reads and checks the value instead.
+      (cmd as unknown as NodeJS.EventEmitter).removeAllListeners(event);
+      cmd.on(event, () => {
+        let value: boolean;
+        try {
+          value = parseEnvBoolean(env, process.env[env], opt.long);
+        } catch (err) {
+          return cmd.error(`error: ${(err as Error).message}`, { exitCode: ENV_USAGE_EXIT_CODE, code: 'cellsim.envBoolean' });
+        }
+        // --x: CELLSIM_X is x's value; --no-x (no --x beside it): CELLSIM_X=false is --no-x.
+        cmd.setOptionValueWithSource(opt.attributeName(), value, 'env');
+      });
+    } else {
+      // the same path as the command line (its argument parser runs on the value)
+      cmd.on(event, (val?: string) => {
         (cmd as unknown as NodeJS.EventEmitter).emit(`option:${opt.name()}`, val);
       });
     }
   }
+  if (flags) cmd.addHelpText('after', "\nA flag's CELLSIM_* variable takes true, false, 1 or 0; any other value is refused.");
   for (const sub of cmd.commands) bindEnv(sub);
   return cmd;
 }
