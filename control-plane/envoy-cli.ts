@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePort, parsePositiveInt } from '../shared/cli.js';
 import { requireBinary } from '../infra/binaries.js';
-import { envoyBootstrap, parseHostPort } from './xds/bootstrap.js';
+import { DEFAULT_MAX_DOWNSTREAM_CONNECTIONS, DEFAULT_MAX_HEAP_BYTES, envoyBootstrap, parseHostPort } from './xds/bootstrap.js';
 
 interface Flags {
   listen: number;
@@ -22,6 +22,8 @@ interface Flags {
   api: 'delta' | 'sotw';
   concurrency: number;
   logLevel: string;
+  maxHeapMb: number;
+  maxConnections: number;
 }
 
 function parseXds(value: string): { host: string; port: number } {
@@ -39,7 +41,9 @@ function parseNodeId(value: string): string {
 }
 
 /** Writes the bootstrap for `f` and returns its path. */
-export function writeBootstrap(f: Omit<Flags, 'concurrency' | 'logLevel'>): string {
+export function writeBootstrap(
+  f: Omit<Flags, 'concurrency' | 'logLevel' | 'maxHeapMb' | 'maxConnections'> & Partial<Pick<Flags, 'maxHeapMb' | 'maxConnections'>>,
+): string {
   const dir = f.data ? join(f.data, 'envoy', f.id) : mkdtempSync(join(tmpdir(), `cellsim-envoy-${f.id}-`));
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'bootstrap.json');
@@ -49,6 +53,8 @@ export function writeBootstrap(f: Omit<Flags, 'concurrency' | 'logLevel'>): stri
     adminPort: f.admin,
     xds: f.xds,
     api: f.api,
+    maxHeapBytes: f.maxHeapMb === undefined ? undefined : f.maxHeapMb * 1024 * 1024,
+    maxDownstreamConnections: f.maxConnections,
   });
   writeFileSync(path, `${JSON.stringify(bootstrap, null, 2)}\n`);
   return path;
@@ -71,6 +77,18 @@ export function command(): Command {
     )
     .option('--concurrency <n>', 'Envoy worker threads', parsePositiveInt, 1)
     .option('--log-level <level>', 'Envoy log level', 'warn')
+    .option(
+      '--max-heap-mb <n>',
+      'overload manager heap bound: shrink the heap at 90 %, answer new requests 503 overloaded at 95 %',
+      parsePositiveInt,
+      DEFAULT_MAX_HEAP_BYTES / (1024 * 1024),
+    )
+    .option(
+      '--max-connections <n>',
+      'most downstream connections at once (overload manager)',
+      parsePositiveInt,
+      DEFAULT_MAX_DOWNSTREAM_CONNECTIONS,
+    )
     .action(async (f: Flags) => {
       const path = writeBootstrap(f);
       const child = spawn(

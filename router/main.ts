@@ -2,9 +2,9 @@
  * The wiring map of one router process: store, table source (worker thread), resolver, hold,
  * isolation, proxy, hono app, HTTP server, Consul registration, graceful shutdown.
  */
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { errorBody } from '../shared/errors.js';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -62,6 +62,19 @@ export interface RunningRouter {
   url: string;
   /** Drains in-flight requests (up to `graceMs`) and stops everything. */
   close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * The answer to an error @hono/node-server raises outside the app: `400 invalid_request` for a
+ * request it refuses to build (its RequestError: a backslash in the path, a missing or bad host),
+ * else `500 internal`; both in the contract's JSON.
+ */
+function requestErrorAnswer(err: unknown): Response {
+  const refused = err instanceof Error && err.name === 'RequestError';
+  const body = refused
+    ? errorBody('invalid_request', 'malformed request target or host header (e.g. a backslash in the path)')
+    : errorBody('internal', 'internal error');
+  return new Response(JSON.stringify(body), { status: refused ? 400 : 500, headers: { 'content-type': 'application/json' } });
 }
 
 function rawAnswer(status: string, body: string): string {
@@ -122,16 +135,13 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
 
   let inflight = 0;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve(
-      {
-        fetch: app.fetch,
-        port: opts.port,
-        hostname: host,
-        serverOptions: { maxHeaderSize: opts.maxHeaderBytes ?? 16_384, keepAliveTimeout: 65_000, requestTimeout: 0 },
-      },
-      () => resolve(s),
-    ) as Server;
+    // @hono/node-server's listener (as its serve() builds it), with an error handler: a request it
+    // refuses before the app runs (a backslash in the path, a bad host header) gets the contract's
+    // JSON 400 instead of an empty one, as Envoy's listener answers it.
+    const listener = getRequestListener(app.fetch, { hostname: host, errorHandler: requestErrorAnswer });
+    const s = createServer({ maxHeaderSize: opts.maxHeaderBytes ?? 16_384, keepAliveTimeout: 65_000, requestTimeout: 0 }, listener);
     s.once('error', reject);
+    s.listen(opts.port, host, () => resolve(s));
   });
   server.on('request', (_req, res) => {
     inflight += 1;

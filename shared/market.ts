@@ -49,3 +49,38 @@ export function extractMarket(raw: string | string[] | null | undefined): Market
   }
   return { ok: true, market: raw };
 }
+
+/** The one path prefix the edge serves (docs/contracts.md §Request contract): anything else is `404 not_found`. */
+export const EDGE_PATH_PREFIX = '/v1/';
+
+/**
+ * What makes a raw request path (its query left out) non-canonical, refused `400 invalid_request`
+ * by both data planes before routing, as the client sent it (never normalized first): encoded dots,
+ * slashes, backslashes and NUL, a raw backslash, and an empty segment (a double slash). Compared
+ * case-insensitively. Dot segments (`.` or `..` between slashes or at the end) are refused too
+ * ({@link hasDotSegment}). The Envoy listener's Lua filter is generated from this list.
+ */
+export const FORBIDDEN_PATH_PARTS = ['%2e', '%2f', '%5c', '%00', '\\', '//'] as const;
+
+/** True when `path` has a `.` or `..` segment. */
+export function hasDotSegment(path: string): boolean {
+  return /(^|\/)\.\.?(\/|$)/.test(path);
+}
+
+/** The raw path (query left out) of a request target. */
+export function pathOnly(rawTarget: string): string {
+  const q = rawTarget.indexOf('?');
+  return q >= 0 ? rawTarget.slice(0, q) : rawTarget;
+}
+
+/**
+ * Classifies a raw request target for the edge: `invalid` (400 invalid_request: a non-canonical
+ * path, see {@link FORBIDDEN_PATH_PARTS}), `outside` (404 not_found: not under {@link EDGE_PATH_PREFIX},
+ * compared case-sensitively), or `ok`. The invalid check comes first.
+ */
+export function classifyEdgePath(rawTarget: string): 'ok' | 'invalid' | 'outside' {
+  const path = pathOnly(rawTarget);
+  const lower = path.toLowerCase();
+  if (FORBIDDEN_PATH_PARTS.some((p) => lower.includes(p)) || hasDotSegment(path)) return 'invalid';
+  return path.startsWith(EDGE_PATH_PREFIX) ? 'ok' : 'outside';
+}

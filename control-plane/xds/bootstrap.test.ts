@@ -1,7 +1,7 @@
-/** The Envoy bootstrap `cellctl envoy` writes: ADS over gRPC with a bounded reconnect backoff. */
+/** The Envoy bootstrap `cellctl envoy` writes: ADS over gRPC with a bounded reconnect backoff, and the overload manager. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { envoyBootstrap, parseHostPort } from './bootstrap.js';
+import { DEFAULT_MAX_DOWNSTREAM_CONNECTIONS, DEFAULT_MAX_HEAP_BYTES, envoyBootstrap, parseHostPort } from './bootstrap.js';
 
 describe('Envoy bootstrap', () => {
   it('points ADS at the control plane with the reconnect backoff where Envoy reads it (EnvoyGrpc.retry_policy)', () => {
@@ -17,5 +17,32 @@ describe('Envoy bootstrap', () => {
     const svc = ads.grpc_services[0] as { envoy_grpc: { retry_policy?: unknown }; retry_policy?: unknown };
     assert.deepEqual(svc.envoy_grpc.retry_policy, { retry_back_off: { base_interval: '0.25s', max_interval: '2s' } });
     assert.equal(svc.retry_policy, undefined, 'GrpcService.retry_policy does not set the xDS reconnect backoff');
+  });
+
+  it('runs an overload manager: a fixed heap bound with shrink-heap and stop-accepting-requests actions, and a downstream connection bound', () => {
+    const o = { nodeId: 'edge-1', listen: { address: '127.0.0.1', port: 10000 }, adminPort: 9901, xds: parseHostPort('127.0.0.1:18000') };
+    type Om = {
+      resource_monitors: { name: string; typed_config: Record<string, unknown> }[];
+      actions: { name: string; triggers: { name: string; threshold: { value: number } }[] }[];
+    };
+    const om = (envoyBootstrap({ ...o, api: 'delta' }) as { overload_manager: Om }).overload_manager;
+    assert.deepEqual(
+      om.resource_monitors.map((m) => [m.name, m.typed_config.max_heap_size_bytes ?? m.typed_config.max_active_downstream_connections]),
+      [
+        ['envoy.resource_monitors.fixed_heap', DEFAULT_MAX_HEAP_BYTES],
+        ['envoy.resource_monitors.global_downstream_max_connections', DEFAULT_MAX_DOWNSTREAM_CONNECTIONS],
+      ],
+    );
+    assert.deepEqual(
+      om.actions.map((a) => [a.name, a.triggers[0]!.name, a.triggers[0]!.threshold.value]),
+      [
+        ['envoy.overload_actions.shrink_heap', 'envoy.resource_monitors.fixed_heap', 0.9],
+        ['envoy.overload_actions.stop_accepting_requests', 'envoy.resource_monitors.fixed_heap', 0.95],
+      ],
+    );
+    const tight = (envoyBootstrap({ ...o, api: 'sotw', maxHeapBytes: 1 << 20, maxDownstreamConnections: 4 }) as { overload_manager: Om })
+      .overload_manager;
+    assert.equal(tight.resource_monitors[0]!.typed_config.max_heap_size_bytes, 1 << 20);
+    assert.equal(tight.resource_monitors[1]!.typed_config.max_active_downstream_connections, 4);
   });
 });

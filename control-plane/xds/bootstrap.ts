@@ -3,6 +3,9 @@
  * metadata, from which the control plane builds the node's own listener), admin on loopback,
  * one static cluster to the control plane (HTTP/2), and ADS over gRPC (delta by default,
  * state of the world on request) for clusters and listeners; everything else follows by ADS.
+ * An overload manager guards the process (docs/xds.md §Edge hardening): a fixed heap bound with
+ * shrink-heap and stop-accepting-requests actions (new requests answered 503 overloaded), and a
+ * limit on downstream connections across listeners.
  */
 import { isIP } from 'node:net';
 import { XDS_CLUSTER } from './resources/names.js';
@@ -18,6 +21,49 @@ export interface BootstrapOptions {
   api: 'delta' | 'sotw';
   /** Envoy node cluster (default `cellsim-edge`). */
   cluster?: string;
+  /** Heap bound of the overload manager, in bytes (default {@link DEFAULT_MAX_HEAP_BYTES}). */
+  maxHeapBytes?: number;
+  /** Most downstream connections at once, all listeners together (default {@link DEFAULT_MAX_DOWNSTREAM_CONNECTIONS}). */
+  maxDownstreamConnections?: number;
+}
+
+/** Default heap bound: 1 GiB, five times Envoy's RSS at 100,000 markets (bench/xds.md). */
+export const DEFAULT_MAX_HEAP_BYTES = 1024 * 1024 * 1024;
+/** Default bound on downstream connections. */
+export const DEFAULT_MAX_DOWNSTREAM_CONNECTIONS = 10_000;
+/** Heap pressure (share of the bound) at which Envoy returns free memory to the system. */
+export const SHRINK_HEAP_AT = 0.9;
+/** Heap pressure at which Envoy answers new requests 503 overloaded. */
+export const STOP_REQUESTS_AT = 0.95;
+
+const FIXED_HEAP = 'envoy.resource_monitors.fixed_heap';
+const CONNECTIONS = 'envoy.resource_monitors.global_downstream_max_connections';
+
+/** The overload manager of the bootstrap. */
+export function overloadManager(maxHeapBytes: number, maxConnections: number): Record<string, unknown> {
+  return {
+    refresh_interval: '0.25s',
+    resource_monitors: [
+      {
+        name: FIXED_HEAP,
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig',
+          max_heap_size_bytes: maxHeapBytes,
+        },
+      },
+      {
+        name: CONNECTIONS,
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig',
+          max_active_downstream_connections: maxConnections,
+        },
+      },
+    ],
+    actions: [
+      { name: 'envoy.overload_actions.shrink_heap', triggers: [{ name: FIXED_HEAP, threshold: { value: SHRINK_HEAP_AT } }] },
+      { name: 'envoy.overload_actions.stop_accepting_requests', triggers: [{ name: FIXED_HEAP, threshold: { value: STOP_REQUESTS_AT } }] },
+    ],
+  };
 }
 
 const ADS = { ads: {}, resource_api_version: 'V3' };
@@ -32,6 +78,10 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
       metadata: { [META_LISTEN_ADDRESS]: o.listen.address, [META_LISTEN_PORT]: o.listen.port },
     },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort } } },
+    overload_manager: overloadManager(
+      o.maxHeapBytes ?? DEFAULT_MAX_HEAP_BYTES,
+      o.maxDownstreamConnections ?? DEFAULT_MAX_DOWNSTREAM_CONNECTIONS,
+    ),
     dynamic_resources: {
       ads_config: {
         api_type: o.api === 'delta' ? 'DELTA_GRPC' : 'GRPC',

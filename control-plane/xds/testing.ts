@@ -86,7 +86,16 @@ export interface TestEnvoy {
 /** Starts `cellctl envoy` pointed at `xdsPort` and waits until its admin says it is ready (listener warmed). */
 export async function startTestEnvoy(
   scope: ProcessScope,
-  o: { xdsPort: number; id: string; api?: 'delta' | 'sotw'; readyTimeoutMs?: number; concurrency?: number },
+  o: {
+    xdsPort: number;
+    id: string;
+    api?: 'delta' | 'sotw';
+    readyTimeoutMs?: number;
+    concurrency?: number;
+    /** --max-heap-mb and --max-connections (default: the command's). */
+    maxHeapMb?: number;
+    maxConnections?: number;
+  },
 ): Promise<TestEnvoy> {
   const [listen, admin] = (await freePorts(2)) as [number, number];
   const proc = await scope.start({
@@ -107,6 +116,8 @@ export async function startTestEnvoy(
       o.api ?? 'delta',
       '--concurrency',
       String(o.concurrency ?? 1),
+      ...(o.maxHeapMb === undefined ? [] : ['--max-heap-mb', String(o.maxHeapMb)]),
+      ...(o.maxConnections === undefined ? [] : ['--max-connections', String(o.maxConnections)]),
     ],
     ready: { http: `http://127.0.0.1:${admin}/ready`, status: 200 },
     readyTimeoutMs: o.readyTimeoutMs ?? 30_000,

@@ -29,9 +29,14 @@
  * cell registered as `cellsim-cell`; markets `m-a`→a, `m-b`→b, `m-flip`→a (moved to b),
  * `m-frozen`→a frozen (stays frozen), `m-hold`→a frozen (released to b), `m-x`→x.
  * Cases (names usable in `skip`): routing, global, badInput, unknownMarket, stripCellId,
- * flip, frozen, deadCell. Cases run in order; deadCell runs last.
+ * edgePaths, badPaths, requestLimits, flip, frozen, deadCell. Cases run in order; deadCell runs last.
+ *
+ * The path cases send the request target exactly as written (node:http, no URL parsing), each
+ * with a valid market header, so a plane that forwarded it would reach the market's cell; the
+ * echo cells record every request, and none of these may reach one.
  */
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, it } from 'node:test';
 import { request } from 'undici';
 import { seedKv, startEchoCell, type EchoCell, type EchoReply } from './echo-cell.js';
@@ -49,7 +54,18 @@ export interface ContractDataPlane {
 }
 
 /** The names of the suite's cases. */
-export type ContractCase = 'routing' | 'global' | 'badInput' | 'unknownMarket' | 'stripCellId' | 'flip' | 'frozen' | 'deadCell';
+export type ContractCase =
+  | 'routing'
+  | 'global'
+  | 'badInput'
+  | 'unknownMarket'
+  | 'stripCellId'
+  | 'edgePaths'
+  | 'badPaths'
+  | 'requestLimits'
+  | 'flip'
+  | 'frozen'
+  | 'deadCell';
 
 /** Options of {@link routingContract}. */
 export interface RoutingContractOptions {
@@ -63,7 +79,54 @@ export interface RoutingContractOptions {
   fastFailMs?: number;
   /** Cases to skip, with the reason. */
   skip?: Partial<Record<ContractCase, string>>;
+  /**
+   * Paths outside `/v1/` the plane answers itself on its data port (the router's `/healthz`,
+   * `/readyz`, `/metrics`): the path cases check only that they reach no cell. Default none.
+   */
+  ownPaths?: string[];
 }
+
+/** The path of Envoy's active health check of a cell (control-plane/xds/resources/cluster.ts); it reaches the echo cells on its own. */
+const EDGE_PROBE_PATH = '/v1/_edge-probe';
+
+/** Paths outside `/v1/`: `404 not_found` on both planes, never sent to a cell. */
+export const OUTSIDE_PATHS = [
+  '/admin/faults',
+  '/admin/markets/m-a/export',
+  '/admin/status',
+  '/metrics',
+  '/healthz',
+  '/readyz',
+  '/',
+  '/v1',
+  '/V1/orders',
+  '/v2/orders',
+  '/orders',
+];
+
+/**
+ * Non-canonical paths (dot segments, encoded dots, separators and NUL, a backslash, double
+ * slashes): `400 invalid_request` on both planes, checked before the `/v1/` prefix, never sent to a cell.
+ */
+export const BAD_PATHS = [
+  '/v1/../admin/faults',
+  '/v1/%2e%2e/admin',
+  '/v1/%2E%2E/admin/faults',
+  '/v1/./orders',
+  '/v1/orders/..',
+  '/v1/orders/.',
+  '/v1%2Forders',
+  '/v1/orders%2F..%2F..%2Fadmin',
+  '/v1/orders%2f',
+  '/v1/orders%5C..%5Cadmin',
+  '/v1\\orders',
+  '//v1/orders',
+  '/v1//orders',
+  '/v1/orders//',
+  '/v1/orders%00',
+  '/v1/orders%00.json',
+  '/admin/../v1/orders',
+];
 
 /** One answer as the suite sees it. */
 export interface ContractAnswer {
@@ -90,6 +153,39 @@ export async function send(baseUrl: string, path: string, headers: [string, stri
     json = undefined;
   }
   return { status: res.statusCode, headers: res.headers, text, json, ms };
+}
+
+/**
+ * Sends one request with this exact request target (node:http writes it as given: no dot
+ * segment removal or percent decoding, as a URL parser would do) and these header lines (after
+ * `host`, which node does not add to a header list).
+ */
+export function sendRaw(baseUrl: string, target: string, headers: [string, string][] = [], method = 'GET'): Promise<ContractAnswer> {
+  const u = new URL(baseUrl);
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: u.hostname, port: u.port, method, path: target, headers: [['host', u.host], ...headers].flat(), agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, ms: performance.now() - t0 });
+        });
+      },
+    );
+    req.setTimeout(15_000, () => req.destroy(new Error(`no answer to ${method} ${target} within 15 s`)));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 function header(a: ContractAnswer, name: string): string | undefined {
@@ -140,7 +236,16 @@ export function routingContract(opts: RoutingContractOptions): void {
   let plane: ContractDataPlane | undefined;
   const cells = new Map<string, EchoCell>();
   const base = () => plane!.baseUrl;
-  const totalReceived = () => [...cells.values()].reduce((n, c) => n + c.received.length, 0);
+  /** How many requests each cell has received so far. */
+  const mark = () => new Map([...cells].map(([id, c]) => [id, c.received.length]));
+  /** The requests cells received since `m`, but Envoy's active health checks (`/v1/_edge-probe`). */
+  const reachedSince = (m: Map<string, number>) =>
+    [...cells].flatMap(([id, c]) =>
+      c.received
+        .slice(m.get(id) ?? 0)
+        .filter((r) => r.path !== EDGE_PROBE_PATH)
+        .map((r) => `${id}: ${r.method} ${r.path}`),
+    );
   const market = (m: string, path = '/v1/orders'): Promise<ContractAnswer> => send(base(), path, [['x-market-id', m]]);
   const caseIt = (name: ContractCase, title: string, fn: () => Promise<void>) => {
     const reason = opts.skip?.[name];
@@ -221,18 +326,18 @@ export function routingContract(opts: RoutingContractOptions): void {
         'invalid_market',
       ],
     ];
-    const before = totalReceived();
+    const before = mark();
     for (const [what, headers, code] of cases) {
       const a = await send(base(), '/v1/orders', headers);
       assert.doesNotThrow(() => assertError(a, 400, code), `${what}: ${a.status} ${a.text.slice(0, 200)}`);
     }
-    assert.equal(totalReceived(), before, 'no bad request reached a cell');
+    assert.deepEqual(reachedSince(before), [], 'no bad request reached a cell');
   });
 
   caseIt('unknownMarket', 'answers 404 unknown_market for a market no cell owns', async () => {
-    const before = totalReceived();
+    const before = mark();
     assertError(await market('m-nobody'), 404, 'unknown_market');
-    assert.equal(totalReceived(), before);
+    assert.deepEqual(reachedSince(before), []);
   });
 
   caseIt('stripCellId', 'strips a client-sent x-cell-id: the owner serves and the header cannot pick a cell', async () => {
@@ -247,6 +352,79 @@ export function routingContract(opts: RoutingContractOptions): void {
       false,
     );
   });
+
+  caseIt('edgePaths', 'answers 404 not_found for every path outside /v1/ and sends none of them to a cell', async () => {
+    const own = new Set(opts.ownPaths ?? []);
+    const before = mark();
+    for (const path of OUTSIDE_PATHS) {
+      for (const headers of [[['x-market-id', 'm-a']], []] as [string, string][][]) {
+        const a = await sendRaw(base(), path, headers);
+        if (own.has(path)) {
+          assert.equal((a.json as { cell?: unknown } | undefined)?.cell, undefined, `${path}: answered by the plane, not a cell`);
+          assert.equal(header(a, 'x-cell-id'), undefined, `${path}: no cell answered`);
+        } else {
+          assert.doesNotThrow(
+            () => assertError(a, 404, 'not_found'),
+            `${path} (${headers.length} header): ${a.status} ${a.text.slice(0, 200)}`,
+          );
+        }
+      }
+    }
+    assert.deepEqual(reachedSince(before), [], 'no path outside /v1/ reached a cell');
+  });
+
+  caseIt(
+    'badPaths',
+    'answers 400 invalid_request for dot segments, encoded separators, NUL and double slashes, reaching no cell; the query is not checked',
+    async () => {
+      const before = mark();
+      for (const path of BAD_PATHS) {
+        const a = await sendRaw(base(), path, [['x-market-id', 'm-a']]);
+        assert.doesNotThrow(() => assertError(a, 400, 'invalid_request'), `${path}: ${a.status} ${a.text.slice(0, 200)}`);
+      }
+      assert.deepEqual(reachedSince(before), [], 'no non-canonical path reached a cell');
+      // Positive control: the same request on a canonical path, with those characters in the query, is routed.
+      const echo = assertRouted(await sendRaw(base(), '/v1/orders?next=../x&q=%2F%00//', [['x-market-id', 'm-a']]), 'cell-a');
+      assert.equal(echo.path, '/v1/orders');
+    },
+  );
+
+  caseIt(
+    'requestLimits',
+    'refuses a header name with an underscore (400 invalid_request) and headers over 16 KiB (431 headers_too_large), reaching no cell; drops client x-envoy-* headers',
+    async () => {
+      const before = mark();
+      assertError(
+        await sendRaw(base(), '/v1/orders', [
+          ['x-market-id', 'm-a'],
+          ['x_market_id', 'm-b'],
+        ]),
+        400,
+        'invalid_request',
+      );
+      assertError(
+        await sendRaw(base(), '/v1/orders', [
+          ['x-market-id', 'm-a'],
+          ['x-big', 'a'.repeat(20_000)],
+        ]),
+        431,
+        'headers_too_large',
+      );
+      assert.deepEqual(reachedSince(before), [], 'no refused request reached a cell');
+      const echo = assertRouted(
+        await sendRaw(base(), '/v1/orders', [
+          ['x-market-id', 'm-a'],
+          ['x-envoy-retry-on', '5xx'],
+          ['x-envoy-max-retries', '3'],
+          ['x-envoy-upstream-rq-timeout-ms', '1'],
+        ]),
+        'cell-a',
+      );
+      for (const h of ['x-envoy-retry-on', 'x-envoy-max-retries', 'x-envoy-upstream-rq-timeout-ms']) {
+        assert.equal(echo.headers[h], undefined, `client ${h} reached the cell`);
+      }
+    },
+  );
 
   caseIt('flip', 'applies a KV move: requests go to the new owner and stay there', async () => {
     assertRouted(await market('m-flip'), 'cell-a');

@@ -1,11 +1,20 @@
-/** The raw request path, and the check of it every request passes first: no dot segments, encoded separators or backslashes. */
+/**
+ * The raw request path, and the check of it every request passes first (docs/contracts.md
+ * §Request contract, the rule in shared/market.ts `classifyEdgePath`, the same one Envoy's Lua
+ * filter applies): a non-canonical path (dot segments, encoded dots, slashes, backslashes or NUL,
+ * a backslash, a double slash) is `400 invalid_request`; a path outside `/v1/` is `404 not_found`,
+ * except the router's own `/healthz`, `/readyz` and `/metrics`. A header name with an underscore
+ * is `400 invalid_request` too (some servers read `_` as `-`; Envoy's listener refuses them the
+ * same way). Nothing refused here reaches a cell.
+ */
 import type { Context, Hono } from 'hono';
 import { HttpError } from '../../shared/errors.js';
+import { classifyEdgePath, pathOnly } from '../../shared/market.js';
 import type { Env } from './deps.js';
 import type { ErrorAnswer } from './errors.js';
 
-/** Dot segments, encoded dots/slashes and backslashes: paths that try to escape their prefix. */
-const ESCAPING_PATH = /(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\/i;
+/** The router's own endpoints (ops-routes.ts), the only paths outside `/v1/` it answers. */
+export const ROUTER_OWN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** The path and query as the client sent them (node's `url`), else as the web Request has them. */
 export function rawPathOf(c: Context<Env>): string {
@@ -15,18 +24,40 @@ export function rawPathOf(c: Context<Env>): string {
   return `${u.pathname}${u.search}`;
 }
 
-/** True when the raw path (its query left out) tries to escape its prefix. */
+/** True when the raw path (its query left out) is not canonical: refused 400 before routing. */
 export function escapesPrefix(rawPath: string): boolean {
-  const q = rawPath.indexOf('?');
-  return ESCAPING_PATH.test(q >= 0 ? rawPath.slice(0, q) : rawPath);
+  return classifyEdgePath(rawPath) === 'invalid';
 }
 
-/** Installs the check, before every route: `400 invalid_request` for an escaping path. */
+/** True when a request header name has an underscore (node's raw header lines, else the web Request's). */
+export function hasUnderscoreHeader(c: Context<Env>): boolean {
+  const raw = c.env?.incoming?.rawHeaders;
+  if (raw !== undefined) {
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.includes('_')) return true;
+    return false;
+  }
+  for (const name of c.req.raw.headers.keys()) if (name.includes('_')) return true;
+  return false;
+}
+
+/** Installs the check, before every route: `400 invalid_request` for a non-canonical path, `404 not_found` outside `/v1/`. */
 export function installPathGuard(app: Hono<Env>, answer: ErrorAnswer): void {
   // Checked on the raw path, before routing: URL parsing would remove the dot segments.
   app.use('*', async (c: Context<Env>, next): Promise<Response | undefined> => {
-    if (escapesPrefix(rawPathOf(c))) {
-      return answer(c, new HttpError('invalid_request', 'path must not contain dot segments or encoded separators'), '-');
+    const raw = rawPathOf(c);
+    const kind = classifyEdgePath(raw);
+    if (kind === 'invalid') {
+      return answer(
+        c,
+        new HttpError('invalid_request', 'path must not contain dot segments, encoded separators, NUL or empty segments'),
+        '-',
+      );
+    }
+    if (kind === 'outside' && !ROUTER_OWN_PATHS.has(pathOnly(raw))) {
+      return answer(c, new HttpError('not_found', 'only /v1/ paths are served here'), '-');
+    }
+    if (hasUnderscoreHeader(c)) {
+      return answer(c, new HttpError('invalid_request', 'header names must not contain underscores'), '-');
     }
     await next();
     return undefined;

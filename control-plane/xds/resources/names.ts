@@ -30,6 +30,9 @@ export const SCOPE_HEADER = 'x-cellsim-scope';
 /** The internal header the Lua filter sets on a malformed market (read by the invalid_market mapper). */
 export const INVALID_HEADER = 'x-cellsim-invalid-market';
 
+/** The internal header the Lua filter sets on a non-canonical path (read by the invalid_request mapper). */
+export const INVALID_PATH_HEADER = 'x-cellsim-invalid-path';
+
 /** The scope key of a market: prefixed so no client-chosen market can name the global scope. */
 export function marketScopeKey(market: string): string {
   return `m/${market}`;

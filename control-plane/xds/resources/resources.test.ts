@@ -1,7 +1,9 @@
 /** Resource builders: encodings Envoy accepts in shape, content versions, incremental scopes, validation. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ERROR_CODES, type ErrorCode } from '../../../shared/errors.js';
 import type { CellRecord, MarketRecord } from '../../../shared/kv.js';
+import { FORBIDDEN_PATH_PARTS } from '../../../shared/market.js';
 import type { Endpoint } from '../../../shared/routing-table.js';
 import { typeSnapshot } from '../cache/snapshot.js';
 import { ResourceBuilder, type BuildInput } from '../build.js';
@@ -133,8 +135,20 @@ describe('xDS resources', () => {
     const mappers = localReplyMappers() as { status_code: { value: number }; headers_to_add: unknown[] }[];
     assert.deepEqual(
       mappers.map((m) => m.status_code.value),
-      [503, 400, 400, 400, 404, 503, 504, 502],
+      [400, 404, 503, 400, 400, 400, 404, 503, 504, 502, 503, 431, 413, 404, 400, 502, 504, 500],
     );
+    // Every local reply's body is the contract's, its code matching the status it sets.
+    for (const m of mappers as unknown as {
+      status_code: { value: number };
+      body_format_override: {
+        json_format: { fields: { error: { structValue: { fields: { code: { stringValue: string } } } } } };
+        content_type: string;
+      };
+    }[]) {
+      assert.equal(m.body_format_override.content_type, 'application/json');
+      const code = m.body_format_override.json_format.fields.error.structValue.fields.code.stringValue as ErrorCode;
+      assert.equal(ERROR_CODES[code].status, m.status_code.value, code);
+    }
     for (const m of mappers.filter((x) => x.status_code.value === 503)) assert.equal(m.headers_to_add.length, 1);
     const listener = decodeAny(edgeListener({ address: '127.0.0.1', port: 10000 }).any);
     assert.equal(at(listener, 'filter_chains.0.filters.0.name'), 'envoy.filters.network.http_connection_manager');
@@ -146,6 +160,24 @@ describe('xDS resources', () => {
     const down = decodeAny(cellRoutes('cell-a', 'down').any);
     assert.match(String(at(down, 'virtual_hosts.0.routes.0.direct_response.body.inline_string')), /"code":"cell_unavailable"/);
     assert.match(SCOPE_LUA, /getNumValues/);
+  });
+
+  it('hardens the edge HCM and serves only /v1/: no path rewrite, escaped slashes and underscores refused, remote address, routes under /v1/ only', () => {
+    const listener = decodeAny(edgeListener({ address: '127.0.0.1', port: 10000 }).any);
+    const tc = at(listener, 'filter_chains.0.filters.0.typed_config') as { type_url: string; value: Uint8Array };
+    const hcm = decodeAny({ type_url: tc.type_url, value: Buffer.from(tc.value) });
+    assert.deepEqual(at(hcm, 'use_remote_address'), { value: true });
+    assert.deepEqual(at(hcm, 'normalize_path'), { value: false });
+    assert.equal(at(hcm, 'merge_slashes'), false);
+    assert.equal(at(hcm, 'path_with_escaped_slashes_action'), 'REJECT_REQUEST');
+    assert.equal(at(hcm, 'common_http_protocol_options.headers_with_underscores_action'), 'REJECT_REQUEST');
+    assert.deepEqual(at(hcm, 'max_request_headers_kb'), { value: 16 });
+    assert.equal(at(hcm, 'http_filters.1.name'), 'envoy.filters.http.router');
+    for (const part of FORBIDDEN_PATH_PARTS) assert.ok(SCOPE_LUA.includes(JSON.stringify(part)), `the Lua filter checks ${part}`);
+    assert.match(SCOPE_LUA, /"x-envoy-"/);
+    for (const rc of [cellRoutes('cell-a', 'active'), cellRoutes('cell-a', 'down'), frozenRoutes(0), frozenRoutes(2000)]) {
+      assert.deepEqual(at(decodeAny(rc.any), 'virtual_hosts.0.routes.0.match'), { prefix: '/v1/' }, rc.name);
+    }
   });
 
   it('sends held requests for frozen markets to the hold cluster with an internal redirect policy', () => {

@@ -5,7 +5,7 @@
  * (scoped-route.ts) map each market to one of these few configurations, so a market move
  * never resends a route table.
  */
-import { CELL_HEADER } from '../../../shared/market.js';
+import { CELL_HEADER, EDGE_PATH_PREFIX } from '../../../shared/market.js';
 import { directError, setHeader } from './errors.js';
 import { FROZEN_ROUTE, HOLD_CLUSTER, INVALID_HEADER, SCOPE_HEADER, cellRouteName, clusterName } from './names.js';
 import { duration } from './proto.js';
@@ -24,6 +24,13 @@ export const STRIPPED_REQUEST_HEADERS = [CELL_HEADER, SCOPE_HEADER, INVALID_HEAD
  * answers (the cell-latency drill adds 600 ± 100 ms), so a slow cell is not ejected.
  */
 export const ROUTE_TIMEOUT_MS = 2_000;
+
+/**
+ * Every route matches only under `/v1/` (docs/contracts.md §Request contract): the Lua filter
+ * gives no scope to another path, and should one still reach a route configuration it matches
+ * no route (NR), which the listener answers `404 not_found`. Never sent to a cell.
+ */
+const V1 = { prefix: EDGE_PATH_PREFIX };
 
 function virtualHost(
   name: string,
@@ -49,12 +56,12 @@ export function cellRoutes(cell: string, state: 'active' | 'draining' | 'down'):
   const refs: ResourceRef[] = [];
   let route: Record<string, unknown>;
   if (state === 'down') {
-    route = { name: 'down', match: { prefix: '/' }, ...directError('cell_unavailable', `cell ${cell} is down`) };
+    route = { name: 'down', match: V1, ...directError('cell_unavailable', `cell ${cell} is down`) };
   } else {
     refs.push({ type: CLUSTER, name: clusterName(cell) });
     route = {
       name: 'cell',
-      match: { prefix: '/' },
+      match: V1,
       route: {
         cluster: clusterName(cell),
         timeout: duration(ROUTE_TIMEOUT_MS),
@@ -79,7 +86,7 @@ export function frozenRoutes(holdMs: number): Resource {
     refs.push({ type: CLUSTER, name: HOLD_CLUSTER });
     route = {
       name: 'hold',
-      match: { prefix: '/' },
+      match: V1,
       route: {
         cluster: HOLD_CLUSTER,
         timeout: duration(holdMs + 5000),
@@ -96,7 +103,7 @@ export function frozenRoutes(holdMs: number): Resource {
       ],
     };
   } else {
-    route = { name: 'frozen', match: { prefix: '/' }, ...directError('market_migrating', 'market is being migrated; retry shortly') };
+    route = { name: 'frozen', match: V1, ...directError('market_migrating', 'market is being migrated; retry shortly') };
   }
   return makeResource(
     ROUTE,
