@@ -7,7 +7,7 @@ import type { CellContext } from './context.js';
 import { DELIVERY_GROUP } from './context.js';
 import { faultMiddleware } from './faults/middleware.js';
 import { faultRoutes } from './faults/routes.js';
-import { bearerAuth } from './http/auth.js';
+import { cellAdminAuth } from './http/auth.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { observe, type InFlight } from './http/observe.js';
 import { migrationRoutes } from './migration/routes.js';
@@ -26,7 +26,7 @@ export function createApp(ctx: CellContext, inflight: InFlight): Hono {
   );
   app.get('/metrics', async (c) => c.text(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }));
 
-  app.use('/admin/*', bearerAuth(config.adminToken));
+  app.use('/admin/*', cellAdminAuth(config.adminToken));
   app.get('/admin/status', (c) =>
     c.json({
       cell: config.id,

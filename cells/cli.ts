@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDurationMs, parsePort, parsePositiveInt, parseUrl } from '../shared/cli.js';
 import { CellIdSchema } from '../shared/kv.js';
 import { DefectSchema, type Defect } from '../shared/defect.js';
+import { TOKEN_ENV, resolveToken } from '../shared/tokens.js';
 import { DEFAULTS, makeConfig } from './config.js';
 import { runCell } from './server.js';
 
@@ -33,7 +34,7 @@ interface Opts {
   consul?: string | false;
   version: string;
   color: 'blue' | 'green';
-  adminToken?: string;
+  cellAdminTokenFile?: string;
   partitions: number;
   workers: number;
   defect?: Defect;
@@ -63,7 +64,10 @@ export function command(): Command {
     .option('--no-consul', 'do not register in Consul')
     .option('--version <version>', 'version label (Consul meta)', DEFAULTS.version)
     .addOption(new Option('--color <color>', 'blue/green color (Consul meta)').choices(['blue', 'green']).default(DEFAULTS.color))
-    .option('--admin-token <token>', 'bearer token of the /admin API (admin API refused without one)')
+    .option(
+      '--cell-admin-token-file <path>',
+      `file holding the bearer token of the /admin API (else ${TOKEN_ENV['cell-admin']}; the admin API is refused without one)`,
+    )
     .option('--partitions <n>', 'log partitions (fixed at first start of a data dir)', parsePositiveInt, DEFAULTS.partitions)
     .option('--workers <n>', 'delivery consumer concurrency', parsePositiveInt, DEFAULTS.workers)
     .option('--defect <json>', 'a deliberate defect of this version, e.g. {"route":"POST /v1/orders","errorRate":0.2}', parseDefect)
@@ -106,7 +110,7 @@ export function command(): Command {
         consul: typeof o.consul === 'string' ? o.consul : undefined,
         version: o.version,
         color: o.color,
-        adminToken: o.adminToken,
+        adminToken: resolveToken('cell-admin', o.cellAdminTokenFile),
         partitions: o.partitions,
         workers: o.workers,
         defect: o.defect,

@@ -12,6 +12,7 @@ export interface CellConfig {
   consul?: string;
   version: string;
   color: 'blue' | 'green';
+  /** The bearer token of `/admin/*` (the cell-admin token); without one every admin call is refused. */
   adminToken?: string;
   partitions: number;
   workers: number;

@@ -103,7 +103,7 @@ describe('cell process', () => {
       '--consul',
       '--no-consul',
       '--color',
-      '--admin-token',
+      '--cell-admin-token-file',
       '--partitions',
       '--workers',
       '--defect',

@@ -109,8 +109,6 @@ export async function startCellProcess(
     String(port),
     '--data',
     opts.dataDir,
-    '--admin-token',
-    TEST_TOKEN,
     '--color',
     opts.color ?? 'blue',
     ...(opts.consul ? ['--consul', opts.consul] : ['--no-consul']),
@@ -124,6 +122,7 @@ export async function startCellProcess(
     cwd: new URL('..', import.meta.url).pathname,
     ready: { http: `${url}/readyz` },
     readyTimeoutMs: 30_000,
+    env: { CELLSIM_CELL_ADMIN_TOKEN: TEST_TOKEN },
   });
   return { proc, url, port };
 }

@@ -2,10 +2,33 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { neverFromEnv, parseDurationMs, parsePort, parseUrl } from '../shared/cli.js';
+import { TOKEN_ENV, adminApiTokens, resolveToken } from '../shared/tokens.js';
 import { start, type ControlPlaneOptions } from './main.js';
 
-/** The parsed flags: the control plane's options, all but the test-only `register`. */
-type Flags = Omit<ControlPlaneOptions, 'register'>;
+/** The parsed flags: the control plane's options, all but the test-only `register` and the tokens, which come from files or the environment. */
+type Flags = Omit<ControlPlaneOptions, 'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken'> & {
+  operatorTokenFile?: string;
+  readTokenFile?: string;
+  tokensFile?: string;
+  cellAdminTokenFile?: string;
+  supervisorTokenFile?: string;
+};
+
+/** The tokens of the flags' files, else of the CELLSIM_*_TOKEN variables (shared/tokens.ts); never a secret on argv. */
+function tokensOf(f: Flags): Pick<ControlPlaneOptions, 'adminTokens' | 'cellAdminToken' | 'supervisorToken'> {
+  const cellAdminToken = resolveToken('cell-admin', f.cellAdminTokenFile);
+  const supervisorToken = resolveToken('supervisor', f.supervisorTokenFile);
+  const adminTokens = adminApiTokens({
+    operatorTokenFile: f.operatorTokenFile,
+    readTokenFile: f.readTokenFile,
+    tokensFile: f.tokensFile,
+    others: [
+      { kind: 'cell-admin', token: cellAdminToken },
+      { kind: 'supervisor', token: supervisorToken },
+    ],
+  });
+  return { adminTokens, cellAdminToken, supervisorToken };
+}
 
 /** Builds the command. */
 export function command(): Command {
@@ -18,7 +41,11 @@ export function command(): Command {
     .option('--prefix <prefix>', 'Consul KV prefix', DEFAULT_PREFIX)
     .option('--id <id>', 'control-plane id (sent to Envoys, used in Consul)', 'cp-1')
     .option('--data <dir>', 'data directory')
-    .option('--admin-token <token>', 'bearer token of the admin API')
+    .option('--operator-token-file <path>', `file holding the admin API's operator token, every route (else ${TOKEN_ENV.operator})`)
+    .option('--read-token-file <path>', `file holding the admin API's read-only token (else ${TOKEN_ENV.read})`)
+    .option('--tokens-file <path>', 'JSON file of more named admin API tokens: {"tokens":[{"name","scope":"read"|"operator","token"}]}')
+    .option('--cell-admin-token-file <path>', `file holding the cells' admin API token, for migrations (else ${TOKEN_ENV['cell-admin']})`)
+    .option('--supervisor-token-file <path>', `file holding the supervisor's token, for rollouts (else ${TOKEN_ENV.supervisor})`)
     .option('--hold-ms <duration>', 'how long Envoy holds a request to a frozen market (0 = 503 at once)', parseDurationMs, 2000)
     .option(
       '--panic-ms <duration>',
@@ -36,7 +63,7 @@ export function command(): Command {
       neverFromEnv(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp()),
     )
     .action(async (f: Flags) => {
-      const cp = await start({ ...f });
+      const cp = await start({ ...f, ...tokensOf(f) });
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);

@@ -8,6 +8,7 @@ import { createConsulClient } from '../shared/consul.js';
 import { KvLayout } from '../shared/kv.js';
 import { createLogger } from '../shared/logger.js';
 import { createRegistry } from '../shared/metrics.js';
+import type { NamedToken } from '../shared/tokens.js';
 import { createOperators } from './admin/index.js';
 import { createHttpApp, mountRoutes } from './http.js';
 import { startXds } from './xds/index.js';
@@ -24,7 +25,12 @@ export interface ControlPlaneOptions {
   prefix: string;
   id: string;
   data?: string;
-  adminToken?: string;
+  /** Tokens of its own admin API (operator, read, named ones); none: every admin call is refused. */
+  adminTokens?: NamedToken[];
+  /** Its token for the cells' admin API (migrations), never an operator's. */
+  cellAdminToken?: string;
+  /** Its token for the supervisor's control channel (rollouts). */
+  supervisorToken?: string;
   /** Hold bound of frozen markets at the edge, ms (0 = 503 at once). */
   holdMs: number;
   /** A cell with no passing instance keeps its last passing ones in Envoy this long, ms [60,000]. */
@@ -82,7 +88,9 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     consulUrl: o.consul,
     consul,
     prefix: o.prefix,
-    adminToken: o.adminToken,
+    adminTokens: o.adminTokens ?? [],
+    cellAdminToken: o.cellAdminToken,
+    supervisorToken: o.supervisorToken,
     id: o.id,
     log,
     dataDir: o.data,

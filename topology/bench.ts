@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { benchCommand, loadAverage, writeResults } from '../infra/harness/bench-results.js';
 import { startProcess } from '../infra/process.js';
+import { readTokenFile, tokenPath } from '../shared/tokens.js';
 import { syntheticExport } from './bench-export.js';
 import { startOrderLoad, type OrderLoad, type OrderOutcome } from './order-load.js';
 
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
   let load: OrderLoad | undefined;
   try {
     const topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
-    const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+    const token = readTokenFile(tokenPath(data, 'cell-admin')); // a cell's admin API takes the cell-admin token
     const targets = [...topo.routers.map((r) => r.url), ...topo.envoys.map((e) => e.url)];
     // boise is one of the canary cell-0's markets: the bad rollout's bake needs its traffic.
     const markets = ['sf', 'la', 'nyc', 'boise', 'chicago'];

@@ -1,11 +1,11 @@
 /** `cellctl up`: the whole cellsim topology on one machine, supervised, until Ctrl-C or SIGTERM. */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { parseDurationMs, parsePort, parsePositiveInt } from '../shared/cli.js';
 import { createLogger } from '../shared/logger.js';
+import { ensureTokenFiles } from '../shared/tokens.js';
 import { DEFAULT_VERSIONS } from '../control-plane/rollout/versions.js';
 import { TOPOLOGY_DEFAULTS, type TopologyConfig } from './config.js';
 import { freePortPlan, portPlan } from './ports.js';
@@ -23,20 +23,15 @@ interface Flags {
   logLevel: string;
 }
 
-/** Reads `<data>/admin-token`, or creates it (mode 0600); `created` tells whether to print it. */
-export function ensureAdminToken(dataDir: string): { token: string; created: boolean } {
-  const file = join(dataDir, 'admin-token');
-  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), created: false };
-  const token = randomBytes(24).toString('hex');
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  return { token, created: true };
-}
-
 /** Builds the command. */
 export function command(): Command {
   return new Command('up')
     .description('start the whole topology (Consul, cells, 2 routers, control plane, 2 Envoys), supervised, until Ctrl-C')
-    .option('--data <dir>', 'data directory: cell databases, logs, admin-token, topology.json', TOPOLOGY_DEFAULTS.dataDir)
+    .option(
+      '--data <dir>',
+      'data directory: cell databases, logs, tokens/ (one file per token, mode 0600), topology.json',
+      TOPOLOGY_DEFAULTS.dataDir,
+    )
     .option('--cells <n>', 'number of cells (cell-0 is the small canary)', parsePositiveInt, TOPOLOGY_DEFAULTS.cells)
     .option('--base-port <port>', 'shift every default port: 8000 maps to this port (Consul 8500 → base+500, ...)', parsePort, 8000)
     .option('--any-ports', 'take a free port for every component instead (tests, side-by-side runs)')
@@ -56,7 +51,7 @@ export function command(): Command {
     .action(async (f: Flags) => {
       const dataDir = resolve(f.data);
       mkdirSync(dataDir, { recursive: true });
-      const { token, created } = ensureAdminToken(dataDir);
+      const tokens = ensureTokenFiles(dataDir);
       const versionsFile = join(dataDir, 'versions.json');
       if (!existsSync(versionsFile)) writeFileSync(versionsFile, `${JSON.stringify(DEFAULT_VERSIONS, null, 2)}\n`);
       const cfg: TopologyConfig = {
@@ -65,7 +60,7 @@ export function command(): Command {
         ports: f.anyPorts ? await freePortPlan(f.cells) : portPlan(f.basePort),
         persist: f.persist === true,
         prefix: f.prefix,
-        adminToken: token,
+        tokenFiles: tokens.paths,
         holdMs: f.holdMs,
         initialVersion: TOPOLOGY_DEFAULTS.initialVersion,
         logLevel: f.logLevel,
@@ -94,7 +89,10 @@ export function command(): Command {
       }
       if (stopping) return void (await stopping);
       out(statusTable(sup.describe()));
-      if (created) out(`Admin token (printed once; stored in ${join(dataDir, 'admin-token')}, mode 0600):\n  ${token}\n`);
+      if (tokens.created.length > 0) {
+        out(`Tokens made (${tokens.created.join(', ')}), one file each, mode 0600: ${join(dataDir, 'tokens')}/`);
+        out(`  operator commands read ${tokens.paths.operator} through --data; see docs/security.md\n`);
+      }
       out(firstSteps(sup.describe(), dataDir));
       out('cellsim is up. Ctrl-C stops everything.');
       await new Promise<void>((r) => {

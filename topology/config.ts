@@ -1,4 +1,5 @@
 /** The configuration of a local topology (`cellctl up` flags), with defaults in one place. */
+import type { TokenKind } from '../shared/tokens.js';
 import type { PortPlan } from './ports.js';
 
 /** Everything `cellctl up` needs to build its children. */
@@ -10,7 +11,8 @@ export interface TopologyConfig {
   /** Persistent Consul (data under <data>/consul) instead of a dev agent. */
   persist: boolean;
   prefix: string;
-  adminToken: string;
+  /** The token files under `<data>/tokens/` (shared/tokens.ts): children get these paths, never a secret on argv. */
+  tokenFiles: Record<TokenKind, string>;
   /** Router hold bound for frozen markets (ms). */
   holdMs: number;
   /** Version a cell runs when Consul has no record of it yet. */

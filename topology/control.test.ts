@@ -34,3 +34,27 @@ describe('control channel: starting a cell', () => {
     assert.deepEqual(await startCell(failingSupervisor(new Error("unknown cell 'cell-9'"))), { status: 500, code: 'internal' });
   });
 });
+
+describe('control channel: its own token', () => {
+  const sup = failingSupervisor(new Error('boom at /secret/path'));
+  const get = (headers: Record<string, string>) => controlApp(sup, 'supervisor-t0ken-0123').request('/children', { headers });
+
+  it('refuses a request without the supervisor token (401 unauthorized, JSON), and takes it', async () => {
+    for (const headers of [{}, { authorization: 'Bearer operator-t0ken-0123' }, { authorization: 'Basic x' }] as Record<string, string>[]) {
+      const res = await get(headers);
+      assert.equal(res.status, 401, JSON.stringify(headers));
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'unauthorized');
+    }
+    assert.equal((await get({ authorization: 'Bearer supervisor-t0ken-0123' })).status, 200);
+  });
+
+  it('never echoes a failure in a 500', async () => {
+    const res = await controlApp(sup, 't0ken').request('/cells/cell-9/blue', {
+      method: 'PUT',
+      headers: { authorization: 'Bearer t0ken', 'content-type': 'application/json' },
+      body: JSON.stringify({ version: 'v2' }),
+    });
+    assert.equal(res.status, 500);
+    assert.doesNotMatch(await res.text(), /boom|secret/);
+  });
+});

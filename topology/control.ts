@@ -1,14 +1,15 @@
 /**
- * The supervisor's control channel (loopback HTTP, bearer admin token on every route), for
- * drills and for the control plane's rollouts. Routes are documented in docs/operators.md.
+ * The supervisor's control channel (loopback HTTP, its own bearer token, the supervisor token,
+ * on every route), for drills and for the control plane's rollouts. Routes are documented in
+ * docs/operators.md.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { HttpError, errorBody, isCellsimError } from '../shared/errors.js';
 import { formatIssues } from '../shared/kv.js';
 import type { Logger } from '../shared/logger.js';
+import { jsonBodyLimit, tokenAuth } from '../shared/token-auth.js';
 import type { Child } from './child.js';
 
 /** What the control channel drives (the Supervisor; an interface here so the two modules do not import each other). */
@@ -52,18 +53,19 @@ export function childView(c: Child) {
   };
 }
 
-/** Builds the control app (exported for tests through app.request()). */
-export function controlApp(sup: Supervisor, token: string): Hono {
+/** Builds the control app (exported for tests through app.request()); `log` gets what a 500 hides. */
+export function controlApp(sup: Supervisor, token: string, log?: Logger): Hono {
   const app = new Hono();
-  app.onError((err, c) =>
-    err instanceof HttpError ? c.json(err.body(), err.status as 400) : c.json(errorBody('internal', err.message), 500),
-  );
-  app.use('*', async (c, next) => {
-    const given = Buffer.from(/^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1] ?? '');
-    const want = Buffer.from(token);
-    if (given.length !== want.length || !timingSafeEqual(given, want)) throw new HttpError('unauthorized', 'missing or wrong bearer token');
-    return next();
+  app.onError((err, c) => {
+    if (err instanceof HttpError && err.status !== 500) return c.json(err.body(), err.status as 400);
+    log?.error({ err: err.message, path: c.req.path }, 'control channel request failed');
+    return c.json(errorBody('internal', 'internal error (details in the supervisor log)'), 500);
   });
+  app.use(
+    '*',
+    tokenAuth({ tokens: [{ name: 'supervisor', scope: 'operator', token }], what: 'control channel', scopeOf: () => 'operator' }),
+  );
+  app.use('*', jsonBodyLimit(64 * 1024));
   const children = (name: string) => {
     const found = sup.resolve(name);
     if (found.length === 0) throw new HttpError('not_found', `no child '${name}' (GET /children lists them)`);
@@ -106,7 +108,8 @@ export function controlApp(sup: Supervisor, token: string): Hono {
       return c.json(childView(child));
     } catch (err) {
       if (err instanceof HttpError) throw err;
-      throw new HttpError(isCellsimError(err, 'unknown_cell') ? 'not_found' : 'internal', (err as Error).message);
+      if (isCellsimError(err, 'unknown_cell')) throw new HttpError('not_found', (err as Error).message);
+      throw err;
     }
   });
   app.delete('/cells/:cell/:color', async (c) => {
@@ -118,7 +121,7 @@ export function controlApp(sup: Supervisor, token: string): Hono {
 
 /** Serves the control app on 127.0.0.1:`port`. */
 export async function startControlServer(sup: Supervisor, port: number, token: string, log: Logger): Promise<ControlServer> {
-  const app = controlApp(sup, token);
+  const app = controlApp(sup, token, log);
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
     s.once('error', reject);

@@ -108,7 +108,7 @@ describe('the supervisor survives faults from outside (cellctl up)', () => {
       ready: { logLine: /cellsim is up/ },
       readyTimeoutMs: 150_000,
     });
-    token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+    token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim(); // the control channel's own token
     supervisorUrl = (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { supervisor: { url: string } }).supervisor.url;
   });
   after(async () => {

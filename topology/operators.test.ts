@@ -2,7 +2,8 @@
  * Operator workflows on one real topology (`cellctl up --any-ports`: real Consul, cells, two
  * routers, the control plane, two Envoys), shared by every test of this file: migration under
  * load through both data planes, refusals, a control-plane crash mid-migration, a bad and a
- * good rollout, bad operator input, and a clean stop leaving no process.
+ * good rollout, bad operator input, tokens (each surface its own, none on a command line), and
+ * a clean stop leaving no process.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -30,7 +31,8 @@ describe('operator workflows on a real topology (cellctl up)', () => {
   let data: string;
   let up: ManagedProcess;
   let topo: Topo;
-  let token: string;
+  /** The tokens `cellctl up` made under <data>/tokens/. */
+  const tokens = { operator: '', read: '', 'cell-admin': '', supervisor: '' };
 
   const cellctl = (args: string[], env: Record<string, string> = {}) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -49,7 +51,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
   const markets = () => json<{ market: string; cell: string; state: string; epoch: number }[]>(['markets']);
   const owner = async (m: string) => (await markets()).find((x) => x.market === m)!;
   const supervisor = async (method: string, path: string) => {
-    const res = await fetch(`${topo.supervisor.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${topo.supervisor.url}${path}`, { method, headers: { authorization: `Bearer ${tokens.supervisor}` } });
     const text = await res.text();
     assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
     return JSON.parse(text) as unknown;
@@ -83,7 +85,9 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       readyTimeoutMs: 150_000,
     });
     topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
-    token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
+    for (const kind of Object.keys(tokens) as (keyof typeof tokens)[]) {
+      tokens[kind] = readFileSync(join(data, 'tokens', kind), 'utf8').trim();
+    }
   });
   after(async () => {
     await up?.stop(30_000);
@@ -102,7 +106,9 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     );
     assert.equal(status.cells.filter((c) => c.global).length, 1);
     const { stat } = await import('node:fs/promises');
-    assert.equal((await stat(join(data, 'admin-token'))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(data, 'tokens'))).mode & 0o777, 0o700);
+    for (const kind of Object.keys(tokens)) assert.equal((await stat(join(data, 'tokens', kind))).mode & 0o777, 0o600, kind);
+    assert.equal(new Set(Object.values(tokens)).size, 4, 'four different tokens');
     for (const base of [topo.routers[0]!.url, topo.envoys[0]!.url]) {
       const res = await fetch(`${base}/v1/orders`, {
         method: 'POST',
@@ -112,6 +118,76 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       assert.equal(res.status, 201, `${base}: ${await res.text()}`);
       assert.equal(res.headers.get('x-cell-id'), (await owner('sf')).cell);
     }
+  });
+
+  it('keeps every token off the command lines and environments of its processes, and gives each surface its own token', async () => {
+    const children = (await supervisor('GET', '/children')) as { name: string; pid: number | null; wrapperPid: number | null }[];
+    const pids = new Set(children.flatMap((c) => [c.pid, c.wrapperPid]).filter((p): p is number => p !== null));
+    if (up.pid > 0) pids.add(up.pid);
+    // Every process of the machine, not only the supervised ones: their own children (Envoy's) too.
+    const { readdirSync } = await import('node:fs');
+    const all = readdirSync('/proc')
+      .filter((d) => /^[0-9]+$/.test(d))
+      .map(Number);
+    for (const pid of pids) assert.ok(all.includes(pid), `child ${pid} is running`);
+    const seen: string[] = [];
+    for (const pid of all) {
+      const argv = commandLine(pid);
+      let environ = '';
+      try {
+        environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      } catch {
+        /* another user's process, or gone */
+      }
+      if (pids.has(pid)) seen.push(argv);
+      for (const [kind, value] of Object.entries(tokens)) {
+        assert.ok(!argv.includes(value), `the ${kind} token is on the command line of ${pid}: ${argv.replace(value, '<token>')}`);
+        assert.ok(!environ.includes(value), `the ${kind} token is in the environment of ${pid}`);
+      }
+    }
+    const cp = seen.find((a) => a.includes(' control-plane '));
+    assert.match(cp ?? '', /--operator-token-file \S+\/tokens\/operator .*--cell-admin-token-file \S+\/tokens\/cell-admin/, 'paths only');
+    assert.ok(seen.filter((a) => a.includes(' cell ') && a.includes('--cell-admin-token-file')).length >= 3, 'every cell gets a path');
+
+    // The cells' admin API and the supervisor take their own token only, never an operator's.
+    const cellUrl = topo.cells[1]!.url;
+    const status = (t: string, url: string) => fetch(url, { headers: { authorization: `Bearer ${t}` } }).then((r) => r.status);
+    assert.equal(await status(tokens.operator, `${cellUrl}/admin/status`), 401, 'a cell refuses the operator token');
+    assert.equal(await status(tokens.read, `${cellUrl}/admin/status`), 401);
+    assert.equal(await status(tokens['cell-admin'], `${cellUrl}/admin/status`), 200);
+    assert.equal(await status(tokens.operator, `${topo.supervisor.url}/children`), 401, 'the supervisor refuses the operator token');
+    assert.equal(await status(tokens.supervisor, `${topo.supervisor.url}/children`), 200);
+    assert.equal(
+      await status(tokens['cell-admin'], `${topo.controlPlane.url}/admin/status`),
+      401,
+      'the control plane refuses the cells token',
+    );
+
+    // The control plane's reads need a token; a read token reads and cannot change anything.
+    assert.equal((await fetch(`${topo.controlPlane.url}/admin/status`)).status, 401);
+    assert.equal(await status(tokens.read, `${topo.controlPlane.url}/admin/status`), 200);
+    const drain = await fetch(`${topo.controlPlane.url}/admin/cells/cell-2/drain`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.read}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(drain.status, 403);
+    assert.equal(((await drain.json()) as { error: { code: string } }).error.code, 'forbidden');
+    const traversal = await fetch(`${topo.controlPlane.url}/admin/migrations/..%2Fcells%2Fcell-0`, {
+      headers: { authorization: `Bearer ${tokens.read}` },
+    });
+    assert.equal(traversal.status, 400);
+    assert.equal(((await traversal.json()) as { error: { code: string } }).error.code, 'invalid_market');
+
+    // The audit's who is the token's name; what cellctl says of itself is kept as claimed.
+    const dry = await cellctl(['drain', 'cell-2', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const audit = (await (
+      await fetch(`${topo.controlPlane.url}/admin/audit?limit=1`, { headers: { authorization: `Bearer ${tokens.read}` } })
+    ).json()) as { audit: { who: string; claimed?: string; action: string }[] };
+    assert.equal(audit.audit[0]?.action, 'drain (dry run)');
+    assert.equal(audit.audit[0]?.who, 'operator');
+    assert.match(audit.audit[0]?.claimed ?? '', /@/);
   });
 
   it('migrates a market under steady load through both data planes: no failed request, no lost or duplicated order', async () => {
@@ -150,7 +226,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     const post = (cell: string) =>
       fetch(`${topo.controlPlane.url}/admin/migrations`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-cellsim-operator': `op-${cell}` },
+        headers: { authorization: `Bearer ${tokens.operator}`, 'content-type': 'application/json', 'x-cellsim-operator': `op-${cell}` },
         body: JSON.stringify({ market, to: cell }),
       });
     const answers = await Promise.all([post(to), post('cell-0')]);
@@ -187,7 +263,8 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       [['migrate', 'dallas', '--to', from], new RegExp(`already on ${from}`)],
       [['assign', 'dallas', 'cell-7'], /unknown cell 'cell-7'/],
       [['drain', 'cell-9'], /unknown cell 'cell-9'/],
-      [['migrate', 'dallas', '--to', 'cell-1', '--token', 'wrong'], /wrong admin token/],
+      [['migrate', 'dallas', '--to', 'cell-1'], /wrong token/, { CELLSIM_TOKEN: 'wrong-token-0123456789' }],
+      [['migrate', 'dallas', '--to', 'cell-1', '--token-file', join(data, 'tokens', 'read')], /needs an operator token \(forbidden\)/],
       [
         ['migrate', 'dallas', '--to', 'cell-1', '--data', join(data, 'nowhere'), '--control-plane', topo.controlPlane.url],
         /missing bearer token/,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ConsulClient } from '../shared/consul/client.js';
 import { UnknownCellError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { readTokenFile } from '../shared/tokens.js';
 import { serviceId } from '../cells/register.js';
 import { freePorts } from '../infra/ports.js';
 import { Child, type ChildSpec } from './child.js';
@@ -52,7 +53,7 @@ export class Supervisor {
     for (const d of ['logs', 'cells', 'routers', 'envoy']) mkdirSync(join(this.cfg.dataDir, d), { recursive: true });
     rmSync(join(this.cfg.dataDir, 'topology.json'), { force: true });
     try {
-      this.control = await startControlServer(this, this.cfg.ports.supervisor, this.cfg.adminToken, this.log);
+      this.control = await startControlServer(this, this.cfg.ports.supervisor, readTokenFile(this.cfg.tokenFiles.supervisor), this.log);
       const consul = this.add(consulSpec(this.cfg));
       this.progress(`starting consul (${this.cfg.persist ? 'persistent' : 'dev mode'}) on ${consulUrl(this.cfg)}`);
       await consul.start(60_000);
@@ -169,7 +170,8 @@ export class Supervisor {
       startedAt: new Date().toISOString(),
       dataDir: c.dataDir,
       prefix: c.prefix,
-      adminTokenFile: join(c.dataDir, 'admin-token'),
+      /** Token files (paths only): `operator` for cellctl, `read`, `cell-admin`, `supervisor`. */
+      tokenFiles: c.tokenFiles,
       logs: this.logDir,
       supervisor: { url: `http://127.0.0.1:${c.ports.supervisor}`, pid: process.pid },
       consul: { url: consulUrl(c), ...proc(this.children.get('consul')), persist: c.persist },

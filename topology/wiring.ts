@@ -61,7 +61,9 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
   const port = cellPort(cfg.ports, index, color);
   const url = `http://127.0.0.1:${port}`;
   const args = ['cell', '--id', cell, '--port', String(port), '--data', join(cfg.dataDir, 'cells', cell), '--consul', consulUrl(cfg)];
-  args.push('--version', version, '--color', color, '--admin-token', cfg.adminToken, '--prefix', cfg.prefix);
+  args.push('--version', version, '--color', color, '--prefix', cfg.prefix);
+  // The path of the cells' own token, never the token itself (argv is public through ps).
+  args.push('--cell-admin-token-file', cfg.tokenFiles['cell-admin']);
   // Imported sagas wait this long on a migration target: long enough for the delta copy, short
   // enough that moved orders go on soon after the flip.
   args.push('--import-hold', '10s');
@@ -110,8 +112,15 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
   args.push(
     '--data',
     cfg.dataDir,
-    '--admin-token',
-    cfg.adminToken,
+    // Paths of its tokens (argv is public through ps): its own API's and those of its calls.
+    '--operator-token-file',
+    cfg.tokenFiles.operator,
+    '--read-token-file',
+    cfg.tokenFiles.read,
+    '--cell-admin-token-file',
+    cfg.tokenFiles['cell-admin'],
+    '--supervisor-token-file',
+    cfg.tokenFiles.supervisor,
     '--prefix',
     cfg.prefix,
     '--id',

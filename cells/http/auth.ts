@@ -1,24 +1,16 @@
-/** Bearer-token protection of the admin API. */
-import { timingSafeEqual } from 'node:crypto';
+/** Bearer-token protection of the cell's admin API: its own token (the cell-admin token), never an operator's. */
 import type { MiddlewareHandler } from 'hono';
-import { HttpError } from '../../shared/errors.js';
+import { tokenAuth } from '../../shared/token-auth.js';
 
 /**
- * Requires `Authorization: Bearer <token>` (401 `unauthorized` otherwise). With no token
- * configured every admin request is refused: an unprotected admin API is never served.
+ * Requires `Authorization: Bearer <cell-admin token>` (hono's bearer-auth through
+ * shared/token-auth.ts; `401 unauthorized` otherwise). With no token configured every admin
+ * request is refused: an unprotected admin API is never served.
  */
-export function bearerAuth(token: string | undefined): MiddlewareHandler {
-  const want = token ? Buffer.from(token) : undefined;
-  return async (_c, next) => {
-    const header = _c.req.header('authorization') ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    const got = m ? Buffer.from(m[1]!.trim()) : undefined;
-    if (want === undefined || got === undefined || got.length !== want.length || !timingSafeEqual(got, want)) {
-      throw new HttpError(
-        'unauthorized',
-        want === undefined ? 'admin API disabled: no admin token configured' : 'missing or wrong bearer token',
-      );
-    }
-    await next();
-  };
+export function cellAdminAuth(token: string | undefined): MiddlewareHandler {
+  return tokenAuth({
+    tokens: token ? [{ name: 'cell-admin', scope: 'operator', token }] : [],
+    what: "cell's admin API",
+    scopeOf: () => 'operator',
+  });
 }

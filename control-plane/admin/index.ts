@@ -13,6 +13,7 @@ import { MarketWriter } from '../../shared/markets/writer.js';
 import { HttpError } from '../../shared/errors.js';
 import { KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
+import type { NamedToken } from '../../shared/tokens.js';
 import { HttpCellAdmin } from '../migration/cell-client.js';
 import { Migrator } from '../migration/migrator.js';
 import type { MigrationOptions } from '../migration/options.js';
@@ -30,8 +31,12 @@ export interface OperatorOptions {
   /** The process's Consul client (default: one on `consulUrl`). */
   consul?: ConsulClient;
   prefix: string;
-  /** The bearer token for mutations; without it every mutation answers 401. */
-  adminToken: string | undefined;
+  /** The tokens of the admin API (operator, read, named ones); none: every admin call answers 401. */
+  adminTokens: NamedToken[];
+  /** The token of the cells' admin API (migrations call it); never an operator's. */
+  cellAdminToken?: string;
+  /** The token of the supervisor's control channel (rollouts call it). */
+  supervisorToken?: string;
   /** The control plane's id (`--id`), naming its Consul session. */
   id: string;
   log: Logger;
@@ -96,7 +101,7 @@ export function createOperators(o: OperatorOptions): Operators {
   const consul = o.consul ?? new ConsulClient({ url: o.consulUrl });
   const kv = new KvStore(consul);
   const layout = new KvLayout(o.prefix);
-  const cells = new HttpCellAdmin(consul, o.adminToken ?? '');
+  const cells = new HttpCellAdmin(consul, o.cellAdminToken ?? '');
   let session: ControlPlaneSession | undefined;
   const sessionId = () => {
     if (!session)
@@ -105,7 +110,7 @@ export function createOperators(o: OperatorOptions): Operators {
   };
   const procs = (): CellProcesses | undefined => {
     const url = supervisorUrl(o);
-    return url ? new SupervisorClient(url, o.adminToken ?? '') : undefined;
+    return url ? new SupervisorClient(url, o.supervisorToken ?? '') : undefined;
   };
   const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, {
     ...envMigrationOptions(),
@@ -116,7 +121,7 @@ export function createOperators(o: OperatorOptions): Operators {
   const evacuator = new Evacuator(kv, layout, migrator, log, sessionId, o.id);
   const audit = new AuditLog(kv, layout, log);
   const markets = new MarketWriter(consul, layout);
-  const routes = adminRoutes({ kv, markets, layout, token: o.adminToken, migrator, rollouts, evacuator, audit, log });
+  const routes = adminRoutes({ kv, markets, layout, tokens: o.adminTokens, migrator, rollouts, evacuator, audit, log });
   let closed = false;
 
   return {

@@ -1,7 +1,8 @@
 /**
- * The operator admin API (hono), mounted under `/admin` by control-plane/main.ts. Reads are
- * open (loopback); every mutation needs `Authorization: Bearer <admin token>`, accepts
- * `"dryRun": true` (answers the plan, changes nothing) and writes an audit record.
+ * The operator admin API (hono), mounted under `/admin` by control-plane/main.ts. Every route
+ * needs `Authorization: Bearer <token>`: reads a read or an operator token, every mutation an
+ * operator token. A mutation accepts `"dryRun": true` (answers the plan, changes nothing) and
+ * writes an audit record whose `who` is the token's name.
  * Routes are listed in docs/operators.md; each group is a module of `api/` registering its
  * routes on the one app: guards (errors, token), reads, migrations, markets (assign), cells
  * (drain, activate, evacuate), rollouts (start, abort, rollback).
@@ -20,7 +21,7 @@ export type { AdminDeps } from './api/deps.js';
 /** Builds the `/admin` sub-app. */
 export function adminRoutes(d: AdminDeps): Hono {
   const app = new Hono();
-  installGuards(app, d); // first: the token check runs before every route
+  installGuards(app, d); // first: errors, the token check and the body limit run before every route
   readRoutes(app, d);
   migrationRoutes(app, d);
   marketRoutes(app, d);

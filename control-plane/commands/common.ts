@@ -1,6 +1,7 @@
 /**
- * What every operator command shares: finding the control plane and the admin token (from
- * `--control-plane`/`--token`, else the topology of `--data`), calling the admin API, printing
+ * What every operator command shares: finding the control plane (`--control-plane`, else the
+ * topology of `--data`) and the operator token (`--token-file`, else CELLSIM_TOKEN, else
+ * `<data>/tokens/operator`; never a secret on the command line), calling the admin API, printing
  * errors in one clear line, and showing progress (a bar on a terminal, plain lines otherwise).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,12 +11,13 @@ import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { parseUrl } from '../../shared/cli.js';
 import { CellsimError } from '../../shared/errors.js';
+import { OPERATOR_COMMAND_TOKEN_ENV, checkToken, readTokenFile, tokenPath } from '../../shared/tokens.js';
 
 /** Connection flags every operator command takes. */
 export interface ConnFlags {
   data: string;
   controlPlane?: string;
-  token?: string;
+  tokenFile?: string;
   json?: boolean;
 }
 
@@ -30,12 +32,15 @@ export class CommandError extends CellsimError {
   }
 }
 
-/** Adds --data, --control-plane, --token (and --json when asked) to a command. */
+/** Adds --data, --control-plane, --token-file (and --json when asked) to a command. */
 export function withConnection(cmd: Command, json = true): Command {
   cmd
-    .option('--data <dir>', 'data directory of the topology (its topology.json and admin-token)', '.cellsim')
+    .option('--data <dir>', 'data directory of the topology (its topology.json and tokens/)', '.cellsim')
     .option('--control-plane <url>', 'control plane URL (default: from <data>/topology.json)', parseUrl)
-    .option('--token <token>', 'admin token (default: <data>/admin-token)');
+    .option(
+      '--token-file <path>',
+      `file holding the admin API token (default: ${OPERATOR_COMMAND_TOKEN_ENV}, else <data>/tokens/operator)`,
+    );
   if (json) cmd.option('--json', 'print JSON for scripts');
   return cmd;
 }
@@ -58,8 +63,7 @@ export function connect(f: ConnFlags): Api {
     url = (JSON.parse(readFileSync(file, 'utf8')) as { controlPlane?: { url?: string } }).controlPlane?.url;
     if (!url) throw new CommandError(`${file} names no control plane`);
   }
-  const tokenFile = join(dir, 'admin-token');
-  const token = f.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+  const token = operatorToken(f, dir);
   const who = `${safeUser()}@${hostname()}`;
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     let res: Response;
@@ -68,6 +72,7 @@ export function connect(f: ConnFlags): Api {
         method,
         headers: {
           'content-type': 'application/json',
+          // informative only: the audit's `who` is the token's name; this is what the caller claims
           'x-cellsim-operator': who,
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
@@ -86,22 +91,38 @@ export function connect(f: ConnFlags): Api {
     }
     if (!res.ok) {
       const e = (json as { error?: { code?: string; message?: string } }).error;
-      throw new CommandError(`${e?.message ?? `HTTP ${res.status}`} (${e?.code ?? res.status})`, res.status === 401 ? 3 : 1);
+      throw new CommandError(
+        `${e?.message ?? `HTTP ${res.status}`} (${e?.code ?? res.status})`,
+        res.status === 401 || res.status === 403 ? 3 : 1,
+      );
     }
     return json as T;
   };
   return { url, get: (p) => call('GET', p), post: (p, b) => call('POST', p, b ?? {}) };
 }
 
+/** The operator token: `--token-file`, else CELLSIM_TOKEN, else `<dir>/tokens/operator` when it exists. */
+function operatorToken(f: ConnFlags, dir: string): string | undefined {
+  try {
+    if (f.tokenFile) return readTokenFile(f.tokenFile);
+    const env = process.env[OPERATOR_COMMAND_TOKEN_ENV];
+    if (env) return checkToken(env.trim(), OPERATOR_COMMAND_TOKEN_ENV);
+    const file = tokenPath(dir, 'operator');
+    return existsSync(file) ? readTokenFile(file) : undefined;
+  } catch (err) {
+    throw new CommandError((err as Error).message);
+  }
+}
+
 /**
  * The `cellctl up` supervisor of the topology in `--data` (its control channel URL from
- * topology.json, and the admin token), or undefined when there is none.
+ * topology.json, and the supervisor token, `<data>/tokens/supervisor`), or undefined when there is none.
  */
 export function supervisorOf(f: ConnFlags): { url: string; token: string } | undefined {
   const dir = resolve(f.data);
   const file = join(dir, 'topology.json');
-  const tokenFile = join(dir, 'admin-token');
-  const token = f.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+  const tokenFile = tokenPath(dir, 'supervisor');
+  const token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : undefined;
   if (!existsSync(file) || !token) return undefined;
   try {
     const url = (JSON.parse(readFileSync(file, 'utf8')) as { supervisor?: { url?: string } }).supervisor?.url;

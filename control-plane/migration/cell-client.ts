@@ -36,6 +36,7 @@ export interface CellAdmin {
 export class HttpCellAdmin implements CellAdmin {
   constructor(
     private readonly consul: ConsulClient,
+    /** The cells' own admin token (`cell-admin`), never an operator's. */
     private readonly token: string,
     private readonly timeoutMs = 120_000,
   ) {}

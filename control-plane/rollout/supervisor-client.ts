@@ -33,6 +33,7 @@ export interface CellProcesses {
 export class SupervisorClient implements CellProcesses {
   constructor(
     private readonly url: string,
+    /** The supervisor's own token (`supervisor`), never an operator's. */
     private readonly token: string,
   ) {}
 
@@ -49,11 +50,14 @@ export class SupervisorClient implements CellProcesses {
   }
 
   async startCell(cell: string, color: 'blue' | 'green', version: string, defect?: unknown): Promise<ChildStatus> {
-    return (await this.call('PUT', `/cells/${cell}/${color}`, { version, ...(defect ? { defect } : {}) })) as ChildStatus;
+    return (await this.call('PUT', `/cells/${encodeURIComponent(cell)}/${color}`, {
+      version,
+      ...(defect ? { defect } : {}),
+    })) as ChildStatus;
   }
 
   async stopCell(cell: string, color: 'blue' | 'green'): Promise<void> {
-    await this.call('DELETE', `/cells/${cell}/${color}`);
+    await this.call('DELETE', `/cells/${encodeURIComponent(cell)}/${color}`);
   }
 
   async children(): Promise<ChildStatus[]> {

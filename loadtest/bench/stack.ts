@@ -32,7 +32,7 @@ export interface BenchStack {
 export async function startBenchStack(): Promise<BenchStack> {
   const scope = new ProcessScope();
   const data = mkdtempSync(join(tmpdir(), 'cellsim-bench-'));
-  const token = 'bench-token';
+  const token = 'bench-cell-admin-token'; // the cells' admin token, through the environment (never argv)
   const market = 'bench-market';
   try {
     const consul = await startConsul({ name: 'bench-consul' });
@@ -51,21 +51,8 @@ export async function startBenchStack(): Promise<BenchStack> {
     const cell = await scope.start({
       name: 'bench-cell',
       command: node,
-      args: [
-        CELLCTL,
-        'cell',
-        '--id',
-        'cell-1',
-        '--port',
-        String(cellPort),
-        '--data',
-        join(data, 'cell-1'),
-        '--consul',
-        consul.url,
-        '--admin-token',
-        token,
-      ],
-      env,
+      args: [CELLCTL, 'cell', '--id', 'cell-1', '--port', String(cellPort), '--data', join(data, 'cell-1'), '--consul', consul.url],
+      env: { ...env, CELLSIM_CELL_ADMIN_TOKEN: token },
       ready: { http: `http://127.0.0.1:${cellPort}/readyz` },
     });
     const router = await scope.start({
@@ -100,10 +87,8 @@ export async function startBenchStack(): Promise<BenchStack> {
         consul.url,
         '--data',
         join(data, 'cp'),
-        '--admin-token',
-        token,
       ],
-      env,
+      env: { ...env, CELLSIM_CELL_ADMIN_TOKEN: token },
       ready: { http: `http://127.0.0.1:${cpPort}/readyz` },
     });
     const envoy = await scope.start({

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { formatIssues } from '../../shared/kv.js';
+import { readTokenFile, tokenPath, type TokenKind } from '../../shared/tokens.js';
 
 const Pid = z.number().int().nullable().optional();
 const Component = z.object({ id: z.string().min(1), url: z.string().url(), pid: Pid }).passthrough();
@@ -48,7 +49,7 @@ export function readTopology(dataDir: string): Topology | undefined {
   return parsed.data;
 }
 
-/** Reads the admin token `cellctl up` stored in the data directory. */
-export function readAdminToken(dataDir: string): string {
-  return readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+/** Reads a token `cellctl up` stored in the data directory (`<data>/tokens/<kind>`, shared/tokens.ts). */
+export function readTopologyToken(dataDir: string, kind: TokenKind): string {
+  return readTokenFile(tokenPath(dataDir, kind));
 }

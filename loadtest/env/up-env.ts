@@ -14,7 +14,7 @@ import type { Plane, Target } from '../plan.js';
 import { clearFaults, injectFault } from './cell-admin.js';
 import { readCellVersions, readOwners } from './consul-read.js';
 import { supervisorClient } from './supervisor-client.js';
-import { readAdminToken, readTopology, topologyPath, type Topology } from './topology-file.js';
+import { readTopologyToken, readTopology, topologyPath, type Topology } from './topology-file.js';
 import type { CommandResult, DrillEnv, ExtraRouter } from './types.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
@@ -112,8 +112,9 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     if (!topology) throw new Error('cellctl up wrote no topology.json');
   }
   const t = topology;
-  const token = readAdminToken(o.dataDir);
-  const supervisor = supervisorClient(o.dataDir, t, token);
+  // Each surface its own token: the supervisor's control channel, the cells' admin API.
+  const supervisor = supervisorClient(o.dataDir, t, readTopologyToken(o.dataDir, 'supervisor'));
+  const token = readTopologyToken(o.dataDir, 'cell-admin');
   const cellUrl = (cell: string) => {
     const c = t.cells.find((x) => x.id === cell);
     if (!c) throw new Error(`unknown cell '${cell}' (cells: ${t.cells.map((x) => x.id).join(', ')})`);

@@ -6,11 +6,15 @@ import { HttpError } from '../../../shared/errors.js';
 import { audited, type Outcome } from './audited.js';
 import { fakeDeps } from './fakes.test-helper.js';
 
-/** Runs `act` through `audited` inside a request (operator header when `operator`); answers the records and the outcome. */
-async function run(act: () => Promise<Outcome>, operator?: string) {
+/** Runs `act` through `audited` inside a request made with token `caller` (and an `x-cellsim-operator` header when `claim`). */
+async function run(act: () => Promise<Outcome>, caller = 'ops-token', claim?: string) {
   const f = fakeDeps();
   let got: { out?: unknown; err?: unknown } = {};
   const app = new Hono();
+  app.use('*', async (c, next) => {
+    c.set('caller', { name: caller, scope: 'operator' });
+    await next();
+  });
   app.post('/', async (c: Context) => {
     try {
       got = { out: await audited(f.deps, c, 'drain', 'cell-1', { p: 1 }, { state: 'active' }, act) };
@@ -19,12 +23,12 @@ async function run(act: () => Promise<Outcome>, operator?: string) {
     }
     return c.body(null, 204);
   });
-  await app.request('/', { method: 'POST', headers: operator ? { 'x-cellsim-operator': operator } : {} });
+  await app.request('/', { method: 'POST', headers: claim ? { 'x-cellsim-operator': claim } : {} });
   return { audit: f.audit, ...got };
 }
 
 describe('audited', () => {
-  it('records who, what, before, after and the result (default ok), and answers the out', async () => {
+  it("records who (the token's name), what, before, after and the result (default ok), and answers the out", async () => {
     const r = await run(async () => ({ after: { state: 'draining' }, out: { cell: 'x' } }), 'alice');
     assert.deepEqual(r.out, { cell: 'x' });
     assert.deepEqual(r.audit, [
@@ -40,9 +44,10 @@ describe('audited', () => {
     ]);
   });
 
-  it("records the act's own result, and `api` when no operator is named", async () => {
-    const r = await run(async () => ({ result: 'dry-run', out: { dryRun: true } }));
-    assert.equal(r.audit[0]?.who, 'api');
+  it("records the act's own result; the x-cellsim-operator header only as `claimed`, never as who", async () => {
+    const r = await run(async () => ({ result: 'dry-run', out: { dryRun: true } }), 'read-write', 'root@elsewhere');
+    assert.equal(r.audit[0]?.who, 'read-write');
+    assert.equal(r.audit[0]?.claimed, 'root@elsewhere');
     assert.equal(r.audit[0]?.result, 'dry-run');
     assert.equal(r.audit[0]?.after, undefined);
   });

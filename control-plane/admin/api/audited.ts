@@ -1,7 +1,7 @@
-/** Runs a mutation with its audit record (docs/contracts.md §Consul keys, `cellsim/audit/`): who, what, before, after, result. */
+/** Runs a mutation with its audit record (docs/contracts.md §Consul keys, `cellsim/audit/`): who (the token's name), what, before, after, result. */
 import type { Context } from 'hono';
 import { HttpError } from '../../../shared/errors.js';
-import { who, type AdminDeps } from './deps.js';
+import { claimed, who, type AdminDeps } from './deps.js';
 
 /** What a mutation hands back: the audit's `after` and result (default `ok`), and the answer's body. */
 export interface Outcome {
@@ -23,14 +23,15 @@ export async function audited(
   before: unknown,
   act: () => Promise<Outcome>,
 ): Promise<Record<string, unknown>> {
+  const by = { who: who(c), ...(claimed(c) === undefined ? {} : { claimed: claimed(c) }) };
   try {
     const r = await act();
-    await d.audit.record({ who: who(c), action, target, params, before, after: r.after, result: r.result ?? 'ok' });
+    await d.audit.record({ ...by, action, target, params, before, after: r.after, result: r.result ?? 'ok' });
     return r.out;
   } catch (err) {
     const refused = err instanceof HttpError && err.status < 500;
     await d.audit.record({
-      who: who(c),
+      ...by,
       action,
       target,
       params,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NoCapacityError } from '../../../shared/errors.js';
 import { cellRoutes } from './cells.js';
+import { INTERNAL_MESSAGE } from './guards.js';
 import { appWith, cell, fakeDeps, json, post } from './fakes.test-helper.js';
 
 function setup() {
@@ -108,7 +109,7 @@ describe('admin cell actions', () => {
     };
     const down = await post(t.app, '/cells/cell-1/evacuate', {});
     assert.equal(down.status, 500);
-    assert.deepEqual(await json(down), { error: { code: 'internal', message: 'consul unreachable' } });
+    assert.deepEqual(await json(down), { error: { code: 'internal', message: INTERNAL_MESSAGE } });
     assert.deepEqual(
       t.audit.map((a) => a.result),
       ['refused', 'refused', 'failed'],

@@ -4,13 +4,13 @@ import { HttpError, isCellsimError } from '../../../shared/errors.js';
 import { CellRecordSchema } from '../../../shared/kv.js';
 import { audited } from './audited.js';
 import { who, type AdminDeps } from './deps.js';
-import { CellActionBody, body, cellOr404 } from './input.js';
+import { CellActionBody, body, cellOr404, idParam } from './input.js';
 
 /** Registers the cell mutations on `app`. */
 export function cellRoutes(app: Hono, d: AdminDeps): void {
   const setCellState = (action: 'drain' | 'activate', state: 'draining' | 'active') =>
     app.post(`/cells/:cell/${action}`, async (c) => {
-      const cell = c.req.param('cell');
+      const cell = idParam(c, 'cell', 'cell');
       const b = await body(c, CellActionBody);
       const cur = await cellOr404(d, cell);
       const next = { ...cur.value, state };
@@ -26,7 +26,7 @@ export function cellRoutes(app: Hono, d: AdminDeps): void {
   setCellState('activate', 'active');
 
   app.post('/cells/:cell/evacuate', async (c) => {
-    const cell = c.req.param('cell');
+    const cell = idParam(c, 'cell', 'cell');
     const b = await body(c, CellActionBody);
     const cur = await cellOr404(d, cell);
     const out = await audited(

@@ -5,6 +5,8 @@
 import type { Context } from 'hono';
 import type { KvLayout } from '../../../shared/kv.js';
 import type { Logger } from '../../../shared/logger.js';
+import { callerOf } from '../../../shared/token-auth.js';
+import type { NamedToken } from '../../../shared/tokens.js';
 import type { KvStore } from '../../../shared/consul/kv-store.js';
 import type { MarketWriter } from '../../../shared/markets/writer.js';
 import type { Migrator } from '../../migration/migrator.js';
@@ -18,7 +20,8 @@ export interface AdminDeps {
   /** Writes market records with their change-log entry (shared/markets/writer.ts). */
   markets: Pick<MarketWriter, 'put'>;
   layout: KvLayout;
-  token: string | undefined;
+  /** The tokens the API accepts, each with its name (the audit's `who`) and scope. */
+  tokens: NamedToken[];
   migrator: Migrator;
   rollouts: RolloutManager;
   evacuator: Evacuator;
@@ -26,7 +29,15 @@ export interface AdminDeps {
   log: Logger;
 }
 
-/** Who asks: the `x-cellsim-operator` header (cellctl sends the operator's name), else `api`. */
+/** Who acts: the name of the token the request presented (set by the guards' token check). */
 export function who(c: Context): string {
-  return c.req.header('x-cellsim-operator') ?? 'api';
+  return callerOf(c)?.name ?? 'unauthenticated';
+}
+
+/**
+ * What the caller claims about itself in `x-cellsim-operator` (cellctl sends `user@host`): kept
+ * in the audit as `claimed`, never trusted as `who`. At most 128 characters.
+ */
+export function claimed(c: Context): string | undefined {
+  return c.req.header('x-cellsim-operator')?.slice(0, 128);
 }

@@ -15,7 +15,10 @@ import type { Evacuator } from '../evacuation.js';
 import type { AdminDeps } from './deps.js';
 import { installGuards } from './guards.js';
 
-export const TOKEN = 'test-token';
+/** The operator token of the fakes, named `alice` (the audit's who). */
+export const TOKEN = 'test-operator-token';
+/** A read-only token, named `reader`. */
+export const READ_TOKEN = 'test-read-only-token';
 
 /** A KV in memory with the calls the routes make; `puts` lists every accepted or refused write. */
 export class FakeKv {
@@ -104,7 +107,10 @@ export function fakeDeps() {
     // the change log is the writer's business (shared/markets/writer.test): here a record write
     markets: { put: (market, record, o = {}) => kv.putJson(MarketRecordSchema, layout.marketKey(market), record, o) },
     layout,
-    token: TOKEN,
+    tokens: [
+      { name: 'alice', scope: 'operator', token: TOKEN },
+      { name: 'reader', scope: 'read', token: READ_TOKEN },
+    ],
     migrator: migrator as unknown as Migrator,
     rollouts: rollouts as unknown as RolloutManager,
     evacuator: evacuator as unknown as Evacuator,
@@ -132,19 +138,23 @@ export function appWith(deps: AdminDeps, register: (app: Hono, d: AdminDeps) => 
   return app;
 }
 
-/** A POST as cellctl sends it: JSON body, operator `alice`, the token. */
+/** A POST with a JSON body and a token (default: the operator token, named `alice`). */
 export function post(app: Hono, path: string, body?: unknown, token: string | null = TOKEN): Promise<Response> {
   return Promise.resolve(
     app.request(path, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        'x-cellsim-operator': 'alice',
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
   );
+}
+
+/** A GET with a token (default: the read-only token). */
+export function get(app: Hono, path: string, token: string | null = READ_TOKEN): Promise<Response> {
+  return Promise.resolve(app.request(path, { headers: token ? { authorization: `Bearer ${token}` } : {} }));
 }
 
 /** The JSON body of an answer. */

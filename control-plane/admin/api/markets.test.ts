@@ -85,7 +85,9 @@ describe('admin assign', () => {
     const t = setup();
     const bad = await post(t.app, '/markets/Bad_Id/assign', { cell: 'cell-2' });
     assert.equal(bad.status, 400);
-    assert.deepEqual(await json(bad), { error: { code: 'invalid_market', message: "'Bad_Id' is not a market id" } });
+    assert.deepEqual(await json(bad), {
+      error: { code: 'invalid_market', message: "'Bad_Id' is not a market id (^[a-z0-9][a-z0-9-]{0,62}$)" },
+    });
     assert.equal(t.audit.length, 0);
     const unknown = await post(t.app, '/markets/denver/assign', { cell: 'cell-9' });
     assert.equal(unknown.status, 404);

@@ -6,13 +6,12 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { HttpError } from '../../../shared/errors.js';
-import { MarketRecordSchema, type MarketRecord } from '../../../shared/kv.js';
-import { isMarketId } from '../../../shared/market.js';
+import { CellIdSchema, MarketRecordSchema, type MarketRecord } from '../../../shared/kv.js';
 import { audited } from './audited.js';
 import { who, type AdminDeps } from './deps.js';
-import { DryRun, body, cellOr404 } from './input.js';
+import { DryRun, body, cellOr404, idParam } from './input.js';
 
-const AssignBody = z.object({ cell: z.string(), ...DryRun }).strict();
+const AssignBody = z.object({ cell: CellIdSchema, ...DryRun }).strict();
 
 /** Writes a new market's record with its change-log entry, create-only (CAS 0); false when the market was created meanwhile. */
 export async function createMarketRecord(d: Pick<AdminDeps, 'markets'>, market: string, record: MarketRecord): Promise<boolean> {
@@ -22,9 +21,8 @@ export async function createMarketRecord(d: Pick<AdminDeps, 'markets'>, market: 
 /** Registers the assign route on `app`. */
 export function marketRoutes(app: Hono, d: AdminDeps): void {
   app.post('/markets/:market/assign', async (c) => {
-    const market = c.req.param('market');
+    const market = idParam(c, 'market', 'market');
     const b = await body(c, AssignBody);
-    if (!isMarketId(market)) throw new HttpError('invalid_market', `'${String(market)}' is not a market id`);
     const before = await d.kv.getJson(MarketRecordSchema, d.layout.marketKey(market));
     const out = await audited(d, c, b.dryRun ? 'assign (dry run)' : 'assign', market, { cell: b.cell }, before?.value ?? null, async () => {
       const cell = await cellOr404(d, b.cell);

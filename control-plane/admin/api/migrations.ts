@@ -1,12 +1,12 @@
 /** `POST /migrations` (start one, or its plan with `dryRun`) and `POST /migrations/:market/abort`. */
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { MarketRecordSchema } from '../../../shared/kv.js';
+import { CellIdSchema, MarketIdSchema, MarketRecordSchema } from '../../../shared/kv.js';
 import { audited } from './audited.js';
 import { who, type AdminDeps } from './deps.js';
-import { DryRun, body } from './input.js';
+import { DryRun, body, idParam } from './input.js';
 
-const MigrateBody = z.object({ market: z.string(), to: z.string(), ...DryRun }).strict();
+const MigrateBody = z.object({ market: MarketIdSchema, to: CellIdSchema, ...DryRun }).strict();
 
 /** Registers the migration mutations on `app`. */
 export function migrationRoutes(app: Hono, d: AdminDeps): void {
@@ -22,7 +22,7 @@ export function migrationRoutes(app: Hono, d: AdminDeps): void {
   });
 
   app.post('/migrations/:market/abort', async (c) => {
-    const market = c.req.param('market');
+    const market = idParam(c, 'market', 'market');
     const out = await audited(d, c, 'migrate --abort', market, {}, await d.migrator.get(market), async () => {
       const rec = await d.migrator.abort(market);
       return { after: { abortRequested: true }, out: { migration: rec } };

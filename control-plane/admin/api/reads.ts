@@ -1,8 +1,9 @@
-/** The admin API's reads (open, no token): status, cells, markets, migrations, rollouts, evacuations, audit. */
+/** The admin API's reads (any token, read scope included): status, cells, markets, migrations, rollouts, evacuations, audit. */
 import type { Hono } from 'hono';
 import { HttpError } from '../../../shared/errors.js';
 import { cellViews, marketViews, planeViews } from '../views.js';
 import type { AdminDeps } from './deps.js';
+import { idParam } from './input.js';
 
 /** Migration states that are over: `/status` lists only the others. */
 const FINISHED = ['done', 'rolled-back', 'failed'];
@@ -30,25 +31,31 @@ export function readRoutes(app: Hono, d: AdminDeps): void {
   app.get('/markets', async (c) => c.json({ markets: await marketViews(d.kv, d.layout) }));
   app.get('/migrations', async (c) => c.json({ migrations: await d.migrator.list() }));
   app.get('/migrations/:market', async (c) => {
-    const rec = await d.migrator.get(c.req.param('market'));
-    if (!rec) throw new HttpError('not_found', `no migration of '${c.req.param('market')}'`);
+    const market = idParam(c, 'market', 'market');
+    const rec = await d.migrator.get(market);
+    if (!rec) throw new HttpError('not_found', `no migration of '${market}'`);
     return c.json({ migration: rec });
   });
   app.get('/rollouts', async (c) => c.json({ running: d.rollouts.running() ?? null, rollouts: await d.rollouts.list() }));
   app.get('/rollouts/:id', async (c) => {
-    const rec = await d.rollouts.get(c.req.param('id'));
-    if (!rec) throw new HttpError('not_found', `no rollout '${c.req.param('id')}'`);
+    const id = idParam(c, 'id', 'rollout');
+    const rec = await d.rollouts.get(id);
+    if (!rec) throw new HttpError('not_found', `no rollout '${id}'`);
     return c.json({ rollout: rec });
   });
   app.get('/cells/:cell/evacuation', async (c) => {
-    const job = await d.evacuator.get(c.req.param('cell'));
-    if (!job) throw new HttpError('not_found', `no evacuation of '${c.req.param('cell')}'`);
+    const cell = idParam(c, 'cell', 'cell');
+    const job = await d.evacuator.get(cell);
+    if (!job) throw new HttpError('not_found', `no evacuation of '${cell}'`);
     return c.json({ evacuation: job });
   });
   app.get('/audit', async (c) => c.json({ audit: await d.audit.latest(auditLimit(c.req.query('limit'))) }));
 }
 
-/** `?limit=` of `/audit`: 50 when absent, zero or not a number; at most 500. */
+/** `?limit=` of `/audit`: 50 when absent, else an integer from 1 to 500 (`400 invalid_request` otherwise). */
 export function auditLimit(query: string | undefined): number {
-  return Math.min(500, Number(query ?? 50) || 50);
+  if (query === undefined) return 50;
+  const n = /^[0-9]{1,3}$/.test(query) ? Number(query) : NaN;
+  if (!(n >= 1 && n <= 500)) throw new HttpError('invalid_request', 'limit must be an integer from 1 to 500');
+  return n;
 }

@@ -3,7 +3,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { audited } from './audited.js';
 import { who, type AdminDeps } from './deps.js';
-import { CellActionBody, DryRun, body, cellOr404 } from './input.js';
+import { CellActionBody, DryRun, body, cellOr404, idParam } from './input.js';
 
 const RolloutBody = z
   .object({
@@ -45,7 +45,7 @@ export function rolloutRoutes(app: Hono, d: AdminDeps): void {
   });
 
   app.post('/cells/:cell/rollback', async (c) => {
-    const cell = c.req.param('cell');
+    const cell = idParam(c, 'cell', 'cell');
     const b = await body(c, CellActionBody);
     const cur = await cellOr404(d, cell);
     const out = await audited(d, c, b.dryRun ? 'rollback (dry run)' : 'rollback', cell, {}, cur.value, async () => {
