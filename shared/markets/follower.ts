@@ -33,9 +33,12 @@ const BLOCKING_MAX_MS = 20;
 export interface ReconcilePacing {
   /** Shortest pause between listings, ms [250]. */
   minMs?: number;
-  /** Longest pause between listings, ms [30 000]. */
+  /** Longest pause between listings, ms [60 000]. */
   maxMs?: number;
-  /** The pause is this many times the last listing's cost [20]: the listing takes at most 1/20 of Consul. */
+  /**
+   * The pause is this many times the last listing's cost [100]: the listing takes at most 1/100 of
+   * the time, so at most about 1 move in 100 meets one (each listing slows what runs beside it).
+   */
   costFactor?: number;
 }
 
@@ -266,13 +269,16 @@ export class MarketFollower {
         // move is due. Past BLOCKING_MAX_MS of cost, the listing asks for the prefix as it is now,
         // so Consul builds it at a time of its own, not while a move's reads wait.
         const blocking = !due && index > 0 && lastCostMs < BLOCKING_MAX_MS;
+        const t0 = performance.now();
         const l = await readKvListing(this.o.consul, this.records, this.o.layout.marketsPrefix, {
           index: blocking ? index : 0,
           wait: this.wait,
           signal: this.abort.signal,
           timeoutMs: blocking ? this.headersTimeoutMs : 30_000,
         });
-        lastCostMs = l.fetchMs;
+        // Its cost: for a read that did not block, from the request on (Consul builds the whole
+        // answer before its headers: at 100,000 markets most of the cost is there).
+        lastCostMs = blocking ? l.fetchMs : performance.now() - t0;
         attempt = 0;
         index = l.index > 0 ? l.index : 0;
         this.listed = true;
@@ -288,7 +294,7 @@ export class MarketFollower {
         // A listing that found changes the log did not name (a bulk load with plain KV writes, say):
         // more may be on their way, so the next one follows soon; otherwise the pause of its cost.
         const unlogged = l.diff.upserts.length + l.diff.removed.length + l.diff.invalid.length > 0;
-        this.stats.intervalMs = unlogged ? min : Math.min(pacing.maxMs ?? 30_000, Math.max(min, (pacing.costFactor ?? 20) * l.fetchMs));
+        this.stats.intervalMs = unlogged ? min : Math.min(pacing.maxMs ?? 60_000, Math.max(min, (pacing.costFactor ?? 100) * lastCostMs));
         await this.pause(this.stats.intervalMs);
       } catch (err) {
         if (this.stopped) return;
