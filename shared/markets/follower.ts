@@ -9,7 +9,7 @@
  * - **Listing**: the whole prefix, streamed into a {@link KvPrefixDiff}, at start and then as a
  *   reconcile: a blocking read paced at `costFactor` times its own cost (between `minMs` and
  *   `maxMs`; `minMs` after a listing that found writes the log did not name, as during a bulk
- *   load; blocking only while a listing is cheap), so writes made without the log (an operator's `consul kv put`, a lost wake-up) are
+ *   load; blocking only while a listing is small), so writes made without the log (an operator's `consul kv put`, a lost wake-up) are
  *   still seen, later. A gap in the log (more changes than it holds), a log that went backwards (a
  *   Consul that lost its data) or an unreadable log wakes the listing at once.
  *
@@ -26,8 +26,8 @@ import { MarketRecordSchema, decodeJson, type KvLayout, type MarketRecord } from
 import { isMarketId } from '../market.js';
 import { ChangeLogSchema, EMPTY_CHANGE_LOG, changesSince, type ChangeLog } from './change-log.js';
 
-/** A listing that cost more than this (ms, headers to last byte) is next read without blocking (see listLoop). */
-const BLOCKING_MAX_MS = 20;
+/** A listing larger than this (bytes) is next read without blocking, and paced by its whole cost (see listLoop). */
+const BLOCKING_MAX_BYTES = 1 << 20;
 
 /** How the listing (the reconcile) is paced. */
 export interface ReconcilePacing {
@@ -36,8 +36,9 @@ export interface ReconcilePacing {
   /** Longest pause between listings, ms [60 000]. */
   maxMs?: number;
   /**
-   * The pause is this many times the last listing's cost [100]: the listing takes at most 1/100 of
-   * the time, so at most about 1 move in 100 meets one (each listing slows what runs beside it).
+   * The pause is this many times the last listing's cost [20 under 1 MiB, 100 above]: a big
+   * listing takes at most 1/100 of the time, so at most about 1 move in 100 meets one (each
+   * listing slows what runs beside it).
    */
   costFactor?: number;
 }
@@ -108,6 +109,8 @@ export class MarketFollower {
   private wakeListing: (() => void) | undefined;
   /** A listing must run now, without blocking (a gap, a reset). */
   private listingDue = false;
+  /** Cuts the blocking listing in flight (see {@link forceListing}). */
+  private blockingListing: AbortController | undefined;
   private baseline: Promise<void>;
   private baselineKnown: () => void = () => undefined;
   private readonly stats = { listings: 0, forcedListings: 0, keyReads: 0, intervalMs: 0, listingBytes: 0, changeBytes: 0 };
@@ -142,7 +145,11 @@ export class MarketFollower {
       },
       {
         onChange: () => undefined,
-        onError: (err, attempt, retryInMs) => this.o.onError('changes', err, attempt, retryInMs),
+        onError: (err, attempt, retryInMs) => {
+          // Consul failed to answer: it may come back restarted, so the listing reads without an index.
+          if (attempt === 1) this.forceListing();
+          this.o.onError('changes', err, attempt, retryInMs);
+        },
       },
       { wait: this.wait, initialDelayMs: 100, maxDelayMs: 2000 },
     );
@@ -154,6 +161,7 @@ export class MarketFollower {
     this.stopped = true;
     this.changes?.stop();
     this.abort.abort();
+    this.blockingListing?.abort();
     this.wakeListing?.();
     this.baselineKnown();
   }
@@ -175,6 +183,7 @@ export class MarketFollower {
   private async readChanges(index: number, wait: string, signal: AbortSignal): Promise<number> {
     const key = this.o.layout.marketChangesKey;
     const res = await this.o.consul.kv.stream(key, 'exact', { index, wait, signal, timeoutMs: this.headersTimeoutMs });
+    if (index > 0 && res.index > 0 && res.index < index) this.forceListing(); // Consul's index went back: it restarted
     const receivedAt = Date.now();
     const t1 = performance.now();
     const text = res.status === 404 ? (await res.body.dump(), '') : await res.body.text();
@@ -252,6 +261,9 @@ export class MarketFollower {
     this.stats.forcedListings += 1;
     this.listingDue = true;
     this.wakeListing?.();
+    // A blocking listing in flight may wait out its whole `wait` on a restarted Consul whose index
+    // is below the one it asked for: it is cut, and the listing is read again without an index.
+    this.blockingListing?.abort();
   }
 
   /** The listing loop: at start, then paced (see the module comment). */
@@ -260,25 +272,26 @@ export class MarketFollower {
     const pacing = this.o.pacing ?? {};
     let index = 0;
     let attempt = 0;
-    let lastCostMs = 0;
+    let lastBytes = 0;
     while (!this.stopped) {
       try {
         const due = this.listingDue;
         this.listingDue = false;
         // A blocking listing is answered by the next write under the prefix: the very moment a
-        // move is due. Past BLOCKING_MAX_MS of cost, the listing asks for the prefix as it is now,
+        // move is due. Past BLOCKING_MAX_BYTES, the listing asks for the prefix as it is now,
         // so Consul builds it at a time of its own, not while a move's reads wait.
-        const blocking = !due && index > 0 && lastCostMs < BLOCKING_MAX_MS;
+        const blocking = !due && index > 0 && lastBytes < BLOCKING_MAX_BYTES;
         const t0 = performance.now();
         const l = await readKvListing(this.o.consul, this.records, this.o.layout.marketsPrefix, {
           index: blocking ? index : 0,
           wait: this.wait,
-          signal: this.abort.signal,
+          signal: blocking ? (this.blockingListing = new AbortController()).signal : this.abort.signal,
           timeoutMs: blocking ? this.headersTimeoutMs : 30_000,
         });
         // Its cost: for a read that did not block, from the request on (Consul builds the whole
         // answer before its headers: at 100,000 markets most of the cost is there).
-        lastCostMs = blocking ? l.fetchMs : performance.now() - t0;
+        const costMs = blocking ? l.fetchMs : performance.now() - t0;
+        lastBytes = l.bytes;
         attempt = 0;
         index = l.index > 0 ? l.index : 0;
         this.listed = true;
@@ -294,10 +307,14 @@ export class MarketFollower {
         // A listing that found changes the log did not name (a bulk load with plain KV writes, say):
         // more may be on their way, so the next one follows soon; otherwise the pause of its cost.
         const unlogged = l.diff.upserts.length + l.diff.removed.length + l.diff.invalid.length > 0;
-        this.stats.intervalMs = unlogged ? min : Math.min(pacing.maxMs ?? 60_000, Math.max(min, (pacing.costFactor ?? 100) * lastCostMs));
+        // A small listing costs Consul little and its wall time is mostly latency (on a loaded
+        // machine, tens of ms for a few markets): 20x its transfer; a big one 100x its whole cost.
+        const factor = pacing.costFactor ?? (l.bytes < BLOCKING_MAX_BYTES ? 20 : 100);
+        this.stats.intervalMs = unlogged ? min : Math.min(pacing.maxMs ?? 60_000, Math.max(min, factor * costMs));
         await this.pause(this.stats.intervalMs);
       } catch (err) {
         if (this.stopped) return;
+        if (this.listingDue && this.blockingListing?.signal.aborted) continue; // cut on purpose: read again at once
         attempt += 1;
         index = 0; // the next answer may come from a Consul that restarted: read without an index
         const retryInMs = Math.min(2000, 100 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
