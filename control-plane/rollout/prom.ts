@@ -33,6 +33,14 @@ export interface Traffic {
   errors: number;
   /** Cumulative histogram: upper bound (s) → count. */
   buckets: Map<number, number>;
+  /** Requests and 5xx answers per route (`POST /v1/orders`, …). */
+  routes?: Map<string, { requests: number; errors: number }>;
+}
+
+function addRoute(t: Traffic, route: string, requests: number, errors: number): void {
+  t.routes ??= new Map();
+  const r = t.routes.get(route) ?? { requests: 0, errors: 0 };
+  t.routes.set(route, { requests: r.requests + requests, errors: r.errors + errors });
 }
 
 /** Is this route user traffic (not admin, health or metrics)? */
@@ -43,8 +51,10 @@ export function trafficOf(samples: Sample[]): Traffic {
   const t: Traffic = { requests: 0, errors: 0, buckets: new Map() };
   for (const s of samples) {
     if (s.name === 'cellsim_http_requests_total' && isUserRoute(s.labels.route)) {
+      const error = Number(s.labels.status) >= 500 ? s.value : 0;
       t.requests += s.value;
-      if (Number(s.labels.status) >= 500) t.errors += s.value;
+      t.errors += error;
+      addRoute(t, s.labels.route!, s.value, error);
     } else if (s.name === 'cellsim_http_request_duration_seconds_bucket' && isUserRoute(s.labels.route)) {
       const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
       t.buckets.set(le, (t.buckets.get(le) ?? 0) + s.value);
@@ -59,7 +69,12 @@ export function diff(after: Traffic, before: Traffic): Traffic {
   const base = reset ? { requests: 0, errors: 0, buckets: new Map<number, number>() } : before;
   const buckets = new Map<number, number>();
   for (const [le, n] of after.buckets) buckets.set(le, n - (base.buckets.get(le) ?? 0));
-  return { requests: after.requests - base.requests, errors: after.errors - base.errors, buckets };
+  const out: Traffic = { requests: after.requests - base.requests, errors: after.errors - base.errors, buckets };
+  for (const [route, r] of after.routes ?? []) {
+    const b = base.routes?.get(route) ?? { requests: 0, errors: 0 };
+    addRoute(out, route, r.requests - b.requests, r.errors - b.errors);
+  }
+  return out;
 }
 
 /** Adds traffic figures together. */
@@ -69,6 +84,7 @@ export function sum(list: Traffic[]): Traffic {
     t.requests += x.requests;
     t.errors += x.errors;
     for (const [le, n] of x.buckets) t.buckets.set(le, (t.buckets.get(le) ?? 0) + n);
+    for (const [route, r] of x.routes ?? []) addRoute(t, route, r.requests, r.errors);
   }
   return t;
 }

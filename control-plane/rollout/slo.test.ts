@@ -44,4 +44,34 @@ describe('canary verdict', () => {
     assert.equal(v.pass, true);
     assert.match(v.reason, /^inconclusive: 19 requests \(< 20\)/);
   });
+
+  it('judges each route on its own: failed creates diluted below the threshold of all routes are a breach', () => {
+    // the drill's v2-bad: 3 of 15 creates fail (20 %), 231 reads succeed: 1.2 % of all requests
+    const wave = {
+      ...traffic(246, 0, 3),
+      routes: new Map([
+        ['POST /v1/orders', { requests: 15, errors: 3 }],
+        ['GET /v1/orders', { requests: 231, errors: 0 }],
+      ]),
+    };
+    const base = {
+      ...traffic(800, 0),
+      routes: new Map([
+        ['POST /v1/orders', { requests: 50, errors: 0 }],
+        ['GET /v1/orders', { requests: 750, errors: 0 }],
+      ]),
+    };
+    const v = judge(wave, base);
+    assert.equal(v.pass, false);
+    assert.match(v.reason, /^POST \/v1\/orders: error rate 20\.0% \(3 of 15\)/);
+    assert.equal(judge({ ...wave, routes: undefined }, base).pass, true, 'without routes the diluted rate passes (the old verdict)');
+  });
+
+  it('does not judge a route on a single failure, nor one that fails as often as in the baseline', () => {
+    const one = { ...traffic(246, 0, 1), routes: new Map([['POST /v1/orders', { requests: 15, errors: 1 }]]) };
+    assert.equal(judge(one, baseline).pass, true);
+    const same = { ...traffic(246, 0, 3), routes: new Map([['POST /v1/orders', { requests: 15, errors: 3 }]]) };
+    const flaky = { ...traffic(800, 0, 10), routes: new Map([['POST /v1/orders', { requests: 50, errors: 10 }]]) };
+    assert.equal(judge(same, flaky).pass, true, 'the baseline fails its creates as often');
+  });
 });

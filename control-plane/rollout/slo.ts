@@ -1,6 +1,8 @@
 /**
  * The canary verdict: a wave's cells against the other cells as baseline, over the same window.
  * Breach when the wave's error rate is over the baseline by more than `maxErrorRateDelta`, or
+ * one route's is (a route with `minRouteErrors` 5xx answers or more: a defect in one route, say
+ * 20 % failed creates, is diluted below the threshold in the rate of all routes), or
  * its p99 is over both `p99Factor` × baseline and baseline + `p99SlackMs`. Too little traffic
  * to judge is not a breach (the verdict says so). With fewer than 100 requests the "p99" is taken
  * at the second-slowest request ({@link latencyQuantile}): one slow request alone (a fresh
@@ -16,10 +18,12 @@ export interface SloOptions {
   p99SlackMs: number;
   /** Fewer requests than this in the window: no judgement yet. */
   minRequests: number;
+  /** A route is judged on its own from this many 5xx answers in the window. */
+  minRouteErrors: number;
 }
 
 /** Defaults: +2 points of errors, or p99 over 2× and +100 ms. */
-export const DEFAULT_SLO: SloOptions = { maxErrorRateDelta: 0.02, p99Factor: 2, p99SlackMs: 100, minRequests: 20 };
+export const DEFAULT_SLO: SloOptions = { maxErrorRateDelta: 0.02, p99Factor: 2, p99SlackMs: 100, minRequests: 20, minRouteErrors: 2 };
 
 const rate = (t: Traffic) => (t.requests > 0 ? t.errors / t.requests : 0);
 
@@ -46,6 +50,17 @@ export function judge(wave: Traffic, baseline: Traffic, slo: SloOptions = DEFAUL
   if (wave.requests < slo.minRequests) return v(true, `inconclusive: ${wave.requests} requests (< ${slo.minRequests}) in the window`);
   if (errorRate > base.errorRate + slo.maxErrorRateDelta) {
     return v(false, `error rate ${pct(errorRate)} vs baseline ${pct(base.errorRate)} (allowed +${pct(slo.maxErrorRateDelta)})`);
+  }
+  for (const [route, r] of wave.routes ?? []) {
+    if (r.errors < slo.minRouteErrors) continue;
+    const b = baseline.routes?.get(route);
+    const baseRate = b && b.requests > 0 ? b.errors / b.requests : 0;
+    if (r.errors / r.requests > baseRate + slo.maxErrorRateDelta) {
+      return v(
+        false,
+        `${route}: error rate ${pct(r.errors / r.requests)} (${r.errors} of ${r.requests}) vs baseline ${pct(baseRate)} (allowed +${pct(slo.maxErrorRateDelta)})`,
+      );
+    }
   }
   if (p99Ms !== null) {
     const limit = Math.max((base.p99Ms ?? 0) * slo.p99Factor, (base.p99Ms ?? 0) + slo.p99SlackMs);
