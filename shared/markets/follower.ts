@@ -28,6 +28,8 @@ import { ChangeLogSchema, EMPTY_CHANGE_LOG, changesSince, type ChangeLog } from 
 
 /** A listing larger than this (bytes) is next read without blocking, and paced by its whole cost (see listLoop). */
 const BLOCKING_MAX_BYTES = 1 << 20;
+/** The blocking wait of a listing (see listLoop). */
+const LISTING_WAIT = '5s';
 
 /** How the listing (the reconcile) is paced. */
 export interface ReconcilePacing {
@@ -145,11 +147,7 @@ export class MarketFollower {
       },
       {
         onChange: () => undefined,
-        onError: (err, attempt, retryInMs) => {
-          // Consul failed to answer: it may come back restarted, so the listing reads without an index.
-          if (attempt === 1) this.forceListing();
-          this.o.onError('changes', err, attempt, retryInMs);
-        },
+        onError: (err, attempt, retryInMs) => this.o.onError('changes', err, attempt, retryInMs),
       },
       { wait: this.wait, initialDelayMs: 100, maxDelayMs: 2000 },
     );
@@ -284,7 +282,8 @@ export class MarketFollower {
         const t0 = performance.now();
         const l = await readKvListing(this.o.consul, this.records, this.o.layout.marketsPrefix, {
           index: blocking ? index : 0,
-          wait: this.wait,
+          // short: on a Consul that restarted with a lower index, a blocking read waits out all of it
+          wait: LISTING_WAIT,
           signal: blocking ? (this.blockingListing = new AbortController()).signal : this.abort.signal,
           timeoutMs: blocking ? this.headersTimeoutMs : 30_000,
         });
