@@ -29,8 +29,8 @@ export interface KvListingOptions {
   index: number;
   wait: string;
   signal?: AbortSignal;
-  /** Until the answer's headers. */
-  timeoutMs: number;
+  /** Until the answer's headers (default: the client's, from the wait for a blocking read). */
+  timeoutMs?: number;
   /** Read the one key `prefix` rather than every key under it. */
   exact?: boolean;
 }

@@ -25,9 +25,6 @@ const post = (m: WorkerMessage) => port.postMessage(m);
 const layout = new KvLayout(cfg.prefix);
 /** The worker's Consul client: on node:http, which keeps undici out of the worker's heap (shared/consul/node-http.ts). */
 const consul = new ConsulClient({ url: cfg.consulUrl, transport: nodeHttpTransport() });
-const waitMs = Number(/^(\d+)s$/.exec(cfg.wait)?.[1] ?? 30) * 1000;
-/** Until a blocking query's headers arrive: its wait, Consul's jitter (wait/16) and a margin. */
-const blockingTimeoutMs = waitMs + waitMs / 16 + 5000;
 const watchOpts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
 
 const cells = new KvPrefixDiff<CellRecord>(
@@ -127,7 +124,7 @@ async function loadSnapshot() {
 
 /** One blocking read of cells/, streamed into its diff. */
 async function cellsListing(index: number, signal: AbortSignal): Promise<WatchResult<KvListing<CellRecord>>> {
-  const l = await readKvListing(consul, cells, layout.cellsPrefix, { index, wait: cfg.wait, signal, timeoutMs: blockingTimeoutMs });
+  const l = await readKvListing(consul, cells, layout.cellsPrefix, { index, wait: cfg.wait, signal });
   post({ type: 'watch-ok', watch: 'cells', index: l.index });
   const d = l.diff;
   if (firstCells || d.upserts.length > 0 || d.removed.length > 0 || d.invalid.length > 0) {
@@ -140,7 +137,7 @@ async function cellsListing(index: number, signal: AbortSignal): Promise<WatchRe
 
 /** One blocking read of the passing `cellsim-cell` instances, as endpoints. */
 async function passingCells(index: number, signal: AbortSignal): Promise<WatchResult<Endpoint[]>> {
-  const res = await consul.health.service(SERVICE_CELL, { passing: true, index, wait: cfg.wait, signal, timeoutMs: blockingTimeoutMs });
+  const res = await consul.health.service(SERVICE_CELL, { passing: true, index, wait: cfg.wait, signal });
   post({ type: 'watch-ok', watch: 'endpoints', index: res.index });
   const value = res.value
     .map(endpointFromHealth)

@@ -101,7 +101,6 @@ export class MarketFollower {
   readonly records: KvPrefixDiff<MarketRecord>;
   private readonly o: MarketFollowerOptions;
   private readonly wait: string;
-  private readonly headersTimeoutMs: number;
   private changes: Watch | undefined;
   /** The last change applied; undefined until the log was read once, or after an unreadable log. */
   private seq: number | undefined;
@@ -121,9 +120,6 @@ export class MarketFollower {
   constructor(o: MarketFollowerOptions) {
     this.o = o;
     this.wait = o.wait ?? '30s';
-    const waitMs = Number(/^(\d+)s$/.exec(this.wait)?.[1] ?? 30) * 1000;
-    // Until a blocking read's headers arrive: its wait, Consul's jitter (wait/16) and a margin.
-    this.headersTimeoutMs = waitMs + waitMs / 16 + 5000;
     this.records = new KvPrefixDiff<MarketRecord>(o.layout.marketsPrefix, isMarketId, (t) => decodeJson(MarketRecordSchema, t));
     this.baseline = new Promise((resolve) => (this.baselineKnown = resolve));
   }
@@ -180,7 +176,8 @@ export class MarketFollower {
   /** One blocking read of the change log, then the key reads it calls for. Returns the log's index. */
   private async readChanges(index: number, wait: string, signal: AbortSignal): Promise<number> {
     const key = this.o.layout.marketChangesKey;
-    const res = await this.o.consul.kv.stream(key, 'exact', { index, wait, signal, timeoutMs: this.headersTimeoutMs });
+    // a blocking read: the client's headers timeout follows its wait (shared/consul/http.ts)
+    const res = await this.o.consul.kv.stream(key, 'exact', { index, wait, signal });
     if (index > 0 && res.index > 0 && res.index < index) this.forceListing(); // Consul's index went back: it restarted
     const receivedAt = Date.now();
     const t1 = performance.now();
@@ -285,7 +282,7 @@ export class MarketFollower {
           // short: on a Consul that restarted with a lower index, a blocking read waits out all of it
           wait: LISTING_WAIT,
           signal: blocking ? (this.blockingListing = new AbortController()).signal : this.abort.signal,
-          timeoutMs: blocking ? this.headersTimeoutMs : 30_000,
+          timeoutMs: blocking ? undefined : 30_000, // blocking: the client's, from the wait
         });
         // Its cost: for a read that did not block, from the request on (Consul builds the whole
         // answer before its headers: at 100,000 markets most of the cost is there).
