@@ -23,6 +23,12 @@ const BATCH = Math.min(63, CHANGE_LOG_SIZE);
 const LOG_ATTEMPTS = 50;
 /** The tail of each change log's queue of writes in this process (see {@link MarketWriter.queued}). */
 const queues = new Map<string, Promise<unknown>>();
+/**
+ * The change log as this process last wrote it, with its ModifyIndex, per log (same key as
+ * {@link queues}): the next write of the queue starts from it instead of reading the log again.
+ * Dropped on any failed write (another process moved the log, or a check-and-set failed).
+ */
+const written = new Map<string, { log: ChangeLog; modifyIndex: number }>();
 
 /** Writes market records with their change-log entries. */
 export class MarketWriter {
@@ -65,12 +71,17 @@ export class MarketWriter {
    * still race, and retry.
    */
   private queued(records: readonly (readonly [string, MarketRecord])[], cas: number | undefined): Promise<'written' | 'cas-failed'> {
-    const key = `${this.consul.url} ${this.layout.marketChangesKey}`;
+    const key = this.logId();
     const run = (queues.get(key) ?? Promise.resolve()).then(() => this.write(records, cas));
     const tail = run.catch(() => undefined);
     queues.set(key, tail);
     void tail.then(() => queues.get(key) === tail && queues.delete(key));
     return run;
+  }
+
+  /** Which change log (of which Consul) this writer appends to. */
+  private logId(): string {
+    return `${this.consul.url} ${this.layout.marketChangesKey}`;
   }
 
   private async write(records: readonly (readonly [string, MarketRecord])[], cas: number | undefined): Promise<'written' | 'cas-failed'> {
@@ -79,8 +90,9 @@ export class MarketWriter {
       const Key = this.layout.marketKey(market);
       return cas === undefined ? { KV: { Verb: 'set', Key, Value } } : { KV: { Verb: 'cas', Key, Value, Index: cas } };
     });
+    const id = this.logId();
     for (let attempt = 1; ; attempt++) {
-      const { log, modifyIndex } = await this.readLog();
+      const { log, modifyIndex } = written.get(id) ?? (await this.readLog());
       const next = appendChanges(
         log,
         records.map(([m]) => m),
@@ -94,6 +106,9 @@ export class MarketWriter {
         },
       };
       const res = await this.consul.kv.txn([...ops, logOp], { timeoutMs: 5000 });
+      const logIndex = res.results.find((r) => r.key === this.layout.marketChangesKey)?.modifyIndex;
+      if (res.ok && logIndex !== undefined) written.set(id, { log: next, modifyIndex: logIndex });
+      else written.delete(id);
       if (res.ok) return 'written';
       if (res.errors.some((e) => e.opIndex < ops.length)) return 'cas-failed';
       if (attempt >= LOG_ATTEMPTS) {
