@@ -14,7 +14,7 @@ import { ConsulAgent, ConsulCatalog, ConsulHealth, ConsulSessions, ConsulStatus 
 
 export { ConsulError, CONSUL_ERROR_CODES, isConsulError, type ConsulErrorCode } from './errors.js';
 export { durationMs, type CallOptions, type ConsulClientOptions, type QueryOptions, type QueryResult } from './http.js';
-export { txnSet, type KvPair, type KvPutOptions, type KvStream, type KvStreamMode, type TxnKvOp, type TxnResult } from './kv.js';
+export { kvPairsOf, txnSet, type KvPair, type KvPutOptions, type KvStream, type KvStreamMode, type TxnKvOp, type TxnResult } from './kv.js';
 export type { AgentService, CatalogService, HealthCheck, HealthEntry, ServiceDefinition, SessionOptions } from './services.js';
 export { fetchTransport, type ConsulBody, type ConsulRequest, type ConsulResponse, type ConsulTransport } from './transport.js';
 

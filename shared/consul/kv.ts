@@ -88,6 +88,17 @@ function toPair(raw: unknown, what: string): KvPair {
   return { key: r.Key, value, modifyIndex: r.ModifyIndex, ...(typeof r.Session === 'string' && r.Session ? { session: r.Session } : {}) };
 }
 
+/** The KV items of an answer read as text (a streamed single-key read, say); `consul_invalid_answer` when it is not one. */
+export function kvPairsOf(text: string, what: string): KvPair[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ConsulError('consul_invalid_answer', `${what}: not JSON: ${text.slice(0, 200)}`);
+  }
+  return toPairs(raw, what);
+}
+
 function toPairs(raw: unknown, what: string): KvPair[] {
   if (raw === null) return [];
   if (!Array.isArray(raw)) throw new ConsulError('consul_invalid_answer', `${what}: expected a list of KV items`);

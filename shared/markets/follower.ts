@@ -17,7 +17,7 @@
  * undoes it. The caller passes the Consul client, so each plane keeps its transport.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ConsulClient } from '../consul/client.js';
+import { kvPairsOf, type ConsulClient } from '../consul/client.js';
 import { ConsulError } from '../consul/errors.js';
 import { watch, type Watch } from '../consul-watch.js';
 import { KvPrefixDiff, type KvDiff } from '../kv-diff.js';
@@ -244,11 +244,12 @@ export class MarketFollower {
       return { id, value: undefined, modifyIndex: res.index, bytes: 0 };
     }
     const text = await res.body.text();
-    const item = (JSON.parse(text) as { Value?: unknown; ModifyIndex?: unknown }[])[0];
-    if (item === undefined || typeof item.ModifyIndex !== 'number' || (item.Value !== null && typeof item.Value !== 'string')) {
-      throw new ConsulError('consul_invalid_answer', `GET ${this.o.layout.marketKey(id)}: unexpected KV item`);
-    }
-    return { id, value: item.Value, modifyIndex: item.ModifyIndex, bytes: Buffer.byteLength(text) };
+    const what = `GET ${this.o.layout.marketKey(id)}`;
+    const [pair] = kvPairsOf(text, what);
+    if (pair === undefined) throw new ConsulError('consul_invalid_answer', `${what}: no KV item`);
+    // applyPoint takes the value as Consul sends it (base64), as listings do
+    const value = pair.value === null ? null : Buffer.from(pair.value).toString('base64');
+    return { id, value, modifyIndex: pair.modifyIndex, bytes: Buffer.byteLength(text) };
   }
 
   private forceListing(): void {
@@ -329,15 +330,8 @@ export class MarketFollower {
   }
 }
 
+/** The change log in a read of its key; undefined when its value is no change log. */
 function parseLog(text: string): ChangeLog | undefined {
-  let items: unknown;
-  try {
-    items = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const item = Array.isArray(items) ? (items[0] as { Value?: unknown } | undefined) : undefined;
-  if (typeof item?.Value !== 'string') return undefined;
-  const d = decodeJson(ChangeLogSchema, Buffer.from(item.Value, 'base64').toString('utf8'));
+  const d = decodeJson(ChangeLogSchema, kvPairsOf(text, 'GET the markets change log')[0]?.value);
   return d.ok ? d.value : undefined;
 }
