@@ -24,11 +24,6 @@ export function rawPathOf(c: Context<Env>): string {
   return `${u.pathname}${u.search}`;
 }
 
-/** True when the raw path (its query left out) is not canonical: refused 400 before routing. */
-export function escapesPrefix(rawPath: string): boolean {
-  return classifyEdgePath(rawPath) === 'invalid';
-}
-
 /** True when a request header name has an underscore (node's raw header lines, else the web Request's). */
 export function hasUnderscoreHeader(c: Context<Env>): boolean {
   const raw = c.env?.incoming?.rawHeaders;
