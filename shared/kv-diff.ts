@@ -365,9 +365,15 @@ export class KvPrefixDiff<T> {
 
   /** Every key's last good record, with its ModifyIndex. */
   records(): [string, T, number][] {
-    const out: [string, T, number][] = [];
-    for (const [id, held] of this.byId) if (held.value !== undefined) out.push([id, held.value, held.modifyIndex]);
-    return out;
+    return [...this.eachRecord()];
+  }
+
+  /**
+   * The same records one at a time, read live: a consumer that pauses between records (the
+   * router's snapshot writer) sees changes made meanwhile, as a Map iterator does.
+   */
+  *eachRecord(): Generator<[string, T, number]> {
+    for (const [id, held] of this.byId) if (held.value !== undefined) yield [id, held.value, held.modifyIndex];
   }
 
   /** The highest ModifyIndex held (0 before the first listing). */

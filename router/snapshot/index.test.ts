@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -25,6 +25,32 @@ describe('routing snapshot', () => {
       const bytes = await writeSnapshot(path, snap(n));
       assert.equal(bytes, readFileSync(path).length);
       assert.deepEqual(await readSnapshot(path), snap(n));
+    }
+  });
+
+  it('reads markets one slice at a time and gives the event loop back between slices', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'snap-'));
+    try {
+      const whole = snap(5_000);
+      let read = 0;
+      const readAtTurn: number[] = [];
+      const turns = setInterval(() => readAtTurn.push(read), 0);
+      function* markets() {
+        for (const m of whole.markets) {
+          read++;
+          yield m;
+        }
+      }
+      await writeSnapshot(join(dir, 't.json'), { ...whole, markets: markets() });
+      clearInterval(turns);
+      // A writer that drains the iterable first would let no timer run before every market was read.
+      assert.ok(
+        readAtTurn.some((n) => n > 0 && n < whole.markets.length),
+        `a timer ran mid-write: ${readAtTurn.join(',')}`,
+      );
+      assert.deepEqual(await readSnapshot(join(dir, 't.json')), whole);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -44,21 +44,39 @@ export async function readSnapshot(path: string): Promise<Snapshot | undefined> 
   return readJsonFile(path, SnapshotSchema, 'snapshot');
 }
 
+/** What {@link writeSnapshot} writes: a snapshot whose markets may be read one at a time. */
+export type SnapshotSource = Omit<Snapshot, 'markets'> & { markets: Iterable<Snapshot['markets'][number]> };
+
+/** Markets per slice written; the writer gives the event loop back between slices. */
+const MARKETS_PER_SLICE = 1000;
+
 /**
  * Writes a snapshot atomically (shared/atomic-file.ts): readers see the old file or the new one,
- * never a torn one. Markets are written in slices, so 100,000 of them never become one string.
+ * never a torn one. Markets are read from their iterable and written in slices, so 100,000 of
+ * them never become one string or one array, and the thread stays free between slices (the
+ * router's table worker applies a market change there rather than after the whole file).
  * Returns the byte size.
  */
-export async function writeSnapshot(path: string, snap: Snapshot): Promise<number> {
+export async function writeSnapshot(path: string, snap: SnapshotSource): Promise<number> {
   return writeFileAtomic(path, snapshotChunks(snap));
 }
 
-function* snapshotChunks(snap: Snapshot): Generator<string> {
+function* snapshotChunks(snap: SnapshotSource): Generator<string> {
   const head = { version: snap.version, savedAt: snap.savedAt, cells: snap.cells, endpoints: snap.endpoints };
   yield `${JSON.stringify(head).slice(0, -1)},"markets":[`;
-  for (let i = 0; i < snap.markets.length; i += 5000) {
-    const part = JSON.stringify(snap.markets.slice(i, i + 5000)).slice(1, -1);
-    if (part) yield i === 0 ? part : `,${part}`;
+  let first = true;
+  let slice: Snapshot['markets'] = [];
+  const flush = () => {
+    const part = JSON.stringify(slice).slice(1, -1);
+    const out = first ? part : `,${part}`;
+    first = false;
+    slice = [];
+    return out;
+  };
+  for (const market of snap.markets) {
+    slice.push(market);
+    if (slice.length === MARKETS_PER_SLICE) yield flush();
   }
+  if (slice.length > 0) yield flush();
   yield ']}';
 }

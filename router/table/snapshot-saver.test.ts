@@ -1,7 +1,7 @@
 /** SnapshotSaver: debounced, complete-only snapshot writes, on fake timers and a fake writer (no disk, no Consul). */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { Snapshot } from '../snapshot/index.js';
+import type { SnapshotSource } from '../snapshot/index.js';
 import { SnapshotSaver } from './snapshot-saver.js';
 
 /** Lets every pending promise callback run (setImmediate is not faked). */
@@ -9,7 +9,7 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Write {
   path: string;
-  snap: Snapshot;
+  snap: SnapshotSource;
   /** Ends the write (bytes written) or fails it. */
   done(bytes?: number): void;
   fail(err: Error): void;
@@ -50,7 +50,7 @@ function rig(t: TestContext, o: { debounceMs?: number; complete?: () => boolean 
       saver.schedule();
     },
     /** Which table version each write carried. */
-    versions: () => writes.map((w) => w.snap.markets[0]![2]),
+    versions: () => writes.map((w) => [...w.snap.markets][0]![2]),
     /** The most writes that were ever in progress at once. */
     maxInFlight: () => maxInFlight,
     async tick(ms: number) {

@@ -4,7 +4,7 @@
  * markets does not rewrite the whole file on every answer while a small table is still written
  * within the debounce. Only a complete table is written (see {@link SnapshotSaverOptions.complete}).
  */
-import { writeSnapshot, type Snapshot } from '../snapshot/index.js';
+import { writeSnapshot, type SnapshotSource } from '../snapshot/index.js';
 
 /** Options of {@link SnapshotSaver}. */
 export interface SnapshotSaverOptions {
@@ -17,11 +17,11 @@ export interface SnapshotSaverOptions {
    */
   complete(): boolean;
   /** The table to write. */
-  collect(): Omit<Snapshot, 'version' | 'savedAt'>;
+  collect(): Omit<SnapshotSource, 'version' | 'savedAt'>;
   saved(bytes: number, ms: number): void;
   failed(err: Error): void;
   /** The writer (tests pass their own). */
-  write?: (path: string, snap: Snapshot) => Promise<number>;
+  write?: (path: string, snap: SnapshotSource) => Promise<number>;
 }
 
 /** Debounced snapshot writes. */
@@ -57,7 +57,7 @@ export class SnapshotSaver {
     if (!this.dirty || !this.o.complete()) return Promise.resolve(); // still dirty: the answer that completes the table schedules the write
     this.dirty = false;
     const t0 = performance.now();
-    const snap: Snapshot = { version: 1, savedAt: new Date().toISOString(), ...this.o.collect() };
+    const snap: SnapshotSource = { version: 1, savedAt: new Date().toISOString(), ...this.o.collect() };
     this.writing = (this.o.write ?? writeSnapshot)(this.o.path, snap).then(
       (bytes) => {
         this.lastWriteAt = Date.now();

@@ -87,7 +87,7 @@ const snapshots = cfg.snapshotPath
       path: cfg.snapshotPath,
       debounceMs: cfg.snapshotDebounceMs,
       complete,
-      collect: () => ({ cells: cells.records(), markets: markets.records.records(), endpoints }),
+      collect: () => ({ cells: cells.records(), markets: markets.records.eachRecord(), endpoints }),
       saved: (bytes, ms) => post({ type: 'snapshot-saved', bytes, ms }),
       failed: (err) => post({ type: 'snapshot-error', op: 'write', message: err.message }),
     })
