@@ -6,11 +6,14 @@ import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { parseDurationMs, parsePort, parsePositiveInt } from '../shared/cli.js';
 import { createLogger } from '../shared/logger.js';
 import { ensureTokenFiles } from '../shared/tokens.js';
+import { ensureCertificates, tlsDir, topologyLeaves } from '../shared/pki/store.js';
 import { DEFAULT_VERSIONS } from '../control-plane/rollout/versions.js';
-import { TOPOLOGY_DEFAULTS, type TopologyConfig } from './config.js';
+import { cellIds, TOPOLOGY_DEFAULTS, type TopologyConfig } from './config.js';
 import { freePortPlan, portPlan } from './ports.js';
 import { statusTable, firstSteps } from './status.js';
 import { Supervisor } from './supervisor.js';
+import { planHosts } from './hosts/cli.js';
+import { freePorts } from '../infra/ports.js';
 
 interface Flags {
   data: string;
@@ -21,6 +24,7 @@ interface Flags {
   prefix: string;
   holdMs: number;
   logLevel: string;
+  hosts?: boolean;
 }
 
 /** Builds the command. */
@@ -29,7 +33,7 @@ export function command(): Command {
     .description('start the whole topology (Consul, cells, 2 routers, control plane, 2 Envoys), supervised, until Ctrl-C')
     .option(
       '--data <dir>',
-      'data directory: cell databases, logs, tokens/ (one file per token, mode 0600), topology.json',
+      'data directory: cell databases, logs, tokens/ (one file per token, mode 0600), tls/ (the local CA and one certificate per component, keys 0600), topology.json',
       TOPOLOGY_DEFAULTS.dataDir,
     )
     .option('--cells <n>', 'number of cells (cell-0 is the small canary)', parsePositiveInt, TOPOLOGY_DEFAULTS.cells)
@@ -44,26 +48,30 @@ export function command(): Command {
       TOPOLOGY_DEFAULTS.holdMs,
     )
     .option('--log-level <level>', "children's log level (their logs go to <data>/logs/)", TOPOLOGY_DEFAULTS.logLevel)
+    .option('--hosts', 'one network namespace per host (3 Consul servers, a host per cell, edge, control plane, client): root only; docs/multi-host.md')
     .addHelpText(
       'after',
       '\nDefault ports: Consul 8500, routers 8080 8081, Envoys 10000 10001 (admin 9901 9902), control plane 8090,\nxDS 18000, supervisor control 8099, cells from 9100 (green instances +50).\nSee docs/operators.md.',
     )
     .action(async (f: Flags) => {
       const dataDir = resolve(f.data);
+      const hosts = f.hosts ? await planHosts(f.cells) : undefined;
       mkdirSync(dataDir, { recursive: true });
       const tokens = ensureTokenFiles(dataDir);
+      const certs = await ensureCertificates(tlsDir(dataDir), topologyLeaves(cellIds(f.cells)));
       const versionsFile = join(dataDir, 'versions.json');
       if (!existsSync(versionsFile)) writeFileSync(versionsFile, `${JSON.stringify(DEFAULT_VERSIONS, null, 2)}\n`);
       const cfg: TopologyConfig = {
         dataDir,
         cells: f.cells,
-        ports: f.anyPorts ? await freePortPlan(f.cells) : portPlan(f.basePort),
+        ports: hosts ? { ...portPlan(f.basePort), supervisor: (await freePorts(1))[0]! } : f.anyPorts ? await freePortPlan(f.cells) : portPlan(f.basePort),
         persist: f.persist === true,
         prefix: f.prefix,
         tokenFiles: tokens.paths,
         holdMs: f.holdMs,
         initialVersion: TOPOLOGY_DEFAULTS.initialVersion,
         logLevel: f.logLevel,
+        hosts,
       };
       const log = createLogger('supervisor');
       const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -93,6 +101,7 @@ export function command(): Command {
         out(`Tokens made (${tokens.created.join(', ')}), one file each, mode 0600: ${join(dataDir, 'tokens')}/`);
         out(`  operator commands read ${tokens.paths.operator} through --data; see docs/security.md\n`);
       }
+      if (certs.issued.length > 0) out(`Certificates made (${certs.issued.join(', ')}), keys mode 0600: ${certs.dir}/\n`);
       out(firstSteps(sup.describe(), dataDir));
       out('cellsim is up. Ctrl-C stops everything.');
       await new Promise<void>((r) => {

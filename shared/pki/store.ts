@@ -1,0 +1,128 @@
+/**
+ * The certificates of a local topology on disk (docs/contracts.md §Data directory): `<data>/tls/`
+ * (mode 0700) holds `ca.crt`, `ca.key` and one `<name>.crt` + `<name>.key` per component; every
+ * key is mode 0600. {@link ensureCertificates} makes what is missing and renews what is near its
+ * end or signed by another CA; {@link rotateCertificates} issues new leaves on demand. A pair is
+ * replaced key first, then certificate, each by an atomic rename, so a reader that loads on a
+ * certificate change finds the key of that certificate.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
+import { certFacts, createCa, issueLeaf, type LeafSpec, type PemPair } from './ca.js';
+
+/** The SPIFFE-style trust domain of every identity URI. */
+export const TRUST_DOMAIN = 'spiffe://cellsim';
+
+/** The roles a certificate names; a cell's URI also names its id (`spiffe://cellsim/cell/cell-0`). */
+export type Role = 'router' | 'envoy' | 'control-plane' | 'consul' | 'cell';
+
+/** The identity URI of a role (and, for a cell, its id). */
+export function identityUri(role: Role, id?: string): string {
+  return id === undefined ? `${TRUST_DOMAIN}/${role}` : `${TRUST_DOMAIN}/${role}/${id}`;
+}
+
+/** Paths of one component's certificate and key, and of the CA certificate that verifies peers. */
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** `<data>/tls`. */
+export function tlsDir(dataDir: string): string {
+  return join(dataDir, 'tls');
+}
+
+/** The files of component `name` under `dir`. */
+export function tlsFiles(dir: string, name: string): TlsFiles {
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+}
+
+/** The components of a topology with `cells` cells: router, envoy, control-plane, consul, cell-0 … */
+export function topologyLeaves(cellIds: string[]): LeafSpec[] {
+  return [
+    { name: 'router', uri: identityUri('router') },
+    { name: 'envoy', uri: identityUri('envoy') },
+    { name: 'control-plane', uri: identityUri('control-plane') },
+    // Consul's own convention: a server's certificate names server.<datacenter>.<domain>.
+    { name: 'consul', uri: identityUri('consul'), dns: ['localhost', 'server.dc1.consul'] },
+    ...cellIds.map((id) => ({ name: id, uri: identityUri('cell', id) })),
+  ];
+}
+
+/** Renew a leaf this close to its end. */
+const RENEW_WITHIN_MS = 30 * 86_400_000;
+
+function readPair(files: { cert: string; key: string }): PemPair | undefined {
+  if (!existsSync(files.cert) || !existsSync(files.key)) return undefined;
+  return { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') };
+}
+
+async function writePair(files: { cert: string; key: string }, pair: PemPair): Promise<void> {
+  await writeFileAtomic(files.key, [pair.key], { mode: 0o600 });
+  chmodSync(files.key, 0o600);
+  await writeFileAtomic(files.cert, [pair.cert], { mode: 0o644 });
+}
+
+async function caOf(dir: string, now: Date): Promise<{ ca: PemPair; created: boolean }> {
+  const files = { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
+  const found = readPair(files);
+  if (found && certFacts(found.cert).notAfter.getTime() - now.getTime() > RENEW_WITHIN_MS) {
+    chmodSync(files.key, 0o600);
+    return { ca: found, created: false };
+  }
+  const ca = await createCa({ now });
+  await writePair(files, ca);
+  return { ca, created: true };
+}
+
+/** What {@link ensureCertificates} found and did. */
+export interface CertificateSet {
+  dir: string;
+  /** The files of each component, by name. */
+  files: Record<string, TlsFiles>;
+  /** Names issued in this call (`ca` when the CA itself was made). */
+  issued: string[];
+}
+
+/**
+ * Makes `<dir>` (0700), its CA when missing or near its end, and the leaf of every spec that is
+ * missing, near its end, or not signed by the CA (a new CA reissues every leaf). Keeps the rest.
+ */
+export async function ensureCertificates(dir: string, leaves: LeafSpec[], now = new Date()): Promise<CertificateSet> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const { ca, created } = await caOf(dir, now);
+  const issued = created ? ['ca'] : [];
+  const files: Record<string, TlsFiles> = {};
+  for (const spec of leaves) {
+    const f = tlsFiles(dir, spec.name);
+    files[spec.name] = f;
+    const found = readPair(f);
+    if (found) {
+      const facts = certFacts(found.cert);
+      const fresh = facts.notAfter.getTime() - now.getTime() > RENEW_WITHIN_MS;
+      if (fresh && facts.uris.includes(spec.uri) && (await facts.signedBy(ca.cert))) {
+        chmodSync(f.key, 0o600);
+        continue;
+      }
+    }
+    await writePair(f, await issueLeaf(ca, spec, now));
+    issued.push(spec.name);
+  }
+  return { dir, files, issued };
+}
+
+/** Issues new leaves for `names` (each must be one of `leaves`), keeping the CA. */
+export async function rotateCertificates(dir: string, leaves: LeafSpec[], names: string[], now = new Date()): Promise<string[]> {
+  const { ca } = await caOf(dir, now);
+  const out: string[] = [];
+  for (const name of names) {
+    const spec = leaves.find((l) => l.name === name);
+    if (!spec) throw new Error(`no certificate named ${name} (known: ${leaves.map((l) => l.name).join(', ')})`);
+    await writePair(tlsFiles(dir, name), await issueLeaf(ca, spec, now));
+    out.push(name);
+  }
+  return out;
+}
