@@ -11,6 +11,7 @@ import { createRegistry } from '../shared/metrics.js';
 import type { NamedToken } from '../shared/tokens.js';
 import { createOperators } from './admin/index.js';
 import { createHttpApp, mountRoutes } from './http.js';
+import { createConsole } from './ui/index.js';
 import { startXds } from './xds/index.js';
 import { announceControlPlane, type Announcement } from './xds/registration.js';
 
@@ -39,6 +40,8 @@ export interface ControlPlaneOptions {
   flipGraceMs?: number;
   /** Mount the test-only NACK injection (never in production). */
   testHooks: boolean;
+  /** Envoy's clusters to the cells use mutual TLS with the secrets of its bootstrap (xds/resources/upstream-tls.ts). */
+  upstreamTls?: boolean;
   /** Register in Consul as cellsim-xds (default true). */
   register?: boolean;
 }
@@ -71,6 +74,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     panicMs: o.panicMs,
     flipGraceMs: o.flipGraceMs,
     dataDir: o.data,
+    cluster: o.upstreamTls ? { upstreamTls: true } : undefined,
   });
 
   // 2. HTTP: /healthz /readyz /metrics /xds/status and the hold endpoint.
@@ -99,6 +103,11 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   mountRoutes(app, '/admin', operators.routes);
   void operators.start();
 
+  // 3b. The operator console at /ui/ (control-plane/ui/): pages over the admin API above.
+  const { migrator, rollouts } = operators;
+  const ui = createConsole({ admin: operators.routes, tokens: o.adminTokens ?? [], consul, layout, edge: xds, migrator, rollouts, log });
+  mountRoutes(app, '/', ui.routes);
+
   // 4. Serve HTTP.
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, () => resolve(s));
@@ -126,6 +135,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     xdsPort: xds.port,
     async stop() {
       await registration?.stop();
+      ui.close();
       await operators.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

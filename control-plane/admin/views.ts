@@ -1,6 +1,6 @@
 /** Read models of the admin API: cells with health and markets, the market map, the status summary. */
 import { SERVICE_CELL, SERVICE_ROUTER, SERVICE_XDS, type ConsulClient } from '../../shared/consul.js';
-import { CellRecordSchema, MarketRecordSchema, type KvLayout } from '../../shared/kv.js';
+import { CellRecordSchema, MarketRecordSchema, type CellRecord, type KvLayout } from '../../shared/kv.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 
 /** One instance of a service with its health. */
@@ -50,6 +50,11 @@ export async function marketViews(kv: KvStore, layout: KvLayout): Promise<Market
   return values.map((v) => ({ market: layout.marketFromKey(v.key) ?? v.key, ...v.value })).sort((a, b) => a.market.localeCompare(b.market));
 }
 
+/** Healthy = one of the cell's instances `mine` is passing and of its active color (any color when it has none). */
+export function cellHealthy(c: Pick<CellRecord, 'activeColor'>, mine: readonly InstanceView[]): boolean {
+  return mine.some((i) => i.status === 'passing' && (c.activeColor === undefined || i.meta.color === c.activeColor));
+}
+
 /** Every cell with its market count and health (healthy = a passing instance of its active color). */
 export async function cellViews(kv: KvStore, layout: KvLayout): Promise<CellView[]> {
   const [{ values }, markets, instances] = await Promise.all([
@@ -61,7 +66,7 @@ export async function cellViews(kv: KvStore, layout: KvLayout): Promise<CellView
     .map(({ value: c }) => {
       const mine = instances.filter((i) => i.meta.cell === c.id);
       const activeColor = c.activeColor ?? 'blue';
-      const healthy = mine.some((i) => i.status === 'passing' && (c.activeColor === undefined || i.meta.color === activeColor));
+      const healthy = cellHealthy(c, mine);
       return {
         id: c.id,
         state: c.state,

@@ -1,0 +1,170 @@
+/**
+ * The console's serving and auth through `app.request()` (no socket, no Consul): login with an
+ * admin token into an HttpOnly SameSite=Strict cookie, the token in no URL and no page, pages
+ * behind the session, action buttons only for an operator, a read token's action refused 403
+ * by the admin API itself, actions only from the page (custom header), logout.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Hono } from 'hono';
+import { KvLayout, type MarketRecord } from '../../shared/kv.js';
+import { createLogger } from '../../shared/logger.js';
+import type { NamedToken } from '../../shared/tokens.js';
+import { installGuards } from '../admin/api/guards.js';
+import { createConsole, type ConsoleDeps } from './index.js';
+
+const OPERATOR = 'console-test-operator-token-1';
+const READ = 'console-test-read-token-12345';
+const TOKENS: NamedToken[] = [
+  { name: 'alice', scope: 'operator', token: OPERATOR },
+  { name: 'viewer', scope: 'read', token: READ },
+];
+const layout = new KvLayout('cellsim/');
+const cellRec = (id: string) => ({ id, state: 'active', canary: id === 'cell-0', global: id === 'cell-1', capacity: 10, version: 'v1' });
+
+/** A console over a fake KV with three cells and an admin app whose one mutation records its caller. */
+function setup() {
+  const calls: { path: string; who: string; body: unknown }[] = [];
+  const admin = new Hono();
+  installGuards(admin, { tokens: TOKENS, log: createLogger('test', {}) }); // the admin API's own guards: errors, tokens, scopes
+  admin.get('/audit', (c) =>
+    c.json({ audit: [{ at: '2026-12-06T00:00:00Z', who: 'alice', action: 'drain (dry run)', target: 'cell-2', result: 'dry-run' }] }),
+  );
+  admin.post('/cells/:cell/drain', async (c) => {
+    calls.push({ path: c.req.path, who: c.get('caller').name, body: await c.req.json() });
+    return c.json({ dryRun: true });
+  });
+  const cells = ['cell-0', 'cell-1', 'cell-2'];
+  const kv = {
+    consul: { health: { service: async () => ({ index: 1, value: [] }) } },
+    listJson: async (_s: unknown, prefix: string) => ({
+      values: prefix === layout.cellsPrefix ? cells.map((id) => ({ key: layout.cellKey(id), value: cellRec(id) })) : [],
+      invalid: [],
+    }),
+    getJson: async () => undefined,
+  };
+  const markets = new Map<string, MarketRecord>([
+    ['sf', { cell: 'cell-1', state: 'active', epoch: 1 }],
+    ['nyc', { cell: 'cell-2', state: 'frozen', epoch: 3 }],
+  ]);
+  const ui = createConsole({
+    admin,
+    tokens: TOKENS,
+    consul: kv.consul,
+    kv,
+    layout,
+    edge: { current: () => ({ markets }), status: () => ({ id: 'cp-1', ready: true, nodes: [] }) },
+    migrator: { list: async () => [] },
+    rollouts: { list: async () => [], running: () => undefined },
+    log: createLogger('test', {}),
+  } as unknown as ConsoleDeps);
+  const app = new Hono();
+  app.route('/', ui.routes);
+  return { app, calls, close: () => ui.close() };
+}
+
+async function login(app: Hono, token: string): Promise<{ res: Response; cookie: string }> {
+  const res = await app.request('/ui/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  return { res, cookie: (res.headers.get('set-cookie') ?? '').split(';')[0]! };
+}
+
+describe('operator console: serving and auth', () => {
+  it('sends a browser without a session to the login form, and refuses its API calls 401', async () => {
+    const { app, close } = setup();
+    const page = await app.request('/ui/');
+    assert.equal(page.status, 303);
+    assert.equal(page.headers.get('location'), '/ui/login');
+    const form = await app.request('/ui/login');
+    assert.equal(form.status, 200);
+    assert.match(await form.text(), /<form method="post" action="\/ui\/login"/);
+    const act = await app.request('/ui/api/cells/cell-2/drain', { method: 'POST', headers: { 'x-cellsim-console': '1' }, body: '{}' });
+    assert.equal(act.status, 401);
+    assert.equal((await app.request('/ui/events')).status, 401);
+    close();
+  });
+
+  it('logs in with an admin token into an HttpOnly SameSite=Strict cookie that holds no token; a wrong token gets 401 and no cookie', async () => {
+    const { app, close } = setup();
+    const bad = await login(app, 'not-a-token-at-all-xxxx');
+    assert.equal(bad.res.status, 401);
+    assert.equal(bad.res.headers.get('set-cookie'), null);
+    const { res, cookie } = await login(app, OPERATOR);
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get('location'), '/ui/');
+    const set = res.headers.get('set-cookie') ?? '';
+    assert.match(set, /HttpOnly/);
+    assert.match(set, /SameSite=Strict/);
+    assert.match(set, /Path=\/ui/);
+    assert.ok(!set.includes(OPERATOR), 'the cookie carries a session id, not the token');
+    const page = await app.request('/ui/', { headers: { cookie } });
+    assert.equal(page.status, 200);
+    const text = await page.text();
+    assert.ok(!text.includes(OPERATOR), 'the token appears in no page');
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    close();
+  });
+
+  it('shows an operator the action forms and a read-only session none', async () => {
+    const { app, close } = setup();
+    for (const [token, acts] of [
+      [OPERATOR, true],
+      [READ, false],
+    ] as const) {
+      const { cookie } = await login(app, token);
+      for (const path of ['/ui/', '/ui/operations', '/ui/markets']) {
+        const html = await (await app.request(path, { headers: { cookie } })).text();
+        assert.equal(/class="act"/.test(html), acts, `${path} for ${acts ? 'operator' : 'read'}`);
+        assert.equal(/<dialog id="confirm"/.test(html), acts);
+      }
+      const overview = await (await app.request('/ui/', { headers: { cookie } })).text();
+      for (const c of ['cell-0', 'cell-1', 'cell-2']) assert.match(overview, new RegExp(`data-cell="${c}"`));
+    }
+    close();
+  });
+
+  it("forwards an operator's action to the admin API as its token, and the API refuses a read token 403", async () => {
+    const { app, calls, close } = setup();
+    const act = (cookie: string, header = true) =>
+      app.request('/ui/api/cells/cell-2/drain', {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/json', ...(header ? { 'x-cellsim-console': '1' } : {}) },
+        body: JSON.stringify({ dryRun: true }),
+      });
+    const op = await login(app, OPERATOR);
+    assert.equal((await act(op.cookie)).status, 200);
+    assert.deepEqual(calls, [{ path: '/cells/cell-2/drain', who: 'alice', body: { dryRun: true } }]);
+    assert.equal((await act(op.cookie, false)).status, 403, 'an action without the page header (a cross-site form) is refused');
+    const rd = await login(app, READ);
+    const refused = await act(rd.cookie);
+    assert.equal(refused.status, 403);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'forbidden');
+    assert.equal(calls.length, 1);
+    close();
+  });
+
+  it('pages the market map on the server, filters by state, and reads the audit log through the admin API', async () => {
+    const { app, close } = setup();
+    const { cookie } = await login(app, READ);
+    const frozen = await (await app.request('/ui/markets?state=frozen', { headers: { cookie } })).text();
+    assert.match(frozen, /data-market="nyc" class=" frozen"/);
+    assert.ok(!frozen.includes('data-market="sf"'));
+    assert.match(frozen, /1 markets match/);
+    const audit = await (await app.request('/ui/audit', { headers: { cookie } })).text();
+    assert.match(audit, /drain \(dry run\)/);
+    close();
+  });
+
+  it('logs out: the session is gone and the cookie cleared', async () => {
+    const { app, close } = setup();
+    const { cookie } = await login(app, OPERATOR);
+    const out = await app.request('/ui/logout', { method: 'POST', headers: { cookie } });
+    assert.equal(out.status, 303);
+    assert.match(out.headers.get('set-cookie') ?? '', /Max-Age=0/);
+    assert.equal((await app.request('/ui/', { headers: { cookie } })).status, 303);
+    close();
+  });
+});

@@ -1,0 +1,110 @@
+// cellsim console: the small client of the server-rendered pages (docs/console.md §Client).
+// Swaps live regions sent over server-sent events, runs actions through a confirmation dialog
+// with a dry run, and draws the traffic charts with uPlot when the page loads it.
+'use strict';
+
+(function () {
+  const live = document.body.dataset.live === 'on';
+  const conn = document.getElementById('conn');
+
+  function swapRegions(regions) {
+    for (const [name, htmlText] of Object.entries(regions)) {
+      const el = document.querySelector(`[data-region="${name}"]`);
+      if (!el || el.dataset.html === htmlText) continue;
+      const tpl = document.createElement('template');
+      tpl.innerHTML = htmlText.trim();
+      const next = tpl.content.firstElementChild;
+      if (!next) continue;
+      next.dataset.html = htmlText;
+      el.replaceWith(next);
+    }
+  }
+
+  if (live && window.EventSource) {
+    const es = new EventSource('/ui/events');
+    es.addEventListener('regions', (ev) => {
+      const msg = JSON.parse(ev.data);
+      swapRegions(msg.regions);
+      document.body.dataset.seq = String(msg.seq);
+      if (msg.rates && window.cellsimCharts) window.cellsimCharts(msg.rates);
+    });
+    es.addEventListener('rates', (ev) => {
+      if (window.cellsimCharts) window.cellsimCharts(JSON.parse(ev.data));
+    });
+    es.onopen = () => conn && conn.classList.add('up');
+    es.onerror = () => conn && conn.classList.remove('up');
+  }
+
+  // Actions: every form.act, confirmed in the dialog; "Dry run" asks the API for the plan.
+  const dialog = document.getElementById('confirm');
+  let pending = null;
+
+  function bodyOf(form) {
+    const body = {};
+    for (const el of form.querySelectorAll('[name]')) {
+      if (el.value === '') continue;
+      body[el.name] = el.type === 'number' ? Number(el.value) : el.value;
+    }
+    return body;
+  }
+
+  async function post(path, body) {
+    const res = await fetch(`/ui/api${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-cellsim-console': '1' },
+      body: JSON.stringify(body),
+      credentials: 'same-origin',
+    });
+    let json = null;
+    try {
+      json = await res.json();
+    } catch {
+      json = null;
+    }
+    return { status: res.status, json };
+  }
+
+  function show(text, ok) {
+    const out = document.getElementById('confirm-result');
+    out.textContent = text;
+    out.className = ok ? 'ok' : 'error';
+  }
+
+  document.addEventListener('submit', (ev) => {
+    const form = ev.target;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains('act')) return;
+    ev.preventDefault();
+    if (!dialog) return;
+    pending = { path: form.dataset.path, body: bodyOf(form), dry: form.dataset.dry === 'yes' };
+    document.getElementById('confirm-title').textContent = form.dataset.title;
+    document.getElementById('confirm-plan').textContent = `POST ${pending.path} ${JSON.stringify(pending.body)}`;
+    document.getElementById('confirm-dry').disabled = !pending.dry;
+    document.getElementById('confirm-go').disabled = false;
+    show('', true);
+    dialog.showModal();
+  });
+
+  if (dialog) {
+    document.getElementById('confirm-cancel').addEventListener('click', () => dialog.close());
+    document.getElementById('confirm-dry').addEventListener('click', async () => {
+      if (!pending) return;
+      const r = await post(pending.path, { ...pending.body, dryRun: true });
+      document.getElementById('confirm-plan').textContent = JSON.stringify(r.json, null, 2);
+      show(
+        r.status < 300 ? `dry run: ${r.status}` : `refused: ${r.status} ${r.json && r.json.error ? r.json.error.code : ''}`,
+        r.status < 300,
+      );
+    });
+    document.getElementById('confirm-go').addEventListener('click', async () => {
+      if (!pending) return;
+      document.getElementById('confirm-go').disabled = true;
+      const r = await post(pending.path, pending.body);
+      const ok = r.status < 300;
+      show(
+        ok ? `done: ${r.status}` : `refused: ${r.status} ${r.json && r.json.error ? `${r.json.error.code}: ${r.json.error.message}` : ''}`,
+        ok,
+      );
+      if (ok) setTimeout(() => dialog.open && dialog.close(), 800);
+    });
+  }
+})();
