@@ -9,7 +9,7 @@
 # version), when PATH has the pinned version, or when the cache already has it: the same order
 # infra/binaries.ts uses to find them (a PATH binary of another version is used only when the
 # cache has none, and `cellctl doctor` warns about it). On failure prints one line: what is
-# missing and how to fix it.
+# missing and how to fix it. Chromium (for the console's browser tests) is Debian's package, through apt-get.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -168,12 +168,29 @@ install_envoy() {
   log "envoy $ENVOY_VERSION: installed at $dest/envoy"
 }
 
+# Chromium, for the console's browser tests (control-plane/ui, playwright-core drives it):
+# Debian's own package (BSD-3-Clause and others), never a downloaded browser build. CHROMIUM_BIN
+# or a chromium already on PATH is used as it is.
+install_chromium() {
+  if [[ -n "${CHROMIUM_BIN:-}" ]]; then [[ -x "$CHROMIUM_BIN" ]] || die "CHROMIUM_BIN=$CHROMIUM_BIN is not an executable"; return; fi
+  command -v chromium >/dev/null 2>&1 && return
+  command -v apt-get >/dev/null 2>&1 || die "chromium not found and no apt-get: install Debian's chromium package, or set CHROMIUM_BIN"
+  [[ "$(id -u)" == 0 ]] || die "chromium not found: run 'sudo apt-get install chromium' (Debian's package), or set CHROMIUM_BIN"
+  log "chromium: installing Debian's chromium package (apt-get)"
+  with_progress chromium apt-get update -qq || die "apt-get update failed: check access to Debian's package mirrors, or set CHROMIUM_BIN"
+  DEBIAN_FRONTEND=noninteractive with_progress chromium apt-get install -y -qq chromium \
+    || die "apt-get install chromium failed: install Debian's chromium package, or set CHROMIUM_BIN"
+  command -v chromium >/dev/null 2>&1 || die "chromium installed but not on PATH; set CHROMIUM_BIN"
+  log "chromium: $(chromium --version 2>/dev/null | head -n1)"
+}
+
 mkdir -p "$CACHE"
 case "$ONLY" in
-  all) install_envoy; install_vegeta; install_consul ;;
+  all) install_envoy; install_vegeta; install_consul; install_chromium ;;
+  chromium) install_chromium ;;
   consul) install_consul ;;
   vegeta) install_vegeta ;;
   envoy) install_envoy ;;
-  *) die "unknown component '$ONLY' (use consul, envoy, vegeta or all)" ;;
+  *) die "unknown component '$ONLY' (use consul, envoy, vegeta, chromium or all)" ;;
 esac
 log "done"
