@@ -11,6 +11,8 @@ function failingSupervisor(err: Error): Supervisor {
     describe: () => ({}),
     startCell: () => Promise.reject(err),
     stopCell: () => Promise.resolve(),
+    addCell: () => Promise.reject(err),
+    removeCell: () => Promise.reject(err),
     scheduleWrite: () => undefined,
   };
 }
@@ -56,5 +58,39 @@ describe('control channel: its own token', () => {
     });
     assert.equal(res.status, 500);
     assert.doesNotMatch(await res.text(), /boom|secret/);
+  });
+});
+
+describe('control channel: adding and removing a cell', () => {
+  const call = (sup: Supervisor, method: string, path: string, body?: unknown) =>
+    controlApp(sup, 't0ken').request(path, {
+      method,
+      headers: { authorization: 'Bearer t0ken', 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  it('refuses an add without a valid version (400 invalid_request) before asking the supervisor', async () => {
+    let asked = false;
+    const sup = { ...failingSupervisor(new Error('x')), addCell: () => ((asked = true), Promise.reject(new Error('x'))) };
+    for (const body of [undefined, {}, { version: '../v2' }, { version: 'v2', defect: {} }]) {
+      const res = await call(sup, 'POST', '/cells/cell-7', body);
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'invalid_request');
+    }
+    assert.equal(asked, false);
+  });
+
+  it('answers 404 not_found when removing a cell the supervisor does not run', async () => {
+    const res = await call(failingSupervisor(new UnknownCellError('cell-7')), 'DELETE', '/cells/cell-7');
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_found');
+  });
+
+  it('removes a cell it runs', async () => {
+    const removed: string[] = [];
+    const sup = { ...failingSupervisor(new Error('x')), removeCell: async (c: string) => void removed.push(c) };
+    const res = await call(sup, 'DELETE', '/cells/cell-7');
+    assert.equal(res.status, 200);
+    assert.deepEqual(removed, ['cell-7']);
   });
 });

@@ -19,6 +19,8 @@ export interface Supervisor {
   describe(): Record<string, unknown>;
   startCell(cell: string, color: 'blue' | 'green', version: string, defect?: unknown): Promise<Child>;
   stopCell(cell: string, color: 'blue' | 'green'): Promise<void>;
+  addCell(cell: string, version: string): Promise<Child>;
+  removeCell(cell: string): Promise<void>;
   scheduleWrite(): void;
 }
 
@@ -99,6 +101,24 @@ export function controlApp(sup: Supervisor, token: string, log?: Logger): Hono {
     else started.catch(() => undefined);
     sup.scheduleWrite();
     return c.json(list.map(childView));
+  });
+  const unknownCell = async <T>(act: () => Promise<T>): Promise<T> => {
+    try {
+      return await act();
+    } catch (err) {
+      if (isCellsimError(err, 'unknown_cell')) throw new HttpError('not_found', (err as Error).message);
+      throw err;
+    }
+  };
+  app.post('/cells/:cell', async (c) => {
+    const parsed = StartCellBody.omit({ defect: true }).safeParse(await c.req.json().catch(() => undefined));
+    if (!parsed.success) throw new HttpError('invalid_request', formatIssues(parsed.error).join('; '));
+    const child = await unknownCell(() => sup.addCell(c.req.param('cell'), parsed.data.version));
+    return c.json(childView(child));
+  });
+  app.delete('/cells/:cell', async (c) => {
+    await unknownCell(() => sup.removeCell(c.req.param('cell')));
+    return c.json({ removed: c.req.param('cell') });
   });
   app.put('/cells/:cell/:color', async (c) => {
     const parsed = StartCellBody.safeParse(await c.req.json().catch(() => undefined));

@@ -20,6 +20,8 @@ export interface PortPlan {
   greenOffset: number;
   /** Explicit per-cell ports (any-ports mode), blue and green. */
   cells?: { blue: number; green: number }[];
+  /** Ports of cells added while the topology runs (`cellctl cells add`), by cell id: always free ports. */
+  added?: Record<string, { blue: number; green: number }>;
 }
 
 /** The default plan shifted so that 8000 maps to `base`. */

@@ -4,6 +4,7 @@
  * control channel, writes `<data>/topology.json`, and stops everything in reverse order.
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { CellIdSchema, type CellRecord } from '../shared/kv.js';
 import { join } from 'node:path';
 import { ConsulClient } from '../shared/consul/client.js';
 import { UnknownCellError } from '../shared/errors.js';
@@ -12,7 +13,7 @@ import { readTokenFile } from '../shared/tokens.js';
 import { serviceId } from '../cells/register.js';
 import { freePorts } from '../infra/ports.js';
 import { Child, type ChildSpec } from './child.js';
-import { globalCell, type TopologyConfig } from './config.js';
+import { cellIds, globalCell, type TopologyConfig } from './config.js';
 import { startControlServer, type ControlServer } from './control.js';
 import { DEFAULT_MARKETS } from './markets.js';
 import { seedConsul, type Seeded } from './seed.js';
@@ -61,7 +62,10 @@ export class Supervisor {
       this.seeded = await seedConsul(this.cfg, consulUrl(this.cfg), DEFAULT_MARKETS);
       this.progress(`seeded consul: ${this.seeded.cells.size} cells, ${this.seeded.markets.size} markets`);
       const live = new Map([...this.seeded.cells].map(([id, c]) => [id, { color: c.activeColor ?? 'blue', version: c.version }] as const));
-      const [, ...groups] = register(this.cfg, live);
+      const [, cellGroup, ...groups] = register(this.cfg, live);
+      // Cells added while an earlier run was up (`cellctl cells add`) and kept by a persistent Consul.
+      for (const [id, rec] of this.seeded.cells) if (!cellIds(this.cfg.cells).includes(id)) cellGroup!.push(await this.addedSpec(id, rec));
+      groups.unshift(cellGroup!);
       for (const group of groups) {
         this.progress(`starting ${group.map((s) => s.name).join(', ')}`);
         await Promise.all(group.map((spec) => this.add(spec).start(90_000)));
@@ -99,8 +103,8 @@ export class Supervisor {
    */
   private async movePort(spec: ChildSpec): Promise<ChildSpec | undefined> {
     const plan = this.cfg.ports.cells;
-    if (spec.kind !== 'cell' || !plan || !spec.cell || !spec.color || spec.port === undefined) return undefined;
-    const entry = plan[Number(spec.cell.replace(/^cell-/, ''))];
+    if (spec.kind !== 'cell' || !spec.cell || !spec.color || spec.port === undefined) return undefined;
+    const entry = this.cfg.ports.added?.[spec.cell] ?? plan?.[Number(spec.cell.replace(/^cell-/, ''))];
     if (!entry) return undefined;
     const old = serviceId({ cell: spec.cell, color: spec.color, port: spec.port });
     await new ConsulClient({ url: consulUrl(this.cfg) }).agent.deregister(old, { timeoutMs: 2000 }).catch(() => undefined);
@@ -122,6 +126,45 @@ export class Supervisor {
       this.scheduleWrite();
     }
     return child;
+  }
+
+  /** The spec of an added cell's active color, on two free ports of its own. */
+  private async addedSpec(cell: string, rec: Pick<CellRecord, 'version' | 'activeColor'>) {
+    const [blue, green] = await freePorts(2);
+    this.cfg.ports.added = { ...this.cfg.ports.added, [cell]: { blue: blue!, green: green! } };
+    return cellSpec(this.cfg, cell, rec.activeColor ?? 'blue', rec.version);
+  }
+
+  /**
+   * Starts a cell added while the topology runs (its record is already in Consul, written by the
+   * control plane): its blue instance on free ports, under its own data directory; resolves once
+   * it is ready. A cell the topology already runs is refused.
+   */
+  async addCell(cell: string, version: string): Promise<Child> {
+    if (!CellIdSchema.safeParse(cell).success) throw new UnknownCellError(cell, `'${cell.slice(0, 64)}' is not a cell id`);
+    if (this.seeded?.cells.has(cell) && this.resolve(cell).length > 0) return this.resolve(cell)[0]!;
+    const rec = { id: cell, state: 'active', canary: false, global: false, capacity: 0, version, activeColor: 'blue' } as const;
+    this.seeded?.cells.set(cell, rec);
+    const child = this.add(await this.addedSpec(cell, rec));
+    try {
+      await child.start(60_000);
+    } catch (err) {
+      await this.removeCell(cell);
+      throw err;
+    } finally {
+      this.scheduleWrite();
+    }
+    return child;
+  }
+
+  /** Stops and forgets every instance of `cell`, its ports and its data directory (`cellctl cells retire`). */
+  async removeCell(cell: string): Promise<void> {
+    if (!this.seeded?.cells.has(cell)) throw new UnknownCellError(cell);
+    for (const color of ['blue', 'green'] as const) await this.stopCell(cell, color);
+    this.seeded.cells.delete(cell);
+    if (this.cfg.ports.added) delete this.cfg.ports.added[cell];
+    rmSync(join(this.cfg.dataDir, 'cells', cell), { recursive: true, force: true });
+    this.scheduleWrite();
   }
 
   /** Stops and forgets a cell instance. */

@@ -58,7 +58,7 @@ export function cellChildName(cell: string, color: 'blue' | 'green'): string {
 /** One cell instance (`cellctl cell`), on its color's port, sharing the cell's data directory. */
 export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'green', version: string, defect?: unknown): ChildSpec {
   const index = Number(cell.replace(/^cell-/, ''));
-  const port = cellPort(cfg.ports, index, color);
+  const port = cfg.ports.added?.[cell]?.[color] ?? cellPort(cfg.ports, index, color);
   const url = `http://127.0.0.1:${port}`;
   const args = ['cell', '--id', cell, '--port', String(port), '--data', join(cfg.dataDir, 'cells', cell), '--consul', consulUrl(cfg)];
   args.push('--version', version, '--color', color, '--prefix', cfg.prefix);

@@ -19,9 +19,10 @@ import { Migrator } from '../migration/migrator.js';
 import type { MigrationOptions } from '../migration/options.js';
 import { RolloutManager } from '../rollout/manager.js';
 import type { RolloutOptions } from '../rollout/options.js';
-import { SupervisorClient, type CellProcesses } from '../rollout/supervisor-client.js';
+import { SupervisorClient, type CellLifecycleProcesses, type CellProcesses } from '../rollout/supervisor-client.js';
 import { AuditLog } from './audit.js';
 import { Evacuator } from './evacuation.js';
+import { CellLifecycle } from './lifecycle.js';
 import { adminRoutes } from './routes.js';
 import { openSession, type ControlPlaneSession } from './session.js';
 
@@ -108,7 +109,7 @@ export function createOperators(o: OperatorOptions): Operators {
       throw new HttpError('overloaded', 'the control plane is still connecting to Consul; retry', { headers: { 'retry-after': '1' } });
     return session.id;
   };
-  const procs = (): CellProcesses | undefined => {
+  const procs = (): (CellProcesses & CellLifecycleProcesses) | undefined => {
     const url = supervisorUrl(o);
     return url ? new SupervisorClient(url, o.supervisorToken ?? '') : undefined;
   };
@@ -121,7 +122,11 @@ export function createOperators(o: OperatorOptions): Operators {
   const evacuator = new Evacuator(kv, layout, migrator, log, sessionId, o.id);
   const audit = new AuditLog(kv, layout, log);
   const markets = new MarketWriter(consul, layout);
-  const routes = adminRoutes({ kv, markets, layout, tokens: o.adminTokens, migrator, rollouts, evacuator, audit, log });
+  const lifecycle = new CellLifecycle({
+    ...{ kv, layout, consul, migrator, rollouts, evacuator, procs, log },
+    ...{ consulUrl: o.consulUrl, prefix: o.prefix, dataDir: o.dataDir },
+  });
+  const routes = adminRoutes({ kv, markets, layout, tokens: o.adminTokens, migrator, rollouts, evacuator, lifecycle, audit, log });
   let closed = false;
 
   return {

@@ -1,7 +1,7 @@
 /** The admin API through app.request(): tokens and scopes, path traversal, bad input, dry runs and audit (real Consul, fake cells). */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { AuditRecordSchema, KvLayout } from '../../shared/kv.js';
+import { AuditRecordSchema, CellRecordSchema, KvLayout } from '../../shared/kv.js';
 import { MarketWriter } from '../../shared/markets/writer.js';
 import { createLogger } from '../../shared/logger.js';
 import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
@@ -11,6 +11,7 @@ import { Migrator } from '../migration/migrator.js';
 import { RolloutManager } from '../rollout/manager.js';
 import { AuditLog } from './audit.js';
 import { Evacuator } from './evacuation.js';
+import { CellLifecycle } from './lifecycle.js';
 import { KvStore } from '../../shared/consul/kv-store.js';
 import { adminRoutes } from './routes.js';
 import { openSession, type ControlPlaneSession } from './session.js';
@@ -47,6 +48,20 @@ describe('admin API', () => {
       () => session.id,
       log,
     );
+    const evacuator = new Evacuator(kv, layout, migrator, log, () => session.id, 'cp');
+    const procs = () => undefined;
+    const lifecycle = new CellLifecycle({
+      kv,
+      layout,
+      consul: kv.consul,
+      migrator,
+      rollouts,
+      evacuator,
+      procs,
+      log,
+      consulUrl: consul.url,
+      prefix: layout.prefix,
+    });
     app = adminRoutes({
       kv,
       markets: new MarketWriter(kv.consul, layout),
@@ -57,7 +72,8 @@ describe('admin API', () => {
       ],
       migrator,
       rollouts,
-      evacuator: new Evacuator(kv, layout, migrator, log, () => session.id, 'cp'),
+      evacuator,
+      lifecycle,
       audit: new AuditLog(kv, layout, log),
       log,
     });
@@ -220,5 +236,41 @@ describe('admin API', () => {
     assert.deepEqual(mig?.before, { cell: 'cell-1', state: 'active', epoch: 1 });
     assert.equal(mig?.who, 'alice', "the token's name");
     assert.equal(mig?.claimed, 'mallory@laptop');
+  });
+
+  it('adds a cell without a supervisor (the record, and the command line to run), refuses to retire the canary or a cell with markets, and retires an empty one', async () => {
+    const dry = await post('/cells/cell-5/add', { capacity: 7, dryRun: true });
+    assert.equal(dry.status, 200);
+    assert.equal(await kv.getJson(CellRecordSchema, layout.cellKey('cell-5')), undefined, 'a dry run writes nothing');
+    const res = await post('/cells/cell-5/add', { capacity: 7 });
+    assert.equal(res.status, 200);
+    const added = (await res.json()) as { record: { state: string; capacity: number; version: string }; started: boolean; run: string };
+    assert.deepEqual([added.record.state, added.record.capacity, added.record.version, added.started], ['active', 7, 'v1', false]);
+    assert.match(added.run, /^cellctl cell --id cell-5 .*--consul http:\/\/127\.0\.0\.1:\d+ --prefix adm\//);
+    assert.equal((await post('/cells/cell-5/add', {})).status, 409, 'an existing cell');
+    const canary = await post('/cells/cell-0/retire', {});
+    assert.equal(canary.status, 409);
+    assert.equal(((await canary.json()) as { error: { code: string } }).error.code, 'conflict');
+    assert.equal((await post('/markets/boston/assign', { cell: 'cell-5' })).status, 200);
+    const full = await post('/cells/cell-5/retire', {});
+    assert.equal(full.status, 409);
+    assert.deepEqual(((await full.json()) as { error: { code: string; details: unknown } }).error, {
+      code: 'cell_not_empty',
+      message: 'cell cell-5 owns 1 market(s): evacuate them first (evacuate: true)',
+      details: { markets: ['boston'] },
+    });
+    await new MarketWriter(kv.consul, layout).put('boston', { cell: 'cell-2', state: 'active', epoch: 2 });
+    const retired = await post('/cells/cell-5/retire', {});
+    assert.equal(retired.status, 200, await retired.clone().text());
+    assert.deepEqual(await retired.json(), { retired: true, cell: 'cell-5', stopped: false, deregistered: [] });
+    assert.equal(await kv.getJson(CellRecordSchema, layout.cellKey('cell-5')), undefined, 'the record is gone');
+    const audit = (await kv.listJson(AuditRecordSchema, layout.auditPrefix)).values.map((v) => v.value);
+    assert.deepEqual(
+      audit
+        .filter((a) => a.target === 'cell-5')
+        .map((a) => `${a.action}:${a.result}`)
+        .sort(),
+      ['add (dry run):dry-run', 'add:ok', 'add:refused', 'retire:ok', 'retire:refused'],
+    );
   });
 });

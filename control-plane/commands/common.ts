@@ -26,6 +26,8 @@ export class CommandError extends CellsimError {
   constructor(
     message: string,
     readonly exitCode = 1,
+    /** The admin API's error code, when the failure is its answer (what a command branches on). */
+    readonly apiCode?: string,
   ) {
     super('command_failed', message);
     this.name = 'CommandError';
@@ -94,6 +96,7 @@ export function connect(f: ConnFlags): Api {
       throw new CommandError(
         `${e?.message ?? `HTTP ${res.status}`} (${e?.code ?? res.status})`,
         res.status === 401 || res.status === 403 ? 3 : 1,
+        e?.code,
       );
     }
     return json as T;

@@ -29,15 +29,23 @@ export interface CellProcesses {
   children(): Promise<ChildStatus[]>;
 }
 
+/** What the cell lifecycle (`cellctl cells add|retire`) needs from a process supervisor. */
+export interface CellLifecycleProcesses {
+  /** Starts a newly added cell (its record already in Consul) running `version`; resolves once it is ready. */
+  addCell(cell: string, version: string): Promise<ChildStatus>;
+  /** Stops every instance of `cell` and removes its data directory (no-op when the supervisor runs no such cell). */
+  removeCell(cell: string): Promise<void>;
+}
+
 /** HTTP client of the supervisor's control API. */
-export class SupervisorClient implements CellProcesses {
+export class SupervisorClient implements CellProcesses, CellLifecycleProcesses {
   constructor(
     private readonly url: string,
     /** The supervisor's own token (`supervisor`), never an operator's. */
     private readonly token: string,
   ) {}
 
-  private async call(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<unknown> {
+  private async call(method: string, path: string, body?: unknown, timeoutMs = 60_000, allow404 = false): Promise<unknown> {
     const res = await fetch(`${this.url}${path}`, {
       method,
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
@@ -45,6 +53,7 @@ export class SupervisorClient implements CellProcesses {
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
+    if (allow404 && res.status === 404) return undefined;
     if (!res.ok) throw new Error(`supervisor ${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
     return text ? (JSON.parse(text) as unknown) : undefined;
   }
@@ -58,6 +67,14 @@ export class SupervisorClient implements CellProcesses {
 
   async stopCell(cell: string, color: 'blue' | 'green'): Promise<void> {
     await this.call('DELETE', `/cells/${encodeURIComponent(cell)}/${color}`);
+  }
+
+  async addCell(cell: string, version: string): Promise<ChildStatus> {
+    return (await this.call('POST', `/cells/${encodeURIComponent(cell)}`, { version }, 90_000)) as ChildStatus;
+  }
+
+  async removeCell(cell: string): Promise<void> {
+    await this.call('DELETE', `/cells/${encodeURIComponent(cell)}`, undefined, 60_000, true);
   }
 
   async children(): Promise<ChildStatus[]> {

@@ -13,6 +13,7 @@ import type { Migrator } from '../../migration/migrator.js';
 import type { RolloutManager } from '../../rollout/manager.js';
 import type { AuditLog } from '../audit.js';
 import type { Evacuator } from '../evacuation.js';
+import type { CellLifecycle } from '../lifecycle.js';
 
 /** What the routes act on. */
 export interface AdminDeps {
@@ -25,6 +26,8 @@ export interface AdminDeps {
   migrator: Migrator;
   rollouts: RolloutManager;
   evacuator: Evacuator;
+  /** Adds and retires cells (`cellctl cells add|retire`). */
+  lifecycle: Pick<CellLifecycle, 'planAdd' | 'add' | 'checkRetire' | 'retire' | 'supervised'>;
   audit: AuditLog;
   log: Logger;
 }

@@ -1,7 +1,7 @@
 /**
  * Fake dependencies of the admin API's route modules, for unit tests without Consul: a KV in a
  * Map (CAS as Consul does it: 0 = create only, N = only at ModifyIndex N), an audit log in an
- * array, and a migrator, rollout manager and evacuator whose methods a test replaces.
+ * array, and a migrator, rollout manager, evacuator and cell lifecycle whose methods a test replaces.
  */
 import { Hono } from 'hono';
 import type { z } from 'zod';
@@ -52,6 +52,11 @@ export class FakeKv {
     if (ok) this.set(key, value);
     return ok;
   }
+  async delete(key: string, cas?: number): Promise<boolean> {
+    const cur = this.items.get(key);
+    if (cas !== undefined && cur?.modifyIndex !== cas) return false;
+    return this.items.delete(key) || true;
+  }
 }
 
 /** A fake's method; a test replaces it with one taking the real method's arguments. */
@@ -98,6 +103,13 @@ export function fakeDeps() {
     get: none,
     busy: async () => false,
   };
+  const lifecycle: Record<'planAdd' | 'add' | 'checkRetire' | 'retire', Fake> & { supervised: () => boolean } = {
+    planAdd: unset('planAdd'),
+    add: unset('add'),
+    checkRetire: unset('checkRetire'),
+    retire: unset('retire'),
+    supervised: () => true,
+  };
   const auditLog = {
     record: async (r: Omit<AuditRecord, 'at'>) => void audit.push(r),
     latest: async (limit: number) => audit.slice(0, limit),
@@ -114,10 +126,11 @@ export function fakeDeps() {
     migrator: migrator as unknown as Migrator,
     rollouts: rollouts as unknown as RolloutManager,
     evacuator: evacuator as unknown as Evacuator,
+    lifecycle: lifecycle as unknown as AdminDeps['lifecycle'],
     audit: auditLog as unknown as AuditLog,
     log: log as unknown as Logger,
   };
-  return { deps, kv, layout, audit, logged, migrator, rollouts, evacuator };
+  return { deps, kv, layout, audit, logged, migrator, rollouts, evacuator, lifecycle };
 }
 
 /** A cell record with defaults. */

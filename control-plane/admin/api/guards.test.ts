@@ -117,7 +117,7 @@ describe('admin guards', () => {
   it('puts every route of adminRoutes behind a token, and every mutation behind the operator scope: nothing is called, written or audited', async () => {
     const f = fakeDeps();
     const called: string[] = [];
-    for (const fake of [f.migrator, f.rollouts, f.evacuator] as Record<string, unknown>[]) {
+    for (const fake of [f.migrator, f.rollouts, f.evacuator, f.lifecycle] as Record<string, unknown>[]) {
       for (const [k, fn] of Object.entries(fake)) {
         if (typeof fn === 'function') fake[k] = (...a: unknown[]) => (called.push(k), (fn as (...x: unknown[]) => unknown)(...a));
       }
@@ -146,6 +146,8 @@ describe('admin guards', () => {
       '/cells/cell-1/drain',
       '/cells/cell-1/activate',
       '/cells/cell-1/evacuate',
+      '/cells/cell-9/add',
+      '/cells/cell-1/retire',
       '/rollouts',
       '/rollouts/abort',
       '/cells/cell-1/rollback',
@@ -182,6 +184,9 @@ describe('admin guards', () => {
       ['/cells/..%2Fmarkets%2Fsf/drain', 'invalid_request'],
       ['/cells/..%2Fmarkets%2Fsf/activate', 'invalid_request'],
       ['/cells/cell%2F1/evacuate', 'invalid_request'],
+      ['/cells/..%2Fmarkets%2Fsf/add', 'invalid_request'],
+      ['/cells/Cell-9/add', 'invalid_request'],
+      ['/cells/..%2Fmarkets%2Fsf/retire', 'invalid_request'],
       ['/cells/..%2Fmarkets%2Fsf/rollback', 'invalid_request'],
     ];
     for (const [path, code] of cases) {

@@ -1,0 +1,193 @@
+/**
+ * The cell lifecycle on a real topology (`cellctl up --any-ports`: real Consul, cells, two routers,
+ * the control plane, two Envoys) under order load through both data planes: `cellctl cells add`
+ * starts a cell that both planes route to once a market is moved onto it; `cellctl cells retire`
+ * refuses while it owns a market, and `--evacuate` empties and removes it with no failed request.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startProcess, type ManagedProcess } from '../infra/process.js';
+import { startLoad, type LoadResult } from './load.js';
+
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
+
+interface Topo {
+  consul: { url: string };
+  controlPlane: { url: string };
+  supervisor: { url: string };
+  routers: { url: string }[];
+  envoys: { url: string }[];
+  cells: { id: string; instances: { name: string; state: string }[] }[];
+}
+
+describe('cell lifecycle on a real topology (cellctl up): add, route, retire', () => {
+  let data: string;
+  let up: ManagedProcess;
+  let topo: Topo;
+  const market = 'portland';
+  const others = ['nyc', 'boise'];
+
+  const cellctl = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [CELLCTL, ...args],
+        { env: { ...process.env, CELLSIM_DATA: data }, timeout: 240_000 },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      );
+    });
+  const json = async <T>(args: string[]): Promise<T> => {
+    const r = await cellctl([...args, '--json']);
+    assert.equal(r.code, 0, `cellctl ${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  };
+  const owner = async (m: string) => (await json<{ market: string; cell: string }[]>(['markets'])).find((x) => x.market === m)?.cell;
+  const cells = () => json<{ id: string; state: string; health: string }[]>(['cells']);
+  const planes = () => [...topo.routers.map((r) => r.url), ...topo.envoys.map((e) => e.url)];
+  const children = async () => {
+    const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
+    const res = await fetch(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
+    return (await res.json()) as { name: string; state: string }[];
+  };
+  const cellInstances = async (cell: string) => {
+    const res = await fetch(`${topo.consul.url}/v1/health/service/cellsim-cell`);
+    return ((await res.json()) as { Service: { Meta: { cell: string } } }[]).filter((e) => e.Service.Meta.cell === cell);
+  };
+  /** One order through each plane: the cell that answered. */
+  const answeredBy = async (m: string, tag: string) => {
+    const seen: (string | null)[] = [];
+    for (const base of planes()) {
+      const res = await fetch(`${base}/v1/orders`, {
+        method: 'POST',
+        headers: { 'x-market-id': m, 'idempotency-key': `${tag}-${base}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ customerId: 'c-1', items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+      });
+      assert.equal(res.status, 201, `${base}: ${await res.text()}`);
+      seen.push(res.headers.get('x-cell-id'));
+    }
+    return seen;
+  };
+  const noneFailed = (results: LoadResult[], what: string) => {
+    const failed = results.filter((r) => r.status !== 201);
+    assert.deepEqual(failed.slice(0, 5), [], `${what}: ${failed.length} of ${results.length} requests failed`);
+    assert.ok(results.length > 100, `${what}: ${results.length} requests`);
+    const ids = results.map((r) => r.orderId);
+    assert.equal(new Set(ids).size, ids.length, 'one order per idempotency key');
+  };
+
+  before(async () => {
+    data = mkdtempSync(join(tmpdir(), 'cellsim-lifecycle-'));
+    up = await startProcess({
+      name: 'cellctl-up',
+      command: process.execPath,
+      args: [CELLCTL, 'up', '--data', data, '--any-ports', '--cells', '3', '--log-level', 'warn'],
+      // The source of a move is purged 3 s after its flip (not 30 s): retire waits for it.
+      env: { CELLSIM_CLEANUP_GRACE_MS: '3000' },
+      ready: { logLine: /cellsim is up/ },
+      readyTimeoutMs: 150_000,
+    });
+    topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
+  });
+  after(async () => {
+    await up?.stop(30_000);
+  });
+
+  it('adds a cell while traffic flows: a dry run changes nothing, then the supervisor starts it and it is active once it passes its checks', async () => {
+    const dry = await json<{ dryRun: boolean; plan: { record: { id: string; capacity: number }; supervised: boolean } }>([
+      ...['cells', 'add', 'cell-5', '--capacity', '12', '--dry-run'],
+    ]);
+    assert.deepEqual([dry.plan.record.id, dry.plan.record.capacity, dry.plan.supervised], ['cell-5', 12, true]);
+    assert.ok(!(await cells()).some((c) => c.id === 'cell-5'), 'the dry run wrote no record');
+    const load = startLoad({ targets: planes(), markets: [market, ...others], rps: 30, maxMs: 90_000 });
+    const t0 = Date.now();
+    const added = await cellctl(['cells', 'add', 'cell-5', '--capacity', '12']);
+    const addMs = Date.now() - t0;
+    const results = await load.stop();
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, /added cell-5 \(capacity 12, version v1\): passing its checks after \d+ ms, active/);
+    const c5 = (await cells()).find((c) => c.id === 'cell-5');
+    assert.deepEqual([c5?.state, c5?.health], ['active', 'healthy']);
+    assert.ok((await children()).some((c) => c.name === 'cell-5.blue' && c.state === 'running'));
+    assert.equal((await cellInstances('cell-5')).length, 1, 'registered in Consul');
+    noneFailed(results, 'load during the add');
+    const again = await cellctl(['cells', 'add', 'cell-5']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /cell cell-5 exists \(conflict\)/);
+    process.stdout.write(`# cells add: ${addMs} ms until cell-5 passed its checks and was active\n`);
+  });
+
+  it('routes a market moved onto the new cell through every router and Envoy, with no failed request', async () => {
+    const load = startLoad({ targets: planes(), markets: [market, ...others], rps: 30, maxMs: 90_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const moved = await cellctl(['assign', market, 'cell-5', '--json']);
+    await new Promise((r) => setTimeout(r, 1000));
+    const results = await load.stop();
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal(await owner(market), 'cell-5');
+    assert.deepEqual(await answeredBy(market, 'routed'), ['cell-5', 'cell-5', 'cell-5', 'cell-5'], 'routers 1-2, Envoys 1-2');
+    noneFailed(results, 'load during the move');
+    assert.ok(results.some((r) => r.market === market && r.cell === 'cell-5'));
+  });
+
+  it('refuses to retire a cell that owns a market (cell_not_empty) and changes nothing', async () => {
+    const r = await cellctl(['cells', 'retire', 'cell-5']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cell cell-5 owns 1 market\(s\).*\(cell_not_empty\)/);
+    assert.ok((await cells()).some((c) => c.id === 'cell-5' && c.state === 'active'));
+    assert.equal(await owner(market), 'cell-5');
+    const canary = await cellctl(['cells', 'retire', 'cell-0']);
+    assert.equal(canary.code, 1);
+    assert.match(canary.stderr, /canary/);
+  });
+
+  it('retires it with --evacuate while traffic flows: its market moves off, then its process, registration, record and data go, with no failed request', async () => {
+    const dry = await cellctl(['cells', 'retire', 'cell-5', '--evacuate', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /plan \(dry run, nothing changed\).*"market":"portland".*"then":"retire"/);
+    assert.equal(await owner(market), 'cell-5', 'the dry run moved nothing');
+    const load = startLoad({ targets: planes(), markets: [market, ...others], rps: 30, maxMs: 180_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const retired = await cellctl(['cells', 'retire', 'cell-5', '--evacuate']);
+    await new Promise((r) => setTimeout(r, 1000));
+    const results = await load.stop();
+    assert.equal(retired.code, 0, retired.stderr);
+    assert.match(retired.stdout, /evacuating cell-5 first: 1 market\(s\)/);
+    assert.match(retired.stdout, /retired cell-5: record deleted, processes stopped/);
+    const now = await owner(market);
+    assert.ok(now && now !== 'cell-5', `portland is on ${now}`);
+    assert.deepEqual(await answeredBy(market, 'after'), [now, now, now, now]);
+    assert.ok(!(await cells()).some((c) => c.id === 'cell-5'), 'no record');
+    assert.ok(!(await children()).some((c) => c.name.startsWith('cell-5.')), 'no process');
+    assert.deepEqual(await cellInstances('cell-5'), [], 'no registration');
+    assert.equal(existsSync(join(data, 'cells', 'cell-5')), false, 'no data directory');
+    noneFailed(results, 'load during the retire');
+    assert.ok(
+      results.some((r) => r.market === market && r.cell === 'cell-5') && results.some((r) => r.market === market && r.cell === now),
+    );
+  });
+
+  it('audits every add and retire, dry runs and refusals included', async () => {
+    const token = readFileSync(join(data, 'tokens', 'operator'), 'utf8').trim();
+    const res = await fetch(`${topo.controlPlane.url}/admin/audit?limit=100`, { headers: { authorization: `Bearer ${token}` } });
+    const { audit } = (await res.json()) as { audit: { action: string; target: string; result: string }[] };
+    const mine = audit
+      .filter((a) => a.target === 'cell-5' && /add|retire/.test(a.action))
+      .map((a) => `${a.action}:${a.result}`)
+      .sort();
+    for (const want of [
+      'add (dry run):dry-run',
+      'add:ok',
+      'add:refused',
+      'retire:refused',
+      'retire (dry run):dry-run',
+      'retire:started',
+      'retire:ok',
+    ])
+      assert.ok(mine.includes(want), `${want} in ${mine.join(', ')}`);
+  });
+});
