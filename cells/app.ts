@@ -8,6 +8,7 @@ import { DELIVERY_GROUP } from './context.js';
 import { faultMiddleware } from './faults/middleware.js';
 import { faultRoutes } from './faults/routes.js';
 import { cellAdminAuth } from './http/auth.js';
+import { dataPlanesOnly } from './http/peer.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { observe, type InFlight } from './http/observe.js';
 import { migrationRoutes } from './migration/routes.js';
@@ -51,6 +52,7 @@ export function createApp(ctx: CellContext, inflight: InFlight): Hono {
     migrationRoutes({ db: ctx.db, dataDir: config.dataDir, log: ctx.log, group: DELIVERY_GROUP, importHoldMs: config.importHoldMs }),
   );
 
+  app.use('/v1/*', dataPlanesOnly(config.tls !== undefined));
   app.use('/v1/*', faultMiddleware(ctx.faults));
   app.route('/v1/orders', orderRoutes(ctx));
   app.get('/v1/global/ping', (c) => c.json({ ok: true, cell: config.id, global: true }));

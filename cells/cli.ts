@@ -6,6 +6,7 @@ import { DefectSchema, type Defect } from '../shared/defect.js';
 import { TOKEN_ENV, resolveToken } from '../shared/tokens.js';
 import { DEFAULTS, makeConfig } from './config.js';
 import { runCell } from './server.js';
+import { tlsFilesOf } from '../shared/pki/identity.js';
 
 function parseCellId(v: string): string {
   const r = CellIdSchema.safeParse(v);
@@ -49,6 +50,9 @@ interface Opts {
   shutdownTimeout: number;
   drainDelay: number;
   importHold: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 /** The `cell` command module. */
@@ -97,6 +101,12 @@ export function command(): Command {
       parseDurationMs,
       DEFAULTS.importHoldMs,
     )
+    .option(
+      '--tls-cert <file>',
+      "serve HTTPS with this certificate (PEM; with --tls-key and --tls-ca): /v1 then answers only a router's or an Envoy's client certificate",
+    )
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', 'the CA certificate that client certificates must chain to (PEM)')
     .addHelpText(
       'after',
       `\nDefaults: ${ms(DEFAULTS.assignDelayMs)} assign, ${ms(DEFAULTS.pickupAfterMs)} pickup, ${ms(DEFAULTS.deliverAfterMs)} deliver.`,
@@ -125,6 +135,7 @@ export function command(): Command {
         shutdownTimeoutMs: o.shutdownTimeout,
         drainDelayMs: o.drainDelay,
         importHoldMs: o.importHold,
+        tls: tlsFilesOf(o),
       });
       await runCell(config);
     });

@@ -1,6 +1,7 @@
 /** The cell's configuration: every knob with its default, in one place. */
 import type { Defect } from '../shared/defect.js';
 import { CellIdSchema } from '../shared/kv.js';
+import type { TlsFiles } from '../shared/pki/names.js';
 
 /** Everything a cell process needs. */
 export interface CellConfig {
@@ -36,6 +37,8 @@ export interface CellConfig {
   pollMs: number;
   /** After an import, imported sagas and reconciliation of the market wait this long (the delta copy comes meanwhile). */
   importHoldMs: number;
+  /** Serve HTTPS with these files and require a router's or an Envoy's client certificate on /v1 (cells/http/peer.ts); undefined = plain HTTP. */
+  tls?: TlsFiles;
 }
 
 /** Defaults for every optional knob. */

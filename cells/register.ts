@@ -15,6 +15,8 @@ export interface RegistrationSpec {
   version: string;
   host: string;
   port: number;
+  /** The cell serves HTTPS: Consul's check speaks HTTPS. */
+  tls?: boolean;
 }
 
 /** The service ID of a cell process. */
@@ -42,7 +44,9 @@ export function registerCell(spec: RegistrationSpec, logger: Logger, checkMs = 1
     Port: spec.port,
     Meta: { cell: spec.cell, version: spec.version, color: spec.color },
     Check: {
-      HTTP: `http://${spec.host}:${spec.port}/readyz`,
+      HTTP: `${spec.tls ? 'https' : 'http'}://${spec.host}:${spec.port}/readyz`,
+      // Consul has no copy of the local CA to verify the cell with; the check reads readiness only.
+      ...(spec.tls ? { TLSSkipVerify: true } : {}),
       Interval: '1s',
       Timeout: '1s',
       DeregisterCriticalServiceAfter: '1m',

@@ -6,7 +6,9 @@
  */
 import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { readTlsFiles } from '../shared/pki/identity.js';
 import { createCell, type Cell } from './cell.js';
 import type { CellConfig } from './config.js';
 import { registerCell, type Registration } from './register.js';
@@ -25,7 +27,11 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
   const cell = createCell(config);
   const { logger } = cell.ctx;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: cell.app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server));
+    // With TLS, every client must speak TLS and may show a certificate; /v1 requires one of a
+    // data plane (cells/http/peer.ts), the rest answers any client (health checks, admin by token).
+    const tls = config.tls ? readTlsFiles(config.tls) : undefined;
+    const options = tls ? { createServer: createHttpsServer, serverOptions: { ...tls, requestCert: true, rejectUnauthorized: false } } : {};
+    const s = serve({ fetch: cell.app.fetch, port: config.port, hostname: config.host, ...options }, () => resolve(s as Server));
     (s as Server).once('error', reject);
   });
   // Idle keep-alive well above its clients' (router 2 s, Envoy 3 s): the client closes an idle
@@ -36,7 +42,15 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
   cell.setReady(true);
   const registration = config.consul
     ? registerCell(
-        { consul: config.consul, cell: config.id, color: config.color, version: config.version, host: config.host, port },
+        {
+          consul: config.consul,
+          cell: config.id,
+          color: config.color,
+          version: config.version,
+          host: config.host,
+          port,
+          tls: config.tls !== undefined,
+        },
         logger,
       )
     : undefined;

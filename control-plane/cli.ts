@@ -59,6 +59,7 @@ export function command(): Command {
       parseDurationMs,
       10_000,
     )
+    .option('--upstream-tls', "Envoy's clusters to the cells use mutual TLS (Envoys need cellctl envoy --tls-cert/--tls-key/--tls-ca)")
     .addOption(
       neverFromEnv(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp()),
     )

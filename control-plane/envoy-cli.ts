@@ -10,12 +10,16 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePort, parsePositiveInt } from '../shared/cli.js';
 import { requireBinary } from '../infra/binaries.js';
+import { readTlsFiles, tlsFilesOf } from '../shared/pki/identity.js';
+import { bootstrapSecrets } from './xds/resources/upstream-tls.js';
 import { DEFAULT_MAX_DOWNSTREAM_CONNECTIONS, DEFAULT_MAX_HEAP_BYTES, envoyBootstrap, parseHostPort } from './xds/bootstrap.js';
 
 interface Flags {
   listen: number;
   listenAddress: string;
   admin: number;
+  /** Address of the admin listener (default loopback). */
+  adminAddress?: string;
   xds: { host: string; port: number };
   id: string;
   data?: string;
@@ -24,6 +28,9 @@ interface Flags {
   logLevel: string;
   maxHeapMb: number;
   maxConnections: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 function parseXds(value: string): { host: string; port: number } {
@@ -51,11 +58,15 @@ export function writeBootstrap(
     nodeId: f.id,
     listen: { address: f.listenAddress, port: f.listen },
     adminPort: f.admin,
+    adminAddress: f.adminAddress,
     xds: f.xds,
     api: f.api,
     maxHeapBytes: f.maxHeapMb === undefined ? undefined : f.maxHeapMb * 1024 * 1024,
     maxDownstreamConnections: f.maxConnections,
   });
+  const tls = tlsFilesOf(f);
+  // The secrets a control plane's --upstream-tls clusters name (xds/resources/upstream-tls.ts).
+  if (tls) (bootstrap.static_resources as Record<string, unknown>).secrets = bootstrapSecrets(tls);
   writeFileSync(path, `${JSON.stringify(bootstrap, null, 2)}\n`);
   return path;
 }
@@ -65,7 +76,8 @@ export function command(): Command {
   return new Command('envoy')
     .description('write an Envoy bootstrap (ADS to the cellsim control plane) and run the real Envoy in the foreground')
     .requiredOption('--listen <port>', 'edge listener port (announced to the control plane in the node metadata)', parsePort)
-    .requiredOption('--admin <port>', 'Envoy admin port (loopback only)', parsePort)
+    .requiredOption('--admin <port>', 'Envoy admin port', parsePort)
+    .option('--admin-address <ip>', "admin listener address (a host's own address under cellctl up --hosts)", '127.0.0.1')
     .requiredOption('--xds <host:port>', 'the control plane xDS address', parseXds)
     .requiredOption('--id <node-id>', 'Envoy node id', parseNodeId)
     .option('--listen-address <ip>', 'edge listener address', '127.0.0.1')
@@ -89,7 +101,12 @@ export function command(): Command {
       parsePositiveInt,
       DEFAULT_MAX_DOWNSTREAM_CONNECTIONS,
     )
+    .option('--tls-cert <file>', "mutual TLS to the cells: this Envoy's certificate (PEM; with --tls-key and --tls-ca)")
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', "the CA certificate a cell's certificate must chain to (PEM)")
     .action(async (f: Flags) => {
+      const tls = tlsFilesOf(f);
+      if (tls) readTlsFiles(tls);
       const path = writeBootstrap(f);
       const child = spawn(
         requireBinary('envoy'),

@@ -14,6 +14,7 @@ import { keepRegistered } from './registration.js';
 import { startRouter, type RouterOptions } from './main.js';
 import { parseDrillSabotage, withDrillSabotage, type DrillSabotage } from './sabotage.js';
 import { DEFAULT_TABLE_HEAP_MB } from './table/source.js';
+import { readTlsFiles, tlsFilesOf } from '../shared/pki/identity.js';
 
 interface Flags {
   port: number;
@@ -31,6 +32,9 @@ interface Flags {
   marketShards?: number;
   tableHeapMb: number;
   drillSabotage?: DrillSabotage;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 function onSignals(handler: () => Promise<void>): void {
@@ -100,6 +104,7 @@ async function runServer(f: Flags, id: string, register: boolean): Promise<void>
     maxInflightPerCell: f.maxInflightPerCell,
     isolation: { stallMs: f.stallTimeout },
     readyWaitMs: f.readyWait,
+    upstreamTls: tlsFilesOf(f),
     logger,
   };
   if (f.drillSabotage) logger.warn({ sabotage: f.drillSabotage }, 'drill sabotage: this router misroutes on purpose and is not registered');
@@ -160,6 +165,9 @@ export function command(): Command {
         .argParser(parsePositiveInt)
         .default(256),
     )
+    .option('--tls-cert <file>', "mutual TLS to the cells: this router's certificate (PEM; with --tls-key and --tls-ca)")
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', "the CA certificate a cell's certificate must chain to (PEM)")
     .addOption(
       neverFromEnv(
         new Option('--drill-sabotage <kind>', 'drills only: one-cell=<cell> | isolation-off').argParser(parseDrillSabotage).hideHelp(),
@@ -171,6 +179,7 @@ export function command(): Command {
     )
     .action(async (f: Flags) => {
       const id = f.id ?? `router-${f.port}`;
+      if (f.tlsCert || f.tlsKey || f.tlsCa) readTlsFiles(tlsFilesOf(f)!);
       if (f.drillSabotage && f.workers > 1) throw new InvalidArgumentError('--drill-sabotage runs in one process (--workers 1)');
       if (f.workers > 1 && cluster.isPrimary) await runPrimary(f, id);
       else await runServer(f, id, f.workers <= 1);

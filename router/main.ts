@@ -6,6 +6,8 @@ import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { errorBody } from '../shared/errors.js';
+import { readTlsFiles } from '../shared/pki/identity.js';
+import type { TlsFiles } from '../shared/pki/names.js';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createRegistry } from '../shared/metrics.js';
@@ -51,6 +53,8 @@ export interface RouterOptions {
   /** How long a /v1 request waits for the table when it is still not loaded, ms [5000]. */
   readyHoldMs?: number;
   isolation?: IsolationOptions;
+  /** Mutual TLS to the cells with these files (router/proxy/pools.ts); undefined = plain HTTP. */
+  upstreamTls?: TlsFiles;
   /** Drill sabotage only (router/sabotage.ts): route every market to this cell. */
   routeEveryMarketTo?: string;
   logger?: Logger;
@@ -91,7 +95,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const store = new RoutingStore();
   const resolver = new Resolver(store, metrics, { max: opts.routeCacheMax, everyMarketTo: opts.routeEveryMarketTo });
   const hold = new HoldQueue({ holdMs: opts.holdMs ?? 2000 });
-  const pools = new PoolSet();
+  const pools = new PoolSet({ tls: opts.upstreamTls ? readTlsFiles(opts.upstreamTls) : undefined });
   const isolation = new Isolation({ maxInflightPerCell: opts.maxInflightPerCell, ...opts.isolation }, metrics);
   store.onChange((change) => {
     if (change.kind === 'markets') for (const m of change.ids) hold.release(m);

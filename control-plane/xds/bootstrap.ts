@@ -16,6 +16,8 @@ export interface BootstrapOptions {
   nodeId: string;
   listen: { address: string; port: number };
   adminPort: number;
+  /** Admin listener address (default 127.0.0.1). */
+  adminAddress?: string;
   xds: { host: string; port: number };
   /** `delta` (incremental xDS, the default) or `sotw` (state of the world). */
   api: 'delta' | 'sotw';
@@ -77,7 +79,7 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
       cluster: o.cluster ?? 'cellsim-edge',
       metadata: { [META_LISTEN_ADDRESS]: o.listen.address, [META_LISTEN_PORT]: o.listen.port },
     },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort } } },
+    admin: { address: { socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: o.adminPort } } },
     overload_manager: overloadManager(
       o.maxHeapBytes ?? DEFAULT_MAX_HEAP_BYTES,
       o.maxDownstreamConnections ?? DEFAULT_MAX_DOWNSTREAM_CONNECTIONS,

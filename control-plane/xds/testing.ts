@@ -35,6 +35,8 @@ export async function startControlPlane(
     prefix?: string;
     /** --data: the last good view is kept under it. */
     data?: string;
+    /** --upstream-tls: clusters to the cells use mutual TLS. */
+    upstreamTls?: boolean;
   },
 ): Promise<TestControlPlane> {
   const [http, xds] = o.ports ? [o.ports.http, o.ports.xds] : ((await freePorts(2)) as [number, number]);
@@ -56,6 +58,7 @@ export async function startControlPlane(
   if (o.prefix) args.push('--prefix', o.prefix);
   if (o.data) args.push('--data', o.data);
   if (o.testHooks !== false) args.push('--test-hooks');
+  if (o.upstreamTls) args.push('--upstream-tls');
   const proc = await scope.start({
     name: `control-plane-${o.id ?? 'cp-test'}`,
     command: process.execPath,

@@ -3,6 +3,7 @@
  * first use and closed when the endpoint leaves the passing set.
  */
 import { Pool } from 'undici';
+import { checkCellServer, type TlsMaterial } from '../../shared/pki/identity.js';
 import type { Endpoint } from '../../shared/routing-table.js';
 
 /** Pool options (defaults in brackets). */
@@ -19,6 +20,11 @@ export interface PoolOptions {
    * blocked runs its idle timer before reading a request) is retried (proxy/attempts.ts).
    */
   keepAliveMs?: number;
+  /**
+   * Mutual TLS to the cells: HTTPS, presenting this certificate, trusting only this CA, and
+   * accepting a server only when its certificate names a cell (shared/pki/identity.ts).
+   */
+  tls?: TlsMaterial;
 }
 
 /** The pools of every endpoint in use. */
@@ -36,10 +42,14 @@ export class PoolSet {
     const key = PoolSet.key(ep);
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = new Pool(`http://${key}`, {
+      const tls = this.opts.tls;
+      pool = new Pool(`${tls ? 'https' : 'http'}://${key}`, {
         connections: this.opts.connections ?? 128,
         pipelining: 1,
-        connect: { timeout: this.opts.connectTimeoutMs ?? 1000 },
+        connect: {
+          timeout: this.opts.connectTimeoutMs ?? 1000,
+          ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: checkCellServer } : {}),
+        },
         keepAliveTimeout: this.opts.keepAliveMs ?? 2000,
         keepAliveMaxTimeout: this.opts.keepAliveMs ?? 2000,
         keepAliveTimeoutThreshold: 2000,

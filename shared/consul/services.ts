@@ -65,6 +65,8 @@ export interface ServiceDefinition {
     Interval?: string;
     Timeout?: string;
     DeregisterCriticalServiceAfter?: string;
+    /** An HTTPS check does not verify the server's certificate. */
+    TLSSkipVerify?: boolean;
     /** The check's status until it first runs. */
     Status?: 'passing' | 'warning' | 'critical';
   };

@@ -10,34 +10,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { certFacts, createCa, issueLeaf, type LeafSpec, type PemPair } from './ca.js';
+import { identityUri, tlsFiles, type TlsFiles } from './names.js';
 
-/** The SPIFFE-style trust domain of every identity URI. */
-export const TRUST_DOMAIN = 'spiffe://cellsim';
-
-/** The roles a certificate names; a cell's URI also names its id (`spiffe://cellsim/cell/cell-0`). */
-export type Role = 'router' | 'envoy' | 'control-plane' | 'consul' | 'cell';
-
-/** The identity URI of a role (and, for a cell, its id). */
-export function identityUri(role: Role, id?: string): string {
-  return id === undefined ? `${TRUST_DOMAIN}/${role}` : `${TRUST_DOMAIN}/${role}/${id}`;
-}
-
-/** Paths of one component's certificate and key, and of the CA certificate that verifies peers. */
-export interface TlsFiles {
-  ca: string;
-  cert: string;
-  key: string;
-}
-
-/** `<data>/tls`. */
-export function tlsDir(dataDir: string): string {
-  return join(dataDir, 'tls');
-}
-
-/** The files of component `name` under `dir`. */
-export function tlsFiles(dir: string, name: string): TlsFiles {
-  return { ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
-}
+export { identityUri, tlsDir, tlsFiles, TRUST_DOMAIN, type Role, type TlsFiles } from './names.js';
 
 /** The components of a topology with `cells` cells: router, envoy, control-plane, consul, cell-0 … */
 export function topologyLeaves(cellIds: string[]): LeafSpec[] {

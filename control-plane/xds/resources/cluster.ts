@@ -25,6 +25,7 @@ import { clusterName } from './names.js';
 import { duration } from './proto.js';
 import { makeResource, type Resource } from './resource.js';
 import { CLUSTER, ENDPOINT } from './type-urls.js';
+import { upstreamTlsSocket } from './upstream-tls.js';
 
 /** Tunables of every cell cluster (defaults in {@link DEFAULT_CLUSTER_OPTIONS}). */
 export interface ClusterOptions {
@@ -44,6 +45,8 @@ export interface ClusterOptions {
   baseEjectionMs: number;
   /** Upstream connections idle this long are closed by Envoy: below the cells' keep-alive (10 s, cells/server.ts). */
   upstreamIdleMs: number;
+  /** Mutual TLS to the cells (upstream-tls.ts); off unless set. */
+  upstreamTls?: boolean;
 }
 
 /** The defaults: fail fast on a dead cell, generous limits for a healthy one. */
@@ -126,6 +129,7 @@ export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUS
     // of a live-but-unready (or drained, or other-color) cell never does.
     ignore_health_on_host_removal: true,
     common_lb_config: { healthy_panic_threshold: { value: 0 }, update_merge_window: duration(0) },
+    ...(o.upstreamTls ? { transport_socket: upstreamTlsSocket() } : {}),
   };
 }
 
@@ -133,7 +137,7 @@ export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUS
 export function validateClusterOptions(o: ClusterOptions): string[] {
   const problems: string[] = [];
   for (const [k, v] of Object.entries(o)) {
-    if (k === 'healthCheckPath') continue;
+    if (k === 'healthCheckPath' || k === 'upstreamTls') continue;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) problems.push(`cluster.${k}: must be a positive integer`);
   }
   if (!o.healthCheckPath.startsWith('/')) problems.push('cluster.healthCheckPath: must start with /');

@@ -1,0 +1,85 @@
+/**
+ * Who is on the other end of a TLS connection (docs/security.md §TLS): the identity URI of a
+ * peer's certificate (`spiffe://cellsim/<role>[/<id>]`), the check a client makes of a cell's
+ * server certificate, and the loading of a component's three files (certificate, key, CA).
+ */
+import { readFileSync } from 'node:fs';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { TRUST_DOMAIN, type Role, type TlsFiles } from './names.js';
+
+/** The PEM texts of a component's TLS files. */
+export interface TlsMaterial {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** A TLS file that cannot be read: the process refuses to start. */
+export class TlsConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TlsConfigError';
+  }
+}
+
+/** Reads the three files; throws {@link TlsConfigError} naming the file that is missing. */
+export function readTlsFiles(files: TlsFiles): TlsMaterial {
+  const read = (what: string, path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new TlsConfigError(`cannot read TLS ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return { ca: read('CA certificate', files.ca), cert: read('certificate', files.cert), key: read('key', files.key) };
+}
+
+/**
+ * The TLS files of a command's `--tls-cert`, `--tls-key` and `--tls-ca`: all three or none
+ * (undefined); throws {@link TlsConfigError} when only some are given.
+ */
+export function tlsFilesOf(f: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): TlsFiles | undefined {
+  const given = [f.tlsCert, f.tlsKey, f.tlsCa].filter((v) => v !== undefined).length;
+  if (given === 0) return undefined;
+  if (given !== 3) throw new TlsConfigError('--tls-cert, --tls-key and --tls-ca go together: give all three or none');
+  return { cert: f.tlsCert!, key: f.tlsKey!, ca: f.tlsCa! };
+}
+
+/** The identity URIs (`URI:` entries of the subject alternative name) of a certificate. */
+export function identityUris(cert: Pick<PeerCertificate, 'subjectaltname'> | undefined): string[] {
+  const san = cert?.subjectaltname ?? '';
+  return san
+    .split(', ')
+    .filter((e) => e.startsWith('URI:'))
+    .map((e) => e.slice(4));
+}
+
+/** The role a URI names in cellsim's trust domain (`spiffe://cellsim/router` → `router`). */
+export function roleOfUri(uri: string): Role | undefined {
+  if (!uri.startsWith(`${TRUST_DOMAIN}/`)) return undefined;
+  const role = uri.slice(TRUST_DOMAIN.length + 1).split('/')[0];
+  return role === 'router' || role === 'envoy' || role === 'control-plane' || role === 'consul' || role === 'cell' ? role : undefined;
+}
+
+/**
+ * The role of the peer of a TLS server socket: only when its client certificate was verified
+ * against the CA (`socket.authorized`), undefined otherwise (no certificate, another CA).
+ */
+export function peerRole(socket: TLSSocket): Role | undefined {
+  if (!socket.authorized) return undefined;
+  for (const uri of identityUris(socket.getPeerCertificate())) {
+    const role = roleOfUri(uri);
+    if (role) return role;
+  }
+  return undefined;
+}
+
+/**
+ * A client's check of a cell's server certificate, in place of the host-name check (cells are
+ * reached by address; their identity is the URI): an Error unless it names a cell.
+ */
+export function checkCellServer(_host: string, cert: PeerCertificate): Error | undefined {
+  return identityUris(cert).some((u) => roleOfUri(u) === 'cell')
+    ? undefined
+    : new Error('the server certificate names no cell (spiffe://cellsim/cell/...)');
+}

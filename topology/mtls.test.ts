@@ -1,0 +1,209 @@
+/**
+ * Mutual TLS between the data planes and the cells (issue 15, point 4; docs/security.md §TLS),
+ * against real processes: Consul, a real cell serving HTTPS, routers and Envoys with and without
+ * a valid client certificate. Only a router or an Envoy presenting a certificate of the cellsim CA
+ * reaches a cell's /v1; any other caller gets no answer from the cell's handlers.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startConsul, type ConsulAgent } from '../infra/harness/consul.js';
+import { seedKv } from '../infra/harness/echo-cell.js';
+import { freePort, freePorts } from '../infra/ports.js';
+import { ProcessScope, waitFor } from '../infra/process.js';
+import { startRouterProcess } from '../router/testing.js';
+import { startControlPlane } from '../control-plane/xds/testing.js';
+import { ensureCertificates, tlsFiles, topologyLeaves, type TlsFiles } from '../shared/pki/store.js';
+
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
+
+/** An HTTPS GET trusting `ca`, with an optional client certificate. */
+function httpsGet(
+  url: string,
+  ca: string,
+  client?: TlsFiles,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        ca,
+        headers,
+        ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}),
+        timeout: 5000,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  try {
+    const res = await fetch(url, { headers: { 'x-market-id': 'm-a' }, signal: AbortSignal.timeout(5000) });
+    return { status: res.status, body: await res.text() };
+  } catch (err) {
+    return { status: 0, body: (err as Error).message };
+  }
+}
+
+const code = (body: string) => (JSON.parse(body) as { error?: { code?: string } }).error?.code;
+const tlsArgs = (f: TlsFiles) => ['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', f.ca];
+
+describe('mutual TLS between the data planes and the cells (real Consul, cell, routers, control plane, Envoys)', () => {
+  const scope = new ProcessScope();
+  const tmp = mkdtempSync(join(tmpdir(), 'cellsim-mtls-'));
+  const dir = join(tmp, 'tls');
+  let consul: ConsulAgent;
+  let cellUrl = '';
+  let ca = '';
+  let strangerCert: TlsFiles;
+  let cpXdsPort = 0;
+
+  before(async () => {
+    await ensureCertificates(dir, topologyLeaves(['cell-0']));
+    ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
+    // A router certificate of another CA, presented with our CA as trust.
+    const other = join(tmp, 'other-tls');
+    await ensureCertificates(other, topologyLeaves([]));
+    strangerCert = { ...tlsFiles(other, 'router'), ca: join(dir, 'ca.crt') };
+
+    consul = await startConsul();
+    scope.adopt(consul.proc);
+    await seedKv(consul.url, { cells: { 'cell-0': { global: true } }, markets: { 'm-a': { cell: 'cell-0' } } });
+    const port = await freePort();
+    cellUrl = `https://127.0.0.1:${port}`;
+    await scope.start({
+      name: 'cell-0-tls',
+      command: process.execPath,
+      args: [
+        CELLCTL,
+        'cell',
+        '--id',
+        'cell-0',
+        '--port',
+        String(port),
+        '--data',
+        join(tmp, 'cell-0'),
+        '--consul',
+        consul.url,
+        ...tlsArgs(tlsFiles(dir, 'cell-0')),
+      ],
+      env: { CELLSIM_CELL_ADMIN_TOKEN: 'test-admin-token-0123456789' },
+      ready: { check: async () => (await httpsGet(`${cellUrl}/readyz`, ca).catch(() => ({ status: 0 }))).status === 200 },
+      readyTimeoutMs: 30_000,
+    });
+    // Consul's HTTPS check of the cell passes: the cell is in the passing set.
+    await waitFor(
+      async () => {
+        const res = await fetch(`${consul.url}/v1/health/service/cellsim-cell?passing=true`, {
+          headers: consul.token ? { 'x-consul-token': consul.token } : {},
+        });
+        return ((await res.json()) as unknown[]).length === 1;
+      },
+      15_000,
+      () => 'the TLS cell passing in Consul',
+    );
+    const cp = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-mtls', testHooks: false, upstreamTls: true });
+    cpXdsPort = cp.xdsPort;
+  });
+
+  after(async () => {
+    await scope.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('the cell serves HTTPS; /v1 without a client certificate gets 403 forbidden, health answers', async () => {
+    assert.equal((await httpsGet(`${cellUrl}/healthz`, ca)).status, 200);
+    const bare = await httpsGet(`${cellUrl}/v1/orders?market=m-a`, ca, undefined, { 'x-market-id': 'm-a' });
+    assert.equal(bare.status, 403);
+    assert.equal(code(bare.body), 'forbidden');
+    const cp = await httpsGet(`${cellUrl}/v1/orders?market=m-a`, ca, tlsFiles(dir, 'control-plane'), { 'x-market-id': 'm-a' });
+    assert.equal(cp.status, 403, 'a valid certificate of another role is refused');
+    const router = await httpsGet(`${cellUrl}/v1/orders?market=m-a`, ca, tlsFiles(dir, 'router'), { 'x-market-id': 'm-a' });
+    assert.equal(router.status, 200, router.body);
+  });
+
+  it('a router with its certificate reaches the cell; without one, with another role, or of another CA it cannot', async () => {
+    const start = (name: string, extra: string[]) =>
+      startRouterProcess(scope, { consulUrl: consul.url, name, extraArgs: extra, waitReady: true });
+    const good = await start('router-good', tlsArgs(tlsFiles(dir, 'router')));
+    await waitFor(
+      async () => (await get(`${good.url}/v1/orders?market=m-a`)).status === 200,
+      15_000,
+      () => 'the router to reach the TLS cell',
+    );
+    const plain = await start('router-plain', []);
+    const wrongRole = await start('router-cp-cert', tlsArgs(tlsFiles(dir, 'control-plane')));
+    const stranger = await start('router-other-ca', tlsArgs(strangerCert));
+    for (const [what, r] of [
+      ['no certificate (plain HTTP)', plain],
+      ['a control-plane certificate', wrongRole],
+      ['a certificate of another CA', stranger],
+    ] as const) {
+      const a = await get(`${r.url}/v1/orders?market=m-a`);
+      assert.notEqual(a.status, 200, `${what}: ${a.status} ${a.body}`);
+      assert.ok(a.status >= 400, `${what}: ${a.status} ${a.body}`);
+      if (what !== 'no certificate (plain HTTP)') assert.equal(code(a.body), 'forbidden', `${what}: the cell refused it`);
+    }
+  });
+
+  it('an Envoy with its certificate reaches the cell; one with a certificate of another role or of another CA cannot', async () => {
+    const start = async (id: string, extra: string[]) => {
+      const [listen, admin] = (await freePorts(2)) as [number, number];
+      const url = `http://127.0.0.1:${listen}`;
+      await scope.start({
+        name: `envoy-${id}`,
+        command: process.execPath,
+        args: [
+          CELLCTL,
+          'envoy',
+          '--listen',
+          String(listen),
+          '--admin',
+          String(admin),
+          '--xds',
+          `127.0.0.1:${cpXdsPort}`,
+          '--id',
+          id,
+          ...extra,
+        ],
+        ready: { http: `http://127.0.0.1:${admin}/ready`, status: 200 },
+        readyTimeoutMs: 30_000,
+      });
+      return url;
+    };
+    const good = await start('envoy-good', tlsArgs(tlsFiles(dir, 'envoy')));
+    await waitFor(
+      async () => (await get(`${good}/v1/orders?market=m-a`)).status === 200,
+      20_000,
+      () => 'Envoy to reach the TLS cell',
+    );
+    const wrongRole = await start('envoy-cp-cert', tlsArgs(tlsFiles(dir, 'control-plane')));
+    const stranger = await start('envoy-other-ca', tlsArgs(strangerCert));
+    // Give each a moment to have its clusters (a few tries), then it must still be refused.
+    for (const [what, url, expected] of [
+      ['a control-plane certificate', wrongRole, 'forbidden'],
+      ['a certificate of another CA', stranger, 'forbidden'],
+    ] as const) {
+      await waitFor(
+        async () => (await get(`${url}/v1/orders?market=m-a`)).status === 403,
+        20_000,
+        () => `${what}: the cell's 403`,
+      );
+      const a = await get(`${url}/v1/orders?market=m-a`);
+      assert.equal(code(a.body), expected, `${what}: ${a.status} ${a.body}`);
+    }
+  });
+});
