@@ -59,6 +59,7 @@ export const DOMAIN_ERROR_CODES = {
   consul_http: 'Consul answered with an unexpected HTTP status (`status` holds it)',
   consul_invalid_answer: 'Consul answered with a body of an unexpected shape',
   consul_aborted: "the caller's signal cancelled a Consul request",
+  consul_token: 'the Consul ACL token file named by CELLSIM_CONSUL_TOKEN_FILE cannot be read or is empty',
 } as const;
 
 /** A stable domain error code. */

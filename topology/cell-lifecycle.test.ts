@@ -55,7 +55,9 @@ describe('cell lifecycle on a real topology (cellctl up): add, route, retire', (
     return (await res.json()) as { name: string; state: string }[];
   };
   const cellInstances = async (cell: string) => {
-    const res = await fetch(`${topo.consul.url}/v1/health/service/cellsim-cell`);
+    // Consul's ACLs filter an anonymous health answer: read it as a router does.
+    const consulToken = readFileSync(join(data, 'tokens', 'consul-router'), 'utf8').trim();
+    const res = await fetch(`${topo.consul.url}/v1/health/service/cellsim-cell`, { headers: { 'x-consul-token': consulToken } });
     return ((await res.json()) as { Service: { Meta: { cell: string } } }[]).filter((e) => e.Service.Meta.cell === cell);
   };
   /** One order through each plane: the cell that answered. */

@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { startProcess, waitFor, type ManagedProcess } from '../infra/process.js';
 import { groupMembers, readProc } from '../infra/procs.js';
 import { ConsulClient } from '../shared/consul/client.js';
+import { readConsulToken } from '../shared/consul-acl.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
@@ -285,7 +286,12 @@ describe('the supervisor survives faults from outside (cellctl up)', () => {
       let ports: number[] = [];
       await waitFor(
         async () => {
-          const { value: entries } = await new ConsulClient({ url: t.consul.url }).health.service('cellsim-cell', { passing: true });
+          const { value: entries } = await new ConsulClient({ url: t.consul.url, token: readConsulToken(data, 'router') }).health.service(
+            'cellsim-cell',
+            {
+              passing: true,
+            },
+          );
           ports = entries.filter((e) => e.Service.Meta?.cell === 'cell-0').map((e) => e.Service.Port);
           return ports.length === 1 && ports[0] === after.port;
         },

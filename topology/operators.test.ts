@@ -15,6 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { startProcess, waitFor, type ManagedProcess } from '../infra/process.js';
 import { startLoad, type LoadResult } from './load.js';
 import { commandLine, readProc } from '../infra/procs.js';
+import { ConsulClient, isConsulError } from '../shared/consul/client.js';
+import { CONSUL_TOKEN_KINDS, type ConsulTokenFile } from '../shared/consul-acl.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
@@ -33,6 +35,8 @@ describe('operator workflows on a real topology (cellctl up)', () => {
   let topo: Topo;
   /** The tokens `cellctl up` made under <data>/tokens/. */
   const tokens = { operator: '', read: '', 'cell-admin': '', supervisor: '' };
+  /** The Consul ACL tokens it made (<data>/tokens/consul-<kind>). */
+  const consulTokens = {} as Record<ConsulTokenFile, string>;
 
   const cellctl = (args: string[], env: Record<string, string> = {}) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -88,6 +92,9 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     for (const kind of Object.keys(tokens) as (keyof typeof tokens)[]) {
       tokens[kind] = readFileSync(join(data, 'tokens', kind), 'utf8').trim();
     }
+    for (const kind of ['management', ...CONSUL_TOKEN_KINDS] as const) {
+      consulTokens[kind] = readFileSync(join(data, 'tokens', `consul-${kind}`), 'utf8').trim();
+    }
   });
   after(async () => {
     await up?.stop(30_000);
@@ -120,6 +127,38 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     }
   });
 
+  it('runs Consul with ACLs, default deny: anonymous writes and fake cells refused, each component with its own token file', async () => {
+    const { stat } = await import('node:fs/promises');
+    for (const kind of Object.keys(consulTokens)) {
+      assert.equal((await stat(join(data, 'tokens', `consul-${kind}`))).mode & 0o777, 0o600, kind);
+    }
+    assert.equal(new Set(Object.values(consulTokens)).size, 1 + CONSUL_TOKEN_KINDS.length, 'one token per kind');
+    const as = (token: string) => new ConsulClient({ url: topo.consul.url, token });
+    const refused = (err: unknown) => isConsulError(err, 'consul_http') && err.status === 403;
+    const fake = { ID: 'cellsim-cell-cell-0-blue-1', Name: 'cellsim-cell', Address: '127.0.0.1', Port: 1, Meta: { cell: 'cell-0' } };
+    await assert.rejects(as('').kv.put('cellsim/markets/sf', '{"cell":"cell-2","state":"active","epoch":99}'), refused, 'anonymous write');
+    await assert.rejects(as('').agent.register(fake), refused, 'anonymous fake cell');
+    await assert.rejects(as(consulTokens.router).agent.register(fake), refused, "a router's fake cell");
+    await assert.rejects(as(consulTokens.router).kv.put('cellsim/markets/sf', '{}'), refused, 'a router writes the map');
+    assert.equal((await owner('sf')).epoch < 99, true, 'the map is unchanged');
+    // Each process reaches Consul with its own kind's token file, by path.
+    const children = (await supervisor('GET', '/children')) as { name: string; pid: number | null }[];
+    const kindOf = (name: string) =>
+      name.startsWith('router-') ? 'router' : name.startsWith('cell-') ? 'cell' : name === 'control-plane' ? 'control-plane' : undefined;
+    let checked = 0;
+    for (const c of children) {
+      const kind = kindOf(c.name);
+      if (!kind || c.pid === null) continue;
+      const environ = readFileSync(`/proc/${c.pid}/environ`, 'utf8').split('\0');
+      assert.ok(
+        environ.includes(`CELLSIM_CONSUL_TOKEN_FILE=${join(data, 'tokens', `consul-${kind}`)}`),
+        `${c.name} has its ${kind} token file`,
+      );
+      checked++;
+    }
+    assert.ok(checked >= 6, `${checked} processes checked`);
+  });
+
   it('keeps every token off the command lines and environments of its processes, and gives each surface its own token', async () => {
     const children = (await supervisor('GET', '/children')) as { name: string; pid: number | null; wrapperPid: number | null }[];
     const pids = new Set(children.flatMap((c) => [c.pid, c.wrapperPid]).filter((p): p is number => p !== null));
@@ -140,7 +179,10 @@ describe('operator workflows on a real topology (cellctl up)', () => {
         /* another user's process, or gone */
       }
       if (pids.has(pid)) seen.push(argv);
-      for (const [kind, value] of Object.entries(tokens)) {
+      for (const [kind, value] of [
+        ...Object.entries(tokens),
+        ...Object.entries(consulTokens).map(([k, v]) => [`consul-${k}`, v] as const),
+      ]) {
         assert.ok(!argv.includes(value), `the ${kind} token is on the command line of ${pid}: ${argv.replace(value, '<token>')}`);
         assert.ok(!environ.includes(value), `the ${kind} token is in the environment of ${pid}`);
       }

@@ -2,7 +2,8 @@
  * Seeds Consul with the cell records and the market map. Create-only (CAS index 0), so a
  * persistent Consul keeps what operators changed since; returns what is in Consul afterwards.
  */
-import { ConsulClient } from '../shared/consul/client.js';
+import type { ConsulClient } from '../shared/consul/client.js';
+import { supervisorConsul } from './acl.js';
 import { CellRecordSchema, KvLayout, MarketRecordSchema, decodeJson, encodeJson, type CellRecord } from '../shared/kv.js';
 import { TOPOLOGY_DEFAULTS, cellIds, globalCell, type TopologyConfig } from './config.js';
 import { assignMarkets, type SeedMarket } from './markets.js';
@@ -27,7 +28,7 @@ export interface Seeded {
 
 /** Writes cells/ and markets/ records that do not exist yet. */
 export async function seedConsul(cfg: TopologyConfig, url: string, markets: SeedMarket[]): Promise<Seeded> {
-  const consul = new ConsulClient({ url });
+  const consul = supervisorConsul(cfg, url);
   const layout = new KvLayout(cfg.prefix);
   const ids = cellIds(cfg.cells);
   const global = globalCell(cfg.cells);

@@ -6,7 +6,6 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { CellIdSchema, type CellRecord } from '../shared/kv.js';
 import { join } from 'node:path';
-import { ConsulClient } from '../shared/consul/client.js';
 import { UnknownCellError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { readTokenFile } from '../shared/tokens.js';
@@ -17,6 +16,7 @@ import { cellIds, globalCell, type TopologyConfig } from './config.js';
 import { startControlServer, type ControlServer } from './control.js';
 import { DEFAULT_MARKETS } from './markets.js';
 import { seedConsul, type Seeded } from './seed.js';
+import { applyConsulAcl, supervisorConsul } from './acl.js';
 import { cellChildName, cellSpec, consulSpec, consulUrl, register } from './wiring.js';
 
 /** The running topology. */
@@ -58,6 +58,7 @@ export class Supervisor {
       const consul = this.add(consulSpec(this.cfg));
       this.progress(`starting consul (${this.cfg.persist ? 'persistent' : 'dev mode'}) on ${consulUrl(this.cfg)}`);
       await consul.start(60_000);
+      await applyConsulAcl(this.cfg, consulUrl(this.cfg));
       await this.waitKvWritable();
       this.seeded = await seedConsul(this.cfg, consulUrl(this.cfg), DEFAULT_MARKETS);
       this.progress(`seeded consul: ${this.seeded.cells.size} cells, ${this.seeded.markets.size} markets`);
@@ -79,7 +80,7 @@ export class Supervisor {
   }
 
   private async waitKvWritable(): Promise<void> {
-    const consul = new ConsulClient({ url: consulUrl(this.cfg) });
+    const consul = supervisorConsul(this.cfg, consulUrl(this.cfg));
     for (let i = 0; i < 150; i++) {
       const ok = await consul.kv.put('_cellsim_ready', '1').then(
         () => true,
@@ -107,7 +108,9 @@ export class Supervisor {
     const entry = this.cfg.ports.added?.[spec.cell] ?? plan?.[Number(spec.cell.replace(/^cell-/, ''))];
     if (!entry) return undefined;
     const old = serviceId({ cell: spec.cell, color: spec.color, port: spec.port });
-    await new ConsulClient({ url: consulUrl(this.cfg) }).agent.deregister(old, { timeoutMs: 2000 }).catch(() => undefined);
+    await supervisorConsul(this.cfg, consulUrl(this.cfg))
+      .agent.deregister(old, { timeoutMs: 2000 })
+      .catch(() => undefined);
     const [port] = await freePorts(1);
     entry[spec.color] = port!;
     return cellSpec(this.cfg, spec.cell, spec.color, spec.version ?? this.cfg.initialVersion, spec.defect);

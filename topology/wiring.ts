@@ -12,6 +12,7 @@ import { cellIds, type TopologyConfig } from './config.js';
 import { cellPort } from './ports.js';
 import { routerNodeOptions } from '../router/node-options.js';
 import { ConsulClient } from '../shared/consul/client.js';
+import { consulAclArgs, consulTokenEnv } from './acl.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 const node = (args: string[]) => ({ command: process.execPath, args: [CELLCTL, ...args] });
@@ -41,7 +42,7 @@ export function consulSpec(cfg: TopologyConfig): ChildSpec {
     name: 'consul',
     kind: 'consul',
     command: requireBinary('consul'),
-    args: consulArgs(cfg.ports.consul, cfg.persist ? join(cfg.dataDir, 'consul') : undefined),
+    args: [...consulArgs(cfg.ports.consul, cfg.persist ? join(cfg.dataDir, 'consul') : undefined), ...consulAclArgs(cfg)],
     url,
     port: cfg.ports.consul.http,
     binds: [cfg.ports.consul.http, cfg.ports.consul.serfLan, cfg.ports.consul.serfWan, cfg.ports.consul.server, cfg.ports.consul.grpc],
@@ -72,7 +73,7 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
     name: cellChildName(cell, color),
     kind: 'cell',
     ...node(args),
-    env: { CELLSIM_LOG_LEVEL: cfg.logLevel },
+    env: { CELLSIM_LOG_LEVEL: cfg.logLevel, ...consulTokenEnv(cfg, 'cell') },
     url,
     port,
     cell,
@@ -97,7 +98,7 @@ export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
       ...['router', '--port', String(port), '--consul', consulUrl(cfg), '--id', id, '--prefix', cfg.prefix],
       ...['--hold-ms', String(cfg.holdMs), '--snapshot', join(cfg.dataDir, 'routers', `${id}.snapshot.json`)],
     ]),
-    env: { CELLSIM_LOG_LEVEL: cfg.logLevel, NODE_OPTIONS: routerNodeOptions() },
+    env: { CELLSIM_LOG_LEVEL: cfg.logLevel, NODE_OPTIONS: routerNodeOptions(), ...consulTokenEnv(cfg, 'router') },
     url,
     port,
     ready: () => ok(`${url}/readyz`),
@@ -132,7 +133,11 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
     name: 'control-plane',
     kind: 'control-plane',
     ...node(args),
-    env: { CELLSIM_LOG_LEVEL: cfg.logLevel, CELLSIM_SUPERVISOR_URL: `http://127.0.0.1:${cfg.ports.supervisor}` },
+    env: {
+      CELLSIM_LOG_LEVEL: cfg.logLevel,
+      CELLSIM_SUPERVISOR_URL: `http://127.0.0.1:${cfg.ports.supervisor}`,
+      ...consulTokenEnv(cfg, 'control-plane'),
+    },
     url,
     port: cfg.ports.controlPlane,
     binds: [cfg.ports.controlPlane, cfg.ports.xds],

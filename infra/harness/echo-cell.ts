@@ -7,6 +7,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
+import { consulAuth } from './consul.js';
 
 /**
  * The cells' Consul service name (docs/contracts.md §Consul services), stated here as the contract says it: the test
@@ -87,6 +88,7 @@ export async function startEchoCell(opts: {
   if (opts.consulUrl) {
     const res = await fetch(`${opts.consulUrl}/v1/agent/service/register`, {
       method: 'PUT',
+      headers: consulAuth(),
       body: JSON.stringify({
         ID: serviceId,
         Name: CELL_SERVICE,
@@ -124,7 +126,9 @@ export async function startEchoCell(opts: {
     kill: closeServer,
     async close() {
       if (opts.consulUrl)
-        await fetch(`${opts.consulUrl}/v1/agent/service/deregister/${serviceId}`, { method: 'PUT' }).catch(() => undefined);
+        await fetch(`${opts.consulUrl}/v1/agent/service/deregister/${serviceId}`, { method: 'PUT', headers: consulAuth() }).catch(
+          () => undefined,
+        );
       await closeServer();
     },
   };
@@ -166,7 +170,7 @@ export async function seedKv(
   }
   // Consul transactions take at most 64 operations.
   for (let i = 0; i < ops.length; i += 64) {
-    const res = await fetch(`${consulUrl}/v1/txn`, { method: 'PUT', body: JSON.stringify(ops.slice(i, i + 64)) });
+    const res = await fetch(`${consulUrl}/v1/txn`, { method: 'PUT', headers: consulAuth(), body: JSON.stringify(ops.slice(i, i + 64)) });
     if (!res.ok) throw new Error(`consul txn failed: ${res.status} ${await res.text()}`);
   }
 }

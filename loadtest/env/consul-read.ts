@@ -1,11 +1,14 @@
-/** What a drill reads from Consul: the market → cell map and the versions cells run. */
+/**
+ * What a drill reads from Consul: the market → cell map and the versions cells run, with a
+ * token that may read them (a topology's router token: docs/security.md §Consul ACLs).
+ */
 import { ConsulClient, SERVICE_CELL } from '../../shared/consul.js';
 import { decodeJson, KvLayout, MarketRecordSchema } from '../../shared/kv.js';
 
 /** market → owning cell, from `<prefix>markets/` (invalid values skipped, as the routers do). */
-export async function readOwners(consulUrl: string, prefix = 'cellsim/'): Promise<Record<string, string>> {
+export async function readOwners(consulUrl: string, prefix = 'cellsim/', token?: string): Promise<Record<string, string>> {
   const layout = new KvLayout(prefix);
-  const { value: items } = await new ConsulClient({ url: consulUrl }).kv.list(layout.marketsPrefix, { timeoutMs: 5000 });
+  const { value: items } = await new ConsulClient({ url: consulUrl, token }).kv.list(layout.marketsPrefix, { timeoutMs: 5000 });
   const owners: Record<string, string> = {};
   for (const kv of items) {
     const market = layout.marketFromKey(kv.key);
@@ -16,8 +19,11 @@ export async function readOwners(consulUrl: string, prefix = 'cellsim/'): Promis
 }
 
 /** cell → versions of its passing `cellsim-cell` instances. */
-export async function readCellVersions(consulUrl: string): Promise<Record<string, string[]>> {
-  const { value: entries } = await new ConsulClient({ url: consulUrl }).health.service(SERVICE_CELL, { passing: true, timeoutMs: 2000 });
+export async function readCellVersions(consulUrl: string, token?: string): Promise<Record<string, string[]>> {
+  const { value: entries } = await new ConsulClient({ url: consulUrl, token }).health.service(SERVICE_CELL, {
+    passing: true,
+    timeoutMs: 2000,
+  });
   const out: Record<string, string[]> = {};
   for (const e of entries) {
     const cell = e.Service.Meta?.cell;

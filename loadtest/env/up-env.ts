@@ -13,6 +13,7 @@ import { routerNodeOptions } from '../../router/node-options.js';
 import type { Plane, Target } from '../plan.js';
 import { clearFaults, injectFault } from './cell-admin.js';
 import { readCellVersions, readOwners } from './consul-read.js';
+import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
 import { supervisorClient } from './supervisor-client.js';
 import { readTopologyToken, readTopology, topologyPath, type Topology } from './topology-file.js';
 import type { CommandResult, DrillEnv, ExtraRouter } from './types.js';
@@ -115,6 +116,8 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
   // Each surface its own token: the supervisor's control channel, the cells' admin API.
   const supervisor = supervisorClient(o.dataDir, t, readTopologyToken(o.dataDir, 'supervisor'));
   const token = readTopologyToken(o.dataDir, 'cell-admin');
+  // Drills read Consul as a router does: the map, the cells, the passing cell instances.
+  const consulToken = readConsulToken(o.dataDir, 'router');
   const cellUrl = (cell: string) => {
     const c = t.cells.find((x) => x.id === cell);
     if (!c) throw new Error(`unknown cell '${cell}' (cells: ${t.cells.map((x) => x.id).join(', ')})`);
@@ -142,8 +145,8 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     cells: () => t.cells.map((c) => c.id).sort(byNumber),
     canaryCell: () => t.cells.find((c) => c.canary)?.id ?? 'cell-0',
     marketWeights: () => (t.markets ? Object.fromEntries(t.markets.map((m) => [m.id, m.weight])) : undefined),
-    owners: () => readOwners(t.consul.url, t.prefix),
-    cellVersions: () => readCellVersions(t.consul.url),
+    owners: () => readOwners(t.consul.url, t.prefix, consulToken),
+    cellVersions: () => readCellVersions(t.consul.url, consulToken),
     injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault)),
     clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token)),
     consulPersistent: () => t.consul.persist !== false,
@@ -179,7 +182,13 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
           ...(t.prefix ? ['--prefix', t.prefix] : []),
           ...args,
         ],
-        env: { ...unset, CELLSIM_LOG_LEVEL: process.env.CELLSIM_LOG_LEVEL ?? 'warn', NODE_OPTIONS: routerNodeOptions() },
+        env: {
+          ...unset,
+          CELLSIM_LOG_LEVEL: process.env.CELLSIM_LOG_LEVEL ?? 'warn',
+          NODE_OPTIONS: routerNodeOptions(),
+          // The topology's router token, by its path (never a token in the environment).
+          CELLSIM_CONSUL_TOKEN_FILE: consulTokenPath(o.dataDir, 'router'),
+        },
         ready: { http: `${url}/readyz` },
         readyTimeoutMs: 60_000,
       });

@@ -177,14 +177,18 @@ describe('ConsulClient transports and errors', () => {
       seen.push(req);
       return inner(req);
     };
-    const withToken = new ConsulClient({ url: agent.url, token: 'secret-token', transport: recording });
-    await withToken.kv.put('t/token/k', 'v'); // a dev agent without ACLs accepts any token
+    assert.ok(agent.token, 'the harness runs Consul with ACLs');
+    const withToken = new ConsulClient({ url: agent.url, token: agent.token, transport: recording });
+    await withToken.kv.put('t/token/k', 'v');
     await withToken.kv.list('t/token/');
     await withToken.status.leader();
     assert.equal(seen.length, 3);
-    for (const req of seen) assert.equal(req.headers['x-consul-token'], 'secret-token');
-    await new ConsulClient({ url: agent.url, transport: recording }).status.leader();
-    assert.equal(seen.at(-1)?.headers['x-consul-token'], undefined, 'no token configured, none sent');
+    for (const req of seen) assert.equal(req.headers['x-consul-token'], agent.token);
+    await new ConsulClient({ url: agent.url, token: '', transport: recording }).status.leader();
+    assert.equal(seen.at(-1)?.headers['x-consul-token'], undefined, "token '': none sent");
+    await assert.rejects(new ConsulClient({ url: agent.url, token: '', transport: recording }).kv.put('t/token/k', 'w'), (err) =>
+      isConsulError(err, 'consul_http'),
+    );
   });
 
   it('fails with consul_unavailable when nothing listens', async () => {

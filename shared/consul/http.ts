@@ -5,13 +5,17 @@
  */
 import type { z } from 'zod';
 import { ConsulError } from './errors.js';
+import { consulTokenFromEnv } from './token.js';
 import { fetchTransport, type ConsulBody, type ConsulTransport } from './transport.js';
 
 /** Options of the client: where Consul is, and how to reach it. */
 export interface ConsulClientOptions {
   /** `http://host:port` (or `https://`) of a Consul agent. */
   url: string;
-  /** ACL token, sent as `X-Consul-Token` on every request. */
+  /**
+   * ACL token, sent as `X-Consul-Token` on every request. Absent: the environment's
+   * (`CELLSIM_CONSUL_TOKEN_FILE`, else `CELLSIM_CONSUL_TOKEN`; token.ts); `''`: none (anonymous).
+   */
   token?: string;
   /** How requests are sent (default: the global fetch, transport.ts). */
   transport?: ConsulTransport;
@@ -67,7 +71,7 @@ export class ConsulHttp {
 
   constructor(o: ConsulClientOptions) {
     this.url = o.url.replace(/\/+$/, '');
-    this.token = o.token;
+    this.token = (o.token ?? consulTokenFromEnv()) || undefined;
     this.transport = o.transport ?? fetchTransport();
     this.timeoutMs = o.timeoutMs ?? 10_000;
   }

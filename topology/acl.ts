@@ -1,0 +1,53 @@
+/**
+ * Consul ACLs of `cellctl up` (docs/security.md §Consul ACLs): the token files under
+ * `<data>/tokens/consul-*` (made once per data directory), the agent's ACL config file, the
+ * policies and tokens applied with the management token once Consul answers, and what each
+ * child gets: the path of its own token file in CELLSIM_CONSUL_TOKEN_FILE, never a token.
+ */
+import { join } from 'node:path';
+import { writeAclConfig } from '../infra/consul-acl.js';
+import { ConsulClient } from '../shared/consul/client.js';
+import { consulTokenPath, ensureAclTokens, ensureConsulTokenFiles, readConsulToken, type ConsulTokenKind } from '../shared/consul-acl.js';
+import type { TopologyConfig } from './config.js';
+
+/** The node name of the local agent (infra/consul-agent.ts `-node`). */
+export const CONSUL_NODE = 'cellsim';
+
+/**
+ * Makes the token files if missing, writes `<data>/tokens/consul-acl.hcl` (mode 0600: it names
+ * the management and agent tokens) and answers the agent argument that loads it.
+ */
+export function consulAclArgs(cfg: TopologyConfig): string[] {
+  const { secrets } = ensureConsulTokenFiles(cfg.dataDir);
+  return writeAclConfig(join(cfg.dataDir, 'tokens', 'consul-acl.hcl'), { management: secrets.management, agent: secrets.agent });
+}
+
+/**
+ * Applies every kind's policy and token through the management token; idempotent, run at every
+ * start. Retried until `timeoutMs`: a new leader makes the management token a moment after it is
+ * elected.
+ */
+export async function applyConsulAcl(cfg: TopologyConfig, url: string, timeoutMs = 30_000): Promise<void> {
+  const { secrets } = ensureConsulTokenFiles(cfg.dataDir);
+  const management = new ConsulClient({ url, token: secrets.management });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await ensureAclTokens(management, { prefix: cfg.prefix, node: CONSUL_NODE, secrets });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** The environment of a child that reaches Consul as `kind`: the path of its token file only. */
+export function consulTokenEnv(cfg: TopologyConfig, kind: ConsulTokenKind): Record<string, string> {
+  // CELLSIM_CONSUL_TOKEN cleared: the file is the child's only token, whatever `up` inherited.
+  return { CELLSIM_CONSUL_TOKEN_FILE: consulTokenPath(cfg.dataDir, kind), CELLSIM_CONSUL_TOKEN: '' };
+}
+
+/** A Consul client of the supervisor itself (seeding, its ready key, moved cells). */
+export function supervisorConsul(cfg: TopologyConfig, url: string): ConsulClient {
+  return new ConsulClient({ url, token: readConsulToken(cfg.dataDir, 'supervisor') });
+}
