@@ -32,3 +32,34 @@ export function consulArgs(ports: ConsulPorts, dataDir?: string): string[] {
     ? ['agent', '-server', '-bootstrap-expect=1', `-data-dir=${dataDir}`, '-ui=false', ...common]
     : ['agent', '-dev', ...common];
 }
+
+/** One agent of a Consul cluster spread over hosts (`cellctl up --hosts`, docs/multi-host.md). */
+export interface ClusterAgent {
+  /** Consul node name (the host's name). */
+  node: string;
+  /** The host's own address: Serf, RPC and HTTP bind here (HTTP on loopback too). */
+  ip: string;
+  /** A server (one of `join`) or a client agent. */
+  server: boolean;
+  /** The servers' addresses, joined with retry until they answer. */
+  join: readonly string[];
+  dataDir: string;
+  ports: ConsulPorts;
+}
+
+/**
+ * The arguments of one agent of a real Consul cluster: servers wait for all of `join` to
+ * bootstrap one Raft cluster; clients join the servers and serve the services of their host.
+ * Raft at production timing (multiplier 1), as above, so a lost leader is replaced in seconds.
+ */
+export function consulClusterArgs(a: ClusterAgent): string[] {
+  return [
+    'agent',
+    ...(a.server ? ['-server', `-bootstrap-expect=${a.join.length}`, '-ui=false'] : []),
+    ...a.join.filter((ip) => ip !== a.ip).map((ip) => `-retry-join=${ip}:${a.ports.serfLan}`),
+    ...[`-bind=${a.ip}`, `-advertise=${a.ip}`, `-client=127.0.0.1 ${a.ip}`, `-data-dir=${a.dataDir}`, `-node=${a.node}`],
+    ...[`-http-port=${a.ports.http}`, '-dns-port=-1', `-serf-lan-port=${a.ports.serfLan}`, `-serf-wan-port=${a.ports.serfWan}`],
+    ...[`-server-port=${a.ports.server}`, `-grpc-port=${a.ports.grpc}`, '-grpc-tls-port=-1', '-retry-interval=1s'],
+    ...['-log-level=warn', '-log-json', '-hcl=limits { http_max_conns_per_client = 2000 }', '-hcl=performance { raft_multiplier = 1 }'],
+  ];
+}

@@ -38,6 +38,8 @@ export interface ChildSpec {
   port?: number;
   /** Every TCP port the child binds on 127.0.0.1, checked free before each start (default: `port`). */
   binds?: number[];
+  /** The host it runs on under `cellctl up --hosts` (topology/hosts/). */
+  host?: string;
   cell?: string;
   color?: 'blue' | 'green';
   version?: string;

@@ -48,7 +48,10 @@ export function command(): Command {
       TOPOLOGY_DEFAULTS.holdMs,
     )
     .option('--log-level <level>', "children's log level (their logs go to <data>/logs/)", TOPOLOGY_DEFAULTS.logLevel)
-    .option('--hosts', 'one network namespace per host (3 Consul servers, a host per cell, edge, control plane, client): root only; docs/multi-host.md')
+    .option(
+      '--hosts',
+      'one network namespace per host (3 Consul servers, a host per cell, edge, control plane, client): root only; docs/multi-host.md',
+    )
     .addHelpText(
       'after',
       '\nDefault ports: Consul 8500, routers 8080 8081, Envoys 10000 10001 (admin 9901 9902), control plane 8090,\nxDS 18000, supervisor control 8099, cells from 9100 (green instances +50).\nSee docs/operators.md.',
@@ -64,7 +67,11 @@ export function command(): Command {
       const cfg: TopologyConfig = {
         dataDir,
         cells: f.cells,
-        ports: hosts ? { ...portPlan(f.basePort), supervisor: (await freePorts(1))[0]! } : f.anyPorts ? await freePortPlan(f.cells) : portPlan(f.basePort),
+        ports: hosts
+          ? { ...portPlan(f.basePort), supervisor: (await freePorts(1))[0]! }
+          : f.anyPorts
+            ? await freePortPlan(f.cells)
+            : portPlan(f.basePort),
         persist: f.persist === true,
         prefix: f.prefix,
         tokenFiles: tokens.paths,

@@ -1,5 +1,6 @@
 /** The configuration of a local topology (`cellctl up` flags), with defaults in one place. */
 import type { TokenKind } from '../shared/tokens.js';
+import type { HostPlan } from './hosts/plan.js';
 import type { PortPlan } from './ports.js';
 
 /** Everything `cellctl up` needs to build its children. */
@@ -19,6 +20,12 @@ export interface TopologyConfig {
   initialVersion: string;
   /** Log level of every child. */
   logLevel: string;
+  /**
+   * `--hosts`: every child on its host's network namespace at the host's address (every host
+   * uses the default ports), a 3-server Consul cluster, a client agent per other host
+   * (docs/multi-host.md). Undefined: everything on 127.0.0.1, one Consul agent.
+   */
+  hosts?: HostPlan;
 }
 
 /** Defaults for every optional setting. */

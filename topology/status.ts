@@ -1,5 +1,6 @@
 /** What `cellctl up` prints once ready: the status table and how to send a first request. */
 import Table from 'cli-table3';
+import { hostsTable } from './hosts/lifecycle.js';
 
 interface Described {
   consul: { url: string; pid: number | null };
@@ -16,6 +17,8 @@ interface Described {
     instances: { version?: string; color?: string }[];
   }[];
   markets: { id: string; cell: string | null }[];
+  /** Under `cellctl up --hosts`. */
+  hosts?: unknown;
 }
 
 /** The status table of every component. */
@@ -35,7 +38,7 @@ export function statusTable(t: Record<string, unknown>): string {
   for (const r of d.routers) table.push(['router', r.id, r.url ?? '-', String(r.pid ?? '-'), '']);
   for (const e of d.envoys) table.push(['envoy', e.id, e.url ?? '-', String(e.pid ?? '-'), `admin ${e.admin}`]);
   table.push(['supervisor', 'cellctl up', d.supervisor.url, String(d.supervisor.pid), 'control channel']);
-  return table.toString();
+  return d.hosts ? `${table.toString()}\n${hostsTable(d.hosts)}` : table.toString();
 }
 
 /** How to send a first request through a router and through Envoy, and what to try next. */

@@ -19,7 +19,7 @@ interface Status {
 }
 
 /** A supervised process as status shows it. */
-type Process = ChildStatus & { wrapperPid?: number | null; problem?: string };
+type Process = ChildStatus & { wrapperPid?: number | null; problem?: string; host?: string };
 
 /** The supervisor's processes, or null when the topology has no supervisor or it does not answer. */
 async function processes(f: ConnFlags): Promise<Process[] | null> {
@@ -31,10 +31,18 @@ async function processes(f: ConnFlags): Promise<Process[] | null> {
   );
 }
 
-/** The processes table: name, state, the pid that listens, its watchdog, restarts, the last problem. */
+/**
+ * The processes table: name, state, the pid that listens, its watchdog, restarts, the last problem;
+ * and the host each runs on under `cellctl up --hosts` (docs/multi-host.md).
+ */
 export function processTable(list: Process[]): string {
-  const t = new Table({ head: ['process', 'state', 'pid', 'wrapper', 'restarts', 'problem'] });
-  for (const p of list) t.push([p.name, p.state, String(p.pid ?? '-'), String(p.wrapperPid ?? '-'), String(p.restarts), p.problem ?? '']);
+  const hosts = list.some((p) => p.host !== undefined);
+  const t = new Table({ head: ['process', ...(hosts ? ['host'] : []), 'state', 'pid', 'wrapper', 'restarts', 'problem'] });
+  for (const p of list) {
+    const row = [p.name, p.state, String(p.pid ?? '-'), String(p.wrapperPid ?? '-'), String(p.restarts), p.problem ?? ''];
+    if (hosts) row.splice(1, 0, p.host ?? '-');
+    t.push(row);
+  }
   return t.toString();
 }
 

@@ -39,6 +39,8 @@ export interface AttackOptions {
   cpus?: string;
   /** GOMAXPROCS for vegeta. */
   maxProcs?: number;
+  /** Network namespace to attack from (`ip netns exec`): the client host of `cellctl up --hosts`. */
+  netns?: string;
   /** Hard cap on the attack's life; default duration + 10 min. */
   killAfterMs?: number;
 }
@@ -103,6 +105,7 @@ export function startAttack(o: AttackOptions): Attack {
   if (o.maxProcs) env.GOMAXPROCS = String(o.maxProcs);
   let cmd = [vegeta, ...attackArgs(o)];
   if (o.cpus !== undefined && hasTaskset()) cmd = ['taskset', '-c', o.cpus, ...cmd];
+  if (o.netns !== undefined) cmd = ['ip', 'netns', 'exec', o.netns, ...cmd];
   const timed = existsSync(TIME);
   if (timed) cmd = [TIME, '-f', 'VEGETA_CPU %U %S %e', ...cmd];
   const attack = spawn(cmd[0]!, cmd.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { cellHost, edgeHost, hostIp, hostPlan, serverHosts } from './plan.js';
+
+describe('hostPlan', () => {
+  const plan = hostPlan('3fa2', 77, 4);
+
+  it('has 3 Consul servers, the control plane, 2 edges, a host per cell and a client, in that order', () => {
+    assert.deepEqual(
+      plan.hosts.map((h) => h.name),
+      ['consul-1', 'consul-2', 'consul-3', 'cp', 'edge-1', 'edge-2', 'cell-0', 'cell-1', 'cell-2', 'cell-3', 'client'],
+    );
+    assert.deepEqual(
+      serverHosts(plan).map((h) => h.ip),
+      ['10.77.77.11', '10.77.77.12', '10.77.77.13'],
+    );
+    assert.equal(plan.hosts.filter((h) => h.consul === 'none').length, 1, 'only the client host runs no agent');
+    assert.equal(cellHost(plan, 'cell-2').ip, '10.77.77.102');
+    assert.equal(edgeHost(plan, 3).name, 'edge-2', 'routers and Envoys round robin over the edges');
+    assert.equal(hostIp(plan, 'cp'), '10.77.77.20');
+  });
+
+  it('names every namespace and link cs-<run>-…, within the kernel 15-character limit for links, all distinct', () => {
+    const names = [plan.bridge, ...plan.hosts.flatMap((h) => [h.ns, h.veth])];
+    assert.ok(names.every((n) => n.startsWith('cs-3fa2-')));
+    assert.ok([plan.bridge, ...plan.hosts.map((h) => h.veth)].every((n) => n.length <= 15));
+    assert.equal(new Set(names).size, names.length);
+    assert.equal(new Set(plan.hosts.map((h) => h.ip)).size, plan.hosts.length);
+    assert.equal(plan.gateway, '10.77.77.1');
+  });
+
+  it('refuses a run id that is not 4 hex digits, a bad subnet and more cells than a /24 holds', () => {
+    assert.throws(() => hostPlan('xyz', 1, 2), /4 hex/);
+    assert.throws(() => hostPlan('abcd', 256, 2), /subnet/);
+    assert.throws(() => hostPlan('abcd', 1, 101), /100 cells/);
+    assert.throws(() => hostIp(plan, 'cell-9'), /no host 'cell-9'/);
+  });
+});

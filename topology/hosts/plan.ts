@@ -1,0 +1,85 @@
+/**
+ * The host plan of `cellctl up --hosts` (docs/multi-host.md): which hosts a run has, their
+ * network names and addresses, and which host each child of the topology runs on. Pure data:
+ * the namespaces themselves are made by `netns.ts`, the children by `topology/wiring.ts`.
+ */
+
+/** What a host is for. */
+export type HostRole = 'consul-server' | 'control-plane' | 'edge' | 'cell' | 'client';
+
+/** One host: a network namespace with one link on the run's bridge. */
+export interface Host {
+  name: string;
+  role: HostRole;
+  /** Its address on the bridge. */
+  ip: string;
+  /** Network namespace name: `<prefix><name>`. */
+  ns: string;
+  /** The root side of its link (the host side is `eth0` inside the namespace). */
+  veth: string;
+  /** The Consul agent it runs: a server, a client agent, or none (the load generator's host). */
+  consul: 'server' | 'client' | 'none';
+}
+
+/** Every host of a run and the network that joins them. */
+export interface HostPlan {
+  /** The run's id (4 hex digits). */
+  run: string;
+  /** Every namespace and link of the run starts with this: `cs-<run>-`. */
+  prefix: string;
+  /** The bridge in the root namespace. */
+  bridge: string;
+  /** The supervisor's address on the bridge (`10.77.<subnet>.1`): probes and the control channel. */
+  gateway: string;
+  /** Prefix length of the hosts' addresses. */
+  cidr: number;
+  hosts: Host[];
+}
+
+/** Every name this run creates starts with `cs-`; a run's with `cs-<run>-`. */
+export const NAME_PREFIX = 'cs-';
+
+/** The plan of a run: 3 Consul servers, the control plane's host, `edges` edge hosts, one host per cell, a client host. */
+export function hostPlan(run: string, subnet: number, cells: number, edges = 2): HostPlan {
+  if (!/^[0-9a-f]{4}$/.test(run)) throw new Error(`run id '${run}' is not 4 hex digits`);
+  if (!Number.isInteger(subnet) || subnet < 0 || subnet > 255) throw new Error(`subnet ${subnet} is not 0..255`);
+  if (cells > 100) throw new Error('--hosts runs at most 100 cells (one /24)');
+  const prefix = `${NAME_PREFIX}${run}-`;
+  const hosts: Host[] = [];
+  const add = (name: string, role: HostRole, last: number, consul: Host['consul']) =>
+    hosts.push({ name, role, ip: `10.77.${subnet}.${last}`, ns: `${prefix}${name}`, veth: `${prefix}${hosts.length}`, consul });
+  for (let i = 1; i <= 3; i++) add(`consul-${i}`, 'consul-server', 10 + i, 'server');
+  add('cp', 'control-plane', 20, 'client');
+  for (let i = 1; i <= edges; i++) add(`edge-${i}`, 'edge', 30 + i, 'client');
+  for (let i = 0; i < cells; i++) add(`cell-${i}`, 'cell', 100 + i, 'client');
+  add('client', 'client', 250, 'none');
+  return { run, prefix, bridge: `${prefix}br`, gateway: `10.77.${subnet}.1`, cidr: 24, hosts };
+}
+
+/** The host named `name`; throws when the plan has none. */
+export function host(plan: HostPlan, name: string): Host {
+  const h = plan.hosts.find((x) => x.name === name);
+  if (!h) throw new Error(`host plan ${plan.run} has no host '${name}'`);
+  return h;
+}
+
+/** The address of host `name`. */
+export function hostIp(plan: HostPlan, name: string): string {
+  return host(plan, name).ip;
+}
+
+/** The Consul servers' hosts. */
+export function serverHosts(plan: HostPlan): Host[] {
+  return plan.hosts.filter((h) => h.consul === 'server');
+}
+
+/** The host a cell runs on. */
+export function cellHost(plan: HostPlan, cell: string): Host {
+  return host(plan, cell);
+}
+
+/** The edge host of router/Envoy `i` (0-based): edge-1, edge-2, … round robin. */
+export function edgeHost(plan: HostPlan, i: number): Host {
+  const edges = plan.hosts.filter((h) => h.role === 'edge');
+  return edges[i % edges.length]!;
+}
