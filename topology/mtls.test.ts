@@ -17,6 +17,7 @@ import { freePort, freePorts } from '../infra/ports.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from '../router/testing.js';
 import { startControlPlane } from '../control-plane/xds/testing.js';
+import { ConsulClient } from '../shared/consul/client.js';
 import { ensureCertificates, tlsFiles, topologyLeaves, type TlsFiles } from '../shared/pki/store.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
@@ -106,12 +107,7 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
     });
     // Consul's HTTPS check of the cell passes: the cell is in the passing set.
     await waitFor(
-      async () => {
-        const res = await fetch(`${consul.url}/v1/health/service/cellsim-cell?passing=true`, {
-          headers: consul.token ? { 'x-consul-token': consul.token } : {},
-        });
-        return ((await res.json()) as unknown[]).length === 1;
-      },
+      async () => (await new ConsulClient({ url: consul.url }).health.service('cellsim-cell', { passing: true })).value.length === 1,
       15_000,
       () => 'the TLS cell passing in Consul',
     );
