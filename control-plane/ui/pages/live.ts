@@ -32,7 +32,8 @@ export function operationsBody(s: Snapshot, canAct: boolean): Html {
             })}
             ${action('/rollouts', 'Start a rollout', 'Start rollout', {
               fields: html`<input name="version" placeholder="version, e.g. v2" required />
-                <input name="bakeMs" type="number" min="0" placeholder="bake ms (default)" />`,
+                <input name="bakeMs" type="number" min="0" placeholder="bake ms (default)" />
+                <label><input name="allowIdle" type="checkbox" /> allow an idle bake</label>`,
             })}
           </section>`
         : ''

@@ -42,6 +42,10 @@
   function bodyOf(form) {
     const body = {};
     for (const el of form.querySelectorAll('[name]')) {
+      if (el.type === 'checkbox') {
+        if (el.checked) body[el.name] = true;
+        continue;
+      }
       if (el.value === '') continue;
       body[el.name] = el.type === 'number' ? Number(el.value) : el.value;
     }
