@@ -10,7 +10,7 @@ import { CLUSTER, ENDPOINT, ROUTE, SCOPED_ROUTE, type TypeUrl } from '../resourc
 import { countVisits } from '../bench/visits.js';
 import { OverlayMap } from './overlay-map.js';
 import { InconsistentSnapshotError, SnapshotCache } from './snapshot-cache.js';
-import { Snapshot } from './snapshot.js';
+import { DELTA_HISTORY_STEPS, hintChanges, namesChangedSince, Snapshot, typeSnapshot } from './snapshot.js';
 
 const byName = (rs: Resource[]) => new Map(rs.map((r) => [r.name, r]));
 
@@ -185,5 +185,22 @@ describe('overlay map', () => {
     assert.equal(compactedAt, 11, 'the 11th change passes 40 / 4');
     assert.equal(m.get(5), -5);
     assert.equal(m.size, 40);
+  });
+
+  it('keeps a bounded history of steps: names changed since a snapshot up to DELTA_HISTORY_STEPS back', () => {
+    let items: ReadonlyMap<string, Resource> = byName([marketScope('m-0', 'cell:a')]);
+    const line = [typeSnapshot(items)];
+    for (let i = 1; i <= DELTA_HISTORY_STEPS + 4; i++) {
+      const next = new Map(items).set(`market:m-${i}`, marketScope(`m-${i}`, 'cell:a'));
+      hintChanges(next, { base: items, names: new Set([`market:m-${i}`]) });
+      line.push(typeSnapshot(next));
+      items = next;
+    }
+    const head = line.at(-1)!;
+    assert.deepEqual(namesChangedSince(head, head), new Set());
+    assert.deepEqual(namesChangedSince(head, line.at(-3)!), new Set([`market:m-${line.length - 2}`, `market:m-${line.length - 1}`]));
+    assert.equal(namesChangedSince(head, line.at(-1 - DELTA_HISTORY_STEPS)!)?.size, DELTA_HISTORY_STEPS);
+    assert.equal(namesChangedSince(head, line.at(-2 - DELTA_HISTORY_STEPS)!), undefined, 'older than the history: unknown');
+    assert.equal(namesChangedSince(head, line[0]!), undefined);
   });
 });

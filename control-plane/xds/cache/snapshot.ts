@@ -30,12 +30,41 @@ export interface TypeSnapshot {
   /** Encoded size of all resources of the type. */
   readonly bytes: number;
   readonly mix: Readonly<Mix>;
-  /** The previous TypeSnapshot and the names changed since it (one step only; cleared on the next step to bound memory). */
+  /** The previous TypeSnapshot and the names changed since it (a chain of at most DELTA_HISTORY_STEPS steps, to bound memory). */
   delta: { base: TypeSnapshot; names: ReadonlySet<string> } | undefined;
 }
 
 const typeCache = new WeakMap<ReadonlyMap<string, Resource>, TypeSnapshot>();
 const hints = new WeakMap<ReadonlyMap<string, Resource>, ChangeHint>();
+
+/**
+ * Steps of history a type snapshot keeps (`delta`, then its base's, …): a delta client whose ACK
+ * is still out when several changes come (one response in flight per type) is brought up to date
+ * from the names changed since the snapshot it holds, not by a walk of every resource.
+ */
+export const DELTA_HISTORY_STEPS = 16;
+
+/** Cuts `t`'s chain of deltas after {@link DELTA_HISTORY_STEPS} steps, so older snapshots can go. */
+function trimHistory(t: TypeSnapshot): void {
+  let at: TypeSnapshot | undefined = t;
+  for (let i = 0; i < DELTA_HISTORY_STEPS && at?.delta; i++) at = at.delta.base;
+  if (at) at.delta = undefined;
+}
+
+/**
+ * The names changed from `from` to `to` when `from` is in `to`'s history; undefined when it is
+ * not (too old, or another line).
+ */
+export function namesChangedSince(to: TypeSnapshot, from: TypeSnapshot): ReadonlySet<string> | undefined {
+  if (to.delta?.base === from) return to.delta.names; // the usual case: one step
+  const names = new Set<string>();
+  for (let at: TypeSnapshot = to; at !== from;) {
+    if (!at.delta) return undefined;
+    for (const n of at.delta.names) names.add(n);
+    at = at.delta.base;
+  }
+  return names;
+}
 
 /** Records that `items` is `hint.base` with `hint.names` changed (called by the builder). */
 export function hintChanges(items: ReadonlyMap<string, Resource>, hint: ChangeHint): void {
@@ -68,8 +97,8 @@ export function typeSnapshot(items: ReadonlyMap<string, Resource>): TypeSnapshot
         bytes += now.any.value.length;
       }
     }
-    base.delta = undefined; // keep at most one step of history alive
     t = { version: mixVersion(mix), items, bytes, mix, delta: { base, names: hint.names } };
+    trimHistory(t);
   } else {
     let bytes = 0;
     for (const r of items.values()) bytes += r.any.value.length;

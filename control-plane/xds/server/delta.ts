@@ -9,7 +9,7 @@
  * Protocol: https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { TypeSnapshot } from '../cache/snapshot.js';
+import { namesChangedSince, type TypeSnapshot } from '../cache/snapshot.js';
 import { WILDCARD_TYPES } from '../resources/type-urls.js';
 import type { StreamContext } from './context.js';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DeltaResource } from './messages.js';
@@ -131,9 +131,11 @@ function diff(st: TypeState, ts: TypeSnapshot, max: number) {
       changes.set(name, null);
     }
   };
-  if (!st.force && st.synced !== undefined && ts.delta?.base === st.synced) {
-    // The client holds the base exactly: only the changed names can differ.
-    for (const name of ts.delta.names) {
+  const since = st.force || st.synced === undefined ? undefined : namesChangedSince(ts, st.synced);
+  if (since !== undefined) {
+    // The client holds an earlier snapshot of this line exactly (or this one: nothing changed):
+    // only the names changed since then can differ.
+    for (const name of since) {
       if (st.wildcard || st.names.has(name)) consider(name);
       gone(name);
     }
