@@ -5,12 +5,23 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startConsul, type ConsulAgent } from '../infra/harness/consul.js';
 import { ConsulClient, isConsulError, txnSet, type ServiceDefinition } from './consul/client.js';
 import { nodeHttpTransport } from './consul/node-http.js';
 import { undiciTransport } from './consul/undici.js';
-import { CONSUL_TOKEN_KINDS, READY_KEY, ensureAclTokens, policyName, type ConsulTokenKind } from './consul-acl.js';
+import {
+  CONSUL_TOKEN_KINDS,
+  READY_KEY,
+  consulTokenPath,
+  ensureAclTokens,
+  ensureConsulTokenFiles,
+  policyName,
+  type ConsulTokenKind,
+} from './consul-acl.js';
 import { SERVICE_CELL, SERVICE_ROUTER, SERVICE_XDS } from './consul-watch.js';
 import { KvLayout } from './kv.js';
 import { MarketWriter } from './markets/writer.js';
@@ -147,5 +158,25 @@ describe('Consul ACLs, default deny', () => {
       before.map((t) => t.policies),
       CONSUL_TOKEN_KINDS.map((k) => [policyName(PREFIX, k)]),
     );
+  });
+});
+
+describe('Consul token files of a data directory', () => {
+  it('are made once (a UUID each, mode 0600 in a 0700 directory) and kept by every later start', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cellsim-consul-tokens-'));
+    try {
+      const first = ensureConsulTokenFiles(dir);
+      assert.deepEqual(first.created, ['management', ...CONSUL_TOKEN_KINDS]);
+      assert.equal(new Set(Object.values(first.secrets)).size, 1 + CONSUL_TOKEN_KINDS.length);
+      assert.equal(statSync(join(dir, 'tokens')).mode & 0o777, 0o700);
+      for (const kind of first.created) assert.equal(statSync(consulTokenPath(dir, kind)).mode & 0o777, 0o600, kind);
+      const again = ensureConsulTokenFiles(dir);
+      assert.deepEqual(again.created, []);
+      assert.deepEqual(again.secrets, first.secrets, 'a restart presents the same tokens');
+      writeFileSync(consulTokenPath(dir, 'router'), 'not-a-uuid\n');
+      assert.throws(() => ensureConsulTokenFiles(dir), /not a Consul token/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
