@@ -51,6 +51,8 @@ export function firstSteps(t: Record<string, unknown>, dataDir: string): string 
   const curl = (base: string, key: string) =>
     `  curl -s -X POST ${base}/v1/orders -H 'x-market-id: ${market}' -H 'idempotency-key: ${key}' -H 'content-type: application/json' -d ${body}`;
   return [
+    `Operator console: ${d.controlPlane.url}/ui/ (log in with the token in ${dataDir}/tokens/operator, or tokens/read to only look)`,
+    '',
     'First request through a router, then through Envoy:',
     curl(router, 'first-order'),
     curl(envoy, 'first-order-envoy'),

@@ -6,6 +6,7 @@
 import { html } from 'hono/html';
 import type { MigrationRecord, RolloutRecord } from '../../../shared/kv.js';
 import type { Evacuation } from '../../admin/evacuation.js';
+import { BEFORE_FLIP } from '../../migration/options.js';
 import type { InstanceView } from '../../admin/views.js';
 import type { Snapshot } from '../snapshot.js';
 import type { Html } from './layout.js';
@@ -120,7 +121,6 @@ export const planesRegion: Region = (s) =>
     </p>
   </div>`;
 
-const ACTIVE_MIGRATION = new Set(['done', 'rolled-back', 'failed']);
 const migrationRow = (m: MigrationRecord, canAct: boolean) =>
   html`<tr data-migration="${m.market}" class="mig-${m.state}">
     <td>${m.market}</td>
@@ -130,7 +130,7 @@ const migrationRow = (m: MigrationRecord, canAct: boolean) =>
     <td class="num">${m.freezeMs === undefined ? '-' : `${Math.round(m.freezeMs)} ms`}</td>
     <td>${m.by}</td>
     <td>${m.error ?? ''}</td>
-    ${canAct ? html`<td>${ACTIVE_MIGRATION.has(m.state) ? '' : action(`/migrations/${m.market}/abort`, `Abort the migration of ${m.market}`, 'Abort', { dry: false, danger: true })}</td>` : ''}
+    ${canAct ? html`<td>${!BEFORE_FLIP.has(m.state) ? '' : action(`/migrations/${m.market}/abort`, `Abort the migration of ${m.market}`, 'Abort', { dry: false, danger: true })}</td>` : ''}
   </tr>`;
 
 /** Operations: migrations with every step and their freeze window. */
