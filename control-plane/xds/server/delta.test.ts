@@ -49,7 +49,7 @@ describe('delta diff: what a reply reads', () => {
     if (first.kind !== 'send') return;
     assert.equal(first.response.resources.length, NAMES.length);
     st.force = false;
-    v.accept(st, { nonce: 'n-1', version: first.version, changedAt: 0, extra: first.extra });
+    v.accept(st, { nonce: 'n-1', version: first.version, changedAt: 0, extra: first.extra }, {});
     ts.items.reads = 0;
     assert.deepEqual(v.reply(SCOPED_ROUTE, st, snapWith(ts)), { kind: 'current' });
     assert.equal(ts.items.reads, 0, 'a client holding the snapshot costs no read of its resources');
@@ -62,7 +62,7 @@ describe('delta diff: what a reply reads', () => {
     const first = v.reply(SCOPED_ROUTE, st, snapWith(ts1));
     if (first.kind !== 'send') return assert.fail('first reply sends');
     st.force = false;
-    v.accept(st, { nonce: 'n-1', version: first.version, changedAt: 0, extra: first.extra });
+    v.accept(st, { nonce: 'n-1', version: first.version, changedAt: 0, extra: first.extra }, {});
     const ts2 = typeSnap('v2', '', { base: ts1, names: new Set(['market:m-5']) });
     // m-5 changed: its resource in ts2 differs from what the client holds.
     const changed = snapshotOf({ [SCOPED_ROUTE]: ['market:m-5'] }, 'moved')
@@ -85,7 +85,7 @@ describe('delta diff: what a reply reads', () => {
     const first = v.reply(SCOPED_ROUTE, st, snapWith(ts1));
     if (first.kind !== 'send') return assert.fail('first reply sends');
     st.force = false;
-    v.accept(st, { nonce: 'n-1', version: first.version, changedAt: 0, extra: first.extra });
+    v.accept(st, { nonce: 'n-1', version: first.version, changedAt: 0, extra: first.extra }, {});
     const moved = (name: string) =>
       snapshotOf({ [SCOPED_ROUTE]: [name] }, 'moved')
         .type(SCOPED_ROUTE)
