@@ -64,7 +64,8 @@ const rule = (kind: string, name: string, policy: 'read' | 'write') => `${kind} 
 
 /**
  * The rules of each kind for a KV prefix, Consul's HCL rule language. What each needs:
- * - agent: write on its own node (its anti-entropy sync), read of the services it holds;
+ * - agent: write on its own node (its anti-entropy sync; every host's node under `cellctl up
+ *   --hosts`, whose agents share the token), read of the services it holds;
  * - router: read of `markets/`, `cells/` and `changes/` and of the passing cells (service and
  *   node read: a health answer is filtered on both), write of its own `cellsim-router` service;
  * - cell: write of the `cellsim-cell` service alone (registration and its check), nothing else;
@@ -74,11 +75,11 @@ const rule = (kind: string, name: string, policy: 'read' | 'write') => `${kind} 
  * - supervisor (`cellctl up`): the prefix (seeding), its ready key, `cellsim-cell` (it removes
  *   the registration of a cell moved to a fresh port).
  */
-export function aclRules(prefix: string, node: string): Record<ConsulTokenKind, string> {
+export function aclRules(prefix: string, node: string | readonly string[]): Record<ConsulTokenKind, string> {
   const l = new KvLayout(prefix);
   const lines = (...r: string[]) => `${r.join('\n')}\n`;
   return {
-    agent: lines(rule('node', node, 'write'), rule('service_prefix', '', 'read')),
+    agent: lines(...[node].flat().map((n) => rule('node', n, 'write')), rule('service_prefix', '', 'read')),
     router: lines(
       rule('key_prefix', l.marketsPrefix, 'read'),
       rule('key_prefix', l.cellsPrefix, 'read'),
@@ -117,7 +118,7 @@ export function policyName(prefix: string, kind: ConsulTokenKind): string {
  */
 export async function ensureAclTokens(
   management: ConsulClient,
-  o: { prefix: string; node: string; secrets: Record<ConsulTokenKind, string> },
+  o: { prefix: string; node: string | readonly string[]; secrets: Record<ConsulTokenKind, string> },
 ): Promise<void> {
   const rules = aclRules(o.prefix, o.node);
   for (const kind of CONSUL_TOKEN_KINDS) {

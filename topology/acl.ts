@@ -33,7 +33,9 @@ export async function applyConsulAcl(cfg: TopologyConfig, url: string, timeoutMs
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return await ensureAclTokens(management, { prefix: cfg.prefix, node: CONSUL_NODE, secrets });
+      // Under --hosts every agent is a node of its own host (topology/hosts/plan.ts).
+      const node = cfg.hosts ? cfg.hosts.hosts.filter((h) => h.consul !== 'none').map((h) => h.name) : CONSUL_NODE;
+      return await ensureAclTokens(management, { prefix: cfg.prefix, node, secrets });
     } catch (err) {
       if (Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 200));

@@ -50,6 +50,7 @@ export function childView(c: Child) {
     url: s.url,
     port: s.port,
     ...(s.cell ? { cell: s.cell, color: s.color, version: s.version } : {}),
+    ...(s.host ? { host: s.host } : {}),
     log: c.logFile,
     ...(c.problem ? { problem: c.problem, problemAt: c.problemAt } : {}),
   };
@@ -139,11 +140,17 @@ export function controlApp(sup: Supervisor, token: string, log?: Logger): Hono {
   return app;
 }
 
-/** Serves the control app on 127.0.0.1:`port`. */
-export async function startControlServer(sup: Supervisor, port: number, token: string, log: Logger): Promise<ControlServer> {
+/** Serves the control app on `host`:`port` (127.0.0.1; the bridge's address under `cellctl up --hosts`). */
+export async function startControlServer(
+  sup: Supervisor,
+  port: number,
+  token: string,
+  log: Logger,
+  host = '127.0.0.1',
+): Promise<ControlServer> {
   const app = controlApp(sup, token, log);
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(s));
     s.once('error', reject);
   });
   log.debug({ port }, 'supervisor control channel listening');

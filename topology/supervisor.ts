@@ -17,7 +17,9 @@ import { startControlServer, type ControlServer } from './control.js';
 import { DEFAULT_MARKETS } from './markets.js';
 import { seedConsul, type Seeded } from './seed.js';
 import { applyConsulAcl, supervisorConsul } from './acl.js';
-import { cellChildName, cellSpec, consulSpec, consulUrl, register } from './wiring.js';
+import { cellChildName, cellSpec, consulSpecs, consulUrl, register, supervisorUrl } from './wiring.js';
+import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
+import { hostIp } from './hosts/plan.js';
 
 /** The running topology. */
 export class Supervisor {
@@ -54,10 +56,13 @@ export class Supervisor {
     for (const d of ['logs', 'cells', 'routers', 'envoy']) mkdirSync(join(this.cfg.dataDir, d), { recursive: true });
     rmSync(join(this.cfg.dataDir, 'topology.json'), { force: true });
     try {
-      this.control = await startControlServer(this, this.cfg.ports.supervisor, readTokenFile(this.cfg.tokenFiles.supervisor), this.log);
-      const consul = this.add(consulSpec(this.cfg));
-      this.progress(`starting consul (${this.cfg.persist ? 'persistent' : 'dev mode'}) on ${consulUrl(this.cfg)}`);
-      await consul.start(60_000);
+      if (this.cfg.hosts) await networkUp(this.cfg.hosts, this.progress);
+      const token = readTokenFile(this.cfg.tokenFiles.supervisor);
+      this.control = await startControlServer(this, this.cfg.ports.supervisor, token, this.log, this.cfg.hosts?.gateway);
+      const consuls = consulSpecs(this.cfg).map((s) => this.add(s));
+      const mode = this.cfg.hosts ? '3 servers, a client agent per host' : this.cfg.persist ? 'persistent' : 'dev mode';
+      this.progress(`starting consul (${mode}) on ${consulUrl(this.cfg)}`);
+      await Promise.all(consuls.map((c) => c.start(90_000)));
       await applyConsulAcl(this.cfg, consulUrl(this.cfg));
       await this.waitKvWritable();
       this.seeded = await seedConsul(this.cfg, consulUrl(this.cfg), DEFAULT_MARKETS);
@@ -219,18 +224,26 @@ export class Supervisor {
       /** Token files (paths only): `operator` for cellctl, `read`, `cell-admin`, `supervisor`. */
       tokenFiles: c.tokenFiles,
       logs: this.logDir,
-      supervisor: { url: `http://127.0.0.1:${c.ports.supervisor}`, pid: process.pid },
-      consul: { url: consulUrl(c), ...proc(this.children.get('consul')), persist: c.persist },
+      supervisor: { url: supervisorUrl(c), pid: process.pid },
+      consul: { url: consulUrl(c), ...proc(this.children.get('consul') ?? this.children.get('consul.consul-1')), persist: c.persist },
+      ...(c.hosts
+        ? {
+            hosts: hostsView(
+              c.hosts,
+              kids.map((k) => ({ name: k.spec.name, host: k.spec.host })),
+            ),
+          }
+        : {}),
       controlPlane: {
-        url: `http://127.0.0.1:${c.ports.controlPlane}`,
-        xds: `127.0.0.1:${c.ports.xds}`,
+        url: this.children.get('control-plane')?.spec.url ?? `http://127.0.0.1:${c.ports.controlPlane}`,
+        xds: `${c.hosts ? hostIp(c.hosts, 'cp') : '127.0.0.1'}:${c.ports.xds}`,
         ...proc(this.children.get('control-plane')),
       },
       routers: of('router').map((k) => ({ id: k.spec.name, url: k.spec.url, ...proc(k) })),
       envoys: of('envoy').map((k, i) => ({
         id: k.spec.name,
         url: k.spec.url,
-        admin: `http://127.0.0.1:${c.ports.envoys[i]!.admin}`,
+        admin: `http://${c.hosts ? hostIp(c.hosts, k.spec.host!) : '127.0.0.1'}:${c.ports.envoys[i]!.admin}`,
         ...proc(k),
       })),
       cells: cells.map((cell) => {
@@ -274,5 +287,6 @@ export class Supervisor {
       for (const c of group) c.close();
     }
     await this.control?.close();
+    if (this.cfg.hosts) await networkDown(this.cfg.hosts, this.progress);
   }
 }

@@ -6,10 +6,12 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireBinary } from '../infra/binaries.js';
-import { consulArgs } from '../infra/consul-agent.js';
+import { consulArgs, consulClusterArgs } from '../infra/consul-agent.js';
 import type { ChildSpec } from './child.js';
 import { cellIds, type TopologyConfig } from './config.js';
 import { cellPort } from './ports.js';
+import { edgePlaceOf, inPlace, placeFields, placeOf } from './hosts/place.js';
+import { serverHosts } from './hosts/plan.js';
 import { routerNodeOptions } from '../router/node-options.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { consulAclArgs, consulTokenEnv } from './acl.js';
@@ -30,9 +32,37 @@ async function answers(url: string): Promise<boolean> {
   return true;
 }
 
-/** Consul's HTTP URL. */
-export function consulUrl(cfg: TopologyConfig): string {
-  return `http://127.0.0.1:${cfg.ports.consul.http}`;
+/** Consul's HTTP URL: the agent of `hostName` under `--hosts` (default: the first server), else the one agent. */
+export function consulUrl(cfg: TopologyConfig, hostName = 'consul-1'): string {
+  return `http://${placeOf(cfg, hostName).ip}:${cfg.ports.consul.http}`;
+}
+
+/**
+ * Every Consul agent: the one local agent (dev mode or persistent), or under `--hosts` three
+ * servers (one Raft cluster) and a client agent on every other host but the load generator's.
+ */
+export function consulSpecs(cfg: TopologyConfig): ChildSpec[] {
+  if (!cfg.hosts) return [consulSpec(cfg)];
+  const servers = serverHosts(cfg.hosts).map((h) => h.ip);
+  return cfg.hosts.hosts
+    .filter((h) => h.consul !== 'none')
+    .map((h) => {
+      const place = placeOf(cfg, h.name);
+      const url = consulUrl(cfg, h.name);
+      const dataDir = join(cfg.dataDir, 'hosts', h.name, 'consul');
+      const agent = { node: h.name, ip: h.ip, server: h.consul === 'server', join: servers, dataDir, ports: cfg.ports.consul };
+      const args = [...consulClusterArgs(agent), ...consulAclArgs(cfg)];
+      return {
+        name: `consul.${h.name}`,
+        kind: 'consul' as const,
+        ...inPlace(place, { command: requireBinary('consul'), args }),
+        url,
+        port: cfg.ports.consul.http,
+        ...placeFields(place),
+        alive: () => answers(`${url}/v1/status/leader`),
+        ready: async () => (await new ConsulClient({ url }).status.leader({ timeoutMs: 1000 })) !== '',
+      };
+    });
 }
 
 /** The Consul agent: dev mode, or a single persistent server under <data>/consul. */
@@ -60,8 +90,10 @@ export function cellChildName(cell: string, color: 'blue' | 'green'): string {
 export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'green', version: string, defect?: unknown): ChildSpec {
   const index = Number(cell.replace(/^cell-/, ''));
   const port = cfg.ports.added?.[cell]?.[color] ?? cellPort(cfg.ports, index, color);
-  const url = `http://127.0.0.1:${port}`;
-  const args = ['cell', '--id', cell, '--port', String(port), '--data', join(cfg.dataDir, 'cells', cell), '--consul', consulUrl(cfg)];
+  const place = placeOf(cfg, cell);
+  const url = `http://${place.ip}:${port}`;
+  const args = ['cell', '--id', cell, '--port', String(port), '--data', join(cfg.dataDir, 'cells', cell), '--consul', consulUrl(cfg, cell)];
+  if (place.ns) args.push('--host', place.ip);
   args.push('--version', version, '--color', color, '--prefix', cfg.prefix);
   // The path of the cells' own token, never the token itself (argv is public through ps).
   args.push('--cell-admin-token-file', cfg.tokenFiles['cell-admin']);
@@ -72,7 +104,8 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
   return {
     name: cellChildName(cell, color),
     kind: 'cell',
-    ...node(args),
+    ...inPlace(place, node(args)),
+    ...placeFields(place),
     env: { CELLSIM_LOG_LEVEL: cfg.logLevel, ...consulTokenEnv(cfg, 'cell') },
     url,
     port,
@@ -90,14 +123,20 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
 export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
   const port = cfg.ports.routers[i]!;
   const id = `router-${i + 1}`;
-  const url = `http://127.0.0.1:${port}`;
+  const place = edgePlaceOf(cfg, i);
+  const url = `http://${place.ip}:${port}`;
   return {
     name: id,
     kind: 'router',
-    ...node([
-      ...['router', '--port', String(port), '--consul', consulUrl(cfg), '--id', id, '--prefix', cfg.prefix],
-      ...['--hold-ms', String(cfg.holdMs), '--snapshot', join(cfg.dataDir, 'routers', `${id}.snapshot.json`)],
-    ]),
+    ...inPlace(
+      place,
+      node([
+        ...['router', '--port', String(port), '--consul', consulUrl(cfg, place.host), '--id', id, '--prefix', cfg.prefix],
+        ...['--hold-ms', String(cfg.holdMs), '--snapshot', join(cfg.dataDir, 'routers', `${id}.snapshot.json`)],
+        ...(place.ns ? ['--host', place.ip] : []),
+      ]),
+    ),
+    ...placeFields(place),
     env: { CELLSIM_LOG_LEVEL: cfg.logLevel, NODE_OPTIONS: routerNodeOptions(), ...consulTokenEnv(cfg, 'router') },
     url,
     port,
@@ -108,8 +147,18 @@ export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
 
 /** The control plane (admin API + xDS); it reaches the supervisor through CELLSIM_SUPERVISOR_URL. */
 export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
-  const url = `http://127.0.0.1:${cfg.ports.controlPlane}`;
-  const args = ['control-plane', '--port', String(cfg.ports.controlPlane), '--xds-port', String(cfg.ports.xds), '--consul', consulUrl(cfg)];
+  const place = placeOf(cfg, 'cp');
+  const url = `http://${place.ip}:${cfg.ports.controlPlane}`;
+  const args = [
+    'control-plane',
+    '--port',
+    String(cfg.ports.controlPlane),
+    '--xds-port',
+    String(cfg.ports.xds),
+    '--consul',
+    consulUrl(cfg, 'cp'),
+  ];
+  if (place.ns) args.push('--host', place.ip);
   args.push(
     '--data',
     cfg.dataDir,
@@ -132,15 +181,16 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
   return {
     name: 'control-plane',
     kind: 'control-plane',
-    ...node(args),
+    ...inPlace(place, node(args)),
     env: {
       CELLSIM_LOG_LEVEL: cfg.logLevel,
-      CELLSIM_SUPERVISOR_URL: `http://127.0.0.1:${cfg.ports.supervisor}`,
+      CELLSIM_SUPERVISOR_URL: supervisorUrl(cfg),
       ...consulTokenEnv(cfg, 'control-plane'),
     },
     url,
     port: cfg.ports.controlPlane,
     binds: [cfg.ports.controlPlane, cfg.ports.xds],
+    ...placeFields(place),
     ready: () => ok(`${url}/readyz`),
     alive: () => answers(`${url}/healthz`),
   };
@@ -150,38 +200,36 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
 export function envoySpec(cfg: TopologyConfig, i: number): ChildSpec {
   const { listen, admin } = cfg.ports.envoys[i]!;
   const id = `envoy-${i + 1}`;
+  const place = edgePlaceOf(cfg, i);
+  const args = ['envoy', '--listen', String(listen), '--admin', String(admin), '--xds', `${placeOf(cfg, 'cp').ip}:${cfg.ports.xds}`];
+  args.push('--id', id, '--data', cfg.dataDir);
+  if (place.ns) args.push('--listen-address', place.ip, '--admin-address', place.ip);
   return {
     name: id,
     kind: 'envoy',
-    ...node([
-      'envoy',
-      '--listen',
-      String(listen),
-      '--admin',
-      String(admin),
-      '--xds',
-      `127.0.0.1:${cfg.ports.xds}`,
-      '--id',
-      id,
-      '--data',
-      cfg.dataDir,
-    ]),
+    ...inPlace(place, node(args)),
     env: { CELLSIM_LOG_LEVEL: cfg.logLevel },
-    url: `http://127.0.0.1:${listen}`,
+    url: `http://${place.ip}:${listen}`,
     port: listen,
     binds: [listen, admin],
-    alive: () => answers(`http://127.0.0.1:${admin}/ready`),
+    ...placeFields(place),
+    alive: () => answers(`http://${place.ip}:${admin}/ready`),
     ready: async () => {
-      const res = await fetch(`http://127.0.0.1:${admin}/ready`, { signal: AbortSignal.timeout(1000) });
+      const res = await fetch(`http://${place.ip}:${admin}/ready`, { signal: AbortSignal.timeout(1000) });
       return res.ok && (await res.text()).trim() === 'LIVE';
     },
   };
 }
 
+/** The supervisor's control channel, as the control plane reaches it (the bridge's address under `--hosts`). */
+export function supervisorUrl(cfg: TopologyConfig): string {
+  return `http://${cfg.hosts?.gateway ?? '127.0.0.1'}:${cfg.ports.supervisor}`;
+}
+
 /** Every child in start order, grouped: each group starts together once the previous is ready. */
 export function register(cfg: TopologyConfig, live: Map<string, { color: 'blue' | 'green'; version: string }>): ChildSpec[][] {
   return [
-    [consulSpec(cfg)],
+    consulSpecs(cfg),
     cellIds(cfg.cells).map((c) => cellSpec(cfg, c, live.get(c)?.color ?? 'blue', live.get(c)?.version ?? cfg.initialVersion)),
     [controlPlaneSpec(cfg)],
     cfg.ports.routers.map((_, i) => routerSpec(cfg, i)),

@@ -24,6 +24,7 @@ function parseRun(value: string): string {
 /** Builds the command. */
 export function command(): Command {
   const cmd = new Command('hosts')
+    .enablePositionalOptions()
     .description('list the network namespaces and links of cellctl up --hosts runs (cs-<run>-*), with whether their supervisor lives')
     .option('--json', 'print one JSON document')
     .action(async (f: { json?: boolean }) => {

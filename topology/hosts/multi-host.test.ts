@@ -1,0 +1,234 @@
+/**
+ * `cellctl up --hosts` on real network namespaces (root only; CI runs as root): three Consul
+ * servers form one Raft cluster, every other host's services register with the host's own
+ * client agent, requests from the client host go through routers and Envoys on the edge hosts
+ * to the cell hosts, `cellctl status` shows the hosts, and no namespace or link outlives the
+ * run: not after a stop, and not after the supervisor was SIGKILLed (`cellctl hosts clean`).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { requireBinary } from '../../infra/binaries.js';
+import { startProcess, waitFor, type ManagedProcess } from '../../infra/process.js';
+import { groupMembers } from '../../infra/procs.js';
+import { startAttack, type VegetaResult } from '../../infra/vegeta/index.js';
+import { ConsulClient } from '../../shared/consul/client.js';
+import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
+import { SERVICE_CELL, SERVICE_ROUTER } from '../../shared/consul-watch.js';
+import { runsPresent } from './netns.js';
+
+const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
+
+interface HostView {
+  name: string;
+  role: string;
+  ip: string;
+  ns: string;
+  consul: string;
+  children: string[];
+}
+interface TopologyView {
+  hosts: { run: string; bridge: string; hosts: HostView[] };
+  routers: { id: string; url: string }[];
+  envoys: { id: string; url: string }[];
+  cells: { id: string; url: string }[];
+}
+
+const exec = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(cmd, args, { env, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+
+/** Starts `cellctl up --hosts` and waits until it is up. */
+async function up(data: string, cells: number): Promise<ManagedProcess> {
+  return startProcess({
+    name: 'cellctl-up-hosts',
+    command: process.execPath,
+    args: [CELLCTL, 'up', '--hosts', '--data', data, '--cells', String(cells), '--log-level', 'warn'],
+    ready: { logLine: /cellsim is up/ },
+    readyTimeoutMs: 240_000,
+  });
+}
+
+/** What of run `run` is still on the machine (namespaces and links). */
+async function leftOf(run: string): Promise<string[]> {
+  const r = (await runsPresent()).get(run);
+  return r ? [...r.namespaces, ...r.links] : [];
+}
+
+describe('cellctl up --hosts: one network namespace per host', () => {
+  assert.equal(process.getuid?.(), 0, 'this test makes network namespaces: it runs as root (as CI does)');
+  let data: string;
+  let sup: ManagedProcess;
+  let topo: TopologyView;
+  const groups = new Set<number>();
+  const host = (name: string) => topo.hosts.hosts.find((h) => h.name === name)!;
+
+  before(async () => {
+    data = mkdtempSync(join(tmpdir(), 'cellsim-hosts-'));
+    sup = await up(data, 2);
+    topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as TopologyView;
+  });
+  after(async () => {
+    if (!topo) return void (await sup?.stop(60_000));
+    const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
+    const url = (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { supervisor: { url: string } }).supervisor.url;
+    const kids = (await (await fetch(`${url}/children`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      wrapperPid: number;
+    }[];
+    for (const k of kids) groups.add(k.wrapperPid);
+    await sup?.stop(60_000);
+    assert.deepEqual(await leftOf(topo.hosts.run), [], 'no namespace or link of the run is left after the stop');
+    const procs = [...groups].flatMap((g) => groupMembers(g).map((p) => `${p.pid} ${p.comm}`));
+    assert.deepEqual(procs, [], 'no process of any child is left');
+    rmSync(data, { recursive: true, force: true });
+  });
+
+  it('puts each part on its own host: 3 Consul servers, the control plane, 2 edges, one host per cell, a client', () => {
+    assert.deepEqual(
+      topo.hosts.hosts.map((h) => [h.name, h.role, h.consul]),
+      [
+        ['consul-1', 'consul-server', 'server'],
+        ['consul-2', 'consul-server', 'server'],
+        ['consul-3', 'consul-server', 'server'],
+        ['cp', 'control-plane', 'client'],
+        ['edge-1', 'edge', 'client'],
+        ['edge-2', 'edge', 'client'],
+        ['cell-0', 'cell', 'client'],
+        ['cell-1', 'cell', 'client'],
+        ['client', 'client', 'none'],
+      ],
+    );
+    assert.deepEqual(host('cell-0').children.sort(), ['cell-0.blue', 'consul.cell-0']);
+    assert.deepEqual(host('edge-1').children.sort(), ['consul.edge-1', 'envoy-1', 'router-1']);
+    assert.deepEqual(host('cp').children.sort(), ['consul.cp', 'control-plane']);
+    assert.deepEqual(host('client').children, []);
+    for (const c of topo.cells) assert.equal(new URL(c.url).hostname, host(c.id).ip, c.id);
+  });
+
+  it('runs three Consul servers as one Raft cluster, and a client agent on every other host but the client', async () => {
+    const consul = requireBinary('consul');
+    const http = `-http-addr=http://${host('consul-1').ip}:8500`;
+    // ACLs deny by default (docs/security.md): the CLI reads the management token's file.
+    const env = { ...process.env, CONSUL_HTTP_TOKEN_FILE: consulTokenPath(data, 'management') };
+    const peers = await exec(consul, ['operator', 'raft', 'list-peers', http], env);
+    assert.equal(peers.code, 0, peers.stderr);
+    const rows = peers.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/));
+    assert.deepEqual(rows.map((r) => r[0]).sort(), ['consul-1', 'consul-2', 'consul-3']);
+    assert.deepEqual(rows.map((r) => r[3]).sort(), ['follower', 'follower', 'leader']);
+    assert.ok(
+      rows.every((r) => r[4] === 'true'),
+      'all three vote',
+    );
+    const members = await exec(consul, ['members', http], env);
+    const alive = members.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/));
+    assert.deepEqual(
+      alive
+        .filter((m) => m[2] === 'alive')
+        .map((m) => `${m[0]} ${m[3]}`)
+        .sort(),
+      [
+        'cell-0 client',
+        'cell-1 client',
+        'consul-1 server',
+        'consul-2 server',
+        'consul-3 server',
+        'cp client',
+        'edge-1 client',
+        'edge-2 client',
+      ],
+    );
+  });
+
+  it('registers every cell and router with the agent of its own host', async () => {
+    const consul = new ConsulClient({ url: `http://${host('consul-2').ip}:8500`, token: readConsulToken(data, 'management') });
+    const cells = (await consul.catalog.service(SERVICE_CELL)).value;
+    assert.deepEqual(cells.map((s) => [s.Node, s.ServiceAddress]).sort(), [
+      ['cell-0', host('cell-0').ip],
+      ['cell-1', host('cell-1').ip],
+    ]);
+    const routers = (await consul.catalog.service(SERVICE_ROUTER)).value;
+    assert.deepEqual(routers.map((s) => s.Node).sort(), ['edge-1', 'edge-2']);
+  });
+
+  it('serves orders from the client host through both routers and both Envoys on the edge hosts', async () => {
+    const targets = [...topo.routers, ...topo.envoys].map((e, i) => ({
+      method: 'POST',
+      url: `${e.url}/v1/orders#${e.id}`,
+      header: { 'x-market-id': ['sf'], 'idempotency-key': [`hosts-${i}`], 'content-type': ['application/json'] },
+      body: JSON.stringify({ customerId: 'c-1', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
+    }));
+    const results: VegetaResult[] = [];
+    const attack = startAttack({
+      rate: 20,
+      durationMs: 2000,
+      resultsFile: join(data, 'hosts.results'),
+      netns: host('client').ns,
+      onResult: (r) => results.push(r),
+    });
+    for (let i = 0; i < 40; i++) attack.send(targets[i % targets.length]!);
+    attack.end();
+    const done = await attack.done;
+    assert.equal(done.exitCode, 0, done.output);
+    assert.equal(results.length, 40);
+    assert.deepEqual(
+      results.filter((r) => r.code !== 201 && r.code !== 200).map((r) => `${r.url} ${r.code} ${r.error}`),
+      [],
+    );
+  });
+
+  it('shows the host of every process in cellctl status', async () => {
+    const res = await exec(process.execPath, [CELLCTL, 'status', '--json'], { ...process.env, CELLSIM_DATA: data });
+    assert.equal(res.code, 0, res.stderr);
+    const procs = (JSON.parse(res.stdout) as { processes: { name: string; host?: string }[] }).processes;
+    const byName = Object.fromEntries(procs.map((p) => [p.name, p.host]));
+    assert.equal(byName['cell-1.blue'], 'cell-1');
+    assert.equal(byName['router-2'], 'edge-2');
+    assert.equal(byName['control-plane'], 'cp');
+    assert.equal(byName['consul.consul-3'], 'consul-3');
+  });
+});
+
+describe('cellctl up --hosts: a crashed run leaves nothing that the next clean does not remove', () => {
+  it('removes the namespaces and links of a SIGKILLed supervisor with cellctl hosts clean', async () => {
+    assert.equal(process.getuid?.(), 0, 'this test makes network namespaces: it runs as root (as CI does)');
+    const data = mkdtempSync(join(tmpdir(), 'cellsim-hosts-crash-'));
+    const sup = await up(data, 1);
+    try {
+      const run = (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as TopologyView).hosts.run;
+      assert.ok((await leftOf(run)).length > 0);
+      await sup.kill();
+      // The children's watchdogs see their supervisor gone and kill them (every 0.5 s).
+      await waitFor(
+        async () => (await exec('pgrep', ['-f', data])).code === 1,
+        20_000,
+        () => 'children of the killed supervisor are gone',
+      );
+      assert.ok((await leftOf(run)).length > 0, 'a SIGKILLed supervisor leaves its namespaces behind');
+      const listed = await exec(process.execPath, [CELLCTL, 'hosts', '--json']);
+      const runs = (JSON.parse(listed.stdout) as { runs: { run: string; alive: boolean }[] }).runs;
+      assert.deepEqual(runs.find((r) => r.run === run)?.alive, false);
+      const clean = await exec(process.execPath, [CELLCTL, 'hosts', 'clean', '--json']);
+      assert.equal(clean.code, 0, clean.stderr);
+      assert.ok((JSON.parse(clean.stdout) as { removed: string[] }).removed.includes(run));
+      assert.deepEqual(await leftOf(run), []);
+    } finally {
+      await sup.kill();
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+});
