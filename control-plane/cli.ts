@@ -4,9 +4,13 @@ import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { neverFromEnv, parseDurationMs, parsePort, parseUrl } from '../shared/cli.js';
 import { TOKEN_ENV, adminApiTokens, resolveToken } from '../shared/tokens.js';
 import { start, type ControlPlaneOptions } from './main.js';
+import { readTlsFiles, tlsFilesOf } from '../shared/pki/identity.js';
 
 /** The parsed flags: the control plane's options, all but the test-only `register` and the tokens, which come from files or the environment. */
-type Flags = Omit<ControlPlaneOptions, 'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken'> & {
+type Flags = Omit<ControlPlaneOptions, 'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'xdsTls'> & {
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
   operatorTokenFile?: string;
   readTokenFile?: string;
   tokensFile?: string;
@@ -60,11 +64,19 @@ export function command(): Command {
       10_000,
     )
     .option('--upstream-tls', "Envoy's clusters to the cells use mutual TLS (Envoys need cellctl envoy --tls-cert/--tls-key/--tls-ca)")
+    .option(
+      '--tls-cert <file>',
+      'serve xDS over TLS with this certificate (PEM; with --tls-key and --tls-ca); Envoys need cellctl envoy --xds-tls',
+    )
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', "the CA an Envoy's client certificate must chain to (PEM)")
     .addOption(
       neverFromEnv(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp()),
     )
     .action(async (f: Flags) => {
-      const cp = await start({ ...f, ...tokensOf(f) });
+      const xdsTls = tlsFilesOf(f);
+      if (xdsTls) readTlsFiles(xdsTls);
+      const cp = await start({ ...f, ...tokensOf(f), xdsTls });
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);

@@ -31,6 +31,7 @@ interface Flags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  xdsTls?: boolean;
 }
 
 function parseXds(value: string): { host: string; port: number } {
@@ -54,6 +55,8 @@ export function writeBootstrap(
   const dir = f.data ? join(f.data, 'envoy', f.id) : mkdtempSync(join(tmpdir(), `cellsim-envoy-${f.id}-`));
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'bootstrap.json');
+  const tls = tlsFilesOf(f);
+  if (f.xdsTls && !tls) throw new InvalidArgumentError('--xds-tls needs --tls-cert, --tls-key and --tls-ca');
   const bootstrap = envoyBootstrap({
     nodeId: f.id,
     listen: { address: f.listenAddress, port: f.listen },
@@ -63,8 +66,8 @@ export function writeBootstrap(
     api: f.api,
     maxHeapBytes: f.maxHeapMb === undefined ? undefined : f.maxHeapMb * 1024 * 1024,
     maxDownstreamConnections: f.maxConnections,
+    xdsTls: f.xdsTls ? tls : undefined,
   });
-  const tls = tlsFilesOf(f);
   // The secrets a control plane's --upstream-tls clusters name (xds/resources/upstream-tls.ts).
   if (tls) (bootstrap.static_resources as Record<string, unknown>).secrets = bootstrapSecrets(tls);
   writeFileSync(path, `${JSON.stringify(bootstrap, null, 2)}\n`);
@@ -104,6 +107,10 @@ export function command(): Command {
     .option('--tls-cert <file>', "mutual TLS to the cells: this Envoy's certificate (PEM; with --tls-key and --tls-ca)")
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', "the CA certificate a cell's certificate must chain to (PEM)")
+    .option(
+      '--xds-tls',
+      'reach the control plane over TLS with --tls-cert/--tls-key/--tls-ca (its certificate must name spiffe://cellsim/control-plane)',
+    )
     .action(async (f: Flags) => {
       const tls = tlsFilesOf(f);
       if (tls) readTlsFiles(tls);

@@ -14,6 +14,8 @@ import { createHttpApp, mountRoutes } from './http.js';
 import { createConsole } from './ui/index.js';
 import { startXds } from './xds/index.js';
 import { announceControlPlane, type Announcement } from './xds/registration.js';
+import { readTlsFiles } from '../shared/pki/identity.js';
+import type { TlsFiles } from '../shared/pki/names.js';
 
 /** Options of {@link start} (the `cellctl control-plane` flags). */
 export interface ControlPlaneOptions {
@@ -42,6 +44,8 @@ export interface ControlPlaneOptions {
   testHooks: boolean;
   /** Envoy's clusters to the cells use mutual TLS with the secrets of its bootstrap (xds/resources/upstream-tls.ts). */
   upstreamTls?: boolean;
+  /** Serve xDS over TLS with these files, requiring each Envoy's certificate of the CA. */
+  xdsTls?: TlsFiles;
   /** Register in Consul as cellsim-xds (default true). */
   register?: boolean;
 }
@@ -75,6 +79,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     flipGraceMs: o.flipGraceMs,
     dataDir: o.data,
     cluster: o.upstreamTls ? { upstreamTls: true } : undefined,
+    tls: o.xdsTls ? readTlsFiles(o.xdsTls) : undefined,
   });
 
   // 2. HTTP: /healthz /readyz /metrics /xds/status and the hold endpoint.
@@ -105,7 +110,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
 
   // 3b. The operator console at /ui/ (control-plane/ui/): pages over the admin API above.
   const { migrator, rollouts } = operators;
-  const ui = createConsole({ admin: operators.routes, tokens: o.adminTokens ?? [], consul, layout, edge: xds, migrator, rollouts, log });
+  const ui = createConsole({ admin: operators.routes, tokens: o.adminTokens ?? [], consul, layout, edge: xds, migrator, rollouts, log, dataDir: o.data });
   mountRoutes(app, '/', ui.routes);
 
   // 4. Serve HTTP.

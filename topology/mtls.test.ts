@@ -111,9 +111,41 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
       15_000,
       () => 'the TLS cell passing in Consul',
     );
-    const cp = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-mtls', testHooks: false, upstreamTls: true });
+    const cp = await startControlPlane(scope, {
+      consulUrl: consul.url,
+      id: 'cp-mtls',
+      testHooks: false,
+      upstreamTls: true,
+      tls: tlsFiles(dir, 'control-plane'),
+    });
     cpXdsPort = cp.xdsPort;
   });
+
+  const startEnvoy = async (id: string, extra: string[], configured = true) => {
+    const [listen, admin] = (await freePorts(2)) as [number, number];
+    const url = `http://127.0.0.1:${listen}`;
+    await scope.start({
+      name: `envoy-${id}`,
+      command: process.execPath,
+      args: [
+        CELLCTL,
+        'envoy',
+        '--listen',
+        String(listen),
+        '--admin',
+        String(admin),
+        '--xds',
+        `127.0.0.1:${cpXdsPort}`,
+        '--id',
+        id,
+        ...extra,
+      ],
+      // /ready is 200 once configured; /server_info answers as soon as Envoy runs.
+      ready: { http: `http://127.0.0.1:${admin}/${configured ? 'ready' : 'server_info'}`, status: 200 },
+      readyTimeoutMs: 30_000,
+    });
+    return url;
+  };
 
   after(async () => {
     await scope.close();
@@ -155,44 +187,18 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
     }
   });
 
-  it('an Envoy with its certificate reaches the cell; one with a certificate of another role or of another CA cannot', async () => {
-    const start = async (id: string, extra: string[]) => {
-      const [listen, admin] = (await freePorts(2)) as [number, number];
-      const url = `http://127.0.0.1:${listen}`;
-      await scope.start({
-        name: `envoy-${id}`,
-        command: process.execPath,
-        args: [
-          CELLCTL,
-          'envoy',
-          '--listen',
-          String(listen),
-          '--admin',
-          String(admin),
-          '--xds',
-          `127.0.0.1:${cpXdsPort}`,
-          '--id',
-          id,
-          ...extra,
-        ],
-        ready: { http: `http://127.0.0.1:${admin}/ready`, status: 200 },
-        readyTimeoutMs: 30_000,
-      });
-      return url;
-    };
-    const good = await start('envoy-good', tlsArgs(tlsFiles(dir, 'envoy')));
+  it('an Envoy with its certificate reaches the cell; one with a certificate of another role cannot', async () => {
+    const good = await startEnvoy('envoy-good', [...tlsArgs(tlsFiles(dir, 'envoy')), '--xds-tls']);
     await waitFor(
       async () => (await get(`${good}/v1/orders?market=m-a`)).status === 200,
       20_000,
       () => 'Envoy to reach the TLS cell',
     );
-    const wrongRole = await start('envoy-cp-cert', tlsArgs(tlsFiles(dir, 'control-plane')));
-    const stranger = await start('envoy-other-ca', tlsArgs(strangerCert));
+    // Its xDS is over TLS with the Envoy's certificate: only the cell's check refuses it. (An
+    // Envoy with a certificate of another CA gets no configuration at all: the last test.)
+    const wrongRole = await startEnvoy('envoy-cp-cert', [...tlsArgs(tlsFiles(dir, 'control-plane')), '--xds-tls']);
     // Give each a moment to have its clusters (a few tries), then it must still be refused.
-    for (const [what, url, expected] of [
-      ['a control-plane certificate', wrongRole, 'forbidden'],
-      ['a certificate of another CA', stranger, 'forbidden'],
-    ] as const) {
+    for (const [what, url, expected] of [['a control-plane certificate', wrongRole, 'forbidden']] as const) {
       await waitFor(
         async () => (await get(`${url}/v1/orders?market=m-a`)).status === 403,
         20_000,
@@ -200,6 +206,17 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
       );
       const a = await get(`${url}/v1/orders?market=m-a`);
       assert.equal(code(a.body), expected, `${what}: ${a.status} ${a.body}`);
+    }
+  });
+
+  it('serves xDS over TLS only: an Envoy without a certificate of the CA gets no configuration', async () => {
+    const plainXds = await startEnvoy('envoy-plain-xds', [], false);
+    const otherCa = await startEnvoy('envoy-other-ca-xds', [...tlsArgs(strangerCert), '--xds-tls'], false);
+    // A configured Envoy answers on its listener within a second or two (the good one above did).
+    await new Promise((r) => setTimeout(r, 5000));
+    for (const url of [plainXds, otherCa]) {
+      const a = await get(`${url}/v1/orders?market=m-a`);
+      assert.equal(a.status, 0, `${url}: no listener without xDS, got ${a.status} ${a.body}`);
     }
   });
 });

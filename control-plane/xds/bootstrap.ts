@@ -10,6 +10,7 @@
 import { isIP } from 'node:net';
 import { XDS_CLUSTER } from './resources/names.js';
 import { META_LISTEN_ADDRESS, META_LISTEN_PORT } from './publisher.js';
+import { identityUri, type TlsFiles } from '../../shared/pki/names.js';
 
 /** Options of {@link envoyBootstrap}. */
 export interface BootstrapOptions {
@@ -27,6 +28,8 @@ export interface BootstrapOptions {
   maxHeapBytes?: number;
   /** Most downstream connections at once, all listeners together (default {@link DEFAULT_MAX_DOWNSTREAM_CONNECTIONS}). */
   maxDownstreamConnections?: number;
+  /** Reach the control plane over TLS with these files, checking that it is the control plane (docs/tls.md §xDS). */
+  xdsTls?: TlsFiles;
 }
 
 /** Default heap bound: 1 GiB, five times Envoy's RSS at 100,000 markets (bench/xds.md). */
@@ -69,6 +72,24 @@ export function overloadManager(maxHeapBytes: number, maxConnections: number): R
 }
 
 const ADS = { ads: {}, resource_api_version: 'V3' };
+
+/** The xDS cluster's TLS: Envoy's certificate, the CA, the control plane's URI, and ALPN h2 (gRPC over TLS). */
+function xdsTlsSocket(files: TlsFiles): Record<string, unknown> {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      common_tls_context: {
+        alpn_protocols: ['h2'],
+        tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }],
+        validation_context: {
+          trusted_ca: { filename: files.ca },
+          match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: identityUri('control-plane') } }],
+        },
+      },
+    },
+  };
+}
 
 /** Builds the bootstrap object (JSON-able). */
 export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
@@ -113,6 +134,7 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
               explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '10s', timeout: '5s' } } },
             },
           },
+          ...(o.xdsTls ? { transport_socket: xdsTlsSocket(o.xdsTls) } : {}),
           load_assignment: {
             cluster_name: XDS_CLUSTER,
             endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xds.host, port_value: o.xds.port } } } }] }],

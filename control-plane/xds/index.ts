@@ -19,6 +19,7 @@ import type { BuildInput } from './build.js';
 import { DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './resources/cluster.js';
 import { ROUTE, SCOPED_ROUTE } from './resources/type-urls.js';
 import { startAdsServer, type AdsServer } from './server/ads.js';
+import type { TlsMaterial } from '../../shared/pki/identity.js';
 
 /** Options of {@link startXds}. */
 export interface XdsOptions {
@@ -41,6 +42,8 @@ export interface XdsOptions {
   panicMs?: number;
   /** After a color flip the previous color stays in EDS at priority 1 this long, ms (flip-fallback.ts; default 10 s). */
   flipGraceMs?: number;
+  /** Serve xDS over TLS, requiring a client certificate of the CA (server/ads.ts). */
+  tls?: TlsMaterial;
 }
 
 /** Where the served view comes from and whether it is live (for /readyz, /xds/status, metrics). */
@@ -122,6 +125,7 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
     },
     o.host,
     o.port,
+    o.tls,
   );
   // The feed's callbacks run from timers and watches, never during this call: `feed` is set by then.
   const feed: ConsulFeed = startConsulFeed({

@@ -10,6 +10,7 @@ import type { StreamContext } from './context.js';
 import { serveDelta } from './delta.js';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse } from './messages.js';
 import { serveSotw } from './sotw.js';
+import type { TlsMaterial } from '../../../shared/pki/identity.js';
 
 let service: grpc.ServiceDefinition | undefined;
 
@@ -43,8 +44,20 @@ export interface AdsServer {
   stop(): Promise<void>;
 }
 
-/** Starts the ADS server on `host:port` (port 0 = any free port). */
-export async function startAdsServer(ctx: StreamContext, host: string, port: number): Promise<AdsServer> {
+function credentials(tls: TlsMaterial | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    Buffer.from(tls.ca),
+    [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }],
+    true,
+  );
+}
+
+/**
+ * Starts the ADS server on `host:port` (port 0 = any free port). With `tls`, it serves TLS with
+ * that certificate and requires a client certificate of that CA (docs/tls.md §xDS).
+ */
+export async function startAdsServer(ctx: StreamContext, host: string, port: number, tls?: TlsMaterial): Promise<AdsServer> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
     'grpc.max_send_message_length': -1,
@@ -56,9 +69,7 @@ export async function startAdsServer(ctx: StreamContext, host: string, port: num
     DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => serveDelta(call, ctx),
   });
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    );
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, credentials(tls), (err, p) => (err ? reject(err) : resolve(p)));
   });
   return {
     port: bound,
