@@ -178,6 +178,7 @@ describe('renderDoctor', () => {
     },
     envoy: { ok: true, version: '1.40.0', pinned: '1.40.0', license: 'Apache-2.0', path: '/c/envoy', source: 'cache' },
     vegeta: { ok: false, pinned: '12.13.0', error: "not found: run 'npm run setup' or set VEGETA_BIN" },
+    kafka: { ok: true, version: '4.4.0', pinned: '4.4.0', license: 'Apache-2.0', path: '/c/kafka-4.4.0', source: 'cache' },
     node: { ok: true, version: '20.20.2', license: 'MIT', path: '/usr/bin/node', source: 'path' },
   };
   it('shows the licence column, then each error and warning on its own line, without colour off a terminal', () => {
@@ -187,10 +188,28 @@ describe('renderDoctor', () => {
     assert.match(text, /│ consul +│ NO +│ 1\.22\.5 +│ BUSL-1\.1 +│ \/usr\/bin\/consul \(path\) +│/);
     assert.match(text, /│ envoy +│ yes +│ 1\.40\.0 +│ Apache-2\.0 +│/);
     assert.match(text, /│ vegeta +│ NO +│ - +│ - +│ - +│/);
+    assert.match(text, /│ kafka +│ yes +│ 4\.4\.0 +│ Apache-2\.0 +│ \/c\/kafka-4\.4\.0 \(cache\) +│/);
     assert.match(text, /^error: consul: consul 1\.22\.5 is under BUSL-1\.1$/m);
     assert.match(text, /^error: vegeta: not found/m);
     assert.match(text, /^warning: consul on PATH is 1\.22\.5$/m);
     assert.match(text, /^Not ready: /m);
     assert.deepEqual(Object.keys(report), [...TOOLS]);
+  });
+});
+
+describe('kafka in doctor', () => {
+  it("takes the licence the install wrote into Kafka's directory, and fails one that is not open source", () => {
+    const home = mkdtempSync(join(tmpdir(), 'cellsim-doctor-kafka-'));
+    try {
+      const probed = { ok: true, version: '4.4.0', pinned: '4.4.0', path: home, source: 'cache' as const };
+      writeFileSync(join(home, 'LICENSE.spdx'), 'Apache-2.0\n');
+      assert.deepEqual(assess('kafka', probed), { ...probed, license: 'Apache-2.0' });
+      writeFileSync(join(home, 'LICENSE.spdx'), 'BUSL-1.1\n');
+      const bad = assess('kafka', probed);
+      assert.equal(bad.ok, false);
+      assert.match(bad.error ?? '', /kafka 4\.4\.0 is under BUSL-1\.1/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });

@@ -6,10 +6,11 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import { probe, type ToolStatus } from './binaries.js';
-import { judgeLicense, licenseFileNextTo, versionWarning, type Tool } from './licenses.js';
+import { probeKafka } from './kafka-dist.js';
+import { judgeLicense, licenseFileIn, licenseFileNextTo, versionWarning, type Tool } from './licenses.js';
 
 /** The tools doctor checks, in the order it shows them. */
-export const TOOLS = ['consul', 'envoy', 'vegeta', 'node'] as const satisfies readonly Tool[];
+export const TOOLS = ['consul', 'envoy', 'vegeta', 'kafka', 'node'] as const satisfies readonly Tool[];
 
 /** The report: one status per tool. */
 export type DoctorReport = Record<(typeof TOOLS)[number], ToolStatus>;
@@ -32,7 +33,8 @@ export function assess(tool: Tool, probed: ToolStatus & { passedOver?: { path: s
   let license: string | undefined;
   let { ok, error } = status;
   if (ok && status.path !== undefined) {
-    const verdict = judgeLicense(tool, status.version, tool === 'node' ? undefined : licenseFileNextTo(status.path), status.pinned);
+    const file = tool === 'node' ? undefined : tool === 'kafka' ? licenseFileIn(status.path) : licenseFileNextTo(status.path);
+    const verdict = judgeLicense(tool, status.version, file, status.pinned);
     license = verdict.license;
     if (verdict.error !== undefined) [ok, error] = [false, verdict.error];
   }
@@ -56,7 +58,7 @@ function strip(s: { [K in keyof ToolStatus]: ToolStatus[K] | undefined }): ToolS
 /** Probes and assesses every tool. */
 export function diagnose(): DoctorReport {
   const report = {} as DoctorReport;
-  for (const t of TOOLS) report[t] = assess(t, probe(t));
+  for (const t of TOOLS) report[t] = assess(t, t === 'kafka' ? probeKafka() : probe(t));
   return report;
 }
 
@@ -80,7 +82,9 @@ export function renderDoctor(report: DoctorReport, color = process.stdout.isTTY 
 /** The `doctor` command module. */
 export function command(): Command {
   return new Command('doctor')
-    .description('check that consul, envoy, vegeta and node are installed and open source; exit 1 if any is missing or not')
+    .description(
+      'check that consul, envoy, vegeta, kafka (with java) and node are installed and open source; exit 1 if any is missing or not',
+    )
     .option('--json', 'print a JSON object (version, licence, path, warning per tool) instead of a table')
     .action((opts: { json?: boolean }) => {
       const report = diagnose();

@@ -9,7 +9,8 @@
 # version), when PATH has the pinned version, or when the cache already has it: the same order
 # infra/binaries.ts uses to find them (a PATH binary of another version is used only when the
 # cache has none, and `cellctl doctor` warns about it). On failure prints one line: what is
-# missing and how to fix it. Chromium (for the console's browser tests) is Debian's package, through apt-get.
+# missing and how to fix it. Chromium (for the console's browser tests) is Debian's package, through apt-get. Apache Kafka
+# (Apache-2.0) is the broker jar and its classpath from Maven Central, resolved by Maven.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -184,13 +185,55 @@ install_chromium() {
   log "chromium: $(chromium --version 2>/dev/null | head -n1)"
 }
 
+# Apache Kafka (Apache-2.0), for cells that run with `--log kafka` (docs/kafka.md): the broker
+# jar org.apache.kafka:kafka_2.13 and its runtime classpath, resolved by Maven from Maven
+# Central into <cache>/kafka-<version>/libs, run on Java 17. KAFKA_HOME (a directory with libs/)
+# is used as it is. The licence is read from the broker jar before the jars are kept.
+install_kafka() {
+  if [[ -n "${KAFKA_HOME:-}" ]]; then log "kafka: using KAFKA_HOME=$KAFKA_HOME"; return; fi
+  local dest="$CACHE/kafka-$KAFKA_VERSION"
+  if [[ -f "$dest/libs/kafka_2.13-$KAFKA_VERSION.jar" ]]; then log "kafka $KAFKA_VERSION: cached at $dest"; return; fi
+  if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]] \
+      || die "kafka needs java (17+) and mvn: install openjdk-17-jre-headless and maven, or set KAFKA_HOME"
+    log "kafka: installing Debian's openjdk-17-jre-headless and maven (apt-get)"
+    with_progress kafka apt-get update -qq || die "apt-get update failed: install Java 17 and Maven, or set KAFKA_HOME"
+    DEBIAN_FRONTEND=noninteractive with_progress kafka apt-get install -y -qq openjdk-17-jre-headless maven \
+      || die "apt-get install openjdk-17-jre-headless maven failed: install them, or set KAFKA_HOME"
+  fi
+  log "kafka $KAFKA_VERSION: resolving org.apache.kafka:kafka_2.13 and its runtime classpath from Maven Central"
+  local work; work="$(mktemp -d)"
+  cat >"$work/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>cellsim.local</groupId><artifactId>kafka-broker</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+  </dependencies>
+</project>
+POM
+  rm -rf "$dest.tmp"; mkdir -p "$dest.tmp/libs" "$work/license"
+  if ! with_progress kafka mvn -q -B -f "$work/pom.xml" dependency:copy-dependencies -DincludeScope=runtime "-DoutputDirectory=$dest.tmp/libs"; then
+    rm -rf "$work" "$dest.tmp"
+    die "kafka $KAFKA_VERSION: Maven could not resolve org.apache.kafka:kafka_2.13 from Maven Central; check 'mvn -v' and its access, then rerun 'npm run setup', or set KAFKA_HOME"
+  fi
+  local jar="$dest.tmp/libs/kafka_2.13-$KAFKA_VERSION.jar"
+  [[ -f "$jar" ]] || { rm -rf "$work" "$dest.tmp"; die "kafka $KAFKA_VERSION: Maven resolved no broker jar; set KAFKA_HOME"; }
+  (cd "$work/license" && jar xf "$jar" LICENSE 2>/dev/null || unzip -q -o "$jar" LICENSE) \
+    || { rm -rf "$work" "$dest.tmp"; die "kafka $KAFKA_VERSION: cannot read LICENSE from $jar (needs jar or unzip)"; }
+  check_license kafka "$work/license" Apache-2.0 "$dest.tmp"
+  rm -rf "$work"; rm -rf "$dest"; mv "$dest.tmp" "$dest"
+  log "kafka $KAFKA_VERSION: $(find "$dest/libs" -name '*.jar' | wc -l) jars at $dest/libs"
+}
+
 mkdir -p "$CACHE"
 case "$ONLY" in
-  all) install_envoy; install_vegeta; install_consul; install_chromium ;;
+  all) install_envoy; install_vegeta; install_consul; install_chromium; install_kafka ;;
   chromium) install_chromium ;;
   consul) install_consul ;;
   vegeta) install_vegeta ;;
   envoy) install_envoy ;;
-  *) die "unknown component '$ONLY' (use consul, envoy, vegeta, chromium or all)" ;;
+  kafka) install_kafka ;;
+  *) die "unknown component '$ONLY' (use consul, envoy, vegeta, chromium, kafka or all)" ;;
 esac
 log "done"

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Component } from './binaries.js';
 
-/** A tool doctor checks: the real components and node itself. */
-export type Tool = Component | 'node';
+/** A tool doctor checks: the real components, the Kafka broker's jars and node itself. */
+export type Tool = Component | 'kafka' | 'node';
 
 /** Open-source licences (OSI approved) a component may be under. Anything else fails doctor. */
 const OPEN_SOURCE = new Set(['MPL-2.0', 'Apache-2.0', 'MIT', 'BSD-2-Clause', 'BSD-3-Clause', 'ISC']);
@@ -36,7 +36,7 @@ function atLeast(v: readonly [number, number, number], min: readonly [number, nu
 
 /**
  * The licence a tool's release is under, from the tool and its version alone: Consul before
- * 1.17 MPL-2.0, from 1.17 on BUSL-1.1; Envoy Apache-2.0; vegeta and node MIT. Undefined when
+ * 1.17 MPL-2.0, from 1.17 on BUSL-1.1; Envoy and Kafka Apache-2.0; vegeta and node MIT. Undefined when
  * the version cannot be read (a Consul whose version is unknown has no known licence).
  */
 export function licenseOf(tool: Tool, version: string | undefined): string | undefined {
@@ -47,6 +47,7 @@ export function licenseOf(tool: Tool, version: string | undefined): string | und
       return atLeast(v, CONSUL_BUSL_FROM) ? 'BUSL-1.1' : 'MPL-2.0';
     }
     case 'envoy':
+    case 'kafka':
       return 'Apache-2.0';
     case 'vegeta':
     case 'node':
@@ -62,6 +63,11 @@ export function licenseFileNextTo(binary: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The SPDX id infra/install.sh wrote inside a distribution directory (Kafka's), when there is one. */
+export function licenseFileIn(dir: string): string | undefined {
+  return licenseFileNextTo(join(dir, 'libs'));
 }
 
 /** What doctor concludes about one tool's licence. */
