@@ -33,6 +33,13 @@ function chromiumPath(): string {
   }
 }
 
+/** A process's resident set, MB (/proc/<pid>/status VmRSS). */
+function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  assert.ok(kb, `no VmRSS for ${pid}`);
+  return Number(kb) / 1024;
+}
+
 describe('operator console in chromium against cellctl up', () => {
   let data: string;
   let up: ManagedProcess;
@@ -40,6 +47,7 @@ describe('operator console in chromium against cellctl up', () => {
   let cp: string;
   let supervisorUrl: string;
   let planes: string[];
+  let cpPid: number;
   const tokens = { operator: '', read: '', supervisor: '' };
   const contexts: BrowserContext[] = [];
 
@@ -84,13 +92,14 @@ describe('operator console in chromium against cellctl up', () => {
       readyTimeoutMs: 150_000,
     });
     const topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as {
-      controlPlane: { url: string };
+      controlPlane: { url: string; pid: number };
       supervisor: { url: string };
       routers: { url: string }[];
       envoys: { url: string }[];
     };
     planes = [...topo.routers, ...topo.envoys].map((p) => p.url);
     cp = topo.controlPlane.url;
+    cpPid = topo.controlPlane.pid;
     supervisorUrl = topo.supervisor.url;
     for (const kind of Object.keys(tokens) as (keyof typeof tokens)[])
       tokens[kind] = readFileSync(join(data, 'tokens', kind), 'utf8').trim();
@@ -190,6 +199,8 @@ describe('operator console in chromium against cellctl up', () => {
 
   it('starts a rollout from the Operations page under load and watches wave 0 pass its SLO check', async () => {
     const page = await loggedIn(tokens.operator);
+    const overview = await page.context().newPage(); // the same session, on the Overview's traffic table and charts
+    await overview.goto(`${cp}/ui/`);
     // Traffic to markets of every cell (cell-0's among them), so the canary's bake has requests to judge.
     const load = startLoad({
       targets: planes,
@@ -216,6 +227,13 @@ describe('operator console in chromium against cellctl up', () => {
       assert.ok(requests >= 20, `wave 0 judged ${requests} requests: ${verdict}`);
       process.stdout.write(`# wave 0: ${verdict}\n`);
       await shot(page, 'rollout-wave0');
+      // The Overview shows both planes' traffic, read from their own metrics, and charts it.
+      for (const plane of ['router']) {
+        const rps = Number((await overview.locator(`#rates tr[data-plane="${plane}"] td.rps`).textContent())?.trim());
+        assert.ok(rps > 5, `${plane} req/s on the Overview: ${rps}`);
+      }
+      assert.equal(await overview.locator('#charts .uplot').count(), 3, 'three uPlot charts');
+      await shot(overview, 'overview-traffic');
       // The rest of the waves finish before the next test crashes a cell.
       await page.waitForSelector('#rollouts .rollout-succeeded', { timeout: 180_000 });
     } finally {
@@ -235,6 +253,24 @@ describe('operator console in chromium against cellctl up', () => {
     await shot(page, 'cell-down');
     for (const v of victims) await supervisor('POST', `/children/${v}/start`);
     await page.waitForSelector('#cells tr[data-cell="cell-2"].healthy', { timeout: 90_000 });
+  });
+
+  it('holds ten open consoles on one poll with at most 20 MB more RSS in the control plane', async () => {
+    const first = await loggedIn(tokens.read);
+    await first.waitForSelector('#conn.up', { timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = rssMb(cpPid);
+    // Ten browsers (a browser holds at most 6 HTTP/1.1 connections per host, and each console keeps one for its events).
+    const pages: Page[] = [];
+    for (let i = 0; i < 10; i++) pages.push(await loggedIn(tokens.read));
+    for (const p of pages) await p.waitForSelector('#conn.up', { timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 10_000));
+    const seqs = await Promise.all(pages.map((p) => p.evaluate<string>('document.body.dataset.seq')));
+    const after = rssMb(cpPid);
+    process.stdout.write(`# control plane RSS with 1 console ${before.toFixed(1)} MB, with 11 ${after.toFixed(1)} MB\n`);
+    assert.ok(after - before <= 20, `RSS grew ${(after - before).toFixed(1)} MB`);
+    assert.ok(new Set(seqs).size <= 2, `every console shows the same poll: ${seqs.join(',')}`);
+    for (const p of pages) await p.context().close();
   });
 
   it('shows a read-only token no action, and the API refuses its action 403', async () => {

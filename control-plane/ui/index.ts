@@ -22,6 +22,8 @@ import { loginPage, page } from './pages/layout.js';
 import { operationsBody, overviewBody } from './pages/live.js';
 import { marketsBody } from './pages/markets.js';
 import { REGIONS } from './pages/regions.js';
+import { PlaneScraper } from './rates.js';
+import { envoyAdmins } from './envoys.js';
 import { listReports, readReport } from './reports.js';
 import { SessionStore, type ConsoleSession } from './sessions.js';
 import { readSnapshot, type ConsoleEdge, type Snapshot } from './snapshot.js';
@@ -42,9 +44,14 @@ export interface ConsoleDeps {
   log: Logger;
   /** Where drill reports are (default `./reports`). */
   reportsDir?: string;
+  /** The topology data directory (`--data`): its `topology.json` names the Envoys' admin listeners. */
+  dataDir?: string;
   /** Pause between polls while a console is open, ms [1,000]. */
   pollMs?: number;
 }
+
+/** How old a poll a page may start from (the live regions are sent again at once by /ui/events). */
+const PAGE_MAX_AGE_MS = 5000;
 
 /** The mounted console. */
 export interface Console {
@@ -66,8 +73,9 @@ const SECURITY_HEADERS = {
 export function createConsole(d: ConsoleDeps): Console {
   const sessions = new SessionStore(d.tokens);
   const kv = d.kv ?? new KvStore(d.consul);
+  const traffic = { router: new PlaneScraper('router'), envoy: new PlaneScraper('envoy'), envoyAdmins: () => envoyAdmins(d.dataDir) };
   const feed = new Feed({
-    read: (seq) => readSnapshot({ kv, layout: d.layout, edge: d.edge, migrator: d.migrator, rollouts: d.rollouts }, seq),
+    read: (seq) => readSnapshot({ kv, layout: d.layout, edge: d.edge, migrator: d.migrator, rollouts: d.rollouts, traffic }, seq),
     log: d.log,
     intervalMs: d.pollMs,
   });
@@ -121,12 +129,12 @@ export function createConsole(d: ConsoleDeps): Console {
   const canAct = (s: ConsoleSession) => s.token.scope === 'operator';
   app.get('/ui/', async (c) => {
     const s = session(c)!;
-    const snap = await feed.latest();
+    const snap = await feed.latest(PAGE_MAX_AGE_MS);
     return c.html(page({ title: 'Overview', session: s, path: '/ui/', live: true, charts: true, body: overviewBody(snap, canAct(s)) }));
   });
   app.get('/ui/operations', async (c) => {
     const s = session(c)!;
-    const snap = await feed.latest();
+    const snap = await feed.latest(PAGE_MAX_AGE_MS);
     return c.html(page({ title: 'Operations', session: s, path: '/ui/operations', live: true, body: operationsBody(snap, canAct(s)) }));
   });
   app.get('/ui/markets', async (c) => {
@@ -163,7 +171,7 @@ export function createConsole(d: ConsoleDeps): Console {
       const send = async (snap: Snapshot) => {
         let data = rendered.get(snap.seq);
         if (data === undefined) {
-          data = JSON.stringify({ seq: snap.seq, at: snap.at, regions: await renderRegions(snap, canAct(s)) });
+          data = JSON.stringify({ seq: snap.seq, at: snap.at, regions: await renderRegions(snap, canAct(s)), rates: snap.rates });
           rendered.clear();
           rendered.set(snap.seq, data);
         }

@@ -13,6 +13,7 @@ import { cellHealthy, planeViews, serviceInstances, type CellView, type Instance
 import type { Migrator } from '../migration/migrator.js';
 import type { RolloutManager } from '../rollout/manager.js';
 import type { NodeStatus } from '../xds/cache/status.js';
+import type { PlaneRates, PlaneScraper } from './rates.js';
 
 /** What the console reads from the xDS server of its process. */
 export interface ConsoleEdge {
@@ -27,6 +28,8 @@ export interface SnapshotDeps {
   edge: ConsoleEdge;
   migrator: Pick<Migrator, 'list'>;
   rollouts: Pick<RolloutManager, 'list' | 'running'>;
+  /** Live traffic: the two planes' scrapers and where the Envoys' admin listeners are (none: no Envoy figures). */
+  traffic?: { router: PlaneScraper; envoy: PlaneScraper; envoyAdmins: () => Promise<string[]>; routers?: InstanceView[] };
 }
 
 /** One Envoy as the xDS server sees it: connected, and per type its last ACKed version and NACKs. */
@@ -53,6 +56,8 @@ export interface Snapshot {
   rollouts: RolloutRecord[];
   /** Whose view: the control plane that polled. */
   controlPlane: string;
+  /** Request rate, 5xx share and p99 per plane, with their recent series. */
+  rates: PlaneRates[];
 }
 
 const FINISHED = new Set(['done', 'rolled-back', 'failed']);
@@ -70,6 +75,8 @@ export function countMarkets(markets: ReadonlyMap<string, MarketRecord> | undefi
 
 /** Reads one snapshot (several small Consul reads in parallel, none of them the market map). */
 export async function readSnapshot(d: SnapshotDeps, seq: number): Promise<Snapshot> {
+  // Scrapes run beside the Consul reads, on the routers of the previous read (the first read has none).
+  const scraped = readRates(d, d.traffic?.routers ?? []);
   const [{ values: cellRecs }, instances, planes, migrations, rollouts] = await Promise.all([
     d.kv.listJson(CellRecordSchema, d.layout.cellsPrefix),
     serviceInstances(d.kv.consul, SERVICE_CELL),
@@ -101,6 +108,8 @@ export async function readSnapshot(d: SnapshotDeps, seq: number): Promise<Snapsh
   )
     .map((e) => e?.value)
     .filter((e): e is Evacuation => e !== undefined);
+  if (d.traffic) d.traffic.routers = planes.routers;
+  const rates = await scraped;
   const running = d.rollouts.running();
   const status = d.edge.status();
   return {
@@ -125,5 +134,23 @@ export async function readSnapshot(d: SnapshotDeps, seq: number): Promise<Snapsh
     evacuations,
     rollouts: [...(running ? [running] : []), ...rollouts.filter((r) => r.id !== running?.id)].slice(0, 5),
     controlPlane: status.id,
+    rates,
   };
+}
+
+/** Scrapes both planes at the same moment (routers from Consul's catalog, Envoys' admin listeners from `traffic.envoyAdmins`). */
+async function readRates(d: SnapshotDeps, routers: InstanceView[]): Promise<PlaneRates[]> {
+  if (!d.traffic) return [];
+  const now = Date.now();
+  const admins = await d.traffic.envoyAdmins().catch(() => []);
+  return Promise.all([
+    d.traffic.router.sample(
+      routers.map((r) => `http://${r.address}:${r.port}/metrics`),
+      now,
+    ),
+    d.traffic.envoy.sample(
+      admins.map((a) => `${a}/stats/prometheus?usedonly`),
+      now,
+    ),
+  ]);
 }

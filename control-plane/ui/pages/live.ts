@@ -2,7 +2,7 @@
 import { html } from 'hono/html';
 import type { Snapshot } from '../snapshot.js';
 import type { Html } from './layout.js';
-import { action, cellsRegion, evacuationsRegion, migrationsRegion, planesRegion, rolloutsRegion } from './regions.js';
+import { action, cellsRegion, evacuationsRegion, migrationsRegion, planesRegion, ratesRegion, rolloutsRegion } from './regions.js';
 
 /** The Overview's body. */
 export function overviewBody(s: Snapshot, canAct: boolean): Html {
@@ -12,7 +12,8 @@ export function overviewBody(s: Snapshot, canAct: boolean): Html {
     </section>
     <section>
       <h2>Traffic per plane</h2>
-      <div id="rates" class="charts"><p class="hint">live rate, error rate and p99 appear once the first samples arrive</p></div>
+      ${ratesRegion(s, canAct)}
+      <div id="charts" class="charts"></div>
     </section>
     ${planesRegion(s, canAct)}`;
 }

@@ -220,6 +220,43 @@ export const rolloutsRegion: Region = (s, canAct) =>
     ${s.rollouts.length ? s.rollouts.map((r) => rolloutBlock(r, canAct)) : html`<p>no rollout</p>`}
   </div>`;
 
+const fmt = (n: number | null | undefined, digits = 1) => (n === null || n === undefined ? '-' : n.toFixed(digits));
+
+/** Overview: request rate, 5xx share and p99 of each plane over the last poll, and each cell's rate per plane. */
+export const ratesRegion: Region = (s) => {
+  const cells = s.cells.map((c) => c.id);
+  return html`<table id="rates" data-region="rates">
+    <thead>
+      <tr>
+        <th>plane</th>
+        <th>answered</th>
+        <th>req/s</th>
+        <th>5xx %</th>
+        <th>p99 ms</th>
+        ${cells.map((c) => html`<th>${c} req/s</th>`)}
+      </tr>
+    </thead>
+    <tbody>
+      ${s.rates.map(
+        (p) =>
+          html`<tr data-plane="${p.plane}">
+            <td>${p.plane === 'router' ? 'routers' : 'Envoys'}</td>
+            <td class="num">${p.answered} / ${p.targets}</td>
+            <td class="num rps">${fmt(p.last?.rps)}</td>
+            <td class="num">${fmt(p.last?.errorPct, 2)}</td>
+            <td class="num">${fmt(p.last?.p99Ms, 0)}</td>
+            ${cells.map((c) => html`<td class="num heat" style="--load:${heat(p.byCell[c], p.last?.rps)}">${fmt(p.byCell[c])}</td>`)}
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
+};
+
+/** A cell's share of its plane's traffic, 0 to 1, for the heat colour. */
+function heat(cell: number | undefined, total: number | undefined): string {
+  return cell && total ? Math.min(1, cell / total).toFixed(2) : '0';
+}
+
 /** Every live region by name (what the SSE stream sends). */
 export const REGIONS: Record<string, Region> = {
   cells: cellsRegion,
@@ -227,4 +264,5 @@ export const REGIONS: Record<string, Region> = {
   migrations: migrationsRegion,
   evacuations: evacuationsRegion,
   rollouts: rolloutsRegion,
+  rates: ratesRegion,
 };

@@ -20,19 +20,64 @@
     }
   }
 
-  if (live && window.EventSource) {
-    const es = new EventSource('/ui/events');
+  // Charts (Overview): one uPlot per figure, routers and Envoys side by side, fed by each event.
+  const chartRoot = document.getElementById('charts');
+  if (chartRoot && window.uPlot) {
+    const figures = [
+      ['rps', 'requests/s'],
+      ['errorPct', '5xx %'],
+      ['p99Ms', 'p99 ms'],
+    ];
+    const charts = {};
+    const columns = (rates, key) => {
+      const planes = ['router', 'envoy'].map((name) => rates.find((p) => p.plane === name));
+      const times = [...new Set(planes.flatMap((p) => (p ? p.series.map((x) => x.t) : [])))].sort((a, b) => a - b);
+      const column = (p) => {
+        const byT = new Map((p ? p.series : []).map((x) => [x.t, x[key]]));
+        return times.map((t) => (byT.has(t) ? byT.get(t) : null));
+      };
+      return [times.map((t) => t / 1000), column(planes[0]), column(planes[1])];
+    };
+    window.cellsimCharts = (rates) => {
+      for (const [key, title] of figures) {
+        const data = columns(rates, key);
+        if (charts[key]) {
+          charts[key].setData(data);
+          continue;
+        }
+        const el = document.createElement('div');
+        el.className = 'chart';
+        el.id = `chart-${key}`;
+        chartRoot.appendChild(el);
+        const series = [{}, { label: 'routers', stroke: '#1565c0', width: 2 }, { label: 'Envoys', stroke: '#e65100', width: 2 }];
+        charts[key] = new window.uPlot({ title, width: 400, height: 200, series }, data, el);
+      }
+    };
+  }
+
+  // Events while the tab is visible: a hidden tab gives its connection back (a browser holds at
+  // most 6 HTTP/1.1 connections per host) and reconnects, with a fresh state, when shown again.
+  let es = null;
+  const connect = () => {
+    if (es) return;
+    es = new EventSource('/ui/events');
     es.addEventListener('regions', (ev) => {
       const msg = JSON.parse(ev.data);
       swapRegions(msg.regions);
       document.body.dataset.seq = String(msg.seq);
       if (msg.rates && window.cellsimCharts) window.cellsimCharts(msg.rates);
     });
-    es.addEventListener('rates', (ev) => {
-      if (window.cellsimCharts) window.cellsimCharts(JSON.parse(ev.data));
-    });
     es.onopen = () => conn && conn.classList.add('up');
     es.onerror = () => conn && conn.classList.remove('up');
+  };
+  const disconnect = () => {
+    if (es) es.close();
+    es = null;
+    if (conn) conn.classList.remove('up');
+  };
+  if (live && window.EventSource) {
+    connect();
+    document.addEventListener('visibilitychange', () => (document.hidden ? disconnect() : connect()));
   }
 
   // Actions: every form.act, confirmed in the dialog; "Dry run" asks the API for the plan.
