@@ -5,9 +5,11 @@ import { neverFromEnv, parseDurationMs, parsePort, parseUrl } from '../shared/cl
 import { TOKEN_ENV, adminApiTokens, resolveToken } from '../shared/tokens.js';
 import { start, type ControlPlaneOptions } from './main.js';
 import { readTlsFiles, tlsFilesOf } from '../shared/pki/identity.js';
+import { tlsFiles } from '../shared/pki/names.js';
 
 /** The parsed flags: the control plane's options, all but the test-only `register` and the tokens, which come from files or the environment. */
-type Flags = Omit<ControlPlaneOptions, 'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'xdsTls'> & {
+type Flags = Omit<ControlPlaneOptions, 'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'xdsTls' | 'sdsFiles'> & {
+  sdsDir?: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -65,6 +67,10 @@ export function command(): Command {
     )
     .option('--upstream-tls', "Envoy's clusters to the cells use mutual TLS (Envoys need cellctl envoy --tls-cert/--tls-key/--tls-ca)")
     .option(
+      '--sds-dir <dir>',
+      "Envoy's clusters to the cells use mutual TLS with secrets served by SDS from <dir>/envoy.crt, envoy.key and ca.crt (a <data>/tls/), watched: rewritten files are pushed to every Envoy",
+    )
+    .option(
       '--tls-cert <file>',
       'serve xDS over TLS with this certificate (PEM; with --tls-key and --tls-ca); Envoys need cellctl envoy --xds-tls',
     )
@@ -76,7 +82,9 @@ export function command(): Command {
     .action(async (f: Flags) => {
       const xdsTls = tlsFilesOf(f);
       if (xdsTls) readTlsFiles(xdsTls);
-      const cp = await start({ ...f, ...tokensOf(f), xdsTls });
+      const sdsFiles = f.sdsDir ? tlsFiles(f.sdsDir, 'envoy') : undefined;
+      if (sdsFiles) readTlsFiles(sdsFiles);
+      const cp = await start({ ...f, ...tokensOf(f), xdsTls, sdsFiles });
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);

@@ -44,6 +44,8 @@ export interface ControlPlaneOptions {
   testHooks: boolean;
   /** Envoy's clusters to the cells use mutual TLS with the secrets of its bootstrap (xds/resources/upstream-tls.ts). */
   upstreamTls?: boolean;
+  /** Envoy's upstream certificate by SDS from these files (watched: a rotation is pushed); implies upstreamTls. */
+  sdsFiles?: TlsFiles;
   /** Serve xDS over TLS with these files, requiring each Envoy's certificate of the CA. */
   xdsTls?: TlsFiles;
   /** Register in Consul as cellsim-xds (default true). */
@@ -78,7 +80,8 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     panicMs: o.panicMs,
     flipGraceMs: o.flipGraceMs,
     dataDir: o.data,
-    cluster: o.upstreamTls ? { upstreamTls: true } : undefined,
+    cluster: o.sdsFiles ? { upstreamTls: 'sds' } : o.upstreamTls ? { upstreamTls: 'static' } : undefined,
+    secrets: o.sdsFiles,
     tls: o.xdsTls ? readTlsFiles(o.xdsTls) : undefined,
   });
 
@@ -110,7 +113,17 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
 
   // 3b. The operator console at /ui/ (control-plane/ui/): pages over the admin API above.
   const { migrator, rollouts } = operators;
-  const ui = createConsole({ admin: operators.routes, tokens: o.adminTokens ?? [], consul, layout, edge: xds, migrator, rollouts, log, dataDir: o.data });
+  const ui = createConsole({
+    admin: operators.routes,
+    tokens: o.adminTokens ?? [],
+    consul,
+    layout,
+    edge: xds,
+    migrator,
+    rollouts,
+    log,
+    dataDir: o.data,
+  });
   mountRoutes(app, '/', ui.routes);
 
   // 4. Serve HTTP.

@@ -20,6 +20,8 @@ import { DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './resources/cluste
 import { ROUTE, SCOPED_ROUTE } from './resources/type-urls.js';
 import { startAdsServer, type AdsServer } from './server/ads.js';
 import type { TlsMaterial } from '../../shared/pki/identity.js';
+import type { TlsFiles } from '../../shared/pki/names.js';
+import { SecretSource } from './secrets.js';
 
 /** Options of {@link startXds}. */
 export interface XdsOptions {
@@ -42,6 +44,8 @@ export interface XdsOptions {
   panicMs?: number;
   /** After a color flip the previous color stays in EDS at priority 1 this long, ms (flip-fallback.ts; default 10 s). */
   flipGraceMs?: number;
+  /** Serve Envoy's upstream certificate and the CA by SDS from these files, watched for rotation (secrets.ts). */
+  secrets?: TlsFiles;
   /** Serve xDS over TLS, requiring a client certificate of the CA (server/ads.ts). */
   tls?: TlsMaterial;
 }
@@ -95,6 +99,8 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
   const metrics = new XdsMetrics(o.registry);
   const log = o.log.child({ subsystem: 'xds' });
   const publisher = new Publisher(cache, metrics, log, { holdMs: o.holdMs, cluster: { ...DEFAULT_CLUSTER_OPTIONS, ...o.cluster } });
+  const secretSource = o.secrets ? new SecretSource(o.secrets, log, (s) => publisher.setSecrets(s)) : undefined;
+  if (secretSource) publisher.setSecrets(secretSource.start());
   const path = o.dataDir === undefined ? undefined : lastGoodPath(o.dataDir);
   let loaded: LoadedView | undefined;
   if (path !== undefined) {

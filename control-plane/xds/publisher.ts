@@ -15,7 +15,7 @@ import { edgeListener, listenProblems, type ListenAddress } from './resources/li
 import { encodeAny } from './resources/proto.js';
 import { fromAny, type Resource } from './resources/resource.js';
 import { FROZEN_ROUTE, marketScopeName } from './resources/names.js';
-import { CLUSTER, LISTENER, SCOPED_ROUTE, SHORT_NAME, type TypeUrl } from './resources/type-urls.js';
+import { CLUSTER, LISTENER, SCOPED_ROUTE, SECRET, SHORT_NAME, type TypeUrl } from './resources/type-urls.js';
 import type { NodeInfo } from './server/messages.js';
 
 /** Node metadata keys written by `cellctl envoy`. */
@@ -42,6 +42,7 @@ export class Publisher {
   private changedAt = 0;
   private readonly nodes = new Map<string, { info: NodeInfo; listener?: Resource }>();
   private readonly injected = new Set<string>();
+  private secrets: ReadonlyMap<string, Resource> | undefined;
   /** Nodes whose snapshot exists. */
   published = 0;
 
@@ -98,6 +99,12 @@ export class Publisher {
     this.republish();
   }
 
+  /** Serves `secrets` (SDS) to every node from now on, and pushes them (secrets.ts). */
+  setSecrets(secrets: ReadonlyMap<string, Resource>): void {
+    this.secrets = secrets;
+    this.republish();
+  }
+
   /** Test hook: stop injecting. */
   clearInjected(): void {
     this.injected.clear();
@@ -115,6 +122,7 @@ export class Publisher {
     if (!shared || !node) return;
     const types = new Map<TypeUrl, ReadonlyMap<string, Resource>>(shared.types);
     types.set(LISTENER, node.listener ? new Map([[node.listener.name, node.listener]]) : new Map());
+    if (this.secrets) types.set(SECRET, this.secrets);
     const inject = this.injected.has('*') || this.injected.has(id);
     if (inject) {
       // Passes our encoder but breaks Envoy's validation rule connect_timeout > 0: a guaranteed NACK.

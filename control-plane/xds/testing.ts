@@ -37,6 +37,8 @@ export async function startControlPlane(
     data?: string;
     /** --upstream-tls: clusters to the cells use mutual TLS. */
     upstreamTls?: boolean;
+    /** --sds-dir: Envoy's upstream certificate by SDS from this directory. */
+    sdsDir?: string;
     /** --tls-cert/--tls-key/--tls-ca: xDS over TLS with these files. */
     tls?: { cert: string; key: string; ca: string };
   },
@@ -61,6 +63,7 @@ export async function startControlPlane(
   if (o.data) args.push('--data', o.data);
   if (o.testHooks !== false) args.push('--test-hooks');
   if (o.upstreamTls) args.push('--upstream-tls');
+  if (o.sdsDir) args.push('--sds-dir', o.sdsDir);
   if (o.tls) args.push('--tls-cert', o.tls.cert, '--tls-key', o.tls.key, '--tls-ca', o.tls.ca);
   const proc = await scope.start({
     name: `control-plane-${o.id ?? 'cp-test'}`,

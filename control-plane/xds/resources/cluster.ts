@@ -45,8 +45,8 @@ export interface ClusterOptions {
   baseEjectionMs: number;
   /** Upstream connections idle this long are closed by Envoy: below the cells' keep-alive (10 s, cells/server.ts). */
   upstreamIdleMs: number;
-  /** Mutual TLS to the cells (upstream-tls.ts); off unless set. */
-  upstreamTls?: boolean;
+  /** Mutual TLS to the cells (upstream-tls.ts): secrets from Envoy's bootstrap (`static`) or by SDS (`sds`); off unless set. */
+  upstreamTls?: 'static' | 'sds';
 }
 
 /** The defaults: fail fast on a dead cell, generous limits for a healthy one. */
@@ -129,7 +129,7 @@ export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUS
     // of a live-but-unready (or drained, or other-color) cell never does.
     ignore_health_on_host_removal: true,
     common_lb_config: { healthy_panic_threshold: { value: 0 }, update_merge_window: duration(0) },
-    ...(o.upstreamTls ? { transport_socket: upstreamTlsSocket() } : {}),
+    ...(o.upstreamTls ? { transport_socket: upstreamTlsSocket(o.upstreamTls === 'sds') } : {}),
   };
 }
 

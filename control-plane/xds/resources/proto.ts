@@ -28,6 +28,7 @@ const FILES = [
   'envoy/extensions/filters/http/lua/v3/lua.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
   'envoy/service/discovery/v3/discovery.proto',
 ];
 

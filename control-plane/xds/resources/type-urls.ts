@@ -9,12 +9,14 @@ export const ENDPOINT = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoa
 export const LISTENER = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 export const ROUTE = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
 export const SCOPED_ROUTE = 'type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration';
+/** SDS: the certificates a cell cluster's transport socket names (upstream-tls.ts). */
+export const SECRET = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 
 /** A type URL cellsim serves. */
-export type TypeUrl = typeof CLUSTER | typeof ENDPOINT | typeof LISTENER | typeof ROUTE | typeof SCOPED_ROUTE;
+export type TypeUrl = typeof CLUSTER | typeof ENDPOINT | typeof LISTENER | typeof ROUTE | typeof SCOPED_ROUTE | typeof SECRET;
 
 /** Send order: CDS → EDS → LDS → RDS → SRDS (a resource is sent before anything that names it). */
-export const SEND_ORDER: readonly TypeUrl[] = [CLUSTER, ENDPOINT, LISTENER, ROUTE, SCOPED_ROUTE];
+export const SEND_ORDER: readonly TypeUrl[] = [CLUSTER, ENDPOINT, LISTENER, ROUTE, SCOPED_ROUTE, SECRET];
 
 /** Short names for logs, metrics labels and /xds/status. */
 export const SHORT_NAME: Record<TypeUrl, string> = {
@@ -23,6 +25,7 @@ export const SHORT_NAME: Record<TypeUrl, string> = {
   [LISTENER]: 'lds',
   [ROUTE]: 'rds',
   [SCOPED_ROUTE]: 'srds',
+  [SECRET]: 'sds',
 };
 
 /** Types a client subscribes to as a whole (wildcard) rather than by name. */

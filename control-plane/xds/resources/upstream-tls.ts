@@ -5,7 +5,10 @@
  * ({@link CA_SECRET}), whose certificate must also name a cell by its URI. The secrets are
  * static ones of Envoy's bootstrap ({@link bootstrapSecrets}, read from files).
  */
+import type { TlsMaterial } from '../../../shared/pki/identity.js';
 import type { TlsFiles } from '../../../shared/pki/names.js';
+import { makeResource, type Resource } from './resource.js';
+import { SECRET } from './type-urls.js';
 import { TRUST_DOMAIN } from '../../../shared/pki/names.js';
 
 /** The secret holding Envoy's client certificate and key. */
@@ -15,24 +18,41 @@ export const CA_SECRET = 'cellsim-ca';
 
 const UPSTREAM_TLS_CONTEXT = 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 
-/** The `transport_socket` of a cell cluster with mutual TLS. */
-export function upstreamTlsSocket(): Record<string, unknown> {
+const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
+
+/**
+ * The `transport_socket` of a cell cluster with mutual TLS; with `sds`, its secrets come by SDS
+ * over the ADS stream ({@link secretResources}), else from Envoy's bootstrap.
+ */
+export function upstreamTlsSocket(sds = false): Record<string, unknown> {
+  const source = sds ? { sds_config: ADS_SOURCE } : {};
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': `type.googleapis.com/${UPSTREAM_TLS_CONTEXT}`,
       common_tls_context: {
-        tls_certificate_sds_secret_configs: [{ name: UPSTREAM_CERT_SECRET }],
+        tls_certificate_sds_secret_configs: [{ name: UPSTREAM_CERT_SECRET, ...source }],
         combined_validation_context: {
           // Cells are reached by address: their identity is the URI, not a host name.
           default_validation_context: {
             match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: `${TRUST_DOMAIN}/cell/` } }],
           },
-          validation_context_sds_secret_config: { name: CA_SECRET },
+          validation_context_sds_secret_config: { name: CA_SECRET, ...source },
         },
       },
     },
   };
+}
+
+/** The SDS resources of the two secrets, with the PEM texts inline. */
+export function secretResources(tls: TlsMaterial): Resource[] {
+  return [
+    makeResource(SECRET, UPSTREAM_CERT_SECRET, {
+      name: UPSTREAM_CERT_SECRET,
+      tls_certificate: { certificate_chain: { inline_string: tls.cert }, private_key: { inline_string: tls.key } },
+    }),
+    makeResource(SECRET, CA_SECRET, { name: CA_SECRET, validation_context: { trusted_ca: { inline_string: tls.ca } } }),
+  ];
 }
 
 /** The bootstrap's static secrets the transport socket names, read by Envoy from `files`. */
