@@ -145,9 +145,12 @@ export class KeyOrderedConsumer {
 
   private async flushCommits(): Promise<void> {
     for (const [p, s] of this.states) {
-      if (this.lastCommitted.get(p) === s.committed) continue;
-      await this.opts.log.commit(this.opts.group, p, s.committed);
-      this.lastCommitted.set(p, s.committed);
+      // Read once: records may finish while the commit is awaited (a broker round trip), and
+      // what is remembered must be what was committed, or the final flush would skip the rest.
+      const next = s.committed;
+      if (this.lastCommitted.get(p) === next) continue;
+      await this.opts.log.commit(this.opts.group, p, next);
+      this.lastCommitted.set(p, next);
     }
   }
 
