@@ -216,10 +216,12 @@ describe('cellctl doctor on this machine', () => {
       const s = report[t];
       assert.ok(s.ok, `${t}: ${s.error ?? ''}`);
       assert.ok(s.license !== undefined && isOpenSource(s.license), `${t}: licence ${s.license ?? 'unknown'}`);
-      if (t !== 'node' && s.source !== 'env') assert.equal(s.version, s.pinned, `${t} is the pinned version`);
+      if (s.pinned !== undefined && s.source !== 'env') assert.equal(s.version, s.pinned, `${t} is the pinned version`);
     }
     assert.equal(report.consul.license, 'MPL-2.0');
     assert.equal(report.envoy.license, 'Apache-2.0');
     assert.equal(report.vegeta.license, 'MIT');
+    assert.equal(report.chromium.license, 'BSD-3-Clause');
+    assert.equal(report['playwright-core'].license, 'Apache-2.0');
   });
 });

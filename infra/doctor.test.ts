@@ -180,6 +180,8 @@ describe('renderDoctor', () => {
     vegeta: { ok: false, pinned: '12.13.0', error: "not found: run 'npm run setup' or set VEGETA_BIN" },
     kafka: { ok: true, version: '4.4.0', pinned: '4.4.0', license: 'Apache-2.0', path: '/c/kafka-4.4.0', source: 'cache' },
     node: { ok: true, version: '20.20.2', license: 'MIT', path: '/usr/bin/node', source: 'path' },
+    chromium: { ok: true, version: '156.0.8078.129', license: 'BSD-3-Clause', path: '/usr/bin/chromium', source: 'path' },
+    'playwright-core': { ok: false, error: "not installed: run 'npm ci'" },
   };
   it('shows the licence column, then each error and warning on its own line, without colour off a terminal', () => {
     const text = renderDoctor(report, false);
@@ -191,6 +193,8 @@ describe('renderDoctor', () => {
     assert.match(text, /│ kafka +│ yes +│ 4\.4\.0 +│ Apache-2\.0 +│ \/c\/kafka-4\.4\.0 \(cache\) +│/);
     assert.match(text, /^error: consul: consul 1\.22\.5 is under BUSL-1\.1$/m);
     assert.match(text, /^error: vegeta: not found/m);
+    assert.match(text, /│ chromium +│ yes +│ 156\.0\.8078\.129 +│ BSD-3-Clause +│ \/usr\/bin\/chromium \(path\) +│/);
+    assert.match(text, /^error: playwright-core: not installed/m);
     assert.match(text, /^warning: consul on PATH is 1\.22\.5$/m);
     assert.match(text, /^Not ready: /m);
     assert.deepEqual(Object.keys(report), [...TOOLS]);

@@ -6,11 +6,12 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import { probe, type ToolStatus } from './binaries.js';
+import { probeChromium, probePlaywright } from './browser.js';
 import { probeKafka } from './kafka-dist.js';
 import { judgeLicense, licenseFileIn, licenseFileNextTo, versionWarning, type Tool } from './licenses.js';
 
 /** The tools doctor checks, in the order it shows them. */
-export const TOOLS = ['consul', 'envoy', 'vegeta', 'kafka', 'node'] as const satisfies readonly Tool[];
+export const TOOLS = ['consul', 'envoy', 'vegeta', 'kafka', 'node', 'chromium', 'playwright-core'] as const satisfies readonly Tool[];
 
 /** The report: one status per tool. */
 export type DoctorReport = Record<(typeof TOOLS)[number], ToolStatus>;
@@ -33,7 +34,12 @@ export function assess(tool: Tool, probed: ToolStatus & { passedOver?: { path: s
   let license: string | undefined;
   let { ok, error } = status;
   if (ok && status.path !== undefined) {
-    const file = tool === 'node' ? undefined : tool === 'kafka' ? licenseFileIn(status.path) : licenseFileNextTo(status.path);
+    const file =
+      tool === 'node' || tool === 'chromium' || tool === 'playwright-core'
+        ? undefined
+        : tool === 'kafka'
+          ? licenseFileIn(status.path)
+          : licenseFileNextTo(status.path);
     const verdict = judgeLicense(tool, status.version, file, status.pinned);
     license = verdict.license;
     if (verdict.error !== undefined) [ok, error] = [false, verdict.error];
@@ -58,7 +64,12 @@ function strip(s: { [K in keyof ToolStatus]: ToolStatus[K] | undefined }): ToolS
 /** Probes and assesses every tool. */
 export function diagnose(): DoctorReport {
   const report = {} as DoctorReport;
-  for (const t of TOOLS) report[t] = assess(t, t === 'kafka' ? probeKafka() : probe(t));
+  const probes: Partial<Record<Tool, () => ToolStatus>> = {
+    kafka: probeKafka,
+    chromium: probeChromium,
+    'playwright-core': probePlaywright,
+  };
+  for (const t of TOOLS) report[t] = assess(t, (probes[t] ?? (() => probe(t as Parameters<typeof probe>[0])))());
   return report;
 }
 
@@ -83,7 +94,7 @@ export function renderDoctor(report: DoctorReport, color = process.stdout.isTTY 
 export function command(): Command {
   return new Command('doctor')
     .description(
-      'check that consul, envoy, vegeta, kafka (with java) and node are installed and open source; exit 1 if any is missing or not',
+      "check that consul, envoy, vegeta, kafka (with java), node, chromium and playwright-core (the console's browser tests) are installed and open source; exit 1 if any is missing or not",
     )
     .option('--json', 'print a JSON object (version, licence, path, warning per tool) instead of a table')
     .action((opts: { json?: boolean }) => {

@@ -7,31 +7,18 @@
  * reports/console-test/. Fails (does not skip) when chromium is missing.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { requireChromium } from '../../infra/browser.js';
 import { startProcess, waitFor, type ManagedProcess } from '../../infra/process.js';
 import { startLoad } from '../../topology/load.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 const SHOTS = fileURLToPath(new URL('../../reports/console-test/', import.meta.url));
-
-/** Debian's chromium: CHROMIUM_BIN, else `chromium` on PATH; a clear failure when neither. */
-function chromiumPath(): string {
-  if (process.env.CHROMIUM_BIN) {
-    if (!existsSync(process.env.CHROMIUM_BIN)) throw new Error(`CHROMIUM_BIN=${process.env.CHROMIUM_BIN} does not exist`);
-    return process.env.CHROMIUM_BIN;
-  }
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error("chromium not found: 'npm run setup' installs Debian's chromium package (infra/install.sh), or set CHROMIUM_BIN");
-  }
-}
 
 /** A process's resident set, MB (/proc/<pid>/status VmRSS). */
 function rssMb(pid: number): number {
@@ -79,7 +66,7 @@ describe('operator console in chromium against cellctl up', () => {
       .waitFor({ timeout: 60_000 });
 
   before(async () => {
-    const executablePath = chromiumPath();
+    const executablePath = requireChromium(); // a clear failure, before anything starts, when chromium is missing
     mkdirSync(SHOTS, { recursive: true });
     data = mkdtempSync(join(tmpdir(), 'cellsim-console-'));
     up = await startProcess({
