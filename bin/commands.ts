@@ -36,6 +36,10 @@ export const COMMANDS: Record<string, Entry> = {
   migrate: { summary: 'move a market to another cell while traffic flows', load: () => import('../control-plane/commands/migrate.js') },
   drain: { summary: 'stop new markets going to a cell', load: () => import('../control-plane/commands/drain.js') },
   evacuate: { summary: 'move every market off a cell, a few at a time', load: () => import('../control-plane/commands/evacuate.js') },
+  rebalance: {
+    summary: 'move markets from busy cells to idle ones, by load measured against capacity',
+    load: () => import('../control-plane/commands/rebalance.js'),
+  },
   rollout: { summary: 'roll a version out: canary cell-0, bake, SLO, waves', load: () => import('../control-plane/commands/rollout.js') },
   rollback: { summary: 'put a cell back on its previous version', load: () => import('../control-plane/commands/rollback.js') },
   up: { summary: 'run the whole topology locally, supervised', load: () => import('../topology/cli.js') },

@@ -62,7 +62,10 @@ export class CellMetrics {
     this.relayed = new Counter({ name: 'cellsim_outbox_relayed_total', help: 'outbox rows moved to the log', registers });
   }
 
-  /** Adds the gauges read from the database at scrape time: outbox size and age, consumer lag per partition. */
+  /**
+   * Adds the gauges read from the database at scrape time: outbox size and age, consumer lag per
+   * partition, orders per market and the database's size.
+   */
   bindStorage(db: Database.Database, log: EventLog, group: string): void {
     const registers = [this.registry];
     new Gauge({
@@ -92,6 +95,25 @@ export class CellMetrics {
           const lag = (await log.endOffset(p)) - (await log.committed(group, p));
           this.set({ partition: String(p) }, Math.max(0, lag));
         }
+      },
+    });
+    new Gauge({
+      name: 'cellsim_orders_stored',
+      help: 'orders in the database, per market (the placement reads it)',
+      labelNames: ['market'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of stmt(db, 'SELECT market, COUNT(*) AS n FROM orders GROUP BY market').all() as { market: string; n: number }[])
+          this.set({ market: r.market }, r.n);
+      },
+    });
+    new Gauge({
+      name: 'cellsim_db_bytes',
+      help: "size of the cell's SQLite database (pages in use, WAL excluded)",
+      registers,
+      collect() {
+        this.set((db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number));
       },
     });
     new Gauge({

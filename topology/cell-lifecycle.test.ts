@@ -3,6 +3,8 @@
  * the control plane, two Envoys) under order load through both data planes: `cellctl cells add`
  * starts a cell that both planes route to once a market is moved onto it; `cellctl cells retire`
  * refuses while it owns a market, and `--evacuate` empties and removes it with no failed request.
+ * Then placement by load: the cells' measured load, `cellctl rebalance` (dry run, then for real)
+ * moving markets off the busy cell, and `cellctl assign <market>` choosing a cell by load.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -191,5 +193,50 @@ describe('cell lifecycle on a real topology (cellctl up): add, route, retire', (
       'retire:ok',
     ])
       assert.ok(mine.includes(want), `${want} in ${mine.join(', ')}`);
+  });
+
+  it('places by measured load: each cell reports its load, rebalance plans moves off the busy cell (dry run moves nothing), then moves them with no failed request; assign without a cell picks the least loaded cell', async () => {
+    const all = await json<{ market: string; cell: string }[]>(['markets']);
+    const on = (c: string) => all.filter((m) => m.cell === c).map((m) => m.market);
+    const busy = on('cell-1').slice(0, 3);
+    const quiet = on('cell-2').slice(0, 1);
+    const canaryBefore = on('cell-0').length;
+    // three markets of cell-1 and one of cell-2 share the load evenly: cell-1 takes three quarters
+    const load = startLoad({ targets: planes(), markets: [...busy, ...quiet], rps: 24, maxMs: 180_000 });
+    const mark = (what: string) => process.stdout.write(`# ${new Date().toISOString()} ${what}\n`);
+    await new Promise((r) => setTimeout(r, 3000));
+    type Plan = {
+      plan: { market: string; from: string; to: string; rps: number }[];
+      before: { cell: string; rps: number }[];
+      load: { cells: { cell: string; rps: number; p99Ms: number | null; orders: number; dbBytes: number }[] };
+    };
+    mark('rebalance --dry-run');
+    const dry = await json<Plan>(['rebalance', '--dry-run', '--window', '3s']);
+    const c1 = dry.load.cells.find((c) => c.cell === 'cell-1')!;
+    assert.ok(c1.rps > 10 && c1.p99Ms !== null && c1.orders > 0 && c1.dbBytes > 0, JSON.stringify(c1));
+    assert.ok(dry.plan.length >= 1, JSON.stringify(dry));
+    assert.ok(
+      dry.plan.every((m) => m.from === 'cell-1' && m.to === 'cell-2' && busy.includes(m.market)),
+      JSON.stringify(dry.plan),
+    );
+    assert.deepEqual(await json<{ market: string; cell: string }[]>(['markets']), all, 'the dry run moved nothing');
+    // a new market, assigned without a cell while cell-1 is busy
+    mark('assign newtown');
+    const added = await json<{ record: { cell: string } }>(['assign', 'newtown']);
+    mark('rebalance');
+    const r = await cellctl(['rebalance', '--window', '3s', '--max-moves', '2']);
+    mark('rebalanced');
+    await new Promise((res) => setTimeout(res, 1000));
+    const results = await load.stop();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /plan:\n {2}\S+: cell-1 → cell-2/);
+    assert.match(r.stdout, /rebalance: [12] moved, 0 failed/);
+    const now = await json<{ market: string; cell: string }[]>(['markets']);
+    const moved = busy.filter((m) => now.find((x) => x.market === m)?.cell === 'cell-2');
+    assert.ok(moved.length >= 1, `moved: ${moved.join(', ')}`);
+    assert.equal(added.record.cell, 'cell-2', 'a new market goes to the least loaded cell for its capacity, not the canary');
+    assert.ok(now.filter((m) => m.cell === 'cell-0').length <= canaryBefore, 'the canary took nothing');
+    noneFailed(results, 'load during the rebalance');
+    process.stdout.write(`# rebalance: ${moved.length} moved (${moved.join(', ')}) under ${results.length} requests, none failed\n`);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * `evacuate <cell>`: drain the cell, then migrate every market off it, a few at a time, each to
- * the active cell with the most room (the canary only when nothing else has room). Progress is
+ * the active cell least loaded for its capacity when load is measured, else the one with the most
+ * room (the canary only when nothing else has room). Progress is
  * persisted in Consul at `<prefix>audit/evacuations/<cell>` (the evacuate action's own record
  * beside its audit entry, held with the control plane's session), so `GET
  * /admin/cells/:cell/evacuation` answers after a restart and a restarted control plane resumes
@@ -13,6 +14,8 @@ import type { Logger } from '../../shared/logger.js';
 import type { Migrator } from '../migration/migrator.js';
 import { TERMINAL } from '../migration/options.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
+import type { LoadReport } from '../placement/load.js';
+import { Tally, planEvacuationByLoad } from '../placement/plan.js';
 
 const MoveSchema = z.object({ market: z.string(), to: z.string() }).strict();
 
@@ -70,6 +73,8 @@ export class Evacuator {
   /** Evacuations this process runs (the freshest view; Consul has the same after each change). */
   readonly jobs = new Map<string, Evacuation>();
   private readonly writes = new Map<string, Promise<void>>();
+  /** Measures the cells' load (control-plane/placement/load.ts): set, plans go by load; unset, by free market slots. */
+  measure?: (windowMs: number) => Promise<LoadReport>;
 
   constructor(
     private readonly kv: KvStore,
@@ -96,7 +101,13 @@ export class Evacuator {
       .map((m) => this.layout.marketFromKey(m.key))
       .filter((m): m is string => m !== undefined)
       .sort();
-    return planEvacuation(cell, cells, owned, mine);
+    if (!this.measure) return planEvacuation(cell, cells, owned, mine);
+    // By measured load: the heaviest markets first, each to the cell least loaded for its capacity.
+    const report = await this.measure(2000);
+    const loads = mine.map((market) => report.markets.find((m) => m.market === market) ?? { market, cell, rps: 0 });
+    const others = report.markets.filter((m) => m.cell !== cell);
+    const moves = planEvacuationByLoad(cell, new Tally(cells, [...loads, ...others]), loads, (m) => new NoCapacityError(m));
+    return moves.map((m) => ({ market: m.market, to: m.to }));
   }
 
   /** `cell`'s evacuation: this process's live view, else the record in Consul. */

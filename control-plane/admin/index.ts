@@ -23,6 +23,7 @@ import { SupervisorClient, type CellLifecycleProcesses, type CellProcesses } fro
 import { AuditLog } from './audit.js';
 import { Evacuator } from './evacuation.js';
 import { CellLifecycle } from './lifecycle.js';
+import { measureLoad } from '../placement/load.js';
 import { adminRoutes } from './routes.js';
 import { openSession, type ControlPlaneSession } from './session.js';
 
@@ -126,7 +127,21 @@ export function createOperators(o: OperatorOptions): Operators {
     ...{ kv, layout, consul, migrator, rollouts, evacuator, procs, log },
     ...{ consulUrl: o.consulUrl, prefix: o.prefix, dataDir: o.dataDir },
   });
-  const routes = adminRoutes({ kv, markets, layout, tokens: o.adminTokens, migrator, rollouts, evacuator, lifecycle, audit, log });
+  const placement = { measure: (windowMs: number) => measureLoad({ kv, layout, cells, log }, windowMs) };
+  evacuator.measure = placement.measure;
+  const routes = adminRoutes({
+    kv,
+    markets,
+    layout,
+    tokens: o.adminTokens,
+    migrator,
+    rollouts,
+    evacuator,
+    lifecycle,
+    placement,
+    audit,
+    log,
+  });
   let closed = false;
 
   return {

@@ -181,8 +181,11 @@ export class CellLifecycle {
     const { value } = await this.d.consul.health.service(SERVICE_CELL, { timeoutMs: 3000 });
     const deregistered: string[] = [];
     for (const e of value.filter((x) => x.Service.Meta?.cell === cell.id)) {
-      await this.d.consul.agent.deregister(e.Service.ID, { timeoutMs: 3000 });
-      deregistered.push(e.Service.ID);
+      // Best effort: a registration left behind goes critical and Consul drops it after a minute.
+      await this.d.consul.agent.deregister(e.Service.ID, { timeoutMs: 3000 }).then(
+        () => deregistered.push(e.Service.ID),
+        (err: unknown) => this.d.log.warn({ cell: cell.id, serviceId: e.Service.ID, err: (err as Error).message }, 'deregistration failed'),
+      );
     }
     await this.d.kv.delete(key);
     return { stopped: procs !== undefined, deregistered };

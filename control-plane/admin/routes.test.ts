@@ -12,6 +12,7 @@ import { RolloutManager } from '../rollout/manager.js';
 import { AuditLog } from './audit.js';
 import { Evacuator } from './evacuation.js';
 import { CellLifecycle } from './lifecycle.js';
+import { measureLoad } from '../placement/load.js';
 import { KvStore } from '../../shared/consul/kv-store.js';
 import { adminRoutes } from './routes.js';
 import { openSession, type ControlPlaneSession } from './session.js';
@@ -74,6 +75,7 @@ describe('admin API', () => {
       rollouts,
       evacuator,
       lifecycle,
+      placement: { measure: (windowMs) => measureLoad({ kv, layout, cells: { instances: async () => [] }, log }, windowMs) },
       audit: new AuditLog(kv, layout, log),
       log,
     });

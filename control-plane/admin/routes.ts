@@ -5,7 +5,7 @@
  * writes an audit record whose `who` is the token's name.
  * Routes are listed in docs/operators.md; each group is a module of `api/` registering its
  * routes on the one app: guards (errors, token), reads, migrations, markets (assign), cells
- * (drain, activate, evacuate), lifecycle (add, retire), rollouts (start, abort, rollback).
+ * (drain, activate, evacuate), lifecycle (add, retire), placement (load, rebalance), rollouts (start, abort, rollback).
  */
 import { Hono } from 'hono';
 import { cellRoutes } from './api/cells.js';
@@ -13,6 +13,7 @@ import type { AdminDeps } from './api/deps.js';
 import { installGuards } from './api/guards.js';
 import { lifecycleRoutes } from './api/lifecycle.js';
 import { marketRoutes } from './api/markets.js';
+import { placementRoutes } from './api/placement.js';
 import { migrationRoutes } from './api/migrations.js';
 import { readRoutes } from './api/reads.js';
 import { rolloutRoutes } from './api/rollouts.js';
@@ -28,6 +29,7 @@ export function adminRoutes(d: AdminDeps): Hono {
   marketRoutes(app, d);
   cellRoutes(app, d);
   lifecycleRoutes(app, d);
+  placementRoutes(app, d);
   rolloutRoutes(app, d);
   return app;
 }

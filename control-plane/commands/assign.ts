@@ -1,4 +1,7 @@
-/** `cellctl assign <market> <cell>`: puts a new market on a cell, or moves an existing one there (an online migration). */
+/**
+ * `cellctl assign <market> [cell]`: puts a new market on a cell, or moves an existing one there (an
+ * online migration); without a cell, the control plane picks one by measured load against capacity.
+ */
 import { Command } from 'commander';
 import type { MarketRecord, MigrationRecord } from '../../shared/kv.js';
 import type { MigrationPlan } from '../migration/migrator.js';
@@ -17,12 +20,17 @@ export function command(): Command {
     new Command('assign')
       .description('assign a market to a cell: creates a new market there, or migrates an existing one online')
       .argument('<market>', 'market id')
-      .argument('<cell>', 'cell id')
+      .argument('[cell]', 'cell id (default: chosen by measured load against capacity)')
       .option('--dry-run', 'print what would happen; change nothing'),
   ).action(
-    run('assign', async (market: string, cell: string, f: ConnFlags & { dryRun?: boolean }) => {
+    run('assign', async (market: string, chosen: string | undefined, f: ConnFlags & { dryRun?: boolean }) => {
       const api = connect(f);
-      const a = await api.post<Answer>(`/markets/${market}/assign`, { cell, ...(f.dryRun ? { dryRun: true } : {}) });
+      const a = await api.post<Answer>(`/markets/${market}/assign`, {
+        ...(chosen ? { cell: chosen } : {}),
+        ...(f.dryRun ? { dryRun: true } : {}),
+      });
+      const cell =
+        chosen ?? ('migration' in a ? a.migration.to : 'record' in a ? a.record.cell : 'create' in a.plan ? a.plan.create.cell : a.plan.to);
       if ('dryRun' in a) {
         if (f.json) return printJson(a.plan);
         if ('create' in a.plan)

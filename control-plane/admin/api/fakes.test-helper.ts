@@ -13,6 +13,7 @@ import type { RolloutManager } from '../../rollout/manager.js';
 import type { AuditLog } from '../audit.js';
 import type { Evacuator } from '../evacuation.js';
 import type { AdminDeps } from './deps.js';
+import type { LoadReport } from '../../placement/load.js';
 import { installGuards } from './guards.js';
 
 /** The operator token of the fakes, named `alice` (the audit's who). */
@@ -110,6 +111,9 @@ export function fakeDeps() {
     retire: unset('retire'),
     supervised: () => true,
   };
+  const placement: { measure: (windowMs: number) => Promise<LoadReport> } = {
+    measure: async (windowMs) => ({ windowMs, at: 'now', cells: [], markets: [] }),
+  };
   const auditLog = {
     record: async (r: Omit<AuditRecord, 'at'>) => void audit.push(r),
     latest: async (limit: number) => audit.slice(0, limit),
@@ -127,10 +131,11 @@ export function fakeDeps() {
     rollouts: rollouts as unknown as RolloutManager,
     evacuator: evacuator as unknown as Evacuator,
     lifecycle: lifecycle as unknown as AdminDeps['lifecycle'],
+    placement,
     audit: auditLog as unknown as AuditLog,
     log: log as unknown as Logger,
   };
-  return { deps, kv, layout, audit, logged, migrator, rollouts, evacuator, lifecycle };
+  return { deps, kv, layout, audit, logged, migrator, rollouts, evacuator, lifecycle, placement };
 }
 
 /** A cell record with defaults. */

@@ -1,17 +1,29 @@
 /**
  * `POST /markets/:market/assign`: a new market is created on the cell (an active one); an
- * existing market assigned elsewhere is migrated there online. The new market's record is
+ * existing market assigned elsewhere is migrated there online. Without a cell, the cell is chosen
+ * by measured load against capacity. The new market's record is
  * written in one place, {@link createMarketRecord}.
  */
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { HttpError } from '../../../shared/errors.js';
-import { CellIdSchema, MarketRecordSchema, type MarketRecord } from '../../../shared/kv.js';
+import { CellIdSchema, CellRecordSchema, MarketRecordSchema, type MarketRecord } from '../../../shared/kv.js';
+import { Tally, pickTarget } from '../../placement/plan.js';
 import { audited } from './audited.js';
 import { who, type AdminDeps } from './deps.js';
 import { DryRun, body, cellOr404, idParam } from './input.js';
 
-const AssignBody = z.object({ cell: CellIdSchema, ...DryRun }).strict();
+const AssignBody = z.object({ cell: CellIdSchema.optional(), ...DryRun }).strict();
+
+/** The cell a market goes to when the caller names none: by measured load (control-plane/placement/plan.ts). */
+async function cellByLoad(d: AdminDeps, market: string, current: string | undefined): Promise<string> {
+  const report = await d.placement.measure(2000);
+  const cells = (await d.kv.listJson(CellRecordSchema, d.layout.cellsPrefix)).values.map((v) => v.value);
+  const rps = report.markets.find((m) => m.market === market)?.rps ?? 0;
+  const to = pickTarget(new Tally(cells, report.markets), rps, current ? [current] : []);
+  if (!to) throw new HttpError('conflict', `no active cell has room for ${market}`);
+  return to.id;
+}
 
 /** Writes a new market's record with its change-log entry, create-only (CAS 0); false when the market was created meanwhile. */
 export async function createMarketRecord(d: Pick<AdminDeps, 'markets'>, market: string, record: MarketRecord): Promise<boolean> {
@@ -24,7 +36,9 @@ export function marketRoutes(app: Hono, d: AdminDeps): void {
     const market = idParam(c, 'market', 'market');
     const b = await body(c, AssignBody);
     const before = await d.kv.getJson(MarketRecordSchema, d.layout.marketKey(market));
-    const out = await audited(d, c, b.dryRun ? 'assign (dry run)' : 'assign', market, { cell: b.cell }, before?.value ?? null, async () => {
+    const params = { cell: b.cell ?? null };
+    const out = await audited(d, c, b.dryRun ? 'assign (dry run)' : 'assign', market, params, before?.value ?? null, async () => {
+      b.cell ??= await cellByLoad(d, market, before?.value.cell);
       const cell = await cellOr404(d, b.cell);
       if (before) {
         // An existing market: assigning it elsewhere is an online migration.
