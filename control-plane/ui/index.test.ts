@@ -7,61 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Hono } from 'hono';
-import { KvLayout, type MarketRecord } from '../../shared/kv.js';
-import { createLogger } from '../../shared/logger.js';
-import type { NamedToken } from '../../shared/tokens.js';
-import { installGuards } from '../admin/api/guards.js';
-import { createConsole, type ConsoleDeps } from './index.js';
-
-const OPERATOR = 'console-test-operator-token-1';
-const READ = 'console-test-read-token-12345';
-const TOKENS: NamedToken[] = [
-  { name: 'alice', scope: 'operator', token: OPERATOR },
-  { name: 'viewer', scope: 'read', token: READ },
-];
-const layout = new KvLayout('cellsim/');
-const cellRec = (id: string) => ({ id, state: 'active', canary: id === 'cell-0', global: id === 'cell-1', capacity: 10, version: 'v1' });
-
-/** A console over a fake KV with three cells and an admin app whose one mutation records its caller. */
-function setup() {
-  const calls: { path: string; who: string; body: unknown }[] = [];
-  const admin = new Hono();
-  installGuards(admin, { tokens: TOKENS, log: createLogger('test', {}) }); // the admin API's own guards: errors, tokens, scopes
-  admin.get('/audit', (c) =>
-    c.json({ audit: [{ at: '2026-12-06T00:00:00Z', who: 'alice', action: 'drain (dry run)', target: 'cell-2', result: 'dry-run' }] }),
-  );
-  admin.post('/cells/:cell/drain', async (c) => {
-    calls.push({ path: c.req.path, who: c.get('caller').name, body: await c.req.json() });
-    return c.json({ dryRun: true });
-  });
-  const cells = ['cell-0', 'cell-1', 'cell-2'];
-  const kv = {
-    consul: { health: { service: async () => ({ index: 1, value: [] }) } },
-    listJson: async (_s: unknown, prefix: string) => ({
-      values: prefix === layout.cellsPrefix ? cells.map((id) => ({ key: layout.cellKey(id), value: cellRec(id) })) : [],
-      invalid: [],
-    }),
-    getJson: async () => undefined,
-  };
-  const markets = new Map<string, MarketRecord>([
-    ['sf', { cell: 'cell-1', state: 'active', epoch: 1 }],
-    ['nyc', { cell: 'cell-2', state: 'frozen', epoch: 3 }],
-  ]);
-  const ui = createConsole({
-    admin,
-    tokens: TOKENS,
-    consul: kv.consul,
-    kv,
-    layout,
-    edge: { current: () => ({ markets }), status: () => ({ id: 'cp-1', ready: true, nodes: [] }) },
-    migrator: { list: async () => [] },
-    rollouts: { list: async () => [], running: () => undefined },
-    log: createLogger('test', {}),
-  } as unknown as ConsoleDeps);
-  const app = new Hono();
-  app.route('/', ui.routes);
-  return { app, calls, close: () => ui.close() };
-}
+import { OPERATOR, READ, setup } from './fakes.test-helper.js';
 
 async function login(app: Hono, token: string): Promise<{ res: Response; cookie: string }> {
   const res = await app.request('/ui/login', {
