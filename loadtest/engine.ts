@@ -111,7 +111,9 @@ async function runOnce(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: Engi
   const afterMs = Math.max(0, opts.durationMs - beforeMs - windowMs);
   const ctx: DrillContext = { env, opts, faultCells, windowMs, mark };
   const resultsFile = join(dir, 'results.json');
-  const traffic = startTraffic(cfg, { resultsFile, maxMs: opts.durationMs + MAX_HEAL_MS });
+  // Under cellctl up --hosts the load generator runs on the client host.
+  const netns = env.hosts?.()?.clientNetns;
+  const traffic = startTraffic(cfg, { resultsFile, maxMs: opts.durationMs + MAX_HEAL_MS, netns });
   mark(`vegeta started (pid ${traffic.pid}), ${opts.rate}/s on ${targets.map((t) => t.replica).join(', ')}`);
   let injected: Awaited<ReturnType<Drill['inject']>>;
   let window: FaultWindow;

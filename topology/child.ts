@@ -95,6 +95,11 @@ export class Child {
   keepDown = false;
   /** The last fault from outside, in one line (a port taken, a hung child replaced); kept after recovery. */
   problem: string | undefined;
+  /**
+   * Set while its host is partitioned (`cellctl up --hosts`, topology/hosts/): the supervisor
+   * cannot reach it then, so it neither probes it nor replaces it as hung.
+   */
+  paused = false;
   /** When {@link problem} happened (ISO time). */
   problemAt: string | undefined;
   /** When it last became ready (ISO time). */
@@ -353,7 +358,7 @@ export class Child {
   /** One monitor round while running: a stopped group member or a silent child is hung. */
   private async tick(): Promise<void> {
     const pgid = this.pgid;
-    if (this.state !== 'running' || !this.proc || pgid === undefined) return;
+    if (this.state !== 'running' || !this.proc || pgid === undefined || this.paused) return;
     if (this.listener === undefined || readProc(this.listener)?.pgid !== pgid) {
       if (this.findListener()) this.hooks.changed?.();
     }

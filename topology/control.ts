@@ -4,7 +4,7 @@
  * docs/operators.md.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { HttpError, errorBody, isCellsimError } from '../shared/errors.js';
 import { formatIssues } from '../shared/kv.js';
@@ -22,6 +22,8 @@ export interface Supervisor {
   addCell(cell: string, version: string): Promise<Child>;
   removeCell(cell: string): Promise<void>;
   scheduleWrite(): void;
+  /** Cuts (`cut`) or restores every link of a host under `cellctl up --hosts`; absent on one host. */
+  partitionHost?(host: string, cut: boolean): Promise<void>;
 }
 
 /** A running control server. */
@@ -88,6 +90,14 @@ export function controlApp(sup: Supervisor, token: string, log?: Logger): Hono {
     sup.scheduleWrite();
     return c.json(list.map(childView));
   });
+  const partition = (cut: boolean) => async (c: Context) => {
+    const host = c.req.param('host') ?? '';
+    if (!sup.partitionHost) throw new HttpError('not_found', 'this topology has no hosts (cellctl up --hosts)');
+    await sup.partitionHost(host, cut);
+    return c.json(cut ? { partitioned: host } : { healed: host });
+  };
+  app.post('/hosts/:host/partition', partition(true));
+  app.delete('/hosts/:host/partition', partition(false));
   app.post('/children/:name/stop', async (c) => {
     const list = children(c.req.param('name'));
     await Promise.all(list.map((k) => k.stop()));

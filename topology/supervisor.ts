@@ -6,7 +6,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { CellIdSchema, type CellRecord } from '../shared/kv.js';
 import { join } from 'node:path';
-import { UnknownCellError } from '../shared/errors.js';
+import { HttpError, UnknownCellError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { readTokenFile } from '../shared/tokens.js';
 import { serviceId } from '../cells/register.js';
@@ -20,6 +20,7 @@ import { applyConsulAcl, supervisorConsul } from './acl.js';
 import { cellChildName, cellSpec, consulSpecs, consulUrl, register, supervisorUrl } from './wiring.js';
 import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
 import { hostIp } from './hosts/plan.js';
+import { setLink } from './hosts/netns.js';
 
 /** The running topology. */
 export class Supervisor {
@@ -172,7 +173,22 @@ export class Supervisor {
     this.seeded.cells.delete(cell);
     if (this.cfg.ports.added) delete this.cfg.ports.added[cell];
     rmSync(join(this.cfg.dataDir, 'cells', cell), { recursive: true, force: true });
+    rmSync(join(this.cfg.dataDir, 'backups', cell), { recursive: true, force: true });
     this.scheduleWrite();
+  }
+
+  /**
+   * Cuts (`cut`) or restores the one link of `host` (`cellctl up --hosts`): every connection of
+   * the host, the supervisor's probes included, so its children are not probed meanwhile.
+   */
+  async partitionHost(host: string, cut: boolean): Promise<void> {
+    const h = this.cfg.hosts?.hosts.find((x) => x.name === host);
+    if (!h) throw new HttpError('not_found', `no host '${host.slice(0, 64)}' in this topology`);
+    const kids = [...this.children.values()].filter((c) => c.spec.host === host);
+    if (cut) for (const k of kids) k.paused = true;
+    await setLink(h, !cut);
+    this.progress(`host ${host}: link ${cut ? 'cut' : 'restored'}`);
+    if (!cut) for (const k of kids) k.paused = false;
   }
 
   /** Stops and forgets a cell instance. */

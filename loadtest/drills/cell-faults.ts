@@ -18,19 +18,22 @@ export const ISOLATE_MS = { router: 1000, envoy: 5000 };
 export const FAILS_OBSERVED: FaultObserved = { minFailedShare: 0.5 };
 
 /** The sabotage switches every cell drill applies. */
-const CELL_SABOTAGE: readonly Sabotage[] = ['faultEveryCell', 'faultNeverStarts', 'routerOneCell'];
+export const CELL_SABOTAGE: readonly Sabotage[] = ['faultEveryCell', 'faultNeverStarts', 'routerOneCell'];
 
-function targetCells(ctx: DrillContext): string[] {
+/** The cells a cell drill faults: its own, or every cell under --fault-every-cell. */
+export function targetCells(ctx: DrillContext): string[] {
   return ctx.opts.faultEveryCell ? ctx.env.cells() : ctx.faultCells;
 }
 
-function defaultCell(cells: string[], opts: DrillOptions): string {
+/** The cell a drill faults: --cell, else the first after the canary. */
+export function defaultCell(cells: string[], opts: DrillOptions): string {
   const cell = opts.cell ?? cells.find((c) => c !== cells[0]) ?? cells[0];
   if (!cell || !cells.includes(cell)) throw new Error(`unknown cell '${String(cell)}' (cells: ${cells.join(', ')})`);
   return cell;
 }
 
-const fastFailExpectations = (): Expectations => ({
+/** What a crash is held to (and a partitioned host, which fails its requests as one). */
+export const fastFailExpectations = (): Expectations => ({
   faultObserved: FAILS_OBSERVED,
   spillZero: true,
   blastWithinPoints: 2,
@@ -47,7 +50,8 @@ const slowExpectations = (minP99Ms: number) => (): Expectations => ({
   otherCellsLatency: { factor: 3, addMs: 250 },
 });
 
-const spillGate = (): FailureGate[] => [{ scope: 'other', maxShare: 0 }];
+/** No failed request outside the faulted cells. */
+export const spillGate = (): FailureGate[] => [{ scope: 'other', maxShare: 0 }];
 
 /**
  * A drill through the cell's fault API: a fault that fails requests (`fails`) is held to fast

@@ -2,12 +2,13 @@
 import { CELL_DRILLS } from './cell-faults.js';
 import { COMPONENT_DRILLS } from './components.js';
 import { EXTERNAL_KILL } from './external-kill.js';
+import { NETWORK_DRILLS } from './network.js';
 import { OPERATION_DRILLS } from './operations.js';
 import { SOAK } from './soak.js';
 import type { Drill } from './types.js';
 
 /** The drills in the order `cellctl drill --help` lists them. */
-export const DRILLS: Drill[] = [...CELL_DRILLS, ...COMPONENT_DRILLS, EXTERNAL_KILL, ...OPERATION_DRILLS, SOAK];
+export const DRILLS: Drill[] = [...CELL_DRILLS, ...COMPONENT_DRILLS, EXTERNAL_KILL, ...OPERATION_DRILLS, SOAK, ...NETWORK_DRILLS];
 
 /** The drill called `name`, or undefined. */
 export function findDrill(name: string): Drill | undefined {

@@ -8,12 +8,14 @@ import type { Topology } from './topology-file.js';
 export interface SupervisorClient {
   killAndHold(component: string): Promise<void>;
   restart(component: string): Promise<void>;
+  /** Cuts or restores every link of a host (`cellctl up --hosts`). */
+  partitionHost(host: string, cut: boolean): Promise<void>;
 }
 
-async function post(url: string, token: string): Promise<unknown> {
-  const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
+async function post(url: string, token: string, method = 'POST'): Promise<unknown> {
+  const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
   const text = await res.text();
-  if (!res.ok) throw new Error(`POST ${url}: ${res.status} ${text.slice(0, 300)}`);
+  if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text.slice(0, 300)}`);
   return text ? (JSON.parse(text) as unknown) : undefined;
 }
 
@@ -27,5 +29,7 @@ export function supervisorClient(_dataDir: string, t: Topology, token: string): 
   return {
     killAndHold: async (c) => void (await post(`${need()}/children/${encodeURIComponent(c)}/kill?hold=true`, token)),
     restart: async (c) => void (await post(`${need()}/children/${encodeURIComponent(c)}/start?wait=ready`, token)),
+    partitionHost: async (h, cut) =>
+      void (await post(`${need()}/hosts/${encodeURIComponent(h)}/partition`, token, cut ? 'POST' : 'DELETE')),
   };
 }

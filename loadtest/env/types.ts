@@ -31,6 +31,17 @@ export interface ExtraRouter {
   stop(): Promise<void>;
 }
 
+/** The hosts of a `cellctl up --hosts` topology, as a drill needs them. */
+export interface HostsInfo {
+  consulServers: { host: string; component: string; ip: string; url: string }[];
+  /** cell → the namespace of its host. */
+  cellNamespaces: Record<string, string>;
+  /** Namespace of the client host, where the load generator runs. */
+  clientNetns: string;
+  /** Consul's management token (a network drill reads Raft state and moves markets through the cluster). */
+  consulToken: string;
+}
+
 /** The topology a drill acts on. */
 export interface DrillEnv {
   /** Every replica of the given planes. */
@@ -64,6 +75,13 @@ export interface DrillEnv {
    * router` arguments; it is not registered in Consul nor listed anywhere (router sabotage).
    */
   startExtraRouter?(id: string, args: string[]): Promise<ExtraRouter>;
+  /**
+   * Under `cellctl up --hosts` (docs/multi-host.md): the Consul servers (host, supervisor child,
+   * address, HTTP URL), the hosts of the cells, and the load generator's namespace; undefined on one host.
+   */
+  hosts?(): HostsInfo | undefined;
+  /** Cuts (`cut`) or restores every link of a host of a `cellctl up --hosts` topology. */
+  partitionHost?(host: string, cut: boolean): Promise<void>;
   /** Runs a `cellctl` operator command against this topology. */
   cellctl(args: string[], timeoutMs?: number): Promise<CommandResult>;
   /** Stops what this env started (a topology it found running is left alone). */

@@ -17,6 +17,7 @@ import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
 import { supervisorClient } from './supervisor-client.js';
 import { readTopologyToken, readTopology, topologyPath, type Topology } from './topology-file.js';
 import type { CommandResult, DrillEnv, ExtraRouter } from './types.js';
+import { consulReadUrl, hostsInfo } from './hosts-info.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 
@@ -145,8 +146,8 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     cells: () => t.cells.map((c) => c.id).sort(byNumber),
     canaryCell: () => t.cells.find((c) => c.canary)?.id ?? 'cell-0',
     marketWeights: () => (t.markets ? Object.fromEntries(t.markets.map((m) => [m.id, m.weight])) : undefined),
-    owners: () => readOwners(t.consul.url, t.prefix, consulToken),
-    cellVersions: () => readCellVersions(t.consul.url, consulToken),
+    owners: () => readOwners(consulReadUrl(t), t.prefix, consulToken),
+    cellVersions: () => readCellVersions(consulReadUrl(t), consulToken),
     injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault)),
     clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token)),
     consulPersistent: () => t.consul.persist !== false,
@@ -156,6 +157,8 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
       if (component === 'control-plane') return t.controlPlane.url;
       return [...t.routers, ...t.envoys, ...t.cells].find((c) => c.id === component)?.url;
     },
+    hosts: () => hostsInfo(t, o.dataDir),
+    partitionHost: (host, cut) => supervisor.partitionHost(host, cut),
     killAndHold: (component) => supervisor.killAndHold(component),
     restart: (component) => supervisor.restart(component),
     async startExtraRouter(id, args): Promise<ExtraRouter> {

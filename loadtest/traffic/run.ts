@@ -16,6 +16,8 @@ export interface TrafficRunOptions {
   leadMs?: number;
   /** Hard cap on the run, ms. */
   maxMs: number;
+  /** Network namespace vegeta runs in (the client host of `cellctl up --hosts`). */
+  netns?: string;
 }
 
 /** What a finished run gives the analysis. */
@@ -52,6 +54,7 @@ export function startTraffic(cfg: TrafficConfig, o: TrafficRunOptions): TrafficR
     maxWorkers: Math.max(100, Math.ceil((cfg.rate * cfg.timeoutMs) / 1000) + 50),
     resultsFile: o.resultsFile,
     killAfterMs: o.maxMs + 60_000,
+    netns: o.netns,
     onResult: (r) => {
       const out = model.onResult(r, Date.now());
       if (out.kind === 'request') points.requests.push(out.point);

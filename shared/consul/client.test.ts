@@ -157,6 +157,10 @@ describe('ConsulClient services', () => {
   it('names the leader', async () => {
     assert.match(await consul.status.leader(), /^127\.0\.0\.1:\d+$/);
   });
+
+  it('lists the Raft peers (one server here: the leader)', async () => {
+    assert.deepEqual(await consul.status.peers(), [await consul.status.leader()]);
+  });
 });
 
 describe('ConsulClient transports and errors', () => {

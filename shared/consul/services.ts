@@ -198,4 +198,10 @@ export class ConsulStatus {
     const a = await this.http.send('GET', '/v1/status/leader', o);
     return this.http.parse(a, z.string(), 'status leader');
   }
+
+  /** The addresses (`ip:port`) of the servers in the Raft configuration. */
+  async peers(o: CallOptions = {}): Promise<string[]> {
+    const a = await this.http.send('GET', '/v1/status/peers', o);
+    return this.http.parse(a, z.array(z.string()), 'status peers');
+  }
 }

@@ -142,3 +142,8 @@ async function hostUp(plan: HostPlan, h: Host): Promise<void> {
   const lines = ['link set lo up', `addr add ${h.ip}/${plan.cidr} dev eth0`, 'link set eth0 up'];
   await ip(['-n', h.ns, '-batch', '-'], `${lines.join('\n')}\n`);
 }
+
+/** Sets the root side of `host`'s link up or down: down cuts every connection of the host. */
+export async function setLink(host: Host, up: boolean): Promise<void> {
+  await ip(['link', 'set', host.veth, up ? 'up' : 'down']);
+}

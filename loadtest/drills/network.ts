@@ -1,0 +1,183 @@
+/**
+ * Network drills on `cellctl up --hosts` (docs/multi-host.md): faults of the cluster rather than
+ * of a process. `consul-leader-loss` kills the Raft leader under load: a new leader is elected,
+ * no request fails, and a market moved right after the election moves. Its positive control is
+ * the leader change itself: with --fault-never-starts the leader stays and the verdict fails.
+ */
+import { ConsulClient } from '../../shared/consul/client.js';
+import type { DrillEnv, HostsInfo } from '../env/types.js';
+import type { Verdict } from '../verdicts.js';
+import { CELL_SABOTAGE, defaultCell, fastFailExpectations, spillGate, targetCells } from './cell-faults.js';
+import { planMoves } from './operations.js';
+import type { Drill, DrillContext } from './types.js';
+
+/** How long the drill waits for a new leader (Raft at multiplier 1 elects in 1–3 s). */
+const ELECTION_BOUND_MS = 15_000;
+
+/** What one leader-loss run saw. */
+interface LeaderLoss {
+  before?: string;
+  after?: string;
+  electionMs?: number;
+  move?: { market: string; from: string; to: string; code: number; detail: string };
+}
+const runs = new WeakMap<DrillContext, LeaderLoss>();
+
+function hostsOf(env: DrillEnv): HostsInfo {
+  const h = env.hosts?.();
+  if (!h || h.consulServers.length < 3)
+    throw new Error('this drill needs a cellctl up --hosts topology (3 Consul servers): see docs/multi-host.md');
+  return h;
+}
+
+/** The host of the Raft leader as the servers in `servers` (but `skip`) see it; undefined when none answers with one. */
+async function leaderHost(h: HostsInfo, skip?: string): Promise<string | undefined> {
+  for (const s of h.consulServers.filter((x) => x.host !== skip)) {
+    const addr = await new ConsulClient({ url: s.url, token: h.consulToken }).status.leader({ timeoutMs: 1000 }).catch(() => '');
+    const host = h.consulServers.find((x) => addr.startsWith(`${x.ip}:`))?.host;
+    if (host) return host;
+  }
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits (at most `ms`) until every server is in the Raft configuration again: a server that was
+ * down is dropped by autopilot and comes back as a voter only after it has been stable, and a
+ * leader killed before that leaves no quorum.
+ */
+async function allVoters(h: HostsInfo, ms: number): Promise<boolean> {
+  for (const until = Date.now() + ms; Date.now() < until; await sleep(250)) {
+    const s = h.consulServers[h.consulServers.length - 1]!;
+    const peers = await new ConsulClient({ url: s.url, token: h.consulToken }).status.peers({ timeoutMs: 1000 }).catch(() => []);
+    if (peers.length === h.consulServers.length) return true;
+  }
+  return false;
+}
+
+/** The market owners, read again for up to 10 s while the cluster settles after an election. */
+async function ownersNow(env: DrillEnv): Promise<Record<string, string>> {
+  for (let i = 0; ; i++) {
+    try {
+      return await env.owners();
+    } catch (err) {
+      if (i >= 20) throw err;
+      await sleep(500);
+    }
+  }
+}
+
+/** The verdicts of a leader-loss run. */
+export function leaderLossVerdicts(s: LeaderLoss | undefined): Verdict[] {
+  const changed = s?.before !== undefined && s.after !== undefined && s.after !== s.before;
+  const moved = s?.move?.code === 0;
+  return [
+    {
+      name: 'Raft leader lost and replaced',
+      pass: changed,
+      measured: `leader ${s?.before ?? 'unknown'} -> ${s?.after ?? 'none'}${s?.electionMs === undefined ? '' : ` in ${s.electionMs} ms`}`,
+      threshold: `another server leads within ${ELECTION_BOUND_MS / 1000} s`,
+    },
+    {
+      name: 'market move right after the election',
+      pass: moved,
+      measured: s?.move
+        ? `migrate ${s.move.market} ${s.move.from} -> ${s.move.to}: exit ${s.move.code}${moved ? '' : ` (${s.move.detail})`}`
+        : 'not tried',
+      threshold: 'exit 0',
+    },
+  ];
+}
+
+const consulLeaderLoss: Drill = {
+  name: 'consul-leader-loss',
+  description:
+    'Kill the Consul Raft leader (cellctl up --hosts) under load and keep it down for the window: another server is elected, no request fails, and a market moved right after the election moves.',
+  faultCells: () => [],
+  expectations: () => ({ zeroFailed: true, spillZero: true }),
+  gates: () => [{ scope: 'all', maxShare: 0 }],
+  windowUntilHealed: true,
+  sabotage: ['faultNeverStarts'],
+  preflight: (env) => void hostsOf(env),
+  async inject(ctx) {
+    const h = hostsOf(ctx.env);
+    const s: LeaderLoss = {};
+    runs.set(ctx, s);
+    if (!(await allVoters(h, 60_000))) throw new Error('the Consul servers are not all Raft voters after 60 s: cellctl status');
+    s.before = await leaderHost(h);
+    if (!s.before) throw new Error('no Consul server names a leader');
+    const t0 = Date.now();
+    if (ctx.opts.faultNeverStarts) ctx.mark(`sabotage (--fault-never-starts): leader ${s.before} NOT killed`);
+    else {
+      await ctx.env.killAndHold(`consul.${s.before}`);
+      ctx.mark(`Raft leader ${s.before} killed and held down`);
+    }
+    for (const until = t0 + ELECTION_BOUND_MS; Date.now() < until; await sleep(100)) {
+      // The survivors name the old leader until they notice it gone; under sabotage the one there is.
+      const now = await leaderHost(h, ctx.opts.faultNeverStarts ? undefined : s.before);
+      if (now && (now !== s.before || ctx.opts.faultNeverStarts)) {
+        s.after = now;
+        s.electionMs = Date.now() - t0;
+        break;
+      }
+    }
+    ctx.mark(s.after ? `leader now ${s.after} (${s.electionMs} ms after the kill)` : 'no leader elected in time');
+    if (ctx.opts.faultNeverStarts) return undefined;
+    // Never throws from here on: the heal must bring the killed server back.
+    try {
+      const [m] = planMoves(await ownersNow(ctx.env), ctx.env.cells(), ctx.env.canaryCell(), 1, ctx.env.marketWeights?.());
+      if (!m) return undefined;
+      ctx.mark(`migrate ${m.market} ${m.from} -> ${m.to}`);
+      const r = await ctx.env.cellctl(['migrate', m.market, '--to', m.to], 60_000);
+      s.move = { ...m, code: r.code, detail: (r.stderr || r.stdout).trim().split('\n').slice(-1)[0] ?? '' };
+      ctx.mark(`migrate ${m.market} exit ${r.code}`);
+    } catch (err) {
+      ctx.mark(`no market move: ${(err as Error).message}`);
+    }
+    return undefined;
+  },
+  async heal(ctx) {
+    const s = runs.get(ctx);
+    if (ctx.opts.faultNeverStarts || !s?.before) return;
+    await ctx.env.restart(`consul.${s.before}`);
+    ctx.mark(`consul.${s.before} ready again`);
+    const h = hostsOf(ctx.env);
+    ctx.mark(
+      (await allVoters(h, 60_000)) ? 'all 3 servers are Raft voters again' : 'not all servers are Raft voters 60 s after the restart',
+    );
+  },
+  verify: async (ctx) => leaderLossVerdicts(runs.get(ctx)),
+};
+
+const hostPartition: Drill = {
+  name: 'host-partition',
+  description:
+    "Cut every link of one cell's host (cellctl up --hosts) under load for the window, then restore it: only that cell's markets fail, isolated as for a crash, and they recover once the link is back.",
+  faultCells: (env, opts) => [defaultCell(env.cells(), opts)],
+  expectations: fastFailExpectations,
+  gates: spillGate,
+  sabotage: CELL_SABOTAGE,
+  preflight: (env) => void hostsOf(env),
+  async inject(ctx) {
+    for (const cell of targetCells(ctx)) {
+      if (ctx.opts.faultNeverStarts) {
+        ctx.mark(`sabotage (--fault-never-starts): host ${cell} NOT partitioned`);
+        continue;
+      }
+      await ctx.env.partitionHost!(cell, true);
+      ctx.mark(`host ${cell}: every link cut`);
+    }
+    return undefined;
+  },
+  async heal(ctx) {
+    for (const cell of targetCells(ctx)) {
+      if (ctx.opts.faultNeverStarts) continue;
+      await ctx.env.partitionHost!(cell, false);
+      ctx.mark(`host ${cell}: link restored`);
+    }
+  },
+};
+
+/** The network drills, in the order of issue 16. */
+export const NETWORK_DRILLS: Drill[] = [consulLeaderLoss, hostPartition];
