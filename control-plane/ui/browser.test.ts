@@ -215,7 +215,7 @@ describe('operator console in chromium against cellctl up', () => {
       process.stdout.write(`# wave 0: ${verdict}\n`);
       await shot(page, 'rollout-wave0');
       // The Overview shows both planes' traffic, read from their own metrics, and charts it.
-      for (const plane of ['router']) {
+      for (const plane of ['router', 'envoy']) {
         const rps = Number((await overview.locator(`#rates tr[data-plane="${plane}"] td.rps`).textContent())?.trim());
         assert.ok(rps > 5, `${plane} req/s on the Overview: ${rps}`);
       }
