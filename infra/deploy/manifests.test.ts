@@ -15,7 +15,7 @@ import { pinnedVersions } from '../binaries.js';
 interface Container {
   name: string;
   args?: string[];
-  env?: { name: string; value?: string }[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   ports?: { name?: string; containerPort: number }[];
 }
 interface Manifest {
@@ -23,7 +23,10 @@ interface Manifest {
   metadata: { name: string };
   spec?: {
     selector?: Record<string, unknown>;
-    template?: { metadata?: { labels?: Record<string, string> }; spec: { containers: Container[] } };
+    template?: {
+      metadata?: { labels?: Record<string, string> };
+      spec: { containers: Container[]; securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number } };
+    };
     ports?: { targetPort?: string | number }[];
   };
 }
@@ -61,6 +64,46 @@ describe('deployment manifests', () => {
   });
   it('has cells, routers, control plane and Envoy workloads', () => {
     assert.ok(workloads.length >= 5, `found ${workloads.length}`);
+  });
+
+  const argAfter = (c: Container, flag: string) => c.args?.[(c.args?.indexOf(flag) ?? -2) + 1];
+  const fieldOf = (c: Container, name: string) => c.env?.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
+
+  it('binds the control plane and the routers to their pod address and gives each pod its own ID (downward API)', () => {
+    const planes = workloads
+      .flatMap((w) => w.spec?.template?.spec.containers ?? [])
+      .filter((c) => ['control-plane', 'router'].includes(c.args?.[0] ?? ''));
+    assert.deepEqual(planes.map((c) => c.args?.[0]).sort(), ['control-plane', 'router']);
+    for (const c of planes) {
+      assert.equal(argAfter(c, '--host'), '$(POD_IP)', `${c.name}: --host`);
+      assert.equal(argAfter(c, '--id'), '$(POD_NAME)', `${c.name}: --id`);
+      assert.equal(fieldOf(c, 'POD_IP'), 'status.podIP', c.name);
+      assert.equal(fieldOf(c, 'POD_NAME'), 'metadata.name', c.name);
+    }
+  });
+
+  it("runs cells, routers and the control plane as the image's non-root user, their volumes group-owned (fsGroup)", () => {
+    const uid = /^USER node$/m.test(readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8')) ? 1000 : undefined;
+    assert.equal(uid, 1000, 'the image runs as node (uid 1000)');
+    for (const w of workloads.filter((x) => (x.spec?.template?.spec.containers ?? []).some((c) => c.args?.[0] !== 'envoy'))) {
+      const sc = w.spec?.template?.spec.securityContext;
+      assert.deepEqual([sc?.runAsNonRoot, sc?.runAsUser, sc?.fsGroup], [true, uid, uid], w.metadata.name);
+    }
+  });
+
+  it('has a StatefulSet for every cell cellctl up runs (cell-0 … cell-3), each with its own id', () => {
+    const cells = workloads.filter((w) => w.kind === 'StatefulSet' && w.metadata.name.startsWith('cell-'));
+    assert.deepEqual(
+      cells.map((w) => w.metadata.name),
+      ['cell-0', 'cell-1', 'cell-2', 'cell-3'],
+    );
+    for (const w of cells) assert.equal(argAfter(w.spec!.template!.spec.containers[0]!, '--id'), w.metadata.name);
+  });
+
+  it("lets the image's user write the router bundle (node_modules/.cache) before it drops root", () => {
+    const file = readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8');
+    const chown = file.indexOf('chown -R node:node /app/node_modules/.cache');
+    assert.ok(chown > 0 && chown < file.lastIndexOf('USER node'), 'chown of node_modules/.cache before USER node');
   });
 
   for (const w of workloads) {
