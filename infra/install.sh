@@ -169,6 +169,20 @@ install_envoy() {
   log "envoy $ENVOY_VERSION: installed at $dest/envoy"
 }
 
+# iproute2's ip (GPL-2.0-or-later, run as a separate program), for cellctl up --hosts and its test
+# (network namespaces, veths, a bridge; root only): Debian's package when ip is missing. Without
+# root nothing is installed: --hosts needs root anyway.
+install_iproute2() {
+  command -v ip >/dev/null 2>&1 && return
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    log "ip (iproute2) not found: cellctl up --hosts needs it (and root); install Debian's iproute2 package"
+    return
+  fi
+  log "ip: installing Debian's iproute2 package (apt-get)"
+  with_progress iproute2 apt-get update -qq || die "apt-get update failed: check access to Debian's package mirrors"
+  DEBIAN_FRONTEND=noninteractive with_progress iproute2 apt-get install -y -qq iproute2 || die "apt-get install iproute2 failed"
+}
+
 # Chromium, for the console's browser tests (control-plane/ui, playwright-core drives it):
 # Debian's own package (BSD-3-Clause and others), never a downloaded browser build. CHROMIUM_BIN
 # or a chromium already on PATH is used as it is.
@@ -228,12 +242,13 @@ POM
 
 mkdir -p "$CACHE"
 case "$ONLY" in
-  all) install_envoy; install_vegeta; install_consul; install_chromium; install_kafka ;;
+  all) install_envoy; install_vegeta; install_consul; install_chromium; install_kafka; install_iproute2 ;;
+  iproute2) install_iproute2 ;;
   chromium) install_chromium ;;
   consul) install_consul ;;
   vegeta) install_vegeta ;;
   envoy) install_envoy ;;
   kafka) install_kafka ;;
-  *) die "unknown component '$ONLY' (use consul, envoy, vegeta, chromium, kafka or all)" ;;
+  *) die "unknown component '$ONLY' (use consul, envoy, vegeta, chromium, kafka, iproute2 or all)" ;;
 esac
 log "done"
