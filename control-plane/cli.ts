@@ -1,5 +1,5 @@
 /** `cellctl control-plane`: runs the control plane in the foreground until SIGTERM/SIGINT. */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { neverFromEnv, parseDurationMs, parsePort, parseUrl } from '../shared/cli.js';
 import { TOKEN_ENV, adminApiTokens, resolveToken } from '../shared/tokens.js';
@@ -66,6 +66,7 @@ export function command(): Command {
       10_000,
     )
     .option('--upstream-tls', "Envoy's clusters to the cells use mutual TLS (Envoys need cellctl envoy --tls-cert/--tls-key/--tls-ca)")
+    .option('--edge-tls', "Envoys' edge listeners serve HTTPS with their certificate from SDS (needs --sds-dir)")
     .option(
       '--sds-dir <dir>',
       "Envoy's clusters to the cells use mutual TLS with secrets served by SDS from <dir>/envoy.crt, envoy.key and ca.crt (a <data>/tls/), watched: rewritten files are pushed to every Envoy",
@@ -83,6 +84,7 @@ export function command(): Command {
       const xdsTls = tlsFilesOf(f);
       if (xdsTls) readTlsFiles(xdsTls);
       const sdsFiles = f.sdsDir ? tlsFiles(f.sdsDir, 'envoy') : undefined;
+      if (f.edgeTls && !sdsFiles) throw new InvalidArgumentError('--edge-tls needs --sds-dir (the edge certificate comes by SDS)');
       if (sdsFiles) readTlsFiles(sdsFiles);
       const cp = await start({ ...f, ...tokensOf(f), xdsTls, sdsFiles });
       await new Promise<void>((resolve) => {

@@ -46,6 +46,8 @@ export interface ControlPlaneOptions {
   upstreamTls?: boolean;
   /** Envoy's upstream certificate by SDS from these files (watched: a rotation is pushed); implies upstreamTls. */
   sdsFiles?: TlsFiles;
+  /** Envoys' edge listeners serve HTTPS with their SDS certificate (needs sdsFiles). */
+  edgeTls?: boolean;
   /** Serve xDS over TLS with these files, requiring each Envoy's certificate of the CA. */
   xdsTls?: TlsFiles;
   /** Register in Consul as cellsim-xds (default true). */
@@ -82,6 +84,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     dataDir: o.data,
     cluster: o.sdsFiles ? { upstreamTls: 'sds' } : o.upstreamTls ? { upstreamTls: 'static' } : undefined,
     secrets: o.sdsFiles,
+    edgeTls: o.edgeTls,
     tls: o.xdsTls ? readTlsFiles(o.xdsTls) : undefined,
   });
 

@@ -35,6 +35,7 @@ interface Flags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  edgeTls?: boolean;
 }
 
 function onSignals(handler: () => Promise<void>): void {
@@ -105,6 +106,7 @@ async function runServer(f: Flags, id: string, register: boolean): Promise<void>
     isolation: { stallMs: f.stallTimeout },
     readyWaitMs: f.readyWait,
     upstreamTls: tlsFilesOf(f),
+    edgeTls: f.edgeTls,
     logger,
   };
   if (f.drillSabotage) logger.warn({ sabotage: f.drillSabotage }, 'drill sabotage: this router misroutes on purpose and is not registered');
@@ -168,6 +170,7 @@ export function command(): Command {
     .option('--tls-cert <file>', "mutual TLS to the cells: this router's certificate (PEM; with --tls-key and --tls-ca)")
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', "the CA certificate a cell's certificate must chain to (PEM)")
+    .option('--edge-tls', "serve HTTPS on --port with the router's --tls-cert and --tls-key (clients to the edge)")
     .addOption(
       neverFromEnv(
         new Option('--drill-sabotage <kind>', 'drills only: one-cell=<cell> | isolation-off').argParser(parseDrillSabotage).hideHelp(),
@@ -180,6 +183,7 @@ export function command(): Command {
     .action(async (f: Flags) => {
       const id = f.id ?? `router-${f.port}`;
       if (f.tlsCert || f.tlsKey || f.tlsCa) readTlsFiles(tlsFilesOf(f)!);
+      if (f.edgeTls && !f.tlsCert) throw new InvalidArgumentError('--edge-tls needs --tls-cert, --tls-key and --tls-ca');
       if (f.drillSabotage && f.workers > 1) throw new InvalidArgumentError('--drill-sabotage runs in one process (--workers 1)');
       if (f.workers > 1 && cluster.isPrimary) await runPrimary(f, id);
       else await runServer(f, id, f.workers <= 1);

@@ -3,6 +3,7 @@
  * isolation, proxy, hono app, HTTP server, Consul registration, graceful shutdown.
  */
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { errorBody } from '../shared/errors.js';
@@ -55,6 +56,8 @@ export interface RouterOptions {
   isolation?: IsolationOptions;
   /** Mutual TLS to the cells with these files (router/proxy/pools.ts); undefined = plain HTTP. */
   upstreamTls?: TlsFiles;
+  /** Serve HTTPS on the router's port with the certificate and key of `upstreamTls` (`--edge-tls`). */
+  edgeTls?: boolean;
   /** Drill sabotage only (router/sabotage.ts): route every market to this cell. */
   routeEveryMarketTo?: string;
   logger?: Logger;
@@ -143,7 +146,9 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     // refuses before the app runs (a backslash in the path, a bad host header) gets the contract's
     // JSON 400 instead of an empty one, as Envoy's listener answers it.
     const listener = getRequestListener(app.fetch, { hostname: host, errorHandler: requestErrorAnswer });
-    const s = createServer({ maxHeaderSize: opts.maxHeaderBytes ?? 16_384, keepAliveTimeout: 65_000, requestTimeout: 0 }, listener);
+    const serverOpts = { maxHeaderSize: opts.maxHeaderBytes ?? 16_384, keepAliveTimeout: 65_000, requestTimeout: 0 };
+    const edge = opts.edgeTls && opts.upstreamTls ? readTlsFiles(opts.upstreamTls) : undefined;
+    const s = edge ? createHttpsServer({ ...serverOpts, cert: edge.cert, key: edge.key }, listener) : createServer(serverOpts, listener);
     s.once('error', reject);
     s.listen(opts.port, host, () => resolve(s));
   });

@@ -46,6 +46,8 @@ export interface XdsOptions {
   flipGraceMs?: number;
   /** Serve Envoy's upstream certificate and the CA by SDS from these files, watched for rotation (secrets.ts). */
   secrets?: TlsFiles;
+  /** Edge listeners serve HTTPS with the SDS certificate (needs `secrets`). */
+  edgeTls?: boolean;
   /** Serve xDS over TLS, requiring a client certificate of the CA (server/ads.ts). */
   tls?: TlsMaterial;
 }
@@ -99,6 +101,7 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
   const metrics = new XdsMetrics(o.registry);
   const log = o.log.child({ subsystem: 'xds' });
   const publisher = new Publisher(cache, metrics, log, { holdMs: o.holdMs, cluster: { ...DEFAULT_CLUSTER_OPTIONS, ...o.cluster } });
+  publisher.edgeTls = o.edgeTls === true && o.secrets !== undefined;
   const secretSource = o.secrets ? new SecretSource(o.secrets, log, (s) => publisher.setSecrets(s)) : undefined;
   if (secretSource) publisher.setSecrets(secretSource.start());
   const path = o.dataDir === undefined ? undefined : lastGoodPath(o.dataDir);

@@ -43,6 +43,8 @@ export class Publisher {
   private readonly nodes = new Map<string, { info: NodeInfo; listener?: Resource }>();
   private readonly injected = new Set<string>();
   private secrets: ReadonlyMap<string, Resource> | undefined;
+  /** Edge listeners serve HTTPS with the SDS certificate (`--edge-tls`); set before nodes connect. */
+  edgeTls = false;
   /** Nodes whose snapshot exists. */
   published = 0;
 
@@ -89,7 +91,7 @@ export class Publisher {
     if (known && JSON.stringify(known.info.metadata) === JSON.stringify(info.metadata)) return;
     const { listen, problems } = listenOf(info);
     if (problems.length) this.log.warn({ node: info.id, problems }, 'node has no usable listen address; it gets no listener');
-    this.nodes.set(info.id, { info, listener: listen ? edgeListener(listen) : undefined });
+    this.nodes.set(info.id, { info, listener: listen ? edgeListener(listen, this.edgeTls) : undefined });
     if (this.shared) this.publishNode(info.id);
   }
 

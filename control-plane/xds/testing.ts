@@ -39,6 +39,8 @@ export async function startControlPlane(
     upstreamTls?: boolean;
     /** --sds-dir: Envoy's upstream certificate by SDS from this directory. */
     sdsDir?: string;
+    /** --edge-tls: edge listeners serve HTTPS (needs sdsDir). */
+    edgeTls?: boolean;
     /** --tls-cert/--tls-key/--tls-ca: xDS over TLS with these files. */
     tls?: { cert: string; key: string; ca: string };
   },
@@ -64,6 +66,7 @@ export async function startControlPlane(
   if (o.testHooks !== false) args.push('--test-hooks');
   if (o.upstreamTls) args.push('--upstream-tls');
   if (o.sdsDir) args.push('--sds-dir', o.sdsDir);
+  if (o.edgeTls) args.push('--edge-tls');
   if (o.tls) args.push('--tls-cert', o.tls.cert, '--tls-key', o.tls.key, '--tls-ca', o.tls.ca);
   const proc = await scope.start({
     name: `control-plane-${o.id ?? 'cp-test'}`,

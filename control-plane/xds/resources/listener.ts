@@ -23,6 +23,7 @@ import { GLOBAL_SCOPE_KEY, INVALID_HEADER, INVALID_PATH_HEADER, LISTENER_NAME, S
 import { duration } from './proto.js';
 import { makeResource, type Resource } from './resource.js';
 import { LISTENER, SCOPED_ROUTE } from './type-urls.js';
+import { edgeTlsSocket } from './upstream-tls.js';
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const LUA = 'type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua';
@@ -222,15 +223,23 @@ export function listenProblems(l: ListenAddress): string[] {
   return problems;
 }
 
-/** The edge listener of one Envoy. */
-export function edgeListener(listen: ListenAddress): Resource {
+/**
+ * The edge listener of one Envoy; with `tls`, it serves HTTPS with Envoy's certificate from SDS
+ * (upstream-tls.ts's {@link edgeTlsSocket}; `cellctl control-plane --edge-tls`).
+ */
+export function edgeListener(listen: ListenAddress, tls = false): Resource {
   return makeResource(
     LISTENER,
     LISTENER_NAME,
     {
       name: LISTENER_NAME,
       address: { socket_address: { address: listen.address, port_value: listen.port } },
-      filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: edgeHcm() }] }],
+      filter_chains: [
+        {
+          filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: edgeHcm() }],
+          ...(tls ? { transport_socket: edgeTlsSocket() } : {}),
+        },
+      ],
     },
     [{ type: SCOPED_ROUTE, name: '*' }],
   );

@@ -44,6 +44,17 @@ export function upstreamTlsSocket(sds = false): Record<string, unknown> {
   };
 }
 
+/** The `transport_socket` of the edge listener with `--edge-tls`: HTTPS with Envoy's certificate, by SDS. */
+export function edgeTlsSocket(): Record<string, unknown> {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      common_tls_context: { tls_certificate_sds_secret_configs: [{ name: UPSTREAM_CERT_SECRET, sds_config: ADS_SOURCE }] },
+    },
+  };
+}
+
 /** The SDS resources of the two secrets, with the PEM texts inline. */
 export function secretResources(tls: TlsMaterial): Resource[] {
   return [
