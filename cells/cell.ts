@@ -11,6 +11,7 @@ import { Background } from './background.js';
 import type { CellConfig } from './config.js';
 import { KeyOrderedConsumer } from './consumer/consumer.js';
 import { DELIVERY_GROUP, type CellContext } from './context.js';
+import { ContinuousBackup } from './db/backup.js';
 import { dbFile, openDb, type Db } from './db/open.js';
 import { DependencyGuard } from './delivery/breaker.js';
 import { CourierService } from './delivery/courier.js';
@@ -131,6 +132,8 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
   };
   const inflight = new InFlight();
   const app = createApp(ctx, inflight);
+  const backup = config.backupDir ? new ContinuousBackup(db, config.backupDir, config.backupIntervalMs, logger) : undefined;
+  backup?.start();
   return {
     config,
     app,
@@ -143,6 +146,7 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
       ready = false;
       await slowDb.close();
       await background.stop();
+      await backup?.stop();
       db.close();
     },
   };

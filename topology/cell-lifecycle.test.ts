@@ -118,6 +118,12 @@ describe('cell lifecycle on a real topology (cellctl up): add, route, retire', (
     assert.deepEqual([c5?.state, c5?.health], ['active', 'healthy']);
     assert.ok((await children()).some((c) => c.name === 'cell-5.blue' && c.state === 'running'));
     assert.equal((await cellInstances('cell-5')).length, 1, 'registered in Consul');
+    // its database is copied continuously outside its data directory (cells/db/backup.ts)
+    const info = join(data, 'backups', 'cell-5', 'backup.json');
+    for (let i = 0; i < 100 && !existsSync(info); i++) await new Promise((r) => setTimeout(r, 100));
+    const copy = JSON.parse(readFileSync(info, 'utf8')) as { startedAt: string; intervalMs: number; bytes: number };
+    assert.ok(copy.bytes > 0 && copy.intervalMs === 2000, JSON.stringify(copy));
+    assert.ok(Date.now() - Date.parse(copy.startedAt) < 15_000, `recovery point ${copy.startedAt}`);
     noneFailed(results, 'load during the add');
     const again = await cellctl(['cells', 'add', 'cell-5']);
     assert.equal(again.code, 1);
@@ -169,6 +175,7 @@ describe('cell lifecycle on a real topology (cellctl up): add, route, retire', (
     assert.ok(!(await children()).some((c) => c.name.startsWith('cell-5.')), 'no process');
     assert.deepEqual(await cellInstances('cell-5'), [], 'no registration');
     assert.equal(existsSync(join(data, 'cells', 'cell-5')), false, 'no data directory');
+    assert.equal(existsSync(join(data, 'backups', 'cell-5')), false, 'no copy of its database');
     noneFailed(results, 'load during the retire');
     assert.ok(
       results.some((r) => r.market === market && r.cell === 'cell-5') && results.some((r) => r.market === market && r.cell === now),

@@ -100,6 +100,8 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
   // Imported sagas wait this long on a migration target: long enough for the delta copy, short
   // enough that moved orders go on soon after the flip.
   args.push('--import-hold', '10s');
+  // A continuous copy of the cell's database outside its data directory (docs/cells.md §Continuous backup).
+  args.push('--backup-dir', join(cfg.dataDir, 'backups', cell));
   if (defect !== undefined) args.push('--defect', JSON.stringify(defect));
   return {
     name: cellChildName(cell, color),
