@@ -9,9 +9,9 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { createApp } from './app.js';
 import { Background } from './background.js';
 import type { CellConfig } from './config.js';
+import type { EventLog } from './log/types.js';
 import { KeyOrderedConsumer } from './consumer/consumer.js';
 import { DELIVERY_GROUP, type CellContext } from './context.js';
-import { ContinuousBackup } from './db/backup.js';
 import { dbFile, openDb, type Db } from './db/open.js';
 import { DependencyGuard } from './delivery/breaker.js';
 import { CourierService } from './delivery/courier.js';
@@ -40,11 +40,14 @@ export interface Cell {
   close(): Promise<void>;
 }
 
-/** Builds a cell from its config; `start` begins competing for the background lease. */
-export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?: () => void } = {}): Cell {
+/**
+ * Builds a cell from its config; `start` begins competing for the background lease. `opts.log`
+ * is an event log opened by the caller (a Kafka one: cells/server.ts), else the cell's SQLite log.
+ */
+export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?: () => void; log?: EventLog } = {}): Cell {
   const logger = opts.logger ?? createLogger('cell', { cell: config.id, color: config.color, version: config.version });
   const db = openDb(config.dataDir);
-  const log = new SqliteLog(db, config.partitions);
+  const log: EventLog = opts.log ?? new SqliteLog(db, config.partitions);
   const faults = new FaultRegistry(config.defect);
   const slowDb = new SlowDatabase(dbFile(config.dataDir), logger);
   faults.onChange(() => slowDb.set(faults.lockBurst()));
@@ -101,7 +104,8 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
     'reconcile',
     async () => {
       runReconcile();
-      log.trim([DELIVERY_GROUP]);
+      // Kafka keeps records by the topic's retention; the SQLite log trims what every group consumed.
+      if (log instanceof SqliteLog) log.trim([DELIVERY_GROUP]);
       return 0;
     },
     config.reconcileIntervalMs,
@@ -132,8 +136,6 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
   };
   const inflight = new InFlight();
   const app = createApp(ctx, inflight);
-  const backup = config.backupDir ? new ContinuousBackup(db, config.backupDir, config.backupIntervalMs, logger) : undefined;
-  backup?.start();
   return {
     config,
     app,
@@ -146,7 +148,7 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
       ready = false;
       await slowDb.close();
       await background.stop();
-      await backup?.stop();
+      await log.close?.();
       db.close();
     },
   };

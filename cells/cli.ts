@@ -27,6 +27,17 @@ function parseDefect(v: string): Defect {
   return r.data;
 }
 
+/** `host:port[,host:port...]`: Kafka bootstrap brokers. */
+export function parseBrokers(v: string): string[] {
+  const list = v.split(',').map((s) => s.trim());
+  for (const b of list) {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b) || Number(b.split(':')[1]) > 65535) {
+      throw new InvalidArgumentError(`--kafka: '${b}' is not host:port`);
+    }
+  }
+  return list;
+}
+
 interface Opts {
   id: string;
   port: number;
@@ -37,6 +48,8 @@ interface Opts {
   color: 'blue' | 'green';
   cellAdminTokenFile?: string;
   partitions: number;
+  log: 'sqlite' | 'kafka';
+  kafka?: string[];
   workers: number;
   defect?: Defect;
   prefix: string;
@@ -50,8 +63,6 @@ interface Opts {
   shutdownTimeout: number;
   drainDelay: number;
   importHold: number;
-  backupDir?: string;
-  backupInterval: number;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -75,6 +86,12 @@ export function command(): Command {
       `file holding the bearer token of the /admin API (else ${TOKEN_ENV['cell-admin']}; the admin API is refused without one)`,
     )
     .option('--partitions <n>', 'log partitions (fixed at first start of a data dir)', parsePositiveInt, DEFAULTS.partitions)
+    .addOption(
+      new Option('--log <backend>', 'event log: the cell database, or a Kafka cluster (with --kafka)')
+        .choices(['sqlite', 'kafka'])
+        .default(DEFAULTS.log),
+    )
+    .option('--kafka <brokers>', 'Kafka bootstrap brokers, host:port[,host:port...] (with --log kafka)', parseBrokers)
     .option('--workers <n>', 'delivery consumer concurrency', parsePositiveInt, DEFAULTS.workers)
     .option('--defect <json>', 'a deliberate defect of this version, e.g. {"route":"POST /v1/orders","errorRate":0.2}', parseDefect)
     .option('--prefix <prefix>', 'Consul KV prefix', DEFAULTS.prefix)
@@ -103,8 +120,6 @@ export function command(): Command {
       parseDurationMs,
       DEFAULTS.importHoldMs,
     )
-    .option('--backup-dir <dir>', 'keep a continuous copy of the database there (SQLite online backup), outside --data')
-    .option('--backup-interval <duration>', 'a copy every this long: the recovery point', parseDurationMs, DEFAULTS.backupIntervalMs)
     .option(
       '--tls-cert <file>',
       "serve HTTPS with this certificate (PEM; with --tls-key and --tls-ca): /v1 then answers only a router's or an Envoy's client certificate",
@@ -115,7 +130,9 @@ export function command(): Command {
       'after',
       `\nDefaults: ${ms(DEFAULTS.assignDelayMs)} assign, ${ms(DEFAULTS.pickupAfterMs)} pickup, ${ms(DEFAULTS.deliverAfterMs)} deliver.`,
     )
-    .action(async (o: Opts) => {
+    .action(async (o: Opts, cmd: Command) => {
+      if (o.log === 'kafka' && !o.kafka) cmd.error('error: --log kafka needs --kafka <host:port[,host:port...]>', { code: 'usage' });
+      if (o.log !== 'kafka' && o.kafka) cmd.error('error: --kafka is for --log kafka', { code: 'usage' });
       const config = makeConfig({
         id: o.id,
         port: o.port,
@@ -126,6 +143,8 @@ export function command(): Command {
         color: o.color,
         adminToken: resolveToken('cell-admin', o.cellAdminTokenFile),
         partitions: o.partitions,
+        log: o.log,
+        kafka: o.kafka,
         workers: o.workers,
         defect: o.defect,
         prefix: o.prefix,
@@ -139,8 +158,6 @@ export function command(): Command {
         shutdownTimeoutMs: o.shutdownTimeout,
         drainDelayMs: o.drainDelay,
         importHoldMs: o.importHold,
-        backupDir: o.backupDir,
-        backupIntervalMs: o.backupInterval,
         tls: tlsFilesOf(o),
       });
       await runCell(config);

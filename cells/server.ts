@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { readTlsFiles } from '../shared/pki/identity.js';
 import { createCell, type Cell } from './cell.js';
 import type { CellConfig } from './config.js';
+import { openConfiguredLog } from './log/open.js';
 import { registerCell, type Registration } from './register.js';
 
 /** A running cell process. */
@@ -24,7 +25,7 @@ export interface RunningCell {
 
 /** Starts a cell: listen, become ready, start background work, register in Consul. */
 export async function runCell(config: CellConfig, opts: { handleSignals?: boolean } = {}): Promise<RunningCell> {
-  const cell = createCell(config);
+  const cell = createCell(config, { log: await openConfiguredLog(config) });
   const { logger } = cell.ctx;
   const server = await new Promise<Server>((resolve, reject) => {
     // With TLS, every client must speak TLS and may show a certificate; /v1 requires one of a

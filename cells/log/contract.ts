@@ -2,11 +2,11 @@
  * The {@link EventLog} contract as one suite, run against every implementation (SQLite and a
  * real Kafka broker, cells/log/log-contract.test.ts): partitions fixed at creation, per-key
  * order with offsets from 0 and no gaps, reads by offset, committed offsets per group that
- * never move backwards, every field round-tripped, and the key-ordered consumer on top.
+ * never move backwards, every field round-tripped. The key-ordered consumer on both:
+ * cells/consumer/consumer-logs.test.ts.
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { KeyOrderedConsumer } from '../consumer/consumer.js';
 import type { AppendRecord, EventLog, LogRecord } from './types.js';
 
 /** Makes logs for the suite: `open(name, partitions)` opens (or reopens) the log called `name`. */
@@ -95,44 +95,5 @@ export function eventLogContract(factory: () => LogFactory): void {
     assert.equal(await log.committed('g1', 0), 4);
     assert.equal(await log.committed('g1', 1), 2);
     assert.equal(await log.committed('g2', 0), 0);
-  });
-
-  it('feeds the key-ordered consumer: every record once, per-key order, workers beyond partitions, all committed', async () => {
-    const log = await factory().open('consumed', 2);
-    const recs = records(200, 16);
-    await log.append(recs);
-    const seen = new Map<string, number[]>();
-    const running = new Set<string>();
-    let overlap = 0;
-    let done = 0;
-    let peak = 0;
-    const c = new KeyOrderedConsumer({
-      log,
-      group: 'delivery',
-      workers: 8,
-      pollMs: 5,
-      handler: async (r) => {
-        if (running.has(r.key)) overlap++;
-        running.add(r.key);
-        peak = Math.max(peak, running.size);
-        await new Promise((res) => setTimeout(res, 2));
-        running.delete(r.key);
-        seen.set(r.key, [...(seen.get(r.key) ?? []), (JSON.parse(r.payload) as { i: number }).i]);
-        done++;
-      },
-    });
-    c.start();
-    const deadline = Date.now() + 60_000;
-    while (done < recs.length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
-    await c.stop();
-    assert.equal(done, recs.length);
-    assert.equal(overlap, 0);
-    assert.ok(peak > log.partitions, `peak concurrency ${peak} should exceed ${log.partitions} partitions`);
-    for (const list of seen.values())
-      assert.deepEqual(
-        list,
-        [...list].sort((a, b) => a - b),
-      );
-    for (let p = 0; p < log.partitions; p++) assert.equal(await log.committed('delivery', p), await log.endOffset(p));
   });
 }

@@ -11,6 +11,15 @@
 import { Admin, Consumer, Producer, stringSerializers, type ClusterTopicMetadata } from '@platformatic/kafka';
 import { fnv1a, type AppendRecord, type EventLog, type LogRecord } from './types.js';
 
+/**
+ * A cell's topic for an entity: `cellsim.<cell>.<entity>`. Today the log carries the order
+ * events (`orders`, keyed by order id); delivery events get their own topic when delivery
+ * becomes its own service (docs/kafka.md §Topics).
+ */
+export function topicName(cell: string, entity: 'orders'): string {
+  return `cellsim.${cell}.${entity}`;
+}
+
 /** Options of {@link KafkaLog.open}. */
 export interface KafkaLogOptions {
   /** `host:port` of the brokers to bootstrap from. */
@@ -24,8 +33,8 @@ export interface KafkaLogOptions {
   chunk?: number;
   /** How many records at the end of each partition the duplicate check reads (default 2000, ≥ a relay batch). */
   tailWindow?: number;
-  /** Called after each produce request is acknowledged (tests watch a batch in progress). */
-  onChunkAcked?: (written: number) => void;
+  /** Called with its record count after each produce request is acknowledged (tests watch a batch in progress). */
+  onChunkAcked?: (records: number) => void;
 }
 
 interface StoredValue {
@@ -92,7 +101,7 @@ export class KafkaLog implements EventLog {
             value: JSON.stringify({ market: r.market, eventId: r.eventId, type: r.type, payload: r.payload, createdAt: r.createdAt }),
           })),
         });
-        this.opts.onChunkAcked?.(i + part.length);
+        this.opts.onChunkAcked?.(part.length);
       }
     } catch (err) {
       // Some records may have landed: the caller appends the batch again, the check drops them.

@@ -37,6 +37,8 @@ export interface EventLog {
   commit(group: string, partition: number, next: number): Promise<void>;
   /** The offset the next appended record of `partition` will get. */
   endOffset(partition: number): Promise<number>;
+  /** Releases connections (a broker's clients); the SQLite log has none. */
+  close?(): Promise<void>;
 }
 
 /** FNV-1a 32-bit hash: the stable key → partition mapping (partition = hash(key) mod P). */
