@@ -28,7 +28,7 @@ export interface BootstrapOptions {
   maxHeapBytes?: number;
   /** Most downstream connections at once, all listeners together (default {@link DEFAULT_MAX_DOWNSTREAM_CONNECTIONS}). */
   maxDownstreamConnections?: number;
-  /** Reach the control plane over TLS with these files, checking that it is the control plane (docs/tls.md §xDS). */
+  /** Reach the control plane over TLS with these files, checking that it is the control plane (docs/tls.md §xDS over TLS). */
   xdsTls?: TlsFiles;
 }
 

@@ -55,7 +55,7 @@ function credentials(tls: TlsMaterial | undefined): grpc.ServerCredentials {
 
 /**
  * Starts the ADS server on `host:port` (port 0 = any free port). With `tls`, it serves TLS with
- * that certificate and requires a client certificate of that CA (docs/tls.md §xDS).
+ * that certificate and requires a client certificate of that CA (docs/tls.md §xDS over TLS).
  */
 export async function startAdsServer(ctx: StreamContext, host: string, port: number, tls?: TlsMaterial): Promise<AdsServer> {
   const server = new grpc.Server({
