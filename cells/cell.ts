@@ -12,6 +12,7 @@ import type { CellConfig } from './config.js';
 import type { EventLog } from './log/types.js';
 import { KeyOrderedConsumer } from './consumer/consumer.js';
 import { DELIVERY_GROUP, type CellContext } from './context.js';
+import { ContinuousBackup } from './db/backup.js';
 import { dbFile, openDb, type Db } from './db/open.js';
 import { DependencyGuard } from './delivery/breaker.js';
 import { CourierService } from './delivery/courier.js';
@@ -136,6 +137,8 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
   };
   const inflight = new InFlight();
   const app = createApp(ctx, inflight);
+  const backup = config.backupDir ? new ContinuousBackup(db, config.backupDir, config.backupIntervalMs, logger) : undefined;
+  backup?.start();
   return {
     config,
     app,
@@ -148,6 +151,7 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
       ready = false;
       await slowDb.close();
       await background.stop();
+      await backup?.stop();
       await log.close?.();
       db.close();
     },

@@ -63,6 +63,8 @@ interface Opts {
   shutdownTimeout: number;
   drainDelay: number;
   importHold: number;
+  backupDir?: string;
+  backupInterval: number;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -120,6 +122,8 @@ export function command(): Command {
       parseDurationMs,
       DEFAULTS.importHoldMs,
     )
+    .option('--backup-dir <dir>', 'keep a continuous copy of the database there (SQLite online backup), outside --data')
+    .option('--backup-interval <duration>', 'a copy every this long: the recovery point', parseDurationMs, DEFAULTS.backupIntervalMs)
     .option(
       '--tls-cert <file>',
       "serve HTTPS with this certificate (PEM; with --tls-key and --tls-ca): /v1 then answers only a router's or an Envoy's client certificate",
@@ -158,6 +162,8 @@ export function command(): Command {
         shutdownTimeoutMs: o.shutdownTimeout,
         drainDelayMs: o.drainDelay,
         importHoldMs: o.importHold,
+        backupDir: o.backupDir,
+        backupIntervalMs: o.backupInterval,
         tls: tlsFilesOf(o),
       });
       await runCell(config);

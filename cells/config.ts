@@ -41,6 +41,10 @@ export interface CellConfig {
   pollMs: number;
   /** After an import, imported sagas and reconciliation of the market wait this long (the delta copy comes meanwhile). */
   importHoldMs: number;
+  /** Keep a continuous copy of the database in this directory (cells/db/backup.ts); undefined = none. */
+  backupDir?: string;
+  /** A copy every this long (the recovery point is at most this plus one copy's duration old). */
+  backupIntervalMs: number;
   /** Serve HTTPS with these files and require a router's or an Envoy's client certificate on /v1 (cells/http/peer.ts); undefined = plain HTTP. */
   tls?: TlsFiles;
 }
@@ -65,6 +69,7 @@ export const DEFAULTS = {
   drainDelayMs: 1000,
   pollMs: 10,
   importHoldMs: 30_000,
+  backupIntervalMs: 2000,
 } as const;
 
 /** A config from the required fields and any overrides (an `undefined` override keeps the default). */
