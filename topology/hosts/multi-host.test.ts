@@ -19,7 +19,7 @@ import { startAttack, type VegetaResult } from '../../infra/vegeta/index.js';
 import { ConsulClient } from '../../shared/consul/client.js';
 import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
 import { SERVICE_CELL, SERVICE_ROUTER } from '../../shared/consul-watch.js';
-import { runsPresent } from './netns.js';
+import { removeRun, runsPresent } from './netns.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 
@@ -76,18 +76,23 @@ describe('cellctl up --hosts: one network namespace per host', () => {
     topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as TopologyView;
   });
   after(async () => {
-    if (!topo) return void (await sup?.stop(60_000));
-    const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
-    const url = (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { supervisor: { url: string } }).supervisor.url;
-    const kids = (await (await fetch(`${url}/children`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
-      wrapperPid: number;
-    }[];
-    for (const k of kids) groups.add(k.wrapperPid);
-    await sup?.stop(60_000);
-    assert.deepEqual(await leftOf(topo.hosts.run), [], 'no namespace or link of the run is left after the stop');
-    const procs = [...groups].flatMap((g) => groupMembers(g).map((p) => `${p.pid} ${p.comm}`));
-    assert.deepEqual(procs, [], 'no process of any child is left');
-    rmSync(data, { recursive: true, force: true });
+    try {
+      if (!topo) return;
+      const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
+      const url = (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { supervisor: { url: string } }).supervisor.url;
+      const res = await fetch(`${url}/children`, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+      for (const k of ((await res?.json()) ?? []) as { wrapperPid: number }[]) groups.add(k.wrapperPid);
+      await sup?.stop(60_000);
+      const left = await leftOf(topo.hosts.run);
+      // Removed whatever the verdict, so a failing run leaves nothing either.
+      if (left.length > 0) await removeRun(topo.hosts.run);
+      assert.deepEqual(left, [], 'no namespace or link of the run is left after the stop');
+      const procs = [...groups].flatMap((g) => groupMembers(g).map((p) => `${p.pid} ${p.comm}`));
+      assert.deepEqual(procs, [], 'no process of any child is left');
+    } finally {
+      await sup?.stop(60_000);
+      rmSync(data, { recursive: true, force: true });
+    }
   });
 
   it('puts each part on its own host: 3 Consul servers, the control plane, 2 edges, one host per cell, a client', () => {
@@ -290,6 +295,14 @@ describe('cellctl up --hosts: a crashed run leaves nothing that the next clean d
       assert.deepEqual(await leftOf(run), []);
     } finally {
       await sup.kill();
+      const run = (() => {
+        try {
+          return (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as TopologyView).hosts.run;
+        } catch {
+          return undefined;
+        }
+      })();
+      if (run !== undefined && (await leftOf(run)).length > 0) await removeRun(run);
       rmSync(data, { recursive: true, force: true });
     }
   });
