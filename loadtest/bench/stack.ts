@@ -4,7 +4,7 @@
  * market owned by the cell. Every process is started through the harness, so none outlives
  * the benchmark.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,11 +197,15 @@ export async function startBenchStack(o: { tls?: boolean; name?: string } = {}):
       router: { url: urls.router, proc: router },
       envoy: { url: urls.envoy, proc: envoy },
       controlPlane: { proc: controlPlane },
-      close: () => scope.close(),
+      close: async () => {
+        await scope.close();
+        rmSync(data, { recursive: true, force: true });
+      },
     };
   } catch (err) {
     process.stderr.write(`${scope.report()}\n`);
     await scope.close();
+    rmSync(data, { recursive: true, force: true });
     throw err;
   }
 }
