@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,7 +79,8 @@ describe('cell lifecycle on a real topology (cellctl up): add, route, retire', (
   const noneFailed = (results: LoadResult[], what: string) => {
     const failed = results.filter((r) => r.status !== 201);
     assert.deepEqual(failed.slice(0, 5), [], `${what}: ${failed.length} of ${results.length} requests failed`);
-    assert.ok(results.length > 100, `${what}: ${results.length} requests`);
+    // every phase runs at least 2 s at 24-30 req/s
+    assert.ok(results.length > 40, `${what}: ${results.length} requests`);
     const ids = results.map((r) => r.orderId);
     assert.equal(new Set(ids).size, ids.length, 'one order per idempotency key');
   };
@@ -99,6 +100,7 @@ describe('cell lifecycle on a real topology (cellctl up): add, route, retire', (
   });
   after(async () => {
     await up?.stop(30_000);
+    if (data) rmSync(data, { recursive: true, force: true });
   });
 
   it('adds a cell while traffic flows: a dry run changes nothing, then the supervisor starts it and it is active once it passes its checks', async () => {
