@@ -6,33 +6,23 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startConsul } from '../infra/harness/consul.js';
 import { seedKv } from '../infra/harness/echo-cell.js';
-import { freePort, freePorts } from '../infra/ports.js';
+import { freePort } from '../infra/ports.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
-import { startControlPlane } from '../control-plane/xds/testing.js';
-import { ensureCertificates, tlsFiles, topologyLeaves, type TlsFiles } from '../shared/pki/store.js';
+import { startControlPlane, startTestEnvoy } from '../control-plane/xds/testing.js';
+import { httpsGet, startTlsCell, tlsArgs } from './tls-rig.test-helper.js';
+import { ensureCertificates, tlsFiles, topologyLeaves } from '../shared/pki/store.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
-const tlsArgs = (f: TlsFiles) => ['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', f.ca];
 
 /** An HTTPS GET trusting `ca`: the status, or 0 when no answer. */
-function httpsStatus(url: string, ca: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(url, { ca, headers, timeout: 3000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  });
-}
+const httpsStatus = async (url: string, ca: string, headers: Record<string, string> = {}) =>
+  (await httpsGet(url, ca, undefined, headers)).status;
 
 async function plainStatus(url: string): Promise<number> {
   try {
@@ -58,27 +48,7 @@ describe('HTTPS at the edge of both planes (real Consul, HTTPS cell, router, con
     const consul = await startConsul();
     scope.adopt(consul.proc);
     await seedKv(consul.url, { cells: { 'cell-0': { global: true } }, markets: { 'm-a': { cell: 'cell-0' } } });
-    const port = await freePort();
-    await scope.start({
-      name: 'cell-0-tls',
-      command: process.execPath,
-      args: [
-        CELLCTL,
-        'cell',
-        '--id',
-        'cell-0',
-        '--port',
-        String(port),
-        '--data',
-        join(tmp, 'cell-0'),
-        '--consul',
-        consul.url,
-        ...tlsArgs(tlsFiles(dir, 'cell-0')),
-      ],
-      env: { CELLSIM_CELL_ADMIN_TOKEN: 'test-admin-token-0123456789' },
-      ready: { check: async () => (await httpsStatus(`https://127.0.0.1:${port}/readyz`, ca)) === 200 },
-      readyTimeoutMs: 30_000,
-    });
+    await startTlsCell(scope, { tmp, dir, consulUrl: consul.url });
     routerPort = await freePort();
     await scope.start({
       name: 'router-edge-tls',
@@ -88,26 +58,7 @@ describe('HTTPS at the edge of both planes (real Consul, HTTPS cell, router, con
       readyTimeoutMs: 30_000,
     });
     const cp = await startControlPlane(scope, { consulUrl: consul.url, id: 'cp-edge', testHooks: false, sdsDir: dir, edgeTls: true });
-    const [listen, admin] = (await freePorts(2)) as [number, number];
-    envoyPort = listen;
-    await scope.start({
-      name: 'envoy-edge-tls',
-      command: process.execPath,
-      args: [
-        CELLCTL,
-        'envoy',
-        '--listen',
-        String(listen),
-        '--admin',
-        String(admin),
-        '--xds',
-        `127.0.0.1:${cp.xdsPort}`,
-        '--id',
-        'envoy-edge',
-      ],
-      ready: { http: `http://127.0.0.1:${admin}/ready`, status: 200 },
-      readyTimeoutMs: 30_000,
-    });
+    envoyPort = (await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'envoy-edge' })).listenPort;
   });
 
   after(async () => {

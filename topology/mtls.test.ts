@@ -6,50 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startConsul, type ConsulAgent } from '../infra/harness/consul.js';
 import { seedKv } from '../infra/harness/echo-cell.js';
-import { freePort, freePorts } from '../infra/ports.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from '../router/testing.js';
-import { startControlPlane } from '../control-plane/xds/testing.js';
+import { startControlPlane, startTestEnvoy } from '../control-plane/xds/testing.js';
+import { httpsGet, startTlsCell, tlsArgs } from './tls-rig.test-helper.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { ensureCertificates, tlsFiles, topologyLeaves, type TlsFiles } from '../shared/pki/store.js';
 
-const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
-
 /** An HTTPS GET trusting `ca`, with an optional client certificate. */
-function httpsGet(
-  url: string,
-  ca: string,
-  client?: TlsFiles,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        ca,
-        headers,
-        ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}),
-        timeout: 5000,
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
-}
-
 async function get(url: string): Promise<{ status: number; body: string }> {
   try {
     const res = await fetch(url, { headers: { 'x-market-id': 'm-a' }, signal: AbortSignal.timeout(5000) });
@@ -60,7 +29,6 @@ async function get(url: string): Promise<{ status: number; body: string }> {
 }
 
 const code = (body: string) => (JSON.parse(body) as { error?: { code?: string } }).error?.code;
-const tlsArgs = (f: TlsFiles) => ['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', f.ca];
 
 describe('mutual TLS between the data planes and the cells (real Consul, cell, routers, control plane, Envoys)', () => {
   const scope = new ProcessScope();
@@ -83,28 +51,7 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
     consul = await startConsul();
     scope.adopt(consul.proc);
     await seedKv(consul.url, { cells: { 'cell-0': { global: true } }, markets: { 'm-a': { cell: 'cell-0' } } });
-    const port = await freePort();
-    cellUrl = `https://127.0.0.1:${port}`;
-    await scope.start({
-      name: 'cell-0-tls',
-      command: process.execPath,
-      args: [
-        CELLCTL,
-        'cell',
-        '--id',
-        'cell-0',
-        '--port',
-        String(port),
-        '--data',
-        join(tmp, 'cell-0'),
-        '--consul',
-        consul.url,
-        ...tlsArgs(tlsFiles(dir, 'cell-0')),
-      ],
-      env: { CELLSIM_CELL_ADMIN_TOKEN: 'test-admin-token-0123456789' },
-      ready: { check: async () => (await httpsGet(`${cellUrl}/readyz`, ca).catch(() => ({ status: 0 }))).status === 200 },
-      readyTimeoutMs: 30_000,
-    });
+    cellUrl = (await startTlsCell(scope, { tmp, dir, consulUrl: consul.url })).url;
     // Consul's HTTPS check of the cell passes: the cell is in the passing set.
     await waitFor(
       async () => (await new ConsulClient({ url: consul.url }).health.service('cellsim-cell', { passing: true })).value.length === 1,
@@ -121,31 +68,8 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
     cpXdsPort = cp.xdsPort;
   });
 
-  const startEnvoy = async (id: string, extra: string[], configured = true) => {
-    const [listen, admin] = (await freePorts(2)) as [number, number];
-    const url = `http://127.0.0.1:${listen}`;
-    await scope.start({
-      name: `envoy-${id}`,
-      command: process.execPath,
-      args: [
-        CELLCTL,
-        'envoy',
-        '--listen',
-        String(listen),
-        '--admin',
-        String(admin),
-        '--xds',
-        `127.0.0.1:${cpXdsPort}`,
-        '--id',
-        id,
-        ...extra,
-      ],
-      // /ready is 200 once configured; /server_info answers as soon as Envoy runs.
-      ready: { http: `http://127.0.0.1:${admin}/${configured ? 'ready' : 'server_info'}`, status: 200 },
-      readyTimeoutMs: 30_000,
-    });
-    return url;
-  };
+  const startEnvoy = async (id: string, extra: string[], configured = true) =>
+    (await startTestEnvoy(scope, { xdsPort: cpXdsPort, id, extraArgs: extra, waitUntil: configured ? 'configured' : 'running' })).url;
 
   after(async () => {
     await scope.close();

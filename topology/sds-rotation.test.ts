@@ -7,33 +7,18 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startConsul } from '../infra/harness/consul.js';
 import { seedKv } from '../infra/harness/echo-cell.js';
-import { freePort, freePorts } from '../infra/ports.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { encodeTarget, startAttack, vegetaReport } from '../infra/vegeta/index.js';
-import { startControlPlane } from '../control-plane/xds/testing.js';
-import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves, type TlsFiles } from '../shared/pki/store.js';
+import { startControlPlane, startTestEnvoy } from '../control-plane/xds/testing.js';
+import { startTlsCell, tlsArgs } from './tls-rig.test-helper.js';
+import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves } from '../shared/pki/store.js';
 
-const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
-const tlsArgs = (f: TlsFiles) => ['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', f.ca];
 const norm = (serial: string) => serial.toLowerCase().replace(/^0+/, '');
-
-function readyOverTls(url: string, ca: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(url, { ca, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.end();
-  });
-}
 
 /** The serial numbers of the certificates Envoy holds (admin /certs). */
 async function envoyCertSerials(adminUrl: string): Promise<string[]> {
@@ -51,31 +36,10 @@ describe('certificate rotation by SDS under load (real Consul, HTTPS cell, contr
 
   before(async () => {
     await ensureCertificates(dir, leaves);
-    const ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
     const consul = await startConsul();
     scope.adopt(consul.proc);
     await seedKv(consul.url, { cells: { 'cell-0': { global: true } }, markets: { 'm-a': { cell: 'cell-0' } } });
-    const port = await freePort();
-    await scope.start({
-      name: 'cell-0-tls',
-      command: process.execPath,
-      args: [
-        CELLCTL,
-        'cell',
-        '--id',
-        'cell-0',
-        '--port',
-        String(port),
-        '--data',
-        join(tmp, 'cell-0'),
-        '--consul',
-        consul.url,
-        ...tlsArgs(tlsFiles(dir, 'cell-0')),
-      ],
-      env: { CELLSIM_CELL_ADMIN_TOKEN: 'test-admin-token-0123456789' },
-      ready: { check: () => readyOverTls(`https://127.0.0.1:${port}/readyz`, ca) },
-      readyTimeoutMs: 30_000,
-    });
+    await startTlsCell(scope, { tmp, dir, consulUrl: consul.url });
     const cp = await startControlPlane(scope, {
       consulUrl: consul.url,
       id: 'cp-sds',
@@ -83,9 +47,6 @@ describe('certificate rotation by SDS under load (real Consul, HTTPS cell, contr
       sdsDir: dir,
       tls: tlsFiles(dir, 'control-plane'),
     });
-    const [listen, admin] = (await freePorts(2)) as [number, number];
-    envoyUrl = `http://127.0.0.1:${listen}`;
-    adminUrl = `http://127.0.0.1:${admin}`;
     // Envoy's own files serve only its xDS connection; its upstream certificate comes by SDS.
     // (A leaf of the same CA apart from the SDS one, so /certs tells the two apart.)
     const own = join(tmp, 'envoy-xds');
@@ -96,26 +57,9 @@ describe('certificate rotation by SDS under load (real Consul, HTTPS cell, contr
       leaves.filter((l) => l.name === 'envoy'),
     );
     const envoyXds = tlsFiles(own, 'envoy');
-    await scope.start({
-      name: 'envoy-sds',
-      command: process.execPath,
-      args: [
-        CELLCTL,
-        'envoy',
-        '--listen',
-        String(listen),
-        '--admin',
-        String(admin),
-        '--xds',
-        `127.0.0.1:${cp.xdsPort}`,
-        '--id',
-        'envoy-sds',
-        '--xds-tls',
-        ...tlsArgs(envoyXds),
-      ],
-      ready: { http: `${adminUrl}/ready`, status: 200 },
-      readyTimeoutMs: 30_000,
-    });
+    const envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'envoy-sds', extraArgs: ['--xds-tls', ...tlsArgs(envoyXds)] });
+    envoyUrl = envoy.url;
+    adminUrl = envoy.adminUrl;
     await waitFor(
       async () =>
         (await fetch(`${envoyUrl}/v1/orders?market=m-a`, { headers: { 'x-market-id': 'm-a' } }).catch(() => undefined))?.status === 200,

@@ -107,6 +107,10 @@ export async function startTestEnvoy(
     /** --max-heap-mb and --max-connections (default: the command's). */
     maxHeapMb?: number;
     maxConnections?: number;
+    /** More flags (e.g. the xDS TLS files). */
+    extraArgs?: string[];
+    /** Wait until it is `configured` (admin /ready 200, the default) or only `running` (/server_info answers: an Envoy expected never to get its config). */
+    waitUntil?: 'configured' | 'running';
   },
 ): Promise<TestEnvoy> {
   const [listen, admin] = (await freePorts(2)) as [number, number];
@@ -130,8 +134,9 @@ export async function startTestEnvoy(
       String(o.concurrency ?? 1),
       ...(o.maxHeapMb === undefined ? [] : ['--max-heap-mb', String(o.maxHeapMb)]),
       ...(o.maxConnections === undefined ? [] : ['--max-connections', String(o.maxConnections)]),
+      ...(o.extraArgs ?? []),
     ],
-    ready: { http: `http://127.0.0.1:${admin}/ready`, status: 200 },
+    ready: { http: `http://127.0.0.1:${admin}/${o.waitUntil === 'running' ? 'server_info' : 'ready'}`, status: 200 },
     readyTimeoutMs: o.readyTimeoutMs ?? 30_000,
   });
   return { proc, id: o.id, url: `http://127.0.0.1:${listen}`, adminUrl: `http://127.0.0.1:${admin}`, listenPort: listen };

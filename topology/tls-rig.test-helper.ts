@@ -1,0 +1,75 @@
+/**
+ * What the TLS tests of the topology share (mtls, edge-tls, sds-rotation): the flags of a
+ * certificate, an HTTPS GET trusting the local CA, and an HTTPS cell registered in Consul.
+ */
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../infra/ports.js';
+import type { ProcessScope } from '../infra/process.js';
+import { tlsFiles, type TlsFiles } from '../shared/pki/store.js';
+
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
+
+/** `--tls-cert/--tls-key/--tls-ca` of a component's files. */
+export const tlsArgs = (f: TlsFiles) => ['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', f.ca];
+
+/** An HTTPS GET trusting `ca`, presenting `client` when given: status and body; status 0 with the error as body when no answer. */
+export function httpsGet(
+  url: string,
+  ca: string,
+  client?: TlsFiles,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const req = request(
+      url,
+      {
+        ca,
+        headers,
+        ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}),
+        timeout: 5000,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', (err) => resolve({ status: 0, body: err.message }));
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+/**
+ * Starts `cellctl cell --id cell-0` serving HTTPS with its certificate from `dir` (data under
+ * `tmp/cell-0`), registered in Consul; ready once its /readyz answers 200 over TLS.
+ */
+export async function startTlsCell(scope: ProcessScope, o: { tmp: string; dir: string; consulUrl: string }): Promise<{ url: string }> {
+  const ca = readFileSync(join(o.dir, 'ca.crt'), 'utf8');
+  const port = await freePort();
+  const url = `https://127.0.0.1:${port}`;
+  await scope.start({
+    name: 'cell-0-tls',
+    command: process.execPath,
+    args: [
+      CELLCTL,
+      'cell',
+      '--id',
+      'cell-0',
+      '--port',
+      String(port),
+      '--data',
+      join(o.tmp, 'cell-0'),
+      '--consul',
+      o.consulUrl,
+      ...tlsArgs(tlsFiles(o.dir, 'cell-0')),
+    ],
+    env: { CELLSIM_CELL_ADMIN_TOKEN: 'test-admin-token-0123456789' },
+    ready: { check: async () => (await httpsGet(`${url}/readyz`, ca)).status === 200 },
+    readyTimeoutMs: 30_000,
+  });
+  return { url };
+}
