@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { benchCommand, loadAverage, writeResults } from '../infra/harness/bench-results.js';
-import { startProcess } from '../infra/process.js';
+import { startUp } from '../infra/harness/up.js';
 import { readTokenFile, tokenPath } from '../shared/tokens.js';
 import { syntheticExport } from './bench-export.js';
 import { startOrderLoad, type OrderLoad, type OrderOutcome } from './order-load.js';
@@ -88,14 +88,7 @@ async function main(): Promise<void> {
     return r.stdout;
   };
   process.stdout.write(`starting a topology in ${data} ...\n`);
-  const up = await startProcess({
-    name: 'bench-up',
-    command: process.execPath,
-    args: [CELLCTL, 'up', '--data', data, '--any-ports', '--cells', '3', '--log-level', 'warn'],
-    env: { CELLSIM_CLEANUP_GRACE_MS: '300' },
-    ready: { logLine: /cellsim is up/ },
-    readyTimeoutMs: 180_000,
-  });
+  const up = await startUp({ data, name: 'bench-up', env: { CELLSIM_CLEANUP_GRACE_MS: '300' }, readyTimeoutMs: 180_000 });
   let load: OrderLoad | undefined;
   try {
     const topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startProcess, type ManagedProcess } from '../infra/process.js';
+import { type ManagedProcess } from '../infra/process.js';
+import { startUp } from '../infra/harness/up.js';
 import { startLoad, type LoadResult } from './load.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
@@ -87,15 +88,8 @@ describe('cell lifecycle on a real topology (cellctl up): add, route, retire', (
 
   before(async () => {
     data = mkdtempSync(join(tmpdir(), 'cellsim-lifecycle-'));
-    up = await startProcess({
-      name: 'cellctl-up',
-      command: process.execPath,
-      args: [CELLCTL, 'up', '--data', data, '--any-ports', '--cells', '3', '--log-level', 'warn'],
-      // The source of a move is purged 3 s after its flip (not 30 s): retire waits for it.
-      env: { CELLSIM_CLEANUP_GRACE_MS: '3000' },
-      ready: { logLine: /cellsim is up/ },
-      readyTimeoutMs: 150_000,
-    });
+    // The source of a move is purged 3 s after its flip (not 30 s): retire waits for it.
+    up = await startUp({ data, env: { CELLSIM_CLEANUP_GRACE_MS: '3000' } });
     topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
   });
   after(async () => {

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startProcess, waitFor, type ManagedProcess } from '../infra/process.js';
+import { waitFor, type ManagedProcess } from '../infra/process.js';
+import { startUp } from '../infra/harness/up.js';
 import { groupMembers, readProc } from '../infra/procs.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { readConsulToken } from '../shared/consul-acl.js';
@@ -102,13 +103,7 @@ describe('the supervisor survives faults from outside (cellctl up)', () => {
 
   before(async () => {
     data = mkdtempSync(join(tmpdir(), 'cellsim-external-'));
-    up = await startProcess({
-      name: 'cellctl-up',
-      command: process.execPath,
-      args: [CELLCTL, 'up', '--data', data, '--any-ports', '--cells', '3', '--log-level', 'warn'],
-      ready: { logLine: /cellsim is up/ },
-      readyTimeoutMs: 150_000,
-    });
+    up = await startUp({ data });
     token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim(); // the control channel's own token
     supervisorUrl = (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { supervisor: { url: string } }).supervisor.url;
   });

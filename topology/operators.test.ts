@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startProcess, waitFor, type ManagedProcess } from '../infra/process.js';
+import { waitFor, type ManagedProcess } from '../infra/process.js';
+import { startUp } from '../infra/harness/up.js';
 import { startLoad, type LoadResult } from './load.js';
 import { commandLine, readProc } from '../infra/procs.js';
 import { ConsulClient, isConsulError } from '../shared/consul/client.js';
@@ -79,15 +80,8 @@ describe('operator workflows on a real topology (cellctl up)', () => {
 
   before(async () => {
     data = mkdtempSync(join(tmpdir(), 'cellsim-ops-'));
-    up = await startProcess({
-      name: 'cellctl-up',
-      command: process.execPath,
-      args: [CELLCTL, 'up', '--data', data, '--any-ports', '--cells', '3', '--log-level', 'warn'],
-      // Cleanup waits 8 s after a flip, so a crash can land in it (resume after restart).
-      env: { CELLSIM_CLEANUP_GRACE_MS: '8000' },
-      ready: { logLine: /cellsim is up/ },
-      readyTimeoutMs: 150_000,
-    });
+    // Cleanup waits 8 s after a flip, so a crash can land in it (resume after restart).
+    up = await startUp({ data, env: { CELLSIM_CLEANUP_GRACE_MS: '8000' } });
     topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
     for (const kind of Object.keys(tokens) as (keyof typeof tokens)[]) {
       tokens[kind] = readFileSync(join(data, 'tokens', kind), 'utf8').trim();

@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { requireChromium } from '../../infra/browser.js';
-import { startProcess, waitFor, type ManagedProcess } from '../../infra/process.js';
+import { waitFor, type ManagedProcess } from '../../infra/process.js';
+import { startUp } from '../../infra/harness/up.js';
 import { startLoad } from '../../topology/load.js';
 
-const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 const SHOTS = fileURLToPath(new URL('../../reports/console-test/', import.meta.url));
 
 /** A process's resident set, MB (/proc/<pid>/status VmRSS). */
@@ -69,15 +69,8 @@ describe('operator console in chromium against cellctl up', () => {
     const executablePath = requireChromium(); // a clear failure, before anything starts, when chromium is missing
     mkdirSync(SHOTS, { recursive: true });
     data = mkdtempSync(join(tmpdir(), 'cellsim-console-'));
-    up = await startProcess({
-      name: 'cellctl-up',
-      command: process.execPath,
-      args: [CELLCTL, 'up', '--data', data, '--any-ports', '--cells', '3', '--log-level', 'warn'],
-      // The cleanup wait after a flip keeps a migration on the page long enough to watch it.
-      env: { CELLSIM_CLEANUP_GRACE_MS: '6000' },
-      ready: { logLine: /cellsim is up/ },
-      readyTimeoutMs: 150_000,
-    });
+    // The cleanup wait after a flip keeps a migration on the page long enough to watch it.
+    up = await startUp({ data, env: { CELLSIM_CLEANUP_GRACE_MS: '6000' } });
     const topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as {
       controlPlane: { url: string; pid: number };
       supervisor: { url: string };

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { requireBinary } from '../../infra/binaries.js';
-import { startProcess, waitFor, type ManagedProcess } from '../../infra/process.js';
+import { waitFor, type ManagedProcess } from '../../infra/process.js';
+import { startUp } from '../../infra/harness/up.js';
 import { groupMembers } from '../../infra/procs.js';
 import { startAttack, type VegetaResult } from '../../infra/vegeta/index.js';
 import { ConsulClient } from '../../shared/consul/client.js';
@@ -47,13 +48,7 @@ const exec = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env,
 
 /** Starts `cellctl up --hosts` and waits until it is up. */
 async function up(data: string, cells: number): Promise<ManagedProcess> {
-  return startProcess({
-    name: 'cellctl-up-hosts',
-    command: process.execPath,
-    args: [CELLCTL, 'up', '--hosts', '--data', data, '--cells', String(cells), '--log-level', 'warn'],
-    ready: { logLine: /cellsim is up/ },
-    readyTimeoutMs: 240_000,
-  });
+  return startUp({ data, name: 'cellctl-up-hosts', hosts: true, cells, readyTimeoutMs: 240_000 });
 }
 
 /** What of run `run` is still on the machine (namespaces and links). */
