@@ -100,6 +100,29 @@ describe('deployment manifests', () => {
     for (const w of cells) assert.equal(argAfter(w.spec!.template!.spec.containers[0]!, '--id'), w.metadata.name);
   });
 
+  it('copies every infra module `cellctl doctor` imports into the image (it runs there too)', () => {
+    const file = readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8');
+    const copied = new Set(
+      file
+        .split('\n')
+        .filter((l) => l.startsWith('COPY infra/'))
+        .flatMap((l) => l.split(/\s+/).slice(1, -1)),
+    );
+    const needed = new Set<string>();
+    const visit = (name: string) => {
+      if (needed.has(name)) return;
+      needed.add(name);
+      const text = readFileSync(new URL(`../${name}`, import.meta.url), 'utf8');
+      for (const m of text.matchAll(/from '\.\/([\w-]+)\.js'/g)) visit(`${m[1]}.ts`);
+    };
+    visit('doctor.ts');
+    assert.deepEqual(
+      [...needed].filter((n) => !copied.has(`infra/${n}`)),
+      [],
+      'infra modules doctor needs but the image lacks',
+    );
+  });
+
   it("lets the image's user write the router bundle (node_modules/.cache) before it drops root", () => {
     const file = readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8');
     const chown = file.indexOf('chown -R node:node /app/node_modules/.cache');
