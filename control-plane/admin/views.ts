@@ -63,24 +63,25 @@ export async function cellViews(kv: KvStore, layout: KvLayout): Promise<CellView
     serviceInstances(kv.consul, SERVICE_CELL),
   ]);
   return values
-    .map(({ value: c }) => {
-      const mine = instances.filter((i) => i.meta.cell === c.id);
-      const activeColor = c.activeColor ?? 'blue';
-      const healthy = cellHealthy(c, mine);
-      return {
-        id: c.id,
-        state: c.state,
-        canary: c.canary,
-        global: c.global,
-        capacity: c.capacity,
-        version: c.version,
-        activeColor,
-        markets: markets.filter((m) => m.cell === c.id).length,
-        health: healthy ? ('healthy' as const) : ('unhealthy' as const),
-        instances: mine,
-      };
-    })
+    .map(({ value: c }) => cellView(c, instances, markets.filter((m) => m.cell === c.id).length))
     .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** A cell's view from its record, the cell instances (its own are picked out) and its market count. */
+export function cellView(c: CellRecord, instances: readonly InstanceView[], markets: number): CellView {
+  const mine = instances.filter((i) => i.meta.cell === c.id);
+  return {
+    id: c.id,
+    state: c.state,
+    canary: c.canary,
+    global: c.global,
+    capacity: c.capacity,
+    version: c.version,
+    activeColor: c.activeColor ?? 'blue',
+    markets,
+    health: cellHealthy(c, mine) ? 'healthy' : 'unhealthy',
+    instances: mine,
+  };
 }
 
 /** The services besides cells: routers and xDS servers with their health. */

@@ -9,7 +9,7 @@ import { SERVICE_CELL } from '../../shared/consul.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import { CellRecordSchema, type KvLayout, type MarketRecord, type MigrationRecord, type RolloutRecord } from '../../shared/kv.js';
 import { EvacuationSchema, type Evacuation } from '../admin/evacuation.js';
-import { cellHealthy, planeViews, serviceInstances, type CellView, type InstanceView } from '../admin/views.js';
+import { cellView, planeViews, serviceInstances, type CellView, type InstanceView } from '../admin/views.js';
 import type { Migrator } from '../migration/migrator.js';
 import type { RolloutManager } from '../rollout/manager.js';
 import type { NodeStatus } from '../xds/cache/status.js';
@@ -87,21 +87,7 @@ export async function readSnapshot(d: SnapshotDeps, seq: number): Promise<Snapsh
   const markets = d.edge.current()?.markets;
   const counts = countMarkets(markets);
   const cells: CellView[] = cellRecs
-    .map(({ value: c }) => {
-      const mine = instances.filter((i) => i.meta.cell === c.id);
-      return {
-        id: c.id,
-        state: c.state,
-        canary: c.canary,
-        global: c.global,
-        capacity: c.capacity,
-        version: c.version,
-        activeColor: c.activeColor ?? ('blue' as const),
-        markets: counts.byCell.get(c.id) ?? 0,
-        health: cellHealthy(c, mine) ? ('healthy' as const) : ('unhealthy' as const),
-        instances: mine,
-      };
-    })
+    .map(({ value: c }) => cellView(c, instances, counts.byCell.get(c.id) ?? 0))
     .sort((a, b) => a.id.localeCompare(b.id));
   const evacuations = (
     await Promise.all(cells.filter((c) => c.state !== 'active').map((c) => d.kv.getJson(EvacuationSchema, d.layout.evacuationKey(c.id))))
