@@ -38,14 +38,7 @@ export function cellRoutes(app: Hono, d: AdminDeps): void {
       cur.value,
       async () => {
         if (await d.evacuator.busy(cell)) throw new HttpError('conflict', `cell ${cell} is already being evacuated`);
-        let plan;
-        try {
-          plan = await d.evacuator.plan(cell);
-        } catch (err) {
-          // No room for a market is a conflict with the cells' state; any other failure (Consul) is not.
-          if (isCellsimError(err, 'no_capacity')) throw new HttpError('conflict', err.message);
-          throw err;
-        }
+        const plan = await evacuationPlan(d, cell);
         if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan } };
         if (cur.value.state === 'active') {
           await d.kv.putJson(CellRecordSchema, d.layout.cellKey(cell), { ...cur.value, state: 'draining' }, { cas: cur.item.modifyIndex });
@@ -56,4 +49,14 @@ export function cellRoutes(app: Hono, d: AdminDeps): void {
     );
     return c.json(out, 'evacuation' in out ? 202 : 200);
   });
+}
+
+/** The evacuation plan of `cell`; no room for a market is `409 conflict` with the cells' state, any other failure (Consul) is not. */
+export async function evacuationPlan(d: AdminDeps, cell: string) {
+  try {
+    return await d.evacuator.plan(cell);
+  } catch (err) {
+    if (isCellsimError(err, 'no_capacity')) throw new HttpError('conflict', err.message);
+    throw err;
+  }
 }

@@ -5,9 +5,10 @@
  */
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
-import { HttpError, isCellsimError } from '../../../shared/errors.js';
+import { HttpError } from '../../../shared/errors.js';
 import { CellRecordSchema, type CellRecord } from '../../../shared/kv.js';
 import { audited, type Outcome } from './audited.js';
+import { evacuationPlan } from './cells.js';
 import { who, type AdminDeps } from './deps.js';
 import { DryRun, body, cellOr404, idParam } from './input.js';
 
@@ -36,13 +37,7 @@ async function evacuateFirst(
 ): Promise<Outcome> {
   const cell = cur.value.id;
   if (await d.evacuator.busy(cell)) return { result: 'started', out: { retired: false, evacuation: await d.evacuator.get(cell) } };
-  let plan;
-  try {
-    plan = await d.evacuator.plan(cell);
-  } catch (err) {
-    if (isCellsimError(err, 'no_capacity')) throw new HttpError('conflict', err.message);
-    throw err;
-  }
+  const plan = await evacuationPlan(d, cell);
   if (dryRun) return { result: 'dry-run', out: { dryRun: true, plan: { evacuate: plan, then: 'retire' } } };
   if (cur.value.state === 'active')
     await d.kv.putJson(CellRecordSchema, d.layout.cellKey(cell), { ...cur.value, state: 'draining' }, { cas: cur.item.modifyIndex });
