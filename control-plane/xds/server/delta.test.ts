@@ -39,6 +39,24 @@ function typeSnap(version: string, tag: string, delta?: TypeSnapshot['delta']): 
 
 const snapWith = (ts: TypeSnapshot) => ({ type: () => ts }) as unknown as Snapshot;
 
+/** A scope `name` as a move changes it (another version than the one `typeSnap` holds). */
+const moved = (name: string) =>
+  snapshotOf({ [SCOPED_ROUTE]: [name] }, 'moved')
+    .type(SCOPED_ROUTE)
+    .items.get(name)!;
+
+/** A wildcard delta client that was sent `v1` whole and ACKed it. */
+function clientHolding() {
+  const v = deltaVariant('cp-test', 100_000);
+  const st = v.open(SCOPED_ROUTE, { resource_names_subscribe: ['*'] });
+  const ts1 = typeSnap('v1', '');
+  const first = v.reply(SCOPED_ROUTE, st, snapWith(ts1));
+  if (first.kind !== 'send') throw new Error('the first reply sends');
+  st.force = false;
+  v.accept(st, { nonce: 'n-1', version: first.version, changedAt: 0, extra: first.extra }, {});
+  return { v, st, ts1 };
+}
+
 describe('delta diff: what a reply reads', () => {
   it('sends everything once, then after the ACK of that very snapshot reads no resource', () => {
     const v = deltaVariant('cp-test', 100_000);
@@ -56,19 +74,10 @@ describe('delta diff: what a reply reads', () => {
   });
 
   it('a step from the snapshot the client holds reads only the changed names', () => {
-    const v = deltaVariant('cp-test', 100_000);
-    const st = v.open(SCOPED_ROUTE, { resource_names_subscribe: ['*'] });
-    const ts1 = typeSnap('v1', '');
-    const first = v.reply(SCOPED_ROUTE, st, snapWith(ts1));
-    if (first.kind !== 'send') return assert.fail('first reply sends');
-    st.force = false;
-    v.accept(st, { nonce: 'n-1', version: first.version, changedAt: 0, extra: first.extra }, {});
+    const { v, st, ts1 } = clientHolding();
     const ts2 = typeSnap('v2', '', { base: ts1, names: new Set(['market:m-5']) });
     // m-5 changed: its resource in ts2 differs from what the client holds.
-    const changed = snapshotOf({ [SCOPED_ROUTE]: ['market:m-5'] }, 'moved')
-      .type(SCOPED_ROUTE)
-      .items.get('market:m-5')!;
-    Map.prototype.set.call(ts2.items, 'market:m-5', changed);
+    Map.prototype.set.call(ts2.items, 'market:m-5', moved('market:m-5'));
     const r = v.reply(SCOPED_ROUTE, st, snapWith(ts2));
     if (r.kind !== 'send') return assert.fail('the change is sent');
     assert.deepEqual(
@@ -79,17 +88,7 @@ describe('delta diff: what a reply reads', () => {
   });
 
   it('two steps while an ACK was out: the reply reads the names of both steps only', () => {
-    const v = deltaVariant('cp-test', 100_000);
-    const st = v.open(SCOPED_ROUTE, { resource_names_subscribe: ['*'] });
-    const ts1 = typeSnap('v1', '');
-    const first = v.reply(SCOPED_ROUTE, st, snapWith(ts1));
-    if (first.kind !== 'send') return assert.fail('first reply sends');
-    st.force = false;
-    v.accept(st, { nonce: 'n-1', version: first.version, changedAt: 0, extra: first.extra }, {});
-    const moved = (name: string) =>
-      snapshotOf({ [SCOPED_ROUTE]: [name] }, 'moved')
-        .type(SCOPED_ROUTE)
-        .items.get(name)!;
+    const { v, st, ts1 } = clientHolding();
     const ts2 = typeSnap('v2', '', { base: ts1, names: new Set(['market:m-5']) });
     Map.prototype.set.call(ts2.items, 'market:m-5', moved('market:m-5'));
     const ts3 = typeSnap('v3', '', { base: ts2, names: new Set(['market:m-7']) });
