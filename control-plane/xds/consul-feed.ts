@@ -37,7 +37,7 @@ export interface ConsulFeedOptions {
   consul: ConsulClient;
   layout: KvLayout;
   log: Logger;
-  /** Debounce window after the first change of a burst, ms (default 10). */
+  /** Debounce window after the first change of a burst, ms (default 10); moved markets skip it. */
   debounceMs?: number;
   /** Called for each debounced change. */
   onChange(input: BuildInput, firstChangeAt: number): void;
@@ -101,7 +101,10 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
       for (const i of d.invalid) invalid('market')(i.key, i.problems);
       view.marketsChanged(d.upserts.map(([id]) => id));
       view.marketsChanged(d.removed);
-      if (step.via === 'listing' || d.upserts.length > 0 || d.removed.length > 0) changed();
+      // moved markets are published at once: the follower hands them over in batches already (one
+      // read of the change log, or one listing); the other watches wait out the debounce
+      if (d.upserts.length > 0 || d.removed.length > 0) changed(true);
+      else if (step.via === 'listing') changed();
     },
     onOk: () => probe.answered(),
     onError: (what, err, attempt, retryInMs) => onError(`markets (${what})`)(err, attempt, retryInMs),
@@ -131,9 +134,12 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     }
     o.onChange(current, at);
   };
-  function changed() {
+  function changed(now = false) {
     firstChangeAt ??= performance.now();
-    if (timer === undefined) timer = setTimeout(emit, debounceMs);
+    if (now) {
+      clearTimeout(timer);
+      timer = setTimeout(emit, 0);
+    } else if (timer === undefined) timer = setTimeout(emit, debounceMs);
   }
   const onError = (what: string) => (err: Error, attempt: number, retryInMs: number) => {
     o.log.warn({ err: err.message, attempt, retryInMs }, `consul watch of ${what} failed; serving the last good state`);

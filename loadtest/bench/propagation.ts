@@ -143,10 +143,15 @@ async function primeLog(rig: Rig, owners: Owners, size: number): Promise<void> {
     owners.set(i, { cell: cur.cell, epoch: cur.epoch + 1 });
   }
   const { log: changeLog } = await rig.writer.readLog();
+  let seen = '';
   await waitFor(
-    async () => Object.values(await followers(rig)).every((f) => f?.changeSeq === changeLog.seq),
+    async () => {
+      const f = await followers(rig);
+      seen = `router ${f.router?.changeSeq}, xDS ${f.envoy?.changeSeq}`;
+      return Object.values(f).every((x) => x?.changeSeq === changeLog.seq);
+    },
     30_000,
-    () => `both followers at change ${changeLog.seq}`,
+    () => `both followers at change ${changeLog.seq} (last seen: ${seen})`,
     100,
   );
 }
