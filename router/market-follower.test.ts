@@ -1,8 +1,9 @@
 /**
  * Integration: a router follows a table of a few thousand markets through the shared market
  * follower (shared/markets/follower.ts): moves written through the market writer arrive through
- * the change log with one key read each, no listing; a market written without the log, a
- * deletion and a garbage value arrive with the paced listing; the snapshot restores the table.
+ * the change log with one key read each, no listing; a logged change that brings nothing new still
+ * moves the reported log position; a market written without the log, a deletion and a garbage
+ * value arrive with the paced listing; the snapshot restores the table.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { describe, it } from 'node:test';
 import { startConsul } from '../infra/harness/consul.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { KvLayout } from '../shared/kv.js';
+import { appendChanges } from '../shared/markets/change-log.js';
 import { MarketWriter } from '../shared/markets/writer.js';
 import type { FollowerInfo } from '../shared/markets/follower.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
@@ -76,6 +78,17 @@ describe('router markets/ follower (real Consul, real processes)', { timeout: 18
         assert.ok(after.marketFollower.keyReads >= before.keyReads + 2, JSON.stringify(after.marketFollower));
         assert.ok(after.lastMarketsChange && after.lastMarketsChange.bytes < 4096, `a move read ${after.lastMarketsChange?.bytes} bytes`);
         assert.equal(await route(router.url, 'm-12'), 'cell-a', 'a neighbour of the moved markets did not move');
+
+        // a logged change that brings nothing new (its market was read already) still moves the
+        // position /readyz reports
+        const { log } = await writer.readLog();
+        assert.equal(await kv.put(new KvLayout().marketChangesKey, JSON.stringify(appendChanges(log, ['m-1']))), true);
+        let seq: number | undefined;
+        await waitFor(
+          async () => (seq = (await table(router.url)).marketFollower.changeSeq) === log.seq + 1,
+          5000,
+          () => `router follower at change ${seq}, want ${log.seq + 1}`,
+        );
 
         // a market created without the log is found by the paced listing
         await put('zz-new', JSON.stringify({ cell: 'cell-b', state: 'active', epoch: 1 }));

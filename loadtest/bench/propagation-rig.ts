@@ -107,7 +107,7 @@ export async function cpMetrics(cp: TestControlPlane): Promise<string> {
   return (await fetch(`${cp.httpUrl}/metrics`)).text();
 }
 
-/** Both planes' follower counters now (the router's as of its last posted change). */
+/** Both planes' follower counters now (the router's as of its table worker's last follower step). */
 export async function followers(rig: Rig): Promise<Record<PlaneName, FollowerCounters | undefined>> {
   const [router, envoy] = await Promise.all([routerTable(rig.routerUrl), xdsFollower(rig.cp)]);
   return { router: router.marketFollower, envoy };

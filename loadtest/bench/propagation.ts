@@ -156,7 +156,7 @@ async function primeLog(rig: Rig, owners: Owners, size: number): Promise<void> {
   );
 }
 
-/** The follower's deltas between two readings (the router's are as of its last posted change). */
+/** The follower's deltas between two readings (the router's are as of its table worker's last follower step). */
 function followFigures(a: FollowerCounters | undefined, b: FollowerCounters | undefined, moves: number): FollowFigures {
   if (!a || !b) throw new Error('a plane reported no market follower counters');
   const windowS = ((b.lastChange?.receivedAt ?? 0) - (a.lastChange?.receivedAt ?? 0)) / 1000;
@@ -360,7 +360,7 @@ async function main(): Promise<void> {
               '(`m-000000` …), records one length, so a move costs the same bytes at every size unless the design makes it grow. ' +
               'A move is timed from the start of `MarketWriter.put` (read of the log, then one transaction: the market and the log) to the first ' +
               "answer of each plane from the new cell. Bytes per move are each follower's `bytes.changes` counter over the timed moves " +
-              '(router: /readyz `table.marketFollower`, as of its last posted change; control plane: /xds/status `consul.marketFollower`) ' +
+              "(router: /readyz `table.marketFollower`, as of its table worker's last follower step; control plane: /xds/status `consul.marketFollower`) " +
               "divided by the moves; the figure in brackets is the last change's `bytes`. The reconcile listing's bytes per second " +
               'are its `bytes.listings` counter over the same window, reported apart: its cost is the table read every pause, not a move. ' +
               'Snapshot build: the `cellsim_xds_snapshot_build_seconds` sum / count over the moves. Consul CPU: /proc/<pid>/stat of the ' +

@@ -62,7 +62,11 @@ const markets = new MarketFollower({
   onDiff: (d: KvDiff<MarketRecord>, step: FollowStep, complete: boolean) => {
     const firstComplete = complete && !marketsComplete;
     marketsComplete ||= complete;
-    if (!firstComplete && d.upserts.length === 0 && d.removed.length === 0 && d.invalid.length === 0) return;
+    if (!firstComplete && d.upserts.length === 0 && d.removed.length === 0 && d.invalid.length === 0) {
+      // nothing new for the table (a listing read it first), but the follower's position moved
+      post({ type: 'follower', info: markets.info(), via: step.via });
+      return;
+    }
     const stats = {
       bytes: step.bytes,
       fetchMs: step.fetchMs,
