@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { isCellsimError } from './errors.js';
 import { TOKEN_KINDS, adminApiTokens, ensureTokenFiles, readTokensFile, resolveToken, tokenPath } from './tokens.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cellsim-tokens-'));
@@ -29,6 +30,11 @@ describe('tokens', () => {
   it('refuses a missing file or a value that is no token, without printing the value', () => {
     assert.throws(() => resolveToken('read', join(dir, 'none'), {}), /cannot read token file .*none: ENOENT/);
     assert.throws(() => resolveToken('read', file('short', 'abc\n'), {}), /token file .*short: not a token/);
+    assert.throws(
+      () => resolveToken('read', file('short2', 'abc\n'), {}),
+      (err) => isCellsimError(err, 'invalid_token_config'),
+      'the error carries its stable code',
+    );
     const spaced = 'has a space in the middle of it';
     assert.throws(
       () => resolveToken('read', undefined, { CELLSIM_READ_TOKEN: spaced }),

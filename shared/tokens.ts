@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { CellsimError } from './errors.js';
 import { formatIssues } from './kv.js';
 
 /** What a token may do on the control plane's admin API: `read` the state, or `operator`: read and change it. */
@@ -42,10 +43,10 @@ const TOKEN_RE = /^[A-Za-z0-9._~+/-]{16,}=*$/;
 /** A token name: what the audit's `who` records. */
 const TOKEN_NAME_RE = /^[a-z0-9][a-z0-9._@-]{0,62}$/;
 
-/** A token file or variable that holds no usable token (the process refuses to start). */
-export class TokenConfigError extends Error {
+/** A token file or variable that holds no usable token (code `invalid_token_config`; the process refuses to start). */
+export class TokenConfigError extends CellsimError {
   constructor(message: string) {
-    super(message);
+    super('invalid_token_config', message);
     this.name = 'TokenConfigError';
   }
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { checkCellServer, identityUris, peerRole, roleOfUri, tlsFilesOf } from './identity.js';
+import { isCellsimError } from '../errors.js';
+import { checkCellServer, identityUris, peerRole, readTlsFiles, roleOfUri, tlsFilesOf } from './identity.js';
 
 const cert = (san: string) => ({ subjectaltname: san }) as PeerCertificate;
 const socket = (authorized: boolean, san: string) => ({ authorized, getPeerCertificate: () => cert(san) }) as unknown as TLSSocket;
@@ -32,5 +33,16 @@ describe('shared/pki identity', () => {
     assert.equal(tlsFilesOf({}), undefined);
     assert.deepEqual(tlsFilesOf({ tlsCert: 'c', tlsKey: 'k', tlsCa: 'a' }), { cert: 'c', key: 'k', ca: 'a' });
     assert.throws(() => tlsFilesOf({ tlsCert: 'c' }), /go together/);
+    assert.throws(
+      () => tlsFilesOf({ tlsCert: 'c' }),
+      (err) => isCellsimError(err, 'invalid_tls_config'),
+    );
+  });
+
+  it('names the TLS file it cannot read, with the stable code', () => {
+    assert.throws(
+      () => readTlsFiles({ ca: '/nonexistent/ca.pem', cert: '/nonexistent/c.pem', key: '/nonexistent/k.pem' }),
+      (err) => isCellsimError(err, 'invalid_tls_config') && /CA certificate \/nonexistent\/ca\.pem: ENOENT/.test(err.message),
+    );
   });
 });

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { CellsimError } from '../errors.js';
 import { TRUST_DOMAIN, type Role, type TlsFiles } from './names.js';
 
 /** The PEM texts of a component's TLS files. */
@@ -14,10 +15,10 @@ export interface TlsMaterial {
   key: string;
 }
 
-/** A TLS file that cannot be read: the process refuses to start. */
-export class TlsConfigError extends Error {
+/** A TLS file that cannot be read (code `invalid_tls_config`): the process refuses to start. */
+export class TlsConfigError extends CellsimError {
   constructor(message: string) {
-    super(message);
+    super('invalid_tls_config', message);
     this.name = 'TlsConfigError';
   }
 }
