@@ -90,6 +90,7 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
   let consulView: RoutingView | undefined;
   let firstChangeAt: number | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
   let expiryTimer: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -118,7 +119,10 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
   };
 
   const emit = () => {
+    clearTimeout(timer);
+    clearImmediate(immediate);
     timer = undefined;
+    immediate = undefined;
     if (stopped) return;
     const at = firstChangeAt ?? performance.now();
     const built = view.assemble(markets);
@@ -136,10 +140,8 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
   };
   function changed(now = false) {
     firstChangeAt ??= performance.now();
-    if (now) {
-      clearTimeout(timer);
-      timer = setTimeout(emit, 0);
-    } else if (timer === undefined) timer = setTimeout(emit, debounceMs);
+    if (now) immediate ??= setImmediate(emit);
+    else if (timer === undefined && immediate === undefined) timer = setTimeout(emit, debounceMs);
   }
   const onError = (what: string) => (err: Error, attempt: number, retryInMs: number) => {
     o.log.warn({ err: err.message, attempt, retryInMs }, `consul watch of ${what} failed; serving the last good state`);
@@ -212,6 +214,7 @@ export function startConsulFeed(o: ConsulFeedOptions): ConsulFeed {
     stop() {
       stopped = true;
       clearTimeout(timer);
+      clearImmediate(immediate);
       clearTimeout(expiryTimer);
       probe.stop();
       for (const w of watches) w.stop();
