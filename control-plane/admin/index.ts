@@ -15,6 +15,7 @@ import { KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { NamedToken } from '../../shared/tokens.js';
 import { HttpCellAdmin } from '../migration/cell-client.js';
+import { recoverFromBackup } from './recovery.js';
 import { Migrator } from '../migration/migrator.js';
 import type { MigrationOptions } from '../migration/options.js';
 import { RolloutManager } from '../rollout/manager.js';
@@ -140,6 +141,7 @@ export function createOperators(o: OperatorOptions): Operators {
     lifecycle,
     placement,
     audit,
+    recover: (cell: string, dryRun: boolean) => recoverFromBackup({ kv, layout, markets, cells, dataDir: o.dataDir, log }, cell, dryRun),
     log,
   });
   let closed = false;

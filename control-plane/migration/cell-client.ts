@@ -118,6 +118,17 @@ export class HttpCellAdmin implements CellAdmin {
     return tail.end();
   }
 
+  /** Streams an export (NDJSON, from anywhere: a backup copy) into `to`'s import; resolves with its end line. */
+  async importInto(market: string, to: string, body: ReadableStream<Uint8Array>): Promise<CopyResult> {
+    const tail = new TailCapture();
+    await this.call(await this.one(to), 'POST', `/admin/markets/${encodeURIComponent(market)}/import`, {
+      body: body.pipeThrough(tail.stream),
+      headers: { 'content-type': 'application/x-ndjson' },
+      duplex: 'half',
+    });
+    return tail.end();
+  }
+
   async freeze(cell: string, market: string): Promise<void> {
     const urls = await this.cached(cell);
     if (urls.length === 0) throw new Error(`cell ${cell} has no passing instance to freeze`);

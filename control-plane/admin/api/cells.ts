@@ -32,11 +32,19 @@ export function cellRoutes(app: Hono, d: AdminDeps): void {
     const out = await audited(
       d,
       c,
-      b.dryRun ? 'evacuate (dry run)' : 'evacuate',
+      `evacuate${b.fromBackup ? ' --from-backup' : ''}${b.dryRun ? ' (dry run)' : ''}`,
       cell,
-      { concurrency: b.concurrency },
+      { concurrency: b.concurrency, ...(b.fromBackup ? { fromBackup: true } : {}) },
       cur.value,
       async () => {
+        if (b.fromBackup) {
+          if (!d.recover) throw new HttpError('conflict', 'this control plane cannot recover from backups');
+          const recovery = await d.recover(cell, b.dryRun === true);
+          if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, recovery } };
+          const after = { ...cur.value, state: 'down' as const };
+          await d.kv.putJson(CellRecordSchema, d.layout.cellKey(cell), after, { cas: cur.item.modifyIndex });
+          return { after: { state: 'down', markets: recovery.markets.length }, out: { recovery } };
+        }
         if (await d.evacuator.busy(cell)) throw new HttpError('conflict', `cell ${cell} is already being evacuated`);
         const plan = await evacuationPlan(d, cell);
         if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan } };

@@ -15,6 +15,7 @@ import type { AuditLog } from '../audit.js';
 import type { Evacuator } from '../evacuation.js';
 import type { CellLifecycle } from '../lifecycle.js';
 import type { LoadReport } from '../../placement/load.js';
+import type { RecoveryReport } from '../recovery.js';
 
 /** What the routes act on. */
 export interface AdminDeps {
@@ -32,6 +33,8 @@ export interface AdminDeps {
   /** Measures every cell's load over a window (ms) from its own metrics. */
   placement: { measure(windowMs: number): Promise<LoadReport> };
   audit: AuditLog;
+  /** Moves a dead cell's markets from its backup (`evacuate --from-backup`, control-plane/admin/recovery.ts). */
+  recover?: (cell: string, dryRun: boolean) => Promise<RecoveryReport>;
   log: Logger;
 }
 

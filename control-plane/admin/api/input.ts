@@ -36,7 +36,9 @@ export function idParam(c: Context, name: string, kind: keyof typeof ID_KINDS): 
 export const DryRun = { dryRun: z.boolean().optional() };
 
 /** The body of a cell action (drain, activate, evacuate, rollback). */
-export const CellActionBody = z.object({ concurrency: z.number().int().min(1).max(16).optional(), ...DryRun }).strict();
+export const CellActionBody = z
+  .object({ concurrency: z.number().int().min(1).max(16).optional(), fromBackup: z.boolean().optional(), ...DryRun })
+  .strict();
 
 /** The body as `schema` (an empty body is `{}`): `400 invalid_json` when unparsable, `400 invalid_request` when off-schema. */
 export async function body<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
