@@ -95,8 +95,11 @@ export function createCell(config: CellConfig, opts: { logger?: Logger; onCrash?
   const runReconcile = () => {
     const report = reconcile(db, { staleMs: config.reconcileStaleMs, assignDeadlineMs: config.assignDeadlineMs });
     const found = Object.values(report.found).reduce((a, b) => a + b, 0);
+    // The alert: the gauge stays above 0 until a run finds nothing (docs/cells.md §Reconciliation).
+    metrics.reconcileLastFound.set(found);
+    for (const [kind, n] of Object.entries(report.found)) if (n > 0) metrics.reconcileFound.inc({ kind }, n);
     if (found > 0) {
-      logger.info(report, 'reconciliation repaired mismatches');
+      logger.warn(report, 'reconciliation alert: repaired mismatches between orders and deliveries');
       relay.wake();
     }
     return report;

@@ -1,4 +1,4 @@
-/** The cell's Prometheus metrics (prom-client): HTTP, outbox, consumer lag, sagas, delivery breaker. */
+/** The cell's Prometheus metrics (prom-client): HTTP, outbox, consumer lag, sagas, delivery breaker, reconciliation. */
 import type Database from 'better-sqlite3';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createRegistry } from '../shared/metrics.js';
@@ -16,6 +16,8 @@ export class CellMetrics {
   readonly acceptToConfirmed: Histogram;
   readonly breakerState: Gauge<'dependency'>;
   readonly relayed: Counter;
+  readonly reconcileFound: Counter<'kind'>;
+  readonly reconcileLastFound: Gauge;
 
   constructor(cell: string) {
     this.registry = createRegistry('cell');
@@ -60,6 +62,17 @@ export class CellMetrics {
       registers,
     });
     this.relayed = new Counter({ name: 'cellsim_outbox_relayed_total', help: 'outbox rows moved to the log', registers });
+    this.reconcileFound = new Counter({
+      name: 'cellsim_reconcile_mismatches_total',
+      help: 'order/delivery mismatches reconciliation found (and repaired), by kind',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.reconcileLastFound = new Gauge({
+      name: 'cellsim_reconcile_last_found',
+      help: 'mismatches the last reconciliation run found: the alert fires while it is above 0',
+      registers,
+    });
   }
 
   /**

@@ -52,6 +52,11 @@ describe('reconciliation', () => {
       assert.equal(delivery(t, a)?.status, 'DELIVERED');
       assert.equal(delivery(t, b)?.status, 'DELIVERED');
       assert.equal(delivery(t, 'ord_ghost')?.status, 'CANCELLED');
+      // The alert: mismatches counted by kind, and the last run's count above 0 until a clean run.
+      const alerting = await (await t.request('GET', '/metrics')).text();
+      for (const kind of ['pendingWithoutDelivery', 'missingDelivery', 'statusMismatch', 'orphanDelivery'])
+        assert.match(alerting, new RegExp(`^cellsim_reconcile_mismatches_total\\{kind="${kind}"[^}]*\\} 1$`, 'm'), kind);
+      assert.match(alerting, /^cellsim_reconcile_last_found\{[^}]*\} 4$/m);
       // The re-emitted event goes through the log; the lost order completes like any other.
       await eventually(() => (status(t, 'ord_lost') === 'DELIVERED' ? true : undefined), 8000, 'lost order delivered');
       const again = (await (await t.request('POST', '/admin/reconcile')).json()) as { found: Record<string, number> };
@@ -59,6 +64,7 @@ describe('reconciliation', () => {
         Object.values(again.found).every((n) => n === 0),
         JSON.stringify(again),
       );
+      assert.match(await (await t.request('GET', '/metrics')).text(), /^cellsim_reconcile_last_found\{[^}]*\} 0$/m, 'alert cleared');
     } finally {
       await t.close();
     }
