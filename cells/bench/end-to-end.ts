@@ -1,13 +1,19 @@
-/** End-to-end benchmark: one real cell process, orders posted for a fixed time, accept→CONFIRMED from its database. */
+/**
+ * End-to-end benchmark: one real cell process on either event log (SQLite, or Kafka with a real
+ * broker of its own, infra/harness/kafka.ts), orders posted for a fixed time, accept→CONFIRMED
+ * from its database.
+ */
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { startKafka, type KafkaBroker } from '../../infra/harness/kafka.js';
 import { ProcessScope } from '../../infra/process.js';
 import { dbFile } from '../db/open.js';
 import { orderBody, startCellProcess, tempDir } from '../testing.js';
 
 /** What one end-to-end run measured. */
 export interface EndToEndRun {
+  log: EventLogBackend;
   concurrency: number;
   seconds: number;
   accepted: number;
@@ -20,6 +26,9 @@ export interface EndToEndRun {
   confirmP99: number;
   rssMiB: number;
 }
+
+/** The cell's event log backend (`cellctl cell --log`). */
+export type EventLogBackend = 'sqlite' | 'kafka';
 
 /** The value at quantile q of sorted numbers. */
 export function quantile(sorted: number[], q: number): number {
@@ -51,12 +60,15 @@ function rssMiB(watchdogPid: number): number {
 }
 
 /** Posts orders with `concurrency` clients for `seconds`, then waits for confirmations and reads latencies from the database. */
-export async function benchEndToEnd(opts: { concurrency: number; seconds: number }): Promise<EndToEndRun> {
+export async function benchEndToEnd(opts: { concurrency: number; seconds: number; log: EventLogBackend }): Promise<EndToEndRun> {
   const tmp = tempDir('cellsim-bench-');
   const scope = new ProcessScope();
   const dispatcher = new Agent({ connections: opts.concurrency, keepAliveTimeout: 10_000 });
+  let broker: KafkaBroker | undefined;
   try {
-    const cell = await startCellProcess(scope, { id: 'cell-bench', dataDir: tmp.dir, name: 'bench-cell' });
+    if (opts.log === 'kafka') broker = await startKafka({ name: 'bench-kafka' });
+    const args = broker ? ['--log', 'kafka', '--kafka', broker.bootstrap] : [];
+    const cell = await startCellProcess(scope, { id: 'cell-bench', dataDir: tmp.dir, name: 'bench-cell', args });
     const lat: number[] = [];
     let errors = 0;
     const deadline = performance.now() + opts.seconds * 1000;
@@ -100,6 +112,7 @@ export async function benchEndToEnd(opts: { concurrency: number; seconds: number
       const confirm = rows.map((r) => r.ms);
       lat.sort((a, b) => a - b);
       return {
+        log: opts.log,
         concurrency: opts.concurrency,
         seconds,
         accepted: lat.length,
@@ -118,6 +131,7 @@ export async function benchEndToEnd(opts: { concurrency: number; seconds: number
   } finally {
     await dispatcher.close();
     await scope.close();
+    await broker?.stop();
     tmp.cleanup();
   }
 }
