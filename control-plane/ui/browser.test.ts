@@ -44,6 +44,12 @@ describe('operator console in chromium against cellctl up', () => {
     assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
     return JSON.parse(text) as unknown;
   };
+  /** A market's owning cell as the admin API's market list says. */
+  const marketCell = async (market: string): Promise<string | undefined> => {
+    const res = await fetch(`${cp}/admin/markets`, { headers: { authorization: `Bearer ${tokens.read}` } });
+    assert.equal(res.status, 200, 'GET /admin/markets');
+    return ((await res.json()) as { markets: { market: string; cell: string }[] }).markets.find((m) => m.market === market)?.cell;
+  };
   const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   /** A logged-in page of a fresh browser context (its own cookie jar). */
   const loggedIn = async (token: string): Promise<Page> => {
@@ -214,6 +220,21 @@ describe('operator console in chromium against cellctl up', () => {
       }
       assert.equal(await overview.locator('#charts .uplot').count(), 3, 'three uPlot charts');
       await shot(overview, 'overview-traffic');
+      // The Markets page's heat map: the loaded markets, each shaded on the cell that owns it.
+      await overview.goto(`${cp}/ui/markets`);
+      await overview.locator('#heat td.heat[data-load="1.00"]').first().waitFor({ timeout: 30_000 });
+      // One read of the region (the live stream may swap it between reads).
+      const hot = await overview.evaluate<{ market: string; cell: string }[]>(
+        `[...document.querySelectorAll('#heat td.heat:not([data-load="0"])')].map((td) => ({ market: td.dataset.market, cell: td.parentElement.dataset.cell }))`,
+      );
+      const squares = hot.map((h) => `${h.market}@${h.cell}`);
+      for (const h of hot) {
+        assert.ok(['boise', 'anchorage', 'honolulu', 'nyc', 'la', 'sf', 'dallas'].includes(h.market), `a loaded market: ${h.market}`);
+        assert.equal(h.cell, await marketCell(h.market), `${h.market} is hot on its own cell`);
+      }
+      assert.ok(squares.length >= 3, `hot squares: ${squares.join(' ')}`);
+      process.stdout.write(`# heat map: ${squares.join(' ')}\n`);
+      await shot(overview, 'markets-heat');
       // The rest of the waves finish before the next test crashes a cell.
       await page.waitForSelector('#rollouts .rollout-succeeded', { timeout: 180_000 });
     } finally {

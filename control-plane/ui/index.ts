@@ -24,6 +24,7 @@ import { marketsBody } from './pages/markets.js';
 import { REGIONS } from './pages/regions.js';
 import { PlaneScraper } from './rates.js';
 import { envoyAdmins } from './envoys.js';
+import { HeatScraper } from './heat.js';
 import { listReports, readReport } from './reports.js';
 import { SessionStore, type ConsoleSession } from './sessions.js';
 import { readSnapshot, type ConsoleEdge, type Snapshot } from './snapshot.js';
@@ -73,7 +74,12 @@ const SECURITY_HEADERS = {
 export function createConsole(d: ConsoleDeps): Console {
   const sessions = new SessionStore(d.tokens);
   const kv = d.kv ?? new KvStore(d.consul);
-  const traffic = { router: new PlaneScraper('router'), envoy: new PlaneScraper('envoy'), envoyAdmins: () => envoyAdmins(d.dataDir) };
+  const traffic = {
+    router: new PlaneScraper('router'),
+    envoy: new PlaneScraper('envoy'),
+    envoyAdmins: () => envoyAdmins(d.dataDir),
+    heat: new HeatScraper(),
+  };
   const feed = new Feed({
     read: (seq) => readSnapshot({ kv, layout: d.layout, edge: d.edge, migrator: d.migrator, rollouts: d.rollouts, traffic }, seq),
     log: d.log,
@@ -149,7 +155,7 @@ export function createConsole(d: ConsoleDeps): Console {
     const migrating = new Set(snap.migrations.filter((m) => !['done', 'rolled-back', 'failed'].includes(m.state)).map((m) => m.market));
     const p = pager.page(d.edge.current()?.markets ?? new Map(), migrating, q);
     const cells = snap.cells.map((x) => x.id);
-    return c.html(page({ title: 'Markets', session: s, path: '/ui/markets', body: marketsBody(p, q, cells, canAct(s)) }));
+    return c.html(page({ title: 'Markets', session: s, path: '/ui/markets', live: true, body: marketsBody(p, q, cells, canAct(s), snap) }));
   });
   app.get('/ui/audit', async (c) => {
     const s = session(c)!;

@@ -13,6 +13,7 @@ import { cellView, planeViews, serviceInstances, type CellView, type InstanceVie
 import type { Migrator } from '../migration/migrator.js';
 import type { RolloutManager } from '../rollout/manager.js';
 import type { NodeStatus } from '../xds/cache/status.js';
+import type { HeatScraper, MarketHeat } from './heat.js';
 import type { PlaneRates, PlaneScraper } from './rates.js';
 
 /** What the console reads from the xDS server of its process. */
@@ -29,7 +30,14 @@ export interface SnapshotDeps {
   migrator: Pick<Migrator, 'list'>;
   rollouts: Pick<RolloutManager, 'list' | 'running'>;
   /** Live traffic: the two planes' scrapers and where the Envoys' admin listeners are (none: no Envoy figures). */
-  traffic?: { router: PlaneScraper; envoy: PlaneScraper; envoyAdmins: () => Promise<string[]>; routers?: InstanceView[] };
+  traffic?: {
+    router: PlaneScraper;
+    envoy: PlaneScraper;
+    envoyAdmins: () => Promise<string[]>;
+    routers?: InstanceView[];
+    /** Orders/s per cell and market, from the cells' own metrics (the Markets page's heat map). */
+    heat?: HeatScraper;
+  };
 }
 
 /** One Envoy as the xDS server sees it: connected, and per type its last ACKed version and NACKs. */
@@ -58,6 +66,8 @@ export interface Snapshot {
   controlPlane: string;
   /** Request rate, 5xx share and p99 per plane, with their recent series. */
   rates: PlaneRates[];
+  /** The busiest markets' orders/s per cell (none without a heat scraper). */
+  heat?: MarketHeat;
 }
 
 const FINISHED = new Set(['done', 'rolled-back', 'failed']);
@@ -95,6 +105,11 @@ export async function readSnapshot(d: SnapshotDeps, seq: number): Promise<Snapsh
     .map((e) => e?.value)
     .filter((e): e is Evacuation => e !== undefined);
   if (d.traffic) d.traffic.routers = planes.routers;
+  const heat = d.traffic?.heat?.sample(
+    cells.flatMap((c) =>
+      c.instances.filter((i) => i.status === 'passing').map((i) => ({ cell: c.id, url: `http://${i.address}:${i.port}/metrics` })),
+    ),
+  );
   const rates = await scraped;
   const running = d.rollouts.running();
   const status = d.edge.status();
@@ -121,6 +136,7 @@ export async function readSnapshot(d: SnapshotDeps, seq: number): Promise<Snapsh
     rollouts: [...(running ? [running] : []), ...rollouts.filter((r) => r.id !== running?.id)].slice(0, 5),
     controlPlane: status.id,
     rates,
+    heat: await heat,
   };
 }
 

@@ -1,6 +1,8 @@
 /** The Markets page: search, filter and server-side pages of the market map; frozen and migrating rows stand out. */
 import { html } from 'hono/html';
 import type { MarketPage, MarketQuery } from '../market-page.js';
+import type { Snapshot } from '../snapshot.js';
+import { heatRegion } from './heat.js';
 import type { Html } from './layout.js';
 import { action } from './regions.js';
 
@@ -14,10 +16,14 @@ const link = (q: MarketQuery, page: number) => {
 };
 
 /** The Markets page's body. */
-export function marketsBody(p: MarketPage, q: MarketQuery, cells: string[], canAct: boolean): Html {
+export function marketsBody(p: MarketPage, q: MarketQuery, cells: string[], canAct: boolean, snap: Snapshot): Html {
   const opt = (v: string, cur: string | undefined, label = v) =>
     html`<option value="${v}" ${v === (cur ?? '') ? 'selected' : ''}>${label}</option>`;
-  return html`<form method="get" action="/ui/markets" class="filters" id="market-filter">
+  return html`<section>
+      <h2>Load by cell and market</h2>
+      ${heatRegion(snap)}
+    </section>
+    <form method="get" action="/ui/markets" class="filters" id="market-filter">
       <input name="q" value="${q.q ?? ''}" placeholder="search markets" id="market-search" />
       <select name="cell" id="market-cell">
         ${opt('', q.cell, 'any cell')}${cells.map((c) => opt(c, q.cell))}

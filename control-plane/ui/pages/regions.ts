@@ -9,6 +9,7 @@ import type { Evacuation } from '../../admin/evacuation.js';
 import { BEFORE_FLIP } from '../../migration/options.js';
 import type { InstanceView } from '../../admin/views.js';
 import type { Snapshot } from '../snapshot.js';
+import { heatRegion } from './heat.js';
 import type { Html } from './layout.js';
 
 /** A region's name and its renderer. */
@@ -265,4 +266,5 @@ export const REGIONS: Record<string, Region> = {
   evacuations: evacuationsRegion,
   rollouts: rolloutsRegion,
   rates: ratesRegion,
+  heat: heatRegion,
 };
