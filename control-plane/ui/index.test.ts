@@ -72,6 +72,18 @@ describe('operator console: serving and auth', () => {
     close();
   });
 
+  it('names every form field for assistive technology (an aria-label, or a wrapping label)', async () => {
+    const { app, close } = setup();
+    const { cookie } = await login(app, OPERATOR);
+    for (const path of ['/ui/', '/ui/operations', '/ui/markets', '/ui/audit']) {
+      const text = await (await app.request(path, { headers: { cookie } })).text();
+      const fields = [...text.matchAll(/(<label>\s*)?<(input|select)\b[^>]*>/g)].filter((m) => !/type="hidden"/.test(m[0]));
+      if (path === '/ui/operations' || path === '/ui/markets') assert.ok(fields.length > 0, `${path} has fields`);
+      for (const m of fields) assert.ok(m[1] !== undefined || /aria-label="[^"]+"/.test(m[0]), `${path}: unnamed ${m[0]}`);
+    }
+    close();
+  });
+
   it("forwards an operator's action to the admin API as its token, and the API refuses a read token 403", async () => {
     const { app, calls, close } = setup();
     const act = (cookie: string, header = true) =>

@@ -26,14 +26,14 @@ export function operationsBody(s: Snapshot, canAct: boolean): Html {
         ? html`<section class="forms">
             <h2>Act</h2>
             ${action('/migrations', 'Migrate a market', 'Migrate', {
-              fields: html`<input name="market" placeholder="market" required pattern="[a-z0-9][a-z0-9-]{0,62}" />
-                <select name="to">
+              fields: html`<input name="market" aria-label="market" placeholder="market" required pattern="[a-z0-9][a-z0-9-]{0,62}" />
+                <select name="to" aria-label="to cell">
                   ${cells.map((c) => html`<option>${c}</option>`)}
                 </select>`,
             })}
             ${action('/rollouts', 'Start a rollout', 'Start rollout', {
-              fields: html`<input name="version" placeholder="version, e.g. v2" required />
-                <input name="bakeMs" type="number" min="0" placeholder="bake ms (default)" />
+              fields: html`<input name="version" aria-label="version" placeholder="version, e.g. v2" required />
+                <input name="bakeMs" type="number" min="0" aria-label="bake ms" placeholder="bake ms (default)" />
                 <label><input name="allowIdle" type="checkbox" /> allow an idle bake</label>`,
             })}
           </section>`

@@ -24,11 +24,11 @@ export function marketsBody(p: MarketPage, q: MarketQuery, cells: string[], canA
       ${heatRegion(snap)}
     </section>
     <form method="get" action="/ui/markets" class="filters" id="market-filter">
-      <input name="q" value="${q.q ?? ''}" placeholder="search markets" id="market-search" />
-      <select name="cell" id="market-cell">
+      <input name="q" value="${q.q ?? ''}" placeholder="search markets" aria-label="search markets" id="market-search" />
+      <select name="cell" id="market-cell" aria-label="cell">
         ${opt('', q.cell, 'any cell')}${cells.map((c) => opt(c, q.cell))}
       </select>
-      <select name="state" id="market-state">
+      <select name="state" id="market-state" aria-label="state">
         ${opt('', q.state, 'any state')}${['active', 'frozen', 'migrating'].map((s) => opt(s, q.state))}
       </select>
       <button type="submit">Filter</button>
@@ -56,7 +56,10 @@ export function marketsBody(p: MarketPage, q: MarketQuery, cells: string[], canA
                 canAct
                   ? html`<td>
                       ${action('/migrations', `Migrate ${r.market}`, 'Migrate', {
-                        fields: html`<input type="hidden" name="market" value="${r.market}" /><select name="to">
+                        fields: html`<input type="hidden" name="market" value="${r.market}" /><select
+                            name="to"
+                            aria-label="move ${r.market} to"
+                          >
                             ${cells.filter((c) => c !== r.cell).map((c) => html`<option>${c}</option>`)}
                           </select>`,
                       })}
