@@ -1,7 +1,7 @@
 /** `cellctl up`: the whole cellsim topology on one machine, supervised, until Ctrl-C or SIGTERM. */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { parseDurationMs, parsePort, parsePositiveInt } from '../shared/cli.js';
 import { createLogger } from '../shared/logger.js';
@@ -25,6 +25,7 @@ interface Flags {
   holdMs: number;
   logLevel: string;
   hosts?: boolean;
+  tls?: boolean;
 }
 
 /** Builds the command. */
@@ -52,12 +53,18 @@ export function command(): Command {
       '--hosts',
       'one network namespace per host (3 Consul servers, a host per cell, edge, control plane, client): root only; docs/multi-host.md',
     )
+    .option(
+      '--tls',
+      'TLS on every hop it supports: routers and Envoys to cells in mutual TLS, xDS over TLS with SDS, HTTPS at the edge (docs/security.md)',
+    )
     .addHelpText(
       'after',
       '\nDefault ports: Consul 8500, routers 8080 8081, Envoys 10000 10001 (admin 9901 9902), control plane 8090,\nxDS 18000, supervisor control 8099, cells from 9100 (green instances +50).\nSee docs/operators.md.',
     )
     .action(async (f: Flags) => {
       const dataDir = resolve(f.data);
+      // The certificates name localhost and 127.0.0.1 only, not the hosts' addresses.
+      if (f.tls && f.hosts) throw new InvalidArgumentError('--tls does not combine with --hosts yet');
       const hosts = f.hosts ? await planHosts(f.cells) : undefined;
       mkdirSync(dataDir, { recursive: true });
       const tokens = ensureTokenFiles(dataDir);
@@ -79,6 +86,7 @@ export function command(): Command {
         initialVersion: TOPOLOGY_DEFAULTS.initialVersion,
         logLevel: f.logLevel,
         hosts,
+        tls: f.tls === true,
       };
       const log = createLogger('supervisor');
       const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -26,6 +26,8 @@ export interface TopologyConfig {
    * (docs/multi-host.md). Undefined: everything on 127.0.0.1, one Consul agent.
    */
   hosts?: HostPlan;
+  /** `--tls`: every hop that supports it over TLS with the certificates under `<data>/tls/` (topology/tls.ts). */
+  tls?: boolean;
 }
 
 /** Defaults for every optional setting. */

@@ -15,18 +15,24 @@ import { serverHosts } from './hosts/plan.js';
 import { routerNodeOptions } from '../router/node-options.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { consulAclArgs, consulTokenEnv } from './acl.js';
+import { probe, schemeOf, tlsArgsOf } from './tls.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 const node = (args: string[]) => ({ command: process.execPath, args: [CELLCTL, ...args] });
 
-async function ok(url: string): Promise<boolean> {
+async function ok(url: string, cfg?: TopologyConfig): Promise<boolean> {
+  if (cfg?.tls) return (await probe(cfg, url, 1000)).ok;
   const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
   await res.arrayBuffer();
   return res.ok;
 }
 
 /** Liveness: `url` answers with any status within 2 s (a child that is not ready still lives). */
-async function answers(url: string): Promise<boolean> {
+async function answers(url: string, cfg?: TopologyConfig): Promise<boolean> {
+  if (cfg?.tls) {
+    await probe(cfg, url, 2000);
+    return true;
+  }
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   await res.arrayBuffer();
   return true;
@@ -91,7 +97,7 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
   const index = Number(cell.replace(/^cell-/, ''));
   const port = cfg.ports.added?.[cell]?.[color] ?? cellPort(cfg.ports, index, color);
   const place = placeOf(cfg, cell);
-  const url = `http://${place.ip}:${port}`;
+  const url = `${schemeOf(cfg)}://${place.ip}:${port}`;
   const args = ['cell', '--id', cell, '--port', String(port), '--data', join(cfg.dataDir, 'cells', cell), '--consul', consulUrl(cfg, cell)];
   if (place.ns) args.push('--host', place.ip);
   args.push('--version', version, '--color', color, '--prefix', cfg.prefix);
@@ -103,6 +109,8 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
   // A continuous copy of the cell's database outside its data directory (docs/cells.md §Continuous backup).
   args.push('--backup-dir', join(cfg.dataDir, 'backups', cell));
   if (defect !== undefined) args.push('--defect', JSON.stringify(defect));
+  // --tls: HTTPS, /v1 only for a router's or an Envoy's client certificate (docs/security.md §TLS).
+  args.push(...tlsArgsOf(cfg, cell));
   return {
     name: cellChildName(cell, color),
     kind: 'cell',
@@ -116,8 +124,8 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
     version,
     canary: cell === 'cell-0',
     defect,
-    ready: () => ok(`${url}/readyz`),
-    alive: () => answers(`${url}/healthz`),
+    ready: () => ok(`${url}/readyz`, cfg),
+    alive: () => answers(`${url}/healthz`, cfg),
   };
 }
 
@@ -126,7 +134,7 @@ export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
   const port = cfg.ports.routers[i]!;
   const id = `router-${i + 1}`;
   const place = edgePlaceOf(cfg, i);
-  const url = `http://${place.ip}:${port}`;
+  const url = `${schemeOf(cfg)}://${place.ip}:${port}`;
   return {
     name: id,
     kind: 'router',
@@ -136,14 +144,16 @@ export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
         ...['router', '--port', String(port), '--consul', consulUrl(cfg, place.host), '--id', id, '--prefix', cfg.prefix],
         ...['--hold-ms', String(cfg.holdMs), '--snapshot', join(cfg.dataDir, 'routers', `${id}.snapshot.json`)],
         ...(place.ns ? ['--host', place.ip] : []),
+        // --tls: mutual TLS to the cells with the router's certificate, which also serves HTTPS at the edge.
+        ...(cfg.tls ? [...tlsArgsOf(cfg, 'router'), '--edge-tls'] : []),
       ]),
     ),
     ...placeFields(place),
     env: { CELLSIM_LOG_LEVEL: cfg.logLevel, NODE_OPTIONS: routerNodeOptions(), ...consulTokenEnv(cfg, 'router') },
     url,
     port,
-    ready: () => ok(`${url}/readyz`),
-    alive: () => answers(`${url}/healthz`),
+    ready: () => ok(`${url}/readyz`, cfg),
+    alive: () => answers(`${url}/healthz`, cfg),
   };
 }
 
@@ -180,6 +190,9 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
     '--hold-ms',
     String(cfg.holdMs),
   );
+  // --tls: xDS over TLS with its certificate; Envoys' cell clusters in mutual TLS and their edge on
+  // HTTPS, with the Envoy certificate and CA served by SDS from <data>/tls/.
+  if (cfg.tls) args.push(...tlsArgsOf(cfg, 'control-plane'), '--upstream-tls', '--edge-tls', '--sds-dir', join(cfg.dataDir, 'tls'));
   return {
     name: 'control-plane',
     kind: 'control-plane',
@@ -206,12 +219,14 @@ export function envoySpec(cfg: TopologyConfig, i: number): ChildSpec {
   const args = ['envoy', '--listen', String(listen), '--admin', String(admin), '--xds', `${placeOf(cfg, 'cp').ip}:${cfg.ports.xds}`];
   args.push('--id', id, '--data', cfg.dataDir);
   if (place.ns) args.push('--listen-address', place.ip, '--admin-address', place.ip);
+  // --tls: xDS (and SDS) over TLS with the Envoy certificate.
+  if (cfg.tls) args.push(...tlsArgsOf(cfg, 'envoy'), '--xds-tls');
   return {
     name: id,
     kind: 'envoy',
     ...inPlace(place, node(args)),
     env: { CELLSIM_LOG_LEVEL: cfg.logLevel },
-    url: `http://${place.ip}:${listen}`,
+    url: `${schemeOf(cfg)}://${place.ip}:${listen}`,
     port: listen,
     binds: [listen, admin],
     ...placeFields(place),

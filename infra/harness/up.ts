@@ -17,6 +17,8 @@ export interface UpOptions {
   /** `--hosts` instead of `--any-ports`. */
   hosts?: boolean;
   env?: Record<string, string>;
+  /** `--tls`. */
+  tls?: boolean;
   readyTimeoutMs?: number;
 }
 
@@ -32,6 +34,7 @@ export function startUp(o: UpOptions): Promise<ManagedProcess> {
       '--data',
       o.data,
       ...(o.hosts ? [] : ['--any-ports']),
+      ...(o.tls ? ['--tls'] : []),
       '--cells',
       String(o.cells ?? 3),
       '--log-level',
