@@ -15,6 +15,7 @@ import { StallWatch } from './stall-watch.js';
 
 export { CircuitBreaker, Permit, type BreakerState } from './breaker.js';
 export { judgeStall, type StallCut } from './stall-watch.js';
+export type { ProbeAnswer } from './liveness.js';
 
 /** Options of {@link Isolation}. */
 export interface IsolationOptions {

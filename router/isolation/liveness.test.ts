@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Liveness } from './liveness.js';
+import { Liveness, type ProbeAnswer } from './liveness.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -65,5 +65,23 @@ describe('panic routing (CellGuard.endpoints)', () => {
     assert.equal(g.breaker.acquire(), Permit.Rejected, 'open while the cell is down');
     g.endpoints([ep]);
     assert.equal(g.breaker.acquire(), Permit.Probe, 'half-open at once');
+  });
+
+  it('says unreachable when the last probe opened no connection (a cut host), not silent', async () => {
+    const c = { t: 10_000 };
+    const l = new Liveness({ probeTimeoutMs: 250, now: () => c.t });
+    let answer: (v: ProbeAnswer) => void = () => undefined;
+    const probe = () => new Promise<ProbeAnswer>((r) => (answer = r));
+    assert.equal(l.check(9_000, probe), 'pending');
+    c.t += 100;
+    answer('unreachable');
+    await tick();
+    assert.equal(l.check(9_000, probe), 'unreachable', 'known before probeTimeoutMs');
+    c.t = 10_300;
+    assert.equal(l.check(10_200, probe), 'pending', 'a new silence asks again');
+    answer(false);
+    await tick();
+    c.t += 250;
+    assert.equal(l.check(10_200, probe), 'silent', 'a connection opened: busy, not cut');
   });
 });

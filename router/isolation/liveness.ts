@@ -7,7 +7,10 @@
  * - busy: nothing answers, not even /healthz — the event loop is blocked (a market import, a
  *   long synchronous write, a starved CPU). Its requests are queued in the socket and will be
  *   answered when the loop is free, so the router waits up to `busyMs` before calling it hung
- *   rather than failing requests a working cell is about to answer.
+ *   rather than failing requests a working cell is about to answer;
+ * - unreachable: nothing answers and no new TCP connection to it opens either (a cut or
+ *   black-holed host: its kernel, unlike a blocked process's, completes no handshake) — nothing
+ *   queued there will be answered, so isolate at once, as for a hung cell.
  * Only a probe sent after the cell went silent counts; one probe at a time per cell. An answer
  * counts only once it is `settleMs` old with the cell still silent: when a blocked loop frees
  * up, it may answer the probe a moment before the requests queued ahead of it, and that is a
@@ -15,7 +18,10 @@
  */
 
 /** What a probe round says about the cell's process. */
-export type LivenessVerdict = 'alive' | 'silent' | 'pending';
+export type LivenessVerdict = 'alive' | 'silent' | 'unreachable' | 'pending';
+
+/** A probe's answer: true (answered), false (not answered), or no connection could be opened. */
+export type ProbeAnswer = boolean | 'unreachable';
 
 /** Options (defaults in brackets). */
 export interface LivenessOptions {
@@ -34,6 +40,7 @@ export class Liveness {
   private probeStartedAt = -Infinity;
   private probing = false;
   private aliveAt = -Infinity;
+  private unreachable = false;
 
   constructor(opts: LivenessOptions = {}) {
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 250;
@@ -43,13 +50,15 @@ export class Liveness {
 
   /**
    * The verdict about the process since `silentSince` (when the cell went silent): `alive` when a
-   * probe sent since then was answered at least `settleMs` ago; `silent` when one went unanswered for `probeTimeoutMs`;
+   * probe sent since then was answered at least `settleMs` ago; `unreachable` when the last one
+   * ended without a connection; `silent` when one went unanswered for `probeTimeoutMs`;
    * else `pending` — and a probe is started with `probe` (resolves true when answered) if none runs.
    */
-  check(silentSince: number, probe: () => Promise<boolean>): LivenessVerdict {
+  check(silentSince: number, probe: () => Promise<ProbeAnswer>): LivenessVerdict {
     const now = this.now();
     if (this.aliveAt >= silentSince && this.probeStartedAt >= silentSince) return now - this.aliveAt >= this.settleMs ? 'alive' : 'pending';
     if (this.probeStartedAt >= silentSince) {
+      if (!this.probing && this.unreachable) return 'unreachable';
       if (now - this.probeStartedAt >= this.probeTimeoutMs) {
         if (!this.probing) this.start(now, probe); // the last one ended unanswered: ask again
         return 'silent';
@@ -60,14 +69,15 @@ export class Liveness {
     return 'pending';
   }
 
-  private start(now: number, probe: () => Promise<boolean>): void {
+  private start(now: number, probe: () => Promise<ProbeAnswer>): void {
     this.probing = true;
     this.probeStartedAt = now;
     const startedAt = now;
     probe().then(
-      (answered) => {
+      (answer) => {
         this.probing = false;
-        if (answered && startedAt === this.probeStartedAt) this.aliveAt = this.now();
+        this.unreachable = answer === 'unreachable';
+        if (answer === true && startedAt === this.probeStartedAt) this.aliveAt = this.now();
       },
       () => void (this.probing = false),
     );

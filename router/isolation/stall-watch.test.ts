@@ -37,6 +37,21 @@ describe('stall watch: a stalled cell is cut off on a timer, not when the next r
     assert.equal(probes, 1, 'one probe, sent at half the threshold');
   });
 
+  it('opens the breaker at the threshold, not after busyMs, when no connection to the cell opens (a cut host)', async () => {
+    const g = subject(120);
+    const cuts: StallCut[] = [];
+    g.stall.begin();
+    new StallWatch(g).arm(
+      async () => 'unreachable' as const,
+      (c) => cuts.push(c),
+    );
+    await sleep(300);
+    assert.equal(g.breaker.state, 'open', 'cut well before busyMs (1000 ms)');
+    assert.equal(cuts.length, 1);
+    assert.equal(cuts[0]!.process, 'unreachable');
+    assert.ok(cuts[0]!.silentMs >= 120 && cuts[0]!.silentMs < 250, `cut after ${cuts[0]!.silentMs} ms silent`);
+  });
+
   it('does not cut off a cell that answers, nor one whose process is silent (busy) before busyMs', async () => {
     const answering = subject(80);
     const cuts: StallCut[] = [];

@@ -7,7 +7,7 @@
  * inter-arrival gap late (seen: 1,000 ms silent at a 300 ms threshold in the cell-hang drill).
  */
 import type { CircuitBreaker } from './breaker.js';
-import type { Liveness } from './liveness.js';
+import type { Liveness, ProbeAnswer } from './liveness.js';
 import type { StallDetector } from './stall.js';
 
 /** What the decision reads of a cell's guard. */
@@ -24,7 +24,7 @@ export interface StallCut {
   silentMs: number;
   thresholdMs: number;
   waiting: number;
-  /** The liveness verdict: `alive` (hung requests) or `silent` (busy past busyMs). */
+  /** The liveness verdict: `alive` (hung requests), `unreachable` (no connection opens) or `silent` (busy past busyMs). */
   process: string;
 }
 
@@ -34,16 +34,18 @@ const POLL_MS = 25;
 /**
  * Should `g` be cut off now? Starts the liveness probe (`probe`) at half the threshold, so its
  * answer is there when the threshold is. Cut: silent for the threshold and its process answers
- * (hung), or silent for `busyMs` whatever the probe says (blocked for too long).
+ * (hung) or cannot be connected to (unreachable), or silent for `busyMs` whatever the probe says
+ * (blocked for too long).
  */
-export function judgeStall(g: StallSubject, probe: () => Promise<boolean>, now = Date.now()): StallCut | undefined {
+export function judgeStall(g: StallSubject, probe: () => Promise<ProbeAnswer>, now = Date.now()): StallCut | undefined {
   if (g.stall.stallMs <= 0) return undefined;
   const silentMs = g.stall.silentMs();
   if (silentMs <= 0 || silentMs < g.stall.minStallMs / 2) return undefined;
   const thresholdMs = g.stall.thresholdMs();
   if (silentMs < thresholdMs / 2) return undefined;
   const verdict = g.liveness.check(now - silentMs, probe);
-  if (silentMs < thresholdMs || (verdict !== 'alive' && silentMs < g.busyMs)) return undefined;
+  const decided = verdict === 'alive' || verdict === 'unreachable';
+  if (silentMs < thresholdMs || (!decided && silentMs < g.busyMs)) return undefined;
   return { silentMs, thresholdMs, waiting: g.stall.waitingCount, process: verdict };
 }
 
@@ -62,7 +64,7 @@ export function nextLookMs(g: StallSubject): number | undefined {
  */
 export class StallWatch {
   private timer: NodeJS.Timeout | undefined;
-  private probe: () => Promise<boolean> = async () => false;
+  private probe: () => Promise<ProbeAnswer> = async () => false;
   private onCut: (cut: StallCut) => void = () => undefined;
 
   constructor(private readonly g: StallSubject) {}
@@ -71,7 +73,7 @@ export class StallWatch {
    * A request was sent: make sure the cell is being looked at. `probe` is its current liveness
    * probe; `onCut` hears when the timer cuts the cell off.
    */
-  arm(probe: () => Promise<boolean>, onCut: (cut: StallCut) => void): void {
+  arm(probe: () => Promise<ProbeAnswer>, onCut: (cut: StallCut) => void): void {
     this.probe = probe;
     this.onCut = onCut;
     if (this.timer !== undefined) return;

@@ -8,13 +8,14 @@
  * non-idempotent requests are never retried once sent).
  */
 import type { EventEmitter } from 'node:events';
+import { connect } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { errors as undiciErrors } from 'undici';
 import { HttpError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Endpoint } from '../../shared/routing-table.js';
-import { judgeStall, Permit, type CellGuard, type StallCut } from '../isolation/index.js';
+import { judgeStall, Permit, type CellGuard, type ProbeAnswer, type StallCut } from '../isolation/index.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { Route } from '../table/resolver.js';
 import { clientResponseHeaders } from './headers.js';
@@ -82,9 +83,14 @@ export class Proxy {
     trackAttempts();
   }
 
-  /** Liveness probe of a stalled cell: does any of its processes answer `GET /healthz`? */
-  private async probe(endpoints: readonly Endpoint[]): Promise<boolean> {
-    const answers = await Promise.all(
+  /**
+   * Liveness probe of a stalled cell: does any of its processes answer `GET /healthz`? If none
+   * does, and no new TCP connection to any of them opens within the probe timeout either, the
+   * cell is `unreachable` (a cut host; a blocked process's kernel still completes the handshake).
+   */
+  private async probe(endpoints: readonly Endpoint[], connectTimeoutMs: number): Promise<ProbeAnswer> {
+    const connects = Promise.all(endpoints.map((ep) => canConnect(ep, connectTimeoutMs)));
+    const answered = Promise.all(
       endpoints.map(async (ep) => {
         try {
           const res = await this.pools.get(ep).request({ method: 'GET', path: '/healthz', headersTimeout: 1000, bodyTimeout: 1000 });
@@ -94,8 +100,10 @@ export class Proxy {
           return false;
         }
       }),
-    );
-    return answers.some(Boolean);
+    ).then((answers) => answers.some(Boolean));
+    // Unreachable is known as soon as every connection attempt failed, not after /healthz times out.
+    const cut = connects.then((opened): Promise<ProbeAnswer> | ProbeAnswer => (opened.some(Boolean) ? answered : 'unreachable'));
+    return Promise.race([answered.then((ok) => (ok ? true : cut)), cut]);
   }
 
   private pick(endpoints: readonly Endpoint[], guard: CellGuard, tried: ReadonlySet<string>): Endpoint | undefined {
@@ -125,9 +133,10 @@ export class Proxy {
     // Nothing answered for far longer than this cell takes. If its process still answers its
     // health endpoint, the requests are hung: open the breaker and send nothing more (not even a
     // half-open probe) until the cell answers again or its waiting requests end. If nothing
-    // answers at all, its event loop is blocked (busy): wait up to busyMs (liveness.ts). Judged
+    // answers at all, its event loop is blocked (busy): wait up to busyMs (liveness.ts), unless
+    // no connection to it opens either (a cut host: cut at once, as hung). Judged
     // here for each request and on a timer while requests wait (stall-watch.ts).
-    const probe = () => this.probe(endpoints);
+    const probe = () => this.probe(endpoints, guard.liveness.probeTimeoutMs);
     const onCut = (cut: StallCut) => this.logger?.warn({ cell: route.cell, ...cut }, 'cell stalled: breaker opened');
     const cut = judgeStall(guard, probe);
     if (cut) {
@@ -247,4 +256,19 @@ export class Proxy {
       if (!handedOff) finish();
     }
   }
+}
+
+/** Whether a new TCP connection to `ep` opens within `timeoutMs` (closed at once either way). */
+function canConnect(ep: Endpoint, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: ep.address, port: ep.port });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
 }

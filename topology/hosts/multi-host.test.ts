@@ -222,10 +222,13 @@ describe('cellctl up --hosts: one network namespace per host', () => {
     );
   });
 
-  it('host-partition: a cell host cut off under load fails only its own markets, which recover once the link is back', async () => {
+  it('host-partition: a cell host cut off under load fails only its own markets, which recover once the link is back', async (t) => {
     const r = await drill(['host-partition']);
+    for (const v of r.report.verdicts) if (v.name.startsWith('time to isolate')) t.diagnostic(`${v.name}: ${v.measured}`);
     // Known miss (docs/drills.md §Network drills): the router isolates a black-holed host in
-    // seconds, not the crash target of 1 s (no RST: requests on open connections stall).
+    // 2 s here, not the crash target of 1 s. Its liveness probe now tells a cut host (no new
+    // connection opens) from a blocked event loop and cuts it at the stall threshold, not after
+    // busyMs (3.75 s before); what the remaining second is has not been found.
     const known = (f: string) => f.startsWith('time to isolate (router)');
     assert.deepEqual(
       r.failed.filter((f) => !known(f)),
