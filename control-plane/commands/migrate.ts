@@ -29,7 +29,7 @@ export function command(): Command {
       )
       .argument('<market>', 'market id')
       .option('--to <cell>', 'target cell')
-      .option('--dry-run', 'check the move and print its plan; change nothing')
+      .option('--dry-run', 'check the move and print its plan (with --abort: check that the abort would be taken); change nothing')
       .option('--abort', "roll back the market's running migration (before its flip)")
       .option('--status', "show the market's last migration record")
       .option('--no-wait', 'return once the migration started')
@@ -40,6 +40,11 @@ export function command(): Command {
       if (f.status) {
         const { migration } = await api.get<{ migration: MigrationRecord }>(`/migrations/${market}`);
         return f.json ? printJson(migration) : void process.stdout.write(`${migration.state}: ${describeMigration(migration)}\n`);
+      }
+      if (f.abort && f.dryRun) {
+        const { migration } = await api.post<{ migration: MigrationRecord }>(`/migrations/${market}/abort`, { dryRun: true });
+        if (f.json) return printJson(migration);
+        return void process.stdout.write(`dry run: the migration of ${market} (${migration.state}) can be aborted; nothing changed\n`);
       }
       if (f.abort) {
         const { migration } = await api.post<{ migration: MigrationRecord }>(`/migrations/${market}/abort`);

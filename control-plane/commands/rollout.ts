@@ -51,7 +51,7 @@ export function command(): Command {
         '--allow-idle',
         'accept a wave whose bake saw fewer than 20 requests (default: such a wave fails and rolls back, since it proves nothing)',
       )
-      .option('--dry-run', 'print the waves; change nothing')
+      .option('--dry-run', 'print the waves (with --abort: check that the abort would be taken); change nothing')
       .option('--status', 'show the running (or last) rollout')
       .option('--abort', 'stop the running rollout and roll every touched cell back')
       .option('--no-wait', 'return once the rollout started'),
@@ -63,6 +63,13 @@ export function command(): Command {
         const r = running ?? rollouts[0];
         if (f.json) return printJson(r ?? null);
         return void process.stdout.write(r ? `${describeRollout(r)}\n` : 'no rollout yet\n');
+      }
+      if (f.abort && f.dryRun) {
+        const { rollout } = await api.post<{ rollout: RolloutRecord }>('/rollouts/abort', { dryRun: true });
+        if (f.json) return printJson(rollout);
+        return void process.stdout.write(
+          `dry run: rollout ${rollout.id} (${rollout.version}) is running and can be aborted; nothing changed\n`,
+        );
       }
       if (f.abort) {
         const { rollout } = await api.post<{ rollout: RolloutRecord }>('/rollouts/abort');

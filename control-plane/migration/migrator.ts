@@ -207,13 +207,22 @@ export class Migrator {
     return values.map((v) => v.value).sort((a, b) => (a.startedAt < b.startedAt ? 1 : -1));
   }
 
-  /** Asks a running migration to roll back; refused once the flip happened. */
-  async abort(market: string): Promise<MigrationRecord> {
+  /**
+   * The running migration of `market` when an abort would be taken now (before its flip);
+   * `409 conflict` otherwise. Reads only: the dry run of an abort.
+   */
+  async abortable(market: string) {
     const cur = await this.kv.getJson(MigrationRecordSchema, this.layout.migrationKey(market));
     if (!cur || TERMINAL.has(cur.value.state)) throw new HttpError('conflict', `no migration of ${market} is running`);
     if (!BEFORE_FLIP.has(cur.value.state)) {
       throw new HttpError('conflict', `migration of ${market} is past the flip (${cur.value.state}); it can only finish`);
     }
+    return cur;
+  }
+
+  /** Asks a running migration to roll back; refused once the flip happened. */
+  async abort(market: string): Promise<MigrationRecord> {
+    const cur = await this.abortable(market);
     if (this.running.has(market)) this.aborts.add(market);
     const next = { ...cur.value, abortRequested: true };
     // Writing with our session keeps the lock with its holder (same session) or fails for another holder's lock.

@@ -107,8 +107,14 @@ export class RolloutManager {
 
   /** Asks the running rollout to stop and roll back. */
   async abort(): Promise<RolloutRecord> {
+    const record = this.abortable();
+    this.current!.aborted = true;
+    return record;
+  }
+
+  /** The running rollout, which an abort would stop; `409 conflict` when none runs (the dry run of an abort). */
+  abortable(): RolloutRecord {
     if (!this.current) throw new HttpError('conflict', 'no rollout is running');
-    this.current.aborted = true;
     return this.current.run.record;
   }
 

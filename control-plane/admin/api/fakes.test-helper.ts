@@ -82,17 +82,19 @@ export function fakeDeps() {
     };
   const none: Fake = async () => undefined;
   const empty: Fake = async () => [];
-  const migrator: Record<'plan' | 'start' | 'get' | 'list' | 'abort', Fake> = {
+  const migrator: Record<'plan' | 'start' | 'get' | 'list' | 'abort' | 'abortable', Fake> = {
     plan: unset('plan'),
     start: unset('start'),
     get: none,
     list: empty,
     abort: unset('abort'),
+    abortable: unset('abortable'),
   };
-  const rollouts: Record<'plan' | 'start' | 'abort' | 'get' | 'list' | 'rollbackCell', Fake> & { running: () => unknown } = {
+  const rollouts: Record<'plan' | 'start' | 'abort' | 'abortable' | 'get' | 'list' | 'rollbackCell', Fake> & { running: () => unknown } = {
     plan: unset('plan'),
     start: unset('start'),
     abort: unset('abort'),
+    abortable: unset('abortable'),
     get: none,
     list: empty,
     running: () => undefined,

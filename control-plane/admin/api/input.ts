@@ -35,6 +35,9 @@ export function idParam(c: Context, name: string, kind: keyof typeof ID_KINDS): 
 /** The `dryRun` field every mutation body accepts. */
 export const DryRun = { dryRun: z.boolean().optional() };
 
+/** The body of an abort (a migration's, the running rollout's): only `dryRun`. */
+export const AbortBody = z.object(DryRun).strict();
+
 /** The body of a cell action (drain, activate, evacuate, rollback). */
 export const CellActionBody = z
   .object({ concurrency: z.number().int().min(1).max(16).optional(), fromBackup: z.boolean().optional(), ...DryRun })

@@ -58,6 +58,24 @@ describe('admin migrations', () => {
     assert.equal(t.audit[0]?.before, undefined);
   });
 
+  it('checks an abort without writing on dryRun (200), and refuses another field (400)', async () => {
+    const t = setup();
+    let aborted = 0;
+    t.migrator.abort = async () => {
+      aborted += 1;
+      return {};
+    };
+    t.migrator.abortable = async (m: string) => ({ value: { market: m, state: 'copying' }, item: { modifyIndex: 7 } });
+    const res = await post(t.app, '/migrations/sf/abort', { dryRun: true });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await json(res), { dryRun: true, migration: { market: 'sf', state: 'copying' } });
+    assert.equal(aborted, 0, 'a dry run aborted the migration');
+    assert.equal(t.audit[0]?.action, 'migrate --abort (dry run)');
+    const bad = await post(t.app, '/migrations/sf/abort', { dryRun: 'yes' });
+    assert.equal(bad.status, 400);
+    assert.equal(aborted, 0);
+  });
+
   it('aborts a migration (202), audited with the migration record before it', async () => {
     const t = setup();
     t.migrator.get = async () => ({ market: 'sf', state: 'copying' });

@@ -1,10 +1,10 @@
-/** `POST /migrations` (start one, or its plan with `dryRun`) and `POST /migrations/:market/abort`. */
+/** `POST /migrations` (start one, or its plan with `dryRun`) and `POST /migrations/:market/abort` (or its check with `dryRun`). */
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { CellIdSchema, MarketIdSchema, MarketRecordSchema } from '../../../shared/kv.js';
 import { audited } from './audited.js';
 import { who, type AdminDeps } from './deps.js';
-import { DryRun, body, idParam } from './input.js';
+import { AbortBody, DryRun, body, idParam } from './input.js';
 
 const MigrateBody = z.object({ market: MarketIdSchema, to: CellIdSchema, ...DryRun }).strict();
 
@@ -23,10 +23,13 @@ export function migrationRoutes(app: Hono, d: AdminDeps): void {
 
   app.post('/migrations/:market/abort', async (c) => {
     const market = idParam(c, 'market', 'market');
-    const out = await audited(d, c, 'migrate --abort', market, {}, await d.migrator.get(market), async () => {
+    const b = await body(c, AbortBody);
+    const action = b.dryRun ? 'migrate --abort (dry run)' : 'migrate --abort';
+    const out = await audited(d, c, action, market, {}, await d.migrator.get(market), async () => {
+      if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, migration: (await d.migrator.abortable(market)).value } };
       const rec = await d.migrator.abort(market);
       return { after: { abortRequested: true }, out: { migration: rec } };
     });
-    return c.json(out, 202);
+    return c.json(out, b.dryRun ? 200 : 202);
   });
 }

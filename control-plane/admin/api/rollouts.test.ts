@@ -72,6 +72,30 @@ describe('admin rollouts', () => {
     });
   });
 
+  it('checks an abort without aborting on dryRun (200), 409 when none runs, 400 for another field', async () => {
+    const t = setup();
+    let aborted = 0;
+    t.rollouts.abort = async () => {
+      aborted += 1;
+      return { id: 'r1' };
+    };
+    t.rollouts.abortable = async () => ({ id: 'r1', state: 'baking' });
+    const res = await post(t.app, '/rollouts/abort', { dryRun: true });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await json(res), { dryRun: true, rollout: { id: 'r1', state: 'baking' } });
+    assert.equal(aborted, 0, 'a dry run aborted the rollout');
+    assert.equal(t.audit[0]?.action, 'rollout --abort (dry run)');
+    assert.equal(t.audit[0]?.result, 'dry-run');
+    t.rollouts.abortable = async () => {
+      throw new HttpError('conflict', 'no rollout is running');
+    };
+    assert.equal((await post(t.app, '/rollouts/abort', { dryRun: true })).status, 409);
+    const bad = await post(t.app, '/rollouts/abort', { dryRun: true, force: true });
+    assert.equal(bad.status, 400);
+    assert.equal((await json<{ error: { code: string } }>(bad)).error.code, 'invalid_request');
+    assert.equal(aborted, 0);
+  });
+
   it('rolls a cell back (200), answers a dry run with the cell, and 404 for an unknown cell', async () => {
     const t = setup();
     t.rollouts.rollbackCell = async (c: string) => ({ cell: c, from: 'v2', to: 'v1', color: 'blue' });

@@ -1,9 +1,9 @@
-/** `POST /rollouts` (start one, or its plan with `dryRun`), `POST /rollouts/abort` and `POST /cells/:cell/rollback`. */
+/** `POST /rollouts` (start one, or its plan with `dryRun`), `POST /rollouts/abort` (or its check with `dryRun`) and `POST /cells/:cell/rollback`. */
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { audited } from './audited.js';
 import { who, type AdminDeps } from './deps.js';
-import { CellActionBody, DryRun, body, cellOr404, idParam } from './input.js';
+import { AbortBody, CellActionBody, DryRun, body, cellOr404, idParam } from './input.js';
 
 const RolloutBody = z
   .object({
@@ -38,10 +38,13 @@ export function rolloutRoutes(app: Hono, d: AdminDeps): void {
   });
 
   app.post('/rollouts/abort', async (c) => {
-    const out = await audited(d, c, 'rollout --abort', 'rollout', {}, d.rollouts.running(), async () => ({
-      out: { rollout: await d.rollouts.abort() },
-    }));
-    return c.json(out, 202);
+    const b = await body(c, AbortBody);
+    const action = b.dryRun ? 'rollout --abort (dry run)' : 'rollout --abort';
+    const out = await audited(d, c, action, 'rollout', {}, d.rollouts.running(), async () => {
+      if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, rollout: await d.rollouts.abortable() } };
+      return { out: { rollout: await d.rollouts.abort() } };
+    });
+    return c.json(out, b.dryRun ? 200 : 202);
   });
 
   app.post('/cells/:cell/rollback', async (c) => {
