@@ -107,15 +107,19 @@ export class RolloutManager {
 
   /** Asks the running rollout to stop and roll back. */
   async abort(): Promise<RolloutRecord> {
-    const record = this.abortable();
-    this.current!.aborted = true;
-    return record;
+    const current = this.runningOr409();
+    current.aborted = true;
+    return current.run.record;
   }
 
   /** The running rollout, which an abort would stop; `409 conflict` when none runs (the dry run of an abort). */
-  abortable(): RolloutRecord {
+  async abortable(): Promise<RolloutRecord> {
+    return this.runningOr409().run.record;
+  }
+
+  private runningOr409() {
     if (!this.current) throw new HttpError('conflict', 'no rollout is running');
-    return this.current.run.record;
+    return this.current;
   }
 
   /** Resolves when the running rollout (if any) ends. */
