@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
 import { Admin, Producer, stringSerializers } from '@platformatic/kafka';
 import { locateKafka, requireKafka } from '../kafka-dist.js';
-import { startKafka } from './kafka.js';
+import { newClusterId, startKafka } from './kafka.js';
 
 const ourDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('cellsim-kafka-'));
 
@@ -24,6 +24,10 @@ function alive(pid: number): boolean {
 }
 
 describe('kafka harness (real broker)', () => {
+  it('draws cluster ids StorageTool parses: 22 URL-safe base64 characters, never a leading -', () => {
+    for (let i = 0; i < 5000; i++) assert.match(newClusterId(), /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+  });
+
   it('finds the pinned jars and java (run npm run setup when this fails)', () => {
     const dist = requireKafka();
     assert.match(dist.version, /^\d+\.\d+\.\d+/);

@@ -16,6 +16,18 @@ import { freePorts } from '../ports.js';
 import { startProcess, type ManagedProcess } from '../process.js';
 
 /** A running broker. */
+/**
+ * A cluster id: 16 random bytes in URL-safe base64 without padding (what `kafka-storage
+ * random-uuid` prints), never starting with `-`, which StorageTool's argument parser would take
+ * for an option (1 draw in 64 did: a broker start failed at random).
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 export interface KafkaBroker {
   /** `127.0.0.1:<port>`, for a client's bootstrap list. */
   bootstrap: string;
@@ -71,9 +83,7 @@ export async function startKafka(opts: KafkaStartOptions = {}): Promise<KafkaBro
     const props = join(dataDir, 'server.properties');
     writeFileSync(props, serverProperties(port, controllerPort, join(dataDir, 'log')));
     const jvm = [`-Xmx${opts.heap ?? '512m'}`, '-Xms64m', '-XX:+UseSerialGC', '-cp', dist.classpath];
-    // A cluster id is 16 random bytes in URL-safe base64 without padding (what `random-uuid` prints).
-    const clusterId = randomBytes(16).toString('base64url');
-    await run(dist.java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { timeout: 120_000 });
+    await run(dist.java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', props], { timeout: 120_000 });
     const bootstrap = `127.0.0.1:${port}`;
     const proc = await startProcess({
       name: opts.name ?? 'kafka',
