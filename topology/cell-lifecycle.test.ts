@@ -7,17 +7,13 @@
  * moving markets off the busy cell, and `cellctl assign <market>` choosing a cell by load.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { type ManagedProcess } from '../infra/process.js';
-import { startUp } from '../infra/harness/up.js';
+import { cellctlJson, runCellctl, startUp } from '../infra/harness/up.js';
 import { startLoad, type LoadResult } from './load.js';
-
-const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
 interface Topo {
   consul: { url: string };
@@ -35,20 +31,8 @@ describe('cell lifecycle on a real topology (cellctl up): add, route, retire', (
   const market = 'portland';
   const others = ['nyc', 'boise'];
 
-  const cellctl = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [CELLCTL, ...args],
-        { env: { ...process.env, CELLSIM_DATA: data }, timeout: 240_000 },
-        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-      );
-    });
-  const json = async <T>(args: string[]): Promise<T> => {
-    const r = await cellctl([...args, '--json']);
-    assert.equal(r.code, 0, `cellctl ${args.join(' ')}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as T;
-  };
+  const cellctl = (args: string[]) => runCellctl(data, args);
+  const json = <T>(args: string[]) => cellctlJson<T>(data, args);
   const owner = async (m: string) => (await json<{ market: string; cell: string }[]>(['markets'])).find((x) => x.market === m)?.cell;
   const cells = () => json<{ id: string; state: string; health: string }[]>(['cells']);
   const planes = () => [...topo.routers.map((r) => r.url), ...topo.envoys.map((e) => e.url)];

@@ -7,16 +7,12 @@
  * is refused.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { type ManagedProcess } from '../infra/process.js';
-import { startUp } from '../infra/harness/up.js';
-
-const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
+import { cellctlJson, runCellctl, startUp } from '../infra/harness/up.js';
 
 interface Topo {
   consul: { url: string };
@@ -37,20 +33,8 @@ describe('cell loss on a real topology (cellctl up): evacuate --from-backup', ()
   let up: ManagedProcess;
   let topo: Topo;
 
-  const cellctl = (args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [CELLCTL, ...args],
-        { env: { ...process.env, CELLSIM_DATA: data }, timeout: 240_000 },
-        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-      );
-    });
-  const json = async <T>(args: string[]): Promise<T> => {
-    const r = await cellctl([...args, '--json']);
-    assert.equal(r.code, 0, `cellctl ${args.join(' ')}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as T;
-  };
+  const cellctl = (args: string[]) => runCellctl(data, args);
+  const json = <T>(args: string[]) => cellctlJson<T>(data, args);
   const markets = () => json<{ market: string; cell: string; epoch: number }[]>(['markets']);
   const planes = () => [...topo.routers.map((r) => r.url), ...topo.envoys.map((e) => e.url)];
   const passing = async (cell: string) => {

@@ -3,6 +3,7 @@
  * logs, any free ports (or `--hosts`: network namespaces, fixed addresses), ready on its
  * "cellsim is up" line.
  */
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type ManagedProcess } from '../process.js';
 
@@ -44,4 +45,33 @@ export function startUp(o: UpOptions): Promise<ManagedProcess> {
     ready: { logLine: /cellsim is up/ },
     readyTimeoutMs: o.readyTimeoutMs ?? 150_000,
   });
+}
+
+/** A `cellctl` command's exit code and output. */
+export interface CellctlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `cellctl <args>` against the topology whose data directory is `data` (`CELLSIM_DATA`);
+ * resolves with its exit code and output, whatever the code.
+ */
+export function runCellctl(data: string, args: string[], timeoutMs = 240_000): Promise<CellctlResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CELLCTL, ...args],
+      { env: { ...process.env, CELLSIM_DATA: data }, timeout: timeoutMs },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Runs `cellctl <args> --json` and parses its one JSON document; throws with its stderr when it exits non-zero. */
+export async function cellctlJson<T>(data: string, args: string[], timeoutMs?: number): Promise<T> {
+  const r = await runCellctl(data, [...args, '--json'], timeoutMs);
+  if (r.code !== 0) throw new Error(`cellctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
 }
