@@ -50,7 +50,7 @@ export function page(o: { title: string; session: ConsoleSession; path: string; 
 
 /** The confirmation dialog every action goes through (dry run first, then the real call). */
 function dialog(): Html {
-  return html`<dialog id="confirm">
+  return html`<dialog id="confirm" aria-labelledby="confirm-title">
     <div>
       <h2 id="confirm-title"></h2>
       <pre id="confirm-plan"></pre>
