@@ -1,39 +1,57 @@
 /**
  * The console at 100,000 markets, in Debian's chromium: every page's first contentful paint under
- * 1 s, and the Markets page's search, filter and last page cut on the server. The console's real
- * routes and pages on a real socket; Consul and the xDS server are fakes (./fakes.test-helper.ts)
- * holding a 100,000-market map, so the figure is the console's own cost.
+ * 1 s, and the Markets page's search, filter and last page cut on the server. A real Consul holds
+ * 100,000 market records (100 of them frozen) and the real control plane (`cellctl
+ * control-plane`) follows them and serves the console; the figure is the whole stack's.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { requireChromium } from '../../infra/browser.js';
-import type { MarketRecord } from '../../shared/kv.js';
-import { OPERATOR, setup } from './fakes.test-helper.js';
+import { startConsul } from '../../infra/harness/consul.js';
+import { seedKv } from '../../infra/harness/echo-cell.js';
+import { ProcessScope, waitFor } from '../../infra/process.js';
+import { benchConsul, marketId, SEED_EPOCH, seededCell, seedMarkets, xdsFollower } from '../../loadtest/bench/propagation-rig.js';
+import { txnSet } from '../../shared/consul/client.js';
+import { startControlPlane, type TestControlPlane } from '../xds/testing.js';
 
 const MARKETS = 100_000;
+const OPERATOR = 'console-scale-operator-token-1';
+/** Every 1000th market (m-000007, m-001007, …) is frozen: 100 in all. */
+const FROZEN = Array.from({ length: MARKETS / 1000 }, (_, k) => k * 1000 + 7);
 
-describe('console at 100,000 markets in chromium', () => {
-  let server: ServerType;
+describe('console at 100,000 markets in chromium, over the real Consul and control plane', () => {
+  const scope = new ProcessScope();
   let browser: Browser;
   let page: Page;
+  let cp: TestControlPlane;
   let base: string;
-  let close: () => void;
 
   before(async () => {
     const executablePath = requireChromium();
-    const markets = new Map<string, MarketRecord>();
-    for (let i = 0; i < MARKETS; i++) {
-      markets.set(`m-${String(i).padStart(6, '0')}`, { cell: `cell-${i % 3}`, state: i % 1000 === 7 ? 'frozen' : 'active', epoch: 1 });
-    }
-    const s = setup(markets);
-    close = s.close;
-    server = await new Promise<ServerType>((resolve) => {
-      const srv = serve({ fetch: s.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(srv));
+    const consul = await startConsul({ name: 'console-scale-consul' });
+    scope.adopt(consul.proc);
+    await seedKv(consul.url, { cells: { 'cell-a': {}, 'cell-b': {} } });
+    await seedMarkets(consul.url, 0, MARKETS);
+    const frozen = FROZEN.map((i) =>
+      txnSet(`cellsim/markets/${marketId(i)}`, JSON.stringify({ cell: seededCell(i), state: 'frozen', epoch: SEED_EPOCH })),
+    );
+    for (let i = 0; i < frozen.length; i += 64)
+      assert.ok((await benchConsul(consul.url).kv.txn(frozen.slice(i, i + 64))).ok, 'frozen markets written');
+    cp = await startControlPlane(scope, {
+      consulUrl: consul.url,
+      id: 'cp-console-scale',
+      testHooks: false,
+      logLevel: 'warn',
+      env: { CELLSIM_OPERATOR_TOKEN: OPERATOR },
     });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = cp.httpUrl;
+    await waitFor(
+      async () => (await xdsFollower(cp))?.markets === MARKETS,
+      120_000,
+      () => `the control plane to hold ${MARKETS} markets`,
+      200,
+    );
     browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
     page = await (await browser.newContext()).newPage();
     await page.goto(`${base}/ui/login`);
@@ -43,8 +61,7 @@ describe('console at 100,000 markets in chromium', () => {
   });
   after(async () => {
     await browser?.close();
-    close?.();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    await scope.close();
   });
 
   const paint = async (path: string): Promise<number> => {
@@ -64,7 +81,7 @@ describe('console at 100,000 markets in chromium', () => {
       '/ui/markets',
       '/ui/markets?q=m-09999',
       '/ui/markets?state=frozen',
-      '/ui/markets?cell=cell-2&page=300',
+      '/ui/markets?cell=cell-b&page=300',
       '/ui/operations',
       '/ui/audit',
     ];

@@ -43,6 +43,8 @@ export async function startControlPlane(
     edgeTls?: boolean;
     /** --tls-cert/--tls-key/--tls-ca: xDS over TLS with these files. */
     tls?: { cert: string; key: string; ca: string };
+    /** More environment, e.g. the admin API's tokens (`CELLSIM_OPERATOR_TOKEN`). */
+    env?: Record<string, string>;
   },
 ): Promise<TestControlPlane> {
   const [http, xds] = o.ports ? [o.ports.http, o.ports.xds] : ((await freePorts(2)) as [number, number]);
@@ -72,7 +74,7 @@ export async function startControlPlane(
     name: `control-plane-${o.id ?? 'cp-test'}`,
     command: process.execPath,
     args,
-    env: { CELLSIM_LOG_LEVEL: o.logLevel ?? 'info' },
+    env: { ...o.env, CELLSIM_LOG_LEVEL: o.logLevel ?? 'info' },
     ready: { http: `http://127.0.0.1:${http}/readyz`, status: 200 },
     readyTimeoutMs: 30_000,
   });
