@@ -21,7 +21,7 @@ import { describePortHolders, groupMembers, killGroupLeavesFirst, listenerIn, re
 /** How to start one child and tell that it is ready. */
 export interface ChildSpec {
   name: string;
-  kind: 'consul' | 'cell' | 'router' | 'control-plane' | 'envoy';
+  kind: 'consul' | 'kafka' | 'cell' | 'router' | 'control-plane' | 'envoy';
   command: string;
   args: string[];
   env?: Record<string, string>;

@@ -1,7 +1,7 @@
 /** `cellctl up`: the whole cellsim topology on one machine, supervised, until Ctrl-C or SIGTERM. */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { parseDurationMs, parsePort, parsePositiveInt } from '../shared/cli.js';
 import { createLogger } from '../shared/logger.js';
@@ -26,6 +26,7 @@ interface Flags {
   logLevel: string;
   hosts?: boolean;
   tls?: boolean;
+  log: 'sqlite' | 'kafka';
 }
 
 /** Builds the command. */
@@ -57,6 +58,11 @@ export function command(): Command {
       '--tls',
       'TLS on every hop it supports: routers and Envoys to cells in mutual TLS, xDS over TLS with SDS, HTTPS at the edge (docs/security.md)',
     )
+    .addOption(
+      new Option('--log <backend>', "cells' event log: in each cell's database, or on a Kafka broker per cell (KRaft, under <data>/kafka/)")
+        .choices(['sqlite', 'kafka'])
+        .default('sqlite'),
+    )
     .addHelpText(
       'after',
       '\nDefault ports: Consul 8500, routers 8080 8081, Envoys 10000 10001 (admin 9901 9902), control plane 8090,\nxDS 18000, supervisor control 8099, cells from 9100 (green instances +50).\nSee docs/operators.md.',
@@ -65,6 +71,8 @@ export function command(): Command {
       const dataDir = resolve(f.data);
       // The certificates name localhost and 127.0.0.1 only, not the hosts' addresses.
       if (f.tls && f.hosts) throw new InvalidArgumentError('--tls does not combine with --hosts yet');
+      // The brokers listen on 127.0.0.1 only, which a cell in a host's namespace does not reach.
+      if (f.log === 'kafka' && f.hosts) throw new InvalidArgumentError('--log kafka does not combine with --hosts yet');
       const hosts = f.hosts ? await planHosts(f.cells) : undefined;
       mkdirSync(dataDir, { recursive: true });
       const tokens = ensureTokenFiles(dataDir);
@@ -87,6 +95,7 @@ export function command(): Command {
         logLevel: f.logLevel,
         hosts,
         tls: f.tls === true,
+        log: f.log,
       };
       const log = createLogger('supervisor');
       const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -28,6 +28,8 @@ export interface TopologyConfig {
   hosts?: HostPlan;
   /** `--tls`: every hop that supports it over TLS with the certificates under `<data>/tls/` (topology/tls.ts). */
   tls?: boolean;
+  /** `--log`: the cells' event log, in each cell's database (`sqlite`) or on a Kafka broker of its own (`kafka`, topology/kafka.ts). */
+  log?: 'sqlite' | 'kafka';
 }
 
 /** Defaults for every optional setting. */

@@ -22,6 +22,8 @@ export interface PortPlan {
   cells?: { blue: number; green: number }[];
   /** Ports of cells added while the topology runs (`cellctl cells add`), by cell id: always free ports. */
   added?: Record<string, { blue: number; green: number }>;
+  /** Under `--log kafka`: each cell's broker (client and controller listener), by cell id (topology/kafka.ts). */
+  kafka?: Record<string, { client: number; controller: number }>;
 }
 
 /** The default plan shifted so that 8000 maps to `base`. */

@@ -12,6 +12,8 @@ interface Described {
     id: string;
     url?: string;
     pid: number | null;
+    /** Under `cellctl up --log kafka`: the cell's broker. */
+    kafka?: { name: string; bootstrap?: string; pid: number | null; state: string };
     canary: boolean;
     global: boolean;
     instances: { version?: string; color?: string }[];
@@ -33,6 +35,7 @@ export function statusTable(t: Record<string, unknown>): string {
       .filter(Boolean)
       .join(', ');
     table.push(['cell', c.id, c.url ?? '-', String(c.pid ?? '-'), notes]);
+    if (c.kafka) table.push(['kafka', c.kafka.name, c.kafka.bootstrap ?? '-', String(c.kafka.pid ?? '-'), `${c.id}'s log (KRaft)`]);
   }
   table.push(['control plane', 'cp-1', d.controlPlane.url, String(d.controlPlane.pid ?? '-'), `xDS ${d.controlPlane.xds}`]);
   for (const r of d.routers) table.push(['router', r.id, r.url ?? '-', String(r.pid ?? '-'), '']);

@@ -21,6 +21,8 @@ import { cellChildName, cellSpec, consulSpecs, consulUrl, register, supervisorUr
 import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
 import { hostIp } from './hosts/plan.js';
 import { setLink } from './hosts/netns.js';
+import { waitKvWritable } from './kv-ready.js';
+import { brokerChildName, brokerView, forgetBroker, startBrokers } from './kafka.js';
 
 /** The running topology. */
 export class Supervisor {
@@ -65,13 +67,15 @@ export class Supervisor {
       this.progress(`starting consul (${mode}) on ${consulUrl(this.cfg)}`);
       await Promise.all(consuls.map((c) => c.start(90_000)));
       await applyConsulAcl(this.cfg, consulUrl(this.cfg));
-      await this.waitKvWritable();
+      await waitKvWritable(supervisorConsul(this.cfg, consulUrl(this.cfg)));
       this.seeded = await seedConsul(this.cfg, consulUrl(this.cfg), DEFAULT_MARKETS);
       this.progress(`seeded consul: ${this.seeded.cells.size} cells, ${this.seeded.markets.size} markets`);
       const live = new Map([...this.seeded.cells].map(([id, c]) => [id, { color: c.activeColor ?? 'blue', version: c.version }] as const));
-      const [, cellGroup, ...groups] = register(this.cfg, live);
       // Cells added while an earlier run was up (`cellctl cells add`) and kept by a persistent Consul.
-      for (const [id, rec] of this.seeded.cells) if (!cellIds(this.cfg.cells).includes(id)) cellGroup!.push(await this.addedSpec(id, rec));
+      const added = [...this.seeded.cells].filter(([id]) => !cellIds(this.cfg.cells).includes(id));
+      await startBrokers(this.cfg, [...cellIds(this.cfg.cells), ...added.map(([id]) => id)], (s) => this.add(s), this.progress);
+      const [, cellGroup, ...groups] = register(this.cfg, live);
+      for (const [id, rec] of added) cellGroup!.push(await this.addedSpec(id, rec));
       groups.unshift(cellGroup!);
       for (const group of groups) {
         this.progress(`starting ${group.map((s) => s.name).join(', ')}`);
@@ -83,22 +87,6 @@ export class Supervisor {
       await this.stop();
       throw err;
     }
-  }
-
-  private async waitKvWritable(): Promise<void> {
-    const consul = supervisorConsul(this.cfg, consulUrl(this.cfg));
-    for (let i = 0; i < 150; i++) {
-      const ok = await consul.kv.put('_cellsim_ready', '1').then(
-        () => true,
-        () => false,
-      );
-      if (ok) {
-        await consul.kv.delete('_cellsim_ready');
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('consul KV does not accept writes');
   }
 
   /**
@@ -154,8 +142,10 @@ export class Supervisor {
     if (this.seeded?.cells.has(cell) && this.resolve(cell).length > 0) return this.resolve(cell)[0]!;
     const rec = { id: cell, state: 'active', canary: false, global: false, capacity: 0, version, activeColor: 'blue' } as const;
     this.seeded?.cells.set(cell, rec);
-    const child = this.add(await this.addedSpec(cell, rec));
+    let child: Child;
     try {
+      await startBrokers(this.cfg, [cell], (s) => this.add(s), this.progress);
+      child = this.add(await this.addedSpec(cell, rec));
       await child.start(60_000);
     } catch (err) {
       await this.removeCell(cell);
@@ -170,6 +160,8 @@ export class Supervisor {
   async removeCell(cell: string): Promise<void> {
     if (!this.seeded?.cells.has(cell)) throw new UnknownCellError(cell);
     for (const color of ['blue', 'green'] as const) await this.stopCell(cell, color);
+    await this.drop(brokerChildName(cell));
+    forgetBroker(this.cfg, cell);
     this.seeded.cells.delete(cell);
     if (this.cfg.ports.added) delete this.cfg.ports.added[cell];
     rmSync(join(this.cfg.dataDir, 'cells', cell), { recursive: true, force: true });
@@ -193,7 +185,10 @@ export class Supervisor {
 
   /** Stops and forgets a cell instance. */
   async stopCell(cell: string, color: 'blue' | 'green'): Promise<void> {
-    const name = cellChildName(cell, color);
+    await this.drop(cellChildName(cell, color));
+  }
+
+  private async drop(name: string): Promise<void> {
     const child = this.children.get(name);
     if (!child) return;
     await child.stop();
@@ -271,6 +266,7 @@ export class Supervisor {
           ...proc(main),
           canary: cell === 'cell-0',
           global: cell === globalCell(c.cells),
+          ...brokerView(this.children, cell),
           instances: inst.map((k) => ({
             name: k.spec.name,
             color: k.spec.color,
@@ -295,11 +291,11 @@ export class Supervisor {
     if (this.stopping) return;
     this.stopping = true;
     rmSync(join(this.cfg.dataDir, 'topology.json'), { force: true });
-    const order: ChildSpec['kind'][] = ['envoy', 'router', 'control-plane', 'cell', 'consul'];
+    const order: ChildSpec['kind'][] = ['envoy', 'router', 'control-plane', 'cell', 'kafka', 'consul'];
     for (const kind of order) {
       const group = [...this.children.values()].filter((c) => c.spec.kind === kind);
       if (group.length) this.progress(`stopping ${group.map((g) => g.spec.name).join(', ')}`);
-      await Promise.all(group.map((c) => c.stop(kind === 'cell' ? 15_000 : 10_000)));
+      await Promise.all(group.map((c) => c.stop(kind === 'cell' || kind === 'kafka' ? 15_000 : 10_000)));
       for (const c of group) c.close();
     }
     await this.control?.close();

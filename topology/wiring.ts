@@ -16,6 +16,7 @@ import { routerNodeOptions } from '../router/node-options.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { consulAclArgs, consulTokenEnv } from './acl.js';
 import { probe, schemeOf, tlsArgsOf } from './tls.js';
+import { brokerAddress } from './kafka.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 const node = (args: string[]) => ({ command: process.execPath, args: [CELLCTL, ...args] });
@@ -108,6 +109,9 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
   args.push('--import-hold', '10s');
   // A continuous copy of the cell's database outside its data directory (docs/cells.md §Continuous backup).
   args.push('--backup-dir', join(cfg.dataDir, 'backups', cell));
+  // --log kafka: the cell's log on its own broker (topology/kafka.ts).
+  const broker = brokerAddress(cfg, cell);
+  if (broker) args.push('--log', 'kafka', '--kafka', broker);
   if (defect !== undefined) args.push('--defect', JSON.stringify(defect));
   // --tls: HTTPS, /v1 only for a router's or an Envoy's client certificate (docs/security.md §TLS).
   args.push(...tlsArgsOf(cfg, cell));

@@ -19,7 +19,7 @@ interface Status {
 }
 
 /** A supervised process as status shows it. */
-type Process = ChildStatus & { wrapperPid?: number | null; problem?: string; host?: string };
+type Process = ChildStatus & { wrapperPid?: number | null; problem?: string; host?: string; url?: string };
 
 /** The supervisor's processes, or null when the topology has no supervisor or it does not answer. */
 async function processes(f: ConnFlags): Promise<Process[] | null> {
@@ -44,6 +44,13 @@ export function processTable(list: Process[]): string {
     t.push(row);
   }
   return t.toString();
+}
+
+/** Each cell's Kafka broker under `cellctl up --log kafka` (children `kafka.<cell>`), or null when none runs. */
+export function brokersLine(list: Process[]): string | null {
+  const brokers = list.filter((p) => p.kind === 'kafka');
+  if (!brokers.length) return null;
+  return `kafka brokers: ${brokers.map((b) => `${b.name.replace(/^kafka\./, '')} ${b.url ?? '?'} ${b.state} (pid ${b.pid ?? '-'})`).join(', ')}`;
 }
 
 /** The cells table (shared with `cellctl cells`). */
@@ -74,6 +81,8 @@ export function command(): Command {
       );
       const r = s.rollout;
       out.push(`rollout: ${r ? `${r.id} ${r.version} ${r.state}${r.report ? ` (${r.report})` : ''}` : 'none yet'}`);
+      const brokers = procs && brokersLine(procs);
+      if (brokers) out.push(brokers);
       if (procs) out.push(processTable(procs));
       process.stdout.write(`${out.join('\n')}\n`);
     }),

@@ -20,6 +20,8 @@ export interface UpOptions {
   env?: Record<string, string>;
   /** `--tls`. */
   tls?: boolean;
+  /** `--log kafka`: a Kafka broker per cell. */
+  log?: 'sqlite' | 'kafka';
   readyTimeoutMs?: number;
 }
 
@@ -36,6 +38,7 @@ export function startUp(o: UpOptions): Promise<ManagedProcess> {
       o.data,
       ...(o.hosts ? [] : ['--any-ports']),
       ...(o.tls ? ['--tls'] : []),
+      ...(o.log ? ['--log', o.log] : []),
       '--cells',
       String(o.cells ?? 3),
       '--log-level',

@@ -1,0 +1,123 @@
+/**
+ * `cellctl up --log kafka`: one Apache Kafka broker per cell (cells share nothing), each a
+ * combined KRaft broker/controller supervised like every other child, its storage under
+ * `<data>/kafka/<cell>/` (formatted once, kept across runs like the cell's database), ready
+ * before its cell starts and stopped after it (docs/kafka.md §Brokers under cellctl up).
+ */
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { brokerAnswers, formatStorage, jvmArgs, serverProperties } from '../infra/kafka-broker.js';
+import { requireKafka } from '../infra/kafka-dist.js';
+import { freePorts } from '../infra/ports.js';
+import type { Child, ChildSpec } from './child.js';
+import type { TopologyConfig } from './config.js';
+
+/** A broker's heap: one JVM per cell on a shared machine. */
+const HEAP = '384m';
+
+/** The child name of a cell's broker: `kafka.cell-1` (not `cell-1.*`: killing a cell leaves its log up). */
+export function brokerChildName(cell: string): string {
+  return `kafka.${cell}`;
+}
+
+/** Where a cell's broker keeps its configuration and its log. */
+export function brokerDir(cfg: TopologyConfig, cell: string): string {
+  return join(cfg.dataDir, 'kafka', cell);
+}
+
+/**
+ * The ports of each cell's broker (client, controller), into `cfg.ports.kafka`: beside the cells'
+ * (client 9200 + i, controller 9250 + i, shifted by `--base-port`), or free ports under
+ * `--any-ports` and for cells added while the topology runs.
+ */
+export async function planBrokerPorts(cfg: TopologyConfig, cells: string[]): Promise<void> {
+  const plan = (cfg.ports.kafka ??= {});
+  const fixed = cfg.ports.cellBase > 0;
+  for (const cell of cells) {
+    if (plan[cell]) continue;
+    const i = Number(cell.replace(/^cell-/, ''));
+    if (fixed && Number.isInteger(i) && i < 50)
+      plan[cell] = { client: cfg.ports.cellBase + 100 + i, controller: cfg.ports.cellBase + 150 + i };
+    else {
+      const [client, controller] = (await freePorts(2)) as [number, number];
+      plan[cell] = { client, controller };
+    }
+  }
+}
+
+/** The bootstrap address of a cell's broker, or undefined when the topology runs no broker for it. */
+export function brokerAddress(cfg: TopologyConfig, cell: string): string | undefined {
+  const p = cfg.log === 'kafka' ? cfg.ports.kafka?.[cell] : undefined;
+  return p ? `127.0.0.1:${p.client}` : undefined;
+}
+
+/**
+ * The child of a cell's broker. Writes its `server.properties` (ports may differ from the last
+ * run) and formats its storage when it has none yet, so a restart keeps the cell's topics.
+ */
+export async function brokerSpec(cfg: TopologyConfig, cell: string): Promise<ChildSpec> {
+  const ports = cfg.ports.kafka?.[cell];
+  if (!ports) throw new Error(`no broker ports planned for ${cell}`);
+  const dist = requireKafka();
+  const dir = brokerDir(cfg, cell);
+  const logDir = join(dir, 'log');
+  const props = join(dir, 'server.properties');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(props, serverProperties(ports.client, ports.controller, logDir));
+  if (!existsSync(join(logDir, 'meta.properties'))) await formatStorage(dist, props, HEAP);
+  const bootstrap = `127.0.0.1:${ports.client}`;
+  return {
+    name: brokerChildName(cell),
+    kind: 'kafka',
+    command: dist.java,
+    args: [...jvmArgs(dist, HEAP), 'kafka.Kafka', props],
+    url: bootstrap,
+    port: ports.client,
+    binds: [ports.client, ports.controller],
+    ready: () => brokerAnswers(bootstrap),
+    alive: () => accepts(ports.client),
+  };
+}
+
+/** Formats (when needed) and starts the brokers of `cells` together; resolves once all are ready. */
+export async function startBrokers(
+  cfg: TopologyConfig,
+  cells: string[],
+  add: (spec: ChildSpec) => Child,
+  progress: (line: string) => void,
+): Promise<void> {
+  if (cfg.log !== 'kafka' || cells.length === 0) return;
+  await planBrokerPorts(cfg, cells);
+  progress(`starting kafka brokers for ${cells.join(', ')} (KRaft, one per cell, data under ${join(cfg.dataDir, 'kafka')})`);
+  const specs = await Promise.all(cells.map((c) => brokerSpec(cfg, c)));
+  // A JVM on a shared 2-core machine: formatting and start took 20-40 s here under load.
+  await Promise.all(specs.map((s) => add(s).start(150_000)));
+}
+
+/** Forgets a retired cell's broker: its ports and its storage (the child is stopped by the caller). */
+export function forgetBroker(cfg: TopologyConfig, cell: string): void {
+  if (cfg.ports.kafka) delete cfg.ports.kafka[cell];
+  rmSync(brokerDir(cfg, cell), { recursive: true, force: true });
+}
+
+/** What topology.json and `cellctl up`'s table show of a cell's broker. */
+export function brokerView(children: ReadonlyMap<string, Child>, cell: string): { kafka?: Record<string, unknown> } {
+  const k = children.get(brokerChildName(cell));
+  if (!k) return {};
+  return { kafka: { name: k.spec.name, bootstrap: k.spec.url, pid: k.pid, wrapperPid: k.wrapperPid, state: k.state } };
+}
+
+/** Liveness: the broker's listener accepts a TCP connection within 2 s. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(2000, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}

@@ -1,0 +1,128 @@
+/**
+ * `cellctl up --log kafka` on real processes (Consul, 2 cells, routers, control plane, Envoys, and
+ * a real KRaft Kafka broker per cell from the jars infra/install.sh caches): every cell's broker
+ * is supervised and listed (topology.json, `cellctl status`), each cell's log is a topic on its
+ * own broker, orders through a router and an Envoy reach DELIVERED on every cell, and no Java
+ * process outlives the teardown.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Admin } from '@platformatic/kafka';
+import { requireKafka } from '../infra/kafka-dist.js';
+import { type ManagedProcess } from '../infra/process.js';
+import { cellctlJson, runCellctl, startUp } from '../infra/harness/up.js';
+
+interface Topo {
+  routers: { url: string }[];
+  envoys: { url: string }[];
+  cells: { id: string; kafka?: { name: string; bootstrap: string; pid: number | null; state: string } }[];
+  markets: { id: string; cell: string | null }[];
+}
+
+/** Pids of processes whose command line names `needle`. */
+function processesNaming(needle: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('cellctl up --log kafka (a real broker per cell)', () => {
+  let data: string;
+  let up: ManagedProcess | undefined;
+  let topo: Topo;
+
+  before(async () => {
+    requireKafka(); // no jars or no Java: fail here, loudly
+    data = mkdtempSync(join(tmpdir(), 'cellsim-up-kafka-'));
+    up = await startUp({ data, cells: 2, log: 'kafka', readyTimeoutMs: 300_000 });
+    topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
+  });
+  after(async () => {
+    await up?.stop(60_000);
+    rmSync(data, { recursive: true, force: true });
+  });
+
+  it('runs a broker per cell, lists it, and carries every order to DELIVERED on every cell', async () => {
+    assert.equal(topo.cells.length, 2);
+    const brokers = topo.cells.map((c) => c.kafka);
+    for (const [i, b] of brokers.entries()) {
+      assert.ok(b, `cell-${i} has no broker in topology.json`);
+      assert.equal(b.state, 'running');
+      assert.ok(b.pid, 'the broker listens');
+    }
+    assert.equal(new Set(brokers.map((b) => b!.bootstrap)).size, 2, 'one broker per cell, none shared');
+
+    const status = await runCellctl(data, ['status']);
+    assert.equal(status.code, 0, status.stderr);
+    for (const c of topo.cells) assert.match(status.stdout, new RegExp(`kafka brokers:.*${c.id} ${c.kafka!.bootstrap} running`));
+    const json = await cellctlJson<{ processes: { name: string; kind: string; url?: string; state: string }[] }>(data, ['status']);
+    for (const c of topo.cells) {
+      const p = json.processes.find((x) => x.name === `kafka.${c.id}`);
+      assert.deepEqual(p && { kind: p.kind, url: p.url, state: p.state }, { kind: 'kafka', url: c.kafka!.bootstrap, state: 'running' });
+    }
+
+    // Orders through a router and an Envoy to a market of each cell.
+    const orders: { id: string; market: string; cell: string }[] = [];
+    for (const c of topo.cells) {
+      const market = topo.markets.find((m) => m.cell === c.id)?.id;
+      assert.ok(market, `${c.id} owns no market`);
+      for (const [i, base] of [topo.routers[0]!.url, topo.envoys[0]!.url, topo.routers[1]!.url].entries()) {
+        const res = await fetch(`${base}/v1/orders`, {
+          method: 'POST',
+          headers: { 'x-market-id': market, 'idempotency-key': `kafka-${c.id}-${i}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ customerId: `c-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+        });
+        const text = await res.text();
+        assert.equal(res.status, 201, `${base}: ${text}`);
+        assert.equal(res.headers.get('x-cell-id'), c.id);
+        orders.push({ id: (JSON.parse(text) as { id: string }).id, market, cell: c.id });
+      }
+    }
+    const statusOf = async (o: (typeof orders)[number]) => {
+      const res = await fetch(`${topo.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
+      return ((await res.json()) as { status: string }).status;
+    };
+    const until = Date.now() + 90_000;
+    let pending = orders;
+    while (pending.length && Date.now() < until) {
+      const states = await Promise.all(pending.map(statusOf));
+      pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
+      if (pending.length) await sleep(500);
+    }
+    assert.deepEqual(pending, [], 'orders not DELIVERED within 90 s');
+
+    // Each cell's events went through a topic on its own broker, and only there.
+    for (const c of topo.cells) {
+      const admin = new Admin({ clientId: 'up-kafka-test', bootstrapBrokers: [c.kafka!.bootstrap] });
+      try {
+        const topics = (await admin.listTopics()).filter((t) => t.startsWith('cellsim.'));
+        assert.deepEqual(topics, [`cellsim.${c.id}.orders`]);
+      } finally {
+        await admin.close();
+      }
+    }
+  });
+
+  it('leaves no Java process and no broker behind once stopped', async () => {
+    const pids = topo.cells.map((c) => c.kafka!.pid!);
+    const kafkaDir = join(data, 'kafka');
+    assert.equal(processesNaming(kafkaDir).length >= 2, true, 'the brokers run with their config under <data>/kafka');
+    await up!.stop(60_000);
+    up = undefined;
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), `broker pid ${pid} survived teardown`);
+    assert.deepEqual(processesNaming(kafkaDir), [], 'a java process naming <data>/kafka survived teardown');
+    assert.deepEqual(readdirSync(kafkaDir).sort(), ['cell-0', 'cell-1'], 'the brokers kept their data under <data>/kafka');
+  });
+});
