@@ -8,7 +8,11 @@ import { readTlsFiles, tlsFilesOf } from '../shared/pki/identity.js';
 import { tlsFiles } from '../shared/pki/names.js';
 
 /** The parsed flags: the control plane's options, all but the test-only `register` and the tokens, which come from files or the environment. */
-type Flags = Omit<ControlPlaneOptions, 'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'xdsTls' | 'sdsFiles'> & {
+type Flags = Omit<
+  ControlPlaneOptions,
+  'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'xdsTls' | 'sdsFiles' | 'peerTls'
+> & {
+  peerTls?: boolean;
   sdsDir?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -77,6 +81,10 @@ export function command(): Command {
     )
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', "the CA an Envoy's client certificate must chain to (PEM)")
+    .option(
+      '--peer-tls',
+      "cells and routers serve HTTPS: call the cells' admin API (migrations) and scrape cells' and routers' /metrics with the --tls-cert certificate, trusting --tls-ca only",
+    )
     .addOption(
       neverFromEnv(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp()),
     )
@@ -86,7 +94,9 @@ export function command(): Command {
       const sdsFiles = f.sdsDir ? tlsFiles(f.sdsDir, 'envoy') : undefined;
       if (f.edgeTls && !sdsFiles) throw new InvalidArgumentError('--edge-tls needs --sds-dir (the edge certificate comes by SDS)');
       if (sdsFiles) readTlsFiles(sdsFiles);
-      const cp = await start({ ...f, ...tokensOf(f), xdsTls, sdsFiles });
+      if (f.peerTls && !xdsTls)
+        throw new InvalidArgumentError('--peer-tls needs --tls-cert, --tls-key and --tls-ca (its client certificate)');
+      const cp = await start({ ...f, ...tokensOf(f), xdsTls, sdsFiles, peerTls: f.peerTls ? xdsTls : undefined });
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);

@@ -16,6 +16,7 @@ import { startXds } from './xds/index.js';
 import { announceControlPlane, type Announcement } from './xds/registration.js';
 import { readTlsFiles } from '../shared/pki/identity.js';
 import type { TlsFiles } from '../shared/pki/names.js';
+import { peerClient } from '../shared/pki/client.js';
 
 /** Options of {@link start} (the `cellctl control-plane` flags). */
 export interface ControlPlaneOptions {
@@ -50,6 +51,11 @@ export interface ControlPlaneOptions {
   edgeTls?: boolean;
   /** Serve xDS over TLS with these files, requiring each Envoy's certificate of the CA. */
   xdsTls?: TlsFiles;
+  /**
+   * Cells and routers serve HTTPS: the admin API's calls to cells (migrations) and every scrape of
+   * their /metrics (rollout SLOs, placement, the console) use these files' certificate and CA.
+   */
+  peerTls?: TlsFiles;
   /** Register in Consul as cellsim-xds (default true). */
   register?: boolean;
 }
@@ -67,6 +73,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   const registry = createRegistry('control-plane');
   const consul = createConsulClient(o.consul);
   const layout = new KvLayout(o.prefix);
+  const peerTls = o.peerTls ? readTlsFiles(o.peerTls) : undefined;
 
   // 1. xDS: Consul → snapshots → Envoy (ADS, SotW and delta).
   //    With --data, the last good routing view is kept on disk and served until Consul answers.
@@ -106,6 +113,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     adminTokens: o.adminTokens ?? [],
     cellAdminToken: o.cellAdminToken,
     supervisorToken: o.supervisorToken,
+    cellTls: peerTls,
     id: o.id,
     log,
     dataDir: o.data,
@@ -115,7 +123,9 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   void operators.start();
 
   // 3b. The operator console at /ui/ (control-plane/ui/): pages over the admin API above.
+  //     Its scrapes of cells' and routers' /metrics speak HTTPS with the peer certificate under TLS.
   const { migrator, rollouts } = operators;
+  const peers = peerClient(peerTls, ['cell', 'router']);
   const ui = createConsole({
     admin: operators.routes,
     tokens: o.adminTokens ?? [],
@@ -126,6 +136,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     rollouts,
     log,
     dataDir: o.data,
+    peers,
   });
   mountRoutes(app, '/', ui.routes);
 
@@ -157,6 +168,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     async stop() {
       await registration?.stop();
       ui.close();
+      await peers.close();
       await operators.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

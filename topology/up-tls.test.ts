@@ -1,8 +1,10 @@
 /**
  * `cellctl up --tls` on real processes (Consul, cells, routers, control plane, Envoys): an order
  * routed over HTTPS through a router and through Envoy (both in mutual TLS to the cell, Envoy
- * configured by xDS over TLS with its certificate from SDS), and a cell refusing a plain-HTTP
- * caller, a caller without a certificate and one with another role's certificate.
+ * configured by xDS over TLS with its certificate from SDS), a cell refusing a plain-HTTP
+ * caller, a caller without a certificate and one with another role's certificate, and the control
+ * plane's own calls to the cells in HTTPS with its certificate: `cellctl migrate` (orders follow
+ * the market), the load measure's and the console's scrapes of cells' and routers' /metrics.
  */
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
@@ -12,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ManagedProcess } from '../infra/process.js';
-import { startUp } from '../infra/harness/up.js';
+import { cellctlJson, startUp } from '../infra/harness/up.js';
 import { tlsFiles } from '../shared/pki/names.js';
 import { httpsGet } from './tls-rig.test-helper.js';
 
@@ -20,16 +22,17 @@ interface Topo {
   routers: { url: string }[];
   envoys: { url: string }[];
   cells: { id: string; url: string }[];
+  controlPlane: { url: string };
 }
 
-/** An HTTPS POST of an order trusting `ca`: status, the answering cell and the body. */
-function postOrder(base: string, ca: string, key: string): Promise<{ status: number; cell: string; body: string }> {
+/** An HTTPS POST of an order (or a GET of `path`) in market sf trusting `ca`: status, the answering cell and the body. */
+function postOrder(base: string, ca: string, key: string, path?: string): Promise<{ status: number; cell: string; body: string }> {
   const body = JSON.stringify({ customerId: 'c-1', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' });
   return new Promise((resolve) => {
     const req = request(
-      `${base}/v1/orders`,
+      `${base}${path ?? '/v1/orders'}`,
       {
-        method: 'POST',
+        method: path ? 'GET' : 'POST',
         ca,
         timeout: 10_000,
         headers: { 'x-market-id': 'sf', 'idempotency-key': key, 'content-type': 'application/json' },
@@ -42,8 +45,53 @@ function postOrder(base: string, ca: string, key: string): Promise<{ status: num
     );
     req.on('error', (err) => resolve({ status: 0, cell: '', body: err.message }));
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end(body);
+    req.end(path ? undefined : body);
   });
+}
+
+/** The events of the console's `/ui/events` stream until `done` holds for one (or `ms` pass): the last one read. */
+async function consoleEvent(
+  base: string,
+  cookie: string,
+  ms: number,
+  done: (e: ConsoleEvent) => boolean,
+): Promise<ConsoleEvent | undefined> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), ms);
+  let last: ConsoleEvent | undefined;
+  try {
+    const res = await fetch(`${base}/ui/events`, { headers: { cookie }, signal: ac.signal });
+    assert.equal(res.status, 200);
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+        const data = buf
+          .slice(0, i)
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trim())
+          .join('\n');
+        buf = buf.slice(i + 2);
+        if (!data) continue;
+        last = JSON.parse(data) as ConsoleEvent;
+        if (done(last)) return last;
+      }
+    }
+  } catch (err) {
+    if (!ac.signal.aborted) throw err;
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  return last;
+}
+
+/** What the console's live stream carries. */
+interface ConsoleEvent {
+  regions: Record<string, string>;
+  rates: { plane: string; targets: number; answered: number; last?: { rps: number } }[];
 }
 
 /** A plain-HTTP GET: its status, or 0 with the error when the server does not answer HTTP. */
@@ -95,5 +143,71 @@ describe('cellctl up --tls (real processes)', () => {
     assert.match(anonymous.body, /"forbidden"/);
     const other = await httpsGet(`${cell.url}/v1/orders/ord_x`, ca, tlsFiles(join(data, 'tls'), 'control-plane'), headers);
     assert.equal(other.status, 403, other.body);
+  });
+
+  it("cellctl migrate moves a market between mTLS cells, and the market's orders follow it", async () => {
+    const router = topo.routers[0]!.url;
+    const first = await postOrder(router, ca, 'tls-migrate-1');
+    assert.equal(first.status, 201, first.body);
+    const from = first.cell;
+    const to = topo.cells.map((c) => c.id).find((id) => id !== from)!;
+    const mig = await cellctlJson<{ state: string; rows: { snapshot: number } }>(data, ['migrate', 'sf', '--to', to]);
+    assert.equal(mig.state, 'cleanup-wait', JSON.stringify(mig));
+    assert.ok(mig.rows.snapshot > 0, 'the snapshot copied rows');
+    const id = (JSON.parse(first.body) as { id: string }).id;
+    // The router follows the map change within its watch; the moved order answers from the new owner.
+    let moved = { status: 0, cell: '', body: '' };
+    for (let i = 0; i < 50 && moved.cell !== to; i++) {
+      moved = await postOrder(router, ca, 'tls-migrate-1', `/v1/orders/${id}`);
+      if (moved.cell !== to) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(moved.status, 200, moved.body);
+    assert.equal(moved.cell, to, 'the moved order answers from the new owner');
+    const next = await postOrder(router, ca, 'tls-migrate-2');
+    assert.equal(next.status, 201, next.body);
+    assert.equal(next.cell, to, 'a new order goes to the new owner');
+  });
+
+  it("measures every cell's load from its /metrics over mTLS", async () => {
+    const { load } = await cellctlJson<{ load: { cells: { cell: string; scraped: number }[] } }>(data, [
+      ...['rebalance', '--dry-run', '--window', '1s'],
+    ]);
+    assert.equal(load.cells.length, 2, JSON.stringify(load));
+    for (const c of load.cells) assert.ok(c.scraped >= 1, `${c.cell}: no instance scraped (${JSON.stringify(load)})`);
+  });
+
+  it('the console shows the cells healthy and the routers, Envoys and cells scraped with rates', async () => {
+    const cp = topo.controlPlane.url;
+    const operator = readFileSync(join(data, 'tokens', 'operator'), 'utf8').trim();
+    const login = await fetch(`${cp}/ui/login`, { method: 'POST', body: new URLSearchParams({ token: operator }), redirect: 'manual' });
+    assert.equal(login.status, 303);
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    let sent = 0;
+    const stop = Date.now() + 20_000;
+    const traffic = (async () => {
+      while (Date.now() < stop) {
+        const res = await postOrder(topo.routers[0]!.url, ca, `tls-console-${sent++}`);
+        assert.equal(res.status, 201, res.body);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const seen = await consoleEvent(cp, cookie, 20_000, (e) => {
+      const router = e.rates.find((p) => p.plane === 'router');
+      return (
+        router !== undefined &&
+        router.answered === router.targets &&
+        (router.last?.rps ?? 0) > 0 &&
+        /from [1-9]\d* of/.test(e.regions.heat ?? '')
+      );
+    });
+    await traffic.catch(() => undefined);
+    assert.ok(seen, 'the console sent an event');
+    const router = seen.rates.find((p) => p.plane === 'router');
+    assert.ok(router && router.targets > 0 && router.answered === router.targets, `routers scraped: ${JSON.stringify(seen.rates)}`);
+    assert.ok((router.last?.rps ?? 0) > 0, `router rate: ${JSON.stringify(router)}`);
+    const heat = /from (\d+) of (\d+) cell instances/.exec(seen.regions.heat ?? '');
+    assert.ok(heat && heat[1] === heat[2] && Number(heat[1]) >= 2, `cells scraped: ${seen.regions.heat}`);
+    for (const c of topo.cells)
+      assert.match(seen.regions.cells ?? '', new RegExp(`data-cell="${c.id}" class="healthy"`), `${c.id} healthy`);
   });
 });

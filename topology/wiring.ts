@@ -196,7 +196,10 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
   );
   // --tls: xDS over TLS with its certificate; Envoys' cell clusters in mutual TLS and their edge on
   // HTTPS, with the Envoy certificate and CA served by SDS from <data>/tls/.
-  if (cfg.tls) args.push(...tlsArgsOf(cfg, 'control-plane'), '--upstream-tls', '--edge-tls', '--sds-dir', join(cfg.dataDir, 'tls'));
+  // Its calls to the cells' admin API and its scrapes of cells' and routers' /metrics: HTTPS with its certificate.
+  if (cfg.tls) {
+    args.push(...tlsArgsOf(cfg, 'control-plane'), '--upstream-tls', '--edge-tls', '--sds-dir', join(cfg.dataDir, 'tls'), '--peer-tls');
+  }
   return {
     name: 'control-plane',
     kind: 'control-plane',

@@ -14,6 +14,8 @@ import { HttpError } from '../../shared/errors.js';
 import { KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { NamedToken } from '../../shared/tokens.js';
+import { peerClient } from '../../shared/pki/client.js';
+import type { TlsMaterial } from '../../shared/pki/identity.js';
 import { HttpCellAdmin } from '../migration/cell-client.js';
 import { recoverFromBackup } from './recovery.js';
 import { Migrator } from '../migration/migrator.js';
@@ -40,6 +42,8 @@ export interface OperatorOptions {
   cellAdminToken?: string;
   /** The token of the supervisor's control channel (rollouts call it). */
   supervisorToken?: string;
+  /** Cells serve HTTPS: reach their admin API and metrics with this certificate (the control plane's), trusting its CA. */
+  cellTls?: TlsMaterial;
   /** The control plane's id (`--id`), naming its Consul session. */
   id: string;
   log: Logger;
@@ -104,7 +108,7 @@ export function createOperators(o: OperatorOptions): Operators {
   const consul = o.consul ?? new ConsulClient({ url: o.consulUrl });
   const kv = new KvStore(consul);
   const layout = new KvLayout(o.prefix);
-  const cells = new HttpCellAdmin(consul, o.cellAdminToken ?? '');
+  const cells = new HttpCellAdmin(consul, o.cellAdminToken ?? '', undefined, peerClient(o.cellTls, ['cell']));
   let session: ControlPlaneSession | undefined;
   const sessionId = () => {
     if (!session)
@@ -175,6 +179,7 @@ export function createOperators(o: OperatorOptions): Operators {
       // Walks stop between steps before the session goes: a write after it would fail forever.
       await migrator.close();
       await session?.close();
+      await cells.close();
     },
   };
 }

@@ -45,7 +45,7 @@ describe('admin API', () => {
       kv,
       layout,
       () => undefined,
-      { instances: async () => [] },
+      { instances: async () => [], metrics: async () => '' },
       () => session.id,
       log,
     );
@@ -75,7 +75,9 @@ describe('admin API', () => {
       rollouts,
       evacuator,
       lifecycle,
-      placement: { measure: (windowMs) => measureLoad({ kv, layout, cells: { instances: async () => [] }, log }, windowMs) },
+      placement: {
+        measure: (windowMs) => measureLoad({ kv, layout, cells: { instances: async () => [], metrics: async () => '' }, log }, windowMs),
+      },
       audit: new AuditLog(kv, layout, log),
       log,
     });

@@ -2,8 +2,11 @@
  * The migration's view of a cell: the cell admin API (docs/contracts.md §Cell admin API: export, changes,
  * import, freeze, summary, purge), reached through the cell's passing `cellsim-cell`
  * instances in Consul. Freeze and unfreeze go to every instance (blue and green may both run).
+ * Cells serving HTTPS (`cellctl up --tls`) are reached with the control plane's certificate
+ * through a {@link PeerClient} that accepts only a cell's certificate (docs/security.md §TLS).
  */
 import { SERVICE_CELL, type ConsulClient } from '../../shared/consul.js';
+import { peerClient, type PeerClient } from '../../shared/pki/client.js';
 
 /** What a market looks like in one cell (GET /admin/markets/:m/summary). */
 export interface MarketSummary {
@@ -39,7 +42,19 @@ export class HttpCellAdmin implements CellAdmin {
     /** The cells' own admin token (`cell-admin`), never an operator's. */
     private readonly token: string,
     private readonly timeoutMs = 120_000,
+    /** How cells are reached: plain HTTP by default, HTTPS with a client certificate under TLS. */
+    private readonly client: PeerClient = peerClient(undefined, ['cell']),
   ) {}
+
+  /** The text of `GET <url>/metrics` of an instance URL from {@link instances} (2 s timeout). */
+  async metrics(url: string): Promise<string> {
+    return this.client.text(`${url}/metrics`, 2000);
+  }
+
+  /** Closes the connections kept to cells. */
+  close(): Promise<void> {
+    return this.client.close();
+  }
 
   /** Base URLs of every passing instance of `cell` (of one color, and version, when given). */
   async instances(cell: string, color?: string, version?: string): Promise<string[]> {
@@ -65,7 +80,7 @@ export class HttpCellAdmin implements CellAdmin {
           (color === undefined || e.Service.Meta.color === color) &&
           (version === undefined || e.Service.Meta.version === version),
       )
-      .map((e) => `http://${e.Service.Address || '127.0.0.1'}:${e.Service.Port}`)
+      .map((e) => this.client.base(e.Service.Address || '127.0.0.1', e.Service.Port))
       .sort();
   }
 
@@ -87,7 +102,7 @@ export class HttpCellAdmin implements CellAdmin {
   }
 
   private async call(url: string, method: string, path: string, init: RequestInit = {}): Promise<Response> {
-    const res = await fetch(`${url}${path}`, {
+    const res = await this.client.fetch(`${url}${path}`, {
       ...init,
       method,
       headers: { authorization: `Bearer ${this.token}`, ...(init.headers as Record<string, string> | undefined) },

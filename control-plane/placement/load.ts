@@ -10,9 +10,11 @@ import type { Logger } from '../../shared/logger.js';
 import { diff, parsePrometheus, quantileMs, sum, trafficOf, type Sample, type Traffic } from '../rollout/prom.js';
 import type { MarketLoad } from './plan.js';
 
-/** The URLs of a cell's passing instances of a color (control-plane/migration/cell-client.ts HttpCellAdmin). */
+/** The URLs of a cell's passing instances of a color, and their metrics (control-plane/migration/cell-client.ts HttpCellAdmin). */
 export interface CellInstances {
   instances(cell: string, color?: string): Promise<string[]>;
+  /** The text of `<url>/metrics` (over HTTPS with the control plane's certificate under TLS). */
+  metrics(url: string): Promise<string>;
 }
 
 /** One cell's load as measured. */
@@ -77,8 +79,7 @@ export async function measureLoad(
         const parts: Scrape[] = [];
         for (const url of urls.get(c.id) ?? []) {
           try {
-            const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) });
-            parts.push(read(parsePrometheus(await res.text())));
+            parts.push(read(parsePrometheus(await d.cells.metrics(url))));
           } catch (err) {
             d.log.warn({ cell: c.id, err: (err as Error).message }, 'metrics scrape failed');
           }

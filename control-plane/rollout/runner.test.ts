@@ -81,7 +81,10 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
       kv,
       layout,
       () => procs,
-      { instances: async (cell: string, color?: string) => [`${base}/${cell}/${color ?? 'blue'}`] },
+      {
+        instances: async (cell: string, color?: string) => [`${base}/${cell}/${color ?? 'blue'}`],
+        metrics: async (url: string) => (await fetch(`${url}/metrics`)).text(),
+      },
       () => session.id,
       log,
       { bakeMs: 400, checkIntervalMs: 100 },

@@ -19,7 +19,7 @@ export interface RunnerDeps {
   kv: KvStore;
   layout: KvLayout;
   procs: CellProcesses;
-  cells: Pick<HttpCellAdmin, 'instances'>;
+  cells: Pick<HttpCellAdmin, 'instances' | 'metrics'>;
   log: Logger;
   opts: RolloutOptions;
   aborted: () => boolean;
@@ -147,8 +147,7 @@ export class RolloutRun {
       const color = fresh ? this.newColor(cell) : await this.activeColor(cell);
       for (const url of await this.deps.cells.instances(cell, color)) {
         try {
-          const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) });
-          parts.push(trafficOf(parsePrometheus(await res.text())));
+          parts.push(trafficOf(parsePrometheus(await this.deps.cells.metrics(url))));
         } catch (err) {
           this.deps.log.warn({ cell, err: (err as Error).message }, 'metrics scrape failed');
         }

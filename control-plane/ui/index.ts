@@ -29,6 +29,7 @@ import { listReports, readReport } from './reports.js';
 import { SessionStore, type ConsoleSession } from './sessions.js';
 import { readSnapshot, type ConsoleEdge, type Snapshot } from './snapshot.js';
 import { loadStatic } from './static.js';
+import { peerClient, type PeerClient } from '../../shared/pki/client.js';
 
 /** What the console is built from (control-plane/main.ts passes its own parts). */
 export interface ConsoleDeps {
@@ -49,6 +50,8 @@ export interface ConsoleDeps {
   dataDir?: string;
   /** Pause between polls while a console is open, ms [1,000]. */
   pollMs?: number;
+  /** How cells' and routers' /metrics are scraped (default: plain HTTP; HTTPS with a client certificate under TLS). */
+  peers?: PeerClient;
 }
 
 /** How old a poll a page may start from (the live regions are sent again at once by /ui/events). */
@@ -74,11 +77,14 @@ const SECURITY_HEADERS = {
 export function createConsole(d: ConsoleDeps): Console {
   const sessions = new SessionStore(d.tokens);
   const kv = d.kv ?? new KvStore(d.consul);
+  const peers = d.peers ?? peerClient(undefined, ['cell', 'router']);
+  const scrape = (url: string) => peers.text(url, 1000);
   const traffic = {
-    router: new PlaneScraper('router'),
-    envoy: new PlaneScraper('envoy'),
+    router: new PlaneScraper('router', scrape),
+    envoy: new PlaneScraper('envoy', scrape),
     envoyAdmins: () => envoyAdmins(d.dataDir),
-    heat: new HeatScraper(),
+    heat: new HeatScraper(scrape),
+    base: (address: string, port: number) => peers.base(address, port),
   };
   const feed = new Feed({
     read: (seq) => readSnapshot({ kv, layout: d.layout, edge: d.edge, migrator: d.migrator, rollouts: d.rollouts, traffic }, seq),

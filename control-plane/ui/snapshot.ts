@@ -37,6 +37,8 @@ export interface SnapshotDeps {
     routers?: InstanceView[];
     /** Orders/s per cell and market, from the cells' own metrics (the Markets page's heat map). */
     heat?: HeatScraper;
+    /** A cell's or router's base URL (`https://` under TLS; default `http://`). */
+    base?: (address: string, port: number) => string;
   };
 }
 
@@ -107,7 +109,7 @@ export async function readSnapshot(d: SnapshotDeps, seq: number): Promise<Snapsh
   if (d.traffic) d.traffic.routers = planes.routers;
   const heat = d.traffic?.heat?.sample(
     cells.flatMap((c) =>
-      c.instances.filter((i) => i.status === 'passing').map((i) => ({ cell: c.id, url: `http://${i.address}:${i.port}/metrics` })),
+      c.instances.filter((i) => i.status === 'passing').map((i) => ({ cell: c.id, url: `${baseOf(d)(i.address, i.port)}/metrics` })),
     ),
   );
   const rates = await scraped;
@@ -140,6 +142,11 @@ export async function readSnapshot(d: SnapshotDeps, seq: number): Promise<Snapsh
   };
 }
 
+/** How a cell's or router's base URL is built: the traffic's scheme, plain HTTP by default. */
+function baseOf(d: SnapshotDeps): (address: string, port: number) => string {
+  return d.traffic?.base ?? ((address, port) => `http://${address}:${port}`);
+}
+
 /** Scrapes both planes at the same moment (routers from Consul's catalog, Envoys' admin listeners from `traffic.envoyAdmins`). */
 async function readRates(d: SnapshotDeps, routers: InstanceView[]): Promise<PlaneRates[]> {
   if (!d.traffic) return [];
@@ -147,7 +154,7 @@ async function readRates(d: SnapshotDeps, routers: InstanceView[]): Promise<Plan
   const admins = await d.traffic.envoyAdmins().catch(() => []);
   return Promise.all([
     d.traffic.router.sample(
-      routers.map((r) => `http://${r.address}:${r.port}/metrics`),
+      routers.map((r) => `${baseOf(d)(r.address, r.port)}/metrics`),
       now,
     ),
     d.traffic.envoy.sample(
