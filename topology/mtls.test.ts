@@ -19,9 +19,9 @@ import { ConsulClient } from '../shared/consul/client.js';
 import { ensureCertificates, tlsFiles, topologyLeaves, type TlsFiles } from '../shared/pki/store.js';
 
 /** An HTTPS GET trusting `ca`, with an optional client certificate. */
-async function get(url: string): Promise<{ status: number; body: string }> {
+async function get(url: string, market = 'm-a'): Promise<{ status: number; body: string }> {
   try {
-    const res = await fetch(url, { headers: { 'x-market-id': 'm-a' }, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(url, { headers: { 'x-market-id': market }, signal: AbortSignal.timeout(5000) });
     return { status: res.status, body: await res.text() };
   } catch (err) {
     return { status: 0, body: (err as Error).message };
@@ -50,7 +50,10 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
 
     consul = await startConsul();
     scope.adopt(consul.proc);
-    await seedKv(consul.url, { cells: { 'cell-0': { global: true } }, markets: { 'm-a': { cell: 'cell-0' } } });
+    await seedKv(consul.url, {
+      cells: { 'cell-0': { global: true }, 'cell-1': {} },
+      markets: { 'm-a': { cell: 'cell-0' }, 'm-b': { cell: 'cell-1' } },
+    });
     cellUrl = (await startTlsCell(scope, { tmp, dir, consulUrl: consul.url })).url;
     // Consul's HTTPS check of the cell passes: the cell is in the passing set.
     await waitFor(
@@ -141,6 +144,38 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
     for (const url of [plainXds, otherCa]) {
       const a = await get(`${url}/v1/orders?market=m-a`);
       assert.equal(a.status, 0, `${url}: no listener without xDS, got ${a.status} ${a.body}`);
+    }
+  });
+
+  it("an instance registered under another cell's ID (cell-0's certificate, as cell-1) gets none of that cell's traffic from either plane", async () => {
+    // What a cell's own Consul token allows: Consul's ACLs go by service name, and every cell is
+    // cellsim-cell. The impostor holds cell-0's certificate only; both planes want cell-1's.
+    await startTlsCell(scope, { tmp, dir, consulUrl: consul.url, id: 'cell-1', cert: 'cell-0' });
+    await waitFor(
+      async () => (await new ConsulClient({ url: consul.url }).health.service('cellsim-cell', { passing: true })).value.length === 2,
+      15_000,
+      () => 'the impostor passing in Consul',
+    );
+    const router = await startRouterProcess(scope, {
+      consulUrl: consul.url,
+      name: 'router-impostor',
+      extraArgs: tlsArgs(tlsFiles(dir, 'router')),
+      waitReady: true,
+    });
+    const envoy = await startEnvoy('envoy-impostor', [...tlsArgs(tlsFiles(dir, 'envoy')), '--xds-tls']);
+    for (const [plane, url] of [
+      ['router', router.url],
+      ['Envoy', envoy],
+    ] as const) {
+      await waitFor(
+        async () => (await get(`${url}/v1/orders?market=m-a`)).status === 200,
+        20_000,
+        () => `the ${plane} to reach cell-0`,
+      );
+      for (let i = 0; i < 5; i++) {
+        const b = await get(`${url}/v1/orders?market=m-b`, 'm-b');
+        assert.ok(b.status >= 500, `${plane}, m-b of cell-1 served by the impostor: ${b.status} ${b.body}`);
+      }
     }
   });
 });

@@ -44,28 +44,33 @@ export function httpsGet(
 }
 
 /**
- * Starts `cellctl cell --id cell-0` serving HTTPS with its certificate from `dir` (data under
- * `tmp/cell-0`), registered in Consul; ready once its /readyz answers 200 over TLS.
+ * Starts `cellctl cell --id <id>` (default cell-0) serving HTTPS with the certificate of `cert`
+ * (default: its own) from `dir` (data under `tmp/<id>`), registered in Consul; ready once its
+ * /readyz answers 200 over TLS.
  */
-export async function startTlsCell(scope: ProcessScope, o: { tmp: string; dir: string; consulUrl: string }): Promise<{ url: string }> {
+export async function startTlsCell(
+  scope: ProcessScope,
+  o: { tmp: string; dir: string; consulUrl: string; id?: string; cert?: string },
+): Promise<{ url: string }> {
+  const id = o.id ?? 'cell-0';
   const ca = readFileSync(join(o.dir, 'ca.crt'), 'utf8');
   const port = await freePort();
   const url = `https://127.0.0.1:${port}`;
   await scope.start({
-    name: 'cell-0-tls',
+    name: `${id}-tls`,
     command: process.execPath,
     args: [
       CELLCTL,
       'cell',
       '--id',
-      'cell-0',
+      id,
       '--port',
       String(port),
       '--data',
-      join(o.tmp, 'cell-0'),
+      join(o.tmp, id),
       '--consul',
       o.consulUrl,
-      ...tlsArgs(tlsFiles(o.dir, 'cell-0')),
+      ...tlsArgs(tlsFiles(o.dir, o.cert ?? id)),
     ],
     env: { CELLSIM_CELL_ADMIN_TOKEN: 'test-admin-token-0123456789' },
     ready: { check: async () => (await httpsGet(`${url}/readyz`, ca)).status === 200 },

@@ -3,7 +3,7 @@
  * first use and closed when the endpoint leaves the passing set.
  */
 import { Pool } from 'undici';
-import { checkCellServer, type TlsMaterial } from '../../shared/pki/identity.js';
+import { cellServerCheck, type TlsMaterial } from '../../shared/pki/identity.js';
 import type { Endpoint } from '../../shared/routing-table.js';
 
 /** Pool options (defaults in brackets). */
@@ -33,8 +33,9 @@ export class PoolSet {
 
   constructor(private readonly opts: PoolOptions = {}) {}
 
+  /** A pool per cell and address: under TLS, its connections accept only that cell's certificate. */
   private static key(ep: Endpoint): string {
-    return `${ep.address}:${ep.port}`;
+    return `${ep.cell}@${ep.address}:${ep.port}`;
   }
 
   /** The pool of `ep`. */
@@ -43,12 +44,12 @@ export class PoolSet {
     let pool = this.pools.get(key);
     if (!pool) {
       const tls = this.opts.tls;
-      pool = new Pool(`${tls ? 'https' : 'http'}://${key}`, {
+      pool = new Pool(`${tls ? 'https' : 'http'}://${ep.address}:${ep.port}`, {
         connections: this.opts.connections ?? 128,
         pipelining: 1,
         connect: {
           timeout: this.opts.connectTimeoutMs ?? 1000,
-          ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: checkCellServer } : {}),
+          ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: cellServerCheck(ep.cell) } : {}),
         },
         keepAliveTimeout: this.opts.keepAliveMs ?? 2000,
         keepAliveMaxTimeout: this.opts.keepAliveMs ?? 2000,

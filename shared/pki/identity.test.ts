@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { isCellsimError } from '../errors.js';
-import { checkCellServer, identityUris, peerRole, readTlsFiles, roleOfUri, tlsFilesOf } from './identity.js';
+import { cellServerCheck, identityUris, peerRole, readTlsFiles, roleOfUri, tlsFilesOf } from './identity.js';
 
 const cert = (san: string) => ({ subjectaltname: san }) as PeerCertificate;
 const socket = (authorized: boolean, san: string) => ({ authorized, getPeerCertificate: () => cert(san) }) as unknown as TLSSocket;
@@ -25,8 +25,10 @@ describe('shared/pki identity', () => {
   });
 
   it('accepts a server certificate only when it names a cell', () => {
-    assert.equal(checkCellServer('127.0.0.1', cert('URI:spiffe://cellsim/cell/cell-0')), undefined);
-    assert.ok(checkCellServer('127.0.0.1', cert('URI:spiffe://cellsim/router')) instanceof Error);
+    assert.equal(cellServerCheck('cell-0')('127.0.0.1', cert('URI:spiffe://cellsim/cell/cell-0')), undefined);
+    assert.ok(cellServerCheck('cell-0')('127.0.0.1', cert('URI:spiffe://cellsim/router')) instanceof Error);
+    assert.ok(cellServerCheck('cell-1')('127.0.0.1', cert('URI:spiffe://cellsim/cell/cell-0')) instanceof Error, 'another cell');
+    assert.ok(cellServerCheck('cell-1')('127.0.0.1', cert('URI:spiffe://cellsim/cell/cell-10')) instanceof Error, 'a longer ID');
   });
 
   it('takes --tls-cert, --tls-key and --tls-ca all together or not at all', () => {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { CellsimError } from '../errors.js';
-import { TRUST_DOMAIN, type Role, type TlsFiles } from './names.js';
+import { identityUri, TRUST_DOMAIN, type Role, type TlsFiles } from './names.js';
 
 /** The PEM texts of a component's TLS files. */
 export interface TlsMaterial {
@@ -76,11 +76,14 @@ export function peerRole(socket: TLSSocket): Role | undefined {
 }
 
 /**
- * A client's check of a cell's server certificate, in place of the host-name check (cells are
- * reached by address; their identity is the URI): an Error unless it names a cell.
+ * A client's check of the server certificate of cell `cell`, in place of the host-name check
+ * (cells are reached by address; their identity is the URI): an Error unless the certificate
+ * names that very cell. A cell's Consul token can register an instance under any cell's ID
+ * (Consul's ACLs go by service name, and every cell is `cellsim-cell`); this check is what keeps
+ * such an instance, which holds only its own cell's certificate, from another cell's traffic.
  */
-export function checkCellServer(_host: string, cert: PeerCertificate): Error | undefined {
-  return identityUris(cert).some((u) => roleOfUri(u) === 'cell')
-    ? undefined
-    : new Error('the server certificate names no cell (spiffe://cellsim/cell/...)');
+export function cellServerCheck(cell: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  const expected = identityUri('cell', cell);
+  return (_host, cert) =>
+    identityUris(cert).includes(expected) ? undefined : new Error(`the server certificate does not name ${expected}`);
 }

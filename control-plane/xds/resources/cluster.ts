@@ -129,7 +129,7 @@ export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUS
     // of a live-but-unready (or drained, or other-color) cell never does.
     ignore_health_on_host_removal: true,
     common_lb_config: { healthy_panic_threshold: { value: 0 }, update_merge_window: duration(0) },
-    ...(o.upstreamTls ? { transport_socket: upstreamTlsSocket(o.upstreamTls === 'sds') } : {}),
+    ...(o.upstreamTls ? { transport_socket: upstreamTlsSocket(cell, o.upstreamTls === 'sds') } : {}),
   };
 }
 

@@ -2,14 +2,14 @@
  * Mutual TLS from Envoy to the cells (docs/security.md §TLS): the transport socket of every cell
  * cluster, which names its secrets instead of carrying them — Envoy's own certificate
  * ({@link UPSTREAM_CERT_SECRET}) and the CA that a cell's certificate must chain to
- * ({@link CA_SECRET}), whose certificate must also name a cell by its URI. The secrets are
+ * ({@link CA_SECRET}), whose certificate must also name the cluster's own cell by its URI. The secrets are
  * static ones of Envoy's bootstrap ({@link bootstrapSecrets}, read from files).
  */
 import type { TlsMaterial } from '../../../shared/pki/identity.js';
 import type { TlsFiles } from '../../../shared/pki/names.js';
 import { makeResource, type Resource } from './resource.js';
 import { SECRET } from './type-urls.js';
-import { TRUST_DOMAIN } from '../../../shared/pki/names.js';
+import { identityUri } from '../../../shared/pki/names.js';
 
 /** The secret holding Envoy's client certificate and key. */
 export const UPSTREAM_CERT_SECRET = 'cellsim-upstream-cert';
@@ -21,10 +21,11 @@ const UPSTREAM_TLS_CONTEXT = 'envoy.extensions.transport_sockets.tls.v3.Upstream
 const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
 
 /**
- * The `transport_socket` of a cell cluster with mutual TLS; with `sds`, its secrets come by SDS
- * over the ADS stream ({@link secretResources}), else from Envoy's bootstrap.
+ * The `transport_socket` of cell `cell`'s cluster with mutual TLS; with `sds`, its secrets come by
+ * SDS over the ADS stream ({@link secretResources}), else from Envoy's bootstrap. The cell's
+ * certificate must name that very cell (shared/pki/identity.ts `cellServerCheck`, the router's check).
  */
-export function upstreamTlsSocket(sds = false): Record<string, unknown> {
+export function upstreamTlsSocket(cell: string, sds = false): Record<string, unknown> {
   const source = sds ? { sds_config: ADS_SOURCE } : {};
   return {
     name: 'envoy.transport_sockets.tls',
@@ -35,7 +36,7 @@ export function upstreamTlsSocket(sds = false): Record<string, unknown> {
         combined_validation_context: {
           // Cells are reached by address: their identity is the URI, not a host name.
           default_validation_context: {
-            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: `${TRUST_DOMAIN}/cell/` } }],
+            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: identityUri('cell', cell) } }],
           },
           validation_context_sds_secret_config: { name: CA_SECRET, ...source },
         },
