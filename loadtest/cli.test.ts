@@ -18,10 +18,11 @@ describe('cellctl drill command line', () => {
       'consul-outage',
       'migration-under-load',
       'bad-rollout',
+      'cell-loss',
     ]) {
       assert.match(r.stdout, new RegExp(`\\n  ${name} `));
     }
-    for (const flag of ['--fault-every-cell', '--fault-never-starts', '--router-one-cell', '--router-isolation-off']) {
+    for (const flag of ['--fault-every-cell', '--fault-never-starts', '--router-one-cell', '--router-isolation-off', '--stale-backup']) {
       assert.match(r.stdout, new RegExp(`${flag} +sabotage`), flag);
     }
   });
@@ -59,6 +60,8 @@ describe('cellctl drill command line', () => {
         /--router-isolation-off sabotages the router plane: the run must drive it/,
       ],
       [['cell-hang', '--router-one-cell', '--router-isolation-off'], /--router-one-cell and --router-isolation-off are separate runs/],
+      [['cell-crash', '--stale-backup'], /--stale-backup does not apply to drill cell-crash/],
+      [['cell-loss', '--fault-every-cell'], /--fault-every-cell does not apply to drill cell-loss \(it takes --stale-backup\)/],
     ];
     for (const [args, message] of cases) {
       const r = run(...args, '--data', '/nonexistent/cellsim-data');

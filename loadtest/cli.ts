@@ -26,6 +26,7 @@ interface CliOptions {
   faultNeverStarts?: boolean;
   routerOneCell?: boolean;
   routerIsolationOff?: boolean;
+  staleBackup?: boolean;
   timeout: number;
   mix?: DrillOptions['mix'];
 }
@@ -101,6 +102,12 @@ export function command(): Command {
         'sabotage (cell-hang, router plane): drive the router plane through an extra router with hang isolation off ("time to isolate (router)" must then FAIL)',
       ),
     )
+    .addOption(
+      sabotage(
+        '--stale-backup',
+        'sabotage (cell-loss): recover from a copy of the backup taken before the load, its record left as the cell wrote it ("orders acknowledged before the recovery point survive" must then FAIL)',
+      ),
+    )
     .addHelpText(
       'after',
       `\nDrills:\n${list}\n\nExit code 0 when every verdict passed; 1 when one failed, or on bad usage (the message says which).`,
@@ -118,6 +125,7 @@ export function command(): Command {
         faultNeverStarts: o.faultNeverStarts,
         routerOneCell: o.routerOneCell,
         routerIsolationOff: o.routerIsolationOff,
+        staleBackup: o.staleBackup,
         requestTimeoutMs: o.timeout,
         mix: o.mix,
       };

@@ -63,7 +63,7 @@ function stamp(d: Date): string {
  */
 export async function runDrill(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: EngineOptions): Promise<DrillReport> {
   assertSabotageApplies(drill, opts);
-  drill.preflight?.(env);
+  drill.preflight?.(env, opts);
   const sabotaged = await startSabotagedRouter(env, opts, drill.faultCells(env, opts));
   if (!sabotaged) return runOnce(drill, env, opts, eo);
   try {

@@ -1,5 +1,6 @@
 /** Every drill, by name. */
 import { CELL_DRILLS } from './cell-faults.js';
+import { CELL_LOSS } from './cell-loss.js';
 import { COMPONENT_DRILLS } from './components.js';
 import { EXTERNAL_KILL } from './external-kill.js';
 import { NETWORK_DRILLS } from './network.js';
@@ -8,7 +9,15 @@ import { SOAK } from './soak.js';
 import type { Drill } from './types.js';
 
 /** The drills in the order `cellctl drill --help` lists them. */
-export const DRILLS: Drill[] = [...CELL_DRILLS, ...COMPONENT_DRILLS, EXTERNAL_KILL, ...OPERATION_DRILLS, SOAK, ...NETWORK_DRILLS];
+export const DRILLS: Drill[] = [
+  ...CELL_DRILLS,
+  CELL_LOSS,
+  ...COMPONENT_DRILLS,
+  EXTERNAL_KILL,
+  ...OPERATION_DRILLS,
+  SOAK,
+  ...NETWORK_DRILLS,
+];
 
 /** The drill called `name`, or undefined. */
 export function findDrill(name: string): Drill | undefined {

@@ -11,6 +11,7 @@ export const SABOTAGE_FLAGS: Record<Sabotage, string> = {
   faultNeverStarts: '--fault-never-starts',
   routerOneCell: '--router-one-cell',
   routerIsolationOff: '--router-isolation-off',
+  staleBackup: '--stale-backup',
 };
 
 /** The switches that replace the router plane by a sabotaged extra router (drills/router-sabotage.ts). */

@@ -19,6 +19,8 @@ export interface DrillOptions {
   routerOneCell?: boolean;
   /** Sabotage: the router plane is an extra router with hang isolation off; "time to isolate (router)" must then fail. */
   routerIsolationOff?: boolean;
+  /** Sabotage (cell-loss): recover from a copy of the backup taken before the load; "orders acknowledged before the recovery point survive" must then fail. */
+  staleBackup?: boolean;
   /** Per-request timeout of the load generator, ms. */
   requestTimeoutMs?: number;
   /** Operation mix (relative weights); default create 35, get 30, list 25, cancel 10. */
@@ -27,9 +29,9 @@ export interface DrillOptions {
 
 /**
  * Sabotage switches (`--fault-every-cell`, `--fault-never-starts`, `--router-one-cell`,
- * `--router-isolation-off`), as {@link DrillOptions} keys: a run broken on purpose.
+ * `--router-isolation-off`, `--stale-backup`), as {@link DrillOptions} keys: a run broken on purpose.
  */
-export type Sabotage = 'faultEveryCell' | 'faultNeverStarts' | 'routerOneCell' | 'routerIsolationOff';
+export type Sabotage = 'faultEveryCell' | 'faultNeverStarts' | 'routerOneCell' | 'routerIsolationOff' | 'staleBackup';
 
 /** Passed to a drill's actions. */
 export interface DrillContext {
@@ -62,7 +64,7 @@ export interface Drill {
   /** Caps on the failed share of requests, judged over the whole run. */
   gates(opts: DrillOptions): FailureGate[];
   /** Refuses to run on a topology the drill cannot work on (before any traffic). */
-  preflight?(env: DrillEnv): void;
+  preflight?(env: DrillEnv, opts: DrillOptions): void;
   /** Starts the fault (called at the window start). */
   inject(ctx: DrillContext): Promise<Injected | undefined>;
   /** Ends the fault (called at the window end); may wait for the operation it started. */

@@ -82,6 +82,12 @@ export interface DrillEnv {
   hosts?(): HostsInfo | undefined;
   /** Cuts (`cut`) or restores every link of a host of a `cellctl up --hosts` topology. */
   partitionHost?(host: string, cut: boolean): Promise<void>;
+  /**
+   * The data directory of a cell (its SQLite database, `<data>/cells/<id>`) and the directory of its
+   * continuous backup (`<data>/backups/<id>`; docs/contracts.md §Data directory); undefined when the
+   * topology does not say (the cell-loss drill refuses to run then).
+   */
+  cellDirs?(cell: string): { data: string; backup: string } | undefined;
   /** Runs a `cellctl` operator command against this topology. */
   cellctl(args: string[], timeoutMs?: number): Promise<CommandResult>;
   /** Stops what this env started (a topology it found running is left alone). */

@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../infra/ports.js';
 import { startProcess, type ManagedProcess } from '../../infra/process.js';
@@ -157,6 +158,8 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
       if (component === 'control-plane') return t.controlPlane.url;
       return [...t.routers, ...t.envoys, ...t.cells].find((c) => c.id === component)?.url;
     },
+    cellDirs: (cell) =>
+      t.cells.some((c) => c.id === cell) ? { data: join(o.dataDir, 'cells', cell), backup: join(o.dataDir, 'backups', cell) } : undefined,
     hosts: () => hostsInfo(t, o.dataDir),
     partitionHost: (host, cut) => supervisor.partitionHost(host, cut),
     killAndHold: (component) => supervisor.killAndHold(component),

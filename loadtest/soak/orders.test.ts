@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { countOrders, createdOrders, orderVerdicts, type CreatedOrder, type MarketListing } from './orders.js';
 
-const made = (id: string, market = 'nyc', key = `k-${id}`, status = 201): CreatedOrder => ({ id, market, status, key });
+const made = (id: string, market = 'nyc', key = `k-${id}`, status = 201): CreatedOrder => ({ id, market, status, key, ackedAt: 0 });
 const listed = (market: string, ids: string[], owner = 'cell-1', answeredBy = owner): MarketListing => ({ market, owner, answeredBy, ids });
 
 describe('lost and duplicated orders', () => {
@@ -90,9 +90,15 @@ describe('lost and duplicated orders', () => {
         line(200, 'get', { id: 'o1' }),
       ].join('\n'),
     );
-    assert.deepEqual(await createdOrders(file), [
-      { id: 'o1', market: 'nyc', status: 201, key: 'run-1' },
-      { id: 'o1', market: 'nyc', status: 200, key: 'run-1' },
-    ]);
+    // acknowledged when the answer came: sent at the timestamp, 1 ms (latency 1e6 ns) later
+    const ackedAt = Date.parse('2026-12-01T00:00:00.000Z') + 1;
+    const got = await createdOrders(file);
+    assert.deepEqual(
+      got.map((o) => ({ ...o, ackedAt: Math.round(o.ackedAt) })),
+      [
+        { id: 'o1', market: 'nyc', status: 201, key: 'run-1', ackedAt },
+        { id: 'o1', market: 'nyc', status: 200, key: 'run-1', ackedAt },
+      ],
+    );
   });
 });

@@ -14,6 +14,8 @@ export interface CreatedOrder {
   status: number;
   /** The Idempotency-Key sent (the traffic model's `k` tag); '' when unknown. */
   key: string;
+  /** When the answer came (epoch ms): the order was committed before it (the cell-loss drill's acknowledgement time). */
+  ackedAt: number;
 }
 
 /** Every 2xx create answer in vegeta's results file, with its order ID (from the answer's body). */
@@ -29,7 +31,7 @@ export async function createdOrders(resultsFile: string): Promise<CreatedOrder[]
     } catch {
       /* a body cut short: no ID to check */
     }
-    if (typeof id === 'string') out.push({ id, market: tags.m, status: r.code, key: tags.k ?? '' });
+    if (typeof id === 'string') out.push({ id, market: tags.m, status: r.code, key: tags.k ?? '', ackedAt: r.start + r.latencyMs });
   }
   return out;
 }
