@@ -19,6 +19,21 @@ describe('Envoy bootstrap', () => {
     assert.equal(svc.retry_policy, undefined, 'GrpcService.retry_policy does not set the xDS reconnect backoff');
   });
 
+  it('pings the xDS connection every 2 s, so a stream across a cut path is dialled again within 4 s (edge-consul-partition)', () => {
+    const b = envoyBootstrap({
+      nodeId: 'edge-1',
+      listen: { address: '127.0.0.1', port: 10000 },
+      adminPort: 9901,
+      xds: parseHostPort('127.0.0.1:18000'),
+    });
+    const xds = (b as { static_resources: { clusters: { typed_extension_protocol_options: Record<string, unknown> }[] } }).static_resources
+      .clusters[0]!;
+    const opts = xds.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'] as {
+      explicit_http_config: { http2_protocol_options: { connection_keepalive: unknown } };
+    };
+    assert.deepEqual(opts.explicit_http_config.http2_protocol_options.connection_keepalive, { interval: '2s', timeout: '2s' });
+  });
+
   it('runs an overload manager: a fixed heap bound with shrink-heap and stop-accepting-requests actions, and a downstream connection bound', () => {
     const o = { nodeId: 'edge-1', listen: { address: '127.0.0.1', port: 10000 }, adminPort: 9901, xds: parseHostPort('127.0.0.1:18000') };
     type Om = {

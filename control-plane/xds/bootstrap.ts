@@ -131,7 +131,11 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-              explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '10s', timeout: '5s' } } },
+              // A PING every 2 s: a stream whose packets die (a cut path sends no RST) is dropped within
+              // 4 s and dialled again (1 s connect timeout, 0.25–2 s backoff), so an update sent into
+              // the cut arrives within ~3 s of the path coming back, not at TCP's next retransmission
+              // (5.4 s after an 8 s cut at 10 s / 5 s; docs/drills.md §Network drills).
+              explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '2s', timeout: '2s' } } },
             },
           },
           ...(o.xdsTls ? { transport_socket: xdsTlsSocket(o.xdsTls) } : {}),
