@@ -1,6 +1,7 @@
 /**
  * The console at 100,000 markets, in Debian's chromium: every page's first contentful paint under
- * 1 s, and the Markets page's search, filter and last page cut on the server. A real Consul holds
+ * 1 s, the Markets page's search, filter and last page cut on the server, and ten more open
+ * consoles cost the control plane at most 20 MB of RSS. A real Consul holds
  * 100,000 market records (100 of them frozen) and the real control plane (`cellctl
  * control-plane`) follows them and serves the console; the figure is the whole stack's.
  */
@@ -8,11 +9,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { requireChromium } from '../../infra/browser.js';
+import { readRssKb } from '../../infra/procs.js';
 import { startConsul } from '../../infra/harness/consul.js';
 import { seedKv } from '../../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../../infra/process.js';
 import { benchConsul, marketId, SEED_EPOCH, seededCell, seedMarkets, xdsFollower } from '../../loadtest/bench/propagation-rig.js';
 import { txnSet } from '../../shared/consul/client.js';
+import { findDescendant } from '../xds/bench/measure.js';
 import { startControlPlane, type TestControlPlane } from '../xds/testing.js';
 
 const MARKETS = 100_000;
@@ -107,5 +110,33 @@ describe('console at 100,000 markets in chromium, over the real Consul and contr
     await page.goto(`${base}/ui/markets?page=1000`);
     assert.equal(await page.locator('#markets tbody tr').last().getAttribute('data-market'), 'm-099999');
     assert.equal(await page.locator('#next-page').count(), 0);
+  });
+
+  it('holds ten more open consoles (Overview, live, after a Markets page each) with at most 20 MB more RSS in the control plane', async () => {
+    const pid = findDescendant(cp.proc.pid, 'node'); // under the process's watchdog shell
+    assert.ok(pid, 'the control plane process');
+    const rssMb = () => (readRssKb(pid) ?? NaN) / 1024;
+    await page.goto(`${base}/ui/`);
+    await page.waitForSelector('#conn.up', { timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = rssMb();
+    const pages: Page[] = [];
+    for (let i = 0; i < 10; i++) {
+      const p = await (await browser.newContext()).newPage();
+      await p.goto(`${base}/ui/login`);
+      await p.fill('#token', OPERATOR);
+      await p.click('#login button[type=submit]');
+      await p.goto(`${base}/ui/markets?page=${1 + i * 97}`);
+      await p.goto(`${base}/ui/`);
+      pages.push(p);
+    }
+    for (const p of pages) await p.waitForSelector('#conn.up', { timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 10_000));
+    const after = rssMb();
+    process.stdout.write(
+      `# control plane RSS at ${MARKETS} markets: 1 console ${before.toFixed(1)} MB, 11 consoles ${after.toFixed(1)} MB\n`,
+    );
+    assert.ok(after - before <= 20, `RSS grew ${(after - before).toFixed(1)} MB`);
+    for (const p of pages) await p.context().close();
   });
 });
