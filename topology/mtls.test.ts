@@ -40,6 +40,14 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
   let strangerCert: TlsFiles;
   let cpXdsPort = 0;
 
+  /** Waits until Consul passes `n` instances of cellsim-cell (its HTTPS check of each answered). */
+  const passingCells = (n: number) =>
+    waitFor(
+      async () => (await new ConsulClient({ url: consul.url }).health.service('cellsim-cell', { passing: true })).value.length === n,
+      15_000,
+      () => `${n} cell instances passing in Consul`,
+    );
+
   before(async () => {
     await ensureCertificates(dir, topologyLeaves(['cell-0']));
     ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
@@ -56,11 +64,7 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
     });
     cellUrl = (await startTlsCell(scope, { tmp, dir, consulUrl: consul.url })).url;
     // Consul's HTTPS check of the cell passes: the cell is in the passing set.
-    await waitFor(
-      async () => (await new ConsulClient({ url: consul.url }).health.service('cellsim-cell', { passing: true })).value.length === 1,
-      15_000,
-      () => 'the TLS cell passing in Consul',
-    );
+    await passingCells(1);
     const cp = await startControlPlane(scope, {
       consulUrl: consul.url,
       id: 'cp-mtls',
@@ -151,11 +155,7 @@ describe('mutual TLS between the data planes and the cells (real Consul, cell, r
     // What a cell's own Consul token allows: Consul's ACLs go by service name, and every cell is
     // cellsim-cell. The impostor holds cell-0's certificate only; both planes want cell-1's.
     await startTlsCell(scope, { tmp, dir, consulUrl: consul.url, id: 'cell-1', cert: 'cell-0' });
-    await waitFor(
-      async () => (await new ConsulClient({ url: consul.url }).health.service('cellsim-cell', { passing: true })).value.length === 2,
-      15_000,
-      () => 'the impostor passing in Consul',
-    );
+    await passingCells(2);
     const router = await startRouterProcess(scope, {
       consulUrl: consul.url,
       name: 'router-impostor',
