@@ -2,8 +2,9 @@
  * `cellctl up --log kafka` on real processes (Consul, 2 cells, routers, control plane, Envoys, and
  * a real KRaft Kafka broker per cell from the jars infra/install.sh caches): every cell's broker
  * is supervised and listed (topology.json, `cellctl status`), each cell's log is a topic on its
- * own broker, orders through a router and an Envoy reach DELIVERED on every cell, and no Java
- * process outlives the teardown.
+ * own broker, orders through a router and an Envoy reach DELIVERED on every cell, a broker
+ * killed from outside is restarted on its kept storage and its cell goes on, and no Java process
+ * outlives the teardown.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { type ManagedProcess } from '../infra/process.js';
 import { cellctlJson, runCellctl, startUp } from '../infra/harness/up.js';
 
 interface Topo {
+  supervisor: { url: string };
   routers: { url: string }[];
   envoys: { url: string }[];
   cells: { id: string; kafka?: { name: string; bootstrap: string; pid: number | null; state: string } }[];
@@ -103,6 +105,34 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     }
     assert.deepEqual(pending, [], 'orders not DELIVERED within 90 s');
 
+    // A broker killed from outside is restarted by the supervisor on its kept storage; its cell goes on.
+    const sup = async (path: string, method = 'GET') => {
+      const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
+      const res = await fetch(`${topo.supervisor.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+      return (await res.json()) as { name: string; state: string; pid: number | null; restarts: number }[];
+    };
+    const cell0 = topo.cells[0]!;
+    const market0 = orders.find((o) => o.cell === cell0.id)!.market;
+    await sup(`/children/kafka.${cell0.id}/kill`, 'POST');
+    const restartedUntil = Date.now() + 120_000;
+    let broker0 = (await sup('/children')).find((c) => c.name === `kafka.${cell0.id}`)!;
+    while (!(broker0.state === 'running' && broker0.pid !== cell0.kafka!.pid && broker0.restarts > 0) && Date.now() < restartedUntil) {
+      await sleep(500);
+      broker0 = (await sup('/children')).find((c) => c.name === `kafka.${cell0.id}`)!;
+    }
+    assert.equal(broker0.state, 'running', `kafka.${cell0.id} not restarted: ${JSON.stringify(broker0)}`);
+    const res = await fetch(`${topo.routers[0]!.url}/v1/orders`, {
+      method: 'POST',
+      headers: { 'x-market-id': market0, 'idempotency-key': 'kafka-after-restart', 'content-type': 'application/json' },
+      body: JSON.stringify({ customerId: 'c-r', items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 201, text);
+    const after = { id: (JSON.parse(text) as { id: string }).id, market: market0, cell: cell0.id };
+    const afterUntil = Date.now() + 90_000;
+    while ((await statusOf(after)) !== 'DELIVERED' && Date.now() < afterUntil) await sleep(500);
+    assert.equal(await statusOf(after), 'DELIVERED', 'an order after the broker restart');
+
     // Each cell's events went through a topic on its own broker, and only there.
     for (const c of topo.cells) {
       const admin = new Admin({ clientId: 'up-kafka-test', bootstrapBrokers: [c.kafka!.bootstrap] });
@@ -116,7 +146,8 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
   });
 
   it('leaves no Java process and no broker behind once stopped', async () => {
-    const pids = topo.cells.map((c) => c.kafka!.pid!);
+    const now = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
+    const pids = [...topo.cells, ...now.cells].map((c) => c.kafka!.pid!);
     const kafkaDir = join(data, 'kafka');
     assert.equal(processesNaming(kafkaDir).length >= 2, true, 'the brokers run with their config under <data>/kafka');
     await up!.stop(60_000);
