@@ -113,7 +113,7 @@ async function runOnce(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: Engi
   const resultsFile = join(dir, 'results.json');
   // Under cellctl up --hosts the load generator runs on the client host.
   const netns = env.hosts?.()?.clientNetns;
-  const traffic = startTraffic(cfg, { resultsFile, maxMs: opts.durationMs + MAX_HEAL_MS, netns });
+  const traffic = startTraffic(cfg, { resultsFile, maxMs: opts.durationMs + MAX_HEAL_MS, netns, rootCerts: env.caFile?.() });
   mark(`vegeta started (pid ${traffic.pid}), ${opts.rate}/s on ${targets.map((t) => t.replica).join(', ')}`);
   let injected: Awaited<ReturnType<Drill['inject']>>;
   let window: FaultWindow;

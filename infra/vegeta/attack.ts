@@ -43,6 +43,8 @@ export interface AttackOptions {
   netns?: string;
   /** Hard cap on the attack's life; default duration + 10 min. */
   killAfterMs?: number;
+  /** A CA certificate file (PEM) that `https:` targets must chain to (vegeta's `-root-certs`), e.g. `<data>/tls/ca.crt`. */
+  rootCerts?: string;
 }
 
 /** How the attack ended. */
@@ -91,6 +93,7 @@ export function attackArgs(o: AttackOptions): string[] {
   if (o.workers !== undefined) args.push(`-workers=${o.workers}`);
   if (o.maxWorkers !== undefined) args.push(`-max-workers=${o.maxWorkers}`);
   if (o.timeoutMs !== undefined) args.push(`-timeout=${Math.round(o.timeoutMs)}ms`);
+  if (o.rootCerts !== undefined) args.push(`-root-certs=${o.rootCerts}`);
   return args;
 }
 

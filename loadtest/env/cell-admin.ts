@@ -1,8 +1,14 @@
-/** A client of a cell's fault API (docs/contracts.md §Cell admin API: `/admin/faults`, bearer token). */
+/**
+ * A client of a cell's fault API (docs/contracts.md §Cell admin API: `/admin/faults`, bearer token),
+ * over `get` (an HTTPS cell: a fetch trusting the topology's CA, shared/pki/client.ts).
+ */
 import type { CellFault } from './types.js';
 
-async function call(url: string, token: string, method: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(url, {
+/** The fetch a call goes through (default: the global one). */
+export type Fetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+async function call(url: string, token: string, method: string, body?: unknown, get: Fetch = fetch): Promise<unknown> {
+  const res = await get(url, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -14,11 +20,11 @@ async function call(url: string, token: string, method: string, body?: unknown):
 }
 
 /** Injects `fault` into the cell at `cellUrl`; resolves with the fault the cell recorded. */
-export function injectFault(cellUrl: string, token: string, fault: CellFault): Promise<unknown> {
-  return call(`${cellUrl}/admin/faults`, token, 'POST', fault);
+export function injectFault(cellUrl: string, token: string, fault: CellFault, get?: Fetch): Promise<unknown> {
+  return call(`${cellUrl}/admin/faults`, token, 'POST', fault, get);
 }
 
 /** Clears every fault of the cell at `cellUrl`. */
-export function clearFaults(cellUrl: string, token: string): Promise<unknown> {
-  return call(`${cellUrl}/admin/faults`, token, 'DELETE');
+export function clearFaults(cellUrl: string, token: string, get?: Fetch): Promise<unknown> {
+  return call(`${cellUrl}/admin/faults`, token, 'DELETE', undefined, get);
 }

@@ -88,6 +88,11 @@ export interface DrillEnv {
    * topology does not say (the cell-loss drill refuses to run then).
    */
   cellDirs?(cell: string): { data: string; backup: string } | undefined;
+  /**
+   * The CA certificate file (PEM) its HTTPS endpoints chain to (`cellctl up --tls`:
+   * `<data>/tls/ca.crt`; the load generator gets it as vegeta's `-root-certs`); undefined when plain.
+   */
+  caFile?(): string | undefined;
   /** Runs a `cellctl` operator command against this topology. */
   cellctl(args: string[], timeoutMs?: number): Promise<CommandResult>;
   /** Stops what this env started (a topology it found running is left alone). */

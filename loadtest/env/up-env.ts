@@ -5,12 +5,14 @@
  * supervisor's control channel, operator actions through `cellctl` with the same data directory.
  */
 import { execFile } from 'node:child_process';
-import { unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../infra/ports.js';
 import { startProcess, type ManagedProcess } from '../../infra/process.js';
 import { routerNodeOptions } from '../../router/node-options.js';
+import { caClient, type PeerClient } from '../../shared/pki/client.js';
+import { tlsDir, tlsFiles } from '../../shared/pki/names.js';
 import type { Plane, Target } from '../plan.js';
 import { clearFaults, injectFault } from './cell-admin.js';
 import { readCellVersions, readOwners } from './consul-read.js';
@@ -22,9 +24,9 @@ import { consulReadUrl, hostsInfo } from './hosts-info.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 
-async function answers(url: string): Promise<boolean> {
+async function answers(url: string, client?: PeerClient): Promise<boolean> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(1500) });
+    const res = await (client?.fetch ?? fetch)(url, { signal: AbortSignal.timeout(1500) });
     await res.arrayBuffer();
     return res.ok;
   } catch {
@@ -32,10 +34,21 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** True when the topology's Consul and at least one router answer. */
-export async function topologyAlive(t: Topology): Promise<boolean> {
+/**
+ * The client of a topology that serves HTTPS (`cellctl up --tls`: its routers' URLs are `https:`),
+ * trusting its CA `<data>/tls/ca.crt`; undefined for a plain one.
+ */
+export function topologyClient(t: Topology, dataDir: string): { client: PeerClient; caFile: string } | undefined {
+  if (!t.routers.some((r) => r.url.startsWith('https:'))) return undefined;
+  const caFile = tlsFiles(tlsDir(dataDir), '').ca;
+  if (!existsSync(caFile)) throw new Error(`the topology serves HTTPS but ${caFile} is missing`);
+  return { client: caClient(readFileSync(caFile, 'utf8')), caFile };
+}
+
+/** True when the topology's Consul and at least one router answer (`client`: its HTTPS client under --tls). */
+export async function topologyAlive(t: Topology, client?: PeerClient): Promise<boolean> {
   const router = t.routers[0];
-  return (await answers(`${t.consul.url}/v1/status/leader`)) && router !== undefined && (await answers(`${router.url}/healthz`));
+  return (await answers(`${t.consul.url}/v1/status/leader`)) && router !== undefined && (await answers(`${router.url}/healthz`, client));
 }
 
 /** True while the `cellctl up` that wrote topology.json still runs (its pid lives). */
@@ -55,9 +68,9 @@ export function supervisorRuns(t: Topology): boolean {
  * drill, a router or Consul may still be restarting, and a second `cellctl up` must never be
  * started over a live one (it would fight it for the data directory and the ports).
  */
-async function answersWhileSupervised(t: Topology, ms: number): Promise<boolean> {
+async function answersWhileSupervised(t: Topology, ms: number, client?: PeerClient): Promise<boolean> {
   for (const until = Date.now() + ms; ; await new Promise((r) => setTimeout(r, 500))) {
-    if (await topologyAlive(t)) return true;
+    if (await topologyAlive(t, client)) return true;
     if (!supervisorRuns(t)) return false;
     if (Date.now() > until) {
       throw new Error(
@@ -90,7 +103,7 @@ export interface UpEnvOptions {
 export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
   let topology = readTopology(o.dataDir);
   let up: ManagedProcess | undefined;
-  if (!topology || !(await answersWhileSupervised(topology, o.attachWaitMs ?? 30_000))) {
+  if (!topology || !(await answersWhileSupervised(topology, o.attachWaitMs ?? 30_000, topologyClient(topology, o.dataDir)?.client))) {
     o.progress?.(`no running topology in ${o.dataDir}: starting cellctl up`);
     try {
       unlinkSync(topologyPath(o.dataDir));
@@ -106,7 +119,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
       ready: {
         check: async () => {
           const t = readTopology(o.dataDir);
-          return t !== undefined && (await topologyAlive(t));
+          return t !== undefined && (await topologyAlive(t, topologyClient(t, o.dataDir)?.client));
         },
       },
       readyTimeoutMs: o.startTimeoutMs ?? 180_000,
@@ -115,6 +128,8 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     if (!topology) throw new Error('cellctl up wrote no topology.json');
   }
   const t = topology;
+  // Under --tls: the CA the load generator and the drill's own calls (cells' fault API) trust.
+  const tls = topologyClient(t, o.dataDir);
   // Each surface its own token: the supervisor's control channel, the cells' admin API.
   const supervisor = supervisorClient(o.dataDir, t, readTopologyToken(o.dataDir, 'supervisor'));
   const token = readTopologyToken(o.dataDir, 'cell-admin');
@@ -149,8 +164,9 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     marketWeights: () => (t.markets ? Object.fromEntries(t.markets.map((m) => [m.id, m.weight])) : undefined),
     owners: () => readOwners(consulReadUrl(t), t.prefix, consulToken),
     cellVersions: () => readCellVersions(consulReadUrl(t), consulToken),
-    injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault)),
-    clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token)),
+    injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault, tls?.client.fetch)),
+    clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token, tls?.client.fetch)),
+    caFile: () => tls?.caFile,
     consulPersistent: () => t.consul.persist !== false,
     components: () => ['consul', 'control-plane', ...t.cells.map((c) => c.id), ...t.routers.map((r) => r.id), ...t.envoys.map((e) => e.id)],
     componentUrl(component) {
@@ -202,6 +218,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     },
     cellctl,
     async close() {
+      await tls?.client.close();
       if (up) {
         o.progress?.('stopping the topology this drill started');
         await up.stop(20_000);

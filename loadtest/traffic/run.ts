@@ -18,6 +18,8 @@ export interface TrafficRunOptions {
   maxMs: number;
   /** Network namespace vegeta runs in (the client host of `cellctl up --hosts`). */
   netns?: string;
+  /** The CA file HTTPS targets chain to (`cellctl up --tls`: `<data>/tls/ca.crt`). */
+  rootCerts?: string;
 }
 
 /** What a finished run gives the analysis. */
@@ -55,6 +57,7 @@ export function startTraffic(cfg: TrafficConfig, o: TrafficRunOptions): TrafficR
     resultsFile: o.resultsFile,
     killAfterMs: o.maxMs + 60_000,
     netns: o.netns,
+    rootCerts: o.rootCerts,
     onResult: (r) => {
       const out = model.onResult(r, Date.now());
       if (out.kind === 'request') points.requests.push(out.point);

@@ -17,8 +17,8 @@ export interface PeerClient {
   readonly scheme: 'http' | 'https';
   /** The base URL of a peer at `address:port` in this client's scheme. */
   base(address: string, port: number): string;
-  /** A fetch of `url` (an `https:` one with the client certificate, trusting the CA only). */
-  fetch(url: string, init?: RequestInit): Promise<Response>;
+  /** A fetch of `url` (an `https:` one with the client certificate, trusting the CA only); callable unbound. */
+  readonly fetch: (url: string, init?: RequestInit) => Promise<Response>;
   /** The body of `GET url` within `timeoutMs`; throws on a status other than 2xx. */
   text(url: string, timeoutMs: number): Promise<string>;
   /** Closes the TLS connections kept alive. */
@@ -62,7 +62,20 @@ export function peerClient(tls: TlsMaterial | undefined, roles: readonly Role[])
       close: async () => undefined,
     };
   }
-  const agent = new Agent({ connect: { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: checkServerRole(roles) } });
+  return agentClient(new Agent({ connect: { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: checkServerRole(roles) } }));
+}
+
+/**
+ * A client that trusts only the cellsim CA `ca` (PEM) for `https:` URLs, with no certificate of its own and the usual host-name check (every leaf names 127.0.0.1 and
+ * localhost): a drill's or a tool's client of a `cellctl up --tls` topology. `http:` URLs pass
+ * through unchanged, so one client serves a topology's HTTPS and plain endpoints alike.
+ */
+export function caClient(ca: string): PeerClient {
+  return agentClient(new Agent({ connect: { ca } }));
+}
+
+/** The HTTPS client of an undici Agent. */
+function agentClient(agent: Agent): PeerClient {
   // undici's fetch is the one Node's global fetch bundles: the same WHATWG Request and Response,
   // typed by the package's own copy of the declarations, hence one cast of the function.
   const viaAgent = undiciFetch as unknown as (
