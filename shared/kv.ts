@@ -38,6 +38,14 @@ export const CellRecordSchema = z
     version: z.string().min(1).max(64),
     /** The blue/green color that receives traffic; absent means every color does. */
     activeColor: z.enum(['blue', 'green']).optional(),
+    /**
+     * A weighted traffic shift (docs/contracts.md §Consul keys): `percent` of the cell's requests go
+     * to `color`'s instances, the rest to the active color's. Absent: the active color takes all.
+     */
+    shift: z
+      .object({ color: z.enum(['blue', 'green']), percent: z.number().min(0).max(100) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type CellRecord = z.infer<typeof CellRecordSchema>;

@@ -14,6 +14,11 @@ export interface Endpoint {
   port: number;
   version: string;
   color: 'blue' | 'green';
+  /**
+   * Relative weight while the cell's traffic is shifted between colors (the cell record's `shift`):
+   * each plane sends an endpoint its weight's share of the cell's requests. Undefined: even.
+   */
+  weight?: number;
 }
 
 /** A KV entry as Consul returns it (Value base64-decoded to text). */
@@ -105,18 +110,46 @@ export function byEndpointId(a: Endpoint, b: Endpoint): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** Keeps only the endpoints a cell should receive traffic on: its active color (or all, when none is set). */
+/**
+ * Keeps only the endpoints a cell should receive traffic on: its active color (or all, when none
+ * is set); under a shift, both colors, weighted (see {@link shiftWeights}).
+ */
 export function activeEndpoints(cells: ReadonlyMap<string, CellRecord>, all: readonly Endpoint[]): Map<string, Endpoint[]> {
   const byCell = new Map<string, Endpoint[]>();
   for (const ep of all) {
     const cell = cells.get(ep.cell);
-    if (cell?.activeColor !== undefined && cell.activeColor !== ep.color) continue;
+    const shifted = cell?.shift !== undefined && cell.activeColor !== undefined && cell.shift.color !== cell.activeColor;
+    if (cell?.activeColor !== undefined && cell.activeColor !== ep.color && !(shifted && ep.color === cell.shift?.color)) continue;
     let list = byCell.get(ep.cell);
     if (!list) byCell.set(ep.cell, (list = []));
     list.push(ep);
   }
-  for (const list of byCell.values()) list.sort(byEndpointId);
+  for (const [id, list] of byCell) {
+    list.sort(byEndpointId);
+    const cell = cells.get(id);
+    if (cell?.shift && cell.activeColor !== undefined && cell.shift.color !== cell.activeColor) {
+      byCell.set(id, shiftWeights(list, cell.activeColor, cell.shift.color, cell.shift.percent));
+    }
+  }
   return byCell;
+}
+
+/**
+ * Integer weights that give the `to` color's endpoints `percent` % of a cell's requests and the
+ * `from` color's the rest, each color's share split evenly among its endpoints: an endpoint of
+ * `to` weighs `percent × n(from)`, one of `from` `(100 − percent) × n(to)` (Envoy takes integer
+ * weights of at least 1, so percent is rounded to hundredths and a color at 0 is left out). A
+ * color with no endpoint leaves the other color all of them, unweighted.
+ */
+export function shiftWeights(list: readonly Endpoint[], from: 'blue' | 'green', to: 'blue' | 'green', percent: number): Endpoint[] {
+  const p = Math.round(Math.min(100, Math.max(0, percent)) * 100);
+  const olds = list.filter((e) => e.color === from);
+  const news = list.filter((e) => e.color === to);
+  if (news.length === 0 || p === 0) return olds;
+  if (olds.length === 0 || p === 10_000) return news;
+  return list
+    .filter((e) => e.color === from || e.color === to)
+    .map((e) => ({ ...e, weight: e.color === to ? p * olds.length : (10_000 - p) * news.length }));
 }
 
 /** The cell marked global (the lowest ID if several are), or undefined. */
@@ -124,4 +157,16 @@ export function findGlobalCell(cells: ReadonlyMap<string, CellRecord>): string |
   let found: string | undefined;
   for (const [id, rec] of cells) if (rec.global && (found === undefined || id < found)) found = id;
   return found;
+}
+
+/** One endpoint drawn at random in proportion to its weight (undefined counts 1). */
+export function weightedPick(list: readonly Endpoint[], random: () => number = Math.random): Endpoint | undefined {
+  let total = 0;
+  for (const ep of list) total += ep.weight ?? 1;
+  let x = random() * total;
+  for (const ep of list) {
+    x -= ep.weight ?? 1;
+    if (x < 0) return ep;
+  }
+  return list[list.length - 1];
 }

@@ -140,7 +140,15 @@ export async function seedKv(
   data: {
     cells?: Record<
       string,
-      { canary?: boolean; global?: boolean; capacity?: number; version?: string; state?: string; activeColor?: string }
+      {
+        canary?: boolean;
+        global?: boolean;
+        capacity?: number;
+        version?: string;
+        state?: string;
+        activeColor?: string;
+        shift?: { color: string; percent: number };
+      }
     >;
     markets?: Record<string, { cell: string; state?: string; epoch?: number }>;
   },
@@ -156,6 +164,7 @@ export async function seedKv(
       capacity: c.capacity ?? 100,
       version: c.version ?? 'v1',
       ...(c.activeColor ? { activeColor: c.activeColor } : {}),
+      ...(c.shift ? { shift: c.shift } : {}),
     };
     ops.push({ KV: { Verb: 'set', Key: `${prefix}cells/${id}`, Value: Buffer.from(JSON.stringify(rec)).toString('base64') } });
   }

@@ -14,7 +14,7 @@ import type { Dispatcher } from 'undici';
 import { errors as undiciErrors } from 'undici';
 import { HttpError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { Endpoint } from '../../shared/routing-table.js';
+import { weightedPick, type Endpoint } from '../../shared/routing-table.js';
 import { judgeStall, Permit, type CellGuard, type ProbeAnswer, type StallCut } from '../isolation/index.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { Route } from '../table/resolver.js';
@@ -113,6 +113,8 @@ export class Proxy {
     const healthy = fresh.filter((ep) => !guard.outliers.isEjected(ep.id));
     if (healthy.length > 0) fresh = healthy; // all ejected: panic mode, use them anyway
     if (fresh.length === 1) return fresh[0];
+    // A weighted shift between colors: each endpoint its weight's share (the least-loaded choice would skew it).
+    if (fresh.some((ep) => ep.weight !== undefined)) return weightedPick(fresh);
     const a = fresh[Math.floor(Math.random() * fresh.length)]!;
     let b = fresh[Math.floor(Math.random() * (fresh.length - 1))]!;
     if (b === a) b = fresh[fresh.length - 1]!;

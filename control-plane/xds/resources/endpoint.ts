@@ -60,6 +60,8 @@ function lbEndpoints(endpoints: readonly Endpoint[], dropped: DroppedEndpoint[])
     out.push({
       endpoint: { address: { socket_address: { address: ep.address, port_value: ep.port } }, hostname: ep.id },
       health_status: 'HEALTHY',
+      // A weighted shift between colors (shared/routing-table.ts shiftWeights): Envoy's round robin honours it.
+      ...(ep.weight !== undefined ? { load_balancing_weight: { value: ep.weight } } : {}),
     });
   }
   return out;

@@ -1,0 +1,115 @@
+/**
+ * A weighted traffic shift between a cell's colors on both planes (docs/weighted-shifts.md): real
+ * Consul, the real router process, the real control plane's xDS server and a real Envoy, one echo
+ * instance of the cell per color. The cell record's `shift` is stepped 1 % → 10 %
+ * → 50 % → 100 % of green and then taken back; at each step 1,000 requests through each plane
+ * must land on green in the step's share, within a binomial tolerance.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Agent, request } from 'undici';
+import { startConsul } from '../../infra/harness/consul.js';
+import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
+import { ProcessScope } from '../../infra/process.js';
+import { startRouterProcess } from '../../router/testing.js';
+import { startControlPlane, startTestEnvoy } from './testing.js';
+
+const N = 1000;
+const dispatcher = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
+
+/** Sends `n` requests for market m-1 through `base`, 16 at a time; counts the colors that answered. */
+async function colors(base: string, n: number): Promise<{ blue: number; green: number }> {
+  const out = { blue: 0, green: 0 };
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      const res = await request(`${base}/v1/orders`, { headers: { 'x-market-id': 'm-1' }, dispatcher });
+      const text = await res.body.text();
+      assert.equal(res.statusCode, 200, text);
+      out[(JSON.parse(text) as { color: 'blue' | 'green' }).color]++;
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  return out;
+}
+
+/** Waits until `base` answers from green at least once (the shift reached the plane), at most 20 s. */
+async function untilGreenSeen(base: string): Promise<void> {
+  for (const until = Date.now() + 20_000; Date.now() < until;) {
+    if ((await colors(base, 50)).green > 0) return;
+  }
+  throw new Error(`${base}: no answer from green within 20 s of the shift`);
+}
+
+/** Waits until 200 requests in a row through `base` are answered by blue alone, at most 20 s. */
+async function untilAllBlue(base: string): Promise<void> {
+  for (const until = Date.now() + 20_000; Date.now() < until;) {
+    if ((await colors(base, 200)).green === 0) return;
+  }
+  throw new Error(`${base}: green still answers 20 s after the shift ended`);
+}
+
+describe('weighted shift between colors, router and Envoy', { timeout: 240_000 }, () => {
+  const scope = new ProcessScope();
+  let consulUrl = '';
+  let planes: { name: string; url: string }[] = [];
+  const cells: EchoCell[] = [];
+
+  const shift = (percent: number | undefined) =>
+    seedKv(consulUrl, {
+      cells: { 'cell-1': { activeColor: 'blue', ...(percent !== undefined ? { shift: { color: 'green', percent } } : {}) } },
+    });
+
+  before(async () => {
+    const consul = await startConsul();
+    scope.adopt(consul.proc);
+    consulUrl = consul.url;
+    cells.push(await startEchoCell({ cell: 'cell-1', color: 'blue', consulUrl, version: 'v1' }));
+    cells.push(await startEchoCell({ cell: 'cell-1', color: 'green', consulUrl, version: 'v2' }));
+    await seedKv(consulUrl, { cells: { 'cell-1': { activeColor: 'blue' } }, markets: { 'm-1': { cell: 'cell-1' } } });
+    const router = await startRouterProcess(scope, { consulUrl, name: 'router-shift' });
+    const cp = await startControlPlane(scope, { consulUrl, id: 'cp-shift', testHooks: false });
+    const envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'edge-shift' });
+    planes = [
+      { name: 'router', url: router.url },
+      { name: 'envoy', url: envoy.url },
+    ];
+    for (const p of planes) await untilAllBlue(p.url);
+  });
+  after(async () => {
+    for (const c of cells) await c.close();
+    await scope.close();
+    await dispatcher.close();
+  });
+
+  it('sends green its share at 1 %, 10 %, 50 % and 100 % on each plane, and blue all again once the shift is taken back', async (t) => {
+    for (const percent of [1, 10, 50, 100]) {
+      await shift(percent);
+      // Both planes follow Consul within a second here (bench/propagation.md); a step's share is
+      // counted after 3 s, so no request of the previous step is in it.
+      await new Promise((r) => setTimeout(r, 3000));
+      for (const plane of planes) {
+        await untilGreenSeen(plane.url);
+        const got = await colors(plane.url, N);
+        const p = percent / 100;
+        const share = got.green / N;
+        // Four standard deviations of a binomial share over N requests, plus a 0.2 point floor.
+        const tolerance = 4 * Math.sqrt((p * (1 - p)) / N) + 0.002;
+        t.diagnostic(
+          `${plane.name} at ${percent}%: green ${(share * 100).toFixed(1)}% (${got.green} of ${N}), tolerance ±${(tolerance * 100).toFixed(1)} points`,
+        );
+        assert.ok(Math.abs(share - p) <= tolerance, `${plane.name} at ${percent}%: green took ${(share * 100).toFixed(1)}%`);
+        if (percent < 100) assert.ok(got.blue > 0, `${plane.name} at ${percent}%: blue still answers`);
+      }
+    }
+    // Rollback: the shift taken back, the active color takes everything again.
+    await shift(undefined);
+    for (const plane of planes) {
+      await untilAllBlue(plane.url);
+      const got = await colors(plane.url, N);
+      t.diagnostic(`${plane.name} after the rollback: green ${got.green} of ${N}`);
+      assert.equal(got.green, 0, `${plane.name}: nothing to green after the shift ended`);
+    }
+  });
+});
