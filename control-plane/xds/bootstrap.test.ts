@@ -25,6 +25,7 @@ describe('Envoy bootstrap', () => {
       listen: { address: '127.0.0.1', port: 10000 },
       adminPort: 9901,
       xds: parseHostPort('127.0.0.1:18000'),
+      api: 'delta',
     });
     const xds = (b as { static_resources: { clusters: { typed_extension_protocol_options: Record<string, unknown> }[] } }).static_resources
       .clusters[0]!;
