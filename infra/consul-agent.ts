@@ -12,16 +12,38 @@ export interface ConsulPorts {
   grpc: number;
 }
 
+/** PEM files of Consul's HTTPS API: its certificate and key, and the CA. */
+export interface ConsulTlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
 /**
- * The arguments of a loopback-only Consul agent: dev mode, or a persistent single server.
+ * The HTTP API moved to HTTPS: the port serves TLS with `tls`'s certificate and no plain HTTP
+ * listener is left. Clients are not asked for a certificate (`verify_incoming` off): they prove
+ * who they are with their ACL token, as on plain HTTP.
+ */
+function httpsArgs(port: number, tls: ConsulTlsFiles): string[] {
+  const q = (s: string) => JSON.stringify(s);
+  return [
+    `-hcl=ports { http = -1 https = ${port} }`,
+    `-hcl=tls { defaults { ca_file = ${q(tls.ca)} cert_file = ${q(tls.cert)} key_file = ${q(tls.key)} verify_incoming = false } }`,
+  ];
+}
+
+/**
+ * The arguments of a loopback-only Consul agent: dev mode, or a persistent single server; with
+ * `tls`, its HTTP API on the same port in HTTPS only.
  * Every process here reaches Consul from 127.0.0.1, and Consul limits HTTP connections per
  * client address (default 200): each router process holds up to 67 blocking queries (64 market
  * shards, cells, endpoints, discovery) and the xDS server up to 98, so the limit is raised. Raft
  * runs at production timing, so a killed Consul is back (a leader again) within seconds.
  */
-export function consulArgs(ports: ConsulPorts, dataDir?: string): string[] {
+export function consulArgs(ports: ConsulPorts, dataDir?: string, tls?: ConsulTlsFiles): string[] {
+  const api = tls ? httpsArgs(ports.http, tls) : [`-http-port=${ports.http}`];
   const common = [
-    ...['-bind=127.0.0.1', '-client=127.0.0.1', `-http-port=${ports.http}`, '-dns-port=-1', `-serf-lan-port=${ports.serfLan}`],
+    ...['-bind=127.0.0.1', '-client=127.0.0.1', ...api, '-dns-port=-1', `-serf-lan-port=${ports.serfLan}`],
     ...[`-serf-wan-port=${ports.serfWan}`, `-server-port=${ports.server}`, `-grpc-port=${ports.grpc}`, '-grpc-tls-port=-1'],
     ...['-node=cellsim', '-log-level=warn', '-log-json', '-hcl=limits { http_max_conns_per_client = 2000 }'],
     // Raft timing at production speed (HashiCorp's recommended multiplier, not the default 5 for

@@ -60,6 +60,7 @@ export const DOMAIN_ERROR_CODES = {
   consul_invalid_answer: 'Consul answered with a body of an unexpected shape',
   consul_aborted: "the caller's signal cancelled a Consul request",
   consul_token: 'the Consul ACL token file named by CELLSIM_CONSUL_TOKEN_FILE cannot be read or is empty',
+  consul_tls: 'the CA certificate file named by CELLSIM_CONSUL_CACERT cannot be read or holds no PEM certificate',
   invalid_token_config:
     'an admin token, its file or the tokens file is unreadable, malformed or repeats another: the process refuses to start',
   invalid_tls_config: 'a TLS file (CA, certificate or key) cannot be read: the process refuses to start',

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
-import { ConsulClient } from '../../shared/consul/client.js';
+import { ConsulClient, consulCaFromEnv } from '../../shared/consul/client.js';
 import { nodeHttpTransport } from '../../shared/consul/node-http.js';
 import { watch, endpointFromHealth, SERVICE_CELL, type Watch, type WatchResult } from '../../shared/consul-watch.js';
 import { KvPrefixDiff, type KvDiff } from '../../shared/kv-diff.js';
@@ -24,7 +24,7 @@ const port = parentPort!;
 const post = (m: WorkerMessage) => port.postMessage(m);
 const layout = new KvLayout(cfg.prefix);
 /** The worker's Consul client: on node:http, which keeps undici out of the worker's heap (shared/consul/node-http.ts). */
-const consul = new ConsulClient({ url: cfg.consulUrl, transport: nodeHttpTransport() });
+const consul = new ConsulClient({ url: cfg.consulUrl, transport: nodeHttpTransport({ ca: consulCaFromEnv() }) });
 const watchOpts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
 
 const cells = new KvPrefixDiff<CellRecord>(

@@ -5,7 +5,14 @@
 import { CellsimError, DOMAIN_ERROR_CODES } from '../errors.js';
 
 /** Every code a {@link ConsulError} carries. */
-export const CONSUL_ERROR_CODES = ['consul_unavailable', 'consul_http', 'consul_invalid_answer', 'consul_aborted', 'consul_token'] as const;
+export const CONSUL_ERROR_CODES = [
+  'consul_unavailable',
+  'consul_http',
+  'consul_invalid_answer',
+  'consul_aborted',
+  'consul_token',
+  'consul_tls',
+] as const;
 
 /** A stable Consul error code; each is described in DOMAIN_ERROR_CODES and docs/errors.md. */
 export type ConsulErrorCode = (typeof CONSUL_ERROR_CODES)[number] & keyof typeof DOMAIN_ERROR_CODES;

@@ -5,6 +5,8 @@
  */
 import type { z } from 'zod';
 import { ConsulError } from './errors.js';
+import { nodeHttpTransport } from './node-http.js';
+import { consulCaFromEnv } from './tls.js';
 import { consulTokenFromEnv } from './token.js';
 import { fetchTransport, type ConsulBody, type ConsulTransport } from './transport.js';
 
@@ -17,8 +19,16 @@ export interface ConsulClientOptions {
    * (`CELLSIM_CONSUL_TOKEN_FILE`, else `CELLSIM_CONSUL_TOKEN`; token.ts); `''`: none (anonymous).
    */
   token?: string;
-  /** How requests are sent (default: the global fetch, transport.ts). */
+  /**
+   * How requests are sent. Default: the global fetch (transport.ts); for an `https:` URL,
+   * node:https trusting `ca` (node-http.ts), as the global fetch takes no CA.
+   */
   transport?: ConsulTransport;
+  /**
+   * PEM of the CA Consul's HTTPS certificate chains to, for the default transport of an `https:`
+   * URL. Absent: the file named by `CELLSIM_CONSUL_CACERT` (tls.ts), else the system's store.
+   */
+  ca?: string;
   /** Timeout of a request that does not block, ms (default 10,000). */
   timeoutMs?: number;
 }
@@ -72,7 +82,8 @@ export class ConsulHttp {
   constructor(o: ConsulClientOptions) {
     this.url = o.url.replace(/\/+$/, '');
     this.token = (o.token ?? consulTokenFromEnv()) || undefined;
-    this.transport = o.transport ?? fetchTransport();
+    const secure = this.url.startsWith('https:');
+    this.transport = o.transport ?? (secure ? nodeHttpTransport({ ca: o.ca ?? consulCaFromEnv() }) : fetchTransport());
     this.timeoutMs = o.timeoutMs ?? 10_000;
   }
 

@@ -8,14 +8,22 @@
  * Node's snapshot, does not (docs/router.md has the figures).
  */
 import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { bodyFrom, type ConsulBody, type ConsulTransport } from './transport.js';
 
-/** A transport whose requests share one keep-alive agent (every blocking query holds one connection). */
-export function nodeHttpTransport(): ConsulTransport {
+/**
+ * A transport whose requests share one keep-alive agent (every blocking query holds one
+ * connection): node:https for an `https:` URL, trusting `ca` (PEM) when given, else node:http.
+ */
+export function nodeHttpTransport(o: { ca?: string } = {}): ConsulTransport {
   const agent = new http.Agent({ keepAlive: true });
+  let tlsAgent: https.Agent | undefined;
   return (r) =>
     new Promise((resolve, reject) => {
-      const req = http.request(r.url, { method: r.method, headers: r.headers, agent, signal: r.signal });
+      const secure = r.url.startsWith('https:');
+      if (secure) tlsAgent ??= new https.Agent({ keepAlive: true, ...(o.ca ? { ca: o.ca } : {}) });
+      const options = { method: r.method, headers: r.headers, signal: r.signal };
+      const req = secure ? https.request(r.url, { ...options, agent: tlsAgent }) : http.request(r.url, { ...options, agent });
       const headersTimer = setTimeout(
         () => req.destroy(new Error(`Consul sent no answer within ${r.headersTimeoutMs} ms: ${r.method} ${r.url}`)),
         r.headersTimeoutMs,

@@ -1,0 +1,100 @@
+/**
+ * The one Consul client over HTTPS, against a real Consul 1.16 agent whose HTTP API serves TLS
+ * only (infra/consul-agent.ts `consulArgs(…, tls)`), with a certificate of the local CA
+ * (shared/pki): every transport reaches it when it trusts the CA (given, or named by
+ * CELLSIM_CONSUL_CACERT), none does without, and plain HTTP gets nothing from the port.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { requireBinary } from '../../infra/binaries.js';
+import { consulArgs } from '../../infra/consul-agent.js';
+import { consulPorts } from '../../infra/harness/consul.js';
+import { startProcess, type ManagedProcess } from '../../infra/process.js';
+import { ensureCertificates, tlsFiles, topologyLeaves } from '../pki/store.js';
+import { ConsulClient, CONSUL_CA_FILE_ENV, consulCaFromEnv, isConsulError } from './client.js';
+import { nodeHttpTransport } from './node-http.js';
+import { undiciTransport } from './undici.js';
+
+describe('the Consul client over HTTPS (real Consul with its HTTP API on TLS only)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'cellsim-consul-https-'));
+  const dir = join(tmp, 'tls');
+  let consul: ManagedProcess;
+  let url = '';
+  let port = 0;
+  let ca = '';
+
+  before(async () => {
+    await ensureCertificates(dir, topologyLeaves([]));
+    ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
+    const ports = await consulPorts();
+    port = ports.http;
+    url = `https://127.0.0.1:${port}`;
+    const client = new ConsulClient({ url, ca, token: '' });
+    consul = await startProcess({
+      name: 'consul-https',
+      command: requireBinary('consul'),
+      args: consulArgs(ports, undefined, tlsFiles(dir, 'consul')),
+      ready: { check: async () => (await client.status.leader().catch(() => '')) !== '' },
+      readyTimeoutMs: 30_000,
+    });
+  });
+  after(async () => {
+    await consul?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const roundTrip = async (c: ConsulClient, key: string) => {
+    await c.kv.put(`cellsim-test/${key}`, key);
+    const got = await c.kv.get(`cellsim-test/${key}`);
+    assert.equal(got.value?.value, key);
+  };
+
+  it('reaches it with every transport that trusts the CA: default (node:https), node:https, undici', async () => {
+    await roundTrip(new ConsulClient({ url, ca, token: '' }), 'default');
+    await roundTrip(new ConsulClient({ url, token: '', transport: nodeHttpTransport({ ca }) }), 'node-https');
+    await roundTrip(new ConsulClient({ url, token: '', transport: undiciTransport({ ca }) }), 'undici');
+  });
+
+  it('takes the CA from CELLSIM_CONSUL_CACERT, as Consul clients take CONSUL_CACERT; a bad file is consul_tls', () => {
+    const file = join(dir, 'ca.crt');
+    assert.equal(consulCaFromEnv({ [CONSUL_CA_FILE_ENV]: file }), ca);
+    assert.equal(consulCaFromEnv({}), undefined);
+    const notPem = join(tmp, 'not-a-cert');
+    writeFileSync(notPem, 'hello');
+    for (const bad of [join(tmp, 'missing.crt'), notPem])
+      assert.throws(
+        () => consulCaFromEnv({ [CONSUL_CA_FILE_ENV]: bad }),
+        (e) => isConsulError(e, 'consul_tls'),
+        bad,
+      );
+  });
+
+  it('the default transport of an https URL reads the CA from the environment', async () => {
+    const before = process.env[CONSUL_CA_FILE_ENV];
+    process.env[CONSUL_CA_FILE_ENV] = join(dir, 'ca.crt');
+    try {
+      await roundTrip(new ConsulClient({ url, token: '' }), 'from-env');
+    } finally {
+      if (before === undefined) delete process.env[CONSUL_CA_FILE_ENV];
+      else process.env[CONSUL_CA_FILE_ENV] = before;
+    }
+  });
+
+  it('does not reach it without the CA (consul_unavailable: an untrusted certificate), nor over plain HTTP', async () => {
+    for (const [what, c] of [
+      ['default transport, system store', new ConsulClient({ url, token: '', transport: nodeHttpTransport() })],
+      ['undici, system store', new ConsulClient({ url, token: '', transport: undiciTransport() })],
+    ] as const) {
+      await assert.rejects(
+        c.kv.get('cellsim-test/default'),
+        (e) => isConsulError(e, 'consul_unavailable') && /certificate/i.test(e.message),
+        what,
+      );
+    }
+    const plain = new ConsulClient({ url: `http://127.0.0.1:${port}`, token: '' });
+    await assert.rejects(plain.kv.get('cellsim-test/default'), (e) => isConsulError(e), 'plain HTTP to the HTTPS port');
+  });
+});
