@@ -23,7 +23,7 @@ export interface Supervisor {
   removeCell(cell: string): Promise<void>;
   scheduleWrite(): void;
   /** Cuts (`cut`) or restores every link of a host under `cellctl up --hosts`; absent on one host. */
-  partitionHost?(host: string, cut: boolean): Promise<void>;
+  partitionHost?(host: string, cut: boolean, from?: readonly string[]): Promise<void>;
 }
 
 /** A running control server. */
@@ -93,8 +93,10 @@ export function controlApp(sup: Supervisor, token: string, log?: Logger): Hono {
   const partition = (cut: boolean) => async (c: Context) => {
     const host = c.req.param('host') ?? '';
     if (!sup.partitionHost) throw new HttpError('not_found', 'this topology has no hosts (cellctl up --hosts)');
-    await sup.partitionHost(host, cut);
-    return c.json(cut ? { partitioned: host } : { healed: host });
+    // ?from=a,b: cut only the paths between the host and those hosts (docs/multi-host.md §Partitions).
+    const from = c.req.query('from')?.split(',');
+    await sup.partitionHost(host, cut, from);
+    return c.json(cut ? { partitioned: host, ...(from ? { from } : {}) } : { healed: host });
   };
   app.post('/hosts/:host/partition', partition(true));
   app.delete('/hosts/:host/partition', partition(false));

@@ -20,7 +20,8 @@ import { applyConsulAcl, supervisorConsul } from './acl.js';
 import { cellChildName, cellSpec, consulSpecs, consulUrl, register, supervisorUrl } from './wiring.js';
 import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
 import { hostIp } from './hosts/plan.js';
-import { setLink } from './hosts/netns.js';
+import { setLink, setPaths } from './hosts/netns.js';
+import type { Host } from './hosts/plan.js';
 import { waitKvWritable } from './kv-ready.js';
 import { brokerChildName, brokerView, forgetBroker, startBrokers } from './kafka.js';
 
@@ -33,6 +34,8 @@ export class Supervisor {
   /** topology.json is written once everything started, then kept current. */
   private started = false;
   private writeTimer: NodeJS.Timeout | undefined;
+  /** The hosts each host's paths are cut from (selective partitions, restored with the host). */
+  private readonly cutPaths = new Map<string, Host[]>();
 
   constructor(
     readonly cfg: TopologyConfig,
@@ -171,14 +174,35 @@ export class Supervisor {
 
   /**
    * Cuts (`cut`) or restores the one link of `host` (`cellctl up --hosts`): every connection of
-   * the host, the supervisor's probes included, so its children are not probed meanwhile.
+   * the host, the supervisor's probes included, so its children are not probed meanwhile. With
+   * `from`, cuts only the paths between `host` and those hosts (its link stays up); a restore
+   * brings back the link and every path cut.
    */
-  async partitionHost(host: string, cut: boolean): Promise<void> {
-    const h = this.cfg.hosts?.hosts.find((x) => x.name === host);
-    if (!h) throw new HttpError('not_found', `no host '${host.slice(0, 64)}' in this topology`);
+  async partitionHost(host: string, cut: boolean, from?: readonly string[]): Promise<void> {
+    const find = (name: string) => {
+      const h = this.cfg.hosts?.hosts.find((x) => x.name === name);
+      if (!h) throw new HttpError('not_found', `no host '${name.slice(0, 64)}' in this topology`);
+      return h;
+    };
+    const h = find(host);
+    if (from) {
+      // A selective cut: the host's link (and so the supervisor's probes) stays up.
+      if (!cut) throw new HttpError('invalid_request', 'a partition is restored whole: DELETE takes no from');
+      const others = from.map(find);
+      if (others.some((o) => o.name === host)) throw new HttpError('invalid_request', `host ${host} cannot be cut from itself`);
+      await setPaths(h, others, true);
+      this.cutPaths.set(host, [...(this.cutPaths.get(host) ?? []), ...others]);
+      this.progress(`host ${host}: paths to ${from.join(', ')} cut`);
+      return;
+    }
     const kids = [...this.children.values()].filter((c) => c.spec.host === host);
     if (cut) for (const k of kids) k.paused = true;
     await setLink(h, !cut);
+    if (!cut) {
+      const paths = this.cutPaths.get(host);
+      if (paths) await setPaths(h, paths, false);
+      this.cutPaths.delete(host);
+    }
     this.progress(`host ${host}: link ${cut ? 'cut' : 'restored'}`);
     if (!cut) for (const k of kids) k.paused = false;
   }

@@ -2,10 +2,12 @@
 import { CELL_DRILLS } from './cell-faults.js';
 import { CELL_LOSS } from './cell-loss.js';
 import { COMPONENT_DRILLS } from './components.js';
+import { edgeConsulPartition } from './edge-partition.js';
 import { EXTERNAL_KILL } from './external-kill.js';
 import { NETWORK_DRILLS } from './network.js';
 import { OPERATION_DRILLS } from './operations.js';
 import { SOAK } from './soak.js';
+import { splitBrainMigration } from './split-brain.js';
 import type { Drill } from './types.js';
 
 /** The drills in the order `cellctl drill --help` lists them. */
@@ -17,6 +19,8 @@ export const DRILLS: Drill[] = [
   ...OPERATION_DRILLS,
   SOAK,
   ...NETWORK_DRILLS,
+  edgeConsulPartition,
+  splitBrainMigration,
 ];
 
 /** The drill called `name`, or undefined. */

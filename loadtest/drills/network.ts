@@ -23,7 +23,7 @@ interface LeaderLoss {
 }
 const runs = new WeakMap<DrillContext, LeaderLoss>();
 
-function hostsOf(env: DrillEnv): HostsInfo {
+export function hostsOf(env: DrillEnv): HostsInfo {
   const h = env.hosts?.();
   if (!h || h.consulServers.length < 3)
     throw new Error('this drill needs a cellctl up --hosts topology (3 Consul servers): see docs/multi-host.md');

@@ -3,7 +3,7 @@
  * token that may read them (a topology's router token: docs/security.md §Consul ACLs).
  */
 import { ConsulClient, SERVICE_CELL } from '../../shared/consul.js';
-import { decodeJson, KvLayout, MarketRecordSchema } from '../../shared/kv.js';
+import { decodeJson, KvLayout, MarketRecordSchema, MigrationRecordSchema } from '../../shared/kv.js';
 
 /** market → owning cell, from `<prefix>markets/` (invalid values skipped, as the routers do). */
 export async function readOwners(consulUrl: string, prefix = 'cellsim/', token?: string): Promise<Record<string, string>> {
@@ -33,4 +33,18 @@ export async function readCellVersions(consulUrl: string, token?: string): Promi
     if (!list.includes(version)) list.push(version);
   }
   return out;
+}
+
+/** A market's last migration record (`<prefix>migrations/<market>`): its id and state; undefined when none. */
+export async function readMigration(
+  consulUrl: string,
+  market: string,
+  prefix = 'cellsim/',
+  token?: string,
+): Promise<{ id: string; state: string; from: string; to: string } | undefined> {
+  const layout = new KvLayout(prefix);
+  const { value: item } = await new ConsulClient({ url: consulUrl, token }).kv.get(layout.migrationKey(market), { timeoutMs: 2000 });
+  if (!item) return undefined;
+  const rec = decodeJson(MigrationRecordSchema, item.value);
+  return rec.ok ? { id: rec.value.id, state: rec.value.state, from: rec.value.from, to: rec.value.to } : undefined;
 }

@@ -8,7 +8,18 @@ import type { Topology } from './topology-file.js';
 import type { HostsInfo } from './types.js';
 
 const HostsSchema = z.object({
-  hosts: z.array(z.object({ name: z.string(), role: z.string(), ip: z.string(), ns: z.string(), consul: z.string() }).passthrough()),
+  hosts: z.array(
+    z
+      .object({
+        name: z.string(),
+        role: z.string(),
+        ip: z.string(),
+        ns: z.string(),
+        consul: z.string(),
+        children: z.array(z.string()).default([]),
+      })
+      .passthrough(),
+  ),
 });
 
 /**
@@ -33,5 +44,9 @@ export function hostsInfo(t: Topology, dataDir: string): HostsInfo | undefined {
     cellNamespaces: Object.fromEntries(hosts.filter((h) => h.role === 'cell').map((h) => [h.name, h.ns])),
     clientNetns: hosts.find((h) => h.role === 'client')?.ns ?? '',
     consulToken: readConsulToken(dataDir, 'management'),
+    edges: hosts
+      .filter((h) => h.role === 'edge')
+      .map((h) => ({ host: h.name, children: h.children.filter((c) => !c.startsWith('consul.')) })),
+    controlPlaneHost: hosts.find((h) => h.role === 'control-plane')?.name ?? '',
   };
 }

@@ -8,8 +8,8 @@ import type { Topology } from './topology-file.js';
 export interface SupervisorClient {
   killAndHold(component: string): Promise<void>;
   restart(component: string): Promise<void>;
-  /** Cuts or restores every link of a host (`cellctl up --hosts`). */
-  partitionHost(host: string, cut: boolean): Promise<void>;
+  /** Cuts or restores every link of a host (`cellctl up --hosts`); with `from`, cuts only its paths to those hosts. */
+  partitionHost(host: string, cut: boolean, from?: readonly string[]): Promise<void>;
 }
 
 async function post(url: string, token: string, method = 'POST'): Promise<unknown> {
@@ -29,7 +29,9 @@ export function supervisorClient(_dataDir: string, t: Topology, token: string): 
   return {
     killAndHold: async (c) => void (await post(`${need()}/children/${encodeURIComponent(c)}/kill?hold=true`, token)),
     restart: async (c) => void (await post(`${need()}/children/${encodeURIComponent(c)}/start?wait=ready`, token)),
-    partitionHost: async (h, cut) =>
-      void (await post(`${need()}/hosts/${encodeURIComponent(h)}/partition`, token, cut ? 'POST' : 'DELETE')),
+    partitionHost: async (h, cut, from) => {
+      const q = from?.length ? `?from=${from.map(encodeURIComponent).join(',')}` : '';
+      await post(`${need()}/hosts/${encodeURIComponent(h)}/partition${q}`, token, cut ? 'POST' : 'DELETE');
+    },
   };
 }

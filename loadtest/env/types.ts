@@ -40,6 +40,10 @@ export interface HostsInfo {
   clientNetns: string;
   /** Consul's management token (a network drill reads Raft state and moves markets through the cluster). */
   consulToken: string;
+  /** The edge hosts and the routers and Envoys on each. */
+  edges: { host: string; children: string[] }[];
+  /** The control plane's host. */
+  controlPlaneHost: string;
 }
 
 /** The topology a drill acts on. */
@@ -54,6 +58,8 @@ export interface DrillEnv {
   marketWeights?(): Record<string, number> | undefined;
   /** market → owning cell, as Consul says now. */
   owners(): Promise<Record<string, string>>;
+  /** The market's last migration record (id, state, from, to), as Consul says now; undefined when none. */
+  migration?(market: string): Promise<{ id: string; state: string; from: string; to: string } | undefined>;
   /** cell → the versions its passing instances run (Consul catalog meta). */
   cellVersions(): Promise<Record<string, string[]>>;
   /** Injects a fault through the cell's admin API. */
@@ -80,8 +86,11 @@ export interface DrillEnv {
    * address, HTTP URL), the hosts of the cells, and the load generator's namespace; undefined on one host.
    */
   hosts?(): HostsInfo | undefined;
-  /** Cuts (`cut`) or restores every link of a host of a `cellctl up --hosts` topology. */
-  partitionHost?(host: string, cut: boolean): Promise<void>;
+  /**
+   * Cuts (`cut`) or restores every link of a host of a `cellctl up --hosts` topology; with
+   * `from`, cuts only the paths between the host and those hosts (restored with the host).
+   */
+  partitionHost?(host: string, cut: boolean, from?: readonly string[]): Promise<void>;
   /**
    * The data directory of a cell (its SQLite database, `<data>/cells/<id>`) and the directory of its
    * continuous backup (`<data>/backups/<id>`; docs/contracts.md §Data directory); undefined when the

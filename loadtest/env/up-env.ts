@@ -15,7 +15,7 @@ import { caClient, type PeerClient } from '../../shared/pki/client.js';
 import { tlsDir, tlsFiles } from '../../shared/pki/names.js';
 import type { Plane, Target } from '../plan.js';
 import { clearFaults, injectFault } from './cell-admin.js';
-import { readCellVersions, readOwners } from './consul-read.js';
+import { readCellVersions, readMigration, readOwners } from './consul-read.js';
 import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
 import { supervisorClient } from './supervisor-client.js';
 import { readTopologyToken, readTopology, topologyPath, type Topology } from './topology-file.js';
@@ -163,6 +163,8 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     canaryCell: () => t.cells.find((c) => c.canary)?.id ?? 'cell-0',
     marketWeights: () => (t.markets ? Object.fromEntries(t.markets.map((m) => [m.id, m.weight])) : undefined),
     owners: () => readOwners(consulReadUrl(t), t.prefix, consulToken),
+    // The router's token reads no migration record: the control plane's does.
+    migration: (market) => readMigration(consulReadUrl(t), market, t.prefix, readConsulToken(o.dataDir, 'control-plane')),
     cellVersions: () => readCellVersions(consulReadUrl(t), consulToken),
     injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault, tls?.client.fetch)),
     clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token, tls?.client.fetch)),
@@ -177,7 +179,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     cellDirs: (cell) =>
       t.cells.some((c) => c.id === cell) ? { data: join(o.dataDir, 'cells', cell), backup: join(o.dataDir, 'backups', cell) } : undefined,
     hosts: () => hostsInfo(t, o.dataDir),
-    partitionHost: (host, cut) => supervisor.partitionHost(host, cut),
+    partitionHost: (host, cut, from) => supervisor.partitionHost(host, cut, from),
     killAndHold: (component) => supervisor.killAndHold(component),
     restart: (component) => supervisor.restart(component),
     async startExtraRouter(id, args): Promise<ExtraRouter> {

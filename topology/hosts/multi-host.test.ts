@@ -195,10 +195,10 @@ describe('cellctl up --hosts: one network namespace per host', () => {
   });
 
   /** Runs a drill against this topology; its report.json. */
-  const drill = async (args: string[]) => {
+  const drill = async (args: string[], duration = '24s') => {
     const res = await exec(
       process.execPath,
-      [CELLCTL, 'drill', ...args, '--data', data, '--reports', join(data, 'reports'), '--duration', '24s', '--rate', '40', '--json'],
+      [CELLCTL, 'drill', ...args, '--data', data, '--reports', join(data, 'reports'), '--duration', duration, '--rate', '40', '--json'],
       { ...process.env, CELLSIM_LOG_LEVEL: 'warn' },
       300_000,
     );
@@ -252,6 +252,48 @@ describe('cellctl up --hosts: one network namespace per host', () => {
     assert.equal(r.code, 1);
     assert.ok(
       r.failed.some((f) => f.startsWith('spill (failures outside the faulted cell)')),
+      r.failed.join('; '),
+    );
+  });
+
+  it('edge-consul-partition: an edge host cut off from Consul and the control plane keeps routing, and applies a move made meanwhile within 5 s', async (t) => {
+    const r = await drill(['edge-consul-partition'], '20s');
+    for (const v of r.report.verdicts) if (/^(move applied|failed requests)/.test(v.name)) t.diagnostic(`${v.name}: ${v.measured}`);
+    assert.deepEqual(r.failed, []);
+    assert.equal(r.code, 0);
+    for (const name of ['market moved during the partition', 'move unseen while cut off (router-1)', 'move unseen while cut off (envoy-1)'])
+      assert.ok(
+        r.report.verdicts.some((v) => v.name === name && v.pass),
+        name,
+      );
+  });
+
+  it('edge-consul-partition sabotaged (--fault-every-cell: the edge cut off from the cells too): FAILS on failed requests', async () => {
+    const r = await drill(['edge-consul-partition', '--fault-every-cell'], '20s');
+    assert.equal(r.code, 1);
+    assert.ok(
+      r.failed.some((f) => f.startsWith('failed requests')),
+      r.failed.join('; '),
+    );
+  });
+
+  it('split-brain-migration: the source host cut mid-migration; rolled back or completed, no acknowledged order lost or written by two cells', async (t) => {
+    const r = await drill(['split-brain-migration'], '20s');
+    for (const v of r.report.verdicts) if (/^(source host|migration rolled|no )/.test(v.name)) t.diagnostic(`${v.name}: ${v.measured}`);
+    assert.deepEqual(r.failed, []);
+    assert.equal(r.code, 0);
+    for (const name of ['source host cut mid-migration', 'no acknowledged order lost', 'no order written by two cells'])
+      assert.ok(
+        r.report.verdicts.some((v) => v.name === name && v.pass),
+        name,
+      );
+  });
+
+  it('split-brain-migration sabotaged (--fault-never-starts: the migration runs, nothing is cut): FAILS on its positive control', async () => {
+    const r = await drill(['split-brain-migration', '--fault-never-starts'], '20s');
+    assert.equal(r.code, 1);
+    assert.ok(
+      r.failed.some((f) => f.startsWith('source host cut mid-migration')),
       r.failed.join('; '),
     );
   });

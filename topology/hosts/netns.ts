@@ -147,3 +147,27 @@ async function hostUp(plan: HostPlan, h: Host): Promise<void> {
 export async function setLink(host: Host, up: boolean): Promise<void> {
   await ip(['link', 'set', host.veth, up ? 'up' : 'down']);
 }
+
+/**
+ * Cuts (`cut`) or restores the paths between `host` and each of `others`, both ways, their links
+ * left up: each side routes the other's address into its own loopback, where the packets die
+ * unanswered (no forwarding in a namespace), so a connection times out as across a cut cable and
+ * no error comes back. This kernel has no packet filter module a selective cut could use
+ * otherwise (docs/multi-host.md §Partitions).
+ */
+export async function setPaths(host: Host, others: readonly Host[], cut: boolean): Promise<void> {
+  // `route del` of a route already gone fails; -force goes on with the batch's next line.
+  const batch = (ns: string, ips: string[]) =>
+    ip(['-force', '-n', ns, '-batch', '-'], `${ips.map((a) => `route ${cut ? 'replace' : 'del'} ${a}/32 dev lo`).join('\n')}\n`).catch(
+      (err) => {
+        if (cut) throw err;
+      },
+    );
+  await Promise.all([
+    batch(
+      host.ns,
+      others.map((o) => o.ip),
+    ),
+    ...others.map((o) => batch(o.ns, [host.ip])),
+  ]);
+}

@@ -1,0 +1,152 @@
+/**
+ * The verdicts of `edge-consul-partition` and `split-brain-migration` on made-up runs: each
+ * passes on a good run and fails on the run it exists to catch (the real drills run in
+ * topology/hosts/multi-host.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { RequestPoint } from '../points.js';
+import type { Verdict } from '../verdicts.js';
+import { edgeVerdicts, failedVerdict, type EdgeRun } from './edge-partition.js';
+import { splitVerdicts, type SplitRun, type Write } from './split-brain.js';
+
+const failing = (vs: Verdict[]) => vs.filter((v) => !v.pass).map((v) => v.name);
+
+function edgeRun(answers: [replica: string, at: number, cell: string][]): EdgeRun {
+  return {
+    edge: 'edge-1',
+    cutFrom: ['consul-1', 'cp'],
+    replicas: [
+      { plane: 'router', replica: 'router-1', url: 'http://r' },
+      { plane: 'envoy', replica: 'envoy-1', url: 'http://e' },
+    ],
+    move: { market: 'nyc', from: 'cell-1', to: 'cell-2', code: 0, detail: '' },
+    movedAt: 1000,
+    healedAt: 5000,
+    probes: answers.map(([replica, at, cell]) => ({ replica, start: at, end: at + 5, status: 200, cell })),
+  };
+}
+
+describe('edge-consul-partition verdicts', () => {
+  const good = edgeRun([
+    ['router-1', 2000, 'cell-1'],
+    ['envoy-1', 2000, 'cell-1'],
+    ['router-1', 5100, 'cell-1'],
+    ['router-1', 6000, 'cell-2'],
+    ['envoy-1', 5300, 'cell-2'],
+  ]);
+
+  it('pass when the cut replicas answered from the old owner until the heal and from the new one soon after', () => {
+    const vs = edgeVerdicts(good);
+    assert.deepEqual(failing(vs), []);
+    assert.equal(vs.find((v) => v.name === 'move applied after the paths came back (router-1)')?.measured, '1005 ms');
+  });
+
+  it('fail the positive control when a replica followed the move while cut off (nothing was cut)', () => {
+    const run = edgeRun([
+      ['router-1', 2000, 'cell-2'],
+      ['envoy-1', 2000, 'cell-1'],
+      ['router-1', 5100, 'cell-2'],
+      ['envoy-1', 5100, 'cell-2'],
+    ]);
+    assert.deepEqual(failing(edgeVerdicts(run)), ['move unseen while cut off (router-1)']);
+  });
+
+  it('fail the catch-up when a replica applied the move more than 5 s after the heal, or never', () => {
+    const run = edgeRun([
+      ['router-1', 2000, 'cell-1'],
+      ['envoy-1', 2000, 'cell-1'],
+      ['router-1', 10_100, 'cell-2'],
+      ['envoy-1', 12_000, 'cell-1'],
+    ]);
+    assert.deepEqual(failing(edgeVerdicts(run)), [
+      'move applied after the paths came back (router-1)',
+      'move applied after the paths came back (envoy-1)',
+    ]);
+  });
+
+  const point = (p: Partial<RequestPoint>): RequestPoint => ({
+    start: 0,
+    end: 1,
+    ms: 1,
+    market: 'nyc',
+    owner: 'cell-1',
+    cell: 'cell-1',
+    plane: 'router',
+    replica: 'router-1',
+    op: 'create',
+    status: 201,
+    code: 'none',
+    scope: 'other',
+    attempt: 'first',
+    failed: false,
+    ...p,
+  });
+
+  it('set apart only the moved market’s refusals by its old owner through the cut replicas; any other failure fails', () => {
+    const frozen = point({ status: 409, code: 'market_frozen', failed: true });
+    const missed = point({ op: 'get', status: 404, code: 'not_found', failed: true, replica: 'envoy-1' });
+    assert.equal(failedVerdict(good, [point({}), frozen, missed]).pass, true);
+    for (const bad of [
+      point({ status: 503, code: 'cell_unavailable', cell: '', failed: true }),
+      point({ status: 409, code: 'market_frozen', failed: true, replica: 'router-2' }),
+      point({ status: 409, code: 'market_frozen', failed: true, market: 'sf' }),
+      point({ status: 404, code: 'not_found', failed: true, cell: 'cell-2' }),
+    ])
+      assert.equal(failedVerdict(good, [point({}), frozen, bad]).pass, false, JSON.stringify(bad));
+  });
+});
+
+describe('split-brain-migration verdicts', () => {
+  const write = (start: number, cell: string, read: string | undefined, id = `o-${start}`): Write => ({
+    start,
+    end: start + 5,
+    status: 201,
+    cell,
+    id,
+    replica: 'router-1',
+    readBack: read === undefined ? undefined : { start: 9000, end: 9001, status: read === '' ? 404 : 200, cell: read },
+  });
+  const run = (writes: Write[], finalState = 'cleanup-wait', owner = 'cell-2'): SplitRun => ({
+    market: 'nyc',
+    from: 'cell-1',
+    to: 'cell-2',
+    cut: ['cell-1'],
+    cutState: 'copying',
+    finalState,
+    owner,
+    code: 0,
+    writes,
+  });
+
+  it('pass a completed move: writes on the source, then on the target, all read back from the target', () => {
+    assert.deepEqual(failing(splitVerdicts(run([write(1, 'cell-1', 'cell-2'), write(2, 'cell-2', 'cell-2')]))), []);
+  });
+
+  it('pass a rolled-back move: every write on the source and read back from it', () => {
+    assert.deepEqual(
+      failing(splitVerdicts(run([write(1, 'cell-1', 'cell-1'), write(2, 'cell-1', 'cell-1')], 'rolled-back', 'cell-1'))),
+      [],
+    );
+  });
+
+  it('fail "lost" when an acknowledged order is not read back from the owner', () => {
+    const r = run([write(1, 'cell-1', 'cell-2'), write(2, 'cell-1', '')]);
+    assert.deepEqual(failing(splitVerdicts(r)), ['no acknowledged order lost']);
+  });
+
+  it('fail "two cells" when the source took a write after the target had, or the target took one of a rolled-back move', () => {
+    const late = run([write(1, 'cell-2', 'cell-2'), write(2, 'cell-1', 'cell-2')]);
+    assert.deepEqual(failing(splitVerdicts(late)), ['no order written by two cells']);
+    const back = run([write(1, 'cell-1', 'cell-1'), write(2, 'cell-2', 'cell-1')], 'rolled-back', 'cell-1');
+    assert.deepEqual(failing(splitVerdicts(back)), ['no order written by two cells']);
+  });
+
+  it('fail the positive control when nothing was cut, and the outcome when the migration failed', () => {
+    const uncut = { ...run([write(1, 'cell-1', 'cell-2')]), cutState: undefined };
+    assert.deepEqual(failing(splitVerdicts(uncut)), ['source host cut mid-migration']);
+    assert.deepEqual(failing(splitVerdicts(run([write(1, 'cell-1', 'cell-1')], 'failed', 'cell-1'))), [
+      'migration rolled back or completed',
+    ]);
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * A network drill's own requests through one data-plane replica, beside the load generator's:
+ * which cell answers a market now (a list of its orders), an order written, an order read back.
+ * Each names the cell that answered (`x-cell-id`, docs/contracts.md §Request contract).
+ */
+
+/** One answer: when the request was sent and answered, its status and the cell that answered ('' for none). */
+export interface PlaneAnswer {
+  start: number;
+  end: number;
+  status: number;
+  cell: string;
+  /** The order's ID, on a create or read that answered one. */
+  id?: string;
+}
+
+const TIMEOUT_MS = 3000;
+
+async function call(url: string, market: string, init: RequestInit = {}): Promise<PlaneAnswer> {
+  const start = Date.now();
+  try {
+    const res = await fetch(url, {
+      ...init,
+      headers: { 'x-market-id': market, 'content-type': 'application/json', ...(init.headers as Record<string, string>) },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    const body = (await res.json().catch(() => undefined)) as { id?: unknown } | undefined;
+    const id = typeof body?.id === 'string' ? body.id : undefined;
+    return { start, end: Date.now(), status: res.status, cell: res.headers.get('x-cell-id') ?? '', ...(id ? { id } : {}) };
+  } catch {
+    return { start, end: Date.now(), status: 0, cell: '' };
+  }
+}
+
+/** Which cell answers `market` through the replica at `base` (a one-order list). */
+export const whoServes = (base: string, market: string) => call(`${base}/v1/orders?market=${encodeURIComponent(market)}&limit=1`, market);
+
+/** Writes one order of `market` through the replica at `base`, with idempotency key `key`. */
+export const createOrder = (base: string, market: string, key: string) =>
+  call(`${base}/v1/orders`, market, {
+    method: 'POST',
+    headers: { 'idempotency-key': key },
+    body: JSON.stringify({ customerId: 'drill', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
+  });
+
+/** Reads order `id` of `market` through the replica at `base`. */
+export const readOrder = (base: string, market: string, id: string) => call(`${base}/v1/orders/${encodeURIComponent(id)}`, market);
+
+/** True for a 2xx answer. */
+export const ok = (a: PlaneAnswer) => a.status >= 200 && a.status < 300;
