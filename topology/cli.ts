@@ -1,7 +1,7 @@
 /** `cellctl up`: the whole cellsim topology on one machine, supervised, until Ctrl-C or SIGTERM. */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { parseDurationMs, parsePort, parsePositiveInt } from '../shared/cli.js';
 import { createLogger } from '../shared/logger.js';
@@ -67,12 +67,13 @@ export function command(): Command {
       'after',
       '\nDefault ports: Consul 8500, routers 8080 8081, Envoys 10000 10001 (admin 9901 9902), control plane 8090,\nxDS 18000, supervisor control 8099, cells from 9100 (green instances +50).\nSee docs/operators.md.',
     )
-    .action(async (f: Flags) => {
+    .action(async (f: Flags, cmd: Command) => {
       const dataDir = resolve(f.data);
       // The certificates name localhost and 127.0.0.1 only, not the hosts' addresses.
-      if (f.tls && f.hosts) throw new InvalidArgumentError('--tls does not combine with --hosts yet');
+      // cmd.error prints the message; an error thrown from an action would exit 1 silently (bin/run-command.ts).
+      if (f.tls && f.hosts) cmd.error('error: --tls does not combine with --hosts yet', { code: 'usage' });
       // The brokers listen on 127.0.0.1 only, which a cell in a host's namespace does not reach.
-      if (f.log === 'kafka' && f.hosts) throw new InvalidArgumentError('--log kafka does not combine with --hosts yet');
+      if (f.log === 'kafka' && f.hosts) cmd.error('error: --log kafka does not combine with --hosts yet', { code: 'usage' });
       const hosts = f.hosts ? await planHosts(f.cells) : undefined;
       mkdirSync(dataDir, { recursive: true });
       const tokens = ensureTokenFiles(dataDir);

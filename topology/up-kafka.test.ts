@@ -4,12 +4,14 @@
  * is supervised and listed (topology.json, `cellctl status`), each cell's log is a topic on its
  * own broker, orders through a router and an Envoy reach DELIVERED on every cell, a broker
  * killed from outside is restarted on its kept storage and its cell goes on, and no Java process
- * outlives the teardown.
+ * outlives the teardown. Bad `--log` input is refused with its reason, writing nothing.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { requireKafka } from '../infra/kafka-dist.js';
@@ -38,6 +40,7 @@ function processesNaming(needle: string): number[] {
   return out;
 }
 
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('cellctl up --log kafka (a real broker per cell)', () => {
@@ -155,5 +158,25 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), `broker pid ${pid} survived teardown`);
     assert.deepEqual(processesNaming(kafkaDir), [], 'a java process naming <data>/kafka survived teardown');
     assert.deepEqual(readdirSync(kafkaDir).sort(), ['cell-0', 'cell-1'], 'the brokers kept their data under <data>/kafka');
+  });
+});
+
+describe('cellctl up --log flag errors', () => {
+  it('refuses --log kafka with --hosts, and an unknown --log, saying why and writing nothing', () => {
+    const parent = mkdtempSync(join(tmpdir(), 'cellsim-up-kafka-flags-'));
+    try {
+      const data = join(parent, 'data');
+      for (const [extra, said] of [
+        [['--log', 'kafka', '--hosts'], /--log kafka does not combine with --hosts/],
+        [['--log', 'bogus'], /Allowed choices are sqlite, kafka/],
+      ] as const) {
+        const res = spawnSync(process.execPath, [CELLCTL, 'up', '--data', data, ...extra], { encoding: 'utf8', timeout: 60_000 });
+        assert.equal(res.status, 1, `${extra.join(' ')}: ${res.stderr}`);
+        assert.match(res.stderr, said);
+        assert.equal(existsSync(data), false, 'a refused up wrote its data directory');
+      }
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
   });
 });
