@@ -43,6 +43,10 @@ export const COMMANDS: Record<string, Entry> = {
   rollout: { summary: 'roll a version out: canary cell-0, bake, SLO, waves', load: () => import('../control-plane/commands/rollout.js') },
   rollback: { summary: 'put a cell back on its previous version', load: () => import('../control-plane/commands/rollback.js') },
   up: { summary: 'run the whole topology locally, supervised', load: () => import('../topology/cli.js') },
+  seed: {
+    summary: "give a fresh Consul cellsim's ACL tokens, cells and market map, as cellctl up does (the Kubernetes seed Job)",
+    load: () => import('../topology/seed-cli.js'),
+  },
   hosts: {
     summary: 'list the network namespaces of cellctl up --hosts runs; hosts clean removes those left over',
     load: () => import('../topology/hosts/cli.js'),

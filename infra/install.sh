@@ -240,15 +240,40 @@ POM
   log "kafka $KAFKA_VERSION: $(find "$dest/libs" -name '*.jar' | wc -l) jars at $dest/libs"
 }
 
+# The Go modules of the Kubernetes manifest validator (infra/deploy/validate: k8s.io/api,
+# apimachinery and client-go, Apache-2.0, one release, pinned in its go.mod/go.sum), fetched
+# from the Go module proxy into Go's module cache and compiled into node_modules/.cache, so
+# infra/deploy/validate.test.ts builds it offline (GOPROXY=off) and fast. The licence of each k8s.io module is checked, and no module of its
+# graph may be under the Business Source License.
+install_k8s_validate() {
+  local dir="$HERE/deploy/validate"
+  need go "install Go (https://go.dev/doc/install): the manifest validator is built with it"
+  (cd "$dir" && GOFLAGS=-mod=readonly go mod download all) \
+    || die "k8s-validate: the Go module proxy did not serve the modules of infra/deploy/validate/go.mod; check 'go env GOPROXY'"
+  local mod src
+  for mod in k8s.io/api k8s.io/apimachinery k8s.io/client-go; do
+    src="$(cd "$dir" && go list -m -f '{{.Dir}}' "$mod")" || die "k8s-validate: $mod is not in infra/deploy/validate/go.mod"
+    grep -qi 'Apache License' "$src/LICENSE" || die "k8s-validate: $mod's licence ($src/LICENSE) is not Apache-2.0; refusing it"
+  done
+  if (cd "$dir" && go list -m -f '{{.Dir}}' all | grep -v '^$' | while read -r d; do grep -lis 'Business Source License' "$d"/LICENSE* || true; done | grep -q .); then
+    die "k8s-validate: a module of infra/deploy/validate is under the Business Source License; refusing it"
+  fi
+  # Compiled once here into the project-local build cache the test uses (a cold build takes minutes on 2 cores).
+  with_progress k8s-validate env GOCACHE="$HERE/../node_modules/.cache/cellsim-go-build" GOFLAGS=-mod=readonly GOPROXY=off GOTOOLCHAIN=local \
+    bash -c "cd '$dir' && go build -o /dev/null ." || die "k8s-validate: infra/deploy/validate failed to build; see the lines above"
+  log "k8s-validate: Go modules of infra/deploy/validate fetched and built (k8s.io $(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/api), Apache-2.0)"
+}
+
 mkdir -p "$CACHE"
 case "$ONLY" in
-  all) install_envoy; install_vegeta; install_consul; install_chromium; install_kafka; install_iproute2 ;;
+  all) install_envoy; install_vegeta; install_consul; install_chromium; install_kafka; install_iproute2; install_k8s_validate ;;
+  k8s-validate) install_k8s_validate ;;
   iproute2) install_iproute2 ;;
   chromium) install_chromium ;;
   consul) install_consul ;;
   vegeta) install_vegeta ;;
   envoy) install_envoy ;;
   kafka) install_kafka ;;
-  *) die "unknown component '$ONLY' (use consul, envoy, vegeta, chromium, kafka, iproute2 or all)" ;;
+  *) die "unknown component '$ONLY' (use consul, envoy, vegeta, chromium, kafka, iproute2, k8s-validate or all)" ;;
 esac
 log "done"

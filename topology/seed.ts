@@ -28,7 +28,14 @@ export interface Seeded {
 
 /** Writes cells/ and markets/ records that do not exist yet. */
 export async function seedConsul(cfg: TopologyConfig, url: string, markets: SeedMarket[]): Promise<Seeded> {
-  const consul = supervisorConsul(cfg, url);
+  return seedWith(supervisorConsul(cfg, url), cfg, markets);
+}
+
+/** What to seed: the cells cell-0 … cell-(n-1) at a version, under a KV prefix. */
+export type SeedPlan = Pick<TopologyConfig, 'prefix' | 'cells' | 'initialVersion'>;
+
+/** {@link seedConsul} through a client that carries its own token (`cellctl seed`, topology/seed-cli.ts). */
+export async function seedWith(consul: ConsulClient, cfg: SeedPlan, markets: SeedMarket[]): Promise<Seeded> {
   const layout = new KvLayout(cfg.prefix);
   const ids = cellIds(cfg.cells);
   const global = globalCell(cfg.cells);

@@ -1,155 +1,240 @@
 /**
- * The deployment manifests stay true to the CLI: every container runs a real `cellctl`
- * command with options that command declares, and every Service targets a declared port.
+ * The deployment manifests stay true to the CLI and to each other: every container runs a real
+ * `cellctl` command with options that command declares, the seed Job seeds the cells and Consul
+ * nodes the manifests run, and the cross-checks of manifests.ts (Services, NetworkPolicies,
+ * Secrets, probes, IDs) find nothing. The strict schema check is validate.test.ts.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import type { Command } from 'commander';
 import { COMMANDS } from '../../bin/commands.js';
 import { ROUTER_NODE_OPTIONS } from '../../router/node-options.js';
 import { pinnedVersions } from '../binaries.js';
-
-interface Container {
-  name: string;
-  args?: string[];
-  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
-  ports?: { name?: string; containerPort: number }[];
-}
-interface Manifest {
-  kind: string;
-  metadata: { name: string };
-  spec?: {
-    selector?: Record<string, unknown>;
-    template?: {
-      metadata?: { labels?: Record<string, string> };
-      spec: { containers: Container[]; securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number } };
-    };
-    ports?: { targetPort?: string | number }[];
-  };
-}
+import {
+  idProblems,
+  loadKustomization,
+  loadManifests,
+  networkPolicyProblems,
+  probeProblems,
+  referenceProblems,
+  serviceProblems,
+  workloads,
+  type Container,
+} from './manifests.js';
 
 const DIR = new URL('./k8s/', import.meta.url).pathname;
-const manifests: Manifest[] = readdirSync(DIR)
-  .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
-  .flatMap((f) =>
-    parseAllDocuments(readFileSync(join(DIR, f), 'utf8')).map((d) => {
-      assert.equal(d.errors.length, 0, `${f}: ${d.errors.map((e) => e.message).join('; ')}`);
-      return d.toJS() as Manifest;
-    }),
-  );
+const kust = loadKustomization(DIR);
+const manifests = loadManifests(DIR, kust);
+const pods = workloads(manifests);
+const containers = pods.flatMap((w) => w.spec.template.spec.containers.map((c) => ({ w, c })));
+const cellctl = containers.filter(({ c }) => c.image === 'cellsim:dev');
+const dockerfile = readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8');
 
 function longOptions(cmd: Command): Set<string> {
-  return new Set(cmd.options.flatMap((o) => [o.long, o.negate ? undefined : undefined]).filter((x): x is string => x !== undefined));
+  return new Set(cmd.options.map((o) => o.long).filter((x): x is string => x !== undefined));
 }
+/** The subcommand a container runs (`seed secrets` → that subcommand) and its options. */
+async function optionsOf(args: string[]): Promise<Set<string> | undefined> {
+  const entry = COMMANDS[args[0] ?? ''];
+  if (!entry) return undefined;
+  let cmd = (await entry.load()).command();
+  const sub = cmd.commands.find((s) => s.name() === args[1]);
+  if (sub) cmd = sub;
+  return longOptions(cmd);
+}
+const argAfter = (c: Container, flag: string) => c.args?.[(c.args?.indexOf(flag) ?? -2) + 1];
+const fieldOf = (c: Container, name: string) => c.env?.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
+const ofCommand = (name: string) => cellctl.filter(({ c }) => c.args?.[0] === name);
 
 describe('deployment manifests', () => {
-  it('lists every manifest file in the kustomization', () => {
-    const k = readFileSync(join(DIR, 'kustomization.yaml'), 'utf8');
-    for (const f of readdirSync(DIR).filter((x) => x.endsWith('.yaml') && x !== 'kustomization.yaml')) assert.match(k, new RegExp(f));
+  it('lists every manifest file in the kustomization, and only files that exist', () => {
+    const files = readdirSync(DIR).filter((x) => x.endsWith('.yaml') && x !== 'kustomization.yaml');
+    assert.deepEqual([...kust.resources].sort(), files.sort());
   });
-
-  const workloads = manifests.filter((m) => m.kind === 'Deployment' || m.kind === 'StatefulSet');
+  it('puts every object in the cellsim namespace', () => {
+    assert.equal(kust.namespace, 'cellsim');
+    for (const o of manifests.filter((x) => x.kind !== 'Namespace'))
+      assert.equal(o.metadata.namespace, 'cellsim', `${o.kind} ${o.metadata.name}`);
+  });
 
   it("launches every router container with the router's V8 options (router/node-options.ts)", () => {
-    const routers = workloads.flatMap((w) => w.spec?.template?.spec.containers ?? []).filter((c) => c.args?.[0] === 'router');
-    assert.ok(routers.length > 0, 'a router workload');
-    for (const c of routers) assert.equal(c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, ROUTER_NODE_OPTIONS, c.name);
-  });
-  it('tells a cluster to run the pinned open-source Consul image (infra/versions.env), not the chart default', () => {
-    const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
-    assert.ok(readme.includes(`global.image=hashicorp/consul:${pinnedVersions().consul}`), 'infra/deploy/README.md names the pinned image');
-  });
-  it('has cells, routers, control plane and Envoy workloads', () => {
-    assert.ok(workloads.length >= 5, `found ${workloads.length}`);
+    assert.ok(ofCommand('router').length > 0, 'a router workload');
+    for (const { c } of ofCommand('router'))
+      assert.equal(c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, ROUTER_NODE_OPTIONS, c.name);
   });
 
-  const argAfter = (c: Container, flag: string) => c.args?.[(c.args?.indexOf(flag) ?? -2) + 1];
-  const fieldOf = (c: Container, name: string) => c.env?.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
+  it('runs the pinned open-source Consul (infra/versions.env; 1.17 and later are BSL) as 3 servers that expect and join each other', () => {
+    const consul = pods.filter((w) => w.spec.template.spec.containers.some((c) => c.image?.startsWith('hashicorp/consul:')));
+    assert.equal(consul.length, 1, 'one Consul StatefulSet');
+    const [sts] = consul;
+    const c = sts!.spec.template.spec.containers[0]!;
+    assert.equal(c.image, `hashicorp/consul:${pinnedVersions().consul}`);
+    assert.match(pinnedVersions().consul, /^1\.16\./);
+    assert.equal(sts!.kind, 'StatefulSet');
+    assert.equal(sts!.spec.replicas, 3);
+    const args = c.args ?? [];
+    assert.ok(args.includes('-server') && args.includes(`-bootstrap-expect=${sts!.spec.replicas}`), 'servers expecting every replica');
+    const names = Array.from({ length: 3 }, (_, i) => `${sts!.metadata.name}-${i}`);
+    const joins = args.filter((a) => a.startsWith('-retry-join=')).map((a) => a.slice('-retry-join='.length));
+    assert.deepEqual(
+      joins,
+      names.map((n) => `${n}.${sts!.spec.serviceName}`),
+      'retry-join names every server through the headless Service',
+    );
+    for (const flag of ['-bind', '-advertise', '-client']) assert.ok(args.includes(`${flag}=$(POD_IP)`), flag);
+  });
 
-  it('binds the control plane and the routers to their pod address and gives each pod its own ID (downward API)', () => {
-    const planes = workloads
-      .flatMap((w) => w.spec?.template?.spec.containers ?? [])
-      .filter((c) => ['control-plane', 'router'].includes(c.args?.[0] ?? ''));
-    assert.deepEqual(planes.map((c) => c.args?.[0]).sort(), ['control-plane', 'router']);
-    for (const c of planes) {
-      assert.equal(argAfter(c, '--host'), '$(POD_IP)', `${c.name}: --host`);
-      assert.equal(argAfter(c, '--id'), '$(POD_NAME)', `${c.name}: --id`);
+  it('has cells, routers, control plane, Envoy, Consul and the seed Job', () => {
+    assert.deepEqual([...new Set(cellctl.map(({ c }) => c.args?.[0]))].sort(), ['cell', 'control-plane', 'envoy', 'router', 'seed']);
+  });
+
+  it('binds every process to its pod address, so probes and Services reach it there', () => {
+    for (const name of ['cell', 'control-plane', 'router'])
+      for (const { c } of ofCommand(name)) assert.equal(argAfter(c, '--host'), '$(POD_IP)', `${name}: --host`);
+    for (const { c } of ofCommand('envoy')) assert.equal(argAfter(c, '--listen-address'), '$(POD_IP)', 'envoy: --listen-address');
+    for (const { c } of containers.filter((x) => (x.c.args ?? []).some((a) => a.includes('$(POD_IP)'))))
       assert.equal(fieldOf(c, 'POD_IP'), 'status.podIP', c.name);
-      assert.equal(fieldOf(c, 'POD_NAME'), 'metadata.name', c.name);
-    }
   });
 
-  it("runs cells, routers and the control plane as the image's non-root user, their volumes group-owned (fsGroup)", () => {
-    const uid = /^USER node$/m.test(readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8')) ? 1000 : undefined;
-    assert.equal(uid, 1000, 'the image runs as node (uid 1000)');
-    for (const w of workloads.filter((x) => (x.spec?.template?.spec.containers ?? []).some((c) => c.args?.[0] !== 'envoy'))) {
-      const sc = w.spec?.template?.spec.securityContext;
-      assert.deepEqual([sc?.runAsNonRoot, sc?.runAsUser, sc?.fsGroup], [true, uid, uid], w.metadata.name);
-    }
+  it('gives each pod its own ID: no two replicas can share one (downward API, or a literal in a one-replica StatefulSet)', async () => {
+    const takesId = new Map<string, boolean>();
+    for (const { c } of cellctl) takesId.set(c.args![0]!, (await optionsOf(c.args!))?.has('--id') ?? false);
+    assert.deepEqual(
+      idProblems(manifests, (c) => c.image === 'cellsim:dev' && takesId.get(c.args?.[0] ?? '') === true),
+      [],
+    );
   });
 
-  it('has a StatefulSet for every cell cellctl up runs (cell-0 … cell-3), each with its own id', () => {
-    const cells = workloads.filter((w) => w.kind === 'StatefulSet' && w.metadata.name.startsWith('cell-'));
+  it('seeds the cells and Consul nodes the manifests run (the seed Job agrees with cells.yaml and consul.yaml)', () => {
+    const [seed] = ofCommand('seed');
+    assert.ok(seed, 'a seed Job');
+    assert.equal(seed.w.kind, 'Job');
+    const cells = pods.filter((w) => w.kind === 'StatefulSet' && w.metadata.name.startsWith('cell-')).map((w) => w.metadata.name);
+    assert.equal(Number(argAfter(seed.c, '--cells')), cells.length, '--cells');
+    assert.deepEqual(
+      cells,
+      Array.from({ length: cells.length }, (_, i) => `cell-${i}`),
+    );
+    const consul = pods.find((w) => w.metadata.name === 'consul')!;
+    assert.equal(argAfter(seed.c, '--nodes'), Array.from({ length: consul.spec.replicas! }, (_, i) => `consul-${i}`).join(','), '--nodes');
+    const url = `http://${manifests.find((o) => o.kind === 'Service' && o.metadata.name === 'consul-server')?.metadata.name}:8500`;
+    assert.equal(argAfter(seed.c, '--consul'), url);
+    for (const { c } of cellctl.filter((x) => x.c.env?.some((e) => e.name === 'CELLSIM_CONSUL')))
+      assert.equal(c.env?.find((e) => e.name === 'CELLSIM_CONSUL')?.value, url, c.name);
+  });
+
+  it('has more than 2 cells: a StatefulSet for each of cell-0 … cell-3, each with its own id and volume', () => {
+    const cells = pods.filter((w) => w.kind === 'StatefulSet' && w.metadata.name.startsWith('cell-'));
     assert.deepEqual(
       cells.map((w) => w.metadata.name),
       ['cell-0', 'cell-1', 'cell-2', 'cell-3'],
     );
-    for (const w of cells) assert.equal(argAfter(w.spec!.template!.spec.containers[0]!, '--id'), w.metadata.name);
+    for (const w of cells) assert.equal(argAfter(w.spec.template.spec.containers[0]!, '--id'), w.metadata.name);
   });
 
-  it('copies every infra module `cellctl doctor` imports into the image (it runs there too)', () => {
-    const file = readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8');
-    const copied = new Set(
-      file
-        .split('\n')
-        .filter((l) => l.startsWith('COPY infra/'))
-        .flatMap((l) => l.split(/\s+/).slice(1, -1)),
-    );
-    const needed = new Set<string>();
-    const visit = (name: string) => {
-      if (needed.has(name)) return;
-      needed.add(name);
-      const text = readFileSync(new URL(`../${name}`, import.meta.url), 'utf8');
-      for (const m of text.matchAll(/from '\.\/([\w-]+)\.js'/g)) visit(`${m[1]}.ts`);
-    };
-    visit('doctor.ts');
-    assert.deepEqual(
-      [...needed].filter((n) => !copied.has(`infra/${n}`)),
-      [],
-      'infra modules doctor needs but the image lacks',
-    );
-  });
-
-  it("lets the image's user write the router bundle (node_modules/.cache) before it drops root", () => {
-    const file = readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8');
-    const chown = file.indexOf('chown -R node:node /app/node_modules/.cache');
-    assert.ok(chown > 0 && chown < file.lastIndexOf('USER node'), 'chown of node_modules/.cache before USER node');
-  });
-
-  for (const w of workloads) {
-    it(`${w.kind} ${w.metadata.name} runs a real cellctl command with declared options`, async () => {
-      for (const c of w.spec?.template?.spec.containers ?? []) {
-        const [name, ...rest] = c.args ?? [];
-        assert.ok(name, `${c.name}: no args`);
-        const entry = COMMANDS[name];
-        assert.ok(entry, `${c.name}: cellctl has no command '${name}'`);
-        const opts = longOptions((await entry.load()).command());
-        for (const arg of rest.filter((a) => a.startsWith('--'))) assert.ok(opts.has(arg), `cellctl ${name} has no option ${arg}`);
+  it("runs every pod as its image's non-root user, volumes group-owned (fsGroup), no privilege escalation, read-only root, no capabilities", () => {
+    const node = /^USER node$/m.test(dockerfile) ? 1000 : undefined;
+    assert.equal(node, 1000, 'the image runs as node (uid 1000)');
+    for (const w of pods) {
+      const sc = w.spec.template.spec.securityContext;
+      const uid: number | undefined = w.metadata.name === 'consul' ? 100 : node; // hashicorp/consul's consul user
+      assert.deepEqual(
+        [sc?.runAsNonRoot, sc?.runAsUser, sc?.fsGroup, sc?.seccompProfile?.type],
+        [true, uid, 1000, 'RuntimeDefault'],
+        w.metadata.name,
+      );
+      for (const c of w.spec.template.spec.containers) {
+        const csc = (
+          c as {
+            securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { drop?: string[] } };
+          }
+        ).securityContext;
+        assert.deepEqual(
+          [csc?.allowPrivilegeEscalation, csc?.readOnlyRootFilesystem, csc?.capabilities?.drop],
+          [false, true, ['ALL']],
+          c.name,
+        );
       }
+    }
+  });
+
+  it('lets the router write its bundle under a read-only root: an emptyDir at node_modules/.cache/cellsim-router', () => {
+    for (const { c } of ofCommand('router'))
+      assert.ok(
+        c.volumeMounts?.some((m) => m.mountPath === '/app/node_modules/.cache/cellsim-router'),
+        c.name,
+      );
+    const chown = dockerfile.indexOf('chown -R node:node /app/node_modules/.cache');
+    assert.ok(chown > 0 && chown < dockerfile.lastIndexOf('USER node'), 'chown of node_modules/.cache before USER node');
+  });
+
+  it("copies into the image every source module the containers' commands and `cellctl doctor` import", () => {
+    const copied = dockerfile
+      .split('\n')
+      .filter((l) => l.startsWith('COPY ') && !l.includes('--from'))
+      .flatMap((l) => l.split(/\s+/).slice(1, -1));
+    const inImage = (path: string) => copied.some((c) => path === c || path.startsWith(`${c}/`));
+    const ROOT = new URL('../../', import.meta.url);
+    const seen = new Set<string>();
+    const visit = (path: string) => {
+      if (seen.has(path)) return;
+      seen.add(path);
+      const text = readFileSync(new URL(path, ROOT), 'utf8');
+      for (const m of text.matchAll(/^import (?!type )[^;]*?from '(\.{1,2}\/[^']+)\.js'|import\('(\.{1,2}\/[^']+)\.js'\)/gm)) {
+        const spec = m[1] ?? m[2]!;
+        visit(new URL(`${spec}.ts`, new URL(path, ROOT)).pathname.slice(ROOT.pathname.length));
+      }
+    };
+    const commands = readFileSync(new URL('bin/commands.ts', ROOT), 'utf8');
+    for (const name of [...new Set(cellctl.map(({ c }) => c.args![0]!)), 'doctor']) {
+      const m = new RegExp(`['"]?${name}['"]?: \\{[^}]*?import\\('\\.\\./([^']+)\\.js'\\)`, 's').exec(commands);
+      assert.ok(m, `bin/commands.ts loads ${name}`);
+      visit(`${m[1]}.ts`);
+    }
+    assert.deepEqual(
+      [...seen].filter((p) => !inImage(p)),
+      [],
+      'modules the image needs but lacks',
+    );
+  });
+
+  for (const { w, c } of cellctl) {
+    it(`${w.kind} ${w.metadata.name} runs a real cellctl command with declared options`, async () => {
+      const args = c.args ?? [];
+      const opts = await optionsOf(args);
+      assert.ok(opts, `${c.name}: cellctl has no command '${args[0]}'`);
+      for (const arg of args.filter((a) => a.startsWith('--'))) assert.ok(opts.has(arg), `cellctl ${args[0]} has no option ${arg}`);
+      assert.ok(!args.some((a) => /^[0-9a-f]{32,}$|^[0-9a-f-]{36}$/.test(a)), 'no token on argv');
     });
   }
 
-  for (const s of manifests.filter((m) => m.kind === 'Service')) {
-    it(`Service ${s.metadata.name} selects a workload and targets one of its named ports`, () => {
-      const selector = s.spec?.selector ?? {};
-      const target = workloads.find((w) => Object.entries(selector).every(([k, v]) => w.spec?.template?.metadata?.labels?.[k] === v));
-      assert.ok(target, `no workload matches ${JSON.stringify(selector)}`);
-      const names = new Set((target.spec?.template?.spec.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.name)));
-      for (const p of s.spec?.ports ?? [])
-        assert.ok(names.has(String(p.targetPort)), `targetPort ${String(p.targetPort)} is not a named port`);
+  describe('cross-checks between objects (manifests.ts)', () => {
+    it('every Service selects pods and targets their ports; every StatefulSet has its headless Service', () => {
+      assert.deepEqual(serviceProblems(manifests, kust), []);
     });
-  }
+    it('every NetworkPolicy, and every peer it admits, selects existing pods on ports they declare', () => {
+      assert.deepEqual(networkPolicyProblems(manifests, kust), []);
+    });
+    it('every Secret and ConfigMap a pod uses exists with the keys it names; every token file path is a mounted key', () => {
+      assert.deepEqual(referenceProblems(manifests, kust), []);
+    });
+    it('every probe checks the pod address on a named port', () => {
+      assert.deepEqual(probeProblems(manifests), []);
+    });
+    it('only the edge and the control plane reach the cells; only the Envoys reach xDS; everything else is denied', () => {
+      const np = (name: string) => manifests.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === name);
+      assert.deepEqual(np('default-deny-ingress')?.spec?.podSelector, {});
+      const cells = np('cells')?.spec?.ingress ?? [];
+      assert.deepEqual(
+        cells
+          .flatMap((r) => r.from ?? [])
+          .flatMap((f) => f.podSelector?.matchExpressions?.[0]?.values ?? [])
+          .sort(),
+        ['control-plane', 'envoy', 'router'],
+      );
+      const xds = (np('control-plane')?.spec?.ingress ?? []).find((r) => r.ports?.some((p) => p.port === 18000));
+      assert.deepEqual(xds?.from, [{ podSelector: { matchLabels: { 'app.kubernetes.io/component': 'envoy' } } }]);
+    });
+  });
 });
