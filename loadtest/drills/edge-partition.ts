@@ -28,7 +28,7 @@ export interface EdgeRun {
   cutFrom: string[];
   replicas: Target[];
   move?: { market: string; from: string; to: string; code: number; detail: string };
-  /** When the move's flip was known written (cellctl migrate exited 0), and when the paths came back. */
+  /** When the move's flip was known written (cellctl migrate exited 0), and when the restore of the paths began. */
   movedAt?: number;
   healedAt?: number;
   probes: (PlaneAnswer & { replica: string })[];
@@ -179,9 +179,11 @@ export const edgeConsulPartition: Drill & DrillHooks = {
   async heal(ctx) {
     const run = runs.get(ctx);
     if (!run) return;
-    if (!ctx.opts.faultNeverStarts) await ctx.env.partitionHost!(run.edge, false);
+    // Taken before the restore: an answer during it may already come after the paths are back,
+    // so the positive control ends here, and the catch-up counts the restore's own time too.
     run.healedAt = Date.now();
-    ctx.mark(`${run.edge}: paths restored`);
+    if (!ctx.opts.faultNeverStarts) await ctx.env.partitionHost!(run.edge, false);
+    ctx.mark(`${run.edge}: paths restored (${Date.now() - run.healedAt} ms)`);
     // The window lasts until both replicas apply the move (or the bound): stale answers stay inside it.
     for (const until = run.healedAt + CATCH_UP_BOUND_MS; Date.now() < until; await sleep(100)) {
       if (!run.move || Object.values(catchUp(run)).every((t) => t !== undefined)) break;
