@@ -2,7 +2,8 @@
  * Drills against a real `cellctl up --tls` topology (Consul with ACLs, default deny; HTTPS at
  * both edges; mutual TLS from routers and Envoys to the cells; xDS over TLS; the control plane's
  * calls to the cells in HTTPS): vegeta trusts the topology's CA (`-root-certs`), the drill's fault
- * calls reach the cells' admin API over HTTPS, and each drill must still pass its verdicts.
+ * calls reach the cells' admin API over HTTPS, and each drill must still pass its verdicts: two
+ * cell drills, and a bad rollout stopped by the control plane's SLO scrape of the cells.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,6 +43,8 @@ describe('drills against a real cellctl up --tls topology (short CI mode)', { ti
   for (const [name, extra] of [
     ['cell-crash', { durationMs: 14_000 }],
     ['cell-errors', {}],
+    // Stopped by the control plane's SLO scrape of the cells, over mutual TLS.
+    ['bad-rollout', { durationMs: 20_000, rate: 100 }],
   ] as [string, Partial<DrillOptions>][]) {
     it(`${name} passes its verdicts under TLS and ACLs`, async (t) => {
       const d = findDrill(name);
