@@ -1,10 +1,10 @@
 /** `cellctl control-plane`: runs the control plane in the foreground until SIGTERM/SIGINT. */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { neverFromEnv, parseDurationMs, parsePort, parseUrl } from '../shared/cli.js';
 import { TOKEN_ENV, adminApiTokens, resolveToken } from '../shared/tokens.js';
 import { start, type ControlPlaneOptions } from './main.js';
-import { readTlsFiles, tlsFilesOf } from '../shared/pki/identity.js';
+import { readTlsFiles, tlsFilesOf, TlsConfigError } from '../shared/pki/identity.js';
 import { tlsFiles } from '../shared/pki/names.js';
 
 /** The parsed flags: the control plane's options, all but the test-only `register` and the tokens, which come from files or the environment. */
@@ -92,10 +92,9 @@ export function command(): Command {
       const xdsTls = tlsFilesOf(f);
       if (xdsTls) readTlsFiles(xdsTls);
       const sdsFiles = f.sdsDir ? tlsFiles(f.sdsDir, 'envoy') : undefined;
-      if (f.edgeTls && !sdsFiles) throw new InvalidArgumentError('--edge-tls needs --sds-dir (the edge certificate comes by SDS)');
+      if (f.edgeTls && !sdsFiles) throw new TlsConfigError('--edge-tls needs --sds-dir (the edge certificate comes by SDS)');
       if (sdsFiles) readTlsFiles(sdsFiles);
-      if (f.peerTls && !xdsTls)
-        throw new InvalidArgumentError('--peer-tls needs --tls-cert, --tls-key and --tls-ca (its client certificate)');
+      if (f.peerTls && !xdsTls) throw new TlsConfigError('--peer-tls needs --tls-cert, --tls-key and --tls-ca (its client certificate)');
       const cp = await start({ ...f, ...tokensOf(f), xdsTls, sdsFiles, peerTls: f.peerTls ? xdsTls : undefined });
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
