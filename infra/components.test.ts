@@ -223,5 +223,6 @@ describe('cellctl doctor on this machine', () => {
     assert.equal(report.vegeta.license, 'MIT');
     assert.equal(report.chromium.license, 'BSD-3-Clause');
     assert.equal(report['playwright-core'].license, 'Apache-2.0');
+    assert.equal(report['k8s.io/client-go'].license, 'Apache-2.0');
   });
 });

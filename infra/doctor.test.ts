@@ -182,6 +182,14 @@ describe('renderDoctor', () => {
     node: { ok: true, version: '20.20.2', license: 'MIT', path: '/usr/bin/node', source: 'path' },
     chromium: { ok: true, version: '156.0.8078.129', license: 'BSD-3-Clause', path: '/usr/bin/chromium', source: 'path' },
     'playwright-core': { ok: false, error: "not installed: run 'npm ci'" },
+    'k8s.io/client-go': {
+      ok: true,
+      version: '0.37.2',
+      pinned: '0.37.2',
+      license: 'Apache-2.0',
+      path: '/go/pkg/mod/k8s.io/client-go@v0.37.2',
+      source: 'cache',
+    },
   };
   it('shows the licence column, then each error and warning on its own line, without colour off a terminal', () => {
     const text = renderDoctor(report, false);
@@ -195,6 +203,7 @@ describe('renderDoctor', () => {
     assert.match(text, /^error: vegeta: not found/m);
     assert.match(text, /│ chromium +│ yes +│ 156\.0\.8078\.129 +│ BSD-3-Clause +│ \/usr\/bin\/chromium \(path\) +│/);
     assert.match(text, /^error: playwright-core: not installed/m);
+    assert.match(text, /│ k8s\.io\/client-go +│ yes +│ 0\.37\.2 +│ Apache-2\.0 +│/);
     assert.match(text, /^warning: consul on PATH is 1\.22\.5$/m);
     assert.match(text, /^Not ready: /m);
     assert.deepEqual(Object.keys(report), [...TOOLS]);

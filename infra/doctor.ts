@@ -8,10 +8,20 @@ import Table from 'cli-table3';
 import { probe, type ToolStatus } from './binaries.js';
 import { probeChromium, probePlaywright } from './browser.js';
 import { probeKafka } from './kafka-dist.js';
+import { probeClientGo } from './k8s-validate.js';
 import { judgeLicense, licenseFileIn, licenseFileNextTo, versionWarning, type Tool } from './licenses.js';
 
 /** The tools doctor checks, in the order it shows them. */
-export const TOOLS = ['consul', 'envoy', 'vegeta', 'kafka', 'node', 'chromium', 'playwright-core'] as const satisfies readonly Tool[];
+export const TOOLS = [
+  'consul',
+  'envoy',
+  'vegeta',
+  'kafka',
+  'node',
+  'chromium',
+  'playwright-core',
+  'k8s.io/client-go',
+] as const satisfies readonly Tool[];
 
 /** The report: one status per tool. */
 export type DoctorReport = Record<(typeof TOOLS)[number], ToolStatus>;
@@ -35,7 +45,7 @@ export function assess(tool: Tool, probed: ToolStatus & { passedOver?: { path: s
   let { ok, error } = status;
   if (ok && status.path !== undefined) {
     const file =
-      tool === 'node' || tool === 'chromium' || tool === 'playwright-core'
+      tool === 'node' || tool === 'chromium' || tool === 'playwright-core' || tool === 'k8s.io/client-go'
         ? undefined
         : tool === 'kafka'
           ? licenseFileIn(status.path)
@@ -68,6 +78,7 @@ export function diagnose(): DoctorReport {
     kafka: probeKafka,
     chromium: probeChromium,
     'playwright-core': probePlaywright,
+    'k8s.io/client-go': probeClientGo,
   };
   for (const t of TOOLS) report[t] = assess(t, (probes[t] ?? (() => probe(t as Parameters<typeof probe>[0])))());
   return report;
@@ -94,7 +105,7 @@ export function renderDoctor(report: DoctorReport, color = process.stdout.isTTY 
 export function command(): Command {
   return new Command('doctor')
     .description(
-      "check that consul, envoy, vegeta, kafka (with java), node, chromium and playwright-core (the console's browser tests) are installed and open source; exit 1 if any is missing or not",
+      "check that consul, envoy, vegeta, kafka (with java), node, chromium and playwright-core (the console's browser tests) and k8s.io/client-go (the manifest validator's Go modules) are installed and open source; exit 1 if any is missing or not",
     )
     .option('--json', 'print a JSON object (version, licence, path, warning per tool) instead of a table')
     .action((opts: { json?: boolean }) => {

@@ -22,6 +22,7 @@ describe('licenseOf: the licence of a release', () => {
     ['node', '20.20.2', 'MIT'],
     ['chromium', '156.0.8078.129', 'BSD-3-Clause'],
     ['playwright-core', '1.65.1', 'Apache-2.0'],
+    ['k8s.io/client-go', '0.37.2', 'Apache-2.0'],
   ];
   for (const [tool, version, want] of cases) {
     it(`${tool} ${version ?? '(no version)'} → ${want ?? 'unknown'}`, () => assert.equal(licenseOf(tool, version), want));

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import type { Component } from './binaries.js';
 
 /** A tool doctor checks: the real components, the Kafka broker's jars and node itself. */
-export type Tool = Component | 'kafka' | 'node' | 'chromium' | 'playwright-core';
+export type Tool = Component | 'kafka' | 'node' | 'chromium' | 'playwright-core' | 'k8s.io/client-go';
 
 /** Open-source licences (OSI approved) a component may be under. Anything else fails doctor. */
 const OPEN_SOURCE = new Set(['MPL-2.0', 'Apache-2.0', 'MIT', 'BSD-2-Clause', 'BSD-3-Clause', 'ISC']);
@@ -49,6 +49,7 @@ export function licenseOf(tool: Tool, version: string | undefined): string | und
     case 'envoy':
     case 'kafka':
     case 'playwright-core':
+    case 'k8s.io/client-go':
       return 'Apache-2.0';
     case 'chromium':
       return 'BSD-3-Clause';
