@@ -259,7 +259,7 @@ install_k8s_validate() {
     die "k8s-validate: a module of infra/deploy/validate is under the Business Source License; refusing it"
   fi
   # Compiled once here into the project-local build cache the test uses (a cold build takes minutes on 2 cores).
-  with_progress k8s-validate env GOCACHE="$HERE/../node_modules/.cache/cellsim-go-build" GOFLAGS=-mod=readonly GOPROXY=off GOTOOLCHAIN=local \
+  with_progress k8s-validate env GOCACHE="$HERE/../node_modules/.cache/cellsim-go-build" GOFLAGS="-mod=readonly -buildvcs=false" GOPROXY=off GOTOOLCHAIN=local \
     bash -c "cd '$dir' && go build -o /dev/null ." || die "k8s-validate: infra/deploy/validate failed to build; see the lines above"
   log "k8s-validate: Go modules of infra/deploy/validate fetched and built (k8s.io $(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/api), Apache-2.0)"
 }

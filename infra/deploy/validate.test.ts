@@ -19,7 +19,7 @@ const DIR = new URL('./k8s/', import.meta.url).pathname;
 const ENV = {
   ...process.env,
   GOCACHE: join(ROOT, 'node_modules', '.cache', 'cellsim-go-build'),
-  GOFLAGS: '-mod=readonly',
+  GOFLAGS: '-mod=readonly -buildvcs=false',
   GOPROXY: 'off',
   GOTOOLCHAIN: 'local',
 };
