@@ -12,6 +12,7 @@ import { COMMANDS } from '../../bin/commands.js';
 import { ROUTER_NODE_OPTIONS } from '../../router/node-options.js';
 import { pinnedVersions } from '../binaries.js';
 import {
+  admits,
   idProblems,
   loadKustomization,
   loadManifests,
@@ -222,19 +223,29 @@ describe('deployment manifests', () => {
     it('every probe checks the pod address on a named port', () => {
       assert.deepEqual(probeProblems(manifests), []);
     });
-    it('only the edge and the control plane reach the cells; only the Envoys reach xDS; everything else is denied', () => {
-      const np = (name: string) => manifests.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === name);
-      assert.deepEqual(np('default-deny-ingress')?.spec?.podSelector, {});
-      const cells = np('cells')?.spec?.ingress ?? [];
+    it('only the edge, the control plane and Consul (its health check) reach the cells; only the Envoys reach xDS', () => {
+      const component = (name: string) => pods.find((w) => w.spec.template.metadata?.labels?.['app.kubernetes.io/component'] === name)!;
+      const labels = (name: string) => component(name).spec.template.metadata?.labels ?? {};
+      const np = manifests.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'default-deny-ingress');
+      assert.deepEqual(np?.spec?.podSelector, {});
+      const all = ['cell', 'router', 'envoy', 'control-plane', 'consul', 'seed'];
+      for (const cell of pods.filter((w) => w.metadata.name.startsWith('cell-')))
+        assert.deepEqual(
+          all.filter((c) => admits(manifests, kust, labels(c), cell, 9100)),
+          ['router', 'envoy', 'control-plane', 'consul'],
+          cell.metadata.name,
+        );
+      const cp = component('control-plane');
       assert.deepEqual(
-        cells
-          .flatMap((r) => r.from ?? [])
-          .flatMap((f) => f.podSelector?.matchExpressions?.[0]?.values ?? [])
-          .sort(),
-        ['control-plane', 'envoy', 'router'],
+        all.filter((c) => admits(manifests, kust, labels(c), cp, 18000)),
+        ['envoy'],
       );
-      const xds = (np('control-plane')?.spec?.ingress ?? []).find((r) => r.ports?.some((p) => p.port === 18000));
-      assert.deepEqual(xds?.from, [{ podSelector: { matchLabels: { 'app.kubernetes.io/component': 'envoy' } } }]);
+    });
+    it("lets Consul run every registered process's HTTP check on its --port", () => {
+      const consul = pods.find((w) => w.metadata.name === 'consul')!.spec.template.metadata?.labels ?? {};
+      const registered = cellctl.filter(({ c }) => c.env?.some((e) => e.name === 'CELLSIM_CONSUL') && c.args?.includes('--port'));
+      assert.ok(registered.length >= 3);
+      for (const { w, c } of registered) assert.ok(admits(manifests, kust, consul, w, Number(argAfter(c, '--port'))), w.metadata.name);
     });
   });
 });

@@ -326,3 +326,20 @@ export function probeProblems(objs: K8sObject[]): string[] {
   }
   return out;
 }
+
+/**
+ * Whether the NetworkPolicies let a pod labelled `from` reach pods of workload `to` on TCP `port`:
+ * yes when no policy selects them, else when a rule of one that does admits that peer and port.
+ */
+export function admits(objs: K8sObject[], k: Kustomization, from: Record<string, string>, to: K8sObject, port: number): boolean {
+  const labels = to.spec?.template?.metadata?.labels ?? {};
+  const policies = objs.filter((o) => o.kind === 'NetworkPolicy' && nsOf(o, k) === nsOf(to, k) && selects(o.spec?.podSelector, labels));
+  if (policies.length === 0) return true;
+  return policies.some((np) =>
+    (np.spec?.ingress ?? []).some(
+      (r) =>
+        (r.from === undefined || r.from.some((p) => p.podSelector !== undefined && selects(p.podSelector, from))) &&
+        (r.ports === undefined || r.ports.some((p) => p.port === port && (p.protocol ?? 'TCP') === 'TCP')),
+    ),
+  );
+}
