@@ -235,10 +235,14 @@ export const RolloutRecordSchema = z
           cells: z.array(CellIdSchema),
           state: z.enum(['pending', 'staging', 'baking', 'passed', 'breached', 'rolled-back', 'skipped']),
           verdict: WaveVerdictSchema.optional(),
+          /** The traffic steps the wave went through before its full switch, each with its SLO verdict. */
+          steps: z.array(z.object({ percent: z.number().min(0).max(100), verdict: WaveVerdictSchema.optional() }).strict()).optional(),
         })
         .strict(),
     ),
     bakeMs: z.number().int().nonnegative(),
+    /** Shares of a wave's traffic (percent, rising, each below 100) sent to the new color, each baked, before the full switch. */
+    steps: z.array(z.number().gt(0).lt(100)).optional(),
     /** True when the operator accepted waves whose bake saw too little traffic to judge (`--allow-idle`). */
     allowIdle: z.boolean().optional(),
     by: z.string(),

@@ -15,10 +15,18 @@ interface Flags extends ConnFlags {
   bake?: number;
   waves?: number[];
   allowIdle?: boolean;
+  steps?: number[];
   dryRun?: boolean;
   status?: boolean;
   abort?: boolean;
   wait: boolean;
+}
+
+function parseSteps(v: string): number[] {
+  const steps = v.split(',').map(Number);
+  if (steps.some((n, i) => !(n > 0 && n < 100) || (i > 0 && n <= steps[i - 1]!)))
+    throw new InvalidArgumentError(`'${v}' is not a rising list of percents below 100 (e.g. 1,10,50)`);
+  return steps;
 }
 
 function parseWaves(v: string): number[] {
@@ -31,7 +39,8 @@ function parseWaves(v: string): number[] {
 /** One line per wave: cells, state, verdict. */
 export function describeRollout(r: RolloutRecord): string {
   const waves = r.waves.map(
-    (w, i) => `  wave ${i} [${w.cells.join(', ')}]: ${w.state}${w.verdict ? ` (${w.verdict.reason}; ${w.verdict.requests} requests)` : ''}`,
+    (w, i) =>
+      `  wave ${i} [${w.cells.join(', ')}]: ${w.state}${w.steps?.length ? ` after ${w.steps.map((s) => `${s.percent}%${s.verdict ? (s.verdict.pass ? ' ok' : ' BREACHED') : ''}`).join(', ')}` : ''}${w.verdict ? ` (${w.verdict.reason}; ${w.verdict.requests} requests)` : ''}`,
   );
   return [`rollout ${r.id} of ${r.version}: ${r.state}${r.report ? ` (${r.report})` : ''}`, ...waves].join('\n');
 }
@@ -47,6 +56,11 @@ export function command(): Command {
       .option('--versions-file <file>', 'versions file (default: <data>/versions.json, else the built-in list)')
       .option('--bake <duration>', 'bake time of each wave (e.g. 30s)', parseDurationMs)
       .option('--waves <sizes>', 'sizes of the waves after the canary, e.g. 1,2 (the last repeats)', parseWaves)
+      .option(
+        '--steps <percents>',
+        "weighted steps of each wave before its full switch, e.g. 1,10,50: that share of the wave's traffic on the new version, each baked and judged",
+        parseSteps,
+      )
       .option(
         '--allow-idle',
         'accept a wave whose bake saw fewer than 20 requests (default: such a wave fails and rolls back, since it proves nothing)',
@@ -88,6 +102,7 @@ export function command(): Command {
         ...(f.bake !== undefined ? { bakeMs: f.bake } : {}),
         ...(f.waves ? { waveSizes: f.waves } : {}),
         ...(f.allowIdle ? { allowIdle: true } : {}),
+        ...(f.steps ? { steps: f.steps } : {}),
       };
       if (f.dryRun) {
         const { plan } = await api.post<{ plan: RolloutRecord }>('/rollouts', { ...body, dryRun: true });

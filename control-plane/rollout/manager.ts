@@ -8,7 +8,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { HttpCellAdmin } from '../migration/cell-client.js';
 import { planWaves, rolloutOptions, type RolloutOptions } from './options.js';
-import { RolloutRun } from './runner.js';
+import { RolloutRun, withoutShift } from './runner.js';
 import type { CellProcesses } from './supervisor-client.js';
 import { DefectSchema } from '../../shared/defect.js';
 
@@ -20,6 +20,8 @@ export interface RolloutRequest {
   waveSizes?: number[];
   /** Accept waves whose bake saw too little traffic to judge. */
   allowIdle?: boolean;
+  /** Weighted steps before each wave's full switch (percent of its traffic to the new color). */
+  steps?: number[];
   by: string;
 }
 
@@ -52,7 +54,11 @@ export class RolloutManager {
       ...(req.bakeMs !== undefined ? { bakeMs: req.bakeMs } : {}),
       ...(req.waveSizes ? { waveSizes: req.waveSizes } : {}),
       ...(req.allowIdle !== undefined ? { allowIdle: req.allowIdle } : {}),
+      ...(req.steps ? { steps: req.steps } : {}),
     });
+    if (opts.steps.some((p, i) => !(p > 0 && p < 100) || (i > 0 && p <= opts.steps[i - 1]!))) {
+      throw new HttpError('invalid_request', `steps must rise, each above 0 and below 100 (percent): ${opts.steps.join(', ')}`);
+    }
     const cells = (await this.kv.listJson(CellRecordSchema, this.layout.cellsPrefix)).values
       .map((v) => v.value)
       .filter((c) => c.state !== 'down');
@@ -72,6 +78,7 @@ export class RolloutManager {
       previous: Object.fromEntries(cells.map((c) => [c.id, { version: c.version, color: c.activeColor ?? 'blue' }])),
       waves: planWaves(canary.id, others, opts.waveSizes).map((w) => ({ cells: w, state: 'pending' as const })),
       bakeMs: opts.bakeMs,
+      ...(opts.steps.length ? { steps: opts.steps } : {}),
       ...(opts.allowIdle ? { allowIdle: true } : {}),
       by: req.by,
       startedAt: now,
@@ -193,11 +200,12 @@ export class RolloutManager {
       const back: string[] = [];
       for (const [cell, prev] of Object.entries(rec.previous)) {
         const cur = await this.kv.getJson(CellRecordSchema, this.layout.cellKey(cell)).catch(() => undefined);
-        if (cur && cur.value.version === rec.version && cur.value.version !== prev.version) {
+        // A cell on the new version, or part-way through a weighted step (its version still the old one).
+        if (cur && ((cur.value.version === rec.version && cur.value.version !== prev.version) || cur.value.shift)) {
           await this.kv.putJson(
             CellRecordSchema,
             this.layout.cellKey(cell),
-            { ...cur.value, activeColor: prev.color, version: prev.version },
+            { ...withoutShift(cur.value), activeColor: prev.color, version: prev.version },
             { cas: cur.item.modifyIndex },
           );
           back.push(`${cell} back on ${prev.version}`);

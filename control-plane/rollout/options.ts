@@ -16,6 +16,12 @@ export interface RolloutOptions {
    * Off by default: a canary nobody used proves nothing, so such a wave fails and rolls back.
    */
   allowIdle: boolean;
+  /**
+   * Weighted steps (docs/weighted-shifts.md): before a wave's full switch, each of these shares
+   * (percent, rising, below 100) of its cells' traffic goes to the new color for a bake of its own,
+   * judged like the wave's. Empty: the switch is whole at once.
+   */
+  steps: number[];
   slo: SloOptions;
 }
 
@@ -26,6 +32,7 @@ export const DEFAULT_ROLLOUT: RolloutOptions = {
   checkIntervalMs: 1000,
   stageTimeoutMs: 60_000,
   allowIdle: false,
+  steps: [],
   slo: DEFAULT_SLO,
 };
 

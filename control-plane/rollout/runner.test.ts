@@ -30,6 +30,8 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
   let layout: KvLayout;
   /** Requests served so far per `<cell>/<color>` instance, as its /metrics reports them. */
   const served = new Map<string, number>();
+  /** Of those, answered 500, per instance. */
+  const failed = new Map<string, number>();
   const calls: string[] = [];
 
   const procs: CellProcesses = {
@@ -54,7 +56,8 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
       res.setHeader('content-type', 'text/plain');
       res.end(
         [
-          `cellsim_http_requests_total{route="POST /v1/orders",status="201"} ${served.get(key) ?? 0}`,
+          `cellsim_http_requests_total{route="POST /v1/orders",status="201"} ${(served.get(key) ?? 0) - (failed.get(key) ?? 0)}`,
+          `cellsim_http_requests_total{route="POST /v1/orders",status="500"} ${failed.get(key) ?? 0}`,
           `cellsim_http_request_duration_seconds_bucket{route="POST /v1/orders",le="0.05"} ${served.get(key) ?? 0}`,
           `cellsim_http_request_duration_seconds_bucket{route="POST /v1/orders",le="+Inf"} ${served.get(key) ?? 0}`,
           '',
@@ -72,6 +75,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
   beforeEach(async () => {
     layout = new KvLayout(`r${++n}/`);
     served.clear();
+    failed.clear();
     calls.length = 0;
     await seedKv(consul.url, { cells: { 'cell-0': { canary: true }, 'cell-1': {} } }, layout.prefix);
   });
@@ -90,11 +94,13 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
       { bakeMs: 400, checkIntervalMs: 100 },
     );
   const cell = async (id: string) => (await kv.getJson(CellRecordSchema, layout.cellKey(id)))?.value;
-  const rollout = async (req: { allowIdle?: boolean }, traffic = false): Promise<RolloutRecord> => {
+  const rollout = async (req: { allowIdle?: boolean; steps?: number[] }, traffic = false, failing?: string): Promise<RolloutRecord> => {
     const m = manager();
     const timer = traffic
       ? setInterval(() => {
           for (const c of ['cell-0', 'cell-1']) served.set(`${c}/green`, (served.get(`${c}/green`) ?? 0) + 10);
+          // A bad green: half its requests fail.
+          if (failing) failed.set(`${failing}/green`, (failed.get(`${failing}/green`) ?? 0) + 5);
         }, 50)
       : undefined;
     try {
@@ -189,5 +195,99 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
     assert.deepEqual([(await cell('cell-0'))?.version, (await cell('cell-0'))?.activeColor], ['v1', 'blue']);
     assert.ok(calls.includes('stop cell-0 green'));
     assert.deepEqual(await manager().recover(), [], 'nothing is recovered twice');
+  });
+  /** Collects the shift percents cell-0's record shows while `run` goes on (every 20 ms). */
+  const watchShift = async <T>(run: Promise<T>): Promise<{ out: T; seen: number[] }> => {
+    const seen: number[] = [];
+    let done = false;
+    const watching = (async () => {
+      while (!done) {
+        const p = (await cell('cell-0'))?.shift?.percent;
+        if (p !== undefined && seen.at(-1) !== p) seen.push(p);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      return { out: await run, seen };
+    } finally {
+      done = true;
+      await watching;
+    }
+  };
+
+  it('steps each wave through 1, 10 and 50 % of its traffic before the full switch, each step judged', async () => {
+    const { out: rec, seen } = await watchShift(rollout({ steps: [1, 10, 50] }, true));
+    assert.equal(rec.state, 'succeeded', rec.report);
+    assert.deepEqual(rec.steps, [1, 10, 50]);
+    for (const w of rec.waves) {
+      assert.equal(w.state, 'passed');
+      assert.deepEqual(
+        w.steps?.map((s) => [s.percent, s.verdict?.pass]),
+        [
+          [1, true],
+          [10, true],
+          [50, true],
+        ],
+      );
+    }
+    assert.deepEqual(seen, [1, 10, 50], "cell-0's record carried each step in turn");
+    for (const id of ['cell-0', 'cell-1']) {
+      const c = await cell(id);
+      assert.deepEqual([c?.activeColor, c?.version, c?.shift], ['green', 'v2', undefined], `${id} whole on green after its last step`);
+    }
+  });
+
+  it('a breach at the first step rolls the wave back: the shift removed, the old color whole again, later steps and waves never run', async () => {
+    const { out: rec, seen } = await watchShift(rollout({ steps: [1, 10, 50] }, true, 'cell-0'));
+    assert.equal(rec.state, 'rolled-back', rec.report);
+    assert.match(rec.report ?? '', /^SLO breach in wave 0 \(cell-0\) at 1% of its traffic: /);
+    assert.deepEqual(
+      rec.waves.map((w) => w.state),
+      ['breached', 'skipped'],
+    );
+    assert.deepEqual(
+      rec.waves[0]!.steps?.map((s) => [s.percent, s.verdict?.pass]),
+      [[1, false]],
+    );
+    assert.deepEqual(seen, [1]);
+    const c = await cell('cell-0');
+    assert.deepEqual([c?.activeColor, c?.version, c?.shift], ['blue', 'v1', undefined]);
+    assert.deepEqual(calls, ['start cell-0 green v2', 'stop cell-0 green'], 'cell-1 was never touched');
+  });
+  it('after a restart, takes back a weighted step the dead control plane left (the version still the old one)', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({
+        id: 'cell-0',
+        state: 'active',
+        canary: true,
+        global: false,
+        capacity: 100,
+        version: 'v1',
+        activeColor: 'blue',
+        shift: { color: 'green', percent: 10 },
+      }),
+    );
+    const now = new Date().toISOString();
+    const rec: RolloutRecord = {
+      id: 'ro-dead-step-v2',
+      version: 'v2',
+      state: 'running',
+      previous: { 'cell-0': { version: 'v1', color: 'blue' }, 'cell-1': { version: 'v1', color: 'blue' } },
+      waves: [
+        { cells: ['cell-0'], state: 'baking', steps: [{ percent: 1 }, { percent: 10 }] },
+        { cells: ['cell-1'], state: 'pending' },
+      ],
+      bakeMs: 30_000,
+      steps: [1, 10, 50],
+      by: 'tester',
+      startedAt: now,
+      updatedAt: now,
+    };
+    await kv.putJson(RolloutRecordSchema, layout.rolloutKey(rec.id), rec);
+    const [out] = await manager().recover();
+    assert.equal(out?.state, 'rolled-back');
+    const c = await cell('cell-0');
+    assert.deepEqual([c?.activeColor, c?.version, c?.shift], ['blue', 'v1', undefined]);
   });
 });

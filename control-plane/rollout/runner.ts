@@ -5,7 +5,14 @@
  * to its old color (one CAS write each: traffic moves at once), stop the new instances, and
  * record the verdict. After the last wave, the old instances stop.
  */
-import { CellRecordSchema, RolloutRecordSchema, type CellRecord, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
+import {
+  CellRecordSchema,
+  RolloutRecordSchema,
+  type CellRecord,
+  type KvLayout,
+  type RolloutRecord,
+  type WaveVerdict,
+} from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { HttpCellAdmin } from '../migration/cell-client.js';
@@ -26,6 +33,12 @@ export interface RunnerDeps {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The cell record without its weighted shift (the whole cell on one color again). */
+export function withoutShift(c: CellRecord): CellRecord {
+  const { shift: _shift, ...rest } = c;
+  return rest;
+}
 const other = (c: 'blue' | 'green'): 'blue' | 'green' => (c === 'blue' ? 'green' : 'blue');
 
 /** Runs a rollout record to its end. */
@@ -100,23 +113,60 @@ export class RolloutRun {
     const before = await this.scrape(wave.cells, true);
     const baseCells = Object.keys(this.rec.previous).filter((c) => !wave.cells.includes(c));
     const baseBefore = await this.scrape(baseCells, false);
+    // Weighted steps first (docs/weighted-shifts.md): a share of the cells' traffic to the new color, each baked.
+    for (const percent of opts.steps) {
+      for (const cell of wave.cells) {
+        this.touched.add(cell);
+        await this.setCell(cell, (c) => ({ ...c, shift: { color: this.newColor(cell), percent } }));
+      }
+      const steps = [...(this.rec.waves[i]!.steps ?? []), { percent }];
+      await this.setWave(i, { state: 'baking', steps });
+      log.info(
+        { rollout: this.rec.id, wave: wave.cells, percent },
+        `wave ${i}: ${percent}% of ${wave.cells.join(', ')} on ${this.rec.version}; baking`,
+      );
+      const verdict = await this.bake(i, before, baseBefore, baseCells, percent);
+      if (!verdict) return false;
+      await this.setWave(i, { steps: steps.map((s) => (s.percent === percent ? { ...s, verdict } : s)) });
+    }
     for (const cell of wave.cells) {
       this.touched.add(cell);
-      await this.setCell(cell, (c) => ({ ...c, activeColor: this.newColor(cell), version: this.rec.version }));
+      await this.setCell(cell, (c) => ({ ...withoutShift(c), activeColor: this.newColor(cell), version: this.rec.version }));
     }
     await this.setWave(i, { state: 'baking' });
     log.info({ rollout: this.rec.id, wave: wave.cells }, `wave ${i}: ${wave.cells.join(', ')} switched to ${this.rec.version}; baking`);
+    const verdict = await this.bake(i, before, baseBefore, baseCells, 100);
+    if (!verdict) return false;
+    await this.setWave(i, { state: 'passed', verdict });
+    return true;
+  }
+
+  /**
+   * Bakes the wave's new instances for `opts.bakeMs`, judging the SLO every check against the
+   * other cells; resolves with the last verdict, or undefined once it rolled back (breach, abort).
+   * A weighted step (`percent` below 100) that saw too little traffic passes as inconclusive: the
+   * full switch's bake, which follows, is the one held to the idle rule.
+   */
+  private async bake(
+    i: number,
+    before: Traffic,
+    baseBefore: Traffic,
+    baseCells: string[],
+    percent: number,
+  ): Promise<WaveVerdict | undefined> {
+    const { opts } = this.deps;
+    const wave = this.rec.waves[i]!;
     const end = Date.now() + opts.bakeMs;
     for (;;) {
       await sleep(Math.min(opts.checkIntervalMs, Math.max(0, end - Date.now())));
       if (this.deps.aborted()) {
         await this.rollback('aborted by operator', 'aborted');
-        return false;
+        return undefined;
       }
       const now = await this.scrape(wave.cells, true);
       const base = await this.scrape(baseCells, false);
       let verdict = judge(diff(now, before), diff(base, baseBefore), opts.slo);
-      const idle = verdict.requests < opts.slo.minRequests;
+      const idle = verdict.requests < opts.slo.minRequests && percent === 100;
       if (Date.now() >= end && idle && !opts.allowIdle) {
         // Too little traffic to judge by the end of the bake: fail closed.
         verdict = {
@@ -127,16 +177,15 @@ export class RolloutRun {
       }
       if (!verdict.pass) {
         const breachAt = new Date().toISOString();
-        await this.setWave(i, { state: 'breached', verdict });
+        const steps = this.rec.waves[i]!.steps?.map((s) => (s.percent === percent ? { ...s, verdict } : s));
+        await this.setWave(i, { state: 'breached', verdict, ...(steps ? { steps } : {}) });
         await this.save({ breachAt });
         const what = idle && !opts.allowIdle ? 'idle bake' : 'SLO breach';
-        await this.rollback(`${what} in wave ${i} (${wave.cells.join(', ')}): ${verdict.reason}`, 'rolled-back', Date.parse(breachAt));
-        return false;
+        const at = percent < 100 ? ` at ${percent}% of its traffic` : '';
+        await this.rollback(`${what} in wave ${i} (${wave.cells.join(', ')})${at}: ${verdict.reason}`, 'rolled-back', Date.parse(breachAt));
+        return undefined;
       }
-      if (Date.now() >= end) {
-        await this.setWave(i, { state: 'passed', verdict });
-        return true;
-      }
+      if (Date.now() >= end) return verdict;
     }
   }
 
@@ -178,7 +227,8 @@ export class RolloutRun {
     await Promise.all(
       cells.map(async (cell) => {
         const prev = this.rec.previous[cell]!;
-        if (this.touched.has(cell)) await this.setCell(cell, (c) => ({ ...c, activeColor: prev.color, version: prev.version }));
+        if (this.touched.has(cell))
+          await this.setCell(cell, (c) => ({ ...withoutShift(c), activeColor: prev.color, version: prev.version }));
       }),
     );
     const rolledBackAt = new Date().toISOString();

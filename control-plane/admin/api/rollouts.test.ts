@@ -46,12 +46,26 @@ describe('admin rollouts', () => {
     const bad = await post(t.app, '/rollouts', { version: 'v2', waveSizes: [] });
     assert.equal(bad.status, 400);
     assert.equal((await json<{ error: { code: string } }>(bad)).error.code, 'invalid_request');
+    // Weighted steps are percents strictly between 0 and 100.
+    for (const steps of [[0], [100], [], ['10']]) {
+      const badSteps = await post(t.app, '/rollouts', { version: 'v2', steps });
+      assert.equal(badSteps.status, 400, JSON.stringify(steps));
+    }
+    const stepped = await post(t.app, '/rollouts', { version: 'v2', steps: [1, 10, 50], dryRun: true });
+    assert.equal(stepped.status, 200);
+    assert.deepEqual(t.audit.at(-1)?.params, {
+      defect: undefined,
+      bakeMs: undefined,
+      waveSizes: undefined,
+      allowIdle: undefined,
+      steps: [1, 10, 50],
+    });
     t.rollouts.start = async () => {
       throw new HttpError('conflict', 'a rollout is running');
     };
     const busy = await post(t.app, '/rollouts', { version: 'v3' });
     assert.equal(busy.status, 409);
-    assert.equal(t.audit[1]?.result, 'refused');
+    assert.equal(t.audit.at(-1)?.result, 'refused');
   });
 
   it('aborts the running rollout (202), audited with it as before', async () => {

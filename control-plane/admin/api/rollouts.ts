@@ -12,6 +12,8 @@ const RolloutBody = z
     bakeMs: z.number().int().min(0).max(3_600_000).optional(),
     waveSizes: z.array(z.number().int().min(1)).min(1).optional(),
     allowIdle: z.boolean().optional(),
+    /** Weighted steps before each wave's full switch (percent; the manager checks they rise below 100). */
+    steps: z.array(z.number().gt(0).lt(100)).min(1).max(10).optional(),
     ...DryRun,
   })
   .strict();
@@ -25,10 +27,18 @@ export function rolloutRoutes(app: Hono, d: AdminDeps): void {
       c,
       b.dryRun ? 'rollout (dry run)' : 'rollout',
       b.version,
-      { defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes, allowIdle: b.allowIdle },
+      { defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes, allowIdle: b.allowIdle, ...(b.steps ? { steps: b.steps } : {}) },
       undefined,
       async () => {
-        const req = { version: b.version, defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes, allowIdle: b.allowIdle, by: who(c) };
+        const req = {
+          version: b.version,
+          defect: b.defect,
+          bakeMs: b.bakeMs,
+          waveSizes: b.waveSizes,
+          allowIdle: b.allowIdle,
+          ...(b.steps ? { steps: b.steps } : {}),
+          by: who(c),
+        };
         if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan: (await d.rollouts.plan(req)).record } };
         const rec = await d.rollouts.start(req);
         return { result: 'started', after: { rollout: rec.id }, out: { rollout: rec } };
