@@ -2,16 +2,30 @@
  * Consul ACLs of `cellctl up` (docs/security.md §Consul ACLs): the token files under
  * `<data>/tokens/consul-*` (made once per data directory), the agent's ACL config file, the
  * policies and tokens applied with the management token once Consul answers, and what each
- * child gets: the path of its own token file in CELLSIM_CONSUL_TOKEN_FILE, never a token.
+ * child gets: the path of its own token file in CELLSIM_CONSUL_TOKEN_FILE, never a token, and
+ * under `--tls` (Consul on HTTPS) the path of the CA in CELLSIM_CONSUL_CACERT.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAclConfig } from '../infra/consul-acl.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { consulTokenPath, ensureAclTokens, ensureConsulTokenFiles, readConsulToken, type ConsulTokenKind } from '../shared/consul-acl.js';
+import { tlsDir, tlsFiles } from '../shared/pki/names.js';
 import type { TopologyConfig } from './config.js';
 
 /** The node name of the local agent (infra/consul-agent.ts `-node`). */
 export const CONSUL_NODE = 'cellsim';
+
+/** Under `--tls`, the CA file Consul's HTTPS certificate chains to (`<data>/tls/ca.crt`). */
+function consulCaFile(cfg: TopologyConfig): string | undefined {
+  return cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'consul').ca : undefined;
+}
+
+/** Under `--tls`, the CA PEM a Consul client of the supervisor trusts. */
+export function consulCa(cfg: TopologyConfig): string | undefined {
+  const file = consulCaFile(cfg);
+  return file === undefined ? undefined : readFileSync(file, 'utf8');
+}
 
 /**
  * Makes the token files if missing, writes `<data>/tokens/consul-acl.hcl` (mode 0600: it names
@@ -29,7 +43,7 @@ export function consulAclArgs(cfg: TopologyConfig): string[] {
  */
 export async function applyConsulAcl(cfg: TopologyConfig, url: string, timeoutMs = 30_000): Promise<void> {
   const { secrets } = ensureConsulTokenFiles(cfg.dataDir);
-  const management = new ConsulClient({ url, token: secrets.management });
+  const management = new ConsulClient({ url, token: secrets.management, ca: consulCa(cfg) });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -43,13 +57,21 @@ export async function applyConsulAcl(cfg: TopologyConfig, url: string, timeoutMs
   }
 }
 
-/** The environment of a child that reaches Consul as `kind`: the path of its token file only. */
+/**
+ * The environment of a child that reaches Consul as `kind`: the path of its token file, and under
+ * `--tls` the path of the CA of Consul's HTTPS certificate (shared/consul/tls.ts).
+ */
 export function consulTokenEnv(cfg: TopologyConfig, kind: ConsulTokenKind): Record<string, string> {
-  // CELLSIM_CONSUL_TOKEN cleared: the file is the child's only token, whatever `up` inherited.
-  return { CELLSIM_CONSUL_TOKEN_FILE: consulTokenPath(cfg.dataDir, kind), CELLSIM_CONSUL_TOKEN: '' };
+  // CELLSIM_CONSUL_TOKEN cleared: the file is the child's only token, whatever `up` inherited; the
+  // CA variable too, unless this topology names one.
+  return {
+    CELLSIM_CONSUL_TOKEN_FILE: consulTokenPath(cfg.dataDir, kind),
+    CELLSIM_CONSUL_TOKEN: '',
+    CELLSIM_CONSUL_CACERT: consulCaFile(cfg) ?? '',
+  };
 }
 
 /** A Consul client of the supervisor itself (seeding, its ready key, moved cells). */
 export function supervisorConsul(cfg: TopologyConfig, url: string): ConsulClient {
-  return new ConsulClient({ url, token: readConsulToken(cfg.dataDir, 'supervisor') });
+  return new ConsulClient({ url, token: readConsulToken(cfg.dataDir, 'supervisor'), ca: consulCa(cfg) });
 }

@@ -15,14 +15,21 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ManagedProcess } from '../infra/process.js';
 import { cellctlJson, startUp } from '../infra/harness/up.js';
+import { ConsulClient, isConsulError } from '../shared/consul/client.js';
+import { nodeHttpTransport } from '../shared/consul/node-http.js';
 import { tlsFiles } from '../shared/pki/names.js';
+import { KvStore } from '../shared/consul/kv-store.js';
+import { DEFAULT_PREFIX, KvLayout, MarketRecordSchema } from '../shared/kv.js';
+import { MarketWriter } from '../shared/markets/writer.js';
 import { httpsGet } from './tls-rig.test-helper.js';
 
 interface Topo {
+  consul: { url: string };
   routers: { url: string }[];
   envoys: { url: string }[];
   cells: { id: string; url: string }[];
   controlPlane: { url: string };
+  prefix?: string;
 }
 
 /** An HTTPS POST of an order (or a GET of `path`) in market sf trusting `ca`: status, the answering cell and the body. */
@@ -133,6 +140,21 @@ describe('cellctl up --tls (real processes)', () => {
     }
   });
 
+  it('Consul serves its API in HTTPS only: read with the CA and a token, nothing over plain HTTP or without the CA', async () => {
+    assert.match(topo.consul.url, /^https:\/\//);
+    const token = readFileSync(join(data, 'tokens', 'consul-router'), 'utf8').trim();
+    const withCa = new ConsulClient({ url: topo.consul.url, token, ca });
+    assert.ok((await withCa.kv.list('cellsim/markets/')).value.length > 0, "the router's token reads the market map over HTTPS");
+    const noCa = new ConsulClient({ url: topo.consul.url, token, transport: nodeHttpTransport() });
+    await assert.rejects(
+      noCa.kv.list('cellsim/markets/'),
+      (e) => isConsulError(e, 'consul_unavailable'),
+      'no CA: the certificate is not trusted',
+    );
+    const plain = await plainGet(`${topo.consul.url.replace('https:', 'http:')}/v1/kv/cellsim/markets/sf`, {});
+    assert.notEqual(plain.status, 200, 'plain HTTP reads nothing');
+  });
+
   it('a cell refuses a plain-HTTP caller, one without a certificate and one with another role', async () => {
     const cell = topo.cells.find((c) => c.id === 'cell-1')!;
     const headers = { 'x-market-id': 'sf' };
@@ -209,5 +231,34 @@ describe('cellctl up --tls (real processes)', () => {
     assert.ok(heat && heat[1] === heat[2] && Number(heat[1]) >= 2, `cells scraped: ${seen.regions.heat}`);
     for (const c of topo.cells)
       assert.match(seen.regions.cells ?? '', new RegExp(`data-cell="${c.id}" class="healthy"`), `${c.id} healthy`);
+  });
+
+  it('Envoy holds a request to a frozen market (its hold cluster is plain HTTP to the control plane) and answers market_migrating', async () => {
+    const consul = new ConsulClient({
+      url: topo.consul.url,
+      token: readFileSync(join(data, 'tokens', 'consul-control-plane'), 'utf8').trim(),
+      ca,
+    });
+    const layout = new KvLayout(topo.prefix ?? DEFAULT_PREFIX);
+    const writer = new MarketWriter(consul, layout);
+    const active = (await new KvStore(consul).getJson(MarketRecordSchema, layout.marketKey('sf')))!.value;
+    const envoy = topo.envoys[0]!.url;
+    await writer.put('sf', { ...active, state: 'frozen' });
+    try {
+      // Until Envoy has the frozen route the read answers 200 at once; then it is held.
+      let held = { status: 200, cell: '', body: '' };
+      let ms = 0;
+      for (let i = 0; i < 50 && held.status === 200; i++) {
+        const t0 = Date.now();
+        held = await postOrder(envoy, ca, `tls-hold-${i}`, '/v1/orders?limit=1');
+        ms = Date.now() - t0;
+        if (held.status === 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(held.status, 503, held.body);
+      assert.match(held.body, /"market_migrating"/, 'held by the control plane, not refused at the hold cluster');
+      assert.ok(ms >= 1000, `held ${ms} ms before the answer`);
+    } finally {
+      await writer.put('sf', active);
+    }
   });
 });

@@ -14,8 +14,9 @@ import { edgePlaceOf, inPlace, placeFields, placeOf } from './hosts/place.js';
 import { serverHosts } from './hosts/plan.js';
 import { routerNodeOptions } from '../router/node-options.js';
 import { ConsulClient } from '../shared/consul/client.js';
-import { consulAclArgs, consulTokenEnv } from './acl.js';
+import { consulAclArgs, consulCa, consulTokenEnv } from './acl.js';
 import { probe, schemeOf, tlsArgsOf } from './tls.js';
+import { tlsDir, tlsFiles } from '../shared/pki/names.js';
 import { brokerAddress } from './kafka.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
@@ -39,9 +40,9 @@ async function answers(url: string, cfg?: TopologyConfig): Promise<boolean> {
   return true;
 }
 
-/** Consul's HTTP URL: the agent of `hostName` under `--hosts` (default: the first server), else the one agent. */
+/** Consul's HTTP(S) URL (HTTPS under `--tls`): the agent of `hostName` under `--hosts` (default: the first server), else the one agent. */
 export function consulUrl(cfg: TopologyConfig, hostName = 'consul-1'): string {
-  return `http://${placeOf(cfg, hostName).ip}:${cfg.ports.consul.http}`;
+  return `${schemeOf(cfg)}://${placeOf(cfg, hostName).ip}:${cfg.ports.consul.http}`;
 }
 
 /**
@@ -79,12 +80,19 @@ export function consulSpec(cfg: TopologyConfig): ChildSpec {
     name: 'consul',
     kind: 'consul',
     command: requireBinary('consul'),
-    args: [...consulArgs(cfg.ports.consul, cfg.persist ? join(cfg.dataDir, 'consul') : undefined), ...consulAclArgs(cfg)],
+    args: [
+      ...consulArgs(
+        cfg.ports.consul,
+        cfg.persist ? join(cfg.dataDir, 'consul') : undefined,
+        cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'consul') : undefined,
+      ),
+      ...consulAclArgs(cfg),
+    ],
     url,
     port: cfg.ports.consul.http,
     binds: [cfg.ports.consul.http, cfg.ports.consul.serfLan, cfg.ports.consul.serfWan, cfg.ports.consul.server, cfg.ports.consul.grpc],
-    alive: () => answers(`${url}/v1/status/leader`),
-    ready: async () => (await new ConsulClient({ url }).status.leader({ timeoutMs: 1000 })) !== '',
+    alive: () => answers(`${url}/v1/status/leader`, cfg),
+    ready: async () => (await new ConsulClient({ url, ca: consulCa(cfg) }).status.leader({ timeoutMs: 1000 })) !== '',
   };
 }
 

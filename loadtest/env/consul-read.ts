@@ -1,14 +1,14 @@
 /**
- * What a drill reads from Consul: the market → cell map and the versions cells run, with a
- * token that may read them (a topology's router token: docs/security.md §Consul ACLs).
+ * What a drill reads from Consul: the market → cell map and the versions cells run, through a
+ * client whose token may read them (a topology's router token: docs/security.md §Consul ACLs).
  */
-import { ConsulClient, SERVICE_CELL } from '../../shared/consul.js';
+import { SERVICE_CELL, type ConsulClient } from '../../shared/consul.js';
 import { decodeJson, KvLayout, MarketRecordSchema, MigrationRecordSchema } from '../../shared/kv.js';
 
 /** market → owning cell, from `<prefix>markets/` (invalid values skipped, as the routers do). */
-export async function readOwners(consulUrl: string, prefix = 'cellsim/', token?: string): Promise<Record<string, string>> {
+export async function readOwners(consul: ConsulClient, prefix = 'cellsim/'): Promise<Record<string, string>> {
   const layout = new KvLayout(prefix);
-  const { value: items } = await new ConsulClient({ url: consulUrl, token }).kv.list(layout.marketsPrefix, { timeoutMs: 5000 });
+  const { value: items } = await consul.kv.list(layout.marketsPrefix, { timeoutMs: 5000 });
   const owners: Record<string, string> = {};
   for (const kv of items) {
     const market = layout.marketFromKey(kv.key);
@@ -19,8 +19,8 @@ export async function readOwners(consulUrl: string, prefix = 'cellsim/', token?:
 }
 
 /** cell → versions of its passing `cellsim-cell` instances. */
-export async function readCellVersions(consulUrl: string, token?: string): Promise<Record<string, string[]>> {
-  const { value: entries } = await new ConsulClient({ url: consulUrl, token }).health.service(SERVICE_CELL, {
+export async function readCellVersions(consul: ConsulClient): Promise<Record<string, string[]>> {
+  const { value: entries } = await consul.health.service(SERVICE_CELL, {
     passing: true,
     timeoutMs: 2000,
   });
@@ -37,13 +37,12 @@ export async function readCellVersions(consulUrl: string, token?: string): Promi
 
 /** A market's last migration record (`<prefix>migrations/<market>`): its id and state; undefined when none. */
 export async function readMigration(
-  consulUrl: string,
+  consul: ConsulClient,
   market: string,
   prefix = 'cellsim/',
-  token?: string,
 ): Promise<{ id: string; state: string; from: string; to: string } | undefined> {
   const layout = new KvLayout(prefix);
-  const { value: item } = await new ConsulClient({ url: consulUrl, token }).kv.get(layout.migrationKey(market), { timeoutMs: 2000 });
+  const { value: item } = await consul.kv.get(layout.migrationKey(market), { timeoutMs: 2000 });
   if (!item) return undefined;
   const rec = decodeJson(MigrationRecordSchema, item.value);
   return rec.ok ? { id: rec.value.id, state: rec.value.state, from: rec.value.from, to: rec.value.to } : undefined;

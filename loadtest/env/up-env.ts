@@ -15,6 +15,7 @@ import { caClient, type PeerClient } from '../../shared/pki/client.js';
 import { tlsDir, tlsFiles } from '../../shared/pki/names.js';
 import type { Plane, Target } from '../plan.js';
 import { clearFaults, injectFault } from './cell-admin.js';
+import { ConsulClient } from '../../shared/consul/client.js';
 import { readCellVersions, readMigration, readOwners } from './consul-read.js';
 import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
 import { supervisorClient } from './supervisor-client.js';
@@ -48,7 +49,9 @@ export function topologyClient(t: Topology, dataDir: string): { client: PeerClie
 /** True when the topology's Consul and at least one router answer (`client`: its HTTPS client under --tls). */
 export async function topologyAlive(t: Topology, client?: PeerClient): Promise<boolean> {
   const router = t.routers[0];
-  return (await answers(`${t.consul.url}/v1/status/leader`)) && router !== undefined && (await answers(`${router.url}/healthz`, client));
+  return (
+    (await answers(`${t.consul.url}/v1/status/leader`, client)) && router !== undefined && (await answers(`${router.url}/healthz`, client))
+  );
 }
 
 /** True while the `cellctl up` that wrote topology.json still runs (its pid lives). */
@@ -133,8 +136,13 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
   // Each surface its own token: the supervisor's control channel, the cells' admin API.
   const supervisor = supervisorClient(o.dataDir, t, readTopologyToken(o.dataDir, 'supervisor'));
   const token = readTopologyToken(o.dataDir, 'cell-admin');
-  // Drills read Consul as a router does: the map, the cells, the passing cell instances.
-  const consulToken = readConsulToken(o.dataDir, 'router');
+  // Drills read Consul as a router does: the map, the cells, the passing cell instances (over
+  // HTTPS under --tls, trusting the topology's CA); migration records as the control plane does.
+  const consulCa = tls && consulReadUrl(t).startsWith('https:') ? readFileSync(tls.caFile, 'utf8') : undefined;
+  const consulAs = (kind: 'router' | 'control-plane') =>
+    new ConsulClient({ url: consulReadUrl(t), token: readConsulToken(o.dataDir, kind), ca: consulCa });
+  const routerConsul = consulAs('router');
+  const controlPlaneConsul = consulAs('control-plane');
   const cellUrl = (cell: string) => {
     const c = t.cells.find((x) => x.id === cell);
     if (!c) throw new Error(`unknown cell '${cell}' (cells: ${t.cells.map((x) => x.id).join(', ')})`);
@@ -162,10 +170,10 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     cells: () => t.cells.map((c) => c.id).sort(byNumber),
     canaryCell: () => t.cells.find((c) => c.canary)?.id ?? 'cell-0',
     marketWeights: () => (t.markets ? Object.fromEntries(t.markets.map((m) => [m.id, m.weight])) : undefined),
-    owners: () => readOwners(consulReadUrl(t), t.prefix, consulToken),
+    owners: () => readOwners(routerConsul, t.prefix),
     // The router's token reads no migration record: the control plane's does.
-    migration: (market) => readMigration(consulReadUrl(t), market, t.prefix, readConsulToken(o.dataDir, 'control-plane')),
-    cellVersions: () => readCellVersions(consulReadUrl(t), consulToken),
+    migration: (market) => readMigration(controlPlaneConsul, market, t.prefix),
+    cellVersions: () => readCellVersions(routerConsul),
     injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault, tls?.client.fetch)),
     clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token, tls?.client.fetch)),
     caFile: () => tls?.caFile,
