@@ -18,9 +18,13 @@ import { HOLD_CLUSTER } from './names.js';
 import { makeResource, type Resource } from './resource.js';
 import { CLUSTER, ENDPOINT } from './type-urls.js';
 
-/** The hold cluster: EDS like a cell, without health checks or outlier ejection (Consul's check decides). */
+/**
+ * The hold cluster: EDS like a cell, without health checks or outlier ejection (Consul's check
+ * decides), and in plain HTTP even when the cells' clusters use mutual TLS: the hold endpoint is
+ * on the control plane's HTTP port, which serves no TLS (docs/security.md §TLS).
+ */
 export function holdCluster(o: ClusterOptions): Resource {
-  const { outlier_detection: _outlier, health_checks: _checks, ...base } = cellClusterObject('hold', o);
+  const { outlier_detection: _outlier, health_checks: _checks, ...base } = cellClusterObject('hold', { ...o, upstreamTls: undefined });
   const obj = {
     ...base,
     name: HOLD_CLUSTER,

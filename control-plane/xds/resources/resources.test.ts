@@ -7,7 +7,7 @@ import { FORBIDDEN_PATH_PARTS } from '../../../shared/market.js';
 import type { Endpoint } from '../../../shared/routing-table.js';
 import { typeSnapshot } from '../cache/snapshot.js';
 import { ResourceBuilder, type BuildInput } from '../build.js';
-import { DEFAULT_CLUSTER_OPTIONS } from './cluster.js';
+import { DEFAULT_CLUSTER_OPTIONS, cellCluster } from './cluster.js';
 import { cellLoadAssignment } from './endpoint.js';
 import { holdCluster } from './hold.js';
 import { edgeListener, localReplyMappers, SCOPE_LUA } from './listener.js';
@@ -194,5 +194,14 @@ describe('xDS resources', () => {
     assert.equal(at(hold, 'type'), 'EDS');
     assert.deepEqual(at(hold, 'health_checks') ?? [], []);
     assert.equal(at(hold, 'outlier_detection'), undefined);
+  });
+
+  it("keeps the hold cluster in plain HTTP when the cells' clusters use mutual TLS (the control plane's HTTP port is plain)", () => {
+    for (const upstreamTls of ['static', 'sds'] as const) {
+      const cell = decodeAny(cellCluster('cell-a', { ...DEFAULT_CLUSTER_OPTIONS, upstreamTls }).any);
+      assert.notEqual(at(cell, 'transport_socket'), undefined, `${upstreamTls}: the cell's cluster is TLS`);
+      const hold = decodeAny(holdCluster({ ...DEFAULT_CLUSTER_OPTIONS, upstreamTls }).any);
+      assert.equal(at(hold, 'transport_socket'), undefined, `${upstreamTls}: the hold cluster is plain`);
+    }
   });
 });
