@@ -242,8 +242,9 @@ POM
 
 # The Go modules of the Kubernetes manifest validator (infra/deploy/validate: k8s.io/api,
 # apimachinery and client-go, Apache-2.0, one release, pinned in its go.mod/go.sum), fetched
-# from the Go module proxy into Go's module cache and compiled into node_modules/.cache, so
-# infra/deploy/validate.test.ts builds it offline (GOPROXY=off) and fast. The licence of each k8s.io module is checked, and no module of its
+# from the Go module proxy into Go's module cache and compiled once into Go's own build cache
+# (`go env GOCACHE`, shared by every clone of the project, so a warm machine's CI does not compile
+# it again), so infra/deploy/validate.test.ts builds it offline (GOPROXY=off) and fast. The licence of each k8s.io module is checked, and no module of its
 # graph may be under the Business Source License.
 install_k8s_validate() {
   local dir="$HERE/deploy/validate"
@@ -258,8 +259,8 @@ install_k8s_validate() {
   if (cd "$dir" && go list -m -f '{{.Dir}}' all | grep -v '^$' | while read -r d; do grep -lis 'Business Source License' "$d"/LICENSE* || true; done | grep -q .); then
     die "k8s-validate: a module of infra/deploy/validate is under the Business Source License; refusing it"
   fi
-  # Compiled once here into the project-local build cache the test uses (a cold build takes minutes on 2 cores).
-  with_progress k8s-validate env GOCACHE="$HERE/../node_modules/.cache/cellsim-go-build" GOFLAGS="-mod=readonly -buildvcs=false" GOPROXY=off GOTOOLCHAIN=local \
+  # Compiled once here into Go's build cache, which the test uses too (a cold build takes minutes on 2 cores).
+  with_progress k8s-validate env GOFLAGS="-mod=readonly -buildvcs=false" GOPROXY=off GOTOOLCHAIN=local \
     bash -c "cd '$dir' && go build -o /dev/null ." || die "k8s-validate: infra/deploy/validate failed to build; see the lines above"
   log "k8s-validate: Go modules of infra/deploy/validate fetched and built (k8s.io $(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/api), Apache-2.0)"
 }

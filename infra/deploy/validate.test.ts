@@ -2,23 +2,21 @@
  * The strict schema check: every object of the kustomization decoded through client-go's scheme
  * (the real API types of k8s.io/api v0.37.2) with strict decoding, by the Go program in
  * infra/deploy/validate/. Built offline (GOPROXY=off) from the modules infra/install.sh fetched;
- * its build cache is project-local (node_modules/.cache/cellsim-go-build). Fails when `go` or a
+ * its build cache is Go's own (`go env GOCACHE`), warm after setup. Fails when `go` or a
  * module is missing: the check never silently passes.
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadKustomization, loadManifests } from './manifests.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const SRC = new URL('./validate/', import.meta.url).pathname;
 const DIR = new URL('./k8s/', import.meta.url).pathname;
 const ENV = {
   ...process.env,
-  GOCACHE: join(ROOT, 'node_modules', '.cache', 'cellsim-go-build'),
   GOFLAGS: '-mod=readonly -buildvcs=false',
   GOPROXY: 'off',
   GOTOOLCHAIN: 'local',
@@ -53,7 +51,6 @@ before(
     } catch {
       assert.fail('go not found: the manifest validator is built with Go (install Go, then run `npm run setup`)');
     }
-    mkdirSync(ENV.GOCACHE, { recursive: true });
     work = mkdtempSync(join(tmpdir(), 'cellsim-k8s-validate-'));
     bin = join(work, 'validate');
     try {
@@ -63,7 +60,7 @@ before(
       assert.fail(`building infra/deploy/validate failed (modules missing? run \`bash infra/install.sh k8s-validate\`):\n${stderr}`);
     }
   },
-  // install.sh compiles it into the same cache; a cold build (no setup run) takes minutes on 2 cores
+  // install.sh compiles it into Go's build cache; a cold build (no setup run) takes minutes on 2 cores
   { timeout: 600_000 },
 );
 after(() => {
