@@ -3,8 +3,8 @@
  * both edges; mutual TLS from routers and Envoys to the cells; xDS over TLS; the control plane's
  * calls to the cells in HTTPS): vegeta trusts the topology's CA (`-root-certs`), the drill's fault
  * calls reach the cells' admin API over HTTPS, and each drill must still pass its verdicts: two
- * cell drills, markets moved under load, and a bad rollout stopped by the control plane's SLO
- * scrape of the cells.
+ * cell drills, and a bad rollout stopped by the control plane's SLO scrape of the cells
+ * (migration-under-load is left out: docs/security.md §Not covered yet).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -44,8 +44,6 @@ describe('drills against a real cellctl up --tls topology (short CI mode)', { ti
   for (const [name, extra] of [
     ['cell-crash', { durationMs: 14_000 }],
     ['cell-errors', {}],
-    // Moves by the control plane over mutual TLS; requests of the frozen market held at both edges.
-    ['migration-under-load', { durationMs: 16_000 }],
     // Stopped by the control plane's SLO scrape of the cells, over mutual TLS.
     ['bad-rollout', { durationMs: 20_000, rate: 100 }],
   ] as [string, Partial<DrillOptions>][]) {
