@@ -53,6 +53,7 @@ describe('weighted shift between colors', () => {
       [['b1', undefined]],
       'no green endpoint: blue takes all',
     );
+    assert.deepEqual(shiftWeights([ep('g1', 'green')], 'blue', 'green', 1), [], 'no passing blue endpoint: none, never green alone');
   });
 
   it('activeEndpoints weighs both colors under a shift, and only the active color without one', () => {

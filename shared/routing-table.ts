@@ -138,15 +138,19 @@ export function activeEndpoints(cells: ReadonlyMap<string, CellRecord>, all: rea
  * Integer weights that give the `to` color's endpoints `percent` % of a cell's requests and the
  * `from` color's the rest, each color's share split evenly among its endpoints: an endpoint of
  * `to` weighs `percent × n(from)`, one of `from` `(100 − percent) × n(to)` (Envoy takes integer
- * weights of at least 1, so percent is rounded to hundredths and a color at 0 is left out). A
- * color with no endpoint leaves the other color all of them, unweighted.
+ * weights of at least 1, so percent is rounded to hundredths and a color at 0 is left out). No
+ * endpoint of `to` leaves `from` all the traffic, unweighted. No passing endpoint of `from` (the
+ * active color flapping, e.g. while the new color's process starts beside it) gives none at all:
+ * the cell then has no passing instance and each plane keeps its last passing ones (router
+ * `CellGuard`, xDS `panic-endpoints.ts`), so `to` never takes the whole cell's traffic by default.
  */
 export function shiftWeights(list: readonly Endpoint[], from: 'blue' | 'green', to: 'blue' | 'green', percent: number): Endpoint[] {
   const p = Math.round(Math.min(100, Math.max(0, percent)) * 100);
   const olds = list.filter((e) => e.color === from);
   const news = list.filter((e) => e.color === to);
   if (news.length === 0 || p === 0) return olds;
-  if (olds.length === 0 || p === 10_000) return news;
+  if (p === 10_000) return news;
+  if (olds.length === 0) return [];
   return list
     .filter((e) => e.color === from || e.color === to)
     .map((e) => ({ ...e, weight: e.color === to ? p * olds.length : (10_000 - p) * news.length }));

@@ -21,6 +21,8 @@ export interface CellView {
   capacity: number;
   version: string;
   activeColor: 'blue' | 'green';
+  /** A weighted shift in progress (the record's `shift`, docs/weighted-shifts.md). */
+  shift?: { color: 'blue' | 'green'; percent: number };
   markets: number;
   health: 'healthy' | 'unhealthy';
   instances: InstanceView[];
@@ -78,6 +80,7 @@ export function cellView(c: CellRecord, instances: readonly InstanceView[], mark
     capacity: c.capacity,
     version: c.version,
     activeColor: c.activeColor ?? 'blue',
+    ...(c.shift ? { shift: c.shift } : {}),
     markets,
     health: cellHealthy(c, mine) ? 'healthy' : 'unhealthy',
     instances: mine,
