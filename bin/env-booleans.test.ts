@@ -111,10 +111,10 @@ describe('boolean options from CELLSIM_* variables (real cellctl processes)', ()
     const r = await cellctl(['drill', '--help'], {});
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /CELLSIM_JSON\)/);
-    for (const flag of ['--fault-every-cell', '--fault-never-starts', '--router-one-cell', '--router-isolation-off']) {
+    for (const flag of ['--fault-every-cell', '--fault-never-starts', '--router-one-cell', '--router-isolation-off', '--stale-backup']) {
       assert.match(r.stdout, new RegExp(`${flag} +sabotage`), `${flag} is listed`);
     }
-    assert.doesNotMatch(r.stdout, /CELLSIM_(FAULT|ROUTER)_/);
+    assert.doesNotMatch(r.stdout, /CELLSIM_(FAULT|ROUTER|STALE)_/);
   });
 
   it('CELLSIM_TEST_HOOKS=1 does not mount the control plane test hooks (POST /xds/test/invalid is 404); --test-hooks does', async () => {
