@@ -29,7 +29,13 @@ if (files.length === 0) {
 const runId = `run-${process.pid}-${Date.now()}`;
 // Files whose verdicts are latency figures of a whole topology under load (the drills) run
 // last and alone: sharing the two cores with another test file measures that file, not them.
-const SOLO = ['loadtest/drills.test.ts', 'loadtest/soak.test.ts', 'loadtest/drill-cell-loss.test.ts', 'loadtest/drills-tls.test.ts'];
+const SOLO = [
+  'loadtest/drills.test.ts',
+  'loadtest/soak.test.ts',
+  'loadtest/drill-cell-loss.test.ts',
+  'loadtest/drills-tls.test.ts',
+  'loadtest/drill-kafka.test.ts',
+];
 const phases = [files.filter((f) => !SOLO.includes(f)), files.filter((f) => SOLO.includes(f))];
 let status = 0;
 for (const [i, group] of phases.entries()) {

@@ -19,10 +19,18 @@ describe('cellctl drill command line', () => {
       'migration-under-load',
       'bad-rollout',
       'cell-loss',
+      'kafka-broker-down',
     ]) {
       assert.match(r.stdout, new RegExp(`\\n  ${name} `));
     }
-    for (const flag of ['--fault-every-cell', '--fault-never-starts', '--router-one-cell', '--router-isolation-off', '--stale-backup']) {
+    for (const flag of [
+      '--fault-every-cell',
+      '--fault-never-starts',
+      '--router-one-cell',
+      '--router-isolation-off',
+      '--stale-backup',
+      '--fault-never-ends',
+    ]) {
       assert.match(r.stdout, new RegExp(`${flag} +sabotage`), flag);
     }
   });
@@ -62,6 +70,11 @@ describe('cellctl drill command line', () => {
       [['cell-hang', '--router-one-cell', '--router-isolation-off'], /--router-one-cell and --router-isolation-off are separate runs/],
       [['cell-crash', '--stale-backup'], /--stale-backup does not apply to drill cell-crash/],
       [['cell-loss', '--fault-every-cell'], /--fault-every-cell does not apply to drill cell-loss \(it takes --stale-backup\)/],
+      [['cell-crash', '--fault-never-ends'], /--fault-never-ends does not apply to drill cell-crash/],
+      [
+        ['kafka-broker-down', '--fault-never-starts'],
+        /--fault-never-starts does not apply to drill kafka-broker-down \(it takes --fault-never-ends\)/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = run(...args, '--data', '/nonexistent/cellsim-data');

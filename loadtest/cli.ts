@@ -27,6 +27,7 @@ interface CliOptions {
   routerOneCell?: boolean;
   routerIsolationOff?: boolean;
   staleBackup?: boolean;
+  faultNeverEnds?: boolean;
   timeout: number;
   mix?: DrillOptions['mix'];
 }
@@ -108,6 +109,12 @@ export function command(): Command {
         'sabotage (cell-loss): recover from a copy of the backup taken before the load, its record left as the cell wrote it ("orders acknowledged before the recovery point survive" must then FAIL)',
       ),
     )
+    .addOption(
+      sabotage(
+        '--fault-never-ends',
+        'sabotage (kafka-broker-down): the killed broker is not started again until the order check is over ("acknowledged orders DELIVERED after the broker is back" must then FAIL)',
+      ),
+    )
     .addHelpText(
       'after',
       `\nDrills:\n${list}\n\nExit code 0 when every verdict passed; 1 when one failed, or on bad usage (the message says which).`,
@@ -126,6 +133,7 @@ export function command(): Command {
         routerOneCell: o.routerOneCell,
         routerIsolationOff: o.routerIsolationOff,
         staleBackup: o.staleBackup,
+        faultNeverEnds: o.faultNeverEnds,
         requestTimeoutMs: o.timeout,
         mix: o.mix,
       };

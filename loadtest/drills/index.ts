@@ -4,6 +4,7 @@ import { CELL_LOSS } from './cell-loss.js';
 import { COMPONENT_DRILLS } from './components.js';
 import { edgeConsulPartition } from './edge-partition.js';
 import { EXTERNAL_KILL } from './external-kill.js';
+import { KAFKA_BROKER_DOWN } from './kafka-broker-down.js';
 import { NETWORK_DRILLS } from './network.js';
 import { OPERATION_DRILLS } from './operations.js';
 import { SOAK } from './soak.js';
@@ -16,6 +17,7 @@ export const DRILLS: Drill[] = [
   CELL_LOSS,
   ...COMPONENT_DRILLS,
   EXTERNAL_KILL,
+  KAFKA_BROKER_DOWN,
   ...OPERATION_DRILLS,
   SOAK,
   ...NETWORK_DRILLS,

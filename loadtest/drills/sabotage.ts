@@ -12,6 +12,7 @@ export const SABOTAGE_FLAGS: Record<Sabotage, string> = {
   routerOneCell: '--router-one-cell',
   routerIsolationOff: '--router-isolation-off',
   staleBackup: '--stale-backup',
+  faultNeverEnds: '--fault-never-ends',
 };
 
 /** The switches that replace the router plane by a sabotaged extra router (drills/router-sabotage.ts). */

@@ -19,6 +19,8 @@ export interface DrillOptions {
   routerOneCell?: boolean;
   /** Sabotage: the router plane is an extra router with hang isolation off; "time to isolate (router)" must then fail. */
   routerIsolationOff?: boolean;
+  /** Sabotage (kafka-broker-down): the killed broker is not started again until the order check is over; "acknowledged orders DELIVERED after the broker is back" must then fail. */
+  faultNeverEnds?: boolean;
   /** Sabotage (cell-loss): recover from a copy of the backup taken before the load; "orders acknowledged before the recovery point survive" must then fail. */
   staleBackup?: boolean;
   /** Per-request timeout of the load generator, ms. */
@@ -29,9 +31,9 @@ export interface DrillOptions {
 
 /**
  * Sabotage switches (`--fault-every-cell`, `--fault-never-starts`, `--router-one-cell`,
- * `--router-isolation-off`, `--stale-backup`), as {@link DrillOptions} keys: a run broken on purpose.
+ * `--router-isolation-off`, `--stale-backup`, `--fault-never-ends`), as {@link DrillOptions} keys: a run broken on purpose.
  */
-export type Sabotage = 'faultEveryCell' | 'faultNeverStarts' | 'routerOneCell' | 'routerIsolationOff' | 'staleBackup';
+export type Sabotage = 'faultEveryCell' | 'faultNeverStarts' | 'routerOneCell' | 'routerIsolationOff' | 'staleBackup' | 'faultNeverEnds';
 
 /** Passed to a drill's actions. */
 export interface DrillContext {

@@ -98,6 +98,11 @@ export interface DrillEnv {
    */
   cellDirs?(cell: string): { data: string; backup: string } | undefined;
   /**
+   * The Kafka broker of a cell under `cellctl up --log kafka`: its supervisor child (`kafka.<cell>`)
+   * and bootstrap address; undefined when the cell runs no broker (docs/kafka.md §Brokers under cellctl up).
+   */
+  kafkaBroker?(cell: string): { component: string; bootstrap: string } | undefined;
+  /**
    * The CA certificate file (PEM) its HTTPS endpoints chain to (`cellctl up --tls`:
    * `<data>/tls/ca.crt`; the load generator gets it as vegeta's `-root-certs`); undefined when plain.
    */

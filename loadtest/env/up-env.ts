@@ -187,6 +187,11 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     cellDirs: (cell) =>
       t.cells.some((c) => c.id === cell) ? { data: join(o.dataDir, 'cells', cell), backup: join(o.dataDir, 'backups', cell) } : undefined,
     hosts: () => hostsInfo(t, o.dataDir),
+    kafkaBroker(cell) {
+      // topology.json's cells[].kafka (written by cellctl up --log kafka; kept by the schema's passthrough).
+      const k = (t.cells.find((c) => c.id === cell) as { kafka?: { name?: unknown; bootstrap?: unknown } } | undefined)?.kafka;
+      return typeof k?.name === 'string' && typeof k.bootstrap === 'string' ? { component: k.name, bootstrap: k.bootstrap } : undefined;
+    },
     partitionHost: (host, cut, from) => supervisor.partitionHost(host, cut, from),
     killAndHold: (component) => supervisor.killAndHold(component),
     restart: (component) => supervisor.restart(component),

@@ -1,0 +1,98 @@
+/**
+ * The kafka-broker-down drill against its own real `cellctl up --log kafka` topology (real
+ * Consul, cells, routers, control plane, Envoys, and a real KRaft broker per cell; vegeta load on
+ * both planes): cell-1's broker killed and held down under load, then started again. It must
+ * pass (orders accepted while it is down, no spill, every acknowledged order DELIVERED after,
+ * none lost); with --fault-never-ends (the broker not started again before the order check) it
+ * must fail "acknowledged orders DELIVERED after the broker is back", and only that. A topology
+ * without brokers is refused before any traffic. Its own topology: the broker must be kafka's.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { requireKafka } from '../infra/kafka-dist.js';
+import { findDrill } from './drills/index.js';
+import type { CatchUpCount } from './drills/kafka-catch-up.js';
+import type { DrillOptions } from './drills/types.js';
+import { runDrill } from './engine.js';
+import type { DrillEnv } from './env/types.js';
+import { openUpEnv } from './env/up-env.js';
+import { assertReportFiles } from './report/assert-report.test-helper.js';
+import type { DrillReport } from './report/report.js';
+import { renderSummary } from './report/summary.js';
+
+const DELIVERED = 'acknowledged orders DELIVERED after the broker is back';
+
+describe('kafka-broker-down drill against a real cellctl up --log kafka topology', { timeout: 900_000 }, () => {
+  let env: DrillEnv | undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'cellsim-drill-kafka-'));
+  const reportsDir = mkdtempSync(join(tmpdir(), 'cellsim-drill-kafka-reports-'));
+
+  before(async () => {
+    requireKafka(); // no jars or no Java: fail here, loudly
+    env = await openUpEnv({ dataDir, upArgs: ['--any-ports', '--cells', '2', '--log', 'kafka'], startTimeoutMs: 300_000 });
+  });
+  after(async () => {
+    await env?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(reportsDir, { recursive: true, force: true });
+  });
+
+  async function drill(extra: Partial<DrillOptions>): Promise<DrillReport> {
+    const d = findDrill('kafka-broker-down');
+    assert.ok(d && env);
+    // No cancels: a cancelled order is not judged, so every create counts.
+    const opts: DrillOptions = {
+      planes: ['router', 'envoy'],
+      durationMs: 30_000,
+      rate: 12,
+      requestTimeoutMs: 10_000,
+      cell: 'cell-1',
+      mix: { create: 60, get: 25, list: 15, cancel: 0 },
+      ...extra,
+    };
+    const r = await runDrill(d, env, opts, { reportsDir });
+    assertReportFiles(r);
+    return r;
+  }
+  const counts = (r: DrillReport) =>
+    (JSON.parse(readFileSync(join(r.files.results, '..', 'kafka-broker-down.json'), 'utf8')) as { count: CatchUpCount }).count;
+
+  it('passes: orders accepted while the broker is down, no spill, all DELIVERED after, none lost', async (t) => {
+    const r = await drill({});
+    for (const line of renderSummary(r).split('\n')) t.diagnostic(line);
+    assert.ok(r.pass, renderSummary(r));
+    const c = counts(r);
+    t.diagnostic(`orders ${JSON.stringify(c)}`);
+    assert.ok(c.duringOutage > 0, 'orders acknowledged while the broker was down');
+    assert.equal(c.lost + c.late, 0);
+    assert.equal(c.delivered, c.acknowledged - c.cancelled);
+    for (const plane of r.planes) {
+      assert.equal(r.verdicts.find((v) => v.name === `orders accepted in cell-1 while its broker was down (${plane})`)?.pass, true);
+    }
+    assert.equal(r.verdicts.find((v) => v.name === 'fault observed (kafka.cell-1 down)')?.pass, true);
+  });
+
+  it('--fault-never-ends (the broker not restarted) fails the delivery verdict, and only it', async (t) => {
+    const r = await drill({ faultNeverEnds: true });
+    const failed = r.verdicts.filter((v) => !v.pass);
+    for (const v of failed) t.diagnostic(`FAIL ${v.name}: ${v.measured}`);
+    assert.equal(r.pass, false, renderSummary(r));
+    assert.deepEqual(
+      failed.map((v) => v.name),
+      [DELIVERED],
+    );
+    assert.ok(counts(r).late > 0);
+    assert.ok(r.events.some((e) => e.what.includes('--fault-never-ends')));
+    assert.ok(r.events.some((e) => e.what.includes('restarted after the order check')));
+  });
+
+  it('refuses a topology whose cells run no broker, before any traffic', () => {
+    const d = findDrill('kafka-broker-down');
+    assert.ok(d?.preflight && env);
+    const noKafka: DrillEnv = { ...env, kafkaBroker: () => undefined };
+    assert.throws(() => d.preflight!(noKafka, { planes: ['router'], durationMs: 1000, rate: 1 }), /cellctl up --log kafka/);
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * A drill's look at a component that speaks no HTTP (a Kafka broker): a TCP connect to its
+ * listener every 250 ms, recording whether it accepted. A killed broker refuses at once; a live
+ * one accepts (the supervisor's own liveness test of a broker). Probes have the shape of
+ * probe.ts's, so {@link downObserved} judges them the same way.
+ */
+import { connect } from 'node:net';
+import { PROBE_TIMEOUT_MS, type Probe, type ProbeWatch } from './probe.js';
+
+/** One probe: a TCP connect to `host:port`, closed at once when accepted. */
+export function tcpProbeOnce(host: string, port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<Probe> {
+  const at = Date.now();
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (p: Probe) => {
+      socket.destroy();
+      resolve(p);
+    };
+    socket.setTimeout(timeoutMs, () => done({ at, answered: false, detail: 'timeout' }));
+    socket.once('connect', () => done({ at, answered: true, detail: 'accepted' }));
+    socket.once('error', (err: NodeJS.ErrnoException) => done({ at, answered: false, detail: err.code ?? 'error' }));
+  });
+}
+
+/** Probes `host:port` every `intervalMs` until stopped; one probe starts at once. */
+export function watchTcp(host: string, port: number, intervalMs = 250): ProbeWatch {
+  const probes: Probe[] = [];
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const loop = (async () => {
+    while (!stopped) {
+      const next = Date.now() + intervalMs;
+      probes.push(await tcpProbeOnce(host, port));
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, Math.max(0, next - Date.now())).unref();
+      });
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+      return probes;
+    },
+  };
+}
+
+/** `host:port` of a bootstrap address (`127.0.0.1:9201`). */
+export function hostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  const port = Number(address.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port <= 0) throw new Error(`not host:port: '${address}'`);
+  return { host: address.slice(0, i), port };
+}
