@@ -4,11 +4,12 @@
  * both planes): cell-1's broker killed and held down under load, then started again. It must
  * pass (orders accepted while it is down, no spill, every acknowledged order DELIVERED after,
  * none lost); with --fault-never-ends (the broker not started again before the order check) it
- * must fail "acknowledged orders DELIVERED after the broker is back", and only that. A topology
- * without brokers is refused before any traffic. Its own topology: the broker must be kafka's.
+ * must fail "acknowledged orders DELIVERED after the broker is back", and only that. A real
+ * `--log sqlite` topology (no brokers) is refused in preflight, before any traffic or report.
+ * Topologies of its own: the drills.test topology runs no broker.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -88,11 +89,30 @@ describe('kafka-broker-down drill against a real cellctl up --log kafka topology
     assert.ok(r.events.some((e) => e.what.includes('--fault-never-ends')));
     assert.ok(r.events.some((e) => e.what.includes('restarted after the order check')));
   });
+});
 
-  it('refuses a topology whose cells run no broker, before any traffic', () => {
+describe('kafka-broker-down refuses a cellctl up --log sqlite topology', { timeout: 600_000 }, () => {
+  let env: DrillEnv | undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'cellsim-drill-kafka-sqlite-'));
+  const reportsDir = mkdtempSync(join(tmpdir(), 'cellsim-drill-kafka-sqlite-reports-'));
+
+  before(async () => {
+    env = await openUpEnv({ dataDir, upArgs: ['--any-ports', '--cells', '2'], startTimeoutMs: 300_000 });
+  });
+  after(async () => {
+    await env?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(reportsDir, { recursive: true, force: true });
+  });
+
+  it('in preflight, saying why, before any traffic or report', async () => {
     const d = findDrill('kafka-broker-down');
-    assert.ok(d?.preflight && env);
-    const noKafka: DrillEnv = { ...env, kafkaBroker: () => undefined };
-    assert.throws(() => d.preflight!(noKafka, { planes: ['router'], durationMs: 1000, rate: 1 }), /cellctl up --log kafka/);
+    assert.ok(d && env);
+    assert.equal(env.kafkaBroker?.('cell-1'), undefined, 'a --log sqlite topology lists no broker');
+    await assert.rejects(
+      runDrill(d, env, { planes: ['router', 'envoy'], durationMs: 10_000, rate: 5, cell: 'cell-1' }, { reportsDir }),
+      /kafka-broker-down needs a topology started with cellctl up --log kafka: cell-1 runs no Kafka broker/,
+    );
+    assert.deepEqual(readdirSync(reportsDir), [], 'no report written');
   });
 });
