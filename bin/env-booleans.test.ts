@@ -111,7 +111,14 @@ describe('boolean options from CELLSIM_* variables (real cellctl processes)', ()
     const r = await cellctl(['drill', '--help'], {});
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /CELLSIM_JSON\)/);
-    for (const flag of ['--fault-every-cell', '--fault-never-starts', '--router-one-cell', '--router-isolation-off', '--stale-backup']) {
+    for (const flag of [
+      '--fault-every-cell',
+      '--fault-never-starts',
+      '--router-one-cell',
+      '--router-isolation-off',
+      '--stale-backup',
+      '--fault-never-ends',
+    ]) {
       assert.match(r.stdout, new RegExp(`${flag} +sabotage`), `${flag} is listed`);
     }
     assert.doesNotMatch(r.stdout, /CELLSIM_(FAULT|ROUTER|STALE)_/);
