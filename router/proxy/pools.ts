@@ -13,11 +13,13 @@ export interface PoolOptions {
   /** TCP connect timeout, ms [1000]. */
   connectTimeoutMs?: number;
   /**
-   * Longest idle keep-alive, ms [2000]. undici takes the upstream's `Keep-Alive: timeout=`
-   * hint minus 2 s, capped by this (cells advertise 10 s: sockets idle 2 s at most), and this
-   * when there is no hint. Well under the upstream's own timeout, so an idle socket is
-   * normally closed by the router first; the race that remains (a cell whose event loop was
-   * blocked runs its idle timer before reading a request) is retried (proxy/attempts.ts).
+   * Longest idle keep-alive, ms [2000; 8000 with `tls`]. undici takes the upstream's
+   * `Keep-Alive: timeout=` hint minus 2 s, capped by this (cells advertise 10 s: sockets idle
+   * 2 s at most, 8 s with TLS), and this when there is no hint. Under the upstream's own
+   * timeout, so an idle socket is normally closed by the router first; the race that remains (a
+   * cell whose event loop was blocked runs its idle timer before reading a request) is retried
+   * (proxy/attempts.ts). With TLS a socket closed is a full handshake to open again on the one
+   * thread that proxies, so sockets live up to the cells' hint (bench/tls.md).
    */
   keepAliveMs?: number;
   /**
@@ -51,8 +53,8 @@ export class PoolSet {
           timeout: this.opts.connectTimeoutMs ?? 1000,
           ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: cellServerCheck(ep.cell) } : {}),
         },
-        keepAliveTimeout: this.opts.keepAliveMs ?? 2000,
-        keepAliveMaxTimeout: this.opts.keepAliveMs ?? 2000,
+        keepAliveTimeout: this.opts.keepAliveMs ?? (tls ? 8000 : 2000),
+        keepAliveMaxTimeout: this.opts.keepAliveMs ?? (tls ? 8000 : 2000),
         keepAliveTimeoutThreshold: 2000,
       });
       this.pools.set(key, pool);
