@@ -17,6 +17,7 @@ import { startConsul } from '../infra/harness/consul.js';
 import { freePorts } from '../infra/ports.js';
 import { ProcessScope } from '../infra/process.js';
 import { ENV_USAGE_EXIT_CODE } from '../shared/cli.js';
+import { SABOTAGE_FLAGS } from '../loadtest/drills/sabotage.js';
 
 const CELLCTL = join(dirname(fileURLToPath(import.meta.url)), 'cellctl.js');
 
@@ -111,14 +112,7 @@ describe('boolean options from CELLSIM_* variables (real cellctl processes)', ()
     const r = await cellctl(['drill', '--help'], {});
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /CELLSIM_JSON\)/);
-    for (const flag of [
-      '--fault-every-cell',
-      '--fault-never-starts',
-      '--router-one-cell',
-      '--router-isolation-off',
-      '--stale-backup',
-      '--fault-never-ends',
-    ]) {
+    for (const flag of Object.values(SABOTAGE_FLAGS)) {
       assert.match(r.stdout, new RegExp(`${flag} +sabotage`), `${flag} is listed`);
     }
     assert.doesNotMatch(r.stdout, /CELLSIM_(FAULT|ROUTER|STALE)_/);

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { SABOTAGE_FLAGS } from './drills/sabotage.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [CELLCTL, 'drill', ...args], { encoding: 'utf8', timeout: 30_000 });
@@ -23,14 +24,7 @@ describe('cellctl drill command line', () => {
     ]) {
       assert.match(r.stdout, new RegExp(`\\n  ${name} `));
     }
-    for (const flag of [
-      '--fault-every-cell',
-      '--fault-never-starts',
-      '--router-one-cell',
-      '--router-isolation-off',
-      '--stale-backup',
-      '--fault-never-ends',
-    ]) {
+    for (const flag of Object.values(SABOTAGE_FLAGS)) {
       assert.match(r.stdout, new RegExp(`${flag} +sabotage`), flag);
     }
   });

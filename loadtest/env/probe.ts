@@ -52,16 +52,15 @@ export async function probeOnce(url: string, timeoutMs = PROBE_TIMEOUT_MS): Prom
   }
 }
 
-/** Probes `url` every `intervalMs` (default 250) until stopped; one probe starts at once. */
-export function watchReachable(url: string, o: ProbeOptions = {}): ProbeWatch {
-  const intervalMs = o.intervalMs ?? 250;
+/** Runs `once` every `intervalMs` until stopped, collecting its probes; one probe starts at once. */
+export function watchProbes(once: () => Promise<Probe>, intervalMs = 250): ProbeWatch {
   const probes: Probe[] = [];
   let stopped = false;
   let wake: (() => void) | undefined;
   const loop = (async () => {
     while (!stopped) {
       const next = Date.now() + intervalMs;
-      probes.push(await probeOnce(url, o.timeoutMs ?? PROBE_TIMEOUT_MS));
+      probes.push(await once());
       if (stopped) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
@@ -77,4 +76,9 @@ export function watchReachable(url: string, o: ProbeOptions = {}): ProbeWatch {
       return probes;
     },
   };
+}
+
+/** Probes `url` every `intervalMs` (default 250) until stopped; one probe starts at once. */
+export function watchReachable(url: string, o: ProbeOptions = {}): ProbeWatch {
+  return watchProbes(() => probeOnce(url, o.timeoutMs ?? PROBE_TIMEOUT_MS), o.intervalMs ?? 250);
 }

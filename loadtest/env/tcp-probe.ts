@@ -5,7 +5,7 @@
  * probe.ts's, so {@link downObserved} judges them the same way.
  */
 import { connect } from 'node:net';
-import { PROBE_TIMEOUT_MS, type Probe, type ProbeWatch } from './probe.js';
+import { PROBE_TIMEOUT_MS, watchProbes, type Probe, type ProbeWatch } from './probe.js';
 
 /** One probe: a TCP connect to `host:port`, closed at once when accepted. */
 export function tcpProbeOnce(host: string, port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<Probe> {
@@ -24,28 +24,7 @@ export function tcpProbeOnce(host: string, port: number, timeoutMs = PROBE_TIMEO
 
 /** Probes `host:port` every `intervalMs` until stopped; one probe starts at once. */
 export function watchTcp(host: string, port: number, intervalMs = 250): ProbeWatch {
-  const probes: Probe[] = [];
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  const loop = (async () => {
-    while (!stopped) {
-      const next = Date.now() + intervalMs;
-      probes.push(await tcpProbeOnce(host, port));
-      if (stopped) break;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, Math.max(0, next - Date.now())).unref();
-      });
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      wake?.();
-      await loop;
-      return probes;
-    },
-  };
+  return watchProbes(() => tcpProbeOnce(host, port), intervalMs);
 }
 
 /** `host:port` of a bootstrap address (`127.0.0.1:9201`). */
