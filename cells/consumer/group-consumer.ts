@@ -10,6 +10,7 @@
  */
 import { Consumer, MessagesStreamModes, stringDeserializers, type MessagesStream } from '@platformatic/kafka';
 import type { Logger } from '../../shared/logger.js';
+import type { StoredValue } from '../log/kafka-log.js';
 import type { LogRecord } from '../log/types.js';
 import { KeyOrderedExecutor } from './executor.js';
 import { OffsetTracker } from './offset-tracker.js';
@@ -34,14 +35,6 @@ export interface GroupConsumerOptions {
   maxInFlight?: number;
   /** Called with the partitions this member holds after each join (a rebalance). */
   onJoin?: (partitions: number[]) => void;
-}
-
-interface StoredValue {
-  market: string;
-  eventId: string;
-  type: string;
-  payload: string;
-  createdAt: number;
 }
 
 /** One member of a consumer group over one topic. */

@@ -37,7 +37,8 @@ export interface KafkaLogOptions {
   onChunkAcked?: (records: number) => void;
 }
 
-interface StoredValue {
+/** The JSON value of a record on a cell's topic (its key is the market). */
+export interface StoredValue {
   market: string;
   eventId: string;
   type: string;
