@@ -18,6 +18,8 @@ import { RolloutManager } from './manager.js';
 import type { CellProcesses } from './supervisor-client.js';
 
 const log = createLogger('test', {});
+/** cell-0 as seeded here (the canary on v1, blue), as Consul holds it. */
+const CANARY_V1 = { id: 'cell-0', state: 'active', canary: true, global: false, capacity: 100, version: 'v1', activeColor: 'blue' };
 log.level = 'silent';
 
 describe('rollout waves (real Consul, stand-in cell metrics)', () => {
@@ -121,15 +123,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
     assert.equal(rec.waves[0]!.verdict?.pass, false);
     assert.match(rec.waves[0]!.verdict?.reason ?? '', /no traffic to judge: 0 requests \(< 20\).*--allow-idle/);
     assert.match(rec.report ?? '', /^idle bake in wave 0 \(cell-0\)/);
-    assert.deepEqual(await cell('cell-0'), {
-      id: 'cell-0',
-      state: 'active',
-      canary: true,
-      global: false,
-      capacity: 100,
-      version: 'v1',
-      activeColor: 'blue',
-    });
+    assert.deepEqual(await cell('cell-0'), CANARY_V1);
     assert.equal((await cell('cell-1'))?.version, 'v1');
     assert.deepEqual(calls, ['start cell-0 green v2', 'stop cell-0 green'], 'cell-1 was never touched');
   });
@@ -159,10 +153,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
 
   it('after a restart, rolls back a rollout cut short mid-bake and says why in the record', async () => {
     // The dead control plane had switched cell-0 to v2 (green) and was baking wave 0.
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 100, version: 'v2', activeColor: 'green' }),
-    );
+    await kv.put(layout.cellKey('cell-0'), JSON.stringify({ ...CANARY_V1, version: 'v2', activeColor: 'green' }));
     const now = new Date().toISOString();
     const rec: RolloutRecord = {
       id: 'ro-dead-v2',
@@ -255,19 +246,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
     assert.deepEqual(calls, ['start cell-0 green v2', 'stop cell-0 green'], 'cell-1 was never touched');
   });
   it('after a restart, takes back a weighted step the dead control plane left (the version still the old one)', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({
-        id: 'cell-0',
-        state: 'active',
-        canary: true,
-        global: false,
-        capacity: 100,
-        version: 'v1',
-        activeColor: 'blue',
-        shift: { color: 'green', percent: 10 },
-      }),
-    );
+    await kv.put(layout.cellKey('cell-0'), JSON.stringify({ ...CANARY_V1, shift: { color: 'green', percent: 10 } }));
     const now = new Date().toISOString();
     const rec: RolloutRecord = {
       id: 'ro-dead-step-v2',

@@ -3,15 +3,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_MAX_DOWNSTREAM_CONNECTIONS, DEFAULT_MAX_HEAP_BYTES, envoyBootstrap, parseHostPort } from './bootstrap.js';
 
+/** An edge Envoy on 127.0.0.1:10000 with delta ADS to a control plane on 127.0.0.1:18000. */
+const EDGE = {
+  nodeId: 'edge-1',
+  listen: { address: '127.0.0.1', port: 10000 },
+  adminPort: 9901,
+  xds: parseHostPort('127.0.0.1:18000'),
+  api: 'delta' as const,
+};
+
 describe('Envoy bootstrap', () => {
   it('points ADS at the control plane with the reconnect backoff where Envoy reads it (EnvoyGrpc.retry_policy)', () => {
-    const b = envoyBootstrap({
-      nodeId: 'edge-1',
-      listen: { address: '127.0.0.1', port: 10000 },
-      adminPort: 9901,
-      xds: parseHostPort('127.0.0.1:18000'),
-      api: 'delta',
-    }) as { dynamic_resources: { ads_config: { api_type: string; grpc_services: Record<string, unknown>[] } } };
+    const b = envoyBootstrap(EDGE) as { dynamic_resources: { ads_config: { api_type: string; grpc_services: Record<string, unknown>[] } } };
     const ads = b.dynamic_resources.ads_config;
     assert.equal(ads.api_type, 'DELTA_GRPC');
     const svc = ads.grpc_services[0] as { envoy_grpc: { retry_policy?: unknown }; retry_policy?: unknown };
@@ -20,13 +23,7 @@ describe('Envoy bootstrap', () => {
   });
 
   it('pings the xDS connection every 2 s, so a stream across a cut path is dialled again within 4 s (edge-consul-partition)', () => {
-    const b = envoyBootstrap({
-      nodeId: 'edge-1',
-      listen: { address: '127.0.0.1', port: 10000 },
-      adminPort: 9901,
-      xds: parseHostPort('127.0.0.1:18000'),
-      api: 'delta',
-    });
+    const b = envoyBootstrap(EDGE);
     const xds = (b as { static_resources: { clusters: { typed_extension_protocol_options: Record<string, unknown> }[] } }).static_resources
       .clusters[0]!;
     const opts = xds.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'] as {
