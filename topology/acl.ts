@@ -5,13 +5,13 @@
  * child gets: the path of its own token file in CELLSIM_CONSUL_TOKEN_FILE, never a token, and
  * under `--tls` (Consul on HTTPS) the path of the CA in CELLSIM_CONSUL_CACERT.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAclConfig } from '../infra/consul-acl.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { consulTokenPath, ensureAclTokens, ensureConsulTokenFiles, readConsulToken, type ConsulTokenKind } from '../shared/consul-acl.js';
 import { tlsDir, tlsFiles } from '../shared/pki/names.js';
 import type { TopologyConfig } from './config.js';
+import { topologyCa } from './tls.js';
 
 /** The node name of the local agent (infra/consul-agent.ts `-node`). */
 export const CONSUL_NODE = 'cellsim';
@@ -21,10 +21,9 @@ function consulCaFile(cfg: TopologyConfig): string | undefined {
   return cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'consul').ca : undefined;
 }
 
-/** Under `--tls`, the CA PEM a Consul client of the supervisor trusts. */
+/** Under `--tls`, the CA PEM a Consul client of the supervisor trusts (read once, topology/tls.ts). */
 export function consulCa(cfg: TopologyConfig): string | undefined {
-  const file = consulCaFile(cfg);
-  return file === undefined ? undefined : readFileSync(file, 'utf8');
+  return cfg.tls ? topologyCa(cfg) : undefined;
 }
 
 /**

@@ -1,10 +1,10 @@
 /**
  * `cellctl up --tls` (docs/security.md §TLS): the flags each child gets for its certificate under
  * `<data>/tls/`, the scheme of the URLs it serves, and the readiness probes' HTTPS client, which
- * trusts the local CA (Node's built-in fetch takes no CA, hence undici's Agent).
+ * trusts the local CA (shared/pki/client.ts `caClient`: Node's built-in fetch takes no CA).
  */
 import { readFileSync } from 'node:fs';
-import { Agent, fetch } from 'undici';
+import { caClient, type PeerClient } from '../shared/pki/client.js';
 import { tlsDir, tlsFiles } from '../shared/pki/names.js';
 import type { TopologyConfig } from './config.js';
 
@@ -20,23 +20,31 @@ export function schemeOf(cfg: TopologyConfig): 'http' | 'https' {
   return cfg.tls ? 'https' : 'http';
 }
 
-const agents = new Map<string, Agent>();
+const cas = new Map<string, string>();
+const clients = new Map<string, PeerClient>();
 
-/** The probes' client of `cfg`'s CA (one Agent per data directory). */
-function agentOf(cfg: TopologyConfig): Agent {
-  let agent = agents.get(cfg.dataDir);
-  if (!agent) {
-    agent = new Agent({ connect: { ca: readFileSync(tlsFiles(tlsDir(cfg.dataDir), '').ca, 'utf8') } });
-    agents.set(cfg.dataDir, agent);
+/** The local CA's certificate (PEM) of `cfg`'s data directory, read once. */
+export function topologyCa(cfg: TopologyConfig): string {
+  let ca = cas.get(cfg.dataDir);
+  if (ca === undefined) {
+    ca = readFileSync(tlsFiles(tlsDir(cfg.dataDir), '').ca, 'utf8');
+    cas.set(cfg.dataDir, ca);
   }
-  return agent;
+  return ca;
+}
+
+/** The probes' client of `cfg`'s CA (one per data directory). */
+function clientOf(cfg: TopologyConfig): PeerClient {
+  let client = clients.get(cfg.dataDir);
+  if (!client) {
+    client = caClient(topologyCa(cfg));
+    clients.set(cfg.dataDir, client);
+  }
+  return client;
 }
 
 /** A GET of `url` within `timeoutMs`: status and body; over HTTPS trusting the local CA. */
 export async function probe(cfg: TopologyConfig, url: string, timeoutMs: number): Promise<{ ok: boolean; body: string }> {
-  const res = await fetch(url, {
-    signal: AbortSignal.timeout(timeoutMs),
-    ...(url.startsWith('https:') ? { dispatcher: agentOf(cfg) } : {}),
-  });
+  const res = await (url.startsWith('https:') ? clientOf(cfg).fetch : fetch)(url, { signal: AbortSignal.timeout(timeoutMs) });
   return { ok: res.ok, body: await res.text() };
 }
