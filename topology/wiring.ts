@@ -76,6 +76,8 @@ export function consulSpecs(cfg: TopologyConfig): ChildSpec[] {
 /** The Consul agent: dev mode, or a single persistent server under <data>/consul. */
 export function consulSpec(cfg: TopologyConfig): ChildSpec {
   const url = consulUrl(cfg);
+  // One client for every readiness probe (under --tls, one HTTPS agent, not one per probe).
+  const client = new ConsulClient({ url, ca: consulCa(cfg) });
   return {
     name: 'consul',
     kind: 'consul',
@@ -92,7 +94,7 @@ export function consulSpec(cfg: TopologyConfig): ChildSpec {
     port: cfg.ports.consul.http,
     binds: [cfg.ports.consul.http, cfg.ports.consul.serfLan, cfg.ports.consul.serfWan, cfg.ports.consul.server, cfg.ports.consul.grpc],
     alive: () => answers(`${url}/v1/status/leader`, cfg),
-    ready: async () => (await new ConsulClient({ url, ca: consulCa(cfg) }).status.leader({ timeoutMs: 1000 })) !== '',
+    ready: async () => (await client.status.leader({ timeoutMs: 1000 })) !== '',
   };
 }
 
