@@ -78,4 +78,49 @@ describe('circuit breaker', () => {
     b.success(b.acquire());
     assert.deepEqual(seen, ['open', 'half-open', 'closed']);
   });
+
+  it('cut as unreachable: no client request goes as the half-open probe until a TCP connect succeeds', () => {
+    const c = clock();
+    const b = new CircuitBreaker({ openMs: 1000, now: c.now });
+    b.forceOpen(true);
+    assert.equal(b.connectDue(), false, 'not during the open period');
+    c.t += 1000;
+    assert.equal(b.acquire(), Permit.Rejected, 'no client request as the probe of a cut host');
+    assert.equal(b.connectDue(), true, 'a connect probe instead');
+    assert.equal(b.connectDue(), false, 'one at a time');
+    assert.equal(b.acquire(), Permit.Rejected, 'rejected while it connects');
+    b.connected(false);
+    assert.equal(b.state, 'open');
+    assert.equal(b.retryAfterSeconds(), 1, 'open again for the first period, not doubled');
+    c.t += 999;
+    assert.equal(b.connectDue(), false);
+    c.t += 1;
+    assert.equal(b.connectDue(), true);
+    b.connected(true);
+    const probe = b.acquire();
+    assert.equal(probe, Permit.Probe, 'once a connection opens, the next request is the probe');
+    b.success(probe);
+    assert.equal(b.state, 'closed');
+    b.forceOpen();
+    c.t += 1000;
+    assert.equal(b.connectDue(), false, 'a stall cut that is not unreachable probes with a request as before');
+    assert.equal(b.acquire(), Permit.Probe);
+  });
+
+  it('cut as unreachable while already open (tripped by failures): marked, and cleared by the next trip', () => {
+    const c = clock();
+    const b = new CircuitBreaker({ consecutiveFailures: 1, openMs: 1000, now: c.now });
+    b.failure(b.acquire(), 'transport');
+    b.forceOpen(true);
+    c.t += 1000;
+    assert.equal(b.acquire(), Permit.Rejected);
+    assert.equal(b.connectDue(), true);
+    b.connected(true);
+    const probe = b.acquire();
+    assert.equal(probe, Permit.Probe);
+    b.failure(probe, 'transport');
+    c.t += 2000;
+    assert.equal(b.connectDue(), false, 'a failed client probe trips as usual: its next probe is a request');
+    assert.equal(b.acquire(), Permit.Probe);
+  });
 });

@@ -45,6 +45,9 @@ export class CircuitBreaker {
   private probes = 0;
   /** Open because of a stall (forceOpen), not because of failures. */
   private forced = false;
+  /** Cut as unreachable: no client request goes until a TCP connection opens (connectDue/connected). */
+  private connectFirst = false;
+  private connecting = false;
   private readonly total = new Array<number>(BUCKETS).fill(0);
   private readonly failed = new Array<number>(BUCKETS).fill(0);
   private bucketAt = 0;
@@ -72,6 +75,8 @@ export class CircuitBreaker {
   acquire(): Permit {
     if (this.state === 'closed') return Permit.Normal;
     if (this.state === 'open') {
+      if (this.connectFirst) return Permit.Rejected; // connected(true) ends the open period
+
       if (this.now() < this.openUntil) return Permit.Rejected;
       this.set('half-open');
       this.probes = 0;
@@ -126,14 +131,46 @@ export class CircuitBreaker {
 
   /**
    * Opens the breaker on outside evidence (a stalled cell, see stall.ts). From half-open it
-   * counts as a failed probe (longer open period); when already open, nothing changes. The
-   * first success recorded afterwards (a waiting request answered after all) closes it again.
+   * counts as a failed probe (longer open period); when already open, nothing changes but the
+   * `unreachable` mark. The first success recorded afterwards (a waiting request answered after
+   * all) closes it again. `unreachable` (no TCP connection to the cell opens: a cut host): the
+   * half-open probe is a TCP connect, not a client request, which would only wait on the cut
+   * host (see {@link connectDue}).
    */
-  forceOpen(): void {
-    if (this.state === 'open') return;
-    if (this.state === 'half-open') this.openFor = Math.min(this.openFor * 2, this.o.maxOpenMs);
-    this.trip();
-    this.forced = true;
+  forceOpen(unreachable = false): void {
+    if (this.state !== 'open') {
+      if (this.state === 'half-open') this.openFor = Math.min(this.openFor * 2, this.o.maxOpenMs);
+      this.trip();
+      this.forced = true;
+    }
+    if (unreachable) this.connectFirst = true;
+  }
+
+  /**
+   * True once per probe when the open period of a cell cut as unreachable is over: the caller
+   * then tries a TCP connection to the cell and reports with {@link connected}. Client requests
+   * are rejected meanwhile.
+   */
+  connectDue(): boolean {
+    if (this.state !== 'open' || !this.connectFirst || this.connecting || this.now() < this.openUntil) return false;
+    this.connecting = true;
+    return true;
+  }
+
+  /**
+   * The connect probe's result. Opened: the open period ends and the next client request is
+   * the usual half-open probe. Not opened: open again for the first open period, not doubled
+   * (a connect costs no client anything), so a host whose link comes back is found within it.
+   */
+  connected(ok: boolean): void {
+    this.connecting = false;
+    if (this.state !== 'open' || !this.connectFirst) return;
+    if (ok) {
+      this.connectFirst = false;
+      this.openUntil = this.now();
+    } else {
+      this.openUntil = this.now() + this.o.openMs;
+    }
   }
 
   /**
@@ -152,6 +189,7 @@ export class CircuitBreaker {
 
   private trip(): void {
     this.forced = false;
+    this.connectFirst = false;
     this.openUntil = this.now() + this.openFor;
     this.consecutive = 0;
     this.probes = 0;
@@ -160,6 +198,7 @@ export class CircuitBreaker {
 
   private set(s: BreakerState): void {
     if (this.state === s) return;
+    if (s === 'closed') this.connectFirst = false;
     this.state = s;
     this.onState(s);
   }

@@ -50,6 +50,8 @@ export class CellGuard {
   inflight = 0;
   /** In-flight requests per endpoint id (for least-request choice). */
   readonly endpointInflight = new Map<string, number>();
+  /** How to end each request waiting for the cell's headers (router/proxy/cut-off.ts). */
+  readonly waiters = new Set<() => void>();
 
   constructor(
     readonly cell: string,
@@ -80,6 +82,17 @@ export class CellGuard {
     if (this.panicking && passing.length > 0) this.breaker.expire();
     this.panicking = endpoints !== passing;
     return endpoints;
+  }
+
+  /**
+   * The cell was cut off as unreachable: ends every request waiting on it (nothing queued on a
+   * cut host will be answered); how many.
+   */
+  failWaiting(): number {
+    const ends = [...this.waiters];
+    this.waiters.clear();
+    for (const end of ends) end();
+    return ends.length;
   }
 }
 

@@ -98,7 +98,7 @@ export class StallWatch {
     if (this.g.breaker.state === 'open') return; // already cut off; the next request re-arms
     const cut = judgeStall(this.g, this.probe);
     if (cut) {
-      this.g.breaker.forceOpen();
+      this.g.breaker.forceOpen(cut.process === 'unreachable');
       this.onCut(cut);
       return;
     }

@@ -8,7 +8,6 @@
  * non-idempotent requests are never retried once sent).
  */
 import type { EventEmitter } from 'node:events';
-import { connect } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { errors as undiciErrors } from 'undici';
@@ -20,6 +19,7 @@ import type { RouterMetrics } from '../metrics.js';
 import type { Route } from '../table/resolver.js';
 import { clientResponseHeaders } from './headers.js';
 import { diedOnStaleConnection, evidenceOf, trackAttempts } from './attempts.js';
+import { anyConnects, AttemptSignal, canConnect } from './cut-off.js';
 import type { PoolSet } from './pools.js';
 
 export { PoolSet } from './pools.js';
@@ -136,16 +136,29 @@ export class Proxy {
     // health endpoint, the requests are hung: open the breaker and send nothing more (not even a
     // half-open probe) until the cell answers again or its waiting requests end. If nothing
     // answers at all, its event loop is blocked (busy): wait up to busyMs (liveness.ts), unless
-    // no connection to it opens either (a cut host: cut at once, as hung). Judged
-    // here for each request and on a timer while requests wait (stall-watch.ts).
+    // no connection to it opens either (a cut host: cut at once, as hung, and the requests
+    // waiting on it answered 504 now, cut-off.ts). Judged here for each request and on a timer
+    // while requests wait (stall-watch.ts).
     const probe = () => this.probe(endpoints, guard.liveness.probeTimeoutMs);
-    const onCut = (cut: StallCut) => this.logger?.warn({ cell: route.cell, ...cut }, 'cell stalled: breaker opened');
+    const onCut = (cut: StallCut) => {
+      const failed = cut.process === 'unreachable' ? guard.failWaiting() : 0;
+      this.logger?.warn({ cell: route.cell, ...cut, failed }, 'cell stalled: breaker opened');
+    };
     const cut = judgeStall(guard, probe);
     if (cut) {
-      if (guard.breaker.state !== 'open') onCut(cut);
-      guard.breaker.forceOpen();
+      const fresh = guard.breaker.state !== 'open';
+      guard.breaker.forceOpen(cut.process === 'unreachable');
+      if (fresh) onCut(cut);
       throw new HttpError('cell_unavailable', `cell ${route.cell} is not answering (${cut.waiting} requests waiting)`, {
         headers: { 'retry-after': String(guard.breaker.retryAfterSeconds()) },
+      });
+    }
+    // Cut as unreachable and its open period over: a TCP connect decides whether the next
+    // client request may go as the half-open probe; client requests get 503 meanwhile.
+    if (guard.breaker.connectDue()) {
+      void anyConnects(endpoints, guard.liveness.probeTimeoutMs).then((ok) => {
+        guard.breaker.connected(ok);
+        if (ok) this.logger?.info({ cell: route.cell }, 'cell cut off as unreachable connects again: breaker half-open');
       });
     }
     const permit = guard.breaker.acquire();
@@ -180,18 +193,26 @@ export class Proxy {
         let res: Dispatcher.ResponseData;
         const waiting = guard.stall.begin();
         guard.watch.arm(probe, onCut);
+        const signal = new AttemptSignal(req.signal);
+        guard.waiters.add(signal.cutOff);
         try {
           res = await this.pools.get(ep).request({
             method: req.method,
             path: req.path,
             headers: req.headers,
             body: req.body,
-            signal: req.signal,
+            signal,
             headersTimeout: this.headersTimeoutMs,
             bodyTimeout: this.bodyTimeoutMs,
           });
         } catch (err) {
           epDone();
+          if (signal.cut) {
+            // Cut off as unreachable while it waited: it may have reached the cell, so no retry.
+            guard.stall.settle(waiting, false);
+            guard.breaker.release(permit);
+            throw new HttpError('upstream_timeout', `cell ${route.cell} stopped answering and accepts no connection (host unreachable)`);
+          }
           if (err instanceof undiciErrors.RequestAbortedError) {
             guard.stall.settle(waiting, false);
             guard.breaker.release(permit);
@@ -229,6 +250,9 @@ export class Proxy {
             });
           }
           throw new HttpError('bad_gateway', `cell ${route.cell} connection failed (${code || (err as Error).message})`);
+        } finally {
+          guard.waiters.delete(signal.cutOff);
+          signal.dispose();
         }
         guard.stall.settle(waiting, true);
         const failed = res.statusCode >= 500;
@@ -258,19 +282,4 @@ export class Proxy {
       if (!handedOff) finish();
     }
   }
-}
-
-/** Whether a new TCP connection to `ep` opens within `timeoutMs` (closed at once either way). */
-function canConnect(ep: Endpoint, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: ep.address, port: ep.port });
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
