@@ -87,6 +87,16 @@ describe('control-plane HTTP app', () => {
     });
     assert.equal(released.status, 307);
     assert.equal(released.headers.get('location'), 'http://edge.local:10000/v1/orders?x=1');
+    // Behind an HTTPS edge the Location keeps the client's scheme: Envoy follows only a same-scheme redirect.
+    const tls = await app.request('http://edge.local/v1/orders?x=1', {
+      headers: { 'x-cellsim-hold-ms': '200', 'x-market-id': 'm-a', host: 'edge.local:10000', 'x-forwarded-proto': 'https' },
+    });
+    assert.equal(tls.status, 307);
+    assert.equal(tls.headers.get('location'), 'https://edge.local:10000/v1/orders?x=1');
+    const proto = await app.request('/v1/orders', {
+      headers: { 'x-cellsim-hold-ms': '200', 'x-market-id': 'm-a', host: 'edge.local', 'x-forwarded-proto': 'gopher' },
+    });
+    assert.equal(proto.status, 400);
     const bad = await app.request('/v1/orders', { headers: { 'x-cellsim-hold-ms': '200', 'x-market-id': 'BAD', host: 'edge.local' } });
     assert.equal(bad.status, 400);
   });

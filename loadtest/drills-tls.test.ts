@@ -3,8 +3,11 @@
  * both edges; mutual TLS from routers and Envoys to the cells; xDS over TLS; the control plane's
  * calls to the cells in HTTPS): vegeta trusts the topology's CA (`-root-certs`), the drill's fault
  * calls reach the cells' admin API over HTTPS, and each drill must still pass its verdicts: two
- * cell drills, and a bad rollout stopped by the control plane's SLO scrape of the cells
- * (migration-under-load is left out: docs/security.md §Not covered yet).
+ * cell drills, a bad rollout stopped by the control plane's SLO scrape of the cells, markets moved
+ * under load (held requests released through Envoy's HTTPS edge), and a router replica killed
+ * (its port probed over HTTPS). Two sabotaged runs must fail: a never-started kill (the probes,
+ * trusting the CA, see the replica answer) and a router answering every market from one cell
+ * (the extra router speaks mutual TLS to the cells and HTTPS at its edge).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,6 +36,16 @@ describe('drills against a real cellctl up --tls topology (short CI mode)', { ti
     rmSync(reportsDir, { recursive: true, force: true });
   });
 
+  /** A short run of `name` on both planes (unless `extra` says), its report files checked. */
+  const drill = async (name: string, extra: Partial<DrillOptions> = {}) => {
+    const d = findDrill(name);
+    assert.ok(d && env, name);
+    const opts: DrillOptions = { planes: ['router', 'envoy'], durationMs: 10_000, rate: 30, requestTimeoutMs: 5000, ...extra };
+    const r = await runDrill(d, env, opts, { reportsDir });
+    assertReportFiles(r);
+    return r;
+  };
+
   it('serves HTTPS on every traffic target and gives the load generator its CA', () => {
     assert.ok(env);
     const targets = env.targets(['router', 'envoy']);
@@ -46,16 +59,45 @@ describe('drills against a real cellctl up --tls topology (short CI mode)', { ti
     ['cell-errors', {}],
     // Stopped by the control plane's SLO scrape of the cells, over mutual TLS.
     ['bad-rollout', { durationMs: 20_000, rate: 100 }],
+    // Requests held during each flip are released by a 307 Envoy must follow (docs/tls.md §Held requests behind an HTTPS edge).
+    ['migration-under-load', { durationMs: 16_000 }],
+    // The killed replica's HTTPS port is probed trusting the CA (loadtest/env/probe.ts).
+    ['router-replica-kill', { planes: ['router'] }],
   ] as [string, Partial<DrillOptions>][]) {
     it(`${name} passes its verdicts under TLS and ACLs`, async (t) => {
-      const d = findDrill(name);
-      assert.ok(d && env, name);
-      const opts: DrillOptions = { planes: ['router', 'envoy'], durationMs: 10_000, rate: 30, requestTimeoutMs: 5000, ...extra };
-      const r = await runDrill(d, env, opts, { reportsDir });
-      assertReportFiles(r);
+      const r = await drill(name, extra);
       for (const line of renderSummary(r).split('\n').slice(0, 3)) t.diagnostic(line);
       assert.ok(r.pass, renderSummary(r));
       assert.ok(r.analysis.total.requests > 100, `${r.analysis.total.requests} requests judged`);
     });
   }
+
+  it('router-replica-kill with the kill never started fails "fault observed": its HTTPS probes got answers', async (t) => {
+    const r = await drill('router-replica-kill', { planes: ['router'], faultNeverStarts: true });
+    const failed = r.verdicts.filter((v) => !v.pass);
+    for (const v of failed) t.diagnostic(`FAIL ${v.name}: ${v.measured}`);
+    // A probe that did not trust the CA would count every answer as none, and the control would pass.
+    assert.deepEqual(
+      failed.map((v) => v.name),
+      [r.verdicts.find((v) => /^fault observed \(router-\d+ down\)$/.test(v.name))?.name],
+      renderSummary(r),
+    );
+    assert.match(failed[0]!.measured, /^0 of \d+ probes unanswered.*HTTP \d+/, 'every probe answered over HTTPS');
+  });
+
+  it('cell-errors through a router answering every market from one cell fails "wrong-cell answers" on that plane only', async () => {
+    const r = await drill('cell-errors', { routerOneCell: true });
+    const wrong = r.verdicts.filter((v) => v.name.startsWith('wrong-cell answers'));
+    assert.deepEqual(
+      wrong.map((v) => [v.name, v.pass]),
+      [
+        ['wrong-cell answers (router)', false],
+        ['wrong-cell answers (envoy)', true],
+      ],
+      renderSummary(r),
+    );
+    // The extra router reached the cells in mutual TLS: its answers are 2xx from the wrong cell, not refusals.
+    const router = wrong[0]!.measured;
+    assert.match(router, /^[1-9]\d* of [1-9]\d* 2xx answers/, router);
+  });
 });

@@ -233,7 +233,7 @@ describe('cellctl up --tls (real processes)', () => {
       assert.match(seen.regions.cells ?? '', new RegExp(`data-cell="${c.id}" class="healthy"`), `${c.id} healthy`);
   });
 
-  it('Envoy holds a request to a frozen market (its hold cluster is plain HTTP to the control plane) and answers market_migrating', async () => {
+  it('Envoy holds a request to a frozen market (its hold cluster is plain HTTP to the control plane), answers market_migrating, and releases it to the owner over HTTPS', async () => {
     const consul = new ConsulClient({
       url: topo.consul.url,
       token: readFileSync(join(data, 'tokens', 'consul-control-plane'), 'utf8').trim(),
@@ -257,6 +257,15 @@ describe('cellctl up --tls (real processes)', () => {
       assert.equal(held.status, 503, held.body);
       assert.match(held.body, /"market_migrating"/, 'held by the control plane, not refused at the hold cluster');
       assert.ok(ms >= 1000, `held ${ms} ms before the answer`);
+      // Released while held: the hold endpoint's 307 keeps the client's scheme (https), so Envoy
+      // follows it to the owner and the client gets the cell's answer, never the redirect (an
+      // http: Location reached the client: docs/tls.md §Held requests behind an HTTPS edge).
+      const pending = postOrder(envoy, ca, 'tls-hold-release', '/v1/orders?limit=1');
+      await new Promise((r) => setTimeout(r, 300));
+      await writer.put('sf', active);
+      const released = await pending;
+      assert.equal(released.status, 200, `released read: ${released.status} ${released.body}`);
+      assert.equal(released.cell, active.cell);
     } finally {
       await writer.put('sf', active);
     }

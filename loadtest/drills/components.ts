@@ -32,7 +32,8 @@ async function killAndProbe(ctx: DrillContext, component: string): Promise<void>
     ctx.mark(`${component} killed and held down`);
   }
   const url = ctx.env.componentUrl?.(component);
-  if (url) state.watch = watchReachable(url);
+  // Under --tls the topology's own client (its CA trusted), so an up component answers the probe.
+  if (url) state.watch = watchReachable(url, { fetch: ctx.env.fetch });
   else ctx.mark(`${component}: no URL to probe (its "fault observed" has no data)`);
 }
 

@@ -1,7 +1,10 @@
 /**
  * A drill's own look at a component during its fault window: an HTTP GET of the component's
  * port every 250 ms, recording whether anything answered. A killed replica or a stopped Consul
- * must show as unanswered probes (the positive control of the component drills).
+ * must show as unanswered probes (the positive control of the component drills). Under
+ * `cellctl up --tls` the probe is HTTPS through the topology's client, which trusts its CA
+ * (`DrillEnv.fetch`): with Node's fetch every HTTPS probe of an up component would fail its
+ * certificate check and count as unanswered, so the control would pass with nothing down.
  */
 
 /**
@@ -20,11 +23,16 @@ export interface Probe {
   detail: string;
 }
 
-/** How often and how patiently to probe. */
+/** A fetch the probe sends its GET with (an HTTPS one trusting a topology's CA). */
+export type ProbeFetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+/** How often and how patiently to probe, and with which fetch. */
 export interface ProbeOptions {
   intervalMs?: number;
   /** A probe with no answer by then counts as unanswered. */
   timeoutMs?: number;
+  /** Node's global fetch when absent. */
+  fetch?: ProbeFetch;
 }
 
 /** A running probe loop. */
@@ -40,11 +48,11 @@ function reason(err: unknown): string {
   return e.cause?.code ?? e.name ?? 'error';
 }
 
-/** Sends one probe: a GET of `url`, any HTTP status counts as answered. */
-export async function probeOnce(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<Probe> {
+/** Sends one probe: a GET of `url` (with `get`), any HTTP status counts as answered. */
+export async function probeOnce(url: string, timeoutMs = PROBE_TIMEOUT_MS, get: ProbeFetch = fetch): Promise<Probe> {
   const at = Date.now();
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await get(url, { signal: AbortSignal.timeout(timeoutMs) });
     await res.arrayBuffer().catch(() => undefined);
     return { at, answered: true, detail: `HTTP ${res.status}` };
   } catch (err) {
@@ -80,5 +88,5 @@ export function watchProbes(once: () => Promise<Probe>, intervalMs = 250): Probe
 
 /** Probes `url` every `intervalMs` (default 250) until stopped; one probe starts at once. */
 export function watchReachable(url: string, o: ProbeOptions = {}): ProbeWatch {
-  return watchProbes(() => probeOnce(url, o.timeoutMs ?? PROBE_TIMEOUT_MS), o.intervalMs ?? 250);
+  return watchProbes(() => probeOnce(url, o.timeoutMs ?? PROBE_TIMEOUT_MS, o.fetch), o.intervalMs ?? 250);
 }

@@ -107,6 +107,11 @@ export interface DrillEnv {
    * `<data>/tls/ca.crt`; the load generator gets it as vegeta's `-root-certs`); undefined when plain.
    */
   caFile?(): string | undefined;
+  /**
+   * A fetch of this topology's own endpoints (a component's port, a probe's GET): under `cellctl
+   * up --tls` over HTTPS trusting its CA, `http:` URLs unchanged; absent: Node's global fetch.
+   */
+  fetch?: (url: string, init?: RequestInit) => Promise<Response>;
   /** Runs a `cellctl` operator command against this topology. */
   cellctl(args: string[], timeoutMs?: number): Promise<CommandResult>;
   /** Stops what this env started (a topology it found running is left alone). */

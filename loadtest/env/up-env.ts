@@ -16,6 +16,7 @@ import { tlsDir, tlsFiles } from '../../shared/pki/names.js';
 import type { Plane, Target } from '../plan.js';
 import { clearFaults, injectFault } from './cell-admin.js';
 import { ConsulClient } from '../../shared/consul/client.js';
+import { CONSUL_CA_FILE_ENV } from '../../shared/consul/tls.js';
 import { readCellVersions, readMigration, readOwners } from './consul-read.js';
 import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
 import { supervisorClient } from './supervisor-client.js';
@@ -177,6 +178,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault, tls?.client.fetch)),
     clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token, tls?.client.fetch)),
     caFile: () => tls?.caFile,
+    ...(tls ? { fetch: tls.client.fetch } : {}),
     consulPersistent: () => t.consul.persist !== false,
     components: () => ['consul', 'control-plane', ...t.cells.map((c) => c.id), ...t.routers.map((r) => r.id), ...t.envoys.map((e) => e.id)],
     componentUrl(component) {
@@ -197,7 +199,11 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     restart: (component) => supervisor.restart(component),
     async startExtraRouter(id, args): Promise<ExtraRouter> {
       const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
+      // Under --tls as the topology's routers: the router's certificate (mutual TLS to the cells,
+      // HTTPS at its edge) and Consul over HTTPS trusting the CA (topology/wiring.ts routerSpec).
+      const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+      const f = tlsFiles(tlsDir(o.dataDir), 'router');
+      const tlsArgs = tls ? ['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', f.ca, '--edge-tls'] : [];
       // The drill's own CELLSIM_* options must not become the router's (every option reads one).
       const unset = Object.fromEntries(
         Object.keys(process.env)
@@ -217,6 +223,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
           '--id',
           id,
           ...(t.prefix ? ['--prefix', t.prefix] : []),
+          ...tlsArgs,
           ...args,
         ],
         env: {
@@ -225,8 +232,9 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
           NODE_OPTIONS: routerNodeOptions(),
           // The topology's router token, by its path (never a token in the environment).
           CELLSIM_CONSUL_TOKEN_FILE: consulTokenPath(o.dataDir, 'router'),
+          ...(consulCa && tls ? { [CONSUL_CA_FILE_ENV]: tls.caFile } : {}),
         },
-        ready: { http: `${url}/readyz` },
+        ready: tls ? { check: () => answers(`${url}/readyz`, tls.client) } : { http: `${url}/readyz` },
         readyTimeoutMs: 60_000,
       });
       return { target: { plane: 'router', replica: id, url }, stop: async () => void (await proc.stop(10_000)) };
