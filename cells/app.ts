@@ -1,6 +1,8 @@
 /**
  * The cell's HTTP app (hono): health and metrics, the bearer-protected admin API, and the /v1
- * order API behind the fault middleware. A map of every route of a cell.
+ * order API behind the fault middleware. A map of every route of a cell. A delivery service
+ * alone (`role: 'delivery'`) has no order API and no market export/import: its database holds
+ * deliveries and sagas, not the market's orders.
  */
 import { Hono } from 'hono';
 import type { CellContext } from './context.js';
@@ -34,6 +36,7 @@ export function createApp(ctx: CellContext, inflight: InFlight): Hono {
       version: config.version,
       color: config.color,
       pid: process.pid,
+      role: config.role,
       leader: ctx.isLeader(),
       ready: ctx.isReady(),
     }),
@@ -47,6 +50,11 @@ export function createApp(ctx: CellContext, inflight: InFlight): Hono {
     ),
   );
   app.post('/admin/reconcile', (c) => c.json(ctx.reconcileNow()));
+  if (config.role === 'delivery') {
+    app.onError(errorHandler(ctx.logger));
+    app.notFound(notFoundHandler);
+    return app;
+  }
   app.route(
     '/admin/markets',
     migrationRoutes({ db: ctx.db, dataDir: config.dataDir, log: ctx.log, group: DELIVERY_GROUP, importHoldMs: config.importHoldMs }),

@@ -6,20 +6,22 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from '../shared/logger.js';
 import { releaseLease, tryAcquireLease } from './db/lease.js';
-import type { KeyOrderedConsumer } from './consumer/consumer.js';
 import type { PollLoop } from './loop.js';
-import type { SagaOrchestrator } from './saga/orchestrator.js';
 
 /** The lease name guarding background work. */
 export const BACKGROUND_LEASE = 'background';
 
-/** The parts that only the lease holder runs. */
+/**
+ * The parts that only the lease holder runs. Every part but the relay is optional: a cell's
+ * order service (`--role order`) runs no saga, its delivery service consumes outside the lease
+ * as a consumer-group member (cells/roles.ts).
+ */
 export interface BackgroundParts {
   relay: PollLoop;
-  consumer: KeyOrderedConsumer;
-  saga: PollLoop;
-  orchestrator: SagaOrchestrator;
-  reconcile: PollLoop;
+  consumer?: { start(): void; stop(): Promise<void> };
+  saga?: PollLoop;
+  orchestrator?: { drain(): Promise<void> };
+  reconcile?: PollLoop;
 }
 
 /** Lease-guarded start/stop of the background parts. */
@@ -68,7 +70,7 @@ export class Background {
     }
     if (held && !this.leader) {
       this.leader = true;
-      this.logger.info({ holder: this.holder }, 'took the background lease: running relay, consumer, saga, reconciler');
+      this.logger.info({ holder: this.holder }, 'took the background lease: running relay, consumer, saga, reconciler (those of its role)');
       this.transition = this.transition.then(() => this.safely('start', () => this.startParts()));
     } else if (!held && this.leader) {
       this.leader = false;
@@ -86,17 +88,17 @@ export class Background {
   }
 
   private async startParts(): Promise<void> {
-    this.parts.consumer.start();
+    this.parts.consumer?.start();
     this.parts.relay.start();
-    this.parts.saga.start();
-    this.parts.reconcile.start();
+    this.parts.saga?.start();
+    this.parts.reconcile?.start();
   }
 
   private async stopParts(): Promise<void> {
     await this.parts.relay.stop();
-    await this.parts.saga.stop();
-    await this.parts.reconcile.stop();
-    await this.parts.consumer.stop();
-    await this.parts.orchestrator.drain();
+    await this.parts.saga?.stop();
+    await this.parts.reconcile?.stop();
+    await this.parts.consumer?.stop();
+    await this.parts.orchestrator?.drain();
   }
 }

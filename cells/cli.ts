@@ -50,6 +50,7 @@ interface Opts {
   partitions: number;
   log: 'sqlite' | 'kafka';
   kafka?: string[];
+  role: 'all' | 'order' | 'delivery';
   workers: number;
   defect?: Defect;
   prefix: string;
@@ -94,6 +95,14 @@ export function command(): Command {
         .default(DEFAULTS.log),
     )
     .option('--kafka <brokers>', 'Kafka bootstrap brokers, host:port[,host:port...] (with --log kafka)', parseBrokers)
+    .addOption(
+      new Option(
+        '--role <role>',
+        'what this process runs: the whole cell, or (with --log kafka) its order service (API, outbox, relay) or its delivery service (consumer-group member, couriers, saga; own --data)',
+      )
+        .choices(['all', 'order', 'delivery'])
+        .default(DEFAULTS.role),
+    )
     .option('--workers <n>', 'delivery consumer concurrency', parsePositiveInt, DEFAULTS.workers)
     .option('--defect <json>', 'a deliberate defect of this version, e.g. {"route":"POST /v1/orders","errorRate":0.2}', parseDefect)
     .option('--prefix <prefix>', 'Consul KV prefix', DEFAULTS.prefix)
@@ -137,6 +146,8 @@ export function command(): Command {
     .action(async (o: Opts, cmd: Command) => {
       if (o.log === 'kafka' && !o.kafka) cmd.error('error: --log kafka needs --kafka <host:port[,host:port...]>', { code: 'usage' });
       if (o.log !== 'kafka' && o.kafka) cmd.error('error: --kafka is for --log kafka', { code: 'usage' });
+      if (o.role !== 'all' && o.log !== 'kafka')
+        cmd.error(`error: --role ${o.role} needs --log kafka (a split cell's services talk through Kafka topics)`, { code: 'usage' });
       const config = makeConfig({
         id: o.id,
         port: o.port,
@@ -149,6 +160,7 @@ export function command(): Command {
         partitions: o.partitions,
         log: o.log,
         kafka: o.kafka,
+        role: o.role,
         workers: o.workers,
         defect: o.defect,
         prefix: o.prefix,

@@ -20,6 +20,8 @@ export interface CellConfig {
   log: 'sqlite' | 'kafka';
   /** Kafka bootstrap brokers (`host:port`), with `log: 'kafka'`. */
   kafka?: string[];
+  /** What this process runs: the whole cell (`all`), or its order or delivery service alone (with `log: 'kafka'`; cells/roles.ts). */
+  role: 'all' | 'order' | 'delivery';
   workers: number;
   defect?: Defect;
   prefix: string;
@@ -56,6 +58,7 @@ export const DEFAULTS = {
   color: 'blue',
   partitions: 8,
   log: 'sqlite',
+  role: 'all',
   workers: 16,
   prefix: 'cellsim/',
   assignDelayMs: 20,

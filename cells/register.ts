@@ -2,9 +2,12 @@
  * Consul registration of a cell process: service `cellsim-cell`, ID
  * `cellsim-cell-<cell>-<color>-<port>`, meta {cell, version, color}, an HTTP check on /readyz
  * every second, deregistered after a minute critical. Retries until Consul answers, and
- * registers again if the agent forgot the service (e.g. a restarted dev agent).
+ * registers again if the agent forgot the service (e.g. a restarted dev agent). A cell's order
+ * service alone adds `role: order` to the meta; its delivery service registers as
+ * `cellsim-delivery` (meta with `role: delivery`), never as a cell, so routers send it nothing
+ * (docs/contracts.md §Consul services).
  */
-import { ConsulClient, SERVICE_CELL, type ServiceDefinition } from '../shared/consul.js';
+import { ConsulClient, SERVICE_CELL, SERVICE_DELIVERY, type ServiceDefinition } from '../shared/consul.js';
 import type { Logger } from '../shared/logger.js';
 
 /** Where and what to register. */
@@ -13,15 +16,22 @@ export interface RegistrationSpec {
   cell: string;
   color: string;
   version: string;
+  /** `all` (default): the whole cell; `order` or `delivery`: one service of it. */
+  role?: 'all' | 'order' | 'delivery';
   host: string;
   port: number;
   /** The cell serves HTTPS: Consul's check speaks HTTPS. */
   tls?: boolean;
 }
 
+/** The Consul service a process of `role` registers as. */
+export function serviceName(role: RegistrationSpec['role'] = 'all'): string {
+  return role === 'delivery' ? SERVICE_DELIVERY : SERVICE_CELL;
+}
+
 /** The service ID of a cell process. */
-export function serviceId(s: { cell: string; color: string; port: number }): string {
-  return `${SERVICE_CELL}-${s.cell}-${s.color}-${s.port}`;
+export function serviceId(s: { cell: string; color: string; port: number; role?: RegistrationSpec['role'] }): string {
+  return `${serviceName(s.role)}-${s.cell}-${s.color}-${s.port}`;
 }
 
 /** A live registration; `stop()` stops maintaining it and deregisters. */
@@ -39,10 +49,10 @@ export function registerCell(spec: RegistrationSpec, logger: Logger, checkMs = 1
   const base = consul.url;
   const definition: ServiceDefinition = {
     ID: id,
-    Name: SERVICE_CELL,
+    Name: serviceName(spec.role),
     Address: spec.host,
     Port: spec.port,
-    Meta: { cell: spec.cell, version: spec.version, color: spec.color },
+    Meta: { cell: spec.cell, version: spec.version, color: spec.color, ...(spec.role && spec.role !== 'all' ? { role: spec.role } : {}) },
     Check: {
       HTTP: `${spec.tls ? 'https' : 'http'}://${spec.host}:${spec.port}/readyz`,
       // Consul has no copy of the local CA to verify the cell with; the check reads readiness only.

@@ -12,6 +12,7 @@ import { readTlsFiles } from '../shared/pki/identity.js';
 import { createCell, type Cell } from './cell.js';
 import type { CellConfig } from './config.js';
 import { openConfiguredLog } from './log/open.js';
+import { openRoleLogs } from './roles.js';
 import { registerCell, type Registration } from './register.js';
 
 /** A running cell process. */
@@ -25,7 +26,10 @@ export interface RunningCell {
 
 /** Starts a cell: listen, become ready, start background work, register in Consul. */
 export async function runCell(config: CellConfig, opts: { handleSignals?: boolean } = {}): Promise<RunningCell> {
-  const cell = createCell(config, { log: await openConfiguredLog(config) });
+  const cell =
+    config.role === 'all'
+      ? createCell(config, { log: await openConfiguredLog(config) })
+      : createCell(config, { logs: await openRoleLogs(config) });
   const { logger } = cell.ctx;
   const server = await new Promise<Server>((resolve, reject) => {
     // With TLS, every client must speak TLS and may show a certificate; /v1 requires one of a
@@ -39,7 +43,7 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
   // connection first, so a request is not sent on a socket the cell is closing (reset → 502).
   server.keepAliveTimeout = 10_000;
   const port = (server.address() as AddressInfo).port;
-  cell.background.start();
+  await cell.start();
   cell.setReady(true);
   const registration = config.consul
     ? registerCell(
@@ -48,6 +52,7 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
           cell: config.id,
           color: config.color,
           version: config.version,
+          role: config.role,
           host: config.host,
           port,
           tls: config.tls !== undefined,

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConsulClient } from './consul/client.js';
-import { SERVICE_CELL, SERVICE_ROUTER, SERVICE_XDS } from './consul-watch.js';
+import { SERVICE_CELL, SERVICE_DELIVERY, SERVICE_ROUTER, SERVICE_XDS } from './consul-watch.js';
 import { KvLayout } from './kv.js';
 
 /** The Consul token kinds of a topology, besides the management token that makes them. */
@@ -68,7 +68,8 @@ const rule = (kind: string, name: string, policy: 'read' | 'write') => `${kind} 
  *   --hosts`, whose agents share the token), read of the services it holds;
  * - router: read of `markets/`, `cells/` and `changes/` and of the passing cells (service and
  *   node read: a health answer is filtered on both), write of its own `cellsim-router` service;
- * - cell: write of the `cellsim-cell` service alone (registration and its check), nothing else;
+ * - cell: write of the `cellsim-cell` service and of a cell's delivery service `cellsim-delivery`
+ *   (registration and its check), nothing else;
  * - control plane: the whole prefix (map, cells, migrations, rollouts, audit, locks, change log),
  *   sessions for its locks, its `cellsim-xds` service, read of every cellsim service, and write of
  *   `cellsim-cell` to deregister a retired cell's instances;
@@ -88,7 +89,7 @@ export function aclRules(prefix: string, node: string | readonly string[]): Reco
       rule('service', SERVICE_ROUTER, 'write'),
       rule('node_prefix', '', 'read'),
     ),
-    cell: lines(rule('service', SERVICE_CELL, 'write')),
+    cell: lines(rule('service', SERVICE_CELL, 'write'), rule('service', SERVICE_DELIVERY, 'write')),
     'control-plane': lines(
       rule('key_prefix', l.prefix, 'write'),
       rule('session_prefix', '', 'write'),

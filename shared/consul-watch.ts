@@ -13,6 +13,8 @@ import type { Endpoint } from './routing-table.js';
 export const SERVICE_CELL = 'cellsim-cell';
 export const SERVICE_ROUTER = 'cellsim-router';
 export const SERVICE_XDS = 'cellsim-xds';
+/** A cell's delivery service alone (`cellctl cell --role delivery`): never a routing target. */
+export const SERVICE_DELIVERY = 'cellsim-delivery';
 
 /** One blocking-query result. */
 export interface WatchResult<T> {

@@ -10,6 +10,7 @@ import type { Endpoint, KvEntry } from './routing-table.js';
 export * from './consul/client.js';
 export {
   SERVICE_CELL,
+  SERVICE_DELIVERY,
   SERVICE_ROUTER,
   SERVICE_XDS,
   endpointFromHealth,

@@ -12,11 +12,10 @@ import { Admin, Consumer, Producer, stringSerializers, type ClusterTopicMetadata
 import { fnv1a, type AppendRecord, type EventLog, type LogRecord } from './types.js';
 
 /**
- * A cell's topic for an entity: `cellsim.<cell>.<entity>`. Today the log carries the order
- * events (`orders`, keyed by order id); delivery events get their own topic when delivery
- * becomes its own service (docs/kafka.md §Topics).
+ * A cell's topic for an entity: `cellsim.<cell>.<entity>`: the order events (`orders`), and
+ * under split roles the delivery events (`deliveries`); both keyed by order id (docs/kafka.md §Topics).
  */
-export function topicName(cell: string, entity: 'orders'): string {
+export function topicName(cell: string, entity: 'orders' | 'deliveries'): string {
   return `cellsim.${cell}.${entity}`;
 }
 

@@ -96,7 +96,7 @@ export function cancelOrder(db: Database.Database, id: string, reason: string, m
       if (!transitionOrder(db, id, ['PENDING', 'CONFIRMED'], 'CANCELLED', reason, now)) {
         throw new HttpError('conflict', `order ${id} is ${o.status} and can no longer be cancelled`);
       }
-      insertOutbox(db, o, 'order.cancelled', `${id}:cancelled`, now);
+      insertOutbox(db, { ...o, cancel_reason: reason }, 'order.cancelled', `${id}:cancelled`, now);
       return toView(getOrder(db, id)!, getHistory(db, id));
     })
     .immediate();

@@ -151,20 +151,37 @@ export function insertIdempotency(db: Database.Database, r: IdempotencyRow, now:
 /** Order event types written to the outbox. */
 export type OrderEventType = 'order.created' | 'order.cancelled';
 
+/** The payload of an order event: what a delivery service of its own needs (docs/kafka.md §Order and delivery services). */
+export interface OrderEventPayload {
+  orderId: string;
+  market: string;
+  type: OrderEventType;
+  at: number;
+  /** Where to deliver (`order.created`). */
+  address?: string;
+  /** When the order was accepted (`order.created`). */
+  createdAt?: number;
+  /** Why it was cancelled (`order.cancelled`). */
+  reason?: string | null;
+}
+
 /** Writes an order event to the outbox (same transaction as the order change). */
 export function insertOutbox(
   db: Database.Database,
-  o: { id: string; market: string },
+  o: { id: string; market: string; address?: string; created_at?: number; cancel_reason?: string | null },
   type: OrderEventType,
   eventId: string,
   now: number,
 ): void {
+  const payload: OrderEventPayload = { orderId: o.id, market: o.market, type, at: now };
+  if (type === 'order.created') Object.assign(payload, { address: o.address, createdAt: o.created_at });
+  else payload.reason = o.cancel_reason ?? null;
   stmt(db, 'INSERT INTO outbox (event_id, market, key, type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(
     eventId,
     o.market,
     o.id,
     type,
-    JSON.stringify({ orderId: o.id, market: o.market, type, at: now }),
+    JSON.stringify(payload),
     now,
   );
 }

@@ -9,6 +9,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from '../../shared/logger.js';
 import type { CourierService } from '../delivery/courier.js';
 import type { DependencyGuard } from '../delivery/breaker.js';
+import type { DeliveryEvent } from '../delivery/events.js';
 import { CANCELLABLE_DELIVERY, transitionDelivery } from '../delivery/repo.js';
 import { pause } from '../loop.js';
 import type { CellMetrics } from '../metrics.js';
@@ -24,6 +25,11 @@ export interface SagaDeps {
   logger: Logger;
   pickupAfterMs: number;
   deliverAfterMs: number;
+  /**
+   * The delivery service (`--role delivery`): called inside the transaction of each step that
+   * moved the order, to write its delivery event to the outbox. Unset in an all-in-one cell.
+   */
+  emit?: (e: DeliveryEvent, now: number) => void;
 }
 
 /** Cancels an order's saga and delivery (order already cancelled or gone). */
@@ -93,12 +99,14 @@ export class SagaOrchestrator {
           this.d.metrics.sagaOutcomes.inc({ outcome: 'cancelled' });
         return;
       }
+      const emit = (type: 'delivery.picked_up' | 'delivery.delivered') =>
+        this.d.emit?.({ orderId: s.order_id, market: s.market, type }, now);
       if (s.state === 'CONFIRMED') {
-        transitionOrder(db, s.order_id, ['CONFIRMED'], 'DELIVERING', null, now);
+        if (transitionOrder(db, s.order_id, ['CONFIRMED'], 'DELIVERING', null, now)) emit('delivery.picked_up');
         transitionDelivery(db, s.order_id, ['ASSIGNED'], 'PICKED_UP', {}, now);
         moveSaga(db, s.order_id, ['CONFIRMED'], 'DELIVERING', { nextAt: now + this.d.deliverAfterMs }, now);
       } else if (s.state === 'DELIVERING') {
-        transitionOrder(db, s.order_id, ['DELIVERING'], 'DELIVERED', null, now);
+        if (transitionOrder(db, s.order_id, ['DELIVERING'], 'DELIVERED', null, now)) emit('delivery.delivered');
         transitionDelivery(db, s.order_id, ['PICKED_UP', 'ASSIGNED'], 'DELIVERED', {}, now);
         if (moveSaga(db, s.order_id, ['DELIVERING'], 'DONE', {}, now)) this.d.metrics.sagaOutcomes.inc({ outcome: 'delivered' });
       }
@@ -136,6 +144,7 @@ export class SagaOrchestrator {
       transitionDelivery(db, s.order_id, ['REQUESTED'], 'ASSIGNED', { courier: outcome.courier }, now);
       if (transitionOrder(db, s.order_id, ['PENDING'], 'CONFIRMED', null, now)) {
         this.d.metrics.acceptToConfirmed.observe((now - order.created_at) / 1000);
+        this.d.emit?.({ orderId: s.order_id, market: s.market, type: 'delivery.assigned', courier: outcome.courier }, now);
       } else if (getOrder(db, s.order_id)?.status === 'CANCELLED') {
         cancelSagaAndDelivery(db, s.order_id, 'cancelled during assignment');
       }
@@ -149,7 +158,8 @@ export class SagaOrchestrator {
         if (isFrozen(db, s.market)) return false;
         if (!moveSaga(db, s.order_id, ['ASSIGNING'], 'COMPENSATED', { lastError: reason })) return false;
         transitionDelivery(db, s.order_id, ['REQUESTED', 'ASSIGNED'], 'FAILED', { reason });
-        transitionOrder(db, s.order_id, ['PENDING', 'CONFIRMED'], 'CANCELLED', reason);
+        if (transitionOrder(db, s.order_id, ['PENDING', 'CONFIRMED'], 'CANCELLED', reason))
+          this.d.emit?.({ orderId: s.order_id, market: s.market, type: 'delivery.failed', reason }, Date.now());
         return true;
       })
       .immediate();
