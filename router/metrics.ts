@@ -9,6 +9,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export interface RouterMetrics {
   requests: Counter<'cell' | 'status'>;
   duration: Histogram<'cell'>;
+  /** A/B experiments (docs/experiments.md): keyed requests by market, arm and its color. */
+  experimentRequests: Counter<'market' | 'arm' | 'color' | 'status'>;
+  experimentDuration: Histogram<'market' | 'arm' | 'color'>;
   breakerState: Gauge<'cell'>;
   inflight: Gauge<'cell'>;
   ejections: Counter<'cell'>;
@@ -41,6 +44,19 @@ export function createRouterMetrics(registry: Registry): RouterMetrics {
       name: 'cellsim_router_request_duration_seconds',
       help: 'Time from request to response headers, by cell.',
       labelNames: ['cell'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    experimentRequests: new Counter({
+      name: 'cellsim_router_experiment_requests_total',
+      help: 'Requests in an A/B experiment, by market, arm (variant or control), its color and status.',
+      labelNames: ['market', 'arm', 'color', 'status'],
+      registers,
+    }),
+    experimentDuration: new Histogram({
+      name: 'cellsim_router_experiment_duration_seconds',
+      help: 'Time from request to response headers of requests in an A/B experiment, by market, arm and color.',
+      labelNames: ['market', 'arm', 'color'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),

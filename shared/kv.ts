@@ -56,6 +56,24 @@ export const MarketRecordSchema = z
     cell: CellIdSchema,
     state: z.enum(['active', 'frozen']),
     epoch: z.number().int().nonnegative(),
+    /**
+     * An A/B experiment (docs/contracts.md §Consul keys, docs/experiments.md): requests whose
+     * `header` value hashes into the first `percent` % of buckets go to the owning cell's `color`
+     * instances, other keyed ones to its active color; a request without the header is not in it.
+     */
+    experiment: z
+      .object({
+        header: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'experiment header must be a lowercase header name')
+          .refine((h) => h !== 'x-market-id' && !h.startsWith('x-cellsim-') && !h.startsWith('x-envoy-'), {
+            message: 'experiment header must not be x-market-id, x-cellsim-* or x-envoy-*',
+          }),
+        color: z.enum(['blue', 'green']),
+        percent: z.number().min(0).max(100),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type MarketRecord = z.infer<typeof MarketRecordSchema>;

@@ -52,8 +52,12 @@ export class RoutingStore implements RoutingTable {
   private readonly interned = new SharedValues<MarketRecord>(() => this.markets.size);
 
   private intern(rec: MarketRecord): MarketRecord {
-    const key = `${rec.cell}\n${rec.state}\n${rec.epoch}`;
-    return this.interned.get(key) ?? this.interned.add(key, Object.freeze({ cell: rec.cell, state: rec.state, epoch: rec.epoch }));
+    const xp = rec.experiment;
+    const key = `${rec.cell}\n${rec.state}\n${rec.epoch}${xp ? `\n${xp.header}\n${xp.color}\n${xp.percent}` : ''}`;
+    const copy: MarketRecord = { cell: rec.cell, state: rec.state, epoch: rec.epoch };
+    // An experiment's market keeps its own record (docs/experiments.md): its route differs.
+    if (xp) copy.experiment = Object.freeze({ header: xp.header, color: xp.color, percent: xp.percent });
+    return this.interned.get(key) ?? this.interned.add(key, Object.freeze(copy));
   }
 
   /** Applies market upserts and removals (one diff); unchanged records are not announced. */
@@ -61,7 +65,7 @@ export class RoutingStore implements RoutingTable {
     const changed: string[] = [];
     for (const [id, rec] of upserts) {
       const old = this.markets.get(id);
-      if (old && old.cell === rec.cell && old.state === rec.state && old.epoch === rec.epoch) continue;
+      if (old && old.cell === rec.cell && old.state === rec.state && old.epoch === rec.epoch && sameExperiment(old, rec)) continue;
       this.markets.set(id, this.intern(rec));
       changed.push(id);
     }
@@ -95,4 +99,10 @@ export class RoutingStore implements RoutingTable {
     this.generation += 1;
     this.emit({ kind: 'endpoints' });
   }
+}
+
+function sameExperiment(a: MarketRecord, b: MarketRecord): boolean {
+  const x = a.experiment;
+  const y = b.experiment;
+  return x === y || (x !== undefined && y !== undefined && x.header === y.header && x.color === y.color && x.percent === y.percent);
 }

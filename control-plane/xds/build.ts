@@ -7,8 +7,10 @@
  */
 import type { CellRecord, MarketRecord } from '../../shared/kv.js';
 import type { Endpoint } from '../../shared/routing-table.js';
+import { experimentLive } from '../../shared/experiment.js';
 import { cellCluster, DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './resources/cluster.js';
 import { cellLoadAssignment, type DroppedEndpoint } from './resources/endpoint.js';
+import { colorCluster, colorLoadAssignment, experimentRouteName, experimentRoutes } from './resources/experiment.js';
 import { holdCluster, holdLoadAssignment } from './resources/hold.js';
 import { FROZEN_ROUTE, GLOBAL_SCOPE, cellRouteName, marketScopeName } from './resources/names.js';
 import { OverlayMap } from './cache/overlay-map.js';
@@ -34,6 +36,13 @@ export interface BuildInput {
   readonly changedMarkets?: ReadonlySet<string>;
   /** Control-plane HTTP endpoints that hold requests to frozen markets (used when holdMs > 0). */
   readonly holdEndpoints?: readonly Endpoint[];
+  /** Every passing endpoint, each color (the one-color clusters of A/B experiments). */
+  readonly allEndpoints?: readonly Endpoint[];
+  /**
+   * Markets whose live experiment's resources were published long enough ago for their scope to
+   * use them (./experiment-warmup.ts); undefined: every live one.
+   */
+  readonly warmExperiments?: ReadonlySet<string>;
 }
 
 /** Options of the builder. */
@@ -49,8 +58,16 @@ export interface SharedResources {
   dropped: DroppedEndpoint[];
 }
 
-function scopeTarget(rec: MarketRecord): string {
-  return rec.state === 'frozen' ? FROZEN_ROUTE : cellRouteName(rec.cell);
+/** Whether the market's experiment gets Envoy resources: live on its cell, the market active, the cell not down. */
+function experimentShown(rec: MarketRecord, cells: ReadonlyMap<string, CellRecord>): boolean {
+  const cell = cells.get(rec.cell);
+  return rec.state === 'active' && experimentLive(rec.experiment, cell) && cell?.state !== 'down';
+}
+
+function scopeTarget(market: string, rec: MarketRecord, input: BuildInput): string {
+  if (rec.state === 'frozen') return FROZEN_ROUTE;
+  if (experimentShown(rec, input.cells) && (input.warmExperiments?.has(market) ?? true)) return experimentRouteName(market);
+  return cellRouteName(rec.cell);
 }
 
 /** Builds shared resources, keeping encoded market scopes between builds. */
@@ -65,6 +82,8 @@ export class ResourceBuilder {
   /** The cell of each market of the last build, and how many markets name each cell. */
   private marketCell = new Map<string, string>();
   private marketsPerCell = new Map<string, number>();
+  /** Markets whose record has an experiment (live or not): their scope depends on their cell's record too. */
+  private experiments = new Set<string>();
 
   constructor(opts: Partial<BuildOptions> = {}) {
     this.opts = { cluster: opts.cluster ?? DEFAULT_CLUSTER_OPTIONS, holdMs: opts.holdMs ?? 0 };
@@ -96,6 +115,7 @@ export class ResourceBuilder {
       const eds = cellLoadAssignment(cell, input.endpoints.get(cell) ?? [], dropped, input.fallbackEndpoints?.get(cell));
       endpoints.set(eds.name, eds);
     }
+    this.addExperiments(input, clusters, endpoints, routes, dropped);
     const frozen = frozenRoutes(this.opts.holdMs);
     routes.set(frozen.name, frozen);
     if (this.opts.holdMs > 0) {
@@ -124,6 +144,13 @@ export class ResourceBuilder {
     if (!incremental) {
       this.marketCell = new Map();
       this.marketsPerCell = new Map();
+      this.experiments = new Set();
+      for (const [market, rec] of input.markets) if (rec.experiment) this.experiments.add(market);
+    } else {
+      for (const market of input.changedMarkets!) {
+        if (input.markets.get(market)?.experiment) this.experiments.add(market);
+        else this.experiments.delete(market);
+      }
     }
     const cellOf = this.marketCell;
     const counts = this.marketsPerCell;
@@ -152,6 +179,31 @@ export class ResourceBuilder {
     }
   }
 
+  /** The resources of live A/B experiments (resources/experiment.ts): a route configuration per market, one-color clusters per cell. */
+  private addExperiments(
+    input: BuildInput,
+    clusters: Map<string, Resource>,
+    endpoints: Map<string, Resource>,
+    routes: Map<string, Resource>,
+    dropped: DroppedEndpoint[],
+  ): void {
+    for (const market of [...this.experiments].sort()) {
+      const rec = input.markets.get(market);
+      const cell = rec === undefined ? undefined : input.cells.get(rec.cell);
+      if (rec === undefined || !experimentShown(rec, input.cells)) continue;
+      const active = cell!.activeColor!;
+      const rc = experimentRoutes(market, rec.cell, rec.experiment!, active);
+      routes.set(rc.name, rc);
+      for (const color of [active, rec.experiment!.color]) {
+        const cl = colorCluster(rec.cell, color, this.opts.cluster);
+        if (clusters.has(cl.name)) continue;
+        clusters.set(cl.name, cl);
+        const eds = colorLoadAssignment(rec.cell, color, input.allEndpoints ?? [], input.endpoints.get(rec.cell) ?? [], dropped);
+        endpoints.set(eds.name, eds);
+      }
+    }
+  }
+
   /** The previous map of `type` when `next` has the same content (so snapshots can tell nothing changed). */
   private keep(type: TypeUrl, next: Map<string, Resource>): ReadonlyMap<string, Resource> {
     const prev = this.last.get(type);
@@ -172,7 +224,8 @@ export class ResourceBuilder {
     let full: Map<string, Resource> | undefined;
     const current = (name: string) => (changes.has(name) ? changes.get(name) : (full ?? previous)?.get(name));
     if (previous !== undefined && input.changedMarkets !== undefined) {
-      for (const market of input.changedMarkets) {
+      // Experiment markets too: a cell's color flip turns their experiment on or off.
+      for (const market of new Set([...input.changedMarkets, ...this.experiments])) {
         const name = marketScopeName(market);
         const rec = input.markets.get(market);
         const old = previous.get(name);
@@ -180,14 +233,14 @@ export class ResourceBuilder {
           if (old !== undefined) changes.set(name, undefined);
           continue;
         }
-        const target = scopeTarget(rec);
+        const target = scopeTarget(market, rec, input);
         if (old?.refs[0]?.name !== target) changes.set(name, marketScope(market, target));
       }
     } else {
       full = new Map<string, Resource>();
       for (const [market, rec] of input.markets) {
         const name = marketScopeName(market);
-        const target = scopeTarget(rec);
+        const target = scopeTarget(market, rec, input);
         const old = previous?.get(name);
         full.set(name, old !== undefined && old.refs[0]?.name === target ? old : marketScope(market, target));
       }

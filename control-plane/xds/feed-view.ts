@@ -14,6 +14,7 @@ import { OverlayMap } from './cache/overlay-map.js';
 import { FlipFallback } from './flip-fallback.js';
 import type { RoutingView } from './last-good.js';
 import { PanicEndpoints, type PanicResult } from './panic-endpoints.js';
+import { ExperimentWarmup } from './experiment-warmup.js';
 
 /** Where the served view comes from: nothing yet, the last good view on disk, or Consul. */
 export type FeedSource = 'none' | 'snapshot' | 'consul';
@@ -58,6 +59,7 @@ export class FeedView {
   private published: ReadonlyMap<string, MarketRecord> = new Map();
   private readonly panic: PanicEndpoints;
   private readonly flips: FlipFallback;
+  private readonly warmup = new ExperimentWarmup();
   private panicking = '';
 
   constructor(private readonly o: FeedViewOptions) {
@@ -104,7 +106,8 @@ export class FeedView {
     const served = this.panic.apply(cells, activeEndpoints(cells, endpoints));
     this.notePanic(served);
     const flipped = this.flips.apply(cells, endpoints);
-    const expiries = [served.nextExpiry, flipped.nextExpiry].filter((e): e is number => e !== undefined);
+    const xp = this.warmup.apply(this.published, changedSet, cells);
+    const expiries = [served.nextExpiry, flipped.nextExpiry, xp.nextExpiry].filter((e): e is number => e !== undefined);
     const input: BuildInput = {
       cells,
       markets: this.published,
@@ -113,6 +116,8 @@ export class FeedView {
       fallbackEndpoints: flipped.fallback,
       globalCell: findGlobalCell(cells),
       holdEndpoints,
+      allEndpoints: endpoints,
+      warmExperiments: xp.warm,
     };
     const { answered } = this;
     const consulView =

@@ -150,7 +150,10 @@ export async function seedKv(
         shift?: { color: string; percent: number };
       }
     >;
-    markets?: Record<string, { cell: string; state?: string; epoch?: number }>;
+    markets?: Record<
+      string,
+      { cell: string; state?: string; epoch?: number; experiment?: { header: string; color: string; percent: number } }
+    >;
   },
   prefix = 'cellsim/',
 ): Promise<void> {
@@ -173,7 +176,14 @@ export async function seedKv(
       KV: {
         Verb: 'set',
         Key: `${prefix}markets/${m}`,
-        Value: Buffer.from(JSON.stringify({ cell: r.cell, state: r.state ?? 'active', epoch: r.epoch ?? 1 })).toString('base64'),
+        Value: Buffer.from(
+          JSON.stringify({
+            cell: r.cell,
+            state: r.state ?? 'active',
+            epoch: r.epoch ?? 1,
+            ...(r.experiment ? { experiment: r.experiment } : {}),
+          }),
+        ).toString('base64'),
       },
     });
   }

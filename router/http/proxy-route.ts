@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import type { Hono } from 'hono';
 import { HttpError } from '../../shared/errors.js';
+import { experimentArm, experimentKey } from '../../shared/experiment.js';
 import { GLOBAL_PATH_PREFIX, MARKET_HEADER, extractMarket } from '../../shared/market.js';
 import { REQUEST_ID_HEADER, headerRecord, requestIdFrom, upstreamRequestHeaders, type HeaderRecord } from '../proxy/headers.js';
 import type { Route } from '../table/resolver.js';
@@ -33,6 +34,7 @@ export function proxyRoute(app: Hono<Env>, deps: RouterDeps, answer: ErrorAnswer
     const pathname = q >= 0 ? rawPath.slice(0, q) : rawPath;
     const method = incoming?.method ?? c.req.method;
     let cell = '-';
+    let arm: { market: string; arm: 'variant' | 'control'; color: string } | undefined;
     try {
       if (deps.table.ready === false) await untilReady(deps.table, readyHoldMs); // no await on the hot path once ready
       let route: Route | undefined;
@@ -45,6 +47,16 @@ export function proxyRoute(app: Hono<Env>, deps: RouterDeps, answer: ErrorAnswer
         route = resolver.resolve(ex.market);
         if (!route) throw new HttpError('unknown_market', `no cell owns market ${ex.market}`);
         if (route.state === 'frozen') route = await holdFrozen(deps, ex.market, route, incoming ? undefined : c.req.raw.signal);
+        if (route.experiment) {
+          // An A/B experiment: the key header's hash picks the arm (shared/experiment.ts), as Envoy's Lua does.
+          const key = experimentKey(headers[route.experiment.spec.header]);
+          if (key !== undefined) {
+            const armName = experimentArm(route.experiment.spec, key);
+            const color = armName === 'variant' ? route.experiment.spec.color : (route.cellRecord?.activeColor ?? '-');
+            arm = { market: ex.market, arm: armName, color };
+            route = route.experiment.arms[armName];
+          }
+        }
       }
       cell = route.cell;
       if (route.cellRecord === undefined) {
@@ -83,9 +95,16 @@ export function proxyRoute(app: Hono<Env>, deps: RouterDeps, answer: ErrorAnswer
       );
       metrics.requests.inc({ cell, status: String(up.status) });
       metrics.duration.observe({ cell }, (performance.now() - t0) / 1000);
+      if (arm) {
+        metrics.experimentRequests.inc({ ...arm, status: String(up.status) });
+        metrics.experimentDuration.observe(arm, (performance.now() - t0) / 1000);
+      }
       return outgoing ? writeNode(up, outgoing) : toResponse(up);
     } catch (err) {
-      if (err instanceof HttpError) return answer(c, err, cell, requestId);
+      if (err instanceof HttpError) {
+        if (arm) metrics.experimentRequests.inc({ ...arm, status: String(err.status) });
+        return answer(c, err, cell, requestId);
+      }
       if ((err as Error).name === 'AbortError' || (err as { code?: string }).code === 'UND_ERR_ABORTED') {
         return answer(c, new HttpError('bad_gateway', 'client went away', { status: 499 }), cell, requestId);
       }

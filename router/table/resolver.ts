@@ -12,7 +12,8 @@
 import { LRUCache } from 'lru-cache';
 import type { CellRecord, MarketRecord } from '../../shared/kv.js';
 import type { RoutingStore } from '../../shared/routing-store.js';
-import type { Endpoint } from '../../shared/routing-table.js';
+import { byEndpointId, type Endpoint } from '../../shared/routing-table.js';
+import { experimentLive, type Experiment } from '../../shared/experiment.js';
 import type { RouterMetrics } from '../metrics.js';
 
 /** Where a request goes (shared by every market with the same record: it names no market). */
@@ -26,6 +27,11 @@ export interface Route {
   endpoints: readonly Endpoint[];
   /** The store generation this route was computed at. */
   generation: number;
+  /**
+   * The market's A/B experiment when live on its cell (shared/experiment.ts): keyed requests take
+   * `arms.variant` (the experiment's color) or `arms.control` (the active color) instead.
+   */
+  experiment?: { spec: Experiment; arms: Record<'variant' | 'control', Route> };
 }
 
 /** Options of {@link Resolver}. */
@@ -71,6 +77,7 @@ export class Resolver {
       this.misses.inc();
     }
     const route = this.build(this.everyMarketTo ?? rec.cell, rec.state, rec.epoch);
+    if (experimentLive(rec.experiment, route.cellRecord)) route.experiment = this.arms(route, rec.experiment);
     this.cache.set(rec, route);
     return route;
   }
@@ -90,6 +97,18 @@ export class Resolver {
       endpoints: this.store.endpoints.get(cell) ?? [],
       generation: this.store.generation,
     };
+  }
+
+  /**
+   * The two arms of an experiment: each the cell's passing instances of one color. A variant color
+   * with none leaves its keys on the active color (as a shift to a color without instances does).
+   */
+  private arms(route: Route, spec: Experiment): NonNullable<Route['experiment']> {
+    const ofColor = (color: string) => this.store.allEndpoints.filter((e) => e.cell === route.cell && e.color === color).sort(byEndpointId);
+    const control = ofColor(route.cellRecord!.activeColor!);
+    const variant = ofColor(spec.color);
+    const arm = (endpoints: Endpoint[]): Route => ({ ...route, endpoints: endpoints.length > 0 ? endpoints : route.endpoints });
+    return { spec, arms: { variant: variant.length > 0 ? arm(variant) : arm(control), control: arm(control) } };
   }
 
   /** Cached routes right now. */

@@ -19,6 +19,7 @@
  */
 import { EDGE_PATH_PREFIX, FORBIDDEN_PATH_PARTS, MARKET_HEADER, MARKET_ID_PATTERN } from '../../../shared/market.js';
 import { errorMapper } from './errors.js';
+import { EXPERIMENT_FILTER, EXPERIMENT_LUA } from './experiment.js';
 import { GLOBAL_SCOPE_KEY, INVALID_HEADER, INVALID_PATH_HEADER, LISTENER_NAME, SCOPE_HEADER } from './names.js';
 import { duration } from './proto.js';
 import { makeResource, type Resource } from './resource.js';
@@ -197,6 +198,8 @@ export function edgeHcm(): Record<string, unknown> {
     },
     http_filters: [
       { name: 'envoy.filters.http.lua', typed_config: { '@type': LUA, default_source_code: { inline_string: SCOPE_LUA } } },
+      // A/B experiments (experiment.ts): after the scope is known, the market's route may key an arm.
+      { name: EXPERIMENT_FILTER, typed_config: { '@type': LUA, default_source_code: { inline_string: EXPERIMENT_LUA } } },
       { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER, suppress_envoy_headers: true } },
     ],
     local_reply_config: { mappers: localReplyMappers() },

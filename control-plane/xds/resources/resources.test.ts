@@ -172,7 +172,8 @@ describe('xDS resources', () => {
     assert.equal(at(hcm, 'path_with_escaped_slashes_action'), 'REJECT_REQUEST');
     assert.equal(at(hcm, 'common_http_protocol_options.headers_with_underscores_action'), 'REJECT_REQUEST');
     assert.deepEqual(at(hcm, 'max_request_headers_kb'), { value: 16 });
-    assert.equal(at(hcm, 'http_filters.1.name'), 'envoy.filters.http.router');
+    assert.equal(at(hcm, 'http_filters.1.name'), 'cellsim.experiment');
+    assert.equal(at(hcm, 'http_filters.2.name'), 'envoy.filters.http.router');
     for (const part of FORBIDDEN_PATH_PARTS) assert.ok(SCOPE_LUA.includes(JSON.stringify(part)), `the Lua filter checks ${part}`);
     assert.match(SCOPE_LUA, /"x-envoy-"/);
     for (const rc of [cellRoutes('cell-a', 'active'), cellRoutes('cell-a', 'down'), frozenRoutes(0), frozenRoutes(2000)]) {

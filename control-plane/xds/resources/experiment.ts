@@ -1,0 +1,147 @@
+/**
+ * A/B experiments on Envoy (docs/experiments.md). A market with a live experiment gets its own
+ * route configuration `xp:<market>` (its scope points there instead of at its cell's): its last
+ * route sends to the cell's cluster, as the cell's own configuration does, and carries the
+ * experiment in its metadata (key header, threshold in buckets). The edge's second Lua filter
+ * ({@link EXPERIMENT_LUA}) reads that metadata, hashes the key header's value with the router's
+ * function (shared/experiment.ts `fnv1a32`, here in Lua), sets the internal arm header and clears
+ * the route cache; the route is looked up again and one of the two first routes matches, to a
+ * cluster holding one color of the cell only (`cell:<cell>:<color>`). Those clusters' stats are
+ * the per-arm error rate and latency on Envoy's side.
+ */
+import { CELL_HEADER, EDGE_PATH_PREFIX } from '../../../shared/market.js';
+import type { Experiment } from '../../../shared/experiment.js';
+import { EXPERIMENT_BUCKETS, experimentThreshold } from '../../../shared/experiment.js';
+import type { Endpoint } from '../../../shared/routing-table.js';
+import { cellClusterObject, type ClusterOptions } from './cluster.js';
+import { loadAssignment, type DroppedEndpoint } from './endpoint.js';
+import { setHeader } from './errors.js';
+import { clusterName } from './names.js';
+import { duration, toStruct } from './proto.js';
+import { makeResource, type Resource, type ResourceRef } from './resource.js';
+import { ROUTE_TIMEOUT_MS, STRIPPED_REQUEST_HEADERS } from './route.js';
+import { CLUSTER, ENDPOINT, ROUTE } from './type-urls.js';
+
+/** The name of the edge's experiment Lua filter; the route metadata it reads sits under it. */
+export const EXPERIMENT_FILTER = 'cellsim.experiment';
+
+/** The internal header the experiment filter sets (`variant` or `control`); never forwarded, never a client's. */
+export const ARM_HEADER = 'x-cellsim-arm';
+
+type Color = 'blue' | 'green';
+
+/** The route configuration of a market in an experiment. */
+export function experimentRouteName(market: string): string {
+  return `xp:${market}`;
+}
+
+/** The cluster (and EDS service) holding one color of a cell. */
+export function colorClusterName(cell: string, color: Color): string {
+  return `${clusterName(cell)}:${color}`;
+}
+
+/**
+ * The Lua source of the experiment filter. FNV-1a in 32 bits with doubles: LuaJIT's `bit.bxor`
+ * gives a signed 32-bit result (made unsigned again), and the multiply by the FNV prime
+ * 2^24 + 403 is split so no intermediate exceeds 2^53.
+ */
+export const EXPERIMENT_LUA = `
+local function fnv1a(s)
+  local h = 2166136261
+  for i = 1, #s do
+    h = bit.bxor(h, string.byte(s, i))
+    if h < 0 then h = h + 4294967296 end
+    h = (h * 403 + (h % 256) * 16777216) % 4294967296
+  end
+  return h
+end
+function envoy_on_request(h)
+  local hs = h:headers()
+  hs:remove("${ARM_HEADER}")
+  local md = h:metadata()
+  local name = md:get("header")
+  local threshold = md:get("threshold")
+  if name == nil or threshold == nil then return end
+  if hs:getNumValues(name) ~= 1 then return end
+  local v = hs:getAtIndex(name, 0)
+  if v == nil or v == "" then return end
+  if fnv1a(v) % ${EXPERIMENT_BUCKETS} < threshold then
+    hs:add("${ARM_HEADER}", "variant")
+  else
+    hs:add("${ARM_HEADER}", "control")
+  end
+  h:clearRouteCache()
+end
+`;
+
+function armRoute(arm: 'variant' | 'control', cluster: string): Record<string, unknown> {
+  return {
+    name: arm,
+    match: { prefix: EDGE_PATH_PREFIX, headers: [{ name: ARM_HEADER, string_match: { exact: arm } }] },
+    route: {
+      cluster,
+      timeout: duration(ROUTE_TIMEOUT_MS),
+      retry_policy: { retry_on: 'connect-failure,refused-stream', num_retries: { value: 2 } },
+    },
+  };
+}
+
+/** The route configuration `xp:<market>` of a market whose experiment is live on `cell` (active color `active`). */
+export function experimentRoutes(market: string, cell: string, spec: Experiment, active: Color): Resource {
+  const name = experimentRouteName(market);
+  const variant = colorClusterName(cell, spec.color);
+  const control = colorClusterName(cell, active);
+  const whole = clusterName(cell);
+  const routes = [
+    armRoute('variant', variant),
+    armRoute('control', control),
+    {
+      name: 'cell',
+      match: { prefix: EDGE_PATH_PREFIX },
+      metadata: {
+        filter_metadata: { [EXPERIMENT_FILTER]: toStruct({ header: spec.header, threshold: experimentThreshold(spec.percent) }) },
+      },
+      route: {
+        cluster: whole,
+        timeout: duration(ROUTE_TIMEOUT_MS),
+        retry_policy: { retry_on: 'connect-failure,refused-stream', num_retries: { value: 2 } },
+      },
+    },
+  ];
+  const refs: ResourceRef[] = [variant, control, whole].map((n) => ({ type: CLUSTER, name: n }));
+  const vhost = {
+    name: market,
+    domains: ['*'],
+    routes,
+    request_headers_to_remove: [...STRIPPED_REQUEST_HEADERS, ARM_HEADER],
+    response_headers_to_add: [setHeader(CELL_HEADER, cell)],
+  };
+  return makeResource(ROUTE, name, { name, virtual_hosts: [vhost] }, refs);
+}
+
+/** The CDS resource of one color of a cell: the cell's cluster settings, its own EDS name. */
+export function colorCluster(cell: string, color: Color, o: ClusterOptions): Resource {
+  const name = colorClusterName(cell, color);
+  const obj = cellClusterObject(cell, o);
+  return makeResource(
+    CLUSTER,
+    name,
+    { ...obj, name, eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name } },
+    [{ type: ENDPOINT, name }],
+  );
+}
+
+/**
+ * The EDS resource of one color of a cell from every passing endpoint: that color's, or, when it
+ * has none, `fallback` (the cell's served endpoints), as the router's arms do.
+ */
+export function colorLoadAssignment(
+  cell: string,
+  color: Color,
+  all: readonly Endpoint[],
+  fallback: readonly Endpoint[],
+  dropped: DroppedEndpoint[],
+): Resource {
+  const own = all.filter((e) => e.cell === cell && e.color === color).map(({ weight: _w, ...e }) => e);
+  return loadAssignment(colorClusterName(cell, color), own.length > 0 ? own : fallback.map(({ weight: _w, ...e }) => e), dropped);
+}
