@@ -35,6 +35,7 @@ const SOLO = [
   'loadtest/drill-cell-loss.test.ts',
   'loadtest/drills-tls.test.ts',
   'loadtest/drill-kafka.test.ts',
+  'loadtest/drill-bad-green.test.ts',
 ];
 const phases = [files.filter((f) => !SOLO.includes(f)), files.filter((f) => SOLO.includes(f))];
 let status = 0;

@@ -29,7 +29,8 @@
  * cell registered as `cellsim-cell`; markets `m-a`→a, `m-b`→b, `m-flip`→a (moved to b),
  * `m-frozen`→a frozen (stays frozen), `m-hold`→a frozen (released to b), `m-x`→x.
  * Cases (names usable in `skip`): routing, global, badInput, unknownMarket, stripCellId,
- * edgePaths, badPaths, requestLimits, flip, frozen, deadCell. Cases run in order; deadCell runs last.
+ * edgePaths, badPaths, requestLimits, flip, frozen, weights, deadCell. Cases run in order; deadCell runs last.
+ * `weights` adds `cell-w` (a blue and a green echo instance) and `m-w`→w (contract-weights.ts).
  *
  * The path cases send the request target exactly as written (node:http, no URL parsing), each
  * with a valid market header, so a plane that forwarded it would reach the market's cell; the
@@ -39,6 +40,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, it } from 'node:test';
 import { request } from 'undici';
+import { WEIGHTS_PERCENT, weightsCase } from './contract-weights.js';
 import { seedKv, startEchoCell, type EchoCell, type EchoReply } from './echo-cell.js';
 
 /** A data plane started for the suite. */
@@ -65,6 +67,7 @@ export type ContractCase =
   | 'requestLimits'
   | 'flip'
   | 'frozen'
+  | 'weights'
   | 'deadCell';
 
 /** Options of {@link routingContract}. */
@@ -449,6 +452,20 @@ export function routingContract(opts: RoutingContractOptions): void {
       const released = await pending;
       assertRouted(released, 'cell-b');
       assert.ok(released.ms < holdMs, `released before the bound (${released.ms.toFixed(0)} ms)`);
+    },
+  );
+
+  caseIt(
+    'weights',
+    `sends a shifted cell's green color its share (${WEIGHTS_PERCENT} %) and blue all once the shift is removed`,
+    async () => {
+      await weightsCase({
+        baseUrl: base(),
+        consulUrl: plane!.consulUrl,
+        prefix: plane!.prefix ?? 'cellsim/',
+        cells,
+        propagationMs: propagation,
+      });
     },
   );
 
