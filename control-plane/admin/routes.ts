@@ -5,7 +5,8 @@
  * writes an audit record whose `who` is the token's name.
  * Routes are listed in docs/operators.md; each group is a module of `api/` registering its
  * routes on the one app: guards (errors, token), reads, migrations, markets (assign), cells
- * (drain, activate, evacuate), lifecycle (add, retire), placement (load, rebalance), rollouts (start, abort, rollback).
+ * (drain, activate, evacuate), lifecycle (add, retire), placement (load, rebalance), rollouts (start, abort, rollback),
+ * shift (a cell's weighted shift by hand).
  */
 import { Hono } from 'hono';
 import { cellRoutes } from './api/cells.js';
@@ -17,6 +18,7 @@ import { placementRoutes } from './api/placement.js';
 import { migrationRoutes } from './api/migrations.js';
 import { readRoutes } from './api/reads.js';
 import { rolloutRoutes } from './api/rollouts.js';
+import { shiftRoutes } from './api/shift.js';
 
 export type { AdminDeps } from './api/deps.js';
 
@@ -31,5 +33,6 @@ export function adminRoutes(d: AdminDeps): Hono {
   lifecycleRoutes(app, d);
   placementRoutes(app, d);
   rolloutRoutes(app, d);
+  shiftRoutes(app, d);
   return app;
 }

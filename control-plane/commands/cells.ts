@@ -1,10 +1,12 @@
 /**
  * `cellctl cells`: every cell with its state, flags, version, active color, health and load;
- * `cellctl cells add <id>` and `cellctl cells retire <id>` (control-plane/commands/cell-lifecycle.ts).
+ * `cellctl cells add <id>` and `cellctl cells retire <id>` (control-plane/commands/cell-lifecycle.ts);
+ * `cellctl cells shift <id>` (control-plane/commands/cell-shift.ts).
  */
 import { Command } from 'commander';
 import type { CellView } from '../admin/views.js';
 import { addCommand, retireCommand } from './cell-lifecycle.js';
+import { shiftCommand } from './cell-shift.js';
 import { connect, printJson, run, withConnection, type ConnFlags } from './common.js';
 import { cellsTable } from './status.js';
 
@@ -12,12 +14,13 @@ import { cellsTable } from './status.js';
 export function command(): Command {
   return withConnection(
     new Command('cells')
-      .description('list cells: state, canary/global, version, active color, health, markets; add or retire one')
+      .description('list cells: state, canary/global, version, active color, health, markets; add, retire or shift one')
       // the listing's options come before a subcommand; each subcommand has its own
       .enablePositionalOptions(),
   )
     .addCommand(addCommand())
     .addCommand(retireCommand())
+    .addCommand(shiftCommand())
     .action(
       run('cells', async (f: ConnFlags) => {
         const { cells } = await connect(f).get<{ cells: CellView[] }>('/cells');
