@@ -1,5 +1,5 @@
 /**
- * The `bad-green-step` drill (docs/drills.md §The bad-green-step drill): the defective version
+ * The `bad-green-step` drill (docs/weighted-shifts.md §A bad green caught at 1 %): the defective version
  * is rolled out in weighted steps (1 %, 10 %, 50 %) under load. It must be caught at the 1 %
  * step, rolled back, its damage bounded to that share of the canary's requests, and no other
  * cell may be touched. The bake is sized from the rate so the 1 % step gets enough requests to
