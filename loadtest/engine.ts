@@ -125,7 +125,13 @@ async function runOnce(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: Engi
     const healFrom = Date.now();
     await drill.heal(ctx);
     const end = drill.windowUntilHealed ? Date.now() : healFrom;
-    window = { start, end, cells: faultCells, killedReplica: injected?.killedReplica, laterKills: injected?.laterKills };
+    window = {
+      start: Math.max(start, injected?.faultAt ?? start),
+      end,
+      cells: faultCells,
+      killedReplica: injected?.killedReplica,
+      laterKills: injected?.laterKills,
+    };
     // The recovery phase starts when the heal is done (a restart may take seconds).
     await Promise.race([sleep(afterMs), traffic.done]);
   } finally {

@@ -7,6 +7,7 @@
 import { ConsulClient } from '../../shared/consul/client.js';
 import type { DrillEnv, HostsInfo } from '../env/types.js';
 import type { Verdict } from '../verdicts.js';
+import { watchLinkDown } from './link-watch.js';
 import { CELL_SABOTAGE, defaultCell, fastFailExpectations, spillGate, targetCells } from './cell-faults.js';
 import { planMoves } from './operations.js';
 import type { Drill, DrillContext } from './types.js';
@@ -41,6 +42,14 @@ async function leaderHost(h: HostsInfo, skip?: string): Promise<string | undefin
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The link-name prefix of `cell`'s run: `cs-<run>-` (its namespace is `cs-<run>-<host>`, docs/multi-host.md §Names and cleanup). */
+function runPrefix(h: HostsInfo, cell: string): string {
+  const ns = h.cellNamespaces[cell];
+  const m = ns === undefined ? null : /^(cs-[0-9a-f]+-)/.exec(ns);
+  if (!m) throw new Error(`no network namespace known for ${cell}`);
+  return m[1]!;
+}
 
 /**
  * Waits (at most `ms`) until every server is in the Raft configuration again: a server that was
@@ -160,15 +169,29 @@ const hostPartition: Drill = {
   sabotage: CELL_SABOTAGE,
   preflight: (env) => void hostsOf(env),
   async inject(ctx) {
+    let faultAt: number | undefined;
     for (const cell of targetCells(ctx)) {
       if (ctx.opts.faultNeverStarts) {
         ctx.mark(`sabotage (--fault-never-starts): host ${cell} NOT partitioned`);
         continue;
       }
+      // The window starts when the first link is down (the supervisor's call can take seconds on
+      // a loaded machine); when the watch saw nothing, at the call, as before.
+      const watch = faultAt === undefined ? await watchLinkDown(runPrefix(hostsOf(ctx.env), cell), 30_000) : undefined;
+      const called = Date.now();
       await ctx.env.partitionHost!(cell, true);
       ctx.mark(`host ${cell}: every link cut`);
+      if (!watch) continue;
+      const down = await Promise.race([watch.down, sleep(1000).then(() => undefined)]);
+      watch.stop();
+      ctx.mark(
+        down === undefined
+          ? `host ${cell}: link going down not seen by ip monitor, the window starts at the call`
+          : `host ${cell}: link down ${down - called} ms after the call (the window starts there)`,
+      );
+      faultAt = down;
     }
-    return undefined;
+    return faultAt === undefined ? undefined : { faultAt };
   },
   async heal(ctx) {
     for (const cell of targetCells(ctx)) {

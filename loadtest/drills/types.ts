@@ -53,6 +53,11 @@ export interface Injected {
   killedReplica?: string;
   /** Replicas killed later in the window, each at its time (epoch ms). */
   laterKills?: { replica: string; at: number }[];
+  /**
+   * When the fault was in place (epoch ms), when that is known and later than the call to inject
+   * (a cut link, link-watch.ts): the window, and so the time to isolate, starts there.
+   */
+  faultAt?: number;
 }
 
 /** One drill. */
