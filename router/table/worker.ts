@@ -25,7 +25,12 @@ const post = (m: WorkerMessage) => port.postMessage(m);
 const layout = new KvLayout(cfg.prefix);
 /** The worker's Consul client: on node:http, which keeps undici out of the worker's heap (shared/consul/node-http.ts). */
 const consul = new ConsulClient({ url: cfg.consulUrl, transport: nodeHttpTransport({ ca: consulCaFromEnv() }) });
-const watchOpts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: 2000 };
+/**
+ * Failed reads are tried again after at most 1 s: how late the router reads a Consul (its host's
+ * agent) that answers again after a partition, beyond the agent's own reconnection (docs/router.md).
+ */
+const MAX_RETRY_MS = 1000;
+const watchOpts = { wait: cfg.wait, initialDelayMs: 100, maxDelayMs: MAX_RETRY_MS };
 
 const cells = new KvPrefixDiff<CellRecord>(
   layout.cellsPrefix,
@@ -55,6 +60,7 @@ const markets = new MarketFollower({
   consul,
   layout,
   wait: cfg.wait,
+  maxRetryMs: MAX_RETRY_MS,
   onOk: (index) => {
     post({ type: 'watch-ok', watch: 'markets', index });
   },

@@ -178,3 +178,31 @@ describe('MarketFollower', () => {
     }
   });
 });
+
+describe('MarketFollower retries', () => {
+  it('tries a failed read again after at most maxRetryMs, however many failed before (a Consul back after a partition is read within it)', async () => {
+    // A port nothing listens on: every read fails at once.
+    const down = await startConsul({ name: 'market-follower-down' });
+    const url = down.url;
+    await down.proc.stop();
+    const waits: number[] = [];
+    const f = new MarketFollower({
+      consul: new ConsulClient({ url }),
+      layout: new KvLayout('r1/'),
+      wait: '5s',
+      maxRetryMs: 300,
+      onDiff: () => undefined,
+      onError: (_what, _err, _attempt, retryInMs) => waits.push(retryInMs),
+    });
+    f.start();
+    try {
+      await until('10 failed reads', () => waits.length >= 10, 15_000);
+    } finally {
+      f.stop();
+    }
+    assert.ok(
+      waits.every((ms) => ms <= 300),
+      `waits ${waits.map(Math.round).join(', ')} ms`,
+    );
+  });
+});

@@ -76,6 +76,11 @@ export interface MarketFollowerOptions {
   onError(what: 'listing' | 'changes', err: Error, attempt: number, retryInMs: number): void;
   /** A read answered (Consul reachable). */
   onOk?(index: number): void;
+  /**
+   * Longest wait before a failed read is tried again, ms [2000]: the bound on how late the follower
+   * reads a Consul that answers again (after a partition, say) once its backoff has grown.
+   */
+  maxRetryMs?: number;
 }
 
 /** What the follower has done (for /readyz and /xds/status). */
@@ -145,7 +150,7 @@ export class MarketFollower {
         onChange: () => undefined,
         onError: (err, attempt, retryInMs) => this.o.onError('changes', err, attempt, retryInMs),
       },
-      { wait: this.wait, initialDelayMs: 100, maxDelayMs: 2000 },
+      { wait: this.wait, initialDelayMs: 100, maxDelayMs: this.o.maxRetryMs ?? 2000 },
     );
     void this.listLoop();
   }
@@ -314,7 +319,7 @@ export class MarketFollower {
         if (this.listingDue && this.blockingListing?.signal.aborted) continue; // cut on purpose: read again at once
         attempt += 1;
         index = 0; // the next answer may come from a Consul that restarted: read without an index
-        const retryInMs = Math.min(2000, 100 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
+        const retryInMs = Math.min(this.o.maxRetryMs ?? 2000, 100 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
         this.o.onError('listing', err as Error, attempt, retryInMs);
         await this.pause(retryInMs);
       }
