@@ -19,6 +19,7 @@ import {
   networkPolicyProblems,
   probeProblems,
   referenceProblems,
+  selects,
   serviceProblems,
   workloads,
   type Container,
@@ -240,6 +241,38 @@ describe('deployment manifests', () => {
         all.filter((c) => admits(manifests, kust, labels(c), cp, 18000)),
         ['envoy'],
       );
+    });
+    it('denies egress by default: each component reaches DNS and Consul, and beyond them only what it uses', () => {
+      const component = (name: string) => pods.find((w) => w.spec.template.metadata?.labels?.['app.kubernetes.io/component'] === name)!;
+      const labels = (name: string) => component(name).spec.template.metadata?.labels ?? {};
+      const deny = manifests.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'default-deny-egress');
+      assert.deepEqual([deny?.spec?.podSelector, deny?.spec?.policyTypes, deny?.spec?.egress], [{}, ['Egress'], undefined]);
+      const all = ['cell', 'router', 'envoy', 'control-plane', 'consul', 'seed'];
+      for (const c of all) assert.ok(admits(manifests, kust, labels(c), component('consul'), 8500), `${c} reaches Consul`);
+      const dns = manifests.filter(
+        (o) =>
+          o.kind === 'NetworkPolicy' && (o.spec?.egress ?? []).some((r) => r.ports?.some((p) => p.port === 53 && p.protocol === 'UDP')),
+      );
+      for (const c of all)
+        assert.ok(
+          dns.some((np) => selects(np.spec?.podSelector, labels(c))),
+          `${c} reaches DNS`,
+        );
+      // The ingress of these ports admits every pod: only egress keeps the others off.
+      assert.deepEqual(
+        all.filter((c) => admits(manifests, kust, labels(c), component('control-plane'), 8090)),
+        ['consul'],
+      );
+      assert.deepEqual(
+        all.filter((c) => admits(manifests, kust, labels(c), component('router'), 8080)),
+        ['consul'],
+      );
+      for (const cell of pods.filter((w) => w.metadata.name.startsWith('cell-')))
+        assert.deepEqual(
+          all.filter((c) => admits(manifests, kust, labels(c), cell, 9100)),
+          ['router', 'envoy', 'control-plane', 'consul'],
+          cell.metadata.name,
+        );
     });
     it("lets Consul run every registered process's HTTP check on its --port", () => {
       const consul = pods.find((w) => w.metadata.name === 'consul')!.spec.template.metadata?.labels ?? {};

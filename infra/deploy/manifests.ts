@@ -58,6 +58,17 @@ export interface PodSpec {
   };
 }
 
+/** A NetworkPolicy peer: pods of this namespace, or (with namespaceSelector) of others. */
+export interface NetworkPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+}
+/** A NetworkPolicy port. */
+export interface NetworkPort {
+  port: number | string;
+  protocol?: string;
+}
+
 /** One object of a manifest. */
 export interface K8sObject {
   apiVersion: string;
@@ -71,7 +82,9 @@ export interface K8sObject {
     clusterIP?: string;
     ports?: { name?: string; port: number; targetPort?: string | number; protocol?: string }[];
     podSelector?: LabelSelector;
-    ingress?: { from?: { podSelector?: LabelSelector }[]; ports?: { port: number | string; protocol?: string }[] }[];
+    ingress?: { from?: NetworkPeer[]; ports?: NetworkPort[] }[];
+    egress?: { to?: NetworkPeer[]; ports?: NetworkPort[] }[];
+    policyTypes?: string[];
   };
   /** The file it came from. */
   file: string;
@@ -177,11 +190,23 @@ export function networkPolicyProblems(objs: K8sObject[], k: Kustomization): stri
     const pods = workloads(objs).filter((w) => nsOf(w, k) === nsOf(np, k));
     const selected = pods.filter((w) => selects(np.spec?.podSelector, podLabels(w)));
     if (selected.length === 0) out.push(`NetworkPolicy ${np.metadata.name}: podSelector selects no pod`);
-    for (const rule of np.spec?.ingress ?? []) {
-      for (const peer of rule.from ?? [])
-        if (peer.podSelector && !pods.some((w) => selects(peer.podSelector, podLabels(w))))
+    // Ingress ports are the selected pods' own; egress ports those of the peers (in this namespace).
+    const rules = [
+      ...(np.spec?.ingress ?? []).map((r) => ({ peers: r.from ?? [], ports: r.ports, to: selected })),
+      ...(np.spec?.egress ?? []).map((r) => ({
+        peers: r.to ?? [],
+        ports: r.ports,
+        to: (r.to ?? []).some((p) => p.namespaceSelector)
+          ? undefined
+          : pods.filter((w) => (r.to ?? []).some((p) => selects(p.podSelector, podLabels(w)))),
+      })),
+    ];
+    for (const rule of rules) {
+      for (const peer of rule.peers)
+        if (peer.podSelector && !peer.namespaceSelector && !pods.some((w) => selects(peer.podSelector, podLabels(w))))
           out.push(`NetworkPolicy ${np.metadata.name}: peer ${JSON.stringify(peer.podSelector)} selects no pod`);
-      const declared = selected.flatMap((w) => w.spec.template.spec.containers.flatMap((c) => c.ports ?? []));
+      if (!rule.to) continue; // pods of another namespace (DNS): their ports are not in these manifests
+      const declared = rule.to.flatMap((w) => w.spec.template.spec.containers.flatMap((c) => c.ports ?? []));
       for (const p of rule.ports ?? [])
         if (
           !declared.some(
@@ -327,19 +352,31 @@ export function probeProblems(objs: K8sObject[]): string[] {
   return out;
 }
 
+/** The policy types of `np`: as written, else Ingress, plus Egress when it has egress rules (the API's default). */
+function policyTypes(np: K8sObject): string[] {
+  return np.spec?.policyTypes ?? ['Ingress', ...(np.spec?.egress ? ['Egress'] : [])];
+}
+
 /**
- * Whether the NetworkPolicies let a pod labelled `from` reach pods of workload `to` on TCP `port`:
- * yes when no policy selects them, else when a rule of one that does admits that peer and port.
+ * Whether the NetworkPolicies let a pod labelled `from` reach pods of workload `to` on TCP `port`,
+ * both in the namespace of `to`: the destination's ingress (yes when no Ingress policy selects
+ * it, else when a rule of one that does admits that peer and port) and the source's egress (the
+ * same, with Egress policies selecting the source).
  */
 export function admits(objs: K8sObject[], k: Kustomization, from: Record<string, string>, to: K8sObject, port: number): boolean {
   const labels = to.spec?.template?.metadata?.labels ?? {};
-  const policies = objs.filter((o) => o.kind === 'NetworkPolicy' && nsOf(o, k) === nsOf(to, k) && selects(o.spec?.podSelector, labels));
-  if (policies.length === 0) return true;
-  return policies.some((np) =>
-    (np.spec?.ingress ?? []).some(
-      (r) =>
-        (r.from === undefined || r.from.some((p) => p.podSelector !== undefined && selects(p.podSelector, from))) &&
-        (r.ports === undefined || r.ports.some((p) => p.port === port && (p.protocol ?? 'TCP') === 'TCP')),
-    ),
-  );
+  const ns = nsOf(to, k);
+  const policies = (type: string, pod: Record<string, string>) =>
+    objs.filter(
+      (o) => o.kind === 'NetworkPolicy' && nsOf(o, k) === ns && policyTypes(o).includes(type) && selects(o.spec?.podSelector, pod),
+    );
+  const onPort = (ports: NetworkPort[] | undefined) =>
+    ports === undefined || ports.some((p) => p.port === port && (p.protocol ?? 'TCP') === 'TCP');
+  const peer = (peers: NetworkPeer[] | undefined, pod: Record<string, string>) =>
+    peers === undefined || peers.some((p) => p.podSelector !== undefined && !p.namespaceSelector && selects(p.podSelector, pod));
+  const ingress = policies('Ingress', labels);
+  const inOk = ingress.length === 0 || ingress.some((np) => (np.spec?.ingress ?? []).some((r) => peer(r.from, from) && onPort(r.ports)));
+  const egress = policies('Egress', from);
+  const outOk = egress.length === 0 || egress.some((np) => (np.spec?.egress ?? []).some((r) => peer(r.to, labels) && onPort(r.ports)));
+  return inOk && outOk;
 }
