@@ -112,7 +112,7 @@ export function command(): Command {
     .addOption(
       sabotage(
         '--fault-never-ends',
-        'sabotage (kafka-broker-down): the killed broker is not started again until the order check is over ("acknowledged orders DELIVERED after the broker is back" must then FAIL)',
+        'sabotage (kafka-broker-down, delivery-down): the killed broker (or delivery service) is not started again until the order check is over ("acknowledged orders DELIVERED after the broker is back", or "... the delivery service is back" and "delivery backlog ... drained", must then FAIL)',
       ),
     )
     .addHelpText(

@@ -127,18 +127,30 @@ export function countCatchUp(settled: readonly Settled[], f: CatchUpFacts): Catc
 
 const eg = (xs: string[]) => (xs.length ? ` (e.g. ${xs.join(', ')})` : '');
 
+/**
+ * What was down, in the verdicts' words: the cell's broker (kafka-broker-down, the default) or its
+ * delivery service (delivery-down).
+ */
+export interface Outage {
+  /** `the broker` */
+  the: string;
+  /** `its broker` */
+  its: string;
+}
+const BROKER: Outage = { the: 'the broker', its: 'its broker' };
+
 /** The order verdicts. */
-export function catchUpVerdicts(c: CatchUpCount, cell: string): Verdict[] {
+export function catchUpVerdicts(c: CatchUpCount, cell: string, what: Outage = BROKER): Verdict[] {
   const judged = c.acknowledged - c.cancelled;
   return [
     {
-      name: `acknowledged orders DELIVERED after the broker is back`,
+      name: `acknowledged orders DELIVERED after ${what.the} is back`,
       pass: c.duringOutage > 0 && judged > 0 && c.late === 0 && c.lost === 0,
       measured:
         judged === 0 || c.duringOutage === 0
-          ? `${NO_DATA} (${c.acknowledged} acknowledged, ${c.duringOutage} while ${cell}'s broker was down)`
-          : `${c.delivered} of ${judged} DELIVERED in time, ${c.late} not${eg(c.examples.late)}; ${c.duringOutage} acknowledged while ${cell}'s broker was down, the last of them DELIVERED ${c.catchUpMs === undefined ? 'never' : `${(c.catchUpMs / 1000).toFixed(1)} s`} after it was back; ${c.cancelled} cancelled (not judged)`,
-      threshold: `every one within ${CATCH_UP_MS / 1000} s of the broker's return (or of its acknowledgement, when later)`,
+          ? `${NO_DATA} (${c.acknowledged} acknowledged, ${c.duringOutage} while ${cell}'s ${what.its.replace(/^its /, '')} was down)`
+          : `${c.delivered} of ${judged} DELIVERED in time, ${c.late} not${eg(c.examples.late)}; ${c.duringOutage} acknowledged while ${cell}'s ${what.its.replace(/^its /, '')} was down, the last of them DELIVERED ${c.catchUpMs === undefined ? 'never' : `${(c.catchUpMs / 1000).toFixed(1)} s`} after it was back; ${c.cancelled} cancelled (not judged)`,
+      threshold: `every one within ${CATCH_UP_MS / 1000} s of ${what.the}'s return (or of its acknowledgement, when later)`,
     },
     {
       name: 'acknowledged orders lost',
@@ -157,6 +169,7 @@ export function acceptedWhileDown(
   requests: readonly Pick<RequestPoint, 'start' | 'end' | 'owner' | 'plane' | 'op' | 'failed'>[],
   outage: { cell: string; downAt: number; backAt: number },
   planes: readonly string[],
+  what: Outage = BROKER,
 ): Verdict[] {
   return planes.map((plane) => {
     const creates = requests.filter(
@@ -164,7 +177,7 @@ export function acceptedWhileDown(
     );
     const failed = creates.filter((r) => r.failed).length;
     return {
-      name: `orders accepted in ${outage.cell} while its broker was down (${plane})`,
+      name: `orders accepted in ${outage.cell} while ${what.its} was down (${plane})`,
       pass: creates.length > 0 && failed === 0,
       measured: creates.length
         ? `${creates.length - failed} of ${creates.length} creates answered 2xx`
