@@ -174,8 +174,9 @@ export class CircuitBreaker {
   }
 
   /**
-   * Ends the open period now (the next request is a half-open probe) and forgets its doubling:
-   * new evidence that the cell may be back (its instance passes its health check again).
+   * Ends the open period now (the next request is a half-open probe, or starts the connect probe
+   * of a cell cut as unreachable) and forgets its doubling: new evidence that the cell may be back
+   * (its instance passes its health check again).
    */
   expire(): void {
     this.openFor = this.o.openMs;
