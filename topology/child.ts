@@ -21,7 +21,9 @@ import { describePortHolders, groupMembers, killGroupLeavesFirst, listenerIn, re
 /** How to start one child and tell that it is ready. */
 export interface ChildSpec {
   name: string;
-  kind: 'consul' | 'kafka' | 'cell' | 'router' | 'control-plane' | 'envoy';
+  kind: 'consul' | 'kafka' | 'cell' | 'delivery' | 'router' | 'control-plane' | 'envoy';
+  /** Under `cellctl up --log kafka`: which service of its cell the process runs (topology/delivery.ts). */
+  role?: 'order' | 'delivery';
   command: string;
   args: string[];
   env?: Record<string, string>;

@@ -52,6 +52,7 @@ export function childView(c: Child) {
     url: s.url,
     port: s.port,
     ...(s.cell ? { cell: s.cell, color: s.color, version: s.version } : {}),
+    ...(s.role ? { role: s.role } : {}),
     ...(s.host ? { host: s.host } : {}),
     log: c.logFile,
     ...(c.problem ? { problem: c.problem, problemAt: c.problemAt } : {}),

@@ -24,6 +24,8 @@ export interface PortPlan {
   added?: Record<string, { blue: number; green: number }>;
   /** Under `--log kafka`: each cell's broker (client and controller listener), by cell id (topology/kafka.ts). */
   kafka?: Record<string, { client: number; controller: number }>;
+  /** Under `--log kafka`: each cell's delivery instances, by cell id (topology/delivery.ts). */
+  delivery?: Record<string, number[]>;
 }
 
 /** The default plan shifted so that 8000 maps to `base`. */

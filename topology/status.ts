@@ -14,6 +14,8 @@ interface Described {
     pid: number | null;
     /** Under `cellctl up --log kafka`: the cell's broker. */
     kafka?: { name: string; bootstrap?: string; pid: number | null; state: string };
+    /** Under `cellctl up --log kafka`: the cell's delivery service instances (the cell row is its order service). */
+    delivery?: { name: string; url?: string; pid: number | null; state: string }[];
     canary: boolean;
     global: boolean;
     instances: { version?: string; color?: string }[];
@@ -34,7 +36,8 @@ export function statusTable(t: Record<string, unknown>): string {
     const notes = [c.canary ? 'canary' : '', c.global ? 'global' : '', `${markets} markets`, `${inst?.version ?? ''} ${inst?.color ?? ''}`]
       .filter(Boolean)
       .join(', ');
-    table.push(['cell', c.id, c.url ?? '-', String(c.pid ?? '-'), notes]);
+    table.push(['cell', c.id, c.url ?? '-', String(c.pid ?? '-'), c.delivery ? `order service, ${notes}` : notes]);
+    for (const k of c.delivery ?? []) table.push(['delivery', k.name, k.url ?? '-', String(k.pid ?? '-'), `${c.id}'s delivery service`]);
     if (c.kafka) table.push(['kafka', c.kafka.name, c.kafka.bootstrap ?? '-', String(c.kafka.pid ?? '-'), `${c.id}'s log (KRaft)`]);
   }
   table.push(['control plane', 'cp-1', d.controlPlane.url, String(d.controlPlane.pid ?? '-'), `xDS ${d.controlPlane.xds}`]);

@@ -24,6 +24,7 @@ import { setLink, setPaths } from './hosts/netns.js';
 import type { Host } from './hosts/plan.js';
 import { waitKvWritable } from './kv-ready.js';
 import { brokerChildName, brokerView, forgetBroker, startBrokers } from './kafka.js';
+import { deliverySpecs, deliveryView, forgetDelivery, planDeliveryPorts } from './delivery.js';
 
 /** The running topology. */
 export class Supervisor {
@@ -79,6 +80,10 @@ export class Supervisor {
       await startBrokers(this.cfg, [...cellIds(this.cfg.cells), ...added.map(([id]) => id)], (s) => this.add(s), this.progress);
       const [, cellGroup, ...groups] = register(this.cfg, live);
       for (const [id, rec] of added) cellGroup!.push(await this.addedSpec(id, rec));
+      // --log kafka: each cell's delivery instances start with it (topology/delivery.ts).
+      const allCells = [...cellIds(this.cfg.cells), ...added.map(([id]) => id)];
+      await planDeliveryPorts(this.cfg, allCells);
+      for (const id of allCells) cellGroup!.push(...deliverySpecs(this.cfg, id, live.get(id)?.version ?? this.cfg.initialVersion));
       groups.unshift(cellGroup!);
       for (const group of groups) {
         this.progress(`starting ${group.map((s) => s.name).join(', ')}`);
@@ -148,8 +153,9 @@ export class Supervisor {
     let child: Child;
     try {
       await startBrokers(this.cfg, [cell], (s) => this.add(s), this.progress);
+      await planDeliveryPorts(this.cfg, [cell]);
       child = this.add(await this.addedSpec(cell, rec));
-      await child.start(60_000);
+      await Promise.all([child.start(60_000), ...deliverySpecs(this.cfg, cell, version).map((s) => this.add(s).start(60_000))]);
     } catch (err) {
       await this.removeCell(cell);
       throw err;
@@ -163,8 +169,11 @@ export class Supervisor {
   async removeCell(cell: string): Promise<void> {
     if (!this.seeded?.cells.has(cell)) throw new UnknownCellError(cell);
     for (const color of ['blue', 'green'] as const) await this.stopCell(cell, color);
+    for (const k of [...this.children.values()].filter((c) => c.spec.kind === 'delivery' && c.spec.cell === cell))
+      await this.drop(k.spec.name);
     await this.drop(brokerChildName(cell));
     forgetBroker(this.cfg, cell);
+    forgetDelivery(this.cfg, cell);
     this.seeded.cells.delete(cell);
     if (this.cfg.ports.added) delete this.cfg.ports.added[cell];
     rmSync(join(this.cfg.dataDir, 'cells', cell), { recursive: true, force: true });
@@ -291,6 +300,7 @@ export class Supervisor {
           canary: cell === 'cell-0',
           global: cell === globalCell(c.cells),
           ...brokerView(this.children, cell),
+          ...deliveryView(this.children, cell),
           instances: inst.map((k) => ({
             name: k.spec.name,
             color: k.spec.color,
@@ -315,11 +325,11 @@ export class Supervisor {
     if (this.stopping) return;
     this.stopping = true;
     rmSync(join(this.cfg.dataDir, 'topology.json'), { force: true });
-    const order: ChildSpec['kind'][] = ['envoy', 'router', 'control-plane', 'cell', 'kafka', 'consul'];
+    const order: ChildSpec['kind'][] = ['envoy', 'router', 'control-plane', 'cell', 'delivery', 'kafka', 'consul'];
     for (const kind of order) {
       const group = [...this.children.values()].filter((c) => c.spec.kind === kind);
       if (group.length) this.progress(`stopping ${group.map((g) => g.spec.name).join(', ')}`);
-      await Promise.all(group.map((c) => c.stop(kind === 'cell' || kind === 'kafka' ? 15_000 : 10_000)));
+      await Promise.all(group.map((c) => c.stop(kind === 'cell' || kind === 'delivery' || kind === 'kafka' ? 15_000 : 10_000)));
       for (const c of group) c.close();
     }
     await this.control?.close();

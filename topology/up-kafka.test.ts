@@ -22,7 +22,11 @@ interface Topo {
   supervisor: { url: string };
   routers: { url: string }[];
   envoys: { url: string }[];
-  cells: { id: string; kafka?: { name: string; bootstrap: string; pid: number | null; state: string } }[];
+  cells: {
+    id: string;
+    kafka?: { name: string; bootstrap: string; pid: number | null; state: string };
+    delivery?: { name: string; url: string; pid: number | null; state: string }[];
+  }[];
   markets: { id: string; cell: string | null }[];
 }
 
@@ -72,7 +76,10 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     const status = await runCellctl(data, ['status']);
     assert.equal(status.code, 0, status.stderr);
     for (const c of topo.cells) assert.match(status.stdout, new RegExp(`kafka brokers:.*${c.id} ${c.kafka!.bootstrap} running`));
-    const json = await cellctlJson<{ processes: { name: string; kind: string; url?: string; state: string }[] }>(data, ['status']);
+    const json = await cellctlJson<{
+      processes: { name: string; kind: string; url?: string; state: string; role?: string }[];
+      cells: { id: string; instances: { port: number }[] }[];
+    }>(data, ['status']);
     for (const c of topo.cells) {
       const p = json.processes.find((x) => x.name === `kafka.${c.id}`);
       assert.deepEqual(p && { kind: p.kind, url: p.url, state: p.state }, { kind: 'kafka', url: c.kafka!.bootstrap, state: 'running' });
@@ -95,6 +102,11 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
         orders.push({ id: (JSON.parse(text) as { id: string }).id, market, cell: c.id });
       }
     }
+    const sup = async (path: string, method = 'GET') => {
+      const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
+      const res = await fetch(`${topo.supervisor.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+      return (await res.json()) as { name: string; state: string; pid: number | null; restarts: number }[];
+    };
     const statusOf = async (o: (typeof orders)[number]) => {
       const res = await fetch(`${topo.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
       return ((await res.json()) as { status: string }).status;
@@ -108,12 +120,56 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     }
     assert.deepEqual(pending, [], 'orders not DELIVERED within 90 s');
 
+    // Each cell is split: its order service (the cell child) and two delivery instances, shown by role.
+    for (const c of topo.cells) {
+      assert.deepEqual(
+        c.delivery?.map((d) => [d.name, d.state]),
+        [
+          [`${c.id}.delivery-1`, 'running'],
+          [`${c.id}.delivery-2`, 'running'],
+        ],
+      );
+      assert.match(
+        status.stdout,
+        new RegExp(
+          `${c.id} \\[order: ${c.id}\\.blue running \\(pid \\d+\\); delivery: ${c.id}\\.delivery-1 running \\(pid \\d+\\), ${c.id}\\.delivery-2 running`,
+        ),
+      );
+      for (const name of [`${c.id}.delivery-1`, `${c.id}.delivery-2`])
+        assert.equal(json.processes.find((p) => p.name === name)?.role, 'delivery');
+      assert.equal(json.processes.find((p) => p.name === `${c.id}.blue`)?.role, 'order');
+    }
+    // Routers see only the order services: no delivery port among the cells' instances in Consul.
+    const deliveryPorts = new Set(topo.cells.flatMap((c) => c.delivery!.map((d) => Number(new URL(d.url).port))));
+    for (const c of json.cells)
+      for (const i of c.instances) assert.ok(!deliveryPorts.has(i.port), `${c.id}: a delivery instance registered as a cell`);
+
+    // One delivery instance of cell-0 killed and held down: the other takes its partitions, no order is lost.
+    const cellOf0 = topo.cells[0]!;
+    const market0of = orders.find((o) => o.cell === cellOf0.id)!.market;
+    await sup(`/children/${cellOf0.id}.delivery-1/kill?hold=1`, 'POST');
+    const held: typeof orders = [];
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`${topo.routers[0]!.url}/v1/orders`, {
+        method: 'POST',
+        headers: { 'x-market-id': market0of, 'idempotency-key': `kafka-held-${i}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ customerId: `h-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+      });
+      const text = await res.text();
+      assert.equal(res.status, 201, text);
+      held.push({ id: (JSON.parse(text) as { id: string }).id, market: market0of, cell: cellOf0.id });
+    }
+    const heldUntil = Date.now() + 90_000;
+    let heldPending = held;
+    while (heldPending.length && Date.now() < heldUntil) {
+      const states = await Promise.all(heldPending.map(statusOf));
+      heldPending = heldPending.filter((_, i) => states[i] !== 'DELIVERED');
+      if (heldPending.length) await sleep(500);
+    }
+    assert.deepEqual(heldPending, [], 'orders not DELIVERED by the surviving delivery instance within 90 s');
+    await sup(`/children/${cellOf0.id}.delivery-1/start`, 'POST');
+
     // A broker killed from outside is restarted by the supervisor on its kept storage; its cell goes on.
-    const sup = async (path: string, method = 'GET') => {
-      const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
-      const res = await fetch(`${topo.supervisor.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
-      return (await res.json()) as { name: string; state: string; pid: number | null; restarts: number }[];
-    };
     const cell0 = topo.cells[0]!;
     const market0 = orders.find((o) => o.cell === cell0.id)!.market;
     await sup(`/children/kafka.${cell0.id}/kill`, 'POST');
@@ -141,7 +197,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       const admin = new Admin({ clientId: 'up-kafka-test', bootstrapBrokers: [c.kafka!.bootstrap] });
       try {
         const topics = (await admin.listTopics()).filter((t) => t.startsWith('cellsim.'));
-        assert.deepEqual(topics, [`cellsim.${c.id}.orders`]);
+        assert.deepEqual(topics.sort(), [`cellsim.${c.id}.deliveries`, `cellsim.${c.id}.orders`]);
       } finally {
         await admin.close();
       }
@@ -150,12 +206,12 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
 
   it('leaves no Java process and no broker behind once stopped', async () => {
     const now = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
-    const pids = [...topo.cells, ...now.cells].map((c) => c.kafka!.pid!);
+    const pids = [...topo.cells, ...now.cells].flatMap((c) => [c.kafka!.pid!, ...c.delivery!.map((d) => d.pid!)]);
     const kafkaDir = join(data, 'kafka');
     assert.equal(processesNaming(kafkaDir).length >= 2, true, 'the brokers run with their config under <data>/kafka');
     await up!.stop(60_000);
     up = undefined;
-    for (const pid of pids) assert.throws(() => process.kill(pid, 0), `broker pid ${pid} survived teardown`);
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), `broker or delivery pid ${pid} survived teardown`);
     assert.deepEqual(processesNaming(kafkaDir), [], 'a java process naming <data>/kafka survived teardown');
     assert.deepEqual(readdirSync(kafkaDir).sort(), ['cell-0', 'cell-1'], 'the brokers kept their data under <data>/kafka');
   });

@@ -57,8 +57,34 @@ export class GroupConsumer {
     this.maxInFlight = opts.maxInFlight ?? 1000;
   }
 
-  /** Joins the group and starts consuming from the group's committed offsets (the earliest when none). */
+  /**
+   * Joins the group and starts consuming from the group's committed offsets (the earliest when
+   * none). When the stream ends other than by {@link stop} (the broker died or restarted: a fetch
+   * or metadata request failed), the member reconnects and joins again, after 1 s and then up to
+   * every 5 s, until it is back; a first start that cannot reach the broker throws.
+   */
   async start(): Promise<void> {
+    await this.connect();
+    this.timer = setInterval(() => void this.commit(), this.opts.commitMs ?? 200);
+  }
+
+  /** Reconnects after a lost stream, retrying until it joins again or the member is stopped. */
+  private async reconnect(): Promise<void> {
+    for (let delay = 1000; !this.stopping; delay = Math.min(5000, delay * 2)) {
+      await new Promise((r) => setTimeout(r, delay));
+      if (this.stopping) return;
+      try {
+        if (this.consumer) await forceClose(this.consumer);
+        await this.connect();
+        this.opts.logger?.info({ group: this.opts.group }, 'consumer stream back after a broker failure');
+        return;
+      } catch (err) {
+        this.opts.logger?.warn({ err, group: this.opts.group }, 'consumer could not reconnect; retrying');
+      }
+    }
+  }
+
+  private async connect(): Promise<void> {
     const o = this.opts;
     const consumer = new Consumer({
       clientId: o.clientId,
@@ -72,6 +98,8 @@ export class GroupConsumer {
       maxWaitTime: 200,
     });
     this.consumer = consumer;
+    // A failed rejoin is reported as an error event; the stream's end below is what reconnects.
+    consumer.on('error', (err) => o.logger?.warn({ err }, 'consumer error'));
     consumer.on('consumer:group:join', (p) => {
       // A new generation: what this member held before may be another's now. Offsets of records
       // still running from then are no longer ours to commit; the stream reads from the committed ones.
@@ -81,11 +109,24 @@ export class GroupConsumer {
       o.logger?.info({ group: o.group, generation: p.generationId, partitions: this.assigned }, 'joined the consumer group');
       o.onJoin?.(this.assigned);
     });
-    this.stream = await consumer.consume({
-      topics: [o.topic],
-      mode: MessagesStreamModes.COMMITTED,
-      fallbackMode: 'earliest',
-      autocommit: false,
+    let stream: MessagesStream<string, string, string, string>;
+    try {
+      stream = await consumer.consume({
+        topics: [o.topic],
+        mode: MessagesStreamModes.COMMITTED,
+        fallbackMode: 'earliest',
+        autocommit: false,
+      });
+    } catch (err) {
+      await forceClose(consumer);
+      throw err;
+    }
+    this.stream = stream;
+    stream.on('close', () => {
+      if (this.stopping || this.stream !== stream) return;
+      o.logger?.warn({ group: o.group }, 'consumer stream lost; reconnecting');
+      this.assigned = [];
+      void this.reconnect();
     });
     this.stream.on('data', (m) => {
       const v = JSON.parse(m.value) as StoredValue;
@@ -104,7 +145,6 @@ export class GroupConsumer {
       if (this.executor.size >= this.maxInFlight) this.stream?.pause();
     });
     this.stream.on('error', (err) => o.logger?.warn({ err }, 'consumer stream error'));
-    this.timer = setInterval(() => void this.commit(), o.commitMs ?? 200);
   }
 
   /** Runs a record until its handler succeeds (a handler error is retried with backoff; nothing is skipped). */
@@ -148,4 +188,9 @@ export class GroupConsumer {
     await this.commit();
     await this.consumer?.close().catch(() => undefined);
   }
+}
+
+/** Closes a consumer without waiting for the broker (it may be gone); errors are ignored. */
+function forceClose(consumer: Consumer<string, string, string, string>): Promise<void> {
+  return new Promise((resolve) => consumer.close(true, () => resolve()));
 }

@@ -19,7 +19,7 @@ interface Status {
 }
 
 /** A supervised process as status shows it. */
-type Process = ChildStatus & { wrapperPid?: number | null; problem?: string; host?: string; url?: string };
+type Process = ChildStatus & { wrapperPid?: number | null; problem?: string; host?: string; url?: string; role?: 'order' | 'delivery' };
 
 /** The supervisor's processes, or null when the topology has no supervisor or it does not answer. */
 async function processes(f: ConnFlags): Promise<Process[] | null> {
@@ -53,6 +53,30 @@ export function brokersLine(list: Process[]): string | null {
   return `kafka brokers: ${brokers.map((b) => `${b.name.replace(/^kafka\./, '')} ${b.url ?? '?'} ${b.state} (pid ${b.pid ?? '-'})`).join(', ')}`;
 }
 
+/**
+ * Each split cell's processes by role under `cellctl up --log kafka` (its order service, the
+ * `cell` child with role `order`, and its delivery instances), or null when no cell is split.
+ */
+export function rolesLine(list: Process[]): string | null {
+  const split = list.filter((p) => p.role !== undefined && p.cell !== undefined);
+  if (!split.length) return null;
+  const cells = [...new Set(split.map((p) => p.cell!))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const one = (p: Process) => `${p.name} ${p.state} (pid ${p.pid ?? '-'})`;
+  const cell = (c: string) =>
+    (['order', 'delivery'] as const)
+      .map(
+        (role) =>
+          `${role}: ${
+            split
+              .filter((p) => p.cell === c && p.role === role)
+              .map(one)
+              .join(', ') || 'none'
+          }`,
+      )
+      .join('; ');
+  return `cell services: ${cells.map((c) => `${c} [${cell(c)}]`).join(', ')}`;
+}
+
 /** The cells table (shared with `cellctl cells`). */
 export function cellsTable(cells: CellView[]): string {
   const t = new Table({ head: ['cell', 'state', 'flags', 'version', 'color', 'health', 'markets', 'instances'] });
@@ -83,6 +107,8 @@ export function command(): Command {
       out.push(`rollout: ${r ? `${r.id} ${r.version} ${r.state}${r.report ? ` (${r.report})` : ''}` : 'none yet'}`);
       const brokers = procs && brokersLine(procs);
       if (brokers) out.push(brokers);
+      const roles = procs && rolesLine(procs);
+      if (roles) out.push(roles);
       if (procs) out.push(processTable(procs));
       process.stdout.write(`${out.join('\n')}\n`);
     }),

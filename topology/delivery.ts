@@ -1,0 +1,95 @@
+/**
+ * `cellctl up --log kafka`: each cell split into its order service (the cell child, `--role
+ * order`) and two instances of its delivery service (`<cell>.delivery-1`, `<cell>.delivery-2`,
+ * kind `delivery`, `--role delivery`): members of the cell's `delivery` consumer group on its
+ * broker, sharing one database under `<data>/delivery/<cell>/`
+ * (docs/kafka.md §Order and delivery services). They start with the cells, after the brokers, and stop after the cells.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePorts } from '../infra/ports.js';
+import type { Child, ChildSpec } from './child.js';
+import type { TopologyConfig } from './config.js';
+import { consulTokenEnv } from './acl.js';
+import { brokerAddress } from './kafka.js';
+import { probe, schemeOf, tlsArgsOf } from './tls.js';
+import { consulUrl } from './wiring.js';
+
+/** Delivery instances per cell: at least two, so one can die while the other takes its partitions. */
+export const DELIVERY_INSTANCES = 2;
+
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
+
+/** The child name of a cell's delivery instance `n` (1-based): `cell-1.delivery-2`. */
+export function deliveryChildName(cell: string, n: number): string {
+  return `${cell}.delivery-${n}`;
+}
+
+/** The delivery service's database directory of a cell. */
+export function deliveryDir(cfg: TopologyConfig, cell: string): string {
+  return join(cfg.dataDir, 'delivery', cell);
+}
+
+/**
+ * The ports of a cell's delivery instances, into `cfg.ports.delivery`: 9300 + 2i and 9301 + 2i
+ * for `cell-i` (i < 50, shifted by `--base-port`), or free ports under `--any-ports` and for added cells.
+ */
+export async function planDeliveryPorts(cfg: TopologyConfig, cells: string[]): Promise<void> {
+  if (cfg.log !== 'kafka') return;
+  const plan = (cfg.ports.delivery ??= {});
+  for (const cell of cells) {
+    if (plan[cell]) continue;
+    const i = Number(cell.replace(/^cell-/, ''));
+    if (cfg.ports.cellBase > 0 && Number.isInteger(i) && i < 50) {
+      plan[cell] = Array.from({ length: DELIVERY_INSTANCES }, (_, n) => cfg.ports.cellBase + 200 + 2 * i + n);
+    } else plan[cell] = await freePorts(DELIVERY_INSTANCES);
+  }
+}
+
+/** The delivery children of a cell (none unless the topology runs its broker). */
+export function deliverySpecs(cfg: TopologyConfig, cell: string, version: string): ChildSpec[] {
+  const broker = brokerAddress(cfg, cell);
+  const ports = cfg.ports.delivery?.[cell];
+  if (!broker || !ports) return [];
+  return ports.map((port, k) => {
+    const url = `${schemeOf(cfg)}://127.0.0.1:${port}`;
+    const args = [CELLCTL, 'cell', '--role', 'delivery', '--id', cell, '--port', String(port), '--data', deliveryDir(cfg, cell)];
+    args.push('--consul', consulUrl(cfg, cell), '--version', version, '--prefix', cfg.prefix);
+    args.push('--cell-admin-token-file', cfg.tokenFiles['cell-admin'], '--log', 'kafka', '--kafka', broker, ...tlsArgsOf(cfg, cell));
+    return {
+      name: deliveryChildName(cell, k + 1),
+      kind: 'delivery' as const,
+      role: 'delivery' as const,
+      command: process.execPath,
+      args,
+      env: { CELLSIM_LOG_LEVEL: cfg.logLevel, ...consulTokenEnv(cfg, 'cell') },
+      url,
+      port,
+      cell,
+      version,
+      ready: async () => (await get(cfg, `${url}/readyz`, 1000)).ok,
+      alive: async () => (await get(cfg, `${url}/healthz`, 2000), true),
+    };
+  });
+}
+
+/** Forgets a retired cell's delivery ports and database (its children are stopped by the caller). */
+export function forgetDelivery(cfg: TopologyConfig, cell: string): void {
+  if (cfg.ports.delivery) delete cfg.ports.delivery[cell];
+  rmSync(deliveryDir(cfg, cell), { recursive: true, force: true });
+}
+
+/** What topology.json shows of a cell's delivery instances. */
+export function deliveryView(children: ReadonlyMap<string, Child>, cell: string): { delivery?: Record<string, unknown>[] } {
+  const kids = [...children.values()].filter((k) => k.spec.kind === 'delivery' && k.spec.cell === cell);
+  if (!kids.length) return {};
+  return { delivery: kids.map((k) => ({ name: k.spec.name, url: k.spec.url, pid: k.pid, wrapperPid: k.wrapperPid, state: k.state })) };
+}
+
+async function get(cfg: TopologyConfig, url: string, timeoutMs: number): Promise<{ ok: boolean }> {
+  if (cfg.tls) return probe(cfg, url, timeoutMs);
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  await res.arrayBuffer();
+  return { ok: res.ok };
+}
