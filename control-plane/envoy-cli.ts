@@ -4,9 +4,9 @@
  * on and the command exits with Envoy's exit code.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePort, parsePositiveInt } from '../shared/cli.js';
 import { requireBinary } from '../infra/binaries.js';
@@ -126,6 +126,8 @@ export function command(): Command {
       process.on('SIGTERM', forward('SIGTERM'));
       process.on('SIGINT', forward('SIGINT'));
       const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
+      // Without --data the bootstrap went to a temporary directory of its own: it goes with Envoy.
+      if (!f.data) rmSync(dirname(path), { recursive: true, force: true });
       process.exitCode = code === 0 || code === 143 ? 0 : code;
     });
 }

@@ -1,5 +1,5 @@
 /** A real Envoy for tests: from a bootstrap object, on free ports, ready when its admin says LIVE. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireBinary } from '../binaries.js';
@@ -27,12 +27,21 @@ export async function startEnvoy(opts: {
   const configPath = join(dir, 'bootstrap.json');
   writeFileSync(configPath, JSON.stringify(opts.bootstrap, null, 2));
   const adminUrl = `http://127.0.0.1:${opts.adminPort}`;
-  const proc = await startProcess({
-    name: opts.name ?? 'envoy',
-    command: requireBinary('envoy'),
-    args: ['-c', configPath, '--use-dynamic-base-id', '--log-level', opts.logLevel ?? 'warn', '--concurrency', '1'],
-    ready: { http: `${adminUrl}/ready`, status: 200 },
-    readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
-  });
+  // The bootstrap's directory goes with the process (it outlived every run before).
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  let proc: ManagedProcess;
+  try {
+    proc = await startProcess({
+      name: opts.name ?? 'envoy',
+      command: requireBinary('envoy'),
+      args: ['-c', configPath, '--use-dynamic-base-id', '--log-level', opts.logLevel ?? 'warn', '--concurrency', '1'],
+      ready: { http: `${adminUrl}/ready`, status: 200 },
+      readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
+    });
+  } catch (err) {
+    removeDir();
+    throw err;
+  }
+  void proc.exited.then(removeDir);
   return { proc, adminUrl, configPath };
 }
