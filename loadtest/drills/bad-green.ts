@@ -81,11 +81,14 @@ export function damageVerdict(
   const p = percent / 100;
   const bound = Math.floor(p * mine.length + 4 * Math.sqrt(mine.length * p * (1 - p)) + 1);
   const share = (n: number, of: number) => (of > 0 ? `${((100 * n) / of).toFixed(2)}%` : '-');
+  // Shown, not judged: a canary already failing before the new version ran is an overloaded machine, not the step.
+  const earlier = points.filter((q) => q.owner === canary && q.start < from);
+  const earlierFailed = earlier.filter((q) => q.failed).length;
   return {
     name,
     pass: mine.length > 0 && failed <= bound,
     measured: mine.length
-      ? `${failed} failed of ${mine.length} canary requests while the new version ran (${share(failed, mine.length)}; ${share(failed, all)} of all ${all})`
+      ? `${failed} failed of ${mine.length} canary requests while the new version ran (${share(failed, mine.length)}; ${share(failed, all)} of all ${all}; before it: ${earlierFailed} of ${earlier.length} failed)`
       : 'no data (no canary request while the new version ran)',
     threshold: `<= ${bound} (${percent}% of the canary's requests + 4 sd + 1)`,
   };
