@@ -10,9 +10,10 @@ import { tlsFiles } from '../shared/pki/names.js';
 /** The parsed flags: the control plane's options, all but the test-only `register` and the tokens, which come from files or the environment. */
 type Flags = Omit<
   ControlPlaneOptions,
-  'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'xdsTls' | 'sdsFiles' | 'peerTls'
+  'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'xdsTls' | 'sdsFiles' | 'peerTls' | 'apiTls'
 > & {
   peerTls?: boolean;
+  apiTls?: boolean;
   sdsDir?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -85,6 +86,10 @@ export function command(): Command {
       '--peer-tls',
       "cells and routers serve HTTPS: call the cells' admin API (migrations) and scrape cells' and routers' /metrics with the --tls-cert certificate, trusting --tls-ca only",
     )
+    .option(
+      '--api-tls',
+      "serve the HTTP API (admin, console, hold endpoint) in HTTPS with the --tls-cert certificate; Envoys' hold cluster then speaks TLS to it",
+    )
     .addOption(
       neverFromEnv(new Option('--test-hooks', 'mount test-only endpoints (NACK injection); never in production').default(false).hideHelp()),
     )
@@ -95,7 +100,15 @@ export function command(): Command {
       if (f.edgeTls && !sdsFiles) throw new TlsConfigError('--edge-tls needs --sds-dir (the edge certificate comes by SDS)');
       if (sdsFiles) readTlsFiles(sdsFiles);
       if (f.peerTls && !xdsTls) throw new TlsConfigError('--peer-tls needs --tls-cert, --tls-key and --tls-ca (its client certificate)');
-      const cp = await start({ ...f, ...tokensOf(f), xdsTls, sdsFiles, peerTls: f.peerTls ? xdsTls : undefined });
+      if (f.apiTls && !xdsTls) throw new TlsConfigError('--api-tls needs --tls-cert, --tls-key and --tls-ca (its server certificate)');
+      const cp = await start({
+        ...f,
+        ...tokensOf(f),
+        xdsTls,
+        sdsFiles,
+        peerTls: f.peerTls ? xdsTls : undefined,
+        apiTls: f.apiTls ? xdsTls : undefined,
+      });
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);

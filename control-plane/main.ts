@@ -3,6 +3,7 @@
  * step starts one subsystem. `stop()` undoes them in reverse order.
  */
 import { serve, type ServerType } from '@hono/node-server';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createConsulClient } from '../shared/consul.js';
 import { KvLayout } from '../shared/kv.js';
@@ -12,6 +13,7 @@ import type { NamedToken } from '../shared/tokens.js';
 import { createOperators } from './admin/index.js';
 import { createHttpApp, mountRoutes } from './http.js';
 import { createConsole } from './ui/index.js';
+import type { ClusterOptions } from './xds/resources/cluster.js';
 import { startXds } from './xds/index.js';
 import { announceControlPlane, type Announcement } from './xds/registration.js';
 import { readTlsFiles } from '../shared/pki/identity.js';
@@ -56,6 +58,11 @@ export interface ControlPlaneOptions {
    * their /metrics (rollout SLOs, placement, the console) use these files' certificate and CA.
    */
   peerTls?: TlsFiles;
+  /**
+   * Serve the HTTP API (admin, console, hold endpoint, /readyz, /metrics) in HTTPS with these
+   * files' certificate; Envoys' hold cluster then speaks TLS to it (xds/resources/hold.ts).
+   */
+  apiTls?: TlsFiles;
   /** Register in Consul as cellsim-xds (default true). */
   register?: boolean;
 }
@@ -65,6 +72,14 @@ export interface ControlPlane {
   httpPort: number;
   xdsPort: number;
   stop(): Promise<void>;
+}
+
+/** TLS of Envoy's clusters: to the cells (`--upstream-tls`/`--sds-dir`) and to the hold endpoint (`--api-tls`), secrets by SDS when served. */
+function clusterTls(o: ControlPlaneOptions): Partial<ClusterOptions> | undefined {
+  const secrets: 'sds' | 'static' = o.sdsFiles ? 'sds' : 'static';
+  const cells = o.sdsFiles || o.upstreamTls ? { upstreamTls: secrets } : {};
+  const hold = o.apiTls ? { holdTls: secrets } : {};
+  return o.sdsFiles || o.upstreamTls || o.apiTls ? { ...cells, ...hold } : undefined;
 }
 
 /** Starts the control plane: every subsystem, in order. */
@@ -89,7 +104,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     panicMs: o.panicMs,
     flipGraceMs: o.flipGraceMs,
     dataDir: o.data,
-    cluster: o.sdsFiles ? { upstreamTls: 'sds' } : o.upstreamTls ? { upstreamTls: 'static' } : undefined,
+    cluster: clusterTls(o),
     secrets: o.sdsFiles,
     edgeTls: o.edgeTls,
     tls: o.xdsTls ? readTlsFiles(o.xdsTls) : undefined,
@@ -141,8 +156,12 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   mountRoutes(app, '/', ui.routes);
 
   // 4. Serve HTTP.
+  //    With --api-tls: HTTPS with the control plane's certificate (no client certificate asked:
+  //    the admin API and the console take tokens, the hold endpoint and /readyz anyone).
+  const apiTls = o.apiTls ? readTlsFiles(o.apiTls) : undefined;
+  const https = apiTls ? { createServer: createHttpsServer, serverOptions: { cert: apiTls.cert, key: apiTls.key } } : {};
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host, ...https }, () => resolve(s));
   });
   const httpPort = (server.address() as AddressInfo).port;
 
@@ -156,6 +175,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
       host: o.host,
       httpPort,
       xdsPort: xds.port,
+      tls: apiTls !== undefined,
       ready: () => xds.ready,
       log,
     });

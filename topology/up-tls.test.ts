@@ -4,7 +4,8 @@
  * configured by xDS over TLS with its certificate from SDS), a cell refusing a plain-HTTP
  * caller, a caller without a certificate and one with another role's certificate, and the control
  * plane's own calls to the cells in HTTPS with its certificate: `cellctl migrate` (orders follow
- * the market), the load measure's and the console's scrapes of cells' and routers' /metrics.
+ * the market), the load measure's and the console's scrapes of cells' and routers' /metrics; the
+ * control plane's own HTTP API in HTTPS (the console, and Envoy's hold cluster to it).
  */
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
@@ -22,6 +23,7 @@ import { KvStore } from '../shared/consul/kv-store.js';
 import { DEFAULT_PREFIX, KvLayout, MarketRecordSchema } from '../shared/kv.js';
 import { MarketWriter } from '../shared/markets/writer.js';
 import { httpsGet } from './tls-rig.test-helper.js';
+import { caClient, type PeerClient } from '../shared/pki/client.js';
 
 interface Topo {
   consul: { url: string };
@@ -58,6 +60,7 @@ function postOrder(base: string, ca: string, key: string, path?: string): Promis
 
 /** The events of the console's `/ui/events` stream until `done` holds for one (or `ms` pass): the last one read. */
 async function consoleEvent(
+  get: PeerClient['fetch'],
   base: string,
   cookie: string,
   ms: number,
@@ -67,7 +70,7 @@ async function consoleEvent(
   const timer = setTimeout(() => ac.abort(), ms);
   let last: ConsoleEvent | undefined;
   try {
-    const res = await fetch(`${base}/ui/events`, { headers: { cookie }, signal: ac.signal });
+    const res = await get(`${base}/ui/events`, { headers: { cookie }, signal: ac.signal });
     assert.equal(res.status, 200);
     const decoder = new TextDecoder();
     let buf = '';
@@ -199,10 +202,19 @@ describe('cellctl up --tls (real processes)', () => {
   });
 
   it('the console shows the cells healthy and the routers, Envoys and cells scraped with rates', async () => {
+    // The control plane's HTTP API is HTTPS (--api-tls): plain HTTP gets no answer, a client trusting the CA logs in.
     const cp = topo.controlPlane.url;
+    assert.match(cp, /^https:\/\//);
+    assert.equal((await plainGet(`${cp.replace('https:', 'http:')}/readyz`, {})).status, 0, 'plain HTTP to the control plane');
+    const client = caClient(ca);
     const operator = readFileSync(join(data, 'tokens', 'operator'), 'utf8').trim();
-    const login = await fetch(`${cp}/ui/login`, { method: 'POST', body: new URLSearchParams({ token: operator }), redirect: 'manual' });
+    const login = await client.fetch(`${cp}/ui/login`, {
+      method: 'POST',
+      body: new URLSearchParams({ token: operator }),
+      redirect: 'manual',
+    });
     assert.equal(login.status, 303);
+    assert.match(login.headers.get('set-cookie') ?? '', /;\s*Secure/i, 'the session cookie is Secure over HTTPS');
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
     let sent = 0;
     const stop = Date.now() + 20_000;
@@ -213,7 +225,7 @@ describe('cellctl up --tls (real processes)', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    const seen = await consoleEvent(cp, cookie, 20_000, (e) => {
+    const seen = await consoleEvent(client.fetch, cp, cookie, 20_000, (e) => {
       const router = e.rates.find((p) => p.plane === 'router');
       return (
         router !== undefined &&
@@ -223,6 +235,7 @@ describe('cellctl up --tls (real processes)', () => {
       );
     });
     await traffic.catch(() => undefined);
+    await client.close();
     assert.ok(seen, 'the console sent an event');
     const router = seen.rates.find((p) => p.plane === 'router');
     assert.ok(router && router.targets > 0 && router.answered === router.targets, `routers scraped: ${JSON.stringify(seen.rates)}`);
@@ -233,7 +246,7 @@ describe('cellctl up --tls (real processes)', () => {
       assert.match(seen.regions.cells ?? '', new RegExp(`data-cell="${c.id}" class="healthy"`), `${c.id} healthy`);
   });
 
-  it('Envoy holds a request to a frozen market (its hold cluster is plain HTTP to the control plane), answers market_migrating, and releases it to the owner over HTTPS', async () => {
+  it('Envoy holds a request to a frozen market (its hold cluster in TLS to the HTTPS API of the control plane), answers market_migrating, and releases it to the owner over HTTPS', async () => {
     const consul = new ConsulClient({
       url: topo.consul.url,
       token: readFileSync(join(data, 'tokens', 'consul-control-plane'), 'utf8').trim(),

@@ -176,7 +176,8 @@ export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
 /** The control plane (admin API + xDS); it reaches the supervisor through CELLSIM_SUPERVISOR_URL. */
 export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
   const place = placeOf(cfg, 'cp');
-  const url = `http://${place.ip}:${cfg.ports.controlPlane}`;
+  // --tls: its HTTP API (admin, console, hold endpoint) in HTTPS (--api-tls).
+  const url = `${schemeOf(cfg)}://${place.ip}:${cfg.ports.controlPlane}`;
   const args = [
     'control-plane',
     '--port',
@@ -210,7 +211,15 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
   // HTTPS, with the Envoy certificate and CA served by SDS from <data>/tls/.
   // Its calls to the cells' admin API and its scrapes of cells' and routers' /metrics: HTTPS with its certificate.
   if (cfg.tls) {
-    args.push(...tlsArgsOf(cfg, 'control-plane'), '--upstream-tls', '--edge-tls', '--sds-dir', join(cfg.dataDir, 'tls'), '--peer-tls');
+    args.push(
+      ...tlsArgsOf(cfg, 'control-plane'),
+      '--upstream-tls',
+      '--edge-tls',
+      '--sds-dir',
+      join(cfg.dataDir, 'tls'),
+      '--peer-tls',
+      '--api-tls',
+    );
   }
   return {
     name: 'control-plane',
@@ -225,8 +234,8 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
     port: cfg.ports.controlPlane,
     binds: [cfg.ports.controlPlane, cfg.ports.xds],
     ...placeFields(place),
-    ready: () => ok(`${url}/readyz`),
-    alive: () => answers(`${url}/healthz`),
+    ready: () => ok(`${url}/readyz`, cfg),
+    alive: () => answers(`${url}/healthz`, cfg),
   };
 }
 

@@ -11,6 +11,8 @@ import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { parseUrl } from '../../shared/cli.js';
 import { CellsimError } from '../../shared/errors.js';
+import { caClient } from '../../shared/pki/client.js';
+import { tlsDir, tlsFiles } from '../../shared/pki/names.js';
 import { OPERATOR_COMMAND_TOKEN_ENV, checkToken, readTokenFile, tokenPath } from '../../shared/tokens.js';
 
 /** Connection flags every operator command takes. */
@@ -67,10 +69,11 @@ export function connect(f: ConnFlags): Api {
   }
   const token = operatorToken(f, dir);
   const who = `${safeUser()}@${hostname()}`;
+  const get = url.startsWith('https:') ? topologyCaFetch(dir) : fetch;
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     let res: Response;
     try {
-      res = await fetch(`${url}/admin${path}`, {
+      res = await get(`${url}/admin${path}`, {
         method,
         headers: {
           'content-type': 'application/json',
@@ -102,6 +105,16 @@ export function connect(f: ConnFlags): Api {
     return json as T;
   };
   return { url, get: (p) => call('GET', p), post: (p, b) => call('POST', p, b ?? {}) };
+}
+
+/**
+ * The fetch of an HTTPS control plane (`cellctl up --tls`, its `--api-tls`): trusting only the
+ * topology's CA, `<dir>/tls/ca.crt` (docs/security.md §TLS). One per command run.
+ */
+function topologyCaFetch(dir: string): (url: string, init?: RequestInit) => Promise<Response> {
+  const file = tlsFiles(tlsDir(dir), '').ca;
+  if (!existsSync(file)) throw new CommandError(`the control plane serves HTTPS but ${file} (the topology's CA) is missing`);
+  return caClient(readFileSync(file, 'utf8')).fetch;
 }
 
 /** The operator token: `--token-file`, else CELLSIM_TOKEN, else `<dir>/tokens/operator` when it exists. */

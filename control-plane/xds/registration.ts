@@ -28,6 +28,8 @@ export interface RegistrationOptions {
   xdsPort: number;
   /** Register with the check passing from the start (the caller knows /readyz answers 200). */
   passing?: boolean;
+  /** The HTTP port serves HTTPS (`--api-tls`): Consul checks it in HTTPS, without verifying (it has no copy of the CA), as a cell's. */
+  tls?: boolean;
 }
 
 /** Registers the control plane; throws when Consul refuses or cannot be reached. */
@@ -35,7 +37,8 @@ export async function registerControlPlane(o: RegistrationOptions): Promise<Regi
   const serviceId = `${SERVICE_XDS}-${o.id}-${o.httpPort}`;
   const consul = o.consul ?? new ConsulClient({ url: o.consulUrl });
   const check: ServiceDefinition['Check'] = {
-    HTTP: `http://${o.host}:${o.httpPort}/readyz`,
+    HTTP: `${o.tls ? 'https' : 'http'}://${o.host}:${o.httpPort}/readyz`,
+    ...(o.tls ? { TLSSkipVerify: true } : {}),
     Interval: '1s',
     Timeout: '1s',
     DeregisterCriticalServiceAfter: '1m',

@@ -47,6 +47,8 @@ export interface ClusterOptions {
   upstreamIdleMs: number;
   /** Mutual TLS to the cells (upstream-tls.ts): secrets from Envoy's bootstrap (`static`) or by SDS (`sds`); off unless set. */
   upstreamTls?: 'static' | 'sds';
+  /** TLS to the control planes' hold endpoint (`--api-tls`: their HTTP API in HTTPS), secrets as `upstreamTls`; plain unless set (hold.ts). */
+  holdTls?: 'static' | 'sds';
 }
 
 /** The defaults: fail fast on a dead cell, generous limits for a healthy one. */

@@ -17,11 +17,13 @@ import { loadAssignment, type DroppedEndpoint } from './endpoint.js';
 import { HOLD_CLUSTER } from './names.js';
 import { makeResource, type Resource } from './resource.js';
 import { CLUSTER, ENDPOINT } from './type-urls.js';
+import { holdTlsSocket } from './upstream-tls.js';
 
 /**
  * The hold cluster: EDS like a cell, without health checks or outlier ejection (Consul's check
- * decides), and in plain HTTP even when the cells' clusters use mutual TLS: the hold endpoint is
- * on the control plane's HTTP port, which serves no TLS (docs/security.md §TLS).
+ * decides). Its TLS is not the cells' (a cell's socket names a cell): plain HTTP to the control
+ * plane's HTTP port, or with `holdTls` (the control planes' `--api-tls`) HTTPS accepting only
+ * `spiffe://cellsim/control-plane` (docs/security.md §TLS).
  */
 export function holdCluster(o: ClusterOptions): Resource {
   const { outlier_detection: _outlier, health_checks: _checks, ...base } = cellClusterObject('hold', { ...o, upstreamTls: undefined });
@@ -29,6 +31,7 @@ export function holdCluster(o: ClusterOptions): Resource {
     ...base,
     name: HOLD_CLUSTER,
     eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: HOLD_CLUSTER },
+    ...(o.holdTls ? { transport_socket: holdTlsSocket(o.holdTls === 'sds') } : {}),
   };
   return makeResource(CLUSTER, HOLD_CLUSTER, obj, [{ type: ENDPOINT, name: HOLD_CLUSTER }]);
 }

@@ -205,4 +205,19 @@ describe('xDS resources', () => {
       assert.equal(at(hold, 'transport_socket'), undefined, `${upstreamTls}: the hold cluster is plain`);
     }
   });
+
+  it("gives the hold cluster TLS to the control plane (its identity, not a cell's) when the control planes serve HTTPS (--api-tls)", () => {
+    for (const holdTls of ['static', 'sds'] as const) {
+      const hold = decodeAny(holdCluster({ ...DEFAULT_CLUSTER_OPTIONS, upstreamTls: holdTls, holdTls }).any);
+      const tc = at(hold, 'transport_socket.typed_config') as { type_url: string; value: Uint8Array };
+      const tls = decodeAny({ type_url: tc.type_url, value: Buffer.from(tc.value) });
+      const ctx = 'common_tls_context';
+      assert.equal(at(tls, `${ctx}.tls_certificate_sds_secret_configs.0.name`), 'cellsim-upstream-cert', holdTls);
+      assert.deepEqual(
+        at(tls, `${ctx}.combined_validation_context.default_validation_context.match_typed_subject_alt_names.0.matcher`),
+        { exact: 'spiffe://cellsim/control-plane' },
+        holdTls,
+      );
+    }
+  });
 });

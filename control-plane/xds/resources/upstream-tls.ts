@@ -26,6 +26,20 @@ const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
  * certificate must name that very cell (shared/pki/identity.ts `cellServerCheck`, the router's check).
  */
 export function upstreamTlsSocket(cell: string, sds = false): Record<string, unknown> {
+  return tlsSocketTo(identityUri('cell', cell), sds);
+}
+
+/**
+ * The `transport_socket` of the hold cluster when the control planes serve their HTTP API in
+ * HTTPS (`cellctl control-plane --api-tls`): the same secrets, and the server must be
+ * `spiffe://cellsim/control-plane`.
+ */
+export function holdTlsSocket(sds = false): Record<string, unknown> {
+  return tlsSocketTo(identityUri('control-plane'), sds);
+}
+
+/** An upstream TLS socket presenting Envoy's certificate and accepting only a server named `uri`. */
+function tlsSocketTo(uri: string, sds: boolean): Record<string, unknown> {
   const source = sds ? { sds_config: ADS_SOURCE } : {};
   return {
     name: 'envoy.transport_sockets.tls',
@@ -34,9 +48,9 @@ export function upstreamTlsSocket(cell: string, sds = false): Record<string, unk
       common_tls_context: {
         tls_certificate_sds_secret_configs: [{ name: UPSTREAM_CERT_SECRET, ...source }],
         combined_validation_context: {
-          // Cells are reached by address: their identity is the URI, not a host name.
+          // Peers are reached by address: their identity is the URI, not a host name.
           default_validation_context: {
-            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: identityUri('cell', cell) } }],
+            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: uri } }],
           },
           validation_context_sds_secret_config: { name: CA_SECRET, ...source },
         },
