@@ -42,6 +42,10 @@ export const COMMANDS: Record<string, Entry> = {
   },
   rollout: { summary: 'roll a version out: canary cell-0, bake, SLO, waves', load: () => import('../control-plane/commands/rollout.js') },
   rollback: { summary: 'put a cell back on its previous version', load: () => import('../control-plane/commands/rollback.js') },
+  experiment: {
+    summary: "A/B experiment: split a market's requests between its cell's colors by a hash of a header (start, status, stop)",
+    load: () => import('../control-plane/commands/experiment.js'),
+  },
   up: { summary: 'run the whole topology locally, supervised', load: () => import('../topology/cli.js') },
   seed: {
     summary: "give a fresh Consul cellsim's ACL tokens, cells and market map, as cellctl up does (the Kubernetes seed Job)",

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { experimentArm } from '../../shared/experiment.js';
+import { experimentStats } from '../experiment-stats.js';
 import { startConsul } from '../../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
 import { ProcessScope } from '../../infra/process.js';
@@ -69,6 +70,7 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
   const scope = new ProcessScope();
   let consulUrl = '';
   let planes: { name: string; url: string }[] = [];
+  let envoyAdmin = '';
   const cells: EchoCell[] = [];
   const experiment = (on: boolean) => seedKv(consulUrl, { markets: { 'm-1': { cell: 'cell-1', ...(on ? { experiment: SPEC } : {}) } } });
   const expected = new Map(KEYS.map((k) => [k, experimentArm(SPEC, k) === 'variant' ? 'green' : 'blue'] as const));
@@ -84,6 +86,7 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
     const router = await startRouterProcess(scope, { consulUrl, name: 'router-ab' });
     const cp = await startControlPlane(scope, { consulUrl, id: 'cp-ab', testHooks: false });
     const envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'edge-ab' });
+    envoyAdmin = envoy.adminUrl;
     planes = [
       { name: 'router', url: router.url },
       { name: 'envoy', url: envoy.url },
@@ -120,6 +123,22 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
       `green for ${green} of ${KEYS.length} customers (${(share * 100).toFixed(1)} %), tolerance ±${(tolerance * 100).toFixed(1)} points`,
     );
     assert.ok(Math.abs(share - p) <= tolerance, `green took ${(share * 100).toFixed(1)} % of the customers`);
+    // Per-arm figures from each plane's own metrics: every keyed request counted on its arm, none failed.
+    const stats = await experimentStats(
+      { market: 'm-1', cell: 'cell-1', variant: 'green', control: 'blue' },
+      [planes[0]!.url],
+      [envoyAdmin],
+    );
+    t.diagnostic(`per-arm stats: ${JSON.stringify(stats)}`);
+    assert.deepEqual(stats.unreachable, []);
+    for (const plane of ['router', 'envoy'] as const) {
+      const [variant, control] = stats[plane];
+      // 2 rounds per key, plus the few probes of untilColor (keyed with a variant key).
+      assert.ok(variant!.requests >= 2 * green && variant!.requests <= 2 * green + 250, `${plane} variant: ${variant!.requests}`);
+      assert.equal(control!.requests, 2 * (KEYS.length - green), `${plane} control`);
+      assert.equal(variant!.errors + control!.errors, 0, `${plane}: no errors`);
+      assert.ok(variant!.p99Ms !== null && control!.p99Ms !== null, `${plane}: a p99 for each arm`);
+    }
     for (const plane of planes) {
       for (let i = 0; i < 50; i++)
         assert.equal(await colorOf(plane.url, undefined), 'blue', `${plane.name}: a request without the key goes to the active color`);

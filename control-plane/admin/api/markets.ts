@@ -2,7 +2,7 @@
  * `POST /markets/:market/assign`: a new market is created on the cell (an active one); an
  * existing market assigned elsewhere is migrated there online. Without a cell, the cell is chosen
  * by measured load against capacity. The new market's record is
- * written in one place, {@link createMarketRecord}.
+ * written in one place, {@link createMarketRecord}. A market's A/B experiment: ./experiment.ts.
  */
 import type { Hono } from 'hono';
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import { HttpError } from '../../../shared/errors.js';
 import { CellIdSchema, CellRecordSchema, MarketRecordSchema, type MarketRecord } from '../../../shared/kv.js';
 import { Tally, pickTarget } from '../../placement/plan.js';
 import { audited } from './audited.js';
+import { experimentRoutes } from './experiment.js';
 import { who, type AdminDeps } from './deps.js';
 import { DryRun, body, cellOr404, idParam } from './input.js';
 
@@ -56,4 +57,5 @@ export function marketRoutes(app: Hono, d: AdminDeps): void {
     });
     return c.json(out, 'migration' in out ? 202 : 200);
   });
+  experimentRoutes(app, d);
 }
