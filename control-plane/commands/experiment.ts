@@ -1,7 +1,7 @@
 /**
  * `cellctl experiment start|status|stop <market>`: a market's A/B experiment between its cell's
- * two colors by a hash of a request header (docs/experiments.md, docs/operators.md §A/B
- * experiments). start and stop go through the admin API (`POST /admin/markets/:market/experiment`,
+ * two colors by a hash of a request header (docs/experiments.md,
+ * docs/operators.md §A/B experiments). start and stop go through the admin API (`POST /admin/markets/:market/experiment`,
  * `.../experiment/stop`: audited, dry-runnable); status reads the record there and each plane's
  * per-arm figures from the routers' `/metrics` and the Envoys' admin `/stats/prometheus`.
  */
