@@ -1,11 +1,15 @@
 /**
- * The kafka-broker-down drill against its own real `cellctl up --log kafka` topology (real
- * Consul, cells, routers, control plane, Envoys, and a real KRaft broker per cell; vegeta load on
- * both planes): cell-1's broker killed and held down under load, then started again. It must
+ * The kafka-broker-down and delivery-down drills against their own real `cellctl up --log kafka`
+ * topology (real Consul, cells split into order and delivery services, routers, control plane,
+ * Envoys, and a real KRaft broker per cell; vegeta load on both planes). kafka-broker-down:
+ * cell-1's broker killed and held down under load, then started again. It must
  * pass (orders accepted while it is down, no spill, every acknowledged order DELIVERED after,
  * none lost); with --fault-never-ends (the broker not started again before the order check) it
  * must fail "acknowledged orders DELIVERED after the broker is back", and only that. A real
  * `--log sqlite` topology (no brokers) is refused in preflight, before any traffic or report.
+ * delivery-down (short: 20 s at 8/s): both delivery processes of cell-1 killed and held down; it
+ * must pass (orders accepted, backlog drained, all DELIVERED, none lost), and with
+ * --fault-never-ends fail the backlog and delivery verdicts, and only those.
  * Topologies of its own: the drills.test topology runs no broker.
  */
 import assert from 'node:assert/strict';
@@ -41,8 +45,8 @@ describe('kafka-broker-down drill against a real cellctl up --log kafka topology
     rmSync(reportsDir, { recursive: true, force: true });
   });
 
-  async function drill(extra: Partial<DrillOptions>): Promise<DrillReport> {
-    const d = findDrill('kafka-broker-down');
+  async function drill(extra: Partial<DrillOptions>, name = 'kafka-broker-down'): Promise<DrillReport> {
+    const d = findDrill(name);
     assert.ok(d && env);
     // No cancels: a cancelled order is not judged, so every create counts.
     const opts: DrillOptions = {
@@ -74,6 +78,37 @@ describe('kafka-broker-down drill against a real cellctl up --log kafka topology
       assert.equal(r.verdicts.find((v) => v.name === `orders accepted in cell-1 while its broker was down (${plane})`)?.pass, true);
     }
     assert.equal(r.verdicts.find((v) => v.name === 'fault observed (kafka.cell-1 down)')?.pass, true);
+  });
+
+  it('delivery-down passes: orders accepted while delivery is down, backlog drained, all DELIVERED, none lost', async (t) => {
+    const r = await drill({ durationMs: 20_000, rate: 8 }, 'delivery-down');
+    for (const line of renderSummary(r).split('\n')) t.diagnostic(line);
+    assert.ok(r.pass, renderSummary(r));
+    const out = JSON.parse(readFileSync(join(r.files.results, '..', 'delivery-down.json'), 'utf8')) as {
+      count: CatchUpCount;
+      backlog: { atHeal: number };
+    };
+    t.diagnostic(`orders ${JSON.stringify(out.count)} backlog ${JSON.stringify(out.backlog)}`);
+    assert.ok(out.count.duringOutage > 0 && out.backlog.atHeal > 0);
+    assert.equal(out.count.lost + out.count.late, 0);
+    for (const plane of r.planes)
+      assert.equal(
+        r.verdicts.find((v) => v.name === `orders accepted in cell-1 while its delivery service was down (${plane})`)?.pass,
+        true,
+      );
+    for (const n of [1, 2]) assert.equal(r.verdicts.find((v) => v.name === `fault observed (cell-1.delivery-${n} down)`)?.pass, true);
+  });
+
+  it('delivery-down --fault-never-ends (delivery not restarted) fails the backlog and delivery verdicts, and only them', async (t) => {
+    const r = await drill({ durationMs: 20_000, rate: 8, faultNeverEnds: true }, 'delivery-down');
+    const failed = r.verdicts.filter((v) => !v.pass);
+    for (const v of failed) t.diagnostic(`FAIL ${v.name}: ${v.measured}`);
+    assert.equal(r.pass, false, renderSummary(r));
+    assert.deepEqual(
+      failed.map((v) => v.name),
+      ['delivery backlog of cell-1 drained after the window', 'acknowledged orders DELIVERED after the delivery service is back'],
+    );
+    assert.ok(r.events.some((e) => e.what.includes('restarted after the order check')));
   });
 
   it('--fault-never-ends (the broker not restarted) fails the delivery verdict, and only it', async (t) => {

@@ -24,6 +24,9 @@ import type { Drill, DrillContext, DrillOptions } from './types.js';
 
 const WHAT = { the: 'the delivery service', its: 'its delivery service' };
 
+/** The delivery children `cellctl up --log kafka` runs per cell (topology/delivery.ts): killed first, before the listing. */
+const KNOWN_INSTANCES = 2;
+
 interface Proc {
   name: string;
   url: string;
@@ -91,16 +94,23 @@ export const DELIVERY_DOWN: Drill & DrillHooks = {
   expectations: () => ({ zeroFailed: true, spillZero: true }),
   gates: () => [...spillGate(), { scope: 'all', maxShare: 0 }],
   windowUntilHealed: true,
+  // A longer window than the default 35 %: the first seconds go to listing the processes.
+  phases: { before: 0.3, window: 0.45 },
   sabotage: ['faultNeverEnds'],
   preflight(env, opts) {
     brokerOf(env, defaultCell(env.cells(), opts));
   },
   async inject(ctx) {
     const cell = ctx.faultCells[0]!;
-    const s: DownState = { cell, bootstrap: brokerOf(ctx.env, cell), procs: await deliveryProcs(ctx.env, cell), backlog: {} };
+    const s: DownState = { cell, bootstrap: brokerOf(ctx.env, cell), procs: [], backlog: {} };
     states.set(ctx, s);
-    await Promise.all(s.procs.map((p) => ctx.env.killAndHold(p.name)));
+    // Kill the known instances at once (listing them through cellctl takes seconds of the window),
+    // then any other the listing shows; the listing gives the ports to probe.
+    const known = Array.from({ length: KNOWN_INSTANCES }, (_, i) => `${cell}.delivery-${i + 1}`);
+    await Promise.all(known.map((n) => ctx.env.killAndHold(n)));
     s.downAt = Date.now();
+    s.procs = await deliveryProcs(ctx.env, cell);
+    await Promise.all(s.procs.filter((p) => !known.includes(p.name)).map((p) => ctx.env.killAndHold(p.name)));
     ctx.mark(`${s.procs.map((p) => p.name).join(', ')} killed and held down`);
     for (const p of s.procs) {
       const { host, port } = hostPort(new URL(p.url).host);
