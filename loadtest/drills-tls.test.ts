@@ -1,13 +1,14 @@
 /**
  * Drills against a real `cellctl up --tls` topology (Consul with ACLs, default deny; HTTPS at
  * both edges; mutual TLS from routers and Envoys to the cells; xDS over TLS; the control plane's
- * calls to the cells in HTTPS): vegeta trusts the topology's CA (`-root-certs`), the drill's fault
- * calls reach the cells' admin API over HTTPS, and each drill must still pass its verdicts: two
- * cell drills, a bad rollout stopped by the control plane's SLO scrape of the cells, markets moved
- * under load (held requests released through Envoy's HTTPS edge), and a router replica killed
- * (its port probed over HTTPS). Two sabotaged runs must fail: a never-started kill (the probes,
- * trusting the CA, see the replica answer) and a router answering every market from one cell
- * (the extra router speaks mutual TLS to the cells and HTTPS at its edge).
+ * calls to the cells and its own API in HTTPS): vegeta trusts the topology's CA (`-root-certs`),
+ * the drill's fault calls reach the cells' admin API over HTTPS, and each drill must still pass
+ * its verdicts: two cell drills, a bad rollout stopped by the control plane's SLO scrape of the
+ * cells, markets moved under load (held requests released through Envoy's HTTPS edge), a router
+ * and an Envoy replica killed and the control plane stopped (their HTTPS ports probed trusting
+ * the CA). Two sabotaged runs must fail: a never-started kill (the probes, trusting the CA, see
+ * the replica answer) and a router answering every market from one cell (the extra router speaks
+ * mutual TLS to the cells and HTTPS at its edge).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -63,6 +64,9 @@ describe('drills against a real cellctl up --tls topology (short CI mode)', { ti
     ['migration-under-load', { durationMs: 16_000 }],
     // The killed replica's HTTPS port is probed trusting the CA (loadtest/env/probe.ts).
     ['router-replica-kill', { planes: ['router'] }],
+    ['envoy-replica-kill', { planes: ['envoy'] }],
+    // The control plane's HTTPS API (--api-tls) probed the same way; Envoy keeps its last configuration.
+    ['control-plane-outage', {}],
   ] as [string, Partial<DrillOptions>][]) {
     it(`${name} passes its verdicts under TLS and ACLs`, async (t) => {
       const r = await drill(name, extra);
