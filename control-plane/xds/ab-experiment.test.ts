@@ -1,17 +1,25 @@
 /**
  * An A/B experiment on both planes (docs/experiments.md): real Consul, the real router process,
  * the real control plane's xDS server and a real Envoy, one echo instance of `cell-1` per color.
- * Market m-1's record takes `experiment: {header: x-customer-id, color: green, percent: 20}`;
+ * `cellctl experiment start m-1 --header x-customer-id --percent 20` (through the control plane's
+ * admin API) gives market m-1's record `experiment: {header: x-customer-id, color: green, percent: 20}`;
  * 500 distinct customer IDs, each sent twice through each plane, must each land on one color,
  * the same through the router and Envoy and the one shared/experiment.ts computes, green for
  * about 20 % of them (binomial tolerance); a request without the header goes to blue. Once the
- * experiment is removed every customer lands on blue again.
+ * experiment is stopped (`cellctl experiment stop`) every customer lands on blue again.
+ * `cellctl experiment status --json` must report each arm's requests on each plane.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { experimentArm } from '../../shared/experiment.js';
-import { experimentStats } from '../experiment-stats.js';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExperimentStats } from '../experiment-stats.js';
+import { cellctlJson, runCellctl } from '../../infra/harness/up.js';
+import { consulAuth } from '../../infra/harness/consul.js';
 import { startConsul } from '../../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
 import { ProcessScope } from '../../infra/process.js';
@@ -72,7 +80,13 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
   let planes: { name: string; url: string }[] = [];
   let envoyAdmin = '';
   const cells: EchoCell[] = [];
-  const experiment = (on: boolean) => seedKv(consulUrl, { markets: { 'm-1': { cell: 'cell-1', ...(on ? { experiment: SPEC } : {}) } } });
+  let cpUrl = '';
+  const dir = mkdtempSync(join(tmpdir(), 'ab-experiment-'));
+  const tokenFile = join(dir, 'operator');
+  /** `cellctl experiment <args> --json` against the test's control plane. */
+  const cellctl = <T>(args: string[]) => cellctlJson<T>(dir, ['experiment', ...args, '--control-plane', cpUrl, '--token-file', tokenFile]);
+  const marketRecord = async () =>
+    (await (await fetch(`${consulUrl}/v1/kv/cellsim/markets/m-1?raw`, { headers: consulAuth() })).json()) as Record<string, unknown>;
   const expected = new Map(KEYS.map((k) => [k, experimentArm(SPEC, k) === 'variant' ? 'green' : 'blue'] as const));
   const aVariantKey = KEYS.find((k) => expected.get(k) === 'green')!;
 
@@ -84,7 +98,15 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
     cells.push(await startEchoCell({ cell: 'cell-1', color: 'green', consulUrl, version: 'v2' }));
     await seedKv(consulUrl, { cells: { 'cell-1': { activeColor: 'blue' } }, markets: { 'm-1': { cell: 'cell-1' } } });
     const router = await startRouterProcess(scope, { consulUrl, name: 'router-ab' });
-    const cp = await startControlPlane(scope, { consulUrl, id: 'cp-ab', testHooks: false });
+    const operator = `op-${randomBytes(16).toString('hex')}`;
+    writeFileSync(tokenFile, operator, { mode: 0o600 });
+    const cp = await startControlPlane(scope, {
+      consulUrl,
+      id: 'cp-ab',
+      testHooks: false,
+      env: { CELLSIM_OPERATOR_TOKEN: operator, CELLSIM_READ_TOKEN: `rd-${randomBytes(16).toString('hex')}` },
+    });
+    cpUrl = cp.httpUrl;
     const envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'edge-ab' });
     envoyAdmin = envoy.adminUrl;
     planes = [
@@ -97,10 +119,38 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
     for (const c of cells) await c.close();
     await scope.close();
     await dispatcher.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('keeps each customer on one color through both planes, green for its share, and blue for all once removed', async (t) => {
-    await experiment(true);
+    // Refused input writes nothing; a dry run writes nothing either.
+    const refused = await runCellctl(dir, [
+      'experiment',
+      'start',
+      'm-1',
+      '--header',
+      'x-market-id',
+      '--percent',
+      '20',
+      '--control-plane',
+      cpUrl,
+      '--token-file',
+      tokenFile,
+    ]);
+    assert.equal(refused.code, 1, refused.stderr);
+    const dry = await cellctl<{ dryRun: boolean; record: unknown }>([
+      'start',
+      'm-1',
+      '--header',
+      'x-customer-id',
+      '--percent',
+      '20',
+      '--dry-run',
+    ]);
+    assert.deepEqual(dry.record, { cell: 'cell-1', state: 'active', epoch: 1, experiment: SPEC });
+    assert.deepEqual(await marketRecord(), { cell: 'cell-1', state: 'active', epoch: 1 }, 'nothing written');
+    await cellctl(['start', 'm-1', '--header', 'x-customer-id', '--percent', '20']);
+    assert.deepEqual(await marketRecord(), { cell: 'cell-1', state: 'active', epoch: 1, experiment: SPEC });
     // Make-before-break (experiment-warmup.ts): no request fails while the experiment starts.
     for (const p of planes)
       assert.deepEqual(await untilColor(p.url, aVariantKey, 'green'), {}, `${p.name}: answers while the experiment started`);
@@ -124,11 +174,7 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
     );
     assert.ok(Math.abs(share - p) <= tolerance, `green took ${(share * 100).toFixed(1)} % of the customers`);
     // Per-arm figures from each plane's own metrics: every keyed request counted on its arm, none failed.
-    const stats = await experimentStats(
-      { market: 'm-1', cell: 'cell-1', variant: 'green', control: 'blue' },
-      [planes[0]!.url],
-      [envoyAdmin],
-    );
+    const { stats } = await cellctl<{ stats: ExperimentStats }>(['status', 'm-1', '--router', planes[0]!.url, '--envoy-admin', envoyAdmin]);
     t.diagnostic(`per-arm stats: ${JSON.stringify(stats)}`);
     assert.deepEqual(stats.unreachable, []);
     for (const plane of ['router', 'envoy'] as const) {
@@ -144,7 +190,7 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
         assert.equal(await colorOf(plane.url, undefined), 'blue', `${plane.name}: a request without the key goes to the active color`);
     }
 
-    await experiment(false);
+    await cellctl(['stop', 'm-1']);
     for (const plane of planes) {
       assert.deepEqual(await untilColor(plane.url, aVariantKey, 'blue'), {}, `${plane.name}: answers while the experiment ended`);
       const after = await colorsByKey(plane.url, KEYS, 1);
