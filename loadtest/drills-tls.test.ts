@@ -5,10 +5,10 @@
  * the drill's fault calls reach the cells' admin API over HTTPS, and each drill must still pass
  * its verdicts: two cell drills, a bad rollout stopped by the control plane's SLO scrape of the
  * cells, markets moved under load (held requests released through Envoy's HTTPS edge), a router
- * and an Envoy replica killed and the control plane stopped (their HTTPS ports probed trusting
- * the CA). Two sabotaged runs must fail: a never-started kill (the probes, trusting the CA, see
- * the replica answer) and a router answering every market from one cell (the extra router speaks
- * mutual TLS to the cells and HTTPS at its edge).
+ * and an Envoy replica killed, the control plane and Consul stopped (their HTTPS ports probed
+ * trusting the CA). Two sabotaged runs must fail: a never-started kill (the probes, trusting the
+ * CA, see the replica answer) and a router answering every market from one cell (the extra router
+ * speaks mutual TLS to the cells and HTTPS at its edge).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -67,6 +67,8 @@ describe('drills against a real cellctl up --tls topology (short CI mode)', { ti
     ['envoy-replica-kill', { planes: ['envoy'] }],
     // The control plane's HTTPS API (--api-tls) probed the same way; Envoy keeps its last configuration.
     ['control-plane-outage', {}],
+    // Consul (persistent, ACLs on) stopped: its HTTPS API probed; routing continues from the last good table.
+    ['consul-outage', {}],
   ] as [string, Partial<DrillOptions>][]) {
     it(`${name} passes its verdicts under TLS and ACLs`, async (t) => {
       const r = await drill(name, extra);
