@@ -29,6 +29,7 @@ interface CliOptions {
   staleBackup?: boolean;
   faultNeverEnds?: boolean;
   timeout: number;
+  catchUp?: number;
   mix?: DrillOptions['mix'];
 }
 
@@ -81,6 +82,11 @@ export function command(): Command {
     .option('--data <dir>', 'topology data directory (cellctl up)', './.cellsim')
     .option('--reports <dir>', 'where reports go', './reports')
     .option('--timeout <d>', 'per-request timeout of the load generator', parseDurationMs, 10_000)
+    .option(
+      '--catch-up <d>',
+      'kafka-broker-down, delivery-down: how long after the outage every acknowledged order (and the backlog) must be DELIVERED (default 60s)',
+      parseDurationMs,
+    )
     .option('--mix <ops>', 'operation mix, e.g. create=35,get=30,list=25,cancel=10', parseMix)
     .addOption(
       sabotage('--fault-every-cell', 'sabotage (cell drills): inject the cell fault into every cell (the spill verdicts must then FAIL)'),
@@ -135,6 +141,7 @@ export function command(): Command {
         staleBackup: o.staleBackup,
         faultNeverEnds: o.faultNeverEnds,
         requestTimeoutMs: o.timeout,
+        catchUpMs: o.catchUp,
         mix: o.mix,
       };
       // Before any topology is touched: a switch that does not apply is an error, not a no-op.

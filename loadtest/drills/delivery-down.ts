@@ -139,7 +139,11 @@ export const DELIVERY_DOWN: Drill & DrillHooks = {
       s.backlog.backAt = s.backAt;
       ctx.mark(`${s.cell}'s delivery service ready again after ${((s.backAt! - s.downAt!) / 1000).toFixed(1)} s down`);
     }
-    s.drain = followDrain(() => deliveryBacklog(s.bootstrap, s.cell), s.backlog, (s.backAt ?? s.healAt) + CATCH_UP_MS);
+    s.drain = followDrain(
+      () => deliveryBacklog(s.bootstrap, s.cell),
+      s.backlog,
+      (s.backAt ?? s.healAt) + (ctx.opts.catchUpMs ?? CATCH_UP_MS),
+    );
   },
   async verify(ctx) {
     const s = states.get(ctx);
@@ -150,7 +154,8 @@ export const DELIVERY_DOWN: Drill & DrillHooks = {
     const s = states.get(ctx);
     if (!s || s.downAt === undefined || s.healAt === undefined) return { verdicts: [] };
     try {
-      const facts: CatchUpFacts = { cell: s.cell, downAt: s.downAt, backAt: s.backAt, healAt: s.healAt };
+      const catchUpMs = ctx.opts.catchUpMs ?? CATCH_UP_MS;
+      const facts: CatchUpFacts = { cell: s.cell, downAt: s.downAt, backAt: s.backAt, healAt: s.healAt, catchUpMs };
       const created = await createdOrders(run.resultsFile);
       const settled = await followOrders(created, (o) => readStatus(ctx.env, ctx.opts, o), facts);
       const count = countCatchUp(settled, facts);
@@ -163,8 +168,8 @@ export const DELIVERY_DOWN: Drill & DrillHooks = {
       return {
         verdicts: [
           ...acceptedWhileDown(run.requests, outage, ctx.opts.planes, WHAT),
-          drainVerdict(s.backlog, s.cell, CATCH_UP_MS),
-          ...catchUpVerdicts(count, s.cell, WHAT),
+          drainVerdict(s.backlog, s.cell, catchUpMs),
+          ...catchUpVerdicts(count, s.cell, WHAT, catchUpMs),
         ],
       };
     } finally {

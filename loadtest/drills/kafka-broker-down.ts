@@ -15,7 +15,7 @@ import { hostPort, watchTcp } from '../env/tcp-probe.js';
 import { createdOrders } from '../soak/orders.js';
 import { downObserved } from '../verdicts.js';
 import { defaultCell, spillGate } from './cell-faults.js';
-import { acceptedWhileDown, catchUpVerdicts, countCatchUp, followOrders, type CatchUpFacts } from './kafka-catch-up.js';
+import { acceptedWhileDown, CATCH_UP_MS, catchUpVerdicts, countCatchUp, followOrders, type CatchUpFacts } from './kafka-catch-up.js';
 import type { DrillHooks } from './hooks.js';
 import type { Drill, DrillContext, DrillOptions } from './types.js';
 
@@ -103,7 +103,8 @@ export const KAFKA_BROKER_DOWN: Drill & DrillHooks = {
     const s = states.get(ctx);
     if (!s || s.downAt === undefined || s.healAt === undefined) return { verdicts: [] };
     try {
-      const facts: CatchUpFacts = { cell: s.cell, downAt: s.downAt, backAt: s.backAt, healAt: s.healAt };
+      const catchUpMs = ctx.opts.catchUpMs ?? CATCH_UP_MS;
+      const facts: CatchUpFacts = { cell: s.cell, downAt: s.downAt, backAt: s.backAt, healAt: s.healAt, catchUpMs };
       const created = await createdOrders(run.resultsFile);
       const settled = await followOrders(created, (o) => readStatus(ctx.env, ctx.opts, o), facts);
       const count = countCatchUp(settled, facts);
@@ -112,7 +113,9 @@ export const KAFKA_BROKER_DOWN: Drill & DrillHooks = {
       );
       writeFileSync(join(run.reportDir, 'kafka-broker-down.json'), `${JSON.stringify({ facts, count }, null, 1)}\n`);
       const outage = { cell: s.cell, downAt: s.downAt, backAt: s.backAt ?? s.healAt };
-      return { verdicts: [...acceptedWhileDown(run.requests, outage, ctx.opts.planes), ...catchUpVerdicts(count, s.cell)] };
+      return {
+        verdicts: [...acceptedWhileDown(run.requests, outage, ctx.opts.planes), ...catchUpVerdicts(count, s.cell, undefined, catchUpMs)],
+      };
     } finally {
       if (s.held) {
         // The sabotaged run leaves the topology whole once it is judged.

@@ -88,6 +88,14 @@ describe('kafka-broker-down: counts and verdicts', () => {
     );
   });
 
+  it("holds each order to the drill's --catch-up bound when one is given", () => {
+    const short = { ...facts, catchUpMs: 10_000 };
+    const at = (deliveredAt: number) => countCatchUp([settled('a', T + 1000, 'DELIVERED', deliveredAt)], short);
+    assert.equal(at(facts.backAt! + 10_000).late, 0);
+    assert.equal(at(facts.backAt! + 10_001).late, 1);
+    assert.match(catchUpVerdicts(at(facts.backAt! + 10_001), 'cell-1', undefined, 10_000)[0]!.threshold, /^every one within 10 s /);
+  });
+
   it('fails DELIVERED when one came after its deadline, and lost when the owner answered 404', () => {
     const late = countCatchUp([settled('a', T + 1000, 'DELIVERED', facts.backAt! + CATCH_UP_MS + 1)], facts);
     assert.equal(late.late, 1);

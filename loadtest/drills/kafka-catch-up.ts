@@ -5,14 +5,14 @@
  * consumer starts its delivery saga, so an order whose event was lost stays PENDING for ever:
  * DELIVERED (the saga's last step, cells/saga/orchestrator.ts) is the honest proof that the event
  * went through. CANCELLED is the load's own cancel (or a compensation), counted, not judged.
- * Each order must be DELIVERED within {@link CATCH_UP_MS} of the later of its acknowledgement and
- * the broker's return. docs/drills.md §The kafka-broker-down drill.
+ * Each order must be DELIVERED within the catch-up bound ({@link CATCH_UP_MS} unless the drill's
+ * `--catch-up` says otherwise) of the later of its acknowledgement and the broker's return. docs/drills.md §The kafka-broker-down drill.
  */
 import type { RequestPoint } from '../points.js';
 import type { CreatedOrder } from '../soak/orders.js';
 import { NO_DATA, type Verdict } from '../verdicts.js';
 
-/** How long after the broker is back (or the order was acknowledged, when later) it must be DELIVERED. */
+/** How long after the broker is back (or the order was acknowledged, when later) it must be DELIVERED, by default. */
 export const CATCH_UP_MS = 60_000;
 
 /** One acknowledged order and what became of it. */
@@ -34,10 +34,13 @@ export interface CatchUpFacts {
   backAt?: number;
   /** When the broker should have been back (the window's end). */
   healAt: number;
+  /** The catch-up bound, ms (`--catch-up`); {@link CATCH_UP_MS} when absent. */
+  catchUpMs?: number;
 }
 
 /** The instant `o` must be DELIVERED by. */
-export const deadlineOf = (o: { ackedAt: number }, f: CatchUpFacts): number => Math.max(o.ackedAt, f.backAt ?? f.healAt) + CATCH_UP_MS;
+export const deadlineOf = (o: { ackedAt: number }, f: CatchUpFacts): number =>
+  Math.max(o.ackedAt, f.backAt ?? f.healAt) + (f.catchUpMs ?? CATCH_UP_MS);
 
 /** Reads an order's status (any replica of a data plane). */
 export type ReadStatus = (o: { id: string; market: string }) => Promise<string>;
@@ -140,7 +143,7 @@ export interface Outage {
 const BROKER: Outage = { the: 'the broker', its: 'its broker' };
 
 /** The order verdicts. */
-export function catchUpVerdicts(c: CatchUpCount, cell: string, what: Outage = BROKER): Verdict[] {
+export function catchUpVerdicts(c: CatchUpCount, cell: string, what: Outage = BROKER, boundMs = CATCH_UP_MS): Verdict[] {
   const judged = c.acknowledged - c.cancelled;
   return [
     {
@@ -150,7 +153,7 @@ export function catchUpVerdicts(c: CatchUpCount, cell: string, what: Outage = BR
         judged === 0 || c.duringOutage === 0
           ? `${NO_DATA} (${c.acknowledged} acknowledged, ${c.duringOutage} while ${cell}'s ${what.its.replace(/^its /, '')} was down)`
           : `${c.delivered} of ${judged} DELIVERED in time, ${c.late} not${eg(c.examples.late)}; ${c.duringOutage} acknowledged while ${cell}'s ${what.its.replace(/^its /, '')} was down, the last of them DELIVERED ${c.catchUpMs === undefined ? 'never' : `${(c.catchUpMs / 1000).toFixed(1)} s`} after it was back; ${c.cancelled} cancelled (not judged)`,
-      threshold: `every one within ${CATCH_UP_MS / 1000} s of ${what.the}'s return (or of its acknowledgement, when later)`,
+      threshold: `every one within ${boundMs / 1000} s of ${what.the}'s return (or of its acknowledgement, when later)`,
     },
     {
       name: 'acknowledged orders lost',

@@ -25,6 +25,8 @@ export interface DrillOptions {
   staleBackup?: boolean;
   /** Per-request timeout of the load generator, ms. */
   requestTimeoutMs?: number;
+  /** kafka-broker-down, delivery-down: how long after the outage every acknowledged order must be DELIVERED, ms (default 60 s). */
+  catchUpMs?: number;
   /** Operation mix (relative weights); default create 35, get 30, list 25, cancel 10. */
   mix?: Record<'create' | 'get' | 'list' | 'cancel', number>;
 }
