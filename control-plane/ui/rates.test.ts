@@ -19,7 +19,8 @@ envoy_http_downstream_rq_xx{envoy_response_code_class="5",envoy_http_conn_manage
 envoy_http_downstream_rq_xx{envoy_response_code_class="2",envoy_http_conn_manager_prefix="admin"} 999
 envoy_http_downstream_rq_time_bucket{envoy_http_conn_manager_prefix="edge",le="25"} ${ok + bad}
 envoy_http_downstream_rq_time_bucket{envoy_http_conn_manager_prefix="edge",le="+Inf"} ${ok + bad}
-envoy_cluster_upstream_rq_total{envoy_cluster_name="cell_cell-1"} ${ok}
+envoy_cluster_upstream_rq_total{envoy_cluster_name="cell_cell-1"} ${ok - bad}
+envoy_cluster_upstream_rq_total{envoy_cluster_name="cell_cell-1_green"} ${bad}
 `;
 
 describe('console traffic per plane', () => {
@@ -43,7 +44,7 @@ describe('console traffic per plane', () => {
     assert.equal(second.series.length, 1);
   });
 
-  it("reads the Envoy edge listener's counters (not the admin listener's) and each cell cluster, and skips a restarted instance", async () => {
+  it("reads the Envoy edge listener's counters (not the admin listener's) and each cell's clusters (an experiment's one-color cluster counted to its cell), and skips a restarted instance", async () => {
     let text = envoyText(10, 0);
     const s = new PlaneScraper('envoy', async () => text);
     await s.sample(['e'], 0);
