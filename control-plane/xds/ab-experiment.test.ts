@@ -174,7 +174,15 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
     );
     assert.ok(Math.abs(share - p) <= tolerance, `green took ${(share * 100).toFixed(1)} % of the customers`);
     // Per-arm figures from each plane's own metrics: every keyed request counted on its arm, none failed.
-    const { stats } = await cellctl<{ stats: ExperimentStats }>(['status', 'm-1', '--router', planes[0]!.url, '--envoy-admin', envoyAdmin]);
+    // Envoy computes its histograms at each stats flush (every 5 s), its counters at once: read
+    // until every arm of both planes has a p99, at most 3 flushes.
+    const readStats = async () =>
+      (await cellctl<{ stats: ExperimentStats }>(['status', 'm-1', '--router', planes[0]!.url, '--envoy-admin', envoyAdmin])).stats;
+    let stats = await readStats();
+    for (const until = Date.now() + 15_000; Date.now() < until; stats = await readStats()) {
+      if ([...stats.router, ...stats.envoy].every((arm) => arm.p99Ms !== null)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     t.diagnostic(`per-arm stats: ${JSON.stringify(stats)}`);
     assert.deepEqual(stats.unreachable, []);
     for (const plane of ['router', 'envoy'] as const) {
