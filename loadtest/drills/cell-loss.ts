@@ -140,7 +140,9 @@ async function listings(env: DrillEnv, plane: Plane, markets: string[]): Promise
   const out: MarketListing[] = [];
   for (const m of markets) {
     const owner = owners[m] ?? '';
-    out.push(base ? await listMarket(base.url, m, owner) : { market: m, owner, answeredBy: '', ids: [], error: `no ${plane} replica` });
+    out.push(
+      base ? await listMarket(base.url, m, owner, env.fetch) : { market: m, owner, answeredBy: '', ids: [], error: `no ${plane} replica` },
+    );
   }
   return out;
 }

@@ -213,7 +213,7 @@ async function orderCheck(ctx: DrillContext, resultsFile: string): Promise<{ ver
     const owner = owners[market] ?? '';
     listings.push(
       base
-        ? await listMarket(base.url, market, owner)
+        ? await listMarket(base.url, market, owner, ctx.env.fetch)
         : { market, owner, answeredBy: '', ids: [], error: 'no data-plane replica to list through' },
     );
   }

@@ -1,9 +1,14 @@
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { countOrders, createdOrders, orderVerdicts, type CreatedOrder, type MarketListing } from './orders.js';
+import { caClient, type PeerClient } from '../../shared/pki/client.js';
+import { readTlsFiles } from '../../shared/pki/identity.js';
+import { ensureCertificates, tlsFiles, topologyLeaves } from '../../shared/pki/store.js';
+import { countOrders, createdOrders, listMarket, orderVerdicts, type CreatedOrder, type MarketListing } from './orders.js';
 
 const made = (id: string, market = 'nyc', key = `k-${id}`, status = 201): CreatedOrder => ({ id, market, status, key, ackedAt: 0 });
 const listed = (market: string, ids: string[], owner = 'cell-1', answeredBy = owner): MarketListing => ({ market, owner, answeredBy, ids });
@@ -100,5 +105,47 @@ describe('lost and duplicated orders', () => {
         { id: 'o1', market: 'nyc', status: 200, key: 'run-1', ackedAt },
       ],
     );
+  });
+});
+
+describe('listing a market behind an HTTPS edge (cellctl up --tls)', () => {
+  let root: string;
+  let server: Server;
+  let base: string;
+  const client = { current: undefined as PeerClient | undefined };
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'cellsim-soak-orders-tls-'));
+    const dir = join(root, 'tls');
+    await ensureCertificates(dir, topologyLeaves(['cell-1']));
+    // The edge: the router's certificate, two pages of orders of nyc, answered by cell-1.
+    server = createServer(readTlsFiles(tlsFiles(dir, 'router')), (req, res) => {
+      const second = (req.url ?? '').includes('cursor=c2');
+      res.setHeader('x-cell-id', 'cell-1');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(second ? { orders: [{ id: 'o2' }], nextCursor: null } : { orders: [{ id: 'o1' }], nextCursor: 'c2' }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    client.current = caClient(readFileSync(join(dir, 'ca.crt'), 'utf8'));
+  });
+  after(async () => {
+    await client.current?.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("lists every page through the topology's fetch, which trusts its CA", async () => {
+    const l = await listMarket(base, 'nyc', 'cell-1', client.current!.fetch);
+    assert.equal(l.error, undefined);
+    assert.deepEqual([l.ids, l.answeredBy], [['o1', 'o2'], 'cell-1']);
+  });
+
+  it("Node's own fetch does not trust the topology's CA: the listing fails and its orders count as lost", async () => {
+    const l = await listMarket(base, 'nyc', 'cell-1');
+    assert.match(l.error ?? '', /fetch failed/);
+    const c = countOrders([made('o1')], [l]);
+    assert.equal(c.lost, 1);
   });
 });

@@ -48,17 +48,21 @@ export interface MarketListing {
   error?: string;
 }
 
+/** A fetch: the topology's own (`DrillEnv.fetch`, which trusts its CA under `cellctl up --tls`) or Node's. */
+export type ListFetch = (url: string, init?: RequestInit) => Promise<Response>;
+
 /**
  * Lists every order of `market` through a data-plane replica at `baseUrl`, page by page (the
- * list API's keyset cursor, 200 a page), and notes which cell answered.
+ * list API's keyset cursor, 200 a page), and notes which cell answered. Pass the topology's
+ * `fetch`: behind an HTTPS edge Node's own refuses the topology's CA ("fetch failed").
  */
-export async function listMarket(baseUrl: string, market: string, owner: string): Promise<MarketListing> {
+export async function listMarket(baseUrl: string, market: string, owner: string, fetchFn: ListFetch = fetch): Promise<MarketListing> {
   const listing: MarketListing = { market, owner, answeredBy: '', ids: [] };
   let cursor: string | null = null;
   try {
     do {
       const url: string = `${baseUrl}/v1/orders?market=${encodeURIComponent(market)}&limit=200${cursor ? `&cursor=${cursor}` : ''}`;
-      const res = await fetch(url, { headers: { 'x-market-id': market }, signal: AbortSignal.timeout(15_000) });
+      const res = await fetchFn(url, { headers: { 'x-market-id': market }, signal: AbortSignal.timeout(15_000) });
       const cell = res.headers.get('x-cell-id') ?? '';
       if (listing.answeredBy && cell !== listing.answeredBy) listing.answeredBy += `,${cell}`;
       else listing.answeredBy ||= cell;
