@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
+import { ConsulClient } from '../../shared/consul.js';
 import { experimentArm } from '../../shared/experiment.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +20,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExperimentStats } from '../experiment-stats.js';
 import { cellctlJson, runCellctl } from '../../infra/harness/up.js';
-import { consulAuth } from '../../infra/harness/consul.js';
 import { startConsul } from '../../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
 import { ProcessScope } from '../../infra/process.js';
@@ -86,7 +86,10 @@ describe('A/B experiment by a hash of x-customer-id, router and Envoy', { timeou
   /** `cellctl experiment <args> --json` against the test's control plane. */
   const cellctl = <T>(args: string[]) => cellctlJson<T>(dir, ['experiment', ...args, '--control-plane', cpUrl, '--token-file', tokenFile]);
   const marketRecord = async () =>
-    (await (await fetch(`${consulUrl}/v1/kv/cellsim/markets/m-1?raw`, { headers: consulAuth() })).json()) as Record<string, unknown>;
+    JSON.parse((await new ConsulClient({ url: consulUrl }).kv.get('cellsim/markets/m-1')).value?.value ?? 'null') as Record<
+      string,
+      unknown
+    >;
   const expected = new Map(KEYS.map((k) => [k, experimentArm(SPEC, k) === 'variant' ? 'green' : 'blue'] as const));
   const aVariantKey = KEYS.find((k) => expected.get(k) === 'green')!;
 
