@@ -20,7 +20,8 @@ import { defaultCell, spillGate } from './cell-faults.js';
 import { deliveryBacklog, drainVerdict, followDrain, type BacklogFacts } from './delivery-lag.js';
 import { acceptedWhileDown, CATCH_UP_MS, catchUpVerdicts, countCatchUp, followOrders, type CatchUpFacts } from './kafka-catch-up.js';
 import type { DrillHooks } from './hooks.js';
-import type { Drill, DrillContext, DrillOptions } from './types.js';
+import { readOrderStatus } from './order-status.js';
+import type { Drill, DrillContext } from './types.js';
 
 const WHAT = { the: 'the delivery service', its: 'its delivery service' };
 
@@ -63,20 +64,6 @@ async function deliveryProcs(env: DrillEnv, cell: string): Promise<Proc[]> {
   const procs = list.filter((p) => p.kind === 'delivery' && p.cell === cell && p.url).map((p) => ({ name: p.name, url: p.url! }));
   if (!procs.length) throw new Error(`delivery-down: cellctl status lists no delivery process of ${cell}`);
   return procs;
-}
-
-/** Reads an order's status through the first replica of the first plane driven. */
-async function readStatus(env: DrillEnv, opts: DrillOptions, o: { id: string; market: string }): Promise<string> {
-  const base = env.targets(opts.planes)[0];
-  if (!base) throw new Error('no data-plane replica');
-  const res = await fetch(`${base.url}/v1/orders/${encodeURIComponent(o.id)}`, {
-    headers: { 'x-market-id': o.market },
-    signal: AbortSignal.timeout(10_000),
-  });
-  const body = await res.text();
-  if (res.status === 404) return 'missing';
-  if (!res.ok) throw new Error(`HTTP ${res.status} ${body.slice(0, 120)}`);
-  return (JSON.parse(body) as { status: string }).status;
 }
 
 async function restartAll(ctx: DrillContext, s: DownState): Promise<void> {
@@ -157,7 +144,7 @@ export const DELIVERY_DOWN: Drill & DrillHooks = {
       const catchUpMs = ctx.opts.catchUpMs ?? CATCH_UP_MS;
       const facts: CatchUpFacts = { cell: s.cell, downAt: s.downAt, backAt: s.backAt, healAt: s.healAt, catchUpMs };
       const created = await createdOrders(run.resultsFile);
-      const settled = await followOrders(created, (o) => readStatus(ctx.env, ctx.opts, o), facts);
+      const settled = await followOrders(created, (o) => readOrderStatus(ctx.env, ctx.opts, o), facts);
       const count = countCatchUp(settled, facts);
       await s.drain;
       ctx.mark(

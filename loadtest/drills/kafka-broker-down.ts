@@ -17,7 +17,8 @@ import { downObserved } from '../verdicts.js';
 import { defaultCell, spillGate } from './cell-faults.js';
 import { acceptedWhileDown, CATCH_UP_MS, catchUpVerdicts, countCatchUp, followOrders, type CatchUpFacts } from './kafka-catch-up.js';
 import type { DrillHooks } from './hooks.js';
-import type { Drill, DrillContext, DrillOptions } from './types.js';
+import { readOrderStatus } from './order-status.js';
+import type { Drill, DrillContext } from './types.js';
 
 interface DownState {
   cell: string;
@@ -36,20 +37,6 @@ function brokerOf(env: DrillEnv, cell: string): { component: string; bootstrap: 
   const b = env.kafkaBroker?.(cell);
   if (!b) throw new Error(`kafka-broker-down needs a topology started with cellctl up --log kafka: ${cell} runs no Kafka broker`);
   return b;
-}
-
-/** Reads an order's status through the first replica of the first plane driven. */
-async function readStatus(env: DrillEnv, opts: DrillOptions, o: { id: string; market: string }): Promise<string> {
-  const base = env.targets(opts.planes)[0];
-  if (!base) throw new Error('no data-plane replica');
-  const res = await fetch(`${base.url}/v1/orders/${encodeURIComponent(o.id)}`, {
-    headers: { 'x-market-id': o.market },
-    signal: AbortSignal.timeout(10_000),
-  });
-  const body = await res.text();
-  if (res.status === 404) return 'missing';
-  if (!res.ok) throw new Error(`HTTP ${res.status} ${body.slice(0, 120)}`);
-  return (JSON.parse(body) as { status: string }).status;
 }
 
 /** The drill. */
@@ -106,7 +93,7 @@ export const KAFKA_BROKER_DOWN: Drill & DrillHooks = {
       const catchUpMs = ctx.opts.catchUpMs ?? CATCH_UP_MS;
       const facts: CatchUpFacts = { cell: s.cell, downAt: s.downAt, backAt: s.backAt, healAt: s.healAt, catchUpMs };
       const created = await createdOrders(run.resultsFile);
-      const settled = await followOrders(created, (o) => readStatus(ctx.env, ctx.opts, o), facts);
+      const settled = await followOrders(created, (o) => readOrderStatus(ctx.env, ctx.opts, o), facts);
       const count = countCatchUp(settled, facts);
       ctx.mark(
         `orders: ${count.delivered} of ${count.acknowledged - count.cancelled} DELIVERED in time, ${count.late} not, ${count.lost} lost, ${count.cancelled} cancelled; catch-up ${count.catchUpMs ?? 'never'} ms`,
