@@ -10,6 +10,7 @@ import { openDb } from '../db/open.js';
 import { stmt } from '../db/stmt.js';
 import { getDelivery } from '../delivery/repo.js';
 import type { LogRecord } from '../log/types.js';
+import type { OutboxRow } from '../outbox/relay.js';
 import { applyMirroredOrderEvent } from '../saga/mirror.js';
 import { tempDir } from '../testing.js';
 import { cancelOrder, createOrder } from './domain.js';
@@ -20,15 +21,7 @@ const body = { customerId: 'c', items: [{ sku: 's', qty: 1, priceCents: 100 }], 
 
 /** The outbox rows of `db` as log records. */
 function outbox(db: ReturnType<typeof openDb>): LogRecord[] {
-  const rows = stmt(db, 'SELECT * FROM outbox ORDER BY id').all() as {
-    id: number;
-    event_id: string;
-    market: string;
-    key: string;
-    type: string;
-    payload: string;
-    created_at: number;
-  }[];
+  const rows = stmt(db, 'SELECT * FROM outbox ORDER BY id').all() as OutboxRow[];
   return rows.map((r) => ({
     partition: 0,
     offset: r.id,

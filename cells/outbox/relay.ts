@@ -7,7 +7,8 @@ import type Database from 'better-sqlite3';
 import { stmt } from '../db/stmt.js';
 import type { EventLog } from '../log/types.js';
 
-interface OutboxRow {
+/** A row of the `outbox` table. */
+export interface OutboxRow {
   id: number;
   event_id: string;
   market: string;

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
+import { countColors } from '../../infra/harness/color-count.js';
 import { startConsul } from '../../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
 import { ProcessScope } from '../../infra/process.js';
@@ -21,6 +22,8 @@ const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 const TOKEN = 'cell-shift-test-operator-token';
 const N = 400;
 const dispatcher = new Agent({ connections: 8, keepAliveTimeout: 10_000 });
+/** `n` requests for m-1 through `base`, 8 at a time: the colors that answered. */
+const colors = (base: string, n: number) => countColors(base, 'm-1', n, { dispatcher });
 
 describe('cellctl cells shift', { timeout: 240_000 }, () => {
   const scope = new ProcessScope();
@@ -41,22 +44,6 @@ describe('cellctl cells shift', { timeout: 240_000 }, () => {
   }
   const record = async (): Promise<CellRecord | undefined> => (await kv.getJson(CellRecordSchema, new KvLayout().cellKey('cell-1')))?.value;
 
-  /** `n` requests for m-1 through `base`, 8 at a time: the colors that answered. */
-  async function colors(base: string, n: number): Promise<{ blue: number; green: number }> {
-    const out = { blue: 0, green: 0 };
-    let next = 0;
-    const worker = async () => {
-      while (next < n) {
-        next++;
-        const res = await request(`${base}/v1/orders`, { headers: { 'x-market-id': 'm-1' }, dispatcher });
-        const text = await res.body.text();
-        assert.equal(res.statusCode, 200, text);
-        out[(JSON.parse(text) as { color: 'blue' | 'green' }).color]++;
-      }
-    };
-    await Promise.all(Array.from({ length: 8 }, worker));
-    return out;
-  }
   async function until(what: string, check: () => Promise<boolean>): Promise<void> {
     for (const end = Date.now() + 20_000; Date.now() < end;) if (await check()) return;
     throw new Error(`timed out after 20 s waiting for ${what}`);

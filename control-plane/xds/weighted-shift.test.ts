@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
+import { countColors } from '../../infra/harness/color-count.js';
 import { startConsul } from '../../infra/harness/consul.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
 import { ProcessScope } from '../../infra/process.js';
@@ -16,23 +17,8 @@ import { startControlPlane, startTestEnvoy } from './testing.js';
 
 const N = 1000;
 const dispatcher = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
-
 /** Sends `n` requests for market m-1 through `base`, 16 at a time; counts the colors that answered. */
-async function colors(base: string, n: number): Promise<{ blue: number; green: number }> {
-  const out = { blue: 0, green: 0 };
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      next++;
-      const res = await request(`${base}/v1/orders`, { headers: { 'x-market-id': 'm-1' }, dispatcher });
-      const text = await res.body.text();
-      assert.equal(res.statusCode, 200, text);
-      out[(JSON.parse(text) as { color: 'blue' | 'green' }).color]++;
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
-  return out;
-}
+const colors = (base: string, n: number) => countColors(base, 'm-1', n, { dispatcher, workers: 16 });
 
 /** Waits until `base` answers from green at least once (the shift reached the plane), at most 20 s. */
 async function untilGreenSeen(base: string): Promise<void> {

@@ -5,7 +5,8 @@
  * the cell in `x-cell-id` on every answer, and send everything to blue once the shift is removed.
  */
 import assert from 'node:assert/strict';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
+import { countColors } from './color-count.js';
 import { seedKv, startEchoCell, type EchoCell } from './echo-cell.js';
 
 /** The cell and market the case adds to the suite's Consul. */
@@ -25,23 +26,8 @@ export interface WeightsContext {
   propagationMs: number;
 }
 
-/** Sends `n` requests for the case's market, 8 at a time; counts the colors that answered. */
-async function colors(base: string, n: number, dispatcher: Agent): Promise<{ blue: number; green: number }> {
-  const out = { blue: 0, green: 0 };
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      next++;
-      const res = await request(`${base}/v1/orders`, { headers: { 'x-market-id': WEIGHTS_MARKET }, dispatcher });
-      const text = await res.body.text();
-      assert.equal(res.statusCode, 200, text.slice(0, 300));
-      assert.equal(res.headers['x-cell-id'], WEIGHTS_CELL, 'x-cell-id names the shifted cell');
-      out[(JSON.parse(text) as { color: 'blue' | 'green' }).color]++;
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
-  return out;
-}
+/** Sends `n` requests for the case's market, 8 at a time, each answered by the shifted cell; counts the colors. */
+const colors = (base: string, n: number, dispatcher: Agent) => countColors(base, WEIGHTS_MARKET, n, { dispatcher, cell: WEIGHTS_CELL });
 
 /** Waits until `check` holds for one batch of requests, at most `ms`. */
 async function until(ms: number, what: string, check: () => Promise<boolean>): Promise<void> {
