@@ -14,13 +14,12 @@ import { join } from 'node:path';
 import type { DrillEnv } from '../env/types.js';
 import type { ProbeWatch, Probe } from '../env/probe.js';
 import { hostPort, watchTcp } from '../env/tcp-probe.js';
-import { createdOrders } from '../soak/orders.js';
 import { downObserved } from '../verdicts.js';
 import { defaultCell, spillGate } from './cell-faults.js';
 import { deliveryBacklog, drainVerdict, followDrain, type BacklogFacts } from './delivery-lag.js';
-import { acceptedWhileDown, CATCH_UP_MS, catchUpVerdicts, countCatchUp, followOrders, type CatchUpFacts } from './kafka-catch-up.js';
+import { acceptedWhileDown, CATCH_UP_MS, catchUpVerdicts, type CatchUpFacts } from './kafka-catch-up.js';
 import type { DrillHooks } from './hooks.js';
-import { readOrderStatus } from './order-status.js';
+import { checkOrders } from './order-status.js';
 import type { Drill, DrillContext } from './types.js';
 
 const WHAT = { the: 'the delivery service', its: 'its delivery service' };
@@ -143,13 +142,8 @@ export const DELIVERY_DOWN: Drill & DrillHooks = {
     try {
       const catchUpMs = ctx.opts.catchUpMs ?? CATCH_UP_MS;
       const facts: CatchUpFacts = { cell: s.cell, downAt: s.downAt, backAt: s.backAt, healAt: s.healAt, catchUpMs };
-      const created = await createdOrders(run.resultsFile);
-      const settled = await followOrders(created, (o) => readOrderStatus(ctx.env, ctx.opts, o), facts);
-      const count = countCatchUp(settled, facts);
+      const count = await checkOrders(ctx, run.resultsFile, facts);
       await s.drain;
-      ctx.mark(
-        `orders: ${count.delivered} of ${count.acknowledged - count.cancelled} DELIVERED in time, ${count.late} not, ${count.lost} lost, ${count.cancelled} cancelled; catch-up ${count.catchUpMs ?? 'never'} ms`,
-      );
       writeFileSync(join(run.reportDir, 'delivery-down.json'), `${JSON.stringify({ facts, count, backlog: s.backlog }, null, 1)}\n`);
       const outage = { cell: s.cell, downAt: s.downAt, backAt: s.backAt ?? s.healAt };
       return {
