@@ -5,11 +5,11 @@
  * before its cell starts and stopped after it (docs/kafka.md §Brokers under cellctl up).
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { brokerAnswers, formatStorage, jvmArgs, serverProperties } from '../infra/kafka-broker.js';
 import { requireKafka } from '../infra/kafka-dist.js';
 import { freePorts } from '../infra/ports.js';
+import { tcpConnect } from '../shared/tcp-connect.js';
 import type { Child, ChildSpec } from './child.js';
 import type { TopologyConfig } from './config.js';
 
@@ -109,15 +109,6 @@ export function brokerView(children: ReadonlyMap<string, Child>, cell: string): 
 }
 
 /** Liveness: the broker's listener accepts a TCP connection within 2 s. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(2000, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
+async function accepts(port: number): Promise<boolean> {
+  return (await tcpConnect('127.0.0.1', port, 2000)).accepted;
 }

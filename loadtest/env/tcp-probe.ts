@@ -4,22 +4,14 @@
  * one accepts (the supervisor's own liveness test of a broker). Probes have the shape of
  * probe.ts's, so {@link downObserved} judges them the same way.
  */
-import { connect } from 'node:net';
+import { tcpConnect } from '../../shared/tcp-connect.js';
 import { PROBE_TIMEOUT_MS, watchProbes, type Probe, type ProbeWatch } from './probe.js';
 
 /** One probe: a TCP connect to `host:port`, closed at once when accepted. */
-export function tcpProbeOnce(host: string, port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<Probe> {
+export async function tcpProbeOnce(host: string, port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise<Probe> {
   const at = Date.now();
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (p: Probe) => {
-      socket.destroy();
-      resolve(p);
-    };
-    socket.setTimeout(timeoutMs, () => done({ at, answered: false, detail: 'timeout' }));
-    socket.once('connect', () => done({ at, answered: true, detail: 'accepted' }));
-    socket.once('error', (err: NodeJS.ErrnoException) => done({ at, answered: false, detail: err.code ?? 'error' }));
-  });
+  const { accepted, detail } = await tcpConnect(host, port, timeoutMs);
+  return { at, answered: accepted, detail };
 }
 
 /** Probes `host:port` every `intervalMs` until stopped; one probe starts at once. */

@@ -7,8 +7,8 @@
  *   wait on the cut host (router/isolation/breaker.ts `connectDue`).
  */
 import { EventEmitter } from 'node:events';
-import { connect } from 'node:net';
 import type { Endpoint } from '../../shared/routing-table.js';
+import { tcpConnect } from '../../shared/tcp-connect.js';
 
 /**
  * The abort signal of one upstream attempt: the client went away, or the cell was cut off while
@@ -56,18 +56,8 @@ export class AttemptSignal extends EventEmitter {
 }
 
 /** Whether a new TCP connection to `ep` opens within `timeoutMs` (closed at once either way). */
-export function canConnect(ep: Endpoint, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: ep.address, port: ep.port });
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
+export async function canConnect(ep: Endpoint, timeoutMs: number): Promise<boolean> {
+  return (await tcpConnect(ep.address, ep.port, timeoutMs)).accepted;
 }
 
 /** Whether a TCP connection to any of `endpoints` opens within `timeoutMs`. */
