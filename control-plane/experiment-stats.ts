@@ -80,16 +80,21 @@ export function envoyArms(texts: readonly string[], cell: string, arms: { varian
   return [figures('variant', arms.variant, by.variant), figures('control', arms.control, by.control)];
 }
 
-/** Scrapes `routers` (base URLs, `/metrics`) and `envoyAdmins` (admin base URLs, `/stats/prometheus`), 2 s each. */
+/**
+ * Scrapes `routers` (base URLs, `/metrics`) and `envoyAdmins` (admin base URLs,
+ * `/stats/prometheus`), 2 s each, through `get`: under `cellctl up --tls` the routers answer
+ * HTTPS, and `get` must trust the topology's CA (Node's global fetch does not).
+ */
 export async function experimentStats(
   o: { market: string; cell: string; variant: string; control: string },
   routers: readonly string[],
   envoyAdmins: readonly string[],
+  get: (url: string, init?: RequestInit) => Promise<Response> = fetch,
 ): Promise<ExperimentStats> {
   const unreachable: string[] = [];
   const scrape = async (url: string) => {
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      const res = await get(url, { signal: AbortSignal.timeout(2000) });
       if (!res.ok) throw new Error(String(res.status));
       return await res.text();
     } catch {

@@ -5,7 +5,8 @@
  * caller, a caller without a certificate and one with another role's certificate, and the control
  * plane's own calls to the cells in HTTPS with its certificate: `cellctl migrate` (orders follow
  * the market), the load measure's and the console's scrapes of cells' and routers' /metrics; the
- * control plane's own HTTP API in HTTPS (the console, and Envoy's hold cluster to it).
+ * control plane's own HTTP API in HTTPS (the console, and Envoy's hold cluster to it); `cellctl
+ * experiment status` reading the HTTPS routers' per-arm counts through the topology's CA.
  */
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
@@ -15,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ManagedProcess } from '../infra/process.js';
-import { cellctlJson, startUp } from '../infra/harness/up.js';
+import { cellctlJson, runCellctl, startUp } from '../infra/harness/up.js';
 import { ConsulClient, isConsulError } from '../shared/consul/client.js';
 import { nodeHttpTransport } from '../shared/consul/node-http.js';
 import { tlsFiles } from '../shared/pki/names.js';
@@ -24,14 +25,25 @@ import { DEFAULT_PREFIX, KvLayout, MarketRecordSchema } from '../shared/kv.js';
 import { MarketWriter } from '../shared/markets/writer.js';
 import { httpsGet } from './tls-rig.test-helper.js';
 import { caClient, type PeerClient } from '../shared/pki/client.js';
+import { SupervisorClient } from '../control-plane/rollout/supervisor-client.js';
+import { envoyArms } from '../control-plane/experiment-stats.js';
 
 interface Topo {
   consul: { url: string };
   routers: { url: string }[];
-  envoys: { url: string }[];
-  cells: { id: string; url: string }[];
+  envoys: { url: string; admin: string }[];
+  cells: { id: string; url: string; instances: { version?: string }[] }[];
   controlPlane: { url: string };
+  supervisor: { url: string };
   prefix?: string;
+}
+
+/** One arm of one plane in `cellctl experiment status --json`. */
+interface Arm {
+  arm: string;
+  color: string;
+  requests: number;
+  errors: number;
 }
 
 /** An HTTPS POST of an order (or a GET of `path`) in market sf trusting `ca`: status, the answering cell and the body. */
@@ -281,6 +293,57 @@ describe('cellctl up --tls (real processes)', () => {
       assert.equal(released.cell, active.cell);
     } finally {
       await writer.put('sf', active);
+    }
+  });
+  it("cellctl experiment status counts each arm's requests on both planes, scraping the HTTPS routers through the topology's CA", async () => {
+    const consul = new ConsulClient({
+      url: topo.consul.url,
+      token: readFileSync(join(data, 'tokens', 'consul-router'), 'utf8').trim(),
+      ca,
+    });
+    const layout = new KvLayout(topo.prefix ?? DEFAULT_PREFIX);
+    const record = (await new KvStore(consul).getJson(MarketRecordSchema, layout.marketKey('sf')))!.value;
+    const cell = topo.cells.find((c) => c.id === record.cell)!;
+    // The variant color needs instances of its own: the supervisor starts the cell's green one, as a rollout does.
+    const supervisor = new SupervisorClient(topo.supervisor.url, readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim());
+    await supervisor.startCell(cell.id, 'green', cell.instances[0]?.version ?? 'v1');
+    const client = caClient(ca);
+    try {
+      const started = await cellctlJson<{ record: { experiment?: { color: string } } }>(data, [
+        ...['experiment', 'start', 'sf', '--header', 'x-customer-id', '--percent', '50'],
+      ]);
+      assert.equal(started.record.experiment?.color, 'green', JSON.stringify(started));
+      // Keyed reads through a router and an Envoy until Envoy's admin counts both one-color clusters
+      // (Envoy splits once they are warm, ~3 s after the start); then `status` must count every arm.
+      const armsCounted = async () => {
+        const text = await client.text(`${topo.envoys[0]!.admin}/stats/prometheus`, 2000);
+        return envoyArms([text], cell.id, { variant: 'green', control: 'blue' }).every((a) => a.requests > 0);
+      };
+      for (let round = 0, until = Date.now() + 15_000; round === 0 || (!(await armsCounted()) && Date.now() < until); round++) {
+        if (round > 0) await new Promise((r) => setTimeout(r, 250));
+        for (const base of [topo.routers[0]!.url, topo.envoys[0]!.url])
+          for (let i = 0; i < 10; i++) {
+            const res = await client.fetch(`${base}/v1/orders?limit=1`, {
+              headers: { 'x-market-id': 'sf', 'x-customer-id': `cust-${round}-${i}` },
+              signal: AbortSignal.timeout(10_000),
+            });
+            const body = await res.text();
+            assert.equal(res.status, 200, `${base}: ${body}`);
+          }
+      }
+      const status = await cellctlJson<{ stats: { router: Arm[]; envoy: Arm[]; unreachable: string[] } | null }>(data, [
+        ...['experiment', 'status', 'sf'],
+      ]);
+      const stats = status.stats;
+      assert.ok(stats, JSON.stringify(status));
+      assert.deepEqual(stats.unreachable, [], 'every router and Envoy admin answered');
+      for (const plane of ['router', 'envoy'] as const)
+        for (const a of stats[plane])
+          assert.ok(a.requests > 0 && a.errors === 0, `${plane} ${a.arm} (${a.color}): ${JSON.stringify(stats)}`);
+    } finally {
+      await runCellctl(data, ['experiment', 'stop', 'sf']);
+      await supervisor.stopCell(cell.id, 'green');
+      await client.close();
     }
   });
 });

@@ -11,7 +11,7 @@ import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { parseUrl } from '../../shared/cli.js';
 import { CellsimError } from '../../shared/errors.js';
-import { caClient } from '../../shared/pki/client.js';
+import { caClient, type PeerClient } from '../../shared/pki/client.js';
 import { tlsDir, tlsFiles } from '../../shared/pki/names.js';
 import { OPERATOR_COMMAND_TOKEN_ENV, checkToken, readTokenFile, tokenPath } from '../../shared/tokens.js';
 
@@ -69,7 +69,7 @@ export function connect(f: ConnFlags): Api {
   }
   const token = operatorToken(f, dir);
   const who = `${safeUser()}@${hostname()}`;
-  const get = url.startsWith('https:') ? topologyCaFetch(dir) : fetch;
+  const get = url.startsWith('https:') ? topologyCaClient(dir).fetch : fetch;
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     let res: Response;
     try {
@@ -108,13 +108,14 @@ export function connect(f: ConnFlags): Api {
 }
 
 /**
- * The fetch of an HTTPS control plane (`cellctl up --tls`, its `--api-tls`): trusting only the
- * topology's CA, `<dir>/tls/ca.crt` (docs/security.md §TLS). One per command run.
+ * The client of a topology's HTTPS endpoints (`cellctl up --tls`: the control plane's `--api-tls`,
+ * the routers' edge): trusting only the topology's CA, `<dir>/tls/ca.crt` (docs/security.md §TLS);
+ * `http:` URLs pass through. One per command run.
  */
-function topologyCaFetch(dir: string): (url: string, init?: RequestInit) => Promise<Response> {
-  const file = tlsFiles(tlsDir(dir), '').ca;
-  if (!existsSync(file)) throw new CommandError(`the control plane serves HTTPS but ${file} (the topology's CA) is missing`);
-  return caClient(readFileSync(file, 'utf8')).fetch;
+export function topologyCaClient(dir: string): PeerClient {
+  const file = tlsFiles(tlsDir(resolve(dir)), '').ca;
+  if (!existsSync(file)) throw new CommandError(`the topology serves HTTPS but ${file} (the topology's CA) is missing`);
+  return caClient(readFileSync(file, 'utf8'));
 }
 
 /** The operator token: `--token-file`, else CELLSIM_TOKEN, else `<dir>/tokens/operator` when it exists. */

@@ -3,14 +3,15 @@
  * two colors by a hash of a request header (docs/experiments.md,
  * docs/operators.md §A/B experiments). start and stop go through the admin API (`POST /admin/markets/:market/experiment`,
  * `.../experiment/stop`: audited, dry-runnable); status reads the record there and each plane's
- * per-arm figures from the routers' `/metrics` and the Envoys' admin `/stats/prometheus`.
+ * per-arm figures from the routers' `/metrics` and the Envoys' admin `/stats/prometheus` (HTTPS
+ * routers of `cellctl up --tls` through the topology's CA client, common.ts `topologyCaClient`).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import type { MarketRecord } from '../../shared/kv.js';
 import { experimentStats, type ArmStats, type ExperimentStats } from '../experiment-stats.js';
-import { connect, printJson, run, withConnection, type ConnFlags } from './common.js';
+import { connect, printJson, run, topologyCaClient, withConnection, type ConnFlags } from './common.js';
 
 function parseColor(v: string): 'blue' | 'green' {
   if (v !== 'blue' && v !== 'green') throw new InvalidArgumentError(`'${v}' is not a color (blue or green)`);
@@ -120,12 +121,16 @@ function statusCommand(): Command {
       let stats: ExperimentStats | undefined;
       if (st.experiment && st.activeColor) {
         const topo = topologySources(f.data);
-        const control = st.activeColor;
-        stats = await experimentStats(
-          { market, cell: st.cell, variant: st.experiment.color, control },
-          f.router ?? topo.routers,
-          f.envoyAdmin ?? topo.envoyAdmins,
-        );
+        const routers = f.router ?? topo.routers;
+        const envoyAdmins = f.envoyAdmin ?? topo.envoyAdmins;
+        // Under `cellctl up --tls` the routers serve HTTPS of the topology's own CA.
+        const client = [...routers, ...envoyAdmins].some((u) => u.startsWith('https:')) ? topologyCaClient(f.data) : undefined;
+        try {
+          const arms = { market, cell: st.cell, variant: st.experiment.color, control: st.activeColor };
+          stats = await experimentStats(arms, routers, envoyAdmins, client?.fetch);
+        } finally {
+          await client?.close();
+        }
       }
       if (f.json) return printJson({ ...st, stats: stats ?? null });
       const x = st.experiment;
