@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { UnknownCellError } from '../shared/errors.js';
+import { HttpError, UnknownCellError } from '../shared/errors.js';
 import { controlApp, type Supervisor } from './control.js';
 
 /** A supervisor whose startCell fails with `err`. */
@@ -13,6 +13,7 @@ function failingSupervisor(err: Error): Supervisor {
     stopCell: () => Promise.resolve(),
     addCell: () => Promise.reject(err),
     removeCell: () => Promise.reject(err),
+    scaleDelivery: () => Promise.reject(err),
     scheduleWrite: () => undefined,
   };
 }
@@ -34,6 +35,39 @@ describe('control channel: starting a cell', () => {
 
   it('answers 500 internal for any other failure, whatever its message says', async () => {
     assert.deepEqual(await startCell(failingSupervisor(new Error("unknown cell 'cell-9'"))), { status: 500, code: 'internal' });
+  });
+});
+
+describe('control channel: scaling a delivery service', () => {
+  const scale = async (sup: Supervisor, body: unknown) => {
+    const res = await controlApp(sup, 't0ken').request('/cells/cell-1/delivery', {
+      method: 'PUT',
+      headers: { authorization: 'Bearer t0ken', 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as { error?: { code: string }; to?: number } };
+  };
+
+  it('takes 2 to 8 instances, never as a color; refuses anything else (400) without calling the supervisor', async () => {
+    const calls: [string, number][] = [];
+    const sup: Supervisor = {
+      ...failingSupervisor(new Error('not called')),
+      scaleDelivery: async (cell, n) => (calls.push([cell, n]), { cell, from: 2, to: n, started: [], stopped: [] }),
+    };
+    for (const bad of [{ instances: 1 }, { instances: 9 }, { instances: 2.5 }, { instances: '3' }, {}, { instances: 3, x: 1 }]) {
+      const r = await scale(sup, bad);
+      assert.deepEqual([r.status, r.body.error?.code], [400, 'invalid_request'], JSON.stringify(bad));
+    }
+    assert.deepEqual(calls, []);
+    const ok = await scale(sup, { instances: 3 });
+    assert.deepEqual([ok.status, ok.body.to], [200, 3]);
+    assert.deepEqual(calls, [['cell-1', 3]]);
+  });
+
+  it('answers 404 for an unknown cell and passes a refusal (409 conflict) through', async () => {
+    assert.equal((await scale(failingSupervisor(new UnknownCellError('cell-1')), { instances: 3 })).status, 404);
+    const r = await scale(failingSupervisor(new HttpError('conflict', 'not split')), { instances: 3 });
+    assert.deepEqual([r.status, r.body.error?.code], [409, 'conflict']);
   });
 });
 

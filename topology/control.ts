@@ -11,6 +11,8 @@ import { formatIssues } from '../shared/kv.js';
 import type { Logger } from '../shared/logger.js';
 import { jsonBodyLimit, tokenAuth } from '../shared/token-auth.js';
 import type { Child } from './child.js';
+import { MAX_DELIVERY, MIN_DELIVERY } from '../control-plane/admin/delivery-scale.js';
+import type { Scaled } from './delivery-scale.js';
 
 /** What the control channel drives (the Supervisor; an interface here so the two modules do not import each other). */
 export interface Supervisor {
@@ -21,6 +23,8 @@ export interface Supervisor {
   stopCell(cell: string, color: 'blue' | 'green'): Promise<void>;
   addCell(cell: string, version: string): Promise<Child>;
   removeCell(cell: string): Promise<void>;
+  /** Brings a split cell's delivery service to `n` instances (topology/delivery-scale.ts). */
+  scaleDelivery(cell: string, n: number): Promise<Scaled>;
   scheduleWrite(): void;
   /** Cuts (`cut`) or restores every link of a host under `cellctl up --hosts`; absent on one host. */
   partitionHost?(host: string, cut: boolean, from?: readonly string[]): Promise<void>;
@@ -34,6 +38,8 @@ export interface ControlServer {
 const StartCellBody = z
   .object({ version: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/), defect: z.record(z.unknown()).optional() })
   .strict();
+
+const ScaleBody = z.object({ instances: z.number().int().min(MIN_DELIVERY).max(MAX_DELIVERY) }).strict();
 
 /** One child as the control channel reports it. */
 export function childView(c: Child) {
@@ -133,6 +139,15 @@ export function controlApp(sup: Supervisor, token: string, log?: Logger): Hono {
   app.delete('/cells/:cell', async (c) => {
     await unknownCell(() => sup.removeCell(c.req.param('cell')));
     return c.json({ removed: c.req.param('cell') });
+  });
+  // Before `/cells/:cell/:color`, which would take `delivery` for a color.
+  app.put('/cells/:cell/delivery', async (c) => {
+    const parsed = ScaleBody.safeParse(await c.req.json().catch(() => undefined));
+    if (!parsed.success) throw new HttpError('invalid_request', formatIssues(parsed.error).join('; '));
+    const cell = c.req.param('cell');
+    const scaled = await unknownCell(() => sup.scaleDelivery(cell, parsed.data.instances));
+    const instances = [...sup.children.values()].filter((k) => k.spec.kind === 'delivery' && k.spec.cell === cell).map(childView);
+    return c.json({ ...scaled, instances });
   });
   app.put('/cells/:cell/:color', async (c) => {
     const parsed = StartCellBody.safeParse(await c.req.json().catch(() => undefined));

@@ -4,6 +4,7 @@
  * kind `delivery`, `--role delivery`): members of the cell's `delivery` consumer group on its
  * broker, sharing one database under `<data>/delivery/<cell>/`
  * (docs/kafka.md §Order and delivery services). They start with the cells, after the brokers, and stop after the cells.
+ * `cellctl cells scale` changes a cell's count while it runs (topology/delivery-scale.ts).
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import { brokerAddress } from './kafka.js';
 import { probe, schemeOf, tlsArgsOf } from './tls.js';
 import { consulUrl } from './wiring.js';
 
-/** Delivery instances per cell: at least two, so one can die while the other takes its partitions. */
+/** Delivery instances per cell at start: at least two, so one can die while the other takes its partitions. */
 export const DELIVERY_INSTANCES = 2;
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
@@ -49,29 +50,33 @@ export async function planDeliveryPorts(cfg: TopologyConfig, cells: string[]): P
 
 /** The delivery children of a cell (none unless the topology runs its broker). */
 export function deliverySpecs(cfg: TopologyConfig, cell: string, version: string): ChildSpec[] {
+  const ports = cfg.ports.delivery?.[cell] ?? [];
+  return ports.flatMap((_, k) => deliverySpec(cfg, cell, version, k + 1) ?? []);
+}
+
+/** The child of a cell's delivery instance `n` (1-based), on its planned port; undefined without a broker or a port. */
+export function deliverySpec(cfg: TopologyConfig, cell: string, version: string, n: number): ChildSpec | undefined {
   const broker = brokerAddress(cfg, cell);
-  const ports = cfg.ports.delivery?.[cell];
-  if (!broker || !ports) return [];
-  return ports.map((port, k) => {
-    const url = `${schemeOf(cfg)}://127.0.0.1:${port}`;
-    const args = [CELLCTL, 'cell', '--role', 'delivery', '--id', cell, '--port', String(port), '--data', deliveryDir(cfg, cell)];
-    args.push('--consul', consulUrl(cfg, cell), '--version', version, '--prefix', cfg.prefix);
-    args.push('--cell-admin-token-file', cfg.tokenFiles['cell-admin'], '--log', 'kafka', '--kafka', broker, ...tlsArgsOf(cfg, cell));
-    return {
-      name: deliveryChildName(cell, k + 1),
-      kind: 'delivery' as const,
-      role: 'delivery' as const,
-      command: process.execPath,
-      args,
-      env: { CELLSIM_LOG_LEVEL: cfg.logLevel, ...consulTokenEnv(cfg, 'cell') },
-      url,
-      port,
-      cell,
-      version,
-      ready: async () => (await get(cfg, `${url}/readyz`, 1000)).ok,
-      alive: async () => (await get(cfg, `${url}/healthz`, 2000), true),
-    };
-  });
+  const port = cfg.ports.delivery?.[cell]?.[n - 1];
+  if (!broker || port === undefined) return undefined;
+  const url = `${schemeOf(cfg)}://127.0.0.1:${port}`;
+  const args = [CELLCTL, 'cell', '--role', 'delivery', '--id', cell, '--port', String(port), '--data', deliveryDir(cfg, cell)];
+  args.push('--consul', consulUrl(cfg, cell), '--version', version, '--prefix', cfg.prefix);
+  args.push('--cell-admin-token-file', cfg.tokenFiles['cell-admin'], '--log', 'kafka', '--kafka', broker, ...tlsArgsOf(cfg, cell));
+  return {
+    name: deliveryChildName(cell, n),
+    kind: 'delivery' as const,
+    role: 'delivery' as const,
+    command: process.execPath,
+    args,
+    env: { CELLSIM_LOG_LEVEL: cfg.logLevel, ...consulTokenEnv(cfg, 'cell') },
+    url,
+    port,
+    cell,
+    version,
+    ready: async () => (await get(cfg, `${url}/readyz`, 1000)).ok,
+    alive: async () => (await get(cfg, `${url}/healthz`, 2000), true),
+  };
 }
 
 /** Forgets a retired cell's delivery ports and database (its children are stopped by the caller). */
@@ -82,9 +87,15 @@ export function forgetDelivery(cfg: TopologyConfig, cell: string): void {
 
 /** What topology.json shows of a cell's delivery instances. */
 export function deliveryView(children: ReadonlyMap<string, Child>, cell: string): { delivery?: Record<string, unknown>[] } {
-  const kids = [...children.values()].filter((k) => k.spec.kind === 'delivery' && k.spec.cell === cell);
+  const kids = deliveryChildren(children, cell);
   if (!kids.length) return {};
   return { delivery: kids.map((k) => ({ name: k.spec.name, url: k.spec.url, pid: k.pid, wrapperPid: k.wrapperPid, state: k.state })) };
+}
+
+/** A cell's delivery children, by instance number (`cell-1.delivery-2` before `cell-1.delivery-10`). */
+export function deliveryChildren(children: ReadonlyMap<string, Child>, cell: string): Child[] {
+  const n = (k: Child) => Number(k.spec.name.slice(k.spec.name.lastIndexOf('-') + 1));
+  return [...children.values()].filter((k) => k.spec.kind === 'delivery' && k.spec.cell === cell).sort((a, b) => n(a) - n(b));
 }
 
 async function get(cfg: TopologyConfig, url: string, timeoutMs: number): Promise<{ ok: boolean }> {

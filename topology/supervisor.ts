@@ -25,6 +25,7 @@ import type { Host } from './hosts/plan.js';
 import { waitKvWritable } from './kv-ready.js';
 import { brokerChildName, brokerView, forgetBroker, startBrokers } from './kafka.js';
 import { deliverySpecs, deliveryView, forgetDelivery, planDeliveryPorts } from './delivery.js';
+import { scaleDelivery, type Scaled } from './delivery-scale.js';
 
 /** The running topology. */
 export class Supervisor {
@@ -37,6 +38,8 @@ export class Supervisor {
   private writeTimer: NodeJS.Timeout | undefined;
   /** The hosts each host's paths are cut from (selective partitions, restored with the host). */
   private readonly cutPaths = new Map<string, Host[]>();
+  /** Delivery scalings run one at a time (topology/delivery-scale.ts). */
+  private scaling: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly cfg: TopologyConfig,
@@ -179,6 +182,19 @@ export class Supervisor {
     rmSync(join(this.cfg.dataDir, 'cells', cell), { recursive: true, force: true });
     rmSync(join(this.cfg.dataDir, 'backups', cell), { recursive: true, force: true });
     this.scheduleWrite();
+  }
+
+  /** Brings a split cell's delivery service to `n` instances (`cellctl cells scale`); one scaling at a time. */
+  async scaleDelivery(cell: string, n: number): Promise<Scaled> {
+    if (!this.seeded?.cells.has(cell)) throw new UnknownCellError(cell);
+    const host = { cfg: this.cfg, children: this.children, add: (s: ChildSpec) => this.add(s), drop: (name: string) => this.drop(name) };
+    const run = this.scaling.then(() => scaleDelivery(host, cell, n));
+    this.scaling = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      this.scheduleWrite();
+    }
   }
 
   /**

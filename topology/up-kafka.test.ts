@@ -3,8 +3,10 @@
  * a real KRaft Kafka broker per cell from the jars infra/install.sh caches): every cell's broker
  * is supervised and listed (topology.json, `cellctl status`), each cell's log is a topic on its
  * own broker, orders through a router and an Envoy reach DELIVERED on every cell, a broker
- * killed from outside is restarted on its kept storage and its cell goes on, and no Java process
- * outlives the teardown. Bad `--log` input is refused with its reason, writing nothing.
+ * killed from outside is restarted on its kept storage and its cell goes on, `cellctl cells
+ * scale` takes a cell's delivery service to 3 instances and back to 2 while orders flow, and no
+ * Java process outlives the teardown. Bad `--log` and bad scale input are refused with their
+ * reason, writing nothing.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -202,6 +204,172 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
         await admin.close();
       }
     }
+  });
+
+  it("scales cell-1's delivery service to 3 and back to 2 while orders flow, refusing bad input untouched", async () => {
+    const t0 = Date.now();
+    const cell = topo.cells[1]!;
+    const market = topo.markets.find((m) => m.cell === cell.id)!.id;
+    const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
+    type Kid = {
+      name: string;
+      kind: string;
+      cell?: string;
+      state: string;
+      pid: number | null;
+      wrapperPid: number | null;
+      restarts: number;
+      port?: number;
+    };
+    const kids = async () => {
+      const res = await fetch(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
+      return ((await res.json()) as Kid[]).filter((k) => k.kind === 'delivery' && k.cell === cell.id);
+    };
+    const names = async () => (await kids()).map((k) => k.name).sort();
+    const two = [`${cell.id}.delivery-1`, `${cell.id}.delivery-2`];
+    /** The client ids of the members of the cell's `delivery` group (each names its instance's port). */
+    const members = async () => {
+      const admin = new Admin({ clientId: 'up-kafka-scale', bootstrapBrokers: [cell.kafka!.bootstrap] });
+      try {
+        const g = (await admin.describeGroups({ groups: ['delivery'] })).get('delivery');
+        return [...(g?.members.values() ?? [])].map((m) => m.clientId).sort();
+      } finally {
+        await admin.close();
+      }
+    };
+    /** Polls `ok` every 250 ms for up to `ms` (a throw counts as not yet: the group coordinator may be loading). */
+    const until = async (what: string, ok: () => Promise<boolean>, ms = 20_000) => {
+      const end = Date.now() + ms;
+      let last = '';
+      while (!(await ok().catch((err: unknown) => ((last = (err as Error).message), false)))) {
+        assert.ok(Date.now() < end, `${what} within ${ms} ms${last ? ` (last error: ${last})` : ''}`);
+        await sleep(250);
+      }
+    };
+
+    // Bad input: refused with its reason, nothing started or stopped, nothing audited as a scale.
+    for (const [args, said] of [
+      [['--delivery', '1'], /'1' is not a delivery instance count: 2 to 8/],
+      [['--delivery', 'abc'], /'abc' is not a delivery instance count/],
+      [['--delivery', '9'], /'9' is not a delivery instance count/],
+    ] as const) {
+      const r = await runCellctl(data, ['cells', 'scale', cell.id, ...args]);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, said);
+    }
+    const unknown = await runCellctl(data, ['cells', 'scale', 'cell-9', '--delivery', '3']);
+    assert.equal(unknown.code, 1, unknown.stderr);
+    assert.match(unknown.stderr, /unknown cell 'cell-9' \(not_found\)/);
+    const plan = await cellctlJson<{ dryRun: boolean; plan: { from: number; to: number; start: string[]; stop: string[] } }>(data, [
+      'cells',
+      'scale',
+      cell.id,
+      '--delivery',
+      '3',
+      '--dry-run',
+    ]);
+    assert.deepEqual(plan, { dryRun: true, plan: { cell: cell.id, from: 2, to: 3, start: [`${cell.id}.delivery-3`], stop: [] } });
+    assert.deepEqual(await names(), two, 'a refused or dry-run scale changed the children');
+
+    // Orders to the cell's market all along (bounded: at most 40, one each 150 ms); a refused one fails the test after.
+    const orders: string[] = [];
+    const refused: string[] = [];
+    /** The third instance as it ran: started, then restarted after its crash. */
+    const seen: Kid[] = [];
+    let flowing = true;
+    const flow = (async () => {
+      for (let i = 0; flowing && i < 40; i++) {
+        const res = await fetch(`${topo.routers[0]!.url}/v1/orders`, {
+          method: 'POST',
+          headers: { 'x-market-id': market, 'idempotency-key': `kafka-scale-${i}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ customerId: `s-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+        }).catch((err: unknown) => err as Error);
+        if (res instanceof Error || res.status !== 201)
+          refused.push(res instanceof Error ? res.message : `${res.status} ${await res.text()}`);
+        else orders.push(((await res.json()) as { id: string }).id);
+        await sleep(150);
+      }
+    })();
+    try {
+      const up3 = await cellctlJson<{ from: number; to: number; started: string[]; stopped: string[] }>(data, [
+        'cells',
+        'scale',
+        cell.id,
+        '--delivery',
+        '3',
+      ]);
+      assert.deepEqual([up3.from, up3.to, up3.started, up3.stopped], [2, 3, [`${cell.id}.delivery-3`], []]);
+      const three = await kids();
+      assert.deepEqual(
+        three.map((k) => [k.name, k.state]).sort(),
+        [...two, `${cell.id}.delivery-3`].map((n) => [n, 'running']),
+      );
+      const third = three.find((k) => k.name === `${cell.id}.delivery-3`)!;
+      seen.push(third);
+      await until('3 members in the consumer group, the new instance among them', async () => {
+        const m = await members();
+        return m.length === 3 && m.some((id) => id.endsWith(`-${third.port}`));
+      });
+      await until('topology.json lists 3 delivery instances', async () => {
+        const t = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
+        return t.cells.find((c) => c.id === cell.id)?.delivery?.length === 3;
+      });
+      const status = await runCellctl(data, ['status']);
+      assert.match(status.stdout, new RegExp(`${cell.id}\\.delivery-3 running \\(pid ${third.pid}\\)`));
+
+      // A crash of the new instance: the supervisor restarts it, and the count stays 3.
+      await fetch(`${topo.supervisor.url}/children/${cell.id}.delivery-3/kill`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      await until(
+        'delivery-3 restarted after a crash',
+        async () => {
+          const k = (await kids()).find((x) => x.name === `${cell.id}.delivery-3`);
+          return k?.state === 'running' && k.restarts > 0 && k.pid !== third.pid;
+        },
+        30_000,
+      );
+      assert.equal((await kids()).length, 3, 'the count after a restart');
+
+      seen.push((await kids()).find((x) => x.name === `${cell.id}.delivery-3`)!);
+      const down = await cellctlJson<{ from: number; to: number; started: string[]; stopped: string[] }>(data, [
+        'cells',
+        'scale',
+        cell.id,
+        '--delivery',
+        '2',
+      ]);
+      assert.deepEqual([down.from, down.to, down.started, down.stopped], [3, 2, [], [`${cell.id}.delivery-3`]]);
+      assert.deepEqual(await names(), two);
+      await until('the group back to 2 members', async () => (await members()).length === 2);
+    } finally {
+      flowing = false;
+      await flow;
+    }
+    assert.deepEqual(refused, [], 'orders refused while the delivery service scaled');
+
+    // Every order placed meanwhile reaches DELIVERED (partitions moved both ways; re-reads absorbed).
+    const statusOf = async (id: string) => {
+      const res = await fetch(`${topo.routers[0]!.url}/v1/orders/${id}`, { headers: { 'x-market-id': market } });
+      return ((await res.json()) as { status: string }).status;
+    };
+    let pending = orders;
+    await until(
+      'every order DELIVERED',
+      async () => {
+        const states = await Promise.all(pending.map(statusOf));
+        pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
+        return pending.length === 0;
+      },
+      60_000,
+    );
+    assert.ok(orders.length >= 5, `only ${orders.length} orders flowed`);
+    assert.equal(seen.length, 2);
+    // The stopped instance left no process behind.
+    for (const pid of seen.flatMap((k) => [k.pid!, k.wrapperPid!]))
+      assert.throws(() => process.kill(pid, 0), `pid ${pid} of delivery-3 survived`);
+    process.stderr.write(`# scale test: ${orders.length} orders, ${Date.now() - t0} ms\n`);
   });
 
   it('leaves no Java process and no broker behind once stopped', async () => {

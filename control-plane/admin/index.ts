@@ -22,10 +22,11 @@ import { Migrator } from '../migration/migrator.js';
 import type { MigrationOptions } from '../migration/options.js';
 import { RolloutManager } from '../rollout/manager.js';
 import type { RolloutOptions } from '../rollout/options.js';
-import { SupervisorClient, type CellLifecycleProcesses, type CellProcesses } from '../rollout/supervisor-client.js';
+import { SupervisorClient, type CellLifecycleProcesses, type CellProcesses, type DeliveryProcesses } from '../rollout/supervisor-client.js';
 import { AuditLog } from './audit.js';
 import { Evacuator } from './evacuation.js';
 import { CellLifecycle } from './lifecycle.js';
+import { DeliveryScaling } from './delivery-scale.js';
 import { measureLoad } from '../placement/load.js';
 import { adminRoutes } from './routes.js';
 import { openSession, type ControlPlaneSession } from './session.js';
@@ -115,7 +116,7 @@ export function createOperators(o: OperatorOptions): Operators {
       throw new HttpError('overloaded', 'the control plane is still connecting to Consul; retry', { headers: { 'retry-after': '1' } });
     return session.id;
   };
-  const procs = (): (CellProcesses & CellLifecycleProcesses) | undefined => {
+  const procs = (): (CellProcesses & CellLifecycleProcesses & DeliveryProcesses) | undefined => {
     const url = supervisorUrl(o);
     return url ? new SupervisorClient(url, o.supervisorToken ?? '') : undefined;
   };
@@ -143,6 +144,7 @@ export function createOperators(o: OperatorOptions): Operators {
     rollouts,
     evacuator,
     lifecycle,
+    delivery: new DeliveryScaling(procs),
     placement,
     audit,
     recover: (cell: string, dryRun: boolean) => recoverFromBackup({ kv, layout, markets, cells, dataDir: o.dataDir, log }, cell, dryRun),

@@ -12,6 +12,7 @@ import { RolloutManager } from '../rollout/manager.js';
 import { AuditLog } from './audit.js';
 import { Evacuator } from './evacuation.js';
 import { CellLifecycle } from './lifecycle.js';
+import { DeliveryScaling } from './delivery-scale.js';
 import { measureLoad } from '../placement/load.js';
 import { KvStore } from '../../shared/consul/kv-store.js';
 import { adminRoutes } from './routes.js';
@@ -75,6 +76,7 @@ describe('admin API', () => {
       rollouts,
       evacuator,
       lifecycle,
+      delivery: new DeliveryScaling(procs),
       placement: {
         measure: (windowMs) => measureLoad({ kv, layout, cells: { instances: async () => [], metrics: async () => '' }, log }, windowMs),
       },

@@ -6,7 +6,7 @@
  * Routes are listed in docs/operators.md; each group is a module of `api/` registering its
  * routes on the one app: guards (errors, token), reads, migrations, markets (assign), cells
  * (drain, activate, evacuate), lifecycle (add, retire), placement (load, rebalance), rollouts (start, abort, rollback),
- * shift (a cell's weighted shift by hand).
+ * shift (a cell's weighted shift by hand), scale (a split cell's delivery service).
  */
 import { Hono } from 'hono';
 import { cellRoutes } from './api/cells.js';
@@ -18,6 +18,7 @@ import { placementRoutes } from './api/placement.js';
 import { migrationRoutes } from './api/migrations.js';
 import { readRoutes } from './api/reads.js';
 import { rolloutRoutes } from './api/rollouts.js';
+import { scaleRoutes } from './api/scale.js';
 import { shiftRoutes } from './api/shift.js';
 
 export type { AdminDeps } from './api/deps.js';
@@ -34,5 +35,6 @@ export function adminRoutes(d: AdminDeps): Hono {
   placementRoutes(app, d);
   rolloutRoutes(app, d);
   shiftRoutes(app, d);
+  scaleRoutes(app, d);
   return app;
 }

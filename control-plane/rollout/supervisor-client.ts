@@ -4,6 +4,8 @@
  * new version beside the live one, and stop the old color when done.
  */
 
+import { ERROR_CODES, HttpError, type ErrorCode } from '../../shared/errors.js';
+
 /** One child as the supervisor reports it. */
 export interface ChildStatus {
   name: string;
@@ -37,15 +39,41 @@ export interface CellLifecycleProcesses {
   removeCell(cell: string): Promise<void>;
 }
 
+/** What a delivery scaling did (`PUT /cells/:cell/delivery`). */
+export interface DeliveryScaled {
+  cell: string;
+  from: number;
+  to: number;
+  started: string[];
+  stopped: string[];
+  instances: ChildStatus[];
+}
+
+/** What `cellctl cells scale` needs from a process supervisor. */
+export interface DeliveryProcesses {
+  /** Every child. */
+  children(): Promise<ChildStatus[]>;
+  /** Brings `cell`'s delivery service to `n` instances; resolves once the new ones are ready and the old ones gone. */
+  scaleDelivery(cell: string, n: number): Promise<DeliveryScaled>;
+}
+
 /** HTTP client of the supervisor's control API. */
-export class SupervisorClient implements CellProcesses, CellLifecycleProcesses {
+export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, DeliveryProcesses {
   constructor(
     private readonly url: string,
     /** The supervisor's own token (`supervisor`), never an operator's. */
     private readonly token: string,
   ) {}
 
-  private async call(method: string, path: string, body?: unknown, timeoutMs = 60_000, allow404 = false): Promise<unknown> {
+  /** `refusals`: a 4xx answer in the contract's shape (not 401) is thrown as the same HttpError, for the caller to pass on. */
+  private async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = 60_000,
+    allow404 = false,
+    refusals = false,
+  ): Promise<unknown> {
     const res = await fetch(`${this.url}${path}`, {
       method,
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
@@ -54,6 +82,8 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses {
     });
     const text = await res.text();
     if (allow404 && res.status === 404) return undefined;
+    const refusal = refusals && res.status >= 400 && res.status < 500 && res.status !== 401 ? refusalOf(text) : undefined;
+    if (refusal) throw refusal;
     if (!res.ok) throw new Error(`supervisor ${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
     return text ? (JSON.parse(text) as unknown) : undefined;
   }
@@ -77,7 +107,22 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses {
     await this.call('DELETE', `/cells/${encodeURIComponent(cell)}`, undefined, 60_000, true);
   }
 
+  async scaleDelivery(cell: string, n: number): Promise<DeliveryScaled> {
+    return (await this.call('PUT', `/cells/${encodeURIComponent(cell)}/delivery`, { instances: n }, 90_000, false, true)) as DeliveryScaled;
+  }
+
   async children(): Promise<ChildStatus[]> {
     return (await this.call('GET', '/children')) as ChildStatus[];
   }
+}
+
+/** A supervisor's refusal (a 4xx in the contract's shape, other than 401) as the same HttpError; undefined otherwise. */
+function refusalOf(text: string): HttpError | undefined {
+  try {
+    const e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+    if (e?.code && e.code in ERROR_CODES && e.message) return new HttpError(e.code as ErrorCode, `supervisor: ${e.message}`);
+  } catch {
+    /* not JSON: the generic failure */
+  }
+  return undefined;
 }

@@ -14,6 +14,7 @@ import type { RolloutManager } from '../../rollout/manager.js';
 import type { AuditLog } from '../audit.js';
 import type { Evacuator } from '../evacuation.js';
 import type { CellLifecycle } from '../lifecycle.js';
+import type { DeliveryScaling } from '../delivery-scale.js';
 import type { LoadReport } from '../../placement/load.js';
 import type { RecoveryReport } from '../recovery.js';
 
@@ -30,6 +31,8 @@ export interface AdminDeps {
   evacuator: Evacuator;
   /** Adds and retires cells (`cellctl cells add|retire`). */
   lifecycle: Pick<CellLifecycle, 'planAdd' | 'add' | 'checkRetire' | 'retire' | 'supervised'>;
+  /** Scales a split cell's delivery service (`cellctl cells scale`). */
+  delivery: Pick<DeliveryScaling, 'plan' | 'apply'>;
   /** Measures every cell's load over a window (ms) from its own metrics. */
   placement: { measure(windowMs: number): Promise<LoadReport> };
   audit: AuditLog;

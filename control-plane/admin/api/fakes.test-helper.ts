@@ -113,6 +113,7 @@ export function fakeDeps() {
     retire: unset('retire'),
     supervised: () => true,
   };
+  const delivery: Record<'plan' | 'apply', Fake> = { plan: unset('delivery.plan'), apply: unset('delivery.apply') };
   const placement: { measure: (windowMs: number) => Promise<LoadReport> } = {
     measure: async (windowMs) => ({ windowMs, at: 'now', cells: [], markets: [] }),
   };
@@ -133,11 +134,12 @@ export function fakeDeps() {
     rollouts: rollouts as unknown as RolloutManager,
     evacuator: evacuator as unknown as Evacuator,
     lifecycle: lifecycle as unknown as AdminDeps['lifecycle'],
+    delivery: delivery as unknown as AdminDeps['delivery'],
     placement,
     audit: auditLog as unknown as AuditLog,
     log: log as unknown as Logger,
   };
-  return { deps, kv, layout, audit, logged, migrator, rollouts, evacuator, lifecycle, placement };
+  return { deps, kv, layout, audit, logged, migrator, rollouts, evacuator, lifecycle, delivery, placement };
 }
 
 /** A cell record with defaults. */
