@@ -295,6 +295,30 @@ describe('cellctl up --tls (real processes)', () => {
       await writer.put('sf', active);
     }
   });
+  it('cellctl status, cells and markets read the HTTPS control plane (and status the supervisor) of the topology', async () => {
+    const [status, cells, markets] = await Promise.all([
+      cellctlJson<{ cells: { id: string; health: string }[]; routers: unknown[]; processes: { name: string; state: string }[] | null }>(
+        data,
+        ['status'],
+      ),
+      cellctlJson<{ id: string; health: string }[]>(data, ['cells']),
+      cellctlJson<{ market: string; cell: string }[]>(data, ['markets']),
+    ]);
+    for (const c of topo.cells) {
+      assert.equal(status.cells.find((v) => v.id === c.id)?.health, 'healthy', `status: ${c.id}`);
+      assert.equal(cells.find((v) => v.id === c.id)?.health, 'healthy', `cells: ${c.id}`);
+    }
+    assert.ok(status.routers.length >= 1, 'status lists the routers');
+    assert.ok(
+      status.processes?.some((p) => p.name.startsWith('router') && p.state === 'running'),
+      JSON.stringify(status.processes),
+    );
+    assert.ok(
+      markets.some((m) => m.market === 'sf' && topo.cells.some((c) => c.id === m.cell)),
+      JSON.stringify(markets),
+    );
+  });
+
   it("cellctl experiment status counts each arm's requests on both planes, scraping the HTTPS routers through the topology's CA", async () => {
     const consul = new ConsulClient({
       url: topo.consul.url,
