@@ -16,6 +16,7 @@ import { observe, type InFlight } from './http/observe.js';
 import { migrationRoutes } from './migration/routes.js';
 import { orderRoutes } from './order-routes.js';
 import { stmt } from './db/stmt.js';
+import { deliveryReadRoutes } from './reconcile/delivery-read.js';
 
 /** Builds the app of one cell process. */
 export function createApp(ctx: CellContext, inflight: InFlight): Hono {
@@ -49,8 +50,10 @@ export function createApp(ctx: CellContext, inflight: InFlight): Hono {
       (f) => (f.kind === 'slow-db' ? ctx.slowDb.started() : Promise.resolve()),
     ),
   );
-  app.post('/admin/reconcile', (c) => c.json(ctx.reconcileNow()));
+  app.post('/admin/reconcile', async (c) => c.json(await ctx.reconcileNow()));
   if (config.role === 'delivery') {
+    // What a split cell's order service reads to reconcile (docs/kafka.md §Reconciliation of a split cell).
+    app.route('/admin/reconcile', deliveryReadRoutes(ctx.db));
     app.onError(errorHandler(ctx.logger));
     app.notFound(notFoundHandler);
     return app;

@@ -25,6 +25,7 @@ import { SqliteLog } from './log/sqlite-log.js';
 import { PollLoop } from './loop.js';
 import { CellMetrics } from './metrics.js';
 import { relayOnce } from './outbox/relay.js';
+import { raiseAlert } from './reconcile/alert.js';
 import { reconcile } from './reconcile/reconcile.js';
 import { SagaOrchestrator } from './saga/orchestrator.js';
 import { deliveryRole, orderRole, type RoleLogs, type RoleParts } from './roles.js';
@@ -108,14 +109,8 @@ export function createCell(
   );
   const runReconcile = () => {
     const report = reconcile(db, { staleMs: config.reconcileStaleMs, assignDeadlineMs: config.assignDeadlineMs });
-    const found = Object.values(report.found).reduce((a, b) => a + b, 0);
     // The alert: the gauge stays above 0 until a run finds nothing (docs/cells.md §Reconciliation).
-    metrics.reconcileLastFound.set(found);
-    for (const [kind, n] of Object.entries(report.found)) if (n > 0) metrics.reconcileFound.inc({ kind }, n);
-    if (found > 0) {
-      logger.warn(report, 'reconciliation alert: repaired mismatches between orders and deliveries');
-      relay.wake();
-    }
+    if (raiseAlert(report, metrics, logger) > 0) relay.wake();
     return report;
   };
   const reconcileLoop = new PollLoop(
@@ -150,9 +145,10 @@ export function createCell(
     isReady: () => ready,
     isLeader: () => background.isLeader,
     reconcileNow: role
-      ? () => {
-          throw new HttpError('conflict', 'reconciliation of a split cell (order and delivery databases) is not built (docs/kafka.md)');
-        }
+      ? (role.reconcileNow ??
+        (() => {
+          throw new HttpError('conflict', "a delivery service does not reconcile: its cell's order service does (docs/kafka.md)");
+        }))
       : runReconcile,
     onCrash: opts.onCrash ?? (() => process.exit(70)),
   };
@@ -178,6 +174,7 @@ export function createCell(
       await slowDb.close();
       await role?.member?.stop();
       await background.stop();
+      await role?.close?.();
       await backup?.stop();
       await log.close?.();
       await split?.deliveries.close();

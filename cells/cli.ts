@@ -51,6 +51,7 @@ interface Opts {
   log: 'sqlite' | 'kafka';
   kafka?: string[];
   role: 'all' | 'order' | 'delivery';
+  deliveryUrl?: string[];
   workers: number;
   defect?: Defect;
   prefix: string;
@@ -103,6 +104,11 @@ export function command(): Command {
         .choices(['all', 'order', 'delivery'])
         .default(DEFAULTS.role),
     )
+    .option(
+      '--delivery-url <urls>',
+      "with --role order: its delivery service's instances, url[,url...], read by reconciliation (default: the cell's cellsim-delivery instances in Consul)",
+      (v: string) => v.split(',').map((u) => parseUrl(u.trim())),
+    )
     .option('--workers <n>', 'delivery consumer concurrency', parsePositiveInt, DEFAULTS.workers)
     .option('--defect <json>', 'a deliberate defect of this version, e.g. {"route":"POST /v1/orders","errorRate":0.2}', parseDefect)
     .option('--prefix <prefix>', 'Consul KV prefix', DEFAULTS.prefix)
@@ -148,6 +154,7 @@ export function command(): Command {
       if (o.log !== 'kafka' && o.kafka) cmd.error('error: --kafka is for --log kafka', { code: 'usage' });
       if (o.role !== 'all' && o.log !== 'kafka')
         cmd.error(`error: --role ${o.role} needs --log kafka (a split cell's services talk through Kafka topics)`, { code: 'usage' });
+      if (o.deliveryUrl && o.role !== 'order') cmd.error('error: --delivery-url is for --role order', { code: 'usage' });
       const config = makeConfig({
         id: o.id,
         port: o.port,
@@ -161,6 +168,7 @@ export function command(): Command {
         log: o.log,
         kafka: o.kafka,
         role: o.role,
+        deliveryUrls: o.deliveryUrl,
         workers: o.workers,
         defect: o.defect,
         prefix: o.prefix,

@@ -20,6 +20,8 @@ export interface CellConfig {
   log: 'sqlite' | 'kafka';
   /** Kafka bootstrap brokers (`host:port`), with `log: 'kafka'`. */
   kafka?: string[];
+  /** A split cell's order service: the base URLs of its delivery service's instances, read by reconciliation (cells/reconcile/delivery-client.ts). */
+  deliveryUrls?: string[];
   /** What this process runs: the whole cell (`all`), or its order or delivery service alone (with `log: 'kafka'`; cells/roles.ts). */
   role: 'all' | 'order' | 'delivery';
   workers: number;

@@ -27,8 +27,8 @@ export interface CellContext {
   isReady(): boolean;
   /** True while this process holds the background-work lease. */
   isLeader(): boolean;
-  /** Runs reconciliation now. */
-  reconcileNow(): ReconcileReport;
+  /** Runs reconciliation now (a split cell's order service asks its delivery service: async). */
+  reconcileNow(): ReconcileReport | Promise<ReconcileReport>;
   /** What a `crash` fault does (exit by default; tests replace it). */
   onCrash(): void;
 }

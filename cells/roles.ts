@@ -23,6 +23,10 @@ import { PollLoop } from './loop.js';
 import type { CellMetrics } from './metrics.js';
 import { orderSideHandler } from './orders/delivery-handler.js';
 import { relayOnce } from './outbox/relay.js';
+import { raiseAlert } from './reconcile/alert.js';
+import { consulDeliveryUrls, deliveryReader } from './reconcile/delivery-client.js';
+import type { ReconcileReport } from './reconcile/reconcile.js';
+import { groupBacklog, reconcileSplit } from './reconcile/split.js';
 import { mirroredDeliveryHandler } from './saga/mirror.js';
 import { SagaOrchestrator } from './saga/orchestrator.js';
 
@@ -71,9 +75,17 @@ export interface RoleDeps {
 export interface RoleParts {
   parts: BackgroundParts;
   member?: GroupConsumer;
+  /** The order service's reconciliation of the two databases, run now (`POST /admin/reconcile`). */
+  reconcileNow?: () => Promise<ReconcileReport>;
+  /** Closes what the role holds besides its parts (the delivery client's connections). */
+  close?: () => Promise<void>;
 }
 
-/** The order service: relay to the orders topic; the deliveries topic's consumer moves the orders. */
+/**
+ * The order service: relay to the orders topic; the deliveries topic's consumer moves the orders;
+ * reconciliation against the delivery service (found by `--delivery-url` or in Consul) every
+ * `--reconcile-interval` (cells/reconcile/split.ts).
+ */
 export function orderRole(d: RoleDeps): RoleParts {
   const { config, db, logs, metrics, logger } = d;
   const consumer = new KeyOrderedConsumer({
@@ -85,7 +97,31 @@ export function orderRole(d: RoleDeps): RoleParts {
     logger,
   });
   const relay = new PollLoop('relay', () => relayed(db, logs.orders, metrics), config.pollMs, logger);
-  return { parts: { relay, consumer } };
+  const given = config.deliveryUrls;
+  const urls = given?.length ? async () => given : config.consul ? consulDeliveryUrls(config.consul, config.id, !!config.tls) : undefined;
+  const reader = deliveryReader({ urls: urls ?? (async () => []), token: config.adminToken, tls: config.tls });
+  const reconcileNow = async () => {
+    const report = await reconcileSplit({
+      db,
+      reader,
+      backlog: () => groupBacklog(logs.orders, DELIVERY_GROUP),
+      staleMs: config.reconcileStaleMs,
+    });
+    if (raiseAlert(report, metrics, logger) > 0) relay.wake();
+    return report;
+  };
+  const reconcile = urls
+    ? new PollLoop(
+        'reconcile',
+        async () => {
+          await reconcileNow();
+          return 0;
+        },
+        config.reconcileIntervalMs,
+        logger,
+      )
+    : undefined;
+  return { parts: { relay, consumer, ...(reconcile ? { reconcile } : {}) }, reconcileNow, close: () => reader.close() };
 }
 
 /** The delivery service: a group member on the orders topic; saga and relay to the deliveries topic. */

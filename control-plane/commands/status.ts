@@ -1,13 +1,16 @@
 /**
  * `cellctl status`: cells (state, flags, version, color, health, markets), routers, xDS, running
- * work, and — when `cellctl up` supervises the topology — every process with the pid that listens.
+ * work, the cells whose last reconciliation found mismatches, and — when `cellctl up` supervises
+ * the topology — every process with the pid that listens.
  */
 import Table from 'cli-table3';
 import { Command } from 'commander';
+import type { PeerClient } from '../../shared/pki/client.js';
 import type { MigrationRecord, RolloutRecord } from '../../shared/kv.js';
 import type { CellView, InstanceView } from '../admin/views.js';
 import { SupervisorClient, type ChildStatus } from '../rollout/supervisor-client.js';
-import { connect, printJson, run, supervisorOf, withConnection, type ConnFlags } from './common.js';
+import { connect, printJson, run, supervisorOf, topologyCaClient, withConnection, type ConnFlags } from './common.js';
+import { alertsLine, reconcileAlerts, type ReconcileAlert } from '../admin/reconcile-alerts.js';
 
 interface Status {
   cells: CellView[];
@@ -77,6 +80,31 @@ export function rolesLine(list: Process[]): string | null {
   return `cell services: ${cells.map((c) => `${c} [${cell(c)}]`).join(', ')}`;
 }
 
+/**
+ * The cells' reconciliation alerts (control-plane/admin/reconcile-alerts.ts), scraped over
+ * HTTPS trusting the topology's CA when the control plane speaks HTTPS (`cellctl up --tls`).
+ */
+async function alertsOf(f: ConnFlags, apiUrl: string, cells: Status['cells']): Promise<ReconcileAlert[]> {
+  if (!apiUrl.startsWith('https:')) return reconcileAlerts(cells, plainText, 'http');
+  let client: PeerClient;
+  try {
+    client = topologyCaClient(f.data);
+  } catch {
+    return []; // the topology's CA is not under --data (a --control-plane elsewhere): no alerts read
+  }
+  try {
+    return await reconcileAlerts(cells, (url) => client.text(url, 1000), 'https');
+  } finally {
+    await client.close();
+  }
+}
+
+async function plainText(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  return res.text();
+}
+
 /** The cells table (shared with `cellctl cells`). */
 export function cellsTable(cells: CellView[]): string {
   const t = new Table({ head: ['cell', 'state', 'flags', 'version', 'color', 'health', 'markets', 'instances'] });
@@ -94,8 +122,10 @@ export function command(): Command {
     new Command('status').description('what runs where: cells with health and versions, routers, xDS, running migrations and rollout'),
   ).action(
     run('status', async (f: ConnFlags) => {
-      const [s, procs] = await Promise.all([connect(f).get<Status>('/status'), processes(f)]);
-      if (f.json) return printJson({ ...s, processes: procs });
+      const api = connect(f);
+      const [s, procs] = await Promise.all([api.get<Status>('/status'), processes(f)]);
+      const alerts = await alertsOf(f, api.url, s.cells);
+      if (f.json) return printJson({ ...s, reconcileAlerts: alerts, processes: procs });
       const out: string[] = [cellsTable(s.cells)];
       const plane = (name: string, list: InstanceView[]) =>
         `${name}: ${list.length ? list.map((i) => `${i.meta.id ?? i.id} :${i.port} ${i.status}`).join(', ') : 'none registered'}`;
@@ -105,6 +135,8 @@ export function command(): Command {
       );
       const r = s.rollout;
       out.push(`rollout: ${r ? `${r.id} ${r.version} ${r.state}${r.report ? ` (${r.report})` : ''}` : 'none yet'}`);
+      const alert = alertsLine(alerts);
+      if (alert) out.push(alert);
       const brokers = procs && brokersLine(procs);
       if (brokers) out.push(brokers);
       const roles = procs && rolesLine(procs);

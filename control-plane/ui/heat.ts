@@ -3,7 +3,9 @@
  * scrapes every passing cell instance's `/metrics` for `cellsim_orders_accepted_total{market}`
  * (the cells' own per-market counter, the one placement reads) and turns the difference from
  * the previous scrape into orders per second per (cell, market). The busiest markets are kept.
+ * The same scrape reads each cell's reconciliation alert (`cellsim_reconcile_last_found`).
  */
+import { lastFound } from '../admin/reconcile-alerts.js';
 import { parsePrometheus } from '../rollout/prom.js';
 
 /** One market's row of the heat map: orders/s on each cell that accepted any. */
@@ -22,6 +24,8 @@ export interface MarketHeat {
   rows: HeatRow[];
   /** The largest single (cell, market) rate, for the shading. */
   max: number;
+  /** Cells whose last reconciliation found mismatches, with the count (the alert, docs/cells.md §Reconciliation). */
+  reconcile: Record<string, number>;
 }
 
 /** Markets shown. */
@@ -50,11 +54,14 @@ export class HeatScraper {
     const rows = new Map<string, HeatRow>();
     let answered = 0;
     const seen = new Set<string>();
+    const reconcile: Record<string, number> = {};
     for (const [i, t] of targets.entries()) {
       seen.add(t.url);
       const text = texts[i];
       if (text === undefined) continue;
       answered++;
+      const found = lastFound(text);
+      if (found > 0) reconcile[t.cell] = Math.max(reconcile[t.cell] ?? 0, found);
       const accepted = acceptedByMarket(text);
       const before = this.prev.get(t.url);
       this.prev.set(t.url, { at: now, accepted });
@@ -72,7 +79,7 @@ export class HeatScraper {
     for (const url of this.prev.keys()) if (!seen.has(url)) this.prev.delete(url);
     const top = [...rows.values()].sort((a, b) => b.total - a.total || a.market.localeCompare(b.market)).slice(0, this.top);
     const max = Math.max(0, ...top.flatMap((r) => Object.values(r.byCell)));
-    return { targets: targets.length, answered, rows: top, max };
+    return { targets: targets.length, answered, rows: top, max, reconcile };
   }
 }
 

@@ -30,6 +30,16 @@ const instance = (i: InstanceView) =>
     >${i.meta.color ?? ''} ${i.meta.version ?? ''} ${i.status}</span
   >`;
 
+/** A cell's reconciliation alert: its last run found mismatches (docs/cells.md §Reconciliation). */
+function reconcileBadge(s: Snapshot, cell: string): Html | '' {
+  const n = s.heat?.reconcile[cell] ?? 0;
+  return n > 0
+    ? html` <span class="badge unhealthy reconcile" title="its last reconciliation found ${n} mismatches between orders and deliveries"
+        >reconciliation: ${n}</span
+      >`
+    : '';
+}
+
 /** Overview: every cell. */
 export const cellsRegion: Region = (s, canAct) =>
   html`<table id="cells" data-region="cells">
@@ -49,7 +59,9 @@ export const cellsRegion: Region = (s, canAct) =>
       ${s.cells.map(
         (c) =>
           html`<tr data-cell="${c.id}" class="${c.health}">
-            <td>${c.id} ${c.canary ? badge('canary', 'canary') : ''} ${c.global ? badge('global', 'global') : ''}</td>
+            <td>
+              ${c.id} ${c.canary ? badge('canary', 'canary') : ''} ${c.global ? badge('global', 'global') : ''}${reconcileBadge(s, c.id)}
+            </td>
             <td>${c.state}</td>
             <td class="version">${c.version}</td>
             <td>${c.activeColor}</td>
