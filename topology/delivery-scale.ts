@@ -7,11 +7,11 @@
  * (docs/kafka.md §Scaling the delivery service).
  */
 import { HttpError } from '../shared/errors.js';
-import { MAX_DELIVERY, MIN_DELIVERY } from '../control-plane/admin/delivery-scale.js';
+import { MAX_DELIVERY, MIN_DELIVERY, deliveryIndex, scalePlan } from '../control-plane/admin/delivery-scale.js';
 import { freePorts } from '../infra/ports.js';
 import type { Child, ChildSpec } from './child.js';
 import type { TopologyConfig } from './config.js';
-import { deliveryChildName, deliveryChildren, deliverySpec } from './delivery.js';
+import { deliveryChildren, deliverySpec } from './delivery.js';
 
 /** What scaling needs of the supervisor. */
 export interface DeliveryHost {
@@ -49,18 +49,17 @@ export async function scaleDelivery(host: DeliveryHost, cell: string, n: number)
   const ports = (host.cfg.ports.delivery ??= {});
   const plan = (ports[cell] ??= []);
   const from = kids.length;
-  const stopped: string[] = [];
-  for (const k of kids.filter((c) => indexOf(c) > n)) {
-    await host.drop(k.spec.name);
-    stopped.push(k.spec.name);
-  }
+  const { start, stop } = scalePlan(
+    cell,
+    kids.map((k) => k.spec),
+    n,
+  );
+  for (const name of stop) await host.drop(name);
   plan.length = Math.min(plan.length, n);
-  const have = new Set(deliveryChildren(host.children, cell).map(indexOf));
-  const missing = Array.from({ length: n }, (_, i) => i + 1).filter((i) => !have.has(i));
+  const missing = start.map(deliveryIndex);
   const version = kids[0]!.spec.version ?? host.cfg.initialVersion;
   const fresh = await freePorts(missing.filter((i) => plan[i - 1] === undefined).length);
   for (const i of missing) if (plan[i - 1] === undefined) plan[i - 1] = fresh.shift()!;
-  const started = missing.map((i) => deliveryChildName(cell, i));
   const specs = missing.map((i) => deliverySpec(host.cfg, cell, version, i)!);
   try {
     await Promise.all(specs.map((s) => host.add(s).start(60_000)));
@@ -69,10 +68,5 @@ export async function scaleDelivery(host: DeliveryHost, cell: string, n: number)
     plan.length = Math.min(plan.length, from);
     throw err;
   }
-  return { cell, from, to: n, started, stopped };
-}
-
-/** The instance number of a delivery child (`cell-1.delivery-3` → 3). */
-function indexOf(k: Child): number {
-  return Number(k.spec.name.slice(k.spec.name.lastIndexOf('-') + 1));
+  return { cell, from, to: n, started: start, stopped: stop };
 }

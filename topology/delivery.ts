@@ -9,6 +9,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deliveryChildName, deliveryIndex } from '../control-plane/admin/delivery-scale.js';
 import { freePorts } from '../infra/ports.js';
 import type { Child, ChildSpec } from './child.js';
 import type { TopologyConfig } from './config.js';
@@ -21,11 +22,6 @@ import { consulUrl } from './wiring.js';
 export const DELIVERY_INSTANCES = 2;
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
-
-/** The child name of a cell's delivery instance `n` (1-based): `cell-1.delivery-2`. */
-export function deliveryChildName(cell: string, n: number): string {
-  return `${cell}.delivery-${n}`;
-}
 
 /** The delivery service's database directory of a cell. */
 export function deliveryDir(cfg: TopologyConfig, cell: string): string {
@@ -94,7 +90,7 @@ export function deliveryView(children: ReadonlyMap<string, Child>, cell: string)
 
 /** A cell's delivery children, by instance number (`cell-1.delivery-2` before `cell-1.delivery-10`). */
 export function deliveryChildren(children: ReadonlyMap<string, Child>, cell: string): Child[] {
-  const n = (k: Child) => Number(k.spec.name.slice(k.spec.name.lastIndexOf('-') + 1));
+  const n = (k: Child) => deliveryIndex(k.spec.name);
   return [...children.values()].filter((k) => k.spec.kind === 'delivery' && k.spec.cell === cell).sort((a, b) => n(a) - n(b));
 }
 

@@ -23,21 +23,26 @@ export interface ScalePlan {
   stop: string[];
 }
 
+/** The supervisor's name of a cell's delivery instance `n` (1-based): `cell-1.delivery-3`. */
+export function deliveryChildName(cell: string, n: number): string {
+  return `${cell}.delivery-${n}`;
+}
+
 /** The instance number of a delivery child (`cell-1.delivery-3` → 3). */
-function indexOf(name: string): number {
+export function deliveryIndex(name: string): number {
   return Number(name.slice(name.lastIndexOf('-') + 1));
 }
 
 /** The plan of bringing `cell` from its delivery children `kids` to `n`: instances 1..n, started where missing, stopped past n. */
-export function scalePlan(cell: string, kids: Pick<ChildStatus, 'name'>[], n: number): ScalePlan {
-  const have = new Set(kids.map((k) => indexOf(k.name)));
+export function scalePlan(cell: string, kids: readonly Pick<ChildStatus, 'name'>[], n: number): ScalePlan {
+  const have = new Set(kids.map((k) => deliveryIndex(k.name)));
   const start = Array.from({ length: n }, (_, i) => i + 1)
     .filter((i) => !have.has(i))
-    .map((i) => `${cell}.delivery-${i}`);
+    .map((i) => deliveryChildName(cell, i));
   const stop = kids
-    .filter((k) => indexOf(k.name) > n)
+    .filter((k) => deliveryIndex(k.name) > n)
     .map((k) => k.name)
-    .sort((a, b) => indexOf(a) - indexOf(b));
+    .sort((a, b) => deliveryIndex(a) - deliveryIndex(b));
   return { cell, from: kids.length, to: n, start, stop };
 }
 
