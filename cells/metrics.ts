@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createRegistry } from '../shared/metrics.js';
 import { stmt } from './db/stmt.js';
-import type { EventLog } from './log/types.js';
+import { groupLag, type EventLog } from './log/types.js';
 
 /** Every metric a cell exports. */
 export class CellMetrics {
@@ -104,10 +104,7 @@ export class CellMetrics {
       labelNames: ['partition'],
       registers,
       async collect() {
-        for (let p = 0; p < log.partitions; p++) {
-          const lag = (await log.endOffset(p)) - (await log.committed(group, p));
-          this.set({ partition: String(p) }, Math.max(0, lag));
-        }
+        for (const [p, lag] of (await groupLag(log, group)).entries()) this.set({ partition: String(p) }, lag);
       },
     });
     new Gauge({

@@ -19,6 +19,7 @@ import { CourierService } from './delivery/courier.js';
 import { emitDeliveryEvent } from './delivery/events.js';
 import type { FaultRegistry } from './faults/registry.js';
 import { KafkaLog, topicName } from './log/kafka-log.js';
+import { groupLag } from './log/types.js';
 import { PollLoop } from './loop.js';
 import type { CellMetrics } from './metrics.js';
 import { orderSideHandler } from './orders/delivery-handler.js';
@@ -26,7 +27,7 @@ import { relayOnce } from './outbox/relay.js';
 import { raiseAlert } from './reconcile/alert.js';
 import { consulDeliveryUrls, deliveryReader } from './reconcile/delivery-client.js';
 import type { ReconcileReport } from './reconcile/reconcile.js';
-import { groupBacklog, reconcileSplit } from './reconcile/split.js';
+import { reconcileSplit } from './reconcile/split.js';
 import { mirroredDeliveryHandler } from './saga/mirror.js';
 import { SagaOrchestrator } from './saga/orchestrator.js';
 
@@ -104,7 +105,7 @@ export function orderRole(d: RoleDeps): RoleParts {
     const report = await reconcileSplit({
       db,
       reader,
-      backlog: () => groupBacklog(logs.orders, DELIVERY_GROUP),
+      backlog: async () => (await groupLag(logs.orders, DELIVERY_GROUP)).reduce((a, b) => a + b, 0),
       staleMs: config.reconcileStaleMs,
     });
     if (raiseAlert(report, metrics, logger) > 0) relay.wake();

@@ -41,6 +41,13 @@ export interface EventLog {
   close?(): Promise<void>;
 }
 
+/** What `group` has not committed of each partition of `log` (records not yet read), by partition. */
+export async function groupLag(log: EventLog, group: string): Promise<number[]> {
+  const lag: number[] = [];
+  for (let p = 0; p < log.partitions; p++) lag.push(Math.max(0, (await log.endOffset(p)) - (await log.committed(group, p))));
+  return lag;
+}
+
 /** FNV-1a 32-bit hash: the stable key → partition mapping (partition = hash(key) mod P). */
 export function fnv1a(key: string): number {
   let h = 0x811c9dc5;

@@ -10,7 +10,6 @@
 import type Database from 'better-sqlite3';
 import { PAUSED_MARKETS, stmt } from '../db/stmt.js';
 import type { DeliveryPayload } from '../delivery/events.js';
-import type { EventLog } from '../log/types.js';
 import { applyDeliveryEvent } from '../orders/delivery-handler.js';
 import { getOrder, insertOutbox } from '../orders/repo.js';
 import type { ReconcileKind, ReconcileReport } from './reconcile.js';
@@ -29,13 +28,6 @@ export interface SplitDeps {
   /** The delivery group's backlog on the orders topic (records not yet read). */
   backlog(): Promise<number>;
   staleMs: number;
-}
-
-/** Sum over partitions of what `group` has not committed of `log`. */
-export async function groupBacklog(log: EventLog, group: string): Promise<number> {
-  let n = 0;
-  for (let p = 0; p < log.partitions; p++) n += Math.max(0, (await log.endOffset(p)) - (await log.committed(group, p)));
-  return n;
 }
 
 /** Runs one pass: compare, then repair each finding in its own transaction. */
