@@ -5,7 +5,7 @@
  */
 import Table from 'cli-table3';
 import { Command } from 'commander';
-import type { PeerClient } from '../../shared/pki/client.js';
+import { peerClient, type PeerClient } from '../../shared/pki/client.js';
 import type { MigrationRecord, RolloutRecord } from '../../shared/kv.js';
 import type { CellView, InstanceView } from '../admin/views.js';
 import { SupervisorClient, type ChildStatus } from '../rollout/supervisor-client.js';
@@ -85,24 +85,18 @@ export function rolesLine(list: Process[]): string | null {
  * HTTPS trusting the topology's CA when the control plane speaks HTTPS (`cellctl up --tls`).
  */
 async function alertsOf(f: ConnFlags, apiUrl: string, cells: Status['cells']): Promise<ReconcileAlert[]> {
-  if (!apiUrl.startsWith('https:')) return reconcileAlerts(cells, plainText, 'http');
+  const https = apiUrl.startsWith('https:');
   let client: PeerClient;
   try {
-    client = topologyCaClient(f.data);
+    client = https ? topologyCaClient(f.data) : peerClient(undefined, []);
   } catch {
     return []; // the topology's CA is not under --data (a --control-plane elsewhere): no alerts read
   }
   try {
-    return await reconcileAlerts(cells, (url) => client.text(url, 1000), 'https');
+    return await reconcileAlerts(cells, (url) => client.text(url, 1000), https ? 'https' : 'http');
   } finally {
     await client.close();
   }
-}
-
-async function plainText(url: string): Promise<string> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
-  return res.text();
 }
 
 /** The cells table (shared with `cellctl cells`). */
