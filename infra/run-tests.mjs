@@ -62,6 +62,25 @@ const lanes = Number(process.env.CELLSIM_TEST_CONCURRENCY ?? 2);
 const env = { ...process.env, CELLSIM_TEST_RUN: runId, CELLSIM_LOG_LEVEL: process.env.CELLSIM_LOG_LEVEL ?? 'warn' };
 const nodeTest = (group) => ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', ...group];
 
+/** What failed, printed again at the very end: CI keeps only the tail of a run's output. */
+const failures = [];
+/** The "not ok" lines of a unit's TAP output (indented by a subtest's depth), each with its error line. */
+function failedTests(tap) {
+  const lines = tap.split('\n');
+  const named = [];
+  lines.forEach((l, i) => {
+    if (!/^\s*not ok \d+/.test(l)) return;
+    named.push(`  ${l}`);
+    const at = lines.slice(i + 1, i + 12).findIndex((x) => /^\s*error:/.test(x));
+    if (at < 0) return;
+    const error = lines[i + 1 + at].trim();
+    // A multi-line YAML message (`error: |-`) carries its first line below.
+    const text = error.endsWith('|-') || error.endsWith('|') ? `error: ${(lines[i + 2 + at] ?? '').trim()}` : error;
+    named.push(`    ${text.slice(0, 300)}`);
+  });
+  return named.length > 0 ? named.join('\n') : '  (no failing test named: a crash or a timeout of the file)';
+}
+
 /** One unit's output, held until it ends and printed whole, so that two units never interleave. */
 function runUnit(group) {
   return new Promise((resolve) => {
@@ -76,8 +95,10 @@ function runUnit(group) {
       process.stdout.write(
         `# ===== ${group.length === 1 ? group[0] : `${group.length} files`}: exit ${code ?? signal} after ${secs} s =====\n`,
       );
-      process.stdout.write(Buffer.concat(out));
+      const text = Buffer.concat(out);
+      process.stdout.write(text);
       process.stderr.write(Buffer.concat(err));
+      if (code !== 0) failures.push(`${group.join(' ')}: exit ${code ?? signal}\n${failedTests(text.toString())}`);
       resolve(code ?? 1);
     });
   });
@@ -97,7 +118,10 @@ await Promise.all(
 const solo = files.filter((f) => SOLO.includes(f));
 if (solo.length > 0) {
   const res = spawnSync(process.execPath, nodeTest(solo), { cwd: ROOT, env, stdio: 'inherit' });
-  if ((res.status ?? 1) !== 0) status = res.status ?? 1;
+  if ((res.status ?? 1) !== 0) {
+    status = res.status ?? 1;
+    failures.push(`${solo.join(' ')}: exit ${res.status ?? res.signal} (its output streamed above)`);
+  }
 }
 
 // Stray check: any process still carrying this run's id in its environment.
@@ -112,8 +136,9 @@ for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     /* gone or not ours */
   }
 }
+for (const f of failures) console.log(`# FAILED ${f}`);
 if (strays.length > 0) {
-  console.error(`stray processes left by the test run:\n${strays.join('\n')}`);
+  console.log(`# FAILED stray processes left by the test run:\n${strays.join('\n')}`);
   for (const line of strays) {
     try {
       process.kill(Number(line.split(' ')[0]), 'SIGKILL');
