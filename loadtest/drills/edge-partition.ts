@@ -21,6 +21,12 @@ import type { Drill, DrillContext } from './types.js';
 export const CATCH_UP_MS = 5000;
 /** How long the heal waits for the cut replicas to apply the move. */
 const CATCH_UP_BOUND_MS = 15_000;
+/**
+ * The least time the edge stays cut after the move's flip, so that the probes through it can show
+ * the move unseen (the positive control). Under load the migration can outlast the fault window,
+ * and the heal then came right after the flip with no probe between them.
+ */
+export const CUT_AFTER_MOVE_MS = 2000;
 
 /** What one run saw. */
 export interface EdgeRun {
@@ -179,6 +185,7 @@ export const edgeConsulPartition: Drill & DrillHooks = {
   async heal(ctx) {
     const run = runs.get(ctx);
     if (!run) return;
+    if (run.movedAt !== undefined) await sleep(run.movedAt + CUT_AFTER_MOVE_MS - Date.now());
     // Taken before the restore: an answer during it may already come after the paths are back,
     // so the positive control ends here, and the catch-up counts the restore's own time too.
     run.healedAt = Date.now();
