@@ -1,12 +1,11 @@
 /**
  * The cell's HTTP app (hono): health and metrics, the bearer-protected admin API, and the /v1
  * order API behind the fault middleware. A map of every route of a cell. A delivery service
- * alone (`role: 'delivery'`) has no order API and no market export/import: its database holds
- * deliveries and sagas, not the market's orders.
+ * alone (`role: 'delivery'`) has no order API; its market export/import carries its own rows
+ * (order facts, deliveries, sagas: docs/kafka.md §Market migration on Kafka).
  */
 import { Hono } from 'hono';
 import type { CellContext } from './context.js';
-import { DELIVERY_GROUP } from './context.js';
 import { faultMiddleware } from './faults/middleware.js';
 import { faultRoutes } from './faults/routes.js';
 import { cellAdminAuth } from './http/auth.js';
@@ -14,6 +13,7 @@ import { dataPlanesOnly } from './http/peer.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { observe, type InFlight } from './http/observe.js';
 import { migrationRoutes } from './migration/routes.js';
+import { ROW_TYPES_OF } from './migration/rows.js';
 import { orderRoutes } from './order-routes.js';
 import { stmt } from './db/stmt.js';
 import { deliveryReadRoutes } from './reconcile/delivery-read.js';
@@ -51,6 +51,17 @@ export function createApp(ctx: CellContext, inflight: InFlight): Hono {
     ),
   );
   app.post('/admin/reconcile', async (c) => c.json(await ctx.reconcileNow()));
+  app.route(
+    '/admin/markets',
+    migrationRoutes({
+      db: ctx.db,
+      dataDir: config.dataDir,
+      log: ctx.published.log,
+      group: ctx.published.group,
+      importHoldMs: config.importHoldMs,
+      types: ROW_TYPES_OF[config.role],
+    }),
+  );
   if (config.role === 'delivery') {
     // What a split cell's order service reads to reconcile (docs/kafka.md §Reconciliation of a split cell).
     app.route('/admin/reconcile', deliveryReadRoutes(ctx.db));
@@ -58,10 +69,6 @@ export function createApp(ctx: CellContext, inflight: InFlight): Hono {
     app.notFound(notFoundHandler);
     return app;
   }
-  app.route(
-    '/admin/markets',
-    migrationRoutes({ db: ctx.db, dataDir: config.dataDir, log: ctx.log, group: DELIVERY_GROUP, importHoldMs: config.importHoldMs }),
-  );
 
   app.use('/v1/*', dataPlanesOnly(config.tls !== undefined));
   app.use('/v1/*', faultMiddleware(ctx.faults));

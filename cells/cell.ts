@@ -28,7 +28,7 @@ import { relayOnce } from './outbox/relay.js';
 import { raiseAlert } from './reconcile/alert.js';
 import { reconcile } from './reconcile/reconcile.js';
 import { SagaOrchestrator } from './saga/orchestrator.js';
-import { deliveryRole, orderRole, type RoleLogs, type RoleParts } from './roles.js';
+import { ORDER_GROUP, deliveryRole, orderRole, type RoleLogs, type RoleParts } from './roles.js';
 import { HttpError } from '../shared/errors.js';
 
 /** A wired cell (not yet listening). */
@@ -137,6 +137,7 @@ export function createCell(
     config,
     db,
     log,
+    published: config.role === 'delivery' && split ? { log: split.deliveries, group: ORDER_GROUP } : { log, group: DELIVERY_GROUP },
     faults,
     slowDb,
     metrics,

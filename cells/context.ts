@@ -16,6 +16,12 @@ export interface CellContext {
   config: CellConfig;
   db: Database.Database;
   log: EventLog;
+  /**
+   * The log this process's outbox publishes to and the consumer group that reads it: the cell's
+   * log and group `delivery`, but a split cell's delivery service publishes to the deliveries topic,
+   * read by group `order` (a market summary's events in flight).
+   */
+  published: { log: EventLog; group: string };
   faults: FaultRegistry;
   /** The `slow-db` fault's lock holder on this cell's database file. */
   slowDb: SlowDatabase;

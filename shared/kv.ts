@@ -218,6 +218,18 @@ export const MigrationRecordSchema = z
     cleanupAt: z.string().optional(),
     abortRequested: z.boolean().optional(),
     summary: z.object({ orders: z.number(), deliveries: z.number(), checksum: z.string() }).strict().optional(),
+    /**
+     * Both cells split into order and delivery services (docs/kafka.md §Market migration on Kafka):
+     * the delivery service's rows move too, with their own cursor, row counts and verified summary.
+     */
+    delivery: z
+      .object({
+        cursor: z.union([z.string(), z.number()]).optional(),
+        rows: z.object({ snapshot: z.number().int().nonnegative(), delta: z.number().int().nonnegative() }).strict(),
+        summary: z.object({ orders: z.number(), deliveries: z.number(), checksum: z.string() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
     error: z.string().optional(),
     history: z.array(MigrationEventSchema),
   })

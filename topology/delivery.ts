@@ -59,6 +59,8 @@ export function deliverySpec(cfg: TopologyConfig, cell: string, version: string,
   const args = [CELLCTL, 'cell', '--role', 'delivery', '--id', cell, '--port', String(port), '--data', deliveryDir(cfg, cell)];
   args.push('--consul', consulUrl(cfg, cell), '--version', version, '--prefix', cfg.prefix);
   args.push('--cell-admin-token-file', cfg.tokenFiles['cell-admin'], '--log', 'kafka', '--kafka', broker, ...tlsArgsOf(cfg, cell));
+  // A migration target's imported sagas wait as long as the order service's (topology/wiring.ts).
+  args.push('--import-hold', '10s');
   return {
     name: deliveryChildName(cell, n),
     kind: 'delivery' as const,

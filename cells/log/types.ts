@@ -48,6 +48,35 @@ export async function groupLag(log: EventLog, group: string): Promise<number[]> 
   return lag;
 }
 
+/**
+ * How many records of `market` `group` has not committed on `log` (the market's events in flight),
+ * read through the log from each partition's committed offset to its end. Past `cap` records
+ * read in a partition (or when a read answers nothing), the rest of that partition counts whole:
+ * never less than the truth, so a wait for 0 cannot end early.
+ */
+export async function marketLag(log: EventLog, group: string, market: string, cap = 2000): Promise<number> {
+  let pending = 0;
+  for (let p = 0; p < log.partitions; p++) {
+    const end = await log.endOffset(p);
+    let at = await log.committed(group, p);
+    for (let read = 0; at < end;) {
+      if (read >= cap) {
+        pending += end - at;
+        break;
+      }
+      const recs = await log.read(p, at, Math.min(500, cap - read));
+      if (recs.length === 0) {
+        pending += end - at; // not readable now: count it all rather than miss one
+        break;
+      }
+      for (const r of recs) if (r.market === market && r.offset < end) pending++;
+      read += recs.length;
+      at = recs[recs.length - 1]!.offset + 1;
+    }
+  }
+  return pending;
+}
+
 /** FNV-1a 32-bit hash: the stable key → partition mapping (partition = hash(key) mod P). */
 export function fnv1a(key: string): number {
   let h = 0x811c9dc5;

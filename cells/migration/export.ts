@@ -9,11 +9,19 @@
 import Database from 'better-sqlite3';
 import { dbFile } from '../db/open.js';
 import { currentSeq } from '../db/stmt.js';
-import { ROW_TYPES, TABLES } from './rows.js';
+import { ROW_TYPES, TABLES, type DataLine } from './rows.js';
 import { nextTurn } from './turns.js';
 
-/** Yields NDJSON text chunks: header, every row of the market (changed after `since`), end. */
-export async function* exportMarket(dataDir: string, market: string, since?: number): AsyncGenerator<string> {
+/**
+ * Yields NDJSON text chunks: header, every row of the market (changed after `since`) of the line
+ * `types` (an all-in-one cell's by default; rows.ts `ROW_TYPES_OF` per kind of process), end.
+ */
+export async function* exportMarket(
+  dataDir: string,
+  market: string,
+  since?: number,
+  types: readonly DataLine['type'][] = ROW_TYPES,
+): AsyncGenerator<string> {
   const db = new Database(dbFile(dataDir), { readonly: true, timeout: 10_000 });
   try {
     db.exec('BEGIN');
@@ -21,7 +29,7 @@ export async function* exportMarket(dataDir: string, market: string, since?: num
     yield `${JSON.stringify({ type: 'header', market, cursor, ...(since === undefined ? {} : { since }) })}\n`;
     let rows = 0;
     let buf = '';
-    for (const type of ROW_TYPES) {
+    for (const type of types) {
       const { table } = TABLES[type];
       const sql = `SELECT * FROM ${table} WHERE market = ?${since === undefined ? '' : ' AND seq > ?'} ORDER BY seq`;
       const args: unknown[] = since === undefined ? [market] : [market, since];
@@ -45,8 +53,13 @@ export async function* exportMarket(dataDir: string, market: string, since?: num
 }
 
 /** The export as a web stream (for an HTTP response); cancelling it closes the snapshot. */
-export function exportStream(dataDir: string, market: string, since?: number): ReadableStream<Uint8Array> {
-  const it = exportMarket(dataDir, market, since);
+export function exportStream(
+  dataDir: string,
+  market: string,
+  since?: number,
+  types?: readonly DataLine['type'][],
+): ReadableStream<Uint8Array> {
+  const it = exportMarket(dataDir, market, since, types);
   const enc = new TextEncoder();
   return new ReadableStream({
     async pull(ctrl) {

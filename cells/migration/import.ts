@@ -25,8 +25,16 @@ export interface ImportResult {
   cursor: number;
 }
 
-/** Parses and checks an NDJSON export of `market`: header first, end last with the right row count, every row of the market. */
-export async function parseExport(text: string, market: string): Promise<{ rows: DataLine[]; cursor: number }> {
+/**
+ * Parses and checks an NDJSON export of `market`: header first, end last with the right row
+ * count, every row of the market and of one of the line `types` this process takes (all of them
+ * when not given).
+ */
+export async function parseExport(
+  text: string,
+  market: string,
+  types?: readonly DataLine['type'][],
+): Promise<{ rows: DataLine[]; cursor: number }> {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const rows: DataLine[] = [];
   let header = false;
@@ -53,6 +61,9 @@ export async function parseExport(text: string, market: string): Promise<{ rows:
       end = line;
     } else {
       if (line.market !== market) throw new HttpError('invalid_request', `line ${i + 1} belongs to market ${line.market}`);
+      if (types && !types.includes(line.type)) {
+        throw new HttpError('invalid_request', `line ${i + 1} is a ${line.type} row; this process takes ${types.join(', ')} rows`);
+      }
       rows.push(line);
     }
   }
@@ -106,9 +117,9 @@ export async function importRows(
  * an upsert would move the row to this market.
  */
 async function refuseForeignRows(db: Database.Database, market: string, rows: readonly DataLine[]): Promise<void> {
-  const ids = [...new Set(rows.map((r) => (r.type === 'order' ? r.id : r.type === 'idempotency' ? undefined : r.order_id)))].filter(
-    (id): id is string => id !== undefined,
-  );
+  const ids = [
+    ...new Set(rows.map((r) => (r.type === 'order' || r.type === 'fact' ? r.id : r.type === 'idempotency' ? undefined : r.order_id))),
+  ].filter((id): id is string => id !== undefined);
   const checks = [
     ['orders', 'id'],
     ['order_history', 'order_id'],

@@ -7,6 +7,7 @@ import { invalid, readLimited } from '../http/body.js';
 import type { EventLog } from '../log/types.js';
 import type Database from 'better-sqlite3';
 import { exportStream } from './export.js';
+import type { DataLine } from './rows.js';
 import { importRows, parseExport } from './import.js';
 import { marketSummary, purgeMarket, setFrozen } from './summary.js';
 
@@ -14,9 +15,12 @@ import { marketSummary, purgeMarket, setFrozen } from './summary.js';
 export interface MigrationDeps {
   db: Database.Database;
   dataDir: string;
+  /** The log this process publishes to, and the group that consumes it (the summary's `pending.log`). */
   log: EventLog;
   group: string;
   importHoldMs: number;
+  /** The line types this process exports and imports (rows.ts `ROW_TYPES_OF`). */
+  types: readonly DataLine['type'][];
 }
 
 /** Largest import body accepted (256 MiB). */
@@ -37,17 +41,17 @@ function ndjson(body: ReadableStream<Uint8Array>): Response {
 /** The market admin routes. */
 export function migrationRoutes(d: MigrationDeps): Hono {
   const app = new Hono();
-  app.get('/:m/export', (c) => ndjson(exportStream(d.dataDir, market(c))));
+  app.get('/:m/export', (c) => ndjson(exportStream(d.dataDir, market(c), undefined, d.types)));
   app.get('/:m/changes', (c) => {
     const m = market(c);
     const q = SinceSchema.safeParse(c.req.query());
     if (!q.success) invalid(q.error.issues, 'query');
-    return ndjson(exportStream(d.dataDir, m, q.data.since));
+    return ndjson(exportStream(d.dataDir, m, q.data.since, d.types));
   });
   app.post('/:m/import', async (c) => {
     const m = market(c);
     const text = Buffer.from(await readLimited(c.req.raw, IMPORT_LIMIT_BYTES)).toString('utf8');
-    return c.json(await importRows(d.db, m, await parseExport(text, m), d.importHoldMs));
+    return c.json(await importRows(d.db, m, await parseExport(text, m, d.types), d.importHoldMs));
   });
   app.get('/:m/summary', async (c) => c.json(await marketSummary(d.db, d.log, d.group, market(c))));
   app.post('/:m/freeze', (c) => {

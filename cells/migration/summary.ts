@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { currentSeq, stmt } from '../db/stmt.js';
-import type { EventLog } from '../log/types.js';
+import { SqliteLog } from '../log/sqlite-log.js';
+import { marketLag, type EventLog } from '../log/types.js';
 import { ROWS_PER_TURN, nextTurn } from './turns.js';
 
 /** `GET /admin/markets/:m/summary`. */
@@ -105,13 +106,15 @@ export function ordersChecksum(db: Database.Database, market: string): { orders:
   }
 }
 
-/** Counts, the incremental order checksum ({@link ordersChecksum}), and unfinished work. */
-export async function marketSummary(db: Database.Database, log: EventLog, group: string, market: string): Promise<MarketSummary> {
-  await warmOrdersChecksum(db, market);
-  const { orders, checksum } = ordersChecksum(db, market);
-  let logPending = 0;
+/**
+ * The market's events on `log` that `group` has not consumed: one count per partition of the
+ * cell's own log table, or read from the broker for a Kafka topic ({@link marketLag}).
+ */
+async function logPendingOf(db: Database.Database, log: EventLog, group: string, market: string): Promise<number> {
+  if (!(log instanceof SqliteLog)) return marketLag(log, group, market);
+  let n = 0;
   for (let p = 0; p < log.partitions; p++) {
-    logPending += count(
+    n += count(
       db,
       'SELECT COUNT(*) AS n FROM log WHERE partition = ? AND offset >= ? AND market = ?',
       p,
@@ -119,6 +122,20 @@ export async function marketSummary(db: Database.Database, log: EventLog, group:
       market,
     );
   }
+  return n;
+}
+
+/**
+ * Counts, the incremental order checksum ({@link ordersChecksum}), and unfinished work: `log` is
+ * the log this process's outbox publishes to and `group` the consumer group that reads it, so
+ * `pending` is this process's share of the market's events in flight (a split cell's order service:
+ * the orders topic and group `delivery`; its delivery service: the deliveries topic and group
+ * `order`).
+ */
+export async function marketSummary(db: Database.Database, log: EventLog, group: string, market: string): Promise<MarketSummary> {
+  await warmOrdersChecksum(db, market);
+  const { orders, checksum } = ordersChecksum(db, market);
+  const logPending = await logPendingOf(db, log, group, market);
   return {
     market,
     orders,

@@ -8,7 +8,7 @@ import type Database from 'better-sqlite3';
 import type { DeliveryEventType, DeliveryPayload } from '../delivery/events.js';
 import type { LogRecord } from '../log/types.js';
 import type { CellMetrics } from '../metrics.js';
-import { getOrder, isFrozen, transitionOrder } from './repo.js';
+import { getOrder, transitionOrder } from './repo.js';
 import type { OrderStatus } from './schemas.js';
 
 /** From which statuses each event moves an order, and to which. */
@@ -34,8 +34,9 @@ export function applyDeliveryEvent(
     .transaction(() => {
       const order = getOrder(db, rec.key);
       if (order === undefined) return { outcome: 'skipped' as const }; // purged (market moved away)
-      // A frozen market must not change here: the consumer retries until it is unfrozen or gone.
-      if (isFrozen(db, order.market)) throw new Error(`market ${order.market} is frozen`);
+      // Applied even when the market is frozen: a migration waits for these events in flight to be
+      // applied before its last delta copy (docs/kafka.md §Market migration on Kafka), and none is
+      // made after, as the delivery service runs no saga step of a frozen market.
       const p = JSON.parse(rec.payload) as Partial<DeliveryPayload>;
       const reason = move.to === 'CANCELLED' ? (p.reason ?? 'delivery failed') : null;
       if (!transitionOrder(db, order.id, move.from, move.to, reason, now)) return { outcome: 'duplicate' as const };

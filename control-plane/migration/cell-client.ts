@@ -1,11 +1,13 @@
 /**
  * The migration's view of a cell: the cell admin API (docs/contracts.md §Cell admin API: export, changes,
  * import, freeze, summary, purge), reached through the cell's passing `cellsim-cell`
- * instances in Consul. Freeze and unfreeze go to every instance (blue and green may both run).
+ * instances in Consul, and a split cell's delivery service through its `cellsim-delivery` ones
+ * (the same routes on its own rows: docs/kafka.md §Market migration on Kafka). Freeze and
+ * unfreeze go to every instance (blue and green may both run).
  * Cells serving HTTPS (`cellctl up --tls`) are reached with the control plane's certificate
  * through a {@link PeerClient} that accepts only a cell's certificate (docs/security.md §TLS).
  */
-import { SERVICE_CELL, type ConsulClient } from '../../shared/consul.js';
+import { SERVICE_CELL, SERVICE_DELIVERY, type ConsulClient } from '../../shared/consul.js';
 import { peerClient, type PeerClient } from '../../shared/pki/client.js';
 
 /** What a market looks like in one cell (GET /admin/markets/:m/summary). */
@@ -23,16 +25,24 @@ export interface CopyResult {
   cursor: string | number;
 }
 
-/** Everything a migration asks of cells; the real one speaks HTTP, tests may fake it. */
+/**
+ * Which service of a cell a call goes to: `cell` (an all-in-one cell, or a split cell's order
+ * service: `cellsim-cell`) or a split cell's `delivery` service (`cellsim-delivery`).
+ */
+export type CellService = 'cell' | 'delivery';
+
+/** Everything a migration asks of cells; the real one speaks HTTP, tests may fake it. Calls go to `cell` unless told. */
 export interface CellAdmin {
-  /** True when the cell has at least one passing instance. */
-  healthy(cell: string): Promise<boolean>;
+  /** True when the cell (or its delivery service) has at least one passing instance. */
+  healthy(cell: string, service?: CellService): Promise<boolean>;
+  /** True when the cell runs split into order and delivery services (its `cellsim-cell` instance says `role: order`). */
+  split(cell: string): Promise<boolean>;
   /** Streams the market's snapshot (since = undefined) or its changes since a cursor from one cell into another. */
-  copy(market: string, from: string, to: string, since?: string | number): Promise<CopyResult>;
-  freeze(cell: string, market: string): Promise<void>;
-  unfreeze(cell: string, market: string): Promise<void>;
-  summary(cell: string, market: string): Promise<MarketSummary>;
-  purge(cell: string, market: string): Promise<void>;
+  copy(market: string, from: string, to: string, since?: string | number, service?: CellService): Promise<CopyResult>;
+  freeze(cell: string, market: string, service?: CellService): Promise<void>;
+  unfreeze(cell: string, market: string, service?: CellService): Promise<void>;
+  summary(cell: string, market: string, service?: CellService): Promise<MarketSummary>;
+  purge(cell: string, market: string, service?: CellService): Promise<void>;
 }
 
 /** The HTTP implementation against real cells found in Consul. */
@@ -65,14 +75,15 @@ export class HttpCellAdmin implements CellAdmin {
    * Every registered instance of `cell`, passing ones first: a cell busy with a large import
    * may miss a health check, and a migration still needs to reach it.
    */
-  async registered(cell: string): Promise<string[]> {
-    const passing = await this.lookup(true, cell);
-    const all = await this.lookup(false, cell);
+  async registered(cell: string, service: CellService = 'cell'): Promise<string[]> {
+    const passing = await this.lookup(true, cell, undefined, undefined, service);
+    const all = await this.lookup(false, cell, undefined, undefined, service);
     return [...passing, ...all.filter((u) => !passing.includes(u))];
   }
 
-  private async lookup(passing: boolean, cell: string, color?: string, version?: string): Promise<string[]> {
-    const { value: entries } = await this.consul.health.service(SERVICE_CELL, { passing, timeoutMs: 5000 });
+  private async lookup(passing: boolean, cell: string, color?: string, version?: string, service: CellService = 'cell'): Promise<string[]> {
+    const name = service === 'delivery' ? SERVICE_DELIVERY : SERVICE_CELL;
+    const { value: entries } = await this.consul.health.service(name, { passing, timeoutMs: 5000 });
     return entries
       .filter(
         (e) =>
@@ -86,18 +97,19 @@ export class HttpCellAdmin implements CellAdmin {
 
   private readonly cache = new Map<string, { at: number; urls: string[] }>();
 
-  /** {@link instances}, remembered for a second (a migration calls the same cells many times in its freeze window). */
-  private async cached(cell: string): Promise<string[]> {
-    const hit = this.cache.get(cell);
+  /** {@link registered}, remembered for a second (a migration calls the same cells many times in its freeze window). */
+  private async cached(cell: string, service: CellService = 'cell'): Promise<string[]> {
+    const key = `${service}:${cell}`;
+    const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < 1000 && hit.urls.length > 0) return hit.urls;
-    const urls = await this.registered(cell);
-    this.cache.set(cell, { at: Date.now(), urls });
+    const urls = await this.registered(cell, service);
+    this.cache.set(key, { at: Date.now(), urls });
     return urls;
   }
 
-  private async one(cell: string): Promise<string> {
-    const [url] = await this.cached(cell);
-    if (!url) throw new Error(`cell ${cell} has no passing instance`);
+  private async one(cell: string, service: CellService = 'cell'): Promise<string> {
+    const [url] = await this.cached(cell, service);
+    if (!url) throw new Error(`cell ${cell} has no ${service === 'delivery' ? 'delivery service ' : ''}instance`);
     return url;
   }
 
@@ -112,13 +124,18 @@ export class HttpCellAdmin implements CellAdmin {
     return res;
   }
 
-  async healthy(cell: string): Promise<boolean> {
-    return (await this.instances(cell)).length > 0;
+  async healthy(cell: string, service: CellService = 'cell'): Promise<boolean> {
+    return (await this.lookup(true, cell, undefined, undefined, service)).length > 0;
   }
 
-  async copy(market: string, from: string, to: string, since?: string | number): Promise<CopyResult> {
-    const src = await this.one(from);
-    const dst = await this.one(to);
+  async split(cell: string): Promise<boolean> {
+    const res = await this.call(await this.one(cell), 'GET', '/admin/status');
+    return ((await res.json()) as { role?: string }).role === 'order';
+  }
+
+  async copy(market: string, from: string, to: string, since?: string | number, service: CellService = 'cell'): Promise<CopyResult> {
+    const src = await this.one(from, service);
+    const dst = await this.one(to, service);
     const m = encodeURIComponent(market);
     const path =
       since === undefined ? `/admin/markets/${m}/export` : `/admin/markets/${m}/changes?since=${encodeURIComponent(String(since))}`;
@@ -144,24 +161,24 @@ export class HttpCellAdmin implements CellAdmin {
     return tail.end();
   }
 
-  async freeze(cell: string, market: string): Promise<void> {
-    const urls = await this.cached(cell);
+  async freeze(cell: string, market: string, service: CellService = 'cell'): Promise<void> {
+    const urls = await this.cached(cell, service);
     if (urls.length === 0) throw new Error(`cell ${cell} has no passing instance to freeze`);
     await Promise.all(urls.map((u) => this.call(u, 'POST', `/admin/markets/${encodeURIComponent(market)}/freeze`)));
   }
 
-  async unfreeze(cell: string, market: string): Promise<void> {
-    const urls = await this.registered(cell);
+  async unfreeze(cell: string, market: string, service: CellService = 'cell'): Promise<void> {
+    const urls = await this.registered(cell, service);
     await Promise.all(urls.map((u) => this.call(u, 'DELETE', `/admin/markets/${encodeURIComponent(market)}/freeze`)));
   }
 
-  async summary(cell: string, market: string): Promise<MarketSummary> {
-    const res = await this.call(await this.one(cell), 'GET', `/admin/markets/${encodeURIComponent(market)}/summary`);
+  async summary(cell: string, market: string, service: CellService = 'cell'): Promise<MarketSummary> {
+    const res = await this.call(await this.one(cell, service), 'GET', `/admin/markets/${encodeURIComponent(market)}/summary`);
     return (await res.json()) as MarketSummary;
   }
 
-  async purge(cell: string, market: string): Promise<void> {
-    await this.call(await this.one(cell), 'DELETE', `/admin/markets/${encodeURIComponent(market)}`);
+  async purge(cell: string, market: string, service: CellService = 'cell'): Promise<void> {
+    await this.call(await this.one(cell, service), 'DELETE', `/admin/markets/${encodeURIComponent(market)}`);
   }
 }
 

@@ -1,13 +1,15 @@
 /** An in-memory stand-in for the cell admin API, for the migration state machine's unit tests only. */
 import { createHash } from 'node:crypto';
-import type { CellAdmin, CopyResult, MarketSummary } from './cell-client.js';
+import type { CellAdmin, CellService, CopyResult, MarketSummary } from './cell-client.js';
 
-/** One fake cell's data: market → order ids. */
+/** One fake cell's data (or one split cell's delivery service's): market → order ids. */
 interface FakeCell {
   orders: Map<string, Set<string>>;
   frozen: Set<string>;
   pending: number;
   healthy: boolean;
+  /** The cell runs split: its delivery service is the fake cell `<id>/delivery`. */
+  split?: boolean;
 }
 
 /** Fake cells with hooks to inject failures between steps. */
@@ -17,14 +19,27 @@ export class FakeCells implements CellAdmin {
   hook: (op: string, cell: string) => void | Promise<void> = () => undefined;
   readonly calls: string[] = [];
 
-  constructor(ids: string[]) {
-    for (const id of ids) this.cells.set(id, { orders: new Map(), frozen: new Set(), pending: 0, healthy: true });
+  constructor(ids: string[], opts: { split?: string[] } = {}) {
+    for (const id of ids) {
+      const split = opts.split?.includes(id);
+      this.cells.set(id, { orders: new Map(), frozen: new Set(), pending: 0, healthy: true, ...(split ? { split } : {}) });
+      if (split) this.cells.set(`${id}/delivery`, { orders: new Map(), frozen: new Set(), pending: 0, healthy: true });
+    }
   }
 
   private cell(id: string): FakeCell {
     const c = this.cells.get(id);
     if (!c) throw new Error(`no fake cell ${id}`);
     return c;
+  }
+
+  /** The fake cell a call to `service` of `id` reaches; calls to a delivery service are logged with its name. */
+  private at(id: string, service: CellService = 'cell'): string {
+    return service === 'delivery' ? `${id}/delivery` : id;
+  }
+
+  async split(cell: string): Promise<boolean> {
+    return this.cell(cell).split === true;
   }
 
   /** Adds orders to a market in a cell (refused while frozen, like the real cell). */
@@ -40,11 +55,12 @@ export class FakeCells implements CellAdmin {
     return [...(this.cell(cell).orders.get(market) ?? [])].sort();
   }
 
-  async healthy(cell: string): Promise<boolean> {
-    return this.cells.get(cell)?.healthy ?? false;
+  async healthy(cell: string, service?: CellService): Promise<boolean> {
+    return this.cells.get(this.at(cell, service))?.healthy ?? false;
   }
 
-  async copy(market: string, from: string, to: string, since?: string | number): Promise<CopyResult> {
+  async copy(market: string, fromCell: string, toCell: string, since?: string | number, service?: CellService): Promise<CopyResult> {
+    const [from, to] = [this.at(fromCell, service), this.at(toCell, service)];
     // A change copy is a 'precopy' while the source still takes writes, a 'delta' once it is frozen.
     const op = since === undefined ? 'copy' : this.cell(from).frozen.has(market) ? 'delta' : 'precopy';
     this.calls.push(`copy ${from}->${to}${since === undefined ? '' : ` ${op}`}`);
@@ -62,18 +78,21 @@ export class FakeCells implements CellAdmin {
     return { rows: since === undefined ? rows.length : n, cursor: rows.length };
   }
 
-  async freeze(cell: string, market: string): Promise<void> {
+  async freeze(id: string, market: string, service?: CellService): Promise<void> {
+    const cell = this.at(id, service);
     this.calls.push(`freeze ${cell}`);
     await this.hook('freeze', cell);
     this.cell(cell).frozen.add(market);
   }
 
-  async unfreeze(cell: string, market: string): Promise<void> {
+  async unfreeze(id: string, market: string, service?: CellService): Promise<void> {
+    const cell = this.at(id, service);
     this.calls.push(`unfreeze ${cell}`);
     this.cell(cell).frozen.delete(market);
   }
 
-  async summary(cell: string, market: string): Promise<MarketSummary> {
+  async summary(id: string, market: string, service?: CellService): Promise<MarketSummary> {
+    const cell = this.at(id, service);
     await this.hook('summary', cell);
     const ids = this.orders(cell, market);
     const c = this.cell(cell);
@@ -88,7 +107,8 @@ export class FakeCells implements CellAdmin {
     };
   }
 
-  async purge(cell: string, market: string): Promise<void> {
+  async purge(id: string, market: string, service?: CellService): Promise<void> {
+    const cell = this.at(id, service);
     this.calls.push(`purge ${cell}`);
     await this.hook('purge', cell);
     this.cell(cell).orders.delete(market);

@@ -3,14 +3,17 @@
  * verifying → flipping → flipped → cleanup-wait → done, or rolling-back → rolled-back on any
  * failure before the flip. Every step is persisted in `cellsim/migrations/<market>` (held
  * with the control plane's session) before its effects, so a restarted control plane can
- * tell what may be half done: before the flip it rolls back, after it resumes.
+ * tell what may be half done: before the flip it rolls back, after it resumes. Between split
+ * cells (`record.delivery`) every step does the same to the delivery service's rows, and the
+ * freeze waits for the market's events in flight between the two services to be applied
+ * (docs/kafka.md §Market migration on Kafka).
  */
 import { MarketRecordSchema, MigrationRecordSchema, type KvLayout, type MigrationRecord, type MigrationState } from '../../shared/kv.js';
 import { CellsimError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import { MarketWriter } from '../../shared/markets/writer.js';
-import type { CellAdmin, MarketSummary } from './cell-client.js';
+import type { CellAdmin, CellService, MarketSummary } from './cell-client.js';
 import { BEFORE_FLIP, TERMINAL, type MigrationOptions } from './options.js';
 
 /** What a run needs from the control plane. */
@@ -49,6 +52,12 @@ export class ShutdownError extends CellsimError {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A market's summaries in one cell: its (order) service's, and its delivery service's when split. */
+interface Summaries {
+  cell: MarketSummary;
+  delivery?: MarketSummary;
+}
+
 /** Runs one migration from its persisted state to a terminal state. */
 export class MigrationRun {
   private rec: MigrationRecord;
@@ -79,6 +88,11 @@ export class MigrationRun {
 
   get record(): MigrationRecord {
     return this.rec;
+  }
+
+  /** The services whose rows move: the cell's, and its delivery service's between split cells. */
+  private services(): CellService[] {
+    return this.rec.delivery ? ['cell', 'delivery'] : ['cell'];
   }
 
   /** Persists the record with the lock held; a lost lock stops the run. */
@@ -156,30 +170,54 @@ export class MigrationRun {
       case 'validating':
         return this.save({}, 'copying');
       case 'copying': {
-        await cells.purge(to, market); // a clean target: leftovers of an earlier attempt go
+        for (const svc of this.services()) await cells.purge(to, market, svc); // a clean target: leftovers of an earlier attempt go
         const copy = await cells.copy(market, from, to);
-        return this.save({ cursor: copy.cursor, rows: { ...this.rec.rows, snapshot: copy.rows } }, 'draining', `${copy.rows} rows`);
+        const dcopy = this.rec.delivery ? await cells.copy(market, from, to, undefined, 'delivery') : undefined;
+        return this.save(
+          {
+            cursor: copy.cursor,
+            rows: { ...this.rec.rows, snapshot: copy.rows },
+            ...(dcopy && this.rec.delivery
+              ? { delivery: { ...this.rec.delivery, cursor: dcopy.cursor, rows: { snapshot: dcopy.rows, delta: 0 } } }
+              : {}),
+          },
+          'draining',
+          dcopy ? `${copy.rows} rows; ${dcopy.rows} delivery rows` : `${copy.rows} rows`,
+        );
       }
       case 'draining': {
         // Work that does not need the freeze happens before it: pending work drains and the
         // changes since the snapshot are pre-copied until a round is small.
         const s = await this.waitPending(from, opts.preDrainThreshold, opts.preDrainMs, false);
         let cursor = this.rec.cursor;
+        let dcursor = this.rec.delivery?.cursor;
         let rows = 0;
+        let drows = 0;
         let rounds = 0;
         for (let last = Infinity; last > opts.preCopyRows && rounds < opts.preCopyRounds; rounds++) {
           const copy = await cells.copy(market, from, to, cursor);
           cursor = copy.cursor;
           rows += copy.rows;
           last = copy.rows;
+          if (this.rec.delivery) {
+            const dcopy = await cells.copy(market, from, to, dcursor, 'delivery');
+            dcursor = dcopy.cursor;
+            drows += dcopy.rows;
+            last = Math.max(last, dcopy.rows);
+          }
         }
         // Warm the target's incremental checksum (a first summary hashes every order; inside the
         // freeze only the delta's orders are hashed). The source's is warm from the polls above.
-        await cells.summary(to, market);
+        for (const svc of this.services()) await cells.summary(to, market, svc);
+        const d = this.rec.delivery;
         return this.save(
-          { cursor, rows: { ...this.rec.rows, delta: this.rec.rows.delta + rows } },
+          {
+            cursor,
+            rows: { ...this.rec.rows, delta: this.rec.rows.delta + rows },
+            ...(d ? { delivery: { ...d, cursor: dcursor, rows: { ...d.rows, delta: d.rows.delta + drows } } } : {}),
+          },
           'freezing',
-          `pending ${pendingOf(s)}; ${rows} rows pre-copied in ${rounds} round${rounds === 1 ? '' : 's'}`,
+          `pending ${pendingOfAll(s)}; ${rows + drows} rows pre-copied in ${rounds} round${rounds === 1 ? '' : 's'}`,
         );
       }
       case 'freezing': {
@@ -196,7 +234,9 @@ export class MigrationRun {
         };
         await Promise.all([sleep(opts.settleMs), Promise.race([barrier, sleep(opts.barrierMs)]), readFrozen()]);
         this.lap('edge');
-        await cells.freeze(from, market);
+        // The order service first (no new order events), then the delivery service (no saga step,
+        // so no new delivery event): from here the market's events in flight only drain.
+        for (const svc of this.services()) await cells.freeze(from, market, svc);
         this.lap('cellFreeze');
         return this.deltaAndVerify(frozenAt);
       }
@@ -240,8 +280,10 @@ export class MigrationRun {
           if (this.deps.closing?.()) throw new ShutdownError(`control plane shutting down; cleanup of ${market} left for recovery`);
           await sleep(Math.min(wait, 200));
         }
-        await cells.purge(from, market);
-        await cells.unfreeze(from, market);
+        for (const svc of this.services()) {
+          await cells.purge(from, market, svc);
+          await cells.unfreeze(from, market, svc);
+        }
         return this.save({}, 'done', `source ${from} purged`);
       }
       case 'rolling-back':
@@ -263,7 +305,10 @@ export class MigrationRun {
     const { cells, opts } = this.deps;
     const { market, from, to } = this.rec;
     let rows = 0;
+    let drows = 0;
     let cursor = this.rec.cursor;
+    const d = this.rec.delivery;
+    let dcursor = d?.cursor;
     let last = '';
     for (let attempt = 1; attempt <= opts.verifyAttempts; attempt++) {
       const a = await this.waitPending(from, 0, opts.finalDrainMs, true);
@@ -271,27 +316,41 @@ export class MigrationRun {
       const copy = await cells.copy(market, from, to, cursor);
       rows += copy.rows;
       cursor = copy.cursor;
+      if (d) {
+        const dcopy = await cells.copy(market, from, to, dcursor, 'delivery');
+        drows += dcopy.rows;
+        dcursor = dcopy.cursor;
+      }
       this.lap('delta');
-      const b = await cells.summary(to, market);
+      const b: Summaries = { cell: await cells.summary(to, market) };
+      if (d) b.delivery = await cells.summary(to, market, 'delivery');
       this.lap('verify');
-      if (a.orders === b.orders && a.deliveries === b.deliveries && a.checksum === b.checksum) {
+      if (same(a.cell, b.cell) && (!d || (a.delivery && b.delivery && same(a.delivery, b.delivery)))) {
         const at = new Date().toISOString();
+        const brief = (x: MarketSummary) => ({ orders: x.orders, deliveries: x.deliveries, checksum: x.checksum });
         return this.save(
           {
             frozenAt,
             cursor,
             rows: { ...this.rec.rows, delta: this.rec.rows.delta + rows },
-            summary: { orders: a.orders, deliveries: a.deliveries, checksum: a.checksum },
+            summary: brief(a.cell),
+            ...(d && a.delivery
+              ? { delivery: { ...d, cursor: dcursor, rows: { ...d.rows, delta: d.rows.delta + drows }, summary: brief(a.delivery) } }
+              : {}),
           },
           'flipping',
           undefined,
           [
-            { at: frozenAt, state: 'delta', note: `frozen; ${rows} delta rows` },
-            { at, state: 'verifying', note: `${describe(a)} on both sides after ${attempt} delta cop${attempt === 1 ? 'y' : 'ies'}` },
+            { at: frozenAt, state: 'delta', note: `frozen; ${rows + drows} delta rows` },
+            {
+              at,
+              state: 'verifying',
+              note: `${describeAll(a)} on both sides after ${attempt} delta cop${attempt === 1 ? 'y' : 'ies'}`,
+            },
           ],
         );
       }
-      last = `source ${describe(a)} vs target ${describe(b)}`;
+      last = `source ${describeAll(a)} vs target ${describeAll(b)}`;
       this.deps.log.warn({ market, attempt, mismatch: last }, `migration ${market}: summaries differ after a delta copy; copying again`);
     }
     throw new Error(`verify failed after ${opts.verifyAttempts} delta copies: ${last}`);
@@ -308,8 +367,10 @@ export class MigrationRun {
     if (cur && cur.value.cell === from && cur.value.state === 'frozen') {
       await this.setMarket((m) => (m.cell === from && m.state === 'frozen' ? { ...m, state: 'active' } : undefined), 'unfreeze');
     }
-    await cells.unfreeze(from, market);
-    await cells.purge(to, market);
+    for (const svc of this.services()) {
+      await cells.unfreeze(from, market, svc);
+      await cells.purge(to, market, svc);
+    }
     return this.save({}, 'rolled-back', `market active on ${from}; target ${to} purged`);
   }
 
@@ -333,18 +394,32 @@ export class MigrationRun {
     throw new Error(`cannot ${what} market ${this.rec.market}: it kept changing under us`);
   }
 
-  /** Polls the source until its pending work is at most `max`; throws past `timeoutMs` when `strict`. */
-  private async waitPending(cell: string, max: number, timeoutMs: number, strict: boolean): Promise<MarketSummary> {
+  /**
+   * Polls the source until its pending work is at most `max`; throws past `timeoutMs` when
+   * `strict`. Between split cells the pending work is both services' events in flight: the order
+   * service's outbox and its order events the delivery group has not consumed, and the delivery
+   * service's outbox and its delivery events the order service has not applied. Once both are
+   * frozen these only shrink; the delivery service's summary is read first, so the order
+   * service's read after it already holds every delivery event, and read again once all is
+   * drained, so it holds every order event too.
+   */
+  private async waitPending(cell: string, max: number, timeoutMs: number, strict: boolean): Promise<Summaries> {
+    const { cells, opts } = this.deps;
+    const split = this.rec.delivery !== undefined;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const s = await this.deps.cells.summary(cell, this.rec.market);
-      if (pendingOf(s) <= max) return s;
-      if (Date.now() > deadline) {
-        if (strict)
-          throw new Error(`pending work of ${this.rec.market} in ${cell} did not drain in ${timeoutMs} ms (${pendingOf(s)} left)`);
+      const delivery = split ? await cells.summary(cell, this.rec.market, 'delivery') : undefined;
+      const s: Summaries = { cell: await cells.summary(cell, this.rec.market), ...(delivery ? { delivery } : {}) };
+      if (pendingOfAll(s) <= max) {
+        if (split) s.delivery = await cells.summary(cell, this.rec.market, 'delivery');
         return s;
       }
-      await sleep(this.deps.opts.pollMs);
+      if (Date.now() > deadline) {
+        if (strict)
+          throw new Error(`pending work of ${this.rec.market} in ${cell} did not drain in ${timeoutMs} ms (${pendingOfAll(s)} left)`);
+        return s;
+      }
+      await sleep(opts.pollMs);
     }
   }
 }
@@ -354,6 +429,20 @@ function pendingOf(s: MarketSummary): number {
   return s.pending.outbox + s.pending.log;
 }
 
+/** {@link pendingOf} of both services of a split cell. */
+function pendingOfAll(s: Summaries): number {
+  return pendingOf(s.cell) + (s.delivery ? pendingOf(s.delivery) : 0);
+}
+
+/** True when two summaries of a market agree (counts and checksum). */
+function same(a: MarketSummary, b: MarketSummary): boolean {
+  return a.orders === b.orders && a.deliveries === b.deliveries && a.checksum === b.checksum;
+}
+
 function describe(s: MarketSummary): string {
   return `${s.orders} orders, ${s.deliveries} deliveries, checksum ${s.checksum}`;
+}
+
+function describeAll(s: Summaries): string {
+  return s.delivery ? `${describe(s.cell)} (delivery service: ${describe(s.delivery)})` : describe(s.cell);
 }

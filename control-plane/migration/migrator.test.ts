@@ -175,6 +175,81 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.equal((await market('sf'))?.cell, 'cell-1');
   });
 
+  it('between split cells moves the delivery service too: frozen after the order service, drained, verified, purged on the source', async () => {
+    cells = new FakeCells(['cell-0', 'cell-1'], { split: ['cell-0', 'cell-1'] });
+    cells.write('cell-1', 'sf', ['o1', 'o2', 'o3']);
+    cells.write('cell-1/delivery', 'sf', ['o1', 'o2']); // o3's order.created still in flight
+    // Events in flight on the delivery side: the strict drain waits them out inside the freeze.
+    cells.hook = (op, cell) => {
+      if (op === 'freeze' && cell === 'cell-1/delivery') {
+        assert.ok(cells.cells.get('cell-1')!.frozen.has('sf'), 'the order service is frozen before the delivery service');
+        cells.cells.get('cell-1/delivery')!.pending = 3;
+        cells.write('cell-1/delivery', 'sf', ['o3']); // consumed while the order service is frozen
+      }
+      if (op === 'delta' && cell === 'cell-1/delivery')
+        assert.equal(cells.cells.get('cell-1/delivery')!.pending, 0, 'drained before the delta');
+    };
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5, finalDrainMs: 300 });
+    assert.equal((await migrator.plan('sf', 'cell-0')).split, true);
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+    assert.deepEqual(cells.orders('cell-0/delivery', 'sf'), ['o1', 'o2', 'o3'], 'every delivery-side row on the target');
+    assert.deepEqual(cells.orders('cell-1/delivery', 'sf'), [], 'none left on the source');
+    assert.deepEqual(cells.orders('cell-0', 'sf'), ['o1', 'o2', 'o3']);
+    assert.equal(rec.delivery?.summary?.orders, 3);
+    assert.equal(rec.delivery?.rows.snapshot, 2);
+    assert.ok(cells.calls.includes('copy cell-1/delivery->cell-0/delivery delta'), cells.calls.join(', '));
+    assert.ok(cells.calls.includes('purge cell-1/delivery') && cells.calls.includes('unfreeze cell-1/delivery'));
+  });
+
+  it('rolls back a split move whose delivery rows differ, purging both services of the target', async () => {
+    cells = new FakeCells(['cell-0', 'cell-1'], { split: ['cell-0', 'cell-1'] });
+    cells.write('cell-1', 'sf', ['o1']);
+    cells.write('cell-1/delivery', 'sf', ['o1']);
+    cells.hook = (op, cell) => {
+      if (op === 'summary' && cell === 'cell-0/delivery' && cells.cells.get('cell-1')!.frozen.has('sf'))
+        cells.cells.get('cell-0/delivery')!.orders.get('sf')!.add('ghost');
+    };
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5, verifyAttempts: 2 });
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'rolled-back');
+    assert.match(rec.error ?? '', /verify failed.*delivery service/);
+    assert.equal((await market('sf'))?.cell, 'cell-1');
+    assert.deepEqual(cells.orders('cell-0/delivery', 'sf'), []);
+    assert.deepEqual(cells.orders('cell-1/delivery', 'sf'), ['o1'], 'the source keeps its delivery rows');
+    assert.equal(cells.cells.get('cell-1/delivery')!.frozen.has('sf'), false, 'the source delivery service is unfrozen');
+  });
+
+  it('refuses a move between a split and an all-in-one cell, writing nothing', async () => {
+    cells = new FakeCells(['cell-0', 'cell-1'], { split: ['cell-1'] });
+    cells.write('cell-1', 'sf', ['o1']);
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5 });
+    const before = JSON.stringify(await kv.list(prefix));
+    await assert.rejects(
+      migrator.start('sf', 'cell-0', 'tester'),
+      (e: unknown) =>
+        e instanceof HttpError &&
+        e.code === 'conflict' &&
+        /cell-1 is split into order and delivery services and cell cell-0 is all-in-one/.test(e.message),
+    );
+    assert.equal(JSON.stringify(await kv.list(prefix)), before);
+    assert.deepEqual(cells.calls, [], 'no cell was touched');
+  });
+
   it('refuses a second migration of the same market while one runs', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

@@ -20,6 +20,8 @@ export interface MigrationPlan {
   from: string;
   to: string;
   epoch: number;
+  /** Both cells run split into order and delivery services: the delivery service's rows move too. */
+  split: boolean;
   steps: string[];
 }
 
@@ -57,29 +59,62 @@ export class Migrator {
     const owned = (await this.kv.listJson(MarketRecordSchema, this.layout.marketsPrefix)).values.filter((v) => v.value.cell === to).length;
     if (owned >= target.value.capacity)
       throw new HttpError('conflict', `cell ${to} is full (${owned} of ${target.value.capacity} markets)`);
-    for (const cell of [m.value.cell, to]) {
-      // A busy cell can miss a check or two: give it a few seconds before refusing.
-      let ok = await this.cells.healthy(cell);
-      for (let i = 0; !ok && i < this.opts.healthWaitMs / 250; i++) {
-        await new Promise((r) => setTimeout(r, 250));
-        ok = await this.cells.healthy(cell);
-      }
-      if (!ok) throw new HttpError('conflict', `cell ${cell} has no healthy instance`);
-    }
+    for (const cell of [m.value.cell, to]) await this.waitHealthy(cell, 'cell');
+    const split = await this.bothSplit(m.value.cell, to);
+    if (split) for (const cell of [m.value.cell, to]) await this.waitHealthy(cell, 'delivery');
     return {
       market,
       from: m.value.cell,
       to,
       epoch: m.value.epoch,
+      split,
       steps: [
-        `copy the snapshot of ${market} from ${m.value.cell} to ${to}`,
-        `drain pending work of ${market} in ${m.value.cell}`,
-        `freeze ${market} (routers hold its requests; ${m.value.cell} refuses writes)`,
-        'copy the delta, compare counts and checksum',
+        `copy the snapshot of ${market} from ${m.value.cell} to ${to}${split ? ' (order and delivery services)' : ''}`,
+        split
+          ? `drain pending work of ${market} in ${m.value.cell}: outboxes, and events on both topics not yet consumed`
+          : `drain pending work of ${market} in ${m.value.cell}`,
+        `freeze ${market} (routers hold its requests; ${m.value.cell} refuses writes${split ? ' and pauses its sagas' : ''})`,
+        split
+          ? 'wait for its events in flight, copy the delta of both services, compare counts and checksums'
+          : 'copy the delta, compare counts and checksum',
         `flip ${market} to ${to} with epoch ${m.value.epoch + 1} (CAS) and release held requests`,
         `purge ${market} from ${m.value.cell} after ${this.opts.cleanupGraceMs} ms`,
       ],
     };
+  }
+
+  /** Waits a few seconds for a cell's service to pass its checks (a busy cell can miss one or two); `409 conflict` if it does not. */
+  private async waitHealthy(cell: string, service: 'cell' | 'delivery'): Promise<void> {
+    let ok = await this.cells.healthy(cell, service);
+    for (let i = 0; !ok && i < this.opts.healthWaitMs / 250; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      ok = await this.cells.healthy(cell, service);
+    }
+    if (!ok) throw new HttpError('conflict', `cell ${cell} has no healthy ${service === 'delivery' ? 'delivery service ' : ''}instance`);
+  }
+
+  /**
+   * True when both cells run split into order and delivery services (`cellctl up --log kafka`);
+   * `409 conflict` when one does and the other does not: a market does not move between the two
+   * kinds (docs/kafka.md §Market migration on Kafka).
+   */
+  private async bothSplit(from: string, to: string): Promise<boolean> {
+    const role = async (cell: string) => {
+      try {
+        return await this.cells.split(cell);
+      } catch (err) {
+        throw new HttpError('conflict', `cannot tell whether cell ${cell} is split: ${(err as Error).message}`);
+      }
+    };
+    const [a, b] = await Promise.all([role(from), role(to)]);
+    if (a !== b) {
+      const kind = (split: boolean) => (split ? 'split into order and delivery services' : 'all-in-one');
+      throw new HttpError(
+        'conflict',
+        `cell ${from} is ${kind(a)} and cell ${to} is ${kind(b)}: a market moves only between cells of one kind`,
+      );
+    }
+    return a;
   }
 
   private async refuseIfBusy(market: string): Promise<void> {
@@ -114,6 +149,7 @@ export class Migrator {
       state: 'validating',
       epoch: plan.epoch,
       rows: { snapshot: 0, delta: 0 },
+      ...(plan.split ? { delivery: { rows: { snapshot: 0, delta: 0 } } } : {}),
       by,
       owner: this.owner,
       startedAt: now,
