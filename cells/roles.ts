@@ -152,12 +152,24 @@ export function deliveryRole(d: RoleDeps): RoleParts {
     clientId: `cellsim-${config.id}-delivery-${config.port}`,
     workers: config.workers,
     handler: async (rec) => {
+      await versionDefect(d.faults);
       await handle(rec);
       saga.wake();
     },
     logger,
   });
   return { parts: { relay, saga, orchestrator }, member };
+}
+
+/**
+ * A delivery version's deliberate defect on its work (`route: "delivery"`): added latency, then a
+ * failure at its error rate; the consumer retries a failed record, so a rate of 1 stalls it.
+ */
+async function versionDefect(faults: FaultRegistry): Promise<void> {
+  const d = faults.eventDefect();
+  if (!d) return;
+  if (d.latencyMs) await new Promise((r) => setTimeout(r, d.latencyMs));
+  if (d.errorRate !== undefined && Math.random() < d.errorRate) throw new Error('defect of this version: order event refused');
 }
 
 async function relayed(db: Db, log: KafkaLog, metrics: CellMetrics): Promise<number> {

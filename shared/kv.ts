@@ -250,6 +250,27 @@ export const WaveVerdictSchema = z
   .strict();
 export type WaveVerdict = z.infer<typeof WaveVerdictSchema>;
 
+/**
+ * The verdict of one cell of a delivery rollout (docs/kafka.md §Rolling out the delivery service):
+ * its delivery instances replaced one at a time and baked, judged by their health checks and the
+ * consumer group's lag on the orders topic.
+ */
+export const DeliveryVerdictSchema = z
+  .object({
+    cell: CellIdSchema,
+    pass: z.boolean(),
+    reason: z.string(),
+    /** Delivery instances of the cell running the new version (passing in Consul) at the verdict. */
+    instances: z.number().int().nonnegative(),
+    /** Order events the new instances handled (their `cellsim_consumer_events_total`). */
+    events: z.number().nonnegative(),
+    /** Group `delivery`'s lag on the cell's orders topic: before the first step, at the verdict, the highest seen. */
+    lag: z.object({ start: z.number().nonnegative(), end: z.number().nonnegative(), max: z.number().nonnegative() }).strict(),
+    at: z.string(),
+  })
+  .strict();
+export type DeliveryVerdict = z.infer<typeof DeliveryVerdictSchema>;
+
 /** `cellsim/rollouts/<id>`: a rollout's waves, state and verdicts. */
 export const RolloutRecordSchema = z
   .object({
@@ -257,7 +278,13 @@ export const RolloutRecordSchema = z
     version: z.string().min(1).max(64),
     defect: z.record(z.unknown()).optional(),
     state: z.enum(['running', 'succeeded', 'rolling-back', 'rolled-back', 'aborted', 'failed']),
-    /** Each cell's version and color before the rollout. */
+    /** What it replaces: absent, the cells' instances (a split cell's order service); `delivery`, a split cell's delivery instances. */
+    role: z.literal('delivery').optional(),
+    /** A delivery rollout's bound on the consumer group's lag (records). */
+    maxLag: z.number().int().positive().optional(),
+    /** A delivery rollout: each cell's delivery instance count at the start (a rollback restores as many). */
+    deliveryInstances: z.record(z.number().int().positive()).optional(),
+    /** Each cell's version and color before the rollout (a delivery rollout: its delivery instances' version). */
     previous: z.record(z.object({ version: z.string(), color: z.enum(['blue', 'green']) }).strict()),
     waves: z.array(
       z
@@ -267,6 +294,8 @@ export const RolloutRecordSchema = z
           verdict: WaveVerdictSchema.optional(),
           /** The traffic steps the wave went through before its full switch, each with its SLO verdict. */
           steps: z.array(z.object({ percent: z.number().min(0).max(100), verdict: WaveVerdictSchema.optional() }).strict()).optional(),
+          /** A delivery rollout's verdict of each cell of the wave. */
+          delivery: z.array(DeliveryVerdictSchema).optional(),
         })
         .strict(),
     ),

@@ -14,6 +14,8 @@ function failingSupervisor(err: Error): Supervisor {
     addCell: () => Promise.reject(err),
     removeCell: () => Promise.reject(err),
     scaleDelivery: () => Promise.reject(err),
+    startDelivery: () => Promise.reject(err),
+    stopDelivery: () => Promise.reject(err),
     scheduleWrite: () => undefined,
   };
 }
@@ -68,6 +70,49 @@ describe('control channel: scaling a delivery service', () => {
     assert.equal((await scale(failingSupervisor(new UnknownCellError('cell-1')), { instances: 3 })).status, 404);
     const r = await scale(failingSupervisor(new HttpError('conflict', 'not split')), { instances: 3 });
     assert.deepEqual([r.status, r.body.error?.code], [409, 'conflict']);
+  });
+});
+
+describe("control channel: a delivery rollout's steps", () => {
+  const call = (sup: Supervisor, method: string, path: string, body?: unknown) =>
+    controlApp(sup, 't0ken').request(path, {
+      method,
+      headers: { authorization: 'Bearer t0ken', 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  it('starts and stops one instance by number, refusing a bad number or version (400) without calling the supervisor', async () => {
+    const calls: unknown[][] = [];
+    const sup: Supervisor = {
+      ...failingSupervisor(new Error('not called')),
+      startDelivery: async (...a) => (calls.push(['start', ...a]), { spec: { name: 'cell-1.delivery-3', kind: 'delivery' } } as never),
+      stopDelivery: async (...a) => void calls.push(['stop', ...a]),
+    };
+    for (const [method, path, body] of [
+      ['PUT', '/cells/cell-1/delivery/0', { version: 'v2' }],
+      ['PUT', '/cells/cell-1/delivery/abc', { version: 'v2' }],
+      ['PUT', '/cells/cell-1/delivery/100', { version: 'v2' }],
+      ['PUT', '/cells/cell-1/delivery/3', { version: 'V 2' }],
+      ['PUT', '/cells/cell-1/delivery/3', {}],
+      ['DELETE', '/cells/cell-1/delivery/x', undefined],
+    ] as const) {
+      const res = await call(sup, method, path, body);
+      assert.equal(res.status, 400, `${method} ${path} ${JSON.stringify(body)}`);
+    }
+    assert.deepEqual(calls, []);
+    const defect = { route: 'delivery', errorRate: 1 };
+    assert.equal((await call(sup, 'PUT', '/cells/cell-1/delivery/3', { version: 'v2', defect })).status, 200);
+    assert.equal((await call(sup, 'DELETE', '/cells/cell-1/delivery/1')).status, 200);
+    assert.deepEqual(calls, [
+      ['start', 'cell-1', 3, 'v2', defect],
+      ['stop', 'cell-1', 1],
+    ]);
+  });
+
+  it('answers 404 for an unknown cell and passes a refusal (409 conflict) through', async () => {
+    assert.equal((await call(failingSupervisor(new UnknownCellError('cell-1')), 'DELETE', '/cells/cell-1/delivery/1')).status, 404);
+    const res = await call(failingSupervisor(new HttpError('conflict', 'not split')), 'PUT', '/cells/cell-1/delivery/3', { version: 'v2' });
+    assert.equal(res.status, 409);
   });
 });
 

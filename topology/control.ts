@@ -25,6 +25,10 @@ export interface Supervisor {
   removeCell(cell: string): Promise<void>;
   /** Brings a split cell's delivery service to `n` instances (topology/delivery-scale.ts). */
   scaleDelivery(cell: string, n: number): Promise<Scaled>;
+  /** Starts (or replaces) a split cell's delivery instance `n` (topology/delivery-instance.ts). */
+  startDelivery(cell: string, n: number, version: string, defect?: unknown): Promise<Child>;
+  /** Stops and forgets a split cell's delivery instance `n`. */
+  stopDelivery(cell: string, n: number): Promise<void>;
   scheduleWrite(): void;
   /** Cuts (`cut`) or restores every link of a host under `cellctl up --hosts`; absent on one host. */
   partitionHost?(host: string, cut: boolean, from?: readonly string[]): Promise<void>;
@@ -148,6 +152,22 @@ export function controlApp(sup: Supervisor, token: string, log?: Logger): Hono {
     const scaled = await unknownCell(() => sup.scaleDelivery(cell, parsed.data.instances));
     const instances = [...sup.children.values()].filter((k) => k.spec.kind === 'delivery' && k.spec.cell === cell).map(childView);
     return c.json({ ...scaled, instances });
+  });
+  const instance = (v: string) => {
+    if (!/^[1-9][0-9]?$/.test(v)) throw new HttpError('invalid_request', `a delivery instance is a number from 1, not '${v.slice(0, 16)}'`);
+    return Number(v);
+  };
+  app.put('/cells/:cell/delivery/:n', async (c) => {
+    const parsed = StartCellBody.safeParse(await c.req.json().catch(() => undefined));
+    if (!parsed.success) throw new HttpError('invalid_request', formatIssues(parsed.error).join('; '));
+    const n = instance(c.req.param('n'));
+    const child = await unknownCell(() => sup.startDelivery(c.req.param('cell'), n, parsed.data.version, parsed.data.defect));
+    return c.json(childView(child));
+  });
+  app.delete('/cells/:cell/delivery/:n', async (c) => {
+    const n = instance(c.req.param('n'));
+    await unknownCell(() => sup.stopDelivery(c.req.param('cell'), n));
+    return c.json({ stopped: `${c.req.param('cell')}.delivery-${n}` });
   });
   app.put('/cells/:cell/:color', async (c) => {
     const parsed = StartCellBody.safeParse(await c.req.json().catch(() => undefined));

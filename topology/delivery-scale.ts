@@ -3,7 +3,8 @@
  * /cells/:cell/delivery`): starts the delivery children a cell lacks (`<cell>.delivery-k` for k up
  * to n, each on a free port, members of the cell's consumer group once ready) or stops those past
  * n (SIGTERM: each leaves the group, its partitions move to the others). The count is the
- * supervisor's children, so a restarted child comes back as itself and the count stays
+ * supervisor's children, so a restarted child comes back as itself and the count stays; it is
+ * kept in `<data>/delivery/<cell>/instances.json` for the next `cellctl up`
  * (docs/kafka.md §Scaling the delivery service).
  */
 import { HttpError } from '../shared/errors.js';
@@ -11,7 +12,7 @@ import { MAX_DELIVERY, MIN_DELIVERY, deliveryIndex, scalePlan } from '../control
 import { freePorts } from '../infra/ports.js';
 import type { Child, ChildSpec } from './child.js';
 import type { TopologyConfig } from './config.js';
-import { deliveryChildren, deliverySpec } from './delivery.js';
+import { deliveryChildren, deliverySpec, saveDeliveryCount } from './delivery.js';
 
 /** What scaling needs of the supervisor. */
 export interface DeliveryHost {
@@ -68,5 +69,7 @@ export async function scaleDelivery(host: DeliveryHost, cell: string, n: number)
     plan.length = Math.min(plan.length, from);
     throw err;
   }
+  // Kept for the next `cellctl up` on this data directory (topology/delivery.ts deliveryCount).
+  saveDeliveryCount(host.cfg, cell, n);
   return { cell, from, to: n, started: start, stopped: stop };
 }

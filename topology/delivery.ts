@@ -6,10 +6,11 @@
  * (docs/kafka.md §Order and delivery services). They start with the cells, after the brokers, and stop after the cells.
  * `cellctl cells scale` changes a cell's count while it runs (topology/delivery-scale.ts).
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deliveryChildName, deliveryIndex } from '../control-plane/admin/delivery-scale.js';
+import { z } from 'zod';
+import { MAX_DELIVERY, MIN_DELIVERY, deliveryChildName, deliveryIndex } from '../control-plane/admin/delivery-scale.js';
 import { freePorts } from '../infra/ports.js';
 import type { Child, ChildSpec } from './child.js';
 import type { TopologyConfig } from './config.js';
@@ -28,19 +29,64 @@ export function deliveryDir(cfg: TopologyConfig, cell: string): string {
   return join(cfg.dataDir, 'delivery', cell);
 }
 
+/** `<data>/delivery/<cell>/instances.json`: the count `cellctl cells scale` set, kept for the next `cellctl up`. */
+const DeliveryStateSchema = z.object({ instances: z.number().int().min(MIN_DELIVERY).max(MAX_DELIVERY) }).strict();
+
+function stateFile(cfg: TopologyConfig, cell: string): string {
+  return join(deliveryDir(cfg, cell), 'instances.json');
+}
+
 /**
- * The ports of a cell's delivery instances, into `cfg.ports.delivery`: 9300 + 2i and 9301 + 2i
- * for `cell-i` (i < 50, shifted by `--base-port`), or free ports under `--any-ports` and for added cells.
+ * The delivery instances a cell starts with: the count last set by `cellctl cells scale` on this
+ * data directory, else {@link DELIVERY_INSTANCES}. A file that does not parse is reported through
+ * `warn` and ignored.
  */
-export async function planDeliveryPorts(cfg: TopologyConfig, cells: string[]): Promise<void> {
+export function deliveryCount(cfg: TopologyConfig, cell: string, warn: (line: string) => void = () => undefined): number {
+  let text: string;
+  try {
+    text = readFileSync(stateFile(cfg, cell), 'utf8');
+  } catch {
+    return DELIVERY_INSTANCES;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    raw = undefined;
+  }
+  const parsed = DeliveryStateSchema.safeParse(raw);
+  if (parsed.success) return parsed.data.instances;
+  warn(
+    `${stateFile(cfg, cell)} is not {"instances": ${MIN_DELIVERY}..${MAX_DELIVERY}}: ${cell} starts ${DELIVERY_INSTANCES} delivery instances`,
+  );
+  return DELIVERY_INSTANCES;
+}
+
+/** Keeps a cell's delivery count for the next `cellctl up` (written whole: a temporary file renamed). */
+export function saveDeliveryCount(cfg: TopologyConfig, cell: string, instances: number): void {
+  const file = stateFile(cfg, cell);
+  mkdirSync(deliveryDir(cfg, cell), { recursive: true });
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(DeliveryStateSchema.parse({ instances }))}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
+/**
+ * The ports of a cell's delivery instances ({@link deliveryCount} of them), into
+ * `cfg.ports.delivery`: 9300 + 2i and 9301 + 2i for `cell-i` (i < 50, shifted by `--base-port`)
+ * and free ports for any more, or free ports under `--any-ports` and for added cells.
+ */
+export async function planDeliveryPorts(cfg: TopologyConfig, cells: string[], warn?: (line: string) => void): Promise<void> {
   if (cfg.log !== 'kafka') return;
   const plan = (cfg.ports.delivery ??= {});
   for (const cell of cells) {
     if (plan[cell]) continue;
+    const count = deliveryCount(cfg, cell, warn);
     const i = Number(cell.replace(/^cell-/, ''));
-    if (cfg.ports.cellBase > 0 && Number.isInteger(i) && i < 50) {
-      plan[cell] = Array.from({ length: DELIVERY_INSTANCES }, (_, n) => cfg.ports.cellBase + 200 + 2 * i + n);
-    } else plan[cell] = await freePorts(DELIVERY_INSTANCES);
+    const fixed =
+      cfg.ports.cellBase > 0 && Number.isInteger(i) && i < 50
+        ? Array.from({ length: DELIVERY_INSTANCES }, (_, n) => cfg.ports.cellBase + 200 + 2 * i + n)
+        : [];
+    plan[cell] = [...fixed, ...(await freePorts(count - fixed.length))].slice(0, count);
   }
 }
 
@@ -50,8 +96,11 @@ export function deliverySpecs(cfg: TopologyConfig, cell: string, version: string
   return ports.flatMap((_, k) => deliverySpec(cfg, cell, version, k + 1) ?? []);
 }
 
-/** The child of a cell's delivery instance `n` (1-based), on its planned port; undefined without a broker or a port. */
-export function deliverySpec(cfg: TopologyConfig, cell: string, version: string, n: number): ChildSpec | undefined {
+/**
+ * The child of a cell's delivery instance `n` (1-based), on its planned port, running `version`
+ * (with its `defect`, a delivery rollout's bad version); undefined without a broker or a port.
+ */
+export function deliverySpec(cfg: TopologyConfig, cell: string, version: string, n: number, defect?: unknown): ChildSpec | undefined {
   const broker = brokerAddress(cfg, cell);
   const port = cfg.ports.delivery?.[cell]?.[n - 1];
   if (!broker || port === undefined) return undefined;
@@ -61,6 +110,7 @@ export function deliverySpec(cfg: TopologyConfig, cell: string, version: string,
   args.push('--cell-admin-token-file', cfg.tokenFiles['cell-admin'], '--log', 'kafka', '--kafka', broker, ...tlsArgsOf(cfg, cell));
   // A migration target's imported sagas wait as long as the order service's (topology/wiring.ts).
   args.push('--import-hold', '10s');
+  if (defect !== undefined) args.push('--defect', JSON.stringify(defect));
   return {
     name: deliveryChildName(cell, n),
     kind: 'delivery' as const,
@@ -72,6 +122,7 @@ export function deliverySpec(cfg: TopologyConfig, cell: string, version: string,
     port,
     cell,
     version,
+    ...(defect !== undefined ? { defect } : {}),
     ready: async () => (await get(cfg, `${url}/readyz`, 1000)).ok,
     alive: async () => (await get(cfg, `${url}/healthz`, 2000), true),
   };

@@ -25,7 +25,8 @@ import type { Host } from './hosts/plan.js';
 import { waitKvWritable } from './kv-ready.js';
 import { brokerChildName, brokerView, forgetBroker, startBrokers } from './kafka.js';
 import { deliverySpecs, deliveryView, forgetDelivery, planDeliveryPorts } from './delivery.js';
-import { scaleDelivery, type Scaled } from './delivery-scale.js';
+import { scaleDelivery, type DeliveryHost, type Scaled } from './delivery-scale.js';
+import { startDeliveryInstance, stopDeliveryInstance } from './delivery-instance.js';
 
 /** The running topology. */
 export class Supervisor {
@@ -38,7 +39,7 @@ export class Supervisor {
   private writeTimer: NodeJS.Timeout | undefined;
   /** The hosts each host's paths are cut from (selective partitions, restored with the host). */
   private readonly cutPaths = new Map<string, Host[]>();
-  /** Delivery scalings run one at a time (topology/delivery-scale.ts). */
+  /** Delivery scalings and rollout steps run one at a time (topology/delivery-scale.ts, topology/delivery-instance.ts). */
   private scaling: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -85,7 +86,7 @@ export class Supervisor {
       for (const [id, rec] of added) cellGroup!.push(await this.addedSpec(id, rec));
       // --log kafka: each cell's delivery instances start with it (topology/delivery.ts).
       const allCells = [...cellIds(this.cfg.cells), ...added.map(([id]) => id)];
-      await planDeliveryPorts(this.cfg, allCells);
+      await planDeliveryPorts(this.cfg, allCells, this.progress);
       for (const id of allCells) cellGroup!.push(...deliverySpecs(this.cfg, id, live.get(id)?.version ?? this.cfg.initialVersion));
       groups.unshift(cellGroup!);
       for (const group of groups) {
@@ -186,9 +187,24 @@ export class Supervisor {
 
   /** Brings a split cell's delivery service to `n` instances (`cellctl cells scale`); one scaling at a time. */
   async scaleDelivery(cell: string, n: number): Promise<Scaled> {
+    return this.deliveryChange(cell, (host) => scaleDelivery(host, cell, n));
+  }
+
+  /** Starts (or replaces) a split cell's delivery instance `n` running `version` (a delivery rollout's step). */
+  async startDelivery(cell: string, n: number, version: string, defect?: unknown): Promise<Child> {
+    return this.deliveryChange(cell, (host) => startDeliveryInstance(host, cell, n, version, defect));
+  }
+
+  /** Stops and forgets a split cell's delivery instance `n` (a delivery rollout's step). */
+  async stopDelivery(cell: string, n: number): Promise<void> {
+    return this.deliveryChange(cell, (host) => stopDeliveryInstance(host, cell, n));
+  }
+
+  /** Changes to delivery children run one at a time (a scale and a rollout's step never interleave). */
+  private async deliveryChange<T>(cell: string, change: (host: DeliveryHost) => Promise<T>): Promise<T> {
     if (!this.seeded?.cells.has(cell)) throw new UnknownCellError(cell);
     const host = { cfg: this.cfg, children: this.children, add: (s: ChildSpec) => this.add(s), drop: (name: string) => this.drop(name) };
-    const run = this.scaling.then(() => scaleDelivery(host, cell, n));
+    const run = this.scaling.then(() => change(host));
     this.scaling = run.catch(() => undefined);
     try {
       return await run;

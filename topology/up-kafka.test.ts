@@ -4,9 +4,11 @@
  * is supervised and listed (topology.json, `cellctl status`), each cell's log is a topic on its
  * own broker, orders through a router and an Envoy reach DELIVERED on every cell, a broker
  * killed from outside is restarted on its kept storage and its cell goes on, `cellctl cells
- * scale` takes a cell's delivery service to 3 instances and back to 2 while orders flow, and no
- * Java process outlives the teardown. Bad `--log` and bad scale input are refused with their
- * reason, writing nothing.
+ * scale` takes a cell's delivery service to 3 instances and back to 2 while orders flow, `cellctl
+ * rollout --role delivery` replaces every cell's delivery instances one at a time (cell-0 first)
+ * and rolls a stalling version back on its lag verdict while orders flow, none lost, and no Java
+ * process outlives the teardown; a second `cellctl up` on the same data directory starts the
+ * scaled count again. Bad `--log` and bad scale input are refused with their reason, writing nothing.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { requireKafka } from '../infra/kafka-dist.js';
+import { ConsulClient } from '../shared/consul.js';
+import { readConsulToken } from '../shared/consul-acl.js';
 import { type ManagedProcess } from '../infra/process.js';
 import { cellctlJson, runCellctl, startUp } from '../infra/harness/up.js';
 
@@ -47,6 +51,8 @@ function processesNaming(needle: string): number[] {
 }
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
+/** The first topology's data directory, left for the second `cellctl up` on it. */
+let keptData: string | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('cellctl up --log kafka (a real broker per cell)', () => {
@@ -62,7 +68,9 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
   });
   after(async () => {
     await up?.stop(60_000);
-    rmSync(data, { recursive: true, force: true });
+    // Kept for the next describe (a second cellctl up on it) when every test passed; removed there.
+    if (up === undefined && existsSync(join(data, 'delivery', 'cell-0', 'instances.json'))) keptData = data;
+    else rmSync(data, { recursive: true, force: true });
   });
 
   it('runs a broker per cell, lists it, and carries every order to DELIVERED on every cell', async () => {
@@ -372,6 +380,145 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     process.stderr.write(`# scale test: ${orders.length} orders, ${Date.now() - t0} ms\n`);
   });
 
+  it("rolls each cell's delivery service out one instance at a time, cell-0 first, while orders flow; a stalling version rolls back", async () => {
+    const t0 = Date.now();
+    const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
+    type Kid = { name: string; kind: string; cell?: string; version?: string; state: string };
+    const deliveryKids = async (cell: string) => {
+      const res = await fetch(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
+      return ((await res.json()) as Kid[]).filter((k) => k.kind === 'delivery' && k.cell === cell);
+    };
+    const consul = new ConsulClient({
+      url: JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')).consul.url as string,
+      token: readConsulToken(data, 'control-plane'),
+    });
+    /** The versions of a cell's passing delivery instances in Consul's catalog, one per instance. */
+    const catalog = async (cell: string) =>
+      (await consul.health.service('cellsim-delivery', { passing: true })).value
+        .filter((e) => e.Service.Meta?.cell === cell)
+        .map((e) => e.Service.Meta?.version)
+        .sort();
+    const markets = topo.cells.map((c) => topo.markets.find((m) => m.cell === c.id)!.id);
+    type Rollout = {
+      state: string;
+      role?: string;
+      report?: string;
+      previous: Record<string, { version: string }>;
+      deliveryInstances?: Record<string, number>;
+      waves: { cells: string[]; state: string; delivery?: { cell: string; pass: boolean; reason: string; lag: { max: number } }[] }[];
+    };
+
+    // The plan: cell-0 first, each cell's two delivery instances on v1; nothing changes.
+    const plan = await cellctlJson<Rollout>(data, ['rollout', 'v2', '--role', 'delivery', '--dry-run']);
+    assert.deepEqual(
+      [plan.role, plan.waves.map((w) => w.cells), plan.deliveryInstances, plan.previous['cell-0']?.version],
+      ['delivery', [['cell-0'], ['cell-1']], { 'cell-0': 2, 'cell-1': 2 }, 'v1'],
+    );
+    for (const c of topo.cells)
+      assert.deepEqual(
+        (await deliveryKids(c.id)).map((k) => k.version),
+        ['v1', 'v1'],
+      );
+    const steps = await runCellctl(data, ['rollout', 'v2', '--role', 'delivery', '--steps', '1,10']);
+    assert.equal(steps.code, 1, steps.stderr);
+    assert.match(steps.stderr, /--steps is for a rollout of the cells/);
+
+    // Orders to a market of each cell all along, one each 100 ms (each start of a delivery instance
+    // takes seconds, tens of seconds on a loaded machine); a refused or unanswered one fails the test after.
+    const orders: { id: string; market: string }[] = [];
+    const refused: string[] = [];
+    let slowest = 0;
+    let flowing = true;
+    const flow = (async () => {
+      for (let i = 0; flowing && i < 6000; i++) {
+        const market = markets[i % markets.length]!;
+        const began = Date.now();
+        const res = await fetch(`${topo.routers[i % 2]!.url}/v1/orders`, {
+          method: 'POST',
+          headers: { 'x-market-id': market, 'idempotency-key': `kafka-drollout-${i}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ customerId: `d-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+          signal: AbortSignal.timeout(5000),
+        }).catch((err: unknown) => err as Error);
+        slowest = Math.max(slowest, Date.now() - began);
+        if (res instanceof Error || res.status !== 201)
+          refused.push(res instanceof Error ? res.message : `${res.status} ${await res.text()}`);
+        else orders.push({ id: ((await res.json()) as { id: string }).id, market });
+        await sleep(100);
+      }
+    })();
+    let good!: Rollout;
+    let bad!: Rollout;
+    let badCode = 0;
+    try {
+      good = await cellctlJson<Rollout>(data, ['rollout', 'v2', '--role', 'delivery', '--bake', '4s'], 420_000);
+      const goodDone = Date.now();
+      for (const c of topo.cells) {
+        assert.deepEqual(
+          (await deliveryKids(c.id)).map((k) => [k.name, k.version, k.state]).sort(),
+          [`${c.id}.delivery-1`, `${c.id}.delivery-2`].map((n) => [n, 'v2', 'running']),
+        );
+        assert.deepEqual(await catalog(c.id), ['v2', 'v2'], `${c.id}: Consul's catalog after the rollout`);
+      }
+      process.stderr.write(`# delivery rollout v2: ${goodDone - t0} ms\n`);
+
+      // A version whose consumer fails every order event (retried: it stalls): the lag verdict breaches on cell-0.
+      const r = await runCellctl(data, ['rollout', 'v2-stuck', '--role', 'delivery', '--bake', '8s', '--max-lag', '15', '--json'], 420_000);
+      badCode = r.code;
+      bad = JSON.parse(r.stdout) as Rollout;
+      process.stderr.write(`# delivery rollout v2-stuck: ${Date.now() - goodDone} ms\n`);
+      for (const c of topo.cells) assert.deepEqual(await catalog(c.id), ['v2', 'v2'], `${c.id}: Consul's catalog after the rollback`);
+    } finally {
+      flowing = false;
+      await flow;
+    }
+    assert.equal(good.state, 'succeeded', good.report);
+    assert.deepEqual(
+      good.waves.map((w) => [w.state, w.delivery?.map((v) => [v.cell, v.pass])]),
+      [
+        ['passed', [['cell-0', true]]],
+        ['passed', [['cell-1', true]]],
+      ],
+    );
+    assert.equal(badCode, 1, 'a rolled-back rollout exits 1');
+    assert.equal(bad.state, 'rolled-back', bad.report);
+    assert.deepEqual(
+      bad.waves.map((w) => w.state),
+      ['breached', 'skipped'],
+    );
+    assert.match(
+      bad.report ?? '',
+      /delivery verdict breached in wave 0 \(cell-0\): cell-0: consumer lag \d+ records, above the bound of 15/,
+    );
+    assert.match(bad.report ?? '', /delivery of cell-0 back on v2/);
+    for (const c of topo.cells)
+      assert.deepEqual(
+        (await deliveryKids(c.id)).map((k) => [k.name, k.version]).sort(),
+        [`${c.id}.delivery-1`, `${c.id}.delivery-2`].map((n) => [n, 'v2']),
+      );
+
+    // The order API answered throughout, and every order placed meanwhile reaches DELIVERED: none lost.
+    assert.deepEqual(refused, [], 'orders refused (or unanswered within 5 s) during the delivery rollouts');
+    const statusOf = async (o: (typeof orders)[number]) => {
+      const res = await fetch(`${topo.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
+      return ((await res.json()) as { status: string }).status;
+    };
+    let pending = orders;
+    const until = Date.now() + 90_000;
+    while (pending.length && Date.now() < until) {
+      const states = await Promise.all(pending.map(statusOf));
+      pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
+      if (pending.length) await sleep(500);
+    }
+    assert.deepEqual(pending, [], 'orders not DELIVERED within 90 s of the rollouts');
+    assert.ok(orders.length >= 100, `only ${orders.length} orders flowed`);
+
+    // Scaled to 3 for the next test: the count is kept for the next cellctl up on this data directory.
+    const scaled = await cellctlJson<{ to: number }>(data, ['cells', 'scale', 'cell-0', '--delivery', '3']);
+    assert.equal(scaled.to, 3);
+    assert.deepEqual(JSON.parse(readFileSync(join(data, 'delivery', 'cell-0', 'instances.json'), 'utf8')), { instances: 3 });
+    process.stderr.write(`# delivery rollouts: ${orders.length} orders (slowest accepted in ${slowest} ms), ${Date.now() - t0} ms\n`);
+  });
+
   it('leaves no Java process and no broker behind once stopped', async () => {
     const now = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
     const pids = [...topo.cells, ...now.cells].flatMap((c) => [c.kafka!.pid!, ...c.delivery!.map((d) => d.pid!)]);
@@ -382,6 +529,28 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), `broker or delivery pid ${pid} survived teardown`);
     assert.deepEqual(processesNaming(kafkaDir), [], 'a java process naming <data>/kafka survived teardown');
     assert.deepEqual(readdirSync(kafkaDir).sort(), ['cell-0', 'cell-1'], 'the brokers kept their data under <data>/kafka');
+  });
+});
+
+describe('cellctl up --log kafka again on the same data directory', () => {
+  it('starts the delivery instance count cellctl cells scale set', async () => {
+    // Runs after the topology above stopped (node:test runs describe blocks in order), on its data directory.
+    assert.ok(keptData, 'the topology above kept no data directory');
+    const t0 = Date.now();
+    const again = await startUp({ data: keptData, cells: 1, log: 'kafka', readyTimeoutMs: 300_000 });
+    try {
+      const t = JSON.parse(readFileSync(join(keptData, 'topology.json'), 'utf8')) as Topo;
+      assert.deepEqual(
+        t.cells[0]?.delivery?.map((d) => [d.name, d.state]),
+        [1, 2, 3].map((n) => [`cell-0.delivery-${n}`, 'running']),
+      );
+      const status = await runCellctl(keptData, ['status']);
+      assert.match(status.stdout, /cell-0\.delivery-3 running/);
+    } finally {
+      await again.stop(60_000);
+      rmSync(keptData, { recursive: true, force: true });
+    }
+    process.stderr.write(`# second cellctl up: ${Date.now() - t0} ms\n`);
   });
 });
 

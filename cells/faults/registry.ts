@@ -135,6 +135,14 @@ export class FaultRegistry {
     return this.defect !== undefined && (this.defectMatch === undefined || this.defectMatch(method, path));
   }
 
+  /**
+   * The version's defect when it is aimed at a delivery service's work (`route: "delivery"`): a
+   * split cell's delivery service applies it to every order event it consumes (docs/kafka.md §Rolling out the delivery service).
+   */
+  eventDefect(): Defect | undefined {
+    return this.defect?.route === DELIVERY_ROUTE ? this.defect : undefined;
+  }
+
   /** Faults aimed at the delivery dependency: `route: "delivery"` latency/errors/hang, and `no-courier`. */
   forDelivery(now = Date.now()): Fault[] {
     this.expire(now);

@@ -6,6 +6,7 @@
  */
 import { HttpError } from '../../shared/errors.js';
 import type { ChildStatus, DeliveryProcesses, DeliveryScaled } from '../rollout/supervisor-client.js';
+import { deliveryChildName, deliveryIndex } from '../rollout/delivery-names.js';
 
 /** The least delivery instances of a split cell (issue 19: a consumer group of at least 2). */
 export const MIN_DELIVERY = 2;
@@ -23,15 +24,7 @@ export interface ScalePlan {
   stop: string[];
 }
 
-/** The supervisor's name of a cell's delivery instance `n` (1-based): `cell-1.delivery-3`. */
-export function deliveryChildName(cell: string, n: number): string {
-  return `${cell}.delivery-${n}`;
-}
-
-/** The instance number of a delivery child (`cell-1.delivery-3` → 3). */
-export function deliveryIndex(name: string): number {
-  return Number(name.slice(name.lastIndexOf('-') + 1));
-}
+export { deliveryChildName, deliveryIndex };
 
 /** The plan of bringing `cell` from its delivery children `kids` to `n`: instances 1..n, started where missing, stopped past n. */
 export function scalePlan(cell: string, kids: readonly Pick<ChildStatus, 'name'>[], n: number): ScalePlan {

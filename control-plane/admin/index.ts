@@ -22,7 +22,14 @@ import { Migrator } from '../migration/migrator.js';
 import type { MigrationOptions } from '../migration/options.js';
 import { RolloutManager } from '../rollout/manager.js';
 import type { RolloutOptions } from '../rollout/options.js';
-import { SupervisorClient, type CellLifecycleProcesses, type CellProcesses, type DeliveryProcesses } from '../rollout/supervisor-client.js';
+import {
+  SupervisorClient,
+  type CellLifecycleProcesses,
+  type CellProcesses,
+  type DeliveryInstances,
+  type DeliveryProcesses,
+} from '../rollout/supervisor-client.js';
+import { deliveryReads } from '../rollout/delivery-reads.js';
 import { AuditLog } from './audit.js';
 import { Evacuator } from './evacuation.js';
 import { CellLifecycle } from './lifecycle.js';
@@ -109,14 +116,15 @@ export function createOperators(o: OperatorOptions): Operators {
   const consul = o.consul ?? new ConsulClient({ url: o.consulUrl });
   const kv = new KvStore(consul);
   const layout = new KvLayout(o.prefix);
-  const cells = new HttpCellAdmin(consul, o.cellAdminToken ?? '', undefined, peerClient(o.cellTls, ['cell']));
+  const cellPeer = peerClient(o.cellTls, ['cell']);
+  const cells = new HttpCellAdmin(consul, o.cellAdminToken ?? '', undefined, cellPeer);
   let session: ControlPlaneSession | undefined;
   const sessionId = () => {
     if (!session)
       throw new HttpError('overloaded', 'the control plane is still connecting to Consul; retry', { headers: { 'retry-after': '1' } });
     return session.id;
   };
-  const procs = (): (CellProcesses & CellLifecycleProcesses & DeliveryProcesses) | undefined => {
+  const procs = (): (CellProcesses & CellLifecycleProcesses & DeliveryProcesses & DeliveryInstances) | undefined => {
     const url = supervisorUrl(o);
     return url ? new SupervisorClient(url, o.supervisorToken ?? '') : undefined;
   };
@@ -125,7 +133,10 @@ export function createOperators(o: OperatorOptions): Operators {
     ...(o.edge ? { edgeBarrier: edgeBarrier(o.edge) } : {}),
     ...o.migration,
   });
-  const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout);
+  const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout, {
+    procs,
+    reads: deliveryReads(consul, cellPeer),
+  });
   const evacuator = new Evacuator(kv, layout, migrator, log, sessionId, o.id);
   const audit = new AuditLog(kv, layout, log);
   const markets = new MarketWriter(consul, layout);

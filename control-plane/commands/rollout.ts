@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDurationMs } from '../../shared/cli.js';
 import type { RolloutRecord } from '../../shared/kv.js';
 import { DEFAULT_VERSIONS, loadVersions } from '../rollout/versions.js';
@@ -16,6 +16,8 @@ interface Flags extends ConnFlags {
   waves?: number[];
   allowIdle?: boolean;
   steps?: number[];
+  role: 'cell' | 'delivery';
+  maxLag?: number;
   dryRun?: boolean;
   status?: boolean;
   abort?: boolean;
@@ -29,6 +31,12 @@ function parseSteps(v: string): number[] {
   return steps;
 }
 
+function parseMaxLag(v: string): number {
+  const n = Number(v);
+  if (!/^[1-9][0-9]{0,7}$/.test(v)) throw new InvalidArgumentError(`'${v}' is not a number of records (1 or more)`);
+  return n;
+}
+
 function parseWaves(v: string): number[] {
   const sizes = v.split(',').map(Number);
   if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1))
@@ -40,9 +48,10 @@ function parseWaves(v: string): number[] {
 export function describeRollout(r: RolloutRecord): string {
   const waves = r.waves.map(
     (w, i) =>
-      `  wave ${i} [${w.cells.join(', ')}]: ${w.state}${w.steps?.length ? ` after ${w.steps.map((s) => `${s.percent}%${s.verdict ? (s.verdict.pass ? ' ok' : ' BREACHED') : ''}`).join(', ')}` : ''}${w.verdict ? ` (${w.verdict.reason}; ${w.verdict.requests} requests)` : ''}`,
+      `  wave ${i} [${w.cells.join(', ')}]: ${w.state}${w.steps?.length ? ` after ${w.steps.map((s) => `${s.percent}%${s.verdict ? (s.verdict.pass ? ' ok' : ' BREACHED') : ''}`).join(', ')}` : ''}${w.verdict ? ` (${w.verdict.reason}; ${w.verdict.requests} requests)` : ''}${(w.delivery ?? []).map((v) => `\n    ${v.cell}: ${v.pass ? 'ok' : 'BREACHED'} (${v.reason})`).join('')}`,
   );
-  return [`rollout ${r.id} of ${r.version}: ${r.state}${r.report ? ` (${r.report})` : ''}`, ...waves].join('\n');
+  const what = r.role === 'delivery' ? `${r.version} (delivery service)` : r.version;
+  return [`rollout ${r.id} of ${what}: ${r.state}${r.report ? ` (${r.report})` : ''}`, ...waves].join('\n');
 }
 
 /** The command module. */
@@ -60,6 +69,19 @@ export function command(): Command {
         '--steps <percents>',
         "weighted steps of each wave before its full switch, e.g. 1,10,50: that share of the wave's traffic on the new version, each baked and judged",
         parseSteps,
+      )
+      .addOption(
+        new Option(
+          '--role <role>',
+          "what is replaced: cell (the cells' instances; a split cell's order service) or delivery (a split cell's delivery instances, one at a time, under cellctl up --log kafka)",
+        )
+          .choices(['cell', 'delivery'])
+          .default('cell'),
+      )
+      .option(
+        '--max-lag <records>',
+        "with --role delivery: the consumer group's lag above which (and above where it stood) a cell's new delivery version breaches (default 100)",
+        parseMaxLag,
       )
       .option(
         '--allow-idle',
@@ -96,8 +118,13 @@ export function command(): Command {
       const versions = f.versionsFile || existsSync(file) ? loadVersions(file).versions : DEFAULT_VERSIONS.versions;
       const spec = versions[version];
       if (!spec) throw new CommandError(`unknown version '${version}' (the versions file lists: ${Object.keys(versions).join(', ')})`, 2);
+      if (f.maxLag !== undefined && f.role !== 'delivery') throw new CommandError('--max-lag is for --role delivery');
+      if (f.steps && f.role === 'delivery')
+        throw new CommandError('--steps is for a rollout of the cells (--role cell): delivery instances are replaced one at a time');
       const body = {
         version,
+        ...(f.role === 'delivery' ? { role: 'delivery' } : {}),
+        ...(f.maxLag !== undefined ? { maxLag: f.maxLag } : {}),
         ...(spec.defect ? { defect: spec.defect } : {}),
         ...(f.bake !== undefined ? { bakeMs: f.bake } : {}),
         ...(f.waves ? { waveSizes: f.waves } : {}),
@@ -107,16 +134,21 @@ export function command(): Command {
       if (f.dryRun) {
         const { plan } = await api.post<{ plan: RolloutRecord }>('/rollouts', { ...body, dryRun: true });
         if (f.json) return printJson(plan);
+        const of = plan.role === 'delivery' ? ' of the delivery service' : '';
         process.stdout.write(
-          `plan (dry run, nothing changed): ${version}${spec.defect ? ` (defect ${JSON.stringify(spec.defect)})` : ''}, bake ${plan.bakeMs} ms per wave${plan.allowIdle ? ' (idle waves accepted)' : ''}\n`,
+          `plan (dry run, nothing changed): ${version}${of}${spec.defect ? ` (defect ${JSON.stringify(spec.defect)})` : ''}, bake ${plan.bakeMs} ms per wave${plan.allowIdle ? ' (idle waves accepted)' : ''}${plan.maxLag ? `, lag bound ${plan.maxLag}` : ''}\n`,
         );
-        plan.waves.forEach((w, i) => process.stdout.write(`  wave ${i}: ${w.cells.join(', ')}\n`));
+        const count = (c: string) =>
+          plan.deliveryInstances?.[c]
+            ? ` (${plan.deliveryInstances[c]} delivery instances on ${plan.previous[c]?.version}, one at a time)`
+            : '';
+        plan.waves.forEach((w, i) => process.stdout.write(`  wave ${i}: ${w.cells.map((c) => `${c}${count(c)}`).join(', ')}\n`));
         return;
       }
       const { rollout } = await api.post<{ rollout: RolloutRecord }>('/rollouts', body);
       if (!f.json)
         process.stdout.write(
-          `rollout ${rollout.id}: ${version} to ${rollout.waves.map((w) => w.cells.join('+')).join(' → ')}, bake ${rollout.bakeMs} ms\n`,
+          `rollout ${rollout.id}: ${version}${rollout.role === 'delivery' ? ' to the delivery service of' : ' to'} ${rollout.waves.map((w) => w.cells.join('+')).join(' → ')}, bake ${rollout.bakeMs} ms\n`,
         );
       if (!f.wait) return f.json ? printJson(rollout) : undefined;
       const end = await watch(api, rollout.id, f.json === true);

@@ -9,8 +9,9 @@ import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { HttpCellAdmin } from '../migration/cell-client.js';
 import { planWaves, rolloutOptions, type RolloutOptions } from './options.js';
 import { RolloutRun, withoutShift } from './runner.js';
-import type { CellProcesses } from './supervisor-client.js';
+import type { CellProcesses, ChildStatus, DeliveryInstances } from './supervisor-client.js';
 import { DefectSchema } from '../../shared/defect.js';
+import { DeliveryRolloutRun, deliveryKids, replaceDelivery, type DeliveryReads } from './delivery-runner.js';
 
 /** A rollout request, as the admin API receives it. */
 export interface RolloutRequest {
@@ -22,12 +23,22 @@ export interface RolloutRequest {
   allowIdle?: boolean;
   /** Weighted steps before each wave's full switch (percent of its traffic to the new color). */
   steps?: number[];
+  /** `delivery`: a split cell's delivery instances instead of the cell's instances (docs/kafka.md §Rolling out the delivery service). */
+  role?: 'delivery';
+  /** A delivery rollout's bound on the consumer group's lag (records). */
+  maxLag?: number;
   by: string;
+}
+
+/** How a control plane reaches split cells' delivery instances (for delivery rollouts). */
+export interface DeliveryRolloutDeps {
+  procs: () => DeliveryInstances | undefined;
+  reads: DeliveryReads;
 }
 
 /** The rollout service of one control plane. */
 export class RolloutManager {
-  private current: { run: RolloutRun; done: Promise<RolloutRecord>; aborted: boolean } | undefined;
+  private current: { run: RolloutRun | DeliveryRolloutRun; done: Promise<RolloutRecord>; aborted: boolean } | undefined;
 
   constructor(
     private readonly kv: KvStore,
@@ -37,6 +48,7 @@ export class RolloutManager {
     private readonly session: () => string,
     private readonly log: Logger,
     private readonly defaults: Partial<RolloutOptions> = {},
+    private readonly delivery?: DeliveryRolloutDeps,
   ) {}
 
   private get lockKey(): string {
@@ -55,7 +67,12 @@ export class RolloutManager {
       ...(req.waveSizes ? { waveSizes: req.waveSizes } : {}),
       ...(req.allowIdle !== undefined ? { allowIdle: req.allowIdle } : {}),
       ...(req.steps ? { steps: req.steps } : {}),
+      ...(req.maxLag !== undefined ? { maxLag: req.maxLag } : {}),
     });
+    if (req.role === 'delivery' && req.steps?.length)
+      throw new HttpError('invalid_request', 'a delivery rollout has no weighted steps: its instances are replaced one at a time');
+    if (req.role !== 'delivery' && req.maxLag !== undefined)
+      throw new HttpError('invalid_request', 'maxLag is for a delivery rollout (role: delivery)');
     if (opts.steps.some((p, i) => !(p > 0 && p < 100) || (i > 0 && p <= opts.steps[i - 1]!))) {
       throw new HttpError('invalid_request', `steps must rise, each above 0 and below 100 (percent): ${opts.steps.join(', ')}`);
     }
@@ -64,7 +81,11 @@ export class RolloutManager {
       .filter((c) => c.state !== 'down');
     const canary = cells.find((c) => c.canary);
     if (!canary) throw new HttpError('conflict', 'no canary cell (cells/<id>.canary) to start the rollout on');
-    if (cells.every((c) => c.version === req.version)) throw new HttpError('conflict', `every cell already runs ${req.version}`);
+    const versions = req.role === 'delivery' ? await this.deliveryVersions(cells.map((c) => c.id)) : undefined;
+    if (versions && cells.every((c) => versions.get(c.id)?.version === req.version))
+      throw new HttpError('conflict', `every cell's delivery service already runs ${req.version}`);
+    if (!versions && cells.every((c) => c.version === req.version))
+      throw new HttpError('conflict', `every cell already runs ${req.version}`);
     const others = cells
       .filter((c) => !c.canary)
       .map((c) => c.id)
@@ -75,7 +96,16 @@ export class RolloutManager {
       version: req.version,
       ...(defect?.success ? { defect: defect.data } : {}),
       state: 'running',
-      previous: Object.fromEntries(cells.map((c) => [c.id, { version: c.version, color: c.activeColor ?? 'blue' }])),
+      ...(versions
+        ? {
+            role: 'delivery' as const,
+            maxLag: opts.maxLag,
+            deliveryInstances: Object.fromEntries([...versions].map(([cell, v]) => [cell, v.instances])),
+          }
+        : {}),
+      previous: Object.fromEntries(
+        cells.map((c) => [c.id, { version: versions?.get(c.id)?.version ?? c.version, color: c.activeColor ?? 'blue' }]),
+      ),
       waves: planWaves(canary.id, others, opts.waveSizes).map((w) => ({ cells: w, state: 'pending' as const })),
       bakeMs: opts.bakeMs,
       ...(opts.steps.length ? { steps: opts.steps } : {}),
@@ -93,23 +123,53 @@ export class RolloutManager {
       throw new HttpError('conflict', `rollout ${this.current.run.record.id} (${this.current.run.record.version}) is running`);
     const { record, opts } = await this.plan(req);
     const procs = this.procs();
-    if (!procs)
+    const deliveryProcs = this.delivery?.procs();
+    if (!procs || (record.role === 'delivery' && !deliveryProcs))
       throw new HttpError('conflict', 'this control plane has no process supervisor to start cells with (run it under cellctl up)');
     if (!(await this.kv.put(this.lockKey, record.id, { acquire: this.session() }))) {
       throw new HttpError('conflict', 'another control plane is running a rollout');
     }
     await this.kv.putJson(RolloutRecordSchema, this.layout.rolloutKey(record.id), record);
-    const state = { aborted: false } as { run: RolloutRun; done: Promise<RolloutRecord>; aborted: boolean };
-    state.run = new RolloutRun(
-      { kv: this.kv, layout: this.layout, procs, cells: this.cells, log: this.log, opts, aborted: () => state.aborted },
-      record,
-    );
+    const state = { aborted: false } as { run: RolloutRun | DeliveryRolloutRun; done: Promise<RolloutRecord>; aborted: boolean };
+    const common = { kv: this.kv, layout: this.layout, log: this.log, opts, aborted: () => state.aborted };
+    state.run =
+      record.role === 'delivery'
+        ? new DeliveryRolloutRun(
+            { ...common, procs: deliveryProcs!, reads: this.delivery!.reads, stageTimeoutMs: opts.stageTimeoutMs },
+            record,
+          )
+        : new RolloutRun({ ...common, procs, cells: this.cells }, record);
     state.done = state.run.run().finally(async () => {
       this.current = undefined;
       await this.kv.put(this.lockKey, '', { release: this.session() }).catch(() => undefined);
     });
     this.current = state;
     return record;
+  }
+
+  /**
+   * The version each cell's delivery instances run (a split cell's, read from the supervisor):
+   * `409 conflict` without a supervisor, or when a cell runs no delivery instances (`--log sqlite`).
+   */
+  private async deliveryVersions(cells: string[]): Promise<Map<string, { version: string; instances: number }>> {
+    const procs = this.delivery?.procs();
+    if (!procs)
+      throw new HttpError(
+        'conflict',
+        'this control plane has no process supervisor to run delivery instances with (run it under cellctl up)',
+      );
+    const out = new Map<string, { version: string; instances: number }>();
+    for (const cell of cells) {
+      const kids = [...(await deliveryKids(procs, cell)).values()];
+      const version = kids.find((k) => k.version)?.version;
+      if (!version)
+        throw new HttpError(
+          'conflict',
+          `${cell} is not split into order and delivery services (its topology runs --log sqlite): there is no delivery service to roll out`,
+        );
+      out.set(cell, { version, instances: kids.length });
+    }
+    return out;
   }
 
   /** Asks the running rollout to stop and roll back. */
@@ -160,7 +220,9 @@ export class RolloutManager {
     if (this.current) throw new HttpError('conflict', `rollout ${this.current.run.record.id} is running: use 'cellctl rollout --abort'`);
     const cur = await this.kv.getJson(CellRecordSchema, this.layout.cellKey(cell)).catch(() => undefined);
     if (!cur) throw new HttpError('not_found', `unknown cell '${cell}'`);
-    const last = (await this.list()).find((r) => r.state === 'succeeded' && r.previous[cell] && r.version === cur.value.version);
+    const last = (await this.list()).find(
+      (r) => r.state === 'succeeded' && r.role === undefined && r.previous[cell] && r.version === cur.value.version,
+    );
     const prev = last?.previous[cell];
     if (!prev || prev.version === cur.value.version)
       throw new HttpError('conflict', `cell ${cell} runs ${cur.value.version}; no earlier version to roll back to`);
@@ -183,6 +245,50 @@ export class RolloutManager {
     return { cell, from: cur.value.version, to: prev.version, color: idle };
   }
 
+  /** A rollout of the cells cut by a restart: each cell showing its version back on its previous color and version. */
+  private async recoverCells(rec: RolloutRecord): Promise<string[]> {
+    const back: string[] = [];
+    for (const [cell, prev] of Object.entries(rec.previous)) {
+      const cur = await this.kv.getJson(CellRecordSchema, this.layout.cellKey(cell)).catch(() => undefined);
+      // A cell on the new version, or part-way through a weighted step (its version still the old one).
+      if (cur && ((cur.value.version === rec.version && cur.value.version !== prev.version) || cur.value.shift)) {
+        await this.kv.putJson(
+          CellRecordSchema,
+          this.layout.cellKey(cell),
+          { ...withoutShift(cur.value), activeColor: prev.color, version: prev.version },
+          { cas: cur.item.modifyIndex },
+        );
+        back.push(`${cell} back on ${prev.version}`);
+      }
+      const procs = this.procs();
+      if (procs) await procs.stopCell(cell, prev.color === 'blue' ? 'green' : 'blue').catch(() => undefined);
+    }
+    return back;
+  }
+
+  /**
+   * A delivery rollout cut by a restart: every cell with a delivery instance on the rollout's
+   * version has its instances replaced back to the previous version, as many as it runs.
+   */
+  private async recoverDelivery(rec: RolloutRecord): Promise<string[]> {
+    const procs = this.delivery?.procs();
+    if (!procs) return [];
+    const back: string[] = [];
+    for (const [cell, prev] of Object.entries(rec.previous)) {
+      const kids = [...(await deliveryKids(procs, cell).catch(() => new Map<number, ChildStatus>())).values()];
+      if (!kids.some((k) => k.version === rec.version) || prev.version === rec.version) continue;
+      const n = rec.deliveryInstances?.[cell] ?? kids.length;
+      await replaceDelivery(
+        { procs, reads: this.delivery!.reads, stageTimeoutMs: rolloutOptions(this.defaults).stageTimeoutMs },
+        cell,
+        n,
+        prev.version,
+      );
+      back.push(`delivery of ${cell} back on ${prev.version}`);
+    }
+    return back;
+  }
+
   /**
    * After a restart: a rollout left `running` (its control plane died) is rolled back — every
    * cell whose record shows the rollout's version goes back to its previous color and version —
@@ -197,22 +303,7 @@ export class RolloutManager {
     if (lock?.session && lock.session !== this.session()) return out; // a live control plane runs it
     for (const rec of await this.list()) {
       if (rec.state !== 'running' && rec.state !== 'rolling-back') continue;
-      const back: string[] = [];
-      for (const [cell, prev] of Object.entries(rec.previous)) {
-        const cur = await this.kv.getJson(CellRecordSchema, this.layout.cellKey(cell)).catch(() => undefined);
-        // A cell on the new version, or part-way through a weighted step (its version still the old one).
-        if (cur && ((cur.value.version === rec.version && cur.value.version !== prev.version) || cur.value.shift)) {
-          await this.kv.putJson(
-            CellRecordSchema,
-            this.layout.cellKey(cell),
-            { ...withoutShift(cur.value), activeColor: prev.color, version: prev.version },
-            { cas: cur.item.modifyIndex },
-          );
-          back.push(`${cell} back on ${prev.version}`);
-        }
-        const procs = this.procs();
-        if (procs) await procs.stopCell(cell, prev.color === 'blue' ? 'green' : 'blue').catch(() => undefined);
-      }
+      const back = rec.role === 'delivery' ? await this.recoverDelivery(rec) : await this.recoverCells(rec);
       const i = rec.waves.findIndex((w) => w.state === 'staging' || w.state === 'baking');
       const where =
         rec.state === 'rolling-back'

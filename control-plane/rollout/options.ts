@@ -22,6 +22,11 @@ export interface RolloutOptions {
    * judged like the wave's. Empty: the switch is whole at once.
    */
   steps: number[];
+  /**
+   * A delivery rollout's bound on the consumer group's lag (records): above it, and above where it
+   * stood before the cell's first step, the cell's delivery version breaches.
+   */
+  maxLag: number;
   slo: SloOptions;
 }
 
@@ -33,6 +38,7 @@ export const DEFAULT_ROLLOUT: RolloutOptions = {
   stageTimeoutMs: 60_000,
   allowIdle: false,
   steps: [],
+  maxLag: 100,
   slo: DEFAULT_SLO,
 };
 

@@ -57,8 +57,18 @@ export interface DeliveryProcesses {
   scaleDelivery(cell: string, n: number): Promise<DeliveryScaled>;
 }
 
+/** What a delivery rollout needs from a process supervisor: one delivery instance at a time. */
+export interface DeliveryInstances {
+  /** Every child. */
+  children(): Promise<ChildStatus[]>;
+  /** Starts (or replaces) `<cell>.delivery-<n>` running `version`; resolves once it is ready. */
+  startDelivery(cell: string, n: number, version: string, defect?: unknown): Promise<ChildStatus>;
+  /** Stops and forgets `<cell>.delivery-<n>` (no-op when absent). */
+  stopDelivery(cell: string, n: number): Promise<void>;
+}
+
 /** HTTP client of the supervisor's control API. */
-export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, DeliveryProcesses {
+export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, DeliveryProcesses, DeliveryInstances {
   constructor(
     private readonly url: string,
     /** The supervisor's own token (`supervisor`), never an operator's. */
@@ -109,6 +119,15 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, 
 
   async scaleDelivery(cell: string, n: number): Promise<DeliveryScaled> {
     return (await this.call('PUT', `/cells/${encodeURIComponent(cell)}/delivery`, { instances: n }, 90_000, false, true)) as DeliveryScaled;
+  }
+
+  async startDelivery(cell: string, n: number, version: string, defect?: unknown): Promise<ChildStatus> {
+    const body = { version, ...(defect ? { defect } : {}) };
+    return (await this.call('PUT', `/cells/${encodeURIComponent(cell)}/delivery/${n}`, body, 90_000, false, true)) as ChildStatus;
+  }
+
+  async stopDelivery(cell: string, n: number): Promise<void> {
+    await this.call('DELETE', `/cells/${encodeURIComponent(cell)}/delivery/${n}`, undefined, 60_000, false, true);
   }
 
   async children(): Promise<ChildStatus[]> {

@@ -29,6 +29,10 @@ export const DEFAULT_VERSIONS: VersionsFile = {
     'v2-bad': { description: '20% errors on POST /v1/orders', defect: { route: 'POST /v1/orders', errorRate: 0.2 } },
     'v2-broken': { description: '50% errors on every /v1 request', defect: { errorRate: 0.5 } },
     'v2-slow': { description: '+300 ms on GET /v1/orders/:id', defect: { route: 'GET /v1/orders/:id', latencyMs: 300 } },
+    'v2-stuck': {
+      description: 'a delivery service that fails every order event it consumes (retried, so it stalls); for --role delivery',
+      defect: { route: 'delivery', errorRate: 1 },
+    },
   },
 };
 

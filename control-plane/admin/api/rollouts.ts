@@ -14,6 +14,10 @@ const RolloutBody = z
     allowIdle: z.boolean().optional(),
     /** Weighted steps before each wave's full switch (percent; the manager checks they rise below 100). */
     steps: z.array(z.number().gt(0).lt(100)).min(1).max(10).optional(),
+    /** What is replaced: `cell` (default: the cells' instances) or `delivery` (a split cell's delivery instances). */
+    role: z.enum(['cell', 'delivery']).optional(),
+    /** A delivery rollout's bound on the consumer group's lag (records). */
+    maxLag: z.number().int().min(1).max(10_000_000).optional(),
     ...DryRun,
   })
   .strict();
@@ -27,7 +31,15 @@ export function rolloutRoutes(app: Hono, d: AdminDeps): void {
       c,
       b.dryRun ? 'rollout (dry run)' : 'rollout',
       b.version,
-      { defect: b.defect, bakeMs: b.bakeMs, waveSizes: b.waveSizes, allowIdle: b.allowIdle, ...(b.steps ? { steps: b.steps } : {}) },
+      {
+        defect: b.defect,
+        bakeMs: b.bakeMs,
+        waveSizes: b.waveSizes,
+        allowIdle: b.allowIdle,
+        ...(b.steps ? { steps: b.steps } : {}),
+        ...(b.role === 'delivery' ? { role: b.role } : {}),
+        ...(b.maxLag !== undefined ? { maxLag: b.maxLag } : {}),
+      },
       undefined,
       async () => {
         const req = {
@@ -37,6 +49,8 @@ export function rolloutRoutes(app: Hono, d: AdminDeps): void {
           waveSizes: b.waveSizes,
           allowIdle: b.allowIdle,
           ...(b.steps ? { steps: b.steps } : {}),
+          ...(b.role === 'delivery' ? { role: 'delivery' as const } : {}),
+          ...(b.maxLag !== undefined ? { maxLag: b.maxLag } : {}),
           by: who(c),
         };
         if (b.dryRun) return { result: 'dry-run', out: { dryRun: true, plan: (await d.rollouts.plan(req)).record } };

@@ -111,6 +111,20 @@ describe('admin API: scaling a delivery service', () => {
     assert.deepEqual([s.calls, f.audit], [[], []]);
   });
 
+  it('refuses a cell whose delivery instances a delivery rollout replaces (409 cell_busy), scaling nothing', async () => {
+    const s = split();
+    const { f, app } = setup(s.procs);
+    const running = { id: 'ro-1-v2', version: 'v2', role: 'delivery', previous: { 'cell-1': { version: 'v1', color: 'blue' } } };
+    f.rollouts.running = () => running;
+    const res = await post(app, '/cells/cell-1/scale', { delivery: 3 });
+    assert.equal(res.status, 409);
+    assert.match((await json<ErrorJson>(res)).error.message, /delivery rollout ro-1-v2 \(v2\) is replacing cell-1's delivery instances/);
+    assert.deepEqual(s.calls, []);
+    // A rollout of the cells' own instances does not hold the delivery service.
+    f.rollouts.running = () => ({ ...running, role: undefined });
+    assert.equal((await post(app, '/cells/cell-1/scale', { delivery: 3 })).status, 200);
+  });
+
   it('refuses an unknown cell (404 not_found), scaling nothing', async () => {
     const s = split();
     const { app } = setup(s.procs);
