@@ -38,9 +38,9 @@ const SOLO = ['loadtest/drills.test.ts', 'loadtest/soak.test.ts', 'loadtest/dril
 // is therefore a unit (one `node --test` of its own) and the other files are run in chunks.
 const LONGEST_FIRST = [
   'topology/hosts/multi-host.test.ts', // ~290
+  'topology/up-kafka.test.ts', // ~210 (212 s quiet, with the delivery rollouts and a second up)
   'loadtest/drill-kafka.test.ts', // ~200
   'topology/operators.test.ts', // ~165
-  'topology/up-kafka.test.ts', // ~95
   'control-plane/ui/browser.test.ts', // ~90
   'topology/external-faults.test.ts', // ~80
   'topology/cell-lifecycle.test.ts', // ~75

@@ -49,11 +49,12 @@ export async function deliveryKids(procs: Pick<DeliveryInstances, 'children'>, c
 }
 
 /**
- * Brings `cell` to delivery instances 1..`n` all running `version`: a spare instance of the version
- * is started first (one past the highest), then each instance on another version is stopped and
- * started again on the version, and the spare (with anything past `n`) is stopped last; `check`
- * runs after each start (it throws to stop the replacement). Every start waits until the instance
- * passes in Consul with the version. Nothing is done when every instance already runs it.
+ * Brings `cell` to delivery instances 1..`n` all running `version`: unless the cell already runs
+ * more than `n`, a spare instance of the version is started first (one past the highest); then each
+ * instance on another version is stopped and started again on the version, and the spare (with
+ * anything past `n`) is stopped last, so the cell never runs fewer than `n`. `check` runs after
+ * each start (it throws to stop the replacement). Every start waits until the instance passes in
+ * Consul with the version. Nothing is done when every instance already runs it.
  */
 export async function replaceDelivery(
   d: ReplaceDeps,
@@ -64,14 +65,13 @@ export async function replaceDelivery(
   check: () => Promise<void> = async () => undefined,
 ): Promise<void> {
   let kids = await deliveryKids(d.procs, cell);
-  let spare = [...kids.keys()].find((k) => k > n && kids.get(k)!.version === version);
   for (let k = 1; k <= n; k++) {
     if (kids.get(k)?.version === version) continue;
     if (kids.has(k)) {
-      if (spare === undefined) {
-        spare = Math.max(...kids.keys()) + 1;
-        await startPassing(d, cell, spare, version, defect);
+      if (kids.size <= n) {
+        await startPassing(d, cell, Math.max(...kids.keys()) + 1, version, defect);
         await check();
+        kids = await deliveryKids(d.procs, cell);
       }
       await d.procs.stopDelivery(cell, k);
     }

@@ -15,7 +15,7 @@ import { createLogger } from '../../shared/logger.js';
 import { KvStore } from '../../shared/consul/kv-store.js';
 import { openSession, type ControlPlaneSession } from '../admin/session.js';
 import { RolloutManager } from './manager.js';
-import type { CellProcesses } from './supervisor-client.js';
+import type { CellProcesses, ChildStatus, DeliveryInstances } from './supervisor-client.js';
 
 const log = createLogger('test', {});
 /** cell-0 as seeded here (the canary on v1, blue), as Consul holds it. */
@@ -268,5 +268,85 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
     assert.equal(out?.state, 'rolled-back');
     const c = await cell('cell-0');
     assert.deepEqual([c?.activeColor, c?.version, c?.shift], ['blue', 'v1', undefined]);
+  });
+
+  it("after a restart, replaces a cut delivery rollout's instances back to the old version (as many as before), leaving the cell records alone", async () => {
+    // cell-0 cut mid-replacement: instance 1 and the spare 3 on v2, instance 2 still on v1.
+    const kids = new Map<string, ChildStatus>();
+    let port = 21_000;
+    const kid = (n: number, version: string): ChildStatus => ({
+      name: `cell-0.delivery-${n}`,
+      kind: 'delivery',
+      cell: 'cell-0',
+      version,
+      port: port++,
+      state: 'running',
+      pid: 1,
+      restarts: 0,
+      keepDown: false,
+    });
+    for (const [n, v] of [
+      [1, 'v2'],
+      [2, 'v1'],
+      [3, 'v2'],
+    ] as const)
+      kids.set(`cell-0.delivery-${n}`, kid(n, v));
+    const steps: string[] = [];
+    const delivery: DeliveryInstances = {
+      children: async () => [...kids.values()],
+      startDelivery: async (_cell, n, version) => {
+        steps.push(`start ${n} ${version}`);
+        const k = kid(n, version);
+        kids.set(k.name, k);
+        return k;
+      },
+      stopDelivery: async (_cell, n) => void (steps.push(`stop ${n}`), kids.delete(`cell-0.delivery-${n}`)),
+    };
+    const reads = {
+      deliveryInstances: async (_cell: string, version?: string) =>
+        [...kids.values()].filter((k) => version === undefined || k.version === version).map((k) => `http://127.0.0.1:${k.port}`),
+      metrics: async () => '',
+    };
+    const now = new Date().toISOString();
+    const rec: RolloutRecord = {
+      id: 'ro-dead-delivery-v2',
+      version: 'v2',
+      role: 'delivery',
+      deliveryInstances: { 'cell-0': 2, 'cell-1': 2 },
+      state: 'running',
+      previous: { 'cell-0': { version: 'v1', color: 'blue' }, 'cell-1': { version: 'v1', color: 'blue' } },
+      waves: [
+        { cells: ['cell-0'], state: 'staging' },
+        { cells: ['cell-1'], state: 'pending' },
+      ],
+      bakeMs: 30_000,
+      by: 'tester',
+      startedAt: now,
+      updatedAt: now,
+    };
+    await kv.putJson(RolloutRecordSchema, layout.rolloutKey(rec.id), rec);
+    const m = new RolloutManager(
+      kv,
+      layout,
+      () => procs,
+      { instances: async () => [], metrics: async () => '' },
+      () => session.id,
+      log,
+      { stageTimeoutMs: 500 },
+      { procs: () => delivery, reads },
+    );
+    const before = await cell('cell-0');
+    const [out] = await m.recover();
+    assert.equal(out?.state, 'rolled-back');
+    assert.match(out?.report ?? '', /control plane restarted during wave 0 \(cell-0, staging\); .*delivery of cell-0 back on v1/);
+    assert.deepEqual(
+      out?.waves.map((w) => w.state),
+      ['rolled-back', 'skipped'],
+    );
+    // Three ran (the spare among them): no new spare, instance 1 replaced, the spare stopped.
+    assert.deepEqual(steps, ['stop 1', 'start 1 v1', 'stop 3']);
+    assert.deepEqual([...kids.values()].map((k) => `${k.name} ${k.version}`).sort(), ['cell-0.delivery-1 v1', 'cell-0.delivery-2 v1']);
+    assert.deepEqual(calls, [], 'no cell color started or stopped');
+    assert.deepEqual(await cell('cell-0'), before, "the cell's record untouched");
   });
 });
