@@ -107,6 +107,15 @@ describe('boolean options from CELLSIM_* variables (real cellctl processes)', ()
     assert.deepEqual(calls, []);
   });
 
+  it("CELLSIM_ROLE=order (cellctl cell's --role) does not reach `cellctl rollout --role`: the rollout is sent", async () => {
+    calls.length = 0;
+    const r = await cellctl(['rollout', 'v2', '--dry-run', '--data', data, '--control-plane', adminUrl], { CELLSIM_ROLE: 'order' });
+    assert.doesNotMatch(r.stderr, /argument 'order' is invalid/);
+    assert.equal(calls.length, 1, r.stderr);
+    assert.equal(calls[0]!.url, '/admin/rollouts');
+    assert.notEqual((calls[0]!.body as { role?: string }).role, 'order');
+  });
+
   it("binds no drill sabotage switch to a variable: `cellctl drill --help` names none (its other flags' are there)", async () => {
     // Running a drill would start a topology; its --help shows every variable the command reads.
     const r = await cellctl(['drill', '--help'], {});

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDurationMs } from '../../shared/cli.js';
+import { neverFromEnv, parseDurationMs } from '../../shared/cli.js';
 import type { RolloutRecord } from '../../shared/kv.js';
 import { DEFAULT_VERSIONS, loadVersions } from '../rollout/versions.js';
 import { CommandError, connect, printJson, run, sleep, withConnection, type ConnFlags } from './common.js';
@@ -70,13 +70,17 @@ export function command(): Command {
         "weighted steps of each wave before its full switch, e.g. 1,10,50: that share of the wave's traffic on the new version, each baked and judged",
         parseSteps,
       )
+      // Never from CELLSIM_ROLE: that variable is `cellctl cell --role` (all|order|delivery), and an
+      // exported CELLSIM_ROLE=order made every `cellctl rollout` a usage error.
       .addOption(
-        new Option(
-          '--role <role>',
-          "what is replaced: cell (the cells' instances; a split cell's order service) or delivery (a split cell's delivery instances, one at a time, under cellctl up --log kafka)",
-        )
-          .choices(['cell', 'delivery'])
-          .default('cell'),
+        neverFromEnv(
+          new Option(
+            '--role <role>',
+            "what is replaced: cell (the cells' instances; a split cell's order service) or delivery (a split cell's delivery instances, one at a time, under cellctl up --log kafka)",
+          )
+            .choices(['cell', 'delivery'])
+            .default('cell'),
+        ),
       )
       .option(
         '--max-lag <records>',
