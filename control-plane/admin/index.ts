@@ -135,7 +135,7 @@ export function createOperators(o: OperatorOptions): Operators {
   });
   const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout, {
     procs,
-    reads: deliveryReads(consul, cellPeer),
+    reads: deliveryReads(cells),
   });
   const evacuator = new Evacuator(kv, layout, migrator, log, sessionId, o.id);
   const audit = new AuditLog(kv, layout, log);

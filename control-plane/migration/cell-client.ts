@@ -66,9 +66,9 @@ export class HttpCellAdmin implements CellAdmin {
     return this.client.close();
   }
 
-  /** Base URLs of every passing instance of `cell` (of one color, and version, when given). */
-  async instances(cell: string, color?: string, version?: string): Promise<string[]> {
-    return this.lookup(true, cell, color, version);
+  /** Base URLs of every passing instance of `cell` (of one color, and version, when given), or of its delivery service. */
+  async instances(cell: string, color?: string, version?: string, service: CellService = 'cell'): Promise<string[]> {
+    return this.lookup(true, cell, color, version, service);
   }
 
   /**
