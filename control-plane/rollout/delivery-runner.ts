@@ -8,10 +8,11 @@
  * back the same way. The order service is never touched, so orders are accepted throughout.
  */
 import { deliveryIndex } from './delivery-names.js';
-import { RolloutRecordSchema, type DeliveryVerdict, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
+import { type DeliveryVerdict, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { RolloutOptions } from './options.js';
+import { closeWaves, RecordedRun } from './recorded-run.js';
 import { parsePrometheus } from './prom.js';
 import type { ChildStatus, DeliveryInstances } from './supervisor-client.js';
 
@@ -114,8 +115,7 @@ interface CellWatch {
 }
 
 /** Runs a delivery rollout record to its end. */
-export class DeliveryRolloutRun {
-  private rec: RolloutRecord;
+export class DeliveryRolloutRun extends RecordedRun {
   private readonly touched = new Set<string>();
   /** Each touched cell's delivery instance count before the rollout. */
   private readonly counts = new Map<string, number>();
@@ -126,20 +126,7 @@ export class DeliveryRolloutRun {
     private readonly deps: DeliveryRunnerDeps,
     rec: RolloutRecord,
   ) {
-    this.rec = rec;
-  }
-
-  get record(): RolloutRecord {
-    return this.rec;
-  }
-
-  private async save(patch: Partial<RolloutRecord>): Promise<void> {
-    this.rec = { ...this.rec, ...patch, updatedAt: new Date().toISOString() };
-    await this.deps.kv.putJson(RolloutRecordSchema, this.deps.layout.rolloutKey(this.rec.id), this.rec);
-  }
-
-  private async setWave(i: number, patch: Partial<RolloutRecord['waves'][number]>): Promise<void> {
-    await this.save({ waves: this.rec.waves.map((w, j) => (j === i ? { ...w, ...patch } : w)) });
+    super(deps, rec);
   }
 
   /** Drives every wave; never throws (a failure rolls back and is recorded). */
@@ -320,13 +307,7 @@ export class DeliveryRolloutRun {
       state: stuck.length ? 'failed' : state,
       rolledBackAt,
       rollbackMs,
-      waves: this.rec.waves.map((w) =>
-        w.state === 'pending'
-          ? { ...w, state: 'skipped' }
-          : w.state === 'baking' || w.state === 'staging'
-            ? { ...w, state: 'rolled-back' }
-            : w,
-      ),
+      waves: closeWaves(this.rec.waves),
       report:
         `${report}; ` +
         (back.length

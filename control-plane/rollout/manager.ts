@@ -9,6 +9,7 @@ import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { HttpCellAdmin } from '../migration/cell-client.js';
 import { planWaves, rolloutOptions, type RolloutOptions } from './options.js';
 import { RolloutRun, withoutShift } from './runner.js';
+import { closeWaves } from './recorded-run.js';
 import type { CellProcesses, ChildStatus, DeliveryInstances } from './supervisor-client.js';
 import { DefectSchema } from '../../shared/defect.js';
 import { DeliveryRolloutRun, deliveryKids, replaceDelivery, type DeliveryReads } from './delivery-runner.js';
@@ -317,13 +318,7 @@ export class RolloutManager {
         state: 'rolled-back',
         updatedAt: now,
         rolledBackAt: now,
-        waves: rec.waves.map((w) =>
-          w.state === 'pending'
-            ? { ...w, state: 'skipped' }
-            : w.state === 'baking' || w.state === 'staging'
-              ? { ...w, state: 'rolled-back' }
-              : w,
-        ),
+        waves: closeWaves(rec.waves),
         report:
           `control plane restarted ${where}; rolled back, not resumed: a bake cut short proves nothing (its SLO baseline died ` +
           `with the process) (${back.length ? back.join(', ') : 'no cell was switched'}); run 'cellctl rollout ${rec.version}' again` +

@@ -5,18 +5,12 @@
  * to its old color (one CAS write each: traffic moves at once), stop the new instances, and
  * record the verdict. After the last wave, the old instances stop.
  */
-import {
-  CellRecordSchema,
-  RolloutRecordSchema,
-  type CellRecord,
-  type KvLayout,
-  type RolloutRecord,
-  type WaveVerdict,
-} from '../../shared/kv.js';
+import { CellRecordSchema, type CellRecord, type KvLayout, type RolloutRecord, type WaveVerdict } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { HttpCellAdmin } from '../migration/cell-client.js';
 import type { RolloutOptions } from './options.js';
+import { closeWaves, RecordedRun } from './recorded-run.js';
 import { diff, parsePrometheus, sum, trafficOf, type Traffic } from './prom.js';
 import { judge } from './slo.js';
 import type { CellProcesses } from './supervisor-client.js';
@@ -42,28 +36,14 @@ export function withoutShift(c: CellRecord): CellRecord {
 const other = (c: 'blue' | 'green'): 'blue' | 'green' => (c === 'blue' ? 'green' : 'blue');
 
 /** Runs a rollout record to its end. */
-export class RolloutRun {
-  private rec: RolloutRecord;
+export class RolloutRun extends RecordedRun {
   private readonly touched = new Set<string>();
 
   constructor(
     private readonly deps: RunnerDeps,
     rec: RolloutRecord,
   ) {
-    this.rec = rec;
-  }
-
-  get record(): RolloutRecord {
-    return this.rec;
-  }
-
-  private async save(patch: Partial<RolloutRecord>): Promise<void> {
-    this.rec = { ...this.rec, ...patch, updatedAt: new Date().toISOString() };
-    await this.deps.kv.putJson(RolloutRecordSchema, this.deps.layout.rolloutKey(this.rec.id), this.rec);
-  }
-
-  private async setWave(i: number, patch: Partial<RolloutRecord['waves'][number]>): Promise<void> {
-    await this.save({ waves: this.rec.waves.map((w, j) => (j === i ? { ...w, ...patch } : w)) });
+    super(deps, rec);
   }
 
   /** CAS-updates a cell record. */
@@ -238,13 +218,7 @@ export class RolloutRun {
       state,
       rolledBackAt,
       rollbackMs,
-      waves: this.rec.waves.map((w) =>
-        w.state === 'pending'
-          ? { ...w, state: 'skipped' }
-          : w.state === 'baking' || w.state === 'staging'
-            ? { ...w, state: 'rolled-back' }
-            : w,
-      ),
+      waves: closeWaves(this.rec.waves),
       report: `${report}; ${cells.length ? `${cells.join(', ')} back on ${cells.map((c) => this.rec.previous[c]!.version).join(', ')} in ${rollbackMs} ms` : 'no cell was switched'}`,
     });
     this.deps.log.warn({ rollout: this.rec.id, report: this.rec.report }, `rollout ${this.rec.version} ${state}`);

@@ -1,0 +1,41 @@
+/**
+ * What every rollout run shares: its record in Consul (`cellsim/rollouts/<id>`, docs/contracts.md
+ * §Consul keys), written whole on each change, and how a rollback closes the record's waves.
+ * The cell rollout (runner.ts) and the delivery rollout (delivery-runner.ts) extend it.
+ */
+import { RolloutRecordSchema, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
+import type { KvStore } from '../../shared/consul/kv-store.js';
+
+type Wave = RolloutRecord['waves'][number];
+
+/** A rollback's waves: a pending one is skipped, one staging or baking is rolled back, the rest stay. */
+export function closeWaves(waves: readonly Wave[]): Wave[] {
+  return waves.map((w) =>
+    w.state === 'pending' ? { ...w, state: 'skipped' } : w.state === 'baking' || w.state === 'staging' ? { ...w, state: 'rolled-back' } : w,
+  );
+}
+
+/** A run that keeps its rollout record: the latest copy in memory, every change written to Consul. */
+export abstract class RecordedRun {
+  protected rec: RolloutRecord;
+
+  constructor(
+    private readonly store: { kv: KvStore; layout: KvLayout },
+    rec: RolloutRecord,
+  ) {
+    this.rec = rec;
+  }
+
+  get record(): RolloutRecord {
+    return this.rec;
+  }
+
+  protected async save(patch: Partial<RolloutRecord>): Promise<void> {
+    this.rec = { ...this.rec, ...patch, updatedAt: new Date().toISOString() };
+    await this.store.kv.putJson(RolloutRecordSchema, this.store.layout.rolloutKey(this.rec.id), this.rec);
+  }
+
+  protected async setWave(i: number, patch: Partial<Wave>): Promise<void> {
+    await this.save({ waves: this.rec.waves.map((w, j) => (j === i ? { ...w, ...patch } : w)) });
+  }
+}
