@@ -12,6 +12,7 @@ import { createLogger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import { DeliveryRolloutRun } from './delivery-runner.js';
 import { rolloutOptions } from './options.js';
+import { twoCellRecord } from './record.test-helper.js';
 import type { ChildStatus, DeliveryInstances } from './supervisor-client.js';
 
 const log = createLogger('test', {});
@@ -72,24 +73,14 @@ function world(o: { traffic: boolean; stuck?: string; flaky?: string }) {
 }
 
 function record(version: string): RolloutRecord {
-  const at = new Date().toISOString();
-  return {
+  return twoCellRecord({
     id: `ro-test-${version}`,
     version,
     role: 'delivery',
     maxLag: 100,
     deliveryInstances: { 'cell-0': 2, 'cell-1': 2 },
-    state: 'running',
-    previous: { 'cell-0': { version: 'v1', color: 'blue' }, 'cell-1': { version: 'v1', color: 'blue' } },
-    waves: [
-      { cells: ['cell-0'], state: 'pending' },
-      { cells: ['cell-1'], state: 'pending' },
-    ],
     bakeMs: 300,
-    by: 'tester',
-    startedAt: at,
-    updatedAt: at,
-  };
+  });
 }
 
 async function roll(w: ReturnType<typeof world>, version: string, allowIdle = false): Promise<RolloutRecord> {

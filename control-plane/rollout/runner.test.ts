@@ -15,6 +15,7 @@ import { createLogger } from '../../shared/logger.js';
 import { KvStore } from '../../shared/consul/kv-store.js';
 import { openSession, type ControlPlaneSession } from '../admin/session.js';
 import { RolloutManager } from './manager.js';
+import { twoCellRecord } from './record.test-helper.js';
 import type { CellProcesses, ChildStatus, DeliveryInstances } from './supervisor-client.js';
 
 const log = createLogger('test', {});
@@ -154,21 +155,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
   it('after a restart, rolls back a rollout cut short mid-bake and says why in the record', async () => {
     // The dead control plane had switched cell-0 to v2 (green) and was baking wave 0.
     await kv.put(layout.cellKey('cell-0'), JSON.stringify({ ...CANARY_V1, version: 'v2', activeColor: 'green' }));
-    const now = new Date().toISOString();
-    const rec: RolloutRecord = {
-      id: 'ro-dead-v2',
-      version: 'v2',
-      state: 'running',
-      previous: { 'cell-0': { version: 'v1', color: 'blue' }, 'cell-1': { version: 'v1', color: 'blue' } },
-      waves: [
-        { cells: ['cell-0'], state: 'baking' },
-        { cells: ['cell-1'], state: 'pending' },
-      ],
-      bakeMs: 30_000,
-      by: 'tester',
-      startedAt: now,
-      updatedAt: now,
-    };
+    const rec = twoCellRecord({ id: 'ro-dead-v2', version: 'v2' }, ['baking', 'pending']);
     await kv.putJson(RolloutRecordSchema, layout.rolloutKey(rec.id), rec);
     const [out] = await manager().recover();
     assert.equal(out?.state, 'rolled-back');
@@ -307,23 +294,10 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
         [...kids.values()].filter((k) => version === undefined || k.version === version).map((k) => `http://127.0.0.1:${k.port}`),
       metrics: async () => '',
     };
-    const now = new Date().toISOString();
-    const rec: RolloutRecord = {
-      id: 'ro-dead-delivery-v2',
-      version: 'v2',
-      role: 'delivery',
-      deliveryInstances: { 'cell-0': 2, 'cell-1': 2 },
-      state: 'running',
-      previous: { 'cell-0': { version: 'v1', color: 'blue' }, 'cell-1': { version: 'v1', color: 'blue' } },
-      waves: [
-        { cells: ['cell-0'], state: 'staging' },
-        { cells: ['cell-1'], state: 'pending' },
-      ],
-      bakeMs: 30_000,
-      by: 'tester',
-      startedAt: now,
-      updatedAt: now,
-    };
+    const rec = twoCellRecord(
+      { id: 'ro-dead-delivery-v2', version: 'v2', role: 'delivery', deliveryInstances: { 'cell-0': 2, 'cell-1': 2 } },
+      ['staging', 'pending'],
+    );
     await kv.putJson(RolloutRecordSchema, layout.rolloutKey(rec.id), rec);
     const m = new RolloutManager(
       kv,
