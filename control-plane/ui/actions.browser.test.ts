@@ -61,6 +61,7 @@ describe('console actions in chromium against cellctl up', () => {
         .locator('#confirm-result')
         .filter({ hasText: /^dry run: 200$/ })
         .waitFor({ timeout: 30_000 });
+      await o.afterDry?.();
     } else assert.equal(await page.isDisabled('#confirm-dry'), true, `${path} has no dry run`);
     await page.click('#confirm-go');
     await page
@@ -105,6 +106,47 @@ describe('console actions in chromium against cellctl up', () => {
     await shot('action-drained');
     await act('/cells/cell-1/activate', { dry: true, expect: 'done: 200' });
     assert.equal((await cell('cell-1')).state, 'active');
+  });
+
+  it('keeps a pressed button through a live update: the click lands, the update plays on release', async () => {
+    const seq = () => page.evaluate<number>('Number(document.body.dataset.seq)');
+    await page.waitForSelector('#confirm[open]', { state: 'detached', timeout: 5_000 });
+    await page.locator('form.act[data-path="/cells/cell-1/drain"] button[type=submit]').waitFor({ timeout: 15_000 });
+    const box = await page.locator('form.act[data-path="/cells/cell-1/drain"] button[type=submit]').boundingBox();
+    assert.ok(box, 'the drain button of cell-1 is on the page');
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    // The cells region changes under the pressed button: cell-2 drained through the API.
+    const drained = await fetch(`${cp}/admin/cells/cell-2/drain`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.operator}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(drained.status, 200, await drained.text());
+    const from = await seq();
+    await waitFor(
+      async () => (await seq()) >= from + 2,
+      15_000,
+      () => `no live update after the drain (seq ${from})`,
+    );
+    assert.equal(
+      await page.locator('#cells tr[data-cell="cell-2"] form.act[data-path="/cells/cell-2/activate"]').count(),
+      0,
+      'held while pressed',
+    );
+    await page.mouse.up();
+    await page.waitForSelector('#confirm[open]', { timeout: 5_000 });
+    assert.match((await page.textContent('#confirm-plan')) ?? '', /^POST \/cells\/cell-1\/drain /);
+    await page.click('#confirm-cancel');
+    await page.waitForSelector('#cells tr[data-cell="cell-2"] form.act[data-path="/cells/cell-2/activate"]', { timeout: 5_000 });
+    assert.equal((await cell('cell-1')).state, 'active', 'cancelled: nothing done');
+    const activated = await fetch(`${cp}/admin/cells/cell-2/activate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.operator}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(activated.status, 200, await activated.text());
+    await page.waitForSelector('#cells tr[data-cell="cell-2"] form.act[data-path="/cells/cell-2/drain"]', { timeout: 15_000 });
   });
 
   it('refuses bad input in a form with the API coded error in the dialog, and writes nothing', async () => {

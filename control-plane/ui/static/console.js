@@ -7,7 +7,25 @@
   const live = document.body.dataset.live === 'on';
   const conn = document.getElementById('conn');
 
+  // A region swapped between a press and its release would take the pressed button with it and
+  // the click would be lost, so swaps wait while a pointer is down and play on release.
+  let pressed = false;
+  let held = null;
+  document.addEventListener('pointerdown', () => (pressed = true), true);
+  const release = () =>
+    setTimeout(() => {
+      pressed = false;
+      if (held) swapRegions(held);
+      held = null;
+    }, 0);
+  document.addEventListener('pointerup', release, true);
+  document.addEventListener('pointercancel', release, true);
+
   function swapRegions(regions) {
+    if (pressed) {
+      held = { ...held, ...regions };
+      return;
+    }
     for (const [name, htmlText] of Object.entries(regions)) {
       const el = document.querySelector(`[data-region="${name}"]`);
       if (!el || el.dataset.html === htmlText) continue;
