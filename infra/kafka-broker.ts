@@ -7,7 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Admin } from '@platformatic/kafka';
 import type { KafkaDist } from './kafka-dist.js';
 
 /**
@@ -64,6 +63,8 @@ export async function formatStorage(dist: KafkaDist, props: string, heap?: strin
 
 /** True when the broker answers a metadata request and lists itself as a broker. */
 export async function brokerAnswers(bootstrap: string): Promise<boolean> {
+  // Loaded on first use, as the product's shared/kafka-library.ts does (infra imports no product part).
+  const { Admin } = await import('@platformatic/kafka');
   const admin = new Admin({ clientId: 'cellsim-ready', bootstrapBrokers: [bootstrap], retries: 0, timeout: 2000 });
   try {
     const md = await admin.metadata({ topics: [] });

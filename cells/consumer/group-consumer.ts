@@ -8,7 +8,8 @@
  * starts again at that offset, and the records read twice are absorbed by the handler's
  * primary-key idempotency.
  */
-import { Consumer, MessagesStreamModes, stringDeserializers, type MessagesStream } from '@platformatic/kafka';
+import type { Consumer, MessagesStream } from '@platformatic/kafka';
+import { kafkaLibrary } from '../../shared/kafka-library.js';
 import type { Logger } from '../../shared/logger.js';
 import type { StoredValue } from '../log/kafka-log.js';
 import type { LogRecord } from '../log/types.js';
@@ -86,6 +87,7 @@ export class GroupConsumer {
 
   private async connect(): Promise<void> {
     const o = this.opts;
+    const { Consumer, MessagesStreamModes, stringDeserializers } = await kafkaLibrary();
     const consumer = new Consumer({
       clientId: o.clientId,
       bootstrapBrokers: o.brokers,

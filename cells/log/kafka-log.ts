@@ -8,7 +8,8 @@
  * failed send mid-batch) are not written again: before its first append, and after a failed
  * one, the log reads the tail of every partition and drops records whose event id is there.
  */
-import { Admin, Consumer, Producer, stringSerializers, type ClusterTopicMetadata } from '@platformatic/kafka';
+import type { Admin, ClusterTopicMetadata, Consumer, Producer } from '@platformatic/kafka';
+import { kafkaLibrary } from '../../shared/kafka-library.js';
 import { fnv1a, type AppendRecord, type EventLog, type LogRecord } from './types.js';
 
 /**
@@ -63,6 +64,7 @@ export class KafkaLog implements EventLog {
 
   /** Connects, and creates the topic with `partitions` partitions unless it exists (then keeps its count). */
   static async open(opts: KafkaLogOptions): Promise<KafkaLog> {
+    const { Admin, Consumer, Producer, stringSerializers } = await kafkaLibrary();
     const base = { clientId: opts.clientId ?? 'cellsim-cell', bootstrapBrokers: opts.brokers };
     const admin = new Admin(base);
     try {

@@ -5,7 +5,7 @@
  * samples it at the end of its window (the backlog that built up) and until it drains after.
  * docs/drills.md §The delivery-down drill.
  */
-import { Admin } from '@platformatic/kafka';
+import { kafkaLibrary } from '../../shared/kafka-library.js';
 import type { Verdict } from '../verdicts.js';
 import { NO_DATA } from '../verdicts.js';
 
@@ -15,6 +15,7 @@ export const DRAINED_MAX = 5;
 /** The backlog of group `delivery` on `cell`'s orders topic, through the broker at `bootstrap`. */
 export async function deliveryBacklog(bootstrap: string, cell: string): Promise<number> {
   const topic = `cellsim.${cell}.orders`;
+  const { Admin } = await kafkaLibrary();
   const admin = new Admin({ clientId: 'cellsim-drill-delivery-lag', bootstrapBrokers: [bootstrap] });
   try {
     const md = await admin.metadata({ topics: [topic] });
