@@ -36,6 +36,12 @@ export const CellRecordSchema = z
     global: z.boolean(),
     capacity: z.number().int().nonnegative(),
     version: z.string().min(1).max(64),
+    /**
+     * The version a split cell's delivery service runs, written when a delivery rollout's wave
+     * passes and written back by its rollback (docs/kafka.md §Rolling out the delivery service);
+     * `cellctl up` starts the delivery instances on it. Absent: they run `version`.
+     */
+    deliveryVersion: z.string().min(1).max(64).optional(),
     /** The blue/green color that receives traffic; absent means every color does. */
     activeColor: z.enum(['blue', 'green']).optional(),
     /**
@@ -50,6 +56,41 @@ export const CellRecordSchema = z
   .strict();
 export type CellRecord = z.infer<typeof CellRecordSchema>;
 
+/**
+ * The key header of a split by request key (an experiment's or a share move's): a lowercase header
+ * name, not the market header, nor an internal (`x-cellsim-*`) or Envoy (`x-envoy-*`) one.
+ */
+function keyHeaderSchema(what: string) {
+  return z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, `${what} header must be a lowercase header name`)
+    .refine((h) => h !== 'x-market-id' && !h.startsWith('x-cellsim-') && !h.startsWith('x-envoy-'), {
+      message: `${what} header must not be x-market-id, x-cellsim-* or x-envoy-*`,
+    });
+}
+
+/** A market record's `experiment` (see {@link MarketRecordSchema}). */
+export const ExperimentSpecSchema = z
+  .object({
+    header: keyHeaderSchema('experiment'),
+    color: z.enum(['blue', 'green']),
+    percent: z.number().min(0).max(100),
+  })
+  .strict();
+
+/** A market record's `shareMove` (see {@link MarketRecordSchema}); `to` ≠ `cell` is checked on the record. */
+export const ShareMoveSpecSchema = z
+  .object({
+    to: CellIdSchema,
+    header: keyHeaderSchema('shareMove'),
+    percent: z
+      .number()
+      .min(0)
+      .max(100)
+      .refine((p) => Math.abs(p * 100 - Math.round(p * 100)) < 1e-6, { message: 'shareMove percent must be in hundredths' }),
+  })
+  .strict();
+
 /** `cellsim/markets/<market>` */
 export const MarketRecordSchema = z
   .object({
@@ -61,21 +102,22 @@ export const MarketRecordSchema = z
      * `header` value hashes into the first `percent` % of buckets go to the owning cell's `color`
      * instances, other keyed ones to its active color; a request without the header is not in it.
      */
-    experiment: z
-      .object({
-        header: z
-          .string()
-          .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'experiment header must be a lowercase header name')
-          .refine((h) => h !== 'x-market-id' && !h.startsWith('x-cellsim-') && !h.startsWith('x-envoy-'), {
-            message: 'experiment header must not be x-market-id, x-cellsim-* or x-envoy-*',
-          }),
-        color: z.enum(['blue', 'green']),
-        percent: z.number().min(0).max(100),
-      })
-      .strict()
-      .optional(),
+    experiment: ExperimentSpecSchema.optional(),
+    /**
+     * A market move by share (docs/contracts.md §Consul keys, docs/weighted-shifts.md): requests
+     * whose `header` value hashes into the first `percent` % of buckets go to cell `to`, every
+     * other request to `cell`. Percent in hundredths; `to` another cell than `cell`.
+     */
+    shareMove: ShareMoveSpecSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((rec, ctx) => {
+    if (rec.shareMove === undefined) return;
+    if (rec.shareMove.to === rec.cell)
+      ctx.addIssue({ code: 'custom', path: ['shareMove', 'to'], message: 'shareMove.to must be another cell than cell' });
+    if (rec.experiment !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['shareMove'], message: 'a market takes an experiment or a shareMove, not both' });
+  });
 export type MarketRecord = z.infer<typeof MarketRecordSchema>;
 
 /**

@@ -53,10 +53,14 @@ export class RoutingStore implements RoutingTable {
 
   private intern(rec: MarketRecord): MarketRecord {
     const xp = rec.experiment;
-    const key = `${rec.cell}\n${rec.state}\n${rec.epoch}${xp ? `\n${xp.header}\n${xp.color}\n${xp.percent}` : ''}`;
+    const sm = rec.shareMove;
+    const key =
+      `${rec.cell}\n${rec.state}\n${rec.epoch}${xp ? `\n${xp.header}\n${xp.color}\n${xp.percent}` : ''}` +
+      (sm ? `\nsm\n${sm.to}\n${sm.header}\n${sm.percent}` : '');
     const copy: MarketRecord = { cell: rec.cell, state: rec.state, epoch: rec.epoch };
-    // An experiment's market keeps its own record (docs/experiments.md): its route differs.
+    // An experiment's or share move's market keeps its own record (docs/experiments.md): its route differs.
     if (xp) copy.experiment = Object.freeze({ header: xp.header, color: xp.color, percent: xp.percent });
+    if (sm) copy.shareMove = Object.freeze({ to: sm.to, header: sm.header, percent: sm.percent });
     return this.interned.get(key) ?? this.interned.add(key, Object.freeze(copy));
   }
 
@@ -65,7 +69,7 @@ export class RoutingStore implements RoutingTable {
     const changed: string[] = [];
     for (const [id, rec] of upserts) {
       const old = this.markets.get(id);
-      if (old && old.cell === rec.cell && old.state === rec.state && old.epoch === rec.epoch && sameExperiment(old, rec)) continue;
+      if (old && old.cell === rec.cell && old.state === rec.state && old.epoch === rec.epoch && sameSplits(old, rec)) continue;
       this.markets.set(id, this.intern(rec));
       changed.push(id);
     }
@@ -101,8 +105,14 @@ export class RoutingStore implements RoutingTable {
   }
 }
 
-function sameExperiment(a: MarketRecord, b: MarketRecord): boolean {
+/** Whether two records carry the same experiment and the same share move (or neither). */
+function sameSplits(a: MarketRecord, b: MarketRecord): boolean {
   const x = a.experiment;
   const y = b.experiment;
-  return x === y || (x !== undefined && y !== undefined && x.header === y.header && x.color === y.color && x.percent === y.percent);
+  const s = a.shareMove;
+  const t = b.shareMove;
+  return (
+    (x === y || (x !== undefined && y !== undefined && x.header === y.header && x.color === y.color && x.percent === y.percent)) &&
+    (s === t || (s !== undefined && t !== undefined && s.to === t.to && s.header === t.header && s.percent === t.percent))
+  );
 }

@@ -4,15 +4,31 @@ import { CommandError, Progress, sleep, type Api } from './common.js';
 
 const STEPS = ['validating', 'copying', 'draining', 'freezing', 'delta', 'verifying', 'flipping', 'flipped', 'cleanup-wait', 'done'];
 
+type Summary = NonNullable<MigrationRecord['summary']>;
+const checksum = (s: Summary) => `checksum ${s.checksum.slice(0, 12)} equal on both sides`;
+
+/**
+ * The rows a migration moved: its cell's, and between split cells the delivery service's too, with
+ * each service's share and verified summary (docs/kafka.md §Market migration on Kafka).
+ */
+export function describeRows(m: MigrationRecord): string {
+  const d = m.delivery;
+  if (!d)
+    return `${m.rows.snapshot} snapshot + ${m.rows.delta} delta rows${m.summary ? `, ${m.summary.orders} orders, ${checksum(m.summary)}` : ''}`;
+  const order = `order service ${m.rows.snapshot} + ${m.rows.delta}${m.summary ? `, ${m.summary.orders} orders, ${checksum(m.summary)}` : ''}`;
+  const delivery =
+    `delivery service ${d.rows.snapshot} + ${d.rows.delta}` +
+    (d.summary ? `, ${d.summary.orders} order facts and ${d.summary.deliveries} deliveries, ${checksum(d.summary)}` : '');
+  return `${m.rows.snapshot + d.rows.snapshot} snapshot + ${m.rows.delta + d.rows.delta} delta rows (${order}; ${delivery})`;
+}
+
 /** One line saying how a migration ended. */
 export function describeMigration(m: MigrationRecord): string {
   if (m.state === 'rolled-back' || m.state === 'failed') {
     return `migration of ${m.market} ${m.state}: ${m.error ?? 'no reason recorded'}; ${m.market} stays on ${m.from}`;
   }
-  const rows = `${m.rows.snapshot} snapshot + ${m.rows.delta} delta rows`;
-  const sum = m.summary ? `, ${m.summary.orders} orders, checksum ${m.summary.checksum.slice(0, 12)} equal on both sides` : '';
   const when = m.state === 'done' ? `${m.from} purged` : `${m.from} purged at ${m.cleanupAt ?? '?'}`;
-  return `moved ${m.market} ${m.from} → ${m.to} (epoch ${m.epoch + 1}) in ${m.moveMs ?? '?'} ms; freeze window ${m.freezeMs ?? '?'} ms; ${rows}${sum}; ${when}`;
+  return `moved ${m.market} ${m.from} → ${m.to} (epoch ${m.epoch + 1}) in ${m.moveMs ?? '?'} ms; freeze window ${m.freezeMs ?? '?'} ms; ${describeRows(m)}; ${when}`;
 }
 
 /** Polls the migration of `market` until it has moved (or ended); throws when it rolled back. */

@@ -7,10 +7,17 @@
  */
 import type { CellRecord, MarketRecord } from '../../shared/kv.js';
 import type { Endpoint } from '../../shared/routing-table.js';
-import { experimentLive } from '../../shared/experiment.js';
+import { experimentLive, shareMoveTarget } from '../../shared/experiment.js';
 import { cellCluster, DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './resources/cluster.js';
 import { cellLoadAssignment, type DroppedEndpoint } from './resources/endpoint.js';
-import { colorCluster, colorLoadAssignment, experimentRouteName, experimentRoutes } from './resources/experiment.js';
+import {
+  colorCluster,
+  colorLoadAssignment,
+  experimentRouteName,
+  experimentRoutes,
+  shareMoveRouteName,
+  shareMoveRoutes,
+} from './resources/experiment.js';
 import { holdCluster, holdLoadAssignment } from './resources/hold.js';
 import { FROZEN_ROUTE, GLOBAL_SCOPE, cellRouteName, marketScopeName } from './resources/names.js';
 import { OverlayMap } from './cache/overlay-map.js';
@@ -39,10 +46,16 @@ export interface BuildInput {
   /** Every passing endpoint, each color (the one-color clusters of A/B experiments). */
   readonly allEndpoints?: readonly Endpoint[];
   /**
-   * Markets whose live experiment's resources were published long enough ago for their scope to
-   * use them (./experiment-warmup.ts); undefined: every live one.
+   * Markets whose live experiment's (or share move's) resources were published long enough ago for
+   * their scope to use them (./experiment-warmup.ts); undefined: every live one.
    */
   readonly warmExperiments?: ReadonlySet<string>;
+  /**
+   * Passing endpoints of each cell's active color, before panic routing stands in remembered ones
+   * (`endpoints` may hold those): a share move sends its share to a target with some, as the router
+   * does. Undefined: `endpoints`.
+   */
+  readonly passingEndpoints?: ReadonlyMap<string, readonly Endpoint[]>;
 }
 
 /** Options of the builder. */
@@ -66,7 +79,11 @@ function experimentShown(rec: MarketRecord, cells: ReadonlyMap<string, CellRecor
 
 function scopeTarget(market: string, rec: MarketRecord, input: BuildInput): string {
   if (rec.state === 'frozen') return FROZEN_ROUTE;
-  if (experimentShown(rec, input.cells) && (input.warmExperiments?.has(market) ?? true)) return experimentRouteName(market);
+  const warm = input.warmExperiments?.has(market) ?? true;
+  if (experimentShown(rec, input.cells) && warm) return experimentRouteName(market);
+  // A share move's configuration is published while its target is known and not down (./experiment-warmup.ts
+  // warms it); the scope uses it while the target also has a passing instance (shared/experiment.ts).
+  if (warm && shareMoveTarget(rec, input.cells, input.passingEndpoints ?? input.endpoints) !== undefined) return shareMoveRouteName(market);
   return cellRouteName(rec.cell);
 }
 
@@ -82,7 +99,10 @@ export class ResourceBuilder {
   /** The cell of each market of the last build, and how many markets name each cell. */
   private marketCell = new Map<string, string>();
   private marketsPerCell = new Map<string, number>();
-  /** Markets whose record has an experiment (live or not): their scope depends on their cell's record too. */
+  /**
+   * Markets whose record has an experiment or a share move (live or not): their scope depends on
+   * cell records (and a share move's on the target's endpoints) too, so every build looks at them.
+   */
   private experiments = new Set<string>();
 
   constructor(opts: Partial<BuildOptions> = {}) {
@@ -145,10 +165,11 @@ export class ResourceBuilder {
       this.marketCell = new Map();
       this.marketsPerCell = new Map();
       this.experiments = new Set();
-      for (const [market, rec] of input.markets) if (rec.experiment) this.experiments.add(market);
+      for (const [market, rec] of input.markets) if (rec.experiment || rec.shareMove) this.experiments.add(market);
     } else {
       for (const market of input.changedMarkets!) {
-        if (input.markets.get(market)?.experiment) this.experiments.add(market);
+        const rec = input.markets.get(market);
+        if (rec?.experiment || rec?.shareMove) this.experiments.add(market);
         else this.experiments.delete(market);
       }
     }
@@ -179,7 +200,11 @@ export class ResourceBuilder {
     }
   }
 
-  /** The resources of live A/B experiments (resources/experiment.ts): a route configuration per market, one-color clusters per cell. */
+  /**
+   * The resources of live A/B experiments (resources/experiment.ts): a route configuration per
+   * market, one-color clusters per cell; and of share moves whose target is known and not down: a
+   * route configuration per market (the target's cluster is its cell cluster).
+   */
   private addExperiments(
     input: BuildInput,
     clusters: Map<string, Resource>,
@@ -190,6 +215,10 @@ export class ResourceBuilder {
     for (const market of [...this.experiments].sort()) {
       const rec = input.markets.get(market);
       const cell = rec === undefined ? undefined : input.cells.get(rec.cell);
+      if (rec?.shareMove !== undefined && shareMoveTarget(rec, input.cells) !== undefined) {
+        const rc = shareMoveRoutes(market, rec.cell, cell?.state ?? 'active', rec.shareMove);
+        routes.set(rc.name, rc);
+      }
       if (rec === undefined || !experimentShown(rec, input.cells)) continue;
       const active = cell!.activeColor!;
       const rc = experimentRoutes(market, rec.cell, rec.experiment!, active);

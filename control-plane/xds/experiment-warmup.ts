@@ -4,10 +4,12 @@
  * but its scope moves to that configuration only `warmMs` later. Switched in the same push, Envoy
  * answered a few requests 404 unknown_market (the scope named a configuration not loaded yet) or
  * 503 (a cluster still warming) in ab-experiment.test.ts. A change of percent or header only
- * edits the loaded configuration and needs no wait; a new cell or color does.
+ * edits the loaded configuration and needs no wait; a new cell or color does. A market's share move
+ * (docs/weighted-shifts.md) warms the same way: its configuration `sm:<market>` is new, though the
+ * target's cluster is not; a new target starts the wait again.
  */
 import type { CellRecord, MarketRecord } from '../../shared/kv.js';
-import { experimentLive } from '../../shared/experiment.js';
+import { experimentLive, shareMoveTarget } from '../../shared/experiment.js';
 
 /** How long an experiment's Envoy resources are published before its market's scope uses them. */
 export const EXPERIMENT_WARM_MS = 3000;
@@ -21,6 +23,8 @@ export interface WarmResult {
 /** Tracks since when each market's live experiment has had its resources published. */
 export class ExperimentWarmup {
   private readonly since = new Map<string, { key: string; at: number }>();
+  /** Markets whose record has an experiment or a share move (live or not). */
+  private readonly keyed = new Set<string>();
 
   constructor(
     private readonly warmMs = EXPERIMENT_WARM_MS,
@@ -34,18 +38,29 @@ export class ExperimentWarmup {
     cells: ReadonlyMap<string, CellRecord>,
   ): WarmResult {
     const t = this.now();
-    const look = new Set(this.since.keys());
     if (changed === undefined) {
-      for (const [m, rec] of markets) if (rec.experiment) look.add(m);
-    } else for (const m of changed) look.add(m);
-    for (const market of look) {
+      this.keyed.clear();
+      for (const [m, rec] of markets) if (rec.experiment || rec.shareMove) this.keyed.add(m);
+    } else
+      for (const m of changed) {
+        const rec = markets.get(m);
+        if (rec?.experiment || rec?.shareMove) this.keyed.add(m);
+        else this.keyed.delete(m);
+      }
+    // Every market with a split, not only changed ones: a cell record's change (a color flip, a
+    // share move's target appearing) turns a split on without its market record changing.
+    for (const market of new Set([...this.since.keys(), ...this.keyed])) {
       const rec = markets.get(market);
       const cell = rec === undefined ? undefined : cells.get(rec.cell);
-      if (rec === undefined || rec.state !== 'active' || !experimentLive(rec.experiment, cell)) {
+      const to = rec === undefined ? undefined : shareMoveTarget(rec, cells);
+      let key: string | undefined;
+      if (rec !== undefined && to !== undefined) key = `sm/${rec.cell}/${to}`;
+      else if (rec !== undefined && rec.state === 'active' && experimentLive(rec.experiment, cell))
+        key = `${rec.cell}/${cell!.activeColor}/${rec.experiment.color}`;
+      if (key === undefined) {
         this.since.delete(market);
         continue;
       }
-      const key = `${rec.cell}/${cell!.activeColor}/${rec.experiment.color}`;
       if (this.since.get(market)?.key !== key) this.since.set(market, { key, at: t });
     }
     const warm = new Set<string>();

@@ -103,7 +103,8 @@ export class FeedView {
     }
     this.firstBuild = false;
     this.changed = new Set();
-    const served = this.panic.apply(cells, activeEndpoints(cells, endpoints));
+    const passing = activeEndpoints(cells, endpoints);
+    const served = this.panic.apply(cells, new Map(passing));
     this.notePanic(served);
     const flipped = this.flips.apply(cells, endpoints);
     const xp = this.warmup.apply(this.published, changedSet, cells);
@@ -118,6 +119,7 @@ export class FeedView {
       holdEndpoints,
       allEndpoints: endpoints,
       warmExperiments: xp.warm,
+      passingEndpoints: passing,
     };
     const { answered } = this;
     const consulView =

@@ -152,7 +152,13 @@ export async function seedKv(
     >;
     markets?: Record<
       string,
-      { cell: string; state?: string; epoch?: number; experiment?: { header: string; color: string; percent: number } }
+      {
+        cell: string;
+        state?: string;
+        epoch?: number;
+        experiment?: { header: string; color: string; percent: number };
+        shareMove?: { to: string; header: string; percent: number };
+      }
     >;
   },
   prefix = 'cellsim/',
@@ -182,6 +188,7 @@ export async function seedKv(
             state: r.state ?? 'active',
             epoch: r.epoch ?? 1,
             ...(r.experiment ? { experiment: r.experiment } : {}),
+            ...(r.shareMove ? { shareMove: r.shareMove } : {}),
           }),
         ).toString('base64'),
       },

@@ -29,8 +29,9 @@
  * cell registered as `cellsim-cell`; markets `m-a`→a, `m-b`→b, `m-flip`→a (moved to b),
  * `m-frozen`→a frozen (stays frozen), `m-hold`→a frozen (released to b), `m-x`→x.
  * Cases (names usable in `skip`): routing, global, badInput, unknownMarket, stripCellId,
- * edgePaths, badPaths, requestLimits, flip, frozen, weights, deadCell. Cases run in order; deadCell runs last.
+ * edgePaths, badPaths, requestLimits, flip, frozen, weights, shareMove, deadCell. Cases run in order; deadCell runs last.
  * `weights` adds `cell-w` (a blue and a green echo instance) and `m-w`→w (contract-weights.ts).
+ * `shareMove` adds `m-sm`→a moving by share to b, and `cell-sm-empty` without instances (contract-share-move.ts).
  *
  * The path cases send the request target exactly as written (node:http, no URL parsing), each
  * with a valid market header, so a plane that forwarded it would reach the market's cell; the
@@ -40,6 +41,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, it } from 'node:test';
 import { request } from 'undici';
+import { SHARE_PERCENT, shareMoveCase } from './contract-share-move.js';
 import { WEIGHTS_PERCENT, weightsCase } from './contract-weights.js';
 import { seedKv, startEchoCell, type EchoCell, type EchoReply } from './echo-cell.js';
 
@@ -68,6 +70,7 @@ export type ContractCase =
   | 'flip'
   | 'frozen'
   | 'weights'
+  | 'shareMove'
   | 'deadCell';
 
 /** Options of {@link routingContract}. */
@@ -464,6 +467,27 @@ export function routingContract(opts: RoutingContractOptions): void {
         consulUrl: plane!.consulUrl,
         prefix: plane!.prefix ?? 'cellsim/',
         cells,
+        propagationMs: propagation,
+      });
+    },
+  );
+
+  caseIt(
+    'shareMove',
+    `moves a market by share: keys below ${SHARE_PERCENT} % of buckets to the target cell, key for key; the rest, and all when the target cannot serve, to the owner`,
+    async () => {
+      await shareMoveCase({
+        send: async (m, headers) => {
+          const a = await send(base(), '/v1/orders', [['x-market-id', m], ...headers]);
+          return {
+            status: a.status,
+            cell: header(a, 'x-cell-id'),
+            servedBy: (a.json as { cell?: string } | undefined)?.cell,
+            text: a.text,
+          };
+        },
+        seed: (data) => seedKv(plane!.consulUrl, data, plane!.prefix),
+        setHealthy: (cell, ok) => cells.get(cell)!.setHealthy(ok),
         propagationMs: propagation,
       });
     },

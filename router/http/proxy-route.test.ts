@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Hono } from 'hono';
 import { HttpError } from '../../shared/errors.js';
+import { experimentBucket } from '../../shared/experiment.js';
 import type { Env } from './deps.js';
 import { errorAnswerer } from './errors.js';
 import { cellRecord, fakeRouterDeps, metricValue, upstream } from './fakes.test-helper.js';
@@ -137,5 +138,31 @@ describe('router /v1 route', () => {
       ],
     );
     assert.equal(await metricValue(t.registry, 'cellsim_router_requests_total', { cell: 'c1', status: '499' }), 2);
+  });
+
+  it('moves a market by share: a key below the threshold goes to the target while it has a passing instance, the rest to the owner', async () => {
+    const t = setup();
+    const sm = { to: 'c2', header: 'x-customer-id', percent: 25 };
+    t.store.applyMarkets([['msm', { cell: 'c1', state: 'active', epoch: 3, shareMove: sm }]]);
+    const ep = (cell: string) => ({ id: `${cell}-1`, cell, address: '127.0.0.1', port: 1, version: 'v1', color: 'blue' as const });
+    t.store.setEndpoints([ep('c1'), ep('c2')]);
+    const key = (below: boolean) => {
+      for (let i = 0; ; i++) if (experimentBucket(`k-${i}`) < 2500 === below) return `k-${i}`;
+    };
+    const cellOf = async (headers: Record<string, string>) => {
+      const n = t.forwarded.length;
+      const res = await t.app.request('/v1/orders', { headers: { 'x-market-id': 'msm', ...headers } });
+      assert.equal(res.status, 200);
+      return t.forwarded[n]?.route.cell;
+    };
+    assert.equal(await cellOf({ 'x-customer-id': key(true) }), 'c2');
+    assert.equal(await cellOf({ 'x-customer-id': key(false) }), 'c1');
+    assert.equal(await cellOf({}), 'c1', 'no key');
+    assert.equal(await cellOf({ 'x-customer-id': '' }), 'c1', 'an empty key');
+    t.store.setEndpoints([ep('c1')]);
+    assert.equal(await cellOf({ 'x-customer-id': key(true) }), 'c1', 'the target without a passing instance: the owner keeps it');
+    t.store.setEndpoints([ep('c1'), ep('c2')]);
+    t.store.applyMarkets([['msm', { cell: 'c1', state: 'active', epoch: 3, shareMove: { ...sm, to: 'nowhere' } }]]);
+    assert.equal(await cellOf({ 'x-customer-id': key(true) }), 'c1', 'a target missing from cells/: the owner keeps it');
   });
 });

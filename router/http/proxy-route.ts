@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import type { Hono } from 'hono';
 import { HttpError } from '../../shared/errors.js';
-import { experimentArm, experimentKey } from '../../shared/experiment.js';
+import { experimentArm, experimentKey, shareMoveTakes } from '../../shared/experiment.js';
 import { GLOBAL_PATH_PREFIX, MARKET_HEADER, extractMarket } from '../../shared/market.js';
 import { REQUEST_ID_HEADER, headerRecord, requestIdFrom, upstreamRequestHeaders, type HeaderRecord } from '../proxy/headers.js';
 import type { Route } from '../table/resolver.js';
@@ -47,9 +47,17 @@ export function proxyRoute(app: Hono<Env>, deps: RouterDeps, answer: ErrorAnswer
         route = resolver.resolve(ex.market);
         if (!route) throw new HttpError('unknown_market', `no cell owns market ${ex.market}`);
         if (route.state === 'frozen') route = await holdFrozen(deps, ex.market, route, incoming ? undefined : c.req.raw.signal);
+        // Key headers read one value per header line (node joins repeated lines into one string;
+        // Envoy counts them): a repeated key header is no key on either plane.
+        const keyOf = (name: string) => experimentKey(incoming ? incoming.headersDistinct[name] : headers[name]);
+        if (route.shareMove) {
+          // A market move by share: the key's bucket picks the cell (shared/experiment.ts), as Envoy's Lua does.
+          const key = keyOf(route.shareMove.spec.header);
+          if (key !== undefined && shareMoveTakes(route.shareMove.spec, key)) route = route.shareMove.to;
+        }
         if (route.experiment) {
           // An A/B experiment: the key header's hash picks the arm (shared/experiment.ts), as Envoy's Lua does.
-          const key = experimentKey(headers[route.experiment.spec.header]);
+          const key = keyOf(route.experiment.spec.header);
           if (key !== undefined) {
             const armName = experimentArm(route.experiment.spec, key);
             const color = armName === 'variant' ? route.experiment.spec.color : (route.cellRecord?.activeColor ?? '-');

@@ -13,7 +13,7 @@ import { LRUCache } from 'lru-cache';
 import type { CellRecord, MarketRecord } from '../../shared/kv.js';
 import type { RoutingStore } from '../../shared/routing-store.js';
 import { byEndpointId, type Endpoint } from '../../shared/routing-table.js';
-import { experimentLive, type Experiment } from '../../shared/experiment.js';
+import { experimentLive, shareMoveTarget, type Experiment, type ShareMove } from '../../shared/experiment.js';
 import type { RouterMetrics } from '../metrics.js';
 
 /** Where a request goes (shared by every market with the same record: it names no market). */
@@ -32,6 +32,11 @@ export interface Route {
    * `arms.variant` (the experiment's color) or `arms.control` (the active color) instead.
    */
   experiment?: { spec: Experiment; arms: Record<'variant' | 'control', Route> };
+  /**
+   * The market's share move when its target can serve (shared/experiment.ts `shareMoveTarget`):
+   * keyed requests whose bucket is below the threshold take `to`, the route of the target cell.
+   */
+  shareMove?: { spec: ShareMove; to: Route };
 }
 
 /** Options of {@link Resolver}. */
@@ -78,6 +83,8 @@ export class Resolver {
     }
     const route = this.build(this.everyMarketTo ?? rec.cell, rec.state, rec.epoch);
     if (experimentLive(rec.experiment, route.cellRecord)) route.experiment = this.arms(route, rec.experiment);
+    const to = this.everyMarketTo === undefined ? shareMoveTarget(rec, this.store.cells, this.store.endpoints) : undefined;
+    if (to !== undefined) route.shareMove = { spec: rec.shareMove!, to: this.build(to, 'active', rec.epoch) };
     this.cache.set(rec, route);
     return route;
   }

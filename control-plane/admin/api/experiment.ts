@@ -9,13 +9,13 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { HttpError } from '../../../shared/errors.js';
 import { experimentLive } from '../../../shared/experiment.js';
-import { CellRecordSchema, MarketRecordSchema, type MarketRecord } from '../../../shared/kv.js';
+import { CellRecordSchema, ExperimentSpecSchema, MarketRecordSchema, type MarketRecord } from '../../../shared/kv.js';
 import { audited } from './audited.js';
 import type { AdminDeps } from './deps.js';
 import { DryRun, body, idParam } from './input.js';
 
 /** The experiment field's own schema (shared/kv.ts), with `color` optional: the color other than the active one. */
-const Spec = MarketRecordSchema.shape.experiment.unwrap();
+const Spec = ExperimentSpecSchema;
 export const ExperimentBody = z
   .object({ header: Spec.shape.header, percent: Spec.shape.percent, color: Spec.shape.color.optional(), ...DryRun })
   .strict();

@@ -8,9 +8,13 @@
  * the route cache; the route is looked up again and one of the two first routes matches, to a
  * cluster holding one color of the cell only (`cell:<cell>:<color>`). Those clusters' stats are
  * the per-arm error rate and latency on Envoy's side.
+ *
+ * A market move by share (docs/weighted-shifts.md) uses the same filter and metadata: its route
+ * configuration `sm:<market>` sends the `variant` arm (keys below the threshold) to the target
+ * cell's own cluster, everything else to the owning cell's, each route naming its cell.
  */
 import { CELL_HEADER, EDGE_PATH_PREFIX } from '../../../shared/market.js';
-import type { Experiment } from '../../../shared/experiment.js';
+import type { Experiment, ShareMove } from '../../../shared/experiment.js';
 import { EXPERIMENT_BUCKETS, experimentThreshold } from '../../../shared/experiment.js';
 import type { Endpoint } from '../../../shared/routing-table.js';
 import { cellClusterObject, type ClusterOptions } from './cluster.js';
@@ -19,7 +23,7 @@ import { setHeader } from './errors.js';
 import { clusterName } from './names.js';
 import { duration, toStruct } from './proto.js';
 import { makeResource, type Resource, type ResourceRef } from './resource.js';
-import { ROUTE_TIMEOUT_MS, STRIPPED_REQUEST_HEADERS } from './route.js';
+import { ROUTE_TIMEOUT_MS, STRIPPED_REQUEST_HEADERS, cellRoute } from './route.js';
 import { CLUSTER, ENDPOINT, ROUTE } from './type-urls.js';
 
 /** The name of the edge's experiment Lua filter; the route metadata it reads sits under it. */
@@ -144,4 +148,34 @@ export function colorLoadAssignment(
 ): Resource {
   const own = all.filter((e) => e.cell === cell && e.color === color).map(({ weight: _w, ...e }) => e);
   return loadAssignment(colorClusterName(cell, color), own.length > 0 ? own : fallback.map(({ weight: _w, ...e }) => e), dropped);
+}
+
+/** The route configuration of a market moving by share. */
+export function shareMoveRouteName(market: string): string {
+  return `sm:${market}`;
+}
+
+/**
+ * The route configuration `sm:<market>` of a market whose share move's target can serve: keyed
+ * requests the experiment filter marks `variant` go to cluster `cell:<to>`, every other one to the
+ * owning cell as its own configuration sends it (503 cell_unavailable when `down`). `x-cell-id` is
+ * set per route (the cell that serves), none on the virtual host.
+ */
+export function shareMoveRoutes(market: string, cell: string, state: 'active' | 'draining' | 'down', spec: ShareMove): Resource {
+  const name = shareMoveRouteName(market);
+  const moved = { ...armRoute('variant', clusterName(spec.to)), name: 'moved', response_headers_to_add: [setHeader(CELL_HEADER, spec.to)] };
+  const own = cellRoute(cell, state);
+  const rest = {
+    ...own.route,
+    metadata: { filter_metadata: { [EXPERIMENT_FILTER]: toStruct({ header: spec.header, threshold: experimentThreshold(spec.percent) }) } },
+    response_headers_to_add: [...((own.route.response_headers_to_add as unknown[] | undefined) ?? []), setHeader(CELL_HEADER, cell)],
+  };
+  const refs: ResourceRef[] = [{ type: CLUSTER, name: clusterName(spec.to) }, ...own.refs];
+  const vhost = {
+    name: market,
+    domains: ['*'],
+    routes: [moved, rest],
+    request_headers_to_remove: [...STRIPPED_REQUEST_HEADERS, ARM_HEADER],
+  };
+  return makeResource(ROUTE, name, { name, virtual_hosts: [vhost] }, refs);
 }

@@ -53,23 +53,26 @@ function virtualHost(
  */
 export function cellRoutes(cell: string, state: 'active' | 'draining' | 'down'): Resource {
   const name = cellRouteName(cell);
-  const refs: ResourceRef[] = [];
-  let route: Record<string, unknown>;
-  if (state === 'down') {
-    route = { name: 'down', match: V1, ...directError('cell_unavailable', `cell ${cell} is down`) };
-  } else {
-    refs.push({ type: CLUSTER, name: clusterName(cell) });
-    route = {
-      name: 'cell',
-      match: V1,
-      route: {
-        cluster: clusterName(cell),
-        timeout: duration(ROUTE_TIMEOUT_MS),
-        retry_policy: { retry_on: 'connect-failure,refused-stream', num_retries: { value: 2 } },
-      },
-    };
-  }
+  const { route, refs } = cellRoute(cell, state);
   return makeResource(ROUTE, name, { name, virtual_hosts: [virtualHost(cell, [route], cell)] }, refs);
+}
+
+/**
+ * The route that sends every `/v1/` request to a cell's cluster (a `down` cell: 503
+ * cell_unavailable by itself), and the cluster it names.
+ */
+export function cellRoute(cell: string, state: 'active' | 'draining' | 'down'): { route: Record<string, unknown>; refs: ResourceRef[] } {
+  if (state === 'down') return { route: { name: 'down', match: V1, ...directError('cell_unavailable', `cell ${cell} is down`) }, refs: [] };
+  const route = {
+    name: 'cell',
+    match: V1,
+    route: {
+      cluster: clusterName(cell),
+      timeout: duration(ROUTE_TIMEOUT_MS),
+      retry_policy: { retry_on: 'connect-failure,refused-stream', num_retries: { value: 2 } },
+    },
+  };
+  return { route, refs: [{ type: CLUSTER, name: clusterName(cell) }] };
 }
 
 /**
