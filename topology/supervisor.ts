@@ -84,10 +84,14 @@ export class Supervisor {
       await startBrokers(this.cfg, [...cellIds(this.cfg.cells), ...added.map(([id]) => id)], (s) => this.add(s), this.progress);
       const [, cellGroup, ...groups] = register(this.cfg, live);
       for (const [id, rec] of added) cellGroup!.push(await this.addedSpec(id, rec));
-      // --log kafka: each cell's delivery instances start with it (topology/delivery.ts).
+      // --log kafka: each cell's delivery instances start with it (topology/delivery.ts), on the
+      // version its record names for them (a delivery rollout's), else the cell's.
       const allCells = [...cellIds(this.cfg.cells), ...added.map(([id]) => id)];
       await planDeliveryPorts(this.cfg, allCells, this.progress);
-      for (const id of allCells) cellGroup!.push(...deliverySpecs(this.cfg, id, live.get(id)?.version ?? this.cfg.initialVersion));
+      for (const id of allCells) {
+        const rec = this.seeded.cells.get(id);
+        cellGroup!.push(...deliverySpecs(this.cfg, id, rec?.deliveryVersion ?? rec?.version ?? this.cfg.initialVersion));
+      }
       groups.unshift(cellGroup!);
       for (const group of groups) {
         this.progress(`starting ${group.map((s) => s.name).join(', ')}`);

@@ -7,8 +7,9 @@
  * scale` takes a cell's delivery service to 3 instances and back to 2 while orders flow, `cellctl
  * rollout --role delivery` replaces every cell's delivery instances one at a time (cell-0 first)
  * and rolls a stalling version back on its lag verdict while orders flow, none lost, and no Java
- * process outlives the teardown; a second `cellctl up` on the same data directory starts the
- * scaled count again. Bad `--log` and bad scale input are refused with their reason, writing nothing.
+ * process outlives the teardown; a second `cellctl up` on the same data directory (a persistent
+ * Consul, `--persist`) starts the scaled count again, on the version the delivery rollout left in
+ * the cell records. Bad `--log` and bad scale input are refused with their reason, writing nothing.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -63,7 +64,8 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
   before(async () => {
     requireKafka(); // no jars or no Java: fail here, loudly
     data = mkdtempSync(join(tmpdir(), 'cellsim-up-kafka-'));
-    up = await startUp({ data, cells: 2, log: 'kafka', readyTimeoutMs: 300_000 });
+    // A persistent Consul: the cell records (with the delivery rollout's version) outlive this `up`.
+    up = await startUp({ data, cells: 2, log: 'kafka', persist: true, readyTimeoutMs: 300_000 });
     topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
   });
   after(async () => {
@@ -511,6 +513,14 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     }
     assert.deepEqual(pending, [], 'orders not DELIVERED within 90 s of the rollouts');
     assert.ok(orders.length >= 100, `only ${orders.length} orders flowed`);
+    // Each cell record names its delivery service's version (v2: written by the passed waves, kept by the rollback).
+    for (const c of topo.cells) {
+      const rec = JSON.parse((await consul.kv.get(`cellsim/cells/${c.id}`)).value?.value ?? '{}') as {
+        version?: string;
+        deliveryVersion?: string;
+      };
+      assert.deepEqual([rec.version, rec.deliveryVersion], ['v1', 'v2'], `${c.id}'s record`);
+    }
 
     // Scaled to 3 for the next test: the count is kept for the next cellctl up on this data directory.
     const scaled = await cellctlJson<{ to: number }>(data, ['cells', 'scale', 'cell-0', '--delivery', '3']);
@@ -533,11 +543,11 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
 });
 
 describe('cellctl up --log kafka again on the same data directory', () => {
-  it('starts the delivery instance count cellctl cells scale set', async () => {
+  it('starts the delivery instance count cellctl cells scale set, on the version the delivery rollout left', async () => {
     // Runs after the topology above stopped (node:test runs describe blocks in order), on its data directory.
     assert.ok(keptData, 'the topology above kept no data directory');
     const t0 = Date.now();
-    const again = await startUp({ data: keptData, cells: 1, log: 'kafka', readyTimeoutMs: 300_000 });
+    const again = await startUp({ data: keptData, cells: 2, log: 'kafka', persist: true, readyTimeoutMs: 300_000 });
     try {
       const t = JSON.parse(readFileSync(join(keptData, 'topology.json'), 'utf8')) as Topo;
       assert.deepEqual(
@@ -546,6 +556,18 @@ describe('cellctl up --log kafka again on the same data directory', () => {
       );
       const status = await runCellctl(keptData, ['status']);
       assert.match(status.stdout, /cell-0\.delivery-3 running/);
+      // The delivery instances on v2 (cell records' deliveryVersion), the order services on v1 (their version).
+      const token = readFileSync(join(keptData, 'tokens', 'supervisor'), 'utf8').trim();
+      const res = await fetch(`${t.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
+      const kids = ((await res.json()) as { name: string; kind: string; version?: string }[]).filter(
+        (k) => k.kind === 'delivery' || k.kind === 'cell',
+      );
+      assert.deepEqual(kids.map((k) => [k.name, k.version]).sort(), [
+        ['cell-0.blue', 'v1'],
+        ...[1, 2, 3].map((n) => [`cell-0.delivery-${n}`, 'v2']),
+        ['cell-1.blue', 'v1'],
+        ...[1, 2].map((n) => [`cell-1.delivery-${n}`, 'v2']),
+      ]);
     } finally {
       await again.stop(60_000);
       rmSync(keptData, { recursive: true, force: true });

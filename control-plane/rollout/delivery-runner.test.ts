@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KvLayout, type RolloutRecord } from '../../shared/kv.js';
+import { KvLayout, type CellRecord, type RolloutRecord } from '../../shared/kv.js';
 import { createLogger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import { DeliveryRolloutRun } from './delivery-runner.js';
@@ -69,7 +69,7 @@ function world(o: { traffic: boolean; stuck?: string; flaky?: string }) {
       ].join('\n');
     },
   };
-  return { kids, calls, least, procs, reads };
+  return { kids, calls, least, procs, reads, cells: cellRecords() };
 }
 
 function record(version: string): RolloutRecord {
@@ -83,9 +83,25 @@ function record(version: string): RolloutRecord {
   });
 }
 
+/** The cell records as the stand-in Consul holds them (both cells on v1, no delivery version of their own). */
+const cellRecords = (): Map<string, CellRecord> =>
+  new Map(
+    ['cell-0', 'cell-1'].map((id): [string, CellRecord] => [
+      `t/cells/${id}`,
+      { id, state: 'active', canary: id === 'cell-0', global: false, capacity: 100, version: 'v1', activeColor: 'blue' },
+    ]),
+  );
+
 async function roll(w: ReturnType<typeof world>, version: string, allowIdle = false): Promise<RolloutRecord> {
   const saved: RolloutRecord[] = [];
-  const kv = { putJson: async (_s: unknown, _k: string, v: RolloutRecord) => (saved.push(v), true) } as unknown as KvStore;
+  const kv = {
+    getJson: async (_s: unknown, k: string) => (w.cells.has(k) ? { value: w.cells.get(k), item: { modifyIndex: 1 } } : undefined),
+    putJson: async (_s: unknown, k: string, v: RolloutRecord | CellRecord) => {
+      if (w.cells.has(k)) w.cells.set(k, v as CellRecord);
+      else saved.push(v as RolloutRecord);
+      return true;
+    },
+  } as unknown as KvStore;
   const opts = rolloutOptions({ bakeMs: 300, checkIntervalMs: 50, allowIdle });
   const run = new DeliveryRolloutRun(
     { kv, layout: new KvLayout('t/'), procs: w.procs, reads: w.reads, log, opts, aborted: () => false, stageTimeoutMs: 500 },
@@ -122,6 +138,14 @@ describe('delivery rollout (stand-in supervisor, Consul and metrics)', () => {
         ['passed', [['cell-1', true, 2, 3]]],
       ],
     );
+    // Each cell record names the new delivery version (what the next `cellctl up` starts); the cell's own version stays.
+    assert.deepEqual(
+      [...w.cells.values()].map((c) => [c.id, c.version, c.deliveryVersion]),
+      [
+        ['cell-0', 'v1', 'v2'],
+        ['cell-1', 'v1', 'v2'],
+      ],
+    );
   });
 
   it('rolls a version whose consumer stalls back when the lag grows past its bound, later waves skipped', async () => {
@@ -142,6 +166,14 @@ describe('delivery rollout (stand-in supervisor, Consul and metrics)', () => {
     assert.deepEqual(versions(w, 'cell-1'), ['cell-1.delivery-1 v1', 'cell-1.delivery-2 v1']);
     assert.ok(!w.calls.some((c) => c.startsWith('cell-1')), 'cell-1 was touched');
     assert.equal(w.least.get('cell-0'), 2);
+    assert.deepEqual(
+      [...w.cells.values()].map((c) => [c.id, c.deliveryVersion]),
+      [
+        ['cell-0', 'v1'],
+        ['cell-1', undefined],
+      ],
+      'the breached cell names its old delivery version, the untouched one nothing',
+    );
   });
 
   it('fails an idle bake closed (no order events handled by the new version) unless idle waves are allowed', async () => {

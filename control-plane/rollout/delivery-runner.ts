@@ -5,10 +5,12 @@
  * before an old one stops, so the cell never runs fewer instances than it had — then baked: every
  * new instance passing, the group's lag on the orders topic within its bound, and enough order
  * events handled by the new version to judge it. A breach replaces every touched cell's instances
- * back the same way. The order service is never touched, so orders are accepted throughout.
+ * back the same way. The order service is never touched, so orders are accepted throughout. A
+ * passed wave writes its cells' `deliveryVersion` (the version `cellctl up` starts their delivery
+ * instances on); a rollback writes the old one back.
  */
 import { deliveryIndex } from './delivery-names.js';
-import { type DeliveryVerdict, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
+import { type CellRecord, type DeliveryVerdict, type KvLayout, type RolloutRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { RolloutOptions } from './options.js';
@@ -42,6 +44,15 @@ export interface DeliveryRunnerDeps extends ReplaceDeps {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A cell record saying its delivery service runs `version` (the same record when it says so
+ * already: nothing to write). Written even when `version` is the cell's own, so a later rollout of
+ * the cell's order service does not move it.
+ */
+export function withDeliveryVersion(c: CellRecord, version: string): CellRecord {
+  return c.deliveryVersion === version ? c : { ...c, deliveryVersion: version };
+}
 
 /** A cell's delivery children, by instance number. */
 export async function deliveryKids(procs: Pick<DeliveryInstances, 'children'>, cell: string): Promise<Map<number, ChildStatus>> {
@@ -163,6 +174,8 @@ export class DeliveryRolloutRun extends RecordedRun {
       watches.map((w) => this.bake(w)),
     );
     if (!verdicts) return false;
+    // Kept for the next `cellctl up` (topology/supervisor.ts starts delivery instances on it).
+    for (const cell of cells) await this.setCell(cell, (c) => withDeliveryVersion(c, this.rec.version));
     await this.setWave(i, { state: 'passed', delivery: verdicts });
     return true;
   }
@@ -295,7 +308,11 @@ export class DeliveryRolloutRun extends RecordedRun {
     await this.save({ state: 'rolling-back', report });
     const cells = [...this.touched];
     const results = await Promise.allSettled(
-      cells.map((cell) => replaceDelivery(this.deps, cell, this.counts.get(cell)!, this.rec.previous[cell]!.version)),
+      cells.map(async (cell) => {
+        const prev = this.rec.previous[cell]!.version;
+        await replaceDelivery(this.deps, cell, this.counts.get(cell)!, prev);
+        await this.setCell(cell, (c) => withDeliveryVersion(c, prev));
+      }),
     );
     const stuck = cells.filter((_, j) => results[j]!.status === 'rejected');
     for (const [j, r] of results.entries())

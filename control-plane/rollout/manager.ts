@@ -9,10 +9,10 @@ import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { HttpCellAdmin } from '../migration/cell-client.js';
 import { planWaves, rolloutOptions, type RolloutOptions } from './options.js';
 import { RolloutRun, withoutShift } from './runner.js';
-import { closeWaves } from './recorded-run.js';
+import { closeWaves, updateCell } from './recorded-run.js';
 import type { CellProcesses, ChildStatus, DeliveryInstances } from './supervisor-client.js';
 import { DefectSchema } from '../../shared/defect.js';
-import { DeliveryRolloutRun, deliveryKids, replaceDelivery, type DeliveryReads } from './delivery-runner.js';
+import { DeliveryRolloutRun, deliveryKids, replaceDelivery, withDeliveryVersion, type DeliveryReads } from './delivery-runner.js';
 
 /** A rollout request, as the admin API receives it. */
 export interface RolloutRequest {
@@ -269,23 +269,30 @@ export class RolloutManager {
 
   /**
    * A delivery rollout cut by a restart: every cell with a delivery instance on the rollout's
-   * version has its instances replaced back to the previous version, as many as it runs.
+   * version has its instances replaced back to the previous version, as many as it runs, and a
+   * cell record whose `deliveryVersion` the rollout wrote (its wave had passed) gets the previous
+   * one back.
    */
   private async recoverDelivery(rec: RolloutRecord): Promise<string[]> {
     const procs = this.delivery?.procs();
     if (!procs) return [];
     const back: string[] = [];
     for (const [cell, prev] of Object.entries(rec.previous)) {
+      if (prev.version === rec.version) continue;
       const kids = [...(await deliveryKids(procs, cell).catch(() => new Map<number, ChildStatus>())).values()];
-      if (!kids.some((k) => k.version === rec.version) || prev.version === rec.version) continue;
-      const n = rec.deliveryInstances?.[cell] ?? kids.length;
-      await replaceDelivery(
-        { procs, reads: this.delivery!.reads, stageTimeoutMs: rolloutOptions(this.defaults).stageTimeoutMs },
-        cell,
-        n,
-        prev.version,
-      );
-      back.push(`delivery of ${cell} back on ${prev.version}`);
+      if (kids.some((k) => k.version === rec.version)) {
+        const n = rec.deliveryInstances?.[cell] ?? kids.length;
+        await replaceDelivery(
+          { procs, reads: this.delivery!.reads, stageTimeoutMs: rolloutOptions(this.defaults).stageTimeoutMs },
+          cell,
+          n,
+          prev.version,
+        );
+        back.push(`delivery of ${cell} back on ${prev.version}`);
+      }
+      await updateCell({ kv: this.kv, layout: this.layout }, cell, (c) =>
+        c.deliveryVersion === rec.version ? withDeliveryVersion(c, prev.version) : c,
+      ).catch((err: unknown) => this.log.warn({ cell, err: (err as Error).message }, 'delivery version of the cell record not put back'));
     }
     return back;
   }

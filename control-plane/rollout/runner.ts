@@ -46,17 +46,6 @@ export class RolloutRun extends RecordedRun {
     super(deps, rec);
   }
 
-  /** CAS-updates a cell record. */
-  private async setCell(cell: string, change: (c: CellRecord) => CellRecord): Promise<void> {
-    const { kv, layout } = this.deps;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const cur = await kv.getJson(CellRecordSchema, layout.cellKey(cell));
-      if (!cur) throw new Error(`cell ${cell} disappeared from Consul`);
-      if (await kv.putJson(CellRecordSchema, layout.cellKey(cell), change(cur.value), { cas: cur.item.modifyIndex })) return;
-    }
-    throw new Error(`cell ${cell} kept changing under the rollout`);
-  }
-
   private newColor(cell: string): 'blue' | 'green' {
     return other(this.rec.previous[cell]?.color ?? 'blue');
   }

@@ -22,6 +22,8 @@ export interface UpOptions {
   tls?: boolean;
   /** `--log kafka`: a Kafka broker per cell. */
   log?: 'sqlite' | 'kafka';
+  /** `--persist`: a persistent Consul under `<data>/consul`, kept for the next `cellctl up` on `data`. */
+  persist?: boolean;
   readyTimeoutMs?: number;
 }
 
@@ -39,6 +41,7 @@ export function startUp(o: UpOptions): Promise<ManagedProcess> {
       ...(o.hosts ? [] : ['--any-ports']),
       ...(o.tls ? ['--tls'] : []),
       ...(o.log ? ['--log', o.log] : []),
+      ...(o.persist ? ['--persist'] : []),
       '--cells',
       String(o.cells ?? 3),
       '--log-level',
