@@ -24,11 +24,11 @@ export interface ConsulTlsFiles {
  * listener is left. Clients are not asked for a certificate (`verify_incoming` off): they prove
  * who they are with their ACL token, as on plain HTTP.
  */
-function httpsArgs(port: number, tls: ConsulTlsFiles): string[] {
+function httpsArgs(port: number, tls: ConsulTlsFiles, more = ''): string[] {
   const q = (s: string) => JSON.stringify(s);
   return [
     `-hcl=ports { http = -1 https = ${port} }`,
-    `-hcl=tls { defaults { ca_file = ${q(tls.ca)} cert_file = ${q(tls.cert)} key_file = ${q(tls.key)} verify_incoming = false } }`,
+    `-hcl=tls { defaults { ca_file = ${q(tls.ca)} cert_file = ${q(tls.cert)} key_file = ${q(tls.key)} verify_incoming = false }${more} }`,
   ];
 }
 
@@ -67,12 +67,26 @@ export interface ClusterAgent {
   join: readonly string[];
   dataDir: string;
   ports: ConsulPorts;
+  /**
+   * HTTPS only on the HTTP port, as {@link consulArgs}, and the agents' RPC to the servers (Raft
+   * included) in mutual TLS with the same certificate, checked as `server.dc1.consul`.
+   */
+  tls?: ConsulTlsFiles;
 }
+
+/**
+ * The `tls` stanza's part for server RPC (port `server`: client agents' requests, Raft between servers) in TLS both ways:
+ * each agent presents its certificate and accepts only a server whose certificate chains to the
+ * CA and names `server.<datacenter>.consul`; a server refuses an agent without one. Serf gossip
+ * is not TLS in Consul (its own symmetric encryption, not set here).
+ */
+const RPC_TLS = ' internal_rpc { verify_incoming = true verify_outgoing = true verify_server_hostname = true }';
 
 /**
  * The arguments of one agent of a real Consul cluster: servers wait for all of `join` to
  * bootstrap one Raft cluster; clients join the servers and serve the services of their host.
  * Raft at production timing (multiplier 1), as above, so a lost leader is replaced in seconds.
+ * With `tls`, HTTPS only and server RPC in mutual TLS.
  */
 export function consulClusterArgs(a: ClusterAgent): string[] {
   return [
@@ -80,7 +94,8 @@ export function consulClusterArgs(a: ClusterAgent): string[] {
     ...(a.server ? ['-server', `-bootstrap-expect=${a.join.length}`, '-ui=false'] : []),
     ...a.join.filter((ip) => ip !== a.ip).map((ip) => `-retry-join=${ip}:${a.ports.serfLan}`),
     ...[`-bind=${a.ip}`, `-advertise=${a.ip}`, `-client=127.0.0.1 ${a.ip}`, `-data-dir=${a.dataDir}`, `-node=${a.node}`],
-    ...[`-http-port=${a.ports.http}`, '-dns-port=-1', `-serf-lan-port=${a.ports.serfLan}`, `-serf-wan-port=${a.ports.serfWan}`],
+    ...(a.tls ? httpsArgs(a.ports.http, a.tls, RPC_TLS) : [`-http-port=${a.ports.http}`]),
+    ...['-dns-port=-1', `-serf-lan-port=${a.ports.serfLan}`, `-serf-wan-port=${a.ports.serfWan}`],
     ...[`-server-port=${a.ports.server}`, `-grpc-port=${a.ports.grpc}`, '-grpc-tls-port=-1', '-retry-interval=1s'],
     ...['-log-level=warn', '-log-json', '-hcl=limits { http_max_conns_per_client = 2000 }', '-hcl=performance { raft_multiplier = 1 }'],
   ];

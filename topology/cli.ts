@@ -13,6 +13,7 @@ import { freePortPlan, portPlan } from './ports.js';
 import { statusTable, firstSteps } from './status.js';
 import { Supervisor } from './supervisor.js';
 import { planHosts } from './hosts/cli.js';
+import { leafAddresses } from './hosts/plan.js';
 import { freePorts } from '../infra/ports.js';
 
 interface Flags {
@@ -56,7 +57,7 @@ export function command(): Command {
     )
     .option(
       '--tls',
-      'TLS on every hop it supports: routers and Envoys to cells in mutual TLS, xDS over TLS with SDS, HTTPS at the edge (docs/security.md)',
+      'TLS on every hop it supports: routers and Envoys to cells in mutual TLS, xDS over TLS with SDS, HTTPS at the edge (docs/security.md); with --hosts too',
     )
     .addOption(
       new Option('--log <backend>', "cells' event log: in each cell's database, or on a Kafka broker per cell (KRaft, under <data>/kafka/)")
@@ -69,15 +70,14 @@ export function command(): Command {
     )
     .action(async (f: Flags, cmd: Command) => {
       const dataDir = resolve(f.data);
-      // The certificates name localhost and 127.0.0.1 only, not the hosts' addresses.
       // cmd.error prints the message; an error thrown from an action would exit 1 silently (bin/run-command.ts).
-      if (f.tls && f.hosts) cmd.error('error: --tls does not combine with --hosts yet', { code: 'usage' });
       // The brokers listen on 127.0.0.1 only, which a cell in a host's namespace does not reach.
       if (f.log === 'kafka' && f.hosts) cmd.error('error: --log kafka does not combine with --hosts yet', { code: 'usage' });
       const hosts = f.hosts ? await planHosts(f.cells) : undefined;
       mkdirSync(dataDir, { recursive: true });
       const tokens = ensureTokenFiles(dataDir);
-      const certs = await ensureCertificates(tlsDir(dataDir), topologyLeaves(cellIds(f.cells)));
+      // Under --hosts each certificate also names the addresses of its component's hosts.
+      const certs = await ensureCertificates(tlsDir(dataDir), topologyLeaves(cellIds(f.cells), hosts ? leafAddresses(hosts) : {}));
       const versionsFile = join(dataDir, 'versions.json');
       if (!existsSync(versionsFile)) writeFileSync(versionsFile, `${JSON.stringify(DEFAULT_VERSIONS, null, 2)}\n`);
       const cfg: TopologyConfig = {

@@ -58,8 +58,12 @@ export function consulSpecs(cfg: TopologyConfig): ChildSpec[] {
       const place = placeOf(cfg, h.name);
       const url = consulUrl(cfg, h.name);
       const dataDir = join(cfg.dataDir, 'hosts', h.name, 'consul');
-      const agent = { node: h.name, ip: h.ip, server: h.consul === 'server', join: servers, dataDir, ports: cfg.ports.consul };
+      // --tls: HTTPS only, and RPC between agents and servers in mutual TLS, with the one Consul
+      // certificate, which names every agent's host (topology/hosts/plan.ts leafAddresses).
+      const tls = cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'consul') : undefined;
+      const agent = { node: h.name, ip: h.ip, server: h.consul === 'server', join: servers, dataDir, ports: cfg.ports.consul, tls };
       const args = [...consulClusterArgs(agent), ...consulAclArgs(cfg)];
+      const client = new ConsulClient({ url, ca: consulCa(cfg) });
       return {
         name: `consul.${h.name}`,
         kind: 'consul' as const,
@@ -67,8 +71,8 @@ export function consulSpecs(cfg: TopologyConfig): ChildSpec[] {
         url,
         port: cfg.ports.consul.http,
         ...placeFields(place),
-        alive: () => answers(`${url}/v1/status/leader`),
-        ready: async () => (await new ConsulClient({ url }).status.leader({ timeoutMs: 1000 })) !== '',
+        alive: () => answers(`${url}/v1/status/leader`, cfg),
+        ready: async () => (await client.status.leader({ timeoutMs: 1000 })) !== '',
       };
     });
 }

@@ -13,7 +13,7 @@ import type { Target } from '../plan.js';
 import type { DrillHooks } from './hooks.js';
 import { hostsOf } from './network.js';
 import { planMoves } from './operations.js';
-import { ok, whoServes, type PlaneAnswer } from './plane-probe.js';
+import { ok, whoServes, type PlaneAnswer, type PlaneFetch } from './plane-probe.js';
 import { movable } from './split-brain.js';
 import type { Drill, DrillContext } from './types.js';
 
@@ -44,11 +44,11 @@ const runs = new WeakMap<DrillContext, EdgeRun>();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Asks every cut replica which cell serves `market`, every `everyMs`, until stopped. */
-function startProbes(run: EdgeRun, market: string, everyMs: number): () => Promise<void> {
+function startProbes(run: EdgeRun, market: string, everyMs: number, get?: PlaneFetch): () => Promise<void> {
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
-      const round = run.replicas.map(async (r) => run.probes.push({ ...(await whoServes(r.url, market)), replica: r.replica }));
+      const round = run.replicas.map(async (r) => run.probes.push({ ...(await whoServes(r.url, market, get)), replica: r.replica }));
       await Promise.all([...round, sleep(everyMs)]);
     }
   })();
@@ -171,7 +171,7 @@ export const edgeConsulPartition: Drill & DrillHooks = {
         ctx.env.marketWeights?.(),
       );
       if (!m) throw new Error('no market to move');
-      run.stop = startProbes(run, m.market, 100);
+      run.stop = startProbes(run, m.market, 100, ctx.env.fetch);
       ctx.mark(`migrate ${m.market} ${m.from} -> ${m.to}`);
       const r = await ctx.env.cellctl(['migrate', m.market, '--to', m.to], 60_000);
       run.move = { ...m, code: r.code, detail: (r.stderr || r.stdout).trim().split('\n').slice(-1)[0] ?? '' };

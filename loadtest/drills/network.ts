@@ -31,10 +31,21 @@ export function hostsOf(env: DrillEnv): HostsInfo {
   return h;
 }
 
+const servers = new Map<string, ConsulClient>();
+
+/** One client per server URL (under `--tls` each holds its HTTPS connections, trusting the topology's CA). */
+function consulOf(h: HostsInfo, url: string): ConsulClient {
+  let c = servers.get(url);
+  if (!c) servers.set(url, (c = new ConsulClient({ url, token: h.consulToken, ca: h.consulCa })));
+  return c;
+}
+
 /** The host of the Raft leader as the servers in `servers` (but `skip`) see it; undefined when none answers with one. */
 async function leaderHost(h: HostsInfo, skip?: string): Promise<string | undefined> {
   for (const s of h.consulServers.filter((x) => x.host !== skip)) {
-    const addr = await new ConsulClient({ url: s.url, token: h.consulToken }).status.leader({ timeoutMs: 1000 }).catch(() => '');
+    const addr = await consulOf(h, s.url)
+      .status.leader({ timeoutMs: 1000 })
+      .catch(() => '');
     const host = h.consulServers.find((x) => addr.startsWith(`${x.ip}:`))?.host;
     if (host) return host;
   }
@@ -59,7 +70,9 @@ function runPrefix(h: HostsInfo, cell: string): string {
 async function allVoters(h: HostsInfo, ms: number): Promise<boolean> {
   for (const until = Date.now() + ms; Date.now() < until; await sleep(250)) {
     const s = h.consulServers[h.consulServers.length - 1]!;
-    const peers = await new ConsulClient({ url: s.url, token: h.consulToken }).status.peers({ timeoutMs: 1000 }).catch(() => []);
+    const peers = await consulOf(h, s.url)
+      .status.peers({ timeoutMs: 1000 })
+      .catch(() => []);
     if (peers.length === h.consulServers.length) return true;
   }
   return false;

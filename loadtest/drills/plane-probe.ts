@@ -16,10 +16,16 @@ export interface PlaneAnswer {
 
 const TIMEOUT_MS = 3000;
 
-async function call(url: string, market: string, init: RequestInit = {}): Promise<PlaneAnswer> {
+/**
+ * The fetch a probe goes through: the topology's (`DrillEnv.fetch`: HTTPS trusting its CA under
+ * `cellctl up --tls`), else Node's global fetch.
+ */
+export type PlaneFetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+async function call(url: string, market: string, init: RequestInit = {}, get: PlaneFetch = fetch): Promise<PlaneAnswer> {
   const start = Date.now();
   try {
-    const res = await fetch(url, {
+    const res = await get(url, {
       ...init,
       headers: { 'x-market-id': market, 'content-type': 'application/json', ...(init.headers as Record<string, string>) },
       signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -33,18 +39,25 @@ async function call(url: string, market: string, init: RequestInit = {}): Promis
 }
 
 /** Which cell answers `market` through the replica at `base` (a one-order list). */
-export const whoServes = (base: string, market: string) => call(`${base}/v1/orders?market=${encodeURIComponent(market)}&limit=1`, market);
+export const whoServes = (base: string, market: string, get?: PlaneFetch) =>
+  call(`${base}/v1/orders?market=${encodeURIComponent(market)}&limit=1`, market, {}, get);
 
 /** Writes one order of `market` through the replica at `base`, with idempotency key `key`. */
-export const createOrder = (base: string, market: string, key: string) =>
-  call(`${base}/v1/orders`, market, {
-    method: 'POST',
-    headers: { 'idempotency-key': key },
-    body: JSON.stringify({ customerId: 'drill', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
-  });
+export const createOrder = (base: string, market: string, key: string, get?: PlaneFetch) =>
+  call(
+    `${base}/v1/orders`,
+    market,
+    {
+      method: 'POST',
+      headers: { 'idempotency-key': key },
+      body: JSON.stringify({ customerId: 'drill', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
+    },
+    get,
+  );
 
 /** Reads order `id` of `market` through the replica at `base`. */
-export const readOrder = (base: string, market: string, id: string) => call(`${base}/v1/orders/${encodeURIComponent(id)}`, market);
+export const readOrder = (base: string, market: string, id: string, get?: PlaneFetch) =>
+  call(`${base}/v1/orders/${encodeURIComponent(id)}`, market, {}, get);
 
 /** True for a 2xx answer. */
 export const ok = (a: PlaneAnswer) => a.status >= 200 && a.status < 300;

@@ -12,7 +12,7 @@ import type { Verdict } from '../verdicts.js';
 import { CELL_SABOTAGE, defaultCell, spillGate, targetCells } from './cell-faults.js';
 import { hostsOf } from './network.js';
 import { planMoves } from './operations.js';
-import { createOrder, ok, readOrder, type PlaneAnswer } from './plane-probe.js';
+import { createOrder, ok, readOrder, type PlaneAnswer, type PlaneFetch } from './plane-probe.js';
 import type { Drill, DrillContext } from './types.js';
 
 /** States in which the migration is under way (the cut must land in one). */
@@ -60,14 +60,16 @@ export interface SplitRun {
 const runs = new WeakMap<DrillContext, SplitRun>();
 
 /** Writes one order of `market` every `everyMs` through the targets in turn, until stopped (at most 2,000). */
-function startWriter(run: SplitRun, targets: Target[], everyMs: number): () => Promise<void> {
+function startWriter(run: SplitRun, targets: Target[], everyMs: number, get?: PlaneFetch): () => Promise<void> {
   let stopped = false;
   const pending: Promise<unknown>[] = [];
   const loop = (async () => {
     for (let i = 0; !stopped && i < 2000; i++, await sleep(everyMs)) {
       const t = targets[i % targets.length]!;
       pending.push(
-        createOrder(t.url, run.market, `split-${run.market}-${Date.now()}-${i}`).then((a) => run.writes.push({ ...a, replica: t.replica })),
+        createOrder(t.url, run.market, `split-${run.market}-${Date.now()}-${i}`, get).then((a) =>
+          run.writes.push({ ...a, replica: t.replica }),
+        ),
       );
     }
   })();
@@ -149,7 +151,7 @@ export const splitBrainMigration: Drill = {
     const run: SplitRun = { ...m, cut: targetCells(ctx), writes: [] };
     runs.set(ctx, run);
     const before = (await ctx.env.migration!(m.market))?.id;
-    run.stopWriter = startWriter(run, ctx.env.targets(['router', 'envoy']), 100);
+    run.stopWriter = startWriter(run, ctx.env.targets(['router', 'envoy']), 100, ctx.env.fetch);
     ctx.mark(`migrate ${m.market} ${m.from} -> ${m.to}; writing ${m.market} 10/s through every replica`);
     run.migrate = ctx.env.cellctl(['migrate', m.market, '--to', m.to], 120_000).then((r) => {
       run.code = r.code;
@@ -186,7 +188,7 @@ export const splitBrainMigration: Drill = {
     await sleep(1000);
     await run.stopWriter?.();
     const router = ctx.env.targets(['router'])[0]!;
-    for (const w of run.writes) if (ok(w) && w.id) w.readBack = await readOrder(router.url, run.market, w.id);
+    for (const w of run.writes) if (ok(w) && w.id) w.readBack = await readOrder(router.url, run.market, w.id, ctx.env.fetch);
     ctx.mark(`migration ${run.finalState ?? 'unknown'}, ${run.market} on ${run.owner ?? '?'}; ${run.writes.length} writes read back`);
   },
   verify: async (ctx) => splitVerdicts(runs.get(ctx)),

@@ -40,6 +40,8 @@ export interface HostsInfo {
   clientNetns: string;
   /** Consul's management token (a network drill reads Raft state and moves markets through the cluster). */
   consulToken: string;
+  /** The CA (PEM) Consul's HTTPS certificate chains to, when the servers' URLs are `https:` (`cellctl up --tls`). */
+  consulCa?: string;
   /** The edge hosts and the routers and Envoys on each. */
   edges: { host: string; children: string[] }[];
   /** The control plane's host. */

@@ -105,6 +105,9 @@ export async function issueLeaf(ca: PemPair, spec: LeafSpec, now = new Date()): 
 export interface CertFacts {
   subject: string;
   uris: string[];
+  /** Its DNS and IP subject alternative names. */
+  dns: string[];
+  ips: string[];
   notAfter: Date;
   serial: string;
   /** Whether `issuerPem` signed it. */
@@ -115,10 +118,13 @@ export interface CertFacts {
 export function certFacts(pem: string): CertFacts {
   const cert = new x509.X509Certificate(pem);
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  const uris = (san?.names.toJSON() ?? []).filter((n) => n.type === 'url').map((n) => n.value);
+  const names = san?.names.toJSON() ?? [];
+  const of = (type: x509.JsonGeneralName['type']) => names.filter((n) => n.type === type).map((n) => n.value);
   return {
     subject: cert.subject,
-    uris,
+    uris: of('url'),
+    dns: of('dns'),
+    ips: of('ip'),
     notAfter: cert.notAfter,
     serial: cert.serialNumber,
     async signedBy(issuerPem: string) {

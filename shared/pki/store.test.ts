@@ -69,6 +69,26 @@ describe('shared/pki store', () => {
     assert.deepEqual((await ensureCertificates(dir, leaves)).issued, ['ca', ...leaves.map((l) => l.name)]);
   });
 
+  it('names the addresses given per leaf, and reissues only a leaf that lacks one asked for', async () => {
+    const dir = tmp();
+    const hosts = topologyLeaves(['cell-0', 'cell-1'], { router: ['10.77.9.31', '10.77.9.32'], 'cell-1': ['10.77.9.101'] });
+    await ensureCertificates(dir, hosts);
+    const cert = (name: string) => new X509Certificate(readFileSync(tlsFiles(dir, name).cert));
+    // checkIP/checkHost: the check a TLS client makes of the address it dialled.
+    for (const ip of ['127.0.0.1', '10.77.9.31', '10.77.9.32']) assert.equal(cert('router').checkIP(ip), ip, `router names ${ip}`);
+    assert.equal(cert('router').checkHost('localhost'), 'localhost');
+    assert.equal(cert('cell-1').checkIP('10.77.9.101'), '10.77.9.101');
+    assert.equal(cert('cell-1').checkIP('10.77.9.31'), undefined, 'a cell names its own host only');
+    assert.equal(cert('envoy').checkIP('10.77.9.31'), undefined);
+    assert.deepEqual((await ensureCertificates(dir, hosts)).issued, []);
+    // Another run's hosts (another subnet): the leaves that lack its addresses are issued again.
+    const moved = topologyLeaves(['cell-0', 'cell-1'], { router: ['10.77.9.31', '10.77.9.32'], 'cell-1': ['10.77.8.101'] });
+    assert.deepEqual((await ensureCertificates(dir, moved)).issued, ['cell-1']);
+    assert.equal(cert('cell-1').checkIP('10.77.8.101'), '10.77.8.101');
+    // Fewer addresses asked than named: kept (a plain run after a --hosts run reissues nothing).
+    assert.deepEqual((await ensureCertificates(dir, leaves)).issued, []);
+  });
+
   it('the certificates do mutual TLS with node:tls, and the server sees the client identity', async () => {
     const dir = tmp();
     await ensureCertificates(dir, leaves);

@@ -9,21 +9,36 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
-import { certFacts, createCa, issueLeaf, type LeafSpec, type PemPair } from './ca.js';
+import { certFacts, createCa, issueLeaf, type CertFacts, type LeafSpec, type PemPair } from './ca.js';
 import { identityUri, tlsFiles, type TlsFiles } from './names.js';
 
 export { identityUri, tlsDir, tlsFiles, TRUST_DOMAIN, type Role, type TlsFiles } from './names.js';
 
-/** The components of a topology with `cells` cells: router, envoy, control-plane, consul, cell-0 … */
-export function topologyLeaves(cellIds: string[]): LeafSpec[] {
+/** Addresses a leaf serves besides 127.0.0.1, by leaf name (e.g. the hosts of `cellctl up --hosts`). */
+export type LeafAddresses = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * The components of a topology with `cells` cells: router, envoy, control-plane, consul, cell-0 …,
+ * each naming localhost and 127.0.0.1, and the IP addresses `addresses` gives for its name.
+ */
+export function topologyLeaves(cellIds: string[], addresses: LeafAddresses = {}): LeafSpec[] {
+  const ips = (name: string) => ['127.0.0.1', ...(addresses[name] ?? []).filter((ip) => ip !== '127.0.0.1')];
+  const leaf = (name: string, uri: string, dns = ['localhost']): LeafSpec => ({ name, uri, dns, ips: ips(name) });
   return [
-    { name: 'router', uri: identityUri('router') },
-    { name: 'envoy', uri: identityUri('envoy') },
-    { name: 'control-plane', uri: identityUri('control-plane') },
+    leaf('router', identityUri('router')),
+    leaf('envoy', identityUri('envoy')),
+    leaf('control-plane', identityUri('control-plane')),
     // Consul's own convention: a server's certificate names server.<datacenter>.<domain>.
-    { name: 'consul', uri: identityUri('consul'), dns: ['localhost', 'server.dc1.consul'] },
-    ...cellIds.map((id) => ({ name: id, uri: identityUri('cell', id) })),
+    leaf('consul', identityUri('consul'), ['localhost', 'server.dc1.consul']),
+    ...cellIds.map((id) => leaf(id, identityUri('cell', id))),
   ];
+}
+
+/** True when `facts` name every DNS and IP name `spec` asks for (defaults as {@link issueLeaf}'s). */
+function namesCovered(facts: CertFacts, spec: LeafSpec): boolean {
+  return (
+    (spec.dns ?? ['localhost']).every((d) => facts.dns.includes(d)) && (spec.ips ?? ['127.0.0.1']).every((ip) => facts.ips.includes(ip))
+  );
 }
 
 /** Renew a leaf this close to its end. */
@@ -63,7 +78,8 @@ export interface CertificateSet {
 
 /**
  * Makes `<dir>` (0700), its CA when missing or near its end, and the leaf of every spec that is
- * missing, near its end, or not signed by the CA (a new CA reissues every leaf). Keeps the rest.
+ * missing, near its end, not signed by the CA (a new CA reissues every leaf), or missing a name the
+ * spec asks for (e.g. the addresses of another run's hosts). Keeps the rest.
  */
 export async function ensureCertificates(dir: string, leaves: LeafSpec[], now = new Date()): Promise<CertificateSet> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -78,7 +94,7 @@ export async function ensureCertificates(dir: string, leaves: LeafSpec[], now = 
     if (found) {
       const facts = certFacts(found.cert);
       const fresh = facts.notAfter.getTime() - now.getTime() > RENEW_WITHIN_MS;
-      if (fresh && facts.uris.includes(spec.uri) && (await facts.signedBy(ca.cert))) {
+      if (fresh && facts.uris.includes(spec.uri) && namesCovered(facts, spec) && (await facts.signedBy(ca.cert))) {
         chmodSync(f.key, 0o600);
         continue;
       }

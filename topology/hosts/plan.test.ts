@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cellHost, edgeHost, hostIp, hostPlan, serverHosts } from './plan.js';
+import { cellHost, edgeHost, hostIp, hostPlan, leafAddresses, serverHosts } from './plan.js';
 
 describe('hostPlan', () => {
   const plan = hostPlan('3fa2', 77, 4);
@@ -34,5 +34,18 @@ describe('hostPlan', () => {
     assert.throws(() => hostPlan('abcd', 256, 2), /subnet/);
     assert.throws(() => hostPlan('abcd', 1, 101), /100 cells/);
     assert.throws(() => hostIp(plan, 'cell-9'), /no host 'cell-9'/);
+  });
+
+  it('gives each certificate the addresses of the hosts its component runs on', () => {
+    const small = hostPlan('3fa2', 77, 2);
+    assert.deepEqual(leafAddresses(small), {
+      router: ['10.77.77.31', '10.77.77.32'],
+      envoy: ['10.77.77.31', '10.77.77.32'],
+      'control-plane': ['10.77.77.20'],
+      // Every agent's host (servers and client agents), not the client host, which runs none.
+      consul: ['10.77.77.11', '10.77.77.12', '10.77.77.13', '10.77.77.20', '10.77.77.31', '10.77.77.32', '10.77.77.100', '10.77.77.101'],
+      'cell-0': ['10.77.77.100'],
+      'cell-1': ['10.77.77.101'],
+    });
   });
 });

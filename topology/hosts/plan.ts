@@ -83,3 +83,21 @@ export function edgeHost(plan: HostPlan, i: number): Host {
   const edges = plan.hosts.filter((h) => h.role === 'edge');
   return edges[i % edges.length]!;
 }
+
+/**
+ * The host addresses each certificate of `cellctl up --tls` must name under `--hosts`, by leaf
+ * name (shared/pki/store.ts `topologyLeaves`): the one router and one Envoy certificate every
+ * edge host's address, the control plane's its host's, the one Consul certificate every host
+ * that runs an agent (servers and client agents), and each cell's its own host's. A client that
+ * dials a component's address then finds that address in its certificate.
+ */
+export function leafAddresses(plan: HostPlan): Record<string, string[]> {
+  const ips = (role: HostRole) => plan.hosts.filter((h) => h.role === role).map((h) => h.ip);
+  return {
+    router: ips('edge'),
+    envoy: ips('edge'),
+    'control-plane': ips('control-plane'),
+    consul: plan.hosts.filter((h) => h.consul !== 'none').map((h) => h.ip),
+    ...Object.fromEntries(plan.hosts.filter((h) => h.role === 'cell').map((h) => [h.name, [h.ip]])),
+  };
+}

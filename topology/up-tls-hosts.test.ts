@@ -1,0 +1,221 @@
+/**
+ * `cellctl up --hosts --tls` on real network namespaces (root only; CI runs as root): every hop
+ * that is TLS on one host is TLS across hosts. From the client host, each component answers HTTPS
+ * under a client that checks the dialled address against the certificate (curl: the certificates
+ * name their hosts' addresses), and answers nothing useful in plain HTTP; a cell refuses `/v1` to
+ * a caller without a router's or an Envoy's certificate; the three Consul servers form one Raft
+ * cluster over RPC in mutual TLS; orders flow through both routers and both Envoys (mutual TLS to
+ * the cell hosts, Envoy configured by xDS over TLS with SDS); and the `host-partition` drill
+ * passes in its CI length. The run's namespaces and processes are removed whatever the verdict.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { ProcessStartError, type ManagedProcess } from '../infra/process.js';
+import { startUp } from '../infra/harness/up.js';
+import { groupMembers } from '../infra/procs.js';
+import { startAttack, type VegetaResult } from '../infra/vegeta/index.js';
+import { ConsulClient } from '../shared/consul/client.js';
+import { readConsulToken } from '../shared/consul-acl.js';
+import { SERVICE_CELL } from '../shared/consul-watch.js';
+import { tlsDir, tlsFiles } from '../shared/pki/names.js';
+import { removeRun, runsPresent } from './hosts/netns.js';
+
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
+
+interface Topo {
+  hosts: { run: string; hosts: { name: string; role: string; ip: string; ns: string }[] };
+  consul: { url: string };
+  routers: { id: string; url: string }[];
+  envoys: { id: string; url: string }[];
+  cells: { id: string; url: string }[];
+  controlPlane: { url: string };
+  supervisor: { url: string };
+}
+
+const exec = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeout = 60_000) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(cmd, args, { env, timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+
+describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
+  assert.equal(process.getuid?.(), 0, 'this test makes network namespaces: it runs as root (as CI does)');
+  let data: string;
+  let sup: ManagedProcess | undefined;
+  let topo: Topo | undefined;
+  /** The run's id (cs-<run>-*), from topology.json or, after a failed start, from the supervisor's output. */
+  let run: string | undefined;
+  let ca: string;
+  const host = (name: string) => topo!.hosts.hosts.find((h) => h.name === name)!;
+
+  /** curl from the client host: the HTTP status (000 for none), curl's exit code and the body. */
+  const curl = async (url: string, more: string[] = []) => {
+    const args = ['netns', 'exec', host('client').ns, 'curl', '-sS', '--max-time', '5', '-w', '\n%{http_code}', ...more, url];
+    const r = await exec('ip', args);
+    const lines = r.stdout.split('\n');
+    return { code: r.code, status: lines.pop() ?? '', body: lines.join('\n'), stderr: r.stderr.trim() };
+  };
+
+  before(async () => {
+    data = mkdtempSync(join(tmpdir(), 'cellsim-hosts-tls-'));
+    ca = tlsFiles(tlsDir(data), '').ca;
+    try {
+      sup = await startUp({ data, name: 'cellctl-up-hosts-tls', hosts: true, tls: true, cells: 3, readyTimeoutMs: 240_000 });
+    } catch (err) {
+      if (err instanceof ProcessStartError) run = /cs-([0-9a-f]{4})-br/.exec(err.output)?.[1];
+      throw err;
+    }
+    topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
+    run = topo.hosts.run;
+  });
+  after(async () => {
+    const groups = new Set<number>();
+    try {
+      if (topo) {
+        const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
+        const res = await fetch(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } }).catch(
+          () => undefined,
+        );
+        for (const k of ((await res?.json()) ?? []) as { wrapperPid: number }[]) groups.add(k.wrapperPid);
+      }
+      await sup?.stop(60_000);
+      const present = run === undefined ? undefined : (await runsPresent()).get(run);
+      const left = present ? [...present.namespaces, ...present.links] : [];
+      // Removed whatever the verdict (a failed start included), so that a failing run leaves nothing either.
+      if (run !== undefined && left.length > 0) await removeRun(run);
+      assert.deepEqual(left, [], 'no namespace or link of the run is left after the stop');
+      const procs = [...groups].flatMap((g) => groupMembers(g).map((p) => `${p.pid} ${p.comm}`));
+      assert.deepEqual(procs, [], 'no process of any child is left');
+    } finally {
+      await sup?.stop(60_000);
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
+  it('serves every component in HTTPS at its host address, whose certificate names that address; plain HTTP gets no answer', async () => {
+    const t = topo!;
+    const https = [
+      ...t.cells.map((c) => `${c.url}/healthz`),
+      ...t.routers.map((r) => `${r.url}/healthz`),
+      `${t.controlPlane.url}/healthz`,
+      ...['consul-1', 'consul-2', 'consul-3', 'cp', 'edge-1', 'cell-0'].map((h) => `https://${host(h).ip}:8500/v1/status/leader`),
+    ];
+    for (const url of https) {
+      assert.equal(new URL(url).protocol, 'https:', url);
+      assert.notEqual(new URL(url).hostname, '127.0.0.1', url);
+      // curl checks the address it dialled against the certificate's IP names (no --insecure).
+      const r = await curl(url, ['--cacert', ca]);
+      assert.equal(r.status, '200', `${url}: ${r.stderr}`);
+    }
+    // A cell, a router and the control plane speak nothing but TLS: a plain request gets no HTTP answer.
+    for (const base of [t.cells[1]!.url, t.routers[0]!.url, t.controlPlane.url]) {
+      const plain = base.replace(/^https:/, 'http:');
+      const r = await curl(`${plain}/healthz`);
+      assert.equal(r.status, '000', `${plain}/healthz answered ${r.status}`);
+      assert.notEqual(r.code, 0);
+    }
+    // Consul's HTTP port is HTTPS only: Go's TLS server answers a plain request with a 400 and no more.
+    const plainConsul = await curl(`http://${host('consul-1').ip}:8500/v1/status/leader`);
+    assert.equal(plainConsul.status, '400');
+    assert.match(plainConsul.body, /HTTP request to an HTTPS server/);
+  });
+
+  it("refuses /v1 of a cell on another host to a caller without a router's or an Envoy's certificate", async () => {
+    const r = await curl(`${topo!.cells[1]!.url}/v1/orders?market=sf&limit=1`, ['--cacert', ca, '-H', 'x-market-id: sf']);
+    assert.equal(r.status, '403', `${r.status} ${r.body} ${r.stderr}`);
+  });
+
+  it('runs three Consul servers as one Raft cluster (RPC in mutual TLS) with every cell registered, read over HTTPS', async () => {
+    const consul = new ConsulClient({
+      url: `https://${host('consul-2').ip}:8500`,
+      token: readConsulToken(data, 'management'),
+      ca: readFileSync(ca, 'utf8'),
+    });
+    const peers = await consul.status.peers({ timeoutMs: 5000 });
+    assert.deepEqual(peers.map((p) => p.split(':')[0]).sort(), ['consul-1', 'consul-2', 'consul-3'].map((h) => host(h).ip).sort());
+    const cells = (await consul.catalog.service(SERVICE_CELL)).value;
+    assert.deepEqual(
+      cells.map((s) => [s.Node, s.ServiceAddress]).sort(),
+      ['cell-0', 'cell-1', 'cell-2'].map((c) => [c, host(c).ip]),
+    );
+  });
+
+  it('serves orders from the client host through both routers and both Envoys over HTTPS, in mutual TLS to the cell hosts', async () => {
+    const t = topo!;
+    const targets = [...t.routers, ...t.envoys].map((e, i) => ({
+      method: 'POST',
+      url: `${e.url}/v1/orders#${e.id}`,
+      header: { 'x-market-id': ['sf'], 'idempotency-key': [`hosts-tls-${i}`], 'content-type': ['application/json'] },
+      body: JSON.stringify({ customerId: 'c-1', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
+    }));
+    assert.ok(targets.every((x) => x.url.startsWith('https://')));
+    const results: VegetaResult[] = [];
+    const attack = startAttack({
+      rate: 20,
+      durationMs: 2000,
+      resultsFile: join(data, 'hosts-tls.results'),
+      netns: host('client').ns,
+      rootCerts: ca,
+      onResult: (r) => results.push(r),
+    });
+    for (let i = 0; i < 40; i++) attack.send(targets[i % targets.length]!);
+    attack.end();
+    const done = await attack.done;
+    assert.equal(done.exitCode, 0, done.output);
+    assert.equal(results.length, 40);
+    assert.deepEqual(
+      results.filter((r) => r.code !== 201 && r.code !== 200).map((r) => `${r.url} ${r.code} ${r.error}`),
+      [],
+    );
+  });
+
+  it('host-partition passes under TLS: a cut cell host fails only its own markets, which recover once the link is back', async (t) => {
+    const res = await exec(
+      process.execPath,
+      [
+        CELLCTL,
+        'drill',
+        'host-partition',
+        '--data',
+        data,
+        '--reports',
+        join(data, 'reports'),
+        '--duration',
+        '24s',
+        '--rate',
+        '40',
+        '--json',
+      ],
+      { ...process.env, CELLSIM_LOG_LEVEL: 'warn' },
+      300_000,
+    );
+    const report = JSON.parse(res.stdout) as { verdicts: { name: string; pass: boolean; measured: string }[] };
+    const failed = report.verdicts.filter((v) => !v.pass).map((v) => `${v.name}: ${v.measured}`);
+    for (const v of report.verdicts) if (v.name.startsWith('time to isolate')) t.diagnostic(`${v.name}: ${v.measured}`);
+    // The router's time to isolate a cut host is a known miss of the 1 s crash target, held to 2 s
+    // (docs/drills.md §Network drills; as in topology/hosts/multi-host.test.ts). Every other verdict must pass.
+    assert.deepEqual(
+      failed.filter((f) => !f.startsWith('time to isolate (router)')),
+      [],
+    );
+    const isolation = report.verdicts.find((v) => v.name === 'time to isolate (router)')?.measured ?? 'none';
+    assert.ok(/^\d+ ms$/.test(isolation) && parseInt(isolation, 10) <= 2000, `router time to isolate ${isolation}, at most 2,000 ms`);
+    for (const name of [
+      'spill (failures outside the faulted cell)',
+      'fault observed (router)',
+      'fault observed (envoy)',
+      'recovered (router)',
+      'recovered (envoy)',
+    ])
+      assert.ok(
+        report.verdicts.some((v) => v.name === name && v.pass),
+        name,
+      );
+  });
+});
