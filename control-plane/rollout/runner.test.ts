@@ -2,7 +2,9 @@
  * Rollout waves against a real Consul, with the cell processes and their /metrics stood in by
  * a local HTTP server (unit level: real cells and the supervisor are exercised by
  * topology/operators.test.ts). Covers the idle-bake rule: a wave whose bake saw too little
- * traffic fails and rolls back unless the operator passed `--allow-idle`.
+ * traffic fails and rolls back unless the operator passed `--allow-idle`. Delivery rollouts
+ * (stand-in delivery instances): an abort mid-bake, a breach in a wave of two cells, and a
+ * control-plane restart, each rolled back with the cell records' delivery version.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -322,5 +324,141 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
     assert.deepEqual([...kids.values()].map((k) => `${k.name} ${k.version}`).sort(), ['cell-0.delivery-1 v1', 'cell-0.delivery-2 v1']);
     assert.deepEqual(calls, [], 'no cell color started or stopped');
     assert.deepEqual(await cell('cell-0'), before, "the cell's record untouched");
+  });
+  /**
+   * Split cells' delivery instances held in memory (two each on v1, as a supervisor reports them),
+   * their passing instances and /metrics: order events handled by every instance, and a lag of 3,
+   * or 400 in `stuckCell` once an instance of v2 runs there (its consumer stalls). `beforeStart`
+   * runs before each start of an instance.
+   */
+  const deliveryWorld = (cells: string[], stuckCell?: string, beforeStart?: (cell: string, version: string) => Promise<void>) => {
+    const kids = new Map<string, ChildStatus>();
+    let port = 22_000;
+    const kid = (cell: string, n: number, version: string): ChildStatus => ({
+      name: `${cell}.delivery-${n}`,
+      kind: 'delivery',
+      cell,
+      version,
+      port: port++,
+      state: 'running',
+      pid: 1,
+      restarts: 0,
+      keepDown: false,
+    });
+    for (const c of cells) for (const n of [1, 2]) kids.set(`${c}.delivery-${n}`, kid(c, n, 'v1'));
+    const steps: string[] = [];
+    /** The fewest delivery instances each cell ran at any moment. */
+    const least = new Map<string, number>();
+    const delivery: DeliveryInstances = {
+      children: async () => [...kids.values()],
+      async startDelivery(c, n, version) {
+        await beforeStart?.(c, version);
+        steps.push(`${c} start ${n} ${version}`);
+        const k = kid(c, n, version);
+        kids.set(k.name, k);
+        return k;
+      },
+      async stopDelivery(c, n) {
+        steps.push(`${c} stop ${n}`);
+        kids.delete(`${c}.delivery-${n}`);
+        least.set(c, Math.min(least.get(c) ?? Infinity, [...kids.values()].filter((k) => k.cell === c).length));
+      },
+    };
+    const reads = {
+      deliveryInstances: async (c: string, version?: string) =>
+        [...kids.values()]
+          .filter((k) => k.cell === c && (version === undefined || k.version === version))
+          .map((k) => `http://127.0.0.1:${k.port}`),
+      metrics: async (url: string) => {
+        const c = [...kids.values()].find((k) => String(k.port) === new URL(url).port)?.cell;
+        const stuck = c === stuckCell && [...kids.values()].some((k) => k.cell === c && k.version === 'v2');
+        return `cellsim_consumer_lag{partition="0"} ${stuck ? 400 : 3}\ncellsim_consumer_events_total{type="order.created",outcome="applied"} 25\n`;
+      },
+    };
+    const versions = (c: string) =>
+      [...kids.values()]
+        .filter((k) => k.cell === c)
+        .map((k) => `${k.name} ${k.version}`)
+        .sort();
+    const manager = (bakeMs = 400) =>
+      new RolloutManager(
+        kv,
+        layout,
+        () => procs,
+        { instances: async () => [], metrics: async () => '' },
+        () => session.id,
+        log,
+        { bakeMs, checkIntervalMs: 50 },
+        { procs: () => delivery, reads },
+      );
+    return { steps, least, versions, manager };
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('aborts a running delivery rollout mid-bake: the canary replaced back at once, later waves skipped', async () => {
+    const w = deliveryWorld(['cell-0', 'cell-1']);
+    const m = w.manager(10_000);
+    await m.start({ version: 'v2', role: 'delivery', by: 'tester' });
+    const until = Date.now() + 5000;
+    while (m.running()?.waves[0]?.state !== 'baking') {
+      assert.ok(Date.now() < until, 'wave 0 baking within 5 s');
+      await sleep(10);
+    }
+    assert.deepEqual(w.versions('cell-0'), ['cell-0.delivery-1 v2', 'cell-0.delivery-2 v2']);
+    const t0 = Date.now();
+    assert.equal((await m.abort()).state, 'running', 'the abort is asked, not done, when it answers');
+    const rec = (await m.wait())!;
+    const tookMs = Date.now() - t0;
+    assert.equal(rec.state, 'aborted', rec.report);
+    assert.match(rec.report ?? '', /^aborted by operator; delivery of cell-0 back on v1 in \d+ ms$/);
+    assert.deepEqual(
+      rec.waves.map((x) => x.state),
+      ['rolled-back', 'skipped'],
+    );
+    assert.ok(tookMs < 3000, `the abort took ${tookMs} ms: the 10 s bake was not cut`);
+    assert.deepEqual((await kv.getJson(RolloutRecordSchema, layout.rolloutKey(rec.id)))?.value.state, 'aborted');
+    assert.deepEqual(w.versions('cell-0'), ['cell-0.delivery-1 v1', 'cell-0.delivery-2 v1']);
+    assert.equal(w.least.get('cell-0'), 2, 'cell-0 never ran fewer than 2 instances');
+    assert.deepEqual(w.versions('cell-1'), ['cell-1.delivery-1 v1', 'cell-1.delivery-2 v1']);
+    assert.ok(!w.steps.some((x) => x.startsWith('cell-1')), 'cell-1 was touched');
+    assert.deepEqual(calls, [], 'no cell color started or stopped');
+    assert.deepEqual([(await cell('cell-0'))?.version, (await cell('cell-0'))?.deliveryVersion], ['v1', 'v1']);
+  });
+
+  it('a breach of one cell in a wave of two rolls back every touched cell, the earlier wave and its record too', async () => {
+    await seedKv(consul.url, { cells: { 'cell-2': {} } }, layout.prefix);
+    /** cell-0's delivery version in its record at each start of a v2 instance of the second wave. */
+    const seen = new Set<string | undefined>();
+    const w = deliveryWorld(['cell-0', 'cell-1', 'cell-2'], 'cell-2', async (c, version) => {
+      if (c !== 'cell-0' && version === 'v2') seen.add((await cell('cell-0'))?.deliveryVersion);
+    });
+    const m = w.manager();
+    await m.start({ version: 'v2', role: 'delivery', by: 'tester' });
+    const rec = (await m.wait())!;
+    assert.equal(rec.state, 'rolled-back', rec.report);
+    assert.deepEqual(
+      rec.waves.map((x) => [x.cells, x.state]),
+      [
+        [['cell-0'], 'passed'],
+        [['cell-1', 'cell-2'], 'breached'],
+      ],
+    );
+    assert.match(
+      rec.report ?? '',
+      /^delivery verdict breached in wave 1 \(cell-1, cell-2\): cell-2: consumer lag 400 records, above the bound of 100 and the 3 before the rollout; /,
+    );
+    assert.deepEqual(
+      rec.waves[1]!.delivery?.map((v) => [v.cell, v.pass]),
+      [['cell-2', false]],
+      'the breached cell judged; cell-1, halted, has no verdict',
+    );
+    for (const c of ['cell-0', 'cell-1', 'cell-2']) {
+      assert.match(rec.report ?? '', new RegExp(`delivery of .*${c}.* back on v1, v1, v1`));
+      assert.deepEqual(w.versions(c), [`${c}.delivery-1 v1`, `${c}.delivery-2 v1`], `${c} back on v1`);
+      assert.equal(w.least.get(c), 2, `${c} never ran fewer than 2 instances`);
+      assert.deepEqual([(await cell(c))?.version, (await cell(c))?.deliveryVersion], ['v1', 'v1'], `${c}'s record`);
+    }
+    assert.deepEqual([...seen], ['v2'], "cell-0's record named v2 once its wave passed (v1 after the rollback, above)");
+    assert.deepEqual(calls, [], 'no cell color started or stopped');
   });
 });
