@@ -4,7 +4,7 @@
  * client swaps each `[data-region]`). Action forms only for an operator session.
  */
 import { html } from 'hono/html';
-import type { MigrationRecord, RolloutRecord } from '../../../shared/kv.js';
+import type { DeliveryVerdict, MigrationRecord, RolloutRecord } from '../../../shared/kv.js';
 import type { Evacuation } from '../../admin/evacuation.js';
 import { BEFORE_FLIP } from '../../migration/options.js';
 import type { InstanceView } from '../../admin/views.js';
@@ -204,9 +204,23 @@ export const evacuationsRegion: Region = (s) =>
     </tbody>
   </table>`;
 
+/** A delivery rollout's verdict of one cell: its new instances, the consumer group's lag, the order events they handled. */
+const deliveryVerdict = (v: DeliveryVerdict) =>
+  html`<span class="verdict ${v.pass ? 'pass' : 'breach'}" data-cell="${v.cell}"
+    >${v.cell} ${v.pass ? 'pass' : 'breach'}: ${v.reason} (${v.instances} instances on the new version, lag ${v.lag.start} → ${v.lag.end},
+    highest ${v.lag.max}, ${v.events} order events)</span
+  >`;
+
 const rolloutBlock = (r: RolloutRecord, canAct: boolean) =>
-  html`<div class="rollout rollout-${r.state}" data-rollout="${r.id}">
-    <h3>${r.id}: ${r.version} <span class="state">${r.state}</span> <small>by ${r.by}, bake ${r.bakeMs} ms</small></h3>
+  html`<div class="rollout rollout-${r.state}" data-rollout="${r.id}" data-role="${r.role ?? 'cells'}">
+    <h3>
+      ${r.id}: ${r.version} <span class="state">${r.state}</span>
+      ${
+        r.role === 'delivery'
+          ? html`<span class="role">delivery service</span> <small>by ${r.by}, bake ${r.bakeMs} ms, lag bound ${r.maxLag ?? '-'}</small>`
+          : html`<small>by ${r.by}, bake ${r.bakeMs} ms</small>`
+      }
+    </h3>
     ${canAct && r.state === 'running' ? action('/rollouts/abort', `Abort rollout ${r.id}`, 'Abort rollout', { dry: false, danger: true }) : ''}
     <ol class="waves">
       ${r.waves.map(
@@ -221,6 +235,7 @@ const rolloutBlock = (r: RolloutRecord, canAct: boolean) =>
                   >`
                 : ''
             }
+            ${(w.delivery ?? []).map(deliveryVerdict)}
           </li>`,
       )}
     </ol>
