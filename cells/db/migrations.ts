@@ -63,6 +63,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'market holds after an import',
     sql: `CREATE TABLE market_holds (market TEXT PRIMARY KEY, until INTEGER NOT NULL);`,
   },
+  {
+    version: 3,
+    name: 'frozen bucket ranges of a market moving by share',
+    sql: `CREATE TABLE frozen_buckets (market TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (market, lo, hi));`,
+  },
 ];
 
 /** The schema version of `db` (SQLite's user_version). */

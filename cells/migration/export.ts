@@ -9,20 +9,25 @@
 import Database from 'better-sqlite3';
 import { dbFile } from '../db/open.js';
 import { currentSeq } from '../db/stmt.js';
+import { orderInRange, withBucketFn, type BucketRange } from './buckets.js';
 import { ROW_TYPES, TABLES, type DataLine } from './rows.js';
 import { nextTurn } from './turns.js';
 
 /**
  * Yields NDJSON text chunks: header, every row of the market (changed after `since`) of the line
  * `types` (an all-in-one cell's by default; rows.ts `ROW_TYPES_OF` per kind of process), end.
+ * With `buckets`, only the rows of orders whose customer's bucket is in that range (buckets.ts);
+ * a delivery service's order facts carry no customer, so `fact` lines cannot be exported by bucket.
  */
 export async function* exportMarket(
   dataDir: string,
   market: string,
   since?: number,
   types: readonly DataLine['type'][] = ROW_TYPES,
+  buckets?: BucketRange,
 ): AsyncGenerator<string> {
   const db = new Database(dbFile(dataDir), { readonly: true, timeout: 10_000 });
+  if (buckets !== undefined) withBucketFn(db);
   try {
     db.exec('BEGIN');
     const cursor = currentSeq(db); // first read fixes the snapshot
@@ -31,8 +36,10 @@ export async function* exportMarket(
     let buf = '';
     for (const type of types) {
       const { table } = TABLES[type];
-      const sql = `SELECT * FROM ${table} WHERE market = ?${since === undefined ? '' : ' AND seq > ?'} ORDER BY seq`;
+      const inRange = buckets === undefined ? '' : ` AND ${orderInRange(type === 'order' ? 'id' : 'order_id')}`;
+      const sql = `SELECT * FROM ${table} WHERE market = ?${since === undefined ? '' : ' AND seq > ?'}${inRange} ORDER BY seq`;
       const args: unknown[] = since === undefined ? [market] : [market, since];
+      if (buckets !== undefined) args.push(buckets.from, buckets.to);
       for (const row of db.prepare(sql).iterate(...args) as IterableIterator<Record<string, unknown>>) {
         const rest: Record<string, unknown> = { ...row };
         delete rest.seq;
@@ -58,8 +65,9 @@ export function exportStream(
   market: string,
   since?: number,
   types?: readonly DataLine['type'][],
+  buckets?: BucketRange,
 ): ReadableStream<Uint8Array> {
-  const it = exportMarket(dataDir, market, since, types);
+  const it = exportMarket(dataDir, market, since, types, buckets);
   const enc = new TextEncoder();
   return new ReadableStream({
     async pull(ctrl) {

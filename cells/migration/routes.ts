@@ -1,11 +1,20 @@
-/** `/admin/markets/:m/...`: export, changes, import, freeze, summary, purge. */
+/** `/admin/markets/:m/...`: export, changes, import, freeze, summary, purge, and bucket ranges (buckets.ts). */
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { HttpError } from '../../shared/errors.js';
 import { isMarketId } from '../../shared/market.js';
-import { invalid, readLimited } from '../http/body.js';
+import { invalid, readJson, readLimited } from '../http/body.js';
 import type { EventLog } from '../log/types.js';
 import type Database from 'better-sqlite3';
+import {
+  BucketQuerySchema,
+  BucketRangeSchema,
+  bucketSummary,
+  frozenBuckets,
+  rangeOf,
+  setBucketsFrozen,
+  type BucketRange,
+} from './buckets.js';
 import { exportStream } from './export.js';
 import type { DataLine } from './rows.js';
 import { importRows, parseExport } from './import.js';
@@ -26,7 +35,18 @@ export interface MigrationDeps {
 /** Largest import body accepted (256 MiB). */
 export const IMPORT_LIMIT_BYTES = 256 * 1024 * 1024;
 
-const SinceSchema = z.object({ since: z.coerce.number().int().nonnegative() }).strict();
+const SinceSchema = z.object({ since: z.coerce.number().int().nonnegative() }).passthrough();
+
+/** The bucket range of the query (docs/weighted-shifts.md §Market moves by share), or undefined; 400 when malformed. */
+function bucketQuery(c: Context, types: readonly DataLine['type'][]): BucketRange | undefined {
+  const q = BucketQuerySchema.safeParse(c.req.query());
+  if (!q.success) invalid(q.error.issues, 'query');
+  const r = rangeOf(q.data);
+  if (r !== undefined && types.includes('fact')) {
+    throw new HttpError('invalid_request', "this process's order facts carry no customer: export by bucket range from the order service");
+  }
+  return r;
+}
 
 function market(c: Context): string {
   const m = c.req.param('m');
@@ -41,19 +61,43 @@ function ndjson(body: ReadableStream<Uint8Array>): Response {
 /** The market admin routes. */
 export function migrationRoutes(d: MigrationDeps): Hono {
   const app = new Hono();
-  app.get('/:m/export', (c) => ndjson(exportStream(d.dataDir, market(c), undefined, d.types)));
+  app.get('/:m/export', (c) => {
+    const m = market(c);
+    return ndjson(exportStream(d.dataDir, m, undefined, d.types, bucketQuery(c, d.types)));
+  });
   app.get('/:m/changes', (c) => {
     const m = market(c);
     const q = SinceSchema.safeParse(c.req.query());
     if (!q.success) invalid(q.error.issues, 'query');
-    return ndjson(exportStream(d.dataDir, m, q.data.since, d.types));
+    return ndjson(exportStream(d.dataDir, m, q.data.since, d.types, bucketQuery(c, d.types)));
   });
   app.post('/:m/import', async (c) => {
     const m = market(c);
     const text = Buffer.from(await readLimited(c.req.raw, IMPORT_LIMIT_BYTES)).toString('utf8');
     return c.json(await importRows(d.db, m, await parseExport(text, m, d.types), d.importHoldMs));
   });
-  app.get('/:m/summary', async (c) => c.json(await marketSummary(d.db, d.log, d.group, market(c))));
+  app.get('/:m/summary', async (c) => {
+    const m = market(c);
+    const q = BucketQuerySchema.safeParse(c.req.query());
+    if (!q.success) invalid(q.error.issues, 'query');
+    const r = rangeOf(q.data);
+    return c.json(r === undefined ? await marketSummary(d.db, d.log, d.group, m) : bucketSummary(d.db, m, r));
+  });
+  // Per-bucket freeze of a market moving by share: client writes of orders in a frozen range answer 409 market_frozen.
+  app.get('/:m/freeze-buckets', (c) => {
+    const m = market(c);
+    return c.json({ market: m, frozen: frozenBuckets(d.db, m) });
+  });
+  app.post('/:m/freeze-buckets', async (c) => {
+    const m = market(c);
+    const r = await readJson(c, BucketRangeSchema);
+    return c.json({ market: m, frozen: setBucketsFrozen(d.db, m, r, true) });
+  });
+  app.delete('/:m/freeze-buckets', async (c) => {
+    const m = market(c);
+    const r = await readJson(c, BucketRangeSchema);
+    return c.json({ market: m, frozen: setBucketsFrozen(d.db, m, r, false) });
+  });
   app.post('/:m/freeze', (c) => {
     const m = market(c);
     setFrozen(d.db, m, true);

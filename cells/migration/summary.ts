@@ -28,7 +28,8 @@ interface ChecksumState {
 const MOD = 1n << 128n;
 const checksums = new WeakMap<Database.Database, Map<string, ChecksumState>>();
 
-function orderHash(o: { id: string; status: string; total_cents: number }): bigint {
+/** One order's term of the checksum: its sha256 over (id, status, total), first 128 bits. */
+export function orderHash(o: { id: string; status: string; total_cents: number }): bigint {
   return BigInt(`0x${createHash('sha256').update(`${o.id}:${o.status}:${o.total_cents}`).digest('hex').slice(0, 32)}`);
 }
 
@@ -163,7 +164,18 @@ export function setFrozen(db: Database.Database, market: string, frozen: boolean
  * so a purge cut short leaves a market that is still frozen or held, and the next purge finishes it.
  */
 export async function purgeMarket(db: Database.Database, market: string): Promise<Record<string, number>> {
-  const tables = ['orders', 'order_history', 'idempotency', 'deliveries', 'sagas', 'outbox', 'log', 'frozen_markets', 'market_holds'];
+  const tables = [
+    'orders',
+    'order_history',
+    'idempotency',
+    'deliveries',
+    'sagas',
+    'outbox',
+    'log',
+    'frozen_markets',
+    'frozen_buckets',
+    'market_holds',
+  ];
   const purged: Record<string, number> = {};
   for (const t of tables) {
     const del = stmt(db, `DELETE FROM ${t} WHERE rowid IN (SELECT rowid FROM ${t} WHERE market = ? LIMIT ${ROWS_PER_TURN})`);

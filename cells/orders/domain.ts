@@ -12,6 +12,7 @@ import {
   insertIdempotency,
   insertOrder,
   insertOutbox,
+  isBucketFrozen,
   isFrozen,
   toView,
   transitionOrder,
@@ -45,13 +46,14 @@ export interface CreateResult {
 /**
  * Creates an order for `market` under idempotency key `key`. The same key with the same body
  * returns the first order (created: false); with another body, `422 idempotency_conflict`.
- * A frozen market answers `409 market_frozen` and writes nothing.
+ * A frozen market, or a frozen bucket of the customer's (a market moving by share), answers
+ * `409 market_frozen` and writes nothing.
  */
 export function createOrder(db: Database.Database, market: string, key: string, body: CreateOrder, now = Date.now()): CreateResult {
   const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
   return db
     .transaction((): CreateResult => {
-      if (isFrozen(db, market)) throw frozenError(market);
+      if (isFrozen(db, market) || isBucketFrozen(db, market, body.customerId)) throw frozenError(market);
       const prior = getIdempotency(db, market, key);
       if (prior !== undefined) {
         if (prior.body_hash !== hash) {
@@ -92,7 +94,7 @@ export function cancelOrder(db: Database.Database, id: string, reason: string, m
       const o = getOrder(db, id);
       if (o === undefined || (market !== undefined && o.market !== market)) throw new HttpError('not_found', `order ${id} not found`);
       if (o.status === 'CANCELLED') return toView(o, getHistory(db, id));
-      if (isFrozen(db, o.market)) throw frozenError(o.market);
+      if (isFrozen(db, o.market) || isBucketFrozen(db, o.market, o.customer_id)) throw frozenError(o.market);
       if (!transitionOrder(db, id, ['PENDING', 'CONFIRMED'], 'CANCELLED', reason, now)) {
         throw new HttpError('conflict', `order ${id} is ${o.status} and can no longer be cancelled`);
       }

@@ -1,5 +1,6 @@
 /** SQL of orders, their status history, idempotency records and the outbox (callers hold the transaction). */
 import type Database from 'better-sqlite3';
+import { experimentBucket } from '../../shared/experiment.js';
 import { nextSeq, stmt } from '../db/stmt.js';
 import type { Item, OrderStatus } from './schemas.js';
 
@@ -189,6 +190,17 @@ export function insertOutbox(
 /** True when `market` is frozen for a migration. */
 export function isFrozen(db: Database.Database, market: string): boolean {
   return stmt(db, 'SELECT 1 FROM frozen_markets WHERE market = ?').get(market) !== undefined;
+}
+
+/**
+ * True when the bucket of `customer` (shared/experiment.ts `experimentBucket`, the key a market
+ * moving by share splits on) lies in a frozen range of `market` (docs/weighted-shifts.md §Market moves by share).
+ */
+export function isBucketFrozen(db: Database.Database, market: string, customer: string): boolean {
+  const ranges = stmt(db, 'SELECT lo, hi FROM frozen_buckets WHERE market = ?').all(market) as { lo: number; hi: number }[];
+  if (ranges.length === 0) return false;
+  const b = experimentBucket(customer);
+  return ranges.some((r) => r.lo <= b && b < r.hi);
 }
 
 /** A page of a market's orders (oldest first), after the keyset cursor `after`. */
