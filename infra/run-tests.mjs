@@ -51,6 +51,7 @@ const LONGEST_FIRST = [
   'topology/operators.test.ts', // ~165
   'control-plane/ui/browser.test.ts', // ~90
   'topology/external-faults.test.ts', // ~80
+  'topology/up-tls-hosts.test.ts', // ~75; network namespaces too: queued far behind multi-host, which has ended by then
   'topology/cell-lifecycle.test.ts', // ~75
   'loadtest/drill-cell-loss.test.ts', // ~65
   'control-plane/ui/scale.test.ts', // ~50
