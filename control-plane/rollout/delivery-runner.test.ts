@@ -12,7 +12,7 @@ import { createLogger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import { DeliveryRolloutRun } from './delivery-runner.js';
 import { rolloutOptions } from './options.js';
-import { twoCellRecord } from './record.test-helper.js';
+import { deliveryChild, twoCellRecord } from './record.test-helper.js';
 import type { ChildStatus, DeliveryInstances } from './supervisor-client.js';
 
 const log = createLogger('test', {});
@@ -22,17 +22,7 @@ log.level = 'silent';
 function world(o: { traffic: boolean; stuck?: string; flaky?: string }) {
   const kids = new Map<string, ChildStatus>();
   let port = 20_000;
-  const kid = (cell: string, n: number, version: string): ChildStatus => ({
-    name: `${cell}.delivery-${n}`,
-    kind: 'delivery',
-    cell,
-    version,
-    port: port++,
-    state: 'running',
-    pid: 1,
-    restarts: 0,
-    keepDown: false,
-  });
+  const kid = (cell: string, n: number, version: string) => deliveryChild(cell, n, version, port++);
   for (const cell of ['cell-0', 'cell-1']) for (const n of [1, 2]) kids.set(`${cell}.delivery-${n}`, kid(cell, n, 'v1'));
   const calls: string[] = [];
   /** The fewest delivery instances a cell had at any moment. */

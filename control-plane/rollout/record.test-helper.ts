@@ -1,8 +1,15 @@
 /**
- * A rollout record of two cells (cell-0 then cell-1, one wave each, both on v1 blue), for the
- * rollout tests: each test passes what differs (id, version, role, wave states, bake).
+ * Stand-ins for the rollout tests: a rollout record of two cells (cell-0 then cell-1, one wave
+ * each, both on v1 blue), each test passing what differs (id, version, role, wave states, bake);
+ * and a supervisor's delivery child as `/children` lists it.
  */
 import type { RolloutRecord } from '../../shared/kv.js';
+import type { ChildStatus } from './supervisor-client.js';
+
+/** The running delivery child `<cell>.delivery-<n>` on `version`, listening on `port`. */
+export function deliveryChild(cell: string, n: number, version: string, port: number): ChildStatus {
+  return { name: `${cell}.delivery-${n}`, kind: 'delivery', cell, version, port, state: 'running', pid: 1, restarts: 0, keepDown: false };
+}
 
 /** The record of a running rollout over cell-0 and cell-1, with `patch` over it. */
 export function twoCellRecord(

@@ -17,7 +17,7 @@ import { createLogger } from '../../shared/logger.js';
 import { KvStore } from '../../shared/consul/kv-store.js';
 import { openSession, type ControlPlaneSession } from '../admin/session.js';
 import { RolloutManager } from './manager.js';
-import { twoCellRecord } from './record.test-helper.js';
+import { deliveryChild, twoCellRecord } from './record.test-helper.js';
 import type { CellProcesses, ChildStatus, DeliveryInstances } from './supervisor-client.js';
 
 const log = createLogger('test', {});
@@ -263,17 +263,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
     // cell-0 cut mid-replacement: instance 1 and the spare 3 on v2, instance 2 still on v1.
     const kids = new Map<string, ChildStatus>();
     let port = 21_000;
-    const kid = (n: number, version: string): ChildStatus => ({
-      name: `cell-0.delivery-${n}`,
-      kind: 'delivery',
-      cell: 'cell-0',
-      version,
-      port: port++,
-      state: 'running',
-      pid: 1,
-      restarts: 0,
-      keepDown: false,
-    });
+    const kid = (n: number, version: string) => deliveryChild('cell-0', n, version, port++);
     for (const [n, v] of [
       [1, 'v2'],
       [2, 'v1'],
@@ -334,17 +324,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
   const deliveryWorld = (cells: string[], stuckCell?: string, beforeStart?: (cell: string, version: string) => Promise<void>) => {
     const kids = new Map<string, ChildStatus>();
     let port = 22_000;
-    const kid = (cell: string, n: number, version: string): ChildStatus => ({
-      name: `${cell}.delivery-${n}`,
-      kind: 'delivery',
-      cell,
-      version,
-      port: port++,
-      state: 'running',
-      pid: 1,
-      restarts: 0,
-      keepDown: false,
-    });
+    const kid = (cell: string, n: number, version: string) => deliveryChild(cell, n, version, port++);
     for (const c of cells) for (const n of [1, 2]) kids.set(`${c}.delivery-${n}`, kid(c, n, 'v1'));
     const steps: string[] = [];
     /** The fewest delivery instances each cell ran at any moment. */
