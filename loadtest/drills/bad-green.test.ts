@@ -104,8 +104,8 @@ describe('bad-green-step verdicts', () => {
   });
 
   it('the bake gives the green about 25 requests at the first step', () => {
-    assert.equal(bakeFor(100), 32_000);
-    assert.equal(bakeFor(150), 21_000);
+    assert.equal(bakeFor(100), 50_000);
+    assert.equal(bakeFor(150), 34_000);
     assert.equal(bakeFor(10_000), 10_000);
   });
 });
