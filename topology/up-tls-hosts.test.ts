@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { ProcessStartError, type ManagedProcess } from '../infra/process.js';
 import { startUp } from '../infra/harness/up.js';
 import { groupMembers } from '../infra/procs.js';
-import { startAttack, type VegetaResult } from '../infra/vegeta/index.js';
+import { assertOrdersFromClient } from './hosts/orders.test-helper.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { readConsulToken } from '../shared/consul-acl.js';
 import { SERVICE_CELL } from '../shared/consul-watch.js';
@@ -148,31 +148,15 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
 
   it('serves orders from the client host through both routers and both Envoys over HTTPS, in mutual TLS to the cell hosts', async () => {
     const t = topo!;
-    const targets = [...t.routers, ...t.envoys].map((e, i) => ({
-      method: 'POST',
-      url: `${e.url}/v1/orders#${e.id}`,
-      header: { 'x-market-id': ['sf'], 'idempotency-key': [`hosts-tls-${i}`], 'content-type': ['application/json'] },
-      body: JSON.stringify({ customerId: 'c-1', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
-    }));
-    assert.ok(targets.every((x) => x.url.startsWith('https://')));
-    const results: VegetaResult[] = [];
-    const attack = startAttack({
-      rate: 20,
-      durationMs: 2000,
+    const edges = [...t.routers, ...t.envoys];
+    assert.ok(edges.every((e) => e.url.startsWith('https://')));
+    await assertOrdersFromClient({
+      edges,
+      ns: host('client').ns,
       resultsFile: join(data, 'hosts-tls.results'),
-      netns: host('client').ns,
+      keyPrefix: 'hosts-tls',
       rootCerts: ca,
-      onResult: (r) => results.push(r),
     });
-    for (let i = 0; i < 40; i++) attack.send(targets[i % targets.length]!);
-    attack.end();
-    const done = await attack.done;
-    assert.equal(done.exitCode, 0, done.output);
-    assert.equal(results.length, 40);
-    assert.deepEqual(
-      results.filter((r) => r.code !== 201 && r.code !== 200).map((r) => `${r.url} ${r.code} ${r.error}`),
-      [],
-    );
   });
 
   it('host-partition passes under TLS: a cut cell host fails only its own markets, which recover once the link is back', async (t) => {

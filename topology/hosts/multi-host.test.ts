@@ -16,7 +16,7 @@ import { requireBinary } from '../../infra/binaries.js';
 import { waitFor, type ManagedProcess } from '../../infra/process.js';
 import { startUp } from '../../infra/harness/up.js';
 import { groupMembers } from '../../infra/procs.js';
-import { startAttack, type VegetaResult } from '../../infra/vegeta/index.js';
+import { assertOrdersFromClient } from './orders.test-helper.js';
 import { ConsulClient } from '../../shared/consul/client.js';
 import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
 import { SERVICE_CELL, SERVICE_ROUTER } from '../../shared/consul-watch.js';
@@ -169,29 +169,12 @@ describe('cellctl up --hosts: one network namespace per host', () => {
   });
 
   it('serves orders from the client host through both routers and both Envoys on the edge hosts', async () => {
-    const targets = [...topo.routers, ...topo.envoys].map((e, i) => ({
-      method: 'POST',
-      url: `${e.url}/v1/orders#${e.id}`,
-      header: { 'x-market-id': ['sf'], 'idempotency-key': [`hosts-${i}`], 'content-type': ['application/json'] },
-      body: JSON.stringify({ customerId: 'c-1', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
-    }));
-    const results: VegetaResult[] = [];
-    const attack = startAttack({
-      rate: 20,
-      durationMs: 2000,
+    await assertOrdersFromClient({
+      edges: [...topo.routers, ...topo.envoys],
+      ns: host('client').ns,
       resultsFile: join(data, 'hosts.results'),
-      netns: host('client').ns,
-      onResult: (r) => results.push(r),
+      keyPrefix: 'hosts',
     });
-    for (let i = 0; i < 40; i++) attack.send(targets[i % targets.length]!);
-    attack.end();
-    const done = await attack.done;
-    assert.equal(done.exitCode, 0, done.output);
-    assert.equal(results.length, 40);
-    assert.deepEqual(
-      results.filter((r) => r.code !== 201 && r.code !== 200).map((r) => `${r.url} ${r.code} ${r.error}`),
-      [],
-    );
   });
 
   /** Runs a drill against this topology; its report.json. */
