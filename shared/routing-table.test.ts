@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CellRecord } from './kv.js';
-import { activeEndpoints, shiftWeights, weightedPick, type Endpoint } from './routing-table.js';
+import { activeEndpoints, colorWeights, shiftWeights, weightedPick, type Endpoint } from './routing-table.js';
 
 const ep = (id: string, color: 'blue' | 'green', cell = 'cell-1'): Endpoint => ({
   id,
@@ -85,6 +85,25 @@ describe('weighted shift between colors', () => {
       [['b1', undefined]],
       'a shift to the active color itself changes nothing',
     );
+  });
+
+  it('colorWeights gives each color its share of a shift, reduced, and nothing for a list that is not split', () => {
+    const list = [ep('b1', 'blue'), ep('b2', 'blue'), ep('b3', 'blue'), ep('g1', 'green')];
+    assert.deepEqual(colorWeights(shiftWeights(list, 'blue', 'green', 10)), [
+      { color: 'blue', weight: 9 },
+      { color: 'green', weight: 1 },
+    ]);
+    assert.deepEqual(colorWeights(shiftWeights(list, 'blue', 'green', 0.01)), [
+      { color: 'blue', weight: 9999 },
+      { color: 'green', weight: 1 },
+    ]);
+    assert.deepEqual(colorWeights(shiftWeights(list, 'green', 'blue', 25)), [
+      { color: 'blue', weight: 1 },
+      { color: 'green', weight: 3 },
+    ]);
+    assert.equal(colorWeights(list), undefined, 'no weights');
+    assert.equal(colorWeights(shiftWeights(list, 'blue', 'green', 100)), undefined, 'one color');
+    assert.equal(colorWeights([]), undefined);
   });
 
   it('weightedPick draws each endpoint in proportion to its weight', () => {

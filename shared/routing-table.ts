@@ -163,6 +163,40 @@ export function findGlobalCell(cells: ReadonlyMap<string, CellRecord>): string |
   return found;
 }
 
+/** One color's share of a shifted cell's requests: the summed weight of its endpoints, relative to the other color's. */
+export interface ColorWeight {
+  color: 'blue' | 'green';
+  weight: number;
+}
+
+/**
+ * How a weighted endpoint list (a shift, {@link shiftWeights}) splits a cell's requests between
+ * its colors: each color's summed weight, both divided by their greatest common divisor, blue
+ * first. Undefined when the list is not split between two colors (no weights, or one color only).
+ * Both planes draw the color by these shares first and an endpoint of it second, so a color whose
+ * every endpoint a plane has ejected keeps its share rather than handing it to the other color.
+ */
+export function colorWeights(list: readonly Endpoint[]): ColorWeight[] | undefined {
+  let blue = 0;
+  let green = 0;
+  for (const ep of list) {
+    if (ep.weight === undefined) return undefined;
+    if (ep.color === 'blue') blue += ep.weight;
+    else green += ep.weight;
+  }
+  if (blue === 0 || green === 0) return undefined;
+  const d = gcd(blue, green);
+  return [
+    { color: 'blue', weight: blue / d },
+    { color: 'green', weight: green / d },
+  ];
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
 /** One endpoint drawn at random in proportion to its weight (undefined counts 1). */
 export function weightedPick(list: readonly Endpoint[], random: () => number = Math.random): Endpoint | undefined {
   let total = 0;

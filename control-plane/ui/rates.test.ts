@@ -21,6 +21,7 @@ envoy_http_downstream_rq_time_bucket{envoy_http_conn_manager_prefix="edge",le="2
 envoy_http_downstream_rq_time_bucket{envoy_http_conn_manager_prefix="edge",le="+Inf"} ${ok + bad}
 envoy_cluster_upstream_rq_total{envoy_cluster_name="cell_cell-1"} ${ok - bad}
 envoy_cluster_upstream_rq_total{envoy_cluster_name="cell_cell-1_green"} ${bad}
+envoy_cluster_upstream_rq_total{envoy_cluster_name="cell_cell-1_shift_blue"} ${bad}
 `;
 
 describe('console traffic per plane', () => {
@@ -44,7 +45,7 @@ describe('console traffic per plane', () => {
     assert.equal(second.series.length, 1);
   });
 
-  it("reads the Envoy edge listener's counters (not the admin listener's) and each cell's clusters (an experiment's one-color cluster counted to its cell), and skips a restarted instance", async () => {
+  it("reads the Envoy edge listener's counters (not the admin listener's) and each cell's clusters (an experiment's one-color cluster and a shift's counted to its cell), and skips a restarted instance", async () => {
     let text = envoyText(10, 0);
     const s = new PlaneScraper('envoy', async () => text);
     await s.sample(['e'], 0);
@@ -53,7 +54,7 @@ describe('console traffic per plane', () => {
     assert.equal(r.last?.rps, 50);
     assert.equal(r.last?.errorPct, 20);
     assert.equal(r.last?.p99Ms, 25);
-    assert.deepEqual(r.byCell, { 'cell-1': 40 });
+    assert.deepEqual(r.byCell, { 'cell-1': 50 });
     text = envoyText(1, 0); // restarted: counters went back
     const after = await s.sample(['e'], 2000);
     assert.equal(after.series.length, 1, 'no point from a restart');

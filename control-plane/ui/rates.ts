@@ -56,7 +56,7 @@ export function routerCounts(samples: Sample[]): Counts {
 
 /**
  * An Envoy's counters: the `edge` listener's downstream requests, 5xx and time (ms), and each cell's
- * upstream requests (its `cell:<id>` cluster and its experiments' one-color clusters).
+ * upstream requests (its `cell:<id>` cluster, its experiments' one-color clusters and its shift's).
  */
 export function envoyCounts(samples: Sample[]): Counts {
   const total: Traffic = { requests: 0, errors: 0, buckets: new Map() };
@@ -70,8 +70,9 @@ export function envoyCounts(samples: Sample[]): Counts {
       const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le) / 1000;
       total.buckets.set(le, (total.buckets.get(le) ?? 0) + s.value);
     } else if (s.name === 'envoy_cluster_upstream_rq_total') {
-      // `cell:<id>`, or an experiment's one-color `cell:<id>:<color>` (counted to its cell); Envoy writes `:` as `_`.
-      const m = /^cell[:_]([a-z0-9-]+)(?:[:_](?:blue|green))?$/.exec(s.labels.envoy_cluster_name ?? '');
+      // `cell:<id>`, an experiment's one-color `cell:<id>:<color>` or a shift's `cell:<id>:shift:<color>`
+      // (each counted to its cell); Envoy writes `:` as `_`.
+      const m = /^cell[:_]([a-z0-9-]+)(?:[:_](?:shift[:_])?(?:blue|green))?$/.exec(s.labels.envoy_cluster_name ?? '');
       if (m?.[1]) byCell.set(m[1], (byCell.get(m[1]) ?? 0) + s.value);
     }
   }

@@ -6,10 +6,10 @@
  * is walked once and only scopes whose target changed are re-encoded.
  */
 import type { CellRecord, MarketRecord } from '../../shared/kv.js';
-import type { Endpoint } from '../../shared/routing-table.js';
+import { colorWeights, type ColorWeight, type Endpoint } from '../../shared/routing-table.js';
 import { experimentLive, shareMoveTarget } from '../../shared/experiment.js';
-import { cellCluster, DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './resources/cluster.js';
-import { cellLoadAssignment, type DroppedEndpoint } from './resources/endpoint.js';
+import { cellCluster, DEFAULT_CLUSTER_OPTIONS, shiftCluster, type ClusterOptions } from './resources/cluster.js';
+import { cellLoadAssignment, shiftLoadAssignment, type DroppedEndpoint } from './resources/endpoint.js';
 import {
   colorCluster,
   colorLoadAssignment,
@@ -119,23 +119,39 @@ export class ResourceBuilder {
     this.countMarketCells(input, this.scopes !== undefined && input.changedMarkets !== undefined);
     const cellIds = new Set<string>(input.cells.keys());
     for (const cell of this.marketsPerCell.keys()) cellIds.add(cell);
+    const splits = new Map<string, readonly ColorWeight[]>();
     for (const cell of [...cellIds].sort()) {
-      const state = input.cells.get(cell)?.state ?? 'active';
+      const record = input.cells.get(cell);
+      const state = record?.state ?? 'active';
+      const served = input.endpoints.get(cell) ?? [];
+      // A weighted shift: the cell's route splits over its shift clusters (resources/route.ts).
+      const split = colorWeights(served);
+      if (split !== undefined) splits.set(cell, split);
+      const key = split === undefined ? state : `${state} ${split.map((s) => s.weight).join(':')}`;
       const cached = this.cellCache.get(cell);
       let cl: Resource;
       let rc: Resource;
-      if (cached?.key === state) [cl, rc] = cached.res as [Resource, Resource];
+      if (cached?.key === key) [cl, rc] = cached.res as [Resource, Resource];
       else {
         cl = cellCluster(cell, this.opts.cluster);
-        rc = cellRoutes(cell, state);
-        this.cellCache.set(cell, { key: state, res: [cl, rc] });
+        rc = cellRoutes(cell, state, split);
+        this.cellCache.set(cell, { key, res: [cl, rc] });
       }
       clusters.set(cl.name, cl);
       routes.set(rc.name, rc);
-      const eds = cellLoadAssignment(cell, input.endpoints.get(cell) ?? [], dropped, input.fallbackEndpoints?.get(cell));
+      const eds = cellLoadAssignment(cell, served, dropped, input.fallbackEndpoints?.get(cell));
       endpoints.set(eds.name, eds);
+      if (record?.activeColor === undefined) continue;
+      // Both colors' clusters whether split or not: a shift's first step then names clusters Envoy
+      // has already warmed and health-checked (an endpoint it drops is reported once, above).
+      for (const color of ['blue', 'green'] as const) {
+        const scl = shiftCluster(cell, color, this.opts.cluster);
+        clusters.set(scl.name, scl);
+        const seds = shiftLoadAssignment(cell, color, input.allEndpoints ?? [], served);
+        endpoints.set(seds.name, seds);
+      }
     }
-    this.addExperiments(input, clusters, endpoints, routes, dropped);
+    this.addExperiments(input, clusters, endpoints, routes, dropped, splits);
     const frozen = frozenRoutes(this.opts.holdMs);
     routes.set(frozen.name, frozen);
     if (this.opts.holdMs > 0) {
@@ -203,7 +219,8 @@ export class ResourceBuilder {
   /**
    * The resources of live A/B experiments (resources/experiment.ts): a route configuration per
    * market, one-color clusters per cell; and of share moves whose target is known and not down: a
-   * route configuration per market (the target's cluster is its cell cluster).
+   * route configuration per market (the target's cluster is its cell cluster; the owner's part
+   * split by color under a shift, `splits`).
    */
   private addExperiments(
     input: BuildInput,
@@ -211,12 +228,13 @@ export class ResourceBuilder {
     endpoints: Map<string, Resource>,
     routes: Map<string, Resource>,
     dropped: DroppedEndpoint[],
+    splits: ReadonlyMap<string, readonly ColorWeight[]>,
   ): void {
     for (const market of [...this.experiments].sort()) {
       const rec = input.markets.get(market);
       const cell = rec === undefined ? undefined : input.cells.get(rec.cell);
       if (rec?.shareMove !== undefined && shareMoveTarget(rec, input.cells) !== undefined) {
-        const rc = shareMoveRoutes(market, rec.cell, cell?.state ?? 'active', rec.shareMove);
+        const rc = shareMoveRoutes(market, rec.cell, cell?.state ?? 'active', rec.shareMove, splits.get(rec.cell));
         routes.set(rc.name, rc);
       }
       if (rec === undefined || !experimentShown(rec, input.cells)) continue;

@@ -110,11 +110,21 @@ export class Proxy {
     let fresh: Endpoint[] = [];
     for (const ep of endpoints) if (!tried.has(ep.id)) fresh.push(ep);
     if (fresh.length === 0) return undefined;
+    // A weighted shift between colors: the color is drawn by its share over every endpoint, ejected
+    // or tried ones included, and the endpoint among that color's (docs/weighted-shifts.md): an
+    // ejected color keeps its share instead of handing it to the other. A retry whose color has no
+    // untried endpoint left goes to the other color.
+    const weighted = fresh.some((ep) => ep.weight !== undefined);
+    if (weighted) {
+      const color = weightedPick(endpoints)!.color;
+      const own = fresh.filter((ep) => ep.color === color);
+      if (own.length > 0) fresh = own;
+    }
     const healthy = fresh.filter((ep) => !guard.outliers.isEjected(ep.id));
     if (healthy.length > 0) fresh = healthy; // all ejected: panic mode, use them anyway
     if (fresh.length === 1) return fresh[0];
-    // A weighted shift between colors: each endpoint its weight's share (the least-loaded choice would skew it).
-    if (fresh.some((ep) => ep.weight !== undefined)) return weightedPick(fresh);
+    // Within a color, each endpoint its weight's share (the least-loaded choice would skew the shift).
+    if (weighted) return weightedPick(fresh);
     const a = fresh[Math.floor(Math.random() * fresh.length)]!;
     let b = fresh[Math.floor(Math.random() * (fresh.length - 1))]!;
     if (b === a) b = fresh[fresh.length - 1]!;

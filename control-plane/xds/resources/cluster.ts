@@ -1,5 +1,5 @@
 /**
- * CDS: one cluster per cell, endpoints by EDS over ADS, with connect timeout, circuit-breaker
+ * CDS: one cluster per cell (and one per color of a cell with an active color, {@link shiftCluster}), endpoints by EDS over ADS, with connect timeout, circuit-breaker
  * thresholds, outlier detection and an active HTTP health check. The panic threshold is 0 so a
  * cell with no healthy host fails fast (503 cell_unavailable) instead of spraying traffic over
  * unhealthy hosts.
@@ -21,7 +21,7 @@
  * request that gets a connection resets the local-origin count, so timeouts interleaved with
  * new requests would never add up.
  */
-import { clusterName } from './names.js';
+import { clusterName, shiftClusterName } from './names.js';
 import { duration } from './proto.js';
 import { makeResource, type Resource } from './resource.js';
 import { CLUSTER, ENDPOINT } from './type-urls.js';
@@ -150,4 +150,23 @@ export function validateClusterOptions(o: ClusterOptions): string[] {
 export function cellCluster(cell: string, o: ClusterOptions = DEFAULT_CLUSTER_OPTIONS): Resource {
   const name = clusterName(cell);
   return makeResource(CLUSTER, name, cellClusterObject(cell, o), [{ type: ENDPOINT, name }]);
+}
+
+/** A cluster with the cell cluster's settings under its own name and EDS service: one color of the cell. */
+export function oneColorCluster(name: string, cell: string, o: ClusterOptions = DEFAULT_CLUSTER_OPTIONS): Resource {
+  return makeResource(
+    CLUSTER,
+    name,
+    { ...cellClusterObject(cell, o), name, eds_cluster_config: { eds_config: ADS_SOURCE, service_name: name } },
+    [{ type: ENDPOINT, name }],
+  );
+}
+
+/**
+ * The CDS resource of one color of a cell for a weighted shift's route (route.ts). Published for
+ * every cell with an active color, shifted or not, so a shift's first step names clusters Envoy
+ * has already warmed and health-checked (docs/weighted-shifts.md).
+ */
+export function shiftCluster(cell: string, color: 'blue' | 'green', o: ClusterOptions = DEFAULT_CLUSTER_OPTIONS): Resource {
+  return oneColorCluster(shiftClusterName(cell, color), cell, o);
 }

@@ -1,13 +1,14 @@
 /**
  * EDS: the passing `cellsim-cell` instances of a cell's active color, as one
  * ClusterLoadAssignment per cell (priority 0). Right after a color flip the previous color's
- * instances are added at priority 1 (../flip-fallback.ts says why). An endpoint Envoy would
+ * instances are added at priority 1 (../flip-fallback.ts says why); each color of a cell with an
+ * active color also has its own, for weighted shifts ({@link shiftLoadAssignment}). An endpoint Envoy would
  * reject (an address that is not an IP literal, a port out of range) is dropped and reported,
  * never published.
  */
 import { isIP } from 'node:net';
 import type { Endpoint } from '../../../shared/routing-table.js';
-import { clusterName } from './names.js';
+import { clusterName, shiftClusterName } from './names.js';
 import { makeResource, type Resource } from './resource.js';
 import { ENDPOINT } from './type-urls.js';
 
@@ -35,6 +36,28 @@ export function cellLoadAssignment(
   fallback: readonly Endpoint[] = [],
 ): Resource {
   return loadAssignment(clusterName(cell), endpoints, dropped, fallback);
+}
+
+/**
+ * The EDS resource of one color of a cell for a weighted shift (cluster.ts `shiftCluster`), weights
+ * left out: that color's `served` endpoints (the cell's, from which the shift's split is drawn;
+ * remembered ones while panic routing stands in), else that color's passing ones (`all`: a color
+ * started but not yet shifted to), else none (an unused color probes no instance).
+ */
+export function shiftLoadAssignment(
+  cell: string,
+  color: 'blue' | 'green',
+  all: readonly Endpoint[],
+  served: readonly Endpoint[],
+): Resource {
+  let own = served.filter((e) => e.color === color);
+  if (own.length === 0) own = all.filter((e) => e.cell === cell && e.color === color);
+  // An endpoint Envoy would reject is reported once, by the cell's own assignment.
+  return loadAssignment(
+    shiftClusterName(cell, color),
+    own.map(({ weight: _w, ...e }) => e),
+    [],
+  );
 }
 
 /** The EDS resource named `name` (a cluster's EDS service name) from endpoints, plus priority-1 `fallback` ones. */

@@ -16,15 +16,15 @@
 import { CELL_HEADER, EDGE_PATH_PREFIX } from '../../../shared/market.js';
 import type { Experiment, ShareMove } from '../../../shared/experiment.js';
 import { EXPERIMENT_BUCKETS, experimentThreshold } from '../../../shared/experiment.js';
-import type { Endpoint } from '../../../shared/routing-table.js';
-import { cellClusterObject, type ClusterOptions } from './cluster.js';
+import type { ColorWeight, Endpoint } from '../../../shared/routing-table.js';
+import { oneColorCluster, type ClusterOptions } from './cluster.js';
 import { loadAssignment, type DroppedEndpoint } from './endpoint.js';
 import { setHeader } from './errors.js';
 import { clusterName } from './names.js';
 import { duration, toStruct } from './proto.js';
 import { makeResource, type Resource, type ResourceRef } from './resource.js';
 import { ROUTE_TIMEOUT_MS, STRIPPED_REQUEST_HEADERS, cellRoute } from './route.js';
-import { CLUSTER, ENDPOINT, ROUTE } from './type-urls.js';
+import { CLUSTER, ROUTE } from './type-urls.js';
 
 /** The name of the edge's experiment Lua filter; the route metadata it reads sits under it. */
 export const EXPERIMENT_FILTER = 'cellsim.experiment';
@@ -123,16 +123,9 @@ export function experimentRoutes(market: string, cell: string, spec: Experiment,
   return makeResource(ROUTE, name, { name, virtual_hosts: [vhost] }, refs);
 }
 
-/** The CDS resource of one color of a cell: the cell's cluster settings, its own EDS name. */
+/** The CDS resource of one color of a cell for its experiments: the cell's cluster settings, its own EDS name. */
 export function colorCluster(cell: string, color: Color, o: ClusterOptions): Resource {
-  const name = colorClusterName(cell, color);
-  const obj = cellClusterObject(cell, o);
-  return makeResource(
-    CLUSTER,
-    name,
-    { ...obj, name, eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: name } },
-    [{ type: ENDPOINT, name }],
-  );
+  return oneColorCluster(colorClusterName(cell, color), cell, o);
 }
 
 /**
@@ -158,13 +151,20 @@ export function shareMoveRouteName(market: string): string {
 /**
  * The route configuration `sm:<market>` of a market whose share move's target can serve: keyed
  * requests the experiment filter marks `variant` go to cluster `cell:<to>`, every other one to the
- * owning cell as its own configuration sends it (503 cell_unavailable when `down`). `x-cell-id` is
+ * owning cell as its own configuration sends it (split by color under a weighted shift; 503
+ * cell_unavailable when `down`). `x-cell-id` is
  * set per route (the cell that serves), none on the virtual host.
  */
-export function shareMoveRoutes(market: string, cell: string, state: 'active' | 'draining' | 'down', spec: ShareMove): Resource {
+export function shareMoveRoutes(
+  market: string,
+  cell: string,
+  state: 'active' | 'draining' | 'down',
+  spec: ShareMove,
+  split?: readonly ColorWeight[],
+): Resource {
   const name = shareMoveRouteName(market);
   const moved = { ...armRoute('variant', clusterName(spec.to)), name: 'moved', response_headers_to_add: [setHeader(CELL_HEADER, spec.to)] };
-  const own = cellRoute(cell, state);
+  const own = cellRoute(cell, state, split);
   const rest = {
     ...own.route,
     metadata: { filter_metadata: { [EXPERIMENT_FILTER]: toStruct({ header: spec.header, threshold: experimentThreshold(spec.percent) }) } },

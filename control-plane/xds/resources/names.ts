@@ -5,6 +5,15 @@ export function clusterName(cell: string): string {
   return `cell:${cell}`;
 }
 
+/**
+ * The cluster (and EDS service) of one color of a cell that a weighted shift's route splits over
+ * (docs/weighted-shifts.md); an experiment's arms have their own (`cell:<cell>:<color>`), so each
+ * one's Envoy stats count its own requests only.
+ */
+export function shiftClusterName(cell: string, color: 'blue' | 'green'): string {
+  return `${clusterName(cell)}:shift:${color}`;
+}
+
 /** The route configuration that sends everything to a cell. */
 export function cellRouteName(cell: string): string {
   return `cell:${cell}`;

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { ERROR_CODES, type ErrorCode } from '../../../shared/errors.js';
 import type { CellRecord, MarketRecord } from '../../../shared/kv.js';
 import { FORBIDDEN_PATH_PARTS } from '../../../shared/market.js';
-import type { Endpoint } from '../../../shared/routing-table.js';
+import { activeEndpoints, type Endpoint } from '../../../shared/routing-table.js';
 import { typeSnapshot } from '../cache/snapshot.js';
 import { ResourceBuilder, type BuildInput } from '../build.js';
 import { DEFAULT_CLUSTER_OPTIONS, cellCluster } from './cluster.js';
@@ -88,6 +88,63 @@ describe('xDS resources', () => {
     assert.equal(at(cluster, 'common_lb_config.healthy_panic_threshold.value'), 0, 'no panic routing to unhealthy hosts');
     assert.ok(at(cluster, 'outlier_detection') !== undefined);
     assert.ok(Number(at(cluster, 'circuit_breakers.thresholds.0.max_requests.value')) > 0);
+  });
+
+  it("splits a shifted cell over its shift clusters by weight, each color's endpoints alone, published before any shift", () => {
+    const b1 = { ...ep('cell-a', '127.0.0.1', 9100), id: 'b1' };
+    const b2 = { ...ep('cell-a', '127.0.0.1', 9101), id: 'b2' };
+    const g1 = { ...ep('cell-a', '127.0.0.1', 9200), id: 'g1', color: 'green' as const };
+    const build = (rec: CellRecord) => {
+      const cells = new Map([['cell-a', rec]]);
+      const all = [b1, b2, g1];
+      const base = input({ 'm-1': { cell: 'cell-a', state: 'active', epoch: 1 } });
+      return new ResourceBuilder().build({ ...base, cells, endpoints: activeEndpoints(cells, all), allEndpoints: all });
+    };
+    const hosts = (r: ReturnType<typeof build>, name: string) =>
+      (
+        (at(decodeAny(r.types.get(ENDPOINT)!.get(name)!.any), 'endpoints.0.lb_endpoints') as
+          | {
+              endpoint: { hostname: string };
+              load_balancing_weight?: unknown;
+            }[]
+          | undefined) ?? []
+      ).map((e) => [e.endpoint.hostname, e.load_balancing_weight]);
+    const target = (r: ReturnType<typeof build>) =>
+      at(decodeAny(r.types.get(ROUTE)!.get('cell:cell-a')!.any), 'virtual_hosts.0.routes.0.route');
+
+    const plain = build(cell('cell-a', { activeColor: 'blue' }));
+    assert.deepEqual([...plain.types.get(CLUSTER)!.keys()].sort(), ['cell:cell-a', 'cell:cell-a:shift:blue', 'cell:cell-a:shift:green']);
+    assert.equal(at(target(plain), 'cluster'), 'cell:cell-a', 'no shift: the cell cluster');
+    assert.deepEqual(hosts(plain, 'cell:cell-a:shift:green'), [['g1', undefined]], 'a passing green is in its cluster before the shift');
+    const cl = decodeAny(plain.types.get(CLUSTER)!.get('cell:cell-a:shift:green')!.any);
+    assert.equal(at(cl, 'eds_cluster_config.service_name'), 'cell:cell-a:shift:green');
+    assert.equal(at(cl, 'common_lb_config.healthy_panic_threshold.value'), 0, "the cell cluster's settings");
+
+    const shifted = build(cell('cell-a', { activeColor: 'blue', shift: { color: 'green', percent: 1 } }));
+    assert.deepEqual(at(target(shifted), 'weighted_clusters.clusters'), [
+      { name: 'cell:cell-a:shift:blue', weight: { value: 99 } },
+      { name: 'cell:cell-a:shift:green', weight: { value: 1 } },
+    ]);
+    assert.equal(at(target(shifted), 'cluster'), undefined);
+    assert.deepEqual(hosts(shifted, 'cell:cell-a:shift:blue'), [
+      ['b1', undefined],
+      ['b2', undefined],
+    ]);
+    assert.deepEqual(hosts(shifted, 'cell:cell-a:shift:green'), [['g1', undefined]]);
+    const half = build(cell('cell-a', { activeColor: 'blue', shift: { color: 'green', percent: 12.5 } }));
+    assert.deepEqual(
+      (at(target(half), 'weighted_clusters.clusters') as { weight: { value: number } }[]).map((c) => c.weight.value),
+      [7, 1],
+      '87.5 : 12.5',
+    );
+
+    const noGreen = new ResourceBuilder().build({
+      ...input({ 'm-1': { cell: 'cell-a', state: 'active', epoch: 1 } }),
+      cells: new Map([['cell-a', cell('cell-a', { activeColor: 'blue' })]]),
+      endpoints: new Map([['cell-a', [b1]]]),
+      allEndpoints: [b1],
+    });
+    assert.deepEqual(hosts(noGreen, 'cell:cell-a:shift:green'), [], 'an unused color with no instance probes nothing');
   });
 
   it('gives equal content equal versions (two replicas agree) and a change a new version', () => {

@@ -7,7 +7,8 @@
  */
 import { CELL_HEADER, EDGE_PATH_PREFIX } from '../../../shared/market.js';
 import { directError, setHeader } from './errors.js';
-import { FROZEN_ROUTE, HOLD_CLUSTER, INVALID_HEADER, SCOPE_HEADER, cellRouteName, clusterName } from './names.js';
+import type { ColorWeight } from '../../../shared/routing-table.js';
+import { FROZEN_ROUTE, HOLD_CLUSTER, INVALID_HEADER, SCOPE_HEADER, cellRouteName, clusterName, shiftClusterName } from './names.js';
 import { duration } from './proto.js';
 import { makeResource, type Resource, type ResourceRef } from './resource.js';
 import { CLUSTER, ROUTE } from './type-urls.js';
@@ -51,28 +52,40 @@ function virtualHost(
  * The route configuration of a cell. Retries only where the request was never sent
  * (connect failure, refused stream), so non-idempotent requests are never sent twice.
  */
-export function cellRoutes(cell: string, state: 'active' | 'draining' | 'down'): Resource {
+export function cellRoutes(cell: string, state: 'active' | 'draining' | 'down', split?: readonly ColorWeight[]): Resource {
   const name = cellRouteName(cell);
-  const { route, refs } = cellRoute(cell, state);
+  const { route, refs } = cellRoute(cell, state, split);
   return makeResource(ROUTE, name, { name, virtual_hosts: [virtualHost(cell, [route], cell)] }, refs);
 }
 
 /**
  * The route that sends every `/v1/` request to a cell's cluster (a `down` cell: 503
- * cell_unavailable by itself), and the cluster it names.
+ * cell_unavailable by itself), and the clusters it names. Under a weighted shift (`split`,
+ * shared/routing-table.ts colorWeights) it splits them over the cell's shift clusters by
+ * weight (Envoy's weighted clusters, docs/weighted-shifts.md): each color keeps its share even
+ * while Envoy's own health checking or outlier detection has ejected every host of the other.
  */
-export function cellRoute(cell: string, state: 'active' | 'draining' | 'down'): { route: Record<string, unknown>; refs: ResourceRef[] } {
+export function cellRoute(
+  cell: string,
+  state: 'active' | 'draining' | 'down',
+  split?: readonly ColorWeight[],
+): { route: Record<string, unknown>; refs: ResourceRef[] } {
   if (state === 'down') return { route: { name: 'down', match: V1, ...directError('cell_unavailable', `cell ${cell} is down`) }, refs: [] };
+  const names = split === undefined ? [clusterName(cell)] : split.map((s) => shiftClusterName(cell, s.color));
+  const target =
+    split === undefined
+      ? { cluster: clusterName(cell) }
+      : { weighted_clusters: { clusters: split.map((s) => ({ name: shiftClusterName(cell, s.color), weight: { value: s.weight } })) } };
   const route = {
     name: 'cell',
     match: V1,
     route: {
-      cluster: clusterName(cell),
+      ...target,
       timeout: duration(ROUTE_TIMEOUT_MS),
       retry_policy: { retry_on: 'connect-failure,refused-stream', num_retries: { value: 2 } },
     },
   };
-  return { route, refs: [{ type: CLUSTER, name: clusterName(cell) }] };
+  return { route, refs: names.map((name) => ({ type: CLUSTER, name })) };
 }
 
 /**
