@@ -15,6 +15,7 @@ import { Supervisor } from './supervisor.js';
 import { planHosts } from './hosts/cli.js';
 import { leafAddresses } from './hosts/plan.js';
 import { freePorts } from '../infra/ports.js';
+import { splitChoice } from './split-cells.js';
 
 interface Flags {
   data: string;
@@ -28,6 +29,7 @@ interface Flags {
   hosts?: boolean;
   tls?: boolean;
   log: 'sqlite' | 'kafka';
+  splitCells?: string;
 }
 
 /** Builds the command. */
@@ -64,6 +66,10 @@ export function command(): Command {
         .choices(['sqlite', 'kafka'])
         .default('sqlite'),
     )
+    .option(
+      '--split-cells <cells>',
+      "with --log kafka: the cells split into an order and a delivery service (choreographed saga), comma-separated ids or 'none'; the others run as one process (orchestrated saga). Default: every cell",
+    )
     .addHelpText(
       'after',
       '\nDefault ports: Consul 8500, routers 8080 8081, Envoys 10000 10001 (admin 9901 9902), control plane 8090,\nxDS 18000, supervisor control 8099, cells from 9100 (green instances +50).\nSee docs/operators.md.',
@@ -73,6 +79,8 @@ export function command(): Command {
       // cmd.error prints the message; an error thrown from an action would exit 1 silently (bin/run-command.ts).
       // The brokers listen on 127.0.0.1 only, which a cell in a host's namespace does not reach.
       if (f.log === 'kafka' && f.hosts) cmd.error('error: --log kafka does not combine with --hosts yet', { code: 'usage' });
+      const split = splitChoice(f.splitCells, f.cells, f.log, dataDir);
+      if (!split.ok) cmd.error(split.error, { code: 'usage' });
       const hosts = f.hosts ? await planHosts(f.cells) : undefined;
       mkdirSync(dataDir, { recursive: true });
       const tokens = ensureTokenFiles(dataDir);
@@ -97,6 +105,7 @@ export function command(): Command {
         hosts,
         tls: f.tls === true,
         log: f.log,
+        ...(split.ok && split.splitCells ? { splitCells: split.splitCells } : {}),
       };
       const log = createLogger('supervisor');
       const out = (line: string) => process.stdout.write(`${line}\n`);

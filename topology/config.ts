@@ -30,6 +30,17 @@ export interface TopologyConfig {
   tls?: boolean;
   /** `--log`: the cells' event log, in each cell's database (`sqlite`) or on a Kafka broker of its own (`kafka`, topology/kafka.ts). */
   log?: 'sqlite' | 'kafka';
+  /**
+   * `--split-cells`: under `--log kafka`, the cells split into an order and a delivery service
+   * (choreographed saga, docs/kafka.md §Order and delivery services); every other cell, added ones
+   * included, runs as one process (orchestrated saga). Undefined: every cell is split.
+   */
+  splitCells?: readonly string[];
+}
+
+/** Whether `cell` runs as an order and a delivery service (`--log kafka`, named by `--split-cells` or every cell by default). */
+export function isSplit(cfg: Pick<TopologyConfig, 'log' | 'splitCells'>, cell: string): boolean {
+  return cfg.log === 'kafka' && (cfg.splitCells === undefined || cfg.splitCells.includes(cell));
 }
 
 /** Defaults for every optional setting. */

@@ -17,7 +17,7 @@ function splitChildren(host: DeliveryHost, cell: string): Child[] {
   if (host.cfg.log !== 'kafka' || kids.length === 0)
     throw new HttpError(
       'conflict',
-      `${cell} is not split into order and delivery services (${host.cfg.log === 'kafka' ? 'it has no delivery children' : 'this topology runs --log sqlite'}): there is no delivery service to roll out`,
+      `${cell} is not split into order and delivery services (${host.cfg.log === 'kafka' ? 'it runs as one process: not in --split-cells' : 'this topology runs --log sqlite'}): there is no delivery service to roll out`,
     );
   return kids;
 }

@@ -45,7 +45,7 @@ export async function scaleDelivery(host: DeliveryHost, cell: string, n: number)
   if (host.cfg.log !== 'kafka' || kids.length === 0)
     throw new HttpError(
       'conflict',
-      `${cell} is not split into order and delivery services (${host.cfg.log === 'kafka' ? 'it has no delivery children' : 'this topology runs --log sqlite'}): there is no delivery service to scale`,
+      `${cell} is not split into order and delivery services (${host.cfg.log === 'kafka' ? 'it runs as one process: not in --split-cells' : 'this topology runs --log sqlite'}): there is no delivery service to scale`,
     );
   const ports = (host.cfg.ports.delivery ??= {});
   const plan = (ports[cell] ??= []);

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { MAX_DELIVERY, MIN_DELIVERY, deliveryChildName, deliveryIndex } from '../control-plane/admin/delivery-scale.js';
 import { freePorts } from '../infra/ports.js';
 import type { Child, ChildSpec } from './child.js';
-import type { TopologyConfig } from './config.js';
+import { isSplit, type TopologyConfig } from './config.js';
 import { consulTokenEnv } from './acl.js';
 import { brokerAddress } from './kafka.js';
 import { probe, schemeOf, tlsArgsOf } from './tls.js';
@@ -71,7 +71,7 @@ export function saveDeliveryCount(cfg: TopologyConfig, cell: string, instances: 
 }
 
 /**
- * The ports of a cell's delivery instances ({@link deliveryCount} of them), into
+ * The ports of a split cell's delivery instances ({@link deliveryCount} of them), into
  * `cfg.ports.delivery`: 9300 + 2i and 9301 + 2i for `cell-i` (i < 50, shifted by `--base-port`)
  * and free ports for any more, or free ports under `--any-ports` and for added cells.
  */
@@ -79,7 +79,7 @@ export async function planDeliveryPorts(cfg: TopologyConfig, cells: string[], wa
   if (cfg.log !== 'kafka') return;
   const plan = (cfg.ports.delivery ??= {});
   for (const cell of cells) {
-    if (plan[cell]) continue;
+    if (plan[cell] || !isSplit(cfg, cell)) continue;
     const count = deliveryCount(cfg, cell, warn);
     const i = Number(cell.replace(/^cell-/, ''));
     const fixed =
@@ -90,7 +90,7 @@ export async function planDeliveryPorts(cfg: TopologyConfig, cells: string[], wa
   }
 }
 
-/** The delivery children of a cell (none unless the topology runs its broker). */
+/** The delivery children of a cell (none unless it is split: `--log kafka`, `--split-cells`). */
 export function deliverySpecs(cfg: TopologyConfig, cell: string, version: string): ChildSpec[] {
   const ports = cfg.ports.delivery?.[cell] ?? [];
   return ports.flatMap((_, k) => deliverySpec(cfg, cell, version, k + 1) ?? []);
@@ -110,6 +110,9 @@ export function deliverySpec(cfg: TopologyConfig, cell: string, version: string,
   args.push('--cell-admin-token-file', cfg.tokenFiles['cell-admin'], '--log', 'kafka', '--kafka', broker, ...tlsArgsOf(cfg, cell));
   // A migration target's imported sagas wait as long as the order service's (topology/wiring.ts).
   args.push('--import-hold', '10s');
+  // The instances share one database: instance 1 alone keeps its continuous copy, beside the order
+  // service's, for `cellctl evacuate --from-backup` (docs/kafka.md §Recovering a split cell from its backups).
+  if (n === 1) args.push('--backup-dir', join(cfg.dataDir, 'backups', cell, 'delivery'));
   if (defect !== undefined) args.push('--defect', JSON.stringify(defect));
   return {
     name: deliveryChildName(cell, n),

@@ -71,3 +71,31 @@ export async function seedWith(consul: ConsulClient, cfg: SeedPlan, markets: See
   }
   return { cells, markets: owners, created };
 }
+
+/**
+ * Gives each of the split cells' records that has none a `deliveryVersion`: its `version`, the one
+ * its delivery instances start on. From then on a rollout of the cell's order service (which moves
+ * `version`) leaves the delivery service's version where it was, at the next `cellctl up` too
+ * (docs/kafka.md §Rolling out the delivery service). Check-and-set on the record read; a record
+ * changed meanwhile is read again. Updates `seeded` to what Consul holds.
+ */
+export async function pinDeliveryVersions(cfg: TopologyConfig, url: string, seeded: Seeded, split: readonly string[]): Promise<void> {
+  const consul = supervisorConsul(cfg, url);
+  const layout = new KvLayout(cfg.prefix);
+  for (const id of split) {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const { value: pair } = await consul.kv.get(layout.cellKey(id), { timeoutMs: 5000 });
+      const d = pair?.value ? decodeJson(CellRecordSchema, pair.value) : undefined;
+      if (!pair || !d?.ok) break;
+      if (d.value.deliveryVersion !== undefined) {
+        seeded.cells.set(id, d.value);
+        break;
+      }
+      const rec: CellRecord = { ...d.value, deliveryVersion: d.value.version };
+      if (await consul.kv.put(layout.cellKey(id), encodeJson(CellRecordSchema, rec), { cas: pair.modifyIndex, timeoutMs: 5000 })) {
+        seeded.cells.set(id, rec);
+        break;
+      }
+    }
+  }
+}

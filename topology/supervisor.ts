@@ -12,10 +12,10 @@ import { readTokenFile } from '../shared/tokens.js';
 import { serviceId } from '../cells/register.js';
 import { freePorts } from '../infra/ports.js';
 import { Child, type ChildSpec } from './child.js';
-import { cellIds, globalCell, type TopologyConfig } from './config.js';
+import { cellIds, globalCell, isSplit, type TopologyConfig } from './config.js';
 import { startControlServer, type ControlServer } from './control.js';
 import { DEFAULT_MARKETS } from './markets.js';
-import { seedConsul, type Seeded } from './seed.js';
+import { pinDeliveryVersions, seedConsul, type Seeded } from './seed.js';
 import { applyConsulAcl, supervisorConsul } from './acl.js';
 import { cellChildName, cellSpec, consulSpecs, consulUrl, register, supervisorUrl } from './wiring.js';
 import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
@@ -87,6 +87,12 @@ export class Supervisor {
       // --log kafka: each cell's delivery instances start with it (topology/delivery.ts), on the
       // version its record names for them (a delivery rollout's), else the cell's.
       const allCells = [...cellIds(this.cfg.cells), ...added.map(([id]) => id)];
+      await pinDeliveryVersions(
+        this.cfg,
+        consulUrl(this.cfg),
+        this.seeded,
+        allCells.filter((id) => isSplit(this.cfg, id)),
+      );
       await planDeliveryPorts(this.cfg, allCells, this.progress);
       for (const id of allCells) {
         const rec = this.seeded.cells.get(id);
@@ -164,6 +170,7 @@ export class Supervisor {
       await planDeliveryPorts(this.cfg, [cell]);
       child = this.add(await this.addedSpec(cell, rec));
       await Promise.all([child.start(60_000), ...deliverySpecs(this.cfg, cell, version).map((s) => this.add(s).start(60_000))]);
+      if (this.seeded && isSplit(this.cfg, cell)) await pinDeliveryVersions(this.cfg, consulUrl(this.cfg), this.seeded, [cell]);
     } catch (err) {
       await this.removeCell(cell);
       throw err;

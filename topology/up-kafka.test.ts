@@ -151,6 +151,8 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
         assert.equal(json.processes.find((p) => p.name === name)?.role, 'delivery');
       assert.equal(json.processes.find((p) => p.name === `${c.id}.blue`)?.role, 'order');
     }
+    // Each split cell's delivery service keeps its continuous copy beside the order service's (for --from-backup).
+    for (const c of topo.cells) assert.ok(existsSync(join(data, 'backups', c.id, 'delivery', 'backup.json')), `${c.id}'s delivery copy`);
     // Routers see only the order services: no delivery port among the cells' instances in Consul.
     const deliveryPorts = new Set(topo.cells.flatMap((c) => c.delivery!.map((d) => Number(new URL(d.url).port))));
     for (const c of json.cells)
@@ -410,6 +412,12 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       waves: { cells: string[]; state: string; delivery?: { cell: string; pass: boolean; reason: string; lag: { max: number } }[] }[];
     };
 
+    // Each split cell's record names its delivery service's version from the first start (v1).
+    for (const c of topo.cells) {
+      const rec = JSON.parse((await consul.kv.get(`cellsim/cells/${c.id}`)).value?.value ?? '{}') as { deliveryVersion?: string };
+      assert.equal(rec.deliveryVersion, 'v1', `${c.id}'s record before any delivery rollout`);
+    }
+
     // The plan: cell-0 first, each cell's two delivery instances on v1; nothing changes.
     const plan = await cellctlJson<Rollout>(data, ['rollout', 'v2', '--role', 'delivery', '--dry-run']);
     assert.deepEqual(
@@ -547,7 +555,15 @@ describe('cellctl up --log kafka again on the same data directory', () => {
     // Runs after the topology above stopped (node:test runs describe blocks in order), on its data directory.
     assert.ok(keptData, 'the topology above kept no data directory');
     const t0 = Date.now();
-    const again = await startUp({ data: keptData, cells: 2, log: 'kafka', persist: true, readyTimeoutMs: 300_000 });
+    // cell-2 is new and left out of --split-cells: one process on its own broker (orchestrated saga).
+    const again = await startUp({
+      data: keptData,
+      cells: 3,
+      log: 'kafka',
+      splitCells: 'cell-0,cell-1',
+      persist: true,
+      readyTimeoutMs: 300_000,
+    });
     try {
       const t = JSON.parse(readFileSync(join(keptData, 'topology.json'), 'utf8')) as Topo;
       assert.deepEqual(
@@ -559,7 +575,7 @@ describe('cellctl up --log kafka again on the same data directory', () => {
       // The delivery instances on v2 (cell records' deliveryVersion), the order services on v1 (their version).
       const token = readFileSync(join(keptData, 'tokens', 'supervisor'), 'utf8').trim();
       const res = await fetch(`${t.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
-      const kids = ((await res.json()) as { name: string; kind: string; version?: string }[]).filter(
+      const kids = ((await res.json()) as { name: string; kind: string; version?: string; port?: number }[]).filter(
         (k) => k.kind === 'delivery' || k.kind === 'cell',
       );
       assert.deepEqual(kids.map((k) => [k.name, k.version]).sort(), [
@@ -567,7 +583,92 @@ describe('cellctl up --log kafka again on the same data directory', () => {
         ...[1, 2, 3].map((n) => [`cell-0.delivery-${n}`, 'v2']),
         ['cell-1.blue', 'v1'],
         ...[1, 2].map((n) => [`cell-1.delivery-${n}`, 'v2']),
+        ['cell-2.blue', 'v1'],
       ]);
+
+      // cell-2 runs as one process: its own broker, no delivery instance, role `all`, no delivery version.
+      const cell2 = t.cells.find((c) => c.id === 'cell-2');
+      assert.ok(cell2, 'cell-2 in topology.json');
+      assert.equal(cell2.kafka?.state, 'running', 'cell-2 has a broker of its own');
+      assert.equal(cell2.delivery, undefined, 'cell-2 has no delivery instances');
+      const adminToken = readFileSync(join(keptData, 'tokens', 'cell-admin'), 'utf8').trim();
+      const roleOf = async (cell: string) => {
+        const port = kids.find((k) => k.name === `${cell}.blue`)!.port!;
+        const r = await fetch(`http://127.0.0.1:${port}/admin/status`, { headers: { authorization: `Bearer ${adminToken}` } });
+        return ((await r.json()) as { role: string }).role;
+      };
+      assert.deepEqual([await roleOf('cell-0'), await roleOf('cell-2')], ['order', 'all']);
+      assert.doesNotMatch(status.stdout, /cell-2 \[order:/);
+      const consul = new ConsulClient({
+        url: (JSON.parse(readFileSync(join(keptData, 'topology.json'), 'utf8')) as { consul: { url: string } }).consul.url,
+        token: readConsulToken(keptData, 'control-plane'),
+      });
+      const record = async (cell: string) =>
+        JSON.parse((await consul.kv.get(`cellsim/cells/${cell}`)).value?.value ?? '{}') as { version?: string; deliveryVersion?: string };
+      const rec2 = await record('cell-2');
+      assert.deepEqual([rec2.version, rec2.deliveryVersion], ['v1', undefined], "cell-2's record");
+
+      // A delivery rollout covers the split cells only; a scale of cell-2 is refused with the reason.
+      const plan = await cellctlJson<{ waves: { cells: string[] }[]; deliveryInstances?: Record<string, number> }>(keptData, [
+        'rollout',
+        'v3',
+        '--role',
+        'delivery',
+        '--dry-run',
+      ]);
+      assert.deepEqual([plan.waves.map((w) => w.cells), plan.deliveryInstances], [[['cell-0'], ['cell-1']], { 'cell-0': 3, 'cell-1': 2 }]);
+      const scale = await runCellctl(keptData, ['cells', 'scale', 'cell-2', '--delivery', '3']);
+      assert.equal(scale.code, 1, scale.stderr);
+      assert.match(scale.stderr, /cell-2 is not split into order and delivery services \(it runs as one process/);
+
+      // Both kinds serve orders side by side: a new market on cell-2 and a market of split cell-0, to DELIVERED.
+      const assigned = await runCellctl(keptData, ['assign', 'kafka-solo', 'cell-2']);
+      assert.equal(assigned.code, 0, assigned.stderr);
+      const market0 = t.markets.find((m) => m.cell === 'cell-0')!.id;
+      const placed: { id: string; market: string; cell: string }[] = [];
+      for (const [i, market] of ['kafka-solo', market0, 'kafka-solo', market0].entries()) {
+        // The routers learn the new market from Consul within moments: 404 unknown_market until then.
+        let r: Response;
+        for (let tries = 0; ; tries++) {
+          r = await fetch(`${t.routers[i % 2]!.url}/v1/orders`, {
+            method: 'POST',
+            headers: { 'x-market-id': market, 'idempotency-key': `kafka-kinds-${i}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ customerId: `k-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+          });
+          if (r.status !== 404 || tries >= 40) break;
+          await r.arrayBuffer();
+          await sleep(250);
+        }
+        const text = await r.text();
+        assert.equal(r.status, 201, `${market}: ${text}`);
+        placed.push({ id: (JSON.parse(text) as { id: string }).id, market, cell: r.headers.get('x-cell-id') ?? '' });
+      }
+      assert.deepEqual(
+        placed.map((o) => o.cell),
+        ['cell-2', 'cell-0', 'cell-2', 'cell-0'],
+      );
+      const statusOf = async (o: (typeof placed)[number]) => {
+        const r = await fetch(`${t.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
+        return ((await r.json()) as { status: string }).status;
+      };
+      let pending = placed;
+      const until = Date.now() + 90_000;
+      while (pending.length && Date.now() < until) {
+        const states = await Promise.all(pending.map(statusOf));
+        pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
+        if (pending.length) await sleep(500);
+      }
+      assert.deepEqual(pending, [], 'orders of the one-process cell and of the split cell not DELIVERED within 90 s');
+      // cell-2's log went through its own broker: its orders topic and no deliveries topic (no delivery service).
+      const admin = new Admin({ clientId: 'up-kafka-kinds', bootstrapBrokers: [cell2.kafka.bootstrap] });
+      try {
+        assert.deepEqual(
+          (await admin.listTopics()).filter((x) => x.startsWith('cellsim.')),
+          ['cellsim.cell-2.orders'],
+        );
+      } finally {
+        await admin.close();
+      }
     } finally {
       await again.stop(60_000);
       rmSync(keptData, { recursive: true, force: true });
@@ -577,13 +678,18 @@ describe('cellctl up --log kafka again on the same data directory', () => {
 });
 
 describe('cellctl up --log flag errors', () => {
-  it('refuses --log kafka with --hosts, and an unknown --log, saying why and writing nothing', () => {
+  it('refuses --log kafka with --hosts, an unknown --log, and a bad --split-cells, saying why and writing nothing', () => {
     const parent = mkdtempSync(join(tmpdir(), 'cellsim-up-kafka-flags-'));
     try {
       const data = join(parent, 'data');
       for (const [extra, said] of [
         [['--log', 'kafka', '--hosts'], /--log kafka does not combine with --hosts/],
         [['--log', 'bogus'], /Allowed choices are sqlite, kafka/],
+        [['--split-cells', 'cell-0'], /error: --split-cells is for --log kafka/],
+        [
+          ['--log', 'kafka', '--cells', '2', '--split-cells', 'cell-2'],
+          /'cell-2' is not a cell of this topology \(cell-0\.\.cell-1, or 'none'\)/,
+        ],
       ] as const) {
         const res = spawnSync(process.execPath, [CELLCTL, 'up', '--data', data, ...extra], { encoding: 'utf8', timeout: 60_000 });
         assert.equal(res.status, 1, `${extra.join(' ')}: ${res.stderr}`);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { requireBinary } from '../infra/binaries.js';
 import { consulArgs, consulClusterArgs } from '../infra/consul-agent.js';
 import type { ChildSpec } from './child.js';
-import { cellIds, type TopologyConfig } from './config.js';
+import { cellIds, isSplit, type TopologyConfig } from './config.js';
 import { cellPort } from './ports.js';
 import { edgePlaceOf, inPlace, placeFields, placeOf } from './hosts/place.js';
 import { serverHosts } from './hosts/plan.js';
@@ -123,10 +123,11 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
   args.push('--import-hold', '10s');
   // A continuous copy of the cell's database outside its data directory (docs/cells.md §Continuous backup).
   args.push('--backup-dir', join(cfg.dataDir, 'backups', cell));
-  // --log kafka: the cell's log on its own broker (topology/kafka.ts), and the cell child is its
+  // --log kafka: the cell's log on its own broker (topology/kafka.ts); a split cell's child is its
   // order service alone, its delivery service running beside it (topology/delivery.ts).
   const broker = brokerAddress(cfg, cell);
-  if (broker) args.push('--log', 'kafka', '--kafka', broker, '--role', 'order');
+  const split = broker !== undefined && isSplit(cfg, cell);
+  if (broker) args.push('--log', 'kafka', '--kafka', broker, ...(split ? ['--role', 'order'] : []));
   if (defect !== undefined) args.push('--defect', JSON.stringify(defect));
   // --tls: HTTPS, /v1 only for a router's or an Envoy's client certificate (docs/security.md §TLS).
   args.push(...tlsArgsOf(cfg, cell));
@@ -143,7 +144,7 @@ export function cellSpec(cfg: TopologyConfig, cell: string, color: 'blue' | 'gre
     version,
     canary: cell === 'cell-0',
     defect,
-    ...(broker ? { role: 'order' as const } : {}),
+    ...(split ? { role: 'order' as const } : {}),
     ready: () => ok(`${url}/readyz`, cfg),
     alive: () => answers(`${url}/healthz`, cfg),
   };

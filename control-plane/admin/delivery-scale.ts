@@ -59,7 +59,7 @@ export class DeliveryScaling {
     if (!kids.length)
       throw new HttpError(
         'conflict',
-        `${cell} is not split into order and delivery services (its topology runs --log sqlite): there is no delivery service to scale`,
+        `${cell} is not split into order and delivery services (it runs as one process: --log sqlite, or left out of --split-cells): there is no delivery service to scale`,
       );
     return scalePlan(cell, kids, n);
   }

@@ -96,9 +96,13 @@ export function describeRecovery(r: RecoveryReport): string {
     `${r.dryRun ? 'plan (dry run, nothing changed): recover' : 'recovered'} ${r.markets.length} market(s) of ${r.cell} from its backup in ${r.durationMs} ms`,
     `  recovery point ${r.recoveryPoint}: writes of the last ${r.rpoSeconds.toFixed(1)} s before the recovery may be lost; orders acknowledged after it are at risk`,
   ];
+  if (r.delivery)
+    lines.push(
+      `  split cell: its delivery service's copy taken at ${r.delivery.recoveryPoint} (the recovery point above is the older of the two); the target's reconciliation repairs what differs between them`,
+    );
   for (const m of r.markets)
     lines.push(
-      `  ${m.market} → ${m.to}: ${m.orders} orders${r.dryRun ? '' : `, ${m.rows} rows`}${m.newestOrderAt ? `, newest ${new Date(m.newestOrderAt).toISOString()}` : ''}`,
+      `  ${m.market} → ${m.to}: ${m.orders} orders${r.dryRun ? '' : `, ${m.rows} rows`}${m.delivery ? `; delivery service ${m.delivery.deliveries} deliveries${r.dryRun ? '' : `, ${m.delivery.rows} rows`}` : ''}${m.newestOrderAt ? `, newest ${new Date(m.newestOrderAt).toISOString()}` : ''}`,
     );
   return lines.join('\n');
 }

@@ -150,10 +150,10 @@ export class HttpCellAdmin implements CellAdmin {
     return tail.end();
   }
 
-  /** Streams an export (NDJSON, from anywhere: a backup copy) into `to`'s import; resolves with its end line. */
-  async importInto(market: string, to: string, body: ReadableStream<Uint8Array>): Promise<CopyResult> {
+  /** Streams an export (NDJSON, from anywhere: a backup copy) into `to`'s import (its `service`'s); resolves with its end line. */
+  async importInto(market: string, to: string, body: ReadableStream<Uint8Array>, service: CellService = 'cell'): Promise<CopyResult> {
     const tail = new TailCapture();
-    await this.call(await this.one(to), 'POST', `/admin/markets/${encodeURIComponent(market)}/import`, {
+    await this.call(await this.one(to, service), 'POST', `/admin/markets/${encodeURIComponent(market)}/import`, {
       body: body.pipeThrough(tail.stream),
       headers: { 'content-type': 'application/x-ndjson' },
       duplex: 'half',

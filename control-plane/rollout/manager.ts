@@ -77,18 +77,21 @@ export class RolloutManager {
     if (opts.steps.some((p, i) => !(p > 0 && p < 100) || (i > 0 && p <= opts.steps[i - 1]!))) {
       throw new HttpError('invalid_request', `steps must rise, each above 0 and below 100 (percent): ${opts.steps.join(', ')}`);
     }
-    const cells = (await this.kv.listJson(CellRecordSchema, this.layout.cellsPrefix)).values
+    const live = (await this.kv.listJson(CellRecordSchema, this.layout.cellsPrefix)).values
       .map((v) => v.value)
       .filter((c) => c.state !== 'down');
-    const canary = cells.find((c) => c.canary);
-    if (!canary) throw new HttpError('conflict', 'no canary cell (cells/<id>.canary) to start the rollout on');
-    const versions = req.role === 'delivery' ? await this.deliveryVersions(cells.map((c) => c.id)) : undefined;
+    if (!live.some((c) => c.canary)) throw new HttpError('conflict', 'no canary cell (cells/<id>.canary) to start the rollout on');
+    const versions = req.role === 'delivery' ? await this.deliveryVersions(live.map((c) => c.id)) : undefined;
+    // A delivery rollout replaces split cells' delivery instances only: the canary first when it is
+    // split, else the first split cell (docs/kafka.md §Rolling out the delivery service).
+    const cells = versions ? live.filter((c) => versions.has(c.id)) : live;
+    const canary = cells.find((c) => c.canary) ?? [...cells].sort((a, b) => (a.id < b.id ? -1 : 1))[0]!;
     if (versions && cells.every((c) => versions.get(c.id)?.version === req.version))
       throw new HttpError('conflict', `every cell's delivery service already runs ${req.version}`);
     if (!versions && cells.every((c) => c.version === req.version))
       throw new HttpError('conflict', `every cell already runs ${req.version}`);
     const others = cells
-      .filter((c) => !c.canary)
+      .filter((c) => c.id !== canary.id)
       .map((c) => c.id)
       .sort();
     const now = new Date().toISOString();
@@ -149,8 +152,8 @@ export class RolloutManager {
   }
 
   /**
-   * The version each cell's delivery instances run (a split cell's, read from the supervisor):
-   * `409 conflict` without a supervisor, or when a cell runs no delivery instances (`--log sqlite`).
+   * The version each split cell's delivery instances run (read from the supervisor), cells that run
+   * as one process left out: `409 conflict` without a supervisor, or when no cell is split.
    */
   private async deliveryVersions(cells: string[]): Promise<Map<string, { version: string; instances: number }>> {
     const procs = this.delivery?.procs();
@@ -163,13 +166,13 @@ export class RolloutManager {
     for (const cell of cells) {
       const kids = [...(await deliveryKids(procs, cell)).values()];
       const version = kids.find((k) => k.version)?.version;
-      if (!version)
-        throw new HttpError(
-          'conflict',
-          `${cell} is not split into order and delivery services (its topology runs --log sqlite): there is no delivery service to roll out`,
-        );
-      out.set(cell, { version, instances: kids.length });
+      if (version) out.set(cell, { version, instances: kids.length });
     }
+    if (out.size === 0)
+      throw new HttpError(
+        'conflict',
+        'no cell is split into order and delivery services (each runs as one process: --log sqlite, or left out of --split-cells): there is no delivery service to roll out',
+      );
     return out;
   }
 

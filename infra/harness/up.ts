@@ -22,6 +22,8 @@ export interface UpOptions {
   tls?: boolean;
   /** `--log kafka`: a Kafka broker per cell. */
   log?: 'sqlite' | 'kafka';
+  /** `--split-cells`: with `log: 'kafka'`, the cells split into services (comma-separated, or `none`); absent: every cell. */
+  splitCells?: string;
   /** `--persist`: a persistent Consul under `<data>/consul`, kept for the next `cellctl up` on `data`. */
   persist?: boolean;
   readyTimeoutMs?: number;
@@ -41,6 +43,7 @@ export function startUp(o: UpOptions): Promise<ManagedProcess> {
       ...(o.hosts ? [] : ['--any-ports']),
       ...(o.tls ? ['--tls'] : []),
       ...(o.log ? ['--log', o.log] : []),
+      ...(o.splitCells !== undefined ? ['--split-cells', o.splitCells] : []),
       ...(o.persist ? ['--persist'] : []),
       '--cells',
       String(o.cells ?? 3),
