@@ -217,6 +217,7 @@ export const MIGRATION_STATES = [
   'validating',
   'copying',
   'draining',
+  'stepping',
   'freezing',
   'delta',
   'verifying',
@@ -269,6 +270,28 @@ export const MigrationRecordSchema = z
         cursor: z.union([z.string(), z.number()]).optional(),
         rows: z.object({ snapshot: z.number().int().nonnegative(), delta: z.number().int().nonnegative() }).strict(),
         summary: z.object({ orders: z.number(), deliveries: z.number(), checksum: z.string() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    /**
+     * A move by share (`cellctl migrate --steps`, docs/weighted-shifts.md §Market moves by share):
+     * in `stepping` the buckets below each step's percent move to the target one range at a time,
+     * keyed by `header`; `percent` is the share the market record's `shareMove` gives the target so
+     * far. `returning` is the share a rollback moves back to the source (kept across a restart).
+     */
+    share: z
+      .object({
+        header: ShareMoveSpecSchema.shape.header,
+        steps: z
+          .array(ShareMoveSpecSchema.shape.percent.refine((p) => p > 0 && p < 100))
+          .min(1)
+          .max(10),
+        percent: ShareMoveSpecSchema.shape.percent,
+        /** How long each step holds before the next (ms). */
+        bakeMs: z.number().int().nonnegative().optional(),
+        /** When the last step took effect (its bake runs from here). */
+        stepAt: z.string().optional(),
+        returning: ShareMoveSpecSchema.shape.percent.optional(),
       })
       .strict()
       .optional(),

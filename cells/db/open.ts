@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrate } from './migrations.js';
+import { withBucketFn } from './bucket-fn.js';
 
 /** A cell database connection (better-sqlite3, synchronous). */
 export type Db = Database.Database;
@@ -25,5 +26,5 @@ export function openDb(dataDir: string, opts: { migrate?: boolean } = {}): Db {
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 10000');
   if (opts.migrate !== false) migrate(db);
-  return db;
+  return withBucketFn(db);
 }

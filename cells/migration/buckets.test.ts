@@ -2,13 +2,15 @@
  * Bucket ranges of a market moving by share (docs/weighted-shifts.md §Market moves by share): the
  * per-bucket freeze refuses client writes of the orders in a frozen range only, and the summary and
  * export of a range hold exactly those orders. In process (real SQLite), then once on a real cell
- * process over HTTP.
+ * process over HTTP. A range import takes that range's rows only and holds no market, and the sagas
+ * of a frozen range wait.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { experimentBucket } from '../../shared/experiment.js';
 import { ProcessScope } from '../../infra/process.js';
 import { client, orderBody, postOrder, startCellProcess, tempDir, testCell } from '../testing.js';
+import { dueSagas, insertSaga } from '../saga/repo.js';
 
 /** `n` customer ids whose bucket is below 5,000 (`low`) or not. */
 function customers(low: boolean, n: number): string[] {
@@ -105,6 +107,68 @@ describe('bucket ranges of a market moving by share', () => {
       );
     } finally {
       await t.close();
+    }
+  });
+
+  it('imports a bucket range without holding the market, refuses rows outside it, and pauses the sagas of a frozen range', async () => {
+    const src = testCell();
+    const dst = testCell();
+    try {
+      const [lowA] = customers(true, 1) as [string];
+      const [highA] = customers(false, 1) as [string];
+      const ids: string[] = [];
+      for (const [key, customerId] of [
+        ['k1', lowA],
+        ['k2', highA],
+      ] as const) {
+        const res = await src.request('POST', '/v1/orders', {
+          headers: { 'x-market-id': 'mkt', 'idempotency-key': key },
+          body: orderBody({ customerId }),
+        });
+        assert.equal(res.status, 201);
+        ids.push(((await res.json()) as { id: string }).id);
+      }
+      const low = await (await src.request('GET', '/admin/markets/mkt/export?from=0&to=5000')).text();
+      const count = async () => ((await (await dst.request('GET', '/admin/markets/mkt/summary')).json()) as { orders: number }).orders;
+      // Rows of buckets outside the range: 400, nothing written.
+      const wrong = await dst.request('POST', '/admin/markets/mkt/import?from=5000&to=10000', {
+        raw: low,
+        headers: { 'content-type': 'application/x-ndjson' },
+      });
+      assert.equal(wrong.status, 400);
+      assert.match(((await wrong.json()) as { error: { code: string; message: string } }).error.message, /not in buckets \[5000, 10000\)/);
+      assert.equal(await count(), 0);
+      const ok = await dst.request('POST', '/admin/markets/mkt/import?from=0&to=5000', {
+        raw: low,
+        headers: { 'content-type': 'application/x-ndjson' },
+      });
+      assert.equal(ok.status, 200, await ok.clone().text());
+      assert.equal(await count(), 1);
+      const held = dst.cell.db.prepare('SELECT 1 FROM market_holds WHERE market = ?').get('mkt');
+      assert.equal(held, undefined, 'a range import holds no market');
+      const range = async (t: typeof src) =>
+        (await (await t.request('GET', '/admin/markets/mkt/summary?from=0&to=5000')).json()) as { checksum: string };
+      assert.equal((await range(dst)).checksum, (await range(src)).checksum);
+      // A frozen range's due sagas are not picked; thawed, they are.
+      const now = Date.now();
+      for (const id of ids) {
+        src.cell.db.prepare('DELETE FROM sagas WHERE order_id = ?').run(id);
+        insertSaga(src.cell.db, { order_id: id, market: 'mkt', next_at: now - 1, deadline_at: now + 60_000 }, now);
+      }
+      const due = () =>
+        dueSagas(src.cell.db, now, 100)
+          .map((x) => x.order_id)
+          .filter((id) => ids.includes(id))
+          .sort();
+      assert.deepEqual(due(), [...ids].sort());
+      const freeze = (method: string) => src.request(method, '/admin/markets/mkt/freeze-buckets', { body: { from: 0, to: 5000 } });
+      assert.equal((await freeze('POST')).status, 200);
+      assert.deepEqual(due(), [ids[1]], 'the frozen order waits, the other goes on');
+      assert.equal((await freeze('DELETE')).status, 200);
+      assert.deepEqual(due(), [...ids].sort());
+    } finally {
+      await src.close();
+      await dst.close();
     }
   });
 

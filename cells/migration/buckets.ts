@@ -6,7 +6,8 @@
  */
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
-import { EXPERIMENT_BUCKETS, experimentBucket } from '../../shared/experiment.js';
+import { EXPERIMENT_BUCKETS } from '../../shared/experiment.js';
+import { BUCKET_FN, withBucketFn } from '../db/bucket-fn.js';
 import { stmt } from '../db/stmt.js';
 import { orderHash } from './summary.js';
 
@@ -37,18 +38,7 @@ export function rangeOf(q: { from?: number; to?: number }): BucketRange | undefi
   return q.from === undefined || q.to === undefined ? undefined : { from: q.from, to: q.to };
 }
 
-/** The SQL function the bucket filters call (registered on each connection that uses them). */
-export const BUCKET_FN = 'cellsim_bucket';
-const registered = new WeakSet<Database.Database>();
-
-/** Registers {@link BUCKET_FN} on `db` (once per connection). */
-export function withBucketFn(db: Database.Database): Database.Database {
-  if (!registered.has(db)) {
-    db.function(BUCKET_FN, { deterministic: true }, (v: unknown) => experimentBucket(typeof v === 'string' ? v : ''));
-    registered.add(db);
-  }
-  return db;
-}
+export { BUCKET_FN, withBucketFn } from '../db/bucket-fn.js';
 
 /** The SQL condition "the order `col` names has its bucket in the range" (two parameters: from, to). */
 export function orderInRange(col: 'id' | 'order_id'): string {

@@ -16,7 +16,9 @@ import type Database from 'better-sqlite3';
 import { HttpError } from '../../shared/errors.js';
 import { nextSeq, stmt } from '../db/stmt.js';
 import { issuesDetails } from '../http/body.js';
+import { experimentBucket } from '../../shared/experiment.js';
 import { LineSchema, TABLES, type DataLine } from './rows.js';
+import type { BucketRange } from './buckets.js';
 import { ROWS_PER_TURN, nextTurn } from './turns.js';
 
 /** Result of an import: rows written and the cursor the stream carried. */
@@ -78,14 +80,21 @@ export async function parseExport(
  * sagas wait at least `holdMs` before their next step, and reconciliation leaves the market alone
  * as long: the copy stays equal to its source until the migration's delta copy (the source keeps
  * running them meanwhile).
+ *
+ * With `range` (a step of a market moving by share, docs/weighted-shifts.md §Market moves by share)
+ * every row must belong to an order of that bucket range, and the market is not held: the cell
+ * already serves the market's other buckets, whose sagas go on; the imported sagas still wait
+ * `holdMs` each.
  */
 export async function importRows(
   db: Database.Database,
   market: string,
   parsed: { rows: DataLine[]; cursor: number },
   holdMs: number,
+  range?: BucketRange,
 ): Promise<ImportResult> {
   await refuseForeignRows(db, market, parsed.rows);
+  if (range !== undefined) refuseOutOfRange(db, market, parsed.rows, range);
   const holdUntil = Date.now() + holdMs;
   const write = db.transaction((chunk: readonly DataLine[]) => {
     for (const line of chunk) {
@@ -100,10 +109,11 @@ export async function importRows(
     }
   });
   // The hold first: no imported saga or reconciliation pass runs on a half-written market.
-  stmt(db, 'INSERT INTO market_holds (market, until) VALUES (?, ?) ON CONFLICT (market) DO UPDATE SET until = excluded.until').run(
-    market,
-    holdUntil,
-  );
+  if (range === undefined)
+    stmt(db, 'INSERT INTO market_holds (market, until) VALUES (?, ?) ON CONFLICT (market) DO UPDATE SET until = excluded.until').run(
+      market,
+      holdUntil,
+    );
   for (let i = 0; i < parsed.rows.length; i += ROWS_PER_TURN) {
     if (i > 0) await nextTurn();
     write.immediate(parsed.rows.slice(i, i + ROWS_PER_TURN));
@@ -141,5 +151,37 @@ async function refuseForeignRows(db: Database.Database, market: string, rows: re
         );
       }
     }
+  }
+}
+
+/**
+ * Refuses (`400 invalid_request`, nothing written) a range import with a row outside `r`: an order
+ * whose customer's bucket is not in it, or a row of an order neither in the stream's orders of the
+ * range nor in this cell's.
+ */
+function refuseOutOfRange(db: Database.Database, market: string, rows: readonly DataLine[], r: BucketRange): void {
+  const inRange = (customer: string) => {
+    const b = experimentBucket(customer);
+    return r.from <= b && b < r.to;
+  };
+  const ids = new Set<string>();
+  for (const row of rows) {
+    if (row.type !== 'order') continue;
+    if (!inRange(row.customer_id))
+      throw new HttpError('invalid_request', `order ${row.id} is not in buckets [${r.from}, ${r.to}); nothing was imported`);
+    ids.add(row.id);
+  }
+  const known = db.prepare('SELECT customer_id FROM orders WHERE id = ? AND market = ?');
+  for (const row of rows) {
+    if (row.type === 'order' || row.type === 'fact') continue;
+    const id = row.order_id;
+    if (ids.has(id)) continue;
+    const o = known.get(id, market) as { customer_id: string } | undefined;
+    if (o === undefined || !inRange(o.customer_id))
+      throw new HttpError(
+        'invalid_request',
+        `a ${row.type} row of order ${id} is not in buckets [${r.from}, ${r.to}); nothing was imported`,
+      );
+    ids.add(id);
   }
 }

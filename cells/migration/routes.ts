@@ -74,7 +74,9 @@ export function migrationRoutes(d: MigrationDeps): Hono {
   app.post('/:m/import', async (c) => {
     const m = market(c);
     const text = Buffer.from(await readLimited(c.req.raw, IMPORT_LIMIT_BYTES)).toString('utf8');
-    return c.json(await importRows(d.db, m, await parseExport(text, m, d.types), d.importHoldMs));
+    // With ?from=&to=, a step of a share move: rows of that bucket range only, the market not held (import.ts).
+    const r = bucketQuery(c, d.types);
+    return c.json(await importRows(d.db, m, await parseExport(text, m, d.types), d.importHoldMs, r));
   });
   app.get('/:m/summary', async (c) => {
     const m = market(c);

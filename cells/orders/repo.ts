@@ -203,6 +203,16 @@ export function isBucketFrozen(db: Database.Database, market: string, customer: 
   return ranges.some((r) => r.lo <= b && b < r.hi);
 }
 
+/**
+ * True when `market` is frozen, or the order's bucket lies in a frozen range of it: its saga's
+ * steps write nothing (they run again where the order lives next).
+ */
+export function isOrderFrozen(db: Database.Database, market: string, orderId: string): boolean {
+  if (isFrozen(db, market)) return true;
+  const o = stmt(db, 'SELECT customer_id FROM orders WHERE id = ?').get(orderId) as { customer_id: string } | undefined;
+  return o !== undefined && isBucketFrozen(db, market, o.customer_id);
+}
+
 /** A page of a market's orders (oldest first), after the keyset cursor `after`. */
 export function listOrders(
   db: Database.Database,

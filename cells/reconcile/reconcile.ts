@@ -6,6 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { PAUSED_MARKETS, stmt } from '../db/stmt.js';
+import { inFrozenBucket, withBucketFn } from '../db/bucket-fn.js';
 import { insertDelivery, transitionDelivery, CANCELLABLE_DELIVERY, type DeliveryStatus } from '../delivery/repo.js';
 import { insertOutbox, type OrderRow } from '../orders/repo.js';
 import type { OrderStatus } from '../orders/schemas.js';
@@ -39,7 +40,9 @@ export function reconcile(db: Database.Database, opts: { staleMs: number; assign
   const fixed = { ...found };
   db.transaction(() => {
     // Held (just imported) and frozen (being migrated) markets are left alone.
-    const notHeld = `market NOT IN ${PAUSED_MARKETS}`;
+    // Orders in a frozen bucket range (a step of a share move) too.
+    withBucketFn(db);
+    const notHeld = `market NOT IN ${PAUSED_MARKETS} AND NOT ${inFrozenBucket('o.id', 'o.market')}`;
     // 1. PENDING, old, no delivery, no event waiting in the outbox: the event was lost → emit again.
     const stale = stmt(
       db,

@@ -9,6 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import { PAUSED_MARKETS, stmt } from '../db/stmt.js';
+import { inFrozenBucket, withBucketFn } from '../db/bucket-fn.js';
 import type { DeliveryPayload } from '../delivery/events.js';
 import { applyDeliveryEvent } from '../orders/delivery-handler.js';
 import { getOrder, insertOutbox } from '../orders/repo.js';
@@ -35,10 +36,11 @@ export async function reconcileSplit(d: SplitDeps, now = Date.now()): Promise<Re
   const found = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<ReconcileKind, number>;
   const fixed = { ...found };
   // Held (just imported) and frozen (being migrated) markets are left alone, as in an all-in-one cell.
+  withBucketFn(d.db);
   const orders = stmt(
     d.db,
     `SELECT o.id, o.status, EXISTS (SELECT 1 FROM outbox x WHERE x.key = o.id) AS queued FROM orders o
-     WHERE o.status IN ('PENDING', 'CONFIRMED', 'DELIVERING') AND o.created_at < ? AND o.market NOT IN ${PAUSED_MARKETS}
+     WHERE o.status IN ('PENDING', 'CONFIRMED', 'DELIVERING') AND o.created_at < ? AND o.market NOT IN ${PAUSED_MARKETS} AND NOT ${inFrozenBucket('o.id', 'o.market')}
      ORDER BY o.created_at, o.id LIMIT ${SPLIT_BATCH}`,
   )
     .all(now - d.staleMs)

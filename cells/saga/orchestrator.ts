@@ -13,7 +13,7 @@ import type { DeliveryEvent } from '../delivery/events.js';
 import { CANCELLABLE_DELIVERY, transitionDelivery } from '../delivery/repo.js';
 import { pause } from '../loop.js';
 import type { CellMetrics } from '../metrics.js';
-import { getOrder, isFrozen, transitionOrder } from '../orders/repo.js';
+import { getOrder, isOrderFrozen, transitionOrder } from '../orders/repo.js';
 import { ACTIVE_SAGA_STATES, deferSaga, dueSagas, moveSaga, type SagaRow } from './repo.js';
 
 /** What the orchestrator needs. */
@@ -64,7 +64,7 @@ export class SagaOrchestrator {
           try {
             this.d.db
               .transaction(() => {
-                if (!isFrozen(this.d.db, s.market))
+                if (!isOrderFrozen(this.d.db, s.market, s.order_id))
                   deferSaga(this.d.db, s.order_id, `step failed: ${(err as Error).message}`, Date.now() + 1000);
               })
               .immediate();
@@ -92,7 +92,7 @@ export class SagaOrchestrator {
     const { db } = this.d;
     const now = Date.now();
     db.transaction(() => {
-      if (isFrozen(db, s.market)) return;
+      if (isOrderFrozen(db, s.market, s.order_id)) return;
       const o = getOrder(db, s.order_id);
       if (o === undefined || o.status === 'CANCELLED') {
         if (cancelSagaAndDelivery(db, s.order_id, o?.cancel_reason ?? 'order gone'))
@@ -118,7 +118,9 @@ export class SagaOrchestrator {
     const order = getOrder(db, s.order_id);
     if (order === undefined || order.status === 'CANCELLED') {
       const cancelled = db
-        .transaction(() => !isFrozen(db, s.market) && cancelSagaAndDelivery(db, s.order_id, order?.cancel_reason ?? 'order gone'))
+        .transaction(
+          () => !isOrderFrozen(db, s.market, s.order_id) && cancelSagaAndDelivery(db, s.order_id, order?.cancel_reason ?? 'order gone'),
+        )
         .immediate();
       if (cancelled) this.d.metrics.sagaOutcomes.inc({ outcome: 'cancelled' });
       return;
@@ -132,14 +134,14 @@ export class SagaOrchestrator {
       if (now >= s.deadline_at) return this.compensate(s, 'delivery unavailable');
       const backoff = Math.min(100 * 2 ** Math.min(s.attempts, 6), 5000);
       db.transaction(() => {
-        if (!isFrozen(db, s.market)) deferSaga(db, s.order_id, msg, now + backoff, now);
+        if (!isOrderFrozen(db, s.market, s.order_id)) deferSaga(db, s.order_id, msg, now + backoff, now);
       }).immediate();
       return;
     }
     if (!outcome.ok) return this.compensate(s, outcome.reason);
     const now = Date.now();
     db.transaction(() => {
-      if (isFrozen(db, s.market)) return; // assigned again where the market lives next
+      if (isOrderFrozen(db, s.market, s.order_id)) return; // assigned again where the market lives next
       if (!moveSaga(db, s.order_id, ['ASSIGNING'], 'CONFIRMED', { nextAt: now + this.d.pickupAfterMs, lastError: null }, now)) return;
       transitionDelivery(db, s.order_id, ['REQUESTED'], 'ASSIGNED', { courier: outcome.courier }, now);
       if (transitionOrder(db, s.order_id, ['PENDING'], 'CONFIRMED', null, now)) {
@@ -155,7 +157,7 @@ export class SagaOrchestrator {
     const { db } = this.d;
     const done = db
       .transaction(() => {
-        if (isFrozen(db, s.market)) return false;
+        if (isOrderFrozen(db, s.market, s.order_id)) return false;
         if (!moveSaga(db, s.order_id, ['ASSIGNING'], 'COMPENSATED', { lastError: reason })) return false;
         transitionDelivery(db, s.order_id, ['REQUESTED', 'ASSIGNED'], 'FAILED', { reason });
         if (transitionOrder(db, s.order_id, ['PENDING', 'CONFIRMED'], 'CANCELLED', reason))

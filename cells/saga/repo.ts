@@ -1,6 +1,7 @@
 /** SQL of sagas: one row per order, its state, next due time and retry bookkeeping. */
 import type Database from 'better-sqlite3';
 import { FROZEN_MARKETS, nextSeq, stmt } from '../db/stmt.js';
+import { inFrozenBucket, withBucketFn } from '../db/bucket-fn.js';
 
 /** Saga states; the first three are active (work remains), the rest are final. */
 export type SagaState = 'ASSIGNING' | 'CONFIRMED' | 'DELIVERING' | 'DONE' | 'COMPENSATED' | 'CANCELLED';
@@ -95,8 +96,11 @@ export function deferSaga(db: Database.Database, orderId: string, error: string,
  * or here again when the migration rolls back and unfreezes it).
  */
 export function dueSagas(db: Database.Database, now: number, limit: number): SagaRow[] {
-  return stmt(db, `SELECT * FROM sagas WHERE active = 1 AND next_at <= ? AND market NOT IN ${FROZEN_MARKETS} ORDER BY next_at LIMIT ?`).all(
-    now,
-    limit,
-  ) as SagaRow[];
+  // Sagas of a frozen market, or of an order in a frozen bucket range (a step of a share move), wait.
+  withBucketFn(db);
+  return stmt(
+    db,
+    `SELECT * FROM sagas WHERE active = 1 AND next_at <= ? AND market NOT IN ${FROZEN_MARKETS}
+     AND NOT ${inFrozenBucket('sagas.order_id', 'sagas.market')} ORDER BY next_at LIMIT ?`,
+  ).all(now, limit) as SagaRow[];
 }

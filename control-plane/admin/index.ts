@@ -67,7 +67,13 @@ export interface OperatorOptions {
 
 /** What the operators read from the xDS server (control-plane/xds). */
 export interface EdgeView {
-  current(): { markets: ReadonlyMap<string, { state: string }> } | undefined;
+  current():
+    | {
+        markets: ReadonlyMap<string, { state: string; shareMove?: { percent: number } }>;
+        /** Markets whose experiment or share move configuration is warm (their scope uses it). */
+        warmExperiments?: ReadonlySet<string>;
+      }
+    | undefined;
   nodesInSync(): boolean;
 }
 
@@ -76,6 +82,23 @@ function edgeBarrier(edge: EdgeView): (market: string, state: 'frozen' | 'active
   return async (market, state) => {
     for (let i = 0; i < 400; i++) {
       if (edge.current()?.markets.get(market)?.state === state && edge.nodesInSync()) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+}
+
+/**
+ * Resolves once the edge's input gives `market` the share move `percent` (undefined: none), its
+ * configuration is warm (the market's scope uses it), and every Envoy ACKed the routes built from it
+ * (docs/weighted-shifts.md §Market moves by share).
+ */
+function shareBarrier(edge: EdgeView): (market: string, percent: number | undefined) => Promise<void> {
+  return async (market, percent) => {
+    for (let i = 0; i < 2000; i++) {
+      const cur = edge.current();
+      const rec = cur?.markets.get(market);
+      const warm = percent === undefined || (cur?.warmExperiments?.has(market) ?? true);
+      if (rec !== undefined && rec.shareMove?.percent === percent && warm && edge.nodesInSync()) return;
       await new Promise((r) => setTimeout(r, 5));
     }
   };
@@ -130,7 +153,7 @@ export function createOperators(o: OperatorOptions): Operators {
   };
   const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, {
     ...envMigrationOptions(),
-    ...(o.edge ? { edgeBarrier: edgeBarrier(o.edge) } : {}),
+    ...(o.edge ? { edgeBarrier: edgeBarrier(o.edge), shareBarrier: shareBarrier(o.edge) } : {}),
     ...o.migration,
   });
   const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout, {

@@ -2,7 +2,19 @@
 import type { MigrationRecord } from '../../shared/kv.js';
 import { CommandError, Progress, sleep, type Api } from './common.js';
 
-const STEPS = ['validating', 'copying', 'draining', 'freezing', 'delta', 'verifying', 'flipping', 'flipped', 'cleanup-wait', 'done'];
+const STEPS = [
+  'validating',
+  'copying',
+  'draining',
+  'stepping',
+  'freezing',
+  'delta',
+  'verifying',
+  'flipping',
+  'flipped',
+  'cleanup-wait',
+  'done',
+];
 
 type Summary = NonNullable<MigrationRecord['summary']>;
 const checksum = (s: Summary) => `checksum ${s.checksum.slice(0, 12)} equal on both sides`;
@@ -28,7 +40,8 @@ export function describeMigration(m: MigrationRecord): string {
     return `migration of ${m.market} ${m.state}: ${m.error ?? 'no reason recorded'}; ${m.market} stays on ${m.from}`;
   }
   const when = m.state === 'done' ? `${m.from} purged` : `${m.from} purged at ${m.cleanupAt ?? '?'}`;
-  return `moved ${m.market} ${m.from} → ${m.to} (epoch ${m.epoch + 1}) in ${m.moveMs ?? '?'} ms; freeze window ${m.freezeMs ?? '?'} ms; ${describeRows(m)}; ${when}`;
+  const share = m.share ? ` by share of ${m.share.header} in steps of ${m.share.steps.join(', ')} %` : '';
+  return `moved ${m.market} ${m.from} → ${m.to}${share} (epoch ${m.epoch + 1}) in ${m.moveMs ?? '?'} ms; freeze window ${m.freezeMs ?? '?'} ms; ${describeRows(m)}; ${when}`;
 }
 
 /** Polls the migration of `market` until it has moved (or ended); throws when it rolled back. */

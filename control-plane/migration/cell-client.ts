@@ -19,6 +19,20 @@ export interface MarketSummary {
   pending: { outbox: number; log: number; sagas: number };
 }
 
+/** A range of buckets of a market moving by share, `from` included, `to` excluded (0..10,000). */
+export interface BucketRange {
+  from: number;
+  to: number;
+}
+
+/** What a bucket range looks like in one cell (GET /admin/markets/:m/summary?from=&to=). */
+export interface RangeSummary {
+  orders: number;
+  deliveries: number;
+  checksum: string;
+  frozen: boolean;
+}
+
 /** The result of one copy (export or changes → import). */
 export interface CopyResult {
   rows: number;
@@ -37,8 +51,17 @@ export interface CellAdmin {
   healthy(cell: string, service?: CellService): Promise<boolean>;
   /** True when the cell runs split into order and delivery services (its `cellsim-cell` instance says `role: order`). */
   split(cell: string): Promise<boolean>;
-  /** Streams the market's snapshot (since = undefined) or its changes since a cursor from one cell into another. */
-  copy(market: string, from: string, to: string, since?: string | number, service?: CellService): Promise<CopyResult>;
+  /**
+   * Streams the market's snapshot (since = undefined) or its changes since a cursor from one cell into
+   * another; with `range`, only the rows of that bucket range's orders (a step of a move by share).
+   */
+  copy(market: string, from: string, to: string, since?: string | number, service?: CellService, range?: BucketRange): Promise<CopyResult>;
+  /** Freezes a bucket range of the market on every instance of the cell (its client writes answer 409, its sagas pause). */
+  freezeBuckets(cell: string, market: string, range: BucketRange): Promise<void>;
+  /** Thaws every frozen bucket range of the market on every instance of the cell. */
+  thawBuckets(cell: string, market: string): Promise<void>;
+  /** Counts and checksum of a bucket range's orders. */
+  rangeSummary(cell: string, market: string, range: BucketRange): Promise<RangeSummary>;
   freeze(cell: string, market: string, service?: CellService): Promise<void>;
   unfreeze(cell: string, market: string, service?: CellService): Promise<void>;
   summary(cell: string, market: string, service?: CellService): Promise<MarketSummary>;
@@ -133,16 +156,26 @@ export class HttpCellAdmin implements CellAdmin {
     return ((await res.json()) as { role?: string }).role === 'order';
   }
 
-  async copy(market: string, from: string, to: string, since?: string | number, service: CellService = 'cell'): Promise<CopyResult> {
+  async copy(
+    market: string,
+    from: string,
+    to: string,
+    since?: string | number,
+    service: CellService = 'cell',
+    range?: BucketRange,
+  ): Promise<CopyResult> {
     const src = await this.one(from, service);
     const dst = await this.one(to, service);
     const m = encodeURIComponent(market);
+    const q = range === undefined ? '' : `from=${range.from}&to=${range.to}`;
     const path =
-      since === undefined ? `/admin/markets/${m}/export` : `/admin/markets/${m}/changes?since=${encodeURIComponent(String(since))}`;
+      since === undefined
+        ? `/admin/markets/${m}/export${q ? `?${q}` : ''}`
+        : `/admin/markets/${m}/changes?since=${encodeURIComponent(String(since))}${q ? `&${q}` : ''}`;
     const exp = await this.call(src, 'GET', path);
     if (!exp.body) throw new Error(`export of ${market} from ${from} had no body`);
     const tail = new TailCapture();
-    await this.call(dst, 'POST', `/admin/markets/${m}/import`, {
+    await this.call(dst, 'POST', `/admin/markets/${m}/import${q ? `?${q}` : ''}`, {
       body: exp.body.pipeThrough(tail.stream),
       headers: { 'content-type': 'application/x-ndjson' },
       duplex: 'half',
@@ -170,6 +203,30 @@ export class HttpCellAdmin implements CellAdmin {
   async unfreeze(cell: string, market: string, service: CellService = 'cell'): Promise<void> {
     const urls = await this.registered(cell, service);
     await Promise.all(urls.map((u) => this.call(u, 'DELETE', `/admin/markets/${encodeURIComponent(market)}/freeze`)));
+  }
+
+  async freezeBuckets(cell: string, market: string, range: BucketRange): Promise<void> {
+    const urls = await this.registered(cell);
+    if (urls.length === 0) throw new Error(`cell ${cell} has no instance to freeze buckets on`);
+    const init = { body: JSON.stringify(range), headers: { 'content-type': 'application/json' } };
+    await Promise.all(urls.map((u) => this.call(u, 'POST', `/admin/markets/${encodeURIComponent(market)}/freeze-buckets`, init)));
+  }
+
+  async thawBuckets(cell: string, market: string): Promise<void> {
+    const m = encodeURIComponent(market);
+    for (const u of await this.registered(cell)) {
+      const res = await this.call(u, 'GET', `/admin/markets/${m}/freeze-buckets`);
+      for (const r of ((await res.json()) as { frozen: BucketRange[] }).frozen) {
+        const init = { body: JSON.stringify(r), headers: { 'content-type': 'application/json' } };
+        await this.call(u, 'DELETE', `/admin/markets/${m}/freeze-buckets`, init);
+      }
+    }
+  }
+
+  async rangeSummary(cell: string, market: string, range: BucketRange): Promise<RangeSummary> {
+    const q = `from=${range.from}&to=${range.to}`;
+    const res = await this.call(await this.one(cell), 'GET', `/admin/markets/${encodeURIComponent(market)}/summary?${q}`);
+    return (await res.json()) as RangeSummary;
   }
 
   async summary(cell: string, market: string, service: CellService = 'cell'): Promise<MarketSummary> {

@@ -1,6 +1,6 @@
 /** An in-memory stand-in for the cell admin API, for the migration state machine's unit tests only. */
 import { createHash } from 'node:crypto';
-import type { CellAdmin, CellService, CopyResult, MarketSummary } from './cell-client.js';
+import type { CellAdmin, CellService, CopyResult, MarketSummary, RangeSummary } from './cell-client.js';
 
 /** One fake cell's data (or one split cell's delivery service's): market → order ids. */
 interface FakeCell {
@@ -105,6 +105,17 @@ export class FakeCells implements CellAdmin {
       checksum: createHash('sha256').update(ids.join(',')).digest('hex').slice(0, 16),
       pending: { outbox: pending, log: 0, sagas: 0 },
     };
+  }
+
+  // Moves by share run against real cells only (topology/operators.test.ts).
+  async freezeBuckets(): Promise<void> {
+    throw new Error('fake cells do not freeze bucket ranges');
+  }
+
+  async thawBuckets(): Promise<void> {}
+
+  async rangeSummary(): Promise<RangeSummary> {
+    throw new Error('fake cells have no bucket ranges');
   }
 
   async purge(id: string, market: string, service?: CellService): Promise<void> {

@@ -6,14 +6,24 @@
  * tell what may be half done: before the flip it rolls back, after it resumes. Between split
  * cells (`record.delivery`) every step does the same to the delivery service's rows, and the
  * freeze waits for the market's events in flight between the two services to be applied
- * (docs/kafka.md §Market migration on Kafka).
+ * (docs/kafka.md §Market migration on Kafka). A move by share (`record.share`) passes through
+ * `stepping` between draining and the freeze: its bucket ranges move one step at a time
+ * (docs/weighted-shifts.md §Market moves by share), and its rollback moves them back first.
  */
-import { MarketRecordSchema, MigrationRecordSchema, type KvLayout, type MigrationRecord, type MigrationState } from '../../shared/kv.js';
+import {
+  MarketRecordSchema,
+  MigrationRecordSchema,
+  type KvLayout,
+  type MarketRecord,
+  type MigrationRecord,
+  type MigrationState,
+} from '../../shared/kv.js';
+import { EXPERIMENT_BUCKETS, experimentThreshold } from '../../shared/experiment.js';
 import { CellsimError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import { MarketWriter } from '../../shared/markets/writer.js';
-import type { CellAdmin, CellService, MarketSummary } from './cell-client.js';
+import type { BucketRange, CellAdmin, CellService, MarketSummary, RangeSummary } from './cell-client.js';
 import { BEFORE_FLIP, TERMINAL, type MigrationOptions } from './options.js';
 
 /** What a run needs from the control plane. */
@@ -216,10 +226,12 @@ export class MigrationRun {
             rows: { ...this.rec.rows, delta: this.rec.rows.delta + rows },
             ...(d ? { delivery: { ...d, cursor: dcursor, rows: { ...d.rows, delta: d.rows.delta + drows } } } : {}),
           },
-          'freezing',
+          this.rec.share ? 'stepping' : 'freezing',
           `pending ${pendingOfAll(s)}; ${rows + drows} rows pre-copied in ${rounds} round${rounds === 1 ? '' : 's'}`,
         );
       }
+      case 'stepping':
+        return this.shareStep();
       case 'freezing': {
         // The freeze window: KV frozen (routers hold) … flip written. Nothing is persisted in
         // between but the intent to flip; a crash leaves 'freezing', which recovery rolls back.
@@ -310,9 +322,37 @@ export class MigrationRun {
     const d = this.rec.delivery;
     let dcursor = d?.cursor;
     let last = '';
+    // A move by share: the buckets moved in its steps live on the target already; the rest moves now.
+    const rest = this.rec.share ? { from: experimentThreshold(this.rec.share.percent), to: EXPERIMENT_BUCKETS } : undefined;
     for (let attempt = 1; attempt <= opts.verifyAttempts; attempt++) {
       const a = await this.waitPending(from, 0, opts.finalDrainMs, true);
       this.lap('drain');
+      if (rest) {
+        const copy = await cells.copy(market, from, to, cursor, 'cell', rest);
+        rows += copy.rows;
+        this.lap('delta');
+        const [ra, rb] = [await cells.rangeSummary(from, market, rest), await cells.rangeSummary(to, market, rest)];
+        this.lap('verify');
+        if (sameRange(ra, rb)) {
+          const at = new Date().toISOString();
+          return this.save(
+            {
+              frozenAt,
+              rows: { ...this.rec.rows, delta: this.rec.rows.delta + rows },
+              summary: { orders: a.cell.orders, deliveries: a.cell.deliveries, checksum: a.cell.checksum },
+            },
+            'flipping',
+            undefined,
+            [
+              { at: frozenAt, state: 'delta', note: `frozen; ${rows} delta rows of buckets [${rest.from}, ${rest.to})` },
+              { at, state: 'verifying', note: `buckets [${rest.from}, ${rest.to}): ${describeRange(ra)} on both sides` },
+            ],
+          );
+        }
+        last = `buckets [${rest.from}, ${rest.to}): source ${describeRange(ra)} vs target ${describeRange(rb)}`;
+        this.deps.log.warn({ market, attempt, mismatch: last }, `migration ${market}: summaries differ after a delta copy; copying again`);
+        continue;
+      }
       const copy = await cells.copy(market, from, to, cursor);
       rows += copy.rows;
       cursor = copy.cursor;
@@ -367,11 +407,154 @@ export class MigrationRun {
     if (cur && cur.value.cell === from && cur.value.state === 'frozen') {
       await this.setMarket((m) => (m.cell === from && m.state === 'frozen' ? { ...m, state: 'active' } : undefined), 'unfreeze');
     }
+    if (this.rec.share) await this.shareBack();
     for (const svc of this.services()) {
       await cells.unfreeze(from, market, svc);
       await cells.purge(to, market, svc);
     }
     return this.save({}, 'rolled-back', `market active on ${from}; target ${to} purged`);
+  }
+
+  /**
+   * One round of `stepping` (docs/weighted-shifts.md §Market moves by share). The first writes the
+   * market record's share move at 0 %, so Envoy warms its configuration before any bucket moves.
+   * Each next one moves the buckets [p, p′) of the next step: frozen on the source (its writes
+   * answer 409, its sagas pause), their delta copied to the target and compared, then the record's
+   * percent set to p′ by CAS and the edge waited for. Past the last step the freeze takes the rest.
+   */
+  private async shareStep(): Promise<void> {
+    const { cells } = this.deps;
+    const { market, from, to } = this.rec;
+    const share = this.rec.share!;
+    const cur = (await this.deps.kv.getJson(MarketRecordSchema, this.deps.layout.marketKey(market)))?.value;
+    if (cur?.shareMove === undefined) {
+      await this.setMarket(
+        (m) =>
+          m.cell === from && m.state === 'active' && !m.experiment && !m.shareMove
+            ? { ...m, shareMove: { to, header: share.header, percent: 0 } }
+            : undefined,
+        'start the share move of',
+      );
+      await this.shareSettled(0);
+      return this.save({}, 'stepping', `share move to ${to} by ${share.header} at 0 %`);
+    }
+    // The last step holds for its bake first; an abort or a shutdown cuts it short (the run loop acts on them).
+    const end = Date.parse(share.stepAt ?? '') + (share.bakeMs ?? 0);
+    for (; Date.now() < end; await sleep(Math.min(200, Math.max(0, end - Date.now())))) {
+      if (this.deps.closing?.() || (await this.abortRequested())) return;
+    }
+    const next = share.steps.find((p) => p > share.percent);
+    if (next === undefined) {
+      // The rest's changes are pre-copied until a round is small, so the freeze's delta copy is.
+      const rest = { from: experimentThreshold(share.percent), to: EXPERIMENT_BUCKETS };
+      let cursor = this.rec.cursor;
+      let rows = 0;
+      let rounds = 0;
+      for (let last = Infinity; last > this.deps.opts.preCopyRows && rounds < this.deps.opts.preCopyRounds; rounds++) {
+        const copy = await cells.copy(market, from, to, cursor, 'cell', rest);
+        cursor = copy.cursor;
+        rows += copy.rows;
+        last = copy.rows;
+      }
+      return this.save(
+        { cursor, rows: { ...this.rec.rows, delta: this.rec.rows.delta + rows } },
+        'freezing',
+        `${share.percent} % on ${to}; ${rows} rows of buckets [${rest.from}, ${rest.to}) pre-copied in ${rounds} rounds; the freeze moves the rest`,
+      );
+    }
+    const range = { from: experimentThreshold(share.percent), to: experimentThreshold(next) };
+    // Pre-copied before its freeze (the cursor holds for every bucket not moved yet), so the freeze is short.
+    const pre = await cells.copy(market, from, to, this.rec.cursor, 'cell', range);
+    await cells.freezeBuckets(from, market, range);
+    const moved = await this.copyRange(from, to, range, pre.cursor);
+    moved.rows += pre.rows;
+    await this.setMarket(
+      (m) =>
+        m.cell === from && m.state === 'active' && m.shareMove?.to === to
+          ? { ...m, shareMove: { ...m.shareMove, percent: next } }
+          : undefined,
+      'step',
+    );
+    await this.shareSettled(next);
+    return this.save(
+      {
+        share: { ...share, percent: next, stepAt: new Date().toISOString() },
+        rows: { ...this.rec.rows, delta: this.rec.rows.delta + moved.rows },
+      },
+      'stepping',
+      `${next} % on ${to}: buckets [${range.from}, ${range.to}) moved, ${moved.rows} rows, ${describeRange(moved.summary)} on both sides`,
+    );
+  }
+
+  /**
+   * Copies a bucket range from one cell to the other (its changes since `since`, or all of it) until
+   * both sides' summaries of the range agree; the sending side's range is frozen, so it only changes
+   * while its pending work drains.
+   */
+  private async copyRange(
+    src: string,
+    dst: string,
+    range: BucketRange,
+    since: string | number | undefined,
+  ): Promise<{ rows: number; summary: RangeSummary }> {
+    const { cells, opts } = this.deps;
+    const { market } = this.rec;
+    let rows = 0;
+    let last = '';
+    for (let attempt = 1; attempt <= opts.verifyAttempts; attempt++) {
+      await this.waitPending(src, 0, opts.finalDrainMs, false);
+      rows += (await cells.copy(market, src, dst, since, 'cell', range)).rows;
+      const [a, b] = [await cells.rangeSummary(src, market, range), await cells.rangeSummary(dst, market, range)];
+      if (sameRange(a, b)) return { rows, summary: a };
+      last = `${src} ${describeRange(a)} vs ${dst} ${describeRange(b)}`;
+      this.deps.log.warn(
+        { market, attempt, range, mismatch: last },
+        `migration ${market}: a bucket range differs after its copy; copying again`,
+      );
+    }
+    throw new Error(`buckets [${range.from}, ${range.to}) of ${market} differ after ${opts.verifyAttempts} copies: ${last}`);
+  }
+
+  /** Waits for the routers (a settle time) and the edge (its barrier, bounded) to serve the share `percent` (undefined: none). */
+  private async shareSettled(percent: number | undefined): Promise<void> {
+    const { opts } = this.deps;
+    const barrier = opts.shareBarrier?.(this.rec.market, percent) ?? Promise.resolve();
+    await Promise.all([sleep(opts.stepSettleMs), Promise.race([barrier, sleep(opts.stepBarrierMs)])]);
+  }
+
+  /**
+   * The undo of `stepping`: the buckets the target served move back. The target freezes them (a
+   * stale plane's write is refused there), the record's share move goes (every request to the
+   * source again), the target's copy of them replaces the source's, and the source thaws. The share
+   * to bring back is persisted first, so a rollback cut short and run again still copies it.
+   */
+  private async shareBack(): Promise<void> {
+    const { cells } = this.deps;
+    const { market, from, to } = this.rec;
+    let share = this.rec.share!;
+    const cur = (await this.deps.kv.getJson(MarketRecordSchema, this.deps.layout.marketKey(market)))?.value;
+    const recorded = cur?.cell === from && cur.shareMove?.to === to ? cur.shareMove.percent : 0;
+    const served = Math.max(recorded, share.returning ?? 0);
+    if (served > 0 && share.returning !== served) {
+      await this.save({ share: { ...share, returning: served } });
+      share = this.rec.share!;
+    }
+    const range = { from: 0, to: experimentThreshold(served) };
+    if (served > 0) await cells.freezeBuckets(to, market, range);
+    if (cur?.shareMove !== undefined && cur.cell === from) {
+      await this.setMarket((m) => {
+        if (m.cell !== from) return undefined;
+        const { shareMove: _gone, ...rest } = m;
+        return rest;
+      }, 'end the share move of');
+      await this.shareSettled(undefined);
+    }
+    if (served > 0) {
+      const back = await this.copyRange(to, from, range, undefined);
+      await this.save({ share: { ...share, returning: 0 } });
+      this.deps.log.info({ market, range, rows: back.rows }, `migration ${market}: buckets [0, ${range.to}) moved back to ${from}`);
+    }
+    await cells.thawBuckets(from, market);
   }
 
   /** After an unknown flip outcome: continue if written, else roll back. */
@@ -382,7 +565,7 @@ export class MigrationRun {
   }
 
   /** CAS-updates the market record; `change` returns undefined when the current value forbids the change. */
-  private async setMarket(change: (m: { cell: string; state: 'active' | 'frozen'; epoch: number }) => typeof m | undefined, what: string) {
+  private async setMarket(change: (m: MarketRecord) => MarketRecord | undefined, what: string) {
     const { kv, layout } = this.deps;
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = await kv.getJson(MarketRecordSchema, layout.marketKey(this.rec.market));
@@ -437,6 +620,15 @@ function pendingOfAll(s: Summaries): number {
 /** True when two summaries of a market agree (counts and checksum). */
 function same(a: MarketSummary, b: MarketSummary): boolean {
   return a.orders === b.orders && a.deliveries === b.deliveries && a.checksum === b.checksum;
+}
+
+/** True when two summaries of a bucket range agree. */
+function sameRange(a: RangeSummary, b: RangeSummary): boolean {
+  return a.orders === b.orders && a.deliveries === b.deliveries && a.checksum === b.checksum;
+}
+
+function describeRange(s: RangeSummary): string {
+  return `${s.orders} orders, ${s.deliveries} deliveries, checksum ${s.checksum}`;
 }
 
 function describe(s: MarketSummary): string {

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { CellRecordSchema, MarketRecordSchema, MigrationRecordSchema, type KvLayout, type MigrationRecord } from '../../shared/kv.js';
 import { HttpError } from '../../shared/errors.js';
 import { isMarketId } from '../../shared/market.js';
+import { experimentThreshold } from '../../shared/experiment.js';
 import type { Logger } from '../../shared/logger.js';
 import type { KvStore } from '../../shared/consul/kv-store.js';
 import type { CellAdmin } from './cell-client.js';
@@ -23,6 +24,16 @@ export interface MigrationPlan {
   /** Both cells run split into order and delivery services: the delivery service's rows move too. */
   split: boolean;
   steps: string[];
+  /** A move by share: its steps (percent of the keyed requests on the target) and key header. */
+  share?: ShareSteps;
+}
+
+/** What `cellctl migrate --steps --header` asks (docs/weighted-shifts.md §Market moves by share). */
+export interface ShareSteps {
+  steps: number[];
+  header: string;
+  /** How long each step holds before the next (ms). */
+  bakeMs?: number;
 }
 
 /** The migration service of one control plane. */
@@ -46,7 +57,7 @@ export class Migrator {
   }
 
   /** Validates a move and returns its plan; throws an HttpError naming the problem. */
-  async plan(market: string, to: string): Promise<MigrationPlan> {
+  async plan(market: string, to: string, share?: ShareSteps): Promise<MigrationPlan> {
     if (!isMarketId(market)) throw new HttpError('invalid_market', `'${String(market)}' is not a market id`);
     const m = await this.kv.getJson(MarketRecordSchema, this.layout.marketKey(market));
     if (!m) throw new HttpError('unknown_market', `unknown market '${market}'`);
@@ -62,6 +73,20 @@ export class Migrator {
     for (const cell of [m.value.cell, to]) await this.waitHealthy(cell, 'cell');
     const split = await this.bothSplit(m.value.cell, to);
     if (split) for (const cell of [m.value.cell, to]) await this.waitHealthy(cell, 'delivery');
+    if (share) {
+      if (split) throw new HttpError('conflict', `a move by share needs all-in-one cells: ${m.value.cell} and ${to} are split`);
+      if (m.value.experiment) throw new HttpError('conflict', `market ${market} runs an experiment: one split per market`);
+      if (m.value.shareMove) throw new HttpError('conflict', `market ${market} has a share move to ${m.value.shareMove.to} already`);
+    }
+    const stepLines = share
+      ? [
+          `write ${market}'s share move to ${to} by ${share.header} at 0 % and wait for the edge`,
+          ...share.steps.map(
+            (p, i) =>
+              `step to ${p} %: freeze buckets [${experimentThreshold(share.steps[i - 1] ?? 0)}, ${experimentThreshold(p)}) on ${m.value.cell}, copy and compare them on ${to}, set the share to ${p} % (CAS), wait for the edge`,
+          ),
+        ]
+      : [];
     return {
       market,
       from: m.value.cell,
@@ -73,13 +98,15 @@ export class Migrator {
         split
           ? `drain pending work of ${market} in ${m.value.cell}: outboxes, and events on both topics not yet consumed`
           : `drain pending work of ${market} in ${m.value.cell}`,
+        ...stepLines,
         `freeze ${market} (routers hold its requests; ${m.value.cell} refuses writes${split ? ' and pauses its sagas' : ''})`,
         split
           ? 'wait for its events in flight, copy the delta of both services, compare counts and checksums'
           : 'copy the delta, compare counts and checksum',
-        `flip ${market} to ${to} with epoch ${m.value.epoch + 1} (CAS) and release held requests`,
+        `flip ${market} to ${to} with epoch ${m.value.epoch + 1} (CAS${share ? ', the share move removed' : ''}) and release held requests`,
         `purge ${market} from ${m.value.cell} after ${this.opts.cleanupGraceMs} ms`,
       ],
+      ...(share ? { share } : {}),
     };
   }
 
@@ -126,20 +153,20 @@ export class Migrator {
   }
 
   /** Validates, takes the lock and starts the migration; resolves with the first persisted record. */
-  async start(market: string, to: string, by: string): Promise<MigrationRecord> {
+  async start(market: string, to: string, by: string, share?: ShareSteps): Promise<MigrationRecord> {
     // Reserve the market before the first await: two requests in this process cannot both pass
     // the checks (they share one session, so the Consul lock alone would not tell them apart).
     if (this.starting.has(market) || this.running.has(market)) throw new HttpError('conflict', `market ${market} is already migrating`);
     this.starting.add(market);
     try {
-      return await this.reserveAndLaunch(market, to, by);
+      return await this.reserveAndLaunch(market, to, by, share);
     } finally {
       this.starting.delete(market);
     }
   }
 
-  private async reserveAndLaunch(market: string, to: string, by: string): Promise<MigrationRecord> {
-    const plan = await this.plan(market, to);
+  private async reserveAndLaunch(market: string, to: string, by: string, share?: ShareSteps): Promise<MigrationRecord> {
+    const plan = await this.plan(market, to, share);
     const now = new Date().toISOString();
     const rec: MigrationRecord = {
       id: `mig-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
@@ -150,6 +177,7 @@ export class Migrator {
       epoch: plan.epoch,
       rows: { snapshot: 0, delta: 0 },
       ...(plan.split ? { delivery: { rows: { snapshot: 0, delta: 0 } } } : {}),
+      ...(share ? { share: { header: share.header, steps: share.steps, percent: 0, bakeMs: share.bakeMs ?? 0 } } : {}),
       by,
       owner: this.owner,
       startedAt: now,

@@ -31,6 +31,17 @@ export interface MigrationOptions {
    */
   edgeBarrier?: (market: string, state: 'frozen' | 'active') => Promise<void>;
   barrierMs: number;
+  /**
+   * A step of a move by share (docs/weighted-shifts.md §Market moves by share) waits this long after
+   * writing the market record's share, beside the edge's barrier, so the routers see it (ms).
+   */
+  stepSettleMs: number;
+  /**
+   * Resolves once the edge serves `market`'s share move with `percent` (undefined: no share move)
+   * and every Envoy ACKed it; a step waits for it, bounded by `stepBarrierMs`.
+   */
+  shareBarrier?: (market: string, percent: number | undefined) => Promise<void>;
+  stepBarrierMs: number;
   /** How long validation waits for an unhealthy source or target to pass its checks again (ms). */
   healthWaitMs: number;
 }
@@ -48,6 +59,8 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   verifyAttempts: 8,
   barrierMs: 1000,
   healthWaitMs: 5000,
+  stepSettleMs: 1000,
+  stepBarrierMs: 8000,
 };
 
 /** Fills missing options with defaults. */
@@ -56,6 +69,6 @@ export function migrationOptions(partial: Partial<MigrationOptions> = {}): Migra
 }
 
 /** States a migration can be rolled back from (the flip has not happened). */
-export const BEFORE_FLIP = new Set(['validating', 'copying', 'draining', 'freezing', 'delta', 'verifying']);
+export const BEFORE_FLIP = new Set(['validating', 'copying', 'draining', 'stepping', 'freezing', 'delta', 'verifying']);
 /** Terminal states. */
 export const TERMINAL = new Set(['done', 'rolled-back', 'failed']);

@@ -31,6 +31,35 @@ describe('admin migrations', () => {
     ]);
   });
 
+  it('starts a move by share with its steps, header and bake; refuses bad steps and a header without steps (400), starting nothing', async () => {
+    const t = setup();
+    const started: unknown[] = [];
+    t.migrator.start = async (m: string, to: string, by: string, share?: unknown) => {
+      started.push(share);
+      return { id: 'mig-2', market: m, to, by };
+    };
+    const res = await post(t.app, '/migrations', { market: 'sf', to: 'cell-2', steps: [1, 10, 50], header: 'x-customer-id', bakeMs: 5000 });
+    assert.equal(res.status, 202);
+    assert.deepEqual(started, [{ steps: [1, 10, 50], header: 'x-customer-id', bakeMs: 5000 }]);
+    assert.deepEqual(t.audit[0]?.params, { to: 'cell-2', steps: [1, 10, 50], header: 'x-customer-id', bakeMs: 5000 });
+    for (const body of [
+      { steps: [50, 10] },
+      { steps: [0] },
+      { steps: [100] },
+      { steps: [1.234] },
+      { steps: [] },
+      { steps: [10], header: 'X-Customer' },
+      { steps: [10], header: 'x-market-id' },
+      { header: 'x-customer-id' },
+      { bakeMs: 1000 },
+    ]) {
+      const bad = await post(t.app, '/migrations', { market: 'sf', to: 'cell-2', ...body });
+      assert.equal(bad.status, 400, JSON.stringify(body));
+      assert.equal((await json<{ error: { code: string } }>(bad)).error.code, 'invalid_request', JSON.stringify(body));
+    }
+    assert.equal(started.length, 1, 'nothing else started');
+  });
+
   it('answers the plan of a dry run (200); a market without record or a refused plan is audited with before undefined', async () => {
     const t = setup();
     t.migrator.plan = async (m: string, to: string) => {
