@@ -3,7 +3,10 @@
  * uses vegeta through order-load.ts): POST /v1/orders round-robin over data-plane URLs (routers
  * and Envoys) and markets, each with its own Idempotency-Key. A client that honours
  * `Retry-After`: a 503 with it is retried with the same key (at most `retries` times), so a held
- * or refused request during a migration only counts as failed if it never succeeds.
+ * or refused request during a migration only counts as failed if it never succeeds. With
+ * `keyHeader`, each request also carries its customer's id in that header (a market moving by
+ * share splits on it) and a `409 market_frozen` with `Retry-After` (a frozen bucket range) is
+ * retried the same way.
  */
 import { Agent, fetch } from 'undici';
 
@@ -34,6 +37,8 @@ export interface LoadOptions {
   retries?: number;
   /** Also GET each created order back (reads exercise GET routes for the SLO). */
   readBack?: boolean;
+  /** Send the customer's id in this header too (docs/weighted-shifts.md §Market moves by share). */
+  keyHeader?: string;
 }
 
 /** A running load. */
@@ -51,11 +56,25 @@ function assertLoopback(url: string): void {
   if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) throw new Error(`load goes to loopback only, not ${host}`);
 }
 
-async function once(target: string, market: string, key: string, retries: number, readBack: boolean): Promise<LoadResult> {
+/** The customer of a load request's idempotency key. */
+export function customerOf(key: string): string {
+  return `cust-${key.slice(-4)}`;
+}
+
+async function once(
+  target: string,
+  market: string,
+  key: string,
+  retries: number,
+  readBack: boolean,
+  keyHeader: string | undefined,
+): Promise<LoadResult> {
   const started = performance.now();
   const sentAt = Date.now();
+  const customer = customerOf(key);
+  const keyed: Record<string, string> = keyHeader ? { [keyHeader]: customer } : {};
   const body = JSON.stringify({
-    customerId: `cust-${key.slice(-4)}`,
+    customerId: customer,
     items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }],
     address: '1 Market St',
   });
@@ -65,14 +84,15 @@ async function once(target: string, market: string, key: string, retries: number
     try {
       const res = await fetch(`${target}/v1/orders`, {
         method: 'POST',
-        headers: { 'x-market-id': market, 'idempotency-key': key, 'content-type': 'application/json' },
+        headers: { 'x-market-id': market, 'idempotency-key': key, 'content-type': 'application/json', ...keyed },
         body,
         signal: AbortSignal.timeout(15_000),
         dispatcher,
       });
       const text = await res.text();
       const retryAfter = res.headers.get('retry-after');
-      if (res.status === 503 && retryAfter !== null && attempts <= retries) {
+      const frozen = keyHeader !== undefined && res.status === 409 && text.includes('market_frozen');
+      if ((res.status === 503 || frozen) && retryAfter !== null && attempts <= retries) {
         await sleep(Math.min(2000, Number(retryAfter) * 1000 || 200));
         continue;
       }
@@ -90,7 +110,7 @@ async function once(target: string, market: string, key: string, retries: number
       else out.error = text.slice(0, 200);
       if (readBack && out.orderId) {
         const r = await fetch(`${target}/v1/orders/${out.orderId}`, {
-          headers: { 'x-market-id': market },
+          headers: { 'x-market-id': market, ...keyed },
           signal: AbortSignal.timeout(15_000),
           dispatcher,
         });
@@ -123,7 +143,9 @@ export function startLoad(o: LoadOptions): Load {
     while (!stopped && Date.now() < end) {
       const target = o.targets[i % o.targets.length]!;
       const market = o.markets[Math.floor(i / o.targets.length) % o.markets.length]!;
-      const p = once(target, market, `load-${run}-${i}`, o.retries ?? 5, o.readBack === true).then((r) => void results.push(r));
+      const p = once(target, market, `load-${run}-${i}`, o.retries ?? 5, o.readBack === true, o.keyHeader).then(
+        (r) => void results.push(r),
+      );
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
       i++;

@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { waitFor, type ManagedProcess } from '../infra/process.js';
 import { startUp } from '../infra/harness/up.js';
-import { startLoad, type LoadResult } from './load.js';
+import { customerOf, startLoad, type LoadResult } from './load.js';
+import { experimentBucket, experimentThreshold } from '../shared/experiment.js';
 import { commandLine, readProc } from '../infra/procs.js';
 import { ConsulClient, isConsulError } from '../shared/consul/client.js';
 import { CONSUL_TOKEN_KINDS, type ConsulTokenFile } from '../shared/consul-acl.js';
@@ -254,6 +255,162 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     );
   });
 
+  it('moves a market by share in steps 1, 10, 50 % under keyed load through a router and an Envoy: every order read back 200 from its home', async () => {
+    const market = 'phoenix';
+    const before = await owner(market);
+    const to = other(before.cell);
+    const header = 'x-customer-id';
+    const edges = [topo.routers[0]!.url, topo.envoys[0]!.url];
+    type Mig = {
+      state: string;
+      share?: { percent: number };
+      summary?: { orders: number };
+      history: { state: string; note?: string }[];
+    };
+    const record = async () => {
+      const res = await fetch(`${topo.controlPlane.url}/admin/migrations/${market}`, {
+        headers: { authorization: `Bearer ${tokens.read}` },
+      });
+      return res.ok ? ((await res.json()) as { migration: Mig }).migration : undefined;
+    };
+    /** Reads one created order back through `edge` with its key: status and answering cell. */
+    const readBack = async (edge: string, r: LoadResult) => {
+      const res = await fetch(`${edge}/v1/orders/${r.orderId}`, { headers: { 'x-market-id': market, [header]: customerOf(r.key) } });
+      await res.arrayBuffer();
+      return { status: res.status, cell: res.headers.get('x-cell-id') };
+    };
+    const load = startLoad({ targets: edges, markets: [market], rps: 15, maxMs: 90_000, keyHeader: header, retries: 20 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const started = await cellctl(['migrate', market, '--to', to, '--steps', '1,10,50', '--header', header, '--bake', '5s', '--no-wait']);
+    assert.equal(started.code, 0, started.stderr);
+    const exported = async (url: string) => {
+      const res = await fetch(`${url}/admin/markets/${market}/export`, { headers: { authorization: `Bearer ${tokens['cell-admin']}` } });
+      assert.equal(res.status, 200);
+      const rows = (await res.text())
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; id?: string; status?: string });
+      return new Map(rows.filter((r) => r.type === 'order').map((r) => [r.id!, r.status!]));
+    };
+    const cellUrl = (id: string) => topo.cells.find((c) => c.id === id)!.url;
+    // After each step (the record's percent moved), every order created so far is read back through both planes.
+    const checked: number[] = [];
+    const problems: string[] = [];
+    let reads = 0;
+    let overlapped = 0;
+    const judged: Record<number, number> = {};
+    const onTarget = { read: 0 };
+    let last: Mig | undefined;
+    /** The last completed poll and when it started. */
+    let polled: { at: number; rec?: Mig } = { at: 0 };
+    let polling = true;
+    // The source as the flip left it (frozen), exported as soon as the record says so (purged 8 s after the flip).
+    const seen: { src?: Map<string, string>; states: string[] } = { states: [] };
+    const poller = (async () => {
+      while (polling) {
+        const at = Date.now();
+        const rec = await record().catch(() => undefined);
+        if (rec) [last, polled] = [rec, { at, rec }];
+        if (last && ['flipped', 'cleanup-wait'].includes(last.state)) seen.src ??= await exported(cellUrl(before.cell));
+        if (last && seen.states.at(-1) !== last.state) seen.states.push(last.state);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const ended = (m: Mig | undefined) => m !== undefined && ['cleanup-wait', 'done', 'rolled-back', 'failed'].includes(m.state);
+    for (const deadline = Date.now() + 90_000; Date.now() < deadline && !ended(last);) {
+      const p = last?.state === 'stepping' ? last.share?.percent : undefined;
+      if (p === undefined || p === 0 || checked.includes(p)) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      checked.push(p);
+      const made = load.results.filter((r) => r.orderId !== undefined);
+      // Each order through one plane, router and Envoy in turn (every order read once per step, both planes each step).
+      // A batch is judged when a poll started after it ended still shows this step (the share only grows, so
+      // every read of it fell in the step); a batch overlapping the next step or the freeze is left to the
+      // next pass and to the final one, which read every order again.
+      for (let i = 0; i < made.length; i += 48) {
+        const batch = await Promise.all(
+          made.slice(i, i + 48).map(async (r, j) => {
+            const edge = edges[(i + j + checked.length) % edges.length]!;
+            return { r, edge, got: await readBack(edge, r) };
+          }),
+        );
+        const end = Date.now();
+        await waitFor(
+          () => polled.at > end,
+          30_000,
+          () => 'a poll of the record after the batch',
+          20,
+        );
+        if (polled.rec?.state !== 'stepping' || polled.rec.share?.percent !== p) {
+          overlapped += batch.length;
+          continue;
+        }
+        for (const { r, edge, got } of batch) {
+          reads++;
+          judged[p] = (judged[p] ?? 0) + 1;
+          const home = experimentBucket(customerOf(r.key)) < experimentThreshold(p) ? to : before.cell;
+          if (got.status !== 200) problems.push(`${r.orderId} at ${p} % via ${edge}: ${got.status}`);
+          else if (got.cell !== home) problems.push(`${r.orderId} at ${p} % via ${edge}: answered by ${got.cell}, home ${home}`);
+          if (got.cell === to) onTarget.read++;
+        }
+      }
+    }
+    await waitFor(
+      () => ended(last),
+      90_000,
+      () => `migration of ${market} ended (last ${last?.state})`,
+    );
+    polling = false;
+    await poller;
+    const rec = last!;
+    const results = await load.stop();
+    assert.ok(['cleanup-wait', 'done'].includes(rec.state), JSON.stringify(rec.history));
+    const src = seen.src;
+    assert.ok(src !== undefined, `the source exported after the flip (states seen: ${seen.states.join(', ')})`);
+    assert.deepEqual(checked, [1, 10, 50], 'each step seen and read back');
+    assert.deepEqual(problems, [], 'every order read back 200 from its home after each step');
+    for (const p of [1, 10, 50]) assert.ok((judged[p] ?? 0) > 0, `reads judged within step ${p}: ${JSON.stringify(judged)}`);
+    assert.ok(onTarget.read > 0, 'moved orders were read from the target during the steps');
+    assert.deepEqual(await owner(market), { market, cell: to, state: 'active', epoch: before.epoch + 1 });
+    const failed = results.filter((r) => r.status !== 201);
+    assert.deepEqual(failed, [], 'every keyed create succeeded (frozen buckets retried)');
+    // At the end: every order read back 200 from the target through both planes.
+    for (let i = 0; i < results.length; i += 32) {
+      for (const got of await Promise.all(results.slice(i, i + 32).flatMap((r) => edges.map((e) => readBack(e, r))))) {
+        assert.deepEqual(got, { status: 200, cell: to });
+      }
+    }
+    // Each step compared its range's summaries on both sides, and the freeze the rest.
+    const notes = rec.history.map((h) => `${h.state}: ${h.note ?? ''}`);
+    for (const p of [1, 10, 50])
+      assert.ok(
+        notes.some((n) => n.startsWith(`stepping: ${p} % on ${to}`) && /checksum [0-9a-f]{32} on both sides/.test(n)),
+        `step ${p}: ${notes.join(' | ')}`,
+      );
+    assert.ok(
+      notes.some((n) => /^verifying: buckets \[5000, 10000\): .* on both sides/.test(n)),
+      notes.join(' | '),
+    );
+    // The source's data all moved: every order the source holds (frozen since the flip) is on the target, as far or further along.
+    const dst = await exported(cellUrl(to));
+    const order = ['PENDING', 'CONFIRMED', 'DELIVERING', 'DELIVERED'];
+    assert.equal(src.size, rec.summary?.orders, 'the source holds what the flip verified');
+    for (const [id, status] of src) {
+      const there = dst.get(id);
+      assert.ok(there !== undefined, `order ${id} of the source missing on the target`);
+      assert.ok(
+        there === status || order.indexOf(there) > order.indexOf(status),
+        `order ${id}: ${status} on the source, ${there} on the target`,
+      );
+    }
+    for (const r of results) assert.ok(dst.has(r.orderId!), `order ${r.orderId} lost`);
+    process.stdout.write(
+      `# share move: ${results.length} keyed orders, ${reads} reads judged within steps ${JSON.stringify(judged)} (${onTarget.read} from ${to}; ${overlapped} overlapping the next step), source ${src.size} orders all on the target (${dst.size})\n`,
+    );
+  });
+
   it('refuses a second migration of a market while one runs', async () => {
     const market = 'houston';
     const from = (await owner(market)).cell;
@@ -307,6 +464,11 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       ],
       [['rollout', 'v9', '--versions-file', badFile], /malformed versions file[\s\S]*errorRate/],
       [['rollout', 'v7'], /unknown version 'v7'/],
+      [['migrate', 'dallas', '--to', 'cell-1', '--steps', '50,10'], /'50,10' is not a rising list/],
+      [['migrate', 'dallas', '--to', 'cell-1', '--steps', '1,100'], /'1,100' is not a rising list/],
+      [['migrate', 'dallas', '--to', 'cell-1', '--steps', '1.234'], /'1.234' is not a rising list/],
+      [['migrate', 'dallas', '--to', 'cell-1', '--steps', '10', '--header', 'X-Customer'], /'X-Customer' is not a lowercase header name/],
+      [['migrate', 'dallas', '--to', 'cell-1', '--header', 'x-customer-id'], /--header goes with --steps/],
     ];
     for (const [args, re, env] of cases) {
       const r = await cellctl(args, env);
@@ -383,7 +545,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       retries: 0,
     });
     await new Promise((r) => setTimeout(r, 1500));
-    const r = await cellctl(['rollout', 'v2-bad', '--bake', '10s', '--json']);
+    const r = await cellctl(['rollout', 'v2-bad', '--bake', '5s', '--json']);
     await new Promise((res) => setTimeout(res, 1000));
     const results = await load.stop();
     watching = false;
