@@ -78,7 +78,7 @@ export interface ClusterAgent {
  * The `tls` stanza's part for server RPC (port `server`: client agents' requests, Raft between servers) in TLS both ways:
  * each agent presents its certificate and accepts only a server whose certificate chains to the
  * CA and names `server.<datacenter>.consul`; a server refuses an agent without one. Serf gossip
- * is not TLS in Consul (its own symmetric encryption, not set here).
+ * is not TLS in Consul but its own symmetric encryption (`consul-gossip.ts`, loaded by `cellctl up --hosts --tls`).
  */
 const RPC_TLS = ' internal_rpc { verify_incoming = true verify_outgoing = true verify_server_hostname = true }';
 

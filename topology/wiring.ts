@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireBinary } from '../infra/binaries.js';
 import { consulArgs, consulClusterArgs } from '../infra/consul-agent.js';
+import { ensureGossipKey, writeGossipConfig } from '../infra/consul-gossip.js';
 import type { ChildSpec } from './child.js';
 import { cellIds, isSplit, type TopologyConfig } from './config.js';
 import { cellPort } from './ports.js';
@@ -62,7 +63,7 @@ export function consulSpecs(cfg: TopologyConfig): ChildSpec[] {
       // certificate, which names every agent's host (topology/hosts/plan.ts leafAddresses).
       const tls = cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'consul') : undefined;
       const agent = { node: h.name, ip: h.ip, server: h.consul === 'server', join: servers, dataDir, ports: cfg.ports.consul, tls };
-      const args = [...consulClusterArgs(agent), ...consulAclArgs(cfg)];
+      const args = [...consulClusterArgs(agent), ...consulAclArgs(cfg), ...consulGossipArgs(cfg)];
       const client = new ConsulClient({ url, ca: consulCa(cfg) });
       return {
         name: `consul.${h.name}`,
@@ -75,6 +76,17 @@ export function consulSpecs(cfg: TopologyConfig): ChildSpec[] {
         ready: async () => (await client.status.leader({ timeoutMs: 1000 })) !== '',
       };
     });
+}
+
+/**
+ * Under `--hosts --tls`, the agents' Serf gossip between hosts encrypted with one key made once
+ * per data directory, `<data>/tokens/consul-gossip.key` (infra/consul-gossip.ts): an agent without
+ * it cannot join. One host's agent gossips with nobody, so it gets none.
+ */
+function consulGossipArgs(cfg: TopologyConfig): string[] {
+  if (!cfg.tls) return [];
+  const tokens = join(cfg.dataDir, 'tokens');
+  return writeGossipConfig(join(tokens, 'consul-gossip.hcl'), ensureGossipKey(join(tokens, 'consul-gossip.key')));
 }
 
 /** The Consul agent: dev mode, or a single persistent server under <data>/consul. */
