@@ -1,11 +1,17 @@
 /** An in-memory stand-in for the cell admin API, for the migration state machine's unit tests only. */
 import { createHash } from 'node:crypto';
-import type { CellAdmin, CellService, CopyResult, MarketSummary, RangeSummary } from './cell-client.js';
+import { experimentBucket } from '../../shared/experiment.js';
+import type { BucketRange, CellAdmin, CellService, CopyResult, MarketSummary, RangeSummary } from './cell-client.js';
+
+/** A fake order's bucket: its id stands for its customer. */
+const inRange = (id: string, r: BucketRange) => r.from <= experimentBucket(id) && experimentBucket(id) < r.to;
 
 /** One fake cell's data (or one split cell's delivery service's): market → order ids. */
 interface FakeCell {
   orders: Map<string, Set<string>>;
   frozen: Set<string>;
+  /** Frozen bucket ranges (of any market: the tests move one). */
+  ranges: BucketRange[];
   pending: number;
   healthy: boolean;
   /** The cell runs split: its delivery service is the fake cell `<id>/delivery`. */
@@ -22,8 +28,8 @@ export class FakeCells implements CellAdmin {
   constructor(ids: string[], opts: { split?: string[] } = {}) {
     for (const id of ids) {
       const split = opts.split?.includes(id);
-      this.cells.set(id, { orders: new Map(), frozen: new Set(), pending: 0, healthy: true, ...(split ? { split } : {}) });
-      if (split) this.cells.set(`${id}/delivery`, { orders: new Map(), frozen: new Set(), pending: 0, healthy: true });
+      this.cells.set(id, { orders: new Map(), frozen: new Set(), ranges: [], pending: 0, healthy: true, ...(split ? { split } : {}) });
+      if (split) this.cells.set(`${id}/delivery`, { orders: new Map(), frozen: new Set(), ranges: [], pending: 0, healthy: true });
     }
   }
 
@@ -45,7 +51,7 @@ export class FakeCells implements CellAdmin {
   /** Adds orders to a market in a cell (refused while frozen, like the real cell). */
   write(cell: string, market: string, ids: string[]): void {
     const c = this.cell(cell);
-    if (c.frozen.has(market)) throw new Error('market_frozen');
+    if (c.frozen.has(market) || ids.some((id) => c.ranges.some((r) => inRange(id, r)))) throw new Error('market_frozen');
     const set = c.orders.get(market) ?? new Set<string>();
     for (const id of ids) set.add(id);
     c.orders.set(market, set);
@@ -59,13 +65,20 @@ export class FakeCells implements CellAdmin {
     return this.cells.get(this.at(cell, service))?.healthy ?? false;
   }
 
-  async copy(market: string, fromCell: string, toCell: string, since?: string | number, service?: CellService): Promise<CopyResult> {
+  async copy(
+    market: string,
+    fromCell: string,
+    toCell: string,
+    since?: string | number,
+    service?: CellService,
+    range?: BucketRange,
+  ): Promise<CopyResult> {
     const [from, to] = [this.at(fromCell, service), this.at(toCell, service)];
     // A change copy is a 'precopy' while the source still takes writes, a 'delta' once it is frozen.
     const op = since === undefined ? 'copy' : this.cell(from).frozen.has(market) ? 'delta' : 'precopy';
-    this.calls.push(`copy ${from}->${to}${since === undefined ? '' : ` ${op}`}`);
+    this.calls.push(`copy ${from}->${to}${since === undefined ? '' : ` ${op}`}${range ? ` ${range.from}-${range.to}` : ''}`);
     await this.hook(op, from);
-    const rows = this.orders(from, market);
+    const rows = this.orders(from, market).filter((id) => range === undefined || inRange(id, range));
     const dst = this.cell(to);
     const set = dst.orders.get(market) ?? new Set<string>();
     let n = 0;
@@ -107,15 +120,26 @@ export class FakeCells implements CellAdmin {
     };
   }
 
-  // Moves by share run against real cells only (topology/operators.test.ts).
-  async freezeBuckets(): Promise<void> {
-    throw new Error('fake cells do not freeze bucket ranges');
+  async freezeBuckets(id: string, _market: string, range: BucketRange): Promise<void> {
+    this.calls.push(`freeze-buckets ${id} ${range.from}-${range.to}`);
+    await this.hook('freeze-buckets', id);
+    this.cell(id).ranges.push(range);
   }
 
-  async thawBuckets(): Promise<void> {}
+  async thawBuckets(id: string): Promise<void> {
+    this.calls.push(`thaw-buckets ${id}`);
+    this.cell(id).ranges = [];
+  }
 
-  async rangeSummary(): Promise<RangeSummary> {
-    throw new Error('fake cells have no bucket ranges');
+  async rangeSummary(id: string, market: string, range: BucketRange): Promise<RangeSummary> {
+    const ids = this.orders(id, market).filter((o) => inRange(o, range));
+    const checksum = createHash('sha256').update(ids.join(',')).digest('hex').slice(0, 16);
+    return {
+      orders: ids.length,
+      deliveries: ids.length,
+      checksum,
+      frozen: this.cell(id).ranges.some((r) => r.from <= range.from && range.to <= r.to),
+    };
   }
 
   async purge(id: string, market: string, service?: CellService): Promise<void> {
@@ -123,5 +147,6 @@ export class FakeCells implements CellAdmin {
     this.calls.push(`purge ${cell}`);
     await this.hook('purge', cell);
     this.cell(cell).orders.delete(market);
+    this.cell(cell).ranges = [];
   }
 }

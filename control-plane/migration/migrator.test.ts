@@ -13,6 +13,15 @@ import { KvStore } from '../../shared/consul/kv-store.js';
 import { openSession, type ControlPlaneSession } from '../admin/session.js';
 import { FakeCells } from './fake-cells.test-helper.js';
 import { Migrator } from './migrator.js';
+import { experimentBucket } from '../../shared/experiment.js';
+
+/** `n` order ids (standing for customers in the fake cells) whose bucket is in [lo, hi). */
+function idsIn(lo: number, hi: number, n: number, prefix: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++)
+    if (experimentBucket(`${prefix}${i}`) >= lo && experimentBucket(`${prefix}${i}`) < hi) out.push(`${prefix}${i}`);
+  return out;
+}
 
 const log = createLogger('test', {});
 log.level = 'silent';
@@ -300,6 +309,77 @@ describe('migration state machine (real Consul, fake cells)', () => {
     ];
     for (const [m, to, re] of cases) await assert.rejects(migrator.start(m, to, 'tester'), re);
     assert.equal(JSON.stringify(await kv.list(prefix)), before);
+  });
+
+  it('moves a market by share: shareMove at 0 %, each step frozen, copied and raised, then the freeze moves the rest', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    const ids = [...idsIn(0, 1000, 5, 'a'), ...idsIn(1000, 5000, 5, 'b'), ...idsIn(5000, 10000, 5, 'c')];
+    cells.write('cell-1', 'sf', ids);
+    const all = cells.orders('cell-1', 'sf');
+    const percents: number[] = [];
+    cells.hook = async (op) => {
+      const m = await market('sf');
+      if (op === 'freeze-buckets') percents.push(m?.shareMove?.percent ?? -1);
+    };
+    const quick = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      stepSettleMs: 5,
+      finalDrainMs: 300,
+    });
+    await quick.start('sf', 'cell-0', 'tester', { steps: [10, 50], header: 'x-customer-id', bakeMs: 0 });
+    const rec = (await quick.wait('sf'))!;
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+    assert.deepEqual(percents, [0, 10], 'each range frozen while the share below it was served');
+    assert.deepEqual(await market('sf'), { cell: 'cell-0', state: 'active', epoch: 4 }, 'the flip drops shareMove');
+    assert.deepEqual(cells.orders('cell-0', 'sf'), all);
+    assert.ok(cells.calls.includes('freeze-buckets cell-1 0-1000') && cells.calls.includes('freeze-buckets cell-1 1000-5000'));
+    assert.ok(
+      cells.calls.some((c) => c.startsWith('copy cell-1->cell-0 delta 5000-10000')),
+      cells.calls.join(' | '),
+    );
+    const notes = rec.history.filter((h) => h.state === 'stepping').map((h) => h.note ?? '');
+    assert.match(notes.join(' | '), /10 % on cell-0: buckets \[0, 1000\) moved, \d+ rows, \d+ orders, .* on both sides/);
+    assert.match(notes.join(' | '), /50 % on cell-0: buckets \[1000, 5000\) moved, \d+ rows, \d+ orders, .* on both sides/);
+  });
+
+  it('rolls a stepped move back on a failure: the buckets the target served move back, shareMove goes, the source thaws', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    const ids = [...idsIn(0, 1000, 3, 'a'), ...idsIn(1000, 10000, 3, 'b')];
+    cells.write('cell-1', 'sf', ids);
+    const all = cells.orders('cell-1', 'sf');
+    const [onTarget] = idsIn(0, 1000, 1, 't') as [string];
+    let n = 0;
+    cells.hook = (op, cell) => {
+      if (op !== 'freeze-buckets' || cell !== 'cell-1' || ++n < 2) return;
+      // Step 10 % is served by the target, which took a new order of its buckets; the next step fails.
+      cells.write('cell-0', 'sf', [onTarget]);
+      assert.throws(() => cells.write('cell-1', 'sf', [onTarget]), /market_frozen/, 'the source refuses the moved buckets');
+      throw new Error('injected: cell-1 is sick');
+    };
+    const quick = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      stepSettleMs: 5,
+      finalDrainMs: 300,
+    });
+    await quick.start('sf', 'cell-0', 'tester', { steps: [10, 50], header: 'x-customer-id' });
+    const rec = (await quick.wait('sf'))!;
+    assert.equal(rec.state, 'rolled-back', JSON.stringify(rec.history));
+    assert.match(rec.error ?? '', /injected/);
+    assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 }, 'record restored, shareMove removed');
+    assert.deepEqual(cells.orders('cell-1', 'sf'), [...all, onTarget].sort(), "the target's order moved back");
+    assert.deepEqual(cells.cells.get('cell-1')!.ranges, [], 'source thawed');
+    assert.deepEqual(cells.orders('cell-0', 'sf'), [], 'target purged');
+    assert.ok(cells.calls.includes('freeze-buckets cell-0 0-1000'), 'the target froze what it served before the copy back');
+    assert.ok(cells.calls.includes('copy cell-0->cell-1 0-1000'), cells.calls.join(' | '));
+    assert.equal(rec.share?.returning, 0, 'the share brought back is recorded as done');
   });
 
   it('rolls back on operator abort before the flip', async () => {
