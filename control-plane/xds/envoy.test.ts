@@ -267,7 +267,7 @@ describe('xDS control plane with real Envoy and Consul', () => {
       const body = (await (await fetch(`${envoy.adminUrl}/clusters?format=json`)).json()) as {
         cluster_statuses: { name: string; host_statuses?: unknown[] }[];
       };
-      return body.cluster_statuses.find((c) => c.name.includes('cell-c'))?.host_statuses?.length ?? 0;
+      return body.cluster_statuses.find((c) => c.name === 'cell:cell-c')?.host_statuses?.length ?? 0;
     };
     assert.equal(await hostsOfCellC(), 2, 'both colors in the cluster during the grace');
     await waitFor(
