@@ -3,6 +3,7 @@
  * on every route), for drills and for the control plane's rollouts. Routes are documented in
  * docs/operators.md.
  */
+import { createServer as createHttpsServer } from 'node:https';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -188,19 +189,29 @@ export function controlApp(sup: Supervisor, token: string, log?: Logger): Hono {
   return app;
 }
 
-/** Serves the control app on `host`:`port` (127.0.0.1; the bridge's address under `cellctl up --hosts`). */
+/**
+ * Serves the control app on `host`:`port` (127.0.0.1; the bridge's address under `cellctl up
+ * --hosts`); with `tls` (PEM certificate and key) in HTTPS only, so that the token does not cross
+ * the bridge in clear (`cellctl up --hosts --tls`).
+ */
 export async function startControlServer(
   sup: Supervisor,
   port: number,
   token: string,
   log: Logger,
   host = '127.0.0.1',
+  tls?: { cert: string; key: string },
 ): Promise<ControlServer> {
   const app = controlApp(sup, token, log);
+  const https = tls ? { createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } } : {};
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, port, hostname: host, ...https }, () => resolve(s));
     s.once('error', reject);
   });
+  // Idle connections kept longer than any client keeps them (undici: 4 s), so that a client never
+  // sends on one the server is closing: a drill's call after a migration of several seconds failed
+  // with "fetch failed" over HTTPS.
+  (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
   log.debug({ port }, 'supervisor control channel listening');
   return {
     close: () =>

@@ -3,7 +3,7 @@
  * then Consul is seeded, cells, control plane, routers, Envoys), keeps them running, serves the
  * control channel, writes `<data>/topology.json`, and stops everything in reverse order.
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { CellIdSchema, type CellRecord } from '../shared/kv.js';
 import { join } from 'node:path';
 import { HttpError, UnknownCellError } from '../shared/errors.js';
@@ -17,7 +17,7 @@ import { startControlServer, type ControlServer } from './control.js';
 import { DEFAULT_MARKETS } from './markets.js';
 import { pinDeliveryVersions, seedConsul, type Seeded } from './seed.js';
 import { applyConsulAcl, supervisorConsul } from './acl.js';
-import { cellChildName, cellSpec, consulSpecs, consulUrl, register, supervisorUrl } from './wiring.js';
+import { cellChildName, cellSpec, consulSpecs, consulUrl, register, supervisorTls, supervisorUrl } from './wiring.js';
 import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
 import { hostIp } from './hosts/plan.js';
 import { setLink, setPaths } from './hosts/netns.js';
@@ -69,7 +69,9 @@ export class Supervisor {
     try {
       if (this.cfg.hosts) await networkUp(this.cfg.hosts, this.progress);
       const token = readTokenFile(this.cfg.tokenFiles.supervisor);
-      this.control = await startControlServer(this, this.cfg.ports.supervisor, token, this.log, this.cfg.hosts?.gateway);
+      const tls = supervisorTls(this.cfg);
+      const pem = tls ? { cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') } : undefined;
+      this.control = await startControlServer(this, this.cfg.ports.supervisor, token, this.log, this.cfg.hosts?.gateway, pem);
       const consuls = consulSpecs(this.cfg).map((s) => this.add(s));
       const mode = this.cfg.hosts ? '3 servers, a client agent per host' : this.cfg.persist ? 'persistent' : 'dev mode';
       this.progress(`starting consul (${mode}) on ${consulUrl(this.cfg)}`);

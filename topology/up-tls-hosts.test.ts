@@ -14,6 +14,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { requireBinary } from '../infra/binaries.js';
 import { ProcessStartError, waitFor, type ManagedProcess } from '../infra/process.js';
@@ -26,7 +27,10 @@ import { readConsulToken } from '../shared/consul-acl.js';
 import { SERVICE_CELL } from '../shared/consul-watch.js';
 import { tlsDir, tlsFiles } from '../shared/pki/names.js';
 import { removeRun, runsPresent } from './hosts/netns.js';
+import { caClient } from '../shared/pki/client.js';
 import { portPlan } from './ports.js';
+
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
 interface Topo {
   hosts: { run: string; hosts: { name: string; role: string; ip: string; ns: string }[] };
@@ -80,9 +84,9 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
     try {
       if (topo) {
         const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
-        const res = await fetch(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } }).catch(
-          () => undefined,
-        );
+        const res = await caClient(readFileSync(ca, 'utf8'))
+          .fetch(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } })
+          .catch(() => undefined);
         for (const k of ((await res?.json()) ?? []) as { wrapperPid: number }[]) groups.add(k.wrapperPid);
       }
       await sup?.stop(60_000);
@@ -185,6 +189,23 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
       await exited;
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("serves the supervisor's control channel on the bridge in HTTPS only; cellctl status reads it trusting the CA", async () => {
+    const url = new URL(topo!.supervisor.url);
+    assert.equal(url.protocol, 'https:');
+    const auth = `authorization: Bearer ${readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim()}`;
+    // From a host, as the control plane on cp reaches it: curl checks the bridge's address against the certificate.
+    const r = await curl(`${url.origin}/children`, ['--cacert', ca, '-H', auth]);
+    assert.equal(r.status, '200', `${r.status} ${r.stderr}`);
+    // In plain HTTP the token would cross the bridge in clear: no HTTP answer.
+    const plain = await curl(`http://${url.host}/children`, ['-H', auth]);
+    assert.equal(plain.status, '000', `plain HTTP answered ${plain.status}`);
+    const status = await exec(process.execPath, [CELLCTL, 'status', '--json'], { ...process.env, CELLSIM_DATA: data });
+    assert.equal(status.code, 0, status.stderr);
+    const procs = (JSON.parse(status.stdout) as { processes: { name: string; host?: string }[] | null }).processes;
+    assert.ok(procs, 'cellctl status read no process from the supervisor');
+    assert.equal(procs.find((p) => p.name === 'control-plane')?.host, 'cp');
   });
 
   it('serves orders from the client host through both routers and both Envoys over HTTPS, in mutual TLS to the cell hosts', async () => {

@@ -17,7 +17,7 @@ import { routerNodeOptions } from '../router/node-options.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { consulAclArgs, consulCa, consulTokenEnv } from './acl.js';
 import { probe, schemeOf, tlsArgsOf } from './tls.js';
-import { tlsDir, tlsFiles } from '../shared/pki/names.js';
+import { tlsDir, tlsFiles, type TlsFiles } from '../shared/pki/names.js';
 import { brokerAddress } from './kafka.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
@@ -283,9 +283,21 @@ export function envoySpec(cfg: TopologyConfig, i: number): ChildSpec {
   };
 }
 
-/** The supervisor's control channel, as the control plane reaches it (the bridge's address under `--hosts`). */
+/**
+ * The supervisor's control channel, as the control plane reaches it (the bridge's address under
+ * `--hosts`); HTTPS under `--hosts --tls` ({@link supervisorTls}).
+ */
 export function supervisorUrl(cfg: TopologyConfig): string {
-  return `http://${cfg.hosts?.gateway ?? '127.0.0.1'}:${cfg.ports.supervisor}`;
+  return `${supervisorTls(cfg) ? 'https' : 'http'}://${cfg.hosts?.gateway ?? '127.0.0.1'}:${cfg.ports.supervisor}`;
+}
+
+/**
+ * Under `--hosts --tls` the files the supervisor's control channel serves HTTPS with (its
+ * certificate names the bridge's address), as the channel's token then crosses the bridge; on one
+ * host it stays plain HTTP on loopback.
+ */
+export function supervisorTls(cfg: TopologyConfig): TlsFiles | undefined {
+  return cfg.hosts && cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'supervisor') : undefined;
 }
 
 /** Every child in start order, grouped: each group starts together once the previous is ready. */

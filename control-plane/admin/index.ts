@@ -147,9 +147,14 @@ export function createOperators(o: OperatorOptions): Operators {
       throw new HttpError('overloaded', 'the control plane is still connecting to Consul; retry', { headers: { 'retry-after': '1' } });
     return session.id;
   };
+  // An https: control channel (cellctl up --hosts --tls) must present the supervisor's certificate of the CA.
+  const supervisorPeer = o.cellTls ? peerClient(o.cellTls, ['supervisor']) : undefined;
   const procs = (): (CellProcesses & CellLifecycleProcesses & DeliveryProcesses & DeliveryInstances) | undefined => {
     const url = supervisorUrl(o);
-    return url ? new SupervisorClient(url, o.supervisorToken ?? '') : undefined;
+    if (!url) return undefined;
+    return url.startsWith('https:') && supervisorPeer
+      ? new SupervisorClient(url, o.supervisorToken ?? '', supervisorPeer.fetch)
+      : new SupervisorClient(url, o.supervisorToken ?? '');
   };
   const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, {
     ...envMigrationOptions(),

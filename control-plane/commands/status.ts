@@ -28,7 +28,9 @@ type Process = ChildStatus & { wrapperPid?: number | null; problem?: string; hos
 async function processes(f: ConnFlags): Promise<Process[] | null> {
   const sup = supervisorOf(f);
   if (!sup) return null;
-  return new SupervisorClient(sup.url, sup.token).children().then(
+  // An https: control channel (cellctl up --hosts --tls) is reached trusting only the topology's CA.
+  const get = sup.url.startsWith('https:') ? topologyCaClient(f.data).fetch : undefined;
+  return new SupervisorClient(sup.url, sup.token, get).children().then(
     (list) => list as Process[],
     () => null,
   );

@@ -73,6 +73,8 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, 
     private readonly url: string,
     /** The supervisor's own token (`supervisor`), never an operator's. */
     private readonly token: string,
+    /** How to reach it: an `https:` channel (`cellctl up --hosts --tls`) needs a client that trusts the topology's CA. */
+    private readonly get: (url: string, init: RequestInit) => Promise<Response> = (url, init) => fetch(url, init),
   ) {}
 
   /** `refusals`: a 4xx answer in the contract's shape (not 401) is thrown as the same HttpError, for the caller to pass on. */
@@ -84,7 +86,7 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, 
     allow404 = false,
     refusals = false,
   ): Promise<unknown> {
-    const res = await fetch(`${this.url}${path}`, {
+    const res = await this.get(`${this.url}${path}`, {
       method,
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),

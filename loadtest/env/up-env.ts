@@ -135,7 +135,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
   // Under --tls: the CA the load generator and the drill's own calls (cells' fault API) trust.
   const tls = topologyClient(t, o.dataDir);
   // Each surface its own token: the supervisor's control channel, the cells' admin API.
-  const supervisor = supervisorClient(o.dataDir, t, readTopologyToken(o.dataDir, 'supervisor'));
+  const supervisor = supervisorClient(o.dataDir, t, readTopologyToken(o.dataDir, 'supervisor'), tls?.client.fetch);
   const token = readTopologyToken(o.dataDir, 'cell-admin');
   // Drills read Consul as a router does: the map, the cells, the passing cell instances (over
   // HTTPS under --tls, trusting the topology's CA); migration records as the control plane does.

@@ -59,7 +59,9 @@ export function identityUris(cert: Pick<PeerCertificate, 'subjectaltname'> | und
 export function roleOfUri(uri: string): Role | undefined {
   if (!uri.startsWith(`${TRUST_DOMAIN}/`)) return undefined;
   const role = uri.slice(TRUST_DOMAIN.length + 1).split('/')[0];
-  return role === 'router' || role === 'envoy' || role === 'control-plane' || role === 'consul' || role === 'cell' ? role : undefined;
+  return role === 'router' || role === 'envoy' || role === 'control-plane' || role === 'consul' || role === 'cell' || role === 'supervisor'
+    ? role
+    : undefined;
 }
 
 /**

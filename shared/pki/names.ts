@@ -8,7 +8,7 @@ import { join } from 'node:path';
 export const TRUST_DOMAIN = 'spiffe://cellsim';
 
 /** The roles a certificate names; a cell's URI also names its id (`spiffe://cellsim/cell/cell-0`). */
-export type Role = 'router' | 'envoy' | 'control-plane' | 'consul' | 'cell';
+export type Role = 'router' | 'envoy' | 'control-plane' | 'consul' | 'cell' | 'supervisor';
 
 /** The identity URI of a role (and, for a cell, its id). */
 export function identityUri(role: Role, id?: string): string {

@@ -22,7 +22,7 @@ describe('shared/pki store', () => {
   it('makes a CA and one certificate per component, keys 0600 in a 0700 directory', async () => {
     const dir = tmp();
     const set = await ensureCertificates(dir, leaves);
-    assert.deepEqual(set.issued, ['ca', 'router', 'envoy', 'control-plane', 'consul', 'cell-0', 'cell-1']);
+    assert.deepEqual(set.issued, ['ca', 'router', 'envoy', 'control-plane', 'consul', 'supervisor', 'cell-0', 'cell-1']);
     assert.equal(mode(dir), 0o700);
     assert.equal(mode(join(dir, 'ca.key')), 0o600);
     const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt')));

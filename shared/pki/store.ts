@@ -18,7 +18,7 @@ export { identityUri, tlsDir, tlsFiles, TRUST_DOMAIN, type Role, type TlsFiles }
 export type LeafAddresses = Readonly<Record<string, readonly string[]>>;
 
 /**
- * The components of a topology with `cells` cells: router, envoy, control-plane, consul, cell-0 …,
+ * The components of a topology with `cells` cells: router, envoy, control-plane, consul, supervisor, cell-0 …,
  * each naming localhost and 127.0.0.1, and the IP addresses `addresses` gives for its name.
  */
 export function topologyLeaves(cellIds: string[], addresses: LeafAddresses = {}): LeafSpec[] {
@@ -30,6 +30,8 @@ export function topologyLeaves(cellIds: string[], addresses: LeafAddresses = {})
     leaf('control-plane', identityUri('control-plane')),
     // Consul's own convention: a server's certificate names server.<datacenter>.<domain>.
     leaf('consul', identityUri('consul'), ['localhost', 'server.dc1.consul']),
+    // The supervisor's control channel (served in HTTPS under `cellctl up --hosts --tls`).
+    leaf('supervisor', identityUri('supervisor')),
     ...cellIds.map((id) => leaf(id, identityUri('cell', id))),
   ];
 }

@@ -44,6 +44,7 @@ describe('hostPlan', () => {
       'control-plane': ['10.77.77.20'],
       // Every agent's host (servers and client agents), not the client host, which runs none.
       consul: ['10.77.77.11', '10.77.77.12', '10.77.77.13', '10.77.77.20', '10.77.77.31', '10.77.77.32', '10.77.77.100', '10.77.77.101'],
+      supervisor: ['10.77.77.1'],
       'cell-0': ['10.77.77.100'],
       'cell-1': ['10.77.77.101'],
     });

@@ -88,7 +88,8 @@ export function edgeHost(plan: HostPlan, i: number): Host {
  * The host addresses each certificate of `cellctl up --tls` must name under `--hosts`, by leaf
  * name (shared/pki/store.ts `topologyLeaves`): the one router and one Envoy certificate every
  * edge host's address, the control plane's its host's, the one Consul certificate every host
- * that runs an agent (servers and client agents), and each cell's its own host's. A client that
+ * that runs an agent (servers and client agents), each cell's its own host's, and the
+ * supervisor's the bridge's (its control channel listens there). A client that
  * dials a component's address then finds that address in its certificate.
  */
 export function leafAddresses(plan: HostPlan): Record<string, string[]> {
@@ -98,6 +99,8 @@ export function leafAddresses(plan: HostPlan): Record<string, string[]> {
     envoy: ips('edge'),
     'control-plane': ips('control-plane'),
     consul: plan.hosts.filter((h) => h.consul !== 'none').map((h) => h.ip),
+    // The supervisor stays in the root namespace; the hosts reach its control channel at the bridge's address.
+    supervisor: [plan.gateway],
     ...Object.fromEntries(plan.hosts.filter((h) => h.role === 'cell').map((h) => [h.name, [h.ip]])),
   };
 }
