@@ -16,6 +16,7 @@ import { requireBinary } from '../../infra/binaries.js';
 import { waitFor, type ManagedProcess } from '../../infra/process.js';
 import { startUp } from '../../infra/harness/up.js';
 import { groupMembers } from '../../infra/procs.js';
+import { assertEdgePartition, assertLeaderLoss, assertSplitBrain, runDrill } from './drills.test-helper.js';
 import { assertOrdersFromClient } from './orders.test-helper.js';
 import { ConsulClient } from '../../shared/consul/client.js';
 import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
@@ -177,28 +178,11 @@ describe('cellctl up --hosts: one network namespace per host', () => {
     });
   });
 
-  /** Runs a drill against this topology; its report.json. */
-  const drill = async (args: string[], duration = '24s') => {
-    const res = await exec(
-      process.execPath,
-      [CELLCTL, 'drill', ...args, '--data', data, '--reports', join(data, 'reports'), '--duration', duration, '--rate', '40', '--json'],
-      { ...process.env, CELLSIM_LOG_LEVEL: 'warn' },
-      300_000,
-    );
-    const report = JSON.parse(res.stdout) as {
-      pass: boolean;
-      verdicts: { name: string; pass: boolean; measured: string }[];
-      events: { what: string }[];
-      analysis: { faultedPerPlane: Record<string, { during: { requests: number; max: number } }> };
-    };
-    return { code: res.code, report, failed: report.verdicts.filter((v) => !v.pass).map((v) => `${v.name}: ${v.measured}`) };
-  };
+  /** Runs a drill against this topology (drills.test-helper.ts, shared with the `--tls` topology's test). */
+  const drill = (args: string[], duration?: string) => runDrill(data, args, duration);
 
   it('consul-leader-loss: the Raft leader killed under load, another elected, no request failed, a move right after succeeded', async () => {
-    const r = await drill(['consul-leader-loss']);
-    assert.deepEqual(r.failed, []);
-    assert.equal(r.code, 0);
-    assert.ok(r.report.verdicts.some((v) => v.name === 'Raft leader lost and replaced' && v.pass));
+    assertLeaderLoss(await drill(['consul-leader-loss']));
   });
 
   it('consul-leader-loss sabotaged (--fault-never-starts): FAILS on its positive control, the leader change', async () => {
@@ -258,31 +242,7 @@ describe('cellctl up --hosts: one network namespace per host', () => {
   });
 
   it('edge-consul-partition: an edge host cut off from Consul and the control plane keeps routing, and applies a move made meanwhile within 5 s', async (t) => {
-    const r = await drill(['edge-consul-partition'], '20s');
-    for (const v of r.report.verdicts) if (/^(move applied|failed requests)/.test(v.name)) t.diagnostic(`${v.name}: ${v.measured}`);
-    // Known intermittent misses under load (docs/drills.md §Network drills): router-1 applied the
-    // move 6.7 s after the paths came back once in 13 runs (0.1–2.4 s otherwise), and envoy-1
-    // 8.96 s in a CI rehearsal with up-kafka's topology beside it (7.3 s at load 14–18), above the
-    // 5 s target; the cause is not found yet. Each must still apply it within the drill's 15 s bound.
-    const known = (f: string) => f.startsWith('move applied after the paths came back (');
-    assert.deepEqual(
-      r.failed.filter((f) => !known(f)),
-      [],
-    );
-    for (const replica of ['router-1', 'envoy-1']) {
-      const applied = r.report.verdicts.find((v) => v.name === `move applied after the paths came back (${replica})`);
-      assert.match(applied?.measured ?? 'none', /^\d+ ms$/, `${replica} applied the move within the drill’s 15 s bound`);
-    }
-    for (const name of [
-      'market moved during the partition',
-      'move unseen while cut off (router-1)',
-      'move unseen while cut off (envoy-1)',
-      'failed requests (the moved market’s stale answers through the cut edge aside)',
-    ])
-      assert.ok(
-        r.report.verdicts.some((v) => v.name === name && v.pass),
-        name,
-      );
+    assertEdgePartition(await drill(['edge-consul-partition'], '20s'), t);
   });
 
   it('edge-consul-partition sabotaged (--fault-every-cell: the edge cut off from the cells too): FAILS on failed requests', async () => {
@@ -295,15 +255,7 @@ describe('cellctl up --hosts: one network namespace per host', () => {
   });
 
   it('split-brain-migration: the source host cut mid-migration; rolled back or completed, no acknowledged order lost or written by two cells', async (t) => {
-    const r = await drill(['split-brain-migration'], '20s');
-    for (const v of r.report.verdicts) if (/^(source host|migration rolled|no )/.test(v.name)) t.diagnostic(`${v.name}: ${v.measured}`);
-    assert.deepEqual(r.failed, []);
-    assert.equal(r.code, 0);
-    for (const name of ['source host cut mid-migration', 'no acknowledged order lost', 'no order written by two cells'])
-      assert.ok(
-        r.report.verdicts.some((v) => v.name === name && v.pass),
-        name,
-      );
+    assertSplitBrain(await drill(['split-brain-migration'], '20s'), t);
   });
 
   it('split-brain-migration sabotaged (--fault-never-starts: the migration runs, nothing is cut): FAILS on its positive control', async () => {
