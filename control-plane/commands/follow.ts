@@ -1,20 +1,9 @@
 /** Following a migration to its end with live progress, and the one-line result (migrate, assign). */
-import type { MigrationRecord } from '../../shared/kv.js';
+import { MIGRATION_STATES, type MigrationRecord } from '../../shared/kv.js';
 import { CommandError, Progress, sleep, type Api } from './common.js';
 
-const STEPS = [
-  'validating',
-  'copying',
-  'draining',
-  'stepping',
-  'freezing',
-  'delta',
-  'verifying',
-  'flipping',
-  'flipped',
-  'cleanup-wait',
-  'done',
-];
+/** The states of a migration that moves forward, in order (the progress bar's steps): every state but the undo's and failure's. */
+const STEPS: readonly string[] = MIGRATION_STATES.filter((s) => s !== 'rolling-back' && s !== 'rolled-back' && s !== 'failed');
 
 type Summary = NonNullable<MigrationRecord['summary']>;
 const checksum = (s: Summary) => `checksum ${s.checksum.slice(0, 12)} equal on both sides`;
