@@ -131,11 +131,14 @@ export class ResourceBuilder {
       const cached = this.cellCache.get(cell);
       let cl: Resource;
       let rc: Resource;
-      if (cached?.key === key) [cl, rc] = cached.res as [Resource, Resource];
+      // The shift clusters are cached with the cell's (encoded once per cell and state, not per build).
+      let shift: Resource[];
+      if (cached?.key === key) [cl, rc, ...shift] = cached.res as [Resource, Resource, ...Resource[]];
       else {
         cl = cellCluster(cell, this.opts.cluster);
         rc = cellRoutes(cell, state, split);
-        this.cellCache.set(cell, { key, res: [cl, rc] });
+        shift = (['blue', 'green'] as const).map((color) => shiftCluster(cell, color, this.opts.cluster));
+        this.cellCache.set(cell, { key, res: [cl, rc, ...shift] });
       }
       clusters.set(cl.name, cl);
       routes.set(rc.name, rc);
@@ -144,9 +147,8 @@ export class ResourceBuilder {
       if (record?.activeColor === undefined) continue;
       // Both colors' clusters whether split or not: a shift's first step then names clusters Envoy
       // has already warmed and health-checked (an endpoint it drops is reported once, above).
+      for (const scl of shift) clusters.set(scl.name, scl);
       for (const color of ['blue', 'green'] as const) {
-        const scl = shiftCluster(cell, color, this.opts.cluster);
-        clusters.set(scl.name, scl);
         const seds = shiftLoadAssignment(cell, color, input.allEndpoints ?? [], served);
         endpoints.set(seds.name, seds);
       }
