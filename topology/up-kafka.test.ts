@@ -56,6 +56,22 @@ const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 let keptData: string | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Of `orders`, those not DELIVERED (read through `routerUrl`) after polling every 500 ms for up to `ms`. */
+async function notDelivered<T extends { id: string; market: string }>(routerUrl: string, orders: readonly T[], ms = 90_000): Promise<T[]> {
+  const statusOf = async (o: T) => {
+    const res = await fetch(`${routerUrl}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
+    return ((await res.json()) as { status: string }).status;
+  };
+  let pending = [...orders];
+  const until = Date.now() + ms;
+  while (pending.length && Date.now() < until) {
+    const states = await Promise.all(pending.map(statusOf));
+    pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
+    if (pending.length) await sleep(500);
+  }
+  return pending;
+}
+
 describe('cellctl up --log kafka (a real broker per cell)', () => {
   let data: string;
   let up: ManagedProcess | undefined;
@@ -123,14 +139,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       const res = await fetch(`${topo.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
       return ((await res.json()) as { status: string }).status;
     };
-    const until = Date.now() + 90_000;
-    let pending = orders;
-    while (pending.length && Date.now() < until) {
-      const states = await Promise.all(pending.map(statusOf));
-      pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
-      if (pending.length) await sleep(500);
-    }
-    assert.deepEqual(pending, [], 'orders not DELIVERED within 90 s');
+    assert.deepEqual(await notDelivered(topo.routers[0]!.url, orders), [], 'orders not DELIVERED within 90 s');
 
     // Each cell is split: its order service (the cell child) and two delivery instances, shown by role.
     for (const c of topo.cells) {
@@ -173,14 +182,11 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       assert.equal(res.status, 201, text);
       held.push({ id: (JSON.parse(text) as { id: string }).id, market: market0of, cell: cellOf0.id });
     }
-    const heldUntil = Date.now() + 90_000;
-    let heldPending = held;
-    while (heldPending.length && Date.now() < heldUntil) {
-      const states = await Promise.all(heldPending.map(statusOf));
-      heldPending = heldPending.filter((_, i) => states[i] !== 'DELIVERED');
-      if (heldPending.length) await sleep(500);
-    }
-    assert.deepEqual(heldPending, [], 'orders not DELIVERED by the surviving delivery instance within 90 s');
+    assert.deepEqual(
+      await notDelivered(topo.routers[0]!.url, held),
+      [],
+      'orders not DELIVERED by the surviving delivery instance within 90 s',
+    );
     await sup(`/children/${cellOf0.id}.delivery-1/start`, 'POST');
 
     // A broker killed from outside is restarted by the supervisor on its kept storage; its cell goes on.
@@ -508,18 +514,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
 
     // The order API answered throughout, and every order placed meanwhile reaches DELIVERED: none lost.
     assert.deepEqual(refused, [], 'orders refused (or unanswered within 5 s) during the delivery rollouts');
-    const statusOf = async (o: (typeof orders)[number]) => {
-      const res = await fetch(`${topo.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
-      return ((await res.json()) as { status: string }).status;
-    };
-    let pending = orders;
-    const until = Date.now() + 90_000;
-    while (pending.length && Date.now() < until) {
-      const states = await Promise.all(pending.map(statusOf));
-      pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
-      if (pending.length) await sleep(500);
-    }
-    assert.deepEqual(pending, [], 'orders not DELIVERED within 90 s of the rollouts');
+    assert.deepEqual(await notDelivered(topo.routers[0]!.url, orders), [], 'orders not DELIVERED within 90 s of the rollouts');
     assert.ok(orders.length >= 100, `only ${orders.length} orders flowed`);
     // Each cell record names its delivery service's version (v2: written by the passed waves, kept by the rollback).
     for (const c of topo.cells) {
@@ -647,18 +642,11 @@ describe('cellctl up --log kafka again on the same data directory', () => {
         placed.map((o) => o.cell),
         ['cell-2', 'cell-0', 'cell-2', 'cell-0'],
       );
-      const statusOf = async (o: (typeof placed)[number]) => {
-        const r = await fetch(`${t.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
-        return ((await r.json()) as { status: string }).status;
-      };
-      let pending = placed;
-      const until = Date.now() + 90_000;
-      while (pending.length && Date.now() < until) {
-        const states = await Promise.all(pending.map(statusOf));
-        pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
-        if (pending.length) await sleep(500);
-      }
-      assert.deepEqual(pending, [], 'orders of the one-process cell and of the split cell not DELIVERED within 90 s');
+      assert.deepEqual(
+        await notDelivered(t.routers[0]!.url, placed),
+        [],
+        'orders of the one-process cell and of the split cell not DELIVERED within 90 s',
+      );
       // cell-2's log went through its own broker: its orders topic and no deliveries topic (no delivery service).
       const admin = new Admin({ clientId: 'up-kafka-kinds', bootstrapBrokers: [cell2.kafka.bootstrap] });
       try {
