@@ -1,13 +1,11 @@
 #!/usr/bin/env node
-// cellctl entry point: loads the TypeScript sources through tsx, then dispatches. `cellctl router`
-// runs from an esbuild bundle instead (bin/router-bundle.mjs says why); CELLSIM_ROUTER_BUNDLE=0
-// runs it through tsx like every other command.
+// cellctl entry point: loads the TypeScript sources through tsx, then dispatches. The long-running
+// children of `cellctl up` (router, control-plane, cell, envoy) run from esbuild bundles instead
+// (bin/bundle.mjs says why); CELLSIM_BUNDLE=0 runs them through tsx like every other command.
 import { pathToFileURL } from 'node:url';
 
-const bundle =
-  process.argv[2] === 'router' && process.env.CELLSIM_ROUTER_BUNDLE !== '0'
-    ? await (await import('./router-bundle.mjs')).routerBundle()
-    : undefined;
+const { BUNDLED_COMMANDS, commandBundle } = process.env.CELLSIM_BUNDLE === '0' ? { BUNDLED_COMMANDS: [] } : await import('./bundle.mjs');
+const bundle = BUNDLED_COMMANDS.includes(process.argv[2]) ? await commandBundle(process.argv[2]) : undefined;
 if (bundle !== undefined) {
   await import(pathToFileURL(bundle).href);
 } else {

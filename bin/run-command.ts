@@ -1,4 +1,4 @@
-/** Runs one cellctl subcommand: shared by `bin/cellctl.ts` and the router bundle's entry (`bin/router-entry.ts`). */
+/** Runs one cellctl subcommand: shared by `bin/cellctl.ts` and the bundle entries (`bin/entries/`, built by bin/bundle.mjs). */
 import { Command, CommanderError } from 'commander';
 import { bindEnv, type CommandModule } from '../shared/cli.js';
 

@@ -14,6 +14,7 @@ import type { CellConfig } from './config.js';
 import { openConfiguredLog } from './log/open.js';
 import { openRoleLogs } from './roles.js';
 import { registerCell, type Registration } from './register.js';
+import { runsBundled } from '../shared/bundled.js';
 
 /** A running cell process. */
 export interface RunningCell {
@@ -60,7 +61,10 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
         logger,
       )
     : undefined;
-  logger.info({ port, host: config.host, dataDir: config.dataDir, consul: config.consul ?? null }, 'cell listening');
+  logger.info(
+    { port, host: config.host, dataDir: config.dataDir, consul: config.consul ?? null, bundled: runsBundled() },
+    'cell listening',
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

@@ -19,6 +19,7 @@ import { announceControlPlane, type Announcement } from './xds/registration.js';
 import { readTlsFiles } from '../shared/pki/identity.js';
 import type { TlsFiles } from '../shared/pki/names.js';
 import { peerClient } from '../shared/pki/client.js';
+import { runsBundled } from '../shared/bundled.js';
 
 /** Options of {@link start} (the `cellctl control-plane` flags). */
 export interface ControlPlaneOptions {
@@ -181,7 +182,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     });
   }
 
-  log.info({ httpPort, xdsPort: xds.port, consul: o.consul, prefix: layout.prefix }, 'control plane started');
+  log.info({ httpPort, xdsPort: xds.port, consul: o.consul, prefix: layout.prefix, bundled: runsBundled() }, 'control plane started');
   return {
     httpPort,
     xdsPort: xds.port,

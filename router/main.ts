@@ -21,7 +21,7 @@ import { keepRegistered, type Registration } from './registration.js';
 import { createRouterApp } from './server.js';
 import { Resolver } from './table/resolver.js';
 import { TableSource } from './table/source.js';
-import { runsBundled } from './bundled.js';
+import { runsBundled } from '../shared/bundled.js';
 import { clusterMetricsText } from './cluster-metrics.js';
 
 /** Options of {@link startRouter} (CLI flags map onto these). */

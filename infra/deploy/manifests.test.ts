@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Command } from 'commander';
 import { COMMANDS } from '../../bin/commands.js';
+import { BUNDLED_COMMANDS } from '../../bin/bundle.mjs';
 import { ROUTER_NODE_OPTIONS } from '../../router/node-options.js';
 import { pinnedVersions } from '../binaries.js';
 import {
@@ -161,10 +162,16 @@ describe('deployment manifests', () => {
     }
   });
 
-  it('lets the router write its bundle under a read-only root: an emptyDir at node_modules/.cache/cellsim-router', () => {
-    for (const { c } of ofCommand('router'))
+  it('lets every bundled command write its bundle under a read-only root: an emptyDir at node_modules/.cache/cellsim-bundle', () => {
+    const bundled = BUNDLED_COMMANDS.flatMap((name) => ofCommand(name));
+    assert.deepEqual(
+      [...new Set(bundled.map(({ c }) => c.args![0]))].sort(),
+      [...BUNDLED_COMMANDS].sort(),
+      'each bundled command runs in a container',
+    );
+    for (const { c } of bundled)
       assert.ok(
-        c.volumeMounts?.some((m) => m.mountPath === '/app/node_modules/.cache/cellsim-router'),
+        c.volumeMounts?.some((m) => m.mountPath === '/app/node_modules/.cache/cellsim-bundle'),
         c.name,
       );
     const chown = dockerfile.indexOf('chown -R node:node /app/node_modules/.cache');

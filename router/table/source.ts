@@ -8,7 +8,7 @@ import type { CellRecord } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FollowerInfo } from '../../shared/markets/follower.js';
 import type { RoutingStore } from '../../shared/routing-store.js';
-import { runsBundled } from '../bundled.js';
+import { runsBundled } from '../../shared/bundled.js';
 import type { RouterMetrics } from '../metrics.js';
 import type { ListingStats, TableSourceKind, WatchName, WorkerConfig, WorkerMessage } from './messages.js';
 
@@ -99,9 +99,10 @@ export class TableSource {
       chunk: this.opts.chunk ?? 5000,
       snapshotDebounceMs: this.opts.snapshotDebounceMs ?? 100,
     };
-    // Bundled (bin/router-bundle.mjs), the worker is `worker.js` beside the bundle's entry;
-    // otherwise boot.mjs registers tsx in the worker and loads worker.ts.
-    this.worker = new Worker(runsBundled() ? new URL('./worker.js', import.meta.url) : new URL('./boot.mjs', import.meta.url), {
+    // Bundled (bin/bundle.mjs), the worker is `worker.js` beside the bundle's entry (resolved
+    // against the bundle: the bundle keeps `import.meta.url` the source file's); otherwise
+    // boot.mjs registers tsx in the worker and loads worker.ts.
+    this.worker = new Worker(runsBundled() ? new URL(import.meta.resolve('./worker.js')) : new URL('./boot.mjs', import.meta.url), {
       workerData: { __entry: new URL('./worker.ts', import.meta.url).href, config },
       env: process.env,
       // A small young generation: the worker's garbage is per-listing text, short-lived.
