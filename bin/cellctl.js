@@ -6,6 +6,8 @@ import { pathToFileURL } from 'node:url';
 
 const { BUNDLED_COMMANDS, commandBundle } = process.env.CELLSIM_BUNDLE === '0' ? { BUNDLED_COMMANDS: [] } : await import('./bundle.mjs');
 const bundle = BUNDLED_COMMANDS.includes(process.argv[2]) ? await commandBundle(process.argv[2]) : undefined;
+// `cellctl up` builds a stale bundle once, before its children start together and would each build it.
+if (process.argv[2] === 'up' && commandBundle) await commandBundle('router');
 if (bundle !== undefined) {
   await import(pathToFileURL(bundle).href);
 } else {
