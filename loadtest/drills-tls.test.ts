@@ -6,7 +6,7 @@
  * its verdicts: two cell drills, a bad rollout stopped by the control plane's SLO scrape of the
  * cells, markets moved under load (held requests released through Envoy's HTTPS edge), a router
  * and an Envoy replica killed, the control plane and Consul stopped (their HTTPS ports probed
- * trusting the CA). Two sabotaged runs must fail: a never-started kill (the probes, trusting the
+ * trusting the CA), every kind of child SIGKILLed from outside and back within 5 s. Two sabotaged runs must fail: a never-started kill (the probes, trusting the
  * CA, see the replica answer) and a router answering every market from one cell (the extra router
  * speaks mutual TLS to the cells and HTTPS at its edge).
  */
@@ -69,6 +69,9 @@ describe('drills against a real cellctl up --tls topology (short CI mode)', { ti
     ['control-plane-outage', {}],
     // Consul (persistent, ACLs on) stopped: its HTTPS API probed; routing continues from the last good table.
     ['consul-outage', {}],
+    // Every kind of child SIGKILLed by its listed pid, each back within 5 s: children restarted
+    // under TLS load their certificates, and Consul comes back with ACLs and HTTPS only.
+    ['external-kill', {}],
   ] as [string, Partial<DrillOptions>][]) {
     it(`${name} passes its verdicts under TLS and ACLs`, async (t) => {
       const r = await drill(name, extra);
