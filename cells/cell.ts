@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import type { Hono } from 'hono';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createApp } from './app.js';
+import type { PeerFetch } from './share-reads.js';
 import { Background } from './background.js';
 import type { CellConfig } from './config.js';
 import type { EventLog } from './log/types.js';
@@ -56,7 +57,14 @@ export interface Cell {
  */
 export function createCell(
   config: CellConfig,
-  opts: { logger?: Logger; onCrash?: () => void; log?: EventLog; logs?: RoleLogs } = {},
+  opts: {
+    logger?: Logger;
+    onCrash?: () => void;
+    log?: EventLog;
+    logs?: RoleLogs;
+    /** How the cell reaches a share peer's admin API (cells/share-reads.ts); the network by default, a peer's app in tests. */
+    peerFetch?: PeerFetch;
+  } = {},
 ): Cell {
   const logger = opts.logger ?? createLogger('cell', { cell: config.id, color: config.color, version: config.version, role: config.role });
   const db = openDb(config.dataDir);
@@ -154,7 +162,7 @@ export function createCell(
     onCrash: opts.onCrash ?? (() => process.exit(70)),
   };
   const inflight = new InFlight();
-  const app = createApp(ctx, inflight);
+  const app = createApp(ctx, inflight, opts.peerFetch);
   const backup = config.backupDir ? new ContinuousBackup(db, config.backupDir, config.backupIntervalMs, logger) : undefined;
   backup?.start();
   return {

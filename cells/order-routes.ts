@@ -7,11 +7,13 @@ import { Hono, type Context } from 'hono';
 import { HttpError } from '../shared/errors.js';
 import { MARKET_HEADER, extractMarket } from '../shared/market.js';
 import type { CellContext } from './context.js';
-import { getDelivery } from './delivery/repo.js';
+import { experimentBucket } from '../shared/experiment.js';
 import { invalid, readJson } from './http/body.js';
-import { getSaga, sagaView } from './saga/repo.js';
+import { getSharePeer, peerHomes } from './migration/share-peer.js';
+import { decodeCursor, encodeCursor, orderDetail } from './order-view.js';
 import { cancelOrder, createOrder } from './orders/domain.js';
-import { getHistory, getOrder, listOrders, toView } from './orders/repo.js';
+import { getOrder, listOrders, toView } from './orders/repo.js';
+import { mergePages, type PeerReads } from './share-reads.js';
 import { CancelSchema, CreateOrderSchema, IdempotencyKeySchema, ListQuerySchema } from './orders/schemas.js';
 
 /** The market named by the request's header (400 missing_market / invalid_market). */
@@ -26,22 +28,8 @@ function optionalMarket(c: Context): string | undefined {
   return c.req.header(MARKET_HEADER) === undefined ? undefined : requireMarket(c);
 }
 
-function encodeCursor(at: number, id: string): string {
-  return Buffer.from(JSON.stringify([at, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && Number.isInteger(v[0]) && typeof v[1] === 'string') return [v[0] as number, v[1]];
-  } catch {
-    /* fall through */
-  }
-  throw new HttpError('invalid_request', 'cursor is not a cursor this API returned');
-}
-
-/** The order routes of a cell. */
-export function orderRoutes(ctx: CellContext): Hono {
+/** The order routes of a cell; `peerReads` answers for a share peer's buckets (share-reads.ts). */
+export function orderRoutes(ctx: CellContext, peerReads: PeerReads): Hono {
   const app = new Hono();
   const { db } = ctx;
 
@@ -60,7 +48,7 @@ export function orderRoutes(ctx: CellContext): Hono {
     return c.json(res.order, res.created ? 201 : 200, { location: `/v1/orders/${res.order.id}` });
   });
 
-  app.get('/', (c) => {
+  app.get('/', async (c) => {
     const q = ListQuerySchema.safeParse(c.req.query());
     if (!q.success) invalid(q.error.issues, 'query');
     const header = optionalMarket(c);
@@ -70,25 +58,34 @@ export function orderRoutes(ctx: CellContext): Hono {
     const market = q.data.market ?? header;
     if (market === undefined) throw new HttpError('missing_market', `give ?market= or the ${MARKET_HEADER} header`);
     const after = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
-    const rows = listOrders(db, { market, status: q.data.status, limit: q.data.limit + 1, after });
-    const page = rows.slice(0, q.data.limit);
-    const last = page[page.length - 1];
-    const nextCursor = rows.length > q.data.limit && last ? encodeCursor(last.created_at, last.id) : null;
-    return c.json({ orders: page.map((o) => toView(o)), nextCursor });
+    const page = { status: q.data.status, limit: q.data.limit + 1, after };
+    // A market moving by share: the peer's buckets come from the peer, merged on the list's order (share-reads.ts).
+    const peer = getSharePeer(db, market);
+    const mine = listOrders(db, { market, ...page, ...(peer ? { buckets: { ...peer.buckets, inside: false } } : {}) }).map((o) =>
+      toView(o),
+    );
+    const rows =
+      peer && peer.buckets.from < peer.buckets.to ? mergePages(mine, await peerReads.list(peer, market, page), page.limit) : mine;
+    const shown = rows.slice(0, q.data.limit);
+    const last = shown[shown.length - 1];
+    const nextCursor = rows.length > q.data.limit && last ? encodeCursor(Date.parse(last.createdAt), last.id) : null;
+    return c.json({ orders: shown, nextCursor });
   });
 
-  app.get('/:id', (c) => {
+  app.get('/:id', async (c) => {
     const market = optionalMarket(c);
-    const o = getOrder(db, c.req.param('id'));
-    if (o === undefined || (market !== undefined && o.market !== market))
-      throw new HttpError('not_found', `order ${c.req.param('id')} not found`);
-    const d = getDelivery(db, o.id);
-    const s = getSaga(db, o.id);
-    return c.json({
-      ...toView(o, getHistory(db, o.id)),
-      delivery: d ? { status: d.status, courier: d.courier, reason: d.reason } : null,
-      saga: s ? sagaView(s) : null,
-    });
+    const id = c.req.param('id');
+    const found = getOrder(db, id);
+    const o = found === undefined || (market !== undefined && found.market !== market) ? undefined : found;
+    // A market moving by share: an order this cell lacks, or whose bucket the peer homes, is the peer's to show.
+    const m = o?.market ?? market;
+    const peer = m === undefined ? undefined : getSharePeer(db, m);
+    if (m !== undefined && peer && (o === undefined || peerHomes(peer, experimentBucket(o.customer_id)))) {
+      const theirs = await peerReads.order(peer, m, id);
+      if (theirs && peerHomes(peer, experimentBucket(theirs.customerId))) return c.json(theirs);
+    }
+    if (o === undefined) throw new HttpError('not_found', `order ${id} not found`);
+    return c.json(orderDetail(db, o));
   });
 
   app.post('/:id/cancel', async (c) => {

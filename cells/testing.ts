@@ -7,6 +7,7 @@ import type { ManagedProcess, ProcessScope } from '../infra/process.js';
 import { createLogger } from '../shared/logger.js';
 import { createCell, type Cell } from './cell.js';
 import { makeConfig, type CellConfig } from './config.js';
+import type { PeerFetch } from './share-reads.js';
 
 /** The admin token test cells use. */
 export const TEST_TOKEN = 'test-admin-token';
@@ -31,7 +32,7 @@ export interface TestCell {
 }
 
 /** Creates an in-process cell with short timers; `background` starts the lease-guarded work. */
-export function testCell(over: Partial<CellConfig> = {}, opts: { background?: boolean } = {}): TestCell {
+export function testCell(over: Partial<CellConfig> = {}, opts: { background?: boolean; peerFetch?: PeerFetch } = {}): TestCell {
   const tmp = over.dataDir ? undefined : tempDir();
   const config = makeConfig({
     id: 'cell-t',
@@ -47,7 +48,7 @@ export function testCell(over: Partial<CellConfig> = {}, opts: { background?: bo
     ...over,
   });
   const t: TestCell = {
-    cell: createCell(config, { logger: createLogger('cell-test'), onCrash: () => void t.crashes++ }),
+    cell: createCell(config, { logger: createLogger('cell-test'), onCrash: () => void t.crashes++, peerFetch: opts.peerFetch }),
     crashes: 0,
     async request(method, path, init = {}) {
       const headers: Record<string, string> = { ...init.headers };

@@ -279,6 +279,24 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       await res.arrayBuffer();
       return { status: res.status, cell: res.headers.get('x-cell-id') };
     };
+    /** Reads one created order back through `edge` without its key (so the source is asked, wherever the order lives). */
+    const readUnkeyed = async (edge: string, r: LoadResult) => {
+      const res = await fetch(`${edge}/v1/orders/${r.orderId}`, { headers: { 'x-market-id': market } });
+      const body = res.status === 200 ? ((await res.json()) as { id: string }) : (await res.arrayBuffer(), undefined);
+      return { status: res.status, cell: res.headers.get('x-cell-id'), id: body?.id };
+    };
+    /** The market's whole list through `edge` without a key, page by page: its ids, or the first failed answer. */
+    const listAll = async (edge: string) => {
+      const ids: string[] = [];
+      for (let cursor: string | null = '', pages = 0; cursor !== null && pages < 50; pages++) {
+        const res = await fetch(`${edge}/v1/orders?limit=200${cursor ? `&cursor=${cursor}` : ''}`, { headers: { 'x-market-id': market } });
+        if (res.status !== 200) return { status: res.status, ids, text: await res.text() };
+        const page = (await res.json()) as { orders: { id: string }[]; nextCursor: string | null };
+        ids.push(...page.orders.map((o) => o.id));
+        cursor = page.nextCursor;
+      }
+      return { status: 200, ids, text: '' };
+    };
     const load = startLoad({ targets: edges, markets: [market], rps: 15, maxMs: 90_000, keyHeader: header, retries: 20 });
     await new Promise((r) => setTimeout(r, 1500));
     const started = await cellctl(['migrate', market, '--to', to, '--steps', '1,10,50', '--header', header, '--bake', '5s', '--no-wait']);
@@ -299,7 +317,8 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     let reads = 0;
     let overlapped = 0;
     const judged: Record<number, number> = {};
-    const onTarget = { read: 0 };
+    const onTarget = { read: 0, unkeyed: 0 };
+    const lists: Record<number, number> = {};
     let last: Mig | undefined;
     /** The last completed poll and when it started. */
     let polled: { at: number; rec?: Mig } = { at: 0 };
@@ -324,6 +343,40 @@ describe('operator workflows on a real topology (cellctl up)', () => {
         continue;
       }
       checked.push(p);
+      // The market's list without a key (the source answers, the target's buckets merged in) holds every order
+      // created before it began, each once, through both planes.
+      const known = load.results.filter((r) => r.orderId !== undefined).map((r) => r.orderId!);
+      const got = await Promise.all(edges.map(async (edge) => ({ edge, list: await listAll(edge) })));
+      // Without its key a read of one order reaches the source, which finds the order at its home: up to 48 of
+      // the orders homed on the target (the source lacks those created there, and holds the others as frozen), 16 others.
+      const homeOf = (r: LoadResult) => (experimentBucket(customerOf(r.key)) < experimentThreshold(p) ? to : before.cell);
+      const created = load.results.filter((r) => r.orderId !== undefined);
+      const sample = [...created.filter((r) => homeOf(r) === to).slice(-48), ...created.filter((r) => homeOf(r) !== to).slice(-16)];
+      const unkeyed = await Promise.all(
+        sample.map(async (r, j) => ({ r, edge: edges[j % edges.length]!, got: await readUnkeyed(edges[j % edges.length]!, r) })),
+      );
+      const end = Date.now();
+      await waitFor(
+        () => polled.at > end,
+        30_000,
+        () => 'a poll of the record after the lists and unkeyed reads',
+        20,
+      );
+      const inStep = polled.rec?.state === 'stepping' && polled.rec.share?.percent === p;
+      for (const { r, edge, got: u } of inStep ? unkeyed : []) {
+        if (u.status !== 200 || u.id !== r.orderId || u.cell !== before.cell)
+          problems.push(`${r.orderId} at ${p} % via ${edge} without its key: ${u.status} from ${u.cell}, home ${homeOf(r)}`);
+        else if (homeOf(r) === to) onTarget.unkeyed++;
+      }
+      for (const { edge, list } of inStep ? got : []) {
+        lists[p] = (lists[p] ?? 0) + 1;
+        const ids = new Set(list.ids);
+        const missing = known.filter((id) => !ids.has(id));
+        if (list.status !== 200) problems.push(`list at ${p} % via ${edge}: ${list.status} ${list.text.slice(0, 200)}`);
+        else if (ids.size !== list.ids.length) problems.push(`list at ${p} % via ${edge}: ${list.ids.length - ids.size} listed twice`);
+        else if (missing.length > 0)
+          problems.push(`list at ${p} % via ${edge}: ${missing.length} of ${known.length} orders missing, e.g. ${missing[0]}`);
+      }
       const made = load.results.filter((r) => r.orderId !== undefined);
       // Each order through one plane, router and Envoy in turn (every order read once per step, both planes each step).
       // A batch is judged when a poll started after it ended still shows this step (the share only grows, so
@@ -373,6 +426,8 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     assert.deepEqual(problems, [], 'every order read back 200 from its home after each step');
     for (const p of [1, 10, 50]) assert.ok((judged[p] ?? 0) > 0, `reads judged within step ${p}: ${JSON.stringify(judged)}`);
     assert.ok(onTarget.read > 0, 'moved orders were read from the target during the steps');
+    assert.ok(onTarget.unkeyed > 0, 'orders homed on the target were read without their key through the source');
+    for (const p of [10, 50]) assert.ok((lists[p] ?? 0) > 0, `lists judged within step ${p}: ${JSON.stringify(lists)}`);
     assert.deepEqual(await owner(market), { market, cell: to, state: 'active', epoch: before.epoch + 1 });
     const failed = results.filter((r) => r.status !== 201);
     assert.deepEqual(failed, [], 'every keyed create succeeded (frozen buckets retried)');
@@ -407,7 +462,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     }
     for (const r of results) assert.ok(dst.has(r.orderId!), `order ${r.orderId} lost`);
     process.stdout.write(
-      `# share move: ${results.length} keyed orders, ${reads} reads judged within steps ${JSON.stringify(judged)} (${onTarget.read} from ${to}; ${overlapped} overlapping the next step), source ${src.size} orders all on the target (${dst.size})\n`,
+      `# share move: ${results.length} keyed orders, ${reads} reads judged within steps ${JSON.stringify(judged)} (${onTarget.read} from ${to}, ${onTarget.unkeyed} of the target's found without their key; ${overlapped} overlapping the next step), lists judged ${JSON.stringify(lists)}, source ${src.size} orders all on the target (${dst.size})\n`,
     );
   });
 

@@ -68,6 +68,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'frozen bucket ranges of a market moving by share',
     sql: `CREATE TABLE frozen_buckets (market TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (market, lo, hi));`,
   },
+  {
+    version: 4,
+    name: 'the other cell of a market moving by share, and the buckets it homes',
+    sql: `CREATE TABLE share_peers (market TEXT PRIMARY KEY, cell TEXT NOT NULL, urls TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, at INTEGER NOT NULL);`,
+  },
 ];
 
 /** The schema version of `db` (SQLite's user_version). */

@@ -1,4 +1,4 @@
-/** `/admin/markets/:m/...`: export, changes, import, freeze, summary, purge, and bucket ranges (buckets.ts). */
+/** `/admin/markets/:m/...`: export, changes, import, freeze, summary, purge, bucket ranges (buckets.ts) and the share peer (share-peer.ts). */
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { HttpError } from '../../shared/errors.js';
@@ -19,6 +19,7 @@ import { exportStream } from './export.js';
 import type { DataLine } from './rows.js';
 import { importRows, parseExport } from './import.js';
 import { marketSummary, purgeMarket, setFrozen } from './summary.js';
+import { SharePeerSchema, getSharePeer, setSharePeer } from './share-peer.js';
 
 /** What the migration routes need. */
 export interface MigrationDeps {
@@ -99,6 +100,22 @@ export function migrationRoutes(d: MigrationDeps): Hono {
     const m = market(c);
     const r = await readJson(c, BucketRangeSchema);
     return c.json({ market: m, frozen: setBucketsFrozen(d.db, m, r, false) });
+  });
+  // The other cell of a market moving by share and the buckets it homes (share-peer.ts): lists and order reads ask it.
+  app.get('/:m/share-peer', (c) => {
+    const m = market(c);
+    return c.json({ market: m, peer: getSharePeer(d.db, m) ?? null });
+  });
+  app.put('/:m/share-peer', async (c) => {
+    const m = market(c);
+    const peer = await readJson(c, SharePeerSchema);
+    setSharePeer(d.db, m, peer);
+    return c.json({ market: m, peer });
+  });
+  app.delete('/:m/share-peer', (c) => {
+    const m = market(c);
+    setSharePeer(d.db, m, undefined);
+    return c.json({ market: m, peer: null });
   });
   app.post('/:m/freeze', (c) => {
     const m = market(c);

@@ -175,6 +175,7 @@ export async function purgeMarket(db: Database.Database, market: string): Promis
     'frozen_markets',
     'frozen_buckets',
     'market_holds',
+    'share_peers',
   ];
   const purged: Record<string, number> = {};
   for (const t of tables) {

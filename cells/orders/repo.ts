@@ -1,6 +1,7 @@
 /** SQL of orders, their status history, idempotency records and the outbox (callers hold the transaction). */
 import type Database from 'better-sqlite3';
 import { experimentBucket } from '../../shared/experiment.js';
+import { BUCKET_FN } from '../db/bucket-fn.js';
 import { nextSeq, stmt } from '../db/stmt.js';
 import type { Item, OrderStatus } from './schemas.js';
 
@@ -213,21 +214,35 @@ export function isOrderFrozen(db: Database.Database, market: string, orderId: st
   return o !== undefined && isBucketFrozen(db, market, o.customer_id);
 }
 
-/** A page of a market's orders (oldest first), after the keyset cursor `after`. */
+/**
+ * A page of a market's orders (oldest first), after the keyset cursor `after`; with `buckets`, only
+ * the orders whose bucket is `inside` that range, or outside it (a market moving by share).
+ */
 export function listOrders(
   db: Database.Database,
-  q: { market: string; status?: OrderStatus; limit: number; after?: [number, string] },
+  q: {
+    market: string;
+    status?: OrderStatus;
+    limit: number;
+    after?: [number, string];
+    buckets?: { from: number; to: number; inside: boolean };
+  },
 ): OrderRow[] {
   const [at, id] = q.after ?? [-1, ''];
+  const b = q.buckets;
+  const inRange = `${BUCKET_FN}(customer_id) >= ? AND ${BUCKET_FN}(customer_id) < ?`;
+  const bucketSql = b === undefined ? '' : b.inside ? ` AND ${inRange}` : ` AND NOT (${inRange})`;
+  const bucketArgs = b === undefined ? [] : [b.from, b.to];
   if (q.status)
     return stmt(
       db,
-      `SELECT * FROM orders WHERE market = ? AND status = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
-    ).all(q.market, q.status, at, id, q.limit) as OrderRow[];
-  return stmt(db, `SELECT * FROM orders WHERE market = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`).all(
+      `SELECT * FROM orders WHERE market = ? AND status = ? AND (created_at, id) > (?, ?)${bucketSql} ORDER BY created_at, id LIMIT ?`,
+    ).all(q.market, q.status, at, id, ...bucketArgs, q.limit) as OrderRow[];
+  return stmt(db, `SELECT * FROM orders WHERE market = ? AND (created_at, id) > (?, ?)${bucketSql} ORDER BY created_at, id LIMIT ?`).all(
     q.market,
     at,
     id,
+    ...bucketArgs,
     q.limit,
   ) as OrderRow[];
 }

@@ -1,6 +1,6 @@
 /**
  * The migration's view of a cell: the cell admin API (docs/contracts.md §Cell admin API: export, changes,
- * import, freeze, summary, purge), reached through the cell's passing `cellsim-cell`
+ * import, freeze, summary, purge, share peer), reached through the cell's passing `cellsim-cell`
  * instances in Consul, and a split cell's delivery service through its `cellsim-delivery` ones
  * (the same routes on its own rows: docs/kafka.md §Market migration on Kafka). Freeze and
  * unfreeze go to every instance (blue and green may both run).
@@ -62,6 +62,12 @@ export interface CellAdmin {
   thawBuckets(cell: string, market: string): Promise<void>;
   /** Counts and checksum of a bucket range's orders. */
   rangeSummary(cell: string, market: string, range: BucketRange): Promise<RangeSummary>;
+  /**
+   * Tells every instance of the cell which other cell homes which buckets of the market while it
+   * moves by share (its lists and order reads ask that cell: docs/weighted-shifts.md §Reads during a move by share),
+   * or that none does (`undefined`).
+   */
+  sharePeer(cell: string, market: string, peer: { cell: string; buckets: BucketRange } | undefined): Promise<void>;
   freeze(cell: string, market: string, service?: CellService): Promise<void>;
   unfreeze(cell: string, market: string, service?: CellService): Promise<void>;
   summary(cell: string, market: string, service?: CellService): Promise<MarketSummary>;
@@ -221,6 +227,20 @@ export class HttpCellAdmin implements CellAdmin {
         await this.call(u, 'DELETE', `/admin/markets/${m}/freeze-buckets`, init);
       }
     }
+  }
+
+  async sharePeer(cell: string, market: string, peer: { cell: string; buckets: BucketRange } | undefined): Promise<void> {
+    const path = `/admin/markets/${encodeURIComponent(market)}/share-peer`;
+    const urls = await this.registered(cell);
+    if (urls.length === 0) throw new Error(`cell ${cell} has no instance to tell its share peer`);
+    if (!peer) {
+      await Promise.all(urls.map((u) => this.call(u, 'DELETE', path)));
+      return;
+    }
+    const peerUrls = await this.registered(peer.cell);
+    if (peerUrls.length === 0) throw new Error(`cell ${peer.cell} has no instance a share peer could read`);
+    const init = { body: JSON.stringify({ ...peer, urls: peerUrls }), headers: { 'content-type': 'application/json' } };
+    await Promise.all(urls.map((u) => this.call(u, 'PUT', path, init)));
   }
 
   async rangeSummary(cell: string, market: string, range: BucketRange): Promise<RangeSummary> {

@@ -131,6 +131,17 @@ export class FakeCells implements CellAdmin {
     this.cell(id).ranges = [];
   }
 
+  /** Each cell's declared share peer: `<peer> <from>-<to>`. */
+  readonly peers = new Map<string, string>();
+
+  async sharePeer(id: string, _market: string, peer: { cell: string; buckets: BucketRange } | undefined): Promise<void> {
+    const what = peer ? `${peer.cell} ${peer.buckets.from}-${peer.buckets.to}` : '-';
+    this.calls.push(`share-peer ${id} ${what}`);
+    await this.hook('share-peer', id);
+    if (peer) this.peers.set(id, what);
+    else this.peers.delete(id);
+  }
+
   async rangeSummary(id: string, market: string, range: BucketRange): Promise<RangeSummary> {
     const ids = this.orders(id, market).filter((o) => inRange(o, range));
     const checksum = createHash('sha256').update(ids.join(',')).digest('hex').slice(0, 16);
@@ -148,5 +159,6 @@ export class FakeCells implements CellAdmin {
     await this.hook('purge', cell);
     this.cell(cell).orders.delete(market);
     this.cell(cell).ranges = [];
+    this.peers.delete(cell);
   }
 }

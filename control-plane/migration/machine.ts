@@ -334,6 +334,8 @@ export class MigrationRun {
         const [ra, rb] = [await cells.rangeSummary(from, market, rest), await cells.rangeSummary(to, market, rest)];
         this.lap('verify');
         if (sameRange(ra, rb)) {
+          // The target holds the whole market from the flip: its reads stop asking the source.
+          await cells.sharePeer(to, market, undefined);
           const at = new Date().toISOString();
           return this.save(
             {
@@ -428,6 +430,7 @@ export class MigrationRun {
     const share = this.rec.share!;
     const cur = (await this.deps.kv.getJson(MarketRecordSchema, this.deps.layout.marketKey(market)))?.value;
     if (cur?.shareMove === undefined) {
+      await this.declareHomes(0);
       await this.setMarket(
         (m) =>
           m.cell === from && m.state === 'active' && !m.experiment && !m.shareMove
@@ -468,6 +471,8 @@ export class MigrationRun {
     await cells.freezeBuckets(from, market, range);
     const moved = await this.copyRange(from, to, range, pre.cursor);
     moved.rows += pre.rows;
+    // The range's copy is verified and nobody writes it until the share rises: reads may take it from the target now.
+    await this.declareHomes(next);
     await this.setMarket(
       (m) =>
         m.cell === from && m.state === 'active' && m.shareMove?.to === to
@@ -515,6 +520,18 @@ export class MigrationRun {
     throw new Error(`buckets [${range.from}, ${range.to}) of ${market} differ after ${opts.verifyAttempts} copies: ${last}`);
   }
 
+  /**
+   * Tells both cells where the market's orders live once the target serves `percent` %: buckets
+   * [0, threshold) on the target, the rest on the source (docs/weighted-shifts.md §Reads during a move by share).
+   */
+  private async declareHomes(percent: number): Promise<void> {
+    const { cells } = this.deps;
+    const { market, from, to } = this.rec;
+    const t = experimentThreshold(percent);
+    await cells.sharePeer(from, market, { cell: to, buckets: { from: 0, to: t } });
+    await cells.sharePeer(to, market, { cell: from, buckets: { from: t, to: EXPERIMENT_BUCKETS } });
+  }
+
   /** Waits for the routers (a settle time) and the edge (its barrier, bounded) to serve the share `percent` (undefined: none). */
   private async shareSettled(percent: number | undefined): Promise<void> {
     const { opts } = this.deps;
@@ -554,6 +571,9 @@ export class MigrationRun {
       await this.save({ share: { ...share, returning: 0 } });
       this.deps.log.info({ market, range, rows: back.rows }, `migration ${market}: buckets [0, ${range.to}) moved back to ${from}`);
     }
+    // Every bucket is the source's again, its rows current: its reads stop asking the target.
+    await cells.sharePeer(from, market, undefined);
+    await cells.sharePeer(to, market, undefined);
     await cells.thawBuckets(from, market);
   }
 

@@ -320,9 +320,11 @@ describe('migration state machine (real Consul, fake cells)', () => {
     cells.write('cell-1', 'sf', ids);
     const all = cells.orders('cell-1', 'sf');
     const percents: number[] = [];
+    const declared: string[] = [];
     cells.hook = async (op) => {
       const m = await market('sf');
       if (op === 'freeze-buckets') percents.push(m?.shareMove?.percent ?? -1);
+      if (op === 'share-peer') declared.push(`${m?.state}@${m?.shareMove?.percent ?? '-'} ${cells.calls[cells.calls.length - 1]}`);
     };
     const quick = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
       cleanupGraceMs: 50,
@@ -341,6 +343,20 @@ describe('migration state machine (real Consul, fake cells)', () => {
       cells.calls.some((c) => c.startsWith('copy cell-1->cell-0 delta 5000-10000')),
       cells.calls.join(' | '),
     );
+    // Reads ask the other cell for the buckets it homes: each range declared on the target once copied, before the share rises.
+    assert.deepEqual(declared, [
+      'active@- share-peer cell-1 cell-0 0-0',
+      'active@- share-peer cell-0 cell-1 0-10000',
+      'active@0 share-peer cell-1 cell-0 0-1000',
+      'active@0 share-peer cell-0 cell-1 1000-10000',
+      'active@10 share-peer cell-1 cell-0 0-5000',
+      'active@10 share-peer cell-0 cell-1 5000-10000',
+      'frozen@50 share-peer cell-0 -',
+    ]);
+    const copied = cells.calls.lastIndexOf('copy cell-1->cell-0 precopy 0-1000');
+    assert.ok(cells.calls.indexOf('freeze-buckets cell-1 0-1000') < copied, cells.calls.join(' | '));
+    assert.ok(copied < cells.calls.indexOf('share-peer cell-1 cell-0 0-1000'), cells.calls.join(' | '));
+    assert.deepEqual([...cells.peers], [], 'no declaration left: the target cleared before the flip, the source purged');
     const notes = rec.history.filter((h) => h.state === 'stepping').map((h) => h.note ?? '');
     assert.match(notes.join(' | '), /10 % on cell-0: buckets \[0, 1000\) moved, \d+ rows, \d+ orders, .* on both sides/);
     assert.match(notes.join(' | '), /50 % on cell-0: buckets \[1000, 5000\) moved, \d+ rows, \d+ orders, .* on both sides/);
@@ -380,6 +396,11 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.ok(cells.calls.includes('freeze-buckets cell-0 0-1000'), 'the target froze what it served before the copy back');
     assert.ok(cells.calls.includes('copy cell-0->cell-1 0-1000'), cells.calls.join(' | '));
     assert.equal(rec.share?.returning, 0, 'the share brought back is recorded as done');
+    // The source reads from the target until its copy back is done, then from its own rows.
+    const back = cells.calls.indexOf('copy cell-0->cell-1 0-1000');
+    assert.ok(back < cells.calls.indexOf('share-peer cell-1 -'), cells.calls.join(' | '));
+    assert.ok(cells.calls.indexOf('share-peer cell-1 -') < cells.calls.lastIndexOf('thaw-buckets cell-1'));
+    assert.deepEqual([...cells.peers], [], 'no declaration left');
   });
 
   it('rolls back on operator abort before the flip', async () => {
