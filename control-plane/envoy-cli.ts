@@ -32,6 +32,8 @@ interface Flags {
   tlsKey?: string;
   tlsCa?: string;
   xdsTls?: boolean;
+  /** Serve /ready and /stats/prometheus in mutual TLS here, the admin on loopback only. */
+  adminTlsListen?: { host: string; port: number };
 }
 
 function parseXds(value: string): { host: string; port: number } {
@@ -57,6 +59,11 @@ export function writeBootstrap(
   const path = join(dir, 'bootstrap.json');
   const tls = tlsFilesOf(f);
   if (f.xdsTls && !tls) throw new InvalidArgumentError('--xds-tls needs --tls-cert, --tls-key and --tls-ca');
+  if (f.adminTlsListen && !tls) throw new InvalidArgumentError('--admin-tls-listen needs --tls-cert, --tls-key and --tls-ca');
+  if (f.adminTlsListen && (f.adminAddress ?? '127.0.0.1') !== '127.0.0.1')
+    throw new InvalidArgumentError('--admin-tls-listen keeps the admin on loopback: leave --admin-address out');
+  if (f.adminTlsListen?.host === '127.0.0.1' && f.adminTlsListen.port === f.admin)
+    throw new InvalidArgumentError('--admin-tls-listen must not be the admin address itself (127.0.0.1:--admin)');
   const bootstrap = envoyBootstrap({
     nodeId: f.id,
     listen: { address: f.listenAddress, port: f.listen },
@@ -67,6 +74,7 @@ export function writeBootstrap(
     maxHeapBytes: f.maxHeapMb === undefined ? undefined : f.maxHeapMb * 1024 * 1024,
     maxDownstreamConnections: f.maxConnections,
     xdsTls: f.xdsTls ? tls : undefined,
+    adminTls: f.adminTlsListen && tls ? { listen: { address: f.adminTlsListen.host, port: f.adminTlsListen.port }, files: tls } : undefined,
   });
   // The secrets a control plane's --upstream-tls clusters name (xds/resources/upstream-tls.ts).
   if (tls) (bootstrap.static_resources as Record<string, unknown>).secrets = bootstrapSecrets(tls);
@@ -110,6 +118,11 @@ export function command(): Command {
     .option(
       '--xds-tls',
       'reach the control plane over TLS with --tls-cert/--tls-key/--tls-ca (its certificate must name spiffe://cellsim/control-plane)',
+    )
+    .option(
+      '--admin-tls-listen <ip:port>',
+      'serve the admin paths remote readers use (/ready, /stats/prometheus) here in mutual TLS (clients: the supervisor, the control plane), the admin itself on loopback only',
+      parseXds,
     )
     .action(async (f: Flags) => {
       const tls = tlsFilesOf(f);

@@ -139,9 +139,10 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   void operators.start();
 
   // 3b. The operator console at /ui/ (control-plane/ui/): pages over the admin API above.
-  //     Its scrapes of cells' and routers' /metrics speak HTTPS with the peer certificate under TLS.
+  //     Its scrapes of cells' and routers' /metrics speak HTTPS with the peer certificate under TLS,
+  //     and so do those of Envoys' admin paths under `cellctl up --hosts --tls` (xds/admin-tls.ts).
   const { migrator, rollouts } = operators;
-  const peers = peerClient(peerTls, ['cell', 'router']);
+  const peers = peerClient(peerTls, ['cell', 'router', 'envoy']);
   const ui = createConsole({
     admin: operators.routes,
     tokens: o.adminTokens ?? [],

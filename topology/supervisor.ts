@@ -17,7 +17,7 @@ import { startControlServer, type ControlServer } from './control.js';
 import { DEFAULT_MARKETS } from './markets.js';
 import { pinDeliveryVersions, seedConsul, type Seeded } from './seed.js';
 import { applyConsulAcl, supervisorConsul } from './acl.js';
-import { cellChildName, cellSpec, consulSpecs, consulUrl, register, supervisorTls, supervisorUrl } from './wiring.js';
+import { cellChildName, cellSpec, consulSpecs, consulUrl, envoyAdminUrl, register, supervisorTls, supervisorUrl } from './wiring.js';
 import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
 import { hostIp } from './hosts/plan.js';
 import { setLink, setPaths } from './hosts/netns.js';
@@ -332,7 +332,7 @@ export class Supervisor {
       envoys: of('envoy').map((k, i) => ({
         id: k.spec.name,
         url: k.spec.url,
-        admin: `http://${c.hosts ? hostIp(c.hosts, k.spec.host!) : '127.0.0.1'}:${c.ports.envoys[i]!.admin}`,
+        admin: envoyAdminUrl(c, i, c.hosts ? hostIp(c.hosts, k.spec.host!) : '127.0.0.1'),
         ...proc(k),
       })),
       cells: cells.map((cell) => {

@@ -33,18 +33,23 @@ export function topologyCa(cfg: TopologyConfig): string {
   return ca;
 }
 
-/** The probes' client of `cfg`'s CA (one per data directory). */
-function clientOf(cfg: TopologyConfig): PeerClient {
-  let client = clients.get(cfg.dataDir);
+/** The probes' client of `cfg`'s CA (one per data directory), presenting `as`'s certificate when given. */
+function clientOf(cfg: TopologyConfig, as?: string): PeerClient {
+  const key = `${cfg.dataDir}\0${as ?? ''}`;
+  let client = clients.get(key);
   if (!client) {
-    client = caClient(topologyCa(cfg));
-    clients.set(cfg.dataDir, client);
+    const own = as === undefined ? undefined : tlsFiles(tlsDir(cfg.dataDir), as);
+    client = caClient(topologyCa(cfg), own && { cert: readFileSync(own.cert, 'utf8'), key: readFileSync(own.key, 'utf8') });
+    clients.set(key, client);
   }
   return client;
 }
 
-/** A GET of `url` within `timeoutMs`: status and body; over HTTPS trusting the local CA. */
-export async function probe(cfg: TopologyConfig, url: string, timeoutMs: number): Promise<{ ok: boolean; body: string }> {
-  const res = await (url.startsWith('https:') ? clientOf(cfg).fetch : fetch)(url, { signal: AbortSignal.timeout(timeoutMs) });
+/**
+ * A GET of `url` within `timeoutMs`: status and body; over HTTPS trusting the local CA, and
+ * presenting the certificate of component `as` when given (a mutual-TLS endpoint).
+ */
+export async function probe(cfg: TopologyConfig, url: string, timeoutMs: number, as?: string): Promise<{ ok: boolean; body: string }> {
+  const res = await (url.startsWith('https:') ? clientOf(cfg, as).fetch : fetch)(url, { signal: AbortSignal.timeout(timeoutMs) });
   return { ok: res.ok, body: await res.text() };
 }

@@ -36,7 +36,7 @@ interface Topo {
   hosts: { run: string; hosts: { name: string; role: string; ip: string; ns: string }[] };
   consul: { url: string };
   routers: { id: string; url: string }[];
-  envoys: { id: string; url: string }[];
+  envoys: { id: string; url: string; admin: string }[];
   cells: { id: string; url: string }[];
   controlPlane: { url: string };
   supervisor: { url: string };
@@ -208,6 +208,110 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
     assert.equal(procs.find((p) => p.name === 'control-plane')?.host, 'cp');
   });
 
+  it("keeps Envoy's admin on its host's loopback; other hosts read /ready and /stats/prometheus only, in mutual TLS with a reader's certificate", async () => {
+    const t = topo!;
+    const edge = host('edge-1');
+    const admin = new URL(t.envoys[0]!.admin);
+    assert.equal(admin.protocol, 'https:', t.envoys[0]!.admin);
+    assert.equal(admin.hostname, edge.ip);
+    const files = (name: string) => tlsFiles(tlsDir(data), name);
+    const as = (name: string) => ['--cacert', ca, '--cert', files(name).cert, '--key', files(name).key];
+    // The admin interface itself answers on edge-1's loopback only.
+    const inside = await exec('ip', [
+      'netns',
+      'exec',
+      edge.ns,
+      'curl',
+      '-sS',
+      '--max-time',
+      '5',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `http://127.0.0.1:${admin.port}/server_info`,
+    ]);
+    assert.equal(inside.stdout, '200', `the admin on edge-1's loopback: ${inside.stdout} ${inside.stderr}`);
+    // From the client host, plain HTTP to the admin port gets no HTTP answer, a POST to /quitquitquit included.
+    for (const more of [[], ['-X', 'POST']]) {
+      const path = more.length > 0 ? '/quitquitquit' : '/server_info';
+      const r = await curl(`http://${admin.host}${path}`, more);
+      assert.equal(r.status, '000', `plain ${path} answered ${r.status}: ${r.body}`);
+    }
+    // In TLS, no client certificate, or one of the CA naming neither reader (the router's), fails the handshake.
+    for (const more of [['--cacert', ca], as('router')]) {
+      const r = await curl(`${admin.origin}/ready`, more);
+      assert.equal(r.status, '000', `/ready with ${more.length > 2 ? "the router's certificate" : 'no certificate'} answered ${r.status}`);
+      assert.notEqual(r.code, 0);
+    }
+    // With a reader's certificate: the two read paths, and nothing else of the admin.
+    for (const reader of ['supervisor', 'control-plane']) {
+      const ready = await curl(`${admin.origin}/ready`, as(reader));
+      assert.equal(`${ready.status} ${ready.body.trim()}`, '200 LIVE', `${reader}: ${ready.stderr}`);
+    }
+    const stats = await curl(`${admin.origin}/stats/prometheus`, as('control-plane'));
+    assert.equal(stats.status, '200', stats.stderr);
+    assert.match(stats.body, /envoy_http_downstream_rq_total\{envoy_http_conn_manager_prefix="edge"\}/);
+    for (const [path, more] of [
+      ['/server_info', []],
+      ['/config_dump', []],
+      ['/clusters', []],
+      ['/quitquitquit', ['-X', 'POST']],
+      ['/ready', ['-X', 'POST']],
+    ] as const) {
+      const r = await curl(`${admin.origin}${path}`, [...as('control-plane'), ...more]);
+      assert.equal(r.status, '404', `${more.join(' ')} ${path} answered ${r.status}`);
+    }
+    assert.equal((await curl(`${admin.origin}/ready`, as('supervisor'))).status, '200', 'Envoy still runs after the refused /quitquitquit');
+  });
+
+  it("reads Envoy's admin paths from other hosts as before: the supervisor's probes, the console on cp, cellctl experiment status", async () => {
+    const t = topo!;
+    const cellctl = (args: string[]) => exec(process.execPath, [CELLCTL, ...args], { ...process.env, CELLSIM_DATA: data });
+    // The supervisor's readiness and liveness probes of both Envoys go through the TLS listener.
+    const status = await cellctl(['status', '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    const procs = (JSON.parse(status.stdout) as { processes: { name: string; state: string }[] | null }).processes ?? [];
+    const envoys = t.envoys.map((e) => `${e.id} ${procs.find((p) => p.name === e.id)?.state}`);
+    // The console on cp scrapes both Envoys' /stats/prometheus with the control plane's certificate.
+    const client = caClient(readFileSync(ca, 'utf8'));
+    let consoleRates: { targets: number; answered: number } | undefined;
+    try {
+      const login = await client.fetch(`${t.controlPlane.url}/ui/login`, {
+        method: 'POST',
+        body: new URLSearchParams({ token: readFileSync(join(data, 'tokens', 'read'), 'utf8').trim() }),
+        redirect: 'manual',
+      });
+      assert.equal(login.status, 303);
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+      consoleRates = await consoleEnvoyRates(client.fetch, t.controlPlane.url, cookie, 20_000);
+    } finally {
+      await client.close();
+    }
+    // cellctl experiment status scrapes them too, for a market with an experiment (no traffic needed).
+    const started = await cellctl(['experiment', 'start', 'sf', '--header', 'x-customer-id', '--percent', '50', '--json']);
+    assert.equal(started.code, 0, started.stderr);
+    let experiment: { envoyArms: number; unreachable: string[] } | undefined;
+    try {
+      const st = await cellctl(['experiment', 'status', 'sf', '--json']);
+      assert.equal(st.code, 0, st.stderr);
+      const stats = (JSON.parse(st.stdout) as { stats: { envoy: unknown[]; unreachable: string[] } | null }).stats;
+      experiment = stats ? { envoyArms: stats.envoy.length, unreachable: stats.unreachable } : undefined;
+    } finally {
+      const stopped = await cellctl(['experiment', 'stop', 'sf']);
+      assert.equal(stopped.code, 0, stopped.stderr);
+    }
+    // One verdict for the three readers, so that a failure shows all three.
+    assert.deepEqual(
+      { envoys, console: consoleRates && { targets: consoleRates.targets, answered: consoleRates.answered }, experiment },
+      {
+        envoys: t.envoys.map((e) => `${e.id} running`),
+        console: { targets: 2, answered: 2 },
+        experiment: { envoyArms: 2, unreachable: [] },
+      },
+    );
+  });
+
   it('serves orders from the client host through both routers and both Envoys over HTTPS, in mutual TLS to the cell hosts', async () => {
     const t = topo!;
     const edges = [...t.routers, ...t.envoys];
@@ -260,3 +364,43 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
     assertSplitBrain(await runDrill(data, ['split-brain-migration'], '14s'), t);
   });
 });
+
+/** The console's Envoy scrape figures from its `/ui/events` stream: the first event where every Envoy answered, else the last read within `ms`. */
+async function consoleEnvoyRates(
+  get: (url: string, init?: RequestInit) => Promise<Response>,
+  base: string,
+  cookie: string,
+  ms: number,
+): Promise<{ targets: number; answered: number } | undefined> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), ms);
+  let last: { targets: number; answered: number } | undefined;
+  try {
+    const res = await get(`${base}/ui/events`, { headers: { cookie }, signal: ac.signal });
+    assert.equal(res.status, 200);
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+        const data = buf
+          .slice(0, i)
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trim())
+          .join('\n');
+        buf = buf.slice(i + 2);
+        if (!data) continue;
+        const rates = (JSON.parse(data) as { rates: { plane: string; targets: number; answered: number }[] }).rates;
+        last = rates.find((p) => p.plane === 'envoy');
+        if (last && last.targets > 0 && last.answered === last.targets) return last;
+      }
+    }
+  } catch (err) {
+    if (!ac.signal.aborted) throw err;
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  return last;
+}

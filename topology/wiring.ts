@@ -263,9 +263,18 @@ export function envoySpec(cfg: TopologyConfig, i: number): ChildSpec {
   const place = edgePlaceOf(cfg, i);
   const args = ['envoy', '--listen', String(listen), '--admin', String(admin), '--xds', `${placeOf(cfg, 'cp').ip}:${cfg.ports.xds}`];
   args.push('--id', id, '--data', cfg.dataDir);
-  if (place.ns) args.push('--listen-address', place.ip, '--admin-address', place.ip);
+  // Under --hosts --tls the admin stays on the namespace's loopback and its readers' paths are
+  // served in mutual TLS on the host's address, same port ({@link envoyAdminUrl}); plain --hosts
+  // puts the admin on the host's address, so that the supervisor can probe it.
+  if (place.ns)
+    args.push(
+      '--listen-address',
+      place.ip,
+      ...(adminTls(cfg) ? ['--admin-tls-listen', `${place.ip}:${admin}`] : ['--admin-address', place.ip]),
+    );
   // --tls: xDS (and SDS) over TLS with the Envoy certificate.
   if (cfg.tls) args.push(...tlsArgsOf(cfg, 'envoy'), '--xds-tls');
+  const ready = envoyAdminUrl(cfg, i, place.ip);
   return {
     name: id,
     kind: 'envoy',
@@ -275,12 +284,36 @@ export function envoySpec(cfg: TopologyConfig, i: number): ChildSpec {
     port: listen,
     binds: [listen, admin],
     ...placeFields(place),
-    alive: () => answers(`http://${place.ip}:${admin}/ready`),
+    alive: async () => {
+      await adminGet(cfg, `${ready}/ready`, 2000);
+      return true;
+    },
     ready: async () => {
-      const res = await fetch(`http://${place.ip}:${admin}/ready`, { signal: AbortSignal.timeout(1000) });
-      return res.ok && (await res.text()).trim() === 'LIVE';
+      const res = await adminGet(cfg, `${ready}/ready`, 1000);
+      return res.ok && res.body.trim() === 'LIVE';
     },
   };
+}
+
+/**
+ * Under `--hosts --tls`: Envoy's admin on loopback, its readers' paths in mutual TLS on the edge
+ * host's address (control-plane/xds/admin-tls.ts), as the supervisor, the console on `cp` and
+ * `cellctl experiment status` read it from other hosts.
+ */
+function adminTls(cfg: TopologyConfig): boolean {
+  return Boolean(cfg.hosts && cfg.tls);
+}
+
+/** Where Envoy `i`'s admin paths are read (topology.json `envoys[].admin`): HTTPS under `--hosts --tls`. */
+export function envoyAdminUrl(cfg: TopologyConfig, i: number, ip = edgePlaceOf(cfg, i).ip): string {
+  return `${adminTls(cfg) ? 'https' : 'http'}://${ip}:${cfg.ports.envoys[i]!.admin}`;
+}
+
+/** A GET of Envoy's admin: in mutual TLS as the supervisor under `--hosts --tls`, else plain. */
+async function adminGet(cfg: TopologyConfig, url: string, timeoutMs: number): Promise<{ ok: boolean; body: string }> {
+  if (url.startsWith('https:')) return probe(cfg, url, timeoutMs, 'supervisor');
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { ok: res.ok, body: await res.text() };
 }
 
 /**

@@ -110,12 +110,16 @@ export function connect(f: ConnFlags): Api {
 /**
  * The client of a topology's HTTPS endpoints (`cellctl up --tls`: the control plane's `--api-tls`,
  * the routers' edge): trusting only the topology's CA, `<dir>/tls/ca.crt` (docs/security.md §TLS);
- * `http:` URLs pass through. One per command run.
+ * `http:` URLs pass through. With `as`, it also presents that component's certificate of
+ * `<dir>/tls/`, for a mutual-TLS endpoint. One per command run.
  */
-export function topologyCaClient(dir: string): PeerClient {
-  const file = tlsFiles(tlsDir(resolve(dir)), '').ca;
-  if (!existsSync(file)) throw new CommandError(`the topology serves HTTPS but ${file} (the topology's CA) is missing`);
-  return caClient(readFileSync(file, 'utf8'));
+export function topologyCaClient(dir: string, as?: string): PeerClient {
+  const files = tlsFiles(tlsDir(resolve(dir)), as ?? '');
+  if (!existsSync(files.ca)) throw new CommandError(`the topology serves HTTPS but ${files.ca} (the topology's CA) is missing`);
+  if (as === undefined) return caClient(readFileSync(files.ca, 'utf8'));
+  for (const f of [files.cert, files.key])
+    if (!existsSync(f)) throw new CommandError(`the topology asks for a client certificate but ${f} is missing`);
+  return caClient(readFileSync(files.ca, 'utf8'), { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') });
 }
 
 /** The operator token: `--token-file`, else CELLSIM_TOKEN, else `<dir>/tokens/operator` when it exists. */

@@ -123,8 +123,13 @@ function statusCommand(): Command {
         const topo = topologySources(f.data);
         const routers = f.router ?? topo.routers;
         const envoyAdmins = f.envoyAdmin ?? topo.envoyAdmins;
-        // Under `cellctl up --tls` the routers serve HTTPS of the topology's own CA.
-        const client = [...routers, ...envoyAdmins].some((u) => u.startsWith('https:')) ? topologyCaClient(f.data) : undefined;
+        // Under `cellctl up --tls` the routers serve HTTPS of the topology's own CA; under `--hosts
+        // --tls` Envoys' admin paths are mutual TLS, read with the control plane's certificate.
+        const adminTls = envoyAdmins.some((u) => u.startsWith('https:'));
+        const client =
+          adminTls || routers.some((u) => u.startsWith('https:'))
+            ? topologyCaClient(f.data, adminTls ? 'control-plane' : undefined)
+            : undefined;
         try {
           const arms = { market, cell: st.cell, variant: st.experiment.color, control: st.activeColor };
           stats = await experimentStats(arms, routers, envoyAdmins, client?.fetch);

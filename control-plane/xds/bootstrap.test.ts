@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_MAX_DOWNSTREAM_CONNECTIONS, DEFAULT_MAX_HEAP_BYTES, envoyBootstrap, parseHostPort } from './bootstrap.js';
+import { ADMIN_CLUSTER, ADMIN_TLS_LISTENER } from './admin-tls.js';
 
 /** An edge Envoy on 127.0.0.1:10000 with delta ADS to a control plane on 127.0.0.1:18000. */
 const EDGE = {
@@ -57,5 +58,32 @@ describe('Envoy bootstrap', () => {
       .overload_manager;
     assert.equal(tight.resource_monitors[0]!.typed_config.max_heap_size_bytes, 1 << 20);
     assert.equal(tight.resource_monitors[1]!.typed_config.max_active_downstream_connections, 4);
+  });
+
+  it('with adminTls keeps the admin on loopback and serves GET /ready and /stats/prometheus at the TLS listener, nothing else', () => {
+    const files = { ca: '/d/tls/ca.crt', cert: '/d/tls/envoy.crt', key: '/d/tls/envoy.key' };
+    const b = envoyBootstrap({ ...EDGE, adminTls: { listen: { address: '10.77.1.31', port: 9901 }, files } }) as {
+      admin: { address: { socket_address: { address: string; port_value: number } } };
+      static_resources: { listeners: Record<string, unknown>[]; clusters: { name: string; load_assignment: unknown }[] };
+    };
+    assert.deepEqual(b.admin.address.socket_address, { address: '127.0.0.1', port_value: 9901 });
+    const text = JSON.stringify(b.static_resources.listeners);
+    assert.equal(b.static_resources.listeners.length, 1);
+    assert.match(text, new RegExp(`"name":"${ADMIN_TLS_LISTENER}".*"address":"10\\.77\\.1\\.31","port_value":9901`));
+    assert.match(text, /"require_client_certificate":true/);
+    assert.deepEqual(
+      [...text.matchAll(/"exact":"(spiffe:[^"]+)"/g)].map((m) => m[1]),
+      ['spiffe://cellsim/supervisor', 'spiffe://cellsim/control-plane'],
+    );
+    assert.deepEqual(
+      [...text.matchAll(/"match":\{"path":"([^"]+)","headers":\[\{"name":":method","string_match":\{"exact":"GET"\}/g)].map((m) => m[1]),
+      ['/ready', '/stats/prometheus'],
+    );
+    const admin = b.static_resources.clusters.find((c) => c.name === ADMIN_CLUSTER);
+    assert.match(JSON.stringify(admin?.load_assignment), /"address":"127\.0\.0\.1","port_value":9901/);
+    assert.throws(
+      () => envoyBootstrap({ ...EDGE, adminAddress: '10.77.1.31', adminTls: { listen: { address: '10.77.1.31', port: 9902 }, files } }),
+      /admin listens on loopback/,
+    );
   });
 });

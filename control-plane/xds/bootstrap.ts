@@ -11,6 +11,7 @@ import { isIP } from 'node:net';
 import { XDS_CLUSTER } from './resources/names.js';
 import { META_LISTEN_ADDRESS, META_LISTEN_PORT } from './publisher.js';
 import { identityUri, type TlsFiles } from '../../shared/pki/names.js';
+import { adminTlsResources } from './admin-tls.js';
 
 /** Options of {@link envoyBootstrap}. */
 export interface BootstrapOptions {
@@ -30,6 +31,11 @@ export interface BootstrapOptions {
   maxDownstreamConnections?: number;
   /** Reach the control plane over TLS with these files, checking that it is the control plane (docs/tls.md §xDS over TLS). */
   xdsTls?: TlsFiles;
+  /**
+   * Serve the remote readers' admin paths in mutual TLS at `listen` with these files, the admin
+   * itself on loopback only (docs/security.md §Envoy's admin across hosts).
+   */
+  adminTls?: { listen: { address: string; port: number }; files: TlsFiles };
 }
 
 /** Default heap bound: 1 GiB, five times Envoy's RSS at 100,000 markets (bench/xds.md). */
@@ -94,6 +100,9 @@ function xdsTlsSocket(files: TlsFiles): Record<string, unknown> {
 /** Builds the bootstrap object (JSON-able). */
 export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
   const xdsIsIp = isIP(o.xds.host) !== 0;
+  if (o.adminTls && (o.adminAddress ?? '127.0.0.1') !== '127.0.0.1')
+    throw new Error(`the admin listens on loopback when its paths are served in TLS (admin address ${o.adminAddress})`);
+  const adminTls = o.adminTls ? adminTlsResources({ ...o.adminTls, adminPort: o.adminPort }) : undefined;
   return {
     node: {
       id: o.nodeId,
@@ -123,6 +132,7 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
       lds_config: ADS,
     },
     static_resources: {
+      ...(adminTls ? { listeners: [adminTls.listener] } : {}),
       clusters: [
         {
           name: XDS_CLUSTER,
@@ -144,6 +154,7 @@ export function envoyBootstrap(o: BootstrapOptions): Record<string, unknown> {
             endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xds.host, port_value: o.xds.port } } } }] }],
           },
         },
+        ...(adminTls ? [adminTls.cluster] : []),
       ],
     },
   };

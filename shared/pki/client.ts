@@ -66,12 +66,14 @@ export function peerClient(tls: TlsMaterial | undefined, roles: readonly Role[])
 }
 
 /**
- * A client that trusts only the cellsim CA `ca` (PEM) for `https:` URLs, with no certificate of its own and the usual host-name check (every leaf names 127.0.0.1 and
- * localhost): a drill's or a tool's client of a `cellctl up --tls` topology. `http:` URLs pass
- * through unchanged, so one client serves a topology's HTTPS and plain endpoints alike.
+ * A client that trusts only the cellsim CA `ca` (PEM) for `https:` URLs, with the usual host-name
+ * check (every leaf names 127.0.0.1 and localhost) and no certificate of its own unless `own`
+ * gives one (PEM; for a mutual-TLS endpoint): a drill's or a tool's client of a `cellctl up
+ * --tls` topology. `http:` URLs pass through unchanged, so one client serves a topology's HTTPS
+ * and plain endpoints alike.
  */
-export function caClient(ca: string): PeerClient {
-  return agentClient(new Agent({ connect: { ca } }));
+export function caClient(ca: string, own?: { cert: string; key: string }): PeerClient {
+  return agentClient(new Agent({ connect: { ca, ...own } }));
 }
 
 /** The HTTPS client of an undici Agent. */
