@@ -51,6 +51,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: "give a fresh Consul cellsim's ACL tokens, cells and market map, as cellctl up does (the Kubernetes seed Job)",
     load: () => import('../topology/seed-cli.js'),
   },
+  deploy: {
+    summary: 'deployment files from the topology model: deploy k8s writes the Kubernetes manifests of --cells cells',
+    load: () => import('../topology/k8s/cli.js'),
+  },
   hosts: {
     summary: 'list the network namespaces of cellctl up --hosts runs; hosts clean removes those left over',
     load: () => import('../topology/hosts/cli.js'),

@@ -2,16 +2,22 @@
  * The deployment manifests stay true to the CLI and to each other: every container runs a real
  * `cellctl` command with options that command declares, the seed Job seeds the cells and Consul
  * nodes the manifests run, and the cross-checks of manifests.ts (Services, NetworkPolicies,
- * Secrets, probes, IDs) find nothing. The strict schema check is validate.test.ts.
+ * Secrets, probes, IDs) find nothing. The strict schema check is validate.test.ts. The files are
+ * `cellctl deploy k8s`'s output (topology/k8s/), and the command is tested here at other sizes.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
 import type { Command } from 'commander';
 import { COMMANDS } from '../../bin/commands.js';
 import { BUNDLED_COMMANDS } from '../../bin/bundle.mjs';
 import { ROUTER_NODE_OPTIONS } from '../../router/node-options.js';
 import { pinnedVersions } from '../binaries.js';
+import { renderManifests } from '../../topology/k8s/render.js';
 import {
   admits,
   idProblems,
@@ -287,5 +293,114 @@ describe('deployment manifests', () => {
       assert.ok(registered.length >= 3);
       for (const { w, c } of registered) assert.ok(admits(manifests, kust, consul, w, Number(argAfter(c, '--port'))), w.metadata.name);
     });
+  });
+});
+
+const CELLCTL = new URL('../../bin/cellctl.js', import.meta.url).pathname;
+/** Runs `cellctl args` to its end. */
+function runCellctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CELLCTL, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('cellctl deploy k8s: the manifests from the topology model (topology/k8s/)', () => {
+  const work = mkdtempSync(join(tmpdir(), 'cellsim-deploy-k8s-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it('infra/deploy/k8s/ is exactly its output for the default 4 cells: a hand edit fails here (regenerate with cellctl deploy k8s --out infra/deploy/k8s)', () => {
+    const files = renderManifests();
+    assert.deepEqual(
+      readdirSync(DIR)
+        .filter((f) => f.endsWith('.yaml'))
+        .sort(),
+      files.map((f) => f.name).sort(),
+      'the YAML files of infra/deploy/k8s',
+    );
+    for (const f of files)
+      assert.equal(readFileSync(join(DIR, f.name), 'utf8'), f.text, `${f.name} differs from cellctl deploy k8s's output`);
+  });
+
+  it('writes its files with --out, and keeps the cross-checks clean at another size (6 cells: cell-0 the canary, the seed Job agreeing)', async () => {
+    const six = join(work, 'six');
+    const j = await runCellctl(['deploy', 'k8s', '--cells', '6', '--out', six, '--json']);
+    assert.equal(j.code, 0, j.stderr);
+    const out = JSON.parse(j.stdout) as { cells: number; dir: string; files: string[] };
+    const files = renderManifests({ cells: 6 });
+    assert.deepEqual([out.cells, out.dir, out.files], [6, six, files.map((f) => f.name)]);
+    assert.deepEqual(readdirSync(six).sort(), out.files.sort(), 'the files written, nothing else');
+    for (const f of files) assert.equal(readFileSync(join(six, f.name), 'utf8'), f.text, f.name);
+    const k = loadKustomization(six);
+    const objs = loadManifests(six, k);
+    const cells = workloads(objs).filter((w) => w.kind === 'StatefulSet' && w.metadata.name.startsWith('cell-'));
+    assert.deepEqual(
+      cells.map((w) => w.metadata.name),
+      ['cell-0', 'cell-1', 'cell-2', 'cell-3', 'cell-4', 'cell-5'],
+    );
+    const cpu = (w: (typeof cells)[number]) =>
+      (w.spec.template.spec.containers[0] as { resources?: { requests?: { cpu?: string } } }).resources?.requests?.cpu;
+    assert.deepEqual(cells.map(cpu), ['100m', '500m', '500m', '500m', '500m', '500m'], 'cell-0 the small canary');
+    const seed = workloads(objs).find((w) => w.kind === 'Job')!.spec.template.spec.containers[0]!;
+    assert.equal(argAfter(seed, '--cells'), '6');
+    assert.deepEqual(
+      [serviceProblems(objs, k), networkPolicyProblems(objs, k), referenceProblems(objs, k), probeProblems(objs)],
+      [[], [], [], []],
+    );
+  });
+
+  it('prints every object as one YAML stream on stdout without --out (kustomization.yaml left out), or one JSON document with --json', async () => {
+    const y = await runCellctl(['deploy', 'k8s', '--cells', '2']);
+    assert.equal(y.code, 0, y.stderr);
+    const docs = parseAllDocuments(y.stdout).map((d) => {
+      assert.deepEqual(d.errors, []);
+      return d.toJS() as { kind: string; metadata: { name: string } };
+    });
+    const names = docs.map((d) => `${d.kind}/${d.metadata.name}`);
+    assert.ok(names.includes('StatefulSet/cell-1') && !names.includes('StatefulSet/cell-2'), names.join(' '));
+    assert.ok(!names.some((n) => n.startsWith('Kustomization/')));
+    const j = await runCellctl(['deploy', 'k8s', '--cells', '2', '--json']);
+    assert.equal(j.code, 0, j.stderr);
+    const parsed = JSON.parse(j.stdout) as { cells: number; objects: unknown[] };
+    assert.equal(parsed.cells, 2);
+    assert.deepEqual(parsed.objects, docs);
+  });
+
+  it('refuses --cells 0 or a non-number with a clear error, exit 1, and writes nothing', async () => {
+    for (const bad of ['0', 'four']) {
+      const out = join(work, `bad-${bad}`);
+      const r = await runCellctl(['deploy', 'k8s', '--cells', bad, '--out', out]);
+      assert.equal(r.code, 1, bad);
+      assert.match(r.stderr, new RegExp(`option '--cells <n>' argument '${bad}' is invalid\\. .* is not a positive integer`), bad);
+      assert.equal(r.stdout, '', bad);
+      assert.equal(existsSync(out), false, `${bad}: ${out} made`);
+    }
+  });
+
+  it('writes nothing when --out is not a directory or one of its files is not a file, and says which', async () => {
+    const file = join(work, 'a-file');
+    writeFileSync(file, 'x');
+    const r = await runCellctl(['deploy', 'k8s', '--out', file, '--json']);
+    assert.equal(r.code, 1);
+    assert.deepEqual(JSON.parse(r.stdout), { error: { code: 'command_failed', message: `--out ${file}: not a directory` } });
+    assert.match(r.stderr, /^cellctl deploy k8s: command_failed: --out .*a-file: not a directory$/m);
+    const out = join(work, 'blocked');
+    mkdirSync(out);
+    for (const f of readdirSync(DIR).filter((x) => x.endsWith('.yaml'))) writeFileSync(join(out, f), readFileSync(join(DIR, f)));
+    writeFileSync(join(out, 'cells.yaml'), 'old\n');
+    rmSync(join(out, 'seed.yaml'));
+    mkdirSync(join(out, 'seed.yaml'));
+    const before = readFileSync(join(out, 'consul.yaml'), 'utf8');
+    const b = await runCellctl(['deploy', 'k8s', '--cells', '5', '--out', out]);
+    assert.equal(b.code, 1);
+    assert.match(b.stderr, /seed\.yaml: not a file; nothing written/);
+    assert.equal(readFileSync(join(out, 'cells.yaml'), 'utf8'), 'old\n', 'cells.yaml replaced although nothing was to be written');
+    assert.equal(readFileSync(join(out, 'consul.yaml'), 'utf8'), before);
+    assert.deepEqual(
+      readdirSync(out).filter((f) => f.endsWith('.tmp')),
+      [],
+      'temporary files left',
+    );
   });
 });
