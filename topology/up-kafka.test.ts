@@ -1,6 +1,7 @@
 /**
- * `cellctl up --log kafka` on real processes (Consul, 2 cells, routers, control plane, Envoys, and
- * a real KRaft Kafka broker per cell from the jars infra/install.sh caches): every cell's broker
+ * `cellctl up --log kafka --tls` on real processes (Consul, 2 cells, routers, control plane, Envoys, and
+ * a real KRaft Kafka broker per cell from the jars infra/install.sh caches; HTTPS everywhere, mutual
+ * TLS to the cells and their delivery instances, the brokers plaintext on loopback): every cell's broker
  * is supervised and listed (topology.json, `cellctl status`), each cell's log is a topic on its
  * own broker, orders through a router and an Envoy reach DELIVERED on every cell, a broker
  * killed from outside is restarted on its kept storage and its cell goes on, `cellctl cells
@@ -24,6 +25,9 @@ import { ConsulClient } from '../shared/consul.js';
 import { readConsulToken } from '../shared/consul-acl.js';
 import { type ManagedProcess } from '../infra/process.js';
 import { cellctlJson, runCellctl, startUp } from '../infra/harness/up.js';
+import { caClient, peerClient, type PeerClient } from '../shared/pki/client.js';
+import { readTlsFiles } from '../shared/pki/identity.js';
+import { tlsFiles } from '../shared/pki/names.js';
 
 interface Topo {
   supervisor: { url: string };
@@ -55,17 +59,31 @@ const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 /** The first topology's data directory, left for the second `cellctl up` on it. */
 let keptData: string | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The test's fetch: trusts the `--tls` topology's CA (routers and Envoys in HTTPS; `http:` passes through). */
+let web: PeerClient['fetch'] = (url, init) => fetch(url, init);
+
+/** The topology's CA file under `data`, PEM. */
+const caOf = (data: string) => readFileSync(tlsFiles(join(data, 'tls'), 'ca').ca, 'utf8');
+/** A Consul client of the topology in `data` (HTTPS with its CA) with the control plane's token. */
+const consulOf = (data: string) =>
+  new ConsulClient({
+    url: (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { consul: { url: string } }).consul.url,
+    token: readConsulToken(data, 'control-plane'),
+    ca: caOf(data),
+  });
 
 /** Of `orders`, those not DELIVERED (read through `routerUrl`) after polling every 500 ms for up to `ms`. */
 async function notDelivered<T extends { id: string; market: string }>(routerUrl: string, orders: readonly T[], ms = 90_000): Promise<T[]> {
   const statusOf = async (o: T) => {
-    const res = await fetch(`${routerUrl}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
+    const res = await web(`${routerUrl}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
     return ((await res.json()) as { status: string }).status;
   };
   let pending = [...orders];
   const until = Date.now() + ms;
   while (pending.length && Date.now() < until) {
-    const states = await Promise.all(pending.map(statusOf));
+    // 50 reads at a time: a thousand TLS handshakes at once fail on a loaded machine ('fetch failed').
+    const states: string[] = [];
+    for (let i = 0; i < pending.length; i += 50) states.push(...(await Promise.all(pending.slice(i, i + 50).map(statusOf))));
     pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
     if (pending.length) await sleep(500);
   }
@@ -76,16 +94,21 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
   let data: string;
   let up: ManagedProcess | undefined;
   let topo: Topo;
+  let client: PeerClient | undefined;
 
   before(async () => {
     requireKafka(); // no jars or no Java: fail here, loudly
     data = mkdtempSync(join(tmpdir(), 'cellsim-up-kafka-'));
     // A persistent Consul: the cell records (with the delivery rollout's version) outlive this `up`.
-    up = await startUp({ data, cells: 2, log: 'kafka', persist: true, readyTimeoutMs: 300_000 });
+    // Under --tls: the delivery rollout, the scaling and the recovery below run with HTTPS everywhere, mutual TLS to the cells.
+    up = await startUp({ data, cells: 2, log: 'kafka', tls: true, persist: true, readyTimeoutMs: 300_000 });
     topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as Topo;
+    client = caClient(caOf(data));
+    web = client.fetch;
   });
   after(async () => {
     await up?.stop(60_000);
+    await client?.close();
     // Kept for the next describe (a second cellctl up on it) when every test passed; removed there.
     if (up === undefined && existsSync(join(data, 'delivery', 'cell-0', 'instances.json'))) keptData = data;
     else rmSync(data, { recursive: true, force: true });
@@ -93,6 +116,9 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
 
   it('runs a broker per cell, lists it, and carries every order to DELIVERED on every cell', async () => {
     assert.equal(topo.cells.length, 2);
+    // --tls: the planes and every cell's services answer HTTPS only (the brokers stay plaintext on loopback).
+    for (const url of [...topo.routers, ...topo.envoys, ...topo.cells.flatMap((c) => c.delivery ?? [])].map((x) => x.url))
+      assert.match(url, /^https:\/\//);
     const brokers = topo.cells.map((c) => c.kafka);
     for (const [i, b] of brokers.entries()) {
       assert.ok(b, `cell-${i} has no broker in topology.json`);
@@ -119,7 +145,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       const market = topo.markets.find((m) => m.cell === c.id)?.id;
       assert.ok(market, `${c.id} owns no market`);
       for (const [i, base] of [topo.routers[0]!.url, topo.envoys[0]!.url, topo.routers[1]!.url].entries()) {
-        const res = await fetch(`${base}/v1/orders`, {
+        const res = await web(`${base}/v1/orders`, {
           method: 'POST',
           headers: { 'x-market-id': market, 'idempotency-key': `kafka-${c.id}-${i}`, 'content-type': 'application/json' },
           body: JSON.stringify({ customerId: `c-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
@@ -132,11 +158,11 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     }
     const sup = async (path: string, method = 'GET') => {
       const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
-      const res = await fetch(`${topo.supervisor.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+      const res = await web(`${topo.supervisor.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
       return (await res.json()) as { name: string; state: string; pid: number | null; restarts: number }[];
     };
     const statusOf = async (o: (typeof orders)[number]) => {
-      const res = await fetch(`${topo.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
+      const res = await web(`${topo.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
       return ((await res.json()) as { status: string }).status;
     };
     assert.deepEqual(await notDelivered(topo.routers[0]!.url, orders), [], 'orders not DELIVERED within 90 s');
@@ -173,7 +199,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     await sup(`/children/${cellOf0.id}.delivery-1/kill?hold=1`, 'POST');
     const held: typeof orders = [];
     for (let i = 0; i < 10; i++) {
-      const res = await fetch(`${topo.routers[0]!.url}/v1/orders`, {
+      const res = await web(`${topo.routers[0]!.url}/v1/orders`, {
         method: 'POST',
         headers: { 'x-market-id': market0of, 'idempotency-key': `kafka-held-${i}`, 'content-type': 'application/json' },
         body: JSON.stringify({ customerId: `h-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
@@ -200,7 +226,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       broker0 = (await sup('/children')).find((c) => c.name === `kafka.${cell0.id}`)!;
     }
     assert.equal(broker0.state, 'running', `kafka.${cell0.id} not restarted: ${JSON.stringify(broker0)}`);
-    const res = await fetch(`${topo.routers[0]!.url}/v1/orders`, {
+    const res = await web(`${topo.routers[0]!.url}/v1/orders`, {
       method: 'POST',
       headers: { 'x-market-id': market0, 'idempotency-key': 'kafka-after-restart', 'content-type': 'application/json' },
       body: JSON.stringify({ customerId: 'c-r', items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
@@ -240,7 +266,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       port?: number;
     };
     const kids = async () => {
-      const res = await fetch(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await web(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
       return ((await res.json()) as Kid[]).filter((k) => k.kind === 'delivery' && k.cell === cell.id);
     };
     const names = async () => (await kids()).map((k) => k.name).sort();
@@ -297,7 +323,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     let flowing = true;
     const flow = (async () => {
       for (let i = 0; flowing && i < 40; i++) {
-        const res = await fetch(`${topo.routers[0]!.url}/v1/orders`, {
+        const res = await web(`${topo.routers[0]!.url}/v1/orders`, {
           method: 'POST',
           headers: { 'x-market-id': market, 'idempotency-key': `kafka-scale-${i}`, 'content-type': 'application/json' },
           body: JSON.stringify({ customerId: `s-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
@@ -336,7 +362,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       assert.match(status.stdout, new RegExp(`${cell.id}\\.delivery-3 running \\(pid ${third.pid}\\)`));
 
       // A crash of the new instance: the supervisor restarts it, and the count stays 3.
-      await fetch(`${topo.supervisor.url}/children/${cell.id}.delivery-3/kill`, {
+      await web(`${topo.supervisor.url}/children/${cell.id}.delivery-3/kill`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}` },
       });
@@ -369,7 +395,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
 
     // Every order placed meanwhile reaches DELIVERED (partitions moved both ways; re-reads absorbed).
     const statusOf = async (id: string) => {
-      const res = await fetch(`${topo.routers[0]!.url}/v1/orders/${id}`, { headers: { 'x-market-id': market } });
+      const res = await web(`${topo.routers[0]!.url}/v1/orders/${id}`, { headers: { 'x-market-id': market } });
       return ((await res.json()) as { status: string }).status;
     };
     let pending = orders;
@@ -395,13 +421,10 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
     const token = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
     type Kid = { name: string; kind: string; cell?: string; version?: string; state: string };
     const deliveryKids = async (cell: string) => {
-      const res = await fetch(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await web(`${topo.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
       return ((await res.json()) as Kid[]).filter((k) => k.kind === 'delivery' && k.cell === cell);
     };
-    const consul = new ConsulClient({
-      url: JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')).consul.url as string,
-      token: readConsulToken(data, 'control-plane'),
-    });
+    const consul = consulOf(data);
     /** The versions of a cell's passing delivery instances in Consul's catalog, one per instance. */
     const catalog = async (cell: string) =>
       (await consul.health.service('cellsim-delivery', { passing: true })).value
@@ -449,7 +472,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       for (let i = 0; flowing && i < 6000; i++) {
         const market = markets[i % markets.length]!;
         const began = Date.now();
-        const res = await fetch(`${topo.routers[i % 2]!.url}/v1/orders`, {
+        const res = await web(`${topo.routers[i % 2]!.url}/v1/orders`, {
           method: 'POST',
           headers: { 'x-market-id': market, 'idempotency-key': `kafka-drollout-${i}`, 'content-type': 'application/json' },
           body: JSON.stringify({ customerId: `d-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
@@ -480,6 +503,7 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
       // A version whose consumer fails every order event (retried: it stalls): the lag verdict breaches on cell-0.
       const r = await runCellctl(data, ['rollout', 'v2-stuck', '--role', 'delivery', '--bake', '8s', '--max-lag', '15', '--json'], 420_000);
       badCode = r.code;
+      assert.ok(r.stdout.trim(), `cellctl rollout v2-stuck printed no record (exit ${r.code}): ${r.stderr}`);
       bad = JSON.parse(r.stdout) as Rollout;
       process.stderr.write(`# delivery rollout v2-stuck: ${Date.now() - goodDone} ms\n`);
       for (const c of topo.cells) assert.deepEqual(await catalog(c.id), ['v2', 'v2'], `${c.id}: Consul's catalog after the rollback`);
@@ -545,123 +569,139 @@ describe('cellctl up --log kafka (a real broker per cell)', () => {
   });
 });
 
-describe('cellctl up --log kafka again on the same data directory', () => {
-  it('starts the delivery instance count cellctl cells scale set, on the version the delivery rollout left', async () => {
+describe('cellctl up --log kafka --tls again on the same data directory', () => {
+  let again: ManagedProcess | undefined;
+  let client: PeerClient | undefined;
+  /** The cells' own ports (mutual TLS): with the control plane's certificate. */
+  let cells: PeerClient | undefined;
+  let t: Topo;
+  let t0 = 0;
+
+  before(async () => {
     // Runs after the topology above stopped (node:test runs describe blocks in order), on its data directory.
     assert.ok(keptData, 'the topology above kept no data directory');
-    const t0 = Date.now();
+    t0 = Date.now();
     // cell-2 is new and left out of --split-cells: one process on its own broker (orchestrated saga).
-    const again = await startUp({
+    again = await startUp({
       data: keptData,
       cells: 3,
       log: 'kafka',
       splitCells: 'cell-0,cell-1',
+      tls: true,
       persist: true,
       readyTimeoutMs: 300_000,
     });
-    try {
-      const t = JSON.parse(readFileSync(join(keptData, 'topology.json'), 'utf8')) as Topo;
-      assert.deepEqual(
-        t.cells[0]?.delivery?.map((d) => [d.name, d.state]),
-        [1, 2, 3].map((n) => [`cell-0.delivery-${n}`, 'running']),
-      );
-      const status = await runCellctl(keptData, ['status']);
-      assert.match(status.stdout, /cell-0\.delivery-3 running/);
-      // The delivery instances on v2 (cell records' deliveryVersion), the order services on v1 (their version).
-      const token = readFileSync(join(keptData, 'tokens', 'supervisor'), 'utf8').trim();
-      const res = await fetch(`${t.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
-      const kids = ((await res.json()) as { name: string; kind: string; version?: string; port?: number }[]).filter(
-        (k) => k.kind === 'delivery' || k.kind === 'cell',
-      );
-      assert.deepEqual(kids.map((k) => [k.name, k.version]).sort(), [
-        ['cell-0.blue', 'v1'],
-        ...[1, 2, 3].map((n) => [`cell-0.delivery-${n}`, 'v2']),
-        ['cell-1.blue', 'v1'],
-        ...[1, 2].map((n) => [`cell-1.delivery-${n}`, 'v2']),
-        ['cell-2.blue', 'v1'],
-      ]);
+    t = JSON.parse(readFileSync(join(keptData, 'topology.json'), 'utf8')) as Topo;
+    client = caClient(caOf(keptData));
+    web = client.fetch;
+    cells = peerClient(readTlsFiles(tlsFiles(join(keptData, 'tls'), 'control-plane')), ['cell']);
+  });
+  after(async () => {
+    await again?.stop(60_000);
+    await client?.close();
+    await cells?.close();
+    if (keptData) rmSync(keptData, { recursive: true, force: true });
+    if (t0) process.stderr.write(`# second cellctl up: ${Date.now() - t0} ms\n`);
+  });
 
-      // cell-2 runs as one process: its own broker, no delivery instance, role `all`, no delivery version.
-      const cell2 = t.cells.find((c) => c.id === 'cell-2');
-      assert.ok(cell2, 'cell-2 in topology.json');
-      assert.equal(cell2.kafka?.state, 'running', 'cell-2 has a broker of its own');
-      assert.equal(cell2.delivery, undefined, 'cell-2 has no delivery instances');
-      const adminToken = readFileSync(join(keptData, 'tokens', 'cell-admin'), 'utf8').trim();
-      const roleOf = async (cell: string) => {
-        const port = kids.find((k) => k.name === `${cell}.blue`)!.port!;
-        const r = await fetch(`http://127.0.0.1:${port}/admin/status`, { headers: { authorization: `Bearer ${adminToken}` } });
-        return ((await r.json()) as { role: string }).role;
-      };
-      assert.deepEqual([await roleOf('cell-0'), await roleOf('cell-2')], ['order', 'all']);
-      assert.doesNotMatch(status.stdout, /cell-2 \[order:/);
-      const consul = new ConsulClient({
-        url: (JSON.parse(readFileSync(join(keptData, 'topology.json'), 'utf8')) as { consul: { url: string } }).consul.url,
-        token: readConsulToken(keptData, 'control-plane'),
+  it('starts the delivery instance count cellctl cells scale set, on the version the delivery rollout left', async () => {
+    assert.ok(keptData);
+    assert.deepEqual(
+      t.cells[0]?.delivery?.map((d) => [d.name, d.state]),
+      [1, 2, 3].map((n) => [`cell-0.delivery-${n}`, 'running']),
+    );
+    const status = await runCellctl(keptData, ['status']);
+    assert.match(status.stdout, /cell-0\.delivery-3 running/);
+    // The delivery instances on v2 (cell records' deliveryVersion), the order services on v1 (their version).
+    const token = readFileSync(join(keptData, 'tokens', 'supervisor'), 'utf8').trim();
+    const res = await web(`${t.supervisor.url}/children`, { headers: { authorization: `Bearer ${token}` } });
+    const kids = ((await res.json()) as { name: string; kind: string; version?: string; port?: number }[]).filter(
+      (k) => k.kind === 'delivery' || k.kind === 'cell',
+    );
+    assert.deepEqual(kids.map((k) => [k.name, k.version]).sort(), [
+      ['cell-0.blue', 'v1'],
+      ...[1, 2, 3].map((n) => [`cell-0.delivery-${n}`, 'v2']),
+      ['cell-1.blue', 'v1'],
+      ...[1, 2].map((n) => [`cell-1.delivery-${n}`, 'v2']),
+      ['cell-2.blue', 'v1'],
+    ]);
+
+    // cell-2 runs as one process: its own broker, no delivery instance, role `all`, no delivery version.
+    const cell2 = t.cells.find((c) => c.id === 'cell-2');
+    assert.ok(cell2, 'cell-2 in topology.json');
+    assert.equal(cell2.kafka?.state, 'running', 'cell-2 has a broker of its own');
+    assert.equal(cell2.delivery, undefined, 'cell-2 has no delivery instances');
+    const adminToken = readFileSync(join(keptData, 'tokens', 'cell-admin'), 'utf8').trim();
+    const roleOf = async (cell: string) => {
+      const port = kids.find((k) => k.name === `${cell}.blue`)!.port!;
+      // A cell's admin API is mutual TLS: called with the control plane's certificate.
+      const r = await cells!.fetch(`https://127.0.0.1:${port}/admin/status`, {
+        headers: { authorization: `Bearer ${adminToken}` },
       });
-      const record = async (cell: string) =>
-        JSON.parse((await consul.kv.get(`cellsim/cells/${cell}`)).value?.value ?? '{}') as { version?: string; deliveryVersion?: string };
-      const rec2 = await record('cell-2');
-      assert.deepEqual([rec2.version, rec2.deliveryVersion], ['v1', undefined], "cell-2's record");
+      return ((await r.json()) as { role: string }).role;
+    };
+    assert.deepEqual([await roleOf('cell-0'), await roleOf('cell-2')], ['order', 'all']);
+    assert.doesNotMatch(status.stdout, /cell-2 \[order:/);
+    const consul = consulOf(keptData);
+    const record = async (cell: string) =>
+      JSON.parse((await consul.kv.get(`cellsim/cells/${cell}`)).value?.value ?? '{}') as { version?: string; deliveryVersion?: string };
+    const rec2 = await record('cell-2');
+    assert.deepEqual([rec2.version, rec2.deliveryVersion], ['v1', undefined], "cell-2's record");
 
-      // A delivery rollout covers the split cells only; a scale of cell-2 is refused with the reason.
-      const plan = await cellctlJson<{ waves: { cells: string[] }[]; deliveryInstances?: Record<string, number> }>(keptData, [
-        'rollout',
-        'v3',
-        '--role',
-        'delivery',
-        '--dry-run',
-      ]);
-      assert.deepEqual([plan.waves.map((w) => w.cells), plan.deliveryInstances], [[['cell-0'], ['cell-1']], { 'cell-0': 3, 'cell-1': 2 }]);
-      const scale = await runCellctl(keptData, ['cells', 'scale', 'cell-2', '--delivery', '3']);
-      assert.equal(scale.code, 1, scale.stderr);
-      assert.match(scale.stderr, /cell-2 is not split into order and delivery services \(it runs as one process/);
+    // A delivery rollout covers the split cells only; a scale of cell-2 is refused with the reason.
+    const plan = await cellctlJson<{ waves: { cells: string[] }[]; deliveryInstances?: Record<string, number> }>(keptData, [
+      'rollout',
+      'v3',
+      '--role',
+      'delivery',
+      '--dry-run',
+    ]);
+    assert.deepEqual([plan.waves.map((w) => w.cells), plan.deliveryInstances], [[['cell-0'], ['cell-1']], { 'cell-0': 3, 'cell-1': 2 }]);
+    const scale = await runCellctl(keptData, ['cells', 'scale', 'cell-2', '--delivery', '3']);
+    assert.equal(scale.code, 1, scale.stderr);
+    assert.match(scale.stderr, /cell-2 is not split into order and delivery services \(it runs as one process/);
 
-      // Both kinds serve orders side by side: a new market on cell-2 and a market of split cell-0, to DELIVERED.
-      const assigned = await runCellctl(keptData, ['assign', 'kafka-solo', 'cell-2']);
-      assert.equal(assigned.code, 0, assigned.stderr);
-      const market0 = t.markets.find((m) => m.cell === 'cell-0')!.id;
-      const placed: { id: string; market: string; cell: string }[] = [];
-      for (const [i, market] of ['kafka-solo', market0, 'kafka-solo', market0].entries()) {
-        // The routers learn the new market from Consul within moments: 404 unknown_market until then.
-        let r: Response;
-        for (let tries = 0; ; tries++) {
-          r = await fetch(`${t.routers[i % 2]!.url}/v1/orders`, {
-            method: 'POST',
-            headers: { 'x-market-id': market, 'idempotency-key': `kafka-kinds-${i}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ customerId: `k-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
-          });
-          if (r.status !== 404 || tries >= 40) break;
-          await r.arrayBuffer();
-          await sleep(250);
-        }
-        const text = await r.text();
-        assert.equal(r.status, 201, `${market}: ${text}`);
-        placed.push({ id: (JSON.parse(text) as { id: string }).id, market, cell: r.headers.get('x-cell-id') ?? '' });
+    // Both kinds serve orders side by side: a new market on cell-2 and a market of split cell-0, to DELIVERED.
+    const assigned = await runCellctl(keptData, ['assign', 'kafka-solo', 'cell-2']);
+    assert.equal(assigned.code, 0, assigned.stderr);
+    const market0 = t.markets.find((m) => m.cell === 'cell-0')!.id;
+    const placed: { id: string; market: string; cell: string }[] = [];
+    for (const [i, market] of ['kafka-solo', market0, 'kafka-solo', market0].entries()) {
+      // The routers learn the new market from Consul within moments: 404 unknown_market until then.
+      let r: Response;
+      for (let tries = 0; ; tries++) {
+        r = await web(`${t.routers[i % 2]!.url}/v1/orders`, {
+          method: 'POST',
+          headers: { 'x-market-id': market, 'idempotency-key': `kafka-kinds-${i}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ customerId: `k-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+        });
+        if (r.status !== 404 || tries >= 40) break;
+        await r.arrayBuffer();
+        await sleep(250);
       }
-      assert.deepEqual(
-        placed.map((o) => o.cell),
-        ['cell-2', 'cell-0', 'cell-2', 'cell-0'],
-      );
-      assert.deepEqual(
-        await notDelivered(t.routers[0]!.url, placed),
-        [],
-        'orders of the one-process cell and of the split cell not DELIVERED within 90 s',
-      );
-      // cell-2's log went through its own broker: its orders topic and no deliveries topic (no delivery service).
-      const admin = new Admin({ clientId: 'up-kafka-kinds', bootstrapBrokers: [cell2.kafka.bootstrap] });
-      try {
-        assert.deepEqual(
-          (await admin.listTopics()).filter((x) => x.startsWith('cellsim.')),
-          ['cellsim.cell-2.orders'],
-        );
-      } finally {
-        await admin.close();
-      }
-    } finally {
-      await again.stop(60_000);
-      rmSync(keptData, { recursive: true, force: true });
+      const text = await r.text();
+      assert.equal(r.status, 201, `${market}: ${text}`);
+      placed.push({ id: (JSON.parse(text) as { id: string }).id, market, cell: r.headers.get('x-cell-id') ?? '' });
     }
-    process.stderr.write(`# second cellctl up: ${Date.now() - t0} ms\n`);
+    assert.deepEqual(
+      placed.map((o) => o.cell),
+      ['cell-2', 'cell-0', 'cell-2', 'cell-0'],
+    );
+    assert.deepEqual(
+      await notDelivered(t.routers[0]!.url, placed),
+      [],
+      'orders of the one-process cell and of the split cell not DELIVERED within 90 s',
+    );
+    // cell-2's log went through its own broker: its orders topic and no deliveries topic (no delivery service).
+    const admin = new Admin({ clientId: 'up-kafka-kinds', bootstrapBrokers: [cell2.kafka.bootstrap] });
+    try {
+      assert.deepEqual(
+        (await admin.listTopics()).filter((x) => x.startsWith('cellsim.')),
+        ['cellsim.cell-2.orders'],
+      );
+    } finally {
+      await admin.close();
+    }
   });
 });
 
