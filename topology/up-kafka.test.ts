@@ -10,7 +10,9 @@
  * and rolls a stalling version back on its lag verdict while orders flow, none lost, and no Java
  * process outlives the teardown; a second `cellctl up` on the same data directory (a persistent
  * Consul, `--persist`) starts the scaled count again, on the version the delivery rollout left in
- * the cell records. Bad `--log` and bad scale input are refused with their reason, writing nothing.
+ * the cell records; there, split cell-0 killed is recovered from its order and delivery backups
+ * (`cellctl evacuate cell-0 --from-backup`) onto split cell-1, each order and its delivery as they
+ * were. Bad `--log` and bad scale input are refused with their reason, writing nothing.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -576,6 +578,8 @@ describe('cellctl up --log kafka --tls again on the same data directory', () => 
   let cells: PeerClient | undefined;
   let t: Topo;
   let t0 = 0;
+  /** The orders of split cell-0's market the first test placed, DELIVERED; the recovery reads them back. */
+  let ofCell0: { id: string; market: string; cell: string }[] = [];
 
   before(async () => {
     // Runs after the topology above stopped (node:test runs describe blocks in order), on its data directory.
@@ -692,6 +696,7 @@ describe('cellctl up --log kafka --tls again on the same data directory', () => 
       [],
       'orders of the one-process cell and of the split cell not DELIVERED within 90 s',
     );
+    ofCell0 = placed.filter((o) => o.cell === 'cell-0');
     // cell-2's log went through its own broker: its orders topic and no deliveries topic (no delivery service).
     const admin = new Admin({ clientId: 'up-kafka-kinds', bootstrapBrokers: [cell2.kafka.bootstrap] });
     try {
@@ -702,6 +707,103 @@ describe('cellctl up --log kafka --tls again on the same data directory', () => 
     } finally {
       await admin.close();
     }
+  });
+
+  it('recovers dead split cell-0 from its two backups (evacuate --from-backup): its markets on split cell-1, not one-process cell-2, each order and its delivery as they were', async () => {
+    assert.ok(keptData && cells);
+    const data = keptData;
+    const began = Date.now();
+    assert.equal(ofCell0.length, 2, 'the test above placed two orders on cell-0');
+    const market0 = ofCell0[0]!.market;
+    const adminToken = readFileSync(join(data, 'tokens', 'cell-admin'), 'utf8').trim();
+    const supToken = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
+    const deliveryUrl = (cell: string) => t.cells.find((c) => c.id === cell)!.delivery![0]!.url;
+    /** What a cell's delivery service holds for the orders: status, courier and saga of each delivery. */
+    const deliveriesAt = async (cell: string) => {
+      const r = await cells!.fetch(`${deliveryUrl(cell)}/admin/reconcile/deliveries`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ orderIds: ofCell0.map((o) => o.id) }),
+      });
+      const text = await r.text();
+      assert.equal(r.status, 200, `${cell}'s delivery service: ${text}`);
+      const got = (JSON.parse(text) as { deliveries: { orderId: string; status: string; courier: string | null; saga: unknown }[] })
+        .deliveries;
+      return got
+        .map((d) => ({ orderId: d.orderId, status: d.status, courier: d.courier, saga: d.saga }))
+        .sort((x, y) => x.orderId.localeCompare(y.orderId));
+    };
+    /** An order as a router answers it: the answering cell and the order (status and history). */
+    const read = async (o: (typeof ofCell0)[number]) => {
+      const r = await web(`${t.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
+      return { cell: r.headers.get('x-cell-id'), status: r.status, order: await r.json() };
+    };
+    const before = await deliveriesAt('cell-0');
+    assert.deepEqual(
+      before.map((d) => d.status),
+      ['DELIVERED', 'DELIVERED'],
+    );
+    const orders = await Promise.all(ofCell0.map(read));
+    assert.deepEqual(
+      orders.map((o) => o.cell),
+      ['cell-0', 'cell-0'],
+    );
+
+    // Both copies (each taken every 2 s) hold the orders and deliveries: a copy begun after they were DELIVERED.
+    const since = Date.now();
+    const copyAt = (dir: string) =>
+      Date.parse((JSON.parse(readFileSync(join(dir, 'backup.json'), 'utf8')) as { startedAt: string }).startedAt);
+    const copies = [join(data, 'backups', 'cell-0'), join(data, 'backups', 'cell-0', 'delivery')];
+    for (const end = Date.now() + 30_000; !copies.every((d) => copyAt(d) > since); await sleep(250))
+      assert.ok(Date.now() < end, 'no copy of cell-0 taken within 30 s');
+
+    // cell-0 dies: its order service and its three delivery instances killed and held down.
+    const killed = await web(`${t.supervisor.url}/children/cell-0/kill?hold=1`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${supToken}` },
+    });
+    assert.deepEqual(((await killed.json()) as { name: string }[]).map((k) => k.name).sort(), [
+      'cell-0.blue',
+      ...[1, 2, 3].map((n) => `cell-0.delivery-${n}`),
+    ]);
+    // Refused while Consul still passes an instance of cell-0 (a few seconds): asked again until it runs.
+    type Recovery = {
+      markets: { market: string; to: string; orders: number; delivery?: { deliveries: number } }[];
+      delivery?: { recoveryPoint: string };
+    };
+    let rec: Recovery | undefined;
+    for (const end = Date.now() + 60_000; !rec; await sleep(1000)) {
+      const r = await runCellctl(data, ['evacuate', 'cell-0', '--from-backup', '--json']);
+      if (r.code === 0) rec = JSON.parse(r.stdout) as Recovery;
+      else assert.ok(/has a passing instance/.test(r.stderr) && Date.now() < end, `cellctl evacuate cell-0 --from-backup: ${r.stderr}`);
+    }
+    // Every market of cell-0 to cell-1, the split cell with room (cell-2 has more, but runs as one process).
+    assert.ok(rec.markets.some((m) => m.market === market0));
+    assert.deepEqual(new Set(rec.markets.map((m) => m.to)), new Set(['cell-1']));
+    const moved = rec.markets.find((m) => m.market === market0)!;
+    assert.ok(moved.orders >= 2 && (moved.delivery?.deliveries ?? 0) >= 2, `${market0}: ${JSON.stringify(moved)}`);
+    assert.ok(rec.delivery?.recoveryPoint, "the delivery copy's own recovery point");
+
+    // Each order is read from cell-1 as it was (once the routers see the flip), and cell-1's delivery service holds its delivery as it was.
+    for (const [i, o] of ofCell0.entries()) {
+      let now = await read(o);
+      for (const end = Date.now() + 20_000; now.cell !== 'cell-1' && Date.now() < end; await sleep(250)) now = await read(o);
+      assert.deepEqual(now, { ...orders[i]!, cell: 'cell-1' }, `order ${o.id} after the recovery`);
+    }
+    assert.deepEqual(await deliveriesAt('cell-1'), before, "the orders' deliveries on cell-1's delivery service");
+
+    // The market goes on at cell-1: a new order there reaches DELIVERED.
+    const r = await web(`${t.routers[1]!.url}/v1/orders`, {
+      method: 'POST',
+      headers: { 'x-market-id': market0, 'idempotency-key': 'kafka-recovered', 'content-type': 'application/json' },
+      body: JSON.stringify({ customerId: 'r-1', items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+    });
+    const text = await r.text();
+    assert.equal(r.status, 201, text);
+    assert.equal(r.headers.get('x-cell-id'), 'cell-1');
+    const next = { id: (JSON.parse(text) as { id: string }).id, market: market0 };
+    assert.deepEqual(await notDelivered(t.routers[0]!.url, [next]), [], 'an order after the recovery not DELIVERED within 90 s');
+    process.stderr.write(`# split-cell recovery: ${rec.markets.length} markets, ${Date.now() - began} ms\n`);
   });
 });
 
