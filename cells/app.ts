@@ -4,7 +4,9 @@
  * alone (`role: 'delivery'`) has no order API; its market export/import carries its own rows
  * (order facts, deliveries, sagas: docs/kafka.md §Market migration on Kafka).
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import { MARKET_HEADER, isMarketId } from '../shared/market.js';
+import { hasSharePeer } from './migration/share-peer.js';
 import type { CellContext } from './context.js';
 import { faultMiddleware } from './faults/middleware.js';
 import { faultRoutes } from './faults/routes.js';
@@ -23,7 +25,12 @@ import { httpPeerReads, shareReadRoutes, type PeerFetch } from './share-reads.js
 export function createApp(ctx: CellContext, inflight: InFlight, peerFetch?: PeerFetch): Hono {
   const { config } = ctx;
   const app = new Hono();
-  app.use('*', observe({ cell: config.id, metrics: ctx.metrics, logger: ctx.logger, inflight }));
+  // A market moving by share is counted apart too: a step's SLO verdict compares its requests on both cells.
+  const shareMarket = (c: Context): string | undefined => {
+    const m = c.req.header(MARKET_HEADER);
+    return c.req.path.startsWith('/v1/') && m !== undefined && isMarketId(m) && hasSharePeer(ctx.db, m) ? m : undefined;
+  };
+  app.use('*', observe({ cell: config.id, metrics: ctx.metrics, logger: ctx.logger, inflight, shareMarket }));
 
   app.get('/healthz', (c) => c.json({ ok: true, cell: config.id }));
   app.get('/readyz', (c) =>

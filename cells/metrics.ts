@@ -10,6 +10,9 @@ export class CellMetrics {
   readonly registry: Registry;
   readonly httpRequests: Counter<'route' | 'method' | 'status'>;
   readonly httpDuration: Histogram<'route' | 'method'>;
+  /** The requests of a market moving by share, per market: what a step's SLO verdict compares (docs/weighted-shifts.md §Reads during a move by share). */
+  readonly shareRequests: Counter<'market' | 'route' | 'method' | 'status'>;
+  readonly shareDuration: Histogram<'market' | 'route' | 'method'>;
   readonly ordersAccepted: Counter<'market'>;
   readonly eventsProcessed: Counter<'type' | 'outcome'>;
   readonly sagaOutcomes: Counter<'outcome'>;
@@ -33,6 +36,19 @@ export class CellMetrics {
       name: 'cellsim_http_request_duration_seconds',
       help: 'HTTP request latency by route',
       labelNames: ['route', 'method'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.shareRequests = new Counter({
+      name: 'cellsim_share_requests_total',
+      help: 'HTTP requests of markets moving by share (this cell has a share peer for them), by market, route, method and status',
+      labelNames: ['market', 'route', 'method', 'status'],
+      registers,
+    });
+    this.shareDuration = new Histogram({
+      name: 'cellsim_share_request_duration_seconds',
+      help: 'HTTP request latency of markets moving by share, by market and route',
+      labelNames: ['market', 'route', 'method'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });

@@ -292,6 +292,13 @@ export const MigrationRecordSchema = z
         /** When the last step took effect (its bake runs from here). */
         stepAt: z.string().optional(),
         returning: ShareMoveSpecSchema.shape.percent.optional(),
+        /**
+         * Each step's SLO verdict (the target's requests of the market against the source's, over
+         * the step's bake), oldest first; a breach rolls the move back.
+         */
+        verdicts: z
+          .array(z.object({ percent: ShareMoveSpecSchema.shape.percent, verdict: z.lazy(() => WaveVerdictSchema) }).strict())
+          .optional(),
       })
       .strict()
       .optional(),

@@ -263,7 +263,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     const edges = [topo.routers[0]!.url, topo.envoys[0]!.url];
     type Mig = {
       state: string;
-      share?: { percent: number };
+      share?: { percent: number; verdicts?: { percent: number; verdict: { pass: boolean; reason: string; requests: number } }[] };
       summary?: { orders: number };
       history: { state: string; note?: string }[];
     };
@@ -437,6 +437,23 @@ describe('operator workflows on a real topology (cellctl up)', () => {
         assert.deepEqual(got, { status: 200, cell: to });
       }
     }
+    // Each step judged by the SLO verdict, the moved share's requests (the target's) against the rest (the source's).
+    const verdicts = rec.share?.verdicts ?? [];
+    assert.deepEqual(
+      verdicts.map((v) => [v.percent, v.verdict.pass]),
+      [
+        [1, true],
+        [10, true],
+        [50, true],
+      ],
+      JSON.stringify(verdicts),
+    );
+    assert.ok(verdicts[2]!.verdict.requests > 0, `the 50 % step counted the moved share's requests: ${JSON.stringify(verdicts[2])}`);
+    for (const p of [1, 10, 50])
+      assert.ok(
+        rec.history.some((h) => h.state === 'stepping' && h.note?.startsWith(`${p} % on ${to}: SLO pass`)),
+        `step ${p}'s verdict in the history`,
+      );
     // Each step compared its range's summaries on both sides, and the freeze the rest.
     const notes = rec.history.map((h) => `${h.state}: ${h.note ?? ''}`);
     for (const p of [1, 10, 50])
@@ -462,7 +479,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     }
     for (const r of results) assert.ok(dst.has(r.orderId!), `order ${r.orderId} lost`);
     process.stdout.write(
-      `# share move: ${results.length} keyed orders, ${reads} reads judged within steps ${JSON.stringify(judged)} (${onTarget.read} from ${to}, ${onTarget.unkeyed} of the target's found without their key; ${overlapped} overlapping the next step), lists judged ${JSON.stringify(lists)}, source ${src.size} orders all on the target (${dst.size})\n`,
+      `# share move: ${results.length} keyed orders, ${reads} reads judged within steps ${JSON.stringify(judged)} (${onTarget.read} from ${to}, ${onTarget.unkeyed} of the target's found without their key; ${overlapped} overlapping the next step), lists judged ${JSON.stringify(lists)}, verdicts ${verdicts.map((v) => `${v.percent} %: ${v.verdict.requests} requests, ${v.verdict.reason}`).join('; ')}, source ${src.size} orders all on the target (${dst.size})\n`,
     );
   });
 

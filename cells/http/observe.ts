@@ -24,7 +24,14 @@ export class InFlight {
 }
 
 /** The observing middleware of every request. */
-export function observe(opts: { cell: string; metrics: CellMetrics; logger: Logger; inflight: InFlight }): MiddlewareHandler {
+export function observe(opts: {
+  cell: string;
+  metrics: CellMetrics;
+  logger: Logger;
+  inflight: InFlight;
+  /** The market of a request counted apart as well (a market moving by share), or undefined. */
+  shareMarket?: (c: Context) => string | undefined;
+}): MiddlewareHandler {
   return async (c, next) => {
     const start = performance.now();
     const requestId = c.req.header('x-request-id') ?? randomUUID();
@@ -46,6 +53,11 @@ export function observe(opts: { cell: string; metrics: CellMetrics; logger: Logg
     const seconds = (performance.now() - start) / 1000;
     opts.metrics.httpRequests.inc({ route, method: c.req.method, status: String(c.res.status) });
     opts.metrics.httpDuration.observe({ route, method: c.req.method }, seconds);
+    const market = opts.shareMarket?.(c);
+    if (market !== undefined) {
+      opts.metrics.shareRequests.inc({ market, route, method: c.req.method, status: String(c.res.status) });
+      opts.metrics.shareDuration.observe({ market, route, method: c.req.method }, seconds);
+    }
     const line = { requestId, method: c.req.method, path: c.req.path, route, status: c.res.status, ms: Math.round(seconds * 1000) };
     if (c.res.status >= 500) opts.logger.warn(line, 'request failed');
     else opts.logger.debug(line, 'request');

@@ -48,6 +48,11 @@ export function getSharePeer(db: Database.Database, market: string): SharePeer |
   return row && { cell: row.cell, urls: JSON.parse(row.urls) as string[], buckets: { from: row.lo, to: row.hi } };
 }
 
+/** True when the market has a peer (one primary-key read: the request metrics ask it per request). */
+export function hasSharePeer(db: Database.Database, market: string): boolean {
+  return stmt(db, 'SELECT 1 FROM share_peers WHERE market = ?').get(market) !== undefined;
+}
+
 /** Declares (replaces) the market's peer, or removes it (`undefined`). */
 export function setSharePeer(db: Database.Database, market: string, peer: SharePeer | undefined): void {
   if (!peer) {

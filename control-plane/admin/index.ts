@@ -17,6 +17,7 @@ import type { NamedToken } from '../../shared/tokens.js';
 import { peerClient } from '../../shared/pki/client.js';
 import type { TlsMaterial } from '../../shared/pki/identity.js';
 import { HttpCellAdmin } from '../migration/cell-client.js';
+import { shareJudge } from '../rollout/share-verdict.js';
 import { recoverFromBackup } from './recovery.js';
 import { Migrator } from '../migration/migrator.js';
 import type { MigrationOptions } from '../migration/options.js';
@@ -159,6 +160,7 @@ export function createOperators(o: OperatorOptions): Operators {
   const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, {
     ...envMigrationOptions(),
     ...(o.edge ? { edgeBarrier: edgeBarrier(o.edge), shareBarrier: shareBarrier(o.edge) } : {}),
+    shareJudge: shareJudge(cells, log),
     ...o.migration,
   });
   const rollouts = new RolloutManager(kv, layout, procs, cells, sessionId, log, o.rollout, {

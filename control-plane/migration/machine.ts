@@ -17,6 +17,7 @@ import {
   type MarketRecord,
   type MigrationRecord,
   type MigrationState,
+  type WaveVerdict,
 } from '../../shared/kv.js';
 import { EXPERIMENT_BUCKETS, experimentThreshold } from '../../shared/experiment.js';
 import { CellsimError } from '../../shared/errors.js';
@@ -75,6 +76,8 @@ export class MigrationRun {
   /** The market record as frozen (read while the edge settles), so the flip is one CAS write. */
   private frozenItem: { modifyIndex: number } | undefined;
   private rollbackAttempts = 0;
+  /** The SLO window of the step under way (opened when its share rose; gone after a restart, which rolls back). */
+  private stepWindow: (() => Promise<WaveVerdict>) | undefined;
   private readonly phases: Record<string, number> = {};
   private mark = 0;
   /** Adds the time since the last mark to phase `name`. */
@@ -427,7 +430,7 @@ export class MigrationRun {
   private async shareStep(): Promise<void> {
     const { cells } = this.deps;
     const { market, from, to } = this.rec;
-    const share = this.rec.share!;
+    let share = this.rec.share!;
     const cur = (await this.deps.kv.getJson(MarketRecordSchema, this.deps.layout.marketKey(market)))?.value;
     if (cur?.shareMove === undefined) {
       await this.declareHomes(0);
@@ -441,11 +444,17 @@ export class MigrationRun {
       await this.shareSettled(0);
       return this.save({}, 'stepping', `share move to ${to} by ${share.header} at 0 %`);
     }
-    // The last step holds for its bake first; an abort or a shutdown cuts it short (the run loop acts on them).
+    // The last step holds for its bake first, judged as it goes; an abort or a shutdown cuts it short (the run loop acts on them).
     const end = Date.parse(share.stepAt ?? '') + (share.bakeMs ?? 0);
-    for (; Date.now() < end; await sleep(Math.min(200, Math.max(0, end - Date.now())))) {
+    for (let checked = 0; Date.now() < end; await sleep(Math.min(200, Math.max(0, end - Date.now())))) {
       if (this.deps.closing?.() || (await this.abortRequested())) return;
+      if (this.stepWindow && Date.now() - checked >= this.deps.opts.stepCheckMs) {
+        checked = Date.now();
+        await this.stepVerdict(false);
+      }
     }
+    if (this.stepWindow) await this.stepVerdict(true);
+    share = this.rec.share!; // with the step's verdict
     const next = share.steps.find((p) => p > share.percent);
     if (next === undefined) {
       // The rest's changes are pre-copied until a round is small, so the freeze's delta copy is.
@@ -481,6 +490,13 @@ export class MigrationRun {
       'step',
     );
     await this.shareSettled(next);
+    this.stepWindow = await this.deps.opts.shareJudge?.start(market, from, to).catch((err: unknown) => {
+      this.deps.log.warn(
+        { market, err: (err as Error).message },
+        `migration ${market}: the step's SLO window did not open; it goes unjudged`,
+      );
+      return undefined;
+    });
     return this.save(
       {
         share: { ...share, percent: next, stepAt: new Date().toISOString() },
@@ -489,6 +505,29 @@ export class MigrationRun {
       'stepping',
       `${next} % on ${to}: buckets [${range.from}, ${range.to}) moved, ${moved.rows} rows, ${describeRange(moved.summary)} on both sides`,
     );
+  }
+
+  /**
+   * Judges the step under way (its window opened when its share rose): a breach is recorded and
+   * thrown, so the run rolls the move back; the `final` verdict, at the end of the bake, is
+   * recorded with a history line. A check that cannot read the cells is skipped.
+   */
+  private async stepVerdict(final: boolean): Promise<void> {
+    const { market, to } = this.rec;
+    const share = this.rec.share!;
+    let verdict: WaveVerdict;
+    try {
+      verdict = await this.stepWindow!();
+    } catch (err) {
+      this.deps.log.warn({ market, err: (err as Error).message }, `migration ${market}: a step's SLO check failed to read the cells`);
+      return;
+    }
+    if (verdict.pass && !final) return;
+    this.stepWindow = undefined;
+    const verdicts = [...(share.verdicts ?? []), { percent: share.percent, verdict }];
+    const what = `${share.percent} % on ${to}: ${verdict.pass ? 'SLO pass' : 'SLO breach'}, ${verdict.reason} (${verdict.requests} requests of the moved share, ${verdict.baseline.requests} of the rest)`;
+    await this.save({ share: { ...share, verdicts } }, 'stepping', what);
+    if (!verdict.pass) throw new Error(`SLO breach at ${share.percent} % on ${to}: ${verdict.reason}`);
   }
 
   /**

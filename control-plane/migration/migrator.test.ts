@@ -24,6 +24,19 @@ function idsIn(lo: number, hi: number, n: number, prefix: string): string[] {
 }
 
 const log = createLogger('test', {});
+
+/** A step verdict as the rollout's judge makes it (30 requests of the moved share, 60 of the rest). */
+function verdict(pass: boolean, reason: string) {
+  return {
+    pass,
+    reason,
+    requests: 30,
+    errorRate: pass ? 0 : 0.333,
+    p99Ms: 5,
+    baseline: { requests: 60, errorRate: 0, p99Ms: 5 },
+    at: new Date().toISOString(),
+  };
+}
 log.level = 'silent';
 
 describe('migration state machine (real Consul, fake cells)', () => {
@@ -326,11 +339,18 @@ describe('migration state machine (real Consul, fake cells)', () => {
       if (op === 'freeze-buckets') percents.push(m?.shareMove?.percent ?? -1);
       if (op === 'share-peer') declared.push(`${m?.state}@${m?.shareMove?.percent ?? '-'} ${cells.calls[cells.calls.length - 1]}`);
     };
+    const windows: string[] = [];
     const quick = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
       cleanupGraceMs: 50,
       settleMs: 5,
       stepSettleMs: 5,
       finalDrainMs: 300,
+      shareJudge: {
+        start: async (m, source, target) => {
+          windows.push(`${m} ${source}->${target} at ${(await market('sf'))?.shareMove?.percent}`);
+          return async () => verdict(true, 'error rate 0.0%');
+        },
+      },
     });
     await quick.start('sf', 'cell-0', 'tester', { steps: [10, 50], header: 'x-customer-id', bakeMs: 0 });
     const rec = (await quick.wait('sf'))!;
@@ -357,7 +377,20 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.ok(cells.calls.indexOf('freeze-buckets cell-1 0-1000') < copied, cells.calls.join(' | '));
     assert.ok(copied < cells.calls.indexOf('share-peer cell-1 cell-0 0-1000'), cells.calls.join(' | '));
     assert.deepEqual([...cells.peers], [], 'no declaration left: the target cleared before the flip, the source purged');
+    // Each step judged once its share rose, its verdict kept on the record and in the history.
+    assert.deepEqual(windows, ['sf cell-1->cell-0 at 10', 'sf cell-1->cell-0 at 50']);
+    assert.deepEqual(
+      rec.share?.verdicts?.map((v) => [v.percent, v.verdict.pass]),
+      [
+        [10, true],
+        [50, true],
+      ],
+    );
     const notes = rec.history.filter((h) => h.state === 'stepping').map((h) => h.note ?? '');
+    assert.ok(
+      notes.includes('50 % on cell-0: SLO pass, error rate 0.0% (30 requests of the moved share, 60 of the rest)'),
+      notes.join(' | '),
+    );
     assert.match(notes.join(' | '), /10 % on cell-0: buckets \[0, 1000\) moved, \d+ rows, \d+ orders, .* on both sides/);
     assert.match(notes.join(' | '), /50 % on cell-0: buckets \[1000, 5000\) moved, \d+ rows, \d+ orders, .* on both sides/);
   });
@@ -401,6 +434,48 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.ok(back < cells.calls.indexOf('share-peer cell-1 -'), cells.calls.join(' | '));
     assert.ok(cells.calls.indexOf('share-peer cell-1 -') < cells.calls.lastIndexOf('thaw-buckets cell-1'));
     assert.deepEqual([...cells.peers], [], 'no declaration left');
+  });
+
+  it("rolls a stepped move back when a step's SLO verdict breaches during its bake", async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    cells.write('cell-1', 'sf', [...idsIn(0, 1000, 3, 'a'), ...idsIn(1000, 10000, 3, 'b')]);
+    const all = cells.orders('cell-1', 'sf');
+    let checks = 0;
+    const quick = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      stepSettleMs: 5,
+      finalDrainMs: 300,
+      stepCheckMs: 20,
+      shareJudge: {
+        start: async () => {
+          const percent = (await market('sf'))?.shareMove?.percent;
+          // The 10 % step is fine; at 50 % the moved share fails a third of its requests from the second check on.
+          return async () =>
+            percent === 50 && ++checks >= 2 ? verdict(false, 'error rate 33.3% vs baseline 0.0% (allowed +2.0%)') : verdict(true, 'ok');
+        },
+      },
+    });
+    await quick.start('sf', 'cell-0', 'tester', { steps: [10, 50], header: 'x-customer-id', bakeMs: 400 });
+    const rec = (await quick.wait('sf'))!;
+    assert.equal(rec.state, 'rolled-back', JSON.stringify(rec.history));
+    assert.match(rec.error ?? '', /^SLO breach at 50 % on cell-0: error rate 33.3%/);
+    assert.deepEqual(
+      rec.share?.verdicts?.map((v) => [v.percent, v.verdict.pass]),
+      [
+        [10, true],
+        [50, false],
+      ],
+    );
+    assert.ok(checks < 10, `the breach ended the bake at once (${checks} checks)`);
+    assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 }, 'record restored, shareMove removed');
+    assert.deepEqual(cells.orders('cell-1', 'sf'), all, 'every order on the source');
+    assert.ok(cells.calls.includes('copy cell-0->cell-1 0-5000'), `the 50 % share moved back: ${cells.calls.join(' | ')}`);
+    assert.deepEqual(cells.cells.get('cell-1')!.ranges, [], 'source thawed');
+    assert.deepEqual(cells.orders('cell-0', 'sf'), [], 'target purged');
   });
 
   it('rolls back on operator abort before the flip', async () => {

@@ -1,4 +1,14 @@
 /** Tunables of a migration, merged with defaults once. */
+import type { WaveVerdict } from '../../shared/kv.js';
+
+/**
+ * The SLO verdict of a step of a move by share (docs/weighted-shifts.md §Market moves by share):
+ * `start` opens a window on the market's requests in both cells; each call of what it returns
+ * judges the target's (the moved share) against the source's (the rest) since then.
+ */
+export interface ShareJudge {
+  start(market: string, source: string, target: string): Promise<() => Promise<WaveVerdict>>;
+}
 
 /** Timing knobs of the migration state machine. */
 export interface MigrationOptions {
@@ -42,6 +52,9 @@ export interface MigrationOptions {
    */
   shareBarrier?: (market: string, percent: number | undefined) => Promise<void>;
   stepBarrierMs: number;
+  /** Judges each step during its bake (every `stepCheckMs` and at its end); a breach rolls the move back. None: a bake only waits. */
+  shareJudge?: ShareJudge;
+  stepCheckMs: number;
   /** How long validation waits for an unhealthy source or target to pass its checks again (ms). */
   healthWaitMs: number;
 }
@@ -60,6 +73,7 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   barrierMs: 1000,
   healthWaitMs: 5000,
   stepSettleMs: 1000,
+  stepCheckMs: 1000,
   stepBarrierMs: 8000,
 };
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { diff, parsePrometheus, sum, trafficOf } from './prom.js';
+import { diff, parsePrometheus, quantileMs, sum, trafficOf } from './prom.js';
 
 const scrape = (creates: number, failed: number, reads: number) =>
   trafficOf(
@@ -24,5 +24,23 @@ describe('cell metrics as traffic', () => {
     assert.equal(t.routes?.has('/admin/status'), false, 'admin routes are no user traffic');
     const both = sum([t, t]);
     assert.deepEqual(both.routes?.get('POST /v1/orders'), { requests: 40, errors: 6 });
+  });
+
+  it("reads one market's requests from the share metrics when asked for a market, and nothing else", () => {
+    const text = [
+      `cellsim_http_requests_total{route="POST /v1/orders",method="POST",status="201"} 500`,
+      `cellsim_share_requests_total{market="phoenix",route="POST /v1/orders",method="POST",status="201"} 40`,
+      `cellsim_share_requests_total{market="phoenix",route="GET /v1/orders/:id",method="GET",status="503"} 4`,
+      `cellsim_share_requests_total{market="boise",route="POST /v1/orders",method="POST",status="500"} 9`,
+      `cellsim_share_request_duration_seconds_bucket{market="phoenix",route="POST /v1/orders",method="POST",le="0.01"} 43`,
+      `cellsim_share_request_duration_seconds_bucket{market="phoenix",route="POST /v1/orders",method="POST",le="+Inf"} 44`,
+      `cellsim_share_request_duration_seconds_bucket{market="boise",route="POST /v1/orders",method="POST",le="+Inf"} 9`,
+    ].join('\n');
+    const t = trafficOf(parsePrometheus(text), { market: 'phoenix' });
+    assert.equal(t.requests, 44);
+    assert.equal(t.errors, 4);
+    assert.deepEqual(t.routes?.get('GET /v1/orders/:id'), { requests: 4, errors: 4 });
+    assert.equal(quantileMs(t, 0.5), 10);
+    assert.equal(trafficOf(parsePrometheus(text)).requests, 500, 'without a market, the cell-wide counters as before');
   });
 });

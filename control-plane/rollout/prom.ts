@@ -46,16 +46,23 @@ function addRoute(t: Traffic, route: string, requests: number, errors: number): 
 /** Is this route user traffic (not admin, health or metrics)? */
 const isUserRoute = (route: string | undefined) => route !== undefined && /(^|\s)\/v1\//.test(route);
 
-/** Reads cellsim's cell metrics: `cellsim_http_requests_total{route,status}` and `cellsim_http_request_duration_seconds`. */
-export function trafficOf(samples: Sample[]): Traffic {
+/**
+ * Reads cellsim's cell metrics: `cellsim_http_requests_total{route,status}` and
+ * `cellsim_http_request_duration_seconds`; with `market`, the same of that market alone as a cell
+ * counts a market moving by share (`cellsim_share_requests_total{market,...}`,
+ * `cellsim_share_request_duration_seconds`).
+ */
+export function trafficOf(samples: Sample[], scope: { market?: string } = {}): Traffic {
   const t: Traffic = { requests: 0, errors: 0, buckets: new Map() };
+  const prefix = scope.market === undefined ? 'cellsim_http_request' : 'cellsim_share_request';
   for (const s of samples) {
-    if (s.name === 'cellsim_http_requests_total' && isUserRoute(s.labels.route)) {
+    if (scope.market !== undefined && s.labels.market !== scope.market) continue;
+    if (s.name === `${prefix}s_total` && isUserRoute(s.labels.route)) {
       const error = Number(s.labels.status) >= 500 ? s.value : 0;
       t.requests += s.value;
       t.errors += error;
       addRoute(t, s.labels.route!, s.value, error);
-    } else if (s.name === 'cellsim_http_request_duration_seconds_bucket' && isUserRoute(s.labels.route)) {
+    } else if (s.name === `${prefix}_duration_seconds_bucket` && isUserRoute(s.labels.route)) {
       const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
       t.buckets.set(le, (t.buckets.get(le) ?? 0) + s.value);
     }
