@@ -26,9 +26,14 @@ export function createApp(ctx: CellContext, inflight: InFlight, peerFetch?: Peer
   const { config } = ctx;
   const app = new Hono();
   // A market moving by share is counted apart too: a step's SLO verdict compares its requests on both cells.
+  // (A request finishing while the process closes its database is counted cell-wide only.)
   const shareMarket = (c: Context): string | undefined => {
     const m = c.req.header(MARKET_HEADER);
-    return c.req.path.startsWith('/v1/') && m !== undefined && isMarketId(m) && hasSharePeer(ctx.db, m) ? m : undefined;
+    try {
+      return c.req.path.startsWith('/v1/') && m !== undefined && isMarketId(m) && hasSharePeer(ctx.db, m) ? m : undefined;
+    } catch {
+      return undefined;
+    }
   };
   app.use('*', observe({ cell: config.id, metrics: ctx.metrics, logger: ctx.logger, inflight, shareMarket }));
 

@@ -122,6 +122,19 @@ describe('reads of a market moving by share (two cells, the peer reached through
     }
   });
 
+  it("counts the requests of a market with a peer apart, by market (a step's SLO verdict reads them), and no other market's", async () => {
+    assert.equal((await src.request('GET', '/v1/orders?market=sfo', { headers: { 'x-market-id': 'sfo' } })).status, 200);
+    assert.equal((await src.request('GET', '/v1/orders?market=nyc', { headers: { 'x-market-id': 'nyc' } })).status, 200);
+    const lines = (await (await src.request('GET', '/metrics')).text())
+      .split('\n')
+      .filter((l) => l.startsWith('cellsim_share_requests_total{'));
+    assert.ok(
+      lines.some((l) => l.includes('market="nyc"') && l.includes('route="/v1/orders"') && l.includes('status="200"')),
+      lines.join('\n'),
+    );
+    assert.ok(!lines.some((l) => l.includes('market="sfo"')), lines.join('\n'));
+  });
+
   it('an unkeyed read of one order finds it at its home, from either cell', async () => {
     for (const t of [src, dst]) {
       for (const [id, status] of [
