@@ -237,7 +237,7 @@ describe('deployment manifests', () => {
     it('every probe checks the pod address on a named port', () => {
       assert.deepEqual(probeProblems(manifests), []);
     });
-    it('only the edge, the control plane and Consul (its health check) reach the cells; only the Envoys reach xDS', () => {
+    it('only the edge, the control plane, the other cells (share-peer reads) and Consul (its health check) reach the cells; only the Envoys reach xDS', () => {
       const component = (name: string) => pods.find((w) => w.spec.template.metadata?.labels?.['app.kubernetes.io/component'] === name)!;
       const labels = (name: string) => component(name).spec.template.metadata?.labels ?? {};
       const np = manifests.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'default-deny-ingress');
@@ -246,7 +246,7 @@ describe('deployment manifests', () => {
       for (const cell of pods.filter((w) => w.metadata.name.startsWith('cell-')))
         assert.deepEqual(
           all.filter((c) => admits(manifests, kust, labels(c), cell, 9100)),
-          ['router', 'envoy', 'control-plane', 'consul'],
+          ['cell', 'router', 'envoy', 'control-plane', 'consul'],
           cell.metadata.name,
         );
       const cp = component('control-plane');
@@ -283,7 +283,7 @@ describe('deployment manifests', () => {
       for (const cell of pods.filter((w) => w.metadata.name.startsWith('cell-')))
         assert.deepEqual(
           all.filter((c) => admits(manifests, kust, labels(c), cell, 9100)),
-          ['router', 'envoy', 'control-plane', 'consul'],
+          ['cell', 'router', 'envoy', 'control-plane', 'consul'],
           cell.metadata.name,
         );
     });

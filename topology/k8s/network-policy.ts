@@ -21,9 +21,10 @@ export function networkPolicyFile(): ManifestFile {
 ingress and every other egress is denied (a connection needs the egress rule of its source and
 the ingress rule of its destination).
 NetworkPolicy works on ports, not paths: a cell serves its orders and its /admin API on one port,
-so the cells' port is open to the edge (routers, Envoy), the control plane and the Consul servers
-(they run each cell's registered HTTP check, GET /readyz), and /admin is
-kept to the control plane by the cell-admin token, which only cells and the control plane mount.
+so the cells' port is open to the edge (routers, Envoy), the control plane, the other cells (a
+share peer's reads during a market move by share, docs/weighted-shifts.md) and the Consul
+servers (they run each cell's registered HTTP check, GET /readyz), and /admin is kept to the
+control plane and the cells by the cell-admin token, which only they mount.
 Kubelet probes come from the node, which common network plugins (Calico, Cilium) let through.`,
     docs: [
       { object: policy('default-deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] }) },
@@ -32,12 +33,15 @@ Kubelet probes come from the node, which common network plugins (Calico, Cilium)
           podSelector: { matchLabels: component('cell') },
           policyTypes: ['Ingress'],
           ingress: [
-            { from: [{ podSelector: anyOf('router', 'envoy', 'control-plane') }], ports: tcp(CELL_PORT) },
+            { from: [{ podSelector: anyOf('router', 'envoy', 'control-plane', 'cell') }], ports: tcp(CELL_PORT) },
             { from: [pods('consul')], ports: tcp(CELL_PORT) },
           ],
         }),
         notes: [
-          { path: ['spec', 'ingress', 0], text: 'serving (/v1) from the edge; the admin API (/admin, migrations) from the control plane' },
+          {
+            path: ['spec', 'ingress', 0],
+            text: 'serving (/v1) from the edge; the admin API (/admin) from the control plane and from share peers',
+          },
           {
             path: ['spec', 'ingress', 1],
             text: "the Consul servers run each cell's registered HTTP check (GET /readyz, cells/register.ts)",
@@ -110,12 +114,15 @@ Kubelet probes come from the node, which common network plugins (Calico, Cilium)
       },
       {
         object: policy('egress-to-cells', {
-          podSelector: anyOf('router', 'envoy', 'control-plane'),
+          podSelector: anyOf('router', 'envoy', 'control-plane', 'cell'),
           policyTypes: ['Egress'],
           egress: [{ to: [pods('cell')], ports: tcp(CELL_PORT) }],
         }),
         notes: [
-          { path: ['spec', 'podSelector'], text: 'the edge forwards to the cells; the control plane drives their admin API (migrations)' },
+          {
+            path: ['spec', 'podSelector'],
+            text: 'the edge forwards to the cells; the control plane and share peers call their admin API',
+          },
         ],
       },
       {
