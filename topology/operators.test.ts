@@ -380,8 +380,8 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       const made = load.results.filter((r) => r.orderId !== undefined);
       // Each order through one plane, router and Envoy in turn (every order read once per step, both planes each step).
       // A batch is judged when a poll started after it ended still shows this step (the share only grows, so
-      // every read of it fell in the step); a batch overlapping the next step or the freeze is left to the
-      // next pass and to the final one, which read every order again.
+      // every read of it fell in the step); a batch overlapping the next step or the freeze ends the pass,
+      // its orders left to the next pass and to the final one, which read every order again.
       for (let i = 0; i < made.length; i += 48) {
         const batch = await Promise.all(
           made.slice(i, i + 48).map(async (r, j) => {
@@ -397,8 +397,9 @@ describe('operator workflows on a real topology (cellctl up)', () => {
           20,
         );
         if (polled.rec?.state !== 'stepping' || polled.rec.share?.percent !== p) {
+          // The step is over: the rest of this pass is left to the next one, which starts at once.
           overlapped += batch.length;
-          continue;
+          break;
         }
         for (const { r, edge, got } of batch) {
           reads++;
