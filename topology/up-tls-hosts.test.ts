@@ -29,6 +29,7 @@ import { tlsDir, tlsFiles } from '../shared/pki/names.js';
 import { removeRun, runsPresent } from './hosts/netns.js';
 import { caClient } from '../shared/pki/client.js';
 import { portPlan } from './ports.js';
+import { consoleEvent, type ConsoleEvent } from './console-events.test-helper.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
@@ -284,7 +285,13 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
       });
       assert.equal(login.status, 303);
       const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
-      consoleRates = await consoleEnvoyRates(client.fetch, t.controlPlane.url, cookie, 20_000);
+      // The first event where every Envoy answered, else the last read within 20 s.
+      const envoyRates = (e: ConsoleEvent) => e.rates.find((p) => p.plane === 'envoy');
+      const seen = await consoleEvent(client.fetch, t.controlPlane.url, cookie, 20_000, (e) => {
+        const r = envoyRates(e);
+        return r !== undefined && r.targets > 0 && r.answered === r.targets;
+      });
+      consoleRates = seen && envoyRates(seen);
     } finally {
       await client.close();
     }
@@ -364,43 +371,3 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
     assertSplitBrain(await runDrill(data, ['split-brain-migration'], '14s'), t);
   });
 });
-
-/** The console's Envoy scrape figures from its `/ui/events` stream: the first event where every Envoy answered, else the last read within `ms`. */
-async function consoleEnvoyRates(
-  get: (url: string, init?: RequestInit) => Promise<Response>,
-  base: string,
-  cookie: string,
-  ms: number,
-): Promise<{ targets: number; answered: number } | undefined> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
-  let last: { targets: number; answered: number } | undefined;
-  try {
-    const res = await get(`${base}/ui/events`, { headers: { cookie }, signal: ac.signal });
-    assert.equal(res.status, 200);
-    const decoder = new TextDecoder();
-    let buf = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-        const data = buf
-          .slice(0, i)
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trim())
-          .join('\n');
-        buf = buf.slice(i + 2);
-        if (!data) continue;
-        const rates = (JSON.parse(data) as { rates: { plane: string; targets: number; answered: number }[] }).rates;
-        last = rates.find((p) => p.plane === 'envoy');
-        if (last && last.targets > 0 && last.answered === last.targets) return last;
-      }
-    }
-  } catch (err) {
-    if (!ac.signal.aborted) throw err;
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-  return last;
-}

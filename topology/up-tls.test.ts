@@ -24,7 +24,8 @@ import { KvStore } from '../shared/consul/kv-store.js';
 import { DEFAULT_PREFIX, KvLayout, MarketRecordSchema } from '../shared/kv.js';
 import { MarketWriter } from '../shared/markets/writer.js';
 import { httpsGet } from './tls-rig.test-helper.js';
-import { caClient, type PeerClient } from '../shared/pki/client.js';
+import { consoleEvent } from './console-events.test-helper.js';
+import { caClient } from '../shared/pki/client.js';
 import { SupervisorClient } from '../control-plane/rollout/supervisor-client.js';
 import { envoyArms } from '../control-plane/experiment-stats.js';
 
@@ -68,52 +69,6 @@ function postOrder(base: string, ca: string, key: string, path?: string): Promis
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.end(path ? undefined : body);
   });
-}
-
-/** The events of the console's `/ui/events` stream until `done` holds for one (or `ms` pass): the last one read. */
-async function consoleEvent(
-  get: PeerClient['fetch'],
-  base: string,
-  cookie: string,
-  ms: number,
-  done: (e: ConsoleEvent) => boolean,
-): Promise<ConsoleEvent | undefined> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
-  let last: ConsoleEvent | undefined;
-  try {
-    const res = await get(`${base}/ui/events`, { headers: { cookie }, signal: ac.signal });
-    assert.equal(res.status, 200);
-    const decoder = new TextDecoder();
-    let buf = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-        const data = buf
-          .slice(0, i)
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trim())
-          .join('\n');
-        buf = buf.slice(i + 2);
-        if (!data) continue;
-        last = JSON.parse(data) as ConsoleEvent;
-        if (done(last)) return last;
-      }
-    }
-  } catch (err) {
-    if (!ac.signal.aborted) throw err;
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-  return last;
-}
-
-/** What the console's live stream carries. */
-interface ConsoleEvent {
-  regions: Record<string, string>;
-  rates: { plane: string; targets: number; answered: number; last?: { rps: number } }[];
 }
 
 /** A plain-HTTP GET: its status, or 0 with the error when the server does not answer HTTP. */
