@@ -29,8 +29,11 @@ if (files.length === 0) {
 const runId = `run-${process.pid}-${Date.now()}`;
 // Files whose verdicts are latency figures of a whole topology under load (the drills) run
 // last and alone: sharing the two cores with another test file measures that file, not them.
-// The Kafka drills (12 and 8 requests/s, verdicts on orders, not latency) and the cell-loss drill
-// (30/s, verdicts on orders and a recovery point) share the first phase.
+// The cell-loss drill (30/s, verdicts on orders and a recovery point) shares the first phase. The
+// Kafka drills (12 and 8 requests/s) ran there too until a CI rehearsal (2026-12-07) saw
+// kafka-broker-down fail on 2 cell_unavailable answers of the unfaulted cell-0, every cell's p99
+// 274-368 ms before the fault (20-90 ms in five earlier rehearsals), beside a chunk running two
+// other real brokers: its spill and failed-requests verdicts are 0-tolerance, so it runs alone.
 // up-kafka (two brokers, order and delivery instances, delivery rollouts and a second up) runs
 // alone too: beside another file it took 417 s against 210 s alone, so sharing saved no time, and
 // the files beside it missed their timing targets (a CI rehearsal, 2026-12-07).
@@ -45,13 +48,13 @@ const SOLO = [
   'loadtest/drills-tls.test.ts',
   'loadtest/drill-bad-green.test.ts',
   'topology/up-kafka.test.ts',
+  'loadtest/drill-kafka.test.ts',
 ];
 // The first phase runs two units at a time, the longest first (a CI run's figures, in seconds),
 // so that short files fill the end instead of one long file running on beside nothing. Node's
 // runner sorts the files it is given by path, which would start topology/* last: each long file
 // is therefore a unit (one `node --test` of its own) and the other files are run in chunks.
 const LONGEST_FIRST = [
-  'loadtest/drill-kafka.test.ts', // ~230
   'topology/operators.test.ts', // ~165
   'control-plane/ui/browser.test.ts', // ~90
   'topology/external-faults.test.ts', // ~80
