@@ -32,6 +32,16 @@ import {
   STATE,
 } from './model.js';
 
+/** A Deployment of `replicas` pods of `pod`, selected by `sel`. */
+function deployment(name: string, labels: Record<string, string>, sel: Record<string, string>, replicas: number, pod: unknown) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(name, labels),
+    spec: { replicas, selector: { matchLabels: sel }, template: { metadata: { labels }, spec: pod } },
+  };
+}
+
 export function routersFile(): ManifestFile {
   const name = 'cellsim-router';
   const labels = { ...PART_OF, ...component('router'), ...appName(name) };
@@ -44,50 +54,44 @@ read-only: the router's bundle (bin/bundle.mjs) is built into an emptyDir at
 ${BUNDLE_DIR}, as the control plane's, the cells' and the Envoys' are.`,
     docs: [
       {
-        object: {
-          apiVersion: 'apps/v1',
-          kind: 'Deployment',
-          metadata: meta(name, labels),
-          spec: {
-            replicas: ROUTER_REPLICAS,
-            selector: { matchLabels: sel },
-            template: {
-              metadata: { labels },
-              spec: cellsimPod({
-                name: 'router',
-                extra: {
-                  topologySpreadConstraints: [
-                    {
-                      maxSkew: 1,
-                      topologyKey: 'kubernetes.io/hostname',
-                      whenUnsatisfiable: 'ScheduleAnyway',
-                      labelSelector: { matchLabels: sel },
-                    },
-                  ],
+        object: deployment(
+          name,
+          labels,
+          sel,
+          ROUTER_REPLICAS,
+          cellsimPod({
+            name: 'router',
+            extra: {
+              topologySpreadConstraints: [
+                {
+                  maxSkew: 1,
+                  topologyKey: 'kubernetes.io/hostname',
+                  whenUnsatisfiable: 'ScheduleAnyway',
+                  labelSelector: { matchLabels: sel },
                 },
-                args: [
-                  'router',
-                  '--port',
-                  String(ROUTER_PORT),
-                  '--host',
-                  '$(POD_IP)',
-                  '--id',
-                  '$(POD_NAME)',
-                  '--snapshot',
-                  '/state/table.json',
-                  '--workers',
-                  '2',
-                ],
-                env: [podIp, podName, ...consulEnv('router'), { name: 'NODE_OPTIONS', value: ROUTER_NODE_OPTIONS }],
-                ports: [{ name: 'http', containerPort: ROUTER_PORT }],
-                probes: httpProbes('http'),
-                resources: resources('500m', '256Mi', '512Mi'),
-                own: [STATE],
-                tokens: [consulToken('router')],
-              }),
+              ],
             },
-          },
-        },
+            args: [
+              'router',
+              '--port',
+              String(ROUTER_PORT),
+              '--host',
+              '$(POD_IP)',
+              '--id',
+              '$(POD_NAME)',
+              '--snapshot',
+              '/state/table.json',
+              '--workers',
+              '2',
+            ],
+            env: [podIp, podName, ...consulEnv('router'), { name: 'NODE_OPTIONS', value: ROUTER_NODE_OPTIONS }],
+            ports: [{ name: 'http', containerPort: ROUTER_PORT }],
+            probes: httpProbes('http'),
+            resources: resources('500m', '256Mi', '512Mi'),
+            own: [STATE],
+            tokens: [consulToken('router')],
+          }),
+        ),
         notes: [
           {
             path: ['spec', 'template', 'spec', 'containers', 0, 'args'],
@@ -131,48 +135,42 @@ session lock, so a second replica is a safe standby. No supervisor runs here: ro
 \`cells add\` change records, and Kubernetes (not cellctl up) runs the processes.`,
     docs: [
       {
-        object: {
-          apiVersion: 'apps/v1',
-          kind: 'Deployment',
-          metadata: meta(name, labels),
-          spec: {
-            replicas: CONTROL_PLANE_REPLICAS,
-            selector: { matchLabels: sel },
-            template: {
-              metadata: { labels },
-              spec: cellsimPod({
-                name: 'control-plane',
-                args: [
-                  'control-plane',
-                  '--port',
-                  String(ports.controlPlane),
-                  '--xds-port',
-                  String(ports.xds),
-                  '--data',
-                  '/state',
-                  '--host',
-                  '$(POD_IP)',
-                  '--id',
-                  '$(POD_NAME)',
-                  ...ADMIN_TOKENS.flatMap((k) => [`--${k}-token-file`, tokenPath(ETC, k)]),
-                ],
-                env: [podIp, podName, ...consulEnv('control-plane')],
-                ports: [
-                  { name: 'admin', containerPort: ports.controlPlane },
-                  { name: 'xds', containerPort: ports.xds },
-                ],
-                probes: httpProbes('admin'),
-                resources: resources('250m', '256Mi', '1Gi'),
-                own: [STATE],
-                // every admin token: its own API's (operator, read) and the cells' it calls (cell-admin)
-                tokens: [
-                  { mount: mount('admin-tokens', ADMIN_TOKENS_DIR, true), volume: secretVolume('admin-tokens', ADMIN_SECRET) },
-                  consulToken('control-plane'),
-                ],
-              }),
-            },
-          },
-        },
+        object: deployment(
+          name,
+          labels,
+          sel,
+          CONTROL_PLANE_REPLICAS,
+          cellsimPod({
+            name: 'control-plane',
+            args: [
+              'control-plane',
+              '--port',
+              String(ports.controlPlane),
+              '--xds-port',
+              String(ports.xds),
+              '--data',
+              '/state',
+              '--host',
+              '$(POD_IP)',
+              '--id',
+              '$(POD_NAME)',
+              ...ADMIN_TOKENS.flatMap((k) => [`--${k}-token-file`, tokenPath(ETC, k)]),
+            ],
+            env: [podIp, podName, ...consulEnv('control-plane')],
+            ports: [
+              { name: 'admin', containerPort: ports.controlPlane },
+              { name: 'xds', containerPort: ports.xds },
+            ],
+            probes: httpProbes('admin'),
+            resources: resources('250m', '256Mi', '1Gi'),
+            own: [STATE],
+            // every admin token: its own API's (operator, read) and the cells' it calls (cell-admin)
+            tokens: [
+              { mount: mount('admin-tokens', ADMIN_TOKENS_DIR, true), volume: secretVolume('admin-tokens', ADMIN_SECRET) },
+              consulToken('control-plane'),
+            ],
+          }),
+        ),
         notes: [
           {
             path: ['spec', 'template', 'spec', 'containers', 0, 'args'],
@@ -212,46 +210,40 @@ service (ADS, delta). Envoy keeps serving its last config while the control plan
 Its admin listener stays on 127.0.0.1 (the default); probes check the edge listener.`,
     docs: [
       {
-        object: {
-          apiVersion: 'apps/v1',
-          kind: 'Deployment',
-          metadata: meta(name, labels),
-          spec: {
-            replicas: ENVOY_REPLICAS,
-            selector: { matchLabels: sel },
-            template: {
-              metadata: { labels },
-              spec: cellsimPod({
-                name: 'envoy',
-                args: [
-                  'envoy',
-                  '--listen',
-                  String(ENVOY_PORT),
-                  '--listen-address',
-                  '$(POD_IP)',
-                  '--admin',
-                  String(ENVOY_ADMIN_PORT),
-                  '--xds',
-                  `cellsim-xds:${ports.xds}`,
-                  '--id',
-                  '$(POD_NAME)',
-                  '--data',
-                  '/state',
-                  '--concurrency',
-                  '2',
-                ],
-                env: [podIp, podName],
-                ports: [{ name: 'http', containerPort: ENVOY_PORT }],
-                probes: {
-                  readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 2 },
-                  livenessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 10, failureThreshold: 6 },
-                },
-                resources: resources('500m', '256Mi', '1Gi'),
-                own: [STATE],
-              }),
+        object: deployment(
+          name,
+          labels,
+          sel,
+          ENVOY_REPLICAS,
+          cellsimPod({
+            name: 'envoy',
+            args: [
+              'envoy',
+              '--listen',
+              String(ENVOY_PORT),
+              '--listen-address',
+              '$(POD_IP)',
+              '--admin',
+              String(ENVOY_ADMIN_PORT),
+              '--xds',
+              `cellsim-xds:${ports.xds}`,
+              '--id',
+              '$(POD_NAME)',
+              '--data',
+              '/state',
+              '--concurrency',
+              '2',
+            ],
+            env: [podIp, podName],
+            ports: [{ name: 'http', containerPort: ENVOY_PORT }],
+            probes: {
+              readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 2 },
+              livenessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 10, failureThreshold: 6 },
             },
-          },
-        },
+            resources: resources('500m', '256Mi', '1Gi'),
+            own: [STATE],
+          }),
+        ),
       },
       {
         object: {
