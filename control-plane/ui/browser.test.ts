@@ -206,6 +206,7 @@ describe('operator console in chromium against cellctl up', () => {
       await page.click('#confirm-go');
       await textIs(page, 'confirm-result', 'done: 202');
       await page.waitForSelector('#rollouts .rollout-running li[data-wave="0"]', { timeout: 10_000 });
+      const id = await page.locator('#rollouts .rollout-running').first().getAttribute('data-rollout');
       await page.waitForSelector('#rollouts li[data-wave="0"].wave-passed', { timeout: 120_000 });
       const verdict = (await page.locator('#rollouts li[data-wave="0"] .verdict').textContent()) ?? '';
       const requests = Number(/\((\d+) requests/.exec(verdict)?.[1] ?? 0);
@@ -235,8 +236,21 @@ describe('operator console in chromium against cellctl up', () => {
       assert.ok(squares.length >= 3, `hot squares: ${squares.join(' ')}`);
       process.stdout.write(`# heat map: ${squares.join(' ')}\n`);
       await shot(overview, 'markets-heat');
-      // The rest of the waves finish before the next test crashes a cell.
-      await page.waitForSelector('#rollouts .rollout-succeeded', { timeout: 180_000 });
+      // The rest of the waves finish before the next test crashes a cell. A rollout that does not
+      // succeed fails the test with its record (each wave's state and verdict), not a bare timeout.
+      const ended = await page
+        .locator(`#rollouts .rollout[data-rollout="${id}"]:not(.rollout-running):not(.rollout-rolling-back)`)
+        .waitFor({ timeout: 180_000 })
+        .then(
+          () => 'ended',
+          () => 'still running after 180 s',
+        );
+      const res = await fetch(`${cp}/admin/rollouts/${id}`, { headers: { authorization: `Bearer ${tokens.read}` } });
+      const { rollout: rec } = (await res.json()) as {
+        rollout: { state: string; waves: { cells: string[]; state: string; verdict?: { reason: string } }[] };
+      };
+      const waves = rec.waves.map((w) => `${w.cells.join('+')} ${w.state}${w.verdict ? ` (${w.verdict.reason})` : ''}`);
+      assert.equal(rec.state, 'succeeded', `rollout ${id} ${ended}: ${rec.state}; waves: ${waves.join('; ')}`);
     } finally {
       await load.stop();
     }
