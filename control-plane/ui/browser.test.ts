@@ -236,8 +236,10 @@ describe('operator console in chromium against cellctl up', () => {
       assert.ok(squares.length >= 3, `hot squares: ${squares.join(' ')}`);
       process.stdout.write(`# heat map: ${squares.join(' ')}\n`);
       await shot(overview, 'markets-heat');
-      // The rest of the waves finish before the next test crashes a cell. A rollout that does not
-      // succeed fails the test with its record (each wave's state and verdict), not a bare timeout.
+      // The rest of the waves finish before the next test crashes a cell. Their verdicts are not
+      // this test's subject (wave 0's is): on a shared CI machine a later wave's p99 can breach,
+      // and then the page must show that breach as the record has it. Anything else (still
+      // running, failed, aborted) fails with the record (each wave's state and verdict).
       const ended = await page
         .locator(`#rollouts .rollout[data-rollout="${id}"]:not(.rollout-running):not(.rollout-rolling-back)`)
         .waitFor({ timeout: 180_000 })
@@ -250,7 +252,17 @@ describe('operator console in chromium against cellctl up', () => {
         rollout: { state: string; waves: { cells: string[]; state: string; verdict?: { reason: string } }[] };
       };
       const waves = rec.waves.map((w) => `${w.cells.join('+')} ${w.state}${w.verdict ? ` (${w.verdict.reason})` : ''}`);
-      assert.equal(rec.state, 'succeeded', `rollout ${id} ${ended}: ${rec.state}; waves: ${waves.join('; ')}`);
+      const breached = rec.waves.findIndex((w) => w.state === 'breached');
+      assert.ok(
+        rec.state === 'succeeded' || (rec.state === 'rolled-back' && breached > 0),
+        `rollout ${id} ${ended}: ${rec.state}; waves: ${waves.join('; ')}`,
+      );
+      if (rec.state === 'rolled-back') {
+        const shown =
+          (await page.locator(`#rollouts .rollout[data-rollout="${id}"] li[data-wave="${breached}"] .verdict.breach`).textContent()) ?? '';
+        assert.ok(shown.includes(rec.waves[breached]!.verdict!.reason), `wave ${breached}'s breach on the page: ${shown}`);
+        process.stdout.write(`# a later wave breached under load and the page shows it: ${shown.replace(/\s+/g, ' ')}\n`);
+      }
     } finally {
       await load.stop();
     }
