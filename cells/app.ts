@@ -19,7 +19,8 @@ import { ROW_TYPES_OF } from './migration/rows.js';
 import { orderRoutes } from './order-routes.js';
 import { stmt } from './db/stmt.js';
 import { deliveryReadRoutes } from './reconcile/delivery-read.js';
-import { httpPeerReads, shareReadRoutes, type PeerFetch } from './share-reads.js';
+import { forwardedWriteRoutes } from './order-writes.js';
+import { httpSharePeer, shareReadRoutes, type PeerFetch } from './share-reads.js';
 
 /** Builds the app of one cell process. */
 export function createApp(ctx: CellContext, inflight: InFlight, peerFetch?: PeerFetch): Hono {
@@ -83,11 +84,12 @@ export function createApp(ctx: CellContext, inflight: InFlight, peerFetch?: Peer
     return app;
   }
 
-  // What the other cell of a market moving by share reads (docs/weighted-shifts.md §Reads during a move by share).
+  // What the other cell of a market moving by share reads and forwards (docs/weighted-shifts.md §Reads during a move by share).
   app.route('/admin/markets', shareReadRoutes(ctx.db));
+  app.route('/admin/markets', forwardedWriteRoutes(ctx));
   app.use('/v1/*', dataPlanesOnly(config.tls !== undefined));
   app.use('/v1/*', faultMiddleware(ctx.faults));
-  app.route('/v1/orders', orderRoutes(ctx, httpPeerReads({ token: config.adminToken, tls: config.tls, fetch: peerFetch })));
+  app.route('/v1/orders', orderRoutes(ctx, httpSharePeer({ token: config.adminToken, tls: config.tls, fetch: peerFetch })));
   app.get('/v1/global/ping', (c) => c.json({ ok: true, cell: config.id, global: true }));
   app.get('/v1/global/markets', (c) => {
     const rows = stmt(ctx.db, 'SELECT market, COUNT(*) AS orders FROM orders GROUP BY market ORDER BY market').all();

@@ -11,10 +11,10 @@ import { experimentBucket } from '../shared/experiment.js';
 import { invalid, readJson } from './http/body.js';
 import { getSharePeer, peerHomes } from './migration/share-peer.js';
 import { decodeCursor, encodeCursor, orderDetail } from './order-view.js';
-import { cancelOrder, createOrder } from './orders/domain.js';
+import { cancelHere, cancelPeer, createHere, createPeer, relay, requireIdempotencyKey } from './order-writes.js';
 import { getOrder, listOrders, toView } from './orders/repo.js';
-import { mergePages, type PeerReads } from './share-reads.js';
-import { CancelSchema, CreateOrderSchema, IdempotencyKeySchema, ListQuerySchema } from './orders/schemas.js';
+import { mergePages, type PeerReads, type PeerWrites } from './share-reads.js';
+import { CancelSchema, CreateOrderSchema, ListQuerySchema } from './orders/schemas.js';
 
 /** The market named by the request's header (400 missing_market / invalid_market). */
 export function requireMarket(c: Context): string {
@@ -28,24 +28,23 @@ function optionalMarket(c: Context): string | undefined {
   return c.req.header(MARKET_HEADER) === undefined ? undefined : requireMarket(c);
 }
 
-/** The order routes of a cell; `peerReads` answers for a share peer's buckets (share-reads.ts). */
-export function orderRoutes(ctx: CellContext, peerReads: PeerReads): Hono {
+/**
+ * The order routes of a cell; `sharePeer` answers for a share peer's buckets, its reads
+ * (share-reads.ts) and its writes (order-writes.ts).
+ */
+export function orderRoutes(ctx: CellContext, sharePeer: PeerReads & PeerWrites): Hono {
   const app = new Hono();
   const { db } = ctx;
 
   app.post('/', async (c) => {
     const market = requireMarket(c);
-    const key = c.req.header('idempotency-key');
-    if (key === undefined || key === '') throw new HttpError('idempotency_key_required', 'header Idempotency-Key is required');
-    const keyCheck = IdempotencyKeySchema.safeParse(key);
-    if (!keyCheck.success) invalid(keyCheck.error.issues, 'Idempotency-Key');
+    const key = requireIdempotencyKey(c);
     const body = await readJson(c, CreateOrderSchema);
-    const res = createOrder(db, market, key, body);
-    if (res.created) {
-      ctx.metrics.ordersAccepted.inc({ market });
-      ctx.notifyOutbox();
-    }
-    return c.json(res.order, res.created ? 201 : 200, { location: `/v1/orders/${res.order.id}` });
+    // A market moving by share: a customer whose bucket the peer homes is created there (order-writes.ts).
+    const peer = createPeer(ctx, market, body.customerId);
+    if (peer) return relay(c, await sharePeer.write(peer, market, '/orders', { headers: { 'idempotency-key': key }, body }));
+    const { order, status } = createHere(ctx, market, key, body);
+    return c.json(order, status, { location: `/v1/orders/${order.id}` });
   });
 
   app.get('/', async (c) => {
@@ -65,7 +64,7 @@ export function orderRoutes(ctx: CellContext, peerReads: PeerReads): Hono {
       toView(o),
     );
     const rows =
-      peer && peer.buckets.from < peer.buckets.to ? mergePages(mine, await peerReads.list(peer, market, page), page.limit) : mine;
+      peer && peer.buckets.from < peer.buckets.to ? mergePages(mine, await sharePeer.list(peer, market, page), page.limit) : mine;
     const shown = rows.slice(0, q.data.limit);
     const last = shown[shown.length - 1];
     const nextCursor = rows.length > q.data.limit && last ? encodeCursor(Date.parse(last.createdAt), last.id) : null;
@@ -81,7 +80,7 @@ export function orderRoutes(ctx: CellContext, peerReads: PeerReads): Hono {
     const m = o?.market ?? market;
     const peer = m === undefined ? undefined : getSharePeer(db, m);
     if (m !== undefined && peer && (o === undefined || peerHomes(peer, experimentBucket(o.customer_id)))) {
-      const theirs = await peerReads.order(peer, m, id);
+      const theirs = await sharePeer.order(peer, m, id);
       if (theirs && peerHomes(peer, experimentBucket(theirs.customerId))) return c.json(theirs);
     }
     if (o === undefined) throw new HttpError('not_found', `order ${id} not found`);
@@ -91,9 +90,10 @@ export function orderRoutes(ctx: CellContext, peerReads: PeerReads): Hono {
   app.post('/:id/cancel', async (c) => {
     const market = optionalMarket(c);
     const body = await readJson(c, CancelSchema, { optional: true });
-    const order = cancelOrder(db, c.req.param('id'), body.reason ?? 'cancelled by customer', market);
-    ctx.notifyOutbox();
-    return c.json(order);
+    const id = c.req.param('id');
+    const to = cancelPeer(ctx, id, market);
+    if (to) return relay(c, await sharePeer.write(to.peer, to.market, `/orders/${encodeURIComponent(id)}/cancel`, { body }));
+    return c.json(cancelHere(ctx, id, body.reason, market));
   });
 
   return app;

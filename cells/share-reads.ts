@@ -7,6 +7,7 @@
  * API (the cell-admin token; HTTPS with this cell's certificate under `--tls`), and answers from
  * its own rows only, so a read never bounces. A peer that does not answer fails the read
  * (`503 cell_unavailable` with `Retry-After`): a list without the peer's part would be wrong.
+ * The same client carries the writes a cell forwards to the peer (order-writes.ts).
  */
 import type Database from 'better-sqlite3';
 import { Hono } from 'hono';
@@ -15,7 +16,7 @@ import { HttpError } from '../shared/errors.js';
 import { EXPERIMENT_BUCKETS } from '../shared/experiment.js';
 import { isMarketId } from '../shared/market.js';
 import { peerClient, type PeerClient } from '../shared/pki/client.js';
-import { readTlsFiles } from '../shared/pki/identity.js';
+import { watchTls } from '../shared/pki/reload.js';
 import type { TlsFiles } from '../shared/pki/names.js';
 import { invalid } from './http/body.js';
 import type { SharePeer } from './migration/share-peer.js';
@@ -66,32 +67,51 @@ export function mergePages(a: readonly OrderView[], b: readonly OrderView[], n: 
   return out;
 }
 
+/** The peer's side of a market's writes (docs/weighted-shifts.md §Writes during a move by share). */
+export interface PeerWrites {
+  /**
+   * Sends a write to the peer's `POST /admin/markets/:m<path>` and returns its answer, whatever
+   * it is below 500; no such answer from any instance is `503 cell_unavailable`. The writes sent
+   * are idempotent (a create by its Idempotency-Key, a cancel), so a second instance may be tried.
+   */
+  write(peer: SharePeer, market: string, path: string, init: { headers?: Record<string, string>; body: unknown }): Promise<Response>;
+}
+
 /** A fetch of a peer's URL. */
 export type PeerFetch = (url: string, init?: RequestInit) => Promise<Response>;
 
 /**
- * The peer reads over HTTP(S) with the cells' admin token, each instance tried in turn within
- * `timeoutMs`; `fetch` replaces the network (tests hand in a peer cell's app).
+ * The peer's reads and writes over HTTP(S) with the cells' admin token, each instance tried in turn
+ * within `timeoutMs`; `fetch` replaces the network (tests hand in a peer cell's app).
  */
-export function httpPeerReads(opts: { token?: string; tls?: TlsFiles; timeoutMs?: number; fetch?: PeerFetch }): PeerReads & {
-  close(): Promise<void>;
-} {
+export function httpSharePeer(opts: { token?: string; tls?: TlsFiles; timeoutMs?: number; fetch?: PeerFetch }): PeerReads &
+  PeerWrites & {
+    close(): Promise<void>;
+  } {
   let client: PeerClient | undefined;
   const timeoutMs = opts.timeoutMs ?? 2000;
   const send = (url: string, init: RequestInit): Promise<Response> => {
     if (opts.fetch) return opts.fetch(url, init);
-    client ??= peerClient(opts.tls ? readTlsFiles(opts.tls) : undefined, ['cell']);
+    client ??= peerClient(opts.tls ? watchTls(opts.tls) : undefined, ['cell']);
     return client.fetch(url, init);
   };
-  const get = async (peer: SharePeer, path: string): Promise<Response> => {
+  /** The first answer `accept` takes, from the peer's instances in turn. */
+  const call = async (
+    peer: SharePeer,
+    path: string,
+    accept: (res: Response) => boolean,
+    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  ): Promise<Response> => {
     const problems: string[] = [];
     for (const base of peer.urls) {
       try {
         const res = await send(`${base}${path}`, {
-          headers: { authorization: `Bearer ${opts.token ?? ''}` },
+          method: init.method,
+          body: init.body,
+          headers: { ...init.headers, authorization: `Bearer ${opts.token ?? ''}` },
           signal: AbortSignal.timeout(timeoutMs),
         });
-        if (res.ok || res.status === 404) return res;
+        if (accept(res)) return res;
         problems.push(`${base} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
       } catch (err) {
         problems.push(`${base}: ${(err as Error).message}`);
@@ -105,6 +125,7 @@ export function httpPeerReads(opts: { token?: string; tls?: TlsFiles; timeoutMs?
       },
     );
   };
+  const get = (peer: SharePeer, path: string) => call(peer, path, (res) => res.ok || res.status === 404);
   return {
     async list(peer, market, q) {
       const { from, to } = peer.buckets;
@@ -123,6 +144,13 @@ export function httpPeerReads(opts: { token?: string; tls?: TlsFiles; timeoutMs?
         return undefined;
       }
       return (await res.json()) as OrderDetail;
+    },
+    write(peer, market, path, init) {
+      return call(peer, `/admin/markets/${encodeURIComponent(market)}${path}`, (res) => res.status < 500, {
+        method: 'POST',
+        headers: { ...init.headers, 'content-type': 'application/json' },
+        body: JSON.stringify(init.body),
+      });
     },
     close: async () => {
       await client?.close();

@@ -37,6 +37,12 @@ function frozenError(market: string): HttpError {
   return new HttpError('market_frozen', `market ${market} is frozen for a migration; retry shortly`, { headers: { 'retry-after': '1' } });
 }
 
+/**
+ * Checked inside a write's transaction with the order's market and customer: throws to refuse the
+ * write (a forwarded write of an order whose bucket this cell does not home, cells/order-writes.ts).
+ */
+export type HomeGuard = (market: string, customerId: string) => void;
+
 /** Result of {@link createOrder}: the order, and whether this call created it. */
 export interface CreateResult {
   order: OrderView;
@@ -47,12 +53,20 @@ export interface CreateResult {
  * Creates an order for `market` under idempotency key `key`. The same key with the same body
  * returns the first order (created: false); with another body, `422 idempotency_conflict`.
  * A frozen market, or a frozen bucket of the customer's (a market moving by share), answers
- * `409 market_frozen` and writes nothing.
+ * `409 market_frozen` and writes nothing; so does a refusal of `guard`.
  */
-export function createOrder(db: Database.Database, market: string, key: string, body: CreateOrder, now = Date.now()): CreateResult {
+export function createOrder(
+  db: Database.Database,
+  market: string,
+  key: string,
+  body: CreateOrder,
+  now = Date.now(),
+  guard?: HomeGuard,
+): CreateResult {
   const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
   return db
     .transaction((): CreateResult => {
+      guard?.(market, body.customerId);
       if (isFrozen(db, market) || isBucketFrozen(db, market, body.customerId)) throw frozenError(market);
       const prior = getIdempotency(db, market, key);
       if (prior !== undefined) {
@@ -86,13 +100,21 @@ export function createOrder(db: Database.Database, market: string, key: string, 
 /**
  * Cancels an order that is PENDING or CONFIRMED (emitting `order.cancelled`); an order already
  * CANCELLED is returned as it is; one on its way or delivered is `409 conflict`. An order of
- * another market than `market` (when given) is unknown here: `404`.
+ * another market than `market` (when given) is unknown here: `404`. A refusal of `guard` writes nothing.
  */
-export function cancelOrder(db: Database.Database, id: string, reason: string, market?: string, now = Date.now()): OrderView {
+export function cancelOrder(
+  db: Database.Database,
+  id: string,
+  reason: string,
+  market?: string,
+  now = Date.now(),
+  guard?: HomeGuard,
+): OrderView {
   return db
     .transaction((): OrderView => {
       const o = getOrder(db, id);
       if (o === undefined || (market !== undefined && o.market !== market)) throw new HttpError('not_found', `order ${id} not found`);
+      guard?.(o.market, o.customer_id);
       if (o.status === 'CANCELLED') return toView(o, getHistory(db, id));
       if (isFrozen(db, o.market) || isBucketFrozen(db, o.market, o.customer_id)) throw frozenError(o.market);
       if (!transitionOrder(db, id, ['PENDING', 'CONFIRMED'], 'CANCELLED', reason, now)) {

@@ -480,7 +480,10 @@ export class MigrationRun {
     await cells.freezeBuckets(from, market, range);
     const moved = await this.copyRange(from, to, range, pre.cursor);
     moved.rows += pre.rows;
-    // The range's copy is verified and nobody writes it until the share rises: reads may take it from the target now.
+    // Declared, the target takes the range's writes the source forwards (cells/order-writes.ts): an undo brings it back.
+    await this.save({ share: { ...share, returning: next } });
+    share = this.rec.share!;
+    // The range's copy is verified and the source writes it no more: reads may take it from the target now.
     await this.declareHomes(next);
     await this.setMarket(
       (m) =>

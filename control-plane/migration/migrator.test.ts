@@ -436,6 +436,37 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.deepEqual([...cells.peers], [], 'no declaration left');
   });
 
+  it('rolls back a step that failed after declaring its homes: what the target took by forwarded writes moves back', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    cells.write('cell-1', 'sf', [...idsIn(0, 10000, 6, 'd')]);
+    const all = cells.orders('cell-1', 'sf');
+    const [forwarded] = idsIn(1000, 5000, 1, 'f') as [string];
+    let failed = false;
+    cells.hook = (op, cell) => {
+      if (failed || op !== 'share-peer' || cell !== 'cell-0' || cells.calls.at(-1) !== 'share-peer cell-0 cell-1 5000-10000') return;
+      // The 50 % step declared [0, 5000) the target's: the source forwarded it a create (cells/order-writes.ts), then the step failed.
+      failed = true;
+      cells.write('cell-0', 'sf', [forwarded]);
+      throw new Error('injected: the control plane lost Consul');
+    };
+    const quick = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      stepSettleMs: 5,
+      finalDrainMs: 300,
+    });
+    await quick.start('sf', 'cell-0', 'tester', { steps: [10, 50], header: 'x-customer-id' });
+    const rec = (await quick.wait('sf'))!;
+    assert.equal(rec.state, 'rolled-back', JSON.stringify(rec.history));
+    assert.ok(failed, 'the failure was injected');
+    assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 });
+    assert.ok(cells.calls.includes('copy cell-0->cell-1 0-5000'), cells.calls.join(' | '));
+    assert.deepEqual(cells.orders('cell-1', 'sf'), [...all, forwarded].sort(), 'the forwarded order moved back');
+  });
+
   it("rolls a stepped move back when a step's SLO verdict breaches during its bake", async () => {
     await kv.put(
       layout.cellKey('cell-0'),
