@@ -6,9 +6,11 @@
  * its verdicts: two cell drills, a bad rollout stopped by the control plane's SLO scrape of the
  * cells, markets moved under load (held requests released through Envoy's HTTPS edge), a router
  * and an Envoy replica killed, the control plane and Consul stopped (their HTTPS ports probed
- * trusting the CA), every kind of child SIGKILLed from outside and back within 5 s. Two sabotaged runs must fail: a never-started kill (the probes, trusting the
- * CA, see the replica answer) and a router answering every market from one cell (the extra router
- * speaks mutual TLS to the cells and HTTPS at its edge).
+ * trusting the CA), every kind of child SIGKILLed from outside and back within 5 s, and the soak
+ * (moves and crashes under load, orders listed back trusting the CA). Two sabotaged runs must
+ * fail: a never-started kill (the probes, trusting the CA, see the replica answer) and a router
+ * answering every market from one cell (the extra router speaks mutual TLS to the cells and HTTPS
+ * at its edge).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +24,7 @@ import type { DrillEnv } from './env/types.js';
 import { openUpEnv } from './env/up-env.js';
 import { assertReportFiles } from './report/assert-report.test-helper.js';
 import { renderSummary } from './report/summary.js';
+import { assertSoakPlayed } from './soak/assert-soak.test-helper.js';
 
 describe('drills against a real cellctl up --tls topology (short CI mode)', { timeout: 600_000 }, () => {
   let env: DrillEnv | undefined;
@@ -80,6 +83,19 @@ describe('drills against a real cellctl up --tls topology (short CI mode)', { ti
       assert.ok(r.analysis.total.requests > 100, `${r.analysis.total.requests} requests judged`);
     });
   }
+
+  // The soak (moves every 6 s, cell-1 SIGKILLed every 12 s, orders listed back through the HTTPS
+  // edge trusting the CA) at CI's length; its sabotaged run (no move, no crash) is soak.test's.
+  it('soak passes under TLS and ACLs: five moves, two crashes, no order lost or duplicated', async (t) => {
+    assert.ok(env);
+    const r = await drill('soak', { durationMs: 36_000 });
+    for (const v of r.verdicts) t.diagnostic(`${v.pass ? 'PASS' : 'FAIL'} ${v.name}: ${v.measured}`);
+    assertSoakPlayed(
+      r,
+      env.targets(['router']).map((x) => x.replica),
+    );
+    assert.ok(r.pass, renderSummary(r));
+  });
 
   it('router-replica-kill with the kill never started fails "fault observed": its HTTPS probes got answers', async (t) => {
     const r = await drill('router-replica-kill', { planes: ['router'], faultNeverStarts: true });
