@@ -15,6 +15,8 @@ export interface ProcInfo {
   /** R running, S sleeping, D disk, T stopped (SIGSTOP), t traced, Z zombie, ... */
   state: string;
   comm: string;
+  /** When it started (clock ticks since boot): with the pid, names one process even after pids wrap. */
+  startTime: string;
 }
 
 /** /proc/<pid>/stat parsed, or undefined when the process is gone. */
@@ -34,6 +36,7 @@ export function readProc(pid: number): ProcInfo | undefined {
     state: rest[0] ?? '?',
     ppid: Number(rest[1]),
     pgid: Number(rest[2]),
+    startTime: rest[19] ?? '?',
   };
 }
 

@@ -54,8 +54,11 @@ describe('the supervisor survives faults from outside (cellctl up)', () => {
   let supervisorUrl: string;
   /** Every process group a child had: none may be left after the test. */
   const groups = new Set<number>();
-  /** Processes this test stopped (SIGSTOP): continued and killed at the end whatever happens. */
-  const stoppedByTest = new Set<number>();
+  /**
+   * Processes this test stopped (SIGSTOP), by pid with their start time: continued and killed at
+   * the end whatever happens, unless the pid now names another process (pids wrap here).
+   */
+  const stoppedByTest = new Map<number, string>();
 
   const sup = async <T>(method: string, path: string): Promise<T> => {
     const res = await fetch(`${supervisorUrl}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
@@ -108,7 +111,8 @@ describe('the supervisor survives faults from outside (cellctl up)', () => {
     supervisorUrl = (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { supervisor: { url: string } }).supervisor.url;
   });
   after(async () => {
-    for (const pid of stoppedByTest) {
+    for (const [pid, started] of stoppedByTest) {
+      if (readProc(pid)?.startTime !== started) continue; // gone, or the pid was reused
       for (const sig of ['SIGCONT', 'SIGKILL'] as const) {
         try {
           process.kill(pid, sig);
@@ -184,7 +188,9 @@ describe('the supervisor survives faults from outside (cellctl up)', () => {
 
   it('SIGSTOP of a router’s listed pid: detected as hung and replaced; the stopped process is killed', async () => {
     const before = await child('router-2');
-    stoppedByTest.add(before.pid!);
+    const started = readProc(before.pid!)?.startTime;
+    assert.ok(started, `router-2's listed pid ${before.pid} is alive`);
+    stoppedByTest.set(before.pid!, started);
     process.kill(before.pid!, 'SIGSTOP');
     const after = await replaced('router-2', before.pid!, 20_000);
     assert.ok(!live(before.pid!), `the stopped router ${before.pid} is gone`);
