@@ -297,6 +297,32 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       }
       return { status: 200, ids, text: '' };
     };
+    /** A customer whose bucket is below the threshold of `p` % (homed on the target from that step). */
+    const movedCustomer = (p: number, tag: string) => {
+      for (let i = 0; ; i++) if (experimentBucket(`cust-c${p}-${tag}-${i}`) < experimentThreshold(p)) return `cust-c${p}-${tag}-${i}`;
+    };
+    /** Sends `send` again while it answers 409 market_frozen or a 503 with Retry-After (a freeze), up to 20 times. */
+    const retrying = async (send: () => Promise<Response>) => {
+      for (let i = 0; ; i++) {
+        const res = await send();
+        if (i >= 20 || !((res.status === 409 || res.status === 503) && res.headers.get('retry-after'))) return res;
+        await res.arrayBuffer();
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    /** Cancels an order through `edge` without its key (so the source gets it): status, error code or order status, cell. */
+    const cancelUnkeyed = async (edge: string, id: string) => {
+      const res = await fetch(`${edge}/v1/orders/${id}/cancel`, {
+        method: 'POST',
+        headers: { 'x-market-id': market, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'unkeyed cancel during the move' }),
+      });
+      const body = (await res.json().catch(() => ({}))) as { status?: string; error?: { code: string } };
+      return { status: res.status, what: body.status ?? body.error?.code, cell: res.headers.get('x-cell-id') };
+    };
+    /** The orders cancelled without their key during the steps (each answered 200 CANCELLED), to read back after the flip. */
+    const cancelled: string[] = [];
+    const cancels: Record<number, number> = {};
     const load = startLoad({ targets: edges, markets: [market], rps: 15, maxMs: 90_000, keyHeader: header, retries: 20 });
     await new Promise((r) => setTimeout(r, 1500));
     const started = await cellctl(['migrate', market, '--to', to, '--steps', '1,10,50', '--header', header, '--bake', '5s', '--no-wait']);
@@ -343,6 +369,63 @@ describe('operator workflows on a real topology (cellctl up)', () => {
         continue;
       }
       checked.push(p);
+      // Writes without the key: orders homed on the target (two made there just now with their key, and the newest
+      // load order of this step's buckets) are cancelled through each plane without it; the source forwards each cancel.
+      const targets = await Promise.all(
+        edges.map(async (edge, e) => {
+          const customer = movedCustomer(p, String(e));
+          const made = await retrying(() =>
+            fetch(`${edges[(e + 1) % edges.length]!}/v1/orders`, {
+              method: 'POST',
+              headers: {
+                'x-market-id': market,
+                [header]: customer,
+                'idempotency-key': `sm-cancel-${p}-${e}`,
+                'content-type': 'application/json',
+              },
+              body: JSON.stringify({ customerId: customer, items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
+            }),
+          );
+          assert.ok(made.status === 201, `a keyed create on the target at ${p} %: ${made.status} ${await made.clone().text()}`);
+          return { edge, id: ((await made.json()) as { id: string }).id, fresh: true };
+        }),
+      );
+      const prev = experimentThreshold(checked.at(-2) ?? 0);
+      const copied = load.results.filter((r) => {
+        const b = experimentBucket(customerOf(r.key));
+        return r.orderId !== undefined && b >= prev && b < experimentThreshold(p);
+      });
+      if (copied.length > 0) targets.push({ edge: edges[checked.length % edges.length]!, id: copied.at(-1)!.orderId!, fresh: false });
+      const answers = await Promise.all(targets.map(async (t) => ({ ...t, got: await cancelUnkeyed(t.edge, t.id) })));
+      const cancelEnd = Date.now();
+      await waitFor(
+        () => polled.at > cancelEnd,
+        30_000,
+        () => 'a poll of the record after the cancels',
+        20,
+      );
+      const cancelInStep = polled.rec?.state === 'stepping' && polled.rec.share?.percent === p;
+      for (const { edge, id, fresh, got } of answers) {
+        // The target's own refusal of an order on its way (a moved one) shows the cancel reached it all the same.
+        if (got.status === 200 && got.what === 'CANCELLED') cancelled.push(id);
+        else if (!(got.status === 409 && got.what === 'conflict' && !fresh) && cancelInStep)
+          problems.push(
+            `unkeyed cancel of ${id} (${fresh ? 'made on' : 'moved to or made on'} ${to}) at ${p} % via ${edge}: ${got.status} ${got.what}`,
+          );
+        else if (got.status !== 200 && fresh) {
+          // Past the step (the freeze, the flip): sent again until the market's new home answers.
+          const again = await retrying(() =>
+            fetch(`${edge}/v1/orders/${id}/cancel`, { method: 'POST', headers: { 'x-market-id': market } }),
+          );
+          if (again.status === 200) cancelled.push(id);
+          else problems.push(`unkeyed cancel of ${id} after ${p} % via ${edge}: ${again.status} ${await again.text()}`);
+        }
+        if (cancelInStep && got.status === 200) {
+          cancels[p] = (cancels[p] ?? 0) + 1;
+          if (got.cell !== before.cell)
+            problems.push(`unkeyed cancel of ${id} at ${p} % answered by ${got.cell}, routed to ${before.cell}`);
+        }
+      }
       // The market's list without a key (the source answers, the target's buckets merged in) holds every order
       // created before it began, each once, through both planes.
       const known = load.results.filter((r) => r.orderId !== undefined).map((r) => r.orderId!);
@@ -429,6 +512,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     assert.ok(onTarget.read > 0, 'moved orders were read from the target during the steps');
     assert.ok(onTarget.unkeyed > 0, 'orders homed on the target were read without their key through the source');
     for (const p of [10, 50]) assert.ok((lists[p] ?? 0) > 0, `lists judged within step ${p}: ${JSON.stringify(lists)}`);
+    for (const p of [1, 10, 50]) assert.ok((cancels[p] ?? 0) >= 2, `unkeyed cancels within step ${p}: ${JSON.stringify(cancels)}`);
     assert.deepEqual(await owner(market), { market, cell: to, state: 'active', epoch: before.epoch + 1 });
     const failed = results.filter((r) => r.status !== 201);
     assert.deepEqual(failed, [], 'every keyed create succeeded (frozen buckets retried)');
@@ -474,13 +558,15 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       const there = dst.get(id);
       assert.ok(there !== undefined, `order ${id} of the source missing on the target`);
       assert.ok(
-        there === status || order.indexOf(there) > order.indexOf(status),
+        there === status || order.indexOf(there) > order.indexOf(status) || (there === 'CANCELLED' && order.indexOf(status) < 2),
         `order ${id}: ${status} on the source, ${there} on the target`,
       );
     }
+    // The orders cancelled without their key during the steps read back cancelled from the cell that homes them now.
+    for (const id of cancelled) assert.equal(dst.get(id), 'CANCELLED', `order ${id}, cancelled without its key during the move`);
     for (const r of results) assert.ok(dst.has(r.orderId!), `order ${r.orderId} lost`);
     process.stdout.write(
-      `# share move: ${results.length} keyed orders, ${reads} reads judged within steps ${JSON.stringify(judged)} (${onTarget.read} from ${to}, ${onTarget.unkeyed} of the target's found without their key; ${overlapped} overlapping the next step), lists judged ${JSON.stringify(lists)}, verdicts ${verdicts.map((v) => `${v.percent} %: ${v.verdict.requests} requests, ${v.verdict.reason}`).join('; ')}, source ${src.size} orders all on the target (${dst.size})\n`,
+      `# share move: ${results.length} keyed orders, ${reads} reads judged within steps ${JSON.stringify(judged)} (${onTarget.read} from ${to}, ${onTarget.unkeyed} of the target's found without their key; ${overlapped} overlapping the next step), lists judged ${JSON.stringify(lists)}, unkeyed cancels ${cancelled.length} (${JSON.stringify(cancels)} within steps), verdicts ${verdicts.map((v) => `${v.percent} %: ${v.verdict.requests} requests, ${v.verdict.reason}`).join('; ')}, source ${src.size} orders all on the target (${dst.size})\n`,
     );
   });
 
