@@ -10,6 +10,7 @@ import { neverFromEnv, parseDurationMs, parsePort, parsePositiveInt, parseUrl } 
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { createLogger } from '../shared/logger.js';
 import { serveClusterMetrics } from './cluster-metrics.js';
+import { serveClusterViews } from './cluster-views.js';
 import { keepRegistered } from './registration.js';
 import { startRouter, type RouterOptions } from './main.js';
 import { parseDrillSabotage, withDrillSabotage, type DrillSabotage } from './sabotage.js';
@@ -66,6 +67,7 @@ async function runPrimary(f: Flags, id: string): Promise<void> {
   };
   for (let i = 0; i < f.workers; i++) fork(i);
   serveClusterMetrics();
+  serveClusterViews();
   const registration = keepRegistered({ consulUrl: f.consul, id, host: f.host, port: f.port, logger });
   logger.info({ workers: f.workers, port: f.port }, 'router primary started');
   onSignals(async () => {

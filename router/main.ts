@@ -23,6 +23,8 @@ import { Resolver } from './table/resolver.js';
 import { TableSource } from './table/source.js';
 import { runsBundled } from '../shared/bundled.js';
 import { clusterMetricsText } from './cluster-metrics.js';
+import { clusterViews } from './cluster-views.js';
+import { MarketSending, marketView } from './http/market-view.js';
 
 /** Options of {@link startRouter} (CLI flags map onto these). */
 export interface RouterOptions {
@@ -125,6 +127,9 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   if (!waited) logger.warn({ waitedMs: opts.readyWaitMs ?? 30_000 }, 'no complete routing table yet; listening anyway (not ready)');
   const proxy = new Proxy(pools, metrics, { headersTimeoutMs: opts.upstreamTimeoutMs, logger });
   let draining = false;
+  // GET /route: this process's view of a market, or every worker's (a migration's freeze barrier).
+  const sending = new MarketSending();
+  const marketViews = opts.clusterWorker ? clusterViews((m) => marketView({ resolver, table, sending }, m)) : undefined;
   const app = createRouterApp({
     id,
     resolver,
@@ -138,6 +143,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     metrics,
     logger,
     draining: () => draining,
+    sending,
+    marketViews,
   });
 
   let inflight = 0;

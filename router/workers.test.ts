@@ -1,12 +1,15 @@
 /**
  * Integration: `--workers 2` (node:cluster on one port), Consul registration as
- * cellsim-router, a worker killed under load, graceful shutdown with deregistration.
+ * cellsim-router, /metrics and /route answering for both workers, a worker killed under load,
+ * graceful shutdown with deregistration.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { startConsul } from '../infra/harness/consul.js';
 import { ConsulClient } from '../shared/consul/client.js';
+import { KvLayout } from '../shared/kv.js';
+import { MarketWriter } from '../shared/markets/writer.js';
 import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from './testing.js';
@@ -52,6 +55,34 @@ describe('router --workers (real processes)', () => {
           assert.match(text, /cellsim_router_table_entries\{[^}]*kind="markets"[^}]*\} 1\n/, 'table gauges are not summed over workers');
         }
         assert.deepEqual([...counted], [20], `every scrape counts the 20 requests of both workers (saw ${[...counted].join(', ')})`);
+
+        // /route answers for both workers too (a migration's freeze barrier asks it): each worker's
+        // own view of the market, through the primary, whichever worker the request reaches.
+        type Views = { views: { worker: number; ready: boolean; route: { state: string } | null; sending: number }[] };
+        const route = async () => {
+          const res = await request(`${router.url}/route?market=m-a`, { dispatcher: agent, reset: true });
+          return (await res.body.json()) as Views;
+        };
+        for (let i = 0; i < 4; i++) {
+          const { views } = await route();
+          assert.equal(new Set(views.map((v) => v.worker)).size, 2, `two workers' views: ${JSON.stringify(views)}`);
+          for (const v of views) assert.deepEqual([v.ready, v.route?.state, v.sending], [true, 'active', 0]);
+        }
+        const writer = new MarketWriter(new ConsulClient({ url: consul.url }), new KvLayout());
+        await writer.put('m-a', { cell: 'cell-a', state: 'frozen', epoch: 1 });
+        await waitFor(
+          async () => (await route()).views.every((v) => v.route?.state === 'frozen'),
+          10_000,
+          () => 'both workers see m-a frozen',
+          20,
+        );
+        await writer.put('m-a', { cell: 'cell-a', state: 'active', epoch: 1 });
+        await waitFor(
+          async () => (await route()).views.every((v) => v.route?.state === 'active'),
+          10_000,
+          () => 'm-a active again',
+          20,
+        );
         await agent.close();
         const health = async () => (await new ConsulClient({ url: consul.url }).health.service('cellsim-router')).value;
         await waitFor(

@@ -21,6 +21,8 @@ import { shareJudge } from '../rollout/share-verdict.js';
 import { recoverFromBackup } from './recovery.js';
 import { Migrator } from '../migration/migrator.js';
 import type { MigrationOptions } from '../migration/options.js';
+import type { FrozenWant, Plane } from '../migration/freeze-barrier.js';
+import { routerPlanes } from '../migration/router-planes.js';
 import { RolloutManager } from '../rollout/manager.js';
 import type { RolloutOptions } from '../rollout/options.js';
 import {
@@ -62,7 +64,7 @@ export interface OperatorOptions {
   supervisorUrl?: string;
   migration?: Partial<MigrationOptions>;
   rollout?: Partial<RolloutOptions>;
-  /** The xDS server of this process: a freeze waits until its Envoys serve the frozen market. */
+  /** The xDS server of this process: a freeze waits until its Envoys serve the frozen market (and until every router holds it). */
   edge?: EdgeView;
 }
 
@@ -78,13 +80,17 @@ export interface EdgeView {
   nodesInSync(): boolean;
 }
 
-/** Resolves once the edge's input shows `market` in `state` and every Envoy ACKed the routes built from it. */
-function edgeBarrier(edge: EdgeView): (market: string, state: 'frozen' | 'active') => Promise<void> {
-  return async (market, state) => {
-    for (let i = 0; i < 400; i++) {
-      if (edge.current()?.markets.get(market)?.state === state && edge.nodesInSync()) return;
-      await new Promise((r) => setTimeout(r, 5));
-    }
+/**
+ * The Envoys of this xDS server as one plane of the freeze barrier: confirmed once the edge's input
+ * shows `market` frozen and every connected Envoy ACKed the routes built from it.
+ */
+function envoysPlane(edge: EdgeView, market: string): Plane {
+  return {
+    name: 'envoys',
+    check: async () =>
+      edge.current()?.markets.get(market)?.state === 'frozen' && edge.nodesInSync()
+        ? { held: true }
+        : { held: false, why: 'not every connected Envoy ACKed routes with the market frozen' },
   };
 }
 
@@ -157,9 +163,17 @@ export function createOperators(o: OperatorOptions): Operators {
       ? new SupervisorClient(url, o.supervisorToken ?? '', supervisorPeer.fetch)
       : new SupervisorClient(url, o.supervisorToken ?? '');
   };
+  // The freeze barrier asks every registered router (over HTTPS with the control plane's certificate under TLS) and the Envoys.
+  const routerPeer = peerClient(o.cellTls, ['router']);
+  const edge = o.edge;
+  const freezePlanes = async (market: string, want: FrozenWant) => [
+    ...(edge ? [envoysPlane(edge, market)] : []),
+    ...(await routerPlanes(consul, routerPeer, market, want)),
+  ];
   const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, {
     ...envMigrationOptions(),
-    ...(o.edge ? { edgeBarrier: edgeBarrier(o.edge), shareBarrier: shareBarrier(o.edge) } : {}),
+    freezePlanes,
+    ...(edge ? { shareBarrier: shareBarrier(edge) } : {}),
     shareJudge: shareJudge(cells, log),
     ...o.migration,
   });
@@ -223,6 +237,7 @@ export function createOperators(o: OperatorOptions): Operators {
       await migrator.close();
       await session?.close();
       await cells.close();
+      await routerPeer.close();
     },
   };
 }

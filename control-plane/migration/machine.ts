@@ -26,6 +26,7 @@ import type { KvStore } from '../../shared/consul/kv-store.js';
 import { MarketWriter } from '../../shared/markets/writer.js';
 import type { BucketRange, CellAdmin, CellService, MarketSummary, RangeSummary } from './cell-client.js';
 import { BEFORE_FLIP, TERMINAL, type MigrationOptions } from './options.js';
+import { freezeBarrier } from './freeze-barrier.js';
 
 /** What a run needs from the control plane. */
 export interface MachineDeps {
@@ -242,13 +243,21 @@ export class MigrationRun {
         this.frozenAtMs = Date.now();
         this.mark = performance.now();
         const frozenAt = new Date().toISOString();
-        const barrier = opts.edgeBarrier?.(market, 'frozen') ?? Promise.resolve();
         const readFrozen = async () => {
           const cur = await this.deps.kv.getJson(MarketRecordSchema, this.deps.layout.marketKey(market)).catch(() => undefined);
           this.frozenItem = cur && cur.value.cell === from && cur.value.state === 'frozen' ? cur.item : undefined;
         };
-        await Promise.all([sleep(opts.settleMs), Promise.race([barrier, sleep(opts.barrierMs)]), readFrozen()]);
+        // The freeze barrier: every live data plane confirms it holds the market before the cell
+        // refuses its writes; one that does not within the bound rolls the migration back.
+        const planes = opts.freezePlanes;
+        const confirm = planes
+          ? planes(market, { cell: from, epoch: this.rec.epoch }).then((p) => freezeBarrier(p, opts.barrierMs))
+          : sleep(opts.settleMs).then(() => []);
+        const [unconfirmed] = await Promise.all([confirm, readFrozen()]);
         this.lap('edge');
+        if (unconfirmed.length) {
+          throw new Error(`freeze not confirmed within ${opts.barrierMs} ms by ${unconfirmed.join('; ')}; the source cell was not frozen`);
+        }
         // The order service first (no new order events), then the delivery service (no saga step,
         // so no new delivery event): from here the market's events in flight only drain.
         for (const svc of this.services()) await cells.freeze(from, market, svc);

@@ -197,6 +197,68 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.equal((await market('sf'))?.cell, 'cell-1');
   });
 
+  it('freezes the source only once every data plane confirmed the frozen market (the freeze barrier)', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    const asked: { want: unknown; frozenCell: boolean; record: unknown }[] = [];
+    let lagAsks = 0;
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      barrierMs: 3000,
+      freezePlanes: async (m, want) => [
+        { name: 'router r-ok', check: async () => ({ held: true }) },
+        {
+          name: 'router r-lag',
+          // A router whose view lags: it routes the market active for its first four asks.
+          check: async () => {
+            asked.push({ want, frozenCell: cells.cells.get('cell-1')!.frozen.has(m), record: await market(m) });
+            return ++lagAsks > 4 ? { held: true } : { held: false, why: 'routes it active on cell-1 at epoch 3' };
+          },
+        },
+      ],
+    });
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+    assert.equal(asked.length, 5, 'the lagging router is asked until it confirms');
+    for (const a of asked) {
+      assert.deepEqual(a.want, { cell: 'cell-1', epoch: 3 }, 'the planes are asked for the market frozen on its source at its epoch');
+      assert.deepEqual(a.record, { cell: 'cell-1', state: 'frozen', epoch: 3 }, 'asked while the record says frozen');
+      assert.equal(a.frozenCell, false, 'the source cell is not frozen while a plane has not confirmed');
+    }
+    assert.ok(rec.phases?.edge !== undefined && rec.phases.edge >= 0);
+  });
+
+  it('rolls back, never freezing the source, when a data plane does not confirm within the bound', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    const ops: string[] = [];
+    cells.hook = (op, cell) => void ops.push(`${op} ${cell}`);
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      barrierMs: 300,
+      freezePlanes: async () => [
+        { name: 'envoys', check: async () => ({ held: true }) },
+        { name: 'router r-stuck', check: async () => ({ held: false, why: 'no answer in 100 ms' }) },
+      ],
+    });
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'rolled-back', JSON.stringify(rec.history));
+    assert.match(
+      rec.error ?? '',
+      /^freeze not confirmed within 300 ms by router r-stuck: no answer in 100 ms; the source cell was not frozen$/,
+    );
+    assert.ok(!ops.includes('freeze cell-1'), `the source was never frozen: ${ops.join(', ')}`);
+    assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 }, 'the market is active on its source again');
+  });
+
   it('between split cells moves the delivery service too: frozen after the order service, drained, verified, purged on the source', async () => {
     cells = new FakeCells(['cell-0', 'cell-1'], { split: ['cell-0', 'cell-1'] });
     cells.write('cell-1', 'sf', ['o1', 'o2', 'o3']);

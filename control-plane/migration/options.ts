@@ -1,5 +1,6 @@
 /** Tunables of a migration, merged with defaults once. */
 import type { WaveVerdict } from '../../shared/kv.js';
+import type { FrozenWant, Plane } from './freeze-barrier.js';
 
 /**
  * The SLO verdict of a step of a move by share (docs/weighted-shifts.md §Market moves by share):
@@ -24,7 +25,10 @@ export interface MigrationOptions {
   preCopyRounds: number;
   /** Bound on the wait for pending work to reach zero once frozen (ms); past it the migration rolls back. */
   finalDrainMs: number;
-  /** Pause between the KV freeze and the cell freeze so routers see the frozen state first (ms). */
+  /**
+   * Without `freezePlanes` only: a fixed pause between the KV freeze and the cell freeze so the
+   * data planes likely see the frozen state first (ms). With them, the freeze barrier replaces it.
+   */
   settleMs: number;
   /** Grace between the flip and purging the market from the source (ms). */
   cleanupGraceMs: number;
@@ -36,10 +40,12 @@ export interface MigrationOptions {
    */
   verifyAttempts: number;
   /**
-   * Resolves once the edge (the xDS server's Envoys) serves the market in `state`; the freeze
-   * waits for it (bounded by `barrierMs`) next to `settleMs`, so Envoy holds before the cell refuses.
+   * The live data planes of a freeze (every registered router instance, the xDS server's Envoys):
+   * the freeze barrier (freeze-barrier.ts) asks each until it confirms it holds the market
+   * frozen as `want`, and the source cell freezes only then.
    */
-  edgeBarrier?: (market: string, state: 'frozen' | 'active') => Promise<void>;
+  freezePlanes?: (market: string, want: FrozenWant) => Promise<Plane[]>;
+  /** Bound on the freeze barrier (ms); past it, with a plane unconfirmed, the migration rolls back. */
   barrierMs: number;
   /**
    * A step of a move by share (docs/weighted-shifts.md §Market moves by share) waits this long after
@@ -70,7 +76,7 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   cleanupGraceMs: 30_000,
   pollMs: 10,
   verifyAttempts: 8,
-  barrierMs: 1000,
+  barrierMs: 5000,
   healthWaitMs: 5000,
   stepSettleMs: 1000,
   stepCheckMs: 1000,

@@ -92,18 +92,26 @@ describe('market migration between split cells (real broker, real Consul)', () =
           // Between the market's freeze in Consul and the cells' freeze, the requests a router sent
           // before it saw the freeze reach the source: a burst of them, so that their events are
           // still in flight (outbox, orders topic, then delivery events) when the cells freeze.
-          edgeBarrier: async (_m, state) => {
-            if (state !== 'frozen') return;
-            const answers = await Promise.all(
-              Array.from({ length: 15 }, (_, i) => postOrder(a.order, MARKET, `burst-${i}`, orderBody({ customerId: `burst-${i}` }))),
-            );
-            for (const res of answers) {
-              assert.equal(res.status, 201, 'the source takes writes until the cells freeze');
-              acked.add(((await res.json()) as { id: string }).id);
-              burst++;
-            }
-          },
+          freezePlanes: async () => [
+            {
+              name: 'burst',
+              check: async () => {
+                await sendBurst();
+                return { held: true };
+              },
+            },
+          ],
         });
+        const sendBurst = async () => {
+          const answers = await Promise.all(
+            Array.from({ length: 15 }, (_, i) => postOrder(a.order, MARKET, `burst-${i}`, orderBody({ customerId: `burst-${i}` }))),
+          );
+          for (const res of answers) {
+            assert.equal(res.status, 201, 'the source takes writes until the cells freeze');
+            acked.add(((await res.json()) as { id: string }).id);
+            burst++;
+          }
+        };
         try {
           // The market's orders, routed as a router would: by its Consul record; retried while frozen.
           const refused: string[] = [];

@@ -278,7 +278,8 @@ describe('deployment manifests', () => {
       );
       assert.deepEqual(
         all.filter((c) => admits(manifests, kust, labels(c), component('router'), 8080)),
-        ['consul'],
+        ['control-plane', 'consul'],
+        "the control plane asks each router's /route before a migration freezes its source (docs/operators.md §The freeze barrier)",
       );
       for (const cell of pods.filter((w) => w.metadata.name.startsWith('cell-')))
         assert.deepEqual(

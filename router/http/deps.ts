@@ -8,6 +8,7 @@ import type { RouterMetrics } from '../metrics.js';
 import type { Proxy } from '../proxy/index.js';
 import type { Resolver } from '../table/resolver.js';
 import type { TableStatus } from '../table/source.js';
+import type { MarketSending, MarketView } from './market-view.js';
 
 /** What the app needs; built once by router/main.ts. */
 export interface RouterDeps {
@@ -27,6 +28,10 @@ export interface RouterDeps {
   logger: Logger;
   /** True while the process drains for shutdown (/readyz then answers 503). */
   draining?: () => boolean;
+  /** Each market's requests routed to a cell and not answered yet (`GET /route`, market-view.ts). */
+  sending?: MarketSending;
+  /** With --workers n: every worker's view of a market (cluster-views.ts); else this process's. */
+  marketViews?: (market: string) => Promise<MarketView[]>;
 }
 
 /** Under @hono/node-server, node's own request and response; absent under app.request(). */

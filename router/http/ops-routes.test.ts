@@ -5,6 +5,8 @@ import { Hono } from 'hono';
 import type { Env } from './deps.js';
 import { fakeRouterDeps } from './fakes.test-helper.js';
 import { opsRoutes } from './ops-routes.js';
+import { cellRecord } from './fakes.test-helper.js';
+import { MarketSending } from './market-view.js';
 
 function setup(opts: { ready?: boolean } = {}) {
   const t = fakeRouterDeps(opts);
@@ -73,5 +75,47 @@ describe('router ops endpoints', () => {
       t.lines.map((l) => [l.level, l.obj, l.msg]),
       [['warn', { err: 'primary gone' }, "aggregated worker metrics unavailable; answering with this worker's own"]],
     );
+  });
+
+  it('/route answers its view of a market (a freeze barrier asks it): the route, table readiness and requests sending', async () => {
+    const t = setup();
+    t.store.setCells(new Map([cellRecord('c1')]));
+    t.store.applyMarkets([
+      ['m1', { cell: 'c1', state: 'frozen', epoch: 4 }],
+      ['m2', { cell: 'c1', state: 'active', epoch: 1 }],
+    ]);
+    t.deps.sending = new MarketSending();
+    t.deps.sending.enter('m2');
+    const get = async (q: string) => {
+      const res = await t.app.request(`/route${q}`);
+      return [res.status, await res.json()];
+    };
+    assert.deepEqual(await get('?market=m1'), [
+      200,
+      { id: 'r-test', market: 'm1', views: [{ ready: true, route: { cell: 'c1', state: 'frozen', epoch: 4 }, sending: 0 }] },
+    ]);
+    assert.deepEqual(await get('?market=m2'), [
+      200,
+      { id: 'r-test', market: 'm2', views: [{ ready: true, route: { cell: 'c1', state: 'active', epoch: 1 }, sending: 1 }] },
+    ]);
+    assert.deepEqual(await get('?market=nope'), [200, { id: 'r-test', market: 'nope', views: [{ ready: true, route: null, sending: 0 }] }]);
+    assert.deepEqual(await get(''), [400, { error: { code: 'missing_market', message: 'query parameter market is required' } }]);
+    const [status, body] = await get('?market=Bad_ID');
+    assert.deepEqual([status, (body as { error: { code: string } }).error.code], [400, 'invalid_market']);
+    t.deps.marketViews = async (m) => [
+      { worker: 1, ready: true, route: null, sending: 0 },
+      { worker: 2, ready: false, route: null, sending: 0, error: `no ${m}` },
+    ];
+    assert.deepEqual(await get('?market=m1'), [
+      200,
+      {
+        id: 'r-test',
+        market: 'm1',
+        views: [
+          { worker: 1, ready: true, route: null, sending: 0 },
+          { worker: 2, ready: false, route: null, sending: 0, error: 'no m1' },
+        ],
+      },
+    ]);
   });
 });

@@ -1,8 +1,15 @@
-/** The router's own endpoints: `/healthz` (alive), `/readyz` (table loaded and not draining), `/metrics` (Prometheus). */
+/**
+ * The router's own endpoints: `/healthz` (alive), `/readyz` (table loaded and not draining),
+ * `/metrics` (Prometheus), `/route?market=` (its view of a market, for a migration's freeze
+ * barrier: market-view.ts).
+ */
 import type { Hono } from 'hono';
+import { errorBody } from '../../shared/errors.js';
+import { MARKET_ID_PATTERN, isMarketId } from '../../shared/market.js';
 import type { Env, RouterDeps } from './deps.js';
+import { marketView } from './market-view.js';
 
-/** Registers the three endpoints on `app`. */
+/** Registers the four endpoints on `app`. */
 export function opsRoutes(app: Hono<Env>, deps: RouterDeps): void {
   app.get('/healthz', (c) => c.json({ ok: true, id: deps.id, pid: process.pid }));
   app.get('/readyz', (c) => {
@@ -34,5 +41,12 @@ export function opsRoutes(app: Hono<Env>, deps: RouterDeps): void {
       });
     }
     return c.body(text ?? (await deps.registry.metrics()), 200, { 'content-type': deps.registry.contentType });
+  });
+  app.get('/route', async (c) => {
+    const market = c.req.query('market');
+    if (!market) return c.json(errorBody('missing_market', 'query parameter market is required'), 400);
+    if (!isMarketId(market)) return c.json(errorBody('invalid_market', `market must match ${MARKET_ID_PATTERN}`), 400);
+    const views = deps.marketViews ? await deps.marketViews(market) : [marketView(deps, market)];
+    return c.json({ id: deps.id, market, views });
   });
 }

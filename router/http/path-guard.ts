@@ -3,7 +3,7 @@
  * §Request contract, the rule in shared/market.ts `classifyEdgePath`, the same one Envoy's Lua
  * filter applies): a non-canonical path (dot segments, encoded dots, slashes, backslashes or NUL,
  * a backslash, a double slash) is `400 invalid_request`; a path outside `/v1/` is `404 not_found`,
- * except the router's own `/healthz`, `/readyz` and `/metrics`. A header name with an underscore
+ * except the router's own `/healthz`, `/readyz`, `/metrics` and `/route`. A header name with an underscore
  * is `400 invalid_request` too (some servers read `_` as `-`; Envoy's listener refuses them the
  * same way). Nothing refused here reaches a cell.
  */
@@ -14,7 +14,7 @@ import type { Env } from './deps.js';
 import type { ErrorAnswer } from './errors.js';
 
 /** The router's own endpoints (ops-routes.ts), the only paths outside `/v1/` it answers. */
-export const ROUTER_OWN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+export const ROUTER_OWN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', '/route']);
 
 /** The path and query as the client sent them (node's `url`), else as the web Request has them. */
 export function rawPathOf(c: Context<Env>): string {

@@ -12,6 +12,7 @@ import type { Env } from './deps.js';
 import { errorAnswerer } from './errors.js';
 import { cellRecord, fakeRouterDeps, metricValue, upstream } from './fakes.test-helper.js';
 import { proxyRoute } from './proxy-route.js';
+import { MarketSending } from './market-view.js';
 
 function setup(opts: { ready?: boolean; holdMs?: number; readyHoldMs?: number } = {}) {
   const t = fakeRouterDeps(opts);
@@ -164,5 +165,28 @@ describe('router /v1 route', () => {
     t.store.setEndpoints([ep('c1'), ep('c2')]);
     t.store.applyMarkets([['msm', { cell: 'c1', state: 'active', epoch: 3, shareMove: { ...sm, to: 'nowhere' } }]]);
     assert.equal(await cellOf({ 'x-customer-id': key(true) }), 'c1', 'a target missing from cells/: the owner keeps it');
+  });
+
+  it("counts a market's request as sending from its routing to the cell's answer; a held or refused one is not counted", async () => {
+    const t = setup({ holdMs: 100 });
+    const sending = new MarketSending();
+    t.deps.sending = sending;
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    t.proxy.answer = async () => {
+      await answered;
+      return upstream(201, 'created');
+    };
+    const inFlight = t.app.request('/v1/orders', { method: 'POST', headers: { 'x-market-id': 'm1' } });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(sending.count('m1'), 1, 'on its way to the cell');
+    const held = t.app.request('/v1/orders', { method: 'POST', headers: { 'x-market-id': 'mf' } });
+    assert.equal((await t.app.request('/v1/orders', { headers: { 'x-market-id': 'moff' } })).status, 503);
+    assert.equal(sending.count('mf') + sending.count('moff'), 0, 'a held request and a refused one send nothing');
+    answer();
+    assert.equal((await inFlight).status, 201);
+    assert.equal(sending.count('m1'), 0, 'answered');
+    assert.equal((await held).status, 503, 'the hold bound passed');
+    assert.equal(sending.count('mf'), 0);
   });
 });

@@ -35,6 +35,9 @@ export function proxyRoute(app: Hono<Env>, deps: RouterDeps, answer: ErrorAnswer
     const method = incoming?.method ?? c.req.method;
     let cell = '-';
     let arm: { market: string; arm: 'variant' | 'control'; color: string } | undefined;
+    let market: string | undefined;
+    /** The market counted as sending to its cell (market-view.ts) until the cell answers. */
+    let sending: string | undefined;
     try {
       if (deps.table.ready === false) await untilReady(deps.table, readyHoldMs); // no await on the hot path once ready
       let route: Route | undefined;
@@ -44,6 +47,7 @@ export function proxyRoute(app: Hono<Env>, deps: RouterDeps, answer: ErrorAnswer
       } else {
         const ex = extractMarket(headers[MARKET_HEADER]);
         if (!ex.ok) throw new HttpError(ex.code, ex.message);
+        market = ex.market;
         route = resolver.resolve(ex.market);
         if (!route) throw new HttpError('unknown_market', `no cell owns market ${ex.market}`);
         if (route.state === 'frozen') route = await holdFrozen(deps, ex.market, route, incoming ? undefined : c.req.raw.signal);
@@ -89,6 +93,12 @@ export function proxyRoute(app: Hono<Env>, deps: RouterDeps, answer: ErrorAnswer
       } else {
         signal = c.req.raw.signal;
       }
+      // From the route's resolution to here nothing awaits: a migration's freeze barrier that saw
+      // this market frozen in the table, and nothing sending, has no request of it left on its way.
+      if (market !== undefined && deps.sending) {
+        deps.sending.enter(market);
+        sending = market;
+      }
       const up = await proxy.forward(
         {
           method,
@@ -118,6 +128,8 @@ export function proxyRoute(app: Hono<Env>, deps: RouterDeps, answer: ErrorAnswer
       }
       logger.error({ err, requestId, cell }, 'routing failed');
       return answer(c, new HttpError('internal', 'internal error'), cell, requestId);
+    } finally {
+      if (sending !== undefined) deps.sending?.leave(sending);
     }
   });
 }

@@ -126,6 +126,19 @@ Kubelet probes come from the node, which common network plugins (Calico, Cilium)
         ],
       },
       {
+        object: policy('egress-control-plane-routers', {
+          podSelector: { matchLabels: component('control-plane') },
+          policyTypes: ['Egress'],
+          egress: [{ to: [pods('router')], ports: tcp(ROUTER_PORT) }],
+        }),
+        notes: [
+          {
+            path: ['spec', 'podSelector'],
+            text: "a migration's freeze barrier asks each router GET /route, the console scrapes their /metrics",
+          },
+        ],
+      },
+      {
         object: policy('egress-envoy-xds', {
           podSelector: { matchLabels: component('envoy') },
           policyTypes: ['Egress'],

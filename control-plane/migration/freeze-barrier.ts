@@ -1,0 +1,51 @@
+/**
+ * The freeze barrier of a migration (docs/operators.md §Online migration): after the market record
+ * says `frozen`, the source cell is frozen only once every live data plane confirms it holds the
+ * market (a router's table shows it frozen with none of its requests still on their way to the
+ * cell; the Envoys ACKed routes with it frozen). Each plane is asked again until it confirms or
+ * the bound passes; what is still unconfirmed then is returned, and the migration rolls back
+ * instead of freezing the cell blind.
+ */
+
+/** A plane's answer: holds the market, or why not (yet). */
+export type PlaneAnswer = { held: true; note?: string } | { held: false; why: string };
+
+/** One data plane a freeze waits for: a router instance, or the Envoys of this xDS server. */
+export interface Plane {
+  /** `router router-1`, `envoys`: named in the error when it does not confirm. */
+  name: string;
+  /** Asks the plane once; `timeoutMs` bounds the question. */
+  check(timeoutMs: number): Promise<PlaneAnswer>;
+}
+
+/** What a frozen market's record says: the source cell and the market's epoch. */
+export interface FrozenWant {
+  cell: string;
+  epoch: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Asks every plane until each confirmed, within `boundMs`; resolves with the unconfirmed ones
+ * (`name: why`), empty when all confirmed. A confirmed plane is not asked again. A check that
+ * throws counts as unconfirmed with its message.
+ */
+export async function freezeBarrier(planes: readonly Plane[], boundMs: number, pollMs = 5, askMs = 1000): Promise<string[]> {
+  const pending = new Map(planes.map((p) => [p.name, p]));
+  const why = new Map<string, string>();
+  const deadline = performance.now() + boundMs;
+  for (;;) {
+    await Promise.all(
+      [...pending.values()].map(async (p) => {
+        const left = Math.max(1, Math.min(askMs, deadline - performance.now()));
+        const a = await p.check(left).catch((err: Error): PlaneAnswer => ({ held: false, why: err.message }));
+        if (a.held) pending.delete(p.name);
+        else why.set(p.name, a.why);
+      }),
+    );
+    if (pending.size === 0) return [];
+    if (performance.now() >= deadline) return [...pending.keys()].map((n) => `${n}: ${why.get(n) ?? 'no answer'}`);
+    await sleep(Math.min(pollMs, Math.max(0, deadline - performance.now())));
+  }
+}
