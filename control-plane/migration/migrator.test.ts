@@ -529,6 +529,23 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.deepEqual(cells.orders('cell-1', 'sf'), [...all, forwarded].sort(), 'the forwarded order moved back');
   });
 
+  it('refuses a move by share between split cells (409 conflict) and writes nothing', async () => {
+    cells = new FakeCells(['cell-0', 'cell-1'], { split: ['cell-0', 'cell-1'] });
+    cells.write('cell-1', 'sf', ['o1']);
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5 });
+    await assert.rejects(
+      migrator.start('sf', 'cell-0', 'tester', { steps: [10, 50], header: 'x-customer-id' }),
+      (err) => err instanceof HttpError && err.code === 'conflict' && /needs all-in-one cells/.test(err.message),
+    );
+    assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 }, 'no share move written');
+    assert.equal(await migrator.wait('sf'), undefined, 'no migration started');
+    assert.ok(!cells.calls.some((c) => /copy|freeze|share-peer/.test(c)), cells.calls.join(' | '));
+  });
+
   it("rolls a stepped move back when a step's SLO verdict breaches during its bake", async () => {
     await kv.put(
       layout.cellKey('cell-0'),
