@@ -59,6 +59,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: 'list the network namespaces of cellctl up --hosts runs; hosts clean removes those left over',
     load: () => import('../topology/hosts/cli.js'),
   },
+  certs: {
+    summary: 'certs rotate: new leaf certificates under cellctl up --tls data; routers, cells and Envoy take them without a restart',
+    load: () => import('../topology/certs-cli.js'),
+  },
   drill: {
     summary: 'run a blast-radius drill under vegeta load (cell-crash, cell-hang, router-replica-kill, ...), write its report',
     load: () => import('../loadtest/cli.js'),

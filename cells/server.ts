@@ -6,9 +6,9 @@
  */
 import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { readTlsFiles } from '../shared/pki/identity.js';
+import { watchTls, type TlsSource } from '../shared/pki/reload.js';
 import { createCell, type Cell } from './cell.js';
 import type { CellConfig } from './config.js';
 import { openConfiguredLog } from './log/open.js';
@@ -32,14 +32,18 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
       ? createCell(config, { log: await openConfiguredLog(config) })
       : createCell(config, { logs: await openRoleLogs(config) });
   const { logger } = cell.ctx;
+  // The files are watched: a rotated certificate, key or CA serves new connections without a
+  // restart, open ones finish on the old (docs/tls.md §Rotation without restarts).
+  const watched: TlsSource | undefined = config.tls ? watchTls(config.tls, { logger }) : undefined;
   const server = await new Promise<Server>((resolve, reject) => {
     // With TLS, every client must speak TLS and may show a certificate; /v1 requires one of a
     // data plane (cells/http/peer.ts), the rest answers any client (health checks, admin by token).
-    const tls = config.tls ? readTlsFiles(config.tls) : undefined;
+    const tls = watched?.current();
     const options = tls ? { createServer: createHttpsServer, serverOptions: { ...tls, requestCert: true, rejectUnauthorized: false } } : {};
     const s = serve({ fetch: cell.app.fetch, port: config.port, hostname: config.host, ...options }, () => resolve(s as Server));
     (s as Server).once('error', reject);
   });
+  watched?.onChange((m) => (server as unknown as HttpsServer).setSecureContext({ ca: m.ca, cert: m.cert, key: m.key }));
   // Idle keep-alive well above its clients' (router 2 s, Envoy 3 s): the client closes an idle
   // connection first, so a request is not sent on a socket the cell is closing (reset → 502).
   server.keepAliveTimeout = 10_000;
@@ -80,6 +84,7 @@ export async function runCell(config: CellConfig, opts: { handleSignals?: boolea
       if (!drained) logger.warn({ inflight: cell.inflight.count }, 'shutdown timeout: dropping requests still in flight');
       server.closeAllConnections();
       await closed;
+      watched?.close();
       await cell.close();
       logger.info('stopped');
     })());

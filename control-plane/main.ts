@@ -3,7 +3,7 @@
  * step starts one subsystem. `stop()` undoes them in reverse order.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createConsulClient } from '../shared/consul.js';
 import { KvLayout } from '../shared/kv.js';
@@ -17,6 +17,7 @@ import type { ClusterOptions } from './xds/resources/cluster.js';
 import { startXds } from './xds/index.js';
 import { announceControlPlane, type Announcement } from './xds/registration.js';
 import { readTlsFiles } from '../shared/pki/identity.js';
+import { watchTls } from '../shared/pki/reload.js';
 import type { TlsFiles } from '../shared/pki/names.js';
 import { peerClient } from '../shared/pki/client.js';
 import { runsBundled } from '../shared/bundled.js';
@@ -142,7 +143,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   //     Its scrapes of cells' and routers' /metrics speak HTTPS with the peer certificate under TLS,
   //     and so do those of Envoys' admin paths under `cellctl up --hosts --tls` (xds/admin-tls.ts).
   const { migrator, rollouts } = operators;
-  const peers = peerClient(peerTls, ['cell', 'router', 'envoy']);
+  const peers = peerClient(o.peerTls ? watchTls(o.peerTls, { logger: log }) : undefined, ['cell', 'router', 'envoy']);
   const ui = createConsole({
     admin: operators.routes,
     tokens: o.adminTokens ?? [],
@@ -160,11 +161,15 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   // 4. Serve HTTP.
   //    With --api-tls: HTTPS with the control plane's certificate (no client certificate asked:
   //    the admin API and the console take tokens, the hold endpoint and /readyz anyone).
-  const apiTls = o.apiTls ? readTlsFiles(o.apiTls) : undefined;
+  //    The files are watched: a rotated certificate serves new connections without a restart
+  //    (docs/tls.md §Rotation without restarts).
+  const apiWatch = o.apiTls ? watchTls(o.apiTls, { logger: log }) : undefined;
+  const apiTls = apiWatch?.current();
   const https = apiTls ? { createServer: createHttpsServer, serverOptions: { cert: apiTls.cert, key: apiTls.key } } : {};
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: o.port, hostname: o.host, ...https }, () => resolve(s));
   });
+  apiWatch?.onChange((m) => (server as HttpsServer).setSecureContext({ cert: m.cert, key: m.key }));
   const httpPort = (server.address() as AddressInfo).port;
 
   // 5. Announce in Consul as cellsim-xds (the hold cluster of every Envoy lists these), once
@@ -197,6 +202,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await xds.stop();
+      apiWatch?.close();
       log.info('control plane stopped');
     },
   };

@@ -3,11 +3,11 @@
  * isolation, proxy, hono app, HTTP server, Consul registration, graceful shutdown.
  */
 import { createServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { errorBody } from '../shared/errors.js';
-import { readTlsFiles } from '../shared/pki/identity.js';
+import { watchTls } from '../shared/pki/reload.js';
 import type { TlsFiles } from '../shared/pki/names.js';
 import { DEFAULT_PREFIX } from '../shared/kv.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -100,7 +100,9 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const store = new RoutingStore();
   const resolver = new Resolver(store, metrics, { max: opts.routeCacheMax, everyMarketTo: opts.routeEveryMarketTo });
   const hold = new HoldQueue({ holdMs: opts.holdMs ?? 2000 });
-  const pools = new PoolSet({ tls: opts.upstreamTls ? readTlsFiles(opts.upstreamTls) : undefined });
+  // One watch of the files serves the pools and the edge: a rotation needs no restart (docs/tls.md §Rotation without restarts).
+  const tls = opts.upstreamTls ? watchTls(opts.upstreamTls, { logger }) : undefined;
+  const pools = new PoolSet({ tls });
   const isolation = new Isolation({ maxInflightPerCell: opts.maxInflightPerCell, ...opts.isolation }, metrics);
   store.onChange((change) => {
     if (change.kind === 'markets') for (const m of change.ids) hold.release(m);
@@ -154,8 +156,9 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     // JSON 400 instead of an empty one, as Envoy's listener answers it.
     const listener = getRequestListener(app.fetch, { hostname: host, errorHandler: requestErrorAnswer });
     const serverOpts = { maxHeaderSize: opts.maxHeaderBytes ?? 16_384, keepAliveTimeout: 65_000, requestTimeout: 0 };
-    const edge = opts.edgeTls && opts.upstreamTls ? readTlsFiles(opts.upstreamTls) : undefined;
+    const edge = opts.edgeTls ? tls?.current() : undefined;
     const s = edge ? createHttpsServer({ ...serverOpts, cert: edge.cert, key: edge.key }, listener) : createServer(serverOpts, listener);
+    if (edge && tls) tls.onChange((m) => (s as HttpsServer).setSecureContext({ cert: m.cert, key: m.key }));
     s.once('error', reject);
     s.listen(opts.port, host, () => resolve(s));
   });

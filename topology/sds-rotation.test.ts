@@ -1,22 +1,31 @@
 /**
- * Certificate rotation by SDS under load (issue 15, point 4; docs/tls.md §SDS and rotation):
- * Envoy's upstream certificate comes from the control plane's SDS over the ADS stream (itself
- * over TLS); rewriting the certificate files makes the control plane push a new secret, and a
- * bounded vegeta attack through Envoy to a real HTTPS cell sees no failed request across it.
+ * Certificate rotation under load, without restarts (issue 15, point 4):
+ * docs/tls.md §SDS and rotation and docs/tls.md §Rotation without restarts. Envoy's upstream
+ * certificate comes from the control plane's SDS over the ADS stream (itself over TLS); the
+ * router (HTTPS edge, mutual TLS to the cell) and the HTTPS cell watch their files. `cellctl
+ * certs rotate --all` rewrites every leaf while a bounded vegeta attack runs through the router
+ * and through Envoy to the cell: no request fails, Envoy then holds its new certificate, and new
+ * connections to the router's and the cell's ports are served the new leaves.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { startConsul } from '../infra/harness/consul.js';
 import { seedKv } from '../infra/harness/echo-cell.js';
+import { freePort } from '../infra/ports.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { encodeTarget, startAttack, vegetaReport } from '../infra/vegeta/index.js';
 import { startControlPlane, startTestEnvoy } from '../control-plane/xds/testing.js';
-import { startTlsCell, tlsArgs } from './tls-rig.test-helper.js';
-import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves } from '../shared/pki/store.js';
+import { httpsGet, servedSerial, startTlsCell, tlsArgs } from './tls-rig.test-helper.js';
+import { ensureCertificates, tlsFiles, topologyLeaves } from '../shared/pki/store.js';
+
+const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
 const norm = (serial: string) => serial.toLowerCase().replace(/^0+/, '');
 
@@ -26,20 +35,35 @@ async function envoyCertSerials(adminUrl: string): Promise<string[]> {
   return (body.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).map((x) => norm(x.serial_number ?? '')));
 }
 
-describe('certificate rotation by SDS under load (real Consul, HTTPS cell, control plane, Envoy, vegeta)', () => {
+describe('certificate rotation under load (real Consul, HTTPS cell, router, control plane, Envoy, vegeta, cellctl certs rotate)', () => {
   const scope = new ProcessScope();
   const tmp = mkdtempSync(join(tmpdir(), 'cellsim-sds-'));
   const dir = join(tmp, 'tls');
   const leaves = topologyLeaves(['cell-0']);
   let envoyUrl = '';
   let adminUrl = '';
+  let routerPort = 0;
+  let cellPort = 0;
+  let ca = '';
 
   before(async () => {
     await ensureCertificates(dir, leaves);
     const consul = await startConsul();
     scope.adopt(consul.proc);
     await seedKv(consul.url, { cells: { 'cell-0': { global: true } }, markets: { 'm-a': { cell: 'cell-0' } } });
-    await startTlsCell(scope, { tmp, dir, consulUrl: consul.url });
+    ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
+    cellPort = (await startTlsCell(scope, { tmp, dir, consulUrl: consul.url })).port;
+    routerPort = await freePort();
+    await scope.start({
+      name: 'router-rotation',
+      command: process.execPath,
+      args: [CELLCTL, 'router', '--port', String(routerPort), '--consul', consul.url, ...tlsArgs(tlsFiles(dir, 'router')), '--edge-tls'],
+      ready: {
+        check: async () =>
+          (await httpsGet(`https://127.0.0.1:${routerPort}/v1/orders?market=m-a`, ca, undefined, { 'x-market-id': 'm-a' })).status === 200,
+      },
+      readyTimeoutMs: 30_000,
+    });
     const cp = await startControlPlane(scope, {
       consulUrl: consul.url,
       id: 'cp-sds',
@@ -73,15 +97,15 @@ describe('certificate rotation by SDS under load (real Consul, HTTPS cell, contr
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('rewriting the certificate files pushes a new secret: 0 failed requests under load, and Envoy then holds the new certificate', async () => {
-    const serial = (f: string) => norm(new X509Certificate(readFileSync(f)).serialNumber);
-    const before = serial(tlsFiles(dir, 'envoy').cert);
-    assert.ok((await envoyCertSerials(adminUrl)).includes(before), 'Envoy holds the SDS certificate');
+  it('cellctl certs rotate --all under load: 0 failed requests on both planes; Envoy, the router and the cell then serve the new leaves', async (t) => {
+    const serial = (name: string) => norm(new X509Certificate(readFileSync(tlsFiles(dir, name).cert)).serialNumber);
+    const before = { envoy: serial('envoy'), router: serial('router'), cell: serial('cell-0') };
+    assert.ok((await envoyCertSerials(adminUrl)).includes(before.envoy), 'Envoy holds the SDS certificate');
+    assert.equal(await servedSerial(routerPort, ca), before.router, "the router's edge serves its leaf");
+    assert.equal(await servedSerial(cellPort, ca), before.cell, 'the cell serves its leaf');
     const targets = join(tmp, 'targets.json');
-    writeFileSync(
-      targets,
-      `${encodeTarget({ method: 'GET', url: `${envoyUrl}/v1/orders?market=m-a`, header: { 'x-market-id': ['m-a'] } })}\n`,
-    );
+    const target = (url: string) => encodeTarget({ method: 'GET', url: `${url}/v1/orders?market=m-a`, header: { 'x-market-id': ['m-a'] } });
+    writeFileSync(targets, `${target(envoyUrl)}\n${target(`https://127.0.0.1:${routerPort}`)}\n`);
     const results = join(tmp, 'results.json');
     const attack = startAttack({
       targetsFile: targets,
@@ -90,13 +114,21 @@ describe('certificate rotation by SDS under load (real Consul, HTTPS cell, contr
       timeoutMs: 5000,
       resultsFile: results,
       killAfterMs: 60_000,
+      rootCerts: join(dir, 'ca.crt'),
     });
     await new Promise((r) => setTimeout(r, 2500));
-    await rotateCertificates(dir, leaves, ['envoy']);
-    const after = serial(tlsFiles(dir, 'envoy').cert);
-    assert.notEqual(after, before);
+    const { stdout } = await promisify(execFile)(process.execPath, [CELLCTL, 'certs', 'rotate', '--data', tmp, '--all', '--json']);
+    const rotated = (JSON.parse(stdout) as { rotated: { name: string; previousSerial: string; serial: string }[] }).rotated;
+    assert.deepEqual(
+      rotated.map((r) => r.name),
+      ['cell-0', 'consul', 'control-plane', 'envoy', 'router', 'supervisor'],
+    );
+    const after = { envoy: serial('envoy'), router: serial('router'), cell: serial('cell-0') };
+    for (const k of ['envoy', 'router', 'cell'] as const) assert.notEqual(after[k], before[k], `${k} has a new leaf`);
+    assert.equal(norm(rotated.find((r) => r.name === 'router')!.serial), after.router, 'the JSON names the new serial');
     const outcome = await attack.done;
     const report = await vegetaReport(results);
+    t.diagnostic(`vegeta: ${report.requests} requests, status codes ${JSON.stringify(report.statusCodes)}, errors ${report.errors.length}`);
     assert.ok(outcome.results >= 700, `about 800 requests sent, got ${outcome.results}`);
     assert.deepEqual(
       report.statusCodes,
@@ -104,13 +136,18 @@ describe('certificate rotation by SDS under load (real Consul, HTTPS cell, contr
       `every request answered 200: ${JSON.stringify(report.statusCodes)} ${report.errors.join('; ')}`,
     );
     await waitFor(
-      async () => (await envoyCertSerials(adminUrl)).includes(after),
+      async () => (await envoyCertSerials(adminUrl)).includes(after.envoy),
       10_000,
       () => 'Envoy to hold the rotated certificate',
     );
-    assert.ok(!(await envoyCertSerials(adminUrl)).includes(before), 'the old certificate is gone from Envoy');
-    // New connections present the new certificate: the cell still answers (it checks the chain and the role).
+    assert.ok(!(await envoyCertSerials(adminUrl)).includes(before.envoy), 'the old certificate is gone from Envoy');
+    // New connections are served the new leaves (the files are polled every 500 ms; the attack ran 5 s past the rotation).
+    assert.equal(await servedSerial(routerPort, ca), after.router, "the router's edge serves its new leaf");
+    assert.equal(await servedSerial(cellPort, ca), after.cell, 'the cell serves its new leaf');
+    // And still answer through both planes on new connections (the cell checks the chain and the caller's role).
     const res = await fetch(`${envoyUrl}/v1/orders?market=m-a`, { headers: { 'x-market-id': 'm-a', connection: 'close' } });
     assert.equal(res.status, 200);
+    const viaRouter = await httpsGet(`https://127.0.0.1:${routerPort}/v1/orders?market=m-a`, ca, undefined, { 'x-market-id': 'm-a' });
+    assert.equal(viaRouter.status, 200, viaRouter.body);
   });
 });

@@ -1,9 +1,11 @@
 /**
  * What the TLS tests of the topology share (mtls, edge-tls, sds-rotation): the flags of a
- * certificate, an HTTPS GET trusting the local CA, and an HTTPS cell registered in Consul.
+ * certificate, an HTTPS GET trusting the local CA, the serial a TLS port serves, and an HTTPS
+ * cell registered in Consul.
  */
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../infra/ports.js';
@@ -43,6 +45,18 @@ export function httpsGet(
   });
 }
 
+/** The serial (lower-case hex, no leading zeros) of the certificate a new TLS connection to `127.0.0.1:port` is served, trusting `ca`. */
+export function servedSerial(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: '127.0.0.1', ca, servername: 'localhost', timeout: 5000 }, () => {
+      resolve(s.getPeerCertificate().serialNumber.toLowerCase().replace(/^0+/, ''));
+      s.end();
+    });
+    s.on('error', reject);
+    s.on('timeout', () => s.destroy(new Error(`no TLS handshake with 127.0.0.1:${port}`)));
+  });
+}
+
 /**
  * Starts `cellctl cell --id <id>` (default cell-0) serving HTTPS with the certificate of `cert`
  * (default: its own) from `dir` (data under `tmp/<id>`), registered in Consul; ready once its
@@ -51,7 +65,7 @@ export function httpsGet(
 export async function startTlsCell(
   scope: ProcessScope,
   o: { tmp: string; dir: string; consulUrl: string; id?: string; cert?: string },
-): Promise<{ url: string }> {
+): Promise<{ url: string; port: number }> {
   const id = o.id ?? 'cell-0';
   const ca = readFileSync(join(o.dir, 'ca.crt'), 'utf8');
   const port = await freePort();
@@ -76,5 +90,5 @@ export async function startTlsCell(
     ready: { check: async () => (await httpsGet(`${url}/readyz`, ca)).status === 200 },
     readyTimeoutMs: 30_000,
   });
-  return { url };
+  return { url, port };
 }

@@ -9,7 +9,7 @@
 import { ConsulClient, SERVICE_DELIVERY } from '../../shared/consul.js';
 import { HttpError } from '../../shared/errors.js';
 import { peerClient, type PeerClient } from '../../shared/pki/client.js';
-import { readTlsFiles } from '../../shared/pki/identity.js';
+import { watchTls } from '../../shared/pki/reload.js';
 import type { TlsFiles } from '../../shared/pki/names.js';
 import { MAX_READ_IDS, type DeliveryReadAnswer } from './delivery-read.js';
 import type { DeliverySide } from './split-compare.js';
@@ -27,7 +27,7 @@ export function deliveryReader(opts: {
   tls?: TlsFiles;
   timeoutMs?: number;
 }): DeliveryReader {
-  const client: PeerClient = peerClient(opts.tls ? readTlsFiles(opts.tls) : undefined, ['cell']);
+  const client: PeerClient = peerClient(opts.tls ? watchTls(opts.tls) : undefined, ['cell']);
   const timeoutMs = opts.timeoutMs ?? 5000;
   const once = async (urls: readonly string[], ids: readonly string[]): Promise<DeliverySide[]> => {
     const problems: string[] = [];

@@ -4,6 +4,7 @@
  */
 import { Pool } from 'undici';
 import { cellServerCheck, type TlsMaterial } from '../../shared/pki/identity.js';
+import type { TlsSource } from '../../shared/pki/reload.js';
 import type { Endpoint } from '../../shared/routing-table.js';
 
 /** Pool options (defaults in brackets). */
@@ -24,16 +25,27 @@ export interface PoolOptions {
   keepAliveMs?: number;
   /**
    * Mutual TLS to the cells: HTTPS, presenting this certificate, trusting only this CA, and
-   * accepting a server only when its certificate names a cell (shared/pki/identity.ts).
+   * accepting a server only when its certificate names a cell (shared/pki/identity.ts). Watched
+   * files (shared/pki/reload.ts): on each accepted change every pool is replaced by one with the
+   * new material for the requests that follow, the old one closing after those it carries.
    */
-  tls?: TlsMaterial;
+  tls?: TlsSource;
 }
 
 /** The pools of every endpoint in use. */
 export class PoolSet {
   private readonly pools = new Map<string, Pool>();
+  private tls: TlsMaterial | undefined;
 
-  constructor(private readonly opts: PoolOptions = {}) {}
+  constructor(private readonly opts: PoolOptions = {}) {
+    this.tls = opts.tls?.current();
+    opts.tls?.onChange((tls) => {
+      this.tls = tls;
+      const old = [...this.pools.values()];
+      this.pools.clear();
+      for (const pool of old) void pool.close().catch(() => undefined);
+    });
+  }
 
   /** A pool per cell and address: under TLS, its connections accept only that cell's certificate. */
   private static key(ep: Endpoint): string {
@@ -45,7 +57,7 @@ export class PoolSet {
     const key = PoolSet.key(ep);
     let pool = this.pools.get(key);
     if (!pool) {
-      const tls = this.opts.tls;
+      const tls = this.tls;
       pool = new Pool(`${tls ? 'https' : 'http'}://${ep.address}:${ep.port}`, {
         connections: this.opts.connections ?? 128,
         pipelining: 1,
@@ -74,6 +86,7 @@ export class PoolSet {
 
   /** Closes every pool; after `graceMs`, destroys what is left. */
   async close(graceMs = 5000): Promise<void> {
+    this.opts.tls?.close();
     const all = [...this.pools.values()];
     this.pools.clear();
     const timer = setTimeout(() => all.forEach((p) => void p.destroy().catch(() => undefined)), graceMs);

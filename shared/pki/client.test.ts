@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,8 @@ import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { checkServerRole, peerClient } from './client.js';
 import { peerRole, readTlsFiles } from './identity.js';
-import { ensureCertificates, tlsFiles, topologyLeaves } from './store.js';
+import { watchTls } from './reload.js';
+import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves } from './store.js';
 
 describe('shared/pki peer client', () => {
   let root: string;
@@ -55,6 +57,28 @@ describe('shared/pki peer client', () => {
       const both = peerClient(readTlsFiles(tlsFiles(dir, 'control-plane')), ['cell', 'router']);
       assert.equal(await both.text(`${url}/metrics`, 5000), 'control-plane');
       await both.close();
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('with watched files, presents a rotated certificate on the requests after the rotation', async () => {
+    const s = createServer({ ...readTlsFiles(tlsFiles(dir, 'cell-0')), requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      res.end((req.socket as TLSSocket).getPeerCertificate().serialNumber ?? 'none');
+    });
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(s.address() as AddressInfo).port}/`;
+    const files = tlsFiles(dir, 'control-plane');
+    const serial = () => new X509Certificate(readFileSync(files.cert)).serialNumber;
+    const client = peerClient(watchTls(files, { pollMs: 40 }), ['cell']);
+    try {
+      const before = serial();
+      assert.equal(await client.text(url, 5000), before);
+      await rotateCertificates(dir, topologyLeaves(['cell-0']), ['control-plane']);
+      assert.notEqual(serial(), before);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await client.text(url, 5000), serial(), 'the kept-alive connection is not reused: the new certificate is presented');
     } finally {
       await client.close();
     }

@@ -10,6 +10,7 @@ import type { PeerCertificate } from 'node:tls';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { identityUris, roleOfUri, type TlsMaterial } from './identity.js';
 import type { Role } from './names.js';
+import { isTlsSource, type TlsSource } from './reload.js';
 
 /** A client of peers: the scheme their URLs take and a fetch that speaks it. */
 export interface PeerClient {
@@ -49,9 +50,12 @@ export function checkServerRole(roles: readonly Role[]): (host: string, cert: Pe
 
 /**
  * A client of peers of `roles`: HTTPS with `tls` (its certificate presented, the CA the only
- * trust, the server's identity URI checked), else plain HTTP through the global fetch.
+ * trust, the server's identity URI checked), else plain HTTP through the global fetch. Given a
+ * watched {@link TlsSource} (shared/pki/reload.ts), each accepted change of the files gives the
+ * client a new agent for the requests that follow, while the old one finishes those it carries
+ * (docs/tls.md §Rotation without restarts); the source is closed with the client.
  */
-export function peerClient(tls: TlsMaterial | undefined, roles: readonly Role[]): PeerClient {
+export function peerClient(tls: TlsMaterial | TlsSource | undefined, roles: readonly Role[]): PeerClient {
   if (!tls) {
     const plain: PeerClient['fetch'] = (url, init) => fetch(url, init);
     return {
@@ -62,7 +66,26 @@ export function peerClient(tls: TlsMaterial | undefined, roles: readonly Role[])
       close: async () => undefined,
     };
   }
-  return agentClient(new Agent({ connect: { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: checkServerRole(roles) } }));
+  const agentOf = (m: TlsMaterial) =>
+    new Agent({ connect: { ca: m.ca, cert: m.cert, key: m.key, checkServerIdentity: checkServerRole(roles) } });
+  if (!isTlsSource(tls)) {
+    const fixed = agentOf(tls);
+    return agentClient(() => fixed);
+  }
+  let agent = agentOf(tls.current());
+  tls.onChange((m) => {
+    const old = agent;
+    agent = agentOf(m);
+    void old.close().catch(() => undefined);
+  });
+  const client = agentClient(() => agent);
+  return {
+    ...client,
+    close: async () => {
+      tls.close();
+      await client.close();
+    },
+  };
 }
 
 /**
@@ -73,23 +96,24 @@ export function peerClient(tls: TlsMaterial | undefined, roles: readonly Role[])
  * and plain endpoints alike.
  */
 export function caClient(ca: string, own?: { cert: string; key: string }): PeerClient {
-  return agentClient(new Agent({ connect: { ca, ...own } }));
+  const agent = new Agent({ connect: { ca, ...own } });
+  return agentClient(() => agent);
 }
 
-/** The HTTPS client of an undici Agent. */
-function agentClient(agent: Agent): PeerClient {
+/** The HTTPS client of the undici Agent `agent()` returns at each request. */
+function agentClient(agent: () => Agent): PeerClient {
   // undici's fetch is the one Node's global fetch bundles: the same WHATWG Request and Response,
   // typed by the package's own copy of the declarations, hence one cast of the function.
   const viaAgent = undiciFetch as unknown as (
     url: string,
     init: Omit<RequestInit, 'dispatcher'> & { dispatcher: Agent },
   ) => Promise<Response>;
-  const secure: PeerClient['fetch'] = (url, init) => viaAgent(url, { ...init, dispatcher: agent });
+  const secure: PeerClient['fetch'] = (url, init) => viaAgent(url, { ...init, dispatcher: agent() });
   return {
     scheme: 'https',
     base: (address, port) => `https://${address}:${port}`,
     fetch: secure,
     text: textOf(secure),
-    close: () => agent.close(),
+    close: () => agent().close(),
   };
 }

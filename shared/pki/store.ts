@@ -6,11 +6,11 @@
  * replaced key first, then certificate, each by an atomic rename, so a reader that loads on a
  * certificate change finds the key of that certificate.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { certFacts, createCa, issueLeaf, type CertFacts, type LeafSpec, type PemPair } from './ca.js';
-import { identityUri, tlsFiles, type TlsFiles } from './names.js';
+import { identityUri, tlsFiles, TRUST_DOMAIN, type TlsFiles } from './names.js';
 
 export { identityUri, tlsDir, tlsFiles, TRUST_DOMAIN, type Role, type TlsFiles } from './names.js';
 
@@ -43,8 +43,8 @@ function namesCovered(facts: CertFacts, spec: LeafSpec): boolean {
   );
 }
 
-/** Renew a leaf this close to its end. */
-const RENEW_WITHIN_MS = 30 * 86_400_000;
+/** Renew a leaf (or the CA) this close to its end. */
+export const RENEW_WITHIN_MS = 30 * 86_400_000;
 
 function readPair(files: { cert: string; key: string }): PemPair | undefined {
   if (!existsSync(files.cert) || !existsSync(files.key)) return undefined;
@@ -118,4 +118,21 @@ export async function rotateCertificates(dir: string, leaves: LeafSpec[], names:
     out.push(name);
   }
   return out;
+}
+
+/**
+ * The leaves present in `dir` (every `<name>.crt` with its `<name>.key` naming a cellsim identity URI, but the CA's), each as the
+ * spec that issues it again with the same names: its identity URI, DNS and IP names.
+ */
+export function leavesOnDisk(dir: string): LeafSpec[] {
+  const names = readdirSync(dir)
+    .filter((f) => f.endsWith('.crt') && f !== 'ca.crt')
+    .map((f) => f.slice(0, -'.crt'.length))
+    .filter((name) => existsSync(join(dir, `${name}.key`)))
+    .sort();
+  return names.flatMap((name) => {
+    const facts = certFacts(readFileSync(join(dir, `${name}.crt`), 'utf8'));
+    const uri = facts.uris.find((u) => u.startsWith(`${TRUST_DOMAIN}/`));
+    return uri ? [{ name, uri, dns: facts.dns, ips: facts.ips }] : [];
+  });
 }
