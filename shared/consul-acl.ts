@@ -115,14 +115,15 @@ export function policyName(prefix: string, kind: ConsulTokenKind): string {
 
 /**
  * Makes (or brings up to date) every kind's policy and its token with the secret given, through
- * `management` (a client holding the management token). Idempotent: run at every start.
+ * `management` (a client holding the management token). Idempotent: run at every start. With
+ * `kinds`, those kinds only (a host added to a running `cellctl up --hosts` changes the agent's).
  */
 export async function ensureAclTokens(
   management: ConsulClient,
-  o: { prefix: string; node: string | readonly string[]; secrets: Record<ConsulTokenKind, string> },
+  o: { prefix: string; node: string | readonly string[]; secrets: Record<ConsulTokenKind, string>; kinds?: readonly ConsulTokenKind[] },
 ): Promise<void> {
   const rules = aclRules(o.prefix, o.node);
-  for (const kind of CONSUL_TOKEN_KINDS) {
+  for (const kind of o.kinds ?? CONSUL_TOKEN_KINDS) {
     const name = policyName(o.prefix, kind);
     await management.acl.upsertPolicy({ name, rules: rules[kind], description: `cellsim ${kind} (${o.prefix})` }, { timeoutMs: 5000 });
     await management.acl.upsertToken(

@@ -36,11 +36,16 @@ export function consulAclArgs(cfg: TopologyConfig): string[] {
 }
 
 /**
- * Applies every kind's policy and token through the management token; idempotent, run at every
- * start. Retried until `timeoutMs`: a new leader makes the management token a moment after it is
- * elected.
+ * Applies every kind's policy and token (or those of `kinds`) through the management token;
+ * idempotent, run at every start. Retried until `timeoutMs`: a new leader makes the management
+ * token a moment after it is elected.
  */
-export async function applyConsulAcl(cfg: TopologyConfig, url: string, timeoutMs = 30_000): Promise<void> {
+export async function applyConsulAcl(
+  cfg: TopologyConfig,
+  url: string,
+  timeoutMs = 30_000,
+  kinds?: readonly ConsulTokenKind[],
+): Promise<void> {
   const { secrets } = ensureConsulTokenFiles(cfg.dataDir);
   const management = new ConsulClient({ url, token: secrets.management, ca: consulCa(cfg) });
   const deadline = Date.now() + timeoutMs;
@@ -48,7 +53,7 @@ export async function applyConsulAcl(cfg: TopologyConfig, url: string, timeoutMs
     try {
       // Under --hosts every agent is a node of its own host (topology/hosts/plan.ts).
       const node = cfg.hosts ? cfg.hosts.hosts.filter((h) => h.consul !== 'none').map((h) => h.name) : CONSUL_NODE;
-      return await ensureAclTokens(management, { prefix: cfg.prefix, node, secrets });
+      return await ensureAclTokens(management, { prefix: cfg.prefix, node, secrets, ...(kinds ? { kinds } : {}) });
     } catch (err) {
       if (Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 200));

@@ -4,7 +4,7 @@
  * Idempotency-Key. vegeta does not retry; this load does, explicitly: a 503 with Retry-After is
  * sent again with the same key after the advertised delay (capped), at most `retries` times, and
  * every retry is counted. Retries take slots of the fixed rate (the rate counts every request
- * sent). Loopback only, bounded in time.
+ * sent). Loopback only, or inside the client host's namespace of `cellctl up --hosts`; bounded in time.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -51,6 +51,11 @@ export interface OrderLoadOptions {
   resultsFile: string;
   /** vegeta's CPU list (taskset), if it should be pinned. */
   cpus?: string;
+  /**
+   * The network namespace vegeta runs in (the client host of `cellctl up --hosts`, whose edges it
+   * targets at their host addresses); without it, every target must be on loopback.
+   */
+  netns?: string;
 }
 
 /** What the load did. */
@@ -85,7 +90,8 @@ function assertLoopback(url: string): void {
 
 /** Starts the load; it runs until `stop()` or `maxMs`. */
 export function startOrderLoad(o: OrderLoadOptions): OrderLoad {
-  o.targets.forEach(assertLoopback);
+  // In a namespace of `cellctl up --hosts` the traffic stays inside the run's network.
+  if (o.netns === undefined) o.targets.forEach(assertLoopback);
   const rate = Math.min(500, Math.max(1, o.rate));
   const maxMs = Math.min(600_000, o.maxMs);
   const maxRetries = o.retries ?? 5;
@@ -107,6 +113,7 @@ export function startOrderLoad(o: OrderLoadOptions): OrderLoad {
     maxBody: 512,
     timeoutMs: 15_000,
     ...(o.cpus ? { cpus: o.cpus } : {}),
+    ...(o.netns !== undefined ? { netns: o.netns } : {}),
     onResult,
   });
 

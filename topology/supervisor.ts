@@ -19,6 +19,7 @@ import { pinDeliveryVersions, seedConsul, type Seeded } from './seed.js';
 import { applyConsulAcl, supervisorConsul } from './acl.js';
 import { cellChildName, cellSpec, consulSpecs, consulUrl, envoyAdminUrl, register, supervisorTls, supervisorUrl } from './wiring.js';
 import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
+import { cellCertificates, cellHostDown, cellHostUp, type CellHostOwner } from './hosts/cell-host.js';
 import { hostIp } from './hosts/plan.js';
 import { setLink, setPaths } from './hosts/netns.js';
 import type { Host } from './hosts/plan.js';
@@ -85,7 +86,11 @@ export class Supervisor {
       const added = [...this.seeded.cells].filter(([id]) => !cellIds(this.cfg.cells).includes(id));
       await startBrokers(this.cfg, [...cellIds(this.cfg.cells), ...added.map(([id]) => id)], (s) => this.add(s), this.progress);
       const [, cellGroup, ...groups] = register(this.cfg, live);
-      for (const [id, rec] of added) cellGroup!.push(await this.addedSpec(id, rec));
+      for (const [id, rec] of added) {
+        // Under --hosts an added cell gets its host back first (topology/hosts/cell-host.ts).
+        await cellHostUp(this.hostOwner, id);
+        cellGroup!.push(await this.addedSpec(id, rec));
+      }
       // --log kafka: each cell's delivery instances start with it (topology/delivery.ts), on the
       // version its record names for them (a delivery rollout's), else the cell's.
       const allCells = [...cellIds(this.cfg.cells), ...added.map(([id]) => id)];
@@ -168,6 +173,10 @@ export class Supervisor {
     this.seeded?.cells.set(cell, rec);
     let child: Child;
     try {
+      // Under --hosts its own host first, with a Consul client agent (topology/hosts/cell-host.ts);
+      // under --tls its certificate.
+      if (this.cfg.hosts) await cellHostUp(this.hostOwner, cell);
+      else await cellCertificates(this.cfg, cell);
       await startBrokers(this.cfg, [cell], (s) => this.add(s), this.progress);
       await planDeliveryPorts(this.cfg, [cell]);
       child = this.add(await this.addedSpec(cell, rec));
@@ -182,7 +191,7 @@ export class Supervisor {
     return child;
   }
 
-  /** Stops and forgets every instance of `cell`, its ports and its data directory (`cellctl cells retire`). */
+  /** Stops and forgets every instance of `cell`, its ports, its data directory and under `--hosts` its host (`cellctl cells retire`). */
   async removeCell(cell: string): Promise<void> {
     if (!this.seeded?.cells.has(cell)) throw new UnknownCellError(cell);
     for (const color of ['blue', 'green'] as const) await this.stopCell(cell, color);
@@ -195,7 +204,20 @@ export class Supervisor {
     if (this.cfg.ports.added) delete this.cfg.ports.added[cell];
     rmSync(join(this.cfg.dataDir, 'cells', cell), { recursive: true, force: true });
     rmSync(join(this.cfg.dataDir, 'backups', cell), { recursive: true, force: true });
+    // Under --hosts its host goes too: agent, namespace, link (topology/hosts/cell-host.ts).
+    await cellHostDown(this.hostOwner, cell);
     this.scheduleWrite();
+  }
+
+  /** What topology/hosts/cell-host.ts needs of the supervisor to make and remove a cell's host. */
+  private get hostOwner(): CellHostOwner {
+    return {
+      cfg: this.cfg,
+      add: (spec) => this.add(spec),
+      drop: (name) => this.drop(name),
+      progress: this.progress,
+      log: this.log,
+    };
   }
 
   /** Brings a split cell's delivery service to `n` instances (`cellctl cells scale`); one scaling at a time. */

@@ -12,7 +12,7 @@ import type { ChildSpec } from './child.js';
 import { cellIds, isSplit, type TopologyConfig } from './config.js';
 import { cellPort } from './ports.js';
 import { edgePlaceOf, inPlace, placeFields, placeOf } from './hosts/place.js';
-import { serverHosts } from './hosts/plan.js';
+import { serverHosts, type Host } from './hosts/plan.js';
 import { routerNodeOptions } from '../router/node-options.js';
 import { ConsulClient } from '../shared/consul/client.js';
 import { consulAclArgs, consulCa, consulTokenEnv } from './acl.js';
@@ -52,30 +52,39 @@ export function consulUrl(cfg: TopologyConfig, hostName = 'consul-1'): string {
  */
 export function consulSpecs(cfg: TopologyConfig): ChildSpec[] {
   if (!cfg.hosts) return [consulSpec(cfg)];
-  const servers = serverHosts(cfg.hosts).map((h) => h.ip);
-  return cfg.hosts.hosts
-    .filter((h) => h.consul !== 'none')
-    .map((h) => {
-      const place = placeOf(cfg, h.name);
-      const url = consulUrl(cfg, h.name);
-      const dataDir = join(cfg.dataDir, 'hosts', h.name, 'consul');
-      // --tls: HTTPS only, and RPC between agents and servers in mutual TLS, with the one Consul
-      // certificate, which names every agent's host (topology/hosts/plan.ts leafAddresses).
-      const tls = cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'consul') : undefined;
-      const agent = { node: h.name, ip: h.ip, server: h.consul === 'server', join: servers, dataDir, ports: cfg.ports.consul, tls };
-      const args = [...consulClusterArgs(agent), ...consulAclArgs(cfg), ...consulGossipArgs(cfg)];
-      const client = new ConsulClient({ url, ca: consulCa(cfg) });
-      return {
-        name: `consul.${h.name}`,
-        kind: 'consul' as const,
-        ...inPlace(place, { command: requireBinary('consul'), args }),
-        url,
-        port: cfg.ports.consul.http,
-        ...placeFields(place),
-        alive: () => answers(`${url}/v1/status/leader`, cfg),
-        ready: async () => (await client.status.leader({ timeoutMs: 1000 })) !== '',
-      };
-    });
+  return cfg.hosts.hosts.filter((h) => h.consul !== 'none').map((h) => consulAgentSpec(cfg, h));
+}
+
+/** The child name of host `hostName`'s Consul agent under `--hosts`: `consul.cell-1`. */
+export function consulAgentName(hostName: string): string {
+  return `consul.${hostName}`;
+}
+
+/**
+ * The Consul agent of host `h` under `--hosts` (a server or a client agent that joins the three
+ * servers), data under `<data>/hosts/<host>/consul`; also that of a host added with its cell.
+ */
+export function consulAgentSpec(cfg: TopologyConfig, h: Host): ChildSpec {
+  const servers = serverHosts(cfg.hosts!).map((x) => x.ip);
+  const place = placeOf(cfg, h.name);
+  const url = consulUrl(cfg, h.name);
+  const dataDir = join(cfg.dataDir, 'hosts', h.name, 'consul');
+  // --tls: HTTPS only, and RPC between agents and servers in mutual TLS, with the one Consul
+  // certificate, which names every agent's host (topology/hosts/plan.ts leafAddresses).
+  const tls = cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'consul') : undefined;
+  const agent = { node: h.name, ip: h.ip, server: h.consul === 'server', join: servers, dataDir, ports: cfg.ports.consul, tls };
+  const args = [...consulClusterArgs(agent), ...consulAclArgs(cfg), ...consulGossipArgs(cfg)];
+  const client = new ConsulClient({ url, ca: consulCa(cfg) });
+  return {
+    name: consulAgentName(h.name),
+    kind: 'consul' as const,
+    ...inPlace(place, { command: requireBinary('consul'), args }),
+    url,
+    port: cfg.ports.consul.http,
+    ...placeFields(place),
+    alive: () => answers(`${url}/v1/status/leader`, cfg),
+    ready: async () => (await client.status.leader({ timeoutMs: 1000 })) !== '',
+  };
 }
 
 /**

@@ -182,6 +182,14 @@ export class ConsulAgent {
     return this.http.parse(a, z.record(ServiceSchema), 'agent services');
   }
 
+  /**
+   * Forces member `node` out of the cluster (`/v1/agent/force-leave`, operator write); with
+   * `prune`, also off the members list, where a node that left stays for 72 h otherwise.
+   */
+  async forceLeave(node: string, o: CallOptions & { prune?: boolean } = {}): Promise<void> {
+    await (await this.http.send('PUT', `/v1/agent/force-leave/${id(node)}`, { ...o, query: { prune: o.prune } })).body.dump();
+  }
+
   /** Sets a TTL check's status (and output). */
   async updateCheck(checkId: string, status: 'passing' | 'warning' | 'critical', output = '', o: CallOptions = {}): Promise<void> {
     const body = JSON.stringify({ Status: status, Output: output });

@@ -14,14 +14,15 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { requireBinary } from '../../infra/binaries.js';
 import { waitFor, type ManagedProcess } from '../../infra/process.js';
-import { startUp } from '../../infra/harness/up.js';
+import { cellctlJson, runCellctl, startUp } from '../../infra/harness/up.js';
 import { groupMembers } from '../../infra/procs.js';
 import { assertEdgePartition, assertLeaderLoss, assertSplitBrain, runDrill } from './drills.test-helper.js';
-import { assertOrdersFromClient } from './orders.test-helper.js';
+import { assertOrdersFromClient, cellsFromClient } from './orders.test-helper.js';
 import { ConsulClient } from '../../shared/consul/client.js';
 import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
 import { SERVICE_CELL, SERVICE_ROUTER } from '../../shared/consul-watch.js';
 import { removeRun, runsPresent } from './netns.js';
+import { startOrderLoad, type OrderLoadSummary } from '../order-load.js';
 
 const CELLCTL = fileURLToPath(new URL('../../bin/cellctl.js', import.meta.url));
 
@@ -276,6 +277,164 @@ describe('cellctl up --hosts: one network namespace per host', () => {
     assert.equal(byName['router-2'], 'edge-2');
     assert.equal(byName['control-plane'], 'cp');
     assert.equal(byName['consul.consul-3'], 'consul-3');
+  });
+
+  it('cells add under load makes the cell its own host (namespace, link, Consul agent), both planes route a market to it; retire --evacuate removes the host; no request failed', async (t) => {
+    const t0 = Date.now();
+    const cell = 'cell-3';
+    const run = topo.hosts.run;
+    const ns = `cs-${run}-${cell}`;
+    const consul = new ConsulClient({ url: `http://${host('consul-1').ip}:8500`, token: readConsulToken(data, 'management') });
+    const namespaces = async () => (await exec('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]);
+    const links = async () => [...(await exec('ip', ['-o', 'link', 'show'])).stdout.matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1]!);
+    const members = async () => {
+      const env = { ...process.env, CONSUL_HTTP_TOKEN_FILE: consulTokenPath(data, 'management') };
+      const r = await exec(requireBinary('consul'), ['members', `-http-addr=http://${host('consul-1').ip}:8500`], env);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/\s+/));
+    };
+    const hostsNow = () => (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as TopologyView).hosts.hosts;
+    // Load on two markets that stay where they are throughout; a market created on the new cell
+    // (no migration into it: a move's cleanup grace, 30 s, would hold its evacuation) gets its own.
+    const owners = await cellctlJson<{ market: string; cell: string }[]>(data, ['markets']);
+    const steady = ['cell-0', 'cell-1'].map((c) => owners.find((x) => x.cell === c)!.market);
+    const market = 'hosts-added';
+    const linksBefore = new Set(await links());
+    const edges = [...topo.routers, ...topo.envoys];
+    const loadOf = (markets: string[], name: string) =>
+      startOrderLoad({
+        targets: edges.map((e) => e.url),
+        markets,
+        rate: 20,
+        maxMs: 240_000,
+        resultsFile: join(data, `${name}.results`),
+        netns: host('client').ns,
+      });
+    const load = loadOf(steady, 'cell-add');
+    let onNew: ReturnType<typeof loadOf> | undefined;
+    let summary: OrderLoadSummary | undefined;
+    let newSummary: OrderLoadSummary | undefined;
+    try {
+      const added = await runCellctl(data, ['cells', 'add', cell, '--capacity', '12']);
+      assert.equal(added.code, 0, added.stderr);
+      assert.match(added.stdout, /added cell-3 \(capacity 12, version \S+\): passing its checks after \d+ ms, active/);
+      const addMs = Date.now() - t0;
+      // Its host: a namespace, a link on the run's bridge (named with the run's prefix, which a
+      // stop and `cellctl hosts clean` remove), a client agent alive in the cluster.
+      assert.ok((await namespaces()).includes(ns), `namespace ${ns}`);
+      const veth = (await links()).filter((l) => !linksBefore.has(l));
+      assert.equal(veth.length, 1, `one new link: ${veth.join(', ')}`);
+      assert.match(veth[0]!, new RegExp(`^cs-${run}-\\d+$`));
+      assert.match((await exec('ip', ['-o', 'link', 'show', 'master', topo.hosts.bridge])).stdout, new RegExp(`: ${veth[0]}@`));
+      assert.deepEqual((await runsPresent()).get(run)?.namespaces.includes(ns), true, 'found by the cleanup of its run');
+      assert.ok(
+        (await members()).some((m) => m[0] === cell && m[2] === 'alive' && m[3] === 'client'),
+        'its Consul client agent is an alive member',
+      );
+      await waitFor(
+        () => hostsNow().some((h) => h.name === cell),
+        5000,
+        () => 'topology.json shows the new host',
+      );
+      const h = hostsNow().find((x) => x.name === cell)!;
+      assert.deepEqual([h.role, h.consul, h.children.sort()], ['cell', 'client', ['cell-3.blue', 'consul.cell-3']]);
+      assert.ok(!topo.hosts.hosts.some((x) => x.ip === h.ip), `a free address: ${h.ip}`);
+      const inCatalog = (await consul.catalog.service(SERVICE_CELL)).value.filter((x) => x.ServiceMeta?.cell === cell);
+      assert.deepEqual(
+        inCatalog.map((x) => [x.Node, x.ServiceAddress]),
+        [[cell, h.ip]],
+        'registered with the agent of its own host',
+      );
+      const status = await exec(process.execPath, [CELLCTL, 'status', '--json'], { ...process.env, CELLSIM_DATA: data });
+      const procs = (JSON.parse(status.stdout) as { processes: { name: string; host?: string }[] }).processes;
+      assert.deepEqual(
+        procs
+          .filter((p) => p.host === cell)
+          .map((p) => p.name)
+          .sort(),
+        ['cell-3.blue', 'consul.cell-3'],
+        'cellctl status shows the new host',
+      );
+      const created = await runCellctl(data, ['assign', market, cell]);
+      assert.equal(created.code, 0, created.stderr);
+      // Both planes route the new market to the new cell (bounded: 20 tries, 0.5 s apart).
+      let seen: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        seen = await cellsFromClient({
+          edges,
+          ns: host('client').ns,
+          resultsFile: join(data, 'cell-add-route.results'),
+          keyPrefix: `route-${i}`,
+          market,
+        });
+        if (seen.every((c) => c === cell)) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.deepEqual(
+        seen,
+        edges.map(() => cell),
+        'router-1, router-2, envoy-1, envoy-2 (x-cell-id)',
+      );
+      onNew = loadOf([market], 'cell-add-market');
+      await new Promise((r) => setTimeout(r, 2000));
+      const retired = await runCellctl(data, ['cells', 'retire', cell, '--evacuate']);
+      assert.equal(retired.code, 0, retired.stderr);
+      assert.match(retired.stdout, /retired cell-3: record deleted, processes stopped/);
+      t.diagnostic(`cells add ${addMs} ms until active; retire --evacuate ${Date.now() - t0 - addMs} ms after it`);
+    } finally {
+      summary = await load.stop();
+      newSummary = await onNew?.stop();
+    }
+    // Nothing of the host is left: namespace, link, agent (pruned from the members list), data.
+    assert.ok(!(await namespaces()).includes(ns), `namespace ${ns} removed`);
+    assert.deepEqual(
+      (await links()).filter((l) => !linksBefore.has(l)),
+      [],
+      'its link removed',
+    );
+    assert.deepEqual(
+      (await members()).filter((m) => m[0] === cell),
+      [],
+      'its agent left the members list',
+    );
+    assert.deepEqual(
+      (await consul.catalog.service(SERVICE_CELL)).value.filter((x) => x.Node === cell),
+      [],
+    );
+    assert.equal((await exec('pgrep', ['-f', join(data, 'hosts', cell)])).code, 1, 'no process of the host is left');
+    await waitFor(
+      () => !hostsNow().some((h) => h.name === cell),
+      5000,
+      () => 'topology.json no longer shows the host',
+    );
+    // No request failed, on the markets that stayed or on the one the new cell served, and
+    // through every router and Envoy that market was served by the new cell, then by another.
+    assert.ok(newSummary, 'the new market had its load');
+    const orders = [...summary.orders, ...newSummary.orders];
+    const failed = orders.filter((o) => (o.status !== 201 && o.status !== 200) || o.givenUp);
+    assert.deepEqual(
+      failed.slice(0, 5).map((o) => `${o.target} ${o.market} ${o.status} ${o.error ?? ''}`),
+      [],
+      `${failed.length} of ${orders.length} orders failed`,
+    );
+    for (const e of edges)
+      assert.ok(
+        newSummary.orders.some((o) => o.target === e.url && o.cell === cell),
+        `${e.id} served ${market} from ${cell} under load (x-cell-id)`,
+      );
+    const last = newSummary.orders.at(-1)?.cell;
+    assert.ok(last && last !== cell, `${market} served from ${last} after the retire`);
+    assert.ok(
+      summary.orders.every((o) => o.cell !== cell),
+      'the markets that stayed never went to the new cell',
+    );
+    t.diagnostic(
+      `${summary.orders.length} + ${newSummary.orders.length} orders, ${summary.retries + newSummary.retries} retries, 0 failed; case ${Date.now() - t0} ms`,
+    );
   });
 });
 

@@ -138,6 +138,26 @@ export async function createNetwork(plan: HostPlan): Promise<void> {
   await Promise.all(plan.hosts.map((h) => hostUp(plan, h)));
 }
 
+/**
+ * Makes one more host of a running run (a cell added by `cellctl cells add`): its namespace and
+ * its link on the run's bridge. Its names carry the run's prefix, so a stop, a later run or
+ * `cellctl hosts clean` removes them with the rest, the run's owner record unchanged.
+ */
+export async function addHost(plan: HostPlan, h: Host): Promise<void> {
+  const root = [`netns add ${h.ns}`, `link add ${h.veth} type veth peer name eth0 netns ${h.ns}`];
+  root.push(`link set ${h.veth} master ${plan.bridge}`, `link set ${h.veth} up`);
+  await ip(['-batch', '-'], `${root.join('\n')}\n`);
+  await hostUp(plan, h);
+}
+
+/** Removes one host: its namespace (its veth goes with it) and the root side of its link if left. */
+export async function removeHost(h: Host): Promise<void> {
+  await ip(['netns', 'delete', h.ns]).catch(() => undefined);
+  const left = (await ip(['-o', 'link', 'show'])).split('\n').some((l) => /^\d+: ([^:@\s]+)/.exec(l)?.[1] === h.veth);
+  if (left) await ip(['link', 'delete', h.veth]);
+  if ((await ip(['netns', 'list'])).split('\n').some((l) => l.split(' ')[0] === h.ns)) throw new Error(`namespace ${h.ns} is still there`);
+}
+
 async function hostUp(plan: HostPlan, h: Host): Promise<void> {
   const lines = ['link set lo up', `addr add ${h.ip}/${plan.cidr} dev eth0`, 'link set eth0 up'];
   await ip(['-n', h.ns, '-batch', '-'], `${lines.join('\n')}\n`);

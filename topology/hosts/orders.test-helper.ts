@@ -44,3 +44,39 @@ export async function assertOrdersFromClient(o: OrdersFromClient): Promise<void>
     [],
   );
 }
+
+/** What {@link cellsFromClient} sends: one create of `market` through each edge. */
+export interface CellsFromClient extends OrdersFromClient {
+  market: string;
+}
+
+/**
+ * One create of `market` from the client host through each edge replica: the cell that answered
+ * each (`x-cell-id`), or `<status> <error>` when it was not created.
+ */
+export async function cellsFromClient(o: CellsFromClient): Promise<string[]> {
+  const results: VegetaResult[] = [];
+  const attack = startAttack({
+    rate: 20,
+    resultsFile: o.resultsFile,
+    netns: o.ns,
+    timeoutMs: 10_000,
+    ...(o.rootCerts !== undefined ? { rootCerts: o.rootCerts } : {}),
+    onResult: (r) => results.push(r),
+  });
+  o.edges.forEach((e, i) =>
+    attack.send({
+      method: 'POST',
+      url: `${e.url}/v1/orders#${e.id}`,
+      header: { 'x-market-id': [o.market], 'idempotency-key': [`${o.keyPrefix}-${i}`], 'content-type': ['application/json'] },
+      body: JSON.stringify({ customerId: 'c-1', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
+    }),
+  );
+  attack.end();
+  const done = await attack.done;
+  assert.equal(done.exitCode, 0, done.output);
+  return o.edges.map((e) => {
+    const r = results.find((x) => x.url.endsWith(`#${e.id}`));
+    return r && r.code === 201 ? (r.headers['x-cell-id'] ?? 'no x-cell-id') : `${r?.code ?? 'no answer'} ${r?.error ?? ''}`.trim();
+  });
+}

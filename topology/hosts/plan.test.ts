@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cellHost, edgeHost, hostIp, hostPlan, leafAddresses, serverHosts } from './plan.js';
+import { addCellHost, cellHost, dropCellHost, edgeHost, hostIp, hostPlan, leafAddresses, serverHosts } from './plan.js';
 
 describe('hostPlan', () => {
   const plan = hostPlan('3fa2', 77, 4);
@@ -48,5 +48,26 @@ describe('hostPlan', () => {
       'cell-0': ['10.77.77.100'],
       'cell-1': ['10.77.77.101'],
     });
+  });
+
+  it('adds the host of a cell added while the run is up: lowest free cell address, next link number, before the client host; a retire drops it', () => {
+    const p = hostPlan('3fa2', 77, 2);
+    const h = addCellHost(p, 'cell-7');
+    assert.deepEqual(h, { name: 'cell-7', role: 'cell', ip: '10.77.77.102', ns: 'cs-3fa2-cell-7', veth: 'cs-3fa2-9', consul: 'client' });
+    assert.deepEqual(
+      p.hosts.slice(-3).map((x) => x.name),
+      ['cell-1', 'cell-7', 'client'],
+    );
+    assert.equal(addCellHost(p, 'cell-7'), h, 'a host the plan has is answered, not made twice');
+    assert.deepEqual(leafAddresses(p)['cell-7'], ['10.77.77.102']);
+    assert.ok(leafAddresses(p).consul!.includes('10.77.77.102'), 'the Consul certificate names the new agent host');
+    // cell-0's address freed by its retire is the next one taken; link numbers are never reused.
+    assert.equal(dropCellHost(p, 'cell-0')?.ip, '10.77.77.100');
+    assert.deepEqual([addCellHost(p, 'cell-8').ip, hostIp(p, 'cell-8')], ['10.77.77.100', '10.77.77.100']);
+    assert.equal(cellHost(p, 'cell-8').veth, 'cs-3fa2-10');
+    assert.equal(dropCellHost(p, 'cp'), undefined, 'only cell hosts are dropped');
+    assert.throws(() => addCellHost(p, 'edge-1'), /'edge-1' names its edge host, not a cell's/);
+    const names = [p.bridge, ...p.hosts.flatMap((x) => [x.ns, x.veth])];
+    assert.equal(new Set(names).size, names.length, 'all names distinct');
   });
 });

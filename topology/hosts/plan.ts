@@ -39,6 +39,10 @@ export interface HostPlan {
 /** Every name this run creates starts with `cs-`; a run's with `cs-<run>-`. */
 export const NAME_PREFIX = 'cs-';
 
+/** Addresses of cell hosts: `.100` on, below the client host's `.250`. */
+const CELL_FIRST = 100;
+const CELL_LAST = 249;
+
 /** The plan of a run: 3 Consul servers, the control plane's host, `edges` edge hosts, one host per cell, a client host. */
 export function hostPlan(run: string, subnet: number, cells: number, edges = 2): HostPlan {
   if (!/^[0-9a-f]{4}$/.test(run)) throw new Error(`run id '${run}' is not 4 hex digits`);
@@ -51,9 +55,46 @@ export function hostPlan(run: string, subnet: number, cells: number, edges = 2):
   for (let i = 1; i <= 3; i++) add(`consul-${i}`, 'consul-server', 10 + i, 'server');
   add('cp', 'control-plane', 20, 'client');
   for (let i = 1; i <= edges; i++) add(`edge-${i}`, 'edge', 30 + i, 'client');
-  for (let i = 0; i < cells; i++) add(`cell-${i}`, 'cell', 100 + i, 'client');
+  for (let i = 0; i < cells; i++) add(`cell-${i}`, 'cell', CELL_FIRST + i, 'client');
   add('client', 'client', 250, 'none');
   return { run, prefix, bridge: `${prefix}br`, gateway: `10.77.${subnet}.1`, cidr: 24, hosts };
+}
+
+/**
+ * Adds to `plan` the host of a cell added while the run is up (`cellctl cells add`): role `cell`
+ * with a client agent, the lowest free cell address (`.100` on) and the next link number. The
+ * plan stays the run's one model of its hosts: the namespace, link, agent and certificates are
+ * made from what this returns, and its names keep the run's prefix, by which teardown and
+ * `cellctl hosts clean` find them. Returns the host the plan has when it has one already.
+ */
+export function addCellHost(plan: HostPlan, cell: string): Host {
+  const found = plan.hosts.find((h) => h.name === cell);
+  if (found?.role === 'cell') return found;
+  if (found) throw new Error(`host plan ${plan.run}: '${cell}' names its ${found.role} host, not a cell's`);
+  const base = plan.gateway.slice(0, plan.gateway.lastIndexOf('.') + 1);
+  const used = new Set(plan.hosts.map((h) => h.ip));
+  let last = CELL_FIRST;
+  while (last <= CELL_LAST && used.has(`${base}${last}`)) last++;
+  if (last > CELL_LAST) throw new Error(`host plan ${plan.run} has no free cell address (.${CELL_FIRST}-.${CELL_LAST})`);
+  const links = plan.hosts.map((h) => Number(h.veth.slice(plan.prefix.length))).filter(Number.isInteger);
+  const h: Host = {
+    name: cell,
+    role: 'cell',
+    ip: `${base}${last}`,
+    ns: `${plan.prefix}${cell}`,
+    veth: `${plan.prefix}${Math.max(-1, ...links) + 1}`,
+    consul: 'client',
+  };
+  // Before the client host, so the plan keeps its order: servers, cp, edges, cells, client.
+  const at = plan.hosts.findIndex((x) => x.role === 'client');
+  plan.hosts.splice(at < 0 ? plan.hosts.length : at, 0, h);
+  return h;
+}
+
+/** Removes cell host `name` from `plan` (`cellctl cells retire`); answers it, or undefined when the plan has none. */
+export function dropCellHost(plan: HostPlan, name: string): Host | undefined {
+  const i = plan.hosts.findIndex((h) => h.name === name && h.role === 'cell');
+  return i < 0 ? undefined : plan.hosts.splice(i, 1)[0];
 }
 
 /** The host named `name`; throws when the plan has none. */
