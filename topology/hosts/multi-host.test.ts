@@ -439,13 +439,16 @@ describe('cellctl up --hosts: one network namespace per host', () => {
 });
 
 describe('cellctl up --hosts: a crashed run leaves nothing that the next clean does not remove', () => {
-  it('removes the namespaces and links of a SIGKILLed supervisor with cellctl hosts clean', async () => {
+  it('removes the namespaces and links of a SIGKILLed supervisor with cellctl hosts clean, those of a cell added meanwhile too', async () => {
     assert.equal(process.getuid?.(), 0, 'this test makes network namespaces: it runs as root (as CI does)');
     const data = mkdtempSync(join(tmpdir(), 'cellsim-hosts-crash-'));
     const sup = await up(data, 1);
     try {
       const run = (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as TopologyView).hosts.run;
-      assert.ok((await leftOf(run)).length > 0);
+      // A cell added while it runs has a host of its own, which the clean must find too (by its name).
+      const added = await runCellctl(data, ['cells', 'add', 'cell-1']);
+      assert.equal(added.code, 0, added.stderr);
+      assert.ok((await leftOf(run)).includes(`cs-${run}-cell-1`), 'the added cell host is there');
       await sup.kill();
       // The children's watchdogs see their supervisor gone and kill them (every 0.5 s).
       await waitFor(
@@ -453,7 +456,10 @@ describe('cellctl up --hosts: a crashed run leaves nothing that the next clean d
         20_000,
         () => 'children of the killed supervisor are gone',
       );
-      assert.ok((await leftOf(run)).length > 0, 'a SIGKILLed supervisor leaves its namespaces behind');
+      assert.ok(
+        (await leftOf(run)).includes(`cs-${run}-cell-1`),
+        'a SIGKILLed supervisor leaves its namespaces behind, the added host too',
+      );
       const listed = await exec(process.execPath, [CELLCTL, 'hosts', '--json']);
       const runs = (JSON.parse(listed.stdout) as { runs: { run: string; alive: boolean }[] }).runs;
       assert.deepEqual(runs.find((r) => r.run === run)?.alive, false);
