@@ -91,6 +91,8 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   const consul = createConsulClient(o.consul);
   const layout = new KvLayout(o.prefix);
   const peerTls = o.peerTls ? readTlsFiles(o.peerTls) : undefined;
+  // xDS over TLS from watched files: a rotated certificate reaches new streams (docs/tls.md §Rotation without restarts).
+  const xdsWatch = o.xdsTls ? watchTls(o.xdsTls, { logger: log }) : undefined;
 
   // 1. xDS: Consul → snapshots → Envoy (ADS, SotW and delta).
   //    With --data, the last good routing view is kept on disk and served until Consul answers.
@@ -109,7 +111,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     cluster: clusterTls(o),
     secrets: o.sdsFiles,
     edgeTls: o.edgeTls,
-    tls: o.xdsTls ? readTlsFiles(o.xdsTls) : undefined,
+    tls: xdsWatch,
   });
 
   // 2. HTTP: /healthz /readyz /metrics /xds/status and the hold endpoint.
@@ -203,6 +205,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
       });
       await xds.stop();
       apiWatch?.close();
+      xdsWatch?.close();
       log.info('control plane stopped');
     },
   };

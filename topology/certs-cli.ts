@@ -80,7 +80,7 @@ function rotateCommand(): Command {
         for (const r of out.rotated)
           process.stdout.write(`rotated ${r.name}: serial ${r.previousSerial} -> ${r.serial}, valid until ${r.notAfter}\n`);
         process.stdout.write(
-          'routers, cells, the control plane and Envoy (by SDS) serve the new leaves within a second; Consul and the supervisor on their next start\n',
+          "the routers, the cells, the control plane's xDS and HTTPS API and Envoy (by SDS) serve the new leaves within a second; Consul, the supervisor, Envoy's xDS client and the control plane's client of the cells' admin API at their next start (the old leaves stay valid)\n",
         );
       } catch (err) {
         const code = err instanceof CellsimError ? err.code : 'command_failed';

@@ -44,6 +44,7 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
   let adminUrl = '';
   let routerPort = 0;
   let cellPort = 0;
+  let xdsPort = 0;
   let ca = '';
 
   before(async () => {
@@ -95,6 +96,7 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     const envoyXds = tlsFiles(own, 'envoy');
     const envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'envoy-sds', extraArgs: ['--xds-tls', ...tlsArgs(envoyXds)] });
     envoyUrl = envoy.url;
+    xdsPort = cp.xdsPort;
     adminUrl = envoy.adminUrl;
     await waitFor(
       async () =>
@@ -111,10 +113,12 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
 
   it('cellctl certs rotate --all under load: 0 failed requests on both planes; Envoy, the router and the cell then serve the new leaves', async (t) => {
     const serial = (name: string) => norm(new X509Certificate(readFileSync(tlsFiles(dir, name).cert)).serialNumber);
-    const before = { envoy: serial('envoy'), router: serial('router'), cell: serial('cell-0') };
+    const before = { envoy: serial('envoy'), router: serial('router'), cell: serial('cell-0'), cp: serial('control-plane') };
     assert.ok((await envoyCertSerials(adminUrl)).includes(before.envoy), 'Envoy holds the SDS certificate');
     assert.equal(await servedSerial(routerPort, ca), before.router, "the router's edge serves its leaf");
     assert.equal(await servedSerial(cellPort, ca), before.cell, 'the cell serves its leaf');
+    const xdsClient = tlsFiles(join(tmp, 'envoy-xds'), 'envoy');
+    assert.equal(await servedSerial(xdsPort, ca, xdsClient), before.cp, "the control plane's xDS port serves its leaf");
     const targets = join(tmp, 'targets.json');
     const target = (url: string) => encodeTarget({ method: 'GET', url: `${url}/v1/orders?market=m-a`, header: { 'x-market-id': ['m-a'] } });
     writeFileSync(targets, `${target(envoyUrl)}\n${target(`https://127.0.0.1:${routerPort}`)}\n`);
@@ -137,8 +141,8 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
       rotated.map((r) => r.name),
       ['cell-0', 'consul', 'control-plane', 'envoy', 'router', 'supervisor'],
     );
-    const after = { envoy: serial('envoy'), router: serial('router'), cell: serial('cell-0') };
-    for (const k of ['envoy', 'router', 'cell'] as const) assert.notEqual(after[k], before[k], `${k} has a new leaf`);
+    const after = { envoy: serial('envoy'), router: serial('router'), cell: serial('cell-0'), cp: serial('control-plane') };
+    for (const k of ['envoy', 'router', 'cell', 'cp'] as const) assert.notEqual(after[k], before[k], `${k} has a new leaf`);
     assert.equal(norm(rotated.find((r) => r.name === 'router')!.serial), after.router, 'the JSON names the new serial');
     const outcome = await attack.done;
     const report = await vegetaReport(results);
@@ -164,6 +168,7 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     const served = await Promise.all(Array.from({ length: 10 }, () => servedSerial(routerPort, ca)));
     assert.deepEqual(new Set(served), new Set([after.router]), "the router's edge serves its new leaf on every connection");
     assert.equal(await servedSerial(cellPort, ca), after.cell, 'the cell serves its new leaf');
+    assert.equal(await servedSerial(xdsPort, ca, xdsClient), after.cp, "the control plane's xDS port serves its new leaf");
     // And still answer through both planes on new connections (the cell checks the chain and the caller's role).
     const res = await fetch(`${envoyUrl}/v1/orders?market=m-a`, { headers: { 'x-market-id': 'm-a', connection: 'close' } });
     assert.equal(res.status, 200);

@@ -20,6 +20,7 @@ import { DEFAULT_CLUSTER_OPTIONS, type ClusterOptions } from './resources/cluste
 import { ROUTE, SCOPED_ROUTE } from './resources/type-urls.js';
 import { startAdsServer, type AdsServer } from './server/ads.js';
 import type { TlsMaterial } from '../../shared/pki/identity.js';
+import type { TlsSource } from '../../shared/pki/reload.js';
 import type { TlsFiles } from '../../shared/pki/names.js';
 import { SecretSource } from './secrets.js';
 
@@ -48,8 +49,8 @@ export interface XdsOptions {
   secrets?: TlsFiles;
   /** Edge listeners serve HTTPS with the SDS certificate (needs `secrets`). */
   edgeTls?: boolean;
-  /** Serve xDS over TLS, requiring a client certificate of the CA (server/ads.ts). */
-  tls?: TlsMaterial;
+  /** Serve xDS over TLS, requiring a client certificate of the CA (server/ads.ts); watched files are taken on rotation. */
+  tls?: TlsMaterial | TlsSource;
 }
 
 /** Where the served view comes from and whether it is live (for /readyz, /xds/status, metrics). */

@@ -11,6 +11,7 @@ import { serveDelta } from './delta.js';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse } from './messages.js';
 import { serveSotw } from './sotw.js';
 import type { TlsMaterial } from '../../../shared/pki/identity.js';
+import { isTlsSource, type TlsSource } from '../../../shared/pki/reload.js';
 
 let service: grpc.ServiceDefinition | undefined;
 
@@ -44,8 +45,41 @@ export interface AdsServer {
   stop(): Promise<void>;
 }
 
-function credentials(tls: TlsMaterial | undefined): grpc.ServerCredentials {
+/**
+ * grpc-js's certificate provider over watched files (shared/pki/reload.ts): each accepted change
+ * reaches the server's TLS context (grpc-js calls `setSecureContext`), so new connections get
+ * the new certificate and open streams keep theirs (docs/tls.md §Rotation without restarts).
+ * Listeners hear the current material on a microtask: grpc-js adds its watcher only after it
+ * registers them, and a synchronous first update would reach no watcher.
+ */
+function certificateProvider(source: TlsSource): grpc.experimental.CertificateProvider {
+  const cas = new Set<grpc.experimental.CaCertificateUpdateListener>();
+  const ids = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+  const identity = (m: TlsMaterial) => ({ certificate: Buffer.from(m.cert), privateKey: Buffer.from(m.key) });
+  source.onChange((m) => {
+    for (const l of ids) l(identity(m));
+    for (const l of cas) l({ caCertificate: Buffer.from(m.ca) });
+  });
+  return {
+    addCaCertificateListener(l) {
+      cas.add(l);
+      queueMicrotask(() => l({ caCertificate: Buffer.from(source.current().ca) }));
+    },
+    removeCaCertificateListener: (l) => void cas.delete(l),
+    addIdentityCertificateListener(l) {
+      ids.add(l);
+      queueMicrotask(() => l(identity(source.current())));
+    },
+    removeIdentityCertificateListener: (l) => void ids.delete(l),
+  };
+}
+
+function credentials(tls: TlsMaterial | TlsSource | undefined): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
+  if (isTlsSource(tls)) {
+    const provider = certificateProvider(tls);
+    return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, true);
+  }
   return grpc.ServerCredentials.createSsl(
     Buffer.from(tls.ca),
     [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }],
@@ -55,9 +89,10 @@ function credentials(tls: TlsMaterial | undefined): grpc.ServerCredentials {
 
 /**
  * Starts the ADS server on `host:port` (port 0 = any free port). With `tls`, it serves TLS with
- * that certificate and requires a client certificate of that CA (docs/tls.md §xDS over TLS).
+ * that certificate and requires a client certificate of that CA (docs/tls.md §xDS over TLS); with
+ * watched files, a rotation reaches new connections.
  */
-export async function startAdsServer(ctx: StreamContext, host: string, port: number, tls?: TlsMaterial): Promise<AdsServer> {
+export async function startAdsServer(ctx: StreamContext, host: string, port: number, tls?: TlsMaterial | TlsSource): Promise<AdsServer> {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
     'grpc.max_send_message_length': -1,
