@@ -3,7 +3,7 @@
  * (docs/multi-host.md §Cells added and retired): `cellctl cells add` makes the cell's host before its cell starts (the host in
  * the run's plan, its namespace and link on the bridge, under `--tls` its certificates, its
  * Consul client agent joined to the servers); `cellctl cells retire` removes it after its cell
- * stopped (the agent leaves and is pruned from the members list, the namespace and link go).
+ * stopped (the agent stopped, forced out of the cluster and pruned from the members list, the namespace and link go).
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,8 +62,8 @@ export async function cellHostUp(o: CellHostOwner, cell: string): Promise<void> 
 }
 
 /**
- * Removes the host of `cell` once its cell stopped: its agent stopped (SIGTERM: a client agent
- * leaves the cluster) and pruned from the members list, its namespace and link, its agent's
+ * Removes the host of `cell` once its cell stopped: its agent stopped (SIGTERM; its log said
+ * "Shutdown without a Leave"), then forced out and pruned from the members list, its namespace and link, its agent's
  * data, its node off the agent token's rights. No-op without `--hosts` or when the plan has no
  * such cell host.
  */
@@ -77,7 +77,7 @@ export async function cellHostDown(o: CellHostOwner, cell: string): Promise<void
     token: readConsulToken(o.cfg.dataDir, 'management'),
     ca: consulCa(o.cfg),
   });
-  // A node that left stays listed (status `left`) for 72 h; pruned, nothing of the host is left.
+  // A stopped node stays listed (`failed`, then `left` for 72 h); forced out and pruned, nothing of it is left.
   await management.agent
     .forceLeave(cell, { prune: true, timeoutMs: 5000 })
     .catch((err: Error) => o.log.warn({ cell, err: err.message }, 'pruning the agent from the members list failed'));
