@@ -12,7 +12,9 @@
  * Consul, `--persist`) starts the scaled count again, on the version the delivery rollout left in
  * the cell records; there, split cell-0 killed is recovered from its order and delivery backups
  * (`cellctl evacuate cell-0 --from-backup`) onto split cell-1, each order and its delivery as they
- * were. Bad `--log` and bad scale input are refused with their reason, writing nothing.
+ * were, and an order in flight at the death (PENDING, its delivery service held) found by cell-1's
+ * reconciliation under TLS (the alert in its metric and `cellctl status`) and DELIVERED there once.
+ * Bad `--log` and bad scale input are refused with their reason, writing nothing.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -719,11 +721,11 @@ describe('cellctl up --log kafka --tls again on the same data directory', () => 
     const supToken = readFileSync(join(data, 'tokens', 'supervisor'), 'utf8').trim();
     const deliveryUrl = (cell: string) => t.cells.find((c) => c.id === cell)!.delivery![0]!.url;
     /** What a cell's delivery service holds for the orders: status, courier and saga of each delivery. */
-    const deliveriesAt = async (cell: string) => {
+    const deliveriesAt = async (cell: string, ids = ofCell0.map((o) => o.id)) => {
       const r = await cells!.fetch(`${deliveryUrl(cell)}/admin/reconcile/deliveries`, {
         method: 'POST',
         headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ orderIds: ofCell0.map((o) => o.id) }),
+        body: JSON.stringify({ orderIds: ids }),
       });
       const text = await r.text();
       assert.equal(r.status, 200, `${cell}'s delivery service: ${text}`);
@@ -756,6 +758,33 @@ describe('cellctl up --log kafka --tls again on the same data directory', () => 
     const copies = [join(data, 'backups', 'cell-0'), join(data, 'backups', 'cell-0', 'delivery')];
     for (const end = Date.now() + 30_000; !copies.every((d) => copyAt(d) > since); await sleep(250))
       assert.ok(Date.now() < end, 'no copy of cell-0 taken within 30 s');
+
+    // An order in flight at the death: its delivery service down first (held), so the order is
+    // acknowledged (201) and stays PENDING, its order.created on cell-0's broker and never consumed;
+    // the order copy holds it, the delivery copy does not. docs/kafka.md §Recovering a split cell from its backups.
+    const t1 = Date.now();
+    for (const n of [1, 2, 3]) {
+      const held = await web(`${t.supervisor.url}/children/cell-0.delivery-${n}/kill?hold=1`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${supToken}` },
+      });
+      assert.equal(held.status, 200, await held.text());
+    }
+    const placedAt = Date.now();
+    const posted = await web(`${t.routers[0]!.url}/v1/orders`, {
+      method: 'POST',
+      headers: { 'x-market-id': market0, 'idempotency-key': 'kafka-in-flight', 'content-type': 'application/json' },
+      body: JSON.stringify({ customerId: 'f-1', items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+    });
+    const postedText = await posted.text();
+    assert.equal(posted.status, 201, postedText);
+    assert.equal(posted.headers.get('x-cell-id'), 'cell-0');
+    const inFlight = { id: (JSON.parse(postedText) as { id: string }).id, market: market0 };
+    for (const end = Date.now() + 30_000; copyAt(copies[0]!) <= placedAt; await sleep(250))
+      assert.ok(Date.now() < end, "no copy of cell-0's order service taken within 30 s of the in-flight order");
+    const heldRead = await read({ ...inFlight, cell: 'cell-0' });
+    assert.equal((heldRead.order as { status: string }).status, 'PENDING', 'the in-flight order, its delivery service held');
+    const inFlightMs = Date.now() - t1;
 
     // cell-0 dies: its order service and its three delivery instances killed and held down.
     const killed = await web(`${t.supervisor.url}/children/cell-0/kill?hold=1`, {
@@ -791,6 +820,46 @@ describe('cellctl up --log kafka --tls again on the same data directory', () => 
       assert.deepEqual(now, { ...orders[i]!, cell: 'cell-1' }, `order ${o.id} after the recovery`);
     }
     assert.deepEqual(await deliveriesAt('cell-1'), before, "the orders' deliveries on cell-1's delivery service");
+
+    // The in-flight order: on cell-1 with no delivery (its event stayed on cell-0's broker). cell-1's
+    // reconciliation, its delivery service read in mutual TLS, finds it (pendingWithoutDelivery) once
+    // the import hold ends, publishes it again and raises the alert: the metric and cellctl status's line.
+    const t2 = Date.now();
+    const cell1Port = (
+      (await (await web(`${t.supervisor.url}/children`, { headers: { authorization: `Bearer ${supToken}` } })).json()) as {
+        name: string;
+        port?: number;
+      }[]
+    ).find((k) => k.name === 'cell-1.blue')!.port!;
+    const pendingFound = async () => {
+      const text = await (await cells!.fetch(`https://127.0.0.1:${cell1Port}/metrics`)).text();
+      const m = /^cellsim_reconcile_mismatches_total\{[^}]*kind="pendingWithoutDelivery"[^}]*\} (\d+)/m.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    let alert = '';
+    for (const end = Date.now() + 45_000; !alert; await sleep(500)) {
+      const st = await runCellctl(data, ['status']);
+      alert = /^reconciliation alert: .*cell-1 found \d+ mismatch.*$/m.exec(st.stdout)?.[0] ?? '';
+      assert.ok(alert || Date.now() < end, `no reconciliation alert for cell-1 within 45 s: ${st.stdout}`);
+    }
+    assert.ok((await pendingFound()) >= 1, "cell-1's cellsim_reconcile_mismatches_total{kind=pendingWithoutDelivery}");
+    // Then its saga runs on cell-1, once: DELIVERED, each status once in its history, one delivery.
+    assert.deepEqual(await notDelivered(t.routers[0]!.url, [inFlight], 60_000), [], 'the in-flight order not DELIVERED on cell-1');
+    const recovered = await read({ ...inFlight, cell: 'cell-1' });
+    assert.equal(recovered.cell, 'cell-1');
+    assert.deepEqual(
+      (recovered.order as { history: { status: string }[] }).history.map((h) => h.status),
+      ['PENDING', 'CONFIRMED', 'DELIVERING', 'DELIVERED'],
+      `the in-flight order's history on cell-1: ${JSON.stringify(recovered.order)}`,
+    );
+    const itsDelivery = await deliveriesAt('cell-1', [inFlight.id]);
+    assert.deepEqual(
+      itsDelivery.map((d) => [d.orderId, d.status]),
+      [[inFlight.id, 'DELIVERED']],
+    );
+    process.stderr.write(
+      `# in-flight order: held and copied ${inFlightMs} ms, found and DELIVERED on cell-1 ${Date.now() - t2} ms; ${alert}\n`,
+    );
 
     // The market goes on at cell-1: a new order there reaches DELIVERED.
     const r = await web(`${t.routers[1]!.url}/v1/orders`, {
