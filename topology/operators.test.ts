@@ -255,6 +255,101 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     );
   });
 
+  it('freezes the source only once a router whose view lags (SIGSTOPped) holds the market: no write answered 409 market_frozen', async () => {
+    // router-2 is stopped while the migration drains, before the market's freeze is written, and
+    // continued 800 ms later (the supervisor replaces a router seen stopped 2 ticks of 1 s in a row):
+    // its Consul watch is behind through the freeze. Writes go to the market through every plane the
+    // whole time; those sent to router-2 wait in its socket queue and are routed when it runs again.
+    const lagging = topo.routers[1]!;
+    type ChildView = { name: string; pid: number | null; restarts: number; problem?: string };
+    const router2 = async () => ((await supervisor('GET', '/children')) as ChildView[]).find((c) => c.name === 'router-2')!;
+    const kvGet = async (key: string) => {
+      const res = await fetch(`${topo.consul.url}/v1/kv/${key}?raw`, { headers: { 'x-consul-token': consulTokens.management } });
+      return res.status === 200 ? (JSON.parse(await res.text()) as { state: string; cell?: string }) : undefined;
+    };
+    const body = JSON.stringify({ customerId: 'cust-lag', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' });
+    const seen: { via: string; status: number; text: string }[] = [];
+    let attempt = 0;
+    for (const market of ['austin', 'portland', 'minneapolis']) {
+      attempt++;
+      const before = await owner(market);
+      const to = other(before.cell);
+      const child = await router2();
+      const pid = child.pid!;
+      assert.match(commandLine(pid) ?? '', /router/, `router-2 listens as pid ${pid}`);
+      let running = true;
+      let n = 0;
+      const writer = async (via: string) => {
+        while (running) {
+          const res = await fetch(`${via}/v1/orders`, {
+            method: 'POST',
+            headers: { 'x-market-id': market, 'idempotency-key': `lag-${market}-${n++}`, 'content-type': 'application/json' },
+            body,
+            signal: AbortSignal.timeout(20_000),
+          }).catch((err: Error) => ({
+            status: 0,
+            text: async () => `${err.message} ${String((err.cause as Error | undefined)?.message)}`,
+          }));
+          seen.push({ via, status: res.status, text: await res.text() });
+        }
+      };
+      const writers = [
+        ...Array.from({ length: 6 }, () => writer(lagging.url)),
+        ...planes()
+          .filter((u) => u !== lagging.url)
+          .map(writer),
+      ];
+      await new Promise((r) => setTimeout(r, 500));
+      const mig = cellctl(['migrate', market, '--to', to, '--json']);
+      let state: string | undefined;
+      for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 3))) {
+        state = (await kvGet(`cellsim/migrations/${market}`))?.state;
+        if (state !== undefined && state !== 'validating' && state !== 'copying') break;
+      }
+      process.kill(pid, 'SIGSTOP');
+      let stoppedBeforeFreeze = false;
+      let contAt = 0;
+      try {
+        stoppedBeforeFreeze = state === 'draining' && (await kvGet(`cellsim/markets/${market}`))?.state === 'active';
+        await new Promise((r) => setTimeout(r, 800));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+        contAt = Date.now();
+      }
+      const r = await mig;
+      await new Promise((r) => setTimeout(r, 1000));
+      running = false;
+      await Promise.all(writers);
+      const after = await router2();
+      assert.deepEqual([after.pid, after.restarts], [pid, child.restarts], `router-2 was not replaced (${after.problem ?? 'no problem'})`);
+      assert.equal(r.code, 0, r.stderr);
+      const rec = JSON.parse(r.stdout) as { state: string; freezeMs: number; frozenAt: string; phases: { edge: number } };
+      const frozen = seen.filter((x) => x.status === 409 && x.text.includes('market_frozen'));
+      const viaLagging = seen.filter((x) => x.via === lagging.url).length;
+      process.stdout.write(
+        `# lagging router (${market}, attempt ${attempt}): stopped in ${state}, before the freeze: ${stoppedBeforeFreeze}; ` +
+          `${seen.length} writes (${viaLagging} via router-2), ${frozen.length} market_frozen; ` +
+          `state ${rec.state}, freeze ${rec.freezeMs} ms, barrier ${rec.phases.edge} ms\n`,
+      );
+      assert.deepEqual(frozen, [], 'no write answered 409 market_frozen');
+      assert.deepEqual(
+        seen.filter((x) => x.status !== 201),
+        [],
+        'every write succeeded (held ones included)',
+      );
+      if (!stoppedBeforeFreeze) {
+        seen.length = 0;
+        continue; // router-2 may have seen the freeze before it stopped: try another market
+      }
+      assert.equal(rec.state, 'cleanup-wait', 'the migration waited for router-2 and went on');
+      const confirmedAt = Date.parse(rec.frozenAt) + rec.phases.edge;
+      assert.ok(confirmedAt >= contAt - 20, `the source froze only after router-2 ran again (${confirmedAt - contAt} ms after)`);
+      assert.ok(viaLagging >= 6, `writes went through router-2 (${viaLagging})`);
+      return;
+    }
+    assert.fail('router-2 was never stopped before the freeze was written in 3 attempts: nothing shown');
+  });
+
   it('moves a market by share in steps 1, 10, 50 % under keyed load through a router and an Envoy: every order read back 200 from its home', async () => {
     const market = 'phoenix';
     const before = await owner(market);

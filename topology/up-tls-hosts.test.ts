@@ -363,7 +363,7 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
     assertLeaderLoss(await runDrill(data, ['consul-leader-loss'], '14s'));
   });
 
-  it('edge-consul-partition passes under TLS: an edge host cut off from Consul and the control plane keeps routing, and applies a move made meanwhile', async (t) => {
+  it('edge-consul-partition passes under TLS: an edge host cut off from Consul and the control plane keeps routing, a move meanwhile rolls back before the freeze, and one after the heal is applied', async (t) => {
     assertEdgePartition(await runDrill(data, ['edge-consul-partition'], '14s'), t);
   });
 

@@ -25,6 +25,7 @@ export interface FrozenWant {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const LAST_ROUND_MS = 50;
 
 /**
  * Asks every plane until each confirmed, within `boundMs`; resolves with the unconfirmed ones
@@ -38,14 +39,16 @@ export async function freezeBarrier(planes: readonly Plane[], boundMs: number, p
   for (;;) {
     await Promise.all(
       [...pending.values()].map(async (p) => {
-        const left = Math.max(1, Math.min(askMs, deadline - performance.now()));
+        const left = Math.max(1, Math.floor(Math.min(askMs, deadline - performance.now())));
         const a = await p.check(left).catch((err: Error): PlaneAnswer => ({ held: false, why: err.message }));
         if (a.held) pending.delete(p.name);
         else why.set(p.name, a.why);
       }),
     );
     if (pending.size === 0) return [];
-    if (performance.now() >= deadline) return [...pending.keys()].map((n) => `${n}: ${why.get(n) ?? 'no answer'}`);
-    await sleep(Math.min(pollMs, Math.max(0, deadline - performance.now())));
+    // No new round in the bound's last 50 ms: its truncated question would only replace the last
+    // real reason by a timeout of a few ms.
+    if (performance.now() >= deadline - LAST_ROUND_MS) return [...pending.keys()].map((n) => `${n}: ${why.get(n) ?? 'no answer'}`);
+    await sleep(pollMs);
   }
 }

@@ -76,7 +76,7 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   cleanupGraceMs: 30_000,
   pollMs: 10,
   verifyAttempts: 8,
-  barrierMs: 5000,
+  barrierMs: 1500,
   healthWaitMs: 5000,
   stepSettleMs: 1000,
   stepCheckMs: 1000,

@@ -2,10 +2,11 @@
  * `edge-consul-partition` (docs/drills.md §Network drills): an edge host (a router and an Envoy)
  * loses its paths to the Consul servers and to the control plane, so neither its router (through
  * the host's own Consul agent) nor its Envoy (xDS) hears of anything, while its paths to the cells
- * and to the client stay. A market is moved meanwhile. Both must keep routing on what they knew,
- * and apply the move within 5 s of the paths coming back. The drill's own probes through the cut
- * replicas tell which cell answers the moved market: the old owner until the heal (the positive
- * control), the new one soon after (the catch-up time).
+ * and to the client stay. A market is moved meanwhile: the move's freeze barrier cannot hear from
+ * the cut router and Envoy, so the move rolls back before the source cell freezes (its error names
+ * the cut router), and both keep routing on what they knew with no request failed. Once the paths
+ * are back the market is moved again, and the cut replicas must apply that move within 5 s of its
+ * flip. The drill's own probes through the cut replicas tell which cell answers the market.
  */
 import type { RequestPoint } from '../points.js';
 import type { Verdict } from '../verdicts.js';
@@ -17,25 +18,40 @@ import { ok, whoServes, type PlaneAnswer, type PlaneFetch } from './plane-probe.
 import { movable } from './split-brain.js';
 import type { Drill, DrillContext } from './types.js';
 
-/** The catch-up target after the paths come back (issue 16). */
+/** The catch-up target: a cut replica applies the move made after the paths came back within this of its flip (issue 16). */
 export const CATCH_UP_MS = 5000;
 /** How long the heal waits for the cut replicas to apply the move. */
 const CATCH_UP_BOUND_MS = 15_000;
 /**
- * The least time the edge stays cut after the move's flip, so that the probes through it can show
- * the move unseen (the positive control). Under load the migration can outlast the fault window,
- * and the heal then came right after the flip with no probe between them.
+ * The least time the edge stays cut after the refused move, so that the probes through it show
+ * the market still served by its owner after the rollback.
  */
 export const CUT_AFTER_MOVE_MS = 2000;
+/** How long the heal tries the move again (an Envoy dials xDS again within about 4 s of the heal). */
+const RETRY_BOUND_MS = 30_000;
+
+/** A `cellctl migrate` of the drill. */
+export interface Move {
+  market: string;
+  from: string;
+  to: string;
+  code: number;
+  detail: string;
+}
 
 /** What one run saw. */
 export interface EdgeRun {
   edge: string;
   cutFrom: string[];
   replicas: Target[];
-  move?: { market: string; from: string; to: string; code: number; detail: string };
-  /** When the move's flip was known written (cellctl migrate exited 0), and when the restore of the paths began. */
+  /** The move tried while the edge was cut off (expected: rolled back before the freeze). */
+  move?: Move;
+  /** When that move ended. */
+  triedAt?: number;
+  /** The move made after the paths came back, and when its flip was known written (it exited 0). */
+  retry?: Move;
   movedAt?: number;
+  /** When the restore of the paths began. */
   healedAt?: number;
   probes: (PlaneAnswer & { replica: string })[];
   stop?: () => Promise<void>;
@@ -58,47 +74,62 @@ function startProbes(run: EdgeRun, market: string, everyMs: number, get?: PlaneF
   };
 }
 
-/** Per cut replica: ms from the heal to its first answer from the new owner (undefined: none). */
+/** Per cut replica: ms from the later move's flip to its first answer from the new owner (undefined: none). */
 export function catchUp(run: EdgeRun): Record<string, number | undefined> {
   const out: Record<string, number | undefined> = {};
   for (const r of run.replicas) {
     const first = run.probes.find(
-      (p) => p.replica === r.replica && run.healedAt !== undefined && p.start >= run.healedAt && ok(p) && p.cell === run.move?.to,
+      (p) => p.replica === r.replica && run.movedAt !== undefined && p.start >= run.movedAt && ok(p) && p.cell === run.move?.to,
     );
-    out[r.replica] = first && run.healedAt !== undefined ? first.end - run.healedAt : undefined;
+    out[r.replica] = first && run.movedAt !== undefined ? first.end - run.movedAt : undefined;
   }
   return out;
 }
 
-/** The drill's own verdicts: the positive control (the move unseen while cut), the move, the catch-up. */
+/** The drill's own verdicts: the move refused while cut (the positive control), the owner served meanwhile, the later move and its catch-up. */
 export function edgeVerdicts(run: EdgeRun | undefined): Verdict[] {
-  if (!run?.move) return [{ name: 'market moved during the partition', pass: false, measured: 'no move tried', threshold: 'exit 0' }];
+  const refused = 'move refused while the edge is cut off';
+  if (!run?.move) return [{ name: refused, pass: false, measured: 'no move tried', threshold: 'rolled back before the freeze' }];
   const m = run.move;
+  const routers = run.replicas.filter((r) => r.plane === 'router').map((r) => r.replica);
   const out: Verdict[] = [
     {
-      name: 'market moved during the partition',
-      pass: m.code === 0,
-      measured: `migrate ${m.market} ${m.from} -> ${m.to}: exit ${m.code}${m.code ? ` (${m.detail})` : ''}`,
-      threshold: 'exit 0',
+      name: refused,
+      pass: m.code !== 0 && /freeze not confirmed/.test(m.detail) && routers.every((r) => m.detail.includes(`router ${r}`)),
+      measured: `migrate ${m.market} ${m.from} -> ${m.to}: exit ${m.code}${m.detail ? ` (${m.detail})` : ''}`,
+      threshold: `rolled back before the freeze, naming ${routers.map((r) => `router ${r}`).join(', ')}`,
     },
   ];
   const times = catchUp(run);
   for (const r of run.replicas) {
     const cut = run.probes.filter(
-      (p) => p.replica === r.replica && run.movedAt !== undefined && p.start >= run.movedAt && p.end < (run.healedAt ?? 0) && ok(p),
+      (p) => p.replica === r.replica && run.triedAt !== undefined && p.start >= run.triedAt && p.end < (run.healedAt ?? 0) && ok(p),
     );
-    const stale = cut.filter((p) => p.cell === m.from).length;
+    const owner = cut.filter((p) => p.cell === m.from).length;
     out.push({
-      name: `move unseen while cut off (${r.replica})`,
-      pass: cut.length > 0 && stale === cut.length,
-      measured: cut.length ? `${stale} of ${cut.length} answers after the flip from ${m.from}` : 'no answer between the flip and the heal',
-      threshold: `every answer from ${m.from} (the old owner)`,
+      name: `owner kept serving while cut off (${r.replica})`,
+      pass: cut.length > 0 && owner === cut.length,
+      measured: cut.length
+        ? `${owner} of ${cut.length} answers after the refused move from ${m.from}`
+        : 'no answer between the refused move and the heal',
+      threshold: `every answer from ${m.from} (the owner)`,
     });
+  }
+  const later = run.retry;
+  out.push({
+    name: 'market moved after the paths came back',
+    pass: later?.code === 0,
+    measured: later
+      ? `migrate ${later.market} ${later.from} -> ${later.to}: exit ${later.code}${later.code ? ` (${later.detail})` : ''}`
+      : 'not tried',
+    threshold: 'exit 0',
+  });
+  for (const r of run.replicas) {
     const t = times[r.replica];
     out.push({
       name: `move applied after the paths came back (${r.replica})`,
       pass: t !== undefined && t <= CATCH_UP_MS,
-      measured: t === undefined ? `never (within ${CATCH_UP_BOUND_MS / 1000} s)` : `${t} ms`,
+      measured: t === undefined ? `never (within ${CATCH_UP_BOUND_MS / 1000} s)` : `${t} ms after its flip`,
       threshold: `<= ${CATCH_UP_MS} ms`,
     });
   }
@@ -106,31 +137,21 @@ export function edgeVerdicts(run: EdgeRun | undefined): Verdict[] {
 }
 
 /**
- * Every failed request but the stale answers a cut edge cannot help giving: the moved market's
- * requests through the cut replicas that its old owner answered, frozen since the move, with
- * `409 market_frozen` (a write: the freeze is what keeps a stale edge's writes off a cell that no
- * longer owns the market) or `404 not_found` (a read of an order written on the new owner since).
- * Those are counted apart by code, never hidden.
+ * Every failed request: the refused move rolled back before the source froze (so no stale write
+ * is refused there), and the later move waited for every plane, so none is set apart.
  */
 export function failedVerdict(run: EdgeRun | undefined, requests: RequestPoint[]): Verdict {
-  const cut = new Set(run?.replicas.map((r) => r.replica));
-  const stale = (p: RequestPoint) =>
-    p.failed &&
-    p.market === run?.move?.market &&
-    cut.has(p.replica) &&
-    p.cell === run.move.from &&
-    (p.code === 'market_frozen' || p.code === 'not_found');
   const count = (xs: RequestPoint[]) => {
     const by: Record<string, number> = {};
     for (const p of xs) by[p.code] = (by[p.code] ?? 0) + 1;
     return JSON.stringify(by);
   };
-  const failed = requests.filter((p) => p.failed && !stale(p));
-  const apart = requests.filter(stale);
+  const failed = requests.filter((p) => p.failed);
+  const cut = run?.replicas.map((r) => r.replica).join(', ') ?? '?';
   return {
-    name: 'failed requests (the moved market’s stale answers through the cut edge aside)',
+    name: 'failed requests',
     pass: requests.length > 0 && failed.length === 0,
-    measured: `${failed.length}${failed.length ? ` ${count(failed)}` : ''}; apart: ${apart.length} answers of ${run?.move?.market ?? '?'} from ${run?.move?.from ?? '?'} through ${[...cut].join(', ')}${apart.length ? ` ${count(apart)}` : ''}`,
+    measured: `${failed.length}${failed.length ? ` ${count(failed)}` : ''} (the cut replicas: ${cut})`,
     threshold: '0',
   };
 }
@@ -138,7 +159,7 @@ export function failedVerdict(run: EdgeRun | undefined, requests: RequestPoint[]
 export const edgeConsulPartition: Drill & DrillHooks = {
   name: 'edge-consul-partition',
   description:
-    'Cut an edge host (a router and an Envoy; cellctl up --hosts) off from the Consul servers and the control plane, not from the cells or the client, and move a market meanwhile: both keep routing with no failed request, and apply the move within 5 s of the paths coming back.',
+    'Cut an edge host (a router and an Envoy; cellctl up --hosts) off from the Consul servers and the control plane, not from the cells or the client, and move a market meanwhile: the move rolls back before the freeze (the cut router cannot confirm it), both keep routing with no failed request, and a move after the paths came back succeeds and is applied by both within 5 s of its flip.',
   faultCells: () => [],
   expectations: () => ({}),
   gates: () => [],
@@ -175,8 +196,8 @@ export const edgeConsulPartition: Drill & DrillHooks = {
       ctx.mark(`migrate ${m.market} ${m.from} -> ${m.to}`);
       const r = await ctx.env.cellctl(['migrate', m.market, '--to', m.to], 60_000);
       run.move = { ...m, code: r.code, detail: (r.stderr || r.stdout).trim().split('\n').slice(-1)[0] ?? '' };
-      if (r.code === 0) run.movedAt = Date.now();
-      ctx.mark(`migrate ${m.market} exit ${r.code}`);
+      run.triedAt = Date.now();
+      ctx.mark(`migrate ${m.market} exit ${r.code}${r.code ? `: ${run.move.detail}` : ''}`);
     } catch (err) {
       ctx.mark(`no market move: ${(err as Error).message}`);
     }
@@ -185,15 +206,32 @@ export const edgeConsulPartition: Drill & DrillHooks = {
   async heal(ctx) {
     const run = runs.get(ctx);
     if (!run) return;
-    if (run.movedAt !== undefined) await sleep(run.movedAt + CUT_AFTER_MOVE_MS - Date.now());
-    // Taken before the restore: an answer during it may already come after the paths are back,
-    // so the positive control ends here, and the catch-up counts the restore's own time too.
+    if (run.triedAt !== undefined) await sleep(run.triedAt + CUT_AFTER_MOVE_MS - Date.now());
+    // Taken before the restore: an answer during it may already come after the paths are back.
     run.healedAt = Date.now();
     if (!ctx.opts.faultNeverStarts) await ctx.env.partitionHost!(run.edge, false);
     ctx.mark(`${run.edge}: paths restored (${Date.now() - run.healedAt} ms)`);
-    // The window lasts until both replicas apply the move (or the bound): stale answers stay inside it.
-    for (const until = run.healedAt + CATCH_UP_BOUND_MS; Date.now() < until; await sleep(100)) {
-      if (!run.move || Object.values(catchUp(run)).every((t) => t !== undefined)) break;
+    const m = run.move;
+    // The move again, now that every plane can confirm it: tried until it succeeds (a refused one
+    // rolls back within the barrier's bound while the cut Envoy dials xDS again) or the bound passes.
+    if (m && m.code !== 0) {
+      for (const until = Date.now() + RETRY_BOUND_MS; Date.now() < until; await sleep(1000)) {
+        const r = await ctx.env.cellctl(['migrate', m.market, '--to', m.to], 60_000).catch((err: Error) => ({
+          code: -1,
+          stdout: '',
+          stderr: err.message,
+        }));
+        run.retry = { ...m, code: r.code, detail: (r.stderr || r.stdout).trim().split('\n').slice(-1)[0] ?? '' };
+        ctx.mark(`migrate ${m.market} again: exit ${r.code}${r.code ? `: ${run.retry.detail}` : ''}`);
+        if (r.code === 0) {
+          run.movedAt = Date.now();
+          break;
+        }
+      }
+    }
+    // The window lasts until both replicas apply the later move (or the bound).
+    for (const until = Date.now() + CATCH_UP_BOUND_MS; Date.now() < until; await sleep(100)) {
+      if (run.movedAt === undefined || Object.values(catchUp(run)).every((t) => t !== undefined)) break;
     }
     await run.stop?.();
     ctx.mark(`caught up: ${JSON.stringify(catchUp(run))}`);

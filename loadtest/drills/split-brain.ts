@@ -87,9 +87,13 @@ export function splitVerdicts(run: SplitRun | undefined): Verdict[] {
   const lost = acked.filter((w) => !w.readBack || !ok(w.readBack) || w.readBack.cell !== run.owner);
   const byCell: Record<string, number> = {};
   for (const w of acked) byCell[w.cell] = (byCell[w.cell] ?? 0) + 1;
-  // Acknowledged by a cell after another cell had acknowledged one (by send time): two cells took writes.
+  // Taken by the source though sent after the target had acknowledged one: two cells took writes.
+  // Measured from the target's first answer, not its first request's send: a request a plane held
+  // while the freeze barrier waited for a slower plane was sent before that plane's last write to
+  // the source, which the source took before its freeze, and reaches the target after the flip.
   const sorted = [...acked].sort((a, b) => a.start - b.start);
-  const firstTo = sorted.find((w) => w.cell === run.to)?.start;
+  const tos = sorted.filter((w) => w.cell === run.to).map((w) => w.end);
+  const firstTo = tos.length ? Math.min(...tos) : undefined;
   const split = sorted.filter(
     (w) => (w.cell !== run.from && w.cell !== run.to) || (w.cell === run.from && firstTo !== undefined && w.start > firstTo),
   );

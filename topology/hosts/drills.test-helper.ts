@@ -78,8 +78,9 @@ export function assertLeaderLoss(r: DrillRun): void {
  * each cut replica applied the move within the drill's own bound.
  */
 export function assertEdgePartition(r: DrillRun, t: TestContext): void {
-  for (const v of r.report.verdicts) if (/^(move applied|failed requests)/.test(v.name)) t.diagnostic(`${v.name}: ${v.measured}`);
-  // Known intermittent misses under load (docs/drills.md §Network drills): router-1 applied the
+  for (const v of r.report.verdicts)
+    if (/^(move refused|move applied|market moved|failed requests)/.test(v.name)) t.diagnostic(`${v.name}: ${v.measured}`);
+  // Known intermittent misses under load (docs/drills.md §Network drills): router-1 applied a
   // move 6.7 s after the paths came back once in 13 runs (0.1–2.4 s otherwise), and envoy-1
   // 8.96 s in a CI rehearsal with up-kafka's topology beside it (7.3 s at load 14–18), above the
   // 5 s target; the cause is not found yet. Each must still apply it within the drill's 15 s bound.
@@ -90,13 +91,14 @@ export function assertEdgePartition(r: DrillRun, t: TestContext): void {
   );
   for (const replica of ['router-1', 'envoy-1']) {
     const applied = r.report.verdicts.find((v) => v.name === `move applied after the paths came back (${replica})`);
-    assert.match(applied?.measured ?? 'none', /^\d+ ms$/, `${replica} applied the move within the drill’s 15 s bound`);
+    assert.match(applied?.measured ?? 'none', /^\d+ ms after its flip$/, `${replica} applied the move within the drill’s 15 s bound`);
   }
   passed(r, [
-    'market moved during the partition',
-    'move unseen while cut off (router-1)',
-    'move unseen while cut off (envoy-1)',
-    'failed requests (the moved market’s stale answers through the cut edge aside)',
+    'move refused while the edge is cut off',
+    'owner kept serving while cut off (router-1)',
+    'owner kept serving while cut off (envoy-1)',
+    'market moved after the paths came back',
+    'failed requests',
   ]);
 }
 
