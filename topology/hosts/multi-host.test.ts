@@ -309,7 +309,7 @@ describe('cellctl up --hosts: one network namespace per host', () => {
       startOrderLoad({
         targets: edges.map((e) => e.url),
         markets,
-        rate: 20,
+        rate: 10,
         maxMs: 240_000,
         resultsFile: join(data, `${name}.results`),
         netns: host('client').ns,
