@@ -239,24 +239,33 @@ export class MigrationRun {
       case 'freezing': {
         // The freeze window: KV frozen (routers hold) … flip written. Nothing is persisted in
         // between but the intent to flip; a crash leaves 'freezing', which recovery rolls back.
-        await this.setMarket((m) => (m.cell === from && m.state === 'active' ? { ...m, state: 'frozen' } : undefined), 'freeze');
-        this.frozenAtMs = Date.now();
-        this.mark = performance.now();
-        const frozenAt = new Date().toISOString();
         const readFrozen = async () => {
           const cur = await this.deps.kv.getJson(MarketRecordSchema, this.deps.layout.marketKey(market)).catch(() => undefined);
           this.frozenItem = cur && cur.value.cell === from && cur.value.state === 'frozen' ? cur.item : undefined;
         };
-        // The freeze barrier: every live data plane confirms it holds the market before the cell
-        // refuses its writes; one that does not within the bound rolls the migration back.
-        const planes = opts.freezePlanes;
-        const confirm = planes
-          ? planes(market, { cell: from, epoch: this.rec.epoch }).then((p) => freezeBarrier(p, opts.barrierMs))
-          : sleep(opts.settleMs).then(() => []);
-        const [unconfirmed] = await Promise.all([confirm, readFrozen()]);
-        this.lap('edge');
-        if (unconfirmed.length) {
-          throw new Error(`freeze not confirmed within ${opts.barrierMs} ms by ${unconfirmed.join('; ')}; the source cell was not frozen`);
+        let frozenAt = '';
+        for (let attempt = 1; ; attempt++) {
+          await this.setMarket((m) => (m.cell === from && m.state === 'active' ? { ...m, state: 'frozen' } : undefined), 'freeze');
+          this.frozenAtMs = Date.now();
+          this.mark = performance.now();
+          frozenAt = new Date().toISOString();
+          // The freeze barrier: every live data plane confirms it holds the market before the cell
+          // refuses its writes. One that does not within the bound thaws the market on its source
+          // (never frozen there) and the freeze is tried again; after the last attempt, a rollback.
+          const planes = opts.freezePlanes;
+          const confirm = planes
+            ? planes(market, { cell: from, epoch: this.rec.epoch }).then((p) => freezeBarrier(p, opts.barrierMs))
+            : sleep(opts.settleMs).then(() => []);
+          const [unconfirmed] = await Promise.all([confirm, readFrozen()]);
+          this.lap('edge');
+          if (unconfirmed.length === 0) break;
+          const why = `freeze not confirmed within ${opts.barrierMs} ms by ${unconfirmed.join('; ')}`;
+          if (attempt >= opts.freezeAttempts) {
+            throw new Error(`${why}${attempt > 1 ? ` (${attempt} attempts)` : ''}; the source cell was not frozen`);
+          }
+          await this.setMarket((m) => (m.cell === from && m.state === 'frozen' ? { ...m, state: 'active' } : undefined), 'thaw');
+          await this.save({}, 'freezing', `attempt ${attempt} of ${opts.freezeAttempts}: ${why}; thawed, trying again`);
+          await sleep(opts.freezeRetryMs);
         }
         // The order service first (no new order events), then the delivery service (no saga step,
         // so no new delivery event): from here the market's events in flight only drain.

@@ -13,6 +13,7 @@ import { KvStore } from '../../shared/consul/kv-store.js';
 import { openSession, type ControlPlaneSession } from '../admin/session.js';
 import { FakeCells } from './fake-cells.test-helper.js';
 import { Migrator } from './migrator.js';
+import type { FrozenWant } from './freeze-barrier.js';
 import { experimentBucket } from '../../shared/experiment.js';
 
 /** `n` order ids (standing for customers in the fake cells) whose bucket is in [lo, hi). */
@@ -243,6 +244,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
       cleanupGraceMs: 50,
       settleMs: 5,
       barrierMs: 300,
+      freezeAttempts: 1,
       freezePlanes: async () => [
         { name: 'envoys', check: async () => ({ held: true }) },
         { name: 'router r-stuck', check: async () => ({ held: false, why: 'no answer in 100 ms' }) },
@@ -257,6 +259,79 @@ describe('migration state machine (real Consul, fake cells)', () => {
     );
     assert.ok(!ops.includes('freeze cell-1'), `the source was never frozen: ${ops.join(', ')}`);
     assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 }, 'the market is active on its source again');
+  });
+
+  it('thaws the market and tries the freeze again when a plane did not confirm in time; rolls back after the last attempt', async () => {
+    await kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
+    const ops: string[] = [];
+    cells.hook = (op, cell) => void ops.push(`${op} ${cell}`);
+    // A router that confirms from its second freeze on (its watch caught up meanwhile); between the
+    // two the record must say active again, so the planes stop holding the market.
+    const seen: { attempt: number; record: unknown }[] = [];
+    let freezes = 0;
+    const slow = (firstHeld: number) => async (m: string, want: FrozenWant) => {
+      freezes++;
+      seen.push({ attempt: freezes, record: await market(m) });
+      return [
+        { name: 'envoys', check: async () => ({ held: true as const }) },
+        {
+          name: 'router r-slow',
+          check: async () =>
+            freezes >= firstHeld ? { held: true as const } : { held: false as const, why: `routes it active on ${want.cell}` },
+        },
+      ];
+    };
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      barrierMs: 200,
+      freezeAttempts: 3,
+      freezeRetryMs: 50,
+      freezePlanes: slow(2),
+    });
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+    assert.deepEqual(
+      seen.map((x) => x.record),
+      [
+        { cell: 'cell-1', state: 'frozen', epoch: 3 },
+        { cell: 'cell-1', state: 'frozen', epoch: 3 },
+      ],
+      'each attempt asks while the record says frozen',
+    );
+    const retried = rec.history.find((h) => h.state === 'freezing' && h.note?.startsWith('attempt 1 of 3'));
+    assert.match(
+      retried?.note ?? '',
+      /^attempt 1 of 3: freeze not confirmed within 200 ms by router r-slow: routes it active on cell-1; thawed, trying again$/,
+    );
+    assert.equal(ops.filter((o) => o === 'freeze cell-1').length, 1, `the source froze once, after the second barrier: ${ops.join(', ')}`);
+
+    // Never confirmed: three freezes, then the rollback, the source never frozen.
+    ops.length = 0;
+    freezes = 0;
+    seen.length = 0;
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      barrierMs: 200,
+      freezeAttempts: 3,
+      freezeRetryMs: 50,
+      freezePlanes: slow(99),
+    });
+    await migrator.start('sf', 'cell-1', 'tester');
+    const back = await finish('sf');
+    assert.equal(back.state, 'rolled-back', JSON.stringify(back.history));
+    assert.equal(freezes, 3);
+    assert.match(
+      back.error ?? '',
+      /^freeze not confirmed within 200 ms by router r-slow: routes it active on cell-0 \(3 attempts\); the source cell was not frozen$/,
+    );
+    assert.ok(!ops.includes('freeze cell-0'), `the source was never frozen: ${ops.join(', ')}`);
+    assert.deepEqual(await market('sf'), { cell: 'cell-0', state: 'active', epoch: 4 }, 'active on its source again');
   });
 
   it('between split cells moves the delivery service too: frozen after the order service, drained, verified, purged on the source', async () => {

@@ -45,8 +45,11 @@ export interface MigrationOptions {
    * frozen as `want`, and the source cell freezes only then.
    */
   freezePlanes?: (market: string, want: FrozenWant) => Promise<Plane[]>;
-  /** Bound on the freeze barrier (ms); past it, with a plane unconfirmed, the migration rolls back. */
+  /** Bound on the freeze barrier (ms); past it, with a plane unconfirmed, the market thaws on its source. */
   barrierMs: number;
+  /** Freezes tried (each thawed after an unconfirmed barrier, `freezeRetryMs` apart) before the migration rolls back. */
+  freezeAttempts: number;
+  freezeRetryMs: number;
   /**
    * A step of a move by share (docs/weighted-shifts.md §Market moves by share) waits this long after
    * writing the market record's share, beside the edge's barrier, so the routers see it (ms).
@@ -77,6 +80,8 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   pollMs: 10,
   verifyAttempts: 8,
   barrierMs: 1500,
+  freezeAttempts: 3,
+  freezeRetryMs: 1000,
   healthWaitMs: 5000,
   stepSettleMs: 1000,
   stepCheckMs: 1000,

@@ -213,7 +213,7 @@ export const edgeConsulPartition: Drill & DrillHooks = {
     ctx.mark(`${run.edge}: paths restored (${Date.now() - run.healedAt} ms)`);
     const m = run.move;
     // The move again, now that every plane can confirm it: tried until it succeeds (a refused one
-    // rolls back within the barrier's bound while the cut Envoy dials xDS again) or the bound passes.
+    // rolls back after the barrier's attempts while the cut Envoy dials xDS again) or the bound passes.
     if (m && m.code !== 0) {
       for (const until = Date.now() + RETRY_BOUND_MS; Date.now() < until; await sleep(1000)) {
         const r = await ctx.env.cellctl(['migrate', m.market, '--to', m.to], 60_000).catch((err: Error) => ({
