@@ -284,14 +284,16 @@ describe('migration state machine (real Consul, fake cells)', () => {
         },
       ];
     };
-    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
-      cleanupGraceMs: 50,
-      settleMs: 5,
-      barrierMs: 200,
-      freezeAttempts: 3,
-      freezeRetryMs: 50,
-      freezePlanes: slow(2),
-    });
+    const retrying = (firstHeld: number) =>
+      new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+        cleanupGraceMs: 50,
+        settleMs: 5,
+        barrierMs: 200,
+        freezeAttempts: 3,
+        freezeRetryMs: 50,
+        freezePlanes: slow(firstHeld),
+      });
+    migrator = retrying(2);
     await migrator.start('sf', 'cell-0', 'tester');
     const rec = await finish('sf');
     assert.equal(rec.state, 'done', JSON.stringify(rec.history));
@@ -314,14 +316,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
     ops.length = 0;
     freezes = 0;
     seen.length = 0;
-    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
-      cleanupGraceMs: 50,
-      settleMs: 5,
-      barrierMs: 200,
-      freezeAttempts: 3,
-      freezeRetryMs: 50,
-      freezePlanes: slow(99),
-    });
+    migrator = retrying(99);
     await migrator.start('sf', 'cell-1', 'tester');
     const back = await finish('sf');
     assert.equal(back.state, 'rolled-back', JSON.stringify(back.history));
