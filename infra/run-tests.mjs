@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every *.test.ts with Node's own test runner (through tsx), then checks that no
 // process started by the run is still alive: a stray process fails the run.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -134,14 +134,23 @@ await Promise.all(
     }
   }),
 );
-// The solo phase streams: one file after another, nothing beside it.
+// The solo phase streams: one file after another, nothing beside it. Its output is kept too, so
+// that its failing tests are named again at the end (CI keeps only the tail of a run's output).
 const solo = files.filter((f) => SOLO.includes(f));
 if (solo.length > 0) {
-  const res = spawnSync(process.execPath, nodeTest(solo), { cwd: ROOT, env, stdio: 'inherit' });
-  if ((res.status ?? 1) !== 0) {
-    status = res.status ?? 1;
-    failures.push(`${solo.join(' ')}: exit ${res.status ?? res.signal} (its output streamed above)`);
-  }
+  const code = await new Promise((resolve) => {
+    const child = spawn(process.execPath, nodeTest(solo), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = [];
+    child.stdout.on('data', (b) => {
+      out.push(b);
+      process.stdout.write(b);
+    });
+    child.on('close', (c, signal) => {
+      if (c !== 0) failures.push(`${solo.join(' ')}: exit ${c ?? signal}\n${failedTests(Buffer.concat(out).toString())}`);
+      resolve(c ?? 1);
+    });
+  });
+  if (code !== 0) status = code;
 }
 
 // Stray check: any process still carrying this run's id in its environment.

@@ -158,7 +158,7 @@ export function command(): Command {
       const end = await watch(api, rollout.id, f.json === true);
       if (f.json) printJson(end);
       else process.stdout.write(`${describeRollout(end)}\n`);
-      if (end.state !== 'succeeded') throw new CommandError(`rollout of ${version} ${end.state}`);
+      if (end.state !== 'succeeded') throw new CommandError(`rollout of ${version} ${end.state}${end.report ? `: ${end.report}` : ''}`);
     }),
   );
 }
