@@ -94,9 +94,25 @@ function failedTests(tap) {
     const at = lines.slice(i + 1, i + 12).findIndex((x) => /^\s*error:/.test(x));
     if (at < 0) return;
     const error = lines[i + 1 + at].trim();
-    // A multi-line YAML message (`error: |-`) carries its first line below.
-    const text = error.endsWith('|-') || error.endsWith('|') ? `error: ${(lines[i + 2 + at] ?? '').trim()}` : error;
-    named.push(`    ${text.slice(0, 300)}`);
+    if (!error.endsWith('|-') && !error.endsWith('|')) {
+      named.push(`    ${error.slice(0, 300)}`);
+      return;
+    }
+    // A multi-line YAML message (`error: |-`) carries its lines below, indented deeper than `error:`
+    // (a failed start's message ends with the process's last output: its first line and last 7 kept).
+    const indent = lines[i + 1 + at].search(/\S/);
+    const body = [];
+    for (const l of lines.slice(i + 2 + at)) {
+      if (l.trim() !== '' && l.search(/\S/) <= indent) break;
+      if (l.trim() !== '') body.push(l.trim().slice(0, 300));
+    }
+    named.push(
+      `    error: ${body[0] ?? ''}`,
+      ...body
+        .slice(1)
+        .slice(-7)
+        .map((l) => `      ${l}`),
+    );
   });
   return named.length > 0 ? named.join('\n') : '  (no failing test named: a crash or a timeout of the file)';
 }
