@@ -120,11 +120,15 @@ export function commandLine(pid: number): string {
 
 const LISTEN = '0A';
 
-/** The TCP sockets (IPv4 and IPv6) bound to local `port`: state code and inode ('0' when no process holds it). */
-function socketsOnPort(port: number): { state: string; inode: string }[] {
+/**
+ * The TCP sockets (IPv4 and IPv6) bound to local `port`: state code and inode ('0' when no process
+ * holds it); in the network namespace of process `pid` when given, else in this process's.
+ */
+function socketsOnPort(port: number, pid?: number): { state: string; inode: string }[] {
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
   const out: { state: string; inode: string }[] = [];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+  const net = pid === undefined ? '/proc/net' : `/proc/${pid}/net`;
+  for (const file of [`${net}/tcp`, `${net}/tcp6`]) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -180,11 +184,26 @@ export function socketHolders(inodes: Set<string>, candidates?: number[]): numbe
  * The member of group `pgid` that listens on `port`: the one nearest the group leader when
  * several hold the socket (a node:cluster primary and its workers), undefined when none does.
  */
-export function listenerIn(pgid: number, port: number): number | undefined {
-  const members = groupMembers(pgid);
+export function listenerIn(pgid: number, port: number, members: ProcInfo[] = groupMembers(pgid)): number | undefined {
+  // Members may listen in another network namespace than this process's (`ip netns exec` under
+  // `cellctl up --hosts`), whose sockets /proc/net does not list: the table of each namespace of
+  // the group is read once, through a member in it.
+  const inodes = new Set<string>();
+  const namespaces = new Set<string>();
+  for (const m of members) {
+    let ns: string;
+    try {
+      ns = readlinkSync(`/proc/${m.pid}/ns/net`);
+    } catch {
+      continue;
+    }
+    if (namespaces.has(ns)) continue;
+    namespaces.add(ns);
+    for (const s of socketsOnPort(port, m.pid)) if (s.inode !== '0' && s.state === LISTEN) inodes.add(s.inode);
+  }
   const holders = new Set(
     socketHolders(
-      socketInodes(port, true),
+      inodes,
       members.map((m) => m.pid),
     ),
   );

@@ -9,6 +9,7 @@ import { vegetaPlot } from '../infra/vegeta/index.js';
 import { analyze, type FaultWindow } from './analyze.js';
 import { startSabotagedRouter } from './drills/router-sabotage.js';
 import { assertSabotageApplies } from './drills/sabotage.js';
+import { settleCells } from './drills/settle.js';
 import type { DrillHooks } from './drills/hooks.js';
 import type { Drill, DrillContext, DrillOptions } from './drills/types.js';
 import { assertReachable } from './env/reachable.js';
@@ -81,6 +82,11 @@ async function runOnce(drill: Drill, env: DrillEnv, opts: DrillOptions, eo: Engi
     eo.progress?.(`[${drill.name}] ${what}`);
   };
   for (const note of notes) mark(note);
+  // What a previous drill left (a host cut off, a cell restarting) must not refuse this one's moves.
+  if (drill.movesMarkets) {
+    const waited = await settleCells(env);
+    if (waited >= 500) mark(`every cell passes its Consul checks (waited ${waited} ms)`);
+  }
   const faultCells = drill.faultCells(env, opts);
   const owners = await env.owners();
   const weights = env.marketWeights?.();

@@ -19,6 +19,10 @@ export const ERROR_CODES = {
   conflict: { status: 409, doc: 'the resource is in a state that forbids this action' },
   cell_not_empty: { status: 409, doc: 'the cell still owns markets: retiring it needs an evacuation first' },
   cell_busy: { status: 409, doc: 'a migration, evacuation or rollout involving the cell is still running; retry when it ends' },
+  cell_start_failed: {
+    status: 503,
+    doc: 'an added cell did not start: its host, its process or its first passing check failed (the message says which and why); what was made is removed',
+  },
   unauthorized: { status: 401, doc: 'missing or wrong bearer token' },
   forbidden: { status: 403, doc: "the bearer token is valid but its scope does not allow this action (a read token's mutation)" },
   upstream_timeout: { status: 504, doc: 'the cell did not answer in time' },

@@ -13,6 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../shared/logger.js';
 import { portFree } from './ports.js';
 import { watchdogArgs } from '../infra/watchdog.js';
@@ -73,6 +74,8 @@ export const LIMITS = {
   stoppedTicks: 2,
   /** Liveness probes failed in a row: hung. */
   probeFailures: 3,
+  /** While no listener of the child is found, its group is scanned for one every this many ticks. */
+  listenerScanTicks: 5,
   /** How long to wait for a killed group to be gone. */
   reapMs: 5000,
   /** How long a port may stay busy (sockets of a killed process closing) before it counts as taken. */
@@ -112,7 +115,11 @@ export class Child {
   private listener: number | undefined;
   /** Pids of the group watched for a stop (SIGSTOP) while running. */
   private watched: number[] = [];
+  /** Ticks since the group was last scanned for its listener. */
+  private scanAgo = 0;
   private log: WriteStream | undefined;
+  /** The output streams of the child's processes piped into {@link log}. */
+  private piped: Readable[] = [];
   private startedAt = 0;
   private failures = 0;
   private portAttempts = 0;
@@ -239,7 +246,11 @@ export class Child {
 
   private spawn(): void {
     mkdirSync(this.logDir, { recursive: true });
-    this.log ??= createWriteStream(this.logFile, { flags: 'a' });
+    if (!this.log) {
+      this.log = createWriteStream(this.logFile, { flags: 'a' });
+      // A failed write to the child's log is logged, never thrown: it must not stop the supervisor.
+      this.log.on('error', (err) => this.logger.warn({ child: this.spec.name, err: err.message }, 'child log write failed'));
+    }
     this.state = 'starting';
     this.startedAt = Date.now();
     const proc = spawn('bash', watchdogArgs(this.spec.command, this.spec.args), {
@@ -250,8 +261,13 @@ export class Child {
     this.proc = proc;
     this.pgid = proc.pid;
     this.listener = undefined;
-    proc.stdout?.pipe(this.log, { end: false });
-    proc.stderr?.pipe(this.log, { end: false });
+    // Output still buffered when the process exits arrives after 'exit': a close() unpipes first.
+    this.piped = this.piped.filter((r) => !r.destroyed);
+    for (const out of [proc.stdout, proc.stderr]) {
+      if (!out) continue;
+      out.pipe(this.log, { end: false });
+      this.piped.push(out);
+    }
     // Whoever started it (a start, a restart, a port retry), the child becomes `running` when ready.
     void this.watchReady(proc);
     this.exited = new Promise((resolve) => {
@@ -352,8 +368,11 @@ export class Child {
     if (pgid === undefined) return false;
     const before = this.listener;
     const ports = [...new Set([this.spec.port, ...(this.spec.binds ?? [])].filter((p): p is number => p !== undefined))];
-    this.listener = ports.map((p) => listenerIn(pgid, p)).find((p) => p !== undefined);
-    this.watched = groupMembers(pgid).map((p) => p.pid);
+    // One scan of /proc for the group (it reads every process's stat: tens of ms on a busy machine).
+    const members = groupMembers(pgid);
+    this.listener = ports.map((p) => listenerIn(pgid, p, members)).find((p) => p !== undefined);
+    this.watched = members.map((p) => p.pid);
+    this.scanAgo = 0;
     return before !== this.listener;
   }
 
@@ -361,7 +380,9 @@ export class Child {
   private async tick(): Promise<void> {
     const pgid = this.pgid;
     if (this.state !== 'running' || !this.proc || pgid === undefined || this.paused) return;
-    if (this.listener === undefined || readProc(this.listener)?.pgid !== pgid) {
+    // A listener gone is looked for at once; one never found (a child with no port) every few ticks.
+    const lost = this.listener !== undefined && readProc(this.listener)?.pgid !== pgid;
+    if (lost || (this.listener === undefined && ++this.scanAgo >= LIMITS.listenerScanTicks)) {
       if (this.findListener()) this.hooks.changed?.();
     }
     const stopped = this.watched.map((pid) => readProc(pid)).filter((p) => p?.pgid === pgid && p.state === 'T');
@@ -439,6 +460,8 @@ export class Child {
 
   /** Closes the log file (after a final stop). */
   close(): void {
+    for (const out of this.piped) out.unpipe();
+    this.piped = [];
     this.log?.end();
     this.log = undefined;
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HttpError, UnknownCellError } from '../shared/errors.js';
+import { SupervisorClient } from '../control-plane/rollout/supervisor-client.js';
 import { controlApp, type Supervisor } from './control.js';
 
 /** A supervisor whose startCell fails with `err`. */
@@ -163,6 +164,31 @@ describe('control channel: adding and removing a cell', () => {
     const res = await call(failingSupervisor(new UnknownCellError('cell-7')), 'DELETE', '/cells/cell-7');
     assert.equal(res.status, 404);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_found');
+  });
+
+  it("passes a cell that did not start through with its cause (503 cell_start_failed), up to the control plane's client", async () => {
+    const cause =
+      'cell-7 did not start: making host cell-7 (10.77.5.107): its Consul agent consul.cell-7: consul.cell-7 not ready after 60000 ms';
+    const sup = { ...failingSupervisor(new Error('x')), addCell: () => Promise.reject(new HttpError('cell_start_failed', cause)) };
+    const res = await call(sup, 'POST', '/cells/cell-7', { version: 'v2' });
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), { error: { code: 'cell_start_failed', message: cause } });
+    const client = new SupervisorClient('http://supervisor', 't0ken', (url, init) =>
+      Promise.resolve(controlApp(sup, 't0ken').request(url, init)),
+    );
+    await assert.rejects(client.addCell('cell-7', 'v2'), (err: unknown) => {
+      assert.ok(err instanceof HttpError);
+      assert.deepEqual([err.code, err.status, err.message], ['cell_start_failed', 503, `supervisor: ${cause}`]);
+      return true;
+    });
+    // Any other failure stays a generic 500, and the client says only that.
+    const generic = new SupervisorClient('http://supervisor', 't0ken', (url, init) =>
+      Promise.resolve(controlApp(failingSupervisor(new Error('secret detail')), 't0ken').request(url, init)),
+    );
+    await assert.rejects(
+      generic.addCell('cell-7', 'v2'),
+      (err: Error) => !(err instanceof HttpError) && /answered 500/.test(err.message) && !err.message.includes('secret'),
+    );
   });
 
   it('removes a cell it runs', async () => {

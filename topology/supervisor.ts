@@ -22,6 +22,7 @@ import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
 import { cellCertificates, cellHostDown, cellHostUp, type CellHostOwner } from './hosts/cell-host.js';
 import { hostIp } from './hosts/plan.js';
 import { setLink, setPaths } from './hosts/netns.js';
+import { rejoinServers } from './hosts/rejoin.js';
 import type { Host } from './hosts/plan.js';
 import { waitKvWritable } from './kv-ready.js';
 import { brokerChildName, brokerView, forgetBroker, startBrokers } from './kafka.js';
@@ -40,6 +41,8 @@ export class Supervisor {
   private writeTimer: NodeJS.Timeout | undefined;
   /** The hosts each host's paths are cut from (selective partitions, restored with the host). */
   private readonly cutPaths = new Map<string, Host[]>();
+  /** The hosts whose link is cut (their agent joins the servers again at the restore). */
+  private readonly linkCut = new Set<string>();
   /** Delivery scalings and rollout steps run one at a time (topology/delivery-scale.ts, topology/delivery-instance.ts). */
   private scaling: Promise<unknown> = Promise.resolve();
 
@@ -183,8 +186,10 @@ export class Supervisor {
       await Promise.all([child.start(60_000), ...deliverySpecs(this.cfg, cell, version).map((s) => this.add(s).start(60_000))]);
       if (this.seeded && isSplit(this.cfg, cell)) await pinDeliveryVersions(this.cfg, consulUrl(this.cfg), this.seeded, [cell]);
     } catch (err) {
-      await this.removeCell(cell);
-      throw err;
+      await this.removeCell(cell).catch((e: Error) => this.log.warn({ cell, err: e.message }, 'removing a cell that did not start failed'));
+      // The operator gets the cause (its host's step, or the process's), in the contract's shape.
+      if (err instanceof HttpError) throw err;
+      throw new HttpError('cell_start_failed', `${cell} did not start: ${(err as Error).message}`);
     } finally {
       this.scheduleWrite();
     }
@@ -274,6 +279,7 @@ export class Supervisor {
     const kids = [...this.children.values()].filter((c) => c.spec.host === host);
     if (cut) for (const k of kids) k.paused = true;
     await setLink(h, !cut);
+    if (cut) this.linkCut.add(host);
     if (!cut) {
       const paths = this.cutPaths.get(host);
       if (paths) await setPaths(h, paths, false);
@@ -281,6 +287,22 @@ export class Supervisor {
     }
     this.progress(`host ${host}: link ${cut ? 'cut' : 'restored'}`);
     if (!cut) for (const k of kids) k.paused = false;
+    if (!cut && this.linkCut.delete(host)) await this.rejoin(h);
+  }
+
+  /**
+   * After a cut link is restored: the host's Consul agent joins the servers again, so that a node
+   * declared dead meanwhile is alive again within a second, not at Serf's next reconnect pass
+   * (topology/hosts/rejoin.ts). A failure is reported, not thrown: the link is back either way.
+   */
+  private async rejoin(h: Host): Promise<void> {
+    try {
+      const joined = await rejoinServers(this.cfg, h, this.log);
+      if (joined) this.progress(`host ${h.name}: its Consul agent joined ${joined.server} again (${joined.ms} ms)`);
+    } catch (err) {
+      this.log.warn({ host: h.name, err: (err as Error).message }, 'consul agent did not join again after the restore');
+      this.progress(`host ${h.name}: ${(err as Error).message}`);
+    }
   }
 
   /** Stops and forgets a cell instance. */

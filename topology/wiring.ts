@@ -15,6 +15,7 @@ import { edgePlaceOf, inPlace, placeFields, placeOf } from './hosts/place.js';
 import { serverHosts, type Host } from './hosts/plan.js';
 import { routerNodeOptions } from '../router/node-options.js';
 import { ConsulClient } from '../shared/consul/client.js';
+import { tcpConnect } from '../shared/tcp-connect.js';
 import { consulAclArgs, consulCa, consulTokenEnv } from './acl.js';
 import { probe, schemeOf, tlsArgsOf } from './tls.js';
 import { tlsDir, tlsFiles, type TlsFiles } from '../shared/pki/names.js';
@@ -82,7 +83,13 @@ export function consulAgentSpec(cfg: TopologyConfig, h: Host): ChildSpec {
     url,
     port: cfg.ports.consul.http,
     ...placeFields(place),
-    alive: () => answers(`${url}/v1/status/leader`, cfg),
+    // A client agent answers /v1/status/leader through a server (an RPC): cut off from the servers
+    // (edge-consul-partition) it answers nothing for seconds, yet lives. Its liveness is its HTTP
+    // listener accepting (a stopped agent is caught as stopped); a server answers from its own state.
+    alive:
+      h.consul === 'server'
+        ? () => answers(`${url}/v1/status/leader`, cfg)
+        : async () => (await tcpConnect(h.ip, cfg.ports.consul.http, 2000)).accepted,
     ready: async () => (await client.status.leader({ timeoutMs: 1000 })) !== '',
   };
 }

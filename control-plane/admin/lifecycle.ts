@@ -112,7 +112,11 @@ export class CellLifecycle {
     if (!(await this.d.kv.putJson(CellRecordSchema, key, { ...record, state: 'draining' }, { cas: 0 })))
       throw new HttpError('conflict', `cell ${record.id} exists`);
     try {
-      const instance = await procs.addCell(record.id, record.version);
+      const instance = await procs.addCell(record.id, record.version).catch((err: Error) => {
+        // The supervisor's own refusals pass on as they are; anything else (no answer in time) says so.
+        if (err instanceof HttpError) throw err;
+        throw new HttpError('cell_start_failed', `${record.id} did not start: the supervisor: ${err.message}`);
+      });
       await this.waitPassing(record.id);
       const cur = await this.d.kv.getJson(CellRecordSchema, key);
       if (!cur || !(await this.d.kv.putJson(CellRecordSchema, key, record, { cas: cur.item.modifyIndex })))
@@ -131,7 +135,11 @@ export class CellLifecycle {
     for (;;) {
       const { value } = await this.d.consul.health.service(SERVICE_CELL, { passing: true, timeoutMs: 3000 });
       if (value.some((e) => e.Service.Meta?.cell === cell)) return;
-      if (Date.now() > deadline) throw new Error(`cell ${cell} did not pass its Consul check in time`);
+      if (Date.now() > deadline)
+        throw new HttpError(
+          'cell_start_failed',
+          `${cell} started but did not pass its Consul check within ${Math.round((this.d.passingTimeoutMs ?? 30_000) / 1000)} s`,
+        );
       await new Promise((r) => setTimeout(r, 200));
     }
   }

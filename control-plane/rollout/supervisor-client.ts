@@ -67,6 +67,13 @@ export interface DeliveryInstances {
   stopDelivery(cell: string, n: number): Promise<void>;
 }
 
+/**
+ * How long the control plane waits for the supervisor to start an added cell: above the
+ * supervisor's own bounds of each step (its host's agent, then the cell, 60 s each), so that the
+ * supervisor's answer, which names the step that failed, comes back rather than a timeout.
+ */
+export const ADD_CELL_TIMEOUT_MS = 90_000;
+
 /** HTTP client of the supervisor's control API. */
 export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, DeliveryProcesses, DeliveryInstances {
   constructor(
@@ -77,7 +84,10 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, 
     private readonly get: (url: string, init: RequestInit) => Promise<Response> = (url, init) => fetch(url, init),
   ) {}
 
-  /** `refusals`: a 4xx answer in the contract's shape (not 401) is thrown as the same HttpError, for the caller to pass on. */
+  /**
+   * `refusals`: an answer in the contract's shape with a code the caller may pass on (a 4xx but
+   * 401, or a 5xx but `500 internal`, e.g. `503 cell_start_failed`) is thrown as the same HttpError.
+   */
   private async call(
     method: string,
     path: string,
@@ -94,7 +104,7 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, 
     });
     const text = await res.text();
     if (allow404 && res.status === 404) return undefined;
-    const refusal = refusals && res.status >= 400 && res.status < 500 && res.status !== 401 ? refusalOf(text) : undefined;
+    const refusal = refusals && res.status >= 400 && res.status !== 401 ? refusalOf(text) : undefined;
     if (refusal) throw refusal;
     if (!res.ok) throw new Error(`supervisor ${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
     return text ? (JSON.parse(text) as unknown) : undefined;
@@ -112,7 +122,7 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, 
   }
 
   async addCell(cell: string, version: string): Promise<ChildStatus> {
-    return (await this.call('POST', `/cells/${encodeURIComponent(cell)}`, { version }, 90_000)) as ChildStatus;
+    return (await this.call('POST', `/cells/${encodeURIComponent(cell)}`, { version }, ADD_CELL_TIMEOUT_MS, false, true)) as ChildStatus;
   }
 
   async removeCell(cell: string): Promise<void> {
@@ -137,11 +147,12 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, 
   }
 }
 
-/** A supervisor's refusal (a 4xx in the contract's shape, other than 401) as the same HttpError; undefined otherwise. */
+/** A supervisor's refusal (an answer in the contract's shape, but `internal`) as the same HttpError; undefined otherwise. */
 function refusalOf(text: string): HttpError | undefined {
   try {
     const e = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-    if (e?.code && e.code in ERROR_CODES && e.message) return new HttpError(e.code as ErrorCode, `supervisor: ${e.message}`);
+    if (e?.code && e.code !== 'internal' && e.code in ERROR_CODES && e.message)
+      return new HttpError(e.code as ErrorCode, `supervisor: ${e.message}`);
   } catch {
     /* not JSON: the generic failure */
   }

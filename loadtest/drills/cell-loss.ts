@@ -150,6 +150,7 @@ async function listings(env: DrillEnv, plane: Plane, markets: string[]): Promise
 /** The drill. */
 export const CELL_LOSS: Drill & DrillHooks = {
   name: 'cell-loss',
+  movesMarkets: true,
   description:
     'Kill one cell and delete its data directory under load, recover its markets with evacuate --from-backup: RPO, recovery time, orders lost and duplicated; every order acknowledged before the recovery point must survive.',
   faultCells: (env, opts) => [defaultCell(env.cells(), opts)],

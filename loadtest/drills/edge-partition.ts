@@ -158,6 +158,7 @@ export function failedVerdict(run: EdgeRun | undefined, requests: RequestPoint[]
 
 export const edgeConsulPartition: Drill & DrillHooks = {
   name: 'edge-consul-partition',
+  movesMarkets: true,
   description:
     'Cut an edge host (a router and an Envoy; cellctl up --hosts) off from the Consul servers and the control plane, not from the cells or the client, and move a market meanwhile: the move rolls back before the freeze (the cut router cannot confirm it), both keep routing with no failed request, and a move after the paths came back succeeds and is applied by both within 5 s of its flip.',
   faultCells: () => [],

@@ -1,5 +1,6 @@
 /**
- * The verdicts of `edge-consul-partition` and `split-brain-migration` on made-up runs: each
+ * The verdicts of `edge-consul-partition`, `split-brain-migration` and `host-partition`'s Consul
+ * recovery on made-up runs: each
  * passes on a good run and fails on the run it exists to catch (the real drills run in
  * topology/hosts/multi-host.test.ts).
  */
@@ -9,6 +10,7 @@ import type { RequestPoint } from '../points.js';
 import type { Verdict } from '../verdicts.js';
 import { edgeVerdicts, failedVerdict, type EdgeRun } from './edge-partition.js';
 import { splitVerdicts, type SplitRun, type Write } from './split-brain.js';
+import { consulBackVerdicts } from './network.js';
 
 const failing = (vs: Verdict[]) => vs.filter((v) => !v.pass).map((v) => v.name);
 
@@ -164,5 +166,19 @@ describe('split-brain-migration verdicts', () => {
     assert.deepEqual(failing(splitVerdicts(run([write(1, 'cell-1', 'cell-1')], 'failed', 'cell-1'))), [
       'migration rolled back or completed',
     ]);
+  });
+});
+
+describe('host-partition: the cut cell passes in Consul again after the link came back', () => {
+  it('passes within 10 s, and fails later or never, naming the checks that stayed failing', () => {
+    const [fast, late, never] = consulBackVerdicts([
+      { cell: 'cell-1', ms: 1200 },
+      { cell: 'cell-2', ms: 10_001 },
+      { cell: 'cell-0', why: 'cell-0 serfHealth critical: Agent not live or unreachable' },
+    ]);
+    assert.deepEqual([fast!.pass, late!.pass, never!.pass], [true, false, false]);
+    assert.equal(fast!.name, 'passing in Consul again after the link came back (cell-1)');
+    assert.equal(late!.measured, '10001 ms');
+    assert.match(never!.measured, /^not within 20 s: cell-0 serfHealth critical/);
   });
 });

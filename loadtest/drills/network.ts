@@ -7,7 +7,8 @@
 import { ConsulClient } from '../../shared/consul/client.js';
 import type { DrillEnv, HostsInfo } from '../env/types.js';
 import type { Verdict } from '../verdicts.js';
-import { watchLinkDown } from './link-watch.js';
+import { watchLink, watchLinkDown } from './link-watch.js';
+import { describeNotPassing, waitPassing } from './settle.js';
 import { CELL_SABOTAGE, defaultCell, fastFailExpectations, spillGate, targetCells } from './cell-faults.js';
 import { planMoves } from './operations.js';
 import type { Drill, DrillContext } from './types.js';
@@ -114,6 +115,7 @@ export function leaderLossVerdicts(s: LeaderLoss | undefined): Verdict[] {
 
 const consulLeaderLoss: Drill = {
   name: 'consul-leader-loss',
+  movesMarkets: true,
   description:
     'Kill the Consul Raft leader (cellctl up --hosts) under load and keep it down for the window: another server is elected, no request fails, and a market moved right after the election moves.',
   faultCells: () => [],
@@ -207,13 +209,68 @@ const hostPartition: Drill = {
     return faultAt === undefined ? undefined : { faultAt };
   },
   async heal(ctx) {
+    const back: ConsulBack[] = [];
+    backs.set(ctx, back);
     for (const cell of targetCells(ctx)) {
       if (ctx.opts.faultNeverStarts) continue;
+      const watch = await watchLink(runPrefix(hostsOf(ctx.env), cell), 30_000, true);
+      const called = Date.now();
       await ctx.env.partitionHost!(cell, false);
-      ctx.mark(`host ${cell}: link restored`);
+      const up = await Promise.race([watch.down, sleep(1000).then(() => undefined)]);
+      watch.stop();
+      ctx.mark(`host ${cell}: link restored${up === undefined ? ' (link coming up not seen by ip monitor: counted from the call)' : ''}`);
+      // Timed in the background from here (the recovery phase runs meanwhile); verify waits for it.
+      const linkUp = up ?? called;
+      const waitFrom = Date.now();
+      back.push({
+        cell,
+        linkUp,
+        wait: waitPassing(ctx.env, [cell], CONSUL_BACK_BOUND_MS).then((w) => {
+          const after = w.passedAfter[cell];
+          const ms = after === undefined ? undefined : waitFrom + after - linkUp;
+          ctx.mark(
+            ms === undefined
+              ? `host ${cell}: not passing in Consul ${CONSUL_BACK_BOUND_MS / 1000} s after the restore: ${describeNotPassing(w.notPassing)}`
+              : `host ${cell}: passing in Consul again ${ms} ms after its link came back`,
+          );
+          return ms === undefined ? { why: describeNotPassing(w.notPassing) } : { ms };
+        }),
+      });
     }
   },
+  verify: async (ctx) => consulBackVerdicts(await settled(backs.get(ctx) ?? [])),
 };
+
+/** A cut cell host restored by `host-partition`: when its link came up, and when its cell passed in Consul again. */
+interface ConsulBack {
+  cell: string;
+  linkUp: number;
+  wait: Promise<{ ms?: number; why?: string }>;
+}
+const backs = new WeakMap<DrillContext, ConsulBack[]>();
+
+/** The target (issue 16: "the cell's markets recover when the link returns"): its cell passes in Consul again within 10 s. */
+export const CONSUL_BACK_MS = 10_000;
+/** How long the drill keeps timing it. */
+const CONSUL_BACK_BOUND_MS = 20_000;
+
+async function settled(b: ConsulBack[]): Promise<{ cell: string; ms?: number; why?: string }[]> {
+  return Promise.all(b.map(async (x) => ({ cell: x.cell, ...(await x.wait) })));
+}
+
+/**
+ * `host-partition`'s verdict per restored host: its cell passes its Consul checks again (node
+ * included: a host cut long enough is declared dead by Serf) within {@link CONSUL_BACK_MS} of its
+ * link coming back; a move's validation and the routers' passing set need it (docs/drills.md §Network drills).
+ */
+export function consulBackVerdicts(back: { cell: string; ms?: number; why?: string }[]): Verdict[] {
+  return back.map((b) => ({
+    name: `passing in Consul again after the link came back (${b.cell})`,
+    pass: b.ms !== undefined && b.ms <= CONSUL_BACK_MS,
+    measured: b.ms !== undefined ? `${b.ms} ms` : `not within ${CONSUL_BACK_BOUND_MS / 1000} s: ${b.why ?? 'unknown'}`,
+    threshold: `<= ${CONSUL_BACK_MS} ms`,
+  }));
+}
 
 /** The network drills, in the order of issue 16. */
 export const NETWORK_DRILLS: Drill[] = [consulLeaderLoss, hostPartition];

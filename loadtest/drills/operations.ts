@@ -44,6 +44,7 @@ export function planMoves(
 
 const migration: Drill = {
   name: 'migration-under-load',
+  movesMarkets: true,
   description: 'Migrate several markets between cells while traffic flows: no request may fail.',
   faultCells: () => [],
   // The positive control: the moved markets' owner changed in Consul and their new owner answered them.

@@ -231,6 +231,7 @@ async function orderCheck(ctx: DrillContext, resultsFile: string): Promise<{ ver
 /** The drill. */
 export const SOAK: Drill & DrillHooks = {
   name: 'soak',
+  movesMarkets: true,
   description:
     'Long run on both planes: a market moved every 30 s, a cell crashed every 2 min (scaled down for short runs); spill 0, wrong-cell 0, flat RSS, no order lost or duplicated.',
   faultCells: (env, opts) => [crashCell(env, opts)],

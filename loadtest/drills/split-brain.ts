@@ -136,6 +136,7 @@ export function splitVerdicts(run: SplitRun | undefined): Verdict[] {
 
 export const splitBrainMigration: Drill = {
   name: 'split-brain-migration',
+  movesMarkets: true,
   description:
     "Start a market's migration and cut its source cell's host off mid-migration (cellctl up --hosts): the migration rolls back or completes, no acknowledged order is lost, and no two cells take the market's writes.",
   faultCells: (env, opts) => [defaultCell(env.cells(), opts)],

@@ -80,6 +80,11 @@ export interface Drill {
   heal(ctx: DrillContext): Promise<void>;
   /** Extra verdicts checked after the run (e.g. the rollout stopped at cell-0). */
   verify?(ctx: DrillContext): Promise<Verdict[]>;
+  /**
+   * The drill moves a market: before any traffic every cell must pass its Consul checks, waited
+   * for up to 30 s (drills/settle.ts), or the drill refuses to run, naming the cells that do not.
+   */
+  movesMarkets?: boolean;
   /** The fault window lasts until the heal is done (an operation that runs its own course). */
   windowUntilHealed?: boolean;
   /** Traffic shaping: this cell carries at least this share (a canary bake needs volume to judge). */

@@ -4,6 +4,7 @@
  */
 import { SERVICE_CELL, type ConsulClient } from '../../shared/consul.js';
 import { decodeJson, KvLayout, MarketRecordSchema, MigrationRecordSchema } from '../../shared/kv.js';
+import type { CellHealth } from './types.js';
 
 /** market → owning cell, from `<prefix>markets/` (invalid values skipped, as the routers do). */
 export async function readOwners(consul: ConsulClient, prefix = 'cellsim/'): Promise<Record<string, string>> {
@@ -31,6 +32,25 @@ export async function readCellVersions(consul: ConsulClient): Promise<Record<str
     if (!cell || !version) continue;
     const list = (out[cell] ??= []);
     if (!list.includes(version)) list.push(version);
+  }
+  return out;
+}
+
+/**
+ * cell → whether one of its `cellsim-cell` instances passes every check, node checks included
+ * (Serf's `serfHealth`: a host cut off is declared dead), as a move's validation and the routers
+ * see it; `failing`: each non-passing check of its instances, `node check status: output`.
+ */
+export async function readCellHealth(consul: ConsulClient): Promise<Record<string, CellHealth>> {
+  const { value: entries } = await consul.health.service(SERVICE_CELL, { timeoutMs: 2000 });
+  const out: Record<string, CellHealth> = {};
+  for (const e of entries) {
+    const cell = e.Service.Meta?.cell;
+    if (!cell) continue;
+    const h = (out[cell] ??= { passing: false, failing: [] });
+    const bad = e.Checks.filter((c) => c.Status !== 'passing');
+    if (bad.length === 0) h.passing = true;
+    for (const c of bad) h.failing.push(`${e.Node.Node} ${c.CheckID} ${c.Status}: ${c.Output.trim().split('\n')[0]?.slice(0, 160) ?? ''}`);
   }
   return out;
 }

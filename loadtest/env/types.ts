@@ -48,6 +48,14 @@ export interface HostsInfo {
   controlPlaneHost: string;
 }
 
+/** A cell's health in Consul (loadtest/env/consul-read.ts). */
+export interface CellHealth {
+  /** One of its instances passes every check, its node's included. */
+  passing: boolean;
+  /** Every check of its instances that does not pass, as `node check status: output`. */
+  failing: string[];
+}
+
 /** The topology a drill acts on. */
 export interface DrillEnv {
   /** Every replica of the given planes. */
@@ -64,6 +72,8 @@ export interface DrillEnv {
   migration?(market: string): Promise<{ id: string; state: string; from: string; to: string } | undefined>;
   /** cell → the versions its passing instances run (Consul catalog meta). */
   cellVersions(): Promise<Record<string, string[]>>;
+  /** cell → its health in Consul (every registered cell; one with no instance registered is absent). */
+  cellHealth?(): Promise<Record<string, CellHealth>>;
   /** Injects a fault through the cell's admin API. */
   injectFault(cell: string, fault: CellFault): Promise<void>;
   /** Clears every fault of a cell. */

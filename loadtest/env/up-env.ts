@@ -17,7 +17,7 @@ import type { Plane, Target } from '../plan.js';
 import { clearFaults, injectFault } from './cell-admin.js';
 import { ConsulClient } from '../../shared/consul/client.js';
 import { CONSUL_CA_FILE_ENV } from '../../shared/consul/tls.js';
-import { readCellVersions, readMigration, readOwners } from './consul-read.js';
+import { readCellHealth, readCellVersions, readMigration, readOwners } from './consul-read.js';
 import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
 import { supervisorClient } from './supervisor-client.js';
 import { readTopologyToken, readTopology, topologyPath, type Topology } from './topology-file.js';
@@ -175,6 +175,7 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
     // The router's token reads no migration record: the control plane's does.
     migration: (market) => readMigration(controlPlaneConsul, market, t.prefix),
     cellVersions: () => readCellVersions(routerConsul),
+    cellHealth: () => readCellHealth(routerConsul),
     injectFault: async (cell, fault) => void (await injectFault(cellUrl(cell), token, fault, tls?.client.fetch)),
     clearFaults: async (cell) => void (await clearFaults(cellUrl(cell), token, tls?.client.fetch)),
     caFile: () => tls?.caFile,

@@ -190,6 +190,15 @@ export class ConsulAgent {
     await (await this.http.send('PUT', `/v1/agent/force-leave/${id(node)}`, { ...o, query: { prune: o.prune } })).body.dump();
   }
 
+  /**
+   * Asks this agent to join the cluster through the member at `address` (`ip:port` of its Serf
+   * LAN port; `/v1/agent/join`, agent write): a push-pull of their member lists, as `-retry-join`
+   * does at the agent's start.
+   */
+  async join(address: string, o: CallOptions = {}): Promise<void> {
+    await (await this.http.send('PUT', `/v1/agent/join/${id(address)}`, o)).body.dump();
+  }
+
   /** Sets a TTL check's status (and output). */
   async updateCheck(checkId: string, status: 'passing' | 'warning' | 'critical', output = '', o: CallOptions = {}): Promise<void> {
     const body = JSON.stringify({ Status: status, Output: output });

@@ -46,20 +46,34 @@ export async function cellHostUp(o: CellHostOwner, cell: string): Promise<void> 
   const plan = o.cfg.hosts;
   if (!plan || plan.hosts.some((h) => h.name === cell && h.role === 'cell')) return;
   const h = addCellHost(plan, cell);
+  // Each step names itself in the error, which the operator gets (`503 cell_start_failed`).
+  const step = async <T>(what: string, act: () => Promise<T>): Promise<T> => {
+    try {
+      return await act();
+    } catch (err) {
+      throw new Error(`making host ${h.name} (${h.ip}): ${what}: ${(err as Error).message}`, { cause: err });
+    }
+  };
   try {
     const t0 = Date.now();
     o.progress(`making host ${h.name} (${h.ip}, ${h.ns}) on bridge ${plan.bridge}`);
-    await addHost(plan, h);
-    await cellCertificates(o.cfg, cell);
+    await step('its namespace and link', () => addHost(plan, h));
+    await step('its certificates', () => cellCertificates(o.cfg, cell));
     // The agent token writes the node of every host of the plan, this one's now too: done while
     // the agent boots (seconds), well before its cell registers (the agent syncs the node then).
-    await Promise.all([applyConsulAcl(o.cfg, consulUrl(o.cfg), 30_000, ['agent']), o.add(consulAgentSpec(o.cfg, h)).start(60_000)]);
+    await Promise.all([
+      step("the agent token's rights on its node", () => applyConsulAcl(o.cfg, consulUrl(o.cfg), 30_000, ['agent'])),
+      step(`its Consul agent ${consulAgentName(cell)}`, () => o.add(consulAgentSpec(o.cfg, h)).start(AGENT_READY_MS)),
+    ]);
     o.progress(`host ${h.name}: its Consul agent joined the cluster after ${Date.now() - t0} ms`);
   } catch (err) {
     await cellHostDown(o, cell).catch((e: Error) => o.log.warn({ cell, err: e.message }, 'removing a half-made host failed'));
     throw err;
   }
 }
+
+/** How long an added host's Consul agent has to know the leader. */
+const AGENT_READY_MS = 60_000;
 
 /**
  * Removes the host of `cell` once its cell stopped: its agent stopped (SIGTERM; its log said

@@ -199,7 +199,8 @@ describe('cellctl up --hosts: one network namespace per host', () => {
   it('host-partition: a cell host cut off under load fails only its own markets, which recover once the link is back', async (t) => {
     const r = await drill(['host-partition']);
     const router = r.report.analysis.faultedPerPlane.router?.during;
-    for (const v of r.report.verdicts) if (v.name.startsWith('time to isolate')) t.diagnostic(`${v.name}: ${v.measured}`);
+    for (const v of r.report.verdicts)
+      if (/^(time to isolate|passing in Consul again)/.test(v.name)) t.diagnostic(`${v.name}: ${v.measured}`);
     t.diagnostic(`router, cut cell: ${router?.requests} requests during the cut, slowest ${router?.max} ms`);
     // Known miss (docs/drills.md §Network drills): the router's time to isolate a cut host is
     // 0.5–0.75 s on most runs since it answers the requests waiting at the cut and probes the
@@ -226,6 +227,7 @@ describe('cellctl up --hosts: one network namespace per host', () => {
       'fault observed (envoy)',
       'recovered (router)',
       'recovered (envoy)',
+      'passing in Consul again after the link came back (cell-1)',
     ])
       assert.ok(
         r.report.verdicts.some((v) => v.name === name && v.pass),
@@ -271,8 +273,15 @@ describe('cellctl up --hosts: one network namespace per host', () => {
   it('shows the host of every process in cellctl status', async () => {
     const res = await exec(process.execPath, [CELLCTL, 'status', '--json'], { ...process.env, CELLSIM_DATA: data });
     assert.equal(res.code, 0, res.stderr);
-    const procs = (JSON.parse(res.stdout) as { processes: { name: string; host?: string }[] }).processes;
+    const procs = (JSON.parse(res.stdout) as { processes: { name: string; host?: string; pid: number | null }[] }).processes;
     const byName = Object.fromEntries(procs.map((p) => [p.name, p.host]));
+    // The supervisor finds the process that listens inside each host's network namespace (its
+    // socket table, infra/procs.ts listenerIn), so it no longer rescans /proc for it every second.
+    assert.deepEqual(
+      procs.filter((p) => typeof p.pid !== 'number').map((p) => p.name),
+      [],
+      'every process has the pid that listens',
+    );
     assert.equal(byName['cell-1.blue'], 'cell-1');
     assert.equal(byName['router-2'], 'edge-2');
     assert.equal(byName['control-plane'], 'cp');
