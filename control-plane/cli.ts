@@ -10,7 +10,7 @@ import { tlsFiles } from '../shared/pki/names.js';
 /** The parsed flags: the control plane's options, all but the test-only `register` and the tokens, which come from files or the environment. */
 type Flags = Omit<
   ControlPlaneOptions,
-  'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'xdsTls' | 'sdsFiles' | 'peerTls' | 'apiTls'
+  'register' | 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'routerAdminToken' | 'xdsTls' | 'sdsFiles' | 'peerTls' | 'apiTls'
 > & {
   peerTls?: boolean;
   apiTls?: boolean;
@@ -23,12 +23,14 @@ type Flags = Omit<
   tokensFile?: string;
   cellAdminTokenFile?: string;
   supervisorTokenFile?: string;
+  routerAdminTokenFile?: string;
 };
 
 /** The tokens of the flags' files, else of the CELLSIM_*_TOKEN variables (shared/tokens.ts); never a secret on argv. */
-function tokensOf(f: Flags): Pick<ControlPlaneOptions, 'adminTokens' | 'cellAdminToken' | 'supervisorToken'> {
+function tokensOf(f: Flags): Pick<ControlPlaneOptions, 'adminTokens' | 'cellAdminToken' | 'supervisorToken' | 'routerAdminToken'> {
   const cellAdminToken = resolveToken('cell-admin', f.cellAdminTokenFile);
   const supervisorToken = resolveToken('supervisor', f.supervisorTokenFile);
+  const routerAdminToken = resolveToken('router-admin', f.routerAdminTokenFile);
   const adminTokens = adminApiTokens({
     operatorTokenFile: f.operatorTokenFile,
     readTokenFile: f.readTokenFile,
@@ -36,9 +38,10 @@ function tokensOf(f: Flags): Pick<ControlPlaneOptions, 'adminTokens' | 'cellAdmi
     others: [
       { kind: 'cell-admin', token: cellAdminToken },
       { kind: 'supervisor', token: supervisorToken },
+      { kind: 'router-admin', token: routerAdminToken },
     ],
   });
-  return { adminTokens, cellAdminToken, supervisorToken };
+  return { adminTokens, cellAdminToken, supervisorToken, routerAdminToken };
 }
 
 /** Builds the command. */
@@ -57,6 +60,10 @@ export function command(): Command {
     .option('--tokens-file <path>', 'JSON file of more named admin API tokens: {"tokens":[{"name","scope":"read"|"operator","token"}]}')
     .option('--cell-admin-token-file <path>', `file holding the cells' admin API token, for migrations (else ${TOKEN_ENV['cell-admin']})`)
     .option('--supervisor-token-file <path>', `file holding the supervisor's token, for rollouts (else ${TOKEN_ENV.supervisor})`)
+    .option(
+      '--router-admin-token-file <path>',
+      `file holding the routers' route-view token, for the freeze barrier's GET /route (else ${TOKEN_ENV['router-admin']})`,
+    )
     .option('--hold-ms <duration>', 'how long Envoy holds a request to a frozen market (0 = 503 at once)', parseDurationMs, 2000)
     .option(
       '--panic-ms <duration>',

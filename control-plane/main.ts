@@ -39,6 +39,8 @@ export interface ControlPlaneOptions {
   cellAdminToken?: string;
   /** Its token for the supervisor's control channel (rollouts). */
   supervisorToken?: string;
+  /** Its token for the routers' route view (the freeze barrier's `GET /route`). */
+  routerAdminToken?: string;
   /** Hold bound of frozen markets at the edge, ms (0 = 503 at once). */
   holdMs: number;
   /** A cell with no passing instance keeps its last passing ones in Envoy this long, ms [60,000]. */
@@ -132,6 +134,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     adminTokens: o.adminTokens ?? [],
     cellAdminToken: o.cellAdminToken,
     supervisorToken: o.supervisorToken,
+    routerAdminToken: o.routerAdminToken,
     cellTls: peerTls,
     id: o.id,
     log,

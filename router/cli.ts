@@ -16,6 +16,7 @@ import { startRouter, type RouterOptions } from './main.js';
 import { parseDrillSabotage, withDrillSabotage, type DrillSabotage } from './sabotage.js';
 import { DEFAULT_TABLE_HEAP_MB } from './table/source.js';
 import { readTlsFiles, tlsFilesOf } from '../shared/pki/identity.js';
+import { TOKEN_ENV, resolveToken } from '../shared/tokens.js';
 
 interface Flags {
   port: number;
@@ -37,6 +38,7 @@ interface Flags {
   tlsKey?: string;
   tlsCa?: string;
   edgeTls?: boolean;
+  routerAdminTokenFile?: string;
 }
 
 function onSignals(handler: () => Promise<void>): void {
@@ -109,6 +111,7 @@ async function runServer(f: Flags, id: string, register: boolean): Promise<void>
     readyWaitMs: f.readyWait,
     upstreamTls: tlsFilesOf(f),
     edgeTls: f.edgeTls,
+    routeViewToken: resolveToken('router-admin', f.routerAdminTokenFile),
     logger,
   };
   if (f.drillSabotage) logger.warn({ sabotage: f.drillSabotage }, 'drill sabotage: this router misroutes on purpose and is not registered');
@@ -173,6 +176,10 @@ export function command(): Command {
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', "the CA certificate a cell's certificate must chain to (PEM)")
     .option('--edge-tls', "serve HTTPS on --port with the router's --tls-cert and --tls-key (clients to the edge)")
+    .option(
+      '--router-admin-token-file <path>',
+      `file holding the token GET /route asks for, the control plane's freeze barrier's (else ${TOKEN_ENV['router-admin']}; without one, /route answers 401)`,
+    )
     .addOption(
       neverFromEnv(
         new Option('--drill-sabotage <kind>', 'drills only: one-cell=<cell> | isolation-off').argParser(parseDrillSabotage).hideHelp(),
@@ -180,11 +187,12 @@ export function command(): Command {
     )
     .addHelpText(
       'after',
-      '\nListens once a complete table is loaded (or after --ready-wait). Endpoints: /healthz (alive), /readyz (200 once a table is\nloaded from Consul or the snapshot; detail says degraded), /metrics (Prometheus), /v1/* routed. See docs/router.md.',
+      '\nListens once a complete table is loaded (or after --ready-wait). Endpoints: /healthz (alive), /readyz (200 once a table is\nloaded from Consul or the snapshot; detail says degraded), /metrics (Prometheus), /route?market= (its view of a market, with the\nrouter-admin token), /v1/* routed. See docs/router.md.',
     )
     .action(async (f: Flags) => {
       const id = f.id ?? `router-${f.port}`;
       if (f.tlsCert || f.tlsKey || f.tlsCa) readTlsFiles(tlsFilesOf(f)!);
+      resolveToken('router-admin', f.routerAdminTokenFile); // a bad token file stops the start here, primary included
       if (f.edgeTls && !f.tlsCert) throw new InvalidArgumentError('--edge-tls needs --tls-cert, --tls-key and --tls-ca');
       if (f.drillSabotage && f.workers > 1) throw new InvalidArgumentError('--drill-sabotage runs in one process (--workers 1)');
       if (f.workers > 1 && cluster.isPrimary) await runPrimary(f, id);

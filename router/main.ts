@@ -60,6 +60,8 @@ export interface RouterOptions {
   upstreamTls?: TlsFiles;
   /** Serve HTTPS on the router's port with the certificate and key of `upstreamTls` (`--edge-tls`). */
   edgeTls?: boolean;
+  /** The token `GET /route` asks for (`router-admin`: the control plane's freeze barrier); none: /route answers 401. */
+  routeViewToken?: string;
   /** Drill sabotage only (router/sabotage.ts): route every market to this cell. */
   routeEveryMarketTo?: string;
   logger?: Logger;
@@ -147,6 +149,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     draining: () => draining,
     sending,
     marketViews,
+    routeViewToken: opts.routeViewToken,
   });
 
   let inflight = 0;

@@ -17,6 +17,8 @@ export interface RouterProcessOptions {
   workers?: number;
   extraArgs?: string[];
   /** Wait for /readyz 200 (default) or only /healthz. */
+  /** More environment, e.g. the route view's token (`CELLSIM_ROUTER_ADMIN_TOKEN`). */
+  env?: Record<string, string>;
   waitReady?: boolean;
   name?: string;
 }
@@ -40,7 +42,7 @@ export async function startRouterProcess(scope: ProcessScope, opts: RouterProces
     name: opts.name ?? `router-${port}`,
     command: process.execPath,
     args,
-    env: { CELLSIM_LOG_LEVEL: process.env.CELLSIM_ROUTER_LOG_LEVEL ?? 'info' },
+    env: { CELLSIM_LOG_LEVEL: process.env.CELLSIM_ROUTER_LOG_LEVEL ?? 'info', ...opts.env },
     ready: { http: `${url}${opts.waitReady === false ? '/healthz' : '/readyz'}`, status: 200 },
     readyTimeoutMs: 20_000,
   });

@@ -14,6 +14,9 @@ import { seedKv, startEchoCell } from '../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../infra/process.js';
 import { startRouterProcess } from './testing.js';
 
+/** The route view's token (`router-admin`) this router is given. */
+const ROUTE_TOKEN = 'route-view-token-0123456789';
+
 describe('router --workers (real processes)', () => {
   it('serves from two workers on one port, registers in Consul, survives a killed worker and deregisters on SIGTERM', async () => {
     const scope = new ProcessScope();
@@ -23,7 +26,11 @@ describe('router --workers (real processes)', () => {
       const cell = await startEchoCell({ cell: 'cell-a', consulUrl: consul.url });
       try {
         await seedKv(consul.url, { cells: { 'cell-a': {} }, markets: { 'm-a': { cell: 'cell-a' } } });
-        const router = await startRouterProcess(scope, { consulUrl: consul.url, workers: 2 });
+        const router = await startRouterProcess(scope, {
+          consulUrl: consul.url,
+          workers: 2,
+          env: { CELLSIM_ROUTER_ADMIN_TOKEN: ROUTE_TOKEN },
+        });
         const pids = new Set<number>();
         const agent = new Agent();
         await waitFor(
@@ -60,9 +67,19 @@ describe('router --workers (real processes)', () => {
         // own view of the market, through the primary, whichever worker the request reaches.
         type Views = { views: { worker: number; ready: boolean; route: { state: string } | null; sending: number }[] };
         const route = async () => {
-          const res = await request(`${router.url}/route?market=m-a`, { dispatcher: agent, reset: true });
+          const res = await request(`${router.url}/route?market=m-a`, {
+            headers: { authorization: `Bearer ${ROUTE_TOKEN}` },
+            dispatcher: agent,
+            reset: true,
+          });
           return (await res.body.json()) as Views;
         };
+        // Without the token, every worker refuses it (each checks it itself).
+        for (let i = 0; i < 4; i++) {
+          const res = await request(`${router.url}/route?market=m-a`, { dispatcher: agent, reset: true });
+          assert.equal(res.statusCode, 401);
+          assert.equal(((await res.body.json()) as { error: { code: string } }).error.code, 'unauthorized');
+        }
         for (let i = 0; i < 4; i++) {
           const { views } = await route();
           assert.equal(new Set(views.map((v) => v.worker)).size, 2, `two workers' views: ${JSON.stringify(views)}`);

@@ -22,8 +22,12 @@ export interface NamedToken {
 }
 
 /** The tokens of a topology, each in its own file `<data>/tokens/<kind>`. */
-export const TOKEN_KINDS = ['operator', 'read', 'cell-admin', 'supervisor'] as const;
-/** One kind of token: the operator's and the read-only one (control-plane admin API), the cells' admin API's, the supervisor's. */
+export const TOKEN_KINDS = ['operator', 'read', 'cell-admin', 'supervisor', 'router-admin'] as const;
+/**
+ * One kind of token: the operator's and the read-only one (control-plane admin API), the cells'
+ * admin API's, the supervisor's, and the routers' route view's (`GET /route`, which the control
+ * plane's freeze barrier asks).
+ */
 export type TokenKind = (typeof TOKEN_KINDS)[number];
 
 /** The variable that holds each kind's value when no file names it. */
@@ -32,6 +36,7 @@ export const TOKEN_ENV: Record<TokenKind, string> = {
   read: 'CELLSIM_READ_TOKEN',
   'cell-admin': 'CELLSIM_CELL_ADMIN_TOKEN',
   supervisor: 'CELLSIM_SUPERVISOR_TOKEN',
+  'router-admin': 'CELLSIM_ROUTER_ADMIN_TOKEN',
 };
 
 /** The variable an operator command (`cellctl status`, `migrate`, …) reads its token from. */

@@ -36,7 +36,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
   let up: ManagedProcess;
   let topo: Topo;
   /** The tokens `cellctl up` made under <data>/tokens/. */
-  const tokens = { operator: '', read: '', 'cell-admin': '', supervisor: '' };
+  const tokens = { operator: '', read: '', 'cell-admin': '', supervisor: '', 'router-admin': '' };
   /** The Consul ACL tokens it made (<data>/tokens/consul-<kind>). */
   const consulTokens = {} as Record<ConsulTokenFile, string>;
 
@@ -110,7 +110,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     const { stat } = await import('node:fs/promises');
     assert.equal((await stat(join(data, 'tokens'))).mode & 0o777, 0o700);
     for (const kind of Object.keys(tokens)) assert.equal((await stat(join(data, 'tokens', kind))).mode & 0o777, 0o600, kind);
-    assert.equal(new Set(Object.values(tokens)).size, 4, 'four different tokens');
+    assert.equal(new Set(Object.values(tokens)).size, 5, 'five different tokens');
     for (const base of [topo.routers[0]!.url, topo.envoys[0]!.url]) {
       const res = await fetch(`${base}/v1/orders`, {
         method: 'POST',
@@ -185,6 +185,34 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     const cp = seen.find((a) => a.includes(' control-plane '));
     assert.match(cp ?? '', /--operator-token-file \S+\/tokens\/operator .*--cell-admin-token-file \S+\/tokens\/cell-admin/, 'paths only');
     assert.ok(seen.filter((a) => a.includes(' cell ') && a.includes('--cell-admin-token-file')).length >= 3, 'every cell gets a path');
+    assert.match(cp ?? '', /--router-admin-token-file \S+\/tokens\/router-admin/, "the control plane gets the routers' token by path");
+    assert.ok(
+      seen.filter((a) => a.includes(' router ') && /--router-admin-token-file \S+\/tokens\/router-admin/.test(a)).length >=
+        topo.routers.length,
+      'every router gets a path',
+    );
+
+    // A router's route view (the freeze barrier's GET /route) answers the router-admin token only:
+    // the migrations below pass, so the control plane presents it.
+    for (const r of topo.routers) {
+      const route = (headers: Record<string, string>) => fetch(`${r.url}/route?market=sf`, { headers });
+      const anonymous = await route({});
+      assert.equal(anonymous.status, 401, `${r.id}: /route without a token`);
+      assert.match(anonymous.headers.get('content-type') ?? '', /^application\/json/);
+      assert.deepEqual(await anonymous.json(), {
+        error: { code: 'unauthorized', message: 'missing bearer token (Authorization: Bearer <token>) for the route view' },
+      });
+      for (const kind of ['operator', 'read', 'cell-admin', 'supervisor'] as const) {
+        const other = await route({ authorization: `Bearer ${tokens[kind]}` });
+        assert.equal(other.status, 401, `${r.id}: /route with the ${kind} token`);
+        assert.equal(((await other.json()) as { error: { code: string } }).error.code, 'unauthorized');
+      }
+      const own = await route({ authorization: `Bearer ${tokens['router-admin']}` });
+      assert.equal(own.status, 200, `${r.id}: /route with the router-admin token`);
+      const view = (await own.json()) as { market: string; views: { ready: boolean; route: { cell: string } | null }[] };
+      assert.equal(view.market, 'sf');
+      assert.equal(view.views[0]?.route?.cell, (await owner('sf')).cell);
+    }
 
     // The cells' admin API and the supervisor take their own token only, never an operator's.
     const cellUrl = topo.cells[1]!.url;

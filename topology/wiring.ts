@@ -192,6 +192,8 @@ export function routerSpec(cfg: TopologyConfig, i: number): ChildSpec {
       node([
         ...['router', '--port', String(port), '--consul', consulUrl(cfg, place.host), '--id', id, '--prefix', cfg.prefix],
         ...['--hold-ms', String(cfg.holdMs), '--snapshot', join(cfg.dataDir, 'routers', `${id}.snapshot.json`)],
+        // The path of the token its route view asks for (the control plane's freeze barrier holds it too).
+        ...['--router-admin-token-file', cfg.tokenFiles['router-admin']],
         ...(place.ns ? ['--host', place.ip] : []),
         // --tls: mutual TLS to the cells with the router's certificate, which also serves HTTPS at the edge.
         ...(cfg.tls ? [...tlsArgsOf(cfg, 'router'), '--edge-tls'] : []),
@@ -233,6 +235,8 @@ export function controlPlaneSpec(cfg: TopologyConfig): ChildSpec {
     cfg.tokenFiles['cell-admin'],
     '--supervisor-token-file',
     cfg.tokenFiles.supervisor,
+    '--router-admin-token-file',
+    cfg.tokenFiles['router-admin'],
     '--prefix',
     cfg.prefix,
     '--id',

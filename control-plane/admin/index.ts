@@ -53,6 +53,8 @@ export interface OperatorOptions {
   cellAdminToken?: string;
   /** The token of the supervisor's control channel (rollouts call it). */
   supervisorToken?: string;
+  /** The token of the routers' route view (`GET /route`, the freeze barrier asks it); never an operator's. */
+  routerAdminToken?: string;
   /** Cells serve HTTPS: reach their admin API and metrics with this certificate (the control plane's), trusting its CA. */
   cellTls?: TlsMaterial;
   /** The control plane's id (`--id`), naming its Consul session. */
@@ -163,12 +165,13 @@ export function createOperators(o: OperatorOptions): Operators {
       ? new SupervisorClient(url, o.supervisorToken ?? '', supervisorPeer.fetch)
       : new SupervisorClient(url, o.supervisorToken ?? '');
   };
-  // The freeze barrier asks every registered router (over HTTPS with the control plane's certificate under TLS) and the Envoys.
+  // The freeze barrier asks every registered router (with the routers' route-view token; over HTTPS with the
+  // control plane's certificate under TLS) and the Envoys.
   const routerPeer = peerClient(o.cellTls, ['router']);
   const edge = o.edge;
   const freezePlanes = async (market: string, want: FrozenWant) => [
     ...(edge ? [envoysPlane(edge, market)] : []),
-    ...(await routerPlanes(consul, routerPeer, market, want)),
+    ...(await routerPlanes(consul, routerPeer, market, want, o.routerAdminToken ?? '')),
   ];
   const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, {
     ...envMigrationOptions(),

@@ -63,9 +63,11 @@ describe('a router as a plane of the freeze barrier (GET /route)', () => {
   /** What the fake router answers next. */
   let answer: { status: number; body: unknown; delayMs?: number } = { status: 200, body: {} };
   const seen: string[] = [];
+  const auth: (string | undefined)[] = [];
   before(async () => {
     server = createServer((req, res) => {
       seen.push(req.url ?? '');
+      auth.push(req.headers.authorization);
       setTimeout(() => {
         res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
       }, answer.delayMs ?? 0);
@@ -81,12 +83,13 @@ describe('a router as a plane of the freeze barrier (GET /route)', () => {
   const view = (v: Record<string, unknown>) => ({ ready: true, route: { cell: 'cell-1', state: 'frozen', epoch: 3 }, sending: 0, ...v });
   const check = async (views: unknown[], status = 200) => {
     answer = { status, body: { id: 'r-1', market: 'sf', views } };
-    return routerPlane('r-1', base, peers, 'sf', want).check(500);
+    return routerPlane('r-1', base, peers, 'sf', want, 'route-view-token-0123').check(500);
   };
 
   it('asks /route for the market and confirms when every process holds it frozen on the source at its epoch with nothing sending', async () => {
     assert.deepEqual(await check([view({})]), { held: true });
     assert.equal(seen.at(-1), '/route?market=sf');
+    assert.equal(auth.at(-1), 'Bearer route-view-token-0123', "with the routers' route-view token");
     assert.deepEqual(await check([view({ worker: 1 }), view({ worker: 2 })]), { held: true });
     assert.deepEqual(await check([view({ route: null })]), { held: true }, 'a table without the market forwards nothing');
   });
@@ -113,16 +116,19 @@ describe('a router as a plane of the freeze barrier (GET /route)', () => {
     const r = await check([view({})], 500);
     assert.equal(r.held, false);
     assert.match((r as { why: string }).why, /^answered 500: /);
+    const refused = await check([view({})], 401);
+    assert.equal(refused.held, false, 'a router that refuses the token does not confirm');
+    assert.match((refused as { why: string }).why, /^answered 401: /);
   });
 
   it('does not confirm a router that does not answer in time; confirms one that refuses the connection (nothing listens)', async () => {
     answer = { status: 200, body: { views: [view({})] }, delayMs: 400 };
-    assert.deepEqual(await routerPlane('r-1', base, peers, 'sf', want).check(100), { held: false, why: 'no answer in 100 ms' });
+    assert.deepEqual(await routerPlane('r-1', base, peers, 'sf', want, 't').check(100), { held: false, why: 'no answer in 100 ms' });
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    assert.deepEqual(await routerPlane('r-gone', `http://127.0.0.1:${port}`, peers, 'sf', want).check(500), {
+    assert.deepEqual(await routerPlane('r-gone', `http://127.0.0.1:${port}`, peers, 'sf', want, 't').check(500), {
       held: true,
       note: 'not listening',
     });

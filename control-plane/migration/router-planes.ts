@@ -1,7 +1,8 @@
 /**
  * The routers as planes of the freeze barrier (freeze-barrier.ts): every instance registered in
  * Consul as `cellsim-router` is asked `GET /route?market=` on its registered address and port
- * (docs/router.md §Route view), over HTTPS with the control plane's certificate under TLS. It
+ * (docs/router.md §Route view) with the routers' route-view token (`router-admin`,
+ * docs/security.md), over HTTPS with the control plane's certificate under TLS. It
  * confirms when each of its processes (one per worker under `--workers n`) has a complete table
  * that holds the market frozen on the source at the market's epoch (or does not hold the market:
  * it answers 404 and forwards nothing) and has none of the market's requests still on their way
@@ -40,14 +41,24 @@ function refused(err: unknown): boolean {
   return cause?.code === 'ECONNREFUSED' || (err as { code?: string }).code === 'ECONNREFUSED';
 }
 
-/** The router instance at `base` as a plane for `market`. */
-export function routerPlane(name: string, base: string, peers: Pick<PeerClient, 'fetch'>, market: string, want: FrozenWant): Plane {
+/** The router instance at `base` as a plane for `market`, asked with the route-view `token`. */
+export function routerPlane(
+  name: string,
+  base: string,
+  peers: Pick<PeerClient, 'fetch'>,
+  market: string,
+  want: FrozenWant,
+  token: string,
+): Plane {
   return {
     name: `router ${name}`,
     async check(timeoutMs): Promise<PlaneAnswer> {
       let res: Response;
       try {
-        res = await peers.fetch(`${base}/route?market=${market}`, { signal: AbortSignal.timeout(timeoutMs) });
+        res = await peers.fetch(`${base}/route?market=${market}`, {
+          headers: { authorization: `Bearer ${token}` },
+          signal: AbortSignal.timeout(timeoutMs),
+        });
       } catch (err) {
         if (refused(err)) return { held: true, note: 'not listening' };
         const e = err as Error;
@@ -64,10 +75,16 @@ export function routerPlane(name: string, base: string, peers: Pick<PeerClient, 
   };
 }
 
-/** Every router instance registered in Consul, as planes for `market` frozen as `want`. */
-export async function routerPlanes(consul: ConsulClient, peers: PeerClient, market: string, want: FrozenWant): Promise<Plane[]> {
+/** Every router instance registered in Consul, as planes for `market` frozen as `want`, asked with `token`. */
+export async function routerPlanes(
+  consul: ConsulClient,
+  peers: PeerClient,
+  market: string,
+  want: FrozenWant,
+  token: string,
+): Promise<Plane[]> {
   const { value } = await consul.health.service(SERVICE_ROUTER, { timeoutMs: 3000 });
   return value.map((e) =>
-    routerPlane(e.Service.Meta?.id ?? e.Service.ID, peers.base(e.Service.Address, e.Service.Port), peers, market, want),
+    routerPlane(e.Service.Meta?.id ?? e.Service.ID, peers.base(e.Service.Address, e.Service.Port), peers, market, want, token),
   );
 }

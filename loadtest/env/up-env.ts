@@ -19,6 +19,7 @@ import { ConsulClient } from '../../shared/consul/client.js';
 import { CONSUL_CA_FILE_ENV } from '../../shared/consul/tls.js';
 import { readCellHealth, readCellVersions, readMigration, readOwners } from './consul-read.js';
 import { consulTokenPath, readConsulToken } from '../../shared/consul-acl.js';
+import { tokenPath } from '../../shared/tokens.js';
 import { supervisorClient } from './supervisor-client.js';
 import { readTopologyToken, readTopology, topologyPath, type Topology } from './topology-file.js';
 import type { CommandResult, DrillEnv, ExtraRouter } from './types.js';
@@ -224,6 +225,8 @@ export async function openUpEnv(o: UpEnvOptions): Promise<DrillEnv> {
           '--id',
           id,
           ...(t.prefix ? ['--prefix', t.prefix] : []),
+          // Its route view answers the control plane's freeze barrier, as the topology's routers' do.
+          ...(existsSync(tokenPath(o.dataDir, 'router-admin')) ? ['--router-admin-token-file', tokenPath(o.dataDir, 'router-admin')] : []),
           ...tlsArgs,
           ...args,
         ],

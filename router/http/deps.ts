@@ -32,6 +32,8 @@ export interface RouterDeps {
   sending?: MarketSending;
   /** With --workers n: every worker's view of a market (cluster-views.ts); else this process's. */
   marketViews?: (market: string) => Promise<MarketView[]>;
+  /** The token `GET /route` asks for (the routers' `router-admin` token); none: /route answers 401 to everyone. */
+  routeViewToken?: string;
 }
 
 /** Under @hono/node-server, node's own request and response; absent under app.request(). */

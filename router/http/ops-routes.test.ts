@@ -1,4 +1,7 @@
-/** /healthz, /readyz and /metrics without Consul: readiness from the table and draining, metrics from the workers or this registry. */
+/**
+ * /healthz, /readyz, /metrics and /route without Consul: readiness from the table and draining,
+ * metrics from the workers or this registry, the route view only with the router-admin token.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Hono } from 'hono';
@@ -7,11 +10,17 @@ import { fakeRouterDeps } from './fakes.test-helper.js';
 import { opsRoutes } from './ops-routes.js';
 import { cellRecord } from './fakes.test-helper.js';
 import { MarketSending } from './market-view.js';
+import { errorAnswerer, installFallbacks } from './errors.js';
 
-function setup(opts: { ready?: boolean } = {}) {
+const ROUTE_TOKEN = 'route-view-token-0123456789';
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+function setup(opts: { ready?: boolean; routeViewToken?: string | null } = {}) {
   const t = fakeRouterDeps(opts);
+  if (opts.routeViewToken !== null) t.deps.routeViewToken = opts.routeViewToken ?? ROUTE_TOKEN;
   const app = new Hono<Env>();
   opsRoutes(app, t.deps);
+  installFallbacks(app, t.deps, errorAnswerer(t.deps));
   return { ...t, app };
 }
 
@@ -87,7 +96,7 @@ describe('router ops endpoints', () => {
     t.deps.sending = new MarketSending();
     t.deps.sending.enter('m2');
     const get = async (q: string) => {
-      const res = await t.app.request(`/route${q}`);
+      const res = await t.app.request(`/route${q}`, { headers: bearer(ROUTE_TOKEN) });
       return [res.status, await res.json()];
     };
     assert.deepEqual(await get('?market=m1'), [
@@ -117,5 +126,45 @@ describe('router ops endpoints', () => {
         ],
       },
     ]);
+  });
+
+  it('/route answers only the router-admin token: 401 unauthorized in the contract shape without it, with another, or when none is configured', async () => {
+    const t = setup();
+    t.store.setCells(new Map([cellRecord('c1')]));
+    t.store.applyMarkets([['m1', { cell: 'c1', state: 'frozen', epoch: 4 }]]);
+    const refused = async (app: Hono<Env>, headers: Record<string, string>) => {
+      const res = await app.request('/route?market=m1', { headers });
+      const body = (await res.json()) as { error: { code: string; message: string }; views?: unknown };
+      return [res.status, body.error.code, body.error.message, body.views];
+    };
+    assert.deepEqual(await refused(t.app, {}), [
+      401,
+      'unauthorized',
+      'missing bearer token (Authorization: Bearer <token>) for the route view',
+      undefined,
+    ]);
+    assert.deepEqual(await refused(t.app, bearer('another-token-0123456789')), [
+      401,
+      'unauthorized',
+      'wrong token for the route view',
+      undefined,
+    ]);
+    assert.deepEqual(await refused(t.app, { authorization: `Basic ${ROUTE_TOKEN}` }), [
+      401,
+      'unauthorized',
+      'malformed Authorization header for the route view (Authorization: Bearer <token>)',
+      undefined,
+    ]);
+    const none = setup({ routeViewToken: null });
+    assert.deepEqual(await refused(none.app, bearer(ROUTE_TOKEN)), [
+      401,
+      'unauthorized',
+      'the route view is disabled: no token is configured',
+      undefined,
+    ]);
+    const ok = await t.app.request('/route?market=m1', { headers: bearer(ROUTE_TOKEN) });
+    assert.equal(ok.status, 200);
+    // The router's other endpoints stay open (load balancers and scrapers call them).
+    for (const path of ['/healthz', '/readyz', '/metrics']) assert.equal((await t.app.request(path)).status, 200, path);
   });
 });

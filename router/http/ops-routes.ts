@@ -1,11 +1,13 @@
 /**
  * The router's own endpoints: `/healthz` (alive), `/readyz` (table loaded and not draining),
  * `/metrics` (Prometheus), `/route?market=` (its view of a market, for a migration's freeze
- * barrier: market-view.ts).
+ * barrier: market-view.ts), which only the control plane may ask: it takes the routers'
+ * `router-admin` bearer token (shared/token-auth.ts; docs/security.md), `401 unauthorized` otherwise.
  */
 import type { Hono } from 'hono';
 import { errorBody } from '../../shared/errors.js';
 import { MARKET_ID_PATTERN, isMarketId } from '../../shared/market.js';
+import { tokenAuth } from '../../shared/token-auth.js';
 import type { Env, RouterDeps } from './deps.js';
 import { marketView } from './market-view.js';
 
@@ -42,7 +44,9 @@ export function opsRoutes(app: Hono<Env>, deps: RouterDeps): void {
     }
     return c.body(text ?? (await deps.registry.metrics()), 200, { 'content-type': deps.registry.contentType });
   });
-  app.get('/route', async (c) => {
+  const routeViewTokens = deps.routeViewToken ? [{ name: 'router-admin', scope: 'read' as const, token: deps.routeViewToken }] : [];
+  const routeViewAuth = tokenAuth({ tokens: routeViewTokens, what: 'route view', scopeOf: () => 'read' });
+  app.get('/route', routeViewAuth, async (c) => {
     const market = c.req.query('market');
     if (!market) return c.json(errorBody('missing_market', 'query parameter market is required'), 400);
     if (!isMarketId(market)) return c.json(errorBody('invalid_market', `market must match ${MARKET_ID_PATTERN}`), 400);

@@ -83,13 +83,22 @@ ${BUNDLE_DIR}, as the control plane's, the cells' and the Envoys' are.`,
               '/state/table.json',
               '--workers',
               '2',
+              '--router-admin-token-file',
+              tokenPath(ETC, 'router-admin'),
             ],
             env: [podIp, podName, ...consulEnv('router'), { name: 'NODE_OPTIONS', value: ROUTER_NODE_OPTIONS }],
             ports: [{ name: 'http', containerPort: ROUTER_PORT }],
             probes: httpProbes('http'),
             resources: resources('500m', '256Mi', '512Mi'),
             own: [STATE],
-            tokens: [consulToken('router')],
+            // its route view's token (the control plane's freeze barrier asks it), no other admin token
+            tokens: [
+              {
+                mount: mount('admin-tokens', ADMIN_TOKENS_DIR, true),
+                volume: secretVolume('admin-tokens', ADMIN_SECRET, ['router-admin']),
+              },
+              consulToken('router'),
+            ],
           }),
         ),
         notes: [
@@ -164,7 +173,7 @@ session lock, so a second replica is a safe standby. No supervisor runs here: ro
             probes: httpProbes('admin'),
             resources: resources('250m', '256Mi', '1Gi'),
             own: [STATE],
-            // every admin token: its own API's (operator, read) and the cells' it calls (cell-admin)
+            // every admin token: its own API's (operator, read) and those of the surfaces it calls (cell-admin, router-admin)
             tokens: [
               { mount: mount('admin-tokens', ADMIN_TOKENS_DIR, true), volume: secretVolume('admin-tokens', ADMIN_SECRET) },
               consulToken('control-plane'),

@@ -74,7 +74,7 @@ export const ADMIN_SECRET = 'cellsim-admin-tokens';
 export const CONSUL_SECRET = 'cellsim-consul-tokens';
 export const CONSUL_ACL_SECRET = 'consul-acl';
 /** The admin tokens a cluster uses: no supervisor runs there, so not its token. */
-export const ADMIN_TOKENS: TokenKind[] = ['operator', 'read', 'cell-admin'];
+export const ADMIN_TOKENS: TokenKind[] = ['operator', 'read', 'cell-admin', 'router-admin'];
 /** The Consul token files: the management token, then one per kind (the order `cellctl seed secrets` makes them in). */
 export const CONSUL_TOKEN_FILES: ConsulTokenFile[] = ['management', ...CONSUL_TOKEN_KINDS];
 /** The Secret key of a Consul token file: its file name, `consul-<kind>`. */
