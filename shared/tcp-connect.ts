@@ -12,16 +12,25 @@ export interface TcpConnectResult {
   detail: string;
 }
 
-/** Opens a TCP connection to `host:port` and closes it; not accepted after `timeoutMs` is a `timeout`. */
+/**
+ * Opens a TCP connection to `host:port` and closes it; not accepted after `timeoutMs` is a `timeout`.
+ * The timeout's verdict waits one turn of the event loop (setImmediate runs after the I/O poll):
+ * when this process's own loop was blocked or starved past `timeoutMs` (a loaded machine), Node
+ * runs the expired timer before it polls the connect that completed meanwhile, and a listener
+ * that accepted at once would be called unreachable (docs/tls.md §A busy cell at the edge).
+ */
 export function tcpConnect(host: string, port: number, timeoutMs: number): Promise<TcpConnectResult> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
+    let settled = false;
     const done = (r: TcpConnectResult) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.destroy();
       resolve(r);
     };
-    const timer = setTimeout(() => done({ accepted: false, detail: 'timeout' }), timeoutMs);
+    const timer = setTimeout(() => setImmediate(() => done({ accepted: false, detail: 'timeout' })), timeoutMs);
     socket.once('connect', () => done({ accepted: true, detail: 'accepted' }));
     socket.once('error', (err: NodeJS.ErrnoException) => done({ accepted: false, detail: err.code ?? 'error' }));
   });

@@ -29,6 +29,20 @@ const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
 const norm = (serial: string) => serial.toLowerCase().replace(/^0+/, '');
 
+/**
+ * Envoy's counters of the cell's cluster that say why it had no healthy host: active health
+ * check failures, outlier ejections, connect timeouts and failures, retries, route timeouts.
+ */
+async function envoyCellStats(adminUrl: string): Promise<string> {
+  const filter = String.raw`^(cluster\.cell_cell-0\.(health_check\.(attempt|failure|network_failure|healthy)|outlier_detection\.ejections_(enforced_total|enforced_consecutive_gateway_failure|enforced_consecutive_5xx)|upstream_cx_(total|connect_timeout|connect_fail|destroy_remote|destroy_local|destroy_remote_with_active_rq|destroy_local_with_active_rq|pool_overflow|connect_attempts_exceeded)|upstream_rq_(retry|timeout|pending_overflow)|ssl\.(handshake|connection_error|fail_verify_.*))|cluster_manager\.(cluster_modified|cds\.update_success)|sds\..*update_success)$`;
+  const text = await (await fetch(`${adminUrl}/stats?filter=${encodeURIComponent(filter)}`)).text();
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => l.replace('cluster.cell_cell-0.', ''))
+    .join(', ');
+}
+
 /** The serial numbers of the certificates Envoy holds (admin /certs). */
 async function envoyCertSerials(adminUrl: string): Promise<string[]> {
   const body = (await (await fetch(`${adminUrl}/certs`)).json()) as { certificates?: { cert_chain?: { serial_number?: string }[] }[] };
@@ -156,6 +170,7 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     t.diagnostic(
       `vegeta: ${report.requests} requests, status codes ${JSON.stringify(report.statusCodes)}; failed: ${failed.slice(0, 5).join(' | ')}`,
     );
+    t.diagnostic(`envoy cell cluster: ${await envoyCellStats(adminUrl)}`);
     assert.ok(outcome.results >= 700, `about 800 requests sent, got ${outcome.results}`);
     await waitFor(
       async () => (await envoyCertSerials(adminUrl)).includes(after.envoy),

@@ -4,7 +4,9 @@
  * connections get no answer, and no new connection opens), then comes back.
  * - the request waiting at the cut is answered `504 upstream_timeout` at the cut, not at the
  *   headers timeout;
- * - no client request goes to the cell as the half-open probe until a TCP connection to it opens.
+ * - no client request goes to the cell as the half-open probe until a TCP connection to it opens;
+ * - a listener that accepts is never called unreachable because the router's own event loop was
+ *   blocked past the connect timeout (canConnect, shared/tcp-connect.ts).
  */
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
@@ -19,6 +21,7 @@ import { CellGuard } from '../isolation/index.js';
 import { createRouterMetrics } from '../metrics.js';
 import type { Route } from '../table/resolver.js';
 import { PoolSet, Proxy, type ForwardRequest } from './index.js';
+import { canConnect } from './cut-off.js';
 
 const HEADERS_TIMEOUT_MS = 5000;
 const OPEN_MS = 300;
@@ -117,5 +120,29 @@ describe('proxy: a cell cut off as unreachable', () => {
     up.body?.resume();
     assert.equal(up.status, 200);
     assert.equal(guard.breaker.state, 'closed', 'the first request after the connect was the half-open probe, and closed it');
+  });
+
+  it("calls a listener that accepted reachable even when this process's loop was blocked past the connect timeout", async () => {
+    const server = createServer((sock) => sock.destroy());
+    const port = await listen(server);
+    try {
+      const ep = { id: 'busy', cell: 'cell-a', address: '127.0.0.1', port } as Endpoint;
+      assert.equal(await canConnect(ep, 50), true, 'accepted on an idle loop');
+      // A starved router: the loop is busy for 300 ms right after the connect starts, so the 50 ms
+      // timer has expired (and timers run before the I/O poll) by the time the loop turns again.
+      const connecting = canConnect(ep, 50);
+      const until = Date.now() + 300;
+      while (Date.now() < until) {
+        /* blocked */
+      }
+      assert.equal(await connecting, true, 'the completed connect wins over the timer that expired meanwhile');
+      // And a port nothing listens on is still not reachable.
+      const gone = createServer();
+      const closed = await listen(gone);
+      await new Promise<void>((r) => gone.close(() => r()));
+      assert.equal(await canConnect({ ...ep, port: closed }, 50), false);
+    } finally {
+      server.close();
+    }
   });
 });

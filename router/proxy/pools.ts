@@ -11,7 +11,12 @@ import type { Endpoint } from '../../shared/routing-table.js';
 export interface PoolOptions {
   /** Sockets per endpoint at most [128]. */
   connections?: number;
-  /** TCP connect timeout, ms [1000]. */
+  /**
+   * Connect timeout, ms [1000; 2000 with `tls`]. undici's covers the TLS handshake too, which needs
+   * the cell's event loop: a live cell on a loaded machine took over 1 s, and each such connect
+   * was a `503 cell_unavailable` (docs/tls.md §A busy cell at the edge). A cut or black-holed
+   * host is found by the liveness probe's plain TCP connect (cut-off.ts), not by this.
+   */
   connectTimeoutMs?: number;
   /**
    * Longest idle keep-alive, ms [2000; 8000 with `tls`]. undici takes the upstream's
@@ -62,7 +67,7 @@ export class PoolSet {
         connections: this.opts.connections ?? 128,
         pipelining: 1,
         connect: {
-          timeout: this.opts.connectTimeoutMs ?? 1000,
+          timeout: this.opts.connectTimeoutMs ?? (tls ? 2000 : 1000),
           ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, checkServerIdentity: cellServerCheck(ep.cell) } : {}),
         },
         keepAliveTimeout: this.opts.keepAliveMs ?? (tls ? 8000 : 2000),

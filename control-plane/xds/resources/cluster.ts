@@ -6,13 +6,29 @@
  *
  * The health check is a liveness probe of the cell's **data path**: `GET /v1/_edge-probe`
  * (no such route: the cell answers 404 after its /v1 middleware, faults included; counted under
- * route `unmatched`, which the rollout SLO leaves out), where any answer within 1.5 s is
+ * route `unmatched`, which the rollout SLO leaves out), where any answer within 1 s is
  * healthy and only no answer (a hang, a crash, a refused connection) is not. Readiness is
  * Consul's job: its check on /readyz decides which instances are in EDS at all. A cell whose
  * /readyz answers but whose /v1 hangs — the cell-hang drill — fails this probe and stays
  * unhealthy while hung (fast 503s), and is healthy again one probe after the hang ends. An
  * /readyz probe could not see that hang: outlier ejection alone re-tried the hung host after
  * every ejection, and each retry cost its requests the 2 s route timeout.
+ *
+ * **A busy cell is not a dead one** (docs/tls.md §A busy cell at the edge). A cell is usually
+ * one host, and with the panic threshold at 0 its ejection answers 503 to every market it
+ * owns; so no single sign a CPU-starved but live cell gives may eject it, only what a request
+ * would fail on anyway:
+ * - the probe must miss twice in a row (`unhealthy_threshold` 2), the second sent 100 ms after
+ *   the first missed (`unhealthy_edge_interval`, Envoy's interval while a change is pending):
+ *   about 2.1 s without an answer, longer than the route timeout. A hang is still out within 1 + 1 + 0.1 + 1 = 3.1 s
+ *   of its start, before the outlier ejection of its first 504s (2 s route timeout, then 2 s
+ *   ejection) ends, so it stays out; a crash is out within ~1.1 s (a refused probe, then one
+ *   more), and refused requests eject it at once anyway;
+ * - a connection may take as long as the route timeout to connect (`connect_timeout`, which in
+ *   Envoy includes the TLS handshake): the handshake needs the cell's event loop, and on a
+ *   loaded machine a live cell took over 1 s, so three such connects in a burst counted as three
+ *   gateway failures and ejected the cell for 2 s. A refused connection (a crash) still fails
+ *   at once.
  *
  * Outlier detection stays for what the probe does not see (a hang of one route only): three
  * consecutive gateway failures (the route timeouts' 504s) eject the host, and a passing probe
@@ -29,6 +45,7 @@ import { upstreamTlsSocket } from './upstream-tls.js';
 
 /** Tunables of every cell cluster (defaults in {@link DEFAULT_CLUSTER_OPTIONS}). */
 export interface ClusterOptions {
+  /** TCP connect and TLS handshake (Envoy's connect_timeout covers both): the route timeout, so a busy cell's slow handshake is no failure. */
   connectTimeoutMs: number;
   maxConnections: number;
   maxPendingRequests: number;
@@ -37,6 +54,10 @@ export interface ClusterOptions {
   healthCheckIntervalMs: number;
   /** A probe without an answer after this long fails (below the 2 s route timeout, above a slow cell's answers). */
   healthCheckTimeoutMs: number;
+  /** Missed probes in a row that mark a host unhealthy (a refused one counts as missed). */
+  healthCheckUnhealthyThreshold: number;
+  /** The wait before the next probe after a miss that did not yet reach the threshold. */
+  healthCheckRetryMs: number;
   /** Path of the liveness probe (under /v1, so a /v1 hang fails it). */
   healthCheckPath: string;
   consecutive5xx: number;
@@ -53,13 +74,15 @@ export interface ClusterOptions {
 
 /** The defaults: fail fast on a dead cell, generous limits for a healthy one. */
 export const DEFAULT_CLUSTER_OPTIONS: ClusterOptions = {
-  connectTimeoutMs: 1000,
+  connectTimeoutMs: 2000,
   maxConnections: 1024,
   maxPendingRequests: 1024,
   maxRequests: 1024,
   maxRetries: 3,
   healthCheckIntervalMs: 1000,
-  healthCheckTimeoutMs: 1500,
+  healthCheckTimeoutMs: 1000,
+  healthCheckUnhealthyThreshold: 2,
+  healthCheckRetryMs: 100,
   healthCheckPath: '/v1/_edge-probe',
   consecutive5xx: 5,
   consecutiveGatewayFailures: 3,
@@ -116,7 +139,8 @@ export function cellClusterObject(cell: string, o: ClusterOptions = DEFAULT_CLUS
         timeout: duration(o.healthCheckTimeoutMs),
         interval: duration(o.healthCheckIntervalMs),
         no_traffic_interval: duration(o.healthCheckIntervalMs),
-        unhealthy_threshold: { value: 1 },
+        unhealthy_edge_interval: duration(o.healthCheckRetryMs),
+        unhealthy_threshold: { value: o.healthCheckUnhealthyThreshold },
         healthy_threshold: { value: 1 },
         // Any HTTP answer means the data path is alive (a 500 of an erroring cell is the
         // client's to see, not a reason to take the cell out).

@@ -83,7 +83,12 @@ describe('xDS resources', () => {
     assert.equal(at(cluster, 'type'), 'EDS');
     assert.equal(at(cluster, 'health_checks.0.http_health_check.path'), '/v1/_edge-probe', 'a liveness probe of the /v1 data path');
     assert.deepEqual(at(cluster, 'health_checks.0.http_health_check.expected_statuses'), [{ start: 100, end: 600 }]);
-    assert.deepEqual(at(cluster, 'health_checks.0.timeout'), { seconds: 1, nanos: 500_000_000 });
+    assert.deepEqual(at(cluster, 'health_checks.0.timeout'), { seconds: 1, nanos: 0 });
+    // A busy cell is not a dead one: two missed probes in a row, the second 100 ms after the first;
+    // a connect (TLS handshake included) may take the route timeout (cluster.ts).
+    assert.equal(at(cluster, 'health_checks.0.unhealthy_threshold.value'), 2);
+    assert.deepEqual(at(cluster, 'health_checks.0.unhealthy_edge_interval'), { seconds: 0, nanos: 100_000_000 });
+    assert.deepEqual(at(cluster, 'connect_timeout'), { seconds: 2, nanos: 0 });
     assert.equal(at(cluster, 'ignore_health_on_host_removal'), true, 'a host EDS drops leaves at once');
     assert.equal(at(cluster, 'common_lb_config.healthy_panic_threshold.value'), 0, 'no panic routing to unhealthy hosts');
     assert.ok(at(cluster, 'outlier_detection') !== undefined);
