@@ -12,7 +12,13 @@ import { parsePort, parsePositiveInt } from '../shared/cli.js';
 import { requireBinary } from '../infra/binaries.js';
 import { readTlsFiles, tlsFilesOf } from '../shared/pki/identity.js';
 import { bootstrapSecrets } from './xds/resources/upstream-tls.js';
-import { DEFAULT_MAX_DOWNSTREAM_CONNECTIONS, DEFAULT_MAX_HEAP_BYTES, envoyBootstrap, parseHostPort } from './xds/bootstrap.js';
+import {
+  DEFAULT_MAX_DOWNSTREAM_CONNECTIONS,
+  DEFAULT_MAX_HEAP_BYTES,
+  envoyBootstrap,
+  parseHostPort,
+  xdsClientSecretFile,
+} from './xds/bootstrap.js';
 
 interface Flags {
   listen: number;
@@ -64,6 +70,9 @@ export function writeBootstrap(
     throw new InvalidArgumentError('--admin-tls-listen keeps the admin on loopback: leave --admin-address out');
   if (f.adminTlsListen?.host === '127.0.0.1' && f.adminTlsListen.port === f.admin)
     throw new InvalidArgumentError('--admin-tls-listen must not be the admin address itself (127.0.0.1:--admin)');
+  // The xDS client certificate by file-based SDS (watched by Envoy: docs/tls.md §Rotation without restarts).
+  const clientSecretPath = join(dir, 'xds-client-secret.json');
+  if (f.xdsTls && tls) writeFileSync(clientSecretPath, `${JSON.stringify(xdsClientSecretFile(tls), null, 2)}\n`);
   const bootstrap = envoyBootstrap({
     nodeId: f.id,
     listen: { address: f.listenAddress, port: f.listen },
@@ -73,7 +82,7 @@ export function writeBootstrap(
     api: f.api,
     maxHeapBytes: f.maxHeapMb === undefined ? undefined : f.maxHeapMb * 1024 * 1024,
     maxDownstreamConnections: f.maxConnections,
-    xdsTls: f.xdsTls ? tls : undefined,
+    xdsTls: f.xdsTls && tls ? { ...tls, clientSecretPath } : undefined,
     adminTls: f.adminTlsListen && tls ? { listen: { address: f.adminTlsListen.host, port: f.adminTlsListen.port }, files: tls } : undefined,
   });
   // The secrets a control plane's --upstream-tls clusters name (xds/resources/upstream-tls.ts).

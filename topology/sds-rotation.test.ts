@@ -98,10 +98,11 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
       sdsDir: dir,
       tls: tlsFiles(dir, 'control-plane'),
     });
-    // Envoy's own files serve only its xDS connection; its upstream certificate comes by SDS.
-    // (A leaf of the same CA apart from the SDS one, so /certs tells the two apart.)
-    const own = join(tmp, 'envoy-xds');
-    mkdirSync(own, { mode: 0o700 });
+    // Envoy's own files serve only its xDS connection (by file-based SDS, watched by Envoy); its
+    // upstream certificate comes by SDS from the control plane. (A leaf of the same CA apart from
+    // the upstream one, in a data directory of its own, so /certs tells the two apart.)
+    const own = join(tmp, 'envoy-own', 'tls');
+    mkdirSync(own, { recursive: true, mode: 0o700 });
     for (const f of ['ca.crt', 'ca.key']) copyFileSync(join(dir, f), join(own, f));
     await ensureCertificates(
       own,
@@ -131,7 +132,10 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     assert.ok((await envoyCertSerials(adminUrl)).includes(before.envoy), 'Envoy holds the SDS certificate');
     assert.equal(await servedSerial(routerPort, ca), before.router, "the router's edge serves its leaf");
     assert.equal(await servedSerial(cellPort, ca), before.cell, 'the cell serves its leaf');
-    const xdsClient = tlsFiles(join(tmp, 'envoy-xds'), 'envoy');
+    const xdsClient = tlsFiles(join(tmp, 'envoy-own', 'tls'), 'envoy');
+    const xdsClientSerial = () => norm(new X509Certificate(readFileSync(xdsClient.cert)).serialNumber);
+    const beforeXdsClient = xdsClientSerial();
+    assert.ok((await envoyCertSerials(adminUrl)).includes(beforeXdsClient), 'Envoy holds its xDS client certificate');
     assert.equal(await servedSerial(xdsPort, ca, xdsClient), before.cp, "the control plane's xDS port serves its leaf");
     const targets = join(tmp, 'targets.json');
     const target = (url: string) => encodeTarget({ method: 'GET', url: `${url}/v1/orders?market=m-a`, header: { 'x-market-id': ['m-a'] } });
@@ -155,6 +159,10 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
       rotated.map((r) => r.name),
       ['cell-0', 'consul', 'control-plane', 'envoy', 'router', 'supervisor'],
     );
+    // Envoy's xDS client certificate, in its own data directory, rotated under the same load.
+    await promisify(execFile)(process.execPath, [CELLCTL, 'certs', 'rotate', '--data', join(tmp, 'envoy-own'), '--component', 'envoy']);
+    const afterXdsClient = xdsClientSerial();
+    assert.notEqual(afterXdsClient, beforeXdsClient, "Envoy's xDS client has a new leaf");
     const after = { envoy: serial('envoy'), router: serial('router'), cell: serial('cell-0'), cp: serial('control-plane') };
     for (const k of ['envoy', 'router', 'cell', 'cp'] as const) assert.notEqual(after[k], before[k], `${k} has a new leaf`);
     assert.equal(norm(rotated.find((r) => r.name === 'router')!.serial), after.router, 'the JSON names the new serial');
@@ -178,6 +186,15 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
       () => 'Envoy to hold the rotated certificate',
     );
     assert.ok(!(await envoyCertSerials(adminUrl)).includes(before.envoy), 'the old certificate is gone from Envoy');
+    // Envoy took its rotated xDS client certificate from the watched files, without a restart.
+    await waitFor(
+      async () => {
+        const held = await envoyCertSerials(adminUrl);
+        return held.includes(afterXdsClient) && !held.includes(beforeXdsClient);
+      },
+      10_000,
+      () => `Envoy to hold its rotated xDS client certificate ${afterXdsClient} in place of ${beforeXdsClient}`,
+    );
     // New connections are served the new leaves (the files are polled every 500 ms; the attack ran 5 s past the rotation).
     // Ten new connections, which the kernel spreads over the router's two workers: each is served the new leaf.
     const served = await Promise.all(Array.from({ length: 10 }, () => servedSerial(routerPort, ca)));

@@ -29,8 +29,12 @@ export interface BootstrapOptions {
   maxHeapBytes?: number;
   /** Most downstream connections at once, all listeners together (default {@link DEFAULT_MAX_DOWNSTREAM_CONNECTIONS}). */
   maxDownstreamConnections?: number;
-  /** Reach the control plane over TLS with these files, checking that it is the control plane (docs/tls.md §xDS over TLS). */
-  xdsTls?: TlsFiles;
+  /**
+   * Reach the control plane over TLS with these files, checking that it is the control plane (docs/tls.md §xDS over TLS).
+   * The client certificate and key come by file-based SDS from `clientSecretPath` (written by
+   * {@link xdsClientSecretFile}), so a rotated pair reaches new xDS connections without a restart.
+   */
+  xdsTls?: TlsFiles & { clientSecretPath: string };
   /**
    * Serve the remote readers' admin paths in mutual TLS at `listen` with these files, the admin
    * itself on loopback only (docs/security.md §Envoy's admin across hosts).
@@ -79,15 +83,40 @@ export function overloadManager(maxHeapBytes: number, maxConnections: number): R
 
 const ADS = { ads: {}, resource_api_version: 'V3' };
 
-/** The xDS cluster's TLS: Envoy's certificate, the CA, the control plane's URI, and ALPN h2 (gRPC over TLS). */
-function xdsTlsSocket(files: TlsFiles): Record<string, unknown> {
+/** The name of the xDS client certificate's secret, in {@link xdsClientSecretFile}. */
+export const XDS_CLIENT_SECRET = 'cellsim-xds-client';
+
+/**
+ * The file-based SDS answer that gives Envoy its xDS client certificate: one `Secret` naming the
+ * certificate and key files. Envoy watches the files a secret delivered by SDS names (their
+ * directory, for files renamed into place) and loads the pair again when they change, keeping the
+ * last good pair while the two do not match (the key renamed in before its certificate): Envoy's
+ * "certificate rotation for xDS gRPC connection", https://www.envoyproxy.io/docs/envoy/v1.40.0/configuration/security/secret.
+ * A static `tls_certificates` entry, as before, is read once at start.
+ */
+export function xdsClientSecretFile(files: TlsFiles): Record<string, unknown> {
+  return {
+    resources: [
+      {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+        name: XDS_CLIENT_SECRET,
+        tls_certificate: { certificate_chain: { filename: files.cert }, private_key: { filename: files.key } },
+      },
+    ],
+  };
+}
+
+/** The xDS cluster's TLS: Envoy's certificate (file-based SDS), the CA, the control plane's URI, and ALPN h2 (gRPC over TLS). */
+function xdsTlsSocket(files: TlsFiles & { clientSecretPath: string }): Record<string, unknown> {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
       common_tls_context: {
         alpn_protocols: ['h2'],
-        tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }],
+        tls_certificate_sds_secret_configs: [
+          { name: XDS_CLIENT_SECRET, sds_config: { path_config_source: { path: files.clientSecretPath }, resource_api_version: 'V3' } },
+        ],
         validation_context: {
           trusted_ca: { filename: files.ca },
           match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: identityUri('control-plane') } }],
