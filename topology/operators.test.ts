@@ -1,9 +1,9 @@
 /**
  * Operator workflows on one real topology (`cellctl up --any-ports`: real Consul, cells, two
  * routers, the control plane, two Envoys), shared by every test of this file: migration under
- * load through both data planes, refusals, a control-plane crash mid-migration, a bad and a
- * good rollout, bad operator input, tokens (each surface its own, none on a command line), and
- * a clean stop leaving no process.
+ * load through both data planes, a move by share (and one rolled back on an SLO breach at a
+ * step), refusals, a control-plane crash mid-migration, a bad and a good rollout, bad operator
+ * input, tokens (each surface its own, none on a command line), and a clean stop leaving no process.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -690,6 +690,192 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     for (const r of results) assert.ok(dst.has(r.orderId!), `order ${r.orderId} lost`);
     process.stdout.write(
       `# share move: ${results.length} keyed orders, ${reads} reads judged within steps ${JSON.stringify(judged)} (${onTarget.read} from ${to}, ${onTarget.unkeyed} of the target's found without their key; ${overlapped} overlapping the next step), lists judged ${JSON.stringify(lists)}, unkeyed cancels ${cancelled.length} (${JSON.stringify(cancels)} within steps), verdicts ${verdicts.map((v) => `${v.percent} %: ${v.verdict.requests} requests, ${v.verdict.reason}`).join('; ')}, source ${src.size} orders all on the target (${dst.size})\n`,
+    );
+  });
+
+  it('rolls a move by share back on an SLO breach at 50 %: the target fails the market (a fault scoped to it), nothing written is lost', async () => {
+    // The target cell answers 500 to half of this market's /v1 requests, and to no other market's (POST
+    // /admin/faults with `market`), from the moment the record shows the 50 % step: the step's verdict (the moved
+    // share on the target against the rest on the source) breaches, and the move rolls back. Half, not all: the
+    // verdict keeps getting requests to judge (every request failing, the planes would soon isolate the cell).
+    const t0 = Date.now();
+    const market = 'denver';
+    const before = await owner(market);
+    const to = other(before.cell);
+    const header = 'x-customer-id';
+    const edges = [topo.routers[0]!.url, topo.envoys[0]!.url];
+    const admin = { authorization: `Bearer ${tokens['cell-admin']}` };
+    type Mig = {
+      state: string;
+      error?: string;
+      share?: {
+        percent: number;
+        verdicts?: { percent: number; verdict: { pass: boolean; reason: string; requests: number; at: string } }[];
+      };
+      history: { at: string; state: string; note?: string }[];
+    };
+    const record = async () => {
+      const res = await fetch(`${topo.controlPlane.url}/admin/migrations/${market}`, {
+        headers: { authorization: `Bearer ${tokens.read}` },
+      });
+      return res.ok ? ((await res.json()) as { migration: Mig }).migration : undefined;
+    };
+    const ended = (m: Mig | undefined) => m !== undefined && ['cleanup-wait', 'done', 'rolled-back', 'failed'].includes(m.state);
+    // The target's instances as the supervisor runs them now (topology.json follows its children).
+    const now = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { cells: { id: string; instances: { url: string }[] }[] };
+    const targetUrls = now.cells.find((c) => c.id === to)!.instances.map((i) => i.url);
+    const cellUrl = (id: string) => topo.cells.find((c) => c.id === id)!.url;
+    const cellGet = async <T>(url: string, path: string): Promise<T> => {
+      const res = await fetch(`${url}/admin/markets/${market}${path}`, { headers: admin });
+      const text = await res.text();
+      assert.equal(res.status, 200, `${url} ${path}: ${text}`);
+      return (path === '/export' ? text : JSON.parse(text)) as T;
+    };
+    const load = startLoad({ targets: edges, markets: [market], rps: 20, maxMs: 60_000, keyHeader: header, retries: 20 });
+    const faults: { url: string; id: string }[] = [];
+    let injectedAt = 0;
+    let last: Mig | undefined;
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const started = await cellctl(['migrate', market, '--to', to, '--steps', '10,50', '--header', header, '--bake', '5s', '--no-wait']);
+      assert.equal(started.code, 0, started.stderr);
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline && !ended(last); await new Promise((r) => setTimeout(r, 100))) {
+        last = (await record().catch(() => undefined)) ?? last;
+        if (injectedAt === 0 && last?.state === 'stepping' && last.share?.percent === 50) {
+          for (const url of targetUrls) {
+            const res = await fetch(`${url}/admin/faults`, {
+              method: 'POST',
+              headers: { ...admin, 'content-type': 'application/json' },
+              body: JSON.stringify({ kind: 'errors', errorRate: 0.5, durationMs: 30_000, market }),
+            });
+            const text = await res.text();
+            assert.equal(res.status, 201, `fault on ${url}: ${text}`);
+            faults.push({ url, id: (JSON.parse(text) as { id: string }).id });
+          }
+          injectedAt = Date.now();
+        }
+      }
+      assert.ok(ended(last), `the move of ${market} ended within 60 s (last ${last?.state})`);
+    } finally {
+      for (const f of faults) await fetch(`${f.url}/admin/faults/${f.id}`, { method: 'DELETE', headers: admin }).catch(() => undefined);
+      // A request refused with Retry-After (a frozen range in the undo, a plane isolating the target) is retried and lands on the source.
+      await new Promise((r) => setTimeout(r, 1500));
+      await load.stop();
+    }
+    const rec = last!;
+    const results = load.results;
+    const checksFrom = Date.now();
+    assert.ok(injectedAt > 0, `the 50 % step was seen and the fault injected: ${JSON.stringify(rec.history)}`);
+    assert.equal(rec.state, 'rolled-back', JSON.stringify(rec.history));
+    assert.match(rec.error ?? '', new RegExp(`^SLO breach at 50 % on ${to}: `));
+    const verdicts = rec.share?.verdicts ?? [];
+    assert.deepEqual(
+      verdicts.map((v) => [v.percent, v.verdict.pass]),
+      [
+        [10, true],
+        [50, false],
+      ],
+      JSON.stringify(verdicts),
+    );
+    const breach = verdicts[1]!.verdict;
+    assert.ok(breach.requests >= 20, `the breach judged at least 20 requests of the moved share: ${JSON.stringify(breach)}`);
+    assert.ok(
+      rec.history.some((h) => h.state === 'stepping' && h.note?.startsWith(`50 % on ${to}: SLO breach`)),
+      'the breach in the history',
+    );
+    // The undo: the market on its source as before, without the share move; the source thawed and without a
+    // share peer; the target holding nothing of it.
+    assert.deepEqual(await owner(market), before);
+    const kv = await fetch(`${topo.consul.url}/v1/kv/cellsim/markets/${market}?raw`, {
+      headers: { 'x-consul-token': consulTokens.management },
+    });
+    const marketRec = (await kv.json()) as { cell: string; shareMove?: unknown };
+    assert.equal(marketRec.shareMove, undefined, JSON.stringify(marketRec));
+    assert.deepEqual((await cellGet<{ frozen: unknown[] }>(cellUrl(before.cell), '/freeze-buckets')).frozen, []);
+    for (const cell of [before.cell, to]) assert.equal((await cellGet<{ peer: unknown }>(cellUrl(cell), '/share-peer')).peer, null);
+    assert.equal((await cellGet<{ orders: number }>(cellUrl(to), '/summary')).orders, 0, `${to} purged`);
+    // The load: every create succeeded but the target's injected 500s (the fault bit, only there), and any a cell too
+    // slow for the planes' 2 s bound answered 504 upstream_timeout (a loaded machine; its outcome unknown). Each is sent
+    // again with its key once the move is over: an injected one was never written (201, made now), a timed-out one
+    // replays (200) or is made now (201), on the source either way.
+    const failed = results.filter((r) => r.status !== 201);
+    const injected = failed.filter((r) => r.status === 500 && r.cell === to && /injected_fault/.test(r.error ?? ''));
+    const timedOut = failed.filter((r) => r.status === 504 && /upstream_timeout/.test(r.error ?? ''));
+    assert.ok(injected.length > 0, 'the fault failed some of the moved share');
+    assert.deepEqual(
+      failed.filter((r) => !injected.includes(r) && !timedOut.includes(r)),
+      [],
+      'no failure but the injected ones (and timeouts)',
+    );
+    const again: LoadResult[] = [];
+    for (const r of [...injected, ...timedOut]) {
+      const customer = customerOf(r.key);
+      let res: Response;
+      for (let i = 0; ; i++) {
+        res = await fetch(`${edges[0]!}/v1/orders`, {
+          method: 'POST',
+          headers: { 'x-market-id': market, 'idempotency-key': r.key, 'content-type': 'application/json', [header]: customer },
+          body: JSON.stringify({ customerId: customer, items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' }),
+        });
+        if (i >= 10 || !((res.status === 409 || res.status === 503) && res.headers.get('retry-after'))) break;
+        await res.arrayBuffer();
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+      const text = await res.text();
+      const want = injected.includes(r) ? [201] : [200, 201];
+      assert.ok(want.includes(res.status) && res.headers.get('x-cell-id') === before.cell, `${r.key} sent again: ${res.status} ${text}`);
+      again.push({ ...r, status: res.status, cell: before.cell, orderId: (JSON.parse(text) as { id: string }).id });
+    }
+    // Nothing lost: every order created, on the source or on the target (those the undo copied back), reads back
+    // 200 from the source with its key (the router and the Envoy in turn; one made on the target through both), and
+    // the source's export holds each once.
+    const created = [...results.filter((r) => r.orderId !== undefined), ...again];
+    const onTarget = created.filter((r) => r.cell === to);
+    assert.ok(onTarget.length > 0, `orders were created on ${to} during the steps`);
+    const reads = created.flatMap((r, i) => (r.cell === to ? edges : [edges[i % edges.length]!]).map((edge) => ({ r, edge })));
+    for (let i = 0; i < reads.length; i += 64) {
+      const got = await Promise.all(
+        reads.slice(i, i + 64).map(async ({ r, edge }) => {
+          const res = await fetch(`${edge}/v1/orders/${r.orderId}`, { headers: { 'x-market-id': market, [header]: customerOf(r.key) } });
+          await res.arrayBuffer();
+          return { id: r.orderId, via: edge, status: res.status, cell: res.headers.get('x-cell-id') };
+        }),
+      );
+      for (const g of got) assert.deepEqual(g, { id: g.id, via: g.via, status: 200, cell: before.cell });
+    }
+    const lines = (await cellGet<string>(cellUrl(before.cell), '/export'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; id?: string });
+    const exported = lines.filter((l) => l.type === 'order').map((l) => l.id!);
+    assert.equal(new Set(exported).size, exported.length, 'no order twice on the source');
+    const held = new Set(exported);
+    for (const r of created) assert.ok(held.has(r.orderId!), `order ${r.orderId} (created on ${r.cell}) lost`);
+    // The target's other markets are served through every plane (a plane that ejected the cell or opened its
+    // breaker on the failures has let it back), so the tests after find it as before.
+    const neighbour = (await markets()).find((m) => m.cell === to && m.market !== market)!.market;
+    for (const plane of planes()) {
+      let ok = 0;
+      await waitFor(
+        async () => {
+          const res = await fetch(`${plane}/v1/orders?limit=1`, { headers: { 'x-market-id': neighbour } });
+          await res.arrayBuffer();
+          ok = res.status === 200 ? ok + 1 : 0;
+          return ok >= 3;
+        },
+        15_000,
+        () => `${neighbour} of ${to} served through ${plane}`,
+        100,
+      );
+    }
+    const rolledBackAt = Date.parse(rec.history.findLast((h) => h.state === 'rolled-back')?.at ?? '');
+    process.stdout.write(
+      `# share move breach: ${results.length} keyed creates, ${injected.length} failed by the fault on ${to}, ${timedOut.length} timed out; ${onTarget.length} created on ${to} and moved back; ` +
+        `verdicts ${verdicts.map((v) => `${v.percent} %: ${v.verdict.requests} requests, ${v.verdict.reason}`).join('; ')}; ` +
+        `breach ${Date.parse(breach.at) - injectedAt} ms after the fault, rolled back ${rolledBackAt - Date.parse(breach.at)} ms after the breach; ` +
+        `${exported.length} orders on the source, ${to} purged; case ${((Date.now() - t0) / 1000).toFixed(1)} s (its checks after the load ${((Date.now() - checksFrom) / 1000).toFixed(1)} s), the move ` +
+        rec.history.map((h) => `${h.state} +${((Date.parse(h.at) - Date.parse(rec.history[0]!.at)) / 1000).toFixed(1)}`).join(', ') +
+        '\n',
     );
   });
 

@@ -94,6 +94,42 @@ describe('fault injection', () => {
     }
   });
 
+  it('a fault scoped to a market hits only the /v1 requests naming it; a market on a fault that is not a request fault is refused', async () => {
+    const t = testCell();
+    try {
+      const added = await t.request('POST', '/admin/faults', { body: { kind: 'errors', durationMs: 60_000, market: 'm1' } });
+      assert.equal(added.status, 201);
+      assert.equal(((await added.json()) as { market?: string }).market, 'm1');
+      const failed = await t.request('POST', '/v1/orders', { headers: post('k1'), body: orderBody() });
+      assert.equal(failed.status, 500);
+      assert.equal(((await failed.json()) as { error: { code: string } }).error.code, 'injected_fault');
+      assert.equal((await t.request('GET', '/v1/orders', { headers: { 'x-market-id': 'm1' } })).status, 500);
+      const other = await t.request('POST', '/v1/orders', { headers: { ...post('k1'), 'x-market-id': 'm2' }, body: orderBody() });
+      assert.equal(other.status, 201, 'another market of the cell is served');
+      assert.equal((await t.request('GET', '/v1/orders', { headers: { 'x-market-id': 'm2' } })).status, 200);
+      assert.equal((await t.request('GET', '/v1/global/ping')).status, 200, 'a request without a market is served');
+      // Nothing of the failed create was written: once the fault is gone, its key makes a new order.
+      await t.request('DELETE', '/admin/faults');
+      assert.equal((await t.request('POST', '/v1/orders', { headers: post('k1'), body: orderBody() })).status, 201);
+      for (const bad of [
+        { kind: 'crash', durationMs: 10, market: 'm1' },
+        { kind: 'slow-db', durationMs: 10, market: 'm1' },
+        { kind: 'no-courier', durationMs: 10, market: 'm1' },
+        { kind: 'errors', durationMs: 10, route: 'delivery', market: 'm1' },
+        { kind: 'errors', durationMs: 10, market: 'Not A Market' },
+      ]) {
+        const res = await t.request('POST', '/admin/faults', { body: bad });
+        assert.equal(res.status, 400, JSON.stringify(bad));
+        const err = ((await res.json()) as { error: { code: string; message: string } }).error;
+        assert.equal(err.code, 'invalid_request');
+        assert.match(err.message, /market/);
+      }
+      assert.deepEqual(((await (await t.request('GET', '/admin/faults')).json()) as { faults: unknown[] }).faults, [], 'nothing added');
+    } finally {
+      await t.close();
+    }
+  });
+
   it('hang holds requests until the fault ends; crash calls the crash hook', async () => {
     const t = testCell();
     try {

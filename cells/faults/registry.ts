@@ -1,9 +1,10 @@
 /**
- * Injected faults of this cell process: each with a kind, a duration and an optional route,
- * listed until it expires or is cleared. The permanent `--defect` of a bad version lives here too.
+ * Injected faults of this cell process: each with a kind, a duration and an optional route and
+ * market, listed until it expires or is cleared. The permanent `--defect` of a bad version lives here too.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { isMarketId } from '../../shared/market.js';
 import type { Defect } from '../../shared/defect.js';
 import type { LockBurst } from './slow-db.js';
 
@@ -13,7 +14,14 @@ export const FAULT_KINDS = ['latency', 'errors', 'hang', 'crash', 'slow-db', 'no
 /** The route value that targets the delivery dependency (the courier service) instead of HTTP traffic. */
 export const DELIVERY_ROUTE = 'delivery';
 
-/** `POST /admin/faults` body. */
+/** The kinds that act on /v1 requests, the only ones a `market` can scope. */
+const REQUEST_KINDS: readonly string[] = ['latency', 'errors', 'hang'];
+
+/**
+ * `POST /admin/faults` body. `market` scopes a request fault (latency, errors, hang) to the /v1
+ * requests naming that market in `x-market-id`: the cell's other markets, and requests without
+ * one (the edge's probe), go on (docs/cells.md §Faults).
+ */
 export const FaultInputSchema = z
   .object({
     kind: z.enum(FAULT_KINDS),
@@ -23,8 +31,14 @@ export const FaultInputSchema = z
     errorRate: z.number().min(0).max(1).optional(),
     status: z.number().int().min(500).max(599).optional(),
     route: z.string().min(1).max(200).optional(),
+    market: z.string().refine(isMarketId, 'not a market id').optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((f, ctx) => {
+    if (f.market === undefined) return;
+    if (!REQUEST_KINDS.includes(f.kind) || f.route === DELIVERY_ROUTE)
+      ctx.addIssue({ code: 'custom', path: ['market'], message: `only a request fault (latency, errors, hang) on /v1 takes a market` });
+  });
 /** A validated fault request. */
 export type FaultInput = z.infer<typeof FaultInputSchema>;
 
@@ -117,14 +131,15 @@ export class FaultRegistry {
     return e !== undefined && e.expires > now;
   }
 
-  /** The HTTP faults (latency, errors, hang) that apply to a /v1 request. */
-  forRequest(method: string, path: string, now = Date.now()): Fault[] {
+  /** The HTTP faults (latency, errors, hang) that apply to a /v1 request of `market` (its `x-market-id`, if any). */
+  forRequest(method: string, path: string, market?: string, now = Date.now()): Fault[] {
     this.expire(now);
     const out: Fault[] = [];
     for (const e of this.entries.values()) {
       const k = e.fault.kind;
       if (k !== 'latency' && k !== 'errors' && k !== 'hang') continue;
       if (e.fault.route === DELIVERY_ROUTE) continue;
+      if (e.fault.market !== undefined && e.fault.market !== market) continue;
       if (e.match === undefined || e.match(method, path)) out.push(e.fault);
     }
     return out;
