@@ -68,9 +68,9 @@ export interface DeliveryInstances {
 }
 
 /**
- * How long the control plane waits for the supervisor to start an added cell: above the
- * supervisor's own bounds of each step (its host's agent, then the cell, 60 s each), so that the
- * supervisor's answer, which names the step that failed, comes back rather than a timeout.
+ * How long the control plane waits for the supervisor to start an added cell (its host's agent,
+ * then the cell, each bounded at 60 s by the supervisor, whose answer names the step that failed);
+ * past it the add fails as `503 cell_start_failed` naming the timeout (control-plane/admin/lifecycle.ts).
  */
 export const ADD_CELL_TIMEOUT_MS = 90_000;
 
