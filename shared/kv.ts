@@ -372,6 +372,8 @@ export const RolloutRecordSchema = z
         .strict(),
     ),
     bakeMs: z.number().int().nonnegative(),
+    /** The first ms of each bake not judged (`--warmup`). */
+    warmupMs: z.number().int().positive().optional(),
     /** Shares of a wave's traffic (percent, rising, each below 100) sent to the new color, each baked, before the full switch. */
     steps: z.array(z.number().gt(0).lt(100)).optional(),
     /** True when the operator accepted waves whose bake saw too little traffic to judge (`--allow-idle`). */

@@ -13,6 +13,7 @@ import { CommandError, connect, printJson, run, sleep, withConnection, type Conn
 interface Flags extends ConnFlags {
   versionsFile?: string;
   bake?: number;
+  warmup?: number;
   waves?: number[];
   allowIdle?: boolean;
   steps?: number[];
@@ -64,6 +65,11 @@ export function command(): Command {
       .argument('[version]', 'version to roll out (listed in the versions file)')
       .option('--versions-file <file>', 'versions file (default: <data>/versions.json, else the built-in list)')
       .option('--bake <duration>', 'bake time of each wave (e.g. 30s)', parseDurationMs)
+      .option(
+        '--warmup <duration>',
+        "the first part of each bake not judged, at most half of it (e.g. 1s): a new instance's first requests are cold (default 0)",
+        parseDurationMs,
+      )
       .option('--waves <sizes>', 'sizes of the waves after the canary, e.g. 1,2 (the last repeats)', parseWaves)
       .option(
         '--steps <percents>',
@@ -131,6 +137,7 @@ export function command(): Command {
         ...(f.maxLag !== undefined ? { maxLag: f.maxLag } : {}),
         ...(spec.defect ? { defect: spec.defect } : {}),
         ...(f.bake !== undefined ? { bakeMs: f.bake } : {}),
+        ...(f.warmup !== undefined ? { warmupMs: f.warmup } : {}),
         ...(f.waves ? { waveSizes: f.waves } : {}),
         ...(f.allowIdle ? { allowIdle: true } : {}),
         ...(f.steps ? { steps: f.steps } : {}),

@@ -19,6 +19,8 @@ export interface RolloutRequest {
   version: string;
   defect?: unknown;
   bakeMs?: number;
+  /** Ms at the start of each bake not judged. */
+  warmupMs?: number;
   waveSizes?: number[];
   /** Accept waves whose bake saw too little traffic to judge. */
   allowIdle?: boolean;
@@ -65,6 +67,7 @@ export class RolloutManager {
     const opts = rolloutOptions({
       ...this.defaults,
       ...(req.bakeMs !== undefined ? { bakeMs: req.bakeMs } : {}),
+      ...(req.warmupMs !== undefined ? { warmupMs: req.warmupMs } : {}),
       ...(req.waveSizes ? { waveSizes: req.waveSizes } : {}),
       ...(req.allowIdle !== undefined ? { allowIdle: req.allowIdle } : {}),
       ...(req.steps ? { steps: req.steps } : {}),
@@ -112,6 +115,7 @@ export class RolloutManager {
       ),
       waves: planWaves(canary.id, others, opts.waveSizes).map((w) => ({ cells: w, state: 'pending' as const })),
       bakeMs: opts.bakeMs,
+      ...(opts.warmupMs > 0 ? { warmupMs: opts.warmupMs } : {}),
       ...(opts.steps.length ? { steps: opts.steps } : {}),
       ...(opts.allowIdle ? { allowIdle: true } : {}),
       by: req.by,

@@ -7,6 +7,13 @@ export interface RolloutOptions {
   bakeMs: number;
   /** Sizes of the waves after the canary; the last size repeats (default [2]: two cells a wave). */
   waveSizes: number[];
+  /**
+   * The first ms of each bake that are not judged (the verdict's window opens after them): a new
+   * instance's first requests are cold (a fresh process compiles its hot paths while it answers),
+   * and on a busy machine two slow ones are a latency breach of a sample of 50. Canary analysis
+   * tools call this a warm-up; at most half the bake. 0: the whole bake is judged.
+   */
+  warmupMs: number;
   /** How often the SLO is checked while baking (ms). */
   checkIntervalMs: number;
   /** Bound on a new instance becoming healthy (ms). */
@@ -34,6 +41,7 @@ export interface RolloutOptions {
 export const DEFAULT_ROLLOUT: RolloutOptions = {
   bakeMs: 30_000,
   waveSizes: [2],
+  warmupMs: 0,
   checkIntervalMs: 1000,
   stageTimeoutMs: 60_000,
   allowIdle: false,

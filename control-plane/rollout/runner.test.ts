@@ -217,6 +217,46 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
     }
   });
 
+  it("does not judge a bake's warm-up: a green that fails only its first requests passes with warmupMs, breaches without", async () => {
+    // cell-0's green fails half its requests for 150 ms from its switch only (a cold start): the
+    // switch is seen in cell-0's record, polled every 10 ms.
+    const cold = async (warmupMs: number): Promise<RolloutRecord> => {
+      const m = manager();
+      let switchedAt: number | undefined;
+      let done = false;
+      const watching = (async () => {
+        while (!done) {
+          if (switchedAt === undefined && (await cell('cell-0'))?.activeColor === 'green') switchedAt = Date.now();
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })();
+      const timer = setInterval(() => {
+        for (const c of ['cell-0', 'cell-1']) served.set(`${c}/green`, (served.get(`${c}/green`) ?? 0) + 10);
+        if (switchedAt !== undefined && Date.now() < switchedAt + 150) failed.set('cell-0/green', (failed.get('cell-0/green') ?? 0) + 5);
+      }, 25);
+      try {
+        await m.start({ version: 'v2', by: 'tester', warmupMs });
+        return (await m.wait())!;
+      } finally {
+        clearInterval(timer);
+        done = true;
+        await watching;
+      }
+    };
+    const warm = await cold(200); // half the 400 ms bake: the verdict's window opens after the failures
+    assert.equal(warm.state, 'succeeded', warm.report);
+    assert.equal(warm.warmupMs, 200);
+    assert.equal(warm.waves[0]!.verdict?.errorRate, 0, 'the warm-up failures are not in the window');
+    assert.ok((warm.waves[0]!.verdict?.requests ?? 0) >= 20, JSON.stringify(warm.waves[0]));
+    layout = new KvLayout(`r${++n}/`);
+    served.clear();
+    failed.clear();
+    await seedKv(consul.url, { cells: { 'cell-0': { canary: true }, 'cell-1': {} } }, layout.prefix);
+    const judged = await cold(0);
+    assert.equal(judged.state, 'rolled-back', judged.report);
+    assert.match(judged.report ?? '', /^SLO breach in wave 0 \(cell-0\): error rate/);
+  });
+
   it('a breach at the first step rolls the wave back: the shift removed, the old color whole again, later steps and waves never run', async () => {
     const { out: rec, seen } = await watchShift(rollout({ steps: [1, 10, 50] }, true, 'cell-0'));
     assert.equal(rec.state, 'rolled-back', rec.report);

@@ -111,7 +111,7 @@ export class RolloutRun extends RecordedRun {
   }
 
   /**
-   * Bakes the wave's new instances for `opts.bakeMs`, judging the SLO every check against the
+   * Bakes the wave's new instances for `opts.bakeMs` (its first `opts.warmupMs` not judged), judging the SLO every check against the
    * other cells; resolves with the last verdict, or undefined once it rolled back (breach, abort).
    * A weighted step (`percent` below 100) that saw too little traffic passes as inconclusive: the
    * full switch's bake, which follows, is the one held to the idle rule.
@@ -126,6 +126,14 @@ export class RolloutRun extends RecordedRun {
     const { opts } = this.deps;
     const wave = this.rec.waves[i]!;
     const end = Date.now() + opts.bakeMs;
+    // The warm-up (at most half the bake): not judged, the verdict's window opens after it.
+    const warmupMs = Math.min(opts.warmupMs, Math.floor(opts.bakeMs / 2));
+    if (warmupMs > 0) {
+      const until = Date.now() + warmupMs;
+      while (Date.now() < until && !this.deps.aborted()) await sleep(Math.min(opts.checkIntervalMs, until - Date.now()));
+      before = await this.scrape(wave.cells, true);
+      baseBefore = await this.scrape(baseCells, false);
+    }
     for (;;) {
       await sleep(Math.min(opts.checkIntervalMs, Math.max(0, end - Date.now())));
       if (this.deps.aborted()) {

@@ -10,6 +10,7 @@ const RolloutBody = z
     version: z.string().min(1).max(64),
     defect: z.unknown().optional(),
     bakeMs: z.number().int().min(0).max(3_600_000).optional(),
+    warmupMs: z.number().int().min(0).max(3_600_000).optional(),
     waveSizes: z.array(z.number().int().min(1)).min(1).optional(),
     allowIdle: z.boolean().optional(),
     /** Weighted steps before each wave's full switch (percent; the manager checks they rise below 100). */
@@ -34,6 +35,7 @@ export function rolloutRoutes(app: Hono, d: AdminDeps): void {
       {
         defect: b.defect,
         bakeMs: b.bakeMs,
+        ...(b.warmupMs !== undefined ? { warmupMs: b.warmupMs } : {}),
         waveSizes: b.waveSizes,
         allowIdle: b.allowIdle,
         ...(b.steps ? { steps: b.steps } : {}),
@@ -46,6 +48,7 @@ export function rolloutRoutes(app: Hono, d: AdminDeps): void {
           version: b.version,
           defect: b.defect,
           bakeMs: b.bakeMs,
+          ...(b.warmupMs !== undefined ? { warmupMs: b.warmupMs } : {}),
           waveSizes: b.waveSizes,
           allowIdle: b.allowIdle,
           ...(b.steps ? { steps: b.steps } : {}),
