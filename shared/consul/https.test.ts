@@ -2,9 +2,7 @@
  * The one Consul client over HTTPS, against a real Consul 1.16 agent whose HTTP API serves TLS
  * only (infra/consul-agent.ts `consulArgs(…, tls)`), with a certificate of the local CA
  * (shared/pki): every transport reaches it when it trusts the CA (given, or named by
- * CELLSIM_CONSUL_CACERT), none does without, and plain HTTP gets nothing from the port; a rotated
- * certificate (shared/pki/store.ts rotateCertificates, what `cellctl certs rotate` writes) is
- * served without a restart.
+ * CELLSIM_CONSUL_CACERT), none does without, and plain HTTP gets nothing from the port.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,10 +13,7 @@ import { requireBinary } from '../../infra/binaries.js';
 import { consulArgs } from '../../infra/consul-agent.js';
 import { consulPorts } from '../../infra/harness/consul.js';
 import { startProcess, type ManagedProcess } from '../../infra/process.js';
-import { connect } from 'node:tls';
-import { X509Certificate } from 'node:crypto';
-import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves } from '../pki/store.js';
-import { waitFor } from '../../infra/process.js';
+import { ensureCertificates, tlsFiles, topologyLeaves } from '../pki/store.js';
 import { ConsulClient, CONSUL_CA_FILE_ENV, consulCaFromEnv, isConsulError } from './client.js';
 import { nodeHttpTransport } from './node-http.js';
 import { undiciTransport } from './undici.js';
@@ -101,32 +96,5 @@ describe('the Consul client over HTTPS (real Consul with its HTTP API on TLS onl
     }
     const plain = new ConsulClient({ url: `http://127.0.0.1:${port}`, token: '' });
     await assert.rejects(plain.kv.get('cellsim-test/default'), (e) => isConsulError(e), 'plain HTTP to the HTTPS port');
-  });
-
-  it('serves a rotated certificate on new connections without a restart (auto_reload_config), and keeps answering', async () => {
-    const norm = (serial: string) => serial.toLowerCase().replace(/^0+/, '');
-    const served = () =>
-      new Promise<string>((resolve, reject) => {
-        const s = connect({ port, host: '127.0.0.1', ca, servername: 'localhost', timeout: 5000 }, () => {
-          resolve(norm(s.getPeerCertificate().serialNumber));
-          s.end();
-        });
-        s.on('error', reject);
-        s.on('timeout', () => s.destroy(new Error('no TLS handshake with Consul')));
-      });
-    const onDisk = () => norm(new X509Certificate(readFileSync(tlsFiles(dir, 'consul').cert)).serialNumber);
-    const before = onDisk();
-    assert.equal(await served(), before, 'Consul serves its leaf');
-    await rotateCertificates(dir, topologyLeaves([]), ['consul']);
-    const after = onDisk();
-    assert.notEqual(after, before);
-    await waitFor(
-      async () => (await served()) === after,
-      15_000,
-      () => `Consul to serve its rotated leaf ${after} (still ${before}) on a new connection`,
-      200,
-    );
-    assert.equal(consul.exitCode, undefined, 'the same agent, not restarted');
-    await roundTrip(new ConsulClient({ url, ca, token: '' }), 'after-rotation');
   });
 });
