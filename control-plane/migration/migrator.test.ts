@@ -77,6 +77,12 @@ describe('migration state machine (real Consul, fake cells)', () => {
 
   const market = async (m: string) => (await kv.getJson(MarketRecordSchema, layout.marketKey(m)))?.value;
   const finish = async (m: string) => (await migrator.wait(m)) as MigrationRecord;
+  /** cell-0 as a small active target (capacity 5, v1). */
+  const seedSmallCell0 = () =>
+    kv.put(
+      layout.cellKey('cell-0'),
+      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
+    );
 
   it('moves a market: copy, freeze, delta, flip with epoch+1, then purges the source', async () => {
     cells.cells.get('cell-1')!.pending = 3;
@@ -87,10 +93,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
       // cell-0 is full (capacity 2): the move is refused before anything changes.
       assert.ok(e instanceof HttpError && /full/.test(e.message));
     });
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     await migrator.start('sf', 'cell-0', 'tester');
     const rec = await finish('sf');
     assert.equal(rec.state, 'done', JSON.stringify(rec.history));
@@ -108,10 +111,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('pre-copies changes until a round is small, then copies the delta once inside the freeze', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5, preCopyRows: 2 });
     // Writes keep arriving while the source is live: 10, then 5, then 1 order per pre-copy round.
     const bursts = [10, 5, 1];
@@ -144,10 +144,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('flips with a fresh read when the market record changed after the freeze (the one-CAS flip missed)', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     let bumps = 0;
     cells.hook = async (op) => {
       if (op !== 'delta') return;
@@ -168,10 +165,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
       if (op === 'delta') throw new Error('target import broke');
     };
     await migrator.start('sf', 'cell-0', 'tester').catch(() => undefined);
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     await migrator.start('sf', 'cell-0', 'tester');
     const rec = await finish('sf');
     assert.equal(rec.state, 'rolled-back');
@@ -183,10 +177,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('rolls back when the checksums differ', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     cells.hook = (op, cell) => {
       if (op === 'summary' && cell === 'cell-0' && cells.orders('cell-0', 'sf').length === 3)
         cells.cells.get('cell-0')!.orders.get('sf')!.add('ghost');
@@ -199,10 +190,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('freezes the source only once every data plane confirmed the frozen market (the freeze barrier)', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     const asked: { want: unknown; frozenCell: boolean; record: unknown }[] = [];
     let lagAsks = 0;
     migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
@@ -234,10 +222,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('rolls back, never freezing the source, when a data plane does not confirm within the bound', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     const ops: string[] = [];
     cells.hook = (op, cell) => void ops.push(`${op} ${cell}`);
     migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
@@ -262,10 +247,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('thaws the market and tries the freeze again when a plane did not confirm in time; rolls back after the last attempt', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     const ops: string[] = [];
     cells.hook = (op, cell) => void ops.push(`${op} ${cell}`);
     // A router that confirms from its second freeze on (its watch caught up meanwhile); between the
@@ -343,10 +325,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
       if (op === 'delta' && cell === 'cell-1/delivery')
         assert.equal(cells.cells.get('cell-1/delivery')!.pending, 0, 'drained before the delta');
     };
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5, finalDrainMs: 300 });
     assert.equal((await migrator.plan('sf', 'cell-0')).split, true);
     await migrator.start('sf', 'cell-0', 'tester');
@@ -369,10 +348,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
       if (op === 'summary' && cell === 'cell-0/delivery' && cells.cells.get('cell-1')!.frozen.has('sf'))
         cells.cells.get('cell-0/delivery')!.orders.get('sf')!.add('ghost');
     };
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5, verifyAttempts: 2 });
     await migrator.start('sf', 'cell-0', 'tester');
     const rec = await finish('sf');
@@ -387,10 +363,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   it('refuses a move between a split and an all-in-one cell, writing nothing', async () => {
     cells = new FakeCells(['cell-0', 'cell-1'], { split: ['cell-1'] });
     cells.write('cell-1', 'sf', ['o1']);
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5 });
     const before = JSON.stringify(await kv.list(prefix));
     await assert.rejects(
@@ -410,10 +383,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
     cells.hook = async (op) => {
       if (op === 'copy') await gate;
     };
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     await migrator.start('sf', 'cell-0', 'tester');
     await assert.rejects(
       migrator.start('sf', 'cell-0', 'other'),
@@ -432,10 +402,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('lets exactly one of two simultaneous starts of the same market win', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     const results = await Promise.allSettled([migrator.start('sf', 'cell-0', 'a'), migrator.start('sf', 'cell-0', 'b')]);
     assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
     const refused = results.find((r) => r.status === 'rejected');
@@ -457,10 +424,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('moves a market by share: shareMove at 0 %, each step frozen, copied and raised, then the freeze moves the rest', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     const ids = [...idsIn(0, 1000, 5, 'a'), ...idsIn(1000, 5000, 5, 'b'), ...idsIn(5000, 10000, 5, 'c')];
     cells.write('cell-1', 'sf', ids);
     const all = cells.orders('cell-1', 'sf');
@@ -528,10 +492,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('rolls a stepped move back on a failure: the buckets the target served move back, shareMove goes, the source thaws', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     const ids = [...idsIn(0, 1000, 3, 'a'), ...idsIn(1000, 10000, 3, 'b')];
     cells.write('cell-1', 'sf', ids);
     const all = cells.orders('cell-1', 'sf');
@@ -569,10 +530,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it('rolls back a step that failed after declaring its homes: what the target took by forwarded writes moves back', async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     cells.write('cell-1', 'sf', [...idsIn(0, 10000, 6, 'd')]);
     const all = cells.orders('cell-1', 'sf');
     const [forwarded] = idsIn(1000, 5000, 1, 'f') as [string];
@@ -602,10 +560,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   it('refuses a move by share between split cells (409 conflict) and writes nothing', async () => {
     cells = new FakeCells(['cell-0', 'cell-1'], { split: ['cell-0', 'cell-1'] });
     cells.write('cell-1', 'sf', ['o1']);
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', { cleanupGraceMs: 50, settleMs: 5 });
     await assert.rejects(
       migrator.start('sf', 'cell-0', 'tester', { steps: [10, 50], header: 'x-customer-id' }),
@@ -617,10 +572,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
   });
 
   it("rolls a stepped move back when a step's SLO verdict breaches during its bake", async () => {
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     cells.write('cell-1', 'sf', [...idsIn(0, 1000, 3, 'a'), ...idsIn(1000, 10000, 3, 'b')]);
     const all = cells.orders('cell-1', 'sf');
     let checks = 0;
@@ -664,10 +616,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
     cells.hook = async (op) => {
       if (op === 'copy') await gate;
     };
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     await migrator.start('sf', 'cell-0', 'tester');
     await migrator.abort('sf');
     release();
@@ -719,10 +668,7 @@ describe('migration state machine (real Consul, fake cells)', () => {
       settleMs: 5,
       finalDrainMs: 300,
     });
-    await kv.put(
-      layout.cellKey('cell-0'),
-      JSON.stringify({ id: 'cell-0', state: 'active', canary: true, global: false, capacity: 5, version: 'v1' }),
-    );
+    await seedSmallCell0();
     await slow.start('sf', 'cell-0', 'tester');
     assert.equal((await slow.moved('sf'))?.state, 'cleanup-wait');
     const began = Date.now();
