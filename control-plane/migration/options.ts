@@ -64,7 +64,12 @@ export interface MigrationOptions {
   /** Judges each step during its bake (every `stepCheckMs` and at its end); a breach rolls the move back. None: a bake only waits. */
   shareJudge?: ShareJudge;
   stepCheckMs: number;
-  /** How long validation waits for an unhealthy source or target to pass its checks again (ms). */
+  /**
+   * How long validation waits for an unhealthy source or target to pass its checks again (ms). A
+   * CI run (2026-12-07) saw a live cell-1 with no passing instance for 5 s on a loaded 2-core
+   * machine, right after a control-plane restart: 15 s rides that out, and a dead cell is still
+   * refused.
+   */
   healthWaitMs: number;
 }
 
@@ -82,7 +87,7 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   barrierMs: 1500,
   freezeAttempts: 3,
   freezeRetryMs: 1000,
-  healthWaitMs: 5000,
+  healthWaitMs: 15_000,
   stepSettleMs: 1000,
   stepCheckMs: 1000,
   stepBarrierMs: 8000,
