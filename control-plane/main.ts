@@ -16,7 +16,6 @@ import { createConsole } from './ui/index.js';
 import type { ClusterOptions } from './xds/resources/cluster.js';
 import { startXds } from './xds/index.js';
 import { announceControlPlane, type Announcement } from './xds/registration.js';
-import { readTlsFiles } from '../shared/pki/identity.js';
 import { watchTls } from '../shared/pki/reload.js';
 import type { TlsFiles } from '../shared/pki/names.js';
 import { peerClient } from '../shared/pki/client.js';
@@ -92,7 +91,6 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
   const registry = createRegistry('control-plane');
   const consul = createConsulClient(o.consul);
   const layout = new KvLayout(o.prefix);
-  const peerTls = o.peerTls ? readTlsFiles(o.peerTls) : undefined;
   // xDS over TLS from watched files: a rotated certificate reaches new streams (docs/tls.md §Rotation without restarts).
   const xdsWatch = o.xdsTls ? watchTls(o.xdsTls, { logger: log }) : undefined;
 
@@ -135,7 +133,7 @@ export async function start(o: ControlPlaneOptions): Promise<ControlPlane> {
     cellAdminToken: o.cellAdminToken,
     supervisorToken: o.supervisorToken,
     routerAdminToken: o.routerAdminToken,
-    cellTls: peerTls,
+    cellTls: o.peerTls,
     id: o.id,
     log,
     dataDir: o.data,

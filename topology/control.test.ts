@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { describe, it } from 'node:test';
+import { createLogger } from '../shared/logger.js';
+import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves } from '../shared/pki/store.js';
 import { HttpError, UnknownCellError } from '../shared/errors.js';
 import { SupervisorClient } from '../control-plane/rollout/supervisor-client.js';
-import { controlApp, type Supervisor } from './control.js';
+import { controlApp, startControlServer, type Supervisor } from './control.js';
 
 /** A supervisor whose startCell fails with `err`. */
 function failingSupervisor(err: Error): Supervisor {
@@ -197,5 +205,53 @@ describe('control channel: adding and removing a cell', () => {
     const res = await call(sup, 'DELETE', '/cells/cell-7');
     assert.equal(res.status, 200);
     assert.deepEqual(removed, ['cell-7']);
+  });
+});
+
+describe('control channel over HTTPS (cellctl up --hosts --tls)', () => {
+  it('serves the next connections with a rotated supervisor certificate, without a restart', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cellsim-control-tls-'));
+    const dir = join(root, 'tls');
+    const leaves = topologyLeaves([]);
+    await ensureCertificates(dir, leaves);
+    const files = tlsFiles(dir, 'supervisor');
+    const serialOf = () => new X509Certificate(readFileSync(files.cert)).serialNumber;
+    const server = await startControlServer(
+      failingSupervisor(new Error('not called')),
+      0,
+      't0ken',
+      createLogger('test'),
+      '127.0.0.1',
+      files,
+    );
+    // The serial the server presents on a new connection (the agent keeps none: each call is a new handshake).
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port: server.port, path: '/healthz', ca: readFileSync(files.ca), servername: 'localhost', agent: false },
+          (res) => {
+            resolve((res.socket as TLSSocket).getPeerCertificate().serialNumber);
+            res.resume();
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const before = serialOf();
+      assert.equal((await served()).toUpperCase(), before.toUpperCase());
+      await rotateCertificates(dir, leaves, ['supervisor']);
+      const after = serialOf();
+      assert.notEqual(after, before);
+      let seen = '';
+      for (let i = 0; i < 50 && seen.toUpperCase() !== after.toUpperCase(); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        seen = await served();
+      }
+      assert.equal(seen.toUpperCase(), after.toUpperCase(), 'the rotated certificate is served within 10 s');
+    } finally {
+      await server.close();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,8 @@
  * on every route), for drills and for the control plane's rollouts. Routes are documented in
  * docs/operators.md.
  */
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -11,6 +12,8 @@ import { HttpError, errorBody, isCellsimError } from '../shared/errors.js';
 import { formatIssues } from '../shared/kv.js';
 import type { Logger } from '../shared/logger.js';
 import { jsonBodyLimit, tokenAuth } from '../shared/token-auth.js';
+import { watchTls } from '../shared/pki/reload.js';
+import type { TlsFiles } from '../shared/pki/names.js';
 import type { Child } from './child.js';
 import { MAX_DELIVERY, MIN_DELIVERY } from '../control-plane/admin/delivery-scale.js';
 import type { Scaled } from './delivery-scale.js';
@@ -37,6 +40,8 @@ export interface Supervisor {
 
 /** A running control server. */
 export interface ControlServer {
+  /** The port it listens on (the one asked for, or the one given for 0). */
+  port: number;
   close(): Promise<void>;
 }
 
@@ -191,8 +196,9 @@ export function controlApp(sup: Supervisor, token: string, log?: Logger): Hono {
 
 /**
  * Serves the control app on `host`:`port` (127.0.0.1; the bridge's address under `cellctl up
- * --hosts`); with `tls` (PEM certificate and key) in HTTPS only, so that the token does not cross
- * the bridge in clear (`cellctl up --hosts --tls`).
+ * --hosts`); with `tls` (the supervisor's certificate files) in HTTPS only, so that the token does
+ * not cross the bridge in clear (`cellctl up --hosts --tls`). The files are watched: a rotated
+ * certificate serves the next connections (docs/tls.md §Rotation without restarts).
  */
 export async function startControlServer(
   sup: Supervisor,
@@ -200,22 +206,30 @@ export async function startControlServer(
   token: string,
   log: Logger,
   host = '127.0.0.1',
-  tls?: { cert: string; key: string },
+  tls?: TlsFiles,
 ): Promise<ControlServer> {
   const app = controlApp(sup, token, log);
-  const https = tls ? { createServer: createHttpsServer, serverOptions: { cert: tls.cert, key: tls.key } } : {};
-  const server: ServerType = await new Promise((resolve, reject) => {
+  const watch = tls ? watchTls(tls, { logger: log }) : undefined;
+  const pem = watch?.current();
+  const https = pem ? { createServer: createHttpsServer, serverOptions: { cert: pem.cert, key: pem.key } } : {};
+  const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port, hostname: host, ...https }, () => resolve(s));
     s.once('error', reject);
+  }).catch((err: unknown) => {
+    watch?.close();
+    throw err;
   });
+  watch?.onChange((m) => (server as HttpsServer).setSecureContext({ cert: m.cert, key: m.key }));
   // Idle connections kept longer than any client keeps them (undici: 4 s), so that a client never
   // sends on one the server is closing: a drill's call after a migration of several seconds failed
   // with "fetch failed" over HTTPS.
   (server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 65_000;
   log.debug({ port }, 'supervisor control channel listening');
   return {
+    port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
+        watch?.close();
         server.close(() => resolve());
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       }),

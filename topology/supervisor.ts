@@ -3,7 +3,7 @@
  * then Consul is seeded, cells, control plane, routers, Envoys), keeps them running, serves the
  * control channel, writes `<data>/topology.json`, and stops everything in reverse order.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { CellIdSchema, type CellRecord } from '../shared/kv.js';
 import { join } from 'node:path';
 import { HttpError, UnknownCellError } from '../shared/errors.js';
@@ -73,9 +73,14 @@ export class Supervisor {
     try {
       if (this.cfg.hosts) await networkUp(this.cfg.hosts, this.progress);
       const token = readTokenFile(this.cfg.tokenFiles.supervisor);
-      const tls = supervisorTls(this.cfg);
-      const pem = tls ? { cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') } : undefined;
-      this.control = await startControlServer(this, this.cfg.ports.supervisor, token, this.log, this.cfg.hosts?.gateway, pem);
+      this.control = await startControlServer(
+        this,
+        this.cfg.ports.supervisor,
+        token,
+        this.log,
+        this.cfg.hosts?.gateway,
+        supervisorTls(this.cfg),
+      );
       const consuls = consulSpecs(this.cfg).map((s) => this.add(s));
       const mode = this.cfg.hosts ? '3 servers, a client agent per host' : this.cfg.persist ? 'persistent' : 'dev mode';
       this.progress(`starting consul (${mode}) on ${consulUrl(this.cfg)}`);

@@ -15,7 +15,8 @@ import { KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import type { NamedToken } from '../../shared/tokens.js';
 import { peerClient } from '../../shared/pki/client.js';
-import type { TlsMaterial } from '../../shared/pki/identity.js';
+import type { TlsFiles } from '../../shared/pki/names.js';
+import { watchTls } from '../../shared/pki/reload.js';
 import { HttpCellAdmin } from '../migration/cell-client.js';
 import { shareJudge } from '../rollout/share-verdict.js';
 import { recoverFromBackup } from './recovery.js';
@@ -55,8 +56,12 @@ export interface OperatorOptions {
   supervisorToken?: string;
   /** The token of the routers' route view (`GET /route`, the freeze barrier asks it); never an operator's. */
   routerAdminToken?: string;
-  /** Cells serve HTTPS: reach their admin API and metrics with this certificate (the control plane's), trusting its CA. */
-  cellTls?: TlsMaterial;
+  /**
+   * Cells serve HTTPS: reach their admin API and metrics, the routers' route view and the
+   * supervisor with this certificate (the control plane's), trusting its CA. The files are
+   * watched: a rotated certificate is presented on the next connections (docs/tls.md §Rotation without restarts).
+   */
+  cellTls?: TlsFiles;
   /** The control plane's id (`--id`), naming its Consul session. */
   id: string;
   log: Logger;
@@ -148,7 +153,9 @@ export function createOperators(o: OperatorOptions): Operators {
   const consul = o.consul ?? new ConsulClient({ url: o.consulUrl });
   const kv = new KvStore(consul);
   const layout = new KvLayout(o.prefix);
-  const cellPeer = peerClient(o.cellTls, ['cell']);
+  // One watched handle per client (one poll per files and process); each client closes its own.
+  const watched = () => (o.cellTls ? watchTls(o.cellTls, { logger: log }) : undefined);
+  const cellPeer = peerClient(watched(), ['cell']);
   const cells = new HttpCellAdmin(consul, o.cellAdminToken ?? '', undefined, cellPeer);
   let session: ControlPlaneSession | undefined;
   const sessionId = () => {
@@ -157,7 +164,7 @@ export function createOperators(o: OperatorOptions): Operators {
     return session.id;
   };
   // An https: control channel (cellctl up --hosts --tls) must present the supervisor's certificate of the CA.
-  const supervisorPeer = o.cellTls ? peerClient(o.cellTls, ['supervisor']) : undefined;
+  const supervisorPeer = o.cellTls ? peerClient(watched(), ['supervisor']) : undefined;
   const procs = (): (CellProcesses & CellLifecycleProcesses & DeliveryProcesses & DeliveryInstances) | undefined => {
     const url = supervisorUrl(o);
     if (!url) return undefined;
@@ -167,7 +174,7 @@ export function createOperators(o: OperatorOptions): Operators {
   };
   // The freeze barrier asks every registered router (with the routers' route-view token; over HTTPS with the
   // control plane's certificate under TLS) and the Envoys.
-  const routerPeer = peerClient(o.cellTls, ['router']);
+  const routerPeer = peerClient(watched(), ['router']);
   const edge = o.edge;
   const freezePlanes = async (market: string, want: FrozenWant) => [
     ...(edge ? [envoysPlane(edge, market)] : []),
@@ -241,6 +248,7 @@ export function createOperators(o: OperatorOptions): Operators {
       await session?.close();
       await cells.close();
       await routerPeer.close();
+      await supervisorPeer?.close();
     },
   };
 }
