@@ -50,34 +50,34 @@ const SOLO = [
   'topology/up-kafka.test.ts',
   'loadtest/drill-kafka.test.ts',
 ];
-// The first phase runs two units at a time, the longest first (a CI run's figures, in seconds),
-// so that short files fill the end instead of one long file running on beside nothing. Node's
-// runner sorts the files it is given by path, which would start topology/* last: each long file
-// is therefore a unit (one `node --test` of its own) and the other files are run in chunks.
+// The first phase runs in two lanes side by side. One lane runs the files that each start a whole
+// topology (`cellctl up`, or a browser against one), one after another, the longest first (a CI
+// run's figures, in seconds); the other runs the remaining files in chunks. So no two whole
+// topologies ever share the two cores: when they did (two long files at once), a CI rehearsal
+// (2026-12-07, load average 9) saw cell-lifecycle's move answer 409 market_frozen twice and
+// rollout-steps' weighted steps judge 0 requests, each passing alone. Node's runner sorts the files
+// it is given by path, so each long file is a unit (one `node --test` of its own) and the other
+// files are run in chunks. The two lanes' sums are about equal (~900 s each).
 const LONGEST_FIRST = [
-  'topology/operators.test.ts', // ~165
+  'topology/operators.test.ts', // ~205
+  'topology/up-tls-hosts.test.ts', // ~135; network namespaces too (multi-host, the other, runs in the solo phase)
+  'topology/cell-lifecycle.test.ts', // ~100
   'control-plane/ui/browser.test.ts', // ~90
-  'topology/external-faults.test.ts', // ~80
-  'topology/up-tls-hosts.test.ts', // ~120; network namespaces too (multi-host, the other, runs in the solo phase)
-  'topology/cell-lifecycle.test.ts', // ~75
-  'loadtest/drill-cell-loss.test.ts', // ~65
-  'control-plane/ui/scale.test.ts', // ~50
+  'loadtest/drill-cell-loss.test.ts', // ~80
+  'topology/external-faults.test.ts', // ~60
+  'control-plane/ui/scale.test.ts', // ~55
+  'control-plane/ui/actions.browser.test.ts', // ~55
   'control-plane/xds/isolation.test.ts', // ~50
-  'topology/up-tls.test.ts', // ~45
-  'control-plane/ui/actions.browser.test.ts', // ~45
-  'topology/rollout-steps.test.ts', // ~40
+  'topology/rollout-steps.test.ts', // ~45
+  'topology/up-tls.test.ts', // ~30
+  'topology/cell-loss.test.ts', // ~30
+  'topology/sds-rotation.test.ts', // ~20; judged on every request of a load across a rotation
 ];
 const CHUNKS = 8;
 const shared = files.filter((f) => !SOLO.includes(f));
 const rest = shared.filter((f) => !LONGEST_FIRST.includes(f));
-const longest = LONGEST_FIRST.filter((f) => shared.includes(f)).map((f) => [f]);
-const chunks = Array.from({ length: CHUNKS }, (_, i) => rest.filter((_, j) => j % CHUNKS === i));
-// The first long file runs beside short chunks (three of them take about as long), and the other
-// long files follow, so no two whole topologies start at once.
-const BESIDE_FIRST = 3;
-const units = [longest[0], ...chunks.slice(0, BESIDE_FIRST), ...longest.slice(1), ...chunks.slice(BESIDE_FIRST)].filter(
-  (u) => u !== undefined && u.length > 0,
-);
+const topologies = LONGEST_FIRST.filter((f) => shared.includes(f)).map((f) => [f]);
+const chunks = Array.from({ length: CHUNKS }, (_, i) => rest.filter((_, j) => j % CHUNKS === i)).filter((c) => c.length > 0);
 const lanes = Number(process.env.CELLSIM_TEST_CONCURRENCY ?? 2);
 const env = { ...process.env, CELLSIM_TEST_RUN: runId, CELLSIM_LOG_LEVEL: process.env.CELLSIM_LOG_LEVEL ?? 'warn' };
 const nodeTest = (group) => ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', ...group];
@@ -141,15 +141,15 @@ function runUnit(group) {
 }
 
 let status = 0;
-const queue = [...units];
-await Promise.all(
-  Array.from({ length: lanes }, async () => {
-    for (let u = queue.shift(); u; u = queue.shift()) {
-      const code = await runUnit(u);
-      if (code !== 0) status = code;
-    }
-  }),
-);
+/** Runs `units` one after another. */
+async function lane(units) {
+  for (const u of units) {
+    const code = await runUnit(u);
+    if (code !== 0) status = code;
+  }
+}
+// CELLSIM_TEST_CONCURRENCY=1: one lane, every unit in turn.
+await (lanes > 1 ? Promise.all([lane(topologies), lane(chunks)]) : lane([...topologies, ...chunks]));
 // The solo phase streams: one file after another, nothing beside it. Its output is kept too, so
 // that its failing tests are named again at the end (CI keeps only the tail of a run's output).
 const solo = files.filter((f) => SOLO.includes(f));
