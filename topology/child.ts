@@ -290,7 +290,9 @@ export class Child {
       return;
     }
     this.failures = Date.now() - this.startedAt > 10_000 ? 1 : this.failures + 1;
-    const delay = Math.min(10_000, 250 * 2 ** this.failures) * (0.5 + Math.random() / 2);
+    // The first exit after 10 s of uptime is no crash loop: restarted at once (the external-kill
+    // drill's 5 s target includes this delay). Each exit after that doubles it: 250 ms·2^(n-1), to 10 s.
+    const delay = this.failures === 1 ? 0 : Math.min(10_000, 250 * 2 ** (this.failures - 1)) * (0.5 + Math.random() / 2);
     this.state = 'backoff';
     this.logger.warn({ child: this.spec.name, code, signal, restartInMs: Math.round(delay) }, `${this.spec.name} exited; restarting`);
     this.restartTimer = setTimeout(() => {
