@@ -46,7 +46,7 @@ describe('admin API', () => {
       kv,
       layout,
       () => undefined,
-      { instances: async () => [], metrics: async () => '' },
+      { instances: async () => [], registeredInstances: async () => [], metrics: async () => '' },
       () => session.id,
       log,
     );

@@ -101,6 +101,15 @@ export class HttpCellAdmin implements CellAdmin {
   }
 
   /**
+   * Base URLs of every registered instance of `cell` (of one color, when given), passing or not:
+   * what an SLO verdict scrapes, so that a health check missed under load does not hide an
+   * instance's traffic (its counters read as none, and a step judged on none passes as inconclusive).
+   */
+  async registeredInstances(cell: string, color?: string): Promise<string[]> {
+    return this.lookup(false, cell, color);
+  }
+
+  /**
    * Every registered instance of `cell`, passing ones first: a cell busy with a large import
    * may miss a health check, and a migration still needs to reach it.
    */

@@ -47,7 +47,7 @@ export class RolloutManager {
     private readonly kv: KvStore,
     private readonly layout: KvLayout,
     private readonly procs: () => CellProcesses | undefined,
-    private readonly cells: Pick<HttpCellAdmin, 'instances' | 'metrics'>,
+    private readonly cells: Pick<HttpCellAdmin, 'instances' | 'registeredInstances' | 'metrics'>,
     private readonly session: () => string,
     private readonly log: Logger,
     private readonly defaults: Partial<RolloutOptions> = {},

@@ -38,6 +38,8 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
   /** Of those, answered 500, per instance. */
   const failed = new Map<string, number>();
   const calls: string[] = [];
+  /** Green instances that fail their Consul checks once started (registered, serving, not passing). */
+  let greenFailsChecks = false;
 
   const procs: CellProcesses = {
     async startCell(cell, color, version) {
@@ -82,6 +84,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
     served.clear();
     failed.clear();
     calls.length = 0;
+    greenFailsChecks = false;
     await seedKv(consul.url, { cells: { 'cell-0': { canary: true }, 'cell-1': {} } }, layout.prefix);
   });
 
@@ -91,7 +94,11 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
       layout,
       () => procs,
       {
-        instances: async (cell: string, color?: string) => [`${base}/${cell}/${color ?? 'blue'}`],
+        // Passing instances: a green failing its checks is left out of every lookup but the start's wait
+        // for it (waitPassing, which names the version), as if it passed once and then missed its checks.
+        instances: async (cell: string, color?: string, version?: string) =>
+          greenFailsChecks && color === 'green' && version === undefined ? [] : [`${base}/${cell}/${color ?? 'blue'}`],
+        registeredInstances: async (cell: string, color?: string) => [`${base}/${cell}/${color ?? 'blue'}`],
         metrics: async (url: string) => (await fetch(`${url}/metrics`)).text(),
       },
       () => session.id,
@@ -274,6 +281,14 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
     assert.deepEqual([c?.activeColor, c?.version, c?.shift], ['blue', 'v1', undefined]);
     assert.deepEqual(calls, ['start cell-0 green v2', 'stop cell-0 green'], 'cell-1 was never touched');
   });
+  it('judges a green that serves but fails its Consul checks (a check missed under load) by its traffic: a bad one is caught at the first step', async () => {
+    greenFailsChecks = true;
+    const rec = await rollout({ steps: [1, 10, 50] }, true, 'cell-0');
+    assert.equal(rec.state, 'rolled-back', rec.report);
+    assert.match(rec.report ?? '', /^SLO breach in wave 0 \(cell-0\) at 1% of its traffic: error rate/);
+    assert.ok((rec.waves[0]!.steps?.[0]?.verdict?.requests ?? 0) >= 20, JSON.stringify(rec.waves[0]!.steps));
+  });
+
   it('after a restart, takes back a weighted step the dead control plane left (the version still the old one)', async () => {
     await kv.put(layout.cellKey('cell-0'), JSON.stringify({ ...CANARY_V1, shift: { color: 'green', percent: 10 } }));
     const now = new Date().toISOString();
@@ -335,7 +350,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
       kv,
       layout,
       () => procs,
-      { instances: async () => [], metrics: async () => '' },
+      { instances: async () => [], registeredInstances: async () => [], metrics: async () => '' },
       () => session.id,
       log,
       { stageTimeoutMs: 500 },
@@ -405,7 +420,7 @@ describe('rollout waves (real Consul, stand-in cell metrics)', () => {
         kv,
         layout,
         () => procs,
-        { instances: async () => [], metrics: async () => '' },
+        { instances: async () => [], registeredInstances: async () => [], metrics: async () => '' },
         () => session.id,
         log,
         { bakeMs, checkIntervalMs: 50 },

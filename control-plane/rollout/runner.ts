@@ -20,7 +20,7 @@ export interface RunnerDeps {
   kv: KvStore;
   layout: KvLayout;
   procs: CellProcesses;
-  cells: Pick<HttpCellAdmin, 'instances' | 'metrics'>;
+  cells: Pick<HttpCellAdmin, 'instances' | 'registeredInstances' | 'metrics'>;
   log: Logger;
   opts: RolloutOptions;
   aborted: () => boolean;
@@ -166,12 +166,15 @@ export class RolloutRun extends RecordedRun {
     }
   }
 
-  /** Sum of the traffic of the cells' new-color instances (`fresh`) or their active instances. */
+  /**
+   * Sum of the traffic of the cells' new-color instances (`fresh`) or their active instances: every
+   * registered one, passing its checks or not (a check missed under load must not read as no traffic).
+   */
   private async scrape(cells: string[], fresh: boolean): Promise<Traffic> {
     const parts: Traffic[] = [];
     for (const cell of cells) {
       const color = fresh ? this.newColor(cell) : await this.activeColor(cell);
-      for (const url of await this.deps.cells.instances(cell, color)) {
+      for (const url of await this.deps.cells.registeredInstances(cell, color)) {
         try {
           parts.push(trafficOf(parsePrometheus(await this.deps.cells.metrics(url))));
         } catch (err) {

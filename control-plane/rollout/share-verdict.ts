@@ -11,11 +11,15 @@ import type { ShareJudge } from '../migration/options.js';
 import { diff, parsePrometheus, sum, trafficOf, type Traffic } from './prom.js';
 import { DEFAULT_SLO, judge, type SloOptions } from './slo.js';
 
-/** A {@link ShareJudge} reading every passing instance of both cells. */
-export function shareJudge(cells: Pick<HttpCellAdmin, 'instances' | 'metrics'>, log: Logger, slo: SloOptions = DEFAULT_SLO): ShareJudge {
+/** A {@link ShareJudge} reading every registered instance of both cells, passing its checks or not. */
+export function shareJudge(
+  cells: Pick<HttpCellAdmin, 'registeredInstances' | 'metrics'>,
+  log: Logger,
+  slo: SloOptions = DEFAULT_SLO,
+): ShareJudge {
   const scrape = async (cell: string, market: string): Promise<Traffic> => {
     const parts: Traffic[] = [];
-    for (const url of await cells.instances(cell)) {
+    for (const url of await cells.registeredInstances(cell)) {
       try {
         parts.push(trafficOf(parsePrometheus(await cells.metrics(url)), { market }));
       } catch (err) {
