@@ -29,6 +29,7 @@ function fakeXds(ready: boolean, markets: Record<string, 'active' | 'frozen'> = 
     }),
     publishedMarket: (m: string) => (markets[m] === undefined ? 'absent' : markets[m] === 'frozen' ? 'frozen' : 'routed'),
     nodesInSync: () => true,
+    nodesBehind: () => [],
     injectInvalid: (node = '*') => void injected.push(node),
     clearInjected: () => void injected.push('cleared'),
     stop: async () => undefined,

@@ -365,7 +365,7 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
     assertLeaderLoss(await runDrill(data, ['consul-leader-loss'], '14s'));
   });
 
-  it('edge-consul-partition passes under TLS: an edge host cut off from Consul and the control plane keeps routing, a move meanwhile rolls back before the freeze, and one after the heal is applied', async (t) => {
+  it('edge-consul-partition passes under TLS: an edge host cut off from Consul and the control plane keeps routing, a move meanwhile waits before its freeze and is applied once the paths are back', async (t) => {
     assertEdgePartition(await runDrill(data, ['edge-consul-partition'], '14s'), t);
   });
 

@@ -85,19 +85,34 @@ export interface EdgeView {
       }
     | undefined;
   nodesInSync(): boolean;
+  /** The Envoys that may not hold the current routes (behind, or disconnected less than `endedWithinMs` ago), each with why. */
+  nodesBehind(endedWithinMs: number): string[];
 }
 
 /**
+ * How long an Envoy whose xDS stream ended still counts as a plane of a freeze: one cut off keeps
+ * routing on its last routes, one killed is gone. 30 s, under the migration's wait for unreachable
+ * planes (60 s): a killed Envoy delays a move, it does not roll it back (docs/operators.md §Waiting for the data planes).
+ */
+export const ENVOY_ENDED_MS = 30_000;
+
+/**
  * The Envoys of this xDS server as one plane of the freeze barrier: confirmed once the edge's input
- * shows `market` frozen and every connected Envoy ACKed the routes built from it.
+ * shows `market` frozen and every Envoy connected (or disconnected within {@link ENVOY_ENDED_MS})
+ * ACKed the routes built from it; reachable before the freeze when none is behind.
  */
 function envoysPlane(edge: EdgeView, market: string): Plane {
   return {
     name: 'envoys',
-    check: async () =>
-      edge.current()?.markets.get(market)?.state === 'frozen' && edge.nodesInSync()
-        ? { held: true }
-        : { held: false, why: 'not every connected Envoy ACKed routes with the market frozen' },
+    check: async () => {
+      if (edge.current()?.markets.get(market)?.state !== 'frozen') return { held: false, why: 'the edge has not seen the market frozen' };
+      const behind = edge.nodesBehind(ENVOY_ENDED_MS);
+      return behind.length === 0 ? { held: true } : { held: false, why: behind.join('; ') };
+    },
+    reach: async () => {
+      const behind = edge.nodesBehind(ENVOY_ENDED_MS);
+      return behind.length === 0 ? { held: true } : { held: false, why: behind.join('; ') };
+    },
   };
 }
 
@@ -127,10 +142,18 @@ export interface Operators {
   close(): Promise<void>;
 }
 
-/** Environment knobs, read here only: CELLSIM_CLEANUP_GRACE_MS (migration source purge delay). */
+/**
+ * Environment knobs, read here only: CELLSIM_CLEANUP_GRACE_MS (migration source purge delay) and
+ * CELLSIM_REACH_WAIT_MS (the wait for unreachable data planes before a freeze; docs/operators.md §Waiting for the data planes).
+ */
 function envMigrationOptions(): Partial<MigrationOptions> {
-  const grace = Number(process.env.CELLSIM_CLEANUP_GRACE_MS);
-  return Number.isFinite(grace) && grace >= 0 && process.env.CELLSIM_CLEANUP_GRACE_MS ? { cleanupGraceMs: grace } : {};
+  const ms = (name: string) => {
+    const v = Number(process.env[name]);
+    return process.env[name] && Number.isFinite(v) && v >= 0 ? v : undefined;
+  };
+  const grace = ms('CELLSIM_CLEANUP_GRACE_MS');
+  const reach = ms('CELLSIM_REACH_WAIT_MS');
+  return { ...(grace !== undefined ? { cleanupGraceMs: grace } : {}), ...(reach !== undefined ? { reachWaitMs: reach } : {}) };
 }
 
 /** Finds the supervisor's control URL now (it may appear after the control plane started). */
@@ -183,6 +206,7 @@ export function createOperators(o: OperatorOptions): Operators {
   const migrator = new Migrator(kv, layout, cells, sessionId, log, o.id, {
     ...envMigrationOptions(),
     freezePlanes,
+    reachPlanes: freezePlanes,
     ...(edge ? { shareBarrier: shareBarrier(edge) } : {}),
     shareJudge: shareJudge(cells, log),
     ...o.migration,

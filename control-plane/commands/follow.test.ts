@@ -63,6 +63,15 @@ describe('describeMigration (the last line of cellctl migrate)', () => {
     );
   });
 
+  it('shows a migration under way by its last note (cellctl migrate --status), e.g. its wait for an unreachable plane', () => {
+    const note =
+      'waiting up to 60000 ms for router router-1: no answer in 1000 ms to be reachable before the freeze; cell-0 not frozen, serving boise';
+    assert.equal(
+      describeMigration(done({ state: 'freezing', history: [{ at, state: 'freezing', note }] })),
+      `migrating boise cell-0 → cell-1: ${note}`,
+    );
+  });
+
   it('says why a migration that did not move rolled back', () => {
     assert.equal(
       describeMigration(done({ state: 'rolled-back', error: 'delivery summaries differ' })),

@@ -28,6 +28,11 @@ export function describeMigration(m: MigrationRecord): string {
   if (m.state === 'rolled-back' || m.state === 'failed') {
     return `migration of ${m.market} ${m.state}: ${m.error ?? 'no reason recorded'}; ${m.market} stays on ${m.from}`;
   }
+  if (m.state !== 'done' && m.state !== 'cleanup-wait' && m.state !== 'flipped') {
+    // Under way: its last note, e.g. a wait for an unreachable plane (docs/operators.md §Waiting for the data planes).
+    const note = m.history.at(-1)?.note;
+    return `migrating ${m.market} ${m.from} → ${m.to}${note ? `: ${note}` : ''}`;
+  }
   const when = m.state === 'done' ? `${m.from} purged` : `${m.from} purged at ${m.cleanupAt ?? '?'}`;
   const share = m.share ? ` by share of ${m.share.header} in steps of ${m.share.steps.join(', ')} %` : '';
   return `moved ${m.market} ${m.from} → ${m.to}${share} (epoch ${m.epoch + 1}) in ${m.moveMs ?? '?'} ms; freeze window ${m.freezeMs ?? '?'} ms; ${describeRows(m)}; ${when}`;

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { peerClient } from '../../shared/pki/client.js';
-import { freezeBarrier, type Plane } from './freeze-barrier.js';
+import { freezeBarrier, unreachable, type Plane } from './freeze-barrier.js';
 import { routerPlane } from './router-planes.js';
 
 const want = { cell: 'cell-1', epoch: 3 };
@@ -54,6 +54,19 @@ describe('freeze barrier', () => {
     assert.equal(left.length, 1);
     assert.match(left[0]!, /^router r-stopped: no answer in \d+ ms$/);
     assert.ok(performance.now() - t0 < 1000);
+  });
+});
+
+describe('the reach check before a freeze (docs/operators.md §Waiting for the data planes)', () => {
+  it('names each plane that cannot be heard with its reason (a throwing check included); a plane without reach counts as heard', async () => {
+    const planes: Plane[] = [
+      { name: 'envoys', check: async () => ({ held: false, why: 'x' }) },
+      { name: 'router r-ok', check: async () => ({ held: false, why: 'x' }), reach: async () => ({ held: true }) },
+      { name: 'router r-cut', check: async () => ({ held: true }), reach: async (ms) => ({ held: false, why: `no answer in ${ms} ms` }) },
+      { name: 'router r-bad', check: async () => ({ held: true }), reach: async () => Promise.reject(new Error('socket hang up')) },
+    ];
+    assert.deepEqual(await unreachable(planes, 700), ['router r-cut: no answer in 700 ms', 'router r-bad: socket hang up']);
+    assert.deepEqual(await unreachable(planes.slice(0, 2)), []);
   });
 });
 
@@ -119,6 +132,24 @@ describe('a router as a plane of the freeze barrier (GET /route)', () => {
     const refused = await check([view({})], 401);
     assert.equal(refused.held, false, 'a router that refuses the token does not confirm');
     assert.match((refused as { why: string }).why, /^answered 401: /);
+  });
+
+  it('is reachable when it answers with every table loaded, whatever its route; not when a table is not loaded or it does not answer', async () => {
+    const reach = async (views: unknown[], status = 200, delayMs = 0) => {
+      answer = { status, body: { id: 'r-1', market: 'sf', views }, delayMs };
+      return routerPlane('r-1', base, peers, 'sf', want, 'route-view-token-0123').reach!(200);
+    };
+    assert.deepEqual(await reach([view({ route: { cell: 'cell-1', state: 'active', epoch: 3 }, sending: 4 })]), { held: true });
+    assert.deepEqual(await reach([view({ worker: 1 }), view({ worker: 2, ready: false })]), {
+      held: false,
+      why: 'worker 2: routing table not loaded',
+    });
+    assert.deepEqual(await reach([view({ worker: 1, error: 'worker 1 did not answer in 1000 ms' })]), {
+      held: false,
+      why: 'worker 1: worker 1 did not answer in 1000 ms',
+    });
+    assert.equal((await reach([view({})], 401)).held, false);
+    assert.deepEqual(await reach([view({})], 200, 400), { held: false, why: 'no answer in 200 ms' });
   });
 
   it('does not confirm a router that does not answer in time; confirms one that refuses the connection (nothing listens)', async () => {

@@ -16,6 +16,11 @@ export interface Plane {
   name: string;
   /** Asks the plane once; `timeoutMs` bounds the question. */
   check(timeoutMs: number): Promise<PlaneAnswer>;
+  /**
+   * Asks once whether the plane can be heard at all (it answers, its view loaded), before the
+   * freeze: `held: true` when reachable. None: always reachable.
+   */
+  reach?(timeoutMs: number): Promise<PlaneAnswer>;
 }
 
 /** What a frozen market's record says: the source cell and the market's epoch. */
@@ -51,4 +56,21 @@ export async function freezeBarrier(planes: readonly Plane[], boundMs: number, p
     if (performance.now() >= deadline - LAST_ROUND_MS) return [...pending.keys()].map((n) => `${n}: ${why.get(n) ?? 'no answer'}`);
     await sleep(pollMs);
   }
+}
+
+/**
+ * One round of the reach check before a freeze (docs/operators.md §Waiting for the data planes):
+ * every plane's `reach`, at once; resolves with the unreachable ones (`name: why`), empty when
+ * every plane can be heard. A check that throws counts as unreachable with its message.
+ */
+export async function unreachable(planes: readonly Plane[], askMs = 1000): Promise<string[]> {
+  const answers = await Promise.all(
+    planes.map(async (p) => {
+      const a: PlaneAnswer = p.reach
+        ? await p.reach(askMs).catch((err: Error): PlaneAnswer => ({ held: false, why: err.message }))
+        : { held: true };
+      return a.held ? undefined : `${p.name}: ${a.why}`;
+    }),
+  );
+  return answers.filter((a) => a !== undefined);
 }

@@ -26,7 +26,7 @@ import type { KvStore } from '../../shared/consul/kv-store.js';
 import { MarketWriter } from '../../shared/markets/writer.js';
 import type { BucketRange, CellAdmin, CellService, MarketSummary, RangeSummary } from './cell-client.js';
 import { BEFORE_FLIP, TERMINAL, type MigrationOptions } from './options.js';
-import { freezeBarrier } from './freeze-barrier.js';
+import { freezeBarrier, unreachable } from './freeze-barrier.js';
 
 /** What a run needs from the control plane. */
 export interface MachineDeps {
@@ -244,7 +244,12 @@ export class MigrationRun {
           this.frozenItem = cur && cur.value.cell === from && cur.value.state === 'frozen' ? cur.item : undefined;
         };
         let frozenAt = '';
+        // One bound for every wait of this freeze on an unreachable plane (docs/operators.md §Waiting for the data planes).
+        const reachUntil = Date.now() + opts.reachWaitMs;
         for (let attempt = 1; ; attempt++) {
+          const reach = await this.awaitReachable(reachUntil);
+          if (reach === 'stopped') return; // the run loop rolls back (abort) or leaves it to recovery (shutdown)
+          if (reach === 'waited') attempt = 1; // a plane back from unreachable gets every attempt
           await this.setMarket((m) => (m.cell === from && m.state === 'active' ? { ...m, state: 'frozen' } : undefined), 'freeze');
           this.frozenAtMs = Date.now();
           this.mark = performance.now();
@@ -324,6 +329,46 @@ export class MigrationRun {
       default:
         return;
     }
+  }
+
+  /**
+   * Before a freeze (docs/operators.md §Waiting for the data planes): while a plane of `reachPlanes` cannot be
+   * heard (a router that does not answer, an Envoy behind on its routes or whose xDS stream ended
+   * lately), waits for it, the market active on its source and the source not frozen, asking every
+   * `reachPollMs` until `until`; the wait's start and end are notes of the history. Throws past
+   * `until`, naming the planes; `stopped` on an abort or a shutdown (the run loop acts on them);
+   * `waited` when it had to wait.
+   */
+  private async awaitReachable(until: number): Promise<'ready' | 'waited' | 'stopped'> {
+    const { opts } = this.deps;
+    if (!opts.reachPlanes) return 'ready';
+    const want = { cell: this.rec.from, epoch: this.rec.epoch };
+    // Each question has its full second whatever is left of the bound: a healthy plane is never cut short.
+    const ask = async () => unreachable(await opts.reachPlanes!(this.rec.market, want), 1000);
+    let missing = await ask();
+    if (missing.length === 0) return 'ready';
+    const started = Date.now();
+    const first = missing;
+    if (started < until) {
+      await this.save(
+        {},
+        'freezing',
+        `waiting up to ${until - started} ms for ${missing.join('; ')} to be reachable before the freeze; ${this.rec.from} not frozen, serving ${this.rec.market}`,
+      );
+    }
+    while (missing.length > 0) {
+      if (Date.now() >= until) {
+        throw new Error(
+          `freeze not confirmed: not reachable within ${opts.reachWaitMs} ms: ${missing.join('; ')}; the source cell was not frozen`,
+        );
+      }
+      if (this.deps.closing?.() || (await this.abortRequested())) return 'stopped';
+      await sleep(Math.min(opts.reachPollMs, until - Date.now()));
+      missing = await ask();
+    }
+    const names = first.map((m) => m.slice(0, m.indexOf(':'))).join(', ');
+    await this.save({}, 'freezing', `${names} reachable again after ${Date.now() - started} ms; freezing`);
+    return 'waited';
   }
 
   /**

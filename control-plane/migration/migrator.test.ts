@@ -311,6 +311,145 @@ describe('migration state machine (real Consul, fake cells)', () => {
     assert.deepEqual(await market('sf'), { cell: 'cell-0', state: 'active', epoch: 4 }, 'active on its source again');
   });
 
+  /** A plane cut off until `reachable()` says otherwise (docs/operators.md §Waiting for the data planes): it confirms once heard. */
+  const cutPlane = (reachable: () => boolean, name = 'router r-cut') => ({
+    name,
+    check: async () => (reachable() ? { held: true as const } : { held: false as const, why: 'no answer in 100 ms' }),
+    reach: async () => (reachable() ? { held: true as const } : { held: false as const, why: 'no answer in 100 ms' }),
+  });
+  const waiting = (o: { reachWaitMs: number; planes: () => ReturnType<typeof cutPlane>[] }) =>
+    new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      barrierMs: 200,
+      freezeRetryMs: 50,
+      reachWaitMs: o.reachWaitMs,
+      reachPollMs: 20,
+      freezePlanes: async () => o.planes(),
+      reachPlanes: async () => o.planes(),
+    });
+
+  it('waits for a plane that cannot be heard before the freeze, the market active and the source not frozen, then moves it', async () => {
+    await seedSmallCell0();
+    const ops: string[] = [];
+    let heard = false;
+    let heardAt = 0;
+    cells.hook = (op, cell) => void ops.push(`${op} ${cell} ${heard ? 'after' : 'before'}`);
+    migrator = waiting({ reachWaitMs: 10_000, planes: () => [cutPlane(() => heard), cutPlane(() => true, 'envoys')] });
+    await migrator.start('sf', 'cell-0', 'tester');
+    // The wait shows in the record (cellctl migrate --status) while the market is served by its source.
+    let during: MigrationRecord | undefined;
+    for (const until = Date.now() + 5000; Date.now() < until && !during; await new Promise((r) => setTimeout(r, 20))) {
+      const cur = await migrator.get('sf');
+      if (cur?.history.some((h) => h.note?.startsWith('waiting up to'))) during = cur;
+    }
+    assert.ok(during, 'the wait is a note of the record');
+    assert.equal(during.state, 'freezing');
+    assert.match(
+      during.history.at(-1)?.note ?? '',
+      /^waiting up to \d+ ms for router r-cut: no answer in 100 ms to be reachable before the freeze; cell-1 not frozen, serving sf$/,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 }, 'active on its source through the wait');
+    heard = true;
+    heardAt = Date.now();
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+    assert.deepEqual(await market('sf'), { cell: 'cell-0', state: 'active', epoch: 4 });
+    assert.ok(ops.includes('freeze cell-1 after') && !ops.includes('freeze cell-1 before'), `frozen only once heard: ${ops.join(', ')}`);
+    assert.ok(Date.parse(rec.frozenAt ?? '') >= heardAt, 'the freeze window starts after the wait');
+    assert.ok(
+      rec.history.some((h) => h.state === 'freezing' && /^router r-cut reachable again after \d+ ms; freezing$/.test(h.note ?? '')),
+    );
+  });
+
+  it('rolls back naming the plane, the source never frozen, when it stays unreachable past the bound (and at once with a bound of 0)', async () => {
+    await seedSmallCell0();
+    const ops: string[] = [];
+    cells.hook = (op, cell) => void ops.push(`${op} ${cell}`);
+    migrator = waiting({ reachWaitMs: 300, planes: () => [cutPlane(() => false)] });
+    const t0 = Date.now();
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'rolled-back', JSON.stringify(rec.history));
+    assert.ok(Date.now() - t0 >= 300, 'it waited the bound');
+    assert.match(
+      rec.error ?? '',
+      /^freeze not confirmed: not reachable within 300 ms: router r-cut: no answer in 100 ms; the source cell was not frozen$/,
+    );
+    assert.ok(!ops.includes('freeze cell-1'), `the source was never frozen: ${ops.join(', ')}`);
+    assert.deepEqual(await market('sf'), { cell: 'cell-1', state: 'active', epoch: 3 }, 'never frozen in Consul either');
+
+    migrator = waiting({ reachWaitMs: 0, planes: () => [cutPlane(() => false)] });
+    await migrator.start('sf', 'cell-0', 'tester');
+    const now = await finish('sf');
+    assert.equal(now.state, 'rolled-back');
+    assert.match(now.error ?? '', /^freeze not confirmed: not reachable within 0 ms: router r-cut: /);
+    assert.ok(!now.history.some((h) => h.note?.startsWith('waiting up to')), 'no wait with a bound of 0');
+  });
+
+  it('stops waiting for a plane that leaves (deregistered), and rolls back at once on an abort during the wait', async () => {
+    await seedSmallCell0();
+    let asks = 0;
+    // Registered for the first three asks, then gone from the membership.
+    migrator = waiting({ reachWaitMs: 10_000, planes: () => (++asks <= 3 ? [cutPlane(() => false)] : []) });
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+
+    migrator = waiting({ reachWaitMs: 10_000, planes: () => [cutPlane(() => false)] });
+    const t0 = Date.now();
+    await migrator.start('sf', 'cell-1', 'tester');
+    for (let i = 0; i < 250 && !(await migrator.get('sf'))?.history.some((h) => h.note?.startsWith('waiting up to')); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    await migrator.abort('sf');
+    const back = await finish('sf');
+    assert.equal(back.state, 'rolled-back', JSON.stringify(back.history));
+    assert.equal(back.error, 'aborted by operator');
+    assert.ok(Date.now() - t0 < 5000, 'the abort ends the wait');
+    assert.deepEqual(await market('sf'), { cell: 'cell-0', state: 'active', epoch: 4 });
+  });
+
+  it('gives a plane back from unreachable every freeze attempt again', async () => {
+    await seedSmallCell0();
+    // Cut, then heard but lagging: it confirms only at the third freeze after it came back, while
+    // freezeAttempts is 3 and one attempt already failed before the wait.
+    let phase: 'lag1' | 'cut' | 'lag' = 'lag1';
+    let freezesAfter = 0;
+    const plane = {
+      name: 'router r-lag',
+      check: async () => {
+        if (phase === 'lag1') {
+          phase = 'cut';
+          setTimeout(() => (phase = 'lag'), 300);
+          return { held: false as const, why: 'routes it active on cell-1 at epoch 3' };
+        }
+        if (phase === 'cut') return { held: false as const, why: 'no answer in 100 ms' };
+        return freezesAfter >= 3 ? { held: true as const } : { held: false as const, why: 'routes it active on cell-1 at epoch 3' };
+      },
+      reach: async () => (phase === 'cut' ? { held: false as const, why: 'no answer in 100 ms' } : { held: true as const }),
+    };
+    migrator = new Migrator(kv, layout, cells, () => session.id, log, 'cp-test', {
+      cleanupGraceMs: 50,
+      settleMs: 5,
+      barrierMs: 100,
+      pollMs: 10,
+      freezeAttempts: 3,
+      freezeRetryMs: 20,
+      reachWaitMs: 10_000,
+      reachPollMs: 20,
+      freezePlanes: async () => {
+        if (phase === 'lag') freezesAfter++; // one call per freeze attempt
+        return [plane];
+      },
+      reachPlanes: async () => [plane],
+    });
+    await migrator.start('sf', 'cell-0', 'tester');
+    const rec = await finish('sf');
+    assert.equal(rec.state, 'done', JSON.stringify(rec.history));
+    assert.equal(freezesAfter, 3, 'three attempts after the wait');
+  });
+
   it('between split cells moves the delivery service too: frozen after the order service, drained, verified, purged on the source', async () => {
     cells = new FakeCells(['cell-0', 'cell-1'], { split: ['cell-0', 'cell-1'] });
     cells.write('cell-1', 'sf', ['o1', 'o2', 'o3']);

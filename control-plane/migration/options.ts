@@ -47,7 +47,21 @@ export interface MigrationOptions {
   freezePlanes?: (market: string, want: FrozenWant) => Promise<Plane[]>;
   /** Bound on the freeze barrier (ms); past it, with a plane unconfirmed, the market thaws on its source. */
   barrierMs: number;
-  /** Freezes tried (each thawed after an unconfirmed barrier, `freezeRetryMs` apart) before the migration rolls back. */
+  /**
+   * Before each freeze, every plane of `reachPlanes` must be reachable (docs/operators.md §Waiting for the data planes):
+   * one that cannot be heard (a router that does not answer, an Envoy whose xDS stream is behind
+   * or ended lately) is waited for, the market not frozen, up to this long in all (ms; asked every
+   * `reachPollMs`); past it the migration rolls back naming it. 0: no wait, an unreachable plane
+   * rolls the move back at once.
+   */
+  reachWaitMs: number;
+  reachPollMs: number;
+  /** The planes asked whether they can be heard before each freeze (the control plane's: those of `freezePlanes`). None: no wait. */
+  reachPlanes?: (market: string, want: FrozenWant) => Promise<Plane[]>;
+  /**
+   * Freezes tried (each thawed after an unconfirmed barrier, `freezeRetryMs` apart) before the
+   * migration rolls back; counted again from 1 after a wait for an unreachable plane.
+   */
   freezeAttempts: number;
   freezeRetryMs: number;
   /**
@@ -85,6 +99,8 @@ export const DEFAULT_MIGRATION_OPTIONS: MigrationOptions = {
   pollMs: 10,
   verifyAttempts: 8,
   barrierMs: 1500,
+  reachWaitMs: 60_000,
+  reachPollMs: 250,
   freezeAttempts: 3,
   freezeRetryMs: 1000,
   healthWaitMs: 15_000,

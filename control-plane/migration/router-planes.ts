@@ -7,7 +7,8 @@
  * that holds the market frozen on the source at the market's epoch (or does not hold the market:
  * it answers 404 and forwards nothing) and has none of the market's requests still on their way
  * to a cell. An instance that refuses the connection serves nothing and confirms as not live; one
- * that does not answer (stopped, cut off, overloaded) does not confirm.
+ * that does not answer (stopped, cut off, overloaded) does not confirm. Before the freeze, the
+ * same question tells whether the instance can be heard at all (`reach`).
  */
 import type { ConsulClient } from '../../shared/consul/client.js';
 import { SERVICE_ROUTER } from '../../shared/consul-watch.js';
@@ -50,26 +51,40 @@ export function routerPlane(
   want: FrozenWant,
   token: string,
 ): Plane {
+  /** The instance's views, or why there are none (a refused connection: `held`, it serves nothing). */
+  const ask = async (timeoutMs: number): Promise<View[] | PlaneAnswer> => {
+    let res: Response;
+    try {
+      res = await peers.fetch(`${base}/route?market=${market}`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      if (refused(err)) return { held: true, note: 'not listening' };
+      const e = err as Error;
+      return { held: false, why: e.name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (e.message ?? String(err)) };
+    }
+    const text = await res.text();
+    if (!res.ok) return { held: false, why: `answered ${res.status}: ${text.slice(0, 200)}` };
+    const views = (JSON.parse(text) as { views?: View[] }).views ?? [];
+    return views.length === 0 ? { held: false, why: 'answered no view' } : views;
+  };
   return {
     name: `router ${name}`,
     async check(timeoutMs): Promise<PlaneAnswer> {
-      let res: Response;
-      try {
-        res = await peers.fetch(`${base}/route?market=${market}`, {
-          headers: { authorization: `Bearer ${token}` },
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (err) {
-        if (refused(err)) return { held: true, note: 'not listening' };
-        const e = err as Error;
-        return { held: false, why: e.name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (e.message ?? String(err)) };
-      }
-      const text = await res.text();
-      if (!res.ok) return { held: false, why: `answered ${res.status}: ${text.slice(0, 200)}` };
-      const body = JSON.parse(text) as { views?: View[] };
-      const views = body.views ?? [];
-      if (views.length === 0) return { held: false, why: 'answered no view' };
+      const views = await ask(timeoutMs);
+      if (!Array.isArray(views)) return views;
       const whys = views.map((v) => notHeld(v, want)).filter((w) => w !== undefined);
+      return whys.length ? { held: false, why: whys.join('; ') } : { held: true };
+    },
+    // Reachable: it answers, every process with its table loaded (docs/operators.md §Waiting for the data planes).
+    async reach(timeoutMs): Promise<PlaneAnswer> {
+      const views = await ask(timeoutMs);
+      if (!Array.isArray(views)) return views;
+      const whys = views
+        .map((v) => (v.error ? v.error : v.ready ? undefined : 'routing table not loaded'))
+        .map((w, i) => (w && views[i]!.worker !== undefined ? `worker ${views[i]!.worker}: ${w}` : w))
+        .filter((w) => w !== undefined);
       return whys.length ? { held: false, why: whys.join('; ') } : { held: true };
     },
   };

@@ -10,7 +10,7 @@ import type { ConsulClient } from '../../shared/consul.js';
 import type { KvLayout } from '../../shared/kv.js';
 import type { Logger } from '../../shared/logger.js';
 import { SnapshotCache } from './cache/snapshot-cache.js';
-import { StatusStore, type NodeStatus } from './cache/status.js';
+import { nodesBehind, StatusStore, type NodeStatus } from './cache/status.js';
 import { startConsulFeed, type ConsulFeed, type FeedSource } from './consul-feed.js';
 import { LastGoodWriter, readLastGood, type LoadedView } from './last-good.js';
 import { XdsMetrics } from './metrics.js';
@@ -89,6 +89,12 @@ export interface Xds {
   publishedMarket(market: string): 'frozen' | 'routed' | 'absent';
   /** True when every node connected here holds the current routes (RDS and SRDS ACKed). */
   nodesInSync(): boolean;
+  /**
+   * The nodes that may not hold the current routes, each with why: connected and behind (RDS or
+   * SRDS not ACKed), or disconnected less than `endedWithinMs` ago (cut off, such a node may still
+   * route on what it had; docs/operators.md §Waiting for the data planes).
+   */
+  nodesBehind(endedWithinMs: number): string[];
   /** Test-only: publish a resource Envoy rejects to `node` (or every node); clear it. */
   injectInvalid(node?: string): void;
   clearInjected(): void;
@@ -212,6 +218,8 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
       }
       return true;
     },
+    nodesBehind: (endedWithinMs) =>
+      nodesBehind(status.list(), (id, key) => cache.getSnapshot(id)?.type(key === 'rds' ? ROUTE : SCOPED_ROUTE).version, endedWithinMs),
     injectInvalid: (node) => publisher.injectInvalid(node),
     clearInjected: () => publisher.clearInjected(),
     async stop() {

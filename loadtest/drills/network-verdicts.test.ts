@@ -14,7 +14,10 @@ import { consulBackVerdicts } from './network.js';
 
 const failing = (vs: Verdict[]) => vs.filter((v) => !v.pass).map((v) => v.name);
 
-function edgeRun(answers: [replica: string, at: number, cell: string][], detail = REFUSED): EdgeRun {
+const WAIT_NOTE =
+  'waiting up to 59870 ms for router router-1: no answer in 1000 ms to be reachable before the freeze; cell-1 not frozen, serving nyc';
+
+function edgeRun(answers: [replica: string, at: number, cell: string][], patch: Partial<EdgeRun> = {}): EdgeRun {
   return {
     edge: 'edge-1',
     cutFrom: ['consul-1', 'cp'],
@@ -22,50 +25,60 @@ function edgeRun(answers: [replica: string, at: number, cell: string][], detail 
       { plane: 'router', replica: 'router-1', url: 'http://r' },
       { plane: 'envoy', replica: 'envoy-1', url: 'http://e' },
     ],
-    move: { market: 'nyc', from: 'cell-1', to: 'cell-2', code: detail === '' ? 0 : 1, detail },
-    triedAt: 1000,
+    move: { market: 'nyc', from: 'cell-1', to: 'cell-2', code: 0, detail: '' },
+    movedFrom: 1000,
+    waitNote: WAIT_NOTE,
+    waitSeenAt: 2500,
+    stateAtHeal: 'freezing',
     healedAt: 5000,
-    retry: { market: 'nyc', from: 'cell-1', to: 'cell-2', code: 0, detail: '' },
-    movedAt: 7000,
+    endedAt: 7000,
     probes: answers.map(([replica, at, cell]) => ({ replica, start: at, end: at + 5, status: 200, cell })),
+    ...patch,
   };
 }
-
-const REFUSED =
-  'migration of nyc rolled-back: freeze not confirmed within 1500 ms by envoys: not every connected Envoy ACKed routes with the market frozen; router router-1: no answer in 1000 ms; the source cell was not frozen; nyc stays on cell-1';
 
 describe('edge-consul-partition verdicts', () => {
   const good = edgeRun([
     ['router-1', 2000, 'cell-1'],
     ['envoy-1', 2000, 'cell-1'],
-    ['router-1', 6000, 'cell-1'],
-    ['router-1', 7100, 'cell-2'],
+    ['router-1', 4000, 'cell-1'],
+    ['router-1', 6900, 'cell-2'],
     ['envoy-1', 7300, 'cell-2'],
   ]);
 
-  it('pass when the move while cut rolled back naming the cut router, the owner served until the heal, and the later move was applied soon after its flip', () => {
+  it('pass when the move waited for the cut router, the owner served until the heal, and the move completed after it and was applied within 5 s', () => {
     const vs = edgeVerdicts(good);
     assert.deepEqual(failing(vs), []);
-    assert.equal(vs.find((v) => v.name === 'move applied after the paths came back (router-1)')?.measured, '105 ms after its flip');
+    assert.equal(
+      vs.find((v) => v.name === 'move applied after the paths came back (router-1)')?.measured,
+      '1905 ms after the paths came back',
+    );
   });
 
-  it('fail the positive control when the move went through while the edge was said cut (nothing was cut), or rolled back for another reason', () => {
+  it('fail the positive control when the move went through while the edge was said cut (nothing was cut: no wait), or waited for another plane only', () => {
     const moved = edgeRun(
       [
         ['router-1', 2000, 'cell-2'],
         ['envoy-1', 2000, 'cell-2'],
+        ['router-1', 5100, 'cell-2'],
+        ['envoy-1', 5100, 'cell-2'],
       ],
-      '',
+      { waitNote: undefined, waitSeenAt: undefined, stateAtHeal: 'cleanup-wait', endedAt: 2200 },
     );
-    assert.ok(failing(edgeVerdicts(moved)).includes('move refused while the edge is cut off'));
+    assert.deepEqual(failing(edgeVerdicts(moved)), [
+      'move waited while the edge is cut off',
+      'owner kept serving while cut off (router-1)',
+      'owner kept serving while cut off (envoy-1)',
+      'move made while cut off applied after the paths came back',
+    ]);
     const other = edgeRun(
       good.probes.map((p) => [p.replica, p.start, p.cell]),
-      'migration of nyc rolled-back: summaries differ; nyc stays on cell-1',
+      { waitNote: WAIT_NOTE.replace('router router-1', 'router router-2') },
     );
-    assert.deepEqual(failing(edgeVerdicts(other)), ['move refused while the edge is cut off']);
+    assert.deepEqual(failing(edgeVerdicts(other)), ['move waited while the edge is cut off']);
   });
 
-  it('fail when a cut replica answered from another cell while cut, the later move failed, or a replica applied it late or never', () => {
+  it('fail when a cut replica answered from another cell while cut, the move rolled back (a bound of 0), or a replica applied it late or never', () => {
     const run = edgeRun([
       ['router-1', 2000, 'cell-2'],
       ['envoy-1', 2000, 'cell-1'],
@@ -77,8 +90,30 @@ describe('edge-consul-partition verdicts', () => {
       'move applied after the paths came back (router-1)',
       'move applied after the paths came back (envoy-1)',
     ]);
-    const notMoved = { ...good, retry: { ...good.retry!, code: 1, detail: 'rolled-back' }, movedAt: undefined };
-    assert.ok(failing(edgeVerdicts(notMoved)).includes('market moved after the paths came back'));
+    const rolledBack = edgeRun(
+      [
+        ['router-1', 2000, 'cell-1'],
+        ['envoy-1', 2000, 'cell-1'],
+        ['router-1', 6000, 'cell-1'],
+        ['envoy-1', 6000, 'cell-1'],
+      ],
+      {
+        move: {
+          ...good.move!,
+          code: 1,
+          detail: 'migration of nyc rolled-back: freeze not confirmed: not reachable within 0 ms: router router-1: …',
+        },
+        waitNote: undefined,
+        stateAtHeal: 'rolled-back',
+        endedAt: 2100,
+      },
+    );
+    assert.deepEqual(failing(edgeVerdicts(rolledBack)), [
+      'move waited while the edge is cut off',
+      'move made while cut off applied after the paths came back',
+      'move applied after the paths came back (router-1)',
+      'move applied after the paths came back (envoy-1)',
+    ]);
   });
 
   const point = (p: Partial<RequestPoint>): RequestPoint => ({

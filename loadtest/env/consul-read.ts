@@ -55,15 +55,17 @@ export async function readCellHealth(consul: ConsulClient): Promise<Record<strin
   return out;
 }
 
-/** A market's last migration record (`<prefix>migrations/<market>`): its id and state; undefined when none. */
+/** A market's last migration record (`<prefix>migrations/<market>`): its id, state, cells and history notes; undefined when none. */
 export async function readMigration(
   consul: ConsulClient,
   market: string,
   prefix = 'cellsim/',
-): Promise<{ id: string; state: string; from: string; to: string } | undefined> {
+): Promise<{ id: string; state: string; from: string; to: string; notes: string[] } | undefined> {
   const layout = new KvLayout(prefix);
   const { value: item } = await consul.kv.get(layout.migrationKey(market), { timeoutMs: 2000 });
   if (!item) return undefined;
   const rec = decodeJson(MigrationRecordSchema, item.value);
-  return rec.ok ? { id: rec.value.id, state: rec.value.state, from: rec.value.from, to: rec.value.to } : undefined;
+  if (!rec.ok) return undefined;
+  const { id, state, from, to, history } = rec.value;
+  return { id, state, from, to, notes: history.flatMap((h) => (h.note ? [h.note] : [])) };
 }

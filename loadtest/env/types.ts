@@ -68,8 +68,8 @@ export interface DrillEnv {
   marketWeights?(): Record<string, number> | undefined;
   /** market → owning cell, as Consul says now. */
   owners(): Promise<Record<string, string>>;
-  /** The market's last migration record (id, state, from, to), as Consul says now; undefined when none. */
-  migration?(market: string): Promise<{ id: string; state: string; from: string; to: string } | undefined>;
+  /** The market's last migration record (id, state, from, to, the notes of its history), as Consul says now; undefined when none. */
+  migration?(market: string): Promise<{ id: string; state: string; from: string; to: string; notes: string[] } | undefined>;
   /** cell → the versions its passing instances run (Consul catalog meta). */
   cellVersions(): Promise<Record<string, string[]>>;
   /** cell → its health in Consul (every registered cell; one with no instance registered is absent). */

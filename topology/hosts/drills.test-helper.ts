@@ -79,11 +79,10 @@ export function assertLeaderLoss(r: DrillRun): void {
  */
 export function assertEdgePartition(r: DrillRun, t: TestContext): void {
   for (const v of r.report.verdicts)
-    if (/^(move refused|move applied|market moved|failed requests)/.test(v.name)) t.diagnostic(`${v.name}: ${v.measured}`);
-  // Known intermittent misses under load (docs/drills.md §Network drills): router-1 applied a
-  // move 6.7 s after the paths came back once in 13 runs (0.1–2.4 s otherwise), and envoy-1
-  // 8.96 s in a CI rehearsal with up-kafka's topology beside it (7.3 s at load 14–18), above the
-  // 5 s target; the cause is not found yet. Each must still apply it within the drill's 15 s bound.
+    if (/^(move waited|owner kept|move made|move applied|failed requests)/.test(v.name)) t.diagnostic(`${v.name}: ${v.measured}`);
+  // Known intermittent misses under load (docs/drills.md §Network drills): a cut replica's catch-up
+  // after the restore has taken 6.7 s (router-1) and 9 s (envoy-1) on a loaded machine, above the
+  // 5 s target. Each must still apply the move within the drill's 15 s bound.
   const known = (f: string) => f.startsWith('move applied after the paths came back (');
   assert.deepEqual(
     r.failed.filter((f) => !known(f)),
@@ -91,13 +90,17 @@ export function assertEdgePartition(r: DrillRun, t: TestContext): void {
   );
   for (const replica of ['router-1', 'envoy-1']) {
     const applied = r.report.verdicts.find((v) => v.name === `move applied after the paths came back (${replica})`);
-    assert.match(applied?.measured ?? 'none', /^\d+ ms after its flip$/, `${replica} applied the move within the drill’s 15 s bound`);
+    assert.match(
+      applied?.measured ?? 'none',
+      /^\d+ ms after the paths came back$/,
+      `${replica} applied the move within the drill’s 15 s bound`,
+    );
   }
   passed(r, [
-    'move refused while the edge is cut off',
+    'move waited while the edge is cut off',
     'owner kept serving while cut off (router-1)',
     'owner kept serving while cut off (envoy-1)',
-    'market moved after the paths came back',
+    'move made while cut off applied after the paths came back',
     'failed requests',
   ]);
 }

@@ -244,7 +244,7 @@ describe('cellctl up --hosts: one network namespace per host', () => {
     );
   });
 
-  it('edge-consul-partition: an edge host cut off from Consul and the control plane keeps routing, a move meanwhile rolls back before the freeze, and one after the heal is applied within 5 s', async (t) => {
+  it('edge-consul-partition: an edge host cut off from Consul and the control plane keeps routing, a move meanwhile waits before its freeze and is applied once the paths are back, within 5 s', async (t) => {
     assertEdgePartition(await drill(['edge-consul-partition'], '20s'), t);
   });
 

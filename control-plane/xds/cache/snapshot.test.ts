@@ -10,6 +10,7 @@ import { CLUSTER, ENDPOINT, ROUTE, SCOPED_ROUTE, type TypeUrl } from '../resourc
 import { countVisits } from '../bench/visits.js';
 import { OverlayMap } from './overlay-map.js';
 import { InconsistentSnapshotError, SnapshotCache } from './snapshot-cache.js';
+import { nodesBehind, type NodeStatus } from './status.js';
 import { DELTA_HISTORY_STEPS, hintChanges, namesChangedSince, Snapshot, typeSnapshot } from './snapshot.js';
 
 const byName = (rs: Resource[]) => new Map(rs.map((r) => [r.name, r]));
@@ -202,5 +203,29 @@ describe('overlay map', () => {
     assert.equal(namesChangedSince(head, line.at(-1 - DELTA_HISTORY_STEPS)!)?.size, DELTA_HISTORY_STEPS);
     assert.equal(namesChangedSince(head, line.at(-2 - DELTA_HISTORY_STEPS)!), undefined, 'older than the history: unknown');
     assert.equal(namesChangedSince(head, line[0]!), undefined);
+  });
+});
+
+describe('nodesBehind (the Envoys a freeze waits for, docs/operators.md §Waiting for the data planes)', () => {
+  const now = Date.parse('2026-12-07T23:00:00.000Z');
+  const node = (id: string, patch: Partial<NodeStatus>): NodeStatus => ({ id, connected: true, streams: 1, types: {}, ...patch });
+  const acked = (v: string) => ({ mode: 'sotw' as const, lastAckedVersion: v, nacks: 0, pushes: 1, parked: false });
+  const current = (id: string, key: 'rds' | 'srds') => (id === 'fresh' ? undefined : `${key}-v2`);
+
+  it('names a connected node behind on RDS or SRDS, one with no routes built yet, and one disconnected lately; not one in sync or gone long ago', () => {
+    const nodes = [
+      node('in-sync', { types: { rds: acked('rds-v2'), srds: acked('srds-v2') } }),
+      node('behind', { types: { rds: acked('rds-v2'), srds: acked('srds-v1') } }),
+      node('fresh', {}),
+      node('cut', { connected: false, streams: 0, disconnectedAt: new Date(now - 4000).toISOString(), types: { rds: acked('rds-v1') } }),
+      node('gone', { connected: false, streams: 0, disconnectedAt: new Date(now - 31_000).toISOString() }),
+    ];
+    assert.deepEqual(nodesBehind(nodes, current, 30_000, now), [
+      'behind: has not ACKed the current routes',
+      'fresh: no routes built for it yet',
+      'cut: its xDS stream ended 4000 ms ago',
+    ]);
+    assert.deepEqual(nodesBehind(nodes.slice(0, 1), current, 30_000, now), []);
+    assert.deepEqual(nodesBehind(nodes.slice(3), current, 0, now), [], 'with 0, a disconnected node is never waited for');
   });
 });

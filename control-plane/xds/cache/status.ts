@@ -111,3 +111,35 @@ export class StatusStore {
     return c;
   }
 }
+
+/**
+ * The nodes that may not hold the current routes, each as `id: why`: connected with a route type
+ * (`rds`, `srds`) whose last ACKed version is not `current(id, key)`, or with no routes built for
+ * it yet (no snapshot: `current` undefined for both), or disconnected less than `endedWithinMs` before `now` (cut off, such a node may still
+ * route on what it had; docs/operators.md §Waiting for the data planes).
+ */
+export function nodesBehind(
+  nodes: readonly NodeStatus[],
+  current: (id: string, key: 'rds' | 'srds') => string | undefined,
+  endedWithinMs: number,
+  now = Date.now(),
+): string[] {
+  const out: string[] = [];
+  for (const n of nodes) {
+    if (!n.connected) {
+      const ago = now - Date.parse(n.disconnectedAt ?? '');
+      if (ago < endedWithinMs) out.push(`${n.id}: its xDS stream ended ${ago} ms ago`);
+      continue;
+    }
+    if (current(n.id, 'rds') === undefined && current(n.id, 'srds') === undefined) {
+      out.push(`${n.id}: no routes built for it yet`);
+      continue;
+    }
+    const behind = (['rds', 'srds'] as const).some((key) => {
+      const ts = n.types[key];
+      return ts !== undefined && ts.lastAckedVersion !== current(n.id, key);
+    });
+    if (behind) out.push(`${n.id}: has not ACKed the current routes`);
+  }
+  return out;
+}
