@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { benchCommand, markdownTable, writeResults, type ResultsSection, type TableCell } from './bench-results.js';
+import { benchCommand, benchSizes, markdownTable, writeResults, type ResultsSection, type TableCell } from './bench-results.js';
 
 describe('bench results file', () => {
   const tables: { name: string; head: string[]; rows: TableCell[][]; want: string }[] = [
@@ -111,4 +111,16 @@ describe('bench results file', () => {
       }
     });
   }
+});
+
+describe('benchSizes', () => {
+  it('reads BENCH_SIZES (distinct, ascending, at least the minimum), else the defaults', () => {
+    assert.deepEqual(benchSizes('10,1000', 1, {}), [10, 1000]);
+    assert.deepEqual(benchSizes('10', 1, { BENCH_SIZES: '100000, 5,5,x,2.5,-1' }), [5, 100000]);
+    assert.deepEqual(benchSizes('1000', 10, { BENCH_SIZES: '9,10' }), [10]);
+  });
+
+  it('refuses a list with no usable size, naming the variable', () => {
+    assert.throws(() => benchSizes('10', 10, { BENCH_SIZES: '1,abc' }), /BENCH_SIZES names no size of 10 or more: 1,abc/);
+  });
 });

@@ -40,6 +40,23 @@ export function loadAverage(): number[] {
   return loadavg();
 }
 
+/**
+ * The sizes a benchmark measures side by side: `BENCH_SIZES` (comma-separated whole numbers, each at
+ * least `min`), else `defaults`; distinct, ascending. Throws when none is left, naming the variable.
+ */
+export function benchSizes(defaults: string, min = 1, env: NodeJS.ProcessEnv = process.env): number[] {
+  const sizes = [
+    ...new Set(
+      (env.BENCH_SIZES ?? defaults)
+        .split(',')
+        .map((s) => Number(s.trim()))
+        .filter((n) => Number.isInteger(n) && n >= min),
+    ),
+  ].sort((a, b) => a - b);
+  if (sizes.length === 0) throw new Error(`BENCH_SIZES names no size of ${min} or more: ${env.BENCH_SIZES}`);
+  return sizes;
+}
+
 /** `value` as one shell word: quoted only when it holds anything but plain characters. */
 const shellWord = (value: string) => (/^[\w@%+=:,./-]*$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
 

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { benchCommand, loadAverage, writeResults } from '../../infra/harness/bench-results.js';
+import { benchCommand, benchSizes, loadAverage, writeResults } from '../../infra/harness/bench-results.js';
 import { ProcessScope, waitFor } from '../../infra/process.js';
 import { metricSum, pct, rssMb } from '../../control-plane/xds/bench/measure.js';
 import { cpuSeconds } from '../../router/bench/measure.js';
@@ -43,14 +43,7 @@ import {
 } from './propagation-rig.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/propagation.md', import.meta.url));
-const SIZES = [
-  ...new Set(
-    (process.env.BENCH_SIZES ?? '10,10000,100000')
-      .split(',')
-      .map((s) => Number(s.trim()))
-      .filter((n) => Number.isInteger(n) && n > 0),
-  ),
-].sort((a, b) => a - b);
+const SIZES = benchSizes('10,10000,100000');
 const MOVES = Math.max(1, Number(process.env.BENCH_MOVES ?? 100));
 /** Untimed moves per size before the timed ones (JIT, connections, the log's length). */
 const WARM = Math.max(1, Number(process.env.BENCH_WARM_MOVES ?? 3));
@@ -300,7 +293,6 @@ function rows(figs: SizeFigures[]): string[][] {
 }
 
 async function main(): Promise<void> {
-  if (SIZES.length === 0) throw new Error(`BENCH_SIZES names no table size: ${process.env.BENCH_SIZES}`);
   const t0 = Date.now();
   const loadBefore = loadAverage();
   const scope = new ProcessScope();

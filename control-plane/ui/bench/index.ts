@@ -13,7 +13,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { benchCommand, loadAverage, writeResults } from '../../../infra/harness/bench-results.js';
+import { benchCommand, benchSizes, loadAverage, writeResults } from '../../../infra/harness/bench-results.js';
 import { ProcessScope } from '../../../infra/process.js';
 import { marketId } from '../../../loadtest/bench/propagation-rig.js';
 import { findDescendant, pct, rssMb } from '../../xds/bench/measure.js';
@@ -21,14 +21,7 @@ import { PAGE_SIZE } from '../market-page.js';
 import { firstPaint, frozenMarkets, launchChromium, openConsole, startConsoleRig, type ConsoleRig } from './rig.js';
 
 const RESULTS = fileURLToPath(new URL('../../../bench/console.md', import.meta.url));
-const SIZES = [
-  ...new Set(
-    (process.env.BENCH_SIZES ?? '1000,100000')
-      .split(',')
-      .map((s) => Number(s.trim()))
-      .filter((n) => Number.isInteger(n) && n >= 10),
-  ),
-].sort((a, b) => a - b);
+const SIZES = benchSizes('1000,100000', 10);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 9));
 
 const log = (msg: string) => process.stderr.write(`[bench:console ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -107,7 +100,6 @@ function rows(sides: Side[]): string[][] {
 }
 
 async function main(): Promise<void> {
-  if (SIZES.length === 0) throw new Error(`BENCH_SIZES names no map size of 10 markets or more: ${process.env.BENCH_SIZES}`);
   const t0 = Date.now();
   const loadBefore = loadAverage();
   const scope = new ProcessScope();
