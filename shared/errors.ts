@@ -23,6 +23,10 @@ export const ERROR_CODES = {
     status: 503,
     doc: 'an added cell did not start: its host, its process or its first passing check failed (the message says which and why); what was made is removed',
   },
+  cell_stop_failed: {
+    status: 503,
+    doc: 'a retired cell did not stop: its process, its delivery service or its host could not be removed (the message says why); its cell record stays, draining',
+  },
   unauthorized: { status: 401, doc: 'missing or wrong bearer token' },
   forbidden: { status: 403, doc: "the bearer token is valid but its scope does not allow this action (a read token's mutation)" },
   upstream_timeout: { status: 504, doc: 'the cell did not answer in time' },

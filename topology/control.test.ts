@@ -174,6 +174,22 @@ describe('control channel: adding and removing a cell', () => {
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_found');
   });
 
+  it("passes a cell that did not stop through with its cause (503 cell_stop_failed), up to the control plane's client", async () => {
+    const cause = 'cell-7 did not stop: removing host cell-7: ip netns delete cs-1-cell-7: Device or resource busy';
+    const sup = { ...failingSupervisor(new Error('x')), removeCell: () => Promise.reject(new HttpError('cell_stop_failed', cause)) };
+    const res = await call(sup, 'DELETE', '/cells/cell-7');
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), { error: { code: 'cell_stop_failed', message: cause } });
+    const client = new SupervisorClient('http://supervisor', 't0ken', (url, init) =>
+      Promise.resolve(controlApp(sup, 't0ken').request(url, init)),
+    );
+    await assert.rejects(client.removeCell('cell-7'), (err: unknown) => {
+      assert.ok(err instanceof HttpError, `an HttpError, not ${String(err)}`);
+      assert.deepEqual([err.code, err.status, err.message], ['cell_stop_failed', 503, `supervisor: ${cause}`]);
+      return true;
+    });
+  });
+
   it("passes a cell that did not start through with its cause (503 cell_start_failed), up to the control plane's client", async () => {
     const cause =
       'cell-7 did not start: making host cell-7 (10.77.5.107): its Consul agent consul.cell-7: consul.cell-7 not ready after 60000 ms';

@@ -204,13 +204,23 @@ export class Supervisor {
   /** Stops and forgets every instance of `cell`, its ports, its data directory and under `--hosts` its host (`cellctl cells retire`). */
   async removeCell(cell: string): Promise<void> {
     if (!this.seeded?.cells.has(cell)) throw new UnknownCellError(cell);
+    try {
+      await this.removeKnownCell(cell);
+    } catch (err) {
+      // The operator gets the cause (the step that failed), in the contract's shape.
+      if (err instanceof HttpError) throw err;
+      throw new HttpError('cell_stop_failed', `${cell} did not stop: ${(err as Error).message}`);
+    }
+  }
+
+  private async removeKnownCell(cell: string): Promise<void> {
     for (const color of ['blue', 'green'] as const) await this.stopCell(cell, color);
     for (const k of [...this.children.values()].filter((c) => c.spec.kind === 'delivery' && c.spec.cell === cell))
       await this.drop(k.spec.name);
     await this.drop(brokerChildName(cell));
     forgetBroker(this.cfg, cell);
     forgetDelivery(this.cfg, cell);
-    this.seeded.cells.delete(cell);
+    this.seeded?.cells.delete(cell);
     if (this.cfg.ports.added) delete this.cfg.ports.added[cell];
     rmSync(join(this.cfg.dataDir, 'cells', cell), { recursive: true, force: true });
     rmSync(join(this.cfg.dataDir, 'backups', cell), { recursive: true, force: true });

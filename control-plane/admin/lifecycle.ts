@@ -185,7 +185,13 @@ export class CellLifecycle {
     const again = await this.checkRetire(cell);
     if (again.markets.length) throw new HttpError('cell_not_empty', `cell ${cell.id} took markets meanwhile: ${again.markets.join(', ')}`);
     const procs = this.d.procs();
-    if (procs) await procs.removeCell(cell.id);
+    // The supervisor's own refusals pass on as they are (its `cell_stop_failed` names the step that
+    // failed); anything else (no answer) says so. The record stays, draining.
+    if (procs)
+      await procs.removeCell(cell.id).catch((err: Error) => {
+        if (err instanceof HttpError) throw err;
+        throw new HttpError('cell_stop_failed', `${cell.id} did not stop: the supervisor: ${err.message}; its record stays, draining`);
+      });
     const { value } = await this.d.consul.health.service(SERVICE_CELL, { timeoutMs: 3000 });
     const deregistered: string[] = [];
     for (const e of value.filter((x) => x.Service.Meta?.cell === cell.id)) {

@@ -17,6 +17,8 @@ import { measureLoad } from '../placement/load.js';
 import { KvStore } from '../../shared/consul/kv-store.js';
 import { adminRoutes } from './routes.js';
 import { openSession, type ControlPlaneSession } from './session.js';
+import { HttpError } from '../../shared/errors.js';
+import type { CellLifecycleProcesses } from '../rollout/supervisor-client.js';
 
 const log = createLogger('test');
 log.level = 'silent';
@@ -278,5 +280,44 @@ describe('admin API', () => {
         .sort(),
       ['add (dry run):dry-run', 'add:ok', 'add:refused', 'retire:ok', 'retire:refused'],
     );
+  });
+  it('retires a cell whose supervisor fails to stop it with 503 cell_stop_failed, its record kept (draining)', async () => {
+    await seedKv(consul.url, { cells: { 'cell-8': {} } }, layout.prefix);
+    const lifecycle = new CellLifecycle({
+      kv,
+      layout,
+      consul: kv.consul,
+      migrator: new Migrator(kv, layout, new FakeCells(['cell-8']), () => session.id, log, 'cp', { cleanupGraceMs: 10, settleMs: 1 }),
+      rollouts: new RolloutManager(
+        kv,
+        layout,
+        () => undefined,
+        { instances: async () => [], registeredInstances: async () => [], metrics: async () => '' },
+        () => session.id,
+        log,
+      ),
+      evacuator: new Evacuator(
+        kv,
+        layout,
+        new Migrator(kv, layout, new FakeCells([]), () => session.id, log, 'cp'),
+        log,
+        () => session.id,
+        'cp',
+      ),
+      procs: () => ({ removeCell: () => Promise.reject(new Error('fetch failed')) }) as unknown as CellLifecycleProcesses,
+      log,
+      consulUrl: consul.url,
+      prefix: layout.prefix,
+    });
+    const item = (await kv.getJson(CellRecordSchema, layout.cellKey('cell-8')))!;
+    await assert.rejects(lifecycle.retire(item.value, item.item.modifyIndex), (err: unknown) => {
+      assert.ok(err instanceof HttpError, `an HttpError, not ${String(err)}`);
+      assert.deepEqual(
+        [err.code, err.status, err.message],
+        ['cell_stop_failed', 503, 'cell-8 did not stop: the supervisor: fetch failed; its record stays, draining'],
+      );
+      return true;
+    });
+    assert.equal((await kv.getJson(CellRecordSchema, layout.cellKey('cell-8')))?.value.state, 'draining');
   });
 });

@@ -126,7 +126,7 @@ export class SupervisorClient implements CellProcesses, CellLifecycleProcesses, 
   }
 
   async removeCell(cell: string): Promise<void> {
-    await this.call('DELETE', `/cells/${encodeURIComponent(cell)}`, undefined, 60_000, true);
+    await this.call('DELETE', `/cells/${encodeURIComponent(cell)}`, undefined, 60_000, true, true);
   }
 
   async scaleDelivery(cell: string, n: number): Promise<DeliveryScaled> {
