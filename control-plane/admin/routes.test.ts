@@ -31,6 +31,8 @@ describe('admin API', () => {
   let kv: KvStore;
   let session: ControlPlaneSession;
   let app: ReturnType<typeof adminRoutes>;
+  /** A cell lifecycle over this file's Consul, migrator and rollouts, with `procs` as its supervisor. */
+  let lifecycleWith: (procs: () => CellLifecycleProcesses | undefined) => CellLifecycle;
   const layout = new KvLayout('adm/');
 
   before(async () => {
@@ -54,18 +56,20 @@ describe('admin API', () => {
     );
     const evacuator = new Evacuator(kv, layout, migrator, log, () => session.id, 'cp');
     const procs = () => undefined;
-    const lifecycle = new CellLifecycle({
-      kv,
-      layout,
-      consul: kv.consul,
-      migrator,
-      rollouts,
-      evacuator,
-      procs,
-      log,
-      consulUrl: consul.url,
-      prefix: layout.prefix,
-    });
+    lifecycleWith = (p) =>
+      new CellLifecycle({
+        kv,
+        layout,
+        consul: kv.consul,
+        migrator,
+        rollouts,
+        evacuator,
+        procs: p,
+        log,
+        consulUrl: consul.url,
+        prefix: layout.prefix,
+      });
+    const lifecycle = lifecycleWith(procs);
     app = adminRoutes({
       kv,
       markets: new MarketWriter(kv.consul, layout),
@@ -283,32 +287,9 @@ describe('admin API', () => {
   });
   it('retires a cell whose supervisor fails to stop it with 503 cell_stop_failed, its record kept (draining)', async () => {
     await seedKv(consul.url, { cells: { 'cell-8': {} } }, layout.prefix);
-    const lifecycle = new CellLifecycle({
-      kv,
-      layout,
-      consul: kv.consul,
-      migrator: new Migrator(kv, layout, new FakeCells(['cell-8']), () => session.id, log, 'cp', { cleanupGraceMs: 10, settleMs: 1 }),
-      rollouts: new RolloutManager(
-        kv,
-        layout,
-        () => undefined,
-        { instances: async () => [], registeredInstances: async () => [], metrics: async () => '' },
-        () => session.id,
-        log,
-      ),
-      evacuator: new Evacuator(
-        kv,
-        layout,
-        new Migrator(kv, layout, new FakeCells([]), () => session.id, log, 'cp'),
-        log,
-        () => session.id,
-        'cp',
-      ),
-      procs: () => ({ removeCell: () => Promise.reject(new Error('fetch failed')) }) as unknown as CellLifecycleProcesses,
-      log,
-      consulUrl: consul.url,
-      prefix: layout.prefix,
-    });
+    const lifecycle = lifecycleWith(
+      () => ({ removeCell: () => Promise.reject(new Error('fetch failed')) }) as unknown as CellLifecycleProcesses,
+    );
     const item = (await kv.getJson(CellRecordSchema, layout.cellKey('cell-8')))!;
     await assert.rejects(lifecycle.retire(item.value, item.item.modifyIndex), (err: unknown) => {
       assert.ok(err instanceof HttpError, `an HttpError, not ${String(err)}`);
