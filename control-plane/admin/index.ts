@@ -22,7 +22,7 @@ import { shareJudge } from '../rollout/share-verdict.js';
 import { recoverFromBackup } from './recovery.js';
 import { Migrator } from '../migration/migrator.js';
 import type { MigrationOptions } from '../migration/options.js';
-import type { FrozenWant, Plane } from '../migration/freeze-barrier.js';
+import type { FrozenWant, Plane, PlaneAnswer } from '../migration/freeze-barrier.js';
 import { routerPlanes } from '../migration/router-planes.js';
 import { RolloutManager } from '../rollout/manager.js';
 import type { RolloutOptions } from '../rollout/options.js';
@@ -102,17 +102,15 @@ export const ENVOY_ENDED_MS = 30_000;
  * ACKed the routes built from it; reachable before the freeze when none is behind.
  */
 function envoysPlane(edge: EdgeView, market: string): Plane {
+  const heard = (): PlaneAnswer => {
+    const behind = edge.nodesBehind(ENVOY_ENDED_MS);
+    return behind.length === 0 ? { held: true } : { held: false, why: behind.join('; ') };
+  };
   return {
     name: 'envoys',
-    check: async () => {
-      if (edge.current()?.markets.get(market)?.state !== 'frozen') return { held: false, why: 'the edge has not seen the market frozen' };
-      const behind = edge.nodesBehind(ENVOY_ENDED_MS);
-      return behind.length === 0 ? { held: true } : { held: false, why: behind.join('; ') };
-    },
-    reach: async () => {
-      const behind = edge.nodesBehind(ENVOY_ENDED_MS);
-      return behind.length === 0 ? { held: true } : { held: false, why: behind.join('; ') };
-    },
+    check: async () =>
+      edge.current()?.markets.get(market)?.state === 'frozen' ? heard() : { held: false, why: 'the edge has not seen the market frozen' },
+    reach: async () => heard(),
   };
 }
 

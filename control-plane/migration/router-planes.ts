@@ -81,10 +81,10 @@ export function routerPlane(
     async reach(timeoutMs): Promise<PlaneAnswer> {
       const views = await ask(timeoutMs);
       if (!Array.isArray(views)) return views;
-      const whys = views
-        .map((v) => (v.error ? v.error : v.ready ? undefined : 'routing table not loaded'))
-        .map((w, i) => (w && views[i]!.worker !== undefined ? `worker ${views[i]!.worker}: ${w}` : w))
-        .filter((w) => w !== undefined);
+      const whys = views.flatMap((v) => {
+        const why = v.error ? v.error : v.ready ? undefined : 'routing table not loaded';
+        return why === undefined ? [] : [v.worker !== undefined ? `worker ${v.worker}: ${why}` : why];
+      });
       return whys.length ? { held: false, why: whys.join('; ') } : { held: true };
     },
   };

@@ -179,6 +179,9 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
       lastGood: path === undefined ? undefined : { path, loadedSavedAt: loaded?.savedAt, savedAt: writer?.savedAt },
     };
   };
+  /** The nodes that may not hold the current routes (`nodesBehind` of cache/status.ts over this server's snapshots). */
+  const behind = (endedWithinMs: number) =>
+    nodesBehind(status.list(), (id, key) => cache.getSnapshot(id)?.type(key === 'rds' ? ROUTE : SCOPED_ROUTE).version, endedWithinMs);
 
   return {
     port: ads.port,
@@ -203,23 +206,9 @@ export async function startXds(o: XdsOptions): Promise<Xds> {
         nodes: status.list(),
       };
     },
-    nodesInSync() {
-      for (const n of status.list()) {
-        if (!n.connected) continue;
-        const snap = cache.getSnapshot(n.id);
-        if (!snap) return false;
-        for (const [t, key] of [
-          [ROUTE, 'rds'],
-          [SCOPED_ROUTE, 'srds'],
-        ] as const) {
-          const ts = n.types[key];
-          if (ts && ts.lastAckedVersion !== snap.type(t).version) return false;
-        }
-      }
-      return true;
-    },
-    nodesBehind: (endedWithinMs) =>
-      nodesBehind(status.list(), (id, key) => cache.getSnapshot(id)?.type(key === 'rds' ? ROUTE : SCOPED_ROUTE).version, endedWithinMs),
+    // In sync: no connected node behind (a disconnected one is not counted: a window of 0 ms).
+    nodesInSync: () => behind(0).length === 0,
+    nodesBehind: behind,
     injectInvalid: (node) => publisher.injectInvalid(node),
     clearInjected: () => publisher.clearInjected(),
     async stop() {
