@@ -243,6 +243,43 @@ describe('order API', () => {
     assert.equal((await t.request('POST', '/v1/orders', { headers: post('frz', 'f1'), body: orderBody() })).status, 201);
   });
 
+  it("answers a write Envoy's cell route sent to a frozen market with a 307 to the same URL, once, writing nothing", async () => {
+    const created = await t.request('POST', '/v1/orders', { headers: post('frz2', 'r0'), body: orderBody() });
+    const id = ((await created.json()) as { id: string }).id;
+    assert.equal((await t.request('POST', '/admin/markets/frz2/freeze')).status, 200);
+    const edge = { 'x-cellsim-edge-redirect': '307', 'x-forwarded-proto': 'https', host: 'edge.example:10443' };
+    const before = rowCounts(t);
+    const create = await t.request('POST', '/v1/orders?trace=1', { headers: { ...post('frz2', 'r1'), ...edge }, body: orderBody() });
+    assert.equal(create.status, 307, await create.clone().text());
+    assert.equal(create.headers.get('location'), 'https://edge.example:10443/v1/orders?trace=1');
+    const cancel = await t.request('POST', `/v1/orders/${id}/cancel`, { headers: { ...json, 'x-market-id': 'frz2', ...edge }, body: {} });
+    assert.equal(cancel.status, 307);
+    assert.equal(cancel.headers.get('location'), `https://edge.example:10443/v1/orders/${id}/cancel`);
+    // Already redirected once by Envoy, without the edge's header, or headers that build no URL: 409 as before.
+    for (const [why, headers] of [
+      ['redirected before', { ...edge, 'x-envoy-original-url': 'https://edge.example:10443/v1/orders' }],
+      ['no edge header', { 'x-forwarded-proto': 'https', host: 'edge.example' }],
+      ['another edge value', { ...edge, 'x-cellsim-edge-redirect': '1' }],
+      ['unknown scheme', { ...edge, 'x-forwarded-proto': 'ftp' }],
+      ['bad host', { ...edge, host: 'a b' }],
+    ] as [string, Record<string, string>][]) {
+      const res = await t.request('POST', '/v1/orders', {
+        headers: { ...post('frz2', `r-${why.replace(/ /g, '-')}`), ...headers },
+        body: orderBody(),
+      });
+      assert.equal(res.status, 409, why);
+      assert.equal((await errorOf(res)).code, 'market_frozen', why);
+    }
+    assert.deepEqual(rowCounts(t), before, 'nothing written');
+    await t.request('DELETE', '/admin/markets/frz2/freeze');
+    // A frozen bucket range (a move by share): 409, whatever the edge says.
+    assert.equal((await t.request('POST', '/admin/markets/frz2/freeze-buckets', { body: { from: 0, to: 10_000 } })).status, 200);
+    const bucket = await t.request('POST', '/v1/orders', { headers: { ...post('frz2', 'r2'), ...edge }, body: orderBody() });
+    assert.equal(bucket.status, 409);
+    assert.equal((await errorOf(bucket)).code, 'market_frozen');
+    await t.request('DELETE', '/admin/markets/frz2/freeze-buckets', { body: { from: 0, to: 10_000 } });
+  });
+
   it('serves health, readiness, metrics and the global routes', async () => {
     assert.equal((await t.request('GET', '/healthz')).status, 200);
     assert.equal((await t.request('GET', '/readyz')).status, 200);

@@ -9,6 +9,7 @@ import { MARKET_HEADER, extractMarket } from '../shared/market.js';
 import type { CellContext } from './context.js';
 import { experimentBucket } from '../shared/experiment.js';
 import { invalid, readJson } from './http/body.js';
+import { frozenRelease } from './http/frozen-release.js';
 import { getSharePeer, peerHomes } from './migration/share-peer.js';
 import { decodeCursor, encodeCursor, orderDetail } from './order-view.js';
 import { cancelHere, cancelPeer, createHere, createPeer, relay, requireIdempotencyKey } from './order-writes.js';
@@ -35,6 +36,7 @@ function optionalMarket(c: Context): string | undefined {
 export function orderRoutes(ctx: CellContext, sharePeer: PeerReads & PeerWrites): Hono {
   const app = new Hono();
   const { db } = ctx;
+  app.use('*', frozenRelease(db));
 
   app.post('/', async (c) => {
     const market = requireMarket(c);

@@ -8,6 +8,14 @@ export const MARKET_ID_RE = new RegExp(MARKET_ID_PATTERN);
 export const MARKET_HEADER = 'x-market-id';
 /** The response header that names the cell that served the request. */
 export const CELL_HEADER = 'x-cell-id';
+/**
+ * The request header Envoy's cell routes add (value `307`): this request's edge follows a `307` to
+ * the same URL by routing it again. A cell answers a write to a market frozen under it with that
+ * `307` instead of `409 market_frozen`, so a write Envoy sent before it heard of the freeze is held
+ * and released to the new owner (docs/contracts.md §Request contract). The router strips it, as
+ * every `x-cellsim-*` header of a client.
+ */
+export const EDGE_REDIRECT_HEADER = 'x-cellsim-edge-redirect';
 /** Paths under this prefix go to the global cell and need no market. */
 export const GLOBAL_PATH_PREFIX = '/v1/global/';
 

@@ -11,6 +11,7 @@ import { startConsul, type ConsulAgent } from '../../infra/harness/consul.js';
 import { ConsulClient } from '../../shared/consul/client.js';
 import { seedKv, startEchoCell, type EchoCell } from '../../infra/harness/echo-cell.js';
 import { ProcessScope, waitFor } from '../../infra/process.js';
+import { request } from 'undici';
 import { assertError, assertRouted, send } from '../../infra/harness/routing-contract.js';
 import type { NodeStatus } from './cache/status.js';
 import { DEFAULT_CLUSTER_OPTIONS } from './resources/cluster.js';
@@ -90,7 +91,7 @@ describe('xDS control plane with real Envoy and Consul', () => {
     ] as const) {
       const echo = assertRouted(await market(m), cell);
       assert.equal(echo.headers['x-market-id'], m);
-      assert.equal(echo.headers['x-cellsim-scope'], undefined, 'internal scope header never reaches a cell');
+      assert.equal(echo.headers['x-cellsim-scope'], `m/${m}`, "the scope header a cell gets is Envoy's own");
     }
     assertRouted(await send(envoy.url, '/v1/global/ping'), 'cell-g');
     const spoof = await send(envoy.url, '/v1/orders', [
@@ -100,6 +101,7 @@ describe('xDS control plane with real Envoy and Consul', () => {
     ]);
     const echo = assertRouted(spoof, 'cell-a');
     assert.equal(echo.headers['x-cell-id'], undefined, 'client x-cell-id stripped');
+    assert.equal(echo.headers['x-cellsim-scope'], 'm/m-a', "a client's scope header replaced by Envoy's");
   });
 
   it("is a passing hold endpoint in Consul as soon as it is ready (no wait for Consul's first check)", () => {
@@ -163,6 +165,89 @@ describe('xDS control plane with real Envoy and Consul', () => {
     const a = await pending;
     assertRouted(a, 'cell-b');
     assert.ok(a.ms < HOLD_MS, `released in ${a.ms.toFixed(0)} ms`);
+  });
+
+  // A write Envoy routed to the owner before the market froze, answered by the owner only after it
+  // froze (cells/http/frozen-release.ts; the echo cell answers as a real cell does, tested in
+  // cells/order-routes.test.ts): Envoy follows the owner's 307, now through the frozen route's
+  // hold, to the new owner, body and all; the client sees one answer.
+  it('routes a write the old owner answers 307 after it froze again: held, then sent to the new owner with its body', async () => {
+    const a = cells.get('cell-a')!;
+    const b = cells.get('cell-b')!;
+    await seedKv(consul.url, { markets: { 'm-late': { cell: 'cell-a' } } });
+    await waitFor(
+      () => routedTo('m-late', 'cell-a'),
+      5000,
+      () => 'm-late on cell-a',
+    );
+    const body = JSON.stringify({ customerId: 'late-1', items: [{ sku: 'tea', qty: 1, priceCents: 300 }] });
+    const lateWrites = (c: EchoCell) => c.received.filter((r) => r.headers['x-market-id'] === 'm-late' && r.method === 'POST');
+    const ANSWER_MS = 1500;
+    a.setDelayMs(ANSWER_MS);
+    try {
+      const pending = request(`${envoy.url}/v1/orders?late=1`, {
+        method: 'POST',
+        headers: { 'x-market-id': 'm-late', 'content-type': 'application/json', 'x-cellsim-edge-redirect': 'spoofed' },
+        body,
+        headersTimeout: 15_000,
+      });
+      await waitFor(
+        () => lateWrites(a).length > 0,
+        2000,
+        () => 'the write on cell-a',
+        5,
+      );
+      const atCell = Date.now();
+      assert.equal(lateWrites(a)[0]!.headers['x-cellsim-edge-redirect'], '307', "Envoy's own value, the client's overwritten");
+      // The migration's order while the write waits in cell-a: the market frozen in Consul (Envoy
+      // routes it to the hold), the owner frozen; cell-a answers 307 at ANSWER_MS, and the write
+      // waits at the hold until the flip, made just after.
+      await seedKv(consul.url, { markets: { 'm-late': { cell: 'cell-a', state: 'frozen' } } });
+      a.setFrozenMarkets(['m-late']);
+      await new Promise((r) => setTimeout(r, Math.max(0, atCell + ANSWER_MS + 50 - Date.now())));
+      await seedKv(consul.url, { markets: { 'm-late': { cell: 'cell-b', epoch: 2 } } });
+      const res = await pending;
+      const text = await res.body.text();
+      const redirectStats =
+        res.statusCode === 200
+          ? ''
+          : (await (await fetch(`${envoy.adminUrl}/stats?filter=redirect`)).text())
+              .split('\n')
+              .filter((l) => !/: 0$/.test(l))
+              .join('; ');
+      assert.equal(res.statusCode, 200, `${text} ${JSON.stringify(res.headers)} ${redirectStats}`);
+      assert.equal(res.headers['x-cell-id'], 'cell-b');
+      const got = lateWrites(b);
+      assert.equal(got.length, 1, 'one write on the new owner');
+      assert.equal(got[0]!.body, body, 'with its body');
+      assert.equal(got[0]!.path, '/v1/orders');
+      assert.match(got[0]!.headers['x-envoy-original-url'] ?? '', /\/v1\/orders\?late=1$/, 'redirected by Envoy');
+      assert.equal(lateWrites(a).length, 1, 'cell-a asked once');
+    } finally {
+      a.setDelayMs(0);
+      a.setFrozenMarkets([]);
+    }
+  });
+
+  it('answers 409 market_frozen after one more visit when the owner is frozen while Envoy still routes to it (no loop)', async () => {
+    const a = cells.get('cell-a')!;
+    const seen = () => a.received.filter((r) => r.headers['x-market-id'] === 'm-a' && r.method === 'POST').length;
+    const before = seen();
+    a.setFrozenMarkets(['m-a']);
+    try {
+      const res = await request(`${envoy.url}/v1/orders`, {
+        method: 'POST',
+        headers: { 'x-market-id': 'm-a', 'content-type': 'application/json' },
+        body: '{}',
+        headersTimeout: 15_000,
+      });
+      const text = await res.body.text();
+      assert.equal(res.statusCode, 409, text);
+      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, 'market_frozen');
+      assert.equal(seen() - before, 2, 'cell-a asked twice: its 307 followed once, then refused');
+    } finally {
+      a.setFrozenMarkets([]);
+    }
   });
 
   it('keeps a cell Consul calls critical routed for --panic-ms, then fails it fast with 503 cell_unavailable while other cells are unaffected, and recovers', async () => {

@@ -40,6 +40,14 @@ export interface EchoCell {
   setFailStatus(status: number): void;
   /** Names this cell in an `x-cell-id` answer header, as a real cell does (undefined = no header, the default). */
   setCellId(id: string | undefined): void;
+  /**
+   * Answers requests for these markets as a real cell answers a write to a market frozen under it
+   * (cells/http/frozen-release.ts, docs/contracts.md §Request contract): `307` to the same URL when
+   * Envoy's cell route marked the request (`x-cellsim-edge-redirect: 307`) and has not redirected it
+   * yet (no `x-envoy-original-url`), else `409 market_frozen`. Checked after the delay, as a cell
+   * checks inside its write.
+   */
+  setFrozenMarkets(markets: string[]): void;
   /** Closes the server at once, dropping open connections (a crash). */
   kill(): Promise<void>;
   /** Deregisters from Consul and closes. */
@@ -59,6 +67,7 @@ export async function startEchoCell(opts: {
   let delayMs = 0;
   let failStatus = 0;
   let cellId: string | undefined;
+  let frozen = new Set<string>();
   const received: EchoReply[] = [];
   const app = new Hono();
   app.get('/readyz', (c) => (healthy ? c.json({ ready: true }) : c.json({ ready: false }, 503)));
@@ -77,6 +86,14 @@ export async function startEchoCell(opts: {
     received.push(reply);
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     if (cellId !== undefined) c.header('x-cell-id', cellId);
+    if (frozen.has(headers['x-market-id'] ?? '')) {
+      const proto = headers['x-forwarded-proto'];
+      if (headers['x-cellsim-edge-redirect'] === '307' && headers['x-envoy-original-url'] === undefined && proto && headers.host) {
+        const url = new URL(c.req.url);
+        return c.body(null, 307, { location: `${proto}://${headers.host}${url.pathname}${url.search}` });
+      }
+      return c.json({ error: { code: 'market_frozen', message: 'echo cell told the market is frozen' } }, 409, { 'retry-after': '1' });
+    }
     if (failStatus > 0) return c.json({ error: { code: 'internal', message: 'echo cell told to fail' } }, failStatus as 500);
     return c.json(reply, 200, { 'x-upstream-cell': opts.cell });
   });
@@ -123,6 +140,7 @@ export async function startEchoCell(opts: {
     setDelayMs: (ms) => void (delayMs = ms),
     setFailStatus: (s) => void (failStatus = s),
     setCellId: (id) => void (cellId = id),
+    setFrozenMarkets: (markets) => void (frozen = new Set(markets)),
     kill: closeServer,
     async close() {
       if (opts.consulUrl)

@@ -41,7 +41,15 @@ export interface ListenAddress {
 export const MAX_REQUEST_HEADERS_KB = 16;
 
 /**
- * The Lua source: removes client-sent internal headers and every client `x-envoy-*` header;
+ * The one `x-envoy-*` header the Lua filter keeps: Envoy sets it on a request it redirected
+ * internally, and the Lua filter runs again on that request. A cell answers a frozen market's
+ * write `307` only when it is absent (cells/http/frozen-release.ts), so a second visit gets `409`,
+ * never a loop; a client sending it only gives up that release.
+ */
+const ORIGINAL_URL_HEADER = 'x-envoy-original-url';
+
+/**
+ * The Lua source: removes client-sent internal headers and every client `x-envoy-*` header but {@link ORIGINAL_URL_HEADER};
  * flags a non-canonical path (any of shared/market.ts FORBIDDEN_PATH_PARTS, case-insensitive,
  * or a dot segment; query left out) and gives a path outside `/v1/` no scope; then sets the
  * scope header (`g` for `/v1/global/`, `m/<market>` for a well-formed market named once) or
@@ -70,7 +78,7 @@ function envoy_on_request(h)
   hs:remove("${INVALID_PATH_HEADER}")
   local envoy_headers = {}
   for k, _ in pairs(hs) do
-    if string.sub(k, 1, 8) == "x-envoy-" then envoy_headers[#envoy_headers + 1] = k end
+    if string.sub(k, 1, 8) == "x-envoy-" and k ~= "${ORIGINAL_URL_HEADER}" then envoy_headers[#envoy_headers + 1] = k end
   end
   for _, k in ipairs(envoy_headers) do hs:remove(k) end
   local path = hs:get(":path") or ""

@@ -5,10 +5,10 @@
  * (scoped-route.ts) map each market to one of these few configurations, so a market move
  * never resends a route table.
  */
-import { CELL_HEADER, EDGE_PATH_PREFIX } from '../../../shared/market.js';
+import { CELL_HEADER, EDGE_PATH_PREFIX, EDGE_REDIRECT_HEADER } from '../../../shared/market.js';
 import { directError, setHeader } from './errors.js';
 import type { ColorWeight } from '../../../shared/routing-table.js';
-import { FROZEN_ROUTE, HOLD_CLUSTER, INVALID_HEADER, SCOPE_HEADER, cellRouteName, clusterName, shiftClusterName } from './names.js';
+import { FROZEN_ROUTE, HOLD_CLUSTER, INVALID_HEADER, cellRouteName, clusterName, shiftClusterName } from './names.js';
 import { duration } from './proto.js';
 import { makeResource, type Resource, type ResourceRef } from './resource.js';
 import { CLUSTER, ROUTE } from './type-urls.js';
@@ -16,8 +16,24 @@ import { CLUSTER, ROUTE } from './type-urls.js';
 /** The header the frozen route adds: marks a request for the control plane's hold endpoint, with the bound in ms. */
 export const HOLD_MS_HEADER = 'x-cellsim-hold-ms';
 
-/** Headers a client may not send to a cell (docs/contracts.md §Request contract: no client may pick a cell). */
-export const STRIPPED_REQUEST_HEADERS = [CELL_HEADER, SCOPE_HEADER, INVALID_HEADER, HOLD_MS_HEADER];
+/**
+ * How Envoy follows a `307` to the same URL (the hold endpoint's release, a frozen cell's refusal):
+ * it routes the request again, at most three times (a cell's 307, then the hold's), and never to
+ * another scheme (a redirect of another scheme goes to the client).
+ */
+const INTERNAL_REDIRECT = {
+  redirect_response_codes: [307],
+  max_internal_redirects: { value: 3 },
+  allow_cross_scheme_redirect: false,
+};
+
+/**
+ * Headers a client may not send to a cell (docs/contracts.md §Request contract: no client may pick a
+ * cell). The scope header stays: the listener's Lua filter has already replaced a client's with
+ * Envoy's own (`m/<market>`), and Envoy removes a header from the request it routed, so a redirect
+ * a cell answers (`307`, {@link INTERNAL_REDIRECT}) would find no scope, hence no route, without it.
+ */
+export const STRIPPED_REQUEST_HEADERS = [CELL_HEADER, INVALID_HEADER, HOLD_MS_HEADER];
 
 /**
  * Request timeout of a routed request: a hung cell's requests end as 504 upstream_timeout,
@@ -83,7 +99,11 @@ export function cellRoute(
       ...target,
       timeout: duration(ROUTE_TIMEOUT_MS),
       retry_policy: { retry_on: 'connect-failure,refused-stream', num_retries: { value: 2 } },
+      // A write that reached a cell after the market froze under it: the cell answers 307 to the
+      // same URL and Envoy routes it again, now to the frozen route's hold (docs/contracts.md §Request contract).
+      internal_redirect_policy: INTERNAL_REDIRECT,
     },
+    request_headers_to_add: [setHeader(EDGE_REDIRECT_HEADER, '307')],
   };
   return { route, refs: names.map((name) => ({ type: CLUSTER, name })) };
 }
@@ -108,11 +128,7 @@ export function frozenRoutes(holdMs: number): Resource {
         timeout: duration(holdMs + 5000),
         // A replica that died since Consul's last check refuses the connection: try another.
         retry_policy: { retry_on: 'connect-failure,refused-stream', num_retries: { value: 2 } },
-        internal_redirect_policy: {
-          redirect_response_codes: [307],
-          max_internal_redirects: { value: 3 },
-          allow_cross_scheme_redirect: false,
-        },
+        internal_redirect_policy: INTERNAL_REDIRECT,
       },
       request_headers_to_add: [
         { header: { key: 'x-cellsim-hold-ms', value: String(holdMs) }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
