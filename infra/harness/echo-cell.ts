@@ -15,6 +15,9 @@ import { consulAuth } from './consul.js';
  */
 export const CELL_SERVICE = 'cellsim-cell';
 
+/** The header Envoy's cell routes add (docs/contracts.md §Request contract), as the contract says it (checked as above). */
+export const EDGE_REDIRECT_HEADER = 'x-cellsim-edge-redirect';
+
 /** What an echo cell answers. */
 export interface EchoReply {
   cell: string;
@@ -88,7 +91,7 @@ export async function startEchoCell(opts: {
     if (cellId !== undefined) c.header('x-cell-id', cellId);
     if (frozen.has(headers['x-market-id'] ?? '')) {
       const proto = headers['x-forwarded-proto'];
-      if (headers['x-cellsim-edge-redirect'] === '307' && headers['x-envoy-original-url'] === undefined && proto && headers.host) {
+      if (headers[EDGE_REDIRECT_HEADER] === '307' && headers['x-envoy-original-url'] === undefined && proto && headers.host) {
         const url = new URL(c.req.url);
         return c.body(null, 307, { location: `${proto}://${headers.host}${url.pathname}${url.search}` });
       }
