@@ -420,6 +420,9 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       }
     };
     try {
+      // Envoys only: writes through a router would make the barrier wait for what that router is
+      // sending (up to 700 ms here), and Envoy's writes would end before the freeze; the routers'
+      // side is the SIGSTOPped-router case above.
       const writers = topo.envoys.flatMap((e) => Array.from({ length: 6 }, () => writer(e.url)));
       await new Promise((r) => setTimeout(r, 1500));
       const r = await cellctl(['migrate', market, '--to', to, '--json']);
