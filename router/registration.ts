@@ -3,7 +3,7 @@
  * keeps the registration alive: re-registers every few seconds (cheap and idempotent), so a
  * Consul that was down at start, or restarted without state, learns about the router again.
  */
-import { ConsulClient, consulCaFromEnv } from '../shared/consul/client.js';
+import { ConsulClient, followedCaFromEnv } from '../shared/consul/client.js';
 import { undiciTransport } from '../shared/consul/undici.js';
 import { SERVICE_ROUTER } from '../shared/consul-watch.js';
 import type { Logger } from '../shared/logger.js';
@@ -29,7 +29,7 @@ export interface Registration {
 export function keepRegistered(opts: RegistrationOptions): Registration {
   const serviceId = `${SERVICE_ROUTER}-${opts.id}`;
   const checkHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
-  const consul = new ConsulClient({ url: opts.consulUrl, transport: undiciTransport({ ca: consulCaFromEnv() }) });
+  const consul = new ConsulClient({ url: opts.consulUrl, transport: undiciTransport({ ca: followedCaFromEnv() }) });
   const definition = {
     ID: serviceId,
     Name: SERVICE_ROUTER,

@@ -7,11 +7,10 @@
  */
 import { join } from 'node:path';
 import { writeAclConfig } from '../infra/consul-acl.js';
-import { ConsulClient } from '../shared/consul/client.js';
+import { ConsulClient, followConsulCa, type ConsulCa } from '../shared/consul/client.js';
 import { consulTokenPath, ensureAclTokens, ensureConsulTokenFiles, readConsulToken, type ConsulTokenKind } from '../shared/consul-acl.js';
 import { tlsDir, tlsFiles } from '../shared/pki/names.js';
 import type { TopologyConfig } from './config.js';
-import { topologyCa } from './tls.js';
 
 /** The node name of the local agent (infra/consul-agent.ts `-node`). */
 export const CONSUL_NODE = 'cellsim';
@@ -21,9 +20,13 @@ function consulCaFile(cfg: TopologyConfig): string | undefined {
   return cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'consul').ca : undefined;
 }
 
-/** Under `--tls`, the CA PEM a Consul client of the supervisor trusts (read once, topology/tls.ts). */
-export function consulCa(cfg: TopologyConfig): string | undefined {
-  return cfg.tls ? topologyCa(cfg) : undefined;
+/**
+ * Under `--tls`, the CA a Consul client of the supervisor trusts: `<data>/tls/ca.crt`, followed
+ * (shared/consul/tls.ts), so the supervisor's clients take a rotated CA as its children do.
+ */
+export function consulCa(cfg: TopologyConfig): ConsulCa | undefined {
+  const file = consulCaFile(cfg);
+  return file ? followConsulCa(file) : undefined;
 }
 
 /**

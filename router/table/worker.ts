@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
-import { ConsulClient, consulCaFromEnv } from '../../shared/consul/client.js';
+import { ConsulClient, followedCaFromEnv } from '../../shared/consul/client.js';
 import { nodeHttpTransport } from '../../shared/consul/node-http.js';
 import { watch, endpointFromHealth, SERVICE_CELL, type Watch, type WatchResult } from '../../shared/consul-watch.js';
 import { KvPrefixDiff, type KvDiff } from '../../shared/kv-diff.js';
@@ -24,7 +24,7 @@ const port = parentPort!;
 const post = (m: WorkerMessage) => port.postMessage(m);
 const layout = new KvLayout(cfg.prefix);
 /** The worker's Consul client: on node:http, which keeps undici out of the worker's heap (shared/consul/node-http.ts). */
-const consul = new ConsulClient({ url: cfg.consulUrl, transport: nodeHttpTransport({ ca: consulCaFromEnv() }) });
+const consul = new ConsulClient({ url: cfg.consulUrl, transport: nodeHttpTransport({ ca: followedCaFromEnv() }) });
 /**
  * Failed reads are tried again after at most 1 s: how late the router reads a Consul (its host's
  * agent) that answers again after a partition, beyond the agent's own reconnection (docs/router.md).

@@ -18,7 +18,7 @@ export { ConsulError, CONSUL_ERROR_CODES, isConsulError, type ConsulErrorCode } 
 export { durationMs, type CallOptions, type ConsulClientOptions, type QueryOptions, type QueryResult } from './http.js';
 export { kvPairsOf, txnSet, type KvPair, type KvPutOptions, type KvStream, type KvStreamMode, type TxnKvOp, type TxnResult } from './kv.js';
 export type { AgentService, CatalogService, HealthCheck, HealthEntry, ServiceDefinition, SessionOptions } from './services.js';
-export { CONSUL_CA_FILE_ENV, consulCaFromEnv } from './tls.js';
+export { CONSUL_CA_FILE_ENV, consulCaFromEnv, followConsulCa, followedCaFromEnv, type ConsulCa, type ConsulCaOption } from './tls.js';
 export { CONSUL_TOKEN_ENV, CONSUL_TOKEN_FILE_ENV, consulTokenFromEnv } from './token.js';
 export { fetchTransport, type ConsulBody, type ConsulRequest, type ConsulResponse, type ConsulTransport } from './transport.js';
 

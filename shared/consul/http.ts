@@ -6,7 +6,7 @@
 import type { z } from 'zod';
 import { ConsulError } from './errors.js';
 import { nodeHttpTransport } from './node-http.js';
-import { consulCaFromEnv } from './tls.js';
+import { followedCaFromEnv, type ConsulCaOption } from './tls.js';
 import { consulTokenFromEnv } from './token.js';
 import { fetchTransport, type ConsulBody, type ConsulTransport } from './transport.js';
 
@@ -25,10 +25,11 @@ export interface ConsulClientOptions {
    */
   transport?: ConsulTransport;
   /**
-   * PEM of the CA Consul's HTTPS certificate chains to, for the default transport of an `https:`
-   * URL. Absent: the file named by `CELLSIM_CONSUL_CACERT` (tls.ts), else the system's store.
+   * The CA Consul's HTTPS certificate chains to, for the default transport of an `https:` URL:
+   * PEM, or a followed file (tls.ts `followConsulCa`). Absent: the file named by
+   * `CELLSIM_CONSUL_CACERT`, followed, else the system's store.
    */
-  ca?: string;
+  ca?: ConsulCaOption;
   /** Timeout of a request that does not block, ms (default 10,000). */
   timeoutMs?: number;
 }
@@ -83,7 +84,7 @@ export class ConsulHttp {
     this.url = o.url.replace(/\/+$/, '');
     this.token = (o.token ?? consulTokenFromEnv()) || undefined;
     const secure = this.url.startsWith('https:');
-    this.transport = o.transport ?? (secure ? nodeHttpTransport({ ca: o.ca ?? consulCaFromEnv() }) : fetchTransport());
+    this.transport = o.transport ?? (secure ? nodeHttpTransport({ ca: o.ca ?? followedCaFromEnv() }) : fetchTransport());
     this.timeoutMs = o.timeoutMs ?? 10_000;
   }
 

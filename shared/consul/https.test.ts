@@ -60,7 +60,7 @@ describe('the Consul client over HTTPS (real Consul with its HTTP API on TLS onl
 
   it('takes the CA from CELLSIM_CONSUL_CACERT, as Consul clients take CONSUL_CACERT; a bad file is consul_tls', () => {
     const file = join(dir, 'ca.crt');
-    assert.equal(consulCaFromEnv({ [CONSUL_CA_FILE_ENV]: file }), ca);
+    assert.equal(consulCaFromEnv({ [CONSUL_CA_FILE_ENV]: file })?.trim(), ca.trim(), 'the PEM, one certificate a line');
     assert.equal(consulCaFromEnv({}), undefined);
     const notPem = join(tmp, 'not-a-cert');
     writeFileSync(notPem, 'hello');

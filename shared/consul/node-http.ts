@@ -9,21 +9,50 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { caText, type ConsulCaOption } from './tls.js';
 import { bodyFrom, type ConsulBody, type ConsulTransport } from './transport.js';
+
+/** The HTTPS agent of one CA, with its requests in flight. */
+interface TlsAgent {
+  agent: https.Agent;
+  ca: string | undefined;
+  inFlight: number;
+  retired: boolean;
+}
 
 /**
  * A transport whose requests share one keep-alive agent (every blocking query holds one
  * connection): node:https for an `https:` URL, trusting `ca` (PEM) when given, else node:http.
+ * A followed `ca` that changed gets a new agent for the next requests; the old one is destroyed
+ * once the requests it carries are done.
  */
-export function nodeHttpTransport(o: { ca?: string } = {}): ConsulTransport {
+export function nodeHttpTransport(o: { ca?: ConsulCaOption } = {}): ConsulTransport {
   const agent = new http.Agent({ keepAlive: true });
-  let tlsAgent: https.Agent | undefined;
+  let tls: TlsAgent | undefined;
+  const tlsAgent = (): TlsAgent => {
+    const ca = caText(o.ca);
+    if (tls && tls.ca === ca) return tls;
+    if (tls) {
+      tls.retired = true;
+      if (tls.inFlight === 0) tls.agent.destroy();
+    }
+    tls = { agent: new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) }), ca, inFlight: 0, retired: false };
+    return tls;
+  };
   return (r) =>
     new Promise((resolve, reject) => {
       const secure = r.url.startsWith('https:');
-      if (secure) tlsAgent ??= new https.Agent({ keepAlive: true, ...(o.ca ? { ca: o.ca } : {}) });
       const options = { method: r.method, headers: r.headers, signal: r.signal };
-      const req = secure ? https.request(r.url, { ...options, agent: tlsAgent }) : http.request(r.url, { ...options, agent });
+      let req: http.ClientRequest;
+      if (secure) {
+        const t = tlsAgent();
+        t.inFlight += 1;
+        req = https.request(r.url, { ...options, agent: t.agent });
+        req.once('close', () => {
+          t.inFlight -= 1;
+          if (t.retired && t.inFlight === 0) t.agent.destroy();
+        });
+      } else req = http.request(r.url, { ...options, agent });
       const headersTimer = setTimeout(
         () => req.destroy(new Error(`Consul sent no answer within ${r.headersTimeoutMs} ms: ${r.method} ${r.url}`)),
         r.headersTimeoutMs,
