@@ -22,10 +22,11 @@ export interface ConsulTlsFiles {
 /**
  * The HTTP API moved to HTTPS: the port serves TLS with `tls`'s certificate and no plain HTTP
  * listener is left. Clients are not asked for a certificate (`verify_incoming` off): they prove
- * who they are with their ACL token, as on plain HTTP. Its certificate is read at start: with
- * `auto_reload_config` (which would take a rotated leaf live) `topology/up-tls.test.ts` failed 5
- * runs of 5 on cells missing from the passing set right after `cellctl up --tls` (cause not found;
- * docs/tls.md §Rotation without restarts).
+ * who they are with their ACL token, as on plain HTTP. The files are read at start and again at
+ * each reload of the agent's configuration (`PUT /v1/agent/reload`, or SIGHUP): `cellctl up`
+ * reloads its agents when the files change (topology/consul-reload.ts). `auto_reload_config` is
+ * not used: it reloads everything, and a reload of a dev agent without a data directory forgets
+ * the services registered through its API (docs/tls.md §Rotation without restarts).
  */
 function httpsArgs(port: number, tls: ConsulTlsFiles, more = ''): string[] {
   const q = (s: string) => JSON.stringify(s);
@@ -37,13 +38,16 @@ function httpsArgs(port: number, tls: ConsulTlsFiles, more = ''): string[] {
 
 /**
  * The arguments of a loopback-only Consul agent: dev mode, or a persistent single server; with
- * `tls`, its HTTP API on the same port in HTTPS only.
+ * `tls`, its HTTP API on the same port in HTTPS only. A dev agent with `devStateDir` keeps its
+ * local state there (its services and checks registered through the API; the KV store and the
+ * catalog stay in memory), so a reload of its configuration keeps them: without a data directory
+ * Consul 1.16 drops them at a reload and cells vanish until they register again.
  * Every process here reaches Consul from 127.0.0.1, and Consul limits HTTP connections per
  * client address (default 200): each router process holds up to 67 blocking queries (64 market
  * shards, cells, endpoints, discovery) and the xDS server up to 98, so the limit is raised. Raft
  * runs at production timing, so a killed Consul is back (a leader again) within seconds.
  */
-export function consulArgs(ports: ConsulPorts, dataDir?: string, tls?: ConsulTlsFiles): string[] {
+export function consulArgs(ports: ConsulPorts, dataDir?: string, tls?: ConsulTlsFiles, devStateDir?: string): string[] {
   const api = tls ? httpsArgs(ports.http, tls) : [`-http-port=${ports.http}`];
   const common = [
     ...['-bind=127.0.0.1', '-client=127.0.0.1', ...api, '-dns-port=-1', `-serf-lan-port=${ports.serfLan}`],
@@ -55,7 +59,7 @@ export function consulArgs(ports: ConsulPorts, dataDir?: string, tls?: ConsulTls
   ];
   return dataDir
     ? ['agent', '-server', '-bootstrap-expect=1', `-data-dir=${dataDir}`, '-ui=false', ...common]
-    : ['agent', '-dev', ...common];
+    : ['agent', '-dev', ...(devStateDir ? [`-data-dir=${devStateDir}`] : []), ...common];
 }
 
 /** One agent of a Consul cluster spread over hosts (`cellctl up --hosts`, docs/multi-host.md). */

@@ -2,7 +2,8 @@
  * `cellctl certs rotate`: new leaves for the components of a `cellctl up --tls` data directory,
  * signed by its CA, written key first then certificate (shared/pki/store.ts). The running
  * processes take them without a restart: the routers, the cells and the control plane's HTTPS API
- * watch their files, and the control plane pushes Envoy's by SDS (docs/tls.md §Rotation without restarts).
+ * watch their files, the control plane pushes Envoy's by SDS, and `cellctl up` reloads Consul's
+ * configuration (docs/tls.md §Rotation without restarts).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,7 +63,7 @@ export async function rotate(f: Flags, now = new Date()): Promise<{ dir: string;
 function rotateCommand(): Command {
   const cmd = new Command('rotate')
     .description(
-      'issue new leaf certificates (same names, same CA) under <data>/tls/; routers, cells, the control plane and Envoy (by SDS) take them without a restart',
+      'issue new leaf certificates (same names, same CA) under <data>/tls/; routers, cells, the control plane, Envoy (by SDS) and Consul (reloaded by cellctl up) take them without a restart',
     )
     .option('--data <dir>', 'the data directory of cellctl up --tls (its tls/ holds the CA and the leaves)', TOPOLOGY_DEFAULTS.dataDir)
     .option(
@@ -80,7 +81,7 @@ function rotateCommand(): Command {
         for (const r of out.rotated)
           process.stdout.write(`rotated ${r.name}: serial ${r.previousSerial} -> ${r.serial}, valid until ${r.notAfter}\n`);
         process.stdout.write(
-          "the routers, the cells, the control plane's xDS and HTTPS API and Envoy (by SDS) serve the new leaves within a second; Consul, the supervisor, Envoy's xDS client and the control plane's client of the cells' admin API at their next start (the old leaves stay valid)\n",
+          "the routers, the cells, the control plane (xDS, HTTPS API and its clients of cells, routers and the supervisor), the supervisor's channel, Envoy (by SDS, and its xDS client certificate) and Consul (reloaded by cellctl up) take the new leaves within a second or so, without a restart (the old leaves stay valid)\n",
         );
       } catch (err) {
         const code = err instanceof CellsimError ? err.code : 'command_failed';

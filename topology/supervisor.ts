@@ -17,7 +17,18 @@ import { startControlServer, type ControlServer } from './control.js';
 import { DEFAULT_MARKETS } from './markets.js';
 import { pinDeliveryVersions, seedConsul, type Seeded } from './seed.js';
 import { applyConsulAcl, supervisorConsul } from './acl.js';
-import { cellChildName, cellSpec, consulSpecs, consulUrl, envoyAdminUrl, register, supervisorTls, supervisorUrl } from './wiring.js';
+import {
+  cellChildName,
+  cellSpec,
+  consulDevDir,
+  consulSpecs,
+  consulUrl,
+  envoyAdminUrl,
+  register,
+  supervisorTls,
+  supervisorUrl,
+} from './wiring.js';
+import { reloadConsulOnRotation, type ConsulReloader } from './consul-reload.js';
 import { hostsView, networkDown, networkUp } from './hosts/lifecycle.js';
 import { cellCertificates, cellHostDown, cellHostUp, type CellHostOwner } from './hosts/cell-host.js';
 import { hostIp } from './hosts/plan.js';
@@ -34,6 +45,8 @@ import { startDeliveryInstance, stopDeliveryInstance } from './delivery-instance
 export class Supervisor {
   readonly children = new Map<string, Child>();
   private control: ControlServer | undefined;
+  /** Under `--tls`, the watch that reloads Consul when its certificate changes (topology/consul-reload.ts). */
+  private consulReload: ConsulReloader | undefined;
   private seeded: Seeded | undefined;
   private stopping = false;
   /** topology.json is written once everything started, then kept current. */
@@ -70,6 +83,9 @@ export class Supervisor {
   async start(): Promise<void> {
     for (const d of ['logs', 'cells', 'routers', 'envoy']) mkdirSync(join(this.cfg.dataDir, d), { recursive: true });
     rmSync(join(this.cfg.dataDir, 'topology.json'), { force: true });
+    // A dev agent starts empty, as without a state directory (topology/wiring.ts consulDevDir).
+    const devDir = consulDevDir(this.cfg);
+    if (devDir) rmSync(devDir, { recursive: true, force: true });
     try {
       if (this.cfg.hosts) await networkUp(this.cfg.hosts, this.progress);
       const token = readTokenFile(this.cfg.tokenFiles.supervisor);
@@ -86,6 +102,8 @@ export class Supervisor {
       this.progress(`starting consul (${mode}) on ${consulUrl(this.cfg)}`);
       await Promise.all(consuls.map((c) => c.start(90_000)));
       await applyConsulAcl(this.cfg, consulUrl(this.cfg));
+      const agents = () => [...this.children.values()].filter((c) => c.spec.kind === 'consul');
+      this.consulReload = reloadConsulOnRotation(this.cfg, agents, this.log);
       await waitKvWritable(supervisorConsul(this.cfg, consulUrl(this.cfg)));
       this.seeded = await seedConsul(this.cfg, consulUrl(this.cfg), DEFAULT_MARKETS);
       this.progress(`seeded consul: ${this.seeded.cells.size} cells, ${this.seeded.markets.size} markets`);
@@ -427,6 +445,7 @@ export class Supervisor {
   /** Stops every child in reverse start order, then the control channel; removes topology.json. */
   async stop(): Promise<void> {
     if (this.stopping) return;
+    this.consulReload?.close();
     this.stopping = true;
     rmSync(join(this.cfg.dataDir, 'topology.json'), { force: true });
     const order: ChildSpec['kind'][] = ['envoy', 'router', 'control-plane', 'cell', 'delivery', 'kafka', 'consul'];

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { request } from 'node:https';
+import { connect } from 'node:tls';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import { nodeHttpTransport } from '../shared/consul/node-http.js';
 import { tlsFiles } from '../shared/pki/names.js';
 import { KvStore } from '../shared/consul/kv-store.js';
 import { DEFAULT_PREFIX, KvLayout, MarketRecordSchema } from '../shared/kv.js';
+import { SERVICE_CELL } from '../shared/consul.js';
 import { MarketWriter } from '../shared/markets/writer.js';
 import { httpsGet } from './tls-rig.test-helper.js';
 import { consoleEvent } from './console-events.test-helper.js';
@@ -324,5 +326,75 @@ describe('cellctl up --tls (real processes)', () => {
       await supervisor.stopCell(cell.id, 'green');
       await client.close();
     }
+  });
+
+  it('Consul takes a rotated leaf without a restart (cellctl certs rotate --component consul), while orders keep routing', async () => {
+    const port = Number(new URL(topo.consul.url).port);
+    const consulPid = () =>
+      (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { consul: { pid: number | null } }).consul.pid;
+    const servedSerial = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
+          resolve(s.getPeerX509Certificate()!.serialNumber.toLowerCase());
+          s.end();
+        });
+        s.on('error', reject);
+      });
+    const consul = new ConsulClient({
+      url: topo.consul.url,
+      token: readFileSync(join(data, 'tokens', 'consul-router'), 'utf8').trim(),
+      ca,
+    });
+    const passingCells = async () => (await consul.health.service(SERVICE_CELL, { passing: true })).value.length;
+    const pid = consulPid();
+    assert.ok(pid, 'topology.json names the Consul pid');
+    const cellsBefore = await passingCells();
+    // All along, orders read through the router and the passing cell instances counted, every 100 ms.
+    const answers: number[] = [];
+    const passing: number[] = [];
+    let reading = true;
+    const reads = (async () => {
+      for (let i = 0; reading; i++) {
+        answers.push((await postOrder(topo.routers[0]!.url, ca, `rotate-consul-${i}`, '/v1/orders?limit=1')).status);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const counts = (async () => {
+      while (reading) {
+        passing.push(await passingCells().catch(() => -1));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    try {
+      const out = await cellctlJson<{ rotated: { name: string; previousSerial: string; serial: string }[] }>(data, [
+        ...['certs', 'rotate', '--component', 'consul'],
+      ]);
+      const leaf = out.rotated.find((r) => r.name === 'consul')!;
+      leaf.serial = leaf.serial.toLowerCase();
+      assert.notEqual(leaf.serial, leaf.previousSerial);
+      const started = Date.now();
+      let served = '';
+      while (Date.now() - started < 10_000 && (served = await servedSerial()) !== leaf.serial) await new Promise((r) => setTimeout(r, 200));
+      assert.equal(
+        served,
+        leaf.serial,
+        `a new connection to Consul's HTTPS port gets the new leaf within 10 s (was ${leaf.previousSerial})`,
+      );
+      assert.equal(consulPid(), pid, 'the same Consul process');
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      reading = false;
+      await Promise.all([reads, counts]);
+    }
+    assert.ok(answers.length > 0 && answers.every((s) => s === 200), `every read through the router answered 200: ${answers.join(',')}`);
+    // A reload of a dev agent without its state directory drops them (infra/consul-agent.ts consulArgs).
+    assert.ok(
+      passing.every((n) => n === cellsBefore),
+      `every cell instance registered and passing throughout (${cellsBefore}): ${passing.join(',')}`,
+    );
+    assert.ok((await consul.kv.list('cellsim/markets/')).value.length > 0, 'Consul reads over a new connection');
+    assert.equal(await passingCells(), cellsBefore, 'every cell instance still registered and passing');
+    const status = await cellctlJson<{ cells: { id: string; health: string }[] }>(data, ['status']);
+    for (const c of topo.cells) assert.equal(status.cells.find((v) => v.id === c.id)?.health, 'healthy', `status: ${c.id}`);
   });
 });

@@ -105,6 +105,15 @@ function consulGossipArgs(cfg: TopologyConfig): string[] {
   return writeGossipConfig(join(tokens, 'consul-gossip.hcl'), ensureGossipKey(join(tokens, 'consul-gossip.key')));
 }
 
+/**
+ * Under `--tls`, where a dev agent is reloaded to take a rotated certificate
+ * (topology/consul-reload.ts), the directory of its local state (infra/consul-agent.ts
+ * `consulArgs`), emptied at each `cellctl up` by the supervisor: `<data>/consul-dev`.
+ */
+export function consulDevDir(cfg: TopologyConfig): string | undefined {
+  return cfg.tls && !cfg.persist && !cfg.hosts ? join(cfg.dataDir, 'consul-dev') : undefined;
+}
+
 /** The Consul agent: dev mode, or a single persistent server under <data>/consul. */
 export function consulSpec(cfg: TopologyConfig): ChildSpec {
   const url = consulUrl(cfg);
@@ -119,6 +128,7 @@ export function consulSpec(cfg: TopologyConfig): ChildSpec {
         cfg.ports.consul,
         cfg.persist ? join(cfg.dataDir, 'consul') : undefined,
         cfg.tls ? tlsFiles(tlsDir(cfg.dataDir), 'consul') : undefined,
+        consulDevDir(cfg),
       ),
       ...consulAclArgs(cfg),
     ],

@@ -2,7 +2,9 @@
  * The one Consul client over HTTPS, against a real Consul 1.16 agent whose HTTP API serves TLS
  * only (infra/consul-agent.ts `consulArgs(…, tls)`), with a certificate of the local CA
  * (shared/pki): every transport reaches it when it trusts the CA (given, or named by
- * CELLSIM_CONSUL_CACERT), none does without, and plain HTTP gets nothing from the port.
+ * CELLSIM_CONSUL_CACERT), none does without, and plain HTTP gets nothing from the port. A
+ * rotated leaf is served to new connections after a reload of the agent's configuration, by the
+ * same process, with its KV data and registered services kept (docs/tls.md §Rotation without restarts).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +15,9 @@ import { requireBinary } from '../../infra/binaries.js';
 import { consulArgs } from '../../infra/consul-agent.js';
 import { consulPorts } from '../../infra/harness/consul.js';
 import { startProcess, type ManagedProcess } from '../../infra/process.js';
-import { ensureCertificates, tlsFiles, topologyLeaves } from '../pki/store.js';
+import { X509Certificate } from 'node:crypto';
+import { connect } from 'node:tls';
+import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves } from '../pki/store.js';
 import { ConsulClient, CONSUL_CA_FILE_ENV, consulCaFromEnv, isConsulError } from './client.js';
 import { nodeHttpTransport } from './node-http.js';
 import { undiciTransport } from './undici.js';
@@ -36,7 +40,8 @@ describe('the Consul client over HTTPS (real Consul with its HTTP API on TLS onl
     consul = await startProcess({
       name: 'consul-https',
       command: requireBinary('consul'),
-      args: consulArgs(ports, undefined, tlsFiles(dir, 'consul')),
+      // A dev agent with a state directory, as `cellctl up --tls` runs it (topology/wiring.ts consulDevDir).
+      args: consulArgs(ports, undefined, tlsFiles(dir, 'consul'), join(tmp, 'dev-state')),
       ready: { check: async () => (await client.status.leader().catch(() => '')) !== '' },
       readyTimeoutMs: 30_000,
     });
@@ -96,5 +101,35 @@ describe('the Consul client over HTTPS (real Consul with its HTTP API on TLS onl
     }
     const plain = new ConsulClient({ url: `http://127.0.0.1:${port}`, token: '' });
     await assert.rejects(plain.kv.get('cellsim-test/default'), (e) => isConsulError(e), 'plain HTTP to the HTTPS port');
+  });
+
+  it('serves a rotated leaf to new connections after a reload, same process, KV and services kept', async () => {
+    const c = new ConsulClient({ url, ca, token: '' });
+    const servedSerial = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
+          resolve(s.getPeerX509Certificate()!.serialNumber);
+          s.end();
+        });
+        s.on('error', reject);
+      });
+    const fileSerial = () => new X509Certificate(readFileSync(join(dir, 'consul.crt'))).serialNumber;
+    await c.agent.register({ ID: 'reload-probe', Name: 'reload-probe', Port: 1, Check: { TTL: '1m', Status: 'passing' } });
+    await c.kv.put('cellsim-test/reload', 'kept');
+    const pid = consul.pid;
+    const old = await servedSerial();
+    assert.equal(old, fileSerial());
+    await rotateCertificates(dir, topologyLeaves([]), ['consul']);
+    const rotated = fileSerial();
+    assert.notEqual(rotated, old);
+    assert.equal(await servedSerial(), old, 'read at start: the old leaf until a reload');
+    await c.agent.reload();
+    assert.equal(await servedSerial(), rotated, 'a new connection after the reload gets the new leaf');
+    assert.equal(consul.pid, pid);
+    assert.equal(consul.running, true);
+    assert.equal((await c.kv.get('cellsim-test/reload')).value?.value, 'kept');
+    assert.ok((await c.agent.services())['reload-probe'], 'the service registered through the API is kept');
+    const passing = await c.health.service('reload-probe', { passing: true });
+    assert.equal(passing.value.length, 1, 'and still passing');
   });
 });

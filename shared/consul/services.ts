@@ -199,6 +199,15 @@ export class ConsulAgent {
     await (await this.http.send('PUT', `/v1/agent/join/${id(address)}`, o)).body.dump();
   }
 
+  /**
+   * Reloads the agent's configuration (`PUT /v1/agent/reload`, what `consul reload` sends; agent
+   * write): its TLS files (`ca_file`, `cert_file`, `key_file`) among them, taken for new
+   * connections. Answers once the agent has reloaded; a reload it refuses is `consul_http`.
+   */
+  async reload(o: CallOptions = {}): Promise<void> {
+    await (await this.http.send('PUT', '/v1/agent/reload', o)).body.dump();
+  }
+
   /** Sets a TTL check's status (and output). */
   async updateCheck(checkId: string, status: 'passing' | 'warning' | 'critical', output = '', o: CallOptions = {}): Promise<void> {
     const body = JSON.stringify({ Status: status, Output: output });
