@@ -17,6 +17,7 @@ import {
   DEFAULT_MAX_HEAP_BYTES,
   envoyBootstrap,
   parseHostPort,
+  xdsCaSecretFile,
   xdsClientSecretFile,
 } from './xds/bootstrap.js';
 
@@ -73,6 +74,9 @@ export function writeBootstrap(
   // The xDS client certificate by file-based SDS (watched by Envoy: docs/tls.md §Rotation without restarts).
   const clientSecretPath = join(dir, 'xds-client-secret.json');
   if (f.xdsTls && tls) writeFileSync(clientSecretPath, `${JSON.stringify(xdsClientSecretFile(tls), null, 2)}\n`);
+  // And the CA it trusts, so a new CA reaches it too (docs/tls.md §Rotating the CA).
+  const caSecretPath = join(dir, 'xds-ca-secret.json');
+  if (f.xdsTls && tls) writeFileSync(caSecretPath, `${JSON.stringify(xdsCaSecretFile(tls), null, 2)}\n`);
   const bootstrap = envoyBootstrap({
     nodeId: f.id,
     listen: { address: f.listenAddress, port: f.listen },
@@ -82,7 +86,7 @@ export function writeBootstrap(
     api: f.api,
     maxHeapBytes: f.maxHeapMb === undefined ? undefined : f.maxHeapMb * 1024 * 1024,
     maxDownstreamConnections: f.maxConnections,
-    xdsTls: f.xdsTls && tls ? { ...tls, clientSecretPath } : undefined,
+    xdsTls: f.xdsTls && tls ? { ...tls, clientSecretPath, caSecretPath } : undefined,
     adminTls: f.adminTlsListen && tls ? { listen: { address: f.adminTlsListen.host, port: f.adminTlsListen.port }, files: tls } : undefined,
   });
   // The secrets a control plane's --upstream-tls clusters name (xds/resources/upstream-tls.ts).

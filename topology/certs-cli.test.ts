@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ensureCertificates, tlsFiles, topologyLeaves } from '../shared/pki/store.js';
+import { pemCertificates } from '../shared/pki/identity.js';
+import { trustBoth } from '../shared/pki/ca-rotation.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'cellsim-certs-'));
@@ -90,9 +92,62 @@ describe('cellctl certs rotate', () => {
 
     const neither = await cellctl(['certs', 'rotate', '--data', data]);
     assert.equal(neither.code, 1);
-    assert.match(neither.stderr, /give --component <name> \(one or more\) or --all/);
+    assert.match(neither.stderr, /give --component <name> \(one or more\), --all or --ca/);
     assert.equal(neither.stdout, '');
     assert.equal(snapshot(dir), was);
+  });
+
+  it('--ca: a new CA in three steps, one line each on stderr and one JSON document; a half-done rotation is refused naming --resume, which finishes it', async () => {
+    const ca = join(root, 'ca');
+    const caDir = join(ca, 'tls');
+    await ensureCertificates(caDir, leaves);
+    const oldCa = new X509Certificate(readFileSync(join(caDir, 'ca.crt')));
+    const oldRouter = new X509Certificate(readFileSync(tlsFiles(caDir, 'router').cert));
+    const run = await cellctl(['certs', 'rotate', '--ca', '--data', ca, '--settle', '100ms', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      run.stderr
+        .trim()
+        .split('\n')
+        .map((l) => /step (\d) of 3/.exec(l)?.[1]),
+      ['1', '2', '3'],
+      run.stderr,
+    );
+    const out = JSON.parse(run.stdout) as {
+      ca: { previousSerial: string; serial: string };
+      resumed: boolean;
+      rotated: { name: string; previousSerial: string; serial: string }[];
+    };
+    const caPems = pemCertificates(readFileSync(join(caDir, 'ca.crt'), 'utf8'));
+    assert.equal(caPems.length, 1, 'ca.crt holds the new CA alone');
+    const newCa = new X509Certificate(caPems[0]!);
+    assert.equal(out.ca.previousSerial, oldCa.serialNumber.toLowerCase());
+    assert.equal(out.ca.serial, newCa.serialNumber.toLowerCase());
+    assert.equal(out.resumed, false);
+    assert.deepEqual(out.rotated.map((r) => r.name).sort(), leaves.map((l) => l.name).sort());
+    const router = new X509Certificate(readFileSync(tlsFiles(caDir, 'router').cert));
+    assert.equal(out.rotated.find((r) => r.name === 'router')!.previousSerial, oldRouter.serialNumber.toLowerCase());
+    assert.ok(router.checkIssued(newCa) && router.verify(newCa.publicKey), 'the router leaf is of the new CA');
+    assert.equal(router.subjectAltName, oldRouter.subjectAltName, 'with the same names');
+
+    // Stopped after step 1: refused, nothing written; --resume finishes it.
+    await trustBoth(caDir);
+    const was = snapshot(caDir);
+    const again = await cellctl(['certs', 'rotate', '--ca', '--data', ca, '--json']);
+    assert.equal(again.code, 1);
+    const err = JSON.parse(again.stdout) as { error: { code: string; message: string } };
+    assert.equal(err.error.code, 'invalid_tls_config');
+    assert.match(err.error.message, /left half-done .* cellctl certs rotate --ca --resume --data /);
+    assert.equal(snapshot(caDir), was);
+    const withComponent = await cellctl(['certs', 'rotate', '--ca', '--component', 'router', '--data', ca, '--json']);
+    assert.equal((JSON.parse(withComponent.stdout) as { error: { code: string } }).error.code, 'invalid_request');
+    assert.equal(snapshot(caDir), was);
+    const resumed = await cellctl(['certs', 'rotate', '--ca', '--resume', '--data', ca, '--settle', '100ms', '--json']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal((JSON.parse(resumed.stdout) as { resumed: boolean }).resumed, true);
+    assert.equal(pemCertificates(readFileSync(join(caDir, 'ca.crt'), 'utf8')).length, 1);
+    const noneLeft = await cellctl(['certs', 'rotate', '--ca', '--resume', '--data', ca, '--json']);
+    assert.equal((JSON.parse(noneLeft.stdout) as { error: { code: string } }).error.code, 'invalid_request');
   });
 
   it('has --help', async () => {
@@ -100,5 +155,8 @@ describe('cellctl certs rotate', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--component <name>/);
     assert.match(help.stdout, /--all/);
+    assert.match(help.stdout, /--ca/);
+    assert.match(help.stdout, /--settle <duration>/);
+    assert.match(help.stdout, /--resume/);
   });
 });

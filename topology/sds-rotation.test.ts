@@ -10,7 +10,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { TlsFiles } from '../shared/pki/names.js';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +25,8 @@ import { ProcessScope, waitFor } from '../infra/process.js';
 import { encodeTarget, readResults, startAttack, vegetaReport } from '../infra/vegeta/index.js';
 import { startControlPlane, startTestEnvoy } from '../control-plane/xds/testing.js';
 import { httpsGet, servedSerial, startTlsCell, tlsArgs } from './tls-rig.test-helper.js';
-import { ensureCertificates, tlsFiles, topologyLeaves } from '../shared/pki/store.js';
+import { ensureCertificates, identityUri, tlsFiles, topologyLeaves } from '../shared/pki/store.js';
+import { pemCertificates } from '../shared/pki/identity.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
 
@@ -43,6 +46,39 @@ async function envoyCellStats(adminUrl: string): Promise<string> {
     .join(', ');
 }
 
+/**
+ * Whether the TLS server at `port` (HTTP/2: it speaks first, its SETTINGS) takes `client`'s
+ * certificate: under TLS 1.3 a client's handshake completes before the server has checked the
+ * client certificate, whose refusal comes as an alert afterwards.
+ */
+function acceptsClient(port: number, ca: string, client: TlsFiles): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tlsConnect({
+      port,
+      host: '127.0.0.1',
+      ca,
+      servername: 'localhost',
+      cert: readFileSync(client.cert),
+      key: readFileSync(client.key),
+      ALPNProtocols: ['h2'],
+      timeout: 5000,
+    });
+    s.once('data', () => {
+      resolve(true);
+      s.destroy();
+    });
+    s.on('error', () => resolve(false));
+    s.on('close', () => resolve(false));
+    s.on('timeout', () => s.destroy());
+  });
+}
+
+/** The serial numbers of the CA certificates Envoy trusts (admin /certs, every context's `ca_cert`). */
+async function envoyCaSerials(adminUrl: string): Promise<string[]> {
+  const body = (await (await fetch(`${adminUrl}/certs`)).json()) as { certificates?: { ca_cert?: { serial_number?: string }[] }[] };
+  return [...new Set((body.certificates ?? []).flatMap((c) => (c.ca_cert ?? []).map((x) => norm(x.serial_number ?? ''))))];
+}
+
 /** The serial numbers of the certificates Envoy holds (admin /certs). */
 async function envoyCertSerials(adminUrl: string): Promise<string[]> {
   const body = (await (await fetch(`${adminUrl}/certs`)).json()) as { certificates?: { cert_chain?: { serial_number?: string }[] }[] };
@@ -53,7 +89,7 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
   const scope = new ProcessScope();
   const tmp = mkdtempSync(join(tmpdir(), 'cellsim-sds-'));
   const dir = join(tmp, 'tls');
-  const leaves = topologyLeaves(['cell-0']);
+  const leaves = [...topologyLeaves(['cell-0']), { name: 'envoy-xds', uri: identityUri('envoy') }];
   let envoyUrl = '';
   let adminUrl = '';
   let routerPort = 0;
@@ -99,16 +135,9 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
       tls: tlsFiles(dir, 'control-plane'),
     });
     // Envoy's own files serve only its xDS connection (by file-based SDS, watched by Envoy); its
-    // upstream certificate comes by SDS from the control plane. (A leaf of the same CA apart from
-    // the upstream one, in a data directory of its own, so /certs tells the two apart.)
-    const own = join(tmp, 'envoy-own', 'tls');
-    mkdirSync(own, { recursive: true, mode: 0o700 });
-    for (const f of ['ca.crt', 'ca.key']) copyFileSync(join(dir, f), join(own, f));
-    await ensureCertificates(
-      own,
-      leaves.filter((l) => l.name === 'envoy'),
-    );
-    const envoyXds = tlsFiles(own, 'envoy');
+    // upstream certificate comes by SDS from the control plane. (A leaf of Envoy's identity apart
+    // from the upstream one, `envoy-xds`, so /certs tells the two apart.)
+    const envoyXds = tlsFiles(dir, 'envoy-xds');
     const envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'envoy-sds', extraArgs: ['--xds-tls', ...tlsArgs(envoyXds)] });
     envoyUrl = envoy.url;
     xdsPort = cp.xdsPort;
@@ -132,7 +161,7 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     assert.ok((await envoyCertSerials(adminUrl)).includes(before.envoy), 'Envoy holds the SDS certificate');
     assert.equal(await servedSerial(routerPort, ca), before.router, "the router's edge serves its leaf");
     assert.equal(await servedSerial(cellPort, ca), before.cell, 'the cell serves its leaf');
-    const xdsClient = tlsFiles(join(tmp, 'envoy-own', 'tls'), 'envoy');
+    const xdsClient = tlsFiles(dir, 'envoy-xds');
     const xdsClientSerial = () => norm(new X509Certificate(readFileSync(xdsClient.cert)).serialNumber);
     const beforeXdsClient = xdsClientSerial();
     assert.ok((await envoyCertSerials(adminUrl)).includes(beforeXdsClient), 'Envoy holds its xDS client certificate');
@@ -157,10 +186,8 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     const rotated = (JSON.parse(stdout) as { rotated: { name: string; previousSerial: string; serial: string }[] }).rotated;
     assert.deepEqual(
       rotated.map((r) => r.name),
-      ['cell-0', 'consul', 'control-plane', 'envoy', 'router', 'supervisor'],
+      ['cell-0', 'consul', 'control-plane', 'envoy', 'envoy-xds', 'router', 'supervisor'],
     );
-    // Envoy's xDS client certificate, in its own data directory, rotated under the same load.
-    await promisify(execFile)(process.execPath, [CELLCTL, 'certs', 'rotate', '--data', join(tmp, 'envoy-own'), '--component', 'envoy']);
     const afterXdsClient = xdsClientSerial();
     assert.notEqual(afterXdsClient, beforeXdsClient, "Envoy's xDS client has a new leaf");
     const after = { envoy: serial('envoy'), router: serial('router'), cell: serial('cell-0'), cp: serial('control-plane') };
@@ -212,5 +239,132 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
       { '200': report.requests },
       `every request of the attack answered 200: ${JSON.stringify(report.statusCodes)}; ${failed.slice(0, 5).join(' | ')}`,
     );
+  });
+  it('cellctl certs rotate --ca under load: 0 failed requests; afterwards only the new CA is trusted and every port serves a leaf of it', async (t) => {
+    const caFile = join(dir, 'ca.crt');
+    const serial = (name: string) => norm(new X509Certificate(readFileSync(tlsFiles(dir, name).cert)).serialNumber);
+    const oldCa = readFileSync(caFile, 'utf8');
+    const oldCaSerial = norm(new X509Certificate(oldCa).serialNumber);
+    // The old leaves of the router and of Envoy's xDS client, kept to knock with once the old CA is gone.
+    const keep = (name: string): TlsFiles => {
+      const f = tlsFiles(dir, name);
+      const to = { ca: f.ca, cert: join(tmp, `old-${name}.crt`), key: join(tmp, `old-${name}.key`) };
+      copyFileSync(f.cert, to.cert);
+      copyFileSync(f.key, to.key);
+      return to;
+    };
+    const oldRouter = keep('router');
+    const oldXdsClient = keep('envoy-xds');
+    const before = { router: serial('router'), cell: serial('cell-0'), envoy: serial('envoy'), xds: serial('envoy-xds') };
+    assert.deepEqual(await envoyCaSerials(adminUrl), [oldCaSerial], 'Envoy trusts the old CA');
+
+    // Load in 1 s attacks, one after the other: vegeta reads -root-certs once per attack, so each
+    // attack trusts what ca.crt held at its start, as a client handed the bundle would.
+    const targets = join(tmp, 'ca-targets.json');
+    const target = (url: string) => encodeTarget({ method: 'GET', url: `${url}/v1/orders?market=m-a`, header: { 'x-market-id': ['m-a'] } });
+    writeFileSync(targets, `${target(envoyUrl)}\n${target(`https://127.0.0.1:${routerPort}`)}\n`);
+    let rotating = true;
+    const files: string[] = [];
+    const load = (async () => {
+      for (let i = 0, extra = 2; rotating || extra-- > 0; i++) {
+        const results = join(tmp, `ca-results-${i}.json`);
+        files.push(results);
+        await startAttack({
+          targetsFile: targets,
+          rate: 100,
+          durationMs: 1000,
+          timeoutMs: 5000,
+          resultsFile: results,
+          killAfterMs: 30_000,
+          maxBody: 512,
+          rootCerts: caFile,
+        }).done;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 2000));
+    const rotatedAt = Date.now();
+    const run = await promisify(execFile)(process.execPath, [
+      CELLCTL,
+      'certs',
+      'rotate',
+      '--ca',
+      '--data',
+      tmp,
+      '--settle',
+      '3s',
+      '--json',
+    ]);
+    rotating = false;
+    await load;
+    t.diagnostic(`cellctl certs rotate --ca took ${Date.now() - rotatedAt} ms; stderr: ${run.stderr.trim()}`);
+    const out = JSON.parse(run.stdout) as {
+      ca: { previousSerial: string; serial: string };
+      rotated: { name: string; previousSerial: string; serial: string }[];
+    };
+    const newCa = readFileSync(caFile, 'utf8');
+    assert.equal(pemCertificates(newCa).length, 1, 'ca.crt holds one CA');
+    const newCaSerial = norm(new X509Certificate(newCa).serialNumber);
+    assert.equal(norm(out.ca.previousSerial), oldCaSerial);
+    assert.equal(norm(out.ca.serial), newCaSerial);
+    assert.deepEqual(out.rotated.map((r) => r.name).sort(), leaves.map((l) => l.name).sort());
+    const after = {
+      router: serial('router'),
+      cell: serial('cell-0'),
+      envoy: serial('envoy'),
+      xds: serial('envoy-xds'),
+      cp: serial('control-plane'),
+    };
+    assert.equal(norm(out.rotated.find((r) => r.name === 'router')!.previousSerial), before.router);
+    assert.equal(norm(out.rotated.find((r) => r.name === 'router')!.serial), after.router);
+
+    // Every answer of the load, by plane and time from the rotation's start.
+    let requests = 0;
+    const failed: string[] = [];
+    for (const f of files)
+      for await (const r of readResults(f)) {
+        requests += 1;
+        if (r.code !== 200)
+          failed.push(
+            `${r.url.includes(String(routerPort)) ? 'router' : 'envoy'} ${Math.round(r.start - rotatedAt)}ms ${r.code} ${r.error} ${r.body.toString('utf8').slice(0, 120)}`,
+          );
+      }
+    t.diagnostic(`vegeta: ${requests} requests in ${files.length} attacks, ${failed.length} failed: ${failed.slice(0, 5).join(' | ')}`);
+    t.diagnostic(`envoy cell cluster: ${await envoyCellStats(adminUrl)}`);
+
+    // Envoy: the new leaves (upstream by SDS, xDS client by file), and the new CA alone in every context.
+    let seen = { held: [] as string[], cas: [] as string[] };
+    await waitFor(
+      async () => {
+        seen = { held: await envoyCertSerials(adminUrl), cas: await envoyCaSerials(adminUrl) };
+        return seen.held.includes(after.envoy) && seen.held.includes(after.xds) && seen.cas.join() === newCaSerial;
+      },
+      10_000,
+      () =>
+        `Envoy to hold the new leaves ${after.envoy}, ${after.xds} and trust the new CA ${newCaSerial} alone (old ${oldCaSerial}); holds ${JSON.stringify(seen)}`,
+    );
+    // New connections, trusting the new CA alone: the router's edge (ten, over both workers), the cell, the xDS port.
+    const served = await Promise.all(Array.from({ length: 10 }, () => servedSerial(routerPort, newCa)));
+    assert.deepEqual(new Set(served), new Set([after.router]), "the router's edge serves its leaf of the new CA");
+    assert.equal(await servedSerial(cellPort, newCa), after.cell, 'the cell serves its leaf of the new CA');
+    assert.equal(
+      await servedSerial(xdsPort, newCa, tlsFiles(dir, 'envoy-xds')),
+      after.cp,
+      "the control plane's xDS port serves its leaf of the new CA",
+    );
+    // The old CA is gone everywhere: a client certificate of it is refused by the xDS port and by the cell's /v1.
+    assert.equal(await acceptsClient(xdsPort, newCa, oldXdsClient), false, 'the xDS port refuses a client certificate of the old CA');
+    assert.equal(await acceptsClient(xdsPort, newCa, tlsFiles(dir, 'envoy-xds')), true, 'and takes one of the new CA');
+    const direct = `https://127.0.0.1:${cellPort}/v1/orders?market=m-a`;
+    const byOld = await httpsGet(direct, newCa, oldRouter, { 'x-market-id': 'm-a' });
+    assert.equal(byOld.status, 403, `the cell refuses the old router leaf on /v1: ${byOld.status} ${byOld.body}`);
+    assert.equal((await httpsGet(direct, newCa, tlsFiles(dir, 'router'), { 'x-market-id': 'm-a' })).status, 200);
+    // Both planes answer on new connections: the router (its pools were replaced with its new client
+    // certificate, which the cell accepts only as a leaf of the new CA) and Envoy.
+    const viaRouter = await httpsGet(`https://127.0.0.1:${routerPort}/v1/orders?market=m-a`, newCa, undefined, { 'x-market-id': 'm-a' });
+    assert.equal(viaRouter.status, 200, viaRouter.body);
+    const viaEnvoy = await fetch(`${envoyUrl}/v1/orders?market=m-a`, { headers: { 'x-market-id': 'm-a', connection: 'close' } });
+    assert.equal(viaEnvoy.status, 200);
+    assert.ok(requests >= 700, `about 100 requests a second for the rotation's 6 s and more, got ${requests}`);
+    assert.deepEqual(failed, [], `every request of the load answered 200: ${failed.length} of ${requests} failed`);
   });
 });

@@ -4,7 +4,10 @@
  * trusts the local CA (shared/pki/client.ts `caClient`: Node's built-in fetch takes no CA).
  */
 import { readFileSync } from 'node:fs';
+import { fileStamp } from '../shared/file-watch.js';
 import { caClient, type PeerClient } from '../shared/pki/client.js';
+import { pemCertificates } from '../shared/pki/identity.js';
+import { tlsMaterialProblem } from '../shared/pki/reload.js';
 import { tlsDir, tlsFiles } from '../shared/pki/names.js';
 import type { TopologyConfig } from './config.js';
 
@@ -20,28 +23,43 @@ export function schemeOf(cfg: TopologyConfig): 'http' | 'https' {
   return cfg.tls ? 'https' : 'http';
 }
 
-const cas = new Map<string, string>();
-const clients = new Map<string, PeerClient>();
+const cas = new Map<string, { stamp: string; pem: string }>();
+const clients = new Map<string, { stamp: string; client: PeerClient }>();
 
-/** The local CA's certificate (PEM) of `cfg`'s data directory, read once. */
+/**
+ * The local CA's certificate (PEM) of `cfg`'s data directory: read again when the file changed
+ * (a CA rotation rewrites it, docs/tls.md §Rotating the CA), the last one kept while the file
+ * holds no certificate.
+ */
 export function topologyCa(cfg: TopologyConfig): string {
-  let ca = cas.get(cfg.dataDir);
-  if (ca === undefined) {
-    ca = readFileSync(tlsFiles(tlsDir(cfg.dataDir), '').ca, 'utf8');
-    cas.set(cfg.dataDir, ca);
-  }
-  return ca;
+  const file = tlsFiles(tlsDir(cfg.dataDir), '').ca;
+  const stamp = fileStamp([file]);
+  const known = cas.get(cfg.dataDir);
+  if (known?.stamp === stamp) return known.pem;
+  const pem = readFileSync(file, 'utf8');
+  if (known && !pemCertificates(pem).length) return known.pem;
+  cas.set(cfg.dataDir, { stamp, pem });
+  return pem;
 }
 
-/** The probes' client of `cfg`'s CA (one per data directory), presenting `as`'s certificate when given. */
+/**
+ * The probes' client of `cfg`'s CA (one per data directory), presenting `as`'s certificate when
+ * given; a new one when those files changed and form a usable set (a rotated leaf or CA), the old
+ * one closed after the probes it carries.
+ */
 function clientOf(cfg: TopologyConfig, as?: string): PeerClient {
   const key = `${cfg.dataDir}\0${as ?? ''}`;
-  let client = clients.get(key);
-  if (!client) {
-    const own = as === undefined ? undefined : tlsFiles(tlsDir(cfg.dataDir), as);
-    client = caClient(topologyCa(cfg), own && { cert: readFileSync(own.cert, 'utf8'), key: readFileSync(own.key, 'utf8') });
-    clients.set(key, client);
-  }
+  const own = as === undefined ? undefined : tlsFiles(tlsDir(cfg.dataDir), as);
+  const stamp = fileStamp([tlsFiles(tlsDir(cfg.dataDir), '').ca, ...(own ? [own.cert, own.key] : [])]);
+  const known = clients.get(key);
+  if (known?.stamp === stamp) return known.client;
+  const ca = topologyCa(cfg);
+  const pair = own && { cert: readFileSync(own.cert, 'utf8'), key: readFileSync(own.key, 'utf8') };
+  // A pair caught between its key and its certificate: keep the last client until both are in place.
+  if (known && pair && tlsMaterialProblem({ ca, ...pair })) return known.client;
+  const client = caClient(ca, pair);
+  clients.set(key, { stamp, client });
+  if (known) void known.client.close().catch(() => undefined);
   return client;
 }
 

@@ -32,9 +32,10 @@ export interface BootstrapOptions {
   /**
    * Reach the control plane over TLS with these files, checking that it is the control plane (docs/tls.md §xDS over TLS).
    * The client certificate and key come by file-based SDS from `clientSecretPath` (written by
-   * {@link xdsClientSecretFile}), so a rotated pair reaches new xDS connections without a restart.
+   * {@link xdsClientSecretFile}), and the CA from `caSecretPath` ({@link xdsCaSecretFile}), so a
+   * rotated pair or CA reaches new xDS connections without a restart.
    */
-  xdsTls?: TlsFiles & { clientSecretPath: string };
+  xdsTls?: TlsFiles & { clientSecretPath: string; caSecretPath: string };
   /**
    * Serve the remote readers' admin paths in mutual TLS at `listen` with these files, the admin
    * itself on loopback only (docs/security.md §Envoy's admin across hosts).
@@ -106,8 +107,29 @@ export function xdsClientSecretFile(files: TlsFiles): Record<string, unknown> {
   };
 }
 
-/** The xDS cluster's TLS: Envoy's certificate (file-based SDS), the CA, the control plane's URI, and ALPN h2 (gRPC over TLS). */
-function xdsTlsSocket(files: TlsFiles & { clientSecretPath: string }): Record<string, unknown> {
+/** The name of the CA's secret of the xDS connection, in {@link xdsCaSecretFile}. */
+export const XDS_CA_SECRET = 'cellsim-xds-ca';
+
+/**
+ * The file-based SDS answer that gives Envoy the CA its xDS connection trusts: one `Secret`
+ * naming the CA file, watched by Envoy as {@link xdsClientSecretFile}'s files are. A static
+ * `trusted_ca` is read once at start, so a new CA (docs/tls.md §Rotating the CA) would not reach
+ * it; the file may hold two CAs, each trusted.
+ */
+export function xdsCaSecretFile(files: TlsFiles): Record<string, unknown> {
+  return {
+    resources: [
+      {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+        name: XDS_CA_SECRET,
+        validation_context: { trusted_ca: { filename: files.ca } },
+      },
+    ],
+  };
+}
+
+/** The xDS cluster's TLS: Envoy's certificate and the CA (file-based SDS), the control plane's URI, and ALPN h2 (gRPC over TLS). */
+function xdsTlsSocket(files: TlsFiles & { clientSecretPath: string; caSecretPath: string }): Record<string, unknown> {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
@@ -117,9 +139,14 @@ function xdsTlsSocket(files: TlsFiles & { clientSecretPath: string }): Record<st
         tls_certificate_sds_secret_configs: [
           { name: XDS_CLIENT_SECRET, sds_config: { path_config_source: { path: files.clientSecretPath }, resource_api_version: 'V3' } },
         ],
-        validation_context: {
-          trusted_ca: { filename: files.ca },
-          match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: identityUri('control-plane') } }],
+        combined_validation_context: {
+          default_validation_context: {
+            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: identityUri('control-plane') } }],
+          },
+          validation_context_sds_secret_config: {
+            name: XDS_CA_SECRET,
+            sds_config: { path_config_source: { path: files.caSecretPath }, resource_api_version: 'V3' },
+          },
         },
       },
     },

@@ -36,6 +36,15 @@ export function readTlsFiles(files: TlsFiles): TlsMaterial {
 }
 
 /**
+ * The certificates of a PEM text, each as its own PEM block, in file order: a CA file holds one,
+ * or two in the middle of a CA rotation (docs/tls.md §Rotating the CA). Node's X509Certificate
+ * reads only the first block of a text; its `ca` option of a TLS context takes them all.
+ */
+export function pemCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)?.map((b) => `${b}\n`) ?? [];
+}
+
+/**
  * The TLS files of a command's `--tls-cert`, `--tls-key` and `--tls-ca`: all three or none
  * (undefined); throws {@link TlsConfigError} when only some are given.
  */

@@ -8,6 +8,8 @@ import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves } from './store.js';
 import { tlsMaterialProblem, watchTls } from './reload.js';
+import { dropPrevious, switchLeaves, trustBoth } from './ca-rotation.js';
+import type { TlsMaterial } from './identity.js';
 import { readTlsFiles } from './identity.js';
 
 const dirs: string[] = [];
@@ -29,6 +31,22 @@ function servedSerial(port: number, ca: string): Promise<string> {
       s.end();
     });
     s.on('error', reject);
+  });
+}
+
+/** A mutual-TLS handshake with the server at `port` as `client`: 'ok' or the error's message. */
+function handshake(port: number, client: TlsMaterial): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1', ...client, servername: 'localhost' }, () => {
+      // TLS 1.3: a refused client certificate comes as an alert after the client's handshake.
+      s.once('data', () => {
+        resolve('ok');
+        s.destroy();
+      });
+      s.write('ping');
+    });
+    s.on('error', (err: Error) => resolve(err.message));
+    s.on('close', () => resolve('closed'));
   });
 }
 
@@ -120,6 +138,65 @@ describe('shared/pki reload (watched TLS files)', () => {
     assert.equal(tlsMaterialProblem({ ...router, key: 'nope' }), 'the key file holds no PEM private key');
     assert.equal(tlsMaterialProblem({ ...router, ca: '' }), 'the CA file holds no PEM certificate');
     assert.match(tlsMaterialProblem(router, new Date('2000-01-01')) ?? '', /not valid now/);
+  });
+
+  it('a CA rotation through a watched mutual-TLS server: the bundle is taken, both CAs accepted, then only the new', async () => {
+    const dir = join(tmp(), 'tls');
+    await ensureCertificates(dir, leaves);
+    const files = tlsFiles(dir, 'cell-0');
+    const lines: Record<string, unknown>[] = [];
+    const source = watchTls(files, { logger: capture(lines), pollMs: 40 });
+    const server: Server = createServer({ ...source.current(), requestCert: true, rejectUnauthorized: true }, (sock) => {
+      sock.on('data', () => sock.write('pong'));
+      sock.on('error', () => undefined);
+    });
+    source.onChange((m) => server.setSecureContext({ ca: m.ca, cert: m.cert, key: m.key }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const oldRouter = readTlsFiles(tlsFiles(dir, 'router'));
+      assert.equal(await handshake(port, oldRouter), 'ok');
+      // 1. Trust both: the server takes the bundle (its leaf, of the old CA, is signed by one of its CAs).
+      const { next } = await trustBoth(dir);
+      await sleep(200);
+      assert.equal(source.current().ca, readFileSync(files.ca, 'utf8'), JSON.stringify(lines));
+      assert.equal(lines.filter((l) => l.event === 'tls_reload_refused').length, 0, JSON.stringify(lines));
+      assert.equal(await handshake(port, { ...oldRouter, ca: readFileSync(files.ca, 'utf8') }), 'ok', 'a client of the old CA');
+      // 2. Switch leaves: the server now serves a leaf of the new CA, a client of the new CA gets in.
+      await switchLeaves(dir);
+      await sleep(200);
+      const newRouter = readTlsFiles(tlsFiles(dir, 'router'));
+      assert.equal(await handshake(port, { ...newRouter, ca: next }), 'ok', 'a client of the new CA, trusting the new CA only');
+      assert.equal(await handshake(port, { ...oldRouter, ca: readFileSync(files.ca, 'utf8') }), 'ok', 'the old leaf is still trusted');
+      // 3. Drop the old: a client of the old CA is refused, the new one still gets in.
+      await dropPrevious(dir);
+      await sleep(200);
+      assert.equal(source.current().ca, next);
+      assert.notEqual(await handshake(port, { ...oldRouter, ca: next }), 'ok', 'the old CA is no longer trusted');
+      assert.equal(await handshake(port, { ...newRouter, ca: next }), 'ok');
+      assert.equal(lines.filter((l) => l.event === 'tls_reloaded').length, 3, JSON.stringify(lines));
+    } finally {
+      source.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('tlsMaterialProblem with a CA bundle: a leaf of either CA passes, a leaf of a CA outside it is refused', async () => {
+    const dir = join(tmp(), 'tls');
+    await ensureCertificates(dir, leaves);
+    const old = readTlsFiles(tlsFiles(dir, 'router'));
+    await trustBoth(dir);
+    await switchLeaves(dir);
+    const fresh = readTlsFiles(tlsFiles(dir, 'router'));
+    assert.equal(tlsMaterialProblem(old), undefined);
+    assert.equal(tlsMaterialProblem({ ...old, ca: fresh.ca }), undefined, 'the old leaf with the bundle');
+    assert.equal(tlsMaterialProblem(fresh), undefined, 'the new leaf with the bundle');
+    const foreign = join(tmp(), 'tls');
+    await ensureCertificates(foreign, []);
+    const outside = readFileSync(join(foreign, 'ca.crt'), 'utf8');
+    assert.equal(tlsMaterialProblem({ ...fresh, ca: outside }), 'the certificate is not signed by the CA');
+    const [newCa] = fresh.ca.split(/(?<=-----END CERTIFICATE-----\n)/);
+    assert.equal(tlsMaterialProblem({ ...old, ca: `${newCa}${outside}` }), 'the certificate is signed by none of the 2 CAs of the CA file');
   });
 
   it('one poll per files: handles share it, and it stops with the last', async () => {

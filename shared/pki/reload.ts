@@ -3,17 +3,17 @@
  * the router and the cells serve and dial with {@link TlsSource.current} and take a new
  * certificate, key or CA when the files change, without a restart. The files are polled every
  * 500 ms (their inode, size and mtime); a changed set is taken only when it is a certificate, its
- * own key and a CA that signed it, each parseable, the certificate within its validity. Anything
+ * own key and a CA file (one CA, or a bundle of several) of which one CA signed it, each parseable, the certificate within its validity. Anything
  * else (a key renamed in before its certificate, a half-copied file, a mismatched pair, a leaf of
  * another CA) is refused with one warning line (`tls_reload_refused`) and the current material
  * kept; the next change is tried again. One poll per set of files and process, however many
  * parts watch it.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { pollFiles, type FilePoll } from '../file-watch.js';
 import { createLogger, type Logger } from '../logger.js';
-import { readTlsFiles, type TlsMaterial } from './identity.js';
+import { pemCertificates, readTlsFiles, type TlsMaterial } from './identity.js';
 import type { TlsFiles } from './names.js';
 
 /** Watched TLS material: the current files' texts, and a call on each accepted change. */
@@ -29,20 +29,25 @@ export interface TlsSource {
 /** The default poll interval, ms. */
 export const TLS_POLL_MS = 500;
 
-/** Why `tls` cannot serve (undefined when it can): parse, key match, CA signature, validity, Node's own context. */
+/**
+ * Why `tls` cannot serve (undefined when it can): parse, key match, CA signature, validity, Node's
+ * own context. The CA file may be a bundle (the middle of a CA rotation, docs/tls.md §Rotating the CA):
+ * the certificate must be signed by one of its CAs, and every CA of it is trusted.
+ */
 export function tlsMaterialProblem(tls: TlsMaterial, now = new Date()): string | undefined {
   let cert: X509Certificate;
-  let ca: X509Certificate;
+  let cas: X509Certificate[];
   try {
     cert = new X509Certificate(tls.cert);
   } catch {
     return 'the certificate file holds no PEM certificate';
   }
   try {
-    ca = new X509Certificate(tls.ca);
+    cas = pemCertificates(tls.ca).map((pem) => new X509Certificate(pem));
   } catch {
-    return 'the CA file holds no PEM certificate';
+    return 'the CA file holds a certificate that does not parse';
   }
+  if (!cas.length) return 'the CA file holds no PEM certificate';
   let key;
   try {
     key = createPrivateKey(tls.key);
@@ -50,7 +55,10 @@ export function tlsMaterialProblem(tls: TlsMaterial, now = new Date()): string |
     return 'the key file holds no PEM private key';
   }
   if (!cert.checkPrivateKey(key)) return 'the key does not belong to the certificate';
-  if (!cert.verify(ca.publicKey)) return 'the certificate is not signed by the CA';
+  if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey)))
+    return cas.length === 1
+      ? 'the certificate is not signed by the CA'
+      : `the certificate is signed by none of the ${cas.length} CAs of the CA file`;
   if (now < new Date(cert.validFrom) || now > new Date(cert.validTo))
     return `the certificate is not valid now (${cert.validFrom} – ${cert.validTo})`;
   try {
@@ -65,19 +73,21 @@ export function tlsMaterialProblem(tls: TlsMaterial, now = new Date()): string |
 class Watch {
   handles = 0;
   private tls: TlsMaterial;
-  private stamp: string;
   private readonly listeners = new Set<(tls: TlsMaterial) => void>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly poll: FilePoll;
 
   constructor(
     private readonly files: TlsFiles,
     private readonly log: Logger,
     pollMs: number,
   ) {
-    this.stamp = this.stamps();
-    this.tls = readTlsFiles(files);
-    this.timer = setInterval(() => this.poll(), pollMs);
-    this.timer.unref();
+    this.poll = pollFiles([files.cert, files.key, files.ca], pollMs, () => this.changed());
+    try {
+      this.tls = readTlsFiles(files);
+    } catch (err) {
+      this.poll.stop();
+      throw err;
+    }
   }
 
   current(): TlsMaterial {
@@ -90,23 +100,11 @@ class Watch {
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.poll.stop();
     this.listeners.clear();
   }
 
-  private stamps(): string {
-    return [this.files.cert, this.files.key, this.files.ca]
-      .map((p) => {
-        const s = statSync(p, { throwIfNoEntry: false });
-        return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-';
-      })
-      .join(',');
-  }
-
-  private poll(): void {
-    const stamp = this.stamps();
-    if (stamp === this.stamp) return;
-    this.stamp = stamp;
+  private changed(): void {
     let next: TlsMaterial;
     try {
       next = readTlsFiles(this.files);

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import { after, describe, it } from 'node:test';
 import { ensureCertificates, identityUri, rotateCertificates, tlsFiles, topologyLeaves } from './store.js';
+import { createCa } from './ca.js';
+import { caStage, dropPrevious, moveNextKey, NEXT_KEY, switchLeaves, trustBoth } from './ca-rotation.js';
+import { pemCertificates } from './identity.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -17,6 +20,7 @@ function tmp(): string {
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 const leaves = topologyLeaves(['cell-0', 'cell-1']);
+const addressed = topologyLeaves(['cell-0', 'cell-1'], { router: ['10.77.9.31'] });
 
 describe('shared/pki store', () => {
   it('makes a CA and one certificate per component, keys 0600 in a 0700 directory', async () => {
@@ -87,6 +91,69 @@ describe('shared/pki store', () => {
     assert.equal(cert('cell-1').checkIP('10.77.8.101'), '10.77.8.101');
     // Fewer addresses asked than named: kept (a plain run after a --hosts run reissues nothing).
     assert.deepEqual((await ensureCertificates(dir, leaves)).issued, []);
+  });
+
+  it('a CA rotation: trust both, switch every leaf with its names, drop the old; ensureCertificates keeps working at each step', async () => {
+    const dir = tmp();
+    await ensureCertificates(dir, addressed);
+    const caFile = join(dir, 'ca.crt');
+    const old = pemCertificates(readFileSync(caFile, 'utf8'))[0]!;
+    const cert = (name: string) => new X509Certificate(readFileSync(tlsFiles(dir, name).cert));
+    const oldRouter = cert('router');
+    assert.deepEqual(caStage(dir), { stage: 'one', ca: old });
+
+    const { previous, next } = await trustBoth(dir);
+    assert.equal(previous, old);
+    assert.deepEqual(pemCertificates(readFileSync(caFile, 'utf8')), [next, old], 'ca.crt = the new CA, then the old');
+    const newCa = new X509Certificate(next);
+    assert.ok(newCa.ca && newCa.checkPrivateKey(createPrivateKey(readFileSync(join(dir, 'ca.key')))), 'ca.key is the new CA key');
+    assert.notEqual(newCa.subject, new X509Certificate(old).subject, 'the two CAs have different names');
+    assert.equal(mode(join(dir, 'ca.key')), 0o600);
+    assert.ok(!existsSync(join(dir, NEXT_KEY)));
+    assert.equal(cert('router').serialNumber, oldRouter.serialNumber, 'no leaf changed yet');
+    await assert.rejects(trustBoth(dir), /already in a CA rotation/);
+    await assert.rejects(dropPrevious(dir), /router\.crt is not signed by the new CA yet|not signed by the new CA/);
+
+    const switched = await switchLeaves(dir);
+    assert.deepEqual(switched.map((s) => s.name).sort(), addressed.map((l) => l.name).sort());
+    for (const spec of addressed) {
+      const c = cert(spec.name);
+      assert.ok(c.checkIssued(newCa) && c.verify(newCa.publicKey), `${spec.name} is signed by the new CA`);
+      assert.ok(c.checkPrivateKey(createPrivateKey(readFileSync(tlsFiles(dir, spec.name).key))));
+      assert.match(c.subjectAltName ?? '', new RegExp(`URI:${spec.uri}`));
+    }
+    assert.equal(cert('router').checkIP('10.77.9.31'), '10.77.9.31', 'the same addresses');
+    assert.equal(switched.find((s) => s.name === 'router')!.previousSerial, oldRouter.serialNumber.toLowerCase());
+    assert.deepEqual(await switchLeaves(dir), [], 'a second run has nothing left to switch');
+    // `cellctl up --tls` in the middle: the new CA signs, every leaf kept.
+    assert.deepEqual((await ensureCertificates(dir, addressed)).issued, []);
+
+    assert.equal(await dropPrevious(dir), next);
+    assert.equal(readFileSync(caFile, 'utf8'), next);
+    assert.deepEqual(caStage(dir), { stage: 'one', ca: next });
+    assert.deepEqual((await ensureCertificates(dir, addressed)).issued, []);
+  });
+
+  it('a CA rotation stopped between its writes is told apart and finished; a key of no CA is refused', async () => {
+    const dir = tmp();
+    await ensureCertificates(dir, leaves);
+    const caFile = join(dir, 'ca.crt');
+    const old = readFileSync(caFile, 'utf8');
+    // Stopped after ca.crt trusts both, before the new key was renamed in: ca.key is still the old CA's.
+    const fresh = await createCa({ name: 'cellsim local CA next' });
+    writeFileSync(join(dir, NEXT_KEY), fresh.key, { mode: 0o600 });
+    writeFileSync(caFile, `${fresh.cert}\n${old}`);
+    const stage = caStage(dir);
+    assert.equal(stage.stage === 'both' && stage.keyMoved, false);
+    // ensureCertificates still signs with the old CA, whose key it holds: nothing to issue.
+    assert.deepEqual((await ensureCertificates(dir, leaves)).issued, []);
+    await assert.rejects(switchLeaves(dir), /does not trust a new CA yet/);
+    moveNextKey(dir);
+    assert.equal(caStage(dir).stage === 'both' && (caStage(dir) as { keyMoved: boolean }).keyMoved, true);
+    assert.equal((await switchLeaves(dir)).length, leaves.length);
+    // The new CA's key lost: refused, naming the way out.
+    writeFileSync(join(dir, 'ca.key'), (await createCa()).key);
+    assert.throws(() => caStage(dir), /is the key of no certificate/);
   });
 
   it('the certificates do mutual TLS with node:tls, and the server sees the client identity', async () => {

@@ -6,10 +6,12 @@
  * replaced key first, then certificate, each by an atomic rename, so a reader that loads on a
  * certificate change finds the key of that certificate.
  */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { certFacts, createCa, issueLeaf, type CertFacts, type LeafSpec, type PemPair } from './ca.js';
+import { pemCertificates, TlsConfigError } from './identity.js';
 import { identityUri, tlsFiles, TRUST_DOMAIN, type TlsFiles } from './names.js';
 
 export { identityUri, tlsDir, tlsFiles, TRUST_DOMAIN, type Role, type TlsFiles } from './names.js';
@@ -46,24 +48,43 @@ function namesCovered(facts: CertFacts, spec: LeafSpec): boolean {
 /** Renew a leaf (or the CA) this close to its end. */
 export const RENEW_WITHIN_MS = 30 * 86_400_000;
 
-function readPair(files: { cert: string; key: string }): PemPair | undefined {
+/** The certificate and key at `files`, undefined when either is missing. */
+export function readPair(files: { cert: string; key: string }): PemPair | undefined {
   if (!existsSync(files.cert) || !existsSync(files.key)) return undefined;
   return { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') };
 }
 
-async function writePair(files: { cert: string; key: string }, pair: PemPair): Promise<void> {
+/** Writes `pair`: the key (0600), then the certificate, each by an atomic rename. */
+export async function writePair(files: { cert: string; key: string }, pair: PemPair): Promise<void> {
   await writeFileAtomic(files.key, [pair.key], { mode: 0o600 });
   chmodSync(files.key, 0o600);
   await writeFileAtomic(files.cert, [pair.cert], { mode: 0o644 });
 }
 
-async function caOf(dir: string, now: Date): Promise<{ ca: PemPair; created: boolean }> {
+/**
+ * The signing CA of `ca.crt` and `ca.key`: the certificate of the file that `ca.key` belongs to.
+ * The file holds one CA, or two in the middle of a CA rotation (docs/tls.md §Rotating the CA), the
+ * key then the new CA's, or still the old one's if the rotation stopped before its key was moved
+ * in. Undefined when either file is missing; throws when the key belongs to none of them.
+ */
+export function signingCa(dir: string): { ca: PemPair; bundle: string[] } | undefined {
   const files = { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
   const found = readPair(files);
-  if (found && certFacts(found.cert).notAfter.getTime() - now.getTime() > RENEW_WITHIN_MS) {
-    chmodSync(files.key, 0o600);
-    return { ca: found, created: false };
+  if (!found) return undefined;
+  const bundle = pemCertificates(found.cert);
+  const key = createPrivateKey(found.key);
+  const cert = bundle.find((pem) => new X509Certificate(pem).checkPrivateKey(key));
+  if (!cert) throw new TlsConfigError(`${files.key} is the key of no certificate of ${files.cert}`);
+  return { ca: { cert, key: found.key }, bundle };
+}
+
+async function caOf(dir: string, now: Date): Promise<{ ca: PemPair; created: boolean }> {
+  const found = signingCa(dir);
+  if (found && certFacts(found.ca.cert).notAfter.getTime() - now.getTime() > RENEW_WITHIN_MS) {
+    chmodSync(join(dir, 'ca.key'), 0o600);
+    return { ca: found.ca, created: false };
   }
+  const files = { cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
   const ca = await createCa({ now });
   await writePair(files, ca);
   return { ca, created: true };
