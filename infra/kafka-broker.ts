@@ -21,14 +21,18 @@ export function newClusterId(): string {
   }
 }
 
-/** The broker's configuration: a single-node cluster, internal topics of one partition and one replica. */
-export function serverProperties(port: number, controllerPort: number, dataDir: string): string {
+/**
+ * The broker's configuration: a single-node cluster, internal topics of one partition and one
+ * replica, both listeners on `host` (its clients learn the address it advertises there: under
+ * `cellctl up --hosts`, its cell host's, which every host reaches over the bridge).
+ */
+export function serverProperties(port: number, controllerPort: number, dataDir: string, host = '127.0.0.1'): string {
   return [
     'process.roles=broker,controller',
     'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `controller.quorum.voters=1@${host}:${controllerPort}`,
+    `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${host}:${port}`,
     'controller.listener.names=CONTROLLER',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'inter.broker.listener.name=PLAINTEXT',

@@ -77,8 +77,6 @@ export function command(): Command {
     .action(async (f: Flags, cmd: Command) => {
       const dataDir = resolve(f.data);
       // cmd.error prints the message; an error thrown from an action would exit 1 silently (bin/run-command.ts).
-      // The brokers listen on 127.0.0.1 only, which a cell in a host's namespace does not reach.
-      if (f.log === 'kafka' && f.hosts) cmd.error('error: --log kafka does not combine with --hosts yet', { code: 'usage' });
       const split = splitChoice(f.splitCells, f.cells, f.log, dataDir);
       if (!split.ok) cmd.error(split.error, { code: 'usage' });
       const hosts = f.hosts ? await planHosts(f.cells) : undefined;

@@ -16,6 +16,7 @@ import type { Child, ChildSpec } from './child.js';
 import { isSplit, type TopologyConfig } from './config.js';
 import { consulTokenEnv } from './acl.js';
 import { brokerAddress } from './kafka.js';
+import { inPlace, placeFields, placeOf } from './hosts/place.js';
 import { probe, schemeOf, tlsArgsOf } from './tls.js';
 import { consulUrl } from './wiring.js';
 
@@ -99,13 +100,16 @@ export function deliverySpecs(cfg: TopologyConfig, cell: string, version: string
 /**
  * The child of a cell's delivery instance `n` (1-based), on its planned port, running `version`
  * (with its `defect`, a delivery rollout's bad version); undefined without a broker or a port.
+ * Under `--hosts` it runs on its cell's host, beside the order service and the broker.
  */
 export function deliverySpec(cfg: TopologyConfig, cell: string, version: string, n: number, defect?: unknown): ChildSpec | undefined {
   const broker = brokerAddress(cfg, cell);
   const port = cfg.ports.delivery?.[cell]?.[n - 1];
   if (!broker || port === undefined) return undefined;
-  const url = `${schemeOf(cfg)}://127.0.0.1:${port}`;
+  const place = placeOf(cfg, cell);
+  const url = `${schemeOf(cfg)}://${place.ip}:${port}`;
   const args = [CELLCTL, 'cell', '--role', 'delivery', '--id', cell, '--port', String(port), '--data', deliveryDir(cfg, cell)];
+  if (place.ns) args.push('--host', place.ip);
   args.push('--consul', consulUrl(cfg, cell), '--version', version, '--prefix', cfg.prefix);
   args.push('--cell-admin-token-file', cfg.tokenFiles['cell-admin'], '--log', 'kafka', '--kafka', broker, ...tlsArgsOf(cfg, cell));
   // A migration target's imported sagas wait as long as the order service's (topology/wiring.ts).
@@ -118,8 +122,8 @@ export function deliverySpec(cfg: TopologyConfig, cell: string, version: string,
     name: deliveryChildName(cell, n),
     kind: 'delivery' as const,
     role: 'delivery' as const,
-    command: process.execPath,
-    args,
+    ...inPlace(place, { command: process.execPath, args }),
+    ...placeFields(place),
     env: { CELLSIM_LOG_LEVEL: cfg.logLevel, ...consulTokenEnv(cfg, 'cell') },
     url,
     port,

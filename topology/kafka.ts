@@ -2,7 +2,9 @@
  * `cellctl up --log kafka`: one Apache Kafka broker per cell (cells share nothing), each a
  * combined KRaft broker/controller supervised like every other child, its storage under
  * `<data>/kafka/<cell>/` (formatted once, kept across runs like the cell's database), ready
- * before its cell starts and stopped after it (docs/kafka.md §Brokers under cellctl up).
+ * before its cell starts and stopped after it (docs/kafka.md §Brokers under cellctl up). Under
+ * `--hosts` each broker runs on its cell's host, inside the host's network namespace, listening
+ * and advertising the host's address (docs/multi-host.md §Kafka across hosts).
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { freePorts } from '../infra/ports.js';
 import { tcpConnect } from '../shared/tcp-connect.js';
 import type { Child, ChildSpec } from './child.js';
 import type { TopologyConfig } from './config.js';
+import { inPlace, placeFields, placeOf } from './hosts/place.js';
 
 /** A broker's heap: one JVM per cell on a shared machine. */
 const HEAP = '384m';
@@ -46,15 +49,20 @@ export async function planBrokerPorts(cfg: TopologyConfig, cells: string[]): Pro
   }
 }
 
-/** The bootstrap address of a cell's broker, or undefined when the topology runs no broker for it. */
+/**
+ * The bootstrap address of a cell's broker (its cell host's address under `--hosts`, else
+ * 127.0.0.1), or undefined when the topology runs no broker for it.
+ */
 export function brokerAddress(cfg: TopologyConfig, cell: string): string | undefined {
   const p = cfg.log === 'kafka' ? cfg.ports.kafka?.[cell] : undefined;
-  return p ? `127.0.0.1:${p.client}` : undefined;
+  return p ? `${placeOf(cfg, cell).ip}:${p.client}` : undefined;
 }
 
 /**
- * The child of a cell's broker. Writes its `server.properties` (ports may differ from the last
- * run) and formats its storage when it has none yet, so a restart keeps the cell's topics.
+ * The child of a cell's broker. Writes its `server.properties` (ports and, under `--hosts`, the
+ * host's address may differ from the last run) and formats its storage when it has none yet, so
+ * a restart keeps the cell's topics. Under `--hosts` it runs in its cell host's namespace (as the
+ * cell does, through `ip netns exec`), and the supervisor probes it at the host's address.
  */
 export async function brokerSpec(cfg: TopologyConfig, cell: string): Promise<ChildSpec> {
   const ports = cfg.ports.kafka?.[cell];
@@ -64,19 +72,20 @@ export async function brokerSpec(cfg: TopologyConfig, cell: string): Promise<Chi
   const logDir = join(dir, 'log');
   const props = join(dir, 'server.properties');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(props, serverProperties(ports.client, ports.controller, logDir));
+  const place = placeOf(cfg, cell);
+  writeFileSync(props, serverProperties(ports.client, ports.controller, logDir, place.ip));
   if (!existsSync(join(logDir, 'meta.properties'))) await formatStorage(dist, props, HEAP);
-  const bootstrap = `127.0.0.1:${ports.client}`;
+  const bootstrap = `${place.ip}:${ports.client}`;
   return {
     name: brokerChildName(cell),
     kind: 'kafka',
-    command: dist.java,
-    args: [...jvmArgs(dist, HEAP), 'kafka.Kafka', props],
+    ...inPlace(place, { command: dist.java, args: [...jvmArgs(dist, HEAP), 'kafka.Kafka', props] }),
     url: bootstrap,
     port: ports.client,
     binds: [ports.client, ports.controller],
+    ...placeFields(place),
     ready: () => brokerAnswers(bootstrap),
-    alive: () => accepts(ports.client),
+    alive: () => accepts(place.ip, ports.client),
   };
 }
 
@@ -109,6 +118,6 @@ export function brokerView(children: ReadonlyMap<string, Child>, cell: string): 
 }
 
 /** Liveness: the broker's listener accepts a TCP connection within 2 s. */
-async function accepts(port: number): Promise<boolean> {
-  return (await tcpConnect('127.0.0.1', port, 2000)).accepted;
+async function accepts(ip: string, port: number): Promise<boolean> {
+  return (await tcpConnect(ip, port, 2000)).accepted;
 }

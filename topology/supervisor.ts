@@ -110,13 +110,11 @@ export class Supervisor {
       const live = new Map([...this.seeded.cells].map(([id, c]) => [id, { color: c.activeColor ?? 'blue', version: c.version }] as const));
       // Cells added while an earlier run was up (`cellctl cells add`) and kept by a persistent Consul.
       const added = [...this.seeded.cells].filter(([id]) => !cellIds(this.cfg.cells).includes(id));
+      // Under --hosts an added cell gets its host back first (topology/hosts/cell-host.ts): its broker runs there.
+      for (const [id] of added) await cellHostUp(this.hostOwner, id);
       await startBrokers(this.cfg, [...cellIds(this.cfg.cells), ...added.map(([id]) => id)], (s) => this.add(s), this.progress);
       const [, cellGroup, ...groups] = register(this.cfg, live);
-      for (const [id, rec] of added) {
-        // Under --hosts an added cell gets its host back first (topology/hosts/cell-host.ts).
-        await cellHostUp(this.hostOwner, id);
-        cellGroup!.push(await this.addedSpec(id, rec));
-      }
+      for (const [id, rec] of added) cellGroup!.push(await this.addedSpec(id, rec));
       // --log kafka: each cell's delivery instances start with it (topology/delivery.ts), on the
       // version its record names for them (a delivery rollout's), else the cell's.
       const allCells = [...cellIds(this.cfg.cells), ...added.map(([id]) => id)];

@@ -4,6 +4,7 @@
  * client agent, requests from the client host go through routers and Envoys on the edge hosts
  * to the cell hosts, `cellctl status` shows the hosts, and no namespace or link outlives the
  * run: not after a stop, and not after the supervisor was SIGKILLed (`cellctl hosts clean`).
+ * Under `--log kafka` each cell's broker and delivery instances run on the cell's host.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,6 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { Admin } from '@platformatic/kafka';
+import { requireKafka } from '../../infra/kafka-dist.js';
+import { startAttack, type VegetaResult } from '../../infra/vegeta/index.js';
 import { requireBinary } from '../../infra/binaries.js';
 import { waitFor, type ManagedProcess } from '../../infra/process.js';
 import { cellctlJson, runCellctl, startUp } from '../../infra/harness/up.js';
@@ -485,6 +489,131 @@ describe('cellctl up --hosts: a crashed run leaves nothing that the next clean d
           return undefined;
         }
       })();
+      if (run !== undefined && (await leftOf(run)).length > 0) await removeRun(run);
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("cellctl up --hosts --log kafka: each cell's broker on its cell's host", () => {
+  it("runs each broker and delivery instance in its cell host's namespace at the host's address; every acknowledged order from the client host reaches DELIVERED on both cells; nothing left after the stop", async (t) => {
+    assert.equal(process.getuid?.(), 0, 'this test makes network namespaces: it runs as root (as CI does)');
+    requireKafka(); // no jars or no Java: fail here, loudly
+    const t0 = Date.now();
+    const data = mkdtempSync(join(tmpdir(), 'cellsim-hosts-kafka-'));
+    let sup: ManagedProcess | undefined;
+    let run: string | undefined;
+    try {
+      sup = await startUp({ data, name: 'cellctl-up-hosts-kafka', hosts: true, log: 'kafka', cells: 2, readyTimeoutMs: 240_000 });
+      const upMs = Date.now() - t0;
+      const topo = JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as TopologyView & {
+        cells: { id: string; kafka?: { bootstrap: string; pid: number | null }; delivery?: { url: string; pid: number | null }[] }[];
+        markets: { id: string; cell: string | null }[];
+      };
+      run = topo.hosts.run;
+      const hostOf = (name: string) => topo.hosts.hosts.find((h) => h.name === name)!;
+      for (const c of topo.cells) {
+        const h = hostOf(c.id);
+        assert.deepEqual(
+          h.children.sort(),
+          [`${c.id}.blue`, `${c.id}.delivery-1`, `${c.id}.delivery-2`, `consul.${c.id}`, `kafka.${c.id}`],
+          `${c.id}'s host runs its order service, delivery instances and broker`,
+        );
+        const b = c.kafka;
+        assert.ok(b?.pid, `${c.id}'s broker listens`);
+        assert.equal(b.bootstrap, `${h.ip}:${b.bootstrap.split(':')[1]}`, `${c.id}'s broker at its host's address`);
+        // The broker and the delivery instances are processes of the cell host's namespace.
+        for (const pid of [b.pid, ...(c.delivery ?? []).map((d) => d.pid)]) {
+          assert.ok(pid, `${c.id}: every process listens`);
+          assert.equal((await exec('ip', ['netns', 'identify', String(pid)])).stdout.trim(), h.ns, `pid ${pid} in ${h.ns}`);
+        }
+        for (const d of c.delivery ?? []) assert.equal(new URL(d.url).hostname, h.ip, `${c.id}'s delivery instance at its host's address`);
+        // It listens on the host's address only (not the namespace's loopback), and advertises it.
+        const ss = await exec('ip', ['netns', 'exec', h.ns, 'ss', '-Hltnp']);
+        const mine = ss.stdout.split('\n').filter((l) => l.includes(`pid=${b.pid},`));
+        assert.deepEqual(
+          mine.map((l) => l.split(/\s+/)[3]!.replace('[::ffff:', '').replace(']', '')).sort(),
+          [b.bootstrap, `${h.ip}:${Number(b.bootstrap.split(':')[1]) + 50}`].sort(),
+          `${c.id}'s broker listens at its host's address (client and controller): ${mine.join(' | ')}`,
+        );
+        const admin = new Admin({ clientId: 'multi-host-test', bootstrapBrokers: [b.bootstrap], retries: 0, timeout: 5000 });
+        try {
+          const md = await admin.metadata({ topics: [] });
+          assert.deepEqual(
+            [...md.brokers.values()].map((x) => `${x.host}:${x.port}`),
+            [b.bootstrap],
+            `${c.id}'s broker advertises its host's address`,
+          );
+        } finally {
+          await admin.close().catch(() => undefined);
+        }
+      }
+      // A bounded load from the client host: 60 creates, round robin over the four edges and a market of each cell.
+      const edges = [...topo.routers, ...topo.envoys];
+      const markets = topo.cells.map((c) => topo.markets.find((m) => m.cell === c.id)!.id);
+      const results: VegetaResult[] = [];
+      const attack = startAttack({
+        rate: 20,
+        durationMs: 3000,
+        // The bodies kept: each acknowledged order's id.
+        maxBody: -1,
+        resultsFile: join(data, 'hosts-kafka.results'),
+        netns: hostOf('client').ns,
+        onResult: (r) => results.push(r),
+      });
+      for (let i = 0; i < 60; i++) {
+        const e = edges[i % edges.length]!;
+        attack.send({
+          method: 'POST',
+          url: `${e.url}/v1/orders#${e.id}`,
+          header: {
+            'x-market-id': [markets[i % markets.length]!],
+            'idempotency-key': [`hosts-kafka-${i}`],
+            'content-type': ['application/json'],
+          },
+          body: JSON.stringify({ customerId: `c-${i}`, items: [{ sku: 'tea', qty: 1, priceCents: 300 }], address: '1 Main St' }),
+        });
+      }
+      attack.end();
+      const done = await attack.done;
+      assert.equal(done.exitCode, 0, done.output);
+      const acked = results
+        .filter((r) => r.code === 201 || r.code === 200)
+        .map((r) => ({ ...(JSON.parse(r.body.toString('utf8')) as { id: string; market: string }), cell: r.headers['x-cell-id'] }));
+      assert.equal(
+        acked.length,
+        60,
+        results
+          .filter((r) => r.code !== 201)
+          .map((r) => `${r.url} ${r.code} ${r.error}`)
+          .join('; '),
+      );
+      assert.deepEqual([...new Set(acked.map((o) => o.cell))].sort(), ['cell-0', 'cell-1'], 'both cells took orders');
+      // Every acknowledged order reaches DELIVERED (read through router-1 from the supervisor's side of the bridge).
+      const statusOf = async (o: { id: string; market: string }) => {
+        const res = await fetch(`${topo.routers[0]!.url}/v1/orders/${o.id}`, { headers: { 'x-market-id': o.market } });
+        return ((await res.json()) as { status: string }).status;
+      };
+      let pending = acked;
+      const until = Date.now() + 60_000;
+      while (pending.length && Date.now() < until) {
+        const states = await Promise.all(pending.map(statusOf));
+        pending = pending.filter((_, i) => states[i] !== 'DELIVERED');
+        if (pending.length) await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.deepEqual(
+        pending.map((o) => `${o.cell} ${o.id}`),
+        [],
+        'acknowledged orders not DELIVERED within 60 s',
+      );
+      const stop0 = Date.now();
+      await sup.stop(60_000);
+      sup = undefined;
+      assert.deepEqual(await leftOf(run), [], 'no namespace or link of the run is left after the stop');
+      assert.deepEqual((await exec('pgrep', ['-af', data])).stdout.trim(), '', 'no process of the run (broker JVMs included) is left');
+      t.diagnostic(`up ${upMs} ms, orders delivered ${stop0 - t0 - upMs} ms, stop ${Date.now() - stop0} ms; case ${Date.now() - t0} ms`);
+    } finally {
+      await sup?.stop(60_000);
       if (run !== undefined && (await leftOf(run)).length > 0) await removeRun(run);
       rmSync(data, { recursive: true, force: true });
     }
