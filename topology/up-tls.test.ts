@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { request } from 'node:https';
-import { connect } from 'node:tls';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +24,7 @@ import { KvStore } from '../shared/consul/kv-store.js';
 import { DEFAULT_PREFIX, KvLayout, MarketRecordSchema } from '../shared/kv.js';
 import { SERVICE_CELL } from '../shared/consul.js';
 import { MarketWriter } from '../shared/markets/writer.js';
-import { httpsGet } from './tls-rig.test-helper.js';
+import { httpsGet, servedSerial } from './tls-rig.test-helper.js';
 import { consoleEvent } from './console-events.test-helper.js';
 import { caClient } from '../shared/pki/client.js';
 import { SupervisorClient } from '../control-plane/rollout/supervisor-client.js';
@@ -332,14 +331,6 @@ describe('cellctl up --tls (real processes)', () => {
     const port = Number(new URL(topo.consul.url).port);
     const consulPid = () =>
       (JSON.parse(readFileSync(join(data, 'topology.json'), 'utf8')) as { consul: { pid: number | null } }).consul.pid;
-    const servedSerial = () =>
-      new Promise<string>((resolve, reject) => {
-        const s = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
-          resolve(s.getPeerX509Certificate()!.serialNumber.toLowerCase());
-          s.end();
-        });
-        s.on('error', reject);
-      });
     const consul = new ConsulClient({
       url: topo.consul.url,
       token: readFileSync(join(data, 'tokens', 'consul-router'), 'utf8').trim(),
@@ -370,11 +361,12 @@ describe('cellctl up --tls (real processes)', () => {
         ...['certs', 'rotate', '--component', 'consul'],
       ]);
       const leaf = out.rotated.find((r) => r.name === 'consul')!;
-      leaf.serial = leaf.serial.toLowerCase();
+      leaf.serial = leaf.serial.toLowerCase().replace(/^0+/, '');
       assert.notEqual(leaf.serial, leaf.previousSerial);
       const started = Date.now();
       let served = '';
-      while (Date.now() - started < 10_000 && (served = await servedSerial()) !== leaf.serial) await new Promise((r) => setTimeout(r, 200));
+      while (Date.now() - started < 10_000 && (served = await servedSerial(port, ca)) !== leaf.serial)
+        await new Promise((r) => setTimeout(r, 200));
       assert.equal(
         served,
         leaf.serial,

@@ -7,6 +7,7 @@
  * same process, with its KV data and registered services kept (docs/tls.md §Rotation without restarts).
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +16,11 @@ import { requireBinary } from '../../infra/binaries.js';
 import { consulArgs } from '../../infra/consul-agent.js';
 import { consulPorts } from '../../infra/harness/consul.js';
 import { startProcess, type ManagedProcess } from '../../infra/process.js';
-import { X509Certificate } from 'node:crypto';
-import { connect } from 'node:tls';
 import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves } from '../pki/store.js';
 import { ConsulClient, CONSUL_CA_FILE_ENV, consulCaFromEnv, isConsulError } from './client.js';
 import { nodeHttpTransport } from './node-http.js';
 import { undiciTransport } from './undici.js';
+import { servedSerial } from '../../topology/tls-rig.test-helper.js';
 
 describe('the Consul client over HTTPS (real Consul with its HTTP API on TLS only)', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'cellsim-consul-https-'));
@@ -105,26 +105,19 @@ describe('the Consul client over HTTPS (real Consul with its HTTP API on TLS onl
 
   it('serves a rotated leaf to new connections after a reload, same process, KV and services kept', async () => {
     const c = new ConsulClient({ url, ca, token: '' });
-    const servedSerial = () =>
-      new Promise<string>((resolve, reject) => {
-        const s = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
-          resolve(s.getPeerX509Certificate()!.serialNumber);
-          s.end();
-        });
-        s.on('error', reject);
-      });
-    const fileSerial = () => new X509Certificate(readFileSync(join(dir, 'consul.crt'))).serialNumber;
+    const served = () => servedSerial(port, ca);
+    const fileSerial = () => new X509Certificate(readFileSync(join(dir, 'consul.crt'))).serialNumber.toLowerCase().replace(/^0+/, '');
     await c.agent.register({ ID: 'reload-probe', Name: 'reload-probe', Port: 1, Check: { TTL: '1m', Status: 'passing' } });
     await c.kv.put('cellsim-test/reload', 'kept');
     const pid = consul.pid;
-    const old = await servedSerial();
+    const old = await served();
     assert.equal(old, fileSerial());
     await rotateCertificates(dir, topologyLeaves([]), ['consul']);
     const rotated = fileSerial();
     assert.notEqual(rotated, old);
-    assert.equal(await servedSerial(), old, 'read at start: the old leaf until a reload');
+    assert.equal(await served(), old, 'read at start: the old leaf until a reload');
     await c.agent.reload();
-    assert.equal(await servedSerial(), rotated, 'a new connection after the reload gets the new leaf');
+    assert.equal(await served(), rotated, 'a new connection after the reload gets the new leaf');
     assert.equal(consul.pid, pid);
     assert.equal(consul.running, true);
     assert.equal((await c.kv.get('cellsim-test/reload')).value?.value, 'kept');
