@@ -62,7 +62,10 @@ export function command(): Command {
       'TLS on every hop it supports: routers and Envoys to cells in mutual TLS, xDS over TLS with SDS, HTTPS at the edge (docs/security.md); with --hosts too',
     )
     .addOption(
-      new Option('--log <backend>', "cells' event log: in each cell's database, or on a Kafka broker per cell (KRaft, under <data>/kafka/)")
+      new Option(
+        '--log <backend>',
+        "cells' event log: in each cell's database, or on a Kafka broker per cell (KRaft, under <data>/kafka/; on the cell's host under --hosts)",
+      )
         .choices(['sqlite', 'kafka'])
         .default('sqlite'),
     )
