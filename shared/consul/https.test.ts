@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,7 +21,7 @@ import { ensureCertificates, rotateCertificates, tlsFiles, topologyLeaves } from
 import { ConsulClient, CONSUL_CA_FILE_ENV, consulCaFromEnv, isConsulError } from './client.js';
 import { nodeHttpTransport } from './node-http.js';
 import { undiciTransport } from './undici.js';
-import { servedSerial } from '../../topology/tls-rig.test-helper.js';
+import { httpsGet, servedSerial } from '../../topology/tls-rig.test-helper.js';
 
 describe('the Consul client over HTTPS (real Consul with its HTTP API on TLS only)', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'cellsim-consul-https-'));
@@ -124,5 +125,46 @@ describe('the Consul client over HTTPS (real Consul with its HTTP API on TLS onl
     assert.ok((await c.agent.services())['reload-probe'], 'the service registered through the API is kept');
     const passing = await c.health.service('reload-probe', { passing: true });
     assert.equal(passing.value.length, 1, 'and still passing');
+  });
+
+  it("reloads its ca_file too: a bundle of a second CA, once reloaded, admits that CA's clients", async () => {
+    // An agent that asks HTTPS clients for a certificate of its ca_file, with files of its own.
+    const own = join(tmp, 'ca-file');
+    const other = join(tmp, 'other-ca');
+    await ensureCertificates(own, topologyLeaves([]));
+    await ensureCertificates(other, topologyLeaves([]));
+    const ownCa = readFileSync(join(own, 'ca.crt'), 'utf8');
+    const ports = await consulPorts();
+    const leader = `https://127.0.0.1:${ports.http}/v1/status/leader`;
+    const agent = await startProcess({
+      name: 'consul-https-ca-file',
+      command: requireBinary('consul'),
+      args: [...consulArgs(ports, undefined, tlsFiles(own, 'consul')), '-hcl=tls { https { verify_incoming = true } }'],
+      ready: { check: async () => (await httpsGet(leader, ownCa, tlsFiles(own, 'router'))).status === 200 },
+      readyTimeoutMs: 30_000,
+    });
+    try {
+      const stranger = tlsFiles(other, 'router');
+      assert.equal((await httpsGet(leader, ownCa, stranger)).status, 0, 'a client of the other CA is refused');
+      writeFileSync(join(own, 'ca.crt'), `${readFileSync(join(other, 'ca.crt'), 'utf8')}\n${ownCa}\n`);
+      assert.equal((await httpsGet(leader, ownCa, stranger)).status, 0, 'ca_file is read at start');
+      const reload = await new Promise<number>((resolve, reject) => {
+        const mine = tlsFiles(own, 'router');
+        const req = request(`https://127.0.0.1:${ports.http}/v1/agent/reload`, {
+          method: 'PUT',
+          ca: ownCa,
+          cert: readFileSync(mine.cert),
+          key: readFileSync(mine.key),
+        });
+        req.on('response', (res) => resolve(res.resume().statusCode ?? 0));
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(reload, 200);
+      assert.equal((await httpsGet(leader, ownCa, stranger)).status, 200, 'after the reload, the bundle admits the other CA');
+      assert.equal((await httpsGet(leader, ownCa, tlsFiles(own, 'router'))).status, 200, 'and still the first');
+    } finally {
+      await agent.stop();
+    }
   });
 });
