@@ -11,9 +11,11 @@
  * with one warning line (`consul_ca_refused`) and the last good CA kept (docs/tls.md §Rotation without restarts).
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { pollFiles } from '../file-watch.js';
 import type { Logger } from '../logger.js';
+import { pemCertificates } from '../pki/identity.js';
 import { ConsulError } from './errors.js';
 
 /** The variable that names the PEM file of the CA Consul's HTTPS certificate chains to. */
@@ -36,14 +38,9 @@ export function caText(ca: ConsulCaOption | undefined): string | undefined {
 /** The default poll interval of a followed CA file, ms. */
 export const CONSUL_CA_POLL_MS = 500;
 
-/** The PEM certificates in `text`, each block as it stands. */
-function pemBlocks(text: string): string[] {
-  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-}
-
 /** Why `text` cannot serve as a CA (undefined when it can): no certificate, one that does not parse, or Node refuses it. */
 export function consulCaProblem(text: string): string | undefined {
-  const blocks = pemBlocks(text);
+  const blocks = pemCertificates(text);
   if (blocks.length === 0) return 'holds no PEM certificate';
   // A bundle cut off in its second certificate would otherwise pass as its first alone.
   if ((text.match(/-----BEGIN /g) ?? []).length !== blocks.length) return 'holds a certificate cut off before its END line';
@@ -55,7 +52,7 @@ export function consulCaProblem(text: string): string | undefined {
     }
   }
   try {
-    createSecureContext({ ca: blocks.map((b) => `${b}\n`).join('') });
+    createSecureContext({ ca: blocks.join('') });
   } catch (err) {
     return `Node refuses it: ${(err as Error).message}`;
   }
@@ -74,9 +71,7 @@ function readCa(file: string): string {
   const problem = consulCaProblem(text);
   if (problem) throw new ConsulError('consul_tls', `${CONSUL_CA_FILE_ENV}: ${file} ${problem}`);
   // One block a line: OpenSSL reads nothing of two certificates glued on one line ("…END…-----BEGIN…").
-  return pemBlocks(text)
-    .map((b) => `${b}\n`)
-    .join('');
+  return pemCertificates(text).join('');
 }
 
 /**
@@ -98,31 +93,27 @@ export function followedCaFromEnv(env: NodeJS.ProcessEnv = process.env): ConsulC
 /** One poll of one CA file, shared by every client of the process that follows it. */
 class FollowedCa implements ConsulCa {
   private text: string;
-  private stamp: string;
 
   constructor(
     private readonly file: string,
     private logger: Logger | undefined,
     pollMs: number,
   ) {
-    this.stamp = this.stampNow();
-    this.text = readCa(file);
-    setInterval(() => this.poll(), pollMs).unref();
+    // Stamped before the read, so a change between the two is not missed.
+    const poll = pollFiles([file], pollMs, () => this.reread());
+    try {
+      this.text = readCa(file);
+    } catch (err) {
+      poll.stop();
+      throw err;
+    }
   }
 
   current(): string {
     return this.text;
   }
 
-  private stampNow(): string {
-    const s = statSync(this.file, { throwIfNoEntry: false });
-    return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-';
-  }
-
-  private poll(): void {
-    const stamp = this.stampNow();
-    if (stamp === this.stamp) return;
-    this.stamp = stamp;
+  private reread(): void {
     let next: string;
     try {
       next = readCa(this.file);
@@ -137,7 +128,7 @@ class FollowedCa implements ConsulCa {
     }
     if (next === this.text) return;
     this.text = next;
-    const certificates = pemBlocks(next).length;
+    const certificates = pemCertificates(next).length;
     this.log(
       'info',
       { event: 'consul_ca_reloaded', file: this.file, certificates },
