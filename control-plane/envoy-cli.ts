@@ -71,12 +71,13 @@ export function writeBootstrap(
     throw new InvalidArgumentError('--admin-tls-listen keeps the admin on loopback: leave --admin-address out');
   if (f.adminTlsListen?.host === '127.0.0.1' && f.adminTlsListen.port === f.admin)
     throw new InvalidArgumentError('--admin-tls-listen must not be the admin address itself (127.0.0.1:--admin)');
-  // The xDS client certificate by file-based SDS (watched by Envoy: docs/tls.md §Rotation without restarts).
-  const clientSecretPath = join(dir, 'xds-client-secret.json');
-  if (f.xdsTls && tls) writeFileSync(clientSecretPath, `${JSON.stringify(xdsClientSecretFile(tls), null, 2)}\n`);
-  // And the CA it trusts, so a new CA reaches it too (docs/tls.md §Rotating the CA).
-  const caSecretPath = join(dir, 'xds-ca-secret.json');
-  if (f.xdsTls && tls) writeFileSync(caSecretPath, `${JSON.stringify(xdsCaSecretFile(tls), null, 2)}\n`);
+  // Envoy's certificate and the CA by file-based SDS, watched by Envoy, for the xDS connection and the
+  // admin TLS listener (docs/tls.md §Rotation without restarts, docs/tls.md §Rotating the CA).
+  const secrets = { clientSecretPath: join(dir, 'xds-client-secret.json'), caSecretPath: join(dir, 'xds-ca-secret.json') };
+  if (tls && (f.xdsTls || f.adminTlsListen)) {
+    writeFileSync(secrets.clientSecretPath, `${JSON.stringify(xdsClientSecretFile(tls), null, 2)}\n`);
+    writeFileSync(secrets.caSecretPath, `${JSON.stringify(xdsCaSecretFile(tls), null, 2)}\n`);
+  }
   const bootstrap = envoyBootstrap({
     nodeId: f.id,
     listen: { address: f.listenAddress, port: f.listen },
@@ -86,8 +87,8 @@ export function writeBootstrap(
     api: f.api,
     maxHeapBytes: f.maxHeapMb === undefined ? undefined : f.maxHeapMb * 1024 * 1024,
     maxDownstreamConnections: f.maxConnections,
-    xdsTls: f.xdsTls && tls ? { ...tls, clientSecretPath, caSecretPath } : undefined,
-    adminTls: f.adminTlsListen && tls ? { listen: { address: f.adminTlsListen.host, port: f.adminTlsListen.port }, files: tls } : undefined,
+    xdsTls: f.xdsTls && tls ? secrets : undefined,
+    adminTls: f.adminTlsListen && tls ? { listen: { address: f.adminTlsListen.host, port: f.adminTlsListen.port }, secrets } : undefined,
   });
   // The secrets a control plane's --upstream-tls clusters name (xds/resources/upstream-tls.ts).
   if (tls) (bootstrap.static_resources as Record<string, unknown>).secrets = bootstrapSecrets(tls);

@@ -95,6 +95,7 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
   let routerPort = 0;
   let cellPort = 0;
   let xdsPort = 0;
+  let adminTlsPort = 0;
   let ca = '';
 
   before(async () => {
@@ -138,7 +139,13 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     // upstream certificate comes by SDS from the control plane. (A leaf of Envoy's identity apart
     // from the upstream one, `envoy-xds`, so /certs tells the two apart.)
     const envoyXds = tlsFiles(dir, 'envoy-xds');
-    const envoy = await startTestEnvoy(scope, { xdsPort: cp.xdsPort, id: 'envoy-sds', extraArgs: ['--xds-tls', ...tlsArgs(envoyXds)] });
+    // Its admin's TLS listener (as under cellctl up --hosts --tls), on the same files by file-based SDS.
+    adminTlsPort = await freePort();
+    const envoy = await startTestEnvoy(scope, {
+      xdsPort: cp.xdsPort,
+      id: 'envoy-sds',
+      extraArgs: ['--xds-tls', ...tlsArgs(envoyXds), '--admin-tls-listen', `127.0.0.1:${adminTlsPort}`],
+    });
     envoyUrl = envoy.url;
     xdsPort = cp.xdsPort;
     adminUrl = envoy.adminUrl;
@@ -255,6 +262,13 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     };
     const oldRouter = keep('router');
     const oldXdsClient = keep('envoy-xds');
+    const oldSupervisor = keep('supervisor');
+    const adminReady = `https://127.0.0.1:${adminTlsPort}/ready`;
+    assert.equal(
+      (await httpsGet(adminReady, oldCa, tlsFiles(dir, 'supervisor'))).status,
+      200,
+      "Envoy's admin TLS listener answers the supervisor",
+    );
     const before = { router: serial('router'), cell: serial('cell-0'), envoy: serial('envoy'), xds: serial('envoy-xds') };
     assert.deepEqual(await envoyCaSerials(adminUrl), [oldCaSerial], 'Envoy trusts the old CA');
 
@@ -354,6 +368,11 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     // The old CA is gone everywhere: a client certificate of it is refused by the xDS port and by the cell's /v1.
     assert.equal(await acceptsClient(xdsPort, newCa, oldXdsClient), false, 'the xDS port refuses a client certificate of the old CA');
     assert.equal(await acceptsClient(xdsPort, newCa, tlsFiles(dir, 'envoy-xds')), true, 'and takes one of the new CA');
+    // Envoy's admin TLS listener (file-based SDS): its new leaf, the supervisor's new leaf taken, the old refused.
+    assert.equal(await servedSerial(adminTlsPort, newCa), after.xds, "Envoy's admin TLS listener serves its leaf of the new CA");
+    const ready = await httpsGet(adminReady, newCa, tlsFiles(dir, 'supervisor'));
+    assert.deepEqual([ready.status, ready.body.trim()], [200, 'LIVE'], "Envoy's admin TLS listener takes the supervisor's new leaf");
+    assert.equal((await httpsGet(adminReady, newCa, oldSupervisor)).status, 0, "and refuses the supervisor's old leaf");
     const direct = `https://127.0.0.1:${cellPort}/v1/orders?market=m-a`;
     const byOld = await httpsGet(direct, newCa, oldRouter, { 'x-market-id': 'm-a' });
     assert.equal(byOld.status, 403, `the cell refuses the old router leaf on /v1: ${byOld.status} ${byOld.body}`);

@@ -7,7 +7,8 @@
  * listener gets Envoy's own `404`; a client without a certificate of the CA naming one of
  * {@link ADMIN_TLS_CLIENTS} fails the handshake.
  */
-import { identityUri, type Role, type TlsFiles } from '../../shared/pki/names.js';
+import { identityUri, type Role } from '../../shared/pki/names.js';
+import { fileSdsContext, type FileSecretPaths } from './file-sds.js';
 
 /** The admin paths remote readers use: the supervisor's readiness and liveness, the stats scrapes. */
 export const ADMIN_TLS_PATHS = ['/ready', '/stats/prometheus'] as const;
@@ -21,26 +22,24 @@ export const ADMIN_CLUSTER = 'envoy-admin-loopback';
 /** The static listener serving {@link ADMIN_TLS_PATHS} in mutual TLS. */
 export const ADMIN_TLS_LISTENER = 'admin-tls';
 
-/** Where the TLS listener listens, which loopback port the admin has, and the Envoy certificate. */
+/** Where the TLS listener listens, which loopback port the admin has, and Envoy's certificate and the CA (secret files). */
 export interface AdminTlsOptions {
   listen: { address: string; port: number };
   adminPort: number;
-  files: TlsFiles;
+  secrets: FileSecretPaths;
 }
 
-function downstreamTls(files: TlsFiles): Record<string, unknown> {
+function downstreamTls(secrets: FileSecretPaths): Record<string, unknown> {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
       require_client_certificate: true,
-      common_tls_context: {
-        tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }],
-        validation_context: {
-          trusted_ca: { filename: files.ca },
-          match_typed_subject_alt_names: ADMIN_TLS_CLIENTS.map((r) => ({ san_type: 'URI', matcher: { exact: identityUri(r) } })),
-        },
-      },
+      // Envoy's certificate and the CA by file-based SDS, so a rotated leaf or a new CA reaches the listener.
+      common_tls_context: fileSdsContext(
+        secrets,
+        ADMIN_TLS_CLIENTS.map((r) => identityUri(r)),
+      ),
     },
   };
 }
@@ -60,7 +59,7 @@ export function adminTlsResources(o: AdminTlsOptions): { listener: Record<string
     address: { socket_address: { address: o.listen.address, port_value: o.listen.port } },
     filter_chains: [
       {
-        transport_socket: downstreamTls(o.files),
+        transport_socket: downstreamTls(o.secrets),
         filters: [
           {
             name: 'envoy.filters.network.http_connection_manager',

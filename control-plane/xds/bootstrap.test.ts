@@ -61,8 +61,8 @@ describe('Envoy bootstrap', () => {
   });
 
   it('with adminTls keeps the admin on loopback and serves GET /ready and /stats/prometheus at the TLS listener, nothing else', () => {
-    const files = { ca: '/d/tls/ca.crt', cert: '/d/tls/envoy.crt', key: '/d/tls/envoy.key' };
-    const b = envoyBootstrap({ ...EDGE, adminTls: { listen: { address: '10.77.1.31', port: 9901 }, files } }) as {
+    const secrets = { clientSecretPath: '/d/envoy/e/xds-client-secret.json', caSecretPath: '/d/envoy/e/xds-ca-secret.json' };
+    const b = envoyBootstrap({ ...EDGE, adminTls: { listen: { address: '10.77.1.31', port: 9901 }, secrets } }) as {
       admin: { address: { socket_address: { address: string; port_value: number } } };
       static_resources: { listeners: Record<string, unknown>[]; clusters: { name: string; load_assignment: unknown }[] };
     };
@@ -82,7 +82,7 @@ describe('Envoy bootstrap', () => {
     const admin = b.static_resources.clusters.find((c) => c.name === ADMIN_CLUSTER);
     assert.match(JSON.stringify(admin?.load_assignment), /"address":"127\.0\.0\.1","port_value":9901/);
     assert.throws(
-      () => envoyBootstrap({ ...EDGE, adminAddress: '10.77.1.31', adminTls: { listen: { address: '10.77.1.31', port: 9902 }, files } }),
+      () => envoyBootstrap({ ...EDGE, adminAddress: '10.77.1.31', adminTls: { listen: { address: '10.77.1.31', port: 9902 }, secrets } }),
       /admin listens on loopback/,
     );
   });

@@ -10,7 +10,10 @@
 import { isIP } from 'node:net';
 import { XDS_CLUSTER } from './resources/names.js';
 import { META_LISTEN_ADDRESS, META_LISTEN_PORT } from './publisher.js';
-import { identityUri, type TlsFiles } from '../../shared/pki/names.js';
+import { identityUri } from '../../shared/pki/names.js';
+import { fileSdsContext, type FileSecretPaths } from './file-sds.js';
+
+export { XDS_CA_SECRET, XDS_CLIENT_SECRET, xdsCaSecretFile, xdsClientSecretFile, type FileSecretPaths } from './file-sds.js';
 import { adminTlsResources } from './admin-tls.js';
 
 /** Options of {@link envoyBootstrap}. */
@@ -30,17 +33,16 @@ export interface BootstrapOptions {
   /** Most downstream connections at once, all listeners together (default {@link DEFAULT_MAX_DOWNSTREAM_CONNECTIONS}). */
   maxDownstreamConnections?: number;
   /**
-   * Reach the control plane over TLS with these files, checking that it is the control plane (docs/tls.md §xDS over TLS).
-   * The client certificate and key come by file-based SDS from `clientSecretPath` (written by
-   * {@link xdsClientSecretFile}), and the CA from `caSecretPath` ({@link xdsCaSecretFile}), so a
-   * rotated pair or CA reaches new xDS connections without a restart.
+   * Reach the control plane over TLS, checking that it is the control plane (docs/tls.md §xDS over TLS).
+   * The client certificate and key, and the CA, come by file-based SDS from the secret files
+   * (file-sds.ts), so a rotated pair or CA reaches new xDS connections without a restart.
    */
-  xdsTls?: TlsFiles & { clientSecretPath: string; caSecretPath: string };
+  xdsTls?: FileSecretPaths;
   /**
    * Serve the remote readers' admin paths in mutual TLS at `listen` with these files, the admin
    * itself on loopback only (docs/security.md §Envoy's admin across hosts).
    */
-  adminTls?: { listen: { address: string; port: number }; files: TlsFiles };
+  adminTls?: { listen: { address: string; port: number }; secrets: FileSecretPaths };
 }
 
 /** Default heap bound: 1 GiB, five times Envoy's RSS at 100,000 markets (bench/xds.md). */
@@ -84,71 +86,13 @@ export function overloadManager(maxHeapBytes: number, maxConnections: number): R
 
 const ADS = { ads: {}, resource_api_version: 'V3' };
 
-/** The name of the xDS client certificate's secret, in {@link xdsClientSecretFile}. */
-export const XDS_CLIENT_SECRET = 'cellsim-xds-client';
-
-/**
- * The file-based SDS answer that gives Envoy its xDS client certificate: one `Secret` naming the
- * certificate and key files. Envoy watches the files a secret delivered by SDS names (their
- * directory, for files renamed into place) and loads the pair again when they change, keeping the
- * last good pair while the two do not match (the key renamed in before its certificate): Envoy's
- * "certificate rotation for xDS gRPC connection", https://www.envoyproxy.io/docs/envoy/v1.40.0/configuration/security/secret.
- * A static `tls_certificates` entry, as before, is read once at start.
- */
-export function xdsClientSecretFile(files: TlsFiles): Record<string, unknown> {
-  return {
-    resources: [
-      {
-        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
-        name: XDS_CLIENT_SECRET,
-        tls_certificate: { certificate_chain: { filename: files.cert }, private_key: { filename: files.key } },
-      },
-    ],
-  };
-}
-
-/** The name of the CA's secret of the xDS connection, in {@link xdsCaSecretFile}. */
-export const XDS_CA_SECRET = 'cellsim-xds-ca';
-
-/**
- * The file-based SDS answer that gives Envoy the CA its xDS connection trusts: one `Secret`
- * naming the CA file, watched by Envoy as {@link xdsClientSecretFile}'s files are. A static
- * `trusted_ca` is read once at start, so a new CA (docs/tls.md §Rotating the CA) would not reach
- * it; the file may hold two CAs, each trusted.
- */
-export function xdsCaSecretFile(files: TlsFiles): Record<string, unknown> {
-  return {
-    resources: [
-      {
-        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
-        name: XDS_CA_SECRET,
-        validation_context: { trusted_ca: { filename: files.ca } },
-      },
-    ],
-  };
-}
-
 /** The xDS cluster's TLS: Envoy's certificate and the CA (file-based SDS), the control plane's URI, and ALPN h2 (gRPC over TLS). */
-function xdsTlsSocket(files: TlsFiles & { clientSecretPath: string; caSecretPath: string }): Record<string, unknown> {
+function xdsTlsSocket(paths: FileSecretPaths): Record<string, unknown> {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-      common_tls_context: {
-        alpn_protocols: ['h2'],
-        tls_certificate_sds_secret_configs: [
-          { name: XDS_CLIENT_SECRET, sds_config: { path_config_source: { path: files.clientSecretPath }, resource_api_version: 'V3' } },
-        ],
-        combined_validation_context: {
-          default_validation_context: {
-            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: identityUri('control-plane') } }],
-          },
-          validation_context_sds_secret_config: {
-            name: XDS_CA_SECRET,
-            sds_config: { path_config_source: { path: files.caSecretPath }, resource_api_version: 'V3' },
-          },
-        },
-      },
+      common_tls_context: { alpn_protocols: ['h2'], ...fileSdsContext(paths, [identityUri('control-plane')]) },
     },
   };
 }
