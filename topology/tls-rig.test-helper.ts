@@ -47,18 +47,18 @@ export function httpsGet(
 
 /**
  * The serial (lower-case hex, no leading zeros) of the certificate a new TLS connection to
- * `127.0.0.1:port` is served, trusting `ca`; presenting `client`'s certificate and offering ALPN
- * `h2` when given (a gRPC server that requires a client certificate, e.g. xDS).
+ * `host:port` (default 127.0.0.1) is served, trusting `ca`; presenting `client`'s certificate and
+ * offering ALPN `h2` when given (a gRPC server that requires a client certificate, e.g. xDS).
  */
-export function servedSerial(port: number, ca: string, client?: TlsFiles): Promise<string> {
+export function servedSerial(port: number, ca: string, client?: TlsFiles, host = '127.0.0.1'): Promise<string> {
   const own = client ? { cert: readFileSync(client.cert), key: readFileSync(client.key), ALPNProtocols: ['h2'] } : {};
   return new Promise((resolve, reject) => {
-    const s = connect({ port, host: '127.0.0.1', ca, servername: 'localhost', timeout: 5000, ...own }, () => {
+    const s = connect({ port, host, ca, servername: 'localhost', timeout: 5000, ...own }, () => {
       resolve(s.getPeerCertificate().serialNumber.toLowerCase().replace(/^0+/, ''));
       s.end();
     });
     s.on('error', reject);
-    s.on('timeout', () => s.destroy(new Error(`no TLS handshake with 127.0.0.1:${port}`)));
+    s.on('timeout', () => s.destroy(new Error(`no TLS handshake with ${host}:${port}`)));
   });
 }
 

@@ -28,6 +28,7 @@ import { SERVICE_CELL } from '../shared/consul-watch.js';
 import { tlsDir, tlsFiles } from '../shared/pki/names.js';
 import { removeRun, runsPresent } from './hosts/netns.js';
 import { caClient } from '../shared/pki/client.js';
+import { servedSerial } from './tls-rig.test-helper.js';
 import { portPlan } from './ports.js';
 import { consoleEvent, type ConsoleEvent } from './console-events.test-helper.js';
 
@@ -330,6 +331,33 @@ describe('cellctl up --hosts --tls: every hop in TLS across hosts', () => {
       keyPrefix: 'hosts-tls',
       rootCerts: ca,
     });
+  });
+
+  it('takes a rotated Consul leaf on every agent (servers and client agents) without a restart; Raft and the catalog go on', async () => {
+    const agents = (topo!.hosts.hosts as { name: string; ip: string; consul?: string }[]).filter((h) => h.consul && h.consul !== 'none');
+    assert.ok(agents.length >= 4, JSON.stringify(agents));
+    const caPem = readFileSync(ca, 'utf8');
+    const port = Number(new URL(topo!.consul.url).port);
+    const served = (ip: string) => servedSerial(port, caPem, undefined, ip).catch((err: Error) => `error: ${err.message}`);
+    const r = await exec(process.execPath, [CELLCTL, 'certs', 'rotate', '--data', data, '--component', 'consul', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const leaf = (JSON.parse(r.stdout) as { rotated: { name: string; serial: string }[] }).rotated.find((x) => x.name === 'consul')!;
+    const serial = leaf.serial.toLowerCase().replace(/^0+/, '');
+    let stale: string[] = [];
+    await waitFor(
+      async () => {
+        const got = await Promise.all(agents.map(async (h) => [h.name, await served(h.ip)] as const));
+        stale = got.filter(([, s]) => s !== serial).map(([n, s]) => `${n}: ${s}`);
+        return stale.length === 0;
+      },
+      10_000,
+      () => `every Consul agent serving the rotated leaf ${serial} on a new connection (not yet: ${stale.join(', ')})`,
+      200,
+    );
+    // RPC between agents and servers is mutual TLS with the same leaf: the cluster still answers.
+    const consul = new ConsulClient({ url: `https://${host('cell-0').ip}:8500`, token: readConsulToken(data, 'management'), ca: caPem });
+    assert.equal((await consul.status.peers({ timeoutMs: 5000 })).length, 3);
+    assert.equal((await consul.catalog.service(SERVICE_CELL)).value.length, 3);
   });
 
   it('host-partition passes under TLS: a cut cell host fails only its own markets, which recover once the link is back', async (t) => {
