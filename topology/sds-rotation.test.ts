@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { TlsFiles } from '../shared/pki/names.js';
 import { connect as tlsConnect } from 'node:tls';
@@ -29,6 +29,14 @@ import { ensureCertificates, identityUri, tlsFiles, topologyLeaves } from '../sh
 import { pemCertificates } from '../shared/pki/identity.js';
 
 const CELLCTL = fileURLToPath(new URL('../bin/cellctl.js', import.meta.url));
+const READ_TOKEN = `rd-${randomBytes(16).toString('hex')}`;
+
+/** How many instances of cell-0 the control plane's load measure scraped (its peer client, GET /admin/load). */
+async function scrapedCell0(cpUrl: string): Promise<number> {
+  const res = await fetch(`${cpUrl}/admin/load?windowMs=500`, { headers: { authorization: `Bearer ${READ_TOKEN}` } });
+  const body = (await res.json()) as { cells?: { cell: string; scraped: number }[] };
+  return body.cells?.find((c) => c.cell === 'cell-0')?.scraped ?? -1;
+}
 
 const norm = (serial: string) => serial.toLowerCase().replace(/^0+/, '');
 
@@ -96,6 +104,7 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
   let cellPort = 0;
   let xdsPort = 0;
   let adminTlsPort = 0;
+  let cpUrl = '';
   let ca = '';
 
   before(async () => {
@@ -134,7 +143,10 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
       testHooks: false,
       sdsDir: dir,
       tls: tlsFiles(dir, 'control-plane'),
+      // --peer-tls: its scrapes of the cells (GET /admin/load) in HTTPS with its certificate, trusting ca.crt.
+      env: { CELLSIM_PEER_TLS: 'true', CELLSIM_READ_TOKEN: READ_TOKEN },
     });
+    cpUrl = cp.httpUrl;
     // Envoy's own files serve only its xDS connection (by file-based SDS, watched by Envoy); its
     // upstream certificate comes by SDS from the control plane. (A leaf of Envoy's identity apart
     // from the upstream one, `envoy-xds`, so /certs tells the two apart.)
@@ -271,6 +283,7 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     );
     const before = { router: serial('router'), cell: serial('cell-0'), envoy: serial('envoy'), xds: serial('envoy-xds') };
     assert.deepEqual(await envoyCaSerials(adminUrl), [oldCaSerial], 'Envoy trusts the old CA');
+    assert.equal(await scrapedCell0(cpUrl), 1, "the control plane's peer client scrapes the cell");
 
     // Load in 1 s attacks, one after the other: vegeta reads -root-certs once per attack, so each
     // attack trusts what ca.crt held at its start, as a client handed the bundle would.
@@ -377,6 +390,8 @@ describe('certificate rotation under load (real Consul, HTTPS cell, router, cont
     const byOld = await httpsGet(direct, newCa, oldRouter, { 'x-market-id': 'm-a' });
     assert.equal(byOld.status, 403, `the cell refuses the old router leaf on /v1: ${byOld.status} ${byOld.body}`);
     assert.equal((await httpsGet(direct, newCa, tlsFiles(dir, 'router'), { 'x-market-id': 'm-a' })).status, 200);
+    // The control plane's peer client (--peer-tls) still scrapes the cell, which now serves a leaf of the new CA.
+    assert.equal(await scrapedCell0(cpUrl), 1, "the control plane's peer client scrapes the cell after the old CA is gone");
     // Both planes answer on new connections: the router (its pools were replaced with its new client
     // certificate, which the cell accepts only as a leaf of the new CA) and Envoy.
     const viaRouter = await httpsGet(`https://127.0.0.1:${routerPort}/v1/orders?market=m-a`, newCa, undefined, { 'x-market-id': 'm-a' });
