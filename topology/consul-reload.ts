@@ -5,7 +5,8 @@
  * asks every Consul agent it runs to reload its configuration, `PUT /v1/agent/reload` with the
  * management token (what `consul reload` sends): Consul reads its `cert_file`, `key_file` and
  * `ca_file` again and serves new connections with them. One line per agent, `consul_reloaded`
- * with the new serial and the agent's pid, or `consul_reload_failed` at `warn`.
+ * with the new serial and the agent's pid (`agentPid`: `pid` is the supervisor's own), or
+ * `consul_reload_failed` at `warn`.
  */
 import { X509Certificate } from 'node:crypto';
 import type { Logger } from '../shared/logger.js';
@@ -45,12 +46,12 @@ export function reloadConsulOnRotation(cfg: TopologyConfig, agents: () => Child[
         try {
           await clientOf(child.spec.url!).agent.reload({ timeoutMs: 5000 });
           log.info(
-            { event: 'consul_reloaded', agent, pid: child.pid, serial },
+            { event: 'consul_reloaded', agent, agentPid: child.pid, serial },
             'Consul reloaded its TLS files: new connections get the new certificate',
           );
         } catch (err) {
           log.warn(
-            { event: 'consul_reload_failed', agent, pid: child.pid, serial, err: (err as Error).message },
+            { event: 'consul_reload_failed', agent, agentPid: child.pid, serial, err: (err as Error).message },
             'Consul did not reload its TLS files: it serves the old certificate until its next reload or start',
           );
         }
