@@ -70,7 +70,7 @@ async function runPrimary(f: Flags, id: string): Promise<void> {
   for (let i = 0; i < f.workers; i++) fork(i);
   serveClusterMetrics();
   serveClusterViews();
-  const registration = keepRegistered({ consulUrl: f.consul, id, host: f.host, port: f.port, logger });
+  const registration = keepRegistered({ consulUrl: f.consul, id, host: f.host, port: f.port, tls: f.edgeTls === true, logger });
   logger.info({ workers: f.workers, port: f.port }, 'router primary started');
   onSignals(async () => {
     stopping = true;

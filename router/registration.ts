@@ -1,5 +1,7 @@
 /**
- * Registers the router in Consul as `cellsim-router` with an HTTP check on its /readyz, and
+ * Registers the router in Consul as `cellsim-router` with an HTTP check on its /readyz (HTTPS
+ * when its edge serves HTTPS, `--edge-tls`: not verified, as a cell's, Consul having no copy of
+ * the local CA; the check reads readiness only), and
  * keeps the registration alive: re-registers every few seconds (cheap and idempotent), so a
  * Consul that was down at start, or restarted without state, learns about the router again.
  */
@@ -16,6 +18,8 @@ export interface RegistrationOptions {
   port: number;
   /** Re-registration period, ms [10,000]. */
   everyMs?: number;
+  /** The port serves HTTPS (`--edge-tls`): Consul checks it in HTTPS. */
+  tls?: boolean;
   logger: Logger;
 }
 
@@ -37,7 +41,8 @@ export function keepRegistered(opts: RegistrationOptions): Registration {
     Port: opts.port,
     Meta: { id: opts.id },
     Check: {
-      HTTP: `http://${checkHost}:${opts.port}/readyz`,
+      HTTP: `${opts.tls ? 'https' : 'http'}://${checkHost}:${opts.port}/readyz`,
+      ...(opts.tls ? { TLSSkipVerify: true } : {}),
       Interval: '1s',
       Timeout: '1s',
       DeregisterCriticalServiceAfter: '1m',

@@ -22,7 +22,7 @@ import { nodeHttpTransport } from '../shared/consul/node-http.js';
 import { tlsFiles } from '../shared/pki/names.js';
 import { KvStore } from '../shared/consul/kv-store.js';
 import { DEFAULT_PREFIX, KvLayout, MarketRecordSchema } from '../shared/kv.js';
-import { SERVICE_CELL } from '../shared/consul.js';
+import { SERVICE_CELL, SERVICE_ROUTER } from '../shared/consul.js';
 import { MarketWriter } from '../shared/markets/writer.js';
 import { httpsGet, servedSerial } from './tls-rig.test-helper.js';
 import { consoleEvent } from './console-events.test-helper.js';
@@ -124,6 +124,23 @@ describe('cellctl up --tls (real processes)', () => {
     );
     const plain = await plainGet(`${topo.consul.url.replace('https:', 'http:')}/v1/kv/cellsim/markets/sf`, {});
     assert.notEqual(plain.status, 200, 'plain HTTP reads nothing');
+  });
+
+  it("passes each router's Consul check, made in HTTPS against its HTTPS edge", async () => {
+    const management = readFileSync(join(data, 'tokens', 'consul-management'), 'utf8').trim();
+    const consul = new ConsulClient({ url: topo.consul.url, token: management, ca });
+    let checks: string[] = [];
+    for (const until = Date.now() + 15_000; Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
+      const { value } = await consul.health.service(SERVICE_ROUTER);
+      checks = value.flatMap((e) => e.Checks.filter((c) => c.ServiceID === e.Service.ID).map((c) => `${e.Service.ID} ${c.Status}`));
+      if (value.length === topo.routers.length && checks.every((c) => c.endsWith(' passing'))) break;
+    }
+    assert.deepEqual(
+      checks.filter((c) => !c.endsWith(' passing')),
+      [],
+      `every router passing (a plain-HTTP check of an HTTPS edge stays critical): ${checks.join(', ')}`,
+    );
+    assert.equal(checks.length, topo.routers.length, `one check per router: ${checks.join(', ')}`);
   });
 
   it('a cell refuses a plain-HTTP caller, one without a certificate and one with another role', async () => {
