@@ -187,7 +187,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   logger.info({ port, host, consul: opts.consulUrl, snapshot: opts.snapshotPath, bundled: runsBundled() }, 'router listening');
 
   let registration: Registration | undefined;
-  if (opts.register !== false) registration = keepRegistered({ consulUrl: opts.consulUrl, id, host, port, tls: opts.edgeTls === true, logger });
+  if (opts.register !== false)
+    registration = keepRegistered({ consulUrl: opts.consulUrl, id, host, port, tls: opts.edgeTls === true, logger });
 
   let closed: Promise<void> | undefined;
   return {
