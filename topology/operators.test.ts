@@ -65,6 +65,27 @@ describe('operator workflows on a real topology (cellctl up)', () => {
   /** A non-canary cell other than `cell`. */
   const other = (cell: string) => (cell === 'cell-1' ? 'cell-2' : 'cell-1');
   const planes = () => [...topo.routers.map((r) => r.url), ...topo.envoys.map((e) => e.url)];
+  /** One answer of {@link writeWhile}. */
+  type Written = { via: string; status: number; cell: string | null; text: string };
+  /**
+   * Creates orders of `market` through the plane at `via`, one after another while `running()`,
+   * each under the idempotency key `key()` gives, every answer (status 0: no answer) into `seen`.
+   */
+  const writeWhile = async (running: () => boolean, via: string, market: string, key: () => string, body: string, seen: Written[]) => {
+    while (running()) {
+      const res = await fetch(`${via}/v1/orders`, {
+        method: 'POST',
+        headers: { 'x-market-id': market, 'idempotency-key': key(), 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(20_000),
+      }).catch((err: Error) => ({
+        status: 0,
+        headers: new Headers(),
+        text: async () => `${err.message} ${String((err.cause as Error | undefined)?.message)}`,
+      }));
+      seen.push({ via, status: res.status, cell: res.headers.get('x-cell-id'), text: await res.text() });
+    }
+  };
   const listOrders = async (market: string): Promise<string[]> => {
     const ids: string[] = [];
     let cursor: string | null = null;
@@ -296,7 +317,7 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       return res.status === 200 ? (JSON.parse(await res.text()) as { state: string; cell?: string }) : undefined;
     };
     const body = JSON.stringify({ customerId: 'cust-lag', items: [{ sku: 'burrito', qty: 1, priceCents: 1299 }], address: '1 Market St' });
-    const seen: { via: string; status: number; text: string }[] = [];
+    const seen: Written[] = [];
     let attempt = 0;
     for (const market of ['austin', 'portland', 'minneapolis']) {
       attempt++;
@@ -307,20 +328,15 @@ describe('operator workflows on a real topology (cellctl up)', () => {
       assert.match(commandLine(pid) ?? '', /router/, `router-2 listens as pid ${pid}`);
       let running = true;
       let n = 0;
-      const writer = async (via: string) => {
-        while (running) {
-          const res = await fetch(`${via}/v1/orders`, {
-            method: 'POST',
-            headers: { 'x-market-id': market, 'idempotency-key': `lag-${market}-${n++}`, 'content-type': 'application/json' },
-            body,
-            signal: AbortSignal.timeout(20_000),
-          }).catch((err: Error) => ({
-            status: 0,
-            text: async () => `${err.message} ${String((err.cause as Error | undefined)?.message)}`,
-          }));
-          seen.push({ via, status: res.status, text: await res.text() });
-        }
-      };
+      const writer = (via: string) =>
+        writeWhile(
+          () => running,
+          via,
+          market,
+          () => `lag-${market}-${n++}`,
+          body,
+          seen,
+        );
       const writers = [
         ...Array.from({ length: 6 }, () => writer(lagging.url)),
         ...planes()
@@ -405,20 +421,18 @@ describe('operator workflows on a real topology (cellctl up)', () => {
     });
     assert.equal(fault.status, 201, await fault.text());
     const body = JSON.stringify({ customerId: 'cust-slow', items: [{ sku: 'taco', qty: 1, priceCents: 450 }], address: '1 Market St' });
-    const seen: { status: number; cell: string | null; text: string }[] = [];
+    const seen: Written[] = [];
     let running = true;
     let n = 0;
-    const writer = async (via: string) => {
-      while (running) {
-        const res = await fetch(`${via}/v1/orders`, {
-          method: 'POST',
-          headers: { 'x-market-id': market, 'idempotency-key': `slow-${n++}`, 'content-type': 'application/json' },
-          body,
-          signal: AbortSignal.timeout(20_000),
-        }).catch((err: Error) => ({ status: 0, headers: new Headers(), text: async () => err.message }));
-        seen.push({ status: res.status, cell: res.headers.get('x-cell-id'), text: await res.text() });
-      }
-    };
+    const writer = (via: string) =>
+      writeWhile(
+        () => running,
+        via,
+        market,
+        () => `slow-${n++}`,
+        body,
+        seen,
+      );
     try {
       // Envoys only: writes through a router would make the barrier wait for what that router is
       // sending (up to 700 ms here), and Envoy's writes would end before the freeze; the routers'
