@@ -12,8 +12,8 @@ import { Command } from 'commander';
 import { parseDurationMs } from '../shared/cli.js';
 import { CellsimError } from '../shared/errors.js';
 import { certFacts } from '../shared/pki/ca.js';
-import { caStage, dropPrevious, moveNextKey, switchLeaves, trustBoth, type SwitchedLeaf } from '../shared/pki/ca-rotation.js';
-import { leavesOnDisk, RENEW_WITHIN_MS, rotateCertificates, tlsDir, tlsFiles } from '../shared/pki/store.js';
+import { caStage, dropPrevious, moveNextKey, switchLeaves, trustBoth } from '../shared/pki/ca-rotation.js';
+import { leavesOnDisk, reissueLeaves, RENEW_WITHIN_MS, tlsDir, type ReissuedLeaf } from '../shared/pki/store.js';
 import { TOPOLOGY_DEFAULTS } from './config.js';
 
 interface Flags {
@@ -40,7 +40,7 @@ export interface CaRotation {
   ca: { previousSerial: string; serial: string; notAfter: string };
   /** True when it finished a rotation an earlier run left half-done (`--resume`). */
   resumed: boolean;
-  rotated: SwitchedLeaf[];
+  rotated: ReissuedLeaf[];
 }
 
 /**
@@ -49,7 +49,6 @@ export interface CaRotation {
  * a refusal writes nothing.
  */
 export async function rotateCa(f: Flags, progress: (line: string) => void, sleep = delay): Promise<CaRotation> {
-  const dir = tlsDir(f.data);
   if (f.all || f.component?.length)
     throw new CellsimError('invalid_request', '--ca rotates the CA and every leaf: leave --component and --all out');
   let settleMs: number;
@@ -58,8 +57,7 @@ export async function rotateCa(f: Flags, progress: (line: string) => void, sleep
   } catch (err) {
     throw new CellsimError('invalid_request', `--settle: ${(err as Error).message}`);
   }
-  if (!existsSync(join(dir, 'ca.crt')) || !existsSync(join(dir, 'ca.key')))
-    throw new CellsimError('invalid_tls_config', `no CA under ${dir} (ca.crt and ca.key): cellctl up --tls --data ${f.data} makes it`);
+  const dir = requireCa(f.data);
   const stage = caStage(dir);
   if (stage.stage === 'both' && !f.resume)
     throw new CellsimError(
@@ -102,21 +100,18 @@ export async function rotateCa(f: Flags, progress: (line: string) => void, sleep
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** One rotated leaf. */
-export interface RotatedLeaf {
-  name: string;
-  previousSerial: string;
-  serial: string;
-  notAfter: string;
+/** `<data>/tls/`, once it holds a CA (`ca.crt` and `ca.key`); else `invalid_tls_config`. */
+function requireCa(data: string): string {
+  const dir = tlsDir(data);
+  if (!existsSync(join(dir, 'ca.crt')) || !existsSync(join(dir, 'ca.key')))
+    throw new CellsimError('invalid_tls_config', `no CA under ${dir} (ca.crt and ca.key): cellctl up --tls --data ${data} makes it`);
+  return dir;
 }
 
 /** Checks everything before writing anything; then rotates the leaves `f` names. */
-export async function rotate(f: Flags, now = new Date()): Promise<{ dir: string; rotated: RotatedLeaf[] }> {
-  const dir = tlsDir(f.data);
-  const ca = join(dir, 'ca.crt');
-  if (!existsSync(ca) || !existsSync(join(dir, 'ca.key')))
-    throw new CellsimError('invalid_tls_config', `no CA under ${dir} (ca.crt and ca.key): cellctl up --tls --data ${f.data} makes it`);
-  const caEnds = certFacts(readFileSync(ca, 'utf8')).notAfter;
+export async function rotate(f: Flags, now = new Date()): Promise<{ dir: string; rotated: ReissuedLeaf[] }> {
+  const dir = requireCa(f.data);
+  const caEnds = certFacts(readFileSync(join(dir, 'ca.crt'), 'utf8')).notAfter;
   if (caEnds.getTime() - now.getTime() <= RENEW_WITHIN_MS)
     throw new CellsimError(
       'invalid_tls_config',
@@ -129,16 +124,7 @@ export async function rotate(f: Flags, now = new Date()): Promise<{ dir: string;
   if (unknown.length)
     throw new CellsimError('invalid_request', `no certificate named ${unknown.join(', ')} under ${dir} (known: ${known.join(', ')})`);
   if (!names.length) throw new CellsimError('invalid_request', `no leaf certificate under ${dir}`);
-  const serialOf = (name: string) => certFacts(readFileSync(tlsFiles(dir, name).cert, 'utf8'));
-  const previous = new Map(names.map((n) => [n, serialOf(n).serial]));
-  await rotateCertificates(dir, leaves, names, now);
-  return {
-    dir,
-    rotated: names.map((name) => {
-      const facts = serialOf(name);
-      return { name, previousSerial: previous.get(name)!, serial: facts.serial, notAfter: facts.notAfter.toISOString() };
-    }),
-  };
+  return { dir, rotated: await reissueLeaves(dir, leaves, names, now) };
 }
 
 function rotateCommand(): Command {

@@ -11,10 +11,10 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
-import { certFacts, createCa, issueLeaf } from './ca.js';
+import { certFacts, createCa } from './ca.js';
 import { TlsConfigError } from './identity.js';
 import { tlsFiles } from './names.js';
-import { leavesOnDisk, readPair, signingCa, writePair } from './store.js';
+import { leavesOnDisk, reissueLeaves, signingCa, type ReissuedLeaf } from './store.js';
 
 /** The new CA's key while `ca.crt` already trusts the new CA and `ca.key` is still the old one's. */
 export const NEXT_KEY = 'ca-next.key';
@@ -79,35 +79,19 @@ export async function trustBoth(dir: string, now = new Date()): Promise<{ previo
   return { previous: nl(stage.ca), next: nl(ca.cert) };
 }
 
-/** A leaf issued again: its name, the serials before and after, and the new one's end. */
-export interface SwitchedLeaf {
-  name: string;
-  previousSerial: string;
-  serial: string;
-  notAfter: string;
-}
-
 /**
  * Step 2: every leaf of the directory (`leavesOnDisk`, same names) that the new CA did not sign
- * is issued again by it, key first then certificate. Needs `ca.crt` to trust both CAs with the
- * new key moved in.
+ * is issued again by it (`reissueLeaves`: the signing CA is the one `ca.key` belongs to, now the
+ * new one), key first then certificate. Needs `ca.crt` to trust both CAs with the new key moved in.
  */
-export async function switchLeaves(dir: string, now = new Date()): Promise<SwitchedLeaf[]> {
+export async function switchLeaves(dir: string, now = new Date()): Promise<ReissuedLeaf[]> {
   const stage = caStage(dir);
   if (stage.stage !== 'both' || !stage.keyMoved) throw new TlsConfigError(`${dir} does not trust a new CA yet`);
-  const ca = readPair(caFiles(dir))!;
-  const signer = { cert: stage.next, key: ca.key };
-  const out: SwitchedLeaf[] = [];
-  for (const spec of leavesOnDisk(dir)) {
-    const files = tlsFiles(dir, spec.name);
-    const before = certFacts(readFileSync(files.cert, 'utf8'));
-    if (await before.signedBy(stage.next)) continue;
-    const pair = await issueLeaf(signer, spec, now);
-    await writePair(files, pair);
-    const after = certFacts(pair.cert);
-    out.push({ name: spec.name, previousSerial: before.serial, serial: after.serial, notAfter: after.notAfter.toISOString() });
-  }
-  return out;
+  const leaves = leavesOnDisk(dir);
+  const names: string[] = [];
+  for (const spec of leaves)
+    if (!(await certFacts(readFileSync(tlsFiles(dir, spec.name).cert, 'utf8')).signedBy(stage.next))) names.push(spec.name);
+  return reissueLeaves(dir, leaves, names, now);
 }
 
 /**

@@ -49,13 +49,13 @@ function namesCovered(facts: CertFacts, spec: LeafSpec): boolean {
 export const RENEW_WITHIN_MS = 30 * 86_400_000;
 
 /** The certificate and key at `files`, undefined when either is missing. */
-export function readPair(files: { cert: string; key: string }): PemPair | undefined {
+function readPair(files: { cert: string; key: string }): PemPair | undefined {
   if (!existsSync(files.cert) || !existsSync(files.key)) return undefined;
   return { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') };
 }
 
 /** Writes `pair`: the key (0600), then the certificate, each by an atomic rename. */
-export async function writePair(files: { cert: string; key: string }, pair: PemPair): Promise<void> {
+async function writePair(files: { cert: string; key: string }, pair: PemPair): Promise<void> {
   await writeFileAtomic(files.key, [pair.key], { mode: 0o600 });
   chmodSync(files.key, 0o600);
   await writeFileAtomic(files.cert, [pair.cert], { mode: 0o644 });
@@ -139,6 +139,25 @@ export async function rotateCertificates(dir: string, leaves: LeafSpec[], names:
     out.push(name);
   }
   return out;
+}
+
+/** A leaf issued again: its name, the serials before and after, and the new one's end. */
+export interface ReissuedLeaf {
+  name: string;
+  previousSerial: string;
+  serial: string;
+  notAfter: string;
+}
+
+/** {@link rotateCertificates}, telling for each leaf its serial before and after. */
+export async function reissueLeaves(dir: string, leaves: LeafSpec[], names: string[], now = new Date()): Promise<ReissuedLeaf[]> {
+  const facts = (name: string) => certFacts(readFileSync(tlsFiles(dir, name).cert, 'utf8'));
+  const previous = new Map(names.map((n) => [n, facts(n).serial]));
+  await rotateCertificates(dir, leaves, names, now);
+  return names.map((name) => {
+    const after = facts(name);
+    return { name, previousSerial: previous.get(name)!, serial: after.serial, notAfter: after.notAfter.toISOString() };
+  });
 }
 
 /**
